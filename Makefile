@@ -1,0 +1,22 @@
+# seg_reco: PGXS build (PostgreSQL 15, OpenBLAS)
+EXTENSION   = seg_reco
+EXTVERSION  = 0.1.0
+MODULE_big  = seg_reco
+OBJS        = src/seg_reco.o src/guards.o src/rfm.o src/demo_data.o
+
+DATA        = $(wildcard sql/seg_reco--*.sql)
+
+# pg_regress inputs live in sql/<name>.sql, outputs in expected/<name>.out
+REGRESS      = rfm rfm_parallel sources demo_data refresh
+REGRESS_OPTS = --inputdir=. --outputdir=. --load-extension=seg_reco
+
+PG_CONFIG   ?= pg_config
+PG_CPPFLAGS += -Isrc -I/usr/include/x86_64-linux-gnu/openblas-pthread
+SHLIB_LINK  += -lopenblas -lm
+# warnings are errors only where asked for (CI passes WERROR=1)
+ifdef WERROR
+PG_CFLAGS   += -Werror
+endif
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
