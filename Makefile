@@ -2,7 +2,7 @@
 EXTENSION   = seg_reco
 EXTVERSION  = 0.1.0
 MODULE_big  = seg_reco
-OBJS        = src/seg_reco.o src/guards.o src/rfm.o src/demo_data.o
+OBJS        = src/seg_reco.o src/rfm.o src/demo_data.o
 
 DATA        = $(wildcard sql/seg_reco--*.sql)
 

@@ -92,3 +92,461 @@ COMMENT ON TABLE seg_reco.demo_truth IS 'behaviour planted by generate_demo_data
 ------------------------------------------------------------------------------
 -- BEGIN demo data
 -- END demo data
+
+------------------------------------------------------------------------------
+-- 3. RFM (src/rfm.c)
+------------------------------------------------------------------------------
+
+CREATE TYPE seg_reco.rfm_state;
+
+CREATE FUNCTION seg_reco.rfm_state_in(cstring) RETURNS seg_reco.rfm_state
+    AS 'MODULE_PATHNAME', 'seg_reco_rfm_state_in'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION seg_reco.rfm_state_out(seg_reco.rfm_state) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'seg_reco_rfm_state_out'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE seg_reco.rfm_state (
+    INPUT = seg_reco.rfm_state_in,
+    OUTPUT = seg_reco.rfm_state_out,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = double,
+    STORAGE = extended
+);
+COMMENT ON TYPE seg_reco.rfm_state IS 'partial state of the seg_reco.rfm aggregate: line counts, net amount, purchase span and the distinct receipt ids (text form travels between nodes)';
+
+CREATE TYPE seg_reco.rfm_values AS (
+    frequency       bigint,
+    monetary        numeric,
+    first_purchase  timestamptz,
+    last_purchase   timestamptz,
+    lines           bigint,
+    return_lines    bigint
+);
+COMMENT ON TYPE seg_reco.rfm_values IS 'result of seg_reco.rfm: distinct purchase receipts, net amount, first and last purchase, line counts';
+
+CREATE FUNCTION seg_reco.rfm_trans(seg_reco.rfm_state, bigint, timestamptz, float8)
+    RETURNS seg_reco.rfm_state
+    AS 'MODULE_PATHNAME', 'seg_reco_rfm_trans'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION seg_reco.rfm_combine(seg_reco.rfm_state, seg_reco.rfm_state)
+    RETURNS seg_reco.rfm_state
+    AS 'MODULE_PATHNAME', 'seg_reco_rfm_combine'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION seg_reco.rfm_final(seg_reco.rfm_state)
+    RETURNS seg_reco.rfm_values
+    AS 'MODULE_PATHNAME', 'seg_reco_rfm_final'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION seg_reco.rfm_final(seg_reco.rfm_state) IS 'RFM values of a (partial) rfm state';
+
+CREATE AGGREGATE seg_reco.rfm(receipt_id bigint, ts timestamptz, amount float8) (
+    SFUNC = seg_reco.rfm_trans,
+    STYPE = seg_reco.rfm_state,
+    COMBINEFUNC = seg_reco.rfm_combine,
+    FINALFUNC = seg_reco.rfm_final,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE seg_reco.rfm(bigint, timestamptz, float8) IS 'per-customer RFM over receipt lines: distinct purchase receipts, net amount (returns negative), first/last purchase';
+
+-- The same transition without the final function: a state value that can
+-- be stored, shipped as text and merged later with seg_reco.rfm_merge.
+CREATE AGGREGATE seg_reco.rfm_state_agg(receipt_id bigint, ts timestamptz, amount float8) (
+    SFUNC = seg_reco.rfm_trans,
+    STYPE = seg_reco.rfm_state,
+    COMBINEFUNC = seg_reco.rfm_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE seg_reco.rfm_state_agg(bigint, timestamptz, float8) IS 'RFM partial state over receipt lines (merge with seg_reco.rfm_merge, read with seg_reco.rfm_final)';
+
+CREATE AGGREGATE seg_reco.rfm_merge(seg_reco.rfm_state) (
+    SFUNC = seg_reco.rfm_combine,
+    STYPE = seg_reco.rfm_state,
+    COMBINEFUNC = seg_reco.rfm_combine,
+    FINALFUNC = seg_reco.rfm_final,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE seg_reco.rfm_merge(seg_reco.rfm_state) IS 'merges RFM partial states into RFM values';
+
+-- The segment map: the first row (lowest priority number) whose score
+-- ranges hold a customer's R, F and M scores names the segment.
+CREATE TABLE seg_reco.rfm_segments (
+    priority    integer PRIMARY KEY,
+    segment     text NOT NULL,
+    r_min       integer NOT NULL CHECK (r_min BETWEEN 1 AND 5),
+    r_max       integer NOT NULL CHECK (r_max BETWEEN 1 AND 5),
+    f_min       integer NOT NULL CHECK (f_min BETWEEN 1 AND 5),
+    f_max       integer NOT NULL CHECK (f_max BETWEEN 1 AND 5),
+    m_min       integer NOT NULL CHECK (m_min BETWEEN 1 AND 5),
+    m_max       integer NOT NULL CHECK (m_max BETWEEN 1 AND 5),
+    description text,
+    builtin     boolean NOT NULL DEFAULT false,
+    CHECK (r_min <= r_max AND f_min <= f_max AND m_min <= m_max)
+);
+COMMENT ON TABLE seg_reco.rfm_segments IS 'RFM segment map (editable): first matching row by priority names the segment; unmatched codes are ''Others''';
+
+INSERT INTO seg_reco.rfm_segments
+    (priority, segment, r_min, r_max, f_min, f_max, m_min, m_max, description, builtin) VALUES
+    (10,  'Champions',           4, 5, 4, 5, 4, 5, 'Bought recently, buy often and spend the most', true),
+    (20,  'Loyal Customers',     3, 5, 3, 5, 1, 5, 'Buy regularly and fairly recently', true),
+    (30,  'New Customers',       5, 5, 1, 1, 1, 5, 'Bought most recently, but not often', true),
+    (40,  'Promising',           3, 4, 1, 1, 1, 5, 'Recent shoppers with a single purchase', true),
+    (50,  'Potential Loyalists', 4, 5, 2, 2, 1, 5, 'Recent customers with a few purchases', true),
+    (60,  'Need Attention',      3, 3, 2, 2, 1, 5, 'Middling recency and frequency: may slip away', true),
+    (70,  'Can''t Lose Them',    1, 1, 4, 5, 4, 5, 'Used to buy often and spend much, long ago', true),
+    (80,  'At Risk',             1, 2, 3, 5, 1, 5, 'Bought often, but not for a long time', true),
+    (90,  'About to Sleep',      2, 2, 1, 2, 1, 5, 'Below average recency and frequency', true),
+    (100, 'Hibernating',         1, 1, 2, 2, 1, 5, 'Last purchase long ago, few purchases', true),
+    (110, 'Lost',                1, 1, 1, 1, 1, 5, 'Lowest recency and frequency', true);
+
+-- Per-customer RFM as of a date over seg_reco.transactions.
+--   recency_days  as_of - date of last purchase (days, in the session time zone)
+--   frequency     distinct receipts with a purchase line, up to as_of
+--   monetary      net NOK (returns subtract), up to as_of
+-- Scores 1-5 are quintiles of the customers with at least one purchase:
+-- score = 1 + floor(5 * (rank - 1) / n), rank() ascending by goodness, so
+-- tied values share a score and 5 is best (the most recent score 5).
+-- Customers without a purchase up to as_of get NULL scores and the segment
+-- 'No Purchases'.  Lines after as_of are ignored.
+CREATE FUNCTION seg_reco.rfm_score(as_of date DEFAULT NULL)
+RETURNS TABLE (
+    customer_id     bigint,
+    as_of_date      date,
+    first_purchase  timestamptz,
+    last_purchase   timestamptz,
+    recency_days    integer,
+    frequency       bigint,
+    monetary        numeric,
+    r_score         integer,
+    f_score         integer,
+    m_score         integer,
+    rfm_code        text,
+    segment         text
+)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_as_of date := as_of;
+    v_latest timestamptz;
+BEGIN
+    IF v_as_of IS NULL THEN
+        SELECT max(t.ts) INTO v_latest FROM seg_reco.transactions t;
+        IF v_latest > pg_catalog.now() + interval '1 day' THEN
+            RAISE EXCEPTION 'seg_reco.transactions holds lines dated in the future (latest %)', v_latest
+                USING ERRCODE = 'data_exception',
+                      HINT = 'Repair the timestamps, or pass as_of explicitly: lines after as_of are ignored.';
+        END IF;
+        v_as_of := v_latest::date;
+    END IF;
+
+    RETURN QUERY
+    WITH agg AS (
+        SELECT t.customer_id AS cid,
+               seg_reco.rfm(t.receipt_id, t.ts, t.amount::float8) AS v
+          FROM seg_reco.transactions t
+         WHERE t.customer_id IS NOT NULL
+           AND t.ts < (v_as_of + 1)::timestamptz
+         GROUP BY t.customer_id
+    ), vals AS (
+        SELECT coalesce(c.customer_id, a.cid) AS cid,
+               (a.v).first_purchase AS first_p,
+               (a.v).last_purchase AS last_p,
+               coalesce((a.v).frequency, 0) AS freq,
+               coalesce((a.v).monetary, 0.00) AS money
+          FROM seg_reco.customers c
+          FULL JOIN agg a ON a.cid = c.customer_id
+    ), recency AS (
+        SELECT v.*, (v_as_of - (v.last_p)::date) AS rec
+          FROM vals v
+    ), scored AS (
+        SELECT r.*,
+               1 + (5 * (rank() OVER (ORDER BY r.rec DESC) - 1)
+                    / count(*) OVER ())::integer AS rs,
+               1 + (5 * (rank() OVER (ORDER BY r.freq) - 1)
+                    / count(*) OVER ())::integer AS fs,
+               1 + (5 * (rank() OVER (ORDER BY r.money) - 1)
+                    / count(*) OVER ())::integer AS ms
+          FROM recency r
+         WHERE r.freq > 0
+    ), codes AS (
+        SELECT rr AS r, ff AS f, mm AS m,
+               coalesce((SELECT s.segment FROM seg_reco.rfm_segments s
+                          WHERE rr BETWEEN s.r_min AND s.r_max
+                            AND ff BETWEEN s.f_min AND s.f_max
+                            AND mm BETWEEN s.m_min AND s.m_max
+                          ORDER BY s.priority LIMIT 1), 'Others') AS seg
+          FROM generate_series(1, 5) rr, generate_series(1, 5) ff, generate_series(1, 5) mm
+    )
+    SELECT r.cid, v_as_of, r.first_p, r.last_p, r.rec, r.freq, r.money,
+           s.rs, s.fs, s.ms,
+           CASE WHEN s.cid IS NULL THEN NULL ELSE s.rs::text || s.fs::text || s.ms::text END,
+           coalesce(k.seg, 'No Purchases')
+      FROM recency r
+      LEFT JOIN scored s ON s.cid = r.cid
+      LEFT JOIN codes k ON k.r = s.rs AND k.f = s.fs AND k.m = s.ms
+     ORDER BY r.cid;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.rfm_score(date) IS 'per-customer recency, frequency, monetary, 1-5 quintile scores, RFM code and named segment as of a date (default: date of the latest transaction)';
+
+------------------------------------------------------------------------------
+-- 4. Pointing seg_reco at the user's own tables
+------------------------------------------------------------------------------
+
+-- The columns each source relation must offer, read off the built-in tables
+-- above so the two can never disagree.  required: the pipeline cannot work
+-- without it; otherwise fill_with is used when the user's table lacks it.
+CREATE TABLE seg_reco.source_columns (
+    relation    text NOT NULL,
+    position    integer NOT NULL,
+    column_name text NOT NULL,
+    data_type   text NOT NULL,
+    required    boolean NOT NULL,
+    fill_with   text,
+    PRIMARY KEY (relation, column_name)
+);
+COMMENT ON TABLE seg_reco.source_columns IS 'columns of the four source relations, their types, and what fills an optional column a user source lacks';
+
+INSERT INTO seg_reco.source_columns (relation, position, column_name, data_type, required, fill_with)
+SELECT c.relname, a.attnum, a.attname,
+       pg_catalog.format_type(a.atttypid, a.atttypmod), false, NULL
+  FROM pg_catalog.pg_attribute a
+  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+ WHERE c.relnamespace = 'seg_reco'::regnamespace
+   AND c.relname IN ('customers', 'products', 'transactions', 'digital_events')
+   AND a.attnum > 0 AND NOT a.attisdropped;
+
+UPDATE seg_reco.source_columns SET required = true
+ WHERE (relation, column_name) IN (
+    ('customers', 'customer_id'),
+    ('products', 'product_id'), ('products', 'name'), ('products', 'category'),
+    ('transactions', 'receipt_id'), ('transactions', 'customer_id'),
+    ('transactions', 'product_id'), ('transactions', 'ts'), ('transactions', 'amount'),
+    ('digital_events', 'customer_id'), ('digital_events', 'event_type'), ('digital_events', 'ts'));
+
+UPDATE seg_reco.source_columns SET fill_with = v.fill
+  FROM (VALUES ('products', 'unit_price', '0'), ('products', 'unit', '''stk'''),
+               ('products', 'own_brand', 'false'), ('products', 'organic', 'false'),
+               ('products', 'vegetarian', 'false'), ('products', 'active', 'true'),
+               ('customers', 'member_tier', '''basis'''), ('customers', 'email_opt_in', 'false'),
+               ('transactions', 'quantity', '1'), ('transactions', 'discount', '0'),
+               ('transactions', 'channel', '''store'''), ('digital_events', 'channel', '''web'''))
+       AS v(rel, col, fill)
+ WHERE relation = v.rel AND column_name = v.col;
+
+-- What each source relation currently is: NULL source = the built-in table.
+CREATE TABLE seg_reco.sources (
+    relation    text PRIMARY KEY
+                CHECK (relation IN ('customers', 'products', 'transactions', 'digital_events')),
+    source      text NOT NULL,
+    columns     jsonb NOT NULL DEFAULT '{}',
+    defined_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE seg_reco.sources IS 'user relations standing in for the built-in source tables (set by seg_reco.use_source)';
+
+-- use_source(relation, source, columns): replace seg_reco.<relation> by a view
+-- over the user's relation.  columns maps seg_reco column -> source column
+-- for names that differ; other columns are taken by the same name, and an
+-- optional column missing from the source is filled with NULL or its
+-- documented default.  A non-empty built-in table is only replaced with
+-- discard_data => true.
+CREATE FUNCTION seg_reco.use_source(relation text, source regclass,
+                                    columns jsonb DEFAULT '{}',
+                                    discard_data boolean DEFAULT false)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_target regclass;
+    v_kind "char";
+    v_rows bigint;
+    v_select text := '';
+    v_col record;
+    v_src_col text;
+    v_src_type oid;
+    v_src_typmod integer;
+    v_tgt_type oid;
+    v_key text;
+BEGIN
+    IF relation IS NULL OR relation NOT IN ('customers', 'products', 'transactions', 'digital_events') THEN
+        RAISE EXCEPTION 'unknown source relation "%"', relation
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use one of customers, products, transactions, digital_events.';
+    END IF;
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF columns IS NULL OR jsonb_typeof(columns) <> 'object' THEN
+        RAISE EXCEPTION 'columns must be a JSON object mapping seg_reco column names to source column names'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"ts": "sold_at", "amount": "net_nok"}''.';
+    END IF;
+    FOR v_key IN SELECT jsonb_object_keys(columns) LOOP
+        IF NOT EXISTS (SELECT 1 FROM seg_reco.source_columns sc
+                        WHERE sc.relation = use_source.relation AND sc.column_name = v_key) THEN
+            RAISE EXCEPTION 'seg_reco.% has no column "%"', relation, v_key
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        IF jsonb_typeof(columns -> v_key) <> 'string' THEN
+            RAISE EXCEPTION 'mapping for column "%" must be a source column name (a JSON string)', v_key
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+
+    -- build the view's select list, checking every column
+    FOR v_col IN SELECT * FROM seg_reco.source_columns sc
+                  WHERE sc.relation = use_source.relation ORDER BY sc.position LOOP
+        v_src_col := coalesce(columns ->> v_col.column_name, v_col.column_name);
+        SELECT a.atttypid, a.atttypmod INTO v_src_type, v_src_typmod
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = source AND a.attname = v_src_col AND a.attnum > 0 AND NOT a.attisdropped;
+        v_tgt_type := v_col.data_type::regtype;
+        IF v_src_type IS NULL THEN
+            IF v_col.required OR columns ? v_col.column_name THEN
+                RAISE EXCEPTION 'source % has no column "%" for seg_reco.%.%',
+                                source, v_src_col, relation, v_col.column_name
+                    USING ERRCODE = 'undefined_column',
+                          HINT = format('Map it with columns => ''{"%s": "<your column>"}''.', v_col.column_name);
+            END IF;
+            v_select := v_select || format('%s(%s)::%s AS %I',
+                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END,
+                                           coalesce(v_col.fill_with, 'NULL'), v_col.data_type, v_col.column_name);
+        ELSE
+            IF (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_src_type)
+               IS DISTINCT FROM (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_tgt_type) THEN
+                RAISE EXCEPTION 'column "%" of % has type %, which cannot stand for seg_reco.%.% (%)',
+                                v_src_col, source, pg_catalog.format_type(v_src_type, v_src_typmod),
+                                relation, v_col.column_name, v_col.data_type
+                    USING ERRCODE = 'datatype_mismatch',
+                          HINT = 'Map a column of a compatible type, or cast it in a view of your own and use that view as the source.';
+            END IF;
+            v_select := v_select || format('%ss.%I::%s AS %I',
+                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END,
+                                           v_src_col, v_col.data_type, v_col.column_name);
+        END IF;
+        v_src_type := NULL;
+    END LOOP;
+
+    -- replace the current relation
+    v_target := to_regclass(format('seg_reco.%I', relation));
+    IF v_target IS NOT NULL THEN
+        SELECT c.relkind INTO v_kind FROM pg_catalog.pg_class c WHERE c.oid = v_target;
+        IF v_kind = 'r' THEN
+            EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM seg_reco.%I LIMIT 1) x', relation) INTO v_rows;
+            IF v_rows > 0 AND NOT discard_data THEN
+                RAISE EXCEPTION 'seg_reco.% holds data that replacing it by a view would discard', relation
+                    USING ERRCODE = 'object_in_use',
+                          HINT = 'Pass discard_data => true to drop the built-in table and its rows.';
+            END IF;
+            EXECUTE format('ALTER EXTENSION seg_reco DROP TABLE seg_reco.%I', relation);
+            -- CASCADE drops only the foreign keys of other source tables
+            EXECUTE format('DROP TABLE seg_reco.%I CASCADE', relation);
+        ELSE
+            EXECUTE format('ALTER EXTENSION seg_reco DROP VIEW seg_reco.%I', relation);
+            EXECUTE format('DROP VIEW seg_reco.%I', relation);
+        END IF;
+    END IF;
+    EXECUTE format('CREATE VIEW seg_reco.%I AS SELECT %s FROM %s s', relation, v_select, source);
+    EXECUTE format('ALTER EXTENSION seg_reco ADD VIEW seg_reco.%I', relation);
+    EXECUTE format('COMMENT ON VIEW seg_reco.%I IS %L', relation,
+                   format('seg_reco.%s read from %s (seg_reco.use_source)', relation, source));
+
+    INSERT INTO seg_reco.sources AS s (relation, source, columns)
+    VALUES (use_source.relation, source::text, use_source.columns)
+    ON CONFLICT ON CONSTRAINT sources_pkey
+    DO UPDATE SET source = excluded.source, columns = excluded.columns, defined_at = pg_catalog.now();
+
+    RETURN format('seg_reco.%s now reads from %s', relation, source);
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) IS 'replace a source relation (customers, products, transactions, digital_events) by a view over your own table, mapping column names';
+REVOKE EXECUTE ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- 5. Views and the refresh job
+------------------------------------------------------------------------------
+
+CREATE MATERIALIZED VIEW seg_reco.customer_segments AS
+SELECT r.customer_id, r.as_of_date, r.first_purchase, r.last_purchase,
+       r.recency_days, r.frequency, r.monetary,
+       r.r_score, r.f_score, r.m_score, r.rfm_code, r.segment
+  FROM seg_reco.rfm_score() r;
+CREATE UNIQUE INDEX customer_segments_customer_id_idx ON seg_reco.customer_segments (customer_id);
+CREATE INDEX customer_segments_segment_idx ON seg_reco.customer_segments (segment);
+COMMENT ON MATERIALIZED VIEW seg_reco.customer_segments IS 'one row per customer: RFM values, scores, code and segment (refreshed by seg_reco.refresh)';
+
+CREATE MATERIALIZED VIEW seg_reco.segment_summary AS
+SELECT s.segment,
+       count(*) AS customers,
+       round(100.0 * count(*) / pg_catalog.sum(count(*)) OVER (), 2) AS share_pct,
+       pg_catalog.sum(s.monetary) AS revenue,
+       round(100.0 * pg_catalog.sum(s.monetary)
+             / nullif(pg_catalog.sum(pg_catalog.sum(s.monetary)) OVER (), 0), 2) AS revenue_share_pct,
+       round(avg(s.recency_days), 1) AS mean_recency_days,
+       round(avg(s.frequency), 1) AS mean_frequency,
+       round(avg(s.monetary), 2) AS mean_monetary,
+       round(avg(s.r_score), 2) AS mean_r,
+       round(avg(s.f_score), 2) AS mean_f,
+       round(avg(s.m_score), 2) AS mean_m
+  FROM seg_reco.customer_segments s
+ GROUP BY s.segment;
+CREATE UNIQUE INDEX segment_summary_segment_idx ON seg_reco.segment_summary (segment);
+COMMENT ON MATERIALIZED VIEW seg_reco.segment_summary IS 'one row per segment: customers, share, revenue, mean recency/frequency/monetary (refreshed by seg_reco.refresh)';
+
+CREATE TABLE seg_reco.refresh_log (
+    run_id      bigint NOT NULL,
+    step        text NOT NULL,
+    started_at  timestamptz NOT NULL,
+    finished_at timestamptz NOT NULL,
+    duration_ms numeric NOT NULL,
+    row_count   bigint,
+    PRIMARY KEY (run_id, step)
+);
+COMMENT ON TABLE seg_reco.refresh_log IS 'one row per step of each seg_reco.refresh() run, with its duration';
+CREATE SEQUENCE seg_reco.refresh_run_seq;
+
+-- refresh(): the whole pipeline, left to right, one logged step at a time.
+-- Views are refreshed CONCURRENTLY so dashboards keep reading meanwhile.
+CREATE PROCEDURE seg_reco.refresh()
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_run bigint := nextval('seg_reco.refresh_run_seq');
+    v_t0 timestamptz;
+    v_rows bigint;
+BEGIN
+    v_t0 := clock_timestamp();
+    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.customer_segments;
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_segments;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'customer_segments', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows);
+
+    v_t0 := clock_timestamp();
+    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.segment_summary;
+    SELECT count(*) INTO v_rows FROM seg_reco.segment_summary;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'segment_summary', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows);
+END;
+$fn$;
+COMMENT ON PROCEDURE seg_reco.refresh() IS 'runs the whole pipeline and refreshes the views concurrently, logging each step in seg_reco.refresh_log';
+REVOKE EXECUTE ON PROCEDURE seg_reco.refresh() FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- 6. pg_dump: user data in the source and configuration tables is dumped
+------------------------------------------------------------------------------
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.customers', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.products', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.transactions', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.digital_events', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.demo_truth', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.rfm_segments', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.sources', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.refresh_log', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.refresh_run_seq', '');

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Build seg_reco, start a throwaway PostgreSQL 15 cluster inside the project
+# folder, load demo data, refresh the models and print the analyst report.
+# Safe to run again: the cluster, database and data are reused.
+set -euo pipefail
+
+usage() {
+    cat <<'USAGE'
+usage: bash scripts/demo.sh [--rebuild] [--help]
+
+  --rebuild   drop and recreate the extension and regenerate the demo data
+  --help      show this text
+
+Environment: SEG_RECO_PGPORT (default 54315), CI=true (build with -Werror).
+Run as root on Debian 12; missing packages are installed with apt-get.
+USAGE
+}
+
+REBUILD=0
+for arg in "$@"; do
+    case $arg in
+        --rebuild) REBUILD=1 ;;
+        -h|--help) usage; exit 0 ;;
+        *) printf 'unknown option: %s\n\n' "$arg" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+refresh() {
+    psql_db "$DB" -q -c "CALL seg_reco.refresh()"
+}
+
+report() {
+    if [[ -f $ROOT/scripts/report.sql ]]; then
+        psql_db "$DB" -q -f "$ROOT/scripts/report.sql"
+    else
+        psql_db "$DB" -q -c "
+            SELECT 'customers' AS relation, count(*) AS rows FROM seg_reco.customers
+            UNION ALL SELECT 'products', count(*) FROM seg_reco.products
+            UNION ALL SELECT 'transactions', count(*) FROM seg_reco.transactions
+            UNION ALL SELECT 'digital_events', count(*) FROM seg_reco.digital_events"
+    fi
+}
+
+setup_all
+step "refresh models" refresh
+step "analyst report" report
+print_timings
+connection_help

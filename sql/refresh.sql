@@ -1,0 +1,34 @@
+-- refresh(): fills the views from the sources (here the rfm test's
+-- hand-made customers), logs each step, and can run again concurrently.
+SET TimeZone = 'Europe/Oslo';
+\set SHOW_CONTEXT never
+-- right after CREATE EXTENSION the views are empty but populated
+SELECT count(*) FROM seg_reco.customer_segments;
+CALL seg_reco.refresh();
+SELECT customer_id, recency_days, frequency, monetary, rfm_code, segment
+  FROM seg_reco.customer_segments ORDER BY customer_id;
+SELECT segment, customers, share_pct, revenue, revenue_share_pct,
+       mean_recency_days, mean_frequency, mean_monetary, mean_r, mean_f, mean_m
+  FROM seg_reco.segment_summary ORDER BY segment;
+SELECT run_id, step, row_count, duration_ms >= 0 AS timed, finished_at >= started_at AS ordered
+  FROM seg_reco.refresh_log ORDER BY run_id, started_at;
+
+-- a second run picks up new data and is logged as a new run
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts,
+                                   quantity, unit_price, amount)
+VALUES (5001, 9501, 11, 1, 1, '2025-02-10 11:00', 1, 45, 45);
+CALL seg_reco.refresh();
+SELECT customer_id, recency_days, frequency, segment
+  FROM seg_reco.customer_segments WHERE customer_id = 11;
+SELECT run_id, count(*) AS steps FROM seg_reco.refresh_log GROUP BY run_id ORDER BY run_id;
+DELETE FROM seg_reco.transactions WHERE line_id = 5001;
+
+-- refresh inside a failed pipeline leaves the views as they were
+BEGIN;
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts,
+                                   quantity, unit_price, amount)
+VALUES (5002, 9502, 2, 1, 1, '2025-01-20 10:00', 1, 0, 'NaN');
+CALL seg_reco.refresh();
+ROLLBACK;
+SELECT count(*) AS customers, count(*) FILTER (WHERE customer_id = 11 AND frequency = 1) AS c11_bought
+  FROM seg_reco.customer_segments;

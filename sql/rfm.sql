@@ -1,0 +1,138 @@
+-- RFM on a small hand-made data set whose scores are worked out by hand
+-- (see the comment table below), the rfm aggregate ad hoc, its state type,
+-- the segment map, and every bad input.
+SET TimeZone = 'Europe/Oslo';
+SET extra_float_digits = 0;
+\set SHOW_CONTEXT never
+
+INSERT INTO seg_reco.customers (customer_id, member_since)
+SELECT g, date '2023-01-01' FROM generate_series(1, 12) g;
+INSERT INTO seg_reco.products (product_id, name, category, unit_price)
+VALUES (1, 'Tine Lettmelk 1 l', 'meieri', 23.90), (2, 'Kneippbrød', 'brød og bakevarer', 39.90);
+
+-- customer: last purchase (days before 2025-01-31), receipts, net NOK
+--   c1   2025-01-30 (1)    10  5000     c6   2024-12-01 (61)   3   600
+--   c2   2025-01-29 (2)     8  3000     c7   2024-11-01 (91)   2  2000
+--   c3   2025-01-20 (11)    6  3600     c8   2024-10-01 (122)  2   400
+--   c4   2025-01-10 (21)    5  1000     c9   2024-06-01 (244)  1   150
+--   c5   2024-12-31 (31)    4   800     c10  2024-01-15 (382)  1   100
+-- Scores with n = 10: score = 1 + floor((rank - 1) / 2), ties share a rank:
+--   R (older = worse): c10 1, c9 1, c8 2, c7 2, c6 3, c5 3, c4 4, c3 4, c2 5, c1 5
+--   F: c9,c10 1 (tied), c7,c8 2 (tied), c6 3, c5 3, c4 4, c3 4, c2 5, c1 5
+--   M: c10 1, c9 1, c8 2, c6 2, c5 3, c4 3, c7 4, c2 4, c3 5, c1 5
+-- c11 never bought; c12 only returned goods.
+CREATE TEMP TABLE plan (cid int, last_day date, receipts int, total numeric);
+INSERT INTO plan VALUES
+  (1, '2025-01-30', 10, 5000), (2, '2025-01-29', 8, 3000), (3, '2025-01-20', 6, 3600),
+  (4, '2025-01-10', 5, 1050), (5, '2024-12-31', 4, 800), (6, '2024-12-01', 3, 600),
+  (7, '2024-11-01', 2, 2000), (8, '2024-10-01', 2, 400), (9, '2024-06-01', 1, 150),
+  (10, '2024-01-15', 1, 100);
+-- each receipt: two lines splitting the receipt total; receipts 10 days apart
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts,
+                                   quantity, unit_price, amount)
+SELECT row_number() OVER (ORDER BY p.cid, r, l), p.cid * 100 + r, p.cid, l, 1,
+       (p.last_day - (r - 1) * 10)::timestamptz + interval '12 hours',
+       1, p.total / p.receipts / 2, p.total / p.receipts / 2
+  FROM plan p, generate_series(1, p.receipts) r, generate_series(1, 2) l;
+-- c4 returns goods worth 50 (net 1000); c5 gets a free item; c12 only returns;
+-- a non-member line; c1 buys after the as-of date
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts,
+                                   quantity, unit_price, amount) VALUES
+  (1001, 9001, 4, 1, 1, '2025-01-15 10:00', -2, 25, -50),
+  (1002, 9002, 5, 2, 1, '2025-01-05 10:00', 1, 0, 0),
+  (1003, 9003, 12, 1, 1, '2024-12-15 10:00', -1, 30, -30),
+  (1004, 9004, NULL, 1, 1, '2025-01-31 09:00', 1, 23.90, 23.90),
+  (1005, 9005, 1, 1, 1, '2025-02-10 10:00', 1, 100, 100);
+
+SELECT customer_id, as_of_date, recency_days, frequency, monetary,
+       r_score, f_score, m_score, rfm_code, segment
+  FROM seg_reco.rfm_score('2025-01-31') ORDER BY customer_id;
+
+-- the default as-of date is the date of the latest line (2025-02-10), not now()
+SELECT as_of_date, recency_days, frequency, monetary
+  FROM seg_reco.rfm_score() WHERE customer_id = 1;
+
+-- an as-of date before every purchase: nobody has bought yet
+SELECT count(*) AS customers, count(r_score) AS scored, min(segment), max(segment)
+  FROM seg_reco.rfm_score('2020-01-01');
+
+-- the aggregate on any query: NULL lines are skipped, lines of a receipt
+-- count once, returns subtract, zero lines count only as lines
+SELECT (seg_reco.rfm(receipt_id, ts, amount)).*
+  FROM (VALUES (1::bigint, timestamptz '2025-01-01 10:00', 10.5::float8),
+               (1, '2025-01-01 10:00', 4.5),
+               (2, '2025-01-03 10:00', 20),
+               (3, '2025-01-04 10:00', -5),
+               (4, '2025-01-05 10:00', 0),
+               (NULL, '2025-01-06 10:00', 99),
+               (5, NULL, 99),
+               (6, '2025-01-06 10:00', NULL)) v(receipt_id, ts, amount);
+
+-- zero rows: a defined, empty result
+SELECT (seg_reco.rfm(receipt_id, ts, amount)).*
+  FROM seg_reco.transactions WHERE false;
+
+-- many receipts per customer (growing state), interleaved and repeated
+SELECT (v).frequency, (v).lines, (v).monetary
+  FROM (SELECT seg_reco.rfm(g % 5000, timestamptz '2025-01-01' + g * interval '1 minute', 1)
+          FROM generate_series(1, 20000) g) s(v);
+
+-- the state type: text form, round trip, merging partial states
+SELECT seg_reco.rfm_state_agg(receipt_id, ts, amount::float8)::text
+  FROM seg_reco.transactions WHERE customer_id = 9;
+SELECT seg_reco.rfm_state_agg(receipt_id, ts, amount::float8)::text
+  FROM seg_reco.transactions WHERE customer_id = 12;
+SELECT (seg_reco.rfm_final(seg_reco.rfm_state_agg(receipt_id, ts, amount::float8)::text::seg_reco.rfm_state)).*
+  FROM seg_reco.transactions WHERE customer_id = 4;
+SELECT (seg_reco.rfm_merge(st)).*
+  FROM (SELECT seg_reco.rfm_state_agg(receipt_id, ts, amount::float8) AS st
+          FROM seg_reco.transactions WHERE customer_id = 4 GROUP BY line_id % 3) parts;
+SELECT (seg_reco.rfm_merge(st)).* FROM (SELECT NULL::seg_reco.rfm_state AS st) x;
+
+-- the segment map covers every one of the 125 codes
+SELECT coalesce((SELECT s.segment FROM seg_reco.rfm_segments s
+                  WHERE r BETWEEN s.r_min AND s.r_max AND f BETWEEN s.f_min AND s.f_max
+                    AND m BETWEEN s.m_min AND s.m_max ORDER BY s.priority LIMIT 1), 'Others') AS segment,
+       count(*) AS codes
+  FROM generate_series(1, 5) r, generate_series(1, 5) f, generate_series(1, 5) m
+ GROUP BY 1 ORDER BY 1;
+
+-- an analyst's own segment rule takes precedence by priority
+INSERT INTO seg_reco.rfm_segments (priority, segment, r_min, r_max, f_min, f_max, m_min, m_max)
+VALUES (5, 'Top Spenders', 1, 5, 1, 5, 5, 5);
+SELECT customer_id, rfm_code, segment FROM seg_reco.rfm_score('2025-01-31')
+ WHERE customer_id IN (1, 3) ORDER BY 1;
+DELETE FROM seg_reco.rfm_segments WHERE priority = 5;
+
+-- bad input: each is a clear error
+SELECT seg_reco.rfm(1, now(), 'NaN'::float8);
+SELECT seg_reco.rfm(1, now(), 'Infinity'::float8);
+SELECT seg_reco.rfm(1, 'infinity'::timestamptz, 1);
+SELECT seg_reco.rfm_trans(NULL, 1, now(), 1);
+SELECT seg_reco.rfm_combine(NULL, NULL);
+SELECT 'garbage'::seg_reco.rfm_state;
+SELECT '1,0,1,0,5,3:{7}'::seg_reco.rfm_state;
+SELECT '2,0,1,0,5,9:{7,7}'::seg_reco.rfm_state;
+SELECT '1,0,NaN,0,5,9:{7}'::seg_reco.rfm_state;
+SELECT '1,0,1,0,-,-:{7}'::seg_reco.rfm_state;
+SELECT '1,0,1,0,5,9:{7}x'::seg_reco.rfm_state;
+SELECT '-1,0,1,0,-,-:{}'::seg_reco.rfm_state;
+SELECT (seg_reco.rfm_final('0,0,0,0,-,-:{}'::seg_reco.rfm_state)).*;
+BEGIN;
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts,
+                                   quantity, unit_price, amount)
+VALUES (2001, 9101, 2, 1, 1, '2025-01-20 10:00', 1, 0, 'NaN');
+SELECT count(*) FROM seg_reco.rfm_score('2025-01-31');
+ROLLBACK;
+BEGIN;
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts,
+                                   quantity, unit_price, amount)
+VALUES (2002, 9102, 2, 1, 1, '2099-01-01 10:00', 1, 10, 10);
+SAVEPOINT future;
+SELECT count(*) FROM seg_reco.rfm_score();
+ROLLBACK TO SAVEPOINT future;
+-- an explicit as-of date ignores the future line
+SELECT frequency FROM seg_reco.rfm_score('2025-01-31') WHERE customer_id = 2;
+ROLLBACK;
+-- nothing was lost
+SELECT count(*), sum(amount) FROM seg_reco.transactions;

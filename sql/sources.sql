@@ -1,0 +1,73 @@
+-- use_source: point seg_reco at the user's own tables through views.
+-- Runs last: it replaces the built-in tables.
+SET TimeZone = 'Europe/Oslo';
+\set SHOW_CONTEXT never
+CREATE SCHEMA shop;
+CREATE TABLE shop.members (member_no bigint PRIMARY KEY, joined date, fylke text);
+CREATE TABLE shop.items (sku bigint PRIMARY KEY, title text, dept text, price numeric);
+CREATE TABLE shop.sales (sale_id bigint, basket bigint, member_no integer, sku bigint,
+                         sold_at timestamptz, qty numeric, net_nok numeric(12,2), till text);
+INSERT INTO shop.members VALUES (1, '2024-01-01', 'Oslo'), (2, '2024-02-01', 'Vestland');
+INSERT INTO shop.items VALUES (10, 'Brunost', 'meieri', 89.90), (11, 'Lefser', 'brød og bakevarer', 32.50);
+INSERT INTO shop.sales VALUES
+  (1, 100, 1, 10, '2025-03-01 10:00', 1, 89.90, 'k1'),
+  (2, 100, 1, 11, '2025-03-01 10:00', 2, 65.00, 'k1'),
+  (3, 101, 1, 10, '2025-03-20 17:00', 1, 89.90, 'k2'),
+  (4, 102, 2, 11, '2025-03-25 12:00', 1, 32.50, 'k1'),
+  (5, 103, 2, 11, '2025-03-26 12:00', -1, -32.50, 'k1');
+
+-- bad calls: each a clear error, and nothing changes
+SELECT seg_reco.use_source('receipts', 'shop.sales');
+SELECT seg_reco.use_source('transactions', NULL);
+SELECT seg_reco.use_source('transactions', 'shop.nonexistent');
+SELECT seg_reco.use_source('transactions', 'shop.sales', '["ts"]');
+SELECT seg_reco.use_source('transactions', 'shop.sales', '{"when": "sold_at"}');
+SELECT seg_reco.use_source('transactions', 'shop.sales', '{"ts": 5}');
+-- a required column the source lacks, named
+SELECT seg_reco.use_source('transactions', 'shop.sales',
+       '{"receipt_id": "basket", "customer_id": "member_no", "product_id": "sku", "ts": "sold_at"}');
+-- a mapped column that does not exist
+SELECT seg_reco.use_source('transactions', 'shop.sales',
+       '{"receipt_id": "basket", "customer_id": "member_no", "product_id": "sku", "ts": "sold_at", "amount": "net"}');
+-- an incompatible type, named
+SELECT seg_reco.use_source('transactions', 'shop.sales',
+       '{"receipt_id": "basket", "customer_id": "member_no", "product_id": "sku", "ts": "till", "amount": "net_nok"}');
+-- the built-in table still holds the earlier tests' rows: not discarded silently
+SELECT count(*) > 0 AS has_rows FROM seg_reco.transactions;
+SELECT seg_reco.use_source('transactions', 'shop.sales',
+       '{"line_id": "sale_id", "receipt_id": "basket", "customer_id": "member_no", "product_id": "sku", "ts": "sold_at", "quantity": "qty", "amount": "net_nok"}');
+SELECT count(*) > 0 AS still_has_rows FROM seg_reco.transactions;
+
+-- the real thing
+SELECT seg_reco.use_source('customers', 'shop.members',
+       '{"customer_id": "member_no", "member_since": "joined", "county": "fylke"}', discard_data => true);
+SELECT seg_reco.use_source('products', 'shop.items',
+       '{"product_id": "sku", "name": "title", "category": "dept", "unit_price": "price"}', discard_data => true);
+SELECT seg_reco.use_source('transactions', 'shop.sales',
+       '{"line_id": "sale_id", "receipt_id": "basket", "customer_id": "member_no", "product_id": "sku", "ts": "sold_at", "quantity": "qty", "amount": "net_nok"}',
+       discard_data => true);
+SELECT c.relname, c.relkind FROM pg_class c
+ WHERE c.relnamespace = 'seg_reco'::regnamespace
+   AND c.relname IN ('customers', 'products', 'transactions', 'digital_events') ORDER BY 1;
+-- same columns and types as the built-in table
+SELECT string_agg(format('%s %s', attname, format_type(atttypid, atttypmod)), ', ' ORDER BY attnum)
+  FROM pg_attribute WHERE attrelid = 'seg_reco.transactions'::regclass AND attnum > 0;
+SELECT * FROM seg_reco.transactions ORDER BY line_id;
+SELECT customer_id, member_since, county, member_tier FROM seg_reco.customers ORDER BY 1;
+SELECT relation, source, columns ->> 'ts' AS ts_from FROM seg_reco.sources ORDER BY 1;
+
+-- everything downstream keeps working
+SELECT customer_id, as_of_date, recency_days, frequency, monetary, rfm_code, segment
+  FROM seg_reco.rfm_score() ORDER BY 1;
+CALL seg_reco.refresh();
+SELECT customer_id, frequency, monetary, segment FROM seg_reco.customer_segments ORDER BY 1;
+
+-- pointing again replaces the view; the demo generator refuses views
+SELECT seg_reco.use_source('transactions', 'shop.sales',
+       '{"line_id": "sale_id", "receipt_id": "basket", "customer_id": "member_no", "product_id": "sku", "ts": "sold_at", "amount": "net_nok"}');
+SELECT count(*), sum(quantity) FROM seg_reco.transactions;
+SELECT * FROM seg_reco.generate_demo_data(customers => 10, products => 10, transactions => 10, digital_events => 0);
+-- the extension still owns the view (it goes with DROP EXTENSION)
+SELECT count(*) FROM pg_depend d
+ WHERE d.classid = 'pg_class'::regclass AND d.objid = 'seg_reco.transactions'::regclass
+   AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e';

@@ -1,0 +1,485 @@
+/*
+ * rfm.c
+ *      The RFM aggregate: recency, frequency and monetary value per customer.
+ *
+ * seg_reco.rfm(receipt_id bigint, ts timestamptz, amount float8) folds the
+ * receipt lines of one customer into a state of type seg_reco.rfm_state and
+ * returns a seg_reco.rfm_values row:
+ *
+ *   frequency       distinct receipts holding at least one line with amount > 0
+ *   monetary        net amount: purchases plus returns (negative amounts)
+ *   first_purchase  earliest ts of a line with amount > 0
+ *   last_purchase   latest ts of a line with amount > 0
+ *   lines           lines seen (NULL receipt, ts or amount: skipped)
+ *   return_lines    lines with amount < 0
+ *
+ * Zero-amount lines (free items) count as lines and nothing else.  A NaN or
+ * infinite amount is an error.
+ *
+ * The state is a varlena of our own (not "internal"), with text I/O, so the
+ * aggregate runs in parallel plans and in two-phase distributed plans
+ * (Citus ships partial states as text).  It keeps the distinct receipt ids
+ * of the customer: a sorted, de-duplicated prefix followed by a short
+ * unsorted tail that is merged in when the buffer fills.  Consecutive lines
+ * of one receipt (the usual physical order) are de-duplicated on arrival.
+ *
+ * Text form:  lines,return_lines,monetary,compensation,first,last:{id,id,...}
+ * with first/last as microseconds since 2000-01-01 UTC (or "-" when there is
+ * no purchase), monetary in shortest exact float8 form.
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+#include "guards.h"
+
+typedef struct RfmState
+{
+	int32		vl_len_;		/* varlena header (do not touch directly) */
+	int32		capacity;		/* room for ids in receipts[] */
+	int32		nsorted;		/* receipts[0 .. nsorted-1] sorted, unique */
+	int32		nids;			/* ids used, sorted prefix plus tail */
+	int64		lines;
+	int64		return_lines;
+	double		monetary;		/* Kahan-compensated running sum */
+	double		compensation;
+	TimestampTz first_purchase; /* DT_NOEND when there is no purchase */
+	TimestampTz last_purchase;	/* DT_NOBEGIN when there is no purchase */
+	int64		receipts[FLEXIBLE_ARRAY_MEMBER];
+} RfmState;
+
+#define RFM_INITIAL_CAPACITY 16
+/* keep a state well below the 1 GB varlena limit */
+#define RFM_MAX_IDS ((int32) ((MaxAllocSize - offsetof(RfmState, receipts)) / sizeof(int64) / 2))
+
+#define DatumGetRfmState(d)	((RfmState *) PG_DETOAST_DATUM(d))
+#define PG_GETARG_RFM_STATE(n) DatumGetRfmState(PG_GETARG_DATUM(n))
+
+static RfmState *
+rfm_state_alloc(int32 capacity)
+{
+	RfmState   *st;
+	Size		sz;
+
+	if (capacity > RFM_MAX_IDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("rfm state cannot hold more than %d distinct receipts for one customer",
+						RFM_MAX_IDS)));
+	sz = offsetof(RfmState, receipts) + sizeof(int64) * (Size) capacity;
+	st = (RfmState *) palloc0(sz);
+	SET_VARSIZE(st, sz);
+	st->capacity = capacity;
+	st->first_purchase = DT_NOEND;
+	st->last_purchase = DT_NOBEGIN;
+	return st;
+}
+
+static RfmState *
+rfm_state_copy(const RfmState *src, int32 capacity)
+{
+	RfmState   *st = rfm_state_alloc(Max(capacity, src->nids));
+
+	memcpy(((char *) st) + offsetof(RfmState, nsorted),
+		   ((const char *) src) + offsetof(RfmState, nsorted),
+		   offsetof(RfmState, receipts) - offsetof(RfmState, nsorted));
+	memcpy(st->receipts, src->receipts, sizeof(int64) * (Size) src->nids);
+	return st;
+}
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Merge the unsorted tail into the sorted prefix, dropping duplicates. */
+static void
+rfm_state_compact(RfmState *st)
+{
+	int32		n = st->nids;
+	int32		i,
+				out;
+
+	if (st->nsorted == n)
+		return;
+	/* sorting everything is O(n log n) and keeps this simple and correct */
+	qsort(st->receipts, n, sizeof(int64), cmp_int64);
+	out = 0;
+	for (i = 0; i < n; i++)
+	{
+		if (out == 0 || st->receipts[out - 1] != st->receipts[i])
+			st->receipts[out++] = st->receipts[i];
+	}
+	st->nids = out;
+	st->nsorted = out;
+}
+
+static inline void
+rfm_kahan_add(RfmState *st, double x)
+{
+	double		y = x - st->compensation;
+	double		t = st->monetary + y;
+
+	st->compensation = (t - st->monetary) - y;
+	st->monetary = t;
+}
+
+/*
+ * rfm_trans(state, receipt_id, ts, amount): not STRICT, so that it can
+ * create the first state and skip lines with NULLs itself.
+ */
+PG_FUNCTION_INFO_V1(seg_reco_rfm_trans);
+Datum
+seg_reco_rfm_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	RfmState   *st;
+	int64		receipt;
+	TimestampTz ts;
+	double		amount;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("seg_reco.rfm_trans can only be called as an aggregate transition function")));
+
+	if (PG_ARGISNULL(0))
+		st = rfm_state_alloc(RFM_INITIAL_CAPACITY);
+	else
+		st = PG_GETARG_RFM_STATE(0);
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		PG_RETURN_POINTER(st);
+
+	receipt = PG_GETARG_INT64(1);
+	ts = PG_GETARG_TIMESTAMPTZ(2);
+	amount = PG_GETARG_FLOAT8(3);
+	seg_reco_check_finite(amount, "amount");
+	if (TIMESTAMP_NOT_FINITE(ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("receipt %lld has an infinite timestamp", (long long) receipt)));
+
+	st->lines++;
+	rfm_kahan_add(st, amount);
+	if (amount < 0)
+		st->return_lines++;
+	else if (amount > 0)
+	{
+		if (ts < st->first_purchase)
+			st->first_purchase = ts;
+		if (ts > st->last_purchase)
+			st->last_purchase = ts;
+		/* lines of one receipt usually arrive together */
+		if (st->nids == 0 || st->receipts[st->nids - 1] != receipt)
+		{
+			if (st->nids == st->capacity)
+			{
+				rfm_state_compact(st);
+				/*
+				 * Grow when the buffer is more than half full of distinct
+				 * ids.  The state returned is new: the executor copies it
+				 * into the aggregate context and frees the old one.
+				 */
+				if (st->nids >= st->capacity / 2)
+					st = rfm_state_copy(st, Max(st->capacity * 2, RFM_INITIAL_CAPACITY));
+			}
+			st->receipts[st->nids++] = receipt;
+		}
+	}
+	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(seg_reco_rfm_combine);
+Datum
+seg_reco_rfm_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	RfmState   *a,
+			   *b,
+			   *st;
+	int32		i,
+				j,
+				n;
+	int64		total;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("seg_reco.rfm_combine can only be called as an aggregate combine function")));
+
+	if (PG_ARGISNULL(0) && PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	if (PG_ARGISNULL(1))
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	if (PG_ARGISNULL(0))
+	{
+		/* copy: the right-hand state may live in a short-lived context */
+		b = PG_GETARG_RFM_STATE(1);
+		st = rfm_state_copy(b, b->nids);
+		rfm_state_compact(st);
+		PG_RETURN_POINTER(st);
+	}
+
+	a = rfm_state_copy(PG_GETARG_RFM_STATE(0), 0);
+	b = rfm_state_copy(PG_GETARG_RFM_STATE(1), 0);
+	rfm_state_compact(a);
+	rfm_state_compact(b);
+
+	total = (int64) a->nids + b->nids;
+	if (total > RFM_MAX_IDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("rfm state cannot hold more than %d distinct receipts for one customer",
+						RFM_MAX_IDS)));
+	st = rfm_state_alloc(Max((int32) total, RFM_INITIAL_CAPACITY));
+	i = j = n = 0;
+	while (i < a->nids || j < b->nids)
+	{
+		int64		v;
+
+		if (j >= b->nids || (i < a->nids && a->receipts[i] < b->receipts[j]))
+			v = a->receipts[i++];
+		else if (i >= a->nids || b->receipts[j] < a->receipts[i])
+			v = b->receipts[j++];
+		else
+		{
+			v = a->receipts[i++];
+			j++;
+		}
+		st->receipts[n++] = v;
+	}
+	st->nids = st->nsorted = n;
+	st->lines = a->lines + b->lines;
+	st->return_lines = a->return_lines + b->return_lines;
+	st->monetary = a->monetary;
+	st->compensation = a->compensation;
+	rfm_kahan_add(st, b->monetary);
+	rfm_kahan_add(st, -b->compensation);
+	st->first_purchase = Min(a->first_purchase, b->first_purchase);
+	st->last_purchase = Max(a->last_purchase, b->last_purchase);
+	PG_RETURN_POINTER(st);
+}
+
+/*
+ * Final function: seg_reco.rfm_values.  Also callable directly on a state
+ * (e.g. one read back from text), so it validates nothing it does not need.
+ */
+PG_FUNCTION_INFO_V1(seg_reco_rfm_final);
+Datum
+seg_reco_rfm_final(PG_FUNCTION_ARGS)
+{
+	RfmState   *st;
+	TupleDesc	tupdesc;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+	bool		has_purchase;
+	Datum		money;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "seg_reco.rfm_final must return a composite type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	if (PG_ARGISNULL(0))
+	{
+		/* zero input rows: a customer with nothing */
+		st = rfm_state_alloc(0);
+	}
+	else
+	{
+		/* work on a copy: the final function may run again on the state */
+		st = rfm_state_copy(PG_GETARG_RFM_STATE(0), 0);
+		rfm_state_compact(st);
+	}
+	has_purchase = st->nids > 0;
+
+	values[0] = Int64GetDatum((int64) st->nids);
+	money = DirectFunctionCall1(float8_numeric, Float8GetDatum(st->monetary));
+	values[1] = DirectFunctionCall2(numeric_round, money, Int32GetDatum(2));
+	values[2] = TimestampTzGetDatum(st->first_purchase);
+	values[3] = TimestampTzGetDatum(st->last_purchase);
+	nulls[2] = nulls[3] = !has_purchase;
+	values[4] = Int64GetDatum(st->lines);
+	values[5] = Int64GetDatum(st->return_lines);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* ---------- text I/O of the state ---------- */
+
+static void
+rfm_bad_input(const char *str, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid input syntax for type seg_reco.rfm_state: \"%s\"", str),
+			 errdetail("%s", why)));
+}
+
+static int64
+rfm_parse_int64(const char *str, char **p, const char *what)
+{
+	long long	v;
+	char	   *end;
+
+	errno = 0;
+	v = strtoll(*p, &end, 10);
+	if (end == *p || errno == ERANGE)
+		rfm_bad_input(str, what);
+	*p = end;
+	return (int64) v;
+}
+
+static void
+rfm_expect(const char *str, char **p, char c)
+{
+	if (**p != c)
+	{
+		char		msg[64];
+
+		snprintf(msg, sizeof(msg), "Expected \"%c\".", c);
+		rfm_bad_input(str, msg);
+	}
+	(*p)++;
+}
+
+PG_FUNCTION_INFO_V1(seg_reco_rfm_state_in);
+Datum
+seg_reco_rfm_state_in(PG_FUNCTION_ARGS)
+{
+	char	   *str = PG_GETARG_CSTRING(0);
+	char	   *p = str;
+	char	   *end;
+	RfmState   *st;
+	int64		lines,
+				return_lines;
+	double		monetary,
+				compensation;
+	TimestampTz first,
+				last;
+	bool		has_purchase;
+	int32		capacity;
+	const char *q;
+
+	lines = rfm_parse_int64(str, &p, "Bad line count.");
+	rfm_expect(str, &p, ',');
+	return_lines = rfm_parse_int64(str, &p, "Bad return-line count.");
+	rfm_expect(str, &p, ',');
+	monetary = float8in_internal(p, &end, "seg_reco.rfm_state", str);
+	p = end;
+	rfm_expect(str, &p, ',');
+	compensation = float8in_internal(p, &end, "seg_reco.rfm_state", str);
+	p = end;
+	rfm_expect(str, &p, ',');
+	has_purchase = (*p != '-');
+	if (has_purchase)
+	{
+		first = rfm_parse_int64(str, &p, "Bad first purchase.");
+		rfm_expect(str, &p, ',');
+		last = rfm_parse_int64(str, &p, "Bad last purchase.");
+	}
+	else
+	{
+		p++;
+		rfm_expect(str, &p, ',');
+		rfm_expect(str, &p, '-');
+		first = DT_NOEND;
+		last = DT_NOBEGIN;
+	}
+	rfm_expect(str, &p, ':');
+	rfm_expect(str, &p, '{');
+
+	if (lines < 0 || return_lines < 0 || return_lines > lines)
+		rfm_bad_input(str, "Line counts must be non-negative and returns at most all lines.");
+	if (isnan(monetary) || isinf(monetary) || isnan(compensation) || isinf(compensation))
+		rfm_bad_input(str, "Monetary value must be finite.");
+	if (has_purchase && (first > last || TIMESTAMP_NOT_FINITE(first) || TIMESTAMP_NOT_FINITE(last) ||
+						 !IS_VALID_TIMESTAMP(first) || !IS_VALID_TIMESTAMP(last)))
+		rfm_bad_input(str, "First and last purchase must be valid and in order.");
+
+	/* count the ids to size the state */
+	capacity = 0;
+	for (q = p; *q && *q != '}'; q++)
+		if (*q == ',')
+			capacity++;
+	if (*p != '}')
+		capacity++;
+	st = rfm_state_alloc(Max(capacity, RFM_INITIAL_CAPACITY));
+	st->lines = lines;
+	st->return_lines = return_lines;
+	st->monetary = monetary;
+	st->compensation = compensation;
+	st->first_purchase = first;
+	st->last_purchase = last;
+
+	while (*p != '}')
+	{
+		int64		id = rfm_parse_int64(str, &p, "Bad receipt id.");
+
+		if (st->nids > 0 && st->receipts[st->nids - 1] >= id)
+			rfm_bad_input(str, "Receipt ids must be strictly increasing.");
+		if (st->nids >= st->capacity)
+			rfm_bad_input(str, "Too many receipt ids.");
+		st->receipts[st->nids++] = id;
+		if (*p == ',')
+			p++;
+		else if (*p != '}')
+			rfm_bad_input(str, "Expected \",\" or \"}\".");
+	}
+	p++;
+	if (*p != '\0')
+		rfm_bad_input(str, "Junk after \"}\".");
+	if ((st->nids > 0) != has_purchase)
+		rfm_bad_input(str, "Receipts and purchase dates must be given together.");
+	if (st->nids > lines)
+		rfm_bad_input(str, "More receipts than lines.");
+	st->nsorted = st->nids;
+	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(seg_reco_rfm_state_out);
+Datum
+seg_reco_rfm_state_out(PG_FUNCTION_ARGS)
+{
+	RfmState   *st = rfm_state_copy(PG_GETARG_RFM_STATE(0), 0);
+	StringInfoData buf;
+	int32		i;
+	char	   *m,
+			   *c;
+
+	rfm_state_compact(st);
+	initStringInfo(&buf);
+	m = float8out_internal(st->monetary);
+	c = float8out_internal(st->compensation);
+	appendStringInfo(&buf, "%lld,%lld,%s,%s,", (long long) st->lines,
+					 (long long) st->return_lines, m, c);
+	if (st->nids > 0)
+		appendStringInfo(&buf, "%lld,%lld", (long long) st->first_purchase,
+						 (long long) st->last_purchase);
+	else
+		appendStringInfoString(&buf, "-,-");
+	appendStringInfoString(&buf, ":{");
+	for (i = 0; i < st->nids; i++)
+	{
+		if ((i & 4095) == 0)
+			CHECK_FOR_INTERRUPTS();
+		appendStringInfo(&buf, i ? ",%lld" : "%lld", (long long) st->receipts[i]);
+	}
+	appendStringInfoChar(&buf, '}');
+	PG_RETURN_CSTRING(buf.data);
+}
