@@ -16,10 +16,10 @@ Run as root on Debian 12; missing packages are installed with apt-get.
 USAGE
 }
 
-REBUILD=0
+rebuild=0
 for arg in "$@"; do
     case $arg in
-        --rebuild) REBUILD=1 ;;
+        --rebuild) rebuild=1 ;;
         -h|--help) usage; exit 0 ;;
         *) printf 'unknown option: %s\n\n' "$arg" >&2; usage >&2; exit 2 ;;
     esac
@@ -27,6 +27,7 @@ done
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+REBUILD=$rebuild
 
 refresh() {
     psql_db "$DB" -q -c "CALL seg_reco.refresh()"

@@ -21,7 +21,7 @@ PACKAGES=(postgresql-15 postgresql-server-dev-15 libopenblas-dev postgresql-15-p
           libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron build-essential)
 
 EXT_RECREATED=0      # set to 1 by ensure_db when seg_reco was (re)created
-REBUILD=${REBUILD:-0}
+REBUILD=0            # demo.sh --rebuild sets 1: clean build, new extension, new data
 
 # ---------------------------------------------------------------------------
 # messages, steps, timings
@@ -149,6 +149,14 @@ build_install() {
     local log=$STATE/build.log
     local args=(-C "$ROOT" -s PG_CONFIG="$PG_CONFIG")
     _is_ci && args+=(WERROR=1)
+    # PGXS tracks no header dependencies: rebuild everything when a header or
+    # the Makefile is newer than the library (or on --rebuild)
+    if [[ -f $ROOT/seg_reco.so ]] && { [[ $REBUILD -ne 0 ]] ||
+            [[ -n $(find "$ROOT/src" "$ROOT/Makefile" -maxdepth 1 \( -name '*.h' -o -name Makefile \) \
+                    -newer "$ROOT/seg_reco.so" 2>/dev/null) ]]; }; then
+        say "    clean build"
+        make "${args[@]}" clean >"$log" 2>&1
+    fi
     if ! make "${args[@]}" -j"$(nproc)" >"$log" 2>&1; then
         printf 'error: build failed (make%s). Compiler output:\n' "$(_is_ci && printf ' WERROR=1')" >&2
         if [[ $(wc -l <"$log") -le 200 ]]; then

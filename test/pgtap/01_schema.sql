@@ -1,0 +1,93 @@
+-- Schema objects of seg_reco: tables, keys, indexes, views, functions and
+-- their markings, pg_dump registration.
+BEGIN;
+SELECT plan(52);
+
+SELECT has_schema('seg_reco');
+SELECT has_extension('seg_reco');
+SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'digital_events',
+                                    'demo_truth', 'rfm_segments', 'source_columns', 'sources',
+                                    'refresh_log']);
+SELECT materialized_views_are('seg_reco', ARRAY['customer_segments', 'segment_summary']);
+
+SELECT col_is_pk('seg_reco', 'customers', 'customer_id', 'customers keyed by customer_id');
+SELECT col_is_pk('seg_reco', 'products', 'product_id', 'products keyed by product_id');
+SELECT col_is_pk('seg_reco', 'transactions', 'line_id', 'transactions keyed by line_id');
+SELECT col_is_pk('seg_reco', 'digital_events', 'event_id', 'digital_events keyed by event_id');
+SELECT fk_ok('seg_reco', 'transactions', 'customer_id', 'seg_reco', 'customers', 'customer_id');
+SELECT fk_ok('seg_reco', 'transactions', 'product_id', 'seg_reco', 'products', 'product_id');
+SELECT fk_ok('seg_reco', 'digital_events', 'customer_id', 'seg_reco', 'customers', 'customer_id');
+SELECT fk_ok('seg_reco', 'digital_events', 'product_id', 'seg_reco', 'products', 'product_id');
+SELECT col_type_is('seg_reco', 'transactions', 'amount', 'numeric(12,2)');
+SELECT col_type_is('seg_reco', 'transactions', 'ts', 'timestamp with time zone');
+SELECT col_not_null('seg_reco', 'transactions', 'receipt_id');
+SELECT col_is_null('seg_reco', 'transactions', 'customer_id', 'non-member lines have no customer');
+SELECT col_is_null('seg_reco', 'digital_events', 'product_id', 'searches have no product');
+SELECT has_index('seg_reco', 'transactions', 'transactions_customer_ts_idx', ARRAY['customer_id', 'ts']);
+SELECT has_index('seg_reco', 'transactions', 'transactions_product_idx', ARRAY['product_id']);
+SELECT has_index('seg_reco', 'digital_events', 'digital_events_customer_ts_idx', ARRAY['customer_id', 'ts']);
+SELECT index_is_unique('seg_reco', 'customer_segments', 'customer_segments_customer_id_idx');
+SELECT index_is_unique('seg_reco', 'segment_summary', 'segment_summary_segment_idx');
+SELECT columns_are('seg_reco', 'customer_segments',
+    ARRAY['customer_id', 'as_of_date', 'first_purchase', 'last_purchase', 'recency_days',
+          'frequency', 'monetary', 'r_score', 'f_score', 'm_score', 'rfm_code', 'segment']);
+SELECT has_type('seg_reco', 'rfm_state', 'the rfm aggregate has a real state type');
+SELECT has_composite('seg_reco', 'rfm_values', 'rfm returns a composite');
+
+-- functions and their markings
+SELECT has_function('seg_reco', 'rfm_score', ARRAY['date']);
+SELECT volatility_is('seg_reco', 'rfm_score', ARRAY['date'], 'stable');
+SELECT is_aggregate('seg_reco', 'rfm', ARRAY['bigint', 'timestamp with time zone', 'double precision']);
+SELECT is_aggregate('seg_reco', 'rfm_merge', ARRAY['seg_reco.rfm_state']);
+SELECT volatility_is('seg_reco', 'rfm_trans', ARRAY['seg_reco.rfm_state', 'bigint', 'timestamp with time zone', 'double precision'], 'immutable');
+SELECT isnt_strict('seg_reco', 'rfm_trans', ARRAY['seg_reco.rfm_state', 'bigint', 'timestamp with time zone', 'double precision'],
+                   'rfm_trans is not strict: it builds the first state itself');
+SELECT is_strict('seg_reco', 'rfm_state_in', ARRAY['cstring']);
+SELECT has_function('seg_reco', 'generate_demo_data', ARRAY['integer', 'integer', 'bigint', 'bigint', 'bigint']);
+SELECT volatility_is('seg_reco', 'generate_demo_data', ARRAY['integer', 'integer', 'bigint', 'bigint', 'bigint'], 'volatile');
+SELECT has_function('seg_reco', 'use_source', ARRAY['text', 'regclass', 'jsonb', 'boolean']);
+SELECT volatility_is('seg_reco', 'use_source', ARRAY['text', 'regclass', 'jsonb', 'boolean'], 'volatile');
+SELECT is_procedure('seg_reco', 'refresh', '{}'::name[]);
+
+-- the aggregates can run in parallel plans and split across nodes
+SELECT is((SELECT a.aggcombinefn::text FROM pg_aggregate a WHERE a.aggfnoid = 'seg_reco.rfm(bigint,timestamptz,float8)'::regprocedure),
+          'seg_reco.rfm_combine', 'rfm has a combine function');
+SELECT is((SELECT a.aggtranstype::regtype::text FROM pg_aggregate a WHERE a.aggfnoid = 'seg_reco.rfm(bigint,timestamptz,float8)'::regprocedure),
+          'seg_reco.rfm_state', 'rfm state type is not internal');
+SELECT is((SELECT p.proparallel::text FROM pg_proc p WHERE p.oid = 'seg_reco.rfm(bigint,timestamptz,float8)'::regprocedure),
+          's', 'rfm is parallel safe');
+SELECT is((SELECT count(*)::int FROM pg_proc p
+            WHERE p.pronamespace = 'seg_reco'::regnamespace AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
+              AND p.proparallel <> 's'), 0, 'every C function is parallel safe');
+
+-- functions that run SQL pin their search_path (hostile search_path safety)
+SELECT is((SELECT count(*)::int FROM pg_proc p
+            WHERE p.pronamespace = 'seg_reco'::regnamespace
+              AND p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('plpgsql', 'sql'))
+              AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)),
+          0, 'every SQL/plpgsql function pins search_path');
+SELECT is((SELECT count(*)::int FROM pg_proc p
+            WHERE p.pronamespace = 'seg_reco'::regnamespace AND p.prosecdef), 0, 'no SECURITY DEFINER');
+
+-- pg_dump registration
+SELECT ok((SELECT 'seg_reco.customers'::regclass = ANY (e.extconfig) FROM pg_extension e WHERE e.extname = 'seg_reco'),
+          'customers are dumped');
+SELECT ok((SELECT 'seg_reco.transactions'::regclass = ANY (e.extconfig) FROM pg_extension e WHERE e.extname = 'seg_reco'),
+          'transactions are dumped');
+SELECT ok((SELECT 'seg_reco.rfm_segments'::regclass = ANY (e.extconfig) FROM pg_extension e WHERE e.extname = 'seg_reco'),
+          'edited segment rules are dumped');
+SELECT ok((SELECT 'seg_reco.refresh_log'::regclass = ANY (e.extconfig) FROM pg_extension e WHERE e.extname = 'seg_reco'),
+          'refresh log is dumped');
+
+-- the shipped segment map: 11 named segments, every code mapped
+SELECT is((SELECT count(*)::int FROM seg_reco.rfm_segments WHERE builtin), 11, '11 standard segments');
+SELECT is((SELECT count(*)::int
+             FROM generate_series(1, 5) r, generate_series(1, 5) f, generate_series(1, 5) m
+            WHERE NOT EXISTS (SELECT 1 FROM seg_reco.rfm_segments s
+                               WHERE r BETWEEN s.r_min AND s.r_max AND f BETWEEN s.f_min AND s.f_max
+                                 AND m BETWEEN s.m_min AND s.m_max)), 0, 'all 125 RFM codes are mapped');
+SELECT is((SELECT count(*)::int FROM seg_reco.source_columns WHERE required), 12, '12 required source columns');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'seg_reco'), '0.1.0', 'version 0.1.0');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,35 @@
+-- An analyst without superuser rights reads the views and calls the
+-- functions after the README's GRANTs; only the owner changes data, models
+-- and configuration.
+BEGIN;
+SELECT plan(12);
+
+CREATE ROLE seg_reco_test_analyst NOLOGIN NOSUPERUSER;
+-- the README's GRANTs
+GRANT USAGE ON SCHEMA seg_reco TO seg_reco_test_analyst;
+GRANT SELECT ON ALL TABLES IN SCHEMA seg_reco TO seg_reco_test_analyst;
+
+SET ROLE seg_reco_test_analyst;
+SELECT lives_ok('SELECT count(*) FROM seg_reco.customer_segments', 'analyst reads customer_segments');
+SELECT lives_ok('SELECT count(*) FROM seg_reco.segment_summary', 'analyst reads segment_summary');
+SELECT lives_ok('SELECT count(*) FROM seg_reco.rfm_score()', 'analyst calls rfm_score');
+SELECT lives_ok('SELECT seg_reco.rfm(receipt_id, ts, amount) FROM seg_reco.transactions WHERE customer_id = 1',
+                'analyst uses the rfm aggregate');
+SELECT throws_ok('INSERT INTO seg_reco.rfm_segments (priority, segment, r_min, r_max, f_min, f_max, m_min, m_max) VALUES (1, ''x'', 1, 5, 1, 5, 1, 5)',
+                 '42501', NULL, 'analyst cannot edit the segment map');
+SELECT throws_ok('DELETE FROM seg_reco.transactions', '42501', NULL, 'analyst cannot delete transactions');
+SELECT throws_ok('CALL seg_reco.refresh()', '42501', NULL, 'analyst cannot run the pipeline');
+SELECT throws_ok('SELECT * FROM seg_reco.generate_demo_data()', '42501', NULL, 'analyst cannot regenerate data');
+SELECT throws_ok('SELECT seg_reco.use_source(''transactions'', ''pg_class'')', '42501', NULL, 'analyst cannot replace sources');
+SELECT throws_ok('REFRESH MATERIALIZED VIEW seg_reco.customer_segments', '42501', NULL, 'analyst cannot refresh views');
+RESET ROLE;
+
+-- without the GRANTs, nothing is readable
+CREATE ROLE seg_reco_test_stranger NOLOGIN NOSUPERUSER;
+SET ROLE seg_reco_test_stranger;
+SELECT throws_ok('SELECT count(*) FROM seg_reco.customer_segments', '42501', NULL, 'a role without USAGE reads nothing');
+RESET ROLE;
+SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = 'seg_reco_test_analyst'), 'the analyst is no superuser');
+
+SELECT * FROM finish();
+ROLLBACK;
