@@ -7,7 +7,7 @@ OBJS        = src/seg_reco.o src/rfm.o src/demo_data.o
 DATA        = $(wildcard sql/seg_reco--*.sql)
 
 # pg_regress inputs live in sql/<name>.sql, outputs in expected/<name>.out
-REGRESS      = rfm rfm_parallel sources demo_data refresh
+REGRESS      = rfm rfm_parallel refresh demo_data sources
 REGRESS_OPTS = --inputdir=. --outputdir=. --load-extension=seg_reco
 
 PG_CONFIG   ?= pg_config

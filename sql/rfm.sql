@@ -4,6 +4,9 @@
 SET TimeZone = 'Europe/Oslo';
 SET extra_float_digits = 0;
 \set SHOW_CONTEXT never
+-- empty tables: no rows, no error
+SELECT count(*) FROM seg_reco.rfm_score();
+SELECT count(*) FROM seg_reco.rfm_score('2025-01-31');
 
 INSERT INTO seg_reco.customers (customer_id, member_since)
 SELECT g, date '2023-01-01' FROM generate_series(1, 12) g;

@@ -14,7 +14,8 @@ INSERT INTO shop.sales VALUES
   (2, 100, 1, 11, '2025-03-01 10:00', 2, 65.00, 'k1'),
   (3, 101, 1, 10, '2025-03-20 17:00', 1, 89.90, 'k2'),
   (4, 102, 2, 11, '2025-03-25 12:00', 1, 32.50, 'k1'),
-  (5, 103, 2, 11, '2025-03-26 12:00', -1, -32.50, 'k1');
+  (5, 103, 2, 11, '2025-03-26 12:00', -1, -32.50, 'k1'),
+  (6, 104, 3, 10, '2025-03-26 15:00', 1, 89.90, 'k2');   -- member 3 is unknown to shop.members
 
 -- bad calls: each a clear error, and nothing changes
 SELECT seg_reco.use_source('receipts', 'shop.sales');

@@ -1,7 +1,7 @@
 -- Schema objects of seg_reco: tables, keys, indexes, views, functions and
 -- their markings, pg_dump registration.
 BEGIN;
-SELECT plan(52);
+SELECT plan(51);
 
 SELECT has_schema('seg_reco');
 SELECT has_extension('seg_reco');
@@ -18,9 +18,9 @@ SELECT fk_ok('seg_reco', 'transactions', 'customer_id', 'seg_reco', 'customers',
 SELECT fk_ok('seg_reco', 'transactions', 'product_id', 'seg_reco', 'products', 'product_id');
 SELECT fk_ok('seg_reco', 'digital_events', 'customer_id', 'seg_reco', 'customers', 'customer_id');
 SELECT fk_ok('seg_reco', 'digital_events', 'product_id', 'seg_reco', 'products', 'product_id');
-SELECT col_type_is('seg_reco', 'transactions', 'amount', 'numeric(12,2)');
-SELECT col_type_is('seg_reco', 'transactions', 'ts', 'timestamp with time zone');
-SELECT col_not_null('seg_reco', 'transactions', 'receipt_id');
+SELECT col_type_is('seg_reco', 'transactions', 'amount', 'numeric(12,2)', 'amount is numeric(12,2) NOK');
+SELECT col_type_is('seg_reco', 'transactions', 'ts', 'timestamp with time zone', 'ts is timestamptz');
+SELECT col_not_null('seg_reco', 'transactions', 'receipt_id', 'every line has a receipt');
 SELECT col_is_null('seg_reco', 'transactions', 'customer_id', 'non-member lines have no customer');
 SELECT col_is_null('seg_reco', 'digital_events', 'product_id', 'searches have no product');
 SELECT has_index('seg_reco', 'transactions', 'transactions_customer_ts_idx', ARRAY['customer_id', 'ts']);
