@@ -67,7 +67,7 @@ SELECT customer_id, frequency, monetary, segment FROM seg_reco.customer_segments
 SELECT seg_reco.use_source('transactions', 'shop.sales',
        '{"line_id": "sale_id", "receipt_id": "basket", "customer_id": "member_no", "product_id": "sku", "ts": "sold_at", "amount": "net_nok"}');
 SELECT count(*), sum(quantity) FROM seg_reco.transactions;
-SELECT * FROM seg_reco.generate_demo_data(customers => 10, products => 10, transactions => 10, digital_events => 0);
+SELECT * FROM seg_reco.generate_demo_data(customers => 10, products => 50, transactions => 10, digital_events => 0);
 -- the extension still owns the view (it goes with DROP EXTENSION)
 SELECT count(*) FROM pg_depend d
  WHERE d.classid = 'pg_class'::regclass AND d.objid = 'seg_reco.transactions'::regclass
