@@ -6,7 +6,7 @@
 SELECT 'customers' AS relation, count(*) AS rows, NULL::date AS first_day, NULL::date AS last_day
   FROM seg_reco.customers
 UNION ALL
-SELECT 'products', count(*), min(launched_on), NULL FROM seg_reco.products
+SELECT 'products', count(*), NULL, NULL FROM seg_reco.products
 UNION ALL
 SELECT 'transactions', count(*), min(ts)::date, max(ts)::date FROM seg_reco.transactions
 UNION ALL

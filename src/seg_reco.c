@@ -10,12 +10,33 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "linalg.h"
+
 PG_MODULE_MAGIC;
+
+/*
+ * seg_reco.blas_threads: OpenBLAS threads per backend, set before each
+ * training call.  Default 1: every backend is its own process, so N
+ * concurrent trainings with T threads each run N x T threads on the
+ * machine's cores (oversubscription makes OpenBLAS many times slower), and
+ * most of the work in k-means and EM around the BLAS calls (argmin,
+ * exp/log, accumulation) is single-threaded anyway.  A session that trains
+ * alone on an idle server may raise it.
+ */
+int			seg_reco_blas_threads = 1;
 
 void		_PG_init(void);
 
 void
 _PG_init(void)
 {
+	DefineCustomIntVariable("seg_reco.blas_threads",
+							"Threads OpenBLAS may use in one backend for seg_reco's training.",
+							"Applied at the start of each training call; keep it at 1 when several "
+							"sessions train at once.",
+							&seg_reco_blas_threads,
+							1, 1, 64,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("seg_reco");
 }

@@ -1,0 +1,63 @@
+-- Gaussian mixtures: training (full and diagonal), assignment,
+-- probabilities, model text form, stored models, errors.
+SET extra_float_digits = 0;
+
+-- two groups of four points around (0.5, 0.5) and (10.5, 10.5)
+CREATE TEMP TABLE gm_pts (g int, f float8[]);
+INSERT INTO gm_pts
+SELECT g, ARRAY[cx + dx, cy + dy]
+  FROM (VALUES (1, 0, 0), (2, 10, 10)) c(g, cx, cy),
+       (VALUES (0, 0), (0, 1), (1, 0), (1, 1)) o(dx, dy);
+
+CREATE TEMP TABLE gm_model AS
+SELECT seg_reco.gmm_train(f, 2) AS full_m,
+       seg_reco.gmm_train(f, 2, '{"covariance_type": "diag", "seed": 3}') AS diag_m
+  FROM gm_pts;
+
+-- weights 1/2, means at the group centres, variances 1/4 + reg_covar
+SELECT t, (m ->> 'k') AS k, m ->> 'covariance_type' AS cov, m -> 'weights' AS weights,
+       (SELECT array_agg(round(v::numeric, 6) ORDER BY round(v::numeric, 6))
+          FROM jsonb_array_elements(m -> 'means') e, jsonb_array_elements_text(e) v) AS means,
+       round((m ->> 'log_likelihood')::numeric, 6) AS mean_loglik,
+       round((m ->> 'bic')::numeric, 4) AS bic, round((m ->> 'aic')::numeric, 4) AS aic,
+       m ->> 'converged' AS converged
+  FROM (SELECT 'full' AS t, full_m::jsonb AS m FROM gm_model
+        UNION ALL SELECT 'diag', diag_m::jsonb FROM gm_model) s
+ ORDER BY t;
+SELECT round(((full_m::jsonb) -> 'covariances' -> 0 -> 0 ->> 0)::numeric, 6) AS var_x,
+       round(((full_m::jsonb) -> 'covariances' -> 0 -> 0 ->> 1)::numeric, 6) AS cov_xy
+  FROM gm_model;
+
+-- hard and soft assignment agree with the groups
+SELECT count(DISTINCT g || ':' || seg_reco.gmm_assign(f, full_m)) AS group_component_pairs,
+       min((seg_reco.gmm_proba(f, full_m))[seg_reco.gmm_assign(f, full_m)]) > 0.999999 AS confident,
+       bool_and(abs((SELECT sum(p) FROM unnest(seg_reco.gmm_proba(f, diag_m)) p) - 1) < 1e-12) AS sums_to_one
+  FROM gm_pts, gm_model;
+SELECT array_length(seg_reco.gmm_proba('{5.5, 5.5}', full_m), 1) AS k,
+       round((seg_reco.gmm_proba('{5.5, 5.5}', full_m))[1]::numeric, 6) AS midpoint_p1
+  FROM gm_model;
+
+-- text form round-trips; same seed, same model
+SELECT full_m::text::seg_reco.gmm_model::text = full_m::text AS full_round_trip,
+       diag_m::jsonb::seg_reco.gmm_model::text = diag_m::text AS diag_round_trip
+  FROM gm_model;
+SELECT (SELECT seg_reco.gmm_train(f, 2, '{"seed": 5, "n_init": 2}')::text FROM gm_pts) =
+       (SELECT seg_reco.gmm_train(f, 2, '{"seed": 5, "n_init": 2}')::text FROM gm_pts) AS reproducible;
+
+-- stored models
+SELECT (seg_reco.gmm_save('gmm_test', full_m)::jsonb) ->> 'k' AS saved_k FROM gm_model;
+SELECT name, kind, params ->> 'covariance_type' AS cov, metrics ->> 'converged' AS converged
+  FROM seg_reco.models WHERE name = 'gmm_test';
+SELECT seg_reco.gmm_assign('{0, 0}', (SELECT seg_reco.gmm_load('gmm_test'))) =
+       seg_reco.gmm_assign('{0, 0}', full_m) AS loaded_assigns FROM gm_model;
+SELECT seg_reco.kmeans_load('gmm_test');
+
+-- errors
+SELECT seg_reco.gmm_train(f, 9) FROM gm_pts;
+SELECT seg_reco.gmm_train(f, 2, '{"covariance_type": "tied"}') FROM gm_pts;
+SELECT seg_reco.gmm_train(f, 2, '{"reg_covar": -1}') FROM gm_pts;
+SELECT seg_reco.gmm_train(ARRAY[x, x], 2, '{"reg_covar": 0}') FROM (VALUES (0), (1), (2), (100)) v(x);
+SELECT seg_reco.gmm_train(f, 1) FROM gm_pts WHERE false;
+SELECT seg_reco.gmm_proba('{1}', full_m) FROM gm_model;
+SELECT seg_reco.gmm_assign('{1, NaN}', full_m) FROM gm_model;
+SELECT '{"k": 1, "d": 1, "covariance_type": "spherical"}'::seg_reco.gmm_model;

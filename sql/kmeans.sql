@@ -1,0 +1,94 @@
+-- k-means: training, model text form, assignment, feature preparation,
+-- stored models, reproducibility, and every error.
+SET extra_float_digits = 0;
+
+-- three clusters of four points around (0,0), (10,0) and (0,10)
+CREATE TEMP TABLE km_pts (g int, f float8[]);
+INSERT INTO km_pts
+SELECT g, ARRAY[cx + dx, cy + dy]
+  FROM (VALUES (1, 0, 0), (2, 10, 0), (3, 0, 10)) c(g, cx, cy),
+       (VALUES (1, 0), (-1, 0), (0, 1), (0, -1)) o(dx, dy);
+
+CREATE TEMP TABLE km_model AS
+SELECT seg_reco.kmeans_train(f, 3, '{"seed": 7}') AS m FROM km_pts;
+
+-- centroids are the cluster means, each cluster has 4 points, inertia 12
+SELECT (m::jsonb) ->> 'k' AS k, (m::jsonb) ->> 'd' AS d, (m::jsonb) ->> 'n' AS n,
+       round(((m::jsonb) ->> 'inertia')::numeric, 9) AS inertia, (m::jsonb) -> 'sizes' AS sizes,
+       (m::jsonb) -> 'params' AS params
+  FROM km_model;
+SELECT ARRAY[round((c ->> 0)::numeric, 9), round((c ->> 1)::numeric, 9)] AS centroid
+  FROM km_model, jsonb_array_elements((m::jsonb) -> 'centroids') c
+ ORDER BY 1;
+
+-- every point lands with its own group; the distance to its centroid is 1
+SELECT count(DISTINCT seg_reco.kmeans_assign(f, m)) AS clusters,
+       count(DISTINCT g || ':' || seg_reco.kmeans_assign(f, m)) AS group_cluster_pairs,
+       min((seg_reco.kmeans_assign_distance(f, m)).distance) AS min_dist,
+       max((seg_reco.kmeans_assign_distance(f, m)).distance) AS max_dist
+  FROM km_pts, km_model;
+SELECT seg_reco.kmeans_assign('{9.5, 0.5}', m) = seg_reco.kmeans_assign('{10, 0}', m) AS same_cluster
+  FROM km_model;
+SELECT round(seg_reco.kmeans_silhouette('{0, 0}', (SELECT m FROM km_model))::numeric, 6) AS centre_silhouette,
+       round(avg(seg_reco.kmeans_silhouette(f, (SELECT m FROM km_model)))::numeric, 6) AS simplified_silhouette
+  FROM km_pts;
+
+-- the text form round-trips exactly, also through jsonb
+SELECT m::text::seg_reco.kmeans_model::text = m::text AS text_round_trip,
+       m::jsonb::seg_reco.kmeans_model::text = m::text AS jsonb_round_trip
+  FROM km_model;
+
+-- the same seed gives the same model; rows with a NULL features array are skipped
+SELECT (SELECT seg_reco.kmeans_train(f, 3, '{"seed": 7}')::text FROM km_pts) =
+       (SELECT seg_reco.kmeans_train(f, 3, '{"seed": 7}')::text FROM km_pts) AS reproducible;
+SELECT (seg_reco.kmeans_train(f, 3)::jsonb) ->> 'n' AS n_without_nulls
+  FROM (SELECT f FROM km_pts UNION ALL SELECT NULL) s;
+SELECT (SELECT array_agg(round(v::numeric, 9)) FROM jsonb_array_elements_text(m -> 'centroids' -> 0) v) AS one_cluster
+  FROM (SELECT seg_reco.kmeans_train(f, 1)::jsonb AS m FROM km_pts) s;
+
+-- feature preparation: log1p on column 2, z-scores; stored and applied by assign
+CREATE TEMP TABLE km_money (f float8[]);
+INSERT INTO km_money VALUES ('{1, 0}'), ('{2, 0}'), ('{1, 99}'), ('{2, 99}');
+CREATE TEMP TABLE km_prep AS
+SELECT seg_reco.kmeans_train(f, 2, '{"standardize": true, "log1p": [2], "seed": 1}') AS m FROM km_money;
+SELECT (m::jsonb) -> 'params' -> 'log1p' AS log1p,
+       (m::jsonb) -> 'transform' -> 'mean' AS mean,
+       (SELECT array_agg(round(s::numeric, 6)) FROM jsonb_array_elements_text((m::jsonb) -> 'transform' -> 'scale') s) AS scale,
+       (m::jsonb) -> 'sizes' AS sizes
+  FROM km_prep;
+SELECT f, seg_reco.kmeans_assign(f, m) = seg_reco.kmeans_assign('{1.5, 0}', m) AS with_zero
+  FROM km_money, km_prep ORDER BY f;
+
+-- stored models: save, replace atomically, assign by name
+SELECT (seg_reco.kmeans_save('km_test', m)::jsonb) ->> 'k' AS saved_k FROM km_model;
+SELECT name, kind, params ->> 'seed' AS seed, round((metrics ->> 'inertia')::numeric, 9) AS inertia, metrics -> 'sizes' AS sizes
+  FROM seg_reco.models WHERE name = 'km_test';
+SELECT count(*) AS agree FROM km_pts, km_model
+ WHERE seg_reco.kmeans_assign(f, 'km_test') = seg_reco.kmeans_assign(f, m);
+SELECT seg_reco.kmeans_load('km_test')::text = m::text AS loaded_same FROM km_model;
+SELECT (seg_reco.kmeans_save('km_test', m)::jsonb) ->> 'k' AS replaced_k FROM km_prep;
+SELECT count(*) AS models, min(metrics ->> 'n') AS n FROM seg_reco.models WHERE name = 'km_test';
+SELECT has_function_privilege('public', 'seg_reco.kmeans_save(text, seg_reco.kmeans_model)', 'execute') AS public_can_save;
+
+-- errors
+SELECT seg_reco.kmeans_train(f, 0) FROM km_pts;
+SELECT seg_reco.kmeans_train(f, 13) FROM km_pts;
+SELECT seg_reco.kmeans_train(f, 3) FROM (SELECT '{1, 1}'::float8[] AS f FROM generate_series(1, 5) UNION ALL SELECT '{2, 2}') s;
+SELECT seg_reco.kmeans_train(f, 2) FROM (VALUES ('{1, 2}'::float8[]), ('{1, 2, 3}')) v(f);
+SELECT seg_reco.kmeans_train(f, 1) FROM (VALUES ('{1, NULL}'::float8[])) v(f);
+SELECT seg_reco.kmeans_train(f, 1) FROM (VALUES ('{1, NaN}'::float8[])) v(f);
+SELECT seg_reco.kmeans_train(f, 1) FROM (VALUES ('{-Infinity, 1}'::float8[])) v(f);
+SELECT seg_reco.kmeans_train(f, 1) FROM (VALUES ('{}'::float8[])) v(f);
+SELECT seg_reco.kmeans_train(f, 1) FROM (VALUES ('{{1, 2}, {3, 4}}'::float8[])) v(f);
+SELECT seg_reco.kmeans_train(f, 2) FROM km_pts WHERE false;
+SELECT seg_reco.kmeans_train(NULL::float8[], 2) FROM km_pts;
+SELECT seg_reco.kmeans_train(f, NULL) FROM km_pts;
+SELECT seg_reco.kmeans_train(f, 2, '{"n_init": 0}') FROM km_pts;
+SELECT seg_reco.kmeans_train(f, 2, '{"ninit": 3}') FROM km_pts;
+SELECT seg_reco.kmeans_train(f, 2, '{"log1p": [3]}') FROM km_pts;
+SELECT seg_reco.kmeans_train(f, 2, '[1]') FROM km_pts;
+SELECT seg_reco.kmeans_train(f, 2, '{"log1p": [1]}') FROM km_pts;
+SELECT seg_reco.kmeans_assign('{1, 2, 3}', m) FROM km_model;
+SELECT seg_reco.kmeans_assign('{1, 2}', 'no_such_model');
+SELECT '{"k": 1}'::seg_reco.kmeans_model;
+SELECT 'not json'::seg_reco.kmeans_model;

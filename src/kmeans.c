@@ -1,0 +1,1565 @@
+/*
+ * kmeans.c
+ *      k-means clustering: the training aggregate, the model type, and
+ *      assignment; plus the pieces every clustering aggregate shares
+ *      (row collection, options, feature preparation, JSON text helpers).
+ *
+ * seg_reco.kmeans_train(features float8[], k int [, options jsonb]) collects
+ * the rows in a compact n x d buffer (internal state, in the aggregate
+ * context) and trains in the final function:
+ *
+ *   - feature preparation (stored with the model, applied by assignment):
+ *     log1p on chosen columns, then optional z-scores (population std;
+ *     a constant column keeps scale 1);
+ *   - k-means++ seeding, the greedy variant scikit-learn uses: 2 + ln(k)
+ *     candidates per centre, the one that lowers the potential most wins;
+ *   - Lloyd iterations with squared distances from dgemm in blocks
+ *     (linalg.c), empty clusters moved to the points farthest from their
+ *     centres, stop when labels no longer change or the total squared
+ *     centre shift is at most tol x the mean feature variance;
+ *   - n_init restarts (default 3) from one seeded pg_prng stream; the run
+ *     with the lowest inertia wins.
+ *
+ * Rows whose features array is NULL are skipped; a NULL, NaN or infinite
+ * element is an error (the caller decides how to repair such rows).
+ * Clusters are numbered 1..k in SQL.
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "common/shortest_dec.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "clustering.h"
+#include "guards.h"
+#include "linalg.h"
+
+/* ======================================================================
+ * Shared: allocation, checks, row collection
+ * ====================================================================== */
+
+void *
+seg_reco_alloc_huge(Size sz)
+{
+	return MemoryContextAllocExtended(CurrentMemoryContext, Max(sz, 1), MCXT_ALLOC_HUGE);
+}
+
+void
+seg_reco_check_memory(int64 n, int64 per_row, const char *fname)
+{
+	if (per_row > 0 && n > SEG_RECO_CLUSTER_MAX_VALUES / per_row)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s input is too large: %lld rows of %lld values", fname,
+						(long long) n, (long long) per_row),
+				 errdetail("Training holds at most %lld values (rows x features) in memory.",
+						   (long long) SEG_RECO_CLUSTER_MAX_VALUES),
+				 errhint("Train on a sample, e.g. with TABLESAMPLE or ORDER BY random() LIMIT, and assign the rest.")));
+}
+
+void
+seg_reco_check_k(int k, int64 n, const char *fname)
+{
+	if (k < 1 || k > SEG_RECO_CLUSTER_MAX_K)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: k must be between 1 and %d, got %d", fname, SEG_RECO_CLUSTER_MAX_K, k),
+				 errhint("Ask for at least one cluster.")));
+	if ((int64) k > n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: k = %d is greater than the number of distinct points", fname, k),
+				 errdetail("The input has %lld rows.", (long long) n),
+				 errhint("Use a smaller k.")));
+}
+
+/*
+ * The float8 values of a features array, checked: one dimension, no NULL,
+ * finite, and d elements when d > 0.
+ */
+const double *
+seg_reco_features_arg(ArrayType *arr, int d, const char *what)
+{
+	int			nelem;
+	const double *v;
+	int			i;
+
+	if (ARR_ELEMTYPE(arr) != FLOAT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s must be a float8[] array", what)));
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", what)));
+	nelem = ARR_NDIM(arr) == 0 ? 0 : ARR_DIMS(arr)[0];
+	if (nelem == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s must not be empty", what)));
+	if (nelem > SEG_RECO_CLUSTER_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s has %d elements, more than the limit of %d", what, nelem,
+						SEG_RECO_CLUSTER_MAX_DIM)));
+	if (d > 0 && nelem != d)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s has %d elements, expected %d", what, nelem, d),
+				 errdetail("Every row must have as many features as the first row (or the model)."),
+				 errhint("Check the query that builds the feature arrays.")));
+	if (ARR_HASNULL(arr) && array_contains_nulls(arr))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not contain NULL elements", what),
+				 errhint("Replace NULLs with a value (e.g. coalesce(x, 0)) or filter such rows out.")));
+	v = (const double *) ARR_DATA_PTR(arr);
+	for (i = 0; i < nelem; i++)
+	{
+		if (unlikely(isnan(v[i]) || isinf(v[i])))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("%s must hold finite numbers, element %d is %s", what, i + 1,
+							isnan(v[i]) ? "NaN" : (v[i] > 0 ? "Infinity" : "-Infinity")),
+					 errhint("Filter out or repair rows with NaN or infinite values.")));
+	}
+	return v;
+}
+
+/*
+ * Transition: append one row.  Arguments after the state: features, then
+ * nint_args int4 arguments (or, with has_label, the int4 label first), then
+ * optionally jsonb options.  Rows with NULL features (or NULL label) are
+ * skipped.  The parameters are read from the first row.
+ */
+SegRecoRows *
+seg_reco_rows_collect(FunctionCallInfo fcinfo, const char *fname,
+					  int nint_args, bool has_options, bool has_label)
+{
+	MemoryContext aggcxt;
+	SegRecoRows *st;
+	ArrayType  *arr;
+	const double *v;
+	int			argi;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s transition function can only be called as part of an aggregate", fname)));
+
+	if (PG_ARGISNULL(0))
+	{
+		st = (SegRecoRows *) MemoryContextAllocZero(aggcxt, sizeof(SegRecoRows));
+		st->cxt = aggcxt;
+		st->fname = fname;
+	}
+	else
+		st = (SegRecoRows *) PG_GETARG_POINTER(0);
+
+	if (!st->args_set)
+	{
+		argi = has_label ? 3 : 2;
+		if (nint_args >= 1)
+		{
+			if (PG_ARGISNULL(argi))
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("%s: parameter %d must not be NULL", fname, argi)));
+			st->arg1 = PG_GETARG_INT32(argi);
+		}
+		if (nint_args >= 2)
+		{
+			if (PG_ARGISNULL(argi + 1))
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("%s: parameter %d must not be NULL", fname, argi + 1)));
+			st->arg2 = PG_GETARG_INT32(argi + 1);
+		}
+		if (has_options && !PG_ARGISNULL(argi + nint_args))
+		{
+			Jsonb	   *jb = PG_GETARG_JSONB_P(argi + nint_args);
+
+			st->options = (Jsonb *) MemoryContextAlloc(aggcxt, VARSIZE(jb));
+			memcpy(st->options, jb, VARSIZE(jb));
+		}
+		st->args_set = true;
+	}
+
+	if (PG_ARGISNULL(1) || (has_label && PG_ARGISNULL(2)))
+		return st;
+
+	arr = PG_GETARG_ARRAYTYPE_P(1);
+	v = seg_reco_features_arg(arr, st->d, "features");
+	if (st->d == 0)
+		st->d = ARR_DIMS(arr)[0];
+
+	if (st->n == st->cap)
+	{
+		int64		newcap = st->cap == 0 ? 1024 : st->cap * 2;
+		int64		maxrows = SEG_RECO_CLUSTER_MAX_VALUES / st->d;
+
+		if (st->n >= maxrows)
+			seg_reco_check_memory(st->n + 1, st->d, fname);
+		newcap = Min(newcap, maxrows);
+		if (st->x == NULL)
+		{
+			st->x = MemoryContextAllocExtended(aggcxt, sizeof(double) * newcap * st->d, MCXT_ALLOC_HUGE);
+			if (has_label)
+				st->labels = MemoryContextAllocExtended(aggcxt, sizeof(int32) * newcap, MCXT_ALLOC_HUGE);
+		}
+		else
+		{
+			st->x = repalloc_huge(st->x, sizeof(double) * newcap * st->d);
+			if (has_label)
+				st->labels = repalloc_huge(st->labels, sizeof(int32) * newcap);
+		}
+		st->cap = newcap;
+	}
+	memcpy(st->x + st->n * st->d, v, sizeof(double) * st->d);
+	if (has_label)
+		st->labels[st->n] = PG_GETARG_INT32(2);
+	st->n++;
+	return st;
+}
+
+/* ======================================================================
+ * Options
+ * ====================================================================== */
+
+static void
+opt_bad(const char *key, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for option \"%s\"", key),
+			 errdetail("%s", why)));
+}
+
+static double
+opt_number(JsonbValue *v, const char *key)
+{
+	if (v->type != jbvNumeric)
+		opt_bad(key, "Expected a number.");
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+}
+
+static int64
+opt_int(JsonbValue *v, const char *key, int64 lo, int64 hi)
+{
+	double		x = opt_number(v, key);
+
+	if (x != floor(x) || x < (double) lo || x > (double) hi)
+	{
+		char		msg[128];
+
+		snprintf(msg, sizeof(msg), "Expected an integer between " INT64_FORMAT " and " INT64_FORMAT ".", lo, hi);
+		opt_bad(key, msg);
+	}
+	return (int64) x;
+}
+
+/* Parse st->options into opt; kind-specific defaults must be set by the caller. */
+void
+seg_reco_options_parse(SegRecoRows *st, int kinds, SegRecoOptions *opt)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	const char *allowed;
+
+	if (kinds & SEG_RECO_OPT_GMM)
+		allowed = "n_init, max_iter, tol, seed, standardize, log1p, covariance_type, reg_covar";
+	else if (kinds & SEG_RECO_OPT_SELECT)
+		allowed = "n_init, max_iter, tol, seed, standardize, log1p, sample_size";
+	else
+		allowed = "n_init, max_iter, tol, seed, standardize, log1p";
+
+	if (st->options == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(st->options) || JB_ROOT_IS_SCALAR(st->options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: options must be a JSON object", st->fname),
+				 errhint("Known options: %s.", allowed)));
+
+	it = JsonbIteratorInit(&st->options->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *key;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		tok = JsonbIteratorNext(&it, &v, true);
+		if (strcmp(key, "n_init") == 0)
+			opt->n_init = (int) opt_int(&v, key, 1, 1000);
+		else if (strcmp(key, "max_iter") == 0)
+			opt->max_iter = (int) opt_int(&v, key, 1, 100000);
+		else if (strcmp(key, "tol") == 0)
+		{
+			opt->tol = opt_number(&v, key);
+			if (!(opt->tol >= 0.0) || isinf(opt->tol))
+				opt_bad(key, "Expected a finite number >= 0.");
+		}
+		else if (strcmp(key, "seed") == 0)
+			opt->seed = opt_int(&v, key, -((int64) 1 << 53), (int64) 1 << 53);
+		else if (strcmp(key, "standardize") == 0)
+		{
+			if (v.type != jbvBool)
+				opt_bad(key, "Expected true or false.");
+			opt->standardize = v.val.boolean;
+		}
+		else if (strcmp(key, "log1p") == 0)
+		{
+			JsonbContainer *c;
+			int			i,
+						n;
+
+			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
+				opt_bad(key, "Expected an array of 1-based column numbers.");
+			c = v.val.binary.data;
+			n = JsonContainerSize(c);
+			opt->log1p = palloc0(sizeof(bool) * st->d);
+			for (i = 0; i < n; i++)
+			{
+				JsonbValue *e = getIthJsonbValueFromContainer(c, i);
+				int64		col = opt_int(e, key, 1, st->d);
+
+				opt->log1p[col - 1] = true;
+			}
+			opt->nlog1p = n;
+		}
+		else if ((kinds & SEG_RECO_OPT_GMM) && strcmp(key, "covariance_type") == 0)
+		{
+			char	   *s;
+
+			if (v.type != jbvString)
+				opt_bad(key, "Expected \"full\" or \"diag\".");
+			s = pnstrdup(v.val.string.val, v.val.string.len);
+			if (strcmp(s, "full") == 0)
+				opt->diag = false;
+			else if (strcmp(s, "diag") == 0)
+				opt->diag = true;
+			else
+				opt_bad(key, "Expected \"full\" or \"diag\".");
+		}
+		else if ((kinds & SEG_RECO_OPT_GMM) && strcmp(key, "reg_covar") == 0)
+		{
+			opt->reg_covar = opt_number(&v, key);
+			if (!(opt->reg_covar >= 0.0) || isinf(opt->reg_covar))
+				opt_bad(key, "Expected a finite number >= 0.");
+		}
+		else if ((kinds & SEG_RECO_OPT_SELECT) && strcmp(key, "sample_size") == 0)
+			opt->sample_size = (int) opt_int(&v, key, 2, 1000000);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: unknown option \"%s\"", st->fname, key),
+					 errhint("Known options: %s.", allowed)));
+	}
+}
+
+/* ======================================================================
+ * Feature preparation
+ * ====================================================================== */
+
+static inline double
+tf_log1p(double v, int col)
+{
+	if (unlikely(!(v > -1.0)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("feature %d is %g, but log1p needs values greater than -1", col + 1, v),
+				 errhint("Do not ask for log1p on columns that can be -1 or below.")));
+	return log1p(v);
+}
+
+/* Fit the transform on x and apply it to x in place. */
+void
+seg_reco_transform_fit(double *x, int64 n, int d, const SegRecoOptions *opt, SegRecoTransform *tf)
+{
+	int64		i;
+	int			j;
+
+	tf->d = d;
+	tf->mean = palloc0(sizeof(double) * d);
+	tf->scale = palloc(sizeof(double) * d);
+	tf->log1p = palloc0(sizeof(double) * d);
+	for (j = 0; j < d; j++)
+	{
+		tf->scale[j] = 1.0;
+		if (opt->log1p && opt->log1p[j])
+			tf->log1p[j] = 1.0;
+	}
+	if (opt->nlog1p > 0)
+	{
+		for (i = 0; i < n; i++)
+		{
+			double	   *r = x + i * d;
+
+			if ((i & 65535) == 0)
+				CHECK_FOR_INTERRUPTS();
+			for (j = 0; j < d; j++)
+				if (tf->log1p[j] != 0.0)
+					r[j] = tf_log1p(r[j], j);
+		}
+	}
+	if (opt->standardize)
+	{
+		double	   *ss = palloc0(sizeof(double) * d);
+
+		for (i = 0; i < n; i++)
+			for (j = 0; j < d; j++)
+				tf->mean[j] += x[i * d + j];
+		for (j = 0; j < d; j++)
+			tf->mean[j] /= (double) n;
+		for (i = 0; i < n; i++)
+		{
+			if ((i & 65535) == 0)
+				CHECK_FOR_INTERRUPTS();
+			for (j = 0; j < d; j++)
+			{
+				double		c = x[i * d + j] - tf->mean[j];
+
+				ss[j] += c * c;
+			}
+		}
+		for (j = 0; j < d; j++)
+		{
+			double		sd = sqrt(ss[j] / (double) n);
+
+			tf->scale[j] = (sd > 0.0 && isfinite(sd)) ? sd : 1.0;
+		}
+		for (i = 0; i < n; i++)
+			for (j = 0; j < d; j++)
+				x[i * d + j] = (x[i * d + j] - tf->mean[j]) / tf->scale[j];
+		pfree(ss);
+	}
+}
+
+void
+seg_reco_transform_row(const SegRecoTransform *tf, const double *in, double *out)
+{
+	int			j;
+
+	for (j = 0; j < tf->d; j++)
+	{
+		double		v = in[j];
+
+		if (tf->log1p[j] != 0.0)
+			v = tf_log1p(v, j);
+		out[j] = (v - tf->mean[j]) / tf->scale[j];
+	}
+}
+
+/* ======================================================================
+ * JSON text helpers
+ * ====================================================================== */
+
+void
+seg_reco_json_double(StringInfo buf, double v)
+{
+	char		tmp[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	if (isnan(v) || isinf(v))
+	{
+		/* cannot happen for a trained model; keep the text valid JSON */
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	double_to_shortest_decimal_buf(v, tmp);
+	appendStringInfoString(buf, tmp);
+}
+
+void
+seg_reco_json_doubles(StringInfo buf, const double *v, int n)
+{
+	int			i;
+
+	appendStringInfoChar(buf, '[');
+	for (i = 0; i < n; i++)
+	{
+		if (i)
+			appendStringInfoString(buf, ", ");
+		seg_reco_json_double(buf, v[i]);
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+void
+seg_reco_json_log1p(StringInfo buf, const double *log1p, int d)
+{
+	int			j;
+	bool		first = true;
+
+	appendStringInfoChar(buf, '[');
+	for (j = 0; j < d; j++)
+		if (log1p[j] != 0.0)
+		{
+			appendStringInfo(buf, first ? "%d" : ", %d", j + 1);
+			first = false;
+		}
+	appendStringInfoChar(buf, ']');
+}
+
+void
+seg_reco_json_bad(const char *type, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid input syntax for type %s", type),
+			 errdetail("%s", why)));
+}
+
+JsonbContainer *
+seg_reco_json_parse(const char *str, const char *type)
+{
+	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(str)));
+
+	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
+		seg_reco_json_bad(type, "Expected a JSON object.");
+	return &jb->root;
+}
+
+static JsonbValue *
+json_get(JsonbContainer *c, const char *key, const char *type)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(c, key, strlen(key), NULL);
+
+	if (v == NULL)
+	{
+		char		msg[128];
+
+		snprintf(msg, sizeof(msg), "Missing key \"%s\".", key);
+		seg_reco_json_bad(type, msg);
+	}
+	return v;
+}
+
+static double
+json_value_number(JsonbValue *v, const char *key, const char *type)
+{
+	double		x;
+
+	if (v->type != jbvNumeric)
+	{
+		char		msg[128];
+
+		snprintf(msg, sizeof(msg), "\"%s\" must hold numbers.", key);
+		seg_reco_json_bad(type, msg);
+	}
+	x = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+	if (isinf(x))
+		seg_reco_json_bad(type, "Numbers must be finite.");
+	return x;
+}
+
+double
+seg_reco_json_number(JsonbContainer *c, const char *key, const char *type)
+{
+	return json_value_number(json_get(c, key, type), key, type);
+}
+
+bool
+seg_reco_json_bool(JsonbContainer *c, const char *key, const char *type)
+{
+	JsonbValue *v = json_get(c, key, type);
+
+	if (v->type != jbvBool)
+		seg_reco_json_bad(type, "Expected true or false.");
+	return v->val.boolean;
+}
+
+JsonbContainer *
+seg_reco_json_object(JsonbContainer *c, const char *key, const char *type)
+{
+	JsonbValue *v = json_get(c, key, type);
+
+	if (v->type != jbvBinary || JsonContainerIsArray(v->val.binary.data))
+	{
+		char		msg[128];
+
+		snprintf(msg, sizeof(msg), "\"%s\" must be an object.", key);
+		seg_reco_json_bad(type, msg);
+	}
+	return v->val.binary.data;
+}
+
+/* n numbers from key: a flat array, or an array of arrays read row by row */
+void
+seg_reco_json_number_array(JsonbContainer *c, const char *key, double *out, int n, const char *type)
+{
+	JsonbValue *v = json_get(c, key, type);
+	JsonbContainer *a;
+	int			i,
+				got = 0,
+				len;
+	char		msg[128];
+
+	snprintf(msg, sizeof(msg), "\"%s\" must be an array of %d numbers.", key, n);
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		seg_reco_json_bad(type, msg);
+	a = v->val.binary.data;
+	len = JsonContainerSize(a);
+	for (i = 0; i < len; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(a, i);
+
+		if (e->type == jbvBinary && JsonContainerIsArray(e->val.binary.data))
+		{
+			JsonbContainer *row = e->val.binary.data;
+			int			m = JsonContainerSize(row),
+						j;
+
+			for (j = 0; j < m; j++)
+			{
+				if (got >= n)
+					seg_reco_json_bad(type, msg);
+				out[got++] = json_value_number(getIthJsonbValueFromContainer(row, j), key, type);
+			}
+		}
+		else
+		{
+			if (got >= n)
+				seg_reco_json_bad(type, msg);
+			out[got++] = json_value_number(e, key, type);
+		}
+	}
+	if (got != n)
+		seg_reco_json_bad(type, msg);
+}
+
+void
+seg_reco_json_read_log1p(JsonbContainer *c, double *log1p, int d, const char *type)
+{
+	JsonbValue *v = json_get(c, "log1p", type);
+	JsonbContainer *a;
+	int			i;
+
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		seg_reco_json_bad(type, "\"log1p\" must be an array of column numbers.");
+	a = v->val.binary.data;
+	memset(log1p, 0, sizeof(double) * d);
+	for (i = 0; i < (int) JsonContainerSize(a); i++)
+	{
+		double		col = json_value_number(getIthJsonbValueFromContainer(a, i), "log1p", type);
+
+		if (col != floor(col) || col < 1 || col > d)
+			seg_reco_json_bad(type, "\"log1p\" column numbers must lie between 1 and d.");
+		log1p[(int) col - 1] = 1.0;
+	}
+}
+
+/* ======================================================================
+ * k-means
+ * ====================================================================== */
+
+typedef struct LloydArg
+{
+	const double *x;
+	int			d;
+	int			k;
+	int32	   *labels;
+	double	   *mind;
+	double	   *sums;			/* k x d, or NULL: labels only */
+	int64	   *counts;
+} LloydArg;
+
+static void
+lloyd_block(int64 row0, int rows, const double *dist, void *arg)
+{
+	LloydArg   *a = (LloydArg *) arg;
+	int			k = a->k,
+				d = a->d;
+	int			i,
+				j;
+
+	for (i = 0; i < rows; i++)
+	{
+		const double *r = dist + (Size) i * k;
+		int			best = 0;
+		double		bv = r[0];
+		int64		row = row0 + i;
+
+		for (j = 1; j < k; j++)
+			if (r[j] < bv)
+			{
+				bv = r[j];
+				best = j;
+			}
+		a->labels[row] = best;
+		a->mind[row] = bv;
+		if (a->sums)
+		{
+			const double *xr = a->x + row * d;
+			double	   *s = a->sums + (Size) best * d;
+
+			a->counts[best]++;
+			for (j = 0; j < d; j++)
+				s[j] += xr[j];
+		}
+	}
+}
+
+/* seeding: potentials of the candidates */
+typedef struct PotArg
+{
+	const double *closest;
+	double	   *pots;			/* per candidate */
+	int			ncand;
+} PotArg;
+
+static void
+pot_block(int64 row0, int rows, const double *dist, void *arg)
+{
+	PotArg	   *a = (PotArg *) arg;
+	int			i,
+				t;
+
+	for (i = 0; i < rows; i++)
+	{
+		double		c = a->closest[row0 + i];
+		const double *r = dist + (Size) i * a->ncand;
+
+		for (t = 0; t < a->ncand; t++)
+			a->pots[t] += Min(c, r[t]);
+	}
+}
+
+typedef struct MinArg
+{
+	double	   *closest;
+} MinArg;
+
+static void
+min_block(int64 row0, int rows, const double *dist, void *arg)
+{
+	MinArg	   *a = (MinArg *) arg;
+	int			i;
+
+	for (i = 0; i < rows; i++)
+		if (dist[i] < a->closest[row0 + i])
+			a->closest[row0 + i] = dist[i];
+}
+
+static double
+exact_sqdist(const double *a, const double *b, int d)
+{
+	double		s = 0.0;
+	int			j;
+
+	for (j = 0; j < d; j++)
+	{
+		double		t = a[j] - b[j];
+
+		s += t * t;
+	}
+	return s;
+}
+
+static void
+error_distinct(int k, int found)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("k = %d is greater than the number of distinct points (%d)", k, found),
+			 errhint("Use a smaller k.")));
+}
+
+/*
+ * Greedy k-means++ (scikit-learn's _kmeans_plusplus): centres into centers,
+ * closest/cumsum are n-long scratch.
+ */
+static void
+kmeans_pp(const double *x, const double *xnorm, int64 n, int d, int k, pg_prng_state *rng,
+		  double *centers, double *closest, double *cumsum)
+{
+	int			ntrials = 2 + (int) log((double) k);
+	int64	   *cand = palloc(sizeof(int64) * ntrials);
+	double	   *cpts = palloc(sizeof(double) * (Size) ntrials * d);
+	double	   *cnorm = palloc(sizeof(double) * ntrials);
+	double	   *pots = palloc(sizeof(double) * ntrials);
+	double		pot,
+				sumx = 0.0;
+	int64		first,
+				i;
+	int			c,
+				t;
+	MinArg		ma;
+
+	for (i = 0; i < n; i++)
+		sumx += xnorm[i];
+
+	first = (int64) pg_prng_uint64_range(rng, 0, (uint64) (n - 1));
+	memcpy(centers, x + first * d, sizeof(double) * d);
+	cnorm[0] = xnorm[first];
+	for (i = 0; i < n; i++)
+		closest[i] = DBL_MAX;
+	ma.closest = closest;
+	seg_reco_sqdist_foreach(x, xnorm, n, centers, cnorm, 1, d, min_block, &ma);
+
+	for (c = 1; c < k; c++)
+	{
+		PotArg		pa;
+		int			best;
+
+		pot = 0.0;
+		for (i = 0; i < n; i++)
+		{
+			pot += closest[i];
+			cumsum[i] = pot;
+		}
+		/* rounding in the dgemm form can hide duplicates: check exactly */
+		if (pot <= 1e-12 * (sumx + 1.0))
+		{
+			pot = 0.0;
+			for (i = 0; i < n; i++)
+			{
+				double		m = DBL_MAX;
+				int			cc;
+
+				if ((i & 16383) == 0)
+					CHECK_FOR_INTERRUPTS();
+				for (cc = 0; cc < c; cc++)
+					m = Min(m, exact_sqdist(x + i * d, centers + (Size) cc * d, d));
+				closest[i] = m;
+				pot += m;
+				cumsum[i] = pot;
+			}
+			if (pot == 0.0)
+				error_distinct(k, c);
+		}
+		for (t = 0; t < ntrials; t++)
+		{
+			double		r = pg_prng_double(rng) * pot;
+			int64		lo = 0,
+						hi = n;
+
+			/* first index with cumsum >= r (searchsorted, side left) */
+			while (lo < hi)
+			{
+				int64		mid = lo + (hi - lo) / 2;
+
+				if (cumsum[mid] < r)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			cand[t] = Min(lo, n - 1);
+			memcpy(cpts + (Size) t * d, x + cand[t] * d, sizeof(double) * d);
+			cnorm[t] = xnorm[cand[t]];
+			pots[t] = 0.0;
+		}
+		pa.closest = closest;
+		pa.pots = pots;
+		pa.ncand = ntrials;
+		seg_reco_sqdist_foreach(x, xnorm, n, cpts, cnorm, ntrials, d, pot_block, &pa);
+		best = 0;
+		for (t = 1; t < ntrials; t++)
+			if (pots[t] < pots[best])
+				best = t;
+		memcpy(centers + (Size) c * d, x + cand[best] * d, sizeof(double) * d);
+		cnorm[0] = xnorm[cand[best]];
+		seg_reco_sqdist_foreach(x, xnorm, n, centers + (Size) c * d, cnorm, 1, d, min_block, &ma);
+	}
+	pfree(cand);
+	pfree(cpts);
+	pfree(cnorm);
+	pfree(pots);
+}
+
+/* one Lloyd run from the seeded centers; returns inertia */
+static double
+kmeans_lloyd(const double *x, const double *xnorm, int64 n, int d, int k, int max_iter,
+			 double tol_abs, double *centers, int32 *labels, int32 *labels_old,
+			 double *mind, int64 *counts, int *iterations)
+{
+	double	   *sums = palloc(sizeof(double) * (Size) k * d);
+	double	   *cnorm = palloc(sizeof(double) * k);
+	LloydArg	la;
+	bool		strict = false;
+	int			it;
+	int64		i;
+	double		inertia = 0.0;
+
+	la.x = x;
+	la.d = d;
+	la.k = k;
+	la.mind = mind;
+	la.counts = counts;
+	for (i = 0; i < n; i++)
+		labels_old[i] = -1;
+
+	*iterations = 0;
+	for (it = 0; it < max_iter; it++)
+	{
+		double		shift = 0.0;
+		int			c,
+					j;
+
+		seg_reco_row_sqnorms(centers, k, d, cnorm);
+		memset(sums, 0, sizeof(double) * (Size) k * d);
+		memset(counts, 0, sizeof(int64) * k);
+		la.labels = labels;
+		la.sums = sums;
+		seg_reco_sqdist_foreach(x, xnorm, n, centers, cnorm, k, d, lloyd_block, &la);
+
+		/* empty clusters take the points farthest from their centres */
+		for (c = 0; c < k; c++)
+		{
+			int64		far = -1;
+			double		fv = -1.0;
+			int			old;
+
+			if (counts[c] > 0)
+				continue;
+			for (i = 0; i < n; i++)
+				if (mind[i] > fv)
+				{
+					fv = mind[i];
+					far = i;
+				}
+			if (far < 0)
+				break;
+			old = labels[far];
+			mind[far] = -1.0;	/* not picked twice */
+			for (j = 0; j < d; j++)
+			{
+				sums[(Size) old * d + j] -= x[far * d + j];
+				sums[(Size) c * d + j] = x[far * d + j];
+			}
+			counts[old]--;
+			counts[c] = 1;
+		}
+
+		for (c = 0; c < k; c++)
+		{
+			double	   *cc = centers + (Size) c * d;
+
+			if (counts[c] == 0)
+				continue;
+			for (j = 0; j < d; j++)
+			{
+				double		nv = sums[(Size) c * d + j] / (double) counts[c];
+				double		t = nv - cc[j];
+
+				shift += t * t;
+				cc[j] = nv;
+			}
+		}
+		*iterations = it + 1;
+		if (memcmp(labels, labels_old, sizeof(int32) * n) == 0)
+		{
+			strict = true;
+			break;
+		}
+		if (shift <= tol_abs)
+			break;
+		memcpy(labels_old, labels, sizeof(int32) * n);
+	}
+	if (!strict)
+	{
+		/* labels that match the final centres */
+		seg_reco_row_sqnorms(centers, k, d, cnorm);
+		la.labels = labels;
+		la.sums = NULL;
+		seg_reco_sqdist_foreach(x, xnorm, n, centers, cnorm, k, d, lloyd_block, &la);
+	}
+	memset(counts, 0, sizeof(int64) * k);
+	for (i = 0; i < n; i++)
+	{
+		if ((i & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+		counts[labels[i]]++;
+		inertia += exact_sqdist(x + i * d, centers + (Size) labels[i] * d, d);
+	}
+	pfree(sums);
+	pfree(cnorm);
+	return inertia;
+}
+
+/*
+ * k-means with n_init restarts.  x is centred in place for accuracy of the
+ * dgemm distance form and restored before returning.  tol is relative to
+ * the mean feature variance (scikit-learn's convention).
+ */
+void
+seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
+					double tol, pg_prng_state *rng, SegRecoKMeansResult *res)
+{
+	double	   *mean = palloc0(sizeof(double) * d);
+	double	   *xnorm,
+			   *closest,
+			   *cumsum,
+			   *centers;
+	int32	   *labels,
+			   *labels_old,
+			   *best_labels;
+	int64	   *counts;
+	double		meanvar = 0.0,
+				tol_abs;
+	int64		i;
+	int			j,
+				run;
+
+	seg_reco_check_k(k, n, "k-means");
+	seg_reco_blas_begin();
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < d; j++)
+			mean[j] += x[i * d + j];
+	for (j = 0; j < d; j++)
+		mean[j] /= (double) n;
+	for (i = 0; i < n; i++)
+	{
+		if ((i & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (j = 0; j < d; j++)
+		{
+			x[i * d + j] -= mean[j];
+			meanvar += x[i * d + j] * x[i * d + j];
+		}
+	}
+	meanvar /= (double) n * d;
+	tol_abs = tol * meanvar;
+
+	xnorm = seg_reco_alloc_huge(sizeof(double) * n);
+	closest = seg_reco_alloc_huge(sizeof(double) * n);
+	cumsum = seg_reco_alloc_huge(sizeof(double) * n);
+	labels = seg_reco_alloc_huge(sizeof(int32) * n);
+	labels_old = seg_reco_alloc_huge(sizeof(int32) * n);
+	centers = palloc(sizeof(double) * (Size) k * d);
+	counts = palloc(sizeof(int64) * k);
+	seg_reco_row_sqnorms(x, n, d, xnorm);
+
+	res->centers = palloc(sizeof(double) * (Size) k * d);
+	res->sizes = palloc(sizeof(int64) * k);
+	res->inertia = -1.0;
+	res->iterations = 0;
+	best_labels = res->labels ? res->labels : seg_reco_alloc_huge(sizeof(int32) * n);
+
+	for (run = 0; run < n_init; run++)
+	{
+		double		inertia;
+		int			iters;
+
+		kmeans_pp(x, xnorm, n, d, k, rng, centers, closest, cumsum);
+		/* closest is free again: Lloyd uses it for the per-row distances */
+		inertia = kmeans_lloyd(x, xnorm, n, d, k, max_iter, tol_abs, centers,
+							   labels, labels_old, closest, counts, &iters);
+		if (res->inertia < 0.0 || inertia < res->inertia)
+		{
+			res->inertia = inertia;
+			res->iterations = iters;
+			memcpy(res->centers, centers, sizeof(double) * (Size) k * d);
+			memcpy(best_labels, labels, sizeof(int32) * n);
+		}
+	}
+
+	/* undo the centring */
+	for (i = 0; i < n; i++)
+		for (j = 0; j < d; j++)
+			x[i * d + j] += mean[j];
+	for (i = 0; i < k; i++)
+		for (j = 0; j < d; j++)
+			res->centers[i * d + j] += mean[j];
+
+	/*
+	 * Final centroids: the means of their clusters in the original
+	 * coordinates (one more Lloyd update, free of the centring round-off),
+	 * and the inertia under them.
+	 */
+	{
+		double	   *sums = palloc0(sizeof(double) * (Size) k * d);
+
+		memset(res->sizes, 0, sizeof(int64) * k);
+		for (i = 0; i < n; i++)
+		{
+			int32		c = best_labels[i];
+
+			res->sizes[c]++;
+			for (j = 0; j < d; j++)
+				sums[(Size) c * d + j] += x[i * d + j];
+		}
+		for (i = 0; i < k; i++)
+			if (res->sizes[i] > 0)
+				for (j = 0; j < d; j++)
+					res->centers[i * d + j] = sums[i * d + j] / (double) res->sizes[i];
+		res->inertia = 0.0;
+		for (i = 0; i < n; i++)
+		{
+			if ((i & 65535) == 0)
+				CHECK_FOR_INTERRUPTS();
+			res->inertia += exact_sqdist(x + i * d, res->centers + (Size) best_labels[i] * d, d);
+		}
+		pfree(sums);
+	}
+	if (best_labels != res->labels)
+		pfree(best_labels);
+
+	pfree(xnorm);
+	pfree(closest);
+	pfree(cumsum);
+	pfree(labels);
+	pfree(labels_old);
+	pfree(centers);
+	pfree(counts);
+	pfree(mean);
+}
+
+/* ======================================================================
+ * The model type
+ * ====================================================================== */
+
+#define KMEANS_MODEL_TYPE "seg_reco.kmeans_model"
+
+typedef struct KMeansModel
+{
+	int32		vl_len_;
+	int32		version;
+	int32		k;
+	int32		d;
+	int32		iterations;
+	int32		n_init;
+	int32		max_iter;
+	int32		standardize;
+	int64		n;
+	int64		seed;
+	double		inertia;
+	double		tol;
+	/* centroids k*d | sizes k | mean d | scale d | log1p d */
+	double		values[FLEXIBLE_ARRAY_MEMBER];
+} KMeansModel;
+
+#define KM_CENTROIDS(m)	((m)->values)
+#define KM_SIZES(m)		((m)->values + (Size) (m)->k * (m)->d)
+#define KM_MEAN(m)		(KM_SIZES(m) + (m)->k)
+#define KM_SCALE(m)		(KM_MEAN(m) + (m)->d)
+#define KM_LOG1P(m)		(KM_SCALE(m) + (m)->d)
+
+static KMeansModel *
+km_alloc(int k, int d)
+{
+	Size		nvals = (Size) k * d + k + 3 * (Size) d;
+	Size		sz = offsetof(KMeansModel, values) + sizeof(double) * nvals;
+	KMeansModel *m;
+
+	if (sz > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("k-means model with k = %d and %d features is too large", k, d)));
+	m = palloc0(sz);
+	SET_VARSIZE(m, sz);
+	m->version = 1;
+	m->k = k;
+	m->d = d;
+	return m;
+}
+
+static void
+km_validate(const KMeansModel *m)
+{
+	Size		expect;
+
+	if (m->version != 1 || m->k < 1 || m->k > SEG_RECO_CLUSTER_MAX_K ||
+		m->d < 1 || m->d > SEG_RECO_CLUSTER_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid seg_reco.kmeans_model value")));
+	expect = offsetof(KMeansModel, values) +
+		sizeof(double) * ((Size) m->k * m->d + m->k + 3 * (Size) m->d);
+	if (VARSIZE(m) != expect)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid seg_reco.kmeans_model value"),
+				 errdetail("Size %u, expected %zu.", (unsigned) VARSIZE(m), expect)));
+}
+
+PG_FUNCTION_INFO_V1(seg_reco_kmeans_model_out);
+Datum
+seg_reco_kmeans_model_out(PG_FUNCTION_ARGS)
+{
+	KMeansModel *m = (KMeansModel *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	StringInfoData buf;
+	int			c;
+
+	km_validate(m);
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"kind\": \"kmeans\", \"version\": 1, \"k\": %d, \"d\": %d, \"n\": %lld, \"inertia\": ",
+					 m->k, m->d, (long long) m->n);
+	seg_reco_json_double(&buf, m->inertia);
+	appendStringInfo(&buf, ", \"iterations\": %d, \"params\": {\"n_init\": %d, \"max_iter\": %d, \"tol\": ",
+					 m->iterations, m->n_init, m->max_iter);
+	seg_reco_json_double(&buf, m->tol);
+	appendStringInfo(&buf, ", \"seed\": %lld, \"standardize\": %s, \"log1p\": ",
+					 (long long) m->seed, m->standardize ? "true" : "false");
+	seg_reco_json_log1p(&buf, KM_LOG1P(m), m->d);
+	appendStringInfoString(&buf, "}, \"sizes\": ");
+	seg_reco_json_doubles(&buf, KM_SIZES(m), m->k);
+	appendStringInfoString(&buf, ", \"centroids\": [");
+	for (c = 0; c < m->k; c++)
+	{
+		if (c)
+			appendStringInfoString(&buf, ", ");
+		seg_reco_json_doubles(&buf, KM_CENTROIDS(m) + (Size) c * m->d, m->d);
+	}
+	appendStringInfoString(&buf, "], \"transform\": {\"mean\": ");
+	seg_reco_json_doubles(&buf, KM_MEAN(m), m->d);
+	appendStringInfoString(&buf, ", \"scale\": ");
+	seg_reco_json_doubles(&buf, KM_SCALE(m), m->d);
+	appendStringInfoString(&buf, "}}");
+	PG_RETURN_CSTRING(buf.data);
+}
+
+static int
+json_int(JsonbContainer *c, const char *key, double lo, double hi, const char *type)
+{
+	double		v = seg_reco_json_number(c, key, type);
+
+	if (v != floor(v) || v < lo || v > hi)
+	{
+		char		msg[128];
+
+		snprintf(msg, sizeof(msg), "\"%s\" must be an integer between %.0f and %.0f.", key, lo, hi);
+		seg_reco_json_bad(type, msg);
+	}
+	return (int) v;
+}
+
+PG_FUNCTION_INFO_V1(seg_reco_kmeans_model_in);
+Datum
+seg_reco_kmeans_model_in(PG_FUNCTION_ARGS)
+{
+	char	   *str = PG_GETARG_CSTRING(0);
+	const char *T = KMEANS_MODEL_TYPE;
+	JsonbContainer *root = seg_reco_json_parse(str, T);
+	JsonbContainer *params,
+			   *tf;
+	KMeansModel *m;
+	int			k,
+				d,
+				j;
+	double		v;
+
+	k = json_int(root, "k", 1, SEG_RECO_CLUSTER_MAX_K, T);
+	d = json_int(root, "d", 1, SEG_RECO_CLUSTER_MAX_DIM, T);
+	m = km_alloc(k, d);
+	v = seg_reco_json_number(root, "n", T);
+	if (v != floor(v) || v < k || v > 9.0e15)
+		seg_reco_json_bad(T, "\"n\" must be an integer of at least k.");
+	m->n = (int64) v;
+	m->inertia = seg_reco_json_number(root, "inertia", T);
+	if (m->inertia < 0)
+		seg_reco_json_bad(T, "\"inertia\" must not be negative.");
+	m->iterations = json_int(root, "iterations", 0, INT_MAX, T);
+	params = seg_reco_json_object(root, "params", T);
+	m->n_init = json_int(params, "n_init", 1, INT_MAX, T);
+	m->max_iter = json_int(params, "max_iter", 1, INT_MAX, T);
+	m->tol = seg_reco_json_number(params, "tol", T);
+	m->seed = (int64) seg_reco_json_number(params, "seed", T);
+	m->standardize = seg_reco_json_bool(params, "standardize", T) ? 1 : 0;
+	seg_reco_json_read_log1p(params, KM_LOG1P(m), d, T);
+	seg_reco_json_number_array(root, "sizes", KM_SIZES(m), k, T);
+	seg_reco_json_number_array(root, "centroids", KM_CENTROIDS(m), k * d, T);
+	tf = seg_reco_json_object(root, "transform", T);
+	seg_reco_json_number_array(tf, "mean", KM_MEAN(m), d, T);
+	seg_reco_json_number_array(tf, "scale", KM_SCALE(m), d, T);
+	for (j = 0; j < d; j++)
+		if (!(KM_SCALE(m)[j] > 0.0))
+			seg_reco_json_bad(T, "\"scale\" values must be positive.");
+	PG_RETURN_POINTER(m);
+}
+
+/* ======================================================================
+ * Training aggregate
+ * ====================================================================== */
+
+PG_FUNCTION_INFO_V1(seg_reco_kmeans_trans);
+Datum
+seg_reco_kmeans_trans(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(seg_reco_rows_collect(fcinfo, "kmeans_train", 1, PG_NARGS() > 3, false));
+}
+
+static void
+no_rows_error(const char *fname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 errmsg("%s needs at least one row with features", fname),
+			 errdetail("The input was empty or every features array was NULL."),
+			 errhint("Check the query that feeds the aggregate.")));
+}
+
+PG_FUNCTION_INFO_V1(seg_reco_kmeans_final);
+Datum
+seg_reco_kmeans_final(PG_FUNCTION_ARGS)
+{
+	SegRecoRows *st;
+	SegRecoOptions opt;
+	SegRecoTransform tf;
+	SegRecoKMeansResult res;
+	MemoryContext work,
+				old;
+	pg_prng_state rng;
+	KMeansModel *m;
+	int			k,
+				c;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("kmeans_train final function can only be called as part of an aggregate")));
+	st = PG_ARGISNULL(0) ? NULL : (SegRecoRows *) PG_GETARG_POINTER(0);
+	if (st == NULL || st->n == 0)
+		no_rows_error("kmeans_train");
+	k = st->arg1;
+
+	memset(&opt, 0, sizeof(opt));
+	opt.n_init = 3;
+	opt.max_iter = 300;
+	opt.tol = 1e-4;
+	opt.seed = 0;
+	opt.standardize = false;
+	seg_reco_options_parse(st, SEG_RECO_OPT_KMEANS, &opt);
+	seg_reco_check_k(k, st->n, "kmeans_train");
+
+	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco kmeans_train", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	/* FINALFUNC_MODIFY = READ_WRITE: the rows are transformed in place */
+	seg_reco_transform_fit(st->x, st->n, st->d, &opt, &tf);
+	pg_prng_seed(&rng, (uint64) opt.seed);
+	memset(&res, 0, sizeof(res));
+	seg_reco_kmeans_fit(st->x, st->n, st->d, k, opt.n_init, opt.max_iter, opt.tol, &rng, &res);
+	MemoryContextSwitchTo(old);
+
+	m = km_alloc(k, st->d);
+	m->n = st->n;
+	m->inertia = res.inertia;
+	m->iterations = res.iterations;
+	m->n_init = opt.n_init;
+	m->max_iter = opt.max_iter;
+	m->tol = opt.tol;
+	m->seed = opt.seed;
+	m->standardize = opt.standardize ? 1 : 0;
+	memcpy(KM_CENTROIDS(m), res.centers, sizeof(double) * (Size) k * st->d);
+	for (c = 0; c < k; c++)
+		KM_SIZES(m)[c] = (double) res.sizes[c];
+	memcpy(KM_MEAN(m), tf.mean, sizeof(double) * st->d);
+	memcpy(KM_SCALE(m), tf.scale, sizeof(double) * st->d);
+	memcpy(KM_LOG1P(m), tf.log1p, sizeof(double) * st->d);
+	MemoryContextDelete(work);
+	PG_RETURN_POINTER(m);
+}
+
+/* ======================================================================
+ * Assignment
+ * ====================================================================== */
+
+typedef struct KMeansCache
+{
+	char	   *key;			/* raw datum bytes, or the model name */
+	Size		keylen;
+	int			k;
+	int			d;
+	double	   *centroids;
+	double	   *row;
+	SegRecoTransform tf;
+	TupleDesc	tupdesc;
+} KMeansCache;
+
+static void
+km_cache_fill(KMeansCache *cache, KMeansModel *m)
+{
+	int			d = m->d;
+
+	km_validate(m);
+	cache->k = m->k;
+	cache->d = d;
+	cache->centroids = palloc(sizeof(double) * (Size) m->k * d);
+	memcpy(cache->centroids, KM_CENTROIDS(m), sizeof(double) * (Size) m->k * d);
+	cache->row = palloc(sizeof(double) * d);
+	cache->tf.d = d;
+	cache->tf.mean = palloc(sizeof(double) * d);
+	cache->tf.scale = palloc(sizeof(double) * d);
+	cache->tf.log1p = palloc(sizeof(double) * d);
+	memcpy(cache->tf.mean, KM_MEAN(m), sizeof(double) * d);
+	memcpy(cache->tf.scale, KM_SCALE(m), sizeof(double) * d);
+	memcpy(cache->tf.log1p, KM_LOG1P(m), sizeof(double) * d);
+}
+
+/* the cached model for this call site; the key is the raw (maybe toasted) datum */
+static KMeansCache *
+km_cache_by_value(FunctionCallInfo fcinfo, Datum model)
+{
+	KMeansCache *cache = (KMeansCache *) fcinfo->flinfo->fn_extra;
+	struct varlena *raw = (struct varlena *) DatumGetPointer(model);
+	Size		len = VARSIZE_ANY(raw);
+	MemoryContext old;
+
+	if (cache && cache->keylen == len && memcmp(cache->key, raw, len) == 0)
+		return cache;
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	cache = palloc0(sizeof(KMeansCache));
+	cache->key = palloc(len);
+	memcpy(cache->key, raw, len);
+	cache->keylen = len;
+	km_cache_fill(cache, (KMeansModel *) PG_DETOAST_DATUM(model));
+	MemoryContextSwitchTo(old);
+	/* the previous cache entry is left to the query's memory context */
+	fcinfo->flinfo->fn_extra = cache;
+	return cache;
+}
+
+/* model by name through seg_reco.kmeans_load (STABLE: cached per call site) */
+static KMeansCache *
+km_cache_by_name(FunctionCallInfo fcinfo, text *name)
+{
+	KMeansCache *cache = (KMeansCache *) fcinfo->flinfo->fn_extra;
+	Size		len = VARSIZE_ANY_EXHDR(name);
+	MemoryContext old;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	bool		isnull;
+	Datum		d;
+	int			ret;
+
+	if (cache && cache->keylen == len && memcmp(cache->key, VARDATA_ANY(name), len) == 0)
+		return cache;
+
+	values[0] = PointerGetDatum(name);
+	SPI_connect();
+	ret = SPI_execute_with_args("SELECT seg_reco.kmeans_load($1)", 1, argtypes, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "seg_reco.kmeans_load returned no row");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		elog(ERROR, "seg_reco.kmeans_load returned NULL");
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	cache = palloc0(sizeof(KMeansCache));
+	cache->key = palloc(Max(len, 1));
+	memcpy(cache->key, VARDATA_ANY(name), len);
+	cache->keylen = len;
+	km_cache_fill(cache, (KMeansModel *) PG_DETOAST_DATUM(d));
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	fcinfo->flinfo->fn_extra = cache;
+	return cache;
+}
+
+/* nearest centroid (0-based) of a features array; *dist2 its squared distance */
+static int
+km_nearest(KMeansCache *cache, ArrayType *arr, double *dist2)
+{
+	const double *v = seg_reco_features_arg(arr, cache->d, "features");
+	int			k = cache->k,
+				d = cache->d,
+				c,
+				best = 0;
+	double		bv = DBL_MAX;
+
+	seg_reco_transform_row(&cache->tf, v, cache->row);
+	for (c = 0; c < k; c++)
+	{
+		double		s = exact_sqdist(cache->row, cache->centroids + (Size) c * d, d);
+
+		if (s < bv)
+		{
+			bv = s;
+			best = c;
+		}
+	}
+	*dist2 = bv;
+	return best;
+}
+
+PG_FUNCTION_INFO_V1(seg_reco_kmeans_assign);
+Datum
+seg_reco_kmeans_assign(PG_FUNCTION_ARGS)
+{
+	KMeansCache *cache = km_cache_by_value(fcinfo, PG_GETARG_DATUM(1));
+	double		dist2;
+
+	PG_RETURN_INT32(km_nearest(cache, PG_GETARG_ARRAYTYPE_P(0), &dist2) + 1);
+}
+
+PG_FUNCTION_INFO_V1(seg_reco_kmeans_assign_by_name);
+Datum
+seg_reco_kmeans_assign_by_name(PG_FUNCTION_ARGS)
+{
+	KMeansCache *cache = km_cache_by_name(fcinfo, PG_GETARG_TEXT_PP(1));
+	double		dist2;
+
+	PG_RETURN_INT32(km_nearest(cache, PG_GETARG_ARRAYTYPE_P(0), &dist2) + 1);
+}
+
+PG_FUNCTION_INFO_V1(seg_reco_kmeans_assign_distance);
+Datum
+seg_reco_kmeans_assign_distance(PG_FUNCTION_ARGS)
+{
+	KMeansCache *cache = km_cache_by_value(fcinfo, PG_GETARG_DATUM(1));
+	double		dist2;
+	int			c = km_nearest(cache, PG_GETARG_ARRAYTYPE_P(0), &dist2);
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (cache->tupdesc == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		TupleDesc	td;
+
+		if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "kmeans_assign_distance must return a composite type");
+		cache->tupdesc = BlessTupleDesc(CreateTupleDescCopy(td));
+		MemoryContextSwitchTo(old);
+	}
+	values[0] = Int32GetDatum(c + 1);
+	values[1] = Float8GetDatum(sqrt(dist2));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(cache->tupdesc, values, nulls)));
+}
+
+/*
+ * Simplified silhouette of one row: a = distance to its own (nearest)
+ * centroid, b = distance to the second nearest; (b - a) / max(a, b).
+ * 0 when k = 1 or both distances are 0.
+ */
+PG_FUNCTION_INFO_V1(seg_reco_kmeans_silhouette);
+Datum
+seg_reco_kmeans_silhouette(PG_FUNCTION_ARGS)
+{
+	KMeansCache *cache = km_cache_by_value(fcinfo, PG_GETARG_DATUM(1));
+	const double *v = seg_reco_features_arg(PG_GETARG_ARRAYTYPE_P(0), cache->d, "features");
+	double		a = DBL_MAX,
+				b = DBL_MAX;
+	int			c;
+
+	if (cache->k < 2)
+		PG_RETURN_FLOAT8(0.0);
+	seg_reco_transform_row(&cache->tf, v, cache->row);
+	for (c = 0; c < cache->k; c++)
+	{
+		double		s = exact_sqdist(cache->row, cache->centroids + (Size) c * cache->d, cache->d);
+
+		if (s < a)
+		{
+			b = a;
+			a = s;
+		}
+		else if (s < b)
+			b = s;
+	}
+	a = sqrt(a);
+	b = sqrt(b);
+	PG_RETURN_FLOAT8(Max(a, b) > 0.0 ? (b - a) / Max(a, b) : 0.0);
+}

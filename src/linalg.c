@@ -1,0 +1,234 @@
+/*
+ * linalg.c
+ *      Dense kernels over OpenBLAS and its bundled LAPACK (dpotrf).
+ *
+ * This is the only file that includes cblas.h.  The OpenBLAS thread count
+ * is set explicitly before each training call from seg_reco.blas_threads
+ * (never in _PG_init), sizes are checked against INT_MAX before every BLAS
+ * call, and long loops run in blocks with CHECK_FOR_INTERRUPTS() between.
+ */
+#include "postgres.h"
+
+#include <limits.h>
+#include <math.h>
+
+#include <cblas.h>
+
+#include "miscadmin.h"
+
+#include "linalg.h"
+
+/* from OpenBLAS's bundled LAPACK (Fortran calling convention) */
+extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+
+/* target size of one distance block, in doubles (256 KiB) */
+#define SQDIST_BLOCK_DOUBLES 32768
+
+static void
+check_blas_size(int64 v, const char *what)
+{
+	if (v < 0 || v > INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("matrix %s %lld is out of range for BLAS", what, (long long) v),
+				 errdetail("BLAS dimensions must lie between 0 and %d.", INT_MAX),
+				 errhint("Use fewer rows or features.")));
+}
+
+void
+seg_reco_blas_begin(void)
+{
+	int			want = seg_reco_blas_threads;
+
+	if (want < 1)
+		want = 1;
+	if (openblas_get_num_threads() != want)
+		openblas_set_num_threads(want);
+}
+
+int
+seg_reco_block_rows(int64 cols)
+{
+	int64		rows;
+
+	if (cols < 1)
+		cols = 1;
+	rows = SQDIST_BLOCK_DOUBLES / cols;
+	if (rows < 64)
+		rows = 64;
+	if (rows > 8192)
+		rows = 8192;
+	return (int) rows;
+}
+
+void
+seg_reco_row_sqnorms(const double *x, int64 n, int d, double *out)
+{
+	int64		i;
+
+	for (i = 0; i < n; i++)
+	{
+		const double *r = x + i * d;
+		double		s = 0.0;
+		int			j;
+
+		if ((i & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (j = 0; j < d; j++)
+			s += r[j] * r[j];
+		out[i] = s;
+	}
+}
+
+void
+seg_reco_gemm(bool trans_a, bool trans_b, int64 m, int64 n, int64 k,
+			  double alpha, const double *a, int64 lda,
+			  const double *b, int64 ldb,
+			  double beta, double *c, int64 ldc)
+{
+	check_blas_size(m, "rows");
+	check_blas_size(n, "columns");
+	check_blas_size(k, "inner dimension");
+	check_blas_size(lda, "leading dimension");
+	check_blas_size(ldb, "leading dimension");
+	check_blas_size(ldc, "leading dimension");
+	if (m == 0 || n == 0)
+		return;
+	cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+				trans_b ? CblasTrans : CblasNoTrans,
+				(int) m, (int) n, (int) k, alpha, a, (int) lda, b, (int) ldb,
+				beta, c, (int) ldc);
+}
+
+void
+seg_reco_syrk_tn(const double *a, int64 rows, int d, double alpha, double *c)
+{
+	int			i,
+				j;
+
+	check_blas_size(rows, "rows");
+	check_blas_size(d, "columns");
+	if (rows == 0 || d == 0)
+		return;
+	/* row-major C, lower triangle: C += alpha A^T A */
+	cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, d, (int) rows,
+				alpha, a, d, 1.0, c, d);
+	/* mirror into the upper triangle */
+	for (i = 0; i < d; i++)
+		for (j = i + 1; j < d; j++)
+			c[i * d + j] = c[j * d + i];
+}
+
+void
+seg_reco_sqdist_foreach(const double *x, const double *xnorm, int64 n,
+						const double *c, const double *cnorm, int k, int d,
+						seg_reco_dist_block_fn fn, void *arg)
+{
+	int			block = seg_reco_block_rows(k);
+	double	   *dist;
+	int64		row0;
+
+	check_blas_size(n, "rows");
+	check_blas_size((int64) block * k, "block");
+	dist = palloc(sizeof(double) * (Size) block * k);
+	for (row0 = 0; row0 < n; row0 += block)
+	{
+		int			rows = (int) Min((int64) block, n - row0);
+		int			i,
+					j;
+
+		CHECK_FOR_INTERRUPTS();
+		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, k, d,
+					-2.0, x + row0 * d, d, c, d, 0.0, dist, k);
+		for (i = 0; i < rows; i++)
+		{
+			double	   *r = dist + (Size) i * k;
+			double		xn = xnorm[row0 + i];
+
+			for (j = 0; j < k; j++)
+			{
+				double		v = r[j] + xn + cnorm[j];
+
+				r[j] = v > 0.0 ? v : 0.0;
+			}
+		}
+		fn(row0, rows, dist, arg);
+	}
+	pfree(dist);
+}
+
+bool
+seg_reco_cholesky(double *a, int d)
+{
+	int			info = 0;
+	int			n = d;
+	int			i,
+				j;
+	char		uplo = 'U';
+
+	if (d <= 0)
+		return false;
+	/*
+	 * Row-major a read as column-major is a^T = a; dpotrf's upper factor U
+	 * (a = U^T U, column-major) is, read row-major, the lower L = U^T.
+	 */
+	dpotrf_(&uplo, &n, a, &n, &info);
+	if (info != 0)
+		return false;
+	for (i = 0; i < d; i++)
+	{
+		if (!(a[i * d + i] > 0.0) || isinf(a[i * d + i]))
+			return false;
+		for (j = i + 1; j < d; j++)
+			a[i * d + j] = 0.0;
+	}
+	return true;
+}
+
+double
+seg_reco_chol_logdet(const double *l, int d)
+{
+	double		s = 0.0;
+	int			i;
+
+	for (i = 0; i < d; i++)
+		s += log(l[i * d + i]);
+	return 2.0 * s;
+}
+
+void
+seg_reco_trsv_lower(const double *l, int d, double *b)
+{
+	cblas_dtrsv(CblasRowMajor, CblasLower, CblasNoTrans, CblasNonUnit, d, l, d, b, 1);
+}
+
+void
+seg_reco_trsv_lower_t(const double *l, int d, double *b)
+{
+	cblas_dtrsv(CblasRowMajor, CblasLower, CblasTrans, CblasNonUnit, d, l, d, b, 1);
+}
+
+void
+seg_reco_chol_solve(const double *l, int d, double *b)
+{
+	seg_reco_trsv_lower(l, d, b);
+	seg_reco_trsv_lower_t(l, d, b);
+}
+
+void
+seg_reco_chol_precision_factor(const double *l, int d, double *out)
+{
+	double	   *inv = palloc0(sizeof(double) * (Size) d * d);
+	int			i,
+				j;
+
+	for (i = 0; i < d; i++)
+		inv[i * d + i] = 1.0;
+	/* inv := L^{-1} */
+	cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit,
+				d, d, 1.0, l, d, inv, d);
+	for (i = 0; i < d; i++)
+		for (j = 0; j < d; j++)
+			out[i * d + j] = inv[j * d + i];
+	pfree(inv);
+}

@@ -1,0 +1,75 @@
+/*
+ * linalg.h
+ *      The only door to OpenBLAS/LAPACK in seg_reco.
+ *
+ * Matrices are dense, row-major arrays of double.  Every entry point checks
+ * its sizes against INT_MAX (BLAS takes int dimensions) and raises
+ * ERRCODE_PROGRAM_LIMIT_EXCEEDED past it; blocked loops call
+ * CHECK_FOR_INTERRUPTS() between blocks, so a cancel stops them quickly.
+ *
+ * Call seg_reco_blas_begin() once at the start of each training or scoring
+ * call: it sets OpenBLAS's thread count from the GUC seg_reco.blas_threads.
+ */
+#ifndef SEG_RECO_LINALG_H
+#define SEG_RECO_LINALG_H
+
+#include "postgres.h"
+
+/* GUC seg_reco.blas_threads, defined in seg_reco.c */
+extern PGDLLIMPORT int seg_reco_blas_threads;
+
+extern void seg_reco_blas_begin(void);
+
+/* out[i] = ||x_i||^2 for the n rows of x (n x d) */
+extern void seg_reco_row_sqnorms(const double *x, int64 n, int d, double *out);
+
+/*
+ * C = alpha * op(A) * op(B) + beta * C, row-major; op(X) = X or X^T.
+ * C is m x n, op(A) is m x k, op(B) is k x n.
+ */
+extern void seg_reco_gemm(bool trans_a, bool trans_b, int64 m, int64 n, int64 k,
+						  double alpha, const double *a, int64 lda,
+						  const double *b, int64 ldb,
+						  double beta, double *c, int64 ldc);
+
+/* C += alpha * A^T A (A is rows x d, C is d x d; both triangles filled) */
+extern void seg_reco_syrk_tn(const double *a, int64 rows, int d, double alpha, double *c);
+
+/*
+ * Squared Euclidean distances from the n rows of x to the k rows of c,
+ * ||x||^2 - 2 x.c + ||c||^2 computed by dgemm in blocks of rows and clipped
+ * at zero.  xnorm / cnorm: the squared norms (seg_reco_row_sqnorms).  For
+ * each block, fn(row0, rows, dist, arg) sees dist as a rows x k matrix.
+ */
+typedef void (*seg_reco_dist_block_fn) (int64 row0, int rows, const double *dist, void *arg);
+
+extern void seg_reco_sqdist_foreach(const double *x, const double *xnorm, int64 n,
+									const double *c, const double *cnorm, int k, int d,
+									seg_reco_dist_block_fn fn, void *arg);
+
+/* rows per block that seg_reco_sqdist_foreach uses for k columns */
+extern int	seg_reco_block_rows(int64 cols);
+
+/*
+ * Cholesky factorisation in place: a (d x d, symmetric) becomes L, lower
+ * triangular with a = L L^T, the upper triangle zeroed.  Returns false when
+ * a is not (numerically) positive definite; a is then garbage.
+ */
+extern bool seg_reco_cholesky(double *a, int d);
+
+/* log det(L L^T) = 2 sum log L_ii */
+extern double seg_reco_chol_logdet(const double *l, int d);
+
+/* b := L^{-1} b (lower triangular solve, one right-hand side) */
+extern void seg_reco_trsv_lower(const double *l, int d, double *b);
+
+/* b := L^{-T} b (the transposed solve) */
+extern void seg_reco_trsv_lower_t(const double *l, int d, double *b);
+
+/* solve (L L^T) x = b in place, b of length d */
+extern void seg_reco_chol_solve(const double *l, int d, double *b);
+
+/* out = (L^{-1})^T, upper triangular: the "precision Cholesky" factor */
+extern void seg_reco_chol_precision_factor(const double *l, int d, double *out);
+
+#endif							/* SEG_RECO_LINALG_H */

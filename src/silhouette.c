@@ -1,0 +1,401 @@
+/*
+ * silhouette.c
+ *      Cluster validation: the exact mean silhouette and choosing k.
+ *
+ * seg_reco.silhouette(features float8[], cluster int [, sample_size int,
+ * seed bigint]) is the mean over rows of s = (b - a) / max(a, b), a the
+ * mean Euclidean distance to the other members of the row's cluster, b the
+ * smallest mean distance to another cluster's members (s = 0 for a row
+ * alone in its cluster), as scikit-learn's silhouette_score.  All pairwise
+ * distances are computed in blocks with dgemm (O(n^2 d)); with sample_size
+ * the score is computed on a seeded random sample of rows.
+ *
+ * seg_reco.kmeans_select_k(features, k_min, k_max [, options]) trains
+ * k-means for every k in the range and picks the k with the highest exact
+ * silhouette on a seeded sample of the rows (default 5000).
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "clustering.h"
+#include "linalg.h"
+
+#define SILHOUETTE_DEFAULT_SAMPLE 5000
+
+typedef struct SilArg
+{
+	const int32 *lab;			/* dense labels 0..K-1 */
+	int			K;
+	int64		col0;			/* first row of the column block */
+	double	   *sums;			/* n x K */
+} SilArg;
+
+typedef struct SilArg2
+{
+	SilArg		base;
+	int			cb;
+} SilArg2;
+
+static void
+sil_block2(int64 row0, int rows, const double *dist, void *arg)
+{
+	SilArg2    *a = (SilArg2 *) arg;
+	int			cb = a->cb,
+				K = a->base.K;
+	int			i,
+				j;
+
+	for (i = 0; i < rows; i++)
+	{
+		int64		row = row0 + i;
+		double	   *s = a->base.sums + row * K;
+		const double *r = dist + (Size) i * cb;
+
+		for (j = 0; j < cb; j++)
+		{
+			int64		col = a->base.col0 + j;
+
+			if (col != row)
+				s[a->base.lab[col]] += sqrt(r[j]);
+		}
+	}
+}
+
+static int
+cmp_int32(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a,
+				y = *(const int32 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Exact mean silhouette of the n rows of x (n x d) with labels (any
+ * integers).  x is centred in place (harmless to callers).
+ */
+static double
+silhouette_exact(double *x, int64 n, int d, const int32 *labels)
+{
+	int32	   *sorted = seg_reco_alloc_huge(sizeof(int32) * n);
+	int32	   *lab = seg_reco_alloc_huge(sizeof(int32) * n);
+	int32	   *distinct;
+	int64	   *cnt;
+	double	   *xnorm,
+			   *sums,
+			   *mean;
+	int			K = 0,
+				cb;
+	int64		i,
+				col0;
+	int			j;
+	double		total = 0.0;
+	SilArg2		sa;
+
+	memcpy(sorted, labels, sizeof(int32) * n);
+	qsort(sorted, n, sizeof(int32), cmp_int32);
+	for (i = 0; i < n; i++)
+		if (i == 0 || sorted[i] != sorted[i - 1])
+			sorted[K++] = sorted[i];
+	distinct = sorted;
+	if (K < 2 || K > n - 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("silhouette needs between 2 and n - 1 clusters, got %d clusters for %lld rows",
+						K, (long long) n),
+				 errhint("The silhouette is undefined for one cluster or one row per cluster.")));
+	seg_reco_check_memory(n, K, "silhouette");
+	for (i = 0; i < n; i++)
+	{
+		int32	   *p = bsearch(&labels[i], distinct, K, sizeof(int32), cmp_int32);
+
+		lab[i] = (int32) (p - distinct);
+	}
+	cnt = palloc0(sizeof(int64) * K);
+	for (i = 0; i < n; i++)
+		cnt[lab[i]]++;
+
+	mean = palloc0(sizeof(double) * d);
+	for (i = 0; i < n; i++)
+		for (j = 0; j < d; j++)
+			mean[j] += x[i * d + j];
+	for (j = 0; j < d; j++)
+		mean[j] /= (double) n;
+	for (i = 0; i < n; i++)
+		for (j = 0; j < d; j++)
+			x[i * d + j] -= mean[j];
+
+	xnorm = seg_reco_alloc_huge(sizeof(double) * n);
+	sums = seg_reco_alloc_huge(sizeof(double) * n * K);
+	memset(sums, 0, sizeof(double) * n * K);
+	seg_reco_row_sqnorms(x, n, d, xnorm);
+	seg_reco_blas_begin();
+
+	cb = 256;
+	sa.base.lab = lab;
+	sa.base.K = K;
+	sa.base.sums = sums;
+	for (col0 = 0; col0 < n; col0 += cb)
+	{
+		int			c = (int) Min((int64) cb, n - col0);
+
+		sa.base.col0 = col0;
+		sa.cb = c;
+		seg_reco_sqdist_foreach(x, xnorm, n, x + col0 * d, xnorm + col0, c, d, sil_block2, &sa);
+	}
+
+	for (i = 0; i < n; i++)
+	{
+		int			own = lab[i];
+		double		a,
+					b = DBL_MAX,
+					s;
+
+		if (cnt[own] <= 1)
+			continue;			/* s = 0 */
+		a = sums[i * K + own] / (double) (cnt[own] - 1);
+		for (j = 0; j < K; j++)
+			if (j != own)
+				b = Min(b, sums[i * K + j] / (double) cnt[j]);
+		s = Max(a, b) > 0.0 ? (b - a) / Max(a, b) : 0.0;
+		total += s;
+	}
+	for (i = 0; i < n; i++)
+		for (j = 0; j < d; j++)
+			x[i * d + j] += mean[j];
+	return total / (double) n;
+}
+
+/* seeded sample of m of n row indices (partial Fisher-Yates), sorted */
+static int64 *
+sample_rows(int64 n, int64 m, pg_prng_state *rng)
+{
+	int64	   *idx = seg_reco_alloc_huge(sizeof(int64) * n);
+	int64		i;
+
+	for (i = 0; i < n; i++)
+		idx[i] = i;
+	for (i = 0; i < m; i++)
+	{
+		int64		j = i + (int64) pg_prng_uint64_range(rng, 0, (uint64) (n - 1 - i));
+		int64		t = idx[i];
+
+		idx[i] = idx[j];
+		idx[j] = t;
+	}
+	return idx;
+}
+
+PG_FUNCTION_INFO_V1(seg_reco_silhouette_trans);
+Datum
+seg_reco_silhouette_trans(PG_FUNCTION_ARGS)
+{
+	SegRecoRows *st = seg_reco_rows_collect(fcinfo, "silhouette", PG_NARGS() > 3 ? 1 : 0, false, true);
+
+	if (PG_NARGS() > 4 && st->arg3 == 0 && !PG_ARGISNULL(4))
+		st->arg3 = PG_GETARG_INT64(4);
+	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(seg_reco_silhouette_final);
+Datum
+seg_reco_silhouette_final(PG_FUNCTION_ARGS)
+{
+	SegRecoRows *st;
+	MemoryContext work,
+				old;
+	double		result;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("silhouette final function can only be called as part of an aggregate")));
+	st = PG_ARGISNULL(0) ? NULL : (SegRecoRows *) PG_GETARG_POINTER(0);
+	if (st == NULL || st->n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("silhouette needs at least one row with features and a cluster"),
+				 errhint("Check the query that feeds the aggregate.")));
+	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco silhouette", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	if (st->args_set && st->arg1 != 0 && (int64) st->arg1 < st->n)
+	{
+		pg_prng_state rng;
+		int64		m = st->arg1,
+					i;
+		int64	   *idx;
+		double	   *xs;
+		int32	   *ls;
+
+		if (st->arg1 < 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("silhouette sample_size must be at least 2, got %d", st->arg1)));
+		pg_prng_seed(&rng, (uint64) st->arg3);
+		idx = sample_rows(st->n, m, &rng);
+		xs = seg_reco_alloc_huge(sizeof(double) * m * st->d);
+		ls = seg_reco_alloc_huge(sizeof(int32) * m);
+		for (i = 0; i < m; i++)
+		{
+			memcpy(xs + i * st->d, st->x + idx[i] * st->d, sizeof(double) * st->d);
+			ls[i] = st->labels[idx[i]];
+		}
+		result = silhouette_exact(xs, m, st->d, ls);
+	}
+	else
+	{
+		if (st->arg1 < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("silhouette sample_size must be at least 2, got %d", st->arg1)));
+		result = silhouette_exact(st->x, st->n, st->d, st->labels);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
+	PG_RETURN_FLOAT8(result);
+}
+
+/* ----------------------------------------------------------------------
+ * Choosing k
+ * ---------------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(seg_reco_select_k_trans);
+Datum
+seg_reco_select_k_trans(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(seg_reco_rows_collect(fcinfo, "kmeans_select_k", 2, PG_NARGS() > 4, false));
+}
+
+/*
+ * BIC of a k-means solution read as a mixture of spherical Gaussians with
+ * one shared variance (the X-means criterion of Pelleg and Moore).
+ */
+static double
+kmeans_bic(double inertia, const int64 *sizes, int k, int64 n, int d)
+{
+	double		nd = (double) n * d;
+	double		var = inertia / Max((double) (n - k) * d, 1.0);
+	double		ll = 0.0;
+	double		p = (double) k * d + 1 + (k - 1);
+	int			c;
+
+	if (var <= 0.0)
+		var = DBL_MIN;
+	for (c = 0; c < k; c++)
+		if (sizes[c] > 0)
+			ll += sizes[c] * log((double) sizes[c] / (double) n);
+	ll += -0.5 * nd * log(2.0 * M_PI * var) - inertia / (2.0 * var);
+	return -2.0 * ll + p * log((double) n);
+}
+
+PG_FUNCTION_INFO_V1(seg_reco_select_k_final);
+Datum
+seg_reco_select_k_final(PG_FUNCTION_ARGS)
+{
+	SegRecoRows *st;
+	SegRecoOptions opt;
+	SegRecoTransform tf;
+	MemoryContext work,
+				old;
+	pg_prng_state rng,
+				srng;
+	StringInfoData buf;
+	int			kmin,
+				kmax,
+				k,
+				best_k = 0;
+	int64		m,
+				i;
+	int64	   *idx = NULL;
+	double	   *xs;
+	int32	   *ls;
+	double		best_s = -DBL_MAX;
+	Datum		result;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("kmeans_select_k final function can only be called as part of an aggregate")));
+	st = PG_ARGISNULL(0) ? NULL : (SegRecoRows *) PG_GETARG_POINTER(0);
+	if (st == NULL || st->n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("kmeans_select_k needs at least one row with features"),
+				 errhint("Check the query that feeds the aggregate.")));
+	kmin = st->arg1;
+	kmax = st->arg2;
+	if (kmin < 2 || kmax < kmin || kmax > 100)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("kmeans_select_k: need 2 <= k_min <= k_max <= 100, got %d and %d", kmin, kmax),
+				 errhint("The silhouette is undefined for k = 1.")));
+	memset(&opt, 0, sizeof(opt));
+	opt.n_init = 3;
+	opt.max_iter = 300;
+	opt.tol = 1e-4;
+	opt.sample_size = SILHOUETTE_DEFAULT_SAMPLE;
+	seg_reco_options_parse(st, SEG_RECO_OPT_SELECT, &opt);
+	seg_reco_check_k(kmax, st->n, "kmeans_select_k");
+
+	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco kmeans_select_k", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	seg_reco_transform_fit(st->x, st->n, st->d, &opt, &tf);
+	pg_prng_seed(&rng, (uint64) opt.seed);
+	pg_prng_seed(&srng, (uint64) opt.seed ^ UINT64CONST(0x9E3779B97F4A7C15));
+	m = Min((int64) opt.sample_size, st->n);
+	if (m < st->n)
+		idx = sample_rows(st->n, m, &srng);
+	xs = seg_reco_alloc_huge(sizeof(double) * m * st->d);
+	ls = seg_reco_alloc_huge(sizeof(int32) * m);
+	for (i = 0; i < m; i++)
+		memcpy(xs + i * st->d, st->x + (idx ? idx[i] : i) * st->d, sizeof(double) * st->d);
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "[");
+	for (k = kmin; k <= kmax; k++)
+	{
+		SegRecoKMeansResult res;
+		double		s,
+					bic;
+
+		memset(&res, 0, sizeof(res));
+		res.labels = seg_reco_alloc_huge(sizeof(int32) * st->n);
+		seg_reco_kmeans_fit(st->x, st->n, st->d, k, opt.n_init, opt.max_iter, opt.tol, &rng, &res);
+		for (i = 0; i < m; i++)
+			ls[i] = res.labels[idx ? idx[i] : i];
+		s = silhouette_exact(xs, m, st->d, ls);
+		bic = kmeans_bic(res.inertia, res.sizes, k, st->n, st->d);
+		if (s > best_s)
+		{
+			best_s = s;
+			best_k = k;
+		}
+		appendStringInfo(&buf, "%s{\"k\": %d, \"inertia\": ", k == kmin ? "" : ", ", k);
+		seg_reco_json_double(&buf, res.inertia);
+		appendStringInfoString(&buf, ", \"silhouette\": ");
+		seg_reco_json_double(&buf, s);
+		appendStringInfoString(&buf, ", \"bic\": ");
+		seg_reco_json_double(&buf, bic);
+		appendStringInfoChar(&buf, '}');
+		pfree(res.labels);
+	}
+	appendStringInfoString(&buf, "]");
+	MemoryContextSwitchTo(old);
+	{
+		StringInfoData out;
+
+		initStringInfo(&out);
+		appendStringInfo(&out, "{\"chosen_k\": %d, \"rule\": \"highest mean silhouette (exact, on %lld of %lld rows); ties go to the smaller k\", \"candidates\": %s}",
+						 best_k, (long long) m, (long long) st->n, buf.data);
+		result = DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data));
+	}
+	MemoryContextDelete(work);
+	PG_RETURN_DATUM(result);
+}
