@@ -6,7 +6,7 @@ SELECT plan(51);
 SELECT has_schema('seg_reco');
 SELECT has_extension('seg_reco');
 SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'digital_events',
-                                    'demo_truth', 'rfm_segments', 'source_columns', 'sources', 'models',
+                                    'demo_truth', 'rfm_segments', 'source_columns', 'sources', 'models', 'btyd_models',
                                     'refresh_log']);
 SELECT materialized_views_are('seg_reco', ARRAY['customer_segments', 'segment_summary']);
 

@@ -1,0 +1,197 @@
+-- BTYD summaries, closed forms, fitting and stored models on small hand-made
+-- data; the summary aggregate in parallel plans; every bad input.
+-- (CDNOW validation: btyd_cdnow.)
+SET TimeZone = 'Europe/Oslo';
+SET extra_float_digits = 0;
+\set SHOW_CONTEXT never
+
+-- customer 1: first purchase 2024-01-01 (two lines that day), repeats on
+-- 01-08 and 01-22 (two lines), a return-only day 01-29, a line after the
+-- calibration end 2024-02-04.  2: one purchase.  3: only a return.
+-- 4: first purchase on the calibration end.  5: a zero-value repeat.
+CREATE TEMP TABLE lines (cid int, d date, amount float8);
+INSERT INTO lines VALUES
+  (1, '2024-01-01', 10), (1, '2024-01-01', 5), (1, '2024-01-08', 20),
+  (1, '2024-01-22', 30), (1, '2024-01-22', 12), (1, '2024-01-29', -4),
+  (1, '2024-02-10', 99),
+  (2, '2024-01-15', 7),
+  (3, '2024-01-20', -3),
+  (4, '2024-02-04', 8),
+  (5, '2024-01-03', 9), (5, '2024-01-31', 0), (5, '2024-01-10', NULL);
+-- frequency, recency and t in weeks; monetary = (20 + 42 - 4) / 2 = 29 for 1
+SELECT cid, (seg_reco.btyd_summary(d, amount, '2024-02-04')).*
+  FROM lines GROUP BY cid ORDER BY cid;
+SELECT cid, (seg_reco.btyd_summary(d, amount, '2024-02-04', 'day')).*
+  FROM lines GROUP BY cid ORDER BY cid;
+-- rows in any order give the same summary
+SELECT (seg_reco.btyd_summary(d, amount, '2024-02-04', 'day' ORDER BY d DESC)).*
+  FROM lines WHERE cid = 1;
+-- no rows, or no purchase up to the calibration end: NULL
+SELECT seg_reco.btyd_summary(d, amount, '2024-02-04') IS NULL AS no_rows FROM lines WHERE false;
+SELECT seg_reco.btyd_summary(d, amount, '2023-12-31') IS NULL AS before_first FROM lines WHERE cid = 1;
+
+-- the state type: text form, round trip, merge of partial states
+SELECT seg_reco.btyd_summary_state_agg(d, amount, '2024-02-04', 'week') FROM lines WHERE cid = 1;
+SELECT (seg_reco.btyd_summary_final(seg_reco.btyd_summary_state_agg(d, amount, '2024-02-04', 'week')::text
+                                    ::seg_reco.btyd_summary_state)).*
+  FROM lines WHERE cid = 1;
+SELECT (seg_reco.btyd_summary_merge(s)).*
+  FROM (SELECT seg_reco.btyd_summary_state_agg(d, amount, '2024-02-04', 'week') AS s
+          FROM lines WHERE cid = 1 GROUP BY d > '2024-01-10') p;
+SELECT 'week,8800,0:{}'::seg_reco.btyd_summary_state;
+SELECT seg_reco.btyd_summary_final('week,8800,0:{}');
+-- malformed states
+SELECT 'month,8800,0:{}'::seg_reco.btyd_summary_state;
+SELECT 'week,8800,1:{8801:5}'::seg_reco.btyd_summary_state;
+SELECT 'week,8800,2:{8790:5,8780:1}'::seg_reco.btyd_summary_state;
+SELECT 'week,8800,1:{8790:NaN}'::seg_reco.btyd_summary_state;
+SELECT 'week,8800,0:{8790:5}'::seg_reco.btyd_summary_state;
+SELECT 'week,8800,1:{8790?5}'::seg_reco.btyd_summary_state;
+SELECT 'week,8800,1:{8790:5}x'::seg_reco.btyd_summary_state;
+-- bad aggregate input
+SELECT seg_reco.btyd_summary(d, amount, '2024-02-04', 'month') FROM lines;
+SELECT seg_reco.btyd_summary(d, amount, NULL, 'week') FROM lines;
+SELECT seg_reco.btyd_summary(d, amount, 'infinity', 'week') FROM lines;
+SELECT seg_reco.btyd_summary(d, 'NaN', '2024-02-04') FROM lines;
+SELECT seg_reco.btyd_summary('infinity', amount, '2024-02-04') FROM lines;
+SELECT seg_reco.btyd_summary(d, amount, d) FROM lines;
+SELECT seg_reco.btyd_summary_trans(NULL, '2024-01-01', 1, '2024-02-04');
+
+-- parallel plans: Partial Aggregate, the same answer as the serial plan
+CREATE TABLE btyd_par AS
+SELECT g % 700 AS cid, date '2023-01-01' + (g * 7919) % 500 AS d,
+       ((g % 37) - 3)::float8 AS amount
+  FROM generate_series(1, 50000) g;
+ANALYZE btyd_par;
+CREATE TEMP TABLE btyd_serial AS
+SELECT cid, (seg_reco.btyd_summary(d, amount, '2024-03-31', 'day')).* FROM btyd_par GROUP BY cid;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_leader_participation = off;
+SET enable_hashagg = off;
+EXPLAIN (COSTS OFF)
+SELECT cid, seg_reco.btyd_summary(d, amount, '2024-03-31', 'day') FROM btyd_par GROUP BY cid;
+SELECT count(*) AS customers,
+       (SELECT count(*) FROM (
+            (SELECT * FROM btyd_serial
+             EXCEPT ALL
+             SELECT cid, (seg_reco.btyd_summary(d, amount, '2024-03-31', 'day')).* FROM btyd_par GROUP BY cid)
+            UNION ALL
+            (SELECT cid, (seg_reco.btyd_summary(d, amount, '2024-03-31', 'day')).* FROM btyd_par GROUP BY cid
+             EXCEPT ALL
+             SELECT * FROM btyd_serial)) x) AS differing_rows
+  FROM btyd_serial;
+EXPLAIN (COSTS OFF)
+SELECT seg_reco.btyd_summary(d, amount, '2024-03-31', 'day') FROM btyd_par;
+SELECT (seg_reco.btyd_summary(d, amount, '2024-03-31', 'day')).* FROM btyd_par;
+SELECT seg_reco.btyd_summary(d, amount, '2024-03-31', 'day') IS NULL AS zero_rows FROM btyd_par WHERE cid < 0;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+RESET parallel_leader_participation;
+RESET enable_hashagg;
+DROP TABLE btyd_par;
+
+-- closed forms at the published CDNOW parameters (FHL 2005: a customer with
+-- x = 2, t_x = 30.43, T = 38.86 expects 1.226 purchases in the next 39 weeks)
+SELECT round(seg_reco.bgnbd_expected_purchases(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 39)::numeric, 3) AS e39,
+       round(seg_reco.bgnbd_p_alive(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86)::numeric, 4) AS p_alive;
+-- one-time buyers: P(alive) = 1 under BG/NBD, below 1 under MBG/NBD; T = 0 is defined
+SELECT seg_reco.bgnbd_p_alive(0.243, 4.414, 0.793, 2.426, 0, 0, 38.86) AS bg_one_time,
+       round(seg_reco.mbgnbd_p_alive(0.243, 4.414, 0.793, 2.426, 0, 0, 38.86)::numeric, 4) AS mbg_one_time,
+       seg_reco.bgnbd_p_alive(0.243, 4.414, 0.793, 2.426, 0, 0, 0) AS bg_t0,
+       round(seg_reco.bgnbd_expected_purchases(0.243, 4.414, 0.793, 2.426, 0, 0, 0, 39)::numeric, 4) AS bg_t0_e39,
+       round(seg_reco.mbgnbd_expected_purchases(0.243, 4.414, 0.793, 2.426, 0, 0, 0, 39)::numeric, 4) AS mbg_t0_e39,
+       seg_reco.bgnbd_expected_purchases(0.243, 4.414, 0.793, 2.426, 3, 20, 30, 0) AS horizon_0;
+-- 2F1 on both sides of the switch to the 1 - z transformation (z = 0.9 at
+-- a horizon of 9 (alpha + T) = 389.4 weeks), a long horizon, and a = 1
+SELECT h, round(seg_reco.bgnbd_expected_purchases(0.243, 4.414, 0.793, 2.426, 7, 30, 38.86, h)::numeric, 6) AS e
+  FROM unnest(ARRAY[389.3, 389.5, 10000]) h;
+SELECT round(seg_reco.bgnbd_expected_purchases(0.243, 4.414, 1, 2.426, 2, 30.43, 38.86, 39)::numeric, 6) AS a_1,
+       round(seg_reco.bgnbd_expected_purchases(0.243, 4.414, 1.00001, 2.426, 2, 30.43, 38.86, 39)::numeric, 6) AS a_1_00001;
+-- spend: a repeat customer shrinks towards the population mean 35.22
+-- (p gamma / (q - 1)), which customers without repeat or positive spend get
+SELECT round(seg_reco.gammagamma_expected_spend(6.25, 3.74, 15.44, 2, 22.35)::numeric, 2) AS repeat_customer,
+       round(seg_reco.gammagamma_expected_spend(6.25, 3.74, 15.44, 0, 0)::numeric, 2) AS one_time,
+       round(seg_reco.gammagamma_expected_spend(6.25, 3.74, 15.44, 3, -5)::numeric, 2) AS negative_spend;
+-- CLV over 12 months at 1 % a month; no discount = spend x expected purchases in 12 x 4.345 weeks
+SELECT round(seg_reco.bgnbd_clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 25.0)::numeric, 2) AS clv_12m,
+       round(seg_reco.bgnbd_clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 25.0, 12, 0)::numeric, 6) AS clv_undiscounted,
+       round((25 * seg_reco.bgnbd_expected_purchases(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 12 * 4.345))::numeric, 6) AS check_value,
+       round(seg_reco.mbgnbd_clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 25.0, 6, 0.02, 'week')::numeric, 2) AS mbg_clv_6m,
+       seg_reco.bgnbd_clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 25.0, 0) AS zero_months;
+-- bad inputs of the closed forms
+SELECT seg_reco.bgnbd_p_alive(0.243, 4.414, 0.793, 2.426, -1, 0, 38.86);
+SELECT seg_reco.bgnbd_p_alive(0.243, 4.414, 0.793, 2.426, 1.5, 2, 38.86);
+SELECT seg_reco.bgnbd_p_alive(0.243, 4.414, 0.793, 2.426, 2, 40, 38.86);
+SELECT seg_reco.bgnbd_p_alive(0.243, 4.414, 0.793, 2.426, 0, 5, 38.86);
+SELECT seg_reco.bgnbd_p_alive(0.243, 4.414, 0.793, 2.426, 2, -1, 38.86);
+SELECT seg_reco.bgnbd_p_alive(0.243, 4.414, 0.793, 2.426, 'NaN', 0, 38.86);
+SELECT seg_reco.bgnbd_p_alive(0.243, 4.414, 0.793, 2.426, 2, 30, 'Infinity');
+SELECT seg_reco.bgnbd_p_alive(0, 4.414, 0.793, 2.426, 2, 30, 38.86);
+SELECT seg_reco.mbgnbd_p_alive(0.243, 4.414, -0.793, 2.426, 2, 30, 38.86);
+SELECT seg_reco.bgnbd_expected_purchases(0.243, 4.414, 0.793, 2.426, 2, 30, 38.86, -1);
+SELECT seg_reco.gammagamma_expected_spend(6.25, 0.9, 15.44, 0, 0);
+SELECT seg_reco.gammagamma_expected_spend(6.25, 3.74, 'NaN', 2, 20);
+SELECT seg_reco.bgnbd_clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 25.0, -1);
+SELECT seg_reco.bgnbd_clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 25.0, 12, -1);
+SELECT seg_reco.bgnbd_clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 25.0, 12, 0.01, 'month');
+
+-- fitting: bad input, no rows, a fit that does not converge and the same
+-- data with a penalizer (identical buying rates: r and alpha run off to
+-- infinity without one)
+SELECT seg_reco.bgnbd_fit(f, r, t) FROM (VALUES (-1.0, 0.0, 5.0)) v(f, r, t);
+SELECT seg_reco.bgnbd_fit(f, r, t) FROM (VALUES (2.0, 6.0, 5.0)) v(f, r, t);
+SELECT seg_reco.bgnbd_fit(f, r, t) FROM (VALUES (2.0, 'NaN'::float8, 5.0)) v(f, r, t);
+SELECT seg_reco.bgnbd_fit(f, r, t, -0.1) FROM (VALUES (2.0, 1.0, 5.0)) v(f, r, t);
+SELECT seg_reco.bgnbd_fit(f, r, t, NULL) FROM (VALUES (2.0, 1.0, 5.0)) v(f, r, t);
+SELECT seg_reco.bgnbd_fit(f, r, t, f) FROM (VALUES (2.0, 1.0, 5.0), (1.0, 1.0, 5.0)) v(f, r, t);
+SELECT seg_reco.bgnbd_fit(f, r, t) FROM (VALUES (2.0, 1.0, 5.0)) v(f, r, t) WHERE false;
+SELECT seg_reco.gammagamma_fit(f, m) FROM (VALUES (0.0, 0.0), (2.0, -3.0)) v(f, m);
+SELECT seg_reco.gammagamma_fit(f, m) FROM (VALUES (-2.0, 3.0)) v(f, m);
+SELECT converged, n_customers FROM (
+    SELECT (seg_reco.bgnbd_fit(3, 10 + g % 20, 30)).* FROM generate_series(1, 1000) g) f;
+SELECT round(r::numeric, 3) AS r, round(alpha::numeric, 3) AS alpha, round(a::numeric, 3) AS a,
+       round(b::numeric, 3) AS b, round(log_likelihood::numeric, 1) AS ll, converged, penalizer
+  FROM (SELECT (seg_reco.bgnbd_fit(3, 10 + g % 20, 30, 0.01)).* FROM generate_series(1, 1000) g) f;
+
+-- stored models: unknown name, and btyd_train refusing a fit that does not
+-- converge (the rows live only inside this transaction)
+SELECT seg_reco.p_alive('no such model', 1, 1, 2);
+SELECT * FROM seg_reco.btyd_scores('no such model');
+BEGIN;
+DELETE FROM seg_reco.transactions;
+INSERT INTO seg_reco.customers (customer_id, member_since)
+SELECT 900000 + g, '2023-01-01' FROM generate_series(1, 1000) g;
+INSERT INTO seg_reco.products (product_id, name, category, unit_price)
+VALUES (900001, 'btyd test', 'test', 1);
+-- every customer: 4 purchase days, the last 10..29 weeks after the first,
+-- T = 30 weeks at 2024-07-28
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts,
+                                   quantity, unit_price, amount)
+SELECT 900000 * k + g, 900000 * k + g, 900000 + g, 900001, 1,
+       (date '2024-07-28' - 210 + CASE k WHEN 0 THEN 0 ELSE (10 + g % 20) * 7 * k / 3 END)::timestamptz
+         + interval '12 hours',
+       1, 10 + g % 7, 10 + g % 7
+  FROM generate_series(1, 1000) g, generate_series(0, 3) k;
+SAVEPOINT s;
+SELECT seg_reco.btyd_train('flat', '2024-07-28');
+ROLLBACK TO SAVEPOINT s;
+SELECT seg_reco.btyd_train('flat', '2024-07-28', unit => 'fortnight');
+ROLLBACK TO SAVEPOINT s;
+SELECT seg_reco.btyd_train('flat', '2024-07-28', model => 'pareto');
+ROLLBACK TO SAVEPOINT s;
+SELECT name, kind, round((params->>'r')::numeric, 3) AS r, round((params->>'alpha')::numeric, 3) AS alpha,
+       round((params->>'a')::numeric, 3) AS a, round((params->>'b')::numeric, 3) AS b,
+       converged, n_customers, calibration_end, unit, penalizer
+  FROM seg_reco.btyd_train('flat', '2024-07-28', penalizer => 0.01);
+SELECT count(*) AS customers, count(*) FILTER (WHERE at_risk) AS at_risk,
+       count(*) FILTER (WHERE p_alive IS NULL OR p_alive = 'NaN' OR clv_12m = 'NaN'
+                          OR expected_spend = 'NaN' OR expected_purchases_90d = 'NaN') AS nan_or_null
+  FROM seg_reco.btyd_scores('flat');
+ROLLBACK;
+-- nothing was stored
+SELECT count(*) FROM seg_reco.btyd_models;
