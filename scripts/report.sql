@@ -20,32 +20,61 @@ SELECT count(DISTINCT receipt_id) AS receipts,
   FROM seg_reco.transactions;
 
 \echo
-\echo '== RFM segments (seg_reco.segment_summary) ==============================='
+\echo '== RFM segments (seg_reco.segment_summary, kind rfm) ======================'
 SELECT segment, customers, share_pct AS "share %", round(revenue) AS revenue_nok,
        revenue_share_pct AS "revenue %", mean_recency_days AS "recency d",
        mean_frequency AS frequency, round(mean_monetary) AS monetary_nok,
-       mean_r AS r, mean_f AS f, mean_m AS m
-  FROM seg_reco.segment_summary
+       mean_p_alive AS p_alive, expected_value_12m AS clv_12m_nok, at_risk_pct AS "at risk %"
+  FROM seg_reco.segment_summary WHERE kind = 'rfm'
  ORDER BY revenue DESC NULLS LAST;
 
 \echo
-\echo '== Planted behaviour recovered (seg_reco.demo_truth against the segments) ='
+\echo '== Customer clusters (k-means on behaviour; seg_reco.cluster_profiles) ======='
+SELECT (SELECT detail ->> 'k' FROM seg_reco.refresh_log
+         WHERE step = 'clusters' ORDER BY run_id DESC LIMIT 1) AS k,
+       (SELECT detail ->> 'rule' FROM seg_reco.refresh_log
+         WHERE step = 'clusters' ORDER BY run_id DESC LIMIT 1) AS chosen_by;
+SELECT p.cluster_name, p.customers, p.recency_days AS "recency d", p.frequency,
+       p.basket_nok, p.basket_lines, p.weekday_morning_share AS morning,
+       p.own_brand_share AS own_brand, p.organic_share AS organic, p.meat_fish_share AS meat_fish,
+       p.baby_share AS baby, p.mean_gmm_probability AS gmm_p,
+       s.expected_value_12m AS clv_12m_nok, s.at_risk_pct AS "at risk %"
+  FROM seg_reco.cluster_profiles p
+  JOIN seg_reco.segment_summary s ON s.kind = 'cluster' AND s.segment = p.cluster_name
+ ORDER BY p.customers DESC;
+
+\echo
+\echo '== Planted behaviour recovered (seg_reco.demo_truth against the results) ==='
 SELECT d.shopper_type, count(*) AS customers,
        round(avg(s.frequency), 1) AS receipts,
        round(avg(s.monetary / nullif(s.frequency, 0)), 0) AS nok_per_receipt,
-       round(avg(s.recency_days), 0) AS recency_d,
-       mode() WITHIN GROUP (ORDER BY s.segment) AS typical_segment
+       mode() WITHIN GROUP (ORDER BY s.cluster_name) AS typical_cluster,
+       round(100.0 * avg((s.cluster_name = (SELECT mode() WITHIN GROUP (ORDER BY s2.cluster_name)
+                                              FROM seg_reco.demo_truth d2
+                                              JOIN seg_reco.customer_segments s2 USING (customer_id)
+                                             WHERE d2.shopper_type = d.shopper_type))::int), 1) AS "in it %"
   FROM seg_reco.demo_truth d JOIN seg_reco.customer_segments s USING (customer_id)
  GROUP BY d.shopper_type ORDER BY receipts DESC;
 
-SELECT CASE WHEN d.at_risk THEN 'planted at-risk (last purchase 90+ d ago)'
+SELECT d.taste, count(*) AS customers,
+       mode() WITHIN GROUP (ORDER BY s.cluster_name) AS typical_cluster,
+       round(avg(f.organic_share)::numeric, 2) AS organic, round(avg(f.own_brand_share)::numeric, 2) AS own_brand,
+       round(avg(f.meat_fish_share)::numeric, 2) AS meat_fish, round(avg(f.baby_share)::numeric, 3) AS baby
+  FROM seg_reco.demo_truth d
+  JOIN seg_reco.customer_segments s USING (customer_id)
+  JOIN seg_reco.customer_features f USING (customer_id)
+ GROUP BY d.taste ORDER BY customers DESC;
+
+SELECT CASE WHEN d.at_risk THEN 'planted at-risk (last purchase 90-180 d ago)'
             WHEN d.churned_on IS NOT NULL THEN 'planted churner'
             WHEN d.joined_late THEN 'planted newcomer'
             ELSE 'other customers' END AS planted_group,
        count(*) AS customers,
-       round(100.0 * avg((s.r_score <= 2)::int), 1) AS "R score 1-2 %",
-       round(100.0 * avg((s.segment IN ('At Risk', 'Can''t Lose Them', 'Hibernating', 'Lost', 'About to Sleep'))::int), 1) AS "lapsing segment %",
-       round(100.0 * avg((s.segment IN ('New Customers', 'Promising', 'Potential Loyalists'))::int), 1) AS "new/promising %"
+       round(100.0 * avg((s.segment IN ('At Risk', 'Can''t Lose Them', 'Hibernating', 'Lost', 'About to Sleep'))::int), 1) AS "lapsing RFM segment %",
+       round(100.0 * avg((s.cluster_name = 'At-Risk')::int), 1) AS "At-Risk cluster %",
+       round(avg(s.p_alive)::numeric, 2) AS mean_p_alive,
+       round(100.0 * avg(s.at_risk::int), 1) AS "model at-risk %",
+       round(avg(s.clv_12m)::numeric, 0) AS mean_clv_12m_nok
   FROM seg_reco.demo_truth d JOIN seg_reco.customer_segments s USING (customer_id)
  GROUP BY 1 ORDER BY 1;
 

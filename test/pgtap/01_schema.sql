@@ -1,14 +1,16 @@
 -- Schema objects of seg_reco: tables, keys, indexes, views, functions and
 -- their markings, pg_dump registration.
 BEGIN;
-SELECT plan(51);
+SELECT plan(60);
 
 SELECT has_schema('seg_reco');
 SELECT has_extension('seg_reco');
 SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'digital_events',
                                     'demo_truth', 'rfm_segments', 'source_columns', 'sources', 'models', 'btyd_models',
-                                    'refresh_log']);
-SELECT materialized_views_are('seg_reco', ARRAY['customer_segments', 'segment_summary']);
+                                    'setting_defaults', 'settings', 'cluster_names', 'customer_clusters',
+                                    'customer_value', 'refresh_log']);
+SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary']);
+SELECT views_are('seg_reco', ARRAY['cluster_profiles']);
 
 SELECT col_is_pk('seg_reco', 'customers', 'customer_id', 'customers keyed by customer_id');
 SELECT col_is_pk('seg_reco', 'products', 'product_id', 'products keyed by product_id');
@@ -27,10 +29,22 @@ SELECT has_index('seg_reco', 'transactions', 'transactions_customer_ts_idx', ARR
 SELECT has_index('seg_reco', 'transactions', 'transactions_product_idx', ARRAY['product_id']);
 SELECT has_index('seg_reco', 'digital_events', 'digital_events_customer_ts_idx', ARRAY['customer_id', 'ts']);
 SELECT index_is_unique('seg_reco', 'customer_segments', 'customer_segments_customer_id_idx');
-SELECT index_is_unique('seg_reco', 'segment_summary', 'segment_summary_segment_idx');
+SELECT index_is_unique('seg_reco', 'segment_summary', 'segment_summary_kind_segment_idx');
+SELECT index_is_unique('seg_reco', 'customer_features', 'customer_features_customer_id_idx');
 SELECT columns_are('seg_reco', 'customer_segments',
     ARRAY['customer_id', 'as_of_date', 'first_purchase', 'last_purchase', 'recency_days',
-          'frequency', 'monetary', 'r_score', 'f_score', 'm_score', 'rfm_code', 'segment']);
+          'frequency', 'monetary', 'r_score', 'f_score', 'm_score', 'rfm_code', 'segment',
+          'cluster', 'cluster_name', 'gmm_component', 'gmm_probability',
+          'p_alive', 'expected_purchases_90d', 'clv_12m', 'at_risk']);
+SELECT volatility_is('seg_reco', 'compute_customer_features', ARRAY['date'], 'stable');
+SELECT volatility_is('seg_reco', 'cluster_feature_vector', ARRAY['seg_reco.customer_features'], 'immutable');
+SELECT ok(NOT has_function_privilege('public', 'seg_reco.refresh_clusters()', 'EXECUTE')
+          AND NOT has_function_privilege('public', 'seg_reco.refresh_value()', 'EXECUTE'),
+          'pipeline steps are not executable by PUBLIC');
+SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 8, '8 pipeline settings');
+SELECT throws_ok('SELECT seg_reco.setting(''no_such_setting'')', '42704', NULL, 'unknown setting is an error');
+SELECT throws_ok('INSERT INTO seg_reco.settings VALUES (''no_such_setting'', ''1'')', '23503', NULL,
+                 'only known settings can be overridden');
 SELECT has_type('seg_reco', 'rfm_state', 'the rfm aggregate has a real state type');
 SELECT has_composite('seg_reco', 'rfm_values', 'rfm returns a composite');
 
@@ -78,6 +92,8 @@ SELECT ok((SELECT 'seg_reco.rfm_segments'::regclass = ANY (e.extconfig) FROM pg_
           'edited segment rules are dumped');
 SELECT ok((SELECT 'seg_reco.refresh_log'::regclass = ANY (e.extconfig) FROM pg_extension e WHERE e.extname = 'seg_reco'),
           'refresh log is dumped');
+SELECT ok((SELECT 'seg_reco.settings'::regclass = ANY (e.extconfig) AND 'seg_reco.models'::regclass = ANY (e.extconfig)
+             FROM pg_extension e WHERE e.extname = 'seg_reco'), 'settings and models are dumped');
 
 -- the shipped segment map: 11 named segments, every code mapped
 SELECT is((SELECT count(*)::int FROM seg_reco.rfm_segments WHERE builtin), 11, '11 standard segments');

@@ -1,15 +1,17 @@
 -- refresh() on the full demo data: the views agree with the same figures
 -- computed in plain SQL, the planted behaviour is visible, each step logged.
 BEGIN;
-SELECT plan(14);
+SELECT plan(27);
 
 SELECT ok((SELECT count(*) FROM seg_reco.customers) > 0, 'demo data is loaded');
 SELECT lives_ok('CALL seg_reco.refresh()', 'refresh runs');
 
 SELECT is((SELECT count(*) FROM seg_reco.customer_segments),
           (SELECT count(*) FROM seg_reco.customers), 'one row per customer');
-SELECT is((SELECT count(DISTINCT step)::int FROM seg_reco.refresh_log
-            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)), 2, 'the run logged both steps');
+SELECT is((SELECT array_agg(step ORDER BY started_at) FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)),
+          ARRAY['customer_features', 'clusters', 'customer_value', 'customer_segments', 'segment_summary'],
+          'the run logged every step in order');
 SELECT ok((SELECT bool_and(duration_ms >= 0 AND finished_at >= started_at) FROM seg_reco.refresh_log),
           'every step has a duration');
 
@@ -52,8 +54,50 @@ SELECT ok((SELECT avg((s.r_score <= 2)::int) >= 0.9
 SELECT ok((SELECT avg((s.segment IN ('At Risk', 'Can''t Lose Them', 'Hibernating', 'Lost', 'About to Sleep'))::int) >= 0.9
              FROM seg_reco.demo_truth d JOIN seg_reco.customer_segments s USING (customer_id)
             WHERE d.at_risk), 'planted at-risk customers land in lapsing segments');
-SELECT ok((SELECT sum(share_pct) BETWEEN 99.9 AND 100.1 FROM seg_reco.segment_summary), 'segment shares add up to 100%');
-SELECT ok((SELECT count(*) >= 8 FROM seg_reco.segment_summary), 'the demo customers spread over many segments');
+SELECT ok((SELECT bool_and(t BETWEEN 99.9 AND 100.1) FROM (SELECT sum(share_pct) t FROM seg_reco.segment_summary GROUP BY kind) x),
+          'segment shares add up to 100% per kind');
+SELECT ok((SELECT count(*) >= 8 FROM seg_reco.segment_summary WHERE kind = 'rfm'), 'the demo customers spread over many segments');
+
+-- clusters: every buyer in one, k in the configured range, unique names from the profiles
+SELECT is((SELECT count(*) FROM seg_reco.customer_segments WHERE frequency > 0 AND cluster IS NULL), 0::bigint,
+          'every buying customer has a cluster');
+SELECT ok((SELECT count(DISTINCT cluster) BETWEEN (seg_reco.setting('cluster_k_min'))::int
+                                              AND (seg_reco.setting('cluster_k_max'))::int
+             FROM seg_reco.customer_clusters), 'k is in the configured range');
+SELECT is((SELECT count(DISTINCT cluster_name) FROM seg_reco.customer_clusters),
+          (SELECT count(DISTINCT cluster) FROM seg_reco.customer_clusters), 'cluster names are unique');
+SELECT ok((SELECT bool_and(gmm_probability BETWEEN 0 AND 1) FROM seg_reco.customer_clusters),
+          'mixture probabilities are probabilities');
+SELECT is((SELECT count(*)::int FROM seg_reco.models WHERE name IN ('customer_kmeans', 'customer_gmm')), 2,
+          'both cluster models are stored');
+-- the planted shopper types and the at-risk group are visible in the clusters
+SELECT is((SELECT s.cluster_name FROM seg_reco.demo_truth d JOIN seg_reco.customer_segments s USING (customer_id)
+            WHERE d.shopper_type = 'senior' GROUP BY 1 ORDER BY count(*) DESC LIMIT 1),
+          'Weekday Morning Regulars', 'seniors form the weekday-morning cluster');
+SELECT is((SELECT s.cluster_name FROM seg_reco.demo_truth d JOIN seg_reco.customer_segments s USING (customer_id)
+            WHERE d.shopper_type = 'daily_topup' GROUP BY 1 ORDER BY count(*) DESC LIMIT 1),
+          'Daily Top-Up', 'daily top-up shoppers form the daily top-up cluster');
+SELECT is((SELECT s.cluster_name FROM seg_reco.demo_truth d JOIN seg_reco.customer_segments s USING (customer_id)
+            WHERE d.taste = 'baby' AND d.churned_on IS NULL GROUP BY 1 ORDER BY count(*) FILTER (WHERE s.cluster_name = 'Young Families') DESC LIMIT 1),
+          'Young Families', 'a young-families cluster exists');
+SELECT ok((SELECT avg((s.cluster_name = 'At-Risk')::int) FILTER (WHERE d.churned_on IS NOT NULL OR d.at_risk)
+                > 10 * avg((s.cluster_name = 'At-Risk')::int) FILTER (WHERE d.churned_on IS NULL AND NOT d.at_risk)
+             FROM seg_reco.demo_truth d JOIN seg_reco.customer_segments s USING (customer_id)),
+          'lapsed and churned customers concentrate in the At-Risk cluster');
+
+-- customer value: never NaN, probabilities in range, churners flagged far more often
+SELECT is((SELECT count(*) FROM seg_reco.customer_value
+            WHERE p_alive = 'NaN' OR clv_12m = 'NaN' OR expected_purchases_90d = 'NaN'
+               OR p_alive NOT BETWEEN 0 AND 1 OR clv_12m < 0 OR expected_purchases_90d < 0), 0::bigint,
+          'customer value is finite and in range');
+SELECT is((SELECT count(*) FROM seg_reco.customer_segments WHERE frequency > 0 AND p_alive IS NULL), 0::bigint,
+          'every buying customer has a value');
+SELECT ok((SELECT avg(s.at_risk::int) FILTER (WHERE d.churned_on IS NOT NULL)
+                > 5 * avg(s.at_risk::int) FILTER (WHERE d.churned_on IS NULL AND NOT d.at_risk) + 0.2
+             FROM seg_reco.demo_truth d JOIN seg_reco.customer_segments s USING (customer_id)),
+          'planted churners are flagged at risk far more often than other customers');
+SELECT ok((SELECT sum(expected_value_12m) > 0 FROM seg_reco.segment_summary WHERE kind = 'cluster'),
+          'segment_summary carries expected value');
 
 SELECT * FROM finish();
 ROLLBACK;
