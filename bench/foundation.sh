@@ -29,11 +29,10 @@ step "cluster" start_cluster
 run_timed() {
     local db=$1 sql=$2 out
     out=$(psql_db "$db" -q -At <<SQL
-SELECT pg_backend_pid() AS pid \gset
 \timing on
 $sql
 \timing off
-\! grep VmHWM /proc/:pid/status
+SELECT 'VmHWM ' || substring(pg_read_file('/proc/self/status') from 'VmHWM:\s*([0-9]+)');
 SQL
 )
     local ms kb

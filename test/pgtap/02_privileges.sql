@@ -2,7 +2,7 @@
 -- functions after the README's GRANTs; only the owner changes data, models
 -- and configuration.
 BEGIN;
-SELECT plan(12);
+SELECT plan(17);
 
 CREATE ROLE seg_reco_test_analyst NOLOGIN NOSUPERUSER;
 -- the README's GRANTs
@@ -22,6 +22,12 @@ SELECT throws_ok('CALL seg_reco.refresh()', '42501', NULL, 'analyst cannot run t
 SELECT throws_ok('SELECT * FROM seg_reco.generate_demo_data()', '42501', NULL, 'analyst cannot regenerate data');
 SELECT throws_ok('SELECT seg_reco.use_source(''transactions'', ''pg_class'')', '42501', NULL, 'analyst cannot replace sources');
 SELECT throws_ok('REFRESH MATERIALIZED VIEW seg_reco.customer_segments', '42501', NULL, 'analyst cannot refresh views');
+SELECT throws_ok('SELECT seg_reco.kmeans_save(''x'', seg_reco.kmeans_load(''customer_kmeans''))', '42501', NULL, 'analyst cannot store models');
+SELECT throws_ok('SELECT seg_reco.btyd_train(''x'')', '42501', NULL, 'analyst cannot train value models');
+SELECT throws_ok('INSERT INTO seg_reco.settings VALUES (''cluster_k_max'', ''9'')', '42501', NULL, 'analyst cannot change settings');
+SELECT lives_ok('SELECT count(*) FROM seg_reco.cluster_profiles', 'analyst reads cluster profiles');
+SELECT lives_ok('SELECT seg_reco.kmeans_assign(seg_reco.cluster_feature_vector(f), ''customer_kmeans'') FROM seg_reco.customer_features f LIMIT 5',
+                'analyst assigns clusters with a stored model');
 RESET ROLE;
 
 -- without the GRANTs, nothing is readable
