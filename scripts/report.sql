@@ -45,16 +45,19 @@ SELECT p.cluster_name, p.customers, p.recency_days AS "recency d", p.frequency,
 
 \echo
 \echo '== Planted behaviour recovered (seg_reco.demo_truth against the results) ==='
+WITH typical AS (
+    SELECT d.shopper_type, mode() WITHIN GROUP (ORDER BY s.cluster_name) AS cluster_name
+      FROM seg_reco.demo_truth d JOIN seg_reco.customer_segments s USING (customer_id)
+     GROUP BY d.shopper_type)
 SELECT d.shopper_type, count(*) AS customers,
        round(avg(s.frequency), 1) AS receipts,
        round(avg(s.monetary / nullif(s.frequency, 0)), 0) AS nok_per_receipt,
-       mode() WITHIN GROUP (ORDER BY s.cluster_name) AS typical_cluster,
-       round(100.0 * avg((s.cluster_name = (SELECT mode() WITHIN GROUP (ORDER BY s2.cluster_name)
-                                              FROM seg_reco.demo_truth d2
-                                              JOIN seg_reco.customer_segments s2 USING (customer_id)
-                                             WHERE d2.shopper_type = d.shopper_type))::int), 1) AS "in it %"
-  FROM seg_reco.demo_truth d JOIN seg_reco.customer_segments s USING (customer_id)
- GROUP BY d.shopper_type ORDER BY receipts DESC;
+       t.cluster_name AS typical_cluster,
+       round(100.0 * avg((s.cluster_name = t.cluster_name)::int), 1) AS "in it %"
+  FROM seg_reco.demo_truth d
+  JOIN seg_reco.customer_segments s USING (customer_id)
+  JOIN typical t USING (shopper_type)
+ GROUP BY d.shopper_type, t.cluster_name ORDER BY receipts DESC;
 
 SELECT d.taste, count(*) AS customers,
        mode() WITHIN GROUP (ORDER BY s.cluster_name) AS typical_cluster,
