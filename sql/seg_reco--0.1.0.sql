@@ -1067,23 +1067,23 @@ CREATE FUNCTION seg_reco.mbgnbd_clv(r float8, alpha float8, a float8, b float8,
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION seg_reco.mbgnbd_clv(float8, float8, float8, float8, float8, float8, float8, float8, integer, float8, text) IS 'customer lifetime value over months with a monthly discount rate from MBG/NBD expected purchases and an expected spend';
 
--- Stored models: one row per name, a purchase model (bgnbd or mbgnbd) and
--- its Gamma-Gamma spend model in params->'spend'.
-CREATE TABLE seg_reco.btyd_models (
-    name            text PRIMARY KEY,
-    kind            text NOT NULL CHECK (kind IN ('bgnbd', 'mbgnbd')),
-    params          jsonb NOT NULL,
-    log_likelihood  float8 NOT NULL,
-    iterations      integer NOT NULL,
-    converged       boolean NOT NULL,
-    n_customers     bigint NOT NULL,
-    calibration_end date NOT NULL,
-    unit            text NOT NULL CHECK (unit IN ('day', 'week')),
-    penalizer       float8 NOT NULL DEFAULT 0,
-    trained_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
-);
-COMMENT ON TABLE seg_reco.btyd_models IS 'fitted lifetime-value models: purchase model parameters (r, alpha, a, b) and the Gamma-Gamma spend model (params->''spend'': p, q, gamma, ...), written by seg_reco.btyd_train';
-SELECT pg_catalog.pg_extension_config_dump('seg_reco.btyd_models', '');
+-- Stored models live in the model registry seg_reco.models (kind bgnbd or
+-- mbgnbd): the fitted parameters in model (r, alpha, a, b and the Gamma-Gamma
+-- spend model in model->'spend'), the training options in params, the fit
+-- in metrics.  This view shows them in columns.
+CREATE VIEW seg_reco.btyd_models AS
+SELECT m.name, m.kind, m.model AS params,
+       (m.metrics ->> 'log_likelihood')::float8 AS log_likelihood,
+       (m.metrics ->> 'iterations')::integer AS iterations,
+       (m.metrics ->> 'converged')::boolean AS converged,
+       (m.metrics ->> 'n_customers')::bigint AS n_customers,
+       (m.params ->> 'calibration_end')::date AS calibration_end,
+       m.params ->> 'unit' AS unit,
+       (m.params ->> 'penalizer')::float8 AS penalizer,
+       m.trained_at
+  FROM seg_reco.models m
+ WHERE m.kind IN ('bgnbd', 'mbgnbd');
+COMMENT ON VIEW seg_reco.btyd_models IS 'fitted lifetime-value models in seg_reco.models: purchase model parameters (r, alpha, a, b) and the Gamma-Gamma spend model (params->''spend'': p, q, gamma, ...), written by seg_reco.btyd_train';
 
 -- btyd_train: summaries of seg_reco.transactions up to calibration_end
 -- (default: the date of the latest line), purchase model and spend model,
@@ -1164,28 +1164,25 @@ BEGIN
                   HINT = 'Add a penalizer, e.g. penalizer => 0.001.';
     END IF;
 
-    INSERT INTO seg_reco.btyd_models AS m
-        (name, kind, params, log_likelihood, iterations, converged, n_customers,
-         calibration_end, unit, penalizer, trained_at)
-    VALUES (btyd_train.name, model,
+    INSERT INTO seg_reco.models AS m (name, kind, params, metrics, trained_at, model)
+    VALUES (btyd_train.name, btyd_train.model,
+            jsonb_build_object('calibration_end', v_end, 'unit', unit, 'penalizer', penalizer),
+            jsonb_build_object('log_likelihood', v_fit.log_likelihood, 'iterations', v_fit.iterations,
+                               'converged', v_fit.converged, 'n_customers', v_fit.n_customers),
+            pg_catalog.now(),
             jsonb_build_object('r', v_fit.r, 'alpha', v_fit.alpha, 'a', v_fit.a, 'b', v_fit.b,
                 'spend', jsonb_build_object('p', v_gg.p, 'q', v_gg.q, 'gamma', v_gg.gamma,
                     'log_likelihood', v_gg.log_likelihood, 'iterations', v_gg.iterations,
-                    'converged', v_gg.converged, 'n_customers', v_gg.n_customers)),
-            v_fit.log_likelihood, v_fit.iterations, v_fit.converged, v_fit.n_customers,
-            v_end, unit, penalizer, pg_catalog.now())
-    ON CONFLICT ON CONSTRAINT btyd_models_pkey DO UPDATE
-       SET kind = excluded.kind, params = excluded.params,
-           log_likelihood = excluded.log_likelihood, iterations = excluded.iterations,
-           converged = excluded.converged, n_customers = excluded.n_customers,
-           calibration_end = excluded.calibration_end, unit = excluded.unit,
-           penalizer = excluded.penalizer, trained_at = excluded.trained_at
-    RETURNING * INTO v_row;
+                    'converged', v_gg.converged, 'n_customers', v_gg.n_customers)))
+    ON CONFLICT ON CONSTRAINT models_pkey DO UPDATE
+       SET kind = excluded.kind, params = excluded.params, metrics = excluded.metrics,
+           trained_at = excluded.trained_at, model = excluded.model;
+    SELECT * INTO v_row FROM seg_reco.btyd_models b WHERE b.name = btyd_train.name;
     DROP TABLE pg_temp.btyd_train_summaries;
     RETURN v_row;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text) IS 'fits a purchase model (bgnbd or mbgnbd) and the Gamma-Gamma spend model on summaries of seg_reco.transactions up to calibration_end, and stores them under name in seg_reco.btyd_models';
+COMMENT ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text) IS 'fits a purchase model (bgnbd or mbgnbd) and the Gamma-Gamma spend model on summaries of seg_reco.transactions up to calibration_end, and stores them under name in seg_reco.models (shown by the view seg_reco.btyd_models)';
 REVOKE EXECUTE ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text) FROM PUBLIC;
 
 -- a stored model, or an error naming the unknown model

@@ -6,11 +6,11 @@ SELECT plan(60);
 SELECT has_schema('seg_reco');
 SELECT has_extension('seg_reco');
 SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'digital_events',
-                                    'demo_truth', 'rfm_segments', 'source_columns', 'sources', 'models', 'btyd_models',
+                                    'demo_truth', 'rfm_segments', 'source_columns', 'sources', 'models',
                                     'setting_defaults', 'settings', 'cluster_names', 'customer_clusters',
                                     'customer_value', 'refresh_log']);
 SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary']);
-SELECT views_are('seg_reco', ARRAY['cluster_profiles']);
+SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models']);
 
 SELECT col_is_pk('seg_reco', 'customers', 'customer_id', 'customers keyed by customer_id');
 SELECT col_is_pk('seg_reco', 'products', 'product_id', 'products keyed by product_id');
