@@ -82,6 +82,30 @@ SELECT CASE WHEN d.at_risk THEN 'planted at-risk (last purchase 90-180 d ago)'
  GROUP BY 1 ORDER BY 1;
 
 \echo
+\echo '== Sample recommendations (seg_reco.recommendations, why_recommended) ======='
+WITH sample AS (
+    SELECT DISTINCT ON (d.taste) d.taste, d.shopper_type, d.customer_id
+      FROM seg_reco.demo_truth d
+      JOIN seg_reco.customer_segments s USING (customer_id)
+     WHERE d.taste IN ('vegetarian', 'baby', 'organic') AND d.churned_on IS NULL AND NOT d.at_risk
+       AND s.frequency >= 10
+     ORDER BY d.taste, d.customer_id
+)
+SELECT s.customer_id AS customer, s.taste || ' / ' || s.shopper_type AS planted,
+       r.rank, p.name AS product, p.category,
+       CASE WHEN EXISTS (SELECT 1 FROM seg_reco.transactions t
+                          WHERE t.customer_id = s.customer_id AND t.product_id = r.product_id)
+            THEN 're-buy' ELSE 'new' END AS kind,
+       round(r.score::numeric, 3) AS score,
+       (SELECT hp.name || ' (' || round(w.contribution::numeric, 3) || ')'
+          FROM seg_reco.why_recommended(s.customer_id, r.product_id, 1) w
+          JOIN seg_reco.products hp ON hp.product_id = w.history_product_id) AS because_of
+  FROM sample s
+  JOIN seg_reco.recommendations r ON r.customer_id = s.customer_id AND r.rank <= 4
+  JOIN seg_reco.products p ON p.product_id = r.product_id
+ ORDER BY s.taste, r.rank;
+
+\echo
 \echo '== Last refresh (seg_reco.refresh_log) ===================================='
 SELECT step, row_count AS rows, duration_ms AS ms
   FROM seg_reco.refresh_log

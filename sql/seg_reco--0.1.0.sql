@@ -1349,7 +1349,248 @@ COMMENT ON FUNCTION seg_reco.btyd_scores(text, float8, float8) IS 'per-customer 
 -- Collaborative filtering: implicit-feedback ALS (src/als.c, recommend.c, model_store.c)
 ------------------------------------------------------------------------------
 -- BEGIN als
+-- A model is a row of seg_reco.models (kind 'als'; params: training
+-- parameters and the source query; metrics: loss and seconds per iteration;
+-- model: version, factors, counts) plus its factor rows below, all written
+-- by one als_train call in its transaction: readers see the old model until
+-- it commits, a rollback keeps the old model.  model->>'version' comes from
+-- als_model_version_seq at every training and keys each backend's cache of
+-- product factors, so a retrained or rolled-back model is never served
+-- stale.  Deleting a model's row from seg_reco.models deletes its factors.
+
+CREATE SEQUENCE seg_reco.als_model_version_seq;
+COMMENT ON SEQUENCE seg_reco.als_model_version_seq IS 'version numbers of trained als models (keys the per-backend model cache)';
+
+CREATE TABLE seg_reco.als_customer_factors (
+    model       text NOT NULL REFERENCES seg_reco.models (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    customer_id bigint NOT NULL,
+    factors     float4[] NOT NULL,
+    PRIMARY KEY (model, customer_id)
+);
+COMMENT ON TABLE seg_reco.als_customer_factors IS 'customer factors of each als model (one float4[] of length factors per customer seen in training)';
+
+CREATE TABLE seg_reco.als_product_factors (
+    model       text NOT NULL REFERENCES seg_reco.models (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    product_id  bigint NOT NULL,
+    factors     float4[] NOT NULL,
+    popularity  float8 NOT NULL,
+    PRIMARY KEY (model, product_id)
+);
+COMMENT ON TABLE seg_reco.als_product_factors IS 'product factors of each als model, and popularity: the share of training customers with an interaction with the product (the fallback ranking)';
+
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.als_customer_factors', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.als_product_factors', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.als_model_version_seq', '');
+
+-- The default input: one row per source row, summed per (customer, product)
+-- in C.  A purchase counts purchase_weight (1.0) once per receipt (several
+-- lines of one product on one receipt count once; returns, amount <= 0, and
+-- lines without a customer are not counted); a product view 0.1, a click
+-- 0.25, an add-to-cart 0.5 (remove_from_cart and search are not used).
+-- Options: purchase_weight, view_weight, click_weight, add_to_cart_weight
+-- (>= 0; 0 leaves the rows out), as_of (only rows with ts < as_of: train
+-- on the past, test on the rest), half_life_days (each row's weight times
+-- 0.5 ^ (age / half_life), age counted back from as_of or, without it, from
+-- the latest transaction at training time).
+CREATE FUNCTION seg_reco.als_source_query(options jsonb DEFAULT '{}')
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_key   text;
+    v_pw    float8 := 1.0;
+    v_vw    float8 := 0.1;
+    v_cw    float8 := 0.25;
+    v_aw    float8 := 0.5;
+    v_asof  timestamptz;
+    v_hl    float8;
+    v_ref   timestamptz;
+    v_decay_t text := '';
+    v_decay_e text := '';
+    v_cut_t text := '';
+    v_cut_e text := '';
+    v_types text[] := ARRAY[]::text[];
+    v_q     text;
+BEGIN
+    IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"view_weight": 0.2, "half_life_days": 90}''.';
+    END IF;
+    FOR v_key IN SELECT jsonb_object_keys(options) LOOP
+        IF v_key NOT IN ('purchase_weight', 'view_weight', 'click_weight', 'add_to_cart_weight',
+                         'as_of', 'half_life_days') THEN
+            RAISE EXCEPTION 'unknown als option "%"', v_key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use purchase_weight, view_weight, click_weight, add_to_cart_weight, as_of, half_life_days.';
+        END IF;
+    END LOOP;
+    v_pw := coalesce((options ->> 'purchase_weight')::float8, v_pw);
+    v_vw := coalesce((options ->> 'view_weight')::float8, v_vw);
+    v_cw := coalesce((options ->> 'click_weight')::float8, v_cw);
+    v_aw := coalesce((options ->> 'add_to_cart_weight')::float8, v_aw);
+    IF v_pw < 0 OR v_vw < 0 OR v_cw < 0 OR v_aw < 0
+       OR v_pw = 'NaN' OR v_vw = 'NaN' OR v_cw = 'NaN' OR v_aw = 'NaN'
+       OR v_pw = 'Infinity' OR v_vw = 'Infinity' OR v_cw = 'Infinity' OR v_aw = 'Infinity' THEN
+        RAISE EXCEPTION 'als weights must be finite and not negative'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use 0 to leave a kind of interaction out.';
+    END IF;
+    v_asof := (options ->> 'as_of')::timestamptz;
+    v_hl := (options ->> 'half_life_days')::float8;
+    IF v_hl IS NOT NULL AND NOT (v_hl > 0 AND v_hl < 'Infinity') THEN
+        RAISE EXCEPTION 'half_life_days must be a positive number, got %', v_hl
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF v_asof IS NOT NULL THEN
+        v_cut_t := format(' AND t.ts < %L::timestamptz', v_asof);
+        v_cut_e := format(' AND e.ts < %L::timestamptz', v_asof);
+    END IF;
+    IF v_hl IS NOT NULL THEN
+        v_ref := coalesce(v_asof, (SELECT max(t.ts) FROM seg_reco.transactions t), now());
+        v_decay_t := format(' * pg_catalog.pow(0.5::float8, (extract(epoch FROM %L::timestamptz - t.ts))::float8 / %s)',
+                            v_ref, v_hl * 86400);
+        v_decay_e := replace(v_decay_t, 't.ts', 'e.ts');
+    END IF;
+    IF v_pw > 0 THEN
+        v_q := format('SELECT t.customer_id, t.product_id, (%s)::float8%s AS weight, t.receipt_id'
+                      ' FROM seg_reco.transactions t'
+                      ' WHERE t.customer_id IS NOT NULL AND t.amount > 0%s',
+                      v_pw, v_decay_t, v_cut_t);
+    END IF;
+    IF v_vw > 0 THEN v_types := v_types || format('WHEN ''view'' THEN %s', v_vw); END IF;
+    IF v_cw > 0 THEN v_types := v_types || format('WHEN ''click'' THEN %s', v_cw); END IF;
+    IF v_aw > 0 THEN v_types := v_types || format('WHEN ''add_to_cart'' THEN %s', v_aw); END IF;
+    IF cardinality(v_types) > 0 THEN
+        v_q := CASE WHEN v_q IS NULL THEN '' ELSE v_q || ' UNION ALL ' END
+            || format('SELECT e.customer_id, e.product_id, (CASE e.event_type %s END)::float8%s AS weight,'
+                      ' NULL::bigint AS receipt_id'
+                      ' FROM seg_reco.digital_events e'
+                      ' WHERE e.product_id IS NOT NULL AND e.event_type IN (''view'', ''click'', ''add_to_cart'')%s',
+                      array_to_string(v_types, ' '), v_decay_e, v_cut_e);
+    END IF;
+    IF v_q IS NULL THEN
+        RAISE EXCEPTION 'all als weights are zero'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give purchases or some digital event a positive weight.';
+    END IF;
+    RETURN v_q;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.als_source_query(jsonb) IS 'the SQL als_train reads by default: purchases (1 per receipt) and digital events (view 0.1, click 0.25, add_to_cart 0.5) as (customer_id, product_id, weight, receipt_id); options change weights, cut off at as_of, add a half-life decay';
+
+CREATE FUNCTION seg_reco._als_train(name text, factors integer, regularization float8,
+                                    alpha float8, iterations integer, seed bigint, solver text,
+                                    query text, custom_source boolean, options jsonb)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'seg_reco_als_train'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco._als_train(text, integer, float8, float8, integer, bigint, text, text, boolean, jsonb) IS 'internal: trains an als model from a query of (customer_id, product_id, weight, receipt_id) and stores it; returns its version';
+REVOKE EXECUTE ON FUNCTION seg_reco._als_train(text, integer, float8, float8, integer, bigint, text, text, boolean, jsonb) FROM PUBLIC;
+
+-- als_train: implicit-feedback ALS (Hu, Koren & Volinsky 2008) with the
+-- conjugate-gradient solver (3 steps per row and iteration, as implicit) or
+-- the exact Cholesky solver.  Confidence of a pair = 1 + alpha * weight.
+-- source: a query returning columns customer_id, product_id, weight (any
+-- numeric types; run with search_path = pg_catalog, pg_temp, so qualify
+-- your tables); rows of one pair are summed; a NULL id skips the row; a
+-- NULL, NaN or infinite weight is an error; a negative weight is allowed
+-- (a return cancelling a purchase) and a pair whose sum is <= 0 is left out.
+-- options: see als_source_query (default source only).
+CREATE FUNCTION seg_reco.als_train(name text,
+                                   factors integer DEFAULT 64,
+                                   regularization float8 DEFAULT 0.01,
+                                   alpha float8 DEFAULT 1.0,
+                                   iterations integer DEFAULT 15,
+                                   seed bigint DEFAULT 42,
+                                   solver text DEFAULT 'cg',
+                                   source text DEFAULT NULL,
+                                   options jsonb DEFAULT '{}')
+RETURNS seg_reco.models
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_query text;
+    v_row   seg_reco.models;
+BEGIN
+    IF source IS NOT NULL THEN
+        IF options IS NOT NULL AND options <> '{}'::jsonb THEN
+            RAISE EXCEPTION 'options apply only to the default source'
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Put weights, cut-offs and decay into your source query.';
+        END IF;
+        v_query := format('SELECT s.customer_id::pg_catalog.int8 AS customer_id,'
+                          ' s.product_id::pg_catalog.int8 AS product_id,'
+                          ' s.weight::pg_catalog.float8 AS weight,'
+                          ' NULL::pg_catalog.int8 AS receipt_id FROM (%s) s',
+                          rtrim(source, E'; \t\r\n'));
+    ELSE
+        v_query := seg_reco.als_source_query(coalesce(options, '{}'::jsonb));
+    END IF;
+    PERFORM seg_reco._als_train($1, factors, regularization, alpha, iterations, seed, solver,
+                                v_query, source IS NOT NULL, coalesce(options, '{}'::jsonb));
+    SELECT * INTO v_row FROM seg_reco.models m WHERE m.name = $1;
+    RETURN v_row;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb) IS 'trains an implicit-feedback ALS model (solver cg or cholesky) on purchases and digital events, or on a query of (customer_id, product_id, weight), and stores it atomically under name';
+REVOKE EXECUTE ON FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb) FROM PUBLIC;
+
+-- Serving.  STABLE: they read the model and the customer's history (and
+-- cache product factors per backend, keyed by the model version visible to
+-- the snapshot, so the cache never changes an answer).  PARALLEL SAFE: they
+-- only read tables.
+CREATE FUNCTION seg_reco.recommend_for(customer_id bigint,
+                                       k integer DEFAULT 10,
+                                       include_purchased boolean DEFAULT true,
+                                       category text DEFAULT NULL,
+                                       candidates bigint[] DEFAULT NULL,
+                                       only_active boolean DEFAULT true,
+                                       model text DEFAULT 'default')
+RETURNS TABLE(product_id bigint, score float8, rank integer)
+AS 'MODULE_PATHNAME', 'seg_reco_recommend_for'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text) IS 'top-k products for a customer from an als model (folded in from their history when new since training; popularity when there is no history); re-buys included by default';
+
+CREATE FUNCTION seg_reco.why_recommended(customer_id bigint, product_id bigint,
+                                         k integer DEFAULT 5,
+                                         model text DEFAULT 'default')
+RETURNS TABLE(history_product_id bigint, contribution float8, rank integer, purchased boolean)
+AS 'MODULE_PATHNAME', 'seg_reco_why_recommended'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 5
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco.why_recommended(bigint, bigint, integer, text) IS 'the products in the customer''s history that contribute most to the product''s score (contributions sum to the folded-in score)';
+
+CREATE FUNCTION seg_reco.similar_products(product_id bigint,
+                                          k integer DEFAULT 10,
+                                          only_active boolean DEFAULT true,
+                                          model text DEFAULT 'default')
+RETURNS TABLE(similar_product_id bigint, similarity float8, rank integer)
+AS 'MODULE_PATHNAME', 'seg_reco_similar_products'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco.similar_products(bigint, integer, boolean, text) IS 'the k products whose als factors are closest in cosine similarity (no rows for a product the model does not know)';
+
+CREATE FUNCTION seg_reco.recommend_all(model text DEFAULT 'default',
+                                       n integer DEFAULT 10,
+                                       include_purchased boolean DEFAULT true,
+                                       only_active boolean DEFAULT true)
+RETURNS TABLE(customer_id bigint, product_id bigint, score float8, rank integer)
+AS 'MODULE_PATHNAME', 'seg_reco_recommend_all'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 100000
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco.recommend_all(text, integer, boolean, boolean) IS 'top-n products for every customer of an als model, scored in blocks with BLAS (for the recommendations view)';
 -- END als
+
+------------------------------------------------------------------------------
+-- Content, buy-again, popularity and cold start; ranking metrics (src/tfidf.c, evaluate.c)
+------------------------------------------------------------------------------
+-- BEGIN content
+-- END content
 
 ------------------------------------------------------------------------------
 -- 4. Pointing seg_reco at the user's own tables
@@ -1546,7 +1787,12 @@ INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
     ('btyd_model', '"mbgnbd"', 'purchase model of refresh(): "mbgnbd" (one-time buyers can be inactive) or "bgnbd"'),
     ('btyd_unit', '"week"', 'time unit of the purchase model: "week" or "day"'),
     ('btyd_penalizer', '0', 'L2 penalizer of the purchase and spend model fits (a penalizer shrinks the spend model''s q towards 0)'),
-    ('at_risk_p_alive', '0.5', 'a repeat customer whose probability alive is below this is flagged at risk');
+    ('at_risk_p_alive', '0.5', 'a repeat customer whose probability alive is below this is flagged at risk'),
+    ('als_factors', '64', 'latent factors of the ALS model refresh() trains'),
+    ('als_iterations', '15', 'ALS iterations in refresh()'),
+    ('als_regularization', '0.01', 'ALS regularization in refresh()'),
+    ('als_alpha', '1.0', 'ALS confidence scale in refresh(): confidence = 1 + alpha * weight'),
+    ('recommendations_per_customer', '10', 'length of each customer''s list in seg_reco.recommendations');
 
 CREATE TABLE seg_reco.settings (
     key         text PRIMARY KEY REFERENCES seg_reco.setting_defaults (key),
@@ -1878,6 +2124,77 @@ $fn$;
 COMMENT ON FUNCTION seg_reco.refresh_value() IS 'refresh step: fit and store customer_btyd, write probability alive, expected purchases, CLV and at-risk per customer';
 REVOKE EXECUTE ON FUNCTION seg_reco.refresh_value() FROM PUBLIC;
 
+-- refresh step: train the collaborative-filtering model 'default'.
+CREATE FUNCTION seg_reco.refresh_als() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_model seg_reco.models;
+BEGIN
+    BEGIN
+        v_model := seg_reco.als_train('default',
+                                      factors => (seg_reco.setting('als_factors'))::integer,
+                                      regularization => (seg_reco.setting('als_regularization'))::float8,
+                                      alpha => (seg_reco.setting('als_alpha'))::float8,
+                                      iterations => (seg_reco.setting('als_iterations'))::integer);
+    EXCEPTION WHEN invalid_parameter_value OR no_data_found OR data_exception THEN
+        -- too little data (say, fewer products than factors): the rest still runs
+        RAISE WARNING 'seg_reco.refresh: recommendation model not trained: %', SQLERRM;
+        RETURN jsonb_build_object('skipped', SQLERRM);
+    END;
+    RETURN jsonb_build_object('factors', v_model.params -> 'factors',
+                              'final_loss', v_model.metrics -> 'loss' -> -1,
+                              'seconds', round(((v_model.metrics ->> 'load_seconds')::numeric
+                                                + (v_model.metrics ->> 'train_seconds')::numeric), 2));
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.refresh_als() IS 'refresh step: train and store the ALS model named default';
+REVOKE EXECUTE ON FUNCTION seg_reco.refresh_als() FROM PUBLIC;
+
+-- Top-N products for every customer: the 'default' ALS model's lists (in
+-- BLAS blocks), and the most popular products for customers the model does
+-- not know (no purchases yet).  Empty while there is no model.
+CREATE FUNCTION seg_reco.pipeline_recommendations()
+RETURNS TABLE (customer_id bigint, product_id bigint, score float8, rank integer, source text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_n integer := (seg_reco.setting('recommendations_per_customer'))::integer;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM seg_reco.models m WHERE m.name = 'default' AND m.kind = 'als') THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT r.customer_id, r.product_id, r.score, r.rank, 'als'::text
+      FROM seg_reco.recommend_all('default', v_n) r;
+    RETURN QUERY
+    WITH popular AS (
+        SELECT f.product_id, f.popularity,
+               row_number() OVER (ORDER BY f.popularity DESC, f.product_id)::integer AS rank
+          FROM seg_reco.als_product_factors f
+          JOIN seg_reco.products p ON p.product_id = f.product_id AND p.active
+         WHERE f.model = 'default'
+         ORDER BY f.popularity DESC, f.product_id
+         LIMIT v_n
+    )
+    SELECT c.customer_id, p.product_id, p.popularity, p.rank, 'popular'::text
+      FROM seg_reco.customers c
+      CROSS JOIN popular p
+     WHERE NOT EXISTS (SELECT 1 FROM seg_reco.als_customer_factors f
+                        WHERE f.model = 'default' AND f.customer_id = c.customer_id);
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.pipeline_recommendations() IS 'top-N products per customer from the default ALS model, popularity for customers it does not know';
+
+CREATE MATERIALIZED VIEW seg_reco.recommendations AS
+SELECT r.customer_id, r.rank, r.product_id, r.score, r.source
+  FROM seg_reco.pipeline_recommendations() r;
+CREATE UNIQUE INDEX recommendations_customer_rank_idx ON seg_reco.recommendations (customer_id, rank);
+CREATE INDEX recommendations_product_idx ON seg_reco.recommendations (product_id);
+COMMENT ON MATERIALIZED VIEW seg_reco.recommendations IS 'top-N recommended products for every customer (refreshed by seg_reco.refresh): rank 1 is best; source als or popular';
+
 CREATE MATERIALIZED VIEW seg_reco.customer_segments AS
 SELECT r.customer_id, r.as_of_date, r.first_purchase, r.last_purchase,
        r.recency_days, r.frequency, r.monetary,
@@ -1953,7 +2270,8 @@ COMMENT ON TABLE seg_reco.refresh_log IS 'one row per step of each seg_reco.refr
 CREATE SEQUENCE seg_reco.refresh_run_seq;
 
 -- refresh(): the whole pipeline, left to right, one logged step at a time:
--- features -> clusters -> customer value -> customer_segments -> segment_summary.
+-- features -> clusters -> customer value -> ALS model -> recommendations ->
+-- customer_segments -> segment_summary.
 -- Views are refreshed CONCURRENTLY so dashboards keep reading meanwhile; if
 -- a step fails, everything rolls back and the views keep their contents.
 CREATE PROCEDURE seg_reco.refresh()
@@ -1988,6 +2306,20 @@ BEGIN
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail);
 
     v_t0 := clock_timestamp();
+    v_detail := seg_reco.refresh_als();
+    SELECT count(*) INTO v_rows FROM seg_reco.als_customer_factors f WHERE f.model = 'default';
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'als_model', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail);
+
+    v_t0 := clock_timestamp();
+    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.recommendations;
+    SELECT count(*) INTO v_rows FROM seg_reco.recommendations;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'recommendations', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL);
+
+    v_t0 := clock_timestamp();
     REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.customer_segments;
     SELECT count(*) INTO v_rows FROM seg_reco.customer_segments;
     INSERT INTO seg_reco.refresh_log VALUES
@@ -2002,7 +2334,7 @@ BEGIN
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL);
 END;
 $fn$;
-COMMENT ON PROCEDURE seg_reco.refresh() IS 'runs the whole pipeline (features, clusters, customer value, views) and refreshes the views concurrently, logging each step in seg_reco.refresh_log';
+COMMENT ON PROCEDURE seg_reco.refresh() IS 'runs the whole pipeline (features, clusters, customer value, recommendation model, views) and refreshes the views concurrently, logging each step in seg_reco.refresh_log';
 REVOKE EXECUTE ON PROCEDURE seg_reco.refresh() FROM PUBLIC;
 
 ------------------------------------------------------------------------------

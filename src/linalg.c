@@ -232,3 +232,90 @@ seg_reco_chol_precision_factor(const double *l, int d, double *out)
 			out[i * d + j] = inv[j * d + i];
 	pfree(inv);
 }
+
+/*
+ * Top-k selection (added for recommend.c): the k best entries of
+ * scores[0..n-1] whose allowed[] is true (all when allowed is NULL), best
+ * first; ties go to the lower index so that results are deterministic.
+ * A min-heap of k entries: O(n log k).  Returns how many were written to out.
+ */
+static inline bool
+topk_worse(const double *s, int32 a, int32 b)
+{
+	return s[a] < s[b] || (s[a] == s[b] && a > b);
+}
+
+static void
+topk_sift_down(const double *s, int32 *h, int n, int i)
+{
+	for (;;)
+	{
+		int			l = 2 * i + 1,
+					r = l + 1,
+					m = i;
+		int32		t;
+
+		if (l < n && topk_worse(s, h[l], h[m]))
+			m = l;
+		if (r < n && topk_worse(s, h[r], h[m]))
+			m = r;
+		if (m == i)
+			return;
+		t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+int
+seg_reco_topk(const double *scores, const bool *allowed, int64 n, int k, int32 *out)
+{
+	int			size = 0;
+	int64		i;
+	int			j;
+
+	if (k <= 0)
+		return 0;
+	for (i = 0; i < n; i++)
+	{
+		if ((i & 1048575) == 1048575)
+			CHECK_FOR_INTERRUPTS();
+		if (allowed != NULL && !allowed[i])
+			continue;
+		if (size < k)
+		{
+			/* sift up */
+			int			c = size++;
+
+			out[c] = (int32) i;
+			while (c > 0)
+			{
+				int			p = (c - 1) / 2;
+				int32		t;
+
+				if (!topk_worse(scores, out[c], out[p]))
+					break;
+				t = out[c];
+				out[c] = out[p];
+				out[p] = t;
+				c = p;
+			}
+		}
+		else if (topk_worse(scores, out[0], (int32) i))
+		{
+			out[0] = (int32) i;
+			topk_sift_down(scores, out, size, 0);
+		}
+	}
+	/* heap sort: repeatedly move the worst to the end */
+	for (j = size - 1; j > 0; j--)
+	{
+		int32		t = out[0];
+
+		out[0] = out[j];
+		out[j] = t;
+		topk_sift_down(scores, out, j, 0);
+	}
+	return size;
+}

@@ -72,4 +72,33 @@ extern void seg_reco_chol_solve(const double *l, int d, double *b);
 /* out = (L^{-1})^T, upper triangular: the "precision Cholesky" factor */
 extern void seg_reco_chol_precision_factor(const double *l, int d, double *out);
 
+/*
+ * Added for ALS (als.c, recommend.c).
+ *
+ * seg_reco_dot: dot product with eight partial sums, so the compiler can
+ * keep several multiply-adds in flight (a single running sum is bound by
+ * the latency of each add; -O2 without -ffast-math cannot reorder it).
+ */
+static inline double
+seg_reco_dot(const double *a, const double *b, int d)
+{
+	double		s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+	int			j = 0,
+				t;
+
+	for (; j + 8 <= d; j += 8)
+		for (t = 0; t < 8; t++)
+			s[t] += a[j + t] * b[j + t];
+	for (; j < d; j++)
+		s[0] += a[j] * b[j];
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/*
+ * The k best of scores[0..n-1] (only where allowed[i], unless allowed is
+ * NULL), best first, ties to the lower index; returns the count written to
+ * out (at most k).
+ */
+extern int	seg_reco_topk(const double *scores, const bool *allowed, int64 n, int k, int32 *out);
+
 #endif							/* SEG_RECO_LINALG_H */

@@ -1,15 +1,16 @@
 -- Schema objects of seg_reco: tables, keys, indexes, views, functions and
 -- their markings, pg_dump registration.
 BEGIN;
-SELECT plan(60);
+SELECT plan(61);
 
 SELECT has_schema('seg_reco');
 SELECT has_extension('seg_reco');
 SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'digital_events',
                                     'demo_truth', 'rfm_segments', 'source_columns', 'sources', 'models',
                                     'setting_defaults', 'settings', 'cluster_names', 'customer_clusters',
-                                    'customer_value', 'refresh_log']);
-SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary']);
+                                    'customer_value', 'refresh_log', 'als_customer_factors', 'als_product_factors']);
+SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary',
+                                                'recommendations']);
 SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models']);
 
 SELECT col_is_pk('seg_reco', 'customers', 'customer_id', 'customers keyed by customer_id');
@@ -41,7 +42,7 @@ SELECT volatility_is('seg_reco', 'cluster_feature_vector', ARRAY['seg_reco.custo
 SELECT ok(NOT has_function_privilege('public', 'seg_reco.refresh_clusters()', 'EXECUTE')
           AND NOT has_function_privilege('public', 'seg_reco.refresh_value()', 'EXECUTE'),
           'pipeline steps are not executable by PUBLIC');
-SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 8, '8 pipeline settings');
+SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 13, '13 pipeline settings');
 SELECT throws_ok('SELECT seg_reco.setting(''no_such_setting'')', '42704', NULL, 'unknown setting is an error');
 SELECT throws_ok('INSERT INTO seg_reco.settings VALUES (''no_such_setting'', ''1'')', '23503', NULL,
                  'only known settings can be overridden');
@@ -70,9 +71,11 @@ SELECT is((SELECT a.aggtranstype::regtype::text FROM pg_aggregate a WHERE a.aggf
           'seg_reco.rfm_state', 'rfm state type is not internal');
 SELECT is((SELECT p.proparallel::text FROM pg_proc p WHERE p.oid = 'seg_reco.rfm(bigint,timestamptz,float8)'::regprocedure),
           's', 'rfm is parallel safe');
-SELECT is((SELECT count(*)::int FROM pg_proc p
+SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'seg_reco'::regnamespace AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
-              AND p.proparallel <> 's'), 0, 'every C function is parallel safe');
+              AND p.proparallel <> 's'), ARRAY['_als_train'],
+          'every C function is parallel safe but the ALS trainer, which writes the model tables');
+SELECT index_is_unique('seg_reco', 'recommendations', 'recommendations_customer_rank_idx');
 
 -- functions that run SQL pin their search_path (hostile search_path safety)
 SELECT is((SELECT count(*)::int FROM pg_proc p

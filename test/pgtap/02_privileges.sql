@@ -2,7 +2,7 @@
 -- functions after the README's GRANTs; only the owner changes data, models
 -- and configuration.
 BEGIN;
-SELECT plan(17);
+SELECT plan(19);
 
 CREATE ROLE seg_reco_test_analyst NOLOGIN NOSUPERUSER;
 -- the README's GRANTs
@@ -26,6 +26,8 @@ SELECT throws_ok('SELECT seg_reco.kmeans_save(''x'', seg_reco.kmeans_load(''cust
 SELECT throws_ok('SELECT seg_reco.btyd_train(''x'')', '42501', NULL, 'analyst cannot train value models');
 SELECT throws_ok('INSERT INTO seg_reco.settings VALUES (''cluster_k_max'', ''9'')', '42501', NULL, 'analyst cannot change settings');
 SELECT lives_ok('SELECT count(*) FROM seg_reco.cluster_profiles', 'analyst reads cluster profiles');
+SELECT isnt_empty('SELECT * FROM seg_reco.recommend_for(1, 5)', 'analyst gets recommendations');
+SELECT throws_ok('SELECT seg_reco.als_train(''x'')', '42501', NULL, 'analyst cannot train recommenders');
 SELECT lives_ok('SELECT seg_reco.kmeans_assign(seg_reco.cluster_feature_vector(f), ''customer_kmeans'') FROM seg_reco.customer_features f LIMIT 5',
                 'analyst assigns clusters with a stored model');
 RESET ROLE;

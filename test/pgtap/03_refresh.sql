@@ -1,7 +1,7 @@
 -- refresh() on the full demo data: the views agree with the same figures
 -- computed in plain SQL, the planted behaviour is visible, each step logged.
 BEGIN;
-SELECT plan(27);
+SELECT plan(33);
 
 SELECT ok((SELECT count(*) FROM seg_reco.customers) > 0, 'demo data is loaded');
 SELECT lives_ok('CALL seg_reco.refresh()', 'refresh runs');
@@ -10,7 +10,8 @@ SELECT is((SELECT count(*) FROM seg_reco.customer_segments),
           (SELECT count(*) FROM seg_reco.customers), 'one row per customer');
 SELECT is((SELECT array_agg(step ORDER BY started_at) FROM seg_reco.refresh_log
             WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)),
-          ARRAY['customer_features', 'clusters', 'customer_value', 'customer_segments', 'segment_summary'],
+          ARRAY['customer_features', 'clusters', 'customer_value', 'als_model', 'recommendations',
+                'customer_segments', 'segment_summary'],
           'the run logged every step in order');
 SELECT ok((SELECT bool_and(duration_ms >= 0 AND finished_at >= started_at) FROM seg_reco.refresh_log),
           'every step has a duration');
@@ -98,6 +99,26 @@ SELECT ok((SELECT avg(s.at_risk::int) FILTER (WHERE d.churned_on IS NOT NULL)
           'planted churners are flagged at risk far more often than other customers');
 SELECT ok((SELECT sum(expected_value_12m) > 0 FROM seg_reco.segment_summary WHERE kind = 'cluster'),
           'segment_summary carries expected value');
+
+-- recommendations: every customer gets a full list, ranks 1..N, products exist and are active
+SELECT is((SELECT count(DISTINCT customer_id) FROM seg_reco.recommendations),
+          (SELECT count(*) FROM seg_reco.customers), 'every customer has recommendations');
+SELECT is((SELECT count(*) FROM (SELECT customer_id FROM seg_reco.recommendations GROUP BY customer_id
+                                   HAVING count(*) <> 10 OR min(rank) <> 1 OR max(rank) <> 10) x), 0::bigint,
+          'each list has ranks 1 to 10');
+SELECT is((SELECT count(*) FROM seg_reco.recommendations r JOIN seg_reco.products p USING (product_id)
+            WHERE NOT p.active), 0::bigint, 'no inactive product is recommended');
+SELECT ok((SELECT count(DISTINCT product_id) >= 100 FROM seg_reco.recommendations),
+          'the lists are personal, not one list for all');
+-- vegetarians (who never buy meat) are recommended far less meat than others
+SELECT ok((SELECT avg((p.category = 'kjøtt')::int) FILTER (WHERE d.taste = 'vegetarian')
+                < 0.2 * avg((p.category = 'kjøtt')::int) FILTER (WHERE d.taste <> 'vegetarian')
+             FROM seg_reco.recommendations r
+             JOIN seg_reco.demo_truth d USING (customer_id)
+             JOIN seg_reco.products p USING (product_id)
+            WHERE r.rank <= 5), 'vegetarians get less than a fifth of the meat others get');
+SELECT is((SELECT r.product_id FROM seg_reco.recommendations r WHERE r.customer_id = 2 AND r.rank = 1),
+          (SELECT f.product_id FROM seg_reco.recommend_for(2, 1) f), 'the view agrees with recommend_for');
 
 SELECT * FROM finish();
 ROLLBACK;

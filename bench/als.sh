@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# ALS benchmark: als_train end to end from the tables (seconds per
+# iteration, total, loss per iteration, peak backend memory) with 1 and 2
+# BLAS threads; recommend_for latency and throughput with pgbench; refreshing
+# top 10 for every customer (recommend_all); quality on a time split (last 4
+# weeks held out) for ALS and popularity, on the demo data and on UCI Online
+# Retail.
+#
+#   bash bench/als.sh [--runs 3] [--pgbench-seconds 30] [--no-uci]
+#                     [--socket DIR --port N]   (use a running server instead of scripts/lib.sh's)
+#
+# Databases: seg_reco_bench_als (demo data, reference scale) and
+# seg_reco_bench_als_uci.  Nothing is asserted: it prints; timings on a
+# shared machine are noisy, so medians of --runs are shown.
+set -euo pipefail
+RUNS=3
+PGB_SECS=30
+UCI=1
+SOCK=
+PGPORT_=
+FACTORS=64
+ITER=15
+UCI_CSV=${UCI_CSV:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/shared/data/online-retail/online_retail.csv.gz}
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --runs) RUNS=$2; shift 2 ;;
+        --pgbench-seconds) PGB_SECS=$2; shift 2 ;;
+        --no-uci) UCI=0; shift ;;
+        --socket) SOCK=$2; shift 2 ;;
+        --port) PGPORT_=$2; shift 2 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+if [[ -n $SOCK ]]; then
+    PGBIN=/usr/lib/postgresql/15/bin
+    psql_db() { local db=$1; shift; "$PGBIN/psql" -X -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PGPORT_" -U postgres -d "$db" "$@"; }
+    say() { printf '%s\n' "$*"; }
+    SOCKDIR=$SOCK; PORT=$PGPORT_
+else
+    # shellcheck source=scripts/lib.sh
+    source "$HERE/../scripts/lib.sh"
+    step "build and install" build_install
+    step "cluster" start_cluster
+fi
+
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+ensure_bench_db() {
+    local db=$1
+    if ! psql_db postgres -Atc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+        psql_db postgres -qc "CREATE DATABASE $db"
+    fi
+    psql_db "$db" -q -c "SET client_min_messages = warning" -c "DROP EXTENSION IF EXISTS seg_reco CASCADE" \
+        -c "CREATE EXTENSION seg_reco"
+}
+
+# train DB THREADS: one als_train in a fresh session; prints
+# "<wall s> <train s> <load s> <median iteration s> <peak kB>" and the losses
+train_once() {
+    local db=$1 threads=$2
+    psql_db "$db" -q -At -F ' ' <<SQL
+SET seg_reco.blas_threads = $threads;
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+SELECT 1 FROM seg_reco.als_train('bench', factors => $FACTORS, iterations => $ITER) \g /dev/null
+SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3),
+       metrics ->> 'train_seconds', metrics ->> 'load_seconds',
+       (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v::float8)
+          FROM jsonb_array_elements_text(metrics -> 'iteration_seconds') v),
+       (SELECT string_agg(round(v::numeric, 5)::text, ',')
+          FROM jsonb_array_elements_text(metrics -> 'loss') v)
+  FROM seg_reco.models WHERE name = 'bench';
+SELECT 'peak_kB', (regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status'), 'VmHWM:\s+(\d+)'))[1];
+SQL
+}
+
+bench_train() {
+    local db=$1 threads r out walls=() its=() peaks=() loads=() losses=
+    for threads in 1 2; do
+        walls=(); its=(); peaks=(); loads=()
+        for ((r = 0; r < RUNS; r++)); do
+            out=$(train_once "$db" "$threads")
+            walls+=("$(awk 'NR == 1 { print $1 }' <<<"$out")")
+            loads+=("$(awk 'NR == 1 { print $3 }' <<<"$out")")
+            its+=("$(awk 'NR == 1 { print $4 }' <<<"$out")")
+            peaks+=("$(awk '/peak_kB/ { print $2 }' <<<"$out")")
+            losses=$(awk 'NR == 1 { print $5 }' <<<"$out")
+        done
+        printf 'als_train %s x%s, %s factors, %s iterations, blas_threads=%s: total %ss (median of %s; runs: %s), load %ss, %ss per iteration, peak backend RSS %s MB\n' \
+            "$db" "$RUNS" "$FACTORS" "$ITER" "$threads" \
+            "$(printf '%s\n' "${walls[@]}" | median)" "$RUNS" "${walls[*]}" \
+            "$(printf '%s\n' "${loads[@]}" | median)" "$(printf '%s\n' "${its[@]}" | median)" \
+            "$(( $(printf '%s\n' "${peaks[@]}" | median | cut -d. -f1) / 1024 ))"
+    done
+    printf 'loss per iteration: %s\n' "$losses"
+}
+
+bench_serving() {
+    local db=$1 script log dir
+    dir=$(mktemp -d)
+    script=$dir/recommend_for.sql
+    printf '\\set c random(1, 10000)\nSELECT * FROM seg_reco.recommend_for(:c, model => %s);\n' "'bench'" >"$script"
+    (cd "$dir" && /usr/lib/postgresql/15/bin/pgbench -n -h "$SOCKDIR" -p "$PORT" -U postgres -c 2 -j 2 \
+        -T "$PGB_SECS" -f "$script" -l --log-prefix=rf "$db" >"$dir/out" 2>&1) || { cat "$dir/out"; return 1; }
+    log=$(cat "$dir"/rf.* | awk '{ print $3 / 1000.0 }' | median)
+    printf 'recommend_for (k 10, 2 clients, %ss): median latency %s ms, %s, %s\n' "$PGB_SECS" "$log" \
+        "$(grep -E '^latency average' "$dir/out")" "$(grep -E '^tps' "$dir/out" | head -1)"
+    rm -rf "$dir"
+    local times=() r
+    for ((r = 0; r < RUNS; r++)); do
+        times+=("$(psql_db "$db" -q -At <<'SQL'
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+SELECT count(*) FROM seg_reco.recommend_all('bench', 10) \g /dev/null
+SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3);
+SQL
+)")
+    done
+    printf 'recommend_all(top 10, %s customers): %ss (median of %s; runs: %s)\n' \
+        "$(psql_db "$db" -Atc "SELECT metrics ->> 'customers' FROM seg_reco.models WHERE name = 'bench'")" \
+        "$(printf '%s\n' "${times[@]}" | median)" "$RUNS" "${times[*]}"
+}
+
+bench_quality() {
+    local db=$1
+    say "quality, time split (last 28 days held out), $db:"
+    psql_db "$db" -q -v factors=$FACTORS -v iterations=$ITER -v alpha=1.0 -v regularization=0.01 \
+        -f "$HERE/als_eval.sql"
+}
+
+DB=seg_reco_bench_als
+ensure_bench_db "$DB"
+psql_db "$DB" -q -At -c "SELECT 1 FROM seg_reco.generate_demo_data()" >/dev/null
+bench_train "$DB"
+bench_serving "$DB"
+bench_quality "$DB"
+
+if [[ $UCI -eq 1 ]]; then
+    [[ -r $UCI_CSV ]] || { say "UCI data not found at $UCI_CSV (set UCI_CSV)"; exit 0; }
+    DB=seg_reco_bench_als_uci
+    ensure_bench_db "$DB"
+    psql_db "$DB" -q -v csv="$UCI_CSV" -f "$HERE/als_uci_load.sql"
+    bench_train "$DB"
+    bench_quality "$DB"
+fi

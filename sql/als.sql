@@ -1,0 +1,165 @@
+-- ALS training, serving, fold-in, cache and guards on a hand-made matrix
+SET extra_float_digits = 0;
+SET client_min_messages = warning;
+
+-- Two disjoint taste groups: customers 1-6 buy products 101-106, customers
+-- 7-12 buy products 201-206; each customer misses one product of its group.
+CREATE TABLE als_inter (customer_id bigint, product_id bigint, weight float8);
+INSERT INTO als_inter
+SELECT c, p, 1 + (c * p) % 3
+  FROM generate_series(1, 12) c, generate_series(1, 6) i,
+       LATERAL (SELECT CASE WHEN c <= 6 THEN 100 + i ELSE 200 + i END AS p) pp
+ WHERE i <> (c % 6) + 1;
+-- a duplicate row (summed) and a return cancelling a purchase (pair dropped)
+INSERT INTO als_inter VALUES (1, 101, 1), (2, 102, 5), (2, 102, -5), (2, 102, -2);
+SELECT count(*) AS rows, count(DISTINCT (customer_id, product_id)) AS pairs FROM als_inter;
+
+-- training with the CG solver (the default) and the exact solver
+SELECT m.name, m.kind, m.params ->> 'solver' AS solver, m.params -> 'factors' AS factors,
+       m.metrics -> 'customers' AS customers, m.metrics -> 'products' AS products,
+       m.metrics -> 'interactions' AS interactions, m.metrics -> 'pairs_dropped' AS dropped,
+       jsonb_array_length(m.metrics -> 'loss') AS iterations
+  FROM seg_reco.als_train('groups', factors => 2, regularization => 0.1, alpha => 5,
+                          source => 'SELECT customer_id, product_id, weight FROM public.als_inter') m;
+SELECT seg_reco.als_train('groups_chol', factors => 2, regularization => 0.1, alpha => 5,
+                          iterations => 30, solver => 'cholesky',
+                          source => 'SELECT customer_id, product_id, weight FROM public.als_inter') IS NOT NULL AS trained;
+
+-- the loss goes down and ends small
+SELECT bool_and(l.loss <= prev * 1.0001) AS decreasing, round((max(l.loss) FILTER (WHERE l.i = 15))::numeric, 2) AS final_loss
+  FROM (SELECT i, v::float8 AS loss, lag(v::float8) OVER (ORDER BY i) AS prev
+          FROM seg_reco.models m, jsonb_array_elements_text(m.metrics -> 'loss') WITH ORDINALITY AS e(v, i)
+         WHERE m.name = 'groups') l;
+
+-- stored factors: one row per customer and product, of length factors
+SELECT count(*), min(array_length(factors, 1)), max(array_length(factors, 1))
+  FROM seg_reco.als_customer_factors WHERE model = 'groups';
+SELECT count(*), min(array_length(factors, 1)) FROM seg_reco.als_product_factors WHERE model = 'groups';
+
+-- each customer's recommendations come from its own group
+SELECT c AS customer_id,
+       bool_and(CASE WHEN c <= 6 THEN r.product_id < 200 ELSE r.product_id > 200 END) AS own_group
+  FROM generate_series(1, 12) c, seg_reco.recommend_for(c, 5, model => 'groups') r
+ GROUP BY c ORDER BY c;
+
+-- without re-buys, the one product of the group the customer lacks comes first
+SELECT c AS customer_id, r.product_id, r.rank
+  FROM generate_series(1, 12) c, seg_reco.recommend_for(c, 1, include_purchased => false, model => 'groups') r
+ ORDER BY c;
+
+-- the candidates filter, and k larger than the catalogue
+SELECT product_id, rank FROM seg_reco.recommend_for(1, 5, candidates => ARRAY[201, 104, 999]::bigint[], model => 'groups');
+SELECT count(*) FROM seg_reco.recommend_for(1, 1000, model => 'groups');
+
+-- CG and Cholesky agree
+SELECT max(abs(a.score - b.score)) < 0.05 AS agree, bool_and(a.product_id = b.product_id) AS same_order
+  FROM seg_reco.recommend_for(3, 6, model => 'groups') a
+  JOIN seg_reco.recommend_for(3, 6, model => 'groups_chol') b USING (rank);
+
+-- an unknown customer without history gets the popularity list, no error
+SELECT product_id, round(score::numeric, 3) AS popularity, rank
+  FROM seg_reco.recommend_for(999, 3, model => 'groups');
+
+-- similar products come from the same group
+SELECT bool_and(similar_product_id < 200) AS same_group, count(*)
+  FROM seg_reco.similar_products(101, 5, model => 'groups');
+SELECT count(*) FROM seg_reco.similar_products(999, 5, model => 'groups');
+
+-- fold-in: customer 13 buys after training like group 2; compare with a retrain
+INSERT INTO als_inter VALUES (13, 201, 2), (13, 202, 1), (13, 203, 3);
+CREATE TABLE fold AS SELECT * FROM seg_reco.recommend_for(13, 6, model => 'groups');
+SELECT bool_and(product_id > 200) AS own_group, count(*) FROM fold;
+SELECT seg_reco.als_train('groups_retrained', factors => 2, regularization => 0.1, alpha => 5,
+                          iterations => 30, solver => 'cholesky',
+                          source => 'SELECT customer_id, product_id, weight FROM public.als_inter') IS NOT NULL AS trained;
+SELECT max(abs(f.score - r.score)) < 0.1 AS close, corr(f.score, r.score) > 0.9 AS correlated
+  FROM seg_reco.recommend_for(13, 12, model => 'groups') f
+  JOIN seg_reco.recommend_for(13, 12, model => 'groups_retrained') r USING (product_id);
+
+-- why_recommended: contributions of the history sum to the folded-in score
+SELECT w.history_product_id, w.rank, w.purchased FROM seg_reco.why_recommended(13, 204, model => 'groups') w;
+SELECT abs(sum(w.contribution) - (SELECT score FROM fold WHERE product_id = 204)) < 1e-6 AS sums_to_score
+  FROM seg_reco.why_recommended(13, 204, 100, model => 'groups') w;
+SELECT count(*) FROM seg_reco.why_recommended(13, 999, model => 'groups');
+SELECT count(*) FROM seg_reco.why_recommended(999, 204, model => 'groups');
+
+-- recommend_all: top n for every customer of the model, same as recommend_for
+SELECT count(*), count(DISTINCT customer_id) FROM seg_reco.recommend_all('groups', 3);
+SELECT bool_and(a.product_id = r.product_id AND abs(a.score - r.score) < 1e-9) AS matches
+  FROM seg_reco.recommend_all('groups', 3) a
+  JOIN LATERAL seg_reco.recommend_for(a.customer_id, 3, model => 'groups') r ON r.rank = a.rank;
+SELECT bool_and(a.product_id = r.product_id) AS matches_without_rebuys
+  FROM seg_reco.recommend_all('groups', 2, include_purchased => false) a
+  JOIN LATERAL seg_reco.recommend_for(a.customer_id, 2, include_purchased => false, model => 'groups') r
+    ON r.rank = a.rank;
+
+-- atomic replacement and the cache: a rolled-back retrain leaves the old
+-- model, and the cache (loaded with the new one inside the transaction) is
+-- not served stale afterwards
+CREATE TABLE before AS SELECT * FROM seg_reco.recommend_for(1, 3, model => 'groups');
+BEGIN;
+SELECT seg_reco.als_train('groups', factors => 3, regularization => 1, alpha => 1, seed => 7,
+                          source => 'SELECT customer_id, product_id, weight FROM public.als_inter') IS NOT NULL AS retrained;
+SELECT count(*) AS factors_in_txn FROM seg_reco.als_customer_factors WHERE model = 'groups';
+SELECT bool_or(abs(r.score - b.score) > 1e-6) AS new_model_served
+  FROM seg_reco.recommend_for(1, 3, model => 'groups') r JOIN before b USING (rank);
+ROLLBACK;
+SELECT bool_and(abs(r.score - b.score) < 1e-12 AND r.product_id = b.product_id) AS old_model_served
+  FROM seg_reco.recommend_for(1, 3, model => 'groups') r JOIN before b USING (rank);
+SELECT m.params -> 'factors' AS factors FROM seg_reco.models m WHERE m.name = 'groups';
+-- a committed retrain is served at once
+SELECT seg_reco.als_train('groups', factors => 3, regularization => 1, alpha => 1, seed => 7,
+                          source => 'SELECT customer_id, product_id, weight FROM public.als_inter') IS NOT NULL AS retrained;
+SELECT bool_or(abs(r.score - b.score) > 1e-6) AS new_model_served
+  FROM seg_reco.recommend_for(1, 3, model => 'groups') r JOIN before b USING (rank);
+SELECT count(*) AS customers_now FROM seg_reco.als_customer_factors WHERE model = 'groups';
+-- a retrain that fails leaves the model as it was
+SELECT seg_reco.als_train('groups', factors => 50,
+                          source => 'SELECT customer_id, product_id, weight FROM public.als_inter');
+SELECT m.params -> 'factors' AS factors FROM seg_reco.models m WHERE m.name = 'groups';
+-- deleting the registry row deletes the factors
+DELETE FROM seg_reco.models WHERE name = 'groups_retrained';
+SELECT count(*) FROM seg_reco.als_product_factors WHERE model = 'groups_retrained';
+
+-- guards
+\set VERBOSITY default
+SELECT seg_reco.als_train('g', factors => 0, source => 'SELECT customer_id, product_id, weight FROM public.als_inter');
+SELECT seg_reco.als_train('g', factors => 13, source => 'SELECT customer_id, product_id, weight FROM public.als_inter');
+SELECT seg_reco.als_train('g', source => 'SELECT customer_id, product_id, weight FROM public.als_inter WHERE false');
+SELECT seg_reco.als_train('g', factors => 2, source => 'SELECT 1 AS customer_id, 2 AS product_id, NULL::float8 AS weight');
+SELECT seg_reco.als_train('g', factors => 2, source => 'SELECT 1 AS customer_id, 2 AS product_id, ''NaN''::float8 AS weight');
+SELECT seg_reco.als_train('g', factors => 2, source => 'SELECT 1 AS customer_id, 2 AS product_id, -1 AS weight');
+SELECT seg_reco.als_train('g', factors => 2, regularization => 0, alpha => 1e300,
+                          source => 'SELECT customer_id, product_id, weight FROM public.als_inter');
+SELECT seg_reco.als_train('g', regularization => -1, source => 'SELECT customer_id, product_id, weight FROM public.als_inter');
+SELECT seg_reco.als_train('g', regularization => 'NaN', source => 'SELECT customer_id, product_id, weight FROM public.als_inter');
+SELECT seg_reco.als_train('g', alpha => 0, source => 'SELECT customer_id, product_id, weight FROM public.als_inter');
+SELECT seg_reco.als_train('g', iterations => 0, source => 'SELECT customer_id, product_id, weight FROM public.als_inter');
+SELECT seg_reco.als_train('g', solver => 'sgd', source => 'SELECT customer_id, product_id, weight FROM public.als_inter');
+SELECT seg_reco.als_train('g', seed => NULL, source => 'SELECT customer_id, product_id, weight FROM public.als_inter');
+SELECT seg_reco.als_train('', source => 'SELECT customer_id, product_id, weight FROM public.als_inter');
+SELECT seg_reco.als_train('g', source => 'SELECT customer_id, product_id, weight FROM public.als_inter', options => '{"view_weight": 1}');
+SELECT seg_reco.als_train('g', options => '{"like_weight": 1}');
+SELECT seg_reco.als_train('g', options => '{"view_weight": -1}');
+SELECT seg_reco.als_train('g', options => '{"half_life_days": 0}');
+SELECT seg_reco.als_train('g');
+INSERT INTO seg_reco.models (name, kind, model) VALUES ('km', 'kmeans', '{}');
+SELECT seg_reco.als_train('km', factors => 2, source => 'SELECT customer_id, product_id, weight FROM public.als_inter');
+SELECT * FROM seg_reco.recommend_for(1, model => 'km');
+SELECT * FROM seg_reco.recommend_for(1, model => 'nope');
+SELECT * FROM seg_reco.recommend_for(1, 0, model => 'groups');
+SELECT * FROM seg_reco.recommend_for(NULL, model => 'groups');
+SELECT * FROM seg_reco.similar_products(101, -1, model => 'groups');
+SELECT * FROM seg_reco.recommend_all('groups', 0);
+SELECT * FROM seg_reco._als_train('g', 2, 0.1, 1, 5, 1, 'cg', 'SELECT 1', false, '{}');
+
+-- markings: training is volatile and unsafe in parallel, serving stable and
+-- parallel safe; training is not executable by PUBLIC
+SELECT p.proname, p.provolatile, p.proparallel,
+       has_function_privilege('public', p.oid, 'EXECUTE') AS public_can_execute,
+       p.proconfig
+  FROM pg_proc p
+ WHERE p.pronamespace = 'seg_reco'::regnamespace
+   AND p.proname IN ('als_train', '_als_train', 'als_source_query', 'recommend_for',
+                     'why_recommended', 'similar_products', 'recommend_all')
+ ORDER BY p.proname;

@@ -1,0 +1,54 @@
+-- ALS on the default source (purchases per receipt + digital events) of a small demo
+SET extra_float_digits = 0;
+SET client_min_messages = warning;
+-- in a transaction rolled back at the end: the tests after this one keep
+-- the demo data they expect
+BEGIN;
+SELECT relation, rows FROM seg_reco.generate_demo_data(300, 60, 20000, 2000, 3);
+
+-- the default weighting, as SQL
+SELECT seg_reco.als_source_query() LIKE '%t.amount > 0%' AS purchases_only,
+       seg_reco.als_source_query('{"view_weight": 0, "click_weight": 0, "add_to_cart_weight": 0}') NOT LIKE '%digital_events%' AS no_events,
+       seg_reco.als_source_query('{"as_of": "2025-06-01", "half_life_days": 30}') LIKE '%pow(0.5%' AS decays;
+
+-- interactions: distinct (customer, product) pairs with a purchase or an event
+SELECT (m.metrics -> 'interactions')::bigint =
+       (SELECT count(*) FROM (SELECT customer_id, product_id FROM seg_reco.transactions
+                               WHERE customer_id IS NOT NULL AND amount > 0
+                              UNION
+                              SELECT customer_id, product_id FROM seg_reco.digital_events
+                               WHERE product_id IS NOT NULL AND event_type IN ('view', 'click', 'add_to_cart')) s)
+       AS pairs_match,
+       (m.metrics -> 'customers')::int AS customers
+  FROM seg_reco.als_train('demo', factors => 8, iterations => 5) m;
+
+-- a time split with decay trains on fewer interactions
+SELECT (m.metrics -> 'interactions')::bigint < (SELECT (metrics -> 'interactions')::bigint FROM seg_reco.models WHERE name = 'demo') AS fewer
+  FROM seg_reco.als_train('demo_split', factors => 8, iterations => 5,
+                          options => '{"as_of": "2025-10-01", "half_life_days": 90}') m;
+
+-- every customer gets 10 active products; the view's source
+SELECT count(*) AS rows, count(DISTINCT customer_id) AS customers, min(rank), max(rank)
+  FROM seg_reco.recommend_all('demo');
+SELECT count(*) AS inactive_recommended
+  FROM seg_reco.recommend_all('demo', 10, only_active => true) r
+  JOIN seg_reco.products p USING (product_id) WHERE NOT p.active;
+
+-- category filter
+SELECT bool_and(p.category = 'meieri') AS in_category
+  FROM (SELECT customer_id FROM seg_reco.customers ORDER BY customer_id LIMIT 5) c,
+       seg_reco.recommend_for(c.customer_id, 5, category => 'meieri', model => 'demo') r
+  JOIN seg_reco.products p USING (product_id);
+
+-- a model trained with as_of reads histories up to as_of when serving too: a
+-- customer whose purchases all fall after it gets the popularity list
+SELECT count(*) = 10 AS ten,
+       bool_and(r.score = pop.popularity) AS popularity
+  FROM (SELECT t.customer_id FROM seg_reco.transactions t
+         WHERE t.customer_id NOT IN (SELECT customer_id FROM seg_reco.als_customer_factors WHERE model = 'demo_split')
+           AND t.customer_id IS NOT NULL
+         LIMIT 1) c,
+       seg_reco.recommend_for(c.customer_id, 10, model => 'demo_split') r
+  JOIN seg_reco.als_product_factors pop ON pop.model = 'demo_split' AND pop.product_id = r.product_id;
+
+ROLLBACK;

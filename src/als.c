@@ -1,0 +1,834 @@
+/*
+ * als.c
+ *      Implicit-feedback alternating least squares (Hu, Koren & Volinsky
+ *      2008) with the conjugate-gradient solver of Takacs, Pilaszy & Tikk
+ *      (2011) and an exact Cholesky solver.
+ *
+ * The interaction matrix has customers as rows and products as columns.  A
+ * pair's weight r (purchases, views, ... as the source query defines it)
+ * becomes a confidence c = 1 + alpha * r and a preference p = 1; every pair
+ * not observed has c = 1 and p = 0.  Each half-iteration solves, for every
+ * customer u (then every product),
+ *
+ *     (Y^T Y + reg I + Y^T (C_u - I) Y) x_u = Y^T C_u p_u
+ *
+ * Y^T Y is shared by all rows and computed once per half-iteration (dsyrk).
+ * The CG solver runs cg_steps = 3 steps per row from the previous factors,
+ * as the implicit library does; it works on blocks of rows so that the
+ * dense part of every matrix-vector product, P (Y^T Y + reg I), is one
+ * dgemm per block, and the sparse part (the row's own products) is a plain
+ * loop.  The Cholesky solver forms each row's matrix exactly (dsyrk over the
+ * row's products) and solves it: slower, the reference the tests compare
+ * CG with.
+ *
+ * Loss per iteration, as implicit's calculate_loss:
+ *   [ sum_{u,i} c_ui (p_ui - x_u.y_i)^2 + reg (|X|^2 + |Y|^2) ]
+ *   / (sum of confidences of observed pairs + unobserved pairs)
+ * computed in double.  A NaN or infinite loss stops training with an error
+ * that says to raise regularization.
+ *
+ * Factors start uniform in [0, 0.01) from a pg_prng seeded by seed
+ * (customers first, then products), so a training run is reproducible.
+ */
+#include "postgres.h"
+
+#include <limits.h>
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "common/pg_prng.h"
+#include "executor/spi.h"
+#include "nodes/params.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "als.h"
+#include "guards.h"
+#include "linalg.h"
+#include "model_store.h"
+
+#define ALS_CG_STEPS 3
+#define ALS_BLOCK 256
+#define ALS_MAX_FACTORS 1024
+#define ALS_MAX_ITERATIONS 1000
+#define ALS_NO_KEY PG_INT64_MIN
+
+PG_FUNCTION_INFO_V1(seg_reco_als_train);
+
+static double
+elapsed_since(instr_time t0)
+{
+	instr_time	t;
+
+	INSTR_TIME_SET_CURRENT(t);
+	INSTR_TIME_SUBTRACT(t, t0);
+	return INSTR_TIME_GET_DOUBLE(t);
+}
+
+/* ------------------------------------------------------------------------
+ * Reading interactions
+ * ------------------------------------------------------------------------ */
+
+typedef struct RawRow
+{
+	int64		c;
+	int64		p;
+	int64		key;			/* receipt id, ALS_NO_KEY when NULL */
+	double		w;
+} RawRow;
+
+static int
+raw_cmp(const void *a, const void *b)
+{
+	const RawRow *x = (const RawRow *) a;
+	const RawRow *y = (const RawRow *) b;
+
+	if (x->c != y->c)
+		return x->c < y->c ? -1 : 1;
+	if (x->p != y->p)
+		return x->p < y->p ? -1 : 1;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return 0;
+}
+
+/*
+ * Rows go straight from the executor's slots into a RawRow array through a
+ * DestReceiver of our own: no tuple table is materialised (a third of the
+ * reading time at the reference scale).
+ */
+typedef struct PairReceiver
+{
+	DestReceiver pub;
+	MemoryContext cxt;
+	RawRow	   *rows;
+	int64		n;
+	int64		cap;
+	bool		selected;		/* startup saw a SELECT */
+	SegRecoPairs *out;
+} PairReceiver;
+
+static void
+pair_startup(DestReceiver *self, int operation, TupleDesc desc)
+{
+	((PairReceiver *) self)->selected = (operation == CMD_SELECT);
+	if (desc->natts != 4 ||
+		TupleDescAttr(desc, 0)->atttypid != INT8OID ||
+		TupleDescAttr(desc, 1)->atttypid != INT8OID ||
+		TupleDescAttr(desc, 2)->atttypid != FLOAT8OID ||
+		TupleDescAttr(desc, 3)->atttypid != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("als source query must return customer_id bigint, product_id bigint, weight float8, receipt_id bigint"),
+				 errhint("Pass the query to seg_reco.als_train as source; it adds the casts.")));
+}
+
+static bool
+pair_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	PairReceiver *r = (PairReceiver *) self;
+	Datum	   *v;
+	bool	   *nulls;
+	double		w;
+
+	slot_getallattrs(slot);
+	v = slot->tts_values;
+	nulls = slot->tts_isnull;
+	r->out->rows_read++;
+	if ((r->out->rows_read & 65535) == 0)
+		CHECK_FOR_INTERRUPTS();
+	if (nulls[0] || nulls[1])
+	{
+		r->out->rows_skipped++;
+		return true;
+	}
+	if (nulls[2])
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("interaction weight must not be NULL"),
+				 errdetail("Customer " INT64_FORMAT ", product " INT64_FORMAT " has a NULL weight.",
+						   DatumGetInt64(v[0]), DatumGetInt64(v[1])),
+				 errhint("Use coalesce(weight, 0) in the source query, or filter the row out.")));
+	w = DatumGetFloat8(v[2]);
+	seg_reco_check_finite(w, "interaction weight");
+	if (r->n == r->cap)
+	{
+		r->cap *= 2;
+		r->rows = repalloc_huge(r->rows, sizeof(RawRow) * r->cap);
+	}
+	r->rows[r->n].c = DatumGetInt64(v[0]);
+	r->rows[r->n].p = DatumGetInt64(v[1]);
+	r->rows[r->n].key = nulls[3] ? ALS_NO_KEY : DatumGetInt64(v[3]);
+	r->rows[r->n].w = w;
+	r->n++;
+	return true;
+}
+
+static void
+pair_noop(DestReceiver *self)
+{
+}
+
+void
+seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
+						bool custom_source, SegRecoPairs *out)
+{
+	StringInfoData sql;
+	RawRow	   *rows;
+	int64		n,
+				i,
+				npairs = 0;
+	PairReceiver recv;
+	SPIExecuteOptions opts;
+	ParamListInfo params = NULL;
+	int			rc;
+	instr_time	t0;
+
+	INSTR_TIME_SET_CURRENT(t0);
+	memset(out, 0, sizeof(*out));
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT s.customer_id, s.product_id, s.weight, s.receipt_id FROM (%s) s",
+					 query);
+	if (one_customer)
+	{
+		appendStringInfoString(&sql, " WHERE s.customer_id OPERATOR(pg_catalog.=) $1");
+		params = makeParamList(1);
+		params->params[0].value = Int64GetDatum(customer_id);
+		params->params[0].isnull = false;
+		params->params[0].pflags = PARAM_FLAG_CONST;
+		params->params[0].ptype = INT8OID;
+	}
+	memset(&recv, 0, sizeof(recv));
+	recv.pub.receiveSlot = pair_receive;
+	recv.pub.rStartup = pair_startup;
+	recv.pub.rShutdown = pair_noop;
+	recv.pub.rDestroy = pair_noop;
+	recv.pub.mydest = DestNone;
+	recv.cxt = CurrentMemoryContext;
+	recv.cap = one_customer ? 64 : 65536;
+	recv.rows = MemoryContextAllocHuge(recv.cxt, sizeof(RawRow) * recv.cap);
+	recv.out = out;
+	memset(&opts, 0, sizeof(opts));
+	opts.params = params;
+	opts.read_only = true;
+	opts.dest = (DestReceiver *) &recv;
+	rc = SPI_execute_extended(sql.data, &opts);
+	/* a SELECT into a receiver of ours reports SPI_OK_UTILITY */
+	if ((rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY) || !recv.selected)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("als source query must be a SELECT"),
+				 errhint("Pass a query returning customer_id, product_id, weight.")));
+	rows = recv.rows;
+	n = recv.n;
+	pfree(sql.data);
+	elog(DEBUG1, "als: read " INT64_FORMAT " rows in %.3f s", n, elapsed_since(t0));
+
+	CHECK_FOR_INTERRUPTS();
+	qsort(rows, n, sizeof(RawRow), raw_cmp);
+	CHECK_FOR_INTERRUPTS();
+	elog(DEBUG1, "als: sorted in %.3f s", elapsed_since(t0));
+
+	/* count groups first, then fill */
+	for (i = 0; i < n; i++)
+		if (i == 0 || rows[i].c != rows[i - 1].c || rows[i].p != rows[i - 1].p)
+			npairs++;
+	out->customer_id = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(npairs, 1));
+	out->product_id = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(npairs, 1));
+	out->weight = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(npairs, 1));
+	out->purchased = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(bool) * Max(npairs, 1));
+	i = 0;
+	while (i < n)
+	{
+		int64		j = i;
+		double		sum = 0.0;
+		bool		keyed = false;
+
+		while (j < n && rows[j].c == rows[i].c && rows[j].p == rows[i].p)
+		{
+			/* rows with the same receipt count once; unkeyed rows all count */
+			if (rows[j].key == ALS_NO_KEY)
+				sum += rows[j].w;
+			else
+			{
+				keyed = true;
+				if (j == i || rows[j].key != rows[j - 1].key)
+					sum += rows[j].w;
+			}
+			j++;
+		}
+		if (sum > 0.0 && isfinite(sum))
+		{
+			out->customer_id[out->n] = rows[i].c;
+			out->product_id[out->n] = rows[i].p;
+			out->weight[out->n] = sum;
+			out->purchased[out->n] = keyed || custom_source;
+			out->n++;
+		}
+		else if (!isfinite(sum))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("summed interaction weight of customer " INT64_FORMAT ", product " INT64_FORMAT " overflows",
+							rows[i].c, rows[i].p),
+					 errhint("Scale the weights down in the source query.")));
+		else
+			out->pairs_dropped++;
+		i = j;
+	}
+	pfree(rows);
+}
+
+void
+seg_reco_als_user_system(const double *y, int d, const double *yty_reg,
+						 const int32 *idx, const double *w, int n,
+						 double alpha, double *a, double *b)
+{
+	double	   *g = palloc(sizeof(double) * (Size) Max(n, 1) * d);
+	int			k,
+				j;
+
+	memcpy(a, yty_reg, sizeof(double) * d * d);
+	memset(b, 0, sizeof(double) * d);
+	for (k = 0; k < n; k++)
+	{
+		const double *yi = y + (Size) idx[k] * d;
+		double		cm1 = alpha * w[k];
+		double		s = sqrt(cm1);
+		double	   *gk = g + (Size) k * d;
+
+		for (j = 0; j < d; j++)
+		{
+			gk[j] = s * yi[j];
+			b[j] += (1.0 + cm1) * yi[j];
+		}
+	}
+	/* sum_k (c_k - 1) y_k y_k^T as G^T G: matrix-matrix work for BLAS */
+	seg_reco_syrk_tn(g, n, d, 1.0, a);
+	pfree(g);
+}
+
+/* ------------------------------------------------------------------------
+ * Training
+ * ------------------------------------------------------------------------ */
+
+/* one side of the matrix in compressed-row form */
+typedef struct Csr
+{
+	int64		rows;
+	int64	   *ptr;			/* rows + 1 */
+	int32	   *idx;			/* column indexes */
+	double	   *w;				/* weights r (confidence - 1 = alpha r) */
+} Csr;
+
+#define dot seg_reco_dot
+
+/* y += t x; blocks of eight independent updates, which -O2 vectorizes */
+static inline void
+axpy(double t, const double *x, double *y, int d)
+{
+	int			j = 0,
+				k;
+
+	for (; j + 8 <= d; j += 8)
+		for (k = 0; k < 8; k++)
+			y[j + k] += t * x[j + k];
+	for (; j < d; j++)
+		y[j] += t * x[j];
+}
+
+static void
+nan_error(const char *what, int iteration, double reg, double alpha)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("als training diverged: %s became NaN or infinite in iteration %d", what, iteration),
+			 errdetail("regularization = %g, alpha = %g.  Too little regularization for the confidence "
+					   "weights makes the least-squares systems ill-conditioned.", reg, alpha),
+			 errhint("Raise regularization (for example to 0.1 or 1), lower alpha, or scale the weights down.")));
+}
+
+/* Y^T Y + reg I into yty (d x d) */
+static void
+gram(const double *y, int64 rows, int d, double reg, double *yty)
+{
+	int			j;
+
+	memset(yty, 0, sizeof(double) * d * d);
+	seg_reco_syrk_tn(y, rows, d, 1.0, yty);
+	for (j = 0; j < d; j++)
+		yty[j * d + j] += reg;
+}
+
+
+/* update every row of x given the other side y (ny rows), by CG */
+static void
+solve_cg(double *x, const Csr *m, const double *y, int64 ny, int d, double reg, double alpha)
+{
+	double	   *yty = palloc(sizeof(double) * d * d);
+	double	   *r = palloc(sizeof(double) * ALS_BLOCK * d);
+	double	   *p = palloc(sizeof(double) * ALS_BLOCK * d);
+	double	   *ap = palloc(sizeof(double) * ALS_BLOCK * d);
+	double		rsold[ALS_BLOCK];
+	bool		active[ALS_BLOCK];
+	int64		row0;
+
+	gram(y, ny, d, reg, yty);
+	for (row0 = 0; row0 < m->rows; row0 += ALS_BLOCK)
+	{
+		int			rows = (int) Min((int64) ALS_BLOCK, m->rows - row0);
+		double	   *xb = x + row0 * d;
+		int			u,
+					step;
+
+		CHECK_FOR_INTERRUPTS();
+		/* r = b - A x, the dense part -x (Y^T Y + reg I) first */
+		seg_reco_gemm(false, false, rows, d, d, -1.0, xb, d, yty, d, 0.0, r, d);
+		for (u = 0; u < rows; u++)
+		{
+			double	   *ru = r + (Size) u * d;
+			double	   *xu = xb + (Size) u * d;
+			int64		k;
+
+			for (k = m->ptr[row0 + u]; k < m->ptr[row0 + u + 1]; k++)
+			{
+				const double *yi = y + (Size) m->idx[k] * d;
+				double		cm1 = alpha * m->w[k];
+
+				axpy((1.0 + cm1) - cm1 * dot(yi, xu, d), yi, ru, d);
+			}
+			memcpy(p + (Size) u * d, ru, sizeof(double) * d);
+			rsold[u] = dot(ru, ru, d);
+			active[u] = rsold[u] >= 1e-20;
+		}
+		for (step = 0; step < ALS_CG_STEPS; step++)
+		{
+			seg_reco_gemm(false, false, rows, d, d, 1.0, p, d, yty, d, 0.0, ap, d);
+			for (u = 0; u < rows; u++)
+			{
+				double	   *pu = p + (Size) u * d;
+				double	   *apu = ap + (Size) u * d;
+				double	   *ru = r + (Size) u * d;
+				double	   *xu = xb + (Size) u * d;
+				double		pap,
+							a,
+							rsnew;
+				int64		k;
+				int			j;
+
+				if (!active[u])
+					continue;
+				for (k = m->ptr[row0 + u]; k < m->ptr[row0 + u + 1]; k++)
+				{
+					const double *yi = y + (Size) m->idx[k] * d;
+
+					axpy(alpha * m->w[k] * dot(yi, pu, d), yi, apu, d);
+				}
+				pap = dot(pu, apu, d);
+				if (!(pap > 0.0))
+				{
+					/* a NaN here is caught by the loss check */
+					active[u] = false;
+					continue;
+				}
+				a = rsold[u] / pap;
+				axpy(a, pu, xu, d);
+				axpy(-a, apu, ru, d);
+				rsnew = dot(ru, ru, d);
+				if (rsnew < 1e-20)
+				{
+					active[u] = false;
+					continue;
+				}
+				for (j = 0; j < d; j++)
+					pu[j] = ru[j] + (rsnew / rsold[u]) * pu[j];
+				rsold[u] = rsnew;
+			}
+		}
+	}
+	pfree(yty);
+	pfree(r);
+	pfree(p);
+	pfree(ap);
+}
+
+/* update every row of x given y exactly (Cholesky of each row's system) */
+static void
+solve_cholesky(double *x, const Csr *m, const double *y, int64 ny, int d, double reg,
+			   double alpha, int iteration)
+{
+	double	   *yty = palloc(sizeof(double) * d * d);
+	double	   *a = palloc(sizeof(double) * d * d);
+	double	   *b = palloc(sizeof(double) * d);
+	int64		u;
+
+	gram(y, ny, d, reg, yty);
+	for (u = 0; u < m->rows; u++)
+	{
+		int64		n = m->ptr[u + 1] - m->ptr[u];
+
+		if ((u & 255) == 0)
+			CHECK_FOR_INTERRUPTS();
+		seg_reco_als_user_system(y, d, yty, m->idx + m->ptr[u], m->w + m->ptr[u], (int) n,
+								 alpha, a, b);
+		if (!seg_reco_cholesky(a, d))
+			nan_error("a least-squares system (not positive definite)", iteration, reg, alpha);
+		seg_reco_chol_solve(a, d, b);
+		memcpy(x + u * d, b, sizeof(double) * d);
+	}
+	pfree(yty);
+	pfree(a);
+	pfree(b);
+}
+
+/* implicit's loss over all customer x product cells, normalised */
+static double
+als_loss(const double *x, const Csr *um, const double *y, int64 ni, int d,
+		 double reg, double alpha)
+{
+	double	   *yty = palloc(sizeof(double) * d * d);
+	double	   *tmp = palloc(sizeof(double) * ALS_BLOCK * d);
+	double		loss = 0.0,
+				total_conf = 0.0,
+				xnorm = 0.0,
+				ynorm = 0.0;
+	int64		row0,
+				i;
+
+	gram(y, ni, d, 0.0, yty);
+	for (row0 = 0; row0 < um->rows; row0 += ALS_BLOCK)
+	{
+		int			rows = (int) Min((int64) ALS_BLOCK, um->rows - row0);
+		int			u;
+
+		CHECK_FOR_INTERRUPTS();
+		seg_reco_gemm(false, false, rows, d, d, 1.0, x + row0 * d, d, yty, d, 0.0, tmp, d);
+		for (u = 0; u < rows; u++)
+		{
+			const double *xu = x + (row0 + u) * d;
+			int64		k;
+
+			/* sum over all products of s^2, then the observed pairs' corrections */
+			loss += dot(tmp + (Size) u * d, xu, d);
+			xnorm += dot(xu, xu, d);
+			for (k = um->ptr[row0 + u]; k < um->ptr[row0 + u + 1]; k++)
+			{
+				double		s = dot(xu, y + (Size) um->idx[k] * d, d);
+				double		c = 1.0 + alpha * um->w[k];
+
+				loss += c * (1.0 - s) * (1.0 - s) - s * s;
+				total_conf += c;
+			}
+		}
+	}
+	for (i = 0; i < ni; i++)
+		ynorm += dot(y + i * d, y + i * d, d);
+	pfree(yty);
+	pfree(tmp);
+	loss += reg * (xnorm + ynorm);
+	return loss / (total_conf + (double) um->rows * (double) ni - (double) um->ptr[um->rows]);
+}
+
+static int
+int64_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+static void
+append_float(StringInfo s, double v)
+{
+	char	   *t = float8out_internal(v);
+
+	appendStringInfoString(s, t);
+	pfree(t);
+}
+
+
+#define ARG_NOT_NULL(i, what) \
+	do { \
+		if (PG_ARGISNULL(i)) \
+			ereport(ERROR, \
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), \
+					 errmsg("%s must not be NULL", what), \
+					 errhint("Omit the argument to use its default."))); \
+	} while (0)
+
+/*
+ * seg_reco._als_train(name, factors, regularization, alpha, iterations, seed,
+ *                     solver, query, custom_source, options) RETURNS bigint
+ * Trains and stores the model; returns its version.
+ */
+Datum
+seg_reco_als_train(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	int			d;
+	double		reg,
+				alpha;
+	int			iterations;
+	int64		seed;
+	char	   *solver;
+	char	   *query;
+	bool		custom_source;
+	char	   *options;
+	bool		use_cg;
+	MemoryContext work,
+				old;
+	SegRecoPairs pairs;
+	instr_time	t_start;
+	double		load_seconds;
+	int64		nu = 0,
+				nnz,
+				k,
+				version;
+	int64	   *cust_ids;
+	int64	   *prod_ids;
+	int64		ni = 0;
+	Csr			um,
+				im;
+	double	   *x,
+			   *y,
+			   *loss,
+			   *secs,
+			   *popularity;
+	pg_prng_state rng;
+	int			it;
+	StringInfoData params,
+				metrics;
+
+	ARG_NOT_NULL(0, "name");
+	ARG_NOT_NULL(1, "factors");
+	ARG_NOT_NULL(2, "regularization");
+	ARG_NOT_NULL(3, "alpha");
+	ARG_NOT_NULL(4, "iterations");
+	ARG_NOT_NULL(5, "seed");
+	ARG_NOT_NULL(6, "solver");
+	ARG_NOT_NULL(7, "source query");
+	ARG_NOT_NULL(8, "custom_source");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	d = PG_GETARG_INT32(1);
+	reg = PG_GETARG_FLOAT8(2);
+	alpha = PG_GETARG_FLOAT8(3);
+	iterations = PG_GETARG_INT32(4);
+	seed = PG_GETARG_INT64(5);
+	solver = text_to_cstring(PG_GETARG_TEXT_PP(6));
+	query = text_to_cstring(PG_GETARG_TEXT_PP(7));
+	custom_source = PG_GETARG_BOOL(8);
+	options = PG_ARGISNULL(9) ? pstrdup("{}") :
+		DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(9)));
+
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model name must not be empty"),
+				 errhint("Use for example 'default'.")));
+	if (d < 1 || d > ALS_MAX_FACTORS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("factors must be between 1 and %d, got %d", ALS_MAX_FACTORS, d),
+				 errhint("64 is a good start.")));
+	seg_reco_check_finite(reg, "regularization");
+	if (reg < 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("regularization must not be negative, got %g", reg),
+				 errhint("Use a small positive value such as 0.01.")));
+	seg_reco_check_finite(alpha, "alpha");
+	if (alpha <= 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("alpha must be positive, got %g", alpha),
+				 errdetail("Confidence is 1 + alpha * weight; alpha scales how much an observed interaction counts."),
+				 errhint("Use 1.0 (the default) or a value between 1 and 40.")));
+	if (iterations < 1 || iterations > ALS_MAX_ITERATIONS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("iterations must be between 1 and %d, got %d", ALS_MAX_ITERATIONS, iterations),
+				 errhint("15 is usually enough.")));
+	if (strcmp(solver, "cg") == 0)
+		use_cg = true;
+	else if (strcmp(solver, "cholesky") == 0)
+		use_cg = false;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown solver \"%s\"", solver),
+				 errhint("Use 'cg' (conjugate gradient, the default) or 'cholesky' (exact).")));
+
+	INSTR_TIME_SET_CURRENT(t_start);
+	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco als_train",
+								 ALLOCSET_DEFAULT_SIZES);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	old = MemoryContextSwitchTo(work);
+
+	seg_reco_als_read_pairs(query, false, 0, custom_source, &pairs);
+	if (pairs.n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("no interactions to train on"),
+				 errdetail("The source returned " INT64_FORMAT " rows: " INT64_FORMAT
+						   " without a customer or product id, " INT64_FORMAT
+						   " pairs with a total weight of zero or less.",
+						   pairs.rows_read, pairs.rows_skipped, pairs.pairs_dropped),
+				 errhint("Load seg_reco.transactions (or run seg_reco.generate_demo_data()), or check the source query and as_of.")));
+	nnz = pairs.n;
+
+	/* customers: pairs arrive sorted by customer */
+	cust_ids = MemoryContextAllocHuge(work, sizeof(int64) * nnz);
+	for (k = 0; k < nnz; k++)
+		if (k == 0 || pairs.customer_id[k] != pairs.customer_id[k - 1])
+			cust_ids[nu++] = pairs.customer_id[k];
+	/* products: sorted, unique */
+	prod_ids = MemoryContextAllocHuge(work, sizeof(int64) * nnz);
+	memcpy(prod_ids, pairs.product_id, sizeof(int64) * nnz);
+	qsort(prod_ids, nnz, sizeof(int64), int64_cmp);
+	for (k = 0; k < nnz; k++)
+		if (k == 0 || prod_ids[k] != prod_ids[k - 1])
+			prod_ids[ni++] = prod_ids[k];
+	if (ni > INT_MAX / 2 || nnz > INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many products or interactions for als_train"),
+				 errdetail(INT64_FORMAT " products, " INT64_FORMAT " pairs.", ni, nnz)));
+	if (d > nu || d > ni)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("factors (%d) must not exceed the number of customers (" INT64_FORMAT
+						") or products (" INT64_FORMAT ")", d, nu, ni),
+				 errdetail("With more factors than customers or products the factor matrices are rank-deficient "
+						   "and the solves can produce NaN."),
+				 errhint("Use factors <= %d.", (int) Min(nu, ni))));
+
+	/* customer-major CSR */
+	um.rows = nu;
+	um.ptr = MemoryContextAllocHuge(work, sizeof(int64) * (nu + 1));
+	um.idx = MemoryContextAllocHuge(work, sizeof(int32) * nnz);
+	um.w = pairs.weight;
+	{
+		int64		u = -1;
+
+		for (k = 0; k < nnz; k++)
+		{
+			int64	   *hit;
+
+			if (k == 0 || pairs.customer_id[k] != pairs.customer_id[k - 1])
+				um.ptr[++u] = k;
+			hit = bsearch(&pairs.product_id[k], prod_ids, ni, sizeof(int64), int64_cmp);
+			um.idx[k] = (int32) (hit - prod_ids);
+		}
+		um.ptr[nu] = nnz;
+	}
+	/* product-major CSR by counting sort */
+	im.rows = ni;
+	im.ptr = MemoryContextAllocHuge(work, sizeof(int64) * (ni + 1));
+	im.idx = MemoryContextAllocHuge(work, sizeof(int32) * nnz);
+	im.w = MemoryContextAllocHuge(work, sizeof(double) * nnz);
+	memset(im.ptr, 0, sizeof(int64) * (ni + 1));
+	for (k = 0; k < nnz; k++)
+		im.ptr[um.idx[k] + 1]++;
+	for (k = 0; k < ni; k++)
+		im.ptr[k + 1] += im.ptr[k];
+	{
+		int64	   *fill = MemoryContextAllocHuge(work, sizeof(int64) * ni);
+		int64		u;
+
+		memcpy(fill, im.ptr, sizeof(int64) * ni);
+		for (u = 0; u < nu; u++)
+			for (k = um.ptr[u]; k < um.ptr[u + 1]; k++)
+			{
+				int64		pos = fill[um.idx[k]]++;
+
+				im.idx[pos] = (int32) u;
+				im.w[pos] = um.w[k];
+			}
+	}
+	load_seconds = elapsed_since(t_start);
+
+	/* initial factors, uniform in [0, 0.01) */
+	x = MemoryContextAllocHuge(work, sizeof(double) * nu * d);
+	y = MemoryContextAllocHuge(work, sizeof(double) * ni * d);
+	pg_prng_seed(&rng, (uint64) seed);
+	for (k = 0; k < nu * d; k++)
+		x[k] = pg_prng_double(&rng) * 0.01;
+	for (k = 0; k < ni * d; k++)
+		y[k] = pg_prng_double(&rng) * 0.01;
+
+	loss = palloc(sizeof(double) * iterations);
+	secs = palloc(sizeof(double) * iterations);
+	seg_reco_blas_begin();
+	for (it = 0; it < iterations; it++)
+	{
+		instr_time	t0;
+
+		INSTR_TIME_SET_CURRENT(t0);
+		if (use_cg)
+		{
+			solve_cg(x, &um, y, ni, d, reg, alpha);
+			solve_cg(y, &im, x, nu, d, reg, alpha);
+		}
+		else
+		{
+			solve_cholesky(x, &um, y, ni, d, reg, alpha, it + 1);
+			solve_cholesky(y, &im, x, nu, d, reg, alpha, it + 1);
+		}
+		secs[it] = elapsed_since(t0);
+		loss[it] = als_loss(x, &um, y, ni, d, reg, alpha);
+		if (!isfinite(loss[it]))
+			nan_error("the factors", it + 1, reg, alpha);
+		elog(DEBUG1, "als_train \"%s\": iteration %d, loss %g, %.3f s", name, it + 1, loss[it], secs[it]);
+	}
+
+	popularity = palloc(sizeof(double) * ni);
+	for (k = 0; k < ni; k++)
+		popularity[k] = (double) (im.ptr[k + 1] - im.ptr[k]) / (double) nu;
+
+	initStringInfo(&params);
+	appendStringInfo(&params, "{\"factors\": %d, \"regularization\": ", d);
+	append_float(&params, reg);
+	appendStringInfoString(&params, ", \"alpha\": ");
+	append_float(&params, alpha);
+	appendStringInfo(&params, ", \"iterations\": %d, \"seed\": " INT64_FORMAT
+					 ", \"solver\": \"%s\", \"cg_steps\": %d, \"custom_source\": %s, \"options\": %s, \"query\": ",
+					 iterations, seed, use_cg ? "cg" : "cholesky", ALS_CG_STEPS,
+					 custom_source ? "true" : "false", options);
+	escape_json(&params, query);
+	appendStringInfoChar(&params, '}');
+
+	initStringInfo(&metrics);
+	appendStringInfo(&metrics, "{\"customers\": " INT64_FORMAT ", \"products\": " INT64_FORMAT
+					 ", \"interactions\": " INT64_FORMAT ", \"rows_read\": " INT64_FORMAT
+					 ", \"rows_skipped\": " INT64_FORMAT ", \"pairs_dropped\": " INT64_FORMAT
+					 ", \"loss\": [",
+					 nu, ni, nnz, pairs.rows_read, pairs.rows_skipped, pairs.pairs_dropped);
+	for (it = 0; it < iterations; it++)
+	{
+		if (it > 0)
+			appendStringInfoString(&metrics, ", ");
+		append_float(&metrics, loss[it]);
+	}
+	appendStringInfoString(&metrics, "], \"iteration_seconds\": [");
+	for (it = 0; it < iterations; it++)
+		appendStringInfo(&metrics, "%s%.4f", it > 0 ? ", " : "", secs[it]);
+	appendStringInfo(&metrics, "], \"load_seconds\": %.4f, \"train_seconds\": %.4f}",
+					 load_seconds, elapsed_since(t_start));
+
+	version = seg_reco_als_model_save(name, d, nu, cust_ids, x, (int) ni, prod_ids, y, popularity,
+									  params.data, metrics.data);
+
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	MemoryContextDelete(work);
+	PG_RETURN_INT64(version);
+}

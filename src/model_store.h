@@ -1,0 +1,57 @@
+/*
+ * model_store.h
+ *      Storing ALS models and the per-backend cache of their product factors.
+ *
+ * A model is a row of seg_reco.models (kind 'als', model->>'version' a number
+ * drawn from seg_reco.als_model_version_seq at every training) plus its rows
+ * in seg_reco.als_customer_factors and seg_reco.als_product_factors, all
+ * written in the training call's transaction.  The cache is keyed by model
+ * name and that version, read from the row visible to the current snapshot
+ * at every call, so a retrained, replaced or rolled-back model is never
+ * served stale.  All functions here run SPI: the caller is connected.
+ */
+#ifndef SEG_RECO_MODEL_STORE_H
+#define SEG_RECO_MODEL_STORE_H
+
+#include "postgres.h"
+
+typedef struct SegRecoAlsModel
+{
+	char	   *name;
+	int64		version;
+	int			d;				/* factors */
+	int			n_products;
+	int64		n_customers;
+	int64	   *product_id;		/* ascending */
+	double	   *y;				/* n_products x d */
+	double	   *y_norm;			/* ||y_i|| */
+	double	   *yty_reg;		/* Y^T Y + regularization I, d x d */
+	double	   *popularity;		/* share of training customers with the product */
+	int32	   *pop_order;		/* product indices, most popular first */
+	double		alpha;
+	double		regularization;
+	char	   *query;			/* source query (customer_id, product_id, weight, receipt_id) */
+	bool		custom_source;
+} SegRecoAlsModel;
+
+/* the cached model of that name (loaded or reloaded as needed); errors if missing */
+extern SegRecoAlsModel *seg_reco_als_model_get(const char *name);
+
+/* x := the stored factors of the customer; false if the model lacks them */
+extern bool seg_reco_als_customer_factors(const SegRecoAlsModel *m, int64 customer_id,
+										  double *x);
+
+/* index of product_id in m->product_id, or -1 */
+extern int	seg_reco_als_product_index(const SegRecoAlsModel *m, int64 product_id);
+
+/*
+ * Store a trained model under name, replacing one of that name (kind 'als'
+ * only).  params_json and metrics_json are JSON object texts.
+ */
+extern int64 seg_reco_als_model_save(const char *name, int d,
+									 int64 n_customers, const int64 *customer_id, const double *x,
+									 int n_products, const int64 *product_id, const double *y,
+									 const double *popularity,
+									 const char *params_json, const char *metrics_json);
+
+#endif							/* SEG_RECO_MODEL_STORE_H */
