@@ -2,12 +2,12 @@
 EXTENSION   = seg_reco
 EXTVERSION  = 0.1.0
 MODULE_big  = seg_reco
-OBJS        = src/seg_reco.o src/rfm.o src/demo_data.o src/linalg.o src/kmeans.o src/gmm.o src/silhouette.o src/btyd.o src/als.o src/recommend.o src/model_store.o
+OBJS        = src/seg_reco.o src/rfm.o src/demo_data.o src/linalg.o src/kmeans.o src/gmm.o src/silhouette.o src/btyd.o src/als.o src/recommend.o src/model_store.o src/tfidf.o src/evaluate.o
 
 DATA        = $(wildcard sql/seg_reco--*.sql)
 
 # pg_regress inputs live in sql/<name>.sql, outputs in expected/<name>.out
-REGRESS      = rfm rfm_parallel refresh demo_data btyd btyd_cdnow kmeans gmm silhouette als als_demo sources
+REGRESS      = rfm rfm_parallel refresh demo_data btyd btyd_cdnow kmeans gmm silhouette als als_demo content coldstart evaluate sources
 REGRESS_OPTS = --inputdir=. --outputdir=. --load-extension=seg_reco
 
 PG_CONFIG   ?= pg_config

@@ -29,10 +29,6 @@ done
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 REBUILD=$rebuild
 
-refresh() {
-    psql_db "$DB" -q -c "CALL seg_reco.refresh()"
-}
-
 report() {
     if [[ -f $ROOT/scripts/report.sql ]]; then
         psql_db "$DB" -q -f "$ROOT/scripts/report.sql"
@@ -46,7 +42,7 @@ report() {
 }
 
 setup_all
-step "refresh models" refresh
+step "refresh models" refresh_pipeline
 step "analyst report" report
 print_timings
 connection_help

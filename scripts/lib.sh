@@ -402,6 +402,11 @@ ensure_demo_data() {
 }
 
 # everything up to a current extension with demo data, as steps
+# run the whole pipeline once (the views the tests and the report read)
+refresh_pipeline() {
+    psql_db "$DB" -q -c "CALL seg_reco.refresh()"
+}
+
 setup_all() {
     step "packages" ensure_packages
     step "build and install" build_install

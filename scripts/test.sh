@@ -85,6 +85,7 @@ run_pgtap() {
 }
 
 setup_all
+step "refresh models" refresh_pipeline
 step "pg_regress (make installcheck)" run_regress
 step "pgTAP (pg_prove)" run_pgtap
 print_timings

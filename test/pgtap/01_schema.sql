@@ -8,7 +8,9 @@ SELECT has_extension('seg_reco');
 SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'digital_events',
                                     'demo_truth', 'rfm_segments', 'source_columns', 'sources', 'models',
                                     'setting_defaults', 'settings', 'cluster_names', 'customer_clusters',
-                                    'customer_value', 'refresh_log', 'als_customer_factors', 'als_product_factors']);
+                                    'customer_value', 'refresh_log', 'als_customer_factors', 'als_product_factors',
+                                    'content_terms', 'product_content', 'content_version', 'segment_popularity',
+                                    'popularity_info']);
 SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary',
                                                 'recommendations']);
 SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models']);

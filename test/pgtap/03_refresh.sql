@@ -10,8 +10,8 @@ SELECT is((SELECT count(*) FROM seg_reco.customer_segments),
           (SELECT count(*) FROM seg_reco.customers), 'one row per customer');
 SELECT is((SELECT array_agg(step ORDER BY started_at) FROM seg_reco.refresh_log
             WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)),
-          ARRAY['customer_features', 'clusters', 'customer_value', 'als_model', 'recommendations',
-                'customer_segments', 'segment_summary'],
+          ARRAY['customer_features', 'clusters', 'customer_value', 'content', 'popularity', 'als_model',
+                'recommendations', 'customer_segments', 'segment_summary'],
           'the run logged every step in order');
 SELECT ok((SELECT bool_and(duration_ms >= 0 AND finished_at >= started_at) FROM seg_reco.refresh_log),
           'every step has a duration');

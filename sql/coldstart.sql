@@ -1,0 +1,120 @@
+-- Buy-again, popularity, demographic cold start and novelty on a hand-made history
+SET extra_float_digits = 0;
+SET client_min_messages = warning;
+SET timezone = 'UTC';
+-- errors below must not end the transaction that holds the fixture
+\set ON_ERROR_ROLLBACK on
+BEGIN;
+TRUNCATE seg_reco.transactions, seg_reco.digital_events, seg_reco.demo_truth,
+         seg_reco.customers, seg_reco.products,
+         seg_reco.segment_popularity, seg_reco.popularity_info;
+
+INSERT INTO seg_reco.products (product_id, name, category, unit_price, active) VALUES
+ (1, 'Epler', 'frukt', 30, true), (3, 'Brødet', 'brød', 40, true),
+ (4, 'Brød grovt', 'brød', 45, true), (5, 'Lettmelk', 'meieri', 20, true),
+ (7, 'Ost mild', 'meieri', 90, true), (9, 'Pærer', 'frukt', 35, true),
+ (10, 'Epler gule', 'frukt', 30, false);
+-- 101 and 102: same segment (born 1980, 4 in the household, Oslo, gull);
+-- 103: alone in its segment; 104: only a return; 105: no history, a
+-- neighbour of 101/102 with another tier; 106: no demographics at all
+INSERT INTO seg_reco.customers (customer_id, member_since, birth_year, household_size, county, member_tier) VALUES
+ (101, '2020-01-01', 1980, 4, 'Oslo', 'gull'),
+ (102, '2020-01-01', 1980, 4, 'Oslo', 'gull'),
+ (103, '2020-01-01', 1940, 1, 'Nordland', 'platina'),
+ (104, '2020-01-01', 1990, 2, 'Oslo', 'basis'),
+ (105, '2020-01-01', 1980, 4, 'Oslo', 'basis'),
+ (106, '2020-01-01', NULL, NULL, NULL, 'basis');
+-- 101: apples weekly (4 receipts, one with two lines), bread every 14 days
+-- (2), milk once; 102: milk twice, cheese once, the inactive apples once;
+-- 103: bread once; 104: a return
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount) VALUES
+ (1, 1, 101, 1, 1, '2025-01-01 10:00+00', 1, 30, 30),
+ (2, 1, 101, 3, 1, '2025-01-01 10:00+00', 1, 40, 40),
+ (3, 1, 101, 5, 1, '2025-01-01 10:00+00', 1, 20, 20),
+ (4, 2, 101, 1, 1, '2025-01-08 10:00+00', 1, 30, 30),
+ (5, 2, 101, 1, 1, '2025-01-08 10:00+00', 1, 30, 30),
+ (6, 3, 101, 1, 1, '2025-01-15 10:00+00', 1, 30, 30),
+ (7, 3, 101, 3, 1, '2025-01-15 10:00+00', 1, 40, 40),
+ (8, 4, 101, 1, 1, '2025-01-22 10:00+00', 1, 30, 30),
+ (9, 5, 102, 5, 1, '2025-01-03 10:00+00', 1, 20, 20),
+ (10, 5, 102, 7, 1, '2025-01-03 10:00+00', 1, 90, 90),
+ (11, 6, 102, 5, 1, '2025-01-20 10:00+00', 1, 20, 20),
+ (12, 6, 102, 10, 1, '2025-01-20 10:00+00', 1, 30, 30),
+ (13, 8, 103, 4, 1, '2025-01-10 10:00+00', 1, 45, 45),
+ (14, 7, 104, 1, 1, '2025-01-05 10:00+00', -1, 30, -30);
+
+-- buy-again as of 2025-01-28 (days count from 2025-01-29 00:00).
+-- apples: n = 4, mu = 7, d = 6.583, s = max(0, 7/4, 1) = 1.75,
+--   timing = exp(-((6.583 - 7) / 1.75)^2 / 2) = 0.9720,
+--   score = 4/6 * (0.1 + 0.9 * 0.9720) = 0.6499
+-- bread: n = 2, mu = 14, d = 13.583, s = 3.5, timing = 0.9929, score = 0.4968
+-- milk: one purchase, d = 27.583: 1/3 * 0.1 * 0.5^(27.583/365) = 0.0316
+SELECT product_id, round(score::numeric, 4) AS score, rank, purchases,
+       round(mean_cycle_days::numeric, 3) AS mean_cycle_days, round(days_since_last::numeric, 3) AS days_since_last
+  FROM seg_reco.buy_again_scores(101, 10, '2025-01-28');
+SELECT round((4.0 / 6 * (0.1 + 0.9 * exp(-0.5 * ((6 + 14 / 24.0 - 7) / 1.75) ^ 2)))::numeric, 4) AS apples_by_hand,
+       round((2.0 / 4 * (0.1 + 0.9 * exp(-0.5 * ((13 + 14 / 24.0 - 14) / 3.5) ^ 2)))::numeric, 4) AS bread_by_hand,
+       round((1.0 / 3 * 0.1 * 0.5 ^ ((27 + 14 / 24.0) / 365))::numeric, 4) AS milk_by_hand;
+-- apples just bought (as of 2025-01-22): not due yet, bread (bought a week
+-- ago, 14-day cycle) comes first
+SELECT product_id, round(score::numeric, 4) AS score, rank
+  FROM seg_reco.buy_again_scores(101, 10, '2025-01-22');
+-- long overdue (as of 2025-03-31): the apples have lapsed, halving per cycle
+SELECT product_id, round(score::numeric, 4) AS score, rank
+  FROM seg_reco.buy_again_scores(101, 10, '2025-03-31');
+-- default as_of: the latest transaction (2025-01-22); k = 1
+SELECT product_id, rank FROM seg_reco.buy_again_scores(101, 1);
+-- only returns, unknown customer, nothing before as_of: no rows
+SELECT count(*) AS only_returns FROM seg_reco.buy_again_scores(104);
+SELECT count(*) AS unknown FROM seg_reco.buy_again_scores(999);
+SELECT count(*) AS before_history FROM seg_reco.buy_again_scores(101, 10, '2024-12-31');
+SELECT * FROM seg_reco.buy_again_scores(101, 0);
+SELECT * FROM seg_reco.buy_again_scores(NULL);
+
+-- popularity: distinct buying customers in the 90 days up to as_of, active
+-- products only (product 10 is inactive); score = share of the 3 buyers
+SELECT product_id, round(score::numeric, 4) AS score, rank, customers
+  FROM seg_reco.popular_products(10, '2025-01-31');
+SELECT product_id, rank FROM seg_reco.popular_products(2, '2025-01-31', days => 15);
+SELECT * FROM seg_reco.popular_products(0);
+SELECT * FROM seg_reco.popular_products(10, days => 0);
+
+-- cold start before build_popularity: a clear error
+SELECT * FROM seg_reco.cold_start_recommendations(101);
+
+SELECT s - 'seconds' AS summary FROM seg_reco.build_popularity('2025-01-31') s;
+SELECT level, age_band, household_band, county, member_tier, rank, product_id, buyers, segment_buyers
+  FROM seg_reco.segment_popularity WHERE level IN (0, 4) ORDER BY level, age_band, household_band, county, member_tier, rank;
+
+-- 105 (tier basis) has no buyers in its full segment; with
+-- min_segment_size 2 the segment without the tier (101, 102) is used and
+-- the wider levels fill up to k
+SELECT product_id, round(score::numeric, 4) AS score, rank, segment_used
+  FROM seg_reco.cold_start_recommendations(105, 10, 2);
+-- the default min_segment_size (30) backs off to global popularity
+SELECT product_id, round(score::numeric, 4) AS score, rank, segment_used
+  FROM seg_reco.cold_start_recommendations(105, 3);
+-- a segment with one member: used with min_segment_size 1, else backed off
+SELECT product_id, rank, segment_used FROM seg_reco.cold_start_recommendations(103, 3, 1);
+SELECT product_id, rank, segment_used FROM seg_reco.cold_start_recommendations(103, 3, 2);
+-- no demographics: the 'unknown' bands, here backed off to global
+SELECT product_id, rank, segment_used FROM seg_reco.cold_start_recommendations(106, 2, 1);
+-- unknown customer, anonymous visitor: global popularity
+SELECT product_id, rank, segment_used FROM seg_reco.cold_start_recommendations(999, 2);
+SELECT product_id, rank, segment_used FROM seg_reco.cold_start_recommendations(NULL, 2);
+-- k larger than the catalogue
+SELECT count(*) AS rows FROM seg_reco.cold_start_recommendations(101, 1000, 1);
+SELECT * FROM seg_reco.cold_start_recommendations(101, 0);
+SELECT * FROM seg_reco.cold_start_recommendations(101, 10, 0);
+SELECT * FROM seg_reco.cold_start_recommendations(101, NULL);
+SELECT seg_reco.build_popularity(days => 0);
+
+-- novelty: 3 buyers; milk (2 buyers): -log2(3/4) = 0.4150; pears (none):
+-- -log2(1/4) = 2; mean 1.2075
+SELECT round(seg_reco.novelty(ARRAY[5, 9]::bigint[])::numeric, 4) AS novelty,
+       round(((-ln(3 / 4.0) - ln(1 / 4.0)) / ln(2) / 2)::numeric, 4) AS by_hand;
+SELECT seg_reco.novelty('{}'::bigint[]) AS empty, seg_reco.novelty(NULL) AS null_list,
+       round(seg_reco.novelty(ARRAY[5, NULL]::bigint[])::numeric, 4) AS with_null;
+
+SELECT has_function_privilege('public', 'seg_reco.build_popularity(date, integer, integer)', 'EXECUTE') AS public_builds;
+ROLLBACK;

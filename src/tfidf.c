@@ -1,0 +1,607 @@
+/*
+ * tfidf.c
+ *      Content vectors of products and the similarities computed from them:
+ *      seg_reco.content_similar and seg_reco.content_scores.
+ *
+ * The vectors themselves are built in SQL by seg_reco.build_content()
+ * (PostgreSQL's text search with the norwegian configuration does the
+ * tokenising, stemming and stop words) and stored sparse in
+ * seg_reco.product_content: ascending term ids and L2-normalised float4
+ * weights per product.  This file reads them into a per-backend cache of
+ * the whole catalogue, as compressed rows (CSR) plus an inverted index
+ * (term -> products), keyed by seg_reco.content_version.version: the
+ * version visible to the current snapshot is read at every call (one
+ * single-row table) and the vectors are reloaded only when it differs, so
+ * a rebuild, or a rolled-back rebuild, is never served stale.  A new cache
+ * entry is built in a transient context and attached under
+ * CacheMemoryContext only once complete, so an error while loading leaves
+ * nothing half-built behind.
+ *
+ * One product against all: the inverted index touches only the products
+ * sharing a term with it (a few thousand multiply-adds at 5,000 products).
+ * A customer profile against all: a dense profile over the vocabulary and
+ * one pass over every product's nonzeros.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "guards.h"
+#include "linalg.h"
+#include "tfidf.h"
+
+/* a term id beyond this means a damaged product_content, not a vocabulary */
+#define CONTENT_MAX_TERM 100000000
+
+static MemoryContext cache_ctx = NULL;
+static MemoryContext entry_ctx = NULL;
+static SegRecoContent *cache_entry = NULL;
+
+static SPIPlanPtr plan_version = NULL;
+static SPIPlanPtr plan_vectors = NULL;
+static SPIPlanPtr plan_history = NULL;
+
+static SPIPlanPtr
+keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*slot = p;
+	}
+	return *slot;
+}
+
+static void
+malformed_row(int64 product_id, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("content vector of product " INT64_FORMAT " is malformed: %s", product_id, why),
+			 errdetail("seg_reco.product_content holds ascending term ids of at least 1 and as many finite weights, without NULLs."),
+			 errhint("Run SELECT seg_reco.build_content(); to rebuild the vectors.")));
+}
+
+/* a 1-D array without NULLs, of the element type wanted; returns its length */
+static int
+checked_array(ArrayType *a, Oid elemtype, int64 product_id)
+{
+	if (ARR_ELEMTYPE(a) != elemtype)
+		malformed_row(product_id, "unexpected element type");
+	if (ARR_NDIM(a) > 1)
+		malformed_row(product_id, "more than one dimension");
+	if (ARR_HASNULL(a) && array_contains_nulls(a))
+		malformed_row(product_id, "NULL element");
+	return ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+}
+
+/* read every vector of the build into a new entry allocated in ctx */
+static SegRecoContent *
+load_content(int64 version, MemoryContext ctx)
+{
+	SegRecoContent *c;
+	SPITupleTable *tt;
+	uint64		nrows,
+				r;
+	int64		nnz = 0,
+				pos;
+	int32		max_term = 0;
+	int			t;
+
+	if (SPI_execute_plan(keep_plan(&plan_vectors,
+								   "SELECT c.product_id, c.terms, c.weights, c.active"
+								   " FROM seg_reco.product_content c ORDER BY c.product_id",
+								   0, NULL),
+						 NULL, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading seg_reco.product_content failed");
+	tt = SPI_tuptable;
+	nrows = SPI_processed;
+	if (nrows > (uint64) (INT_MAX / 2))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("seg_reco.product_content holds too many products (" UINT64_FORMAT ")", nrows)));
+
+	c = MemoryContextAllocZero(ctx, sizeof(SegRecoContent));
+	c->version = version;
+	c->n = (int) nrows;
+	c->product_id = MemoryContextAlloc(ctx, sizeof(int64) * (nrows + 1));
+	c->active = MemoryContextAlloc(ctx, sizeof(bool) * (nrows + 1));
+	c->offset = MemoryContextAlloc(ctx, sizeof(int64) * (nrows + 1));
+
+	/* pass 1: ids, lengths and checks */
+	for (r = 0; r < nrows; r++)
+	{
+		HeapTuple	tup = tt->vals[r];
+		bool		isnull;
+		int64		pid;
+		ArrayType  *terms,
+				   *weights;
+		int			len,
+					i;
+		int32	   *tv;
+		float4	   *wv;
+
+		CHECK_FOR_INTERRUPTS();
+		pid = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, 1, &isnull));
+		if (isnull)
+			elog(ERROR, "seg_reco.product_content has a NULL product_id");
+		if (r > 0 && pid <= c->product_id[r - 1])
+			elog(ERROR, "seg_reco.product_content is not ordered by product_id");
+		c->product_id[r] = pid;
+		{
+			Datum		d = SPI_getbinval(tup, tt->tupdesc, 4, &isnull);
+
+			c->active[r] = isnull ? true : DatumGetBool(d);
+		}
+		terms = DatumGetArrayTypeP(SPI_getbinval(tup, tt->tupdesc, 2, &isnull));
+		if (isnull)
+			malformed_row(pid, "NULL terms");
+		weights = DatumGetArrayTypeP(SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
+		if (isnull)
+			malformed_row(pid, "NULL weights");
+		len = checked_array(terms, INT4OID, pid);
+		if (checked_array(weights, FLOAT4OID, pid) != len)
+			malformed_row(pid, "terms and weights differ in length");
+		tv = (int32 *) ARR_DATA_PTR(terms);
+		wv = (float4 *) ARR_DATA_PTR(weights);
+		for (i = 0; i < len; i++)
+		{
+			if (tv[i] < 1 || tv[i] > CONTENT_MAX_TERM || (i > 0 && tv[i] <= tv[i - 1]))
+				malformed_row(pid, "term ids not ascending or out of range");
+			if (isnan(wv[i]) || isinf(wv[i]))
+				malformed_row(pid, "weight not finite");
+		}
+		if (len > 0 && tv[len - 1] > max_term)
+			max_term = tv[len - 1];
+		c->offset[r] = nnz;
+		nnz += len;
+	}
+	c->offset[nrows] = nnz;
+	if ((Size) nnz > MaxAllocSize / sizeof(int32))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("content vectors hold too many nonzeros (" INT64_FORMAT ")", nnz)));
+	c->n_terms = max_term + 1;
+
+	/* pass 2: the rows */
+	c->term = MemoryContextAlloc(ctx, sizeof(int32) * (nnz + 1));
+	c->weight = MemoryContextAlloc(ctx, sizeof(float) * (nnz + 1));
+	for (r = 0; r < nrows; r++)
+	{
+		HeapTuple	tup = tt->vals[r];
+		bool		isnull;
+		ArrayType  *terms = DatumGetArrayTypeP(SPI_getbinval(tup, tt->tupdesc, 2, &isnull));
+		ArrayType  *weights = DatumGetArrayTypeP(SPI_getbinval(tup, tt->tupdesc, 3, &isnull));
+		int64		len = c->offset[r + 1] - c->offset[r];
+
+		CHECK_FOR_INTERRUPTS();
+		memcpy(c->term + c->offset[r], ARR_DATA_PTR(terms), sizeof(int32) * len);
+		memcpy(c->weight + c->offset[r], ARR_DATA_PTR(weights), sizeof(float) * len);
+	}
+
+	/* the inverted index: count, prefix sums, fill in product order */
+	c->t_offset = MemoryContextAllocZero(ctx, sizeof(int64) * ((Size) c->n_terms + 1));
+	c->t_product = MemoryContextAlloc(ctx, sizeof(int32) * (nnz + 1));
+	c->t_weight = MemoryContextAlloc(ctx, sizeof(float) * (nnz + 1));
+	for (pos = 0; pos < nnz; pos++)
+		c->t_offset[c->term[pos] + 1]++;
+	for (t = 0; t < c->n_terms; t++)
+		c->t_offset[t + 1] += c->t_offset[t];
+	{
+		int64	   *fill = palloc(sizeof(int64) * ((Size) c->n_terms + 1));
+
+		memcpy(fill, c->t_offset, sizeof(int64) * ((Size) c->n_terms + 1));
+		for (r = 0; r < nrows; r++)
+		{
+			for (pos = c->offset[r]; pos < c->offset[r + 1]; pos++)
+			{
+				int64		at = fill[c->term[pos]]++;
+
+				c->t_product[at] = (int32) r;
+				c->t_weight[at] = c->weight[pos];
+			}
+		}
+		pfree(fill);
+	}
+	return c;
+}
+
+const SegRecoContent *
+seg_reco_content_get(bool missing_ok)
+{
+	bool		isnull;
+	int64		version;
+	MemoryContext ctx;
+	SegRecoContent *c;
+
+	if (SPI_execute_plan(keep_plan(&plan_version,
+								   "SELECT cv.version FROM seg_reco.content_version cv",
+								   0, NULL),
+						 NULL, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading seg_reco.content_version failed");
+	if (SPI_processed == 0)
+	{
+		if (missing_ok)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("content vectors have not been built"),
+				 errhint("Run SELECT seg_reco.build_content(); as the extension owner.")));
+	}
+	version = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (cache_entry != NULL && cache_entry->version == version)
+		return cache_entry;
+
+	ctx = AllocSetContextCreate(CurrentMemoryContext, "seg_reco content vectors",
+								ALLOCSET_DEFAULT_SIZES);
+	c = load_content(version, ctx);
+	/* complete: attach it, drop the old one */
+	if (cache_ctx == NULL)
+		cache_ctx = AllocSetContextCreate(CacheMemoryContext, "seg_reco content cache",
+										  ALLOCSET_SMALL_SIZES);
+	MemoryContextSetParent(ctx, cache_ctx);
+	if (entry_ctx != NULL)
+		MemoryContextDelete(entry_ctx);
+	entry_ctx = ctx;
+	cache_entry = c;
+	return c;
+}
+
+int
+seg_reco_content_index(const SegRecoContent *c, int64 product_id)
+{
+	int			lo = 0,
+				hi = c->n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (c->product_id[mid] == product_id)
+			return mid;
+		if (c->product_id[mid] < product_id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+double
+seg_reco_content_cosine(const SegRecoContent *c, int i, int j)
+{
+	int64		a = c->offset[i],
+				ae = c->offset[i + 1],
+				b = c->offset[j],
+				be = c->offset[j + 1];
+	double		s = 0;
+
+	while (a < ae && b < be)
+	{
+		if (c->term[a] == c->term[b])
+			s += (double) c->weight[a++] * (double) c->weight[b++];
+		else if (c->term[a] < c->term[b])
+			a++;
+		else
+			b++;
+	}
+	/* float4 weights: a unit vector with itself can exceed 1 by an ulp */
+	return Min(s, 1.0);
+}
+
+void
+seg_reco_content_similarity_row(const SegRecoContent *c, int i, double *scores)
+{
+	int64		pos,
+				q;
+
+	memset(scores, 0, sizeof(double) * c->n);
+	for (pos = c->offset[i]; pos < c->offset[i + 1]; pos++)
+	{
+		int32		t = c->term[pos];
+		double		w = c->weight[pos];
+
+		for (q = c->t_offset[t]; q < c->t_offset[t + 1]; q++)
+			scores[c->t_product[q]] += w * (double) c->t_weight[q];
+	}
+	/* float4 weights: identical vectors can exceed 1 by an ulp */
+	for (q = 0; q < c->n; q++)
+		if (scores[q] > 1.0)
+			scores[q] = 1.0;
+}
+
+bool
+seg_reco_content_profile(const SegRecoContent *c, int64 customer_id,
+						 TimestampTz end, double half_life_days,
+						 double *profile, bool *purchased)
+{
+	Oid			argtypes[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum		args[2];
+	SPITupleTable *tt;
+	uint64		nrows,
+				r;
+	double	   *ts;
+	int		   *idx;
+	double		latest = -INFINITY,
+				norm = 0;
+	int			t;
+
+	memset(profile, 0, sizeof(double) * c->n_terms);
+	if (purchased != NULL)
+		memset(purchased, 0, sizeof(bool) * c->n);
+
+	args[0] = Int64GetDatum(customer_id);
+	args[1] = TimestampTzGetDatum(end);
+	if (SPI_execute_plan(keep_plan(&plan_history,
+								   "SELECT h.product_id, extract(epoch FROM h.ts)::pg_catalog.float8"
+								   " FROM (SELECT t.product_id, min(t.ts) AS ts"
+								   " FROM seg_reco.transactions t"
+								   " WHERE t.customer_id = $1 AND t.amount > 0 AND t.ts < $2"
+								   " GROUP BY t.product_id, t.receipt_id) h",
+								   2, argtypes),
+						 args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading the purchases of customer " INT64_FORMAT " failed", customer_id);
+	tt = SPI_tuptable;
+	nrows = SPI_processed;
+	if (nrows == 0)
+		return false;
+
+	ts = palloc(sizeof(double) * nrows);
+	idx = palloc(sizeof(int) * nrows);
+	for (r = 0; r < nrows; r++)
+	{
+		bool		isnull;
+		int64		pid = DatumGetInt64(SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull));
+
+		ts[r] = DatumGetFloat8(SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull));
+		idx[r] = seg_reco_content_index(c, pid);
+		if (ts[r] > latest)
+			latest = ts[r];
+	}
+	for (r = 0; r < nrows; r++)
+	{
+		int			i = idx[r];
+		double		w;
+		int64		pos;
+
+		if ((r & 1023) == 1023)
+			CHECK_FOR_INTERRUPTS();
+		if (i < 0)
+			continue;			/* a product newer than the build */
+		if (purchased != NULL)
+			purchased[i] = true;
+		w = isinf(half_life_days) ? 1.0 :
+			pow(0.5, (latest - ts[r]) / 86400.0 / half_life_days);
+		for (pos = c->offset[i]; pos < c->offset[i + 1]; pos++)
+			profile[c->term[pos]] += w * (double) c->weight[pos];
+	}
+	pfree(ts);
+	pfree(idx);
+
+	for (t = 0; t < c->n_terms; t++)
+		norm += profile[t] * profile[t];
+	if (!(norm > 0))
+		return false;
+	norm = sqrt(norm);
+	for (t = 0; t < c->n_terms; t++)
+		profile[t] /= norm;
+	return true;
+}
+
+void
+seg_reco_content_score_all(const SegRecoContent *c, const double *profile, double *scores)
+{
+	int			j;
+
+	for (j = 0; j < c->n; j++)
+	{
+		double		s = 0;
+		int64		pos;
+
+		if ((j & 4095) == 4095)
+			CHECK_FOR_INTERRUPTS();
+		for (pos = c->offset[j]; pos < c->offset[j + 1]; pos++)
+			s += profile[c->term[pos]] * (double) c->weight[pos];
+		scores[j] = s;
+	}
+}
+
+/* ---------------------------------------------------------------------------
+ * SQL entry points
+ * ---------------------------------------------------------------------------
+ */
+
+static inline void
+check_not_null(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", what)));
+}
+
+static inline void
+check_k(int32 k)
+{
+	if (k < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be at least 1, got %d", k)));
+}
+
+/* emit the top k of scores[] where allowed[] as (product_id, score, rank) */
+static void
+emit_topk(ReturnSetInfo *rsinfo, const SegRecoContent *c, const double *scores,
+		  const bool *allowed, int32 k)
+{
+	int			want = Min(k, c->n);
+	int32	   *out = palloc(sizeof(int32) * (want + 1));
+	int			got = seg_reco_topk(scores, allowed, c->n, want, out),
+				r;
+
+	for (r = 0; r < got; r++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = Int64GetDatum(c->product_id[out[r]]);
+		values[1] = Float8GetDatum(scores[out[r]]);
+		values[2] = Int32GetDatum(r + 1);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+/*
+ * content_similar(product_id bigint, k int, only_active boolean)
+ *   RETURNS TABLE(similar_product_id bigint, similarity float8, rank int)
+ */
+PG_FUNCTION_INFO_V1(seg_reco_content_similar);
+Datum
+seg_reco_content_similar(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		product_id;
+	int32		k;
+	bool		only_active;
+	MemoryContext work,
+				old;
+	const SegRecoContent *c;
+	double	   *scores;
+	bool	   *allowed;
+	int			i,
+				j;
+
+	check_not_null(fcinfo, 0, "product_id");
+	check_not_null(fcinfo, 1, "k");
+	check_not_null(fcinfo, 2, "only_active");
+	product_id = PG_GETARG_INT64(0);
+	k = PG_GETARG_INT32(1);
+	only_active = PG_GETARG_BOOL(2);
+	check_k(k);
+
+	InitMaterializedSRF(fcinfo, 0);
+	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco content_similar",
+								 ALLOCSET_DEFAULT_SIZES);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	c = seg_reco_content_get(false);
+	old = MemoryContextSwitchTo(work);
+	i = seg_reco_content_index(c, product_id);
+	if (i < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("product " INT64_FORMAT " has no content vector", product_id),
+				 errdetail("seg_reco.product_content has no row for it."),
+				 errhint("Run SELECT seg_reco.build_content(); after adding products.")));
+	scores = palloc(sizeof(double) * (c->n + 1));
+	allowed = palloc(sizeof(bool) * (c->n + 1));
+	seg_reco_content_similarity_row(c, i, scores);
+	for (j = 0; j < c->n; j++)
+		allowed[j] = j != i && scores[j] > 0 && (!only_active || c->active[j]);
+	emit_topk(rsinfo, c, scores, allowed, k);
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	MemoryContextDelete(work);
+	return (Datum) 0;
+}
+
+/*
+ * content_scores(customer_id bigint, k int, as_of date, half_life_days float8,
+ *                exclude_purchased boolean, only_active boolean)
+ *   RETURNS TABLE(product_id bigint, score float8, rank int)
+ */
+PG_FUNCTION_INFO_V1(seg_reco_content_scores);
+Datum
+seg_reco_content_scores(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		customer_id;
+	int32		k;
+	TimestampTz end = DT_NOEND;
+	double		half_life;
+	bool		exclude_purchased,
+				only_active;
+	MemoryContext work,
+				old;
+	const SegRecoContent *c;
+	double	   *profile,
+			   *scores;
+	bool	   *purchased,
+			   *allowed;
+	int			j;
+
+	check_not_null(fcinfo, 0, "customer_id");
+	check_not_null(fcinfo, 1, "k");
+	check_not_null(fcinfo, 3, "half_life_days");
+	check_not_null(fcinfo, 4, "exclude_purchased");
+	check_not_null(fcinfo, 5, "only_active");
+	customer_id = PG_GETARG_INT64(0);
+	k = PG_GETARG_INT32(1);
+	half_life = PG_GETARG_FLOAT8(3);
+	exclude_purchased = PG_GETARG_BOOL(4);
+	only_active = PG_GETARG_BOOL(5);
+	check_k(k);
+	if (!(half_life > 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("half_life_days must be positive, got %g", half_life),
+				 errhint("Use 'Infinity' for no decay.")));
+	if (!PG_ARGISNULL(2))
+	{
+		DateADT		as_of = PG_GETARG_DATEADT(2);
+		int			overflow = 0;
+
+		if (DATE_NOT_FINITE(as_of))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("as_of must be a finite date"),
+					 errhint("Use NULL for all purchases.")));
+		end = date2timestamptz_opt_overflow(as_of + 1, &overflow);
+		if (overflow != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("as_of is out of range for a timestamp")));
+	}
+
+	InitMaterializedSRF(fcinfo, 0);
+	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco content_scores",
+								 ALLOCSET_DEFAULT_SIZES);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	c = seg_reco_content_get(false);
+	old = MemoryContextSwitchTo(work);
+	profile = palloc(sizeof(double) * ((Size) c->n_terms + 1));
+	purchased = palloc(sizeof(bool) * (c->n + 1));
+	if (seg_reco_content_profile(c, customer_id, end, half_life, profile, purchased))
+	{
+		MemoryContextSwitchTo(work);	/* SPI calls end in SPI's context */
+		scores = palloc(sizeof(double) * (c->n + 1));
+		allowed = palloc(sizeof(bool) * (c->n + 1));
+		seg_reco_content_score_all(c, profile, scores);
+		for (j = 0; j < c->n; j++)
+			allowed[j] = scores[j] > 0 && (!only_active || c->active[j]) &&
+				(!exclude_purchased || !purchased[j]);
+		emit_topk(rsinfo, c, scores, allowed, k);
+	}
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	MemoryContextDelete(work);
+	return (Datum) 0;
+}
