@@ -7,7 +7,7 @@ OBJS        = src/seg_reco.o src/rfm.o src/demo_data.o src/linalg.o src/kmeans.o
 DATA        = $(wildcard sql/seg_reco--*.sql)
 
 # pg_regress inputs live in sql/<name>.sql, outputs in expected/<name>.out
-REGRESS      = rfm rfm_parallel refresh demo_data btyd btyd_cdnow kmeans gmm silhouette als als_demo content coldstart evaluate sources
+REGRESS      = rfm rfm_parallel refresh demo_data btyd btyd_cdnow kmeans gmm silhouette als als_demo content coldstart evaluate hybrid evaluate_run sources
 REGRESS_OPTS = --inputdir=. --outputdir=. --load-extension=seg_reco
 
 PG_CONFIG   ?= pg_config

@@ -7,7 +7,13 @@
 # Retail.
 #
 #   bash bench/als.sh [--runs 3] [--pgbench-seconds 30] [--no-uci]
+#                     [--scale10 | --scale10-only]
 #                     [--socket DIR --port N]   (use a running server instead of scripts/lib.sh's)
+#
+# --scale10 adds the 10x scale (100,000 customers, 8,114,650 lines, database
+# seg_reco_bench_als10, generated once: ~45 s): als_train total, load,
+# seconds per iteration and peak backend memory (VmHWM), and recommend_all;
+# --scale10-only runs just that.
 #
 # Databases: seg_reco_bench_als (demo data, reference scale) and
 # seg_reco_bench_als_uci.  Nothing is asserted: it prints; timings on a
@@ -16,6 +22,8 @@ set -euo pipefail
 RUNS=3
 PGB_SECS=30
 UCI=1
+SCALE10=0
+REFERENCE=1
 SOCK=
 PGPORT_=
 FACTORS=64
@@ -26,9 +34,11 @@ while [[ $# -gt 0 ]]; do
         --runs) RUNS=$2; shift 2 ;;
         --pgbench-seconds) PGB_SECS=$2; shift 2 ;;
         --no-uci) UCI=0; shift ;;
+        --scale10) SCALE10=1; shift ;;
+        --scale10-only) SCALE10=1; REFERENCE=0; UCI=0; shift ;;
         --socket) SOCK=$2; shift 2 ;;
         --port) PGPORT_=$2; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -129,12 +139,60 @@ bench_quality() {
         -f "$HERE/als_eval.sql"
 }
 
-DB=seg_reco_bench_als
-ensure_bench_db "$DB"
-psql_db "$DB" -q -At -c "SELECT 1 FROM seg_reco.generate_demo_data()" >/dev/null
-bench_train "$DB"
-bench_serving "$DB"
-bench_quality "$DB"
+# the 10x scale: als_train with 1 and 2 BLAS threads, then recommend_all
+bench_scale10() {
+    local db=seg_reco_bench_als10 threads r out walls loads its peaks times losses
+    if ! psql_db postgres -Atc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
+        [[ $(psql_db "$db" -Atc "SELECT count(*) FROM seg_reco.transactions" 2>/dev/null || echo 0) != 8114650 ]]; then
+        ensure_bench_db "$db"
+        say "generating the 10x demo data (100,000 customers, 8,114,650 lines) ..."
+        psql_db "$db" -q -At -c "SELECT 1 FROM seg_reco.generate_demo_data(100000, 5000, 8114650, 500000)" >/dev/null
+        psql_db "$db" -q -c "VACUUM ANALYZE seg_reco.transactions" -c "VACUUM ANALYZE seg_reco.digital_events"
+    fi
+    for threads in 1 2; do
+        walls=(); loads=(); its=(); peaks=()
+        for ((r = 0; r < RUNS; r++)); do
+            out=$(train_once "$db" "$threads")
+            walls+=("$(awk 'NR == 1 { print $1 }' <<<"$out")")
+            loads+=("$(awk 'NR == 1 { print $3 }' <<<"$out")")
+            its+=("$(awk 'NR == 1 { print $4 }' <<<"$out")")
+            peaks+=("$(awk '/peak_kB/ { print $2 }' <<<"$out")")
+            losses=$(awk 'NR == 1 { print $5 }' <<<"$out")
+        done
+        printf 'als_train 10x (%s customers, %s pairs), %s factors, %s iterations, blas_threads=%s: total %ss (median of %s; runs: %s), load %ss, %ss per iteration, peak backend RSS %s MB\n' \
+            "$(psql_db "$db" -Atc "SELECT metrics ->> 'customers' FROM seg_reco.models WHERE name = 'bench'")" \
+            "$(psql_db "$db" -Atc "SELECT metrics ->> 'interactions' FROM seg_reco.models WHERE name = 'bench'")" \
+            "$FACTORS" "$ITER" "$threads" \
+            "$(printf '%s\n' "${walls[@]}" | median)" "$RUNS" "${walls[*]}" \
+            "$(printf '%s\n' "${loads[@]}" | median)" "$(printf '%s\n' "${its[@]}" | median)" \
+            "$(( $(printf '%s\n' "${peaks[@]}" | median | cut -d. -f1) / 1024 ))"
+    done
+    printf 'loss per iteration (10x): %s\n' "$losses"
+    times=()
+    for ((r = 0; r < RUNS; r++)); do
+        times+=("$(psql_db "$db" -q -At <<'SQL'
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+SELECT count(*) FROM seg_reco.recommend_all('bench', 10) \g /dev/null
+SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3);
+SQL
+)")
+    done
+    printf 'recommend_all 10x (top 10, every customer): %ss (median of %s; runs: %s)\n' \
+        "$(printf '%s\n' "${times[@]}" | median)" "$RUNS" "${times[*]}"
+}
+
+if [[ $REFERENCE -eq 1 ]]; then
+    DB=seg_reco_bench_als
+    ensure_bench_db "$DB"
+    psql_db "$DB" -q -At -c "SELECT 1 FROM seg_reco.generate_demo_data()" >/dev/null
+    bench_train "$DB"
+    bench_serving "$DB"
+    bench_quality "$DB"
+fi
+
+if [[ $SCALE10 -eq 1 ]]; then
+    bench_scale10
+fi
 
 if [[ $UCI -eq 1 ]]; then
     [[ -r $UCI_CSV ]] || { say "UCI data not found at $UCI_CSV (set UCI_CSV)"; exit 0; }

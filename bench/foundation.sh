@@ -84,7 +84,8 @@ for scale in $SCALES; do
         say "    run $((i + 1)): rfm_score ${exts[-1]} ms, plain SQL ${plains[-1]} ms"
     done
     refs=(); refmem=()
-    for ((i = 0; i < RUNS; i++)); do
+    ref_runs=$RUNS; [[ $scale -gt 1 ]] && ref_runs=1
+    for ((i = 0; i < ref_runs; i++)); do
         read -r ms kb < <(run_timed "$db" "CALL seg_reco.refresh();"); refs+=("$ms"); refmem+=("$kb")
         say "    refresh run $((i + 1)): ${ms} ms"
     done
@@ -109,4 +110,4 @@ for scale in $SCALES; do
         'BEGIN { printf "%-6s %10d %12.2f %14.3f %14.3f %8.2f %12.3f %12.0f %12.0f\n", s, n, g/1000, e/1000, p/1000, p/e, r/1000, gm/1024, em/1024 }'
 done
 echo "ratio = plain SQL time / rfm_score time (above 1: seg_reco is faster). Medians of $RUNS runs"
-echo "(generation at 10x: 1 run). Peak MB = VmHWM of the backend, including shared buffers it touched."
+echo "(generation and refresh at 10x: 1 run). Peak MB = VmHWM of the backend, including shared buffers it touched."

@@ -106,6 +106,38 @@ SELECT s.customer_id AS customer, s.taste || ' / ' || s.shopper_type AS planted,
  ORDER BY s.taste, r.rank;
 
 \echo
+\echo '== Recommenders compared (seg_reco.evaluate: last 30 days held out, k = 10) ==='
+SELECT recommender, mode, customers,
+       round(ndcg_at_k::numeric, 4) AS "NDCG@10", round(precision_at_k::numeric, 4) AS "P@10",
+       round(recall_at_k::numeric, 4) AS "R@10", round(map_at_k::numeric, 4) AS "MAP@10",
+       round(hit_rate::numeric, 3) AS hit_rate, round(100 * coverage::numeric, 1) AS "coverage %",
+       round(diversity::numeric, 3) AS diversity, round(novelty::numeric, 2) AS novelty
+  FROM seg_reco.evaluation_runs
+ WHERE run_id = (SELECT max(run_id) FROM seg_reco.evaluation_runs WHERE name = 'demo report')
+ ORDER BY mode, ndcg_at_k DESC NULLS LAST;
+
+\echo
+\echo '== Cold start: what the blend does with little or no history (recommend_for) ='
+WITH examples AS (
+    (SELECT 'no purchases: ' || coalesce(c.county, '?') || ', tier ' || c.member_tier AS who, c.customer_id
+       FROM seg_reco.customers c
+       JOIN seg_reco.customer_segments s USING (customer_id)
+      WHERE s.frequency = 0 ORDER BY c.customer_id LIMIT 1)
+    UNION ALL
+    (SELECT 'newcomer, ' || s.frequency || ' receipt(s)', s.customer_id
+       FROM seg_reco.customer_segments s JOIN seg_reco.demo_truth d USING (customer_id)
+      WHERE d.joined_late AND s.frequency BETWEEN 1 AND 2 ORDER BY s.customer_id LIMIT 1)
+    UNION ALL
+    SELECT 'unknown customer id', -1
+)
+SELECT e.who, e.customer_id AS customer, r.rank, p.name AS product, p.category,
+       round(r.score::numeric, 3) AS score, array_to_string(r.sources, ', ') AS sources
+  FROM examples e
+  CROSS JOIN LATERAL seg_reco.recommend_for(e.customer_id, 4) r
+  JOIN seg_reco.products p ON p.product_id = r.product_id
+ ORDER BY e.who, r.rank;
+
+\echo
 \echo '== Last refresh (seg_reco.refresh_log) ===================================='
 SELECT step, row_count AS rows, duration_ms AS ms
   FROM seg_reco.refresh_log

@@ -41,9 +41,10 @@ SELECT bool_and(p.category = 'meieri') AS in_category
   JOIN seg_reco.products p USING (product_id);
 
 -- a model trained with as_of reads histories up to as_of when serving too: a
--- customer whose purchases all fall after it gets the popularity list
+-- customer whose purchases all fall after it gets the cold-start list
+-- (demographic popularity, built by the refresh test, then popularity)
 SELECT count(*) = 10 AS ten,
-       bool_and(r.score = pop.popularity) AS popularity
+       bool_and(r.sources <@ ARRAY['cold_start', 'popularity']) AS cold_start
   FROM (SELECT t.customer_id FROM seg_reco.transactions t
          WHERE t.customer_id NOT IN (SELECT customer_id FROM seg_reco.als_customer_factors WHERE model = 'demo_split')
            AND t.customer_id IS NOT NULL

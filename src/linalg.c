@@ -319,3 +319,64 @@ seg_reco_topk(const double *scores, const bool *allowed, int64 n, int k, int32 *
 	}
 	return size;
 }
+
+/*
+ * Added for ALS training in single precision (als.c).
+ */
+
+/* rows converted to double per dsyrk call in seg_reco_syrk_tn_f */
+#define SYRK_F_BLOCK_ROWS 1024
+
+void
+seg_reco_sgemm(bool trans_a, bool trans_b, int64 m, int64 n, int64 k,
+			   float alpha, const float *a, int64 lda,
+			   const float *b, int64 ldb,
+			   float beta, float *c, int64 ldc)
+{
+	check_blas_size(m, "rows");
+	check_blas_size(n, "columns");
+	check_blas_size(k, "inner dimension");
+	check_blas_size(lda, "leading dimension");
+	check_blas_size(ldb, "leading dimension");
+	check_blas_size(ldc, "leading dimension");
+	if (m == 0 || n == 0)
+		return;
+	cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+				trans_b ? CblasTrans : CblasNoTrans,
+				(int) m, (int) n, (int) k, alpha, a, (int) lda, b, (int) ldb,
+				beta, c, (int) ldc);
+}
+
+void
+seg_reco_syrk_tn_f(const float *a, int64 rows, int d, double alpha, double *c)
+{
+	double	   *buf;
+	int64		row0;
+
+	check_blas_size(rows, "rows");
+	check_blas_size(d, "columns");
+	if (rows == 0 || d == 0)
+		return;
+	buf = palloc(sizeof(double) * SYRK_F_BLOCK_ROWS * d);
+	for (row0 = 0; row0 < rows; row0 += SYRK_F_BLOCK_ROWS)
+	{
+		int64		n = Min((int64) SYRK_F_BLOCK_ROWS, rows - row0);
+		const float *src = a + row0 * d;
+		int64		j;
+
+		CHECK_FOR_INTERRUPTS();
+		for (j = 0; j < n * d; j++)
+			buf[j] = (double) src[j];
+		cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, d, (int) n,
+					alpha, buf, d, 1.0, c, d);
+	}
+	pfree(buf);
+	/* mirror into the upper triangle */
+	for (row0 = 0; row0 < d; row0++)
+	{
+		int			j;
+
+		for (j = (int) row0 + 1; j < d; j++)
+			c[row0 * d + j] = c[(int64) j * d + row0];
+	}
+}

@@ -1,27 +1,32 @@
 /*
  * recommend.c
- *      Serving an ALS model: top-k for one customer (with fold-in and a
- *      popularity fallback), explanations, similar products, and top-n for
- *      every customer in blocks.
+ *      Serving: the hybrid top-k for one customer (recommend_for) and for
+ *      every customer in blocks (recommend_all), explanations and similar
+ *      products from an ALS model.
  *
- * All functions read the model through the per-backend cache of
- * model_store.c (product factors, Y^T Y + reg I, popularity order), which
- * checks the model's version on every call.
+ * The hybrid blends four sources over the products of the ALS model and of
+ * the content build (a product never sold can be recommended through
+ * content): als (x_u . y_i; a customer without stored factors is folded in
+ * from their history in the model's source, implicit's recalculate_user),
+ * content (cosine of the customer's TF-IDF profile, tfidf.h), popularity
+ * (share of the model's training customers) and buy_again (the customer's
+ * repeat cycle per product, as seg_reco.buy_again_scores).  Each source is
+ * normalised over the products the call may return (als min-max, the
+ * others divided by their best) and weighted; als and buy_again are scaled
+ * by h / (h + history_prior), h = the customer's receipts, so thin
+ * histories lean on content and popularity.  Weights: built-in defaults,
+ * then the setting hybrid_weights, then the call's.  No history at all:
+ * the demographic cold start (cold_start_recommendations).  Then the list
+ * is chosen from a pool of the best scores: inactive products skipped,
+ * a per-category cap, maximal marginal relevance with content cosine.
  *
- * recommend_for: a customer with stored factors is scored with them.  A
- * customer without factors (new since training) whose history in the
- * model's source holds products the model knows is folded in: their factors
- * are solved exactly from that history with the model's product factors,
- * the same system training solves (implicit's recalculate_user).  Anyone
- * else gets the most popular products (share of training customers who
- * bought them), with the same filters.  Scores are x_u . y_i.
- *
- * Filters: candidates (only these products), category (products of that
- * category in seg_reco.products), include_purchased => false (drop products
- * the customer bought in the model's source), only_active (drop products
- * marked inactive in seg_reco.products; products missing from it are kept).
- * Activity is checked for the best few only, widening until k survive, so a
- * call costs a handful of index lookups rather than a catalogue scan.
+ * Everything a call reads comes in a handful of SQL statements (model and
+ * content version checks, the customer's factors and purchases, the active
+ * flag and category of the pool); the model and the content vectors are
+ * cached per backend by model_store.c and tfidf.c, keyed by version.
+ * recommend_all reads every customer's purchases in one ordered pass and
+ * scores als for a block of customers with one dgemm, then blends each
+ * customer exactly as recommend_for does, so the two agree.
  */
 #include "postgres.h"
 
@@ -36,12 +41,15 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/date.h"
+#include "utils/jsonb.h"
 #include "utils/tuplestore.h"
 
 #include "als.h"
 #include "guards.h"
 #include "linalg.h"
 #include "model_store.h"
+#include "tfidf.h"
 
 #define MAX_K 100000
 
@@ -52,7 +60,6 @@ PG_FUNCTION_INFO_V1(seg_reco_recommend_all);
 
 static SPIPlanPtr plan_inactive_of = NULL;
 static SPIPlanPtr plan_category = NULL;
-static SPIPlanPtr plan_inactive_all = NULL;
 
 static SPIPlanPtr
 keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
@@ -249,14 +256,1017 @@ top_k_filtered(const SegRecoAlsModel *m, const double *scores, bool *allowed, in
 	}
 }
 
+/* ---------------------------------------------------------------------------
+ * The hybrid blend
+ * ---------------------------------------------------------------------------
+ */
+
+enum
+{
+	SRC_ALS = 0,
+	SRC_CONTENT,
+	SRC_POP,
+	SRC_BA,
+	N_SRC
+};
+
+static const char *const src_name[N_SRC] = {"als", "content", "popularity", "buy_again"};
+
+/*
+ * Default weights, chosen on a validation split of the demo data (train
+ * before 8 weeks ahead of the end, validate on weeks -8..-4; see
+ * bench/hybrid.sh): the normalised score of each source, in [0, 1], times
+ * its weight, summed.  With re-buys (include_purchased) buy-again and ALS
+ * lead; for products new to the customer (buy-again cannot apply) the
+ * validation favoured popularity with a little ALS and no content.
+ */
+static const double default_weights[N_SRC] = {1.0, 0.3, 0.1, 1.0};
+static const double default_weights_new[N_SRC] = {0.2, 0.0, 1.0, 0.0};
+#define DEFAULT_HISTORY_PRIOR 2.0
+#define CONTENT_HALF_LIFE_DAYS 90.0
+
+typedef struct HybridWeights
+{
+	double		w[N_SRC];
+	double		history_prior;	/* receipts at which ALS and buy-again count half */
+} HybridWeights;
+
+/* The products a blend ranks: the model's and the content build's, merged */
+typedef struct Universe
+{
+	int			n;
+	int64	   *id;				/* ascending */
+	int32	   *ai;				/* index in the ALS model or -1 */
+	int32	   *ci;				/* index in the content build or -1 */
+} Universe;
+
+/* One customer's purchase occasions (distinct receipts per product) */
+typedef struct Occasions
+{
+	int			n;
+	const int64 *pid;			/* sorted by product, then time */
+	const double *ts;			/* epoch seconds */
+} Occasions;
+
+/* Per-product facts needed to select: active flag and category */
+typedef struct ProductMeta
+{
+	bool	   *known;			/* fetched */
+	bool	   *active;
+	int32	   *cat;			/* category number, -1 = none */
+	int			n_cats;
+	char	  **cats;
+	int			cap_cats;
+} ProductMeta;
+
+/* Scratch and results of one blend, reused across customers */
+typedef struct Blend
+{
+	double	   *norm[N_SRC];	/* normalised source scores, per universe product */
+	double		w_eff[N_SRC];
+	double	   *score;			/* the blended score */
+	double	   *boost;			/* extra weight per universe product (or NULL) */
+	double	   *profile;		/* content profile (n_terms) */
+	double	   *cscore;			/* content scores by content index */
+	double	   *als;			/* ALS scores by model index */
+	double	   *pop_all;		/* normalised popularity over all products (or NULL) */
+	bool		cold;			/* the cold-start list was used */
+	char	   *cold_label;		/* per universe product: 1 cold start, 2 popularity */
+} Blend;
+
+/* set the weights named in jb (an object); what names it in errors */
+static void
+apply_weights(Jsonb *jb, HybridWeights *hw, const char *what)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+	int			s;
+
+	if (!JB_ROOT_IS_OBJECT(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a JSON object", what),
+				 errhint("For example '{\"als\": 1, \"content\": 0.3, \"popularity\": 0.1, \"buy_again\": 1}'.")));
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+		{
+			double		x;
+			int			slot = -1;
+
+			for (s = 0; s < N_SRC; s++)
+				if (strcmp(key, src_name[s]) == 0)
+					slot = s;
+			if (slot < 0 && strcmp(key, "history_prior") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown weight \"%s\" in %s", key, what),
+						 errhint("Use als, content, popularity, buy_again and history_prior.")));
+			if (v.type != jbvNumeric)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("weight \"%s\" in %s must be a number", key, what)));
+			x = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric)));
+			if (!(x >= 0) || isinf(x))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("weight \"%s\" in %s must be a finite number not below 0, got %g", key, what, x),
+						 errhint("Use 0 to leave a source out.")));
+			if (slot >= 0)
+				hw->w[slot] = x;
+			else
+				hw->history_prior = x;
+		}
+	}
+}
+
+static SPIPlanPtr plan_weights = NULL;
+
+/*
+ * The weights of one call: the built-in defaults of the mode, then the
+ * setting hybrid_weights (its "rebuy" or "new" object: what tune_weights
+ * chose on the owner's data), then the call's weights; keys left out keep
+ * the value before.  Negative weights, or all four zero, are errors.
+ */
+static void
+resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	double		total = 0;
+	int			s;
+
+	memcpy(hw->w, include_purchased ? default_weights : default_weights_new, sizeof(hw->w));
+	hw->history_prior = DEFAULT_HISTORY_PRIOR;
+	values[0] = CStringGetTextDatum(include_purchased ? "rebuy" : "new");
+	if (SPI_execute_plan(keep_plan(&plan_weights,
+								   "SELECT seg_reco.setting('hybrid_weights') OPERATOR(pg_catalog.->) $1",
+								   1, types),
+						 values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading the setting hybrid_weights failed");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			apply_weights(DatumGetJsonbP(d), hw, "the setting hybrid_weights");
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (jb != NULL)
+		apply_weights(jb, hw, "weights");
+	for (s = 0; s < N_SRC; s++)
+		total += hw->w[s];
+	if (!(total > 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("all weights are zero"),
+				 errhint("Give at least one of als, content, popularity, buy_again a positive weight.")));
+}
+
+static int
+universe_index(const Universe *u, int64 id)
+{
+	int			lo = 0,
+				hi = u->n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (u->id[mid] == id)
+			return mid;
+		if (u->id[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/* the model's products, merged with the content build's (c may be NULL) */
+static void
+build_universe(const SegRecoAlsModel *m, const SegRecoContent *c, Universe *u)
+{
+	int			na = m->n_products,
+				nc = c ? c->n : 0,
+				a = 0,
+				b = 0,
+				n = 0;
+
+	u->id = palloc(sizeof(int64) * (na + nc + 1));
+	u->ai = palloc(sizeof(int32) * (na + nc + 1));
+	u->ci = palloc(sizeof(int32) * (na + nc + 1));
+	while (a < na || b < nc)
+	{
+		if (b >= nc || (a < na && m->product_id[a] < c->product_id[b]))
+		{
+			u->id[n] = m->product_id[a];
+			u->ai[n] = a++;
+			u->ci[n] = -1;
+		}
+		else if (a >= na || c->product_id[b] < m->product_id[a])
+		{
+			u->id[n] = c->product_id[b];
+			u->ai[n] = -1;
+			u->ci[n] = b++;
+		}
+		else
+		{
+			u->id[n] = m->product_id[a];
+			u->ai[n] = a++;
+			u->ci[n] = b++;
+		}
+		n++;
+	}
+	u->n = n;
+}
+
+static void
+blend_init(Blend *b, const Universe *u, const SegRecoAlsModel *m, const SegRecoContent *c)
+{
+	int			s;
+
+	for (s = 0; s < N_SRC; s++)
+		b->norm[s] = palloc0(sizeof(double) * Max(u->n, 1));
+	b->score = palloc0(sizeof(double) * Max(u->n, 1));
+	b->boost = NULL;
+	b->profile = c ? palloc(sizeof(double) * Max(c->n_terms, 1)) : NULL;
+	b->cscore = c ? palloc(sizeof(double) * Max(c->n, 1)) : NULL;
+	b->als = palloc(sizeof(double) * Max(m->n_products, 1));
+	b->cold_label = palloc0(Max(u->n, 1));
+	b->cold = false;
+	b->pop_all = NULL;
+}
+
+/*
+ * Buy-again score of one product from its occasions (as buy_again_scores):
+ * n occasions at times ts[0..n-1] (ascending), end = as_of's end.
+ */
+static double
+buy_again_one(const double *ts, int n, double end)
+{
+	double		d = (end - ts[n - 1]) / 86400.0;
+	double		mu,
+				sd = 0,
+				spread,
+				timing;
+
+	if (n < 2)
+		return (1.0 / 3) * 0.1 * pow(0.5, d / 365);
+	mu = Max((ts[n - 1] - ts[0]) / 86400.0 / (n - 1), 1.0);
+	if (n >= 3)
+	{
+		double		mean = (ts[n - 1] - ts[0]) / 86400.0 / (n - 1),
+					ss = 0;
+		int			i;
+
+		for (i = 1; i < n; i++)
+		{
+			double		g = (ts[i] - ts[i - 1]) / 86400.0 - mean;
+
+			ss += g * g;
+		}
+		sd = sqrt(ss / (n - 2));
+	}
+	spread = Max(Max(sd, mu / 4), 1.0);
+	if (d <= mu)
+		timing = exp(-0.5 * pow((d - mu) / spread, 2));
+	else
+		timing = pow(0.5, (d - mu) / (mu + spread));
+	return (double) n / (n + 2) * (0.1 + 0.9 * timing);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* distinct purchase times: the number of receipts */
+static int
+count_receipts(const Occasions *o)
+{
+	double	   *t;
+	int			i,
+				n = 0;
+
+	if (o->n == 0)
+		return 0;
+	t = palloc(sizeof(double) * o->n);
+	memcpy(t, o->ts, sizeof(double) * o->n);
+	qsort(t, o->n, sizeof(double), cmp_double);
+	for (i = 0; i < o->n; i++)
+		if (i == 0 || t[i] != t[i - 1])
+			n++;
+	pfree(t);
+	return n;
+}
+
+/* normalise raw[] over allowed products: min-max (signed) or divide by max */
+static void
+normalise(double *v, const bool *allowed, int n, bool min_max)
+{
+	double		lo = INFINITY,
+				hi = -INFINITY;
+	int			j;
+
+	for (j = 0; j < n; j++)
+		if (allowed[j])
+		{
+			if (v[j] < lo)
+				lo = v[j];
+			if (v[j] > hi)
+				hi = v[j];
+		}
+	if (!min_max)
+		lo = 0;
+	if (!(hi > lo))
+	{
+		memset(v, 0, sizeof(double) * n);
+		return;
+	}
+	for (j = 0; j < n; j++)
+		v[j] = allowed[j] ? Max(v[j] - lo, 0) / (hi - lo) : 0;
+}
+
+/*
+ * Blend the sources for one customer into b->score over allowed products.
+ * x: ALS factors or NULL; als: ALS scores by model index (NULL: computed
+ * from x); o: purchase occasions; end: as_of's end (epoch seconds);
+ * use_history: the model reads seg_reco.transactions (content and
+ * buy-again apply); buy_again: include_purchased.
+ */
+static void
+blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, const SegRecoContent *c,
+			   const HybridWeights *hw, const double *x, const double *als,
+			   const Occasions *o, double end, bool use_history, bool buy_again,
+			   const bool *allowed)
+{
+	double		conf = 1.0,
+				total = 0;
+	bool		has[N_SRC] = {false, false, true, false};
+	int			s,
+				j;
+
+	if (use_history)
+	{
+		int			h = count_receipts(o);
+
+		conf = hw->history_prior > 0 ? h / (h + hw->history_prior) : 1.0;
+	}
+	/* collaborative */
+	if (x != NULL || als != NULL)
+	{
+		if (als == NULL)
+		{
+			for (j = 0; j < m->n_products; j++)
+				b->als[j] = seg_reco_dot(x, m->y + (Size) j * m->d, m->d);
+			als = b->als;
+		}
+		{
+			double	   *v = b->norm[SRC_ALS];
+			double		lo = INFINITY;
+
+			/* products the model does not know score as its lowest */
+			for (j = 0; j < u->n; j++)
+			{
+				int			a = u->ai[j];
+
+				v[j] = a >= 0 ? als[a] : INFINITY;
+				if (a >= 0 && allowed[j] && v[j] < lo)
+					lo = v[j];
+			}
+			if (isinf(lo))
+				lo = 0;
+			for (j = 0; j < u->n; j++)
+				if (u->ai[j] < 0)
+					v[j] = lo;
+		}
+		normalise(b->norm[SRC_ALS], allowed, u->n, true);
+		has[SRC_ALS] = true;
+	}
+	/* content and buy-again, from the purchases */
+	if (use_history && o->n > 0)
+	{
+		if (c != NULL && hw->w[SRC_CONTENT] > 0 &&
+			seg_reco_content_profile_from(c, o->n, o->pid, o->ts, CONTENT_HALF_LIFE_DAYS,
+										  b->profile, NULL))
+		{
+			seg_reco_content_score_all(c, b->profile, b->cscore);
+			for (j = 0; j < u->n; j++)
+				b->norm[SRC_CONTENT][j] = u->ci[j] >= 0 ? b->cscore[u->ci[j]] : 0;
+			normalise(b->norm[SRC_CONTENT], allowed, u->n, false);
+			has[SRC_CONTENT] = true;
+		}
+		if (buy_again && hw->w[SRC_BA] > 0)
+		{
+			int			i = 0;
+
+			memset(b->norm[SRC_BA], 0, sizeof(double) * u->n);
+
+			while (i < o->n)
+			{
+				int			e = i;
+				int			ju;
+
+				while (e < o->n && o->pid[e] == o->pid[i])
+					e++;
+				ju = universe_index(u, o->pid[i]);
+				if (ju >= 0)
+					b->norm[SRC_BA][ju] = buy_again_one(o->ts + i, e - i, end);
+				i = e;
+			}
+			normalise(b->norm[SRC_BA], allowed, u->n, false);
+			has[SRC_BA] = true;
+		}
+	}
+	/* popularity: share of the model's training customers (the same for every
+	 * customer whose products are all allowed: computed once) */
+	{
+		bool		all = true;
+
+		for (j = 0; j < u->n && all; j++)
+			all = allowed[j];
+		if (all && b->pop_all != NULL)
+			memcpy(b->norm[SRC_POP], b->pop_all, sizeof(double) * u->n);
+		else
+		{
+			for (j = 0; j < u->n; j++)
+				b->norm[SRC_POP][j] = u->ai[j] >= 0 ? m->popularity[u->ai[j]] : 0;
+			normalise(b->norm[SRC_POP], allowed, u->n, false);
+			if (all)
+			{
+				b->pop_all = palloc(sizeof(double) * Max(u->n, 1));
+				memcpy(b->pop_all, b->norm[SRC_POP], sizeof(double) * u->n);
+			}
+		}
+	}
+
+	for (s = 0; s < N_SRC; s++)
+	{
+		b->w_eff[s] = has[s] ? hw->w[s] : 0;
+		if (s == SRC_ALS || s == SRC_BA)
+			b->w_eff[s] *= conf;
+		total += b->w_eff[s];
+	}
+	if (!(total > 0))
+		b->w_eff[SRC_POP] = 1.0;	/* nothing else applies: popularity */
+	memset(b->score, 0, sizeof(double) * u->n);
+	for (s = 0; s < N_SRC; s++)
+	{
+		const double *v = b->norm[s];
+		double		w = b->w_eff[s];
+
+		if (w == 0)
+			continue;
+		for (j = 0; j < u->n; j++)
+			b->score[j] += w * v[j];
+	}
+	if (b->boost)
+		for (j = 0; j < u->n; j++)
+			b->score[j] += b->boost[j];
+	for (j = 0; j < u->n; j++)
+		if (!allowed[j])
+			b->score[j] = 0;
+}
+
+/* ---- product facts for selection ---- */
+
+static void
+meta_init(ProductMeta *pm, int n, bool known)
+{
+	pm->known = palloc(sizeof(bool) * Max(n, 1));
+	memset(pm->known, known, sizeof(bool) * Max(n, 1));
+	pm->active = palloc(sizeof(bool) * Max(n, 1));
+	memset(pm->active, true, sizeof(bool) * Max(n, 1));
+	pm->cat = palloc(sizeof(int32) * Max(n, 1));
+	memset(pm->cat, 0xff, sizeof(int32) * Max(n, 1));
+	pm->n_cats = 0;
+	pm->cap_cats = 16;
+	pm->cats = palloc(sizeof(char *) * pm->cap_cats);
+}
+
+static int32
+meta_cat(ProductMeta *pm, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < pm->n_cats; i++)
+		if (strcmp(pm->cats[i], name) == 0)
+			return i;
+	if (pm->n_cats == pm->cap_cats)
+	{
+		pm->cap_cats *= 2;
+		pm->cats = repalloc(pm->cats, sizeof(char *) * pm->cap_cats);
+	}
+	pm->cats[pm->n_cats] = pstrdup(name);
+	return pm->n_cats++;
+}
+
+static SPIPlanPtr plan_meta_of = NULL;
+static SPIPlanPtr plan_meta_all = NULL;
+
+/* active flag and category of the given universe products (all when ids NULL) */
+static void
+meta_fetch(ProductMeta *pm, const Universe *u, const int32 *which, int n)
+{
+	uint64		r;
+	int			rc,
+				i;
+
+	if (which != NULL)
+	{
+		int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
+		Oid			types[1] = {INT8ARRAYOID};
+		Datum		values[1];
+		int			nn = 0;
+
+		for (i = 0; i < n; i++)
+			if (!pm->known[which[i]])
+				ids[nn++] = u->id[which[i]];
+		for (i = 0; i < n; i++)
+			pm->known[which[i]] = true;
+		if (nn == 0)
+			return;
+		values[0] = PointerGetDatum(int8_array(ids, nn));
+		rc = SPI_execute_plan(keep_plan(&plan_meta_of,
+										"SELECT p.product_id, p.active, p.category FROM seg_reco.products p "
+										"WHERE p.product_id OPERATOR(pg_catalog.=) ANY ($1)",
+										1, types),
+							  values, NULL, true, 0);
+	}
+	else
+		rc = SPI_execute_plan(keep_plan(&plan_meta_all,
+										"SELECT p.product_id, p.active, p.category FROM seg_reco.products p",
+										0, NULL),
+							  NULL, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading seg_reco.products failed: %s", SPI_result_code_string(rc));
+	for (r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		pid = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+		int			j = universe_index(u, pid);
+		Datum		a,
+					cat;
+
+		if (j < 0)
+			continue;
+		a = SPI_getbinval(tup, td, 2, &isnull);
+		pm->active[j] = isnull ? true : DatumGetBool(a);
+		cat = SPI_getbinval(tup, td, 3, &isnull);
+		if (!isnull)
+			pm->cat[j] = meta_cat(pm, TextDatumGetCString(cat));
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * Choose up to k products: the best blended scores among allowed, skipping
+ * inactive ones (only_active), at most max_per_cat of a category (0: no
+ * cap), and with diversity > 0 greedily by maximal marginal relevance:
+ * (1 - diversity) x score / best score - diversity x max content cosine to
+ * the products already chosen.  Works on a pool of the best scores, widened
+ * until k are chosen or none are left.  Returns the count; out gets
+ * universe indexes in list order.
+ */
+static int
+select_list(const Universe *u, const SegRecoContent *c, const double *score, bool *allowed,
+			int k, bool only_active, int max_per_cat, double diversity,
+			ProductMeta *pm, int32 *out)
+{
+	int			n_allowed = 0,
+				pool,
+				j;
+	int32	   *buf = palloc(sizeof(int32) * Max(u->n, 1));
+	double	   *maxsim = palloc(sizeof(double) * Max(u->n, 1));
+	bool	   *taken = palloc(sizeof(bool) * Max(u->n, 1));
+	int		   *per_cat = NULL;
+	int			got = 0;
+
+	for (j = 0; j < u->n; j++)
+		n_allowed += allowed[j];
+	k = Min(k, n_allowed);
+	if (k == 0)
+		return 0;
+	pool = (diversity > 0 || max_per_cat > 0) ? Max(4 * k, k + 40) : k + (only_active ? 16 : 0);
+	pool = Min(pool, n_allowed);
+	for (;;)
+	{
+		int			np,
+					i;
+		double		best;
+
+		CHECK_FOR_INTERRUPTS();
+		np = seg_reco_topk(score, allowed, u->n, pool, buf);
+		if (only_active || max_per_cat > 0)
+			meta_fetch(pm, u, buf, np);
+		got = 0;
+		if (max_per_cat > 0)
+		{
+			if (per_cat)
+				pfree(per_cat);
+			per_cat = palloc0(sizeof(int) * (pm->n_cats + 1));
+		}
+		best = np > 0 ? score[buf[0]] : 0;
+		for (i = 0; i < np; i++)
+		{
+			maxsim[i] = 0;
+			taken[i] = only_active && !pm->active[buf[i]];
+		}
+		while (got < k)
+		{
+			int			pick = -1;
+			double		pv = -INFINITY;
+
+			for (i = 0; i < np; i++)
+			{
+				double		v;
+				int			cat;
+
+				if (taken[i])
+					continue;
+				cat = pm->cat[buf[i]];
+				if (max_per_cat > 0 && cat >= 0 && per_cat[cat] >= max_per_cat)
+					continue;
+				if (diversity > 0)
+					v = (1 - diversity) * (best > 0 ? score[buf[i]] / best : score[buf[i]])
+						- diversity * maxsim[i];
+				else
+				{
+					pick = i;	/* the pool is in score order */
+					break;
+				}
+				if (v > pv)
+				{
+					pv = v;
+					pick = i;
+				}
+			}
+			if (pick < 0)
+				break;
+			taken[pick] = true;
+			out[got++] = buf[pick];
+			if (max_per_cat > 0 && pm->cat[buf[pick]] >= 0)
+				per_cat[pm->cat[buf[pick]]]++;
+			if (diversity > 0 && c != NULL && u->ci[buf[pick]] >= 0)
+				for (i = 0; i < np; i++)
+					if (!taken[i] && u->ci[buf[i]] >= 0)
+					{
+						double		cs = seg_reco_content_cosine(c, u->ci[buf[pick]], u->ci[buf[i]]);
+
+						if (cs > maxsim[i])
+							maxsim[i] = cs;
+					}
+		}
+		if (got >= k || np < pool || pool >= n_allowed)
+			break;
+		pool = Min(pool * 2, n_allowed);
+	}
+	pfree(buf);
+	pfree(maxsim);
+	pfree(taken);
+	return got;
+}
+
+/* the sources whose contribution is at least 10% of the row's, largest first */
+static Datum
+row_sources(const Blend *b, int j)
+{
+	Datum		el[N_SRC + 1];
+	double		con[N_SRC + 1];
+	const char *nm[N_SRC + 1];
+	int			n = 0,
+				s;
+	double		total = 0;
+
+	if (b->cold)
+	{
+		el[0] = CStringGetTextDatum(b->cold_label[j] == 1 ? "cold_start" : "popularity");
+		return PointerGetDatum(construct_array(el, 1, TEXTOID, -1, false, TYPALIGN_INT));
+	}
+	for (s = 0; s < N_SRC; s++)
+	{
+		con[s] = b->w_eff[s] > 0 ? b->w_eff[s] * b->norm[s][j] : 0;
+		nm[s] = src_name[s];
+	}
+	con[N_SRC] = b->boost ? b->boost[j] : 0;
+	nm[N_SRC] = "boost";
+	for (s = 0; s <= N_SRC; s++)
+		if (con[s] > 0)
+			total += con[s];
+	for (;;)
+	{
+		int			bi = -1;
+
+		for (s = 0; s <= N_SRC; s++)
+			if (con[s] > 0 && con[s] >= 0.1 * total && (bi < 0 || con[s] > con[bi]))
+				bi = s;
+		if (bi < 0)
+			break;
+		el[n++] = CStringGetTextDatum(nm[bi]);
+		con[bi] = 0;
+	}
+	return PointerGetDatum(construct_array(el, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* parse boost jsonb: {"product_id": extra weight} onto universe products */
+static double *
+parse_boost(Jsonb *jb, const Universe *u)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+	double	   *boost;
+
+	if (jb == NULL)
+		return NULL;
+	if (!JB_ROOT_IS_OBJECT(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("boost must be a JSON object of product ids and weights"),
+				 errhint("For example '{\"1234\": 0.5}' adds 0.5 to product 1234's score.")));
+	boost = palloc0(sizeof(double) * Max(u->n, 1));
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+		{
+			char	   *end;
+			long long	pid;
+			double		x;
+			int			j;
+
+			errno = 0;
+			pid = strtoll(key, &end, 10);
+			if (errno != 0 || end == key || *end != '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("boost key \"%s\" is not a product id", key),
+						 errhint("Keys are product ids as strings, values are extra weights.")));
+			if (v.type != jbvNumeric)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("boost of product %s must be a number", key)));
+			x = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric)));
+			seg_reco_check_finite(x, "a boost");
+			j = universe_index(u, (int64) pid);
+			if (j >= 0)
+				boost[j] += x;
+		}
+	}
+	return boost;
+}
+
+static SPIPlanPtr plan_end = NULL;
+static SPIPlanPtr plan_occasions = NULL;
+static SPIPlanPtr plan_occasions_all = NULL;
+static SPIPlanPtr plan_cold = NULL;
+
+/*
+ * The end of the history to read, epoch seconds: the end of as_of; without
+ * it the model's own as_of option (a model trained on the past serves the
+ * past), else the end of the latest transaction's day.
+ */
+static double
+as_of_end(bool has_as_of, DateADT as_of, const char *model)
+{
+	Oid			types[2] = {DATEOID, TEXTOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+	bool		isnull;
+	double		end;
+
+	values[0] = DateADTGetDatum(as_of);
+	values[1] = CStringGetTextDatum(model);
+	if (!has_as_of)
+		nulls[0] = 'n';
+	if (SPI_execute_plan(keep_plan(&plan_end,
+								   "SELECT extract(epoch FROM coalesce(($1 OPERATOR(pg_catalog.+) 1)::pg_catalog.timestamptz,"
+								   " (SELECT (m.params OPERATOR(pg_catalog.->) 'options' OPERATOR(pg_catalog.->>) 'as_of')::pg_catalog.timestamptz"
+								   " FROM seg_reco.models m WHERE m.name OPERATOR(pg_catalog.=) $2),"
+								   " (coalesce(seg_reco.default_as_of(), CURRENT_DATE) OPERATOR(pg_catalog.+) 1)::pg_catalog.timestamptz))::pg_catalog.float8",
+								   2, types),
+						 values, nulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "computing the end of as_of failed");
+	end = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return end;
+}
+
+#define OCCASIONS_SQL(filter) \
+	"SELECT t.customer_id, t.product_id, pg_catalog.date_part('epoch', t.ts)" \
+	" FROM seg_reco.transactions t" \
+	" WHERE " filter " t.amount OPERATOR(pg_catalog.>) 0" \
+	" AND t.ts OPERATOR(pg_catalog.<) pg_catalog.to_timestamp($1)" \
+	" ORDER BY t.customer_id, t.ts"
+
+typedef struct OccRow
+{
+	int64		pid;
+	double		ts;
+} OccRow;
+
+static int
+cmp_occ(const void *a, const void *b)
+{
+	const OccRow *x = (const OccRow *) a,
+			   *y = (const OccRow *) b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->ts < y->ts ? -1 : (x->ts > y->ts ? 1 : 0);
+}
+
+/*
+ * One customer's purchase lines rows[0..n-1] as occasions: sorted by
+ * product and time, lines of a product at the same time (one receipt)
+ * counted once.  pid and ts get the result; returns its length.
+ */
+static int
+tidy_occasions(OccRow *rows, int n, int64 *pid, double *ts)
+{
+	int			i,
+				m = 0;
+
+	qsort(rows, n, sizeof(OccRow), cmp_occ);
+	for (i = 0; i < n; i++)
+	{
+		if (m > 0 && pid[m - 1] == rows[i].pid && ts[m - 1] == rows[i].ts)
+			continue;
+		pid[m] = rows[i].pid;
+		ts[m] = rows[i].ts;
+		m++;
+	}
+	return m;
+}
+
+/* purchase lines (one customer, or all when one is false), by customer and time */
+static void
+read_occasions(bool one, int64 customer_id, double end,
+			   int64 **cust, OccRow **rows, int64 *n)
+{
+	Oid			types[2] = {FLOAT8OID, INT8OID};
+	Datum		values[2];
+	int64		cap = 1024,
+				got = 0;
+	Portal		portal;
+
+	values[0] = Float8GetDatum(end);
+	values[1] = Int64GetDatum(customer_id);
+	*cust = palloc(sizeof(int64) * cap);
+	*rows = palloc(sizeof(OccRow) * cap);
+	if (one)
+		portal = SPI_cursor_open(NULL, keep_plan(&plan_occasions,
+												 OCCASIONS_SQL("t.customer_id OPERATOR(pg_catalog.=) $2 AND"),
+												 2, types),
+								 values, NULL, true);
+	else
+		portal = SPI_cursor_open(NULL, keep_plan(&plan_occasions_all,
+												 OCCASIONS_SQL("t.customer_id IS NOT NULL AND"),
+												 1, types),
+								 values, NULL, true);
+	for (;;)
+	{
+		uint64		r;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		if (got + (int64) SPI_processed > cap)
+		{
+			while (got + (int64) SPI_processed > cap)
+				cap *= 2;
+			*cust = repalloc_huge(*cust, sizeof(int64) * cap);
+			*rows = repalloc_huge(*rows, sizeof(OccRow) * cap);
+		}
+		for (r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			bool		isnull;
+
+			(*cust)[got] = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+			(*rows)[got].pid = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
+			(*rows)[got].ts = DatumGetFloat8(SPI_getbinval(tup, td, 3, &isnull));
+			got++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	*n = got;
+}
+
+/*
+ * Cold start: the demographic list of cold_start_recommendations (when
+ * build_popularity has run and the model reads seg_reco.transactions),
+ * then the model's popularity.  score orders, disp is shown.
+ */
+static void
+cold_start(Blend *b, const Universe *u, const SegRecoAlsModel *m, int64 customer_id,
+		   bool demographic, double *disp)
+{
+	int			j,
+				want = Min(u->n, 200);
+
+	b->cold = true;
+	for (j = 0; j < u->n; j++)
+	{
+		b->score[j] = u->ai[j] >= 0 ? m->popularity[u->ai[j]] : 0;
+		disp[j] = b->score[j];
+		b->cold_label[j] = 2;
+	}
+	if (demographic)
+	{
+		Oid			types[2] = {INT8OID, INT4OID};
+		Datum		values[2];
+		uint64		r;
+
+		if (SPI_execute("SELECT 1 FROM seg_reco.popularity_info", true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "reading seg_reco.popularity_info failed");
+		if (SPI_processed == 0)
+			return;
+		values[0] = Int64GetDatum(customer_id);
+		values[1] = Int32GetDatum(Max(want, 1));
+		if (SPI_execute_plan(keep_plan(&plan_cold,
+									   "SELECT c.product_id, c.score, c.rank"
+									   " FROM seg_reco.cold_start_recommendations($1, $2) c",
+									   2, types),
+							 values, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "reading the cold-start list failed");
+		for (r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int			jj = universe_index(u, DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull)));
+			int			rank = DatumGetInt32(SPI_getbinval(tup, td, 3, &isnull));
+
+			if (jj < 0)
+				continue;
+			disp[jj] = DatumGetFloat8(SPI_getbinval(tup, td, 2, &isnull));
+			b->score[jj] = 2.0 - (double) rank / (want + 1);
+			b->cold_label[jj] = 1;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+}
+
+/* allowed[j] = false for the ids of a bigint[] (keep = false), or only them (keep = true) */
+static void
+apply_id_list(ArrayType *arr, const Universe *u, bool *allowed, bool keep, const char *what)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			ne,
+				i;
+	bool	   *in;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array of product ids", what)));
+	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &ne);
+	in = palloc0(sizeof(bool) * Max(u->n, 1));
+	for (i = 0; i < ne; i++)
+	{
+		int			j;
+
+		if (nulls[i])
+			continue;
+		j = universe_index(u, DatumGetInt64(elems[i]));
+		if (j >= 0)
+			in[j] = true;
+	}
+	for (i = 0; i < u->n; i++)
+		if (in[i] != keep)
+			allowed[i] = false;
+	pfree(in);
+}
+
 /* allowed[j] &= product j is in category (and active when only_active) */
 static void
-restrict_to_category(const SegRecoAlsModel *m, const char *category, bool only_active,
+restrict_to_category(const Universe *u, const char *category, bool only_active,
 					 bool *allowed)
 {
 	Oid			types[2] = {TEXTOID, BOOLOID};
 	Datum		values[2];
-	bool	   *in = palloc0(sizeof(bool) * m->n_products);
+	bool	   *in = palloc0(sizeof(bool) * Max(u->n, 1));
 	uint64		r;
 	int			j,
 				rc;
@@ -275,30 +1285,37 @@ restrict_to_category(const SegRecoAlsModel *m, const char *category, bool only_a
 		bool		isnull;
 		int64		pid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
 
-		j = isnull ? -1 : seg_reco_als_product_index(m, pid);
+		j = isnull ? -1 : universe_index(u, pid);
 		if (j >= 0)
 			in[j] = true;
 	}
 	SPI_freetuptable(SPI_tuptable);
-	for (j = 0; j < m->n_products; j++)
+	for (j = 0; j < u->n; j++)
 		allowed[j] = allowed[j] && in[j];
 	pfree(in);
 }
 
-/* scores[j] = x . y_j for allowed products */
 static void
-score_all(const SegRecoAlsModel *m, const double *x, const bool *allowed, double *scores)
+check_diversity(double diversity, int max_per_cat, bool cap_null)
 {
-	int			j;
-
-	for (j = 0; j < m->n_products; j++)
-		scores[j] = allowed[j] ? seg_reco_dot(x, m->y + (Size) j * m->d, m->d) : 0.0;
+	if (!(diversity >= 0 && diversity <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("diversity must be between 0 and 1, got %g", diversity),
+				 errhint("0 ranks by score alone; 0.3 or so trades a little score for variety.")));
+	if (!cap_null && max_per_cat < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_per_category must be at least 1, got %d", max_per_cat),
+				 errhint("Pass NULL for no cap.")));
 }
 
 /*
  * seg_reco.recommend_for(customer_id bigint, k int, include_purchased bool,
- *     category text, candidates bigint[], only_active bool, model text)
- * RETURNS TABLE(product_id bigint, score float8, rank int)
+ *     category text, candidates bigint[], only_active bool, model text,
+ *     weights jsonb, diversity float8, max_per_category int,
+ *     exclude bigint[], boost jsonb, as_of date)
+ * RETURNS TABLE(product_id bigint, score float8, rank int, sources text[])
  */
 Datum
 seg_reco_recommend_for(PG_FUNCTION_ARGS)
@@ -309,18 +1326,26 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 	bool		include_purchased,
 				only_active;
 	char	   *category = NULL;
-	ArrayType  *candidates = NULL;
 	char	   *model;
+	double		diversity;
+	int			max_per_cat = 0;
+	HybridWeights hw;
 	MemoryContext work,
 				old;
 	SegRecoAlsModel *m;
+	const SegRecoContent *c = NULL;
+	Universe	u;
+	Blend		b;
+	ProductMeta pm;
+	Occasions	o = {0, NULL, NULL};
 	double	   *x,
-			   *scores;
+			   *disp = NULL,
+				end = 0;
 	bool	   *allowed;
 	bool		known,
-				popular = false;
+				use_history;
 	int32	   *hidx = NULL;
-	double	   *hw = NULL;
+	double	   *hw_ = NULL;
 	bool	   *hbought = NULL;
 	int			hn = 0,
 				n,
@@ -332,89 +1357,116 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 	ARG_NOT_NULL(2, "include_purchased");
 	ARG_NOT_NULL(5, "only_active");
 	ARG_NOT_NULL(6, "model");
+	ARG_NOT_NULL(8, "diversity");
 	customer_id = PG_GETARG_INT64(0);
 	k = PG_GETARG_INT32(1);
 	include_purchased = PG_GETARG_BOOL(2);
 	if (!PG_ARGISNULL(3))
 		category = text_to_cstring(PG_GETARG_TEXT_PP(3));
-	if (!PG_ARGISNULL(4))
-		candidates = PG_GETARG_ARRAYTYPE_P(4);
 	only_active = PG_GETARG_BOOL(5);
 	model = text_to_cstring(PG_GETARG_TEXT_PP(6));
+	diversity = PG_GETARG_FLOAT8(8);
+	if (!PG_ARGISNULL(9))
+		max_per_cat = PG_GETARG_INT32(9);
 	check_k(k, "k");
+	check_diversity(diversity, max_per_cat, PG_ARGISNULL(9));
 
 	InitMaterializedSRF(fcinfo, 0);
 	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco recommend_for",
-								 ALLOCSET_SMALL_SIZES);
+								 ALLOCSET_DEFAULT_SIZES);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	old = MemoryContextSwitchTo(work);
 
+	resolve_weights(PG_ARGISNULL(7) ? NULL : PG_GETARG_JSONB_P(7), include_purchased, &hw);
 	m = seg_reco_als_model_get(model);
+	use_history = !m->custom_source;
+	if (use_history)
+		c = seg_reco_content_get(true);
+	build_universe(m, c, &u);
+	blend_init(&b, &u, m, c);
+	b.boost = parse_boost(PG_ARGISNULL(11) ? NULL : PG_GETARG_JSONB_P(11), &u);
+	meta_init(&pm, u.n, false);
+
 	x = palloc(sizeof(double) * m->d);
 	known = seg_reco_als_customer_factors(m, customer_id, x);
 	if (!known || !include_purchased)
-		hn = customer_history(m, customer_id, &hidx, &hw, &hbought);
-	if (!known)
+		hn = customer_history(m, customer_id, &hidx, &hw_, &hbought);
+	if (!known && hn > 0)
 	{
-		if (hn > 0)
-			fold_in(m, hidx, hw, hn, x);
-		else
-			popular = true;
+		fold_in(m, hidx, hw_, hn, x);
+		known = true;
+	}
+	if (use_history)
+	{
+		int64	   *cust;
+		OccRow	   *rows;
+		int64		nn;
+		int64	   *opid;
+		double	   *ots;
+
+		end = as_of_end(!PG_ARGISNULL(12), PG_ARGISNULL(12) ? 0 : PG_GETARG_DATEADT(12), m->name);
+		read_occasions(true, customer_id, end, &cust, &rows, &nn);
+		opid = palloc(sizeof(int64) * Max(nn, 1));
+		ots = palloc(sizeof(double) * Max(nn, 1));
+		o.n = tidy_occasions(rows, (int) nn, opid, ots);
+		o.pid = opid;
+		o.ts = ots;
 	}
 
-	allowed = palloc(sizeof(bool) * m->n_products);
-	memset(allowed, candidates == NULL, sizeof(bool) * m->n_products);
-	if (candidates != NULL)
-	{
-		Datum	   *elems;
-		bool	   *nulls;
-		int			ne;
-
-		if (ARR_NDIM(candidates) > 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("candidates must be a one-dimensional array of product ids")));
-		deconstruct_array(candidates, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-						  &elems, &nulls, &ne);
-		for (i = 0; i < ne; i++)
-		{
-			int			j;
-
-			if (nulls[i])
-				continue;
-			j = seg_reco_als_product_index(m, DatumGetInt64(elems[i]));
-			if (j >= 0)
-				allowed[j] = true;
-		}
-	}
+	allowed = palloc(sizeof(bool) * u.n);
+	memset(allowed, true, sizeof(bool) * u.n);
+	if (!PG_ARGISNULL(4))
+		apply_id_list(PG_GETARG_ARRAYTYPE_P(4), &u, allowed, true, "candidates");
+	if (!PG_ARGISNULL(10))
+		apply_id_list(PG_GETARG_ARRAYTYPE_P(10), &u, allowed, false, "exclude");
 	if (category != NULL)
-		restrict_to_category(m, category, only_active, allowed);
+		restrict_to_category(&u, category, only_active, allowed);
 	if (!include_purchased)
+	{
 		for (i = 0; i < hn; i++)
 			if (hbought[i])
-				allowed[hidx[i]] = false;
+			{
+				int			j = universe_index(&u, m->product_id[hidx[i]]);
 
-	if (popular)
-		scores = m->popularity;
-	else
-	{
-		scores = palloc(sizeof(double) * m->n_products);
-		score_all(m, x, allowed, scores);
+				if (j >= 0)
+					allowed[j] = false;
+			}
+		for (i = 0; i < o.n; i++)
+		{
+			int			j = universe_index(&u, o.pid[i]);
+
+			if (j >= 0)
+				allowed[j] = false;
+		}
 	}
-	out = palloc(sizeof(int32) * k);
-	n = top_k_filtered(m, scores, allowed, Min(k, m->n_products),
-					   only_active && category == NULL, out);
+
+	if (!known && o.n == 0)
+	{
+		disp = palloc(sizeof(double) * Max(u.n, 1));
+		cold_start(&b, &u, m, customer_id, use_history, disp);
+		for (i = 0; i < u.n; i++)
+			if (b.boost && allowed[i])
+				b.score[i] += b.boost[i];
+	}
+	else
+		blend_customer(&b, &u, m, c, &hw, known ? x : NULL, NULL, &o, end,
+					   use_history, include_purchased, allowed);
+
+	out = palloc(sizeof(int32) * Max(Min(k, u.n), 1));
+	n = select_list(&u, c, b.score, allowed, Min(k, u.n), only_active && category == NULL,
+					max_per_cat, diversity, &pm, out);
 
 	MemoryContextSwitchTo(old);
 	for (i = 0; i < n; i++)
 	{
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
 
-		values[0] = Int64GetDatum(m->product_id[out[i]]);
-		values[1] = Float8GetDatum(scores[out[i]]);
+		values[0] = Int64GetDatum(u.id[out[i]]);
+		values[1] = Float8GetDatum(disp ? disp[out[i]] : b.score[out[i]]);
 		values[2] = Int32GetDatum(i + 1);
+		values[3] = row_sources(&b, out[i]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();
@@ -590,11 +1642,14 @@ seg_reco_similar_products(PG_FUNCTION_ARGS)
 
 /*
  * seg_reco.recommend_all(model text, n int, include_purchased bool,
- *     only_active bool) RETURNS TABLE(customer_id bigint, product_id bigint,
- *     score float8, rank int)
+ *     only_active bool, weights jsonb, diversity float8,
+ *     max_per_category int, as_of date)
+ * RETURNS TABLE(customer_id bigint, product_id bigint, score float8,
+ *     rank int, sources text[])
  *
- * Every customer with stored factors, in blocks: one dgemm scores a block
- * of customers against all products, a heap per row keeps the best n.
+ * The hybrid list of recommend_for for every customer with stored factors,
+ * in blocks: one dgemm scores a block of customers against all products;
+ * the purchases of all customers are read in one ordered pass.
  */
 Datum
 seg_reco_recommend_all(PG_FUNCTION_ARGS)
@@ -603,14 +1658,29 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	char	   *model;
 	int			topn;
 	bool		include_purchased,
-				only_active;
+				only_active,
+				use_history;
+	double		diversity;
+	int			max_per_cat = 0;
+	HybridWeights hw;
 	MemoryContext work,
 				old;
 	SegRecoAlsModel *m;
-	bool	   *active,
-			   *allowed;
+	const SegRecoContent *c = NULL;
+	Universe	u;
+	Blend		b;
+	ProductMeta pm;
+	bool	   *allowed;
 	SegRecoPairs hist;
-	int64		hpos = 0;
+	int64		hpos = 0,
+				opos = 0,
+				occ_n = 0;
+	int64	   *occ_cust = NULL,
+			   *occ_pid = NULL;
+	OccRow	   *occ_rows = NULL;
+	int			occ_cap = 1024;
+	double	   *occ_ts = NULL,
+				end = 0;
 	int			block;
 	double	   *xb,
 			   *s;
@@ -624,11 +1694,16 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	ARG_NOT_NULL(1, "n");
 	ARG_NOT_NULL(2, "include_purchased");
 	ARG_NOT_NULL(3, "only_active");
+	ARG_NOT_NULL(5, "diversity");
 	model = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	topn = PG_GETARG_INT32(1);
 	include_purchased = PG_GETARG_BOOL(2);
 	only_active = PG_GETARG_BOOL(3);
+	diversity = PG_GETARG_FLOAT8(5);
+	if (!PG_ARGISNULL(6))
+		max_per_cat = PG_GETARG_INT32(6);
 	check_k(topn, "n");
+	check_diversity(diversity, max_per_cat, PG_ARGISNULL(6));
 
 	InitMaterializedSRF(fcinfo, 0);
 	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco recommend_all",
@@ -637,41 +1712,34 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	old = MemoryContextSwitchTo(work);
 
+	resolve_weights(PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4), include_purchased, &hw);
 	m = seg_reco_als_model_get(model);
-	topn = Min(topn, m->n_products);
-	active = palloc(sizeof(bool) * m->n_products);
-	memset(active, true, sizeof(bool) * m->n_products);
-	if (only_active)
-	{
-		int			rc = SPI_execute_plan(keep_plan(&plan_inactive_all,
-													"SELECT p.product_id FROM seg_reco.products p WHERE NOT p.active",
-													0, NULL),
-										  NULL, NULL, true, 0);
-		uint64		r;
+	use_history = !m->custom_source;
+	if (use_history)
+		c = seg_reco_content_get(true);
+	build_universe(m, c, &u);
+	blend_init(&b, &u, m, c);
+	meta_init(&pm, u.n, true);
+	meta_fetch(&pm, &u, NULL, 0);
+	topn = Min(topn, u.n);
 
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "reading seg_reco.products failed: %s", SPI_result_code_string(rc));
-		for (r = 0; r < SPI_processed; r++)
-		{
-			bool		isnull;
-			int64		pid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-			int			j = isnull ? -1 : seg_reco_als_product_index(m, pid);
-
-			if (j >= 0)
-				active[j] = false;
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
 	memset(&hist, 0, sizeof(hist));
 	if (!include_purchased)
 		seg_reco_als_read_pairs(m->query, false, 0, m->custom_source, &hist);
+	if (use_history)
+	{
+		end = as_of_end(!PG_ARGISNULL(7), PG_ARGISNULL(7) ? 0 : PG_GETARG_DATEADT(7), m->name);
+		read_occasions(false, 0, end, &occ_cust, &occ_rows, &occ_n);
+	}
 
 	block = (int) Max(64, Min(1024, (1 << 20) / m->n_products));
 	xb = palloc(sizeof(double) * (Size) block * m->d);
 	s = MemoryContextAllocHuge(work, sizeof(double) * (Size) block * m->n_products);
 	ids = palloc(sizeof(int64) * block);
-	out = palloc(sizeof(int32) * topn);
-	allowed = palloc(sizeof(bool) * m->n_products);
+	out = palloc(sizeof(int32) * Max(topn, 1));
+	allowed = palloc(sizeof(bool) * Max(u.n, 1));
+	occ_pid = palloc(sizeof(int64) * 1024);
+	occ_ts = palloc(sizeof(double) * 1024);
 	seg_reco_blas_begin();
 
 	v1[0] = CStringGetTextDatum(m->name);
@@ -683,7 +1751,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	{
 		SPITupleTable *tt;
 		int			rows,
-					u;
+					uu;
 
 		CHECK_FOR_INTERRUPTS();
 		SPI_cursor_fetch(portal, true, block);
@@ -691,61 +1759,91 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 			break;
 		tt = SPI_tuptable;
 		rows = (int) SPI_processed;
-		for (u = 0; u < rows; u++)
+		for (uu = 0; uu < rows; uu++)
 		{
 			bool		isnull;
 			ArrayType  *a;
 			float4	   *f;
 			int			j;
 
-			ids[u] = DatumGetInt64(SPI_getbinval(tt->vals[u], tt->tupdesc, 1, &isnull));
-			a = DatumGetArrayTypeP(SPI_getbinval(tt->vals[u], tt->tupdesc, 2, &isnull));
+			ids[uu] = DatumGetInt64(SPI_getbinval(tt->vals[uu], tt->tupdesc, 1, &isnull));
+			a = DatumGetArrayTypeP(SPI_getbinval(tt->vals[uu], tt->tupdesc, 2, &isnull));
 			if (isnull || ARR_NDIM(a) != 1 || ARR_HASNULL(a) || ARR_DIMS(a)[0] != m->d)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("stored factors of customer " INT64_FORMAT " are malformed", ids[u]),
+						 errmsg("stored factors of customer " INT64_FORMAT " are malformed", ids[uu]),
 						 errhint("Retrain the model with seg_reco.als_train.")));
 			f = (float4 *) ARR_DATA_PTR(a);
 			for (j = 0; j < m->d; j++)
-				xb[(Size) u * m->d + j] = f[j];
+				xb[(Size) uu * m->d + j] = f[j];
 		}
 		SPI_freetuptable(tt);
 
 		seg_reco_gemm(false, true, rows, m->n_products, m->d, 1.0, xb, m->d, m->y, m->d,
 					  0.0, s, m->n_products);
 
-		for (u = 0; u < rows; u++)
+		for (uu = 0; uu < rows; uu++)
 		{
+			Occasions	o;
 			int			got,
 						i;
 
-			memcpy(allowed, active, sizeof(bool) * m->n_products);
+			CHECK_FOR_INTERRUPTS();
+			while (opos < occ_n && occ_cust[opos] < ids[uu])
+				opos++;
+			{
+				int64		first = opos;
+
+				while (opos < occ_n && occ_cust[opos] == ids[uu])
+					opos++;
+				if (opos - first > occ_cap)
+				{
+					occ_cap = (int) (opos - first);
+					occ_pid = repalloc_huge(occ_pid, sizeof(int64) * occ_cap);
+					occ_ts = repalloc_huge(occ_ts, sizeof(double) * occ_cap);
+				}
+				o.n = tidy_occasions(occ_rows + first, (int) (opos - first), occ_pid, occ_ts);
+				o.pid = occ_pid;
+				o.ts = occ_ts;
+			}
+			memset(allowed, true, sizeof(bool) * u.n);
 			if (!include_purchased)
 			{
-				while (hpos < hist.n && hist.customer_id[hpos] < ids[u])
+				while (hpos < hist.n && hist.customer_id[hpos] < ids[uu])
 					hpos++;
-				for (; hpos < hist.n && hist.customer_id[hpos] == ids[u]; hpos++)
+				for (; hpos < hist.n && hist.customer_id[hpos] == ids[uu]; hpos++)
 				{
 					int			j;
 
 					if (!hist.purchased[hpos])
 						continue;
-					j = seg_reco_als_product_index(m, hist.product_id[hpos]);
+					j = universe_index(&u, hist.product_id[hpos]);
+					if (j >= 0)
+						allowed[j] = false;
+				}
+				for (i = 0; i < o.n; i++)
+				{
+					int			j = universe_index(&u, o.pid[i]);
+
 					if (j >= 0)
 						allowed[j] = false;
 				}
 			}
-			got = seg_reco_topk(s + (Size) u * m->n_products, allowed, m->n_products, topn, out);
+			blend_customer(&b, &u, m, c, &hw, NULL, s + (Size) uu * m->n_products, &o, end,
+						   use_history, include_purchased, allowed);
+			got = select_list(&u, c, b.score, allowed, topn, only_active, max_per_cat,
+							  diversity, &pm, out);
 			MemoryContextSwitchTo(old);
 			for (i = 0; i < got; i++)
 			{
-				Datum		values[4];
-				bool		nulls[4] = {false, false, false, false};
+				Datum		values[5];
+				bool		nulls[5] = {false, false, false, false, false};
 
-				values[0] = Int64GetDatum(ids[u]);
-				values[1] = Int64GetDatum(m->product_id[out[i]]);
-				values[2] = Float8GetDatum(s[(Size) u * m->n_products + out[i]]);
+				values[0] = Int64GetDatum(ids[uu]);
+				values[1] = Int64GetDatum(u.id[out[i]]);
+				values[2] = Float8GetDatum(b.score[out[i]]);
 				values[3] = Int32GetDatum(i + 1);
+				values[4] = row_sources(&b, out[i]);
 				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 			}
 			MemoryContextSwitchTo(work);

@@ -328,6 +328,49 @@ seg_reco_content_similarity_row(const SegRecoContent *c, int i, double *scores)
 }
 
 bool
+seg_reco_content_profile_from(const SegRecoContent *c, int n, const int64 *product_id,
+							  const double *ts, double half_life_days,
+							  double *profile, bool *purchased)
+{
+	double		latest = -INFINITY,
+				norm = 0;
+	int			r,
+				t;
+
+	memset(profile, 0, sizeof(double) * c->n_terms);
+	if (purchased != NULL)
+		memset(purchased, 0, sizeof(bool) * c->n);
+	for (r = 0; r < n; r++)
+		if (ts[r] > latest)
+			latest = ts[r];
+	for (r = 0; r < n; r++)
+	{
+		int			i = seg_reco_content_index(c, product_id[r]);
+		double		w;
+		int64		pos;
+
+		if ((r & 1023) == 1023)
+			CHECK_FOR_INTERRUPTS();
+		if (i < 0)
+			continue;			/* a product newer than the build */
+		if (purchased != NULL)
+			purchased[i] = true;
+		w = isinf(half_life_days) ? 1.0 :
+			pow(0.5, (latest - ts[r]) / 86400.0 / half_life_days);
+		for (pos = c->offset[i]; pos < c->offset[i + 1]; pos++)
+			profile[c->term[pos]] += w * (double) c->weight[pos];
+	}
+	for (t = 0; t < c->n_terms; t++)
+		norm += profile[t] * profile[t];
+	if (!(norm > 0))
+		return false;
+	norm = sqrt(norm);
+	for (t = 0; t < c->n_terms; t++)
+		profile[t] /= norm;
+	return true;
+}
+
+bool
 seg_reco_content_profile(const SegRecoContent *c, int64 customer_id,
 						 TimestampTz end, double half_life_days,
 						 double *profile, bool *purchased)
@@ -338,14 +381,8 @@ seg_reco_content_profile(const SegRecoContent *c, int64 customer_id,
 	uint64		nrows,
 				r;
 	double	   *ts;
-	int		   *idx;
-	double		latest = -INFINITY,
-				norm = 0;
-	int			t;
-
-	memset(profile, 0, sizeof(double) * c->n_terms);
-	if (purchased != NULL)
-		memset(purchased, 0, sizeof(bool) * c->n);
+	int64	   *pid;
+	bool		ok;
 
 	args[0] = Int64GetDatum(customer_id);
 	args[1] = TimestampTzGetDatum(end);
@@ -361,48 +398,27 @@ seg_reco_content_profile(const SegRecoContent *c, int64 customer_id,
 	tt = SPI_tuptable;
 	nrows = SPI_processed;
 	if (nrows == 0)
+	{
+		memset(profile, 0, sizeof(double) * c->n_terms);
+		if (purchased != NULL)
+			memset(purchased, 0, sizeof(bool) * c->n);
 		return false;
+	}
 
 	ts = palloc(sizeof(double) * nrows);
-	idx = palloc(sizeof(int) * nrows);
+	pid = palloc(sizeof(int64) * nrows);
 	for (r = 0; r < nrows; r++)
 	{
 		bool		isnull;
-		int64		pid = DatumGetInt64(SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull));
 
+		pid[r] = DatumGetInt64(SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull));
 		ts[r] = DatumGetFloat8(SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull));
-		idx[r] = seg_reco_content_index(c, pid);
-		if (ts[r] > latest)
-			latest = ts[r];
 	}
-	for (r = 0; r < nrows; r++)
-	{
-		int			i = idx[r];
-		double		w;
-		int64		pos;
-
-		if ((r & 1023) == 1023)
-			CHECK_FOR_INTERRUPTS();
-		if (i < 0)
-			continue;			/* a product newer than the build */
-		if (purchased != NULL)
-			purchased[i] = true;
-		w = isinf(half_life_days) ? 1.0 :
-			pow(0.5, (latest - ts[r]) / 86400.0 / half_life_days);
-		for (pos = c->offset[i]; pos < c->offset[i + 1]; pos++)
-			profile[c->term[pos]] += w * (double) c->weight[pos];
-	}
+	ok = seg_reco_content_profile_from(c, (int) nrows, pid, ts, half_life_days,
+									   profile, purchased);
 	pfree(ts);
-	pfree(idx);
-
-	for (t = 0; t < c->n_terms; t++)
-		norm += profile[t] * profile[t];
-	if (!(norm > 0))
-		return false;
-	norm = sqrt(norm);
-	for (t = 0; t < c->n_terms; t++)
-		profile[t] /= norm;
-	return true;
+	pfree(pid);
+	return ok;
 }
 
 void

@@ -61,6 +61,16 @@ extern bool seg_reco_content_profile(const SegRecoContent *c, int64 customer_id,
 									 TimestampTz end, double half_life_days,
 									 double *profile, bool *purchased);
 
+/*
+ * The same profile from a purchase list the caller has read: product ids
+ * and purchase times (epoch seconds), one entry per purchase occasion.
+ * Runs no SQL.
+ */
+extern bool seg_reco_content_profile_from(const SegRecoContent *c, int n,
+										  const int64 *product_id, const double *ts,
+										  double half_life_days,
+										  double *profile, bool *purchased);
+
 /* scores[j] = profile . vector j for every product (profile: c->n_terms entries) */
 extern void seg_reco_content_score_all(const SegRecoContent *c, const double *profile,
 									   double *scores);

@@ -10,7 +10,7 @@ SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'di
                                     'setting_defaults', 'settings', 'cluster_names', 'customer_clusters',
                                     'customer_value', 'refresh_log', 'als_customer_factors', 'als_product_factors',
                                     'content_terms', 'product_content', 'content_version', 'segment_popularity',
-                                    'popularity_info']);
+                                    'popularity_info', 'evaluation_runs']);
 SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary',
                                                 'recommendations']);
 SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models']);
@@ -44,7 +44,7 @@ SELECT volatility_is('seg_reco', 'cluster_feature_vector', ARRAY['seg_reco.custo
 SELECT ok(NOT has_function_privilege('public', 'seg_reco.refresh_clusters()', 'EXECUTE')
           AND NOT has_function_privilege('public', 'seg_reco.refresh_value()', 'EXECUTE'),
           'pipeline steps are not executable by PUBLIC');
-SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 13, '13 pipeline settings');
+SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 16, '16 pipeline settings');
 SELECT throws_ok('SELECT seg_reco.setting(''no_such_setting'')', '42704', NULL, 'unknown setting is an error');
 SELECT throws_ok('INSERT INTO seg_reco.settings VALUES (''no_such_setting'', ''1'')', '23503', NULL,
                  'only known settings can be overridden');

@@ -14,8 +14,8 @@ SELECT fk_ok('seg_reco', 'als_product_factors', 'model', 'seg_reco', 'models', '
 SELECT col_type_is('seg_reco', 'als_customer_factors', 'factors', 'real[]', 'factors are float4[]');
 
 SELECT volatility_is('seg_reco', 'als_train', ARRAY['text', 'integer', 'double precision', 'double precision', 'integer', 'bigint', 'text', 'text', 'jsonb'], 'volatile');
-SELECT volatility_is('seg_reco', 'recommend_for', ARRAY['bigint', 'integer', 'boolean', 'text', 'bigint[]', 'boolean', 'text'], 'stable');
-SELECT is((SELECT proparallel FROM pg_proc WHERE oid = 'seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text)'::regprocedure),
+SELECT volatility_is('seg_reco', 'recommend_for', ARRAY['bigint', 'integer', 'boolean', 'text', 'bigint[]', 'boolean', 'text', 'jsonb', 'double precision', 'integer', 'bigint[]', 'jsonb', 'date'], 'stable');
+SELECT is((SELECT proparallel FROM pg_proc WHERE oid = 'seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text, jsonb, float8, integer, bigint[], jsonb, date)'::regprocedure),
           's'::"char", 'recommend_for is parallel safe');
 SELECT is((SELECT proparallel FROM pg_proc WHERE oid = 'seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb)'::regprocedure),
           'u'::"char", 'als_train is parallel unsafe');
@@ -23,9 +23,9 @@ SELECT ok(NOT has_function_privilege('public', 'seg_reco.als_train(text, integer
           'PUBLIC cannot train models');
 SELECT ok(NOT has_function_privilege('public', 'seg_reco._als_train(text, integer, float8, float8, integer, bigint, text, text, boolean, jsonb)', 'EXECUTE'),
           'PUBLIC cannot call the internal trainer');
-SELECT ok(has_function_privilege('public', 'seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text)', 'EXECUTE'),
+SELECT ok(has_function_privilege('public', 'seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text, jsonb, float8, integer, bigint[], jsonb, date)', 'EXECUTE'),
           'PUBLIC may call recommend_for');
-SELECT ok(obj_description('seg_reco.recommend_all(text, integer, boolean, boolean)'::regprocedure, 'pg_proc') IS NOT NULL,
+SELECT ok(obj_description('seg_reco.recommend_all(text, integer, boolean, boolean, jsonb, float8, integer, date)'::regprocedure, 'pg_proc') IS NOT NULL,
           'recommend_all has a comment');
 
 CREATE TEMP TABLE t_inter AS

@@ -1,0 +1,114 @@
+-- Hybrid recommend_for: the blend, its sources, weights, diversity (MMR),
+-- the category cap, exclusions, boosts, cold start, on a hand-made catalogue
+SET extra_float_digits = 0;
+SET client_min_messages = warning;
+SET timezone = 'UTC';
+\set ON_ERROR_ROLLBACK on
+BEGIN;
+TRUNCATE seg_reco.transactions, seg_reco.digital_events, seg_reco.demo_truth,
+         seg_reco.customers, seg_reco.products,
+         seg_reco.segment_popularity, seg_reco.popularity_info;
+
+-- three categories; 13 is new (never sold), 14 inactive
+INSERT INTO seg_reco.products (product_id, name, category, subcategory, unit_price, active) VALUES
+ (1, 'Epler røde', 'frukt', 'epler', 30, true), (2, 'Epler gule', 'frukt', 'epler', 30, true),
+ (3, 'Pærer', 'frukt', 'pærer', 35, true), (4, 'Bananer', 'frukt', 'bananer', 25, true),
+ (5, 'Lettmelk', 'meieri', 'melk', 20, true), (6, 'Helmelk', 'meieri', 'melk', 22, true),
+ (7, 'Ost mild', 'meieri', 'ost', 90, true), (8, 'Yoghurt naturell', 'meieri', 'yoghurt', 25, true),
+ (9, 'Brød grovt', 'brød', 'brød', 45, true), (10, 'Brødet lyst', 'brød', 'brød', 40, true),
+ (11, 'Rundstykker', 'brød', 'rundstykker', 30, true), (12, 'Knekkebrød', 'brød', 'knekkebrød', 35, true),
+ (13, 'Epler grønne', 'frukt', 'epler', 30, true), (14, 'Pærer gamle', 'frukt', 'pærer', 30, false);
+INSERT INTO seg_reco.customers (customer_id, member_since, birth_year, household_size, county, member_tier)
+SELECT c, '2024-01-01', 1980, 2, 'Oslo', 'basis' FROM generate_series(1, 20) c;
+-- customers 1-4 buy fruit and dairy, 5-8 bread and dairy, every week for
+-- 8 weeks, each a different mix; customer 9 bought once
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+SELECT row_number() OVER (), c * 100 + w, c, p, 1,
+       '2025-01-06 10:00+00'::timestamptz + make_interval(days => 7 * w + c), 1, 10, 10
+  FROM generate_series(1, 8) c, generate_series(0, 7) w,
+       LATERAL unnest(CASE WHEN c <= 4 THEN ARRAY[1 + (c + w) % 3, 5 + (c * w) % 3, 4]
+                           ELSE ARRAY[9 + (c + w) % 3, 5 + (c * w) % 3, 12] END) p
+ WHERE (c + w) % 4 <> 0;
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+VALUES (1000, 9001, 9, 9, 1, '2025-02-20 10:00+00', 1, 45, 45);
+SELECT seg_reco.build_content() ->> 'products' AS products;
+SELECT seg_reco.build_popularity() ->> 'buyers' AS buyers;
+SELECT m.name FROM seg_reco.als_train('default', factors => 3, regularization => 0.1, iterations => 10) m;
+
+-- the blend: every row says which sources gave at least 10% of its score
+SELECT product_id, round(score::numeric, 3) AS score, rank, sources
+  FROM seg_reco.recommend_for(1, 6);
+-- new to the customer: no buy_again, no products already bought; the
+-- defaults for new products weigh popularity 1, als 0.2, content 0
+SELECT product_id, round(score::numeric, 3) AS score, rank, sources
+  FROM seg_reco.recommend_for(1, 4, include_purchased => false);
+-- a product never sold (13) reaches a fruit buyer through content alone
+SELECT product_id, rank, sources
+  FROM seg_reco.recommend_for(1, 10, include_purchased => false, weights => '{"als": 0, "popularity": 0, "content": 1}')
+ WHERE product_id = 13;
+
+-- weights override: buy-again alone lists the customer's own products
+SELECT array_agg(product_id ORDER BY rank) AS buy_again_only,
+       bool_and(sources = '{buy_again}') AS only_buy_again
+  FROM seg_reco.recommend_for(1, 5, weights => '{"als": 0, "content": 0, "popularity": 0}');
+SELECT array_agg(product_id ORDER BY product_id) AS bought
+  FROM (SELECT DISTINCT product_id FROM seg_reco.transactions WHERE customer_id = 1) b;
+-- the defaults come from the setting hybrid_weights (tune_weights writes it)
+INSERT INTO seg_reco.settings VALUES ('hybrid_weights',
+  '{"rebuy": {"als": 0, "content": 0, "popularity": 0, "buy_again": 1}, "new": {"als": 1, "content": 0, "popularity": 0}}');
+SELECT array_agg(product_id ORDER BY rank) AS from_setting, bool_and(sources = '{buy_again}') AS only_buy_again
+  FROM seg_reco.recommend_for(1, 5);
+SELECT bool_and(sources = '{als}') AS only_als FROM seg_reco.recommend_for(1, 3, include_purchased => false);
+SELECT array_agg(product_id ORDER BY rank) AS call_overrides_setting
+  FROM seg_reco.recommend_for(1, 3, weights => '{"buy_again": 0, "popularity": 1}');
+DELETE FROM seg_reco.settings WHERE key = 'hybrid_weights';
+
+-- diversity: MMR trades score for variety (content alone puts the three
+-- apples first); the category cap (fewer rows when categories run out); exclude
+SELECT array_agg(product_id ORDER BY rank) AS plain,
+       round(seg_reco.intra_list_diversity(array_agg(product_id))::numeric, 3) AS ild
+  FROM seg_reco.recommend_for(1, 3, weights => '{"als": 0, "popularity": 0, "buy_again": 0, "content": 1}');
+SELECT array_agg(product_id ORDER BY rank) AS mmr,
+       round(seg_reco.intra_list_diversity(array_agg(product_id))::numeric, 3) AS ild
+  FROM seg_reco.recommend_for(1, 3, weights => '{"als": 0, "popularity": 0, "buy_again": 0, "content": 1}',
+                              diversity => 0.7);
+SELECT array_agg(p.category ORDER BY r.rank) AS capped
+  FROM seg_reco.recommend_for(1, 4, max_per_category => 1) r JOIN seg_reco.products p USING (product_id);
+SELECT array_agg(product_id ORDER BY rank) AS without_top
+  FROM seg_reco.recommend_for(1, 3, exclude => (SELECT array_agg(product_id) FROM seg_reco.recommend_for(1, 1)));
+
+-- boost: a campaign product (bread for a fruit buyer) goes to the top
+SELECT product_id, rank, sources
+  FROM seg_reco.recommend_for(1, 2, boost => '{"11": 5}');
+
+-- few purchases: ALS and buy-again count h / (h + 2) (h = 1 receipt here),
+-- so content and popularity lead
+SELECT product_id, rank, sources FROM seg_reco.recommend_for(9, 3, include_purchased => false);
+SELECT product_id, rank, sources
+  FROM seg_reco.recommend_for(9, 3, include_purchased => false, weights => '{"content": 1}');
+
+-- no history: the demographic cold start; unknown: global popularity
+SELECT product_id, rank, sources FROM seg_reco.recommend_for(20, 3);
+SELECT count(*), bool_and(sources <@ '{cold_start,popularity}') AS cold FROM seg_reco.recommend_for(424242, 3);
+
+-- k larger than the catalogue: every active product, once
+SELECT count(*), count(DISTINCT product_id), bool_and(product_id <> 14) AS no_inactive
+  FROM seg_reco.recommend_for(1, 1000);
+
+-- recommend_all gives recommend_for's lists (also with MMR and a cap)
+SELECT bool_and(a.product_id = r.product_id AND abs(a.score - r.score) < 1e-9 AND a.sources = r.sources) AS same,
+       count(*)
+  FROM seg_reco.recommend_all('default', 4, diversity => 0.3, max_per_category => 2) a
+  JOIN LATERAL seg_reco.recommend_for(a.customer_id, 4, diversity => 0.3, max_per_category => 2) r
+    ON r.rank = a.rank;
+
+-- errors
+SELECT * FROM seg_reco.recommend_for(1, weights => '{"als": -1}');
+SELECT * FROM seg_reco.recommend_for(1, weights => '{"als": 0, "content": 0, "popularity": 0, "buy_again": 0}');
+SELECT * FROM seg_reco.recommend_for(1, weights => '{"collaborative": 1}');
+SELECT * FROM seg_reco.recommend_for(1, weights => '[1]');
+SELECT * FROM seg_reco.recommend_for(1, diversity => 1.5);
+SELECT * FROM seg_reco.recommend_for(1, max_per_category => 0);
+SELECT * FROM seg_reco.recommend_for(1, boost => '{"x": 1}');
+SELECT * FROM seg_reco.recommend_for(1, boost => '{"3": "a lot"}');
+ROLLBACK;
