@@ -52,8 +52,13 @@ static SPIPlanPtr plan_header = NULL;
 static SPIPlanPtr plan_products = NULL;
 static SPIPlanPtr plan_customer = NULL;
 
-static SPIPlanPtr
-keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+/*
+ * seg_reco_keep_plan: the prepared plan in *slot, preparing and keeping it
+ * (for the life of the backend) on first use.  Shared by every file that
+ * runs the same SPI query on each call.
+ */
+SPIPlanPtr
+seg_reco_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
 	if (*slot == NULL)
 	{
@@ -288,7 +293,7 @@ load_model(const char *name, int64 version, MemoryContext ctx)
 	m->version = version;
 	v1[0] = CStringGetTextDatum(name);
 
-	rc = SPI_execute_plan(keep_plan(&plan_header,
+	rc = SPI_execute_plan(seg_reco_keep_plan(&plan_header,
 									"SELECT (m.model OPERATOR(pg_catalog.->>) 'factors')::pg_catalog.int4, "
 									"(m.model OPERATOR(pg_catalog.->>) 'customers')::pg_catalog.int8, "
 									"(m.params OPERATOR(pg_catalog.->>) 'alpha')::pg_catalog.float8, "
@@ -321,7 +326,7 @@ load_model(const char *name, int64 version, MemoryContext ctx)
 				 errmsg("als model \"%s\" has no source query", name),
 				 errhint("Retrain the model with seg_reco.als_train.")));
 
-	rc = SPI_execute_plan(keep_plan(&plan_products,
+	rc = SPI_execute_plan(seg_reco_keep_plan(&plan_products,
 									"SELECT p.product_id, p.factors, p.popularity "
 									"FROM seg_reco.als_product_factors p "
 									"WHERE p.model OPERATOR(pg_catalog.=) $1 ORDER BY p.product_id",
@@ -382,7 +387,7 @@ seg_reco_als_model_get(const char *name)
 	MemoryContext ctx;
 
 	v1[0] = CStringGetTextDatum(name);
-	rc = SPI_execute_plan(keep_plan(&plan_version,
+	rc = SPI_execute_plan(seg_reco_keep_plan(&plan_version,
 									"SELECT m.kind, (m.model OPERATOR(pg_catalog.->>) 'version')::pg_catalog.int8 "
 									"FROM seg_reco.models m WHERE m.name OPERATOR(pg_catalog.=) $1",
 									1, t1),
@@ -454,7 +459,7 @@ seg_reco_als_customer_factors(const SegRecoAlsModel *m, int64 customer_id, doubl
 
 	values[0] = CStringGetTextDatum(m->name);
 	values[1] = Int64GetDatum(customer_id);
-	rc = SPI_execute_plan(keep_plan(&plan_customer,
+	rc = SPI_execute_plan(seg_reco_keep_plan(&plan_customer,
 									"SELECT c.factors FROM seg_reco.als_customer_factors c "
 									"WHERE c.model OPERATOR(pg_catalog.=) $1 "
 									"AND c.customer_id OPERATOR(pg_catalog.=) $2",

@@ -15,6 +15,11 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
+
+/* a prepared SPI plan kept for the backend's life, prepared on first use */
+extern SPIPlanPtr seg_reco_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
+
 typedef struct SegRecoAlsModel
 {
 	char	   *name;

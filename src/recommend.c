@@ -61,21 +61,6 @@ PG_FUNCTION_INFO_V1(seg_reco_recommend_all);
 static SPIPlanPtr plan_inactive_of = NULL;
 static SPIPlanPtr plan_category = NULL;
 
-static SPIPlanPtr
-keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(p) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		*slot = p;
-	}
-	return *slot;
-}
 
 #define ARG_NOT_NULL(i, what) \
 	do { \
@@ -190,7 +175,7 @@ drop_inactive(const SegRecoAlsModel *m, const int32 *cand, int n, bool *allowed)
 	for (i = 0; i < n; i++)
 		ids[i] = m->product_id[cand[i]];
 	values[0] = PointerGetDatum(int8_array(ids, n));
-	rc = SPI_execute_plan(keep_plan(&plan_inactive_of,
+	rc = SPI_execute_plan(seg_reco_keep_plan(&plan_inactive_of,
 									"SELECT p.product_id FROM seg_reco.products p "
 									"WHERE p.product_id OPERATOR(pg_catalog.=) ANY ($1) AND NOT p.active",
 									1, types),
@@ -404,7 +389,7 @@ resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw)
 	memcpy(hw->w, include_purchased ? default_weights : default_weights_new, sizeof(hw->w));
 	hw->history_prior = DEFAULT_HISTORY_PRIOR;
 	values[0] = CStringGetTextDatum(include_purchased ? "rebuy" : "new");
-	if (SPI_execute_plan(keep_plan(&plan_weights,
+	if (SPI_execute_plan(seg_reco_keep_plan(&plan_weights,
 								   "SELECT seg_reco.setting('hybrid_weights') OPERATOR(pg_catalog.->) $1",
 								   1, types),
 						 values, NULL, true, 1) != SPI_OK_SELECT)
@@ -798,14 +783,14 @@ meta_fetch(ProductMeta *pm, const Universe *u, const int32 *which, int n)
 		if (nn == 0)
 			return;
 		values[0] = PointerGetDatum(int8_array(ids, nn));
-		rc = SPI_execute_plan(keep_plan(&plan_meta_of,
+		rc = SPI_execute_plan(seg_reco_keep_plan(&plan_meta_of,
 										"SELECT p.product_id, p.active, p.category FROM seg_reco.products p "
 										"WHERE p.product_id OPERATOR(pg_catalog.=) ANY ($1)",
 										1, types),
 							  values, NULL, true, 0);
 	}
 	else
-		rc = SPI_execute_plan(keep_plan(&plan_meta_all,
+		rc = SPI_execute_plan(seg_reco_keep_plan(&plan_meta_all,
 										"SELECT p.product_id, p.active, p.category FROM seg_reco.products p",
 										0, NULL),
 							  NULL, NULL, true, 0);
@@ -1055,7 +1040,7 @@ as_of_end(bool has_as_of, DateADT as_of, const char *model)
 	values[1] = CStringGetTextDatum(model);
 	if (!has_as_of)
 		nulls[0] = 'n';
-	if (SPI_execute_plan(keep_plan(&plan_end,
+	if (SPI_execute_plan(seg_reco_keep_plan(&plan_end,
 								   "SELECT extract(epoch FROM coalesce(($1 OPERATOR(pg_catalog.+) 1)::pg_catalog.timestamptz,"
 								   " (SELECT (m.params OPERATOR(pg_catalog.->) 'options' OPERATOR(pg_catalog.->>) 'as_of')::pg_catalog.timestamptz"
 								   " FROM seg_reco.models m WHERE m.name OPERATOR(pg_catalog.=) $2),"
@@ -1131,12 +1116,12 @@ read_occasions(bool one, int64 customer_id, double end,
 	*cust = palloc(sizeof(int64) * cap);
 	*rows = palloc(sizeof(OccRow) * cap);
 	if (one)
-		portal = SPI_cursor_open(NULL, keep_plan(&plan_occasions,
+		portal = SPI_cursor_open(NULL, seg_reco_keep_plan(&plan_occasions,
 												 OCCASIONS_SQL("t.customer_id OPERATOR(pg_catalog.=) $2 AND"),
 												 2, types),
 								 values, NULL, true);
 	else
-		portal = SPI_cursor_open(NULL, keep_plan(&plan_occasions_all,
+		portal = SPI_cursor_open(NULL, seg_reco_keep_plan(&plan_occasions_all,
 												 OCCASIONS_SQL("t.customer_id IS NOT NULL AND"),
 												 1, types),
 								 values, NULL, true);
@@ -1203,7 +1188,7 @@ cold_start(Blend *b, const Universe *u, const SegRecoAlsModel *m, int64 customer
 			return;
 		values[0] = Int64GetDatum(customer_id);
 		values[1] = Int32GetDatum(Max(want, 1));
-		if (SPI_execute_plan(keep_plan(&plan_cold,
+		if (SPI_execute_plan(seg_reco_keep_plan(&plan_cold,
 									   "SELECT c.product_id, c.score, c.rank"
 									   " FROM seg_reco.cold_start_recommendations($1, $2) c",
 									   2, types),
@@ -1273,7 +1258,7 @@ restrict_to_category(const Universe *u, const char *category, bool only_active,
 
 	values[0] = CStringGetTextDatum(category);
 	values[1] = BoolGetDatum(only_active);
-	rc = SPI_execute_plan(keep_plan(&plan_category,
+	rc = SPI_execute_plan(seg_reco_keep_plan(&plan_category,
 									"SELECT p.product_id FROM seg_reco.products p "
 									"WHERE p.category OPERATOR(pg_catalog.=) $1 AND (p.active OR NOT $2)",
 									2, types),

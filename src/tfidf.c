@@ -40,6 +40,7 @@
 
 #include "guards.h"
 #include "linalg.h"
+#include "model_store.h"
 #include "tfidf.h"
 
 /* a term id beyond this means a damaged product_content, not a vocabulary */
@@ -53,21 +54,6 @@ static SPIPlanPtr plan_version = NULL;
 static SPIPlanPtr plan_vectors = NULL;
 static SPIPlanPtr plan_history = NULL;
 
-static SPIPlanPtr
-keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(p) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		*slot = p;
-	}
-	return *slot;
-}
 
 static void
 malformed_row(int64 product_id, const char *why)
@@ -105,7 +91,7 @@ load_content(int64 version, MemoryContext ctx)
 	int32		max_term = 0;
 	int			t;
 
-	if (SPI_execute_plan(keep_plan(&plan_vectors,
+	if (SPI_execute_plan(seg_reco_keep_plan(&plan_vectors,
 								   "SELECT c.product_id, c.terms, c.weights, c.active"
 								   " FROM seg_reco.product_content c ORDER BY c.product_id",
 								   0, NULL),
@@ -231,7 +217,7 @@ seg_reco_content_get(bool missing_ok)
 	MemoryContext ctx;
 	SegRecoContent *c;
 
-	if (SPI_execute_plan(keep_plan(&plan_version,
+	if (SPI_execute_plan(seg_reco_keep_plan(&plan_version,
 								   "SELECT cv.version FROM seg_reco.content_version cv",
 								   0, NULL),
 						 NULL, NULL, true, 0) != SPI_OK_SELECT)
@@ -386,7 +372,7 @@ seg_reco_content_profile(const SegRecoContent *c, int64 customer_id,
 
 	args[0] = Int64GetDatum(customer_id);
 	args[1] = TimestampTzGetDatum(end);
-	if (SPI_execute_plan(keep_plan(&plan_history,
+	if (SPI_execute_plan(seg_reco_keep_plan(&plan_history,
 								   "SELECT h.product_id, extract(epoch FROM h.ts)::pg_catalog.float8"
 								   " FROM (SELECT t.product_id, min(t.ts) AS ts"
 								   " FROM seg_reco.transactions t"
