@@ -328,26 +328,6 @@ seg_reco_topk(const double *scores, const bool *allowed, int64 n, int k, int32 *
 #define SYRK_F_BLOCK_ROWS 1024
 
 void
-seg_reco_sgemm(bool trans_a, bool trans_b, int64 m, int64 n, int64 k,
-			   float alpha, const float *a, int64 lda,
-			   const float *b, int64 ldb,
-			   float beta, float *c, int64 ldc)
-{
-	check_blas_size(m, "rows");
-	check_blas_size(n, "columns");
-	check_blas_size(k, "inner dimension");
-	check_blas_size(lda, "leading dimension");
-	check_blas_size(ldb, "leading dimension");
-	check_blas_size(ldc, "leading dimension");
-	if (m == 0 || n == 0)
-		return;
-	cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-				trans_b ? CblasTrans : CblasNoTrans,
-				(int) m, (int) n, (int) k, alpha, a, (int) lda, b, (int) ldb,
-				beta, c, (int) ldc);
-}
-
-void
 seg_reco_syrk_tn_f(const float *a, int64 rows, int d, double alpha, double *c)
 {
 	double	   *buf;

@@ -104,15 +104,10 @@ extern int	seg_reco_topk(const double *scores, const bool *allowed, int64 n, int
 /*
  * Added for ALS training in single precision (als.c).
  *
- * seg_reco_sgemm: seg_reco_gemm on float matrices.
  * seg_reco_syrk_tn_f: C += alpha * A^T A for a float A (rows x d) into a
  * double C (d x d, both triangles filled); A is converted to double in
  * blocks of rows, so the sums grow in double.
  */
-extern void seg_reco_sgemm(bool trans_a, bool trans_b, int64 m, int64 n, int64 k,
-						   float alpha, const float *a, int64 lda,
-						   const float *b, int64 ldb,
-						   float beta, float *c, int64 ldc);
 extern void seg_reco_syrk_tn_f(const float *a, int64 rows, int d, double alpha, double *c);
 
 #endif							/* SEG_RECO_LINALG_H */
