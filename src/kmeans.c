@@ -29,6 +29,9 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
@@ -49,10 +52,35 @@
  * Shared: allocation, checks, row collection
  * ====================================================================== */
 
+/*
+ * Ask for transparent huge pages on the 2 MiB-aligned interior of a large
+ * buffer.  Only a hint: first touching tens of MB in 4 KiB pages costs a
+ * page fault each, a large part of training time on big inputs.
+ */
+static void
+hint_huge_pages(void *p, Size sz)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+	const uintptr_t huge = (uintptr_t) 2 * 1024 * 1024;
+	uintptr_t	start,
+				end;
+
+	if (sz < 2 * huge)
+		return;
+	start = ((uintptr_t) p + huge - 1) & ~(huge - 1);
+	end = ((uintptr_t) p + sz) & ~(huge - 1);
+	if (end > start)
+		(void) madvise((void *) start, end - start, MADV_HUGEPAGE);
+#endif
+}
+
 void *
 seg_reco_alloc_huge(Size sz)
 {
-	return MemoryContextAllocExtended(CurrentMemoryContext, Max(sz, 1), MCXT_ALLOC_HUGE);
+	void	   *p = MemoryContextAllocExtended(CurrentMemoryContext, Max(sz, 1), MCXT_ALLOC_HUGE);
+
+	hint_huge_pages(p, sz);
+	return p;
 }
 
 void
@@ -665,58 +693,13 @@ seg_reco_json_read_log1p(JsonbContainer *c, double *log1p, int d, const char *ty
  * k-means
  * ====================================================================== */
 
-typedef struct LloydArg
-{
-	const double *x;
-	int			d;
-	int			k;
-	int32	   *labels;
-	double	   *mind;
-	double	   *sums;			/* k x d, or NULL: labels only */
-	int64	   *counts;
-} LloydArg;
-
-static void
-lloyd_block(int64 row0, int rows, const double *dist, void *arg)
-{
-	LloydArg   *a = (LloydArg *) arg;
-	int			k = a->k,
-				d = a->d;
-	int			i,
-				j;
-
-	for (i = 0; i < rows; i++)
-	{
-		const double *r = dist + (Size) i * k;
-		int			best = 0;
-		double		bv = r[0];
-		int64		row = row0 + i;
-
-		for (j = 1; j < k; j++)
-			if (r[j] < bv)
-			{
-				bv = r[j];
-				best = j;
-			}
-		a->labels[row] = best;
-		a->mind[row] = bv;
-		if (a->sums)
-		{
-			const double *xr = a->x + row * d;
-			double	   *s = a->sums + (Size) best * d;
-
-			a->counts[best]++;
-			for (j = 0; j < d; j++)
-				s[j] += xr[j];
-		}
-	}
-}
-
 /* seeding: potentials of the candidates */
 typedef struct PotArg
 {
 	const double *closest;
 	double	   *pots;			/* per candidate */
+	double	   *newclosest;		/* ncand x n: closest with each candidate */
+	int64		n;
 	int			ncand;
 } PotArg;
 
@@ -724,16 +707,31 @@ static void
 pot_block(int64 row0, int rows, const double *dist, void *arg)
 {
 	PotArg	   *a = (PotArg *) arg;
+	const double *closest = a->closest + row0;
+	int			ncand = a->ncand;
 	int			i,
 				t;
 
-	for (i = 0; i < rows; i++)
+	/*
+	 * Candidate-major, so that each candidate's potential is summed in row
+	 * order exactly as before, and the chosen candidate's column becomes the
+	 * new closest array without another distance pass.
+	 */
+	for (t = 0; t < ncand; t++)
 	{
-		double		c = a->closest[row0 + i];
-		const double *r = dist + (Size) i * a->ncand;
+		double	   *out = a->newclosest + (Size) t * a->n + row0;
+		double		pot = a->pots[t];
 
-		for (t = 0; t < a->ncand; t++)
-			a->pots[t] += Min(c, r[t]);
+		for (i = 0; i < rows; i++)
+		{
+			double		c = closest[i];
+			double		r = dist[(Size) i * ncand + t];
+			double		m = Min(c, r);
+
+			out[i] = m;
+			pot += m;
+		}
+		a->pots[t] = pot;
 	}
 }
 
@@ -782,24 +780,21 @@ error_distinct(int k, int found)
  * closest/cumsum are n-long scratch.
  */
 static void
-kmeans_pp(const double *x, const double *xnorm, int64 n, int d, int k, pg_prng_state *rng,
-		  double *centers, double *closest, double *cumsum)
+kmeans_pp(const double *x, const double *xnorm, double sumx, int64 n, int d, int k,
+		  pg_prng_state *rng, double *centers, double *closest, double *cumsum,
+		  double *newclosest)
 {
 	int			ntrials = 2 + (int) log((double) k);
 	int64	   *cand = palloc(sizeof(int64) * ntrials);
 	double	   *cpts = palloc(sizeof(double) * (Size) ntrials * d);
 	double	   *cnorm = palloc(sizeof(double) * ntrials);
 	double	   *pots = palloc(sizeof(double) * ntrials);
-	double		pot,
-				sumx = 0.0;
+	double		pot;
 	int64		first,
 				i;
 	int			c,
 				t;
 	MinArg		ma;
-
-	for (i = 0; i < n; i++)
-		sumx += xnorm[i];
 
 	first = (int64) pg_prng_uint64_range(rng, 0, (uint64) (n - 1));
 	memcpy(centers, x + first * d, sizeof(double) * d);
@@ -808,18 +803,19 @@ kmeans_pp(const double *x, const double *xnorm, int64 n, int d, int k, pg_prng_s
 		closest[i] = DBL_MAX;
 	ma.closest = closest;
 	seg_reco_sqdist_foreach(x, xnorm, n, centers, cnorm, 1, d, min_block, &ma);
+	pot = 0.0;
+	for (i = 0; i < n; i++)
+	{
+		pot += closest[i];
+		cumsum[i] = pot;
+	}
 
 	for (c = 1; c < k; c++)
 	{
 		PotArg		pa;
 		int			best;
 
-		pot = 0.0;
-		for (i = 0; i < n; i++)
-		{
-			pot += closest[i];
-			cumsum[i] = pot;
-		}
+		/* here closest is current and cumsum its running sum, total pot */
 		/* rounding in the dgemm form can hide duplicates: check exactly */
 		if (pot <= 1e-12 * (sumx + 1.0))
 		{
@@ -863,6 +859,8 @@ kmeans_pp(const double *x, const double *xnorm, int64 n, int d, int k, pg_prng_s
 		}
 		pa.closest = closest;
 		pa.pots = pots;
+		pa.newclosest = newclosest;
+		pa.n = n;
 		pa.ncand = ntrials;
 		seg_reco_sqdist_foreach(x, xnorm, n, cpts, cnorm, ntrials, d, pot_block, &pa);
 		best = 0;
@@ -870,8 +868,24 @@ kmeans_pp(const double *x, const double *xnorm, int64 n, int d, int k, pg_prng_s
 			if (pots[t] < pots[best])
 				best = t;
 		memcpy(centers + (Size) c * d, x + cand[best] * d, sizeof(double) * d);
-		cnorm[0] = xnorm[cand[best]];
-		seg_reco_sqdist_foreach(x, xnorm, n, centers + (Size) c * d, cnorm, 1, d, min_block, &ma);
+		/*
+		 * min(closest, distance to the chosen candidate) was computed in the
+		 * candidate pass; take it and its running sum for the next centre.
+		 */
+		if (c + 1 < k)
+		{
+			const double *col = newclosest + (Size) best * n;
+
+			pot = 0.0;
+			for (i = 0; i < n; i++)
+			{
+				double		v = col[i];
+
+				closest[i] = v;
+				pot += v;
+				cumsum[i] = pot;
+			}
+		}
 	}
 	pfree(cand);
 	pfree(cpts);
@@ -879,41 +893,98 @@ kmeans_pp(const double *x, const double *xnorm, int64 n, int d, int k, pg_prng_s
 	pfree(pots);
 }
 
+/*
+ * One assignment pass: the same blocked dgemm distances as
+ * seg_reco_sqdist_foreach + lloyd_block, fused so that the distance block is
+ * swept once.  labels hold the previous assignment on entry; returns whether
+ * any label changed.  With sums NULL only labels and mind are set.
+ */
+static bool
+lloyd_pass(const double *x, const double *xnorm, int64 n, int d, int k,
+		   const double *centers, const double *cnorm, int32 *labels,
+		   double *mind, double *sums, int64 *counts, double *dist)
+{
+	int			block = seg_reco_block_rows(k);
+	bool		changed = false;
+	int64		row0;
+
+	for (row0 = 0; row0 < n; row0 += block)
+	{
+		int			rows = (int) Min((int64) block, n - row0);
+		int			i,
+					j;
+
+		CHECK_FOR_INTERRUPTS();
+		seg_reco_gemm(false, true, rows, k, d, -2.0, x + row0 * d, d,
+					  centers, d, 0.0, dist, k);
+		for (i = 0; i < rows; i++)
+		{
+			const double *r = dist + (Size) i * k;
+			double		xn = xnorm[row0 + i];
+			int64		row = row0 + i;
+			double		bv;
+			int			best = 0;
+
+			bv = r[0] + xn + cnorm[0];
+			bv = bv > 0.0 ? bv : 0.0;
+			for (j = 1; j < k; j++)
+			{
+				double		v = r[j] + xn + cnorm[j];
+
+				v = v > 0.0 ? v : 0.0;
+				if (v < bv)
+				{
+					bv = v;
+					best = j;
+				}
+			}
+			changed |= (labels[row] != best);
+			labels[row] = best;
+			mind[row] = bv;
+			if (sums)
+			{
+				const double *xr = x + row * d;
+				double	   *sc = sums + (Size) best * d;
+
+				counts[best]++;
+				for (j = 0; j < d; j++)
+					sc[j] += xr[j];
+			}
+		}
+	}
+	return changed;
+}
+
 /* one Lloyd run from the seeded centers; returns inertia */
 static double
 kmeans_lloyd(const double *x, const double *xnorm, int64 n, int d, int k, int max_iter,
-			 double tol_abs, double *centers, int32 *labels, int32 *labels_old,
+			 double tol_abs, double *centers, int32 *labels,
 			 double *mind, int64 *counts, int *iterations)
 {
 	double	   *sums = palloc(sizeof(double) * (Size) k * d);
 	double	   *cnorm = palloc(sizeof(double) * k);
-	LloydArg	la;
+	double	   *dist = palloc(sizeof(double) * (Size) seg_reco_block_rows(k) * k);
 	bool		strict = false;
 	int			it;
 	int64		i;
 	double		inertia = 0.0;
 
-	la.x = x;
-	la.d = d;
-	la.k = k;
-	la.mind = mind;
-	la.counts = counts;
 	for (i = 0; i < n; i++)
-		labels_old[i] = -1;
+		labels[i] = -1;
 
 	*iterations = 0;
 	for (it = 0; it < max_iter; it++)
 	{
 		double		shift = 0.0;
+		bool		changed;
 		int			c,
 					j;
 
 		seg_reco_row_sqnorms(centers, k, d, cnorm);
 		memset(sums, 0, sizeof(double) * (Size) k * d);
 		memset(counts, 0, sizeof(int64) * k);
-		la.labels = labels;
-		la.sums = sums;
-		seg_reco_sqdist_foreach(x, xnorm, n, centers, cnorm, k, d, lloyd_block, &la);
+		changed = lloyd_pass(x, xnorm, n, d, k, centers, cnorm, labels, mind,
+							 sums, counts, dist);
 
 		/* empty clusters take the points farthest from their centres */
 		for (c = 0; c < k; c++)
@@ -959,22 +1030,20 @@ kmeans_lloyd(const double *x, const double *xnorm, int64 n, int d, int k, int ma
 			}
 		}
 		*iterations = it + 1;
-		if (memcmp(labels, labels_old, sizeof(int32) * n) == 0)
+		if (!changed)
 		{
 			strict = true;
 			break;
 		}
 		if (shift <= tol_abs)
 			break;
-		memcpy(labels_old, labels, sizeof(int32) * n);
 	}
 	if (!strict)
 	{
 		/* labels that match the final centres */
 		seg_reco_row_sqnorms(centers, k, d, cnorm);
-		la.labels = labels;
-		la.sums = NULL;
-		seg_reco_sqdist_foreach(x, xnorm, n, centers, cnorm, k, d, lloyd_block, &la);
+		(void) lloyd_pass(x, xnorm, n, d, k, centers, cnorm, labels, mind,
+						  NULL, NULL, dist);
 	}
 	memset(counts, 0, sizeof(int64) * k);
 	for (i = 0; i < n; i++)
@@ -986,6 +1055,7 @@ kmeans_lloyd(const double *x, const double *xnorm, int64 n, int d, int k, int ma
 	}
 	pfree(sums);
 	pfree(cnorm);
+	pfree(dist);
 	return inertia;
 }
 
@@ -1002,12 +1072,13 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 	double	   *xnorm,
 			   *closest,
 			   *cumsum,
+			   *newclosest,
 			   *centers;
 	int32	   *labels,
-			   *labels_old,
 			   *best_labels;
 	int64	   *counts;
 	double		meanvar = 0.0,
+				sumx = 0.0,
 				tol_abs;
 	int64		i;
 	int			j,
@@ -1038,10 +1109,12 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 	closest = seg_reco_alloc_huge(sizeof(double) * n);
 	cumsum = seg_reco_alloc_huge(sizeof(double) * n);
 	labels = seg_reco_alloc_huge(sizeof(int32) * n);
-	labels_old = seg_reco_alloc_huge(sizeof(int32) * n);
 	centers = palloc(sizeof(double) * (Size) k * d);
 	counts = palloc(sizeof(int64) * k);
 	seg_reco_row_sqnorms(x, n, d, xnorm);
+	for (i = 0; i < n; i++)
+		sumx += xnorm[i];
+	newclosest = seg_reco_alloc_huge(sizeof(double) * (Size) (2 + (int) log((double) k)) * n);
 
 	res->centers = palloc(sizeof(double) * (Size) k * d);
 	res->sizes = palloc(sizeof(int64) * k);
@@ -1054,10 +1127,10 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 		double		inertia;
 		int			iters;
 
-		kmeans_pp(x, xnorm, n, d, k, rng, centers, closest, cumsum);
+		kmeans_pp(x, xnorm, sumx, n, d, k, rng, centers, closest, cumsum, newclosest);
 		/* closest is free again: Lloyd uses it for the per-row distances */
 		inertia = kmeans_lloyd(x, xnorm, n, d, k, max_iter, tol_abs, centers,
-							   labels, labels_old, closest, counts, &iters);
+							   labels, closest, counts, &iters);
 		if (res->inertia < 0.0 || inertia < res->inertia)
 		{
 			res->inertia = inertia;
@@ -1111,8 +1184,8 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 	pfree(xnorm);
 	pfree(closest);
 	pfree(cumsum);
+	pfree(newclosest);
 	pfree(labels);
-	pfree(labels_old);
 	pfree(centers);
 	pfree(counts);
 	pfree(mean);
