@@ -704,14 +704,6 @@ append_float(StringInfo s, double v)
 }
 
 
-#define ARG_NOT_NULL(i, what) \
-	do { \
-		if (PG_ARGISNULL(i)) \
-			ereport(ERROR, \
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), \
-					 errmsg("%s must not be NULL", what), \
-					 errhint("Omit the argument to use its default."))); \
-	} while (0)
 
 /*
  * seg_reco._als_train(name, factors, regularization, alpha, iterations, seed,
@@ -758,15 +750,15 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 	StringInfoData params,
 				metrics;
 
-	ARG_NOT_NULL(0, "name");
-	ARG_NOT_NULL(1, "factors");
-	ARG_NOT_NULL(2, "regularization");
-	ARG_NOT_NULL(3, "alpha");
-	ARG_NOT_NULL(4, "iterations");
-	ARG_NOT_NULL(5, "seed");
-	ARG_NOT_NULL(6, "solver");
-	ARG_NOT_NULL(7, "source query");
-	ARG_NOT_NULL(8, "custom_source");
+	SEG_RECO_ARG_NOT_NULL(0, "name");
+	SEG_RECO_ARG_NOT_NULL(1, "factors");
+	SEG_RECO_ARG_NOT_NULL(2, "regularization");
+	SEG_RECO_ARG_NOT_NULL(3, "alpha");
+	SEG_RECO_ARG_NOT_NULL(4, "iterations");
+	SEG_RECO_ARG_NOT_NULL(5, "seed");
+	SEG_RECO_ARG_NOT_NULL(6, "solver");
+	SEG_RECO_ARG_NOT_NULL(7, "source query");
+	SEG_RECO_ARG_NOT_NULL(8, "custom_source");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	d = PG_GETARG_INT32(1);
 	reg = PG_GETARG_FLOAT8(2);

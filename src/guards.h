@@ -10,6 +10,8 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
+
 #include <math.h>
 
 /* A value a user supplied must be a finite number. */
@@ -23,5 +25,18 @@ seg_reco_check_finite(double value, const char *what)
 						isnan(value) ? "NaN" : (value > 0 ? "Infinity" : "-Infinity")),
 				 errhint("Filter out or repair rows with NaN or infinite values.")));
 }
+
+/*
+ * An argument of a non-STRICT function (one with defaults that must be
+ * checked one by one) must not be NULL; the message names it.
+ */
+#define SEG_RECO_ARG_NOT_NULL(i, what) \
+	do { \
+		if (PG_ARGISNULL(i)) \
+			ereport(ERROR, \
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), \
+					 errmsg("%s must not be NULL", what), \
+					 errhint("Omit the argument to use its default."))); \
+	} while (0)
 
 #endif							/* SEG_RECO_GUARDS_H */

@@ -62,14 +62,6 @@ static SPIPlanPtr plan_inactive_of = NULL;
 static SPIPlanPtr plan_category = NULL;
 
 
-#define ARG_NOT_NULL(i, what) \
-	do { \
-		if (PG_ARGISNULL(i)) \
-			ereport(ERROR, \
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), \
-					 errmsg("%s must not be NULL", what), \
-					 errhint("Omit the argument to use its default."))); \
-	} while (0)
 
 static void
 check_k(int k, const char *what)
@@ -1337,12 +1329,12 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 				i;
 	int32	   *out;
 
-	ARG_NOT_NULL(0, "customer_id");
-	ARG_NOT_NULL(1, "k");
-	ARG_NOT_NULL(2, "include_purchased");
-	ARG_NOT_NULL(5, "only_active");
-	ARG_NOT_NULL(6, "model");
-	ARG_NOT_NULL(8, "diversity");
+	SEG_RECO_ARG_NOT_NULL(0, "customer_id");
+	SEG_RECO_ARG_NOT_NULL(1, "k");
+	SEG_RECO_ARG_NOT_NULL(2, "include_purchased");
+	SEG_RECO_ARG_NOT_NULL(5, "only_active");
+	SEG_RECO_ARG_NOT_NULL(6, "model");
+	SEG_RECO_ARG_NOT_NULL(8, "diversity");
 	customer_id = PG_GETARG_INT64(0);
 	k = PG_GETARG_INT32(1);
 	include_purchased = PG_GETARG_BOOL(2);
@@ -1490,10 +1482,10 @@ seg_reco_why_recommended(PG_FUNCTION_ARGS)
 	double	   *contrib = NULL;
 	int32	   *out = NULL;
 
-	ARG_NOT_NULL(0, "customer_id");
-	ARG_NOT_NULL(1, "product_id");
-	ARG_NOT_NULL(2, "k");
-	ARG_NOT_NULL(3, "model");
+	SEG_RECO_ARG_NOT_NULL(0, "customer_id");
+	SEG_RECO_ARG_NOT_NULL(1, "product_id");
+	SEG_RECO_ARG_NOT_NULL(2, "k");
+	SEG_RECO_ARG_NOT_NULL(3, "model");
 	customer_id = PG_GETARG_INT64(0);
 	product_id = PG_GETARG_INT64(1);
 	k = PG_GETARG_INT32(2);
@@ -1571,10 +1563,10 @@ seg_reco_similar_products(PG_FUNCTION_ARGS)
 	double	   *sim = NULL;
 	int32	   *out = NULL;
 
-	ARG_NOT_NULL(0, "product_id");
-	ARG_NOT_NULL(1, "k");
-	ARG_NOT_NULL(2, "only_active");
-	ARG_NOT_NULL(3, "model");
+	SEG_RECO_ARG_NOT_NULL(0, "product_id");
+	SEG_RECO_ARG_NOT_NULL(1, "k");
+	SEG_RECO_ARG_NOT_NULL(2, "only_active");
+	SEG_RECO_ARG_NOT_NULL(3, "model");
 	product_id = PG_GETARG_INT64(0);
 	k = PG_GETARG_INT32(1);
 	only_active = PG_GETARG_BOOL(2);
@@ -1675,11 +1667,11 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	Oid			t1[1] = {TEXTOID};
 	Datum		v1[1];
 
-	ARG_NOT_NULL(0, "model");
-	ARG_NOT_NULL(1, "n");
-	ARG_NOT_NULL(2, "include_purchased");
-	ARG_NOT_NULL(3, "only_active");
-	ARG_NOT_NULL(5, "diversity");
+	SEG_RECO_ARG_NOT_NULL(0, "model");
+	SEG_RECO_ARG_NOT_NULL(1, "n");
+	SEG_RECO_ARG_NOT_NULL(2, "include_purchased");
+	SEG_RECO_ARG_NOT_NULL(3, "only_active");
+	SEG_RECO_ARG_NOT_NULL(5, "diversity");
 	model = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	topn = PG_GETARG_INT32(1);
 	include_purchased = PG_GETARG_BOOL(2);
