@@ -11,6 +11,7 @@
 #include "utils/guc.h"
 
 #include "linalg.h"
+#include "parallel.h"
 
 PG_MODULE_MAGIC;
 
@@ -25,6 +26,15 @@ PG_MODULE_MAGIC;
  */
 int			seg_reco_blas_threads = 1;
 
+/*
+ * seg_reco.threads: threads one call may use for seg_reco's own data-sized
+ * loops (k-means passes, ALS solves and loss), the backend's own thread
+ * included.  Default 2, the same parallelism PostgreSQL gives one query by
+ * default (max_parallel_workers_per_gather = 2); 1 keeps every call on one
+ * core.  Results do not depend on it.
+ */
+int			seg_reco_threads = 2;
+
 void		_PG_init(void);
 
 void
@@ -36,6 +46,14 @@ _PG_init(void)
 							"sessions train at once.",
 							&seg_reco_blas_threads,
 							1, 1, 64,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("seg_reco.threads",
+							"Threads one seg_reco call may use for its own loops (training and scoring).",
+							"The backend's own thread included; results do not depend on it. "
+							"1 keeps every call on one core.",
+							&seg_reco_threads,
+							2, 1, 64,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("seg_reco");

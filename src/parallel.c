@@ -1,0 +1,111 @@
+/*
+ * parallel.c
+ *      Worker threads for seg_reco's data-sized loops (see parallel.h).
+ *
+ * A PostgreSQL backend is single-threaded: nothing here touches backend
+ * state from a worker thread.  Workers take task numbers from a shared
+ * atomic counter until none are left; the calling thread does the same, then
+ * joins them.
+ */
+#include "postgres.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include "port/atomics.h"
+
+#include "parallel.h"
+
+/* upper bound of seg_reco.threads (the GUC's maximum) */
+#define MAX_WORKERS 64
+
+typedef struct ParallelJob
+{
+	pg_atomic_uint64 next;
+	int64		ntasks;
+	seg_reco_task_fn fn;
+	void	   *arg;
+} ParallelJob;
+
+typedef struct WorkerStart
+{
+	ParallelJob *job;
+	int			worker;
+} WorkerStart;
+
+static void
+run_tasks(ParallelJob *job, int worker)
+{
+	for (;;)
+	{
+		uint64		t = pg_atomic_fetch_add_u64(&job->next, 1);
+
+		if (t >= (uint64) job->ntasks)
+			break;
+		job->fn(job->arg, (int64) t, worker);
+	}
+}
+
+static void *
+worker_main(void *p)
+{
+	WorkerStart *ws = (WorkerStart *) p;
+
+	run_tasks(ws->job, ws->worker);
+	return NULL;
+}
+
+int
+seg_reco_parallel_workers(int64 ntasks)
+{
+	int64		w = seg_reco_threads;
+
+	if (w < 1)
+		w = 1;
+	if (w > MAX_WORKERS)
+		w = MAX_WORKERS;
+	if (w > ntasks)
+		w = ntasks;
+	return (int) Max(w, 1);
+}
+
+void
+seg_reco_parallel_for(int64 ntasks, seg_reco_task_fn fn, void *arg)
+{
+	ParallelJob job;
+	WorkerStart ws[MAX_WORKERS];
+	pthread_t	tid[MAX_WORKERS];
+	bool		started[MAX_WORKERS];
+	int			nworkers = seg_reco_parallel_workers(ntasks),
+				w;
+
+	if (ntasks <= 0)
+		return;
+	pg_atomic_init_u64(&job.next, 0);
+	job.ntasks = ntasks;
+	job.fn = fn;
+	job.arg = arg;
+
+	if (nworkers > 1)
+	{
+		sigset_t	all,
+					old;
+
+		/* the threads inherit a mask that blocks every signal */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		for (w = 1; w < nworkers; w++)
+		{
+			ws[w].job = &job;
+			ws[w].worker = w;
+			started[w] = (pthread_create(&tid[w], NULL, worker_main, &ws[w]) == 0);
+		}
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+
+	run_tasks(&job, 0);
+
+	for (w = 1; w < nworkers; w++)
+		if (started[w])
+			pthread_join(tid[w], NULL);
+}
