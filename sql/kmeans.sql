@@ -92,3 +92,23 @@ SELECT seg_reco.kmeans_assign('{1, 2, 3}', m) FROM km_model;
 SELECT seg_reco.kmeans_assign('{1, 2}', 'no_such_model');
 SELECT '{"k": 1}'::seg_reco.kmeans_model;
 SELECT 'not json'::seg_reco.kmeans_model;
+
+-- seg_reco.threads: 50,000 points run in several tasks; the model does not
+-- depend on the number of threads (sums are reduced in task order); k = 40
+-- takes the dgemm path, k = 4 the small kernel
+CREATE TEMP TABLE km_many AS
+SELECT ARRAY[10 * sin(i) + 20 * (i % 3), 10 * cos(1.3 * i) + 7 * (i % 5), (i % 11)::float8]::float8[] AS f
+  FROM generate_series(1, 50000) i;
+SET seg_reco.threads = 1;
+CREATE TEMP TABLE km_t1 AS
+SELECT seg_reco.kmeans_train(f, 4, '{"seed": 3}')::text AS m4,
+       seg_reco.kmeans_train(f, 40, '{"seed": 3, "n_init": 1}')::text AS m40 FROM km_many;
+SET seg_reco.threads = 2;
+CREATE TEMP TABLE km_t2 AS
+SELECT seg_reco.kmeans_train(f, 4, '{"seed": 3}')::text AS m4,
+       seg_reco.kmeans_train(f, 40, '{"seed": 3, "n_init": 1}')::text AS m40 FROM km_many;
+SELECT a.m4 = b.m4 AS same_k4, a.m40 = b.m40 AS same_k40,
+       (a.m4::jsonb -> 'sizes') AS sizes_k4, round((a.m4::jsonb ->> 'inertia')::numeric, 3) AS inertia_k4
+  FROM km_t1 a, km_t2 b;
+RESET seg_reco.threads;
+SET seg_reco.threads = 0;

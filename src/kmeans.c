@@ -47,6 +47,7 @@
 #include "clustering.h"
 #include "guards.h"
 #include "linalg.h"
+#include "parallel.h"
 
 /* ======================================================================
  * Shared: allocation, checks, row collection
@@ -693,18 +694,196 @@ seg_reco_json_read_log1p(JsonbContainer *c, double *log1p, int d, const char *ty
  * k-means
  * ====================================================================== */
 
-/* seeding: potentials of the candidates */
+/*
+ * Every pass over the points runs in tasks of KM_TASK_ROWS rows, on up to
+ * seg_reco.threads threads (parallel.h) when the distances come from the
+ * small kernel (k <= SEG_RECO_SMALL_K), else on the backend's thread with
+ * dgemm.  Sums are kept per task and added in task order, so a model does
+ * not depend on the number of threads.  Between calls of at most
+ * KM_TASKS_PER_CALL tasks the backend checks for interrupts.
+ */
+#define KM_TASK_ROWS		16384
+#define KM_TASKS_PER_CALL	64
+
+static inline int64
+km_ntasks(int64 n)
+{
+	return (n + KM_TASK_ROWS - 1) / KM_TASK_ROWS;
+}
+
+/* callback per block of rows of a task; runs on worker threads (pure C) */
+typedef void (*km_block_fn) (void *arg, int64 task, int64 row0, int rows, const double *dist);
+/* after each call, on the backend's thread, for tasks task0 .. task0 + m - 1 */
+typedef void (*km_after_fn) (void *arg, int64 task0, int64 m);
+
+typedef struct KmPass
+{
+	const double *x;
+	const double *xnorm;
+	int64		n;
+	int			d;
+	int			k;
+	const double *c;			/* k x d (dgemm) */
+	double	   *ct;				/* d x pad (small kernel) */
+	const double *cnorm;
+	int			block;
+	double	   *scratch;		/* per worker: block x k */
+	int64		task0;
+	km_block_fn fn;
+	void	   *arg;
+} KmPass;
+
+static void
+km_pass_task(void *a, int64 t, int worker)
+{
+	KmPass	   *p = (KmPass *) a;
+	int64		task = p->task0 + t;
+	int64		r0 = task * KM_TASK_ROWS,
+				rend = Min(r0 + KM_TASK_ROWS, p->n),
+				row0;
+	double	   *dist = p->scratch + (Size) worker * p->block * p->k;
+
+	for (row0 = r0; row0 < rend; row0 += p->block)
+	{
+		int			rows = (int) Min((int64) p->block, rend - row0);
+
+		if (p->k <= SEG_RECO_SMALL_K)
+			seg_reco_sqdist_small(p->x + row0 * p->d, p->xnorm + row0, rows, p->d,
+								  p->ct, p->cnorm, p->k, dist);
+		else
+		{
+			/* backend thread only (see km_pass), so it may check for interrupts */
+			int			i,
+						j;
+
+			CHECK_FOR_INTERRUPTS();
+
+			seg_reco_gemm(false, true, rows, p->k, p->d, -2.0, p->x + row0 * p->d, p->d,
+						  p->c, p->d, 0.0, dist, p->k);
+			for (i = 0; i < rows; i++)
+			{
+				double	   *r = dist + (Size) i * p->k;
+				double		xn = p->xnorm[row0 + i];
+
+				for (j = 0; j < p->k; j++)
+				{
+					double		v = r[j] + xn + p->cnorm[j];
+
+					r[j] = v > 0.0 ? v : 0.0;
+				}
+			}
+		}
+		p->fn(p->arg, task, row0, rows, dist);
+	}
+}
+
+/* squared distances of all n points to the k centres c, block by block */
+static void
+km_pass(const double *x, const double *xnorm, int64 n, int d,
+		const double *c, const double *cnorm, int k,
+		km_block_fn fn, km_after_fn after, void *arg)
+{
+	KmPass		p;
+	int64		ntasks = km_ntasks(n),
+				t0;
+	bool		small = (k <= SEG_RECO_SMALL_K);
+	int			workers = small ? seg_reco_parallel_workers(Min(ntasks, KM_TASKS_PER_CALL)) : 1;
+	int			i,
+				j;
+	int64		per_call;
+
+	/* calls of about 2e8 multiply-adds (a tenth of a second), >= 1 task a thread */
+	per_call = (int64) (2e8 / ((double) KM_TASK_ROWS * k * d));
+	per_call = Max(per_call, (int64) seg_reco_parallel_workers(ntasks));
+	per_call = Min(per_call, (int64) KM_TASKS_PER_CALL);
+
+	p.x = x;
+	p.xnorm = xnorm;
+	p.n = n;
+	p.d = d;
+	p.k = k;
+	p.c = c;
+	p.cnorm = cnorm;
+	p.block = Min(seg_reco_block_rows(k), KM_TASK_ROWS);
+	p.ct = NULL;
+	if (small)
+	{
+		int			kp = seg_reco_sqdist_small_pad(k);
+
+		p.ct = palloc0(sizeof(double) * (Size) kp * d);
+		for (i = 0; i < k; i++)
+			for (j = 0; j < d; j++)
+				p.ct[(Size) j * kp + i] = c[(Size) i * d + j];
+	}
+	p.scratch = palloc(sizeof(double) * (Size) workers * p.block * k);
+	p.fn = fn;
+	p.arg = arg;
+	for (t0 = 0; t0 < ntasks; t0 += per_call)
+	{
+		int64		m = Min(per_call, ntasks - t0);
+
+		CHECK_FOR_INTERRUPTS();
+		p.task0 = t0;
+		if (small)
+			seg_reco_parallel_for(m, km_pass_task, &p);
+		else
+		{
+			int64		t;
+
+			for (t = 0; t < m; t++)
+				km_pass_task(&p, t, 0);
+		}
+		if (after)
+			after(arg, t0, m);
+	}
+	if (p.ct)
+		pfree(p.ct);
+	pfree(p.scratch);
+}
+
+/* ---- seeding ---- */
+
+/* first centre: closest = its distance; per-task sums */
+typedef struct FirstArg
+{
+	double	   *closest;
+	double	   *tsum;
+} FirstArg;
+
+static void
+first_block(void *arg, int64 task, int64 row0, int rows, const double *dist)
+{
+	FirstArg   *a = (FirstArg *) arg;
+	double		s = a->tsum[task];
+	int			i;
+
+	for (i = 0; i < rows; i++)
+	{
+		a->closest[row0 + i] = dist[i];
+		s += dist[i];
+	}
+	a->tsum[task] = s;
+}
+
+/* candidates: min(closest, distance to each) into their own columns */
 typedef struct PotArg
 {
 	const double *closest;
-	double	   *pots;			/* per candidate */
-	double	   *newclosest;		/* ncand x n: closest with each candidate */
+	double	   *cols;			/* (ntrials + 1) columns of n */
 	int64		n;
 	int			ncand;
+	int			ci;				/* the column closest is */
+	double	   *tpot;			/* ntasks x ncand */
 } PotArg;
 
+static inline int
+pot_col(int t, int ci)
+{
+	return t < ci ? t : t + 1;
+}
+
 static void
-pot_block(int64 row0, int rows, const double *dist, void *arg)
+pot_block(void *arg, int64 task, int64 row0, int rows, const double *dist)
 {
 	PotArg	   *a = (PotArg *) arg;
 	const double *closest = a->closest + row0;
@@ -712,15 +891,10 @@ pot_block(int64 row0, int rows, const double *dist, void *arg)
 	int			i,
 				t;
 
-	/*
-	 * Candidate-major, so that each candidate's potential is summed in row
-	 * order exactly as before, and the chosen candidate's column becomes the
-	 * new closest array without another distance pass.
-	 */
 	for (t = 0; t < ncand; t++)
 	{
-		double	   *out = a->newclosest + (Size) t * a->n + row0;
-		double		pot = a->pots[t];
+		double	   *out = a->cols + (Size) pot_col(t, a->ci) * a->n + row0;
+		double		pot = a->tpot[task * ncand + t];
 
 		for (i = 0; i < rows; i++)
 		{
@@ -731,24 +905,8 @@ pot_block(int64 row0, int rows, const double *dist, void *arg)
 			out[i] = m;
 			pot += m;
 		}
-		a->pots[t] = pot;
+		a->tpot[task * ncand + t] = pot;
 	}
-}
-
-typedef struct MinArg
-{
-	double	   *closest;
-} MinArg;
-
-static void
-min_block(int64 row0, int rows, const double *dist, void *arg)
-{
-	MinArg	   *a = (MinArg *) arg;
-	int			i;
-
-	for (i = 0; i < rows; i++)
-		if (dist[i] < a->closest[row0 + i])
-			a->closest[row0 + i] = dist[i];
 }
 
 static double
@@ -776,62 +934,98 @@ error_distinct(int k, int found)
 }
 
 /*
- * Greedy k-means++ (scikit-learn's _kmeans_plusplus): centres into centers,
- * closest/cumsum are n-long scratch.
+ * Index i with the running sum of closest[0..i] >= r first (numpy's
+ * searchsorted, side left), found through the per-task sums.
+ */
+static int64
+km_sample(const double *closest, const double *tsum, int64 n, double r)
+{
+	int64		ntasks = km_ntasks(n),
+				t,
+				i,
+				iend;
+	double		acc = 0.0;
+
+	for (t = 0; t < ntasks; t++)
+	{
+		if (acc + tsum[t] >= r)
+			break;
+		acc += tsum[t];
+	}
+	if (t == ntasks)
+		return n - 1;
+	iend = Min(n, (t + 1) * KM_TASK_ROWS);
+	for (i = t * KM_TASK_ROWS; i < iend; i++)
+	{
+		acc += closest[i];
+		if (acc >= r)
+			return i;
+	}
+	return iend - 1;
+}
+
+/*
+ * Greedy k-means++ (scikit-learn's _kmeans_plusplus): centres into centers.
+ * cols: (2 + ln k + 1) x n scratch; on return *closest_out points to the
+ * column holding each point's squared distance to its nearest centre.
  */
 static void
 kmeans_pp(const double *x, const double *xnorm, double sumx, int64 n, int d, int k,
-		  pg_prng_state *rng, double *centers, double *closest, double *cumsum,
-		  double *newclosest)
+		  pg_prng_state *rng, double *centers, double *cols)
 {
 	int			ntrials = 2 + (int) log((double) k);
+	int64		ntasks = km_ntasks(n);
 	int64	   *cand = palloc(sizeof(int64) * ntrials);
 	double	   *cpts = palloc(sizeof(double) * (Size) ntrials * d);
 	double	   *cnorm = palloc(sizeof(double) * ntrials);
 	double	   *pots = palloc(sizeof(double) * ntrials);
-	double		pot;
+	double	   *tsum = palloc0(sizeof(double) * ntasks);
+	double	   *tpot = palloc(sizeof(double) * ntasks * ntrials);
 	int64		first,
-				i;
+				i,
+				task;
 	int			c,
-				t;
-	MinArg		ma;
+				t,
+				ci = 0;
+	FirstArg	fa;
 
 	first = (int64) pg_prng_uint64_range(rng, 0, (uint64) (n - 1));
 	memcpy(centers, x + first * d, sizeof(double) * d);
 	cnorm[0] = xnorm[first];
-	for (i = 0; i < n; i++)
-		closest[i] = DBL_MAX;
-	ma.closest = closest;
-	seg_reco_sqdist_foreach(x, xnorm, n, centers, cnorm, 1, d, min_block, &ma);
-	pot = 0.0;
-	for (i = 0; i < n; i++)
-	{
-		pot += closest[i];
-		cumsum[i] = pot;
-	}
+	fa.closest = cols;
+	fa.tsum = tsum;
+	km_pass(x, xnorm, n, d, centers, cnorm, 1, first_block, NULL, &fa);
 
 	for (c = 1; c < k; c++)
 	{
 		PotArg		pa;
+		double	   *closest = cols + (Size) ci * n;
+		double		pot = 0.0;
 		int			best;
 
-		/* here closest is current and cumsum its running sum, total pot */
-		/* rounding in the dgemm form can hide duplicates: check exactly */
+		for (task = 0; task < ntasks; task++)
+			pot += tsum[task];
+		/* rounding in the dot-product form can hide duplicates: check exactly */
 		if (pot <= 1e-12 * (sumx + 1.0))
 		{
 			pot = 0.0;
-			for (i = 0; i < n; i++)
+			for (task = 0; task < ntasks; task++)
 			{
-				double		m = DBL_MAX;
-				int			cc;
+				int64		iend = Min(n, (task + 1) * KM_TASK_ROWS);
 
-				if ((i & 16383) == 0)
-					CHECK_FOR_INTERRUPTS();
-				for (cc = 0; cc < c; cc++)
-					m = Min(m, exact_sqdist(x + i * d, centers + (Size) cc * d, d));
-				closest[i] = m;
-				pot += m;
-				cumsum[i] = pot;
+				CHECK_FOR_INTERRUPTS();
+				tsum[task] = 0.0;
+				for (i = task * KM_TASK_ROWS; i < iend; i++)
+				{
+					double		m = DBL_MAX;
+					int			cc;
+
+					for (cc = 0; cc < c; cc++)
+						m = Min(m, exact_sqdist(x + i * d, centers + (Size) cc * d, d));
+					closest[i] = m;
+					tsum[task] += m;
+				}
+				pot += tsum[task];
 			}
 			if (pot == 0.0)
 				error_distinct(k, c);
@@ -839,120 +1033,211 @@ kmeans_pp(const double *x, const double *xnorm, double sumx, int64 n, int d, int
 		for (t = 0; t < ntrials; t++)
 		{
 			double		r = pg_prng_double(rng) * pot;
-			int64		lo = 0,
-						hi = n;
 
-			/* first index with cumsum >= r (searchsorted, side left) */
-			while (lo < hi)
-			{
-				int64		mid = lo + (hi - lo) / 2;
-
-				if (cumsum[mid] < r)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			cand[t] = Min(lo, n - 1);
+			cand[t] = km_sample(closest, tsum, n, r);
 			memcpy(cpts + (Size) t * d, x + cand[t] * d, sizeof(double) * d);
 			cnorm[t] = xnorm[cand[t]];
-			pots[t] = 0.0;
 		}
+		memset(tpot, 0, sizeof(double) * ntasks * ntrials);
 		pa.closest = closest;
-		pa.pots = pots;
-		pa.newclosest = newclosest;
+		pa.cols = cols;
 		pa.n = n;
 		pa.ncand = ntrials;
-		seg_reco_sqdist_foreach(x, xnorm, n, cpts, cnorm, ntrials, d, pot_block, &pa);
+		pa.ci = ci;
+		pa.tpot = tpot;
+		km_pass(x, xnorm, n, d, cpts, cnorm, ntrials, pot_block, NULL, &pa);
+		for (t = 0; t < ntrials; t++)
+		{
+			pots[t] = 0.0;
+			for (task = 0; task < ntasks; task++)
+				pots[t] += tpot[task * ntrials + t];
+		}
 		best = 0;
 		for (t = 1; t < ntrials; t++)
 			if (pots[t] < pots[best])
 				best = t;
 		memcpy(centers + (Size) c * d, x + cand[best] * d, sizeof(double) * d);
-		/*
-		 * min(closest, distance to the chosen candidate) was computed in the
-		 * candidate pass; take it and its running sum for the next centre.
-		 */
-		if (c + 1 < k)
-		{
-			const double *col = newclosest + (Size) best * n;
-
-			pot = 0.0;
-			for (i = 0; i < n; i++)
-			{
-				double		v = col[i];
-
-				closest[i] = v;
-				pot += v;
-				cumsum[i] = pot;
-			}
-		}
+		/* the chosen candidate's column is the new closest */
+		ci = pot_col(best, ci);
+		for (task = 0; task < ntasks; task++)
+			tsum[task] = tpot[task * ntrials + best];
 	}
 	pfree(cand);
 	pfree(cpts);
 	pfree(cnorm);
 	pfree(pots);
+	pfree(tsum);
+	pfree(tpot);
+}
+
+/* ---- Lloyd ---- */
+
+typedef struct LloydArg
+{
+	const double *x;
+	int			d;
+	int			k;
+	int32	   *labels;
+	double	   *mind;
+	bool		with_sums;
+	bool		parallel;		/* per-task slots, else slot 0 */
+	int64		task0;
+	double	   *psums;			/* slots x k x d */
+	int64	   *pcounts;		/* slots x k */
+	bool	   *pchanged;		/* slots */
+	double	   *sums;			/* k x d totals */
+	int64	   *counts;
+	bool		changed;
+} LloydArg;
+
+static void
+lloyd_block(void *arg, int64 task, int64 row0, int rows, const double *dist)
+{
+	LloydArg   *a = (LloydArg *) arg;
+	int			k = a->k,
+				d = a->d;
+	int64		slot = a->parallel ? task - a->task0 : 0;
+	double	   *sums = a->psums + (Size) slot * k * d;
+	int64	   *counts = a->pcounts + (Size) slot * k;
+	bool		changed = a->pchanged[slot];
+	int			i,
+				j;
+
+	for (i = 0; i < rows; i++)
+	{
+		const double *r = dist + (Size) i * k;
+		int64		row = row0 + i;
+		double		bv = r[0];
+		int			best = 0;
+
+		for (j = 1; j < k; j++)
+			if (r[j] < bv)
+			{
+				bv = r[j];
+				best = j;
+			}
+		changed |= (a->labels[row] != best);
+		a->labels[row] = best;
+		a->mind[row] = bv;
+		if (a->with_sums)
+		{
+			const double *xr = a->x + row * d;
+			double	   *sc = sums + (Size) best * d;
+
+			counts[best]++;
+			for (j = 0; j < d; j++)
+				sc[j] += xr[j];
+		}
+	}
+	a->pchanged[slot] = changed;
+}
+
+/* after each call: add the slots to the totals in task order, clear them */
+static void
+lloyd_after(void *arg, int64 task0, int64 m)
+{
+	LloydArg   *a = (LloydArg *) arg;
+	int64		nslots = a->parallel ? m : 1,
+				s;
+	int			kd = a->k * a->d,
+				j;
+
+	for (s = 0; s < nslots; s++)
+	{
+		a->changed |= a->pchanged[s];
+		a->pchanged[s] = false;
+		if (!a->with_sums)
+			continue;
+		for (j = 0; j < kd; j++)
+			a->sums[j] += a->psums[s * kd + j];
+		for (j = 0; j < a->k; j++)
+			a->counts[j] += a->pcounts[s * a->k + j];
+		memset(a->psums + s * kd, 0, sizeof(double) * kd);
+		memset(a->pcounts + s * a->k, 0, sizeof(int64) * a->k);
+	}
+	a->task0 = task0 + m;
 }
 
 /*
- * One assignment pass: the same blocked dgemm distances as
- * seg_reco_sqdist_foreach + lloyd_block, fused so that the distance block is
- * swept once.  labels hold the previous assignment on entry; returns whether
- * any label changed.  With sums NULL only labels and mind are set.
+ * One assignment pass.  labels hold the previous assignment on entry;
+ * returns whether any label changed.  With sums NULL only labels and mind
+ * are set.
  */
 static bool
 lloyd_pass(const double *x, const double *xnorm, int64 n, int d, int k,
 		   const double *centers, const double *cnorm, int32 *labels,
-		   double *mind, double *sums, int64 *counts, double *dist)
+		   double *mind, double *sums, int64 *counts, LloydArg *a)
 {
-	int			block = seg_reco_block_rows(k);
-	bool		changed = false;
-	int64		row0;
+	a->x = x;
+	a->d = d;
+	a->k = k;
+	a->labels = labels;
+	a->mind = mind;
+	a->with_sums = (sums != NULL);
+	a->parallel = (k <= SEG_RECO_SMALL_K);
+	a->task0 = 0;
+	a->sums = sums;
+	a->counts = counts;
+	a->changed = false;
+	km_pass(x, xnorm, n, d, centers, cnorm, k, lloyd_block, lloyd_after, a);
+	return a->changed;
+}
 
-	for (row0 = 0; row0 < n; row0 += block)
+/* per-task exact squared distances to the assigned centres */
+typedef struct InertiaArg
+{
+	const double *x;
+	const double *centers;
+	const int32 *labels;
+	int64		n;
+	int			d;
+	double	   *tin;			/* per task */
+} InertiaArg;
+
+static void
+inertia_task(void *arg, int64 task, int worker)
+{
+	InertiaArg *a = (InertiaArg *) arg;
+	int64		iend = Min(a->n, (task + 1) * KM_TASK_ROWS),
+				i;
+	double		s = 0.0;
+
+	for (i = task * KM_TASK_ROWS; i < iend; i++)
+		s += exact_sqdist(a->x + i * a->d, a->centers + (Size) a->labels[i] * a->d, a->d);
+	a->tin[task] = s;
+}
+
+static double
+km_inertia(const double *x, const double *centers, const int32 *labels, int64 n, int d)
+{
+	InertiaArg	a;
+	int64		ntasks = km_ntasks(n),
+				t0,
+				t;
+	double		inertia = 0.0;
+
+	a.x = x;
+	a.centers = centers;
+	a.labels = labels;
+	a.n = n;
+	a.d = d;
+	a.tin = palloc(sizeof(double) * ntasks);
+	for (t0 = 0; t0 < ntasks; t0 += KM_TASKS_PER_CALL)
 	{
-		int			rows = (int) Min((int64) block, n - row0);
-		int			i,
-					j;
+		InertiaArg	b = a;
 
 		CHECK_FOR_INTERRUPTS();
-		seg_reco_gemm(false, true, rows, k, d, -2.0, x + row0 * d, d,
-					  centers, d, 0.0, dist, k);
-		for (i = 0; i < rows; i++)
-		{
-			const double *r = dist + (Size) i * k;
-			double		xn = xnorm[row0 + i];
-			int64		row = row0 + i;
-			double		bv;
-			int			best = 0;
-
-			bv = r[0] + xn + cnorm[0];
-			bv = bv > 0.0 ? bv : 0.0;
-			for (j = 1; j < k; j++)
-			{
-				double		v = r[j] + xn + cnorm[j];
-
-				v = v > 0.0 ? v : 0.0;
-				if (v < bv)
-				{
-					bv = v;
-					best = j;
-				}
-			}
-			changed |= (labels[row] != best);
-			labels[row] = best;
-			mind[row] = bv;
-			if (sums)
-			{
-				const double *xr = x + row * d;
-				double	   *sc = sums + (Size) best * d;
-
-				counts[best]++;
-				for (j = 0; j < d; j++)
-					sc[j] += xr[j];
-			}
-		}
+		/* tasks t0 .. : shift the rows so task numbers start at 0 */
+		b.x = a.x + t0 * KM_TASK_ROWS * d;
+		b.labels = a.labels + t0 * KM_TASK_ROWS;
+		b.n = Min(n - t0 * KM_TASK_ROWS, (int64) KM_TASKS_PER_CALL * KM_TASK_ROWS);
+		b.tin = a.tin + t0;
+		seg_reco_parallel_for(km_ntasks(b.n), inertia_task, &b);
 	}
-	return changed;
+	for (t = 0; t < ntasks; t++)
+		inertia += a.tin[t];
+	pfree(a.tin);
+	return inertia;
 }
 
 /* one Lloyd run from the seeded centers; returns inertia */
@@ -963,12 +1248,16 @@ kmeans_lloyd(const double *x, const double *xnorm, int64 n, int d, int k, int ma
 {
 	double	   *sums = palloc(sizeof(double) * (Size) k * d);
 	double	   *cnorm = palloc(sizeof(double) * k);
-	double	   *dist = palloc(sizeof(double) * (Size) seg_reco_block_rows(k) * k);
+	int64		nslots = (k <= SEG_RECO_SMALL_K) ? Min(km_ntasks(n), KM_TASKS_PER_CALL) : 1;
+	LloydArg	la;
 	bool		strict = false;
 	int			it;
 	int64		i;
-	double		inertia = 0.0;
+	double		inertia;
 
+	la.psums = palloc0(sizeof(double) * (Size) nslots * k * d);
+	la.pcounts = palloc0(sizeof(int64) * (Size) nslots * k);
+	la.pchanged = palloc0(sizeof(bool) * nslots);
 	for (i = 0; i < n; i++)
 		labels[i] = -1;
 
@@ -984,7 +1273,7 @@ kmeans_lloyd(const double *x, const double *xnorm, int64 n, int d, int k, int ma
 		memset(sums, 0, sizeof(double) * (Size) k * d);
 		memset(counts, 0, sizeof(int64) * k);
 		changed = lloyd_pass(x, xnorm, n, d, k, centers, cnorm, labels, mind,
-							 sums, counts, dist);
+							 sums, counts, &la);
 
 		/* empty clusters take the points farthest from their centres */
 		for (c = 0; c < k; c++)
@@ -1043,19 +1332,17 @@ kmeans_lloyd(const double *x, const double *xnorm, int64 n, int d, int k, int ma
 		/* labels that match the final centres */
 		seg_reco_row_sqnorms(centers, k, d, cnorm);
 		(void) lloyd_pass(x, xnorm, n, d, k, centers, cnorm, labels, mind,
-						  NULL, NULL, dist);
+						  NULL, NULL, &la);
 	}
 	memset(counts, 0, sizeof(int64) * k);
 	for (i = 0; i < n; i++)
-	{
-		if ((i & 65535) == 0)
-			CHECK_FOR_INTERRUPTS();
 		counts[labels[i]]++;
-		inertia += exact_sqdist(x + i * d, centers + (Size) labels[i] * d, d);
-	}
+	inertia = km_inertia(x, centers, labels, n, d);
 	pfree(sums);
 	pfree(cnorm);
-	pfree(dist);
+	pfree(la.psums);
+	pfree(la.pcounts);
+	pfree(la.pchanged);
 	return inertia;
 }
 
@@ -1070,9 +1357,7 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 {
 	double	   *mean = palloc0(sizeof(double) * d);
 	double	   *xnorm,
-			   *closest,
-			   *cumsum,
-			   *newclosest,
+			   *cols,
 			   *centers;
 	int32	   *labels,
 			   *best_labels;
@@ -1106,15 +1391,14 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 	tol_abs = tol * meanvar;
 
 	xnorm = seg_reco_alloc_huge(sizeof(double) * n);
-	closest = seg_reco_alloc_huge(sizeof(double) * n);
-	cumsum = seg_reco_alloc_huge(sizeof(double) * n);
 	labels = seg_reco_alloc_huge(sizeof(int32) * n);
 	centers = palloc(sizeof(double) * (Size) k * d);
 	counts = palloc(sizeof(int64) * k);
 	seg_reco_row_sqnorms(x, n, d, xnorm);
 	for (i = 0; i < n; i++)
 		sumx += xnorm[i];
-	newclosest = seg_reco_alloc_huge(sizeof(double) * (Size) (2 + (int) log((double) k)) * n);
+	/* seeding: the nearest-centre distances and one column per candidate */
+	cols = seg_reco_alloc_huge(sizeof(double) * (Size) (3 + (int) log((double) k)) * n);
 
 	res->centers = palloc(sizeof(double) * (Size) k * d);
 	res->sizes = palloc(sizeof(int64) * k);
@@ -1127,10 +1411,10 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 		double		inertia;
 		int			iters;
 
-		kmeans_pp(x, xnorm, sumx, n, d, k, rng, centers, closest, cumsum, newclosest);
-		/* closest is free again: Lloyd uses it for the per-row distances */
+		kmeans_pp(x, xnorm, sumx, n, d, k, rng, centers, cols);
+		/* cols are free again: Lloyd keeps the per-row distances in one */
 		inertia = kmeans_lloyd(x, xnorm, n, d, k, max_iter, tol_abs, centers,
-							   labels, closest, counts, &iters);
+							   labels, cols, counts, &iters);
 		if (res->inertia < 0.0 || inertia < res->inertia)
 		{
 			res->inertia = inertia;
@@ -1182,9 +1466,7 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 		pfree(best_labels);
 
 	pfree(xnorm);
-	pfree(closest);
-	pfree(cumsum);
-	pfree(newclosest);
+	pfree(cols);
 	pfree(labels);
 	pfree(centers);
 	pfree(counts);

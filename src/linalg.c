@@ -157,6 +157,87 @@ seg_reco_sqdist_foreach(const double *x, const double *xnorm, int64 n,
 	pfree(dist);
 }
 
+/*
+ * Vectorised clones, chosen by CPU features at load time (a clone per named
+ * CPU model would leave newer models on the default).
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define LINALG_TARGET_CLONES __attribute__((target_clones("default", "fma")))
+#else
+#define LINALG_TARGET_CLONES
+#endif
+
+int
+seg_reco_sqdist_small_pad(int k)
+{
+	return k <= 4 ? 4 : k <= 8 ? 8 : k <= 16 ? 16 : 32;
+}
+
+/* four doubles; the unaligned variant for loads from palloc'd arrays */
+typedef double sq_v4 __attribute__((vector_size(32)));
+typedef double sq_v4u __attribute__((vector_size(32), aligned(8)));
+
+/*
+ * kp (a multiple of 4) is a constant where inlined: the kp / 4 accumulators
+ * stay in registers and the loops unroll.
+ */
+static inline __attribute__((always_inline)) void
+sqdist_fixed(const double *x, const double *xnorm, int rows, int d,
+			 const double *ct, const double *cnorm, int k, double *dist, const int kp)
+{
+	int			i,
+				j,
+				q,
+				c;
+
+	for (i = 0; i < rows; i++)
+	{
+		const double *xi = x + (Size) i * d;
+		double	   *out = dist + (Size) i * k;
+		sq_v4		acc[SEG_RECO_SMALL_K / 4];
+		double		xn = xnorm[i];
+
+		for (q = 0; q < kp / 4; q++)
+			acc[q] = (sq_v4) {0.0, 0.0, 0.0, 0.0};
+		for (j = 0; j < d; j++)
+		{
+			const sq_v4u *cj = (const sq_v4u *) (ct + (Size) j * kp);
+			double		v = xi[j];
+			sq_v4		vb = {v, v, v, v};
+
+			for (q = 0; q < kp / 4; q++)
+				acc[q] += vb * cj[q];
+		}
+		for (c = 0; c < k; c++)
+		{
+			double		v = (xn + cnorm[c]) - 2.0 * acc[c / 4][c % 4];
+
+			out[c] = v > 0.0 ? v : 0.0;
+		}
+	}
+}
+
+LINALG_TARGET_CLONES void
+seg_reco_sqdist_small(const double *x, const double *xnorm, int rows, int d,
+					  const double *ct, const double *cnorm, int k, double *dist)
+{
+	switch (seg_reco_sqdist_small_pad(k))
+	{
+		case 4:
+			sqdist_fixed(x, xnorm, rows, d, ct, cnorm, k, dist, 4);
+			break;
+		case 8:
+			sqdist_fixed(x, xnorm, rows, d, ct, cnorm, k, dist, 8);
+			break;
+		case 16:
+			sqdist_fixed(x, xnorm, rows, d, ct, cnorm, k, dist, 16);
+			break;
+		default:
+			sqdist_fixed(x, xnorm, rows, d, ct, cnorm, k, dist, 32);
+			break;
+	}
+}
+
 bool
 seg_reco_cholesky(double *a, int d)
 {

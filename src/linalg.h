@@ -47,6 +47,20 @@ extern void seg_reco_sqdist_foreach(const double *x, const double *xnorm, int64 
 									const double *c, const double *cnorm, int k, int d,
 									seg_reco_dist_block_fn fn, void *arg);
 
+/*
+ * seg_reco_sqdist_small: the same clipped squared distances for one block
+ * of rows and a few centres (k <= SEG_RECO_SMALL_K), in plain C: for so few
+ * columns dgemm spends more time packing its operands than multiplying.
+ * ct is the centres transposed and padded with zero columns to
+ * seg_reco_sqdist_small_pad(k) columns (d x pad); dist is rows x k.  Makes no
+ * PostgreSQL or OpenBLAS call, so worker threads may use it.
+ */
+#define SEG_RECO_SMALL_K 32
+
+extern int	seg_reco_sqdist_small_pad(int k);
+extern void seg_reco_sqdist_small(const double *x, const double *xnorm, int rows, int d,
+								  const double *ct, const double *cnorm, int k, double *dist);
+
 /* rows per block that seg_reco_sqdist_foreach uses for k columns */
 extern int	seg_reco_block_rows(int64 cols);
 
