@@ -34,6 +34,8 @@ typedef struct SegRecoRows
 	int64		cap;			/* rows allocated */
 	double	   *x;				/* n x d, row-major */
 	int32	   *labels;			/* silhouette only: cluster label per row */
+	void	   *xmap;			/* mapping behind x once large (kmeans.c) */
+	void	   *lmap;			/* same for labels */
 	int32		arg1;			/* k, or k_min, or sample size */
 	int32		arg2;			/* k_max */
 	int64		arg3;			/* seed (silhouette) */

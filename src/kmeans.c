@@ -30,6 +30,9 @@
 #include <limits.h>
 #include <math.h>
 #ifdef __linux__
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE				/* mremap */
+#endif
 #include <sys/mman.h>
 #endif
 
@@ -81,6 +84,95 @@ seg_reco_alloc_huge(Size sz)
 	void	   *p = MemoryContextAllocExtended(CurrentMemoryContext, Max(sz, 1), MCXT_ALLOC_HUGE);
 
 	hint_huge_pages(p, sz);
+	return p;
+}
+
+/*
+ * Growing the row buffer.  Small buffers are palloc'd and copied when they
+ * grow.  From GROW_MAP_BYTES on (Linux), the buffer is an anonymous mapping
+ * grown with mremap: no copy, each page faulted in once (as a huge page
+ * where the kernel allows), where palloc + copy would touch every byte twice
+ * and fault in each 4 kB page, which on large inputs cost more than reading
+ * the rows.  The mapping is released by a reset callback of the aggregate's
+ * memory context (also on error); it is not counted in the context's
+ * memory accounting.
+ */
+#define GROW_MAP_BYTES		((Size) 8 * 1024 * 1024)
+
+typedef struct GrowMap
+{
+	MemoryContextCallback cb;
+	void	   *p;
+	Size		size;
+} GrowMap;
+
+static void
+grow_map_release(void *arg)
+{
+#ifdef __linux__
+	GrowMap    *m = (GrowMap *) arg;
+
+	if (m->p)
+		munmap(m->p, m->size);
+	m->p = NULL;
+#endif
+}
+
+static void
+grow_map_failed(Size newsize)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OUT_OF_MEMORY),
+			 errmsg("out of memory"),
+			 errdetail("Failed to map %zu bytes for the input rows.", newsize)));
+}
+
+/* a buffer of newsize bytes holding the used bytes of old; *map tracks mappings */
+static void *
+grow_buffer(MemoryContext cxt, void **map, void *old, Size used, Size newsize)
+{
+	void	   *p;
+
+#if defined(__linux__) && defined(MREMAP_MAYMOVE)
+	if (newsize >= GROW_MAP_BYTES)
+	{
+		GrowMap    *m = (GrowMap *) *map;
+
+		if (m == NULL)
+		{
+			m = MemoryContextAllocZero(cxt, sizeof(GrowMap));
+			p = mmap(NULL, newsize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p == MAP_FAILED)
+				grow_map_failed(newsize);
+			m->p = p;
+			m->size = newsize;
+			m->cb.func = grow_map_release;
+			m->cb.arg = m;
+			MemoryContextRegisterResetCallback(cxt, &m->cb);
+			*map = m;
+			hint_huge_pages(p, newsize);
+			if (old)
+			{
+				memcpy(p, old, used);
+				pfree(old);
+			}
+			return p;
+		}
+		p = mremap(m->p, m->size, newsize, MREMAP_MAYMOVE);
+		if (p == MAP_FAILED)
+			grow_map_failed(newsize);
+		m->p = p;
+		m->size = newsize;
+		hint_huge_pages(p, newsize);
+		return p;
+	}
+#endif
+	p = MemoryContextAllocExtended(cxt, newsize, MCXT_ALLOC_HUGE);
+	if (old)
+	{
+		memcpy(p, old, used);
+		pfree(old);
+	}
 	return p;
 }
 
@@ -241,18 +333,11 @@ seg_reco_rows_collect(FunctionCallInfo fcinfo, const char *fname,
 		if (st->n >= maxrows)
 			seg_reco_check_memory(st->n + 1, st->d, fname);
 		newcap = Min(newcap, maxrows);
-		if (st->x == NULL)
-		{
-			st->x = MemoryContextAllocExtended(aggcxt, sizeof(double) * newcap * st->d, MCXT_ALLOC_HUGE);
-			if (has_label)
-				st->labels = MemoryContextAllocExtended(aggcxt, sizeof(int32) * newcap, MCXT_ALLOC_HUGE);
-		}
-		else
-		{
-			st->x = repalloc_huge(st->x, sizeof(double) * newcap * st->d);
-			if (has_label)
-				st->labels = repalloc_huge(st->labels, sizeof(int32) * newcap);
-		}
+		st->x = grow_buffer(aggcxt, &st->xmap, st->x, sizeof(double) * st->n * st->d,
+							sizeof(double) * newcap * st->d);
+		if (has_label)
+			st->labels = grow_buffer(aggcxt, &st->lmap, st->labels, sizeof(int32) * st->n,
+									 sizeof(int32) * newcap);
 		st->cap = newcap;
 	}
 	memcpy(st->x + st->n * st->d, v, sizeof(double) * st->d);
@@ -841,6 +926,108 @@ km_pass(const double *x, const double *xnorm, int64 n, int d,
 	pfree(p.scratch);
 }
 
+/* fn(arg, task, worker) over the row tasks of n rows, on the threads */
+typedef struct KmRowsCall
+{
+	seg_reco_task_fn fn;
+	void	   *arg;
+	int64		task0;
+} KmRowsCall;
+
+static void
+km_rows_task(void *a, int64 t, int worker)
+{
+	KmRowsCall *c = (KmRowsCall *) a;
+
+	c->fn(c->arg, c->task0 + t, worker);
+}
+
+static void
+km_rows(int64 n, seg_reco_task_fn fn, void *arg)
+{
+	int64		ntasks = km_ntasks(n),
+				t0;
+
+	for (t0 = 0; t0 < ntasks; t0 += KM_TASKS_PER_CALL)
+	{
+		KmRowsCall	c;
+
+		CHECK_FOR_INTERRUPTS();
+		c.fn = fn;
+		c.arg = arg;
+		c.task0 = t0;
+		seg_reco_parallel_for(Min((int64) KM_TASKS_PER_CALL, ntasks - t0), km_rows_task, &c);
+	}
+}
+
+/*
+ * Preparation and clean-up of the points, per task: column sums; centring
+ * with squared norms; undoing the centring.
+ */
+typedef struct PrepArg
+{
+	double	   *x;
+	int64		n;
+	int			d;
+	const double *mean;
+	double	   *xnorm;
+	double	   *tsum;			/* per task: d column sums, or 1 norm sum */
+} PrepArg;
+
+static void
+colsum_task(void *arg, int64 task, int worker)
+{
+	PrepArg    *a = (PrepArg *) arg;
+	int64		iend = Min(a->n, (task + 1) * KM_TASK_ROWS),
+				i;
+	double	   *s = a->tsum + task * a->d;
+	int			j;
+
+	for (j = 0; j < a->d; j++)
+		s[j] = 0.0;
+	for (i = task * KM_TASK_ROWS; i < iend; i++)
+		for (j = 0; j < a->d; j++)
+			s[j] += a->x[i * a->d + j];
+}
+
+static void
+centre_task(void *arg, int64 task, int worker)
+{
+	PrepArg    *a = (PrepArg *) arg;
+	int64		iend = Min(a->n, (task + 1) * KM_TASK_ROWS),
+				i;
+	double		total = 0.0;
+	int			j;
+
+	for (i = task * KM_TASK_ROWS; i < iend; i++)
+	{
+		double	   *r = a->x + i * a->d;
+		double		s = 0.0;
+
+		for (j = 0; j < a->d; j++)
+		{
+			r[j] -= a->mean[j];
+			s += r[j] * r[j];
+		}
+		a->xnorm[i] = s;
+		total += s;
+	}
+	a->tsum[task] = total;
+}
+
+static void
+uncentre_task(void *arg, int64 task, int worker)
+{
+	PrepArg    *a = (PrepArg *) arg;
+	int64		iend = Min(a->n, (task + 1) * KM_TASK_ROWS),
+				i;
+	int			j;
+
+	for (i = task * KM_TASK_ROWS; i < iend; i++)
+		for (j = 0; j < a->d; j++)
+			a->x[i * a->d + j] += a->mean[j];
+}
+
 /* ---- seeding ---- */
 
 /* first centre: closest = its distance; per-task sums */
@@ -1212,7 +1399,6 @@ km_inertia(const double *x, const double *centers, const int32 *labels, int64 n,
 {
 	InertiaArg	a;
 	int64		ntasks = km_ntasks(n),
-				t0,
 				t;
 	double		inertia = 0.0;
 
@@ -1222,18 +1408,7 @@ km_inertia(const double *x, const double *centers, const int32 *labels, int64 n,
 	a.n = n;
 	a.d = d;
 	a.tin = palloc(sizeof(double) * ntasks);
-	for (t0 = 0; t0 < ntasks; t0 += KM_TASKS_PER_CALL)
-	{
-		InertiaArg	b = a;
-
-		CHECK_FOR_INTERRUPTS();
-		/* tasks t0 .. : shift the rows so task numbers start at 0 */
-		b.x = a.x + t0 * KM_TASK_ROWS * d;
-		b.labels = a.labels + t0 * KM_TASK_ROWS;
-		b.n = Min(n - t0 * KM_TASK_ROWS, (int64) KM_TASKS_PER_CALL * KM_TASK_ROWS);
-		b.tin = a.tin + t0;
-		seg_reco_parallel_for(km_ntasks(b.n), inertia_task, &b);
-	}
+	km_rows(n, inertia_task, &a);
 	for (t = 0; t < ntasks; t++)
 		inertia += a.tin[t];
 	pfree(a.tin);
@@ -1365,38 +1540,41 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 	double		meanvar = 0.0,
 				sumx = 0.0,
 				tol_abs;
-	int64		i;
+	int64		i,
+				t,
+				ntasks;
 	int			j,
 				run;
+	PrepArg		prep;
 
 	seg_reco_check_k(k, n, "k-means");
 	seg_reco_blas_begin();
 
-	for (i = 0; i < n; i++)
+	/* centre the points (per-task sums, added in task order) */
+	ntasks = km_ntasks(n);
+	xnorm = seg_reco_alloc_huge(sizeof(double) * n);
+	prep.x = x;
+	prep.n = n;
+	prep.d = d;
+	prep.mean = mean;
+	prep.xnorm = xnorm;
+	prep.tsum = seg_reco_alloc_huge(sizeof(double) * ntasks * d);
+	km_rows(n, colsum_task, &prep);
+	for (t = 0; t < ntasks; t++)
 		for (j = 0; j < d; j++)
-			mean[j] += x[i * d + j];
+			mean[j] += prep.tsum[t * d + j];
 	for (j = 0; j < d; j++)
 		mean[j] /= (double) n;
-	for (i = 0; i < n; i++)
-	{
-		if ((i & 65535) == 0)
-			CHECK_FOR_INTERRUPTS();
-		for (j = 0; j < d; j++)
-		{
-			x[i * d + j] -= mean[j];
-			meanvar += x[i * d + j] * x[i * d + j];
-		}
-	}
-	meanvar /= (double) n * d;
+	km_rows(n, centre_task, &prep);
+	for (t = 0; t < ntasks; t++)
+		sumx += prep.tsum[t];
+	pfree(prep.tsum);
+	meanvar = sumx / ((double) n * d);
 	tol_abs = tol * meanvar;
 
-	xnorm = seg_reco_alloc_huge(sizeof(double) * n);
 	labels = seg_reco_alloc_huge(sizeof(int32) * n);
 	centers = palloc(sizeof(double) * (Size) k * d);
 	counts = palloc(sizeof(int64) * k);
-	seg_reco_row_sqnorms(x, n, d, xnorm);
-	for (i = 0; i < n; i++)
-		sumx += xnorm[i];
 	/* seeding: the nearest-centre distances and one column per candidate */
 	cols = seg_reco_alloc_huge(sizeof(double) * (Size) (3 + (int) log((double) k)) * n);
 
@@ -1425,9 +1603,7 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 	}
 
 	/* undo the centring */
-	for (i = 0; i < n; i++)
-		for (j = 0; j < d; j++)
-			x[i * d + j] += mean[j];
+	km_rows(n, uncentre_task, &prep);
 	for (i = 0; i < k; i++)
 		for (j = 0; j < d; j++)
 			res->centers[i * d + j] += mean[j];
@@ -1445,6 +1621,8 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 		{
 			int32		c = best_labels[i];
 
+			if ((i & 65535) == 0)
+				CHECK_FOR_INTERRUPTS();
 			res->sizes[c]++;
 			for (j = 0; j < d; j++)
 				sums[(Size) c * d + j] += x[i * d + j];
@@ -1453,13 +1631,7 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 			if (res->sizes[i] > 0)
 				for (j = 0; j < d; j++)
 					res->centers[i * d + j] = sums[i * d + j] / (double) res->sizes[i];
-		res->inertia = 0.0;
-		for (i = 0; i < n; i++)
-		{
-			if ((i & 65535) == 0)
-				CHECK_FOR_INTERRUPTS();
-			res->inertia += exact_sqdist(x + i * d, res->centers + (Size) best_labels[i] * d, d);
-		}
+		res->inertia = km_inertia(x, res->centers, best_labels, n, d);
 		pfree(sums);
 	}
 	if (best_labels != res->labels)
