@@ -26,3 +26,7 @@ include $(PGXS)
 src/als.o: override CFLAGS += -O3
 # the small distance kernel of k-means (seg_reco_sqdist_small) likewise
 src/linalg.o: override CFLAGS += -O3
+
+# PGXS does not track header dependencies: rebuild every object when a
+# header changes (structs shared between files must never go stale)
+$(OBJS): $(wildcard src/*.h)
