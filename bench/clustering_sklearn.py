@@ -19,9 +19,12 @@ info = threadpool_info()
 print("sk_blas=" + ";".join(f"{i.get('internal_api')}:{i.get('architecture')}:{i.get('num_threads')}"
                             for i in info))
 
-t0 = time.perf_counter()
-km3 = KMeans(n_clusters=8, n_init=3, random_state=0).fit(X)
-print(f"sk_kmeans3_s={time.perf_counter() - t0:.3f}")
+times = []
+for seed in range(3):
+    t0 = time.perf_counter()
+    km3 = KMeans(n_clusters=8, n_init=3, random_state=seed).fit(X)
+    times.append(time.perf_counter() - t0)
+print(f"sk_kmeans3_s={np.median(times):.3f}")
 print(f"sk_kmeans3_inertia={km3.inertia_:.10g}")
 
 t0 = time.perf_counter()
