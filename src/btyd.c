@@ -944,14 +944,14 @@ btyd_expected_spend(double p, double q, double g, double x, double m)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the gamma-gamma population mean spend is infinite for q = %g", q),
 					 errdetail("The population mean p * gamma / (q - 1) needs q > 1; customers without a positive repeat spend get it."),
-					 errhint("Refit with a penalizer, or on more repeat customers.")));
+					 errhint("Refit on more repeat customers or with extreme spends removed; a penalizer shrinks q towards 0 and does not help here.")));
 		return p * g / (q - 1.0);
 	}
 	if (p * x + q - 1.0 <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("expected spend is undefined for p * frequency + q <= 1"),
-				 errhint("Refit the spend model with a penalizer.")));
+				 errhint("Refit the spend model on more repeat customers or with extreme spends removed.")));
 	return p * (g + x * m) / (p * x + q - 1.0);
 }
 
