@@ -108,4 +108,15 @@ printf '\n%-44s %14s %14s %8s\n' "1 M rows, one query" "assign" "count(*)" "rati
 printf '%-44s %14s %14s %8s\n' "kmeans_assign vs count(*) (parallel plan)" "$t_assign" "$t_count" "$(ratio "$t_assign" "$t_count")"
 printf '%-44s %14s %14s %8s\n' "kmeans_assign vs count(*) (serial)" "$t_assign_serial" "$t_count_serial" "$(ratio "$t_assign_serial" "$t_count_serial")"
 
+# cancel: a 30-restart training cancelled after 2 s; seconds until the query returned
+q -At -c "SELECT pg_backend_pid()" -c "SELECT seg_reco.kmeans_train(f, 8, '{\"n_init\": 30}') FROM bench_points" \
+    >"$WORK/cancel.out" 2>&1 &
+cpid=$!
+sleep 2
+t_c0=$EPOCHREALTIME
+q -At -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%n_init\": 30%' AND pid <> pg_backend_pid()" >/dev/null
+wait "$cpid" || true
+t_cancel=$(awk -v a="${t_c0/,/.}" -v b="${EPOCHREALTIME/,/.}" 'BEGIN { printf "%.3f", b - a }')
+printf '%-44s %14s   (%s)\n' "cancel during training: seconds to return" "$t_cancel" "$(grep -o 'canceling statement[^"]*' "$WORK/cancel.out" | head -1)"
+
 q -c "DROP TABLE bench_points, bench_models, bench_sample"
