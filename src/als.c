@@ -907,6 +907,9 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 	int64	   *cust_ids;
 	int64	   *prod_ids;
 	int64		ni = 0;
+	int32	   *prod_rank = NULL;	/* product index by id - prod_min */
+	int64		prod_min = 0,
+				prod_span = 0;
 	Csr			um,
 				im;
 	RowTasks	utasks,
@@ -1008,13 +1011,48 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 	for (k = 0; k < nnz; k++)
 		if (k == 0 || pairs.customer_id[k] != pairs.customer_id[k - 1])
 			cust_ids[nu++] = pairs.customer_id[k];
-	/* products: sorted, unique */
+	/*
+	 * products: sorted, unique, and each pair's product index.  When the ids
+	 * span a range no larger than the pair count, a table over the range
+	 * gives both in linear time; otherwise sort and binary search.
+	 */
 	prod_ids = MemoryContextAllocHuge(work, sizeof(int64) * nnz);
-	memcpy(prod_ids, pairs.product_id, sizeof(int64) * nnz);
-	sort_int64s(prod_ids, nnz);
-	for (k = 0; k < nnz; k++)
-		if (k == 0 || prod_ids[k] != prod_ids[k - 1])
-			prod_ids[ni++] = prod_ids[k];
+	{
+		int64		pmin = pairs.product_id[0],
+					pmax = pairs.product_id[0];
+
+		for (k = 1; k < nnz; k++)
+		{
+			if (pairs.product_id[k] < pmin)
+				pmin = pairs.product_id[k];
+			if (pairs.product_id[k] > pmax)
+				pmax = pairs.product_id[k];
+		}
+		if ((uint64) pmax - (uint64) pmin < (uint64) nnz)
+		{
+			prod_min = pmin;
+			prod_span = (int64) ((uint64) pmax - (uint64) pmin) + 1;
+			prod_rank = MemoryContextAllocHuge(work, sizeof(int32) * prod_span);
+			memset(prod_rank, 0, sizeof(int32) * prod_span);
+			for (k = 0; k < nnz; k++)
+				prod_rank[pairs.product_id[k] - pmin] = 1;
+			for (k = 0; k < prod_span; k++)
+				if (prod_rank[k])
+				{
+					/* ni <= INT_MAX / 2 is checked below, before use */
+					prod_rank[k] = (int32) Min(ni, (int64) INT_MAX);
+					prod_ids[ni++] = pmin + k;
+				}
+		}
+		else
+		{
+			memcpy(prod_ids, pairs.product_id, sizeof(int64) * nnz);
+			sort_int64s(prod_ids, nnz);
+			for (k = 0; k < nnz; k++)
+				if (k == 0 || prod_ids[k] != prod_ids[k - 1])
+					prod_ids[ni++] = prod_ids[k];
+		}
+	}
 	if (ni > INT_MAX / 2 || nnz > INT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -1041,7 +1079,8 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 		{
 			if (k == 0 || pairs.customer_id[k] != pairs.customer_id[k - 1])
 				um.ptr[++u] = k;
-			um.idx[k] = (int32) find_sorted(prod_ids, ni, pairs.product_id[k]);
+			um.idx[k] = prod_rank != NULL ? prod_rank[pairs.product_id[k] - prod_min] :
+				(int32) find_sorted(prod_ids, ni, pairs.product_id[k]);
 		}
 		um.ptr[nu] = nnz;
 	}
