@@ -55,9 +55,12 @@
 #include "guards.h"
 #include "linalg.h"
 #include "model_store.h"
+#include "parallel.h"
 
 #define ALS_CG_STEPS 3
 #define ALS_BLOCK 256
+#define ALS_TASK_PAIRS 8192
+#define ALS_CALL_WORK (INT64CONST(1) << 26)
 #define ALS_MAX_FACTORS 1024
 #define ALS_MAX_ITERATIONS 1000
 #define ALS_NO_KEY PG_INT64_MIN
@@ -475,6 +478,21 @@ gram(const float *y, int64 rows, int d, double reg, double *yty)
 }
 
 /*
+ * out = yty + reg I (out may be yty).  With yty from gram(.., 0.0, ..) the
+ * same bits as gram(.., reg, ..): the diagonal gets + 0.0, then + reg.
+ */
+static void
+with_reg(const double *yty, int d, double reg, double *out)
+{
+	int			j;
+
+	if (out != yty)
+		memcpy(out, yty, sizeof(double) * d * d);
+	for (j = 0; j < d; j++)
+		out[j * d + j] += reg;
+}
+
+/*
  * CG for rows row0 .. row0 + rows - 1 of x; pure C on arrays (no palloc, no
  * ereport).  Each row runs all its steps at once, so its products' factors
  * (a few kB) stay in L1 cache from the residual to the last step; the dense
@@ -542,32 +560,138 @@ cg_rows(const Csr *m, int64 row0, int rows, const float *y, float *x, int d,
 	}
 }
 
-/* update every row of x given the other side y (ny rows), by CG */
-static void
-solve_cg(float *x, const Csr *m, const float *y, int64 ny, int d, double reg, double alpha)
+/*
+ * One side of the matrix cut into tasks for seg_reco_parallel_for: runs of
+ * consecutive rows, at most ALS_BLOCK rows and about ALS_TASK_PAIRS observed
+ * pairs each (a row with more pairs is a task of its own), so that the
+ * workers share the rows evenly even where a few rows (popular products)
+ * hold most pairs.  The tasks are grouped into calls of about ALS_CALL_WORK
+ * units of work, (pairs + rows * d / 2) * d, the sparse and the dense part
+ * of CG: ~0.1 s single-threaded at d = 64, so that CHECK_FOR_INTERRUPTS()
+ * between calls stops training quickly at any scale.  The cut depends on the
+ * data and d only, never on seg_reco.threads: per-task results reduced in
+ * task order are the same bits whatever the thread count.
+ */
+typedef struct RowTasks
 {
-	double	   *yty = palloc(sizeof(double) * d * d);
+	int64		ntasks;
+	int64	   *start;			/* ntasks + 1 row boundaries */
+	int64		ncalls;
+	int64	   *call;			/* ncalls + 1 task boundaries */
+} RowTasks;
+
+static void
+row_tasks(const Csr *m, int d, RowTasks *t)
+{
+	int64		u,
+				row0 = 0,
+				n = 0,
+				work = 0,
+				k;
+
+	t->start = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (m->rows + 1));
+	t->start[0] = 0;
+	for (u = 0; u < m->rows; u++)
+	{
+		if (u > row0 &&
+			(u - row0 == ALS_BLOCK || m->ptr[u + 1] - m->ptr[row0] > ALS_TASK_PAIRS))
+		{
+			t->start[++n] = u;
+			row0 = u;
+		}
+	}
+	t->start[++n] = m->rows;
+	t->ntasks = n;
+
+	t->call = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (n + 1));
+	t->call[0] = 0;
+	t->ncalls = 0;
+	for (k = 0; k < n; k++)
+	{
+		int64		rows = t->start[k + 1] - t->start[k];
+		int64		pairs = m->ptr[t->start[k + 1]] - m->ptr[t->start[k]];
+
+		work += (pairs + rows * d / 2) * d;
+		if (work >= ALS_CALL_WORK || k == n - 1)
+		{
+			t->call[++t->ncalls] = k + 1;
+			work = 0;
+		}
+	}
+}
+
+/*
+ * Per-worker scratch of nfloats each, ALS_SCRATCH_GAP floats apart so that
+ * no two workers write to the same cache line.
+ */
+#define ALS_SCRATCH_GAP 16
+
+static Size
+scratch_stride(int nfloats)
+{
+	return (Size) TYPEALIGN(ALS_SCRATCH_GAP, nfloats) + ALS_SCRATCH_GAP;
+}
+
+typedef struct CgJob
+{
+	const Csr  *m;
+	const int64 *start;			/* task row boundaries */
+	int64		task0;			/* first task of the current call */
+	const float *y;
+	float	   *x;
+	int			d;
+	const float *yty;
+	double		alpha;
+	float	   *scratch;		/* r, p, ap of each worker */
+	Size		stride;
+} CgJob;
+
+/* worker: one task of solve_cg (no PostgreSQL calls) */
+static void
+cg_task(void *arg, int64 task, int worker)
+{
+	CgJob	   *j = (CgJob *) arg;
+	int64		t = j->task0 + task;
+	float	   *s = j->scratch + (Size) worker * j->stride;
+
+	cg_rows(j->m, j->start[t], (int) (j->start[t + 1] - j->start[t]), j->y, j->x, j->d,
+			j->yty, j->alpha, s, s + j->d, s + 2 * j->d);
+}
+
+/*
+ * Update every row of x by CG given the other side y and yty_reg =
+ * Y^T Y + reg I.  Rows are independent (each reads y and writes its own
+ * row of x), so the result does not depend on how tasks meet workers.
+ */
+static void
+solve_cg(float *x, const Csr *m, const RowTasks *tasks, const float *y, int d,
+		 const double *yty_reg, double alpha)
+{
 	float	   *ytyf = palloc(sizeof(float) * d * d);
-	float	   *r = palloc(sizeof(float) * d);
-	float	   *p = palloc(sizeof(float) * d);
-	float	   *ap = palloc(sizeof(float) * d);
-	int64		row0;
+	int			nworkers = seg_reco_parallel_workers(tasks->ntasks);
+	CgJob		job;
+	int64		c;
 	int			j;
 
-	gram(y, ny, d, reg, yty);
 	for (j = 0; j < d * d; j++)
-		ytyf[j] = (float) yty[j];
-	for (row0 = 0; row0 < m->rows; row0 += ALS_BLOCK)
+		ytyf[j] = (float) yty_reg[j];
+	job.m = m;
+	job.start = tasks->start;
+	job.y = y;
+	job.x = x;
+	job.d = d;
+	job.yty = ytyf;
+	job.alpha = alpha;
+	job.stride = scratch_stride(3 * d);
+	job.scratch = palloc(sizeof(float) * job.stride * nworkers);
+	for (c = 0; c < tasks->ncalls; c++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		cg_rows(m, row0, (int) Min((int64) ALS_BLOCK, m->rows - row0), y, x, d, ytyf,
-				alpha, r, p, ap);
+		job.task0 = tasks->call[c];
+		seg_reco_parallel_for(tasks->call[c + 1] - tasks->call[c], cg_task, &job);
 	}
-	pfree(yty);
 	pfree(ytyf);
-	pfree(r);
-	pfree(p);
-	pfree(ap);
+	pfree(job.scratch);
 }
 
 /* update every row of x given y exactly (Cholesky of each row's system) */
@@ -644,33 +768,80 @@ loss_rows(const Csr *um, int64 row0, int rows, const float *x, const float *y, i
 	}
 }
 
-/* implicit's loss over all customer x product cells, normalised */
-static double
-als_loss(const float *x, const Csr *um, const float *y, int64 ni, int d,
-		 double reg, double alpha)
+typedef struct LossJob
 {
-	double	   *yty = palloc(sizeof(double) * d * d);
+	const Csr  *um;
+	const int64 *start;			/* task row boundaries */
+	int64		task0;			/* first task of the current call */
+	const float *x;
+	const float *y;
+	int			d;
+	const float *yty;
+	double		alpha;
+	float	   *scratch;		/* tmp of each worker */
+	Size		stride;
+	LossSums   *sums;			/* one per task */
+} LossJob;
+
+/* worker: one task of als_loss (no PostgreSQL calls) */
+static void
+loss_task(void *arg, int64 task, int worker)
+{
+	LossJob    *j = (LossJob *) arg;
+	int64		t = j->task0 + task;
+
+	loss_rows(j->um, j->start[t], (int) (j->start[t + 1] - j->start[t]), j->x, j->y, j->d,
+			  j->yty, j->alpha, j->scratch + (Size) worker * j->stride, &j->sums[t]);
+}
+
+/*
+ * implicit's loss over all customer x product cells, normalised; yty =
+ * Y^T Y (without reg).  Each task sums its rows into its own LossSums; they
+ * are added up in task order, so the loss is the same bits whatever the
+ * thread count.
+ */
+static double
+als_loss(const float *x, const Csr *um, const RowTasks *tasks, const float *y, int64 ni,
+		 int d, const double *yty, double reg, double alpha)
+{
 	float	   *ytyf = palloc(sizeof(float) * d * d);
-	float	   *tmp = palloc(sizeof(float) * d);
+	int			nworkers = seg_reco_parallel_workers(tasks->ntasks);
 	LossSums	sums = {0, 0, 0};
+	LossJob		job;
 	double		ynorm = 0.0;
-	int64		row0,
+	int64		c,
 				i;
 
-	gram(y, ni, d, 0.0, yty);
 	for (i = 0; i < (int64) d * d; i++)
 		ytyf[i] = (float) yty[i];
-	for (row0 = 0; row0 < um->rows; row0 += ALS_BLOCK)
+	job.um = um;
+	job.start = tasks->start;
+	job.x = x;
+	job.y = y;
+	job.d = d;
+	job.yty = ytyf;
+	job.alpha = alpha;
+	job.stride = scratch_stride(d);
+	job.scratch = palloc(sizeof(float) * job.stride * nworkers);
+	job.sums = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(LossSums) * tasks->ntasks);
+	memset(job.sums, 0, sizeof(LossSums) * tasks->ntasks);
+	for (c = 0; c < tasks->ncalls; c++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		loss_rows(um, row0, (int) Min((int64) ALS_BLOCK, um->rows - row0), x, y, d, ytyf,
-				  alpha, tmp, &sums);
+		job.task0 = tasks->call[c];
+		seg_reco_parallel_for(tasks->call[c + 1] - tasks->call[c], loss_task, &job);
+	}
+	for (i = 0; i < tasks->ntasks; i++)
+	{
+		sums.loss += job.sums[i].loss;
+		sums.total_conf += job.sums[i].total_conf;
+		sums.xnorm += job.sums[i].xnorm;
 	}
 	for (i = 0; i < ni; i++)
 		ynorm += fdot(y + i * d, y + i * d, d);
-	pfree(yty);
 	pfree(ytyf);
-	pfree(tmp);
+	pfree(job.scratch);
+	pfree(job.sums);
 	sums.loss += reg * (sums.xnorm + ynorm);
 	return sums.loss / (sums.total_conf + (double) um->rows * (double) ni - (double) um->ptr[um->rows]);
 }
@@ -736,8 +907,15 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 	int64	   *cust_ids;
 	int64	   *prod_ids;
 	int64		ni = 0;
+	int32	   *prod_rank = NULL;	/* product index by id - prod_min */
+	int64		prod_min = 0,
+				prod_span = 0;
 	Csr			um,
 				im;
+	RowTasks	utasks,
+				itasks;
+	double	   *gy,
+			   *greg;
 	float	   *x,
 			   *y;
 	double	   *xd,
@@ -833,13 +1011,48 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 	for (k = 0; k < nnz; k++)
 		if (k == 0 || pairs.customer_id[k] != pairs.customer_id[k - 1])
 			cust_ids[nu++] = pairs.customer_id[k];
-	/* products: sorted, unique */
+	/*
+	 * products: sorted, unique, and each pair's product index.  When the ids
+	 * span a range no larger than the pair count, a table over the range
+	 * gives both in linear time; otherwise sort and binary search.
+	 */
 	prod_ids = MemoryContextAllocHuge(work, sizeof(int64) * nnz);
-	memcpy(prod_ids, pairs.product_id, sizeof(int64) * nnz);
-	sort_int64s(prod_ids, nnz);
-	for (k = 0; k < nnz; k++)
-		if (k == 0 || prod_ids[k] != prod_ids[k - 1])
-			prod_ids[ni++] = prod_ids[k];
+	{
+		int64		pmin = pairs.product_id[0],
+					pmax = pairs.product_id[0];
+
+		for (k = 1; k < nnz; k++)
+		{
+			if (pairs.product_id[k] < pmin)
+				pmin = pairs.product_id[k];
+			if (pairs.product_id[k] > pmax)
+				pmax = pairs.product_id[k];
+		}
+		if ((uint64) pmax - (uint64) pmin < (uint64) nnz)
+		{
+			prod_min = pmin;
+			prod_span = (int64) ((uint64) pmax - (uint64) pmin) + 1;
+			prod_rank = MemoryContextAllocHuge(work, sizeof(int32) * prod_span);
+			memset(prod_rank, 0, sizeof(int32) * prod_span);
+			for (k = 0; k < nnz; k++)
+				prod_rank[pairs.product_id[k] - pmin] = 1;
+			for (k = 0; k < prod_span; k++)
+				if (prod_rank[k])
+				{
+					/* ni <= INT_MAX / 2 is checked below, before use */
+					prod_rank[k] = (int32) Min(ni, (int64) INT_MAX);
+					prod_ids[ni++] = pmin + k;
+				}
+		}
+		else
+		{
+			memcpy(prod_ids, pairs.product_id, sizeof(int64) * nnz);
+			sort_int64s(prod_ids, nnz);
+			for (k = 0; k < nnz; k++)
+				if (k == 0 || prod_ids[k] != prod_ids[k - 1])
+					prod_ids[ni++] = prod_ids[k];
+		}
+	}
 	if (ni > INT_MAX / 2 || nnz > INT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -866,7 +1079,8 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 		{
 			if (k == 0 || pairs.customer_id[k] != pairs.customer_id[k - 1])
 				um.ptr[++u] = k;
-			um.idx[k] = (int32) find_sorted(prod_ids, ni, pairs.product_id[k]);
+			um.idx[k] = prod_rank != NULL ? prod_rank[pairs.product_id[k] - prod_min] :
+				(int32) find_sorted(prod_ids, ni, pairs.product_id[k]);
 		}
 		um.ptr[nu] = nnz;
 	}
@@ -907,7 +1121,12 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 
 	loss = palloc(sizeof(double) * iterations);
 	secs = palloc(sizeof(double) * iterations);
+	row_tasks(&um, d, &utasks);
+	row_tasks(&im, d, &itasks);
+	gy = palloc(sizeof(double) * d * d);
+	greg = palloc(sizeof(double) * d * d);
 	seg_reco_blas_begin();
+	gram(y, ni, d, 0.0, gy);
 	for (it = 0; it < iterations; it++)
 	{
 		instr_time	t0;
@@ -915,16 +1134,21 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 		INSTR_TIME_SET_CURRENT(t0);
 		if (use_cg)
 		{
-			solve_cg(x, &um, y, ni, d, reg, alpha);
-			solve_cg(y, &im, x, nu, d, reg, alpha);
+			with_reg(gy, d, reg, greg);
+			solve_cg(x, &um, &utasks, y, d, greg, alpha);
+			gram(x, nu, d, 0.0, greg);
+			with_reg(greg, d, reg, greg);
+			solve_cg(y, &im, &itasks, x, d, greg, alpha);
 		}
 		else
 		{
 			solve_cholesky(x, &um, y, ni, d, reg, alpha, it + 1);
 			solve_cholesky(y, &im, x, nu, d, reg, alpha, it + 1);
 		}
+		/* Y^T Y of the new y: for the loss and the next iteration's solve */
+		gram(y, ni, d, 0.0, gy);
 		secs[it] = elapsed_since(t0);
-		loss[it] = als_loss(x, &um, y, ni, d, reg, alpha);
+		loss[it] = als_loss(x, &um, &utasks, y, ni, d, gy, reg, alpha);
 		if (!isfinite(loss[it]))
 			nan_error("the factors", it + 1, reg, alpha);
 		elog(DEBUG1, "als_train \"%s\": iteration %d, loss %g, %.3f s", name, it + 1, loss[it], secs[it]);
