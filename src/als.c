@@ -89,6 +89,11 @@ typedef struct RawRow
 	double		w;
 } RawRow;
 
+/*
+ * (customer, product, receipt, weight): a total order on the values, so the
+ * sorted array, and the order in which a pair's weights are summed, do not
+ * depend on the order the rows arrive in or on how they were sorted.
+ */
 static inline int
 raw_cmp(const RawRow *x, const RawRow *y)
 {
@@ -98,18 +103,28 @@ raw_cmp(const RawRow *x, const RawRow *y)
 		return x->p < y->p ? -1 : 1;
 	if (x->key != y->key)
 		return x->key < y->key ? -1 : 1;
+	if (x->w != y->w)
+		return x->w < y->w ? -1 : 1;
 	return 0;
 }
 
 /*
  * Sorts with the comparison inlined (PostgreSQL's sort template): three
  * times faster than qsort() through a function pointer on the ~800,000 rows
- * of the reference scale.
+ * of the reference scale.  The second one, for worker threads, never
+ * checks for interrupts.
  */
 #define ST_SORT sort_raw_rows
 #define ST_ELEMENT_TYPE RawRow
 #define ST_COMPARE(a, b) raw_cmp(a, b)
 #define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+#define ST_SORT sort_raw_rows_worker
+#define ST_ELEMENT_TYPE RawRow
+#define ST_COMPARE(a, b) raw_cmp(a, b)
 #define ST_SCOPE static
 #define ST_DEFINE
 #include "lib/sort_template.h"
@@ -199,6 +214,144 @@ pair_noop(DestReceiver *self)
 {
 }
 
+/*
+ * Sorting the rows by customer first.  When the customer ids span a range
+ * not much larger than the row count (as ids from a sequence do), a counting
+ * sort moves every row once into its customer's bucket; the buckets (tens
+ * to hundreds of rows) are then sorted on worker threads, in tasks of about
+ * ALS_SORT_TASK_ROWS rows and calls of about ALS_SORT_CALL_ROWS rows with
+ * CHECK_FOR_INTERRUPTS() between them.  A third of the time of one sort of
+ * the whole array, single-threaded, at the reference scale; the same
+ * result, raw_cmp being a total order.
+ */
+#define ALS_SORT_MIN_ROWS 65536
+#define ALS_SORT_TASK_ROWS 16384
+#define ALS_SORT_CALL_ROWS (1 << 20)
+
+typedef struct BucketSortJob
+{
+	RawRow	   *rows;
+	const int64 *end;			/* end of each bucket (its start: the
+								 * previous one's end) */
+	const int64 *task_bucket;	/* first bucket of each task, ntasks + 1 */
+	int64		task0;			/* first task of the current call */
+} BucketSortJob;
+
+/* worker: sort the buckets of one task (no PostgreSQL calls) */
+static void
+bucket_sort_task(void *arg, int64 task, int worker)
+{
+	BucketSortJob *j = (BucketSortJob *) arg;
+	int64		t = j->task0 + task,
+				b;
+
+	for (b = j->task_bucket[t]; b < j->task_bucket[t + 1]; b++)
+	{
+		int64		from = b == 0 ? 0 : j->end[b - 1];
+
+		if (j->end[b] - from > 1)
+			sort_raw_rows_worker(j->rows + from, j->end[b] - from);
+	}
+}
+
+/* sort rows[0 .. n-1] by raw_cmp; returns the sorted array (maybe a new one) */
+static RawRow *
+sort_rows(RawRow *rows, int64 n)
+{
+	int64		cmin,
+				cmax,
+				i,
+				b,
+				nb,
+				ntasks,
+				acc,
+				c;
+	uint64		span;
+	int64	   *end,
+			   *task_bucket,
+			   *call;
+	int64		ncalls;
+	RawRow	   *out;
+	BucketSortJob job;
+
+	if (n < ALS_SORT_MIN_ROWS)
+	{
+		sort_raw_rows(rows, n);
+		return rows;
+	}
+	cmin = cmax = rows[0].c;
+	for (i = 1; i < n; i++)
+	{
+		if (rows[i].c < cmin)
+			cmin = rows[i].c;
+		if (rows[i].c > cmax)
+			cmax = rows[i].c;
+	}
+	span = (uint64) cmax - (uint64) cmin;
+	if (span >= (uint64) n)
+	{
+		sort_raw_rows(rows, n);
+		return rows;
+	}
+	nb = (int64) span + 1;
+
+	/* counting sort by customer */
+	end = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * nb);
+	memset(end, 0, sizeof(int64) * nb);
+	for (i = 0; i < n; i++)
+		end[rows[i].c - cmin]++;
+	for (b = 0, acc = 0; b < nb; b++)
+	{
+		int64		cnt = end[b];
+
+		end[b] = acc;			/* start, for now */
+		acc += cnt;
+	}
+	CHECK_FOR_INTERRUPTS();
+	out = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RawRow) * n);
+	for (i = 0; i < n; i++)
+		out[end[rows[i].c - cmin]++] = rows[i];
+	pfree(rows);
+	CHECK_FOR_INTERRUPTS();
+
+	/* tasks of whole buckets, calls of whole tasks */
+	task_bucket = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (n / ALS_SORT_TASK_ROWS + 2));
+	call = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (n / ALS_SORT_TASK_ROWS + 2));
+	task_bucket[0] = 0;
+	call[0] = 0;
+	ntasks = 0;
+	ncalls = 0;
+	acc = 0;
+	for (b = 0; b < nb; b++)
+	{
+		int64		from = task_bucket[ntasks] == 0 ? 0 : end[task_bucket[ntasks] - 1];
+
+		if (end[b] - from >= ALS_SORT_TASK_ROWS || b == nb - 1)
+		{
+			task_bucket[++ntasks] = b + 1;
+			acc += end[b] - from;
+			if (acc >= ALS_SORT_CALL_ROWS || b == nb - 1)
+			{
+				call[++ncalls] = ntasks;
+				acc = 0;
+			}
+		}
+	}
+	job.rows = out;
+	job.end = end;
+	job.task_bucket = task_bucket;
+	for (c = 0; c < ncalls; c++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		job.task0 = call[c];
+		seg_reco_parallel_for(call[c + 1] - call[c], bucket_sort_task, &job);
+	}
+	pfree(end);
+	pfree(task_bucket);
+	pfree(call);
+	return out;
+}
+
 void
 seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 						bool custom_source, SegRecoPairs *out)
@@ -256,7 +409,7 @@ seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 	elog(DEBUG1, "als: read " INT64_FORMAT " rows in %.3f s", n, elapsed_since(t0));
 
 	CHECK_FOR_INTERRUPTS();
-	sort_raw_rows(rows, n);
+	rows = sort_rows(rows, n);
 	CHECK_FOR_INTERRUPTS();
 	elog(DEBUG1, "als: sorted in %.3f s", elapsed_since(t0));
 

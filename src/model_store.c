@@ -203,11 +203,12 @@ seg_reco_als_model_save(const char *name, int d,
 				 4, types, values, SPI_OK_INSERT);
 	}
 
-	spi_exec("DELETE FROM seg_reco.als_customer_factors c WHERE c.model = $1",
-			 1, t1, v1, SPI_OK_DELETE);
-	spi_exec("DELETE FROM seg_reco.als_product_factors p WHERE p.model = $1",
-			 1, t1, v1, SPI_OK_DELETE);
-
+	/*
+	 * Replace the factors: rows of ids no longer in the model go, the others
+	 * are upserted.  A retrain under the same name (the nightly job) thus
+	 * updates rows in place, which skips the foreign-key check on model that
+	 * every inserted row pays.
+	 */
 	CHECK_FOR_INTERRUPTS();
 	{
 		Oid			types[4] = {TEXTOID, INT8ARRAYOID, FLOAT4ARRAYOID, INT4OID};
@@ -217,9 +218,13 @@ seg_reco_als_model_save(const char *name, int d,
 		values[1] = PointerGetDatum(int8_array(customer_id, n_customers));
 		values[2] = PointerGetDatum(float4_array(x, n_customers * d));
 		values[3] = Int32GetDatum(d);
-		spi_exec("INSERT INTO seg_reco.als_customer_factors (model, customer_id, factors) "
+		spi_exec("DELETE FROM seg_reco.als_customer_factors c WHERE c.model = $1 "
+				 "AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest($2) u(id) WHERE u.id = c.customer_id)",
+				 2, types, values, SPI_OK_DELETE);
+		spi_exec("INSERT INTO seg_reco.als_customer_factors AS f (model, customer_id, factors) "
 				 "SELECT $1, $2[g], $3[(g - 1) * $4 + 1 : g * $4] "
-				 "FROM pg_catalog.generate_series(1, pg_catalog.cardinality($2)) g",
+				 "FROM pg_catalog.generate_series(1, pg_catalog.cardinality($2)) g "
+				 "ON CONFLICT (model, customer_id) DO UPDATE SET factors = excluded.factors",
 				 4, types, values, SPI_OK_INSERT);
 		pfree(DatumGetPointer(values[1]));
 		pfree(DatumGetPointer(values[2]));
@@ -234,9 +239,14 @@ seg_reco_als_model_save(const char *name, int d,
 		values[2] = PointerGetDatum(float4_array(y, (int64) n_products * d));
 		values[3] = Int32GetDatum(d);
 		values[4] = PointerGetDatum(float8_array(popularity, n_products));
-		spi_exec("INSERT INTO seg_reco.als_product_factors (model, product_id, factors, popularity) "
+		spi_exec("DELETE FROM seg_reco.als_product_factors p WHERE p.model = $1 "
+				 "AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest($2) u(id) WHERE u.id = p.product_id)",
+				 2, types, values, SPI_OK_DELETE);
+		spi_exec("INSERT INTO seg_reco.als_product_factors AS f (model, product_id, factors, popularity) "
 				 "SELECT $1, $2[g], $3[(g - 1) * $4 + 1 : g * $4], $5[g] "
-				 "FROM pg_catalog.generate_series(1, pg_catalog.cardinality($2)) g",
+				 "FROM pg_catalog.generate_series(1, pg_catalog.cardinality($2)) g "
+				 "ON CONFLICT (model, product_id) DO UPDATE SET factors = excluded.factors, "
+				 "popularity = excluded.popularity",
 				 5, types, values, SPI_OK_INSERT);
 	}
 	return version;
