@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ALS benchmark: als_train end to end from the tables (seconds per
 # iteration, total, loss per iteration, peak backend memory) with 1 and 2
-# BLAS threads; recommend_for latency and throughput with pgbench; refreshing
+# threads (seg_reco.threads); recommend_for latency and throughput with pgbench; refreshing
 # top 10 for every customer (recommend_all); quality on a time split (last 4
 # weeks held out) for ALS and popularity, on the demo data and on UCI Online
 # Retail.
@@ -72,7 +72,7 @@ ensure_bench_db() {
 train_once() {
     local db=$1 threads=$2
     psql_db "$db" -q -At -F ' ' <<SQL
-SET seg_reco.blas_threads = $threads;
+SET seg_reco.threads = $threads;
 SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
 SELECT 1 FROM seg_reco.als_train('bench', factors => $FACTORS, iterations => $ITER) \g /dev/null
 SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3),
@@ -98,7 +98,7 @@ bench_train() {
             peaks+=("$(awk '/peak_kB/ { print $2 }' <<<"$out")")
             losses=$(awk 'NR == 1 { print $5 }' <<<"$out")
         done
-        printf 'als_train %s x%s, %s factors, %s iterations, blas_threads=%s: total %ss (median of %s; runs: %s), load %ss, %ss per iteration, peak backend RSS %s MB\n' \
+        printf 'als_train %s x%s, %s factors, %s iterations, seg_reco.threads=%s: total %ss (median of %s; runs: %s), load %ss, %ss per iteration, peak backend RSS %s MB\n' \
             "$db" "$RUNS" "$FACTORS" "$ITER" "$threads" \
             "$(printf '%s\n' "${walls[@]}" | median)" "$RUNS" "${walls[*]}" \
             "$(printf '%s\n' "${loads[@]}" | median)" "$(printf '%s\n' "${its[@]}" | median)" \
@@ -139,12 +139,16 @@ bench_quality() {
         -f "$HERE/als_eval.sql"
 }
 
-# the 10x scale: als_train with 1 and 2 BLAS threads, then recommend_all
+# the 10x scale: als_train with 1 and 2 threads (seg_reco.threads), then recommend_all;
+# the data are generated again when the installed seg_reco.so changed
 bench_scale10() {
     local db=seg_reco_bench_als10 threads r out walls loads its peaks times losses
+    local so_md5
+    so_md5=$(md5sum "$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)/seg_reco.so" | cut -c1-32)
     if ! psql_db postgres -Atc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
-        [[ $(psql_db "$db" -Atc "SELECT count(*) FROM seg_reco.transactions" 2>/dev/null || echo 0) != 8114650 ]]; then
+        [[ $(psql_db "$db" -Atc "SELECT so_md5 FROM bench_meta" 2>/dev/null || echo none) != "$so_md5" ]]; then
         ensure_bench_db "$db"
+        psql_db "$db" -q -c "DROP TABLE IF EXISTS bench_meta" -c "CREATE TABLE bench_meta AS SELECT '$so_md5'::text AS so_md5"
         say "generating the 10x demo data (100,000 customers, 8,114,650 lines) ..."
         psql_db "$db" -q -At -c "SELECT 1 FROM seg_reco.generate_demo_data(100000, 5000, 8114650, 500000)" >/dev/null
         psql_db "$db" -q -c "VACUUM ANALYZE seg_reco.transactions" -c "VACUUM ANALYZE seg_reco.digital_events"
@@ -159,7 +163,7 @@ bench_scale10() {
             peaks+=("$(awk '/peak_kB/ { print $2 }' <<<"$out")")
             losses=$(awk 'NR == 1 { print $5 }' <<<"$out")
         done
-        printf 'als_train 10x (%s customers, %s pairs), %s factors, %s iterations, blas_threads=%s: total %ss (median of %s; runs: %s), load %ss, %ss per iteration, peak backend RSS %s MB\n' \
+        printf 'als_train 10x (%s customers, %s pairs), %s factors, %s iterations, seg_reco.threads=%s: total %ss (median of %s; runs: %s), load %ss, %ss per iteration, peak backend RSS %s MB\n' \
             "$(psql_db "$db" -Atc "SELECT metrics ->> 'customers' FROM seg_reco.models WHERE name = 'bench'")" \
             "$(psql_db "$db" -Atc "SELECT metrics ->> 'interactions' FROM seg_reco.models WHERE name = 'bench'")" \
             "$FACTORS" "$ITER" "$threads" \
