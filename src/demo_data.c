@@ -170,7 +170,9 @@ PG_FUNCTION_INFO_V1(seg_reco_demo_truth);
 enum
 {
 	TAG_CATALOGUE = 1, TAG_CUSTOMER, TAG_VISITS, TAG_REPERTOIRE, TAG_RECEIPT,
-	TAG_NONMEMBER, TAG_CAMPAIGN, TAG_EVENTS, TAG_DESC
+	TAG_NONMEMBER, TAG_CAMPAIGN, TAG_EVENTS, TAG_DESC,
+	/* added later: new streams, so that the ones above stay as they were */
+	TAG_INTEREST, TAG_CUST_INTEREST, TAG_DISCOVER
 };
 
 /* ---------------------------------------------------------------------
@@ -638,6 +640,110 @@ static const double type_cat_mult[NTYPE][NCAT] = {
 };
 
 /* ---------------------------------------------------------------------
+ * Cuisine and lifestyle interests
+ *
+ * Each interest is a list of base items; its products are those items'
+ * variants (a seeded 80% of them, the base product always), ranked by an
+ * interest-specific weight (see build_interests), not by global popularity.
+ * A customer has 1-3 interests, drawn with weights
+ *   interest_type_w[type] x interest_taste_mult[taste] x an age factor.
+ * --------------------------------------------------------------------- */
+enum
+{
+	I_TACO, I_ASIAN, I_ITALIAN, I_BAKING, I_HEALTHY, I_BREAKFAST, I_SEAFOOD,
+	I_GRILL, I_SNACKS, I_PLANT, I_LUNCHBOX, I_TRAD, I_FRUIT, I_QUICK,
+	I_ENERGY, I_DELI, I_HOUSEHOLD, NINTEREST
+};
+
+typedef struct Interest
+{
+	const char *name;
+	const char *items;			/* base item names, "|"-separated */
+	double		type_w[NTYPE];	/* by shopper type (order of type_name) */
+	double		taste_mult[NTASTE]; /* by taste (order of taste_name) */
+} Interest;
+
+static const Interest interests[NINTEREST] = {
+	{"taco og tex-mex",
+		"Tortillalefser|Tacokrydder|Tacosaus|Tacoskjell|Rømme|Revet ost|Kjøttdeig|"
+		"Kyllingkjøttdeig|Kjøttfri deig|Avokado|Isbergsalat|Paprika|Mais|Løk|Pepsi Max",
+	{1.6, 1.0, 1.2, 1.3, 0.3}, {1, 0.6, 1.2, 0.9, 1.1}},
+	{"asiatisk",
+		"Mr. Lee Nudler|Nudelkopp|Wokgrønnsaker|Ris|Kylling tikka masala|Sushi|Scampi|"
+		"Kyllingfilet|Hvitløk|Mango|Paprika|Kyllingvinger|Te",
+	{0.8, 1.4, 0.7, 1.5, 0.3}, {1, 1.3, 0.8, 1.1, 0.9}},
+	{"italiensk og pasta",
+		"Spaghetti|Pastasaus|Hermetiske tomater|Olivenolje|Basilikum|Lasagne|Vegetar lasagne|"
+		"Pizza Margherita|Revet ost|Sjampinjong|Hvitløk|Baguett|Salami|Pastasalat|Bacon|Matfløte|Tomater",
+	{1.1, 1.3, 1.0, 1.3, 0.5}, {1, 1.3, 1.0, 1.1, 1.0}},
+	{"baking",
+		"Hvetemel|Sukker|Tørrgjær|Kakao|Smør|Egg|Kremfløte|Melkesjokolade|Havregryn|Frosne blåbær|"
+		"Jordbærsyltetøy|Helmelk|Kanelboller|Sitroner",
+	{1.4, 0.5, 1.2, 0.4, 1.3}, {1, 1.0, 1.3, 1.2, 0.9}},
+	{"sunt og proteinrikt",
+		"Skyr|Gresk yoghurt|Cottage cheese|Kyllingfilet|Kalkunpålegg|Babyspinat|Brokkoli|Havregryn|"
+		"Müsli|Nøttemiks|Peanøttsmør|Laksefilet|Mineralvann|Blåbær|Egg|Knekkebrød|Ekstra lett melk",
+	{0.8, 1.5, 0.7, 1.1, 0.5}, {1, 1.3, 0.8, 2.0, 0.6}},
+	{"kaffe og frokost",
+		"Kaffe filtermalt|Kaffekapsler|Te|Rundstykker|Polarbrød|Müsli|Cornflakes|Havregrøt|"
+		"Appelsinjuice|Yoghurt|Jordbærsyltetøy|Sjokoladepålegg|Kremost|Gudbrandsdalsost|Jarlsberg|Baguett",
+	{0.8, 1.0, 1.0, 0.6, 1.6}, {1, 1.0, 0.8, 1.0, 1.0}},
+	{"fisk og sjømat",
+		"Laksefilet|Torskefilet|Kokte reker|Scampi|Røkelaks|Kaviar|Makrell i tomat|Rekeost|Fiskekaker|"
+		"Fiskeboller|Fiskesuppe|Fiskegrateng|Frossen laks|Sitroner|Tunfisk i vann|Remulade|Sursild",
+	{0.9, 0.7, 1.0, 0.3, 1.7}, {1, 0.0, 0.8, 1.2, 0.7}},
+	{"grill",
+		"Grillpølser|Grillburger|Svinenakke marinert|Kyllingvinger|Entrecôte|Hamburgerbrød|Pølsebrød|"
+		"Lomper|Grillmais|Engangsgrill|Ketchup|Sennep|Potetsalat|Pilsner|Aluminiumsfolie|Vegetarburger",
+	{1.3, 0.8, 1.3, 0.7, 0.5}, {1, 0.15, 0.9, 0.8, 1.1}},
+	{"snacks og kos",
+		"Potetgull|Popcorn|Smågodt|Seigmenn|Twist|Smash|Coca-Cola|Pepsi Max|Solo|Nøttemiks|Troika|"
+		"Stratos|Grandiosa|Melkesjokolade|Iste",
+	{1.0, 1.0, 1.1, 1.8, 0.4}, {1, 0.8, 0.8, 0.5, 1.4}},
+	{"plantebasert",
+		"Havredrikk|Vegetarburger|Kjøttfri deig|Falafel|Hummus|Vegetar lasagne|Kikerter|Babyspinat|"
+		"Brokkoli|Avokado|Peanøttsmør|Wokgrønnsaker|Olivenolje|Hvitløk",
+	{0.5, 1.0, 0.4, 0.9, 0.2}, {1, 8.0, 0.7, 2.0, 0.6}},
+	{"barnas matpakke",
+		"Sjokomelk|Leverpostei|Kokt skinke|Servelat|Norvegia|Gulost|Kneippbrød|Grovbrød|Fiskepinner|"
+		"Kyllingnuggets|Bananer|Epler Røde|Yoghurt|Ballerina|Havrekjeks|Pinne-is|Husholdningssaft|"
+		"Sjokoladepålegg|Pommes frites",
+	{2.2, 0.1, 0.6, 0.1, 0.1}, {1, 0.8, 1.8, 1.0, 1.0}},
+	{"tradisjonsmat",
+		"Kjøttkaker i brun saus|Kjøttkakemiddag|Fiskeboller|Fiskepudding|Fiskekaker|Poteter|Gulrøtter|"
+		"Flatbrød|Potetlefser|Sursild|Fløtemysost|Gudbrandsdalsost|Risengrynsgrøt|Karbonadedeig|"
+		"Makrell i tomat|Erter|Skolebrød|Fenalår|Husholdningssaft",
+	{0.6, 0.3, 0.9, 0.2, 2.2}, {1, 0.3, 0.6, 0.8, 1.0}},
+	{"frukt og salat",
+		"Druer|Mango|Pærer|Epler Grønne|Blåbær|Jordbær|Babyspinat|Tomater|Agurk|Brokkoli|Avokado|"
+		"Paprika|Sitroner|Isbergsalat|Basilikum|Epler Røde",
+	{1.0, 1.0, 0.8, 0.5, 1.1}, {1, 2.0, 1.0, 2.0, 0.7}},
+	{"rask middag",
+		"Lasagne|Kylling tikka masala|Sushi|Pastasalat|Nudelkopp|Grandiosa|Big One|Pizza Margherita|"
+		"Kyllingnuggets|Pommes frites|Potetsalat|Fiskegrateng|Fiskesuppe|Tomatsuppe|Italiensk salat",
+	{0.7, 1.6, 0.6, 1.6, 0.6}, {1, 0.7, 0.8, 0.6, 1.3}},
+	{"trening og energi",
+		"Energidrikk|Skyr|Iste|Mineralvann|Farris|Nøttemiks|Kebabkjøtt|Pepsi Max|Bananer|"
+		"Kyllingfilet|Cottage cheese|Peanøttsmør|Havregrøt",
+	{0.3, 1.0, 0.3, 1.8, 0.1}, {1, 1.0, 0.5, 0.6, 1.0}},
+	{"ost og delikatesse",
+		"Jarlsberg|Kremost|Salami|Fenalår|Olivenolje|Baguett|Druer|Entrecôte|Røkelaks|Kokte reker|"
+		"Kremfløte|Havrekjeks|Knekkebrød|Pærer|Pilsner",
+	{0.8, 1.0, 1.0, 0.4, 1.0}, {1, 1.2, 0.8, 1.2, 0.5}},
+	{"storhusholdning",
+		"Toalettpapir|Tørkepapir|Oppvaskmiddel|Oppvaskmaskintabletter|Tøyvask|Grønnsåpe|Allrengjøring|"
+		"Fryseposer|Aluminiumsfolie|Kronelys|Batterier AA|Tannkrem|Sjampo|Dusjsåpe",
+	{0.9, 0.3, 1.6, 0.3, 0.7}, {1, 1.0, 1.2, 0.9, 1.4}},
+};
+
+#define MAX_INTERESTS 3
+/* sampler filters inside an interest */
+enum
+{
+	IF_ALL, IF_ORG, IF_BUD, NIFILTER
+};
+
+/* ---------------------------------------------------------------------
  * Internal model
  * --------------------------------------------------------------------- */
 typedef struct Product
@@ -727,6 +833,9 @@ typedef struct SimCust
 	uint8		type, taste, flags;
 	uint8		store1;
 	int16		start, end;
+	uint8		ninterest;
+	uint8		interest[MAX_INTERESTS];
+	float		explore;		/* share of free picks from the interests */
 } SimCust;
 
 #define SC_PET		1
@@ -769,6 +878,7 @@ typedef struct Model
 	Sampler		cat_s[NCAT][NFILTER];
 	Sampler		staple_s;
 	Sampler		theme_s[NTHEME];
+	Sampler		int_s[NINTEREST][NIFILTER];
 	int32	   *camp_list[NWEEKS];
 	int32		camp_n[NWEEKS];
 
@@ -1382,6 +1492,97 @@ build_catalogue(Model *m)
 	}
 }
 
+/*
+ * The products of each interest and their interest-specific ranking.  An
+ * interest holds the base product of each of its items and a seeded 80% of
+ * the items' variants; its weight is sqrt(popularity) x an item factor
+ * lognormal(0, 0.8) x a product factor lognormal(0, 0.7) (x 0.02 out of
+ * season), so the order inside an interest differs from the global one:
+ * the square root flattens the staples' lead and the two factors decide
+ * which items and which variants the interest's shoppers favour.
+ */
+static void
+build_interests(Model *m)
+{
+	uint32	   *mask = palloc0(sizeof(uint32) * NITEMS);
+	double	   *iw = palloc(sizeof(double) * NITEMS);
+	double	   *w = palloc(sizeof(double) * Max(m->nprod, 1));
+	int			k,
+				i,
+				f;
+
+	StaticAssertStmt(lengthof(interests) == NINTEREST && NINTEREST <= 32,
+					 "one entry per interest; interest masks are 32 bits");
+	for (k = 0; k < NINTEREST; k++)
+	{
+		const char *a = interests[k].items;
+
+		while (*a)
+		{
+			const char *b = strchr(a, '|');
+			int			len = b ? (int) (b - a) : (int) strlen(a);
+
+			for (i = 0; i < NITEMS; i++)
+				if ((int) strlen(base_items[i].name) == len &&
+					strncmp(base_items[i].name, a, len) == 0)
+					break;
+			if (i == NITEMS)
+				elog(ERROR, "demo interest \"%s\" names an unknown item \"%.*s\"",
+					 interests[k].name, len, a);
+			mask[i] |= (uint32) 1 << k;
+			a += len + (b ? 1 : 0);
+		}
+	}
+
+	for (k = 0; k < NINTEREST; k++)
+	{
+		pg_prng_state st;
+		int			n = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		seed_stream(&st, m->seed, TAG_INTEREST, (uint64) k);
+		for (i = 0; i < NITEMS; i++)
+			iw[i] = exp(1.0 * rnorm(&st));
+		for (i = 0; i < m->nprod; i++)
+		{
+			const Product *p = &m->prod[i];
+
+			w[i] = 0;
+			if (!(mask[p->item] & ((uint32) 1 << k)) || (p->flags & F_BAG))
+				continue;
+			if (i >= NITEMS && rnd(&st) >= 0.6)
+				continue;
+			w[i] = sqrt(p->pop) * iw[p->item] * exp(1.0 * rnorm(&st)) *
+				((p->flags & F_SEASON) ? 0.02 : 1.0);
+			n++;
+		}
+		for (f = 0; f < NIFILTER; f++)
+		{
+			Sampler    *s = &m->int_s[k][f];
+			double		c = 0;
+
+			s->idx = palloc(sizeof(int32) * Max(n, 1));
+			s->cum = palloc(sizeof(double) * Max(n, 1));
+			s->n = 0;
+			for (i = 0; i < m->nprod; i++)
+			{
+				const Product *p = &m->prod[i];
+
+				if (w[i] <= 0 || (f == IF_ORG && !p->organic) ||
+					(f == IF_BUD && !p->budget))
+					continue;
+				c += w[i];
+				s->idx[s->n] = i;
+				s->cum[s->n] = c;
+				s->n++;
+			}
+		}
+	}
+	pfree(mask);
+	pfree(iw);
+	pfree(w);
+}
+
 static inline int
 price_window(int d)
 {
@@ -1676,6 +1877,47 @@ pick_theme(const Model *m, const Profile *pr, pg_prng_state *st, int theme, int 
 		if (pr->taste == S_VEG && !(m->prod[p].flags & F_VEG))
 			continue;
 		if (m->prod[p].cat == C_DYR && !pr->pet)
+			continue;
+		return p;
+	}
+	return -1;
+}
+
+/*
+ * A product from the customer's interests (the first interest weighs most),
+ * with the taste's own-brand / organic preference and the vegetarian, pet
+ * and baby rules of pick_general; -1 if none fits after a few tries.
+ */
+static int
+pick_interest(const Model *m, const Profile *pr, const SimCust *s,
+			  pg_prng_state *st, int d)
+{
+	static const double iw[MAX_INTERESTS] = {1.0, 0.7, 0.5};
+	int			tries;
+
+	if (s->ninterest == 0)
+		return -1;
+	for (tries = 0; tries < 6; tries++)
+	{
+		int			k = s->interest[pick_weighted(st, iw, s->ninterest)],
+					f = IF_ALL,
+					p;
+		double		r = rnd(st);
+		const Product *prod;
+
+		if (pr->taste == S_BUDGET && r < 0.6)
+			f = IF_BUD;
+		else if (pr->taste == S_ORGANIC && r < 0.45)
+			f = IF_ORG;
+		if (m->int_s[k][f].n == 0)
+			f = IF_ALL;
+		p = sampler_pick(&m->int_s[k][f], st);
+		if (p < 0)
+			continue;
+		prod = &m->prod[p];
+		if (!available(prod, d) || veg_reject(prod, pr, st) ||
+			(prod->cat == C_DYR && !pr->pet) ||
+			(prod->cat == C_BABY && pr->taste != S_BABY))
 			continue;
 		return p;
 	}
@@ -2005,16 +2247,61 @@ finish_line(const Model *m, Line *l)
 	l->amount = div1000_round(gross - l->disc * 1000);
 }
 
+/*
+ * The customer's 1-3 interests (own stream), and the share of free picks
+ * that come from them.
+ */
+static void
+draw_interests(const Customer *c, int64 cid, SimCust *s, pg_prng_state *st,
+			   int64 seed)
+{
+	double		w[NINTEREST],
+				u;
+	int			age = 2025 - c->birth_year,
+				n,
+				k;
+
+	seed_stream(st, seed, TAG_CUST_INTEREST, (uint64) cid);
+	for (k = 0; k < NINTEREST; k++)
+	{
+		w[k] = interests[k].type_w[c->type] * interests[k].taste_mult[c->taste];
+		if (k == I_LUNCHBOX && c->children == 0)
+			w[k] *= 0.2;
+		if ((k == I_ASIAN || k == I_ENERGY) && age < 30)
+			w[k] *= 1.4;
+		else if ((k == I_ASIAN || k == I_ENERGY) && age >= 60)
+			w[k] *= 0.5;
+		else if (k == I_TRAD && age >= 60)
+			w[k] *= 1.4;
+	}
+	u = rnd(st);
+	n = u < 0.30 ? 1 : u < 0.75 ? 2 : 3;
+	s->ninterest = 0;
+	while (s->ninterest < n)
+	{
+		k = pick_weighted(st, w, NINTEREST);
+		if (w[k] <= 0)
+			break;
+		s->interest[s->ninterest++] = (uint8) k;
+		w[k] = 0;
+	}
+	s->explore = (float) (0.30 + 0.15 * rnd(st));
+}
+
 static void
 build_repertoire(const Model *m, const Customer *c, int64 cid, SimCust *s)
 {
-	pg_prng_state st;
+	pg_prng_state st,
+				ist;
 	Profile		pr;
 	int			r,
 				k;
 
 	seed_stream(&st, m->seed, TAG_REPERTOIRE, (uint64) cid);
 	make_profile(&pr, c->type, c->taste, c->pet);
+	draw_interests(c, cid, s, &ist, m->seed);
+	s->type = c->type;
+	s->taste = c->taste;
 	for (r = 0; r < REP; r++)
 	{
 		int			p = -1,
@@ -2030,6 +2317,9 @@ build_repertoire(const Model *m, const Customer *c, int64 cid, SimCust *s)
 				if (veg_reject(&m->prod[p], &pr, &st))
 					continue;
 			}
+			else if (rnd(&ist) < 0.35 &&
+					 (p = pick_interest(m, &pr, s, &ist, Max(c->start, 0))) >= 0)
+				 /* a favourite from the customer's interests */ ;
 			else
 				p = pick_general(m, &pr, &st, Max(c->start, 0));
 			if (c->taste == S_VEG && (m->prod[p].cat == C_KJOTT || m->prod[p].cat == C_FISK))
@@ -2046,8 +2336,6 @@ build_repertoire(const Model *m, const Customer *c, int64 cid, SimCust *s)
 		s->last[r] = -30000;
 	}
 	s->last_product = -1;
-	s->type = c->type;
-	s->taste = c->taste;
 	s->flags = (c->pet ? SC_PET : 0) | (c->digital ? SC_DIGITAL : 0) | (c->app ? SC_APP : 0);
 	s->store1 = c->store1;
 	s->start = c->start;
@@ -2055,6 +2343,32 @@ build_repertoire(const Model *m, const Customer *c, int64 cid, SimCust *s)
 }
 
 static const double rep_aff_base = 0.85;
+
+/* chance that a free pick from the interests becomes a favourite */
+static const double rep_adopt = 0.15;
+
+/*
+ * Repertoire drift: product p (just picked from the customer's interests)
+ * replaces one of the less-loved favourites (ranks REP/2 .. REP-1), keeping
+ * the repertoire rules (no duplicates, nothing seasonal, no meat or fish for
+ * vegetarians).
+ */
+static void
+adopt_favourite(const Model *m, SimCust *s, pg_prng_state *st, int p, int d)
+{
+	const Product *prod = &m->prod[p];
+	int			j;
+
+	if ((prod->flags & F_SEASON) ||
+		(s->taste == S_VEG && (prod->cat == C_KJOTT || prod->cat == C_FISK)))
+		return;
+	for (j = 0; j < REP; j++)
+		if (s->rep[j] == p)
+			return;
+	j = rint_range(st, REP / 2, REP - 1);
+	s->rep[j] = p;
+	s->last[j] = d;
+}
 
 static void
 simulate(const Model *m, LineCallback cb, void *cbarg, SimCust **sc_out)
@@ -2200,7 +2514,8 @@ simulate(const Model *m, LineCallback cb, void *cbarg, SimCust **sc_out)
 	for (i = 0; i < nrec; i++)
 	{
 		Receipt    *r = &rec[i];
-		pg_prng_state st;
+		pg_prng_state st,
+					ist;
 		Profile		pr;
 		SimCust    *s = r->cust ? &sc[r->cust] : NULL;
 		int			d = r->day,
@@ -2310,7 +2625,12 @@ simulate(const Model *m, LineCallback cb, void *cbarg, SimCust **sc_out)
 				}
 			}
 		}
-		/* free choice, some of it from this week's campaigns */
+		/*
+		 * free choice: a share from the customer's interests (own stream),
+		 * some from this week's campaigns, the rest by category
+		 */
+		if (s)
+			seed_stream(&ist, m->seed, TAG_DISCOVER, r->seq);
 		while (n < k)
 		{
 			int			p = -1,
@@ -2318,12 +2638,17 @@ simulate(const Model *m, LineCallback cb, void *cbarg, SimCust **sc_out)
 						tries;
 			int32		q;
 			int			w = d / 7;
+			bool		from_interest = false;
 
 			for (tries = 0; tries < 4; tries++)
 			{
 				bool		dup = false;
 
-				if (m->camp_n[w] > 0 &&
+				from_interest = false;
+				if (s && s->ninterest > 0 && rnd(&ist) < s->explore &&
+					(p = pick_interest(m, &pr, s, &ist, d)) >= 0)
+					from_interest = true;
+				else if (m->camp_n[w] > 0 &&
 					rnd(&st) < (pr.taste == S_BUDGET ? 0.12 : 0.05))
 				{
 					p = m->camp_list[w][rint_range(&st, 0, m->camp_n[w] - 1)];
@@ -2342,6 +2667,8 @@ simulate(const Model *m, LineCallback cb, void *cbarg, SimCust **sc_out)
 			}
 			quantity_for(&m->prod[p], pr.type, &st, &q);
 			ADD_LINE(p, q);
+			if (from_interest && rnd(&ist) < rep_adopt)
+				adopt_favourite(m, s, &ist, p, d);
 		}
 #undef ADD_LINE
 
@@ -2440,7 +2767,10 @@ build_model(Model *m, bool catalogue)
 	build_calendar(m);
 	build_geography(m);
 	if (catalogue)
+	{
 		build_catalogue(m);
+		build_interests(m);
+	}
 }
 
 /* set up materialize mode and a private scratch context */
