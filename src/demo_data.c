@@ -678,7 +678,7 @@ static const Interest interests[NINTEREST] = {
 	{1.1, 1.3, 1.0, 1.3, 0.5}, {1, 1.3, 1.0, 1.1, 1.0}},
 	{"baking",
 		"Hvetemel|Sukker|Tørrgjær|Kakao|Smør|Egg|Kremfløte|Melkesjokolade|Havregryn|Frosne blåbær|"
-		"Jordbærsyltetøy|Helmelk|Kanelboller|Sitroner",
+		"Jordbærsyltetøy|Helmelk|Kanelboller|Sitroner|Pepperkaker|Julekake|Marsipan|Risengryn",
 	{1.4, 0.5, 1.2, 0.4, 1.3}, {1, 1.0, 1.3, 1.2, 0.9}},
 	{"sunt og proteinrikt",
 		"Skyr|Gresk yoghurt|Cottage cheese|Kyllingfilet|Kalkunpålegg|Babyspinat|Brokkoli|Havregryn|"
@@ -686,11 +686,11 @@ static const Interest interests[NINTEREST] = {
 	{0.8, 1.5, 0.7, 1.1, 0.5}, {1, 1.3, 0.8, 2.0, 0.6}},
 	{"kaffe og frokost",
 		"Kaffe filtermalt|Kaffekapsler|Te|Rundstykker|Polarbrød|Müsli|Cornflakes|Havregrøt|"
-		"Appelsinjuice|Yoghurt|Jordbærsyltetøy|Sjokoladepålegg|Kremost|Gudbrandsdalsost|Jarlsberg|Baguett",
+		"Appelsinjuice|Yoghurt|Jordbærsyltetøy|Sjokoladepålegg|Kremost|Gudbrandsdalsost|Jarlsberg|Baguett|Julekake|Klementiner|Appelsiner",
 	{0.8, 1.0, 1.0, 0.6, 1.6}, {1, 1.0, 0.8, 1.0, 1.0}},
 	{"fisk og sjømat",
 		"Laksefilet|Torskefilet|Kokte reker|Scampi|Røkelaks|Kaviar|Makrell i tomat|Rekeost|Fiskekaker|"
-		"Fiskeboller|Fiskesuppe|Fiskegrateng|Frossen laks|Sitroner|Tunfisk i vann|Remulade|Sursild",
+		"Fiskeboller|Fiskesuppe|Fiskegrateng|Frossen laks|Sitroner|Tunfisk i vann|Remulade|Sursild|Lutefisk",
 	{0.9, 0.7, 1.0, 0.3, 1.7}, {1, 0.0, 0.8, 1.2, 0.7}},
 	{"grill",
 		"Grillpølser|Grillburger|Svinenakke marinert|Kyllingvinger|Entrecôte|Hamburgerbrød|Pølsebrød|"
@@ -698,29 +698,30 @@ static const Interest interests[NINTEREST] = {
 	{1.3, 0.8, 1.3, 0.7, 0.5}, {1, 0.15, 0.9, 0.8, 1.1}},
 	{"snacks og kos",
 		"Potetgull|Popcorn|Smågodt|Seigmenn|Twist|Smash|Coca-Cola|Pepsi Max|Solo|Nøttemiks|Troika|"
-		"Stratos|Grandiosa|Melkesjokolade|Iste",
+		"Stratos|Grandiosa|Melkesjokolade|Iste|Julebrus|Marsipan|Påskeegg|Kvikk Lunsj",
 	{1.0, 1.0, 1.1, 1.8, 0.4}, {1, 0.8, 0.8, 0.5, 1.4}},
 	{"plantebasert",
 		"Havredrikk|Vegetarburger|Kjøttfri deig|Falafel|Hummus|Vegetar lasagne|Kikerter|Babyspinat|"
-		"Brokkoli|Avokado|Peanøttsmør|Wokgrønnsaker|Olivenolje|Hvitløk",
+		"Brokkoli|Avokado|Peanøttsmør|Wokgrønnsaker|Olivenolje|Hvitløk|Rosenkål|Kålrot",
 	{0.5, 1.0, 0.4, 0.9, 0.2}, {1, 8.0, 0.7, 2.0, 0.6}},
 	{"barnas matpakke",
 		"Sjokomelk|Leverpostei|Kokt skinke|Servelat|Norvegia|Gulost|Kneippbrød|Grovbrød|Fiskepinner|"
 		"Kyllingnuggets|Bananer|Epler Røde|Yoghurt|Ballerina|Havrekjeks|Pinne-is|Husholdningssaft|"
-		"Sjokoladepålegg|Pommes frites",
+		"Sjokoladepålegg|Pommes frites|Klementiner|Kvikk Lunsj|Pepperkaker",
 	{2.2, 0.1, 0.6, 0.1, 0.1}, {1, 0.8, 1.8, 1.0, 1.0}},
 	{"tradisjonsmat",
 		"Kjøttkaker i brun saus|Kjøttkakemiddag|Fiskeboller|Fiskepudding|Fiskekaker|Poteter|Gulrøtter|"
 		"Flatbrød|Potetlefser|Sursild|Fløtemysost|Gudbrandsdalsost|Risengrynsgrøt|Karbonadedeig|"
-		"Makrell i tomat|Erter|Skolebrød|Fenalår|Husholdningssaft",
+		"Makrell i tomat|Erter|Skolebrød|Fenalår|Husholdningssaft|Ribbe|Pinnekjøtt|Medisterkaker|"
+		"Julepølse|Kålrot|Lutefisk|Risengryn|Pinnekjøtt ferdig|Lammelår|Julekake",
 	{0.6, 0.3, 0.9, 0.2, 2.2}, {1, 0.3, 0.6, 0.8, 1.0}},
 	{"frukt og salat",
 		"Druer|Mango|Pærer|Epler Grønne|Blåbær|Jordbær|Babyspinat|Tomater|Agurk|Brokkoli|Avokado|"
-		"Paprika|Sitroner|Isbergsalat|Basilikum|Epler Røde",
+		"Paprika|Sitroner|Isbergsalat|Basilikum|Epler Røde|Klementiner|Appelsiner|Rosenkål",
 	{1.0, 1.0, 0.8, 0.5, 1.1}, {1, 2.0, 1.0, 2.0, 0.7}},
 	{"rask middag",
 		"Lasagne|Kylling tikka masala|Sushi|Pastasalat|Nudelkopp|Grandiosa|Big One|Pizza Margherita|"
-		"Kyllingnuggets|Pommes frites|Potetsalat|Fiskegrateng|Fiskesuppe|Tomatsuppe|Italiensk salat",
+		"Kyllingnuggets|Pommes frites|Potetsalat|Fiskegrateng|Fiskesuppe|Tomatsuppe|Italiensk salat|Pinnekjøtt ferdig",
 	{0.7, 1.6, 0.6, 1.6, 0.6}, {1, 0.7, 0.8, 0.6, 1.3}},
 	{"trening og energi",
 		"Energidrikk|Skyr|Iste|Mineralvann|Farris|Nøttemiks|Kebabkjøtt|Pepsi Max|Bananer|"
@@ -728,7 +729,7 @@ static const Interest interests[NINTEREST] = {
 	{0.3, 1.0, 0.3, 1.8, 0.1}, {1, 1.0, 0.5, 0.6, 1.0}},
 	{"ost og delikatesse",
 		"Jarlsberg|Kremost|Salami|Fenalår|Olivenolje|Baguett|Druer|Entrecôte|Røkelaks|Kokte reker|"
-		"Kremfløte|Havrekjeks|Knekkebrød|Pærer|Pilsner",
+		"Kremfløte|Havrekjeks|Knekkebrød|Pærer|Pilsner|Juleøl",
 	{0.8, 1.0, 1.0, 0.4, 1.0}, {1, 1.2, 0.8, 1.2, 0.5}},
 	{"storhusholdning",
 		"Toalettpapir|Tørkepapir|Oppvaskmiddel|Oppvaskmaskintabletter|Tøyvask|Grønnsåpe|Allrengjøring|"
@@ -879,6 +880,7 @@ typedef struct Model
 	Sampler		staple_s;
 	Sampler		theme_s[NTHEME];
 	Sampler		int_s[NINTEREST][NIFILTER];
+	Sampler		int_theme_s[NINTEREST][NTHEME];	/* interest's theme products */
 	int32	   *camp_list[NWEEKS];
 	int32		camp_n[NWEEKS];
 
@@ -1511,6 +1513,8 @@ build_interests(Model *m)
 				i,
 				f;
 
+	static const int theme_flag[NTHEME] = {0, F_JUL, F_PASKE, F_GRILL, F_TACO};
+
 	StaticAssertStmt(lengthof(interests) == NINTEREST && NINTEREST <= 32,
 					 "one entry per interest; interest masks are 32 bits");
 	for (k = 0; k < NINTEREST; k++)
@@ -1542,7 +1546,7 @@ build_interests(Model *m)
 		CHECK_FOR_INTERRUPTS();
 		seed_stream(&st, m->seed, TAG_INTEREST, (uint64) k);
 		for (i = 0; i < NITEMS; i++)
-			iw[i] = exp(1.0 * rnorm(&st));
+			iw[i] = exp(1.2 * rnorm(&st));
 		for (i = 0; i < m->nprod; i++)
 		{
 			const Product *p = &m->prod[i];
@@ -1552,10 +1556,32 @@ build_interests(Model *m)
 				continue;
 			if (i >= NITEMS && rnd(&st) >= 0.6)
 				continue;
-			w[i] = sqrt(p->pop) * iw[p->item] * exp(1.0 * rnorm(&st)) *
-				((p->flags & F_SEASON) ? 0.02 : 1.0);
+			w[i] = sqrt(p->pop) * iw[p->item] * exp(1.3 * rnorm(&st));
 			n++;
 		}
+		/* the interest's take on each theme: its products of the theme */
+		for (f = TH_JUL; f < NTHEME; f++)
+		{
+			Sampler    *s = &m->int_theme_s[k][f];
+			double		c = 0;
+
+			s->idx = palloc(sizeof(int32) * Max(n, 1));
+			s->cum = palloc(sizeof(double) * Max(n, 1));
+			s->n = 0;
+			for (i = 0; i < m->nprod; i++)
+			{
+				if (w[i] <= 0 || !(m->prod[i].flags & theme_flag[f]))
+					continue;
+				c += w[i];
+				s->idx[s->n] = i;
+				s->cum[s->n] = c;
+				s->n++;
+			}
+		}
+		/* outside the theme samplers, seasonal products sell out of season too */
+		for (i = 0; i < m->nprod; i++)
+			if (m->prod[i].flags & F_SEASON)
+				w[i] *= 0.02;
 		for (f = 0; f < NIFILTER; f++)
 		{
 			Sampler    *s = &m->int_s[k][f];
@@ -1918,6 +1944,43 @@ pick_interest(const Model *m, const Profile *pr, const SimCust *s,
 		if (!available(prod, d) || veg_reject(prod, pr, st) ||
 			(prod->cat == C_DYR && !pr->pet) ||
 			(prod->cat == C_BABY && pr->taste != S_BABY))
+			continue;
+		return p;
+	}
+	return -1;
+}
+
+/*
+ * A theme product from the customer's own interests (e.g. pinnekjøtt and
+ * kålrot for tradisjonsmat at Christmas, julebrus and marsipan for snacks og
+ * kos), -1 if none of the customer's interests has products of the theme.
+ */
+static int
+pick_theme_interest(const Model *m, const Profile *pr, const SimCust *s,
+					pg_prng_state *st, int theme, int d)
+{
+	static const double iw[MAX_INTERESTS] = {1.0, 0.7, 0.5};
+	double		w[MAX_INTERESTS];
+	int			j,
+				tries,
+				have = 0;
+
+	for (j = 0; j < s->ninterest; j++)
+	{
+		w[j] = m->int_theme_s[s->interest[j]][theme].n > 0 ? iw[j] : 0;
+		have += w[j] > 0;
+	}
+	if (have == 0)
+		return -1;
+	for (tries = 0; tries < 6; tries++)
+	{
+		int			p = sampler_pick(&m->int_theme_s[s->interest[pick_weighted(st, w, s->ninterest)]][theme], st);
+
+		if (p < 0 || !available(&m->prod[p], d))
+			continue;
+		if (pr->taste == S_VEG && !(m->prod[p].flags & F_VEG))
+			continue;
+		if (m->prod[p].cat == C_DYR && !pr->pet)
 			continue;
 		return p;
 	}
@@ -2344,6 +2407,9 @@ build_repertoire(const Model *m, const Customer *c, int64 cid, SimCust *s)
 
 static const double rep_aff_base = 0.85;
 
+/* share of a customer's theme lines from their interests' theme products */
+static const double theme_personal = 0.5;
+
 /* chance that a free pick from the interests becomes a favourite */
 static const double rep_adopt = 0.15;
 
@@ -2578,10 +2644,18 @@ simulate(const Model *m, LineCallback cb, void *cbarg, SimCust **sc_out)
 		}
 		if (theme != TH_NONE)
 			ntheme = (k - n >= 3) ? rint_range(&st, 2, 5) : 1;
+		if (s)
+			seed_stream(&ist, m->seed, TAG_DISCOVER, r->seq);
 		while (ntheme-- > 0 && n < k)
 		{
-			int			p = pick_theme(m, &pr, &st, theme, d);
+			int			p = -1;
 			bool		dup = false;
+
+			/* half of a customer's theme lines follow their interests */
+			if (s && s->ninterest > 0 && rnd(&ist) < theme_personal)
+				p = pick_theme_interest(m, &pr, s, &ist, theme, d);
+			if (p < 0)
+				p = pick_theme(m, &pr, &st, theme, d);
 
 			if (p < 0)
 				break;
@@ -2629,8 +2703,6 @@ simulate(const Model *m, LineCallback cb, void *cbarg, SimCust **sc_out)
 		 * free choice: a share from the customer's interests (own stream),
 		 * some from this week's campaigns, the rest by category
 		 */
-		if (s)
-			seed_stream(&ist, m->seed, TAG_DISCOVER, r->seq);
 		while (n < k)
 		{
 			int			p = -1,
