@@ -68,6 +68,32 @@
  *     rank and a re-buy cycle (7 days for staples, 18 otherwise); each visit
  *     includes a favourite with probability affinity * clamp(days since last
  *     bought / cycle, 0.15, 1.5), up to 75% of the basket.
+ *   Interests (personal discovery; not in demo_truth): each customer has
+ *     1-3 of 17 cuisine/lifestyle interests (30% one, 45% two, 25% three;
+ *     ~1.95 on average): taco og tex-mex, asiatisk, italiensk og pasta,
+ *     baking, sunt og proteinrikt, kaffe og frokost, fisk og sjømat, grill,
+ *     snacks og kos, plantebasert, barnas matpakke, tradisjonsmat, frukt og
+ *     salat, rask middag, trening og energi, ost og delikatesse,
+ *     storhusholdning.  Each is held by 8-13% of customers, drawn with
+ *     weights by shopper type x taste x age, so they depend on them without
+ *     following from them: e.g. barnas matpakke ~28% of families (rare
+ *     without children), tradisjonsmat ~39% and fisk og sjømat ~23% of
+ *     seniors, trening og energi ~28% and snacks og kos ~24% of students,
+ *     plantebasert for most vegetarians, fisk og sjømat for none.  An
+ *     interest is a list of 13-29 base items (interests[]); its products are
+ *     the base products and a seeded 60% of the items' variants, ranked by
+ *     their own weight sqrt(popularity) x item factor lognormal(0, 1.2) x
+ *     product factor lognormal(0, 1.3), so the top of an interest is not the
+ *     top of the chain.  30-45% (uniform per customer) of a customer's free
+ *     picks come from their interests (the first interest weighs 1, the
+ *     second 0.7, the third 0.5; own-brand/organic preference and the
+ *     vegetarian rule as in other picks), and so do ~35% of the non-staple
+ *     favourites.  Repertoire drift: 15% of free picks from the interests
+ *     become a favourite, replacing one of ranks 9-16, so favourites change
+ *     over time.  Half of a customer's theme lines (below) come from their
+ *     interests' products of the theme when they have any (tradisjonsmat:
+ *     ribbe, pinnekjøtt, kålrot; baking: pepperkaker, marsipan; snacks og
+ *     kos: julebrus, påskeegg; grill and taco: their theme items; ...).
  *   Life cycle: ~10% joined_late (member_since 2025-07-01..2025-12-16, no
  *     purchases before); ~8% more joined during 2024-01..2025-06; ~15%
  *     churned (demo_truth.churned_on between 60 days after joining and
@@ -99,6 +125,8 @@
  *   before 17. mai); Friday taco (lefser, tacosaus, tacokrydder, kjøttdeig,
  *   rømme: 30% of Friday receipts, 10% Saturdays, 4% other days).
  *   Seasonal-only products sell at 2% of their in-season rate outside it.
+ *   Half of the theme lines of customers whose interests have products of
+ *   the theme come from those (see Interests above).
  *   Customers move one visit into 19-23 December (and with 50% one into the
  *   Easter week) when they shop then.
  * Promotions: each week ~2.5% of products are on campaign (20-40% off:
@@ -128,7 +156,7 @@
  *   customers, web for most older.  event_id 1..n in time order; session_id
  *   numbered by first event.
  *
- * Memory: ~110 bytes per customer, ~60 bytes per product, 20 bytes per
+ * Memory: ~120 bytes per customer, ~80 bytes per product, 20 bytes per
  * receipt, 32 bytes per digital event, all in a private memory context;
  * result rows stream into the tuplestore (which spills to disk).
  */
@@ -643,7 +671,7 @@ static const double type_cat_mult[NTYPE][NCAT] = {
  * Cuisine and lifestyle interests
  *
  * Each interest is a list of base items; its products are those items'
- * variants (a seeded 80% of them, the base product always), ranked by an
+ * variants (a seeded 60% of them, the base product always), ranked by an
  * interest-specific weight (see build_interests), not by global popularity.
  * A customer has 1-3 interests, drawn with weights
  *   interest_type_w[type] x interest_taste_mult[taste] x an age factor.
@@ -1496,24 +1524,65 @@ build_catalogue(Model *m)
 
 /*
  * The products of each interest and their interest-specific ranking.  An
- * interest holds the base product of each of its items and a seeded 80% of
+ * interest holds the base product of each of its items and a seeded 60% of
  * the items' variants; its weight is sqrt(popularity) x an item factor
- * lognormal(0, 0.8) x a product factor lognormal(0, 0.7) (x 0.02 out of
- * season), so the order inside an interest differs from the global one:
- * the square root flattens the staples' lead and the two factors decide
- * which items and which variants the interest's shoppers favour.
+ * lognormal(0, 1.2) x a product factor lognormal(0, 1.3) (x 0.02 out of
+ * season, except in the per-theme samplers), so the order inside an
+ * interest differs from the global one: the square root flattens the
+ * staples' lead and the two factors decide which items and which variants
+ * the interest's shoppers favour.
  */
+/*
+ * A sampler over the products with weight w > 0 that have one of the flags
+ * in need_flags (0: any) and pass the interest filter f.
+ */
+static void
+build_weighted_sampler(Sampler *s, const Model *m, const double *w,
+					   int need_flags, int f)
+{
+	int			pass,
+				i;
+	double		c = 0;
+
+	s->n = 0;
+	for (pass = 0; pass < 2; pass++)
+	{
+		int			n = 0;
+
+		for (i = 0; i < m->nprod; i++)
+		{
+			const Product *p = &m->prod[i];
+
+			if (w[i] <= 0 || (need_flags && !(p->flags & need_flags)) ||
+				(f == IF_ORG && !p->organic) || (f == IF_BUD && !p->budget))
+				continue;
+			if (pass == 1)
+			{
+				c += w[i];
+				s->idx[n] = i;
+				s->cum[n] = c;
+			}
+			n++;
+		}
+		if (pass == 0)
+		{
+			s->idx = palloc(sizeof(int32) * Max(n, 1));
+			s->cum = palloc(sizeof(double) * Max(n, 1));
+		}
+		s->n = n;
+	}
+}
+
 static void
 build_interests(Model *m)
 {
+	static const int theme_flag[NTHEME] = {0, F_JUL, F_PASKE, F_GRILL, F_TACO};
 	uint32	   *mask = palloc0(sizeof(uint32) * NITEMS);
 	double	   *iw = palloc(sizeof(double) * NITEMS);
 	double	   *w = palloc(sizeof(double) * Max(m->nprod, 1));
 	int			k,
 				i,
 				f;
-
-	static const int theme_flag[NTHEME] = {0, F_JUL, F_PASKE, F_GRILL, F_TACO};
 
 	StaticAssertStmt(lengthof(interests) == NINTEREST && NINTEREST <= 32,
 					 "one entry per interest; interest masks are 32 bits");
@@ -1541,7 +1610,6 @@ build_interests(Model *m)
 	for (k = 0; k < NINTEREST; k++)
 	{
 		pg_prng_state st;
-		int			n = 0;
 
 		CHECK_FOR_INTERRUPTS();
 		seed_stream(&st, m->seed, TAG_INTEREST, (uint64) k);
@@ -1557,52 +1625,16 @@ build_interests(Model *m)
 			if (i >= NITEMS && rnd(&st) >= 0.6)
 				continue;
 			w[i] = sqrt(p->pop) * iw[p->item] * exp(1.3 * rnorm(&st));
-			n++;
 		}
 		/* the interest's take on each theme: its products of the theme */
 		for (f = TH_JUL; f < NTHEME; f++)
-		{
-			Sampler    *s = &m->int_theme_s[k][f];
-			double		c = 0;
-
-			s->idx = palloc(sizeof(int32) * Max(n, 1));
-			s->cum = palloc(sizeof(double) * Max(n, 1));
-			s->n = 0;
-			for (i = 0; i < m->nprod; i++)
-			{
-				if (w[i] <= 0 || !(m->prod[i].flags & theme_flag[f]))
-					continue;
-				c += w[i];
-				s->idx[s->n] = i;
-				s->cum[s->n] = c;
-				s->n++;
-			}
-		}
-		/* outside the theme samplers, seasonal products sell out of season too */
+			build_weighted_sampler(&m->int_theme_s[k][f], m, w, theme_flag[f], IF_ALL);
+		/* elsewhere seasonal products sell at 2% out of season, as in cat_s */
 		for (i = 0; i < m->nprod; i++)
 			if (m->prod[i].flags & F_SEASON)
 				w[i] *= 0.02;
 		for (f = 0; f < NIFILTER; f++)
-		{
-			Sampler    *s = &m->int_s[k][f];
-			double		c = 0;
-
-			s->idx = palloc(sizeof(int32) * Max(n, 1));
-			s->cum = palloc(sizeof(double) * Max(n, 1));
-			s->n = 0;
-			for (i = 0; i < m->nprod; i++)
-			{
-				const Product *p = &m->prod[i];
-
-				if (w[i] <= 0 || (f == IF_ORG && !p->organic) ||
-					(f == IF_BUD && !p->budget))
-					continue;
-				c += w[i];
-				s->idx[s->n] = i;
-				s->cum[s->n] = c;
-				s->n++;
-			}
-		}
+			build_weighted_sampler(&m->int_s[k][f], m, w, 0, f);
 	}
 	pfree(mask);
 	pfree(iw);
