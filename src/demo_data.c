@@ -68,6 +68,32 @@
  *     rank and a re-buy cycle (7 days for staples, 18 otherwise); each visit
  *     includes a favourite with probability affinity * clamp(days since last
  *     bought / cycle, 0.15, 1.5), up to 75% of the basket.
+ *   Interests (personal discovery; not in demo_truth): each customer has
+ *     1-3 of 17 cuisine/lifestyle interests (30% one, 45% two, 25% three;
+ *     ~1.95 on average): taco og tex-mex, asiatisk, italiensk og pasta,
+ *     baking, sunt og proteinrikt, kaffe og frokost, fisk og sjømat, grill,
+ *     snacks og kos, plantebasert, barnas matpakke, tradisjonsmat, frukt og
+ *     salat, rask middag, trening og energi, ost og delikatesse,
+ *     storhusholdning.  Each is held by 8-13% of customers, drawn with
+ *     weights by shopper type x taste x age, so they depend on them without
+ *     following from them: e.g. barnas matpakke ~28% of families (rare
+ *     without children), tradisjonsmat ~39% and fisk og sjømat ~23% of
+ *     seniors, trening og energi ~28% and snacks og kos ~24% of students,
+ *     plantebasert for most vegetarians, fisk og sjømat for none.  An
+ *     interest is a list of 13-29 base items (interests[]); its products are
+ *     the base products and a seeded 60% of the items' variants, ranked by
+ *     their own weight sqrt(popularity) x item factor lognormal(0, 1.2) x
+ *     product factor lognormal(0, 1.3), so the top of an interest is not the
+ *     top of the chain.  30-45% (uniform per customer) of a customer's free
+ *     picks come from their interests (the first interest weighs 1, the
+ *     second 0.7, the third 0.5; own-brand/organic preference and the
+ *     vegetarian rule as in other picks), and so do ~35% of the non-staple
+ *     favourites.  Repertoire drift: 15% of free picks from the interests
+ *     become a favourite, replacing one of ranks 9-16, so favourites change
+ *     over time.  Half of a customer's theme lines (below) come from their
+ *     interests' products of the theme when they have any (tradisjonsmat:
+ *     ribbe, pinnekjøtt, kålrot; baking: pepperkaker, marsipan; snacks og
+ *     kos: julebrus, påskeegg; grill and taco: their theme items; ...).
  *   Life cycle: ~10% joined_late (member_since 2025-07-01..2025-12-16, no
  *     purchases before); ~8% more joined during 2024-01..2025-06; ~15%
  *     churned (demo_truth.churned_on between 60 days after joining and
@@ -99,6 +125,8 @@
  *   before 17. mai); Friday taco (lefser, tacosaus, tacokrydder, kjøttdeig,
  *   rømme: 30% of Friday receipts, 10% Saturdays, 4% other days).
  *   Seasonal-only products sell at 2% of their in-season rate outside it.
+ *   Half of the theme lines of customers whose interests have products of
+ *   the theme come from those (see Interests above).
  *   Customers move one visit into 19-23 December (and with 50% one into the
  *   Easter week) when they shop then.
  * Promotions: each week ~2.5% of products are on campaign (20-40% off:
@@ -128,7 +156,7 @@
  *   customers, web for most older.  event_id 1..n in time order; session_id
  *   numbered by first event.
  *
- * Memory: ~110 bytes per customer, ~60 bytes per product, 20 bytes per
+ * Memory: ~120 bytes per customer, ~80 bytes per product, 20 bytes per
  * receipt, 32 bytes per digital event, all in a private memory context;
  * result rows stream into the tuplestore (which spills to disk).
  */
@@ -170,7 +198,9 @@ PG_FUNCTION_INFO_V1(seg_reco_demo_truth);
 enum
 {
 	TAG_CATALOGUE = 1, TAG_CUSTOMER, TAG_VISITS, TAG_REPERTOIRE, TAG_RECEIPT,
-	TAG_NONMEMBER, TAG_CAMPAIGN, TAG_EVENTS, TAG_DESC
+	TAG_NONMEMBER, TAG_CAMPAIGN, TAG_EVENTS, TAG_DESC,
+	/* added later: new streams, so that the ones above stay as they were */
+	TAG_INTEREST, TAG_CUST_INTEREST, TAG_DISCOVER
 };
 
 /* ---------------------------------------------------------------------
@@ -638,6 +668,111 @@ static const double type_cat_mult[NTYPE][NCAT] = {
 };
 
 /* ---------------------------------------------------------------------
+ * Cuisine and lifestyle interests
+ *
+ * Each interest is a list of base items; its products are those items'
+ * variants (a seeded 60% of them, the base product always), ranked by an
+ * interest-specific weight (see build_interests), not by global popularity.
+ * A customer has 1-3 interests, drawn with weights
+ *   interest_type_w[type] x interest_taste_mult[taste] x an age factor.
+ * --------------------------------------------------------------------- */
+enum
+{
+	I_TACO, I_ASIAN, I_ITALIAN, I_BAKING, I_HEALTHY, I_BREAKFAST, I_SEAFOOD,
+	I_GRILL, I_SNACKS, I_PLANT, I_LUNCHBOX, I_TRAD, I_FRUIT, I_QUICK,
+	I_ENERGY, I_DELI, I_HOUSEHOLD, NINTEREST
+};
+
+typedef struct Interest
+{
+	const char *name;
+	const char *items;			/* base item names, "|"-separated */
+	double		type_w[NTYPE];	/* by shopper type (order of type_name) */
+	double		taste_mult[NTASTE]; /* by taste (order of taste_name) */
+} Interest;
+
+static const Interest interests[NINTEREST] = {
+	{"taco og tex-mex",
+		"Tortillalefser|Tacokrydder|Tacosaus|Tacoskjell|Rømme|Revet ost|Kjøttdeig|"
+		"Kyllingkjøttdeig|Kjøttfri deig|Avokado|Isbergsalat|Paprika|Mais|Løk|Pepsi Max",
+	{1.6, 1.0, 1.2, 1.3, 0.3}, {1, 0.6, 1.2, 0.9, 1.1}},
+	{"asiatisk",
+		"Mr. Lee Nudler|Nudelkopp|Wokgrønnsaker|Ris|Kylling tikka masala|Sushi|Scampi|"
+		"Kyllingfilet|Hvitløk|Mango|Paprika|Kyllingvinger|Te",
+	{0.8, 1.4, 0.7, 1.5, 0.3}, {1, 1.3, 0.8, 1.1, 0.9}},
+	{"italiensk og pasta",
+		"Spaghetti|Pastasaus|Hermetiske tomater|Olivenolje|Basilikum|Lasagne|Vegetar lasagne|"
+		"Pizza Margherita|Revet ost|Sjampinjong|Hvitløk|Baguett|Salami|Pastasalat|Bacon|Matfløte|Tomater",
+	{1.1, 1.3, 1.0, 1.3, 0.5}, {1, 1.3, 1.0, 1.1, 1.0}},
+	{"baking",
+		"Hvetemel|Sukker|Tørrgjær|Kakao|Smør|Egg|Kremfløte|Melkesjokolade|Havregryn|Frosne blåbær|"
+		"Jordbærsyltetøy|Helmelk|Kanelboller|Sitroner|Pepperkaker|Julekake|Marsipan|Risengryn",
+	{1.4, 0.5, 1.2, 0.4, 1.3}, {1, 1.0, 1.3, 1.2, 0.9}},
+	{"sunt og proteinrikt",
+		"Skyr|Gresk yoghurt|Cottage cheese|Kyllingfilet|Kalkunpålegg|Babyspinat|Brokkoli|Havregryn|"
+		"Müsli|Nøttemiks|Peanøttsmør|Laksefilet|Mineralvann|Blåbær|Egg|Knekkebrød|Ekstra lett melk",
+	{0.8, 1.5, 0.7, 1.1, 0.5}, {1, 1.3, 0.8, 2.0, 0.6}},
+	{"kaffe og frokost",
+		"Kaffe filtermalt|Kaffekapsler|Te|Rundstykker|Polarbrød|Müsli|Cornflakes|Havregrøt|"
+		"Appelsinjuice|Yoghurt|Jordbærsyltetøy|Sjokoladepålegg|Kremost|Gudbrandsdalsost|Jarlsberg|Baguett|Julekake|Klementiner|Appelsiner",
+	{0.8, 1.0, 1.0, 0.6, 1.6}, {1, 1.0, 0.8, 1.0, 1.0}},
+	{"fisk og sjømat",
+		"Laksefilet|Torskefilet|Kokte reker|Scampi|Røkelaks|Kaviar|Makrell i tomat|Rekeost|Fiskekaker|"
+		"Fiskeboller|Fiskesuppe|Fiskegrateng|Frossen laks|Sitroner|Tunfisk i vann|Remulade|Sursild|Lutefisk",
+	{0.9, 0.7, 1.0, 0.3, 1.7}, {1, 0.0, 0.8, 1.2, 0.7}},
+	{"grill",
+		"Grillpølser|Grillburger|Svinenakke marinert|Kyllingvinger|Entrecôte|Hamburgerbrød|Pølsebrød|"
+		"Lomper|Grillmais|Engangsgrill|Ketchup|Sennep|Potetsalat|Pilsner|Aluminiumsfolie|Vegetarburger",
+	{1.3, 0.8, 1.3, 0.7, 0.5}, {1, 0.15, 0.9, 0.8, 1.1}},
+	{"snacks og kos",
+		"Potetgull|Popcorn|Smågodt|Seigmenn|Twist|Smash|Coca-Cola|Pepsi Max|Solo|Nøttemiks|Troika|"
+		"Stratos|Grandiosa|Melkesjokolade|Iste|Julebrus|Marsipan|Påskeegg|Kvikk Lunsj",
+	{1.0, 1.0, 1.1, 1.8, 0.4}, {1, 0.8, 0.8, 0.5, 1.4}},
+	{"plantebasert",
+		"Havredrikk|Vegetarburger|Kjøttfri deig|Falafel|Hummus|Vegetar lasagne|Kikerter|Babyspinat|"
+		"Brokkoli|Avokado|Peanøttsmør|Wokgrønnsaker|Olivenolje|Hvitløk|Rosenkål|Kålrot",
+	{0.5, 1.0, 0.4, 0.9, 0.2}, {1, 8.0, 0.7, 2.0, 0.6}},
+	{"barnas matpakke",
+		"Sjokomelk|Leverpostei|Kokt skinke|Servelat|Norvegia|Gulost|Kneippbrød|Grovbrød|Fiskepinner|"
+		"Kyllingnuggets|Bananer|Epler Røde|Yoghurt|Ballerina|Havrekjeks|Pinne-is|Husholdningssaft|"
+		"Sjokoladepålegg|Pommes frites|Klementiner|Kvikk Lunsj|Pepperkaker",
+	{2.2, 0.1, 0.6, 0.1, 0.1}, {1, 0.8, 1.8, 1.0, 1.0}},
+	{"tradisjonsmat",
+		"Kjøttkaker i brun saus|Kjøttkakemiddag|Fiskeboller|Fiskepudding|Fiskekaker|Poteter|Gulrøtter|"
+		"Flatbrød|Potetlefser|Sursild|Fløtemysost|Gudbrandsdalsost|Risengrynsgrøt|Karbonadedeig|"
+		"Makrell i tomat|Erter|Skolebrød|Fenalår|Husholdningssaft|Ribbe|Pinnekjøtt|Medisterkaker|"
+		"Julepølse|Kålrot|Lutefisk|Risengryn|Pinnekjøtt ferdig|Lammelår|Julekake",
+	{0.6, 0.3, 0.9, 0.2, 2.2}, {1, 0.3, 0.6, 0.8, 1.0}},
+	{"frukt og salat",
+		"Druer|Mango|Pærer|Epler Grønne|Blåbær|Jordbær|Babyspinat|Tomater|Agurk|Brokkoli|Avokado|"
+		"Paprika|Sitroner|Isbergsalat|Basilikum|Epler Røde|Klementiner|Appelsiner|Rosenkål",
+	{1.0, 1.0, 0.8, 0.5, 1.1}, {1, 2.0, 1.0, 2.0, 0.7}},
+	{"rask middag",
+		"Lasagne|Kylling tikka masala|Sushi|Pastasalat|Nudelkopp|Grandiosa|Big One|Pizza Margherita|"
+		"Kyllingnuggets|Pommes frites|Potetsalat|Fiskegrateng|Fiskesuppe|Tomatsuppe|Italiensk salat|Pinnekjøtt ferdig",
+	{0.7, 1.6, 0.6, 1.6, 0.6}, {1, 0.7, 0.8, 0.6, 1.3}},
+	{"trening og energi",
+		"Energidrikk|Skyr|Iste|Mineralvann|Farris|Nøttemiks|Kebabkjøtt|Pepsi Max|Bananer|"
+		"Kyllingfilet|Cottage cheese|Peanøttsmør|Havregrøt",
+	{0.3, 1.0, 0.3, 1.8, 0.1}, {1, 1.0, 0.5, 0.6, 1.0}},
+	{"ost og delikatesse",
+		"Jarlsberg|Kremost|Salami|Fenalår|Olivenolje|Baguett|Druer|Entrecôte|Røkelaks|Kokte reker|"
+		"Kremfløte|Havrekjeks|Knekkebrød|Pærer|Pilsner|Juleøl",
+	{0.8, 1.0, 1.0, 0.4, 1.0}, {1, 1.2, 0.8, 1.2, 0.5}},
+	{"storhusholdning",
+		"Toalettpapir|Tørkepapir|Oppvaskmiddel|Oppvaskmaskintabletter|Tøyvask|Grønnsåpe|Allrengjøring|"
+		"Fryseposer|Aluminiumsfolie|Kronelys|Batterier AA|Tannkrem|Sjampo|Dusjsåpe",
+	{0.9, 0.3, 1.6, 0.3, 0.7}, {1, 1.0, 1.2, 0.9, 1.4}},
+};
+
+#define MAX_INTERESTS 3
+/* sampler filters inside an interest */
+enum
+{
+	IF_ALL, IF_ORG, IF_BUD, NIFILTER
+};
+
+/* ---------------------------------------------------------------------
  * Internal model
  * --------------------------------------------------------------------- */
 typedef struct Product
@@ -727,6 +862,9 @@ typedef struct SimCust
 	uint8		type, taste, flags;
 	uint8		store1;
 	int16		start, end;
+	uint8		ninterest;
+	uint8		interest[MAX_INTERESTS];
+	float		explore;		/* share of free picks from the interests */
 } SimCust;
 
 #define SC_PET		1
@@ -769,6 +907,8 @@ typedef struct Model
 	Sampler		cat_s[NCAT][NFILTER];
 	Sampler		staple_s;
 	Sampler		theme_s[NTHEME];
+	Sampler		int_s[NINTEREST][NIFILTER];
+	Sampler		int_theme_s[NINTEREST][NTHEME];	/* interest's theme products */
 	int32	   *camp_list[NWEEKS];
 	int32		camp_n[NWEEKS];
 
@@ -1382,6 +1522,125 @@ build_catalogue(Model *m)
 	}
 }
 
+/*
+ * The products of each interest and their interest-specific ranking.  An
+ * interest holds the base product of each of its items and a seeded 60% of
+ * the items' variants; its weight is sqrt(popularity) x an item factor
+ * lognormal(0, 1.2) x a product factor lognormal(0, 1.3) (x 0.02 out of
+ * season, except in the per-theme samplers), so the order inside an
+ * interest differs from the global one: the square root flattens the
+ * staples' lead and the two factors decide which items and which variants
+ * the interest's shoppers favour.
+ */
+/*
+ * A sampler over the products with weight w > 0 that have one of the flags
+ * in need_flags (0: any) and pass the interest filter f.
+ */
+static void
+build_weighted_sampler(Sampler *s, const Model *m, const double *w,
+					   int need_flags, int f)
+{
+	int			pass,
+				i;
+	double		c = 0;
+
+	s->n = 0;
+	for (pass = 0; pass < 2; pass++)
+	{
+		int			n = 0;
+
+		for (i = 0; i < m->nprod; i++)
+		{
+			const Product *p = &m->prod[i];
+
+			if (w[i] <= 0 || (need_flags && !(p->flags & need_flags)) ||
+				(f == IF_ORG && !p->organic) || (f == IF_BUD && !p->budget))
+				continue;
+			if (pass == 1)
+			{
+				c += w[i];
+				s->idx[n] = i;
+				s->cum[n] = c;
+			}
+			n++;
+		}
+		if (pass == 0)
+		{
+			s->idx = palloc(sizeof(int32) * Max(n, 1));
+			s->cum = palloc(sizeof(double) * Max(n, 1));
+		}
+		s->n = n;
+	}
+}
+
+static void
+build_interests(Model *m)
+{
+	static const int theme_flag[NTHEME] = {0, F_JUL, F_PASKE, F_GRILL, F_TACO};
+	uint32	   *mask = palloc0(sizeof(uint32) * NITEMS);
+	double	   *iw = palloc(sizeof(double) * NITEMS);
+	double	   *w = palloc(sizeof(double) * Max(m->nprod, 1));
+	int			k,
+				i,
+				f;
+
+	StaticAssertStmt(lengthof(interests) == NINTEREST && NINTEREST <= 32,
+					 "one entry per interest; interest masks are 32 bits");
+	for (k = 0; k < NINTEREST; k++)
+	{
+		const char *a = interests[k].items;
+
+		while (*a)
+		{
+			const char *b = strchr(a, '|');
+			int			len = b ? (int) (b - a) : (int) strlen(a);
+
+			for (i = 0; i < NITEMS; i++)
+				if ((int) strlen(base_items[i].name) == len &&
+					strncmp(base_items[i].name, a, len) == 0)
+					break;
+			if (i == NITEMS)
+				elog(ERROR, "demo interest \"%s\" names an unknown item \"%.*s\"",
+					 interests[k].name, len, a);
+			mask[i] |= (uint32) 1 << k;
+			a += len + (b ? 1 : 0);
+		}
+	}
+
+	for (k = 0; k < NINTEREST; k++)
+	{
+		pg_prng_state st;
+
+		CHECK_FOR_INTERRUPTS();
+		seed_stream(&st, m->seed, TAG_INTEREST, (uint64) k);
+		for (i = 0; i < NITEMS; i++)
+			iw[i] = exp(1.2 * rnorm(&st));
+		for (i = 0; i < m->nprod; i++)
+		{
+			const Product *p = &m->prod[i];
+
+			w[i] = 0;
+			if (!(mask[p->item] & ((uint32) 1 << k)) || (p->flags & F_BAG))
+				continue;
+			if (i >= NITEMS && rnd(&st) >= 0.6)
+				continue;
+			w[i] = sqrt(p->pop) * iw[p->item] * exp(1.3 * rnorm(&st));
+		}
+		/* the interest's take on each theme: its products of the theme */
+		for (f = TH_JUL; f < NTHEME; f++)
+			build_weighted_sampler(&m->int_theme_s[k][f], m, w, theme_flag[f], IF_ALL);
+		/* elsewhere seasonal products sell at 2% out of season, as in cat_s */
+		for (i = 0; i < m->nprod; i++)
+			if (m->prod[i].flags & F_SEASON)
+				w[i] *= 0.02;
+		for (f = 0; f < NIFILTER; f++)
+			build_weighted_sampler(&m->int_s[k][f], m, w, 0, f);
+	}
+	pfree(mask);
+	pfree(iw);
+	pfree(w);
+}
+
 static inline int
 price_window(int d)
 {
@@ -1672,6 +1931,84 @@ pick_theme(const Model *m, const Profile *pr, pg_prng_state *st, int theme, int 
 		if (p < 0)
 			return -1;
 		if (!available(&m->prod[p], d))
+			continue;
+		if (pr->taste == S_VEG && !(m->prod[p].flags & F_VEG))
+			continue;
+		if (m->prod[p].cat == C_DYR && !pr->pet)
+			continue;
+		return p;
+	}
+	return -1;
+}
+
+/*
+ * A product from the customer's interests (the first interest weighs most),
+ * with the taste's own-brand / organic preference and the vegetarian, pet
+ * and baby rules of pick_general; -1 if none fits after a few tries.
+ */
+static int
+pick_interest(const Model *m, const Profile *pr, const SimCust *s,
+			  pg_prng_state *st, int d)
+{
+	static const double iw[MAX_INTERESTS] = {1.0, 0.7, 0.5};
+	int			tries;
+
+	if (s->ninterest == 0)
+		return -1;
+	for (tries = 0; tries < 6; tries++)
+	{
+		int			k = s->interest[pick_weighted(st, iw, s->ninterest)],
+					f = IF_ALL,
+					p;
+		double		r = rnd(st);
+		const Product *prod;
+
+		if (pr->taste == S_BUDGET && r < 0.6)
+			f = IF_BUD;
+		else if (pr->taste == S_ORGANIC && r < 0.45)
+			f = IF_ORG;
+		if (m->int_s[k][f].n == 0)
+			f = IF_ALL;
+		p = sampler_pick(&m->int_s[k][f], st);
+		if (p < 0)
+			continue;
+		prod = &m->prod[p];
+		if (!available(prod, d) || veg_reject(prod, pr, st) ||
+			(prod->cat == C_DYR && !pr->pet) ||
+			(prod->cat == C_BABY && pr->taste != S_BABY))
+			continue;
+		return p;
+	}
+	return -1;
+}
+
+/*
+ * A theme product from the customer's own interests (e.g. pinnekjøtt and
+ * kålrot for tradisjonsmat at Christmas, julebrus and marsipan for snacks og
+ * kos), -1 if none of the customer's interests has products of the theme.
+ */
+static int
+pick_theme_interest(const Model *m, const Profile *pr, const SimCust *s,
+					pg_prng_state *st, int theme, int d)
+{
+	static const double iw[MAX_INTERESTS] = {1.0, 0.7, 0.5};
+	double		w[MAX_INTERESTS];
+	int			j,
+				tries,
+				have = 0;
+
+	for (j = 0; j < s->ninterest; j++)
+	{
+		w[j] = m->int_theme_s[s->interest[j]][theme].n > 0 ? iw[j] : 0;
+		have += w[j] > 0;
+	}
+	if (have == 0)
+		return -1;
+	for (tries = 0; tries < 6; tries++)
+	{
+		int			p = sampler_pick(&m->int_theme_s[s->interest[pick_weighted(st, w, s->ninterest)]][theme], st);
+
+		if (p < 0 || !available(&m->prod[p], d))
 			continue;
 		if (pr->taste == S_VEG && !(m->prod[p].flags & F_VEG))
 			continue;
@@ -2005,16 +2342,61 @@ finish_line(const Model *m, Line *l)
 	l->amount = div1000_round(gross - l->disc * 1000);
 }
 
+/*
+ * The customer's 1-3 interests (own stream), and the share of free picks
+ * that come from them.
+ */
+static void
+draw_interests(const Customer *c, int64 cid, SimCust *s, pg_prng_state *st,
+			   int64 seed)
+{
+	double		w[NINTEREST],
+				u;
+	int			age = 2025 - c->birth_year,
+				n,
+				k;
+
+	seed_stream(st, seed, TAG_CUST_INTEREST, (uint64) cid);
+	for (k = 0; k < NINTEREST; k++)
+	{
+		w[k] = interests[k].type_w[c->type] * interests[k].taste_mult[c->taste];
+		if (k == I_LUNCHBOX && c->children == 0)
+			w[k] *= 0.2;
+		if ((k == I_ASIAN || k == I_ENERGY) && age < 30)
+			w[k] *= 1.4;
+		else if ((k == I_ASIAN || k == I_ENERGY) && age >= 60)
+			w[k] *= 0.5;
+		else if (k == I_TRAD && age >= 60)
+			w[k] *= 1.4;
+	}
+	u = rnd(st);
+	n = u < 0.30 ? 1 : u < 0.75 ? 2 : 3;
+	s->ninterest = 0;
+	while (s->ninterest < n)
+	{
+		k = pick_weighted(st, w, NINTEREST);
+		if (w[k] <= 0)
+			break;
+		s->interest[s->ninterest++] = (uint8) k;
+		w[k] = 0;
+	}
+	s->explore = (float) (0.30 + 0.15 * rnd(st));
+}
+
 static void
 build_repertoire(const Model *m, const Customer *c, int64 cid, SimCust *s)
 {
-	pg_prng_state st;
+	pg_prng_state st,
+				ist;
 	Profile		pr;
 	int			r,
 				k;
 
 	seed_stream(&st, m->seed, TAG_REPERTOIRE, (uint64) cid);
 	make_profile(&pr, c->type, c->taste, c->pet);
+	draw_interests(c, cid, s, &ist, m->seed);
+	s->type = c->type;
+	s->taste = c->taste;
 	for (r = 0; r < REP; r++)
 	{
 		int			p = -1,
@@ -2030,6 +2412,9 @@ build_repertoire(const Model *m, const Customer *c, int64 cid, SimCust *s)
 				if (veg_reject(&m->prod[p], &pr, &st))
 					continue;
 			}
+			else if (rnd(&ist) < 0.35 &&
+					 (p = pick_interest(m, &pr, s, &ist, Max(c->start, 0))) >= 0)
+				 /* a favourite from the customer's interests */ ;
 			else
 				p = pick_general(m, &pr, &st, Max(c->start, 0));
 			if (c->taste == S_VEG && (m->prod[p].cat == C_KJOTT || m->prod[p].cat == C_FISK))
@@ -2046,8 +2431,6 @@ build_repertoire(const Model *m, const Customer *c, int64 cid, SimCust *s)
 		s->last[r] = -30000;
 	}
 	s->last_product = -1;
-	s->type = c->type;
-	s->taste = c->taste;
 	s->flags = (c->pet ? SC_PET : 0) | (c->digital ? SC_DIGITAL : 0) | (c->app ? SC_APP : 0);
 	s->store1 = c->store1;
 	s->start = c->start;
@@ -2055,6 +2438,35 @@ build_repertoire(const Model *m, const Customer *c, int64 cid, SimCust *s)
 }
 
 static const double rep_aff_base = 0.85;
+
+/* share of a customer's theme lines from their interests' theme products */
+static const double theme_personal = 0.5;
+
+/* chance that a free pick from the interests becomes a favourite */
+static const double rep_adopt = 0.15;
+
+/*
+ * Repertoire drift: product p (just picked from the customer's interests)
+ * replaces one of the less-loved favourites (ranks REP/2 .. REP-1), keeping
+ * the repertoire rules (no duplicates, nothing seasonal, no meat or fish for
+ * vegetarians).
+ */
+static void
+adopt_favourite(const Model *m, SimCust *s, pg_prng_state *st, int p, int d)
+{
+	const Product *prod = &m->prod[p];
+	int			j;
+
+	if ((prod->flags & F_SEASON) ||
+		(s->taste == S_VEG && (prod->cat == C_KJOTT || prod->cat == C_FISK)))
+		return;
+	for (j = 0; j < REP; j++)
+		if (s->rep[j] == p)
+			return;
+	j = rint_range(st, REP / 2, REP - 1);
+	s->rep[j] = p;
+	s->last[j] = d;
+}
 
 static void
 simulate(const Model *m, LineCallback cb, void *cbarg, SimCust **sc_out)
@@ -2200,7 +2612,8 @@ simulate(const Model *m, LineCallback cb, void *cbarg, SimCust **sc_out)
 	for (i = 0; i < nrec; i++)
 	{
 		Receipt    *r = &rec[i];
-		pg_prng_state st;
+		pg_prng_state st,
+					ist;
 		Profile		pr;
 		SimCust    *s = r->cust ? &sc[r->cust] : NULL;
 		int			d = r->day,
@@ -2263,10 +2676,18 @@ simulate(const Model *m, LineCallback cb, void *cbarg, SimCust **sc_out)
 		}
 		if (theme != TH_NONE)
 			ntheme = (k - n >= 3) ? rint_range(&st, 2, 5) : 1;
+		if (s)
+			seed_stream(&ist, m->seed, TAG_DISCOVER, r->seq);
 		while (ntheme-- > 0 && n < k)
 		{
-			int			p = pick_theme(m, &pr, &st, theme, d);
+			int			p = -1;
 			bool		dup = false;
+
+			/* half of a customer's theme lines follow their interests */
+			if (s && s->ninterest > 0 && rnd(&ist) < theme_personal)
+				p = pick_theme_interest(m, &pr, s, &ist, theme, d);
+			if (p < 0)
+				p = pick_theme(m, &pr, &st, theme, d);
 
 			if (p < 0)
 				break;
@@ -2310,7 +2731,10 @@ simulate(const Model *m, LineCallback cb, void *cbarg, SimCust **sc_out)
 				}
 			}
 		}
-		/* free choice, some of it from this week's campaigns */
+		/*
+		 * free choice: a share from the customer's interests (own stream),
+		 * some from this week's campaigns, the rest by category
+		 */
 		while (n < k)
 		{
 			int			p = -1,
@@ -2318,12 +2742,17 @@ simulate(const Model *m, LineCallback cb, void *cbarg, SimCust **sc_out)
 						tries;
 			int32		q;
 			int			w = d / 7;
+			bool		from_interest = false;
 
 			for (tries = 0; tries < 4; tries++)
 			{
 				bool		dup = false;
 
-				if (m->camp_n[w] > 0 &&
+				from_interest = false;
+				if (s && s->ninterest > 0 && rnd(&ist) < s->explore &&
+					(p = pick_interest(m, &pr, s, &ist, d)) >= 0)
+					from_interest = true;
+				else if (m->camp_n[w] > 0 &&
 					rnd(&st) < (pr.taste == S_BUDGET ? 0.12 : 0.05))
 				{
 					p = m->camp_list[w][rint_range(&st, 0, m->camp_n[w] - 1)];
@@ -2342,6 +2771,8 @@ simulate(const Model *m, LineCallback cb, void *cbarg, SimCust **sc_out)
 			}
 			quantity_for(&m->prod[p], pr.type, &st, &q);
 			ADD_LINE(p, q);
+			if (from_interest && rnd(&ist) < rep_adopt)
+				adopt_favourite(m, s, &ist, p, d);
 		}
 #undef ADD_LINE
 
@@ -2440,7 +2871,10 @@ build_model(Model *m, bool catalogue)
 	build_calendar(m);
 	build_geography(m);
 	if (catalogue)
+	{
 		build_catalogue(m);
+		build_interests(m);
+	}
 }
 
 /* set up materialize mode and a private scratch context */
