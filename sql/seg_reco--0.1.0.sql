@@ -2500,8 +2500,8 @@ COMMENT ON FUNCTION seg_reco.evaluate(date, integer, jsonb, text) IS 'trains tem
 REVOKE EXECUTE ON FUNCTION seg_reco.evaluate(date, integer, jsonb, text) FROM PUBLIC;
 -- tune_weights(split_date, config): chooses the default weights of the
 -- blend on a validation split of the owner's data.  Each candidate weight
--- set (config candidates, a JSON array of weight objects; default six
--- sets from re-buy-heavy to popularity-heavy) is scored by evaluate()
+-- set (config candidates, a JSON array of weight objects; default eight
+-- sets from popularity-heavy to ALS alone) is scored by evaluate()
 -- (hybrid only; config sample_size, seed, test_days, als and k pass
 -- through, test_days default 28) on the days from split_date on; the best
 -- NDCG@k with re-buys becomes hybrid_weights' "rebuy" object and the best
@@ -2520,7 +2520,9 @@ DECLARE
         {"als": 1, "content": 0.05, "popularity": 0.5, "buy_again": 1},
         {"als": 1, "content": 0, "popularity": 0.7, "buy_again": 1},
         {"als": 0.5, "content": 0, "popularity": 1, "buy_again": 1},
-        {"als": 0.2, "content": 0, "popularity": 1, "buy_again": 1}]'::jsonb);
+        {"als": 0.2, "content": 0, "popularity": 1, "buy_again": 1},
+        {"als": 1, "content": 0.1, "popularity": 0.1, "buy_again": 1},
+        {"als": 1, "content": 0, "popularity": 0, "buy_again": 1}]'::jsonb);
     v_k     integer := coalesce((config ->> 'k')::integer, 10);
     v_eval  jsonb;
     v_c     jsonb;
