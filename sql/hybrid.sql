@@ -39,7 +39,7 @@ SELECT m.name FROM seg_reco.als_train('default', factors => 3, regularization =>
 SELECT product_id, round(score::numeric, 3) AS score, rank, sources
   FROM seg_reco.recommend_for(1, 6);
 -- new to the customer: no buy_again, no products already bought; the
--- defaults for new products weigh popularity 1, als 0.2, content 0
+-- defaults for new products weigh als 1, content 0.1, popularity 0.1
 SELECT product_id, round(score::numeric, 3) AS score, rank, sources
   FROM seg_reco.recommend_for(1, 4, include_purchased => false);
 -- a product never sold (13) reaches a fruit buyer through content alone
@@ -81,9 +81,12 @@ SELECT array_agg(product_id ORDER BY rank) AS without_top
 SELECT product_id, rank, sources
   FROM seg_reco.recommend_for(1, 2, boost => '{"11": 5}');
 
--- few purchases: ALS and buy-again count h / (h + 2) (h = 1 receipt here),
--- so content and popularity lead
+-- few purchases: ALS and buy-again count h / (h + 2) (h = 1 receipt here):
+-- with als 1 against popularity 0.5, popularity leads (ALS counts 1/3)
 SELECT product_id, rank, sources FROM seg_reco.recommend_for(9, 3, include_purchased => false);
+SELECT product_id, rank, sources
+  FROM seg_reco.recommend_for(9, 3, include_purchased => false,
+                              weights => '{"als": 1, "content": 0, "popularity": 0.5}');
 SELECT product_id, rank, sources
   FROM seg_reco.recommend_for(9, 3, include_purchased => false, weights => '{"content": 1}');
 

@@ -1552,7 +1552,7 @@ REVOKE EXECUTE ON FUNCTION seg_reco.als_train(text, integer, float8, float8, int
 -- best).  score = sum of weight x normalised score (+ boost).  Default
 -- weights: the setting hybrid_weights, "rebuy" {"als": 1, "content": 0.3,
 -- "popularity": 0.1, "buy_again": 1} and "new" (include_purchased =>
--- false) {"als": 1, "content": 0, "popularity": 0}, chosen on a
+-- false) {"als": 1, "content": 0.1, "popularity": 0.1}, chosen on a
 -- validation split of the demo data (bench/hybrid.sh; tune_weights chooses
 -- them on the owner's data); keys left out of weights keep their default;
 -- negative weights, unknown keys or all four zero are errors.  The blend shifts with
@@ -2771,7 +2771,7 @@ INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
     ('als_regularization', '0.01', 'ALS regularization in refresh()'),
     ('als_alpha', '1.0', 'ALS confidence scale in refresh(): confidence = 1 + alpha * weight'),
     ('recommendations_per_customer', '10', 'length of each customer''s list in seg_reco.recommendations'),
-    ('hybrid_weights', '{"rebuy": {"als": 1, "content": 0.3, "popularity": 0.1, "buy_again": 1}, "new": {"als": 1, "content": 0, "popularity": 0, "buy_again": 0}}', 'default weights of the hybrid blend (recommend_for, recommend_all, the recommendations view): "rebuy" with re-buys, "new" for products new to the customer; shipped values chosen on the demo data''s validation split, seg_reco.tune_weights() chooses them on yours'),
+    ('hybrid_weights', '{"rebuy": {"als": 1, "content": 0.3, "popularity": 0.1, "buy_again": 1}, "new": {"als": 1, "content": 0.1, "popularity": 0.1, "buy_again": 0}}', 'default weights of the hybrid blend (recommend_for, recommend_all, the recommendations view): "rebuy" with re-buys, "new" for products new to the customer; shipped values chosen on the demo data''s validation split, seg_reco.tune_weights() chooses them on yours'),
     ('recommendations_diversity', '0', 'MMR diversity (0..1) of the lists in seg_reco.recommendations (0: the plain blend already meets the coverage and diversity targets on the demo data; 0.3 raises intra-list diversity from 0.90 to 0.96 for about 1% of NDCG)'),
     ('recommendations_max_per_category', 'null', 'at most this many products of one category per list in seg_reco.recommendations (null = no cap)');
 
