@@ -57,7 +57,7 @@ SELECT count(*) FROM bench_points;
 CREATE UNLOGGED TABLE bench_models (name text PRIMARY KEY, m text);
 SQL
 
-sr_threads=$(q -At -c "SHOW seg_reco.threads")
+sr_threads=$(q -At -c "LOAD 'seg_reco'" -c "SHOW seg_reco.threads")
 echo "seg_reco: k-means (3 restarts, seg_reco.threads = $sr_threads), GMM (full, 1 thread), assign, silhouette"
 t_count=$(timed "SELECT count(*) FROM bench_points")
 t_count=$(timed "SELECT count(*) FROM bench_points")   # warm
