@@ -50,12 +50,14 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 
 #include "als.h"
 #include "guards.h"
 #include "linalg.h"
 #include "model_store.h"
 #include "parallel.h"
+#include "clustering.h"
 
 #define ALS_CG_STEPS 3
 #define ALS_BLOCK 256
@@ -308,7 +310,7 @@ sort_rows(RawRow *rows, int64 n)
 		acc += cnt;
 	}
 	CHECK_FOR_INTERRUPTS();
-	out = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RawRow) * n);
+	out = seg_reco_alloc_huge(sizeof(RawRow) * n);
 	for (i = 0; i < n; i++)
 		out[end[rows[i].c - cmin]++] = rows[i];
 	pfree(rows);
@@ -352,6 +354,39 @@ sort_rows(RawRow *rows, int64 n)
 	return out;
 }
 
+/*
+ * The planner's row estimate for a query, or 0: the buffer for the rows is
+ * sized from it, so that it is allocated (and its pages first touched) once
+ * instead of growing by doubling, which on millions of rows costs more than
+ * reading them.  A wrong estimate only costs a regrow.
+ */
+static int64
+estimated_rows(const char *query)
+{
+	SPIPlanPtr	plan = SPI_prepare(query, 0, NULL);
+	CachedPlan *cp;
+	double		est = 0.0;
+	ListCell   *lc;
+
+	if (plan == NULL)
+		return 0;				/* the execution reports the error */
+	cp = SPI_plan_get_cached_plan(plan);
+	if (cp != NULL)
+	{
+		foreach(lc, cp->stmt_list)
+		{
+			PlannedStmt *ps = lfirst_node(PlannedStmt, lc);
+
+			if (ps->commandType == CMD_SELECT && ps->planTree != NULL)
+				est = ps->planTree->plan_rows;
+		}
+		ReleaseCachedPlan(cp, NULL);
+	}
+	SPI_freeplan(plan);
+	/* at most 2^27 rows (4 GB of rows) ahead of time */
+	return (int64) Min(Max(est, 0.0), (double) ((int64) 1 << 27));
+}
+
 void
 seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 						bool custom_source, SegRecoPairs *out)
@@ -389,8 +424,8 @@ seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 	recv.pub.rDestroy = pair_noop;
 	recv.pub.mydest = DestNone;
 	recv.cxt = CurrentMemoryContext;
-	recv.cap = one_customer ? 64 : 65536;
-	recv.rows = MemoryContextAllocHuge(recv.cxt, sizeof(RawRow) * recv.cap);
+	recv.cap = one_customer ? 64 : Max(65536, estimated_rows(sql.data) * 1.05 + 1024);
+	recv.rows = seg_reco_alloc_huge(sizeof(RawRow) * recv.cap);
 	recv.out = out;
 	memset(&opts, 0, sizeof(opts));
 	opts.params = params;
