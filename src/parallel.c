@@ -33,9 +33,12 @@ typedef struct WorkerStart
 	int			worker;
 } WorkerStart;
 
+__thread bool seg_reco_in_parallel = false;
+
 static void
 run_tasks(ParallelJob *job, int worker)
 {
+	seg_reco_in_parallel = true;
 	for (;;)
 	{
 		uint64		t = pg_atomic_fetch_add_u64(&job->next, 1);
@@ -44,6 +47,7 @@ run_tasks(ParallelJob *job, int worker)
 			break;
 		job->fn(job->arg, (int64) t, worker);
 	}
+	seg_reco_in_parallel = false;
 }
 
 static void *

@@ -29,6 +29,8 @@
 
 #include "postgres.h"
 
+#include "miscadmin.h"
+
 /* GUC seg_reco.threads, defined in seg_reco.c */
 extern PGDLLIMPORT int seg_reco_threads;
 
@@ -38,5 +40,20 @@ typedef void (*seg_reco_task_fn) (void *arg, int64 task, int worker);
 extern int	seg_reco_parallel_workers(int64 ntasks);
 
 extern void seg_reco_parallel_for(int64 ntasks, seg_reco_task_fn fn, void *arg);
+
+/*
+ * True on any thread (the backend's included) while it runs tasks of
+ * seg_reco_parallel_for.  Helpers shared between task code and ordinary
+ * backend code check for interrupts with SEG_RECO_CHECK_FOR_INTERRUPTS(),
+ * which does nothing then (an ERROR thrown from a task would leave the
+ * other threads running).
+ */
+extern __thread bool seg_reco_in_parallel;
+
+#define SEG_RECO_CHECK_FOR_INTERRUPTS() \
+	do { \
+		if (!seg_reco_in_parallel) \
+			CHECK_FOR_INTERRUPTS(); \
+	} while (0)
 
 #endif							/* SEG_RECO_PARALLEL_H */

@@ -41,6 +41,7 @@
 #include "guards.h"
 #include "linalg.h"
 #include "model_store.h"
+#include "parallel.h"
 #include "tfidf.h"
 
 /* a term id beyond this means a damaged product_content, not a vocabulary */
@@ -336,7 +337,7 @@ seg_reco_content_profile_from(const SegRecoContent *c, int n, const int64 *produ
 		int64		pos;
 
 		if ((r & 1023) == 1023)
-			CHECK_FOR_INTERRUPTS();
+			SEG_RECO_CHECK_FOR_INTERRUPTS();
 		if (i < 0)
 			continue;			/* a product newer than the build */
 		if (purchased != NULL)
@@ -418,7 +419,7 @@ seg_reco_content_score_all(const SegRecoContent *c, const double *profile, doubl
 		int64		pos;
 
 		if ((j & 4095) == 4095)
-			CHECK_FOR_INTERRUPTS();
+			SEG_RECO_CHECK_FOR_INTERRUPTS();
 		for (pos = c->offset[j]; pos < c->offset[j + 1]; pos++)
 			s += profile[c->term[pos]] * (double) c->weight[pos];
 		scores[j] = s;
