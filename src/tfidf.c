@@ -411,18 +411,26 @@ seg_reco_content_profile(const SegRecoContent *c, int64 customer_id,
 void
 seg_reco_content_score_all(const SegRecoContent *c, const double *profile, double *scores)
 {
-	int			j;
+	int			t;
 
-	for (j = 0; j < c->n; j++)
+	/*
+	 * Through the inverted index, term by term: only the profile's terms
+	 * (a customer's purchases hold a small part of the vocabulary) cost
+	 * anything.  Each product's score still adds its terms in ascending
+	 * order, so the sums are those of the per-product loop, to the bit.
+	 */
+	memset(scores, 0, sizeof(double) * c->n);
+	for (t = 0; t < c->n_terms; t++)
 	{
-		double		s = 0;
+		double		pt = profile[t];
 		int64		pos;
 
-		if ((j & 4095) == 4095)
+		if (pt == 0)
+			continue;
+		if ((t & 4095) == 4095)
 			SEG_RECO_CHECK_FOR_INTERRUPTS();
-		for (pos = c->offset[j]; pos < c->offset[j + 1]; pos++)
-			s += profile[c->term[pos]] * (double) c->weight[pos];
-		scores[j] = s;
+		for (pos = c->t_offset[t]; pos < c->t_offset[t + 1]; pos++)
+			scores[c->t_product[pos]] += pt * (double) c->t_weight[pos];
 	}
 }
 
