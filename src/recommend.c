@@ -1273,14 +1273,60 @@ read_occasions(bool one, int64 customer_id, double end,
 														 1, types),
 									  &opts) < 0)
 			elog(ERROR, "reading the purchase lines failed");
-		sort_occ_all(recv.rows, recv.n);
 		*cust = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(recv.n, 1));
 		*rows = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(OccRow) * Max(recv.n, 1));
-		for (i = 0; i < recv.n; i++)
+		if (recv.n > 0)
 		{
-			(*cust)[i] = recv.rows[i].cust;
-			(*rows)[i].pid = recv.rows[i].pid;
-			(*rows)[i].ts = recv.rows[i].ts;
+			int64		cmin = recv.rows[0].cust,
+						cmax = recv.rows[0].cust;
+
+			for (i = 1; i < recv.n; i++)
+			{
+				cmin = Min(cmin, recv.rows[i].cust);
+				cmax = Max(cmax, recv.rows[i].cust);
+			}
+			if ((uint64) cmax - (uint64) cmin < (uint64) recv.n * 4)
+			{
+				/*
+				 * Dense ids: a counting sort by customer.  Within a customer
+				 * the rows keep the scan's order; every user of them sorts
+				 * them by product and time (tidy_occasions).
+				 */
+				int64		nb = cmax - cmin + 1,
+							b,
+							acc = 0;
+				int64	   *start = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (nb + 1));
+
+				memset(start, 0, sizeof(int64) * (nb + 1));
+				for (i = 0; i < recv.n; i++)
+					start[recv.rows[i].cust - cmin]++;
+				for (b = 0; b < nb; b++)
+				{
+					int64		cnt = start[b];
+
+					start[b] = acc;
+					acc += cnt;
+				}
+				for (i = 0; i < recv.n; i++)
+				{
+					int64		pos = start[recv.rows[i].cust - cmin]++;
+
+					(*cust)[pos] = recv.rows[i].cust;
+					(*rows)[pos].pid = recv.rows[i].pid;
+					(*rows)[pos].ts = recv.rows[i].ts;
+				}
+				pfree(start);
+			}
+			else
+			{
+				sort_occ_all(recv.rows, recv.n);
+				for (i = 0; i < recv.n; i++)
+				{
+					(*cust)[i] = recv.rows[i].cust;
+					(*rows)[i].pid = recv.rows[i].pid;
+					(*rows)[i].ts = recv.rows[i].ts;
+				}
+			}
 		}
 		pfree(recv.rows);
 		*n = recv.n;
