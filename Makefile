@@ -2,7 +2,7 @@
 EXTENSION   = seg_reco
 EXTVERSION  = 0.1.0
 MODULE_big  = seg_reco
-OBJS        = src/seg_reco.o src/parallel.o src/rfm.o src/demo_data.o src/linalg.o src/kmeans.o src/gmm.o src/silhouette.o src/btyd.o src/als.o src/recommend.o src/model_store.o src/tfidf.o src/evaluate.o
+OBJS        = src/seg_reco.o src/parallel.o src/memory.o src/rfm.o src/demo_data.o src/linalg.o src/kmeans.o src/gmm.o src/silhouette.o src/btyd.o src/als.o src/recommend.o src/model_store.o src/tfidf.o src/evaluate.o
 
 DATA        = $(wildcard sql/seg_reco--*.sql)
 

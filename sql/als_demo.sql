@@ -52,4 +52,29 @@ SELECT count(*) = 10 AS ten,
        seg_reco.recommend_for(c.customer_id, 10, model => 'demo_split') r
   JOIN seg_reco.als_product_factors pop ON pop.model = 'demo_split' AND pop.product_id = r.product_id;
 
+-- seg_reco.threads: the same factors and the same lists with 1 and 2
+-- threads (300 customers: several tasks and sub-blocks)
+SET seg_reco.threads = 1;
+SELECT (metrics -> 'customers')::int AS customers FROM seg_reco.als_train('thr1', factors => 8, iterations => 5);
+CREATE TEMP TABLE ra1 AS SELECT * FROM seg_reco.recommend_all('thr1', 5);
+CREATE TEMP TABLE ra1n AS SELECT * FROM seg_reco.recommend_all('thr1', 5, include_purchased => false, diversity => 0.3);
+SET seg_reco.threads = 2;
+SELECT 1 AS trained FROM seg_reco.als_train('thr2', factors => 8, iterations => 5);
+CREATE TEMP TABLE ra2 AS SELECT * FROM seg_reco.recommend_all('thr1', 5);
+CREATE TEMP TABLE ra2n AS SELECT * FROM seg_reco.recommend_all('thr1', 5, include_purchased => false, diversity => 0.3);
+RESET seg_reco.threads;
+SELECT (SELECT count(*) FROM seg_reco.als_customer_factors a
+          JOIN seg_reco.als_customer_factors b USING (customer_id)
+         WHERE a.model = 'thr1' AND b.model = 'thr2' AND a.factors = b.factors)
+       = (SELECT count(*) FROM seg_reco.als_customer_factors WHERE model = 'thr1') AS same_customer_factors,
+       (SELECT count(*) FROM seg_reco.als_product_factors a
+          JOIN seg_reco.als_product_factors b USING (product_id)
+         WHERE a.model = 'thr1' AND b.model = 'thr2' AND a.factors = b.factors)
+       = (SELECT count(*) FROM seg_reco.als_product_factors WHERE model = 'thr1') AS same_product_factors,
+       (SELECT m1.metrics -> 'loss' = m2.metrics -> 'loss' FROM seg_reco.models m1, seg_reco.models m2
+         WHERE m1.name = 'thr1' AND m2.name = 'thr2') AS same_loss,
+       (SELECT count(*) FROM ra1) AS rows_1,
+       (SELECT count(*) FROM (SELECT * FROM ra1 EXCEPT SELECT * FROM ra2) x) AS differ,
+       (SELECT count(*) FROM (SELECT * FROM ra1n EXCEPT SELECT * FROM ra2n) x) AS differ_new;
+
 ROLLBACK;

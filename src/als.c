@@ -57,7 +57,7 @@
 #include "linalg.h"
 #include "model_store.h"
 #include "parallel.h"
-#include "clustering.h"
+#include "memory.h"
 
 #define ALS_CG_STEPS 3
 #define ALS_BLOCK 256

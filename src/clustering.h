@@ -10,6 +10,8 @@
 
 #include "postgres.h"
 
+#include "memory.h"
+
 #include "common/pg_prng.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -79,7 +81,6 @@ extern void seg_reco_transform_fit(double *x, int64 n, int d, const SegRecoOptio
 								   SegRecoTransform *tf);
 extern void seg_reco_transform_row(const SegRecoTransform *tf, const double *in, double *out);
 extern void seg_reco_check_k(int k, int64 n, const char *fname);
-extern void *seg_reco_alloc_huge(Size sz);
 extern void seg_reco_check_memory(int64 n, int64 per_row, const char *fname);
 extern const double *seg_reco_features_arg(ArrayType *arr, int d, const char *what);
 

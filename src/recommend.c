@@ -583,6 +583,22 @@ normalise(double *v, const bool *allowed, int n, bool min_max)
 		v[j] = allowed[j] ? Max(v[j] - lo, 0) / (hi - lo) : 0;
 }
 
+/* normalised popularity with every product allowed (the same for all customers) */
+static double *
+popularity_all(const Universe *u, const SegRecoAlsModel *m)
+{
+	double	   *v = palloc(sizeof(double) * Max(u->n, 1));
+	bool	   *all = palloc(sizeof(bool) * Max(u->n, 1));
+	int			j;
+
+	memset(all, true, sizeof(bool) * u->n);
+	for (j = 0; j < u->n; j++)
+		v[j] = u->ai[j] >= 0 ? m->popularity[u->ai[j]] : 0;
+	normalise(v, all, u->n, false);
+	pfree(all);
+	return v;
+}
+
 /*
  * Blend the sources for one customer into b->score over allowed products.
  * x: ALS factors or NULL; als: ALS scores by model index (NULL: computed
@@ -681,18 +697,18 @@ blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, const SegR
 
 		for (j = 0; j < u->n && all; j++)
 			all = allowed[j];
-		if (all && b->pop_all != NULL)
+		if (all)
+		{
+			/* recommend_all's tasks get it precomputed (no palloc there) */
+			if (b->pop_all == NULL)
+				b->pop_all = popularity_all(u, m);
 			memcpy(b->norm[SRC_POP], b->pop_all, sizeof(double) * u->n);
+		}
 		else
 		{
 			for (j = 0; j < u->n; j++)
 				b->norm[SRC_POP][j] = u->ai[j] >= 0 ? m->popularity[u->ai[j]] : 0;
 			normalise(b->norm[SRC_POP], allowed, u->n, false);
-			if (all)
-			{
-				b->pop_all = palloc(sizeof(double) * Max(u->n, 1));
-				memcpy(b->pop_all, b->norm[SRC_POP], sizeof(double) * u->n);
-			}
 		}
 	}
 
@@ -1839,21 +1855,6 @@ seg_reco_similar_products(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* normalised popularity with every product allowed (the same for all customers) */
-static double *
-popularity_all(const Universe *u, const SegRecoAlsModel *m)
-{
-	double	   *v = palloc(sizeof(double) * Max(u->n, 1));
-	bool	   *all = palloc(sizeof(bool) * Max(u->n, 1));
-	int			j;
-
-	memset(all, true, sizeof(bool) * u->n);
-	for (j = 0; j < u->n; j++)
-		v[j] = u->ai[j] >= 0 ? m->popularity[u->ai[j]] : 0;
-	normalise(v, all, u->n, false);
-	pfree(all);
-	return v;
-}
 
 /*
  * recommend_all blends the customers of a sub-block on seg_reco.threads
