@@ -86,8 +86,10 @@ SELECT 'peak_kB', (regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/s
 SQL
 }
 
+# bench_train DB LABEL: RUNS trainings with 1 and with 2 threads, medians;
+# the implicit reference beside the reference-scale database
 bench_train() {
-    local db=$1 threads r out walls=() its=() peaks=() loads=() losses=
+    local db=$1 label=$2 threads r out walls=() its=() peaks=() loads=() losses=
     for threads in 1 2; do
         walls=(); its=(); peaks=(); loads=()
         for ((r = 0; r < RUNS; r++)); do
@@ -98,8 +100,11 @@ bench_train() {
             peaks+=("$(awk '/peak_kB/ { print $2 }' <<<"$out")")
             losses=$(awk 'NR == 1 { print $5 }' <<<"$out")
         done
-        printf 'als_train %s x%s, %s factors, %s iterations, seg_reco.threads=%s: total %ss (median of %s; runs: %s), load %ss, %ss per iteration, peak backend RSS %s MB\n' \
-            "$db" "$RUNS" "$FACTORS" "$ITER" "$threads" \
+        printf 'als_train %s (%s customers, %s pairs), %s factors, %s iterations, seg_reco.threads=%s: total %ss (median of %s; runs: %s), load %ss, %ss per iteration, peak backend RSS %s MB\n' \
+            "$label" \
+            "$(psql_db "$db" -Atc "SELECT metrics ->> 'customers' FROM seg_reco.models WHERE name = 'bench'")" \
+            "$(psql_db "$db" -Atc "SELECT metrics ->> 'interactions' FROM seg_reco.models WHERE name = 'bench'")" \
+            "$FACTORS" "$ITER" "$threads" \
             "$(printf '%s\n' "${walls[@]}" | median)" "$RUNS" "${walls[*]}" \
             "$(printf '%s\n' "${loads[@]}" | median)" "$(printf '%s\n' "${its[@]}" | median)" \
             "$(( $(printf '%s\n' "${peaks[@]}" | median | cut -d. -f1) / 1024 ))"
@@ -112,7 +117,23 @@ bench_train() {
                 "$(awk -v a="$(printf '%s\n' "${walls[@]}" | median)" -v b="$ref" 'BEGIN { printf "%.2f", a / b }')"
         fi
     done
-    printf 'loss per iteration: %s\n' "$losses"
+    printf 'loss per iteration (%s): %s\n' "$label" "$losses"
+}
+
+# bench_recommend_all DB LABEL: top 10 for every customer, each run a new session
+bench_recommend_all() {
+    local db=$1 label=$2 times=() r
+    for ((r = 0; r < RUNS; r++)); do
+        times+=("$(psql_db "$db" -q -At <<'SQL'
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+SELECT count(*) FROM seg_reco.recommend_all('bench', 10) \g /dev/null
+SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3);
+SQL
+)")
+    done
+    printf 'recommend_all %s (top 10, %s customers): %ss (median of %s; runs: %s)\n' "$label" \
+        "$(psql_db "$db" -Atc "SELECT metrics ->> 'customers' FROM seg_reco.models WHERE name = 'bench'")" \
+        "$(printf '%s\n' "${times[@]}" | median)" "$RUNS" "${times[*]}"
 }
 
 bench_serving() {
@@ -126,18 +147,7 @@ bench_serving() {
     printf 'recommend_for (k 10, 2 clients, %ss): median latency %s ms, %s, %s\n' "$PGB_SECS" "$log" \
         "$(grep -E '^latency average' "$dir/out")" "$(grep -E '^tps' "$dir/out" | head -1)"
     rm -rf "$dir"
-    local times=() r
-    for ((r = 0; r < RUNS; r++)); do
-        times+=("$(psql_db "$db" -q -At <<'SQL'
-SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
-SELECT count(*) FROM seg_reco.recommend_all('bench', 10) \g /dev/null
-SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3);
-SQL
-)")
-    done
-    printf 'recommend_all(top 10, %s customers): %ss (median of %s; runs: %s)\n' \
-        "$(psql_db "$db" -Atc "SELECT metrics ->> 'customers' FROM seg_reco.models WHERE name = 'bench'")" \
-        "$(printf '%s\n' "${times[@]}" | median)" "$RUNS" "${times[*]}"
+    bench_recommend_all "$db" reference
 }
 
 bench_quality() {
@@ -150,7 +160,7 @@ bench_quality() {
 # the 10x scale: als_train with 1 and 2 threads (seg_reco.threads), then recommend_all;
 # the data are generated again when the installed seg_reco.so changed
 bench_scale10() {
-    local db=seg_reco_bench_als10 threads r out walls loads its peaks times losses
+    local db=seg_reco_bench_als10
     local so_md5
     so_md5=$(md5sum "$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)/seg_reco.so" | cut -c1-32)
     if ! psql_db postgres -Atc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
@@ -161,43 +171,15 @@ bench_scale10() {
         psql_db "$db" -q -At -c "SELECT 1 FROM seg_reco.generate_demo_data(100000, 5000, 8114650, 500000)" >/dev/null
         psql_db "$db" -q -c "VACUUM ANALYZE seg_reco.transactions" -c "VACUUM ANALYZE seg_reco.digital_events"
     fi
-    for threads in 1 2; do
-        walls=(); loads=(); its=(); peaks=()
-        for ((r = 0; r < RUNS; r++)); do
-            out=$(train_once "$db" "$threads")
-            walls+=("$(awk 'NR == 1 { print $1 }' <<<"$out")")
-            loads+=("$(awk 'NR == 1 { print $3 }' <<<"$out")")
-            its+=("$(awk 'NR == 1 { print $4 }' <<<"$out")")
-            peaks+=("$(awk '/peak_kB/ { print $2 }' <<<"$out")")
-            losses=$(awk 'NR == 1 { print $5 }' <<<"$out")
-        done
-        printf 'als_train 10x (%s customers, %s pairs), %s factors, %s iterations, seg_reco.threads=%s: total %ss (median of %s; runs: %s), load %ss, %ss per iteration, peak backend RSS %s MB\n' \
-            "$(psql_db "$db" -Atc "SELECT metrics ->> 'customers' FROM seg_reco.models WHERE name = 'bench'")" \
-            "$(psql_db "$db" -Atc "SELECT metrics ->> 'interactions' FROM seg_reco.models WHERE name = 'bench'")" \
-            "$FACTORS" "$ITER" "$threads" \
-            "$(printf '%s\n' "${walls[@]}" | median)" "$RUNS" "${walls[*]}" \
-            "$(printf '%s\n' "${loads[@]}" | median)" "$(printf '%s\n' "${its[@]}" | median)" \
-            "$(( $(printf '%s\n' "${peaks[@]}" | median | cut -d. -f1) / 1024 ))"
-    done
-    printf 'loss per iteration (10x): %s\n' "$losses"
-    times=()
-    for ((r = 0; r < RUNS; r++)); do
-        times+=("$(psql_db "$db" -q -At <<'SQL'
-SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
-SELECT count(*) FROM seg_reco.recommend_all('bench', 10) \g /dev/null
-SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3);
-SQL
-)")
-    done
-    printf 'recommend_all 10x (top 10, every customer): %ss (median of %s; runs: %s)\n' \
-        "$(printf '%s\n' "${times[@]}" | median)" "$RUNS" "${times[*]}"
+    bench_train "$db" 10x
+    bench_recommend_all "$db" 10x
 }
 
 if [[ $REFERENCE -eq 1 ]]; then
     DB=seg_reco_bench_als
     ensure_bench_db "$DB"
     psql_db "$DB" -q -At -c "SELECT 1 FROM seg_reco.generate_demo_data()" >/dev/null
-    bench_train "$DB"
+    bench_train "$DB" reference
     bench_serving "$DB"
     bench_quality "$DB"
 fi
@@ -211,6 +193,6 @@ if [[ $UCI -eq 1 ]]; then
     DB=seg_reco_bench_als_uci
     ensure_bench_db "$DB"
     psql_db "$DB" -q -v csv="$UCI_CSV" -f "$HERE/als_uci_load.sql"
-    bench_train "$DB"
+    bench_train "$DB" UCI
     bench_quality "$DB"
 fi
