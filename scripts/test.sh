@@ -28,6 +28,17 @@ regress_tests() {
         print-regress <<<'print-regress: ; @echo $(REGRESS)'
 }
 
+# The CDNOW data of test btyd_cdnow are not in the repository (their licence
+# is for research and teaching): they come from the shared/ folder beside
+# the clone, or from SEG_RECO_SHARED.  The test reads them through the link
+# .shared, whatever folder the clone is in.
+link_shared_data() {
+    local shared=${SEG_RECO_SHARED:-$ROOT/../shared}
+    [[ -r $shared/data/cdnow/CDNOW_sample.txt ]] ||
+        die "the test data are not in $shared/data/cdnow: clone next to the project's shared/ folder, or set SEG_RECO_SHARED to the folder that holds data/cdnow"
+    ln -sfn "$(cd "$shared" && pwd)" "$ROOT/.shared"
+}
+
 run_regress() {
     local log=$STATE/installcheck.log rc=0 tests total ok bad name
     tests=$(regress_tests)
@@ -36,6 +47,7 @@ run_regress() {
         say "    no pg_regress tests in the Makefile"
         return 0
     fi
+    link_shared_data
     rm -f "$ROOT/regression.diffs" "$ROOT/regression.out"
     make -C "$ROOT" -s --no-print-directory PG_CONFIG="$PG_CONFIG" installcheck >"$log" 2>&1 || rc=$?
     # PG15: "test rfm   ... ok   12 ms" / "     rfm   ... FAILED   12 ms";

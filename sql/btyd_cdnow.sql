@@ -1,13 +1,14 @@
 -- Validation on the CDNOW sample of Fader, Hardie & Lee (2005): 2,357
 -- customers, 39-week calibration period (1997-01-01 .. 1997-09-30), weeks
--- 40-78 as the holdout.  The data are read from ../shared/data/cdnow
--- (psql runs in the repository root under pg_regress); never copied here.
+-- 40-78 as the holdout.  The data are read from .shared/data/cdnow
+-- (a link scripts/test.sh makes to the shared/ folder beside the clone, or
+-- to SEG_RECO_SHARED; psql runs in the repository root); never copied here.
 SET TimeZone = 'Europe/Oslo';
 SET extra_float_digits = 0;
 \set SHOW_CONTEXT never
 
 CREATE TEMP TABLE cdnow_raw (line text);
-\copy cdnow_raw FROM '../shared/data/cdnow/CDNOW_sample.txt'
+\copy cdnow_raw FROM '.shared/data/cdnow/CDNOW_sample.txt'
 -- columns: master id, sample id, date (YYYYMMDD), CDs, dollars; CRLF ends
 CREATE TEMP TABLE cdnow AS
 SELECT f[2]::int AS cid, to_date(f[3], 'YYYYMMDD') AS d, f[5]::float8 AS dollars
@@ -20,7 +21,7 @@ CREATE TEMP TABLE cal AS
 SELECT cid, (seg_reco.btyd_summary(d, dollars, '1997-09-30', 'week')).*
   FROM cdnow GROUP BY cid;
 CREATE TEMP TABLE published (id int, x int, t_x numeric, t numeric, zbar numeric);
-\copy published FROM '../shared/data/cdnow/cdnow_customers_summary_with_transactions.csv' WITH (FORMAT csv, HEADER true)
+\copy published FROM '.shared/data/cdnow/cdnow_customers_summary_with_transactions.csv' WITH (FORMAT csv, HEADER true)
 SELECT count(*) AS customers,
        count(*) FILTER (WHERE c.frequency <> p.x OR round(c.recency::numeric, 2) <> p.t_x
                           OR round(c.t::numeric, 2) <> p.t
