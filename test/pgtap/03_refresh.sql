@@ -1,7 +1,7 @@
 -- refresh() on the full demo data: the views agree with the same figures
 -- computed in plain SQL, the planted behaviour is visible, each step logged.
 BEGIN;
-SELECT plan(33);
+SELECT plan(34);
 
 SELECT ok((SELECT count(*) FROM seg_reco.customers) > 0, 'demo data is loaded');
 SELECT lives_ok('CALL seg_reco.refresh()', 'refresh runs');
@@ -119,6 +119,9 @@ SELECT ok((SELECT avg((p.category = 'kjøtt')::int) FILTER (WHERE d.taste = 'veg
             WHERE r.rank <= 5), 'vegetarians get less than a fifth of the meat others get');
 SELECT is((SELECT r.product_id FROM seg_reco.recommendations r WHERE r.customer_id = 2 AND r.rank = 1),
           (SELECT f.product_id FROM seg_reco.recommend_for(2, 1) f), 'the view agrees with recommend_for');
+
+SELECT ok((SELECT proconfig @> ARRAY['jit=off'] FROM pg_proc WHERE oid = 'seg_reco.refresh()'::regprocedure),
+          'refresh() runs with jit = off');
 
 SELECT * FROM finish();
 ROLLBACK;
