@@ -104,7 +104,7 @@ refresh_ms() {   # psql's \timing of each REFRESH in one session, one number a l
 }
 R='REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.recommendations'
 cold=(); for i in 1 2 3; do cold+=("$(refresh_ms -c "$R")"); done
-nojit=(); for i in 1 2 3; do nojit+=("$(refresh_ms -c 'SET jit = off' -c "$R")"); done
+nojit=(); for i in 1 2 3; do nojit+=("$(refresh_ms -c 'SET jit = off' -c "$R" | tail -n 1)"); done
 warm=($(refresh_ms -c "$R" -c "$R" -c "$R" -c "$R"))
 printf 'each in a new session:                    %s ms (runs: %s)\n' \
     "$(printf '%s\n' "${cold[@]}" | sort -g | sed -n 2p)" "${cold[*]}"
