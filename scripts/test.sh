@@ -48,7 +48,7 @@ run_regress() {
         return 0
     fi
     link_shared_data
-    rm -f "$ROOT/regression.diffs" "$ROOT/regression.out"
+    rm -f "$ROOT/test/regression.diffs" "$ROOT/test/regression.out"
     make -C "$ROOT" -s --no-print-directory PG_CONFIG="$PG_CONFIG" installcheck >"$log" 2>&1 || rc=$?
     # PG15: "test rfm   ... ok   12 ms" / "     rfm   ... FAILED   12 ms";
     # PG16+: "ok 1  - rfm   12 ms" / "not ok 1 - rfm   12 ms"
@@ -65,9 +65,9 @@ run_regress() {
         for name in $(grep -oE '^(test | +)?[a-z0-9_]+ +\.\.\. FAILED' "$log" | awk '{print $(NF-2)}' || true); do
             FAILED_NAMES+=("  $name")
         done
-        if [[ -s $ROOT/regression.diffs ]]; then
-            printf -- '---- %s (first 200 lines) ----\n' "$ROOT/regression.diffs"
-            head -n 200 "$ROOT/regression.diffs"
+        if [[ -s $ROOT/test/regression.diffs ]]; then
+            printf -- '---- %s (first 200 lines) ----\n' "$ROOT/test/regression.diffs"
+            head -n 200 "$ROOT/test/regression.diffs"
             printf -- '---- end of regression.diffs ----\n'
         else
             show_tail "$log" 40 2>&1

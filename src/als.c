@@ -56,7 +56,7 @@
 #include "guards.h"
 #include "linalg.h"
 #include "model_store.h"
-#include "parallel.h"
+#include "threads.h"
 #include "memory.h"
 
 #define ALS_CG_STEPS 3

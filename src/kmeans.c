@@ -45,7 +45,7 @@
 #include "guards.h"
 #include "linalg.h"
 #include "memory.h"
-#include "parallel.h"
+#include "threads.h"
 
 /* ======================================================================
  * Shared: allocation, checks, row collection
@@ -656,7 +656,7 @@ seg_reco_json_read_log1p(JsonbContainer *c, double *log1p, int d, const char *ty
 
 /*
  * Every pass over the points runs in tasks of KM_TASK_ROWS rows, on up to
- * seg_reco.threads threads (parallel.h) when the distances come from the
+ * seg_reco.threads threads (threads.h) when the distances come from the
  * small kernel (k <= SEG_RECO_SMALL_K), else on the backend's thread with
  * dgemm.  Sums are kept per task and added in task order, so a model does
  * not depend on the number of threads.  Between calls of at most

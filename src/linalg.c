@@ -17,6 +17,7 @@
 #include "miscadmin.h"
 
 #include "linalg.h"
+#include "threads.h"
 
 /* from OpenBLAS's bundled LAPACK (Fortran calling convention) */
 extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
@@ -360,8 +361,9 @@ seg_reco_topk(const double *scores, const bool *allowed, int64 n, int k, int32 *
 		return 0;
 	for (i = 0; i < n; i++)
 	{
+		/* task-safe: a no-op on a worker thread (see threads.h) */
 		if ((i & 1048575) == 1048575)
-			CHECK_FOR_INTERRUPTS();
+			SEG_RECO_CHECK_FOR_INTERRUPTS();
 		if (allowed != NULL && !allowed[i])
 			continue;
 		if (size < k)

@@ -51,7 +51,7 @@
 #include "guards.h"
 #include "linalg.h"
 #include "model_store.h"
-#include "parallel.h"
+#include "threads.h"
 #include "tfidf.h"
 
 #define MAX_K 100000

@@ -11,7 +11,7 @@
 #include "utils/guc.h"
 
 #include "linalg.h"
-#include "parallel.h"
+#include "threads.h"
 
 PG_MODULE_MAGIC;
 

@@ -41,7 +41,7 @@
 #include "guards.h"
 #include "linalg.h"
 #include "model_store.h"
-#include "parallel.h"
+#include "threads.h"
 #include "tfidf.h"
 
 /* a term id beyond this means a damaged product_content, not a vocabulary */

@@ -108,7 +108,9 @@ SELECT is((SELECT count(*)::int
                                WHERE r BETWEEN s.r_min AND s.r_max AND f BETWEEN s.f_min AND s.f_max
                                  AND m BETWEEN s.m_min AND s.m_max)), 0, 'all 125 RFM codes are mapped');
 SELECT is((SELECT count(*)::int FROM seg_reco.source_columns WHERE required), 12, '12 required source columns');
-SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'seg_reco'), '0.1.0', 'version 0.1.0');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'seg_reco'),
+          (SELECT default_version FROM pg_available_extensions WHERE name = 'seg_reco'),
+          'the installed version is the control file''s default_version');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,5 +1,5 @@
 /*
- * evaluate.c
+ * metrics.c
  *      Ranking metrics on arrays of product ids, and intra-list diversity.
  *
  * recommended is a ranked list: only its first k entries count, and a

@@ -1,5 +1,5 @@
 /*
- * parallel.h
+ * threads.h
  *      Worker threads for seg_reco's data-sized loops.
  *
  * seg_reco_parallel_for(ntasks, fn, arg) runs fn(arg, task, worker) for
@@ -24,8 +24,8 @@
  * and call CHECK_FOR_INTERRUPTS() between them.  When a thread cannot be
  * started, the calling thread does the remaining tasks itself.
  */
-#ifndef SEG_RECO_PARALLEL_H
-#define SEG_RECO_PARALLEL_H
+#ifndef SEG_RECO_THREADS_H
+#define SEG_RECO_THREADS_H
 
 #include "postgres.h"
 
@@ -56,4 +56,4 @@ extern __thread bool seg_reco_in_parallel;
 			CHECK_FOR_INTERRUPTS(); \
 	} while (0)
 
-#endif							/* SEG_RECO_PARALLEL_H */
+#endif							/* SEG_RECO_THREADS_H */

@@ -1,6 +1,6 @@
 /*
- * parallel.c
- *      Worker threads for seg_reco's data-sized loops (see parallel.h).
+ * threads.c
+ *      Worker threads for seg_reco's data-sized loops (see threads.h).
  *
  * A PostgreSQL backend is single-threaded: nothing here touches backend
  * state from a worker thread.  Workers take task numbers from a shared
@@ -14,7 +14,7 @@
 
 #include "port/atomics.h"
 
-#include "parallel.h"
+#include "threads.h"
 
 /* upper bound of seg_reco.threads (the GUC's maximum) */
 #define MAX_WORKERS 64

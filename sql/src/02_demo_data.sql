@@ -1,0 +1,227 @@
+------------------------------------------------------------------------------
+-- 2. Demo data (src/demo_data.c)
+------------------------------------------------------------------------------
+-- BEGIN demo data
+-- The generator lives in src/demo_data.c; its header comment documents every
+-- planted behaviour.  Five set-returning helpers produce the rows of one
+-- relation each from the same arguments; each rebuilds the same internal
+-- model from the seed, so their outputs fit together.
+--
+-- Markings: the helpers are IMMUTABLE because their output is a pure function
+-- of their arguments (no table access, no clock, a private seeded PRNG) for a
+-- given version of the extension; a later version may generate different
+-- rows, so nothing should store results keyed on them.  The planner never
+-- constant-folds set-returning functions, so the marking cannot cause a stale
+-- result.  PARALLEL SAFE: they touch no shared state.  STRICT: a NULL
+-- argument yields no rows (generate_demo_data rejects NULLs before calling
+-- them).  They declare their columns with RETURNS TABLE rather than SETOF a
+-- table type so that the source tables can later be replaced by views.
+-- They stay executable by PUBLIC: they read nothing and their sizes are
+-- bounded; filling the tables is what generate_demo_data restricts.
+
+CREATE FUNCTION seg_reco._demo_customers(customers integer, products integer,
+        transactions bigint, digital_events bigint, seed bigint)
+RETURNS TABLE(customer_id bigint, member_since date, birth_year integer,
+              gender text, household_size integer, children integer,
+              postal_code text, municipality text, county text,
+              member_tier text, email_opt_in boolean)
+AS 'MODULE_PATHNAME', 'seg_reco_demo_customers'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 100000 ROWS 10000;
+COMMENT ON FUNCTION seg_reco._demo_customers(integer, integer, bigint, bigint, bigint) IS
+'internal: demo customers for generate_demo_data (deterministic for its arguments)';
+
+CREATE FUNCTION seg_reco._demo_products(customers integer, products integer,
+        transactions bigint, digital_events bigint, seed bigint)
+RETURNS TABLE(product_id bigint, name text, brand text, category text,
+              subcategory text, description text, unit_price numeric,
+              unit text, own_brand boolean, organic boolean,
+              vegetarian boolean, active boolean, launched_on date)
+AS 'MODULE_PATHNAME', 'seg_reco_demo_products'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 100000 ROWS 5000;
+COMMENT ON FUNCTION seg_reco._demo_products(integer, integer, bigint, bigint, bigint) IS
+'internal: demo product catalogue for generate_demo_data (deterministic for its arguments)';
+
+CREATE FUNCTION seg_reco._demo_transactions(customers integer, products integer,
+        transactions bigint, digital_events bigint, seed bigint)
+RETURNS TABLE(line_id bigint, receipt_id bigint, customer_id bigint,
+              product_id bigint, store_id integer, ts timestamptz,
+              quantity numeric, unit_price numeric, discount numeric,
+              amount numeric, channel text)
+AS 'MODULE_PATHNAME', 'seg_reco_demo_transactions'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 10000000 ROWS 800000;
+COMMENT ON FUNCTION seg_reco._demo_transactions(integer, integer, bigint, bigint, bigint) IS
+'internal: demo receipt lines for generate_demo_data, in time order (deterministic for its arguments)';
+
+CREATE FUNCTION seg_reco._demo_digital_events(customers integer, products integer,
+        transactions bigint, digital_events bigint, seed bigint)
+RETURNS TABLE(event_id bigint, customer_id bigint, product_id bigint,
+              event_type text, ts timestamptz, channel text,
+              session_id bigint, search_text text)
+AS 'MODULE_PATHNAME', 'seg_reco_demo_digital_events'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 10000000 ROWS 50000;
+COMMENT ON FUNCTION seg_reco._demo_digital_events(integer, integer, bigint, bigint, bigint) IS
+'internal: demo app/web events for generate_demo_data (deterministic for its arguments)';
+
+CREATE FUNCTION seg_reco._demo_truth(customers integer, products integer,
+        transactions bigint, digital_events bigint, seed bigint)
+RETURNS TABLE(customer_id bigint, shopper_type text, taste text,
+              joined_late boolean, churned_on date, at_risk boolean)
+AS 'MODULE_PATHNAME', 'seg_reco_demo_truth'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 100000 ROWS 10000;
+COMMENT ON FUNCTION seg_reco._demo_truth(integer, integer, bigint, bigint, bigint) IS
+'internal: behaviour planted in the demo customers (deterministic for its arguments)';
+
+-- Limits (also checked in C): customers 1..5,000,000; products 50..1,000,000;
+-- transactions 0..100,000,000; digital_events 0..20,000,000.  Memory is about
+-- 110 bytes per customer, 20 bytes per receipt and 32 bytes per event.
+CREATE FUNCTION seg_reco.generate_demo_data(
+        customers integer DEFAULT 10000,
+        products integer DEFAULT 5000,
+        transactions bigint DEFAULT 811465,
+        digital_events bigint DEFAULT 50000,
+        seed bigint DEFAULT 42)
+RETURNS TABLE(relation text, rows bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_rel   text;
+    v_kind  "char";
+    v_n     bigint;
+    v_fk    text[] := ARRAY[]::text[];
+    v_idx   text[];
+    v_args  text;
+BEGIN
+    IF customers IS NULL OR products IS NULL OR transactions IS NULL
+       OR digital_events IS NULL OR seed IS NULL THEN
+        RAISE EXCEPTION 'generate_demo_data arguments must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Omit an argument to use its default.';
+    END IF;
+    IF customers < 1 OR customers > 5000000 THEN
+        RAISE EXCEPTION 'customers must be between 1 and 5000000, got %', customers
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF products < 50 OR products > 1000000 THEN
+        RAISE EXCEPTION 'products must be between 50 and 1000000, got %', products
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'At least 50 products are needed so that every category and the seasonal items exist.';
+    END IF;
+    IF transactions < 0 OR transactions > 100000000 THEN
+        RAISE EXCEPTION 'transactions must be between 0 and 100000000, got %', transactions
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF digital_events < 0 OR digital_events > 20000000 THEN
+        RAISE EXCEPTION 'digital_events must be between 0 and 20000000, got %', digital_events
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- the demo writes only into the extension's own tables, never into
+    -- views a user may have put in their place
+    FOREACH v_rel IN ARRAY ARRAY['customers', 'products', 'transactions',
+                                 'digital_events', 'demo_truth'] LOOP
+        SELECT c.relkind INTO v_kind
+          FROM pg_catalog.pg_class c
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'seg_reco' AND c.relname = v_rel;
+        IF v_kind IS NULL THEN
+            RAISE EXCEPTION 'relation seg_reco.% does not exist', v_rel
+                USING ERRCODE = 'undefined_table';
+        ELSIF v_kind <> 'r' THEN
+            RAISE EXCEPTION 'seg_reco.% is not an ordinary table', v_rel
+                USING ERRCODE = 'wrong_object_type',
+                      DETAIL = 'generate_demo_data() loads demo rows only into the tables created by the extension.',
+                      HINT = 'Use a separate database for the demo, or restore the original tables.';
+        END IF;
+    END LOOP;
+
+    TRUNCATE seg_reco.transactions, seg_reco.digital_events, seg_reco.demo_truth,
+             seg_reco.customers, seg_reco.products;
+
+    -- foreign keys are dropped for the load and re-added (and so validated)
+    -- afterwards, with the names PostgreSQL gives them by default
+    FOREACH v_rel IN ARRAY ARRAY['transactions_customer_id_fkey',
+                                 'transactions_product_id_fkey',
+                                 'digital_events_customer_id_fkey',
+                                 'digital_events_product_id_fkey'] LOOP
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                    WHERE conname = v_rel
+                      AND conrelid IN ('seg_reco.transactions'::pg_catalog.regclass,
+                                       'seg_reco.digital_events'::pg_catalog.regclass)) THEN
+            EXECUTE pg_catalog.format('ALTER TABLE seg_reco.%I DROP CONSTRAINT %I',
+                                      CASE WHEN v_rel LIKE 'transactions%' THEN 'transactions'
+                                           ELSE 'digital_events' END, v_rel);
+            v_fk := v_fk || v_rel;
+        END IF;
+    END LOOP;
+
+    -- secondary indexes (not those behind constraints) are dropped for the
+    -- load and rebuilt from their saved definitions: much faster than
+    -- maintaining them row by row
+    SELECT pg_catalog.array_agg(pg_catalog.pg_get_indexdef(i.indexrelid) ORDER BY i.indexrelid)
+      INTO v_idx
+      FROM pg_catalog.pg_index i
+     WHERE i.indrelid IN ('seg_reco.transactions'::pg_catalog.regclass,
+                          'seg_reco.digital_events'::pg_catalog.regclass)
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+                        WHERE k.conindid = i.indexrelid);
+    FOR v_rel IN
+        SELECT pg_catalog.format('DROP INDEX seg_reco.%I', c.relname)
+          FROM pg_catalog.pg_index i
+          JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+         WHERE i.indrelid IN ('seg_reco.transactions'::pg_catalog.regclass,
+                              'seg_reco.digital_events'::pg_catalog.regclass)
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+                            WHERE k.conindid = i.indexrelid)
+    LOOP
+        EXECUTE v_rel;
+    END LOOP;
+
+    INSERT INTO seg_reco.customers
+    SELECT * FROM seg_reco._demo_customers(customers, products, transactions, digital_events, seed);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    relation := 'customers'; rows := v_n; RETURN NEXT;
+
+    INSERT INTO seg_reco.products
+    SELECT * FROM seg_reco._demo_products(customers, products, transactions, digital_events, seed);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    relation := 'products'; rows := v_n; RETURN NEXT;
+
+    INSERT INTO seg_reco.transactions
+    SELECT * FROM seg_reco._demo_transactions(customers, products, transactions, digital_events, seed);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    relation := 'transactions'; rows := v_n; RETURN NEXT;
+
+    INSERT INTO seg_reco.digital_events
+    SELECT * FROM seg_reco._demo_digital_events(customers, products, transactions, digital_events, seed);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    relation := 'digital_events'; rows := v_n; RETURN NEXT;
+
+    INSERT INTO seg_reco.demo_truth
+    SELECT * FROM seg_reco._demo_truth(customers, products, transactions, digital_events, seed);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    relation := 'demo_truth'; rows := v_n; RETURN NEXT;
+
+    FOREACH v_rel IN ARRAY COALESCE(v_idx, ARRAY[]::text[]) LOOP
+        EXECUTE v_rel;
+    END LOOP;
+
+    FOREACH v_rel IN ARRAY v_fk LOOP
+        v_args := CASE WHEN v_rel LIKE '%customer_id%'
+                       THEN 'customer_id) REFERENCES seg_reco.customers (customer_id)'
+                       ELSE 'product_id) REFERENCES seg_reco.products (product_id)' END;
+        EXECUTE pg_catalog.format('ALTER TABLE seg_reco.%I ADD CONSTRAINT %I FOREIGN KEY (',
+                                  CASE WHEN v_rel LIKE 'transactions%' THEN 'transactions'
+                                       ELSE 'digital_events' END, v_rel) || v_args;
+    END LOOP;
+
+    ANALYZE seg_reco.customers, seg_reco.products, seg_reco.transactions,
+            seg_reco.digital_events, seg_reco.demo_truth;
+    RETURN;
+END
+$fn$;
+REVOKE EXECUTE ON FUNCTION seg_reco.generate_demo_data(integer, integer, bigint, bigint, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco.generate_demo_data(integer, integer, bigint, bigint, bigint) IS
+'replace the contents of the source tables with a deterministic, realistic Norwegian grocery demo data set (2024-2025) and its planted ground truth in demo_truth';
+-- END demo data
+

@@ -1,0 +1,623 @@
+------------------------------------------------------------------------------
+-- Content, buy-again, popularity and cold start; ranking metrics (src/tfidf.c, evaluate.c)
+------------------------------------------------------------------------------
+-- BEGIN content
+-- Content vectors: TF-IDF over the product text (name, brand, category,
+-- subcategory, description), tokenised, stemmed and stripped of stop words
+-- by PostgreSQL's text search with the norwegian configuration ("epler" and
+-- "eple" both become "epl").  A lexeme's term frequency in a product is the
+-- sum over the fields of field weight x occurrences (positions in the
+-- field's tsvector); lexemes made of digits, dots and commas only, and
+-- one-character lexemes (sizes and units like "750", "g", "l"), are left
+-- out.  With sublinear_tf, tf becomes 1 + ln(tf) when tf > 1.  IDF is
+-- smoothed as scikit-learn's TfidfVectorizer: ln((1 + n) / (1 + df)) + 1,
+-- n = all products, df = products holding the lexeme.  Each vector is
+-- L2-normalised, so the cosine of two products is the dot product of their
+-- vectors.  A product with no usable text gets an empty vector: its
+-- similarity to everything is 0.
+--
+-- The vectors are derived data written by seg_reco.build_content() (a
+-- pipeline step): run it again after changing the catalogue.  Readers in C
+-- cache all vectors per backend, keyed by seg_reco.content_version.version
+-- (a fresh number from content_version_seq at every build, read from the
+-- snapshot at every call), so a rebuilt or rolled-back build is never
+-- served stale.  Editing product_content by hand bypasses that key.
+
+CREATE SEQUENCE seg_reco.content_version_seq;
+COMMENT ON SEQUENCE seg_reco.content_version_seq IS 'version numbers of content builds (keys the per-backend cache of content vectors)';
+
+CREATE TABLE seg_reco.content_terms (
+    term_id     integer PRIMARY KEY CHECK (term_id >= 1),
+    lexeme      text NOT NULL UNIQUE,
+    df          integer NOT NULL CHECK (df >= 1),
+    idf         float8 NOT NULL
+);
+COMMENT ON TABLE seg_reco.content_terms IS 'vocabulary of the content vectors: one row per norwegian lexeme, with its document frequency and smoothed idf ln((1+n)/(1+df))+1 (written by build_content)';
+
+CREATE TABLE seg_reco.product_content (
+    product_id  bigint PRIMARY KEY,
+    terms       integer[] NOT NULL,
+    weights     float4[] NOT NULL,
+    active      boolean NOT NULL,
+    CHECK (pg_catalog.cardinality(terms) = pg_catalog.cardinality(weights))
+);
+COMMENT ON TABLE seg_reco.product_content IS 'sparse L2-normalised TF-IDF vector of each product: term ids (ascending, see content_terms) and their weights; empty arrays for a product without usable text; active as of the build (written by build_content)';
+
+CREATE TABLE seg_reco.content_version (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    version     bigint NOT NULL,
+    built_at    timestamptz NOT NULL,
+    params      jsonb NOT NULL,
+    summary     jsonb NOT NULL
+);
+COMMENT ON TABLE seg_reco.content_version IS 'one row: the version, parameters and summary of the last content build (the key of the per-backend vector cache)';
+
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.content_terms', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.product_content', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.content_version', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.content_version_seq', '');
+
+CREATE FUNCTION seg_reco.build_content(name_weight float8 DEFAULT 2,
+                                       brand_weight float8 DEFAULT 1,
+                                       category_weight float8 DEFAULT 1,
+                                       subcategory_weight float8 DEFAULT 2,
+                                       description_weight float8 DEFAULT 1,
+                                       sublinear_tf boolean DEFAULT false)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_t0        timestamptz := pg_catalog.clock_timestamp();
+    v_w         float8[] := ARRAY[name_weight, brand_weight, category_weight,
+                                  subcategory_weight, description_weight];
+    v_x         float8;
+    v_n         bigint;
+    v_terms     bigint;
+    v_empty     bigint;
+    v_nnz       bigint;
+    v_version   bigint;
+    v_params    jsonb;
+    v_summary   jsonb;
+BEGIN
+    FOREACH v_x IN ARRAY v_w LOOP
+        IF v_x IS NULL OR NOT (v_x >= 0 AND v_x < 'Infinity') THEN
+            RAISE EXCEPTION 'field weights must be finite and not negative, got %', coalesce(v_x::text, 'NULL')
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use 0 to leave a field out.';
+        END IF;
+    END LOOP;
+    IF (SELECT sum(x) FROM unnest(v_w) x) = 0 THEN
+        RAISE EXCEPTION 'all field weights are zero'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give at least one of name, brand, category, subcategory, description a positive weight.';
+    END IF;
+    IF sublinear_tf IS NULL THEN
+        RAISE EXCEPTION 'sublinear_tf must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- one build at a time; readers go on reading the old vectors
+    LOCK TABLE seg_reco.content_version IN EXCLUSIVE MODE;
+    DELETE FROM seg_reco.product_content;
+    DELETE FROM seg_reco.content_terms;
+    SELECT count(*) INTO v_n FROM seg_reco.products;
+
+    WITH tf AS MATERIALIZED (
+        SELECT p.product_id, u.lexeme,
+               sum(f.w * coalesce(pg_catalog.array_length(u.positions, 1), 1))::float8 AS tf
+          FROM seg_reco.products p
+         CROSS JOIN LATERAL (VALUES (p.name, v_w[1]), (p.brand, v_w[2]), (p.category, v_w[3]),
+                                    (p.subcategory, v_w[4]), (p.description, v_w[5])) f(txt, w)
+         CROSS JOIN LATERAL pg_catalog.unnest(
+                   pg_catalog.to_tsvector('pg_catalog.norwegian'::pg_catalog.regconfig, f.txt)) u
+         WHERE f.w > 0 AND f.txt IS NOT NULL
+           AND pg_catalog.length(u.lexeme) > 1
+           AND u.lexeme OPERATOR(pg_catalog.!~) '^[0-9.,]+$'
+         GROUP BY p.product_id, u.lexeme
+    ), vocab AS (
+        INSERT INTO seg_reco.content_terms (term_id, lexeme, df, idf)
+        SELECT (row_number() OVER (ORDER BY d.lexeme COLLATE "C"))::integer, d.lexeme, d.df::integer,
+               ln((1 + v_n)::float8 / (1 + d.df)::float8) + 1
+          FROM (SELECT tf.lexeme, count(*) AS df FROM tf GROUP BY tf.lexeme) d
+        RETURNING term_id, lexeme, idf
+    ), w AS (
+        SELECT tf.product_id, v.term_id,
+               (CASE WHEN sublinear_tf AND tf.tf > 1 THEN 1 + ln(tf.tf) ELSE tf.tf END) * v.idf AS w
+          FROM tf JOIN vocab v ON v.lexeme = tf.lexeme
+    ), vec AS (
+        SELECT w.product_id,
+               array_agg(w.term_id ORDER BY w.term_id) AS terms,
+               array_agg((w.w / n.norm)::float4 ORDER BY w.term_id) AS weights
+          FROM w JOIN (SELECT w2.product_id, sqrt(sum(w2.w * w2.w)) AS norm
+                         FROM w w2 GROUP BY w2.product_id) n ON n.product_id = w.product_id
+         WHERE n.norm > 0
+         GROUP BY w.product_id
+    )
+    INSERT INTO seg_reco.product_content (product_id, terms, weights, active)
+    SELECT p.product_id, coalesce(vec.terms, '{}'), coalesce(vec.weights, '{}'), coalesce(p.active, true)
+      FROM seg_reco.products p LEFT JOIN vec ON vec.product_id = p.product_id;
+
+    SELECT count(*) INTO v_terms FROM seg_reco.content_terms;
+    SELECT count(*) FILTER (WHERE cardinality(c.terms) = 0), coalesce(sum(cardinality(c.terms)), 0)
+      INTO v_empty, v_nnz FROM seg_reco.product_content c;
+    v_version := nextval('seg_reco.content_version_seq');
+    v_params := jsonb_build_object('name_weight', name_weight, 'brand_weight', brand_weight,
+                                   'category_weight', category_weight,
+                                   'subcategory_weight', subcategory_weight,
+                                   'description_weight', description_weight,
+                                   'sublinear_tf', sublinear_tf, 'config', 'norwegian');
+    v_summary := jsonb_build_object('version', v_version, 'products', v_n, 'terms', v_terms,
+                                    'empty_products', v_empty, 'nonzeros', v_nnz,
+                                    'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3));
+    INSERT INTO seg_reco.content_version AS cv (singleton, version, built_at, params, summary)
+    VALUES (true, v_version, now(), v_params, v_summary)
+    ON CONFLICT (singleton) DO UPDATE
+        SET version = excluded.version, built_at = excluded.built_at,
+            params = excluded.params, summary = excluded.summary;
+    RETURN v_summary;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.build_content(float8, float8, float8, float8, float8, boolean) IS 'builds the TF-IDF content vector of every product (norwegian text search, field weights, smoothed idf, L2 norm) into product_content and content_terms; returns a summary';
+REVOKE EXECUTE ON FUNCTION seg_reco.build_content(float8, float8, float8, float8, float8, boolean) FROM PUBLIC;
+
+-- Serving from the content vectors.  STABLE: they read the vectors visible
+-- to the snapshot (through the version-keyed cache, which never changes an
+-- answer; a parallel worker builds its own).  Errors: content
+-- not built yet (55000); a product_id without a row in product_content
+-- (42704, build_content again after adding products); k < 1 (22023); NULL
+-- arguments other than as_of (22004).  Only products with a positive
+-- similarity or score are returned, so fewer than k rows can come back (an
+-- empty-text product has no neighbours).  Ties go to the lower product_id.
+CREATE FUNCTION seg_reco.content_similar(product_id bigint,
+                                         k integer DEFAULT 10,
+                                         only_active boolean DEFAULT true)
+RETURNS TABLE(similar_product_id bigint, similarity float8, rank integer)
+AS 'MODULE_PATHNAME', 'seg_reco_content_similar'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco.content_similar(bigint, integer, boolean) IS 'the k products whose content vectors are closest in cosine similarity (only similarity > 0; the product itself excluded; active as of the last build_content unless only_active is false)';
+
+-- A customer's content profile: the sum of the vectors of the products they
+-- bought up to as_of (lines with amount > 0 dated on or before as_of, all
+-- lines without it), each counted once per receipt and weighted by
+-- 0.5 ^ (days before the customer's latest purchase / half_life_days)
+-- ('Infinity' = no decay), normalised; score = cosine(profile, product).
+-- No purchases (or only returns) -> no rows.  Products never sold still get
+-- scores: the cold start of new products.
+CREATE FUNCTION seg_reco.content_scores(customer_id bigint,
+                                        k integer DEFAULT 10,
+                                        as_of date DEFAULT NULL,
+                                        half_life_days float8 DEFAULT 90,
+                                        exclude_purchased boolean DEFAULT false,
+                                        only_active boolean DEFAULT true)
+RETURNS TABLE(product_id bigint, score float8, rank integer)
+AS 'MODULE_PATHNAME', 'seg_reco_content_scores'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco.content_scores(bigint, integer, date, float8, boolean, boolean) IS 'top-k products by cosine between the customer''s content profile (purchases per receipt, exponentially decayed with half_life_days) and each product''s content vector; no rows without purchases';
+
+-- Buy-again: the customer's own repeat pattern per product, from purchase
+-- occasions (distinct receipts with the product, amount > 0) dated on or
+-- before as_of (default: seg_reco.default_as_of(), the latest transaction).
+-- days_since_last counts from the end of as_of.  For n >= 2 occasions:
+-- mean_cycle_days mu = (last - first) / (n - 1) (at least 1 day), spread s =
+-- max(sample sd of the gaps, mu / 4, 1 day), timing = exp(-((d - mu) / s)^2 / 2)
+-- while d <= mu (rising to 1 when the usual cycle has come round) and
+-- 0.5 ^ ((d - mu) / (mu + s)) once overdue (halving every cycle: lapsing);
+-- score = n / (n + 2) x (0.1 + 0.9 x timing).  A single purchase scores
+-- 1/3 x 0.1 x 0.5 ^ (d / 365) (below every repeat product), mean_cycle_days
+-- NULL.  No purchases -> no rows.
+CREATE FUNCTION seg_reco.buy_again_scores(customer_id bigint,
+                                          k integer DEFAULT 10,
+                                          as_of date DEFAULT NULL)
+RETURNS TABLE(product_id bigint, score float8, rank integer, purchases integer,
+              mean_cycle_days float8, days_since_last float8)
+LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_end timestamptz;
+BEGIN
+    IF customer_id IS NULL OR k IS NULL THEN
+        RAISE EXCEPTION 'customer_id and k must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF k < 1 THEN
+        RAISE EXCEPTION 'k must be at least 1, got %', k
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_end := (coalesce(as_of, seg_reco.default_as_of(), current_date) + 1)::timestamptz;
+    RETURN QUERY
+    WITH occ AS (
+        SELECT t.product_id AS pid, min(t.ts) AS ts
+          FROM seg_reco.transactions t
+         WHERE t.customer_id = buy_again_scores.customer_id AND t.amount > 0 AND t.ts < v_end
+         GROUP BY t.product_id, t.receipt_id
+    ), gaps AS (
+        SELECT o.pid, o.ts,
+               extract(epoch FROM o.ts - lag(o.ts) OVER (PARTITION BY o.pid ORDER BY o.ts))::float8 / 86400 AS gap
+          FROM occ o
+    ), per AS (
+        SELECT g.pid, count(*)::integer AS n,
+               extract(epoch FROM v_end - max(g.ts))::float8 / 86400 AS d,
+               greatest(extract(epoch FROM max(g.ts) - min(g.ts))::float8 / 86400
+                        / nullif(count(*) - 1, 0), 1) AS mu,
+               coalesce(stddev_samp(g.gap), 0) AS sd
+          FROM gaps g GROUP BY g.pid
+    ), sc AS (
+        SELECT p.pid, p.n, p.d,
+               CASE WHEN p.n >= 2 THEN p.mu END AS mu,
+               CASE WHEN p.n < 2 THEN (1.0 / 3) * 0.1 * pow(0.5::float8, p.d / 365)
+                    ELSE p.n::float8 / (p.n + 2) * (0.1 + 0.9 *
+                         CASE WHEN p.d <= p.mu
+                              THEN exp(-0.5 * pow((p.d - p.mu) / greatest(p.sd, p.mu / 4, 1), 2))
+                              ELSE pow(0.5::float8, (p.d - p.mu) / (p.mu + greatest(p.sd, p.mu / 4, 1)))
+                         END)
+               END AS score
+          FROM per p
+    )
+    SELECT sc.pid, sc.score,
+           (row_number() OVER (ORDER BY sc.score DESC, sc.pid))::integer,
+           sc.n, sc.mu, sc.d
+      FROM sc
+     ORDER BY sc.score DESC, sc.pid
+     LIMIT k;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.buy_again_scores(bigint, integer, date) IS 'the customer''s own products ranked for buying again: repeat purchases whose usual cycle has come round first (score = n/(n+2) x (0.1 + 0.9 x timing around the mean cycle)), single purchases last';
+
+-- Popularity and demographic cold start.  A product's popularity is the
+-- number of distinct customers who bought it (amount > 0) in the days
+-- before the end of as_of, among active products.
+
+CREATE FUNCTION seg_reco.popular_products(k integer DEFAULT 10,
+                                          as_of date DEFAULT NULL,
+                                          days integer DEFAULT 90)
+RETURNS TABLE(product_id bigint, score float8, rank integer, customers bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_end   timestamptz;
+    v_total bigint;
+BEGIN
+    IF k IS NULL OR days IS NULL THEN
+        RAISE EXCEPTION 'k and days must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF k < 1 OR days < 1 THEN
+        RAISE EXCEPTION 'k and days must be at least 1, got k = %, days = %', k, days
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_end := (coalesce(as_of, seg_reco.default_as_of(), current_date) + 1)::timestamptz;
+    SELECT count(DISTINCT t.customer_id) INTO v_total
+      FROM seg_reco.transactions t
+     WHERE t.customer_id IS NOT NULL AND t.amount > 0
+       AND t.ts >= v_end - make_interval(days => days) AND t.ts < v_end;
+    RETURN QUERY
+    SELECT b.pid, b.n::float8 / v_total,
+           (row_number() OVER (ORDER BY b.n DESC, b.pid))::integer, b.n
+      FROM (SELECT t.product_id AS pid, count(DISTINCT t.customer_id) AS n
+              FROM seg_reco.transactions t
+              JOIN seg_reco.products p ON p.product_id = t.product_id
+             WHERE p.active AND t.customer_id IS NOT NULL AND t.amount > 0
+               AND t.ts >= v_end - make_interval(days => days) AND t.ts < v_end
+             GROUP BY t.product_id) b
+     ORDER BY b.n DESC, b.pid
+     LIMIT k;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.popular_products(integer, date, integer) IS 'the k active products bought by most distinct customers in the days up to as_of; score = share of that period''s buying customers';
+
+-- Demographic bands (age as of a reference year; household size).
+CREATE FUNCTION seg_reco._age_band(birth_year integer, ref_year integer) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE WHEN birth_year IS NULL OR ref_year IS NULL THEN 'unknown'
+            WHEN ref_year - birth_year < 30 THEN '<30'
+            WHEN ref_year - birth_year < 45 THEN '30-44'
+            WHEN ref_year - birth_year < 60 THEN '45-59'
+            WHEN ref_year - birth_year < 75 THEN '60-74'
+            ELSE '75+' END;
+COMMENT ON FUNCTION seg_reco._age_band(integer, integer) IS 'age band of the demographic segments: <30, 30-44, 45-59, 60-74, 75+ or unknown';
+
+CREATE FUNCTION seg_reco._household_band(household_size integer) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE WHEN household_size IS NULL THEN 'unknown'
+            WHEN household_size <= 2 THEN household_size::text
+            WHEN household_size <= 4 THEN '3-4'
+            ELSE '5+' END;
+COMMENT ON FUNCTION seg_reco._household_band(integer) IS 'household band of the demographic segments: 1, 2, 3-4, 5+ or unknown';
+
+-- Segment popularity, precomputed by build_popularity().  Levels, from the
+-- narrowest: 4 = age band + household band + county + member tier,
+-- 3 = without the tier, 2 = age + household, 1 = age, 0 = everyone; a
+-- dropped dimension holds '*', a missing value 'unknown'.  segment_buyers:
+-- distinct buying customers of the segment in the window; score = buyers /
+-- segment_buyers.  Levels 1-4 keep each segment's top_n products, level 0
+-- every product bought in the window (active products only).
+CREATE TABLE seg_reco.segment_popularity (
+    level           integer NOT NULL CHECK (level BETWEEN 0 AND 4),
+    age_band        text NOT NULL,
+    household_band  text NOT NULL,
+    county          text NOT NULL,
+    member_tier     text NOT NULL,
+    rank            integer NOT NULL,
+    product_id      bigint NOT NULL,
+    buyers          integer NOT NULL,
+    segment_buyers  integer NOT NULL,
+    score           float8 NOT NULL,
+    PRIMARY KEY (level, age_band, household_band, county, member_tier, rank)
+);
+COMMENT ON TABLE seg_reco.segment_popularity IS 'most bought products of each demographic segment at five levels of detail (written by build_popularity; read by cold_start_recommendations and novelty)';
+
+CREATE TABLE seg_reco.popularity_info (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    as_of       date NOT NULL,
+    days        integer NOT NULL,
+    top_n       integer NOT NULL,
+    built_at    timestamptz NOT NULL,
+    summary     jsonb NOT NULL
+);
+COMMENT ON TABLE seg_reco.popularity_info IS 'one row: the window (as_of, days), top_n and summary of the last build_popularity';
+
+CREATE INDEX segment_popularity_global_idx ON seg_reco.segment_popularity (product_id) WHERE level = 0;
+
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.segment_popularity', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.popularity_info', '');
+
+CREATE FUNCTION seg_reco.build_popularity(as_of date DEFAULT NULL,
+                                          days integer DEFAULT 90,
+                                          top_n integer DEFAULT 100)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_t0    timestamptz := clock_timestamp();
+    v_asof  date;
+    v_end   timestamptz;
+    v_year  integer;
+    v_rows  bigint;
+    v_segs  bigint;
+    v_buyers bigint;
+    v_summary jsonb;
+BEGIN
+    IF days IS NULL OR top_n IS NULL THEN
+        RAISE EXCEPTION 'days and top_n must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF days < 1 OR top_n < 1 THEN
+        RAISE EXCEPTION 'days and top_n must be at least 1, got days = %, top_n = %', days, top_n
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_asof := coalesce(as_of, seg_reco.default_as_of(), current_date);
+    v_end := (v_asof + 1)::timestamptz;
+    v_year := extract(year FROM v_asof)::integer;
+    LOCK TABLE seg_reco.popularity_info IN EXCLUSIVE MODE;
+    DELETE FROM seg_reco.segment_popularity;
+
+    WITH buys AS MATERIALIZED (
+        SELECT DISTINCT t.customer_id, t.product_id
+          FROM seg_reco.transactions t
+          JOIN seg_reco.products p ON p.product_id = t.product_id
+         WHERE p.active AND t.customer_id IS NOT NULL AND t.amount > 0
+           AND t.ts >= v_end - make_interval(days => days) AND t.ts < v_end
+    ), cust AS MATERIALIZED (
+        SELECT b.customer_id,
+               seg_reco._age_band(c.birth_year, v_year) AS a,
+               seg_reco._household_band(c.household_size) AS h,
+               coalesce(c.county, 'unknown') AS co,
+               coalesce(c.member_tier, 'unknown') AS ti
+          FROM (SELECT DISTINCT b0.customer_id FROM buys b0) b
+          LEFT JOIN seg_reco.customers c ON c.customer_id = b.customer_id
+    ), keyed AS MATERIALIZED (
+        SELECT l.level, cu.customer_id,
+               CASE WHEN l.level >= 1 THEN cu.a ELSE '*' END AS a,
+               CASE WHEN l.level >= 2 THEN cu.h ELSE '*' END AS h,
+               CASE WHEN l.level >= 3 THEN cu.co ELSE '*' END AS co,
+               CASE WHEN l.level >= 4 THEN cu.ti ELSE '*' END AS ti
+          FROM cust cu CROSS JOIN generate_series(0, 4) l(level)
+    ), seg AS (
+        SELECT kk.level, kk.a, kk.h, kk.co, kk.ti, count(*)::integer AS n
+          FROM keyed kk GROUP BY 1, 2, 3, 4, 5
+    ), prod AS (
+        SELECT kk.level, kk.a, kk.h, kk.co, kk.ti, b.product_id, count(*)::integer AS n,
+               row_number() OVER (PARTITION BY kk.level, kk.a, kk.h, kk.co, kk.ti
+                                  ORDER BY count(*) DESC, b.product_id) AS rk
+          FROM keyed kk JOIN buys b ON b.customer_id = kk.customer_id
+         GROUP BY 1, 2, 3, 4, 5, 6
+    )
+    INSERT INTO seg_reco.segment_popularity
+    SELECT pr.level, pr.a, pr.h, pr.co, pr.ti, pr.rk::integer, pr.product_id, pr.n, s.n,
+           pr.n::float8 / s.n
+      FROM prod pr
+      JOIN seg s USING (level, a, h, co, ti)
+     WHERE pr.level = 0 OR pr.rk <= top_n;
+
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    SELECT count(*) FILTER (WHERE sp.level > 0), max(sp.segment_buyers) FILTER (WHERE sp.level = 0)
+      INTO v_segs, v_buyers
+      FROM seg_reco.segment_popularity sp WHERE sp.rank = 1;
+    v_summary := jsonb_build_object('as_of', v_asof, 'days', days, 'top_n', top_n,
+                                    'buyers', coalesce(v_buyers, 0), 'segments', v_segs, 'rows', v_rows,
+                                    'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3));
+    INSERT INTO seg_reco.popularity_info AS pi (singleton, as_of, days, top_n, built_at, summary)
+    VALUES (true, v_asof, days, top_n, now(), v_summary)
+    ON CONFLICT (singleton) DO UPDATE
+        SET as_of = excluded.as_of, days = excluded.days, top_n = excluded.top_n,
+            built_at = excluded.built_at, summary = excluded.summary;
+    RETURN v_summary;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.build_popularity(date, integer, integer) IS 'precomputes product popularity (distinct buyers in the days up to as_of) overall and per demographic segment at four levels of detail into segment_popularity; returns a summary';
+REVOKE EXECUTE ON FUNCTION seg_reco.build_popularity(date, integer, integer) FROM PUBLIC;
+
+-- Cold start: the narrowest segment of the customer (bands as of the
+-- popularity window) with at least min_segment_size buyers gives the list;
+-- when it holds fewer than k products, wider levels fill the rest (each row
+-- names its level in segment_used: 'age+household+county+tier',
+-- 'age+household+county', 'age+household', 'age' or 'global').  An unknown
+-- customer, or NULL customer_id (an anonymous visitor), gets global
+-- popularity.  Errors: popularity not built (55000), k or min_segment_size
+-- < 1 (22023) or NULL (22004).
+CREATE FUNCTION seg_reco.cold_start_recommendations(customer_id bigint,
+                                                    k integer DEFAULT 10,
+                                                    min_segment_size integer DEFAULT 30)
+RETURNS TABLE(product_id bigint, score float8, rank integer, segment_used text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_year  integer;
+    v_a     text := '*';
+    v_h     text := '*';
+    v_co    text := '*';
+    v_ti    text := '*';
+    v_level integer := 0;
+    v_l     integer;
+    v_n     integer;
+BEGIN
+    IF k IS NULL OR min_segment_size IS NULL THEN
+        RAISE EXCEPTION 'k and min_segment_size must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF k < 1 OR min_segment_size < 1 THEN
+        RAISE EXCEPTION 'k and min_segment_size must be at least 1, got k = %, min_segment_size = %',
+                        k, min_segment_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT extract(year FROM pi.as_of)::integer INTO v_year FROM seg_reco.popularity_info pi;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'segment popularity has not been built'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Run SELECT seg_reco.build_popularity(); as the extension owner.';
+    END IF;
+    IF customer_id IS NOT NULL THEN
+        SELECT seg_reco._age_band(c.birth_year, v_year), seg_reco._household_band(c.household_size),
+               coalesce(c.county, 'unknown'), coalesce(c.member_tier, 'unknown')
+          INTO v_a, v_h, v_co, v_ti
+          FROM seg_reco.customers c WHERE c.customer_id = cold_start_recommendations.customer_id;
+        IF FOUND THEN
+            FOR v_l IN REVERSE 4..1 LOOP
+                SELECT sp.segment_buyers INTO v_n
+                  FROM seg_reco.segment_popularity sp
+                 WHERE sp.level = v_l AND sp.rank = 1
+                   AND sp.age_band = v_a
+                   AND sp.household_band = CASE WHEN v_l >= 2 THEN v_h ELSE '*' END
+                   AND sp.county = CASE WHEN v_l >= 3 THEN v_co ELSE '*' END
+                   AND sp.member_tier = CASE WHEN v_l >= 4 THEN v_ti ELSE '*' END;
+                IF FOUND AND v_n >= min_segment_size THEN
+                    v_level := v_l;
+                    EXIT;
+                END IF;
+            END LOOP;
+        END IF;
+    END IF;
+    RETURN QUERY
+    SELECT r.pid, r.score, (row_number() OVER (ORDER BY r.level DESC, r.rk))::integer,
+           (ARRAY['global', 'age', 'age+household', 'age+household+county',
+                  'age+household+county+tier'])[r.level + 1]
+      FROM (SELECT DISTINCT ON (c.product_id) c.product_id AS pid, c.score, c.level, c.rank AS rk
+              FROM (SELECT sp.product_id, sp.score, sp.level, sp.rank
+                      FROM generate_series(0, v_level) l(level)
+                     CROSS JOIN LATERAL (
+                           SELECT s.product_id, s.score, s.level, s.rank
+                             FROM seg_reco.segment_popularity s
+                            WHERE s.level = l.level
+                              AND s.age_band = CASE WHEN l.level >= 1 THEN v_a ELSE '*' END
+                              AND s.household_band = CASE WHEN l.level >= 2 THEN v_h ELSE '*' END
+                              AND s.county = CASE WHEN l.level >= 3 THEN v_co ELSE '*' END
+                              AND s.member_tier = CASE WHEN l.level >= 4 THEN v_ti ELSE '*' END
+                              AND s.rank <= k
+                            ORDER BY s.rank) sp) c
+             ORDER BY c.product_id, c.level DESC) r
+     ORDER BY r.level DESC, r.rk
+     LIMIT k;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.cold_start_recommendations(bigint, integer, integer) IS 'popular products in the customer''s demographic segment (age, household, county, member tier), backing off to wider segments below min_segment_size buyers and filling up from them; global popularity for unknown customers';
+
+-- Ranking metrics (src/evaluate.c).  recommended: the ranked list (only the
+-- first k count; a repeated product counts at its first position);
+-- relevant: the set of products the customer went on to buy (duplicates
+-- ignored).  precision = hits / k; recall = hits / |relevant|; ndcg: binary
+-- gains, discount 1 / log2(rank + 1), ideal DCG over min(k, |relevant|)
+-- ranks; average precision: sum of precision@i over the ranks i <= k that
+-- hit, divided by min(k, |relevant|) (the MAP@k convention); hit = 1 when
+-- any of the first k is relevant.  An empty relevant set gives NULL for
+-- recall, ndcg and average precision (avg() skips it) and 0 for precision
+-- and hit.  k < 1 and NULL elements are errors.
+CREATE FUNCTION seg_reco.precision_at_k(recommended bigint[], relevant bigint[], k integer)
+RETURNS float8 AS 'MODULE_PATHNAME', 'seg_reco_precision_at_k'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION seg_reco.precision_at_k(bigint[], bigint[], integer) IS 'share of the first k recommended products that are relevant (hits / k)';
+
+CREATE FUNCTION seg_reco.recall_at_k(recommended bigint[], relevant bigint[], k integer)
+RETURNS float8 AS 'MODULE_PATHNAME', 'seg_reco_recall_at_k'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION seg_reco.recall_at_k(bigint[], bigint[], integer) IS 'share of the relevant products found among the first k recommended (NULL when nothing is relevant)';
+
+CREATE FUNCTION seg_reco.ndcg_at_k(recommended bigint[], relevant bigint[], k integer)
+RETURNS float8 AS 'MODULE_PATHNAME', 'seg_reco_ndcg_at_k'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION seg_reco.ndcg_at_k(bigint[], bigint[], integer) IS 'normalised discounted cumulative gain of the first k recommended, binary relevance, log2 discount, ideal over min(k, |relevant|) (NULL when nothing is relevant)';
+
+CREATE FUNCTION seg_reco.average_precision_at_k(recommended bigint[], relevant bigint[], k integer)
+RETURNS float8 AS 'MODULE_PATHNAME', 'seg_reco_average_precision_at_k'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION seg_reco.average_precision_at_k(bigint[], bigint[], integer) IS 'average precision of the first k recommended, divided by min(k, |relevant|) (MAP@k when averaged; NULL when nothing is relevant)';
+
+CREATE FUNCTION seg_reco.hit_at_k(recommended bigint[], relevant bigint[], k integer)
+RETURNS float8 AS 'MODULE_PATHNAME', 'seg_reco_hit_at_k'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION seg_reco.hit_at_k(bigint[], bigint[], integer) IS '1 when any of the first k recommended is relevant, else 0 (the hit rate when averaged)';
+
+-- Intra-list diversity: 1 - mean content cosine over the pairs of the
+-- list's products that have a content vector (an empty-text product has
+-- cosine 0 with everything; products unknown to product_content and NULL
+-- elements are skipped); NULL with fewer than two such products.
+CREATE FUNCTION seg_reco.intra_list_diversity(products bigint[])
+RETURNS float8 AS 'MODULE_PATHNAME', 'seg_reco_intra_list_diversity'
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco.intra_list_diversity(bigint[]) IS '1 - mean pairwise content cosine of the products in the list (NULL with fewer than two products with content vectors)';
+
+-- Novelty: mean over the list of -log2 p, p = (buyers + 1) / (all buyers + 1)
+-- from the global level of segment_popularity (add-one smoothing, so a
+-- product nobody bought in the window is the most novel, not infinite);
+-- NULL elements skipped, NULL for an empty list; needs build_popularity.
+CREATE FUNCTION seg_reco.novelty(products bigint[]) RETURNS float8
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_total integer;
+    v_result float8;
+BEGIN
+    SELECT sp.segment_buyers INTO v_total
+      FROM seg_reco.segment_popularity sp
+     WHERE sp.level = 0 AND sp.age_band = '*' AND sp.household_band = '*'
+       AND sp.county = '*' AND sp.member_tier = '*' AND sp.rank = 1;
+    IF NOT FOUND THEN
+        IF NOT EXISTS (SELECT FROM seg_reco.popularity_info) THEN
+            RAISE EXCEPTION 'segment popularity has not been built'
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Run SELECT seg_reco.build_popularity(); as the extension owner.';
+        END IF;
+        v_total := 0;
+    END IF;
+    SELECT avg(-ln((coalesce(sp.buyers, 0) + 1)::float8 / (v_total + 1)) / ln(2::float8))
+      INTO v_result
+      FROM unnest(products) u(pid)
+      LEFT JOIN seg_reco.segment_popularity sp
+             ON sp.level = 0 AND sp.age_band = '*' AND sp.household_band = '*'
+            AND sp.county = '*' AND sp.member_tier = '*' AND sp.product_id = u.pid
+     WHERE u.pid IS NOT NULL;
+    RETURN v_result;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.novelty(bigint[]) IS 'mean -log2 of each product''s share of buying customers (add-one smoothed; from build_popularity''s global level): higher means less popular products';
+-- END content
+
