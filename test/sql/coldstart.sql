@@ -1,13 +1,6 @@
 -- Buy-again, popularity, demographic cold start and novelty on a hand-made history
-SET extra_float_digits = 0;
-SET client_min_messages = warning;
-SET timezone = 'UTC';
--- errors below must not end the transaction that holds the fixture
-\set ON_ERROR_ROLLBACK on
-BEGIN;
-TRUNCATE seg_reco.transactions, seg_reco.digital_events, seg_reco.demo_truth,
-         seg_reco.customers, seg_reco.products,
-         seg_reco.segment_popularity, seg_reco.popularity_info;
+\ir include/hand_made_sources.sql
+TRUNCATE seg_reco.segment_popularity, seg_reco.popularity_info;
 
 INSERT INTO seg_reco.products (product_id, name, category, unit_price, active) VALUES
  (1, 'Epler', 'frukt', 30, true), (3, 'Brødet', 'brød', 40, true),

@@ -1,14 +1,7 @@
 -- Content vectors (TF-IDF, norwegian text search), content_similar,
 -- content_scores and intra_list_diversity on a hand-made catalogue
-SET extra_float_digits = 0;
-SET client_min_messages = warning;
-SET timezone = 'UTC';
--- errors below must not end the transaction that holds the fixture
-\set ON_ERROR_ROLLBACK on
-BEGIN;
-TRUNCATE seg_reco.transactions, seg_reco.digital_events, seg_reco.demo_truth,
-         seg_reco.customers, seg_reco.products,
-         seg_reco.content_version, seg_reco.product_content, seg_reco.content_terms;
+\ir include/hand_made_sources.sql
+TRUNCATE seg_reco.content_version, seg_reco.product_content, seg_reco.content_terms;
 
 -- before any build: a clear error
 SELECT * FROM seg_reco.content_similar(1);

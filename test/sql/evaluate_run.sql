@@ -1,12 +1,6 @@
 -- seg_reco.evaluate() on a tiny history with metrics worked out by hand
-SET extra_float_digits = 0;
-SET client_min_messages = warning;
-SET timezone = 'UTC';
-\set ON_ERROR_ROLLBACK on
-BEGIN;
-TRUNCATE seg_reco.transactions, seg_reco.digital_events, seg_reco.demo_truth,
-         seg_reco.customers, seg_reco.products,
-         seg_reco.segment_popularity, seg_reco.popularity_info;
+\ir include/hand_made_sources.sql
+TRUNCATE seg_reco.segment_popularity, seg_reco.popularity_info;
 INSERT INTO seg_reco.products (product_id, name, category, unit_price) VALUES
  (1, 'Epler', 'frukt', 30), (2, 'Pærer', 'frukt', 30), (3, 'Lettmelk', 'meieri', 20),
  (4, 'Ost', 'meieri', 90), (5, 'Brød', 'brød', 40), (6, 'Rundstykker', 'brød', 30);

@@ -1,13 +1,7 @@
 -- Hybrid recommend_for: the blend, its sources, weights, diversity (MMR),
 -- the category cap, exclusions, boosts, cold start, on a hand-made catalogue
-SET extra_float_digits = 0;
-SET client_min_messages = warning;
-SET timezone = 'UTC';
-\set ON_ERROR_ROLLBACK on
-BEGIN;
-TRUNCATE seg_reco.transactions, seg_reco.digital_events, seg_reco.demo_truth,
-         seg_reco.customers, seg_reco.products,
-         seg_reco.segment_popularity, seg_reco.popularity_info;
+\ir include/hand_made_sources.sql
+TRUNCATE seg_reco.segment_popularity, seg_reco.popularity_info;
 
 -- three categories; 13 is new (never sold), 14 inactive
 INSERT INTO seg_reco.products (product_id, name, category, subcategory, unit_price, active) VALUES

@@ -1,0 +1,103 @@
+# shellcheck shell=bash
+# The database, the extension in it, the demo data and the pipeline.
+# Sourced through scripts/lib.sh, never run.
+
+# ---------------------------------------------------------------------------
+
+psql_db() {
+    local db=$1; shift
+    "$PGBIN/psql" -X -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$PORT" -U postgres -d "$db" "$@"
+}
+
+# hash of what `make install` put in place for seg_reco
+installed_hash() {
+    local share lib
+    share=$("$PG_CONFIG" --sharedir)/extension
+    lib=$("$PG_CONFIG" --pkglibdir)
+    cat "$share"/seg_reco.control "$share"/seg_reco--*.sql "$lib"/seg_reco.so 2>/dev/null \
+        | sha256sum | cut -d' ' -f1
+}
+
+# pg_cron's launcher needs cron.database_name to exist: create it right away
+_ensure_database() {
+    if [[ -z $(psql_db postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'") ]]; then
+        psql_db postgres -q -c "CREATE DATABASE $DB"
+        say "    created database $DB"
+    fi
+}
+
+ensure_db() {
+    _ensure_database
+    psql_db "$DB" -q -c "SET client_min_messages = warning" \
+        -c "CREATE EXTENSION IF NOT EXISTS pg_cron" \
+        -c "CREATE EXTENSION IF NOT EXISTS pgtap"
+
+    local have want hash old=
+    have=$(psql_db "$DB" -tAc "SELECT extversion FROM pg_extension WHERE extname = 'seg_reco'")
+    want=$(psql_db "$DB" -tAc "SELECT default_version FROM pg_available_extensions WHERE name = 'seg_reco'")
+    [[ -n $want ]] || die "seg_reco is not installed in $("$PG_CONFIG" --sharedir)/extension (did make install run?)"
+    hash=$(installed_hash)
+    [[ -f $STATE/ext.hash ]] && old=$(cat "$STATE/ext.hash")
+
+    if [[ -n $have && $have == "$want" && $hash == "$old" && $REBUILD -eq 0 ]]; then
+        say "    extension seg_reco $have is current"
+        return 0
+    fi
+    local why
+    if [[ -z $have ]]; then why="not created yet"
+    elif [[ $REBUILD -ne 0 ]]; then why="--rebuild"
+    elif [[ $have != "$want" ]]; then why="version $have in the database, $want installed"
+    else why="installed files changed since the last run"
+    fi
+    rm -f "$STATE/ext.hash"
+    local log=$STATE/create_extension.log
+    if ! psql_db "$DB" -q >"$log" 2>&1 <<'SQL'
+SET client_min_messages = warning;
+SET lock_timeout = '60s';
+DROP EXTENSION IF EXISTS seg_reco CASCADE;
+CREATE EXTENSION seg_reco CASCADE;
+SQL
+    then
+        cat "$log" >&2
+        die "could not (re)create extension seg_reco"
+    fi
+    printf '%s\n' "$hash" >"$STATE/ext.hash"
+    EXT_RECREATED=1
+    say "    (re)created extension seg_reco $want ($why)"
+}
+
+ensure_demo_data() {
+    local n
+    n=$(psql_db "$DB" -tAc "SELECT count(*) FROM (SELECT 1 FROM seg_reco.customers LIMIT 1) s")
+    if [[ $n != 0 && $EXT_RECREATED -eq 0 && $REBUILD -eq 0 ]]; then
+        say "    reusing existing demo data"
+        return 0
+    fi
+    psql_db "$DB" -P footer=off -c "SELECT * FROM seg_reco.generate_demo_data()" | sed 's/^/    /'
+}
+
+# everything up to a current extension with demo data, as steps
+# run the whole pipeline once (the views the tests and the report read)
+refresh_pipeline() {
+    psql_db "$DB" -q -c "CALL seg_reco.refresh()"
+}
+
+setup_all() {
+    step "packages" ensure_packages
+    step "build and install" build_install
+    step "cluster" start_cluster
+    step "database and extension" ensure_db
+    step "demo data" ensure_demo_data
+}
+
+connection_help() {
+    local env=
+    [[ $PORT != 54315 ]] && env="SEG_RECO_PGPORT=$PORT "
+    cat <<EOF
+
+Connect:   $PGBIN/psql -h $SOCKDIR -p $PORT -U postgres $DB
+      or   ${env}bash scripts/cluster.sh psql
+Stop:      ${env}bash scripts/cluster.sh stop
+Remove:    ${env}bash scripts/cluster.sh remove   (deletes the cluster and its data)
+EOF
+}
