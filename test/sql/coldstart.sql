@@ -1,5 +1,5 @@
 -- Buy-again, popularity, demographic cold start and novelty on a hand-made history
-\ir include/hand_made_sources.sql
+\i test/sql/include/hand_made_sources.sql
 TRUNCATE seg_reco.segment_popularity, seg_reco.popularity_info;
 
 INSERT INTO seg_reco.products (product_id, name, category, unit_price, active) VALUES

@@ -1,6 +1,6 @@
 -- Content vectors (TF-IDF, norwegian text search), content_similar,
 -- content_scores and intra_list_diversity on a hand-made catalogue
-\ir include/hand_made_sources.sql
+\i test/sql/include/hand_made_sources.sql
 TRUNCATE seg_reco.content_version, seg_reco.product_content, seg_reco.content_terms;
 
 -- before any build: a clear error

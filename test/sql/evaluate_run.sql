@@ -1,5 +1,5 @@
 -- seg_reco.evaluate() on a tiny history with metrics worked out by hand
-\ir include/hand_made_sources.sql
+\i test/sql/include/hand_made_sources.sql
 TRUNCATE seg_reco.segment_popularity, seg_reco.popularity_info;
 INSERT INTO seg_reco.products (product_id, name, category, unit_price) VALUES
  (1, 'Epler', 'frukt', 30), (2, 'Pærer', 'frukt', 30), (3, 'Lettmelk', 'meieri', 20),

@@ -1,6 +1,6 @@
 -- Hybrid recommend_for: the blend, its sources, weights, diversity (MMR),
 -- the category cap, exclusions, boosts, cold start, on a hand-made catalogue
-\ir include/hand_made_sources.sql
+\i test/sql/include/hand_made_sources.sql
 TRUNCATE seg_reco.segment_popularity, seg_reco.popularity_info;
 
 -- three categories; 13 is new (never sold), 14 inactive
