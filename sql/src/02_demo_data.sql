@@ -1,8 +1,8 @@
 ------------------------------------------------------------------------------
--- 2. Demo data (src/demo_data.c)
+-- 2. Demo data (src/demo/)
 ------------------------------------------------------------------------------
 -- BEGIN demo data
--- The generator lives in src/demo_data.c; its header comment documents every
+-- The generator lives in src/demo/; the comment atop demo.c documents every
 -- planted behaviour.  Five set-returning helpers produce the rows of one
 -- relation each from the same arguments; each rebuilds the same internal
 -- model from the seed, so their outputs fit together.
