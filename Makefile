@@ -43,7 +43,7 @@ $(DATA_built): $(SQL_SOURCES) $(EXTENSION).control
 
 # ALS's sparse inner loops (dot/axpy over each customer's products) run 35%
 # faster at -O3 (vectorized with SSE2, still no -march); only this object
-src/als.o: override CFLAGS += -O3
+src/als_train.o: override CFLAGS += -O3
 # the small distance kernel of k-means (seg_reco_sqdist_small) likewise
 src/linalg.o: override CFLAGS += -O3
 

@@ -38,9 +38,9 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "als_model.h"
 #include "guards.h"
 #include "linalg.h"
-#include "model_store.h"
 #include "threads.h"
 #include "tfidf.h"
 

@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------
--- Collaborative filtering: implicit-feedback ALS (src/als.c, recommend.c, model_store.c)
+-- Collaborative filtering: implicit-feedback ALS (src/als_train.c, als_model.c, reco_*.c)
 ------------------------------------------------------------------------------
 -- BEGIN als
 -- A model is a row of seg_reco.models (kind 'als'; params: training

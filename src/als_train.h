@@ -1,16 +1,16 @@
 /*
- * als.h
+ * als_train.h
  *      Implicit-feedback ALS: the interaction loader and the per-customer
- *      least-squares system, shared by training (als.c) and serving
- *      (recommend.c).
+ *      least-squares system, defined with training (als_train.c) and
+ *      shared with serving (reco_serve.c).
  *
  * Orientation: "customers" are the rows of the interaction matrix and
  * "products" its columns, everywhere.  Customer factors X are
  * n_customers x factors, product factors Y are n_products x factors, both
  * row-major double; a score is x_u . y_i.
  */
-#ifndef SEG_RECO_ALS_H
-#define SEG_RECO_ALS_H
+#ifndef SEG_RECO_ALS_TRAIN_H
+#define SEG_RECO_ALS_TRAIN_H
 
 #include "postgres.h"
 
@@ -56,4 +56,4 @@ extern void seg_reco_als_user_system(const double *y, int d, const double *yty_r
 /* the model name serving functions use by default */
 #define SEG_RECO_ALS_DEFAULT_MODEL "default"
 
-#endif							/* SEG_RECO_ALS_H */
+#endif							/* SEG_RECO_ALS_TRAIN_H */

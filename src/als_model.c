@@ -1,5 +1,5 @@
 /*
- * model_store.c
+ * als_model.c
  *      Writing ALS models atomically and caching their product factors per
  *      backend.
  *
@@ -34,8 +34,8 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "als_model.h"
 #include "linalg.h"
-#include "model_store.h"
 
 typedef struct CacheEntry
 {

@@ -1,5 +1,5 @@
 /*
- * als.c
+ * als_train.c
  *      Implicit-feedback alternating least squares (Hu, Koren & Volinsky
  *      2008) with the conjugate-gradient solver of Takacs, Pilaszy & Tikk
  *      (2011) and an exact Cholesky solver.
@@ -31,6 +31,9 @@
  *
  * Factors start uniform in [0, 0.01) from a pg_prng seeded by seed
  * (customers first, then products), so a training run is reproducible.
+ * Phases: read the input, build the matrices, iterate, save (als_model.c).
+ * Also here, at -O3: reading a source's pairs and one customer's exact
+ * system (als_train.h), which serving (reco_serve.c) uses to fold in.
  */
 #include "postgres.h"
 
@@ -52,12 +55,12 @@
 #include "utils/memutils.h"
 #include "utils/plancache.h"
 
-#include "als.h"
+#include "als_model.h"
+#include "als_train.h"
 #include "guards.h"
 #include "linalg.h"
-#include "model_store.h"
-#include "threads.h"
 #include "memory.h"
+#include "threads.h"
 
 #define ALS_CG_STEPS 3
 #define ALS_BLOCK 256
@@ -1062,80 +1065,12 @@ append_float(StringInfo s, double v)
 	pfree(t);
 }
 
-
-
-/*
- * seg_reco._als_train(name, factors, regularization, alpha, iterations, seed,
- *                     solver, query, custom_source, options) RETURNS bigint
- * Trains and stores the model; returns its version.
- */
-Datum
-seg_reco_als_train(PG_FUNCTION_ARGS)
+/* the checks of als_train's arguments; true for the CG solver, false for Cholesky */
+static bool
+check_train_args(const char *name, int d, double reg, double alpha, int iterations,
+				 const char *solver)
 {
-	char	   *name;
-	int			d;
-	double		reg,
-				alpha;
-	int			iterations;
-	int64		seed;
-	char	   *solver;
-	char	   *query;
-	bool		custom_source;
-	char	   *options;
 	bool		use_cg;
-	MemoryContext work,
-				old;
-	SegRecoPairs pairs;
-	instr_time	t_start;
-	double		load_seconds;
-	int64		nu = 0,
-				nnz,
-				k,
-				version;
-	int64	   *cust_ids;
-	int64	   *prod_ids;
-	int64		ni = 0;
-	int32	   *prod_rank = NULL;	/* product index by id - prod_min */
-	int64		prod_min = 0,
-				prod_span = 0;
-	Csr			um,
-				im;
-	RowTasks	utasks,
-				itasks;
-	double	   *gy,
-			   *greg;
-	float	   *x,
-			   *y;
-	double	   *xd,
-			   *yd,
-			   *loss,
-			   *secs,
-			   *popularity;
-	pg_prng_state rng;
-	int			it;
-	StringInfoData params,
-				metrics;
-
-	SEG_RECO_ARG_NOT_NULL(0, "name");
-	SEG_RECO_ARG_NOT_NULL(1, "factors");
-	SEG_RECO_ARG_NOT_NULL(2, "regularization");
-	SEG_RECO_ARG_NOT_NULL(3, "alpha");
-	SEG_RECO_ARG_NOT_NULL(4, "iterations");
-	SEG_RECO_ARG_NOT_NULL(5, "seed");
-	SEG_RECO_ARG_NOT_NULL(6, "solver");
-	SEG_RECO_ARG_NOT_NULL(7, "source query");
-	SEG_RECO_ARG_NOT_NULL(8, "custom_source");
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	d = PG_GETARG_INT32(1);
-	reg = PG_GETARG_FLOAT8(2);
-	alpha = PG_GETARG_FLOAT8(3);
-	iterations = PG_GETARG_INT32(4);
-	seed = PG_GETARG_INT64(5);
-	solver = text_to_cstring(PG_GETARG_TEXT_PP(6));
-	query = text_to_cstring(PG_GETARG_TEXT_PP(7));
-	custom_source = PG_GETARG_BOOL(8);
-	options = PG_ARGISNULL(9) ? pstrdup("{}") :
-		DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(9)));
 
 	if (name[0] == '\0')
 		ereport(ERROR,
@@ -1174,73 +1109,99 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown solver \"%s\"", solver),
 				 errhint("Use 'cg' (conjugate gradient, the default) or 'cholesky' (exact).")));
+	return use_cg;
+}
 
-	INSTR_TIME_SET_CURRENT(t_start);
-	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco als_train",
-								 ALLOCSET_DEFAULT_SIZES);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	old = MemoryContextSwitchTo(work);
-
-	seg_reco_als_read_pairs(query, false, 0, custom_source, &pairs);
-	if (pairs.n == 0)
+/* read input: the source query's pairs; an error when there are none */
+static void
+read_training_pairs(const char *query, bool custom_source, SegRecoPairs *pairs)
+{
+	seg_reco_als_read_pairs(query, false, 0, custom_source, pairs);
+	if (pairs->n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("no interactions to train on"),
 				 errdetail("The source returned " INT64_FORMAT " rows: " INT64_FORMAT
 						   " without a customer or product id, " INT64_FORMAT
 						   " pairs with a total weight of zero or less.",
-						   pairs.rows_read, pairs.rows_skipped, pairs.pairs_dropped),
+						   pairs->rows_read, pairs->rows_skipped, pairs->pairs_dropped),
 				 errhint("Load seg_reco.transactions (or run seg_reco.generate_demo_data()), or check the source query and as_of.")));
-	nnz = pairs.n;
+}
 
-	/* customers: pairs arrive sorted by customer */
-	cust_ids = MemoryContextAllocHuge(work, sizeof(int64) * nnz);
+/* customers: pairs arrive sorted by customer; returns their count */
+static int64
+index_customers(const SegRecoPairs *pairs, MemoryContext work, int64 **cust_ids)
+{
+	int64		nnz = pairs->n,
+				nu = 0,
+				k;
+
+	*cust_ids = MemoryContextAllocHuge(work, sizeof(int64) * nnz);
 	for (k = 0; k < nnz; k++)
-		if (k == 0 || pairs.customer_id[k] != pairs.customer_id[k - 1])
-			cust_ids[nu++] = pairs.customer_id[k];
-	/*
-	 * products: sorted, unique, and each pair's product index.  When the ids
-	 * span a range no larger than the pair count, a table over the range
-	 * gives both in linear time; otherwise sort and binary search.
-	 */
-	prod_ids = MemoryContextAllocHuge(work, sizeof(int64) * nnz);
-	{
-		int64		pmin = pairs.product_id[0],
-					pmax = pairs.product_id[0];
+		if (k == 0 || pairs->customer_id[k] != pairs->customer_id[k - 1])
+			(*cust_ids)[nu++] = pairs->customer_id[k];
+	return nu;
+}
 
-		for (k = 1; k < nnz; k++)
-		{
-			if (pairs.product_id[k] < pmin)
-				pmin = pairs.product_id[k];
-			if (pairs.product_id[k] > pmax)
-				pmax = pairs.product_id[k];
-		}
-		if ((uint64) pmax - (uint64) pmin < (uint64) nnz)
-		{
-			prod_min = pmin;
-			prod_span = (int64) ((uint64) pmax - (uint64) pmin) + 1;
-			prod_rank = MemoryContextAllocHuge(work, sizeof(int32) * prod_span);
-			memset(prod_rank, 0, sizeof(int32) * prod_span);
-			for (k = 0; k < nnz; k++)
-				prod_rank[pairs.product_id[k] - pmin] = 1;
-			for (k = 0; k < prod_span; k++)
-				if (prod_rank[k])
-				{
-					/* ni <= INT_MAX / 2 is checked below, before use */
-					prod_rank[k] = (int32) Min(ni, (int64) INT_MAX);
-					prod_ids[ni++] = pmin + k;
-				}
-		}
-		else
-		{
-			memcpy(prod_ids, pairs.product_id, sizeof(int64) * nnz);
-			sort_int64s(prod_ids, nnz);
-			for (k = 0; k < nnz; k++)
-				if (k == 0 || prod_ids[k] != prod_ids[k - 1])
-					prod_ids[ni++] = prod_ids[k];
-		}
+/*
+ * products: sorted, unique, and each pair's product index.  When the ids
+ * span a range no larger than the pair count, a table over the range
+ * gives both in linear time (*prod_rank: product index by id - *prod_min);
+ * otherwise sort and binary search (*prod_rank NULL).  Returns the count.
+ */
+static int64
+index_products(const SegRecoPairs *pairs, MemoryContext work, int64 **prod_ids,
+			   int32 **prod_rank, int64 *prod_min)
+{
+	int64		nnz = pairs->n,
+				ni = 0,
+				k;
+	int64		pmin = pairs->product_id[0],
+				pmax = pairs->product_id[0];
+	int64	   *ids;
+
+	*prod_rank = NULL;
+	*prod_min = 0;
+	ids = *prod_ids = MemoryContextAllocHuge(work, sizeof(int64) * nnz);
+	for (k = 1; k < nnz; k++)
+	{
+		if (pairs->product_id[k] < pmin)
+			pmin = pairs->product_id[k];
+		if (pairs->product_id[k] > pmax)
+			pmax = pairs->product_id[k];
 	}
+	if ((uint64) pmax - (uint64) pmin < (uint64) nnz)
+	{
+		int64		prod_span = (int64) ((uint64) pmax - (uint64) pmin) + 1;
+		int32	   *rank;
+
+		*prod_min = pmin;
+		rank = *prod_rank = MemoryContextAllocHuge(work, sizeof(int32) * prod_span);
+		memset(rank, 0, sizeof(int32) * prod_span);
+		for (k = 0; k < nnz; k++)
+			rank[pairs->product_id[k] - pmin] = 1;
+		for (k = 0; k < prod_span; k++)
+			if (rank[k])
+			{
+				/* ni <= INT_MAX / 2 is checked by check_sizes, before use */
+				rank[k] = (int32) Min(ni, (int64) INT_MAX);
+				ids[ni++] = pmin + k;
+			}
+	}
+	else
+	{
+		memcpy(ids, pairs->product_id, sizeof(int64) * nnz);
+		sort_int64s(ids, nnz);
+		for (k = 0; k < nnz; k++)
+			if (k == 0 || ids[k] != ids[k - 1])
+				ids[ni++] = ids[k];
+	}
+	return ni;
+}
+
+static void
+check_sizes(int d, int64 nu, int64 ni, int64 nnz)
+{
 	if (ni > INT_MAX / 2 || nnz > INT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -1254,63 +1215,91 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 				 errdetail("With more factors than customers or products the factor matrices are rank-deficient "
 						   "and the solves can produce NaN."),
 				 errhint("Use factors <= %d.", (int) Min(nu, ni))));
+}
 
-	/* customer-major CSR */
-	um.rows = nu;
-	um.ptr = MemoryContextAllocHuge(work, sizeof(int64) * (nu + 1));
-	um.idx = MemoryContextAllocHuge(work, sizeof(int32) * nnz);
-	um.w = pairs.weight;
+/*
+ * build matrices: the customer-major CSR of the pairs (um->w is
+ * pairs->weight), then the product-major one from it by counting sort
+ */
+static void
+build_matrices(const SegRecoPairs *pairs, MemoryContext work, int64 nu,
+			   const int64 *prod_ids, int64 ni, const int32 *prod_rank, int64 prod_min,
+			   Csr *um, Csr *im)
+{
+	int64		nnz = pairs->n,
+				u,
+				k;
+	int64	   *fill;
+
+	um->rows = nu;
+	um->ptr = MemoryContextAllocHuge(work, sizeof(int64) * (nu + 1));
+	um->idx = MemoryContextAllocHuge(work, sizeof(int32) * nnz);
+	um->w = pairs->weight;
+	for (k = 0, u = -1; k < nnz; k++)
 	{
-		int64		u = -1;
-
-		for (k = 0; k < nnz; k++)
-		{
-			if (k == 0 || pairs.customer_id[k] != pairs.customer_id[k - 1])
-				um.ptr[++u] = k;
-			um.idx[k] = prod_rank != NULL ? prod_rank[pairs.product_id[k] - prod_min] :
-				(int32) find_sorted(prod_ids, ni, pairs.product_id[k]);
-		}
-		um.ptr[nu] = nnz;
+		if (k == 0 || pairs->customer_id[k] != pairs->customer_id[k - 1])
+			um->ptr[++u] = k;
+		um->idx[k] = prod_rank != NULL ? prod_rank[pairs->product_id[k] - prod_min] :
+			(int32) find_sorted(prod_ids, ni, pairs->product_id[k]);
 	}
-	/* product-major CSR by counting sort */
-	im.rows = ni;
-	im.ptr = MemoryContextAllocHuge(work, sizeof(int64) * (ni + 1));
-	im.idx = MemoryContextAllocHuge(work, sizeof(int32) * nnz);
-	im.w = MemoryContextAllocHuge(work, sizeof(double) * nnz);
-	memset(im.ptr, 0, sizeof(int64) * (ni + 1));
+	um->ptr[nu] = nnz;
+
+	im->rows = ni;
+	im->ptr = MemoryContextAllocHuge(work, sizeof(int64) * (ni + 1));
+	im->idx = MemoryContextAllocHuge(work, sizeof(int32) * nnz);
+	im->w = MemoryContextAllocHuge(work, sizeof(double) * nnz);
+	memset(im->ptr, 0, sizeof(int64) * (ni + 1));
 	for (k = 0; k < nnz; k++)
-		im.ptr[um.idx[k] + 1]++;
+		im->ptr[um->idx[k] + 1]++;
 	for (k = 0; k < ni; k++)
-		im.ptr[k + 1] += im.ptr[k];
-	{
-		int64	   *fill = MemoryContextAllocHuge(work, sizeof(int64) * ni);
-		int64		u;
+		im->ptr[k + 1] += im->ptr[k];
+	fill = MemoryContextAllocHuge(work, sizeof(int64) * ni);
+	memcpy(fill, im->ptr, sizeof(int64) * ni);
+	for (u = 0; u < nu; u++)
+		for (k = um->ptr[u]; k < um->ptr[u + 1]; k++)
+		{
+			int64		pos = fill[um->idx[k]]++;
 
-		memcpy(fill, im.ptr, sizeof(int64) * ni);
-		for (u = 0; u < nu; u++)
-			for (k = um.ptr[u]; k < um.ptr[u + 1]; k++)
-			{
-				int64		pos = fill[um.idx[k]]++;
+			im->idx[pos] = (int32) u;
+			im->w[pos] = um->w[k];
+		}
+}
 
-				im.idx[pos] = (int32) u;
-				im.w[pos] = um.w[k];
-			}
-	}
-	load_seconds = elapsed_since(t_start);
+/* initial factors, uniform in [0, 0.01): customers first, then products */
+static void
+initial_factors(MemoryContext work, int64 seed, int64 nu, int64 ni, int d,
+				float **x, float **y)
+{
+	pg_prng_state rng;
+	int64		k;
 
-	/* initial factors, uniform in [0, 0.01) */
-	x = MemoryContextAllocHuge(work, sizeof(float) * nu * d);
-	y = MemoryContextAllocHuge(work, sizeof(float) * ni * d);
+	*x = MemoryContextAllocHuge(work, sizeof(float) * nu * d);
+	*y = MemoryContextAllocHuge(work, sizeof(float) * ni * d);
 	pg_prng_seed(&rng, (uint64) seed);
 	for (k = 0; k < nu * d; k++)
-		x[k] = (float) (pg_prng_double(&rng) * 0.01);
+		(*x)[k] = (float) (pg_prng_double(&rng) * 0.01);
 	for (k = 0; k < ni * d; k++)
-		y[k] = (float) (pg_prng_double(&rng) * 0.01);
+		(*y)[k] = (float) (pg_prng_double(&rng) * 0.01);
+}
 
-	loss = palloc(sizeof(double) * iterations);
-	secs = palloc(sizeof(double) * iterations);
-	row_tasks(&um, d, &utasks);
-	row_tasks(&im, d, &itasks);
+/*
+ * iterate: the alternating solves, customers then products, iterations
+ * times; loss[] and secs[] get each iteration's loss and seconds.
+ */
+static void
+iterate(float *x, float *y, const Csr *um, const Csr *im, int d, double reg, double alpha,
+		int iterations, bool use_cg, const char *name, double *loss, double *secs)
+{
+	int64		nu = um->rows,
+				ni = im->rows;
+	RowTasks	utasks,
+				itasks;
+	double	   *gy,
+			   *greg;
+	int			it;
+
+	row_tasks(um, d, &utasks);
+	row_tasks(im, d, &itasks);
 	gy = palloc(sizeof(double) * d * d);
 	greg = palloc(sizeof(double) * d * d);
 	seg_reco_blas_begin();
@@ -1323,28 +1312,32 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 		if (use_cg)
 		{
 			with_reg(gy, d, reg, greg);
-			solve_cg(x, &um, &utasks, y, d, greg, alpha);
+			solve_cg(x, um, &utasks, y, d, greg, alpha);
 			gram(x, nu, d, 0.0, greg);
 			with_reg(greg, d, reg, greg);
-			solve_cg(y, &im, &itasks, x, d, greg, alpha);
+			solve_cg(y, im, &itasks, x, d, greg, alpha);
 		}
 		else
 		{
-			solve_cholesky(x, &um, y, ni, d, reg, alpha, it + 1);
-			solve_cholesky(y, &im, x, nu, d, reg, alpha, it + 1);
+			solve_cholesky(x, um, y, ni, d, reg, alpha, it + 1);
+			solve_cholesky(y, im, x, nu, d, reg, alpha, it + 1);
 		}
 		/* Y^T Y of the new y: for the loss and the next iteration's solve */
 		gram(y, ni, d, 0.0, gy);
 		secs[it] = elapsed_since(t0);
-		loss[it] = als_loss(x, &um, &utasks, y, ni, d, gy, reg, alpha);
+		loss[it] = als_loss(x, um, &utasks, y, ni, d, gy, reg, alpha);
 		if (!isfinite(loss[it]))
 			nan_error("the factors", it + 1, reg, alpha);
 		elog(DEBUG1, "als_train \"%s\": iteration %d, loss %g, %.3f s", name, it + 1, loss[it], secs[it]);
 	}
+}
 
-	popularity = palloc(sizeof(double) * ni);
-	for (k = 0; k < ni; k++)
-		popularity[k] = (double) (im.ptr[k + 1] - im.ptr[k]) / (double) nu;
+/* save: the model's params, a JSON object text */
+static char *
+params_json(int d, double reg, double alpha, int iterations, int64 seed, bool use_cg,
+			bool custom_source, const char *options, const char *query)
+{
+	StringInfoData params;
 
 	initStringInfo(&params);
 	appendStringInfo(&params, "{\"factors\": %d, \"regularization\": ", d);
@@ -1357,13 +1350,23 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 					 custom_source ? "true" : "false", options);
 	escape_json(&params, query);
 	appendStringInfoChar(&params, '}');
+	return params.data;
+}
+
+/* save: the model's metrics, a JSON object text */
+static char *
+metrics_json(int64 nu, int64 ni, const SegRecoPairs *pairs, int iterations,
+			 const double *loss, const double *secs, double load_seconds, instr_time t_start)
+{
+	StringInfoData metrics;
+	int			it;
 
 	initStringInfo(&metrics);
 	appendStringInfo(&metrics, "{\"customers\": " INT64_FORMAT ", \"products\": " INT64_FORMAT
 					 ", \"interactions\": " INT64_FORMAT ", \"rows_read\": " INT64_FORMAT
 					 ", \"rows_skipped\": " INT64_FORMAT ", \"pairs_dropped\": " INT64_FORMAT
 					 ", \"loss\": [",
-					 nu, ni, nnz, pairs.rows_read, pairs.rows_skipped, pairs.pairs_dropped);
+					 nu, ni, pairs->n, pairs->rows_read, pairs->rows_skipped, pairs->pairs_dropped);
 	for (it = 0; it < iterations; it++)
 	{
 		if (it > 0)
@@ -1375,16 +1378,123 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 		appendStringInfo(&metrics, "%s%.4f", it > 0 ? ", " : "", secs[it]);
 	appendStringInfo(&metrics, "], \"load_seconds\": %.4f, \"train_seconds\": %.4f}",
 					 load_seconds, elapsed_since(t_start));
+	return metrics.data;
+}
 
-	/* the stored model is double */
+/* save: the factors in double (the stored model is double), stored; returns the version */
+static int64
+save_factors(const char *name, int d, MemoryContext work,
+			 int64 nu, const int64 *cust_ids, const float *x,
+			 int64 ni, const int64 *prod_ids, const float *y,
+			 const double *popularity, const char *params, const char *metrics)
+{
+	double	   *xd,
+			   *yd;
+	int64		k;
+
 	xd = MemoryContextAllocHuge(work, sizeof(double) * nu * d);
 	yd = MemoryContextAllocHuge(work, sizeof(double) * ni * d);
 	for (k = 0; k < nu * d; k++)
 		xd[k] = x[k];
 	for (k = 0; k < ni * d; k++)
 		yd[k] = y[k];
-	version = seg_reco_als_model_save(name, d, nu, cust_ids, xd, (int) ni, prod_ids, yd, popularity,
-									  params.data, metrics.data);
+	return seg_reco_als_model_save(name, d, nu, cust_ids, xd, (int) ni, prod_ids, yd, popularity,
+								   params, metrics);
+}
+
+/*
+ * seg_reco._als_train(name, factors, regularization, alpha, iterations, seed,
+ *                     solver, query, custom_source, options) RETURNS bigint
+ * Trains and stores the model; returns its version.
+ */
+Datum
+seg_reco_als_train(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	int			d;
+	double		reg,
+				alpha;
+	int			iterations;
+	int64		seed;
+	char	   *solver;
+	char	   *query;
+	bool		custom_source;
+	char	   *options;
+	bool		use_cg;
+	MemoryContext work,
+				old;
+	SegRecoPairs pairs;
+	instr_time	t_start;
+	double		load_seconds;
+	int64		nu,
+				ni,
+				k,
+				version;
+	int64	   *cust_ids;
+	int64	   *prod_ids;
+	int32	   *prod_rank;		/* product index by id - prod_min, or NULL */
+	int64		prod_min;
+	Csr			um,
+				im;
+	float	   *x,
+			   *y;
+	double	   *loss,
+			   *secs,
+			   *popularity;
+	char	   *params,
+			   *metrics;
+
+	SEG_RECO_ARG_NOT_NULL(0, "name");
+	SEG_RECO_ARG_NOT_NULL(1, "factors");
+	SEG_RECO_ARG_NOT_NULL(2, "regularization");
+	SEG_RECO_ARG_NOT_NULL(3, "alpha");
+	SEG_RECO_ARG_NOT_NULL(4, "iterations");
+	SEG_RECO_ARG_NOT_NULL(5, "seed");
+	SEG_RECO_ARG_NOT_NULL(6, "solver");
+	SEG_RECO_ARG_NOT_NULL(7, "source query");
+	SEG_RECO_ARG_NOT_NULL(8, "custom_source");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	d = PG_GETARG_INT32(1);
+	reg = PG_GETARG_FLOAT8(2);
+	alpha = PG_GETARG_FLOAT8(3);
+	iterations = PG_GETARG_INT32(4);
+	seed = PG_GETARG_INT64(5);
+	solver = text_to_cstring(PG_GETARG_TEXT_PP(6));
+	query = text_to_cstring(PG_GETARG_TEXT_PP(7));
+	custom_source = PG_GETARG_BOOL(8);
+	options = PG_ARGISNULL(9) ? pstrdup("{}") :
+		DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(9)));
+	use_cg = check_train_args(name, d, reg, alpha, iterations, solver);
+
+	INSTR_TIME_SET_CURRENT(t_start);
+	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco als_train",
+								 ALLOCSET_DEFAULT_SIZES);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	old = MemoryContextSwitchTo(work);
+
+	/* read input, build matrices */
+	read_training_pairs(query, custom_source, &pairs);
+	nu = index_customers(&pairs, work, &cust_ids);
+	ni = index_products(&pairs, work, &prod_ids, &prod_rank, &prod_min);
+	check_sizes(d, nu, ni, pairs.n);
+	build_matrices(&pairs, work, nu, prod_ids, ni, prod_rank, prod_min, &um, &im);
+	load_seconds = elapsed_since(t_start);
+
+	/* iterate */
+	initial_factors(work, seed, nu, ni, d, &x, &y);
+	loss = palloc(sizeof(double) * iterations);
+	secs = palloc(sizeof(double) * iterations);
+	iterate(x, y, &um, &im, d, reg, alpha, iterations, use_cg, name, loss, secs);
+
+	/* save */
+	popularity = palloc(sizeof(double) * ni);
+	for (k = 0; k < ni; k++)
+		popularity[k] = (double) (im.ptr[k + 1] - im.ptr[k]) / (double) nu;
+	params = params_json(d, reg, alpha, iterations, seed, use_cg, custom_source, options, query);
+	metrics = metrics_json(nu, ni, &pairs, iterations, loss, secs, load_seconds, t_start);
+	version = save_factors(name, d, work, nu, cust_ids, x, ni, prod_ids, y, popularity,
+						   params, metrics);
 
 	MemoryContextSwitchTo(old);
 	SPI_finish();

@@ -1,5 +1,5 @@
 /*
- * model_store.h
+ * als_model.h
  *      Storing ALS models and the per-backend cache of their product factors.
  *
  * A model is a row of seg_reco.models (kind 'als', model->>'version' a number
@@ -10,8 +10,8 @@
  * at every call, so a retrained, replaced or rolled-back model is never
  * served stale.  All functions here run SPI: the caller is connected.
  */
-#ifndef SEG_RECO_MODEL_STORE_H
-#define SEG_RECO_MODEL_STORE_H
+#ifndef SEG_RECO_ALS_MODEL_H
+#define SEG_RECO_ALS_MODEL_H
 
 #include "postgres.h"
 
@@ -59,4 +59,4 @@ extern int64 seg_reco_als_model_save(const char *name, int d,
 									 const double *popularity,
 									 const char *params_json, const char *metrics_json);
 
-#endif							/* SEG_RECO_MODEL_STORE_H */
+#endif							/* SEG_RECO_ALS_MODEL_H */

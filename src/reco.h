@@ -1,0 +1,188 @@
+/*
+ * reco.h
+ *      What the three files of the hybrid recommender share (internal to
+ *      them): the sources and the scratch of a blend (reco_blend.c), the
+ *      products a call ranks and how a list is chosen from them
+ *      (reco_select.c), both used by the SQL entry points (reco_serve.c).
+ *
+ * A call ranks a universe of products: the ALS model's and the content
+ * build's, merged by id.  Arrays "per universe product" are indexed like
+ * Universe.id.
+ */
+#ifndef SEG_RECO_RECO_H
+#define SEG_RECO_RECO_H
+
+#include "postgres.h"
+
+#include "utils/array.h"
+#include "utils/jsonb.h"
+
+#include "als_model.h"
+#include "tfidf.h"
+
+/* the sources a blend weighs */
+enum
+{
+	SRC_ALS = 0,
+	SRC_CONTENT,
+	SRC_POP,
+	SRC_BA,
+	N_SRC
+};
+
+typedef struct HybridWeights
+{
+	double		w[N_SRC];
+	double		history_prior;	/* receipts at which ALS and buy-again count half */
+} HybridWeights;
+
+/* The products a blend ranks: the model's and the content build's, merged */
+typedef struct Universe
+{
+	int			n;
+	int64	   *id;				/* ascending */
+	int32	   *ai;				/* index in the ALS model or -1 */
+	int32	   *ci;				/* index in the content build or -1 */
+} Universe;
+
+/* One customer's purchase occasions (distinct receipts per product) */
+typedef struct Occasions
+{
+	int			n;
+	const int64 *pid;			/* sorted by product, then time */
+	const double *ts;			/* epoch seconds */
+} Occasions;
+
+/* Per-product facts needed to select: active flag and category */
+typedef struct ProductMeta
+{
+	bool	   *known;			/* fetched */
+	bool		all_known;		/* every product fetched: seg_reco_meta_fetch does nothing */
+	bool	   *active;
+	int32	   *cat;			/* category number, -1 = none */
+	int			n_cats;
+	char	  **cats;
+	int			cap_cats;
+} ProductMeta;
+
+/* Scratch and results of one blend, reused across customers */
+typedef struct Blend
+{
+	double	   *norm[N_SRC];	/* normalised source scores, per universe product */
+	double		w_eff[N_SRC];
+	double	   *score;			/* the blended score */
+	double	   *boost;			/* extra weight per universe product (or NULL) */
+	double	   *profile;		/* content profile (n_terms) */
+	double	   *cscore;			/* content scores by content index */
+	double	   *als;			/* ALS scores by model index */
+	double	   *pop_all;		/* normalised popularity over all products (or NULL) */
+	double	   *ts_scratch;		/* recommend_all's tasks: room for a customer's occasions */
+	bool		cold;			/* the cold-start list was used */
+	char	   *cold_label;		/* per universe product: 1 cold start, 2 popularity */
+} Blend;
+
+/* scratch of select_list, one per worker of recommend_all */
+typedef struct SelectScratch
+{
+	int32	   *buf;			/* u->n each */
+	double	   *maxsim;
+	bool	   *taken;
+	int		   *per_cat;		/* n_cats + 1 */
+} SelectScratch;
+
+/* index of id among the universe's products, or -1 */
+static inline int
+universe_index(const Universe *u, int64 id)
+{
+	int			lo = 0,
+				hi = u->n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (u->id[mid] == id)
+			return mid;
+		if (u->id[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/* ---- reco_blend.c ---- */
+
+/*
+ * The weights of one call: the built-in defaults of the mode, then the
+ * setting hybrid_weights, then jb (the call's weights, or NULL).
+ */
+extern void seg_reco_resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw);
+
+/* the model's products, merged with the content build's (c may be NULL) */
+extern void seg_reco_build_universe(const SegRecoAlsModel *m, const SegRecoContent *c, Universe *u);
+
+extern void seg_reco_blend_init(Blend *b, const Universe *u, const SegRecoAlsModel *m,
+								const SegRecoContent *c);
+
+/* normalised popularity with every product allowed (the same for all customers) */
+extern double *seg_reco_popularity_all(const Universe *u, const SegRecoAlsModel *m);
+
+/*
+ * Blend the sources for one customer into b->score over allowed products
+ * (plain C on prepared arrays when b->pop_all and b->ts_scratch are set:
+ * recommend_all's tasks run it).
+ */
+extern void seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m,
+									const SegRecoContent *c, const HybridWeights *hw,
+									const double *x, const double *als, const Occasions *o,
+									double end, bool use_history, bool buy_again,
+									const bool *allowed);
+
+/* a customer without history: the demographic list, then popularity */
+extern void seg_reco_cold_start(Blend *b, const Universe *u, const SegRecoAlsModel *m,
+								int64 customer_id, bool demographic, double *disp);
+
+/* the contributions of the sources (and the boost) to product j's score: N_SRC + 1 */
+extern void seg_reco_row_contributions(const Blend *b, int j, double *con);
+
+/* text[] of the sources whose contribution is at least 10% of the total, largest first */
+extern Datum seg_reco_sources_datum(const double *con);
+
+/* the same for universe product j of the last blend (or cold start) */
+extern Datum seg_reco_row_sources(const Blend *b, int j);
+
+/* ---- reco_select.c ---- */
+
+extern void seg_reco_meta_init(ProductMeta *pm, int n, bool known);
+
+/* active flag and category of the given universe products (all when which is NULL) */
+extern void seg_reco_meta_fetch(ProductMeta *pm, const Universe *u, const int32 *which, int n);
+
+extern void seg_reco_select_scratch_init(SelectScratch *sc, const Universe *u, const ProductMeta *pm);
+
+/*
+ * Choose up to k products of score among allowed: pool, inactive skipped,
+ * per-category cap, maximal marginal relevance.  out gets universe indexes
+ * in list order; returns the count.  With sc, no PostgreSQL call.
+ */
+extern int	seg_reco_select_list(const Universe *u, const SegRecoContent *c, const double *score,
+								 bool *allowed, int k, bool only_active, int max_per_cat,
+								 double diversity, ProductMeta *pm, int32 *out, SelectScratch *sc);
+
+/* best k model products of scores among allowed, inactive ones skipped when only_active */
+extern int	seg_reco_top_k_filtered(const SegRecoAlsModel *m, const double *scores, bool *allowed,
+									int k, bool only_active, int32 *out);
+
+/* boost jsonb {"product_id": extra weight} per universe product (NULL for NULL) */
+extern double *seg_reco_parse_boost(Jsonb *jb, const Universe *u);
+
+/* allowed[j] = false for the ids of a bigint[] (keep = false), or only them (keep = true) */
+extern void seg_reco_apply_id_list(ArrayType *arr, const Universe *u, bool *allowed, bool keep,
+								   const char *what);
+
+/* allowed[j] &= product j is in category (and active when only_active) */
+extern void seg_reco_restrict_to_category(const Universe *u, const char *category, bool only_active,
+										  bool *allowed);
+
+#endif							/* SEG_RECO_RECO_H */

@@ -1,0 +1,573 @@
+/*
+ * reco_blend.c
+ *      The hybrid blend: one customer's score per product from four
+ *      sources, the explanation of a score (its sources), and the cold
+ *      start of a customer without history.
+ *
+ * The hybrid blends four sources over the products of the ALS model and of
+ * the content build (a product never sold can be recommended through
+ * content): als (x_u . y_i; a customer without stored factors is folded in
+ * from their history in the model's source by reco_serve.c, implicit's
+ * recalculate_user),
+ * content (cosine of the customer's TF-IDF profile, tfidf.h), popularity
+ * (share of the model's training customers) and buy_again (the customer's
+ * repeat cycle per product, as seg_reco.buy_again_scores).  Each source is
+ * normalised over the products the call may return (als min-max, the
+ * others divided by their best) and weighted; als and buy_again are scaled
+ * by h / (h + history_prior), h = the customer's receipts, so thin
+ * histories lean on content and popularity.  Weights: built-in defaults,
+ * then the setting hybrid_weights, then the call's.  No history at all:
+ * the demographic cold start (cold_start_recommendations).  The list is
+ * then chosen by reco_select.c; the SQL entry points are in reco_serve.c.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "als_model.h"
+#include "linalg.h"
+#include "reco.h"
+#include "tfidf.h"
+
+static const char *const src_name[N_SRC] = {"als", "content", "popularity", "buy_again"};
+
+/*
+ * Default weights, chosen on a validation split of the demo data (train
+ * before 8 weeks ahead of the end, validate on weeks -8..-4; see
+ * bench/hybrid.sh): the normalised score of each source, in [0, 1], times
+ * its weight, summed.  With re-buys (include_purchased) buy-again and ALS
+ * lead; for products new to the customer (buy-again cannot apply) the
+ * validation favoured popularity with a little ALS and no content.
+ */
+static const double default_weights[N_SRC] = {1.0, 0.3, 0.1, 1.0};
+static const double default_weights_new[N_SRC] = {0.2, 0.0, 1.0, 0.0};
+#define DEFAULT_HISTORY_PRIOR 2.0
+#define CONTENT_HALF_LIFE_DAYS 90.0
+
+/* set the weights named in jb (an object); what names it in errors */
+static void
+apply_weights(Jsonb *jb, HybridWeights *hw, const char *what)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+	int			s;
+
+	if (!JB_ROOT_IS_OBJECT(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a JSON object", what),
+				 errhint("For example '{\"als\": 1, \"content\": 0.3, \"popularity\": 0.1, \"buy_again\": 1}'.")));
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+		{
+			double		x;
+			int			slot = -1;
+
+			for (s = 0; s < N_SRC; s++)
+				if (strcmp(key, src_name[s]) == 0)
+					slot = s;
+			if (slot < 0 && strcmp(key, "history_prior") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown weight \"%s\" in %s", key, what),
+						 errhint("Use als, content, popularity, buy_again and history_prior.")));
+			if (v.type != jbvNumeric)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("weight \"%s\" in %s must be a number", key, what)));
+			x = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric)));
+			if (!(x >= 0) || isinf(x))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("weight \"%s\" in %s must be a finite number not below 0, got %g", key, what, x),
+						 errhint("Use 0 to leave a source out.")));
+			if (slot >= 0)
+				hw->w[slot] = x;
+			else
+				hw->history_prior = x;
+		}
+	}
+}
+
+static SPIPlanPtr plan_weights = NULL;
+
+/*
+ * The weights of one call: the built-in defaults of the mode, then the
+ * setting hybrid_weights (its "rebuy" or "new" object: what tune_weights
+ * chose on the owner's data), then the call's weights; keys left out keep
+ * the value before.  Negative weights, or all four zero, are errors.
+ */
+void
+seg_reco_resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	double		total = 0;
+	int			s;
+
+	memcpy(hw->w, include_purchased ? default_weights : default_weights_new, sizeof(hw->w));
+	hw->history_prior = DEFAULT_HISTORY_PRIOR;
+	values[0] = CStringGetTextDatum(include_purchased ? "rebuy" : "new");
+	if (SPI_execute_plan(seg_reco_keep_plan(&plan_weights,
+								   "SELECT seg_reco.setting('hybrid_weights') OPERATOR(pg_catalog.->) $1",
+								   1, types),
+						 values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading the setting hybrid_weights failed");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			apply_weights(DatumGetJsonbP(d), hw, "the setting hybrid_weights");
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (jb != NULL)
+		apply_weights(jb, hw, "weights");
+	for (s = 0; s < N_SRC; s++)
+		total += hw->w[s];
+	if (!(total > 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("all weights are zero"),
+				 errhint("Give at least one of als, content, popularity, buy_again a positive weight.")));
+}
+
+/* the model's products, merged with the content build's (c may be NULL) */
+void
+seg_reco_build_universe(const SegRecoAlsModel *m, const SegRecoContent *c, Universe *u)
+{
+	int			na = m->n_products,
+				nc = c ? c->n : 0,
+				a = 0,
+				b = 0,
+				n = 0;
+
+	u->id = palloc(sizeof(int64) * (na + nc + 1));
+	u->ai = palloc(sizeof(int32) * (na + nc + 1));
+	u->ci = palloc(sizeof(int32) * (na + nc + 1));
+	while (a < na || b < nc)
+	{
+		if (b >= nc || (a < na && m->product_id[a] < c->product_id[b]))
+		{
+			u->id[n] = m->product_id[a];
+			u->ai[n] = a++;
+			u->ci[n] = -1;
+		}
+		else if (a >= na || c->product_id[b] < m->product_id[a])
+		{
+			u->id[n] = c->product_id[b];
+			u->ai[n] = -1;
+			u->ci[n] = b++;
+		}
+		else
+		{
+			u->id[n] = m->product_id[a];
+			u->ai[n] = a++;
+			u->ci[n] = b++;
+		}
+		n++;
+	}
+	u->n = n;
+}
+
+void
+seg_reco_blend_init(Blend *b, const Universe *u, const SegRecoAlsModel *m, const SegRecoContent *c)
+{
+	int			s;
+
+	for (s = 0; s < N_SRC; s++)
+		b->norm[s] = palloc0(sizeof(double) * Max(u->n, 1));
+	b->score = palloc0(sizeof(double) * Max(u->n, 1));
+	b->boost = NULL;
+	b->profile = c ? palloc(sizeof(double) * Max(c->n_terms, 1)) : NULL;
+	b->cscore = c ? palloc(sizeof(double) * Max(c->n, 1)) : NULL;
+	b->als = palloc(sizeof(double) * Max(m->n_products, 1));
+	b->cold_label = palloc0(Max(u->n, 1));
+	b->cold = false;
+	b->pop_all = NULL;
+	b->ts_scratch = NULL;
+}
+
+/*
+ * Buy-again score of one product from its occasions (as buy_again_scores):
+ * n occasions at times ts[0..n-1] (ascending), end = as_of's end.
+ */
+static double
+buy_again_one(const double *ts, int n, double end)
+{
+	double		d = (end - ts[n - 1]) / 86400.0;
+	double		mu,
+				sd = 0,
+				spread,
+				timing;
+
+	if (n < 2)
+		return (1.0 / 3) * 0.1 * pow(0.5, d / 365);
+	mu = Max((ts[n - 1] - ts[0]) / 86400.0 / (n - 1), 1.0);
+	if (n >= 3)
+	{
+		double		mean = (ts[n - 1] - ts[0]) / 86400.0 / (n - 1),
+					ss = 0;
+		int			i;
+
+		for (i = 1; i < n; i++)
+		{
+			double		g = (ts[i] - ts[i - 1]) / 86400.0 - mean;
+
+			ss += g * g;
+		}
+		sd = sqrt(ss / (n - 2));
+	}
+	spread = Max(Max(sd, mu / 4), 1.0);
+	if (d <= mu)
+		timing = exp(-0.5 * pow((d - mu) / spread, 2));
+	else
+		timing = pow(0.5, (d - mu) / (mu + spread));
+	return (double) n / (n + 2) * (0.1 + 0.9 * timing);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* distinct purchase times: the number of receipts */
+static int
+count_receipts(const Occasions *o, double *scratch)
+{
+	double	   *t;
+	int			i,
+				n = 0;
+
+	if (o->n == 0)
+		return 0;
+	/* scratch (o->n doubles) when called from a task: no palloc there */
+	t = scratch ? scratch : palloc(sizeof(double) * o->n);
+	memcpy(t, o->ts, sizeof(double) * o->n);
+	qsort(t, o->n, sizeof(double), cmp_double);
+	for (i = 0; i < o->n; i++)
+		if (i == 0 || t[i] != t[i - 1])
+			n++;
+	if (t != scratch)
+		pfree(t);
+	return n;
+}
+
+/* normalise raw[] over allowed products: min-max (signed) or divide by max */
+static void
+normalise(double *v, const bool *allowed, int n, bool min_max)
+{
+	double		lo = INFINITY,
+				hi = -INFINITY;
+	int			j;
+
+	for (j = 0; j < n; j++)
+		if (allowed[j])
+		{
+			if (v[j] < lo)
+				lo = v[j];
+			if (v[j] > hi)
+				hi = v[j];
+		}
+	if (!min_max)
+		lo = 0;
+	if (!(hi > lo))
+	{
+		memset(v, 0, sizeof(double) * n);
+		return;
+	}
+	for (j = 0; j < n; j++)
+		v[j] = allowed[j] ? Max(v[j] - lo, 0) / (hi - lo) : 0;
+}
+
+/* normalised popularity with every product allowed (the same for all customers) */
+double *
+seg_reco_popularity_all(const Universe *u, const SegRecoAlsModel *m)
+{
+	double	   *v = palloc(sizeof(double) * Max(u->n, 1));
+	bool	   *all = palloc(sizeof(bool) * Max(u->n, 1));
+	int			j;
+
+	memset(all, true, sizeof(bool) * u->n);
+	for (j = 0; j < u->n; j++)
+		v[j] = u->ai[j] >= 0 ? m->popularity[u->ai[j]] : 0;
+	normalise(v, all, u->n, false);
+	pfree(all);
+	return v;
+}
+
+/*
+ * Blend the sources for one customer into b->score over allowed products.
+ * x: ALS factors or NULL; als: ALS scores by model index (NULL: computed
+ * from x); o: purchase occasions; end: as_of's end (epoch seconds);
+ * use_history: the model reads seg_reco.transactions (content and
+ * buy-again apply); buy_again: include_purchased.
+ */
+void
+seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, const SegRecoContent *c,
+						const HybridWeights *hw, const double *x, const double *als,
+						const Occasions *o, double end, bool use_history, bool buy_again,
+						const bool *allowed)
+{
+	double		conf = 1.0,
+				total = 0;
+	bool		has[N_SRC] = {false, false, true, false};
+	int			s,
+				j;
+
+	if (use_history)
+	{
+		int			h = count_receipts(o, b->ts_scratch);
+
+		conf = hw->history_prior > 0 ? h / (h + hw->history_prior) : 1.0;
+	}
+	/* collaborative */
+	if (x != NULL || als != NULL)
+	{
+		if (als == NULL)
+		{
+			for (j = 0; j < m->n_products; j++)
+				b->als[j] = seg_reco_dot(x, m->y + (Size) j * m->d, m->d);
+			als = b->als;
+		}
+		{
+			double	   *v = b->norm[SRC_ALS];
+			double		lo = INFINITY;
+
+			/* products the model does not know score as its lowest */
+			for (j = 0; j < u->n; j++)
+			{
+				int			a = u->ai[j];
+
+				v[j] = a >= 0 ? als[a] : INFINITY;
+				if (a >= 0 && allowed[j] && v[j] < lo)
+					lo = v[j];
+			}
+			if (isinf(lo))
+				lo = 0;
+			for (j = 0; j < u->n; j++)
+				if (u->ai[j] < 0)
+					v[j] = lo;
+		}
+		normalise(b->norm[SRC_ALS], allowed, u->n, true);
+		has[SRC_ALS] = true;
+	}
+	/* content and buy-again, from the purchases */
+	if (use_history && o->n > 0)
+	{
+		if (c != NULL && hw->w[SRC_CONTENT] > 0 &&
+			seg_reco_content_profile_from(c, o->n, o->pid, o->ts, CONTENT_HALF_LIFE_DAYS,
+										  b->profile, NULL))
+		{
+			seg_reco_content_score_all(c, b->profile, b->cscore);
+			for (j = 0; j < u->n; j++)
+				b->norm[SRC_CONTENT][j] = u->ci[j] >= 0 ? b->cscore[u->ci[j]] : 0;
+			normalise(b->norm[SRC_CONTENT], allowed, u->n, false);
+			has[SRC_CONTENT] = true;
+		}
+		if (buy_again && hw->w[SRC_BA] > 0)
+		{
+			int			i = 0;
+
+			memset(b->norm[SRC_BA], 0, sizeof(double) * u->n);
+
+			while (i < o->n)
+			{
+				int			e = i;
+				int			ju;
+
+				while (e < o->n && o->pid[e] == o->pid[i])
+					e++;
+				ju = universe_index(u, o->pid[i]);
+				if (ju >= 0)
+					b->norm[SRC_BA][ju] = buy_again_one(o->ts + i, e - i, end);
+				i = e;
+			}
+			normalise(b->norm[SRC_BA], allowed, u->n, false);
+			has[SRC_BA] = true;
+		}
+	}
+	/* popularity: share of the model's training customers (the same for every
+	 * customer whose products are all allowed: computed once) */
+	{
+		bool		all = true;
+
+		for (j = 0; j < u->n && all; j++)
+			all = allowed[j];
+		if (all)
+		{
+			/* recommend_all's tasks get it precomputed (no palloc there) */
+			if (b->pop_all == NULL)
+				b->pop_all = seg_reco_popularity_all(u, m);
+			memcpy(b->norm[SRC_POP], b->pop_all, sizeof(double) * u->n);
+		}
+		else
+		{
+			for (j = 0; j < u->n; j++)
+				b->norm[SRC_POP][j] = u->ai[j] >= 0 ? m->popularity[u->ai[j]] : 0;
+			normalise(b->norm[SRC_POP], allowed, u->n, false);
+		}
+	}
+
+	for (s = 0; s < N_SRC; s++)
+	{
+		b->w_eff[s] = has[s] ? hw->w[s] : 0;
+		if (s == SRC_ALS || s == SRC_BA)
+			b->w_eff[s] *= conf;
+		total += b->w_eff[s];
+	}
+	if (!(total > 0))
+		b->w_eff[SRC_POP] = 1.0;	/* nothing else applies: popularity */
+	memset(b->score, 0, sizeof(double) * u->n);
+	for (s = 0; s < N_SRC; s++)
+	{
+		const double *v = b->norm[s];
+		double		w = b->w_eff[s];
+
+		if (w == 0)
+			continue;
+		for (j = 0; j < u->n; j++)
+			b->score[j] += w * v[j];
+	}
+	if (b->boost)
+		for (j = 0; j < u->n; j++)
+			b->score[j] += b->boost[j];
+	for (j = 0; j < u->n; j++)
+		if (!allowed[j])
+			b->score[j] = 0;
+}
+
+/* the contributions of the sources (and the boost) to product j's score */
+void
+seg_reco_row_contributions(const Blend *b, int j, double *con)
+{
+	int			s;
+
+	for (s = 0; s < N_SRC; s++)
+		con[s] = b->w_eff[s] > 0 ? b->w_eff[s] * b->norm[s][j] : 0;
+	con[N_SRC] = b->boost ? b->boost[j] : 0;
+}
+
+/* text[] of the sources whose contribution is at least 10% of the total, largest first */
+Datum
+seg_reco_sources_datum(const double *con_in)
+{
+	Datum		el[N_SRC + 1];
+	double		con[N_SRC + 1];
+	const char *nm[N_SRC + 1];
+	int			n = 0,
+				s;
+	double		total = 0;
+
+	for (s = 0; s < N_SRC; s++)
+		nm[s] = src_name[s];
+	nm[N_SRC] = "boost";
+	memcpy(con, con_in, sizeof(con));
+	for (s = 0; s <= N_SRC; s++)
+		if (con[s] > 0)
+			total += con[s];
+	for (;;)
+	{
+		int			bi = -1;
+
+		for (s = 0; s <= N_SRC; s++)
+			if (con[s] > 0 && con[s] >= 0.1 * total && (bi < 0 || con[s] > con[bi]))
+				bi = s;
+		if (bi < 0)
+			break;
+		el[n++] = CStringGetTextDatum(nm[bi]);
+		con[bi] = 0;
+	}
+	return PointerGetDatum(construct_array(el, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* the sources whose contribution is at least 10% of the row's, largest first */
+Datum
+seg_reco_row_sources(const Blend *b, int j)
+{
+	Datum		el[1];
+	double		con[N_SRC + 1];
+
+	if (b->cold)
+	{
+		el[0] = CStringGetTextDatum(b->cold_label[j] == 1 ? "cold_start" : "popularity");
+		return PointerGetDatum(construct_array(el, 1, TEXTOID, -1, false, TYPALIGN_INT));
+	}
+	seg_reco_row_contributions(b, j, con);
+	return seg_reco_sources_datum(con);
+}
+
+static SPIPlanPtr plan_cold = NULL;
+
+/*
+ * Cold start: the demographic list of cold_start_recommendations (when
+ * build_popularity has run and the model reads seg_reco.transactions),
+ * then the model's popularity.  score orders, disp is shown.
+ */
+void
+seg_reco_cold_start(Blend *b, const Universe *u, const SegRecoAlsModel *m, int64 customer_id,
+					bool demographic, double *disp)
+{
+	int			j,
+				want = Min(u->n, 200);
+
+	b->cold = true;
+	for (j = 0; j < u->n; j++)
+	{
+		b->score[j] = u->ai[j] >= 0 ? m->popularity[u->ai[j]] : 0;
+		disp[j] = b->score[j];
+		b->cold_label[j] = 2;
+	}
+	if (demographic)
+	{
+		Oid			types[2] = {INT8OID, INT4OID};
+		Datum		values[2];
+		uint64		r;
+
+		if (SPI_execute("SELECT 1 FROM seg_reco.popularity_info", true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "reading seg_reco.popularity_info failed");
+		if (SPI_processed == 0)
+			return;
+		values[0] = Int64GetDatum(customer_id);
+		values[1] = Int32GetDatum(Max(want, 1));
+		if (SPI_execute_plan(seg_reco_keep_plan(&plan_cold,
+									   "SELECT c.product_id, c.score, c.rank"
+									   " FROM seg_reco.cold_start_recommendations($1, $2) c",
+									   2, types),
+							 values, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "reading the cold-start list failed");
+		for (r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int			jj = universe_index(u, DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull)));
+			int			rank = DatumGetInt32(SPI_getbinval(tup, td, 3, &isnull));
+
+			if (jj < 0)
+				continue;
+			disp[jj] = DatumGetFloat8(SPI_getbinval(tup, td, 2, &isnull));
+			b->score[jj] = 2.0 - (double) rank / (want + 1);
+			b->cold_label[jj] = 1;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+}

@@ -1,0 +1,1186 @@
+/*
+ * reco_serve.c
+ *      Serving: the SQL entry points of the hybrid recommender, the top-k
+ *      for one customer (recommend_for) and for every customer in blocks
+ *      (recommend_all), explanations (why_recommended) and similar products
+ *      from an ALS model; and what they read of one customer: the history
+ *      in the model's source (to fold in a customer without stored factors)
+ *      and the purchase occasions (for content and buy-again).
+ *
+ * The blend of the sources is in reco_blend.c, the choice of the list in
+ * reco_select.c (reco.h).  Everything a call reads comes in a handful of
+ * SQL statements (model and content version checks, the customer's factors
+ * and purchases, the active flag and category of the pool); the model and
+ * the content vectors are cached per backend by als_model.c and tfidf.c,
+ * keyed by version.  recommend_all reads every customer's purchases in one
+ * ordered pass and scores als for a block of customers with one dgemm,
+ * then blends each customer exactly as recommend_for does, so the two
+ * agree.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "nodes/params.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/date.h"
+#include "utils/jsonb.h"
+#include "utils/tuplestore.h"
+
+#include "als_model.h"
+#include "als_train.h"
+#include "guards.h"
+#include "linalg.h"
+#include "reco.h"
+#include "tfidf.h"
+#include "threads.h"
+
+#define MAX_K 100000
+
+PG_FUNCTION_INFO_V1(seg_reco_recommend_for);
+PG_FUNCTION_INFO_V1(seg_reco_why_recommended);
+PG_FUNCTION_INFO_V1(seg_reco_similar_products);
+PG_FUNCTION_INFO_V1(seg_reco_recommend_all);
+
+static void
+check_k(int k, const char *what)
+{
+	if (k < 1 || k > MAX_K)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between 1 and %d, got %d", what, MAX_K, k),
+				 errhint("Ask for 10 or so.")));
+}
+
+static void
+check_diversity(double diversity, int max_per_cat, bool cap_null)
+{
+	if (!(diversity >= 0 && diversity <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("diversity must be between 0 and 1, got %g", diversity),
+				 errhint("0 ranks by score alone; 0.3 or so trades a little score for variety.")));
+	if (!cap_null && max_per_cat < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_per_category must be at least 1, got %d", max_per_cat),
+				 errhint("Pass NULL for no cap.")));
+}
+
+/*
+ * The customer's history in the model's source, as product indexes of the
+ * model (products the model does not know are left out).  Returns the count.
+ */
+static int
+customer_history(const SegRecoAlsModel *m, int64 customer_id,
+				 int32 **idx, double **w, bool **purchased)
+{
+	SegRecoPairs pairs;
+	int64		k;
+	int			n = 0;
+
+	seg_reco_als_read_pairs(m->query, true, customer_id, m->custom_source, &pairs);
+	*idx = palloc(sizeof(int32) * Max(pairs.n, 1));
+	*w = palloc(sizeof(double) * Max(pairs.n, 1));
+	*purchased = palloc(sizeof(bool) * Max(pairs.n, 1));
+	for (k = 0; k < pairs.n; k++)
+	{
+		int			j = seg_reco_als_product_index(m, pairs.product_id[k]);
+
+		if (j < 0)
+			continue;
+		(*idx)[n] = j;
+		(*w)[n] = pairs.weight[k];
+		(*purchased)[n] = pairs.purchased[k];
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Cholesky factor L of the customer's system and b, from a history.
+ * Errors (with the remedy) when the system is not positive definite.
+ */
+static void
+customer_system(const SegRecoAlsModel *m, const int32 *idx, const double *w, int n,
+				double *a, double *b)
+{
+	seg_reco_als_user_system(m->y, m->d, m->yty_reg, idx, w, n, m->alpha, a, b);
+	if (!seg_reco_cholesky(a, m->d))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("cannot fold in the customer: the least-squares system of model \"%s\" is singular",
+						m->name),
+				 errdetail("The model was trained with regularization %g.", m->regularization),
+				 errhint("Retrain the model with a positive regularization, for example 0.01.")));
+}
+
+/* fold-in: x := the customer's factors solved exactly from the history */
+static void
+fold_in(const SegRecoAlsModel *m, const int32 *idx, const double *w, int n, double *x)
+{
+	double	   *a = palloc(sizeof(double) * m->d * m->d);
+
+	customer_system(m, idx, w, n, a, x);
+	seg_reco_chol_solve(a, m->d, x);
+	pfree(a);
+}
+
+static SPIPlanPtr plan_end = NULL;
+static SPIPlanPtr plan_occasions = NULL;
+static SPIPlanPtr plan_occasions_all = NULL;
+
+/*
+ * The end of the history to read, epoch seconds: the end of as_of; without
+ * it the model's own as_of option (a model trained on the past serves the
+ * past), else the end of the latest transaction's day.
+ */
+static double
+as_of_end(bool has_as_of, DateADT as_of, const char *model)
+{
+	Oid			types[2] = {DATEOID, TEXTOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+	bool		isnull;
+	double		end;
+
+	values[0] = DateADTGetDatum(as_of);
+	values[1] = CStringGetTextDatum(model);
+	if (!has_as_of)
+		nulls[0] = 'n';
+	if (SPI_execute_plan(seg_reco_keep_plan(&plan_end,
+								   "SELECT extract(epoch FROM coalesce(($1 OPERATOR(pg_catalog.+) 1)::pg_catalog.timestamptz,"
+								   " (SELECT (m.params OPERATOR(pg_catalog.->) 'options' OPERATOR(pg_catalog.->>) 'as_of')::pg_catalog.timestamptz"
+								   " FROM seg_reco.models m WHERE m.name OPERATOR(pg_catalog.=) $2),"
+								   " (coalesce(seg_reco.default_as_of(), CURRENT_DATE) OPERATOR(pg_catalog.+) 1)::pg_catalog.timestamptz))::pg_catalog.float8",
+								   2, types),
+						 values, nulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "computing the end of as_of failed");
+	end = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return end;
+}
+
+#define OCCASIONS_SQL(filter, order) \
+	"SELECT t.customer_id, t.product_id, pg_catalog.date_part('epoch', t.ts)" \
+	" FROM seg_reco.transactions t" \
+	" WHERE " filter " t.amount OPERATOR(pg_catalog.>) 0" \
+	" AND t.ts OPERATOR(pg_catalog.<) pg_catalog.to_timestamp($1)" order
+
+typedef struct OccRow
+{
+	int64		pid;
+	double		ts;
+} OccRow;
+
+static int
+cmp_occ(const void *a, const void *b)
+{
+	const OccRow *x = (const OccRow *) a,
+			   *y = (const OccRow *) b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->ts < y->ts ? -1 : (x->ts > y->ts ? 1 : 0);
+}
+
+/*
+ * One customer's purchase lines rows[0..n-1] as occasions: sorted by
+ * product and time, lines of a product at the same time (one receipt)
+ * counted once.  pid and ts get the result; returns its length.
+ */
+static int
+tidy_occasions(OccRow *rows, int n, int64 *pid, double *ts)
+{
+	int			i,
+				m = 0;
+
+	qsort(rows, n, sizeof(OccRow), cmp_occ);
+	for (i = 0; i < n; i++)
+	{
+		if (m > 0 && pid[m - 1] == rows[i].pid && ts[m - 1] == rows[i].ts)
+			continue;
+		pid[m] = rows[i].pid;
+		ts[m] = rows[i].ts;
+		m++;
+	}
+	return m;
+}
+
+/* every customer's purchase lines, read by a receiver of ours */
+typedef struct OccAll
+{
+	int64		cust;
+	int64		pid;
+	double		ts;
+} OccAll;
+
+/* (customer, time, product): a total order, so ties never depend on the scan */
+static inline int
+occ_all_cmp(const OccAll *x, const OccAll *y)
+{
+	if (x->cust != y->cust)
+		return x->cust < y->cust ? -1 : 1;
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return 0;
+}
+
+#define ST_SORT sort_occ_all
+#define ST_ELEMENT_TYPE OccAll
+#define ST_COMPARE(a, b) occ_all_cmp(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#define ST_CHECK_FOR_INTERRUPTS
+#include "lib/sort_template.h"
+
+typedef struct OccReceiver
+{
+	DestReceiver pub;
+	OccAll	   *rows;
+	int64		n;
+	int64		cap;
+} OccReceiver;
+
+static bool
+occ_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	OccReceiver *r = (OccReceiver *) self;
+	OccAll	   *o;
+
+	slot_getallattrs(slot);
+	if (slot->tts_isnull[0] || slot->tts_isnull[1] || slot->tts_isnull[2])
+		return true;
+	if ((r->n & 65535) == 0)
+		CHECK_FOR_INTERRUPTS();
+	if (r->n == r->cap)
+	{
+		r->cap *= 2;
+		r->rows = repalloc_huge(r->rows, sizeof(OccAll) * r->cap);
+	}
+	o = &r->rows[r->n++];
+	o->cust = DatumGetInt64(slot->tts_values[0]);
+	o->pid = DatumGetInt64(slot->tts_values[1]);
+	o->ts = DatumGetFloat8(slot->tts_values[2]);
+	return true;
+}
+
+static void
+occ_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+occ_noop(DestReceiver *self)
+{
+}
+
+/*
+ * Purchase lines (one customer, or all when one is false), by customer (and
+ * time).  All customers: one sequential scan into a receiver and a sort in
+ * memory, several times faster than reading the (customer, ts) index in
+ * order through a cursor.
+ */
+static void
+read_occasions(bool one, int64 customer_id, double end,
+			   int64 **cust, OccRow **rows, int64 *n)
+{
+	Oid			types[2] = {FLOAT8OID, INT8OID};
+	Datum		values[2];
+	int64		cap = 1024,
+				got = 0;
+	Portal		portal;
+
+	values[0] = Float8GetDatum(end);
+	values[1] = Int64GetDatum(customer_id);
+	if (!one)
+	{
+		OccReceiver recv;
+		SPIExecuteOptions opts;
+		ParamListInfo params = makeParamList(1);
+		int64		i;
+
+		params->params[0].value = values[0];
+		params->params[0].isnull = false;
+		params->params[0].pflags = PARAM_FLAG_CONST;
+		params->params[0].ptype = FLOAT8OID;
+		memset(&recv, 0, sizeof(recv));
+		recv.pub.receiveSlot = occ_receive;
+		recv.pub.rStartup = occ_startup;
+		recv.pub.rShutdown = occ_noop;
+		recv.pub.rDestroy = occ_noop;
+		recv.pub.mydest = DestNone;
+		recv.cap = 65536;
+		recv.rows = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(OccAll) * recv.cap);
+		memset(&opts, 0, sizeof(opts));
+		opts.params = params;
+		opts.read_only = true;
+		opts.dest = (DestReceiver *) &recv;
+		if (SPI_execute_plan_extended(seg_reco_keep_plan(&plan_occasions_all,
+														 OCCASIONS_SQL("t.customer_id IS NOT NULL AND", ""),
+														 1, types),
+									  &opts) < 0)
+			elog(ERROR, "reading the purchase lines failed");
+		*cust = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(recv.n, 1));
+		*rows = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(OccRow) * Max(recv.n, 1));
+		if (recv.n > 0)
+		{
+			int64		cmin = recv.rows[0].cust,
+						cmax = recv.rows[0].cust;
+
+			for (i = 1; i < recv.n; i++)
+			{
+				cmin = Min(cmin, recv.rows[i].cust);
+				cmax = Max(cmax, recv.rows[i].cust);
+			}
+			if ((uint64) cmax - (uint64) cmin < (uint64) recv.n * 4)
+			{
+				/*
+				 * Dense ids: a counting sort by customer.  Within a customer
+				 * the rows keep the scan's order; every user of them sorts
+				 * them by product and time (tidy_occasions).
+				 */
+				int64		nb = cmax - cmin + 1,
+							b,
+							acc = 0;
+				int64	   *start = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (nb + 1));
+
+				memset(start, 0, sizeof(int64) * (nb + 1));
+				for (i = 0; i < recv.n; i++)
+					start[recv.rows[i].cust - cmin]++;
+				for (b = 0; b < nb; b++)
+				{
+					int64		cnt = start[b];
+
+					start[b] = acc;
+					acc += cnt;
+				}
+				for (i = 0; i < recv.n; i++)
+				{
+					int64		pos = start[recv.rows[i].cust - cmin]++;
+
+					(*cust)[pos] = recv.rows[i].cust;
+					(*rows)[pos].pid = recv.rows[i].pid;
+					(*rows)[pos].ts = recv.rows[i].ts;
+				}
+				pfree(start);
+			}
+			else
+			{
+				sort_occ_all(recv.rows, recv.n);
+				for (i = 0; i < recv.n; i++)
+				{
+					(*cust)[i] = recv.rows[i].cust;
+					(*rows)[i].pid = recv.rows[i].pid;
+					(*rows)[i].ts = recv.rows[i].ts;
+				}
+			}
+		}
+		pfree(recv.rows);
+		*n = recv.n;
+		return;
+	}
+	*cust = palloc(sizeof(int64) * cap);
+	*rows = palloc(sizeof(OccRow) * cap);
+	portal = SPI_cursor_open(NULL, seg_reco_keep_plan(&plan_occasions,
+													  OCCASIONS_SQL("t.customer_id OPERATOR(pg_catalog.=) $2 AND",
+																	" ORDER BY t.customer_id, t.ts"),
+													  2, types),
+							 values, NULL, true);
+	for (;;)
+	{
+		uint64		r;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		if (got + (int64) SPI_processed > cap)
+		{
+			while (got + (int64) SPI_processed > cap)
+				cap *= 2;
+			*cust = repalloc_huge(*cust, sizeof(int64) * cap);
+			*rows = repalloc_huge(*rows, sizeof(OccRow) * cap);
+		}
+		for (r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			bool		isnull;
+
+			(*cust)[got] = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+			(*rows)[got].pid = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
+			(*rows)[got].ts = DatumGetFloat8(SPI_getbinval(tup, td, 3, &isnull));
+			got++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	*n = got;
+}
+
+/* o := the customer's purchase occasions before end */
+static void
+customer_occasions(int64 customer_id, double end, Occasions *o)
+{
+	int64	   *cust;
+	OccRow	   *rows;
+	int64		nn;
+	int64	   *opid;
+	double	   *ots;
+
+	read_occasions(true, customer_id, end, &cust, &rows, &nn);
+	opid = palloc(sizeof(int64) * Max(nn, 1));
+	ots = palloc(sizeof(double) * Max(nn, 1));
+	o->n = tidy_occasions(rows, (int) nn, opid, ots);
+	o->pid = opid;
+	o->ts = ots;
+}
+
+/*
+ * The products recommend_for may return (a new array over the universe):
+ * its candidates (argument 4) and exclude (argument 10) lists, category,
+ * and without include_purchased neither what the customer bought in the
+ * model's source (hidx/hbought of customer_history) nor the occasions.
+ */
+static bool *
+recommend_for_allowed(FunctionCallInfo fcinfo, const Universe *u, const SegRecoAlsModel *m,
+					  const char *category, bool only_active, bool include_purchased,
+					  const int32 *hidx, const bool *hbought, int hn, const Occasions *o)
+{
+	bool	   *allowed;
+	int			i;
+
+	allowed = palloc(sizeof(bool) * u->n);
+	memset(allowed, true, sizeof(bool) * u->n);
+	if (!PG_ARGISNULL(4))
+		seg_reco_apply_id_list(PG_GETARG_ARRAYTYPE_P(4), u, allowed, true, "candidates");
+	if (!PG_ARGISNULL(10))
+		seg_reco_apply_id_list(PG_GETARG_ARRAYTYPE_P(10), u, allowed, false, "exclude");
+	if (category != NULL)
+		seg_reco_restrict_to_category(u, category, only_active, allowed);
+	if (!include_purchased)
+	{
+		for (i = 0; i < hn; i++)
+			if (hbought[i])
+			{
+				int			j = universe_index(u, m->product_id[hidx[i]]);
+
+				if (j >= 0)
+					allowed[j] = false;
+			}
+		for (i = 0; i < o->n; i++)
+		{
+			int			j = universe_index(u, o->pid[i]);
+
+			if (j >= 0)
+				allowed[j] = false;
+		}
+	}
+	return allowed;
+}
+
+/* recommend_for's rows: out[0..n-1] in order, with disp's score when given */
+static void
+recommend_for_emit(ReturnSetInfo *rsinfo, const Universe *u, const Blend *b,
+				   const double *disp, const int32 *out, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = Int64GetDatum(u->id[out[i]]);
+		values[1] = Float8GetDatum(disp ? disp[out[i]] : b->score[out[i]]);
+		values[2] = Int32GetDatum(i + 1);
+		values[3] = seg_reco_row_sources(b, out[i]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+/*
+ * seg_reco.recommend_for(customer_id bigint, k int, include_purchased bool,
+ *     category text, candidates bigint[], only_active bool, model text,
+ *     weights jsonb, diversity float8, max_per_category int,
+ *     exclude bigint[], boost jsonb, as_of date)
+ * RETURNS TABLE(product_id bigint, score float8, rank int, sources text[])
+ */
+Datum
+seg_reco_recommend_for(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		customer_id;
+	int			k;
+	bool		include_purchased,
+				only_active;
+	char	   *category = NULL;
+	char	   *model;
+	double		diversity;
+	int			max_per_cat = 0;
+	HybridWeights hw;
+	MemoryContext work,
+				old;
+	SegRecoAlsModel *m;
+	const SegRecoContent *c = NULL;
+	Universe	u;
+	Blend		b;
+	ProductMeta pm;
+	Occasions	o = {0, NULL, NULL};
+	double	   *x,
+			   *disp = NULL,
+				end = 0;
+	bool	   *allowed;
+	bool		known,
+				use_history;
+	int32	   *hidx = NULL;
+	double	   *hw_ = NULL;
+	bool	   *hbought = NULL;
+	int			hn = 0,
+				n,
+				i;
+	int32	   *out;
+
+	SEG_RECO_ARG_NOT_NULL(0, "customer_id");
+	SEG_RECO_ARG_NOT_NULL(1, "k");
+	SEG_RECO_ARG_NOT_NULL(2, "include_purchased");
+	SEG_RECO_ARG_NOT_NULL(5, "only_active");
+	SEG_RECO_ARG_NOT_NULL(6, "model");
+	SEG_RECO_ARG_NOT_NULL(8, "diversity");
+	customer_id = PG_GETARG_INT64(0);
+	k = PG_GETARG_INT32(1);
+	include_purchased = PG_GETARG_BOOL(2);
+	if (!PG_ARGISNULL(3))
+		category = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	only_active = PG_GETARG_BOOL(5);
+	model = text_to_cstring(PG_GETARG_TEXT_PP(6));
+	diversity = PG_GETARG_FLOAT8(8);
+	if (!PG_ARGISNULL(9))
+		max_per_cat = PG_GETARG_INT32(9);
+	check_k(k, "k");
+	check_diversity(diversity, max_per_cat, PG_ARGISNULL(9));
+
+	InitMaterializedSRF(fcinfo, 0);
+	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco recommend_for",
+								 ALLOCSET_DEFAULT_SIZES);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	old = MemoryContextSwitchTo(work);
+
+	seg_reco_resolve_weights(PG_ARGISNULL(7) ? NULL : PG_GETARG_JSONB_P(7), include_purchased, &hw);
+	m = seg_reco_als_model_get(model);
+	use_history = !m->custom_source;
+	if (use_history)
+		c = seg_reco_content_get(true);
+	seg_reco_build_universe(m, c, &u);
+	seg_reco_blend_init(&b, &u, m, c);
+	b.boost = seg_reco_parse_boost(PG_ARGISNULL(11) ? NULL : PG_GETARG_JSONB_P(11), &u);
+	seg_reco_meta_init(&pm, u.n, false);
+
+	x = palloc(sizeof(double) * m->d);
+	known = seg_reco_als_customer_factors(m, customer_id, x);
+	if (!known || !include_purchased)
+		hn = customer_history(m, customer_id, &hidx, &hw_, &hbought);
+	if (!known && hn > 0)
+	{
+		fold_in(m, hidx, hw_, hn, x);
+		known = true;
+	}
+	if (use_history)
+	{
+		end = as_of_end(!PG_ARGISNULL(12), PG_ARGISNULL(12) ? 0 : PG_GETARG_DATEADT(12), m->name);
+		customer_occasions(customer_id, end, &o);
+	}
+	allowed = recommend_for_allowed(fcinfo, &u, m, category, only_active, include_purchased,
+									hidx, hbought, hn, &o);
+
+	if (!known && o.n == 0)
+	{
+		disp = palloc(sizeof(double) * Max(u.n, 1));
+		seg_reco_cold_start(&b, &u, m, customer_id, use_history, disp);
+		for (i = 0; i < u.n; i++)
+			if (b.boost && allowed[i])
+				b.score[i] += b.boost[i];
+	}
+	else
+		seg_reco_blend_customer(&b, &u, m, c, &hw, known ? x : NULL, NULL, &o, end,
+								use_history, include_purchased, allowed);
+
+	out = palloc(sizeof(int32) * Max(Min(k, u.n), 1));
+	n = seg_reco_select_list(&u, c, b.score, allowed, Min(k, u.n), only_active && category == NULL,
+							 max_per_cat, diversity, &pm, out, NULL);
+
+	MemoryContextSwitchTo(old);
+	recommend_for_emit(rsinfo, &u, &b, disp, out, n);
+	SPI_finish();
+	MemoryContextDelete(work);
+	return (Datum) 0;
+}
+
+/*
+ * seg_reco.why_recommended(customer_id bigint, product_id bigint, k int,
+ *     model text) RETURNS TABLE(history_product_id bigint,
+ *     contribution float8, rank int, purchased boolean)
+ *
+ * As implicit's explain: with A the customer's system (A x = b,
+ * b = sum_i c_i y_i), the score x . y_j = sum_i c_i y_i^T A^{-1} y_j; each
+ * product i of the history contributes c_i y_i . (A^{-1} y_j).  The
+ * contributions sum to the folded-in score.
+ */
+Datum
+seg_reco_why_recommended(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		customer_id,
+				product_id;
+	int			k;
+	char	   *model;
+	MemoryContext work,
+				old;
+	SegRecoAlsModel *m;
+	int32	   *hidx;
+	double	   *hw;
+	bool	   *hbought;
+	int			hn,
+				target,
+				i,
+				n = 0;
+	double	   *contrib = NULL;
+	int32	   *out = NULL;
+
+	SEG_RECO_ARG_NOT_NULL(0, "customer_id");
+	SEG_RECO_ARG_NOT_NULL(1, "product_id");
+	SEG_RECO_ARG_NOT_NULL(2, "k");
+	SEG_RECO_ARG_NOT_NULL(3, "model");
+	customer_id = PG_GETARG_INT64(0);
+	product_id = PG_GETARG_INT64(1);
+	k = PG_GETARG_INT32(2);
+	model = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	check_k(k, "k");
+
+	InitMaterializedSRF(fcinfo, 0);
+	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco why_recommended",
+								 ALLOCSET_SMALL_SIZES);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	old = MemoryContextSwitchTo(work);
+
+	m = seg_reco_als_model_get(model);
+	target = seg_reco_als_product_index(m, product_id);
+	hn = customer_history(m, customer_id, &hidx, &hw, &hbought);
+	if (target >= 0 && hn > 0)
+	{
+		double	   *a = palloc(sizeof(double) * m->d * m->d);
+		double	   *b = palloc(sizeof(double) * m->d);
+		double	   *v = palloc(sizeof(double) * m->d);
+		bool	   *all = palloc(sizeof(bool) * hn);
+
+		customer_system(m, hidx, hw, hn, a, b);
+		memcpy(v, m->y + (Size) target * m->d, sizeof(double) * m->d);
+		seg_reco_chol_solve(a, m->d, v);
+		contrib = palloc(sizeof(double) * hn);
+		for (i = 0; i < hn; i++)
+		{
+			contrib[i] = (1.0 + m->alpha * hw[i]) *
+				seg_reco_dot(m->y + (Size) hidx[i] * m->d, v, m->d);
+			all[i] = true;
+		}
+		out = palloc(sizeof(int32) * Min(k, hn));
+		n = seg_reco_topk(contrib, all, hn, Min(k, hn), out);
+	}
+
+	MemoryContextSwitchTo(old);
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = Int64GetDatum(m->product_id[hidx[out[i]]]);
+		values[1] = Float8GetDatum(contrib[out[i]]);
+		values[2] = Int32GetDatum(i + 1);
+		values[3] = BoolGetDatum(hbought[out[i]]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	MemoryContextDelete(work);
+	return (Datum) 0;
+}
+
+/*
+ * seg_reco.similar_products(product_id bigint, k int, only_active bool,
+ *     model text) RETURNS TABLE(similar_product_id bigint, similarity float8,
+ *     rank int)
+ * Cosine similarity of product factors; the product itself is left out.
+ */
+Datum
+seg_reco_similar_products(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		product_id;
+	int			k;
+	bool		only_active;
+	char	   *model;
+	MemoryContext work,
+				old;
+	SegRecoAlsModel *m;
+	int			target,
+				i,
+				n = 0;
+	double	   *sim = NULL;
+	int32	   *out = NULL;
+
+	SEG_RECO_ARG_NOT_NULL(0, "product_id");
+	SEG_RECO_ARG_NOT_NULL(1, "k");
+	SEG_RECO_ARG_NOT_NULL(2, "only_active");
+	SEG_RECO_ARG_NOT_NULL(3, "model");
+	product_id = PG_GETARG_INT64(0);
+	k = PG_GETARG_INT32(1);
+	only_active = PG_GETARG_BOOL(2);
+	model = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	check_k(k, "k");
+
+	InitMaterializedSRF(fcinfo, 0);
+	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco similar_products",
+								 ALLOCSET_SMALL_SIZES);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	old = MemoryContextSwitchTo(work);
+
+	m = seg_reco_als_model_get(model);
+	target = seg_reco_als_product_index(m, product_id);
+	if (target >= 0)
+	{
+		const double *yt = m->y + (Size) target * m->d;
+		double		tn = m->y_norm[target];
+		bool	   *allowed = palloc(sizeof(bool) * m->n_products);
+
+		sim = palloc(sizeof(double) * m->n_products);
+		for (i = 0; i < m->n_products; i++)
+		{
+			double		den = tn * m->y_norm[i];
+
+			sim[i] = den > 0.0 ? seg_reco_dot(yt, m->y + (Size) i * m->d, m->d) / den : 0.0;
+			allowed[i] = true;
+		}
+		allowed[target] = false;
+		out = palloc(sizeof(int32) * Min(k, m->n_products));
+		n = seg_reco_top_k_filtered(m, sim, allowed, Min(k, m->n_products - 1), only_active, out);
+	}
+
+	MemoryContextSwitchTo(old);
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = Int64GetDatum(m->product_id[out[i]]);
+		values[1] = Float8GetDatum(sim[out[i]]);
+		values[2] = Int32GetDatum(i + 1);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	MemoryContextDelete(work);
+	return (Datum) 0;
+}
+
+
+/*
+ * recommend_all blends the customers of a sub-block on seg_reco.threads
+ * threads: each task is one customer, with its own Blend and allowed
+ * array, and per-worker room for its occasions; choosing and emitting the
+ * list (which reads product metadata and builds SQL values) stays on the
+ * backend's thread.  The blend is plain C on arrays prepared before.
+ */
+#define RA_SUB_BLOCK 64
+
+typedef struct RaJob
+{
+	const Universe *u;
+	const SegRecoAlsModel *m;
+	const SegRecoContent *c;
+	const HybridWeights *hw;
+	ProductMeta *pm;			/* every product fetched */
+	const double *s;			/* ALS scores of the block's customers */
+	int			base;			/* the sub-block's first customer in the block */
+	/* per worker */
+	Blend	   *bl;
+	bool	   *allowed;		/* u->n each */
+	SelectScratch *sc;
+	int64	   *occ_pid;		/* occ_max each */
+	double	   *occ_ts;
+	int			occ_max;
+	/* per slot (customer of the sub-block) */
+	OccRow	   *occ_rows;
+	const int64 *ofirst;
+	const int64 *olast;
+	const SegRecoPairs *hist;
+	const int64 *hfirst;
+	const int64 *hlast;
+	int		   *got;
+	int32	   *out;			/* topn each: universe indexes */
+	double	   *score;			/* topn each */
+	double	   *con;			/* topn x (N_SRC + 1) each */
+	/* the call's options */
+	int			topn;
+	bool		only_active;
+	int			max_per_cat;
+	double		diversity;
+	double		end;
+	bool		use_history;
+	bool		include_purchased;
+} RaJob;
+
+static void
+ra_task(void *arg, int64 t, int worker)
+{
+	RaJob	   *j = (RaJob *) arg;
+	const Universe *u = j->u;
+	int			slot = (int) t;
+	Blend	   *b = &j->bl[worker];
+	bool	   *allowed = j->allowed + (Size) worker * Max(u->n, 1);
+	int64	   *pid = j->occ_pid + (Size) worker * j->occ_max;
+	double	   *ts = j->occ_ts + (Size) worker * j->occ_max;
+	int32	   *out = j->out + (Size) slot * j->topn;
+	Occasions	o;
+	int64		h;
+	int			i;
+
+	o.n = tidy_occasions(j->occ_rows + j->ofirst[slot], (int) (j->olast[slot] - j->ofirst[slot]),
+						 pid, ts);
+	o.pid = pid;
+	o.ts = ts;
+	memset(allowed, true, sizeof(bool) * u->n);
+	if (!j->include_purchased)
+	{
+		for (h = j->hfirst[slot]; h < j->hlast[slot]; h++)
+		{
+			int			k;
+
+			if (!j->hist->purchased[h])
+				continue;
+			k = universe_index(u, j->hist->product_id[h]);
+			if (k >= 0)
+				allowed[k] = false;
+		}
+		for (i = 0; i < o.n; i++)
+		{
+			int			k = universe_index(u, o.pid[i]);
+
+			if (k >= 0)
+				allowed[k] = false;
+		}
+	}
+	seg_reco_blend_customer(b, u, j->m, j->c, j->hw, NULL,
+							j->s + (Size) (j->base + slot) * j->m->n_products, &o, j->end,
+							j->use_history, j->include_purchased, allowed);
+	j->got[slot] = seg_reco_select_list(u, j->c, b->score, allowed, j->topn, j->only_active,
+										j->max_per_cat, j->diversity, j->pm, out, &j->sc[worker]);
+	for (i = 0; i < j->got[slot]; i++)
+	{
+		j->score[(Size) slot * j->topn + i] = b->score[out[i]];
+		seg_reco_row_contributions(b, out[i], j->con + ((Size) slot * j->topn + i) * (N_SRC + 1));
+	}
+}
+
+/*
+ * The per-worker blends, allowed arrays, list scratch and occasion room of
+ * recommend_all, and the per-slot outputs; the job's shared fields (u, m,
+ * c, pm, topn) are set before.  occ_cust[0..occ_n-1]: the customers of the
+ * occasion rows, in order.
+ */
+static void
+ra_job_alloc(RaJob *job, MemoryContext work, const int64 *occ_cust, int64 occ_n)
+{
+	const Universe *u = job->u;
+	int64		i,
+				first = 0;
+	int			nw = seg_reco_parallel_workers(RA_SUB_BLOCK),
+				w,
+				occ_max;
+	double	   *pop_all = seg_reco_popularity_all(u, job->m);
+	Blend	   *bl;
+	SelectScratch *scs;
+
+	occ_max = 1;
+	for (i = 1; i <= occ_n; i++)
+		if (i == occ_n || occ_cust[i] != occ_cust[first])
+		{
+			occ_max = (int) Max(occ_max, i - first);
+			first = i;
+		}
+	bl = palloc(sizeof(Blend) * nw);
+	scs = palloc(sizeof(SelectScratch) * nw);
+	for (w = 0; w < nw; w++)
+	{
+		seg_reco_blend_init(&bl[w], u, job->m, job->c);
+		bl[w].pop_all = pop_all;
+		bl[w].ts_scratch = palloc(sizeof(double) * occ_max);
+		seg_reco_select_scratch_init(&scs[w], u, job->pm);
+	}
+	job->bl = bl;
+	job->allowed = MemoryContextAllocHuge(work, sizeof(bool) * nw * Max(u->n, 1));
+	job->sc = scs;
+	job->occ_pid = MemoryContextAllocHuge(work, sizeof(int64) * nw * occ_max);
+	job->occ_ts = MemoryContextAllocHuge(work, sizeof(double) * nw * occ_max);
+	job->occ_max = occ_max;
+	job->got = palloc(sizeof(int) * RA_SUB_BLOCK);
+	job->out = palloc(sizeof(int32) * RA_SUB_BLOCK * Max(job->topn, 1));
+	job->score = palloc(sizeof(double) * RA_SUB_BLOCK * Max(job->topn, 1));
+	job->con = palloc(sizeof(double) * RA_SUB_BLOCK * Max(job->topn, 1) * (N_SRC + 1));
+}
+
+/* ids[] and xb (rows x d) := the customers and factors of a fetched block */
+static void
+ra_read_factors(SPITupleTable *tt, int rows, int d, int64 *ids, double *xb)
+{
+	int			uu;
+
+	for (uu = 0; uu < rows; uu++)
+	{
+		bool		isnull;
+		ArrayType  *a;
+		float4	   *f;
+		int			j;
+
+		ids[uu] = DatumGetInt64(SPI_getbinval(tt->vals[uu], tt->tupdesc, 1, &isnull));
+		a = DatumGetArrayTypeP(SPI_getbinval(tt->vals[uu], tt->tupdesc, 2, &isnull));
+		if (isnull || ARR_NDIM(a) != 1 || ARR_HASNULL(a) || ARR_DIMS(a)[0] != d)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("stored factors of customer " INT64_FORMAT " are malformed", ids[uu]),
+					 errhint("Retrain the model with seg_reco.als_train.")));
+		f = (float4 *) ARR_DATA_PTR(a);
+		for (j = 0; j < d; j++)
+			xb[(Size) uu * d + j] = f[j];
+	}
+	SPI_freetuptable(tt);
+}
+
+/*
+ * Each customer's occasion rows and history pairs: ids[0..nsb-1] ascending,
+ * *opos and *hpos advance through occ_cust[0..occ_n-1] and hist (both by
+ * customer) to the ranges ofirst/olast, hfirst/hlast of each slot.
+ */
+static void
+ra_locate(const int64 *ids, int nsb, const int64 *occ_cust, int64 occ_n, int64 *opos,
+		  const SegRecoPairs *hist, int64 *hpos,
+		  int64 *ofirst, int64 *olast, int64 *hfirst, int64 *hlast)
+{
+	int			slot;
+
+	for (slot = 0; slot < nsb; slot++)
+	{
+		int64		id = ids[slot];
+
+		while (*opos < occ_n && occ_cust[*opos] < id)
+			(*opos)++;
+		ofirst[slot] = *opos;
+		while (*opos < occ_n && occ_cust[*opos] == id)
+			(*opos)++;
+		olast[slot] = *opos;
+		while (*hpos < hist->n && hist->customer_id[*hpos] < id)
+			(*hpos)++;
+		hfirst[slot] = *hpos;
+		while (*hpos < hist->n && hist->customer_id[*hpos] == id)
+			(*hpos)++;
+		hlast[slot] = *hpos;
+	}
+}
+
+/* the rows of a sub-block's customers ids[0..nsb-1], from the job's outputs */
+static void
+ra_emit(ReturnSetInfo *rsinfo, const RaJob *job, const int64 *ids, int nsb)
+{
+	int			slot;
+
+	for (slot = 0; slot < nsb; slot++)
+	{
+		int			i;
+
+		for (i = 0; i < job->got[slot]; i++)
+		{
+			Size		r = (Size) slot * job->topn + i;
+			Datum		values[5];
+			bool		nulls[5] = {false, false, false, false, false};
+
+			values[0] = Int64GetDatum(ids[slot]);
+			values[1] = Int64GetDatum(job->u->id[job->out[r]]);
+			values[2] = Float8GetDatum(job->score[r]);
+			values[3] = Int32GetDatum(i + 1);
+			values[4] = seg_reco_sources_datum(job->con + r * (N_SRC + 1));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+}
+
+/*
+ * seg_reco.recommend_all(model text, n int, include_purchased bool,
+ *     only_active bool, weights jsonb, diversity float8,
+ *     max_per_category int, as_of date)
+ * RETURNS TABLE(customer_id bigint, product_id bigint, score float8,
+ *     rank int, sources text[])
+ *
+ * The hybrid list of recommend_for for every customer with stored factors,
+ * in blocks: one dgemm scores a block of customers against all products;
+ * the purchases of all customers are read in one ordered pass.
+ */
+Datum
+seg_reco_recommend_all(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *model;
+	int			topn;
+	bool		include_purchased,
+				only_active,
+				use_history;
+	double		diversity;
+	int			max_per_cat = 0;
+	HybridWeights hw;
+	MemoryContext work,
+				old;
+	SegRecoAlsModel *m;
+	const SegRecoContent *c = NULL;
+	Universe	u;
+	ProductMeta pm;
+	SegRecoPairs hist;
+	int64		hpos = 0,
+				opos = 0,
+				occ_n = 0;
+	int64	   *occ_cust = NULL;
+	OccRow	   *occ_rows = NULL;
+	double		end = 0;
+	int64		ofirst[RA_SUB_BLOCK],
+				olast[RA_SUB_BLOCK],
+				hfirst[RA_SUB_BLOCK],
+				hlast[RA_SUB_BLOCK];
+	RaJob		job;
+	int			block;
+	double	   *xb,
+			   *s;
+	int64	   *ids;
+	Portal		portal;
+	Oid			t1[1] = {TEXTOID};
+	Datum		v1[1];
+
+	SEG_RECO_ARG_NOT_NULL(0, "model");
+	SEG_RECO_ARG_NOT_NULL(1, "n");
+	SEG_RECO_ARG_NOT_NULL(2, "include_purchased");
+	SEG_RECO_ARG_NOT_NULL(3, "only_active");
+	SEG_RECO_ARG_NOT_NULL(5, "diversity");
+	model = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	topn = PG_GETARG_INT32(1);
+	include_purchased = PG_GETARG_BOOL(2);
+	only_active = PG_GETARG_BOOL(3);
+	diversity = PG_GETARG_FLOAT8(5);
+	if (!PG_ARGISNULL(6))
+		max_per_cat = PG_GETARG_INT32(6);
+	check_k(topn, "n");
+	check_diversity(diversity, max_per_cat, PG_ARGISNULL(6));
+
+	InitMaterializedSRF(fcinfo, 0);
+	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco recommend_all",
+								 ALLOCSET_DEFAULT_SIZES);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	old = MemoryContextSwitchTo(work);
+
+	seg_reco_resolve_weights(PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4), include_purchased, &hw);
+	m = seg_reco_als_model_get(model);
+	use_history = !m->custom_source;
+	if (use_history)
+		c = seg_reco_content_get(true);
+	seg_reco_build_universe(m, c, &u);
+	seg_reco_meta_init(&pm, u.n, true);
+	seg_reco_meta_fetch(&pm, &u, NULL, 0);
+	topn = Min(topn, u.n);
+
+	memset(&hist, 0, sizeof(hist));
+	if (!include_purchased)
+		seg_reco_als_read_pairs(m->query, false, 0, m->custom_source, &hist);
+	if (use_history)
+	{
+		end = as_of_end(!PG_ARGISNULL(7), PG_ARGISNULL(7) ? 0 : PG_GETARG_DATEADT(7), m->name);
+		read_occasions(false, 0, end, &occ_cust, &occ_rows, &occ_n);
+	}
+
+	block = (int) Max(64, Min(1024, (1 << 20) / m->n_products));
+	xb = palloc(sizeof(double) * (Size) block * m->d);
+	s = MemoryContextAllocHuge(work, sizeof(double) * (Size) block * m->n_products);
+	ids = palloc(sizeof(int64) * block);
+
+	job.u = &u;
+	job.m = m;
+	job.c = c;
+	job.hw = &hw;
+	job.pm = &pm;
+	job.occ_rows = occ_rows;
+	job.ofirst = ofirst;
+	job.olast = olast;
+	job.hist = &hist;
+	job.hfirst = hfirst;
+	job.hlast = hlast;
+	job.topn = topn;
+	job.only_active = only_active;
+	job.max_per_cat = max_per_cat;
+	job.diversity = diversity;
+	job.end = end;
+	job.use_history = use_history;
+	job.include_purchased = include_purchased;
+	ra_job_alloc(&job, work, occ_cust, occ_n);
+	seg_reco_blas_begin();
+
+	v1[0] = CStringGetTextDatum(m->name);
+	portal = SPI_cursor_open_with_args(NULL,
+									   "SELECT c.customer_id, c.factors FROM seg_reco.als_customer_factors c "
+									   "WHERE c.model OPERATOR(pg_catalog.=) $1 ORDER BY c.customer_id",
+									   1, t1, v1, NULL, true, 0);
+	for (;;)
+	{
+		int			rows,
+					sb;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, block);
+		if (SPI_processed == 0)
+			break;
+		rows = (int) SPI_processed;
+		ra_read_factors(SPI_tuptable, rows, m->d, ids, xb);
+
+		seg_reco_gemm(false, true, rows, m->n_products, m->d, 1.0, xb, m->d, m->y, m->d,
+					  0.0, s, m->n_products);
+
+		for (sb = 0; sb < rows; sb += RA_SUB_BLOCK)
+		{
+			int			nsb = Min(RA_SUB_BLOCK, rows - sb);
+
+			CHECK_FOR_INTERRUPTS();
+			ra_locate(ids + sb, nsb, occ_cust, occ_n, &opos, &hist, &hpos,
+					  ofirst, olast, hfirst, hlast);
+			job.s = s;
+			job.base = sb;
+			seg_reco_parallel_for(nsb, ra_task, &job);
+
+			MemoryContextSwitchTo(old);
+			ra_emit(rsinfo, &job, ids + sb, nsb);
+			MemoryContextSwitchTo(work);
+		}
+	}
+	SPI_cursor_close(portal);
+
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	MemoryContextDelete(work);
+	return (Datum) 0;
+}
