@@ -316,7 +316,7 @@ seg_reco_chol_precision_factor(const double *l, int d, double *out)
 }
 
 /*
- * Top-k selection (added for recommend.c): the k best entries of
+ * Top-k selection (reco_*.c, tfidf.c): the k best entries of
  * scores[0..n-1] whose allowed[] is true (all when allowed is NULL), best
  * first; ties go to the lower index so that results are deterministic.
  * A min-heap of k entries: O(n log k).  Returns how many were written to out.
@@ -404,7 +404,7 @@ seg_reco_topk(const double *scores, const bool *allowed, int64 n, int k, int32 *
 }
 
 /*
- * Added for ALS training in single precision (als.c).
+ * For ALS training in single precision (als_train.c).
  */
 
 /* rows converted to double per dsyrk call in seg_reco_syrk_tn_f */

@@ -87,7 +87,7 @@ extern void seg_reco_chol_solve(const double *l, int d, double *b);
 extern void seg_reco_chol_precision_factor(const double *l, int d, double *out);
 
 /*
- * Added for ALS (als.c, recommend.c).
+ * For ALS (als_train.c, reco_*.c).
  *
  * seg_reco_dot: dot product with eight partial sums, so the compiler can
  * keep several multiply-adds in flight (a single running sum is bound by
@@ -116,7 +116,7 @@ seg_reco_dot(const double *a, const double *b, int d)
 extern int	seg_reco_topk(const double *scores, const bool *allowed, int64 n, int k, int32 *out);
 
 /*
- * Added for ALS training in single precision (als.c).
+ * For ALS training in single precision (als_train.c).
  *
  * seg_reco_syrk_tn_f: C += alpha * A^T A for a float A (rows x d) into a
  * double C (d x d, both triangles filled); A is converted to double in

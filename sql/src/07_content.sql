@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------
--- Content, buy-again, popularity and cold start; ranking metrics (src/tfidf.c, evaluate.c)
+-- Content, buy-again, popularity and cold start; ranking metrics (src/tfidf.c, metrics.c)
 ------------------------------------------------------------------------------
 -- BEGIN content
 -- Content vectors: TF-IDF over the product text (name, brand, category,
@@ -539,7 +539,7 @@ END
 $fn$;
 COMMENT ON FUNCTION seg_reco.cold_start_recommendations(bigint, integer, integer) IS 'popular products in the customer''s demographic segment (age, household, county, member tier), backing off to wider segments below min_segment_size buyers and filling up from them; global popularity for unknown customers';
 
--- Ranking metrics (src/evaluate.c).  recommended: the ranked list (only the
+-- Ranking metrics (src/metrics.c).  recommended: the ranked list (only the
 -- first k count; a repeated product counts at its first position);
 -- relevant: the set of products the customer went on to buy (duplicates
 -- ignored).  precision = hits / k; recall = hits / |relevant|; ndcg: binary
