@@ -555,6 +555,7 @@ seg_reco_gmm_final(PG_FUNCTION_ARGS)
 				i;
 	double	   *x,
 			   *gmean;
+	double		mean_loglik;
 	GmmPrepared gp;
 
 	st = seg_reco_rows_final(fcinfo, "gmm_train");
@@ -603,10 +604,9 @@ seg_reco_gmm_final(PG_FUNCTION_ARGS)
 	for (run = 0; run < opt.n_init; run++)
 		gm_run(&f, run, &rng, work);
 
-	m = gm_alloc(k, d, opt.diag);
 	/* the final mean log-likelihood under the kept parameters */
 	gm_prepare(&gp, k, d, opt.diag, f.best_w, f.best_m, f.best_c, opt.reg_covar);
-	m->mean_loglik = gm_estep(&gp, x, n, f.resp, f.y);
+	mean_loglik = gm_estep(&gp, x, n, f.resp, f.y);
 	for (i = 0; i < n; i++)
 		for (j = 0; j < d; j++)
 			x[i * d + j] += gmean[j];
@@ -615,6 +615,9 @@ seg_reco_gmm_final(PG_FUNCTION_ARGS)
 			f.best_m[i * d + j] += gmean[j];
 
 	MemoryContextSwitchTo(old);
+	/* the result outlives work */
+	m = gm_alloc(k, d, opt.diag);
+	m->mean_loglik = mean_loglik;
 	gm_fill_model(m, &f, &opt, &tf);
 	MemoryContextDelete(work);
 	PG_RETURN_POINTER(m);
