@@ -1,9 +1,10 @@
 /*
  * clustering.h
- *      What kmeans.c, gmm.c and silhouette.c share: the row-collecting
- *      aggregate state, training options, feature preparation, k-means
- *      itself (GMM initialises from it) and small JSON helpers for the
- *      models' text form.
+ *      What the clustering aggregates (kmeans.c, gmm.c, silhouette.c,
+ *      select_k.c) share, from clustering.c: the row-collecting aggregate
+ *      state, training options, feature preparation, checks and small JSON
+ *      helpers for the models' text form.  k-means itself, which GMM and
+ *      the choice of k build on, is in kmeans.h.
  */
 #ifndef SEG_RECO_CLUSTERING_H
 #define SEG_RECO_CLUSTERING_H
@@ -12,7 +13,6 @@
 
 #include "memory.h"
 
-#include "common/pg_prng.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
@@ -36,7 +36,7 @@ typedef struct SegRecoRows
 	int64		cap;			/* rows allocated */
 	double	   *x;				/* n x d, row-major */
 	int32	   *labels;			/* silhouette only: cluster label per row */
-	void	   *xmap;			/* mapping behind x once large (kmeans.c) */
+	void	   *xmap;			/* mapping behind x once large (memory.c) */
 	void	   *lmap;			/* same for labels */
 	int32		arg1;			/* k, or k_min, or sample size */
 	int32		arg2;			/* k_max */
@@ -76,6 +76,7 @@ typedef struct SegRecoTransform
 
 extern SegRecoRows *seg_reco_rows_collect(FunctionCallInfo fcinfo, const char *fname,
 										  int nint_args, bool has_options, bool has_label);
+extern SegRecoRows *seg_reco_rows_final(FunctionCallInfo fcinfo, const char *fname);
 extern void seg_reco_options_parse(SegRecoRows *st, int kinds, SegRecoOptions *opt);
 extern void seg_reco_transform_fit(double *x, int64 n, int d, const SegRecoOptions *opt,
 								   SegRecoTransform *tf);
@@ -84,24 +85,13 @@ extern void seg_reco_check_k(int k, int64 n, const char *fname);
 extern void seg_reco_check_memory(int64 n, int64 per_row, const char *fname);
 extern const double *seg_reco_features_arg(ArrayType *arr, int d, const char *what);
 
-/* k-means on x (n x d, modified: centred and restored); results out */
-typedef struct SegRecoKMeansResult
-{
-	double	   *centers;		/* k x d */
-	int32	   *labels;			/* n, 0-based; may be NULL if not wanted */
-	int64	   *sizes;			/* k */
-	double		inertia;
-	int			iterations;
-} SegRecoKMeansResult;
-
-extern void seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
-								double tol, pg_prng_state *rng, SegRecoKMeansResult *res);
-
 /* JSON text helpers */
 extern void seg_reco_json_double(StringInfo buf, double v);
 extern void seg_reco_json_doubles(StringInfo buf, const double *v, int n);
 extern JsonbContainer *seg_reco_json_parse(const char *str, const char *type);
 extern double seg_reco_json_number(JsonbContainer *c, const char *key, const char *type);
+extern int	seg_reco_json_int(JsonbContainer *c, const char *key, double lo, double hi,
+							  const char *type);
 extern bool seg_reco_json_bool(JsonbContainer *c, const char *key, const char *type);
 extern void seg_reco_json_number_array(JsonbContainer *c, const char *key, double *out,
 									   int n, const char *type);

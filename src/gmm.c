@@ -28,6 +28,8 @@
 #include "utils/memutils.h"
 
 #include "clustering.h"
+#include "guards.h"
+#include "kmeans.h"
 #include "linalg.h"
 
 #define GMM_MODEL_TYPE "seg_reco.gmm_model"
@@ -404,6 +406,135 @@ seg_reco_gmm_trans(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(seg_reco_rows_collect(fcinfo, "gmm_train", 1, PG_NARGS() > 3, false));
 }
 
+/* the working arrays of the EM runs, and the best run so far */
+typedef struct GmmFit
+{
+	double	   *x;				/* n x d, centred */
+	int64		n;
+	int			d;
+	int			k;
+	const SegRecoOptions *opt;
+	Size		covlen;
+	double	   *resp;			/* n x k */
+	double	   *y;				/* block scratch */
+	double	   *weights;
+	double	   *means;
+	double	   *covs;
+	double	   *best_w;
+	double	   *best_m;
+	double	   *best_c;
+	double		best_lb;
+	int			best_iter;
+	bool		best_conv;
+} GmmFit;
+
+/* centre x in place; returns the column means (moved back at the end) */
+static double *
+gm_centre(double *x, int64 n, int d)
+{
+	double	   *gmean = palloc0(sizeof(double) * d);
+	int64		i;
+	int			j;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < d; j++)
+			gmean[j] += x[i * d + j];
+	for (j = 0; j < d; j++)
+		gmean[j] /= (double) n;
+	for (i = 0; i < n; i++)
+		for (j = 0; j < d; j++)
+			x[i * d + j] -= gmean[j];
+	return gmean;
+}
+
+/*
+ * One EM run from a k-means start (one k-means++ run, hard
+ * responsibilities) in its own memory context under work; the run is kept
+ * in f's best slots if it is the first or has a higher lower bound.
+ */
+static void
+gm_run(GmmFit *f, int run, pg_prng_state *rng, MemoryContext work)
+{
+	const SegRecoOptions *opt = f->opt;
+	double	   *x = f->x;
+	int64		n = f->n,
+				i;
+	int			d = f->d,
+				k = f->k;
+	SegRecoKMeansResult km;
+	GmmPrepared gp;
+	double		lb = -DBL_MAX;
+	int			it,
+				iters = 0;
+	bool		conv = false;
+	MemoryContext runcxt = AllocSetContextCreate(work, "gmm run", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext prev = MemoryContextSwitchTo(runcxt);
+
+	/* k-means initialisation: one k-means++ run, hard responsibilities */
+	memset(&km, 0, sizeof(km));
+	km.labels = seg_reco_alloc_huge(sizeof(int32) * n);
+	seg_reco_kmeans_fit(x, n, d, k, 1, 300, 1e-4, rng, &km);
+	memset(f->resp, 0, sizeof(double) * n * k);
+	for (i = 0; i < n; i++)
+		f->resp[i * k + km.labels[i]] = 1.0;
+	gm_mstep(x, n, d, k, opt->diag, opt->reg_covar, f->resp, f->weights, f->means, f->covs, f->y);
+
+	for (it = 1; it <= opt->max_iter; it++)
+	{
+		double		prev_lb = lb;
+		MemoryContext itcxt = AllocSetContextCreate(runcxt, "gmm iteration", ALLOCSET_SMALL_SIZES);
+		MemoryContext p2 = MemoryContextSwitchTo(itcxt);
+
+		gm_prepare(&gp, k, d, opt->diag, f->weights, f->means, f->covs, opt->reg_covar);
+		lb = gm_estep(&gp, x, n, f->resp, f->y);
+		MemoryContextSwitchTo(p2);
+		MemoryContextDelete(itcxt);
+		gm_mstep(x, n, d, k, opt->diag, opt->reg_covar, f->resp, f->weights, f->means, f->covs, f->y);
+		iters = it;
+		if (prev_lb != -DBL_MAX && fabs(lb - prev_lb) < opt->tol)
+		{
+			conv = true;
+			break;
+		}
+	}
+	if (run == 0 || lb > f->best_lb)
+	{
+		f->best_lb = lb;
+		f->best_iter = iters;
+		f->best_conv = conv;
+		memcpy(f->best_w, f->weights, sizeof(double) * k);
+		memcpy(f->best_m, f->means, sizeof(double) * (Size) k * d);
+		memcpy(f->best_c, f->covs, sizeof(double) * (Size) k * f->covlen);
+	}
+	MemoryContextSwitchTo(prev);
+	MemoryContextDelete(runcxt);
+}
+
+/* the model's parameters, the best run and the feature preparation into m */
+static void
+gm_fill_model(GmmModel *m, const GmmFit *f, const SegRecoOptions *opt, const SegRecoTransform *tf)
+{
+	int			k = f->k,
+				d = f->d;
+
+	m->n = f->n;
+	m->seed = opt->seed;
+	m->iterations = f->best_iter;
+	m->converged = f->best_conv ? 1 : 0;
+	m->n_init = opt->n_init;
+	m->max_iter = opt->max_iter;
+	m->tol = opt->tol;
+	m->reg_covar = opt->reg_covar;
+	m->lower_bound = f->best_lb;
+	m->standardize = opt->standardize ? 1 : 0;
+	memcpy(GM_WEIGHTS(m), f->best_w, sizeof(double) * k);
+	memcpy(GM_MEANS(m), f->best_m, sizeof(double) * (Size) k * d);
+	memcpy(GM_COVS(m), f->best_c, sizeof(double) * (Size) k * f->covlen);
+	memcpy(GM_TMEAN(m), tf->mean, sizeof(double) * d);
+	memcpy(GM_TSCALE(m), tf->scale, sizeof(double) * d);
+	memcpy(GM_TLOG1P(m), tf->log1p, sizeof(double) * d);
+}
+
 PG_FUNCTION_INFO_V1(seg_reco_gmm_final);
 Datum
 seg_reco_gmm_final(PG_FUNCTION_ARGS)
@@ -415,6 +546,7 @@ seg_reco_gmm_final(PG_FUNCTION_ARGS)
 				old;
 	pg_prng_state rng;
 	GmmModel   *m;
+	GmmFit		f;
 	int			k,
 				d,
 				run,
@@ -422,32 +554,11 @@ seg_reco_gmm_final(PG_FUNCTION_ARGS)
 	int64		n,
 				i;
 	double	   *x,
-			   *resp,
-			   *y,
-			   *weights,
-			   *means,
-			   *covs,
-			   *best_w,
-			   *best_m,
-			   *best_c,
 			   *gmean;
-	double		best_lb = -DBL_MAX;
-	int			best_iter = 0;
-	bool		best_conv = false;
-	Size		covlen;
+	double		mean_loglik;
 	GmmPrepared gp;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("gmm_train final function can only be called as part of an aggregate")));
-	st = PG_ARGISNULL(0) ? NULL : (SegRecoRows *) PG_GETARG_POINTER(0);
-	if (st == NULL || st->n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("gmm_train needs at least one row with features"),
-				 errdetail("The input was empty or every features array was NULL."),
-				 errhint("Check the query that feeds the aggregate.")));
+	st = seg_reco_rows_final(fcinfo, "gmm_train");
 	k = st->arg1;
 	d = st->d;
 	n = st->n;
@@ -462,112 +573,52 @@ seg_reco_gmm_final(PG_FUNCTION_ARGS)
 	seg_reco_options_parse(st, SEG_RECO_OPT_GMM, &opt);
 	seg_reco_check_k(k, n, "gmm_train");
 	seg_reco_check_memory(n, (int64) d + k, "gmm_train");
-	covlen = opt.diag ? (Size) d : (Size) d * d;
 
 	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco gmm_train", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
 	seg_reco_blas_begin();
 	seg_reco_transform_fit(x, n, d, &opt, &tf);
-	pg_prng_seed(&rng, (uint64) opt.seed);
+	seg_reco_prng_seed(&rng, opt.seed);
 
 	/* centre the data; the means move back at the end */
-	gmean = palloc0(sizeof(double) * d);
-	for (i = 0; i < n; i++)
-		for (j = 0; j < d; j++)
-			gmean[j] += x[i * d + j];
-	for (j = 0; j < d; j++)
-		gmean[j] /= (double) n;
-	for (i = 0; i < n; i++)
-		for (j = 0; j < d; j++)
-			x[i * d + j] -= gmean[j];
+	gmean = gm_centre(x, n, d);
 
-	resp = seg_reco_alloc_huge(sizeof(double) * n * k);
-	y = palloc(sizeof(double) * (Size) gm_block_rows(k, d) * Max((Size) k * d, (Size) d));
-	weights = palloc(sizeof(double) * k);
-	means = palloc(sizeof(double) * (Size) k * d);
-	covs = palloc(sizeof(double) * (Size) k * covlen);
-	best_w = palloc(sizeof(double) * k);
-	best_m = palloc(sizeof(double) * (Size) k * d);
-	best_c = palloc(sizeof(double) * (Size) k * covlen);
+	f.x = x;
+	f.n = n;
+	f.d = d;
+	f.k = k;
+	f.opt = &opt;
+	f.covlen = opt.diag ? (Size) d : (Size) d * d;
+	f.resp = seg_reco_alloc_huge(sizeof(double) * n * k);
+	f.y = palloc(sizeof(double) * (Size) gm_block_rows(k, d) * Max((Size) k * d, (Size) d));
+	f.weights = palloc(sizeof(double) * k);
+	f.means = palloc(sizeof(double) * (Size) k * d);
+	f.covs = palloc(sizeof(double) * (Size) k * f.covlen);
+	f.best_w = palloc(sizeof(double) * k);
+	f.best_m = palloc(sizeof(double) * (Size) k * d);
+	f.best_c = palloc(sizeof(double) * (Size) k * f.covlen);
+	f.best_lb = -DBL_MAX;
+	f.best_iter = 0;
+	f.best_conv = false;
 
 	for (run = 0; run < opt.n_init; run++)
-	{
-		SegRecoKMeansResult km;
-		double		lb = -DBL_MAX;
-		int			it,
-					iters = 0;
-		bool		conv = false;
-		MemoryContext runcxt = AllocSetContextCreate(work, "gmm run", ALLOCSET_DEFAULT_SIZES);
-		MemoryContext prev = MemoryContextSwitchTo(runcxt);
+		gm_run(&f, run, &rng, work);
 
-		/* k-means initialisation: one k-means++ run, hard responsibilities */
-		memset(&km, 0, sizeof(km));
-		km.labels = seg_reco_alloc_huge(sizeof(int32) * n);
-		seg_reco_kmeans_fit(x, n, d, k, 1, 300, 1e-4, &rng, &km);
-		memset(resp, 0, sizeof(double) * n * k);
-		for (i = 0; i < n; i++)
-			resp[i * k + km.labels[i]] = 1.0;
-		gm_mstep(x, n, d, k, opt.diag, opt.reg_covar, resp, weights, means, covs, y);
-
-		for (it = 1; it <= opt.max_iter; it++)
-		{
-			double		prev_lb = lb;
-			MemoryContext itcxt = AllocSetContextCreate(runcxt, "gmm iteration", ALLOCSET_SMALL_SIZES);
-			MemoryContext p2 = MemoryContextSwitchTo(itcxt);
-
-			gm_prepare(&gp, k, d, opt.diag, weights, means, covs, opt.reg_covar);
-			lb = gm_estep(&gp, x, n, resp, y);
-			MemoryContextSwitchTo(p2);
-			MemoryContextDelete(itcxt);
-			gm_mstep(x, n, d, k, opt.diag, opt.reg_covar, resp, weights, means, covs, y);
-			iters = it;
-			if (prev_lb != -DBL_MAX && fabs(lb - prev_lb) < opt.tol)
-			{
-				conv = true;
-				break;
-			}
-		}
-		if (run == 0 || lb > best_lb)
-		{
-			best_lb = lb;
-			best_iter = iters;
-			best_conv = conv;
-			memcpy(best_w, weights, sizeof(double) * k);
-			memcpy(best_m, means, sizeof(double) * (Size) k * d);
-			memcpy(best_c, covs, sizeof(double) * (Size) k * covlen);
-		}
-		MemoryContextSwitchTo(prev);
-		MemoryContextDelete(runcxt);
-	}
-
-	m = gm_alloc(k, d, opt.diag);
 	/* the final mean log-likelihood under the kept parameters */
-	gm_prepare(&gp, k, d, opt.diag, best_w, best_m, best_c, opt.reg_covar);
-	m->mean_loglik = gm_estep(&gp, x, n, resp, y);
+	gm_prepare(&gp, k, d, opt.diag, f.best_w, f.best_m, f.best_c, opt.reg_covar);
+	mean_loglik = gm_estep(&gp, x, n, f.resp, f.y);
 	for (i = 0; i < n; i++)
 		for (j = 0; j < d; j++)
 			x[i * d + j] += gmean[j];
 	for (i = 0; i < k; i++)
 		for (j = 0; j < d; j++)
-			best_m[i * d + j] += gmean[j];
+			f.best_m[i * d + j] += gmean[j];
 
 	MemoryContextSwitchTo(old);
-	m->n = n;
-	m->seed = opt.seed;
-	m->iterations = best_iter;
-	m->converged = best_conv ? 1 : 0;
-	m->n_init = opt.n_init;
-	m->max_iter = opt.max_iter;
-	m->tol = opt.tol;
-	m->reg_covar = opt.reg_covar;
-	m->lower_bound = best_lb;
-	m->standardize = opt.standardize ? 1 : 0;
-	memcpy(GM_WEIGHTS(m), best_w, sizeof(double) * k);
-	memcpy(GM_MEANS(m), best_m, sizeof(double) * (Size) k * d);
-	memcpy(GM_COVS(m), best_c, sizeof(double) * (Size) k * covlen);
-	memcpy(GM_TMEAN(m), tf.mean, sizeof(double) * d);
-	memcpy(GM_TSCALE(m), tf.scale, sizeof(double) * d);
-	memcpy(GM_TLOG1P(m), tf.log1p, sizeof(double) * d);
+	/* the result outlives work */
+	m = gm_alloc(k, d, opt.diag);
+	m->mean_loglik = mean_loglik;
+	gm_fill_model(m, &f, &opt, &tf);
 	MemoryContextDelete(work);
 	PG_RETURN_POINTER(m);
 }
@@ -646,21 +697,6 @@ seg_reco_gmm_model_out(PG_FUNCTION_ARGS)
 	PG_RETURN_CSTRING(buf.data);
 }
 
-static int
-gm_json_int(JsonbContainer *c, const char *key, double lo, double hi)
-{
-	double		v = seg_reco_json_number(c, key, GMM_MODEL_TYPE);
-
-	if (v != floor(v) || v < lo || v > hi)
-	{
-		char		msg[128];
-
-		snprintf(msg, sizeof(msg), "\"%s\" must be an integer between %.0f and %.0f.", key, lo, hi);
-		seg_reco_json_bad(GMM_MODEL_TYPE, msg);
-	}
-	return (int) v;
-}
-
 PG_FUNCTION_INFO_V1(seg_reco_gmm_model_in);
 Datum
 seg_reco_gmm_model_in(PG_FUNCTION_ARGS)
@@ -679,8 +715,8 @@ seg_reco_gmm_model_in(PG_FUNCTION_ARGS)
 	double		v;
 	GmmPrepared gp;
 
-	k = gm_json_int(root, "k", 1, SEG_RECO_CLUSTER_MAX_K);
-	d = gm_json_int(root, "d", 1, SEG_RECO_CLUSTER_MAX_DIM);
+	k = seg_reco_json_int(root, "k", 1, SEG_RECO_CLUSTER_MAX_K, T);
+	d = seg_reco_json_int(root, "d", 1, SEG_RECO_CLUSTER_MAX_DIM, T);
 	ct = getKeyJsonValueFromContainer(root, "covariance_type", strlen("covariance_type"), NULL);
 	if (ct == NULL || ct->type != jbvString)
 		seg_reco_json_bad(T, "\"covariance_type\" must be \"full\" or \"diag\".");
@@ -697,11 +733,11 @@ seg_reco_gmm_model_in(PG_FUNCTION_ARGS)
 	m->n = (int64) v;
 	m->mean_loglik = seg_reco_json_number(root, "log_likelihood", T);
 	m->lower_bound = seg_reco_json_number(root, "lower_bound", T);
-	m->iterations = gm_json_int(root, "iterations", 0, INT_MAX);
+	m->iterations = seg_reco_json_int(root, "iterations", 0, INT_MAX, T);
 	m->converged = seg_reco_json_bool(root, "converged", T) ? 1 : 0;
 	params = seg_reco_json_object(root, "params", T);
-	m->n_init = gm_json_int(params, "n_init", 1, INT_MAX);
-	m->max_iter = gm_json_int(params, "max_iter", 1, INT_MAX);
+	m->n_init = seg_reco_json_int(params, "n_init", 1, INT_MAX, T);
+	m->max_iter = seg_reco_json_int(params, "max_iter", 1, INT_MAX, T);
 	m->tol = seg_reco_json_number(params, "tol", T);
 	m->reg_covar = seg_reco_json_number(params, "reg_covar", T);
 	m->seed = (int64) seg_reco_json_number(params, "seed", T);

@@ -1,16 +1,17 @@
 /*
  * kmeans.c
- *      k-means clustering: the training aggregate, the model type, and
- *      assignment; plus the pieces every clustering aggregate shares
- *      (row collection, options, feature preparation, JSON text helpers).
+ *      k-means clustering: seeding, Lloyd iterations, the training
+ *      aggregate, the model type and its text form, and assignment.  Row
+ *      collection, options and feature preparation are shared with the
+ *      other clustering aggregates (clustering.c).
  *
  * seg_reco.kmeans_train(features float8[], k int [, options jsonb]) collects
  * the rows in a compact n x d buffer (internal state, in the aggregate
  * context) and trains in the final function:
  *
- *   - feature preparation (stored with the model, applied by assignment):
- *     log1p on chosen columns, then optional z-scores (population std;
- *     a constant column keeps scale 1);
+ *   - feature preparation (clustering.c; stored with the model, applied by
+ *     assignment): log1p on chosen columns, then optional z-scores
+ *     (population std; a constant column keeps scale 1);
  *   - k-means++ seeding, the greedy variant scikit-learn uses: 2 + ln(k)
  *     candidates per centre, the one that lowers the potential most wins;
  *   - Lloyd iterations with squared distances from dgemm in blocks
@@ -32,626 +33,20 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
-#include "common/shortest_dec.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "utils/builtins.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/numeric.h"
 
 #include "clustering.h"
 #include "guards.h"
+#include "kmeans.h"
 #include "linalg.h"
 #include "memory.h"
 #include "threads.h"
 
 /* ======================================================================
- * Shared: allocation, checks, row collection
- * ====================================================================== */
-
-void
-seg_reco_check_memory(int64 n, int64 per_row, const char *fname)
-{
-	if (per_row > 0 && n > SEG_RECO_CLUSTER_MAX_VALUES / per_row)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s input is too large: %lld rows of %lld values", fname,
-						(long long) n, (long long) per_row),
-				 errdetail("Training holds at most %lld values (rows x features) in memory.",
-						   (long long) SEG_RECO_CLUSTER_MAX_VALUES),
-				 errhint("Train on a sample, e.g. with TABLESAMPLE or ORDER BY random() LIMIT, and assign the rest.")));
-}
-
-void
-seg_reco_check_k(int k, int64 n, const char *fname)
-{
-	if (k < 1 || k > SEG_RECO_CLUSTER_MAX_K)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s: k must be between 1 and %d, got %d", fname, SEG_RECO_CLUSTER_MAX_K, k),
-				 errhint("Ask for at least one cluster.")));
-	if ((int64) k > n)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s: k = %d is greater than the number of distinct points", fname, k),
-				 errdetail("The input has %lld rows.", (long long) n),
-				 errhint("Use a smaller k.")));
-}
-
-/*
- * The float8 values of a features array, checked: one dimension, no NULL,
- * finite, and d elements when d > 0.
- */
-const double *
-seg_reco_features_arg(ArrayType *arr, int d, const char *what)
-{
-	int			nelem;
-	const double *v;
-	int			i;
-
-	if (ARR_ELEMTYPE(arr) != FLOAT8OID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("%s must be a float8[] array", what)));
-	if (ARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s must be a one-dimensional array", what)));
-	nelem = ARR_NDIM(arr) == 0 ? 0 : ARR_DIMS(arr)[0];
-	if (nelem == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("%s must not be empty", what)));
-	if (nelem > SEG_RECO_CLUSTER_MAX_DIM)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s has %d elements, more than the limit of %d", what, nelem,
-						SEG_RECO_CLUSTER_MAX_DIM)));
-	if (d > 0 && nelem != d)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("%s has %d elements, expected %d", what, nelem, d),
-				 errdetail("Every row must have as many features as the first row (or the model)."),
-				 errhint("Check the query that builds the feature arrays.")));
-	if (ARR_HASNULL(arr) && array_contains_nulls(arr))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not contain NULL elements", what),
-				 errhint("Replace NULLs with a value (e.g. coalesce(x, 0)) or filter such rows out.")));
-	v = (const double *) ARR_DATA_PTR(arr);
-	for (i = 0; i < nelem; i++)
-	{
-		if (unlikely(isnan(v[i]) || isinf(v[i])))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("%s must hold finite numbers, element %d is %s", what, i + 1,
-							isnan(v[i]) ? "NaN" : (v[i] > 0 ? "Infinity" : "-Infinity")),
-					 errhint("Filter out or repair rows with NaN or infinite values.")));
-	}
-	return v;
-}
-
-/*
- * Transition: append one row.  Arguments after the state: features, then
- * nint_args int4 arguments (or, with has_label, the int4 label first), then
- * optionally jsonb options.  Rows with NULL features (or NULL label) are
- * skipped.  The parameters are read from the first row.
- */
-SegRecoRows *
-seg_reco_rows_collect(FunctionCallInfo fcinfo, const char *fname,
-					  int nint_args, bool has_options, bool has_label)
-{
-	MemoryContext aggcxt;
-	SegRecoRows *st;
-	ArrayType  *arr;
-	const double *v;
-	int			argi;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s transition function can only be called as part of an aggregate", fname)));
-
-	if (PG_ARGISNULL(0))
-	{
-		st = (SegRecoRows *) MemoryContextAllocZero(aggcxt, sizeof(SegRecoRows));
-		st->cxt = aggcxt;
-		st->fname = fname;
-	}
-	else
-		st = (SegRecoRows *) PG_GETARG_POINTER(0);
-
-	if (!st->args_set)
-	{
-		argi = has_label ? 3 : 2;
-		if (nint_args >= 1)
-		{
-			if (PG_ARGISNULL(argi))
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("%s: parameter %d must not be NULL", fname, argi)));
-			st->arg1 = PG_GETARG_INT32(argi);
-		}
-		if (nint_args >= 2)
-		{
-			if (PG_ARGISNULL(argi + 1))
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("%s: parameter %d must not be NULL", fname, argi + 1)));
-			st->arg2 = PG_GETARG_INT32(argi + 1);
-		}
-		if (has_options && !PG_ARGISNULL(argi + nint_args))
-		{
-			Jsonb	   *jb = PG_GETARG_JSONB_P(argi + nint_args);
-
-			st->options = (Jsonb *) MemoryContextAlloc(aggcxt, VARSIZE(jb));
-			memcpy(st->options, jb, VARSIZE(jb));
-		}
-		st->args_set = true;
-	}
-
-	if (PG_ARGISNULL(1) || (has_label && PG_ARGISNULL(2)))
-		return st;
-
-	arr = PG_GETARG_ARRAYTYPE_P(1);
-	v = seg_reco_features_arg(arr, st->d, "features");
-	if (st->d == 0)
-		st->d = ARR_DIMS(arr)[0];
-
-	if (st->n == st->cap)
-	{
-		int64		newcap = st->cap == 0 ? 1024 : st->cap * 2;
-		int64		maxrows = SEG_RECO_CLUSTER_MAX_VALUES / st->d;
-
-		if (st->n >= maxrows)
-			seg_reco_check_memory(st->n + 1, st->d, fname);
-		newcap = Min(newcap, maxrows);
-		st->x = seg_reco_grow_buffer(aggcxt, &st->xmap, st->x, sizeof(double) * st->n * st->d,
-							sizeof(double) * newcap * st->d);
-		if (has_label)
-			st->labels = seg_reco_grow_buffer(aggcxt, &st->lmap, st->labels, sizeof(int32) * st->n,
-									 sizeof(int32) * newcap);
-		st->cap = newcap;
-	}
-	memcpy(st->x + st->n * st->d, v, sizeof(double) * st->d);
-	if (has_label)
-		st->labels[st->n] = PG_GETARG_INT32(2);
-	st->n++;
-	return st;
-}
-
-/* ======================================================================
- * Options
- * ====================================================================== */
-
-static void
-opt_bad(const char *key, const char *why)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid value for option \"%s\"", key),
-			 errdetail("%s", why)));
-}
-
-static double
-opt_number(JsonbValue *v, const char *key)
-{
-	if (v->type != jbvNumeric)
-		opt_bad(key, "Expected a number.");
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
-}
-
-static int64
-opt_int(JsonbValue *v, const char *key, int64 lo, int64 hi)
-{
-	double		x = opt_number(v, key);
-
-	if (x != floor(x) || x < (double) lo || x > (double) hi)
-	{
-		char		msg[128];
-
-		snprintf(msg, sizeof(msg), "Expected an integer between " INT64_FORMAT " and " INT64_FORMAT ".", lo, hi);
-		opt_bad(key, msg);
-	}
-	return (int64) x;
-}
-
-/* Parse st->options into opt; kind-specific defaults must be set by the caller. */
-void
-seg_reco_options_parse(SegRecoRows *st, int kinds, SegRecoOptions *opt)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	const char *allowed;
-
-	if (kinds & SEG_RECO_OPT_GMM)
-		allowed = "n_init, max_iter, tol, seed, standardize, log1p, covariance_type, reg_covar";
-	else if (kinds & SEG_RECO_OPT_SELECT)
-		allowed = "n_init, max_iter, tol, seed, standardize, log1p, sample_size";
-	else
-		allowed = "n_init, max_iter, tol, seed, standardize, log1p";
-
-	if (st->options == NULL)
-		return;
-	if (!JB_ROOT_IS_OBJECT(st->options) || JB_ROOT_IS_SCALAR(st->options))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s: options must be a JSON object", st->fname),
-				 errhint("Known options: %s.", allowed)));
-
-	it = JsonbIteratorInit(&st->options->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		char	   *key;
-
-		if (tok != WJB_KEY)
-			continue;
-		key = pnstrdup(v.val.string.val, v.val.string.len);
-		tok = JsonbIteratorNext(&it, &v, true);
-		if (strcmp(key, "n_init") == 0)
-			opt->n_init = (int) opt_int(&v, key, 1, 1000);
-		else if (strcmp(key, "max_iter") == 0)
-			opt->max_iter = (int) opt_int(&v, key, 1, 100000);
-		else if (strcmp(key, "tol") == 0)
-		{
-			opt->tol = opt_number(&v, key);
-			if (!(opt->tol >= 0.0) || isinf(opt->tol))
-				opt_bad(key, "Expected a finite number >= 0.");
-		}
-		else if (strcmp(key, "seed") == 0)
-			opt->seed = opt_int(&v, key, -((int64) 1 << 53), (int64) 1 << 53);
-		else if (strcmp(key, "standardize") == 0)
-		{
-			if (v.type != jbvBool)
-				opt_bad(key, "Expected true or false.");
-			opt->standardize = v.val.boolean;
-		}
-		else if (strcmp(key, "log1p") == 0)
-		{
-			JsonbContainer *c;
-			int			i,
-						n;
-
-			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
-				opt_bad(key, "Expected an array of 1-based column numbers.");
-			c = v.val.binary.data;
-			n = JsonContainerSize(c);
-			opt->log1p = palloc0(sizeof(bool) * st->d);
-			for (i = 0; i < n; i++)
-			{
-				JsonbValue *e = getIthJsonbValueFromContainer(c, i);
-				int64		col = opt_int(e, key, 1, st->d);
-
-				opt->log1p[col - 1] = true;
-			}
-			opt->nlog1p = n;
-		}
-		else if ((kinds & SEG_RECO_OPT_GMM) && strcmp(key, "covariance_type") == 0)
-		{
-			char	   *s;
-
-			if (v.type != jbvString)
-				opt_bad(key, "Expected \"full\" or \"diag\".");
-			s = pnstrdup(v.val.string.val, v.val.string.len);
-			if (strcmp(s, "full") == 0)
-				opt->diag = false;
-			else if (strcmp(s, "diag") == 0)
-				opt->diag = true;
-			else
-				opt_bad(key, "Expected \"full\" or \"diag\".");
-		}
-		else if ((kinds & SEG_RECO_OPT_GMM) && strcmp(key, "reg_covar") == 0)
-		{
-			opt->reg_covar = opt_number(&v, key);
-			if (!(opt->reg_covar >= 0.0) || isinf(opt->reg_covar))
-				opt_bad(key, "Expected a finite number >= 0.");
-		}
-		else if ((kinds & SEG_RECO_OPT_SELECT) && strcmp(key, "sample_size") == 0)
-			opt->sample_size = (int) opt_int(&v, key, 2, 1000000);
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s: unknown option \"%s\"", st->fname, key),
-					 errhint("Known options: %s.", allowed)));
-	}
-}
-
-/* ======================================================================
- * Feature preparation
- * ====================================================================== */
-
-static inline double
-tf_log1p(double v, int col)
-{
-	if (unlikely(!(v > -1.0)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("feature %d is %g, but log1p needs values greater than -1", col + 1, v),
-				 errhint("Do not ask for log1p on columns that can be -1 or below.")));
-	return log1p(v);
-}
-
-/* Fit the transform on x and apply it to x in place. */
-void
-seg_reco_transform_fit(double *x, int64 n, int d, const SegRecoOptions *opt, SegRecoTransform *tf)
-{
-	int64		i;
-	int			j;
-
-	tf->d = d;
-	tf->mean = palloc0(sizeof(double) * d);
-	tf->scale = palloc(sizeof(double) * d);
-	tf->log1p = palloc0(sizeof(double) * d);
-	for (j = 0; j < d; j++)
-	{
-		tf->scale[j] = 1.0;
-		if (opt->log1p && opt->log1p[j])
-			tf->log1p[j] = 1.0;
-	}
-	if (opt->nlog1p > 0)
-	{
-		for (i = 0; i < n; i++)
-		{
-			double	   *r = x + i * d;
-
-			if ((i & 65535) == 0)
-				CHECK_FOR_INTERRUPTS();
-			for (j = 0; j < d; j++)
-				if (tf->log1p[j] != 0.0)
-					r[j] = tf_log1p(r[j], j);
-		}
-	}
-	if (opt->standardize)
-	{
-		double	   *ss = palloc0(sizeof(double) * d);
-
-		for (i = 0; i < n; i++)
-			for (j = 0; j < d; j++)
-				tf->mean[j] += x[i * d + j];
-		for (j = 0; j < d; j++)
-			tf->mean[j] /= (double) n;
-		for (i = 0; i < n; i++)
-		{
-			if ((i & 65535) == 0)
-				CHECK_FOR_INTERRUPTS();
-			for (j = 0; j < d; j++)
-			{
-				double		c = x[i * d + j] - tf->mean[j];
-
-				ss[j] += c * c;
-			}
-		}
-		for (j = 0; j < d; j++)
-		{
-			double		sd = sqrt(ss[j] / (double) n);
-
-			tf->scale[j] = (sd > 0.0 && isfinite(sd)) ? sd : 1.0;
-		}
-		for (i = 0; i < n; i++)
-			for (j = 0; j < d; j++)
-				x[i * d + j] = (x[i * d + j] - tf->mean[j]) / tf->scale[j];
-		pfree(ss);
-	}
-}
-
-void
-seg_reco_transform_row(const SegRecoTransform *tf, const double *in, double *out)
-{
-	int			j;
-
-	for (j = 0; j < tf->d; j++)
-	{
-		double		v = in[j];
-
-		if (tf->log1p[j] != 0.0)
-			v = tf_log1p(v, j);
-		out[j] = (v - tf->mean[j]) / tf->scale[j];
-	}
-}
-
-/* ======================================================================
- * JSON text helpers
- * ====================================================================== */
-
-void
-seg_reco_json_double(StringInfo buf, double v)
-{
-	char		tmp[DOUBLE_SHORTEST_DECIMAL_LEN];
-
-	if (isnan(v) || isinf(v))
-	{
-		/* cannot happen for a trained model; keep the text valid JSON */
-		appendStringInfoString(buf, "null");
-		return;
-	}
-	double_to_shortest_decimal_buf(v, tmp);
-	appendStringInfoString(buf, tmp);
-}
-
-void
-seg_reco_json_doubles(StringInfo buf, const double *v, int n)
-{
-	int			i;
-
-	appendStringInfoChar(buf, '[');
-	for (i = 0; i < n; i++)
-	{
-		if (i)
-			appendStringInfoString(buf, ", ");
-		seg_reco_json_double(buf, v[i]);
-	}
-	appendStringInfoChar(buf, ']');
-}
-
-void
-seg_reco_json_log1p(StringInfo buf, const double *log1p, int d)
-{
-	int			j;
-	bool		first = true;
-
-	appendStringInfoChar(buf, '[');
-	for (j = 0; j < d; j++)
-		if (log1p[j] != 0.0)
-		{
-			appendStringInfo(buf, first ? "%d" : ", %d", j + 1);
-			first = false;
-		}
-	appendStringInfoChar(buf, ']');
-}
-
-void
-seg_reco_json_bad(const char *type, const char *why)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-			 errmsg("invalid input syntax for type %s", type),
-			 errdetail("%s", why)));
-}
-
-JsonbContainer *
-seg_reco_json_parse(const char *str, const char *type)
-{
-	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(str)));
-
-	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
-		seg_reco_json_bad(type, "Expected a JSON object.");
-	return &jb->root;
-}
-
-static JsonbValue *
-json_get(JsonbContainer *c, const char *key, const char *type)
-{
-	JsonbValue *v = getKeyJsonValueFromContainer(c, key, strlen(key), NULL);
-
-	if (v == NULL)
-	{
-		char		msg[128];
-
-		snprintf(msg, sizeof(msg), "Missing key \"%s\".", key);
-		seg_reco_json_bad(type, msg);
-	}
-	return v;
-}
-
-static double
-json_value_number(JsonbValue *v, const char *key, const char *type)
-{
-	double		x;
-
-	if (v->type != jbvNumeric)
-	{
-		char		msg[128];
-
-		snprintf(msg, sizeof(msg), "\"%s\" must hold numbers.", key);
-		seg_reco_json_bad(type, msg);
-	}
-	x = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
-	if (isinf(x))
-		seg_reco_json_bad(type, "Numbers must be finite.");
-	return x;
-}
-
-double
-seg_reco_json_number(JsonbContainer *c, const char *key, const char *type)
-{
-	return json_value_number(json_get(c, key, type), key, type);
-}
-
-bool
-seg_reco_json_bool(JsonbContainer *c, const char *key, const char *type)
-{
-	JsonbValue *v = json_get(c, key, type);
-
-	if (v->type != jbvBool)
-		seg_reco_json_bad(type, "Expected true or false.");
-	return v->val.boolean;
-}
-
-JsonbContainer *
-seg_reco_json_object(JsonbContainer *c, const char *key, const char *type)
-{
-	JsonbValue *v = json_get(c, key, type);
-
-	if (v->type != jbvBinary || JsonContainerIsArray(v->val.binary.data))
-	{
-		char		msg[128];
-
-		snprintf(msg, sizeof(msg), "\"%s\" must be an object.", key);
-		seg_reco_json_bad(type, msg);
-	}
-	return v->val.binary.data;
-}
-
-/* n numbers from key: a flat array, or an array of arrays read row by row */
-void
-seg_reco_json_number_array(JsonbContainer *c, const char *key, double *out, int n, const char *type)
-{
-	JsonbValue *v = json_get(c, key, type);
-	JsonbContainer *a;
-	int			i,
-				got = 0,
-				len;
-	char		msg[128];
-
-	snprintf(msg, sizeof(msg), "\"%s\" must be an array of %d numbers.", key, n);
-	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
-		seg_reco_json_bad(type, msg);
-	a = v->val.binary.data;
-	len = JsonContainerSize(a);
-	for (i = 0; i < len; i++)
-	{
-		JsonbValue *e = getIthJsonbValueFromContainer(a, i);
-
-		if (e->type == jbvBinary && JsonContainerIsArray(e->val.binary.data))
-		{
-			JsonbContainer *row = e->val.binary.data;
-			int			m = JsonContainerSize(row),
-						j;
-
-			for (j = 0; j < m; j++)
-			{
-				if (got >= n)
-					seg_reco_json_bad(type, msg);
-				out[got++] = json_value_number(getIthJsonbValueFromContainer(row, j), key, type);
-			}
-		}
-		else
-		{
-			if (got >= n)
-				seg_reco_json_bad(type, msg);
-			out[got++] = json_value_number(e, key, type);
-		}
-	}
-	if (got != n)
-		seg_reco_json_bad(type, msg);
-}
-
-void
-seg_reco_json_read_log1p(JsonbContainer *c, double *log1p, int d, const char *type)
-{
-	JsonbValue *v = json_get(c, "log1p", type);
-	JsonbContainer *a;
-	int			i;
-
-	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
-		seg_reco_json_bad(type, "\"log1p\" must be an array of column numbers.");
-	a = v->val.binary.data;
-	memset(log1p, 0, sizeof(double) * d);
-	for (i = 0; i < (int) JsonContainerSize(a); i++)
-	{
-		double		col = json_value_number(getIthJsonbValueFromContainer(a, i), "log1p", type);
-
-		if (col != floor(col) || col < 1 || col > d)
-			seg_reco_json_bad(type, "\"log1p\" column numbers must lie between 1 and d.");
-		log1p[(int) col - 1] = 1.0;
-	}
-}
-
-/* ======================================================================
- * k-means
+ * Passes over the points
  * ====================================================================== */
 
 /*
@@ -1624,21 +1019,6 @@ seg_reco_kmeans_model_out(PG_FUNCTION_ARGS)
 	PG_RETURN_CSTRING(buf.data);
 }
 
-static int
-json_int(JsonbContainer *c, const char *key, double lo, double hi, const char *type)
-{
-	double		v = seg_reco_json_number(c, key, type);
-
-	if (v != floor(v) || v < lo || v > hi)
-	{
-		char		msg[128];
-
-		snprintf(msg, sizeof(msg), "\"%s\" must be an integer between %.0f and %.0f.", key, lo, hi);
-		seg_reco_json_bad(type, msg);
-	}
-	return (int) v;
-}
-
 PG_FUNCTION_INFO_V1(seg_reco_kmeans_model_in);
 Datum
 seg_reco_kmeans_model_in(PG_FUNCTION_ARGS)
@@ -1654,8 +1034,8 @@ seg_reco_kmeans_model_in(PG_FUNCTION_ARGS)
 				j;
 	double		v;
 
-	k = json_int(root, "k", 1, SEG_RECO_CLUSTER_MAX_K, T);
-	d = json_int(root, "d", 1, SEG_RECO_CLUSTER_MAX_DIM, T);
+	k = seg_reco_json_int(root, "k", 1, SEG_RECO_CLUSTER_MAX_K, T);
+	d = seg_reco_json_int(root, "d", 1, SEG_RECO_CLUSTER_MAX_DIM, T);
 	m = km_alloc(k, d);
 	v = seg_reco_json_number(root, "n", T);
 	if (v != floor(v) || v < k || v > 9.0e15)
@@ -1664,10 +1044,10 @@ seg_reco_kmeans_model_in(PG_FUNCTION_ARGS)
 	m->inertia = seg_reco_json_number(root, "inertia", T);
 	if (m->inertia < 0)
 		seg_reco_json_bad(T, "\"inertia\" must not be negative.");
-	m->iterations = json_int(root, "iterations", 0, INT_MAX, T);
+	m->iterations = seg_reco_json_int(root, "iterations", 0, INT_MAX, T);
 	params = seg_reco_json_object(root, "params", T);
-	m->n_init = json_int(params, "n_init", 1, INT_MAX, T);
-	m->max_iter = json_int(params, "max_iter", 1, INT_MAX, T);
+	m->n_init = seg_reco_json_int(params, "n_init", 1, INT_MAX, T);
+	m->max_iter = seg_reco_json_int(params, "max_iter", 1, INT_MAX, T);
 	m->tol = seg_reco_json_number(params, "tol", T);
 	m->seed = (int64) seg_reco_json_number(params, "seed", T);
 	m->standardize = seg_reco_json_bool(params, "standardize", T) ? 1 : 0;
@@ -1694,16 +1074,6 @@ seg_reco_kmeans_trans(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(seg_reco_rows_collect(fcinfo, "kmeans_train", 1, PG_NARGS() > 3, false));
 }
 
-static void
-no_rows_error(const char *fname)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_NO_DATA_FOUND),
-			 errmsg("%s needs at least one row with features", fname),
-			 errdetail("The input was empty or every features array was NULL."),
-			 errhint("Check the query that feeds the aggregate.")));
-}
-
 PG_FUNCTION_INFO_V1(seg_reco_kmeans_final);
 Datum
 seg_reco_kmeans_final(PG_FUNCTION_ARGS)
@@ -1719,13 +1089,7 @@ seg_reco_kmeans_final(PG_FUNCTION_ARGS)
 	int			k,
 				c;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("kmeans_train final function can only be called as part of an aggregate")));
-	st = PG_ARGISNULL(0) ? NULL : (SegRecoRows *) PG_GETARG_POINTER(0);
-	if (st == NULL || st->n == 0)
-		no_rows_error("kmeans_train");
+	st = seg_reco_rows_final(fcinfo, "kmeans_train");
 	k = st->arg1;
 
 	memset(&opt, 0, sizeof(opt));
@@ -1741,7 +1105,7 @@ seg_reco_kmeans_final(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(work);
 	/* FINALFUNC_MODIFY = READ_WRITE: the rows are transformed in place */
 	seg_reco_transform_fit(st->x, st->n, st->d, &opt, &tf);
-	pg_prng_seed(&rng, (uint64) opt.seed);
+	seg_reco_prng_seed(&rng, opt.seed);
 	memset(&res, 0, sizeof(res));
 	seg_reco_kmeans_fit(st->x, st->n, st->d, k, opt.n_init, opt.max_iter, opt.tol, &rng, &res);
 	MemoryContextSwitchTo(old);

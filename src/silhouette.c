@@ -1,6 +1,7 @@
 /*
  * silhouette.c
- *      Cluster validation: the exact mean silhouette and choosing k.
+ *      Cluster validation: the exact mean silhouette (the aggregate, and
+ *      the computation select_k.c uses to choose k).
  *
  * seg_reco.silhouette(features float8[], cluster int [, sample_size int,
  * seed bigint]) is the mean over rows of s = (b - a) / max(a, b), a the
@@ -9,10 +10,6 @@
  * alone in its cluster), as scikit-learn's silhouette_score.  All pairwise
  * distances are computed in blocks with dgemm (O(n^2 d)); with sample_size
  * the score is computed on a seeded random sample of rows.
- *
- * seg_reco.kmeans_select_k(features, k_min, k_max [, options]) trains
- * k-means for every k in the range and picks the k with the highest exact
- * silhouette on a seeded sample of the rows (default 5000).
  */
 #include "postgres.h"
 
@@ -20,14 +17,12 @@
 #include <math.h>
 
 #include "miscadmin.h"
-#include "utils/builtins.h"
-#include "utils/jsonb.h"
 #include "utils/memutils.h"
 
 #include "clustering.h"
+#include "guards.h"
 #include "linalg.h"
-
-#define SILHOUETTE_DEFAULT_SAMPLE 5000
+#include "silhouette.h"
 
 typedef struct SilArg
 {
@@ -81,8 +76,8 @@ cmp_int32(const void *a, const void *b)
  * Exact mean silhouette of the n rows of x (n x d) with labels (any
  * integers).  x is centred in place (harmless to callers).
  */
-static double
-silhouette_exact(double *x, int64 n, int d, const int32 *labels)
+double
+seg_reco_silhouette_exact(double *x, int64 n, int d, const int32 *labels)
 {
 	int32	   *sorted = seg_reco_alloc_huge(sizeof(int32) * n);
 	int32	   *lab = seg_reco_alloc_huge(sizeof(int32) * n);
@@ -173,26 +168,6 @@ silhouette_exact(double *x, int64 n, int d, const int32 *labels)
 	return total / (double) n;
 }
 
-/* seeded sample of m of n row indices (partial Fisher-Yates), sorted */
-static int64 *
-sample_rows(int64 n, int64 m, pg_prng_state *rng)
-{
-	int64	   *idx = seg_reco_alloc_huge(sizeof(int64) * n);
-	int64		i;
-
-	for (i = 0; i < n; i++)
-		idx[i] = i;
-	for (i = 0; i < m; i++)
-	{
-		int64		j = i + (int64) pg_prng_uint64_range(rng, 0, (uint64) (n - 1 - i));
-		int64		t = idx[i];
-
-		idx[i] = idx[j];
-		idx[j] = t;
-	}
-	return idx;
-}
-
 PG_FUNCTION_INFO_V1(seg_reco_silhouette_trans);
 Datum
 seg_reco_silhouette_trans(PG_FUNCTION_ARGS)
@@ -213,10 +188,7 @@ seg_reco_silhouette_final(PG_FUNCTION_ARGS)
 				old;
 	double		result;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("silhouette final function can only be called as part of an aggregate")));
+	(void) seg_reco_agg_context(fcinfo, "silhouette", "final");
 	st = PG_ARGISNULL(0) ? NULL : (SegRecoRows *) PG_GETARG_POINTER(0);
 	if (st == NULL || st->n == 0)
 		ereport(ERROR,
@@ -238,8 +210,8 @@ seg_reco_silhouette_final(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("silhouette sample_size must be at least 2, got %d", st->arg1)));
-		pg_prng_seed(&rng, (uint64) st->arg3);
-		idx = sample_rows(st->n, m, &rng);
+		seg_reco_prng_seed(&rng, st->arg3);
+		idx = seg_reco_sample_indices(st->n, m, &rng);
 		xs = seg_reco_alloc_huge(sizeof(double) * m * st->d);
 		ls = seg_reco_alloc_huge(sizeof(int32) * m);
 		for (i = 0; i < m; i++)
@@ -247,7 +219,7 @@ seg_reco_silhouette_final(PG_FUNCTION_ARGS)
 			memcpy(xs + i * st->d, st->x + idx[i] * st->d, sizeof(double) * st->d);
 			ls[i] = st->labels[idx[i]];
 		}
-		result = silhouette_exact(xs, m, st->d, ls);
+		result = seg_reco_silhouette_exact(xs, m, st->d, ls);
 	}
 	else
 	{
@@ -255,147 +227,9 @@ seg_reco_silhouette_final(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("silhouette sample_size must be at least 2, got %d", st->arg1)));
-		result = silhouette_exact(st->x, st->n, st->d, st->labels);
+		result = seg_reco_silhouette_exact(st->x, st->n, st->d, st->labels);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(work);
 	PG_RETURN_FLOAT8(result);
-}
-
-/* ----------------------------------------------------------------------
- * Choosing k
- * ---------------------------------------------------------------------- */
-
-PG_FUNCTION_INFO_V1(seg_reco_select_k_trans);
-Datum
-seg_reco_select_k_trans(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_POINTER(seg_reco_rows_collect(fcinfo, "kmeans_select_k", 2, PG_NARGS() > 4, false));
-}
-
-/*
- * BIC of a k-means solution read as a mixture of spherical Gaussians with
- * one shared variance (the X-means criterion of Pelleg and Moore).
- */
-static double
-kmeans_bic(double inertia, const int64 *sizes, int k, int64 n, int d)
-{
-	double		nd = (double) n * d;
-	double		var = inertia / Max((double) (n - k) * d, 1.0);
-	double		ll = 0.0;
-	double		p = (double) k * d + 1 + (k - 1);
-	int			c;
-
-	if (var <= 0.0)
-		var = DBL_MIN;
-	for (c = 0; c < k; c++)
-		if (sizes[c] > 0)
-			ll += sizes[c] * log((double) sizes[c] / (double) n);
-	ll += -0.5 * nd * log(2.0 * M_PI * var) - inertia / (2.0 * var);
-	return -2.0 * ll + p * log((double) n);
-}
-
-PG_FUNCTION_INFO_V1(seg_reco_select_k_final);
-Datum
-seg_reco_select_k_final(PG_FUNCTION_ARGS)
-{
-	SegRecoRows *st;
-	SegRecoOptions opt;
-	SegRecoTransform tf;
-	MemoryContext work,
-				old;
-	pg_prng_state rng,
-				srng;
-	StringInfoData buf;
-	int			kmin,
-				kmax,
-				k,
-				best_k = 0;
-	int64		m,
-				i;
-	int64	   *idx = NULL;
-	double	   *xs;
-	int32	   *ls;
-	double		best_s = -DBL_MAX;
-	Datum		result;
-
-	if (!AggCheckCallContext(fcinfo, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("kmeans_select_k final function can only be called as part of an aggregate")));
-	st = PG_ARGISNULL(0) ? NULL : (SegRecoRows *) PG_GETARG_POINTER(0);
-	if (st == NULL || st->n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("kmeans_select_k needs at least one row with features"),
-				 errhint("Check the query that feeds the aggregate.")));
-	kmin = st->arg1;
-	kmax = st->arg2;
-	if (kmin < 2 || kmax < kmin || kmax > 100)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("kmeans_select_k: need 2 <= k_min <= k_max <= 100, got %d and %d", kmin, kmax),
-				 errhint("The silhouette is undefined for k = 1.")));
-	memset(&opt, 0, sizeof(opt));
-	opt.n_init = 3;
-	opt.max_iter = 300;
-	opt.tol = 1e-4;
-	opt.sample_size = SILHOUETTE_DEFAULT_SAMPLE;
-	seg_reco_options_parse(st, SEG_RECO_OPT_SELECT, &opt);
-	seg_reco_check_k(kmax, st->n, "kmeans_select_k");
-
-	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco kmeans_select_k", ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(work);
-	seg_reco_transform_fit(st->x, st->n, st->d, &opt, &tf);
-	pg_prng_seed(&rng, (uint64) opt.seed);
-	pg_prng_seed(&srng, (uint64) opt.seed ^ UINT64CONST(0x9E3779B97F4A7C15));
-	m = Min((int64) opt.sample_size, st->n);
-	if (m < st->n)
-		idx = sample_rows(st->n, m, &srng);
-	xs = seg_reco_alloc_huge(sizeof(double) * m * st->d);
-	ls = seg_reco_alloc_huge(sizeof(int32) * m);
-	for (i = 0; i < m; i++)
-		memcpy(xs + i * st->d, st->x + (idx ? idx[i] : i) * st->d, sizeof(double) * st->d);
-
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "[");
-	for (k = kmin; k <= kmax; k++)
-	{
-		SegRecoKMeansResult res;
-		double		s,
-					bic;
-
-		memset(&res, 0, sizeof(res));
-		res.labels = seg_reco_alloc_huge(sizeof(int32) * st->n);
-		seg_reco_kmeans_fit(st->x, st->n, st->d, k, opt.n_init, opt.max_iter, opt.tol, &rng, &res);
-		for (i = 0; i < m; i++)
-			ls[i] = res.labels[idx ? idx[i] : i];
-		s = silhouette_exact(xs, m, st->d, ls);
-		bic = kmeans_bic(res.inertia, res.sizes, k, st->n, st->d);
-		if (s > best_s)
-		{
-			best_s = s;
-			best_k = k;
-		}
-		appendStringInfo(&buf, "%s{\"k\": %d, \"inertia\": ", k == kmin ? "" : ", ", k);
-		seg_reco_json_double(&buf, res.inertia);
-		appendStringInfoString(&buf, ", \"silhouette\": ");
-		seg_reco_json_double(&buf, s);
-		appendStringInfoString(&buf, ", \"bic\": ");
-		seg_reco_json_double(&buf, bic);
-		appendStringInfoChar(&buf, '}');
-		pfree(res.labels);
-	}
-	appendStringInfoString(&buf, "]");
-	MemoryContextSwitchTo(old);
-	{
-		StringInfoData out;
-
-		initStringInfo(&out);
-		appendStringInfo(&out, "{\"chosen_k\": %d, \"rule\": \"highest mean silhouette (exact, on %lld of %lld rows); ties go to the smaller k\", \"candidates\": %s}",
-						 best_k, (long long) m, (long long) st->n, buf.data);
-		result = DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data));
-	}
-	MemoryContextDelete(work);
-	PG_RETURN_DATUM(result);
 }

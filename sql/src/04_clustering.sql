@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------
--- Clustering: k-means, Gaussian mixtures, silhouette (src/kmeans.c, gmm.c, silhouette.c)
+-- Clustering: k-means, Gaussian mixtures, silhouette, choosing k (src/clustering.c, kmeans.c, gmm.c, silhouette.c, select_k.c)
 ------------------------------------------------------------------------------
 -- BEGIN clustering
 -- Three aggregates collect float8[] feature rows (internal state, so they
