@@ -1,5 +1,5 @@
 ------------------------------------------------------------------------------
--- Lifetime value and churn: BG/NBD, MBG/NBD, Gamma-Gamma (src/btyd.c)
+-- Lifetime value and churn: BG/NBD, MBG/NBD, Gamma-Gamma (src/btyd_*.c)
 ------------------------------------------------------------------------------
 -- BEGIN btyd
 -- Summaries, fitting aggregates, closed forms, stored models and scores.
