@@ -39,7 +39,7 @@ check_blas_size(int64 v, const char *what)
 void
 seg_reco_blas_begin(void)
 {
-	int			want = seg_reco_blas_threads;
+	int			want = Min(seg_reco_blas_threads, seg_reco_max_threads);
 
 	if (want < 1)
 		want = 1;

@@ -35,7 +35,38 @@ int			seg_reco_blas_threads = 1;
  */
 int			seg_reco_threads = 2;
 
+/*
+ * seg_reco.max_threads: the server's ceiling on both settings above, for
+ * every session.  Only the server's configuration (postgresql.conf, ALTER
+ * SYSTEM; reloaded with pg_reload_conf) sets it, so a role that may SET
+ * seg_reco.threads cannot take more of the machine than the administrator
+ * allows.  Checked when a session sets a thread count, and applied again
+ * at use (a lowered ceiling also caps sessions that set theirs before).
+ */
+int			seg_reco_max_threads = 4;
+
 void		_PG_init(void);
+
+/*
+ * Refuse a thread count over seg_reco.max_threads when a session or role
+ * sets it (SET, ALTER ROLE/DATABASE ... SET, PGOPTIONS); values from the
+ * server's own configuration pass, and are capped at use.
+ */
+static bool
+check_thread_count(int *newval, void **extra, GucSource source)
+{
+	if (source >= PGC_S_DATABASE && *newval > seg_reco_max_threads)
+	{
+		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+		GUC_check_errmsg("thread count %d is over seg_reco.max_threads (%d)",
+						 *newval, seg_reco_max_threads);
+		GUC_check_errdetail("seg_reco.max_threads caps the threads of every session.");
+		GUC_check_errhint("Ask the administrator to raise seg_reco.max_threads in postgresql.conf "
+						  "(or with ALTER SYSTEM), then reload.");
+		return false;
+	}
+	return true;
+}
 
 void
 _PG_init(void)
@@ -47,7 +78,7 @@ _PG_init(void)
 							&seg_reco_blas_threads,
 							1, 1, 64,
 							PGC_USERSET, 0,
-							NULL, NULL, NULL);
+							check_thread_count, NULL, NULL);
 	DefineCustomIntVariable("seg_reco.threads",
 							"Threads one seg_reco call may use for its own loops (training and scoring).",
 							"The backend's own thread included; results do not depend on it. "
@@ -55,6 +86,13 @@ _PG_init(void)
 							&seg_reco_threads,
 							2, 1, 64,
 							PGC_USERSET, 0,
+							check_thread_count, NULL, NULL);
+	DefineCustomIntVariable("seg_reco.max_threads",
+							"Most threads any session may use for seg_reco.threads and seg_reco.blas_threads.",
+							"Set in the server's configuration; sessions cannot raise it.",
+							&seg_reco_max_threads,
+							4, 1, 64,
+							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("seg_reco");
 }

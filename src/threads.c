@@ -62,7 +62,7 @@ worker_main(void *p)
 int
 seg_reco_parallel_workers(int64 ntasks)
 {
-	int64		w = seg_reco_threads;
+	int64		w = Min(seg_reco_threads, seg_reco_max_threads);
 
 	if (w < 1)
 		w = 1;

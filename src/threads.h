@@ -33,6 +33,8 @@
 
 /* GUC seg_reco.threads, defined in seg_reco.c */
 extern PGDLLIMPORT int seg_reco_threads;
+/* GUC seg_reco.max_threads, the server's ceiling on the thread settings */
+extern PGDLLIMPORT int seg_reco_max_threads;
 
 typedef void (*seg_reco_task_fn) (void *arg, int64 task, int worker);
 

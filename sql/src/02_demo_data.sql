@@ -16,8 +16,8 @@
 -- argument yields no rows (generate_demo_data rejects NULLs before calling
 -- them).  They declare their columns with RETURNS TABLE rather than SETOF a
 -- table type so that the source tables can later be replaced by views.
--- They stay executable by PUBLIC: they read nothing and their sizes are
--- bounded; filling the tables is what generate_demo_data restricts.
+-- Like generate_demo_data they are owner-only: their sizes go up to
+-- millions of rows and gigabytes of memory.
 
 CREATE FUNCTION seg_reco._demo_customers(customers integer, products integer,
         transactions bigint, digital_events bigint, seed bigint)
@@ -29,6 +29,7 @@ AS 'MODULE_PATHNAME', 'seg_reco_demo_customers'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 100000 ROWS 10000;
 COMMENT ON FUNCTION seg_reco._demo_customers(integer, integer, bigint, bigint, bigint) IS
 'internal: demo customers for generate_demo_data (deterministic for its arguments)';
+REVOKE EXECUTE ON FUNCTION seg_reco._demo_customers(integer, integer, bigint, bigint, bigint) FROM PUBLIC;
 
 CREATE FUNCTION seg_reco._demo_products(customers integer, products integer,
         transactions bigint, digital_events bigint, seed bigint)
@@ -40,6 +41,7 @@ AS 'MODULE_PATHNAME', 'seg_reco_demo_products'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 100000 ROWS 5000;
 COMMENT ON FUNCTION seg_reco._demo_products(integer, integer, bigint, bigint, bigint) IS
 'internal: demo product catalogue for generate_demo_data (deterministic for its arguments)';
+REVOKE EXECUTE ON FUNCTION seg_reco._demo_products(integer, integer, bigint, bigint, bigint) FROM PUBLIC;
 
 CREATE FUNCTION seg_reco._demo_transactions(customers integer, products integer,
         transactions bigint, digital_events bigint, seed bigint)
@@ -51,6 +53,7 @@ AS 'MODULE_PATHNAME', 'seg_reco_demo_transactions'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 10000000 ROWS 800000;
 COMMENT ON FUNCTION seg_reco._demo_transactions(integer, integer, bigint, bigint, bigint) IS
 'internal: demo receipt lines for generate_demo_data, in time order (deterministic for its arguments)';
+REVOKE EXECUTE ON FUNCTION seg_reco._demo_transactions(integer, integer, bigint, bigint, bigint) FROM PUBLIC;
 
 CREATE FUNCTION seg_reco._demo_digital_events(customers integer, products integer,
         transactions bigint, digital_events bigint, seed bigint)
@@ -61,6 +64,7 @@ AS 'MODULE_PATHNAME', 'seg_reco_demo_digital_events'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 10000000 ROWS 50000;
 COMMENT ON FUNCTION seg_reco._demo_digital_events(integer, integer, bigint, bigint, bigint) IS
 'internal: demo app/web events for generate_demo_data (deterministic for its arguments)';
+REVOKE EXECUTE ON FUNCTION seg_reco._demo_digital_events(integer, integer, bigint, bigint, bigint) FROM PUBLIC;
 
 CREATE FUNCTION seg_reco._demo_truth(customers integer, products integer,
         transactions bigint, digital_events bigint, seed bigint)
@@ -70,6 +74,7 @@ AS 'MODULE_PATHNAME', 'seg_reco_demo_truth'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 100000 ROWS 10000;
 COMMENT ON FUNCTION seg_reco._demo_truth(integer, integer, bigint, bigint, bigint) IS
 'internal: behaviour planted in the demo customers (deterministic for its arguments)';
+REVOKE EXECUTE ON FUNCTION seg_reco._demo_truth(integer, integer, bigint, bigint, bigint) FROM PUBLIC;
 
 -- Limits (also checked in C): customers 1..5,000,000; products 50..1,000,000;
 -- transactions 0..100,000,000; digital_events 0..20,000,000.  Memory is about

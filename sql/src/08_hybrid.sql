@@ -129,6 +129,17 @@ BEGIN
     END IF;
     v_end := CASE WHEN v_days IS NULL THEN 'infinity'::timestamptz
                   ELSE (split_date + v_days)::timestamptz END;
+    -- nothing to score: say so before training anything
+    IF NOT EXISTS (SELECT 1 FROM seg_reco.transactions t
+                    WHERE t.customer_id IS NOT NULL AND t.amount > 0
+                      AND t.ts >= split_date::timestamptz AND t.ts < v_end) THEN
+        RAISE EXCEPTION 'no member purchase in the test window from % to %', split_date,
+                        coalesce((v_end::date - 1)::text, 'the end of the data')
+            USING ERRCODE = 'no_data_found',
+                  DETAIL = format('The latest transaction is dated %s.',
+                                  coalesce((SELECT max(t.ts)::date::text FROM seg_reco.transactions t), 'nothing (no transactions)')),
+                  HINT = 'Choose a split_date before the latest transaction (for example seg_reco.default_as_of() - 29).';
+    END IF;
 
     -- the past: a private model and the split's popularity
     PERFORM seg_reco.als_train(v_model,
@@ -251,7 +262,7 @@ COMMENT ON FUNCTION seg_reco.evaluate(date, integer, jsonb, text) IS 'trains tem
 REVOKE EXECUTE ON FUNCTION seg_reco.evaluate(date, integer, jsonb, text) FROM PUBLIC;
 -- tune_weights(split_date, config): chooses the default weights of the
 -- blend on a validation split of the owner's data.  Each candidate weight
--- set (config candidates, a JSON array of weight objects; default eight
+-- set (config candidates, a JSON array of weight objects; default nine
 -- sets from popularity-heavy to ALS alone) is scored by evaluate()
 -- (hybrid only; config sample_size, seed, test_days, als and k pass
 -- through, test_days default 28) on the days from split_date on; the best
@@ -273,7 +284,8 @@ DECLARE
         {"als": 0.5, "content": 0, "popularity": 1, "buy_again": 1},
         {"als": 0.2, "content": 0, "popularity": 1, "buy_again": 1},
         {"als": 1, "content": 0.1, "popularity": 0.1, "buy_again": 1},
-        {"als": 1, "content": 0, "popularity": 0, "buy_again": 1}]'::jsonb);
+        {"als": 1, "content": 0, "popularity": 0, "buy_again": 1},
+        {"als": 1, "content": 0, "popularity": 0, "buy_again": 0}]'::jsonb);
     v_k     integer := coalesce((config ->> 'k')::integer, 10);
     v_eval  jsonb;
     v_c     jsonb;
@@ -293,10 +305,24 @@ BEGIN
     IF NOT v_eval ? 'test_days' THEN
         v_eval := v_eval || '{"test_days": 28}';
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM seg_reco.transactions t
+                    WHERE t.customer_id IS NOT NULL AND t.amount > 0
+                      AND t.ts >= split_date::timestamptz
+                      AND t.ts < (split_date + (v_eval ->> 'test_days')::integer)::timestamptz) THEN
+        RAISE EXCEPTION 'no member purchase in the validation window from % to %', split_date,
+                        split_date + (v_eval ->> 'test_days')::integer - 1
+            USING ERRCODE = 'no_data_found',
+                  DETAIL = format('The latest transaction is dated %s.',
+                                  coalesce((SELECT max(t.ts)::date::text FROM seg_reco.transactions t), 'nothing (no transactions)')),
+                  HINT = 'Choose an earlier split_date or a longer test_days.';
+    END IF;
     CREATE TEMP TABLE _tune (mode text, weights jsonb, ndcg float8, i int) ON COMMIT DROP;
     FOR v_c IN SELECT e FROM jsonb_array_elements(v_cands) e LOOP
         INSERT INTO _tune
-        SELECT e.mode, v_c, e.ndcg_at_k, (SELECT count(*) FROM _tune)::int
+        -- buy-again scores only products bought before: on new products a
+        -- candidate's buy_again weight does nothing, so it is stored as 0
+        SELECT e.mode, CASE WHEN e.mode = 'new' THEN v_c || '{"buy_again": 0}' ELSE v_c END,
+               e.ndcg_at_k, (SELECT count(*) FROM _tune)::int
           FROM seg_reco.evaluate(split_date, v_k, v_eval || jsonb_build_object('weights', v_c), 'tune_weights') e
          WHERE e.mode IN ('all', 'new');
     END LOOP;

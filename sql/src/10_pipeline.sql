@@ -359,13 +359,17 @@ $fn$;
 COMMENT ON FUNCTION seg_reco.refresh_value() IS 'refresh step: fit and store customer_btyd, write probability alive, expected purchases, CLV and at-risk per customer';
 REVOKE EXECUTE ON FUNCTION seg_reco.refresh_value() FROM PUBLIC;
 
--- refresh step: train the collaborative-filtering model 'default'.
+-- refresh step: train the collaborative-filtering model 'default'.  When
+-- it cannot be trained, the previous 'default' model (and its factors) is
+-- removed: it describes data that are no longer there, and the
+-- recommendations view must not serve it (the view is then empty).
 CREATE FUNCTION seg_reco.refresh_als() RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     v_model seg_reco.models;
+    v_old timestamptz;
 BEGIN
     BEGIN
         v_model := seg_reco.als_train('default',
@@ -376,7 +380,11 @@ BEGIN
     EXCEPTION WHEN invalid_parameter_value OR no_data_found OR data_exception THEN
         -- too little data (say, fewer products than factors): the rest still runs
         RAISE WARNING 'seg_reco.refresh: recommendation model not trained: %', SQLERRM;
-        RETURN jsonb_build_object('skipped', SQLERRM);
+        DELETE FROM seg_reco.models m WHERE m.name = 'default' AND m.kind = 'als'
+        RETURNING m.trained_at INTO v_old;
+        RETURN jsonb_build_object('skipped', SQLERRM)
+               || CASE WHEN v_old IS NULL THEN '{}'::jsonb
+                       ELSE jsonb_build_object('removed_model', 'default', 'removed_model_trained_at', v_old) END;
     END;
     RETURN jsonb_build_object('factors', v_model.params -> 'factors',
                               'final_loss', v_model.metrics -> 'loss' -> -1,

@@ -2,7 +2,7 @@
 -- functions after the README's GRANTs; only the owner changes data, models
 -- and configuration.
 BEGIN;
-SELECT plan(19);
+SELECT plan(27);
 
 CREATE ROLE seg_reco_test_analyst NOLOGIN NOSUPERUSER;
 -- the README's GRANTs
@@ -20,6 +20,16 @@ SELECT throws_ok('INSERT INTO seg_reco.rfm_segments (priority, segment, r_min, r
 SELECT throws_ok('DELETE FROM seg_reco.transactions', '42501', NULL, 'analyst cannot delete transactions');
 SELECT throws_ok('CALL seg_reco.refresh()', '42501', NULL, 'analyst cannot run the pipeline');
 SELECT throws_ok('SELECT * FROM seg_reco.generate_demo_data()', '42501', NULL, 'analyst cannot regenerate data');
+-- nor call the generator's helpers, which run at any size (issue 11, defect 11)
+SELECT throws_ok('SELECT count(*) FROM seg_reco._demo_' || f || '(10, 50, 100, 10, 1)', '42501', NULL,
+                 'analyst cannot call _demo_' || f)
+  FROM unnest(ARRAY['customers', 'products', 'transactions', 'digital_events', 'truth']) f;
+-- nor take more threads than the server allows (issue 11, defect 12)
+SELECT throws_ok('SET seg_reco.threads = 64', '42501', 'thread count 64 is over seg_reco.max_threads (4)',
+                 'analyst cannot raise seg_reco.threads over seg_reco.max_threads');
+SELECT throws_ok('SET seg_reco.blas_threads = 5', '42501', 'thread count 5 is over seg_reco.max_threads (4)',
+                 'analyst cannot raise seg_reco.blas_threads over seg_reco.max_threads');
+SELECT throws_ok('SET seg_reco.max_threads = 64', '55P02', NULL, 'seg_reco.max_threads is the server''s');
 SELECT throws_ok('SELECT seg_reco.use_source(''transactions'', ''pg_class'')', '42501', NULL, 'analyst cannot replace sources');
 SELECT throws_ok('REFRESH MATERIALIZED VIEW seg_reco.customer_segments', '42501', NULL, 'analyst cannot refresh views');
 SELECT throws_ok('SELECT seg_reco.kmeans_save(''x'', seg_reco.kmeans_load(''customer_kmeans''))', '42501', NULL, 'analyst cannot store models');

@@ -44,3 +44,20 @@ CALL seg_reco.refresh();
 ROLLBACK;
 SELECT count(*) AS customers, count(*) FILTER (WHERE customer_id = 11 AND frequency = 1) AS c11_bought
   FROM seg_reco.customer_segments;
+
+-- a model trained on earlier data is not served once refresh() cannot
+-- train one on the current data: the stale 'default' model is removed, the
+-- recommendations view is empty and the log says why (issue 11, defect 3)
+BEGIN;
+SELECT (seg_reco.als_train('default', factors => 2, iterations => 3)).kind;
+REFRESH MATERIALIZED VIEW seg_reco.recommendations;
+SELECT count(*) > 0 AS served_before FROM seg_reco.recommendations;
+CALL seg_reco.refresh();
+SELECT count(*) AS recommendations_after, (SELECT count(*) FROM seg_reco.models WHERE kind = 'als') AS als_models,
+       (SELECT count(*) FROM seg_reco.als_customer_factors) AS factor_rows
+  FROM seg_reco.recommendations;
+SELECT detail ? 'skipped' AS skipped, detail ->> 'removed_model' AS removed_model,
+       (detail ->> 'removed_model_trained_at')::timestamptz <= now() AS removed_trained_at
+  FROM seg_reco.refresh_log
+ WHERE step = 'als_model' AND run_id = (SELECT max(run_id) FROM seg_reco.refresh_log);
+ROLLBACK;
