@@ -93,11 +93,14 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM seg_reco.transactions t
                     WHERE t.customer_id IS NOT NULL AND t.amount > 0
                       AND t.ts >= split_date::timestamptz AND t.ts < v_end) THEN
-        RAISE EXCEPTION 'no member purchase in the test window from % to %', split_date,
-                        coalesce((v_end::date - 1)::text, 'the end of the data')
+        RAISE EXCEPTION 'no member purchase in the test window %',
+                        CASE WHEN v_days IS NULL THEN format('from %s on', to_char(split_date, 'YYYY-MM-DD'))
+                             ELSE format('from %s to %s', to_char(split_date, 'YYYY-MM-DD'),
+                                         to_char(split_date + v_days - 1, 'YYYY-MM-DD')) END
             USING ERRCODE = 'no_data_found',
-                  DETAIL = format('The latest transaction is dated %s.',
-                                  coalesce((SELECT max(t.ts)::date::text FROM seg_reco.transactions t), 'nothing (no transactions)')),
+                  DETAIL = coalesce((SELECT format('The latest transaction is dated %s.', to_char(max(t.ts), 'YYYY-MM-DD'))
+                                       FROM seg_reco.transactions t HAVING count(*) > 0),
+                                    'There are no transactions.'),
                   HINT = 'Choose a split_date before the latest transaction (for example seg_reco.default_as_of() - 29).';
     END IF;
 
@@ -258,11 +261,12 @@ BEGIN
                     WHERE t.customer_id IS NOT NULL AND t.amount > 0
                       AND t.ts >= split_date::timestamptz
                       AND t.ts < (split_date + (v_eval ->> 'test_days')::integer)::timestamptz) THEN
-        RAISE EXCEPTION 'no member purchase in the validation window from % to %', split_date,
-                        split_date + (v_eval ->> 'test_days')::integer - 1
+        RAISE EXCEPTION 'no member purchase in the validation window from % to %', to_char(split_date, 'YYYY-MM-DD'),
+                        to_char(split_date + (v_eval ->> 'test_days')::integer - 1, 'YYYY-MM-DD')
             USING ERRCODE = 'no_data_found',
-                  DETAIL = format('The latest transaction is dated %s.',
-                                  coalesce((SELECT max(t.ts)::date::text FROM seg_reco.transactions t), 'nothing (no transactions)')),
+                  DETAIL = coalesce((SELECT format('The latest transaction is dated %s.', to_char(max(t.ts), 'YYYY-MM-DD'))
+                                       FROM seg_reco.transactions t HAVING count(*) > 0),
+                                    'There are no transactions.'),
                   HINT = 'Choose an earlier split_date or a longer test_days.';
     END IF;
     CREATE TEMP TABLE _tune (mode text, weights jsonb, ndcg float8, i int) ON COMMIT DROP;
