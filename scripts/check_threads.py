@@ -510,7 +510,8 @@ def main():
         for f, n in sorted(expected):
             print(f"  {f}: {n}{'*' if n in {g.name[k] for k in entry_keys} else ''}")
     if problems:
-        print(f"thread contract broken ({len(problems)} problems, src/threads.h):")
+        n = len(problems)
+        print(f"thread contract broken ({n} problem{'s' if n != 1 else ''}, see src/threads.h):")
         for p in problems:
             print(f"  {p}")
         print(f"checked {len(objs)} files in {secs:.1f}s")
