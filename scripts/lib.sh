@@ -25,7 +25,7 @@ FALLBACK=/var/tmp/seg_reco-$(printf '%s' "$ROOT" | sha256sum | cut -c1-10)
 
 PACKAGES=(postgresql-15 postgresql-server-dev-15 libopenblas-dev postgresql-15-pgtap
           libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron build-essential
-          libipc-run-perl pkg-config)
+          libipc-run-perl pkg-config python3)
 
 EXT_RECREATED=0      # set to 1 by ensure_db when seg_reco was (re)created
 REBUILD=0            # demo.sh --rebuild sets 1: clean build, new extension, new data

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every test: same setup as demo.sh, then pg_regress (make installcheck) and
+# Every test: same setup as demo.sh, then the check of the thread contract
+# (scripts/check_threads.py, one test), pg_regress (make installcheck) and
 # pgTAP (pg_prove test/pgtap/*.sql) against the throwaway cluster, then the
 # TAP tests of test/t/*.pl (each starts clusters of its own: upgrade paths).
 # Ends with the line "N passed, N failed[, N skipped]" (N = test files);
@@ -132,6 +133,21 @@ run_pgtap() {
     for f in "${bad[@]}"; do FAILED_NAMES+=("pgTAP: $f"); done
 }
 
+# the thread contract of src/threads.h: what a task of seg_reco_parallel_for,
+# and every function it reaches, may call; checked on the call graph of the
+# sources (compiled into a scratch directory), one test
+run_thread_check() {
+    local log=$STATE/thread_check.log rc=0
+    python3 "$ROOT/scripts/check_threads.py" --pg-config "$PG_CONFIG" >"$log" 2>&1 || rc=$?
+    sed 's/^/    /' "$log"
+    if [[ $rc -eq 0 ]]; then
+        PASSED=$(( PASSED + 1 ))
+    else
+        FAILED=$(( FAILED + 1 ))
+        FAILED_NAMES+=("thread contract (log: $log)")
+    fi
+}
+
 # test/t/*.pl: TAP tests with PostgreSQL's own test modules; each starts the
 # clusters it needs (as the cluster's OS user, in a folder it can write)
 run_tap() {
@@ -165,6 +181,7 @@ run_tap() {
 }
 
 setup_all
+step "thread contract" run_thread_check
 step "refresh models" refresh_pipeline
 step "pg_regress (make installcheck)" run_regress
 step "pgTAP (pg_prove)" run_pgtap

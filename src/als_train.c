@@ -99,6 +99,7 @@ typedef struct RawRow
  * sorted array, and the order in which a pair's weights are summed, do not
  * depend on the order the rows arrive in or on how they were sorted.
  */
+/* task-safe: see threads.h */
 static inline int
 raw_cmp(const RawRow *x, const RawRow *y)
 {
@@ -127,6 +128,7 @@ raw_cmp(const RawRow *x, const RawRow *y)
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
+/* task-safe: see threads.h */
 #define ST_SORT sort_raw_rows_worker
 #define ST_ELEMENT_TYPE RawRow
 #define ST_COMPARE(a, b) raw_cmp(a, b)
@@ -243,6 +245,7 @@ typedef struct BucketSortJob
 } BucketSortJob;
 
 /* worker: sort the buckets of one task (no PostgreSQL calls) */
+/* task-safe: see threads.h */
 static void
 bucket_sort_task(void *arg, int64 task, int worker)
 {
@@ -576,6 +579,7 @@ typedef float als_v8u __attribute__((vector_size(32), aligned(4)));
 #define HSUM8(v) ((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
 
 /* dot product in float: two 8-wide partial sums, for two chains of FMAs */
+/* task-safe: see threads.h */
 static inline __attribute__((always_inline)) float
 fdot(const float *a, const float *b, int d)
 {
@@ -602,6 +606,7 @@ fdot(const float *a, const float *b, int d)
 }
 
 /* y += t x */
+/* task-safe: see threads.h */
 static inline __attribute__((always_inline)) void
 faxpy(float t, const float *x, float *y, int d)
 {
@@ -617,6 +622,7 @@ faxpy(float t, const float *x, float *y, int d)
  * out = m v for the symmetric d x d matrix m: for each block of eight
  * outputs, four independent sums over the rows of m (m is in L1 cache).
  */
+/* task-safe: see threads.h */
 static inline __attribute__((always_inline)) void
 fsymv(const float *m, const float *v, int d, float *out)
 {
@@ -690,6 +696,7 @@ with_reg(const double *yty, int d, double reg, double *out)
  * part (Y^T Y + reg I) p is a matrix-vector product on the d x d matrix
  * yty, in L1 as well.  r, p, ap: scratch of d floats each.
  */
+/* task-safe: see threads.h */
 ALS_TARGET_CLONES static void
 cg_rows(const Csr *m, int64 row0, int rows, const float *y, float *x, int d,
 		const float *yty, double alpha, float *r, float *p, float *ap)
@@ -838,6 +845,7 @@ typedef struct CgJob
 } CgJob;
 
 /* worker: one task of solve_cg (no PostgreSQL calls) */
+/* task-safe: see threads.h */
 static void
 cg_task(void *arg, int64 task, int worker)
 {
@@ -934,6 +942,7 @@ typedef struct LossSums
  * per-row products are float (as the factors), every sum is double.  tmp:
  * scratch of d floats.
  */
+/* task-safe: see threads.h */
 ALS_TARGET_CLONES static void
 loss_rows(const Csr *um, int64 row0, int rows, const float *x, const float *y, int d,
 		  const float *yty, double alpha, float *tmp, LossSums *sums)
@@ -975,6 +984,7 @@ typedef struct LossJob
 } LossJob;
 
 /* worker: one task of als_loss (no PostgreSQL calls) */
+/* task-safe: see threads.h */
 static void
 loss_task(void *arg, int64 task, int worker)
 {

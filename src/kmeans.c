@@ -66,10 +66,35 @@ km_ntasks(int64 n)
 	return (n + KM_TASK_ROWS - 1) / KM_TASK_ROWS;
 }
 
-/* callback per block of rows of a task; runs on worker threads (pure C) */
-typedef void (*km_block_fn) (void *arg, int64 task, int64 row0, int rows, const double *dist);
-/* after each call, on the backend's thread, for tasks task0 .. task0 + m - 1 */
-typedef void (*km_after_fn) (void *arg, int64 task0, int64 m);
+/*
+ * What a pass does with each block of distances, and what each row task of
+ * km_rows computes: chosen by a switch (km_block, km_rows_task), not through
+ * function pointers, so that the tasks reach every function by a direct call
+ * (the thread contract's check follows only those, threads.h).
+ */
+typedef enum KmBlockKind
+{
+	KM_FIRST,					/* first_block: FirstArg */
+	KM_POT,						/* pot_block: PotArg */
+	KM_LLOYD					/* lloyd_block, then lloyd_after: LloydArg */
+} KmBlockKind;
+
+typedef enum KmRowsKind
+{
+	KM_COLSUM,					/* colsum_task: PrepArg */
+	KM_CENTRE,					/* centre_task: PrepArg */
+	KM_UNCENTRE,				/* uncentre_task: PrepArg */
+	KM_INERTIA					/* inertia_task: InertiaArg */
+} KmRowsKind;
+
+static void first_block(void *arg, int64 task, int64 row0, int rows, const double *dist);
+static void pot_block(void *arg, int64 task, int64 row0, int rows, const double *dist);
+static void lloyd_block(void *arg, int64 task, int64 row0, int rows, const double *dist);
+static void lloyd_after(void *arg, int64 task0, int64 m);
+static void colsum_task(void *arg, int64 task, int worker);
+static void centre_task(void *arg, int64 task, int worker);
+static void uncentre_task(void *arg, int64 task, int worker);
+static void inertia_task(void *arg, int64 task, int worker);
 
 typedef struct KmPass
 {
@@ -84,10 +109,31 @@ typedef struct KmPass
 	int			block;
 	double	   *scratch;		/* per worker: block x k */
 	int64		task0;
-	km_block_fn fn;
+	KmBlockKind kind;
 	void	   *arg;
 } KmPass;
 
+/* the pass's work on one block of rows of a task, given their distances */
+/* task-safe: see threads.h */
+static void
+km_block(const KmPass *p, int64 task, int64 row0, int rows, const double *dist)
+{
+	switch (p->kind)
+	{
+		case KM_FIRST:
+			first_block(p->arg, task, row0, rows, dist);
+			break;
+		case KM_POT:
+			pot_block(p->arg, task, row0, rows, dist);
+			break;
+		case KM_LLOYD:
+			lloyd_block(p->arg, task, row0, rows, dist);
+			break;
+	}
+}
+
+/* one task of a pass with the small kernel (k <= SEG_RECO_SMALL_K) */
+/* task-safe: see threads.h */
 static void
 km_pass_task(void *a, int64 t, int worker)
 {
@@ -102,41 +148,52 @@ km_pass_task(void *a, int64 t, int worker)
 	{
 		int			rows = (int) Min((int64) p->block, rend - row0);
 
-		if (p->k <= SEG_RECO_SMALL_K)
-			seg_reco_sqdist_small(p->x + row0 * p->d, p->xnorm + row0, rows, p->d,
-								  p->ct, p->cnorm, p->k, dist);
-		else
+		seg_reco_sqdist_small(p->x + row0 * p->d, p->xnorm + row0, rows, p->d,
+							  p->ct, p->cnorm, p->k, dist);
+		km_block(p, task, row0, rows, dist);
+	}
+}
+
+/* the same task with distances from dgemm: on the backend's thread only */
+static void
+km_pass_gemm(KmPass *p, int64 t)
+{
+	int64		task = p->task0 + t;
+	int64		r0 = task * KM_TASK_ROWS,
+				rend = Min(r0 + KM_TASK_ROWS, p->n),
+				row0;
+	double	   *dist = p->scratch;
+
+	for (row0 = r0; row0 < rend; row0 += p->block)
+	{
+		int			rows = (int) Min((int64) p->block, rend - row0);
+		int			i,
+					j;
+
+		CHECK_FOR_INTERRUPTS();
+
+		seg_reco_gemm(false, true, rows, p->k, p->d, -2.0, p->x + row0 * p->d, p->d,
+					  p->c, p->d, 0.0, dist, p->k);
+		for (i = 0; i < rows; i++)
 		{
-			/* backend thread only (see km_pass), so it may check for interrupts */
-			int			i,
-						j;
+			double	   *r = dist + (Size) i * p->k;
+			double		xn = p->xnorm[row0 + i];
 
-			CHECK_FOR_INTERRUPTS();
-
-			seg_reco_gemm(false, true, rows, p->k, p->d, -2.0, p->x + row0 * p->d, p->d,
-						  p->c, p->d, 0.0, dist, p->k);
-			for (i = 0; i < rows; i++)
+			for (j = 0; j < p->k; j++)
 			{
-				double	   *r = dist + (Size) i * p->k;
-				double		xn = p->xnorm[row0 + i];
+				double		v = r[j] + xn + p->cnorm[j];
 
-				for (j = 0; j < p->k; j++)
-				{
-					double		v = r[j] + xn + p->cnorm[j];
-
-					r[j] = v > 0.0 ? v : 0.0;
-				}
+				r[j] = v > 0.0 ? v : 0.0;
 			}
 		}
-		p->fn(p->arg, task, row0, rows, dist);
+		km_block(p, task, row0, rows, dist);
 	}
 }
 
 /* squared distances of all n points to the k centres c, block by block */
 static void
 km_pass(const double *x, const double *xnorm, int64 n, int d,
-		const double *c, const double *cnorm, int k,
-		km_block_fn fn, km_after_fn after, void *arg)
+		const double *c, const double *cnorm, int k, KmBlockKind kind, void *arg)
 {
 	KmPass		p;
 	int64		ntasks = km_ntasks(n),
@@ -171,7 +228,7 @@ km_pass(const double *x, const double *xnorm, int64 n, int d,
 				p.ct[(Size) j * kp + i] = c[(Size) i * d + j];
 	}
 	p.scratch = palloc(sizeof(double) * (Size) workers * p.block * k);
-	p.fn = fn;
+	p.kind = kind;
 	p.arg = arg;
 	for (t0 = 0; t0 < ntasks; t0 += per_call)
 	{
@@ -186,34 +243,51 @@ km_pass(const double *x, const double *xnorm, int64 n, int d,
 			int64		t;
 
 			for (t = 0; t < m; t++)
-				km_pass_task(&p, t, 0);
+				km_pass_gemm(&p, t);
 		}
-		if (after)
-			after(arg, t0, m);
+		/* on the backend's thread, for tasks t0 .. t0 + m - 1 */
+		if (kind == KM_LLOYD)
+			lloyd_after(arg, t0, m);
 	}
 	if (p.ct)
 		pfree(p.ct);
 	pfree(p.scratch);
 }
 
-/* fn(arg, task, worker) over the row tasks of n rows, on the threads */
+/* the task of the given kind over the row tasks of n rows, on the threads */
 typedef struct KmRowsCall
 {
-	seg_reco_task_fn fn;
+	KmRowsKind	kind;
 	void	   *arg;
 	int64		task0;
 } KmRowsCall;
 
+/* task-safe: see threads.h */
 static void
 km_rows_task(void *a, int64 t, int worker)
 {
 	KmRowsCall *c = (KmRowsCall *) a;
+	int64		task = c->task0 + t;
 
-	c->fn(c->arg, c->task0 + t, worker);
+	switch (c->kind)
+	{
+		case KM_COLSUM:
+			colsum_task(c->arg, task, worker);
+			break;
+		case KM_CENTRE:
+			centre_task(c->arg, task, worker);
+			break;
+		case KM_UNCENTRE:
+			uncentre_task(c->arg, task, worker);
+			break;
+		case KM_INERTIA:
+			inertia_task(c->arg, task, worker);
+			break;
+	}
 }
 
 static void
-km_rows(int64 n, seg_reco_task_fn fn, void *arg)
+km_rows(int64 n, KmRowsKind kind, void *arg)
 {
 	int64		ntasks = km_ntasks(n),
 				t0;
@@ -223,7 +297,7 @@ km_rows(int64 n, seg_reco_task_fn fn, void *arg)
 		KmRowsCall	c;
 
 		CHECK_FOR_INTERRUPTS();
-		c.fn = fn;
+		c.kind = kind;
 		c.arg = arg;
 		c.task0 = t0;
 		seg_reco_parallel_for(Min((int64) KM_TASKS_PER_CALL, ntasks - t0), km_rows_task, &c);
@@ -244,6 +318,7 @@ typedef struct PrepArg
 	double	   *tsum;			/* per task: d column sums, or 1 norm sum */
 } PrepArg;
 
+/* task-safe: see threads.h */
 static void
 colsum_task(void *arg, int64 task, int worker)
 {
@@ -260,6 +335,7 @@ colsum_task(void *arg, int64 task, int worker)
 			s[j] += a->x[i * a->d + j];
 }
 
+/* task-safe: see threads.h */
 static void
 centre_task(void *arg, int64 task, int worker)
 {
@@ -285,6 +361,7 @@ centre_task(void *arg, int64 task, int worker)
 	a->tsum[task] = total;
 }
 
+/* task-safe: see threads.h */
 static void
 uncentre_task(void *arg, int64 task, int worker)
 {
@@ -307,6 +384,7 @@ typedef struct FirstArg
 	double	   *tsum;
 } FirstArg;
 
+/* task-safe: see threads.h */
 static void
 first_block(void *arg, int64 task, int64 row0, int rows, const double *dist)
 {
@@ -333,12 +411,14 @@ typedef struct PotArg
 	double	   *tpot;			/* ntasks x ncand */
 } PotArg;
 
+/* task-safe: see threads.h */
 static inline int
 pot_col(int t, int ci)
 {
 	return t < ci ? t : t + 1;
 }
 
+/* task-safe: see threads.h */
 static void
 pot_block(void *arg, int64 task, int64 row0, int rows, const double *dist)
 {
@@ -366,6 +446,7 @@ pot_block(void *arg, int64 task, int64 row0, int rows, const double *dist)
 	}
 }
 
+/* task-safe: see threads.h */
 static double
 exact_sqdist(const double *a, const double *b, int d)
 {
@@ -451,7 +532,7 @@ kmeans_pp(const double *x, const double *xnorm, double sumx, int64 n, int d, int
 	cnorm[0] = xnorm[first];
 	fa.closest = cols;
 	fa.tsum = tsum;
-	km_pass(x, xnorm, n, d, centers, cnorm, 1, first_block, NULL, &fa);
+	km_pass(x, xnorm, n, d, centers, cnorm, 1, KM_FIRST, &fa);
 
 	for (c = 1; c < k; c++)
 	{
@@ -502,7 +583,7 @@ kmeans_pp(const double *x, const double *xnorm, double sumx, int64 n, int d, int
 		pa.ncand = ntrials;
 		pa.ci = ci;
 		pa.tpot = tpot;
-		km_pass(x, xnorm, n, d, cpts, cnorm, ntrials, pot_block, NULL, &pa);
+		km_pass(x, xnorm, n, d, cpts, cnorm, ntrials, KM_POT, &pa);
 		for (t = 0; t < ntrials; t++)
 		{
 			pots[t] = 0.0;
@@ -547,6 +628,7 @@ typedef struct LloydArg
 	bool		changed;
 } LloydArg;
 
+/* task-safe: see threads.h */
 static void
 lloyd_block(void *arg, int64 task, int64 row0, int rows, const double *dist)
 {
@@ -636,7 +718,7 @@ lloyd_pass(const double *x, const double *xnorm, int64 n, int d, int k,
 	a->sums = sums;
 	a->counts = counts;
 	a->changed = false;
-	km_pass(x, xnorm, n, d, centers, cnorm, k, lloyd_block, lloyd_after, a);
+	km_pass(x, xnorm, n, d, centers, cnorm, k, KM_LLOYD, a);
 	return a->changed;
 }
 
@@ -651,6 +733,7 @@ typedef struct InertiaArg
 	double	   *tin;			/* per task */
 } InertiaArg;
 
+/* task-safe: see threads.h */
 static void
 inertia_task(void *arg, int64 task, int worker)
 {
@@ -678,7 +761,7 @@ km_inertia(const double *x, const double *centers, const int32 *labels, int64 n,
 	a.n = n;
 	a.d = d;
 	a.tin = palloc(sizeof(double) * ntasks);
-	km_rows(n, inertia_task, &a);
+	km_rows(n, KM_INERTIA, &a);
 	for (t = 0; t < ntasks; t++)
 		inertia += a.tin[t];
 	pfree(a.tin);
@@ -829,13 +912,13 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 	prep.mean = mean;
 	prep.xnorm = xnorm;
 	prep.tsum = seg_reco_alloc_huge(sizeof(double) * ntasks * d);
-	km_rows(n, colsum_task, &prep);
+	km_rows(n, KM_COLSUM, &prep);
 	for (t = 0; t < ntasks; t++)
 		for (j = 0; j < d; j++)
 			mean[j] += prep.tsum[t * d + j];
 	for (j = 0; j < d; j++)
 		mean[j] /= (double) n;
-	km_rows(n, centre_task, &prep);
+	km_rows(n, KM_CENTRE, &prep);
 	for (t = 0; t < ntasks; t++)
 		sumx += prep.tsum[t];
 	pfree(prep.tsum);
@@ -873,7 +956,7 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 	}
 
 	/* undo the centring */
-	km_rows(n, uncentre_task, &prep);
+	km_rows(n, KM_UNCENTRE, &prep);
 	for (i = 0; i < k; i++)
 		for (j = 0; j < d; j++)
 			res->centers[i * d + j] += mean[j];

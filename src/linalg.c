@@ -168,6 +168,7 @@ seg_reco_sqdist_foreach(const double *x, const double *xnorm, int64 n,
 #define LINALG_TARGET_CLONES
 #endif
 
+/* task-safe: see threads.h */
 int
 seg_reco_sqdist_small_pad(int k)
 {
@@ -182,6 +183,7 @@ typedef double sq_v4u __attribute__((vector_size(32), aligned(8)));
  * kp (a multiple of 4) is a constant where inlined: the kp / 4 accumulators
  * stay in registers and the loops unroll.
  */
+/* task-safe: see threads.h */
 static inline __attribute__((always_inline)) void
 sqdist_fixed(const double *x, const double *xnorm, int rows, int d,
 			 const double *ct, const double *cnorm, int k, double *dist, const int kp)
@@ -218,6 +220,7 @@ sqdist_fixed(const double *x, const double *xnorm, int rows, int d,
 	}
 }
 
+/* task-safe: see threads.h */
 LINALG_TARGET_CLONES void
 seg_reco_sqdist_small(const double *x, const double *xnorm, int rows, int d,
 					  const double *ct, const double *cnorm, int k, double *dist)
@@ -321,12 +324,14 @@ seg_reco_chol_precision_factor(const double *l, int d, double *out)
  * first; ties go to the lower index so that results are deterministic.
  * A min-heap of k entries: O(n log k).  Returns how many were written to out.
  */
+/* task-safe: see threads.h */
 static inline bool
 topk_worse(const double *s, int32 a, int32 b)
 {
 	return s[a] < s[b] || (s[a] == s[b] && a > b);
 }
 
+/* task-safe: see threads.h */
 static void
 topk_sift_down(const double *s, int32 *h, int n, int i)
 {
@@ -350,6 +355,7 @@ topk_sift_down(const double *s, int32 *h, int n, int i)
 	}
 }
 
+/* task-safe: see threads.h */
 int
 seg_reco_topk(const double *scores, const bool *allowed, int64 n, int k, int32 *out)
 {

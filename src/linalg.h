@@ -93,6 +93,7 @@ extern void seg_reco_chol_precision_factor(const double *l, int d, double *out);
  * keep several multiply-adds in flight (a single running sum is bound by
  * the latency of each add; -O2 without -ffast-math cannot reorder it).
  */
+/* task-safe: see threads.h */
 static inline double
 seg_reco_dot(const double *a, const double *b, int d)
 {

@@ -75,8 +75,8 @@ typedef struct Blend
 	double	   *profile;		/* content profile (n_terms) */
 	double	   *cscore;			/* content scores by content index */
 	double	   *als;			/* ALS scores by model index */
-	double	   *pop_all;		/* normalised popularity over all products (or NULL) */
-	double	   *ts_scratch;		/* recommend_all's tasks: room for a customer's occasions */
+	double	   *pop_all;		/* seg_reco_popularity_all: the caller sets it */
+	double	   *ts_scratch;		/* room for a customer's occasions: the caller sets it */
 	bool		cold;			/* the cold-start list was used */
 	char	   *cold_label;		/* per universe product: 1 cold start, 2 popularity */
 } Blend;
@@ -91,6 +91,7 @@ typedef struct SelectScratch
 } SelectScratch;
 
 /* index of id among the universe's products, or -1 */
+/* task-safe: see threads.h */
 static inline int
 universe_index(const Universe *u, int64 id)
 {
@@ -129,9 +130,9 @@ extern void seg_reco_blend_init(Blend *b, const Universe *u, const SegRecoAlsMod
 extern double *seg_reco_popularity_all(const Universe *u, const SegRecoAlsModel *m);
 
 /*
- * Blend the sources for one customer into b->score over allowed products
- * (plain C on prepared arrays when b->pop_all and b->ts_scratch are set:
- * recommend_all's tasks run it).
+ * Blend the sources for one customer into b->score over allowed products.
+ * The caller sets b->pop_all and b->ts_scratch (room for o->n doubles)
+ * first: plain C on prepared arrays, so recommend_all's tasks run it.
  */
 extern void seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m,
 									const SegRecoContent *c, const HybridWeights *hw,
@@ -164,11 +165,21 @@ extern void seg_reco_select_scratch_init(SelectScratch *sc, const Universe *u, c
 /*
  * Choose up to k products of score among allowed: pool, inactive skipped,
  * per-category cap, maximal marginal relevance.  out gets universe indexes
- * in list order; returns the count.  With sc, no PostgreSQL call.
+ * in list order; returns the count.  Fetches the facts of the pool's
+ * products as needed.
  */
 extern int	seg_reco_select_list(const Universe *u, const SegRecoContent *c, const double *score,
 								 bool *allowed, int k, bool only_active, int max_per_cat,
-								 double diversity, ProductMeta *pm, int32 *out, SelectScratch *sc);
+								 double diversity, ProductMeta *pm, int32 *out);
+
+/*
+ * The same with scratch sc (seg_reco_select_scratch_init) and the facts of
+ * every product already in pm: no PostgreSQL call (recommend_all's tasks).
+ */
+extern int	seg_reco_select_list_prepared(const Universe *u, const SegRecoContent *c,
+										  const double *score, const bool *allowed, int k,
+										  bool only_active, int max_per_cat, double diversity,
+										  const ProductMeta *pm, int32 *out, SelectScratch *sc);
 
 /* best k model products of scores among allowed, inactive ones skipped when only_active */
 extern int	seg_reco_top_k_filtered(const SegRecoAlsModel *m, const double *scores, bool *allowed,

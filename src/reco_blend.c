@@ -206,6 +206,7 @@ seg_reco_blend_init(Blend *b, const Universe *u, const SegRecoAlsModel *m, const
  * Buy-again score of one product from its occasions (as buy_again_scores):
  * n occasions at times ts[0..n-1] (ascending), end = as_of's end.
  */
+/* task-safe: see threads.h */
 static double
 buy_again_one(const double *ts, int n, double end)
 {
@@ -240,6 +241,7 @@ buy_again_one(const double *ts, int n, double end)
 	return (double) n / (n + 2) * (0.1 + 0.9 * timing);
 }
 
+/* task-safe: see threads.h */
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -249,29 +251,26 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : (x > y ? 1 : 0);
 }
 
-/* distinct purchase times: the number of receipts */
+/* distinct purchase times: the number of receipts; t: room for o->n doubles */
+/* task-safe: see threads.h */
 static int
-count_receipts(const Occasions *o, double *scratch)
+count_receipts(const Occasions *o, double *t)
 {
-	double	   *t;
 	int			i,
 				n = 0;
 
 	if (o->n == 0)
 		return 0;
-	/* scratch (o->n doubles) when called from a task: no palloc there */
-	t = scratch ? scratch : palloc(sizeof(double) * o->n);
 	memcpy(t, o->ts, sizeof(double) * o->n);
 	qsort(t, o->n, sizeof(double), cmp_double);
 	for (i = 0; i < o->n; i++)
 		if (i == 0 || t[i] != t[i - 1])
 			n++;
-	if (t != scratch)
-		pfree(t);
 	return n;
 }
 
 /* normalise raw[] over allowed products: min-max (signed) or divide by max */
+/* task-safe: see threads.h */
 static void
 normalise(double *v, const bool *allowed, int n, bool min_max)
 {
@@ -319,8 +318,11 @@ seg_reco_popularity_all(const Universe *u, const SegRecoAlsModel *m)
  * x: ALS factors or NULL; als: ALS scores by model index (NULL: computed
  * from x); o: purchase occasions; end: as_of's end (epoch seconds);
  * use_history: the model reads seg_reco.transactions (content and
- * buy-again apply); buy_again: include_purchased.
+ * buy-again apply); buy_again: include_purchased.  The caller prepares
+ * b->pop_all (seg_reco_popularity_all) and, with use_history, b->ts_scratch
+ * (room for o->n doubles): plain C on those arrays, so tasks run it.
  */
+/* task-safe: see threads.h */
 void
 seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, const SegRecoContent *c,
 						const HybridWeights *hw, const double *x, const double *als,
@@ -413,12 +415,7 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 		for (j = 0; j < u->n && all; j++)
 			all = allowed[j];
 		if (all)
-		{
-			/* recommend_all's tasks get it precomputed (no palloc there) */
-			if (b->pop_all == NULL)
-				b->pop_all = seg_reco_popularity_all(u, m);
 			memcpy(b->norm[SRC_POP], b->pop_all, sizeof(double) * u->n);
-		}
 		else
 		{
 			for (j = 0; j < u->n; j++)
@@ -456,6 +453,7 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 }
 
 /* the contributions of the sources (and the boost) to product j's score */
+/* task-safe: see threads.h */
 void
 seg_reco_row_contributions(const Blend *b, int j, double *con)
 {

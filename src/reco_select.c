@@ -240,124 +240,181 @@ seg_reco_select_scratch_init(SelectScratch *sc, const Universe *u, const Product
 	sc->per_cat = palloc0(sizeof(int) * (pm->n_cats + 1));
 }
 
+/* allowed products, and the first pool of the best scores select_list ranks */
+/* task-safe: see threads.h */
+static int
+select_first_pool(const Universe *u, const bool *allowed, int *k, bool only_active,
+				  int max_per_cat, double diversity, int *n_allowed)
+{
+	int			j,
+				pool;
+
+	*n_allowed = 0;
+	for (j = 0; j < u->n; j++)
+		*n_allowed += allowed[j];
+	*k = Min(*k, *n_allowed);
+	pool = (diversity > 0 || max_per_cat > 0) ? Max(4 * *k, *k + 40) : *k + (only_active ? 16 : 0);
+	return Min(pool, *n_allowed);
+}
+
+/*
+ * Choose up to k of the pool buf[0..np-1] (best score first) into out;
+ * returns the count.  pm holds the facts of the pool's products; maxsim and
+ * taken: room for np; per_cat: room for pm->n_cats + 1 when max_per_cat > 0.
+ */
+/* task-safe: see threads.h */
+static int
+select_from_pool(const Universe *u, const SegRecoContent *c, const double *score,
+				 const int32 *buf, int np, int k, bool only_active, int max_per_cat,
+				 double diversity, const ProductMeta *pm, int32 *out,
+				 double *maxsim, bool *taken, int *per_cat)
+{
+	int			got = 0,
+				i;
+	double		best;
+
+	if (max_per_cat > 0)
+		memset(per_cat, 0, sizeof(int) * (pm->n_cats + 1));
+	best = np > 0 ? score[buf[0]] : 0;
+	for (i = 0; i < np; i++)
+	{
+		maxsim[i] = 0;
+		taken[i] = only_active && !pm->active[buf[i]];
+	}
+	while (got < k)
+	{
+		int			pick = -1;
+		double		pv = -INFINITY;
+
+		for (i = 0; i < np; i++)
+		{
+			double		v;
+			int			cat;
+
+			if (taken[i])
+				continue;
+			cat = pm->cat[buf[i]];
+			if (max_per_cat > 0 && cat >= 0 && per_cat[cat] >= max_per_cat)
+				continue;
+			if (diversity > 0)
+				v = (1 - diversity) * (best > 0 ? score[buf[i]] / best : score[buf[i]])
+					- diversity * maxsim[i];
+			else
+			{
+				pick = i;		/* the pool is in score order */
+				break;
+			}
+			if (v > pv)
+			{
+				pv = v;
+				pick = i;
+			}
+		}
+		if (pick < 0)
+			break;
+		taken[pick] = true;
+		out[got++] = buf[pick];
+		if (max_per_cat > 0 && pm->cat[buf[pick]] >= 0)
+			per_cat[pm->cat[buf[pick]]]++;
+		if (diversity > 0 && c != NULL && u->ci[buf[pick]] >= 0)
+			for (i = 0; i < np; i++)
+				if (!taken[i] && u->ci[buf[i]] >= 0)
+				{
+					double		cs = seg_reco_content_cosine(c, u->ci[buf[pick]], u->ci[buf[i]]);
+
+					if (cs > maxsim[i])
+						maxsim[i] = cs;
+				}
+	}
+	return got;
+}
+
 /*
  * Choose up to k products: the best blended scores among allowed, skipping
  * inactive ones (only_active), at most max_per_cat of a category (0: no
  * cap), and with diversity > 0 greedily by maximal marginal relevance:
  * (1 - diversity) x score / best score - diversity x max content cosine to
  * the products already chosen.  Works on a pool of the best scores, widened
- * until k are chosen or none are left.  Returns the count; out gets
- * universe indexes in list order.
- *
- * With sc (scratch from select_scratch_init, after every product's metadata
- * was fetched) select_list makes no PostgreSQL call, so tasks may run it.
+ * until k are chosen or none are left; the facts of the pool's products are
+ * fetched as needed.  Returns the count; out gets universe indexes in list
+ * order.
  */
 int
 seg_reco_select_list(const Universe *u, const SegRecoContent *c, const double *score, bool *allowed,
 					 int k, bool only_active, int max_per_cat, double diversity,
-					 ProductMeta *pm, int32 *out, SelectScratch *sc)
+					 ProductMeta *pm, int32 *out)
 {
-	int			n_allowed = 0,
-				pool,
-				j;
-	int32	   *buf = sc ? sc->buf : palloc(sizeof(int32) * Max(u->n, 1));
-	double	   *maxsim = sc ? sc->maxsim : palloc(sizeof(double) * Max(u->n, 1));
-	bool	   *taken = sc ? sc->taken : palloc(sizeof(bool) * Max(u->n, 1));
+	int			n_allowed,
+				pool = select_first_pool(u, allowed, &k, only_active, max_per_cat, diversity,
+										 &n_allowed);
+	int32	   *buf;
+	double	   *maxsim;
+	bool	   *taken;
 	int		   *per_cat = NULL;
 	int			got = 0;
 
-	for (j = 0; j < u->n; j++)
-		n_allowed += allowed[j];
-	k = Min(k, n_allowed);
 	if (k == 0)
 		return 0;
-	pool = (diversity > 0 || max_per_cat > 0) ? Max(4 * k, k + 40) : k + (only_active ? 16 : 0);
-	pool = Min(pool, n_allowed);
+	buf = palloc(sizeof(int32) * Max(u->n, 1));
+	maxsim = palloc(sizeof(double) * Max(u->n, 1));
+	taken = palloc(sizeof(bool) * Max(u->n, 1));
 	for (;;)
 	{
-		int			np,
-					i;
-		double		best;
+		int			np;
 
-		SEG_RECO_CHECK_FOR_INTERRUPTS();
+		CHECK_FOR_INTERRUPTS();
 		np = seg_reco_topk(score, allowed, u->n, pool, buf);
 		if (only_active || max_per_cat > 0)
 			seg_reco_meta_fetch(pm, u, buf, np);
-		got = 0;
 		if (max_per_cat > 0)
 		{
-			if (sc)
-			{
-				per_cat = sc->per_cat;
-				memset(per_cat, 0, sizeof(int) * (pm->n_cats + 1));
-			}
-			else
-			{
-				if (per_cat)
-					pfree(per_cat);
-				per_cat = palloc0(sizeof(int) * (pm->n_cats + 1));
-			}
+			/* the fetch may have added categories */
+			if (per_cat)
+				pfree(per_cat);
+			per_cat = palloc(sizeof(int) * (pm->n_cats + 1));
 		}
-		best = np > 0 ? score[buf[0]] : 0;
-		for (i = 0; i < np; i++)
-		{
-			maxsim[i] = 0;
-			taken[i] = only_active && !pm->active[buf[i]];
-		}
-		while (got < k)
-		{
-			int			pick = -1;
-			double		pv = -INFINITY;
-
-			for (i = 0; i < np; i++)
-			{
-				double		v;
-				int			cat;
-
-				if (taken[i])
-					continue;
-				cat = pm->cat[buf[i]];
-				if (max_per_cat > 0 && cat >= 0 && per_cat[cat] >= max_per_cat)
-					continue;
-				if (diversity > 0)
-					v = (1 - diversity) * (best > 0 ? score[buf[i]] / best : score[buf[i]])
-						- diversity * maxsim[i];
-				else
-				{
-					pick = i;	/* the pool is in score order */
-					break;
-				}
-				if (v > pv)
-				{
-					pv = v;
-					pick = i;
-				}
-			}
-			if (pick < 0)
-				break;
-			taken[pick] = true;
-			out[got++] = buf[pick];
-			if (max_per_cat > 0 && pm->cat[buf[pick]] >= 0)
-				per_cat[pm->cat[buf[pick]]]++;
-			if (diversity > 0 && c != NULL && u->ci[buf[pick]] >= 0)
-				for (i = 0; i < np; i++)
-					if (!taken[i] && u->ci[buf[i]] >= 0)
-					{
-						double		cs = seg_reco_content_cosine(c, u->ci[buf[pick]], u->ci[buf[i]]);
-
-						if (cs > maxsim[i])
-							maxsim[i] = cs;
-					}
-		}
+		got = select_from_pool(u, c, score, buf, np, k, only_active, max_per_cat, diversity,
+							   pm, out, maxsim, taken, per_cat);
 		if (got >= k || np < pool || pool >= n_allowed)
 			break;
 		pool = Min(pool * 2, n_allowed);
 	}
-	if (sc == NULL)
+	pfree(buf);
+	pfree(maxsim);
+	pfree(taken);
+	if (per_cat)
+		pfree(per_cat);
+	return got;
+}
+
+/*
+ * The same choice with the scratch sc (select_scratch_init) and the facts
+ * of every product in pm (seg_reco_meta_fetch of all): no PostgreSQL call,
+ * so recommend_all's tasks run it.
+ */
+/* task-safe: see threads.h */
+int
+seg_reco_select_list_prepared(const Universe *u, const SegRecoContent *c, const double *score,
+							  const bool *allowed, int k, bool only_active, int max_per_cat,
+							  double diversity, const ProductMeta *pm, int32 *out,
+							  SelectScratch *sc)
+{
+	int			n_allowed,
+				pool = select_first_pool(u, allowed, &k, only_active, max_per_cat, diversity,
+										 &n_allowed);
+	int			got = 0;
+
+	if (k == 0)
+		return 0;
+	for (;;)
 	{
-		pfree(buf);
-		pfree(maxsim);
-		pfree(taken);
+		int			np = seg_reco_topk(score, allowed, u->n, pool, sc->buf);
+
+		got = select_from_pool(u, c, score, sc->buf, np, k, only_active, max_per_cat, diversity,
+							   pm, out, sc->maxsim, sc->taken, sc->per_cat);
+		if (got >= k || np < pool || pool >= n_allowed)
+			break;
+		pool = Min(pool * 2, n_allowed);
 	}
 	return got;
 }

@@ -182,6 +182,7 @@ typedef struct OccRow
 	double		ts;
 } OccRow;
 
+/* task-safe: see threads.h */
 static int
 cmp_occ(const void *a, const void *b)
 {
@@ -198,6 +199,7 @@ cmp_occ(const void *a, const void *b)
  * product and time, lines of a product at the same time (one receipt)
  * counted once.  pid and ts get the result; returns its length.
  */
+/* task-safe: see threads.h */
 static int
 tidy_occasions(OccRow *rows, int n, int64 *pid, double *ts)
 {
@@ -615,12 +617,16 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 				b.score[i] += b.boost[i];
 	}
 	else
+	{
+		b.pop_all = seg_reco_popularity_all(&u, m);
+		b.ts_scratch = palloc(sizeof(double) * Max(o.n, 1));
 		seg_reco_blend_customer(&b, &u, m, c, &hw, known ? x : NULL, NULL, &o, end,
 								use_history, include_purchased, allowed);
+	}
 
 	out = palloc(sizeof(int32) * Max(Min(k, u.n), 1));
 	n = seg_reco_select_list(&u, c, b.score, allowed, Min(k, u.n), only_active && category == NULL,
-							 max_per_cat, diversity, &pm, out, NULL);
+							 max_per_cat, diversity, &pm, out);
 
 	MemoryContextSwitchTo(old);
 	recommend_for_emit(rsinfo, &u, &b, disp, out, n);
@@ -798,10 +804,11 @@ seg_reco_similar_products(PG_FUNCTION_ARGS)
 
 /*
  * recommend_all blends the customers of a sub-block on seg_reco.threads
- * threads: each task is one customer, with its own Blend and allowed
- * array, and per-worker room for its occasions; choosing and emitting the
- * list (which reads product metadata and builds SQL values) stays on the
- * backend's thread.  The blend is plain C on arrays prepared before.
+ * threads: each task is one customer, with its own Blend, allowed array and
+ * list scratch, and per-worker room for its occasions; it blends and
+ * chooses the list (seg_reco_select_list_prepared, every product's facts
+ * fetched before).  Emitting the rows (SQL values) stays on the backend's
+ * thread.  The tasks are plain C on arrays prepared before (threads.h).
  */
 #define RA_SUB_BLOCK 64
 
@@ -842,6 +849,7 @@ typedef struct RaJob
 	bool		include_purchased;
 } RaJob;
 
+/* task-safe: see threads.h */
 static void
 ra_task(void *arg, int64 t, int worker)
 {
@@ -885,8 +893,9 @@ ra_task(void *arg, int64 t, int worker)
 	seg_reco_blend_customer(b, u, j->m, j->c, j->hw, NULL,
 							j->s + (Size) (j->base + slot) * j->m->n_products, &o, j->end,
 							j->use_history, j->include_purchased, allowed);
-	j->got[slot] = seg_reco_select_list(u, j->c, b->score, allowed, j->topn, j->only_active,
-										j->max_per_cat, j->diversity, j->pm, out, &j->sc[worker]);
+	j->got[slot] = seg_reco_select_list_prepared(u, j->c, b->score, allowed, j->topn,
+												 j->only_active, j->max_per_cat, j->diversity,
+												 j->pm, out, &j->sc[worker]);
 	for (i = 0; i < j->got[slot]; i++)
 	{
 		j->score[(Size) slot * j->topn + i] = b->score[out[i]];

@@ -251,6 +251,7 @@ seg_reco_content_get(bool missing_ok)
 	return c;
 }
 
+/* task-safe: see threads.h */
 int
 seg_reco_content_index(const SegRecoContent *c, int64 product_id)
 {
@@ -271,6 +272,7 @@ seg_reco_content_index(const SegRecoContent *c, int64 product_id)
 	return -1;
 }
 
+/* task-safe: see threads.h */
 double
 seg_reco_content_cosine(const SegRecoContent *c, int i, int j)
 {
@@ -314,6 +316,7 @@ seg_reco_content_similarity_row(const SegRecoContent *c, int i, double *scores)
 			scores[q] = 1.0;
 }
 
+/* task-safe: see threads.h */
 bool
 seg_reco_content_profile_from(const SegRecoContent *c, int n, const int64 *product_id,
 							  const double *ts, double half_life_days,
@@ -408,6 +411,7 @@ seg_reco_content_profile(const SegRecoContent *c, int64 customer_id,
 	return ok;
 }
 
+/* task-safe: see threads.h */
 void
 seg_reco_content_score_all(const SegRecoContent *c, const double *profile, double *scores)
 {

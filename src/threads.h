@@ -1,21 +1,57 @@
 /*
  * threads.h
- *      Worker threads for seg_reco's data-sized loops.
+ *      Worker threads for seg_reco's data-sized loops, and the contract of
+ *      what their tasks may call.
  *
  * seg_reco_parallel_for(ntasks, fn, arg) runs fn(arg, task, worker) for
  * every task in [0, ntasks) on up to seg_reco.threads threads, the calling
  * backend's thread included, and returns when all tasks are done.
  *
- * The rules for fn, which may run on a thread PostgreSQL knows nothing of:
- *   - no PostgreSQL call at all: no palloc/pfree, no elog/ereport, no
- *     CHECK_FOR_INTERRUPTS, no catalog or buffer access, no OpenBLAS call;
- *   - only the arrays the caller prepared; per-worker scratch is indexed by
- *     worker (0 .. seg_reco_parallel_workers(ntasks) - 1);
- *   - failures are written to the caller's arrays and reported by the caller
- *     after seg_reco_parallel_for returns.
- * Results must not depend on which worker ran a task: write per-task
- * partial results and reduce them in task order afterwards, so that the
- * same input gives the same bits whatever seg_reco.threads is.
+ * The contract.  Nothing in PostgreSQL is thread-safe, so fn, and every
+ * function it reaches, runs plain C on the arrays the caller prepared:
+ *   - no memory management: no palloc/palloc0/pfree/repalloc, no
+ *     MemoryContext* call or switch, no malloc; the caller allocates all,
+ *     per-worker scratch indexed by worker (0 ..
+ *     seg_reco_parallel_workers(ntasks) - 1);
+ *   - no errors: no elog/ereport/errmsg, no PG_TRY; a failure is written to
+ *     the caller's arrays and reported by the caller after
+ *     seg_reco_parallel_for returns;
+ *   - no CHECK_FOR_INTERRUPTS(): SEG_RECO_CHECK_FOR_INTERRUPTS() (below) is
+ *     the allowed form, a no-op on task threads;
+ *   - no SPI, no catalog, syscache, relcache or buffer access, no fmgr call
+ *     or Datum detoasting, no PostgreSQL global variable;
+ *   - no OpenBLAS/LAPACK (cblas_*, openblas_*, dpotrf_): linalg's BLAS
+ *     wrappers run on the backend's thread only;
+ *   - no seg_reco_parallel_for, and no call through a function pointer (the
+ *     check cannot follow it: dispatch with a switch of direct calls).
+ * The C library, libm and pg_qsort (qsort) are fine.  Results must not
+ * depend on which worker ran a task: write per-task partial results and
+ * reduce them in task order afterwards, so that the same input gives the
+ * same bits whatever seg_reco.threads is.
+ *
+ * The allowed set: the task entry points (marked *: the fn of each
+ * seg_reco_parallel_for call) and every function they reach, by file.  Each
+ * carries the comment "task-safe: see threads.h" at its definition.
+ * scripts/check_threads.py, a test of scripts/test.sh, computes this set
+ * from the call graph and fails when a function in it breaks the rules
+ * above, or when this list or those comments disagree with the code.
+ *   als_train.c: bucket_sort_task*, cg_task*, loss_task*, cg_rows, faxpy,
+ *       fdot, fsymv, loss_rows, raw_cmp, sort_raw_rows_worker
+ *       (lib/sort_template.h)
+ *   kmeans.c: km_pass_task*, km_rows_task*, centre_task, colsum_task,
+ *       exact_sqdist, first_block, inertia_task, km_block, lloyd_block,
+ *       pot_block, pot_col, uncentre_task
+ *   linalg.c: seg_reco_sqdist_small, seg_reco_sqdist_small_pad, seg_reco_topk,
+ *       sqdist_fixed, topk_sift_down, topk_worse
+ *   linalg.h: seg_reco_dot
+ *   reco.h: universe_index
+ *   reco_blend.c: buy_again_one, cmp_double, count_receipts, normalise,
+ *       seg_reco_blend_customer, seg_reco_row_contributions
+ *   reco_select.c: seg_reco_select_list_prepared, select_first_pool,
+ *       select_from_pool
+ *   reco_serve.c: ra_task*, cmp_occ, tidy_occasions
+ *   tfidf.c: seg_reco_content_cosine, seg_reco_content_index,
+ *       seg_reco_content_profile_from, seg_reco_content_score_all
  *
  * Threads are started per call with every signal blocked (signals stay
  * with the backend's own thread) and joined before returning, so nothing
@@ -44,18 +80,15 @@ extern int	seg_reco_parallel_workers(int64 ntasks);
 extern void seg_reco_parallel_for(int64 ntasks, seg_reco_task_fn fn, void *arg);
 
 /*
- * True on any thread (the backend's included) while it runs tasks of
- * seg_reco_parallel_for.  Helpers shared between task code and ordinary
- * backend code check for interrupts with SEG_RECO_CHECK_FOR_INTERRUPTS(),
- * which does nothing then (an ERROR thrown from a task would leave the
- * other threads running).
+ * Task code checks for interrupts with SEG_RECO_CHECK_FOR_INTERRUPTS(): an
+ * out-of-line CHECK_FOR_INTERRUPTS() that does nothing on a thread running
+ * tasks (the backend's included, while it does), since an ERROR thrown from
+ * a task would leave the other threads running.  Helpers shared between
+ * tasks and ordinary backend code use it; a plain CHECK_FOR_INTERRUPTS()
+ * breaks the contract.
  */
-extern __thread bool seg_reco_in_parallel;
+extern void seg_reco_check_for_interrupts_off_tasks(void);
 
-#define SEG_RECO_CHECK_FOR_INTERRUPTS() \
-	do { \
-		if (!seg_reco_in_parallel) \
-			CHECK_FOR_INTERRUPTS(); \
-	} while (0)
+#define SEG_RECO_CHECK_FOR_INTERRUPTS() seg_reco_check_for_interrupts_off_tasks()
 
 #endif							/* SEG_RECO_THREADS_H */
