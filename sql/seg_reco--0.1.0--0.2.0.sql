@@ -327,3 +327,240 @@ BEGIN
                                                 + (v_model.metrics ->> 'train_seconds')::numeric), 2));
 END;
 $fn$;
+
+-- a model of another kind under the name is refused unless replace => true
+-- (issue 11 item 2): kmeans_save, gmm_save, btyd_train and als_train gain a
+-- last parameter replace boolean DEFAULT false
+CREATE FUNCTION seg_reco._model_claim(model_name text, kinds text[], replace boolean, caller text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_kind    text;
+    v_trained timestamptz;
+BEGIN
+    IF model_name IS NULL THEN
+        RAISE EXCEPTION 'name must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF replace IS NULL THEN
+        RAISE EXCEPTION 'replace must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Omit the argument to use its default.';
+    END IF;
+    SELECT m.kind, m.trained_at INTO v_kind, v_trained
+      FROM seg_reco.models m WHERE m.name = model_name FOR UPDATE;
+    IF NOT FOUND OR v_kind = ANY (kinds) THEN
+        RETURN;
+    END IF;
+    IF NOT replace THEN
+        RAISE EXCEPTION 'model "%" already exists with kind %', model_name, v_kind
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = format('The %s model "%s" was trained at %s; %s stores models of kind %s and replaces a model of another kind only when asked to.',
+                                  v_kind, model_name, v_trained, caller, array_to_string(kinds, ' or ')),
+                  HINT = format('Choose another name, or pass replace => true to replace the %s model%s.',
+                                v_kind, CASE WHEN v_kind = 'als' THEN ' and its factor rows' ELSE '' END);
+    END IF;
+    DELETE FROM seg_reco.models m WHERE m.name = model_name;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco._model_claim(text, text[], boolean, text) IS 'internal: locks the name for a model of one of kinds; a model of another kind under that name is an error, or with replace deleted (with its factor rows)';
+REVOKE EXECUTE ON FUNCTION seg_reco._model_claim(text, text[], boolean, text) FROM PUBLIC;
+
+CREATE FUNCTION seg_reco._model_store(model_name text, model_kind text, kinds text[],
+                                      model_params jsonb, model_metrics jsonb, model_json jsonb,
+                                      replace boolean, caller text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    LOOP
+        PERFORM seg_reco._model_claim(model_name, kinds, replace, caller);
+        INSERT INTO seg_reco.models AS m (name, kind, params, metrics, trained_at, model)
+        VALUES (model_name, model_kind, model_params, model_metrics, pg_catalog.now(), model_json)
+        ON CONFLICT ON CONSTRAINT models_pkey DO UPDATE
+           SET kind = excluded.kind, params = excluded.params, metrics = excluded.metrics,
+               trained_at = excluded.trained_at, model = excluded.model
+         WHERE m.kind = ANY (kinds);
+        -- not stored: another session stored a model of another kind under
+        -- this name since the claim (now locked by us); claim it again
+        EXIT WHEN FOUND;
+    END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco._model_store(text, text, text[], jsonb, jsonb, jsonb, boolean, text) IS 'internal: stores (or replaces) a model of seg_reco.models by name, refusing to replace a model of another kind unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco._model_store(text, text, text[], jsonb, jsonb, jsonb, boolean, text) FROM PUBLIC;
+
+DROP FUNCTION seg_reco.kmeans_save(text, seg_reco.kmeans_model);
+CREATE FUNCTION seg_reco.kmeans_save(name text, model seg_reco.kmeans_model, replace boolean DEFAULT false)
+    RETURNS seg_reco.kmeans_model
+    LANGUAGE sql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT seg_reco._model_store($1, 'kmeans', ARRAY['kmeans'], j -> 'params',
+               pg_catalog.jsonb_build_object('inertia', j -> 'inertia', 'iterations', j -> 'iterations',
+                                             'n', j -> 'n', 'sizes', j -> 'sizes'),
+               j, $3, 'kmeans_save')
+      FROM (SELECT $2::text::jsonb AS j) s;
+    SELECT $2;
+$$;
+COMMENT ON FUNCTION seg_reco.kmeans_save(text, seg_reco.kmeans_model, boolean) IS 'stores (or atomically replaces) a k-means model by name in seg_reco.models and returns it; a model of another kind under that name is an error unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco.kmeans_save(text, seg_reco.kmeans_model, boolean) FROM PUBLIC;
+
+DROP FUNCTION seg_reco.gmm_save(text, seg_reco.gmm_model);
+CREATE FUNCTION seg_reco.gmm_save(name text, model seg_reco.gmm_model, replace boolean DEFAULT false)
+    RETURNS seg_reco.gmm_model
+    LANGUAGE sql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT seg_reco._model_store($1, 'gmm', ARRAY['gmm'],
+               (j -> 'params') || pg_catalog.jsonb_build_object('covariance_type', j -> 'covariance_type'),
+               pg_catalog.jsonb_build_object('log_likelihood', j -> 'log_likelihood', 'bic', j -> 'bic',
+                                             'aic', j -> 'aic', 'iterations', j -> 'iterations',
+                                             'converged', j -> 'converged', 'n', j -> 'n', 'weights', j -> 'weights'),
+               j, $3, 'gmm_save')
+      FROM (SELECT $2::text::jsonb AS j) s;
+    SELECT $2;
+$$;
+COMMENT ON FUNCTION seg_reco.gmm_save(text, seg_reco.gmm_model, boolean) IS 'stores (or atomically replaces) a Gaussian mixture by name in seg_reco.models and returns it; a model of another kind under that name is an error unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco.gmm_save(text, seg_reco.gmm_model, boolean) FROM PUBLIC;
+
+DROP FUNCTION seg_reco.btyd_train(text, date, text, float8, text);
+CREATE FUNCTION seg_reco.btyd_train(name text, calibration_end date DEFAULT NULL,
+                                    unit text DEFAULT 'week', penalizer float8 DEFAULT 0,
+                                    model text DEFAULT 'bgnbd', replace boolean DEFAULT false)
+RETURNS seg_reco.btyd_models
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_end date := calibration_end;
+    v_fit seg_reco.bgnbd_model;
+    v_gg seg_reco.gammagamma_model;
+    v_row seg_reco.btyd_models;
+BEGIN
+    IF name IS NULL OR unit IS NULL OR penalizer IS NULL OR model IS NULL OR replace IS NULL THEN
+        RAISE EXCEPTION 'name, unit, penalizer, model and replace must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF model NOT IN ('bgnbd', 'mbgnbd') THEN
+        RAISE EXCEPTION 'unknown purchase model "%"', model
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''bgnbd'' or ''mbgnbd''.';
+    END IF;
+    IF unit NOT IN ('day', 'week') THEN
+        RAISE EXCEPTION 'unknown period unit "%"', unit
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''day'' or ''week''.';
+    END IF;
+    -- refuse (or with replace, delete) a model of another kind before fitting
+    PERFORM seg_reco._model_claim(btyd_train.name, ARRAY['bgnbd', 'mbgnbd'], replace, 'btyd_train');
+    IF v_end IS NULL THEN
+        SELECT max(t.ts)::date INTO v_end FROM seg_reco.transactions t WHERE t.customer_id IS NOT NULL;
+        IF v_end IS NULL THEN
+            RAISE EXCEPTION 'seg_reco.transactions holds no customer purchases to train on'
+                USING ERRCODE = 'no_data_found';
+        END IF;
+    END IF;
+
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.btyd_train_summaries
+        (customer_id bigint, frequency bigint, recency float8, t float8, monetary_value float8)
+        ON COMMIT DROP;
+    TRUNCATE pg_temp.btyd_train_summaries;
+    INSERT INTO pg_temp.btyd_train_summaries
+    SELECT s.cid, (s.v).frequency, (s.v).recency, (s.v).t, (s.v).monetary_value
+      FROM (SELECT t.customer_id AS cid,
+                   seg_reco.btyd_summary(t.ts::date, t.amount::float8, v_end, unit) AS v
+              FROM seg_reco.transactions t
+             WHERE t.customer_id IS NOT NULL AND t.ts < (v_end + 1)::timestamptz
+             GROUP BY t.customer_id) s
+     WHERE s.v IS NOT NULL;
+
+    IF model = 'bgnbd' THEN
+        v_fit := (SELECT seg_reco.bgnbd_fit(s.frequency, s.recency, s.t, penalizer)
+                    FROM pg_temp.btyd_train_summaries s);
+    ELSE
+        v_fit := (SELECT seg_reco.mbgnbd_fit(s.frequency, s.recency, s.t, penalizer)
+                    FROM pg_temp.btyd_train_summaries s);
+    END IF;
+    IF NOT v_fit.converged THEN
+        RAISE EXCEPTION 'the % fit of model "%" did not converge', model, name
+            USING ERRCODE = 'data_exception',
+                  DETAIL = format('%s customers, %s iterations; the model was not stored.',
+                                  v_fit.n_customers, v_fit.iterations),
+                  HINT = 'Add a penalizer, e.g. penalizer => 0.001, or train on more customers.';
+    END IF;
+    v_gg := (SELECT seg_reco.gammagamma_fit(s.frequency, s.monetary_value, penalizer)
+               FROM pg_temp.btyd_train_summaries s
+              WHERE s.frequency > 0 AND s.monetary_value > 0);
+    IF NOT v_gg.converged THEN
+        RAISE EXCEPTION 'the gamma-gamma spend fit of model "%" did not converge', name
+            USING ERRCODE = 'data_exception',
+                  DETAIL = format('%s repeat customers with positive spend, %s iterations; the model was not stored.',
+                                  v_gg.n_customers, v_gg.iterations),
+                  HINT = 'Add a penalizer, e.g. penalizer => 0.001, or train on more customers.';
+    END IF;
+    IF v_gg.q <= 1 THEN
+        RAISE EXCEPTION 'the gamma-gamma spend model of "%" has q = % <= 1: its population mean spend is infinite', name, v_gg.q
+            USING ERRCODE = 'data_exception',
+                  HINT = 'Add a penalizer, e.g. penalizer => 0.001.';
+    END IF;
+
+    PERFORM seg_reco._model_store(btyd_train.name, btyd_train.model, ARRAY['bgnbd', 'mbgnbd'],
+            jsonb_build_object('calibration_end', v_end, 'unit', unit, 'penalizer', penalizer),
+            jsonb_build_object('log_likelihood', v_fit.log_likelihood, 'iterations', v_fit.iterations,
+                               'converged', v_fit.converged, 'n_customers', v_fit.n_customers),
+            jsonb_build_object('r', v_fit.r, 'alpha', v_fit.alpha, 'a', v_fit.a, 'b', v_fit.b,
+                'spend', jsonb_build_object('p', v_gg.p, 'q', v_gg.q, 'gamma', v_gg.gamma,
+                    'log_likelihood', v_gg.log_likelihood, 'iterations', v_gg.iterations,
+                    'converged', v_gg.converged, 'n_customers', v_gg.n_customers)),
+            replace, 'btyd_train');
+    SELECT * INTO v_row FROM seg_reco.btyd_models b WHERE b.name = btyd_train.name;
+    DROP TABLE pg_temp.btyd_train_summaries;
+    RETURN v_row;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, boolean) IS 'fits a purchase model (bgnbd or mbgnbd) and the Gamma-Gamma spend model on summaries of seg_reco.transactions up to calibration_end, and stores them under name in seg_reco.models (shown by the view seg_reco.btyd_models); a model of another kind under that name is an error unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, boolean) FROM PUBLIC;
+
+DROP FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb);
+CREATE FUNCTION seg_reco.als_train(name text,
+                                   factors integer DEFAULT 64,
+                                   regularization float8 DEFAULT 0.01,
+                                   alpha float8 DEFAULT 1.0,
+                                   iterations integer DEFAULT 15,
+                                   seed bigint DEFAULT 42,
+                                   solver text DEFAULT 'cg',
+                                   source text DEFAULT NULL,
+                                   options jsonb DEFAULT '{}',
+                                   replace boolean DEFAULT false)
+RETURNS seg_reco.models
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_query text;
+    v_row   seg_reco.models;
+BEGIN
+    IF source IS NOT NULL THEN
+        IF options IS NOT NULL AND options <> '{}'::jsonb THEN
+            RAISE EXCEPTION 'options apply only to the default source'
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Put weights, cut-offs and decay into your source query.';
+        END IF;
+        v_query := format('SELECT s.customer_id::pg_catalog.int8 AS customer_id,'
+                          ' s.product_id::pg_catalog.int8 AS product_id,'
+                          ' s.weight::pg_catalog.float8 AS weight,'
+                          ' NULL::pg_catalog.int8 AS receipt_id FROM (%s) s',
+                          rtrim(source, E'; \t\r\n'));
+    ELSE
+        v_query := seg_reco.als_source_query(coalesce(options, '{}'::jsonb));
+    END IF;
+    PERFORM seg_reco._model_claim($1, ARRAY['als'], replace, 'als_train');
+    PERFORM seg_reco._als_train($1, factors, regularization, alpha, iterations, seed, solver,
+                                v_query, source IS NOT NULL, coalesce(options, '{}'::jsonb));
+    SELECT * INTO v_row FROM seg_reco.models m WHERE m.name = $1;
+    RETURN v_row;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb, boolean) IS 'trains an implicit-feedback ALS model (solver cg or cholesky) on purchases and digital events, or on a query of (customer_id, product_id, weight), and stores it atomically under name; a model of another kind under that name is an error unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb, boolean) FROM PUBLIC;
