@@ -564,3 +564,46 @@ END
 $fn$;
 COMMENT ON FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb, boolean) IS 'trains an implicit-feedback ALS model (solver cg or cholesky) on purchases and digital events, or on a query of (customer_id, product_id, weight), and stores it atomically under name; a model of another kind under that name is an error unless replace';
 REVOKE EXECUTE ON FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb, boolean) FROM PUBLIC;
+
+-- default_as_of() reads the latest line off a timestamp or date column of
+-- the user's table behind seg_reco.transactions (through its index), not
+-- through the view's cast to timestamptz (every line, at every recommend_for)
+-- (issue 11 item 9)
+CREATE OR REPLACE FUNCTION seg_reco.default_as_of() RETURNS date
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_latest timestamptz;
+    v_rel regclass;
+    v_col name;
+BEGIN
+    SELECT a.attrelid::regclass, a.attname INTO v_rel, v_col
+      FROM seg_reco.sources s
+      JOIN pg_catalog.pg_attribute a
+        ON a.attrelid = pg_catalog.to_regclass(s.source)
+       AND a.attname = coalesce(s.columns ->> 'ts', 'ts') AND a.attnum > 0 AND NOT a.attisdropped
+     WHERE s.relation = 'transactions'
+       AND a.atttypid IN ('pg_catalog.timestamp'::regtype, 'pg_catalog.date'::regtype)
+       AND pg_catalog.has_column_privilege(a.attrelid, a.attnum, 'SELECT')
+       -- the view still reads that very column
+       AND EXISTS (SELECT 1
+                     FROM pg_catalog.pg_rewrite r
+                     JOIN pg_catalog.pg_depend d
+                       ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+                    WHERE r.ev_class = 'seg_reco.transactions'::regclass
+                      AND d.refclassid = 'pg_catalog.pg_class'::regclass
+                      AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum);
+    IF FOUND THEN
+        EXECUTE format('SELECT max(s.%I)::pg_catalog.timestamptz FROM %s s', v_col, v_rel) INTO v_latest;
+    ELSE
+        SELECT max(t.ts) INTO v_latest FROM seg_reco.transactions t;
+    END IF;
+    IF v_latest > pg_catalog.now() + interval '1 day' THEN
+        RAISE EXCEPTION 'seg_reco.transactions holds lines dated in the future (latest %)', v_latest
+            USING ERRCODE = 'data_exception',
+                  HINT = 'Repair the timestamps, or pass as_of explicitly: lines after as_of are ignored.';
+    END IF;
+    RETURN v_latest::date;
+END;
+$fn$;
