@@ -327,3 +327,438 @@ BEGIN
                                                 + (v_model.metrics ->> 'train_seconds')::numeric), 2));
 END;
 $fn$;
+
+-- a model of another kind under the name is refused unless replace => true
+-- (issue 11 item 2): kmeans_save, gmm_save, btyd_train and als_train gain a
+-- last parameter replace boolean DEFAULT false
+CREATE FUNCTION seg_reco._model_claim(model_name text, kinds text[], replace boolean, caller text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_kind    text;
+    v_trained timestamptz;
+BEGIN
+    IF model_name IS NULL THEN
+        RAISE EXCEPTION 'name must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF replace IS NULL THEN
+        RAISE EXCEPTION 'replace must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Omit the argument to use its default.';
+    END IF;
+    SELECT m.kind, m.trained_at INTO v_kind, v_trained
+      FROM seg_reco.models m WHERE m.name = model_name FOR UPDATE;
+    IF NOT FOUND OR v_kind = ANY (kinds) THEN
+        RETURN;
+    END IF;
+    IF NOT replace THEN
+        RAISE EXCEPTION 'model "%" already exists with kind %', model_name, v_kind
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = format('The %s model "%s" was trained at %s; %s stores models of kind %s and replaces a model of another kind only when asked to.',
+                                  v_kind, model_name, v_trained, caller, array_to_string(kinds, ' or ')),
+                  HINT = format('Choose another name, or pass replace => true to replace the %s model%s.',
+                                v_kind, CASE WHEN v_kind = 'als' THEN ' and its factor rows' ELSE '' END);
+    END IF;
+    DELETE FROM seg_reco.models m WHERE m.name = model_name;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco._model_claim(text, text[], boolean, text) IS 'internal: locks the name for a model of one of kinds; a model of another kind under that name is an error, or with replace deleted (with its factor rows)';
+REVOKE EXECUTE ON FUNCTION seg_reco._model_claim(text, text[], boolean, text) FROM PUBLIC;
+
+CREATE FUNCTION seg_reco._model_store(model_name text, model_kind text, kinds text[],
+                                      model_params jsonb, model_metrics jsonb, model_json jsonb,
+                                      replace boolean, caller text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    LOOP
+        PERFORM seg_reco._model_claim(model_name, kinds, replace, caller);
+        INSERT INTO seg_reco.models AS m (name, kind, params, metrics, trained_at, model)
+        VALUES (model_name, model_kind, model_params, model_metrics, pg_catalog.now(), model_json)
+        ON CONFLICT ON CONSTRAINT models_pkey DO UPDATE
+           SET kind = excluded.kind, params = excluded.params, metrics = excluded.metrics,
+               trained_at = excluded.trained_at, model = excluded.model
+         WHERE m.kind = ANY (kinds);
+        -- not stored: another session stored a model of another kind under
+        -- this name since the claim (now locked by us); claim it again
+        EXIT WHEN FOUND;
+    END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco._model_store(text, text, text[], jsonb, jsonb, jsonb, boolean, text) IS 'internal: stores (or replaces) a model of seg_reco.models by name, refusing to replace a model of another kind unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco._model_store(text, text, text[], jsonb, jsonb, jsonb, boolean, text) FROM PUBLIC;
+
+DROP FUNCTION seg_reco.kmeans_save(text, seg_reco.kmeans_model);
+CREATE FUNCTION seg_reco.kmeans_save(name text, model seg_reco.kmeans_model, replace boolean DEFAULT false)
+    RETURNS seg_reco.kmeans_model
+    LANGUAGE sql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT seg_reco._model_store($1, 'kmeans', ARRAY['kmeans'], j -> 'params',
+               pg_catalog.jsonb_build_object('inertia', j -> 'inertia', 'iterations', j -> 'iterations',
+                                             'n', j -> 'n', 'sizes', j -> 'sizes'),
+               j, $3, 'kmeans_save')
+      FROM (SELECT $2::text::jsonb AS j) s;
+    SELECT $2;
+$$;
+COMMENT ON FUNCTION seg_reco.kmeans_save(text, seg_reco.kmeans_model, boolean) IS 'stores (or atomically replaces) a k-means model by name in seg_reco.models and returns it; a model of another kind under that name is an error unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco.kmeans_save(text, seg_reco.kmeans_model, boolean) FROM PUBLIC;
+
+DROP FUNCTION seg_reco.gmm_save(text, seg_reco.gmm_model);
+CREATE FUNCTION seg_reco.gmm_save(name text, model seg_reco.gmm_model, replace boolean DEFAULT false)
+    RETURNS seg_reco.gmm_model
+    LANGUAGE sql VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT seg_reco._model_store($1, 'gmm', ARRAY['gmm'],
+               (j -> 'params') || pg_catalog.jsonb_build_object('covariance_type', j -> 'covariance_type'),
+               pg_catalog.jsonb_build_object('log_likelihood', j -> 'log_likelihood', 'bic', j -> 'bic',
+                                             'aic', j -> 'aic', 'iterations', j -> 'iterations',
+                                             'converged', j -> 'converged', 'n', j -> 'n', 'weights', j -> 'weights'),
+               j, $3, 'gmm_save')
+      FROM (SELECT $2::text::jsonb AS j) s;
+    SELECT $2;
+$$;
+COMMENT ON FUNCTION seg_reco.gmm_save(text, seg_reco.gmm_model, boolean) IS 'stores (or atomically replaces) a Gaussian mixture by name in seg_reco.models and returns it; a model of another kind under that name is an error unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco.gmm_save(text, seg_reco.gmm_model, boolean) FROM PUBLIC;
+
+DROP FUNCTION seg_reco.btyd_train(text, date, text, float8, text);
+CREATE FUNCTION seg_reco.btyd_train(name text, calibration_end date DEFAULT NULL,
+                                    unit text DEFAULT 'week', penalizer float8 DEFAULT 0,
+                                    model text DEFAULT 'bgnbd', replace boolean DEFAULT false)
+RETURNS seg_reco.btyd_models
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_end date := calibration_end;
+    v_fit seg_reco.bgnbd_model;
+    v_gg seg_reco.gammagamma_model;
+    v_row seg_reco.btyd_models;
+BEGIN
+    IF name IS NULL OR unit IS NULL OR penalizer IS NULL OR model IS NULL OR replace IS NULL THEN
+        RAISE EXCEPTION 'name, unit, penalizer, model and replace must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF model NOT IN ('bgnbd', 'mbgnbd') THEN
+        RAISE EXCEPTION 'unknown purchase model "%"', model
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''bgnbd'' or ''mbgnbd''.';
+    END IF;
+    IF unit NOT IN ('day', 'week') THEN
+        RAISE EXCEPTION 'unknown period unit "%"', unit
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''day'' or ''week''.';
+    END IF;
+    -- refuse (or with replace, delete) a model of another kind before fitting
+    PERFORM seg_reco._model_claim(btyd_train.name, ARRAY['bgnbd', 'mbgnbd'], replace, 'btyd_train');
+    IF v_end IS NULL THEN
+        SELECT max(t.ts)::date INTO v_end FROM seg_reco.transactions t WHERE t.customer_id IS NOT NULL;
+        IF v_end IS NULL THEN
+            RAISE EXCEPTION 'seg_reco.transactions holds no customer purchases to train on'
+                USING ERRCODE = 'no_data_found';
+        END IF;
+    END IF;
+
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.btyd_train_summaries
+        (customer_id bigint, frequency bigint, recency float8, t float8, monetary_value float8)
+        ON COMMIT DROP;
+    TRUNCATE pg_temp.btyd_train_summaries;
+    INSERT INTO pg_temp.btyd_train_summaries
+    SELECT s.cid, (s.v).frequency, (s.v).recency, (s.v).t, (s.v).monetary_value
+      FROM (SELECT t.customer_id AS cid,
+                   seg_reco.btyd_summary(t.ts::date, t.amount::float8, v_end, unit) AS v
+              FROM seg_reco.transactions t
+             WHERE t.customer_id IS NOT NULL AND t.ts < (v_end + 1)::timestamptz
+             GROUP BY t.customer_id) s
+     WHERE s.v IS NOT NULL;
+
+    IF model = 'bgnbd' THEN
+        v_fit := (SELECT seg_reco.bgnbd_fit(s.frequency, s.recency, s.t, penalizer)
+                    FROM pg_temp.btyd_train_summaries s);
+    ELSE
+        v_fit := (SELECT seg_reco.mbgnbd_fit(s.frequency, s.recency, s.t, penalizer)
+                    FROM pg_temp.btyd_train_summaries s);
+    END IF;
+    IF NOT v_fit.converged THEN
+        RAISE EXCEPTION 'the % fit of model "%" did not converge', model, name
+            USING ERRCODE = 'data_exception',
+                  DETAIL = format('%s customers, %s iterations; the model was not stored.',
+                                  v_fit.n_customers, v_fit.iterations),
+                  HINT = 'Add a penalizer, e.g. penalizer => 0.001, or train on more customers.';
+    END IF;
+    v_gg := (SELECT seg_reco.gammagamma_fit(s.frequency, s.monetary_value, penalizer)
+               FROM pg_temp.btyd_train_summaries s
+              WHERE s.frequency > 0 AND s.monetary_value > 0);
+    IF NOT v_gg.converged THEN
+        RAISE EXCEPTION 'the gamma-gamma spend fit of model "%" did not converge', name
+            USING ERRCODE = 'data_exception',
+                  DETAIL = format('%s repeat customers with positive spend, %s iterations; the model was not stored.',
+                                  v_gg.n_customers, v_gg.iterations),
+                  HINT = 'Add a penalizer, e.g. penalizer => 0.001, or train on more customers.';
+    END IF;
+    IF v_gg.q <= 1 THEN
+        RAISE EXCEPTION 'the gamma-gamma spend model of "%" has q = % <= 1: its population mean spend is infinite', name, v_gg.q
+            USING ERRCODE = 'data_exception',
+                  HINT = 'Add a penalizer, e.g. penalizer => 0.001.';
+    END IF;
+
+    PERFORM seg_reco._model_store(btyd_train.name, btyd_train.model, ARRAY['bgnbd', 'mbgnbd'],
+            jsonb_build_object('calibration_end', v_end, 'unit', unit, 'penalizer', penalizer),
+            jsonb_build_object('log_likelihood', v_fit.log_likelihood, 'iterations', v_fit.iterations,
+                               'converged', v_fit.converged, 'n_customers', v_fit.n_customers),
+            jsonb_build_object('r', v_fit.r, 'alpha', v_fit.alpha, 'a', v_fit.a, 'b', v_fit.b,
+                'spend', jsonb_build_object('p', v_gg.p, 'q', v_gg.q, 'gamma', v_gg.gamma,
+                    'log_likelihood', v_gg.log_likelihood, 'iterations', v_gg.iterations,
+                    'converged', v_gg.converged, 'n_customers', v_gg.n_customers)),
+            replace, 'btyd_train');
+    SELECT * INTO v_row FROM seg_reco.btyd_models b WHERE b.name = btyd_train.name;
+    DROP TABLE pg_temp.btyd_train_summaries;
+    RETURN v_row;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, boolean) IS 'fits a purchase model (bgnbd or mbgnbd) and the Gamma-Gamma spend model on summaries of seg_reco.transactions up to calibration_end, and stores them under name in seg_reco.models (shown by the view seg_reco.btyd_models); a model of another kind under that name is an error unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, boolean) FROM PUBLIC;
+
+DROP FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb);
+CREATE FUNCTION seg_reco.als_train(name text,
+                                   factors integer DEFAULT 64,
+                                   regularization float8 DEFAULT 0.01,
+                                   alpha float8 DEFAULT 1.0,
+                                   iterations integer DEFAULT 15,
+                                   seed bigint DEFAULT 42,
+                                   solver text DEFAULT 'cg',
+                                   source text DEFAULT NULL,
+                                   options jsonb DEFAULT '{}',
+                                   replace boolean DEFAULT false)
+RETURNS seg_reco.models
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_query text;
+    v_row   seg_reco.models;
+BEGIN
+    IF source IS NOT NULL THEN
+        IF options IS NOT NULL AND options <> '{}'::jsonb THEN
+            RAISE EXCEPTION 'options apply only to the default source'
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Put weights, cut-offs and decay into your source query.';
+        END IF;
+        v_query := format('SELECT s.customer_id::pg_catalog.int8 AS customer_id,'
+                          ' s.product_id::pg_catalog.int8 AS product_id,'
+                          ' s.weight::pg_catalog.float8 AS weight,'
+                          ' NULL::pg_catalog.int8 AS receipt_id FROM (%s) s',
+                          rtrim(source, E'; \t\r\n'));
+    ELSE
+        v_query := seg_reco.als_source_query(coalesce(options, '{}'::jsonb));
+    END IF;
+    PERFORM seg_reco._model_claim($1, ARRAY['als'], replace, 'als_train');
+    PERFORM seg_reco._als_train($1, factors, regularization, alpha, iterations, seed, solver,
+                                v_query, source IS NOT NULL, coalesce(options, '{}'::jsonb));
+    SELECT * INTO v_row FROM seg_reco.models m WHERE m.name = $1;
+    RETURN v_row;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb, boolean) IS 'trains an implicit-feedback ALS model (solver cg or cholesky) on purchases and digital events, or on a query of (customer_id, product_id, weight), and stores it atomically under name; a model of another kind under that name is an error unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb, boolean) FROM PUBLIC;
+
+-- default_as_of() reads the latest line off a timestamp or date column of
+-- the user's table behind seg_reco.transactions (through its index), not
+-- through the view's cast to timestamptz (every line, at every recommend_for)
+-- (issue 11 item 9)
+CREATE OR REPLACE FUNCTION seg_reco.default_as_of() RETURNS date
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_latest timestamptz;
+    v_rel regclass;
+    v_col name;
+BEGIN
+    SELECT a.attrelid::regclass, a.attname INTO v_rel, v_col
+      FROM seg_reco.sources s
+      JOIN pg_catalog.pg_attribute a
+        ON a.attrelid = pg_catalog.to_regclass(s.source)
+       AND a.attname = coalesce(s.columns ->> 'ts', 'ts') AND a.attnum > 0 AND NOT a.attisdropped
+     WHERE s.relation = 'transactions'
+       AND a.atttypid IN ('pg_catalog.timestamp'::regtype, 'pg_catalog.date'::regtype)
+       AND pg_catalog.has_column_privilege(a.attrelid, a.attnum, 'SELECT')
+       -- the view still reads that very column
+       AND EXISTS (SELECT 1
+                     FROM pg_catalog.pg_rewrite r
+                     JOIN pg_catalog.pg_depend d
+                       ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+                    WHERE r.ev_class = 'seg_reco.transactions'::regclass
+                      AND d.refclassid = 'pg_catalog.pg_class'::regclass
+                      AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum);
+    IF FOUND THEN
+        EXECUTE format('SELECT max(s.%I)::pg_catalog.timestamptz FROM %s s', v_col, v_rel) INTO v_latest;
+    ELSE
+        SELECT max(t.ts) INTO v_latest FROM seg_reco.transactions t;
+    END IF;
+    IF v_latest > pg_catalog.now() + interval '1 day' THEN
+        RAISE EXCEPTION 'seg_reco.transactions holds lines dated in the future (latest %)', v_latest
+            USING ERRCODE = 'data_exception',
+                  HINT = 'Repair the timestamps, or pass as_of explicitly: lines after as_of are ignored.';
+    END IF;
+    RETURN v_latest::date;
+END;
+$fn$;
+
+-- use_source('transactions', ...) says when the user's table has no index
+-- for one customer's lines or for the latest line (issue 11 item 9)
+CREATE OR REPLACE FUNCTION seg_reco.use_source(relation text, source regclass,
+                                    columns jsonb DEFAULT '{}',
+                                    discard_data boolean DEFAULT false)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_target regclass;
+    v_kind "char";
+    v_rows bigint;
+    v_select text := '';
+    v_col record;
+    v_src_col text;
+    v_src_type oid;
+    v_src_typmod integer;
+    v_tgt_type oid;
+    v_key text;
+    v_cust text;
+    v_cust_type regtype;
+    v_ts text;
+BEGIN
+    IF relation IS NULL OR relation NOT IN ('customers', 'products', 'transactions', 'digital_events') THEN
+        RAISE EXCEPTION 'unknown source relation "%"', relation
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use one of customers, products, transactions, digital_events.';
+    END IF;
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF columns IS NULL OR jsonb_typeof(columns) <> 'object' THEN
+        RAISE EXCEPTION 'columns must be a JSON object mapping seg_reco column names to source column names'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"ts": "sold_at", "amount": "net_nok"}''.';
+    END IF;
+    FOR v_key IN SELECT jsonb_object_keys(columns) LOOP
+        IF NOT EXISTS (SELECT 1 FROM seg_reco.source_columns sc
+                        WHERE sc.relation = use_source.relation AND sc.column_name = v_key) THEN
+            RAISE EXCEPTION 'seg_reco.% has no column "%"', relation, v_key
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        IF jsonb_typeof(columns -> v_key) <> 'string' THEN
+            RAISE EXCEPTION 'mapping for column "%" must be a source column name (a JSON string)', v_key
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+
+    -- build the view's select list, checking every column
+    FOR v_col IN SELECT * FROM seg_reco.source_columns sc
+                  WHERE sc.relation = use_source.relation ORDER BY sc.position LOOP
+        v_src_col := coalesce(columns ->> v_col.column_name, v_col.column_name);
+        SELECT a.atttypid, a.atttypmod INTO v_src_type, v_src_typmod
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = source AND a.attname = v_src_col AND a.attnum > 0 AND NOT a.attisdropped;
+        v_tgt_type := v_col.data_type::regtype;
+        IF v_src_type IS NULL THEN
+            IF v_col.required OR columns ? v_col.column_name THEN
+                RAISE EXCEPTION 'source % has no column "%" for seg_reco.%.%',
+                                source, v_src_col, relation, v_col.column_name
+                    USING ERRCODE = 'undefined_column',
+                          HINT = format('Map it with columns => ''{"%s": "<your column>"}''.', v_col.column_name);
+            END IF;
+            v_select := v_select || format('%s(%s)::%s AS %I',
+                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END,
+                                           coalesce(v_col.fill_with, 'NULL'), v_col.data_type, v_col.column_name);
+        ELSE
+            IF (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_src_type)
+               IS DISTINCT FROM (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_tgt_type) THEN
+                RAISE EXCEPTION 'column "%" of % has type %, which cannot stand for seg_reco.%.% (%)',
+                                v_src_col, source, pg_catalog.format_type(v_src_type, v_src_typmod),
+                                relation, v_col.column_name, v_col.data_type
+                    USING ERRCODE = 'datatype_mismatch',
+                          HINT = 'Map a column of a compatible type, or cast it in a view of your own and use that view as the source.';
+            END IF;
+            v_select := v_select || format('%ss.%I::%s AS %I',
+                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END,
+                                           v_src_col, v_col.data_type, v_col.column_name);
+        END IF;
+        v_src_type := NULL;
+    END LOOP;
+
+    -- replace the current relation
+    v_target := to_regclass(format('seg_reco.%I', relation));
+    IF v_target IS NOT NULL THEN
+        SELECT c.relkind INTO v_kind FROM pg_catalog.pg_class c WHERE c.oid = v_target;
+        IF v_kind = 'r' THEN
+            EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM seg_reco.%I LIMIT 1) x', relation) INTO v_rows;
+            IF v_rows > 0 AND NOT discard_data THEN
+                RAISE EXCEPTION 'seg_reco.% holds data that replacing it by a view would discard', relation
+                    USING ERRCODE = 'object_in_use',
+                          HINT = 'Pass discard_data => true to drop the built-in table and its rows.';
+            END IF;
+            EXECUTE format('ALTER EXTENSION seg_reco DROP TABLE seg_reco.%I', relation);
+            -- CASCADE drops only the foreign keys of other source tables
+            EXECUTE format('DROP TABLE seg_reco.%I CASCADE', relation);
+        ELSE
+            EXECUTE format('ALTER EXTENSION seg_reco DROP VIEW seg_reco.%I', relation);
+            EXECUTE format('DROP VIEW seg_reco.%I', relation);
+        END IF;
+    END IF;
+    EXECUTE format('CREATE VIEW seg_reco.%I AS SELECT %s FROM %s s', relation, v_select, source);
+    EXECUTE format('ALTER EXTENSION seg_reco ADD VIEW seg_reco.%I', relation);
+    EXECUTE format('COMMENT ON VIEW seg_reco.%I IS %L', relation,
+                   format('seg_reco.%s read from %s (seg_reco.use_source)', relation, source));
+
+    -- recommend_for reads one customer's lines, and default_as_of() the
+    -- latest line, at every call: without an index for each, every call
+    -- reads every line.  Say so now (a view cannot carry an index; the
+    -- view casts customer_id to bigint, so an index on another integer type
+    -- serves only as the expression (col::bigint)).
+    IF relation = 'transactions' THEN
+        v_cust := coalesce(columns ->> 'customer_id', 'customer_id');
+        v_ts := coalesce(columns ->> 'ts', 'ts');
+        SELECT a.atttypid INTO v_cust_type FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = source AND a.attname = v_cust AND a.attnum > 0 AND NOT a.attisdropped;
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index i
+              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+              JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname IN ('btree', 'hash')
+              LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = source AND i.indpred IS NULL
+               AND CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN a.attname = v_cust
+                        ELSE i.indkey[0] = 0
+                             AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, true) = format('(%s::bigint)', quote_ident(v_cust))
+                   END) THEN
+            RAISE NOTICE 'no index of % leads with %: every recommend_for will read all its lines', source,
+                         CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
+                              ELSE format('(%I::bigint)', v_cust) END
+                USING HINT = format('CREATE INDEX ON %s (%s, %I)', source,
+                                    CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
+                                         ELSE format('(%I::bigint)', v_cust) END, v_ts);
+        END IF;
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index i
+              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+              JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = source AND i.indpred IS NULL AND a.attname = v_ts) THEN
+            RAISE NOTICE 'no index of % leads with %: default_as_of(), and so every recommend_for, will read all its lines',
+                         source, quote_ident(v_ts)
+                USING HINT = format('CREATE INDEX ON %s (%I)', source, v_ts);
+        END IF;
+    END IF;
+
+    INSERT INTO seg_reco.sources AS s (relation, source, columns)
+    VALUES (use_source.relation, source::text, use_source.columns)
+    ON CONFLICT ON CONSTRAINT sources_pkey
+    DO UPDATE SET source = excluded.source, columns = excluded.columns, defined_at = pg_catalog.now();
+
+    RETURN format('seg_reco.%s now reads from %s', relation, source);
+END;
+$fn$;

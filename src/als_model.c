@@ -161,19 +161,27 @@ seg_reco_als_model_save(const char *name, int d,
 
 	v1[0] = CStringGetTextDatum(name);
 
-	/* refuse to overwrite a model of another kind; lock the row meanwhile */
-	spi_exec("SELECT m.kind FROM seg_reco.models m WHERE m.name = $1 FOR UPDATE",
+	/*
+	 * Refuse to overwrite a model of another kind; lock the row meanwhile.
+	 * als_train (SQL) has already refused it or, with replace => true,
+	 * deleted it before training; this catches a model stored under the name
+	 * by another session since then, and guards the 0.1.0 als_train.
+	 */
+	spi_exec("SELECT m.kind, m.trained_at::pg_catalog.text FROM seg_reco.models m WHERE m.name = $1 FOR UPDATE",
 			 1, t1, v1, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 	{
 		char	   *kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		char	   *trained = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 
 		if (strcmp(kind, "als") != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("model \"%s\" exists and is a %s model", name, kind),
-					 errdetail("als_train replaces only models of kind als."),
-					 errhint("Choose another name, or delete the other model from seg_reco.models first.")));
+					 errmsg("model \"%s\" already exists with kind %s", name, kind),
+					 errdetail("The %s model \"%s\" was trained at %s; als_train stores models of kind als and replaces a model of another kind only when asked to.",
+							   kind, name, trained),
+					 errhint("Choose another name, or pass replace => true to replace the %s model (seg_reco 0.2.0 and later).",
+							 kind)));
 	}
 
 	spi_exec("SELECT pg_catalog.nextval('seg_reco.als_model_version_seq')",

@@ -24,6 +24,75 @@ CREATE TABLE seg_reco.models (
 COMMENT ON TABLE seg_reco.models IS 'trained models by name: kind (kmeans, gmm, ...), training parameters, quality metrics, time, and the model in its JSON text form';
 SELECT pg_catalog.pg_extension_config_dump('seg_reco.models', '');
 
+-- A name holds one model.  Storing under a name held by a model of another
+-- kind is refused unless the caller passes replace => true; then the other
+-- model goes first, with its dependent rows (an als model's factor rows go
+-- by ON DELETE CASCADE).  A model of the same kind is replaced in place
+-- (retraining under the same name).  kinds: the kinds the caller stores
+-- and may replace without asking (btyd_train: bgnbd and mbgnbd).  The row
+-- stays locked until the end of the transaction.
+CREATE FUNCTION seg_reco._model_claim(model_name text, kinds text[], replace boolean, caller text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_kind    text;
+    v_trained timestamptz;
+BEGIN
+    IF model_name IS NULL THEN
+        RAISE EXCEPTION 'name must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF replace IS NULL THEN
+        RAISE EXCEPTION 'replace must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Omit the argument to use its default.';
+    END IF;
+    SELECT m.kind, m.trained_at INTO v_kind, v_trained
+      FROM seg_reco.models m WHERE m.name = model_name FOR UPDATE;
+    IF NOT FOUND OR v_kind = ANY (kinds) THEN
+        RETURN;
+    END IF;
+    IF NOT replace THEN
+        RAISE EXCEPTION 'model "%" already exists with kind %', model_name, v_kind
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = format('The %s model "%s" was trained at %s; %s stores models of kind %s and replaces a model of another kind only when asked to.',
+                                  v_kind, model_name, v_trained, caller, array_to_string(kinds, ' or ')),
+                  HINT = format('Choose another name, or pass replace => true to replace the %s model%s.',
+                                v_kind, CASE WHEN v_kind = 'als' THEN ' and its factor rows' ELSE '' END);
+    END IF;
+    DELETE FROM seg_reco.models m WHERE m.name = model_name;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco._model_claim(text, text[], boolean, text) IS 'internal: locks the name for a model of one of kinds; a model of another kind under that name is an error, or with replace deleted (with its factor rows)';
+REVOKE EXECUTE ON FUNCTION seg_reco._model_claim(text, text[], boolean, text) FROM PUBLIC;
+
+-- Store a model (the row of seg_reco.models) under model_name, claimed as above.
+CREATE FUNCTION seg_reco._model_store(model_name text, model_kind text, kinds text[],
+                                      model_params jsonb, model_metrics jsonb, model_json jsonb,
+                                      replace boolean, caller text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    LOOP
+        PERFORM seg_reco._model_claim(model_name, kinds, replace, caller);
+        INSERT INTO seg_reco.models AS m (name, kind, params, metrics, trained_at, model)
+        VALUES (model_name, model_kind, model_params, model_metrics, pg_catalog.now(), model_json)
+        ON CONFLICT ON CONSTRAINT models_pkey DO UPDATE
+           SET kind = excluded.kind, params = excluded.params, metrics = excluded.metrics,
+               trained_at = excluded.trained_at, model = excluded.model
+         WHERE m.kind = ANY (kinds);
+        -- not stored: another session stored a model of another kind under
+        -- this name since the claim (now locked by us); claim it again
+        EXIT WHEN FOUND;
+    END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco._model_store(text, text, text[], jsonb, jsonb, jsonb, boolean, text) IS 'internal: stores (or replaces) a model of seg_reco.models by name, refusing to replace a model of another kind unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco._model_store(text, text, text[], jsonb, jsonb, jsonb, boolean, text) FROM PUBLIC;
+
 -- k-means --------------------------------------------------------------------
 
 CREATE TYPE seg_reco.kmeans_model;
@@ -110,24 +179,20 @@ CREATE FUNCTION seg_reco.kmeans_silhouette(features float8[], model seg_reco.kme
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION seg_reco.kmeans_silhouette(float8[], seg_reco.kmeans_model) IS 'simplified silhouette of one row: (b - a) / max(a, b) with a, b the distances to the nearest and second-nearest centroid';
 
-CREATE FUNCTION seg_reco.kmeans_save(name text, model seg_reco.kmeans_model)
+CREATE FUNCTION seg_reco.kmeans_save(name text, model seg_reco.kmeans_model, replace boolean DEFAULT false)
     RETURNS seg_reco.kmeans_model
     LANGUAGE sql VOLATILE STRICT
     SET search_path = pg_catalog, pg_temp
 AS $$
-    INSERT INTO seg_reco.models AS m (name, kind, params, metrics, trained_at, model)
-    SELECT $1, 'kmeans', j -> 'params',
-           pg_catalog.jsonb_build_object('inertia', j -> 'inertia', 'iterations', j -> 'iterations',
-                                         'n', j -> 'n', 'sizes', j -> 'sizes'),
-           pg_catalog.now(), j
-      FROM (SELECT $2::text::jsonb AS j) s
-    ON CONFLICT (name) DO UPDATE
-       SET kind = excluded.kind, params = excluded.params, metrics = excluded.metrics,
-           trained_at = excluded.trained_at, model = excluded.model;
+    SELECT seg_reco._model_store($1, 'kmeans', ARRAY['kmeans'], j -> 'params',
+               pg_catalog.jsonb_build_object('inertia', j -> 'inertia', 'iterations', j -> 'iterations',
+                                             'n', j -> 'n', 'sizes', j -> 'sizes'),
+               j, $3, 'kmeans_save')
+      FROM (SELECT $2::text::jsonb AS j) s;
     SELECT $2;
 $$;
-COMMENT ON FUNCTION seg_reco.kmeans_save(text, seg_reco.kmeans_model) IS 'stores (or atomically replaces) a k-means model by name in seg_reco.models and returns it';
-REVOKE EXECUTE ON FUNCTION seg_reco.kmeans_save(text, seg_reco.kmeans_model) FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco.kmeans_save(text, seg_reco.kmeans_model, boolean) IS 'stores (or atomically replaces) a k-means model by name in seg_reco.models and returns it; a model of another kind under that name is an error unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco.kmeans_save(text, seg_reco.kmeans_model, boolean) FROM PUBLIC;
 
 CREATE FUNCTION seg_reco._model_load(name text, want_kind text)
     RETURNS jsonb
@@ -242,25 +307,22 @@ CREATE FUNCTION seg_reco.gmm_proba(features float8[], model seg_reco.gmm_model)
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION seg_reco.gmm_proba(float8[], seg_reco.gmm_model) IS 'posterior probabilities of the k mixture components (sum 1)';
 
-CREATE FUNCTION seg_reco.gmm_save(name text, model seg_reco.gmm_model)
+CREATE FUNCTION seg_reco.gmm_save(name text, model seg_reco.gmm_model, replace boolean DEFAULT false)
     RETURNS seg_reco.gmm_model
     LANGUAGE sql VOLATILE STRICT
     SET search_path = pg_catalog, pg_temp
 AS $$
-    INSERT INTO seg_reco.models AS m (name, kind, params, metrics, trained_at, model)
-    SELECT $1, 'gmm', (j -> 'params') || pg_catalog.jsonb_build_object('covariance_type', j -> 'covariance_type'),
-           pg_catalog.jsonb_build_object('log_likelihood', j -> 'log_likelihood', 'bic', j -> 'bic',
-                                         'aic', j -> 'aic', 'iterations', j -> 'iterations',
-                                         'converged', j -> 'converged', 'n', j -> 'n', 'weights', j -> 'weights'),
-           pg_catalog.now(), j
-      FROM (SELECT $2::text::jsonb AS j) s
-    ON CONFLICT (name) DO UPDATE
-       SET kind = excluded.kind, params = excluded.params, metrics = excluded.metrics,
-           trained_at = excluded.trained_at, model = excluded.model;
+    SELECT seg_reco._model_store($1, 'gmm', ARRAY['gmm'],
+               (j -> 'params') || pg_catalog.jsonb_build_object('covariance_type', j -> 'covariance_type'),
+               pg_catalog.jsonb_build_object('log_likelihood', j -> 'log_likelihood', 'bic', j -> 'bic',
+                                             'aic', j -> 'aic', 'iterations', j -> 'iterations',
+                                             'converged', j -> 'converged', 'n', j -> 'n', 'weights', j -> 'weights'),
+               j, $3, 'gmm_save')
+      FROM (SELECT $2::text::jsonb AS j) s;
     SELECT $2;
 $$;
-COMMENT ON FUNCTION seg_reco.gmm_save(text, seg_reco.gmm_model) IS 'stores (or atomically replaces) a Gaussian mixture by name in seg_reco.models and returns it';
-REVOKE EXECUTE ON FUNCTION seg_reco.gmm_save(text, seg_reco.gmm_model) FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco.gmm_save(text, seg_reco.gmm_model, boolean) IS 'stores (or atomically replaces) a Gaussian mixture by name in seg_reco.models and returns it; a model of another kind under that name is an error unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco.gmm_save(text, seg_reco.gmm_model, boolean) FROM PUBLIC;
 
 CREATE FUNCTION seg_reco.gmm_load(name text)
     RETURNS seg_reco.gmm_model

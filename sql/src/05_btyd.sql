@@ -240,10 +240,11 @@ COMMENT ON VIEW seg_reco.btyd_models IS 'fitted lifetime-value models in seg_rec
 
 -- btyd_train: summaries of seg_reco.transactions up to calibration_end
 -- (default: the date of the latest line), purchase model and spend model,
--- stored under name (replacing a model of that name).
+-- stored under name (replacing a bgnbd or mbgnbd model of that name; a
+-- model of another kind only with replace => true).
 CREATE FUNCTION seg_reco.btyd_train(name text, calibration_end date DEFAULT NULL,
                                     unit text DEFAULT 'week', penalizer float8 DEFAULT 0,
-                                    model text DEFAULT 'bgnbd')
+                                    model text DEFAULT 'bgnbd', replace boolean DEFAULT false)
 RETURNS seg_reco.btyd_models
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -254,8 +255,8 @@ DECLARE
     v_gg seg_reco.gammagamma_model;
     v_row seg_reco.btyd_models;
 BEGIN
-    IF name IS NULL OR unit IS NULL OR penalizer IS NULL OR model IS NULL THEN
-        RAISE EXCEPTION 'name, unit, penalizer and model must not be NULL'
+    IF name IS NULL OR unit IS NULL OR penalizer IS NULL OR model IS NULL OR replace IS NULL THEN
+        RAISE EXCEPTION 'name, unit, penalizer, model and replace must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF model NOT IN ('bgnbd', 'mbgnbd') THEN
@@ -266,6 +267,8 @@ BEGIN
         RAISE EXCEPTION 'unknown period unit "%"', unit
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''day'' or ''week''.';
     END IF;
+    -- refuse (or with replace, delete) a model of another kind before fitting
+    PERFORM seg_reco._model_claim(btyd_train.name, ARRAY['bgnbd', 'mbgnbd'], replace, 'btyd_train');
     IF v_end IS NULL THEN
         SELECT max(t.ts)::date INTO v_end FROM seg_reco.transactions t WHERE t.customer_id IS NOT NULL;
         IF v_end IS NULL THEN
@@ -317,26 +320,22 @@ BEGIN
                   HINT = 'Add a penalizer, e.g. penalizer => 0.001.';
     END IF;
 
-    INSERT INTO seg_reco.models AS m (name, kind, params, metrics, trained_at, model)
-    VALUES (btyd_train.name, btyd_train.model,
+    PERFORM seg_reco._model_store(btyd_train.name, btyd_train.model, ARRAY['bgnbd', 'mbgnbd'],
             jsonb_build_object('calibration_end', v_end, 'unit', unit, 'penalizer', penalizer),
             jsonb_build_object('log_likelihood', v_fit.log_likelihood, 'iterations', v_fit.iterations,
                                'converged', v_fit.converged, 'n_customers', v_fit.n_customers),
-            pg_catalog.now(),
             jsonb_build_object('r', v_fit.r, 'alpha', v_fit.alpha, 'a', v_fit.a, 'b', v_fit.b,
                 'spend', jsonb_build_object('p', v_gg.p, 'q', v_gg.q, 'gamma', v_gg.gamma,
                     'log_likelihood', v_gg.log_likelihood, 'iterations', v_gg.iterations,
-                    'converged', v_gg.converged, 'n_customers', v_gg.n_customers)))
-    ON CONFLICT ON CONSTRAINT models_pkey DO UPDATE
-       SET kind = excluded.kind, params = excluded.params, metrics = excluded.metrics,
-           trained_at = excluded.trained_at, model = excluded.model;
+                    'converged', v_gg.converged, 'n_customers', v_gg.n_customers)),
+            replace, 'btyd_train');
     SELECT * INTO v_row FROM seg_reco.btyd_models b WHERE b.name = btyd_train.name;
     DROP TABLE pg_temp.btyd_train_summaries;
     RETURN v_row;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text) IS 'fits a purchase model (bgnbd or mbgnbd) and the Gamma-Gamma spend model on summaries of seg_reco.transactions up to calibration_end, and stores them under name in seg_reco.models (shown by the view seg_reco.btyd_models)';
-REVOKE EXECUTE ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text) FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, boolean) IS 'fits a purchase model (bgnbd or mbgnbd) and the Gamma-Gamma spend model on summaries of seg_reco.transactions up to calibration_end, and stores them under name in seg_reco.models (shown by the view seg_reco.btyd_models); a model of another kind under that name is an error unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, boolean) FROM PUBLIC;
 
 -- a stored model, or an error naming the unknown model
 CREATE FUNCTION seg_reco._btyd_model(model text)

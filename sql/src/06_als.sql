@@ -151,7 +151,9 @@ REVOKE EXECUTE ON FUNCTION seg_reco._als_train(text, integer, float8, float8, in
 -- your tables); rows of one pair are summed; a NULL id skips the row; a
 -- NULL, NaN or infinite weight is an error; a negative weight is allowed
 -- (a return cancelling a purchase) and a pair whose sum is <= 0 is left out.
--- options: see als_source_query (default source only).
+-- options: see als_source_query (default source only).  A model of another
+-- kind under name is an error before training, or with replace => true
+-- deleted (in the same transaction: a failed training keeps it).
 CREATE FUNCTION seg_reco.als_train(name text,
                                    factors integer DEFAULT 64,
                                    regularization float8 DEFAULT 0.01,
@@ -160,7 +162,8 @@ CREATE FUNCTION seg_reco.als_train(name text,
                                    seed bigint DEFAULT 42,
                                    solver text DEFAULT 'cg',
                                    source text DEFAULT NULL,
-                                   options jsonb DEFAULT '{}')
+                                   options jsonb DEFAULT '{}',
+                                   replace boolean DEFAULT false)
 RETURNS seg_reco.models
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -183,14 +186,15 @@ BEGIN
     ELSE
         v_query := seg_reco.als_source_query(coalesce(options, '{}'::jsonb));
     END IF;
+    PERFORM seg_reco._model_claim($1, ARRAY['als'], replace, 'als_train');
     PERFORM seg_reco._als_train($1, factors, regularization, alpha, iterations, seed, solver,
                                 v_query, source IS NOT NULL, coalesce(options, '{}'::jsonb));
     SELECT * INTO v_row FROM seg_reco.models m WHERE m.name = $1;
     RETURN v_row;
 END
 $fn$;
-COMMENT ON FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb) IS 'trains an implicit-feedback ALS model (solver cg or cholesky) on purchases and digital events, or on a query of (customer_id, product_id, weight), and stores it atomically under name';
-REVOKE EXECUTE ON FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb, boolean) IS 'trains an implicit-feedback ALS model (solver cg or cholesky) on purchases and digital events, or on a query of (customer_id, product_id, weight), and stores it atomically under name; a model of another kind under that name is an error unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb, boolean) FROM PUBLIC;
 
 -- Serving.  STABLE: they read the model and the customer's history (and
 -- cache product factors per backend, keyed by the model version visible to

@@ -77,6 +77,9 @@ DECLARE
     v_src_typmod integer;
     v_tgt_type oid;
     v_key text;
+    v_cust text;
+    v_cust_type regtype;
+    v_ts text;
 BEGIN
     IF relation IS NULL OR relation NOT IN ('customers', 'products', 'transactions', 'digital_events') THEN
         RAISE EXCEPTION 'unknown source relation "%"', relation
@@ -160,6 +163,45 @@ BEGIN
     EXECUTE format('ALTER EXTENSION seg_reco ADD VIEW seg_reco.%I', relation);
     EXECUTE format('COMMENT ON VIEW seg_reco.%I IS %L', relation,
                    format('seg_reco.%s read from %s (seg_reco.use_source)', relation, source));
+
+    -- recommend_for reads one customer's lines, and default_as_of() the
+    -- latest line, at every call: without an index for each, every call
+    -- reads every line.  Say so now (a view cannot carry an index; the
+    -- view casts customer_id to bigint, so an index on another integer type
+    -- serves only as the expression (col::bigint)).
+    IF relation = 'transactions' THEN
+        v_cust := coalesce(columns ->> 'customer_id', 'customer_id');
+        v_ts := coalesce(columns ->> 'ts', 'ts');
+        SELECT a.atttypid INTO v_cust_type FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = source AND a.attname = v_cust AND a.attnum > 0 AND NOT a.attisdropped;
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index i
+              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+              JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname IN ('btree', 'hash')
+              LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = source AND i.indpred IS NULL
+               AND CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN a.attname = v_cust
+                        ELSE i.indkey[0] = 0
+                             AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, true) = format('(%s::bigint)', quote_ident(v_cust))
+                   END) THEN
+            RAISE NOTICE 'no index of % leads with %: every recommend_for will read all its lines', source,
+                         CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
+                              ELSE format('(%I::bigint)', v_cust) END
+                USING HINT = format('CREATE INDEX ON %s (%s, %I)', source,
+                                    CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
+                                         ELSE format('(%I::bigint)', v_cust) END, v_ts);
+        END IF;
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index i
+              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+              JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = source AND i.indpred IS NULL AND a.attname = v_ts) THEN
+            RAISE NOTICE 'no index of % leads with %: default_as_of(), and so every recommend_for, will read all its lines',
+                         source, quote_ident(v_ts)
+                USING HINT = format('CREATE INDEX ON %s (%I)', source, v_ts);
+        END IF;
+    END IF;
 
     INSERT INTO seg_reco.sources AS s (relation, source, columns)
     VALUES (use_source.relation, source::text, use_source.columns)

@@ -57,15 +57,45 @@ END;
 $fn$;
 COMMENT ON FUNCTION seg_reco.setting(text) IS 'value of a pipeline setting: the override in seg_reco.settings, else the default';
 
--- The pipeline's as-of date: the date of the latest transaction.
+-- The pipeline's as-of date: the date of the latest transaction.  When
+-- seg_reco.transactions is a view (use_source) over a table whose time
+-- column is timestamp or date, the view casts it to timestamptz, and max()
+-- over the cast cannot use an index on the column: it would read every
+-- line, at every recommend_for.  The latest line is then read off the
+-- column itself (an index on it answers at once; the casts keep the order,
+-- so the cast of its max is the max of the casts), by a caller who may
+-- read that column (the view reads it with its owner's rights; no
+-- SECURITY DEFINER here: others read through the view, at its speed).
 CREATE FUNCTION seg_reco.default_as_of() RETURNS date
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     v_latest timestamptz;
+    v_rel regclass;
+    v_col name;
 BEGIN
-    SELECT max(t.ts) INTO v_latest FROM seg_reco.transactions t;
+    SELECT a.attrelid::regclass, a.attname INTO v_rel, v_col
+      FROM seg_reco.sources s
+      JOIN pg_catalog.pg_attribute a
+        ON a.attrelid = pg_catalog.to_regclass(s.source)
+       AND a.attname = coalesce(s.columns ->> 'ts', 'ts') AND a.attnum > 0 AND NOT a.attisdropped
+     WHERE s.relation = 'transactions'
+       AND a.atttypid IN ('pg_catalog.timestamp'::regtype, 'pg_catalog.date'::regtype)
+       AND pg_catalog.has_column_privilege(a.attrelid, a.attnum, 'SELECT')
+       -- the view still reads that very column
+       AND EXISTS (SELECT 1
+                     FROM pg_catalog.pg_rewrite r
+                     JOIN pg_catalog.pg_depend d
+                       ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+                    WHERE r.ev_class = 'seg_reco.transactions'::regclass
+                      AND d.refclassid = 'pg_catalog.pg_class'::regclass
+                      AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum);
+    IF FOUND THEN
+        EXECUTE format('SELECT max(s.%I)::pg_catalog.timestamptz FROM %s s', v_col, v_rel) INTO v_latest;
+    ELSE
+        SELECT max(t.ts) INTO v_latest FROM seg_reco.transactions t;
+    END IF;
     IF v_latest > pg_catalog.now() + interval '1 day' THEN
         RAISE EXCEPTION 'seg_reco.transactions holds lines dated in the future (latest %)', v_latest
             USING ERRCODE = 'data_exception',

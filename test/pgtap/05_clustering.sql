@@ -1,7 +1,7 @@
 -- Clustering objects: types, aggregates, markings, the model store and its
 -- privileges.
 BEGIN;
-SELECT plan(24);
+SELECT plan(25);
 
 SELECT has_table('seg_reco', 'models', 'models are stored by name');
 SELECT col_is_pk('seg_reco', 'models', 'name', 'models keyed by name');
@@ -22,17 +22,22 @@ SELECT ok((SELECT proparallel = 's' FROM pg_proc WHERE oid = 'seg_reco.kmeans_as
           'kmeans_assign is parallel safe');
 SELECT ok((SELECT proparallel = 's' FROM pg_proc WHERE oid = 'seg_reco.gmm_assign(float8[], seg_reco.gmm_model)'::regprocedure),
           'gmm_assign is parallel safe');
-SELECT volatility_is('seg_reco', 'kmeans_save', ARRAY['text', 'seg_reco.kmeans_model'], 'volatile');
-SELECT ok(NOT has_function_privilege('public', 'seg_reco.kmeans_save(text, seg_reco.kmeans_model)', 'execute'),
+SELECT volatility_is('seg_reco', 'kmeans_save', ARRAY['text', 'seg_reco.kmeans_model', 'boolean'], 'volatile');
+SELECT ok(NOT has_function_privilege('public', 'seg_reco.kmeans_save(text, seg_reco.kmeans_model, boolean)', 'execute'),
           'PUBLIC cannot store k-means models');
-SELECT ok(NOT has_function_privilege('public', 'seg_reco.gmm_save(text, seg_reco.gmm_model)', 'execute'),
+SELECT ok(NOT has_function_privilege('public', 'seg_reco.gmm_save(text, seg_reco.gmm_model, boolean)', 'execute'),
           'PUBLIC cannot store mixtures');
+SELECT ok(NOT has_function_privilege('public', 'seg_reco._model_store(text, text, text[], jsonb, jsonb, jsonb, boolean, text)', 'execute')
+          AND NOT has_function_privilege('public', 'seg_reco._model_claim(text, text[], boolean, text)', 'execute'),
+          'PUBLIC cannot store or delete models through the internal helpers');
 SELECT ok((SELECT bool_and(proconfig @> ARRAY['search_path=pg_catalog, pg_temp'])
-             FROM pg_proc WHERE oid IN ('seg_reco.kmeans_save(text, seg_reco.kmeans_model)'::regprocedure,
-                                        'seg_reco.gmm_save(text, seg_reco.gmm_model)'::regprocedure,
+             FROM pg_proc WHERE oid IN ('seg_reco.kmeans_save(text, seg_reco.kmeans_model, boolean)'::regprocedure,
+                                        'seg_reco.gmm_save(text, seg_reco.gmm_model, boolean)'::regprocedure,
                                         'seg_reco.kmeans_load(text)'::regprocedure,
                                         'seg_reco.gmm_load(text)'::regprocedure,
-                                        'seg_reco._model_load(text, text)'::regprocedure)),
+                                        'seg_reco._model_load(text, text)'::regprocedure,
+                                        'seg_reco._model_claim(text, text[], boolean, text)'::regprocedure,
+                                        'seg_reco._model_store(text, text, text[], jsonb, jsonb, jsonb, boolean, text)'::regprocedure)),
           'model store functions pin search_path');
 
 -- behaviour: reproducible, errors carry SQLSTATEs

@@ -13,13 +13,13 @@ SELECT fk_ok('seg_reco', 'als_customer_factors', 'model', 'seg_reco', 'models', 
 SELECT fk_ok('seg_reco', 'als_product_factors', 'model', 'seg_reco', 'models', 'name');
 SELECT col_type_is('seg_reco', 'als_customer_factors', 'factors', 'real[]', 'factors are float4[]');
 
-SELECT volatility_is('seg_reco', 'als_train', ARRAY['text', 'integer', 'double precision', 'double precision', 'integer', 'bigint', 'text', 'text', 'jsonb'], 'volatile');
+SELECT volatility_is('seg_reco', 'als_train', ARRAY['text', 'integer', 'double precision', 'double precision', 'integer', 'bigint', 'text', 'text', 'jsonb', 'boolean'], 'volatile');
 SELECT volatility_is('seg_reco', 'recommend_for', ARRAY['bigint', 'integer', 'boolean', 'text', 'bigint[]', 'boolean', 'text', 'jsonb', 'double precision', 'integer', 'bigint[]', 'jsonb', 'date'], 'stable');
 SELECT is((SELECT proparallel FROM pg_proc WHERE oid = 'seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text, jsonb, float8, integer, bigint[], jsonb, date)'::regprocedure),
           's'::"char", 'recommend_for is parallel safe');
-SELECT is((SELECT proparallel FROM pg_proc WHERE oid = 'seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb)'::regprocedure),
+SELECT is((SELECT proparallel FROM pg_proc WHERE oid = 'seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb, boolean)'::regprocedure),
           'u'::"char", 'als_train is parallel unsafe');
-SELECT ok(NOT has_function_privilege('public', 'seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb)', 'EXECUTE'),
+SELECT ok(NOT has_function_privilege('public', 'seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb, boolean)', 'EXECUTE'),
           'PUBLIC cannot train models');
 SELECT ok(NOT has_function_privilege('public', 'seg_reco._als_train(text, integer, float8, float8, integer, bigint, text, text, boolean, jsonb)', 'EXECUTE'),
           'PUBLIC cannot call the internal trainer');

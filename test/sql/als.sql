@@ -148,9 +148,34 @@ SELECT seg_reco.als_train('g', options => '{"like_weight": 1}');
 SELECT seg_reco.als_train('g', options => '{"view_weight": -1}');
 SELECT seg_reco.als_train('g', options => '{"half_life_days": 0}');
 SELECT seg_reco.als_train('g');
-INSERT INTO seg_reco.models (name, kind, model) VALUES ('km', 'kmeans', '{}');
+INSERT INTO seg_reco.models (name, kind, model, trained_at) VALUES ('km', 'kmeans', '{}', '2025-01-02 03:04:05+00');
 SELECT seg_reco.als_train('km', factors => 2, source => 'SELECT customer_id, product_id, weight FROM public.als_inter');
 SELECT * FROM seg_reco.recommend_for(1, model => 'km');
+-- replace => true: a training that fails keeps the other model; one that
+-- succeeds replaces it
+SELECT seg_reco.als_train('km', factors => 50, replace => true,
+                          source => 'SELECT customer_id, product_id, weight FROM public.als_inter');
+SELECT kind, trained_at = '2025-01-02 03:04:05+00' AS untouched FROM seg_reco.models WHERE name = 'km';
+SELECT name, kind, metrics -> 'customers' AS customers
+  FROM seg_reco.als_train('km', factors => 2, replace => true,
+                          source => 'SELECT customer_id, product_id, weight FROM public.als_inter');
+SELECT count(*) AS recommended FROM seg_reco.recommend_for(1, 3, model => 'km');
+-- and the other way round: a kmeans model replacing an als model takes its factor rows along
+UPDATE seg_reco.models SET trained_at = '2025-01-02 03:04:05+00' WHERE name = 'km';
+\set SHOW_CONTEXT never
+SELECT seg_reco.kmeans_save('km', seg_reco.kmeans_train(f, 1)) IS NOT NULL AS saved
+  FROM (VALUES ('{1, 2}'::float8[])) v(f);
+\set SHOW_CONTEXT errors
+SELECT (SELECT kind FROM seg_reco.models WHERE name = 'km') AS kind,
+       (SELECT count(*) FROM seg_reco.als_customer_factors WHERE model = 'km') AS customer_factors,
+       (SELECT count(*) FROM seg_reco.als_product_factors WHERE model = 'km') AS product_factors;
+SELECT (seg_reco.kmeans_save('km', seg_reco.kmeans_train(f, 1), replace => true)::jsonb) ->> 'k' AS replacing_k
+  FROM (VALUES ('{1, 2}'::float8[])) v(f);
+SELECT (SELECT kind FROM seg_reco.models WHERE name = 'km') AS kind,
+       (SELECT count(*) FROM seg_reco.als_customer_factors WHERE model = 'km') AS customer_factors,
+       (SELECT count(*) FROM seg_reco.als_product_factors WHERE model = 'km') AS product_factors;
+SELECT * FROM seg_reco.recommend_for(1, model => 'km');
+DELETE FROM seg_reco.models WHERE name = 'km';
 SELECT * FROM seg_reco.recommend_for(1, model => 'nope');
 SELECT * FROM seg_reco.recommend_for(1, 0, model => 'groups');
 SELECT * FROM seg_reco.recommend_for(NULL, model => 'groups');

@@ -192,6 +192,30 @@ SELECT count(*) AS customers, count(*) FILTER (WHERE at_risk) AS at_risk,
        count(*) FILTER (WHERE p_alive IS NULL OR p_alive = 'NaN' OR clv_12m = 'NaN'
                           OR expected_spend = 'NaN' OR expected_purchases_90d = 'NaN') AS nan_or_null
   FROM seg_reco.btyd_scores('flat');
+-- a name held by a model of another kind (an als model with its factor
+-- rows): refused before fitting and left as it was; replaced, factor rows
+-- and all, only with replace => true
+INSERT INTO seg_reco.models (name, kind, model, trained_at)
+VALUES ('reco', 'als', '{"version": 0}', '2025-01-02 03:04:05+00');
+INSERT INTO seg_reco.als_customer_factors VALUES ('reco', 900001, '{1, 2}');
+INSERT INTO seg_reco.als_product_factors VALUES ('reco', 900001, '{1, 2}', 1);
+SAVEPOINT clash;
+SELECT * FROM seg_reco.btyd_train('reco', '2024-07-28', penalizer => 0.01);
+ROLLBACK TO SAVEPOINT clash;
+SELECT kind, trained_at = '2025-01-02 03:04:05+00' AS untouched,
+       (SELECT count(*) FROM seg_reco.als_customer_factors WHERE model = 'reco') AS customer_factors,
+       (SELECT count(*) FROM seg_reco.als_product_factors WHERE model = 'reco') AS product_factors
+  FROM seg_reco.models WHERE name = 'reco';
+SELECT name, kind, converged, n_customers
+  FROM seg_reco.btyd_train('reco', '2024-07-28', penalizer => 0.01, replace => true);
+SELECT (SELECT count(*) FROM seg_reco.als_customer_factors WHERE model = 'reco') AS customer_factors,
+       (SELECT count(*) FROM seg_reco.als_product_factors WHERE model = 'reco') AS product_factors;
+-- bgnbd and mbgnbd are one family: either replaces the other without asking
+INSERT INTO seg_reco.models (name, kind, model) VALUES ('family', 'mbgnbd', '{}');
+SELECT name, kind, converged FROM seg_reco.btyd_train('family', '2024-07-28', penalizer => 0.01);
+SAVEPOINT clash;
+SELECT seg_reco.btyd_train('flat', '2024-07-28', penalizer => 0.01, replace => NULL);
+ROLLBACK TO SAVEPOINT clash;
 ROLLBACK;
 -- nothing was stored
 SELECT count(*) FROM seg_reco.btyd_models;

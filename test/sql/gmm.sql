@@ -51,6 +51,21 @@ SELECT name, kind, params ->> 'covariance_type' AS cov, metrics ->> 'converged' 
 SELECT seg_reco.gmm_assign('{0, 0}', (SELECT seg_reco.gmm_load('gmm_test'))) =
        seg_reco.gmm_assign('{0, 0}', full_m) AS loaded_assigns FROM gm_model;
 SELECT seg_reco.kmeans_load('gmm_test');
+-- a name held by a model of another kind: refused and left as it was;
+-- replaced only with replace => true
+INSERT INTO seg_reco.models (name, kind, model, trained_at)
+VALUES ('gmm_clash', 'kmeans', '{}', '2025-01-02 03:04:05+00');
+\set SHOW_CONTEXT never
+SELECT seg_reco.gmm_save('gmm_clash', full_m) IS NOT NULL AS saved FROM gm_model;
+\set SHOW_CONTEXT errors
+SELECT kind, trained_at = '2025-01-02 03:04:05+00' AS untouched FROM seg_reco.models WHERE name = 'gmm_clash';
+SELECT (seg_reco.gmm_save('gmm_clash', full_m, replace => true)::jsonb) ->> 'k' AS replacing_k FROM gm_model;
+SELECT kind, params ->> 'covariance_type' AS cov, metrics ->> 'converged' AS converged
+  FROM seg_reco.models WHERE name = 'gmm_clash';
+-- the same kind is replaced without asking (retraining under the same name)
+SELECT (seg_reco.gmm_save('gmm_clash', diag_m)::jsonb) ->> 'covariance_type' AS retrained_cov FROM gm_model;
+SELECT kind, params ->> 'covariance_type' AS cov FROM seg_reco.models WHERE name = 'gmm_clash';
+DELETE FROM seg_reco.models WHERE name = 'gmm_clash';
 
 -- errors
 SELECT seg_reco.gmm_train(f, 9) FROM gm_pts;

@@ -68,7 +68,30 @@ SELECT count(*) AS agree FROM km_pts, km_model
 SELECT seg_reco.kmeans_load('km_test')::text = m::text AS loaded_same FROM km_model;
 SELECT (seg_reco.kmeans_save('km_test', m)::jsonb) ->> 'k' AS replaced_k FROM km_prep;
 SELECT count(*) AS models, min(metrics ->> 'n') AS n FROM seg_reco.models WHERE name = 'km_test';
-SELECT has_function_privilege('public', 'seg_reco.kmeans_save(text, seg_reco.kmeans_model)', 'execute') AS public_can_save;
+SELECT has_function_privilege('public', 'seg_reco.kmeans_save(text, seg_reco.kmeans_model, boolean)', 'execute') AS public_can_save;
+-- a name held by a model of another kind (an als model with its factor
+-- rows): refused and left as it was; replaced, factor rows and all, only
+-- with replace => true
+INSERT INTO seg_reco.models (name, kind, model, trained_at)
+VALUES ('km_clash', 'als', '{"version": 0}', '2025-01-02 03:04:05+00');
+INSERT INTO seg_reco.als_customer_factors VALUES ('km_clash', 1, '{1, 2}');
+INSERT INTO seg_reco.als_product_factors VALUES ('km_clash', 10, '{1, 2}', 1);
+\set SHOW_CONTEXT never
+SELECT seg_reco.kmeans_save('km_clash', m) IS NOT NULL AS saved FROM km_model;
+\set SHOW_CONTEXT errors
+SELECT kind, trained_at = '2025-01-02 03:04:05+00' AS untouched,
+       (SELECT count(*) FROM seg_reco.als_customer_factors WHERE model = 'km_clash') AS customer_factors,
+       (SELECT count(*) FROM seg_reco.als_product_factors WHERE model = 'km_clash') AS product_factors
+  FROM seg_reco.models WHERE name = 'km_clash';
+SELECT (seg_reco.kmeans_save('km_clash', m, replace => true)::jsonb) ->> 'k' AS replacing_k FROM km_model;
+SELECT kind, metrics -> 'sizes' AS sizes,
+       (SELECT count(*) FROM seg_reco.als_customer_factors WHERE model = 'km_clash') AS customer_factors,
+       (SELECT count(*) FROM seg_reco.als_product_factors WHERE model = 'km_clash') AS product_factors
+  FROM seg_reco.models WHERE name = 'km_clash';
+-- replace => true over the same kind is a plain retrain
+SELECT (seg_reco.kmeans_save('km_clash', m, true)::jsonb) ->> 'k' AS retrained_k FROM km_prep;
+SELECT kind, metrics ->> 'n' AS n FROM seg_reco.models WHERE name = 'km_clash';
+DELETE FROM seg_reco.models WHERE name = 'km_clash';
 
 -- errors
 SELECT seg_reco.kmeans_train(f, 0) FROM km_pts;

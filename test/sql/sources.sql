@@ -44,6 +44,7 @@ SELECT seg_reco.use_source('customers', 'shop.members',
        '{"customer_id": "member_no", "member_since": "joined", "county": "fylke"}', discard_data => true);
 SELECT seg_reco.use_source('products', 'shop.items',
        '{"product_id": "sku", "name": "title", "category": "dept", "unit_price": "price"}', discard_data => true);
+-- (shop.sales has no index yet: use_source says what every recommend_for will read)
 SELECT seg_reco.use_source('transactions', 'shop.sales',
        '{"line_id": "sale_id", "receipt_id": "basket", "customer_id": "member_no", "product_id": "sku", "ts": "sold_at", "quantity": "qty", "amount": "net_nok"}',
        discard_data => true);
@@ -75,3 +76,84 @@ SELECT * FROM seg_reco.generate_demo_data(customers => 10, products => 50, trans
 SELECT count(*) FROM pg_depend d
  WHERE d.classid = 'pg_class'::regclass AND d.objid = 'seg_reco.transactions'::regclass
    AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e';
+
+-- A time column of type timestamp: the view casts it to timestamptz, which
+-- no index on the column can serve, yet every path of recommend_for still
+-- reads the user's table through its indexes.  default_as_of() reads the
+-- latest line off the column itself (one entry of the index on it; before,
+-- a scan of every line at every recommend_for); a customer's history reads
+-- the (customer, time) index by customer.  The scans are counted within a
+-- transaction (pg_stat_xact_user_tables, before and after the call).
+CREATE TABLE shop.sales_local (sale_id bigint, basket bigint, member_no bigint, sku bigint,
+                               sold_at timestamp, net_nok numeric(12,2));
+INSERT INTO shop.sales_local SELECT sale_id, basket, member_no, sku, sold_at, net_nok FROM shop.sales;
+-- and a year of older lines of other members
+INSERT INTO shop.sales_local
+SELECT 1000 + g, 1000 + g / 2, 100 + g % 500, 10 + g % 2, timestamp '2024-01-01' + g * interval '50 minutes', 10
+  FROM generate_series(1, 10000) g;
+CREATE INDEX sales_local_member_sold_idx ON shop.sales_local (member_no, sold_at);
+CREATE INDEX sales_local_sold_idx ON shop.sales_local (sold_at);
+ANALYZE shop.sales_local;
+SELECT seg_reco.use_source('transactions', 'shop.sales_local',
+       '{"line_id": "sale_id", "receipt_id": "basket", "customer_id": "member_no", "product_id": "sku", "ts": "sold_at", "amount": "net_nok"}');
+SELECT format_type(atttypid, atttypmod) AS ts_type
+  FROM pg_attribute WHERE attrelid = 'seg_reco.transactions'::regclass AND attname = 'ts';
+-- the latest line through the view: every line is read
+EXPLAIN (COSTS OFF) SELECT max(t.ts) FROM seg_reco.transactions t;
+-- what default_as_of() runs instead: one index entry
+EXPLAIN (COSTS OFF) SELECT max(s.sold_at)::timestamptz FROM shop.sales_local s;
+BEGIN;
+SELECT seq_scan AS seq0, idx_scan AS idx0 FROM pg_stat_xact_user_tables
+ WHERE relid = 'shop.sales_local'::regclass \gset
+SELECT seg_reco.default_as_of();
+SELECT seq_scan - :seq0 AS seq_scans, idx_scan - :idx0 AS index_scans
+  FROM pg_stat_xact_user_tables WHERE relid = 'shop.sales_local'::regclass;
+COMMIT;
+-- the history queries of recommend_for (src/reco_serve.c, src/tfidf.c)
+PREPARE occasions(float8, bigint) AS
+SELECT t.customer_id, t.product_id, pg_catalog.date_part('epoch', t.ts)
+  FROM seg_reco.transactions t
+ WHERE t.customer_id OPERATOR(pg_catalog.=) $2 AND t.amount OPERATOR(pg_catalog.>) 0
+   AND t.ts OPERATOR(pg_catalog.<) pg_catalog.to_timestamp($1)
+ ORDER BY t.customer_id, t.ts;
+EXPLAIN (COSTS OFF) EXECUTE occasions(1767225600, 1);
+PREPARE history(bigint, timestamptz) AS
+SELECT h.product_id, extract(epoch FROM h.ts)::pg_catalog.float8
+  FROM (SELECT t.product_id, min(t.ts) AS ts
+          FROM seg_reco.transactions t
+         WHERE t.customer_id = $1 AND t.amount > 0 AND t.ts < $2
+         GROUP BY t.product_id, t.receipt_id) h;
+EXPLAIN (COSTS OFF) EXECUTE history(1, '2026-01-01');
+DEALLOCATE occasions;
+DEALLOCATE history;
+-- and recommend_for itself, end to end: no scan of every line
+SELECT name, kind FROM seg_reco.als_train('local', factors => 1, iterations => 2,
+       options => '{"view_weight": 0, "click_weight": 0, "add_to_cart_weight": 0}');
+SELECT count(*) FROM seg_reco.recommend_for(2, 2, model => 'local');   -- prepares its plans
+BEGIN;
+SELECT seq_scan AS seq0, idx_scan AS idx0 FROM pg_stat_xact_user_tables
+ WHERE relid = 'shop.sales_local'::regclass \gset
+SELECT product_id, rank FROM seg_reco.recommend_for(1, 2, model => 'local') ORDER BY rank;
+SELECT seq_scan - :seq0 AS seq_scans, idx_scan - :idx0 > 0 AS index_scans
+  FROM pg_stat_xact_user_tables WHERE relid = 'shop.sales_local'::regclass;
+COMMIT;
+DELETE FROM seg_reco.models WHERE name = 'local';
+-- a timestamptz column: the same date, read through its index too.
+-- shop.sales has the indexes now: no notices (its integer member_no is
+-- cast to bigint in the view, which only an index on the cast can serve)
+CREATE INDEX sales_member_sold_idx ON shop.sales ((member_no::bigint), sold_at);
+CREATE INDEX sales_sold_idx ON shop.sales (sold_at);
+SELECT seg_reco.use_source('transactions', 'shop.sales',
+       '{"line_id": "sale_id", "receipt_id": "basket", "customer_id": "member_no", "product_id": "sku", "ts": "sold_at", "amount": "net_nok"}');
+ALTER TABLE shop.sales_local ALTER sold_at TYPE timestamptz;
+ANALYZE shop.sales_local;
+SELECT seg_reco.use_source('transactions', 'shop.sales_local',
+       '{"line_id": "sale_id", "receipt_id": "basket", "customer_id": "member_no", "product_id": "sku", "ts": "sold_at", "amount": "net_nok"}');
+EXPLAIN (COSTS OFF) SELECT max(t.ts) FROM seg_reco.transactions t;
+BEGIN;
+SELECT seq_scan AS seq0, idx_scan AS idx0 FROM pg_stat_xact_user_tables
+ WHERE relid = 'shop.sales_local'::regclass \gset
+SELECT seg_reco.default_as_of();
+SELECT seq_scan - :seq0 AS seq_scans, idx_scan - :idx0 AS index_scans
+  FROM pg_stat_xact_user_tables WHERE relid = 'shop.sales_local'::regclass;
+COMMIT;
