@@ -426,101 +426,6 @@ $$;
 COMMENT ON FUNCTION seg_reco.gmm_save(text, seg_reco.gmm_model, boolean) IS 'stores (or atomically replaces) a Gaussian mixture by name in seg_reco.models and returns it; a model of another kind under that name is an error unless replace';
 REVOKE EXECUTE ON FUNCTION seg_reco.gmm_save(text, seg_reco.gmm_model, boolean) FROM PUBLIC;
 
-DROP FUNCTION seg_reco.btyd_train(text, date, text, float8, text);
-CREATE FUNCTION seg_reco.btyd_train(name text, calibration_end date DEFAULT NULL,
-                                    unit text DEFAULT 'week', penalizer float8 DEFAULT 0,
-                                    model text DEFAULT 'bgnbd', replace boolean DEFAULT false)
-RETURNS seg_reco.btyd_models
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    v_end date := calibration_end;
-    v_fit seg_reco.bgnbd_model;
-    v_gg seg_reco.gammagamma_model;
-    v_row seg_reco.btyd_models;
-BEGIN
-    IF name IS NULL OR unit IS NULL OR penalizer IS NULL OR model IS NULL OR replace IS NULL THEN
-        RAISE EXCEPTION 'name, unit, penalizer, model and replace must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF model NOT IN ('bgnbd', 'mbgnbd') THEN
-        RAISE EXCEPTION 'unknown purchase model "%"', model
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''bgnbd'' or ''mbgnbd''.';
-    END IF;
-    IF unit NOT IN ('day', 'week') THEN
-        RAISE EXCEPTION 'unknown period unit "%"', unit
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''day'' or ''week''.';
-    END IF;
-    -- refuse (or with replace, delete) a model of another kind before fitting
-    PERFORM seg_reco._model_claim(btyd_train.name, ARRAY['bgnbd', 'mbgnbd'], replace, 'btyd_train');
-    IF v_end IS NULL THEN
-        SELECT max(t.ts)::date INTO v_end FROM seg_reco.transactions t WHERE t.customer_id IS NOT NULL;
-        IF v_end IS NULL THEN
-            RAISE EXCEPTION 'seg_reco.transactions holds no customer purchases to train on'
-                USING ERRCODE = 'no_data_found';
-        END IF;
-    END IF;
-
-    CREATE TEMP TABLE IF NOT EXISTS pg_temp.btyd_train_summaries
-        (customer_id bigint, frequency bigint, recency float8, t float8, monetary_value float8)
-        ON COMMIT DROP;
-    TRUNCATE pg_temp.btyd_train_summaries;
-    INSERT INTO pg_temp.btyd_train_summaries
-    SELECT s.cid, (s.v).frequency, (s.v).recency, (s.v).t, (s.v).monetary_value
-      FROM (SELECT t.customer_id AS cid,
-                   seg_reco.btyd_summary(t.ts::date, t.amount::float8, v_end, unit) AS v
-              FROM seg_reco.transactions t
-             WHERE t.customer_id IS NOT NULL AND t.ts < (v_end + 1)::timestamptz
-             GROUP BY t.customer_id) s
-     WHERE s.v IS NOT NULL;
-
-    IF model = 'bgnbd' THEN
-        v_fit := (SELECT seg_reco.bgnbd_fit(s.frequency, s.recency, s.t, penalizer)
-                    FROM pg_temp.btyd_train_summaries s);
-    ELSE
-        v_fit := (SELECT seg_reco.mbgnbd_fit(s.frequency, s.recency, s.t, penalizer)
-                    FROM pg_temp.btyd_train_summaries s);
-    END IF;
-    IF NOT v_fit.converged THEN
-        RAISE EXCEPTION 'the % fit of model "%" did not converge', model, name
-            USING ERRCODE = 'data_exception',
-                  DETAIL = format('%s customers, %s iterations; the model was not stored.',
-                                  v_fit.n_customers, v_fit.iterations),
-                  HINT = 'Add a penalizer, e.g. penalizer => 0.001, or train on more customers.';
-    END IF;
-    v_gg := (SELECT seg_reco.gammagamma_fit(s.frequency, s.monetary_value, penalizer)
-               FROM pg_temp.btyd_train_summaries s
-              WHERE s.frequency > 0 AND s.monetary_value > 0);
-    IF NOT v_gg.converged THEN
-        RAISE EXCEPTION 'the gamma-gamma spend fit of model "%" did not converge', name
-            USING ERRCODE = 'data_exception',
-                  DETAIL = format('%s repeat customers with positive spend, %s iterations; the model was not stored.',
-                                  v_gg.n_customers, v_gg.iterations),
-                  HINT = 'Add a penalizer, e.g. penalizer => 0.001, or train on more customers.';
-    END IF;
-    IF v_gg.q <= 1 THEN
-        RAISE EXCEPTION 'the gamma-gamma spend model of "%" has q = % <= 1: its population mean spend is infinite', name, v_gg.q
-            USING ERRCODE = 'data_exception',
-                  HINT = 'Add a penalizer, e.g. penalizer => 0.001.';
-    END IF;
-
-    PERFORM seg_reco._model_store(btyd_train.name, btyd_train.model, ARRAY['bgnbd', 'mbgnbd'],
-            jsonb_build_object('calibration_end', v_end, 'unit', unit, 'penalizer', penalizer),
-            jsonb_build_object('log_likelihood', v_fit.log_likelihood, 'iterations', v_fit.iterations,
-                               'converged', v_fit.converged, 'n_customers', v_fit.n_customers),
-            jsonb_build_object('r', v_fit.r, 'alpha', v_fit.alpha, 'a', v_fit.a, 'b', v_fit.b,
-                'spend', jsonb_build_object('p', v_gg.p, 'q', v_gg.q, 'gamma', v_gg.gamma,
-                    'log_likelihood', v_gg.log_likelihood, 'iterations', v_gg.iterations,
-                    'converged', v_gg.converged, 'n_customers', v_gg.n_customers)),
-            replace, 'btyd_train');
-    SELECT * INTO v_row FROM seg_reco.btyd_models b WHERE b.name = btyd_train.name;
-    DROP TABLE pg_temp.btyd_train_summaries;
-    RETURN v_row;
-END;
-$fn$;
-COMMENT ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, boolean) IS 'fits a purchase model (bgnbd or mbgnbd) and the Gamma-Gamma spend model on summaries of seg_reco.transactions up to calibration_end, and stores them under name in seg_reco.models (shown by the view seg_reco.btyd_models); a model of another kind under that name is an error unless replace';
-REVOKE EXECUTE ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, boolean) FROM PUBLIC;
 
 DROP FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb);
 CREATE FUNCTION seg_reco.als_train(name text,
@@ -762,3 +667,238 @@ BEGIN
     RETURN format('seg_reco.%s now reads from %s', relation, source);
 END;
 $fn$;
+
+
+-- Issue 11, items 4, 6 and 8 (lifetime value): the purchase model that
+-- produced each customer's values, the fallback when the configured model
+-- does not fit, and a spend penalizer of its own in btyd_train.
+ALTER TABLE seg_reco.customer_value ADD COLUMN model text;
+COMMENT ON TABLE seg_reco.customer_value IS 'probability alive, expected purchases in 90 days, 12-month CLV and at-risk flag of each customer, and the purchase model that produced them (written by seg_reco.refresh)';
+
+-- btyd_train gains spend_penalizer (a new signature: dropped and created,
+-- with its comment and privileges as a fresh install has them)
+DROP FUNCTION seg_reco.btyd_train(text, date, text, float8, text);
+CREATE FUNCTION seg_reco.btyd_train(name text, calibration_end date DEFAULT NULL,
+                                    unit text DEFAULT 'week', penalizer float8 DEFAULT 0,
+                                    model text DEFAULT 'bgnbd', spend_penalizer float8 DEFAULT NULL,
+                                    replace boolean DEFAULT false)
+RETURNS seg_reco.btyd_models
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_end date := calibration_end;
+    v_spend_pen float8 := coalesce(spend_penalizer, penalizer);
+    v_fit seg_reco.bgnbd_model;
+    v_gg seg_reco.gammagamma_model;
+    v_row seg_reco.btyd_models;
+BEGIN
+    IF name IS NULL OR unit IS NULL OR penalizer IS NULL OR model IS NULL OR replace IS NULL THEN
+        RAISE EXCEPTION 'name, unit, penalizer, model and replace must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF model NOT IN ('bgnbd', 'mbgnbd') THEN
+        RAISE EXCEPTION 'unknown purchase model "%"', model
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''bgnbd'' or ''mbgnbd''.';
+    END IF;
+    IF unit NOT IN ('day', 'week') THEN
+        RAISE EXCEPTION 'unknown period unit "%"', unit
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''day'' or ''week''.';
+    END IF;
+    -- refuse (or with replace, delete) a model of another kind before fitting
+    PERFORM seg_reco._model_claim(btyd_train.name, ARRAY['bgnbd', 'mbgnbd'], replace, 'btyd_train');
+    IF v_end IS NULL THEN
+        SELECT max(t.ts)::date INTO v_end FROM seg_reco.transactions t WHERE t.customer_id IS NOT NULL;
+        IF v_end IS NULL THEN
+            RAISE EXCEPTION 'seg_reco.transactions holds no customer purchases to train on'
+                USING ERRCODE = 'no_data_found';
+        END IF;
+    END IF;
+
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.btyd_train_summaries
+        (customer_id bigint, frequency bigint, recency float8, t float8, monetary_value float8)
+        ON COMMIT DROP;
+    TRUNCATE pg_temp.btyd_train_summaries;
+    INSERT INTO pg_temp.btyd_train_summaries
+    SELECT s.cid, (s.v).frequency, (s.v).recency, (s.v).t, (s.v).monetary_value
+      FROM (SELECT t.customer_id AS cid,
+                   seg_reco.btyd_summary(t.ts::date, t.amount::float8, v_end, unit) AS v
+              FROM seg_reco.transactions t
+             WHERE t.customer_id IS NOT NULL AND t.ts < (v_end + 1)::timestamptz
+             GROUP BY t.customer_id) s
+     WHERE s.v IS NOT NULL;
+
+    IF model = 'bgnbd' THEN
+        v_fit := (SELECT seg_reco.bgnbd_fit(s.frequency, s.recency, s.t, penalizer)
+                    FROM pg_temp.btyd_train_summaries s);
+    ELSE
+        v_fit := (SELECT seg_reco.mbgnbd_fit(s.frequency, s.recency, s.t, penalizer)
+                    FROM pg_temp.btyd_train_summaries s);
+    END IF;
+    IF NOT v_fit.converged THEN
+        RAISE EXCEPTION 'the % fit of model "%" did not converge', model, name
+            USING ERRCODE = 'data_exception',
+                  DETAIL = format('%s customers, %s iterations; the model was not stored.',
+                                  v_fit.n_customers, v_fit.iterations),
+                  HINT = format('Try model => %L, a penalizer (e.g. penalizer => 0.001), or more customers.',
+                                CASE model WHEN 'bgnbd' THEN 'mbgnbd' ELSE 'bgnbd' END);
+    END IF;
+    -- (refresh_value() tells the spend model's failures by their messages,
+    -- which start with "the gamma-gamma spend")
+    v_gg := (SELECT seg_reco.gammagamma_fit(s.frequency, s.monetary_value, v_spend_pen)
+               FROM pg_temp.btyd_train_summaries s
+              WHERE s.frequency > 0 AND s.monetary_value > 0);
+    IF NOT v_gg.converged THEN
+        RAISE EXCEPTION 'the gamma-gamma spend fit of model "%" did not converge', name
+            USING ERRCODE = 'data_exception',
+                  DETAIL = format('%s repeat customers with positive spend, %s iterations; the model was not stored.',
+                                  v_gg.n_customers, v_gg.iterations),
+                  HINT = CASE WHEN v_gg.q <= 1
+                              THEN 'Train on more repeat customers or with extreme spends removed; a spend penalizer shrinks q towards 0 and does not help here.'
+                              ELSE 'Train on more repeat customers, or with a small spend_penalizer (e.g. 0.001) if q stays above 1.' END;
+    END IF;
+    IF v_gg.q <= 1 THEN
+        RAISE EXCEPTION 'the gamma-gamma spend model of "%" has q = % <= 1: its population mean spend is infinite', name, v_gg.q
+            USING ERRCODE = 'data_exception',
+                  HINT = CASE WHEN v_spend_pen > 0
+                              THEN 'A spend penalizer shrinks q towards 0: train with spend_penalizer => 0, on more repeat customers, or with extreme spends removed.'
+                              ELSE 'Train on more repeat customers or with extreme spends removed; a penalizer shrinks q towards 0 and does not help here.' END;
+    END IF;
+
+    PERFORM seg_reco._model_store(btyd_train.name, btyd_train.model, ARRAY['bgnbd', 'mbgnbd'],
+            jsonb_build_object('calibration_end', v_end, 'unit', unit, 'penalizer', penalizer,
+                               'spend_penalizer', v_spend_pen),
+            jsonb_build_object('log_likelihood', v_fit.log_likelihood, 'iterations', v_fit.iterations,
+                               'converged', v_fit.converged, 'n_customers', v_fit.n_customers),
+            jsonb_build_object('r', v_fit.r, 'alpha', v_fit.alpha, 'a', v_fit.a, 'b', v_fit.b,
+                'spend', jsonb_build_object('p', v_gg.p, 'q', v_gg.q, 'gamma', v_gg.gamma,
+                    'log_likelihood', v_gg.log_likelihood, 'iterations', v_gg.iterations,
+                    'converged', v_gg.converged, 'n_customers', v_gg.n_customers,
+                    'penalizer', v_gg.penalizer)),
+            replace, 'btyd_train');
+    SELECT * INTO v_row FROM seg_reco.btyd_models b WHERE b.name = btyd_train.name;
+    DROP TABLE pg_temp.btyd_train_summaries;
+    RETURN v_row;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, float8, boolean) IS 'fits a purchase model (bgnbd or mbgnbd, with penalizer) and the Gamma-Gamma spend model (with spend_penalizer, default the same) on summaries of seg_reco.transactions up to calibration_end, and stores them under name in seg_reco.models (shown by the view seg_reco.btyd_models); a model of another kind under that name is an error unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, float8, boolean) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION seg_reco.refresh_value() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_model seg_reco.btyd_models;
+    v_configured text := seg_reco.setting('btyd_model') #>> '{}';
+    v_unit text := seg_reco.setting('btyd_unit') #>> '{}';
+    v_pen float8 := (seg_reco.setting('btyd_penalizer'))::float8;
+    v_other text;
+    v_try record;
+    v_failed jsonb := '[]';
+    v_error text;
+    v_label text;
+BEGIN
+    DELETE FROM seg_reco.customer_value;
+    IF NOT EXISTS (SELECT 1 FROM seg_reco.customer_features WHERE frequency > 1) THEN
+        RETURN jsonb_build_object('skipped', 'no repeat customers');
+    END IF;
+    v_other := CASE v_configured WHEN 'bgnbd' THEN 'mbgnbd' ELSE 'bgnbd' END;
+    BEGIN
+        FOR v_try IN
+            SELECT c.model, c.penalizer
+              FROM (VALUES (1, v_configured, v_pen), (2, v_other, v_pen),
+                           (3, v_configured, 0.001::float8), (4, v_other, 0.001::float8)) c(step, model, penalizer)
+             WHERE c.step <= 2 OR v_pen < 0.001
+             ORDER BY c.step
+        LOOP
+            BEGIN
+                v_model := seg_reco.btyd_train('customer_btyd', NULL, v_unit, v_try.penalizer,
+                                               v_try.model, spend_penalizer => v_pen);
+                EXIT;
+            EXCEPTION WHEN data_exception THEN
+                -- this purchase model has no interior optimum here: try the next
+                v_model := NULL;
+                v_error := SQLERRM;
+                v_failed := v_failed || jsonb_build_object('model', v_try.model, 'penalizer', v_try.penalizer,
+                                                           'error', SQLERRM);
+                -- the spend model is the same in every try: no use going on
+                EXIT WHEN SQLERRM LIKE 'the gamma-gamma spend %';
+            END;
+        END LOOP;
+    EXCEPTION WHEN no_data_found OR invalid_parameter_value THEN
+        -- too little or degenerate data, or a bad setting: the rest still runs
+        RAISE WARNING 'seg_reco.refresh: customer value not computed: %', SQLERRM;
+        RETURN jsonb_build_object('skipped', SQLERRM);
+    END;
+    IF v_model IS NULL THEN
+        RAISE WARNING 'seg_reco.refresh: customer value not computed: %', v_error;
+        RETURN jsonb_build_object('skipped', v_error, 'not_fitted', v_failed);
+    END IF;
+    v_label := v_model.kind || CASE WHEN v_model.penalizer > 0
+                                    THEN format(' (penalizer %s)', v_model.penalizer) ELSE '' END;
+    IF jsonb_array_length(v_failed) > 0 THEN
+        RAISE NOTICE 'seg_reco.refresh: customer value from %, as % did not fit', v_label,
+            (SELECT string_agg(f ->> 'model' || CASE WHEN (f ->> 'penalizer')::float8 > 0
+                                                    THEN format(' (penalizer %s)', f ->> 'penalizer') ELSE '' END,
+                               ', ')
+               FROM jsonb_array_elements(v_failed) f);
+    END IF;
+    INSERT INTO seg_reco.customer_value
+        (customer_id, p_alive, expected_purchases_90d, expected_spend, clv_12m, at_risk, model)
+    SELECT s.customer_id, s.p_alive, s.expected_purchases_90d, s.expected_spend, s.clv_12m, s.at_risk, v_label
+      FROM seg_reco.btyd_scores('customer_btyd', (seg_reco.setting('at_risk_p_alive'))::float8) s;
+    RETURN jsonb_build_object('model', v_model.kind, 'penalizer', v_model.penalizer,
+                              'log_likelihood', round(v_model.log_likelihood::numeric, 1))
+           || CASE WHEN jsonb_array_length(v_failed) = 0 THEN '{}'::jsonb
+                   ELSE jsonb_build_object('configured_model', v_configured, 'not_fitted', v_failed) END;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.refresh_value() IS 'refresh step: fit and store customer_btyd (the configured purchase model, else the first of the other model and the two with a purchase penalizer of 0.001 that fits), write probability alive, expected purchases, CLV, at-risk and the model used per customer';
+
+-- customer_segments shows the model (value_model): a materialized view
+-- cannot gain a column, so it and segment_summary, which reads it, are
+-- dropped and created as a fresh install has them (filled from the current
+-- tables; grants on them must be given again)
+DROP MATERIALIZED VIEW seg_reco.segment_summary;
+DROP MATERIALIZED VIEW seg_reco.customer_segments;
+CREATE MATERIALIZED VIEW seg_reco.customer_segments AS
+SELECT r.customer_id, r.as_of_date, r.first_purchase, r.last_purchase,
+       r.recency_days, r.frequency, r.monetary,
+       r.r_score, r.f_score, r.m_score, r.rfm_code, r.segment,
+       c.cluster, c.cluster_name, c.gmm_component, c.gmm_probability,
+       v.p_alive, v.expected_purchases_90d, v.clv_12m, v.at_risk, v.model AS value_model
+  FROM seg_reco.rfm_score() r
+  LEFT JOIN seg_reco.customer_clusters c ON c.customer_id = r.customer_id
+  LEFT JOIN seg_reco.customer_value v ON v.customer_id = r.customer_id;
+CREATE UNIQUE INDEX customer_segments_customer_id_idx ON seg_reco.customer_segments (customer_id);
+CREATE INDEX customer_segments_segment_idx ON seg_reco.customer_segments (segment);
+CREATE INDEX customer_segments_cluster_name_idx ON seg_reco.customer_segments (cluster_name);
+COMMENT ON MATERIALIZED VIEW seg_reco.customer_segments IS 'one row per customer: RFM values, scores, code and segment; cluster and its name; mixture probability; probability alive, expected purchases, CLV, at-risk and the purchase model that produced them (refreshed by seg_reco.refresh)';
+
+CREATE MATERIALIZED VIEW seg_reco.segment_summary AS
+WITH tagged AS (
+    SELECT 'rfm'::text AS kind, s.segment AS label, s.* FROM seg_reco.customer_segments s
+    UNION ALL
+    SELECT 'cluster', s.cluster_name, s.* FROM seg_reco.customer_segments s WHERE s.cluster_name IS NOT NULL
+)
+SELECT t.kind, t.label AS segment,
+       count(*) AS customers,
+       round(100.0 * count(*) / pg_catalog.sum(count(*)) OVER (PARTITION BY t.kind), 2) AS share_pct,
+       pg_catalog.sum(t.monetary) AS revenue,
+       round(100.0 * pg_catalog.sum(t.monetary)
+             / nullif(pg_catalog.sum(pg_catalog.sum(t.monetary)) OVER (PARTITION BY t.kind), 0), 2) AS revenue_share_pct,
+       round(avg(t.recency_days), 1) AS mean_recency_days,
+       round(avg(t.frequency), 1) AS mean_frequency,
+       round(avg(t.monetary), 2) AS mean_monetary,
+       round(avg(t.r_score), 2) AS mean_r,
+       round(avg(t.f_score), 2) AS mean_f,
+       round(avg(t.m_score), 2) AS mean_m,
+       round(avg(t.p_alive)::numeric, 3) AS mean_p_alive,
+       round(pg_catalog.sum(t.expected_purchases_90d)::numeric, 1) AS expected_purchases_90d,
+       round(pg_catalog.sum(t.clv_12m)::numeric, 0) AS expected_value_12m,
+       round(100.0 * avg(t.at_risk::int), 1) AS at_risk_pct
+  FROM tagged t
+ GROUP BY t.kind, t.label;
+CREATE UNIQUE INDEX segment_summary_kind_segment_idx ON seg_reco.segment_summary (kind, segment);
+COMMENT ON MATERIALIZED VIEW seg_reco.segment_summary IS 'one row per RFM segment (kind rfm) and per customer cluster (kind cluster): customers, share, revenue, mean recency/frequency/monetary, probability alive, expected purchases and 12-month value, at-risk share (refreshed by seg_reco.refresh)';

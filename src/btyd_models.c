@@ -23,8 +23,10 @@
  * from the subsample's inverse Hessian (the objective is a mean, so the two
  * Hessians agree up to sampling noise).  The likelihood groups every term
  * that depends on frequency alone by frequency, so a customer costs two
- * logarithms and one exponential per evaluation.  The optimiser is in
- * btyd_optim.c.
+ * logarithms and one exponential per evaluation.  The summaries are sorted
+ * before any of this (btyd_sorted_summaries), so the same customers in any
+ * order (another plan, parallel workers, another node) give the same bits.
+ * The optimiser is in btyd_optim.c.
  */
 #include "postgres.h"
 
@@ -281,6 +283,17 @@ btyd_p_alive(bool modified, double r, double alpha, double a, double b,
 		return 1.0;
 	lz = log(a) - log(b + x - (modified ? 0.0 : 1.0))
 		+ (r + x) * (log(alpha + T) - log(alpha + tx));
+	if (isnan(lz))
+	{
+		/* alpha + T overflowed (huge arguments): the same ratio without it */
+		lz = log(a) - log(b + x - (modified ? 0.0 : 1.0))
+			+ (r + x) * log1p((T - tx) / (alpha + tx));
+		if (isnan(lz))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("probability alive is not defined for frequency %g, recency %g, t %g", x, tx, T),
+					 errhint("Check the model parameters and the summaries.")));
+	}
 	if (lz > 700)
 		return 0.0;
 	return 1.0 / (1.0 + exp(lz));
@@ -454,10 +467,15 @@ btyd_check_gg_params(double p, double q, double g)
  * E[Z | x, mean spend m] = (p (gamma + x m)) / (p x + q - 1).  Customers
  * without a repeat purchase (x = 0) or with a non-positive mean spend (the
  * model is fitted without them) get the population mean p gamma / (q - 1).
+ * When huge arguments overflow the products, the same value is computed
+ * as a weighted mean, m px / (px + q - 1) + gamma p / (px + q - 1), and
+ * a result that is still not finite is an error.
  */
 static double
 btyd_expected_spend(double p, double q, double g, double x, double m)
 {
+	double		e;
+
 	if (x <= 0 || m <= 0)
 	{
 		if (q <= 1.0)
@@ -466,14 +484,28 @@ btyd_expected_spend(double p, double q, double g, double x, double m)
 					 errmsg("the gamma-gamma population mean spend is infinite for q = %g", q),
 					 errdetail("The population mean p * gamma / (q - 1) needs q > 1; customers without a positive repeat spend get it."),
 					 errhint("Refit on more repeat customers or with extreme spends removed; a penalizer shrinks q towards 0 and does not help here.")));
-		return p * g / (q - 1.0);
+		e = p * g / (q - 1.0);
+		if (!isfinite(e))
+			e = (p / (q - 1.0)) * g;
 	}
-	if (p * x + q - 1.0 <= 0)
+	else
+	{
+		if (p * x + q - 1.0 <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("expected spend is undefined for p * frequency + q <= 1"),
+					 errhint("Refit the spend model on more repeat customers or with extreme spends removed.")));
+		e = p * (g + x * m) / (p * x + q - 1.0);
+		if (!isfinite(e))
+			e = m / (1.0 + (q - 1.0) / (p * x)) + g / (x + (q - 1.0) / p);
+	}
+	if (!isfinite(e))
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("expected spend is undefined for p * frequency + q <= 1"),
-				 errhint("Refit the spend model on more repeat customers or with extreme spends removed.")));
-	return p * (g + x * m) / (p * x + q - 1.0);
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("expected spend is out of range for p = %g, q = %g, gamma = %g, frequency %g, monetary_value %g",
+						p, q, g, x, m),
+				 errhint("Check the model parameters and the spend values.")));
+	return e;
 }
 
 PG_FUNCTION_INFO_V1(seg_reco_gammagamma_expected_spend);
@@ -538,6 +570,12 @@ btyd_clv_common(FunctionCallInfo fcinfo, bool modified)
 		clv += spend * (e - prev) / pow(1.0 + d, i);
 		prev = e;
 	}
+	if (!isfinite(clv))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("customer lifetime value is out of range for expected spend %g and monthly discount %g",
+						spend, d),
+				 errhint("Check the expected spend and the discount rate.")));
 	PG_RETURN_FLOAT8(clv);
 }
 
@@ -562,6 +600,10 @@ seg_reco_mbgnbd_clv(PG_FUNCTION_ARGS)
 /* above this many customers, start on a random subsample */
 #define BTYD_SUBSAMPLE 20000
 #define BTYD_MAX_ITER 2000
+/* ... or when a Newton step promises less than this (btyd_at_noise_floor) */
+#define BTYD_DECREMENT_ACCEPT 1e-10
+/* BFGS restarts from a finite-difference Hessian when it stalls */
+#define BTYD_RESTARTS 3
 
 /* ====================================================================
  * BG/NBD and MBG/NBD likelihood
@@ -958,10 +1000,70 @@ btyd_fit_state_push(BtydFitState *st, double x, double tx, double T)
 		st->tx = repalloc_huge(st->tx, sz);
 		st->T = repalloc_huge(st->T, sz);
 	}
-	st->x[st->n] = x;
-	st->tx[st->n] = tx;
-	st->T[st->n] = T;
+	/* + 0.0 turns -0 into +0: equal values have equal bits for the sort */
+	st->x[st->n] = x + 0.0;
+	st->tx[st->n] = tx + 0.0;
+	st->T[st->n] = T + 0.0;
 	st->n++;
+}
+
+/* one customer summary, for sorting */
+typedef struct BtydRow
+{
+	double		x;
+	double		tx;
+	double		T;
+} BtydRow;
+
+static int
+cmp_btyd_row(const void *pa, const void *pb)
+{
+	const BtydRow *a = (const BtydRow *) pa;
+	const BtydRow *b = (const BtydRow *) pb;
+
+	if (a->x != b->x)
+		return a->x < b->x ? -1 : 1;
+	if (a->tx != b->tx)
+		return a->tx < b->tx ? -1 : 1;
+	if (a->T != b->T)
+		return a->T < b->T ? -1 : 1;
+	return 0;
+}
+
+/*
+ * The summaries in a fixed order, whatever order the rows arrived in
+ * (plans, parallel workers, nodes): sorted by (x, tx, T), a total order on
+ * the finite values the transition functions accept, so rows that compare
+ * equal are identical.  The sums of the likelihood, the start values and
+ * the subsample then do not depend on the row order.  Into x, tx, T (new
+ * arrays in the current context; the state itself is not changed, as the
+ * final function may run again on it).
+ */
+static void
+btyd_sorted_summaries(const BtydFitState *st, double **x, double **tx, double **T)
+{
+	int64		n = st->n;
+	int64		i;
+	BtydRow    *rows = palloc_extended(sizeof(BtydRow) * (Size) Max(n, 1), MCXT_ALLOC_HUGE);
+	Size		sz = sizeof(double) * (Size) Max(n, 1);
+
+	for (i = 0; i < n; i++)
+	{
+		rows[i].x = st->x[i];
+		rows[i].tx = st->tx[i];
+		rows[i].T = st->T[i];
+	}
+	qsort(rows, (size_t) n, sizeof(BtydRow), cmp_btyd_row);
+	*x = palloc_extended(sz, MCXT_ALLOC_HUGE);
+	*tx = palloc_extended(sz, MCXT_ALLOC_HUGE);
+	*T = palloc_extended(sz, MCXT_ALLOC_HUGE);
+	for (i = 0; i < n; i++)
+	{
+		(*x)[i] = rows[i].x;
+		(*tx)[i] = rows[i].tx;
+		(*T)[i] = rows[i].T;
+	}
+	pfree(rows);
 }
 
 static void
@@ -1070,6 +1172,35 @@ btyd_subsample(int64 n, int64 m)
 	return idx;
 }
 
+/*
+ * Whether u is a minimum to the precision of the objective although the
+ * gradient is above BTYD_GTOL_ACCEPT: in a long, flat valley (Gamma-Gamma's
+ * p and gamma trade off) BFGS stops where the objective no longer
+ * decreases, and the gradient along the valley floor can stay near 1e-6.
+ * At a minimum the Hessian is positive definite, and the decrease a Newton
+ * step still promises, g' H^-1 g / 2, is below BTYD_DECREMENT_ACCEPT (on the
+ * mean negative log-likelihood, whose rounding noise is about 1e-11 on real
+ * data).  A fit running off to a boundary has no positive definite Hessian
+ * or a larger decrement, so it stays not converged.
+ */
+static bool
+btyd_at_noise_floor(BtydOpt *o, const double *u)
+{
+	double		g[BTYD_MAXP],
+				dec = 0.0;
+	int			i,
+				k;
+
+	if (!seg_reco_btyd_inverse_hessian(o, u))
+		return false;
+	if (!isfinite(o->fn(o->ctx, u, g)))
+		return false;
+	for (i = 0; i < o->np; i++)
+		for (k = 0; k < o->np; k++)
+			dec += g[i] * o->Hinv[i * o->np + k] * g[k];
+	return dec >= 0 && 0.5 * dec <= BTYD_DECREMENT_ACCEPT;
+}
+
 typedef struct BtydFitResult
 {
 	double		params[BTYD_MAXP];
@@ -1092,6 +1223,9 @@ btyd_run_fit(BtydKind kind, BtydFitState *st, BtydFitResult *res)
 	int64		n = st->n;
 	double		mean_x = 0.0,
 				mean_T = 0.0;
+	double	   *xs,
+			   *txs,
+			   *Ts;
 	int64		i;
 	int			j;
 
@@ -1099,10 +1233,11 @@ btyd_run_fit(BtydKind kind, BtydFitState *st, BtydFitResult *res)
 	memset(res, 0, sizeof(*res));
 	opt.np = np;
 
+	btyd_sorted_summaries(st, &xs, &txs, &Ts);
 	for (i = 0; i < n; i++)
 	{
-		mean_x += st->x[i];
-		mean_T += st->T[i];
+		mean_x += xs[i];
+		mean_T += Ts[i];
 	}
 	mean_x /= n;
 	mean_T /= n;
@@ -1110,7 +1245,7 @@ btyd_run_fit(BtydKind kind, BtydFitState *st, BtydFitResult *res)
 	if (kind == BTYD_GAMMAGAMMA)
 	{
 		opt.fn = gg_objective;
-		full = gg_data_build(pen, st->x, st->T, NULL, n);
+		full = gg_data_build(pen, xs, Ts, NULL, n);
 		/* start: p = 1, q = 2, gamma from the mean spend */
 		u[0] = 0.0;
 		u[1] = log(2.0);
@@ -1119,7 +1254,7 @@ btyd_run_fit(BtydKind kind, BtydFitState *st, BtydFitResult *res)
 	else
 	{
 		opt.fn = bg_objective;
-		full = bg_data_build(kind == BTYD_MBGNBD, pen, st->x, st->tx, st->T, NULL, n);
+		full = bg_data_build(kind == BTYD_MBGNBD, pen, xs, txs, Ts, NULL, n);
 		/* start: r = 1, alpha from the mean purchase rate, a = b = 1 */
 		u[0] = 0.0;
 		u[1] = log(Max(mean_T, 1e-3) / (mean_x + 1.0) + 1e-3);
@@ -1132,9 +1267,9 @@ btyd_run_fit(BtydKind kind, BtydFitState *st, BtydFitResult *res)
 		int64	   *idx = btyd_subsample(n, BTYD_SUBSAMPLE);
 
 		if (kind == BTYD_GAMMAGAMMA)
-			sub = gg_data_build(pen, st->x, st->T, idx, BTYD_SUBSAMPLE);
+			sub = gg_data_build(pen, xs, Ts, idx, BTYD_SUBSAMPLE);
 		else
-			sub = bg_data_build(kind == BTYD_MBGNBD, pen, st->x, st->tx, st->T, idx, BTYD_SUBSAMPLE);
+			sub = bg_data_build(kind == BTYD_MBGNBD, pen, xs, txs, Ts, idx, BTYD_SUBSAMPLE);
 		pfree(idx);
 		opt.ctx = sub;
 		seg_reco_btyd_nelder_mead(&opt, u, 400);
@@ -1160,7 +1295,8 @@ btyd_run_fit(BtydKind kind, BtydFitState *st, BtydFitResult *res)
 		bg_objective_ll((BgData *) full, u, NULL, &res->ll);
 	res->iterations = opt.iterations;
 	res->diverged = opt.diverged;
-	res->converged = !opt.diverged && res->gmax <= BTYD_GTOL_ACCEPT && isfinite(res->ll);
+	res->converged = !opt.diverged && isfinite(res->ll) &&
+		(res->gmax <= BTYD_GTOL_ACCEPT || btyd_at_noise_floor(&opt, u));
 }
 
 static Datum
@@ -1198,13 +1334,22 @@ btyd_fit_final(FunctionCallInfo fcinfo, BtydKind kind)
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(fitcxt);
 
+	/*
+	 * The hint: a penalizer (on the squared parameters) keeps parameters
+	 * that run off to infinity finite, but it pulls the Gamma-Gamma q
+	 * towards 0, so it is not suggested when the spend fit ended at q <= 1.
+	 */
 	if (!res.converged)
 		ereport(WARNING,
 				(errmsg("the %s fit did not converge", what),
 				 res.diverged ?
 				 errdetail("A parameter ran off towards 0 or infinity after %d iterations.", res.iterations) :
 				 errdetail("The gradient is %g after %d iterations.", res.gmax, res.iterations),
-				 errhint("Add a penalizer (e.g. 0.001), or fit on more customers.")));
+				 kind != BTYD_GAMMAGAMMA ?
+				 errhint("Try the other purchase model (bgnbd_fit or mbgnbd_fit), a penalizer (e.g. 0.001), or more customers.") :
+				 res.params[1] <= 1.0 ?
+				 errhint("Fit on more repeat customers or with extreme spends removed; a penalizer shrinks q towards 0 and does not help here.") :
+				 errhint("Fit on more repeat customers, or add a small penalizer (e.g. 0.001) and check that q stays above 1.")));
 
 	for (j = 0; j < np; j++)
 		values[j] = Float8GetDatum(res.params[j]);

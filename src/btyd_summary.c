@@ -22,13 +22,21 @@
  * seg_reco.rfm_state): the calibration end, the unit, the line count and one
  * (day, net amount, purchase flag) entry per distinct day, sorted on output.
  * Text form:  unit,calibration_end,lines:{day:amount,day!amount,...}
- * with days as integer days since 2000-01-01, ":" for a day holding a
- * purchase and "!" for a day holding only returns.
+ * with days as integer days since 2000-01-01 (within PostgreSQL's date
+ * range), ":" for a day holding a purchase and "!" for a day holding only
+ * returns, amounts as exact decimals.
+ *
+ * Amounts are summed exactly (fixed point, money.c), so the same lines in
+ * any order, and partial states merged in any order (parallel plans), give
+ * the same bits.  The binary state of seg_reco 0.1.0 (float8 amounts, and
+ * the capacity, >= 0, as its first field) is converted when read; the
+ * current layout starts with the negative marker BTYD_STATE_V2.
  *
  * The models fitted on these summaries are in btyd_models.c.
  */
 #include "postgres.h"
 
+#include <limits.h>
 #include <math.h>
 
 #include "access/htup_details.h"
@@ -43,6 +51,7 @@
 
 #include "btyd.h"
 #include "guards.h"
+#include "money.h"
 
 /* ====================================================================
  * Period unit
@@ -73,25 +82,49 @@ typedef struct BtydDay
 {
 	int32		day;			/* DateADT */
 	int32		purchase;		/* 1: the day holds a line with amount >= 0 */
-	double		amount;			/* net amount of the day's lines */
+	SegRecoMoney amount;		/* net amount of the day's lines, exact */
 } BtydDay;
 
 typedef struct BtydSumState
 {
 	int32		vl_len_;		/* varlena header (do not touch directly) */
+	int32		version;		/* BTYD_STATE_V2 */
 	int32		capacity;		/* room in days[] */
 	int32		ndays;			/* entries used */
 	int32		nsorted;		/* days[0 .. nsorted-1] sorted and unique */
 	int32		unit;			/* 1 (day) or 7 (week) */
 	int32		cal_end;		/* DateADT, inclusive */
+	int32		pad;
 	int64		lines;			/* lines up to the calibration end */
 	BtydDay		days[FLEXIBLE_ARRAY_MEMBER];
 } BtydSumState;
 
+#define BTYD_STATE_V2 (-2)
+
+/* the binary state of seg_reco 0.1.0 */
+typedef struct BtydDayV1
+{
+	int32		day;
+	int32		purchase;
+	double		amount;
+} BtydDayV1;
+
+typedef struct BtydSumStateV1
+{
+	int32		vl_len_;
+	int32		capacity;		/* >= 0: tells it from the current layout */
+	int32		ndays;
+	int32		nsorted;
+	int32		unit;
+	int32		cal_end;
+	int64		lines;
+	BtydDayV1	days[FLEXIBLE_ARRAY_MEMBER];
+} BtydSumStateV1;
+
 #define BTYD_INITIAL_CAPACITY 8
 #define BTYD_MAX_DAYS ((int32) ((MaxAllocSize - offsetof(BtydSumState, days)) / sizeof(BtydDay) / 2))
 
-#define PG_GETARG_BTYD_STATE(n) ((BtydSumState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(n)))
+#define PG_GETARG_BTYD_STATE(n) btyd_state_get(PG_GETARG_DATUM(n))
 
 static BtydSumState *
 btyd_state_alloc(int32 capacity)
@@ -107,6 +140,7 @@ btyd_state_alloc(int32 capacity)
 	sz = offsetof(BtydSumState, days) + sizeof(BtydDay) * (Size) capacity;
 	st = (BtydSumState *) palloc0(sz);
 	SET_VARSIZE(st, sz);
+	st->version = BTYD_STATE_V2;
 	st->capacity = capacity;
 	return st;
 }
@@ -149,7 +183,8 @@ btyd_state_compact(BtydSumState *st)
 	{
 		if (out > 0 && st->days[out - 1].day == st->days[i].day)
 		{
-			st->days[out - 1].amount += st->days[i].amount;
+			seg_reco_money_add(&st->days[out - 1].amount, st->days[i].amount,
+							   "net amount of a day");
 			st->days[out - 1].purchase |= st->days[i].purchase;
 		}
 		else
@@ -159,16 +194,64 @@ btyd_state_compact(BtydSumState *st)
 }
 
 static void
-btyd_check_state(const BtydSumState *st)
+btyd_malformed(void)
 {
-	if (VARSIZE(st) < offsetof(BtydSumState, days) ||
-		st->ndays < 0 || st->nsorted < 0 || st->nsorted > st->ndays ||
-		st->capacity < st->ndays ||
-		VARSIZE(st) < offsetof(BtydSumState, days) + sizeof(BtydDay) * (Size) st->capacity ||
-		(st->unit != 1 && st->unit != 7))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("malformed seg_reco.btyd_summary_state")));
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("malformed seg_reco.btyd_summary_state")));
+}
+
+/*
+ * A state argument: detoasted, its header checked (in constant time: the
+ * transition function reads one per row), and a state of seg_reco 0.1.0
+ * converted to the current layout.
+ */
+static BtydSumState *
+btyd_state_get(Datum d)
+{
+	struct varlena *v = PG_DETOAST_DATUM(d);
+	Size		sz = VARSIZE(v);
+	BtydSumState *st;
+
+	if (sz >= offsetof(BtydSumState, days) && ((BtydSumState *) v)->version == BTYD_STATE_V2)
+	{
+		st = (BtydSumState *) v;
+		if (st->ndays < 0 || st->nsorted < 0 || st->nsorted > st->ndays ||
+			st->capacity < st->ndays ||
+			sz < offsetof(BtydSumState, days) + sizeof(BtydDay) * (Size) st->capacity ||
+			(st->unit != 1 && st->unit != 7) || !IS_VALID_DATE(st->cal_end))
+			btyd_malformed();
+		return st;
+	}
+	if (sz >= offsetof(BtydSumStateV1, days) && ((BtydSumStateV1 *) v)->capacity >= 0)
+	{
+		BtydSumStateV1 *old = (BtydSumStateV1 *) v;
+		int32		i;
+
+		if (old->ndays < 0 || old->nsorted < 0 || old->nsorted > old->ndays ||
+			old->capacity < old->ndays ||
+			sz < offsetof(BtydSumStateV1, days) + sizeof(BtydDayV1) * (Size) old->capacity ||
+			(old->unit != 1 && old->unit != 7) || !IS_VALID_DATE(old->cal_end))
+			btyd_malformed();
+		st = btyd_state_alloc(Max(old->ndays, 1));
+		st->ndays = old->ndays;
+		st->nsorted = old->nsorted;
+		st->unit = old->unit;
+		st->cal_end = old->cal_end;
+		st->lines = old->lines;
+		for (i = 0; i < old->ndays; i++)
+		{
+			if (!IS_VALID_DATE(old->days[i].day))
+				btyd_malformed();
+			st->days[i].day = old->days[i].day;
+			st->days[i].purchase = old->days[i].purchase;
+			st->days[i].amount = seg_reco_money_from_float8(old->days[i].amount,
+															"amount of a stored btyd summary state");
+		}
+		return st;
+	}
+	btyd_malformed();
+	return NULL;				/* keep compiler quiet */
 }
 
 /*
@@ -184,6 +267,7 @@ seg_reco_btyd_summary_trans(PG_FUNCTION_ARGS)
 	DateADT		day,
 				cal_end;
 	double		amount;
+	SegRecoMoney money;
 	int			unit = 7;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
@@ -224,7 +308,7 @@ seg_reco_btyd_summary_trans(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(st);
 	day = PG_GETARG_DATEADT(1);
 	amount = PG_GETARG_FLOAT8(2);
-	seg_reco_check_finite(amount, "amount");
+	money = seg_reco_money_from_float8(amount, "amount");
 	if (DATE_NOT_FINITE(day))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -236,7 +320,7 @@ seg_reco_btyd_summary_trans(PG_FUNCTION_ARGS)
 	/* lines of one day usually arrive together */
 	if (st->ndays > 0 && st->days[st->ndays - 1].day == day)
 	{
-		st->days[st->ndays - 1].amount += amount;
+		seg_reco_money_add(&st->days[st->ndays - 1].amount, money, "net amount of a day");
 		st->days[st->ndays - 1].purchase |= (amount >= 0);
 		if (st->ndays == 1)
 			st->nsorted = 1;
@@ -250,7 +334,7 @@ seg_reco_btyd_summary_trans(PG_FUNCTION_ARGS)
 	}
 	st->days[st->ndays].day = day;
 	st->days[st->ndays].purchase = (amount >= 0);
-	st->days[st->ndays].amount = amount;
+	st->days[st->ndays].amount = money;
 	/* appending in date order keeps the array sorted */
 	if (st->nsorted == st->ndays &&
 		(st->ndays == 0 || st->days[st->ndays - 1].day < day))
@@ -281,15 +365,12 @@ seg_reco_btyd_summary_combine(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 	{
 		b = PG_GETARG_BTYD_STATE(1);
-		btyd_check_state(b);
 		st = btyd_state_copy(b, b->ndays);
 		btyd_state_compact(st);
 		PG_RETURN_POINTER(st);
 	}
 	a = PG_GETARG_BTYD_STATE(0);
 	b = PG_GETARG_BTYD_STATE(1);
-	btyd_check_state(a);
-	btyd_check_state(b);
 	if (a->cal_end != b->cal_end || a->unit != b->unit)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -325,7 +406,7 @@ seg_reco_btyd_summary_final(PG_FUNCTION_ARGS)
 				first = -1,
 				last = -1;
 	int64		freq = 0;
-	double		spend = 0.0;
+	SegRecoMoney spend = 0;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -334,7 +415,6 @@ seg_reco_btyd_summary_final(PG_FUNCTION_ARGS)
 	tupdesc = BlessTupleDesc(tupdesc);
 
 	st = PG_GETARG_BTYD_STATE(0);
-	btyd_check_state(st);
 	/* work on a copy: the final function may run again on the state */
 	st = btyd_state_copy(st, 0);
 	btyd_state_compact(st);
@@ -347,7 +427,7 @@ seg_reco_btyd_summary_final(PG_FUNCTION_ARGS)
 				first = last = i;
 			continue;
 		}
-		spend += st->days[i].amount;
+		seg_reco_money_add(&spend, st->days[i].amount, "net amount");
 		if (st->days[i].purchase)
 		{
 			freq++;
@@ -360,7 +440,7 @@ seg_reco_btyd_summary_final(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(freq);
 	values[1] = Float8GetDatum((double) (st->days[last].day - st->days[first].day) / st->unit);
 	values[2] = Float8GetDatum((double) (st->cal_end - st->days[first].day) / st->unit);
-	values[3] = Float8GetDatum(freq > 0 ? spend / (double) freq : 0.0);
+	values[3] = Float8GetDatum(freq > 0 ? seg_reco_money_to_float8(spend) / (double) freq : 0.0);
 	values[4] = DateADTGetDatum(st->days[first].day);
 	values[5] = DateADTGetDatum(st->days[last].day);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
@@ -391,17 +471,31 @@ btyd_parse_int(const char *str, char **p, const char *what)
 	return (int64) v;
 }
 
+/* a day of the text form: days since 2000-01-01, within the date range */
+static int32
+btyd_parse_day(const char *str, char **p, const char *what)
+{
+	int64		day = btyd_parse_int(str, p, what);
+
+	if (day < INT_MIN || day > INT_MAX || !IS_VALID_DATE((int32) day))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("date out of range in seg_reco.btyd_summary_state: day %lld", (long long) day),
+				 errdetail("Days count from 2000-01-01 and must lie within the range of type date (4714-11-24 BC to 5874897-12-31)."),
+				 errhint("Pass a state made by seg_reco.btyd_summary_state_agg.")));
+	return (int32) day;
+}
+
 PG_FUNCTION_INFO_V1(seg_reco_btyd_summary_state_in);
 Datum
 seg_reco_btyd_summary_state_in(PG_FUNCTION_ARGS)
 {
 	char	   *str = PG_GETARG_CSTRING(0);
 	char	   *p = str;
-	char	   *end;
 	BtydSumState *st;
 	int			unit;
-	int64		cal_end,
-				lines;
+	int32		cal_end;
+	int64		lines;
 	int32		capacity = 0;
 	const char *q;
 
@@ -420,12 +514,12 @@ seg_reco_btyd_summary_state_in(PG_FUNCTION_ARGS)
 		btyd_bad_input(str, "Expected \"day,\" or \"week,\".");
 		unit = 0;				/* keep compiler quiet */
 	}
-	cal_end = btyd_parse_int(str, &p, "Bad calibration end.");
-	if (cal_end < -2451545 || cal_end > 100000000)
-		btyd_bad_input(str, "Calibration end out of range.");
+	cal_end = btyd_parse_day(str, &p, "Bad calibration end.");
 	if (*p++ != ',')
 		btyd_bad_input(str, "Expected \",\".");
 	lines = btyd_parse_int(str, &p, "Bad line count.");
+	if (lines < 0)
+		btyd_bad_input(str, "Negative line count.");
 	if (*p++ != ':' || *p++ != '{')
 		btyd_bad_input(str, "Expected \":{\".");
 	for (q = p; *q && *q != '}'; q++)
@@ -437,13 +531,14 @@ seg_reco_btyd_summary_state_in(PG_FUNCTION_ARGS)
 		btyd_bad_input(str, "Fewer lines than days.");
 	st = btyd_state_alloc(Max(capacity, BTYD_INITIAL_CAPACITY));
 	st->unit = unit;
-	st->cal_end = (int32) cal_end;
+	st->cal_end = cal_end;
 	st->lines = lines;
 	while (*p != '}')
 	{
-		int64		day = btyd_parse_int(str, &p, "Bad day.");
+		int32		day = btyd_parse_day(str, &p, "Bad day.");
 		int			purchase;
-		double		amount;
+		SegRecoMoney amount;
+		const char *q2;
 
 		if (*p == ':')
 			purchase = 1;
@@ -455,15 +550,15 @@ seg_reco_btyd_summary_state_in(PG_FUNCTION_ARGS)
 			purchase = 0;		/* keep compiler quiet */
 		}
 		p++;
-		amount = float8in_internal(p, &end, "seg_reco.btyd_summary_state", str);
-		p = end;
-		if (isnan(amount) || isinf(amount))
-			btyd_bad_input(str, "Amounts must be finite.");
+		q2 = p;
+		if (!seg_reco_money_parse(&q2, &amount))
+			btyd_bad_input(str, "Amounts must be decimal numbers below 1e20 in absolute value.");
+		p = (char *) q2;
 		if (day > cal_end || (st->ndays > 0 && st->days[st->ndays - 1].day >= day))
 			btyd_bad_input(str, "Days must be strictly increasing and not after the calibration end.");
 		if (st->ndays >= st->capacity)
 			btyd_bad_input(str, "Too many days.");
-		st->days[st->ndays].day = (int32) day;
+		st->days[st->ndays].day = day;
 		st->days[st->ndays].purchase = purchase;
 		st->days[st->ndays].amount = amount;
 		st->ndays++;
@@ -487,7 +582,6 @@ seg_reco_btyd_summary_state_out(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 	int32		i;
 
-	btyd_check_state(st);
 	st = btyd_state_copy(st, 0);
 	btyd_state_compact(st);
 	initStringInfo(&buf);
@@ -499,7 +593,7 @@ seg_reco_btyd_summary_state_out(PG_FUNCTION_ARGS)
 			CHECK_FOR_INTERRUPTS();
 		appendStringInfo(&buf, "%s%d%c%s", i ? "," : "", st->days[i].day,
 						 st->days[i].purchase ? ':' : '!',
-						 float8out_internal(st->days[i].amount));
+						 seg_reco_money_out(st->days[i].amount));
 	}
 	appendStringInfoChar(&buf, '}');
 	PG_RETURN_CSTRING(buf.data);

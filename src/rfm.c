@@ -14,7 +14,10 @@
  *   return_lines    lines with amount < 0
  *
  * Zero-amount lines (free items) count as lines and nothing else.  A NaN or
- * infinite amount is an error.
+ * infinite amount is an error, and so is an amount or a net amount of 1e20
+ * or more in absolute value (money.h).  The net amount is an exact sum
+ * (fixed point, money.c): the same lines in any order, and partial states
+ * merged in any order, give the same state and the same monetary value.
  *
  * The state is a varlena of our own (not "internal"), with text I/O, so the
  * aggregate runs in parallel plans and in two-phase distributed plans
@@ -25,7 +28,14 @@
  *
  * Text form:  lines,return_lines,monetary,compensation,first,last:{id,id,...}
  * with first/last as microseconds since 2000-01-01 UTC (or "-" when there is
- * no purchase), monetary in shortest exact float8 form.
+ * no purchase), monetary as an exact decimal and compensation 0 (states of
+ * seg_reco 0.1.0 summed in float8 with Kahan compensation: their net
+ * amount, monetary - compensation, is read into the exact sum).
+ *
+ * The binary state of 0.1.0 (which users may have stored in tables) had a
+ * float8 sum and its compensation where the exact sum is now, and its first
+ * field was the capacity (>= 0).  The current layout starts with the
+ * negative marker RFM_STATE_V2; rfm_state_get() converts an old state.
  */
 #include "postgres.h"
 
@@ -43,28 +53,47 @@
 #include "utils/timestamp.h"
 
 #include "guards.h"
+#include "money.h"
 
 typedef struct RfmState
 {
 	int32		vl_len_;		/* varlena header (do not touch directly) */
+	int32		version;		/* RFM_STATE_V2 */
 	int32		capacity;		/* room for ids in receipts[] */
 	int32		nsorted;		/* receipts[0 .. nsorted-1] sorted, unique */
 	int32		nids;			/* ids used, sorted prefix plus tail */
+	int32		pad;
 	int64		lines;
 	int64		return_lines;
-	double		monetary;		/* Kahan-compensated running sum */
-	double		compensation;
+	SegRecoMoney monetary;		/* exact net amount */
 	TimestampTz first_purchase; /* DT_NOEND when there is no purchase */
 	TimestampTz last_purchase;	/* DT_NOBEGIN when there is no purchase */
 	int64		receipts[FLEXIBLE_ARRAY_MEMBER];
 } RfmState;
 
+#define RFM_STATE_V2 (-2)
+
+/* the binary state of seg_reco 0.1.0 */
+typedef struct RfmStateV1
+{
+	int32		vl_len_;
+	int32		capacity;		/* >= 0: tells it from the current layout */
+	int32		nsorted;
+	int32		nids;
+	int64		lines;
+	int64		return_lines;
+	double		monetary;		/* Kahan-compensated running sum */
+	double		compensation;
+	TimestampTz first_purchase;
+	TimestampTz last_purchase;
+	int64		receipts[FLEXIBLE_ARRAY_MEMBER];
+} RfmStateV1;
+
 #define RFM_INITIAL_CAPACITY 16
 /* keep a state well below the 1 GB varlena limit */
 #define RFM_MAX_IDS ((int32) ((MaxAllocSize - offsetof(RfmState, receipts)) / sizeof(int64) / 2))
 
-#define DatumGetRfmState(d)	((RfmState *) PG_DETOAST_DATUM(d))
-#define PG_GETARG_RFM_STATE(n) DatumGetRfmState(PG_GETARG_DATUM(n))
+#define PG_GETARG_RFM_STATE(n) rfm_state_get(PG_GETARG_DATUM(n))
 
 static RfmState *
 rfm_state_alloc(int32 capacity)
@@ -80,6 +109,7 @@ rfm_state_alloc(int32 capacity)
 	sz = offsetof(RfmState, receipts) + sizeof(int64) * (Size) capacity;
 	st = (RfmState *) palloc0(sz);
 	SET_VARSIZE(st, sz);
+	st->version = RFM_STATE_V2;
 	st->capacity = capacity;
 	st->first_purchase = DT_NOEND;
 	st->last_purchase = DT_NOBEGIN;
@@ -91,11 +121,69 @@ rfm_state_copy(const RfmState *src, int32 capacity)
 {
 	RfmState   *st = rfm_state_alloc(Max(capacity, src->nids));
 
-	memcpy(((char *) st) + offsetof(RfmState, nsorted),
-		   ((const char *) src) + offsetof(RfmState, nsorted),
-		   offsetof(RfmState, receipts) - offsetof(RfmState, nsorted));
+	st->nsorted = src->nsorted;
+	st->nids = src->nids;
+	st->lines = src->lines;
+	st->return_lines = src->return_lines;
+	st->monetary = src->monetary;
+	st->first_purchase = src->first_purchase;
+	st->last_purchase = src->last_purchase;
 	memcpy(st->receipts, src->receipts, sizeof(int64) * (Size) src->nids);
 	return st;
+}
+
+static void
+rfm_malformed(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("malformed seg_reco.rfm_state")));
+}
+
+/*
+ * A state argument: detoasted, checked, and a state of seg_reco 0.1.0
+ * converted to the current layout (its net amount read into the exact sum).
+ */
+static RfmState *
+rfm_state_get(Datum d)
+{
+	struct varlena *v = PG_DETOAST_DATUM(d);
+	Size		sz = VARSIZE(v);
+	RfmState   *st;
+
+	if (sz >= offsetof(RfmState, receipts) && ((RfmState *) v)->version == RFM_STATE_V2)
+	{
+		st = (RfmState *) v;
+		if (st->capacity < 0 || st->nids < 0 || st->nids > st->capacity ||
+			st->nsorted < 0 || st->nsorted > st->nids ||
+			sz < offsetof(RfmState, receipts) + sizeof(int64) * (Size) st->capacity)
+			rfm_malformed();
+		return st;
+	}
+	if (sz >= offsetof(RfmStateV1, receipts) && ((RfmStateV1 *) v)->capacity >= 0)
+	{
+		RfmStateV1 *old = (RfmStateV1 *) v;
+		SegRecoMoney comp;
+
+		if (old->nids < 0 || old->nids > old->capacity ||
+			old->nsorted < 0 || old->nsorted > old->nids ||
+			sz < offsetof(RfmStateV1, receipts) + sizeof(int64) * (Size) old->capacity)
+			rfm_malformed();
+		st = rfm_state_alloc(Max(old->nids, 1));
+		st->nsorted = old->nsorted;
+		st->nids = old->nids;
+		st->lines = old->lines;
+		st->return_lines = old->return_lines;
+		st->monetary = seg_reco_money_from_float8(old->monetary, "net amount of a stored rfm state");
+		comp = seg_reco_money_from_float8(old->compensation, "net amount of a stored rfm state");
+		seg_reco_money_add(&st->monetary, -comp, "net amount of a stored rfm state");
+		st->first_purchase = old->first_purchase;
+		st->last_purchase = old->last_purchase;
+		memcpy(st->receipts, old->receipts, sizeof(int64) * (Size) old->nids);
+		return st;
+	}
+	rfm_malformed();
+	return NULL;				/* keep compiler quiet */
 }
 
 static int
@@ -127,16 +215,6 @@ rfm_state_compact(RfmState *st)
 	}
 	st->nids = out;
 	st->nsorted = out;
-}
-
-static inline void
-rfm_kahan_add(RfmState *st, double x)
-{
-	double		y = x - st->compensation;
-	double		t = st->monetary + y;
-
-	st->compensation = (t - st->monetary) - y;
-	st->monetary = t;
 }
 
 /*
@@ -176,7 +254,8 @@ seg_reco_rfm_trans(PG_FUNCTION_ARGS)
 				 errmsg("receipt %lld has an infinite timestamp", (long long) receipt)));
 
 	st->lines++;
-	rfm_kahan_add(st, amount);
+	seg_reco_money_add(&st->monetary, seg_reco_money_from_float8(amount, "amount"),
+					   "net amount");
 	if (amount < 0)
 		st->return_lines++;
 	else if (amount > 0)
@@ -268,9 +347,7 @@ seg_reco_rfm_combine(PG_FUNCTION_ARGS)
 	st->lines = a->lines + b->lines;
 	st->return_lines = a->return_lines + b->return_lines;
 	st->monetary = a->monetary;
-	st->compensation = a->compensation;
-	rfm_kahan_add(st, b->monetary);
-	rfm_kahan_add(st, -b->compensation);
+	seg_reco_money_add(&st->monetary, b->monetary, "net amount");
 	st->first_purchase = Min(a->first_purchase, b->first_purchase);
 	st->last_purchase = Max(a->last_purchase, b->last_purchase);
 	PG_RETURN_POINTER(st);
@@ -289,7 +366,7 @@ seg_reco_rfm_final(PG_FUNCTION_ARGS)
 	Datum		values[6];
 	bool		nulls[6] = {false, false, false, false, false, false};
 	bool		has_purchase;
-	Datum		money;
+	char	   *money;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "seg_reco.rfm_final must return a composite type");
@@ -309,8 +386,13 @@ seg_reco_rfm_final(PG_FUNCTION_ARGS)
 	has_purchase = st->nids > 0;
 
 	values[0] = Int64GetDatum((int64) st->nids);
-	money = DirectFunctionCall1(float8_numeric, Float8GetDatum(st->monetary));
-	values[1] = DirectFunctionCall2(numeric_round, money, Int32GetDatum(2));
+	/* the exact net amount, rounded half away from zero to 0.01 */
+	money = seg_reco_money_out(st->monetary);
+	values[1] = DirectFunctionCall2(numeric_round,
+									DirectFunctionCall3(numeric_in, CStringGetDatum(money),
+														ObjectIdGetDatum(InvalidOid),
+														Int32GetDatum(-1)),
+									Int32GetDatum(2));
 	values[2] = TimestampTzGetDatum(st->first_purchase);
 	values[3] = TimestampTzGetDatum(st->last_purchase);
 	nulls[2] = nulls[3] = !has_purchase;
@@ -358,17 +440,27 @@ rfm_expect(const char *str, char **p, char c)
 	(*p)++;
 }
 
+/* a decimal amount: exact, finite, below 1e20 in absolute value */
+static void
+rfm_parse_money(const char *str, char **p, SegRecoMoney *out)
+{
+	const char *q = *p;
+
+	if (!seg_reco_money_parse(&q, out))
+		rfm_bad_input(str, "Monetary value and compensation must be decimal numbers below 1e20 in absolute value.");
+	*p = (char *) q;
+}
+
 PG_FUNCTION_INFO_V1(seg_reco_rfm_state_in);
 Datum
 seg_reco_rfm_state_in(PG_FUNCTION_ARGS)
 {
 	char	   *str = PG_GETARG_CSTRING(0);
 	char	   *p = str;
-	char	   *end;
 	RfmState   *st;
 	int64		lines,
 				return_lines;
-	double		monetary,
+	SegRecoMoney monetary,
 				compensation;
 	TimestampTz first,
 				last;
@@ -380,11 +472,9 @@ seg_reco_rfm_state_in(PG_FUNCTION_ARGS)
 	rfm_expect(str, &p, ',');
 	return_lines = rfm_parse_int64(str, &p, "Bad return-line count.");
 	rfm_expect(str, &p, ',');
-	monetary = float8in_internal(p, &end, "seg_reco.rfm_state", str);
-	p = end;
+	rfm_parse_money(str, &p, &monetary);
 	rfm_expect(str, &p, ',');
-	compensation = float8in_internal(p, &end, "seg_reco.rfm_state", str);
-	p = end;
+	rfm_parse_money(str, &p, &compensation);
 	rfm_expect(str, &p, ',');
 	has_purchase = (*p != '-');
 	if (has_purchase)
@@ -406,8 +496,6 @@ seg_reco_rfm_state_in(PG_FUNCTION_ARGS)
 
 	if (lines < 0 || return_lines < 0 || return_lines > lines)
 		rfm_bad_input(str, "Line counts must be non-negative and returns at most all lines.");
-	if (isnan(monetary) || isinf(monetary) || isnan(compensation) || isinf(compensation))
-		rfm_bad_input(str, "Monetary value must be finite.");
 	if (has_purchase && (first > last || TIMESTAMP_NOT_FINITE(first) || TIMESTAMP_NOT_FINITE(last) ||
 						 !IS_VALID_TIMESTAMP(first) || !IS_VALID_TIMESTAMP(last)))
 		rfm_bad_input(str, "First and last purchase must be valid and in order.");
@@ -422,8 +510,9 @@ seg_reco_rfm_state_in(PG_FUNCTION_ARGS)
 	st = rfm_state_alloc(Max(capacity, RFM_INITIAL_CAPACITY));
 	st->lines = lines;
 	st->return_lines = return_lines;
+	/* a state of 0.1.0: the net amount is monetary - compensation */
 	st->monetary = monetary;
-	st->compensation = compensation;
+	seg_reco_money_add(&st->monetary, -compensation, "net amount");
 	st->first_purchase = first;
 	st->last_purchase = last;
 
@@ -459,15 +548,12 @@ seg_reco_rfm_state_out(PG_FUNCTION_ARGS)
 	RfmState   *st = rfm_state_copy(PG_GETARG_RFM_STATE(0), 0);
 	StringInfoData buf;
 	int32		i;
-	char	   *m,
-			   *c;
 
 	rfm_state_compact(st);
 	initStringInfo(&buf);
-	m = float8out_internal(st->monetary);
-	c = float8out_internal(st->compensation);
-	appendStringInfo(&buf, "%lld,%lld,%s,%s,", (long long) st->lines,
-					 (long long) st->return_lines, m, c);
+	/* the sum is exact: compensation 0 */
+	appendStringInfo(&buf, "%lld,%lld,%s,0,", (long long) st->lines,
+					 (long long) st->return_lines, seg_reco_money_out(st->monetary));
 	if (st->nids > 0)
 		appendStringInfo(&buf, "%lld,%lld", (long long) st->first_purchase,
 						 (long long) st->last_purchase);

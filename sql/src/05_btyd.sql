@@ -241,16 +241,20 @@ COMMENT ON VIEW seg_reco.btyd_models IS 'fitted lifetime-value models in seg_rec
 -- btyd_train: summaries of seg_reco.transactions up to calibration_end
 -- (default: the date of the latest line), purchase model and spend model,
 -- stored under name (replacing a bgnbd or mbgnbd model of that name; a
--- model of another kind only with replace => true).
+-- model of another kind only with replace => true).  penalizer applies
+-- to the purchase model, spend_penalizer to the spend model (NULL: the
+-- same as penalizer); a penalizer pulls the spend model's q towards 0.
 CREATE FUNCTION seg_reco.btyd_train(name text, calibration_end date DEFAULT NULL,
                                     unit text DEFAULT 'week', penalizer float8 DEFAULT 0,
-                                    model text DEFAULT 'bgnbd', replace boolean DEFAULT false)
+                                    model text DEFAULT 'bgnbd', spend_penalizer float8 DEFAULT NULL,
+                                    replace boolean DEFAULT false)
 RETURNS seg_reco.btyd_models
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     v_end date := calibration_end;
+    v_spend_pen float8 := coalesce(spend_penalizer, penalizer);
     v_fit seg_reco.bgnbd_model;
     v_gg seg_reco.gammagamma_model;
     v_row seg_reco.btyd_models;
@@ -302,9 +306,12 @@ BEGIN
             USING ERRCODE = 'data_exception',
                   DETAIL = format('%s customers, %s iterations; the model was not stored.',
                                   v_fit.n_customers, v_fit.iterations),
-                  HINT = 'Add a penalizer, e.g. penalizer => 0.001, or train on more customers.';
+                  HINT = format('Try model => %L, a penalizer (e.g. penalizer => 0.001), or more customers.',
+                                CASE model WHEN 'bgnbd' THEN 'mbgnbd' ELSE 'bgnbd' END);
     END IF;
-    v_gg := (SELECT seg_reco.gammagamma_fit(s.frequency, s.monetary_value, penalizer)
+    -- (refresh_value() tells the spend model's failures by their messages,
+    -- which start with "the gamma-gamma spend")
+    v_gg := (SELECT seg_reco.gammagamma_fit(s.frequency, s.monetary_value, v_spend_pen)
                FROM pg_temp.btyd_train_summaries s
               WHERE s.frequency > 0 AND s.monetary_value > 0);
     IF NOT v_gg.converged THEN
@@ -312,30 +319,36 @@ BEGIN
             USING ERRCODE = 'data_exception',
                   DETAIL = format('%s repeat customers with positive spend, %s iterations; the model was not stored.',
                                   v_gg.n_customers, v_gg.iterations),
-                  HINT = 'Add a penalizer, e.g. penalizer => 0.001, or train on more customers.';
+                  HINT = CASE WHEN v_gg.q <= 1
+                              THEN 'Train on more repeat customers or with extreme spends removed; a spend penalizer shrinks q towards 0 and does not help here.'
+                              ELSE 'Train on more repeat customers, or with a small spend_penalizer (e.g. 0.001) if q stays above 1.' END;
     END IF;
     IF v_gg.q <= 1 THEN
         RAISE EXCEPTION 'the gamma-gamma spend model of "%" has q = % <= 1: its population mean spend is infinite', name, v_gg.q
             USING ERRCODE = 'data_exception',
-                  HINT = 'Add a penalizer, e.g. penalizer => 0.001.';
+                  HINT = CASE WHEN v_spend_pen > 0
+                              THEN 'A spend penalizer shrinks q towards 0: train with spend_penalizer => 0, on more repeat customers, or with extreme spends removed.'
+                              ELSE 'Train on more repeat customers or with extreme spends removed; a penalizer shrinks q towards 0 and does not help here.' END;
     END IF;
 
     PERFORM seg_reco._model_store(btyd_train.name, btyd_train.model, ARRAY['bgnbd', 'mbgnbd'],
-            jsonb_build_object('calibration_end', v_end, 'unit', unit, 'penalizer', penalizer),
+            jsonb_build_object('calibration_end', v_end, 'unit', unit, 'penalizer', penalizer,
+                               'spend_penalizer', v_spend_pen),
             jsonb_build_object('log_likelihood', v_fit.log_likelihood, 'iterations', v_fit.iterations,
                                'converged', v_fit.converged, 'n_customers', v_fit.n_customers),
             jsonb_build_object('r', v_fit.r, 'alpha', v_fit.alpha, 'a', v_fit.a, 'b', v_fit.b,
                 'spend', jsonb_build_object('p', v_gg.p, 'q', v_gg.q, 'gamma', v_gg.gamma,
                     'log_likelihood', v_gg.log_likelihood, 'iterations', v_gg.iterations,
-                    'converged', v_gg.converged, 'n_customers', v_gg.n_customers)),
+                    'converged', v_gg.converged, 'n_customers', v_gg.n_customers,
+                    'penalizer', v_gg.penalizer)),
             replace, 'btyd_train');
     SELECT * INTO v_row FROM seg_reco.btyd_models b WHERE b.name = btyd_train.name;
     DROP TABLE pg_temp.btyd_train_summaries;
     RETURN v_row;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, boolean) IS 'fits a purchase model (bgnbd or mbgnbd) and the Gamma-Gamma spend model on summaries of seg_reco.transactions up to calibration_end, and stores them under name in seg_reco.models (shown by the view seg_reco.btyd_models); a model of another kind under that name is an error unless replace';
-REVOKE EXECUTE ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, float8, boolean) IS 'fits a purchase model (bgnbd or mbgnbd, with penalizer) and the Gamma-Gamma spend model (with spend_penalizer, default the same) on summaries of seg_reco.transactions up to calibration_end, and stores them under name in seg_reco.models (shown by the view seg_reco.btyd_models); a model of another kind under that name is an error unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, float8, boolean) FROM PUBLIC;
 
 -- a stored model, or an error naming the unknown model
 CREATE FUNCTION seg_reco._btyd_model(model text)

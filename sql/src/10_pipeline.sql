@@ -255,16 +255,19 @@ CREATE TABLE seg_reco.customer_clusters (
 );
 COMMENT ON TABLE seg_reco.customer_clusters IS 'k-means cluster, its business name and the most likely Gaussian-mixture component of each customer (written by seg_reco.refresh)';
 
--- Pipeline output: BTYD values of each customer (written by refresh()).
+-- Pipeline output: BTYD values of each customer (written by refresh()),
+-- and the purchase model that produced them ('mbgnbd', 'bgnbd', with
+-- ' (penalizer 0.001)' when it was penalised; see refresh_value()).
 CREATE TABLE seg_reco.customer_value (
     customer_id             bigint PRIMARY KEY,
     p_alive                 float8 NOT NULL,
     expected_purchases_90d  float8 NOT NULL,
     expected_spend          float8 NOT NULL,
     clv_12m                 float8 NOT NULL,
-    at_risk                 boolean NOT NULL
+    at_risk                 boolean NOT NULL,
+    model                   text
 );
-COMMENT ON TABLE seg_reco.customer_value IS 'probability alive, expected purchases in 90 days, 12-month CLV and at-risk flag of each customer (written by seg_reco.refresh)';
+COMMENT ON TABLE seg_reco.customer_value IS 'probability alive, expected purchases in 90 days, 12-month CLV and at-risk flag of each customer, and the purchase model that produced them (written by seg_reco.refresh)';
 
 -- refresh step: choose k, train k-means and a Gaussian mixture on
 -- customer_features, store both models, assign and name the clusters.
@@ -359,34 +362,85 @@ COMMENT ON FUNCTION seg_reco.refresh_clusters() IS 'refresh step: choose k, trai
 REVOKE EXECUTE ON FUNCTION seg_reco.refresh_clusters() FROM PUBLIC;
 
 -- refresh step: fit and store the purchase and spend models, score customers.
+-- When the configured purchase model (setting btyd_model) has no interior
+-- optimum on the data (its fit does not converge), the values come from the
+-- first model that fits, in this order: the configured model, the other
+-- one (bgnbd/mbgnbd), then the same two with a purchase-model penalizer of
+-- 0.001 (when btyd_penalizer is smaller; the spend model keeps
+-- btyd_penalizer, as a penalizer pulls its q towards 0).  customer_value.model
+-- and the log name the model used and the ones that did not fit.  A spend
+-- model that does not fit, too few customers or a bad setting skip the step.
 CREATE FUNCTION seg_reco.refresh_value() RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     v_model seg_reco.btyd_models;
+    v_configured text := seg_reco.setting('btyd_model') #>> '{}';
+    v_unit text := seg_reco.setting('btyd_unit') #>> '{}';
+    v_pen float8 := (seg_reco.setting('btyd_penalizer'))::float8;
+    v_other text;
+    v_try record;
+    v_failed jsonb := '[]';
+    v_error text;
+    v_label text;
 BEGIN
     DELETE FROM seg_reco.customer_value;
     IF NOT EXISTS (SELECT 1 FROM seg_reco.customer_features WHERE frequency > 1) THEN
         RETURN jsonb_build_object('skipped', 'no repeat customers');
     END IF;
+    v_other := CASE v_configured WHEN 'bgnbd' THEN 'mbgnbd' ELSE 'bgnbd' END;
     BEGIN
-        v_model := seg_reco.btyd_train('customer_btyd', NULL,
-                                       seg_reco.setting('btyd_unit') #>> '{}',
-                                       (seg_reco.setting('btyd_penalizer'))::float8,
-                                       seg_reco.setting('btyd_model') #>> '{}');
-    EXCEPTION WHEN data_exception OR no_data_found OR invalid_parameter_value THEN
-        -- too little or degenerate data: the rest of the pipeline still runs
+        FOR v_try IN
+            SELECT c.model, c.penalizer
+              FROM (VALUES (1, v_configured, v_pen), (2, v_other, v_pen),
+                           (3, v_configured, 0.001::float8), (4, v_other, 0.001::float8)) c(step, model, penalizer)
+             WHERE c.step <= 2 OR v_pen < 0.001
+             ORDER BY c.step
+        LOOP
+            BEGIN
+                v_model := seg_reco.btyd_train('customer_btyd', NULL, v_unit, v_try.penalizer,
+                                               v_try.model, spend_penalizer => v_pen);
+                EXIT;
+            EXCEPTION WHEN data_exception THEN
+                -- this purchase model has no interior optimum here: try the next
+                v_model := NULL;
+                v_error := SQLERRM;
+                v_failed := v_failed || jsonb_build_object('model', v_try.model, 'penalizer', v_try.penalizer,
+                                                           'error', SQLERRM);
+                -- the spend model is the same in every try: no use going on
+                EXIT WHEN SQLERRM LIKE 'the gamma-gamma spend %';
+            END;
+        END LOOP;
+    EXCEPTION WHEN no_data_found OR invalid_parameter_value THEN
+        -- too little or degenerate data, or a bad setting: the rest still runs
         RAISE WARNING 'seg_reco.refresh: customer value not computed: %', SQLERRM;
         RETURN jsonb_build_object('skipped', SQLERRM);
     END;
+    IF v_model IS NULL THEN
+        RAISE WARNING 'seg_reco.refresh: customer value not computed: %', v_error;
+        RETURN jsonb_build_object('skipped', v_error, 'not_fitted', v_failed);
+    END IF;
+    v_label := v_model.kind || CASE WHEN v_model.penalizer > 0
+                                    THEN format(' (penalizer %s)', v_model.penalizer) ELSE '' END;
+    IF jsonb_array_length(v_failed) > 0 THEN
+        RAISE NOTICE 'seg_reco.refresh: customer value from %, as % did not fit', v_label,
+            (SELECT string_agg(f ->> 'model' || CASE WHEN (f ->> 'penalizer')::float8 > 0
+                                                    THEN format(' (penalizer %s)', f ->> 'penalizer') ELSE '' END,
+                               ', ')
+               FROM jsonb_array_elements(v_failed) f);
+    END IF;
     INSERT INTO seg_reco.customer_value
-    SELECT s.customer_id, s.p_alive, s.expected_purchases_90d, s.expected_spend, s.clv_12m, s.at_risk
+        (customer_id, p_alive, expected_purchases_90d, expected_spend, clv_12m, at_risk, model)
+    SELECT s.customer_id, s.p_alive, s.expected_purchases_90d, s.expected_spend, s.clv_12m, s.at_risk, v_label
       FROM seg_reco.btyd_scores('customer_btyd', (seg_reco.setting('at_risk_p_alive'))::float8) s;
-    RETURN jsonb_build_object('model', v_model.kind, 'log_likelihood', round(v_model.log_likelihood::numeric, 1));
+    RETURN jsonb_build_object('model', v_model.kind, 'penalizer', v_model.penalizer,
+                              'log_likelihood', round(v_model.log_likelihood::numeric, 1))
+           || CASE WHEN jsonb_array_length(v_failed) = 0 THEN '{}'::jsonb
+                   ELSE jsonb_build_object('configured_model', v_configured, 'not_fitted', v_failed) END;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco.refresh_value() IS 'refresh step: fit and store customer_btyd, write probability alive, expected purchases, CLV and at-risk per customer';
+COMMENT ON FUNCTION seg_reco.refresh_value() IS 'refresh step: fit and store customer_btyd (the configured purchase model, else the first of the other model and the two with a purchase penalizer of 0.001 that fits), write probability alive, expected purchases, CLV, at-risk and the model used per customer';
 REVOKE EXECUTE ON FUNCTION seg_reco.refresh_value() FROM PUBLIC;
 
 -- refresh step: train the collaborative-filtering model 'default'.  When
@@ -473,14 +527,14 @@ SELECT r.customer_id, r.as_of_date, r.first_purchase, r.last_purchase,
        r.recency_days, r.frequency, r.monetary,
        r.r_score, r.f_score, r.m_score, r.rfm_code, r.segment,
        c.cluster, c.cluster_name, c.gmm_component, c.gmm_probability,
-       v.p_alive, v.expected_purchases_90d, v.clv_12m, v.at_risk
+       v.p_alive, v.expected_purchases_90d, v.clv_12m, v.at_risk, v.model AS value_model
   FROM seg_reco.rfm_score() r
   LEFT JOIN seg_reco.customer_clusters c ON c.customer_id = r.customer_id
   LEFT JOIN seg_reco.customer_value v ON v.customer_id = r.customer_id;
 CREATE UNIQUE INDEX customer_segments_customer_id_idx ON seg_reco.customer_segments (customer_id);
 CREATE INDEX customer_segments_segment_idx ON seg_reco.customer_segments (segment);
 CREATE INDEX customer_segments_cluster_name_idx ON seg_reco.customer_segments (cluster_name);
-COMMENT ON MATERIALIZED VIEW seg_reco.customer_segments IS 'one row per customer: RFM values, scores, code and segment; cluster and its name; mixture probability; probability alive, expected purchases, CLV and at-risk (refreshed by seg_reco.refresh)';
+COMMENT ON MATERIALIZED VIEW seg_reco.customer_segments IS 'one row per customer: RFM values, scores, code and segment; cluster and its name; mixture probability; probability alive, expected purchases, CLV, at-risk and the purchase model that produced them (refreshed by seg_reco.refresh)';
 
 -- One row per RFM segment (kind 'rfm') and per customer cluster (kind 'cluster').
 CREATE MATERIALIZED VIEW seg_reco.segment_summary AS

@@ -38,7 +38,7 @@ SELECT columns_are('seg_reco', 'customer_segments',
     ARRAY['customer_id', 'as_of_date', 'first_purchase', 'last_purchase', 'recency_days',
           'frequency', 'monetary', 'r_score', 'f_score', 'm_score', 'rfm_code', 'segment',
           'cluster', 'cluster_name', 'gmm_component', 'gmm_probability',
-          'p_alive', 'expected_purchases_90d', 'clv_12m', 'at_risk']);
+          'p_alive', 'expected_purchases_90d', 'clv_12m', 'at_risk', 'value_model']);
 SELECT volatility_is('seg_reco', 'compute_customer_features', ARRAY['date'], 'stable');
 SELECT volatility_is('seg_reco', 'cluster_feature_vector', ARRAY['seg_reco.customer_features'], 'immutable');
 SELECT ok(NOT has_function_privilege('public', 'seg_reco.refresh_clusters()', 'EXECUTE')

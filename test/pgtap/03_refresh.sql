@@ -1,7 +1,7 @@
 -- refresh() on the full demo data: the views agree with the same figures
 -- computed in plain SQL, the planted behaviour is visible, each step logged.
 BEGIN;
-SELECT plan(34);
+SELECT plan(35);
 
 SELECT ok((SELECT count(*) FROM seg_reco.customers) > 0, 'demo data is loaded');
 SELECT lives_ok('CALL seg_reco.refresh()', 'refresh runs');
@@ -93,6 +93,8 @@ SELECT is((SELECT count(*) FROM seg_reco.customer_value
           'customer value is finite and in range');
 SELECT is((SELECT count(*) FROM seg_reco.customer_segments WHERE frequency > 0 AND p_alive IS NULL), 0::bigint,
           'every buying customer has a value');
+SELECT is((SELECT array_agg(DISTINCT value_model) FROM seg_reco.customer_segments WHERE frequency > 0),
+          ARRAY['mbgnbd'], 'the configured purchase model fits the demo data (no fallback)');
 SELECT ok((SELECT avg(s.at_risk::int) FILTER (WHERE d.churned_on IS NOT NULL)
                 > 5 * avg(s.at_risk::int) FILTER (WHERE d.churned_on IS NULL AND NOT d.at_risk) + 0.2
              FROM seg_reco.demo_truth d JOIN seg_reco.customer_segments s USING (customer_id)),

@@ -219,3 +219,151 @@ ROLLBACK TO SAVEPOINT clash;
 ROLLBACK;
 -- nothing was stored
 SELECT count(*) FROM seg_reco.btyd_models;
+
+-- Row order (issue 11, item 4).  Amounts are summed exactly (18 decimals in
+-- fixed point), so lines in any order, and partial states merged in any
+-- order, give the same bits; a float8 sum did not: (0.1 + 0.2) + 0.3 <>
+-- (0.3 + 0.2) + 0.1
+SELECT (seg_reco.btyd_summary(d, amount, '2024-01-10', 'day' ORDER BY amount)).monetary_value AS ascending,
+       (seg_reco.btyd_summary(d, amount, '2024-01-10', 'day' ORDER BY amount DESC)).monetary_value AS descending,
+       seg_reco.btyd_summary_state_agg(d, amount, '2024-01-10', 'day' ORDER BY amount DESC)::text AS state
+  FROM (VALUES (date '2024-01-01', 5::float8), ('2024-01-03', 0.1), ('2024-01-03', 0.2), ('2024-01-03', 0.3)) v(d, amount);
+-- 700 customers, lines of cents: shuffled, reversed and parallel give the
+-- same summaries (compared with = on float8) and the same state texts
+CREATE TABLE btyd_cents AS
+SELECT g % 700 AS cid, date '2023-01-01' + (g * 7919) % 500 AS d,
+       ((g * 7919) % 100000 - 8000) / 100.0::float8 AS amount
+  FROM generate_series(1, 50000) g;
+ANALYZE btyd_cents;
+CREATE TEMP TABLE btyd_cents_serial AS
+SELECT cid, (seg_reco.btyd_summary(d, amount, '2024-03-31', 'day')).*,
+       seg_reco.btyd_summary_state_agg(d, amount, '2024-03-31', 'day')::text AS state
+  FROM btyd_cents GROUP BY cid;
+SELECT setseed(0.11);
+CREATE TEMP TABLE btyd_cents_orders AS
+SELECT 'shuffled' AS ord, cid, (seg_reco.btyd_summary(d, amount, '2024-03-31', 'day' ORDER BY random())).*,
+       seg_reco.btyd_summary_state_agg(d, amount, '2024-03-31', 'day' ORDER BY random())::text AS state
+  FROM btyd_cents GROUP BY cid
+UNION ALL
+SELECT 'reversed', cid, (seg_reco.btyd_summary(d, amount, '2024-03-31', 'day' ORDER BY d DESC, amount DESC)).*,
+       seg_reco.btyd_summary_state_agg(d, amount, '2024-03-31', 'day' ORDER BY d DESC, amount DESC)::text
+  FROM btyd_cents GROUP BY cid;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_leader_participation = off;
+SET enable_hashagg = off;
+EXPLAIN (COSTS OFF)
+SELECT cid, seg_reco.btyd_summary(d, amount, '2024-03-31', 'day') FROM btyd_cents GROUP BY cid;
+INSERT INTO btyd_cents_orders
+SELECT 'parallel', cid, (seg_reco.btyd_summary(d, amount, '2024-03-31', 'day')).*,
+       seg_reco.btyd_summary_state_agg(d, amount, '2024-03-31', 'day')::text
+  FROM btyd_cents GROUP BY cid;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+RESET parallel_leader_participation;
+RESET enable_hashagg;
+SELECT o.ord, count(*) AS customers,
+       count(*) FILTER (WHERE o.monetary_value = s.monetary_value AND o.frequency = s.frequency
+                          AND o.recency = s.recency AND o.t = s.t) AS same_summary,
+       count(*) FILTER (WHERE o.state = s.state) AS same_state
+  FROM btyd_cents_orders o JOIN btyd_cents_serial s USING (cid) GROUP BY o.ord ORDER BY o.ord;
+DROP TABLE btyd_cents;
+
+-- the fitting aggregates sort what they collect: the same customers in any
+-- order give the same parameters, bit for bit (also above 20,000
+-- customers, where the optimiser starts on a seeded subsample)
+CREATE TEMP TABLE btyd_fit_rows AS
+SELECT x, CASE WHEN x > 0 THEN x / rate ELSE 0 END AS tx, t,
+       CASE WHEN x > 0 THEN 5 + (k * 7919) % 4000 / 100.0 ELSE 0 END AS m
+  FROM (SELECT k, rate, t, floor(rate * CASE WHEN k % 5 = 0 THEN t / 3 ELSE t END) AS x
+          FROM (SELECT k, ((k * 7919) % 100 + 1) / 100.0 AS rate, 20 + k % 30 AS t
+                  FROM generate_series(1, 3000) k) a) b;
+SELECT setseed(0.22);
+CREATE TEMP TABLE btyd_fits AS
+SELECT 'bgnbd' AS model, ord, (f).r AS p1, (f).alpha AS p2, (f).a AS p3, (f).b AS p4,
+       (f).log_likelihood, (f).converged
+  FROM (SELECT 'ascending' AS ord, seg_reco.bgnbd_fit(x, tx, t ORDER BY x, tx, t) AS f FROM btyd_fit_rows
+        UNION ALL SELECT 'descending', seg_reco.bgnbd_fit(x, tx, t ORDER BY x DESC, tx DESC, t DESC) FROM btyd_fit_rows
+        UNION ALL SELECT 'shuffled', seg_reco.bgnbd_fit(x, tx, t ORDER BY random()) FROM btyd_fit_rows) s
+UNION ALL
+SELECT 'mbgnbd', ord, (f).r, (f).alpha, (f).a, (f).b, (f).log_likelihood, (f).converged
+  FROM (SELECT 'ascending' AS ord, seg_reco.mbgnbd_fit(x, tx, t ORDER BY x, tx, t) AS f FROM btyd_fit_rows
+        UNION ALL SELECT 'descending', seg_reco.mbgnbd_fit(x, tx, t ORDER BY x DESC, tx DESC, t DESC) FROM btyd_fit_rows
+        UNION ALL SELECT 'shuffled', seg_reco.mbgnbd_fit(x, tx, t ORDER BY random()) FROM btyd_fit_rows) s
+UNION ALL
+SELECT 'gammagamma', ord, (f).p, (f).q, (f).gamma, NULL, (f).log_likelihood, (f).converged
+  FROM (SELECT 'ascending' AS ord, seg_reco.gammagamma_fit(x, m ORDER BY x, m) AS f FROM btyd_fit_rows
+        UNION ALL SELECT 'descending', seg_reco.gammagamma_fit(x, m ORDER BY x DESC, m DESC) FROM btyd_fit_rows
+        UNION ALL SELECT 'shuffled', seg_reco.gammagamma_fit(x, m ORDER BY random()) FROM btyd_fit_rows) s
+UNION ALL
+SELECT 'bgnbd 24000', ord, (f).r, (f).alpha, (f).a, (f).b, (f).log_likelihood, (f).converged
+  FROM (SELECT 'ascending' AS ord, seg_reco.bgnbd_fit(x, tx, t ORDER BY x, tx, t) AS f
+          FROM btyd_fit_rows, generate_series(1, 8) k
+        UNION ALL
+        SELECT 'descending', seg_reco.bgnbd_fit(x, tx, t ORDER BY x DESC, tx DESC, t DESC)
+          FROM btyd_fit_rows, generate_series(1, 8) k) s;
+SELECT model, count(*) AS orders, count(DISTINCT (p1, p2, p3, p4, log_likelihood)) AS distinct_fits,
+       bool_and(converged) AS converged
+  FROM btyd_fits GROUP BY model ORDER BY model;
+SELECT model, round(p1::numeric, 4) AS p1, round(p2::numeric, 4) AS p2, round(p3::numeric, 4) AS p3,
+       round(p4::numeric, 4) AS p4, round(log_likelihood::numeric, 2) AS ll
+  FROM btyd_fits WHERE ord = 'ascending' ORDER BY model;
+
+-- No NaN or garbage (issue 11, item 6).  Huge but finite arguments: a
+-- finite expected spend (the weighted-mean form when the products
+-- overflow), a finite P(alive), or an error where the value itself is out
+-- of range (SQLSTATE 22003)
+SELECT seg_reco.gammagamma_expected_spend(1e300, 1e300, 1e300, 1e300, 1e300) AS spend_huge,
+       seg_reco.gammagamma_expected_spend(1e308, 1e308, 1e308, 1e6, 1e308) AS spend_huge2,
+       seg_reco.bgnbd_p_alive(1, 1e308, 1, 1, 2, 1e308, 1e308) AS p_alive_huge,
+       seg_reco.mbgnbd_p_alive(1e308, 1e308, 1e308, 1e308, 2, 1e308, 1e308) AS mbg_p_alive_huge;
+SELECT seg_reco.gammagamma_expected_spend(1e300, 2, 1e300, 0, 0);
+\echo :LAST_ERROR_SQLSTATE
+SELECT seg_reco.bgnbd_clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 1.7e308);
+\echo :LAST_ERROR_SQLSTATE
+-- amounts beyond 1e20 cannot be summed exactly: an error (22003)
+SELECT seg_reco.btyd_summary(d, 1e300, '2024-01-10') FROM (VALUES (date '2024-01-01')) v(d);
+\echo :LAST_ERROR_SQLSTATE
+SELECT seg_reco.btyd_summary(d, 9e19, '2024-01-10') FROM (VALUES (date '2024-01-01'), ('2024-01-01')) v(d);
+\echo :LAST_ERROR_SQLSTATE
+-- the state's text form: days outside the range of type date are an error
+-- (22008; they gave dates in year 7900593), amounts are exact decimals
+SELECT 'week,8800,1:{-3000000000:5}'::seg_reco.btyd_summary_state;
+\echo :LAST_ERROR_SQLSTATE
+SELECT 'week,2147483000,1:{8000:5}'::seg_reco.btyd_summary_state;
+\echo :LAST_ERROR_SQLSTATE
+SELECT 'week,8800,-1:{}'::seg_reco.btyd_summary_state;
+SELECT 'week,8800,1:{8000:1e20}'::seg_reco.btyd_summary_state;
+SELECT 'week,2145031948,2:{-2451545:5.5,0:1.0000000000000000001}'::seg_reco.btyd_summary_state;
+SELECT (seg_reco.btyd_summary_final('week,2145031948,2:{-2451545:5.5,0:1.0000000000000000001}')).*;
+
+-- a state of seg_reco 0.1.0 (float8 amounts), as a table may hold it, is
+-- read into the exact form: days 8766 (purchase, 10.1) and 8770 (0.2 + 0.1)
+BEGIN;
+-- raw bytes of the state's alignment (bytea's I/O), cast to the state type
+CREATE TYPE pg_temp.raw_state;
+CREATE FUNCTION pg_temp.raw_state_in(cstring) RETURNS pg_temp.raw_state
+    AS 'byteain' LANGUAGE internal IMMUTABLE STRICT;
+CREATE FUNCTION pg_temp.raw_state_out(pg_temp.raw_state) RETURNS cstring
+    AS 'byteaout' LANGUAGE internal IMMUTABLE STRICT;
+CREATE TYPE pg_temp.raw_state (INPUT = pg_temp.raw_state_in, OUTPUT = pg_temp.raw_state_out,
+                               INTERNALLENGTH = VARIABLE, ALIGNMENT = double);
+CREATE CAST (pg_temp.raw_state AS seg_reco.btyd_summary_state) WITHOUT FUNCTION;
+-- little-endian bytes of a bytea built with the *send functions
+CREATE FUNCTION pg_temp.le(b bytea) RETURNS bytea LANGUAGE sql IMMUTABLE
+RETURN (SELECT string_agg(substr(b, i, 1), ''::bytea ORDER BY i DESC) FROM generate_series(1, length(b)) i);
+CREATE TEMP TABLE old_state AS
+SELECT (pg_temp.le(int4send(2)) || pg_temp.le(int4send(2)) || pg_temp.le(int4send(2))
+        || pg_temp.le(int4send(1)) || pg_temp.le(int4send(8775)) || pg_temp.le(int8send(3))
+        || pg_temp.le(int4send(8766)) || pg_temp.le(int4send(1)) || pg_temp.le(float8send(10.1))
+        || pg_temp.le(int4send(8770)) || pg_temp.le(int4send(1)) || pg_temp.le(float8send(0.2::float8 + 0.1::float8))
+       )::text::pg_temp.raw_state::seg_reco.btyd_summary_state AS st;
+SELECT st::text, (seg_reco.btyd_summary_final(st)).* FROM old_state;
+SELECT (seg_reco.btyd_summary_merge(s)).*
+  FROM (SELECT st AS s FROM old_state
+        UNION ALL SELECT 'day,8775,1:{8772:1.5}'::seg_reco.btyd_summary_state) u;
+ROLLBACK;

@@ -61,3 +61,71 @@ SELECT detail ? 'skipped' AS skipped, detail ->> 'removed_model' AS removed_mode
   FROM seg_reco.refresh_log
  WHERE step = 'als_model' AND run_id = (SELECT max(run_id) FROM seg_reco.refresh_log);
 ROLLBACK;
+
+-- customer value when the configured purchase model does not fit (issue 11,
+-- item 8): the values come from the first model that fits, and the log,
+-- customer_value and customer_segments name it.  Spends follow the
+-- Gamma-Gamma model (p = 2, q = 4, gamma = 40), drawn from a hash.
+CREATE FUNCTION pg_temp.u(bigint) RETURNS float8 LANGUAGE sql IMMUTABLE
+RETURN (hashint8($1)::float8 + 2147483648.5) / 4294967296.0;
+CREATE FUNCTION pg_temp.spend(c bigint, k integer) RETURNS numeric LANGUAGE sql IMMUTABLE
+RETURN round((-(ln(pg_temp.u(c * 100 + k * 10 + 1)) + ln(pg_temp.u(c * 100 + k * 10 + 2)))
+              / (-(ln(pg_temp.u(c * 100 + 91)) + ln(pg_temp.u(c * 100 + 92)) + ln(pg_temp.u(c * 100 + 93))
+                   + ln(pg_temp.u(c * 100 + 94))) / 40))::numeric, 2);
+BEGIN;
+DELETE FROM seg_reco.transactions;
+INSERT INTO seg_reco.customers (customer_id, member_since)
+SELECT 700000 + g, '2023-01-01' FROM generate_series(1, 1200) g;
+INSERT INTO seg_reco.products (product_id, name, category, unit_price)
+VALUES (700001, 'btyd test', 'test', 1);
+-- no drop-out after a repeat purchase: 300 customers buying regularly up to
+-- the end (0.2-1 times a week, for 20-49 weeks), and 200 who bought once
+-- 30-49 weeks before it.  MBG/NBD explains the one-time buyers by drop-out
+-- right after the first purchase with a probability of exactly 0 or 1 (a
+-- and b run off to 0: no interior optimum); BG/NBD fits.
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts,
+                                   quantity, unit_price, amount)
+SELECT row_number() OVER (ORDER BY c.k, c.d), row_number() OVER (ORDER BY c.k, c.d), 700000 + c.k, 700001, 1,
+       c.d + time '12:00', 1, pg_temp.spend(c.k, c.j), pg_temp.spend(c.k, c.j)
+  FROM (SELECT k, j, date '2024-12-31' - 7 * (20 + k % 30) + floor(7 * j / (0.2 + ((k * 7919) % 80) / 100.0))::int AS d
+          FROM generate_series(1, 300) k,
+               generate_series(0, floor((0.2 + ((k * 7919) % 80) / 100.0) * (20 + k % 30))::int) j
+        UNION ALL
+        SELECT 1000 + g, 0, date '2024-12-31' - 7 * (30 + g % 20) FROM generate_series(1, 200) g) c;
+CALL seg_reco.refresh();
+SELECT detail ->> 'model' AS model, detail ->> 'configured_model' AS configured_model,
+       detail -> 'not_fitted' -> 0 ->> 'model' AS not_fitted, detail -> 'not_fitted' -> 0 ->> 'error' AS why
+  FROM seg_reco.refresh_log WHERE step = 'customer_value' AND run_id = (SELECT max(run_id) FROM seg_reco.refresh_log);
+SELECT model, count(*) AS customers, count(p_alive) AS p_alive, count(clv_12m) AS clv_12m
+  FROM seg_reco.customer_value GROUP BY model;
+SELECT value_model, count(*) AS customers, count(p_alive) AS p_alive, count(clv_12m) AS clv_12m,
+       count(at_risk) AS at_risk
+  FROM seg_reco.customer_segments WHERE frequency > 0 GROUP BY value_model;
+ROLLBACK;
+
+-- identical buying rates: every customer bought 4 times, the last 10-29
+-- weeks after the first.  Neither model has an interior optimum (r and
+-- alpha run off to infinity), nor does MBG/NBD with a penalizer; BG/NBD with
+-- a purchase penalizer of 0.001 fits (the spend model stays unpenalised).
+BEGIN;
+DELETE FROM seg_reco.transactions;
+INSERT INTO seg_reco.customers (customer_id, member_since)
+SELECT 700000 + g, '2023-01-01' FROM generate_series(1, 1000) g;
+INSERT INTO seg_reco.products (product_id, name, category, unit_price)
+VALUES (700001, 'btyd test', 'test', 1);
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts,
+                                   quantity, unit_price, amount)
+SELECT 700000 * k + g, 700000 * k + g, 700000 + g, 700001, 1,
+       date '2024-07-28' - 210 + CASE k WHEN 0 THEN 0 ELSE (10 + g % 20) * 7 * k / 3 END + time '12:00',
+       1, pg_temp.spend(g, k), pg_temp.spend(g, k)
+  FROM generate_series(1, 1000) g, generate_series(0, 3) k;
+CALL seg_reco.refresh();
+SELECT detail ->> 'model' AS model, detail ->> 'penalizer' AS penalizer, detail ->> 'configured_model' AS configured_model,
+       jsonb_path_query_array(detail, '$.not_fitted[*].model') AS not_fitted,
+       jsonb_path_query_array(detail, '$.not_fitted[*].penalizer') AS not_fitted_penalizer
+  FROM seg_reco.refresh_log WHERE step = 'customer_value' AND run_id = (SELECT max(run_id) FROM seg_reco.refresh_log);
+SELECT value_model, count(*) AS customers, count(p_alive) AS p_alive, count(clv_12m) AS clv_12m
+  FROM seg_reco.customer_segments WHERE frequency > 0 GROUP BY value_model;
+SELECT name, kind, penalizer, params #>> '{spend,penalizer}' AS spend_penalizer, converged
+  FROM seg_reco.btyd_models;
+ROLLBACK;

@@ -121,6 +121,14 @@ SELECT '1,0,1,0,-,-:{7}'::seg_reco.rfm_state;
 SELECT '1,0,1,0,5,9:{7}x'::seg_reco.rfm_state;
 SELECT '-1,0,1,0,-,-:{}'::seg_reco.rfm_state;
 SELECT (seg_reco.rfm_final('0,0,0,0,-,-:{}'::seg_reco.rfm_state)).*;
+-- amounts near 1e308 (monetary was NaN) and sums beyond 1e20: an error
+-- (22003), as the net amount is summed exactly (issue 11, item 6)
+SELECT (seg_reco.rfm(1, now(), 1e308)).*;
+\echo :LAST_ERROR_SQLSTATE
+SELECT (seg_reco.rfm(1, now(), x)).* FROM (VALUES (9e19::float8), (9e19)) v(x);
+\echo :LAST_ERROR_SQLSTATE
+SELECT (seg_reco.rfm(1, now(), x)).monetary FROM (VALUES (9e19::float8), (9e19), (-9e19)) v(x);
+SELECT '1,0,1e20,0,5,9:{7}'::seg_reco.rfm_state;
 BEGIN;
 INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts,
                                    quantity, unit_price, amount)
@@ -139,3 +147,50 @@ SELECT frequency FROM seg_reco.rfm_score('2025-01-31') WHERE customer_id = 2;
 ROLLBACK;
 -- nothing was lost
 SELECT count(*), sum(amount) FROM seg_reco.transactions;
+
+-- Row order (issue 11, item 4): the net amount is an exact sum, so lines in
+-- any order give the same state (a float8 sum, even Kahan-compensated,
+-- differs in the last bits), and its text holds the exact decimal (with
+-- compensation 0); 2.675 is taken as the decimal it reads as, rounding to 2.68
+SELECT seg_reco.rfm_state_agg(r, ts, amount ORDER BY amount)::text AS ascending,
+       seg_reco.rfm_state_agg(r, ts, amount ORDER BY amount DESC)::text AS descending,
+       (seg_reco.rfm(r, ts, amount ORDER BY amount DESC)).monetary
+  FROM (VALUES (1::bigint, timestamptz '2025-01-01 10:00', 0.1::float8), (2, '2025-01-02 10:00', 0.2),
+               (3, '2025-01-03 10:00', 0.3), (4, '2025-01-04 10:00', 1e15), (5, '2025-01-05 10:00', 2.675))
+       v(r, ts, amount);
+SELECT setseed(0.33);
+SELECT count(DISTINCT st) AS distinct_states, min(st) = max(st) AS same
+  FROM (SELECT seg_reco.rfm_state_agg(g, timestamptz '2025-01-01' + g * interval '1 hour', amount ORDER BY random())::text AS st
+          FROM (SELECT g, ((g * 7919) % 100000 - 3000) / 100.0::float8 AS amount FROM generate_series(1, 2000) g) l,
+               generate_series(1, 5) rep
+         GROUP BY rep
+        UNION ALL
+        SELECT seg_reco.rfm_state_agg(g, timestamptz '2025-01-01' + g * interval '1 hour', amount ORDER BY g DESC)::text
+          FROM (SELECT g, ((g * 7919) % 100000 - 3000) / 100.0::float8 AS amount FROM generate_series(1, 2000) g) l) s;
+
+-- a state of seg_reco 0.1.0 (a float8 sum and its Kahan compensation), as
+-- a table may hold it, is read into the exact sum: 10.5 - 0.25 = 10.25
+BEGIN;
+CREATE TYPE pg_temp.raw_state;
+CREATE FUNCTION pg_temp.raw_state_in(cstring) RETURNS pg_temp.raw_state
+    AS 'byteain' LANGUAGE internal IMMUTABLE STRICT;
+CREATE FUNCTION pg_temp.raw_state_out(pg_temp.raw_state) RETURNS cstring
+    AS 'byteaout' LANGUAGE internal IMMUTABLE STRICT;
+CREATE TYPE pg_temp.raw_state (INPUT = pg_temp.raw_state_in, OUTPUT = pg_temp.raw_state_out,
+                               INTERNALLENGTH = VARIABLE, ALIGNMENT = double);
+CREATE CAST (pg_temp.raw_state AS seg_reco.rfm_state) WITHOUT FUNCTION;
+CREATE FUNCTION pg_temp.le(b bytea) RETURNS bytea LANGUAGE sql IMMUTABLE
+RETURN (SELECT string_agg(substr(b, i, 1), ''::bytea ORDER BY i DESC) FROM generate_series(1, length(b)) i);
+-- capacity 2, nsorted 2, nids 2, lines 3, return lines 1, monetary 10.5,
+-- compensation 0.25, first and last purchase, receipts 7 and 9
+CREATE TEMP TABLE old_state AS
+SELECT (pg_temp.le(int4send(2)) || pg_temp.le(int4send(2)) || pg_temp.le(int4send(2))
+        || pg_temp.le(int8send(3)) || pg_temp.le(int8send(1))
+        || pg_temp.le(float8send(10.5)) || pg_temp.le(float8send(0.25))
+        || pg_temp.le(int8send(788918400000000)) || pg_temp.le(int8send(789004800000000))
+        || pg_temp.le(int8send(7)) || pg_temp.le(int8send(9))
+       )::text::pg_temp.raw_state::seg_reco.rfm_state AS st;
+SELECT st::text, (seg_reco.rfm_final(st)).* FROM old_state;
+SELECT (seg_reco.rfm_merge(s)).*
+  FROM (SELECT st AS s FROM old_state UNION ALL SELECT '1,0,4.75,0,788918400000000,788918400000000:{8}') u;
+ROLLBACK;
