@@ -7,12 +7,15 @@
  *
  * The aggregates collect the rows in a compact n x d buffer (internal
  * state, in the aggregate context; memory.c grows it without copying) and
- * train in their final functions.  Feature preparation (stored with each
- * model, applied by assignment) is log1p on chosen columns, then optional
- * z-scores (population std; a constant column keeps scale 1).
+ * train in their final functions, which first sort the rows into an order
+ * that depends only on the rows (seg_reco_rows_sort), so that results do
+ * not depend on the order rows arrive in.  Feature preparation (stored with
+ * each model, applied by assignment) is log1p on chosen columns, then
+ * optional z-scores (population std; a constant column keeps scale 1).
  *
  * Rows whose features array is NULL are skipped; a NULL, NaN or infinite
- * element is an error (the caller decides how to repair such rows).
+ * element is an error (the caller decides how to repair such rows), and so
+ * is a feature beyond +-1e100 after log1p, whose squared distances overflow.
  */
 #include "postgres.h"
 
@@ -196,6 +199,282 @@ seg_reco_rows_final(FunctionCallInfo fcinfo, const char *fname)
 }
 
 /* ======================================================================
+ * A total order on the rows
+ * ====================================================================== */
+
+/*
+ * The rows are put in an order that depends only on the rows themselves:
+ * by a 64-bit hash of their bits (features, then label), ties (identical
+ * rows, or the rare collision) broken lexicographically on the features
+ * (-0 before +0; NaN never gets here), then on the label.  Rows that
+ * compare equal are identical, so the same rows in any order end up in the
+ * same order.  The hash makes almost every comparison one of two integers
+ * however many features or ties in a column the rows have.
+ */
+typedef struct SegRecoRowKey
+{
+	uint64		hash;
+	int64		row;
+} SegRecoRowKey;
+
+typedef struct RowOrder
+{
+	const double *x;
+	const int32 *labels;		/* or NULL */
+	int			d;
+} RowOrder;
+
+static inline uint64
+mix64(uint64 h)
+{
+	/* splitmix64's finaliser */
+	h ^= h >> 30;
+	h *= UINT64CONST(0xbf58476d1ce4e5b9);
+	h ^= h >> 27;
+	h *= UINT64CONST(0x94d049bb133111eb);
+	h ^= h >> 31;
+	return h;
+}
+
+static inline int
+row_cmp_full(const SegRecoRowKey *a, const SegRecoRowKey *b, const RowOrder *o)
+{
+	const double *ra,
+			   *rb;
+	int			j;
+
+	if (a->hash != b->hash)
+		return a->hash < b->hash ? -1 : 1;
+	ra = o->x + a->row * o->d;
+	rb = o->x + b->row * o->d;
+	for (j = 0; j < o->d; j++)
+	{
+		if (ra[j] < rb[j])
+			return -1;
+		if (ra[j] > rb[j])
+			return 1;
+		if (unlikely(signbit(ra[j]) != signbit(rb[j])))
+			return signbit(ra[j]) ? -1 : 1;
+	}
+	if (o->labels && o->labels[a->row] != o->labels[b->row])
+		return o->labels[a->row] < o->labels[b->row] ? -1 : 1;
+	/* identical rows: either order gives the same result */
+	return (a->row > b->row) - (a->row < b->row);
+}
+
+#define ST_SORT sort_row_keys
+#define ST_ELEMENT_TYPE SegRecoRowKey
+#define ST_COMPARE(a, b, arg) row_cmp_full(a, b, arg)
+#define ST_COMPARE_ARG_TYPE const RowOrder
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+/*
+ * The row keys of st in the order above.  The hashes are uniform: the keys
+ * go into about n / 4 buckets by their top bits, then each bucket (a few
+ * keys) is sorted by comparison.
+ */
+static SegRecoRowKey *
+rows_sorted_keys(const SegRecoRows *st, const RowOrder *o)
+{
+	int64		n = st->n,
+				i,
+				nb,
+				b;
+	int			d = st->d,
+				j,
+				bits = 1;
+	SegRecoRowKey *keys = seg_reco_alloc_huge(sizeof(SegRecoRowKey) * n);
+	SegRecoRowKey *sorted = seg_reco_alloc_huge(sizeof(SegRecoRowKey) * n);
+	int64	   *start;
+
+	for (i = 0; i < n; i++)
+	{
+		const uint64 *bits64 = (const uint64 *) (st->x + i * d);
+		uint64		h = UINT64CONST(0x9e3779b97f4a7c15);
+
+		if ((i & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (j = 0; j < d; j++)
+			h = mix64(h ^ bits64[j]);
+		if (st->labels)
+			h = mix64(h ^ (uint64) (uint32) st->labels[i]);
+		keys[i].hash = h;
+		keys[i].row = i;
+	}
+
+	while (bits < 22 && ((int64) 1 << (bits + 2)) < n)
+		bits++;
+	nb = (int64) 1 << bits;
+	start = seg_reco_alloc_huge(sizeof(int64) * (nb + 1));
+	memset(start, 0, sizeof(int64) * (nb + 1));
+	for (i = 0; i < n; i++)
+		start[(keys[i].hash >> (64 - bits)) + 1]++;
+	for (b = 0; b < nb; b++)
+		start[b + 1] += start[b];
+	for (i = 0; i < n; i++)
+		sorted[start[keys[i].hash >> (64 - bits)]++] = keys[i];
+	/* start[b] is now the end of bucket b */
+	for (b = 0; b < nb; b++)
+	{
+		int64		b0 = b == 0 ? 0 : start[b - 1];
+
+		if (start[b] - b0 > 1)
+			sort_row_keys(sorted + b0, (size_t) (start[b] - b0), o);
+	}
+	pfree(start);
+	pfree(keys);
+	return sorted;
+}
+
+/* rows up to this size are reordered through a copy, larger ones in place */
+#define ROWS_SORT_COPY_MAX ((Size) 256 * 1024 * 1024)
+
+/* position i takes row keys[i].row: through a copy (independent reads) */
+static void
+rows_permute_copy(SegRecoRows *st, const SegRecoRowKey *keys)
+{
+	int64		n = st->n,
+				i;
+	int			d = st->d;
+	double	   *copy = seg_reco_alloc_huge(sizeof(double) * n * d);
+	int32	   *lcopy = st->labels ? seg_reco_alloc_huge(sizeof(int32) * n) : NULL;
+
+	for (i = 0; i < n; i++)
+	{
+		if ((i & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+#ifdef __GNUC__
+		if (i + 16 < n)
+			__builtin_prefetch(st->x + keys[i + 16].row * d);
+#endif
+		memcpy(copy + i * d, st->x + keys[i].row * d, sizeof(double) * d);
+		if (lcopy)
+			lcopy[i] = st->labels[keys[i].row];
+	}
+	memcpy(st->x, copy, sizeof(double) * n * d);
+	pfree(copy);
+	if (lcopy)
+	{
+		memcpy(st->labels, lcopy, sizeof(int32) * n);
+		pfree(lcopy);
+	}
+}
+
+/*
+ * The same in place, cycle by cycle (one row of scratch); a position done
+ * gets keys[i].row = i.
+ */
+static void
+rows_permute_inplace(SegRecoRows *st, SegRecoRowKey *keys)
+{
+	int64		n = st->n,
+				i;
+	int			d = st->d;
+	double	   *row = palloc(sizeof(double) * d);
+
+	for (i = 0; i < n; i++)
+	{
+		int64		cur = i;
+		int32		lab = 0;
+
+		if (keys[i].row == i)
+			continue;
+		if ((i & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+		memcpy(row, st->x + i * d, sizeof(double) * d);
+		if (st->labels)
+			lab = st->labels[i];
+		while (keys[cur].row != i)
+		{
+			int64		src = keys[cur].row;
+
+			memcpy(st->x + cur * d, st->x + src * d, sizeof(double) * d);
+			if (st->labels)
+				st->labels[cur] = st->labels[src];
+			keys[cur].row = cur;
+			cur = src;
+		}
+		memcpy(st->x + cur * d, row, sizeof(double) * d);
+		if (st->labels)
+			st->labels[cur] = lab;
+		keys[cur].row = cur;
+	}
+	pfree(row);
+}
+
+/*
+ * Sort the collected rows (and their labels) into the order above, in
+ * place, so that training, seeding and sampling see the same rows in the
+ * same order whatever order they arrived in (another plan, a parallel
+ * scan, another node).  1 M rows of 8 features take 0.1 to 0.3 s.
+ */
+void
+seg_reco_rows_sort(SegRecoRows *st)
+{
+	RowOrder	o;
+	SegRecoRowKey *keys;
+
+	if (st->n < 2)
+		return;
+	o.x = st->x;
+	o.labels = st->labels;
+	o.d = st->d;
+	keys = rows_sorted_keys(st, &o);
+	if ((Size) st->n * st->d * sizeof(double) <= ROWS_SORT_COPY_MAX)
+		rows_permute_copy(st, keys);
+	else
+		rows_permute_inplace(st, keys);
+	pfree(keys);
+}
+
+/*
+ * Features must stay within +-SEG_RECO_FEATURE_MAX, so that sums of
+ * squared distances over every row stay finite (n x d x (2 x 1e100)^2 is
+ * far below the largest double).
+ */
+void
+seg_reco_check_feature_range(const double *x, int64 n, int d, const char *fname)
+{
+	int64		i;
+	int			j;
+
+	for (i = 0; i < n; i++)
+	{
+		const double *r = x + i * d;
+
+		if ((i & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (j = 0; j < d; j++)
+			if (unlikely(fabs(r[j]) > SEG_RECO_FEATURE_MAX))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("%s: feature %d is %g, outside the range of -1e100 to 1e100", fname, j + 1, r[j]),
+						 errdetail("Squared distances between such values overflow double precision."),
+						 errhint("Rescale the column (e.g. divide it by a power of ten) or ask for log1p on it.")));
+	}
+}
+
+/*
+ * A trained model's numbers must be finite (its text form could not be read
+ * back otherwise); the checks on the features make this hold, this states it.
+ */
+void
+seg_reco_check_model_finite(const double *v, Size n, const char *fname)
+{
+	Size		i;
+
+	for (i = 0; i < n; i++)
+		if (unlikely(!isfinite(v[i])))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("%s: the trained model holds a value out of the range of double precision", fname),
+					 errhint("Standardize the features or rescale them.")));
+}
+
+/* ======================================================================
  * Options
  * ====================================================================== */
 
@@ -290,7 +569,8 @@ tf_log1p(double v, int col)
 
 /* Fit the transform on x and apply it to x in place. */
 void
-seg_reco_transform_fit(double *x, int64 n, int d, const SegRecoOptions *opt, SegRecoTransform *tf)
+seg_reco_transform_fit(double *x, int64 n, int d, const SegRecoOptions *opt, SegRecoTransform *tf,
+					   const char *fname)
 {
 	int64		i;
 	int			j;
@@ -318,6 +598,8 @@ seg_reco_transform_fit(double *x, int64 n, int d, const SegRecoOptions *opt, Seg
 					r[j] = tf_log1p(r[j], j);
 		}
 	}
+	/* z-scores lie within +-sqrt(n), so the range matters before them */
+	seg_reco_check_feature_range(x, n, d, fname);
 	if (opt->standardize)
 	{
 		double	   *ss = palloc0(sizeof(double) * d);
@@ -363,6 +645,12 @@ seg_reco_transform_row(const SegRecoTransform *tf, const double *in, double *out
 		if (tf->log1p[j] != 0.0)
 			v = tf_log1p(v, j);
 		out[j] = (v - tf->mean[j]) / tf->scale[j];
+		if (unlikely(!isfinite(out[j])))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("feature %d is %g, out of range for the model's feature preparation", j + 1, in[j]),
+					 errdetail("Centring and scaling it overflows double precision."),
+					 errhint("Filter out or repair rows with such values.")));
 	}
 }
 

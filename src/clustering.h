@@ -26,6 +26,8 @@
 #define SEG_RECO_CLUSTER_MAX_VALUES ((int64) 1 << 27)
 #define SEG_RECO_CLUSTER_MAX_DIM 1000
 #define SEG_RECO_CLUSTER_MAX_K 10000
+/* training features (after log1p) must lie within +-this */
+#define SEG_RECO_FEATURE_MAX 1e100
 
 /* rows collected by the training aggregates (internal state) */
 typedef struct SegRecoRows
@@ -77,9 +79,12 @@ typedef struct SegRecoTransform
 extern SegRecoRows *seg_reco_rows_collect(FunctionCallInfo fcinfo, const char *fname,
 										  int nint_args, bool has_options, bool has_label);
 extern SegRecoRows *seg_reco_rows_final(FunctionCallInfo fcinfo, const char *fname);
+extern void seg_reco_rows_sort(SegRecoRows *st);
+extern void seg_reco_check_feature_range(const double *x, int64 n, int d, const char *fname);
+extern void seg_reco_check_model_finite(const double *v, Size n, const char *fname);
 extern void seg_reco_options_parse(SegRecoRows *st, int kinds, SegRecoOptions *opt);
 extern void seg_reco_transform_fit(double *x, int64 n, int d, const SegRecoOptions *opt,
-								   SegRecoTransform *tf);
+								   SegRecoTransform *tf, const char *fname);
 extern void seg_reco_transform_row(const SegRecoTransform *tf, const double *in, double *out);
 extern void seg_reco_check_k(int k, int64 n, const char *fname);
 extern void seg_reco_check_memory(int64 n, int64 per_row, const char *fname);

@@ -301,9 +301,25 @@ gm_estep(const GmmPrepared *gp, const double *x, int64 n, double *resp, double *
 		CHECK_FOR_INTERRUPTS();
 		gm_logprob_block(gp, x + row0 * d, rows, y, out);
 		for (i = 0; i < rows; i++)
-			total += gm_normalise_row(out + (Size) i * k, k);
+		{
+			double		lse = gm_normalise_row(out + (Size) i * k, k);
+
+			if (unlikely(!isfinite(lse)))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("the density of a row under the Gaussian mixture is out of the range of double precision"),
+						 errdetail("Its log-density is %g under every component.", lse),
+						 errhint("Standardize the features, or increase reg_covar.")));
+			total += lse;
+		}
 	}
-	return total / (double) n;
+	total /= (double) n;
+	if (unlikely(!isfinite(total)))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the log-likelihood of the Gaussian mixture is out of the range of double precision"),
+				 errhint("Standardize the features, or increase reg_covar.")));
+	return total;
 }
 
 /* M-step: weights, means, covariances from resp */
@@ -577,7 +593,9 @@ seg_reco_gmm_final(PG_FUNCTION_ARGS)
 	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco gmm_train", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
 	seg_reco_blas_begin();
-	seg_reco_transform_fit(x, n, d, &opt, &tf);
+	/* the same rows in any order give the same model */
+	seg_reco_rows_sort(st);
+	seg_reco_transform_fit(x, n, d, &opt, &tf, "gmm_train");
 	seg_reco_prng_seed(&rng, opt.seed);
 
 	/* centre the data; the means move back at the end */
@@ -619,6 +637,10 @@ seg_reco_gmm_final(PG_FUNCTION_ARGS)
 	m = gm_alloc(k, d, opt.diag);
 	m->mean_loglik = mean_loglik;
 	gm_fill_model(m, &f, &opt, &tf);
+	seg_reco_check_model_finite(&m->mean_loglik, 1, "gmm_train");
+	seg_reco_check_model_finite(&m->lower_bound, 1, "gmm_train");
+	seg_reco_check_model_finite(GM_WEIGHTS(m), (gm_size(k, d, opt.diag) - offsetof(GmmModel, values)) / sizeof(double),
+								"gmm_train");
 	MemoryContextDelete(work);
 	PG_RETURN_POINTER(m);
 }
@@ -850,26 +872,109 @@ gm_cache(FunctionCallInfo fcinfo, Datum model)
 	return cache;
 }
 
-/* responsibilities of one row into cache->lp */
+/*
+ * The responsibilities (into lp) of a row so far from every component that
+ * its squared Mahalanobis distances overflow (e.g. features of 1e300 under
+ * a model of ordinary values).  With u the row divided by S = 2^e, the
+ * distance to component j is S^2 A_j - 2 S B_j + C_j (A_j = |u|^2 and
+ * B_j = u.mu_j under the component's precision, C_j = |mu_j|^2 under it).
+ * S is then so large that the components compare by A, then by B: the
+ * posterior's limit gives the components with the least A and, among them,
+ * the greatest B all the probability, shared by weight x exp(-C / 2) x
+ * the precision's determinant (the rest of the density), the others 0.
+ */
+static void
+gm_row_far(const GmmPrepared *gp, const double *row, double *lp)
+{
+	int			k = gp->k,
+				d = gp->d,
+				j,
+				c,
+				r,
+				e = 0;
+	double	   *a = palloc(sizeof(double) * k * 3),
+			   *b = a + k,
+			   *cc = b + k,
+			   *u = palloc(sizeof(double) * d);
+	double		amin = DBL_MAX,
+				bmax = -DBL_MAX;
+
+	for (c = 0; c < d; c++)
+	{
+		int			ec;
+
+		(void) frexp(row[c], &ec);
+		e = Max(e, ec);
+	}
+	for (c = 0; c < d; c++)
+		u[c] = ldexp(row[c], -e);
+	for (j = 0; j < k; j++)
+	{
+		a[j] = b[j] = cc[j] = 0.0;
+		if (gp->diag)
+		{
+			const double *mu = gp->means + (Size) j * d;
+			const double *pr = gp->prec + (Size) j * d;
+
+			for (c = 0; c < d; c++)
+			{
+				a[j] += u[c] * u[c] * pr[c];
+				b[j] += u[c] * mu[c] * pr[c];
+				cc[j] += mu[c] * mu[c] * pr[c];
+			}
+		}
+		else
+		{
+			for (c = 0; c < d; c++)
+			{
+				double		y = 0.0,
+							mp = gp->mup[(Size) j * d + c];
+
+				for (r = 0; r < d; r++)
+					y += u[r] * gp->pall[(Size) r * k * d + (Size) j * d + c];
+				a[j] += y * y;
+				b[j] += y * mp;
+				cc[j] += mp * mp;
+			}
+		}
+		if (!isfinite(a[j]) || !isfinite(b[j]) || !isfinite(cc[j]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the row is too far from every mixture component for double precision"),
+					 errhint("Filter out or repair rows with such values.")));
+		amin = Min(amin, a[j]);
+	}
+	for (j = 0; j < k; j++)
+		if (a[j] == amin)
+			bmax = Max(bmax, b[j]);
+	for (j = 0; j < k; j++)
+		lp[j] = (a[j] == amin && b[j] == bmax) ? gp->logconst[j] - 0.5 * cc[j] : -INFINITY;
+	pfree(a);
+	pfree(u);
+}
+
+/*
+ * Responsibilities of one row into cache->lp; rows whose distances to every
+ * component overflow through gm_row_far.  Plain loops, no BLAS call per row.
+ */
 static void
 gm_row_proba(FunctionCallInfo fcinfo)
 {
 	GmmCache   *cache = gm_cache(fcinfo, PG_GETARG_DATUM(1));
 	const double *v = seg_reco_features_arg(PG_GETARG_ARRAYTYPE_P(0), cache->gp.d, "features");
 	GmmPrepared *gp = &cache->gp;
-	int			j,
+	int			k = gp->k,
+				d = gp->d,
+				j,
 				c,
 				r;
+	bool		ok = false;
 
 	seg_reco_transform_row(&cache->tf, v, cache->row);
 	if (gp->diag)
 		gm_logprob_block(gp, cache->row, 1, NULL, cache->lp);
 	else
 	{
-		/* one row: plain loops, no BLAS call per row */
-		int			k = gp->k,
-					d = gp->d;
-
 		for (j = 0; j < k; j++)
 		{
 			double		s = 0.0;
@@ -885,7 +990,20 @@ gm_row_proba(FunctionCallInfo fcinfo)
 			cache->lp[j] = gp->logconst[j] - 0.5 * s;
 		}
 	}
-	gm_normalise_row(cache->lp, gp->k);
+	/* usable when no log density is NaN and one is finite */
+	for (j = 0; j < k; j++)
+	{
+		if (isnan(cache->lp[j]))
+		{
+			ok = false;
+			break;
+		}
+		if (isfinite(cache->lp[j]))
+			ok = true;
+	}
+	if (!ok)
+		gm_row_far(gp, cache->row, cache->lp);
+	gm_normalise_row(cache->lp, k);
 }
 
 PG_FUNCTION_INFO_V1(seg_reco_gmm_assign);

@@ -9,6 +9,8 @@
  * the rows in a compact n x d buffer (internal state, in the aggregate
  * context) and trains in the final function:
  *
+ *   - the rows are put in an order of their own (clustering.c), so that
+ *     the same rows in any order give the same model;
  *   - feature preparation (clustering.c; stored with the model, applied by
  *     assignment): log1p on chosen columns, then optional z-scores
  *     (population std; a constant column keeps scale 1);
@@ -19,7 +21,10 @@
  *     centres, stop when labels no longer change or the total squared
  *     centre shift is at most tol x the mean feature variance;
  *   - n_init restarts (default 3) from one seeded pg_prng stream; the run
- *     with the lowest inertia wins.
+ *     with the lowest inertia wins;
+ *   - the final model in the original coordinates: centroids the means of
+ *     the best run's clusters, sizes and inertia from the rows' nearest
+ *     centroids by exact distances, as kmeans_assign finds them.
  *
  * Rows whose features array is NULL are skipped; a NULL, NaN or infinite
  * element is an error (the caller decides how to repair such rows).
@@ -70,7 +75,8 @@ km_ntasks(int64 n)
  * What a pass does with each block of distances, and what each row task of
  * km_rows computes: chosen by a switch (km_block, km_rows_task), not through
  * function pointers, so that the tasks reach every function by a direct call
- * (the thread contract's check follows only those, threads.h).
+ * (the thread contract's check follows only those, threads.h).  The block
+ * functions get the block's rows centred (xc) beside their distances.
  */
 typedef enum KmBlockKind
 {
@@ -83,23 +89,46 @@ typedef enum KmRowsKind
 {
 	KM_COLSUM,					/* colsum_task: PrepArg */
 	KM_CENTRE,					/* centre_task: PrepArg */
-	KM_UNCENTRE,				/* uncentre_task: PrepArg */
-	KM_INERTIA					/* inertia_task: InertiaArg */
+	KM_INERTIA,					/* inertia_task: InertiaArg */
+	KM_FINAL					/* final_task: FinalArg */
 } KmRowsKind;
 
-static void first_block(void *arg, int64 task, int64 row0, int rows, const double *dist);
-static void pot_block(void *arg, int64 task, int64 row0, int rows, const double *dist);
-static void lloyd_block(void *arg, int64 task, int64 row0, int rows, const double *dist);
+static void first_block(void *arg, int64 task, int64 row0, int rows, const double *xc,
+						const double *dist);
+static void pot_block(void *arg, int64 task, int64 row0, int rows, const double *xc,
+					  const double *dist);
+static void lloyd_block(void *arg, int64 task, int64 row0, int rows, const double *xc,
+						const double *dist);
 static void lloyd_after(void *arg, int64 task0, int64 m);
 static void colsum_task(void *arg, int64 task, int worker);
 static void centre_task(void *arg, int64 task, int worker);
-static void uncentre_task(void *arg, int64 task, int worker);
 static void inertia_task(void *arg, int64 task, int worker);
+static void final_task(void *arg, int64 task, int worker);
+
+/*
+ * The points are centred (x less the column means) for the accuracy of the
+ * distance form |x|^2 - 2 x.c + |c|^2, on the fly: the rows themselves stay
+ * as given, so the final pass in the original coordinates sees exactly the
+ * values kmeans_assign sees.
+ */
+/* task-safe: see threads.h */
+static inline void
+km_centre_rows(const double *x, const double *mean, int64 row0, int rows, int d, double *out)
+{
+	const double *r = x + row0 * d;
+	int			i,
+				j;
+
+	for (i = 0; i < rows; i++)
+		for (j = 0; j < d; j++)
+			out[(Size) i * d + j] = r[(Size) i * d + j] - mean[j];
+}
 
 typedef struct KmPass
 {
-	const double *x;
-	const double *xnorm;
+	const double *x;			/* the rows as given */
+	const double *mean;			/* subtracted on the fly */
+	const double *xnorm;		/* squared norms of the centred rows */
 	int64		n;
 	int			d;
 	int			k;
@@ -108,6 +137,7 @@ typedef struct KmPass
 	const double *cnorm;
 	int			block;
 	double	   *scratch;		/* per worker: block x k */
+	double	   *xcs;			/* per worker: block x d, the centred rows */
 	int64		task0;
 	KmBlockKind kind;
 	void	   *arg;
@@ -116,18 +146,19 @@ typedef struct KmPass
 /* the pass's work on one block of rows of a task, given their distances */
 /* task-safe: see threads.h */
 static void
-km_block(const KmPass *p, int64 task, int64 row0, int rows, const double *dist)
+km_block(const KmPass *p, int64 task, int64 row0, int rows, const double *xc,
+		 const double *dist)
 {
 	switch (p->kind)
 	{
 		case KM_FIRST:
-			first_block(p->arg, task, row0, rows, dist);
+			first_block(p->arg, task, row0, rows, xc, dist);
 			break;
 		case KM_POT:
-			pot_block(p->arg, task, row0, rows, dist);
+			pot_block(p->arg, task, row0, rows, xc, dist);
 			break;
 		case KM_LLOYD:
-			lloyd_block(p->arg, task, row0, rows, dist);
+			lloyd_block(p->arg, task, row0, rows, xc, dist);
 			break;
 	}
 }
@@ -143,14 +174,16 @@ km_pass_task(void *a, int64 t, int worker)
 				rend = Min(r0 + KM_TASK_ROWS, p->n),
 				row0;
 	double	   *dist = p->scratch + (Size) worker * p->block * p->k;
+	double	   *xc = p->xcs + (Size) worker * p->block * p->d;
 
 	for (row0 = r0; row0 < rend; row0 += p->block)
 	{
 		int			rows = (int) Min((int64) p->block, rend - row0);
 
-		seg_reco_sqdist_small(p->x + row0 * p->d, p->xnorm + row0, rows, p->d,
+		km_centre_rows(p->x, p->mean, row0, rows, p->d, xc);
+		seg_reco_sqdist_small(xc, p->xnorm + row0, rows, p->d,
 							  p->ct, p->cnorm, p->k, dist);
-		km_block(p, task, row0, rows, dist);
+		km_block(p, task, row0, rows, xc, dist);
 	}
 }
 
@@ -163,6 +196,7 @@ km_pass_gemm(KmPass *p, int64 t)
 				rend = Min(r0 + KM_TASK_ROWS, p->n),
 				row0;
 	double	   *dist = p->scratch;
+	double	   *xc = p->xcs;
 
 	for (row0 = r0; row0 < rend; row0 += p->block)
 	{
@@ -172,7 +206,8 @@ km_pass_gemm(KmPass *p, int64 t)
 
 		CHECK_FOR_INTERRUPTS();
 
-		seg_reco_gemm(false, true, rows, p->k, p->d, -2.0, p->x + row0 * p->d, p->d,
+		km_centre_rows(p->x, p->mean, row0, rows, p->d, xc);
+		seg_reco_gemm(false, true, rows, p->k, p->d, -2.0, xc, p->d,
 					  p->c, p->d, 0.0, dist, p->k);
 		for (i = 0; i < rows; i++)
 		{
@@ -186,13 +221,16 @@ km_pass_gemm(KmPass *p, int64 t)
 				r[j] = v > 0.0 ? v : 0.0;
 			}
 		}
-		km_block(p, task, row0, rows, dist);
+		km_block(p, task, row0, rows, xc, dist);
 	}
 }
 
-/* squared distances of all n points to the k centres c, block by block */
+/*
+ * squared distances of all n points (x less mean) to the k centres c,
+ * block by block
+ */
 static void
-km_pass(const double *x, const double *xnorm, int64 n, int d,
+km_pass(const double *x, const double *mean, const double *xnorm, int64 n, int d,
 		const double *c, const double *cnorm, int k, KmBlockKind kind, void *arg)
 {
 	KmPass		p;
@@ -210,13 +248,15 @@ km_pass(const double *x, const double *xnorm, int64 n, int d,
 	per_call = Min(per_call, (int64) KM_TASKS_PER_CALL);
 
 	p.x = x;
+	p.mean = mean;
 	p.xnorm = xnorm;
 	p.n = n;
 	p.d = d;
 	p.k = k;
 	p.c = c;
 	p.cnorm = cnorm;
-	p.block = Min(seg_reco_block_rows(k), KM_TASK_ROWS);
+	/* blocks of distances and of centred rows of at most 32768 values */
+	p.block = Min(seg_reco_block_rows(Max(k, d)), KM_TASK_ROWS);
 	p.ct = NULL;
 	if (small)
 	{
@@ -228,6 +268,7 @@ km_pass(const double *x, const double *xnorm, int64 n, int d,
 				p.ct[(Size) j * kp + i] = c[(Size) i * d + j];
 	}
 	p.scratch = palloc(sizeof(double) * (Size) workers * p.block * k);
+	p.xcs = palloc(sizeof(double) * (Size) workers * p.block * d);
 	p.kind = kind;
 	p.arg = arg;
 	for (t0 = 0; t0 < ntasks; t0 += per_call)
@@ -252,6 +293,7 @@ km_pass(const double *x, const double *xnorm, int64 n, int d,
 	if (p.ct)
 		pfree(p.ct);
 	pfree(p.scratch);
+	pfree(p.xcs);
 }
 
 /* the task of the given kind over the row tasks of n rows, on the threads */
@@ -277,11 +319,11 @@ km_rows_task(void *a, int64 t, int worker)
 		case KM_CENTRE:
 			centre_task(c->arg, task, worker);
 			break;
-		case KM_UNCENTRE:
-			uncentre_task(c->arg, task, worker);
-			break;
 		case KM_INERTIA:
 			inertia_task(c->arg, task, worker);
+			break;
+		case KM_FINAL:
+			final_task(c->arg, task, worker);
 			break;
 	}
 }
@@ -305,12 +347,12 @@ km_rows(int64 n, KmRowsKind kind, void *arg)
 }
 
 /*
- * Preparation and clean-up of the points, per task: column sums; centring
- * with squared norms; undoing the centring.
+ * Preparation of the points, per task: column sums; squared norms of the
+ * centred points.
  */
 typedef struct PrepArg
 {
-	double	   *x;
+	const double *x;
 	int64		n;
 	int			d;
 	const double *mean;
@@ -347,32 +389,19 @@ centre_task(void *arg, int64 task, int worker)
 
 	for (i = task * KM_TASK_ROWS; i < iend; i++)
 	{
-		double	   *r = a->x + i * a->d;
+		const double *r = a->x + i * a->d;
 		double		s = 0.0;
 
 		for (j = 0; j < a->d; j++)
 		{
-			r[j] -= a->mean[j];
-			s += r[j] * r[j];
+			double		c = r[j] - a->mean[j];
+
+			s += c * c;
 		}
 		a->xnorm[i] = s;
 		total += s;
 	}
 	a->tsum[task] = total;
-}
-
-/* task-safe: see threads.h */
-static void
-uncentre_task(void *arg, int64 task, int worker)
-{
-	PrepArg    *a = (PrepArg *) arg;
-	int64		iend = Min(a->n, (task + 1) * KM_TASK_ROWS),
-				i;
-	int			j;
-
-	for (i = task * KM_TASK_ROWS; i < iend; i++)
-		for (j = 0; j < a->d; j++)
-			a->x[i * a->d + j] += a->mean[j];
 }
 
 /* ---- seeding ---- */
@@ -386,7 +415,7 @@ typedef struct FirstArg
 
 /* task-safe: see threads.h */
 static void
-first_block(void *arg, int64 task, int64 row0, int rows, const double *dist)
+first_block(void *arg, int64 task, int64 row0, int rows, const double *xc, const double *dist)
 {
 	FirstArg   *a = (FirstArg *) arg;
 	double		s = a->tsum[task];
@@ -420,7 +449,7 @@ pot_col(int t, int ci)
 
 /* task-safe: see threads.h */
 static void
-pot_block(void *arg, int64 task, int64 row0, int rows, const double *dist)
+pot_block(void *arg, int64 task, int64 row0, int rows, const double *xc, const double *dist)
 {
 	PotArg	   *a = (PotArg *) arg;
 	const double *closest = a->closest + row0;
@@ -508,8 +537,8 @@ km_sample(const double *closest, const double *tsum, int64 n, double r)
  * column holding each point's squared distance to its nearest centre.
  */
 static void
-kmeans_pp(const double *x, const double *xnorm, double sumx, int64 n, int d, int k,
-		  pg_prng_state *rng, double *centers, double *cols)
+kmeans_pp(const double *x, const double *mean, const double *xnorm, double sumx, int64 n,
+		  int d, int k, pg_prng_state *rng, double *centers, double *cols)
 {
 	int			ntrials = 2 + (int) log((double) k);
 	int64		ntasks = km_ntasks(n);
@@ -519,6 +548,7 @@ kmeans_pp(const double *x, const double *xnorm, double sumx, int64 n, int d, int
 	double	   *pots = palloc(sizeof(double) * ntrials);
 	double	   *tsum = palloc0(sizeof(double) * ntasks);
 	double	   *tpot = palloc(sizeof(double) * ntasks * ntrials);
+	double	   *xc = palloc(sizeof(double) * d);
 	int64		first,
 				i,
 				task;
@@ -528,11 +558,11 @@ kmeans_pp(const double *x, const double *xnorm, double sumx, int64 n, int d, int
 	FirstArg	fa;
 
 	first = (int64) pg_prng_uint64_range(rng, 0, (uint64) (n - 1));
-	memcpy(centers, x + first * d, sizeof(double) * d);
+	km_centre_rows(x, mean, first, 1, d, centers);
 	cnorm[0] = xnorm[first];
 	fa.closest = cols;
 	fa.tsum = tsum;
-	km_pass(x, xnorm, n, d, centers, cnorm, 1, KM_FIRST, &fa);
+	km_pass(x, mean, xnorm, n, d, centers, cnorm, 1, KM_FIRST, &fa);
 
 	for (c = 1; c < k; c++)
 	{
@@ -558,8 +588,9 @@ kmeans_pp(const double *x, const double *xnorm, double sumx, int64 n, int d, int
 					double		m = DBL_MAX;
 					int			cc;
 
+					km_centre_rows(x, mean, i, 1, d, xc);
 					for (cc = 0; cc < c; cc++)
-						m = Min(m, exact_sqdist(x + i * d, centers + (Size) cc * d, d));
+						m = Min(m, exact_sqdist(xc, centers + (Size) cc * d, d));
 					closest[i] = m;
 					tsum[task] += m;
 				}
@@ -573,7 +604,7 @@ kmeans_pp(const double *x, const double *xnorm, double sumx, int64 n, int d, int
 			double		r = pg_prng_double(rng) * pot;
 
 			cand[t] = km_sample(closest, tsum, n, r);
-			memcpy(cpts + (Size) t * d, x + cand[t] * d, sizeof(double) * d);
+			km_centre_rows(x, mean, cand[t], 1, d, cpts + (Size) t * d);
 			cnorm[t] = xnorm[cand[t]];
 		}
 		memset(tpot, 0, sizeof(double) * ntasks * ntrials);
@@ -583,7 +614,7 @@ kmeans_pp(const double *x, const double *xnorm, double sumx, int64 n, int d, int
 		pa.ncand = ntrials;
 		pa.ci = ci;
 		pa.tpot = tpot;
-		km_pass(x, xnorm, n, d, cpts, cnorm, ntrials, KM_POT, &pa);
+		km_pass(x, mean, xnorm, n, d, cpts, cnorm, ntrials, KM_POT, &pa);
 		for (t = 0; t < ntrials; t++)
 		{
 			pots[t] = 0.0;
@@ -594,7 +625,7 @@ kmeans_pp(const double *x, const double *xnorm, double sumx, int64 n, int d, int
 		for (t = 1; t < ntrials; t++)
 			if (pots[t] < pots[best])
 				best = t;
-		memcpy(centers + (Size) c * d, x + cand[best] * d, sizeof(double) * d);
+		memcpy(centers + (Size) c * d, cpts + (Size) best * d, sizeof(double) * d);
 		/* the chosen candidate's column is the new closest */
 		ci = pot_col(best, ci);
 		for (task = 0; task < ntasks; task++)
@@ -606,13 +637,13 @@ kmeans_pp(const double *x, const double *xnorm, double sumx, int64 n, int d, int
 	pfree(pots);
 	pfree(tsum);
 	pfree(tpot);
+	pfree(xc);
 }
 
 /* ---- Lloyd ---- */
 
 typedef struct LloydArg
 {
-	const double *x;
 	int			d;
 	int			k;
 	int32	   *labels;
@@ -630,7 +661,7 @@ typedef struct LloydArg
 
 /* task-safe: see threads.h */
 static void
-lloyd_block(void *arg, int64 task, int64 row0, int rows, const double *dist)
+lloyd_block(void *arg, int64 task, int64 row0, int rows, const double *xc, const double *dist)
 {
 	LloydArg   *a = (LloydArg *) arg;
 	int			k = a->k,
@@ -660,7 +691,7 @@ lloyd_block(void *arg, int64 task, int64 row0, int rows, const double *dist)
 		a->mind[row] = bv;
 		if (a->with_sums)
 		{
-			const double *xr = a->x + row * d;
+			const double *xr = xc + (Size) i * d;
 			double	   *sc = sums + (Size) best * d;
 
 			counts[best]++;
@@ -703,11 +734,10 @@ lloyd_after(void *arg, int64 task0, int64 m)
  * are set.
  */
 static bool
-lloyd_pass(const double *x, const double *xnorm, int64 n, int d, int k,
+lloyd_pass(const double *x, const double *mean, const double *xnorm, int64 n, int d, int k,
 		   const double *centers, const double *cnorm, int32 *labels,
 		   double *mind, double *sums, int64 *counts, LloydArg *a)
 {
-	a->x = x;
 	a->d = d;
 	a->k = k;
 	a->labels = labels;
@@ -718,14 +748,15 @@ lloyd_pass(const double *x, const double *xnorm, int64 n, int d, int k,
 	a->sums = sums;
 	a->counts = counts;
 	a->changed = false;
-	km_pass(x, xnorm, n, d, centers, cnorm, k, KM_LLOYD, a);
+	km_pass(x, mean, xnorm, n, d, centers, cnorm, k, KM_LLOYD, a);
 	return a->changed;
 }
 
-/* per-task exact squared distances to the assigned centres */
+/* per-task exact squared distances of x less mean to the assigned centres */
 typedef struct InertiaArg
 {
 	const double *x;
+	const double *mean;
 	const double *centers;
 	const int32 *labels;
 	int64		n;
@@ -741,14 +772,26 @@ inertia_task(void *arg, int64 task, int worker)
 	int64		iend = Min(a->n, (task + 1) * KM_TASK_ROWS),
 				i;
 	double		s = 0.0;
+	int			j;
 
 	for (i = task * KM_TASK_ROWS; i < iend; i++)
-		s += exact_sqdist(a->x + i * a->d, a->centers + (Size) a->labels[i] * a->d, a->d);
+	{
+		const double *r = a->x + i * a->d;
+		const double *c = a->centers + (Size) a->labels[i] * a->d;
+
+		for (j = 0; j < a->d; j++)
+		{
+			double		t = (r[j] - a->mean[j]) - c[j];
+
+			s += t * t;
+		}
+	}
 	a->tin[task] = s;
 }
 
 static double
-km_inertia(const double *x, const double *centers, const int32 *labels, int64 n, int d)
+km_inertia(const double *x, const double *mean, const double *centers, const int32 *labels,
+		   int64 n, int d)
 {
 	InertiaArg	a;
 	int64		ntasks = km_ntasks(n),
@@ -756,6 +799,7 @@ km_inertia(const double *x, const double *centers, const int32 *labels, int64 n,
 	double		inertia = 0.0;
 
 	a.x = x;
+	a.mean = mean;
 	a.centers = centers;
 	a.labels = labels;
 	a.n = n;
@@ -770,11 +814,12 @@ km_inertia(const double *x, const double *centers, const int32 *labels, int64 n,
 
 /* one Lloyd run from the seeded centers; returns inertia */
 static double
-kmeans_lloyd(const double *x, const double *xnorm, int64 n, int d, int k, int max_iter,
-			 double tol_abs, double *centers, int32 *labels,
+kmeans_lloyd(const double *x, const double *mean, const double *xnorm, int64 n, int d, int k,
+			 int max_iter, double tol_abs, double *centers, int32 *labels,
 			 double *mind, int64 *counts, int *iterations)
 {
 	double	   *sums = palloc(sizeof(double) * (Size) k * d);
+	double	   *xc = palloc(sizeof(double) * d);
 	double	   *cnorm = palloc(sizeof(double) * k);
 	int64		nslots = (k <= SEG_RECO_SMALL_K) ? Min(km_ntasks(n), KM_TASKS_PER_CALL) : 1;
 	LloydArg	la;
@@ -800,7 +845,7 @@ kmeans_lloyd(const double *x, const double *xnorm, int64 n, int d, int k, int ma
 		seg_reco_row_sqnorms(centers, k, d, cnorm);
 		memset(sums, 0, sizeof(double) * (Size) k * d);
 		memset(counts, 0, sizeof(int64) * k);
-		changed = lloyd_pass(x, xnorm, n, d, k, centers, cnorm, labels, mind,
+		changed = lloyd_pass(x, mean, xnorm, n, d, k, centers, cnorm, labels, mind,
 							 sums, counts, &la);
 
 		/* empty clusters take the points farthest from their centres */
@@ -822,10 +867,11 @@ kmeans_lloyd(const double *x, const double *xnorm, int64 n, int d, int k, int ma
 				break;
 			old = labels[far];
 			mind[far] = -1.0;	/* not picked twice */
+			km_centre_rows(x, mean, far, 1, d, xc);
 			for (j = 0; j < d; j++)
 			{
-				sums[(Size) old * d + j] -= x[far * d + j];
-				sums[(Size) c * d + j] = x[far * d + j];
+				sums[(Size) old * d + j] -= xc[j];
+				sums[(Size) c * d + j] = xc[j];
 			}
 			counts[old]--;
 			counts[c] = 1;
@@ -859,14 +905,15 @@ kmeans_lloyd(const double *x, const double *xnorm, int64 n, int d, int k, int ma
 	{
 		/* labels that match the final centres */
 		seg_reco_row_sqnorms(centers, k, d, cnorm);
-		(void) lloyd_pass(x, xnorm, n, d, k, centers, cnorm, labels, mind,
+		(void) lloyd_pass(x, mean, xnorm, n, d, k, centers, cnorm, labels, mind,
 						  NULL, NULL, &la);
 	}
 	memset(counts, 0, sizeof(int64) * k);
 	for (i = 0; i < n; i++)
 		counts[labels[i]]++;
-	inertia = km_inertia(x, centers, labels, n, d);
+	inertia = km_inertia(x, mean, centers, labels, n, d);
 	pfree(sums);
+	pfree(xc);
 	pfree(cnorm);
 	pfree(la.psums);
 	pfree(la.pcounts);
@@ -875,12 +922,71 @@ kmeans_lloyd(const double *x, const double *xnorm, int64 n, int d, int k, int ma
 }
 
 /*
- * k-means with n_init restarts.  x is centred in place for accuracy of the
- * dgemm distance form and restored before returning.  tol is relative to
- * the mean feature variance (scikit-learn's convention).
+ * The nearest centre (first of equals) of one row by exact squared
+ * distances, and that distance: the one computation both the final pass of
+ * training and kmeans_assign use, so that they agree on every row.
+ */
+/* task-safe: see threads.h */
+static inline int
+km_nearest_exact(const double *row, const double *centers, int k, int d, double *dist2)
+{
+	double		bv = DBL_MAX;
+	int			c,
+				best = 0;
+
+	for (c = 0; c < k; c++)
+	{
+		double		s = exact_sqdist(row, centers + (Size) c * d, d);
+
+		if (s < bv)
+		{
+			bv = s;
+			best = c;
+		}
+	}
+	*dist2 = bv;
+	return best;
+}
+
+/* the final assignment in the original coordinates, per task */
+typedef struct FinalArg
+{
+	const double *x;
+	const double *centers;
+	int32	   *labels;
+	int64		n;
+	int			d;
+	int			k;
+	double	   *tin;			/* per task: inertia */
+} FinalArg;
+
+/* task-safe: see threads.h */
+static void
+final_task(void *arg, int64 task, int worker)
+{
+	FinalArg   *a = (FinalArg *) arg;
+	int64		iend = Min(a->n, (task + 1) * KM_TASK_ROWS),
+				i;
+	double		s = 0.0;
+
+	for (i = task * KM_TASK_ROWS; i < iend; i++)
+	{
+		double		dist2;
+
+		a->labels[i] = km_nearest_exact(a->x + i * a->d, a->centers, a->k, a->d, &dist2);
+		s += dist2;
+	}
+	a->tin[task] = s;
+}
+
+/*
+ * k-means with n_init restarts.  x is not modified: the distances are
+ * computed on the points less their mean (for the accuracy of the dgemm
+ * distance form), the final model in the original coordinates.  tol is
+ * relative to the mean feature variance (scikit-learn's convention).
  */
 void
-seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
+seg_reco_kmeans_fit(const double *x, int64 n, int d, int k, int n_init, int max_iter,
 					double tol, pg_prng_state *rng, SegRecoKMeansResult *res)
 {
 	double	   *mean = palloc0(sizeof(double) * d);
@@ -903,7 +1009,7 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 	seg_reco_check_k(k, n, "k-means");
 	seg_reco_blas_begin();
 
-	/* centre the points (per-task sums, added in task order) */
+	/* the column means and centred squared norms (per-task sums, added in task order) */
 	ntasks = km_ntasks(n);
 	xnorm = seg_reco_alloc_huge(sizeof(double) * n);
 	prep.x = x;
@@ -942,9 +1048,9 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 		double		inertia;
 		int			iters;
 
-		kmeans_pp(x, xnorm, sumx, n, d, k, rng, centers, cols);
+		kmeans_pp(x, mean, xnorm, sumx, n, d, k, rng, centers, cols);
 		/* cols are free again: Lloyd keeps the per-row distances in one */
-		inertia = kmeans_lloyd(x, xnorm, n, d, k, max_iter, tol_abs, centers,
+		inertia = kmeans_lloyd(x, mean, xnorm, n, d, k, max_iter, tol_abs, centers,
 							   labels, cols, counts, &iters);
 		if (res->inertia < 0.0 || inertia < res->inertia)
 		{
@@ -955,19 +1061,18 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 		}
 	}
 
-	/* undo the centring */
-	km_rows(n, KM_UNCENTRE, &prep);
-	for (i = 0; i < k; i++)
-		for (j = 0; j < d; j++)
-			res->centers[i * d + j] += mean[j];
-
 	/*
-	 * Final centroids: the means of their clusters in the original
-	 * coordinates (one more Lloyd update, free of the centring round-off),
-	 * and the inertia under them.
+	 * The final model, in the original coordinates: the centroids are the
+	 * means of the best run's clusters (one more Lloyd update, free of the
+	 * centring round-off); then every row goes to its nearest centroid by
+	 * exact distances, as kmeans_assign computes them, and the labels,
+	 * sizes and inertia are those of this assignment.  So the model is
+	 * consistent with itself: its sizes are what kmeans_assign gives with
+	 * its centroids on the same rows.
 	 */
 	{
 		double	   *sums = palloc0(sizeof(double) * (Size) k * d);
+		FinalArg	fa;
 
 		memset(res->sizes, 0, sizeof(int64) * k);
 		for (i = 0; i < n; i++)
@@ -981,11 +1086,31 @@ seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
 				sums[(Size) c * d + j] += x[i * d + j];
 		}
 		for (i = 0; i < k; i++)
+		{
 			if (res->sizes[i] > 0)
 				for (j = 0; j < d; j++)
 					res->centers[i * d + j] = sums[i * d + j] / (double) res->sizes[i];
-		res->inertia = km_inertia(x, res->centers, best_labels, n, d);
+			else
+				for (j = 0; j < d; j++)
+					res->centers[i * d + j] += mean[j];
+		}
 		pfree(sums);
+
+		fa.x = x;
+		fa.centers = res->centers;
+		fa.labels = best_labels;
+		fa.n = n;
+		fa.d = d;
+		fa.k = k;
+		fa.tin = palloc(sizeof(double) * ntasks);
+		km_rows(n, KM_FINAL, &fa);
+		res->inertia = 0.0;
+		for (t = 0; t < ntasks; t++)
+			res->inertia += fa.tin[t];
+		pfree(fa.tin);
+		memset(res->sizes, 0, sizeof(int64) * k);
+		for (i = 0; i < n; i++)
+			res->sizes[best_labels[i]]++;
 	}
 	if (best_labels != res->labels)
 		pfree(best_labels);
@@ -1186,8 +1311,12 @@ seg_reco_kmeans_final(PG_FUNCTION_ARGS)
 
 	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco kmeans_train", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
-	/* FINALFUNC_MODIFY = READ_WRITE: the rows are transformed in place */
-	seg_reco_transform_fit(st->x, st->n, st->d, &opt, &tf);
+	/*
+	 * FINALFUNC_MODIFY = READ_WRITE: the rows are sorted (the same rows in
+	 * any order give the same model) and transformed in place
+	 */
+	seg_reco_rows_sort(st);
+	seg_reco_transform_fit(st->x, st->n, st->d, &opt, &tf, "kmeans_train");
 	seg_reco_prng_seed(&rng, opt.seed);
 	memset(&res, 0, sizeof(res));
 	seg_reco_kmeans_fit(st->x, st->n, st->d, k, opt.n_init, opt.max_iter, opt.tol, &rng, &res);
@@ -1208,6 +1337,8 @@ seg_reco_kmeans_final(PG_FUNCTION_ARGS)
 	memcpy(KM_MEAN(m), tf.mean, sizeof(double) * st->d);
 	memcpy(KM_SCALE(m), tf.scale, sizeof(double) * st->d);
 	memcpy(KM_LOG1P(m), tf.log1p, sizeof(double) * st->d);
+	seg_reco_check_model_finite(&m->inertia, 1, "kmeans_train");
+	seg_reco_check_model_finite(m->values, (Size) k * st->d + k + 3 * (Size) st->d, "kmeans_train");
 	MemoryContextDelete(work);
 	PG_RETURN_POINTER(m);
 }
@@ -1224,6 +1355,7 @@ typedef struct KMeansCache
 	int			d;
 	double	   *centroids;
 	double	   *row;
+	double	   *dists;			/* k */
 	SegRecoTransform tf;
 	TupleDesc	tupdesc;
 } KMeansCache;
@@ -1239,6 +1371,7 @@ km_cache_fill(KMeansCache *cache, KMeansModel *m)
 	cache->centroids = palloc(sizeof(double) * (Size) m->k * d);
 	memcpy(cache->centroids, KM_CENTROIDS(m), sizeof(double) * (Size) m->k * d);
 	cache->row = palloc(sizeof(double) * d);
+	cache->dists = palloc(sizeof(double) * m->k);
 	cache->tf.d = d;
 	cache->tf.mean = palloc(sizeof(double) * d);
 	cache->tf.scale = palloc(sizeof(double) * d);
@@ -1307,29 +1440,122 @@ km_cache_by_name(FunctionCallInfo fcinfo, text *name)
 	return cache;
 }
 
-/* nearest centroid (0-based) of a features array; *dist2 its squared distance */
+/* |a - b|^2 with a and b divided by 2^e first */
+static double
+km_scaled_sqdist(const double *a, const double *b, int d, int e)
+{
+	double		s = 0.0;
+	int			j;
+
+	for (j = 0; j < d; j++)
+	{
+		double		t = ldexp(a[j], -e) - ldexp(b[j], -e);
+
+		s += t * t;
+	}
+	return s;
+}
+
+/* the exponent e of 2^e > every |v|, over n values */
 static int
-km_nearest(KMeansCache *cache, ArrayType *arr, double *dist2)
+km_scale_exponent(const double *v, Size n, int e)
+{
+	Size		i;
+
+	for (i = 0; i < n; i++)
+	{
+		int			ei;
+
+		(void) frexp(v[i], &ei);
+		e = Max(e, ei);
+	}
+	return e;
+}
+
+/*
+ * Squared distances of a prepared row to the k centroids into out.  When
+ * one overflows (a row far outside the training data, e.g. 1e300), they are
+ * computed on the row and centroids divided by 2^e, which keeps their
+ * ratios: the true squared distances are out x 4^e.  Returns e (0 when
+ * nothing overflowed).
+ */
+static int
+km_row_sqdists(const double *row, const double *centroids, int k, int d, double *out)
+{
+	bool		overflow = false;
+	int			c,
+				e;
+
+	for (c = 0; c < k; c++)
+	{
+		out[c] = exact_sqdist(row, centroids + (Size) c * d, d);
+		if (!(out[c] < DBL_MAX))
+			overflow = true;
+	}
+	if (!overflow)
+		return 0;
+	e = km_scale_exponent(centroids, (Size) k * d, km_scale_exponent(row, d, 0));
+	for (c = 0; c < k; c++)
+		out[c] = km_scaled_sqdist(row, centroids + (Size) c * d, d, e);
+	return e;
+}
+
+/*
+ * Nearest centroid (0-based) of a features array, and the Euclidean
+ * distance to it (infinite only when it exceeds the largest double).  The
+ * same computation as the final pass of training, so that kmeans_assign
+ * gives the stored sizes on the training rows.
+ */
+static int
+km_nearest(KMeansCache *cache, ArrayType *arr, double *dist)
 {
 	const double *v = seg_reco_features_arg(arr, cache->d, "features");
 	int			k = cache->k,
 				d = cache->d,
+				best,
 				c,
-				best = 0;
-	double		bv = DBL_MAX;
+				j,
+				e;
+	double		dist2,
+				bdot = 0.0,
+				bnorm = 0.0;
+	const double *cb;
 
 	seg_reco_transform_row(&cache->tf, v, cache->row);
+	best = km_nearest_exact(cache->row, cache->centroids, k, d, &dist2);
+	if (dist2 < DBL_MAX)
+	{
+		*dist = sqrt(dist2);
+		return best;
+	}
+
+	/*
+	 * Every distance overflowed: the row is so far out (|x| > 1e154) that
+	 * |x - c|^2 = |x|^2 - 2 x.c + |c|^2 is decided by x.c, then by |c|^2:
+	 * compare those with the row divided by 2^e.
+	 */
+	e = km_scale_exponent(cache->row, d, 0);
 	for (c = 0; c < k; c++)
 	{
-		double		s = exact_sqdist(cache->row, cache->centroids + (Size) c * d, d);
+		const double *cc = cache->centroids + (Size) c * d;
+		double		dot = 0.0,
+					norm = 0.0;
 
-		if (s < bv)
+		for (j = 0; j < d; j++)
 		{
-			bv = s;
+			dot += ldexp(cache->row[j], -e) * cc[j];
+			norm += cc[j] * cc[j];
+		}
+		if (c == 0 || dot > bdot || (dot == bdot && norm < bnorm))
+		{
 			best = c;
+			bdot = dot;
+			bnorm = norm;
 		}
 	}
-	*dist2 = bv;
+	cb = cache->centroids + (Size) best * d;
+	e = km_scale_exponent(cb, d, e);
+	*dist = ldexp(sqrt(km_scaled_sqdist(cache->row, cb, d, e)), e);
 	return best;
 }
 
@@ -1338,9 +1564,9 @@ Datum
 seg_reco_kmeans_assign(PG_FUNCTION_ARGS)
 {
 	KMeansCache *cache = km_cache_by_value(fcinfo, PG_GETARG_DATUM(1));
-	double		dist2;
+	double		dist;
 
-	PG_RETURN_INT32(km_nearest(cache, PG_GETARG_ARRAYTYPE_P(0), &dist2) + 1);
+	PG_RETURN_INT32(km_nearest(cache, PG_GETARG_ARRAYTYPE_P(0), &dist) + 1);
 }
 
 PG_FUNCTION_INFO_V1(seg_reco_kmeans_assign_by_name);
@@ -1348,9 +1574,9 @@ Datum
 seg_reco_kmeans_assign_by_name(PG_FUNCTION_ARGS)
 {
 	KMeansCache *cache = km_cache_by_name(fcinfo, PG_GETARG_TEXT_PP(1));
-	double		dist2;
+	double		dist;
 
-	PG_RETURN_INT32(km_nearest(cache, PG_GETARG_ARRAYTYPE_P(0), &dist2) + 1);
+	PG_RETURN_INT32(km_nearest(cache, PG_GETARG_ARRAYTYPE_P(0), &dist) + 1);
 }
 
 PG_FUNCTION_INFO_V1(seg_reco_kmeans_assign_distance);
@@ -1358,10 +1584,16 @@ Datum
 seg_reco_kmeans_assign_distance(PG_FUNCTION_ARGS)
 {
 	KMeansCache *cache = km_cache_by_value(fcinfo, PG_GETARG_DATUM(1));
-	double		dist2;
-	int			c = km_nearest(cache, PG_GETARG_ARRAYTYPE_P(0), &dist2);
+	double		dist;
+	int			c = km_nearest(cache, PG_GETARG_ARRAYTYPE_P(0), &dist);
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
+
+	if (isinf(dist))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the distance of the row to its nearest centroid is out of the range of double precision"),
+				 errhint("Filter out or repair rows with such values.")));
 
 	if (cache->tupdesc == NULL)
 	{
@@ -1374,7 +1606,7 @@ seg_reco_kmeans_assign_distance(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 	}
 	values[0] = Int32GetDatum(c + 1);
-	values[1] = Float8GetDatum(sqrt(dist2));
+	values[1] = Float8GetDatum(dist);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(cache->tupdesc, values, nulls)));
 }
 
@@ -1396,9 +1628,11 @@ seg_reco_kmeans_silhouette(PG_FUNCTION_ARGS)
 	if (cache->k < 2)
 		PG_RETURN_FLOAT8(0.0);
 	seg_reco_transform_row(&cache->tf, v, cache->row);
+	/* scaled alike when one overflows: the ratio below does not change */
+	(void) km_row_sqdists(cache->row, cache->centroids, cache->k, cache->d, cache->dists);
 	for (c = 0; c < cache->k; c++)
 	{
-		double		s = exact_sqdist(cache->row, cache->centroids + (Size) c * cache->d, cache->d);
+		double		s = cache->dists[c];
 
 		if (s < a)
 		{

@@ -11,7 +11,11 @@
 
 #include "common/pg_prng.h"
 
-/* k-means on x (n x d, modified: centred and restored); results out */
+/*
+ * k-means on x (n x d, not modified); results out.  The model is consistent
+ * with itself: labels and sizes are the nearest centres by exact distances,
+ * inertia the sum of those squared distances.
+ */
 typedef struct SegRecoKMeansResult
 {
 	double	   *centers;		/* k x d */
@@ -21,7 +25,7 @@ typedef struct SegRecoKMeansResult
 	int			iterations;
 } SegRecoKMeansResult;
 
-extern void seg_reco_kmeans_fit(double *x, int64 n, int d, int k, int n_init, int max_iter,
+extern void seg_reco_kmeans_fit(const double *x, int64 n, int d, int k, int n_init, int max_iter,
 								double tol, pg_prng_state *rng, SegRecoKMeansResult *res);
 
 #endif							/* SEG_RECO_KMEANS_H */

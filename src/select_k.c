@@ -98,7 +98,9 @@ seg_reco_select_k_final(PG_FUNCTION_ARGS)
 
 	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco kmeans_select_k", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
-	seg_reco_transform_fit(st->x, st->n, st->d, &opt, &tf);
+	/* the same rows in any order give the same models and sample */
+	seg_reco_rows_sort(st);
+	seg_reco_transform_fit(st->x, st->n, st->d, &opt, &tf, "kmeans_select_k");
 	seg_reco_prng_seed(&rng, opt.seed);
 	pg_prng_seed(&srng, (uint64) opt.seed ^ UINT64CONST(0x9E3779B97F4A7C15));
 	m = Min((int64) opt.sample_size, st->n);

@@ -197,6 +197,9 @@ seg_reco_silhouette_final(PG_FUNCTION_ARGS)
 				 errhint("Check the query that feeds the aggregate.")));
 	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco silhouette", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
+	/* the same rows in any order give the same sample and the same sums */
+	seg_reco_rows_sort(st);
+	seg_reco_check_feature_range(st->x, st->n, st->d, "silhouette");
 	if (st->args_set && st->arg1 != 0 && (int64) st->arg1 < st->n)
 	{
 		pg_prng_state rng;

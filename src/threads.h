@@ -39,8 +39,8 @@
  *       fdot, fsymv, loss_rows, raw_cmp, sort_raw_rows_worker
  *       (lib/sort_template.h)
  *   kmeans.c: km_pass_task*, km_rows_task*, centre_task, colsum_task,
- *       exact_sqdist, first_block, inertia_task, km_block, lloyd_block,
- *       pot_block, pot_col, uncentre_task
+ *       exact_sqdist, final_task, first_block, inertia_task, km_block,
+ *       km_centre_rows, km_nearest_exact, lloyd_block, pot_block, pot_col
  *   linalg.c: seg_reco_sqdist_small, seg_reco_sqdist_small_pad, seg_reco_topk,
  *       sqdist_fixed, topk_sift_down, topk_worse
  *   linalg.h: seg_reco_dot

@@ -9,7 +9,10 @@
 -- holds at most 2^27 values (rows x features) and fails past that with
 -- SQLSTATE 54000.  Clusters are numbered 1..k.  Options (jsonb): n_init,
 -- max_iter, tol, seed, standardize (z-scores), log1p (1-based columns);
--- gmm_train also covariance_type ('full' or 'diag') and reg_covar.
+-- gmm_train also covariance_type ('full' or 'diag') and reg_covar.  The
+-- collected rows are put in an order of their own before training or
+-- sampling, so results do not depend on the order rows arrive in; features
+-- beyond +-1e100 (after log1p) fail with SQLSTATE 22003.
 
 -- Stored models of every kind (kmeans, gmm; later als), replaced atomically
 -- by name.  model holds the model's JSON text form.

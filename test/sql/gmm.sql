@@ -2,6 +2,13 @@
 -- probabilities, model text form, stored models, errors.
 SET extra_float_digits = 0;
 
+-- issue 11: gmm_train returned its model from memory it had already freed.
+-- A model over 128 kB (here k = 2, d = 101: 163 kB) gets a malloc block of
+-- its own that free returns to the system, so reading the model crashed the
+-- server.  First in this file: in a new backend such blocks are unmapped.
+SELECT length(seg_reco.gmm_train(array_fill((i%7)::float8, ARRAY[100]) || ARRAY[i::float8], 2)::text) AS model_text_length
+  FROM generate_series(1,60) i;
+
 -- two groups of four points around (0.5, 0.5) and (10.5, 10.5)
 CREATE TEMP TABLE gm_pts (g int, f float8[]);
 INSERT INTO gm_pts
@@ -76,3 +83,36 @@ SELECT seg_reco.gmm_train(f, 1) FROM gm_pts WHERE false;
 SELECT seg_reco.gmm_proba('{1}', full_m) FROM gm_model;
 SELECT seg_reco.gmm_assign('{1, NaN}', full_m) FROM gm_model;
 SELECT '{"k": 1, "d": 1, "covariance_type": "spherical"}'::seg_reco.gmm_model;
+
+-- the same rows in any order give the same model (issue 11): the rows are
+-- sorted into an order of their own before the k-means initialisation;
+-- three groups of 100 points, full and diagonal, two initialisations
+CREATE TEMP TABLE gm_many AS
+SELECT ARRAY[g * 6 + sin(i * 1.7) * (1 + g), g * 3 + cos(i * 2.3) * 2 + (i % 3) * 0.1]::float8[] AS f
+  FROM generate_series(0, 2) g, generate_series(1, 100) i;
+SELECT setseed(0.5);
+SELECT o AS input_order, m = (SELECT seg_reco.gmm_train(f, 3, '{"seed": 4, "n_init": 2}')::text FROM gm_many) AS same_full,
+       md = (SELECT seg_reco.gmm_train(f, 3, '{"seed": 4, "n_init": 2, "covariance_type": "diag"}')::text FROM gm_many) AS same_diag
+  FROM (SELECT 'shuffled' AS o, seg_reco.gmm_train(f, 3, '{"seed": 4, "n_init": 2}' ORDER BY random())::text AS m,
+               seg_reco.gmm_train(f, 3, '{"seed": 4, "n_init": 2, "covariance_type": "diag"}' ORDER BY random())::text AS md
+          FROM gm_many
+        UNION ALL
+        SELECT 'reversed', seg_reco.gmm_train(f, 3, '{"seed": 4, "n_init": 2}' ORDER BY f DESC)::text,
+               seg_reco.gmm_train(f, 3, '{"seed": 4, "n_init": 2, "covariance_type": "diag"}' ORDER BY f DESC)::text
+          FROM gm_many) s
+ ORDER BY 1;
+
+-- huge finite values (issue 11): training rejects features beyond 1e100;
+-- rows far outside a model's data get finite probabilities (they were NaN):
+-- when every density underflows, the limit of the posterior as the row
+-- moves out along its direction (here the component at (10.5, 10.5) for
+-- (1e300, 1e300); across the axis (-1e300, 1e300) both are as far in the
+-- limit and the rest of the densities decides)
+SELECT seg_reco.gmm_train(ARRAY[x, 1], 2) FROM (VALUES (1e300::float8), (-1e300), (5e299), (0), (1), (2)) v(x);
+SELECT round(((full_m::jsonb) -> 'means' -> (seg_reco.gmm_assign('{1e300, 1e300}', full_m) - 1) ->> 0)::numeric, 6) AS far_ne_mean_x,
+       seg_reco.gmm_proba('{1e300, 1e300}', full_m) AS far_ne, seg_reco.gmm_proba('{1e300, 1e300}', diag_m) AS diag_far_ne,
+       seg_reco.gmm_proba('{-1e300, -1e300}', full_m) AS far_sw, seg_reco.gmm_proba('{-1e300, -1e300}', diag_m) AS diag_far_sw,
+       (SELECT sum(p) FROM unnest(seg_reco.gmm_proba('{-1e300, 1e300}', full_m)) p) AS across_sums_to,
+       (seg_reco.gmm_proba('{-1e300, 1e300}', full_m))[seg_reco.gmm_assign('{0, 0}', full_m)] = 1 AS across_nearer_origin_wins,
+       seg_reco.gmm_proba('{1.7e308, -1.7e308}', full_m) IS NOT NULL AS at_the_limit
+  FROM gm_model;

@@ -135,3 +135,81 @@ SELECT a.m4 = b.m4 AS same_k4, a.m40 = b.m40 AS same_k40,
   FROM km_t1 a, km_t2 b;
 RESET seg_reco.threads;
 SET seg_reco.threads = 0;
+
+-- the same rows in any order give the same model (issue 11): the rows are
+-- sorted into an order of their own before seeding; k = 4 (small kernel on
+-- threads) and k = 40 (dgemm) on km_many shuffled, reversed and sorted
+SELECT setseed(0.25);
+CREATE TEMP TABLE km_orders AS
+SELECT 'shuffled' AS input_order,
+       seg_reco.kmeans_train(f, 4, '{"seed": 3}' ORDER BY random())::text AS m4,
+       seg_reco.kmeans_train(f, 40, '{"seed": 3, "n_init": 1}' ORDER BY random())::text AS m40 FROM km_many
+UNION ALL
+SELECT 'reversed', seg_reco.kmeans_train(f, 4, '{"seed": 3}' ORDER BY f DESC)::text,
+       seg_reco.kmeans_train(f, 40, '{"seed": 3, "n_init": 1}' ORDER BY f DESC)::text FROM km_many
+UNION ALL
+SELECT 'sorted', seg_reco.kmeans_train(f, 4, '{"seed": 3}' ORDER BY f)::text,
+       seg_reco.kmeans_train(f, 40, '{"seed": 3, "n_init": 1}' ORDER BY f)::text FROM km_many;
+SELECT o.input_order, o.m4 = t.m4 AS same_k4, o.m40 = t.m40 AS same_k40
+  FROM km_orders o, km_t1 t ORDER BY 1;
+-- also with feature preparation, on few rows and with duplicate rows
+SELECT (SELECT seg_reco.kmeans_train(f, 2, '{"standardize": true, "log1p": [2], "seed": 1}' ORDER BY f DESC)::text FROM km_money) =
+       (SELECT m::text FROM km_prep) AS same_prepared,
+       (SELECT seg_reco.kmeans_train(f, 3, '{"seed": 5}' ORDER BY random())::text FROM (SELECT f FROM km_pts UNION ALL SELECT f FROM km_pts) s) =
+       (SELECT seg_reco.kmeans_train(f, 3, '{"seed": 5}' ORDER BY f DESC)::text FROM (SELECT f FROM km_pts UNION ALL SELECT f FROM km_pts) s) AS same_with_duplicates;
+
+-- the stored model is consistent with itself (issue 11): its sizes are the
+-- counts kmeans_assign gives with its centroids on the training rows, its
+-- inertia the sum of their squared distances.  Runs stopped early
+-- (max_iter 2) used to store the sizes and inertia of the assignment
+-- before the last centroid update: 9 of these 20 models differed.
+CREATE TEMP TABLE km_early_pts AS
+SELECT ARRAY[(i * i % 37)::float8, (i * 7 % 23)::float8] AS f FROM generate_series(1, 60) i;
+CREATE TEMP TABLE km_early AS
+SELECT s AS seed,
+       (SELECT seg_reco.kmeans_train(f, 4, jsonb_build_object('seed', s, 'max_iter', 2, 'n_init', 1)) FROM km_early_pts) AS m
+  FROM generate_series(1, 20) s;
+SELECT count(*) AS models,
+       count(*) FILTER (WHERE (m::jsonb) -> 'sizes' =
+                              (SELECT jsonb_agg(coalesce(a.c, 0) ORDER BY g)
+                                 FROM generate_series(1, 4) g
+                                 LEFT JOIN (SELECT seg_reco.kmeans_assign(f, m) AS cl, count(*) AS c
+                                              FROM km_early_pts GROUP BY 1) a ON a.cl = g)) AS sizes_agree,
+       count(*) FILTER (WHERE abs(((m::jsonb) ->> 'inertia')::float8 -
+                                  (SELECT sum(power((seg_reco.kmeans_assign_distance(f, m)).distance, 2))
+                                     FROM km_early_pts)) < 1e-9 * ((m::jsonb) ->> 'inertia')::float8) AS inertia_agrees
+  FROM km_early;
+-- the same on km_many with its default options (k = 4 and k = 40)
+SELECT (SELECT jsonb_agg(c ORDER BY cl) FROM (SELECT seg_reco.kmeans_assign(f, m4::seg_reco.kmeans_model) AS cl, count(*) AS c
+                                                FROM km_many GROUP BY 1) a) = (m4::jsonb -> 'sizes') AS k4_sizes_agree,
+       (SELECT jsonb_agg(c ORDER BY cl) FROM (SELECT seg_reco.kmeans_assign(f, m40::seg_reco.kmeans_model) AS cl, count(*) AS c
+                                                FROM km_many GROUP BY 1) a) = (m40::jsonb -> 'sizes') AS k40_sizes_agree
+  FROM km_t1;
+
+-- huge finite values (issue 11): training rejects features beyond 1e100
+-- (their squared distances overflow; the model's inertia was Infinity,
+-- stored as null, and kmeans_load could not read it back); up to 1e100 the
+-- model is finite and round-trips
+SELECT seg_reco.kmeans_train(ARRAY[x], 2) FROM (VALUES (1e300::float8), (-1e300), (5e299), (0)) v(x);
+SELECT seg_reco.kmeans_train(ARRAY[x, 1], 2, '{"standardize": true}') FROM (VALUES (1e300::float8), (-1e300), (5e299), (0)) v(x);
+SELECT ((seg_reco.kmeans_save('km_huge', seg_reco.kmeans_train(ARRAY[x], 2))::jsonb) ->> 'inertia')::float8 AS inertia
+  FROM (VALUES (1e100::float8), (-1e100), (5e99), (0)) v(x);
+SELECT seg_reco.kmeans_load('km_huge')::text = m::text AS huge_round_trip, m::jsonb -> 'sizes' AS sizes
+  FROM (SELECT model::text::seg_reco.kmeans_model AS m FROM seg_reco.models WHERE name = 'km_huge') s;
+-- log1p brings such values into range
+SELECT (seg_reco.kmeans_train(ARRAY[x], 2, '{"log1p": [1]}')::jsonb) -> 'sizes' AS log1p_sizes
+  FROM (VALUES (1e300::float8), (1e299), (1), (2)) v(x);
+-- assignment of rows far outside the training data: the nearest centroid
+-- (when every squared distance overflows, decided by x.c, then |c|^2), a
+-- finite distance, a finite simplified silhouette (0: both distances are
+-- 1e300 at double precision); an error when the distance itself is beyond
+-- double precision or the model's scaling overflows
+SELECT seg_reco.kmeans_assign('{1e300, 0}', m) AS c_east, seg_reco.kmeans_assign('{10, 0}', m) AS c_10_0,
+       seg_reco.kmeans_assign('{0, 1e300}', m) AS c_north, seg_reco.kmeans_assign('{0, 10}', m) AS c_0_10,
+       seg_reco.kmeans_assign('{-1e300, -1e300}', m) AS c_south_west, seg_reco.kmeans_assign('{0, 0}', m) AS c_0_0,
+       (seg_reco.kmeans_assign_distance('{1e300, 0}', m)).distance AS dist,
+       round(seg_reco.kmeans_silhouette('{1e300, 0}', m)::numeric, 6) AS silhouette
+  FROM km_model;
+SELECT seg_reco.kmeans_assign_distance('{1.7e308, 1.7e308}', m) FROM km_model;
+SELECT seg_reco.kmeans_assign('{1e300}', seg_reco.kmeans_train(ARRAY[x], 2, '{"standardize": true}'))
+  FROM (VALUES (1e-10::float8), (2e-10), (3e-10), (4e-10)) v(x);

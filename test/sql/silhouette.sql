@@ -39,3 +39,25 @@ SELECT seg_reco.silhouette(ARRAY[x], 1) FROM (VALUES (0)) v(x) WHERE false;
 SELECT seg_reco.silhouette(ARRAY[x], c, 1, 0) FROM (VALUES (0, 1), (1, 1), (10, 2)) v(x, c);
 SELECT seg_reco.kmeans_select_k(f, 1, 3) FROM sil_pts;
 SELECT seg_reco.kmeans_select_k(f, 2, 3, '{"sample_size": 1}') FROM sil_pts;
+
+-- the same rows in any order give the same result (issue 11): the rows and
+-- their labels are sorted into an order of their own before sampling and
+-- summing (the sampled silhouette drew other rows, the exact one differed
+-- in its last bits, kmeans_select_k seeded from other rows)
+SELECT setseed(0.75);
+SELECT (SELECT seg_reco.silhouette(f, c, 50, 9 ORDER BY random()) FROM sil_pts) =
+       (SELECT seg_reco.silhouette(f, c, 50, 9) FROM sil_pts) AS sample_shuffled_same,
+       (SELECT seg_reco.silhouette(f, c, 50, 9 ORDER BY f DESC, c DESC) FROM sil_pts) =
+       (SELECT seg_reco.silhouette(f, c, 50, 9) FROM sil_pts) AS sample_reversed_same,
+       (SELECT seg_reco.silhouette(f, c ORDER BY random()) FROM sil_pts) =
+       (SELECT seg_reco.silhouette(f, c ORDER BY f DESC, c DESC) FROM sil_pts) AS exact_same_bits,
+       (SELECT seg_reco.kmeans_select_k(f, 2, 4, '{"seed": 1, "sample_size": 100}' ORDER BY random()) FROM sil_pts) =
+       (SELECT seg_reco.kmeans_select_k(f, 2, 4, '{"seed": 1, "sample_size": 100}' ORDER BY f DESC) FROM sil_pts) AS select_k_same;
+-- rows with the same features and different labels are told apart by label
+SELECT (SELECT seg_reco.silhouette(ARRAY[x], c, 3, 2 ORDER BY c) FROM (VALUES (0, 1), (0, 2), (1, 1), (1, 2), (5, 2)) v(x, c)) =
+       (SELECT seg_reco.silhouette(ARRAY[x], c, 3, 2 ORDER BY c DESC) FROM (VALUES (0, 1), (0, 2), (1, 1), (1, 2), (5, 2)) v(x, c)) AS same_with_label_ties;
+
+-- huge finite values (issue 11): features beyond 1e100 are refused (their
+-- squared distances overflow)
+SELECT seg_reco.silhouette(ARRAY[x], c) FROM (VALUES (1e300::float8, 1), (-1e300, 2), (5e299, 1), (0, 2)) v(x, c);
+SELECT seg_reco.kmeans_select_k(ARRAY[x], 2, 3) FROM (VALUES (1e300::float8), (-1e300), (5e299), (0), (1), (2)) v(x);
