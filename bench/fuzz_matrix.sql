@@ -8,7 +8,10 @@
 -- second time, in row 5 only; and once over zero rows.  Functions whose
 -- arguments all have names are called in named notation, leaving out the
 -- arguments that have a default of their own unless the defaults below set
--- them (smaller sizes) or the argument is the one under test.
+-- them (smaller sizes) or the argument is the one under test.  Results are
+-- turned into text on the server (every output function runs) and only
+-- their count and length go to the client, so that a call's time is the
+-- server's.
 --
 -- Output (psql, unaligned, tab-separated), one call a line:
 --   id, role (analyst: executable by the non-superuser fuzz_analyst; owner:
@@ -413,8 +416,9 @@ SELECT row_number() OVER (ORDER BY r.prokind = 'p', r.proname, r.sig, r.pos, r.r
        coalesce(left(regexp_replace(r.expr, '\s+', ' ', 'g'), 60), 'defaults'),
        CASE r.prokind
             WHEN 'p' THEN format('CALL seg_reco.%I(%s)', r.proname, coalesce(r.args, ''))
-            WHEN 'a' THEN format('SELECT seg_reco.%I(%s) FROM generate_series(1, %s) g',
+            WHEN 'a' THEN format('SELECT length(seg_reco.%I(%s)::text) FROM generate_series(1, %s) g',
                                  r.proname, r.args, CASE r.rows WHEN 'zero' THEN 0 ELSE 10 END)
-            ELSE format('SELECT * FROM seg_reco.%I(%s)', r.proname, coalesce(r.args, '')) END
+            ELSE format('SELECT count(*), sum(length((f)::text)) FROM seg_reco.%I(%s) f',
+                        r.proname, coalesce(r.args, '')) END
   FROM rendered r
  ORDER BY 1;
