@@ -4,14 +4,17 @@
 # under an address-space limit.
 #
 #   bash bench/fuzz.sh [--minutes N] [--matrix-only] [--sqlsmith-only]
-#                      [--timeout S] [--mem-limit-mb MB] [--no-install] [--keep]
+#                      [--timeout S] [--mem-limit-mb MB] [--installed] [--keep]
 #
 #   --minutes N        sqlsmith's running time (default 30)
 #   --matrix-only      only the bad-input matrix; --sqlsmith-only: only sqlsmith
 #   --timeout S        statement_timeout of each matrix call (default 10)
 #   --mem-limit-mb MB  address-space limit of every server process (default 4096)
-#   --no-install       use the seg_reco installed now (no build, no make install;
-#                      on a shared machine: install under the lock, fuzz outside it)
+#   --installed        fuzz the seg_reco installed in the system (no build);
+#                      by default this checkout is built into a private copy of
+#                      the server tree (private_install in scripts/lib/build.sh),
+#                      so nothing is installed and another make install changes
+#                      nothing during the run
 #   --keep             leave the fuzz cluster running at the end
 #
 # The cluster: .fuzz/ in the project folder (or /var/tmp/seg_reco-<hash>/fuzz
@@ -65,7 +68,7 @@ DO_MATRIX=1
 DO_SMITH=1
 TIMEOUT=10
 MEM_MB=4096
-INSTALL=1
+INSTALLED=0
 KEEP=0
 HANG_SECS=30
 while [[ $# -gt 0 ]]; do
@@ -75,9 +78,9 @@ while [[ $# -gt 0 ]]; do
         --sqlsmith-only) DO_MATRIX=0; shift ;;
         --timeout) TIMEOUT=$2; shift 2 ;;
         --mem-limit-mb) MEM_MB=$2; shift 2 ;;
-        --no-install) INSTALL=0; shift ;;
+        --installed) INSTALLED=1; shift ;;
         --keep) KEEP=1; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -387,7 +390,7 @@ run_sqlsmith() {
 # prints "seg_reco <func, file:line>", "core <func, file:line>" or "unknown"
 xx_origin() {
     local sql=$1 i err loc func so
-    so=$("$PG_CONFIG" --pkglibdir)/seg_reco.so
+    so=$SO_PATH
     for i in 1 2 3; do
         err=$(PGOPTIONS="-c statement_timeout=5s" "$PGBIN/psql" -X -q -v VERBOSITY=verbose -h "$SOCKDIR" \
               -p "$PORT" -U fuzz_analyst -d "$FUZZDB" -c "BEGIN; $sql; ROLLBACK" 2>&1 >/dev/null </dev/null || true)
@@ -462,8 +465,14 @@ S_CALLS=0; S_ERR=0; S_XX=0; S_XX_CORE=0; S_CRASH=0; S_HANG=0
 if [[ $DO_SMITH -eq 1 ]]; then PACKAGES+=(sqlsmith); fi
 if command -v gdb >/dev/null; then :; else PACKAGES+=(gdb); fi
 step "packages" ensure_packages
-if [[ $INSTALL -eq 1 ]]; then step "build and install" build_install; fi
 use_fuzz_cluster
+SO_PATH=$("$PG_CONFIG" --pkglibdir)/seg_reco.so
+if [[ $INSTALLED -eq 0 ]]; then
+    step "build into a private server tree" private_install "$(dirname "$DATADIR")/server"
+    # shellcheck disable=SC2034  # read by start_cluster (scripts/lib/cluster.sh)
+    POSTGRES_BIN=$PRIVATE_POSTGRES
+    SO_PATH=$(dirname "$(dirname "$PRIVATE_POSTGRES")")/lib/seg_reco.so
+fi
 step "fuzz cluster (port $PORT, ${MEM_MB} MB address space per process)" start_limited
 step "scratch database $FUZZDB" make_scratch_db
 if [[ $DO_MATRIX -eq 1 ]]; then step "bad-input matrix" run_matrix; fi

@@ -10,11 +10,14 @@
 # shared_buffers 128MB, jit = off (LLVM is not under test, and slow under
 # valgrind), seg_reco.threads = 1 and OPENBLAS_NUM_THREADS=1 (threads run,
 # serialized, under valgrind: one is enough and faster).
+# The server is a private copy (private_install in build.sh) with this
+# checkout's seg_reco built into it: nothing is installed into the system,
+# and another `make install` meanwhile changes nothing here.
 # pg_ctl starts the postmaster through a wrapper that execs
 #   valgrind --tool=memcheck --trace-children=yes --leak-check=no
 #            --suppressions=test/valgrind.supp --gen-suppressions=all
 #            --error-markers=VALGRINDERROR-BEGIN,VALGRINDERROR-END
-#            --log-file=<cluster>/vglog/%p.log  postgres -D ...
+#            --log-file=<cluster>/vglog/%p.log  <private tree>/.../postgres -D ...
 # Backends are forked from the postmaster, so every one runs under memcheck
 # with its own log file.  After the tests the server is stopped (every
 # process writes its ERROR SUMMARY), and the error blocks of all logs are
@@ -29,9 +32,7 @@
 #
 # Environment: VALGRIND_TESTS="rfm btyd ..." runs those tests instead of the
 # whole REGRESS list; VALGRIND_TRACK_ORIGINS=1 adds --track-origins=yes
-# (slower; says where an uninitialised value came from); VALGRIND_NO_INSTALL=1
-# tests the installed build without building or installing (on a machine
-# where installs are serialized by a lock: install under it, test outside).
+# (slower; says where an uninitialised value came from).
 
 VG_PORT=${SEG_RECO_VALGRIND_PGPORT:-$(( PORT + 2 ))}
 VG_BASE=
@@ -73,12 +74,11 @@ exec valgrind --tool=memcheck --trace-children=yes --leak-check=no --num-callers
     --read-var-info=no $track --time-stamp=yes \\
     --suppressions=$ROOT/test/valgrind.supp --gen-suppressions=all \\
     --error-markers=VALGRINDERROR-BEGIN,VALGRINDERROR-END \\
-    --log-file=$VG_LOGDIR/%p.log $PGBIN/postgres "\$@"
+    --log-file=$VG_LOGDIR/%p.log $PRIVATE_POSTGRES "\$@"
 EOF
 }
 
 valgrind_start() {
-    use_valgrind_cluster
     _make_dirs
     if [[ ! -f $DATADIR/PG_VERSION ]]; then
         find "$DATADIR" -mindepth 1 -delete
@@ -142,11 +142,8 @@ valgrind_report() {
 run_valgrind_suite() {
     PACKAGES+=(valgrind)
     step "packages" ensure_packages
-    if [[ ${VALGRIND_NO_INSTALL:-0} == 1 ]]; then
-        say "(VALGRIND_NO_INSTALL=1: testing the seg_reco installed now, no build)"
-    else
-        step "build and install" build_install
-    fi
+    use_valgrind_cluster
+    step "build into a private server tree" private_install "$VG_BASE/server"
     step "cluster under valgrind" valgrind_start
     local tests=${VALGRIND_TESTS:-}
     if [[ -z $tests ]]; then
