@@ -130,10 +130,10 @@ valgrind_report() {
     printf -- '---- valgrind errors (first 400 lines; full logs in %s) ----\n' "$VG_LOGDIR"
     for f in "$VG_LOGDIR"/*.log; do
         grep -q 'VALGRINDERROR-BEGIN' "$f" || continue
-        printf '== %s: %s\n' "$(basename "$f")" \
-            "$(grep -m1 -oE 'postgres: [^ ]+ [^ ]+' "$f" || grep -m1 'Command:' "$f" | sed 's/^==[0-9]*== //')"
+        printf '== %s (process %s)\n' "$(basename "$f")" "$(basename "$f" .log)"
+        # lines are "==<time> <pid>== text" (--time-stamp=yes)
         awk '/VALGRINDERROR-BEGIN/ { on = 1; next } /VALGRINDERROR-END/ { on = 0; print "--"; next } on' "$f" \
-            | sed -E 's/^==[0-9]+== ([0-9:.]+ )?//' | grep -v -E '^\s*$'
+            | sed -E 's/^==[0-9:. ]+== ?//' | grep -v -E '^\s*$'
     done | awk 'NR <= 400'
     printf -- '---- end of valgrind errors ----\n'
 }
