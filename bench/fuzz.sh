@@ -55,6 +55,11 @@
 #    next seed.  Hangs: a sqlsmith query still active 30 s after it started
 #    (it ignored the 1 s timeout); it is recorded and terminated.  Statement
 #    timeouts are sqlsmith's normal 1 s cutoff and count as clear errors.
+#    Internal errors: the shortest query of each message is rerun to read its
+#    LOCATION; those raised inside PostgreSQL (sqlsmith calls core support
+#    functions such as float8_regr_avgx with values the executor never
+#    passes them) are listed but not counted; those in seg_reco.so, or of
+#    unknown origin, are.  SQLSMITH_SEED sets the first seed (default 1).
 #
 # Prints the counts, every XX, crash and hang with its SQL (and, for a
 # crash in the matrix, a gdb backtrace of the backend when gdb is present),
