@@ -11,13 +11,18 @@
 # when that folder is absent; under CI=true a missing file is a failure.
 set -euo pipefail
 
+VALGRIND=0
 case ${1:-} in
     -h|--help)
-        printf 'usage: bash scripts/test.sh\n\nRuns every test (pg_regress, pgTAP, then the TAP tests of test/t).\n'
+        printf 'usage: bash scripts/test.sh [--valgrind]\n\nRuns every test (pg_regress, pgTAP, then the TAP tests of test/t).\n'
+        printf 'With --valgrind: only the pg_regress suite, against a cluster of its own whose\n'
+        printf 'server processes run under valgrind memcheck (scripts/lib/valgrind.sh);\n'
+        printf 'fails on any valgrind error.  VALGRIND_TESTS="a b" runs those tests only.\n'
         printf 'Environment: SEG_RECO_PGPORT (default 54315), CI=true (build with -Werror;\n'
         printf 'tests whose data in ../shared are missing fail instead of being skipped),\n'
         printf 'SEG_RECO_SHARED (the folder holding data/, default ../shared).\n'
         exit 0 ;;
+    --valgrind) VALGRIND=1 ;;
     '') ;;
     *) printf 'unknown option: %s (try --help)\n' "$1" >&2; exit 2 ;;
 esac
@@ -65,9 +70,10 @@ link_shared_data() {
     [[ ${#skip[@]} -eq 0 ]] || SKIP_TESTS=$(printf '%s\n' "${skip[@]}" | sort -u)
 }
 
+# run_regress [test...]: the Makefile's REGRESS list, or the tests named
 run_regress() {
     local log=$STATE/installcheck.log rc=0 tests total ok bad name
-    tests=$(regress_tests)
+    if [[ $# -gt 0 ]]; then tests=$*; else tests=$(regress_tests); fi
     total=$(wc -w <<<"$tests")
     if [[ $total -eq 0 ]]; then
         say "    no pg_regress tests in the Makefile"
@@ -179,6 +185,21 @@ run_tap() {
         fi
     done
 }
+
+if [[ $VALGRIND -eq 1 ]]; then
+    # shellcheck source=scripts/lib/valgrind.sh
+    source "$ROOT/scripts/lib/valgrind.sh"
+    run_valgrind_suite
+    print_timings
+    if [[ ${#FAILED_NAMES[@]} -gt 0 ]]; then
+        printf '\nfailed:\n'
+        printf '  %s\n' "${FAILED_NAMES[@]}"
+    fi
+    printf '\n%d passed, %d failed%s; valgrind: %d errors\n' "$PASSED" "$FAILED" \
+        "$([[ $SKIPPED -gt 0 ]] && printf ', %d skipped' "$SKIPPED")" "$VG_FINDINGS"
+    [[ $FAILED -eq 0 && $VG_FINDINGS -eq 0 ]]
+    exit
+fi
 
 setup_all
 step "thread contract" run_thread_check

@@ -72,3 +72,43 @@ build_install() {
 
 # ---------------------------------------------------------------------------
 # cluster
+
+# private_install DIR: a private copy of the server whose $libdir and share
+# directory lie under DIR, with this checkout's seg_reco installed there:
+# the postgres executable is copied (PostgreSQL finds $libdir and its share
+# directory relative to its own path), every other file of the system's
+# installation is a symbolic link to it.  A server started from
+# $PRIVATE_POSTGRES (pg_ctl -p; see POSTGRES_BIN in cluster.sh) loads this
+# build whatever another `make install` puts into the system meanwhile, and
+# nothing is written outside DIR.  Used by scripts/test.sh --valgrind and
+# bench/fuzz.sh.
+PRIVATE_POSTGRES=
+private_install() {
+    local dir=$1 bindir libdir sharedir f log=$STATE/private_build.log
+    bindir=$("$PG_CONFIG" --bindir)
+    libdir=$("$PG_CONFIG" --pkglibdir)
+    sharedir=$("$PG_CONFIG" --sharedir)
+    mkdir -p "$STATE"
+    rm -rf "$dir"
+    mkdir -p "$dir$bindir" "$dir$libdir/bitcode" "$dir$sharedir/extension"
+    cp "$bindir/postgres" "$dir$bindir/postgres"
+    # links to everything but seg_reco's files, one level down in the two
+    # directories make install writes into
+    for f in "$libdir"/* "$libdir"/bitcode/* "$sharedir"/* "$sharedir"/extension/*; do
+        case $f in
+            "$libdir/bitcode" | "$sharedir/extension") continue ;;
+            */seg_reco*) continue ;;
+        esac
+        ln -s "$f" "$dir$f"
+    done
+    local args=(-C "$ROOT" -s PG_CONFIG="$PG_CONFIG")
+    _is_ci && args+=(WERROR=1)
+    if ! make "${args[@]}" -j"$(nproc)" >"$log" 2>&1 || ! make "${args[@]}" DESTDIR="$dir" install >>"$log" 2>&1; then
+        show_tail "$log" 40
+        die "the build or the private install failed"
+    fi
+    chmod -R a+rX "$dir"
+    # shellcheck disable=SC2034  # read by the callers
+    PRIVATE_POSTGRES=$dir$bindir/postgres
+    say "    this checkout's seg_reco in a private server tree: $dir"
+}

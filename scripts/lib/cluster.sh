@@ -82,6 +82,10 @@ log_min_messages = warning
 EOF
 }
 
+# the postgres executable pg_ctl starts (pg_ctl -p): empty for the system's;
+# a private copy (private_install) or a wrapper running it under valgrind
+POSTGRES_BIN=
+
 # pg_ctl start/restart with no file descriptor but 0-2 left open: the server
 # outlives this script and must not keep what the caller holds (a flock(1)
 # lock, a pipe a CI runner waits on)
@@ -126,7 +130,7 @@ start_cluster() {
     if pg_running; then
         if [[ $changed -eq 1 ]]; then
             say "    configuration changed: restarting"
-            if ! _pg_ctl_detached -D "$DATADIR" -w -t 120 -m fast \
+            if ! _pg_ctl_detached -D "$DATADIR" ${POSTGRES_BIN:+-p "$POSTGRES_BIN"} -w -t 120 -m fast \
                     -l "$DATADIR/server.log" restart >/dev/null 2>&1; then
                 _server_log_tail
                 die "the server did not restart"
@@ -135,8 +139,8 @@ start_cluster() {
             say "    reusing running server (pid $(head -n 1 "$DATADIR/postmaster.pid"))"
         fi
     else
-        if ! _pg_ctl_detached -D "$DATADIR" -w -t 120 -l "$DATADIR/server.log" \
-                start >/dev/null 2>&1; then
+        if ! _pg_ctl_detached -D "$DATADIR" ${POSTGRES_BIN:+-p "$POSTGRES_BIN"} -w -t 120 \
+                -l "$DATADIR/server.log" start >/dev/null 2>&1; then
             _server_log_tail
             die "the server did not start (port $PORT; set SEG_RECO_PGPORT to use another)"
         fi
