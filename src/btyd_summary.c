@@ -36,6 +36,8 @@
  */
 #include "postgres.h"
 
+#include "common/int.h"
+
 #include <limits.h>
 #include <math.h>
 
@@ -385,7 +387,11 @@ seg_reco_btyd_summary_combine(PG_FUNCTION_ARGS)
 	memcpy(st->days + st->ndays, b->days, sizeof(BtydDay) * (Size) b->ndays);
 	st->ndays += b->ndays;
 	st->nsorted = 0;
-	st->lines += b->lines;
+	if (pg_add_s64_overflow(st->lines, b->lines, &st->lines))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("seg_reco.btyd_summary line count out of range"),
+				 errdetail("The merged states hold more than %lld lines.", (long long) PG_INT64_MAX)));
 	btyd_state_compact(st);
 	PG_RETURN_POINTER(st);
 }

@@ -39,6 +39,8 @@
  */
 #include "postgres.h"
 
+#include "common/int.h"
+
 #include <limits.h>
 
 #include "access/htup_details.h"
@@ -344,8 +346,12 @@ seg_reco_rfm_combine(PG_FUNCTION_ARGS)
 		st->receipts[n++] = v;
 	}
 	st->nids = st->nsorted = n;
-	st->lines = a->lines + b->lines;
-	st->return_lines = a->return_lines + b->return_lines;
+	if (pg_add_s64_overflow(a->lines, b->lines, &st->lines) ||
+		pg_add_s64_overflow(a->return_lines, b->return_lines, &st->return_lines))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("seg_reco.rfm line count out of range"),
+				 errdetail("The merged states hold more than %lld lines.", (long long) PG_INT64_MAX)));
 	st->monetary = a->monetary;
 	seg_reco_money_add(&st->monetary, b->monetary, "net amount");
 	st->first_purchase = Min(a->first_purchase, b->first_purchase);
@@ -476,7 +482,8 @@ seg_reco_rfm_state_in(PG_FUNCTION_ARGS)
 	rfm_expect(str, &p, ',');
 	rfm_parse_money(str, &p, &compensation);
 	rfm_expect(str, &p, ',');
-	has_purchase = (*p != '-');
+	/* "-,-" is "no purchase"; a negative timestamp (before 2000) is a number */
+	has_purchase = !(p[0] == '-' && p[1] == ',');
 	if (has_purchase)
 	{
 		first = rfm_parse_int64(str, &p, "Bad first purchase.");

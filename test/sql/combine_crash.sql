@@ -45,12 +45,13 @@ SELECT (seg_reco.rfm_final('0,0,0,0,-,-:{}')).*;
 SELECT (seg_reco.rfm_final('3,1,12.5,0,0,86400000000:{1,2}')).*;
 SELECT (seg_reco.rfm_final('9223372036854775807,9223372036854775807,-1e308,0,-,-:{}')).*;
 SELECT (seg_reco.rfm_final('9223372036854775807,0,1e308,0,0,9223371331199999999:{-9223372036854775808,9223372036854775807}')).*;
--- defect: a state whose first purchase is before 2000-01-01 (a negative
--- timestamp) cannot be read back: rfm_state_in takes the leading "-" for the
--- "no purchase" marker, so rfm_state_agg(...)::text::seg_reco.rfm_state fails
--- for any customer who bought before 2000 (22P02 "Expected ","."):
--- SELECT seg_reco.rfm_state_agg(1, '1999-06-01', 5)::text::seg_reco.rfm_state;
--- SELECT (seg_reco.rfm_final('1,0,1,0,-211813488000000000,9223371331199999999:{-9223372036854775808}')).*;
+-- fixed defect: a state whose first purchase is before 2000-01-01 (a
+-- negative timestamp) could not be read back (rfm_state_in took the leading
+-- "-" for the "no purchase" marker "-,-"), so partial states of customers who
+-- bought before 2000 could not travel as text
+SELECT seg_reco.rfm_state_agg(1, '1999-06-01', 5)::text::seg_reco.rfm_state;
+SELECT (seg_reco.rfm_final(seg_reco.rfm_state_agg(1, '1999-06-01', 5)::text::seg_reco.rfm_state)).*;
+SELECT (seg_reco.rfm_final('1,0,1,0,-211813488000000000,9223371331199999999:{-9223372036854775808}')).*;
 SELECT (seg_reco.rfm_final('1,0,4.9e-324,0,0,0:{0}')).*;
 
 -- the output function on the same states
@@ -129,11 +130,11 @@ SELECT (seg_reco.rfm_merge(s)).* FROM (SELECT NULL::seg_reco.rfm_state AS s WHER
 SELECT (seg_reco.rfm_merge(s)).*
   FROM (VALUES ('1,0,1e308,0,0,0:{9223372036854775807}'::seg_reco.rfm_state),
                ('1,0,-1e308,0,0,0:{-9223372036854775808}')) v(s);
--- defect: merging amounts whose sum leaves float8 gives monetary NaN (the
--- rfm aggregate over the same two lines gives Infinity), and line counts
--- that overflow int64 wrap around to negative numbers instead of an error:
--- SELECT (seg_reco.rfm_merge(s)).* FROM (VALUES ('1,0,1e308,0,0,0:{1}'::seg_reco.rfm_state), ('1,0,1e308,0,0,0:{2}')) v(s);
--- SELECT (seg_reco.rfm_merge(s)).* FROM (VALUES ('9223372036854775807,0,1,0,0,0:{1}'::seg_reco.rfm_state), ('9223372036854775807,0,1,0,0,0:{2}')) v(s);
+-- fixed defects: merged amounts beyond float8 gave monetary NaN, and line
+-- counts that overflow int64 wrapped around to negative numbers
+SELECT (seg_reco.rfm_merge(s)).* FROM (VALUES ('1,0,1e19,0,0,0:{1}'::seg_reco.rfm_state), ('1,0,1e19,0,0,0:{2}')) v(s);
+SELECT (seg_reco.rfm_merge(s)).* FROM (VALUES ('9223372036854775807,0,1,0,0,0:{1}'::seg_reco.rfm_state), ('9223372036854775807,0,1,0,0,0:{2}')) v(s);
+SELECT (seg_reco.btyd_summary_merge(s)).* FROM (VALUES ('day,8800,9223372036854775807:{8790:1}'::seg_reco.btyd_summary_state), ('day,8800,9223372036854775807:{8791:1}')) v(s);
 SELECT (seg_reco.rfm_merge(s)).*
   FROM (VALUES ('1,0,1e308,0,0,0:{1}'::seg_reco.rfm_state), ('1,0,-1e308,0,0,0:{2}')) v(s);
 
@@ -213,11 +214,11 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
     RAISE NOTICE 'rejected with SQLSTATE %', SQLSTATE;
 END $$;
--- defect: a day outside int32 is truncated, not rejected: this reads as day
--- 8800 (2024-02-04); and a state of a calibration end after year 275,000,
--- which btyd_summary_state_agg writes, is refused by the input function:
--- SELECT 'day,8800,1:{-4294958496:5}'::seg_reco.btyd_summary_state;
--- SELECT seg_reco.btyd_summary_state_agg('2024-01-01', 1, '5874897-12-31', 'day')::text::seg_reco.btyd_summary_state;
+-- fixed defects: a day outside int32 was truncated, not rejected (it read as
+-- day 8800, 2024-02-04); a state of a calibration end after year 275,000,
+-- which btyd_summary_state_agg writes, was refused by the input function
+SELECT 'day,8800,1:{-4294958496:5}'::seg_reco.btyd_summary_state;
+SELECT seg_reco.btyd_summary_state_agg('2024-01-01', 1, '5874897-12-31', 'day')::text::seg_reco.btyd_summary_state;
 
 -- btyd_summary_merge runs btyd_summary_combine as its transition function
 SELECT (seg_reco.btyd_summary_merge(s)).* FROM (VALUES (NULL::seg_reco.btyd_summary_state), (NULL)) v(s);
