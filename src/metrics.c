@@ -234,6 +234,8 @@ seg_reco_hit_at_k(PG_FUNCTION_ARGS)
  * products without a row in product_content are skipped; NULL when fewer
  * than two remain.
  */
+#define INTRA_LIST_MAX 10000
+
 PG_FUNCTION_INFO_V1(seg_reco_intra_list_diversity);
 Datum
 seg_reco_intra_list_diversity(PG_FUNCTION_ARGS)
@@ -256,6 +258,13 @@ seg_reco_intra_list_diversity(PG_FUNCTION_ARGS)
 				 errmsg("products must be a bigint array")));
 	deconstruct_array(a, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &elems, &nulls, &n);
+	/* the pairs grow with the square of the list: a list, not a catalogue */
+	if (n > INTRA_LIST_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("intra_list_diversity takes at most %d products, got %d", INTRA_LIST_MAX, n),
+				 errdetail("It compares every pair of the list's products."),
+				 errhint("Pass one recommendation list (recommend_for's k is at most 1000).")));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	c = seg_reco_content_get(false);
