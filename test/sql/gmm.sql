@@ -6,8 +6,12 @@ SET extra_float_digits = 0;
 -- A model over 128 kB (here k = 2, d = 101: 163 kB) gets a malloc block of
 -- its own that free returns to the system, so reading the model crashed the
 -- server.  First in this file: in a new backend such blocks are unmapped.
-SELECT length(seg_reco.gmm_train(array_fill((i%7)::float8, ARRAY[100]) || ARRAY[i::float8], 2)::text) AS model_text_length
-  FROM generate_series(1,60) i;
+-- The model is read whole (its size and header); the digits of a fit this
+-- degenerate (d > n) vary with the floating-point unit (valgrind's differs).
+SELECT m->>'kind' AS kind, m->>'k' AS k, m->>'d' AS d, m->>'n' AS n,
+       length(m::text) > 300000 AS over_300_kb
+  FROM (SELECT seg_reco.gmm_train(array_fill((i%7)::float8, ARRAY[100]) || ARRAY[i::float8], 2)::text::jsonb AS m
+          FROM generate_series(1,60) i) t;
 
 -- two groups of four points around (0.5, 0.5) and (10.5, 10.5)
 CREATE TEMP TABLE gm_pts (g int, f float8[]);
