@@ -93,7 +93,6 @@ extern void seg_reco_chol_precision_factor(const double *l, int d, double *out);
  * keep several multiply-adds in flight (a single running sum is bound by
  * the latency of each add; -O2 without -ffast-math cannot reorder it).
  */
-/* task-safe: see threads.h */
 static inline double
 seg_reco_dot(const double *a, const double *b, int d)
 {
@@ -108,6 +107,15 @@ seg_reco_dot(const double *a, const double *b, int d)
 		s[0] += a[j] * b[j];
 	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
+
+/*
+ * out[j] := seg_reco_dot(x, y + j * d, d) for j < n (the rows of y against
+ * one vector: a customer's als scores), each summed in exactly the order of
+ * seg_reco_dot, so the values are the same bits.  Four rows at a time with
+ * vector clones per CPU (plain loops over seg_reco_dot were vectorised
+ * across rows, with strided loads).
+ */
+extern void seg_reco_dot_rows(const double *y, int64 n, int d, const double *x, double *out);
 
 /*
  * The k best of scores[0..n-1] (only where allowed[i], unless allowed is

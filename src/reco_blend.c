@@ -346,8 +346,7 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 	{
 		if (als == NULL)
 		{
-			for (j = 0; j < m->n_products; j++)
-				b->als[j] = seg_reco_dot(x, m->y + (Size) j * m->d, m->d);
+			seg_reco_dot_rows(m->y, m->n_products, m->d, x, b->als);
 			als = b->als;
 		}
 		{

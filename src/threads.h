@@ -41,9 +41,9 @@
  *   kmeans.c: km_pass_task*, km_rows_task*, centre_task, colsum_task,
  *       exact_sqdist, final_task, first_block, inertia_task, km_block,
  *       km_centre_rows, km_nearest_exact, lloyd_block, pot_block, pot_col
- *   linalg.c: seg_reco_sqdist_small, seg_reco_sqdist_small_pad, seg_reco_topk,
- *       sqdist_fixed, topk_sift_down, topk_worse
- *   linalg.h: seg_reco_dot
+ *   linalg.c: dr_finish, seg_reco_dot_rows, seg_reco_sqdist_small,
+ *       seg_reco_sqdist_small_pad, seg_reco_topk, sqdist_fixed,
+ *       topk_sift_down, topk_worse
  *   reco.h: universe_index
  *   reco_blend.c: buy_again_one, cmp_double, count_receipts, normalise,
  *       seg_reco_blend_customer, seg_reco_row_contributions
