@@ -15,6 +15,11 @@
 # seconds per iteration and peak backend memory (VmHWM), and recommend_all;
 # --scale10-only runs just that.
 #
+# IMPLICIT_PATH=DIR (a build of implicit 0.7.2 by bench/build_implicit.sh,
+# outside the repository) measures implicit's fit and batch recommend on the
+# same pairs in the same run; without it the issue's stored figures are shown
+# and labelled so.
+#
 # Databases: seg_reco_bench_als (demo data, reference scale) and
 # seg_reco_bench_als_uci.  Nothing is asserted: it prints; timings on a
 # shared machine are noisy, so medians of --runs are shown.
@@ -28,6 +33,7 @@ SOCK=
 PGPORT_=
 FACTORS=64
 ITER=15
+IMPLICIT_PATH=${IMPLICIT_PATH:-}
 UCI_CSV=${UCI_CSV:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/shared/data/online-retail/online_retail.csv.gz}
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -38,7 +44,7 @@ while [[ $# -gt 0 ]]; do
         --scale10-only) SCALE10=1; REFERENCE=0; UCI=0; shift ;;
         --socket) SOCK=$2; shift 2 ;;
         --port) PGPORT_=$2; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -55,6 +61,19 @@ else
     step "build and install" build_install
     step "cluster" start_cluster
 fi
+
+# implicit_ref DB THREADS: implicit's fit and batch recommend on the pairs of
+# DB's model 'bench' (summed weights, as als_train gives them); prints its JSON
+implicit_ref() {
+    local db=$1 threads=$2 pairs q
+    pairs=$(mktemp /tmp/seg_reco_pairs.XXXXXX)
+    q=$(psql_db "$db" -Atc "SELECT params ->> 'query' FROM seg_reco.models WHERE name = 'bench'")
+    psql_db "$db" -Atc "COPY (SELECT customer_id, product_id, sum(weight) FROM ($q) s GROUP BY 1, 2) TO STDOUT" >"$pairs"
+    PYTHONPATH=$IMPLICIT_PATH /usr/bin/python3 "$HERE/implicit_ref.py" --pairs "$pairs" --threads "$threads" \
+        --runs "$RUNS" --factors "$FACTORS" --iterations "$ITER"
+    rm -f "$pairs"
+}
+json_field() { /usr/bin/python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
@@ -108,32 +127,48 @@ bench_train() {
             "$(printf '%s\n' "${walls[@]}" | median)" "$RUNS" "${walls[*]}" \
             "$(printf '%s\n' "${loads[@]}" | median)" "$(printf '%s\n' "${its[@]}" | median)" \
             "$(( $(printf '%s\n' "${peaks[@]}" | median | cut -d. -f1) / 1024 ))"
-        if [[ $db == seg_reco_bench_als ]]; then
-            # the implicit library is not installable here (not in Debian; PyPI unreachable):
-            # its CG fit on the same interactions, as the issue measured it on this machine
+        if [[ -n $IMPLICIT_PATH ]]; then
+            # implicit, built from its source outside the repository
+            # (bench/build_implicit.sh), on the same pairs in the same run
+            local ref
+            ref=$(implicit_ref "$db" "$threads")
+            printf '  vs implicit %s CG fit, same pairs, %s thread(s): %ss (median of %s) -> ratio %s; its batch recommend (top 10, all customers): %ss\n' \
+                "$(json_field "$ref" implicit)" "$threads" "$(json_field "$ref" fit_seconds)" "$RUNS" \
+                "$(awk -v a="$(printf '%s\n' "${walls[@]}" | median)" -v b="$(json_field "$ref" fit_seconds)" 'BEGIN { printf "%.2f", a / b }')" \
+                "$(json_field "$ref" recommend_seconds)"
+        elif [[ $db == seg_reco_bench_als ]]; then
+            # without IMPLICIT_PATH: its CG fit on the same interactions, as
+            # the issue measured it on this machine (stored figures)
             local ref=2.5
             [[ $threads -ge 2 ]] && ref=1.5
-            printf '  vs implicit CG fit (issue reference, %s thread(s)): %ss -> ratio %s\n' "$threads" "$ref" \
+            printf '  vs implicit CG fit (stored issue figure, not measured in this run; set IMPLICIT_PATH, see bench/build_implicit.sh, %s thread(s)): %ss -> ratio %s\n' "$threads" "$ref" \
                 "$(awk -v a="$(printf '%s\n' "${walls[@]}" | median)" -v b="$ref" 'BEGIN { printf "%.2f", a / b }')"
         fi
     done
     printf 'loss per iteration (%s): %s\n' "$label" "$losses"
 }
 
-# bench_recommend_all DB LABEL: top 10 for every customer, each run a new session
+# bench_recommend_all DB LABEL: top 10 for every customer, each run a new
+# session: the default hybrid, and ALS alone (what implicit's batch recommend
+# computes)
 bench_recommend_all() {
-    local db=$1 label=$2 times=() r
-    for ((r = 0; r < RUNS; r++)); do
-        times+=("$(psql_db "$db" -q -At <<'SQL'
-SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
-SELECT count(*) FROM seg_reco.recommend_all('bench', 10) \g /dev/null
+    local db=$1 label=$2 times r kind weights
+    for kind in hybrid als_only; do
+        weights=NULL
+        [[ $kind == als_only ]] && weights=$'\'{"als": 1, "content": 0, "popularity": 0, "buy_again": 0}\''
+        times=()
+        for ((r = 0; r < RUNS; r++)); do
+            times+=("$(psql_db "$db" -q -At <<SQL
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \\gset
+SELECT count(*) FROM seg_reco.recommend_all('bench', 10, weights => $weights) \\g /dev/null
 SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3);
 SQL
 )")
+        done
+        printf 'recommend_all %s %s (top 10, %s customers): %ss (median of %s; runs: %s)\n' "$label" "$kind" \
+            "$(psql_db "$db" -Atc "SELECT metrics ->> 'customers' FROM seg_reco.models WHERE name = 'bench'")" \
+            "$(printf '%s\n' "${times[@]}" | median)" "$RUNS" "${times[*]}"
     done
-    printf 'recommend_all %s (top 10, %s customers): %ss (median of %s; runs: %s)\n' "$label" \
-        "$(psql_db "$db" -Atc "SELECT metrics ->> 'customers' FROM seg_reco.models WHERE name = 'bench'")" \
-        "$(printf '%s\n' "${times[@]}" | median)" "$RUNS" "${times[*]}"
 }
 
 bench_serving() {
