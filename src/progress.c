@@ -514,17 +514,30 @@ progress_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-/* an aborted subtransaction ends the frames begun inside it */
+/*
+ * An aborted subtransaction ends the frames begun inside it; those of one
+ * that commits (is released) belong to its parent from then on.
+ */
 static void
 progress_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						  SubTransactionId parentSubid, void *arg)
 {
 	int			level;
 	int			keep;
+	int			i;
 
-	if (event != SUBXACT_EVENT_ABORT_SUB || nframes == 0)
+	if (nframes == 0)
 		return;
 	level = GetCurrentTransactionNestLevel();
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (i = 0; i < nframes; i++)
+			if (frames[i].nest_level >= level)
+				frames[i].nest_level = level - 1;
+		return;
+	}
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
 	keep = nframes;
 	while (keep > 0 && frames[keep - 1].nest_level >= level)
 		keep--;

@@ -68,6 +68,11 @@ SAVEPOINT r;
 SELECT seg_reco._progress_begin('released_command');
 RELEASE r;
 SELECT command, step, detail FROM seg_reco.progress;
+-- and is its parent's from then on: another subtransaction rolled back
+-- at the same depth leaves it
+SAVEPOINT q;
+ROLLBACK TO q;
+SELECT command, step, detail FROM seg_reco.progress;
 COMMIT;
 SELECT count(*) AS in_progress FROM seg_reco.progress;
 -- likewise in a PL/pgSQL block with an exception handler (refresh's ALS step)
@@ -134,6 +139,7 @@ SELECT seg_reco._progress_done('test_command', 150);
 SET LOCAL seg_reco.progress_message_interval = 1;
 SELECT pg_sleep(1.1);
 SELECT seg_reco._progress_done('test_command', 160);
+SET LOCAL seg_reco.progress_message_interval = '1h';
 SELECT seg_reco._progress_done('test_command', 170);
 SELECT seg_reco._progress_step('test_command', 'store');
 SELECT seg_reco._progress_end('test_command');
