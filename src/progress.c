@@ -432,11 +432,13 @@ message_step_end(int k, TimestampTz now)
 {
 	const ProgressFrame *f = &frames[k];
 	StringInfoData s;
-	int64		peak = k == 0 ? seg_reco_progress_peak_memory() : -1;
+	int64		peak;
 	double		secs = (double) (now - f->step_started) / USECS_PER_SEC;
 
 	if (!seg_reco_progress_messages || f->step[0] == '\0')
 		return;
+	/* the peak is the outermost command's step's */
+	peak = k == 0 ? seg_reco_progress_peak_memory() : -1;
 	initStringInfo(&s);
 	chain(&s, k);
 	appendStringInfo(&s, ": %s done", f->step);
