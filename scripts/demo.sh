@@ -28,6 +28,7 @@ done
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 REBUILD=$rebuild
+SHOW_PROGRESS=1
 
 report() {
     if [[ -f $ROOT/scripts/report.sql ]]; then
@@ -53,7 +54,8 @@ evaluate_recommenders() {
         say "    reusing the stored evaluation run (seg_reco.evaluation_runs)"
         return 0
     fi
-    psql_db "$DB" -q -o /dev/null -c "SELECT * FROM seg_reco.evaluate(seg_reco.default_as_of() - 29, 10, '{\"sample_size\": 1000}', 'demo report')"
+    psql_progress "$DB" -q -o /dev/null -c "SELECT * FROM seg_reco.evaluate(seg_reco.default_as_of() - 29, 10, '{\"sample_size\": 1000}', 'demo report')" |
+        sed -u 's/^/    /'
 }
 step "evaluate recommenders" evaluate_recommenders
 step "analyst report" report

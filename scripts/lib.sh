@@ -29,6 +29,7 @@ PACKAGES=(postgresql-15 postgresql-server-dev-15 libopenblas-dev postgresql-15-p
 
 EXT_RECREATED=0      # set to 1 by ensure_db when seg_reco was (re)created
 REBUILD=0            # demo.sh --rebuild sets 1: clean build, new extension, new data
+SHOW_PROGRESS=0      # demo.sh sets 1: a line per step of the demo data and refresh()
 
 for _lib in common build cluster db; do
     # shellcheck source=/dev/null

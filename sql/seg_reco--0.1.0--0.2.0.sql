@@ -902,3 +902,710 @@ SELECT t.kind, t.label AS segment,
  GROUP BY t.kind, t.label;
 CREATE UNIQUE INDEX segment_summary_kind_segment_idx ON seg_reco.segment_summary (kind, segment);
 COMMENT ON MATERIALIZED VIEW seg_reco.segment_summary IS 'one row per RFM segment (kind rfm) and per customer cluster (kind cluster): customers, share, revenue, mean recency/frequency/monetary, probability alive, expected purchases and 12-month value, at-risk share (refreshed by seg_reco.refresh)';
+
+-- Issue 12, progress on long work: refresh(), generate_demo_data(),
+-- als_train(), evaluate(), tune_weights() and recommend_all() report their
+-- steps (the view seg_reco.progress, NOTICE messages with
+-- seg_reco.progress_messages), and refresh_log gains each step's peak
+-- memory (a new last column: a fresh install has it last too)
+ALTER TABLE seg_reco.refresh_log ADD COLUMN peak_memory_bytes bigint;
+COMMENT ON TABLE seg_reco.refresh_log IS 'one row per step of each seg_reco.refresh() run, with its duration and the backend''s peak resident memory in the step';
+COMMENT ON COLUMN seg_reco.refresh_log.peak_memory_bytes IS 'peak resident memory of the backend during the step, in bytes (Linux VmHWM, reset at the step''s start; NULL where not available)';
+
+CREATE FUNCTION seg_reco._progress_begin(command text, steps integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'seg_reco_progress_begin_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION seg_reco._progress_begin(text, integer) IS
+'internal: the session begins reporting the progress of command, which has steps steps (NULL: not known)';
+
+CREATE FUNCTION seg_reco._progress_step(command text, step text, total bigint DEFAULT NULL,
+                                        unit text DEFAULT NULL, detail text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'seg_reco_progress_step_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION seg_reco._progress_step(text, text, bigint, text, text) IS
+'internal: command (the innermost in progress of that name) moves to step, of total units (NULL: not known); at a step of the outermost command the peak memory is reset';
+
+CREATE FUNCTION seg_reco._progress_done(command text, done bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'seg_reco_progress_done_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION seg_reco._progress_done(text, bigint) IS
+'internal: done units of the current step of command are done';
+
+CREATE FUNCTION seg_reco._progress_end(command text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'seg_reco_progress_end_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION seg_reco._progress_end(text) IS
+'internal: command (the innermost in progress of that name) ends; the session''s record is removed when no command is left';
+
+CREATE FUNCTION seg_reco._progress_peak_memory()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'seg_reco_progress_peak_memory_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION seg_reco._progress_peak_memory() IS
+'internal: peak resident memory in bytes of this backend since the current step of the outermost command in progress began (Linux VmHWM; NULL where not known)';
+
+CREATE FUNCTION seg_reco._progress_entries()
+RETURNS TABLE (pid integer, command text, started timestamptz, step text, step_number integer,
+               steps integer, step_started timestamptz, done bigint, total bigint, unit text,
+               percent float8, detail text, updated timestamptz, memory_bytes bigint,
+               peak_memory_bytes bigint)
+AS 'MODULE_PATHNAME', 'seg_reco_progress_entries'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION seg_reco._progress_entries() IS
+'internal: the progress records of live backends the caller may see (seg_reco.progress reads it)';
+
+CREATE VIEW seg_reco.progress AS
+SELECT e.pid, e.command, e.started, e.step, e.step_number, e.steps, e.step_started,
+       e.done, e.total, e.unit, e.percent, e.detail, e.updated, e.memory_bytes, e.peak_memory_bytes
+  FROM seg_reco._progress_entries() e
+ ORDER BY e.started, e.pid;
+COMMENT ON VIEW seg_reco.progress IS 'long seg_reco work in progress in other sessions, seen at once: command, its current step (number of steps), since when, units done of total and percent, the inner command and step (detail), the backend''s resident and peak memory in the step; visible to the roles that see the session in pg_stat_activity';
+
+-- the commands that report their steps: bodies replaced in place
+CREATE OR REPLACE FUNCTION seg_reco.generate_demo_data(
+        customers integer DEFAULT 10000,
+        products integer DEFAULT 5000,
+        transactions bigint DEFAULT 811465,
+        digital_events bigint DEFAULT 50000,
+        seed bigint DEFAULT 42)
+RETURNS TABLE(relation text, rows bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_rel   text;
+    v_kind  "char";
+    v_n     bigint;
+    v_fk    text[] := ARRAY[]::text[];
+    v_idx   text[];
+    v_args  text;
+BEGIN
+    IF customers IS NULL OR products IS NULL OR transactions IS NULL
+       OR digital_events IS NULL OR seed IS NULL THEN
+        RAISE EXCEPTION 'generate_demo_data arguments must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Omit an argument to use its default.';
+    END IF;
+    IF customers < 1 OR customers > 5000000 THEN
+        RAISE EXCEPTION 'customers must be between 1 and 5000000, got %', customers
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF products < 50 OR products > 1000000 THEN
+        RAISE EXCEPTION 'products must be between 50 and 1000000, got %', products
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'At least 50 products are needed so that every category and the seasonal items exist.';
+    END IF;
+    IF transactions < 0 OR transactions > 100000000 THEN
+        RAISE EXCEPTION 'transactions must be between 0 and 100000000, got %', transactions
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF digital_events < 0 OR digital_events > 20000000 THEN
+        RAISE EXCEPTION 'digital_events must be between 0 and 20000000, got %', digital_events
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    PERFORM seg_reco._progress_begin('generate_demo_data', 9);
+    PERFORM seg_reco._progress_step('generate_demo_data', 'prepare');
+    -- the demo writes only into the extension's own tables, never into
+    -- views a user may have put in their place
+    FOREACH v_rel IN ARRAY ARRAY['customers', 'products', 'transactions',
+                                 'digital_events', 'demo_truth'] LOOP
+        SELECT c.relkind INTO v_kind
+          FROM pg_catalog.pg_class c
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'seg_reco' AND c.relname = v_rel;
+        IF v_kind IS NULL THEN
+            RAISE EXCEPTION 'relation seg_reco.% does not exist', v_rel
+                USING ERRCODE = 'undefined_table';
+        ELSIF v_kind <> 'r' THEN
+            RAISE EXCEPTION 'seg_reco.% is not an ordinary table', v_rel
+                USING ERRCODE = 'wrong_object_type',
+                      DETAIL = 'generate_demo_data() loads demo rows only into the tables created by the extension.',
+                      HINT = 'Use a separate database for the demo, or restore the original tables.';
+        END IF;
+    END LOOP;
+
+    TRUNCATE seg_reco.transactions, seg_reco.digital_events, seg_reco.demo_truth,
+             seg_reco.customers, seg_reco.products;
+
+    -- foreign keys are dropped for the load and re-added (and so validated)
+    -- afterwards, with the names PostgreSQL gives them by default
+    FOREACH v_rel IN ARRAY ARRAY['transactions_customer_id_fkey',
+                                 'transactions_product_id_fkey',
+                                 'digital_events_customer_id_fkey',
+                                 'digital_events_product_id_fkey'] LOOP
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                    WHERE conname = v_rel
+                      AND conrelid IN ('seg_reco.transactions'::pg_catalog.regclass,
+                                       'seg_reco.digital_events'::pg_catalog.regclass)) THEN
+            EXECUTE pg_catalog.format('ALTER TABLE seg_reco.%I DROP CONSTRAINT %I',
+                                      CASE WHEN v_rel LIKE 'transactions%' THEN 'transactions'
+                                           ELSE 'digital_events' END, v_rel);
+            v_fk := v_fk || v_rel;
+        END IF;
+    END LOOP;
+
+    -- secondary indexes (not those behind constraints) are dropped for the
+    -- load and rebuilt from their saved definitions: much faster than
+    -- maintaining them row by row
+    SELECT pg_catalog.array_agg(pg_catalog.pg_get_indexdef(i.indexrelid) ORDER BY i.indexrelid)
+      INTO v_idx
+      FROM pg_catalog.pg_index i
+     WHERE i.indrelid IN ('seg_reco.transactions'::pg_catalog.regclass,
+                          'seg_reco.digital_events'::pg_catalog.regclass)
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+                        WHERE k.conindid = i.indexrelid);
+    FOR v_rel IN
+        SELECT pg_catalog.format('DROP INDEX seg_reco.%I', c.relname)
+          FROM pg_catalog.pg_index i
+          JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+         WHERE i.indrelid IN ('seg_reco.transactions'::pg_catalog.regclass,
+                              'seg_reco.digital_events'::pg_catalog.regclass)
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+                            WHERE k.conindid = i.indexrelid)
+    LOOP
+        EXECUTE v_rel;
+    END LOOP;
+
+    PERFORM seg_reco._progress_step('generate_demo_data', 'customers');
+    INSERT INTO seg_reco.customers
+    SELECT * FROM seg_reco._demo_customers(customers, products, transactions, digital_events, seed);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    relation := 'customers'; rows := v_n; RETURN NEXT;
+
+    PERFORM seg_reco._progress_step('generate_demo_data', 'products');
+    INSERT INTO seg_reco.products
+    SELECT * FROM seg_reco._demo_products(customers, products, transactions, digital_events, seed);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    relation := 'products'; rows := v_n; RETURN NEXT;
+
+    -- the generator counts the lines as it makes them
+    PERFORM seg_reco._progress_step('generate_demo_data', 'transactions', transactions, 'lines',
+                                    'lines generated; they are inserted after the last');
+    INSERT INTO seg_reco.transactions
+    SELECT * FROM seg_reco._demo_transactions(customers, products, transactions, digital_events, seed);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    relation := 'transactions'; rows := v_n; RETURN NEXT;
+
+    PERFORM seg_reco._progress_step('generate_demo_data', 'digital_events');
+    INSERT INTO seg_reco.digital_events
+    SELECT * FROM seg_reco._demo_digital_events(customers, products, transactions, digital_events, seed);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    relation := 'digital_events'; rows := v_n; RETURN NEXT;
+
+    PERFORM seg_reco._progress_step('generate_demo_data', 'demo_truth');
+    INSERT INTO seg_reco.demo_truth
+    SELECT * FROM seg_reco._demo_truth(customers, products, transactions, digital_events, seed);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    relation := 'demo_truth'; rows := v_n; RETURN NEXT;
+
+    PERFORM seg_reco._progress_step('generate_demo_data', 'indexes');
+    FOREACH v_rel IN ARRAY COALESCE(v_idx, ARRAY[]::text[]) LOOP
+        EXECUTE v_rel;
+    END LOOP;
+
+    PERFORM seg_reco._progress_step('generate_demo_data', 'foreign_keys');
+    FOREACH v_rel IN ARRAY v_fk LOOP
+        v_args := CASE WHEN v_rel LIKE '%customer_id%'
+                       THEN 'customer_id) REFERENCES seg_reco.customers (customer_id)'
+                       ELSE 'product_id) REFERENCES seg_reco.products (product_id)' END;
+        EXECUTE pg_catalog.format('ALTER TABLE seg_reco.%I ADD CONSTRAINT %I FOREIGN KEY (',
+                                  CASE WHEN v_rel LIKE 'transactions%' THEN 'transactions'
+                                       ELSE 'digital_events' END, v_rel) || v_args;
+    END LOOP;
+
+    PERFORM seg_reco._progress_step('generate_demo_data', 'analyze');
+    ANALYZE seg_reco.customers, seg_reco.products, seg_reco.transactions,
+            seg_reco.digital_events, seg_reco.demo_truth;
+    PERFORM seg_reco._progress_end('generate_demo_data');
+    RETURN;
+END
+$fn$;
+CREATE OR REPLACE FUNCTION seg_reco.evaluate(split_date date,
+                                  k integer DEFAULT 10,
+                                  config jsonb DEFAULT '{}',
+                                  name text DEFAULT NULL)
+RETURNS TABLE(recommender text, mode text, customers integer,
+              precision_at_k float8, recall_at_k float8, ndcg_at_k float8, map_at_k float8,
+              hit_rate float8, coverage float8, diversity float8, novelty float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_key     text;
+    v_run     bigint;
+    v_model   text := '_seg_reco_eval_' || pg_catalog.pg_backend_pid();
+    v_recs    text[] := ARRAY['popularity', 'buy_again', 'als', 'content', 'hybrid', 'cold_start'];
+    v_sample  integer := 2000;
+    v_seed    bigint := 42;
+    v_days    integer;
+    v_end     timestamptz;
+    v_als     jsonb := '{}';
+    v_w       jsonb;
+    v_div     float8 := 0;
+    v_cap     integer;
+    v_minseg  integer := 30;
+    v_r       text;
+    v_m       text;
+    v_weights jsonb;
+    v_active  bigint;
+BEGIN
+    IF split_date IS NULL OR k IS NULL OR config IS NULL THEN
+        RAISE EXCEPTION 'split_date, k and config must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF k < 1 OR k > 1000 THEN
+        RAISE EXCEPTION 'k must be between 1 and 1000, got %', k
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(config) <> 'object' THEN
+        RAISE EXCEPTION 'config must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"recommenders": ["als", "hybrid"], "sample_size": 1000}''.';
+    END IF;
+    FOR v_key IN SELECT jsonb_object_keys(config) LOOP
+        IF v_key NOT IN ('recommenders', 'sample_size', 'seed', 'test_days', 'als', 'weights',
+                         'diversity', 'max_per_category', 'min_segment_size') THEN
+            RAISE EXCEPTION 'unknown evaluate option "%"', v_key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use recommenders, sample_size, seed, test_days, als, weights, diversity, max_per_category, min_segment_size.';
+        END IF;
+    END LOOP;
+    IF config ? 'recommenders' THEN
+        v_recs := ARRAY(SELECT jsonb_array_elements_text(config -> 'recommenders'));
+        IF EXISTS (SELECT 1 FROM unnest(v_recs) r
+                    WHERE r NOT IN ('popularity', 'buy_again', 'als', 'content', 'hybrid', 'cold_start'))
+           OR cardinality(v_recs) = 0 THEN
+            RAISE EXCEPTION 'recommenders must be a list of popularity, buy_again, als, content, hybrid, cold_start'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+    v_sample := coalesce((config ->> 'sample_size')::integer, v_sample);
+    v_seed := coalesce((config ->> 'seed')::bigint, v_seed);
+    v_days := (config ->> 'test_days')::integer;
+    v_als := coalesce(config -> 'als', v_als);
+    v_w := config -> 'weights';
+    IF jsonb_typeof(v_w) = 'null' THEN
+        v_w := NULL;
+    END IF;
+    v_div := coalesce((config ->> 'diversity')::float8, v_div);
+    v_cap := (config ->> 'max_per_category')::integer;
+    v_minseg := coalesce((config ->> 'min_segment_size')::integer, v_minseg);
+    IF v_sample < 1 OR (v_days IS NOT NULL AND v_days < 1) THEN
+        RAISE EXCEPTION 'sample_size and test_days must be at least 1'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_end := CASE WHEN v_days IS NULL THEN 'infinity'::timestamptz
+                  ELSE (split_date + v_days)::timestamptz END;
+    -- nothing to score: say so before training anything
+    IF NOT EXISTS (SELECT 1 FROM seg_reco.transactions t
+                    WHERE t.customer_id IS NOT NULL AND t.amount > 0
+                      AND t.ts >= split_date::timestamptz AND t.ts < v_end) THEN
+        RAISE EXCEPTION 'no member purchase in the test window %',
+                        CASE WHEN v_days IS NULL THEN format('from %s on', to_char(split_date, 'YYYY-MM-DD'))
+                             ELSE format('from %s to %s', to_char(split_date, 'YYYY-MM-DD'),
+                                         to_char(split_date + v_days - 1, 'YYYY-MM-DD')) END
+            USING ERRCODE = 'no_data_found',
+                  DETAIL = coalesce((SELECT format('The latest transaction is dated %s.', to_char(max(t.ts), 'YYYY-MM-DD'))
+                                       FROM seg_reco.transactions t HAVING count(*) > 0),
+                                    'There are no transactions.'),
+                  HINT = 'Choose a split_date before the latest transaction (for example seg_reco.default_as_of() - 29).';
+    END IF;
+
+    -- the past: a private model and the split's popularity
+    PERFORM seg_reco._progress_begin('evaluate', 4 + cardinality(v_recs));
+    PERFORM seg_reco._progress_step('evaluate', 'train_als');
+    PERFORM seg_reco.als_train(v_model,
+                               factors => coalesce((v_als ->> 'factors')::integer, 64),
+                               regularization => coalesce((v_als ->> 'regularization')::float8, 0.01),
+                               alpha => coalesce((v_als ->> 'alpha')::float8, 1.0),
+                               iterations => coalesce((v_als ->> 'iterations')::integer, 15),
+                               options => jsonb_build_object('as_of', split_date));
+    CREATE TEMP TABLE _eval_saved_pop ON COMMIT DROP AS SELECT * FROM seg_reco.segment_popularity;
+    CREATE TEMP TABLE _eval_saved_info ON COMMIT DROP AS SELECT * FROM seg_reco.popularity_info;
+    PERFORM seg_reco._progress_step('evaluate', 'split_popularity');
+    PERFORM seg_reco.build_popularity(as_of => split_date - 1);
+
+    -- the customers and what they bought before and after the split
+    PERFORM seg_reco._progress_step('evaluate', 'sample_customers');
+    CREATE TEMP TABLE _eval_cust ON COMMIT DROP AS
+    SELECT c.customer_id,
+           EXISTS (SELECT 1 FROM seg_reco.transactions h
+                    WHERE h.customer_id = c.customer_id AND h.amount > 0 AND h.ts < split_date::timestamptz) AS warm
+      FROM (SELECT DISTINCT t.customer_id FROM seg_reco.transactions t
+             WHERE t.customer_id IS NOT NULL AND t.amount > 0
+               AND t.ts >= split_date::timestamptz AND t.ts < v_end) c
+     ORDER BY md5(c.customer_id::text || ':' || v_seed::text), c.customer_id
+     LIMIT v_sample;
+    CREATE TEMP TABLE _eval_rel ON COMMIT DROP AS
+    SELECT c.customer_id, c.warm,
+           array_agg(DISTINCT t.product_id) AS rel_all,
+           array_agg(DISTINCT t.product_id) FILTER (
+               WHERE NOT EXISTS (SELECT 1 FROM seg_reco.transactions h
+                                  WHERE h.customer_id = c.customer_id AND h.product_id = t.product_id
+                                    AND h.amount > 0 AND h.ts < split_date::timestamptz)) AS rel_new
+      FROM _eval_cust c
+      JOIN seg_reco.transactions t ON t.customer_id = c.customer_id AND t.amount > 0
+       AND t.ts >= split_date::timestamptz AND t.ts < v_end
+     GROUP BY c.customer_id, c.warm;
+
+    CREATE TEMP TABLE _eval_lists (recommender text, mode text, customer_id bigint, rel bigint[],
+                                   products bigint[]) ON COMMIT DROP;
+    FOREACH v_r IN ARRAY v_recs LOOP
+        PERFORM seg_reco._progress_step('evaluate', 'lists_' || v_r);
+        IF v_r = 'cold_start' THEN
+            INSERT INTO _eval_lists
+            SELECT 'cold_start', 'cold_start', r.customer_id, r.rel_all,
+                   ARRAY(SELECT cs.product_id FROM seg_reco.cold_start_recommendations(r.customer_id, k, v_minseg) cs
+                          ORDER BY cs.rank)
+              FROM _eval_rel r WHERE NOT r.warm;
+            CONTINUE;
+        END IF;
+        IF v_r = 'buy_again' THEN
+            INSERT INTO _eval_lists
+            SELECT 'buy_again', 'all', r.customer_id, r.rel_all,
+                   ARRAY(SELECT b.product_id FROM seg_reco.buy_again_scores(r.customer_id, k, split_date - 1) b
+                          ORDER BY b.rank)
+              FROM _eval_rel r WHERE r.warm;
+            CONTINUE;
+        END IF;
+        v_weights := CASE v_r
+            WHEN 'popularity' THEN '{"als": 0, "content": 0, "popularity": 1, "buy_again": 0}'::jsonb
+            WHEN 'als' THEN '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0}'::jsonb
+            WHEN 'content' THEN '{"als": 0, "content": 1, "popularity": 0, "buy_again": 0}'::jsonb
+            ELSE v_w END;
+        FOREACH v_m IN ARRAY ARRAY['all', 'new'] LOOP
+            INSERT INTO _eval_lists
+            SELECT v_r, v_m, r.customer_id, CASE v_m WHEN 'all' THEN r.rel_all ELSE r.rel_new END,
+                   ARRAY(SELECT f.product_id
+                           FROM seg_reco.recommend_for(r.customer_id, k, include_purchased => v_m = 'all',
+                                                       model => v_model, weights => v_weights,
+                                                       diversity => CASE WHEN v_r = 'hybrid' THEN v_div ELSE 0 END,
+                                                       max_per_category => CASE WHEN v_r = 'hybrid' THEN v_cap END,
+                                                       as_of => split_date - 1) f
+                          ORDER BY f.rank)
+              FROM _eval_rel r
+             WHERE r.warm AND (v_m = 'all' OR r.rel_new IS NOT NULL);
+        END LOOP;
+        IF v_r = 'popularity' THEN
+            INSERT INTO _eval_lists
+            SELECT 'popularity', 'cold_start', r.customer_id, r.rel_all,
+                   ARRAY(SELECT f.product_id
+                           FROM seg_reco.recommend_for(r.customer_id, k, model => v_model,
+                                                       weights => v_weights, as_of => split_date - 1) f
+                          ORDER BY f.rank)
+              FROM _eval_rel r WHERE NOT r.warm;
+        END IF;
+    END LOOP;
+
+    PERFORM seg_reco._progress_step('evaluate', 'metrics');
+    SELECT count(*) INTO v_active FROM seg_reco.products p WHERE p.active;
+    v_run := nextval('seg_reco.evaluation_run_seq');
+    INSERT INTO seg_reco.evaluation_runs (run_id, name, split_date, k, config, recommender, mode, customers,
+                                          precision_at_k, recall_at_k, ndcg_at_k, map_at_k, hit_rate,
+                                          coverage, diversity, novelty)
+    SELECT v_run, evaluate.name, split_date, k, config, l.recommender, l.mode, count(*)::integer,
+           avg(seg_reco.precision_at_k(l.products, l.rel, k)),
+           avg(seg_reco.recall_at_k(l.products, l.rel, k)),
+           avg(seg_reco.ndcg_at_k(l.products, l.rel, k)),
+           avg(seg_reco.average_precision_at_k(l.products, l.rel, k)),
+           avg(seg_reco.hit_at_k(l.products, l.rel, k)),
+           (SELECT count(DISTINCT u.p) FROM _eval_lists l2, unnest(l2.products) u(p)
+             WHERE l2.recommender = l.recommender AND l2.mode = l.mode)::float8 / nullif(v_active, 0),
+           avg(seg_reco.intra_list_diversity(l.products)),
+           avg(seg_reco.novelty(l.products))
+      FROM _eval_lists l
+     WHERE l.rel IS NOT NULL AND cardinality(l.rel) > 0
+     GROUP BY l.recommender, l.mode;
+
+    -- put everything back
+    DELETE FROM seg_reco.models m WHERE m.name = v_model;
+    DELETE FROM seg_reco.segment_popularity;
+    INSERT INTO seg_reco.segment_popularity SELECT * FROM _eval_saved_pop;
+    DELETE FROM seg_reco.popularity_info;
+    INSERT INTO seg_reco.popularity_info SELECT * FROM _eval_saved_info;
+    DROP TABLE _eval_saved_pop, _eval_saved_info, _eval_cust, _eval_rel, _eval_lists;
+
+    RETURN QUERY
+    SELECT e.recommender, e.mode, e.customers, e.precision_at_k, e.recall_at_k, e.ndcg_at_k, e.map_at_k,
+           e.hit_rate, e.coverage, e.diversity, e.novelty
+      FROM seg_reco.evaluation_runs e
+     WHERE e.run_id = v_run
+     ORDER BY e.mode, array_position(ARRAY['popularity', 'buy_again', 'als', 'content', 'hybrid', 'cold_start'],
+                                     e.recommender);
+    PERFORM seg_reco._progress_end('evaluate');
+END
+$fn$;
+CREATE OR REPLACE FUNCTION seg_reco.tune_weights(split_date date, config jsonb DEFAULT '{}')
+RETURNS TABLE(mode text, weights jsonb, ndcg_at_k float8, chosen boolean)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_cands jsonb := coalesce(config -> 'candidates', '[
+        {"als": 1, "content": 0.3, "popularity": 0.1, "buy_again": 1},
+        {"als": 1, "content": 0.1, "popularity": 0.3, "buy_again": 2},
+        {"als": 1, "content": 0.05, "popularity": 0.5, "buy_again": 1},
+        {"als": 1, "content": 0, "popularity": 0.7, "buy_again": 1},
+        {"als": 0.5, "content": 0, "popularity": 1, "buy_again": 1},
+        {"als": 0.2, "content": 0, "popularity": 1, "buy_again": 1},
+        {"als": 1, "content": 0.1, "popularity": 0.1, "buy_again": 1},
+        {"als": 1, "content": 0, "popularity": 0, "buy_again": 1},
+        {"als": 1, "content": 0, "popularity": 0, "buy_again": 0}]'::jsonb);
+    v_k     integer := coalesce((config ->> 'k')::integer, 10);
+    v_eval  jsonb;
+    v_c     jsonb;
+    v_rebuy jsonb;
+    v_new   jsonb;
+BEGIN
+    IF split_date IS NULL OR config IS NULL OR jsonb_typeof(config) <> 'object' THEN
+        RAISE EXCEPTION 'split_date must not be NULL and config must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(v_cands) <> 'array' OR jsonb_array_length(v_cands) = 0 THEN
+        RAISE EXCEPTION 'candidates must be a non-empty JSON array of weight objects'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example [{"als": 1, "content": 0.3, "popularity": 0.1, "buy_again": 1}].';
+    END IF;
+    v_eval := (config - 'candidates' - 'k') || jsonb_build_object('recommenders', '["hybrid"]'::jsonb);
+    IF NOT v_eval ? 'test_days' THEN
+        v_eval := v_eval || '{"test_days": 28}';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM seg_reco.transactions t
+                    WHERE t.customer_id IS NOT NULL AND t.amount > 0
+                      AND t.ts >= split_date::timestamptz
+                      AND t.ts < (split_date + (v_eval ->> 'test_days')::integer)::timestamptz) THEN
+        RAISE EXCEPTION 'no member purchase in the validation window from % to %', to_char(split_date, 'YYYY-MM-DD'),
+                        to_char(split_date + (v_eval ->> 'test_days')::integer - 1, 'YYYY-MM-DD')
+            USING ERRCODE = 'no_data_found',
+                  DETAIL = coalesce((SELECT format('The latest transaction is dated %s.', to_char(max(t.ts), 'YYYY-MM-DD'))
+                                       FROM seg_reco.transactions t HAVING count(*) > 0),
+                                    'There are no transactions.'),
+                  HINT = 'Choose an earlier split_date or a longer test_days.';
+    END IF;
+    CREATE TEMP TABLE _tune (mode text, weights jsonb, ndcg float8, i int) ON COMMIT DROP;
+    PERFORM seg_reco._progress_begin('tune_weights', jsonb_array_length(v_cands));
+    FOR v_c IN SELECT e FROM jsonb_array_elements(v_cands) e LOOP
+        PERFORM seg_reco._progress_step('tune_weights', 'candidate', detail => v_c::text);
+        INSERT INTO _tune
+        -- buy-again scores only products bought before: on new products a
+        -- candidate's buy_again weight does nothing, so it is stored as 0
+        SELECT e.mode, CASE WHEN e.mode = 'new' THEN v_c || '{"buy_again": 0}' ELSE v_c END,
+               e.ndcg_at_k, (SELECT count(*) FROM _tune)::int
+          FROM seg_reco.evaluate(split_date, v_k, v_eval || jsonb_build_object('weights', v_c), 'tune_weights') e
+         WHERE e.mode IN ('all', 'new');
+    END LOOP;
+    SELECT t.weights INTO v_rebuy FROM _tune t WHERE t.mode = 'all' AND t.ndcg IS NOT NULL ORDER BY t.ndcg DESC, t.i LIMIT 1;
+    SELECT t.weights INTO v_new FROM _tune t WHERE t.mode = 'new' AND t.ndcg IS NOT NULL ORDER BY t.ndcg DESC, t.i LIMIT 1;
+    IF v_rebuy IS NULL OR v_new IS NULL THEN
+        RAISE EXCEPTION 'no customer bought anything in the validation window from %', split_date
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'Choose an earlier split_date or a longer test_days.';
+    END IF;
+    INSERT INTO seg_reco.settings (key, value)
+    VALUES ('hybrid_weights', jsonb_build_object('rebuy', v_rebuy, 'new', v_new))
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+    RETURN QUERY
+    SELECT t.mode, t.weights, t.ndcg,
+           (t.mode = 'all' AND t.weights = v_rebuy) OR (t.mode = 'new' AND t.weights = v_new)
+      FROM _tune t ORDER BY t.mode, t.ndcg DESC NULLS LAST, t.i;
+    DROP TABLE _tune;
+    PERFORM seg_reco._progress_end('tune_weights');
+END
+$fn$;
+CREATE OR REPLACE FUNCTION seg_reco.refresh_clusters() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_n bigint;
+    v_opts jsonb;
+    v_select jsonb;
+    v_k integer;
+    v_kmin integer := (seg_reco.setting('cluster_k_min'))::integer;
+    v_kmax integer := (seg_reco.setting('cluster_k_max'))::integer;
+    v_pair record;
+    v_km seg_reco.kmeans_model;
+    v_gm seg_reco.gmm_model;
+BEGIN
+    PERFORM seg_reco._progress_begin('clusters', 5);
+    PERFORM seg_reco._progress_step('clusters', 'select_k');
+    SELECT count(*) INTO v_n FROM seg_reco.customer_features;
+    DELETE FROM seg_reco.customer_clusters;
+    IF v_n < 2 THEN
+        PERFORM seg_reco._progress_end('clusters');
+        RETURN jsonb_build_object('skipped', 'fewer than 2 customers with purchases');
+    END IF;
+    SELECT count(*) INTO v_n
+      FROM (SELECT DISTINCT seg_reco.cluster_feature_vector(f) FROM seg_reco.customer_features f) d;
+    IF v_n <= 2 THEN
+        PERFORM seg_reco._progress_end('clusters');
+        RETURN jsonb_build_object('skipped', 'fewer than 3 distinct customers');
+    END IF;
+    -- never more clusters than distinct customers allow
+    v_kmax := least(v_kmax, (v_n - 1)::integer);
+    v_kmin := least(v_kmin, v_kmax);
+    v_opts := jsonb_build_object('standardize', true, 'log1p', jsonb_build_array(1, 2, 3, 4, 5),
+                                 'seed', seg_reco.setting('cluster_seed'));
+    IF v_kmin >= v_kmax THEN
+        v_k := v_kmin;
+        v_select := jsonb_build_object('chosen_k', v_k, 'rule', 'only one k allowed');
+    ELSE
+        SELECT seg_reco.kmeans_select_k(seg_reco.cluster_feature_vector(f), v_kmin, v_kmax, v_opts)
+          INTO v_select FROM seg_reco.customer_features f;
+        v_k := (v_select ->> 'chosen_k')::integer;
+    END IF;
+
+    PERFORM seg_reco._progress_step('clusters', 'kmeans', detail => format('k = %s', v_k));
+    SELECT seg_reco.kmeans_train(seg_reco.cluster_feature_vector(f), v_k, v_opts)
+      INTO v_km FROM seg_reco.customer_features f;
+    PERFORM seg_reco.kmeans_save('customer_kmeans', v_km);
+    PERFORM seg_reco._progress_step('clusters', 'gmm', detail => format('k = %s', v_k));
+    SELECT seg_reco.gmm_train(seg_reco.cluster_feature_vector(f), v_k,
+                              v_opts || jsonb_build_object('covariance_type', seg_reco.setting('gmm_covariance'),
+                                                           'n_init', 1))
+      INTO v_gm FROM seg_reco.customer_features f;
+    PERFORM seg_reco.gmm_save('customer_gmm', v_gm);
+
+    PERFORM seg_reco._progress_step('clusters', 'assign');
+    INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
+    SELECT f.customer_id, (f.a).cluster, '', (f.a).distance,
+           (SELECT i FROM unnest(f.p) WITH ORDINALITY u(v, i) ORDER BY v DESC, i LIMIT 1)::integer,
+           (SELECT max(v) FROM unnest(f.p) v)
+      FROM (SELECT c.customer_id,
+                   seg_reco.kmeans_assign_distance(seg_reco.cluster_feature_vector(c), v_km) AS a,
+                   seg_reco.gmm_proba(seg_reco.cluster_feature_vector(c), v_gm) AS p
+              FROM seg_reco.customer_features c) f;
+
+    -- name the clusters from their profiles
+    PERFORM seg_reco._progress_step('clusters', 'names');
+    CREATE TEMP TABLE _seg_reco_profile ON COMMIT DROP AS
+    WITH long AS (
+        SELECT c.cluster, kv.key AS col, kv.value::text::float8 AS v
+          FROM seg_reco.customer_features f
+          JOIN seg_reco.customer_clusters c USING (customer_id),
+               jsonb_each(to_jsonb(f) - 'customer_id') kv
+    ), pop AS (
+        SELECT col, avg(v) AS mu, nullif(stddev_pop(v), 0) AS sd FROM long GROUP BY col
+    ), z AS (
+        SELECT l.cluster, l.col, coalesce((avg(l.v) - p.mu) / p.sd, 0) AS z
+          FROM long l JOIN pop p USING (col) GROUP BY l.cluster, l.col, p.mu, p.sd
+    )
+    SELECT z.cluster, n.name, sum(z.z * w.value::text::float8) AS score
+      FROM z JOIN seg_reco.cluster_names n ON true
+      JOIN jsonb_each(n.weights) w ON w.key = z.col
+     GROUP BY z.cluster, n.name;
+    LOOP
+        SELECT p.cluster, p.name INTO v_pair
+          FROM _seg_reco_profile p
+         ORDER BY p.score DESC, p.cluster, p.name LIMIT 1;
+        EXIT WHEN NOT FOUND;
+        UPDATE seg_reco.customer_clusters SET cluster_name = v_pair.name WHERE cluster = v_pair.cluster;
+        DELETE FROM _seg_reco_profile p WHERE p.cluster = v_pair.cluster OR p.name = v_pair.name;
+    END LOOP;
+    DROP TABLE _seg_reco_profile;
+    UPDATE seg_reco.customer_clusters SET cluster_name = 'Cluster ' || cluster WHERE cluster_name = '';
+    PERFORM seg_reco._progress_end('clusters');
+    RETURN jsonb_build_object('k', v_k, 'rule', v_select -> 'rule');
+END;
+$fn$;
+CREATE OR REPLACE PROCEDURE seg_reco.refresh()
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+DECLARE
+    v_run bigint := nextval('seg_reco.refresh_run_seq');
+    v_t0 timestamptz;
+    v_rows bigint;
+    v_detail jsonb;
+BEGIN
+    PERFORM seg_reco._progress_begin('refresh', 9);
+    PERFORM seg_reco._progress_step('refresh', 'customer_features');
+    v_t0 := clock_timestamp();
+    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.customer_features;
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_features;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'customer_features', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'clusters');
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.refresh_clusters();
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_clusters;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'clusters', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'customer_value');
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.refresh_value();
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_value;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'customer_value', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'content');
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.build_content();
+    SELECT count(*) INTO v_rows FROM seg_reco.product_content;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'content', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'popularity');
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.build_popularity();
+    SELECT count(*) INTO v_rows FROM seg_reco.segment_popularity;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'popularity', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'als_model');
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.refresh_als();
+    SELECT count(*) INTO v_rows FROM seg_reco.als_customer_factors f WHERE f.model = 'default';
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'als_model', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'recommendations');
+    v_t0 := clock_timestamp();
+    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.recommendations;
+    SELECT count(*) INTO v_rows FROM seg_reco.recommendations;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'recommendations', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'customer_segments');
+    v_t0 := clock_timestamp();
+    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.customer_segments;
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_segments;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'customer_segments', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'segment_summary');
+    v_t0 := clock_timestamp();
+    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.segment_summary;
+    SELECT count(*) INTO v_rows FROM seg_reco.segment_summary;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'segment_summary', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
+         seg_reco._progress_peak_memory());
+    PERFORM seg_reco._progress_end('refresh');
+END;
+$fn$;
+COMMENT ON PROCEDURE seg_reco.refresh() IS 'runs the whole pipeline (features, clusters, customer value, recommendation model, views) and refreshes the views concurrently, logging each step in seg_reco.refresh_log (the step in progress: seg_reco.progress)';

@@ -60,6 +60,7 @@
 #include "guards.h"
 #include "linalg.h"
 #include "memory.h"
+#include "progress.h"
 #include "threads.h"
 
 #define ALS_CG_STEPS 3
@@ -157,6 +158,7 @@ typedef struct PairReceiver
 	int64		n;
 	int64		cap;
 	bool		selected;		/* startup saw a SELECT */
+	bool		progress;		/* report rows read (progress.h) */
 	SegRecoPairs *out;
 } PairReceiver;
 
@@ -188,7 +190,11 @@ pair_receive(TupleTableSlot *slot, DestReceiver *self)
 	nulls = slot->tts_isnull;
 	r->out->rows_read++;
 	if ((r->out->rows_read & 65535) == 0)
+	{
 		CHECK_FOR_INTERRUPTS();
+		if (r->progress)
+			seg_reco_progress_update(r->out->rows_read);
+	}
 	if (nulls[0] || nulls[1])
 	{
 		r->out->rows_skipped++;
@@ -430,6 +436,8 @@ seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 	recv.pub.rDestroy = pair_noop;
 	recv.pub.mydest = DestNone;
 	recv.cxt = CurrentMemoryContext;
+	/* reading all rows is a step of the caller's (als_train, recommend_all) */
+	recv.progress = !one_customer;
 	recv.cap = one_customer ? 64 : Max(65536, estimated_rows(sql.data) * 1.05 + 1024);
 	recv.rows = seg_reco_alloc_huge(sizeof(RawRow) * recv.cap);
 	recv.out = out;
@@ -446,6 +454,8 @@ seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 				 errhint("Pass a query returning customer_id, product_id, weight.")));
 	rows = recv.rows;
 	n = recv.n;
+	if (recv.progress)
+		seg_reco_progress_done(out->rows_read);
 	pfree(sql.data);
 	elog(DEBUG1, "als: read " INT64_FORMAT " rows in %.3f s", n, elapsed_since(t0));
 
@@ -1339,6 +1349,7 @@ iterate(float *x, float *y, const Csr *um, const Csr *im, int d, double reg, dou
 		if (!isfinite(loss[it]))
 			nan_error("the factors", it + 1, reg, alpha);
 		elog(DEBUG1, "als_train \"%s\": iteration %d, loss %g, %.3f s", name, it + 1, loss[it], secs[it]);
+		seg_reco_progress_update(it + 1);
 	}
 }
 
@@ -1453,6 +1464,8 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 			   *popularity;
 	char	   *params,
 			   *metrics;
+	int			progress;
+	char	   *progress_detail;
 
 	SEG_RECO_ARG_NOT_NULL(0, "name");
 	SEG_RECO_ARG_NOT_NULL(1, "factors");
@@ -1477,6 +1490,9 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 	use_cg = check_train_args(name, d, reg, alpha, iterations, solver);
 
 	INSTR_TIME_SET_CURRENT(t_start);
+	progress = seg_reco_progress_begin("als_train", 3);
+	progress_detail = psprintf("model %s", name);
+	seg_reco_progress_step(progress, "read", -1, "rows", progress_detail);
 	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco als_train",
 								 ALLOCSET_DEFAULT_SIZES);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -1492,12 +1508,14 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 	load_seconds = elapsed_since(t_start);
 
 	/* iterate */
+	seg_reco_progress_step(progress, "iterations", iterations, "iterations", progress_detail);
 	initial_factors(work, seed, nu, ni, d, &x, &y);
 	loss = palloc(sizeof(double) * iterations);
 	secs = palloc(sizeof(double) * iterations);
 	iterate(x, y, &um, &im, d, reg, alpha, iterations, use_cg, name, loss, secs);
 
 	/* save */
+	seg_reco_progress_step(progress, "store", -1, NULL, progress_detail);
 	popularity = palloc(sizeof(double) * ni);
 	for (k = 0; k < ni; k++)
 		popularity[k] = (double) (im.ptr[k + 1] - im.ptr[k]) / (double) nu;
@@ -1509,5 +1527,6 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 	SPI_finish();
 	MemoryContextDelete(work);
+	seg_reco_progress_end(progress);
 	PG_RETURN_INT64(version);
 }

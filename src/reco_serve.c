@@ -40,6 +40,7 @@
 #include "als_train.h"
 #include "guards.h"
 #include "linalg.h"
+#include "progress.h"
 #include "reco.h"
 #include "tfidf.h"
 #include "threads.h"
@@ -1082,6 +1083,8 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	Portal		portal;
 	Oid			t1[1] = {TEXTOID};
 	Datum		v1[1];
+	int			progress;
+	int64		scored = 0;
 
 	SEG_RECO_ARG_NOT_NULL(0, "model");
 	SEG_RECO_ARG_NOT_NULL(1, "n");
@@ -1099,6 +1102,8 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	check_diversity(diversity, max_per_cat, PG_ARGISNULL(6));
 
 	InitMaterializedSRF(fcinfo, 0);
+	progress = seg_reco_progress_begin("recommend_all", 2);
+	seg_reco_progress_step(progress, "read", -1, "rows", NULL);
 	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco recommend_all",
 								 ALLOCSET_DEFAULT_SIZES);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -1149,6 +1154,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	job.include_purchased = include_purchased;
 	ra_job_alloc(&job, work, occ_cust, occ_n);
 	seg_reco_blas_begin();
+	seg_reco_progress_step(progress, "score", m->n_customers, "customers", NULL);
 
 	v1[0] = CStringGetTextDatum(m->name);
 	portal = SPI_cursor_open_with_args(NULL,
@@ -1185,11 +1191,14 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 			ra_emit(rsinfo, &job, ids + sb, nsb);
 			MemoryContextSwitchTo(work);
 		}
+		scored += rows;
+		seg_reco_progress_update(scored);
 	}
 	SPI_cursor_close(portal);
 
 	MemoryContextSwitchTo(old);
 	SPI_finish();
 	MemoryContextDelete(work);
+	seg_reco_progress_end(progress);
 	return (Datum) 0;
 }

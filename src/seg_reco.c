@@ -11,6 +11,7 @@
 #include "utils/guc.h"
 
 #include "linalg.h"
+#include "progress.h"
 #include "threads.h"
 
 PG_MODULE_MAGIC;
@@ -44,6 +45,16 @@ int			seg_reco_threads = 2;
  * at use (a lowered ceiling also caps sessions that set theirs before).
  */
 int			seg_reco_max_threads = 4;
+
+/*
+ * seg_reco.progress_messages: a NOTICE at each start and end of a step of
+ * long seg_reco work (refresh, generate_demo_data, als_train, evaluate,
+ * tune_weights, recommend_all), and within a step at most every
+ * seg_reco.progress_message_interval seconds.  Off by default: the same
+ * progress is always visible to other sessions in seg_reco.progress.
+ */
+bool		seg_reco_progress_messages = false;
+int			seg_reco_progress_message_interval = 10;
 
 void		_PG_init(void);
 
@@ -93,6 +104,22 @@ _PG_init(void)
 							&seg_reco_max_threads,
 							4, 1, 64,
 							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("seg_reco.progress_messages",
+							 "Sends a NOTICE as long seg_reco work (refresh, generate_demo_data, "
+							 "als_train, evaluate, tune_weights, recommend_all) goes through its steps.",
+							 "At each start and end of a step, and within a step at most every "
+							 "seg_reco.progress_message_interval.",
+							 &seg_reco_progress_messages,
+							 false,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("seg_reco.progress_message_interval",
+							"Least time between two progress messages within a step.",
+							"Applies when seg_reco.progress_messages is on.",
+							&seg_reco_progress_message_interval,
+							10, 1, 86400,
+							PGC_USERSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("seg_reco");
 }

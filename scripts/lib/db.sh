@@ -9,6 +9,20 @@ psql_db() {
     "$PGBIN/psql" -X -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$PORT" -U postgres -d "$db" "$@"
 }
 
+# psql_progress DB args...: psql_db, and with SHOW_PROGRESS=1 a line as each
+# step of a long call starts and ends (the NOTICE messages of the setting
+# seg_reco.progress_messages; inner commands' steps and the timings in
+# DETAIL are left out: the refresh log has those), on stdout
+psql_progress() {
+    if [[ $SHOW_PROGRESS -ne 1 ]]; then
+        psql_db "$@"
+        return
+    fi
+    PGOPTIONS="${PGOPTIONS:-} -c seg_reco.progress_messages=on" psql_db "$@" 2>&1 |
+        sed -u -e '/^NOTICE:  [a-z_]* > /d' -e 's/^NOTICE:  \([a-z_]*: \)/\1/' \
+            -e '/^DETAIL:  [0-9.]* s\(, peak memory [0-9.]* MB\| into the step\)\{0,1\}$/d'
+}
+
 # hash of what `make install` put in place for seg_reco
 installed_hash() {
     local share lib
@@ -73,13 +87,20 @@ ensure_demo_data() {
         say "    reusing existing demo data"
         return 0
     fi
-    psql_db "$DB" -P footer=off -c "SELECT * FROM seg_reco.generate_demo_data()" | sed 's/^/    /'
+    psql_progress "$DB" -P footer=off -c "SELECT * FROM seg_reco.generate_demo_data()" | sed -u 's/^/    /'
 }
 
 # everything up to a current extension with demo data, as steps
 # run the whole pipeline once (the views the tests and the report read)
 refresh_pipeline() {
-    psql_db "$DB" -q -c "CALL seg_reco.refresh()"
+    psql_progress "$DB" -q -c "CALL seg_reco.refresh()" | sed -u 's/^/    /'
+    [[ $SHOW_PROGRESS -eq 1 ]] || return 0
+    psql_db "$DB" -q -P footer=off -c "
+        SELECT l.step, round(l.duration_ms / 1000, 2) AS seconds, l.row_count AS rows,
+               pg_size_pretty(l.peak_memory_bytes) AS peak_memory
+          FROM seg_reco.refresh_log l
+         WHERE l.run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)
+         ORDER BY l.started_at" | sed 's/^/    /'
 }
 
 setup_all() {

@@ -121,6 +121,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    PERFORM seg_reco._progress_begin('generate_demo_data', 9);
+    PERFORM seg_reco._progress_step('generate_demo_data', 'prepare');
     -- the demo writes only into the extension's own tables, never into
     -- views a user may have put in their place
     FOREACH v_rel IN ARRAY ARRAY['customers', 'products', 'transactions',
@@ -182,35 +184,44 @@ BEGIN
         EXECUTE v_rel;
     END LOOP;
 
+    PERFORM seg_reco._progress_step('generate_demo_data', 'customers');
     INSERT INTO seg_reco.customers
     SELECT * FROM seg_reco._demo_customers(customers, products, transactions, digital_events, seed);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     relation := 'customers'; rows := v_n; RETURN NEXT;
 
+    PERFORM seg_reco._progress_step('generate_demo_data', 'products');
     INSERT INTO seg_reco.products
     SELECT * FROM seg_reco._demo_products(customers, products, transactions, digital_events, seed);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     relation := 'products'; rows := v_n; RETURN NEXT;
 
+    -- the generator counts the lines as it makes them
+    PERFORM seg_reco._progress_step('generate_demo_data', 'transactions', transactions, 'lines',
+                                    'lines generated; they are inserted after the last');
     INSERT INTO seg_reco.transactions
     SELECT * FROM seg_reco._demo_transactions(customers, products, transactions, digital_events, seed);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     relation := 'transactions'; rows := v_n; RETURN NEXT;
 
+    PERFORM seg_reco._progress_step('generate_demo_data', 'digital_events');
     INSERT INTO seg_reco.digital_events
     SELECT * FROM seg_reco._demo_digital_events(customers, products, transactions, digital_events, seed);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     relation := 'digital_events'; rows := v_n; RETURN NEXT;
 
+    PERFORM seg_reco._progress_step('generate_demo_data', 'demo_truth');
     INSERT INTO seg_reco.demo_truth
     SELECT * FROM seg_reco._demo_truth(customers, products, transactions, digital_events, seed);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     relation := 'demo_truth'; rows := v_n; RETURN NEXT;
 
+    PERFORM seg_reco._progress_step('generate_demo_data', 'indexes');
     FOREACH v_rel IN ARRAY COALESCE(v_idx, ARRAY[]::text[]) LOOP
         EXECUTE v_rel;
     END LOOP;
 
+    PERFORM seg_reco._progress_step('generate_demo_data', 'foreign_keys');
     FOREACH v_rel IN ARRAY v_fk LOOP
         v_args := CASE WHEN v_rel LIKE '%customer_id%'
                        THEN 'customer_id) REFERENCES seg_reco.customers (customer_id)'
@@ -220,8 +231,10 @@ BEGIN
                                        ELSE 'digital_events' END, v_rel) || v_args;
     END LOOP;
 
+    PERFORM seg_reco._progress_step('generate_demo_data', 'analyze');
     ANALYZE seg_reco.customers, seg_reco.products, seg_reco.transactions,
             seg_reco.digital_events, seg_reco.demo_truth;
+    PERFORM seg_reco._progress_end('generate_demo_data');
     RETURN;
 END
 $fn$;

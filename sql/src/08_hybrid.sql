@@ -145,6 +145,8 @@ BEGIN
     END IF;
 
     -- the past: a private model and the split's popularity
+    PERFORM seg_reco._progress_begin('evaluate', 4 + cardinality(v_recs));
+    PERFORM seg_reco._progress_step('evaluate', 'train_als');
     PERFORM seg_reco.als_train(v_model,
                                factors => coalesce((v_als ->> 'factors')::integer, 64),
                                regularization => coalesce((v_als ->> 'regularization')::float8, 0.01),
@@ -153,9 +155,11 @@ BEGIN
                                options => jsonb_build_object('as_of', split_date));
     CREATE TEMP TABLE _eval_saved_pop ON COMMIT DROP AS SELECT * FROM seg_reco.segment_popularity;
     CREATE TEMP TABLE _eval_saved_info ON COMMIT DROP AS SELECT * FROM seg_reco.popularity_info;
+    PERFORM seg_reco._progress_step('evaluate', 'split_popularity');
     PERFORM seg_reco.build_popularity(as_of => split_date - 1);
 
     -- the customers and what they bought before and after the split
+    PERFORM seg_reco._progress_step('evaluate', 'sample_customers');
     CREATE TEMP TABLE _eval_cust ON COMMIT DROP AS
     SELECT c.customer_id,
            EXISTS (SELECT 1 FROM seg_reco.transactions h
@@ -180,6 +184,7 @@ BEGIN
     CREATE TEMP TABLE _eval_lists (recommender text, mode text, customer_id bigint, rel bigint[],
                                    products bigint[]) ON COMMIT DROP;
     FOREACH v_r IN ARRAY v_recs LOOP
+        PERFORM seg_reco._progress_step('evaluate', 'lists_' || v_r);
         IF v_r = 'cold_start' THEN
             INSERT INTO _eval_lists
             SELECT 'cold_start', 'cold_start', r.customer_id, r.rel_all,
@@ -225,6 +230,7 @@ BEGIN
         END IF;
     END LOOP;
 
+    PERFORM seg_reco._progress_step('evaluate', 'metrics');
     SELECT count(*) INTO v_active FROM seg_reco.products p WHERE p.active;
     v_run := nextval('seg_reco.evaluation_run_seq');
     INSERT INTO seg_reco.evaluation_runs (run_id, name, split_date, k, config, recommender, mode, customers,
@@ -259,6 +265,7 @@ BEGIN
      WHERE e.run_id = v_run
      ORDER BY e.mode, array_position(ARRAY['popularity', 'buy_again', 'als', 'content', 'hybrid', 'cold_start'],
                                      e.recommender);
+    PERFORM seg_reco._progress_end('evaluate');
 END
 $fn$;
 COMMENT ON FUNCTION seg_reco.evaluate(date, integer, jsonb, text) IS 'trains temporary models on the data before split_date and reports precision, recall, NDCG, MAP, hit rate, coverage, diversity and novelty at k of popularity, buy-again, ALS, content, the hybrid and the cold start on what customers bought from split_date on (all products, new products, cold-start customers); stores the run in evaluation_runs';
@@ -321,7 +328,9 @@ BEGIN
                   HINT = 'Choose an earlier split_date or a longer test_days.';
     END IF;
     CREATE TEMP TABLE _tune (mode text, weights jsonb, ndcg float8, i int) ON COMMIT DROP;
+    PERFORM seg_reco._progress_begin('tune_weights', jsonb_array_length(v_cands));
     FOR v_c IN SELECT e FROM jsonb_array_elements(v_cands) e LOOP
+        PERFORM seg_reco._progress_step('tune_weights', 'candidate', detail => v_c::text);
         INSERT INTO _tune
         -- buy-again scores only products bought before: on new products a
         -- candidate's buy_again weight does nothing, so it is stored as 0
@@ -345,6 +354,7 @@ BEGIN
            (t.mode = 'all' AND t.weights = v_rebuy) OR (t.mode = 'new' AND t.weights = v_new)
       FROM _tune t ORDER BY t.mode, t.ndcg DESC NULLS LAST, t.i;
     DROP TABLE _tune;
+    PERFORM seg_reco._progress_end('tune_weights');
 END
 $fn$;
 COMMENT ON FUNCTION seg_reco.tune_weights(date, jsonb) IS 'scores candidate hybrid weights with evaluate() on a validation split and stores the best (re-buys and new products) as the setting hybrid_weights';

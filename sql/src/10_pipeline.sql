@@ -286,14 +286,18 @@ DECLARE
     v_km seg_reco.kmeans_model;
     v_gm seg_reco.gmm_model;
 BEGIN
+    PERFORM seg_reco._progress_begin('clusters', 5);
+    PERFORM seg_reco._progress_step('clusters', 'select_k');
     SELECT count(*) INTO v_n FROM seg_reco.customer_features;
     DELETE FROM seg_reco.customer_clusters;
     IF v_n < 2 THEN
+        PERFORM seg_reco._progress_end('clusters');
         RETURN jsonb_build_object('skipped', 'fewer than 2 customers with purchases');
     END IF;
     SELECT count(*) INTO v_n
       FROM (SELECT DISTINCT seg_reco.cluster_feature_vector(f) FROM seg_reco.customer_features f) d;
     IF v_n <= 2 THEN
+        PERFORM seg_reco._progress_end('clusters');
         RETURN jsonb_build_object('skipped', 'fewer than 3 distinct customers');
     END IF;
     -- never more clusters than distinct customers allow
@@ -310,15 +314,18 @@ BEGIN
         v_k := (v_select ->> 'chosen_k')::integer;
     END IF;
 
+    PERFORM seg_reco._progress_step('clusters', 'kmeans', detail => format('k = %s', v_k));
     SELECT seg_reco.kmeans_train(seg_reco.cluster_feature_vector(f), v_k, v_opts)
       INTO v_km FROM seg_reco.customer_features f;
     PERFORM seg_reco.kmeans_save('customer_kmeans', v_km);
+    PERFORM seg_reco._progress_step('clusters', 'gmm', detail => format('k = %s', v_k));
     SELECT seg_reco.gmm_train(seg_reco.cluster_feature_vector(f), v_k,
                               v_opts || jsonb_build_object('covariance_type', seg_reco.setting('gmm_covariance'),
                                                            'n_init', 1))
       INTO v_gm FROM seg_reco.customer_features f;
     PERFORM seg_reco.gmm_save('customer_gmm', v_gm);
 
+    PERFORM seg_reco._progress_step('clusters', 'assign');
     INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
     SELECT f.customer_id, (f.a).cluster, '', (f.a).distance,
            (SELECT i FROM unnest(f.p) WITH ORDINALITY u(v, i) ORDER BY v DESC, i LIMIT 1)::integer,
@@ -329,6 +336,7 @@ BEGIN
               FROM seg_reco.customer_features c) f;
 
     -- name the clusters from their profiles
+    PERFORM seg_reco._progress_step('clusters', 'names');
     CREATE TEMP TABLE _seg_reco_profile ON COMMIT DROP AS
     WITH long AS (
         SELECT c.cluster, kv.key AS col, kv.value::text::float8 AS v
@@ -355,6 +363,7 @@ BEGIN
     END LOOP;
     DROP TABLE _seg_reco_profile;
     UPDATE seg_reco.customer_clusters SET cluster_name = 'Cluster ' || cluster WHERE cluster_name = '';
+    PERFORM seg_reco._progress_end('clusters');
     RETURN jsonb_build_object('k', v_k, 'rule', v_select -> 'rule');
 END;
 $fn$;
@@ -591,9 +600,11 @@ CREATE TABLE seg_reco.refresh_log (
     duration_ms numeric NOT NULL,
     row_count   bigint,
     detail      jsonb,
+    peak_memory_bytes bigint,
     PRIMARY KEY (run_id, step)
 );
-COMMENT ON TABLE seg_reco.refresh_log IS 'one row per step of each seg_reco.refresh() run, with its duration';
+COMMENT ON TABLE seg_reco.refresh_log IS 'one row per step of each seg_reco.refresh() run, with its duration and the backend''s peak resident memory in the step';
+COMMENT ON COLUMN seg_reco.refresh_log.peak_memory_bytes IS 'peak resident memory of the backend during the step, in bytes (Linux VmHWM, reset at the step''s start; NULL where not available)';
 CREATE SEQUENCE seg_reco.refresh_run_seq;
 
 -- refresh(): the whole pipeline, left to right, one logged step at a time:
@@ -604,6 +615,9 @@ CREATE SEQUENCE seg_reco.refresh_run_seq;
 -- jit is off: compiling the big refresh and diff queries cost more than it
 -- saved in every step (the whole pipeline 10% faster on the demo data; the
 -- recommendations view's concurrent refresh 0.3-0.8 s faster in a new session).
+-- Each step is reported as it starts (seg_reco.progress, and NOTICE messages
+-- with seg_reco.progress_messages) and logged with the backend's peak
+-- resident memory in it (peak_memory_bytes).
 CREATE PROCEDURE seg_reco.refresh()
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -615,70 +629,90 @@ DECLARE
     v_rows bigint;
     v_detail jsonb;
 BEGIN
+    PERFORM seg_reco._progress_begin('refresh', 9);
+    PERFORM seg_reco._progress_step('refresh', 'customer_features');
     v_t0 := clock_timestamp();
     REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.customer_features;
     SELECT count(*) INTO v_rows FROM seg_reco.customer_features;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'customer_features', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL);
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
+         seg_reco._progress_peak_memory());
 
+    PERFORM seg_reco._progress_step('refresh', 'clusters');
     v_t0 := clock_timestamp();
     v_detail := seg_reco.refresh_clusters();
     SELECT count(*) INTO v_rows FROM seg_reco.customer_clusters;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'clusters', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail);
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory());
 
+    PERFORM seg_reco._progress_step('refresh', 'customer_value');
     v_t0 := clock_timestamp();
     v_detail := seg_reco.refresh_value();
     SELECT count(*) INTO v_rows FROM seg_reco.customer_value;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'customer_value', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail);
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory());
 
+    PERFORM seg_reco._progress_step('refresh', 'content');
     v_t0 := clock_timestamp();
     v_detail := seg_reco.build_content();
     SELECT count(*) INTO v_rows FROM seg_reco.product_content;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'content', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail);
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory());
 
+    PERFORM seg_reco._progress_step('refresh', 'popularity');
     v_t0 := clock_timestamp();
     v_detail := seg_reco.build_popularity();
     SELECT count(*) INTO v_rows FROM seg_reco.segment_popularity;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'popularity', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail);
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory());
 
+    PERFORM seg_reco._progress_step('refresh', 'als_model');
     v_t0 := clock_timestamp();
     v_detail := seg_reco.refresh_als();
     SELECT count(*) INTO v_rows FROM seg_reco.als_customer_factors f WHERE f.model = 'default';
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'als_model', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail);
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory());
 
+    PERFORM seg_reco._progress_step('refresh', 'recommendations');
     v_t0 := clock_timestamp();
     REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.recommendations;
     SELECT count(*) INTO v_rows FROM seg_reco.recommendations;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'recommendations', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL);
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
+         seg_reco._progress_peak_memory());
 
+    PERFORM seg_reco._progress_step('refresh', 'customer_segments');
     v_t0 := clock_timestamp();
     REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.customer_segments;
     SELECT count(*) INTO v_rows FROM seg_reco.customer_segments;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'customer_segments', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL);
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
+         seg_reco._progress_peak_memory());
 
+    PERFORM seg_reco._progress_step('refresh', 'segment_summary');
     v_t0 := clock_timestamp();
     REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.segment_summary;
     SELECT count(*) INTO v_rows FROM seg_reco.segment_summary;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'segment_summary', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL);
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
+         seg_reco._progress_peak_memory());
+    PERFORM seg_reco._progress_end('refresh');
 END;
 $fn$;
-COMMENT ON PROCEDURE seg_reco.refresh() IS 'runs the whole pipeline (features, clusters, customer value, recommendation model, views) and refreshes the views concurrently, logging each step in seg_reco.refresh_log';
+COMMENT ON PROCEDURE seg_reco.refresh() IS 'runs the whole pipeline (features, clusters, customer value, recommendation model, views) and refreshes the views concurrently, logging each step in seg_reco.refresh_log (the step in progress: seg_reco.progress)';
 REVOKE EXECUTE ON PROCEDURE seg_reco.refresh() FROM PUBLIC;
 

@@ -19,6 +19,7 @@
 #include "utils/tuplestore.h"
 
 #include "demo.h"
+#include "progress.h"
 
 PG_FUNCTION_INFO_V1(seg_reco_demo_transactions);
 
@@ -1013,6 +1014,9 @@ emit_transaction(void *arg, const Line *l)
 	MemoryContextSwitchTo(old);
 	if (++e->n % 256 == 0)
 		MemoryContextReset(e->rowcxt);
+	/* lines made so far: generate_demo_data's step transactions */
+	if (e->n % 4096 == 0)
+		seg_reco_progress_update(e->n);
 }
 
 Datum
@@ -1035,6 +1039,7 @@ seg_reco_demo_transactions(PG_FUNCTION_ARGS)
 	e.online_txt = CStringGetTextDatum("online");
 	e.n = 0;
 	seg_reco_demo_simulate(m, emit_transaction, &e, NULL);
+	seg_reco_progress_done(e.n);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	return (Datum) 0;

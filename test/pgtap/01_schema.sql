@@ -13,7 +13,7 @@ SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'di
                                     'popularity_info', 'evaluation_runs']);
 SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary',
                                                 'recommendations']);
-SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models']);
+SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models', 'progress']);
 
 SELECT col_is_pk('seg_reco', 'customers', 'customer_id', 'customers keyed by customer_id');
 SELECT col_is_pk('seg_reco', 'products', 'product_id', 'products keyed by product_id');
@@ -75,8 +75,10 @@ SELECT is((SELECT p.proparallel::text FROM pg_proc p WHERE p.oid = 'seg_reco.rfm
           's', 'rfm is parallel safe');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'seg_reco'::regnamespace AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
-              AND p.proparallel <> 's'), ARRAY['_als_train'],
-          'every C function is parallel safe but the ALS trainer, which writes the model tables');
+              AND p.proparallel <> 's'),
+          ARRAY['_als_train', '_progress_begin', '_progress_done', '_progress_end', '_progress_entries',
+                '_progress_peak_memory', '_progress_step'],
+          'every C function is parallel safe but the ALS trainer, which writes the model tables, and the progress functions, which report the calling session''s own work');
 SELECT index_is_unique('seg_reco', 'recommendations', 'recommendations_customer_rank_idx');
 
 -- functions that run SQL pin their search_path (hostile search_path safety)

@@ -129,3 +129,21 @@ SELECT value_model, count(*) AS customers, count(p_alive) AS p_alive, count(clv_
 SELECT name, kind, penalizer, params #>> '{spend,penalizer}' AS spend_penalizer, converged
   FROM seg_reco.btyd_models;
 ROLLBACK;
+
+-- progress (issue 12): with seg_reco.progress_messages, a NOTICE at each
+-- start and end of a step, inner commands (clusters, als_train,
+-- recommend_all) named after the step (times are in DETAIL, not shown
+-- here); the ALS step fails inside and goes on.  Each step is logged with
+-- the backend's peak resident memory in it.
+BEGIN;
+SET LOCAL client_min_messages = notice;
+SET LOCAL seg_reco.progress_messages = on;
+SET LOCAL seg_reco.progress_message_interval = '1h';
+\set VERBOSITY terse
+CALL seg_reco.refresh();
+\set VERBOSITY default
+SELECT step, peak_memory_bytes > 0 AS peak_memory
+  FROM seg_reco.refresh_log WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)
+ ORDER BY started_at;
+SELECT count(*) AS in_progress FROM seg_reco.progress;
+ROLLBACK;
