@@ -203,7 +203,7 @@ CREATE TABLE als_many AS
 SELECT (g * 7919) % 300 + 1 AS customer_id, (g * 104729) % 40 + 1 AS product_id,
        ((g % 13) - 2) * 0.25 AS weight,
        CASE WHEN g % 4 = 0 THEN NULL ELSE (g * 31) % 7 END AS receipt_id
-  FROM generate_series(1, 60000) g;
+  FROM generate_series(1::bigint, 60000) g;
 SELECT count(*) AS rows, count(DISTINCT (customer_id, product_id)) AS pairs FROM als_many;
 SELECT seg_reco._als_train('many_mem', 4, 0.1, 1, 3, 1, 'cg',
                            'SELECT customer_id::int8, product_id::int8, weight::float8, receipt_id::int8 FROM public.als_many',
