@@ -41,6 +41,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "commands/tablespace.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "nodes/params.h"
@@ -48,6 +49,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "storage/buffile.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/json.h"
@@ -72,6 +74,7 @@
 #define ALS_NO_KEY PG_INT64_MIN
 
 PG_FUNCTION_INFO_V1(seg_reco_als_train);
+
 
 static double
 elapsed_since(instr_time t0)
@@ -149,7 +152,26 @@ raw_cmp(const RawRow *x, const RawRow *y)
  * Rows go straight from the executor's slots into a RawRow array through a
  * DestReceiver of our own: no tuple table is materialised (a third of the
  * reading time at the reference scale).
+ *
+ * Memory is bounded by maintenance_work_mem, not by the row count: the
+ * array holds at most half of it (sorting may take as much again).  When it
+ * is full, it is sorted and written to a temporary file as a run; after the
+ * last row the runs are merged (one pass, a read buffer of
+ * ALS_RUN_READ_ROWS rows per run) and the pairs folded from the merged
+ * stream.  raw_cmp being a total order, the merged stream is the sequence
+ * the one in-memory sort gives, so every pair's weights are summed in the
+ * same order: the same pairs, to the bit, whatever the setting.
  */
+#define ALS_RUN_READ_ROWS 256
+
+typedef struct RowRun
+{
+	BufFile    *file;
+	RawRow	   *buf;			/* ALS_RUN_READ_ROWS rows, while merging */
+	int			pos;			/* next row in buf */
+	int			len;			/* rows in buf */
+} RowRun;
+
 typedef struct PairReceiver
 {
 	DestReceiver pub;
@@ -157,10 +179,48 @@ typedef struct PairReceiver
 	RawRow	   *rows;
 	int64		n;
 	int64		cap;
+	int64		max_rows;		/* the array's limit */
+	RowRun	   *runs;			/* sorted runs written so far */
+	int			nruns;
+	int			runs_cap;
 	bool		selected;		/* startup saw a SELECT */
 	bool		progress;		/* report rows read (progress.h) */
 	SegRecoPairs *out;
 } PairReceiver;
+
+static RawRow *sort_rows(RawRow *rows, int64 n);
+
+/* sort the array, write it to a temporary file as a run, empty it */
+static void
+spill_run(PairReceiver *r)
+{
+	MemoryContext old = MemoryContextSwitchTo(r->cxt);
+	RowRun	   *run;
+
+	if (r->nruns == 0)
+		PrepareTempTablespaces();
+	if (r->nruns == r->runs_cap)
+	{
+		r->runs_cap = Max(16, r->runs_cap * 2);
+		r->runs = r->runs == NULL ? palloc(sizeof(RowRun) * r->runs_cap) :
+			repalloc(r->runs, sizeof(RowRun) * r->runs_cap);
+	}
+	r->rows = sort_rows(r->rows, r->n);
+	CHECK_FOR_INTERRUPTS();
+	run = &r->runs[r->nruns++];
+	memset(run, 0, sizeof(*run));
+	run->file = BufFileCreateTemp(false);
+	BufFileWrite(run->file, r->rows, sizeof(RawRow) * r->n);
+	/* sort_rows may have returned an array of n rows: start again at full size */
+	if (r->cap != r->max_rows)
+	{
+		pfree(r->rows);
+		r->rows = seg_reco_alloc_huge(sizeof(RawRow) * r->max_rows);
+		r->cap = r->max_rows;
+	}
+	r->n = 0;
+	MemoryContextSwitchTo(old);
+}
 
 static void
 pair_startup(DestReceiver *self, int operation, TupleDesc desc)
@@ -211,8 +271,13 @@ pair_receive(TupleTableSlot *slot, DestReceiver *self)
 	seg_reco_check_finite(w, "interaction weight");
 	if (r->n == r->cap)
 	{
-		r->cap *= 2;
-		r->rows = repalloc_huge(r->rows, sizeof(RawRow) * r->cap);
+		if (r->cap >= r->max_rows)
+			spill_run(r);
+		else
+		{
+			r->cap = Min(r->cap * 2, r->max_rows);
+			r->rows = repalloc_huge(r->rows, sizeof(RawRow) * r->cap);
+		}
 	}
 	r->rows[r->n].c = DatumGetInt64(v[0]);
 	r->rows[r->n].p = DatumGetInt64(v[1]);
@@ -399,6 +464,178 @@ estimated_rows(const char *query)
 	return (int64) Min(Max(est, 0.0), (double) ((int64) 1 << 27));
 }
 
+/*
+ * Folding sorted rows into pairs, one row at a time: the rows of a pair
+ * are summed in the order they come (rows with the same receipt count once;
+ * unkeyed rows all count).
+ */
+typedef struct PairFold
+{
+	SegRecoPairs *out;
+	int64		cap;			/* pairs the arrays hold */
+	bool		custom_source;
+	bool		open;			/* a pair is being summed */
+	int64		c;
+	int64		p;
+	int64		prev_key;		/* key of the pair's previous row */
+	double		sum;
+	bool		keyed;
+} PairFold;
+
+static void
+fold_init(PairFold *f, SegRecoPairs *out, int64 cap, bool custom_source)
+{
+	memset(f, 0, sizeof(*f));
+	f->out = out;
+	f->cap = Max(cap, 1);
+	f->custom_source = custom_source;
+	out->customer_id = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * f->cap);
+	out->product_id = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * f->cap);
+	out->weight = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * f->cap);
+	out->purchased = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(bool) * f->cap);
+}
+
+/* end the open pair: keep it, drop it (weight <= 0) or fail (overflow) */
+static void
+fold_close(PairFold *f)
+{
+	SegRecoPairs *out = f->out;
+
+	if (!f->open)
+		return;
+	f->open = false;
+	if (f->sum > 0.0 && isfinite(f->sum))
+	{
+		if (out->n == f->cap)
+		{
+			f->cap *= 2;
+			out->customer_id = repalloc_huge(out->customer_id, sizeof(int64) * f->cap);
+			out->product_id = repalloc_huge(out->product_id, sizeof(int64) * f->cap);
+			out->weight = repalloc_huge(out->weight, sizeof(double) * f->cap);
+			out->purchased = repalloc_huge(out->purchased, sizeof(bool) * f->cap);
+		}
+		out->customer_id[out->n] = f->c;
+		out->product_id[out->n] = f->p;
+		out->weight[out->n] = f->sum;
+		out->purchased[out->n] = f->keyed || f->custom_source;
+		out->n++;
+	}
+	else if (!isfinite(f->sum))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("summed interaction weight of customer " INT64_FORMAT ", product " INT64_FORMAT " overflows",
+						f->c, f->p),
+				 errhint("Scale the weights down in the source query.")));
+	else
+		out->pairs_dropped++;
+}
+
+static inline void
+fold_row(PairFold *f, const RawRow *r)
+{
+	bool		first = false;
+
+	if (!f->open || r->c != f->c || r->p != f->p)
+	{
+		fold_close(f);
+		f->open = true;
+		f->c = r->c;
+		f->p = r->p;
+		f->sum = 0.0;
+		f->keyed = false;
+		first = true;
+	}
+	if (r->key == ALS_NO_KEY)
+		f->sum += r->w;
+	else
+	{
+		f->keyed = true;
+		if (first || r->key != f->prev_key)
+			f->sum += r->w;
+	}
+	f->prev_key = r->key;
+}
+
+/* the next rows of a run into its buffer; false at its end */
+static bool
+run_fill(RowRun *run)
+{
+	run->len = (int) (BufFileRead(run->file, run->buf, sizeof(RawRow) * ALS_RUN_READ_ROWS) /
+					  sizeof(RawRow));
+	run->pos = 0;
+	return run->len > 0;
+}
+
+static inline const RawRow *
+run_head(const RowRun *runs, int i)
+{
+	return &runs[i].buf[runs[i].pos];
+}
+
+/* restore the min-heap heap[0..n-1] (of run numbers, by head row) below slot i */
+static void
+heap_sift_down(int *heap, int n, int i, const RowRun *runs)
+{
+	int			v = heap[i];
+
+	for (;;)
+	{
+		int			c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && raw_cmp(run_head(runs, heap[c + 1]), run_head(runs, heap[c])) < 0)
+			c++;
+		if (raw_cmp(run_head(runs, heap[c]), run_head(runs, v)) >= 0)
+			break;
+		heap[i] = heap[c];
+		i = c;
+	}
+	heap[i] = v;
+}
+
+/* merge the sorted runs, folding the rows into pairs; closes the runs */
+static void
+merge_runs(RowRun *runs, int nruns, PairFold *f)
+{
+	int		   *heap = palloc(sizeof(int) * nruns);
+	int			nh = 0,
+				i;
+	int64		k = 0;
+
+	for (i = 0; i < nruns; i++)
+	{
+		runs[i].buf = palloc(sizeof(RawRow) * ALS_RUN_READ_ROWS);
+		if (BufFileSeek(runs[i].file, 0, 0, SEEK_SET) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not rewind temporary file of als_train: %m")));
+		if (run_fill(&runs[i]))
+			heap[nh++] = i;
+	}
+	/* heapify: sift down every inner node, last first */
+	for (i = nh / 2 - 1; i >= 0; i--)
+		heap_sift_down(heap, nh, i, runs);
+	while (nh > 0)
+	{
+		RowRun	   *top = &runs[heap[0]];
+
+		if ((++k & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+		fold_row(f, &top->buf[top->pos]);
+		if (++top->pos == top->len && !run_fill(top))
+			heap[0] = heap[--nh];
+		if (nh > 1)
+			heap_sift_down(heap, nh, 0, runs);
+	}
+	for (i = 0; i < nruns; i++)
+	{
+		BufFileClose(runs[i].file);
+		pfree(runs[i].buf);
+	}
+	pfree(heap);
+}
+
 void
 seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 						bool custom_source, SegRecoPairs *out)
@@ -409,6 +646,7 @@ seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 				i,
 				npairs = 0;
 	PairReceiver recv;
+	PairFold	fold;
 	SPIExecuteOptions opts;
 	ParamListInfo params = NULL;
 	int			rc;
@@ -438,7 +676,10 @@ seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 	recv.cxt = CurrentMemoryContext;
 	/* reading all rows is a step of the caller's (als_train, recommend_all) */
 	recv.progress = !one_customer;
+	/* half of maintenance_work_mem (kB), at least 1024 rows */
+	recv.max_rows = Max((int64) 1024, (int64) maintenance_work_mem * 1024 / 2 / (int64) sizeof(RawRow));
 	recv.cap = one_customer ? 64 : Max(65536, estimated_rows(sql.data) * 1.05 + 1024);
+	recv.cap = Min(recv.cap, recv.max_rows);
 	recv.rows = seg_reco_alloc_huge(sizeof(RawRow) * recv.cap);
 	recv.out = out;
 	memset(&opts, 0, sizeof(opts));
@@ -452,11 +693,28 @@ seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("als source query must be a SELECT"),
 				 errhint("Pass a query returning customer_id, product_id, weight.")));
-	rows = recv.rows;
-	n = recv.n;
+	pfree(sql.data);
 	if (recv.progress)
 		seg_reco_progress_done(out->rows_read);
-	pfree(sql.data);
+
+	if (recv.nruns > 0)
+	{
+		/* external: the last rows become a run too, then merge */
+		if (recv.n > 0)
+			spill_run(&recv);
+		pfree(recv.rows);
+		elog(DEBUG1, "als: read " INT64_FORMAT " rows into %d sorted runs in %.3f s",
+			 out->rows_read, recv.nruns, elapsed_since(t0));
+		fold_init(&fold, out, 65536, custom_source);
+		merge_runs(recv.runs, recv.nruns, &fold);
+		fold_close(&fold);
+		pfree(recv.runs);
+		elog(DEBUG1, "als: merged in %.3f s", elapsed_since(t0));
+		return;
+	}
+
+	rows = recv.rows;
+	n = recv.n;
 	elog(DEBUG1, "als: read " INT64_FORMAT " rows in %.3f s", n, elapsed_since(t0));
 
 	CHECK_FOR_INTERRUPTS();
@@ -464,52 +722,19 @@ seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 	CHECK_FOR_INTERRUPTS();
 	elog(DEBUG1, "als: sorted in %.3f s", elapsed_since(t0));
 
-	/* count groups first, then fill */
+	/* count pairs first, then fold */
 	for (i = 0; i < n; i++)
 		if (i == 0 || rows[i].c != rows[i - 1].c || rows[i].p != rows[i - 1].p)
 			npairs++;
-	out->customer_id = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(npairs, 1));
-	out->product_id = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(npairs, 1));
-	out->weight = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(npairs, 1));
-	out->purchased = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(bool) * Max(npairs, 1));
-	i = 0;
-	while (i < n)
+	CHECK_FOR_INTERRUPTS();
+	fold_init(&fold, out, npairs, custom_source);
+	for (i = 0; i < n; i++)
 	{
-		int64		j = i;
-		double		sum = 0.0;
-		bool		keyed = false;
-
-		while (j < n && rows[j].c == rows[i].c && rows[j].p == rows[i].p)
-		{
-			/* rows with the same receipt count once; unkeyed rows all count */
-			if (rows[j].key == ALS_NO_KEY)
-				sum += rows[j].w;
-			else
-			{
-				keyed = true;
-				if (j == i || rows[j].key != rows[j - 1].key)
-					sum += rows[j].w;
-			}
-			j++;
-		}
-		if (sum > 0.0 && isfinite(sum))
-		{
-			out->customer_id[out->n] = rows[i].c;
-			out->product_id[out->n] = rows[i].p;
-			out->weight[out->n] = sum;
-			out->purchased[out->n] = keyed || custom_source;
-			out->n++;
-		}
-		else if (!isfinite(sum))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("summed interaction weight of customer " INT64_FORMAT ", product " INT64_FORMAT " overflows",
-							rows[i].c, rows[i].p),
-					 errhint("Scale the weights down in the source query.")));
-		else
-			out->pairs_dropped++;
-		i = j;
+		if ((i & 65535) == 65535)
+			CHECK_FOR_INTERRUPTS();
+		fold_row(&fold, &rows[i]);
 	}
+	fold_close(&fold);
 	pfree(rows);
 }
 
@@ -1156,8 +1381,11 @@ index_customers(const SegRecoPairs *pairs, MemoryContext work, int64 **cust_ids)
 				nu = 0,
 				k;
 
-	*cust_ids = MemoryContextAllocHuge(work, sizeof(int64) * nnz);
 	for (k = 0; k < nnz; k++)
+		if (k == 0 || pairs->customer_id[k] != pairs->customer_id[k - 1])
+			nu++;
+	*cust_ids = MemoryContextAllocHuge(work, sizeof(int64) * nu);
+	for (k = 0, nu = 0; k < nnz; k++)
 		if (k == 0 || pairs->customer_id[k] != pairs->customer_id[k - 1])
 			(*cust_ids)[nu++] = pairs->customer_id[k];
 	return nu;
@@ -1182,7 +1410,6 @@ index_products(const SegRecoPairs *pairs, MemoryContext work, int64 **prod_ids,
 
 	*prod_rank = NULL;
 	*prod_min = 0;
-	ids = *prod_ids = MemoryContextAllocHuge(work, sizeof(int64) * nnz);
 	for (k = 1; k < nnz; k++)
 	{
 		if (pairs->product_id[k] < pmin)
@@ -1201,6 +1428,10 @@ index_products(const SegRecoPairs *pairs, MemoryContext work, int64 **prod_ids,
 		for (k = 0; k < nnz; k++)
 			rank[pairs->product_id[k] - pmin] = 1;
 		for (k = 0; k < prod_span; k++)
+			ni += rank[k];
+		ids = *prod_ids = MemoryContextAllocHuge(work, sizeof(int64) * ni);
+		ni = 0;
+		for (k = 0; k < prod_span; k++)
 			if (rank[k])
 			{
 				/* ni <= INT_MAX / 2 is checked by check_sizes, before use */
@@ -1210,11 +1441,16 @@ index_products(const SegRecoPairs *pairs, MemoryContext work, int64 **prod_ids,
 	}
 	else
 	{
+		ids = MemoryContextAllocHuge(work, sizeof(int64) * nnz);
 		memcpy(ids, pairs->product_id, sizeof(int64) * nnz);
 		sort_int64s(ids, nnz);
 		for (k = 0; k < nnz; k++)
 			if (k == 0 || ids[k] != ids[k - 1])
 				ids[ni++] = ids[k];
+		/* keep only the distinct ids */
+		*prod_ids = MemoryContextAllocHuge(work, sizeof(int64) * Max(ni, 1));
+		memcpy(*prod_ids, ids, sizeof(int64) * ni);
+		pfree(ids);
 	}
 	return ni;
 }
@@ -1239,10 +1475,14 @@ check_sizes(int d, int64 nu, int64 ni, int64 nnz)
 
 /*
  * build matrices: the customer-major CSR of the pairs (um->w is
- * pairs->weight), then the product-major one from it by counting sort
+ * pairs->weight), then the product-major one from it by counting sort.
+ * The pairs' ids (and the product rank table) are freed as soon as the
+ * customer-major matrix holds them: 24 bytes a pair remain (an int32 index
+ * and a double weight each way; double, because the stored model must not
+ * depend on how the weights are kept).
  */
 static void
-build_matrices(const SegRecoPairs *pairs, MemoryContext work, int64 nu,
+build_matrices(SegRecoPairs *pairs, MemoryContext work, int64 nu,
 			   const int64 *prod_ids, int64 ni, const int32 *prod_rank, int64 prod_min,
 			   Csr *um, Csr *im)
 {
@@ -1263,6 +1503,12 @@ build_matrices(const SegRecoPairs *pairs, MemoryContext work, int64 nu,
 			(int32) find_sorted(prod_ids, ni, pairs->product_id[k]);
 	}
 	um->ptr[nu] = nnz;
+	pfree(pairs->customer_id);
+	pfree(pairs->product_id);
+	pfree(pairs->purchased);
+	pairs->customer_id = pairs->product_id = NULL;
+	pairs->purchased = NULL;
+	CHECK_FOR_INTERRUPTS();
 
 	im->rows = ni;
 	im->ptr = MemoryContextAllocHuge(work, sizeof(int64) * (ni + 1));
@@ -1283,6 +1529,7 @@ build_matrices(const SegRecoPairs *pairs, MemoryContext work, int64 nu,
 			im->idx[pos] = (int32) u;
 			im->w[pos] = um->w[k];
 		}
+	pfree(fill);
 }
 
 /* initial factors, uniform in [0, 0.01): customers first, then products */
@@ -1351,6 +1598,12 @@ iterate(float *x, float *y, const Csr *um, const Csr *im, int d, double reg, dou
 		elog(DEBUG1, "als_train \"%s\": iteration %d, loss %g, %.3f s", name, it + 1, loss[it], secs[it]);
 		seg_reco_progress_update(it + 1);
 	}
+	pfree(utasks.start);
+	pfree(utasks.call);
+	pfree(itasks.start);
+	pfree(itasks.call);
+	pfree(gy);
+	pfree(greg);
 }
 
 /* save: the model's params, a JSON object text */
@@ -1505,6 +1758,8 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 	ni = index_products(&pairs, work, &prod_ids, &prod_rank, &prod_min);
 	check_sizes(d, nu, ni, pairs.n);
 	build_matrices(&pairs, work, nu, prod_ids, ni, prod_rank, prod_min, &um, &im);
+	if (prod_rank != NULL)
+		pfree(prod_rank);
 	load_seconds = elapsed_since(t_start);
 
 	/* iterate */
@@ -1519,6 +1774,14 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 	popularity = palloc(sizeof(double) * ni);
 	for (k = 0; k < ni; k++)
 		popularity[k] = (double) (im.ptr[k + 1] - im.ptr[k]) / (double) nu;
+	/* the matrices are done with: free them before the factors are saved */
+	pfree(um.ptr);
+	pfree(um.idx);
+	pfree(um.w);				/* pairs.weight */
+	pfree(im.ptr);
+	pfree(im.idx);
+	pfree(im.w);
+	pairs.weight = NULL;
 	params = params_json(d, reg, alpha, iterations, seed, use_cg, custom_source, options, query);
 	metrics = metrics_json(nu, ni, &pairs, iterations, loss, secs, load_seconds, t_start);
 	version = save_factors(name, d, work, nu, cust_ids, x, ni, prod_ids, y, popularity,

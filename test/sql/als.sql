@@ -193,3 +193,45 @@ SELECT p.proname, p.provolatile, p.proparallel,
    AND p.proname IN ('als_train', '_als_train', 'als_source_query', 'recommend_for',
                      'why_recommended', 'similar_products', 'recommend_all')
  ORDER BY p.proname;
+
+-- Memory bounded by maintenance_work_mem (issue 12): with it at its minimum
+-- (1MB: 16384 rows in memory) the 60,000 rows below are sorted in runs on
+-- temporary files and merged.  Rows of a pair, receipts repeated with other
+-- weights, unkeyed rows and pairs summing to zero or less all straddle the
+-- runs; the model must equal, to the bit, the one sorted in memory.
+CREATE TABLE als_many AS
+SELECT (g * 7919) % 300 + 1 AS customer_id, (g * 104729) % 40 + 1 AS product_id,
+       ((g % 13) - 2) * 0.25 AS weight,
+       CASE WHEN g % 4 = 0 THEN NULL ELSE (g * 31) % 7 END AS receipt_id
+  FROM generate_series(1::bigint, 60000) g;
+SELECT count(*) AS rows, count(DISTINCT (customer_id, product_id)) AS pairs FROM als_many;
+SELECT seg_reco._als_train('many_mem', 4, 0.1, 1, 3, 1, 'cg',
+                           'SELECT customer_id::int8, product_id::int8, weight::float8, receipt_id::int8 FROM public.als_many',
+                           false, '{}') > 0 AS trained;
+SELECT pg_stat_force_next_flush();
+SELECT temp_files AS temp_files_before FROM pg_stat_database WHERE datname = current_database() \gset
+SET maintenance_work_mem = '1MB';
+SELECT seg_reco._als_train('many_spilled', 4, 0.1, 1, 3, 1, 'cg',
+                           'SELECT customer_id::int8, product_id::int8, weight::float8, receipt_id::int8 FROM public.als_many',
+                           false, '{}') > 0 AS trained;
+RESET maintenance_work_mem;
+SELECT pg_stat_force_next_flush();
+SELECT pg_stat_clear_snapshot();
+SELECT temp_files - :temp_files_before >= 4 AS sorted_in_runs
+  FROM pg_stat_database WHERE datname = current_database();
+SELECT a.metrics -> 'interactions' AS interactions, a.metrics -> 'pairs_dropped' AS dropped,
+       a.metrics -> 'interactions' = b.metrics -> 'interactions'
+       AND a.metrics -> 'pairs_dropped' = b.metrics -> 'pairs_dropped'
+       AND a.metrics -> 'loss' = b.metrics -> 'loss' AS same_metrics
+  FROM seg_reco.models a, seg_reco.models b
+ WHERE a.name = 'many_mem' AND b.name = 'many_spilled';
+SELECT count(*) AS customers, bool_and(a.factors = b.factors) AS same_customer_factors
+  FROM seg_reco.als_customer_factors a
+  JOIN seg_reco.als_customer_factors b USING (customer_id)
+ WHERE a.model = 'many_mem' AND b.model = 'many_spilled';
+SELECT count(*) AS products, bool_and(a.factors = b.factors) AS same_product_factors
+  FROM seg_reco.als_product_factors a
+  JOIN seg_reco.als_product_factors b USING (product_id)
+ WHERE a.model = 'many_mem' AND b.model = 'many_spilled';
+DELETE FROM seg_reco.models WHERE name IN ('many_mem', 'many_spilled');
+DROP TABLE als_many;
