@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build seg_reco, start a throwaway PostgreSQL 15 cluster inside the project
-# folder, load demo data, refresh the models and print the analyst report.
+# folder, load demo data and plant a past campaign with a known effect in it
+# (generate_demo_campaign), refresh the models and print the analyst report.
 # Safe to run again: the cluster, database and data are reused.
 set -euo pipefail
 
@@ -43,6 +44,7 @@ report() {
 }
 
 setup_all
+step "demo campaign" ensure_demo_campaign
 step "refresh models" refresh_pipeline
 
 # the recommender comparison of the report: once per data set (evaluate trains

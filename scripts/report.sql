@@ -143,3 +143,5 @@ SELECT step, row_count AS rows, duration_ms AS ms
   FROM seg_reco.refresh_log
  WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)
  ORDER BY started_at;
+
+\ir report_ab.sql

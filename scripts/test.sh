@@ -49,6 +49,11 @@ regress_tests() {
 DATA_TESTS=(
     "btyd_cdnow cdnow/CDNOW_sample.txt"
     "btyd_cdnow cdnow/cdnow_customers_summary_with_transactions.csv"
+    "ab_completejourney completejourney/campaigns.csv"
+    "ab_completejourney completejourney/campaign_descriptions.csv"
+    "ab_completejourney completejourney/coupon_redemptions.csv"
+    "ab_completejourney completejourney/demographics.csv"
+    "ab_completejourney completejourney/transactions_sample.csv"
 )
 SKIPPED=0
 SKIPPED_NAMES=()

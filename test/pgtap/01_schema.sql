@@ -10,7 +10,8 @@ SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'di
                                     'setting_defaults', 'settings', 'cluster_names', 'customer_clusters',
                                     'customer_value', 'refresh_log', 'als_customer_factors', 'als_product_factors',
                                     'content_terms', 'product_content', 'content_version', 'segment_popularity',
-                                    'popularity_info', 'evaluation_runs']);
+                                    'popularity_info', 'evaluation_runs', 'ab_experiments', 'ab_assignments',
+                                    'demo_campaign_truth']);
 SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary',
                                                 'recommendations']);
 SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models', 'progress']);

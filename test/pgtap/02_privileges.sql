@@ -2,12 +2,18 @@
 -- functions after the README's GRANTs; only the owner changes data, models
 -- and configuration.
 BEGIN;
-SELECT plan(27);
+SELECT plan(39);
 
 CREATE ROLE seg_reco_test_analyst NOLOGIN NOSUPERUSER;
 -- the README's GRANTs
 GRANT USAGE ON SCHEMA seg_reco TO seg_reco_test_analyst;
 GRANT SELECT ON ALL TABLES IN SCHEMA seg_reco TO seg_reco_test_analyst;
+
+-- an experiment of the owner's, for the analyst to read
+SELECT lives_ok($$SELECT seg_reco.ab_create_experiment('priv_test', starts_at => '2025-10-01', ends_at => '2025-11-01')$$,
+                'the owner creates an experiment');
+SELECT is((SELECT sum(customers)::int FROM seg_reco.ab_assign_all('priv_test', ARRAY(SELECT customer_id FROM seg_reco.customers ORDER BY customer_id LIMIT 500))),
+          500, 'the owner assigns customers');
 
 SET ROLE seg_reco_test_analyst;
 SELECT lives_ok('SELECT count(*) FROM seg_reco.customer_segments', 'analyst reads customer_segments');
@@ -40,6 +46,20 @@ SELECT isnt_empty('SELECT * FROM seg_reco.recommend_for(1, 5)', 'analyst gets re
 SELECT throws_ok('SELECT seg_reco.als_train(''x'')', '42501', NULL, 'analyst cannot train recommenders');
 SELECT lives_ok('SELECT seg_reco.kmeans_assign(seg_reco.cluster_feature_vector(f), ''customer_kmeans'') FROM seg_reco.customer_features f LIMIT 5',
                 'analyst assigns clusters with a stored model');
+-- A/B tests (issue 14): the owner designs experiments, assigns customers
+-- and plants the demo campaign; the analyst reads the tables and results
+SELECT throws_ok('SELECT seg_reco.ab_create_experiment(''analyst_test'')', '42501', NULL, 'analyst cannot create experiments');
+SELECT throws_ok('SELECT seg_reco.ab_assign(''priv_test'', 1)', '42501', NULL, 'analyst cannot assign customers');
+SELECT throws_ok('SELECT * FROM seg_reco.ab_assign_all(''priv_test'', ''{1,2}''::bigint[])', '42501', NULL,
+                 'analyst cannot assign customers in bulk');
+SELECT throws_ok('SELECT seg_reco.ab_set_status(''priv_test'', ''stopped'')', '42501', NULL, 'analyst cannot stop experiments');
+SELECT throws_ok('SELECT * FROM seg_reco.generate_demo_campaign()', '42501', NULL, 'analyst cannot plant the demo campaign');
+SELECT throws_ok('UPDATE seg_reco.ab_assignments SET arm = ''treatment''', '42501', NULL, 'analyst cannot move customers between arms');
+SELECT lives_ok('SELECT count(*) FROM seg_reco.ab_experiments JOIN seg_reco.ab_assignments USING (experiment)',
+                'analyst reads experiments and assignments');
+SELECT is((SELECT count(*)::int FROM seg_reco.ab_results('priv_test', 'revenue')), 2, 'analyst reads the results of an experiment');
+SELECT is((SELECT count(*)::int FROM seg_reco.ab_roi('priv_test', 1)), 1, 'analyst computes its ROI');
+SELECT ok((SELECT n_control FROM seg_reco.ab_sample_size('proportion', 0.1, 0.01)) > 0, 'analyst plans a sample size');
 RESET ROLE;
 
 -- without the GRANTs, nothing is readable
