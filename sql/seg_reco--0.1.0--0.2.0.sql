@@ -2502,3 +2502,438 @@ SELECT pg_catalog.pg_extension_config_dump('seg_reco.ab_experiments', '');
 SELECT pg_catalog.pg_extension_config_dump('seg_reco.ab_assignments', '');
 SELECT pg_catalog.pg_extension_config_dump('seg_reco.demo_campaign_truth', '');
 -- END A/B tests
+
+-- Issue 12 (scale), recommendations for millions of customers:
+-- the materialized view seg_reco.recommendations (refreshed CONCURRENTLY, a
+-- diff of every row) becomes a view of the same name and columns over two
+-- slot tables and a pointer to the served one; refresh() fills the idle slot
+-- and swaps.  The slot served after the update (a) is filled from the old
+-- materialized view, so the lists keep being served.  Grants on
+-- seg_reco.recommendations must be given again; views of the user's own
+-- over it must be dropped before the update.
+INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
+    ('recommendations_lock_timeout_ms', '100', 'longest wait (ms) of each of refresh()''s attempts (at most 5, 1 s apart) to lock the idle recommendations slot for TRUNCATE; readers of seg_reco.recommendations that arrive meanwhile wait at most this long; 0 = never TRUNCATE: the slot is emptied with DELETE in the refresh transaction (say, when hot standbys serve the view)');
+
+CREATE TABLE seg_reco.recommendations_a (
+    customer_id bigint NOT NULL,
+    rank        integer NOT NULL,
+    product_id  bigint NOT NULL,
+    score       float8,
+    source      text,
+    sources     text[]
+);
+CREATE UNIQUE INDEX recommendations_a_customer_rank_idx ON seg_reco.recommendations_a (customer_id, rank);
+CREATE INDEX recommendations_a_product_idx ON seg_reco.recommendations_a (product_id);
+COMMENT ON TABLE seg_reco.recommendations_a IS 'slot a of seg_reco.recommendations, served while seg_reco.recommendations_active.slot = ''a'' (written by seg_reco.refresh; read the view)';
+CREATE TABLE seg_reco.recommendations_b (
+    customer_id bigint NOT NULL,
+    rank        integer NOT NULL,
+    product_id  bigint NOT NULL,
+    score       float8,
+    source      text,
+    sources     text[]
+);
+CREATE UNIQUE INDEX recommendations_b_customer_rank_idx ON seg_reco.recommendations_b (customer_id, rank);
+CREATE INDEX recommendations_b_product_idx ON seg_reco.recommendations_b (product_id);
+COMMENT ON TABLE seg_reco.recommendations_b IS 'slot b of seg_reco.recommendations, served while seg_reco.recommendations_active.slot = ''b'' (written by seg_reco.refresh; read the view)';
+
+CREATE TABLE seg_reco.recommendations_active (
+    one_row     boolean PRIMARY KEY DEFAULT true CHECK (one_row),
+    slot        text NOT NULL CHECK (slot IN ('a', 'b')),
+    generation  bigint NOT NULL,
+    swapped_at  timestamptz
+);
+INSERT INTO seg_reco.recommendations_active (slot, generation) VALUES ('a', 0);
+COMMENT ON TABLE seg_reco.recommendations_active IS 'the slot seg_reco.recommendations serves (a or b), the number of swaps so far (generation) and the time of the last swap (one row; changed by seg_reco.refresh)';
+
+INSERT INTO seg_reco.recommendations_a (customer_id, rank, product_id, score, source, sources)
+SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources FROM seg_reco.recommendations r;
+ANALYZE seg_reco.recommendations_a;
+DROP MATERIALIZED VIEW seg_reco.recommendations;
+
+CREATE VIEW seg_reco.recommendations AS
+SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
+  FROM seg_reco.recommendations_a r
+ WHERE (SELECT s.slot FROM seg_reco.recommendations_active s) = 'a'
+UNION ALL
+SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
+  FROM seg_reco.recommendations_b r
+ WHERE (SELECT s.slot FROM seg_reco.recommendations_active s) = 'b';
+COMMENT ON VIEW seg_reco.recommendations IS 'top-N recommended products for every customer from the hybrid blend (written by seg_reco.refresh into the idle slot and swapped in at its commit: readers never wait for it and never see a mix of old and new lists): rank 1 is best; source = the largest contributing source (als, content, popularity, buy_again, boost, cold_start), sources = all contributing';
+
+CREATE FUNCTION seg_reco._recommendations_empty_idle(run_id bigint) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_ms integer := (seg_reco.setting('recommendations_lock_timeout_ms'))::integer;
+    v_lock_timeout text := current_setting('lock_timeout');
+    v_slot text;
+    v_rel regclass;
+    v_indexes text;
+    v_swap xid;
+    v_attempt integer := 0;
+    v_reason text;
+    v_result jsonb;
+BEGIN
+    IF v_ms IS NULL OR v_ms < 0 OR v_ms > 60000 THEN
+        RAISE EXCEPTION 'setting recommendations_lock_timeout_ms is out of range: %', v_ms
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'It is the wait in milliseconds for each attempt to empty the idle recommendations slot, from 0 to 60000.',
+                  HINT = 'Change or delete its row in seg_reco.settings.';
+    END IF;
+    -- one change of the slots at a time (readers take no lock that conflicts)
+    LOCK TABLE seg_reco.recommendations_active IN SHARE ROW EXCLUSIVE MODE;
+    SELECT CASE a.slot WHEN 'a' THEN 'b' ELSE 'a' END, a.xmin INTO v_slot, v_swap
+      FROM seg_reco.recommendations_active a;
+    v_rel := format('seg_reco.recommendations_%s', v_slot)::regclass;
+    SELECT string_agg(i.oid::regclass::text, ', ') INTO v_indexes
+      FROM pg_class i
+     WHERE i.oid IN (to_regclass(format('seg_reco.recommendations_%s_customer_rank_idx', v_slot)),
+                     to_regclass(format('seg_reco.recommendations_%s_product_idx', v_slot)));
+    IF pg_relation_size(v_rel) = 0 AND v_indexes IS NULL THEN
+        v_result := jsonb_build_object('slot', v_slot, 'emptied', 'already empty');
+    ELSIF v_ms = 0 THEN
+        v_result := jsonb_build_object('slot', v_slot, 'emptied', 'no',
+                                       'reason', 'recommendations_lock_timeout_ms is 0');
+    ELSE
+        PERFORM set_config('lock_timeout', v_ms || 'ms', true);
+        LOOP
+            v_attempt := v_attempt + 1;
+            PERFORM pg_stat_clear_snapshot();
+            IF EXISTS (SELECT 1 FROM pg_stat_activity s
+                        WHERE s.pid <> pg_backend_pid()
+                          AND (s.datname = current_database() OR s.datid IS NULL)
+                          AND s.backend_type IS DISTINCT FROM 'autovacuum worker'
+                          AND (age(s.backend_xmin) >= age(v_swap)
+                               OR s.query = '<insufficient privilege>')) THEN
+                v_reason := 'a session holds a snapshot from before the last swap';
+            ELSE
+                BEGIN
+                    EXECUTE format('TRUNCATE %s', v_rel);
+                    IF v_indexes IS NOT NULL THEN
+                        EXECUTE 'DROP INDEX ' || v_indexes;
+                    END IF;
+                    v_result := jsonb_build_object('slot', v_slot, 'emptied', 'truncate', 'attempts', v_attempt);
+                EXCEPTION WHEN lock_not_available THEN
+                    v_reason := format('readers held the slot longer than %s ms', v_ms);
+                END;
+            END IF;
+            EXIT WHEN v_result IS NOT NULL;
+            IF v_attempt = 5 THEN
+                v_result := jsonb_build_object('slot', v_slot, 'emptied', 'no', 'attempts', v_attempt,
+                                               'reason', v_reason);
+                EXIT;
+            END IF;
+            PERFORM pg_sleep(1);
+        END LOOP;
+        PERFORM set_config('lock_timeout', v_lock_timeout, true);
+    END IF;
+    IF _recommendations_empty_idle.run_id IS NOT NULL THEN
+        UPDATE seg_reco.refresh_log l
+           SET detail = coalesce(l.detail, '{}') || jsonb_build_object('after_swap', v_result)
+         WHERE l.run_id = _recommendations_empty_idle.run_id AND l.step = 'recommendations';
+    END IF;
+    RETURN v_result;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._recommendations_empty_idle(bigint) IS 'refresh() helper: empties the idle recommendations slot with TRUNCATE, and drops its indexes, when no reader can be hurt (each attempt waits at most recommendations_lock_timeout_ms; no snapshot from before the last swap); the caller commits right after';
+REVOKE EXECUTE ON FUNCTION seg_reco._recommendations_empty_idle(bigint) FROM PUBLIC;
+
+-- refresh step: the lists of pipeline_recommendations() written into the
+-- idle slot of seg_reco.recommendations (emptied first with DELETE unless
+-- a TRUNCATE did it), its indexes built if the TRUNCATE dropped them, the
+-- slot analysed, and the pointer swapped to it.  CREATE INDEX locks out
+-- writers only (SHARE): readers go on reading the served slot.
+-- Readers keep reading the old lists, without waiting, until the caller's
+-- transaction commits, and then see all the new ones; when it rolls back
+-- the old lists stay served.
+CREATE FUNCTION seg_reco.refresh_recommendations() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_slot text;
+    v_rel regclass;
+    v_generation bigint;
+    v_deleted bigint := 0;
+    v_rows bigint;
+    v_built integer := 0;
+BEGIN
+    -- one change of the slots at a time (readers take no lock that conflicts)
+    LOCK TABLE seg_reco.recommendations_active IN SHARE ROW EXCLUSIVE MODE;
+    SELECT CASE a.slot WHEN 'a' THEN 'b' ELSE 'a' END, a.generation + 1 INTO v_slot, v_generation
+      FROM seg_reco.recommendations_active a;
+    v_rel := format('seg_reco.recommendations_%s', v_slot)::regclass;
+    IF pg_relation_size(v_rel) > 0 THEN
+        EXECUTE format('DELETE FROM %s', v_rel);
+        GET DIAGNOSTICS v_deleted = ROW_COUNT;
+    END IF;
+    EXECUTE format('INSERT INTO %s (customer_id, rank, product_id, score, source, sources)
+                    SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
+                      FROM seg_reco.pipeline_recommendations() r', v_rel);
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    IF to_regclass(format('seg_reco.recommendations_%s_customer_rank_idx', v_slot)) IS NULL THEN
+        EXECUTE format('CREATE UNIQUE INDEX recommendations_%s_customer_rank_idx ON %s (customer_id, rank)', v_slot, v_rel);
+        v_built := v_built + 1;
+    END IF;
+    IF to_regclass(format('seg_reco.recommendations_%s_product_idx', v_slot)) IS NULL THEN
+        EXECUTE format('CREATE INDEX recommendations_%s_product_idx ON %s (product_id)', v_slot, v_rel);
+        v_built := v_built + 1;
+    END IF;
+    EXECUTE format('ANALYZE %s', v_rel);
+    UPDATE seg_reco.recommendations_active
+       SET slot = v_slot, generation = v_generation, swapped_at = clock_timestamp();
+    RETURN jsonb_build_object('rows', v_rows, 'slot', v_slot, 'generation', v_generation,
+                              'deleted_rows', v_deleted, 'indexes_built', v_built);
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.refresh_recommendations() IS 'refresh step: writes the lists of pipeline_recommendations() into the idle slot of the recommendations view and swaps it in (served from the commit of the caller''s transaction)';
+REVOKE EXECUTE ON FUNCTION seg_reco.refresh_recommendations() FROM PUBLIC;
+
+-- Whether the calling procedure may COMMIT: called by CALL outside a
+-- transaction block and a function, and not in an exception block.
+CREATE FUNCTION seg_reco._can_commit() RETURNS boolean
+AS 'MODULE_PATHNAME', 'seg_reco_can_commit'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION seg_reco._can_commit() IS 'refresh() helper: true when the calling procedure can end its transaction (CALL outside a transaction block, a function and an exception block)';
+REVOKE EXECUTE ON FUNCTION seg_reco._can_commit() FROM PUBLIC;
+
+CREATE PROCEDURE seg_reco._refresh_steps(idle_before jsonb, INOUT run bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+DECLARE
+    v_run bigint := nextval('seg_reco.refresh_run_seq');
+    v_t0 timestamptz;
+    v_rows bigint;
+    v_detail jsonb;
+BEGIN
+    run := v_run;
+    v_t0 := clock_timestamp();
+    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.customer_features;
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_features;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'customer_features', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL);
+
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.refresh_clusters();
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_clusters;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'clusters', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail);
+
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.refresh_value();
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_value;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'customer_value', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail);
+
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.build_content();
+    SELECT count(*) INTO v_rows FROM seg_reco.product_content;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'content', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail);
+
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.build_popularity();
+    SELECT count(*) INTO v_rows FROM seg_reco.segment_popularity;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'popularity', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail);
+
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.refresh_als();
+    SELECT count(*) INTO v_rows FROM seg_reco.als_customer_factors f WHERE f.model = 'default';
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'als_model', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail);
+
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.refresh_recommendations();
+    v_rows := (v_detail ->> 'rows')::bigint;
+    v_detail := (v_detail - 'rows')
+                || jsonb_build_object('before_fill',
+                                      coalesce(idle_before,
+                                               jsonb_build_object('emptied', 'no', 'reason',
+                                                                  'refresh() ran in a transaction block or a function')));
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'recommendations', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail);
+
+    v_t0 := clock_timestamp();
+    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.customer_segments;
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_segments;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'customer_segments', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL);
+
+    v_t0 := clock_timestamp();
+    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.segment_summary;
+    SELECT count(*) INTO v_rows FROM seg_reco.segment_summary;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'segment_summary', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL);
+END;
+$fn$;
+COMMENT ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint) IS 'refresh() helper: the steps of the pipeline in one transaction, each logged in seg_reco.refresh_log';
+REVOKE EXECUTE ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint) FROM PUBLIC;
+
+CREATE OR REPLACE PROCEDURE seg_reco.refresh()
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+    v_run bigint;
+    v_before jsonb;
+BEGIN
+    IF NOT seg_reco._can_commit() THEN
+        CALL seg_reco._refresh_steps(NULL, v_run);
+        RETURN;
+    END IF;
+    v_before := seg_reco._recommendations_empty_idle(NULL);
+    COMMIT;
+    CALL seg_reco._refresh_steps(v_before, v_run);
+    COMMIT;
+    PERFORM seg_reco._recommendations_empty_idle(v_run);
+END;
+$fn$;
+COMMENT ON PROCEDURE seg_reco.refresh() IS 'runs the whole pipeline (features, clusters, customer value, recommendation model, views) in one transaction, refreshing the materialized views concurrently and swapping in the new recommendations, logging each step in seg_reco.refresh_log';
+
+-- Issue 12, progress and the recommendations swap together: the steps of
+-- refresh() report their progress and peak memory, and refresh() swaps the
+-- recommendations (as in sql/src/10_pipeline.sql).
+CREATE OR REPLACE PROCEDURE seg_reco._refresh_steps(idle_before jsonb, INOUT run bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+DECLARE
+    v_run bigint := nextval('seg_reco.refresh_run_seq');
+    v_t0 timestamptz;
+    v_rows bigint;
+    v_detail jsonb;
+BEGIN
+    run := v_run;
+    PERFORM seg_reco._progress_begin('refresh', 9);
+    PERFORM seg_reco._progress_step('refresh', 'customer_features');
+    v_t0 := clock_timestamp();
+    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.customer_features;
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_features;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'customer_features', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'clusters');
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.refresh_clusters();
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_clusters;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'clusters', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'customer_value');
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.refresh_value();
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_value;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'customer_value', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'content');
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.build_content();
+    SELECT count(*) INTO v_rows FROM seg_reco.product_content;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'content', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'popularity');
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.build_popularity();
+    SELECT count(*) INTO v_rows FROM seg_reco.segment_popularity;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'popularity', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'als_model');
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.refresh_als();
+    SELECT count(*) INTO v_rows FROM seg_reco.als_customer_factors f WHERE f.model = 'default';
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'als_model', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'recommendations');
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.refresh_recommendations();
+    v_rows := (v_detail ->> 'rows')::bigint;
+    v_detail := (v_detail - 'rows')
+                || jsonb_build_object('before_fill',
+                                      coalesce(idle_before,
+                                               jsonb_build_object('emptied', 'no', 'reason',
+                                                                  'refresh() ran in a transaction block or a function')));
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'recommendations', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'customer_segments');
+    v_t0 := clock_timestamp();
+    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.customer_segments;
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_segments;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'customer_segments', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'segment_summary');
+    v_t0 := clock_timestamp();
+    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.segment_summary;
+    SELECT count(*) INTO v_rows FROM seg_reco.segment_summary;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'segment_summary', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
+         seg_reco._progress_peak_memory());
+    PERFORM seg_reco._progress_end('refresh');
+END;
+$fn$;
+COMMENT ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint) IS 'refresh() helper: the steps of the pipeline in one transaction, each logged in seg_reco.refresh_log';
+REVOKE EXECUTE ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint) FROM PUBLIC;
+
+-- refresh(): the pipeline (_refresh_steps) in one transaction; called by
+-- CALL outside a transaction block (as pg_cron does), it also empties the
+-- idle recommendations slot with TRUNCATE in a short transaction before
+-- (the lists of two runs ago) and after (the lists just retired), where
+-- readers wait at most recommendations_lock_timeout_ms.  It has no SET
+-- clauses (a procedure with them cannot COMMIT), so it names every object
+-- with its schema; the steps pin search_path and jit.
+CREATE OR REPLACE PROCEDURE seg_reco.refresh()
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+    v_run bigint;
+    v_before jsonb;
+BEGIN
+    IF NOT seg_reco._can_commit() THEN
+        CALL seg_reco._refresh_steps(NULL, v_run);
+        RETURN;
+    END IF;
+    v_before := seg_reco._recommendations_empty_idle(NULL);
+    COMMIT;
+    CALL seg_reco._refresh_steps(v_before, v_run);
+    COMMIT;
+    PERFORM seg_reco._recommendations_empty_idle(v_run);
+END;
+$fn$;
+COMMENT ON PROCEDURE seg_reco.refresh() IS 'runs the whole pipeline (features, clusters, customer value, recommendation model, views) in one transaction, refreshing the materialized views concurrently and swapping in the new recommendations, logging each step in seg_reco.refresh_log (the step in progress: seg_reco.progress)';
+REVOKE EXECUTE ON PROCEDURE seg_reco.refresh() FROM PUBLIC;

@@ -27,7 +27,8 @@ INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
     ('recommendations_per_customer', '10', 'length of each customer''s list in seg_reco.recommendations'),
     ('hybrid_weights', '{"rebuy": {"als": 1, "content": 0.3, "popularity": 0.1, "buy_again": 1}, "new": {"als": 1, "content": 0.1, "popularity": 0.1, "buy_again": 0}}', 'default weights of the hybrid blend (recommend_for, recommend_all, the recommendations view): "rebuy" with re-buys, "new" for products new to the customer; shipped values chosen on the demo data''s validation split, seg_reco.tune_weights() chooses them on yours'),
     ('recommendations_diversity', '0', 'MMR diversity (0..1) of the lists in seg_reco.recommendations (0: the plain blend already meets the coverage and diversity targets on the demo data; 0.3 raises intra-list diversity from 0.90 to 0.96 for about 1% of NDCG)'),
-    ('recommendations_max_per_category', 'null', 'at most this many products of one category per list in seg_reco.recommendations (null = no cap)');
+    ('recommendations_max_per_category', 'null', 'at most this many products of one category per list in seg_reco.recommendations (null = no cap)'),
+    ('recommendations_lock_timeout_ms', '100', 'longest wait (ms) of each of refresh()''s attempts (at most 5, 1 s apart) to lock the idle recommendations slot for TRUNCATE; readers of seg_reco.recommendations that arrive meanwhile wait at most this long; 0 = never TRUNCATE: the slot is emptied with DELETE in the refresh transaction (say, when hot standbys serve the view)');
 
 CREATE TABLE seg_reco.settings (
     key         text PRIMARY KEY REFERENCES seg_reco.setting_defaults (key),
@@ -524,12 +525,60 @@ END;
 $fn$;
 COMMENT ON FUNCTION seg_reco.pipeline_recommendations() IS 'top-N products per customer from the hybrid blend with the default ALS model (recommend_all), recommend_for (fold-in or demographic cold start) for customers the model does not know';
 
-CREATE MATERIALIZED VIEW seg_reco.recommendations AS
+-- The recommendations dashboards read: a view over two tables of the same
+-- shape, the slots a and b, showing the one named in the one-row table
+-- seg_reco.recommendations_active (a one-time filter in each branch skips
+-- the other slot; a lookup by customer goes through the served slot's
+-- index).  refresh() writes the next lists into the idle slot and swaps
+-- the pointer in the same transaction (seg_reco.refresh_recommendations):
+-- readers never wait for the fill, and see either all the old lists or
+-- all the new ones, never a mix.  The idle slot is emptied with TRUNCATE in
+-- short transactions of their own (seg_reco._recommendations_empty_idle),
+-- which also drop its two indexes: the fill builds them over the new rows,
+-- in a third of the time it takes to keep them up to date row by row.  So
+-- only the served slot is sure to be indexed (a unique index, not a
+-- primary key: adding that back would lock out the readers).
+CREATE TABLE seg_reco.recommendations_a (
+    customer_id bigint NOT NULL,
+    rank        integer NOT NULL,
+    product_id  bigint NOT NULL,
+    score       float8,
+    source      text,
+    sources     text[]
+);
+CREATE UNIQUE INDEX recommendations_a_customer_rank_idx ON seg_reco.recommendations_a (customer_id, rank);
+CREATE INDEX recommendations_a_product_idx ON seg_reco.recommendations_a (product_id);
+COMMENT ON TABLE seg_reco.recommendations_a IS 'slot a of seg_reco.recommendations, served while seg_reco.recommendations_active.slot = ''a'' (written by seg_reco.refresh; read the view)';
+CREATE TABLE seg_reco.recommendations_b (
+    customer_id bigint NOT NULL,
+    rank        integer NOT NULL,
+    product_id  bigint NOT NULL,
+    score       float8,
+    source      text,
+    sources     text[]
+);
+CREATE UNIQUE INDEX recommendations_b_customer_rank_idx ON seg_reco.recommendations_b (customer_id, rank);
+CREATE INDEX recommendations_b_product_idx ON seg_reco.recommendations_b (product_id);
+COMMENT ON TABLE seg_reco.recommendations_b IS 'slot b of seg_reco.recommendations, served while seg_reco.recommendations_active.slot = ''b'' (written by seg_reco.refresh; read the view)';
+
+CREATE TABLE seg_reco.recommendations_active (
+    one_row     boolean PRIMARY KEY DEFAULT true CHECK (one_row),
+    slot        text NOT NULL CHECK (slot IN ('a', 'b')),
+    generation  bigint NOT NULL,
+    swapped_at  timestamptz
+);
+INSERT INTO seg_reco.recommendations_active (slot, generation) VALUES ('a', 0);
+COMMENT ON TABLE seg_reco.recommendations_active IS 'the slot seg_reco.recommendations serves (a or b), the number of swaps so far (generation) and the time of the last swap (one row; changed by seg_reco.refresh)';
+
+CREATE VIEW seg_reco.recommendations AS
 SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
-  FROM seg_reco.pipeline_recommendations() r;
-CREATE UNIQUE INDEX recommendations_customer_rank_idx ON seg_reco.recommendations (customer_id, rank);
-CREATE INDEX recommendations_product_idx ON seg_reco.recommendations (product_id);
-COMMENT ON MATERIALIZED VIEW seg_reco.recommendations IS 'top-N recommended products for every customer from the hybrid blend (refreshed by seg_reco.refresh): rank 1 is best; source = the largest contributing source (als, content, popularity, buy_again, boost, cold_start), sources = all contributing';
+  FROM seg_reco.recommendations_a r
+ WHERE (SELECT s.slot FROM seg_reco.recommendations_active s) = 'a'
+UNION ALL
+SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
+  FROM seg_reco.recommendations_b r
+ WHERE (SELECT s.slot FROM seg_reco.recommendations_active s) = 'b';
+COMMENT ON VIEW seg_reco.recommendations IS 'top-N recommended products for every customer from the hybrid blend (written by seg_reco.refresh into the idle slot and swapped in at its commit: readers never wait for it and never see a mix of old and new lists): rank 1 is best; source = the largest contributing source (als, content, popularity, buy_again, boost, cold_start), sources = all contributing';
 
 CREATE MATERIALIZED VIEW seg_reco.customer_segments AS
 SELECT r.customer_id, r.as_of_date, r.first_purchase, r.last_purchase,
@@ -607,18 +656,177 @@ COMMENT ON TABLE seg_reco.refresh_log IS 'one row per step of each seg_reco.refr
 COMMENT ON COLUMN seg_reco.refresh_log.peak_memory_bytes IS 'peak resident memory of the backend during the step, in bytes (Linux VmHWM, reset at the step''s start; NULL where not available)';
 CREATE SEQUENCE seg_reco.refresh_run_seq;
 
--- refresh(): the whole pipeline, left to right, one logged step at a time:
--- features -> clusters -> customer value -> content vectors -> segment
--- popularity -> ALS model -> recommendations -> customer_segments -> segment_summary.
--- Views are refreshed CONCURRENTLY so dashboards keep reading meanwhile; if
--- a step fails, everything rolls back and the views keep their contents.
+-- Empties the idle recommendations slot with TRUNCATE, in the caller's
+-- transaction, which must commit right after: refresh() calls it in short
+-- transactions of their own, before the pipeline and after the swap.
+-- Every reader of seg_reco.recommendations locks both slots (ACCESS SHARE,
+-- at planning), and TRUNCATE needs ACCESS EXCLUSIVE: while it waits,
+-- readers that arrive queue behind it.  So each attempt waits at most
+-- recommendations_lock_timeout_ms, at most 5 attempts 1 s apart; then the
+-- slot is left as it is and the next fill empties it with DELETE (in the
+-- refresh transaction: no lock that readers wait for).  With the TRUNCATE
+-- go the slot's two indexes (the fill builds them again).  TRUNCATE is not
+-- MVCC-safe: a snapshot taken before the last swap still reads the idle
+-- slot as the served one, and would find it empty; while a session of this
+-- database (or a standby's feedback) holds a snapshot as old as the swap's
+-- transaction (backend_xmin at or before it; sessions of other roles that
+-- the caller cannot see count too), the slot is left alone as well.  When
+-- run_id is given, the result is added to that run's log line of the
+-- recommendations step (after_swap).
+CREATE FUNCTION seg_reco._recommendations_empty_idle(run_id bigint) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_ms integer := (seg_reco.setting('recommendations_lock_timeout_ms'))::integer;
+    v_lock_timeout text := current_setting('lock_timeout');
+    v_slot text;
+    v_rel regclass;
+    v_indexes text;
+    v_swap xid;
+    v_attempt integer := 0;
+    v_reason text;
+    v_result jsonb;
+BEGIN
+    IF v_ms IS NULL OR v_ms < 0 OR v_ms > 60000 THEN
+        RAISE EXCEPTION 'setting recommendations_lock_timeout_ms is out of range: %', v_ms
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'It is the wait in milliseconds for each attempt to empty the idle recommendations slot, from 0 to 60000.',
+                  HINT = 'Change or delete its row in seg_reco.settings.';
+    END IF;
+    -- one change of the slots at a time (readers take no lock that conflicts)
+    LOCK TABLE seg_reco.recommendations_active IN SHARE ROW EXCLUSIVE MODE;
+    SELECT CASE a.slot WHEN 'a' THEN 'b' ELSE 'a' END, a.xmin INTO v_slot, v_swap
+      FROM seg_reco.recommendations_active a;
+    v_rel := format('seg_reco.recommendations_%s', v_slot)::regclass;
+    SELECT string_agg(i.oid::regclass::text, ', ') INTO v_indexes
+      FROM pg_class i
+     WHERE i.oid IN (to_regclass(format('seg_reco.recommendations_%s_customer_rank_idx', v_slot)),
+                     to_regclass(format('seg_reco.recommendations_%s_product_idx', v_slot)));
+    IF pg_relation_size(v_rel) = 0 AND v_indexes IS NULL THEN
+        v_result := jsonb_build_object('slot', v_slot, 'emptied', 'already empty');
+    ELSIF v_ms = 0 THEN
+        v_result := jsonb_build_object('slot', v_slot, 'emptied', 'no',
+                                       'reason', 'recommendations_lock_timeout_ms is 0');
+    ELSE
+        PERFORM set_config('lock_timeout', v_ms || 'ms', true);
+        LOOP
+            v_attempt := v_attempt + 1;
+            PERFORM pg_stat_clear_snapshot();
+            IF EXISTS (SELECT 1 FROM pg_stat_activity s
+                        WHERE s.pid <> pg_backend_pid()
+                          AND (s.datname = current_database() OR s.datid IS NULL)
+                          AND s.backend_type IS DISTINCT FROM 'autovacuum worker'
+                          AND (age(s.backend_xmin) >= age(v_swap)
+                               OR s.query = '<insufficient privilege>')) THEN
+                v_reason := 'a session holds a snapshot from before the last swap';
+            ELSE
+                BEGIN
+                    EXECUTE format('TRUNCATE %s', v_rel);
+                    IF v_indexes IS NOT NULL THEN
+                        EXECUTE 'DROP INDEX ' || v_indexes;
+                    END IF;
+                    v_result := jsonb_build_object('slot', v_slot, 'emptied', 'truncate', 'attempts', v_attempt);
+                EXCEPTION WHEN lock_not_available THEN
+                    v_reason := format('readers held the slot longer than %s ms', v_ms);
+                END;
+            END IF;
+            EXIT WHEN v_result IS NOT NULL;
+            IF v_attempt = 5 THEN
+                v_result := jsonb_build_object('slot', v_slot, 'emptied', 'no', 'attempts', v_attempt,
+                                               'reason', v_reason);
+                EXIT;
+            END IF;
+            PERFORM pg_sleep(1);
+        END LOOP;
+        PERFORM set_config('lock_timeout', v_lock_timeout, true);
+    END IF;
+    IF _recommendations_empty_idle.run_id IS NOT NULL THEN
+        UPDATE seg_reco.refresh_log l
+           SET detail = coalesce(l.detail, '{}') || jsonb_build_object('after_swap', v_result)
+         WHERE l.run_id = _recommendations_empty_idle.run_id AND l.step = 'recommendations';
+    END IF;
+    RETURN v_result;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._recommendations_empty_idle(bigint) IS 'refresh() helper: empties the idle recommendations slot with TRUNCATE, and drops its indexes, when no reader can be hurt (each attempt waits at most recommendations_lock_timeout_ms; no snapshot from before the last swap); the caller commits right after';
+REVOKE EXECUTE ON FUNCTION seg_reco._recommendations_empty_idle(bigint) FROM PUBLIC;
+
+-- refresh step: the lists of pipeline_recommendations() written into the
+-- idle slot of seg_reco.recommendations (emptied first with DELETE unless
+-- a TRUNCATE did it), its indexes built if the TRUNCATE dropped them, the
+-- slot analysed, and the pointer swapped to it.  CREATE INDEX locks out
+-- writers only (SHARE): readers go on reading the served slot.
+-- Readers keep reading the old lists, without waiting, until the caller's
+-- transaction commits, and then see all the new ones; when it rolls back
+-- the old lists stay served.
+CREATE FUNCTION seg_reco.refresh_recommendations() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_slot text;
+    v_rel regclass;
+    v_generation bigint;
+    v_deleted bigint := 0;
+    v_rows bigint;
+    v_built integer := 0;
+BEGIN
+    -- one change of the slots at a time (readers take no lock that conflicts)
+    LOCK TABLE seg_reco.recommendations_active IN SHARE ROW EXCLUSIVE MODE;
+    SELECT CASE a.slot WHEN 'a' THEN 'b' ELSE 'a' END, a.generation + 1 INTO v_slot, v_generation
+      FROM seg_reco.recommendations_active a;
+    v_rel := format('seg_reco.recommendations_%s', v_slot)::regclass;
+    IF pg_relation_size(v_rel) > 0 THEN
+        EXECUTE format('DELETE FROM %s', v_rel);
+        GET DIAGNOSTICS v_deleted = ROW_COUNT;
+    END IF;
+    EXECUTE format('INSERT INTO %s (customer_id, rank, product_id, score, source, sources)
+                    SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
+                      FROM seg_reco.pipeline_recommendations() r', v_rel);
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    IF to_regclass(format('seg_reco.recommendations_%s_customer_rank_idx', v_slot)) IS NULL THEN
+        EXECUTE format('CREATE UNIQUE INDEX recommendations_%s_customer_rank_idx ON %s (customer_id, rank)', v_slot, v_rel);
+        v_built := v_built + 1;
+    END IF;
+    IF to_regclass(format('seg_reco.recommendations_%s_product_idx', v_slot)) IS NULL THEN
+        EXECUTE format('CREATE INDEX recommendations_%s_product_idx ON %s (product_id)', v_slot, v_rel);
+        v_built := v_built + 1;
+    END IF;
+    EXECUTE format('ANALYZE %s', v_rel);
+    UPDATE seg_reco.recommendations_active
+       SET slot = v_slot, generation = v_generation, swapped_at = clock_timestamp();
+    RETURN jsonb_build_object('rows', v_rows, 'slot', v_slot, 'generation', v_generation,
+                              'deleted_rows', v_deleted, 'indexes_built', v_built);
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.refresh_recommendations() IS 'refresh step: writes the lists of pipeline_recommendations() into the idle slot of the recommendations view and swaps it in (served from the commit of the caller''s transaction)';
+REVOKE EXECUTE ON FUNCTION seg_reco.refresh_recommendations() FROM PUBLIC;
+
+-- Whether the calling procedure may COMMIT: called by CALL outside a
+-- transaction block and a function, and not in an exception block.
+CREATE FUNCTION seg_reco._can_commit() RETURNS boolean
+AS 'MODULE_PATHNAME', 'seg_reco_can_commit'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION seg_reco._can_commit() IS 'refresh() helper: true when the calling procedure can end its transaction (CALL outside a transaction block, a function and an exception block)';
+REVOKE EXECUTE ON FUNCTION seg_reco._can_commit() FROM PUBLIC;
+
+-- The steps of refresh(), in one transaction: the whole pipeline, left to
+-- right, one logged step at a time: features -> clusters -> customer value
+-- -> content vectors -> segment popularity -> ALS model -> recommendations
+-- -> customer_segments -> segment_summary.  Materialized views are
+-- refreshed CONCURRENTLY and the recommendations written into the idle
+-- slot, so dashboards keep reading meanwhile; if a step fails, everything
+-- rolls back and the views keep their contents.  idle_before: what
+-- _recommendations_empty_idle did before (NULL: refresh() could not run it);
+-- run: the run's id, for the caller.
 -- jit is off: compiling the big refresh and diff queries cost more than it
 -- saved in every step (the whole pipeline 10% faster on the demo data; the
 -- recommendations view's concurrent refresh 0.3-0.8 s faster in a new session).
 -- Each step is reported as it starts (seg_reco.progress, and NOTICE messages
 -- with seg_reco.progress_messages) and logged with the backend's peak
 -- resident memory in it (peak_memory_bytes).
-CREATE PROCEDURE seg_reco.refresh()
+CREATE PROCEDURE seg_reco._refresh_steps(idle_before jsonb, INOUT run bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off
@@ -629,6 +837,7 @@ DECLARE
     v_rows bigint;
     v_detail jsonb;
 BEGIN
+    run := v_run;
     PERFORM seg_reco._progress_begin('refresh', 9);
     PERFORM seg_reco._progress_step('refresh', 'customer_features');
     v_t0 := clock_timestamp();
@@ -686,11 +895,16 @@ BEGIN
 
     PERFORM seg_reco._progress_step('refresh', 'recommendations');
     v_t0 := clock_timestamp();
-    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.recommendations;
-    SELECT count(*) INTO v_rows FROM seg_reco.recommendations;
+    v_detail := seg_reco.refresh_recommendations();
+    v_rows := (v_detail ->> 'rows')::bigint;
+    v_detail := (v_detail - 'rows')
+                || jsonb_build_object('before_fill',
+                                      coalesce(idle_before,
+                                               jsonb_build_object('emptied', 'no', 'reason',
+                                                                  'refresh() ran in a transaction block or a function')));
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'recommendations', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
          seg_reco._progress_peak_memory());
 
     PERFORM seg_reco._progress_step('refresh', 'customer_segments');
@@ -713,6 +927,34 @@ BEGIN
     PERFORM seg_reco._progress_end('refresh');
 END;
 $fn$;
-COMMENT ON PROCEDURE seg_reco.refresh() IS 'runs the whole pipeline (features, clusters, customer value, recommendation model, views) and refreshes the views concurrently, logging each step in seg_reco.refresh_log (the step in progress: seg_reco.progress)';
+COMMENT ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint) IS 'refresh() helper: the steps of the pipeline in one transaction, each logged in seg_reco.refresh_log';
+REVOKE EXECUTE ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint) FROM PUBLIC;
+
+-- refresh(): the pipeline (_refresh_steps) in one transaction; called by
+-- CALL outside a transaction block (as pg_cron does), it also empties the
+-- idle recommendations slot with TRUNCATE in a short transaction before
+-- (the lists of two runs ago) and after (the lists just retired), where
+-- readers wait at most recommendations_lock_timeout_ms.  It has no SET
+-- clauses (a procedure with them cannot COMMIT), so it names every object
+-- with its schema; the steps pin search_path and jit.
+CREATE PROCEDURE seg_reco.refresh()
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+    v_run bigint;
+    v_before jsonb;
+BEGIN
+    IF NOT seg_reco._can_commit() THEN
+        CALL seg_reco._refresh_steps(NULL, v_run);
+        RETURN;
+    END IF;
+    v_before := seg_reco._recommendations_empty_idle(NULL);
+    COMMIT;
+    CALL seg_reco._refresh_steps(v_before, v_run);
+    COMMIT;
+    PERFORM seg_reco._recommendations_empty_idle(v_run);
+END;
+$fn$;
+COMMENT ON PROCEDURE seg_reco.refresh() IS 'runs the whole pipeline (features, clusters, customer value, recommendation model, views) in one transaction, refreshing the materialized views concurrently and swapping in the new recommendations, logging each step in seg_reco.refresh_log (the step in progress: seg_reco.progress)';
 REVOKE EXECUTE ON PROCEDURE seg_reco.refresh() FROM PUBLIC;
 

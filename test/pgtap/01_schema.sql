@@ -1,7 +1,7 @@
 -- Schema objects of seg_reco: tables, keys, indexes, views, functions and
 -- their markings, pg_dump registration.
 BEGIN;
-SELECT plan(61);
+SELECT plan(65);
 
 SELECT has_schema('seg_reco');
 SELECT has_extension('seg_reco');
@@ -11,10 +11,10 @@ SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'di
                                     'customer_value', 'refresh_log', 'als_customer_factors', 'als_product_factors',
                                     'content_terms', 'product_content', 'content_version', 'segment_popularity',
                                     'popularity_info', 'evaluation_runs', 'ab_experiments', 'ab_assignments',
-                                    'demo_campaign_truth']);
-SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary',
-                                                'recommendations']);
-SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models', 'progress']);
+                                    'demo_campaign_truth', 'recommendations_a', 'recommendations_b',
+                                    'recommendations_active']);
+SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary']);
+SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models', 'progress', 'recommendations']);
 
 SELECT col_is_pk('seg_reco', 'customers', 'customer_id', 'customers keyed by customer_id');
 SELECT col_is_pk('seg_reco', 'products', 'product_id', 'products keyed by product_id');
@@ -45,7 +45,7 @@ SELECT volatility_is('seg_reco', 'cluster_feature_vector', ARRAY['seg_reco.custo
 SELECT ok(NOT has_function_privilege('public', 'seg_reco.refresh_clusters()', 'EXECUTE')
           AND NOT has_function_privilege('public', 'seg_reco.refresh_value()', 'EXECUTE'),
           'pipeline steps are not executable by PUBLIC');
-SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 16, '16 pipeline settings');
+SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 17, '17 pipeline settings');
 SELECT throws_ok('SELECT seg_reco.setting(''no_such_setting'')', '42704', NULL, 'unknown setting is an error');
 SELECT throws_ok('INSERT INTO seg_reco.settings VALUES (''no_such_setting'', ''1'')', '23503', NULL,
                  'only known settings can be overridden');
@@ -80,14 +80,27 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
           ARRAY['_als_train', '_progress_begin', '_progress_done', '_progress_end', '_progress_entries',
                 '_progress_peak_memory', '_progress_step'],
           'every C function is parallel safe but the ALS trainer, which writes the model tables, and the progress functions, which report the calling session''s own work');
-SELECT index_is_unique('seg_reco', 'recommendations', 'recommendations_customer_rank_idx');
+-- the served recommendations slot is indexed (the idle one may not be: the
+-- TRUNCATE that empties it drops its indexes, and its fill builds them)
+SELECT is((SELECT array_agg(format('%s %s', i.indisunique, i.indkey::text) ORDER BY i.indisunique DESC)
+             FROM pg_index i
+            WHERE i.indrelid = ('seg_reco.recommendations_' || (SELECT slot FROM seg_reco.recommendations_active))::regclass),
+          ARRAY['t 1 2', 'f 3'], 'the served slot: unique index on (customer_id, rank), index on product_id');
+SELECT col_not_null('seg_reco', 'recommendations_a', 'customer_id', 'slot a: customer_id not null');
+SELECT col_not_null('seg_reco', 'recommendations_b', 'rank', 'slot b: rank not null');
+SELECT is((SELECT count(*)::int FROM seg_reco.recommendations_active), 1, 'one pointer row');
 
 -- functions that run SQL pin their search_path (hostile search_path safety)
 SELECT is((SELECT count(*)::int FROM pg_proc p
             WHERE p.pronamespace = 'seg_reco'::regnamespace
               AND p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('plpgsql', 'sql'))
-              AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)),
-          0, 'every SQL/plpgsql function pins search_path');
+              AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
+              AND p.oid <> 'seg_reco.refresh()'::regprocedure),
+          0, 'every SQL/plpgsql function pins search_path (but refresh(), which commits)');
+-- refresh() cannot have SET clauses (a procedure with them cannot COMMIT):
+-- it only calls seg_reco's procedures and functions by qualified name
+SELECT is((SELECT p.proconfig FROM pg_proc p WHERE p.oid = 'seg_reco.refresh()'::regprocedure), NULL,
+          'refresh() has no SET clause, so it can commit');
 SELECT is((SELECT count(*)::int FROM pg_proc p
             WHERE p.pronamespace = 'seg_reco'::regnamespace AND p.prosecdef), 0, 'no SECURITY DEFINER');
 

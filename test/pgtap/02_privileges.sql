@@ -2,7 +2,7 @@
 -- functions after the README's GRANTs; only the owner changes data, models
 -- and configuration.
 BEGIN;
-SELECT plan(39);
+SELECT plan(42);
 
 CREATE ROLE seg_reco_test_analyst NOLOGIN NOSUPERUSER;
 -- the README's GRANTs
@@ -18,6 +18,9 @@ SELECT is((SELECT sum(customers)::int FROM seg_reco.ab_assign_all('priv_test', A
 SET ROLE seg_reco_test_analyst;
 SELECT lives_ok('SELECT count(*) FROM seg_reco.customer_segments', 'analyst reads customer_segments');
 SELECT lives_ok('SELECT count(*) FROM seg_reco.segment_summary', 'analyst reads segment_summary');
+SELECT lives_ok('SELECT count(*) FROM seg_reco.recommendations', 'analyst reads the recommendations view');
+SELECT throws_ok('SELECT seg_reco.refresh_recommendations()', '42501', NULL, 'analyst cannot swap in new recommendations');
+SELECT throws_ok('UPDATE seg_reco.recommendations_active SET slot = slot', '42501', NULL, 'analyst cannot move the pointer');
 SELECT lives_ok('SELECT count(*) FROM seg_reco.rfm_score()', 'analyst calls rfm_score');
 SELECT lives_ok('SELECT seg_reco.rfm(receipt_id, ts, amount) FROM seg_reco.transactions WHERE customer_id = 1',
                 'analyst uses the rfm aggregate');

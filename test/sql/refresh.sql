@@ -50,7 +50,7 @@ SELECT count(*) AS customers, count(*) FILTER (WHERE customer_id = 11 AND freque
 -- recommendations view is empty and the log says why (issue 11, defect 3)
 BEGIN;
 SELECT (seg_reco.als_train('default', factors => 2, iterations => 3)).kind;
-REFRESH MATERIALIZED VIEW seg_reco.recommendations;
+SELECT seg_reco.refresh_recommendations() ? 'slot' AS swapped;
 SELECT count(*) > 0 AS served_before FROM seg_reco.recommendations;
 CALL seg_reco.refresh();
 SELECT count(*) AS recommendations_after, (SELECT count(*) FROM seg_reco.models WHERE kind = 'als') AS als_models,
@@ -147,3 +147,102 @@ SELECT step, peak_memory_bytes > 0 AS peak_memory
  ORDER BY started_at;
 SELECT count(*) AS in_progress FROM seg_reco.progress;
 ROLLBACK;
+-- recommendations for millions of customers (issue 12): the view reads one
+-- of two slot tables, the one seg_reco.recommendations_active names.  A
+-- refresh writes the idle slot and swaps the pointer at its commit; called
+-- by CALL outside a transaction block, it empties the idle slot with
+-- TRUNCATE in short transactions of its own, before the fill and after the
+-- swap.  A model small enough for these customers:
+INSERT INTO seg_reco.settings VALUES ('als_factors', '2'), ('als_iterations', '3');
+SELECT slot AS slot_before, generation AS generation_before FROM seg_reco.recommendations_active \gset
+CALL seg_reco.refresh();
+-- the pointer moved to the other slot
+SELECT slot <> :'slot_before' AS swapped, generation - :generation_before AS swaps, swapped_at <= now() AS swapped_at
+  FROM seg_reco.recommendations_active;
+-- the view holds exactly what the materialized view held: the lists of
+-- pipeline_recommendations()
+SELECT count(*) AS rows, count(DISTINCT customer_id) AS customers, min(rank) AS first_rank, max(rank) AS last_rank,
+       (SELECT count(*) FROM seg_reco.customers) AS all_customers
+  FROM seg_reco.recommendations;
+SELECT count(*) AS differences
+  FROM ((SELECT * FROM seg_reco.recommendations
+         EXCEPT ALL SELECT customer_id, rank, product_id, score, source, sources FROM seg_reco.pipeline_recommendations())
+        UNION ALL
+        (SELECT customer_id, rank, product_id, score, source, sources FROM seg_reco.pipeline_recommendations()
+         EXCEPT ALL SELECT * FROM seg_reco.recommendations)) d;
+-- the same columns in the same order as the materialized view had
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'seg_reco.recommendations'::regclass AND attnum > 0 ORDER BY attnum;
+-- the served slot holds the lists and is indexed; the retired one was
+-- emptied right after the swap, and its indexes dropped (the next fill
+-- builds them over its rows)
+SELECT (SELECT count(*) FROM seg_reco.recommendations_a) + (SELECT count(*) FROM seg_reco.recommendations_b)
+       = (SELECT count(*) FROM seg_reco.recommendations) AS only_served_slot_full;
+SELECT CASE c.relname WHEN 'recommendations_' || a.slot THEN 'served' ELSE 'idle' END AS slot,
+       pg_relation_size(c.oid) > 0 AS has_rows,
+       (SELECT string_agg(replace(pg_get_indexdef(i.indexrelid), c.relname, 'slot'), '; ' ORDER BY i.indisunique DESC)
+          FROM pg_index i WHERE i.indrelid = c.oid) AS indexes
+  FROM pg_class c, seg_reco.recommendations_active a
+ WHERE c.oid IN ('seg_reco.recommendations_a'::regclass, 'seg_reco.recommendations_b'::regclass)
+ ORDER BY 1 DESC;
+SELECT row_count = (SELECT count(*) FROM seg_reco.recommendations) AS row_count,
+       detail ->> 'slot' = (SELECT slot FROM seg_reco.recommendations_active) AS slot,
+       detail -> 'before_fill' ->> 'emptied' AS before_fill, detail ->> 'deleted_rows' AS deleted_rows,
+       detail ->> 'indexes_built' AS indexes_built, detail -> 'after_swap' ->> 'emptied' AS after_swap
+  FROM seg_reco.refresh_log
+ WHERE step = 'recommendations' AND run_id = (SELECT max(run_id) FROM seg_reco.refresh_log);
+-- the next refresh swaps back
+SELECT slot AS slot_before, generation AS generation_before FROM seg_reco.recommendations_active \gset
+CALL seg_reco.refresh();
+SELECT slot <> :'slot_before' AS swapped, generation - :generation_before AS swaps FROM seg_reco.recommendations_active;
+SELECT detail -> 'before_fill' ->> 'emptied' AS before_fill, detail ->> 'deleted_rows' AS deleted_rows,
+       detail ->> 'indexes_built' AS indexes_built, detail -> 'after_swap' ->> 'emptied' AS after_swap
+  FROM seg_reco.refresh_log
+ WHERE step = 'recommendations' AND run_id = (SELECT max(run_id) FROM seg_reco.refresh_log);
+
+-- a fill that fails leaves the old lists served: the whole refresh rolls
+-- back, the pointer with it (here the diversity setting cannot be read)
+SELECT slot AS slot_before, generation AS generation_before,
+       (SELECT md5(string_agg(r::text, ',' ORDER BY r.customer_id, r.rank)) FROM seg_reco.recommendations r) AS lists_before,
+       (SELECT max(run_id) FROM seg_reco.refresh_log) AS run_before
+  FROM seg_reco.recommendations_active \gset
+INSERT INTO seg_reco.settings VALUES ('recommendations_diversity', '"some"');
+CALL seg_reco.refresh();
+DELETE FROM seg_reco.settings WHERE key = 'recommendations_diversity';
+SELECT slot = :'slot_before' AS same_slot, generation = :generation_before AS same_generation,
+       (SELECT md5(string_agg(r::text, ',' ORDER BY r.customer_id, r.rank)) FROM seg_reco.recommendations r)
+         = :'lists_before' AS same_lists,
+       (SELECT max(run_id) FROM seg_reco.refresh_log) = :run_before AS nothing_logged
+  FROM seg_reco.recommendations_active;
+
+-- in a transaction block refresh() cannot commit: no TRUNCATE; the fill
+-- empties the idle slot with DELETE (here the lists the first refresh of
+-- the block retired), in the same transaction
+BEGIN;
+CALL seg_reco.refresh();
+CALL seg_reco.refresh();
+SELECT detail -> 'before_fill' ->> 'emptied' AS before_fill, detail -> 'before_fill' ->> 'reason' AS reason,
+       (detail ->> 'deleted_rows')::bigint = (SELECT count(*) FROM seg_reco.recommendations) AS deleted_previous_lists,
+       detail ? 'after_swap' AS after_swap
+  FROM seg_reco.refresh_log
+ WHERE step = 'recommendations' AND run_id = (SELECT max(run_id) FROM seg_reco.refresh_log);
+ROLLBACK;
+
+-- recommendations_lock_timeout_ms 0: never TRUNCATE (the retired slot stays
+-- full until the next fill deletes its rows); out of range: an error
+INSERT INTO seg_reco.settings VALUES ('recommendations_lock_timeout_ms', '0');
+CALL seg_reco.refresh();
+SELECT detail -> 'after_swap' ->> 'emptied' AS after_swap, detail -> 'after_swap' ->> 'reason' AS reason
+  FROM seg_reco.refresh_log
+ WHERE step = 'recommendations' AND run_id = (SELECT max(run_id) FROM seg_reco.refresh_log);
+CALL seg_reco.refresh();
+SELECT detail -> 'before_fill' ->> 'emptied' AS before_fill,
+       (detail ->> 'deleted_rows')::bigint = (SELECT count(*) FROM seg_reco.recommendations) AS deleted_previous_lists
+  FROM seg_reco.refresh_log
+ WHERE step = 'recommendations' AND run_id = (SELECT max(run_id) FROM seg_reco.refresh_log);
+UPDATE seg_reco.settings SET value = '-1' WHERE key = 'recommendations_lock_timeout_ms';
+SET client_min_messages = notice;
+\set VERBOSITY default
+CALL seg_reco.refresh();
+SET client_min_messages = error;
+DELETE FROM seg_reco.settings WHERE key IN ('recommendations_lock_timeout_ms', 'als_factors', 'als_iterations');
