@@ -598,7 +598,8 @@ CREATE SEQUENCE seg_reco.refresh_run_seq;
 
 -- refresh(): the whole pipeline, left to right, one logged step at a time:
 -- features -> clusters -> customer value -> content vectors -> segment
--- popularity -> ALS model -> recommendations -> customer_segments -> segment_summary.
+-- popularity -> ALS model -> recommendations -> customer_segments -> segment_summary
+-- -> cohorts.
 -- Views are refreshed CONCURRENTLY so dashboards keep reading meanwhile; if
 -- a step fails, everything rolls back and the views keep their contents.
 -- jit is off: compiling the big refresh and diff queries cost more than it
@@ -676,6 +677,13 @@ BEGIN
     SELECT count(*) INTO v_rows FROM seg_reco.segment_summary;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'segment_summary', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL);
+
+    v_t0 := clock_timestamp();
+    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.cohorts;
+    SELECT count(*) INTO v_rows FROM seg_reco.cohorts;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'cohorts', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL);
 END;
 $fn$;

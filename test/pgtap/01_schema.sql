@@ -10,9 +10,9 @@ SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'di
                                     'setting_defaults', 'settings', 'cluster_names', 'customer_clusters',
                                     'customer_value', 'refresh_log', 'als_customer_factors', 'als_product_factors',
                                     'content_terms', 'product_content', 'content_version', 'segment_popularity',
-                                    'popularity_info', 'evaluation_runs']);
+                                    'popularity_info', 'evaluation_runs', 'contact_history']);
 SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary',
-                                                'recommendations']);
+                                                'recommendations', 'cohorts']);
 SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models']);
 
 SELECT col_is_pk('seg_reco', 'customers', 'customer_id', 'customers keyed by customer_id');
