@@ -138,6 +138,82 @@ SELECT e.who, e.customer_id AS customer, r.rank, p.name AS product, p.category,
  ORDER BY e.who, r.rank;
 
 \echo
+\echo '== Cohorts: % of each monthly cohort buying n months after its first (seg_reco.cohorts) =='
+SELECT to_char(cohort, 'YYYY-MM') AS cohort, max(cohort_size) AS members,
+       round(100 * max(retention) FILTER (WHERE period_number = 1)) AS m1,
+       round(100 * max(retention) FILTER (WHERE period_number = 2)) AS m2,
+       round(100 * max(retention) FILTER (WHERE period_number = 3)) AS m3,
+       round(100 * max(retention) FILTER (WHERE period_number = 6)) AS m6,
+       round(100 * max(retention) FILTER (WHERE period_number = 9)) AS m9,
+       round(100 * max(retention) FILTER (WHERE period_number = 12)) AS m12,
+       round(100 * max(retention) FILTER (WHERE period_number = 18)) AS m18,
+       round(max(cumulative_revenue_per_member) FILTER (WHERE period_number = 5)) AS "NOK/member 6m",
+       round(max(cumulative_revenue_per_member) FILTER (WHERE period_number = 11)) AS "NOK/member 12m"
+  FROM seg_reco.cohorts
+ GROUP BY cohort ORDER BY cohort;
+
+\echo
+\echo '== Planted life cycle in the cohorts (cohort_retention split by demo_truth) ======'
+WITH newcomers AS (
+    SELECT sum(cohort_size) FILTER (WHERE period_number = 0 AND split_value = 'true') AS late,
+           sum(cohort_size) FILTER (WHERE period_number = 0 AND split_value = 'true' AND cohort >= '2025-07-01') AS late_in_late_cohorts,
+           sum(cohort_size) FILTER (WHERE period_number = 0 AND cohort >= '2025-07-01') AS late_cohorts
+      FROM seg_reco.cohort_retention(split_by => 'demo_truth.joined_late')
+), churners AS (
+    SELECT sum(cohort_size) FILTER (WHERE period_number = 0 AND split_value IS NOT NULL) AS members,
+           coalesce(sum(active_customers) FILTER (WHERE split_value IS NOT NULL
+                    AND period_start > date_trunc('month', split_value::date)), 0) AS after_churn,
+           max(period_start) FILTER (WHERE split_value IS NOT NULL AND active_customers > 0) AS last_month
+      FROM seg_reco.cohort_retention(split_by => 'churned_on')
+), lapsing AS (
+    SELECT sum(cohort_size) FILTER (WHERE period_number = 0 AND split_value = 'true') AS members,
+           sum(active_customers) FILTER (WHERE split_value = 'true' AND period_start = '2025-06-01') AS june,
+           sum(active_customers) FILTER (WHERE split_value = 'true' AND period_start >= '2025-11-01') AS nov_dec
+      FROM seg_reco.cohort_retention(split_by => 'demo_truth.at_risk')
+), season AS (
+    SELECT max(revenue_per_member) FILTER (WHERE period_start = '2024-12-01') AS dec24,
+           max(revenue_per_member) FILTER (WHERE period_start = '2025-12-01') AS dec25,
+           round(avg(revenue_per_member) FILTER (WHERE extract(month FROM period_start) <> 12 AND period_number > 0), 2) AS other_months
+      FROM seg_reco.cohorts WHERE cohort = (SELECT min(cohort) FROM seg_reco.cohorts)
+)
+SELECT 'newcomers (joined 2025-07..12)' AS planted,
+       format('%s customers, all in the cohorts 2025-07..12: %s of their %s members',
+              n.late, n.late_in_late_cohorts, n.late_cohorts) AS seen_in_the_cohorts
+  FROM newcomers n
+UNION ALL
+SELECT 'churners (stop at churned_on, by 2025-06-30)',
+       format('%s customers: %s buy after their churn month; the last month any of them buys: %s',
+              c.members, c.after_churn, to_char(c.last_month, 'YYYY-MM'))
+  FROM churners c
+UNION ALL
+SELECT 'at risk (last purchase 90-180 days before the end)',
+       format('%s customers: %s buying in 2025-06, %s in 2025-11..12', l.members, l.june, l.nov_dec)
+  FROM lapsing l
+UNION ALL
+SELECT 'Christmas (first cohort, revenue per member)',
+       format('December 2024 %s NOK, December 2025 %s NOK, other months %s NOK on average', s.dec24, s.dec25, s.other_months)
+  FROM season s;
+
+\echo
+\echo '== Win-back campaign: at-risk customers by expected value (campaign_targets) ====='
+\echo '   {"campaign": "winback", "at_risk": true, "min_clv": 300, "control_share": 0.1,'
+\echo '    "budget_customers": 100, "exclude_contacted_days": 30}  (email opt-in by default)'
+CREATE TEMP TABLE report_winback AS
+SELECT * FROM seg_reco.campaign_targets('{"campaign": "winback", "at_risk": true, "min_clv": 300,
+    "control_share": 0.1, "budget_customers": 100, "exclude_contacted_days": 30}');
+SELECT coalesce(segment, '(all)') AS rfm_segment,
+       count(*) FILTER (WHERE NOT control) AS contacted, count(*) FILTER (WHERE control) AS held_out,
+       round(sum(expected_value) FILTER (WHERE NOT control)) AS expected_value_nok,
+       round(avg(expected_value)) AS mean_clv_nok, round(avg(p_alive)::numeric, 2) AS mean_p_alive
+  FROM report_winback
+ GROUP BY ROLLUP (segment) ORDER BY segment IS NULL, contacted DESC;
+SELECT rank, customer_id AS customer, CASE WHEN control THEN 'control' ELSE 'contact' END AS kind,
+       round(expected_value) AS clv_nok, round(p_alive::numeric, 2) AS p_alive, segment,
+       array_to_string(product_names, ', ') AS recommended_products
+  FROM report_winback ORDER BY rank LIMIT 6;
+DROP TABLE report_winback;
+
+\echo
 \echo '== Last refresh (seg_reco.refresh_log) ===================================='
 SELECT step, row_count AS rows, duration_ms AS ms
   FROM seg_reco.refresh_log

@@ -814,7 +814,7 @@ REVOKE EXECUTE ON FUNCTION seg_reco._can_commit() FROM PUBLIC;
 -- The steps of refresh(), in one transaction: the whole pipeline, left to
 -- right, one logged step at a time: features -> clusters -> customer value
 -- -> content vectors -> segment popularity -> ALS model -> recommendations
--- -> customer_segments -> segment_summary.  Materialized views are
+-- -> customer_segments -> segment_summary -> cohorts.  Materialized views are
 -- refreshed CONCURRENTLY and the recommendations written into the idle
 -- slot, so dashboards keep reading meanwhile; if a step fails, everything
 -- rolls back and the views keep their contents.  idle_before: what
@@ -838,7 +838,7 @@ DECLARE
     v_detail jsonb;
 BEGIN
     run := v_run;
-    PERFORM seg_reco._progress_begin('refresh', 9);
+    PERFORM seg_reco._progress_begin('refresh', 10);
     PERFORM seg_reco._progress_step('refresh', 'customer_features');
     v_t0 := clock_timestamp();
     REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.customer_features;
@@ -922,6 +922,15 @@ BEGIN
     SELECT count(*) INTO v_rows FROM seg_reco.segment_summary;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'segment_summary', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'cohorts');
+    v_t0 := clock_timestamp();
+    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.cohorts;
+    SELECT count(*) INTO v_rows FROM seg_reco.cohorts;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'cohorts', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
          seg_reco._progress_peak_memory());
     PERFORM seg_reco._progress_end('refresh');

@@ -12,8 +12,9 @@ SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'di
                                     'content_terms', 'product_content', 'content_version', 'segment_popularity',
                                     'popularity_info', 'evaluation_runs', 'ab_experiments', 'ab_assignments',
                                     'demo_campaign_truth', 'recommendations_a', 'recommendations_b',
-                                    'recommendations_active']);
-SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary']);
+                                    'recommendations_active', 'contact_history']);
+SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary',
+                                                'cohorts']);
 SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models', 'progress', 'recommendations']);
 
 SELECT col_is_pk('seg_reco', 'customers', 'customer_id', 'customers keyed by customer_id');

@@ -2,7 +2,7 @@
 -- functions after the README's GRANTs; only the owner changes data, models
 -- and configuration.
 BEGIN;
-SELECT plan(42);
+SELECT plan(51);
 
 CREATE ROLE seg_reco_test_analyst NOLOGIN NOSUPERUSER;
 -- the README's GRANTs
@@ -63,7 +63,30 @@ SELECT lives_ok('SELECT count(*) FROM seg_reco.ab_experiments JOIN seg_reco.ab_a
 SELECT is((SELECT count(*)::int FROM seg_reco.ab_results('priv_test', 'revenue')), 2, 'analyst reads the results of an experiment');
 SELECT is((SELECT count(*)::int FROM seg_reco.ab_roi('priv_test', 1)), 1, 'analyst computes its ROI');
 SELECT ok((SELECT n_control FROM seg_reco.ab_sample_size('proportion', 0.1, 0.01)) > 0, 'analyst plans a sample size');
+-- contact history (issue 14): the analyst reads it, builds target lists
+-- and cohorts, but cannot record contacts or change the history
+SELECT lives_ok('SELECT count(*) FROM seg_reco.contact_history', 'analyst reads the contact history');
+SELECT lives_ok('SELECT count(*) FROM seg_reco.cohort_retention(split_by => ''segment'')', 'analyst computes cohorts');
+SELECT isnt_empty('SELECT * FROM seg_reco.campaign_targets(''{"campaign": "pgtap", "at_risk": true, "budget_customers": 5}'')',
+                  'analyst builds a target list');
+SELECT throws_ok('SELECT seg_reco.record_contacts(array_agg(t)) FROM seg_reco.campaign_targets(''{"campaign": "pgtap", "budget_customers": 5}'') t',
+                 '42501', NULL, 'analyst cannot record contacts');
+SELECT throws_ok('INSERT INTO seg_reco.contact_history VALUES (''x'', 1, now(), ''email'', false)', '42501', NULL,
+                 'analyst cannot write the contact history');
 RESET ROLE;
+-- a campaign role with the README's GRANTs adds rows, and only adds them
+CREATE ROLE seg_reco_test_campaigns NOLOGIN NOSUPERUSER IN ROLE seg_reco_test_analyst;
+GRANT INSERT ON seg_reco.contact_history TO seg_reco_test_campaigns;
+GRANT EXECUTE ON FUNCTION seg_reco.record_contacts(seg_reco.campaign_target[], timestamptz) TO seg_reco_test_campaigns;
+SET ROLE seg_reco_test_campaigns;
+SELECT is((SELECT contacted FROM seg_reco.record_contacts(
+              (SELECT array_agg(t) FROM seg_reco.campaign_targets('{"campaign": "pgtap", "budget_customers": 5, "control_share": 0.5}') t),
+              '2030-01-01')), 5::bigint, 'the campaign role records a target list');
+SELECT throws_ok('DELETE FROM seg_reco.contact_history', '42501', NULL, 'the campaign role cannot delete contacts');
+SELECT throws_ok('UPDATE seg_reco.contact_history SET control = NOT control', '42501', NULL, 'the campaign role cannot change contacts');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM seg_reco.contact_history WHERE campaign = 'pgtap' AND NOT control
+             AND contacted_at = '2030-01-01'), 5, 'the recorded contacts are there');
 
 -- without the GRANTs, nothing is readable
 CREATE ROLE seg_reco_test_stranger NOLOGIN NOSUPERUSER;

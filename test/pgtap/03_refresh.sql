@@ -11,7 +11,7 @@ SELECT is((SELECT count(*) FROM seg_reco.customer_segments),
 SELECT is((SELECT array_agg(step ORDER BY started_at) FROM seg_reco.refresh_log
             WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)),
           ARRAY['customer_features', 'clusters', 'customer_value', 'content', 'popularity', 'als_model',
-                'recommendations', 'customer_segments', 'segment_summary'],
+                'recommendations', 'customer_segments', 'segment_summary', 'cohorts'],
           'the run logged every step in order');
 SELECT ok((SELECT bool_and(duration_ms >= 0 AND finished_at >= started_at) FROM seg_reco.refresh_log),
           'every step has a duration');

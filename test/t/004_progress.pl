@@ -128,16 +128,16 @@ is_deeply([ sort { $a <=> $b } @steps ], \@steps, 'the steps go in order');
 wait_worker();
 is(worker_row(), undef, 'the entry is gone when refresh() has ended');
 ok(!-e $wfile, 'and so is its file');
-like($worker->{stderr}, qr/NOTICE:  refresh: step 1 of 9: customer_features\n/,
+like($worker->{stderr}, qr/NOTICE:  refresh: step 1 of 10: customer_features\n/,
 	'the caller got a message at the start of the first step');
 like($worker->{stderr}, qr/NOTICE:  refresh > als_train: step 2 of 3: iterations \(15 iterations\)\n/,
 	'and at the start of the inner command\'s steps');
-like($worker->{stderr}, qr/NOTICE:  refresh: segment_summary done\n.*NOTICE:  refresh: done\n/s,
+like($worker->{stderr}, qr/NOTICE:  refresh: cohorts done\n.*NOTICE:  refresh: done\n/s,
 	'and at the end of the last step and of the call');
 is($node->safe_psql('postgres', q{
 	SELECT count(*) FILTER (WHERE peak_memory_bytes > 0) FROM seg_reco.refresh_log
 	 WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)}),
-	'9', 'each step is logged with the peak memory of the backend');
+	'10', 'each step is logged with the peak memory of the backend');
 worker_sql('RESET seg_reco.progress_messages');
 
 # 3. a cancelled call: the entry goes
