@@ -902,3 +902,10 @@ SELECT t.kind, t.label AS segment,
  GROUP BY t.kind, t.label;
 CREATE UNIQUE INDEX segment_summary_kind_segment_idx ON seg_reco.segment_summary (kind, segment);
 COMMENT ON MATERIALIZED VIEW seg_reco.segment_summary IS 'one row per RFM segment (kind rfm) and per customer cluster (kind cluster): customers, share, revenue, mean recency/frequency/monetary, probability alive, expected purchases and 12-month value, at-risk share (refreshed by seg_reco.refresh)';
+
+-- default_as_of() in C (src/as_of.c), the same answer and errors: it runs at
+-- every recommend_for without as_of (issue 12, recommend_for latency)
+CREATE OR REPLACE FUNCTION seg_reco.default_as_of() RETURNS date
+AS 'MODULE_PATHNAME', 'seg_reco_default_as_of'
+LANGUAGE C STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
