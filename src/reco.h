@@ -45,6 +45,12 @@ typedef struct Universe
 	int32	   *ci;				/* index in the content build or -1 */
 	bool		als_all;		/* ai[j] == j for every j: the model's products alone */
 	bool		content_all;	/* ci[j] == j for every j: the content build's alone */
+	int			n_runs;			/* runs of consecutive model products: */
+	int32	   *run_u;			/* universe index of the run's first */
+	int32	   *run_a;			/* its model index */
+	int32	   *run_len;
+	int			n_missing;		/* the products the model lacks (ai[j] < 0) */
+	int32	   *missing;
 	double	   *pop_raw;		/* the model's popularity (0 for products it lacks) */
 	double	   *pop_all;		/* normalised over every product */
 } Universe;

@@ -170,45 +170,105 @@ seg_reco_resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw)
 }
 
 /*
- * v := src normalised over the allowed products (src may be v): min-max
- * (signed), or divided by the largest (min_max false); 0 where not allowed.
- * The loops are branch-free so that they vectorise; every value is the
- * same expression as ever, so the same bits.
+ * The loops over every product, in clones per CPU (contraction off, so the
+ * same bits everywhere), written so that they vectorise: selects instead of
+ * branches, the allowed flags read as bytes.  Each value is the expression
+ * of the plain loop; the smallest and largest are exact whatever the order
+ * (the sign of a zero among them changes no result below).
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define BLEND_CLONES __attribute__((target_clones("default", "avx2", "avx512f"), \
+									optimize("O3", "fp-contract=off", "no-trapping-math")))
+#else
+#define BLEND_CLONES
+#endif
+
+typedef double bl_v8 __attribute__((vector_size(64)));
+typedef double bl_v8u __attribute__((vector_size(64), aligned(8)));
+typedef int64 bl_l8 __attribute__((vector_size(64)));
+typedef uint8 bl_b8u __attribute__((vector_size(8), aligned(1)));
+#define BL_SELECT(m, a, b) ((bl_v8) ((((bl_l8) (a)) & (m)) | (((bl_l8) (b)) & ~(m))))
+
+/*
+ * *lo, *hi := the smallest and largest src[j] over the allowed j (NaN left
+ * out; INFINITY and -INFINITY when there is none).
  */
 /* task-safe: see threads.h */
+BLEND_CLONES
 static void
-normalise(const double *src, double *v, const bool *allowed, int n, bool min_max)
+allowed_minmax(const double *src, const bool *allowed, int n, double *lo_out, double *hi_out)
 {
+	const uint8 *al = (const uint8 *) allowed;
+	bl_v8		inf = {INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY};
+	bl_v8		lov = inf,
+				hiv = -inf;
 	double		lo = INFINITY,
-				hi = -INFINITY,
-				range;
+				hi = -INFINITY;
+	int			j = 0,
+				l;
+
+	for (; j + 8 <= n; j += 8)
+	{
+		bl_v8		x = *(const bl_v8u *) (src + j);
+		bl_l8		ok = __builtin_convertvector(*(const bl_b8u *) (al + j), bl_l8) != 0;
+		bl_v8		a = BL_SELECT(ok, x, inf),
+					b = BL_SELECT(ok, x, -inf);
+
+		lov = BL_SELECT(a < lov, a, lov);
+		hiv = BL_SELECT(b > hiv, b, hiv);
+	}
+	for (l = 0; l < 8; l++)
+	{
+		lo = lov[l] < lo ? lov[l] : lo;
+		hi = hiv[l] > hi ? hiv[l] : hi;
+	}
+	for (; j < n; j++)
+		if (al[j])
+		{
+			lo = src[j] < lo ? src[j] : lo;
+			hi = src[j] > hi ? src[j] : hi;
+		}
+	*lo_out = lo;
+	*hi_out = hi;
+}
+
+/* v := allowed ? Max(src - lo, 0) / (hi - lo) : 0, or all 0 unless hi > lo */
+/* task-safe: see threads.h */
+BLEND_CLONES
+static void
+scale_allowed(const double *src, double *v, const bool *allowed, int n, double lo, double hi)
+{
+	const uint8 *al = (const uint8 *) allowed;
+	double		range = hi - lo;
 	int			j;
 
-	for (j = 0; j < n; j++)
-	{
-		double		x = src[j];
-		bool		ok = allowed[j];
-		double		a = ok ? x : INFINITY,
-					b = ok ? x : -INFINITY;
-
-		lo = a < lo ? a : lo;
-		hi = b > hi ? b : hi;
-	}
-	if (!min_max)
-		lo = 0;
 	if (!(hi > lo))
 	{
 		memset(v, 0, sizeof(double) * n);
 		return;
 	}
-	range = hi - lo;
 	for (j = 0; j < n; j++)
 	{
 		double		d = src[j] - lo;
 		double		t = (d > 0 ? d : 0) / range;	/* Max(src[j] - lo, 0) / range */
 
-		v[j] = allowed[j] ? t : 0;
+		v[j] = al[j] != 0 ? t : 0;
 	}
+}
+
+/*
+ * v := src normalised over the allowed products (src may be v): min-max
+ * (signed), or divided by the largest (min_max false); 0 where not allowed.
+ */
+/* task-safe: see threads.h */
+static void
+normalise(const double *src, double *v, const bool *allowed, int n, bool min_max)
+{
+	double		lo,
+				hi;
+
+	allowed_minmax(src, allowed, n, &lo, &hi);
+	scale_allowed(src, v, allowed, n, min_max ? lo : 0, hi);
 }
 
 /* the model's products, merged with the content build's (c may be NULL) */
@@ -249,6 +309,28 @@ build_universe(const SegRecoAlsModel *m, const SegRecoContent *c, Universe *u)
 	u->n = n;
 	u->als_all = (n == na);
 	u->content_all = (c != NULL && n == nc);
+	/* the runs of the model's products, and the products it lacks */
+	u->n_runs = 0;
+	u->n_missing = 0;
+	u->run_u = palloc(sizeof(int32) * (n + 1));
+	u->run_a = palloc(sizeof(int32) * (n + 1));
+	u->run_len = palloc(sizeof(int32) * (n + 1));
+	u->missing = palloc(sizeof(int32) * (n - na + 1));
+	for (a = 0; a < n; a++)
+	{
+		if (u->ai[a] < 0)
+			u->missing[u->n_missing++] = a;
+		else if (u->n_runs > 0 && u->run_u[u->n_runs - 1] + u->run_len[u->n_runs - 1] == a &&
+				 u->run_a[u->n_runs - 1] + u->run_len[u->n_runs - 1] == u->ai[a])
+			u->run_len[u->n_runs - 1]++;
+		else
+		{
+			u->run_u[u->n_runs] = a;
+			u->run_a[u->n_runs] = u->ai[a];
+			u->run_len[u->n_runs] = 1;
+			u->n_runs++;
+		}
+	}
 }
 
 /* u->pop_raw and u->pop_all: popularity, and normalised with every product allowed */
@@ -260,7 +342,7 @@ universe_popularity(Universe *u, const SegRecoAlsModel *m)
 	bool	   *all = palloc(sizeof(bool) * Max(u->n, 1));
 	int			j;
 
-	memset(all, true, sizeof(bool) * u->n);
+	memset(all, true, sizeof(bool) * Max(u->n, 1));
 	for (j = 0; j < u->n; j++)
 		raw[j] = u->ai[j] >= 0 ? m->popularity[u->ai[j]] : 0;
 	normalise(raw, v, all, u->n, false);
@@ -420,14 +502,16 @@ count_receipts(const Occasions *o, double *t)
 
 /* the number of allowed products */
 /* task-safe: see threads.h */
+BLEND_CLONES
 static int
 count_allowed(const bool *allowed, int n)
 {
+	const uint8 *al = (const uint8 *) allowed;
 	int			j,
 				k = 0;
 
 	for (j = 0; j < n; j++)
-		k += allowed[j] ? 1 : 0;
+		k += al[j] != 0;
 	return k;
 }
 
@@ -489,29 +573,21 @@ blend_buy_again(double *v, const Universe *u, const Occasions *o, double end,
 }
 
 /*
- * b->score[j] := the sum over the sources with a weight of w_eff[s] x
- * norm[s][j], in source order from 0, plus the boost; 0 where not allowed.
- * One pass whatever the sources (each value the same sum as ever).
+ * score[j] := the sum over the na sources of w[s] x v[s][j], in order from
+ * +0 (each value the same sum as the plain loops over the sources), plus
+ * boost[j] when boost; 0 where not allowed.  One pass.
  */
 /* task-safe: see threads.h */
+BLEND_CLONES
 static void
-blend_sum(Blend *b, int n, const bool *allowed)
+weighted_sum(double *score, const double *const *v, const double *w, int na,
+			 const double *boost, const bool *allowed, int n)
 {
-	const double *v[N_SRC];
-	double		w[N_SRC];
-	double	   *score = b->score;
-	int			na = 0,
-				s,
-				j;
+	const uint8 *al = (const uint8 *) allowed;
+	int			j,
+				s;
 
-	for (s = 0; s < N_SRC; s++)
-		if (b->w_eff[s] != 0)
-		{
-			v[na] = b->norm[s];
-			w[na] = b->w_eff[s];
-			na++;
-		}
-	if (b->boost != NULL || na == 0 || na > 4)
+	if (boost != NULL || na > 4)
 	{
 		for (j = 0; j < n; j++)
 		{
@@ -519,20 +595,23 @@ blend_sum(Blend *b, int n, const bool *allowed)
 
 			for (s = 0; s < na; s++)
 				sc += w[s] * v[s][j];
-			if (b->boost != NULL)
-				sc += b->boost[j];
-			score[j] = allowed[j] ? sc : 0;
+			if (boost != NULL)
+				sc += boost[j];
+			score[j] = al[j] != 0 ? sc : 0;
 		}
 		return;
 	}
 	switch (na)
 	{
+		case 0:
+			memset(score, 0, sizeof(double) * n);
+			break;
 		case 1:
 			for (j = 0; j < n; j++)
 			{
 				double		sc = 0.0 + w[0] * v[0][j];
 
-				score[j] = allowed[j] ? sc : 0;
+				score[j] = al[j] != 0 ? sc : 0;
 			}
 			break;
 		case 2:
@@ -540,7 +619,7 @@ blend_sum(Blend *b, int n, const bool *allowed)
 			{
 				double		sc = (0.0 + w[0] * v[0][j]) + w[1] * v[1][j];
 
-				score[j] = allowed[j] ? sc : 0;
+				score[j] = al[j] != 0 ? sc : 0;
 			}
 			break;
 		case 3:
@@ -548,7 +627,7 @@ blend_sum(Blend *b, int n, const bool *allowed)
 			{
 				double		sc = ((0.0 + w[0] * v[0][j]) + w[1] * v[1][j]) + w[2] * v[2][j];
 
-				score[j] = allowed[j] ? sc : 0;
+				score[j] = al[j] != 0 ? sc : 0;
 			}
 			break;
 		default:
@@ -557,10 +636,30 @@ blend_sum(Blend *b, int n, const bool *allowed)
 				double		sc = (((0.0 + w[0] * v[0][j]) + w[1] * v[1][j]) + w[2] * v[2][j]) +
 					w[3] * v[3][j];
 
-				score[j] = allowed[j] ? sc : 0;
+				score[j] = al[j] != 0 ? sc : 0;
 			}
 			break;
 	}
+}
+
+/* b->score := the weighted sum of the sources with a weight (b->w_eff), plus the boost */
+/* task-safe: see threads.h */
+static void
+blend_sum(Blend *b, int n, const bool *allowed)
+{
+	const double *v[N_SRC];
+	double		w[N_SRC];
+	int			na = 0,
+				s;
+
+	for (s = 0; s < N_SRC; s++)
+		if (b->w_eff[s] != 0)
+		{
+			v[na] = b->norm[s];
+			w[na] = b->w_eff[s];
+			na++;
+		}
+	weighted_sum(b->score, v, w, na, b->boost, allowed, n);
 }
 
 /*
@@ -604,24 +703,36 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 			normalise(als, b->norm[SRC_ALS], allowed, u->n, true);
 		else
 		{
+			/*
+			 * Products the model does not know score as its lowest over the
+			 * allowed ones (0 without any): the model's scores go in by runs,
+			 * the others are left out of the smallest and largest (NaN),
+			 * then set to that lowest, which joins the range when allowed.
+			 */
 			double	   *v = b->norm[SRC_ALS];
-			double		lo = INFINITY;
+			double		lo,
+						hi,
+						low;
+			bool		missing_allowed = false;
+			int			r;
 
-			/* products the model does not know score as its lowest */
-			for (j = 0; j < u->n; j++)
+			for (r = 0; r < u->n_runs; r++)
+				memcpy(v + u->run_u[r], als + u->run_a[r], sizeof(double) * u->run_len[r]);
+			for (r = 0; r < u->n_missing; r++)
+				v[u->missing[r]] = NAN;
+			allowed_minmax(v, allowed, u->n, &lo, &hi);
+			low = isinf(lo) ? 0 : lo;
+			for (r = 0; r < u->n_missing; r++)
 			{
-				int			a = u->ai[j];
-
-				v[j] = a >= 0 ? als[a] : INFINITY;
-				if (a >= 0 && allowed[j] && v[j] < lo)
-					lo = v[j];
+				v[u->missing[r]] = low;
+				missing_allowed |= allowed[u->missing[r]];
 			}
-			if (isinf(lo))
-				lo = 0;
-			for (j = 0; j < u->n; j++)
-				if (u->ai[j] < 0)
-					v[j] = lo;
-			normalise(v, v, allowed, u->n, true);
+			if (missing_allowed)
+			{
+				lo = low < lo ? low : lo;
+				hi = low > hi ? low : hi;
+			}
+			scale_allowed(v, v, allowed, u->n, lo, hi);
 		}
 		has[SRC_ALS] = true;
 	}
