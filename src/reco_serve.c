@@ -713,11 +713,13 @@ seg_reco_similar_products(PG_FUNCTION_ARGS)
 		bool	   *allowed = palloc(sizeof(bool) * m->n_products);
 
 		sim = palloc(sizeof(double) * m->n_products);
+		/* y_i . y_t from the single-precision rows: seg_reco_dot's bits */
+		seg_reco_dot_rows_f(m->yf, m->n_products, m->d, yt, sim);
 		for (i = 0; i < m->n_products; i++)
 		{
 			double		den = tn * m->y_norm[i];
 
-			sim[i] = den > 0.0 ? seg_reco_dot(yt, m->y + (Size) i * m->d, m->d) / den : 0.0;
+			sim[i] = den > 0.0 ? sim[i] / den : 0.0;
 			allowed[i] = true;
 		}
 		allowed[target] = false;
