@@ -33,11 +33,15 @@
 # percentile over every call of every round, the first call of each
 # connection left out (it loads the model into the backend's cache); the
 # per-round medians are listed beside them, as the machine may be shared.
+# On a busy machine the latency is mostly waiting for a CPU, so each round
+# also measures the backend's CPU time per call (2,000 calls in one
+# statement, from /proc/<pid>/stat: the server must run on this machine).
 # Logs in bench/out/latency-<time>/.
 set -euo pipefail
 
 ROUNDS=5
 SECONDS_RF=20
+CPU_CALLS=2000
 CLIENTS=2
 LINES="rf why sim"
 BEFORE=
@@ -52,7 +56,7 @@ while [[ $# -gt 0 ]]; do
         --lines) LINES=$2; shift 2 ;;
         --fresh) FRESH=1; shift ;;
         --keep) KEEP=1; shift ;;
-        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -173,6 +177,33 @@ stats() {
         printf "%d %.3f %.3f\n", NR, m, p }'
 }
 
+# the SQL of a line's call for customer/product number c (server-side loops)
+line_expr() {
+    case $1 in
+        rf) echo "seg_reco.recommend_for((c * 7919) % 10000 + 1, 10)" ;;
+        why) echo "seg_reco.why_recommended((c * 7919) % 10000 + 1, (c * 31) % 5000 + 1)" ;;
+        sim) echo "seg_reco.similar_products((c * 31) % 5000 + 1, 10)" ;;
+    esac
+}
+
+# cpu_per_call BUILD LINE ROUND: the backend's CPU time per call (ms) over
+# CPU_CALLS calls in one statement (/proc/<pid>/stat, after 200 calls that
+# fill the caches), appended to $OUT/BUILD.LINE.cpu: less sensitive to a
+# busy machine than the latency, which includes waiting for a CPU
+cpu_per_call() {
+    local b=$1 line=$2 expr
+    expr=$(line_expr "$line")
+    use_build "$b"
+    psql_db "$DB" -qtA >/dev/null <<SQL
+SELECT count(*) FROM generate_series(1, 200) c, LATERAL $expr r;
+SELECT pg_catalog.pg_backend_pid() AS lat_pid \gset
+\setenv LAT_PID :lat_pid
+\! awk '{ print \$14 + \$15 }' /proc/\$LAT_PID/stat > "$OUT/cpu0"
+SELECT count(*) FROM generate_series(1, $CPU_CALLS) c, LATERAL $expr r;
+\! awk -v t0="\$(cat "$OUT/cpu0")" -v hz="\$(getconf CLK_TCK)" '{ printf "%.4f\\n", (\$14 + \$15 - t0) * 1000 / hz / $CPU_CALLS }' /proc/\$LAT_PID/stat >> "$OUT/$b.$line.cpu"
+SQL
+}
+
 measure() {
     local r line b order
     for r in $(seq 1 "$ROUNDS"); do
@@ -181,33 +212,39 @@ measure() {
         for line in $LINES; do
             for b in "${order[@]}"; do
                 run_line "$b" "$line" "$r"
+                cpu_per_call "$b" "$line"
                 read -r n med p95 < <(latencies "$OUT/$b.$line.r$r".[0-9]* | stats)
-                printf '    round %d  %-4s %-7s %6d calls  median %s ms  p95 %s ms\n' "$r" "$line" "$b" "$n" "$med" "$p95"
+                printf '    round %d  %-4s %-7s %6d calls  median %s ms  p95 %s ms  cpu %s ms/call  (load %s)\n' \
+                    "$r" "$line" "$b" "$n" "$med" "$p95" "$(tail -n 1 "$OUT/$b.$line.cpu")" "$(cut -d' ' -f1 /proc/loadavg)"
             done
         done
     done
 }
 
 report() {
-    local line b n med p95 rounds r name
-    printf '\n%-17s %-34s %7s %10s %8s   %s\n' "line" "build" "calls" "median ms" "p95 ms" "per-round medians"
+    local line b n med p95 rounds r name cpu
+    printf '\n%-17s %-28s %7s %9s %7s %9s   %s\n' "line" "build" "calls" "median" "p95" "cpu/call" "per-round medians (ms)"
     for line in $LINES; do
         case $line in rf) name=recommend_for ;; why) name=why_recommended ;; sim) name=similar_products ;; esac
         for b in "${BUILDS[@]}"; do
             read -r n med p95 < <(latencies "$OUT/$b.$line".r*.[0-9]* | stats)
+            cpu=$(stats <"$OUT/$b.$line.cpu" | cut -d' ' -f2)
             rounds=
             for r in $(seq 1 "$ROUNDS"); do
                 rounds+=" $(latencies "$OUT/$b.$line.r$r".[0-9]* | stats | cut -d' ' -f2)"
             done
-            printf '%-17s %-34s %7d %10s %8s  %s\n' "$name" "${B_DESC[$b]}" "$n" "$med" "$p95" "$rounds"
+            printf '%-17s %-28s %7d %9s %7s %9s  %s\n' "$name" "${B_DESC[$b]}" "$n" "$med" "$p95" "$cpu" "$rounds"
         done
         if [[ $line == rf ]]; then
-            printf '%-17s %-34s %7s %10s\n' "" "issue 12 baseline" "" "1.0-1.1"
-            printf '%-17s %-34s %7s %10s\n' "" "issue 12 target" "" "< 0.5"
+            printf '%-17s %-28s %7s %9s\n' "" "issue 12 baseline" "" "1.0-1.1"
+            printf '%-17s %-28s %7s %9s\n' "" "issue 12 target" "" "< 0.5"
         fi
     done
-    printf '(pgbench -c %d -j %d, %d rounds of %d s for recommend_for and %d s for the others, builds interleaved;\n first call of each connection left out; load average at the end: %s)\n' \
-        "$CLIENTS" "$CLIENTS" "$ROUNDS" "$SECONDS_RF" $(( (SECONDS_RF + 1) / 2 )) "$(cut -d' ' -f1-3 /proc/loadavg)"
+    printf '(ms; pgbench -c %d -j %d, %d rounds of %d s for recommend_for and %d s for the others, builds\n' \
+        "$CLIENTS" "$CLIENTS" "$ROUNDS" "$SECONDS_RF" $(( (SECONDS_RF + 1) / 2 ))
+    printf ' interleaved, the first call of each connection left out; cpu/call: median over the rounds of\n'
+    printf ' the backend CPU time of %d calls in one statement; load average at the end: %s; %d CPUs)\n' \
+        "$CPU_CALLS" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(nproc)"
 }
 
 # the same answers from both builds: lists and scores over a sample, compared

@@ -421,9 +421,10 @@ seg_reco_blend_init(Blend *b, const Universe *u, const SegRecoAlsModel *m, const
 {
 	int			s;
 
+	/* written before they are read: a source's scores only when it applies */
 	for (s = 0; s < N_SRC; s++)
-		b->norm[s] = palloc0(sizeof(double) * Max(u->n, 1));
-	b->score = palloc0(sizeof(double) * Max(u->n, 1));
+		b->norm[s] = palloc(sizeof(double) * Max(u->n, 1));
+	b->score = palloc(sizeof(double) * Max(u->n, 1));
 	b->boost = NULL;
 	b->profile = c ? palloc(sizeof(double) * Max(c->n_terms, 1)) : NULL;
 	b->cscore = c ? palloc(sizeof(double) * Max(c->n, 1)) : NULL;
