@@ -360,42 +360,64 @@ int
 seg_reco_topk(const double *scores, const bool *allowed, int64 n, int k, int32 *out)
 {
 	int			size = 0;
-	int64		i;
+	int64		i = 0;
 	int			j;
 
 	if (k <= 0)
 		return 0;
-	for (i = 0; i < n; i++)
+	/* the first k allowed */
+	for (; i < n && size < k; i++)
 	{
+		/* sift up */
+		int			c = size;
+
 		/* task-safe: a no-op on a worker thread (see threads.h) */
 		if ((i & 1048575) == 1048575)
 			SEG_RECO_CHECK_FOR_INTERRUPTS();
 		if (allowed != NULL && !allowed[i])
 			continue;
-		if (size < k)
+		size++;
+		out[c] = (int32) i;
+		while (c > 0)
 		{
-			/* sift up */
-			int			c = size++;
+			int			p = (c - 1) / 2;
+			int32		t;
 
-			out[c] = (int32) i;
-			while (c > 0)
-			{
-				int			p = (c - 1) / 2;
-				int32		t;
+			if (!topk_worse(scores, out[c], out[p]))
+				break;
+			t = out[c];
+			out[c] = out[p];
+			out[p] = t;
+			c = p;
+		}
+	}
 
-				if (!topk_worse(scores, out[c], out[p]))
-					break;
-				t = out[c];
-				out[c] = out[p];
-				out[p] = t;
-				c = p;
-			}
-		}
-		else if (topk_worse(scores, out[0], (int32) i))
-		{
-			out[0] = (int32) i;
-			topk_sift_down(scores, out, size, 0);
-		}
+	/*
+	 * The rest: i replaces the worst kept (the heap's root) when it is
+	 * better, and as every kept index is below i, ties keep the root: a
+	 * strictly higher score only.  Blocks of eight without one are skipped
+	 * at once (most of them, once the heap holds good scores).
+	 */
+	while (i < n)
+	{
+		double		worst = scores[out[0]];
+		int64		end = Min(i + 8, n),
+					q;
+		bool		any = false;
+
+		/* task-safe: a no-op on a worker thread (see threads.h) */
+		if ((i & 1048575) < 8)
+			SEG_RECO_CHECK_FOR_INTERRUPTS();
+		for (q = i; q < end; q++)
+			any |= (allowed == NULL || allowed[q]) && scores[q] > worst;
+		if (any)
+			for (q = i; q < end; q++)
+				if ((allowed == NULL || allowed[q]) && topk_worse(scores, out[0], (int32) q))
+				{
+					out[0] = (int32) q;
+					topk_sift_down(scores, out, size, 0);
+				}
+		i = end;
 	}
 	/* heap sort: repeatedly move the worst to the end */
 	for (j = size - 1; j > 0; j--)
