@@ -24,8 +24,8 @@
 # Each build is installed into a private copy of the server tree
 # (private_install in scripts/lib/build.sh) with a cluster of its own, so a
 # `make install` by someone else changes nothing during the run; both are in
-# .latency/ (or /var/tmp/seg_reco-<hash>/latency), ports SEG_RECO_PGPORT + 2
-# (this checkout) and + 3 (--before).  Each holds database latency_demo:
+# .latency/ (or /var/tmp/seg_reco-<hash>/latency), ports SEG_RECO_PGPORT + 3
+# (this checkout) and + 4 (--before).  Each holds database latency_demo:
 # generate_demo_data() and refresh(), rebuilt only when the build's install
 # script changes (or with --fresh).
 #
@@ -122,13 +122,13 @@ demo_db() {
 }
 
 setup_builds() {
-    B_PORT[this]=$(( BASE_PORT + 2 ))
+    B_PORT[this]=$(( BASE_PORT + 3 ))
     B_DESC[this]="this checkout ($(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- src sql || echo ', modified'))"
     build_tree this "$ROOT"
     if [[ -n $BEFORE ]]; then
         local rev src=$LAT/before/src
         rev=$(git -C "$ROOT" rev-parse --verify "$BEFORE^{commit}")
-        B_PORT[before]=$(( BASE_PORT + 3 ))
+        B_PORT[before]=$(( BASE_PORT + 4 ))
         B_DESC[before]="before ($(git -C "$ROOT" rev-parse --short "$rev"))"
         if [[ ! -f $src/.rev || $(cat "$src/.rev") != "$rev" ]]; then
             rm -rf "$src"
