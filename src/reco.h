@@ -61,6 +61,7 @@ typedef struct Occasions
 	int			n;
 	const int64 *pid;			/* sorted by product, then time */
 	const double *ts;			/* epoch seconds */
+	int			n_receipts;		/* distinct times, or -1: the blend counts them */
 } Occasions;
 
 /* Per-product facts needed to select: active flag and category */

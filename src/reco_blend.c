@@ -688,14 +688,14 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 
 	if (use_history)
 	{
-		int			h = count_receipts(o, b->ts_scratch);
+		int			h = o->n_receipts >= 0 ? o->n_receipts : count_receipts(o, b->ts_scratch);
 
 		conf = hw->history_prior > 0 ? h / (h + hw->history_prior) : 1.0;
 	}
 	/* collaborative */
 	if (x != NULL || als != NULL)
 	{
-		if (als == NULL)
+		if (als == NULL && u->als_all)
 		{
 			seg_reco_dot_rows_f(m->yf, m->n_products, m->d, x, b->als);
 			als = b->als;
@@ -717,8 +717,13 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 			bool		missing_allowed = false;
 			int			r;
 
+			/* scored straight into place (x given), or copied */
 			for (r = 0; r < u->n_runs; r++)
-				memcpy(v + u->run_u[r], als + u->run_a[r], sizeof(double) * u->run_len[r]);
+				if (als == NULL)
+					seg_reco_dot_rows_f(m->yf + (Size) u->run_a[r] * m->d, u->run_len[r], m->d, x,
+										v + u->run_u[r]);
+				else
+					memcpy(v + u->run_u[r], als + u->run_a[r], sizeof(double) * u->run_len[r]);
 			for (r = 0; r < u->n_missing; r++)
 				v[u->missing[r]] = NAN;
 			allowed_minmax(v, allowed, u->n, &lo, &hi);

@@ -400,8 +400,18 @@ customer_occasions(int64 customer_id, double end, Occasions *o)
 	int64		nn;
 	int64	   *opid;
 	double	   *ots;
+	int64		i;
 
 	read_occasions(true, customer_id, end, &cust, &rows, &nn);
+	/* the receipts (distinct times): the lines come in time order */
+	o->n_receipts = 0;
+	for (i = 0; i < nn && o->n_receipts >= 0; i++)
+	{
+		if (isnan(rows[i].ts) || (i > 0 && rows[i].ts < rows[i - 1].ts))
+			o->n_receipts = -1;		/* not in order after all: the blend counts them */
+		else if (i == 0 || rows[i].ts != rows[i - 1].ts)
+			o->n_receipts++;
+	}
 	opid = palloc(sizeof(int64) * Max(nn, 1));
 	ots = palloc(sizeof(double) * Max(nn, 1));
 	o->n = tidy_occasions(rows, (int) nn, opid, ots);
@@ -499,7 +509,7 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 	const Universe *u;
 	Blend		b;
 	ProductMeta pm;
-	Occasions	o = {0, NULL, NULL};
+	Occasions	o = {0, NULL, NULL, 0};
 	double	   *x,
 			   *disp = NULL,
 				end = 0;
@@ -831,6 +841,7 @@ ra_task(void *arg, int64 t, int worker)
 						 pid, ts);
 	o.pid = pid;
 	o.ts = ts;
+	o.n_receipts = -1;			/* the blend counts them */
 	memset(allowed, true, sizeof(bool) * u->n);
 	if (!j->include_purchased)
 	{
