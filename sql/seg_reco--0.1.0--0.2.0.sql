@@ -3865,3 +3865,15 @@ END;
 $fn$;
 COMMENT ON PROCEDURE seg_reco.refresh() IS 'runs the whole pipeline (features, clusters, customer value, recommendation model, views) in one transaction, refreshing the materialized views concurrently and swapping in the new recommendations, logging each step in seg_reco.refresh_log (the step in progress: seg_reco.progress)';
 REVOKE EXECUTE ON PROCEDURE seg_reco.refresh() FROM PUBLIC;
+
+-- default_as_of() in C (src/as_of.c), the same answer and errors: it runs at
+-- every recommend_for without as_of (issue 12, recommend_for latency)
+CREATE OR REPLACE FUNCTION seg_reco.default_as_of() RETURNS date
+AS 'MODULE_PATHNAME', 'seg_reco_default_as_of'
+LANGUAGE C STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
+
+-- recommend_for drops the inactive products among its best scores at every
+-- call: this index answers for the few inactive ones, in one small page
+-- (issue 12, recommend_for latency)
+CREATE INDEX products_inactive_idx ON seg_reco.products (product_id) WHERE NOT active;

@@ -442,6 +442,7 @@ load_model(const char *name, int64 version, MemoryContext ctx)
 	m->n_products = (int) SPI_processed;
 	m->product_id = palloc(sizeof(int64) * m->n_products);
 	m->y = palloc(sizeof(double) * (Size) m->n_products * m->d);
+	m->yf = palloc(sizeof(float) * (Size) m->n_products * m->d);
 	m->y_norm = palloc(sizeof(double) * m->n_products);
 	m->popularity = palloc(sizeof(double) * m->n_products);
 	m->pop_order = palloc(sizeof(int32) * m->n_products);
@@ -455,7 +456,10 @@ load_model(const char *name, int64 version, MemoryContext ctx)
 						  "product", m->product_id[i]);
 		m->popularity[i] = DatumGetFloat8(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
 		for (j = 0; j < m->d; j++)
+		{
+			m->yf[(Size) i * m->d + j] = (float) yi[j];	/* stored as float4: exact */
 			s += yi[j] * yi[j];
+		}
 		m->y_norm[i] = sqrt(s);
 		m->pop_order[i] = i;
 	}
@@ -475,6 +479,12 @@ load_model(const char *name, int64 version, MemoryContext ctx)
 SegRecoAlsModel *
 seg_reco_als_model_get(const char *name)
 {
+	return seg_reco_als_model_get_serving(name, NULL);
+}
+
+SegRecoAlsModel *
+seg_reco_als_model_get_serving(const char *name, char **as_of_option)
+{
 	Oid			t1[1] = {TEXTOID};
 	Datum		v1[1];
 	int			rc;
@@ -486,7 +496,8 @@ seg_reco_als_model_get(const char *name)
 
 	v1[0] = CStringGetTextDatum(name);
 	rc = SPI_execute_plan(seg_reco_keep_plan(&plan_version,
-									"SELECT m.kind, (m.model OPERATOR(pg_catalog.->>) 'version')::pg_catalog.int8 "
+									"SELECT m.kind, (m.model OPERATOR(pg_catalog.->>) 'version')::pg_catalog.int8, "
+									"m.params OPERATOR(pg_catalog.->) 'options' OPERATOR(pg_catalog.->>) 'as_of' "
 									"FROM seg_reco.models m WHERE m.name OPERATOR(pg_catalog.=) $1",
 									1, t1),
 						  v1, NULL, true, 1);
@@ -510,6 +521,8 @@ seg_reco_als_model_get(const char *name)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("als model \"%s\" has no version", name),
 				 errhint("Retrain the model with seg_reco.als_train.")));
+	if (as_of_option != NULL)
+		*as_of_option = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	SPI_freetuptable(SPI_tuptable);
 
 	for (e = cache_head; e != NULL; e = e->next)

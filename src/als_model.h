@@ -29,6 +29,7 @@ typedef struct SegRecoAlsModel
 	int64		n_customers;
 	int64	   *product_id;		/* ascending */
 	double	   *y;				/* n_products x d */
+	float	   *yf;				/* the same in single precision (they are stored as float4) */
 	double	   *y_norm;			/* ||y_i|| */
 	double	   *yty_reg;		/* Y^T Y + regularization I, d x d */
 	double	   *popularity;		/* share of training customers with the product */
@@ -41,6 +42,13 @@ typedef struct SegRecoAlsModel
 
 /* the cached model of that name (loaded or reloaded as needed); errors if missing */
 extern SegRecoAlsModel *seg_reco_als_model_get(const char *name);
+
+/*
+ * The same, and *as_of_option := the model's option as_of (params ->
+ * 'options' ->> 'as_of', read from the row at every call; NULL without it),
+ * palloc'd in the caller's context.
+ */
+extern SegRecoAlsModel *seg_reco_als_model_get_serving(const char *name, char **as_of_option);
 
 /* x := the stored factors of the customer; false if the model lacks them */
 extern bool seg_reco_als_customer_factors(const SegRecoAlsModel *m, int64 customer_id,

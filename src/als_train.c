@@ -636,6 +636,40 @@ merge_runs(RowRun *runs, int nruns, PairFold *f)
 	pfree(heap);
 }
 
+/*
+ * The plan of one customer's pairs, kept while the query text stays the
+ * same (a model's query does not change with its version): serving reads
+ * one customer's history at every call, and parsing and planning the
+ * model's query each time cost more than reading the rows.  The rows are
+ * sorted by every field before they are summed, so the plan's row order
+ * does not matter.
+ */
+static SPIPlanPtr plan_one = NULL;
+static char *plan_one_sql = NULL;
+
+static SPIPlanPtr
+one_customer_plan(const char *sql)
+{
+	Oid			types[1] = {INT8OID};
+
+	if (plan_one != NULL && strcmp(plan_one_sql, sql) == 0)
+		return plan_one;
+	if (plan_one != NULL)
+	{
+		SPI_freeplan(plan_one);
+		plan_one = NULL;
+		pfree(plan_one_sql);
+		plan_one_sql = NULL;
+	}
+	plan_one = SPI_prepare(sql, 1, types);
+	if (plan_one == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan_one) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	plan_one_sql = MemoryContextStrdup(TopMemoryContext, sql);
+	return plan_one;
+}
+
 void
 seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 						bool custom_source, SegRecoPairs *out)
@@ -686,7 +720,10 @@ seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 	opts.params = params;
 	opts.read_only = true;
 	opts.dest = (DestReceiver *) &recv;
-	rc = SPI_execute_extended(sql.data, &opts);
+	if (one_customer)
+		rc = SPI_execute_plan_extended(one_customer_plan(sql.data), &opts);
+	else
+		rc = SPI_execute_extended(sql.data, &opts);
 	/* a SELECT into a receiver of ours reports SPI_OK_UTILITY */
 	if ((rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY) || !recv.selected)
 		ereport(ERROR,

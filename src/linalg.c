@@ -360,42 +360,64 @@ int
 seg_reco_topk(const double *scores, const bool *allowed, int64 n, int k, int32 *out)
 {
 	int			size = 0;
-	int64		i;
+	int64		i = 0;
 	int			j;
 
 	if (k <= 0)
 		return 0;
-	for (i = 0; i < n; i++)
+	/* the first k allowed */
+	for (; i < n && size < k; i++)
 	{
+		/* sift up */
+		int			c = size;
+
 		/* task-safe: a no-op on a worker thread (see threads.h) */
 		if ((i & 1048575) == 1048575)
 			SEG_RECO_CHECK_FOR_INTERRUPTS();
 		if (allowed != NULL && !allowed[i])
 			continue;
-		if (size < k)
+		size++;
+		out[c] = (int32) i;
+		while (c > 0)
 		{
-			/* sift up */
-			int			c = size++;
+			int			p = (c - 1) / 2;
+			int32		t;
 
-			out[c] = (int32) i;
-			while (c > 0)
-			{
-				int			p = (c - 1) / 2;
-				int32		t;
+			if (!topk_worse(scores, out[c], out[p]))
+				break;
+			t = out[c];
+			out[c] = out[p];
+			out[p] = t;
+			c = p;
+		}
+	}
 
-				if (!topk_worse(scores, out[c], out[p]))
-					break;
-				t = out[c];
-				out[c] = out[p];
-				out[p] = t;
-				c = p;
-			}
-		}
-		else if (topk_worse(scores, out[0], (int32) i))
-		{
-			out[0] = (int32) i;
-			topk_sift_down(scores, out, size, 0);
-		}
+	/*
+	 * The rest: i replaces the worst kept (the heap's root) when it is
+	 * better, and as every kept index is below i, ties keep the root: a
+	 * strictly higher score only.  Blocks of eight without one are skipped
+	 * at once (most of them, once the heap holds good scores).
+	 */
+	while (i < n)
+	{
+		double		worst = scores[out[0]];
+		int64		end = Min(i + 8, n),
+					q;
+		bool		any = false;
+
+		/* task-safe: a no-op on a worker thread (see threads.h) */
+		if ((i & 1048575) < 8)
+			SEG_RECO_CHECK_FOR_INTERRUPTS();
+		for (q = i; q < end; q++)
+			any |= (allowed == NULL || allowed[q]) && scores[q] > worst;
+		if (any)
+			for (q = i; q < end; q++)
+				if ((allowed == NULL || allowed[q]) && topk_worse(scores, out[0], (int32) q))
+				{
+					out[0] = (int32) q;
+					topk_sift_down(scores, out, size, 0);
+				}
+		i = end;
 	}
 	/* heap sort: repeatedly move the worst to the end */
 	for (j = size - 1; j > 0; j--)
@@ -451,10 +473,12 @@ seg_reco_syrk_tn_f(const float *a, int64 rows, int d, double alpha, double *c)
 }
 
 /*
- * seg_reco_dot_rows (see linalg.h).  The lanes of an eight-double vector are
- * seg_reco_dot's eight partial sums.  AVX-512F has fused multiply-adds of
- * its own: contraction is off, so every clone (and every CPU) gives
- * seg_reco_dot's bits.
+ * seg_reco_dot_rows_f (see linalg.h).  The lanes of an eight-double vector
+ * are seg_reco_dot's eight partial sums; each float is widened to double
+ * (exactly) before its product, so the values are those of seg_reco_dot
+ * over the same rows in double, to the bit, from half the bytes.  AVX-512F
+ * has fused multiply-adds of its own: contraction is off, so every clone
+ * (and every CPU) gives seg_reco_dot's bits.
  */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define DOT_ROWS_CLONES __attribute__((target_clones("default", "avx2", "avx512f"), optimize("fp-contract=off")))
@@ -464,36 +488,38 @@ seg_reco_syrk_tn_f(const float *a, int64 rows, int d, double alpha, double *c)
 
 typedef double dr_v8 __attribute__((vector_size(64)));
 
-/* an unaligned load of eight doubles (palloc'd rows are 8-byte aligned) */
+/* unaligned loads of eight doubles, and of eight floats widened to doubles */
 typedef double dr_v8u __attribute__((vector_size(64), aligned(8)));
+typedef float fr_v8u __attribute__((vector_size(32), aligned(4)));
 #define DR_LOAD(p) (*(const dr_v8u *) (p))
+#define FR_LOAD(p) __builtin_convertvector(*(const fr_v8u *) (p), dr_v8)
 
 /* task-safe: see threads.h */
 static inline __attribute__((always_inline)) double
-dr_finish(const dr_v8 *sp, const double *row, const double *x, int j, int d)
+fr_finish(const dr_v8 *sp, const float *row, const double *x, int j, int d)
 {
 	dr_v8		s = *sp;
 	double		s0 = s[0];
 
 	for (; j < d; j++)
-		s0 += row[j] * x[j];
+		s0 += (double) row[j] * x[j];
 	return ((s0 + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
 /* task-safe: see threads.h */
 DOT_ROWS_CLONES
 void
-seg_reco_dot_rows(const double *y, int64 n, int d, const double *x, double *out)
+seg_reco_dot_rows_f(const float *y, int64 n, int d, const double *x, double *out)
 {
 	int64		i = 0;
 	int			d8 = d - d % 8;
 
 	for (; i + 4 <= n; i += 4)
 	{
-		const double *r0 = y + (Size) i * d;
-		const double *r1 = r0 + d;
-		const double *r2 = r1 + d;
-		const double *r3 = r2 + d;
+		const float *r0 = y + (Size) i * d;
+		const float *r1 = r0 + d;
+		const float *r2 = r1 + d;
+		const float *r3 = r2 + d;
 		dr_v8		s0 = {0},
 					s1 = {0},
 					s2 = {0},
@@ -504,24 +530,24 @@ seg_reco_dot_rows(const double *y, int64 n, int d, const double *x, double *out)
 		{
 			dr_v8		xv = DR_LOAD(x + j);
 
-			s0 += DR_LOAD(r0 + j) * xv;
-			s1 += DR_LOAD(r1 + j) * xv;
-			s2 += DR_LOAD(r2 + j) * xv;
-			s3 += DR_LOAD(r3 + j) * xv;
+			s0 += FR_LOAD(r0 + j) * xv;
+			s1 += FR_LOAD(r1 + j) * xv;
+			s2 += FR_LOAD(r2 + j) * xv;
+			s3 += FR_LOAD(r3 + j) * xv;
 		}
-		out[i] = dr_finish(&s0, r0, x, d8, d);
-		out[i + 1] = dr_finish(&s1, r1, x, d8, d);
-		out[i + 2] = dr_finish(&s2, r2, x, d8, d);
-		out[i + 3] = dr_finish(&s3, r3, x, d8, d);
+		out[i] = fr_finish(&s0, r0, x, d8, d);
+		out[i + 1] = fr_finish(&s1, r1, x, d8, d);
+		out[i + 2] = fr_finish(&s2, r2, x, d8, d);
+		out[i + 3] = fr_finish(&s3, r3, x, d8, d);
 	}
 	for (; i < n; i++)
 	{
-		const double *r = y + (Size) i * d;
+		const float *r = y + (Size) i * d;
 		dr_v8		s = {0};
 		int			j;
 
 		for (j = 0; j < d8; j += 8)
-			s += DR_LOAD(r + j) * DR_LOAD(x + j);
-		out[i] = dr_finish(&s, r, x, d8, d);
+			s += FR_LOAD(r + j) * DR_LOAD(x + j);
+		out[i] = fr_finish(&s, r, x, d8, d);
 	}
 }

@@ -110,12 +110,14 @@ seg_reco_dot(const double *a, const double *b, int d)
 
 /*
  * out[j] := seg_reco_dot(x, y + j * d, d) for j < n (the rows of y against
- * one vector: a customer's als scores), each summed in exactly the order of
- * seg_reco_dot, so the values are the same bits.  Four rows at a time with
- * vector clones per CPU (plain loops over seg_reco_dot were vectorised
- * across rows, with strided loads).
+ * one vector: a customer's als scores), y stored in single precision and
+ * widened exactly, each row summed in exactly the order of seg_reco_dot:
+ * the bits of seg_reco_dot over the rows in double, from half the bytes
+ * (recommend_for reads every product's factors at each call).  Four rows at
+ * a time with vector clones per CPU (plain loops over seg_reco_dot were
+ * vectorised across rows, with strided loads).
  */
-extern void seg_reco_dot_rows(const double *y, int64 n, int d, const double *x, double *out);
+extern void seg_reco_dot_rows_f(const float *y, int64 n, int d, const double *x, double *out);
 
 /*
  * The k best of scores[0..n-1] (only where allowed[i], unless allowed is

@@ -43,6 +43,16 @@ typedef struct Universe
 	int64	   *id;				/* ascending */
 	int32	   *ai;				/* index in the ALS model or -1 */
 	int32	   *ci;				/* index in the content build or -1 */
+	bool		als_all;		/* ai[j] == j for every j: the model's products alone */
+	bool		content_all;	/* ci[j] == j for every j: the content build's alone */
+	int			n_runs;			/* runs of consecutive model products: */
+	int32	   *run_u;			/* universe index of the run's first */
+	int32	   *run_a;			/* its model index */
+	int32	   *run_len;
+	int			n_missing;		/* the products the model lacks (ai[j] < 0) */
+	int32	   *missing;
+	double	   *pop_raw;		/* the model's popularity (0 for products it lacks) */
+	double	   *pop_all;		/* normalised over every product */
 } Universe;
 
 /* One customer's purchase occasions (distinct receipts per product) */
@@ -51,6 +61,7 @@ typedef struct Occasions
 	int			n;
 	const int64 *pid;			/* sorted by product, then time */
 	const double *ts;			/* epoch seconds */
+	int			n_receipts;		/* distinct times, or -1: the blend counts them */
 } Occasions;
 
 /* Per-product facts needed to select: active flag and category */
@@ -58,6 +69,7 @@ typedef struct ProductMeta
 {
 	bool	   *known;			/* fetched */
 	bool		all_known;		/* every product fetched: seg_reco_meta_fetch does nothing */
+	bool		need_cat;		/* fetch categories too (else active flags alone; default true) */
 	bool	   *active;
 	int32	   *cat;			/* category number, -1 = none */
 	int			n_cats;
@@ -75,7 +87,6 @@ typedef struct Blend
 	double	   *profile;		/* content profile (n_terms) */
 	double	   *cscore;			/* content scores by content index */
 	double	   *als;			/* ALS scores by model index */
-	double	   *pop_all;		/* seg_reco_popularity_all: the caller sets it */
 	double	   *ts_scratch;		/* room for a customer's occasions: the caller sets it */
 	bool		cold;			/* the cold-start list was used */
 	char	   *cold_label;		/* per universe product: 1 cold start, 2 popularity */
@@ -120,19 +131,20 @@ universe_index(const Universe *u, int64 id)
  */
 extern void seg_reco_resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw);
 
-/* the model's products, merged with the content build's (c may be NULL) */
-extern void seg_reco_build_universe(const SegRecoAlsModel *m, const SegRecoContent *c, Universe *u);
+/*
+ * The model's products merged with the content build's (c may be NULL), and
+ * their popularity: cached per backend, keyed by the versions of both (read
+ * only; valid until the next call).
+ */
+extern const Universe *seg_reco_universe_get(const SegRecoAlsModel *m, const SegRecoContent *c);
 
 extern void seg_reco_blend_init(Blend *b, const Universe *u, const SegRecoAlsModel *m,
 								const SegRecoContent *c);
 
-/* normalised popularity with every product allowed (the same for all customers) */
-extern double *seg_reco_popularity_all(const Universe *u, const SegRecoAlsModel *m);
-
 /*
  * Blend the sources for one customer into b->score over allowed products.
- * The caller sets b->pop_all and b->ts_scratch (room for o->n doubles)
- * first: plain C on prepared arrays, so recommend_all's tasks run it.
+ * The caller sets b->ts_scratch (room for o->n doubles) first: plain C on
+ * prepared arrays, so recommend_all's tasks run it.
  */
 extern void seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m,
 									const SegRecoContent *c, const HybridWeights *hw,

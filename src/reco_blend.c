@@ -19,6 +19,15 @@
  * then the setting hybrid_weights, then the call's.  No history at all:
  * the demographic cold start (cold_start_recommendations).  The list is
  * then chosen by reco_select.c; the SQL entry points are in reco_serve.c.
+ *
+ * Per call, every pass over the products counts (recommend_for's target
+ * is well under a millisecond): the universe and popularity are cached per
+ * model and content version, ALS scores come from the single-precision
+ * factors (the stored values, widened exactly), each source is normalised
+ * in one pass from where it was scored, buy-again visits only the
+ * customer's products, and the weighted sum is one pass.  Every value is
+ * the same expression in the same order as in the plain loops, so the
+ * same bits.
  */
 #include "postgres.h"
 
@@ -30,6 +39,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 
 #include "als_model.h"
 #include "linalg.h"
@@ -103,12 +113,16 @@ apply_weights(Jsonb *jb, HybridWeights *hw, const char *what)
 }
 
 static SPIPlanPtr plan_weights = NULL;
+static SPIPlanPtr plan_weights_setting = NULL;
 
 /*
  * The weights of one call: the built-in defaults of the mode, then the
  * setting hybrid_weights (its "rebuy" or "new" object: what tune_weights
  * chose on the owner's data), then the call's weights; keys left out keep
- * the value before.  Negative weights, or all four zero, are errors.
+ * the value before.  Negative weights, or all four zero, are errors.  The
+ * setting is read as seg_reco.setting() reads it, without the call of a
+ * PL/pgSQL function; should the key be missing, setting() itself is called
+ * for its error.
  */
 void
 seg_reco_resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw)
@@ -122,6 +136,15 @@ seg_reco_resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw)
 	hw->history_prior = DEFAULT_HISTORY_PRIOR;
 	values[0] = CStringGetTextDatum(include_purchased ? "rebuy" : "new");
 	if (SPI_execute_plan(seg_reco_keep_plan(&plan_weights,
+								   "SELECT coalesce(s.value, d.value) OPERATOR(pg_catalog.->) $1"
+								   " FROM seg_reco.setting_defaults d"
+								   " LEFT JOIN seg_reco.settings s ON s.key OPERATOR(pg_catalog.=) d.key"
+								   " WHERE d.key OPERATOR(pg_catalog.=) 'hybrid_weights'",
+								   1, types),
+						 values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading the setting hybrid_weights failed");
+	if (SPI_processed == 0 &&
+		SPI_execute_plan(seg_reco_keep_plan(&plan_weights_setting,
 								   "SELECT seg_reco.setting('hybrid_weights') OPERATOR(pg_catalog.->) $1",
 								   1, types),
 						 values, NULL, true, 1) != SPI_OK_SELECT)
@@ -146,9 +169,111 @@ seg_reco_resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw)
 				 errhint("Give at least one of als, content, popularity, buy_again a positive weight.")));
 }
 
+/*
+ * The loops over every product, in clones per CPU (contraction off, so the
+ * same bits everywhere), written so that they vectorise: selects instead of
+ * branches, the allowed flags read as bytes.  Each value is the expression
+ * of the plain loop; the smallest and largest are exact whatever the order
+ * (the sign of a zero among them changes no result below).
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define BLEND_CLONES __attribute__((target_clones("default", "avx2", "avx512f"), \
+									optimize("O3", "fp-contract=off", "no-trapping-math")))
+#else
+#define BLEND_CLONES
+#endif
+
+typedef double bl_v8 __attribute__((vector_size(64)));
+typedef double bl_v8u __attribute__((vector_size(64), aligned(8)));
+typedef int64 bl_l8 __attribute__((vector_size(64)));
+typedef uint8 bl_b8u __attribute__((vector_size(8), aligned(1)));
+#define BL_SELECT(m, a, b) ((bl_v8) ((((bl_l8) (a)) & (m)) | (((bl_l8) (b)) & ~(m))))
+
+/*
+ * *lo, *hi := the smallest and largest src[j] over the allowed j (NaN left
+ * out; INFINITY and -INFINITY when there is none).
+ */
+/* task-safe: see threads.h */
+BLEND_CLONES
+static void
+allowed_minmax(const double *src, const bool *allowed, int n, double *lo_out, double *hi_out)
+{
+	const uint8 *al = (const uint8 *) allowed;
+	bl_v8		inf = {INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY};
+	bl_v8		lov = inf,
+				hiv = -inf;
+	double		lo = INFINITY,
+				hi = -INFINITY;
+	int			j = 0,
+				l;
+
+	for (; j + 8 <= n; j += 8)
+	{
+		bl_v8		x = *(const bl_v8u *) (src + j);
+		bl_l8		ok = __builtin_convertvector(*(const bl_b8u *) (al + j), bl_l8) != 0;
+		bl_v8		a = BL_SELECT(ok, x, inf),
+					b = BL_SELECT(ok, x, -inf);
+
+		lov = BL_SELECT(a < lov, a, lov);
+		hiv = BL_SELECT(b > hiv, b, hiv);
+	}
+	for (l = 0; l < 8; l++)
+	{
+		lo = lov[l] < lo ? lov[l] : lo;
+		hi = hiv[l] > hi ? hiv[l] : hi;
+	}
+	for (; j < n; j++)
+		if (al[j])
+		{
+			lo = src[j] < lo ? src[j] : lo;
+			hi = src[j] > hi ? src[j] : hi;
+		}
+	*lo_out = lo;
+	*hi_out = hi;
+}
+
+/* v := allowed ? Max(src - lo, 0) / (hi - lo) : 0, or all 0 unless hi > lo */
+/* task-safe: see threads.h */
+BLEND_CLONES
+static void
+scale_allowed(const double *src, double *v, const bool *allowed, int n, double lo, double hi)
+{
+	const uint8 *al = (const uint8 *) allowed;
+	double		range = hi - lo;
+	int			j;
+
+	if (!(hi > lo))
+	{
+		memset(v, 0, sizeof(double) * n);
+		return;
+	}
+	for (j = 0; j < n; j++)
+	{
+		double		d = src[j] - lo;
+		double		t = (d > 0 ? d : 0) / range;	/* Max(src[j] - lo, 0) / range */
+
+		v[j] = al[j] != 0 ? t : 0;
+	}
+}
+
+/*
+ * v := src normalised over the allowed products (src may be v): min-max
+ * (signed), or divided by the largest (min_max false); 0 where not allowed.
+ */
+/* task-safe: see threads.h */
+static void
+normalise(const double *src, double *v, const bool *allowed, int n, bool min_max)
+{
+	double		lo,
+				hi;
+
+	allowed_minmax(src, allowed, n, &lo, &hi);
+	scale_allowed(src, v, allowed, n, min_max ? lo : 0, hi);
+}
+
 /* the model's products, merged with the content build's (c may be NULL) */
-void
-seg_reco_build_universe(const SegRecoAlsModel *m, const SegRecoContent *c, Universe *u)
+static void
+build_universe(const SegRecoAlsModel *m, const SegRecoContent *c, Universe *u)
 {
 	int			na = m->n_products,
 				nc = c ? c->n : 0,
@@ -182,6 +307,113 @@ seg_reco_build_universe(const SegRecoAlsModel *m, const SegRecoContent *c, Unive
 		n++;
 	}
 	u->n = n;
+	u->als_all = (n == na);
+	u->content_all = (c != NULL && n == nc);
+	/* the runs of the model's products, and the products it lacks */
+	u->n_runs = 0;
+	u->n_missing = 0;
+	u->run_u = palloc(sizeof(int32) * (n + 1));
+	u->run_a = palloc(sizeof(int32) * (n + 1));
+	u->run_len = palloc(sizeof(int32) * (n + 1));
+	u->missing = palloc(sizeof(int32) * (n - na + 1));
+	for (a = 0; a < n; a++)
+	{
+		if (u->ai[a] < 0)
+			u->missing[u->n_missing++] = a;
+		else if (u->n_runs > 0 && u->run_u[u->n_runs - 1] + u->run_len[u->n_runs - 1] == a &&
+				 u->run_a[u->n_runs - 1] + u->run_len[u->n_runs - 1] == u->ai[a])
+			u->run_len[u->n_runs - 1]++;
+		else
+		{
+			u->run_u[u->n_runs] = a;
+			u->run_a[u->n_runs] = u->ai[a];
+			u->run_len[u->n_runs] = 1;
+			u->n_runs++;
+		}
+	}
+}
+
+/* u->pop_raw and u->pop_all: popularity, and normalised with every product allowed */
+static void
+universe_popularity(Universe *u, const SegRecoAlsModel *m)
+{
+	double	   *raw = palloc(sizeof(double) * Max(u->n, 1));
+	double	   *v = palloc(sizeof(double) * Max(u->n, 1));
+	bool	   *all = palloc(sizeof(bool) * Max(u->n, 1));
+	int			j;
+
+	memset(all, true, sizeof(bool) * Max(u->n, 1));
+	for (j = 0; j < u->n; j++)
+		raw[j] = u->ai[j] >= 0 ? m->popularity[u->ai[j]] : 0;
+	normalise(raw, v, all, u->n, false);
+	pfree(all);
+	u->pop_raw = raw;
+	u->pop_all = v;
+}
+
+/*
+ * The universe of a model and a content build, with its popularity, cached
+ * per backend: one entry per model name, keyed by the
+ * versions of the model and of the content build (the keys of their own
+ * caches, fresh numbers at every training and build), so a retrained model
+ * or a rebuilt catalogue is never served an old universe.  An entry is
+ * built in a transient context and attached under CacheMemoryContext only
+ * once complete.
+ */
+typedef struct UniverseEntry
+{
+	struct UniverseEntry *next;
+	MemoryContext ctx;
+	char	   *model;
+	int64		model_version;
+	int64		content_version;	/* -1: no content */
+	Universe	u;
+} UniverseEntry;
+
+static MemoryContext universe_cache_ctx = NULL;
+static UniverseEntry *universe_head = NULL;
+
+const Universe *
+seg_reco_universe_get(const SegRecoAlsModel *m, const SegRecoContent *c)
+{
+	int64		cv = c ? c->version : -1;
+	UniverseEntry *e;
+	MemoryContext ctx,
+				old;
+	Universe	u;
+	char	   *name;
+
+	for (e = universe_head; e != NULL; e = e->next)
+		if (strcmp(e->model, m->name) == 0)
+			break;
+	if (e == NULL || e->model_version != m->version || e->content_version != cv)
+	{
+		ctx = AllocSetContextCreate(CurrentMemoryContext, "seg_reco universe",
+									ALLOCSET_SMALL_SIZES);
+		old = MemoryContextSwitchTo(ctx);
+		build_universe(m, c, &u);
+		universe_popularity(&u, m);
+		name = pstrdup(m->name);
+		MemoryContextSwitchTo(old);
+		if (universe_cache_ctx == NULL)
+			universe_cache_ctx = AllocSetContextCreate(CacheMemoryContext, "seg_reco universe cache",
+													   ALLOCSET_SMALL_SIZES);
+		MemoryContextSetParent(ctx, universe_cache_ctx);
+		if (e != NULL)
+			MemoryContextDelete(e->ctx);
+		else
+		{
+			e = MemoryContextAllocZero(universe_cache_ctx, sizeof(UniverseEntry));
+			e->next = universe_head;
+			universe_head = e;
+		}
+		e->ctx = ctx;
+		e->model = name;
+		e->model_version = m->version;
+		e->content_version = cv;
+		e->u = u;
+	}
+	return &e->u;
 }
 
 void
@@ -189,16 +421,16 @@ seg_reco_blend_init(Blend *b, const Universe *u, const SegRecoAlsModel *m, const
 {
 	int			s;
 
+	/* written before they are read: a source's scores only when it applies */
 	for (s = 0; s < N_SRC; s++)
-		b->norm[s] = palloc0(sizeof(double) * Max(u->n, 1));
-	b->score = palloc0(sizeof(double) * Max(u->n, 1));
+		b->norm[s] = palloc(sizeof(double) * Max(u->n, 1));
+	b->score = palloc(sizeof(double) * Max(u->n, 1));
 	b->boost = NULL;
 	b->profile = c ? palloc(sizeof(double) * Max(c->n_terms, 1)) : NULL;
 	b->cscore = c ? palloc(sizeof(double) * Max(c->n, 1)) : NULL;
 	b->als = palloc(sizeof(double) * Max(m->n_products, 1));
 	b->cold_label = palloc0(Max(u->n, 1));
 	b->cold = false;
-	b->pop_all = NULL;
 	b->ts_scratch = NULL;
 }
 
@@ -269,48 +501,166 @@ count_receipts(const Occasions *o, double *t)
 	return n;
 }
 
-/* normalise raw[] over allowed products: min-max (signed) or divide by max */
+/* the number of allowed products */
 /* task-safe: see threads.h */
-static void
-normalise(double *v, const bool *allowed, int n, bool min_max)
+BLEND_CLONES
+static int
+count_allowed(const bool *allowed, int n)
 {
-	double		lo = INFINITY,
-				hi = -INFINITY;
-	int			j;
+	const uint8 *al = (const uint8 *) allowed;
+	int			j,
+				k = 0;
 
 	for (j = 0; j < n; j++)
-		if (allowed[j])
-		{
-			if (v[j] < lo)
-				lo = v[j];
-			if (v[j] > hi)
-				hi = v[j];
-		}
-	if (!min_max)
-		lo = 0;
-	if (!(hi > lo))
-	{
-		memset(v, 0, sizeof(double) * n);
-		return;
-	}
-	for (j = 0; j < n; j++)
-		v[j] = allowed[j] ? Max(v[j] - lo, 0) / (hi - lo) : 0;
+		k += al[j] != 0;
+	return k;
 }
 
-/* normalised popularity with every product allowed (the same for all customers) */
-double *
-seg_reco_popularity_all(const Universe *u, const SegRecoAlsModel *m)
+/*
+ * Buy-again into v (zero but for the customer's products): each product's
+ * score from its occasions, divided by the largest over the allowed
+ * products, as normalise(): only the customer's products can be nonzero,
+ * so only they are visited.  n_allowed: the count of allowed products.
+ */
+/* task-safe: see threads.h */
+static void
+blend_buy_again(double *v, const Universe *u, const Occasions *o, double end,
+				const bool *allowed, int n_allowed)
 {
-	double	   *v = palloc(sizeof(double) * Max(u->n, 1));
-	bool	   *all = palloc(sizeof(bool) * Max(u->n, 1));
-	int			j;
+	double		lo = 0,
+				hi = -INFINITY;
+	int			i = 0,
+				n_bought = 0;
 
-	memset(all, true, sizeof(bool) * u->n);
-	for (j = 0; j < u->n; j++)
-		v[j] = u->ai[j] >= 0 ? m->popularity[u->ai[j]] : 0;
-	normalise(v, all, u->n, false);
-	pfree(all);
-	return v;
+	memset(v, 0, sizeof(double) * u->n);
+	while (i < o->n)
+	{
+		int			e = i;
+		int			ju;
+
+		while (e < o->n && o->pid[e] == o->pid[i])
+			e++;
+		ju = universe_index(u, o->pid[i]);
+		if (ju >= 0)
+		{
+			v[ju] = buy_again_one(o->ts + i, e - i, end);
+			if (allowed[ju])
+			{
+				n_bought++;
+				if (v[ju] > hi)
+					hi = v[ju];
+			}
+		}
+		i = e;
+	}
+	/* the allowed products the customer did not buy count as 0 */
+	if (n_allowed > n_bought && 0 > hi)
+		hi = 0;
+	if (!(hi > lo))
+	{
+		memset(v, 0, sizeof(double) * u->n);
+		return;
+	}
+	for (i = 0; i < o->n; i++)
+	{
+		int			ju;
+
+		if (i > 0 && o->pid[i] == o->pid[i - 1])
+			continue;
+		ju = universe_index(u, o->pid[i]);
+		if (ju >= 0)
+			v[ju] = allowed[ju] ? Max(v[ju] - lo, 0) / (hi - lo) : 0;
+	}
+}
+
+/*
+ * score[j] := the sum over the na sources of w[s] x v[s][j], in order from
+ * +0 (each value the same sum as the plain loops over the sources), plus
+ * boost[j] when boost; 0 where not allowed.  One pass.
+ */
+/* task-safe: see threads.h */
+BLEND_CLONES
+static void
+weighted_sum(double *score, const double *const *v, const double *w, int na,
+			 const double *boost, const bool *allowed, int n)
+{
+	const uint8 *al = (const uint8 *) allowed;
+	int			j,
+				s;
+
+	if (boost != NULL || na > 4)
+	{
+		for (j = 0; j < n; j++)
+		{
+			double		sc = 0;
+
+			for (s = 0; s < na; s++)
+				sc += w[s] * v[s][j];
+			if (boost != NULL)
+				sc += boost[j];
+			score[j] = al[j] != 0 ? sc : 0;
+		}
+		return;
+	}
+	switch (na)
+	{
+		case 0:
+			memset(score, 0, sizeof(double) * n);
+			break;
+		case 1:
+			for (j = 0; j < n; j++)
+			{
+				double		sc = 0.0 + w[0] * v[0][j];
+
+				score[j] = al[j] != 0 ? sc : 0;
+			}
+			break;
+		case 2:
+			for (j = 0; j < n; j++)
+			{
+				double		sc = (0.0 + w[0] * v[0][j]) + w[1] * v[1][j];
+
+				score[j] = al[j] != 0 ? sc : 0;
+			}
+			break;
+		case 3:
+			for (j = 0; j < n; j++)
+			{
+				double		sc = ((0.0 + w[0] * v[0][j]) + w[1] * v[1][j]) + w[2] * v[2][j];
+
+				score[j] = al[j] != 0 ? sc : 0;
+			}
+			break;
+		default:
+			for (j = 0; j < n; j++)
+			{
+				double		sc = (((0.0 + w[0] * v[0][j]) + w[1] * v[1][j]) + w[2] * v[2][j]) +
+					w[3] * v[3][j];
+
+				score[j] = al[j] != 0 ? sc : 0;
+			}
+			break;
+	}
+}
+
+/* b->score := the weighted sum of the sources with a weight (b->w_eff), plus the boost */
+/* task-safe: see threads.h */
+static void
+blend_sum(Blend *b, int n, const bool *allowed)
+{
+	const double *v[N_SRC];
+	double		w[N_SRC];
+	int			na = 0,
+				s;
+
+	for (s = 0; s < N_SRC; s++)
+		if (b->w_eff[s] != 0)
+		{
+			v[na] = b->norm[s];
+			w[na] = b->w_eff[s];
+			na++;
+		}
+	weighted_sum(b->score, v, w, na, b->boost, allowed, n);
 }
 
 /*
@@ -318,9 +668,9 @@ seg_reco_popularity_all(const Universe *u, const SegRecoAlsModel *m)
  * x: ALS factors or NULL; als: ALS scores by model index (NULL: computed
  * from x); o: purchase occasions; end: as_of's end (epoch seconds);
  * use_history: the model reads seg_reco.transactions (content and
- * buy-again apply); buy_again: include_purchased.  The caller prepares
- * b->pop_all (seg_reco_popularity_all) and, with use_history, b->ts_scratch
- * (room for o->n doubles): plain C on those arrays, so tasks run it.
+ * buy-again apply); buy_again: include_purchased.  The caller prepares,
+ * with use_history, b->ts_scratch (room for o->n doubles): plain C on
+ * prepared arrays, so tasks run it.
  */
 /* task-safe: see threads.h */
 void
@@ -333,42 +683,63 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 				total = 0;
 	bool		has[N_SRC] = {false, false, true, false};
 	int			s,
-				j;
+				j,
+				n_allowed = count_allowed(allowed, u->n);
 
 	if (use_history)
 	{
-		int			h = count_receipts(o, b->ts_scratch);
+		int			h = o->n_receipts >= 0 ? o->n_receipts : count_receipts(o, b->ts_scratch);
 
 		conf = hw->history_prior > 0 ? h / (h + hw->history_prior) : 1.0;
 	}
 	/* collaborative */
 	if (x != NULL || als != NULL)
 	{
-		if (als == NULL)
+		if (als == NULL && u->als_all)
 		{
-			seg_reco_dot_rows(m->y, m->n_products, m->d, x, b->als);
+			seg_reco_dot_rows_f(m->yf, m->n_products, m->d, x, b->als);
 			als = b->als;
 		}
+		if (u->als_all)
+			normalise(als, b->norm[SRC_ALS], allowed, u->n, true);
+		else
 		{
+			/*
+			 * Products the model does not know score as its lowest over the
+			 * allowed ones (0 without any): the model's scores go in by runs,
+			 * the others are left out of the smallest and largest (NaN),
+			 * then set to that lowest, which joins the range when allowed.
+			 */
 			double	   *v = b->norm[SRC_ALS];
-			double		lo = INFINITY;
+			double		lo,
+						hi,
+						low;
+			bool		missing_allowed = false;
+			int			r;
 
-			/* products the model does not know score as its lowest */
-			for (j = 0; j < u->n; j++)
+			/* scored straight into place (x given), or copied */
+			for (r = 0; r < u->n_runs; r++)
+				if (als == NULL)
+					seg_reco_dot_rows_f(m->yf + (Size) u->run_a[r] * m->d, u->run_len[r], m->d, x,
+										v + u->run_u[r]);
+				else
+					memcpy(v + u->run_u[r], als + u->run_a[r], sizeof(double) * u->run_len[r]);
+			for (r = 0; r < u->n_missing; r++)
+				v[u->missing[r]] = NAN;
+			allowed_minmax(v, allowed, u->n, &lo, &hi);
+			low = isinf(lo) ? 0 : lo;
+			for (r = 0; r < u->n_missing; r++)
 			{
-				int			a = u->ai[j];
-
-				v[j] = a >= 0 ? als[a] : INFINITY;
-				if (a >= 0 && allowed[j] && v[j] < lo)
-					lo = v[j];
+				v[u->missing[r]] = low;
+				missing_allowed |= allowed[u->missing[r]];
 			}
-			if (isinf(lo))
-				lo = 0;
-			for (j = 0; j < u->n; j++)
-				if (u->ai[j] < 0)
-					v[j] = lo;
+			if (missing_allowed)
+			{
+				lo = low < lo ? low : lo;
+				hi = low > hi ? low : hi;
+			}
+			scale_allowed(v, v, allowed, u->n, lo, hi);
 		}
-		normalise(b->norm[SRC_ALS], allowed, u->n, true);
 		has[SRC_ALS] = true;
 	}
 	/* content and buy-again, from the purchases */
@@ -379,49 +750,28 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 										  b->profile, NULL))
 		{
 			seg_reco_content_score_all(c, b->profile, b->cscore);
-			for (j = 0; j < u->n; j++)
-				b->norm[SRC_CONTENT][j] = u->ci[j] >= 0 ? b->cscore[u->ci[j]] : 0;
-			normalise(b->norm[SRC_CONTENT], allowed, u->n, false);
+			if (u->content_all)
+				normalise(b->cscore, b->norm[SRC_CONTENT], allowed, u->n, false);
+			else
+			{
+				for (j = 0; j < u->n; j++)
+					b->norm[SRC_CONTENT][j] = u->ci[j] >= 0 ? b->cscore[u->ci[j]] : 0;
+				normalise(b->norm[SRC_CONTENT], b->norm[SRC_CONTENT], allowed, u->n, false);
+			}
 			has[SRC_CONTENT] = true;
 		}
 		if (buy_again && hw->w[SRC_BA] > 0)
 		{
-			int			i = 0;
-
-			memset(b->norm[SRC_BA], 0, sizeof(double) * u->n);
-
-			while (i < o->n)
-			{
-				int			e = i;
-				int			ju;
-
-				while (e < o->n && o->pid[e] == o->pid[i])
-					e++;
-				ju = universe_index(u, o->pid[i]);
-				if (ju >= 0)
-					b->norm[SRC_BA][ju] = buy_again_one(o->ts + i, e - i, end);
-				i = e;
-			}
-			normalise(b->norm[SRC_BA], allowed, u->n, false);
+			blend_buy_again(b->norm[SRC_BA], u, o, end, allowed, n_allowed);
 			has[SRC_BA] = true;
 		}
 	}
-	/* popularity: share of the model's training customers (the same for every
-	 * customer whose products are all allowed: computed once) */
-	{
-		bool		all = true;
-
-		for (j = 0; j < u->n && all; j++)
-			all = allowed[j];
-		if (all)
-			memcpy(b->norm[SRC_POP], b->pop_all, sizeof(double) * u->n);
-		else
-		{
-			for (j = 0; j < u->n; j++)
-				b->norm[SRC_POP][j] = u->ai[j] >= 0 ? m->popularity[u->ai[j]] : 0;
-			normalise(b->norm[SRC_POP], allowed, u->n, false);
-		}
-	}
+	/* popularity: share of the model's training customers (normalised once
+	 * per universe for a customer whose products are all allowed) */
+	if (n_allowed == u->n)
+		memcpy(b->norm[SRC_POP], u->pop_all, sizeof(double) * u->n);
+	else
+		normalise(u->pop_raw, b->norm[SRC_POP], allowed, u->n, false);
 
 	for (s = 0; s < N_SRC; s++)
 	{
@@ -432,23 +782,7 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 	}
 	if (!(total > 0))
 		b->w_eff[SRC_POP] = 1.0;	/* nothing else applies: popularity */
-	memset(b->score, 0, sizeof(double) * u->n);
-	for (s = 0; s < N_SRC; s++)
-	{
-		const double *v = b->norm[s];
-		double		w = b->w_eff[s];
-
-		if (w == 0)
-			continue;
-		for (j = 0; j < u->n; j++)
-			b->score[j] += w * v[j];
-	}
-	if (b->boost)
-		for (j = 0; j < u->n; j++)
-			b->score[j] += b->boost[j];
-	for (j = 0; j < u->n; j++)
-		if (!allowed[j])
-			b->score[j] = 0;
+	blend_sum(b, u->n, allowed);
 }
 
 /* the contributions of the sources (and the boost) to product j's score */

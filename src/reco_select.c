@@ -29,6 +29,9 @@
 #include "threads.h"
 
 static SPIPlanPtr plan_inactive_of = NULL;
+#define INACTIVE_OF_SQL \
+	"SELECT p.product_id FROM seg_reco.products p " \
+	"WHERE p.product_id OPERATOR(pg_catalog.=) ANY ($1) AND NOT p.active"
 static SPIPlanPtr plan_category = NULL;
 
 static ArrayType *
@@ -66,10 +69,7 @@ drop_inactive(const SegRecoAlsModel *m, const int32 *cand, int n, bool *allowed)
 	for (i = 0; i < n; i++)
 		ids[i] = m->product_id[cand[i]];
 	values[0] = PointerGetDatum(int8_array(ids, n));
-	rc = SPI_execute_plan(seg_reco_keep_plan(&plan_inactive_of,
-									"SELECT p.product_id FROM seg_reco.products p "
-									"WHERE p.product_id OPERATOR(pg_catalog.=) ANY ($1) AND NOT p.active",
-									1, types),
+	rc = SPI_execute_plan(seg_reco_keep_plan(&plan_inactive_of, INACTIVE_OF_SQL, 1, types),
 						  values, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "reading seg_reco.products failed: %s", SPI_result_code_string(rc));
@@ -138,6 +138,7 @@ void
 seg_reco_meta_init(ProductMeta *pm, int n, bool known)
 {
 	pm->all_known = false;
+	pm->need_cat = true;
 	pm->known = palloc(sizeof(bool) * Max(n, 1));
 	memset(pm->known, known, sizeof(bool) * Max(n, 1));
 	pm->active = palloc(sizeof(bool) * Max(n, 1));
@@ -194,6 +195,25 @@ seg_reco_meta_fetch(ProductMeta *pm, const Universe *u, const int32 *which, int 
 		if (nn == 0)
 			return;
 		values[0] = PointerGetDatum(int8_array(ids, nn));
+		if (!pm->need_cat)
+		{
+			/* the active flags alone: only the inactive products come back */
+			rc = SPI_execute_plan(seg_reco_keep_plan(&plan_inactive_of, INACTIVE_OF_SQL, 1, types),
+								  values, NULL, true, 0);
+			if (rc != SPI_OK_SELECT)
+				elog(ERROR, "reading seg_reco.products failed: %s", SPI_result_code_string(rc));
+			for (r = 0; r < SPI_processed; r++)
+			{
+				bool		isnull;
+				int64		pid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+				int			j = isnull ? -1 : universe_index(u, pid);
+
+				if (j >= 0)
+					pm->active[j] = false;
+			}
+			SPI_freetuptable(SPI_tuptable);
+			return;
+		}
 		rc = SPI_execute_plan(seg_reco_keep_plan(&plan_meta_of,
 										"SELECT p.product_id, p.active, p.category FROM seg_reco.products p "
 										"WHERE p.product_id OPERATOR(pg_catalog.=) ANY ($1)",

@@ -9,13 +9,15 @@
  *
  * The blend of the sources is in reco_blend.c, the choice of the list in
  * reco_select.c (reco.h).  Everything a call reads comes in a handful of
- * SQL statements (model and content version checks, the customer's factors
- * and purchases, the active flag and category of the pool); the model and
- * the content vectors are cached per backend by als_model.c and tfidf.c,
- * keyed by version.  recommend_all reads every customer's purchases in one
- * ordered pass and scores als for a block of customers with one dgemm,
- * then blends each customer exactly as recommend_for does, so the two
- * agree.
+ * saved SQL plans (the weights setting, model and content version checks,
+ * the customer's factors and purchases, the latest transaction
+ * (as_of.c), the active flag of the pool); the model and the content
+ * vectors are cached per backend by als_model.c and tfidf.c, keyed by
+ * version, and the products a call ranks (the two merged, with their
+ * popularity) by reco_blend.c, keyed by both versions.  recommend_all
+ * reads every customer's purchases in one ordered pass and scores als for
+ * a block of customers with one dgemm, then blends each customer exactly
+ * as recommend_for does, so the two agree.
  */
 #include "postgres.h"
 
@@ -33,11 +35,13 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/date.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/tuplestore.h"
 
 #include "als_model.h"
 #include "als_train.h"
+#include "as_of.h"
 #include "guards.h"
 #include "linalg.h"
 #include "progress.h"
@@ -136,40 +140,8 @@ fold_in(const SegRecoAlsModel *m, const int32 *idx, const double *w, int n, doub
 	pfree(a);
 }
 
-static SPIPlanPtr plan_end = NULL;
 static SPIPlanPtr plan_occasions = NULL;
 static SPIPlanPtr plan_occasions_all = NULL;
-
-/*
- * The end of the history to read, epoch seconds: the end of as_of; without
- * it the model's own as_of option (a model trained on the past serves the
- * past), else the end of the latest transaction's day.
- */
-static double
-as_of_end(bool has_as_of, DateADT as_of, const char *model)
-{
-	Oid			types[2] = {DATEOID, TEXTOID};
-	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
-	bool		isnull;
-	double		end;
-
-	values[0] = DateADTGetDatum(as_of);
-	values[1] = CStringGetTextDatum(model);
-	if (!has_as_of)
-		nulls[0] = 'n';
-	if (SPI_execute_plan(seg_reco_keep_plan(&plan_end,
-								   "SELECT extract(epoch FROM coalesce(($1 OPERATOR(pg_catalog.+) 1)::pg_catalog.timestamptz,"
-								   " (SELECT (m.params OPERATOR(pg_catalog.->) 'options' OPERATOR(pg_catalog.->>) 'as_of')::pg_catalog.timestamptz"
-								   " FROM seg_reco.models m WHERE m.name OPERATOR(pg_catalog.=) $2),"
-								   " (coalesce(seg_reco.default_as_of(), CURRENT_DATE) OPERATOR(pg_catalog.+) 1)::pg_catalog.timestamptz))::pg_catalog.float8",
-								   2, types),
-						 values, nulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "computing the end of as_of failed");
-	end = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_freetuptable(SPI_tuptable);
-	return end;
-}
 
 #define OCCASIONS_SQL(filter, order) \
 	"SELECT t.customer_id, t.product_id, pg_catalog.date_part('epoch', t.ts)" \
@@ -254,6 +226,7 @@ typedef struct OccReceiver
 	OccAll	   *rows;
 	int64		n;
 	int64		cap;
+	bool		keep_nulls;		/* one customer: a NULL reads as 0, as SPI_getbinval's Datum did */
 } OccReceiver;
 
 static bool
@@ -263,7 +236,8 @@ occ_receive(TupleTableSlot *slot, DestReceiver *self)
 	OccAll	   *o;
 
 	slot_getallattrs(slot);
-	if (slot->tts_isnull[0] || slot->tts_isnull[1] || slot->tts_isnull[2])
+	if (!r->keep_nulls &&
+		(slot->tts_isnull[0] || slot->tts_isnull[1] || slot->tts_isnull[2]))
 		return true;
 	if ((r->n & 65535) == 0)
 		CHECK_FOR_INTERRUPTS();
@@ -273,9 +247,9 @@ occ_receive(TupleTableSlot *slot, DestReceiver *self)
 		r->rows = repalloc_huge(r->rows, sizeof(OccAll) * r->cap);
 	}
 	o = &r->rows[r->n++];
-	o->cust = DatumGetInt64(slot->tts_values[0]);
-	o->pid = DatumGetInt64(slot->tts_values[1]);
-	o->ts = DatumGetFloat8(slot->tts_values[2]);
+	o->cust = slot->tts_isnull[0] ? 0 : DatumGetInt64(slot->tts_values[0]);
+	o->pid = slot->tts_isnull[1] ? 0 : DatumGetInt64(slot->tts_values[1]);
+	o->ts = slot->tts_isnull[2] ? 0 : DatumGetFloat8(slot->tts_values[2]);
 	return true;
 }
 
@@ -293,144 +267,129 @@ occ_noop(DestReceiver *self)
  * Purchase lines (one customer, or all when one is false), by customer (and
  * time).  All customers: one sequential scan into a receiver and a sort in
  * memory, several times faster than reading the (customer, ts) index in
- * order through a cursor.
+ * order through a cursor.  One customer: the same receiver (no portal).
  */
 static void
 read_occasions(bool one, int64 customer_id, double end,
 			   int64 **cust, OccRow **rows, int64 *n)
 {
 	Oid			types[2] = {FLOAT8OID, INT8OID};
-	Datum		values[2];
-	int64		cap = 1024,
-				got = 0;
-	Portal		portal;
+	OccReceiver recv;
+	SPIExecuteOptions opts;
+	ParamListInfo params = makeParamList(one ? 2 : 1);
+	int64		i;
+	bool		copied = false;
+	int			guc_level = 0;
 
-	values[0] = Float8GetDatum(end);
-	values[1] = Int64GetDatum(customer_id);
-	if (!one)
+	params->params[0].value = Float8GetDatum(end);
+	params->params[0].isnull = false;
+	params->params[0].pflags = PARAM_FLAG_CONST;
+	params->params[0].ptype = FLOAT8OID;
+	if (one)
 	{
-		OccReceiver recv;
-		SPIExecuteOptions opts;
-		ParamListInfo params = makeParamList(1);
-		int64		i;
-
-		params->params[0].value = values[0];
-		params->params[0].isnull = false;
-		params->params[0].pflags = PARAM_FLAG_CONST;
-		params->params[0].ptype = FLOAT8OID;
-		memset(&recv, 0, sizeof(recv));
-		recv.pub.receiveSlot = occ_receive;
-		recv.pub.rStartup = occ_startup;
-		recv.pub.rShutdown = occ_noop;
-		recv.pub.rDestroy = occ_noop;
-		recv.pub.mydest = DestNone;
-		recv.cap = 65536;
-		recv.rows = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(OccAll) * recv.cap);
-		memset(&opts, 0, sizeof(opts));
-		opts.params = params;
-		opts.read_only = true;
-		opts.dest = (DestReceiver *) &recv;
-		if (SPI_execute_plan_extended(seg_reco_keep_plan(&plan_occasions_all,
-														 OCCASIONS_SQL("t.customer_id IS NOT NULL AND", ""),
-														 1, types),
-									  &opts) < 0)
-			elog(ERROR, "reading the purchase lines failed");
-		*cust = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(recv.n, 1));
-		*rows = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(OccRow) * Max(recv.n, 1));
-		if (recv.n > 0)
-		{
-			int64		cmin = recv.rows[0].cust,
-						cmax = recv.rows[0].cust;
-
-			for (i = 1; i < recv.n; i++)
-			{
-				cmin = Min(cmin, recv.rows[i].cust);
-				cmax = Max(cmax, recv.rows[i].cust);
-			}
-			if ((uint64) cmax - (uint64) cmin < (uint64) recv.n * 4)
-			{
-				/*
-				 * Dense ids: a counting sort by customer.  Within a customer
-				 * the rows keep the scan's order; every user of them sorts
-				 * them by product and time (tidy_occasions).
-				 */
-				int64		nb = cmax - cmin + 1,
-							b,
-							acc = 0;
-				int64	   *start = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (nb + 1));
-
-				memset(start, 0, sizeof(int64) * (nb + 1));
-				for (i = 0; i < recv.n; i++)
-					start[recv.rows[i].cust - cmin]++;
-				for (b = 0; b < nb; b++)
-				{
-					int64		cnt = start[b];
-
-					start[b] = acc;
-					acc += cnt;
-				}
-				for (i = 0; i < recv.n; i++)
-				{
-					int64		pos = start[recv.rows[i].cust - cmin]++;
-
-					(*cust)[pos] = recv.rows[i].cust;
-					(*rows)[pos].pid = recv.rows[i].pid;
-					(*rows)[pos].ts = recv.rows[i].ts;
-				}
-				pfree(start);
-			}
-			else
-			{
-				sort_occ_all(recv.rows, recv.n);
-				for (i = 0; i < recv.n; i++)
-				{
-					(*cust)[i] = recv.rows[i].cust;
-					(*rows)[i].pid = recv.rows[i].pid;
-					(*rows)[i].ts = recv.rows[i].ts;
-				}
-			}
-		}
-		pfree(recv.rows);
-		*n = recv.n;
-		return;
+		params->params[1].value = Int64GetDatum(customer_id);
+		params->params[1].isnull = false;
+		params->params[1].pflags = PARAM_FLAG_CONST;
+		params->params[1].ptype = INT8OID;
 	}
-	*cust = palloc(sizeof(int64) * cap);
-	*rows = palloc(sizeof(OccRow) * cap);
-	portal = SPI_cursor_open(NULL, seg_reco_keep_plan(&plan_occasions,
-													  OCCASIONS_SQL("t.customer_id OPERATOR(pg_catalog.=) $2 AND",
-																	" ORDER BY t.customer_id, t.ts"),
-													  2, types),
-							 values, NULL, true);
-	for (;;)
+	memset(&recv, 0, sizeof(recv));
+	recv.pub.receiveSlot = occ_receive;
+	recv.pub.rStartup = occ_startup;
+	recv.pub.rShutdown = occ_noop;
+	recv.pub.rDestroy = occ_noop;
+	recv.pub.mydest = DestNone;
+	recv.cap = one ? 256 : 65536;
+	recv.keep_nulls = one;
+	recv.rows = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(OccAll) * recv.cap);
+	memset(&opts, 0, sizeof(opts));
+	opts.params = params;
+	opts.read_only = true;
+	opts.dest = (DestReceiver *) &recv;
+	if (one)
 	{
-		uint64		r;
-
-		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, 10000);
-		if (SPI_processed == 0)
-			break;
-		if (got + (int64) SPI_processed > cap)
-		{
-			while (got + (int64) SPI_processed > cap)
-				cap *= 2;
-			*cust = repalloc_huge(*cust, sizeof(int64) * cap);
-			*rows = repalloc_huge(*rows, sizeof(OccRow) * cap);
-		}
-		for (r = 0; r < SPI_processed; r++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[r];
-			TupleDesc	td = SPI_tuptable->tupdesc;
-			bool		isnull;
-
-			(*cust)[got] = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
-			(*rows)[got].pid = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
-			(*rows)[got].ts = DatumGetFloat8(SPI_getbinval(tup, td, 3, &isnull));
-			got++;
-		}
-		SPI_freetuptable(SPI_tuptable);
+		/*
+		 * One customer's lines through the (customer_id, ts) index in its
+		 * order, not a bitmap scan and a sort: the planner prices each line
+		 * as a random page (the table is in time order, not by customer),
+		 * but a receipt's lines lie together and the lines come in index
+		 * order, so the index scan reads no more pages and skips building
+		 * the bitmap and sorting (about 10% of a recommend_for at the demo
+		 * scale).  The setting holds for this statement (and its plan,
+		 * made in it) only, as in PostgreSQL's own ri_triggers.c.
+		 */
+		guc_level = NewGUCNestLevel();
+		(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 	}
-	SPI_cursor_close(portal);
-	*n = got;
+	if (SPI_execute_plan_extended(one ?
+								  seg_reco_keep_plan(&plan_occasions,
+													 OCCASIONS_SQL("t.customer_id OPERATOR(pg_catalog.=) $2 AND",
+																   " ORDER BY t.customer_id, t.ts"),
+													 2, types) :
+								  seg_reco_keep_plan(&plan_occasions_all,
+													 OCCASIONS_SQL("t.customer_id IS NOT NULL AND", ""),
+													 1, types),
+								  &opts) < 0)
+		elog(ERROR, "reading the purchase lines failed");
+	if (one)
+		AtEOXact_GUC(true, guc_level);
+	*cust = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(recv.n, 1));
+	*rows = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(OccRow) * Max(recv.n, 1));
+	if (recv.n > 0 && !one)
+	{
+		int64		cmin = recv.rows[0].cust,
+					cmax = recv.rows[0].cust;
+
+		for (i = 1; i < recv.n; i++)
+		{
+			cmin = Min(cmin, recv.rows[i].cust);
+			cmax = Max(cmax, recv.rows[i].cust);
+		}
+		if ((uint64) cmax - (uint64) cmin < (uint64) recv.n * 4)
+		{
+			/*
+			 * Dense ids: a counting sort by customer.  Within a customer
+			 * the rows keep the scan's order; every user of them sorts
+			 * them by product and time (tidy_occasions).
+			 */
+			int64		nb = cmax - cmin + 1,
+						b,
+						acc = 0;
+			int64	   *start = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (nb + 1));
+
+			memset(start, 0, sizeof(int64) * (nb + 1));
+			for (i = 0; i < recv.n; i++)
+				start[recv.rows[i].cust - cmin]++;
+			for (b = 0; b < nb; b++)
+			{
+				int64		cnt = start[b];
+
+				start[b] = acc;
+				acc += cnt;
+			}
+			for (i = 0; i < recv.n; i++)
+			{
+				int64		pos = start[recv.rows[i].cust - cmin]++;
+
+				(*cust)[pos] = recv.rows[i].cust;
+				(*rows)[pos].pid = recv.rows[i].pid;
+				(*rows)[pos].ts = recv.rows[i].ts;
+			}
+			pfree(start);
+			copied = true;
+		}
+		else
+			sort_occ_all(recv.rows, recv.n);
+	}
+	if (!copied)
+		for (i = 0; i < recv.n; i++)
+		{
+			(*cust)[i] = recv.rows[i].cust;
+			(*rows)[i].pid = recv.rows[i].pid;
+			(*rows)[i].ts = recv.rows[i].ts;
+		}
+	pfree(recv.rows);
+	*n = recv.n;
 }
 
 /* o := the customer's purchase occasions before end */
@@ -442,8 +401,18 @@ customer_occasions(int64 customer_id, double end, Occasions *o)
 	int64		nn;
 	int64	   *opid;
 	double	   *ots;
+	int64		i;
 
 	read_occasions(true, customer_id, end, &cust, &rows, &nn);
+	/* the receipts (distinct times): the lines come in time order */
+	o->n_receipts = 0;
+	for (i = 0; i < nn && o->n_receipts >= 0; i++)
+	{
+		if (isnan(rows[i].ts) || (i > 0 && rows[i].ts < rows[i - 1].ts))
+			o->n_receipts = -1;		/* not in order after all: the blend counts them */
+		else if (i == 0 || rows[i].ts != rows[i - 1].ts)
+			o->n_receipts++;
+	}
 	opid = palloc(sizeof(int64) * Max(nn, 1));
 	ots = palloc(sizeof(double) * Max(nn, 1));
 	o->n = tidy_occasions(rows, (int) nn, opid, ots);
@@ -538,13 +507,14 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 				old;
 	SegRecoAlsModel *m;
 	const SegRecoContent *c = NULL;
-	Universe	u;
+	const Universe *u;
 	Blend		b;
 	ProductMeta pm;
-	Occasions	o = {0, NULL, NULL};
+	Occasions	o = {0, NULL, NULL, 0};
 	double	   *x,
 			   *disp = NULL,
 				end = 0;
+	char	   *as_of_opt = NULL;
 	bool	   *allowed;
 	bool		known,
 				use_history;
@@ -583,14 +553,15 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(work);
 
 	seg_reco_resolve_weights(PG_ARGISNULL(7) ? NULL : PG_GETARG_JSONB_P(7), include_purchased, &hw);
-	m = seg_reco_als_model_get(model);
+	m = seg_reco_als_model_get_serving(model, &as_of_opt);
 	use_history = !m->custom_source;
 	if (use_history)
 		c = seg_reco_content_get(true);
-	seg_reco_build_universe(m, c, &u);
-	seg_reco_blend_init(&b, &u, m, c);
-	b.boost = seg_reco_parse_boost(PG_ARGISNULL(11) ? NULL : PG_GETARG_JSONB_P(11), &u);
-	seg_reco_meta_init(&pm, u.n, false);
+	u = seg_reco_universe_get(m, c);
+	seg_reco_blend_init(&b, u, m, c);
+	b.boost = seg_reco_parse_boost(PG_ARGISNULL(11) ? NULL : PG_GETARG_JSONB_P(11), u);
+	seg_reco_meta_init(&pm, u->n, false);
+	pm.need_cat = max_per_cat > 0;	/* the list needs categories only for the cap */
 
 	x = palloc(sizeof(double) * m->d);
 	known = seg_reco_als_customer_factors(m, customer_id, x);
@@ -603,34 +574,33 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 	}
 	if (use_history)
 	{
-		end = as_of_end(!PG_ARGISNULL(12), PG_ARGISNULL(12) ? 0 : PG_GETARG_DATEADT(12), m->name);
+		end = seg_reco_serving_end(!PG_ARGISNULL(12), PG_ARGISNULL(12) ? 0 : PG_GETARG_DATEADT(12), as_of_opt);
 		customer_occasions(customer_id, end, &o);
 	}
-	allowed = recommend_for_allowed(fcinfo, &u, m, category, only_active, include_purchased,
+	allowed = recommend_for_allowed(fcinfo, u, m, category, only_active, include_purchased,
 									hidx, hbought, hn, &o);
 
 	if (!known && o.n == 0)
 	{
-		disp = palloc(sizeof(double) * Max(u.n, 1));
-		seg_reco_cold_start(&b, &u, m, customer_id, use_history, disp);
-		for (i = 0; i < u.n; i++)
+		disp = palloc(sizeof(double) * Max(u->n, 1));
+		seg_reco_cold_start(&b, u, m, customer_id, use_history, disp);
+		for (i = 0; i < u->n; i++)
 			if (b.boost && allowed[i])
 				b.score[i] += b.boost[i];
 	}
 	else
 	{
-		b.pop_all = seg_reco_popularity_all(&u, m);
 		b.ts_scratch = palloc(sizeof(double) * Max(o.n, 1));
-		seg_reco_blend_customer(&b, &u, m, c, &hw, known ? x : NULL, NULL, &o, end,
+		seg_reco_blend_customer(&b, u, m, c, &hw, known ? x : NULL, NULL, &o, end,
 								use_history, include_purchased, allowed);
 	}
 
-	out = palloc(sizeof(int32) * Max(Min(k, u.n), 1));
-	n = seg_reco_select_list(&u, c, b.score, allowed, Min(k, u.n), only_active && category == NULL,
+	out = palloc(sizeof(int32) * Max(Min(k, u->n), 1));
+	n = seg_reco_select_list(u, c, b.score, allowed, Min(k, u->n), only_active && category == NULL,
 							 max_per_cat, diversity, &pm, out);
 
 	MemoryContextSwitchTo(old);
-	recommend_for_emit(rsinfo, &u, &b, disp, out, n);
+	recommend_for_emit(rsinfo, u, &b, disp, out, n);
 	SPI_finish();
 	MemoryContextDelete(work);
 	return (Datum) 0;
@@ -774,11 +744,13 @@ seg_reco_similar_products(PG_FUNCTION_ARGS)
 		bool	   *allowed = palloc(sizeof(bool) * m->n_products);
 
 		sim = palloc(sizeof(double) * m->n_products);
+		/* y_i . y_t from the single-precision rows: seg_reco_dot's bits */
+		seg_reco_dot_rows_f(m->yf, m->n_products, m->d, yt, sim);
 		for (i = 0; i < m->n_products; i++)
 		{
 			double		den = tn * m->y_norm[i];
 
-			sim[i] = den > 0.0 ? seg_reco_dot(yt, m->y + (Size) i * m->d, m->d) / den : 0.0;
+			sim[i] = den > 0.0 ? sim[i] / den : 0.0;
 			allowed[i] = true;
 		}
 		allowed[target] = false;
@@ -870,6 +842,7 @@ ra_task(void *arg, int64 t, int worker)
 						 pid, ts);
 	o.pid = pid;
 	o.ts = ts;
+	o.n_receipts = -1;			/* the blend counts them */
 	memset(allowed, true, sizeof(bool) * u->n);
 	if (!j->include_purchased)
 	{
@@ -919,7 +892,6 @@ ra_job_alloc(RaJob *job, MemoryContext work, const int64 *occ_cust, int64 occ_n)
 	int			nw = seg_reco_parallel_workers(RA_SUB_BLOCK),
 				w,
 				occ_max;
-	double	   *pop_all = seg_reco_popularity_all(u, job->m);
 	Blend	   *bl;
 	SelectScratch *scs;
 
@@ -935,7 +907,6 @@ ra_job_alloc(RaJob *job, MemoryContext work, const int64 *occ_cust, int64 occ_n)
 	for (w = 0; w < nw; w++)
 	{
 		seg_reco_blend_init(&bl[w], u, job->m, job->c);
-		bl[w].pop_all = pop_all;
 		bl[w].ts_scratch = palloc(sizeof(double) * occ_max);
 		seg_reco_select_scratch_init(&scs[w], u, job->pm);
 	}
@@ -1062,7 +1033,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 				old;
 	SegRecoAlsModel *m;
 	const SegRecoContent *c = NULL;
-	Universe	u;
+	const Universe *u;
 	ProductMeta pm;
 	SegRecoPairs hist;
 	int64		hpos = 0,
@@ -1071,6 +1042,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	int64	   *occ_cust = NULL;
 	OccRow	   *occ_rows = NULL;
 	double		end = 0;
+	char	   *as_of_opt = NULL;
 	int64		ofirst[RA_SUB_BLOCK],
 				olast[RA_SUB_BLOCK],
 				hfirst[RA_SUB_BLOCK],
@@ -1111,21 +1083,21 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(work);
 
 	seg_reco_resolve_weights(PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4), include_purchased, &hw);
-	m = seg_reco_als_model_get(model);
+	m = seg_reco_als_model_get_serving(model, &as_of_opt);
 	use_history = !m->custom_source;
 	if (use_history)
 		c = seg_reco_content_get(true);
-	seg_reco_build_universe(m, c, &u);
-	seg_reco_meta_init(&pm, u.n, true);
-	seg_reco_meta_fetch(&pm, &u, NULL, 0);
-	topn = Min(topn, u.n);
+	u = seg_reco_universe_get(m, c);
+	seg_reco_meta_init(&pm, u->n, true);
+	seg_reco_meta_fetch(&pm, u, NULL, 0);
+	topn = Min(topn, u->n);
 
 	memset(&hist, 0, sizeof(hist));
 	if (!include_purchased)
 		seg_reco_als_read_pairs(m->query, false, 0, m->custom_source, &hist);
 	if (use_history)
 	{
-		end = as_of_end(!PG_ARGISNULL(7), PG_ARGISNULL(7) ? 0 : PG_GETARG_DATEADT(7), m->name);
+		end = seg_reco_serving_end(!PG_ARGISNULL(7), PG_ARGISNULL(7) ? 0 : PG_GETARG_DATEADT(7), as_of_opt);
 		read_occasions(false, 0, end, &occ_cust, &occ_rows, &occ_n);
 	}
 
@@ -1134,7 +1106,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	s = MemoryContextAllocHuge(work, sizeof(double) * (Size) block * m->n_products);
 	ids = palloc(sizeof(int64) * block);
 
-	job.u = &u;
+	job.u = u;
 	job.m = m;
 	job.c = c;
 	job.hw = &hw;

@@ -30,6 +30,18 @@ typedef struct SegRecoContent
 	int64	   *t_offset;		/* n_terms + 1 */
 	int32	   *t_product;		/* product indices, ascending within a term */
 	float	   *t_weight;
+	/*
+	 * The rows again in slices of eight products, to score every product
+	 * eight at a time: the products ordered by their count of nonzeros
+	 * (most first); slice s holds products sl_product[8s .. 8s + 7] (-1:
+	 * none) and, from sl_offset[s], their k-th nonzeros side by side at
+	 * 8k .. 8k + 7, padded with term 0 (in no profile) and weight 0.
+	 */
+	int			n_slices;
+	int32	   *sl_product;		/* 8 x n_slices */
+	int64	   *sl_offset;		/* n_slices + 1 */
+	int32	   *sl_term;
+	float	   *sl_weight;
 } SegRecoContent;
 
 /*

@@ -1,7 +1,7 @@
 -- Schema objects of seg_reco: tables, keys, indexes, views, functions and
 -- their markings, pg_dump registration.
 BEGIN;
-SELECT plan(65);
+SELECT plan(66);
 
 SELECT has_schema('seg_reco');
 SELECT has_extension('seg_reco');
@@ -32,6 +32,7 @@ SELECT col_is_null('seg_reco', 'transactions', 'customer_id', 'non-member lines 
 SELECT col_is_null('seg_reco', 'digital_events', 'product_id', 'searches have no product');
 SELECT has_index('seg_reco', 'transactions', 'transactions_customer_ts_idx', ARRAY['customer_id', 'ts']);
 SELECT has_index('seg_reco', 'transactions', 'transactions_product_idx', ARRAY['product_id']);
+SELECT has_index('seg_reco', 'products', 'products_inactive_idx', ARRAY['product_id']);
 SELECT has_index('seg_reco', 'digital_events', 'digital_events_customer_ts_idx', ARRAY['customer_id', 'ts']);
 SELECT index_is_unique('seg_reco', 'customer_segments', 'customer_segments_customer_id_idx');
 SELECT index_is_unique('seg_reco', 'segment_summary', 'segment_summary_kind_segment_idx');

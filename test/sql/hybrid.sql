@@ -99,6 +99,34 @@ SELECT bool_and(a.product_id = r.product_id AND abs(a.score - r.score) < 1e-9 AN
   JOIN LATERAL seg_reco.recommend_for(a.customer_id, 4, diversity => 0.3, max_per_category => 2) r
     ON r.rank = a.rank;
 
+-- the per-backend caches follow the data within the session: the products
+-- a call ranks (the model's and the content build's, with their popularity)
+-- are kept per model version and content build; product facts are read at
+-- every call.  A product added to the catalogue is ranked once
+-- build_content has run:
+INSERT INTO seg_reco.products (product_id, name, category, subcategory, unit_price, active)
+VALUES (15, 'Epler søte', 'frukt', 'epler', 30, true);
+SELECT count(*) FILTER (WHERE product_id = 15) AS new_product_listed
+  FROM seg_reco.recommend_for(1, 20, weights => '{"als": 0, "popularity": 0, "buy_again": 0, "content": 1}');
+SELECT seg_reco.build_content() ->> 'products' AS products;
+SELECT count(*) FILTER (WHERE product_id = 15) AS new_product_listed
+  FROM seg_reco.recommend_for(1, 20, weights => '{"als": 0, "popularity": 0, "buy_again": 0, "content": 1}');
+-- a retrained model brings its popularity: 13, never sold, now bought by 10-14
+SELECT round(score::numeric, 3) AS popularity_13
+  FROM seg_reco.recommend_for(1, 20, weights => '{"als": 0, "content": 0, "buy_again": 0, "popularity": 1}')
+ WHERE product_id = 13;
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+SELECT 2000 + c, 9100 + c, c, 13, 1, '2025-02-21 10:00+00', 1, 30, 30 FROM generate_series(10, 14) c;
+SELECT m.name FROM seg_reco.als_train('default', factors => 3, regularization => 0.1, iterations => 10) m;
+SELECT round(score::numeric, 3) AS popularity_13
+  FROM seg_reco.recommend_for(1, 20, weights => '{"als": 0, "content": 0, "buy_again": 0, "popularity": 1}')
+ WHERE product_id = 13;
+-- a product made inactive leaves the lists at once
+SELECT product_id AS top FROM seg_reco.recommend_for(1, 1) \gset
+UPDATE seg_reco.products SET active = false WHERE product_id = :top;
+SELECT count(*) FILTER (WHERE product_id = :top) AS still_listed, count(*) AS listed
+  FROM seg_reco.recommend_for(1, 20);
+
 -- errors
 SELECT * FROM seg_reco.recommend_for(1, weights => '{"als": -1}');
 SELECT * FROM seg_reco.recommend_for(1, weights => '{"als": 0, "content": 0, "popularity": 0, "buy_again": 0}');
