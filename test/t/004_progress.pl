@@ -117,7 +117,7 @@ worker_sql('SET seg_reco.progress_messages = on');
 start_in_worker('CALL seg_reco.refresh()');
 @seen = watch();
 my @names = qw(customer_features clusters customer_value content popularity als_model
-  recommendations customer_segments segment_summary);
+  recommendations customer_segments segment_summary cohorts);
 ok(scalar(@seen) > 0, 'another session sees refresh() in progress');
 ok(!grep({ $_->[0] ne 'refresh' || $_->[1] ne $names[ $_->[2] - 1 ] } @seen),
 	'every row names the command and a step under its number');
