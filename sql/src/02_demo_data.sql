@@ -83,9 +83,9 @@ REVOKE EXECUTE ON FUNCTION seg_reco._demo_truth(integer, integer, bigint, bigint
 -- transactions 0..500,000,000; digital_events 0..50,000,000.  transactions
 -- and digital_events default to the reference density (811,465 lines and
 -- 50,000 events per 10,000 customers), so the customers argument alone sets
--- the scale.  Memory: about 130 bytes per customer and 30 bytes per digital
+-- the scale.  Memory: about 130 bytes per customer and 12 bytes per digital
 -- event in the generator (receipts and events wait in week buckets of
--- temporary files), plus work_mem for each helper's result and
+-- temporary files; the two big helpers stream their rows), plus
 -- maintenance_work_mem for the index builds.
 CREATE FUNCTION seg_reco.generate_demo_data(
         customers integer DEFAULT 10000,

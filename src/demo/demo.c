@@ -172,7 +172,7 @@
  * customer, not the number of customers.
  *
  * Memory: ~130 bytes per customer (SimCust, and 8 bytes of EvCust for the
- * events), ~80 bytes per product, and for the digital events 24 bytes per
+ * events), ~80 bytes per product, and for the digital events 16 bytes per
  * sampled purchase line (0.6 per event) and 4 per session.  Receipts (20
  * bytes) and events (32 bytes) wait in week buckets of temporary files
  * (spill.c), so only one week of them is in memory at a time; lines are made
@@ -194,6 +194,7 @@
 #define MAX_CUSTOMERS		5000000
 #define MIN_PRODUCTS		50
 #define MAX_PRODUCTS		1000000
+/* receipt numbers (Receipt.seq) and sampled line ids are 32-bit */
 #define MAX_TRANSACTIONS	INT64CONST(500000000)
 #define MAX_EVENTS			INT64CONST(50000000)
 

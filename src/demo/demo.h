@@ -259,16 +259,20 @@ typedef struct DemoSpill
 	MemoryContext cxt;			/* where the files' state lives */
 } DemoSpill;
 
-/* a purchase line kept as a candidate for an anticipation chain */
+/*
+ * A purchase line kept as a candidate for an anticipation chain, in 16
+ * bytes: line ids fit in 32 bits (at most 500,000,000 lines), and so does
+ * the moment, day * 86400 + second of day, with the online flag on top.
+ */
 typedef struct SampleLine
 {
-	int64		line_id;
+	uint32		line_id;
 	int32		cust;
 	int32		product;
-	int32		sod;
-	int16		day;
-	bool		online;
+	uint32		when;
 } SampleLine;
+
+#define SAMPLE_ONLINE	((uint32) 0x80000000)
 
 /* what the digital events need of a member (fixed for the simulation) */
 typedef struct EvCust

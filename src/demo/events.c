@@ -137,12 +137,10 @@ seg_reco_demo_sample_line(EvSample *ev, const Line *l)
 			return;
 		x = &ev->res[j];
 	}
-	x->line_id = l->line_id;
+	x->line_id = (uint32) l->line_id;
 	x->cust = l->cust;
 	x->product = l->product;
-	x->sod = l->sod;
-	x->day = (int16) l->day;
-	x->online = l->online;
+	x->when = (uint32) (l->day * 86400 + l->sod) | (l->online ? SAMPLE_ONLINE : 0);
 }
 
 /*
@@ -258,8 +256,10 @@ anticipation_chains(const Model *m, const EvSample *ev, EvOut *o,
 	{
 		const SampleLine *l = &ev->res[i];
 		pg_prng_state st;
-		int			day = l->day,
-					sod = l->sod;
+		uint32		when = l->when & ~SAMPLE_ONLINE;
+		bool		online = (l->when & SAMPLE_ONLINE) != 0;
+		int			day = (int) (when / 86400),
+					sod = (int) (when % 86400);
 		int64		lag;
 		bool		app;
 		int			steps,
@@ -269,7 +269,7 @@ anticipation_chains(const Model *m, const EvSample *ev, EvOut *o,
 		if ((i & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
 		seed_stream(&st, m->seed, TAG_EVENTS, (uint64) l->line_id);
-		if (l->online)
+		if (online)
 			lag = 60 * rint_range(&st, 2, 60);
 		else
 			lag = 600 + (int64) (-1.5 * 86400.0 * log(1.0 - rnd(&st)));
@@ -280,7 +280,7 @@ anticipation_chains(const Model *m, const EvSample *ev, EvOut *o,
 		types[steps++] = E_VIEW;
 		if (rnd(&st) < 0.55)
 			types[steps++] = E_CLICK;
-		if (rnd(&st) < (l->online ? 0.9 : 0.45))
+		if (rnd(&st) < (online ? 0.9 : 0.45))
 			types[steps++] = E_CART;
 		o->session++;
 		for (s = 0; s < steps && o->nev < target_ant; s++)
