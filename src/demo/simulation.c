@@ -1061,6 +1061,8 @@ seg_reco_demo_sim_end(DemoSim *sim)
  * OFFSET 0) s streams the lines into the table with no result set in
  * between (called in FROM, PostgreSQL collects the rows itself).
  * --------------------------------------------------------------------- */
+#define TX_QTY_CACHE 6000		/* quantities -6 .. 6 (in thousandths) */
+
 typedef struct TxState
 {
 	Model	   *m;
@@ -1070,7 +1072,47 @@ typedef struct TxState
 	Datum		store_txt,
 				online_txt;
 	ExprContext *econtext;
+	MemoryContext cxt;			/* the state's (multi-call) context */
+	/* numerics made once: shelf prices (product x price window), quantities */
+	Datum	   *price_num;		/* 0: not made yet */
+	int32	   *price_ore;		/* the price each was made from */
+	Datum		qty_num[2 * TX_QTY_CACHE + 1];
+	Datum		zero_money;
 } TxState;
+
+/* *slot, made first (in the state's context) as the numeric v / 10^scale */
+static inline Datum
+tx_cached(TxState *st, Datum *slot, int64 v, int scale)
+{
+	if (*slot == (Datum) 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->cxt);
+
+		*slot = NumericGetDatum(int64_div_fast_to_numeric(v, scale));
+		MemoryContextSwitchTo(old);
+	}
+	return *slot;
+}
+
+/* the line's quantity (thousandths) and shelf price (øre) as numerics */
+static inline Datum
+tx_qty(TxState *st, const Line *l)
+{
+	if (l->qty < -TX_QTY_CACHE || l->qty > TX_QTY_CACHE)
+		return NumericGetDatum(int64_div_fast_to_numeric(l->qty, 3));
+	return tx_cached(st, &st->qty_num[l->qty + TX_QTY_CACHE], l->qty, 3);
+}
+
+static inline Datum
+tx_price(TxState *st, const Line *l)
+{
+	int64		k = (int64) l->product * 5 + price_window(l->day);
+
+	if (st->price_num[k] != (Datum) 0 && st->price_ore[k] != l->price)
+		return money_datum(l->price);
+	st->price_ore[k] = (int32) l->price;
+	return tx_cached(st, &st->price_num[k], l->price, 2);
+}
 
 /* the query stopped reading rows: close the simulation's files */
 static void
@@ -1113,6 +1155,12 @@ seg_reco_demo_transactions(PG_FUNCTION_ARGS)
 		seg_reco_demo_build_model(st->m, true);
 		st->store_txt = CStringGetTextDatum("store");
 		st->online_txt = CStringGetTextDatum("online");
+		st->cxt = funcctx->multi_call_memory_ctx;
+		st->price_num = palloc_extended(sizeof(Datum) * 5 * (Size) st->m->nprod,
+										MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		st->price_ore = palloc_extended(sizeof(int32) * 5 * (Size) st->m->nprod,
+										MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		st->zero_money = money_datum(0);
 		/* the digital events' sample of these lines, for _demo_digital_events */
 		if (st->m->nev > 0)
 			st->sample = seg_reco_demo_sample_begin(st->m, funcctx->multi_call_memory_ctx);
@@ -1140,9 +1188,9 @@ seg_reco_demo_transactions(PG_FUNCTION_ARGS)
 		values[3] = Int64GetDatum((int64) l->product + 1);
 		values[4] = Int32GetDatum(l->store);
 		values[5] = TimestampTzGetDatum(seg_reco_demo_make_ts(l->day, l->sod));
-		values[6] = NumericGetDatum(int64_div_fast_to_numeric(l->qty, 3));
-		values[7] = money_datum(l->price);
-		values[8] = money_datum(l->disc);
+		values[6] = tx_qty(st, l);
+		values[7] = tx_price(st, l);
+		values[8] = l->disc == 0 ? st->zero_money : money_datum(l->disc);
 		values[9] = money_datum(l->amount);
 		values[10] = l->online ? st->online_txt : st->store_txt;
 		SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(heap_form_tuple(st->desc, values, nulls)));
