@@ -12,9 +12,9 @@
 
 #include <math.h>
 
+#include "access/xact.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -106,6 +106,9 @@ seg_reco_demo_sample_members(const Model *m, EvSample *ev, const SimCust *sc)
 	{
 		EvCust	   *e = &ev->cust[k];
 
+		if ((k & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+
 		e->type = sc[k].type;
 		e->taste = sc[k].taste;
 		e->flags = sc[k].flags;
@@ -149,27 +152,39 @@ seg_reco_demo_sample_line(EvSample *ev, const Line *l)
  * generate_demo_data calls one right after the other, and the events then
  * need no second simulation.  Any other call simulates again; the sample
  * is a pure function of the arguments, so the rows are the same either
- * way.
+ * way.  Keyed by all five arguments, taken (and so used) once, and
+ * forgotten when the transaction ends, commit or abort, with its memory.
  */
 static struct
 {
 	EvSample   *ev;				/* NULL: none */
-	LocalTransactionId lxid;
 	int32		ncust,
 				nprod;
 	int64		ntx,
 				nev,
 				seed;
 }			kept;
+static bool kept_callback = false;
+
+/* the transaction ends: its memory goes, and the kept sample with it */
+static void
+forget_kept_sample(XactEvent event, void *arg)
+{
+	kept.ev = NULL;
+}
 
 void
 seg_reco_demo_sample_keep(const Model *m, EvSample *ev)
 {
-	if (kept.ev != NULL && kept.lxid == MyProc->lxid)
+	if (!kept_callback)
+	{
+		RegisterXactCallback(forget_kept_sample, NULL);
+		kept_callback = true;
+	}
+	if (kept.ev != NULL)
 		MemoryContextDelete(kept.ev->cxt);
 	MemoryContextSetParent(ev->cxt, TopTransactionContext);
 	kept.ev = ev;
-	kept.lxid = MyProc->lxid;
 	kept.ncust = m->ncust;
 	kept.nprod = m->nprod;
 	kept.ntx = m->ntx;
@@ -184,8 +199,7 @@ sample_take(const Model *m)
 	EvSample   *ev = kept.ev;
 
 	kept.ev = NULL;
-	/* a sample of an earlier transaction went with its memory */
-	if (ev == NULL || kept.lxid != MyProc->lxid)
+	if (ev == NULL)
 		return NULL;
 	if (kept.ncust != m->ncust || kept.nprod != m->nprod ||
 		kept.ntx != m->ntx || kept.nev != m->nev || kept.seed != m->seed)
@@ -326,8 +340,12 @@ browsing_customers(const Model *m, const EvCust *cust, int32 *ndigital)
 	*ndigital = 0;
 	digital = palloc_extended(sizeof(int32) * ((Size) m->ncust + 1), MCXT_ALLOC_HUGE);
 	for (k = 1; k <= m->ncust; k++)
+	{
+		if ((k & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if ((cust[k].flags & SC_DIGITAL) && cust[k].end >= cust[k].start)
 			digital[(*ndigital)++] = (int32) k;
+	}
 	if (*ndigital == 0)
 	{
 		for (k = 1; k <= m->ncust; k++)

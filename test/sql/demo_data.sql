@@ -55,6 +55,12 @@ SELECT count(*) FROM seg_reco._demo_transactions(300, 200, 20000, 2000, 8);
 SELECT md5(string_agg(e::text, '|' ORDER BY event_id)) = (SELECT ev FROM fp1) AS events_other_sample_match
   FROM seg_reco._demo_digital_events(300, 200, 20000, 2000, 7) e;
 COMMIT;
+-- a sample kept in a transaction that rolls back goes with it
+BEGIN;
+SELECT count(*) FROM seg_reco._demo_transactions(300, 200, 20000, 2000, 7);
+ROLLBACK;
+SELECT md5(string_agg(e::text, '|' ORDER BY event_id)) = (SELECT ev FROM fp1) AS events_after_rollback_match
+  FROM seg_reco._demo_digital_events(300, 200, 20000, 2000, 7) e;
 -- called in a select list the helpers stream their rows; a query that
 -- stops early leaves no temporary file behind (a leak would warn at commit)
 SELECT count(*) FROM (SELECT seg_reco._demo_transactions(300, 200, 20000, 2000, 7) LIMIT 3) s;
