@@ -17,7 +17,10 @@
 -- them).  They declare their columns with RETURNS TABLE rather than SETOF a
 -- table type so that the source tables can later be replaced by views.
 -- Like generate_demo_data they are owner-only: their sizes go up to
--- millions of rows and gigabytes of memory.
+-- hundreds of millions of rows.  _demo_transactions and
+-- _demo_digital_events return a row per call: called in a select list they
+-- stream (generate_demo_data inserts them so), in FROM PostgreSQL collects
+-- their rows first.
 
 CREATE FUNCTION seg_reco._demo_customers(customers integer, products integer,
         transactions bigint, digital_events bigint, seed bigint)
@@ -77,13 +80,18 @@ COMMENT ON FUNCTION seg_reco._demo_truth(integer, integer, bigint, bigint, bigin
 REVOKE EXECUTE ON FUNCTION seg_reco._demo_truth(integer, integer, bigint, bigint, bigint) FROM PUBLIC;
 
 -- Limits (also checked in C): customers 1..5,000,000; products 50..1,000,000;
--- transactions 0..100,000,000; digital_events 0..20,000,000.  Memory is about
--- 110 bytes per customer, 20 bytes per receipt and 32 bytes per event.
+-- transactions 0..500,000,000; digital_events 0..50,000,000.  transactions
+-- and digital_events default to the reference density (811,465 lines and
+-- 50,000 events per 10,000 customers), so the customers argument alone sets
+-- the scale.  Memory: about 130 bytes per customer and 12 bytes per digital
+-- event in the generator (receipts and events wait in week buckets of
+-- temporary files; the two big helpers stream their rows), plus
+-- maintenance_work_mem for the index builds.
 CREATE FUNCTION seg_reco.generate_demo_data(
         customers integer DEFAULT 10000,
         products integer DEFAULT 5000,
-        transactions bigint DEFAULT 811465,
-        digital_events bigint DEFAULT 50000,
+        transactions bigint DEFAULT NULL,
+        digital_events bigint DEFAULT NULL,
         seed bigint DEFAULT 42)
 RETURNS TABLE(relation text, rows bigint)
 LANGUAGE plpgsql VOLATILE
@@ -93,13 +101,15 @@ DECLARE
     v_rel   text;
     v_kind  "char";
     v_n     bigint;
+    v_tx    bigint := transactions;
+    v_ev    bigint := digital_events;
     v_fk    text[] := ARRAY[]::text[];
+    v_key   text[];
     v_idx   text[];
     v_args  text;
 BEGIN
-    IF customers IS NULL OR products IS NULL OR transactions IS NULL
-       OR digital_events IS NULL OR seed IS NULL THEN
-        RAISE EXCEPTION 'generate_demo_data arguments must not be NULL'
+    IF customers IS NULL OR products IS NULL OR seed IS NULL THEN
+        RAISE EXCEPTION 'generate_demo_data arguments customers, products and seed must not be NULL'
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Omit an argument to use its default.';
     END IF;
@@ -112,12 +122,16 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'At least 50 products are needed so that every category and the seasonal items exist.';
     END IF;
-    IF transactions < 0 OR transactions > 100000000 THEN
-        RAISE EXCEPTION 'transactions must be between 0 and 100000000, got %', transactions
+    -- NULL: the reference density (the defaults' 811,465 lines and 50,000
+    -- events per 10,000 customers)
+    v_tx := COALESCE(v_tx, (customers::bigint * 811465 + 5000) / 10000);
+    v_ev := COALESCE(v_ev, customers::bigint * 5);
+    IF v_tx < 0 OR v_tx > 500000000 THEN
+        RAISE EXCEPTION 'transactions must be between 0 and 500000000, got %', v_tx
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF digital_events < 0 OR digital_events > 20000000 THEN
-        RAISE EXCEPTION 'digital_events must be between 0 and 20000000, got %', digital_events
+    IF v_ev < 0 OR v_ev > 50000000 THEN
+        RAISE EXCEPTION 'digital_events must be between 0 and 50000000, got %', v_ev
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
@@ -162,6 +176,32 @@ BEGIN
         END IF;
     END LOOP;
 
+    -- so are the primary keys (and unique constraints) of the two big
+    -- tables that no foreign key needs: built once from the loaded rows
+    -- (a sort of rows already in order) instead of one insertion per row
+    SELECT pg_catalog.array_agg(pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I ',
+                                                  k.conrelid::pg_catalog.regclass, k.conname)
+                                || pg_catalog.pg_get_constraintdef(k.oid) ORDER BY k.oid)
+      INTO v_key
+      FROM pg_catalog.pg_constraint k
+     WHERE k.conrelid IN ('seg_reco.transactions'::pg_catalog.regclass,
+                          'seg_reco.digital_events'::pg_catalog.regclass)
+       AND k.contype IN ('p', 'u')
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f
+                        WHERE f.contype = 'f' AND f.conindid = k.conindid);
+    FOR v_rel IN
+        SELECT pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I',
+                                 k.conrelid::pg_catalog.regclass, k.conname)
+          FROM pg_catalog.pg_constraint k
+         WHERE k.conrelid IN ('seg_reco.transactions'::pg_catalog.regclass,
+                              'seg_reco.digital_events'::pg_catalog.regclass)
+           AND k.contype IN ('p', 'u')
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f
+                            WHERE f.contype = 'f' AND f.conindid = k.conindid)
+    LOOP
+        EXECUTE v_rel;
+    END LOOP;
+
     -- secondary indexes (not those behind constraints) are dropped for the
     -- load and rebuilt from their saved definitions: much faster than
     -- maintaining them row by row
@@ -186,37 +226,47 @@ BEGIN
 
     PERFORM seg_reco._progress_step('generate_demo_data', 'customers');
     INSERT INTO seg_reco.customers
-    SELECT * FROM seg_reco._demo_customers(customers, products, transactions, digital_events, seed);
+    SELECT * FROM seg_reco._demo_customers(customers, products, v_tx, v_ev, seed);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     relation := 'customers'; rows := v_n; RETURN NEXT;
 
     PERFORM seg_reco._progress_step('generate_demo_data', 'products');
     INSERT INTO seg_reco.products
-    SELECT * FROM seg_reco._demo_products(customers, products, transactions, digital_events, seed);
+    SELECT * FROM seg_reco._demo_products(customers, products, v_tx, v_ev, seed);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     relation := 'products'; rows := v_n; RETURN NEXT;
 
-    -- the generator counts the lines as it makes them
-    PERFORM seg_reco._progress_step('generate_demo_data', 'transactions', transactions, 'lines',
-                                    'lines generated; they are inserted after the last');
+    -- the generator counts the lines as it makes them; called in the select
+    -- list, _demo_transactions streams its rows into the table (in FROM they
+    -- would be collected first); it keeps the sample of lines the digital
+    -- events are made from for _demo_digital_events, right after it in this
+    -- transaction
+    PERFORM seg_reco._progress_step('generate_demo_data', 'transactions', v_tx, 'lines',
+                                    'lines generated and inserted');
     INSERT INTO seg_reco.transactions
-    SELECT * FROM seg_reco._demo_transactions(customers, products, transactions, digital_events, seed);
+    SELECT (l).* FROM (SELECT seg_reco._demo_transactions(customers, products, v_tx, v_ev, seed) AS l
+                        OFFSET 0) s;
     GET DIAGNOSTICS v_n = ROW_COUNT;
     relation := 'transactions'; rows := v_n; RETURN NEXT;
 
     PERFORM seg_reco._progress_step('generate_demo_data', 'digital_events');
     INSERT INTO seg_reco.digital_events
-    SELECT * FROM seg_reco._demo_digital_events(customers, products, transactions, digital_events, seed);
+    SELECT (e).* FROM (SELECT seg_reco._demo_digital_events(customers, products, v_tx, v_ev, seed) AS e
+                        OFFSET 0) s;
     GET DIAGNOSTICS v_n = ROW_COUNT;
     relation := 'digital_events'; rows := v_n; RETURN NEXT;
 
     PERFORM seg_reco._progress_step('generate_demo_data', 'demo_truth');
     INSERT INTO seg_reco.demo_truth
-    SELECT * FROM seg_reco._demo_truth(customers, products, transactions, digital_events, seed);
+    SELECT * FROM seg_reco._demo_truth(customers, products, v_tx, v_ev, seed);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     relation := 'demo_truth'; rows := v_n; RETURN NEXT;
 
     PERFORM seg_reco._progress_step('generate_demo_data', 'indexes');
+    FOREACH v_rel IN ARRAY COALESCE(v_key, ARRAY[]::text[]) LOOP
+        EXECUTE v_rel;
+    END LOOP;
+
     FOREACH v_rel IN ARRAY COALESCE(v_idx, ARRAY[]::text[]) LOOP
         EXECUTE v_rel;
     END LOOP;

@@ -20,8 +20,9 @@
  *
  * One file per phase: calendar.c (days, opening hours, holidays, themes,
  * campaigns), catalogue.c (products), interests.c, customers.c (stores,
- * members, taste profiles), simulation.c (receipts and their lines) and
- * events.c (digital events); demo.h holds the model they share.
+ * members, taste profiles), simulation.c (receipts and their lines),
+ * events.c (digital events) and spill.c (week buckets in temporary files);
+ * demo.h holds the model they share.
  *
  * WHAT IS PLANTED (documented for the README; proportions are targets, the
  * realised shares vary a little with the seed and the scale)
@@ -164,9 +165,24 @@
  *   customers, web for most older.  event_id 1..n in time order; session_id
  *   numbered by first event.
  *
- * Memory: ~120 bytes per customer, ~80 bytes per product, 20 bytes per
- * receipt, 32 bytes per digital event, all in a private memory context;
- * result rows stream into the tuplestore (which spills to disk).
+ * Scale: transactions and digital_events are free arguments, but
+ * generate_demo_data defaults them to the reference density (811,465 lines
+ * and 50,000 events per 10,000 customers), so that any number of customers
+ * gets the same realism: visit rates and baskets follow lines per
+ * customer, not the number of customers.
+ *
+ * Memory: ~130 bytes per customer (SimCust, and 8 bytes of EvCust for the
+ * events), ~80 bytes per product, and for the digital events 16 bytes per
+ * sampled purchase line (0.6 per event) and 4 per session.  Receipts (20
+ * bytes) and events (32 bytes) wait in week buckets of temporary files
+ * (spill.c), so only one week of them is in memory at a time; lines are made
+ * a chunk of receipts at a time.  _demo_transactions and
+ * _demo_digital_events return a row per call, so that generate_demo_data
+ * streams them into the tables (select-list calls); the other helpers
+ * fill a tuplestore, which spills beyond work_mem.  _demo_transactions
+ * keeps its sample of lines for _demo_digital_events with the same
+ * arguments in the same transaction (events.c), which then needs no second
+ * simulation.
  */
 #include "postgres.h"
 
@@ -178,8 +194,9 @@
 #define MAX_CUSTOMERS		5000000
 #define MIN_PRODUCTS		50
 #define MAX_PRODUCTS		1000000
-#define MAX_TRANSACTIONS	INT64CONST(100000000)
-#define MAX_EVENTS			INT64CONST(20000000)
+/* receipt numbers (Receipt.seq) and sampled line ids are 32-bit */
+#define MAX_TRANSACTIONS	INT64CONST(500000000)
+#define MAX_EVENTS			INT64CONST(50000000)
 
 /* ---------------------------------------------------------------------
  * Argument checks and model construction

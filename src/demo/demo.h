@@ -16,6 +16,7 @@
 
 #include "common/pg_prng.h"
 #include "fmgr.h"
+#include "storage/buffile.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
@@ -245,8 +246,56 @@ typedef struct Profile
 	double		cat_cum[NCAT];
 } Profile;
 
-/* the simulation hands every receipt line to one of these */
-typedef void (*LineCallback) (void *arg, const Line *line);
+/* the simulation, an iterator over the receipt lines (simulation.c) */
+typedef struct DemoSim DemoSim;
+
+/* records in week buckets of temporary files (spill.c) */
+typedef struct DemoSpill
+{
+	int			nbuckets;
+	Size		elemsize;
+	BufFile   **files;			/* NULL: bucket not used */
+	int64	   *count;
+	MemoryContext cxt;			/* where the files' state lives */
+} DemoSpill;
+
+/*
+ * A purchase line kept as a candidate for an anticipation chain, in 16
+ * bytes: line ids fit in 32 bits (at most 500,000,000 lines), and so does
+ * the moment, day * 86400 + second of day, with the online flag on top.
+ */
+typedef struct SampleLine
+{
+	uint32		line_id;
+	int32		cust;
+	int32		product;
+	uint32		when;
+} SampleLine;
+
+#define SAMPLE_ONLINE	((uint32) 0x80000000)
+
+/* what the digital events need of a member (fixed for the simulation) */
+typedef struct EvCust
+{
+	uint8		type, taste, flags;
+	int16		start, end;
+} EvCust;
+
+/*
+ * The simulation's by-product the digital events are made from: a uniform
+ * sample (reservoir) of the purchase lines of digitally active members and
+ * every member's EvCust (events.c).
+ */
+typedef struct EvSample
+{
+	int64		seen;			/* candidate lines seen */
+	int64		cap;			/* reservoir size */
+	int64		nres;
+	SampleLine *res;
+	EvCust	   *cust;			/* [ncust + 1]; NULL until the plan is made */
+	pg_prng_state st;
+	MemoryContext cxt;			/* holds res and cust */
+} EvSample;
 
 /* ---------------------------------------------------------------------
  * Random helpers
@@ -432,8 +481,25 @@ extern int	seg_reco_demo_pick_theme(const Model *m, const Profile *pr,
 /* simulation.c */
 extern void seg_reco_demo_build_repertoire(const Model *m, const Customer *c,
 										   int64 cid, SimCust *s);
-extern void seg_reco_demo_simulate(const Model *m, LineCallback cb,
-								   void *cbarg, SimCust **sc_out);
+extern DemoSim *seg_reco_demo_sim_begin(const Model *m, EvSample *sample);
+extern const Line *seg_reco_demo_sim_next(DemoSim *sim);
+extern void seg_reco_demo_sim_end(DemoSim *sim);
+
+/* events.c */
+extern EvSample *seg_reco_demo_sample_begin(const Model *m,
+											MemoryContext parent);
+extern void seg_reco_demo_sample_members(const Model *m, EvSample *ev,
+										 const SimCust *sc);
+extern void seg_reco_demo_sample_line(EvSample *ev, const Line *l);
+extern void seg_reco_demo_sample_keep(const Model *m, EvSample *ev);
+
+/* spill.c */
+extern void seg_reco_demo_spill_begin(DemoSpill *s, int nbuckets,
+									  Size elemsize);
+extern void seg_reco_demo_spill_put(DemoSpill *s, int bucket,
+									const void *elem);
+extern void *seg_reco_demo_spill_take(DemoSpill *s, int bucket, int64 *n);
+extern void seg_reco_demo_spill_end(DemoSpill *s);
 
 /* demo.c */
 extern void seg_reco_demo_check_args(FunctionCallInfo fcinfo, Model *m);

@@ -12,10 +12,11 @@
 
 #include <math.h>
 
+#include "access/xact.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/tuplestore.h"
+#include "utils/memutils.h"
 
 #include "demo.h"
 
@@ -71,50 +72,143 @@ static const Search searches[] = {
 
 #define NSEARCH ((int) lengthof(searches))
 
-typedef struct EvState
+/* ---------------------------------------------------------------------
+ * The sample of purchase lines the anticipation chains are made from
+ * --------------------------------------------------------------------- */
+/* an empty sample for m's events, in a new context under parent */
+EvSample *
+seg_reco_demo_sample_begin(const Model *m, MemoryContext parent)
 {
-	const Model *m;
-	int64		seen;
-	int64		cap;
-	Line	   *res;			/* reservoir of purchase lines */
-	int64		nres;
-	pg_prng_state st;
-} EvState;
+	MemoryContext cxt = AllocSetContextCreate(parent,
+											  "seg_reco demo event sample",
+											  ALLOCSET_DEFAULT_SIZES);
+	EvSample   *ev = MemoryContextAllocZero(cxt, sizeof(EvSample));
 
-static void
-reservoir_line(void *arg, const Line *l)
+	ev->cxt = cxt;
+	ev->cap = (int64) floor(m->nev * 0.6 + 0.5);
+	ev->res = MemoryContextAllocExtended(cxt, sizeof(SampleLine) * Max(ev->cap, 1),
+										 MCXT_ALLOC_HUGE);
+	seed_stream(&ev->st, m->seed, TAG_EVENTS, 0);
+	return ev;
+}
+
+/* the members' fixed attributes the events need, once their plan is made */
+void
+seg_reco_demo_sample_members(const Model *m, EvSample *ev, const SimCust *sc)
 {
-	EvState    *e = arg;
+	int32		k;
 
-	/* cb is called with lines of any customer; keep digital members' buys */
-	if (l->cust == 0 || l->qty <= 0 || e->cap == 0)
-		return;
-	/* digital flag is checked by the caller's filter below */
-	e->seen++;
-	if (e->nres < e->cap)
-		e->res[e->nres++] = *l;
-	else
+	ev->cust = MemoryContextAllocExtended(ev->cxt,
+										  sizeof(EvCust) * ((Size) m->ncust + 1),
+										  MCXT_ALLOC_HUGE);
+	memset(&ev->cust[0], 0, sizeof(EvCust));
+	for (k = 1; k <= m->ncust; k++)
 	{
-		int64		j = (int64) pg_prng_uint64_range(&e->st, 0, (uint64) e->seen - 1);
+		EvCust	   *e = &ev->cust[k];
 
-		if (j < e->cap)
-			e->res[j] = *l;
+		if ((k & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+
+		e->type = sc[k].type;
+		e->taste = sc[k].taste;
+		e->flags = sc[k].flags;
+		e->start = sc[k].start;
+		e->end = sc[k].end;
 	}
 }
 
-typedef struct EvFilter
+/*
+ * Reservoir sampling (uniform, one stream) of the purchases (not returns)
+ * of digitally active members, in line order.
+ */
+void
+seg_reco_demo_sample_line(EvSample *ev, const Line *l)
 {
-	EvState    *ev;
-	SimCust   **sc;
-} EvFilter;
+	SampleLine *x;
 
+	if (l->cust == 0 || !(ev->cust[l->cust].flags & SC_DIGITAL) ||
+		l->qty <= 0 || ev->cap == 0)
+		return;
+	ev->seen++;
+	if (ev->nres < ev->cap)
+		x = &ev->res[ev->nres++];
+	else
+	{
+		int64		j = (int64) pg_prng_uint64_range(&ev->st, 0, (uint64) ev->seen - 1);
+
+		if (j >= ev->cap)
+			return;
+		x = &ev->res[j];
+	}
+	x->line_id = (uint32) l->line_id;
+	x->cust = l->cust;
+	x->product = l->product;
+	x->when = (uint32) (l->day * 86400 + l->sod) | (l->online ? SAMPLE_ONLINE : 0);
+}
+
+/*
+ * The sample _demo_transactions drew, kept (in TopTransactionContext) for
+ * _demo_digital_events with the same arguments in the same transaction:
+ * generate_demo_data calls one right after the other, and the events then
+ * need no second simulation.  Any other call simulates again; the sample
+ * is a pure function of the arguments, so the rows are the same either
+ * way.  Keyed by all five arguments, taken (and so used) once, and
+ * forgotten when the transaction ends, commit or abort, with its memory.
+ */
+static struct
+{
+	EvSample   *ev;				/* NULL: none */
+	int32		ncust,
+				nprod;
+	int64		ntx,
+				nev,
+				seed;
+}			kept;
+static bool kept_callback = false;
+
+/* the transaction ends: its memory goes, and the kept sample with it */
 static void
-reservoir_filtered(void *arg, const Line *l)
+forget_kept_sample(XactEvent event, void *arg)
 {
-	EvFilter   *f = arg;
+	kept.ev = NULL;
+}
 
-	if (l->cust != 0 && ((*f->sc)[l->cust].flags & SC_DIGITAL))
-		reservoir_line(f->ev, l);
+void
+seg_reco_demo_sample_keep(const Model *m, EvSample *ev)
+{
+	if (!kept_callback)
+	{
+		RegisterXactCallback(forget_kept_sample, NULL);
+		kept_callback = true;
+	}
+	if (kept.ev != NULL)
+		MemoryContextDelete(kept.ev->cxt);
+	MemoryContextSetParent(ev->cxt, TopTransactionContext);
+	kept.ev = ev;
+	kept.ncust = m->ncust;
+	kept.nprod = m->nprod;
+	kept.ntx = m->ntx;
+	kept.nev = m->nev;
+	kept.seed = m->seed;
+}
+
+/* the kept sample for m (now owned by the current context), or NULL */
+static EvSample *
+sample_take(const Model *m)
+{
+	EvSample   *ev = kept.ev;
+
+	kept.ev = NULL;
+	if (ev == NULL)
+		return NULL;
+	if (kept.ncust != m->ncust || kept.nprod != m->nprod ||
+		kept.ntx != m->ntx || kept.nev != m->nev || kept.seed != m->seed)
+	{
+		MemoryContextDelete(ev->cxt);
+		return NULL;
+	}
+	MemoryContextSetParent(ev->cxt, CurrentMemoryContext);
+	return ev;
 }
 
 static int
@@ -144,14 +238,21 @@ shift_back(int *day, int *sod, int64 secs)
 	*sod = (int) (t % 86400);
 }
 
-/* the events made so far, and the session and event counters */
+/* the events made so far (in week buckets), and the session and event counters */
 typedef struct EvOut
 {
-	Event	   *evs;
+	DemoSpill	evs;
 	int64		nev;
 	uint32		session;		/* sessions started so far */
 	uint32		seq;
 } EvOut;
+
+static inline void
+add_event(EvOut *o, const Event *x)
+{
+	seg_reco_demo_spill_put(&o->evs, x->day / 7, x);
+	o->nev++;
+}
 
 /*
  * Anticipation chains (up to target_ant events): for each sampled purchase
@@ -160,17 +261,19 @@ typedef struct EvOut
  * minute or a few apart, in one session.
  */
 static void
-anticipation_chains(const Model *m, const EvState *ev, const SimCust *sc,
-					EvOut *o, int64 target_ant)
+anticipation_chains(const Model *m, const EvSample *ev, EvOut *o,
+					int64 target_ant)
 {
 	int64		i;
 
 	for (i = 0; i < ev->nres && o->nev < target_ant; i++)
 	{
-		const Line *l = &ev->res[i];
+		const SampleLine *l = &ev->res[i];
 		pg_prng_state st;
-		int			day = l->day,
-					sod = l->sod;
+		uint32		when = l->when & ~SAMPLE_ONLINE;
+		bool		online = (l->when & SAMPLE_ONLINE) != 0;
+		int			day = (int) (when / 86400),
+					sod = (int) (when % 86400);
 		int64		lag;
 		bool		app;
 		int			steps,
@@ -180,33 +283,35 @@ anticipation_chains(const Model *m, const EvState *ev, const SimCust *sc,
 		if ((i & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
 		seed_stream(&st, m->seed, TAG_EVENTS, (uint64) l->line_id);
-		if (l->online)
+		if (online)
 			lag = 60 * rint_range(&st, 2, 60);
 		else
 			lag = 600 + (int64) (-1.5 * 86400.0 * log(1.0 - rnd(&st)));
 		lag = Min(lag, 6 * 86400);
 		shift_back(&day, &sod, lag);
-		app = (sc[l->cust].flags & SC_APP) ? rnd(&st) < 0.85 : rnd(&st) < 0.2;
+		app = (ev->cust[l->cust].flags & SC_APP) ? rnd(&st) < 0.85 : rnd(&st) < 0.2;
 		steps = 0;
 		types[steps++] = E_VIEW;
 		if (rnd(&st) < 0.55)
 			types[steps++] = E_CLICK;
-		if (rnd(&st) < (l->online ? 0.9 : 0.45))
+		if (rnd(&st) < (online ? 0.9 : 0.45))
 			types[steps++] = E_CART;
 		o->session++;
 		for (s = 0; s < steps && o->nev < target_ant; s++)
 		{
-			Event	   *x = &o->evs[o->nev++];
+			Event		x;
 
-			x->cust = l->cust;
-			x->product = l->product;
-			x->day = day;
-			x->sod = sod;
-			x->session = o->session;
-			x->seq = o->seq++;
-			x->type = types[s];
-			x->app = app;
-			x->search = -1;
+			memset(&x, 0, sizeof(x));
+			x.cust = l->cust;
+			x.product = l->product;
+			x.day = day;
+			x.sod = sod;
+			x.session = o->session;
+			x.seq = o->seq++;
+			x.type = types[s];
+			x.app = app;
+			x.search = -1;
+			add_event(o, &x);
 			/* a minute or a few later */
 			{
 				int64		t = (int64) day * 86400 + sod + rint_range(&st, 20, 300);
@@ -224,41 +329,27 @@ anticipation_chains(const Model *m, const EvState *ev, const SimCust *sc,
 /*
  * The customers browsing sessions are drawn from: the digitally active
  * members with an active period (if none, every member with one; if none,
- * customer 1).  Rebuilds the members' state in *scp when no purchases were
- * simulated.  Sets *ndigital to their number.
+ * customer 1).  Sets *ndigital to their number.
  */
 static int32 *
-browsing_customers(const Model *m, SimCust **scp, int32 *ndigital)
+browsing_customers(const Model *m, const EvCust *cust, int32 *ndigital)
 {
 	int32	   *digital;
-	SimCust    *sc = *scp;
 	int64		k;
 
 	*ndigital = 0;
-	digital = palloc(sizeof(int32) * ((Size) m->ncust + 1));
-	if (sc == NULL)
-	{
-		/* no purchases simulated: rebuild the customer flags */
-		Customer	c;
-		int32		cid;
-
-		sc = palloc_extended(sizeof(SimCust) * ((Size) m->ncust + 1), MCXT_ALLOC_HUGE);
-		for (cid = 1; cid <= m->ncust; cid++)
-		{
-			if (cid % 4096 == 0)
-				CHECK_FOR_INTERRUPTS();
-			seg_reco_demo_gen_customer(m, cid, &c);
-			seg_reco_demo_build_repertoire(m, &c, cid, &sc[cid]);
-		}
-		*scp = sc;
-	}
+	digital = palloc_extended(sizeof(int32) * ((Size) m->ncust + 1), MCXT_ALLOC_HUGE);
 	for (k = 1; k <= m->ncust; k++)
-		if ((sc[k].flags & SC_DIGITAL) && sc[k].end >= sc[k].start)
+	{
+		if ((k & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if ((cust[k].flags & SC_DIGITAL) && cust[k].end >= cust[k].start)
 			digital[(*ndigital)++] = (int32) k;
+	}
 	if (*ndigital == 0)
 	{
 		for (k = 1; k <= m->ncust; k++)
-			if (sc[k].end >= sc[k].start)
+			if (cust[k].end >= cust[k].start)
 				digital[(*ndigital)++] = (int32) k;
 	}
 	if (*ndigital == 0)
@@ -273,12 +364,12 @@ browsing_customers(const Model *m, SimCust **scp, int32 *ndigital)
  * a click, an add_to_cart and a remove_from_cart.  Stops at m->nev events.
  */
 static void
-browsing_session(const Model *m, const SimCust *sc, const int32 *digital,
+browsing_session(const Model *m, const EvCust *cust, const int32 *digital,
 				 int32 ndigital, EvOut *o)
 {
 	pg_prng_state st;
 	int32		cid;
-	const SimCust *s;
+	const EvCust *s;
 	Profile		pr;
 	int			day,
 				sod,
@@ -295,7 +386,7 @@ browsing_session(const Model *m, const SimCust *sc, const int32 *digital,
 	o->session++;
 	seed_stream(&st, m->seed, TAG_EVENTS, UINT64CONST(1) << 40 | o->session);
 	cid = digital[rint_range(&st, 0, ndigital - 1)];
-	s = &sc[cid];
+	s = &cust[cid];
 	seg_reco_demo_make_profile(&pr, s->type, s->taste, (s->flags & SC_PET) != 0);
 	day = (s->end >= s->start) ? rint_range(&st, Max(s->start, 0), s->end) :
 		rint_range(&st, 0, NDAYS - 1);
@@ -306,10 +397,12 @@ browsing_session(const Model *m, const SimCust *sc, const int32 *digital,
 	app = (s->flags & SC_APP) ? rnd(&st) < 0.85 : rnd(&st) < 0.2;
 
 #define ADD_EVENT(type_, prod_, search_) do { \
-		Event *x_ = &o->evs[o->nev++]; \
-		x_->cust = cid; x_->product = (prod_); x_->day = day; x_->sod = sod; \
-		x_->session = o->session; x_->seq = o->seq++; x_->type = (type_); \
-		x_->app = app; x_->search = (search_); \
+		Event x_; \
+		memset(&x_, 0, sizeof(x_)); \
+		x_.cust = cid; x_.product = (prod_); x_.day = day; x_.sod = sod; \
+		x_.session = o->session; x_.seq = o->seq++; x_.type = (type_); \
+		x_.app = app; x_.search = (search_); \
+		add_event(o, &x_); \
 		sod = Min(sod + rint_range(&st, 10, 240), 86399); \
 	} while (0)
 
@@ -377,112 +470,195 @@ browsing_session(const Model *m, const SimCust *sc, const int32 *digital,
 }
 
 /*
- * The events (sorted) as result rows: event_id in time order, sessions
- * numbered by their first event.  Runs in cxt; nsession sessions.
+ * seg_reco._demo_digital_events, value per call like _demo_transactions:
+ * the first call makes every event into the week buckets; then each call
+ * returns the next event, a week at a time sorted by time, with event_id in
+ * time order and sessions numbered by their first event.
  */
-static void
-emit_events(ReturnSetInfo *rsinfo, MemoryContext cxt, const Event *evs,
-			int64 nev, uint32 nsession)
+typedef struct EvState
 {
-	MemoryContext rowcxt;
-	uint32	   *session_map;
-	uint32		next_session = 0;
+	EvOut		o;
+	bool		open;			/* the buckets' files are open */
+	int			week;			/* the next week to take */
+	Event	   *evs;			/* the current week's events, sorted */
+	int64		n,
+				i;
+	int64		id;				/* events returned so far */
+	uint32	   *session_map;	/* session -> its number, 0: not seen */
+	uint32		next_session;
+	TupleDesc	desc;
 	Datum		type_txt[5],
 				app_txt,
 				web_txt;
-	int64		i;
+	MemoryContext cxt;
+	ExprContext *econtext;
+} EvState;
+
+/* the query stopped reading rows: close the buckets' files */
+static void
+ev_shutdown(Datum arg)
+{
+	EvState    *st = (EvState *) DatumGetPointer(arg);
+
+	if (st->open)
+		seg_reco_demo_spill_end(&st->o.evs);
+	st->open = false;
+}
+
+/* make all the events of m into st's week buckets */
+static void
+make_events(const Model *m, EvState *st)
+{
+	EvSample   *ev;
+	int64		target_ant = (int64) floor(m->nev * 0.6 + 0.5);
+	int32	   *digital;
+	int32		ndigital;
+
+	seg_reco_demo_spill_begin(&st->o.evs, NWEEKS, sizeof(Event));
+	st->open = true;
+	st->o.nev = 0;
+	st->o.session = 0;
+	st->o.seq = 0;
+
+	/*
+	 * The purchases' sample of lines of digitally active customers: the one
+	 * _demo_transactions just drew, or from a simulation of our own.
+	 */
+	ev = sample_take(m);
+	if (ev == NULL)
+	{
+		DemoSim    *sim;
+
+		ev = seg_reco_demo_sample_begin(m, CurrentMemoryContext);
+		sim = seg_reco_demo_sim_begin(m, ev);
+		while (seg_reco_demo_sim_next(sim) != NULL)
+			;
+		seg_reco_demo_sim_end(sim);
+	}
+
+	/* anticipation chains: view (, click) (, add_to_cart) before a purchase */
+	anticipation_chains(m, ev, &st->o, target_ant);
+
+	/* browsing sessions of digitally active customers */
+	digital = browsing_customers(m, ev->cust, &ndigital);
+	while (st->o.nev < m->nev)
+		browsing_session(m, ev->cust, digital, ndigital, &st->o);
+	MemoryContextDelete(ev->cxt);
+	pfree(digital);
 
 	/* sessions numbered by their first event */
-	session_map = palloc0(sizeof(uint32) * ((Size) nsession + 1));
-	type_txt[0] = CStringGetTextDatum(event_name[0]);
-	type_txt[1] = CStringGetTextDatum(event_name[1]);
-	type_txt[2] = CStringGetTextDatum(event_name[2]);
-	type_txt[3] = CStringGetTextDatum(event_name[3]);
-	type_txt[4] = CStringGetTextDatum(event_name[4]);
-	app_txt = CStringGetTextDatum("app");
-	web_txt = CStringGetTextDatum("web");
-	rowcxt = AllocSetContextCreate(cxt, "row", ALLOCSET_SMALL_SIZES);
-	for (i = 0; i < nev; i++)
-	{
-		const Event *x = &evs[i];
-		Datum		values[8];
-		bool		nulls[8] = {0};
+	st->session_map = palloc_extended(sizeof(uint32) * ((Size) st->o.session + 1),
+									  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+}
 
-		if ((i & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (session_map[x->session] == 0)
-			session_map[x->session] = ++next_session;
-		MemoryContextSwitchTo(rowcxt);
-		values[0] = Int64GetDatum(i + 1);
-		values[1] = Int64GetDatum((int64) x->cust);
-		if (x->product >= 0)
-			values[2] = Int64GetDatum((int64) x->product + 1);
-		else
-			nulls[2] = true;
-		values[3] = type_txt[x->type];
-		values[4] = TimestampTzGetDatum(seg_reco_demo_make_ts(x->day, x->sod));
-		values[5] = x->app ? app_txt : web_txt;
-		values[6] = Int64GetDatum((int64) session_map[x->session]);
-		if (x->search >= 0)
-			values[7] = CStringGetTextDatum(searches[x->search].text);
-		else
-			nulls[7] = true;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		MemoryContextSwitchTo(cxt);
-		if ((i & 255) == 255)
-			MemoryContextReset(rowcxt);
+/* the next event, or NULL after the last */
+static const Event *
+next_event(EvState *st)
+{
+	while (st->i >= st->n)
+	{
+		MemoryContext old;
+
+		if (st->evs)
+			pfree(st->evs);
+		st->evs = NULL;
+		st->n = st->i = 0;
+		if (st->week >= NWEEKS)
+			return NULL;
+		old = MemoryContextSwitchTo(st->cxt);
+		st->evs = seg_reco_demo_spill_take(&st->o.evs, st->week++, &st->n);
+		MemoryContextSwitchTo(old);
+		if (st->evs)
+			qsort(st->evs, st->n, sizeof(Event), event_cmp);
 	}
+	return &st->evs[st->i++];
 }
 
 Datum
 seg_reco_demo_digital_events(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Model	   *m;
-	MemoryContext cxt,
-				old;
-	EvState		ev;
-	EvFilter	flt;
-	SimCust    *sc = NULL;
-	EvOut		o;
-	int64		target_ant;
-	int32	   *digital;
-	int32		ndigital;
+	FuncCallContext *funcctx;
+	EvState    *st;
+	const Event *x;
 
-	cxt = seg_reco_demo_begin_srf(fcinfo, 8);
-	old = MemoryContextSwitchTo(cxt);
-	m = palloc(sizeof(Model));
-	seg_reco_demo_check_args(fcinfo, m);
-	seg_reco_demo_build_model(m, true);
+	if (SRF_IS_FIRSTCALL())
+	{
+		MemoryContext old,
+					work;
+		TupleDesc	desc;
+		Model	   *m;
+		int			t;
 
-	o.evs = palloc_extended(sizeof(Event) * Max(m->nev, 1), MCXT_ALLOC_HUGE);
-	o.nev = 0;
-	o.session = 0;
-	o.seq = 0;
-	target_ant = (int64) floor(m->nev * 0.6 + 0.5);
+		if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+			!(rsinfo->allowedModes & SFRM_ValuePerCall))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("set-valued function called in context that cannot accept a set")));
+		funcctx = SRF_FIRSTCALL_INIT();
+		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE ||
+			desc->natts != 8)
+			elog(ERROR, "return type must be a row type with 8 columns");
+		st = palloc0(sizeof(EvState));
+		st->desc = BlessTupleDesc(desc);
+		st->cxt = funcctx->multi_call_memory_ctx;
+		for (t = 0; t < 5; t++)
+			st->type_txt[t] = CStringGetTextDatum(event_name[t]);
+		st->app_txt = CStringGetTextDatum("app");
+		st->web_txt = CStringGetTextDatum("web");
+		/* the model goes with work once the events are made; the buckets stay */
+		work = AllocSetContextCreate(st->cxt, "seg_reco demo events",
+									 ALLOCSET_DEFAULT_SIZES);
+		m = MemoryContextAlloc(work, sizeof(Model));
+		seg_reco_demo_check_args(fcinfo, m);
+		if (m->nev > 0)
+		{
+			MemoryContextSwitchTo(work);
+			seg_reco_demo_build_model(m, true);
+			MemoryContextSwitchTo(st->cxt);
+			st->econtext = rsinfo->econtext;
+			RegisterExprContextCallback(st->econtext, ev_shutdown, PointerGetDatum(st));
+			make_events(m, st);
+		}
+		MemoryContextDelete(work);
+		funcctx->user_fctx = st;
+		MemoryContextSwitchTo(old);
+	}
+	funcctx = SRF_PERCALL_SETUP();
+	st = funcctx->user_fctx;
 
-	/* replay the purchases, sampling lines of digitally active customers */
-	memset(&ev, 0, sizeof(ev));
-	ev.m = m;
-	ev.cap = target_ant;
-	ev.res = palloc_extended(sizeof(Line) * Max(ev.cap, 1), MCXT_ALLOC_HUGE);
-	seed_stream(&ev.st, m->seed, TAG_EVENTS, 0);
-	flt.ev = &ev;
-	flt.sc = &sc;
-	if (m->nev > 0)
-		seg_reco_demo_simulate(m, reservoir_filtered, &flt, &sc);
+	x = st->open ? next_event(st) : NULL;
+	if (x != NULL)
+	{
+		Datum		values[8];
+		bool		nulls[8] = {0};
 
-	/* anticipation chains: view (, click) (, add_to_cart) before a purchase */
-	anticipation_chains(m, &ev, sc, &o, target_ant);
-
-	/* browsing sessions of digitally active customers */
-	digital = browsing_customers(m, &sc, &ndigital);
-	while (o.nev < m->nev)
-		browsing_session(m, sc, digital, ndigital, &o);
-
-	qsort(o.evs, o.nev, sizeof(Event), event_cmp);
-	emit_events(rsinfo, cxt, o.evs, o.nev, o.session);
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(cxt);
-	return (Datum) 0;
+		if ((st->id & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (st->session_map[x->session] == 0)
+			st->session_map[x->session] = ++st->next_session;
+		values[0] = Int64GetDatum(++st->id);
+		values[1] = Int64GetDatum((int64) x->cust);
+		if (x->product >= 0)
+			values[2] = Int64GetDatum((int64) x->product + 1);
+		else
+			nulls[2] = true;
+		values[3] = st->type_txt[x->type];
+		values[4] = TimestampTzGetDatum(seg_reco_demo_make_ts(x->day, x->sod));
+		values[5] = x->app ? st->app_txt : st->web_txt;
+		values[6] = Int64GetDatum((int64) st->session_map[x->session]);
+		if (x->search >= 0)
+			values[7] = CStringGetTextDatum(searches[x->search].text);
+		else
+			nulls[7] = true;
+		SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(heap_form_tuple(st->desc, values, nulls)));
+	}
+	if (st->open)
+	{
+		UnregisterExprContextCallback(st->econtext, ev_shutdown, PointerGetDatum(st));
+		seg_reco_demo_spill_end(&st->o.evs);
+		st->open = false;
+	}
+	SRF_RETURN_DONE(funcctx);
 }

@@ -4,9 +4,10 @@
  *
  * Each member gets a repertoire of favourites and a plan of visits (days,
  * hours, stores, channel; Christmas and Easter shopping; closed days); the
- * non-members get receipts of their own; then every receipt, in time
- * order, is filled with lines (returns, free items, theme lines,
- * favourites due for re-purchase, free choices) that go to a callback.
+ * non-members get receipts of their own, all put in week buckets; then
+ * every receipt, in time order, is filled with lines (returns, free items,
+ * theme lines, favourites due for re-purchase, free choices), handed out
+ * one at a time by an iterator.
  */
 #include "postgres.h"
 
@@ -16,7 +17,6 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
-#include "utils/tuplestore.h"
 
 #include "demo.h"
 #include "progress.h"
@@ -272,8 +272,8 @@ visit_places(const Model *m, const Customer *c, pg_prng_state *st,
  */
 static int
 plan_customer(const Model *m, const Customer *c, int64 cid, int64 nlines,
-			  double visit_scale, double basket_scale, Receipt **rec,
-			  int64 *nrec, int64 *caprec, uint32 *seq)
+			  double visit_scale, double basket_scale, DemoSpill *rec,
+			  uint32 *seq)
 {
 	pg_prng_state st;
 	int64		V,
@@ -295,36 +295,31 @@ plan_customer(const Model *m, const Customer *c, int64 cid, int64 nlines,
 	V = Min(V, nlines);
 	(void) visit_scale;
 
-	vis = palloc(sizeof(Visit) * V);
+	vis = palloc_extended(sizeof(Visit) * V, MCXT_ALLOC_HUGE);
 	visit_days(c, &st, vis, V, D);
 	holiday_visits(m, c, &st, vis, V);
 	wsum = visit_places(m, c, &st, vis, V);
 
 	/* distribute the lines: one each, the rest proportional to weight */
 	extra = nlines - V;
-	if (*nrec + V > *caprec)
-	{
-		int64		nc = Max(*caprec * 2, *nrec + V + 1024);
-
-		*rec = repalloc_huge(*rec, sizeof(Receipt) * nc);
-		*caprec = nc;
-	}
 	for (v = 0; v < V; v++)
 	{
-		Receipt    *r = &(*rec)[(*nrec)++];
+		Receipt		r;
 		int64		upto;
 
 		acc += vis[v].weight;
 		upto = (v == V - 1) ? extra : (int64) floor(extra * acc / wsum + 0.5);
-		r->cust = (int32) cid;
-		r->nlines = (int32) (1 + upto - given);
+		memset(&r, 0, sizeof(r));
+		r.cust = (int32) cid;
+		r.nlines = (int32) (1 + upto - given);
 		given = upto;
-		r->seq = (*seq)++;
-		r->day = (uint16) vis[v].day;
-		r->store = (uint8) vis[v].store;
-		r->online = vis[v].online;
-		r->sod = visit_sod(m, &st, c->type, vis[v].day, vis[v].online,
-						   m->cal[vis[v].day].closed);
+		r.seq = (*seq)++;
+		r.day = (uint16) vis[v].day;
+		r.store = (uint8) vis[v].store;
+		r.online = vis[v].online;
+		r.sod = visit_sod(m, &st, c->type, vis[v].day, vis[v].online,
+						  m->cal[vis[v].day].closed);
+		seg_reco_demo_spill_put(rec, r.day / 7, &r);
 	}
 	pfree(vis);
 	return (int) V;
@@ -503,8 +498,7 @@ total_weight(const Model *m)
  */
 static void
 plan_members(const Model *m, SimCust *sc, double W, int64 T_mem,
-			 double vscale, double bscale, Receipt **rec, int64 *nrec,
-			 int64 *caprec, uint32 *seq)
+			 double vscale, double bscale, DemoSpill *rec, uint32 *seq)
 {
 	MemoryContext tmpcxt;
 	double		cumw = 0;
@@ -531,7 +525,7 @@ plan_members(const Model *m, SimCust *sc, double W, int64 T_mem,
 		prev_alloc = alloc;
 		seg_reco_demo_build_repertoire(m, &c, cid, &sc[cid]);
 		old = MemoryContextSwitchTo(tmpcxt);
-		plan_customer(m, &c, cid, n, vscale, bscale, rec, nrec, caprec, seq);
+		plan_customer(m, &c, cid, n, vscale, bscale, rec, seq);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(tmpcxt);
 	}
@@ -543,8 +537,7 @@ plan_members(const Model *m, SimCust *sc, double W, int64 T_mem,
  * (mean 3) on days weighted by weekday; on closed days at a Sunday store.
  */
 static void
-plan_nonmembers(const Model *m, int64 T_non, Receipt **rec, int64 *nrec,
-				int64 *caprec, uint32 *seq)
+plan_nonmembers(const Model *m, int64 T_non, DemoSpill *rec, uint32 *seq)
 {
 	pg_prng_state st;
 	int64		left = T_non;
@@ -561,7 +554,7 @@ plan_nonmembers(const Model *m, int64 T_non, Receipt **rec, int64 *nrec,
 	}
 	while (left > 0)
 	{
-		Receipt    *r;
+		Receipt		r;
 		int			k = 1 + (int) floor(-3.0 * log(1.0 - rnd(&st)));
 		double		u = rnd(&st) * dc;
 		int			lo = 0,
@@ -578,27 +571,23 @@ plan_nonmembers(const Model *m, int64 T_non, Receipt **rec, int64 *nrec,
 			else
 				lo = mid + 1;
 		}
-		if (*nrec + 1 > *caprec)
-		{
-			*caprec *= 2;
-			*rec = repalloc_huge(*rec, sizeof(Receipt) * *caprec);
-		}
-		r = &(*rec)[(*nrec)++];
-		r->cust = 0;
-		r->nlines = (int32) Min((int64) k, left);
-		left -= r->nlines;
-		r->seq = (*seq)++;
-		r->day = lo;
-		r->online = 0;
+		memset(&r, 0, sizeof(r));
+		r.cust = 0;
+		r.nlines = (int32) Min((int64) k, left);
+		left -= r.nlines;
+		r.seq = (*seq)++;
+		r.day = lo;
+		r.online = 0;
 		if (m->cal[lo].closed)
 		{
 			static const int sun[7] = {5, 13, 21, 29, 37, 45, 53};
 
-			r->store = sun[rint_range(&st, 0, 6)];
+			r.store = sun[rint_range(&st, 0, 6)];
 		}
 		else
-			r->store = rint_range(&st, 1, NSTORES);
-		r->sod = visit_sod(m, &st, T_DAILY, lo, false, m->cal[lo].closed);
+			r.store = rint_range(&st, 1, NSTORES);
+		r.sod = visit_sod(m, &st, T_DAILY, lo, false, m->cal[lo].closed);
+		seg_reco_demo_spill_put(rec, r.day / 7, &r);
 	}
 }
 
@@ -789,13 +778,12 @@ add_free_choice(Basket *b)
 }
 
 /*
- * Shuffle the receipt's lines, give campaign products their discount,
- * number the lines and hand them to cb; remember the member's first
- * purchase in the receipt (a later receipt may return it).
+ * Shuffle the receipt's lines, give campaign products their discount and
+ * number them from line_id + 1; remember the member's first purchase in
+ * the receipt (a later receipt may return it).
  */
 static void
-emit_lines(Basket *b, const Receipt *r, int64 receipt_id, int64 *line_id,
-		   LineCallback cb, void *cbarg)
+finish_receipt(Basket *b, const Receipt *r, int64 receipt_id, int64 line_id)
 {
 	const Model *m = b->m;
 	Line	   *buf = b->buf;
@@ -816,7 +804,7 @@ emit_lines(Basket *b, const Receipt *r, int64 receipt_id, int64 *line_id,
 	{
 		Line	   *l = &buf[j];
 
-		l->line_id = ++(*line_id);
+		l->line_id = line_id + j + 1;
 		l->receipt_id = receipt_id;
 		l->cust = r->cust;
 		l->store = r->store;
@@ -831,7 +819,6 @@ emit_lines(Basket *b, const Receipt *r, int64 receipt_id, int64 *line_id,
 				l->disc = div1000_round((int64) l->qty * l->price * pct / 100);
 		}
 		finish_line(m, l);
-		cb(cbarg, l);
 	}
 	if (b->s && n > 0)
 	{
@@ -846,13 +833,13 @@ emit_lines(Basket *b, const Receipt *r, int64 receipt_id, int64 *line_id,
 }
 
 /*
- * Pass 3 for one receipt, the receipt_id-th in time order: its lines in
- * buf and basket_prod (room for r->nlines), numbered from *line_id + 1.
+ * Pass 3 for one receipt, the receipt_id-th in time order: its r->nlines
+ * lines into buf, numbered from line_id + 1 (basket_prod: scratch for as
+ * many products).  Reads the model, changes only the member's state.
  */
 static void
 receipt_lines(const Model *m, SimCust *sc, const Receipt *r, int64 receipt_id,
-			  Line *buf, int32 *basket_prod, int64 *line_id,
-			  LineCallback cb, void *cbarg)
+			  Line *buf, int32 *basket_prod, int64 line_id)
 {
 	Basket		b;
 	int			j,
@@ -895,39 +882,59 @@ receipt_lines(const Model *m, SimCust *sc, const Receipt *r, int64 receipt_id,
 	if (b.s)
 		add_favourites(&b);
 	add_free_choice(&b);
-	emit_lines(&b, r, receipt_id, line_id, cb, cbarg);
+	finish_receipt(&b, r, receipt_id, line_id);
 }
 
 /*
- * The simulation: plans all receipts (members' visits and non-member
- * receipts), then generates their lines in time order, handing every line
- * to cb.  *sc_out (if not NULL) gets the members' state, set before the
- * first line.
+ * The simulation as an iterator over the lines in line_id order.
+ *
+ * seg_reco_demo_sim_begin plans all receipts (members' visits and
+ * non-member receipts) into week buckets of temporary files; then
+ * seg_reco_demo_sim_next takes the weeks back in order, sorts each week's
+ * receipts by time and fills a chunk of receipts at a time with their
+ * lines.  With a sample (events.c), the lines also feed it, in order.
+ *
+ * Memory: the members' state (sizeof(SimCust) each), one week of receipts
+ * and one chunk of lines; the receipts wait in temporary files.
  */
-void
-seg_reco_demo_simulate(const Model *m, LineCallback cb, void *cbarg,
-					   SimCust **sc_out)
+#define CHUNK_LINES 65536
+
+struct DemoSim
 {
+	const Model *m;
 	SimCust    *sc;
-	Receipt    *rec;
-	int64		nrec = 0,
-				caprec,
-				i,
-				line_id = 0;
-	uint32		seq = 0;
+	EvSample   *sample;
+	DemoSpill	rec;
+	int			week;			/* the next week to take */
+	Receipt    *wk;				/* the current week's receipts, sorted */
+	int64		nwk,
+				iwk;			/* the next receipt of the week */
+	Line	   *out;			/* the current chunk's lines */
+	int64		nout,
+				iout,			/* the next line to hand out */
+				capout;
+	int32	   *basket_prod;
+	int64		receipt_id,		/* receipts and lines made so far */
+				line_id;
+	MemoryContext cxt;			/* where all of the above lives */
+};
+
+DemoSim *
+seg_reco_demo_sim_begin(const Model *m, EvSample *sample)
+{
+	DemoSim    *sim = palloc0(sizeof(DemoSim));
 	double		W,
 				f,
 				bscale,
 				vscale;
 	int64		T_non = (int64) floor(m->ntx * 0.02 + 0.5);
 	int64		T_mem = m->ntx - T_non;
-	int			bufcap = 64;
-	Line	   *buf;
-	int32	   *basket_prod;
+	uint32		seq = 0;
 
-	sc = palloc_extended(sizeof(SimCust) * ((Size) m->ncust + 1), MCXT_ALLOC_HUGE);
-	if (sc_out)
-		*sc_out = sc;
+	sim->m = m;
+	sim->sample = sample;
+	sim->cxt = CurrentMemoryContext;
+	sim->sc = palloc_extended(sizeof(SimCust) * ((Size) m->ncust + 1), MCXT_ALLOC_HUGE);
 
 	/* pass 1: total weight */
 	W = total_weight(m);
@@ -943,104 +950,262 @@ seg_reco_demo_simulate(const Model *m, LineCallback cb, void *cbarg,
 	bscale = Min(Max(pow(f, 0.3), 0.5), 2.0);
 	vscale = f / bscale;
 
-	caprec = Max(1024, (int64) (m->ntx / 5));
-	rec = palloc_extended(sizeof(Receipt) * caprec, MCXT_ALLOC_HUGE);
+	seg_reco_demo_spill_begin(&sim->rec, NWEEKS, sizeof(Receipt));
 
 	/* pass 2: plan visits, exact line budgets by cumulative rounding */
-	plan_members(m, sc, W, T_mem, vscale, bscale, &rec, &nrec, &caprec, &seq);
+	plan_members(m, sim->sc, W, T_mem, vscale, bscale, &sim->rec, &seq);
 
 	/* non-member receipts */
-	plan_nonmembers(m, T_non, &rec, &nrec, &caprec, &seq);
+	plan_nonmembers(m, T_non, &sim->rec, &seq);
 
-	qsort(rec, nrec, sizeof(Receipt), receipt_cmp);
+	if (sample)
+		seg_reco_demo_sample_members(m, sample, sim->sc);
+	sim->capout = CHUNK_LINES;
+	sim->out = palloc(sizeof(Line) * sim->capout);
+	sim->basket_prod = palloc(sizeof(int32) * sim->capout);
+	return sim;
+}
 
-	/* pass 3: lines */
-	buf = palloc(sizeof(Line) * bufcap);
-	basket_prod = palloc(sizeof(int32) * bufcap);
-	for (i = 0; i < nrec; i++)
+/*
+ * Pass 3 for the next receipts of the week: as many as fit in a chunk
+ * (at least one), their lines into sim->out.
+ */
+static void
+next_chunk(DemoSim *sim)
+{
+	int64		i0 = sim->iwk,
+				i1 = i0,
+				nlines = 0,
+				i;
+
+	while (i1 < sim->nwk &&
+		   (i1 == i0 || nlines + sim->wk[i1].nlines <= CHUNK_LINES))
+		nlines += sim->wk[i1++].nlines;
+	if (nlines > sim->capout)
 	{
-		Receipt    *r = &rec[i];
-
-		if ((i & 255) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (r->nlines > bufcap)
-		{
-			bufcap = r->nlines * 2;
-			buf = repalloc_huge(buf, sizeof(Line) * bufcap);
-			basket_prod = repalloc_huge(basket_prod, sizeof(int32) * bufcap);
-		}
-		receipt_lines(m, sc, r, i + 1, buf, basket_prod, &line_id, cb, cbarg);
+		sim->capout = nlines;
+		sim->out = repalloc_huge(sim->out, sizeof(Line) * sim->capout);
+		sim->basket_prod = repalloc_huge(sim->basket_prod, sizeof(int32) * sim->capout);
 	}
-	pfree(buf);
-	pfree(basket_prod);
-	pfree(rec);
+	sim->nout = 0;
+	for (i = i0; i < i1; i++)
+	{
+		const Receipt *r = &sim->wk[i];
+
+		receipt_lines(sim->m, sim->sc, r, ++sim->receipt_id,
+					  sim->out + sim->nout, sim->basket_prod,
+					  sim->line_id + sim->nout);
+		sim->nout += r->nlines;
+	}
+	sim->line_id += sim->nout;
+	sim->iwk = i1;
+	sim->iout = 0;
+	if (sim->sample)
+		for (i = 0; i < sim->nout; i++)
+			seg_reco_demo_sample_line(sim->sample, &sim->out[i]);
+}
+
+/* the next line, or NULL after the last */
+const Line *
+seg_reco_demo_sim_next(DemoSim *sim)
+{
+	MemoryContext old;
+
+	if (sim->iout < sim->nout)
+		return &sim->out[sim->iout++];
+
+	/* a value-per-call caller may be in a per-row context */
+	old = MemoryContextSwitchTo(sim->cxt);
+	while (sim->iout >= sim->nout)
+	{
+		if (sim->iwk >= sim->nwk)
+		{
+			/* the next week with receipts */
+			if (sim->wk)
+				pfree(sim->wk);
+			sim->wk = NULL;
+			sim->nwk = sim->iwk = 0;
+			while (sim->wk == NULL && sim->week < NWEEKS)
+				sim->wk = seg_reco_demo_spill_take(&sim->rec, sim->week++, &sim->nwk);
+			if (sim->wk == NULL)
+			{
+				MemoryContextSwitchTo(old);
+				return NULL;
+			}
+			qsort(sim->wk, sim->nwk, sizeof(Receipt), receipt_cmp);
+		}
+		CHECK_FOR_INTERRUPTS();
+		next_chunk(sim);
+	}
+	MemoryContextSwitchTo(old);
+	return &sim->out[sim->iout++];
+}
+
+/* close the temporary files and free the iterator (also before the end) */
+void
+seg_reco_demo_sim_end(DemoSim *sim)
+{
+	seg_reco_demo_spill_end(&sim->rec);
+	if (sim->wk)
+		pfree(sim->wk);
+	pfree(sim->out);
+	pfree(sim->basket_prod);
+	pfree(sim->sc);
+	pfree(sim);
 }
 
 /* ---------------------------------------------------------------------
  * seg_reco._demo_transactions
+ *
+ * Value per call: a row at a time straight from the simulation, so that
+ * INSERT ... SELECT (l).* FROM (SELECT _demo_transactions(...) AS l
+ * OFFSET 0) s streams the lines into the table with no result set in
+ * between (called in FROM, PostgreSQL collects the rows itself).
  * --------------------------------------------------------------------- */
-typedef struct TxEmit
+#define TX_QTY_CACHE 6000		/* quantities -6 .. 6 (in thousandths) */
+
+typedef struct TxState
 {
-	ReturnSetInfo *rsinfo;
-	MemoryContext rowcxt;
+	Model	   *m;
+	DemoSim    *sim;			/* NULL once done */
+	EvSample   *sample;
+	TupleDesc	desc;
 	Datum		store_txt,
 				online_txt;
-	int64		n;
-} TxEmit;
+	ExprContext *econtext;
+	MemoryContext cxt;			/* the state's (multi-call) context */
+	/* numerics made once: shelf prices (product x price window), quantities */
+	Datum	   *price_num;		/* 0: not made yet */
+	int32	   *price_ore;		/* the price each was made from */
+	Datum		qty_num[2 * TX_QTY_CACHE + 1];
+	Datum		zero_money;
+} TxState;
 
-static void
-emit_transaction(void *arg, const Line *l)
+/* *slot, made first (in the state's context) as the numeric v / 10^scale */
+static inline Datum
+tx_cached(TxState *st, Datum *slot, int64 v, int scale)
 {
-	TxEmit	   *e = arg;
-	Datum		values[11];
-	bool		nulls[11] = {0};
-	MemoryContext old = MemoryContextSwitchTo(e->rowcxt);
+	if (*slot == (Datum) 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->cxt);
 
-	values[0] = Int64GetDatum(l->line_id);
-	values[1] = Int64GetDatum(l->receipt_id);
-	if (l->cust)
-		values[2] = Int64GetDatum((int64) l->cust);
-	else
-		nulls[2] = true;
-	values[3] = Int64GetDatum((int64) l->product + 1);
-	values[4] = Int32GetDatum(l->store);
-	values[5] = TimestampTzGetDatum(seg_reco_demo_make_ts(l->day, l->sod));
-	values[6] = NumericGetDatum(int64_div_fast_to_numeric(l->qty, 3));
-	values[7] = money_datum(l->price);
-	values[8] = money_datum(l->disc);
-	values[9] = money_datum(l->amount);
-	values[10] = l->online ? e->online_txt : e->store_txt;
-	tuplestore_putvalues(e->rsinfo->setResult, e->rsinfo->setDesc, values, nulls);
-	MemoryContextSwitchTo(old);
-	if (++e->n % 256 == 0)
-		MemoryContextReset(e->rowcxt);
-	/* lines made so far: generate_demo_data's step transactions */
-	if (e->n % 4096 == 0)
-		seg_reco_progress_update(e->n);
+		*slot = NumericGetDatum(int64_div_fast_to_numeric(v, scale));
+		MemoryContextSwitchTo(old);
+	}
+	return *slot;
+}
+
+/* the line's quantity (thousandths) and shelf price (øre) as numerics */
+static inline Datum
+tx_qty(TxState *st, const Line *l)
+{
+	if (l->qty < -TX_QTY_CACHE || l->qty > TX_QTY_CACHE)
+		return NumericGetDatum(int64_div_fast_to_numeric(l->qty, 3));
+	return tx_cached(st, &st->qty_num[l->qty + TX_QTY_CACHE], l->qty, 3);
+}
+
+static inline Datum
+tx_price(TxState *st, const Line *l)
+{
+	int64		k = (int64) l->product * 5 + price_window(l->day);
+
+	if (st->price_num[k] != (Datum) 0 && st->price_ore[k] != l->price)
+		return money_datum(l->price);
+	st->price_ore[k] = (int32) l->price;
+	return tx_cached(st, &st->price_num[k], l->price, 2);
+}
+
+/* the query stopped reading rows: close the simulation's files */
+static void
+tx_shutdown(Datum arg)
+{
+	TxState    *st = (TxState *) DatumGetPointer(arg);
+
+	if (st->sim)
+		seg_reco_demo_sim_end(st->sim);
+	st->sim = NULL;
 }
 
 Datum
 seg_reco_demo_transactions(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Model	   *m;
-	MemoryContext cxt,
-				old;
-	TxEmit		e;
+	FuncCallContext *funcctx;
+	TxState    *st;
+	const Line *l;
 
-	cxt = seg_reco_demo_begin_srf(fcinfo, 11);
-	old = MemoryContextSwitchTo(cxt);
-	m = palloc(sizeof(Model));
-	seg_reco_demo_check_args(fcinfo, m);
-	seg_reco_demo_build_model(m, true);
-	e.rsinfo = rsinfo;
-	e.rowcxt = AllocSetContextCreate(cxt, "row", ALLOCSET_DEFAULT_SIZES);
-	e.store_txt = CStringGetTextDatum("store");
-	e.online_txt = CStringGetTextDatum("online");
-	e.n = 0;
-	seg_reco_demo_simulate(m, emit_transaction, &e, NULL);
-	seg_reco_progress_done(e.n);
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(cxt);
-	return (Datum) 0;
+	if (SRF_IS_FIRSTCALL())
+	{
+		MemoryContext old;
+		TupleDesc	desc;
+
+		if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+			!(rsinfo->allowedModes & SFRM_ValuePerCall))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("set-valued function called in context that cannot accept a set")));
+		funcctx = SRF_FIRSTCALL_INIT();
+		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE ||
+			desc->natts != 11)
+			elog(ERROR, "return type must be a row type with 11 columns");
+		st = palloc0(sizeof(TxState));
+		st->desc = BlessTupleDesc(desc);
+		st->m = palloc(sizeof(Model));
+		seg_reco_demo_check_args(fcinfo, st->m);
+		seg_reco_demo_build_model(st->m, true);
+		st->store_txt = CStringGetTextDatum("store");
+		st->online_txt = CStringGetTextDatum("online");
+		st->cxt = funcctx->multi_call_memory_ctx;
+		st->price_num = palloc_extended(sizeof(Datum) * 5 * (Size) st->m->nprod,
+										MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		st->price_ore = palloc_extended(sizeof(int32) * 5 * (Size) st->m->nprod,
+										MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		st->zero_money = money_datum(0);
+		/* the digital events' sample of these lines, for _demo_digital_events */
+		if (st->m->nev > 0)
+			st->sample = seg_reco_demo_sample_begin(st->m, funcctx->multi_call_memory_ctx);
+		st->sim = seg_reco_demo_sim_begin(st->m, st->sample);
+		st->econtext = rsinfo->econtext;
+		RegisterExprContextCallback(st->econtext, tx_shutdown, PointerGetDatum(st));
+		funcctx->user_fctx = st;
+		MemoryContextSwitchTo(old);
+	}
+	funcctx = SRF_PERCALL_SETUP();
+	st = funcctx->user_fctx;
+
+	l = seg_reco_demo_sim_next(st->sim);
+	if (l != NULL)
+	{
+		Datum		values[11];
+		bool		nulls[11] = {0};
+
+		values[0] = Int64GetDatum(l->line_id);
+		values[1] = Int64GetDatum(l->receipt_id);
+		if (l->cust)
+			values[2] = Int64GetDatum((int64) l->cust);
+		else
+			nulls[2] = true;
+		values[3] = Int64GetDatum((int64) l->product + 1);
+		values[4] = Int32GetDatum(l->store);
+		values[5] = TimestampTzGetDatum(seg_reco_demo_make_ts(l->day, l->sod));
+		values[6] = tx_qty(st, l);
+		values[7] = tx_price(st, l);
+		values[8] = l->disc == 0 ? st->zero_money : money_datum(l->disc);
+		values[9] = money_datum(l->amount);
+		values[10] = l->online ? st->online_txt : st->store_txt;
+		/* lines made so far: generate_demo_data's step transactions */
+		if ((funcctx->call_cntr + 1) % 4096 == 0)
+			seg_reco_progress_update((int64) funcctx->call_cntr + 1);
+		SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(heap_form_tuple(st->desc, values, nulls)));
+	}
+
+	/* done: keep the sample for _demo_digital_events */
+	seg_reco_progress_done((int64) funcctx->call_cntr);
+	UnregisterExprContextCallback(st->econtext, tx_shutdown, PointerGetDatum(st));
+	seg_reco_demo_sim_end(st->sim);
+	st->sim = NULL;
+	if (st->sample)
+		seg_reco_demo_sample_keep(st->m, st->sample);
+	SRF_RETURN_DONE(funcctx);
 }

@@ -40,6 +40,42 @@ SELECT (SELECT md5(string_agg(t::text, '|' ORDER BY line_id))
        (SELECT md5(string_agg(t::text, '|' ORDER BY line_id))
           FROM seg_reco._demo_transactions(300, 200, 20000, 2000, 8) t) <> fp1.tx AS other_seed_differs
   FROM fp1;
+-- the digital events are the same whether _demo_digital_events simulates
+-- the purchases itself (alone) or takes the sample of lines
+-- _demo_transactions kept (right after it, as in generate_demo_data)
+SELECT (SELECT md5(string_agg(e::text, '|' ORDER BY event_id))
+          FROM seg_reco._demo_digital_events(300, 200, 20000, 2000, 7) e) = fp1.ev AS events_alone_match
+  FROM fp1;
+BEGIN;
+SELECT count(*) FROM seg_reco._demo_transactions(300, 200, 20000, 2000, 7);
+SELECT md5(string_agg(e::text, '|' ORDER BY event_id)) = (SELECT ev FROM fp1) AS events_after_lines_match
+  FROM seg_reco._demo_digital_events(300, 200, 20000, 2000, 7) e;
+-- a kept sample serves only the same arguments
+SELECT count(*) FROM seg_reco._demo_transactions(300, 200, 20000, 2000, 8);
+SELECT md5(string_agg(e::text, '|' ORDER BY event_id)) = (SELECT ev FROM fp1) AS events_other_sample_match
+  FROM seg_reco._demo_digital_events(300, 200, 20000, 2000, 7) e;
+COMMIT;
+-- a sample kept in a transaction that rolls back goes with it
+BEGIN;
+SELECT count(*) FROM seg_reco._demo_transactions(300, 200, 20000, 2000, 7);
+ROLLBACK;
+SELECT md5(string_agg(e::text, '|' ORDER BY event_id)) = (SELECT ev FROM fp1) AS events_after_rollback_match
+  FROM seg_reco._demo_digital_events(300, 200, 20000, 2000, 7) e;
+-- called in a select list the helpers stream their rows; a query that
+-- stops early leaves no temporary file behind (a leak would warn at commit)
+SELECT count(*) FROM (SELECT seg_reco._demo_transactions(300, 200, 20000, 2000, 7) LIMIT 3) s;
+SELECT count(*) FROM (SELECT seg_reco._demo_digital_events(300, 200, 20000, 2000, 7) LIMIT 3) s;
+SELECT (l).line_id, (l).receipt_id, (l).ts
+  FROM (SELECT seg_reco._demo_transactions(300, 200, 20000, 2000, 7) AS l OFFSET 0) s LIMIT 3;
+-- keys, indexes and foreign keys dropped for the load are all back
+SELECT conrelid::regclass AS rel, conname, contype
+  FROM pg_constraint
+ WHERE conrelid IN ('seg_reco.transactions'::regclass, 'seg_reco.digital_events'::regclass)
+ ORDER BY conrelid::regclass::text, conname;
+SELECT indrelid::regclass AS rel, indexrelid::regclass AS index, indisprimary
+  FROM pg_index
+ WHERE indrelid IN ('seg_reco.transactions'::regclass, 'seg_reco.digital_events'::regclass)
+ ORDER BY indrelid::regclass::text, indexrelid::regclass::text;
 
 -- period, ids and arithmetic
 SELECT min(ts) >= '2024-01-01 00:00' AND max(ts) < '2026-01-01 00:00' AS in_period,
@@ -136,6 +172,17 @@ SELECT * FROM seg_reco.generate_demo_data(transactions => -1);
 SELECT * FROM seg_reco.generate_demo_data(digital_events => -1);
 SELECT * FROM seg_reco.generate_demo_data(seed => NULL);
 SELECT * FROM seg_reco.generate_demo_data(customers => 6000000);
+SELECT * FROM seg_reco.generate_demo_data(customers => 10, transactions => 500000001);
+SELECT * FROM seg_reco.generate_demo_data(customers => 10, digital_events => 50000001);
+-- the default transactions and digital_events scale with customers
+-- (811,465 lines and 50,000 events per 10,000 customers); a NULL for
+-- either asks for the same
+SELECT * FROM seg_reco.generate_demo_data(customers => 40, products => 50, seed => 3);
+SELECT relation, rows FROM seg_reco.generate_demo_data(40, 50, NULL, NULL, 3);
+SELECT count(*) AS transactions, count(DISTINCT customer_id) > 30 AS most_customers_shop
+  FROM seg_reco.transactions;
+SELECT count(*) FROM seg_reco._demo_transactions(10, 50, 500000001, 0, 1);
+SELECT count(*) FROM seg_reco._demo_digital_events(10, 50, 0, 50000001, 1);
 -- the helpers check their arguments too, and are STRICT
 SELECT count(*) FROM seg_reco._demo_transactions(0, 200, 100, 0, 1);
 SELECT count(*) FROM seg_reco._demo_products(10, 20, 100, 0, 1);
