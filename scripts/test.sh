@@ -49,6 +49,7 @@ regress_tests() {
 DATA_TESTS=(
     "btyd_cdnow cdnow/CDNOW_sample.txt"
     "btyd_cdnow cdnow/cdnow_customers_summary_with_transactions.csv"
+    "assoc_groceries groceries/groceries.csv"
 )
 SKIPPED=0
 SKIPPED_NAMES=()

@@ -598,7 +598,8 @@ CREATE SEQUENCE seg_reco.refresh_run_seq;
 
 -- refresh(): the whole pipeline, left to right, one logged step at a time:
 -- features -> clusters -> customer value -> content vectors -> segment
--- popularity -> ALS model -> recommendations -> customer_segments -> segment_summary.
+-- popularity -> association rules -> ALS model -> recommendations -> customer_segments ->
+-- segment_summary.
 -- Views are refreshed CONCURRENTLY so dashboards keep reading meanwhile; if
 -- a step fails, everything rolls back and the views keep their contents.
 -- jit is off: compiling the big refresh and diff queries cost more than it
@@ -648,6 +649,13 @@ BEGIN
     SELECT count(*) INTO v_rows FROM seg_reco.segment_popularity;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'popularity', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail);
+
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.build_rules();
+    SELECT count(*) INTO v_rows FROM seg_reco.product_rules;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'rules', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail);
 
     v_t0 := clock_timestamp();

@@ -1,7 +1,7 @@
 -- Schema objects of seg_reco: tables, keys, indexes, views, functions and
 -- their markings, pg_dump registration.
 BEGIN;
-SELECT plan(61);
+SELECT plan(65);
 
 SELECT has_schema('seg_reco');
 SELECT has_extension('seg_reco');
@@ -10,7 +10,7 @@ SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'di
                                     'setting_defaults', 'settings', 'cluster_names', 'customer_clusters',
                                     'customer_value', 'refresh_log', 'als_customer_factors', 'als_product_factors',
                                     'content_terms', 'product_content', 'content_version', 'segment_popularity',
-                                    'popularity_info', 'evaluation_runs']);
+                                    'popularity_info', 'evaluation_runs', 'product_rules', 'product_rules_info']);
 SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary',
                                                 'recommendations']);
 SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models']);
@@ -44,7 +44,7 @@ SELECT volatility_is('seg_reco', 'cluster_feature_vector', ARRAY['seg_reco.custo
 SELECT ok(NOT has_function_privilege('public', 'seg_reco.refresh_clusters()', 'EXECUTE')
           AND NOT has_function_privilege('public', 'seg_reco.refresh_value()', 'EXECUTE'),
           'pipeline steps are not executable by PUBLIC');
-SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 16, '16 pipeline settings');
+SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 20, '20 pipeline settings');
 SELECT throws_ok('SELECT seg_reco.setting(''no_such_setting'')', '42704', NULL, 'unknown setting is an error');
 SELECT throws_ok('INSERT INTO seg_reco.settings VALUES (''no_such_setting'', ''1'')', '23503', NULL,
                  'only known settings can be overridden');
@@ -75,8 +75,13 @@ SELECT is((SELECT p.proparallel::text FROM pg_proc p WHERE p.oid = 'seg_reco.rfm
           's', 'rfm is parallel safe');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'seg_reco'::regnamespace AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
-              AND p.proparallel <> 's'), ARRAY['_als_train'],
-          'every C function is parallel safe but the ALS trainer, which writes the model tables');
+              AND p.proparallel <> 's'), ARRAY['_als_train', 'association_rules', 'frequent_itemsets'],
+          'every C function is parallel safe but the ALS trainer, which writes the model tables, and the miners of a caller''s query (restricted: it may read temporary tables)');
+SELECT has_function('seg_reco', 'association_rules', ARRAY['text', 'double precision', 'double precision', 'integer', 'integer', 'integer']);
+SELECT volatility_is('seg_reco', 'association_rules', ARRAY['text', 'double precision', 'double precision', 'integer', 'integer', 'integer'], 'stable');
+SELECT volatility_is('seg_reco', 'bought_with', ARRAY['bigint', 'integer', 'boolean'], 'stable');
+SELECT ok((SELECT 'seg_reco.product_rules'::regclass = ANY (e.extconfig) FROM pg_extension e WHERE e.extname = 'seg_reco'),
+          'association rules are dumped');
 SELECT index_is_unique('seg_reco', 'recommendations', 'recommendations_customer_rank_idx');
 
 -- functions that run SQL pin their search_path (hostile search_path safety)
