@@ -916,7 +916,8 @@ COMMENT ON MATERIALIZED VIEW seg_reco.segment_summary IS 'one row per RFM segmen
 -- once.  Frequent itemsets come from FP-growth (Han, Pei & Yin 2000) in C;
 -- rules have one item on the right-hand side, as arules' apriori
 -- (Hahsler et al.), with its definitions: an itemset is frequent when
--- ceil(min_support x baskets) baskets hold it; support of a rule = that of
+-- ceil(min_support x baskets) baskets hold it (and at least min_count, a
+-- floor arules does not have: default 1); support of a rule = that of
 -- lhs u {rhs}; confidence = count(lhs u {rhs}) / count(lhs) >=
 -- min_confidence; min_length/max_length count the items of lhs u {rhs}
 -- (arules' minlen 1 and maxlen 10 are the defaults: with min_length 1 a
@@ -935,24 +936,26 @@ CREATE FUNCTION seg_reco.association_rules(query text,
                                            min_confidence float8,
                                            max_length integer DEFAULT 10,
                                            min_length integer DEFAULT 1,
+                                           min_count integer DEFAULT 1,
                                            max_itemsets integer DEFAULT 1000000)
 RETURNS TABLE(lhs bigint[], rhs bigint, support float8, confidence float8, lift float8,
               leverage float8, conviction float8, coverage float8, count bigint)
 AS 'MODULE_PATHNAME', 'seg_reco_association_rules'
 LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1000
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco.association_rules(text, float8, float8, integer, integer, integer) IS 'association rules lhs => {rhs} (one item on the right, as arules'' apriori) with support, confidence, lift, leverage, conviction, coverage and count, from the frequent itemsets (FP-growth) of a query of (basket id, product id)';
+COMMENT ON FUNCTION seg_reco.association_rules(text, float8, float8, integer, integer, integer, integer) IS 'association rules lhs => {rhs} (one item on the right, as arules'' apriori) with support, confidence, lift, leverage, conviction, coverage and count, from the frequent itemsets (FP-growth) of a query of (basket id, product id)';
 
 CREATE FUNCTION seg_reco.frequent_itemsets(query text,
                                            min_support float8,
                                            max_length integer DEFAULT 10,
                                            min_length integer DEFAULT 1,
+                                           min_count integer DEFAULT 1,
                                            max_itemsets integer DEFAULT 1000000)
 RETURNS TABLE(items bigint[], support float8, count bigint)
 AS 'MODULE_PATHNAME', 'seg_reco_frequent_itemsets'
 LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1000
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco.frequent_itemsets(text, float8, integer, integer, integer) IS 'every itemset held by at least ceil(min_support x baskets) baskets of a query of (basket id, product id), with its support and count (FP-growth)';
+COMMENT ON FUNCTION seg_reco.frequent_itemsets(text, float8, integer, integer, integer, integer) IS 'every itemset held by at least ceil(min_support x baskets) (and min_count) baskets of a query of (basket id, product id), with its support and count (FP-growth)';
 
 -- The rules of the pipeline (written by build_rules, a refresh() step):
 -- rules with a non-empty left-hand side from the receipts of
@@ -992,16 +995,19 @@ SELECT pg_catalog.pg_extension_config_dump('seg_reco.product_rules_info', '');
 INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
     ('rules_min_support', '0.0001', 'minimum support (share of receipts) of the itemsets behind the association rules of build_rules (raised when they exceed rules_max_itemsets)'),
     ('rules_min_confidence', '0.05', 'minimum confidence of the association rules of build_rules'),
+    ('rules_min_count', '10', 'fewest receipts behind an association rule of build_rules, whatever rules_min_support gives (a rule from fewer is noise)'),
     ('rules_max_length', '3', 'most products in an association rule of build_rules, both sides counted (3: up to two on the left)'),
-    ('rules_max_itemsets', '1000000', 'most frequent itemsets build_rules holds in memory (about 65 bytes each); above it the support is doubled until they fit');
+    ('rules_max_itemsets', '1000000', 'most frequent itemsets build_rules holds in memory (about 65 bytes each); above it the support and count are doubled until they fit');
 
 -- build_rules: product_rules from the receipts, thresholds from the
 -- settings unless given; the previous rules are replaced in the same
--- transaction (readers keep seeing them until it commits).  When the
--- receipts hold more than rules_max_itemsets frequent itemsets at
--- min_support (long baskets of similar products can hold tens of
--- millions), the support is doubled until they fit: the summary names the
--- support used (min_support) and the one asked for (asked_min_support).
+-- transaction (readers keep seeing them until it commits).  An itemset
+-- needs min_support and rules_min_count (10) receipts: on a small data set
+-- 0.0001 would mean 1 or 2.  When the receipts hold more than
+-- rules_max_itemsets frequent itemsets (long baskets of similar products
+-- can hold tens of millions), the support and the count are doubled until
+-- they fit: the summary names those used (min_support, min_count) and the
+-- support asked for (asked_min_support).
 CREATE FUNCTION seg_reco.build_rules(min_support float8 DEFAULT NULL,
                                      min_confidence float8 DEFAULT NULL,
                                      max_length integer DEFAULT NULL)
@@ -1015,6 +1021,7 @@ DECLARE
     v_supp    float8 := v_asked;
     v_conf    float8 := coalesce(min_confidence, (seg_reco.setting('rules_min_confidence'))::float8);
     v_len     integer := coalesce(max_length, (seg_reco.setting('rules_max_length'))::integer);
+    v_count   integer := (seg_reco.setting('rules_min_count'))::integer;
     v_max     integer := (seg_reco.setting('rules_max_itemsets'))::integer;
     v_rows    bigint;
     v_summary jsonb;
@@ -1029,20 +1036,21 @@ BEGIN
               FROM seg_reco.association_rules(
                        'SELECT t.receipt_id, t.product_id FROM seg_reco.transactions t WHERE t.amount > 0',
                        v_supp, v_conf, max_length => greatest(v_len, 2), min_length => 2,
-                       max_itemsets => v_max) r;
+                       min_count => v_count, max_itemsets => v_max) r;
             GET DIAGNOSTICS v_rows = ROW_COUNT;
             EXIT;
         EXCEPTION WHEN program_limit_exceeded THEN
-            IF v_supp >= 0.5 THEN
+            IF v_supp >= 0.5 OR v_count >= 1073741824 THEN
                 RAISE;
             END IF;
-            RAISE NOTICE 'build_rules: more than % frequent itemsets at support %; trying %',
-                v_max, v_supp, least(2 * v_supp, 1);
+            RAISE NOTICE 'build_rules: more than % frequent itemsets at support % and count %; trying % and %',
+                v_max, v_supp, v_count, least(2 * v_supp, 1), 2 * v_count;
             v_supp := least(2 * v_supp, 1);
+            v_count := 2 * v_count;
         END;
     END LOOP;
-    v_summary := jsonb_build_object('rules', v_rows, 'min_support', v_supp, 'min_confidence', v_conf,
-                                    'max_length', v_len,
+    v_summary := jsonb_build_object('rules', v_rows, 'min_support', v_supp, 'min_count', v_count,
+                                    'min_confidence', v_conf, 'max_length', v_len,
                                     'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3))
                  || CASE WHEN v_supp = v_asked THEN '{}'::jsonb
                          ELSE jsonb_build_object('asked_min_support', v_asked) END;
@@ -1055,7 +1063,7 @@ BEGIN
     RETURN v_summary;
 END
 $fn$;
-COMMENT ON FUNCTION seg_reco.build_rules(float8, float8, integer) IS 'replaces product_rules with the association rules (non-empty left-hand side) of the receipts in seg_reco.transactions; thresholds from the settings rules_min_support, rules_min_confidence, rules_max_length unless given (the support doubled while the itemsets exceed rules_max_itemsets); returns a summary';
+COMMENT ON FUNCTION seg_reco.build_rules(float8, float8, integer) IS 'replaces product_rules with the association rules (non-empty left-hand side) of the receipts in seg_reco.transactions; thresholds from the settings rules_min_support, rules_min_count, rules_min_confidence, rules_max_length unless given (support and count doubled while the itemsets exceed rules_max_itemsets); returns a summary';
 REVOKE EXECUTE ON FUNCTION seg_reco.build_rules(float8, float8, integer) FROM PUBLIC;
 
 -- Serving.  Only rules with lift > 1 are used: a product whose share in
@@ -1112,7 +1120,9 @@ COMMENT ON FUNCTION seg_reco.bought_with(bigint, integer, boolean) IS 'frequentl
 -- left-hand side the cart holds; each product by its best rule (highest
 -- confidence, then lift, then the longer left-hand side), whose
 -- left-hand side is returned as because ("often bought with ...").  NULL
--- elements of the cart are ignored; an empty cart gives no rows.
+-- elements of the cart are ignored; an empty cart gives no rows; more than
+-- 1,000 distinct products is an error (22023: the containment tests grow
+-- with the cart).
 CREATE FUNCTION seg_reco.basket_complements(product_ids bigint[],
                                             k integer DEFAULT 10,
                                             only_active boolean DEFAULT true)
@@ -1138,6 +1148,11 @@ BEGIN
                   HINT = 'Run CALL seg_reco.refresh(); or SELECT seg_reco.build_rules();';
     END IF;
     v_cart := ARRAY(SELECT DISTINCT c FROM unnest(product_ids) c WHERE c IS NOT NULL ORDER BY c);
+    IF cardinality(v_cart) > 1000 THEN
+        RAISE EXCEPTION 'a cart holds at most 1000 distinct products, got %', cardinality(v_cart)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the products of one basket.';
+    END IF;
     RETURN QUERY
     SELECT b.rhs, b.confidence, b.lift, b.support, b.lhs,
            (row_number() OVER (ORDER BY b.confidence DESC, b.lift DESC, b.rhs))::integer

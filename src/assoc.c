@@ -11,7 +11,8 @@
  * X => {y} are formed from them as arules' apriori forms them (Hahsler,
  * Gruen & Hornik 2005; Borgelt's implementation):
  *   - an itemset is frequent when at least ceil(min_support x baskets)
- *     baskets hold it (0.001 x 9,835 baskets: 10);
+ *     baskets hold it (0.001 x 9,835 baskets: 10), and at least min_count
+ *     (default 1: arules has no such floor);
  *   - a rule has one item on its right-hand side; its support is that of
  *     X u {y}, its confidence count(X u {y}) / count(X), kept when
  *     confidence >= min_confidence (to 1e-12, as arules);
@@ -441,6 +442,7 @@ typedef struct AssocArgs
 	double		min_confidence;
 	int32		max_length;
 	int32		min_length;
+	int32		min_count;
 	int64		max_itemsets;
 } AssocArgs;
 
@@ -470,20 +472,28 @@ check_lengths(const AssocArgs *a)
 				 errmsg("min_length must be between 1 and max_length (%d), got %d",
 						a->max_length, a->min_length),
 				 errhint("min_length 2 leaves out single items (and rules with an empty left-hand side).")));
+	if (a->min_count < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("min_count must be at least 1, got %d", a->min_count),
+				 errhint("min_count is a number of baskets an itemset must be in, besides min_support.")));
 	if (a->max_itemsets < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_itemsets must be at least 1, got " INT64_FORMAT, a->max_itemsets)));
 }
 
-/* baskets holding a frequent itemset: ceil(min_support x baskets), as arules */
+/*
+ * baskets holding a frequent itemset: ceil(min_support x baskets), as
+ * arules, and at least min_count
+ */
 static int32
-min_count_of(double min_support, int32 n_baskets)
+min_count_of(const AssocArgs *a, int32 n_baskets)
 {
 	/* the 1e-9 absorbs a product like 0.07 x 100 that lands just above an integer */
-	double		c = ceil(min_support * (double) n_baskets - 1e-9);
+	double		c = ceil(a->min_support * (double) n_baskets - 1e-9);
 
-	return (int32) Max(1.0, Min(c, (double) PG_INT32_MAX));
+	return (int32) Max((double) a->min_count, Min(c, (double) PG_INT32_MAX));
 }
 
 static Datum
@@ -524,12 +534,12 @@ assoc_mine(const AssocArgs *a, const char *fname, SegRecoBaskets *b, SegRecoItem
 		memset(s, 0, sizeof(*s));
 		return;
 	}
-	seg_reco_fpgrowth(b, min_count_of(a->min_support, b->n_baskets), a->max_length,
+	seg_reco_fpgrowth(b, min_count_of(a, b->n_baskets), a->max_length,
 					  a->max_itemsets, fname, s);
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
 	elog(DEBUG1, "%s: " INT64_FORMAT " frequent itemsets (minimum count %d) after %.3f s",
-		 fname, s->n, min_count_of(a->min_support, b->n_baskets), INSTR_TIME_GET_DOUBLE(t1));
+		 fname, s->n, min_count_of(a, b->n_baskets), INSTR_TIME_GET_DOUBLE(t1));
 }
 
 static void
@@ -539,11 +549,13 @@ read_common_args(FunctionCallInfo fcinfo, AssocArgs *a, int first_length_arg, co
 	SEG_RECO_ARG_NOT_NULL(1, "min_support");
 	SEG_RECO_ARG_NOT_NULL(first_length_arg, "max_length");
 	SEG_RECO_ARG_NOT_NULL(first_length_arg + 1, "min_length");
-	SEG_RECO_ARG_NOT_NULL(first_length_arg + 2, "max_itemsets");
+	SEG_RECO_ARG_NOT_NULL(first_length_arg + 2, "min_count");
+	SEG_RECO_ARG_NOT_NULL(first_length_arg + 3, "max_itemsets");
 	a->min_support = PG_GETARG_FLOAT8(1);
 	a->max_length = PG_GETARG_INT32(first_length_arg);
 	a->min_length = PG_GETARG_INT32(first_length_arg + 1);
-	a->max_itemsets = PG_GETARG_INT32(first_length_arg + 2);
+	a->min_count = PG_GETARG_INT32(first_length_arg + 2);
+	a->max_itemsets = PG_GETARG_INT32(first_length_arg + 3);
 	check_fraction(a->min_support, "min_support", false);
 	check_lengths(a);
 	a->query = query_body(PG_GETARG_TEXT_PP(0), fname);
@@ -551,7 +563,8 @@ read_common_args(FunctionCallInfo fcinfo, AssocArgs *a, int first_length_arg, co
 
 /*
  * association_rules(query text, min_support float8, min_confidence float8,
- *                   max_length int, min_length int, max_itemsets int)
+ *                   max_length int, min_length int, min_count int,
+ *                   max_itemsets int)
  * RETURNS TABLE(lhs bigint[], rhs bigint, support, confidence, lift,
  *               leverage, conviction, coverage float8, count bigint)
  */
@@ -647,7 +660,7 @@ seg_reco_association_rules(PG_FUNCTION_ARGS)
 
 /*
  * frequent_itemsets(query text, min_support float8, max_length int,
- *                   min_length int, max_itemsets int)
+ *                   min_length int, min_count int, max_itemsets int)
  * RETURNS TABLE(items bigint[], support float8, count bigint)
  */
 PG_FUNCTION_INFO_V1(seg_reco_frequent_itemsets);

@@ -44,7 +44,7 @@ SELECT volatility_is('seg_reco', 'cluster_feature_vector', ARRAY['seg_reco.custo
 SELECT ok(NOT has_function_privilege('public', 'seg_reco.refresh_clusters()', 'EXECUTE')
           AND NOT has_function_privilege('public', 'seg_reco.refresh_value()', 'EXECUTE'),
           'pipeline steps are not executable by PUBLIC');
-SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 20, '20 pipeline settings');
+SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 21, '21 pipeline settings');
 SELECT throws_ok('SELECT seg_reco.setting(''no_such_setting'')', '42704', NULL, 'unknown setting is an error');
 SELECT throws_ok('INSERT INTO seg_reco.settings VALUES (''no_such_setting'', ''1'')', '23503', NULL,
                  'only known settings can be overridden');
@@ -77,8 +77,8 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'seg_reco'::regnamespace AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
               AND p.proparallel <> 's'), ARRAY['_als_train', 'association_rules', 'frequent_itemsets'],
           'every C function is parallel safe but the ALS trainer, which writes the model tables, and the miners of a caller''s query (restricted: it may read temporary tables)');
-SELECT has_function('seg_reco', 'association_rules', ARRAY['text', 'double precision', 'double precision', 'integer', 'integer', 'integer']);
-SELECT volatility_is('seg_reco', 'association_rules', ARRAY['text', 'double precision', 'double precision', 'integer', 'integer', 'integer'], 'stable');
+SELECT has_function('seg_reco', 'association_rules', ARRAY['text', 'double precision', 'double precision', 'integer', 'integer', 'integer', 'integer']);
+SELECT volatility_is('seg_reco', 'association_rules', ARRAY['text', 'double precision', 'double precision', 'integer', 'integer', 'integer', 'integer'], 'stable');
 SELECT volatility_is('seg_reco', 'bought_with', ARRAY['bigint', 'integer', 'boolean'], 'stable');
 SELECT ok((SELECT 'seg_reco.product_rules'::regclass = ANY (e.extconfig) FROM pg_extension e WHERE e.extname = 'seg_reco'),
           'association rules are dumped');

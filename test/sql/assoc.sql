@@ -46,6 +46,10 @@ SELECT max(cardinality(lhs)) AS longest_lhs, count(*) AS rules
   FROM seg_reco.association_rules('SELECT basket, product FROM han', 0.22, 0, max_length => 2, min_length => 2);
 SELECT max(cardinality(items)) AS longest, count(*) AS itemsets
   FROM seg_reco.frequent_itemsets('SELECT basket, product FROM han', 0.22, max_length => 2, min_length => 2);
+-- min_count: a floor in baskets besides min_support (0.0001 x 9 alone: 1)
+SELECT count(*) AS itemsets, min(count) AS min_count
+  FROM seg_reco.frequent_itemsets('SELECT basket, product FROM han', 0.0001, min_count => 2);
+SELECT count(*) AS itemsets FROM seg_reco.frequent_itemsets('SELECT basket, product FROM han', 0.0001);
 -- min_support 1: only a product in every basket (none here); every
 -- basket holds the one product of a single-product query
 SELECT count(*) AS itemsets FROM seg_reco.frequent_itemsets('SELECT basket, product FROM han', 1);
@@ -93,6 +97,8 @@ SELECT * FROM seg_reco.association_rules('SELECT basket, product FROM han', 0.1,
 SELECT * FROM seg_reco.association_rules('SELECT basket, product FROM han', 0.1, 0.5, min_length => 0);
 SELECT * FROM seg_reco.association_rules('SELECT basket, product FROM han', 0.1, 0.5, max_length => 2, min_length => 3);
 SELECT * FROM seg_reco.association_rules('SELECT basket, product FROM han', 0.1, 0.5, max_itemsets => 0);
+SELECT * FROM seg_reco.association_rules('SELECT basket, product FROM han', 0.1, 0.5, min_count => 0);
+SELECT * FROM seg_reco.frequent_itemsets('SELECT basket, product FROM han', 0.1, min_count => NULL);
 SELECT * FROM seg_reco.frequent_itemsets('SELECT basket, product FROM han', 0);
 SELECT * FROM seg_reco.frequent_itemsets('SELECT basket, product FROM han', 0.1, max_length => -1);
 -- the query: two columns, a basket id of integer or text type, an integer product id
@@ -155,7 +161,9 @@ SELECT row_number() OVER (), r, NULL, p, 1, '2025-03-01'::timestamptz + r * inte
 DELETE FROM seg_reco.product_rules_info;
 SELECT * FROM seg_reco.bought_with(10);
 SELECT * FROM seg_reco.basket_complements(ARRAY[10]);
--- min_support 0.15: ceil(0.15 x 12) = 2 receipts; min_confidence 0.3
+-- min_support 0.15: ceil(0.15 x 12) = 2 receipts; min_confidence 0.3;
+-- the setting rules_min_count (10 receipts) lowered to 1 for twelve receipts
+INSERT INTO seg_reco.settings VALUES ('rules_min_count', '1');
 SELECT seg_reco.build_rules(0.15, 0.3, 3) - 'seconds' AS summary;
 SELECT min_support, min_confidence, max_length, summary - 'seconds' AS summary FROM seg_reco.product_rules_info;
 SELECT lhs, rhs, count, round(confidence::numeric, 4) AS confidence, round(lift::numeric, 4) AS lift
@@ -185,6 +193,8 @@ SELECT * FROM seg_reco.basket_complements(ARRAY[15]);
 SELECT product_id, because FROM seg_reco.basket_complements(ARRAY[10, NULL, 11, 10]);
 SELECT count(*) FROM seg_reco.basket_complements('{}');
 SELECT count(*) FROM seg_reco.basket_complements(ARRAY[98, 99]);
+SELECT count(*) FROM seg_reco.basket_complements(ARRAY(SELECT g::bigint FROM generate_series(1, 1000) g));
+SELECT count(*) FROM seg_reco.basket_complements(ARRAY(SELECT g::bigint FROM generate_series(1, 1001) g));
 SELECT * FROM seg_reco.bought_with(NULL);
 SELECT * FROM seg_reco.bought_with(10, 0);
 SELECT * FROM seg_reco.bought_with(10, 1001);
@@ -197,7 +207,8 @@ INSERT INTO seg_reco.settings VALUES ('rules_min_support', '0.25'), ('rules_min_
 SELECT seg_reco.build_rules() - 'seconds' AS summary;
 SELECT lhs, rhs, count FROM seg_reco.product_rules ORDER BY lhs, rhs;
 -- more frequent itemsets than rules_max_itemsets (13 at support 0.15):
--- the support is doubled until they fit (0.3: 4 receipts, 5 itemsets)
+-- support and count are doubled until they fit (0.3 and 2: 4 receipts,
+-- 5 itemsets)
 INSERT INTO seg_reco.settings VALUES ('rules_max_itemsets', '8');
 SET client_min_messages = notice;
 SELECT seg_reco.build_rules(0.15, 0.3) - 'seconds' AS summary;
