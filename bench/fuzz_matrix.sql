@@ -160,6 +160,12 @@ INSERT INTO fz_default (fn, arg, expr) VALUES
 ('^use_source$', 'source', $$'fuzz.customers_copy'$$),
 ('^use_source$', 'discard_data', 'true'),
 ('^cluster_feature_vector$', 'f', '(SELECT x FROM seg_reco.customer_features x ORDER BY x.customer_id LIMIT 1)'),
+('^(association_rules|frequent_itemsets)$', 'query', $$'SELECT receipt_id, product_id FROM seg_reco.transactions'$$),
+('^(association_rules|frequent_itemsets|build_rules)$', 'min_support', '0.01'),
+('^(association_rules|build_rules)$', 'min_confidence', '0.1'),
+('^(association_rules|frequent_itemsets|build_rules)$', 'max_length', '3'),
+('^(association_rules|frequent_itemsets)$', 'max_itemsets', '100000'),
+('^basket_complements$', 'product_ids', $$'{{prod}}'$$),
 -- by type
 ('.', 'type:integer', '2'),
 ('.', 'type:bigint', '1'),

@@ -54,6 +54,7 @@ DATA_TESTS=(
     "ab_completejourney completejourney/coupon_redemptions.csv"
     "ab_completejourney completejourney/demographics.csv"
     "ab_completejourney completejourney/transactions_sample.csv"
+    "assoc_groceries groceries/groceries.csv"
 )
 SKIPPED=0
 SKIPPED_NAMES=()

@@ -783,8 +783,8 @@ REVOKE EXECUTE ON FUNCTION seg_reco._can_commit() FROM PUBLIC;
 
 -- The steps of refresh(), in one transaction: the whole pipeline, left to
 -- right, one logged step at a time: features -> clusters -> customer value
--- -> content vectors -> segment popularity -> ALS model -> recommendations
--- -> customer_segments -> segment_summary -> cohorts.  Materialized views are
+-- -> content vectors -> segment popularity -> association rules -> ALS model
+-- -> recommendations -> customer_segments -> segment_summary -> cohorts.  Materialized views are
 -- refreshed CONCURRENTLY and the recommendations written into the idle
 -- slot, so dashboards keep reading meanwhile; if a step fails, everything
 -- rolls back and the views keep their contents.  idle_before: what
@@ -808,7 +808,7 @@ DECLARE
     v_detail jsonb;
 BEGIN
     run := v_run;
-    PERFORM seg_reco._progress_begin('refresh', 10);
+    PERFORM seg_reco._progress_begin('refresh', 11);
     PERFORM seg_reco._progress_step('refresh', 'customer_features');
     v_t0 := clock_timestamp();
     REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.customer_features;
@@ -851,6 +851,15 @@ BEGIN
     SELECT count(*) INTO v_rows FROM seg_reco.segment_popularity;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'popularity', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory());
+
+    PERFORM seg_reco._progress_step('refresh', 'rules');
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco.build_rules();
+    SELECT count(*) INTO v_rows FROM seg_reco.product_rules;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'rules', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
          seg_reco._progress_peak_memory());
 

@@ -1,7 +1,7 @@
 -- Schema objects of seg_reco: tables, keys, indexes, views, functions and
 -- their markings, pg_dump registration.
 BEGIN;
-SELECT plan(66);
+SELECT plan(70);
 
 SELECT has_schema('seg_reco');
 SELECT has_extension('seg_reco');
@@ -12,7 +12,7 @@ SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'di
                                     'content_terms', 'product_content', 'content_version', 'segment_popularity',
                                     'popularity_info', 'evaluation_runs', 'ab_experiments', 'ab_assignments',
                                     'demo_campaign_truth', 'recommendations_a', 'recommendations_b',
-                                    'recommendations_active', 'contact_history']);
+                                    'recommendations_active', 'contact_history', 'product_rules', 'product_rules_info']);
 SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary',
                                                 'cohorts']);
 SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models', 'progress', 'recommendations']);
@@ -47,7 +47,7 @@ SELECT volatility_is('seg_reco', 'cluster_feature_vector', ARRAY['seg_reco.custo
 SELECT ok(NOT has_function_privilege('public', 'seg_reco.refresh_clusters()', 'EXECUTE')
           AND NOT has_function_privilege('public', 'seg_reco.refresh_value()', 'EXECUTE'),
           'pipeline steps are not executable by PUBLIC');
-SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 17, '17 pipeline settings');
+SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 22, '22 pipeline settings');
 SELECT throws_ok('SELECT seg_reco.setting(''no_such_setting'')', '42704', NULL, 'unknown setting is an error');
 SELECT throws_ok('INSERT INTO seg_reco.settings VALUES (''no_such_setting'', ''1'')', '23503', NULL,
                  'only known settings can be overridden');
@@ -80,8 +80,8 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'seg_reco'::regnamespace AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
               AND p.proparallel <> 's'),
           ARRAY['_als_train', '_progress_begin', '_progress_done', '_progress_end', '_progress_entries',
-                '_progress_peak_memory', '_progress_step'],
-          'every C function is parallel safe but the ALS trainer, which writes the model tables, and the progress functions, which report the calling session''s own work');
+                '_progress_peak_memory', '_progress_step', 'association_rules', 'frequent_itemsets'],
+          'every C function is parallel safe but the ALS trainer, which writes the model tables, the progress functions, which report the calling session''s own work, and the miners of a caller''s query (restricted: it may read temporary tables)');
 -- the served recommendations slot is indexed (the idle one may not be: the
 -- TRUNCATE that empties it drops its indexes, and its fill builds them)
 SELECT is((SELECT array_agg(format('%s %s', i.indisunique, i.indkey::text) ORDER BY i.indisunique DESC)
@@ -91,6 +91,11 @@ SELECT is((SELECT array_agg(format('%s %s', i.indisunique, i.indkey::text) ORDER
 SELECT col_not_null('seg_reco', 'recommendations_a', 'customer_id', 'slot a: customer_id not null');
 SELECT col_not_null('seg_reco', 'recommendations_b', 'rank', 'slot b: rank not null');
 SELECT is((SELECT count(*)::int FROM seg_reco.recommendations_active), 1, 'one pointer row');
+SELECT has_function('seg_reco', 'association_rules', ARRAY['text', 'double precision', 'double precision', 'integer', 'integer', 'integer', 'integer']);
+SELECT volatility_is('seg_reco', 'association_rules', ARRAY['text', 'double precision', 'double precision', 'integer', 'integer', 'integer', 'integer'], 'stable');
+SELECT volatility_is('seg_reco', 'bought_with', ARRAY['bigint', 'integer', 'boolean'], 'stable');
+SELECT ok((SELECT 'seg_reco.product_rules'::regclass = ANY (e.extconfig) FROM pg_extension e WHERE e.extname = 'seg_reco'),
+          'association rules are dumped');
 
 -- functions that run SQL pin their search_path (hostile search_path safety)
 SELECT is((SELECT count(*)::int FROM pg_proc p

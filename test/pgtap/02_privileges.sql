@@ -2,7 +2,7 @@
 -- functions after the README's GRANTs; only the owner changes data, models
 -- and configuration.
 BEGIN;
-SELECT plan(51);
+SELECT plan(54);
 
 CREATE ROLE seg_reco_test_analyst NOLOGIN NOSUPERUSER;
 -- the README's GRANTs
@@ -47,6 +47,11 @@ SELECT throws_ok('INSERT INTO seg_reco.settings VALUES (''cluster_k_max'', ''9''
 SELECT lives_ok('SELECT count(*) FROM seg_reco.cluster_profiles', 'analyst reads cluster profiles');
 SELECT isnt_empty('SELECT * FROM seg_reco.recommend_for(1, 5)', 'analyst gets recommendations');
 SELECT throws_ok('SELECT seg_reco.als_train(''x'')', '42501', NULL, 'analyst cannot train recommenders');
+SELECT lives_ok('SELECT count(*) FROM seg_reco.bought_with(1) UNION ALL SELECT count(*) FROM seg_reco.basket_complements(ARRAY[1, 2])',
+                'analyst gets frequently bought together products');
+SELECT lives_ok('SELECT count(*) FROM seg_reco.association_rules(''SELECT receipt_id, product_id FROM seg_reco.transactions WHERE customer_id = 1'', 0.5, 0.5)',
+                'analyst mines the baskets they can read');
+SELECT throws_ok('SELECT seg_reco.build_rules()', '42501', NULL, 'analyst cannot rebuild the pipeline''s rules');
 SELECT lives_ok('SELECT seg_reco.kmeans_assign(seg_reco.cluster_feature_vector(f), ''customer_kmeans'') FROM seg_reco.customer_features f LIMIT 5',
                 'analyst assigns clusters with a stored model');
 -- A/B tests (issue 14): the owner designs experiments, assigns customers

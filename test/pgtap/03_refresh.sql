@@ -1,7 +1,7 @@
 -- refresh() on the full demo data: the views agree with the same figures
 -- computed in plain SQL, the planted behaviour is visible, each step logged.
 BEGIN;
-SELECT plan(37);
+SELECT plan(40);
 
 SELECT ok((SELECT count(*) FROM seg_reco.customers) > 0, 'demo data is loaded');
 SELECT lives_ok('CALL seg_reco.refresh()', 'refresh runs');
@@ -10,11 +10,19 @@ SELECT is((SELECT count(*) FROM seg_reco.customer_segments),
           (SELECT count(*) FROM seg_reco.customers), 'one row per customer');
 SELECT is((SELECT array_agg(step ORDER BY started_at) FROM seg_reco.refresh_log
             WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)),
-          ARRAY['customer_features', 'clusters', 'customer_value', 'content', 'popularity', 'als_model',
+          ARRAY['customer_features', 'clusters', 'customer_value', 'content', 'popularity', 'rules', 'als_model',
                 'recommendations', 'customer_segments', 'segment_summary', 'cohorts'],
           'the run logged every step in order');
 SELECT ok((SELECT bool_and(duration_ms >= 0 AND finished_at >= started_at) FROM seg_reco.refresh_log),
           'every step has a duration');
+-- association rules of the receipts: thousands, and a list for most products
+-- bought often enough (rules_min_support 0.0001)
+SELECT ok((SELECT count(*) FROM seg_reco.product_rules) > 1000, 'the rules step found rules');
+SELECT ok((SELECT count(DISTINCT lhs[1]) FROM seg_reco.product_rules WHERE cardinality(lhs) = 1 AND lift > 1) > 1000,
+          'over 1,000 products have frequently-bought-together products');
+SELECT is((SELECT count(*)::int FROM seg_reco.bought_with(
+              (SELECT t.product_id FROM seg_reco.transactions t GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1))),
+          10, 'the best seller gets a full list');
 
 -- the same RFM in plain SQL: must agree customer by customer
 CREATE TEMP TABLE plain_rfm AS

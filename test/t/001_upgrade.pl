@@ -191,10 +191,10 @@ for my $v (@old)
 	is($node->safe_psql($db, $reco_sql), $reco_before,
 		"$v -> $current: the recommendations view kept its rows");
 
-	# and the updated database runs the pipeline again (0.2.0 adds the step cohorts: 10 steps)
+	# and the updated database runs the pipeline again (0.2.0 adds the steps rules and cohorts: 11 steps)
 	$node->safe_psql($db, 'SET client_min_messages = warning; CALL seg_reco.refresh()');
 	is($node->safe_psql($db, q{
-		SELECT count(*) = 10 FROM seg_reco.refresh_log
+		SELECT count(*) = 11 FROM seg_reco.refresh_log
 		 WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND row_count > 0}),
 		't', "$v -> $current: refresh() runs after the update");
 }

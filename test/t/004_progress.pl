@@ -116,10 +116,11 @@ worker_sql('SELECT count(*) FROM seg_reco.generate_demo_data(customers => 2000, 
 worker_sql('SET seg_reco.progress_messages = on');
 start_in_worker('CALL seg_reco.refresh()');
 @seen = watch();
-my @names = qw(customer_features clusters customer_value content popularity als_model
+my @names = qw(customer_features clusters customer_value content popularity rules als_model
   recommendations customer_segments segment_summary cohorts);
 ok(scalar(@seen) > 0, 'another session sees refresh() in progress');
-ok(!grep({ $_->[0] ne 'refresh' || $_->[1] ne $names[ $_->[2] - 1 ] } @seen),
+# (step 0 with no name: begun, the first step not yet started)
+ok(!grep({ $_->[0] ne 'refresh' || ($_->[2] == 0 ? $_->[1] ne '' : $_->[1] ne $names[ $_->[2] - 1 ]) } @seen),
 	'every row names the command and a step under its number');
 my %steps_seen = map { $_->[1] => 1 } @seen;
 note 'steps seen: ' . join(' ', grep { $steps_seen{$_} } @names);
@@ -128,7 +129,7 @@ is_deeply([ sort { $a <=> $b } @steps ], \@steps, 'the steps go in order');
 wait_worker();
 is(worker_row(), undef, 'the entry is gone when refresh() has ended');
 ok(!-e $wfile, 'and so is its file');
-like($worker->{stderr}, qr/NOTICE:  refresh: step 1 of 10: customer_features\n/,
+like($worker->{stderr}, qr/NOTICE:  refresh: step 1 of 11: customer_features\n/,
 	'the caller got a message at the start of the first step');
 like($worker->{stderr}, qr/NOTICE:  refresh > als_train: step 2 of 3: iterations \(15 iterations\)\n/,
 	'and at the start of the inner command\'s steps');
@@ -137,7 +138,7 @@ like($worker->{stderr}, qr/NOTICE:  refresh: cohorts done\n.*NOTICE:  refresh: d
 is($node->safe_psql('postgres', q{
 	SELECT count(*) FILTER (WHERE peak_memory_bytes > 0) FROM seg_reco.refresh_log
 	 WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)}),
-	'10', 'each step is logged with the peak memory of the backend');
+	'11', 'each step is logged with the peak memory of the backend');
 worker_sql('RESET seg_reco.progress_messages');
 
 # 3. a cancelled call: the entry goes
