@@ -46,9 +46,16 @@ SELECT json_build_object('segments', (
                'revenue', round(s.revenue), 'revenue_share_pct', s.revenue_share_pct,
                'recency_days', s.mean_recency_days, 'frequency', s.mean_frequency,
                'monetary', round(s.mean_monetary), 'p_alive', s.mean_p_alive,
-               'clv_12m', s.expected_value_12m, 'at_risk_pct', s.at_risk_pct)
+               'clv_12m', s.expected_value_12m, 'at_risk_pct', s.at_risk_pct,
+               'planted_lapsing', p.n)
            ORDER BY s.revenue DESC NULLS LAST, s.segment)
-      FROM seg_reco.segment_summary s WHERE s.kind = 'rfm'));
+      FROM seg_reco.segment_summary s
+      -- on the demo data: the planted churners and at-risk customers in it
+      LEFT JOIN (SELECT c.segment, count(*) AS n
+                   FROM seg_reco.customer_segments c JOIN seg_reco.demo_truth d USING (customer_id)
+                  WHERE d.at_risk OR d.churned_on IS NOT NULL
+                  GROUP BY c.segment) p ON p.segment = s.segment
+     WHERE s.kind = 'rfm'));
 \else
 SELECT json_build_object('segments', NULL);
 \endif
