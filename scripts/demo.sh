@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build seg_reco, start a throwaway PostgreSQL 15 cluster inside the project
 # folder, load demo data and plant a past campaign with a known effect in it
-# (generate_demo_campaign), refresh the models and print the analyst report.
+# (generate_demo_campaign), refresh the models, print the analyst report and
+# write it as charts into one HTML file (out/seg_reco_report.html).
 # Safe to run again: the cluster, database and data are reused.
 set -euo pipefail
 
@@ -61,5 +62,15 @@ evaluate_recommenders() {
 }
 step "evaluate recommenders" evaluate_recommenders
 step "analyst report" report
+
+# the same as charts: one HTML file (scripts/report.sh writes it again)
+REPORT_HTML=$ROOT/out/seg_reco_report.html
+visual_report() {
+    ensure_echarts
+    write_report "$REPORT_HTML" "$PGBIN/psql" -h "$SOCKDIR" -p "$PORT" -U postgres -d "$DB"
+    say "    $REPORT_HTML ($(( $(stat -c %s "$REPORT_HTML") / 1024 )) kB, opens offline in any browser)"
+}
+step "visual report (HTML)" visual_report
 print_timings
 connection_help
+printf '\nVisual report: %s\n' "$REPORT_HTML"

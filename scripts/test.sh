@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Every test: same setup as demo.sh, then the check of the thread contract
 # (scripts/check_threads.py, one test), pg_regress (make installcheck) and
-# pgTAP (pg_prove test/pgtap/*.sql) against the throwaway cluster, then the
-# TAP tests of test/t/*.pl (each starts clusters of its own: upgrade paths).
+# pgTAP (pg_prove test/pgtap/*.sql) against the throwaway cluster, the visual
+# report of a small demo database opened in headless Chromium (one test:
+# run_report_test in scripts/lib/report.sh), then the TAP tests of
+# test/t/*.pl (each starts clusters of its own: upgrade paths).
 # Ends with the line "N passed, N failed[, N skipped]" (N = test files);
 # exits non-zero if anything failed.  .ci/run calls exactly this script.
 #
@@ -212,6 +214,7 @@ step "thread contract" run_thread_check
 step "refresh models" refresh_pipeline
 step "pg_regress (make installcheck)" run_regress
 step "pgTAP (pg_prove)" run_pgtap
+step "visual report (headless Chromium)" run_report_test
 step "TAP (prove test/t)" run_tap
 print_timings
 if [[ ${#FAILED_NAMES[@]} -gt 0 ]]; then
