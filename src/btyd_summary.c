@@ -36,6 +36,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "common/int.h"
 
 #include <limits.h>
@@ -469,6 +471,10 @@ btyd_parse_int(const char *str, char **p, const char *what)
 	long long	v;
 	char	   *end;
 
+	/* the form is exact, as the output function writes it: no blanks, no "+" */
+	if (!isdigit((unsigned char) **p) &&
+		!(**p == '-' && isdigit((unsigned char) (*p)[1])))
+		btyd_bad_input(str, what);
 	errno = 0;
 	v = strtoll(*p, &end, 10);
 	if (end == *p || errno == ERANGE)
@@ -569,7 +575,11 @@ seg_reco_btyd_summary_state_in(PG_FUNCTION_ARGS)
 		st->days[st->ndays].amount = amount;
 		st->ndays++;
 		if (*p == ',')
+		{
+			if (p[1] == '}')
+				btyd_bad_input(str, "A comma must be followed by another day.");
 			p++;
+		}
 		else if (*p != '}')
 			btyd_bad_input(str, "Expected \",\" or \"}\".");
 	}

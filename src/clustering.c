@@ -94,11 +94,57 @@ seg_reco_features_arg(ArrayType *arr, int d, const char *what)
 	return v;
 }
 
+void
+seg_reco_rows_args_differ(SegRecoRows *st, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s: %s must be the same in every row", st->fname, what),
+			 errdetail("The aggregate computes one result from all its rows, so its parameters cannot change from row to row; "
+					   "taking the first row's would make the result depend on the order rows arrive in."),
+			 errhint("Pass constants (or one value per GROUP BY group).")));
+}
+
+/*
+ * The parameters of a row after the first must equal the first row's: the
+ * model must not depend on which row came first.  Options are compared as
+ * jsonb values (equal objects with keys in another order are equal).
+ */
+static void
+rows_check_same_args(FunctionCallInfo fcinfo, SegRecoRows *st,
+					 int nint_args, bool has_options, bool has_label)
+{
+	int			argi = has_label ? 3 : 2;
+
+	if (nint_args >= 1 && (PG_ARGISNULL(argi) || PG_GETARG_INT32(argi) != st->arg1))
+		seg_reco_rows_args_differ(st, psprintf("parameter %d", argi));
+	if (nint_args >= 2 && (PG_ARGISNULL(argi + 1) || PG_GETARG_INT32(argi + 1) != st->arg2))
+		seg_reco_rows_args_differ(st, psprintf("parameter %d", argi + 1));
+	if (has_options)
+	{
+		bool		isnull = PG_ARGISNULL(argi + nint_args);
+
+		if (isnull != (st->options == NULL))
+			seg_reco_rows_args_differ(st, "the options");
+		if (!isnull)
+		{
+			Jsonb	   *jb = PG_GETARG_JSONB_P(argi + nint_args);
+
+			if ((VARSIZE(jb) != VARSIZE(st->options) ||
+				 memcmp(jb, st->options, VARSIZE(jb)) != 0) &&
+				!DatumGetBool(DirectFunctionCall2(jsonb_eq, JsonbPGetDatum(jb),
+												  JsonbPGetDatum(st->options))))
+				seg_reco_rows_args_differ(st, "the options");
+		}
+	}
+}
+
 /*
  * Transition: append one row.  Arguments after the state: features, then
  * nint_args int4 arguments (or, with has_label, the int4 label first), then
  * optionally jsonb options.  Rows with NULL features (or NULL label) are
- * skipped.  The parameters are read from the first row.
+ * skipped.  The parameters are read from the first row; every later row
+ * must have the same (rows_check_same_args).
  */
 SegRecoRows *
 seg_reco_rows_collect(FunctionCallInfo fcinfo, const char *fname,
@@ -147,6 +193,8 @@ seg_reco_rows_collect(FunctionCallInfo fcinfo, const char *fname,
 		}
 		st->args_set = true;
 	}
+	else
+		rows_check_same_args(fcinfo, st, nint_args, has_options, has_label);
 
 	if (PG_ARGISNULL(1) || (has_label && PG_ARGISNULL(2)))
 		return st;

@@ -45,6 +45,7 @@ typedef struct SegRecoRows
 	int64		arg3;			/* seed (silhouette) */
 	Jsonb	   *options;		/* copy in cxt, or NULL */
 	bool		args_set;
+	bool		arg3_set;		/* arg3 read (silhouette's seed) */
 	const char *fname;			/* for messages */
 } SegRecoRows;
 
@@ -106,5 +107,8 @@ extern void seg_reco_json_bad(const char *type, const char *why) pg_attribute_no
 /* model log1p column list in the text form: [1, 3] (1-based) */
 extern void seg_reco_json_log1p(StringInfo buf, const double *log1p, int d);
 extern void seg_reco_json_read_log1p(JsonbContainer *c, double *log1p, int d, const char *type);
+
+/* error: a parameter of the aggregate differs between rows */
+extern void seg_reco_rows_args_differ(SegRecoRows *st, const char *what) pg_attribute_noreturn();
 
 #endif							/* SEG_RECO_CLUSTERING_H */

@@ -39,6 +39,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "common/int.h"
 
 #include <limits.h>
@@ -425,6 +427,10 @@ rfm_parse_int64(const char *str, char **p, const char *what)
 	long long	v;
 	char	   *end;
 
+	/* the form is exact, as the output function writes it: no blanks, no "+" */
+	if (!isdigit((unsigned char) **p) &&
+		!(**p == '-' && isdigit((unsigned char) (*p)[1])))
+		rfm_bad_input(str, what);
 	errno = 0;
 	v = strtoll(*p, &end, 10);
 	if (end == *p || errno == ERANGE)
@@ -533,7 +539,11 @@ seg_reco_rfm_state_in(PG_FUNCTION_ARGS)
 			rfm_bad_input(str, "Too many receipt ids.");
 		st->receipts[st->nids++] = id;
 		if (*p == ',')
+		{
+			if (p[1] == '}')
+				rfm_bad_input(str, "A comma must be followed by another receipt id.");
 			p++;
+		}
 		else if (*p != '}')
 			rfm_bad_input(str, "Expected \",\" or \"}\".");
 	}

@@ -174,8 +174,19 @@ seg_reco_silhouette_trans(PG_FUNCTION_ARGS)
 {
 	SegRecoRows *st = seg_reco_rows_collect(fcinfo, "silhouette", PG_NARGS() > 3 ? 1 : 0, false, true);
 
-	if (PG_NARGS() > 4 && st->arg3 == 0 && !PG_ARGISNULL(4))
-		st->arg3 = PG_GETARG_INT64(4);
+	if (PG_NARGS() > 4)
+	{
+		/* the seed: NULL is 0 (the default); the same in every row */
+		int64		seed = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT64(4);
+
+		if (!st->arg3_set)
+		{
+			st->arg3 = seed;
+			st->arg3_set = true;
+		}
+		else if (seed != st->arg3)
+			seg_reco_rows_args_differ(st, "the seed");
+	}
 	PG_RETURN_POINTER(st);
 }
 

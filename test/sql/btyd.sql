@@ -48,6 +48,10 @@ SELECT 'week,8800,1:{8790:NaN}'::seg_reco.btyd_summary_state;
 SELECT 'week,8800,0:{8790:5}'::seg_reco.btyd_summary_state;
 SELECT 'week,8800,1:{8790?5}'::seg_reco.btyd_summary_state;
 SELECT 'week,8800,1:{8790:5}x'::seg_reco.btyd_summary_state;
+-- exact text form: no trailing comma, no blanks before numbers
+SELECT 'week,8800,2:{8790:5,}'::seg_reco.btyd_summary_state;
+SELECT 'week, 8800,1:{8790:5}'::seg_reco.btyd_summary_state;
+SELECT 'week,8800,1:{8790:5}'::seg_reco.btyd_summary_state::text;
 -- bad aggregate input
 SELECT seg_reco.btyd_summary(d, amount, '2024-02-04', 'month') FROM lines;
 SELECT seg_reco.btyd_summary(d, amount, NULL, 'week') FROM lines;

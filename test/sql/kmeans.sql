@@ -98,6 +98,19 @@ SELECT seg_reco.kmeans_train(f, 0) FROM km_pts;
 SELECT seg_reco.kmeans_train(f, 13) FROM km_pts;
 SELECT seg_reco.kmeans_train(f, 3) FROM (SELECT '{1, 1}'::float8[] AS f FROM generate_series(1, 5) UNION ALL SELECT '{2, 2}') s;
 SELECT seg_reco.kmeans_train(f, 2) FROM (VALUES ('{1, 2}'::float8[]), ('{1, 2, 3}')) v(f);
+-- the parameters must be the same in every row: with the first row's, the
+-- model would depend on the order the rows arrive in
+SELECT seg_reco.kmeans_train(f, g + 1) FROM km_pts;
+SELECT seg_reco.kmeans_train(f, 3, jsonb_build_object('seed', g)) FROM km_pts;
+SELECT seg_reco.kmeans_train(f, 3, CASE WHEN g = 1 THEN '{"seed": 7}'::jsonb END) FROM km_pts;
+SELECT seg_reco.kmeans_select_k(f, 2, g + 2) FROM km_pts;
+SELECT seg_reco.gmm_train(f, 2, jsonb_build_object('seed', g)) FROM km_pts;
+SELECT seg_reco.silhouette(f, g, 12, g) FROM km_pts;
+-- equal jsonb values written differently are the same options
+SELECT seg_reco.kmeans_train(f, 3, CASE WHEN g = 1 THEN '{"seed": 7, "max_iter": 50}'::jsonb
+                                        ELSE '{"max_iter": 50.0, "seed": 7}' END)::text =
+       (SELECT seg_reco.kmeans_train(f, 3, '{"seed": 7, "max_iter": 50}')::text FROM km_pts) AS same_model
+  FROM km_pts;
 SELECT seg_reco.kmeans_train(f, 1) FROM (VALUES ('{1, NULL}'::float8[])) v(f);
 SELECT seg_reco.kmeans_train(f, 1) FROM (VALUES ('{1, NaN}'::float8[])) v(f);
 SELECT seg_reco.kmeans_train(f, 1) FROM (VALUES ('{-Infinity, 1}'::float8[])) v(f);

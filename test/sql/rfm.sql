@@ -120,6 +120,13 @@ SELECT '1,0,NaN,0,5,9:{7}'::seg_reco.rfm_state;
 SELECT '1,0,1,0,-,-:{7}'::seg_reco.rfm_state;
 SELECT '1,0,1,0,5,9:{7}x'::seg_reco.rfm_state;
 SELECT '-1,0,1,0,-,-:{}'::seg_reco.rfm_state;
+-- the text form is exact, as rfm_state_out writes it: a trailing comma in
+-- the receipts, a blank or a plus sign before a number are errors
+SELECT '2,0,1,0,5,9:{7,}'::seg_reco.rfm_state;
+SELECT ' 1,0,1,0,5,9:{7}'::seg_reco.rfm_state;
+SELECT '1,0,1,0,5,9:{ 7}'::seg_reco.rfm_state;
+SELECT '1,0,1,0,+5,9:{7}'::seg_reco.rfm_state;
+SELECT '1,0,1,0,5,9:{7}'::seg_reco.rfm_state::text;
 SELECT (seg_reco.rfm_final('0,0,0,0,-,-:{}'::seg_reco.rfm_state)).*;
 -- amounts near 1e308 (monetary was NaN) and sums beyond 1e20: an error
 -- (22003), as the net amount is summed exactly (issue 11, item 6)
