@@ -453,6 +453,92 @@ REVOKE EXECUTE ON FUNCTION seg_reco.ab_assign_all(text, bigint[], text[], text) 
 COMMENT ON FUNCTION seg_reco.ab_assign_all(text, bigint[], text[], text) IS 'assign many customers at once, given by id or as an RFM segment or cluster (those already assigned keep their arm); balanced within each stratum when strata are given or the experiment is stratified; customers per arm';
 
 
+
+-- A campaign run with campaign_targets' control_share and recorded with
+-- record_contacts is an experiment already: its control group was drawn at
+-- random (a hash of campaign and customer) before anyone was contacted.
+-- This turns it into one that ab_results and ab_roi read: arms control
+-- (the held-out rows of contact_history) and treatment (the contacted),
+-- planned weights {control_share, 1 - control_share} for the sample-ratio
+-- check, each customer's arm stored from the history (assigned_at: the
+-- first contact), status 'stopped' (nobody else is ever assigned), window
+-- from the first contact to ends_at.  control_share is the one the target
+-- list was made with (the history keeps who was held out, not the share).
+CREATE FUNCTION seg_reco.ab_experiment_from_campaign(campaign text, control_share float8,
+        experiment text DEFAULT NULL, promoted_products bigint[] DEFAULT NULL,
+        ends_at timestamptz DEFAULT NULL, description text DEFAULT NULL)
+RETURNS seg_reco.ab_experiments
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    v_name text := coalesce(experiment, campaign);
+    v_first timestamptz;
+    v_control bigint;
+    v_treated bigint;
+    v_row seg_reco.ab_experiments;
+BEGIN
+    IF campaign IS NULL OR control_share IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN campaign IS NULL THEN 'campaign' ELSE 'control_share' END
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'control_share is the share the target list held out (campaign_targets'' control_share).';
+    END IF;
+    IF NOT (control_share > 0 AND control_share < 1) THEN
+        RAISE EXCEPTION 'control_share must be above 0 and below 1, got %', control_share
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give the control_share the campaign''s target list was made with.';
+    END IF;
+    SELECT min(h.contacted_at), count(DISTINCT h.customer_id) FILTER (WHERE h.control),
+           count(DISTINCT h.customer_id) FILTER (WHERE NOT h.control)
+      INTO v_first, v_control, v_treated
+      FROM seg_reco.contact_history h
+     WHERE h.campaign = ab_experiment_from_campaign.campaign;
+    IF v_first IS NULL THEN
+        RAISE EXCEPTION 'campaign "%" has no contacts in seg_reco.contact_history', campaign
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'Record the target list with seg_reco.record_contacts() first.';
+    END IF;
+    IF v_control = 0 OR v_treated = 0 THEN
+        RAISE EXCEPTION 'campaign "%" has no % group', campaign,
+              CASE WHEN v_control = 0 THEN 'control' ELSE 'contacted' END
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('contact_history holds %s held-out and %s contacted customers of the campaign.',
+                                  v_control, v_treated),
+                  HINT = 'An uplift needs both: make the target list with a control_share above 0.';
+    END IF;
+    IF ends_at IS NOT NULL AND ends_at <= v_first THEN
+        RAISE EXCEPTION 'ends_at (%) must be after the campaign''s first contact (%)', ends_at, v_first
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF promoted_products IS NOT NULL AND array_position(promoted_products, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'promoted_products must not contain NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF EXISTS (SELECT 1 FROM seg_reco.ab_experiments e WHERE e.experiment = v_name) THEN
+        RAISE EXCEPTION 'experiment "%" already exists', v_name
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Give another name with experiment => ''...''.';
+    END IF;
+    INSERT INTO seg_reco.ab_experiments AS e
+        (experiment, arms, weights, control_arm, holdout, stratify_by, salt, promoted_products,
+         starts_at, ends_at, status, description)
+    VALUES (v_name, '{control,treatment}', ARRAY[control_share, 1 - control_share], 'control', 0, NULL,
+            'campaign:' || campaign, promoted_products, v_first, ends_at, 'stopped',
+            coalesce(description, format('campaign %s: control group held out by campaign_targets (control_share %s), from contact_history',
+                                         campaign, control_share)))
+    RETURNING e.* INTO v_row;
+    INSERT INTO seg_reco.ab_assignments (experiment, customer_id, arm, stratum, assigned_at)
+    SELECT v_name, h.customer_id, CASE WHEN bool_or(h.control) THEN 'control' ELSE 'treatment' END,
+           NULL, min(h.contacted_at)
+      FROM seg_reco.contact_history h
+     WHERE h.campaign = ab_experiment_from_campaign.campaign
+     GROUP BY h.customer_id;
+    RETURN v_row;
+END;
+$fn$;
+REVOKE EXECUTE ON FUNCTION seg_reco.ab_experiment_from_campaign(text, float8, text, bigint[], timestamptz, text) FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco.ab_experiment_from_campaign(text, float8, text, bigint[], timestamptz, text) IS 'the experiment of a recorded campaign whose target list held out a control group: arms control and treatment from contact_history, planned weights from control_share, window from the first contact; read it with ab_results and ab_roi';
+
 -- Results.  Per assigned customer, over [window_start, window_end):
 --   conversion           1 if the customer bought anything (a receipt with a
 --                        line of positive amount), else 0

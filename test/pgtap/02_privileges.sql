@@ -2,7 +2,7 @@
 -- functions after the README's GRANTs; only the owner changes data, models
 -- and configuration.
 BEGIN;
-SELECT plan(54);
+SELECT plan(55);
 
 CREATE ROLE seg_reco_test_analyst NOLOGIN NOSUPERUSER;
 -- the README's GRANTs
@@ -61,6 +61,7 @@ SELECT throws_ok('SELECT seg_reco.ab_assign(''priv_test'', 1)', '42501', NULL, '
 SELECT throws_ok('SELECT * FROM seg_reco.ab_assign_all(''priv_test'', ''{1,2}''::bigint[])', '42501', NULL,
                  'analyst cannot assign customers in bulk');
 SELECT throws_ok('SELECT seg_reco.ab_set_status(''priv_test'', ''stopped'')', '42501', NULL, 'analyst cannot stop experiments');
+SELECT throws_ok('SELECT seg_reco.ab_experiment_from_campaign(''c'', 0.1)', '42501', NULL, 'analyst cannot make experiments of campaigns');
 SELECT throws_ok('SELECT * FROM seg_reco.generate_demo_campaign()', '42501', NULL, 'analyst cannot plant the demo campaign');
 SELECT throws_ok('UPDATE seg_reco.ab_assignments SET arm = ''treatment''', '42501', NULL, 'analyst cannot move customers between arms');
 SELECT lives_ok('SELECT count(*) FROM seg_reco.ab_experiments JOIN seg_reco.ab_assignments USING (experiment)',

@@ -316,6 +316,47 @@ SELECT count(*) FILTER (WHERE customer_id IN (SELECT customer_id FROM experiment
                                    "exclude_controls_days": 0, "exclude_customers_in": "pg_temp.experiment_control"}');
 
 ------------------------------------------------------------------------------
+-- The recorded win-back as an experiment: its held-out control group against
+-- the contacted, read by ab_results and ab_roi
+------------------------------------------------------------------------------
+-- purchases after the contact (the demo's lines end before it): 40 NOK by
+-- each of the first three contacted, 25 NOK by the first control
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts,
+                                   quantity, unit_price, amount)
+SELECT 900000 + x.n, 900000 + x.n, x.customer_id, 1, 1, '2026-01-12 12:00+01', 1, x.amount, x.amount
+  FROM (SELECT row_number() OVER (ORDER BY control DESC, rank) AS n, customer_id,
+               CASE WHEN control THEN 25 ELSE 40 END AS amount
+          FROM (SELECT *, row_number() OVER (PARTITION BY control ORDER BY rank) AS k FROM winback) w
+         WHERE (control AND k = 1) OR (NOT control AND k <= 3)) x;
+SELECT experiment, arms, weights, control_arm, status, starts_at = '2026-01-05 10:00+01' AS starts_at_first_contact
+  FROM seg_reco.ab_experiment_from_campaign('winback-2026-01', 0.1, ends_at => '2026-02-05');
+-- the arms are the history's: held out = control, contacted = treatment
+SELECT count(*) AS assigned, count(*) FILTER (WHERE (a.arm = 'control') = w.control) AS same_as_history
+  FROM seg_reco.ab_assignments a JOIN winback w USING (customer_id)
+ WHERE a.experiment = 'winback-2026-01';
+-- ab_results against a count and means taken here (the experiment's window)
+SELECT r.arm, r.assigned, r.n, r.mean = d.mean AS mean_as_counted, round(r.mean::numeric, 4) AS mean,
+       r.planned_share
+  FROM seg_reco.ab_results('winback-2026-01', 'revenue') r
+  JOIN (SELECT CASE WHEN w.control THEN 'control' ELSE 'treatment' END AS arm,
+               avg(coalesce((SELECT sum(t.amount) FROM seg_reco.transactions t
+                              WHERE t.customer_id = w.customer_id AND t.ts >= '2026-01-05 10:00+01'
+                                AND t.ts < '2026-02-05'), 0))::float8 AS mean
+          FROM winback w GROUP BY 1) d USING (arm)
+ ORDER BY r.arm;
+SELECT arm, n, round(mean::numeric, 4) AS conversion
+  FROM seg_reco.ab_results('winback-2026-01', 'conversion') ORDER BY arm;
+\set VERBOSITY default
+SELECT * FROM seg_reco.ab_experiment_from_campaign('winback-2026-01', 0.1);
+SELECT * FROM seg_reco.ab_experiment_from_campaign('no such campaign', 0.1);
+SELECT * FROM seg_reco.ab_experiment_from_campaign('newsletter', 0.1, 'newsletter test');
+SELECT * FROM seg_reco.ab_experiment_from_campaign('winback-2026-01', 1, 'w2');
+SELECT * FROM seg_reco.ab_experiment_from_campaign('winback-2026-01', NULL, 'w2');
+SELECT * FROM seg_reco.ab_experiment_from_campaign('winback-2026-01', 0.1, 'w2', ends_at => '2025-12-01');
+SELECT * FROM seg_reco.ab_experiment_from_campaign('winback-2026-01', 0.1, 'w2', promoted_products => '{1,NULL}');
+\set VERBOSITY terse
+
+------------------------------------------------------------------------------
 -- Bad campaign definitions and contact lists: each a clear error
 ------------------------------------------------------------------------------
 \set VERBOSITY default
