@@ -15,7 +15,7 @@ SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'di
                                     'recommendations_active', 'contact_history']);
 SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary',
                                                 'cohorts']);
-SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models', 'progress', 'recommendations']);
+SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models', 'progress', 'recommendations', 'source_ids']);
 
 SELECT col_is_pk('seg_reco', 'customers', 'customer_id', 'customers keyed by customer_id');
 SELECT col_is_pk('seg_reco', 'products', 'product_id', 'products keyed by product_id');
