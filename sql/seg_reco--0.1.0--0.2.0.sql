@@ -4025,12 +4025,15 @@ BEGIN
         SELECT l.product_id, l.lexeme AS feature, 'word' AS kind, l.w AS tf FROM lex l
         UNION ALL
         -- each lexeme with the next kept one in the same field (stop words,
-        -- numbers and one-letter lexemes in between are skipped)
+        -- numbers and one-letter lexemes in between are skipped); a
+        -- hyphenated word ("t-light") is a lexeme of its own followed by
+        -- its parts ("light"): only the parts make bigrams, as in
+        -- scikit-learn's tokens
         SELECT b.product_id, b.lexeme || ' ' || b.nxt, 'bigram', b.w * v_bigram
           FROM (SELECT l.product_id, l.w, l.lexeme,
                        lead(l.lexeme) OVER (PARTITION BY l.product_id, l.fno
                                             ORDER BY l.pos, l.lexeme COLLATE "C") AS nxt
-                  FROM lex l) b
+                  FROM lex l WHERE l.lexeme OPERATOR(pg_catalog.!~) '-') b
          WHERE v_bigram > 0 AND b.nxt IS NOT NULL
         UNION ALL
         SELECT p.product_id, a.feature, 'attribute', a.w

@@ -224,7 +224,8 @@ SELECT p.product_id, string_agg(f.feature, ', ' ORDER BY f.feature COLLATE "C") 
  WHERE p.product_id BETWEEN 21 AND 24 GROUP BY 1 ORDER BY 1;
 SELECT count(*) AS english_stop_word_features FROM seg_reco.content_terms t
  WHERE t.kind <> 'attribute' AND t.lexeme ~ '(^| )(of|the|and)( |$)';
--- 24 shares "hang" and "heart" (and "hang heart" once "the" is skipped) with 21
+-- 24 shares "hang", "heart", "light" and the bigrams "hang heart" ("the"
+-- skipped) and "heart light" (the whole of "t-light" makes no bigram) with 21
 SELECT similar_product_id, round(similarity::numeric, 4) AS similarity FROM seg_reco.content_similar(24, 1);
 -- the call's config wins over the setting; any configuration, schema-qualified
 SELECT seg_reco.build_content(text_config => 'pg_catalog.simple') ->> 'config' AS config;
