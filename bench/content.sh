@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
 # Content, buy-again, popularity and cold start: build times, per-call
-# latency and a first quality check on the demo data (time split).
+# latency and a first quality check on the demo data (time split); then
+# seg_reco's content source alone against a plain TF-IDF reference
+# (bench/content_tfidf_ref.py: scikit-learn's TfidfVectorizer with unigrams,
+# bigrams and English stop words) on the demo data and UCI Online Retail,
+# with bench/hybrid.sh's protocol (test: the last 30 days; evaluate()'s
+# 2000 sampled customers; NDCG@10 over all products bought, re-buys count).
 #
 #   bash bench/content.sh            # the project cluster (scripts/lib.sh), database content_bench
 #   CONTENT_BENCH_SOCKDIR=/tmp/x CONTENT_BENCH_PORT=5432 bash bench/content.sh   # another running server
 #
-# Environment: BENCH_DB (default content_bench), CALLS (latency calls per
-# function, default 200), EVAL_CUSTOMERS (test customers sampled, default
-# 2000; 0 = all), FRESH=1 (recreate the extension and the demo data).
+# Environment: BENCH_DB (default content_bench), UCI_DB (content_uci),
+# CALLS (latency calls per function, default 200), EVAL_CUSTOMERS (test
+# customers sampled, default 2000; 0 = all), FRESH=1 (recreate the
+# extension and the demo data), SKIP_DEMO_QUALITY=1, SKIP_REFERENCE=1,
+# SKIP_UCI=1, UCI_CSV (the UCI file).  The reference needs python3-sklearn
+# (Debian: apt-get install python3-sklearn).
 set -euo pipefail
 # shellcheck source=../scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 BENCH_DB=${BENCH_DB:-content_bench}
+UCI_DB=${UCI_DB:-content_uci}
+UCI_CSV=${UCI_CSV:-$ROOT/../shared/data/online-retail/online_retail.csv.gz}
 CALLS=${CALLS:-200}
 EVAL_CUSTOMERS=${EVAL_CUSTOMERS:-2000}
 
@@ -92,6 +102,7 @@ SELECT fn, count(*) AS calls,
   FROM lat GROUP BY fn ORDER BY fn;
 SQL
 
+if [[ ${SKIP_DEMO_QUALITY:-0} != 1 ]]; then
 say "==> quality: train on all but the last 4 weeks, test on the last 4 weeks (k = 10)"
 q -v n_eval="$EVAL_CUSTOMERS" <<'SQL'
 SET work_mem = '256MB';
@@ -172,3 +183,44 @@ SELECT 'cold start' AS path, count(*) AS customers,
                         FROM seg_reco.cold_start_recommendations(t.customer_id, 10) c) r
  WHERE NOT t.has_history;
 SQL
+fi
+
+# ---------------------------------------------------------------- content alone against a plain TF-IDF
+reference() {   # reference db label stop_words: seg_reco's content alone, then the reference
+    local db=$1 label=$2 sw=$3 split dir
+    split=$(psql_db "$db" -tAc "SELECT max(ts)::date + 1 - 30 FROM seg_reco.transactions")
+    say "==> $label: content alone, test $split + 30 days, NDCG@10 (mode all: every product bought counts)"
+    psql_db "$db" -q -P footer=off -c "SELECT summary - 'version' - 'seconds' AS content_build FROM seg_reco.content_version"
+    psql_db "$db" -q -P footer=off -c "SELECT 'seg_reco content' AS model, customers, round(ndcg_at_k::numeric, 4) AS ndcg,
+               round(precision_at_k::numeric, 4) AS prec, round(recall_at_k::numeric, 4) AS recall,
+               round(hit_rate::numeric, 3) AS hit
+          FROM seg_reco.evaluate('$split', 10, '{\"recommenders\": [\"content\"], \"test_days\": 30}', '$label content')
+         WHERE mode = 'all'"
+    dir=$(mktemp -d)
+    chmod 777 "$dir"
+    psql_db "$db" -q -v split="$split" -v days=30 -v dir="$dir" -f "$ROOT/bench/content_ref_export.sql"
+    say "--- reference: scikit-learn TfidfVectorizer(ngram_range=(1, 2), stop_words=$sw) over name + description"
+    /usr/bin/python3 "$ROOT/bench/content_tfidf_ref.py" "$dir" 10 "$sw"
+    rm -rf "$dir"
+}
+
+if [[ ${SKIP_REFERENCE:-0} != 1 ]]; then
+    /usr/bin/python3 -c 'import sklearn' 2>/dev/null ||
+        die "the reference needs scikit-learn: apt-get install python3-sklearn (or SKIP_REFERENCE=1)"
+    # the demo's text is Norwegian: scikit-learn has no Norwegian stop words
+    reference "$BENCH_DB" demo none
+    if [[ ${SKIP_UCI:-0} != 1 ]]; then
+        [[ -r $UCI_CSV ]] || die "UCI Online Retail not found at $UCI_CSV (set UCI_CSV or SKIP_UCI=1)"
+        if [[ -z $(psql_db postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$UCI_DB'") || ${FRESH:-0} == 1 ]]; then
+            say "==> loading UCI Online Retail into $UCI_DB"
+            psql_db postgres -q -c "DROP DATABASE IF EXISTS $UCI_DB" -c "CREATE DATABASE $UCI_DB"
+            psql_db "$UCI_DB" -q -c "CREATE EXTENSION seg_reco"
+            psql_db "$UCI_DB" -q -v csv="$UCI_CSV" -f "$ROOT/bench/als_uci_load.sql"
+        fi
+        # an English catalogue: the text search configuration english
+        psql_db "$UCI_DB" -q -c "INSERT INTO seg_reco.settings VALUES ('content_text_config', '\"english\"')
+                                   ON CONFLICT (key) DO UPDATE SET value = excluded.value" \
+            -c "SELECT seg_reco.build_content() ->> 'terms' AS terms"
+        reference "$UCI_DB" uci english
+    fi
+fi

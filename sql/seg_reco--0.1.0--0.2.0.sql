@@ -4562,3 +4562,486 @@ END;
 $fn$;
 REVOKE EXECUTE ON FUNCTION seg_reco.ab_experiment_from_campaign(text, float8, text, bigint[], timestamptz, text) FROM PUBLIC;
 COMMENT ON FUNCTION seg_reco.ab_experiment_from_campaign(text, float8, text, bigint[], timestamptz, text) IS 'the experiment of a recorded campaign whose target list held out a control group: arms control and treatment from contact_history, planned weights from control_share, window from the first contact; read it with ab_results and ab_roi';
+
+-- Content in the catalogue's language (issue 13, item 3): build_content
+-- gains text_config (the text search configuration; default the setting
+-- content_text_config), bigram_weight and attribute_weights (the settings
+-- content_bigram_weight and content_attribute_weights); content_terms
+-- gains kind; content_features lists a product's features.
+-- (the column added without a default, then filled: a default given to
+-- ADD COLUMN would stay behind as a "missing value" a fresh install lacks)
+ALTER TABLE seg_reco.content_terms ADD COLUMN kind text;
+UPDATE seg_reco.content_terms SET kind = 'word';
+ALTER TABLE seg_reco.content_terms
+    ALTER COLUMN kind SET DEFAULT 'word',
+    ALTER COLUMN kind SET NOT NULL,
+    ADD CONSTRAINT content_terms_kind_check CHECK (kind IN ('word', 'bigram', 'attribute'));
+COMMENT ON TABLE seg_reco.content_terms IS 'vocabulary of the content vectors: one row per feature (a lexeme, a bigram of two lexemes, or a product attribute such as category:meieri), with its document frequency and smoothed idf ln((1+n)/(1+df))+1 (written by build_content)';
+INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
+    ('content_text_config', '"norwegian"', 'text search configuration of build_content (any regconfig: "english" for an English catalogue)'),
+    ('content_bigram_weight', '3', 'weight of a bigram (two adjacent lexemes) against a single lexeme in build_content; 0 = no bigrams (3: chosen on the validation windows of the demo data and UCI Online Retail)'),
+    ('content_attribute_weights', '{"category": 0.5, "subcategory": 0.5, "brand": 0.5, "own_brand": 0.25, "organic": 0.25, "vegetarian": 0.25}', 'weight of each product attribute as a feature of build_content (category, subcategory, brand: their value; own_brand, organic, vegetarian: when true); 0 = left out');
+DROP FUNCTION seg_reco.build_content(float8, float8, float8, float8, float8, boolean);
+CREATE FUNCTION seg_reco.build_content(name_weight float8 DEFAULT 2,
+                                       brand_weight float8 DEFAULT 1,
+                                       category_weight float8 DEFAULT 1,
+                                       subcategory_weight float8 DEFAULT 2,
+                                       description_weight float8 DEFAULT 1,
+                                       sublinear_tf boolean DEFAULT false,
+                                       text_config text DEFAULT NULL,
+                                       bigram_weight float8 DEFAULT NULL,
+                                       attribute_weights jsonb DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_t0        timestamptz := pg_catalog.clock_timestamp();
+    v_w         float8[] := ARRAY[name_weight, brand_weight, category_weight,
+                                  subcategory_weight, description_weight];
+    v_x         float8;
+    v_cfg_name  text;
+    v_cfg       regconfig;
+    v_bigram    float8;
+    v_aw        jsonb;
+    v_a         float8[];
+    v_key       text;
+    v_n         bigint;
+    v_terms     bigint;
+    v_bigrams   bigint;
+    v_attrs     bigint;
+    v_empty     bigint;
+    v_nnz       bigint;
+    v_version   bigint;
+    v_params    jsonb;
+    v_summary   jsonb;
+BEGIN
+    FOREACH v_x IN ARRAY v_w LOOP
+        IF v_x IS NULL OR NOT (v_x >= 0 AND v_x < 'Infinity') THEN
+            RAISE EXCEPTION 'field weights must be finite and not negative, got %', coalesce(v_x::text, 'NULL')
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use 0 to leave a field out.';
+        END IF;
+    END LOOP;
+    IF (SELECT sum(x) FROM unnest(v_w) x) = 0 THEN
+        RAISE EXCEPTION 'all field weights are zero'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give at least one of name, brand, category, subcategory, description a positive weight.';
+    END IF;
+    IF sublinear_tf IS NULL THEN
+        RAISE EXCEPTION 'sublinear_tf must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- the text search configuration: the call's, else the setting
+    IF text_config IS NOT NULL THEN
+        v_cfg_name := text_config;
+    ELSIF jsonb_typeof(seg_reco.setting('content_text_config')) = 'string' THEN
+        v_cfg_name := seg_reco.setting('content_text_config') #>> '{}';
+    ELSE
+        RAISE EXCEPTION 'setting content_text_config must be the name of a text search configuration, got %',
+                        seg_reco.setting('content_text_config')
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'For example: UPDATE or INSERT ''"english"'' for key content_text_config in seg_reco.settings.';
+    END IF;
+    BEGIN
+        v_cfg := v_cfg_name::regconfig;
+    EXCEPTION WHEN undefined_object OR invalid_schema_name OR invalid_name OR syntax_error
+                   OR feature_not_supported THEN
+        v_cfg := NULL;
+    END;
+    IF v_cfg IS NULL THEN
+        RAISE EXCEPTION 'text search configuration "%" does not exist', v_cfg_name
+            USING ERRCODE = 'undefined_object',
+                  DETAIL = format('The configurations are: %s.',
+                                  (SELECT string_agg(c.oid::regconfig::text, ', ' ORDER BY c.oid::regconfig::text)
+                                     FROM pg_catalog.pg_ts_config c)),
+                  HINT = 'Name one of them (schema-qualified if it is not in pg_catalog), or create your own with CREATE TEXT SEARCH CONFIGURATION.';
+    END IF;
+    -- bigrams: the call's weight, else the setting
+    v_bigram := coalesce(bigram_weight, (seg_reco.setting('content_bigram_weight') #>> '{}')::float8);
+    IF v_bigram IS NULL OR NOT (v_bigram >= 0 AND v_bigram < 'Infinity') THEN
+        RAISE EXCEPTION 'bigram_weight must be finite and not negative, got %', coalesce(v_bigram::text, 'NULL')
+            USING ERRCODE = CASE WHEN v_bigram IS NULL THEN 'null_value_not_allowed' ELSE 'invalid_parameter_value' END,
+                  HINT = 'Use 0 for no bigrams.';
+    END IF;
+    -- attribute weights: the setting, with the call's keys over it
+    IF attribute_weights IS NOT NULL AND jsonb_typeof(attribute_weights) <> 'object' THEN
+        RAISE EXCEPTION 'attribute_weights must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"category": 1, "brand": 0.5, "organic": 0}''.';
+    END IF;
+    v_aw := seg_reco.setting('content_attribute_weights') || coalesce(attribute_weights, '{}');
+    FOR v_key IN SELECT jsonb_object_keys(v_aw) LOOP
+        IF v_key NOT IN ('category', 'subcategory', 'brand', 'own_brand', 'organic', 'vegetarian') THEN
+            RAISE EXCEPTION 'unknown product attribute "%"', v_key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use category, subcategory, brand, own_brand, organic, vegetarian.';
+        END IF;
+        IF jsonb_typeof(v_aw -> v_key) <> 'number'
+           OR NOT ((v_aw ->> v_key)::float8 >= 0 AND (v_aw ->> v_key)::float8 < 'Infinity') THEN
+            RAISE EXCEPTION 'attribute weight of % must be a finite number, not negative, got %', v_key, v_aw -> v_key
+                USING ERRCODE = CASE WHEN jsonb_typeof(v_aw -> v_key) = 'null' THEN 'null_value_not_allowed'
+                                     ELSE 'invalid_parameter_value' END,
+                      HINT = 'Use 0 to leave an attribute out.';
+        END IF;
+    END LOOP;
+    v_a := ARRAY[coalesce((v_aw ->> 'category')::float8, 0), coalesce((v_aw ->> 'subcategory')::float8, 0),
+                 coalesce((v_aw ->> 'brand')::float8, 0), coalesce((v_aw ->> 'own_brand')::float8, 0),
+                 coalesce((v_aw ->> 'organic')::float8, 0), coalesce((v_aw ->> 'vegetarian')::float8, 0)];
+
+    -- one build at a time; readers go on reading the old vectors
+    LOCK TABLE seg_reco.content_version IN EXCLUSIVE MODE;
+    DELETE FROM seg_reco.product_content;
+    DELETE FROM seg_reco.content_terms;
+    SELECT count(*) INTO v_n FROM seg_reco.products;
+
+    WITH lex AS MATERIALIZED (
+        -- every occurrence of a kept lexeme: field, position, field weight
+        SELECT p.product_id, f.fno, f.w, u.lexeme, pos.pos
+          FROM seg_reco.products p
+         CROSS JOIN LATERAL (VALUES (1, p.name, v_w[1]), (2, p.brand, v_w[2]), (3, p.category, v_w[3]),
+                                    (4, p.subcategory, v_w[4]), (5, p.description, v_w[5])) f(fno, txt, w)
+         CROSS JOIN LATERAL pg_catalog.unnest(pg_catalog.to_tsvector(v_cfg, f.txt)) u
+         CROSS JOIN LATERAL pg_catalog.unnest(coalesce(u.positions, '{0}'::smallint[])) pos(pos)
+         WHERE f.w > 0 AND f.txt IS NOT NULL
+           AND pg_catalog.length(u.lexeme) > 1
+           AND u.lexeme OPERATOR(pg_catalog.!~) '^[0-9.,]+$'
+    ), feat AS (
+        SELECT l.product_id, l.lexeme AS feature, 'word' AS kind, l.w AS tf FROM lex l
+        UNION ALL
+        -- each lexeme with the next kept one in the same field (stop words,
+        -- numbers and one-letter lexemes in between are skipped); a
+        -- hyphenated word ("t-light") is a lexeme of its own followed by
+        -- its parts ("light"): only the parts make bigrams, as in
+        -- scikit-learn's tokens
+        SELECT b.product_id, b.lexeme || ' ' || b.nxt, 'bigram', b.w * v_bigram
+          FROM (SELECT l.product_id, l.w, l.lexeme,
+                       lead(l.lexeme) OVER (PARTITION BY l.product_id, l.fno
+                                            ORDER BY l.pos, l.lexeme COLLATE "C") AS nxt
+                  FROM lex l WHERE l.lexeme OPERATOR(pg_catalog.!~) '-') b
+         WHERE v_bigram > 0 AND b.nxt IS NOT NULL
+        UNION ALL
+        SELECT p.product_id, a.feature, 'attribute', a.w
+          FROM seg_reco.products p
+         CROSS JOIN LATERAL (VALUES
+               ('category:' || lower(btrim(p.category)), v_a[1]),
+               ('subcategory:' || lower(btrim(p.subcategory)), v_a[2]),
+               ('brand:' || lower(btrim(p.brand)), v_a[3]),
+               (CASE WHEN p.own_brand THEN 'own_brand' END, v_a[4]),
+               (CASE WHEN p.organic THEN 'organic' END, v_a[5]),
+               (CASE WHEN p.vegetarian THEN 'vegetarian' END, v_a[6])) a(feature, w)
+         WHERE a.w > 0 AND a.feature IS NOT NULL AND a.feature OPERATOR(pg_catalog.!~) ':$'
+    ), tf AS MATERIALIZED (
+        SELECT f.product_id, f.feature AS lexeme, min(f.kind) AS kind, sum(f.tf)::float8 AS tf
+          FROM feat f
+         GROUP BY f.product_id, f.feature
+    ), vocab AS (
+        -- a feature every product holds tells no two products apart
+        INSERT INTO seg_reco.content_terms (term_id, lexeme, df, idf, kind)
+        SELECT (row_number() OVER (ORDER BY d.lexeme COLLATE "C"))::integer, d.lexeme, d.df::integer,
+               ln((1 + v_n)::float8 / (1 + d.df)::float8) + 1, d.kind
+          FROM (SELECT tf.lexeme, count(*) AS df, min(tf.kind) AS kind FROM tf GROUP BY tf.lexeme) d
+         WHERE d.df < v_n OR v_n = 1
+        RETURNING term_id, lexeme, idf
+    ), w AS (
+        SELECT tf.product_id, v.term_id,
+               (CASE WHEN sublinear_tf AND tf.tf > 1 THEN 1 + ln(tf.tf) ELSE tf.tf END) * v.idf AS w
+          FROM tf JOIN vocab v ON v.lexeme = tf.lexeme
+    ), vec AS (
+        SELECT w.product_id,
+               array_agg(w.term_id ORDER BY w.term_id) AS terms,
+               array_agg((w.w / n.norm)::float4 ORDER BY w.term_id) AS weights
+          FROM w JOIN (SELECT w2.product_id, sqrt(sum(w2.w * w2.w)) AS norm
+                         FROM w w2 GROUP BY w2.product_id) n ON n.product_id = w.product_id
+         WHERE n.norm > 0
+         GROUP BY w.product_id
+    )
+    INSERT INTO seg_reco.product_content (product_id, terms, weights, active)
+    SELECT p.product_id, coalesce(vec.terms, '{}'), coalesce(vec.weights, '{}'), coalesce(p.active, true)
+      FROM seg_reco.products p LEFT JOIN vec ON vec.product_id = p.product_id;
+
+    SELECT count(*), count(*) FILTER (WHERE t.kind = 'bigram'), count(*) FILTER (WHERE t.kind = 'attribute')
+      INTO v_terms, v_bigrams, v_attrs FROM seg_reco.content_terms t;
+    SELECT count(*) FILTER (WHERE cardinality(c.terms) = 0), coalesce(sum(cardinality(c.terms)), 0)
+      INTO v_empty, v_nnz FROM seg_reco.product_content c;
+    v_version := nextval('seg_reco.content_version_seq');
+    v_params := jsonb_build_object('name_weight', name_weight, 'brand_weight', brand_weight,
+                                   'category_weight', category_weight,
+                                   'subcategory_weight', subcategory_weight,
+                                   'description_weight', description_weight,
+                                   'sublinear_tf', sublinear_tf, 'config', v_cfg::text,
+                                   'bigram_weight', v_bigram, 'attribute_weights', v_aw);
+    v_summary := jsonb_build_object('version', v_version, 'products', v_n, 'terms', v_terms,
+                                    'bigrams', v_bigrams, 'attributes', v_attrs, 'config', v_cfg::text,
+                                    'empty_products', v_empty, 'nonzeros', v_nnz,
+                                    'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3));
+    INSERT INTO seg_reco.content_version AS cv (singleton, version, built_at, params, summary)
+    VALUES (true, v_version, now(), v_params, v_summary)
+    ON CONFLICT (singleton) DO UPDATE
+        SET version = excluded.version, built_at = excluded.built_at,
+            params = excluded.params, summary = excluded.summary;
+    RETURN v_summary;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.build_content(float8, float8, float8, float8, float8, boolean, text, float8, jsonb) IS 'builds the TF-IDF content vector of every product (words and bigrams from text search in text_config, product attributes, field weights, smoothed idf, L2 norm) into product_content and content_terms; returns a summary';
+REVOKE EXECUTE ON FUNCTION seg_reco.build_content(float8, float8, float8, float8, float8, boolean, text, float8, jsonb) FROM PUBLIC;
+
+-- The features of one product's content vector, heaviest first: what
+-- content_similar and content_scores compare.  kind: 'word', 'bigram' or
+-- 'attribute'; weight: the feature's weight in the L2-normalised vector;
+-- df: products holding it.  Errors: content not built (55000), a product
+-- without a vector (42704), NULL (22004).
+CREATE FUNCTION seg_reco.content_features(product_id bigint)
+RETURNS TABLE(feature text, kind text, weight float8, df integer)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF content_features.product_id IS NULL THEN
+        RAISE EXCEPTION 'product_id must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT FROM seg_reco.content_version) THEN
+        RAISE EXCEPTION 'content vectors have not been built'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Run SELECT seg_reco.build_content(); as the extension owner.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM seg_reco.product_content c WHERE c.product_id = content_features.product_id) THEN
+        RAISE EXCEPTION 'product % has no content vector', content_features.product_id
+            USING ERRCODE = 'undefined_object',
+                  DETAIL = 'seg_reco.product_content has no row for it.',
+                  HINT = 'Run SELECT seg_reco.build_content(); after adding products.';
+    END IF;
+    RETURN QUERY
+    SELECT t.lexeme, t.kind, u.w::float8, t.df
+      FROM seg_reco.product_content c
+     CROSS JOIN LATERAL unnest(c.terms, c.weights) u(term, w)
+      JOIN seg_reco.content_terms t ON t.term_id = u.term
+     WHERE c.product_id = content_features.product_id
+     ORDER BY u.w DESC, t.lexeme COLLATE "C";
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.content_features(bigint) IS 'the features (lexemes, bigrams, attributes) of a product''s content vector with their weights, heaviest first';
+
+-- Text ids in use_source (issue 13, item 3): a text customer_id,
+-- product_id or receipt_id column of a source is read as
+-- seg_reco.internal_id(text); seg_reco.source_ids maps the ids back.
+CREATE FUNCTION seg_reco.internal_id(source_id text) RETURNS bigint
+AS 'MODULE_PATHNAME', 'seg_reco_internal_id'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION seg_reco.internal_id(text) IS 'the bigint seg_reco uses for a text id of the user''s data (customer, product, receipt) read through use_source: 63 bits of hashtextextended(source_id, 0)';
+
+-- The user's text ids behind the internal ids: kind customer, product or
+-- receipt; one row per distinct text of each text id column of the current
+-- sources (use_source rewrites the view; empty while every id is an
+-- integer).  Join it to any result for the user's ids, for example
+-- recommend_for(...) r JOIN seg_reco.source_ids i ON i.kind = 'product' AND
+-- i.id = r.product_id.
+CREATE VIEW seg_reco.source_ids AS
+SELECT NULL::text AS kind, NULL::bigint AS id, NULL::text AS source_id WHERE false;
+COMMENT ON VIEW seg_reco.source_ids IS 'the user''s text ids (customer, product, receipt) behind seg_reco''s internal ids (seg_reco.internal_id), for every text id column of the sources set by use_source';
+CREATE OR REPLACE FUNCTION seg_reco.use_source(relation text, source regclass,
+                                    columns jsonb DEFAULT '{}',
+                                    discard_data boolean DEFAULT false)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_target regclass;
+    v_kind "char";
+    v_rows bigint;
+    v_select text := '';
+    v_col record;
+    v_src_col text;
+    v_src_type oid;
+    v_src_typmod integer;
+    v_tgt_type oid;
+    v_key text;
+    v_cust text;
+    v_cust_type regtype;
+    v_ts text;
+    v_text_ids text[] := '{}';
+    v_id_expr text;
+    v_cust_expr text;
+    v_src record;
+    v_ids text := '';
+BEGIN
+    IF relation IS NULL OR relation NOT IN ('customers', 'products', 'transactions', 'digital_events') THEN
+        RAISE EXCEPTION 'unknown source relation "%"', relation
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use one of customers, products, transactions, digital_events.';
+    END IF;
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF columns IS NULL OR jsonb_typeof(columns) <> 'object' THEN
+        RAISE EXCEPTION 'columns must be a JSON object mapping seg_reco column names to source column names'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"ts": "sold_at", "amount": "net_nok"}''.';
+    END IF;
+    FOR v_key IN SELECT jsonb_object_keys(columns) LOOP
+        IF NOT EXISTS (SELECT 1 FROM seg_reco.source_columns sc
+                        WHERE sc.relation = use_source.relation AND sc.column_name = v_key) THEN
+            RAISE EXCEPTION 'seg_reco.% has no column "%"', relation, v_key
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        IF jsonb_typeof(columns -> v_key) <> 'string' THEN
+            RAISE EXCEPTION 'mapping for column "%" must be a source column name (a JSON string)', v_key
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+
+    -- build the view's select list, checking every column
+    FOR v_col IN SELECT * FROM seg_reco.source_columns sc
+                  WHERE sc.relation = use_source.relation ORDER BY sc.position LOOP
+        v_src_col := coalesce(columns ->> v_col.column_name, v_col.column_name);
+        SELECT a.atttypid, a.atttypmod INTO v_src_type, v_src_typmod
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = source AND a.attname = v_src_col AND a.attnum > 0 AND NOT a.attisdropped;
+        v_tgt_type := v_col.data_type::regtype;
+        IF v_src_type IS NULL THEN
+            IF v_col.required OR columns ? v_col.column_name THEN
+                RAISE EXCEPTION 'source % has no column "%" for seg_reco.%.%',
+                                source, v_src_col, relation, v_col.column_name
+                    USING ERRCODE = 'undefined_column',
+                          HINT = format('Map it with columns => ''{"%s": "<your column>"}''.', v_col.column_name);
+            END IF;
+            v_select := v_select || format('%s(%s)::%s AS %I',
+                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END,
+                                           coalesce(v_col.fill_with, 'NULL'), v_col.data_type, v_col.column_name);
+        ELSIF v_col.column_name IN ('customer_id', 'product_id', 'receipt_id')
+              AND (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_src_type) = 'S' THEN
+            -- a text id: its internal id (the text itself in seg_reco.source_ids)
+            v_select := v_select || format('%sseg_reco.internal_id(s.%I%s) AS %I',
+                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END, v_src_col,
+                                           CASE WHEN v_src_type = 'pg_catalog.text'::regtype THEN '' ELSE '::text' END,
+                                           v_col.column_name);
+            v_text_ids := v_text_ids || v_src_col;
+        ELSE
+            IF (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_src_type)
+               IS DISTINCT FROM (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_tgt_type) THEN
+                RAISE EXCEPTION 'column "%" of % has type %, which cannot stand for seg_reco.%.% (%)',
+                                v_src_col, source, pg_catalog.format_type(v_src_type, v_src_typmod),
+                                relation, v_col.column_name, v_col.data_type
+                    USING ERRCODE = 'datatype_mismatch',
+                          HINT = 'Map a column of a compatible type, or cast it in a view of your own and use that view as the source.';
+            END IF;
+            v_select := v_select || format('%ss.%I::%s AS %I',
+                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END,
+                                           v_src_col, v_col.data_type, v_col.column_name);
+        END IF;
+        v_src_type := NULL;
+    END LOOP;
+
+    -- text ids: no two texts of a column may share an internal id
+    FOREACH v_src_col IN ARRAY v_text_ids LOOP
+        EXECUTE format('SELECT count(DISTINCT s.%1$I::text) - count(DISTINCT seg_reco.internal_id(s.%1$I::text)) FROM %2$s s',
+                       v_src_col, source) INTO v_rows;
+        IF v_rows > 0 THEN
+            RAISE EXCEPTION 'two values of column "%" of % map to the same internal id', v_src_col, source
+                USING ERRCODE = 'program_limit_exceeded',
+                      DETAIL = 'seg_reco.internal_id() hashes text ids to 63 bits; these two collide.',
+                      HINT = 'Number the ids yourself (a view over your table with an integer id) and point use_source at that view.';
+        END IF;
+    END LOOP;
+
+    -- replace the current relation
+    v_target := to_regclass(format('seg_reco.%I', relation));
+    IF v_target IS NOT NULL THEN
+        SELECT c.relkind INTO v_kind FROM pg_catalog.pg_class c WHERE c.oid = v_target;
+        IF v_kind = 'r' THEN
+            EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM seg_reco.%I LIMIT 1) x', relation) INTO v_rows;
+            IF v_rows > 0 AND NOT discard_data THEN
+                RAISE EXCEPTION 'seg_reco.% holds data that replacing it by a view would discard', relation
+                    USING ERRCODE = 'object_in_use',
+                          HINT = 'Pass discard_data => true to drop the built-in table and its rows.';
+            END IF;
+            EXECUTE format('ALTER EXTENSION seg_reco DROP TABLE seg_reco.%I', relation);
+            -- CASCADE drops only the foreign keys of other source tables
+            EXECUTE format('DROP TABLE seg_reco.%I CASCADE', relation);
+        ELSE
+            EXECUTE format('ALTER EXTENSION seg_reco DROP VIEW seg_reco.%I', relation);
+            EXECUTE format('DROP VIEW seg_reco.%I', relation);
+        END IF;
+    END IF;
+    EXECUTE format('CREATE VIEW seg_reco.%I AS SELECT %s FROM %s s', relation, v_select, source);
+    EXECUTE format('ALTER EXTENSION seg_reco ADD VIEW seg_reco.%I', relation);
+    EXECUTE format('COMMENT ON VIEW seg_reco.%I IS %L', relation,
+                   format('seg_reco.%s read from %s (seg_reco.use_source)', relation, source));
+
+    -- recommend_for reads one customer's lines, and default_as_of() the
+    -- latest line, at every call: without an index for each, every call
+    -- reads every line.  Say so now (a view cannot carry an index; the
+    -- view casts customer_id to bigint, so an index on another integer type
+    -- serves only as the expression (col::bigint)).
+    IF relation = 'transactions' THEN
+        v_cust := coalesce(columns ->> 'customer_id', 'customer_id');
+        v_ts := coalesce(columns ->> 'ts', 'ts');
+        SELECT a.atttypid INTO v_cust_type FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = source AND a.attname = v_cust AND a.attnum > 0 AND NOT a.attisdropped;
+        v_cust_expr := CASE WHEN v_cust = ANY (v_text_ids)
+                            THEN format('seg_reco.internal_id(%s%s)', quote_ident(v_cust),
+                                        CASE WHEN v_cust_type = 'pg_catalog.text'::regtype THEN '' ELSE '::text' END)
+                            ELSE format('(%s::bigint)', quote_ident(v_cust)) END;
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index i
+              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+              JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname IN ('btree', 'hash')
+              LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = source AND i.indpred IS NULL
+               AND CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN a.attname = v_cust
+                        ELSE i.indkey[0] = 0
+                             AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, true) = v_cust_expr
+                   END) THEN
+            RAISE NOTICE 'no index of % leads with %: every recommend_for will read all its lines', source,
+                         CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
+                              ELSE v_cust_expr END
+                USING HINT = format('CREATE INDEX ON %s (%s, %I)', source,
+                                    CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
+                                         ELSE v_cust_expr END, v_ts);
+        END IF;
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index i
+              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+              JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = source AND i.indpred IS NULL AND a.attname = v_ts) THEN
+            RAISE NOTICE 'no index of % leads with %: default_as_of(), and so every recommend_for, will read all its lines',
+                         source, quote_ident(v_ts)
+                USING HINT = format('CREATE INDEX ON %s (%I)', source, v_ts);
+        END IF;
+    END IF;
+
+    INSERT INTO seg_reco.sources AS s (relation, source, columns)
+    VALUES (use_source.relation, source::text, use_source.columns)
+    ON CONFLICT ON CONSTRAINT sources_pkey
+    DO UPDATE SET source = excluded.source, columns = excluded.columns, defined_at = pg_catalog.now();
+
+    -- seg_reco.source_ids: the text ids of every source, this one included
+    FOR v_src IN SELECT so.relation, so.source, so.columns FROM seg_reco.sources so ORDER BY so.relation LOOP
+        FOR v_key IN SELECT sc.column_name FROM seg_reco.source_columns sc
+                      WHERE sc.relation = v_src.relation
+                        AND sc.column_name IN ('customer_id', 'product_id', 'receipt_id')
+                      ORDER BY sc.position LOOP
+            v_src_col := coalesce(v_src.columns ->> v_key, v_key);
+            SELECT a.atttypid INTO v_src_type FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = v_src.source::regclass AND a.attname = v_src_col
+               AND a.attnum > 0 AND NOT a.attisdropped;
+            IF (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_src_type) = 'S' THEN
+                v_id_expr := format('s.%I%s', v_src_col,
+                                    CASE WHEN v_src_type = 'pg_catalog.text'::regtype THEN '' ELSE '::text' END);
+                v_ids := v_ids || format('%sSELECT %L::text, seg_reco.internal_id(%s), %s FROM %s s WHERE s.%I IS NOT NULL',
+                                         CASE WHEN v_ids = '' THEN '' ELSE ' UNION ' END,
+                                         pg_catalog.replace(v_key, '_id', ''), v_id_expr, v_id_expr,
+                                         v_src.source, v_src_col);
+            END IF;
+        END LOOP;
+    END LOOP;
+    EXECUTE 'CREATE OR REPLACE VIEW seg_reco.source_ids (kind, id, source_id) AS '
+            || CASE WHEN v_ids = '' THEN 'SELECT NULL::text, NULL::bigint, NULL::text WHERE false' ELSE v_ids END;
+
+    RETURN format('seg_reco.%s now reads from %s', relation, source);
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) IS 'replace a source relation (customers, products, transactions, digital_events) by a view over your own table, mapping column names; text customer, product and receipt ids are read as seg_reco.internal_id (mapped back by seg_reco.source_ids)';

@@ -3,18 +3,32 @@
 ------------------------------------------------------------------------------
 -- BEGIN content
 -- Content vectors: TF-IDF over the product text (name, brand, category,
--- subcategory, description), tokenised, stemmed and stripped of stop words
--- by PostgreSQL's text search with the norwegian configuration ("epler" and
--- "eple" both become "epl").  A lexeme's term frequency in a product is the
--- sum over the fields of field weight x occurrences (positions in the
--- field's tsvector); lexemes made of digits, dots and commas only, and
--- one-character lexemes (sizes and units like "750", "g", "l"), are left
+-- subcategory, description) and the product attributes.  The text is
+-- tokenised, stemmed and stripped of stop words by PostgreSQL's text search
+-- with the configuration text_config (default: the setting
+-- content_text_config, 'norwegian': "epler" and "eple" both become "epl";
+-- 'english' for English catalogues; any regconfig).  Lexemes made of
+-- digits, dots and commas only, and one-character lexemes (sizes and units
+-- like "750", "g", "l"), are left out.  The features of a product: its
+-- lexemes (tf = sum over the fields of field weight x occurrences, the
+-- positions in the field's tsvector); its bigrams, each kept lexeme with
+-- the next kept one in the same field (the stop words, numbers and
+-- one-letter lexemes between them skipped, as scikit-learn's
+-- ngram_range=(1, 2) after its stop words; of a hyphenated word, which
+-- text search keeps whole and in parts, only the parts), stored as "lexeme lexeme" with
+-- tf = field weight x bigram_weight x occurrences (default: the setting
+-- content_bigram_weight; 0 = no bigrams); and its attributes
+-- "category:<value>", "subcategory:<value>", "brand:<value>" (lower case)
+-- and "own_brand", "organic", "vegetarian" when true, each with tf = its
+-- weight in attribute_weights (the setting content_attribute_weights, with
+-- the call's keys over it; 0 = left out).  A feature every product holds
+-- (UCI's one category "retail") tells no two products apart and is left
 -- out.  With sublinear_tf, tf becomes 1 + ln(tf) when tf > 1.  IDF is
 -- smoothed as scikit-learn's TfidfVectorizer: ln((1 + n) / (1 + df)) + 1,
--- n = all products, df = products holding the lexeme.  Each vector is
+-- n = all products, df = products holding the feature.  Each vector is
 -- L2-normalised, so the cosine of two products is the dot product of their
--- vectors.  A product with no usable text gets an empty vector: its
--- similarity to everything is 0.
+-- vectors.  A product with no usable text or attribute gets an empty
+-- vector: its similarity to everything is 0.
 --
 -- The vectors are derived data written by seg_reco.build_content() (a
 -- pipeline step): run it again after changing the catalogue.  Readers in C
@@ -30,9 +44,10 @@ CREATE TABLE seg_reco.content_terms (
     term_id     integer PRIMARY KEY CHECK (term_id >= 1),
     lexeme      text NOT NULL UNIQUE,
     df          integer NOT NULL CHECK (df >= 1),
-    idf         float8 NOT NULL
+    idf         float8 NOT NULL,
+    kind        text NOT NULL DEFAULT 'word' CHECK (kind IN ('word', 'bigram', 'attribute'))
 );
-COMMENT ON TABLE seg_reco.content_terms IS 'vocabulary of the content vectors: one row per norwegian lexeme, with its document frequency and smoothed idf ln((1+n)/(1+df))+1 (written by build_content)';
+COMMENT ON TABLE seg_reco.content_terms IS 'vocabulary of the content vectors: one row per feature (a lexeme, a bigram of two lexemes, or a product attribute such as category:meieri), with its document frequency and smoothed idf ln((1+n)/(1+df))+1 (written by build_content)';
 
 CREATE TABLE seg_reco.product_content (
     product_id  bigint PRIMARY KEY,
@@ -62,7 +77,10 @@ CREATE FUNCTION seg_reco.build_content(name_weight float8 DEFAULT 2,
                                        category_weight float8 DEFAULT 1,
                                        subcategory_weight float8 DEFAULT 2,
                                        description_weight float8 DEFAULT 1,
-                                       sublinear_tf boolean DEFAULT false)
+                                       sublinear_tf boolean DEFAULT false,
+                                       text_config text DEFAULT NULL,
+                                       bigram_weight float8 DEFAULT NULL,
+                                       attribute_weights jsonb DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -72,8 +90,16 @@ DECLARE
     v_w         float8[] := ARRAY[name_weight, brand_weight, category_weight,
                                   subcategory_weight, description_weight];
     v_x         float8;
+    v_cfg_name  text;
+    v_cfg       regconfig;
+    v_bigram    float8;
+    v_aw        jsonb;
+    v_a         float8[];
+    v_key       text;
     v_n         bigint;
     v_terms     bigint;
+    v_bigrams   bigint;
+    v_attrs     bigint;
     v_empty     bigint;
     v_nnz       bigint;
     v_version   bigint;
@@ -96,29 +122,116 @@ BEGIN
         RAISE EXCEPTION 'sublinear_tf must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- the text search configuration: the call's, else the setting
+    IF text_config IS NOT NULL THEN
+        v_cfg_name := text_config;
+    ELSIF jsonb_typeof(seg_reco.setting('content_text_config')) = 'string' THEN
+        v_cfg_name := seg_reco.setting('content_text_config') #>> '{}';
+    ELSE
+        RAISE EXCEPTION 'setting content_text_config must be the name of a text search configuration, got %',
+                        seg_reco.setting('content_text_config')
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'For example: UPDATE or INSERT ''"english"'' for key content_text_config in seg_reco.settings.';
+    END IF;
+    BEGIN
+        v_cfg := v_cfg_name::regconfig;
+    EXCEPTION WHEN undefined_object OR invalid_schema_name OR invalid_name OR syntax_error
+                   OR feature_not_supported THEN
+        v_cfg := NULL;
+    END;
+    IF v_cfg IS NULL THEN
+        RAISE EXCEPTION 'text search configuration "%" does not exist', v_cfg_name
+            USING ERRCODE = 'undefined_object',
+                  DETAIL = format('The configurations are: %s.',
+                                  (SELECT string_agg(c.oid::regconfig::text, ', ' ORDER BY c.oid::regconfig::text)
+                                     FROM pg_catalog.pg_ts_config c)),
+                  HINT = 'Name one of them (schema-qualified if it is not in pg_catalog), or create your own with CREATE TEXT SEARCH CONFIGURATION.';
+    END IF;
+    -- bigrams: the call's weight, else the setting
+    v_bigram := coalesce(bigram_weight, (seg_reco.setting('content_bigram_weight') #>> '{}')::float8);
+    IF v_bigram IS NULL OR NOT (v_bigram >= 0 AND v_bigram < 'Infinity') THEN
+        RAISE EXCEPTION 'bigram_weight must be finite and not negative, got %', coalesce(v_bigram::text, 'NULL')
+            USING ERRCODE = CASE WHEN v_bigram IS NULL THEN 'null_value_not_allowed' ELSE 'invalid_parameter_value' END,
+                  HINT = 'Use 0 for no bigrams.';
+    END IF;
+    -- attribute weights: the setting, with the call's keys over it
+    IF attribute_weights IS NOT NULL AND jsonb_typeof(attribute_weights) <> 'object' THEN
+        RAISE EXCEPTION 'attribute_weights must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"category": 1, "brand": 0.5, "organic": 0}''.';
+    END IF;
+    v_aw := seg_reco.setting('content_attribute_weights') || coalesce(attribute_weights, '{}');
+    FOR v_key IN SELECT jsonb_object_keys(v_aw) LOOP
+        IF v_key NOT IN ('category', 'subcategory', 'brand', 'own_brand', 'organic', 'vegetarian') THEN
+            RAISE EXCEPTION 'unknown product attribute "%"', v_key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use category, subcategory, brand, own_brand, organic, vegetarian.';
+        END IF;
+        IF jsonb_typeof(v_aw -> v_key) <> 'number'
+           OR NOT ((v_aw ->> v_key)::float8 >= 0 AND (v_aw ->> v_key)::float8 < 'Infinity') THEN
+            RAISE EXCEPTION 'attribute weight of % must be a finite number, not negative, got %', v_key, v_aw -> v_key
+                USING ERRCODE = CASE WHEN jsonb_typeof(v_aw -> v_key) = 'null' THEN 'null_value_not_allowed'
+                                     ELSE 'invalid_parameter_value' END,
+                      HINT = 'Use 0 to leave an attribute out.';
+        END IF;
+    END LOOP;
+    v_a := ARRAY[coalesce((v_aw ->> 'category')::float8, 0), coalesce((v_aw ->> 'subcategory')::float8, 0),
+                 coalesce((v_aw ->> 'brand')::float8, 0), coalesce((v_aw ->> 'own_brand')::float8, 0),
+                 coalesce((v_aw ->> 'organic')::float8, 0), coalesce((v_aw ->> 'vegetarian')::float8, 0)];
+
     -- one build at a time; readers go on reading the old vectors
     LOCK TABLE seg_reco.content_version IN EXCLUSIVE MODE;
     DELETE FROM seg_reco.product_content;
     DELETE FROM seg_reco.content_terms;
     SELECT count(*) INTO v_n FROM seg_reco.products;
 
-    WITH tf AS MATERIALIZED (
-        SELECT p.product_id, u.lexeme,
-               sum(f.w * coalesce(pg_catalog.array_length(u.positions, 1), 1))::float8 AS tf
+    WITH lex AS MATERIALIZED (
+        -- every occurrence of a kept lexeme: field, position, field weight
+        SELECT p.product_id, f.fno, f.w, u.lexeme, pos.pos
           FROM seg_reco.products p
-         CROSS JOIN LATERAL (VALUES (p.name, v_w[1]), (p.brand, v_w[2]), (p.category, v_w[3]),
-                                    (p.subcategory, v_w[4]), (p.description, v_w[5])) f(txt, w)
-         CROSS JOIN LATERAL pg_catalog.unnest(
-                   pg_catalog.to_tsvector('pg_catalog.norwegian'::pg_catalog.regconfig, f.txt)) u
+         CROSS JOIN LATERAL (VALUES (1, p.name, v_w[1]), (2, p.brand, v_w[2]), (3, p.category, v_w[3]),
+                                    (4, p.subcategory, v_w[4]), (5, p.description, v_w[5])) f(fno, txt, w)
+         CROSS JOIN LATERAL pg_catalog.unnest(pg_catalog.to_tsvector(v_cfg, f.txt)) u
+         CROSS JOIN LATERAL pg_catalog.unnest(coalesce(u.positions, '{0}'::smallint[])) pos(pos)
          WHERE f.w > 0 AND f.txt IS NOT NULL
            AND pg_catalog.length(u.lexeme) > 1
            AND u.lexeme OPERATOR(pg_catalog.!~) '^[0-9.,]+$'
-         GROUP BY p.product_id, u.lexeme
+    ), feat AS (
+        SELECT l.product_id, l.lexeme AS feature, 'word' AS kind, l.w AS tf FROM lex l
+        UNION ALL
+        -- each lexeme with the next kept one in the same field (stop words,
+        -- numbers and one-letter lexemes in between are skipped); a
+        -- hyphenated word ("t-light") is a lexeme of its own followed by
+        -- its parts ("light"): only the parts make bigrams, as in
+        -- scikit-learn's tokens
+        SELECT b.product_id, b.lexeme || ' ' || b.nxt, 'bigram', b.w * v_bigram
+          FROM (SELECT l.product_id, l.w, l.lexeme,
+                       lead(l.lexeme) OVER (PARTITION BY l.product_id, l.fno
+                                            ORDER BY l.pos, l.lexeme COLLATE "C") AS nxt
+                  FROM lex l WHERE l.lexeme OPERATOR(pg_catalog.!~) '-') b
+         WHERE v_bigram > 0 AND b.nxt IS NOT NULL
+        UNION ALL
+        SELECT p.product_id, a.feature, 'attribute', a.w
+          FROM seg_reco.products p
+         CROSS JOIN LATERAL (VALUES
+               ('category:' || lower(btrim(p.category)), v_a[1]),
+               ('subcategory:' || lower(btrim(p.subcategory)), v_a[2]),
+               ('brand:' || lower(btrim(p.brand)), v_a[3]),
+               (CASE WHEN p.own_brand THEN 'own_brand' END, v_a[4]),
+               (CASE WHEN p.organic THEN 'organic' END, v_a[5]),
+               (CASE WHEN p.vegetarian THEN 'vegetarian' END, v_a[6])) a(feature, w)
+         WHERE a.w > 0 AND a.feature IS NOT NULL AND a.feature OPERATOR(pg_catalog.!~) ':$'
+    ), tf AS MATERIALIZED (
+        SELECT f.product_id, f.feature AS lexeme, min(f.kind) AS kind, sum(f.tf)::float8 AS tf
+          FROM feat f
+         GROUP BY f.product_id, f.feature
     ), vocab AS (
-        INSERT INTO seg_reco.content_terms (term_id, lexeme, df, idf)
+        -- a feature every product holds tells no two products apart
+        INSERT INTO seg_reco.content_terms (term_id, lexeme, df, idf, kind)
         SELECT (row_number() OVER (ORDER BY d.lexeme COLLATE "C"))::integer, d.lexeme, d.df::integer,
-               ln((1 + v_n)::float8 / (1 + d.df)::float8) + 1
-          FROM (SELECT tf.lexeme, count(*) AS df FROM tf GROUP BY tf.lexeme) d
+               ln((1 + v_n)::float8 / (1 + d.df)::float8) + 1, d.kind
+          FROM (SELECT tf.lexeme, count(*) AS df, min(tf.kind) AS kind FROM tf GROUP BY tf.lexeme) d
+         WHERE d.df < v_n OR v_n = 1
         RETURNING term_id, lexeme, idf
     ), w AS (
         SELECT tf.product_id, v.term_id,
@@ -137,7 +250,8 @@ BEGIN
     SELECT p.product_id, coalesce(vec.terms, '{}'), coalesce(vec.weights, '{}'), coalesce(p.active, true)
       FROM seg_reco.products p LEFT JOIN vec ON vec.product_id = p.product_id;
 
-    SELECT count(*) INTO v_terms FROM seg_reco.content_terms;
+    SELECT count(*), count(*) FILTER (WHERE t.kind = 'bigram'), count(*) FILTER (WHERE t.kind = 'attribute')
+      INTO v_terms, v_bigrams, v_attrs FROM seg_reco.content_terms t;
     SELECT count(*) FILTER (WHERE cardinality(c.terms) = 0), coalesce(sum(cardinality(c.terms)), 0)
       INTO v_empty, v_nnz FROM seg_reco.product_content c;
     v_version := nextval('seg_reco.content_version_seq');
@@ -145,8 +259,10 @@ BEGIN
                                    'category_weight', category_weight,
                                    'subcategory_weight', subcategory_weight,
                                    'description_weight', description_weight,
-                                   'sublinear_tf', sublinear_tf, 'config', 'norwegian');
+                                   'sublinear_tf', sublinear_tf, 'config', v_cfg::text,
+                                   'bigram_weight', v_bigram, 'attribute_weights', v_aw);
     v_summary := jsonb_build_object('version', v_version, 'products', v_n, 'terms', v_terms,
+                                    'bigrams', v_bigrams, 'attributes', v_attrs, 'config', v_cfg::text,
                                     'empty_products', v_empty, 'nonzeros', v_nnz,
                                     'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3));
     INSERT INTO seg_reco.content_version AS cv (singleton, version, built_at, params, summary)
@@ -157,8 +273,45 @@ BEGIN
     RETURN v_summary;
 END
 $fn$;
-COMMENT ON FUNCTION seg_reco.build_content(float8, float8, float8, float8, float8, boolean) IS 'builds the TF-IDF content vector of every product (norwegian text search, field weights, smoothed idf, L2 norm) into product_content and content_terms; returns a summary';
-REVOKE EXECUTE ON FUNCTION seg_reco.build_content(float8, float8, float8, float8, float8, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco.build_content(float8, float8, float8, float8, float8, boolean, text, float8, jsonb) IS 'builds the TF-IDF content vector of every product (words and bigrams from text search in text_config, product attributes, field weights, smoothed idf, L2 norm) into product_content and content_terms; returns a summary';
+REVOKE EXECUTE ON FUNCTION seg_reco.build_content(float8, float8, float8, float8, float8, boolean, text, float8, jsonb) FROM PUBLIC;
+
+-- The features of one product's content vector, heaviest first: what
+-- content_similar and content_scores compare.  kind: 'word', 'bigram' or
+-- 'attribute'; weight: the feature's weight in the L2-normalised vector;
+-- df: products holding it.  Errors: content not built (55000), a product
+-- without a vector (42704), NULL (22004).
+CREATE FUNCTION seg_reco.content_features(product_id bigint)
+RETURNS TABLE(feature text, kind text, weight float8, df integer)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF content_features.product_id IS NULL THEN
+        RAISE EXCEPTION 'product_id must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT FROM seg_reco.content_version) THEN
+        RAISE EXCEPTION 'content vectors have not been built'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Run SELECT seg_reco.build_content(); as the extension owner.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM seg_reco.product_content c WHERE c.product_id = content_features.product_id) THEN
+        RAISE EXCEPTION 'product % has no content vector', content_features.product_id
+            USING ERRCODE = 'undefined_object',
+                  DETAIL = 'seg_reco.product_content has no row for it.',
+                  HINT = 'Run SELECT seg_reco.build_content(); after adding products.';
+    END IF;
+    RETURN QUERY
+    SELECT t.lexeme, t.kind, u.w::float8, t.df
+      FROM seg_reco.product_content c
+     CROSS JOIN LATERAL unnest(c.terms, c.weights) u(term, w)
+      JOIN seg_reco.content_terms t ON t.term_id = u.term
+     WHERE c.product_id = content_features.product_id
+     ORDER BY u.w DESC, t.lexeme COLLATE "C";
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.content_features(bigint) IS 'the features (lexemes, bigrams, attributes) of a product''s content vector with their weights, heaviest first';
 
 -- Serving from the content vectors.  STABLE: they read the vectors visible
 -- to the snapshot (through the version-keyed cache, which never changes an

@@ -53,11 +53,42 @@ CREATE TABLE seg_reco.sources (
 );
 COMMENT ON TABLE seg_reco.sources IS 'user relations standing in for the built-in source tables (set by seg_reco.use_source)';
 
+-- Text ids (UCI's StockCode "85123A", InvoiceNo "C536379", a member
+-- number "M-0042"): where a source's customer_id, product_id or receipt_id
+-- column is text, use_source's view holds seg_reco.internal_id(the text)
+-- instead, a bigint every part of seg_reco uses as it would the user's own
+-- integer id, and seg_reco.source_ids maps each internal id back to the
+-- user's text.  internal_id is a pure function of the text (63 bits of
+-- PostgreSQL's hashtextextended, seed 0): the same text is the same id in
+-- every relation and at every refresh, with no mapping table to keep in
+-- step with the user's tables; use_source refuses a column where two texts
+-- would share an id (at a million ids the odds are about 1 in 10^7).  The
+-- ids are those of this PostgreSQL major version on this architecture
+-- (as hash partitioning's): after moving a database elsewhere, call
+-- use_source again and retrain.  Integer id columns are read as before.
+-- In C (src/source_ids.c): the views compute it for every line they read.
+CREATE FUNCTION seg_reco.internal_id(source_id text) RETURNS bigint
+AS 'MODULE_PATHNAME', 'seg_reco_internal_id'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION seg_reco.internal_id(text) IS 'the bigint seg_reco uses for a text id of the user''s data (customer, product, receipt) read through use_source: 63 bits of hashtextextended(source_id, 0)';
+
+-- The user's text ids behind the internal ids: kind customer, product or
+-- receipt; one row per distinct text of each text id column of the current
+-- sources (use_source rewrites the view; empty while every id is an
+-- integer).  Join it to any result for the user's ids, for example
+-- recommend_for(...) r JOIN seg_reco.source_ids i ON i.kind = 'product' AND
+-- i.id = r.product_id.
+CREATE VIEW seg_reco.source_ids AS
+SELECT NULL::text AS kind, NULL::bigint AS id, NULL::text AS source_id WHERE false;
+COMMENT ON VIEW seg_reco.source_ids IS 'the user''s text ids (customer, product, receipt) behind seg_reco''s internal ids (seg_reco.internal_id), for every text id column of the sources set by use_source';
+
 -- use_source(relation, source, columns): replace seg_reco.<relation> by a view
 -- over the user's relation.  columns maps seg_reco column -> source column
 -- for names that differ; other columns are taken by the same name, and an
 -- optional column missing from the source is filled with NULL or its
--- documented default.  A non-empty built-in table is only replaced with
+-- documented default.  A text customer_id, product_id or receipt_id column
+-- is read as its internal id (seg_reco.internal_id; seg_reco.source_ids maps
+-- it back).  A non-empty built-in table is only replaced with
 -- discard_data => true.
 CREATE FUNCTION seg_reco.use_source(relation text, source regclass,
                                     columns jsonb DEFAULT '{}',
@@ -80,6 +111,11 @@ DECLARE
     v_cust text;
     v_cust_type regtype;
     v_ts text;
+    v_text_ids text[] := '{}';
+    v_id_expr text;
+    v_cust_expr text;
+    v_src record;
+    v_ids text := '';
 BEGIN
     IF relation IS NULL OR relation NOT IN ('customers', 'products', 'transactions', 'digital_events') THEN
         RAISE EXCEPTION 'unknown source relation "%"', relation
@@ -124,6 +160,14 @@ BEGIN
             v_select := v_select || format('%s(%s)::%s AS %I',
                                            CASE WHEN v_select = '' THEN '' ELSE ', ' END,
                                            coalesce(v_col.fill_with, 'NULL'), v_col.data_type, v_col.column_name);
+        ELSIF v_col.column_name IN ('customer_id', 'product_id', 'receipt_id')
+              AND (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_src_type) = 'S' THEN
+            -- a text id: its internal id (the text itself in seg_reco.source_ids)
+            v_select := v_select || format('%sseg_reco.internal_id(s.%I%s) AS %I',
+                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END, v_src_col,
+                                           CASE WHEN v_src_type = 'pg_catalog.text'::regtype THEN '' ELSE '::text' END,
+                                           v_col.column_name);
+            v_text_ids := v_text_ids || v_src_col;
         ELSE
             IF (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_src_type)
                IS DISTINCT FROM (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_tgt_type) THEN
@@ -138,6 +182,18 @@ BEGIN
                                            v_src_col, v_col.data_type, v_col.column_name);
         END IF;
         v_src_type := NULL;
+    END LOOP;
+
+    -- text ids: no two texts of a column may share an internal id
+    FOREACH v_src_col IN ARRAY v_text_ids LOOP
+        EXECUTE format('SELECT count(DISTINCT s.%1$I::text) - count(DISTINCT seg_reco.internal_id(s.%1$I::text)) FROM %2$s s',
+                       v_src_col, source) INTO v_rows;
+        IF v_rows > 0 THEN
+            RAISE EXCEPTION 'two values of column "%" of % map to the same internal id', v_src_col, source
+                USING ERRCODE = 'program_limit_exceeded',
+                      DETAIL = 'seg_reco.internal_id() hashes text ids to 63 bits; these two collide.',
+                      HINT = 'Number the ids yourself (a view over your table with an integer id) and point use_source at that view.';
+        END IF;
     END LOOP;
 
     -- replace the current relation
@@ -174,6 +230,10 @@ BEGIN
         v_ts := coalesce(columns ->> 'ts', 'ts');
         SELECT a.atttypid INTO v_cust_type FROM pg_catalog.pg_attribute a
          WHERE a.attrelid = source AND a.attname = v_cust AND a.attnum > 0 AND NOT a.attisdropped;
+        v_cust_expr := CASE WHEN v_cust = ANY (v_text_ids)
+                            THEN format('seg_reco.internal_id(%s%s)', quote_ident(v_cust),
+                                        CASE WHEN v_cust_type = 'pg_catalog.text'::regtype THEN '' ELSE '::text' END)
+                            ELSE format('(%s::bigint)', quote_ident(v_cust)) END;
         IF NOT EXISTS (
             SELECT 1 FROM pg_catalog.pg_index i
               JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
@@ -182,14 +242,14 @@ BEGIN
              WHERE i.indrelid = source AND i.indpred IS NULL
                AND CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN a.attname = v_cust
                         ELSE i.indkey[0] = 0
-                             AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, true) = format('(%s::bigint)', quote_ident(v_cust))
+                             AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, true) = v_cust_expr
                    END) THEN
             RAISE NOTICE 'no index of % leads with %: every recommend_for will read all its lines', source,
                          CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
-                              ELSE format('(%I::bigint)', v_cust) END
+                              ELSE v_cust_expr END
                 USING HINT = format('CREATE INDEX ON %s (%s, %I)', source,
                                     CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
-                                         ELSE format('(%I::bigint)', v_cust) END, v_ts);
+                                         ELSE v_cust_expr END, v_ts);
         END IF;
         IF NOT EXISTS (
             SELECT 1 FROM pg_catalog.pg_index i
@@ -208,9 +268,32 @@ BEGIN
     ON CONFLICT ON CONSTRAINT sources_pkey
     DO UPDATE SET source = excluded.source, columns = excluded.columns, defined_at = pg_catalog.now();
 
+    -- seg_reco.source_ids: the text ids of every source, this one included
+    FOR v_src IN SELECT so.relation, so.source, so.columns FROM seg_reco.sources so ORDER BY so.relation LOOP
+        FOR v_key IN SELECT sc.column_name FROM seg_reco.source_columns sc
+                      WHERE sc.relation = v_src.relation
+                        AND sc.column_name IN ('customer_id', 'product_id', 'receipt_id')
+                      ORDER BY sc.position LOOP
+            v_src_col := coalesce(v_src.columns ->> v_key, v_key);
+            SELECT a.atttypid INTO v_src_type FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = v_src.source::regclass AND a.attname = v_src_col
+               AND a.attnum > 0 AND NOT a.attisdropped;
+            IF (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_src_type) = 'S' THEN
+                v_id_expr := format('s.%I%s', v_src_col,
+                                    CASE WHEN v_src_type = 'pg_catalog.text'::regtype THEN '' ELSE '::text' END);
+                v_ids := v_ids || format('%sSELECT %L::text, seg_reco.internal_id(%s), %s FROM %s s WHERE s.%I IS NOT NULL',
+                                         CASE WHEN v_ids = '' THEN '' ELSE ' UNION ' END,
+                                         pg_catalog.replace(v_key, '_id', ''), v_id_expr, v_id_expr,
+                                         v_src.source, v_src_col);
+            END IF;
+        END LOOP;
+    END LOOP;
+    EXECUTE 'CREATE OR REPLACE VIEW seg_reco.source_ids (kind, id, source_id) AS '
+            || CASE WHEN v_ids = '' THEN 'SELECT NULL::text, NULL::bigint, NULL::text WHERE false' ELSE v_ids END;
+
     RETURN format('seg_reco.%s now reads from %s', relation, source);
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) IS 'replace a source relation (customers, products, transactions, digital_events) by a view over your own table, mapping column names';
+COMMENT ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) IS 'replace a source relation (customers, products, transactions, digital_events) by a view over your own table, mapping column names; text customer, product and receipt ids are read as seg_reco.internal_id (mapped back by seg_reco.source_ids)';
 REVOKE EXECUTE ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) FROM PUBLIC;
 

@@ -30,6 +30,12 @@ INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
     ('recommendations_max_per_category', 'null', 'at most this many products of one category per list in seg_reco.recommendations (null = no cap)'),
     ('recommendations_lock_timeout_ms', '100', 'longest wait (ms) of each of refresh()''s attempts (at most 5, 1 s apart) to lock the idle recommendations slot for TRUNCATE; readers of seg_reco.recommendations that arrive meanwhile wait at most this long; 0 = never TRUNCATE: the slot is emptied with DELETE in the refresh transaction (say, when hot standbys serve the view)');
 
+-- the content vectors (build_content, issue 13)
+INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
+    ('content_text_config', '"norwegian"', 'text search configuration of build_content (any regconfig: "english" for an English catalogue)'),
+    ('content_bigram_weight', '3', 'weight of a bigram (two adjacent lexemes) against a single lexeme in build_content; 0 = no bigrams (3: chosen on the validation windows of the demo data and UCI Online Retail)'),
+    ('content_attribute_weights', '{"category": 0.5, "subcategory": 0.5, "brand": 0.5, "own_brand": 0.25, "organic": 0.25, "vegetarian": 0.25}', 'weight of each product attribute as a feature of build_content (category, subcategory, brand: their value; own_brand, organic, vegetarian: when true); 0 = left out');
+
 CREATE TABLE seg_reco.settings (
     key         text PRIMARY KEY REFERENCES seg_reco.setting_defaults (key),
     value       jsonb NOT NULL

@@ -14,14 +14,14 @@ SELECT col_is_pk('seg_reco', 'product_content', 'product_id', 'one vector per pr
 SELECT col_type_is('seg_reco', 'product_content', 'weights', 'real[]', 'weights are float4[]');
 SELECT col_is_unique('seg_reco', 'content_terms', 'lexeme', 'one term id per lexeme');
 
-SELECT volatility_is('seg_reco', 'build_content', ARRAY['double precision', 'double precision', 'double precision', 'double precision', 'double precision', 'boolean'], 'volatile');
+SELECT volatility_is('seg_reco', 'build_content', ARRAY['double precision', 'double precision', 'double precision', 'double precision', 'double precision', 'boolean', 'text', 'double precision', 'jsonb'], 'volatile');
 SELECT volatility_is('seg_reco', 'content_similar', ARRAY['bigint', 'integer', 'boolean'], 'stable');
 SELECT volatility_is('seg_reco', 'content_scores', ARRAY['bigint', 'integer', 'date', 'double precision', 'boolean', 'boolean'], 'stable');
 SELECT volatility_is('seg_reco', 'ndcg_at_k', ARRAY['bigint[]', 'bigint[]', 'integer'], 'immutable');
 SELECT is((SELECT proisstrict AND proparallel = 's' FROM pg_proc
             WHERE oid = 'seg_reco.average_precision_at_k(bigint[], bigint[], integer)'::regprocedure),
           true, 'metrics are strict and parallel safe');
-SELECT ok(NOT has_function_privilege('public', 'seg_reco.build_content(float8, float8, float8, float8, float8, boolean)', 'EXECUTE'),
+SELECT ok(NOT has_function_privilege('public', 'seg_reco.build_content(float8, float8, float8, float8, float8, boolean, text, float8, jsonb)', 'EXECUTE'),
           'build_content is not executable by PUBLIC');
 SELECT ok(NOT has_function_privilege('public', 'seg_reco.build_popularity(date, integer, integer)', 'EXECUTE'),
           'build_popularity is not executable by PUBLIC');

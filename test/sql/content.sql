@@ -17,17 +17,34 @@ INSERT INTO seg_reco.products (product_id, name, brand, category, subcategory, d
  (5, 'Lettmelk', 'Tine', 'meieri', 'melk', 'Frisk lettmelk.', 20, true),
  (6, 'Helmelk', 'Tine', 'meieri', 'melk', 'Frisk helmelk.', 21, true),
  (7, 'Ost mild', 'Tine', 'meieri', 'ost', 'En mild ost.', 90, true),
- (8, '750 g', NULL, '1', NULL, NULL, 10, true),
+ (8, '750 g', NULL, '', NULL, NULL, 10, true),
  (9, 'Pærer', 'Frukthagen', 'frukt og grønt', 'frukt', 'Saftige pærer.', 35, true),
  (10, 'Epler gule', 'Frukthagen', 'frukt og grønt', 'frukt', 'Gule epler.', 30, false);
 
--- names only: the cosine of 1 ('Epler') and 2 ('Eple grønt') by hand.
--- n = 10; df(epl) = 3 (1, 2, 10), df(grønt) = 1; idf = ln(11 / (1 + df)) + 1;
--- vector 1 = (1), vector 2 = (idf3, idf1) / norm: cos = idf3 / sqrt(idf3^2 + idf1^2)
-SELECT s - 'seconds' - 'version' AS summary FROM seg_reco.build_content(1, 0, 0, 0, 0) s;
-SELECT lexeme, df, round(idf::numeric, 4) AS idf FROM seg_reco.content_terms ORDER BY term_id;
+-- names only, single lexemes only: the cosine of 1 ('Epler') and 2 ('Eple
+-- grønt') by hand.  n = 10; df(epl) = 3 (1, 2, 10), df(grønt) = 1;
+-- idf = ln(11 / (1 + df)) + 1; vector 1 = (1), vector 2 = (idf3, idf1) /
+-- norm: cos = idf3 / sqrt(idf3^2 + idf1^2)
+SELECT s - 'seconds' - 'version' AS summary
+  FROM seg_reco.build_content(1, 0, 0, 0, 0, bigram_weight => 0,
+                              attribute_weights => '{"category": 0, "subcategory": 0, "brand": 0,
+                                                     "own_brand": 0, "organic": 0, "vegetarian": 0}') s;
+SELECT lexeme, df, round(idf::numeric, 4) AS idf, kind FROM seg_reco.content_terms ORDER BY term_id;
 SELECT round(similarity::numeric, 4) AS similarity,
        round(((ln(11 / 4.0) + 1) / sqrt((ln(11 / 4.0) + 1) ^ 2 + (ln(11 / 2.0) + 1) ^ 2))::numeric, 4) AS by_hand
+  FROM seg_reco.content_similar(1) WHERE similar_product_id = 2;
+
+-- the same with bigrams of weight 2: 2 ('Eple grønt') gains the bigram
+-- "epl grønt" (df 1) with tf 2; 10 ('Epler gule') gains "epl gul" (df 1):
+-- vector 2 = (idf3, idf1, 2 idf1) / norm, so cos(1, 2) = idf3 / sqrt(idf3^2 + 5 idf1^2)
+SELECT s - 'seconds' - 'version' AS summary
+  FROM seg_reco.build_content(1, 0, 0, 0, 0, bigram_weight => 2,
+                              attribute_weights => '{"category": 0, "subcategory": 0, "brand": 0,
+                                                     "own_brand": 0, "organic": 0, "vegetarian": 0}') s;
+SELECT lexeme, df, kind FROM seg_reco.content_terms WHERE kind = 'bigram' ORDER BY term_id;
+SELECT feature, kind, round(weight::numeric, 4) AS weight, df FROM seg_reco.content_features(2);
+SELECT round(similarity::numeric, 4) AS similarity,
+       round(((ln(11 / 4.0) + 1) / sqrt((ln(11 / 4.0) + 1) ^ 2 + 5 * (ln(11 / 2.0) + 1) ^ 2))::numeric, 4) AS by_hand
   FROM seg_reco.content_similar(1) WHERE similar_product_id = 2;
 
 -- the default build: all fields
@@ -37,6 +54,23 @@ SELECT c.product_id, cardinality(c.terms) AS terms, c.active,
   FROM seg_reco.product_content c ORDER BY c.product_id;
 SELECT t.lexeme FROM seg_reco.content_terms t
  WHERE t.lexeme IN ('epl', 'brød', 'pær', 'melk', 'og', 'fra', 'med', '750', 'g') ORDER BY 1;
+-- the default build's features of 1 ('Epler', 'Søte epler fra Hardanger.',
+-- organic): its lexemes, its bigrams (stop word "fra" skipped: "epl
+-- hardang"; none across fields), its attributes (category, subcategory,
+-- brand, organic, with their setting's weights)
+UPDATE seg_reco.products SET organic = true WHERE product_id = 1;
+UPDATE seg_reco.products SET own_brand = true WHERE product_id IN (3, 4);
+SELECT s - 'seconds' - 'version' AS summary FROM seg_reco.build_content() s;
+SELECT feature, kind, round(weight::numeric, 4) AS weight, df FROM seg_reco.content_features(1);
+SELECT kind, count(*) AS features, min(lexeme COLLATE "C") AS first, max(lexeme COLLATE "C") AS last
+  FROM seg_reco.content_terms GROUP BY kind ORDER BY kind;
+-- stop words make no feature, alone or in a bigram
+SELECT count(*) AS stop_word_features FROM seg_reco.content_terms t
+ WHERE t.kind <> 'attribute' AND t.lexeme ~ '(^| )(og|fra|med|er|en|et)( |$)';
+-- what the build used, for the record
+SELECT params - 'name_weight' - 'brand_weight' - 'category_weight' - 'subcategory_weight'
+              - 'description_weight' AS params
+  FROM seg_reco.content_version;
 
 -- neighbours: the other apple, the other bread, the other milk
 SELECT * FROM (SELECT p.product_id, s.similar_product_id, round(s.similarity::numeric, 4) AS similarity, s.rank
@@ -47,7 +81,7 @@ SELECT similar_product_id, round(similarity::numeric, 4) AS similarity, rank
   FROM seg_reco.content_similar(1, 20);
 -- the inactive product only on request; no product beats itself
 SELECT similar_product_id, round(similarity::numeric, 4) AS similarity, rank
-  FROM seg_reco.content_similar(1, 2, only_active => false);
+  FROM seg_reco.content_similar(1, 3, only_active => false);
 -- symmetric
 SELECT round(a.similarity::numeric, 6) = round(b.similarity::numeric, 6) AS symmetric
   FROM seg_reco.content_similar(3, 10) a, seg_reco.content_similar(4, 10) b
@@ -78,6 +112,27 @@ SELECT seg_reco.build_content(name_weight => -1);
 SELECT seg_reco.build_content(0, 0, 0, 0, 0);
 SELECT seg_reco.build_content(name_weight => 'NaN');
 SELECT seg_reco.build_content(sublinear_tf => NULL);
+SELECT seg_reco.build_content(text_config => 'klingon');
+SELECT seg_reco.build_content(text_config => 'no_such_schema.english');
+SELECT seg_reco.build_content(bigram_weight => -1);
+SELECT seg_reco.build_content(bigram_weight => 'Infinity');
+SELECT seg_reco.build_content(attribute_weights => '[1, 2]');
+SELECT seg_reco.build_content(attribute_weights => '{"colour": 1}');
+SELECT seg_reco.build_content(attribute_weights => '{"brand": -1}');
+SELECT seg_reco.build_content(attribute_weights => '{"brand": "high"}');
+SELECT seg_reco.build_content(attribute_weights => '{"brand": null}');
+-- the settings are checked the same way
+SAVEPOINT bad_settings;
+INSERT INTO seg_reco.settings VALUES ('content_text_config', 'null');
+SELECT seg_reco.build_content();
+UPDATE seg_reco.settings SET value = '"klingon"' WHERE key = 'content_text_config';
+SELECT seg_reco.build_content();
+INSERT INTO seg_reco.settings VALUES ('content_bigram_weight', 'null');
+SELECT seg_reco.build_content(text_config => 'norwegian');
+ROLLBACK TO SAVEPOINT bad_settings;
+-- content_features: bad input
+SELECT * FROM seg_reco.content_features(NULL);
+SELECT * FROM seg_reco.content_features(999);
 
 -- customers: 101 buys apples weekly, bread and milk; 102 milk and cheese;
 -- 104 has only a return; 105 has no history
@@ -100,9 +155,10 @@ INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id,
  (11, 6, 102, 5, 1, '2025-01-20 10:00+00', 1, 20, 20),
  (12, 7, 104, 1, 1, '2025-01-05 10:00+00', -1, 30, -30);
 
--- 101's profile leans to apples: the other apple right after the bought
--- one; the never-sold pears get a score too (new-product cold start); the
--- inactive apple only with only_active => false
+-- 101's profile leans to apples: the bought apple first, the bought bread
+-- (its bigrams shared with nothing else) before the other apple; the
+-- never-sold pears get a score too (new-product cold start); the inactive
+-- apple only with only_active => false
 SELECT product_id, round(score::numeric, 4) AS score, rank FROM seg_reco.content_scores(101, 5);
 SELECT product_id, round(score::numeric, 4) AS score, rank
   FROM seg_reco.content_scores(101, 5, exclude_purchased => true);
@@ -149,11 +205,46 @@ SELECT seg_reco.intra_list_diversity(ARRAY[1, 8]::bigint[]) AS with_empty_text,
 SELECT seg_reco.intra_list_diversity(array_fill(1::bigint, ARRAY[10000])) AS ten_thousand_same;
 SELECT seg_reco.intra_list_diversity(array_fill(1::bigint, ARRAY[10001]));
 
+-- an English catalogue (UCI Online Retail's names): under the setting
+-- content_text_config 'english' its stop words ("of", "the", "and") make
+-- no feature and "hanging" and "hang" match; under 'norwegian' they stay
+-- (not Norwegian stop words) and nothing is stemmed the English way
+INSERT INTO seg_reco.products (product_id, name, category, unit_price) VALUES
+ (21, 'WHITE HANGING HEART T-LIGHT HOLDER', 'retail', 2.55),
+ (22, 'SET OF 3 CAKE TINS PANTRY DESIGN', 'retail', 4.95),
+ (23, 'PACK OF 72 RETROSPOT CAKE CASES', 'retail', 0.55),
+ (24, 'HANG THE HEART AND THE LIGHTS', 'retail', 1.25);
+SELECT seg_reco.build_content(bigram_weight => 1) ->> 'config' AS config;
+SELECT feature, kind, df FROM seg_reco.content_features(22) ORDER BY feature COLLATE "C";
+INSERT INTO seg_reco.settings VALUES ('content_text_config', '"english"');
+SELECT seg_reco.build_content(bigram_weight => 1) ->> 'config' AS config;
+SELECT feature, kind, df FROM seg_reco.content_features(22) ORDER BY feature COLLATE "C";
+SELECT p.product_id, string_agg(f.feature, ', ' ORDER BY f.feature COLLATE "C") AS features
+  FROM seg_reco.products p, seg_reco.content_features(p.product_id) f
+ WHERE p.product_id BETWEEN 21 AND 24 GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS english_stop_word_features FROM seg_reco.content_terms t
+ WHERE t.kind <> 'attribute' AND t.lexeme ~ '(^| )(of|the|and)( |$)';
+-- 24 shares "hang", "heart", "light" and the bigrams "hang heart" ("the"
+-- skipped) and "heart light" (the whole of "t-light" makes no bigram) with 21
+SELECT similar_product_id, round(similarity::numeric, 4) AS similarity FROM seg_reco.content_similar(24, 1);
+-- the call's config wins over the setting; any configuration, schema-qualified
+SELECT seg_reco.build_content(text_config => 'pg_catalog.simple') ->> 'config' AS config;
+SELECT count(*) AS simple_keeps_of FROM seg_reco.content_terms WHERE lexeme = 'of';
+DELETE FROM seg_reco.settings WHERE key = 'content_text_config';
+-- a feature every product holds (a single category "retail") tells no two
+-- apart and is left out, as a word and as an attribute
+SAVEPOINT one_category;
+UPDATE seg_reco.products SET category = 'retail';
+SELECT seg_reco.build_content() ->> 'attributes' AS attributes;
+SELECT count(*) AS retail_features FROM seg_reco.content_terms WHERE lexeme IN ('retail', 'category:retail');
+ROLLBACK TO SAVEPOINT one_category;
+
 -- markings
 SELECT p.proname, p.provolatile, p.proparallel, p.proisstrict
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'seg_reco'
-   AND p.proname IN ('build_content', 'content_similar', 'content_scores', 'intra_list_diversity')
+   AND p.proname IN ('build_content', 'content_features', 'content_similar', 'content_scores', 'intra_list_diversity')
  ORDER BY 1;
-SELECT has_function_privilege('public', 'seg_reco.build_content(float8, float8, float8, float8, float8, boolean)', 'EXECUTE') AS public_builds;
+SELECT has_function_privilege('public', 'seg_reco.build_content(float8, float8, float8, float8, float8, boolean, text, float8, jsonb)', 'EXECUTE') AS public_builds;
+SELECT has_function_privilege('public', 'seg_reco.content_features(bigint)', 'EXECUTE') AS public_reads_features;
 ROLLBACK;

@@ -57,8 +57,9 @@ SELECT array_agg(product_id ORDER BY rank) AS call_overrides_setting
   FROM seg_reco.recommend_for(1, 3, weights => '{"buy_again": 0, "popularity": 1}');
 DELETE FROM seg_reco.settings WHERE key = 'hybrid_weights';
 
--- diversity: MMR trades score for variety (content alone puts the three
--- apples first); the category cap (fewer rows when categories run out); exclude
+-- diversity: MMR trades score for variety (content alone puts bananas and
+-- two milks first, all bought weekly); the category cap (fewer rows when
+-- categories run out); exclude
 SELECT array_agg(product_id ORDER BY rank) AS plain,
        round(seg_reco.intra_list_diversity(array_agg(product_id))::numeric, 3) AS ild
   FROM seg_reco.recommend_for(1, 3, weights => '{"als": 0, "popularity": 0, "buy_again": 0, "content": 1}');

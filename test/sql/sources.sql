@@ -167,3 +167,68 @@ SELECT seg_reco.default_as_of();
 SELECT seq_scan - :seq0 AS seq_scans, idx_scan - :idx0 AS index_scans
   FROM pg_stat_xact_user_tables WHERE relid = 'shop.sales_local'::regclass;
 COMMIT;
+
+-- Text ids (UCI Online Retail's StockCode "85123A", InvoiceNo "C536379", a
+-- member number "M-17850"): read as seg_reco.internal_id(text), mapped back
+-- by seg_reco.source_ids.  While every id is an integer the map is empty.
+SELECT count(*) AS text_ids FROM seg_reco.source_ids;
+SELECT seg_reco.internal_id('85123A') AS stock_code_85123a, seg_reco.internal_id('85123A') > 0 AS positive,
+       seg_reco.internal_id('85123a') <> seg_reco.internal_id('85123A') AS case_matters,
+       seg_reco.internal_id(NULL) AS of_null;
+CREATE SCHEMA uci;
+CREATE TABLE uci.members (customer text PRIMARY KEY, joined date);
+CREATE TABLE uci.items (stock_code text PRIMARY KEY, description text);
+CREATE TABLE uci.lines (invoice_no varchar(10), stock_code text, customer text,
+                        invoice_date timestamptz, price numeric);
+INSERT INTO uci.members VALUES ('M-17850', '2010-01-01'), ('M-13047', '2010-01-01');
+INSERT INTO uci.items VALUES ('85123A', 'WHITE HANGING HEART T-LIGHT HOLDER'),
+  ('71053', 'WHITE METAL LANTERN'), ('84406B', 'CREAM CUPID HEARTS COAT HANGER'),
+  ('22752', 'SET 7 BABUSHKA NESTING BOXES');
+INSERT INTO uci.lines VALUES
+  ('536365', '85123A', 'M-17850', '2010-12-01 08:26+00', 2.55),
+  ('536365', '71053', 'M-17850', '2010-12-01 08:26+00', 3.39),
+  ('536366', '84406B', 'M-13047', '2010-12-02 09:00+00', 2.75),
+  ('C536379', '85123A', 'M-13047', '2010-12-03 09:00+00', -2.55);
+CREATE INDEX ON uci.lines (seg_reco.internal_id(customer), invoice_date);
+CREATE INDEX ON uci.lines (invoice_date);
+SELECT seg_reco.use_source('customers', 'uci.members', '{"customer_id": "customer", "member_since": "joined"}');
+SELECT seg_reco.use_source('products', 'uci.items',
+       '{"product_id": "stock_code", "name": "description", "category": "description"}');
+-- (the index on internal_id(customer) serves recommend_for: no notice)
+SELECT seg_reco.use_source('transactions', 'uci.lines',
+       '{"receipt_id": "invoice_no", "product_id": "stock_code", "customer_id": "customer", "ts": "invoice_date", "amount": "price"}');
+-- the views hold internal ids, of the same types as the built-in tables
+SELECT string_agg(format('%s %s', attname, format_type(atttypid, atttypmod)), ', ' ORDER BY attnum)
+  FROM pg_attribute WHERE attrelid = 'seg_reco.transactions'::regclass AND attnum BETWEEN 1 AND 4;
+SELECT i.source_id AS invoice, c.source_id AS customer, p.source_id AS stock_code, t.amount,
+       t.product_id = seg_reco.internal_id(p.source_id) AS same_id
+  FROM seg_reco.transactions t
+  JOIN seg_reco.source_ids i ON i.kind = 'receipt' AND i.id = t.receipt_id
+  JOIN seg_reco.source_ids c ON c.kind = 'customer' AND c.id = t.customer_id
+  JOIN seg_reco.source_ids p ON p.kind = 'product' AND p.id = t.product_id
+ ORDER BY t.ts, 3;
+SELECT kind, count(*) FROM seg_reco.source_ids GROUP BY kind ORDER BY kind;
+-- one customer's lines, by the customer's text id, through the index
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT * FROM seg_reco.transactions t WHERE t.customer_id = seg_reco.internal_id('M-17850');
+RESET enable_seqscan;
+-- results in the user's ids: content neighbours of "85123A", and a
+-- customer's content recommendations, asked for by the customer's text id
+SELECT seg_reco.build_content(text_config => 'english') ->> 'products' AS products;
+SELECT p.source_id AS stock_code, round(s.similarity::numeric, 4) AS similarity
+  FROM seg_reco.content_similar(seg_reco.internal_id('85123A')) s
+  JOIN seg_reco.source_ids p ON p.kind = 'product' AND p.id = s.similar_product_id
+ ORDER BY s.rank;
+SELECT p.source_id AS stock_code, r.rank
+  FROM seg_reco.content_scores(seg_reco.internal_id('M-17850'), 2, exclude_purchased => true) r
+  JOIN seg_reco.source_ids p ON p.kind = 'product' AND p.id = r.product_id
+ ORDER BY r.rank;
+-- back to integer products: uci.items' stock codes leave the map, except
+-- those uci.lines (still the transactions) holds
+SELECT seg_reco.use_source('products', 'shop.items',
+       '{"product_id": "sku", "name": "title", "category": "dept", "unit_price": "price"}');
+SELECT kind, count(*) FROM seg_reco.source_ids GROUP BY kind ORDER BY kind;
+-- text in a column that is not an id is still refused
+CREATE TABLE uci.bad_lines (invoice_no text, stock_code text, customer text, invoice_date text, price numeric);
+SELECT seg_reco.use_source('transactions', 'uci.bad_lines',
+       '{"receipt_id": "invoice_no", "product_id": "stock_code", "customer_id": "customer", "ts": "invoice_date", "amount": "price"}');
