@@ -28,7 +28,9 @@
  * seg_reco_topk.  With vectors ~1-2% dense this costs customers^2 x
  * (products per customer) multiply-adds, against customers^2 x products
  * for a dense BLAS product of the same blocks (50-100 times more on the
- * demo data and UCI Online Retail).  The mean vector of the neighbours is
+ * demo data and UCI Online Retail).  Past NB_MAX_CANDIDATES customers the
+ * neighbours are searched among a sample of that many (a hash of the id),
+ * so the search grows linearly with the customers.  The mean vector of the neighbours is
  * kept to its NB_KEEP best products per customer in
  * seg_reco.nextbasket_neighbours: the top-k of a blend reads no further.
  *
@@ -67,6 +69,22 @@ PG_FUNCTION_INFO_V1(seg_reco_nextbasket_build);
 #define NB_KEEP 100
 #define NB_MAX_NEIGHBOURS 10000
 #define NB_MAX_GROUP 1000
+/* past this many customers, neighbours are searched among a sample of this many */
+#define NB_MAX_CANDIDATES 10000
+
+/* the keys nb_cmp_key orders by (set around one qsort on the backend's thread) */
+static const uint64 *nb_sort_keys = NULL;
+
+static int
+nb_cmp_key(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a,
+				y = *(const int32 *) b;
+
+	if (nb_sort_keys[x] != nb_sort_keys[y])
+		return nb_sort_keys[x] < nb_sort_keys[y] ? -1 : 1;
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
 
 /* task-safe: see threads.h */
 static int
@@ -360,14 +378,16 @@ typedef struct NbMatrix
 typedef struct NbBlockJob
 {
 	const NbMatrix *x;
+	const int32 *cand;			/* the candidate neighbours (customer indexes, ascending) */
+	int			n_cand;
 	int64		b0;				/* the block's first customer */
 	int			nb;				/* its customers */
 	const double *dt;			/* products x nb, the block laid out dense */
-	double	   *score;			/* nb x n_cust: minus the squared distance */
+	double	   *score;			/* nb x n_cand: minus the squared distance */
 	double	   *acc;			/* nb per worker */
-	int64		chunk;			/* customers per task of the product */
+	int			chunk;			/* candidates per task of the product */
 	int			k;
-	int32	   *nbr;			/* n_cust x k: the neighbours found */
+	int32	   *nbr;			/* n_cust x k: the neighbours found (candidate positions, then customers) */
 } NbBlockJob;
 
 /* task-safe: see threads.h */
@@ -377,14 +397,15 @@ nb_product_task(void *arg, int64 task, int worker)
 	NbBlockJob *j = (NbBlockJob *) arg;
 	const NbMatrix *x = j->x;
 	double	   *acc = j->acc + (Size) worker * j->nb;
-	int64		v0 = task * j->chunk,
-				v1 = Min(v0 + j->chunk, x->n_cust),
-				v;
+	int			c0 = (int) task * j->chunk,
+				c1 = Min(c0 + j->chunk, j->n_cand),
+				c;
 	int			nb = j->nb,
 				b;
 
-	for (v = v0; v < v1; v++)
+	for (c = c0; c < c1; c++)
 	{
+		int32		v = j->cand[c];
 		int64		e;
 
 		for (b = 0; b < nb; b++)
@@ -398,7 +419,7 @@ nb_product_task(void *arg, int64 task, int worker)
 				acc[b] += w * d[b];
 		}
 		for (b = 0; b < nb; b++)
-			j->score[(Size) b * x->n_cust + v] = -(x->sq[j->b0 + b] + x->sq[v] - 2.0 * acc[b]);
+			j->score[(Size) b * j->n_cand + c] = -(x->sq[j->b0 + b] + x->sq[v] - 2.0 * acc[b]);
 	}
 }
 
@@ -407,27 +428,54 @@ static void
 nb_heap_task(void *arg, int64 task, int worker)
 {
 	NbBlockJob *j = (NbBlockJob *) arg;
-	double	   *s = j->score + (Size) task * j->x->n_cust;
+	double	   *s = j->score + (Size) task * j->n_cand;
+	int32		self = (int32) (j->b0 + task);
+	int32	   *out = j->nbr + (Size) self * j->k;
+	int			lo = 0,
+				hi = j->n_cand - 1,
+				got,
+				q;
 
-	s[j->b0 + task] = -INFINITY;	/* not one's own neighbour */
-	(void) seg_reco_topk(s, NULL, j->x->n_cust, j->k, j->nbr + (Size) (j->b0 + task) * j->k);
+	/* not one's own neighbour */
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (j->cand[mid] == self)
+		{
+			s[mid] = -INFINITY;
+			break;
+		}
+		if (j->cand[mid] < self)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	got = seg_reco_topk(s, NULL, j->n_cand, j->k, out);
+	for (q = 0; q < got; q++)
+		out[q] = j->cand[out[q]];
 }
 
-/* the k nearest customers of every customer: nbr (n_cust x k) */
+/*
+ * The k nearest customers of every customer: nbr (n_cust x k), among the
+ * candidates cand[0..n_cand-1] (k < n_cand).
+ */
 static void
-nb_neighbours(const NbMatrix *x, int k, int32 *nbr)
+nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int32 *nbr)
 {
 	NbBlockJob	job;
-	int			block = (int) Max(8, Min(256, ((int64) 1 << 22) / Max(x->n_cust, 1)));
+	int			block = (int) Max(8, Min(256, ((int64) 1 << 22) / Max(n_cand, 1)));
 	int			nw = seg_reco_parallel_workers(1024);
 	double	   *dt = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) x->n_prod * block);
 	int64		b0;
 
 	job.x = x;
+	job.cand = cand;
+	job.n_cand = n_cand;
 	job.dt = dt;
-	job.score = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) block * x->n_cust);
+	job.score = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) block * n_cand);
 	job.acc = palloc(sizeof(double) * block * nw);
-	job.chunk = Max(64, x->n_cust / 64);
+	job.chunk = Max(64, n_cand / 64);
 	job.k = k;
 	job.nbr = nbr;
 	for (b0 = 0; b0 < x->n_cust; b0 += block)
@@ -446,13 +494,62 @@ nb_neighbours(const NbMatrix *x, int k, int32 *nbr)
 		}
 		job.b0 = b0;
 		job.nb = nb;
-		seg_reco_parallel_for((x->n_cust + job.chunk - 1) / job.chunk, nb_product_task, &job);
+		seg_reco_parallel_for((n_cand + job.chunk - 1) / job.chunk, nb_product_task, &job);
 		seg_reco_parallel_for(nb, nb_heap_task, &job);
 		seg_reco_progress_update(b0 + nb);
 	}
 	pfree(dt);
 	pfree(job.score);
 	pfree(job.acc);
+}
+
+/*
+ * The candidate neighbours: every customer, or past NB_MAX_CANDIDATES a
+ * sample of that many, chosen by a hash of the customer id (ties by id):
+ * the same customers whatever the order of the rows.
+ */
+static int32 *
+nb_candidates(const NbMatrix *x, int *n_cand)
+{
+	int32	   *cand = palloc(sizeof(int32) * Max(x->n_cust, 1));
+	int64		i;
+
+	if (x->n_cust <= NB_MAX_CANDIDATES)
+	{
+		for (i = 0; i < x->n_cust; i++)
+			cand[i] = (int32) i;
+		*n_cand = (int) x->n_cust;
+		return cand;
+	}
+	{
+		uint64	   *key = palloc(sizeof(uint64) * x->n_cust);
+		int32	   *ord = palloc(sizeof(int32) * x->n_cust);
+		uint64		cut;
+		int			n = 0;
+
+		for (i = 0; i < x->n_cust; i++)
+		{
+			/* splitmix64 of the id */
+			uint64		z = (uint64) x->cust[i] + UINT64CONST(0x9E3779B97F4A7C15);
+
+			z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+			z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
+			key[i] = z ^ (z >> 31);
+		}
+		for (i = 0; i < x->n_cust; i++)
+			ord[i] = (int32) i;
+		nb_sort_keys = key;
+		qsort(ord, x->n_cust, sizeof(int32), nb_cmp_key);
+		nb_sort_keys = NULL;
+		cut = key[ord[NB_MAX_CANDIDATES - 1]];
+		for (i = 0; i < x->n_cust; i++)
+			if (key[i] < cut || (key[i] == cut && n < NB_MAX_CANDIDATES))
+				cand[n++] = (int32) i;
+		*n_cand = n;
+		pfree(key);
+		pfree(ord);
+	}
+	return cand;
 }
 
 /* qsort of product ids */
@@ -529,8 +626,10 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 	int64	   *pid;
 	double	   *ts,
 			   *times;
-	int32	   *nbr;
+	int32	   *nbr,
+			   *cand;
 	int			k,
+				n_cand,
 				progress;
 	double	   *acc;
 	int32	   *touched,
@@ -640,14 +739,12 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 	pfree(occ_cust);
 
 	/* the neighbours */
-	k = (int) Min(p.neighbours, x.n_cust - 1);
+	cand = nb_candidates(&x, &n_cand);
+	k = (int) Min(p.neighbours, n_cand - 1);
 	nbr = MemoryContextAllocHuge(work, sizeof(int32) * (Size) Max(k, 1) * Max(x.n_cust, 1));
 	seg_reco_progress_step(progress, "neighbours", x.n_cust, "customers", NULL);
 	if (k > 0)
-	{
-		seg_reco_blas_begin();
-		nb_neighbours(&x, k, nbr);
-	}
+		nb_neighbours(&x, cand, n_cand, k, nbr);
 
 	/* the mean vector of each customer's neighbours, its best NB_KEEP products stored */
 	seg_reco_progress_step(progress, "store", x.n_cust, "customers", NULL);

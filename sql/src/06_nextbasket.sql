@@ -7,7 +7,8 @@
 -- within_decay per later basket of its group, a group group_decay per later
 -- group, and the customer's vector is the mean of the groups' mean basket
 -- vectors.  The next basket's scores: alpha x the customer's vector + (1 -
--- alpha) x the mean vector of the neighbours nearest customers (Euclidean).
+-- alpha) x the mean vector of the neighbours nearest customers (Euclidean;
+-- past 10,000 customers among a sample of 10,000 chosen by a hash of the id).
 -- nextbasket_build stores the neighbours' part of every customer of an als
 -- model (its best 100 products) and records the parameters in the model's
 -- row (model -> 'nextbasket'); als_train on the default source runs it, so
