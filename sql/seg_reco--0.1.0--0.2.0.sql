@@ -5045,3 +5045,635 @@ BEGIN
 END;
 $fn$;
 COMMENT ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) IS 'replace a source relation (customers, products, transactions, digital_events) by a view over your own table, mapping column names; text customer, product and receipt ids are read as seg_reco.internal_id (mapped back by seg_reco.source_ids)';
+
+-- Issue 13, item 1 (a repeat-aware next-basket model): TIFU-KNN as the
+-- hybrid's source "nextbasket" (the table of neighbours, its build, run by
+-- als_train on the default source, nextbasket_scores, tune_nextbasket, the
+-- settings nextbasket_*, evaluate's recommender nextbasket); why_recommended
+-- gains the column reason and explains the next-basket parts; buy-again
+-- scores receipts decayed with a 365-day half-life, raised by up to 10% when
+-- the usual cycle has come round.
+INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
+    ('nextbasket_group_size', '3', 'TIFU-KNN next-basket model (built by als_train): baskets per group, counted from the latest'),
+    ('nextbasket_within_decay', '1.0', 'TIFU-KNN: weight of a basket per later basket of its group, in (0, 1]'),
+    ('nextbasket_group_decay', '0.6', 'TIFU-KNN: weight of a group of baskets per later group, in (0, 1]'),
+    ('nextbasket_neighbours', '50', 'TIFU-KNN: nearest customers whose mean vector is blended in'),
+    ('nextbasket_alpha', '0.5', 'TIFU-KNN: weight of the customer''s own vector (1 - alpha: the neighbours'')');
+UPDATE seg_reco.setting_defaults SET value = '{"rebuy": {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5}, "new": {"als": 1, "content": 0.05, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "history_prior": 0}}',
+    description = 'default weights of the hybrid blend (recommend_for, recommend_all, the recommendations view): "rebuy" with re-buys, "new" for products new to the customer; shipped values chosen on the validation windows of the demo data and UCI Online Retail, seg_reco.tune_weights() chooses them on yours'
+ WHERE key = 'hybrid_weights';
+
+CREATE TABLE seg_reco.nextbasket_neighbours (
+    model       text NOT NULL REFERENCES seg_reco.models (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    customer_id bigint NOT NULL,
+    product_ids bigint[] NOT NULL,
+    scores      float4[] NOT NULL,
+    PRIMARY KEY (model, customer_id)
+);
+COMMENT ON TABLE seg_reco.nextbasket_neighbours IS 'per als model and customer, the best products of the mean TIFU-KNN vector of the customer''s nearest customers (product_ids ascending, scores alike), written by seg_reco.nextbasket_build';
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.nextbasket_neighbours', '');
+
+CREATE FUNCTION seg_reco._nextbasket_build(model text, as_of timestamptz, group_size integer,
+                                           within_decay float8, group_decay float8,
+                                           neighbours integer, alpha float8)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'seg_reco_nextbasket_build'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8) IS 'internal: computes every customer''s TIFU-KNN vector from the purchases before as_of, finds each one''s nearest customers and stores the neighbours'' mean vector; returns the customers stored';
+REVOKE EXECUTE ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8) FROM PUBLIC;
+
+-- nextbasket_build(model): (re)builds the next-basket neighbours of an als
+-- model on the default source from the settings nextbasket_group_size,
+-- nextbasket_within_decay, nextbasket_group_decay, nextbasket_neighbours
+-- and nextbasket_alpha (or those of params, a JSON object with keys
+-- group_size, within_decay, group_decay, neighbours, alpha), with the
+-- model's as_of.  Returns the parameters, the customers and the seconds.
+CREATE FUNCTION seg_reco.nextbasket_build(model text DEFAULT 'default', params jsonb DEFAULT '{}')
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_kind   text;
+    v_custom boolean;
+    v_as_of  timestamptz;
+    v_key    text;
+    v_p      jsonb;
+    v_n      bigint;
+    v_t0     timestamptz := clock_timestamp();
+BEGIN
+    IF model IS NULL OR params IS NULL THEN
+        RAISE EXCEPTION 'model and params must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF jsonb_typeof(params) <> 'object' THEN
+        RAISE EXCEPTION 'params must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"neighbours": 100, "alpha": 0.7}''.';
+    END IF;
+    FOR v_key IN SELECT jsonb_object_keys(params) LOOP
+        IF v_key NOT IN ('group_size', 'within_decay', 'group_decay', 'neighbours', 'alpha') THEN
+            RAISE EXCEPTION 'unknown nextbasket parameter "%"', v_key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use group_size, within_decay, group_decay, neighbours, alpha.';
+        END IF;
+        IF jsonb_typeof(params -> v_key) <> 'number' THEN
+            RAISE EXCEPTION 'nextbasket parameter "%" must be a number', v_key
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    SELECT m.kind, coalesce((m.params ->> 'custom_source')::boolean, false),
+           (m.params -> 'options' ->> 'as_of')::timestamptz
+      INTO v_kind, v_custom, v_as_of
+      FROM seg_reco.models m WHERE m.name = nextbasket_build.model;
+    IF v_kind IS NULL THEN
+        RAISE EXCEPTION 'als model "%" does not exist', model
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('Train it with: SELECT seg_reco.als_train(%L);', model);
+    END IF;
+    IF v_kind <> 'als' THEN
+        RAISE EXCEPTION 'model "%" is a % model, not als', model, v_kind
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF v_custom THEN
+        RAISE EXCEPTION 'als model "%" was trained on a custom source', model
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The next-basket model reads the receipts in seg_reco.transactions, which a custom source need not match.',
+                  HINT = 'Train the model on the default source.';
+    END IF;
+    v_p := jsonb_build_object(
+        'group_size', coalesce(params -> 'group_size', seg_reco.setting('nextbasket_group_size')),
+        'within_decay', coalesce(params -> 'within_decay', seg_reco.setting('nextbasket_within_decay')),
+        'group_decay', coalesce(params -> 'group_decay', seg_reco.setting('nextbasket_group_decay')),
+        'neighbours', coalesce(params -> 'neighbours', seg_reco.setting('nextbasket_neighbours')),
+        'alpha', coalesce(params -> 'alpha', seg_reco.setting('nextbasket_alpha')));
+    v_n := seg_reco._nextbasket_build(model, v_as_of, (v_p ->> 'group_size')::integer,
+                                      (v_p ->> 'within_decay')::float8, (v_p ->> 'group_decay')::float8,
+                                      (v_p ->> 'neighbours')::integer, (v_p ->> 'alpha')::float8);
+    v_p := v_p || jsonb_build_object('customers', v_n,
+                                     'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3));
+    UPDATE seg_reco.models m SET model = m.model || jsonb_build_object('nextbasket', v_p)
+     WHERE m.name = nextbasket_build.model;
+    RETURN v_p;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.nextbasket_build(text, jsonb) IS 'builds the TIFU-KNN next-basket neighbours of an als model (the settings nextbasket_*, or params) from its purchases as of the model''s as_of; als_train runs it on the default source';
+REVOKE EXECUTE ON FUNCTION seg_reco.nextbasket_build(text, jsonb) FROM PUBLIC;
+-- nextbasket_scores(customer_id, k, model, as_of): the raw scores of one
+-- customer, best first: own (the customer's vector from the purchases as of
+-- as_of, default the model's as_of or the latest transaction's day),
+-- neighbours (the stored mean vector of the nearest customers) and score =
+-- alpha x own + (1 - alpha) x neighbours.  No rows for a customer with
+-- neither (unknown, or no purchases).  A model without a build is an error.
+CREATE FUNCTION seg_reco.nextbasket_scores(customer_id bigint,
+                                           k integer DEFAULT 10,
+                                           model text DEFAULT 'default',
+                                           as_of date DEFAULT NULL)
+RETURNS TABLE(product_id bigint, score float8, own float8, neighbours float8, rank integer)
+AS 'MODULE_PATHNAME', 'seg_reco_nextbasket_scores'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco.nextbasket_scores(bigint, integer, text, date) IS 'the TIFU-KNN next-basket scores of one customer: alpha x the customer''s own time-decayed basket vector + (1 - alpha) x the mean vector of the nearest customers';
+CREATE OR REPLACE FUNCTION seg_reco.als_train(name text,
+                                   factors integer DEFAULT 64,
+                                   regularization float8 DEFAULT 0.01,
+                                   alpha float8 DEFAULT 1.0,
+                                   iterations integer DEFAULT 15,
+                                   seed bigint DEFAULT 42,
+                                   solver text DEFAULT 'cg',
+                                   source text DEFAULT NULL,
+                                   options jsonb DEFAULT '{}',
+                                   replace boolean DEFAULT false)
+RETURNS seg_reco.models
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_query text;
+    v_row   seg_reco.models;
+BEGIN
+    IF source IS NOT NULL THEN
+        IF options IS NOT NULL AND options <> '{}'::jsonb THEN
+            RAISE EXCEPTION 'options apply only to the default source'
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Put weights, cut-offs and decay into your source query.';
+        END IF;
+        v_query := format('SELECT s.customer_id::pg_catalog.int8 AS customer_id,'
+                          ' s.product_id::pg_catalog.int8 AS product_id,'
+                          ' s.weight::pg_catalog.float8 AS weight,'
+                          ' NULL::pg_catalog.int8 AS receipt_id FROM (%s) s',
+                          rtrim(source, E'; \t\r\n'));
+    ELSE
+        v_query := seg_reco.als_source_query(coalesce(options, '{}'::jsonb));
+    END IF;
+    PERFORM seg_reco._model_claim($1, ARRAY['als'], replace, 'als_train');
+    PERFORM seg_reco._als_train($1, factors, regularization, alpha, iterations, seed, solver,
+                                v_query, source IS NOT NULL, coalesce(options, '{}'::jsonb));
+    IF source IS NULL THEN
+        PERFORM seg_reco.nextbasket_build($1);
+    END IF;
+    SELECT * INTO v_row FROM seg_reco.models m WHERE m.name = $1;
+    RETURN v_row;
+END
+$fn$;
+
+COMMENT ON FUNCTION seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text, jsonb, float8, integer, bigint[], jsonb, date) IS 'top-k products for a customer: a blend of als, content, popularity and buy-again scores (weights per call), with diversity (MMR), a per-category cap, exclusions and boosts; folded in when new since training; demographic cold start without history; re-buys included by default';
+
+DROP FUNCTION seg_reco.why_recommended(bigint, bigint, integer, text);
+CREATE FUNCTION seg_reco.why_recommended(customer_id bigint, product_id bigint,
+                                         k integer DEFAULT 5,
+                                         model text DEFAULT 'default')
+RETURNS TABLE(history_product_id bigint, contribution float8, rank integer, purchased boolean,
+              reason text)
+AS 'MODULE_PATHNAME', 'seg_reco_why_recommended'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 5
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco.why_recommended(bigint, bigint, integer, text) IS 'why a product is recommended: its next-basket parts (the customer''s own repeat, the neighbours'') with a reason, then the products in the customer''s history that contribute most to its als score (those contributions sum to the folded-in score)';
+
+CREATE OR REPLACE FUNCTION seg_reco.buy_again_scores(customer_id bigint,
+                                          k integer DEFAULT 10,
+                                          as_of date DEFAULT NULL)
+RETURNS TABLE(product_id bigint, score float8, rank integer, purchases integer,
+              mean_cycle_days float8, days_since_last float8)
+LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 10
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_end timestamptz;
+BEGIN
+    IF customer_id IS NULL OR k IS NULL THEN
+        RAISE EXCEPTION 'customer_id and k must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF k < 1 THEN
+        RAISE EXCEPTION 'k must be at least 1, got %', k
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_end := (coalesce(as_of, seg_reco.default_as_of(), current_date) + 1)::timestamptz;
+    RETURN QUERY
+    WITH occ AS (
+        SELECT t.product_id AS pid, min(t.ts) AS ts
+          FROM seg_reco.transactions t
+         WHERE t.customer_id = buy_again_scores.customer_id AND t.amount > 0 AND t.ts < v_end
+         GROUP BY t.product_id, t.receipt_id
+    ), gaps AS (
+        SELECT o.pid, o.ts,
+               extract(epoch FROM o.ts - lag(o.ts) OVER (PARTITION BY o.pid ORDER BY o.ts))::float8 / 86400 AS gap
+          FROM occ o
+    ), per AS (
+        SELECT g.pid, count(*)::integer AS n,
+               extract(epoch FROM v_end - max(g.ts))::float8 / 86400 AS d,
+               greatest(extract(epoch FROM max(g.ts) - min(g.ts))::float8 / 86400
+                        / nullif(count(*) - 1, 0), 1) AS mu,
+               coalesce(stddev_samp(g.gap), 0) AS sd,
+               sum(pow(0.5::float8, extract(epoch FROM v_end - g.ts)::float8 / 86400 / 365)) AS dec
+          FROM gaps g GROUP BY g.pid
+    ), sc AS (
+        SELECT p.pid, p.n, p.d,
+               CASE WHEN p.n >= 2 THEN p.mu END AS mu,
+               CASE WHEN p.n < 2 THEN p.dec
+                    ELSE p.dec * (1 + 0.1 *
+                         CASE WHEN p.d <= p.mu
+                              THEN exp(-0.5 * pow((p.d - p.mu) / greatest(p.sd, p.mu / 4, 1), 2))
+                              ELSE pow(0.5::float8, (p.d - p.mu) / (p.mu + greatest(p.sd, p.mu / 4, 1)))
+                         END)
+               END AS score
+          FROM per p
+    )
+    SELECT sc.pid, sc.score,
+           (row_number() OVER (ORDER BY sc.score DESC, sc.pid))::integer,
+           sc.n, sc.mu, sc.d
+      FROM sc
+     ORDER BY sc.score DESC, sc.pid
+     LIMIT k;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.buy_again_scores(bigint, integer, date) IS 'the customer''s own products ranked for buying again: receipts with the product, each decayed with a 365-day half-life, raised by up to 10% when the usual cycle has come round (score = sum x (1 + 0.1 x timing))';
+
+CREATE OR REPLACE FUNCTION seg_reco.evaluate(split_date date,
+                                  k integer DEFAULT 10,
+                                  config jsonb DEFAULT '{}',
+                                  name text DEFAULT NULL)
+RETURNS TABLE(recommender text, mode text, customers integer,
+              precision_at_k float8, recall_at_k float8, ndcg_at_k float8, map_at_k float8,
+              hit_rate float8, coverage float8, diversity float8, novelty float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_key     text;
+    v_run     bigint;
+    v_model   text := '_seg_reco_eval_' || pg_catalog.pg_backend_pid();
+    v_recs    text[] := ARRAY['popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'];
+    v_sample  integer := 2000;
+    v_seed    bigint := 42;
+    v_days    integer;
+    v_end     timestamptz;
+    v_als     jsonb := '{}';
+    v_w       jsonb;
+    v_div     float8 := 0;
+    v_cap     integer;
+    v_minseg  integer := 30;
+    v_r       text;
+    v_m       text;
+    v_weights jsonb;
+    v_active  bigint;
+BEGIN
+    IF split_date IS NULL OR k IS NULL OR config IS NULL THEN
+        RAISE EXCEPTION 'split_date, k and config must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF k < 1 OR k > 1000 THEN
+        RAISE EXCEPTION 'k must be between 1 and 1000, got %', k
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(config) <> 'object' THEN
+        RAISE EXCEPTION 'config must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"recommenders": ["als", "hybrid"], "sample_size": 1000}''.';
+    END IF;
+    FOR v_key IN SELECT jsonb_object_keys(config) LOOP
+        IF v_key NOT IN ('recommenders', 'sample_size', 'seed', 'test_days', 'als', 'weights',
+                         'diversity', 'max_per_category', 'min_segment_size', 'nextbasket') THEN
+            RAISE EXCEPTION 'unknown evaluate option "%"', v_key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use recommenders, sample_size, seed, test_days, als, weights, diversity, max_per_category, min_segment_size, nextbasket.';
+        END IF;
+    END LOOP;
+    IF config ? 'recommenders' THEN
+        v_recs := ARRAY(SELECT jsonb_array_elements_text(config -> 'recommenders'));
+        IF EXISTS (SELECT 1 FROM unnest(v_recs) r
+                    WHERE r NOT IN ('popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'))
+           OR cardinality(v_recs) = 0 THEN
+            RAISE EXCEPTION 'recommenders must be a list of popularity, buy_again, nextbasket, als, content, hybrid, cold_start'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+    v_sample := coalesce((config ->> 'sample_size')::integer, v_sample);
+    v_seed := coalesce((config ->> 'seed')::bigint, v_seed);
+    v_days := (config ->> 'test_days')::integer;
+    v_als := coalesce(config -> 'als', v_als);
+    v_w := config -> 'weights';
+    IF jsonb_typeof(v_w) = 'null' THEN
+        v_w := NULL;
+    END IF;
+    v_div := coalesce((config ->> 'diversity')::float8, v_div);
+    v_cap := (config ->> 'max_per_category')::integer;
+    v_minseg := coalesce((config ->> 'min_segment_size')::integer, v_minseg);
+    IF v_sample < 1 OR (v_days IS NOT NULL AND v_days < 1) THEN
+        RAISE EXCEPTION 'sample_size and test_days must be at least 1'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_end := CASE WHEN v_days IS NULL THEN 'infinity'::timestamptz
+                  ELSE (split_date + v_days)::timestamptz END;
+    -- nothing to score: say so before training anything
+    IF NOT EXISTS (SELECT 1 FROM seg_reco.transactions t
+                    WHERE t.customer_id IS NOT NULL AND t.amount > 0
+                      AND t.ts >= split_date::timestamptz AND t.ts < v_end) THEN
+        RAISE EXCEPTION 'no member purchase in the test window %',
+                        CASE WHEN v_days IS NULL THEN format('from %s on', to_char(split_date, 'YYYY-MM-DD'))
+                             ELSE format('from %s to %s', to_char(split_date, 'YYYY-MM-DD'),
+                                         to_char(split_date + v_days - 1, 'YYYY-MM-DD')) END
+            USING ERRCODE = 'no_data_found',
+                  DETAIL = coalesce((SELECT format('The latest transaction is dated %s.', to_char(max(t.ts), 'YYYY-MM-DD'))
+                                       FROM seg_reco.transactions t HAVING count(*) > 0),
+                                    'There are no transactions.'),
+                  HINT = 'Choose a split_date before the latest transaction (for example seg_reco.default_as_of() - 29).';
+    END IF;
+
+    -- the past: a private model and the split's popularity
+    PERFORM seg_reco._progress_begin('evaluate', 4 + cardinality(v_recs));
+    PERFORM seg_reco._progress_step('evaluate', 'train_als');
+    PERFORM seg_reco.als_train(v_model,
+                               factors => coalesce((v_als ->> 'factors')::integer, 64),
+                               regularization => coalesce((v_als ->> 'regularization')::float8, 0.01),
+                               alpha => coalesce((v_als ->> 'alpha')::float8, 1.0),
+                               iterations => coalesce((v_als ->> 'iterations')::integer, 15),
+                               options => jsonb_build_object('as_of', split_date));
+    IF config ? 'nextbasket' THEN
+        PERFORM seg_reco.nextbasket_build(v_model, config -> 'nextbasket');
+    END IF;
+    CREATE TEMP TABLE _eval_saved_pop ON COMMIT DROP AS SELECT * FROM seg_reco.segment_popularity;
+    CREATE TEMP TABLE _eval_saved_info ON COMMIT DROP AS SELECT * FROM seg_reco.popularity_info;
+    PERFORM seg_reco._progress_step('evaluate', 'split_popularity');
+    PERFORM seg_reco.build_popularity(as_of => split_date - 1);
+
+    -- the customers and what they bought before and after the split
+    PERFORM seg_reco._progress_step('evaluate', 'sample_customers');
+    CREATE TEMP TABLE _eval_cust ON COMMIT DROP AS
+    SELECT c.customer_id,
+           EXISTS (SELECT 1 FROM seg_reco.transactions h
+                    WHERE h.customer_id = c.customer_id AND h.amount > 0 AND h.ts < split_date::timestamptz) AS warm
+      FROM (SELECT DISTINCT t.customer_id FROM seg_reco.transactions t
+             WHERE t.customer_id IS NOT NULL AND t.amount > 0
+               AND t.ts >= split_date::timestamptz AND t.ts < v_end) c
+     ORDER BY md5(c.customer_id::text || ':' || v_seed::text), c.customer_id
+     LIMIT v_sample;
+    CREATE TEMP TABLE _eval_rel ON COMMIT DROP AS
+    SELECT c.customer_id, c.warm,
+           array_agg(DISTINCT t.product_id) AS rel_all,
+           array_agg(DISTINCT t.product_id) FILTER (
+               WHERE NOT EXISTS (SELECT 1 FROM seg_reco.transactions h
+                                  WHERE h.customer_id = c.customer_id AND h.product_id = t.product_id
+                                    AND h.amount > 0 AND h.ts < split_date::timestamptz)) AS rel_new
+      FROM _eval_cust c
+      JOIN seg_reco.transactions t ON t.customer_id = c.customer_id AND t.amount > 0
+       AND t.ts >= split_date::timestamptz AND t.ts < v_end
+     GROUP BY c.customer_id, c.warm;
+
+    CREATE TEMP TABLE _eval_lists (recommender text, mode text, customer_id bigint, rel bigint[],
+                                   products bigint[]) ON COMMIT DROP;
+    FOREACH v_r IN ARRAY v_recs LOOP
+        PERFORM seg_reco._progress_step('evaluate', 'lists_' || v_r);
+        IF v_r = 'cold_start' THEN
+            INSERT INTO _eval_lists
+            SELECT 'cold_start', 'cold_start', r.customer_id, r.rel_all,
+                   ARRAY(SELECT cs.product_id FROM seg_reco.cold_start_recommendations(r.customer_id, k, v_minseg) cs
+                          ORDER BY cs.rank)
+              FROM _eval_rel r WHERE NOT r.warm;
+            CONTINUE;
+        END IF;
+        IF v_r = 'buy_again' THEN
+            INSERT INTO _eval_lists
+            SELECT 'buy_again', 'all', r.customer_id, r.rel_all,
+                   ARRAY(SELECT b.product_id FROM seg_reco.buy_again_scores(r.customer_id, k, split_date - 1) b
+                          ORDER BY b.rank)
+              FROM _eval_rel r WHERE r.warm;
+            CONTINUE;
+        END IF;
+        v_weights := CASE v_r
+            WHEN 'popularity' THEN '{"als": 0, "content": 0, "popularity": 1, "buy_again": 0, "nextbasket": 0}'::jsonb
+            WHEN 'nextbasket' THEN '{"als": 0, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 1}'::jsonb
+            WHEN 'als' THEN '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0}'::jsonb
+            WHEN 'content' THEN '{"als": 0, "content": 1, "popularity": 0, "buy_again": 0, "nextbasket": 0}'::jsonb
+            ELSE v_w END;
+        FOREACH v_m IN ARRAY ARRAY['all', 'new'] LOOP
+            INSERT INTO _eval_lists
+            SELECT v_r, v_m, r.customer_id, CASE v_m WHEN 'all' THEN r.rel_all ELSE r.rel_new END,
+                   ARRAY(SELECT f.product_id
+                           FROM seg_reco.recommend_for(r.customer_id, k, include_purchased => v_m = 'all',
+                                                       model => v_model, weights => v_weights,
+                                                       diversity => CASE WHEN v_r = 'hybrid' THEN v_div ELSE 0 END,
+                                                       max_per_category => CASE WHEN v_r = 'hybrid' THEN v_cap END,
+                                                       as_of => split_date - 1) f
+                          ORDER BY f.rank)
+              FROM _eval_rel r
+             WHERE r.warm AND (v_m = 'all' OR r.rel_new IS NOT NULL);
+        END LOOP;
+        IF v_r = 'popularity' THEN
+            INSERT INTO _eval_lists
+            SELECT 'popularity', 'cold_start', r.customer_id, r.rel_all,
+                   ARRAY(SELECT f.product_id
+                           FROM seg_reco.recommend_for(r.customer_id, k, model => v_model,
+                                                       weights => v_weights, as_of => split_date - 1) f
+                          ORDER BY f.rank)
+              FROM _eval_rel r WHERE NOT r.warm;
+        END IF;
+    END LOOP;
+
+    PERFORM seg_reco._progress_step('evaluate', 'metrics');
+    SELECT count(*) INTO v_active FROM seg_reco.products p WHERE p.active;
+    v_run := nextval('seg_reco.evaluation_run_seq');
+    INSERT INTO seg_reco.evaluation_runs (run_id, name, split_date, k, config, recommender, mode, customers,
+                                          precision_at_k, recall_at_k, ndcg_at_k, map_at_k, hit_rate,
+                                          coverage, diversity, novelty)
+    SELECT v_run, evaluate.name, split_date, k, config, l.recommender, l.mode, count(*)::integer,
+           avg(seg_reco.precision_at_k(l.products, l.rel, k)),
+           avg(seg_reco.recall_at_k(l.products, l.rel, k)),
+           avg(seg_reco.ndcg_at_k(l.products, l.rel, k)),
+           avg(seg_reco.average_precision_at_k(l.products, l.rel, k)),
+           avg(seg_reco.hit_at_k(l.products, l.rel, k)),
+           (SELECT count(DISTINCT u.p) FROM _eval_lists l2, unnest(l2.products) u(p)
+             WHERE l2.recommender = l.recommender AND l2.mode = l.mode)::float8 / nullif(v_active, 0),
+           avg(seg_reco.intra_list_diversity(l.products)),
+           avg(seg_reco.novelty(l.products))
+      FROM _eval_lists l
+     WHERE l.rel IS NOT NULL AND cardinality(l.rel) > 0
+     GROUP BY l.recommender, l.mode;
+
+    -- put everything back
+    DELETE FROM seg_reco.models m WHERE m.name = v_model;
+    DELETE FROM seg_reco.segment_popularity;
+    INSERT INTO seg_reco.segment_popularity SELECT * FROM _eval_saved_pop;
+    DELETE FROM seg_reco.popularity_info;
+    INSERT INTO seg_reco.popularity_info SELECT * FROM _eval_saved_info;
+    DROP TABLE _eval_saved_pop, _eval_saved_info, _eval_cust, _eval_rel, _eval_lists;
+
+    RETURN QUERY
+    SELECT e.recommender, e.mode, e.customers, e.precision_at_k, e.recall_at_k, e.ndcg_at_k, e.map_at_k,
+           e.hit_rate, e.coverage, e.diversity, e.novelty
+      FROM seg_reco.evaluation_runs e
+     WHERE e.run_id = v_run
+     ORDER BY e.mode, array_position(ARRAY['popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'],
+                                     e.recommender);
+    PERFORM seg_reco._progress_end('evaluate');
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.evaluate(date, integer, jsonb, text) IS 'trains temporary models on the data before split_date and reports precision, recall, NDCG, MAP, hit rate, coverage, diversity and novelty at k of popularity, buy-again, ALS, content, the hybrid and the cold start on what customers bought from split_date on (all products, new products, cold-start customers); stores the run in evaluation_runs';
+
+CREATE OR REPLACE FUNCTION seg_reco.tune_weights(split_date date, config jsonb DEFAULT '{}')
+RETURNS TABLE(mode text, weights jsonb, ndcg_at_k float8, chosen boolean)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_cands jsonb := coalesce(config -> 'candidates', '[
+        {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5},
+        {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 1},
+        {"als": 0.05, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.1},
+        {"als": 0.3, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 1},
+        {"als": 1, "content": 0.3, "popularity": 0.1, "buy_again": 1, "nextbasket": 0},
+        {"als": 0.5, "content": 0, "popularity": 1, "buy_again": 1, "nextbasket": 0},
+        {"als": 1, "content": 0.05, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "history_prior": 0},
+        {"als": 1, "content": 0.1, "popularity": 0.1, "buy_again": 0, "nextbasket": 0},
+        {"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0}]'::jsonb);
+    v_k     integer := coalesce((config ->> 'k')::integer, 10);
+    v_eval  jsonb;
+    v_c     jsonb;
+    v_rebuy jsonb;
+    v_new   jsonb;
+BEGIN
+    IF split_date IS NULL OR config IS NULL OR jsonb_typeof(config) <> 'object' THEN
+        RAISE EXCEPTION 'split_date must not be NULL and config must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(v_cands) <> 'array' OR jsonb_array_length(v_cands) = 0 THEN
+        RAISE EXCEPTION 'candidates must be a non-empty JSON array of weight objects'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example [{"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5}].';
+    END IF;
+    v_eval := (config - 'candidates' - 'k') || jsonb_build_object('recommenders', '["hybrid"]'::jsonb);
+    IF NOT v_eval ? 'test_days' THEN
+        v_eval := v_eval || '{"test_days": 28}';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM seg_reco.transactions t
+                    WHERE t.customer_id IS NOT NULL AND t.amount > 0
+                      AND t.ts >= split_date::timestamptz
+                      AND t.ts < (split_date + (v_eval ->> 'test_days')::integer)::timestamptz) THEN
+        RAISE EXCEPTION 'no member purchase in the validation window from % to %', to_char(split_date, 'YYYY-MM-DD'),
+                        to_char(split_date + (v_eval ->> 'test_days')::integer - 1, 'YYYY-MM-DD')
+            USING ERRCODE = 'no_data_found',
+                  DETAIL = coalesce((SELECT format('The latest transaction is dated %s.', to_char(max(t.ts), 'YYYY-MM-DD'))
+                                       FROM seg_reco.transactions t HAVING count(*) > 0),
+                                    'There are no transactions.'),
+                  HINT = 'Choose an earlier split_date or a longer test_days.';
+    END IF;
+    CREATE TEMP TABLE _tune (mode text, weights jsonb, ndcg float8, i int) ON COMMIT DROP;
+    PERFORM seg_reco._progress_begin('tune_weights', jsonb_array_length(v_cands));
+    FOR v_c IN SELECT e FROM jsonb_array_elements(v_cands) e LOOP
+        PERFORM seg_reco._progress_step('tune_weights', 'candidate', detail => v_c::text);
+        INSERT INTO _tune
+        -- buy-again scores only products bought before: on new products a
+        -- candidate's buy_again weight does nothing, so it is stored as 0
+        SELECT e.mode, CASE WHEN e.mode = 'new' THEN v_c || '{"buy_again": 0}' ELSE v_c END,
+               e.ndcg_at_k, (SELECT count(*) FROM _tune)::int
+          FROM seg_reco.evaluate(split_date, v_k, v_eval || jsonb_build_object('weights', v_c), 'tune_weights') e
+         WHERE e.mode IN ('all', 'new');
+    END LOOP;
+    SELECT t.weights INTO v_rebuy FROM _tune t WHERE t.mode = 'all' AND t.ndcg IS NOT NULL ORDER BY t.ndcg DESC, t.i LIMIT 1;
+    SELECT t.weights INTO v_new FROM _tune t WHERE t.mode = 'new' AND t.ndcg IS NOT NULL ORDER BY t.ndcg DESC, t.i LIMIT 1;
+    IF v_rebuy IS NULL OR v_new IS NULL THEN
+        RAISE EXCEPTION 'no customer bought anything in the validation window from %', split_date
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'Choose an earlier split_date or a longer test_days.';
+    END IF;
+    INSERT INTO seg_reco.settings (key, value)
+    VALUES ('hybrid_weights', jsonb_build_object('rebuy', v_rebuy, 'new', v_new))
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+    RETURN QUERY
+    SELECT t.mode, t.weights, t.ndcg,
+           (t.mode = 'all' AND t.weights = v_rebuy) OR (t.mode = 'new' AND t.weights = v_new)
+      FROM _tune t ORDER BY t.mode, t.ndcg DESC NULLS LAST, t.i;
+    DROP TABLE _tune;
+    PERFORM seg_reco._progress_end('tune_weights');
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.tune_weights(date, jsonb) IS 'scores candidate hybrid weights with evaluate() on a validation split and stores the best (re-buys and new products) as the setting hybrid_weights';
+
+CREATE FUNCTION seg_reco.tune_nextbasket(split_date date, config jsonb DEFAULT '{}')
+RETURNS TABLE(params jsonb, ndcg_at_k float8, chosen boolean)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_cands jsonb := coalesce(config -> 'candidates', '[
+        {"group_size": 3, "within_decay": 1, "group_decay": 0.6, "neighbours": 50, "alpha": 0.5},
+        {"group_size": 3, "within_decay": 1, "group_decay": 0.6, "neighbours": 100, "alpha": 0.7},
+        {"group_size": 3, "within_decay": 1, "group_decay": 0.6, "neighbours": 300, "alpha": 0.9},
+        {"group_size": 3, "within_decay": 1, "group_decay": 0.8, "neighbours": 50, "alpha": 0.5},
+        {"group_size": 3, "within_decay": 1, "group_decay": 0.8, "neighbours": 100, "alpha": 0.7},
+        {"group_size": 3, "within_decay": 1, "group_decay": 0.8, "neighbours": 300, "alpha": 0.9},
+        {"group_size": 7, "within_decay": 0.9, "group_decay": 0.6, "neighbours": 50, "alpha": 0.5},
+        {"group_size": 7, "within_decay": 0.9, "group_decay": 0.6, "neighbours": 100, "alpha": 0.7},
+        {"group_size": 7, "within_decay": 0.9, "group_decay": 0.6, "neighbours": 300, "alpha": 0.9},
+        {"group_size": 7, "within_decay": 0.9, "group_decay": 0.8, "neighbours": 50, "alpha": 0.5},
+        {"group_size": 7, "within_decay": 0.9, "group_decay": 0.8, "neighbours": 100, "alpha": 0.7},
+        {"group_size": 7, "within_decay": 0.9, "group_decay": 0.8, "neighbours": 300, "alpha": 0.9}]'::jsonb);
+    v_k     integer := coalesce((config ->> 'k')::integer, 10);
+    v_keys  text[] := ARRAY['group_size', 'within_decay', 'group_decay', 'neighbours', 'alpha'];
+    v_eval  jsonb;
+    v_c     jsonb;
+    v_key   text;
+    v_saved jsonb;
+    v_best  jsonb;
+BEGIN
+    IF split_date IS NULL OR config IS NULL OR jsonb_typeof(config) <> 'object' THEN
+        RAISE EXCEPTION 'split_date must not be NULL and config must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(v_cands) <> 'array' OR jsonb_array_length(v_cands) = 0
+       OR EXISTS (SELECT 1 FROM jsonb_array_elements(v_cands) e WHERE jsonb_typeof(e) <> 'object') THEN
+        RAISE EXCEPTION 'candidates must be a non-empty JSON array of parameter objects'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example [{"group_size": 3, "group_decay": 0.6, "neighbours": 50, "alpha": 0.5}].';
+    END IF;
+    FOR v_key IN SELECT DISTINCT jsonb_object_keys(e) FROM jsonb_array_elements(v_cands) e LOOP
+        IF v_key <> ALL (v_keys) THEN
+            RAISE EXCEPTION 'unknown nextbasket parameter "%"', v_key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use group_size, within_decay, group_decay, neighbours, alpha.';
+        END IF;
+    END LOOP;
+    v_eval := (config - 'candidates' - 'k') || jsonb_build_object('recommenders', '["nextbasket"]'::jsonb);
+    IF NOT v_eval ? 'test_days' THEN
+        v_eval := v_eval || '{"test_days": 28}';
+    END IF;
+    IF NOT v_eval ? 'als' THEN
+        v_eval := v_eval || '{"als": {"factors": 8, "iterations": 2}}';
+    END IF;
+    -- the owner's overrides, to put back all but the winner
+    SELECT coalesce(jsonb_object_agg(s.key, s.value), '{}') INTO v_saved
+      FROM seg_reco.settings s WHERE s.key = ANY (SELECT 'nextbasket_' || x FROM unnest(v_keys) x);
+    CREATE TEMP TABLE _tune_nb (params jsonb, ndcg float8, i int) ON COMMIT DROP;
+    PERFORM seg_reco._progress_begin('tune_nextbasket', jsonb_array_length(v_cands));
+    FOR v_c IN SELECT e FROM jsonb_array_elements(v_cands) e LOOP
+        PERFORM seg_reco._progress_step('tune_nextbasket', 'candidate', detail => v_c::text);
+        DELETE FROM seg_reco.settings s WHERE s.key = ANY (SELECT 'nextbasket_' || x FROM unnest(v_keys) x);
+        INSERT INTO seg_reco.settings (key, value)
+        SELECT 'nextbasket_' || x, coalesce(v_c -> x, v_saved -> ('nextbasket_' || x))
+          FROM unnest(v_keys) x WHERE coalesce(v_c -> x, v_saved -> ('nextbasket_' || x)) IS NOT NULL;
+        INSERT INTO _tune_nb
+        SELECT (SELECT jsonb_object_agg(x, seg_reco.setting('nextbasket_' || x)) FROM unnest(v_keys) x),
+               e.ndcg_at_k, (SELECT count(*) FROM _tune_nb)::int
+          FROM seg_reco.evaluate(split_date, v_k, v_eval, 'tune_nextbasket') e
+         WHERE e.mode = 'all';
+    END LOOP;
+    SELECT t.params INTO v_best FROM _tune_nb t WHERE t.ndcg IS NOT NULL ORDER BY t.ndcg DESC, t.i LIMIT 1;
+    DELETE FROM seg_reco.settings s WHERE s.key = ANY (SELECT 'nextbasket_' || x FROM unnest(v_keys) x);
+    IF v_best IS NULL THEN
+        INSERT INTO seg_reco.settings (key, value) SELECT e.key, e.value FROM jsonb_each(v_saved) e;
+        RAISE EXCEPTION 'no customer with history bought anything in the validation window from %', split_date
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'Choose an earlier split_date or a longer test_days.';
+    END IF;
+    INSERT INTO seg_reco.settings (key, value)
+    SELECT 'nextbasket_' || x, v_best -> x FROM unnest(v_keys) x;
+    RETURN QUERY
+    SELECT t.params, t.ndcg, t.params = v_best FROM _tune_nb t ORDER BY t.ndcg DESC NULLS LAST, t.i;
+    DROP TABLE _tune_nb;
+    PERFORM seg_reco._progress_end('tune_nextbasket');
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.tune_nextbasket(date, jsonb) IS 'scores candidate TIFU-KNN parameters (the next-basket source alone) with evaluate() on a validation split and stores the best as the settings nextbasket_*';
+REVOKE EXECUTE ON FUNCTION seg_reco.tune_nextbasket(date, jsonb) FROM PUBLIC;

@@ -18,6 +18,7 @@
 #include "utils/jsonb.h"
 
 #include "als_model.h"
+#include "nbr.h"
 #include "tfidf.h"
 
 /* the sources a blend weighs */
@@ -27,6 +28,7 @@ enum
 	SRC_CONTENT,
 	SRC_POP,
 	SRC_BA,
+	SRC_NB,
 	N_SRC
 };
 
@@ -64,6 +66,13 @@ typedef struct Occasions
 	int			n_receipts;		/* distinct times, or -1: the blend counts them */
 } Occasions;
 
+/* One purchase line of a customer: product and time (epoch seconds) */
+typedef struct OccRow
+{
+	int64		pid;
+	double		ts;
+} OccRow;
+
 /* Per-product facts needed to select: active flag and category */
 typedef struct ProductMeta
 {
@@ -88,6 +97,8 @@ typedef struct Blend
 	double	   *cscore;			/* content scores by content index */
 	double	   *als;			/* ALS scores by model index */
 	double	   *ts_scratch;		/* room for a customer's occasions: the caller sets it */
+	double	   *nb_scratch;		/* as much again, for the next-basket vector (caller) */
+	int64	   *nb_pid;			/* as much again (caller) */
 	bool		cold;			/* the cold-start list was used */
 	char	   *cold_label;		/* per universe product: 1 cold start, 2 popularity */
 } Blend;
@@ -149,8 +160,8 @@ extern void seg_reco_blend_init(Blend *b, const Universe *u, const SegRecoAlsMod
 extern void seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m,
 									const SegRecoContent *c, const HybridWeights *hw,
 									const double *x, const double *als, const Occasions *o,
-									double end, bool use_history, bool buy_again,
-									const bool *allowed);
+									const NbInput *nb, double end, bool use_history,
+									bool buy_again, const bool *allowed);
 
 /* a customer without history: the demographic list, then popularity */
 extern void seg_reco_cold_start(Blend *b, const Universe *u, const SegRecoAlsModel *m,
@@ -164,6 +175,22 @@ extern Datum seg_reco_sources_datum(const double *con);
 
 /* the same for universe product j of the last blend (or cold start) */
 extern Datum seg_reco_row_sources(const Blend *b, int j);
+
+/* ---- reco_serve.c ---- */
+
+/*
+ * Purchase lines (amount > 0) before end (epoch seconds): one customer's,
+ * or every member's (one false) grouped by customer, customers ascending.
+ * *cust and *rows get n rows.  SPI connected.
+ */
+extern void seg_reco_read_occasions(bool one, int64 customer_id, double end,
+									int64 **cust, OccRow **rows, int64 *n);
+
+/*
+ * One customer's lines rows[0..n-1] as occasions: sorted by product and
+ * time, one per product and time; pid and ts get them, returns the count.
+ */
+extern int	seg_reco_tidy_occasions(OccRow *rows, int n, int64 *pid, double *ts);
 
 /* ---- reco_select.c ---- */
 

@@ -149,12 +149,6 @@ static SPIPlanPtr plan_occasions_all = NULL;
 	" WHERE " filter " t.amount OPERATOR(pg_catalog.>) 0" \
 	" AND t.ts OPERATOR(pg_catalog.<) pg_catalog.to_timestamp($1)" order
 
-typedef struct OccRow
-{
-	int64		pid;
-	double		ts;
-} OccRow;
-
 /* task-safe: see threads.h */
 static int
 cmp_occ(const void *a, const void *b)
@@ -173,8 +167,8 @@ cmp_occ(const void *a, const void *b)
  * counted once.  pid and ts get the result; returns its length.
  */
 /* task-safe: see threads.h */
-static int
-tidy_occasions(OccRow *rows, int n, int64 *pid, double *ts)
+int
+seg_reco_tidy_occasions(OccRow *rows, int n, int64 *pid, double *ts)
 {
 	int			i,
 				m = 0;
@@ -269,8 +263,8 @@ occ_noop(DestReceiver *self)
  * memory, several times faster than reading the (customer, ts) index in
  * order through a cursor.  One customer: the same receiver (no portal).
  */
-static void
-read_occasions(bool one, int64 customer_id, double end,
+void
+seg_reco_read_occasions(bool one, int64 customer_id, double end,
 			   int64 **cust, OccRow **rows, int64 *n)
 {
 	Oid			types[2] = {FLOAT8OID, INT8OID};
@@ -403,7 +397,7 @@ customer_occasions(int64 customer_id, double end, Occasions *o)
 	double	   *ots;
 	int64		i;
 
-	read_occasions(true, customer_id, end, &cust, &rows, &nn);
+	seg_reco_read_occasions(true, customer_id, end, &cust, &rows, &nn);
 	/* the receipts (distinct times): the lines come in time order */
 	o->n_receipts = 0;
 	for (i = 0; i < nn && o->n_receipts >= 0; i++)
@@ -415,7 +409,7 @@ customer_occasions(int64 customer_id, double end, Occasions *o)
 	}
 	opid = palloc(sizeof(int64) * Max(nn, 1));
 	ots = palloc(sizeof(double) * Max(nn, 1));
-	o->n = tidy_occasions(rows, (int) nn, opid, ots);
+	o->n = seg_reco_tidy_occasions(rows, (int) nn, opid, ots);
 	o->pid = opid;
 	o->ts = ots;
 }
@@ -511,6 +505,8 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 	Blend		b;
 	ProductMeta pm;
 	Occasions	o = {0, NULL, NULL, 0};
+	NbParams	nbp;
+	NbInput		nbi;
 	double	   *x,
 			   *disp = NULL,
 				end = 0;
@@ -579,6 +575,10 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 	}
 	allowed = recommend_for_allowed(fcinfo, u, m, category, only_active, include_purchased,
 									hidx, hbought, hn, &o);
+	nbi.params = NULL;
+	nbi.n = 0;
+	if (use_history && hw.w[SRC_NB] > 0)
+		(void) seg_reco_nb_fetch(model, customer_id, &nbp, &nbi);
 
 	if (!known && o.n == 0)
 	{
@@ -591,7 +591,9 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 	else
 	{
 		b.ts_scratch = palloc(sizeof(double) * Max(o.n, 1));
-		seg_reco_blend_customer(&b, u, m, c, &hw, known ? x : NULL, NULL, &o, end,
+		b.nb_scratch = palloc(sizeof(double) * Max(o.n, 1));
+		b.nb_pid = palloc(sizeof(int64) * Max(o.n, 1));
+		seg_reco_blend_customer(&b, u, m, c, &hw, known ? x : NULL, NULL, &o, &nbi, end,
 								use_history, include_purchased, allowed);
 	}
 
@@ -614,7 +616,13 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
  * As implicit's explain: with A the customer's system (A x = b,
  * b = sum_i c_i y_i), the score x . y_j = sum_i c_i y_i^T A^{-1} y_j; each
  * product i of the history contributes c_i y_i . (A^{-1} y_j).  The
- * contributions sum to the folded-in score.
+ * contributions sum to the folded-in score.  Before them (0.2.0, column
+ * reason), the next-basket parts of the product's score when the model has
+ * a build: the customer's own (alpha x own: "you buy this every N days",
+ * N their mean gap between receipts with it, or "you bought this once
+ * before")
+ * and the neighbours' ((1 - alpha) x neighbours: "customers with baskets
+ * like yours buy this", no history product).
  */
 Datum
 seg_reco_why_recommended(PG_FUNCTION_ARGS)
@@ -636,6 +644,15 @@ seg_reco_why_recommended(PG_FUNCTION_ARGS)
 				n = 0;
 	double	   *contrib = NULL;
 	int32	   *out = NULL;
+	char	   *as_of_opt = NULL;
+	bool		with_reason;
+	bool		nb_has;
+	double		own_part,
+				nbr_part,
+				cycle;
+	int			n_occ,
+				row = 0;
+	char		reason[128];
 
 	SEG_RECO_ARG_NOT_NULL(0, "customer_id");
 	SEG_RECO_ARG_NOT_NULL(1, "product_id");
@@ -654,7 +671,13 @@ seg_reco_why_recommended(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	old = MemoryContextSwitchTo(work);
 
-	m = seg_reco_als_model_get(model);
+	m = seg_reco_als_model_get_serving(model, &as_of_opt);
+	/* a database still at 0.1.0 asks for the four columns of then */
+	with_reason = rsinfo->setDesc->natts >= 5;
+	nb_has = with_reason && !m->custom_source &&
+		seg_reco_nb_explain(model, customer_id, product_id,
+							seg_reco_serving_end(false, 0, as_of_opt),
+							&own_part, &nbr_part, &n_occ, &cycle);
 	target = seg_reco_als_product_index(m, product_id);
 	hn = customer_history(m, customer_id, &hidx, &hw, &hbought);
 	if (target >= 0 && hn > 0)
@@ -679,15 +702,48 @@ seg_reco_why_recommended(PG_FUNCTION_ARGS)
 	}
 
 	MemoryContextSwitchTo(old);
+	/* the next-basket parts first: the repeat, then the neighbours */
+	if (nb_has && own_part > 0)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		if (n_occ >= 2 && cycle < 1.5)
+			snprintf(reason, sizeof(reason), "you buy this every day");
+		else if (n_occ >= 2)
+			snprintf(reason, sizeof(reason), "you buy this every %.0f days", cycle);
+		else
+			snprintf(reason, sizeof(reason), "you bought this once before");
+		values[0] = Int64GetDatum(product_id);
+		values[1] = Float8GetDatum(own_part);
+		values[2] = Int32GetDatum(++row);
+		values[3] = BoolGetDatum(true);
+		values[4] = CStringGetTextDatum(reason);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	if (nb_has && nbr_part > 0)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {true, false, false, false, false};
+
+		values[0] = (Datum) 0;
+		values[1] = Float8GetDatum(nbr_part);
+		values[2] = Int32GetDatum(++row);
+		values[3] = BoolGetDatum(false);
+		values[4] = CStringGetTextDatum("customers with baskets like yours buy this");
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 	for (i = 0; i < n; i++)
 	{
-		Datum		values[4];
-		bool		nulls[4] = {false, false, false, false};
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
 
 		values[0] = Int64GetDatum(m->product_id[hidx[out[i]]]);
 		values[1] = Float8GetDatum(contrib[out[i]]);
-		values[2] = Int32GetDatum(i + 1);
+		values[2] = Int32GetDatum(++row);
 		values[3] = BoolGetDatum(hbought[out[i]]);
+		values[4] = CStringGetTextDatum(hbought[out[i]] ? "customers who bought this also buy it" :
+										"customers who looked at this also buy it");
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();
@@ -808,6 +864,7 @@ typedef struct RaJob
 	const SegRecoPairs *hist;
 	const int64 *hfirst;
 	const int64 *hlast;
+	const NbInput *nbin;		/* the next-basket input of each slot */
 	int		   *got;
 	int32	   *out;			/* topn each: universe indexes */
 	double	   *score;			/* topn each */
@@ -838,7 +895,7 @@ ra_task(void *arg, int64 t, int worker)
 	int64		h;
 	int			i;
 
-	o.n = tidy_occasions(j->occ_rows + j->ofirst[slot], (int) (j->olast[slot] - j->ofirst[slot]),
+	o.n = seg_reco_tidy_occasions(j->occ_rows + j->ofirst[slot], (int) (j->olast[slot] - j->ofirst[slot]),
 						 pid, ts);
 	o.pid = pid;
 	o.ts = ts;
@@ -865,8 +922,8 @@ ra_task(void *arg, int64 t, int worker)
 		}
 	}
 	seg_reco_blend_customer(b, u, j->m, j->c, j->hw, NULL,
-							j->s + (Size) (j->base + slot) * j->m->n_products, &o, j->end,
-							j->use_history, j->include_purchased, allowed);
+							j->s + (Size) (j->base + slot) * j->m->n_products, &o, &j->nbin[slot],
+							j->end, j->use_history, j->include_purchased, allowed);
 	j->got[slot] = seg_reco_select_list_prepared(u, j->c, b->score, allowed, j->topn,
 												 j->only_active, j->max_per_cat, j->diversity,
 												 j->pm, out, &j->sc[worker]);
@@ -908,6 +965,8 @@ ra_job_alloc(RaJob *job, MemoryContext work, const int64 *occ_cust, int64 occ_n)
 	{
 		seg_reco_blend_init(&bl[w], u, job->m, job->c);
 		bl[w].ts_scratch = palloc(sizeof(double) * occ_max);
+		bl[w].nb_scratch = palloc(sizeof(double) * occ_max);
+		bl[w].nb_pid = palloc(sizeof(int64) * occ_max);
 		seg_reco_select_scratch_init(&scs[w], u, job->pm);
 	}
 	job->bl = bl;
@@ -1057,6 +1116,16 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	Datum		v1[1];
 	int			progress;
 	int64		scored = 0;
+	NbParams	nbp;
+	NbInput		nbin[RA_SUB_BLOCK];
+	bool		nb_have = false;
+	int64		nb_n = 0,
+				nb_pos = 0,
+				i;
+	int64	   *nb_cust = NULL,
+			   *nb_first = NULL,
+			   *nb_pid = NULL;
+	float	   *nb_score = NULL;
 
 	SEG_RECO_ARG_NOT_NULL(0, "model");
 	SEG_RECO_ARG_NOT_NULL(1, "n");
@@ -1098,7 +1167,12 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	if (use_history)
 	{
 		end = seg_reco_serving_end(!PG_ARGISNULL(7), PG_ARGISNULL(7) ? 0 : PG_GETARG_DATEADT(7), as_of_opt);
-		read_occasions(false, 0, end, &occ_cust, &occ_rows, &occ_n);
+		seg_reco_read_occasions(false, 0, end, &occ_cust, &occ_rows, &occ_n);
+		if (hw.w[SRC_NB] > 0 && seg_reco_nb_params(model, &nbp))
+		{
+			nb_have = true;
+			nb_n = seg_reco_nb_fetch_all(model, &nb_cust, &nb_first, &nb_pid, &nb_score);
+		}
 	}
 
 	block = (int) Max(64, Min(1024, (1 << 20) / m->n_products));
@@ -1117,6 +1191,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	job.hist = &hist;
 	job.hfirst = hfirst;
 	job.hlast = hlast;
+	job.nbin = nbin;
 	job.topn = topn;
 	job.only_active = only_active;
 	job.max_per_cat = max_per_cat;
@@ -1155,6 +1230,23 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 			CHECK_FOR_INTERRUPTS();
 			ra_locate(ids + sb, nsb, occ_cust, occ_n, &opos, &hist, &hpos,
 					  ofirst, olast, hfirst, hlast);
+			for (i = 0; i < nsb; i++)
+			{
+				int64		id = ids[sb + i];
+
+				nbin[i].params = nb_have ? &nbp : NULL;
+				nbin[i].n = 0;
+				nbin[i].pid = NULL;
+				nbin[i].score = NULL;
+				while (nb_pos < nb_n && nb_cust[nb_pos] < id)
+					nb_pos++;
+				if (nb_pos < nb_n && nb_cust[nb_pos] == id)
+				{
+					nbin[i].n = (int) (nb_first[nb_pos + 1] - nb_first[nb_pos]);
+					nbin[i].pid = nb_pid + nb_first[nb_pos];
+					nbin[i].score = nb_score + nb_first[nb_pos];
+				}
+			}
 			job.s = s;
 			job.base = sb;
 			seg_reco_parallel_for(nsb, ra_task, &job);

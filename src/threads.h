@@ -44,13 +44,16 @@
  *   linalg.c: fr_finish, seg_reco_dot_rows_f, seg_reco_sqdist_small,
  *       seg_reco_sqdist_small_pad, seg_reco_topk, sqdist_fixed,
  *       topk_sift_down, topk_worse
+ *   nbr.c: nb_heap_task*, nb_product_task*, nb_cmp_double,
+ *       seg_reco_tifu_vector, tifu_occasion_weights
  *   reco.h: universe_index
- *   reco_blend.c: allowed_minmax, blend_buy_again, blend_sum, buy_again_one,
- *       cmp_double, count_allowed, count_receipts, normalise, scale_allowed,
+ *   reco_blend.c: allowed_minmax, blend_buy_again, blend_nextbasket, blend_sum,
+ *       buy_again_one, cmp_double, count_allowed, count_receipts, normalise,
+ *       scale_allowed,
  *       seg_reco_blend_customer, seg_reco_row_contributions, weighted_sum
  *   reco_select.c: seg_reco_select_list_prepared, select_first_pool,
  *       select_from_pool
- *   reco_serve.c: ra_task*, cmp_occ, tidy_occasions
+ *   reco_serve.c: ra_task*, cmp_occ, seg_reco_tidy_occasions
  *   tfidf.c: score_slices, seg_reco_content_cosine, seg_reco_content_index,
  *       seg_reco_content_profile_from, seg_reco_content_score_all
  *

@@ -189,6 +189,9 @@ BEGIN
     PERFORM seg_reco._model_claim($1, ARRAY['als'], replace, 'als_train');
     PERFORM seg_reco._als_train($1, factors, regularization, alpha, iterations, seed, solver,
                                 v_query, source IS NOT NULL, coalesce(options, '{}'::jsonb));
+    IF source IS NULL THEN
+        PERFORM seg_reco.nextbasket_build($1);
+    END IF;
     SELECT * INTO v_row FROM seg_reco.models m WHERE m.name = $1;
     RETURN v_row;
 END
@@ -247,14 +250,23 @@ LANGUAGE C STABLE PARALLEL SAFE ROWS 10
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text, jsonb, float8, integer, bigint[], jsonb, date) IS 'top-k products for a customer: a blend of als, content, popularity and buy-again scores (weights per call), with diversity (MMR), a per-category cap, exclusions and boosts; folded in when new since training; demographic cold start without history; re-buys included by default';
 
+-- why_recommended: first the next-basket parts of the product's score
+-- (when the model has a build): the customer's own repeat (history product =
+-- the product, contribution alpha x own, reason "you buy this every N
+-- days" or "you bought this once before") and the neighbours' ((1 - alpha)
+-- x neighbours, no history product, reason "customers with baskets like
+-- yours buy this"); then the k history products that contribute most to
+-- the als score (their contributions sum to the folded-in score; reason
+-- "customers who bought this also buy it", or "looked at").
 CREATE FUNCTION seg_reco.why_recommended(customer_id bigint, product_id bigint,
                                          k integer DEFAULT 5,
                                          model text DEFAULT 'default')
-RETURNS TABLE(history_product_id bigint, contribution float8, rank integer, purchased boolean)
+RETURNS TABLE(history_product_id bigint, contribution float8, rank integer, purchased boolean,
+              reason text)
 AS 'MODULE_PATHNAME', 'seg_reco_why_recommended'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 5
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco.why_recommended(bigint, bigint, integer, text) IS 'the products in the customer''s history that contribute most to the product''s score (contributions sum to the folded-in score)';
+COMMENT ON FUNCTION seg_reco.why_recommended(bigint, bigint, integer, text) IS 'why a product is recommended: its next-basket parts (the customer''s own repeat, the neighbours'') with a reason, then the products in the customer''s history that contribute most to its als score (those contributions sum to the folded-in score)';
 
 CREATE FUNCTION seg_reco.similar_products(product_id bigint,
                                           k integer DEFAULT 10,

@@ -15,7 +15,9 @@
 --   mode 'cold_start' customers with no purchase before the split
 -- Recommenders (config recommenders, default all): popularity (the model's
 -- popularity, same list for everyone minus known products in mode new),
--- buy_again (buy_again_scores as of the split; mode all only), als,
+-- buy_again (buy_again_scores as of the split; mode all only), nextbasket
+-- (recommend_for with the next-basket source alone; config nextbasket, an
+-- object of nextbasket_build's params, rebuilds it with those), als,
 -- content, hybrid (recommend_for with only that source, or the blend with
 -- config weights, diversity, max_per_category) and cold_start
 -- (cold_start_recommendations, cold-start customers; popularity is shown
@@ -67,7 +69,7 @@ DECLARE
     v_key     text;
     v_run     bigint;
     v_model   text := '_seg_reco_eval_' || pg_catalog.pg_backend_pid();
-    v_recs    text[] := ARRAY['popularity', 'buy_again', 'als', 'content', 'hybrid', 'cold_start'];
+    v_recs    text[] := ARRAY['popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'];
     v_sample  integer := 2000;
     v_seed    bigint := 42;
     v_days    integer;
@@ -97,18 +99,18 @@ BEGIN
     END IF;
     FOR v_key IN SELECT jsonb_object_keys(config) LOOP
         IF v_key NOT IN ('recommenders', 'sample_size', 'seed', 'test_days', 'als', 'weights',
-                         'diversity', 'max_per_category', 'min_segment_size') THEN
+                         'diversity', 'max_per_category', 'min_segment_size', 'nextbasket') THEN
             RAISE EXCEPTION 'unknown evaluate option "%"', v_key
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Use recommenders, sample_size, seed, test_days, als, weights, diversity, max_per_category, min_segment_size.';
+                      HINT = 'Use recommenders, sample_size, seed, test_days, als, weights, diversity, max_per_category, min_segment_size, nextbasket.';
         END IF;
     END LOOP;
     IF config ? 'recommenders' THEN
         v_recs := ARRAY(SELECT jsonb_array_elements_text(config -> 'recommenders'));
         IF EXISTS (SELECT 1 FROM unnest(v_recs) r
-                    WHERE r NOT IN ('popularity', 'buy_again', 'als', 'content', 'hybrid', 'cold_start'))
+                    WHERE r NOT IN ('popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'))
            OR cardinality(v_recs) = 0 THEN
-            RAISE EXCEPTION 'recommenders must be a list of popularity, buy_again, als, content, hybrid, cold_start'
+            RAISE EXCEPTION 'recommenders must be a list of popularity, buy_again, nextbasket, als, content, hybrid, cold_start'
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END IF;
@@ -153,6 +155,9 @@ BEGIN
                                alpha => coalesce((v_als ->> 'alpha')::float8, 1.0),
                                iterations => coalesce((v_als ->> 'iterations')::integer, 15),
                                options => jsonb_build_object('as_of', split_date));
+    IF config ? 'nextbasket' THEN
+        PERFORM seg_reco.nextbasket_build(v_model, config -> 'nextbasket');
+    END IF;
     CREATE TEMP TABLE _eval_saved_pop ON COMMIT DROP AS SELECT * FROM seg_reco.segment_popularity;
     CREATE TEMP TABLE _eval_saved_info ON COMMIT DROP AS SELECT * FROM seg_reco.popularity_info;
     PERFORM seg_reco._progress_step('evaluate', 'split_popularity');
@@ -202,9 +207,10 @@ BEGIN
             CONTINUE;
         END IF;
         v_weights := CASE v_r
-            WHEN 'popularity' THEN '{"als": 0, "content": 0, "popularity": 1, "buy_again": 0}'::jsonb
-            WHEN 'als' THEN '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0}'::jsonb
-            WHEN 'content' THEN '{"als": 0, "content": 1, "popularity": 0, "buy_again": 0}'::jsonb
+            WHEN 'popularity' THEN '{"als": 0, "content": 0, "popularity": 1, "buy_again": 0, "nextbasket": 0}'::jsonb
+            WHEN 'nextbasket' THEN '{"als": 0, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 1}'::jsonb
+            WHEN 'als' THEN '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0}'::jsonb
+            WHEN 'content' THEN '{"als": 0, "content": 1, "popularity": 0, "buy_again": 0, "nextbasket": 0}'::jsonb
             ELSE v_w END;
         FOREACH v_m IN ARRAY ARRAY['all', 'new'] LOOP
             INSERT INTO _eval_lists
@@ -263,7 +269,7 @@ BEGIN
            e.hit_rate, e.coverage, e.diversity, e.novelty
       FROM seg_reco.evaluation_runs e
      WHERE e.run_id = v_run
-     ORDER BY e.mode, array_position(ARRAY['popularity', 'buy_again', 'als', 'content', 'hybrid', 'cold_start'],
+     ORDER BY e.mode, array_position(ARRAY['popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'],
                                      e.recommender);
     PERFORM seg_reco._progress_end('evaluate');
 END
@@ -273,7 +279,7 @@ REVOKE EXECUTE ON FUNCTION seg_reco.evaluate(date, integer, jsonb, text) FROM PU
 -- tune_weights(split_date, config): chooses the default weights of the
 -- blend on a validation split of the owner's data.  Each candidate weight
 -- set (config candidates, a JSON array of weight objects; default nine
--- sets from popularity-heavy to ALS alone) is scored by evaluate()
+-- sets from buy-again and next-basket heavy to ALS alone) is scored by evaluate()
 -- (hybrid only; config sample_size, seed, test_days, als and k pass
 -- through, test_days default 28) on the days from split_date on; the best
 -- NDCG@k with re-buys becomes hybrid_weights' "rebuy" object and the best
@@ -287,15 +293,15 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     v_cands jsonb := coalesce(config -> 'candidates', '[
-        {"als": 1, "content": 0.3, "popularity": 0.1, "buy_again": 1},
-        {"als": 1, "content": 0.1, "popularity": 0.3, "buy_again": 2},
-        {"als": 1, "content": 0.05, "popularity": 0.5, "buy_again": 1},
-        {"als": 1, "content": 0, "popularity": 0.7, "buy_again": 1},
-        {"als": 0.5, "content": 0, "popularity": 1, "buy_again": 1},
-        {"als": 0.2, "content": 0, "popularity": 1, "buy_again": 1},
-        {"als": 1, "content": 0.1, "popularity": 0.1, "buy_again": 1},
-        {"als": 1, "content": 0, "popularity": 0, "buy_again": 1},
-        {"als": 1, "content": 0, "popularity": 0, "buy_again": 0}]'::jsonb);
+        {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5},
+        {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 1},
+        {"als": 0.05, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.1},
+        {"als": 0.3, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 1},
+        {"als": 1, "content": 0.3, "popularity": 0.1, "buy_again": 1, "nextbasket": 0},
+        {"als": 0.5, "content": 0, "popularity": 1, "buy_again": 1, "nextbasket": 0},
+        {"als": 1, "content": 0.05, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "history_prior": 0},
+        {"als": 1, "content": 0.1, "popularity": 0.1, "buy_again": 0, "nextbasket": 0},
+        {"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0}]'::jsonb);
     v_k     integer := coalesce((config ->> 'k')::integer, 10);
     v_eval  jsonb;
     v_c     jsonb;
@@ -309,7 +315,7 @@ BEGIN
     IF jsonb_typeof(v_cands) <> 'array' OR jsonb_array_length(v_cands) = 0 THEN
         RAISE EXCEPTION 'candidates must be a non-empty JSON array of weight objects'
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'For example [{"als": 1, "content": 0.3, "popularity": 0.1, "buy_again": 1}].';
+                  HINT = 'For example [{"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5}].';
     END IF;
     v_eval := (config - 'candidates' - 'k') || jsonb_build_object('recommenders', '["hybrid"]'::jsonb);
     IF NOT v_eval ? 'test_days' THEN
@@ -359,5 +365,105 @@ END
 $fn$;
 COMMENT ON FUNCTION seg_reco.tune_weights(date, jsonb) IS 'scores candidate hybrid weights with evaluate() on a validation split and stores the best (re-buys and new products) as the setting hybrid_weights';
 REVOKE EXECUTE ON FUNCTION seg_reco.tune_weights(date, jsonb) FROM PUBLIC;
+
+-- tune_nextbasket(split_date, config): chooses the parameters of the
+-- next-basket model (TIFU-KNN) on a validation split of the owner's data.
+-- Each candidate (config candidates, a JSON array of objects with keys
+-- group_size, within_decay, group_decay, neighbours, alpha; keys left out
+-- keep the current setting; default twelve sets) is written to the
+-- settings nextbasket_* and scored by evaluate() (recommender nextbasket
+-- alone, mode all; config sample_size, seed, test_days (default 28) and k
+-- pass through; the private als model is trained small, config als
+-- {"factors": 8, "iterations": 2}, as the next-basket scores do not use
+-- it); the best NDCG@k stays in the settings, the others are put back.
+-- Use a split before your test window.  Rows: each candidate with its
+-- NDCG, chosen marks the winner.  Rebuild the served model's neighbours
+-- afterwards (refresh(), or seg_reco.nextbasket_build('default')).
+CREATE FUNCTION seg_reco.tune_nextbasket(split_date date, config jsonb DEFAULT '{}')
+RETURNS TABLE(params jsonb, ndcg_at_k float8, chosen boolean)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_cands jsonb := coalesce(config -> 'candidates', '[
+        {"group_size": 3, "within_decay": 1, "group_decay": 0.6, "neighbours": 50, "alpha": 0.5},
+        {"group_size": 3, "within_decay": 1, "group_decay": 0.6, "neighbours": 100, "alpha": 0.7},
+        {"group_size": 3, "within_decay": 1, "group_decay": 0.6, "neighbours": 300, "alpha": 0.9},
+        {"group_size": 3, "within_decay": 1, "group_decay": 0.8, "neighbours": 50, "alpha": 0.5},
+        {"group_size": 3, "within_decay": 1, "group_decay": 0.8, "neighbours": 100, "alpha": 0.7},
+        {"group_size": 3, "within_decay": 1, "group_decay": 0.8, "neighbours": 300, "alpha": 0.9},
+        {"group_size": 7, "within_decay": 0.9, "group_decay": 0.6, "neighbours": 50, "alpha": 0.5},
+        {"group_size": 7, "within_decay": 0.9, "group_decay": 0.6, "neighbours": 100, "alpha": 0.7},
+        {"group_size": 7, "within_decay": 0.9, "group_decay": 0.6, "neighbours": 300, "alpha": 0.9},
+        {"group_size": 7, "within_decay": 0.9, "group_decay": 0.8, "neighbours": 50, "alpha": 0.5},
+        {"group_size": 7, "within_decay": 0.9, "group_decay": 0.8, "neighbours": 100, "alpha": 0.7},
+        {"group_size": 7, "within_decay": 0.9, "group_decay": 0.8, "neighbours": 300, "alpha": 0.9}]'::jsonb);
+    v_k     integer := coalesce((config ->> 'k')::integer, 10);
+    v_keys  text[] := ARRAY['group_size', 'within_decay', 'group_decay', 'neighbours', 'alpha'];
+    v_eval  jsonb;
+    v_c     jsonb;
+    v_key   text;
+    v_saved jsonb;
+    v_best  jsonb;
+BEGIN
+    IF split_date IS NULL OR config IS NULL OR jsonb_typeof(config) <> 'object' THEN
+        RAISE EXCEPTION 'split_date must not be NULL and config must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(v_cands) <> 'array' OR jsonb_array_length(v_cands) = 0
+       OR EXISTS (SELECT 1 FROM jsonb_array_elements(v_cands) e WHERE jsonb_typeof(e) <> 'object') THEN
+        RAISE EXCEPTION 'candidates must be a non-empty JSON array of parameter objects'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example [{"group_size": 3, "group_decay": 0.6, "neighbours": 50, "alpha": 0.5}].';
+    END IF;
+    FOR v_key IN SELECT DISTINCT jsonb_object_keys(e) FROM jsonb_array_elements(v_cands) e LOOP
+        IF v_key <> ALL (v_keys) THEN
+            RAISE EXCEPTION 'unknown nextbasket parameter "%"', v_key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use group_size, within_decay, group_decay, neighbours, alpha.';
+        END IF;
+    END LOOP;
+    v_eval := (config - 'candidates' - 'k') || jsonb_build_object('recommenders', '["nextbasket"]'::jsonb);
+    IF NOT v_eval ? 'test_days' THEN
+        v_eval := v_eval || '{"test_days": 28}';
+    END IF;
+    IF NOT v_eval ? 'als' THEN
+        v_eval := v_eval || '{"als": {"factors": 8, "iterations": 2}}';
+    END IF;
+    -- the owner's overrides, to put back all but the winner
+    SELECT coalesce(jsonb_object_agg(s.key, s.value), '{}') INTO v_saved
+      FROM seg_reco.settings s WHERE s.key = ANY (SELECT 'nextbasket_' || x FROM unnest(v_keys) x);
+    CREATE TEMP TABLE _tune_nb (params jsonb, ndcg float8, i int) ON COMMIT DROP;
+    PERFORM seg_reco._progress_begin('tune_nextbasket', jsonb_array_length(v_cands));
+    FOR v_c IN SELECT e FROM jsonb_array_elements(v_cands) e LOOP
+        PERFORM seg_reco._progress_step('tune_nextbasket', 'candidate', detail => v_c::text);
+        DELETE FROM seg_reco.settings s WHERE s.key = ANY (SELECT 'nextbasket_' || x FROM unnest(v_keys) x);
+        INSERT INTO seg_reco.settings (key, value)
+        SELECT 'nextbasket_' || x, coalesce(v_c -> x, v_saved -> ('nextbasket_' || x))
+          FROM unnest(v_keys) x WHERE coalesce(v_c -> x, v_saved -> ('nextbasket_' || x)) IS NOT NULL;
+        INSERT INTO _tune_nb
+        SELECT (SELECT jsonb_object_agg(x, seg_reco.setting('nextbasket_' || x)) FROM unnest(v_keys) x),
+               e.ndcg_at_k, (SELECT count(*) FROM _tune_nb)::int
+          FROM seg_reco.evaluate(split_date, v_k, v_eval, 'tune_nextbasket') e
+         WHERE e.mode = 'all';
+    END LOOP;
+    SELECT t.params INTO v_best FROM _tune_nb t WHERE t.ndcg IS NOT NULL ORDER BY t.ndcg DESC, t.i LIMIT 1;
+    DELETE FROM seg_reco.settings s WHERE s.key = ANY (SELECT 'nextbasket_' || x FROM unnest(v_keys) x);
+    IF v_best IS NULL THEN
+        INSERT INTO seg_reco.settings (key, value) SELECT e.key, e.value FROM jsonb_each(v_saved) e;
+        RAISE EXCEPTION 'no customer with history bought anything in the validation window from %', split_date
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'Choose an earlier split_date or a longer test_days.';
+    END IF;
+    INSERT INTO seg_reco.settings (key, value)
+    SELECT 'nextbasket_' || x, v_best -> x FROM unnest(v_keys) x;
+    RETURN QUERY
+    SELECT t.params, t.ndcg, t.params = v_best FROM _tune_nb t ORDER BY t.ndcg DESC NULLS LAST, t.i;
+    DROP TABLE _tune_nb;
+    PERFORM seg_reco._progress_end('tune_nextbasket');
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.tune_nextbasket(date, jsonb) IS 'scores candidate TIFU-KNN parameters (the next-basket source alone) with evaluate() on a validation split and stores the best as the settings nextbasket_*';
+REVOKE EXECUTE ON FUNCTION seg_reco.tune_nextbasket(date, jsonb) FROM PUBLIC;
 -- END hybrid
 

@@ -25,10 +25,15 @@ INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
     ('als_regularization', '0.01', 'ALS regularization in refresh()'),
     ('als_alpha', '1.0', 'ALS confidence scale in refresh(): confidence = 1 + alpha * weight'),
     ('recommendations_per_customer', '10', 'length of each customer''s list in seg_reco.recommendations'),
-    ('hybrid_weights', '{"rebuy": {"als": 1, "content": 0.3, "popularity": 0.1, "buy_again": 1}, "new": {"als": 1, "content": 0.1, "popularity": 0.1, "buy_again": 0}}', 'default weights of the hybrid blend (recommend_for, recommend_all, the recommendations view): "rebuy" with re-buys, "new" for products new to the customer; shipped values chosen on the demo data''s validation split, seg_reco.tune_weights() chooses them on yours'),
+    ('hybrid_weights', '{"rebuy": {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5}, "new": {"als": 1, "content": 0.05, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "history_prior": 0}}', 'default weights of the hybrid blend (recommend_for, recommend_all, the recommendations view): "rebuy" with re-buys, "new" for products new to the customer; shipped values chosen on the validation windows of the demo data and UCI Online Retail, seg_reco.tune_weights() chooses them on yours'),
     ('recommendations_diversity', '0', 'MMR diversity (0..1) of the lists in seg_reco.recommendations (0: the plain blend already meets the coverage and diversity targets on the demo data; 0.3 raises intra-list diversity from 0.90 to 0.96 for about 1% of NDCG)'),
     ('recommendations_max_per_category', 'null', 'at most this many products of one category per list in seg_reco.recommendations (null = no cap)'),
-    ('recommendations_lock_timeout_ms', '100', 'longest wait (ms) of each of refresh()''s attempts (at most 5, 1 s apart) to lock the idle recommendations slot for TRUNCATE; readers of seg_reco.recommendations that arrive meanwhile wait at most this long; 0 = never TRUNCATE: the slot is emptied with DELETE in the refresh transaction (say, when hot standbys serve the view)');
+    ('recommendations_lock_timeout_ms', '100', 'longest wait (ms) of each of refresh()''s attempts (at most 5, 1 s apart) to lock the idle recommendations slot for TRUNCATE; readers of seg_reco.recommendations that arrive meanwhile wait at most this long; 0 = never TRUNCATE: the slot is emptied with DELETE in the refresh transaction (say, when hot standbys serve the view)'),
+    ('nextbasket_group_size', '3', 'TIFU-KNN next-basket model (built by als_train): baskets per group, counted from the latest'),
+    ('nextbasket_within_decay', '1.0', 'TIFU-KNN: weight of a basket per later basket of its group, in (0, 1]'),
+    ('nextbasket_group_decay', '0.6', 'TIFU-KNN: weight of a group of baskets per later group, in (0, 1]'),
+    ('nextbasket_neighbours', '50', 'TIFU-KNN: nearest customers whose mean vector is blended in'),
+    ('nextbasket_alpha', '0.5', 'TIFU-KNN: weight of the customer''s own vector (1 - alpha: the neighbours'')');
 
 -- the content vectors (build_content, issue 13)
 INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES

@@ -12,7 +12,7 @@ SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'di
                                     'content_terms', 'product_content', 'content_version', 'segment_popularity',
                                     'popularity_info', 'evaluation_runs', 'ab_experiments', 'ab_assignments',
                                     'demo_campaign_truth', 'recommendations_a', 'recommendations_b',
-                                    'recommendations_active', 'contact_history', 'product_rules', 'product_rules_info']);
+                                    'recommendations_active', 'contact_history', 'product_rules', 'product_rules_info', 'nextbasket_neighbours']);
 SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary',
                                                 'cohorts']);
 SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models', 'progress', 'recommendations', 'source_ids']);
@@ -47,7 +47,7 @@ SELECT volatility_is('seg_reco', 'cluster_feature_vector', ARRAY['seg_reco.custo
 SELECT ok(NOT has_function_privilege('public', 'seg_reco.refresh_clusters()', 'EXECUTE')
           AND NOT has_function_privilege('public', 'seg_reco.refresh_value()', 'EXECUTE'),
           'pipeline steps are not executable by PUBLIC');
-SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 25, '25 pipeline settings');
+SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 30, '30 pipeline settings');
 SELECT throws_ok('SELECT seg_reco.setting(''no_such_setting'')', '42704', NULL, 'unknown setting is an error');
 SELECT throws_ok('INSERT INTO seg_reco.settings VALUES (''no_such_setting'', ''1'')', '23503', NULL,
                  'only known settings can be overridden');
@@ -79,9 +79,9 @@ SELECT is((SELECT p.proparallel::text FROM pg_proc p WHERE p.oid = 'seg_reco.rfm
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'seg_reco'::regnamespace AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
               AND p.proparallel <> 's'),
-          ARRAY['_als_train', '_progress_begin', '_progress_done', '_progress_end', '_progress_entries',
-                '_progress_peak_memory', '_progress_step', 'association_rules', 'frequent_itemsets'],
-          'every C function is parallel safe but the ALS trainer, which writes the model tables, the progress functions, which report the calling session''s own work, and the miners of a caller''s query (restricted: it may read temporary tables)');
+          ARRAY['_als_train', '_nextbasket_build', '_progress_begin', '_progress_done', '_progress_end',
+                '_progress_entries', '_progress_peak_memory', '_progress_step', 'association_rules', 'frequent_itemsets'],
+          'every C function is parallel safe but the ALS and next-basket builds, which write the model tables, the progress functions, which report the calling session''s own work, and the miners of a caller''s query (restricted: it may read temporary tables)');
 -- the served recommendations slot is indexed (the idle one may not be: the
 -- TRUNCATE that empties it drops its indexes, and its fill builds them)
 SELECT is((SELECT array_agg(format('%s %s', i.indisunique, i.indkey::text) ORDER BY i.indisunique DESC)

@@ -58,8 +58,8 @@ SELECT count(*) AS rows, count(DISTINCT recommender) AS recommenders
 SELECT mode, weights, round(ndcg_at_k::numeric, 6) AS ndcg, chosen
   FROM seg_reco.tune_weights('2025-03-01',
          '{"k": 2, "als": {"factors": 2}, "test_days": 10,
-           "candidates": [{"als": 0, "content": 0, "popularity": 1, "buy_again": 1},
-                          {"als": 0, "content": 0, "popularity": 0, "buy_again": 1}]}');
+           "candidates": [{"als": 0, "content": 0, "popularity": 1, "buy_again": 1, "nextbasket": 0},
+                          {"als": 0, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0}]}');
 SELECT seg_reco.setting('hybrid_weights') AS hybrid_weights;
 SELECT * FROM seg_reco.tune_weights('2025-03-01', '{"candidates": []}');
 

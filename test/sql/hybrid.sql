@@ -33,23 +33,23 @@ SELECT m.name FROM seg_reco.als_train('default', factors => 3, regularization =>
 SELECT product_id, round(score::numeric, 3) AS score, rank, sources
   FROM seg_reco.recommend_for(1, 6);
 -- new to the customer: no buy_again, no products already bought; the
--- defaults for new products weigh als 1, content 0.1, popularity 0.1
+-- defaults for new products weigh als 1, content 0.05, nextbasket 0.05
 SELECT product_id, round(score::numeric, 3) AS score, rank, sources
   FROM seg_reco.recommend_for(1, 4, include_purchased => false);
 -- a product never sold (13) reaches a fruit buyer through content alone
 SELECT product_id, rank, sources
-  FROM seg_reco.recommend_for(1, 10, include_purchased => false, weights => '{"als": 0, "popularity": 0, "content": 1}')
+  FROM seg_reco.recommend_for(1, 10, include_purchased => false, weights => '{"als": 0, "popularity": 0, "content": 1, "nextbasket": 0}')
  WHERE product_id = 13;
 
 -- weights override: buy-again alone lists the customer's own products
 SELECT array_agg(product_id ORDER BY rank) AS buy_again_only,
        bool_and(sources = '{buy_again}') AS only_buy_again
-  FROM seg_reco.recommend_for(1, 5, weights => '{"als": 0, "content": 0, "popularity": 0}');
+  FROM seg_reco.recommend_for(1, 5, weights => '{"als": 0, "content": 0, "popularity": 0, "nextbasket": 0}');
 SELECT array_agg(product_id ORDER BY product_id) AS bought
   FROM (SELECT DISTINCT product_id FROM seg_reco.transactions WHERE customer_id = 1) b;
 -- the defaults come from the setting hybrid_weights (tune_weights writes it)
 INSERT INTO seg_reco.settings VALUES ('hybrid_weights',
-  '{"rebuy": {"als": 0, "content": 0, "popularity": 0, "buy_again": 1}, "new": {"als": 1, "content": 0, "popularity": 0}}');
+  '{"rebuy": {"als": 0, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0}, "new": {"als": 1, "content": 0, "popularity": 0, "nextbasket": 0}}');
 SELECT array_agg(product_id ORDER BY rank) AS from_setting, bool_and(sources = '{buy_again}') AS only_buy_again
   FROM seg_reco.recommend_for(1, 5);
 SELECT bool_and(sources = '{als}') AS only_als FROM seg_reco.recommend_for(1, 3, include_purchased => false);
@@ -62,10 +62,10 @@ DELETE FROM seg_reco.settings WHERE key = 'hybrid_weights';
 -- categories run out); exclude
 SELECT array_agg(product_id ORDER BY rank) AS plain,
        round(seg_reco.intra_list_diversity(array_agg(product_id))::numeric, 3) AS ild
-  FROM seg_reco.recommend_for(1, 3, weights => '{"als": 0, "popularity": 0, "buy_again": 0, "content": 1}');
+  FROM seg_reco.recommend_for(1, 3, weights => '{"als": 0, "popularity": 0, "buy_again": 0, "content": 1, "nextbasket": 0}');
 SELECT array_agg(product_id ORDER BY rank) AS mmr,
        round(seg_reco.intra_list_diversity(array_agg(product_id))::numeric, 3) AS ild
-  FROM seg_reco.recommend_for(1, 3, weights => '{"als": 0, "popularity": 0, "buy_again": 0, "content": 1}',
+  FROM seg_reco.recommend_for(1, 3, weights => '{"als": 0, "popularity": 0, "buy_again": 0, "content": 1, "nextbasket": 0}',
                               diversity => 0.7);
 SELECT array_agg(p.category ORDER BY r.rank) AS capped
   FROM seg_reco.recommend_for(1, 4, max_per_category => 1) r JOIN seg_reco.products p USING (product_id);
@@ -76,12 +76,13 @@ SELECT array_agg(product_id ORDER BY rank) AS without_top
 SELECT product_id, rank, sources
   FROM seg_reco.recommend_for(1, 2, boost => '{"11": 5}');
 
--- few purchases: ALS and buy-again count h / (h + 2) (h = 1 receipt here):
--- with als 1 against popularity 0.5, popularity leads (ALS counts 1/3)
+-- few purchases: with history_prior 2, ALS and buy-again count h / (h + 2)
+-- (h = 1 receipt here): with als 1 against popularity 0.5, popularity leads
+-- (ALS counts 1/3); the defaults for new products have history_prior 0
 SELECT product_id, rank, sources FROM seg_reco.recommend_for(9, 3, include_purchased => false);
 SELECT product_id, rank, sources
   FROM seg_reco.recommend_for(9, 3, include_purchased => false,
-                              weights => '{"als": 1, "content": 0, "popularity": 0.5}');
+                              weights => '{"als": 1, "content": 0, "popularity": 0.5, "nextbasket": 0, "history_prior": 2}');
 SELECT product_id, rank, sources
   FROM seg_reco.recommend_for(9, 3, include_purchased => false, weights => '{"content": 1}');
 
@@ -108,19 +109,19 @@ SELECT bool_and(a.product_id = r.product_id AND abs(a.score - r.score) < 1e-9 AN
 INSERT INTO seg_reco.products (product_id, name, category, subcategory, unit_price, active)
 VALUES (15, 'Epler søte', 'frukt', 'epler', 30, true);
 SELECT count(*) FILTER (WHERE product_id = 15) AS new_product_listed
-  FROM seg_reco.recommend_for(1, 20, weights => '{"als": 0, "popularity": 0, "buy_again": 0, "content": 1}');
+  FROM seg_reco.recommend_for(1, 20, weights => '{"als": 0, "popularity": 0, "buy_again": 0, "content": 1, "nextbasket": 0}');
 SELECT seg_reco.build_content() ->> 'products' AS products;
 SELECT count(*) FILTER (WHERE product_id = 15) AS new_product_listed
-  FROM seg_reco.recommend_for(1, 20, weights => '{"als": 0, "popularity": 0, "buy_again": 0, "content": 1}');
+  FROM seg_reco.recommend_for(1, 20, weights => '{"als": 0, "popularity": 0, "buy_again": 0, "content": 1, "nextbasket": 0}');
 -- a retrained model brings its popularity: 13, never sold, now bought by 10-14
 SELECT round(score::numeric, 3) AS popularity_13
-  FROM seg_reco.recommend_for(1, 20, weights => '{"als": 0, "content": 0, "buy_again": 0, "popularity": 1}')
+  FROM seg_reco.recommend_for(1, 20, weights => '{"als": 0, "content": 0, "buy_again": 0, "popularity": 1, "nextbasket": 0}')
  WHERE product_id = 13;
 INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
 SELECT 2000 + c, 9100 + c, c, 13, 1, '2025-02-21 10:00+00', 1, 30, 30 FROM generate_series(10, 14) c;
 SELECT m.name FROM seg_reco.als_train('default', factors => 3, regularization => 0.1, iterations => 10) m;
 SELECT round(score::numeric, 3) AS popularity_13
-  FROM seg_reco.recommend_for(1, 20, weights => '{"als": 0, "content": 0, "buy_again": 0, "popularity": 1}')
+  FROM seg_reco.recommend_for(1, 20, weights => '{"als": 0, "content": 0, "buy_again": 0, "popularity": 1, "nextbasket": 0}')
  WHERE product_id = 13;
 -- a product made inactive leaves the lists at once
 SELECT product_id AS top FROM seg_reco.recommend_for(1, 1) \gset
@@ -130,7 +131,7 @@ SELECT count(*) FILTER (WHERE product_id = :top) AS still_listed, count(*) AS li
 
 -- errors
 SELECT * FROM seg_reco.recommend_for(1, weights => '{"als": -1}');
-SELECT * FROM seg_reco.recommend_for(1, weights => '{"als": 0, "content": 0, "popularity": 0, "buy_again": 0}');
+SELECT * FROM seg_reco.recommend_for(1, weights => '{"als": 0, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0}');
 SELECT * FROM seg_reco.recommend_for(1, weights => '{"collaborative": 1}');
 SELECT * FROM seg_reco.recommend_for(1, weights => '[1]');
 SELECT * FROM seg_reco.recommend_for(1, diversity => 1.5);

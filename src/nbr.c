@@ -1,0 +1,1021 @@
+/*
+ * nbr.c
+ *      The repeat-aware next-basket model: TIFU-KNN (Hu, Ge, Li, Ao, Zhang
+ *      and Zhang, "Modeling Personalized Item Frequency Information for
+ *      Next-basket Recommendation", SIGIR 2020), written from the paper.
+ *
+ * A basket is one customer's purchase lines at one time (a receipt).  The
+ * customer's T baskets, oldest first, are cut into groups of m consecutive
+ * baskets counted from the latest (the oldest group holds the rest, T mod
+ * m when that is not 0); G groups.  A group's vector is the mean of its x
+ * baskets' binary product vectors, the j-th (of x, oldest first) weighted
+ * r_b^(x - j); the customer's vector is the mean of the group vectors, the
+ * g-th (of G, oldest first) weighted r_g^(G - g).  So a basket r places
+ * from the latest (r = 0 the latest) weighs
+ *     r_g^(r div m) x r_b^(r mod m) / x(group) / G.
+ * The prediction for customer u: alpha x u's vector + (1 - alpha) x the
+ * mean vector of u's k nearest customers (Euclidean distance between the
+ * vectors, as the paper's code; u left out; ties to the lower customer id).
+ *
+ * The build (seg_reco._nextbasket_build) reads every customer's purchase
+ * occasions once, computes the vectors (sparse, by product index), finds
+ * the k nearest customers of every customer in blocks: a block of B
+ * customers is laid out dense (products x B), every customer's sparse
+ * vector is multiplied into it (the products of the block with all
+ * customers: sum over the customer's products of w x a dense row of B, a
+ * loop the compiler vectorises, on seg_reco.threads threads), and each row
+ * of the B x customers distances goes through the bounded heap of
+ * seg_reco_topk.  With vectors ~1-2% dense this costs customers^2 x
+ * (products per customer) multiply-adds, against customers^2 x products
+ * for a dense BLAS product of the same blocks (50-100 times more on the
+ * demo data and UCI Online Retail).  Past NB_MAX_CANDIDATES customers the
+ * neighbours are searched among a sample of that many (a hash of the id),
+ * so the search grows linearly with the customers.  The mean vector of the neighbours is
+ * kept to its NB_KEEP best products per customer in
+ * seg_reco.nextbasket_neighbours: the top-k of a blend reads no further.
+ *
+ * Everything is ordered by a total order (customers by id, products by id,
+ * a customer's occasions by product and time, neighbours by distance and
+ * id), so the same rows in any order give the same numbers.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "als_model.h"
+#include "as_of.h"
+#include "funcapi.h"
+#include "utils/date.h"
+#include "utils/tuplestore.h"
+#include "guards.h"
+#include "linalg.h"
+#include "nbr.h"
+#include "progress.h"
+#include "reco.h"
+#include "threads.h"
+
+PG_FUNCTION_INFO_V1(seg_reco_nextbasket_build);
+
+/* the neighbours' best products kept per customer */
+#define NB_KEEP 100
+#define NB_MAX_NEIGHBOURS 10000
+#define NB_MAX_GROUP 1000
+/* past this many customers, neighbours are searched among a sample of this many */
+#define NB_MAX_CANDIDATES 10000
+
+/* the keys nb_cmp_key orders by (set around one qsort on the backend's thread) */
+static const uint64 *nb_sort_keys = NULL;
+
+static int
+nb_cmp_key(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a,
+				y = *(const int32 *) b;
+
+	if (nb_sort_keys[x] != nb_sort_keys[y])
+		return nb_sort_keys[x] < nb_sort_keys[y] ? -1 : 1;
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* task-safe: see threads.h */
+static int
+nb_cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/*
+ * The weight of each occasion (w_occ[i]) in the customer's TIFU vector;
+ * times: room for n doubles (the distinct times, sorted).  Returns the
+ * baskets.
+ */
+/* task-safe: see threads.h */
+static int
+tifu_occasion_weights(const double *ts, int n, const NbParams *p, double *times, double *w_occ)
+{
+	int			t = 0,
+				i,
+				m = p->group_size,
+				g_count,
+				last_size;
+
+	if (n == 0)
+		return 0;
+	memcpy(times, ts, sizeof(double) * n);
+	qsort(times, n, sizeof(double), nb_cmp_double);
+	for (i = 0; i < n; i++)
+		if (t == 0 || times[i] != times[t - 1])
+			times[t++] = times[i];
+	g_count = (t + m - 1) / m;
+	last_size = t - m * (g_count - 1);	/* the oldest group */
+	for (i = 0; i < n; i++)
+	{
+		int			lo = 0,
+					hi = t - 1,
+					b = 0,
+					r,
+					g;
+
+		while (lo <= hi)
+		{
+			int			mid = lo + (hi - lo) / 2;
+
+			if (times[mid] == ts[i])
+			{
+				b = mid;
+				break;
+			}
+			if (times[mid] < ts[i])
+				lo = mid + 1;
+			else
+				hi = mid - 1;
+		}
+		r = t - 1 - b;
+		g = r / m;
+		w_occ[i] = pow(p->group_decay, g) * pow(p->within_decay, r % m) /
+			(g == g_count - 1 ? last_size : m) / g_count;
+	}
+	return t;
+}
+
+/* task-safe: see threads.h */
+int
+seg_reco_tifu_vector(const int64 *pid, const double *ts, int n, const NbParams *p,
+					 double *times, int64 *out_pid, double *out_w, int *n_baskets)
+{
+	int			i,
+				k = 0;
+
+	/* out_w first holds the weight of each occasion, then the sums in place */
+	*n_baskets = tifu_occasion_weights(ts, n, p, times, out_w);
+	for (i = 0; i < n; i++)
+	{
+		if (k > 0 && out_pid[k - 1] == pid[i])
+			out_w[k - 1] += out_w[i];
+		else
+		{
+			out_pid[k] = pid[i];
+			out_w[k] = out_w[i];
+			k++;
+		}
+	}
+	return k;
+}
+
+static SPIPlanPtr plan_fetch = NULL;
+static SPIPlanPtr plan_params = NULL;
+
+#define NB_PARAMS_SQL \
+	"(m.model OPERATOR(pg_catalog.->) 'nextbasket' OPERATOR(pg_catalog.->>) 'group_size')::pg_catalog.int4," \
+	" (m.model OPERATOR(pg_catalog.->) 'nextbasket' OPERATOR(pg_catalog.->>) 'within_decay')::pg_catalog.float8," \
+	" (m.model OPERATOR(pg_catalog.->) 'nextbasket' OPERATOR(pg_catalog.->>) 'group_decay')::pg_catalog.float8," \
+	" (m.model OPERATOR(pg_catalog.->) 'nextbasket' OPERATOR(pg_catalog.->>) 'neighbours')::pg_catalog.int4," \
+	" (m.model OPERATOR(pg_catalog.->) 'nextbasket' OPERATOR(pg_catalog.->>) 'alpha')::pg_catalog.float8"
+
+/* p := the parameters in columns 1..5 of the current SPI row; false when any is NULL */
+static bool
+nb_read_params(HeapTuple tup, TupleDesc td, NbParams *p)
+{
+	bool		isnull[5];
+
+	p->group_size = DatumGetInt32(SPI_getbinval(tup, td, 1, &isnull[0]));
+	p->within_decay = DatumGetFloat8(SPI_getbinval(tup, td, 2, &isnull[1]));
+	p->group_decay = DatumGetFloat8(SPI_getbinval(tup, td, 3, &isnull[2]));
+	p->neighbours = DatumGetInt32(SPI_getbinval(tup, td, 4, &isnull[3]));
+	p->alpha = DatumGetFloat8(SPI_getbinval(tup, td, 5, &isnull[4]));
+	return !(isnull[0] || isnull[1] || isnull[2] || isnull[3] || isnull[4]) && p->group_size >= 1;
+}
+
+bool
+seg_reco_nb_params(const char *model, NbParams *p)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	bool		ok = false;
+
+	values[0] = CStringGetTextDatum(model);
+	if (SPI_execute_plan(seg_reco_keep_plan(&plan_params,
+											"SELECT " NB_PARAMS_SQL " FROM seg_reco.models m"
+											" WHERE m.name OPERATOR(pg_catalog.=) $1",
+											1, types),
+						 values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading the next-basket parameters failed");
+	if (SPI_processed == 1)
+		ok = nb_read_params(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, p);
+	SPI_freetuptable(SPI_tuptable);
+	return ok;
+}
+
+/* in := the arrays of a (product_ids bigint[], scores float4[]) pair, copied */
+static void
+nb_arrays(Datum pids, Datum scores, NbInput *in)
+{
+	ArrayType  *a = DatumGetArrayTypePCopy(pids);
+	ArrayType  *s = DatumGetArrayTypePCopy(scores);
+	int			n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+
+	if (ARR_NDIM(a) > 1 || ARR_HASNULL(a) || ARR_HASNULL(s) || ARR_ELEMTYPE(a) != INT8OID ||
+		ARR_ELEMTYPE(s) != FLOAT4OID || ArrayGetNItems(ARR_NDIM(s), ARR_DIMS(s)) != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("a row of seg_reco.nextbasket_neighbours is malformed"),
+				 errdetail("product_ids and scores must be arrays of the same length without NULLs."),
+				 errhint("Rebuild it with seg_reco.nextbasket_build(model).")));
+	in->n = n;
+	in->pid = (const int64 *) ARR_DATA_PTR(a);
+	in->score = (const float *) ARR_DATA_PTR(s);
+}
+
+/*
+ * The parameters first (a database still at 0.1.0 has no build, nor the
+ * table of neighbours: it is read only when the model has a build).
+ */
+bool
+seg_reco_nb_fetch(const char *model, int64 customer_id, NbParams *p, NbInput *in)
+{
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2];
+
+	in->params = NULL;
+	in->n = 0;
+	in->pid = NULL;
+	in->score = NULL;
+	if (!seg_reco_nb_params(model, p))
+		return false;
+	in->params = p;
+	values[0] = CStringGetTextDatum(model);
+	values[1] = Int64GetDatum(customer_id);
+	if (SPI_execute_plan(seg_reco_keep_plan(&plan_fetch,
+											"SELECT n.product_ids, n.scores"
+											" FROM seg_reco.nextbasket_neighbours n"
+											" WHERE n.model OPERATOR(pg_catalog.=) $1"
+											" AND n.customer_id OPERATOR(pg_catalog.=) $2",
+											2, types),
+						 values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading the next-basket neighbours failed");
+	if (SPI_processed == 1)
+	{
+		bool		n1,
+					n2;
+		Datum		d1 = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &n1),
+					d2 = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &n2);
+
+		if (!n1 && !n2)
+			nb_arrays(d1, d2, in);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return true;
+}
+
+/*
+ * Every customer's neighbours' part, for recommend_all: *cust (ascending),
+ * *first (n + 1 offsets into *pid and *score); returns n.  SPI connected.
+ */
+int64
+seg_reco_nb_fetch_all(const char *model, int64 **cust, int64 **first, int64 **pid, float **score)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	Portal		portal;
+	MemoryContext tmp;
+	int64		n = 0,
+				cap = 1024,
+				e = 0,
+				ecap = 65536;
+
+	*cust = palloc(sizeof(int64) * cap);
+	*first = palloc(sizeof(int64) * (cap + 1));
+	*pid = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * ecap);
+	*score = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * ecap);
+	(*first)[0] = 0;
+	values[0] = CStringGetTextDatum(model);
+	tmp = AllocSetContextCreate(CurrentMemoryContext, "seg_reco nextbasket row", ALLOCSET_SMALL_SIZES);
+	portal = SPI_cursor_open_with_args(NULL,
+									   "SELECT n.customer_id, n.product_ids, n.scores"
+									   " FROM seg_reco.nextbasket_neighbours n"
+									   " WHERE n.model OPERATOR(pg_catalog.=) $1 ORDER BY n.customer_id",
+									   1, types, values, NULL, true, 0);
+	for (;;)
+	{
+		uint64		r;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, 1024);
+		if (SPI_processed == 0)
+			break;
+		for (r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			bool		n0,
+						n1,
+						n2;
+			Datum		d0 = SPI_getbinval(tup, td, 1, &n0),
+						d1 = SPI_getbinval(tup, td, 2, &n1),
+						d2 = SPI_getbinval(tup, td, 3, &n2);
+			NbInput		in;
+			MemoryContext old;
+
+			if (n0 || n1 || n2)
+				continue;
+			MemoryContextReset(tmp);
+			old = MemoryContextSwitchTo(tmp);
+			nb_arrays(d1, d2, &in);
+			MemoryContextSwitchTo(old);
+			if (n == cap)
+			{
+				cap *= 2;
+				*cust = repalloc(*cust, sizeof(int64) * cap);
+				*first = repalloc(*first, sizeof(int64) * (cap + 1));
+			}
+			while (e + in.n > ecap)
+			{
+				ecap *= 2;
+				*pid = repalloc_huge(*pid, sizeof(int64) * ecap);
+				*score = repalloc_huge(*score, sizeof(float) * ecap);
+			}
+			memcpy(*pid + e, in.pid, sizeof(int64) * in.n);
+			memcpy(*score + e, in.score, sizeof(float) * in.n);
+			e += in.n;
+			(*cust)[n] = DatumGetInt64(d0);
+			(*first)[++n] = e;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	MemoryContextDelete(tmp);
+	return n;
+}
+
+/* ---------------------------------------------------------------- the build */
+
+/* every customer's vector, sparse by product index (ascending within a row) */
+typedef struct NbMatrix
+{
+	int64		n_cust;
+	int64	   *cust;			/* ascending */
+	int64	   *row;			/* n_cust + 1 offsets */
+	int32	   *col;
+	double	   *val;
+	double	   *sq;				/* squared norms */
+	int			n_prod;
+	int64	   *prod;			/* ascending */
+} NbMatrix;
+
+/* one block of the neighbour search */
+typedef struct NbBlockJob
+{
+	const NbMatrix *x;
+	const int32 *cand;			/* the candidate neighbours (customer indexes, ascending) */
+	int			n_cand;
+	int64		b0;				/* the block's first customer */
+	int			nb;				/* its customers */
+	const double *dt;			/* products x nb, the block laid out dense */
+	double	   *score;			/* nb x n_cand: minus the squared distance */
+	double	   *acc;			/* nb per worker */
+	int			chunk;			/* candidates per task of the product */
+	int			k;
+	int32	   *nbr;			/* n_cust x k: the neighbours found (candidate positions, then customers) */
+} NbBlockJob;
+
+/* task-safe: see threads.h */
+static void
+nb_product_task(void *arg, int64 task, int worker)
+{
+	NbBlockJob *j = (NbBlockJob *) arg;
+	const NbMatrix *x = j->x;
+	double	   *acc = j->acc + (Size) worker * j->nb;
+	int			c0 = (int) task * j->chunk,
+				c1 = Min(c0 + j->chunk, j->n_cand),
+				c;
+	int			nb = j->nb,
+				b;
+
+	for (c = c0; c < c1; c++)
+	{
+		int32		v = j->cand[c];
+		int64		e;
+
+		for (b = 0; b < nb; b++)
+			acc[b] = 0;
+		for (e = x->row[v]; e < x->row[v + 1]; e++)
+		{
+			const double *d = j->dt + (Size) x->col[e] * nb;
+			double		w = x->val[e];
+
+			for (b = 0; b < nb; b++)
+				acc[b] += w * d[b];
+		}
+		for (b = 0; b < nb; b++)
+			j->score[(Size) b * j->n_cand + c] = -(x->sq[j->b0 + b] + x->sq[v] - 2.0 * acc[b]);
+	}
+}
+
+/* task-safe: see threads.h */
+static void
+nb_heap_task(void *arg, int64 task, int worker)
+{
+	NbBlockJob *j = (NbBlockJob *) arg;
+	double	   *s = j->score + (Size) task * j->n_cand;
+	int32		self = (int32) (j->b0 + task);
+	int32	   *out = j->nbr + (Size) self * j->k;
+	int			lo = 0,
+				hi = j->n_cand - 1,
+				got,
+				q;
+
+	/* not one's own neighbour */
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (j->cand[mid] == self)
+		{
+			s[mid] = -INFINITY;
+			break;
+		}
+		if (j->cand[mid] < self)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	got = seg_reco_topk(s, NULL, j->n_cand, j->k, out);
+	for (q = 0; q < got; q++)
+		out[q] = j->cand[out[q]];
+}
+
+/*
+ * The k nearest customers of every customer: nbr (n_cust x k), among the
+ * candidates cand[0..n_cand-1] (k < n_cand).
+ */
+static void
+nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int32 *nbr)
+{
+	NbBlockJob	job;
+	int			block = (int) Max(8, Min(256, ((int64) 1 << 22) / Max(n_cand, 1)));
+	int			nw = seg_reco_parallel_workers(1024);
+	double	   *dt = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) x->n_prod * block);
+	int64		b0;
+
+	job.x = x;
+	job.cand = cand;
+	job.n_cand = n_cand;
+	job.dt = dt;
+	job.score = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) block * n_cand);
+	job.acc = palloc(sizeof(double) * block * nw);
+	job.chunk = Max(64, n_cand / 64);
+	job.k = k;
+	job.nbr = nbr;
+	for (b0 = 0; b0 < x->n_cust; b0 += block)
+	{
+		int			nb = (int) Min(block, x->n_cust - b0),
+					b;
+
+		CHECK_FOR_INTERRUPTS();
+		memset(dt, 0, sizeof(double) * (Size) x->n_prod * nb);
+		for (b = 0; b < nb; b++)
+		{
+			int64		e;
+
+			for (e = x->row[b0 + b]; e < x->row[b0 + b + 1]; e++)
+				dt[(Size) x->col[e] * nb + b] = x->val[e];
+		}
+		job.b0 = b0;
+		job.nb = nb;
+		seg_reco_parallel_for((n_cand + job.chunk - 1) / job.chunk, nb_product_task, &job);
+		seg_reco_parallel_for(nb, nb_heap_task, &job);
+		seg_reco_progress_update(b0 + nb);
+	}
+	pfree(dt);
+	pfree(job.score);
+	pfree(job.acc);
+}
+
+/*
+ * The candidate neighbours: every customer, or past NB_MAX_CANDIDATES a
+ * sample of that many, chosen by a hash of the customer id (ties by id):
+ * the same customers whatever the order of the rows.
+ */
+static int32 *
+nb_candidates(const NbMatrix *x, int *n_cand)
+{
+	int32	   *cand = palloc(sizeof(int32) * Max(x->n_cust, 1));
+	int64		i;
+
+	if (x->n_cust <= NB_MAX_CANDIDATES)
+	{
+		for (i = 0; i < x->n_cust; i++)
+			cand[i] = (int32) i;
+		*n_cand = (int) x->n_cust;
+		return cand;
+	}
+	{
+		uint64	   *key = palloc(sizeof(uint64) * x->n_cust);
+		int32	   *ord = palloc(sizeof(int32) * x->n_cust);
+		uint64		cut;
+		int			n = 0;
+
+		for (i = 0; i < x->n_cust; i++)
+		{
+			/* splitmix64 of the id */
+			uint64		z = (uint64) x->cust[i] + UINT64CONST(0x9E3779B97F4A7C15);
+
+			z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+			z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
+			key[i] = z ^ (z >> 31);
+		}
+		for (i = 0; i < x->n_cust; i++)
+			ord[i] = (int32) i;
+		nb_sort_keys = key;
+		qsort(ord, x->n_cust, sizeof(int32), nb_cmp_key);
+		nb_sort_keys = NULL;
+		cut = key[ord[NB_MAX_CANDIDATES - 1]];
+		for (i = 0; i < x->n_cust; i++)
+			if (key[i] < cut || (key[i] == cut && n < NB_MAX_CANDIDATES))
+				cand[n++] = (int32) i;
+		*n_cand = n;
+		pfree(key);
+		pfree(ord);
+	}
+	return cand;
+}
+
+/* qsort of product ids */
+static int
+nb_cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a,
+				y = *(const int64 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* qsort of product indexes */
+static int
+nb_cmp_int32(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a,
+				y = *(const int32 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+static void
+nb_check_params(const NbParams *p)
+{
+	if (p->group_size < 1 || p->group_size > NB_MAX_GROUP)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("nextbasket group_size must be between 1 and %d, got %d", NB_MAX_GROUP, p->group_size),
+				 errhint("Baskets are grouped by this many, counted from the latest; 3 to 7 is usual.")));
+	if (!(p->within_decay > 0 && p->within_decay <= 1) || !(p->group_decay > 0 && p->group_decay <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("nextbasket within_decay and group_decay must be in (0, 1], got %g and %g",
+						p->within_decay, p->group_decay),
+				 errhint("1 weighs every basket alike; 0.6 to 0.9 favours the recent ones.")));
+	if (p->neighbours < 1 || p->neighbours > NB_MAX_NEIGHBOURS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("nextbasket neighbours must be between 1 and %d, got %d", NB_MAX_NEIGHBOURS,
+						p->neighbours),
+				 errhint("50 to 300 is usual.")));
+	if (!(p->alpha >= 0 && p->alpha <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("nextbasket alpha must be between 0 and 1, got %g", p->alpha),
+				 errhint("alpha weighs the customer's own vector, 1 - alpha the neighbours'.")));
+}
+
+/*
+ * seg_reco._nextbasket_build(model text, as_of timestamptz, group_size int,
+ *     within_decay float8, group_decay float8, neighbours int, alpha float8)
+ * RETURNS bigint: the customers stored.
+ *
+ * Replaces the model's rows of seg_reco.nextbasket_neighbours from the
+ * purchases before as_of (all when NULL).  The caller (SQL) records the
+ * parameters in the model's row.
+ */
+Datum
+seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
+{
+	char	   *model;
+	double		end = INFINITY;
+	NbParams	p;
+	MemoryContext work,
+				old;
+	int64	   *occ_cust = NULL;
+	OccRow	   *occ_rows = NULL;
+	int64		occ_n = 0,
+				i,
+				c,
+				first;
+	NbMatrix	x;
+	int64	   *pid;
+	double	   *ts,
+			   *times;
+	int32	   *nbr,
+			   *cand;
+	int			k,
+				n_cand,
+				progress;
+	double	   *acc;
+	int32	   *touched,
+			   *top;
+	double	   *tscore;
+	bool	   *mark;
+	Datum	   *ed,
+			   *sd;
+	int64		stored = 0;
+	Oid			del_types[1] = {TEXTOID};
+	Oid			ins_types[4] = {TEXTOID, INT8OID, INT8ARRAYOID, FLOAT4ARRAYOID};
+	Datum		del_values[1];
+	SPIPlanPtr	ins;
+
+	SEG_RECO_ARG_NOT_NULL(0, "model");
+	SEG_RECO_ARG_NOT_NULL(2, "group_size");
+	SEG_RECO_ARG_NOT_NULL(3, "within_decay");
+	SEG_RECO_ARG_NOT_NULL(4, "group_decay");
+	SEG_RECO_ARG_NOT_NULL(5, "neighbours");
+	SEG_RECO_ARG_NOT_NULL(6, "alpha");
+	model = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!PG_ARGISNULL(1) && !TIMESTAMP_NOT_FINITE(PG_GETARG_TIMESTAMPTZ(1)))
+		end = (double) PG_GETARG_TIMESTAMPTZ(1) / USECS_PER_SEC +
+			(double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+	p.group_size = PG_GETARG_INT32(2);
+	p.within_decay = PG_GETARG_FLOAT8(3);
+	p.group_decay = PG_GETARG_FLOAT8(4);
+	p.neighbours = PG_GETARG_INT32(5);
+	p.alpha = PG_GETARG_FLOAT8(6);
+	nb_check_params(&p);
+
+	progress = seg_reco_progress_begin("nextbasket_build", 3);
+	seg_reco_progress_step(progress, "read", -1, "rows", NULL);
+	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco nextbasket_build", ALLOCSET_DEFAULT_SIZES);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	old = MemoryContextSwitchTo(work);
+
+	seg_reco_read_occasions(false, 0, end, &occ_cust, &occ_rows, &occ_n);
+
+	/* the products, ascending */
+	x.prod = MemoryContextAllocHuge(work, sizeof(int64) * Max(occ_n, 1));
+	for (i = 0; i < occ_n; i++)
+		x.prod[i] = occ_rows[i].pid;
+	if (occ_n > 0)
+		qsort(x.prod, occ_n, sizeof(int64), nb_cmp_int64);
+	x.n_prod = 0;
+	for (i = 0; i < occ_n; i++)
+		if (x.n_prod == 0 || x.prod[i] != x.prod[x.n_prod - 1])
+			x.prod[x.n_prod++] = x.prod[i];
+
+	/* each customer's vector (the rows come by customer, ascending) */
+	x.n_cust = 0;
+	for (i = 0; i < occ_n; i++)
+		if (i == 0 || occ_cust[i] != occ_cust[i - 1])
+			x.n_cust++;
+	x.cust = palloc(sizeof(int64) * Max(x.n_cust, 1));
+	x.row = palloc(sizeof(int64) * (x.n_cust + 1));
+	x.col = MemoryContextAllocHuge(work, sizeof(int32) * Max(occ_n, 1));
+	x.val = MemoryContextAllocHuge(work, sizeof(double) * Max(occ_n, 1));
+	x.sq = palloc(sizeof(double) * Max(x.n_cust, 1));
+	pid = MemoryContextAllocHuge(work, sizeof(int64) * Max(occ_n, 1));
+	ts = MemoryContextAllocHuge(work, sizeof(double) * Max(occ_n, 1));
+	times = MemoryContextAllocHuge(work, sizeof(double) * Max(occ_n, 1));
+	x.row[0] = 0;
+	c = 0;
+	first = 0;
+	for (i = 1; i <= occ_n; i++)
+	{
+		int			n,
+					nd,
+					nbask,
+					r;
+		int64		base;
+
+		if (i < occ_n && occ_cust[i] == occ_cust[first])
+			continue;
+		if ((c & 255) == 0)
+			CHECK_FOR_INTERRUPTS();
+		n = seg_reco_tidy_occasions(occ_rows + first, (int) (i - first), pid, ts);
+		base = x.row[c];
+		nd = seg_reco_tifu_vector(pid, ts, n, &p, times, pid, x.val + base, &nbask);
+		x.sq[c] = 0;
+		for (r = 0; r < nd; r++)
+		{
+			int			lo = 0,
+						hi = x.n_prod - 1;
+
+			while (lo < hi)
+			{
+				int			mid = lo + (hi - lo) / 2;
+
+				if (x.prod[mid] < pid[r])
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			x.col[base + r] = lo;
+			x.sq[c] += x.val[base + r] * x.val[base + r];
+		}
+		x.cust[c] = occ_cust[first];
+		x.row[c + 1] = base + nd;
+		c++;
+		first = i;
+	}
+	pfree(occ_rows);
+	pfree(occ_cust);
+
+	/* the neighbours */
+	cand = nb_candidates(&x, &n_cand);
+	k = (int) Min(p.neighbours, n_cand - 1);
+	nbr = MemoryContextAllocHuge(work, sizeof(int32) * (Size) Max(k, 1) * Max(x.n_cust, 1));
+	seg_reco_progress_step(progress, "neighbours", x.n_cust, "customers", NULL);
+	if (k > 0)
+		nb_neighbours(&x, cand, n_cand, k, nbr);
+
+	/* the mean vector of each customer's neighbours, its best NB_KEEP products stored */
+	seg_reco_progress_step(progress, "store", x.n_cust, "customers", NULL);
+	del_values[0] = CStringGetTextDatum(model);
+	if (SPI_execute_with_args("DELETE FROM seg_reco.nextbasket_neighbours n"
+							  " WHERE n.model OPERATOR(pg_catalog.=) $1",
+							  1, del_types, del_values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "deleting the old next-basket neighbours failed");
+	ins = SPI_prepare("INSERT INTO seg_reco.nextbasket_neighbours (model, customer_id, product_ids, scores)"
+					  " VALUES ($1, $2, $3, $4)", 4, ins_types);
+	if (ins == NULL)
+		elog(ERROR, "preparing the next-basket insert failed");
+	acc = palloc0(sizeof(double) * Max(x.n_prod, 1));
+	mark = palloc0(sizeof(bool) * Max(x.n_prod, 1));
+	touched = palloc(sizeof(int32) * Max(x.n_prod, 1));
+	tscore = palloc(sizeof(double) * Max(x.n_prod, 1));
+	top = palloc(sizeof(int32) * NB_KEEP);
+	ed = palloc(sizeof(Datum) * NB_KEEP);
+	sd = palloc(sizeof(Datum) * NB_KEEP);
+	for (c = 0; k > 0 && c < x.n_cust; c++)
+	{
+		int			nt = 0,
+					kept,
+					q;
+		Datum		values[4];
+
+		if ((c & 255) == 0)
+		{
+			CHECK_FOR_INTERRUPTS();
+			seg_reco_progress_update(c);
+		}
+		for (q = 0; q < k; q++)
+		{
+			int32		v = nbr[(Size) c * k + q];
+			int64		e;
+
+			for (e = x.row[v]; e < x.row[v + 1]; e++)
+			{
+				if (!mark[x.col[e]])
+				{
+					mark[x.col[e]] = true;
+					touched[nt++] = x.col[e];
+				}
+				acc[x.col[e]] += x.val[e];
+			}
+		}
+		if (nt == 0)
+			continue;
+		qsort(touched, nt, sizeof(int32), nb_cmp_int32);
+		for (q = 0; q < nt; q++)
+			tscore[q] = acc[touched[q]] / k;
+		kept = seg_reco_topk(tscore, NULL, nt, Min(NB_KEEP, nt), top);
+		/* the arrays ascending by product: sort the kept by product index */
+		qsort(top, kept, sizeof(int32), nb_cmp_int32);
+		for (q = 0; q < kept; q++)
+		{
+			ed[q] = Int64GetDatum(x.prod[touched[top[q]]]);
+			sd[q] = Float4GetDatum((float4) tscore[top[q]]);
+		}
+		for (q = 0; q < nt; q++)
+		{
+			acc[touched[q]] = 0;
+			mark[touched[q]] = false;
+		}
+		values[0] = del_values[0];
+		values[1] = Int64GetDatum(x.cust[c]);
+		values[2] = PointerGetDatum(construct_array(ed, kept, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[3] = PointerGetDatum(construct_array(sd, kept, FLOAT4OID, 4, true, TYPALIGN_INT));
+		if (SPI_execute_plan(ins, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "storing the next-basket neighbours failed");
+		pfree(DatumGetPointer(values[2]));
+		pfree(DatumGetPointer(values[3]));
+		stored++;
+	}
+	SPI_freeplan(ins);
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	MemoryContextDelete(work);
+	seg_reco_progress_end(progress);
+	PG_RETURN_INT64(stored);
+}
+
+/* ---------------------------------------------------------------- one customer's scores */
+
+PG_FUNCTION_INFO_V1(seg_reco_nextbasket_scores);
+
+/*
+ * seg_reco.nextbasket_scores(customer_id bigint, k int, model text,
+ *     as_of date) RETURNS TABLE(product_id bigint, score float8,
+ *     own float8, neighbours float8, rank int)
+ *
+ * The raw TIFU-KNN scores of one customer: own = the customer's vector
+ * from their purchases as of as_of, neighbours = the stored mean vector of
+ * their nearest customers, score = alpha x own + (1 - alpha) x neighbours.
+ * No rows for a customer without purchases nor neighbours.
+ */
+Datum
+seg_reco_nextbasket_scores(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		customer_id;
+	int			k;
+	char	   *model;
+	char	   *as_of_opt = NULL;
+	MemoryContext work,
+				old;
+	NbParams	p;
+	NbInput		in;
+	int64	   *cust;
+	OccRow	   *rows;
+	int64		nn;
+	int64	   *opid,
+			   *upid;
+	double	   *ots,
+			   *times,
+			   *ow,
+			   *uown,
+			   *unbr,
+			   *uscore,
+				end;
+	int			n,
+				nd,
+				nbask,
+				a = 0,
+				b = 0,
+				nu = 0,
+				got,
+				i;
+	int32	   *out;
+
+	SEG_RECO_ARG_NOT_NULL(0, "customer_id");
+	SEG_RECO_ARG_NOT_NULL(1, "k");
+	SEG_RECO_ARG_NOT_NULL(2, "model");
+	customer_id = PG_GETARG_INT64(0);
+	k = PG_GETARG_INT32(1);
+	model = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	if (k < 1 || k > 100000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be between 1 and 100000, got %d", k),
+				 errhint("Ask for 10 or so.")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco nextbasket_scores", ALLOCSET_SMALL_SIZES);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	old = MemoryContextSwitchTo(work);
+
+	(void) seg_reco_als_model_get_serving(model, &as_of_opt);
+	if (!seg_reco_nb_fetch(model, customer_id, &p, &in))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("als model \"%s\" has no next-basket build", model),
+				 errdetail("The model was trained on a custom source, or before version 0.2.0."),
+				 errhint("Run SELECT seg_reco.nextbasket_build('%s'); or retrain it on the default source.", model)));
+	end = seg_reco_serving_end(!PG_ARGISNULL(3), PG_ARGISNULL(3) ? 0 : PG_GETARG_DATEADT(3), as_of_opt);
+	seg_reco_read_occasions(true, customer_id, end, &cust, &rows, &nn);
+	opid = palloc(sizeof(int64) * Max(nn, 1));
+	ots = palloc(sizeof(double) * Max(nn, 1));
+	times = palloc(sizeof(double) * Max(nn, 1));
+	ow = palloc(sizeof(double) * Max(nn, 1));
+	n = seg_reco_tidy_occasions(rows, (int) nn, opid, ots);
+	nd = seg_reco_tifu_vector(opid, ots, n, &p, times, opid, ow, &nbask);
+
+	/* the union of the customer's products and the neighbours', by id */
+	upid = palloc(sizeof(int64) * (nd + in.n + 1));
+	uown = palloc(sizeof(double) * (nd + in.n + 1));
+	unbr = palloc(sizeof(double) * (nd + in.n + 1));
+	uscore = palloc(sizeof(double) * (nd + in.n + 1));
+	while (a < nd || b < in.n)
+	{
+		if (b >= in.n || (a < nd && opid[a] < in.pid[b]))
+		{
+			upid[nu] = opid[a];
+			uown[nu] = ow[a++];
+			unbr[nu] = 0;
+		}
+		else if (a >= nd || in.pid[b] < opid[a])
+		{
+			upid[nu] = in.pid[b];
+			uown[nu] = 0;
+			unbr[nu] = in.score[b++];
+		}
+		else
+		{
+			upid[nu] = opid[a];
+			uown[nu] = ow[a++];
+			unbr[nu] = in.score[b++];
+		}
+		uscore[nu] = p.alpha * uown[nu] + (1.0 - p.alpha) * unbr[nu];
+		nu++;
+	}
+	out = palloc(sizeof(int32) * Max(Min(k, nu), 1));
+	got = seg_reco_topk(uscore, NULL, nu, Min(k, nu), out);
+
+	MemoryContextSwitchTo(old);
+	for (i = 0; i < got; i++)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		values[0] = Int64GetDatum(upid[out[i]]);
+		values[1] = Float8GetDatum(uscore[out[i]]);
+		values[2] = Float8GetDatum(uown[out[i]]);
+		values[3] = Float8GetDatum(unbr[out[i]]);
+		values[4] = Int32GetDatum(i + 1);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	MemoryContextDelete(work);
+	return (Datum) 0;
+}
+
+/*
+ * The next-basket parts of one product's score for one customer, as of end
+ * (epoch seconds): *own_part = alpha x own, *nbr_part = (1 - alpha) x
+ * neighbours; *n_occ the customer's receipts with the product and
+ * *cycle_days their mean gap (0 below two).  False when the model has no
+ * build.  SPI connected.
+ */
+bool
+seg_reco_nb_explain(const char *model, int64 customer_id, int64 product_id, double end,
+					double *own_part, double *nbr_part, int *n_occ, double *cycle_days)
+{
+	NbParams	p;
+	NbInput		in;
+	int64	   *cust;
+	OccRow	   *rows;
+	int64		nn;
+	int64	   *opid;
+	double	   *ots,
+			   *times,
+			   *ow;
+	int			n,
+				nd,
+				nbask,
+				i,
+				first = -1,
+				last = -1;
+
+	*own_part = 0;
+	*nbr_part = 0;
+	*n_occ = 0;
+	*cycle_days = 0;
+	if (!seg_reco_nb_fetch(model, customer_id, &p, &in))
+		return false;
+	for (i = 0; i < in.n; i++)
+		if (in.pid[i] == product_id)
+			*nbr_part = (1.0 - p.alpha) * in.score[i];
+	seg_reco_read_occasions(true, customer_id, end, &cust, &rows, &nn);
+	opid = palloc(sizeof(int64) * Max(nn, 1));
+	ots = palloc(sizeof(double) * Max(nn, 1));
+	times = palloc(sizeof(double) * Max(nn, 1));
+	ow = palloc(sizeof(double) * Max(nn, 1));
+	n = seg_reco_tidy_occasions(rows, (int) nn, opid, ots);
+	for (i = 0; i < n; i++)
+		if (opid[i] == product_id)
+		{
+			if (first < 0)
+				first = i;
+			last = i;
+		}
+	if (first >= 0)
+	{
+		*n_occ = last - first + 1;
+		if (*n_occ >= 2)
+			*cycle_days = (ots[last] - ots[first]) / 86400.0 / (*n_occ - 1);
+	}
+	nd = seg_reco_tifu_vector(opid, ots, n, &p, times, opid, ow, &nbask);
+	for (i = 0; i < nd; i++)
+		if (opid[i] == product_id)
+			*own_part = p.alpha * ow[i];
+	return true;
+}

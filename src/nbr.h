@@ -1,0 +1,74 @@
+/*
+ * nbr.h
+ *      The repeat-aware next-basket model (TIFU-KNN, Hu et al., SIGIR 2020):
+ *      a customer's time-decayed personal item frequency over groups of
+ *      baskets, blended with the mean vector of the k nearest customers
+ *      (nbr.c).
+ *
+ * The build (seg_reco._nextbasket_build, run by als_train on the default
+ * source) stores, per customer, the top products of the mean vector of
+ * their k nearest customers in seg_reco.nextbasket_neighbours; serving
+ * computes the customer's own vector from their purchase occasions as of
+ * the call and blends the two: alpha x own + (1 - alpha) x neighbours.
+ */
+#ifndef SEG_RECO_NBR_H
+#define SEG_RECO_NBR_H
+
+#include "postgres.h"
+
+/* the parameters of a build, kept in the model's row (model -> 'nextbasket') */
+typedef struct NbParams
+{
+	int			group_size;		/* m: baskets per group, counted from the latest */
+	double		within_decay;	/* r_b: weight of a basket per later basket of its group */
+	double		group_decay;	/* r_g: weight of a group per later group */
+	int			neighbours;		/* k */
+	double		alpha;			/* weight of the customer's own vector */
+} NbParams;
+
+/* what the blend gets for one customer (params NULL: the source does not apply) */
+typedef struct NbInput
+{
+	const NbParams *params;
+	int			n;				/* the neighbours' products */
+	const int64 *pid;			/* ascending */
+	const float *score;			/* the neighbours' mean vector */
+} NbInput;
+
+/*
+ * The customer's own TIFU vector from occasions (pid[0..n-1], ts[0..n-1],
+ * sorted by product then time, one per product and basket): out_w[r] for
+ * the r-th distinct product (in pid order; out_pid gets it).  times:
+ * room for n doubles.  Returns the distinct products; *n_baskets gets the
+ * baskets (distinct times).
+ */
+extern int	seg_reco_tifu_vector(const int64 *pid, const double *ts, int n, const NbParams *p,
+								 double *times, int64 *out_pid, double *out_w, int *n_baskets);
+
+/*
+ * The neighbours' part of one customer of model (from
+ * seg_reco.nextbasket_neighbours) and the model's parameters; false when
+ * the model has no next-basket build.  SPI connected.
+ */
+extern bool seg_reco_nb_fetch(const char *model, int64 customer_id, NbParams *p, NbInput *in);
+
+/*
+ * Every customer's neighbours' part (recommend_all): customers ascending,
+ * (*first)[i] .. (*first)[i + 1] their entries of *pid and *score; returns
+ * the customers.  SPI connected.
+ */
+extern int64 seg_reco_nb_fetch_all(const char *model, int64 **cust, int64 **first,
+								   int64 **pid, float **score);
+
+/* the model's parameters only; false without a build.  SPI connected. */
+extern bool seg_reco_nb_params(const char *model, NbParams *p);
+
+/*
+ * The next-basket parts of one product's score (alpha x own, (1 - alpha) x
+ * neighbours), the customer's receipts with it and their mean gap in days
+ * (0 below two), as of end; false without a build.  SPI connected.
+ */
+extern bool seg_reco_nb_explain(const char *model, int64 customer_id, int64 product_id, double end,
+								double *own_part, double *nbr_part, int *n_occ, double *cycle_days);
+
+#endif							/* SEG_RECO_NBR_H */

@@ -1,0 +1,137 @@
+-- The next-basket model (TIFU-KNN): values computed by hand on four
+-- customers, the neighbours stored, the source in the blend, the
+-- explanation, row order, bad inputs.
+\i test/sql/include/hand_made_sources.sql
+SET extra_float_digits = 0;
+INSERT INTO seg_reco.products (product_id, name, category, subcategory, unit_price, active)
+SELECT p, 'vare ' || p, 'kat', 'kat', 10, true FROM generate_series(1, 6) p;
+INSERT INTO seg_reco.customers (customer_id, member_since, birth_year, household_size, county, member_tier)
+SELECT c, '2024-01-01', 1980, 2, 'Oslo', 'basis' FROM generate_series(1, 5) c;
+-- baskets (receipt = customer x 10 + basket number, one day apart):
+--   customer 1: {1, 2}, {1}, {1, 3}      customer 2: {1, 4}, {4}
+--   customer 3: {2, 3}                   customer 4: {5}, {5}
+--   customer 5: exists, never bought
+CREATE TEMP TABLE nb_lines AS
+SELECT row_number() OVER (ORDER BY c, b, p) AS line_id, c * 10 + b AS receipt_id, c AS customer_id, p AS product_id,
+       '2025-03-01 10:00+00'::timestamptz + make_interval(days => b) AS ts
+  FROM (VALUES (1, 1, 1), (1, 1, 2), (1, 2, 1), (1, 3, 1), (1, 3, 3),
+               (2, 1, 1), (2, 1, 4), (2, 2, 4), (3, 1, 2), (3, 1, 3), (4, 1, 5), (4, 2, 5)) v(c, b, p);
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+SELECT line_id, receipt_id, customer_id, product_id, 1, ts, 1, 10, 10 FROM nb_lines ORDER BY line_id;
+
+-- Parameters: group_size m = 2, within_decay r_b = 0.5, group_decay r_g =
+-- 0.5, neighbours k = 1, alpha = 0.5.  A basket r places before the latest
+-- (r = 0 the latest) weighs r_g^(r div m) x r_b^(r mod m) / (size of its
+-- group) / (number of groups G); groups are counted from the latest, the
+-- oldest holds the rest.
+--   customer 1: T = 3, G = 2: {1,3} r=0: 1 x 1 / 2 / 2 = 0.25;
+--     {1} r=1: 1 x 0.5 / 2 / 2 = 0.125; {1,2} r=2 (oldest group, size 1):
+--     0.5 x 1 / 1 / 2 = 0.25.  u1 = (1: 0.625, 2: 0.25, 3: 0.25)
+--   customer 2: T = 2, G = 1: {4} 0.5, {1,4} 0.5 / 2 = 0.25.
+--     u2 = (1: 0.25, 4: 0.75)
+--   customer 3: T = 1: u3 = (2: 1, 3: 1);  customer 4: u4 = (5: 0.75)
+-- Squared norms 0.515625, 0.625, 2, 0.5625; squared distances
+-- |a|^2 + |b|^2 - 2 a.b: d(1,2) = 0.828125, d(1,3) = 1.515625, d(1,4) =
+-- 1.078125, d(2,3) = 2.625, d(2,4) = 1.1875, d(3,4) = 2.5625.  The nearest
+-- of 1 is 2; of 2, 3 and 4 it is 1.  So the neighbours' vectors: 1 gets
+-- u2, the others u1; and customer 1's scores 0.5 x own + 0.5 x u2:
+--   1: 0.3125 + 0.125 = 0.4375, 4: 0.375, 2: 0.125, 3: 0.125 (ties by id).
+SELECT m.name, (m.model -> 'nextbasket') - 'seconds' AS build
+  FROM seg_reco.als_train('nb', factors => 2, regularization => 0.1, iterations => 5) m;
+SELECT seg_reco.nextbasket_build('nb', '{"group_size": 2, "within_decay": 0.5, "group_decay": 0.5,
+                                        "neighbours": 1, "alpha": 0.5}') - 'seconds' AS build;
+SELECT customer_id, product_ids, scores FROM seg_reco.nextbasket_neighbours WHERE model = 'nb' ORDER BY customer_id;
+SELECT * FROM seg_reco.nextbasket_scores(1, 10, 'nb');
+SELECT * FROM seg_reco.nextbasket_scores(3, 2, 'nb');
+-- as of the day of customer 1's second basket: T = 2, one group of 2:
+-- {1} 0.5, {1,2} 0.25: own (1: 0.75, 2: 0.25); the neighbours stay u2
+SELECT * FROM seg_reco.nextbasket_scores(1, 10, 'nb', as_of => '2025-03-03');
+-- no purchases, or unknown: no rows
+SELECT count(*) FROM seg_reco.nextbasket_scores(5, 10, 'nb');
+SELECT count(*) FROM seg_reco.nextbasket_scores(999, 10, 'nb');
+
+-- the source of the blend: alone, recommend_for ranks as nextbasket_scores
+-- (divided by the best: 1, 0.375 / 0.4375 = 0.857, 0.286, 0.286)
+SELECT product_id, round(score::numeric, 3) AS score, rank, sources
+  FROM seg_reco.recommend_for(1, 4, model => 'nb',
+                              weights => '{"als": 0, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 1}');
+-- new products only: the neighbours' part alone reaches product 4
+SELECT product_id, rank, sources
+  FROM seg_reco.recommend_for(1, 1, include_purchased => false, model => 'nb',
+                              weights => '{"als": 0, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 1}');
+-- recommend_all gives the same lists
+SELECT customer_id, array_agg(product_id ORDER BY rank) AS products, array_agg(round(score::numeric, 3) ORDER BY rank) AS scores
+  FROM seg_reco.recommend_all('nb', 3, weights => '{"als": 0, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 1}')
+ GROUP BY customer_id ORDER BY customer_id;
+
+-- why_recommended: the repeat (3 receipts with product 1 over 2 days: every
+-- 1 day), then the neighbours, then the als contributions
+SELECT history_product_id, round(contribution::numeric, 4) AS contribution, rank, purchased, reason
+  FROM seg_reco.why_recommended(1, 1, 1, 'nb') WHERE rank <= 2;
+SELECT history_product_id, round(contribution::numeric, 4) AS contribution, rank, purchased, reason
+  FROM seg_reco.why_recommended(1, 4, 1, 'nb') WHERE reason NOT LIKE 'customers who %';
+SELECT history_product_id, round(contribution::numeric, 4) AS contribution, rank, purchased, reason
+  FROM seg_reco.why_recommended(1, 2, 1, 'nb') WHERE rank = 1;
+-- the als rows follow, one per history product (k = 1 here)
+SELECT count(*) AS als_rows, min(reason) AS reason
+  FROM seg_reco.why_recommended(1, 4, 1, 'nb') WHERE history_product_id IS NOT NULL;
+
+-- the same rows in another order give the same numbers
+CREATE TEMP TABLE nb_before AS SELECT customer_id, product_ids, scores FROM seg_reco.nextbasket_neighbours WHERE model = 'nb';
+CREATE TEMP TABLE nb_scores_before AS SELECT * FROM seg_reco.nextbasket_scores(1, 10, 'nb');
+TRUNCATE seg_reco.transactions;
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+SELECT line_id, receipt_id, customer_id, product_id, 1, ts, 1, 10, 10 FROM nb_lines ORDER BY md5(line_id::text);
+SELECT seg_reco.nextbasket_build('nb', '{"group_size": 2, "within_decay": 0.5, "group_decay": 0.5,
+                                        "neighbours": 1, "alpha": 0.5}') ->> 'customers' AS customers;
+SELECT count(*) AS differing FROM (
+  (SELECT * FROM nb_before EXCEPT SELECT customer_id, product_ids, scores FROM seg_reco.nextbasket_neighbours WHERE model = 'nb')
+  UNION ALL
+  (SELECT customer_id, product_ids, scores FROM seg_reco.nextbasket_neighbours WHERE model = 'nb' EXCEPT SELECT * FROM nb_before)) d;
+SELECT count(*) AS differing FROM (
+  (SELECT * FROM nb_scores_before EXCEPT SELECT * FROM seg_reco.nextbasket_scores(1, 10, 'nb'))
+  UNION ALL
+  (SELECT * FROM seg_reco.nextbasket_scores(1, 10, 'nb') EXCEPT SELECT * FROM nb_scores_before)) d;
+
+-- more neighbours than customers: all the others (k = 3); customer 1's
+-- neighbours' vector is (u2 + u3 + u4) / 3 = (1: 0.0833, 2: 0.3333, 3:
+-- 0.3333, 4: 0.25, 5: 0.25)
+SELECT seg_reco.nextbasket_build('nb', '{"group_size": 2, "within_decay": 0.5, "group_decay": 0.5,
+                                        "neighbours": 50, "alpha": 0.5}') ->> 'neighbours' AS neighbours;
+SELECT customer_id, product_ids, scores FROM seg_reco.nextbasket_neighbours WHERE model = 'nb' AND customer_id = 1;
+
+-- bad inputs
+SELECT * FROM seg_reco.nextbasket_scores(NULL, 10, 'nb');
+SELECT * FROM seg_reco.nextbasket_scores(1, 0, 'nb');
+SELECT * FROM seg_reco.nextbasket_scores(1, -1, 'nb');
+SELECT * FROM seg_reco.nextbasket_scores(1, NULL, 'nb');
+SELECT * FROM seg_reco.nextbasket_scores(1, 10, 'nope');
+SELECT seg_reco.nextbasket_build('nb', '{"neighbours": 0}');
+SELECT seg_reco.nextbasket_build('nb', '{"neighbours": -3}');
+SELECT seg_reco.nextbasket_build('nb', '{"group_size": 0}');
+SELECT seg_reco.nextbasket_build('nb', '{"within_decay": 0}');
+SELECT seg_reco.nextbasket_build('nb', '{"group_decay": 1.5}');
+SELECT seg_reco.nextbasket_build('nb', '{"alpha": "NaN"}');
+SELECT seg_reco.nextbasket_build('nb', '{"alpha": 2}');
+SELECT seg_reco.nextbasket_build('nb', '{"k": 5}');
+SELECT seg_reco.nextbasket_build('nb', '[1]');
+SELECT seg_reco.nextbasket_build(NULL);
+SELECT seg_reco.nextbasket_build('nope');
+SELECT seg_reco._nextbasket_build('nb', NULL, 2, 0.5, 0.5, NULL, 0.5);
+INSERT INTO seg_reco.settings VALUES ('nextbasket_neighbours', '0');
+SELECT seg_reco.nextbasket_build('nb');
+DELETE FROM seg_reco.settings WHERE key = 'nextbasket_neighbours';
+-- a model on a custom source has no build (its ids need not be ours)
+SELECT m.name, m.model ? 'nextbasket' AS has_build
+  FROM seg_reco.als_train('nb_custom', factors => 2, iterations => 2,
+                          source => 'SELECT customer_id, product_id, 1 AS weight FROM seg_reco.transactions') m;
+SELECT seg_reco.nextbasket_build('nb_custom');
+SELECT * FROM seg_reco.nextbasket_scores(1, 10, 'nb_custom');
+-- deleting the model deletes its neighbours
+DELETE FROM seg_reco.models WHERE name IN ('nb', 'nb_custom');
+SELECT count(*) FROM seg_reco.nextbasket_neighbours WHERE model IN ('nb', 'nb_custom');
+-- an empty history: the build stores nobody
+TRUNCATE seg_reco.transactions;
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+VALUES (1, 1, NULL, 1, 1, '2025-03-02 10:00+00', 1, 10, 10);
+SELECT seg_reco._nextbasket_build('x', NULL, 2, 0.5, 0.5, 1, 0.5) AS customers;
