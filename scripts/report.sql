@@ -97,9 +97,15 @@ SELECT s.customer_id AS customer, s.taste || ' / ' || s.shopper_type AS planted,
                           WHERE t.customer_id = s.customer_id AND t.product_id = r.product_id)
             THEN 're-buy' ELSE 'new' END AS kind,
        round(r.score::numeric, 3) AS score,
-       (SELECT hp.name || ' (' || round(w.contribution::numeric, 3) || ')'
+       -- the first explanation: the repeat or the neighbours (next-basket
+       -- rows, first when the model has a build), else the history product
+       -- contributing most to the ALS score
+       (SELECT CASE WHEN w.history_product_id IS NULL OR w.history_product_id = r.product_id
+                    THEN w.reason
+                    ELSE hp.name || ' (' || round(w.contribution::numeric, 3) || ')' END
           FROM seg_reco.why_recommended(s.customer_id, r.product_id, 1) w
-          JOIN seg_reco.products hp ON hp.product_id = w.history_product_id) AS because_of
+          LEFT JOIN seg_reco.products hp ON hp.product_id = w.history_product_id
+         ORDER BY w.rank LIMIT 1) AS because_of
   FROM sample s
   JOIN seg_reco.recommendations r ON r.customer_id = s.customer_id AND r.rank <= 4
   JOIN seg_reco.products p ON p.product_id = r.product_id

@@ -3,7 +3,8 @@
 # (scripts/check_threads.py, one test), pg_regress (make installcheck) and
 # pgTAP (pg_prove test/pgtap/*.sql) against the throwaway cluster, the visual
 # report of a small demo database opened in headless Chromium (one test:
-# run_report_test in scripts/lib/report.sh), then the TAP tests of
+# run_report_test in scripts/lib/report.sh) and the analyst report
+# scripts/report.sql on that database (one test), then the TAP tests of
 # test/t/*.pl (each starts clusters of its own: upgrade paths).
 # Ends with the line "N passed, N failed[, N skipped]" (N = test files);
 # exits non-zero if anything failed.  .ci/run calls exactly this script.
@@ -209,12 +210,30 @@ if [[ $VALGRIND -eq 1 ]]; then
     exit
 fi
 
+# scripts/report.sql, the analyst report demo.sh prints, on the small demo
+# database of the visual report's test (demo data, campaign, refresh,
+# evaluation): it must run without an error, one test
+run_analyst_report_test() {
+    local log=$STATE/analyst_report.log rc=0
+    psql_db "$REPORT_TEST_DB" -q -v ON_ERROR_STOP=1 -f "$ROOT/scripts/report.sql" >"$log" 2>&1 || rc=$?
+    if [[ $rc -eq 0 ]]; then
+        say "    scripts/report.sql ran ($(wc -l <"$log") lines of output)"
+        PASSED=$(( PASSED + 1 ))
+    else
+        show_tail "$log" 20
+        FAILED=$(( FAILED + 1 ))
+        FAILED_NAMES+=("analyst report scripts/report.sql (log: $log)")
+    fi
+}
+
 setup_all
+step "demo campaign removed" remove_demo_campaign
 step "thread contract" run_thread_check
 step "refresh models" refresh_pipeline
 step "pg_regress (make installcheck)" run_regress
 step "pgTAP (pg_prove)" run_pgtap
 step "visual report (headless Chromium)" run_report_test
+step "analyst report (scripts/report.sql)" run_analyst_report_test
 step "TAP (prove test/t)" run_tap
 print_timings
 if [[ ${#FAILED_NAMES[@]} -gt 0 ]]; then

@@ -104,6 +104,26 @@ ensure_demo_campaign() {
     psql_db "$DB" -P footer=off -c "SELECT * FROM seg_reco.generate_demo_campaign()" | sed 's/^/    /'
 }
 
+# test.sh only: the tests assert what generate_demo_data() planted, so a
+# campaign that demo.sh planted on top (its lines have line ids from
+# 8,000,000,000,000,000, as generate_demo_campaign() deletes them) goes
+# first; demo.sh plants it again at its next run
+remove_demo_campaign() {
+    local n
+    n=$(psql_db "$DB" -tAc "SELECT count(*) FROM (SELECT 1 FROM seg_reco.demo_campaign_truth LIMIT 1) s")
+    if [[ $n == 0 ]]; then
+        say "    no demo campaign planted"
+        return 0
+    fi
+    psql_db "$DB" -q -v ON_ERROR_STOP=1 <<'SQL'
+DELETE FROM seg_reco.transactions t WHERE t.line_id >= 8000000000000000;
+DELETE FROM seg_reco.ab_experiments e
+ WHERE e.experiment IN (SELECT d.experiment FROM seg_reco.demo_campaign_truth d);
+DELETE FROM seg_reco.demo_campaign_truth;
+SQL
+    say "    removed the demo campaign demo.sh planted (the tests read the demo data as generated)"
+}
+
 # everything up to a current extension with demo data, as steps
 # run the whole pipeline once (the views the tests and the report read)
 refresh_pipeline() {
