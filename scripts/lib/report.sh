@@ -44,8 +44,9 @@ ensure_echarts() {
     fi
 }
 
-# write_report OUT.html psql-args...: read the data with psql (connection
-# given by the arguments) and write the page; psql's errors (a section that
+# write_report OUT.html psql-command...: read the data with the psql
+# command given (psql_db DB for the throwaway cluster, or psql and its
+# connection arguments) and write the page; psql's errors (a section that
 # could not be read) are printed and shown in the page, the others are kept
 write_report() {
     local out=$1; shift
@@ -53,8 +54,9 @@ write_report() {
     dir=$(dirname "$out")
     mkdir -p "$dir"
     tmp=$(mktemp -d "${TMPDIR:-/tmp}/seg_reco_report.XXXXXX")
-    # no ON_ERROR_STOP: one failing section must not lose the others
-    "$@" -X -q -At -f "$REPORT_DIR/report_data.sql" >"$tmp/data.jsonl" 2>"$tmp/errors.txt" || rc=$?
+    # ON_ERROR_STOP off (psql_db sets it): one failing section must not
+    # lose the others
+    "$@" -X -q -At -v ON_ERROR_STOP=0 -f "$REPORT_DIR/report_data.sql" >"$tmp/data.jsonl" 2>"$tmp/errors.txt" || rc=$?
     if [[ $rc -ne 0 ]] || ! grep -q '^{"meta"' "$tmp/data.jsonl"; then
         cat "$tmp/errors.txt" >&2
         rm -rf "$tmp"
@@ -178,7 +180,7 @@ SQL
 _report_test_check() {
     local dir=$1
     local html=$dir/report.html
-    write_report "$html" "$PGBIN/psql" -h "$SOCKDIR" -p "$PORT" -U postgres -d "$REPORT_TEST_DB"
+    write_report "$html" psql_db "$REPORT_TEST_DB"
     say "report written: $html ($(( $(stat -c %s "$html") / 1024 )) kB)"
     if grep -qE '<script[^>]+src=|<link[^>]+href=' "$html"; then
         die "the page loads a file (script src= or link href=): it must be self-contained"
