@@ -245,17 +245,16 @@ for chart in ['segments', 'clusters', 'clv', 'p_alive', 'cohorts', 'cohort_reven
     if a is None:
         failures.append('chart %s: not in the page' % chart)
         continue
+    # the page marks a chart rendered only when its series hold data points
+    # (else "empty", counted as a JavaScript error)
     if a.get('data-status') != 'rendered':
         failures.append('chart %s: status %r, not rendered' % (chart, a.get('data-status')))
-    points = int(a.get('data-points') or 0)
-    if points <= 0:
-        failures.append('chart %s: no data points rendered' % chart)
     for attr, value in expected.get(chart, {}).items():
         got = a.get('data-' + attr)
         if got != value:
             failures.append('chart %s: data-%s = %r, the database says %s' % (chart, attr, got, value))
     print('chart %-15s %-9s items %-4s points %-4s %s' % (
-        chart, a.get('data-status'), a.get('data-items'), points,
+        chart, a.get('data-status'), a.get('data-items'), a.get('data-points'),
         ' '.join('%s=%s' % (k[5:], v) for k, v in sorted(a.items())
                  if k.startswith('data-') and k not in ('data-chart', 'data-status', 'data-items', 'data-points'))))
 size = os.path.getsize(png) if os.path.exists(png) else 0
