@@ -67,7 +67,7 @@ step "analyst report" report
 REPORT_HTML=$ROOT/out/seg_reco_report.html
 visual_report() {
     ensure_echarts
-    write_report "$REPORT_HTML" "$PGBIN/psql" -h "$SOCKDIR" -p "$PORT" -U postgres -d "$DB"
+    write_report "$REPORT_HTML" psql_db "$DB"
     say "    $REPORT_HTML ($(( $(stat -c %s "$REPORT_HTML") / 1024 )) kB, opens offline in any browser)"
 }
 step "visual report (HTML)" visual_report

@@ -55,16 +55,15 @@ target=${1:-$DB}
 out=${2:-$ROOT/out/seg_reco_report.html}
 if [[ $target == *=* || $target == postgres://* || $target == postgresql://* ]]; then own_connection=1; fi
 
-psql_bin=$PGBIN/psql
-[[ -x $psql_bin ]] || psql_bin=$(command -v psql || true)
-[[ -n $psql_bin ]] || die "psql not found (install postgresql-client-15)"
-
 if [[ $own_connection -eq 1 ]]; then
+    psql_bin=$PGBIN/psql
+    [[ -x $psql_bin ]] || psql_bin=$(command -v psql || true)
+    [[ -n $psql_bin ]] || die "psql not found (install postgresql-client-15)"
     conn=("$psql_bin" -d "$target")
 else
     resolve_dirs
     pg_running || die "the throwaway cluster is not running (bash scripts/demo.sh starts it); for another server set PGHOST/PGPORT or pass a connection string"
-    conn=("$psql_bin" -h "$SOCKDIR" -p "$PORT" -U postgres -d "$target")
+    conn=(psql_db "$target")
 fi
 
 ensure_echarts

@@ -3389,212 +3389,6 @@ COMMENT ON FUNCTION seg_reco.internal_id(text) IS 'the bigint seg_reco uses for 
 CREATE VIEW seg_reco.source_ids AS
 SELECT NULL::text AS kind, NULL::bigint AS id, NULL::text AS source_id WHERE false;
 COMMENT ON VIEW seg_reco.source_ids IS 'the user''s text ids (customer, product, receipt) behind seg_reco''s internal ids (seg_reco.internal_id), for every text id column of the sources set by use_source';
--- use_source('transactions', ...) says when the user's table has no index
--- for one customer's lines or for the latest line (issue 11 item 9)
-CREATE OR REPLACE FUNCTION seg_reco.use_source(relation text, source regclass,
-                                    columns jsonb DEFAULT '{}',
-                                    discard_data boolean DEFAULT false)
-RETURNS text
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    v_target regclass;
-    v_kind "char";
-    v_rows bigint;
-    v_select text := '';
-    v_col record;
-    v_src_col text;
-    v_src_type oid;
-    v_src_typmod integer;
-    v_tgt_type oid;
-    v_key text;
-    v_cust text;
-    v_cust_type regtype;
-    v_ts text;
-    v_text_ids text[] := '{}';
-    v_id_expr text;
-    v_cust_expr text;
-    v_src record;
-    v_ids text := '';
-BEGIN
-    IF relation IS NULL OR relation NOT IN ('customers', 'products', 'transactions', 'digital_events') THEN
-        RAISE EXCEPTION 'unknown source relation "%"', relation
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use one of customers, products, transactions, digital_events.';
-    END IF;
-    IF source IS NULL THEN
-        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF columns IS NULL OR jsonb_typeof(columns) <> 'object' THEN
-        RAISE EXCEPTION 'columns must be a JSON object mapping seg_reco column names to source column names'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'For example ''{"ts": "sold_at", "amount": "net_nok"}''.';
-    END IF;
-    FOR v_key IN SELECT jsonb_object_keys(columns) LOOP
-        IF NOT EXISTS (SELECT 1 FROM seg_reco.source_columns sc
-                        WHERE sc.relation = use_source.relation AND sc.column_name = v_key) THEN
-            RAISE EXCEPTION 'seg_reco.% has no column "%"', relation, v_key
-                USING ERRCODE = 'undefined_column';
-        END IF;
-        IF jsonb_typeof(columns -> v_key) <> 'string' THEN
-            RAISE EXCEPTION 'mapping for column "%" must be a source column name (a JSON string)', v_key
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-    END LOOP;
-
-    -- build the view's select list, checking every column
-    FOR v_col IN SELECT * FROM seg_reco.source_columns sc
-                  WHERE sc.relation = use_source.relation ORDER BY sc.position LOOP
-        v_src_col := coalesce(columns ->> v_col.column_name, v_col.column_name);
-        SELECT a.atttypid, a.atttypmod INTO v_src_type, v_src_typmod
-          FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid = source AND a.attname = v_src_col AND a.attnum > 0 AND NOT a.attisdropped;
-        v_tgt_type := v_col.data_type::regtype;
-        IF v_src_type IS NULL THEN
-            IF v_col.required OR columns ? v_col.column_name THEN
-                RAISE EXCEPTION 'source % has no column "%" for seg_reco.%.%',
-                                source, v_src_col, relation, v_col.column_name
-                    USING ERRCODE = 'undefined_column',
-                          HINT = format('Map it with columns => ''{"%s": "<your column>"}''.', v_col.column_name);
-            END IF;
-            v_select := v_select || format('%s(%s)::%s AS %I',
-                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END,
-                                           coalesce(v_col.fill_with, 'NULL'), v_col.data_type, v_col.column_name);
-        ELSIF v_col.column_name IN ('customer_id', 'product_id', 'receipt_id')
-              AND (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_src_type) = 'S' THEN
-            -- a text id: its internal id (the text itself in seg_reco.source_ids)
-            v_select := v_select || format('%sseg_reco.internal_id(s.%I%s) AS %I',
-                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END, v_src_col,
-                                           CASE WHEN v_src_type = 'pg_catalog.text'::regtype THEN '' ELSE '::text' END,
-                                           v_col.column_name);
-            v_text_ids := v_text_ids || v_src_col;
-        ELSE
-            IF (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_src_type)
-               IS DISTINCT FROM (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_tgt_type) THEN
-                RAISE EXCEPTION 'column "%" of % has type %, which cannot stand for seg_reco.%.% (%)',
-                                v_src_col, source, pg_catalog.format_type(v_src_type, v_src_typmod),
-                                relation, v_col.column_name, v_col.data_type
-                    USING ERRCODE = 'datatype_mismatch',
-                          HINT = 'Map a column of a compatible type, or cast it in a view of your own and use that view as the source.';
-            END IF;
-            v_select := v_select || format('%ss.%I::%s AS %I',
-                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END,
-                                           v_src_col, v_col.data_type, v_col.column_name);
-        END IF;
-        v_src_type := NULL;
-    END LOOP;
-
-    -- text ids: no two texts of a column may share an internal id
-    FOREACH v_src_col IN ARRAY v_text_ids LOOP
-        EXECUTE format('SELECT count(DISTINCT s.%1$I::text) - count(DISTINCT seg_reco.internal_id(s.%1$I::text)) FROM %2$s s',
-                       v_src_col, source) INTO v_rows;
-        IF v_rows > 0 THEN
-            RAISE EXCEPTION 'two values of column "%" of % map to the same internal id', v_src_col, source
-                USING ERRCODE = 'program_limit_exceeded',
-                      DETAIL = 'seg_reco.internal_id() hashes text ids to 63 bits; these two collide.',
-                      HINT = 'Number the ids yourself (a view over your table with an integer id) and point use_source at that view.';
-        END IF;
-    END LOOP;
-
-    -- replace the current relation
-    v_target := to_regclass(format('seg_reco.%I', relation));
-    IF v_target IS NOT NULL THEN
-        SELECT c.relkind INTO v_kind FROM pg_catalog.pg_class c WHERE c.oid = v_target;
-        IF v_kind = 'r' THEN
-            EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM seg_reco.%I LIMIT 1) x', relation) INTO v_rows;
-            IF v_rows > 0 AND NOT discard_data THEN
-                RAISE EXCEPTION 'seg_reco.% holds data that replacing it by a view would discard', relation
-                    USING ERRCODE = 'object_in_use',
-                          HINT = 'Pass discard_data => true to drop the built-in table and its rows.';
-            END IF;
-            EXECUTE format('ALTER EXTENSION seg_reco DROP TABLE seg_reco.%I', relation);
-            -- CASCADE drops only the foreign keys of other source tables
-            EXECUTE format('DROP TABLE seg_reco.%I CASCADE', relation);
-        ELSE
-            EXECUTE format('ALTER EXTENSION seg_reco DROP VIEW seg_reco.%I', relation);
-            EXECUTE format('DROP VIEW seg_reco.%I', relation);
-        END IF;
-    END IF;
-    EXECUTE format('CREATE VIEW seg_reco.%I AS SELECT %s FROM %s s', relation, v_select, source);
-    EXECUTE format('ALTER EXTENSION seg_reco ADD VIEW seg_reco.%I', relation);
-    EXECUTE format('COMMENT ON VIEW seg_reco.%I IS %L', relation,
-                   format('seg_reco.%s read from %s (seg_reco.use_source)', relation, source));
-
-    -- recommend_for reads one customer's lines, and default_as_of() the
-    -- latest line, at every call: without an index for each, every call
-    -- reads every line.  Say so now (a view cannot carry an index; the
-    -- view casts customer_id to bigint, so an index on another integer type
-    -- serves only as the expression (col::bigint)).
-    IF relation = 'transactions' THEN
-        v_cust := coalesce(columns ->> 'customer_id', 'customer_id');
-        v_ts := coalesce(columns ->> 'ts', 'ts');
-        SELECT a.atttypid INTO v_cust_type FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid = source AND a.attname = v_cust AND a.attnum > 0 AND NOT a.attisdropped;
-        v_cust_expr := CASE WHEN v_cust = ANY (v_text_ids)
-                            THEN format('seg_reco.internal_id(%s%s)', quote_ident(v_cust),
-                                        CASE WHEN v_cust_type = 'pg_catalog.text'::regtype THEN '' ELSE '::text' END)
-                            ELSE format('(%s::bigint)', quote_ident(v_cust)) END;
-        IF NOT EXISTS (
-            SELECT 1 FROM pg_catalog.pg_index i
-              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-              JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname IN ('btree', 'hash')
-              LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-             WHERE i.indrelid = source AND i.indpred IS NULL
-               AND CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN a.attname = v_cust
-                        ELSE i.indkey[0] = 0
-                             AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, true) = v_cust_expr
-                   END) THEN
-            RAISE NOTICE 'no index of % leads with %: every recommend_for will read all its lines', source,
-                         CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
-                              ELSE v_cust_expr END
-                USING HINT = format('CREATE INDEX ON %s (%s, %I)', source,
-                                    CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
-                                         ELSE v_cust_expr END, v_ts);
-        END IF;
-        IF NOT EXISTS (
-            SELECT 1 FROM pg_catalog.pg_index i
-              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-              JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
-              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-             WHERE i.indrelid = source AND i.indpred IS NULL AND a.attname = v_ts) THEN
-            RAISE NOTICE 'no index of % leads with %: default_as_of(), and so every recommend_for, will read all its lines',
-                         source, quote_ident(v_ts)
-                USING HINT = format('CREATE INDEX ON %s (%I)', source, v_ts);
-        END IF;
-    END IF;
-
-    INSERT INTO seg_reco.sources AS s (relation, source, columns)
-    VALUES (use_source.relation, source::text, use_source.columns)
-    ON CONFLICT ON CONSTRAINT sources_pkey
-    DO UPDATE SET source = excluded.source, columns = excluded.columns, defined_at = pg_catalog.now();
-
-    -- seg_reco.source_ids: the text ids of every source, this one included
-    FOR v_src IN SELECT so.relation, so.source, so.columns FROM seg_reco.sources so ORDER BY so.relation LOOP
-        FOR v_key IN SELECT sc.column_name FROM seg_reco.source_columns sc
-                      WHERE sc.relation = v_src.relation
-                        AND sc.column_name IN ('customer_id', 'product_id', 'receipt_id')
-                      ORDER BY sc.position LOOP
-            v_src_col := coalesce(v_src.columns ->> v_key, v_key);
-            SELECT a.atttypid INTO v_src_type FROM pg_catalog.pg_attribute a
-             WHERE a.attrelid = v_src.source::regclass AND a.attname = v_src_col
-               AND a.attnum > 0 AND NOT a.attisdropped;
-            IF (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_src_type) = 'S' THEN
-                v_id_expr := format('s.%I%s', v_src_col,
-                                    CASE WHEN v_src_type = 'pg_catalog.text'::regtype THEN '' ELSE '::text' END);
-                v_ids := v_ids || format('%sSELECT %L::text, seg_reco.internal_id(%s), %s FROM %s s WHERE s.%I IS NOT NULL',
-                                         CASE WHEN v_ids = '' THEN '' ELSE ' UNION ' END,
-                                         pg_catalog.replace(v_key, '_id', ''), v_id_expr, v_id_expr,
-                                         v_src.source, v_src_col);
-            END IF;
-        END LOOP;
-    END LOOP;
-    EXECUTE 'CREATE OR REPLACE VIEW seg_reco.source_ids (kind, id, source_id) AS '
-            || CASE WHEN v_ids = '' THEN 'SELECT NULL::text, NULL::bigint, NULL::text WHERE false' ELSE v_ids END;
-
-    RETURN format('seg_reco.%s now reads from %s', relation, source);
-END;
-$fn$;
 COMMENT ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) IS 'replace a source relation (customers, products, transactions, digital_events) by a view over your own table, mapping column names; text customer, product and receipt ids are read as seg_reco.internal_id (mapped back by seg_reco.source_ids)';
 
 -- Issue 13, item 1 (a repeat-aware next-basket model): TIFU-KNN as the
@@ -4188,3 +3982,224 @@ END
 $fn$;
 COMMENT ON FUNCTION seg_reco.tune_nextbasket(date, jsonb) IS 'scores candidate TIFU-KNN parameters (the next-basket source alone) with evaluate() on a validation split and stores the best as the settings nextbasket_*';
 REVOKE EXECUTE ON FUNCTION seg_reco.tune_nextbasket(date, jsonb) FROM PUBLIC;
+
+-- Review: use_source reads a text id column through seg_reco._text_id_arg
+-- (one place for the view, the index advice and seg_reco.source_ids)
+-- The argument of seg_reco.internal_id for a source column of text ids: the
+-- column's quoted name, cast to text unless it is text; NULL when its type
+-- is not a string type (an integer id, read as it is).  use_source's view,
+-- its index advice and seg_reco.source_ids all read a text id so.
+CREATE FUNCTION seg_reco._text_id_arg(column_name text, column_type regtype) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+SELECT pg_catalog.quote_ident(column_name)
+       || CASE WHEN column_type = 'pg_catalog.text'::pg_catalog.regtype THEN '' ELSE '::text' END
+  FROM pg_catalog.pg_type t WHERE t.oid = column_type AND t.typcategory = 'S'
+$fn$;
+COMMENT ON FUNCTION seg_reco._text_id_arg(text, regtype) IS 'internal: the argument of internal_id() for a source column of text ids (NULL for a column of another type)';
+
+-- use_source('transactions', ...) says when the user's table has no index
+-- for one customer's lines or for the latest line (issue 11 item 9)
+CREATE OR REPLACE FUNCTION seg_reco.use_source(relation text, source regclass,
+                                    columns jsonb DEFAULT '{}',
+                                    discard_data boolean DEFAULT false)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_target regclass;
+    v_kind "char";
+    v_rows bigint;
+    v_select text := '';
+    v_col record;
+    v_src_col text;
+    v_src_type oid;
+    v_src_typmod integer;
+    v_tgt_type oid;
+    v_key text;
+    v_cust text;
+    v_cust_type regtype;
+    v_ts text;
+    v_text_ids text[] := '{}';
+    v_id_expr text;
+    v_cust_expr text;
+    v_src record;
+    v_ids text := '';
+BEGIN
+    IF relation IS NULL OR relation NOT IN ('customers', 'products', 'transactions', 'digital_events') THEN
+        RAISE EXCEPTION 'unknown source relation "%"', relation
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use one of customers, products, transactions, digital_events.';
+    END IF;
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF columns IS NULL OR jsonb_typeof(columns) <> 'object' THEN
+        RAISE EXCEPTION 'columns must be a JSON object mapping seg_reco column names to source column names'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"ts": "sold_at", "amount": "net_nok"}''.';
+    END IF;
+    FOR v_key IN SELECT jsonb_object_keys(columns) LOOP
+        IF NOT EXISTS (SELECT 1 FROM seg_reco.source_columns sc
+                        WHERE sc.relation = use_source.relation AND sc.column_name = v_key) THEN
+            RAISE EXCEPTION 'seg_reco.% has no column "%"', relation, v_key
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        IF jsonb_typeof(columns -> v_key) <> 'string' THEN
+            RAISE EXCEPTION 'mapping for column "%" must be a source column name (a JSON string)', v_key
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+
+    -- build the view's select list, checking every column
+    FOR v_col IN SELECT * FROM seg_reco.source_columns sc
+                  WHERE sc.relation = use_source.relation ORDER BY sc.position LOOP
+        v_src_col := coalesce(columns ->> v_col.column_name, v_col.column_name);
+        SELECT a.atttypid, a.atttypmod INTO v_src_type, v_src_typmod
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = source AND a.attname = v_src_col AND a.attnum > 0 AND NOT a.attisdropped;
+        v_tgt_type := v_col.data_type::regtype;
+        v_id_expr := CASE WHEN v_col.column_name IN ('customer_id', 'product_id', 'receipt_id')
+                          THEN seg_reco._text_id_arg(v_src_col, v_src_type) END;
+        IF v_src_type IS NULL THEN
+            IF v_col.required OR columns ? v_col.column_name THEN
+                RAISE EXCEPTION 'source % has no column "%" for seg_reco.%.%',
+                                source, v_src_col, relation, v_col.column_name
+                    USING ERRCODE = 'undefined_column',
+                          HINT = format('Map it with columns => ''{"%s": "<your column>"}''.', v_col.column_name);
+            END IF;
+            v_select := v_select || format('%s(%s)::%s AS %I',
+                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END,
+                                           coalesce(v_col.fill_with, 'NULL'), v_col.data_type, v_col.column_name);
+        ELSIF v_id_expr IS NOT NULL THEN
+            -- a text id: its internal id (the text itself in seg_reco.source_ids)
+            v_select := v_select || format('%sseg_reco.internal_id(s.%s) AS %I',
+                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END, v_id_expr,
+                                           v_col.column_name);
+            v_text_ids := v_text_ids || v_src_col;
+        ELSE
+            IF (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_src_type)
+               IS DISTINCT FROM (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_tgt_type) THEN
+                RAISE EXCEPTION 'column "%" of % has type %, which cannot stand for seg_reco.%.% (%)',
+                                v_src_col, source, pg_catalog.format_type(v_src_type, v_src_typmod),
+                                relation, v_col.column_name, v_col.data_type
+                    USING ERRCODE = 'datatype_mismatch',
+                          HINT = 'Map a column of a compatible type, or cast it in a view of your own and use that view as the source.';
+            END IF;
+            v_select := v_select || format('%ss.%I::%s AS %I',
+                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END,
+                                           v_src_col, v_col.data_type, v_col.column_name);
+        END IF;
+        v_src_type := NULL;
+    END LOOP;
+
+    -- text ids: no two texts of a column may share an internal id
+    FOREACH v_src_col IN ARRAY v_text_ids LOOP
+        EXECUTE format('SELECT count(DISTINCT s.%1$I::text) - count(DISTINCT seg_reco.internal_id(s.%1$I::text)) FROM %2$s s',
+                       v_src_col, source) INTO v_rows;
+        IF v_rows > 0 THEN
+            RAISE EXCEPTION 'two values of column "%" of % map to the same internal id', v_src_col, source
+                USING ERRCODE = 'program_limit_exceeded',
+                      DETAIL = 'seg_reco.internal_id() hashes text ids to 63 bits; these two collide.',
+                      HINT = 'Number the ids yourself (a view over your table with an integer id) and point use_source at that view.';
+        END IF;
+    END LOOP;
+
+    -- replace the current relation
+    v_target := to_regclass(format('seg_reco.%I', relation));
+    IF v_target IS NOT NULL THEN
+        SELECT c.relkind INTO v_kind FROM pg_catalog.pg_class c WHERE c.oid = v_target;
+        IF v_kind = 'r' THEN
+            EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM seg_reco.%I LIMIT 1) x', relation) INTO v_rows;
+            IF v_rows > 0 AND NOT discard_data THEN
+                RAISE EXCEPTION 'seg_reco.% holds data that replacing it by a view would discard', relation
+                    USING ERRCODE = 'object_in_use',
+                          HINT = 'Pass discard_data => true to drop the built-in table and its rows.';
+            END IF;
+            EXECUTE format('ALTER EXTENSION seg_reco DROP TABLE seg_reco.%I', relation);
+            -- CASCADE drops only the foreign keys of other source tables
+            EXECUTE format('DROP TABLE seg_reco.%I CASCADE', relation);
+        ELSE
+            EXECUTE format('ALTER EXTENSION seg_reco DROP VIEW seg_reco.%I', relation);
+            EXECUTE format('DROP VIEW seg_reco.%I', relation);
+        END IF;
+    END IF;
+    EXECUTE format('CREATE VIEW seg_reco.%I AS SELECT %s FROM %s s', relation, v_select, source);
+    EXECUTE format('ALTER EXTENSION seg_reco ADD VIEW seg_reco.%I', relation);
+    EXECUTE format('COMMENT ON VIEW seg_reco.%I IS %L', relation,
+                   format('seg_reco.%s read from %s (seg_reco.use_source)', relation, source));
+
+    -- recommend_for reads one customer's lines, and default_as_of() the
+    -- latest line, at every call: without an index for each, every call
+    -- reads every line.  Say so now (a view cannot carry an index; the
+    -- view casts customer_id to bigint, so an index on another integer type
+    -- serves only as the expression (col::bigint)).
+    IF relation = 'transactions' THEN
+        v_cust := coalesce(columns ->> 'customer_id', 'customer_id');
+        v_ts := coalesce(columns ->> 'ts', 'ts');
+        SELECT a.atttypid INTO v_cust_type FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = source AND a.attname = v_cust AND a.attnum > 0 AND NOT a.attisdropped;
+        v_cust_expr := coalesce('seg_reco.internal_id(' || seg_reco._text_id_arg(v_cust, v_cust_type) || ')',
+                                format('(%s::bigint)', quote_ident(v_cust)));
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index i
+              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+              JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname IN ('btree', 'hash')
+              LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = source AND i.indpred IS NULL
+               AND CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN a.attname = v_cust
+                        ELSE i.indkey[0] = 0
+                             AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, true) = v_cust_expr
+                   END) THEN
+            RAISE NOTICE 'no index of % leads with %: every recommend_for will read all its lines', source,
+                         CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
+                              ELSE v_cust_expr END
+                USING HINT = format('CREATE INDEX ON %s (%s, %I)', source,
+                                    CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
+                                         ELSE v_cust_expr END, v_ts);
+        END IF;
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index i
+              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+              JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = source AND i.indpred IS NULL AND a.attname = v_ts) THEN
+            RAISE NOTICE 'no index of % leads with %: default_as_of(), and so every recommend_for, will read all its lines',
+                         source, quote_ident(v_ts)
+                USING HINT = format('CREATE INDEX ON %s (%I)', source, v_ts);
+        END IF;
+    END IF;
+
+    INSERT INTO seg_reco.sources AS s (relation, source, columns)
+    VALUES (use_source.relation, source::text, use_source.columns)
+    ON CONFLICT ON CONSTRAINT sources_pkey
+    DO UPDATE SET source = excluded.source, columns = excluded.columns, defined_at = pg_catalog.now();
+
+    -- seg_reco.source_ids: the text ids of every source, this one included
+    FOR v_src IN SELECT so.relation, so.source, so.columns FROM seg_reco.sources so ORDER BY so.relation LOOP
+        FOR v_key IN SELECT sc.column_name FROM seg_reco.source_columns sc
+                      WHERE sc.relation = v_src.relation
+                        AND sc.column_name IN ('customer_id', 'product_id', 'receipt_id')
+                      ORDER BY sc.position LOOP
+            v_src_col := coalesce(v_src.columns ->> v_key, v_key);
+            SELECT a.atttypid INTO v_src_type FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = v_src.source::regclass AND a.attname = v_src_col
+               AND a.attnum > 0 AND NOT a.attisdropped;
+            v_id_expr := seg_reco._text_id_arg(v_src_col, v_src_type);
+            IF v_id_expr IS NOT NULL THEN
+                v_ids := v_ids || format('%sSELECT %L::text, seg_reco.internal_id(s.%s), s.%s FROM %s s WHERE s.%I IS NOT NULL',
+                                         CASE WHEN v_ids = '' THEN '' ELSE ' UNION ' END,
+                                         pg_catalog.replace(v_key, '_id', ''), v_id_expr, v_id_expr,
+                                         v_src.source, v_src_col);
+            END IF;
+        END LOOP;
+    END LOOP;
+    EXECUTE 'CREATE OR REPLACE VIEW seg_reco.source_ids (kind, id, source_id) AS '
+            || CASE WHEN v_ids = '' THEN 'SELECT NULL::text, NULL::bigint, NULL::text WHERE false' ELSE v_ids END;
+
+    RETURN format('seg_reco.%s now reads from %s', relation, source);
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) IS 'replace a source relation (customers, products, transactions, digital_events) by a view over your own table, mapping column names; text customer, product and receipt ids are read as seg_reco.internal_id (mapped back by seg_reco.source_ids)';

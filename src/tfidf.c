@@ -79,7 +79,6 @@ checked_array(ArrayType *a, Oid elemtype, int64 product_id)
 	return ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
 }
 
-/* read every vector of the build into a new entry allocated in ctx */
 /* products by count of nonzeros, most first (ties by index) */
 static int
 cmp_len_desc(const void *a, const void *b, void *arg)
@@ -147,6 +146,7 @@ build_slices(SegRecoContent *c, MemoryContext ctx)
 	pfree(order);
 }
 
+/* read every vector of the build into a new entry allocated in ctx */
 static SegRecoContent *
 load_content(int64 version, MemoryContext ctx)
 {

@@ -63,15 +63,14 @@ SELECT json_build_object('segments', NULL);
 \if :have_segments
 SELECT json_build_object('clusters', (
     SELECT json_agg(json_build_object(
-               'cluster', p.cluster, 'name', p.cluster_name, 'customers', p.customers,
+               'name', p.cluster_name, 'customers', p.customers,
                'revenue_share_pct', s.revenue_share_pct,
                'clv_per_customer', round(s.expected_value_12m / nullif(s.customers, 0)),
                'at_risk_pct', s.at_risk_pct, 'p_alive', s.mean_p_alive,
                'recency_days', p.recency_days, 'frequency', p.frequency, 'basket_nok', p.basket_nok,
                'basket_lines', p.basket_lines, 'weekday_morning_share', p.weekday_morning_share,
                'own_brand_share', p.own_brand_share, 'organic_share', p.organic_share,
-               'meat_fish_share', p.meat_fish_share, 'baby_share', p.baby_share,
-               'gmm_probability', p.mean_gmm_probability)
+               'meat_fish_share', p.meat_fish_share, 'baby_share', p.baby_share)
            ORDER BY p.customers DESC, p.cluster)
       FROM seg_reco.cluster_profiles p
       LEFT JOIN seg_reco.segment_summary s ON s.kind = 'cluster' AND s.segment = p.cluster_name));
@@ -171,8 +170,7 @@ SELECT json_build_object('cohorts', NULL);
 \if :have_evaluation
 SELECT json_build_object('evaluation', (
     SELECT json_build_object('run_id', r.run_id, 'name', max(r.name), 'split_date', max(r.split_date),
-                             'k', max(r.k), 'created_at', to_char(max(r.created_at), 'YYYY-MM-DD HH24:MI'),
-                             'rows', json_agg(json_build_object(
+                             'k', max(r.k), 'rows', json_agg(json_build_object(
                                  'recommender', r.recommender, 'mode', r.mode, 'customers', r.customers,
                                  'ndcg', r.ndcg_at_k, 'precision', r.precision_at_k, 'recall', r.recall_at_k,
                                  'map', r.map_at_k, 'hit_rate', r.hit_rate, 'coverage', r.coverage,
@@ -219,18 +217,15 @@ WITH e AS (
       FROM runs r, LATERAL seg_reco.ab_results(:'ab_experiment', r.metric, options => r.options) x
 )
 SELECT json_build_object('ab', json_build_object(
-    'experiment', e.experiment, 'status', e.status, 'description', e.description,
+    'experiment', e.experiment, 'status', e.status,
     'first_day', e.starts_at::date, 'last_day', (e.ends_at - interval '1 day')::date,
-    'control_arm', e.control_arm,
     'arms', (SELECT json_agg(json_build_object('arm', a.arm, 'assigned', a.assigned,
-                                               'observed_share', round(a.observed_share::numeric, 4),
-                                               'planned_share', round(a.planned_share::numeric, 4),
                                                'srm_p_value', a.srm_p_value) ORDER BY a.arm)
                FROM res a WHERE a.o = 1),
     'demo', EXISTS (SELECT 1 FROM truth),
     'results', (SELECT json_agg(json_build_object(
-                   'metric', t.metric, 'label', t.label, 'unit', t.unit, 'arm', t.arm, 'method', t.method,
-                   'n', t.n, 'control_mean', c.mean, 'mean', t.mean, 'difference', t.difference,
+                   'label', t.label, 'unit', t.unit, 'arm', t.arm, 'method', t.method,
+                   'control_mean', c.mean, 'mean', t.mean, 'difference', t.difference,
                    'ci_low', t.ci_low, 'ci_high', t.ci_high, 'relative_uplift', t.relative_uplift,
                    'p_value', t.p_value, 'variance_reduction', t.variance_reduction,
                    'planted', CASE t.metric WHEN 'revenue' THEN tr.revenue WHEN 'conversion' THEN tr.conversion

@@ -82,6 +82,20 @@ CREATE VIEW seg_reco.source_ids AS
 SELECT NULL::text AS kind, NULL::bigint AS id, NULL::text AS source_id WHERE false;
 COMMENT ON VIEW seg_reco.source_ids IS 'the user''s text ids (customer, product, receipt) behind seg_reco''s internal ids (seg_reco.internal_id), for every text id column of the sources set by use_source';
 
+-- The argument of seg_reco.internal_id for a source column of text ids: the
+-- column's quoted name, cast to text unless it is text; NULL when its type
+-- is not a string type (an integer id, read as it is).  use_source's view,
+-- its index advice and seg_reco.source_ids all read a text id so.
+CREATE FUNCTION seg_reco._text_id_arg(column_name text, column_type regtype) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+SELECT pg_catalog.quote_ident(column_name)
+       || CASE WHEN column_type = 'pg_catalog.text'::pg_catalog.regtype THEN '' ELSE '::text' END
+  FROM pg_catalog.pg_type t WHERE t.oid = column_type AND t.typcategory = 'S'
+$fn$;
+COMMENT ON FUNCTION seg_reco._text_id_arg(text, regtype) IS 'internal: the argument of internal_id() for a source column of text ids (NULL for a column of another type)';
+
 -- use_source(relation, source, columns): replace seg_reco.<relation> by a view
 -- over the user's relation.  columns maps seg_reco column -> source column
 -- for names that differ; other columns are taken by the same name, and an
@@ -150,6 +164,8 @@ BEGIN
           FROM pg_catalog.pg_attribute a
          WHERE a.attrelid = source AND a.attname = v_src_col AND a.attnum > 0 AND NOT a.attisdropped;
         v_tgt_type := v_col.data_type::regtype;
+        v_id_expr := CASE WHEN v_col.column_name IN ('customer_id', 'product_id', 'receipt_id')
+                          THEN seg_reco._text_id_arg(v_src_col, v_src_type) END;
         IF v_src_type IS NULL THEN
             IF v_col.required OR columns ? v_col.column_name THEN
                 RAISE EXCEPTION 'source % has no column "%" for seg_reco.%.%',
@@ -160,12 +176,10 @@ BEGIN
             v_select := v_select || format('%s(%s)::%s AS %I',
                                            CASE WHEN v_select = '' THEN '' ELSE ', ' END,
                                            coalesce(v_col.fill_with, 'NULL'), v_col.data_type, v_col.column_name);
-        ELSIF v_col.column_name IN ('customer_id', 'product_id', 'receipt_id')
-              AND (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_src_type) = 'S' THEN
+        ELSIF v_id_expr IS NOT NULL THEN
             -- a text id: its internal id (the text itself in seg_reco.source_ids)
-            v_select := v_select || format('%sseg_reco.internal_id(s.%I%s) AS %I',
-                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END, v_src_col,
-                                           CASE WHEN v_src_type = 'pg_catalog.text'::regtype THEN '' ELSE '::text' END,
+            v_select := v_select || format('%sseg_reco.internal_id(s.%s) AS %I',
+                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END, v_id_expr,
                                            v_col.column_name);
             v_text_ids := v_text_ids || v_src_col;
         ELSE
@@ -230,10 +244,8 @@ BEGIN
         v_ts := coalesce(columns ->> 'ts', 'ts');
         SELECT a.atttypid INTO v_cust_type FROM pg_catalog.pg_attribute a
          WHERE a.attrelid = source AND a.attname = v_cust AND a.attnum > 0 AND NOT a.attisdropped;
-        v_cust_expr := CASE WHEN v_cust = ANY (v_text_ids)
-                            THEN format('seg_reco.internal_id(%s%s)', quote_ident(v_cust),
-                                        CASE WHEN v_cust_type = 'pg_catalog.text'::regtype THEN '' ELSE '::text' END)
-                            ELSE format('(%s::bigint)', quote_ident(v_cust)) END;
+        v_cust_expr := coalesce('seg_reco.internal_id(' || seg_reco._text_id_arg(v_cust, v_cust_type) || ')',
+                                format('(%s::bigint)', quote_ident(v_cust)));
         IF NOT EXISTS (
             SELECT 1 FROM pg_catalog.pg_index i
               JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
@@ -278,10 +290,9 @@ BEGIN
             SELECT a.atttypid INTO v_src_type FROM pg_catalog.pg_attribute a
              WHERE a.attrelid = v_src.source::regclass AND a.attname = v_src_col
                AND a.attnum > 0 AND NOT a.attisdropped;
-            IF (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_src_type) = 'S' THEN
-                v_id_expr := format('s.%I%s', v_src_col,
-                                    CASE WHEN v_src_type = 'pg_catalog.text'::regtype THEN '' ELSE '::text' END);
-                v_ids := v_ids || format('%sSELECT %L::text, seg_reco.internal_id(%s), %s FROM %s s WHERE s.%I IS NOT NULL',
+            v_id_expr := seg_reco._text_id_arg(v_src_col, v_src_type);
+            IF v_id_expr IS NOT NULL THEN
+                v_ids := v_ids || format('%sSELECT %L::text, seg_reco.internal_id(s.%s), s.%s FROM %s s WHERE s.%I IS NOT NULL',
                                          CASE WHEN v_ids = '' THEN '' ELSE ' UNION ' END,
                                          pg_catalog.replace(v_key, '_id', ''), v_id_expr, v_id_expr,
                                          v_src.source, v_src_col);

@@ -235,3 +235,15 @@ SELECT kind, count(*) FROM seg_reco.source_ids GROUP BY kind ORDER BY kind;
 CREATE TABLE uci.bad_lines (invoice_no text, stock_code text, customer text, invoice_date text, price numeric);
 SELECT seg_reco.use_source('transactions', 'uci.bad_lines',
        '{"receipt_id": "invoice_no", "product_id": "stock_code", "customer_id": "customer", "ts": "invoice_date", "amount": "price"}');
+-- a text customer id without an index on its internal id: the notice and
+-- its hint name the expression to index (a varchar column cast to text);
+-- with that index, no notice
+CREATE TABLE uci.lines_unindexed (invoice_no text, stock_code text, customer varchar(12),
+                                  invoice_date timestamptz, price numeric);
+CREATE INDEX ON uci.lines_unindexed (invoice_date);
+SELECT seg_reco.use_source('transactions', 'uci.lines_unindexed',
+       '{"receipt_id": "invoice_no", "product_id": "stock_code", "customer_id": "customer", "ts": "invoice_date", "amount": "price"}');
+CREATE INDEX ON uci.lines_unindexed (seg_reco.internal_id(customer::text), invoice_date);
+SELECT seg_reco.use_source('transactions', 'uci.lines_unindexed',
+       '{"receipt_id": "invoice_no", "product_id": "stock_code", "customer_id": "customer", "ts": "invoice_date", "amount": "price"}');
+SELECT pg_get_viewdef('seg_reco.transactions'::regclass) ~ 'internal_id\(\(s.customer\)::text\)' AS customer_read_as_text;
