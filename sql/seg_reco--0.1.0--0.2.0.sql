@@ -581,7 +581,6 @@ BEGIN
     RETURN jsonb_build_object('k', v_k, 'rule', v_select -> 'rule');
 END;
 $fn$;
-COMMENT ON PROCEDURE seg_reco.refresh() IS 'runs the whole pipeline (features, clusters, customer value, recommendation model, views) and refreshes the views concurrently, logging each step in seg_reco.refresh_log (the step in progress: seg_reco.progress)';
 -- Issue 14 (marketing analytics), A/B tests: experiments, assignment, results, the demo
 -- campaign; new objects, the same text as sql/src/13_ab_tests.sql
 ------------------------------------------------------------------------------
@@ -1791,15 +1790,10 @@ BEGIN
     PERFORM seg_reco._progress_end('refresh');
 END;
 $fn$;
-COMMENT ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint) IS 'refresh() helper: the steps of the pipeline in one transaction, each logged in seg_reco.refresh_log';
 REVOKE EXECUTE ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint) FROM PUBLIC;
 
-COMMENT ON PROCEDURE seg_reco.refresh() IS 'runs the whole pipeline (features, clusters, customer value, recommendation model, views) in one transaction, refreshing the materialized views concurrently and swapping in the new recommendations, logging each step in seg_reco.refresh_log';
 
-COMMENT ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint) IS 'refresh() helper: the steps of the pipeline in one transaction, each logged in seg_reco.refresh_log';
-REVOKE EXECUTE ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint) FROM PUBLIC;
 
-COMMENT ON PROCEDURE seg_reco.refresh() IS 'runs the whole pipeline (features, clusters, customer value, recommendation model, views) in one transaction, refreshing the materialized views concurrently and swapping in the new recommendations, logging each step in seg_reco.refresh_log (the step in progress: seg_reco.progress)';
 REVOKE EXECUTE ON PROCEDURE seg_reco.refresh() FROM PUBLIC;
 
 
@@ -2504,7 +2498,6 @@ COMMENT ON FUNCTION seg_reco.record_contacts(seg_reco.campaign_target[], timesta
 REVOKE EXECUTE ON FUNCTION seg_reco.record_contacts(seg_reco.campaign_target[], timestamptz) FROM PUBLIC;
 
 COMMENT ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint) IS 'refresh() helper: the steps of the pipeline in one transaction, each logged in seg_reco.refresh_log';
-REVOKE EXECUTE ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint) FROM PUBLIC;
 
 -- refresh(): the pipeline (_refresh_steps) in one transaction; called by
 -- CALL outside a transaction block (as pg_cron does), it also empties the
@@ -2532,7 +2525,6 @@ BEGIN
 END;
 $fn$;
 COMMENT ON PROCEDURE seg_reco.refresh() IS 'runs the whole pipeline (features, clusters, customer value, recommendation model, views) in one transaction, refreshing the materialized views concurrently and swapping in the new recommendations, logging each step in seg_reco.refresh_log (the step in progress: seg_reco.progress)';
-REVOKE EXECUTE ON PROCEDURE seg_reco.refresh() FROM PUBLIC;
 
 -- default_as_of() reads the latest line off a timestamp or date column of
 -- the user's table behind seg_reco.transactions (through its index), not
@@ -3389,7 +3381,6 @@ COMMENT ON FUNCTION seg_reco.internal_id(text) IS 'the bigint seg_reco uses for 
 CREATE VIEW seg_reco.source_ids AS
 SELECT NULL::text AS kind, NULL::bigint AS id, NULL::text AS source_id WHERE false;
 COMMENT ON VIEW seg_reco.source_ids IS 'the user''s text ids (customer, product, receipt) behind seg_reco''s internal ids (seg_reco.internal_id), for every text id column of the sources set by use_source';
-COMMENT ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) IS 'replace a source relation (customers, products, transactions, digital_events) by a view over your own table, mapping column names; text customer, product and receipt ids are read as seg_reco.internal_id (mapped back by seg_reco.source_ids)';
 
 -- Issue 13, item 1 (a repeat-aware next-basket model): TIFU-KNN as the
 -- hybrid's source "nextbasket" (the table of neighbours, its build, run by
@@ -3521,7 +3512,6 @@ LANGUAGE C STABLE PARALLEL SAFE ROWS 10
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION seg_reco.nextbasket_scores(bigint, integer, text, date) IS 'the TIFU-KNN next-basket scores of one customer: alpha x the customer''s own time-decayed basket vector + (1 - alpha) x the mean vector of the nearest customers';
 
-COMMENT ON FUNCTION seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text, jsonb, float8, integer, bigint[], jsonb, date) IS 'top-k products for a customer: a blend of als, content, popularity and buy-again scores (weights per call), with diversity (MMR), a per-category cap, exclusions and boosts; folded in when new since training; demographic cold start without history; re-buys included by default';
 
 DROP FUNCTION seg_reco.why_recommended(bigint, bigint, integer, text);
 CREATE FUNCTION seg_reco.why_recommended(customer_id bigint, product_id bigint,
@@ -3594,228 +3584,6 @@ END
 $fn$;
 COMMENT ON FUNCTION seg_reco.buy_again_scores(bigint, integer, date) IS 'the customer''s own products ranked for buying again: receipts with the product, each decayed with a 365-day half-life, raised by up to 10% when the usual cycle has come round (score = sum x (1 + 0.1 x timing))';
 
--- evaluate() and tune_weights() reject an empty test window at once;
--- tune_weights() tries ALS alone and stores no buy_again weight for new products
-CREATE OR REPLACE FUNCTION seg_reco.evaluate(split_date date,
-                                  k integer DEFAULT 10,
-                                  config jsonb DEFAULT '{}',
-                                  name text DEFAULT NULL)
-RETURNS TABLE(recommender text, mode text, customers integer,
-              precision_at_k float8, recall_at_k float8, ndcg_at_k float8, map_at_k float8,
-              hit_rate float8, coverage float8, diversity float8, novelty float8)
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    v_key     text;
-    v_run     bigint;
-    v_model   text := '_seg_reco_eval_' || pg_catalog.pg_backend_pid();
-    v_recs    text[] := ARRAY['popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'];
-    v_sample  integer := 2000;
-    v_seed    bigint := 42;
-    v_days    integer;
-    v_end     timestamptz;
-    v_als     jsonb := '{}';
-    v_w       jsonb;
-    v_div     float8 := 0;
-    v_cap     integer;
-    v_minseg  integer := 30;
-    v_r       text;
-    v_m       text;
-    v_weights jsonb;
-    v_active  bigint;
-BEGIN
-    IF split_date IS NULL OR k IS NULL OR config IS NULL THEN
-        RAISE EXCEPTION 'split_date, k and config must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF k < 1 OR k > 1000 THEN
-        RAISE EXCEPTION 'k must be between 1 and 1000, got %', k
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF jsonb_typeof(config) <> 'object' THEN
-        RAISE EXCEPTION 'config must be a JSON object'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'For example ''{"recommenders": ["als", "hybrid"], "sample_size": 1000}''.';
-    END IF;
-    FOR v_key IN SELECT jsonb_object_keys(config) LOOP
-        IF v_key NOT IN ('recommenders', 'sample_size', 'seed', 'test_days', 'als', 'weights',
-                         'diversity', 'max_per_category', 'min_segment_size', 'nextbasket') THEN
-            RAISE EXCEPTION 'unknown evaluate option "%"', v_key
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Use recommenders, sample_size, seed, test_days, als, weights, diversity, max_per_category, min_segment_size, nextbasket.';
-        END IF;
-    END LOOP;
-    IF config ? 'recommenders' THEN
-        v_recs := ARRAY(SELECT jsonb_array_elements_text(config -> 'recommenders'));
-        IF EXISTS (SELECT 1 FROM unnest(v_recs) r
-                    WHERE r NOT IN ('popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'))
-           OR cardinality(v_recs) = 0 THEN
-            RAISE EXCEPTION 'recommenders must be a list of popularity, buy_again, nextbasket, als, content, hybrid, cold_start'
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-    END IF;
-    v_sample := coalesce((config ->> 'sample_size')::integer, v_sample);
-    v_seed := coalesce((config ->> 'seed')::bigint, v_seed);
-    v_days := (config ->> 'test_days')::integer;
-    v_als := coalesce(config -> 'als', v_als);
-    v_w := config -> 'weights';
-    IF jsonb_typeof(v_w) = 'null' THEN
-        v_w := NULL;
-    END IF;
-    v_div := coalesce((config ->> 'diversity')::float8, v_div);
-    v_cap := (config ->> 'max_per_category')::integer;
-    v_minseg := coalesce((config ->> 'min_segment_size')::integer, v_minseg);
-    IF v_sample < 1 OR (v_days IS NOT NULL AND v_days < 1) THEN
-        RAISE EXCEPTION 'sample_size and test_days must be at least 1'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    v_end := CASE WHEN v_days IS NULL THEN 'infinity'::timestamptz
-                  ELSE (split_date + v_days)::timestamptz END;
-    -- nothing to score: say so before training anything
-    IF NOT EXISTS (SELECT 1 FROM seg_reco.transactions t
-                    WHERE t.customer_id IS NOT NULL AND t.amount > 0
-                      AND t.ts >= split_date::timestamptz AND t.ts < v_end) THEN
-        RAISE EXCEPTION 'no member purchase in the test window %',
-                        CASE WHEN v_days IS NULL THEN format('from %s on', to_char(split_date, 'YYYY-MM-DD'))
-                             ELSE format('from %s to %s', to_char(split_date, 'YYYY-MM-DD'),
-                                         to_char(split_date + v_days - 1, 'YYYY-MM-DD')) END
-            USING ERRCODE = 'no_data_found',
-                  DETAIL = coalesce((SELECT format('The latest transaction is dated %s.', to_char(max(t.ts), 'YYYY-MM-DD'))
-                                       FROM seg_reco.transactions t HAVING count(*) > 0),
-                                    'There are no transactions.'),
-                  HINT = 'Choose a split_date before the latest transaction (for example seg_reco.default_as_of() - 29).';
-    END IF;
-
-    -- the past: a private model and the split's popularity
-    PERFORM seg_reco._progress_begin('evaluate', 4 + cardinality(v_recs));
-    PERFORM seg_reco._progress_step('evaluate', 'train_als');
-    PERFORM seg_reco.als_train(v_model,
-                               factors => coalesce((v_als ->> 'factors')::integer, 64),
-                               regularization => coalesce((v_als ->> 'regularization')::float8, 0.01),
-                               alpha => coalesce((v_als ->> 'alpha')::float8, 1.0),
-                               iterations => coalesce((v_als ->> 'iterations')::integer, 15),
-                               options => jsonb_build_object('as_of', split_date));
-    IF config ? 'nextbasket' THEN
-        PERFORM seg_reco.nextbasket_build(v_model, config -> 'nextbasket');
-    END IF;
-    CREATE TEMP TABLE _eval_saved_pop ON COMMIT DROP AS SELECT * FROM seg_reco.segment_popularity;
-    CREATE TEMP TABLE _eval_saved_info ON COMMIT DROP AS SELECT * FROM seg_reco.popularity_info;
-    PERFORM seg_reco._progress_step('evaluate', 'split_popularity');
-    PERFORM seg_reco.build_popularity(as_of => split_date - 1);
-
-    -- the customers and what they bought before and after the split
-    PERFORM seg_reco._progress_step('evaluate', 'sample_customers');
-    CREATE TEMP TABLE _eval_cust ON COMMIT DROP AS
-    SELECT c.customer_id,
-           EXISTS (SELECT 1 FROM seg_reco.transactions h
-                    WHERE h.customer_id = c.customer_id AND h.amount > 0 AND h.ts < split_date::timestamptz) AS warm
-      FROM (SELECT DISTINCT t.customer_id FROM seg_reco.transactions t
-             WHERE t.customer_id IS NOT NULL AND t.amount > 0
-               AND t.ts >= split_date::timestamptz AND t.ts < v_end) c
-     ORDER BY md5(c.customer_id::text || ':' || v_seed::text), c.customer_id
-     LIMIT v_sample;
-    CREATE TEMP TABLE _eval_rel ON COMMIT DROP AS
-    SELECT c.customer_id, c.warm,
-           array_agg(DISTINCT t.product_id) AS rel_all,
-           array_agg(DISTINCT t.product_id) FILTER (
-               WHERE NOT EXISTS (SELECT 1 FROM seg_reco.transactions h
-                                  WHERE h.customer_id = c.customer_id AND h.product_id = t.product_id
-                                    AND h.amount > 0 AND h.ts < split_date::timestamptz)) AS rel_new
-      FROM _eval_cust c
-      JOIN seg_reco.transactions t ON t.customer_id = c.customer_id AND t.amount > 0
-       AND t.ts >= split_date::timestamptz AND t.ts < v_end
-     GROUP BY c.customer_id, c.warm;
-
-    CREATE TEMP TABLE _eval_lists (recommender text, mode text, customer_id bigint, rel bigint[],
-                                   products bigint[]) ON COMMIT DROP;
-    FOREACH v_r IN ARRAY v_recs LOOP
-        PERFORM seg_reco._progress_step('evaluate', 'lists_' || v_r);
-        IF v_r = 'cold_start' THEN
-            INSERT INTO _eval_lists
-            SELECT 'cold_start', 'cold_start', r.customer_id, r.rel_all,
-                   ARRAY(SELECT cs.product_id FROM seg_reco.cold_start_recommendations(r.customer_id, k, v_minseg) cs
-                          ORDER BY cs.rank)
-              FROM _eval_rel r WHERE NOT r.warm;
-            CONTINUE;
-        END IF;
-        IF v_r = 'buy_again' THEN
-            INSERT INTO _eval_lists
-            SELECT 'buy_again', 'all', r.customer_id, r.rel_all,
-                   ARRAY(SELECT b.product_id FROM seg_reco.buy_again_scores(r.customer_id, k, split_date - 1) b
-                          ORDER BY b.rank)
-              FROM _eval_rel r WHERE r.warm;
-            CONTINUE;
-        END IF;
-        v_weights := CASE v_r
-            WHEN 'popularity' THEN '{"als": 0, "content": 0, "popularity": 1, "buy_again": 0, "nextbasket": 0}'::jsonb
-            WHEN 'nextbasket' THEN '{"als": 0, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 1}'::jsonb
-            WHEN 'als' THEN '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0}'::jsonb
-            WHEN 'content' THEN '{"als": 0, "content": 1, "popularity": 0, "buy_again": 0, "nextbasket": 0}'::jsonb
-            ELSE v_w END;
-        FOREACH v_m IN ARRAY ARRAY['all', 'new'] LOOP
-            INSERT INTO _eval_lists
-            SELECT v_r, v_m, r.customer_id, CASE v_m WHEN 'all' THEN r.rel_all ELSE r.rel_new END,
-                   ARRAY(SELECT f.product_id
-                           FROM seg_reco.recommend_for(r.customer_id, k, include_purchased => v_m = 'all',
-                                                       model => v_model, weights => v_weights,
-                                                       diversity => CASE WHEN v_r = 'hybrid' THEN v_div ELSE 0 END,
-                                                       max_per_category => CASE WHEN v_r = 'hybrid' THEN v_cap END,
-                                                       as_of => split_date - 1) f
-                          ORDER BY f.rank)
-              FROM _eval_rel r
-             WHERE r.warm AND (v_m = 'all' OR r.rel_new IS NOT NULL);
-        END LOOP;
-        IF v_r = 'popularity' THEN
-            INSERT INTO _eval_lists
-            SELECT 'popularity', 'cold_start', r.customer_id, r.rel_all,
-                   ARRAY(SELECT f.product_id
-                           FROM seg_reco.recommend_for(r.customer_id, k, model => v_model,
-                                                       weights => v_weights, as_of => split_date - 1) f
-                          ORDER BY f.rank)
-              FROM _eval_rel r WHERE NOT r.warm;
-        END IF;
-    END LOOP;
-
-    PERFORM seg_reco._progress_step('evaluate', 'metrics');
-    SELECT count(*) INTO v_active FROM seg_reco.products p WHERE p.active;
-    v_run := nextval('seg_reco.evaluation_run_seq');
-    INSERT INTO seg_reco.evaluation_runs (run_id, name, split_date, k, config, recommender, mode, customers,
-                                          precision_at_k, recall_at_k, ndcg_at_k, map_at_k, hit_rate,
-                                          coverage, diversity, novelty)
-    SELECT v_run, evaluate.name, split_date, k, config, l.recommender, l.mode, count(*)::integer,
-           avg(seg_reco.precision_at_k(l.products, l.rel, k)),
-           avg(seg_reco.recall_at_k(l.products, l.rel, k)),
-           avg(seg_reco.ndcg_at_k(l.products, l.rel, k)),
-           avg(seg_reco.average_precision_at_k(l.products, l.rel, k)),
-           avg(seg_reco.hit_at_k(l.products, l.rel, k)),
-           (SELECT count(DISTINCT u.p) FROM _eval_lists l2, unnest(l2.products) u(p)
-             WHERE l2.recommender = l.recommender AND l2.mode = l.mode)::float8 / nullif(v_active, 0),
-           avg(seg_reco.intra_list_diversity(l.products)),
-           avg(seg_reco.novelty(l.products))
-      FROM _eval_lists l
-     WHERE l.rel IS NOT NULL AND cardinality(l.rel) > 0
-     GROUP BY l.recommender, l.mode;
-
-    -- put everything back
-    DELETE FROM seg_reco.models m WHERE m.name = v_model;
-    DELETE FROM seg_reco.segment_popularity;
-    INSERT INTO seg_reco.segment_popularity SELECT * FROM _eval_saved_pop;
-    DELETE FROM seg_reco.popularity_info;
-    INSERT INTO seg_reco.popularity_info SELECT * FROM _eval_saved_info;
-    DROP TABLE _eval_saved_pop, _eval_saved_info, _eval_cust, _eval_rel, _eval_lists;
-
-    RETURN QUERY
-    SELECT e.recommender, e.mode, e.customers, e.precision_at_k, e.recall_at_k, e.ndcg_at_k, e.map_at_k,
-           e.hit_rate, e.coverage, e.diversity, e.novelty
-      FROM seg_reco.evaluation_runs e
-     WHERE e.run_id = v_run
-     ORDER BY e.mode, array_position(ARRAY['popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'],
-                                     e.recommender);
-    PERFORM seg_reco._progress_end('evaluate');
-END
-$fn$;
-COMMENT ON FUNCTION seg_reco.evaluate(date, integer, jsonb, text) IS 'trains temporary models on the data before split_date and reports precision, recall, NDCG, MAP, hit rate, coverage, diversity and novelty at k of popularity, buy-again, ALS, content, the hybrid and the cold start on what customers bought from split_date on (all products, new products, cold-start customers); stores the run in evaluation_runs';
 
 CREATE OR REPLACE FUNCTION seg_reco.tune_weights(split_date date, config jsonb DEFAULT '{}')
 RETURNS TABLE(mode text, weights jsonb, ndcg_at_k float8, chosen boolean)
@@ -3933,6 +3701,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'For example [{"group_size": 3, "group_decay": 0.6, "neighbours": 50, "alpha": 0.5}].';
     END IF;
+    IF config ? 'nextbasket' THEN
+        RAISE EXCEPTION 'tune_nextbasket takes the parameters from candidates, not from nextbasket'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"candidates": [{"neighbours": 50}, {"neighbours": 100}]}''.';
+    END IF;
     FOR v_key IN SELECT DISTINCT jsonb_object_keys(e) FROM jsonb_array_elements(v_cands) e LOOP
         IF v_key <> ALL (v_keys) THEN
             RAISE EXCEPTION 'unknown nextbasket parameter "%"', v_key
@@ -3980,7 +3753,6 @@ BEGIN
     PERFORM seg_reco._progress_end('tune_nextbasket');
 END
 $fn$;
-COMMENT ON FUNCTION seg_reco.tune_nextbasket(date, jsonb) IS 'scores candidate TIFU-KNN parameters (the next-basket source alone) with evaluate() on a validation split and stores the best as the settings nextbasket_*';
 REVOKE EXECUTE ON FUNCTION seg_reco.tune_nextbasket(date, jsonb) FROM PUBLIC;
 
 -- Review: use_source reads a text id column through seg_reco._text_id_arg
@@ -4203,3 +3975,250 @@ BEGIN
 END;
 $fn$;
 COMMENT ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) IS 'replace a source relation (customers, products, transactions, digital_events) by a view over your own table, mapping column names; text customer, product and receipt ids are read as seg_reco.internal_id (mapped back by seg_reco.source_ids)';
+
+-- Review: recommend_for's comment names the next-basket source; evaluate checks
+-- its option als and builds the next-basket neighbours once, when read;
+-- tune_nextbasket refuses config nextbasket (it would override every candidate)
+COMMENT ON FUNCTION seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text, jsonb, float8, integer, bigint[], jsonb, date) IS 'top-k products for a customer: a blend of als, content, popularity, buy-again and next-basket (TIFU-KNN) scores (weights per call), with diversity (MMR), a per-category cap, exclusions and boosts; folded in when new since training; demographic cold start without history; re-buys included by default';
+
+-- evaluate() and tune_weights() reject an empty test window at once;
+-- tune_weights() tries ALS alone and stores no buy_again weight for new products
+CREATE OR REPLACE FUNCTION seg_reco.evaluate(split_date date,
+                                  k integer DEFAULT 10,
+                                  config jsonb DEFAULT '{}',
+                                  name text DEFAULT NULL)
+RETURNS TABLE(recommender text, mode text, customers integer,
+              precision_at_k float8, recall_at_k float8, ndcg_at_k float8, map_at_k float8,
+              hit_rate float8, coverage float8, diversity float8, novelty float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_key     text;
+    v_run     bigint;
+    v_model   text := '_seg_reco_eval_' || pg_catalog.pg_backend_pid();
+    v_recs    text[] := ARRAY['popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'];
+    v_sample  integer := 2000;
+    v_seed    bigint := 42;
+    v_days    integer;
+    v_end     timestamptz;
+    v_als     jsonb := '{}';
+    v_w       jsonb;
+    v_div     float8 := 0;
+    v_cap     integer;
+    v_minseg  integer := 30;
+    v_r       text;
+    v_m       text;
+    v_weights jsonb;
+    v_active  bigint;
+BEGIN
+    IF split_date IS NULL OR k IS NULL OR config IS NULL THEN
+        RAISE EXCEPTION 'split_date, k and config must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF k < 1 OR k > 1000 THEN
+        RAISE EXCEPTION 'k must be between 1 and 1000, got %', k
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(config) <> 'object' THEN
+        RAISE EXCEPTION 'config must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"recommenders": ["als", "hybrid"], "sample_size": 1000}''.';
+    END IF;
+    FOR v_key IN SELECT jsonb_object_keys(config) LOOP
+        IF v_key NOT IN ('recommenders', 'sample_size', 'seed', 'test_days', 'als', 'weights',
+                         'diversity', 'max_per_category', 'min_segment_size', 'nextbasket') THEN
+            RAISE EXCEPTION 'unknown evaluate option "%"', v_key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use recommenders, sample_size, seed, test_days, als, weights, diversity, max_per_category, min_segment_size, nextbasket.';
+        END IF;
+    END LOOP;
+    IF config ? 'recommenders' THEN
+        v_recs := ARRAY(SELECT jsonb_array_elements_text(config -> 'recommenders'));
+        IF EXISTS (SELECT 1 FROM unnest(v_recs) r
+                    WHERE r NOT IN ('popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'))
+           OR cardinality(v_recs) = 0 THEN
+            RAISE EXCEPTION 'recommenders must be a list of popularity, buy_again, nextbasket, als, content, hybrid, cold_start'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+    v_sample := coalesce((config ->> 'sample_size')::integer, v_sample);
+    v_seed := coalesce((config ->> 'seed')::bigint, v_seed);
+    v_days := (config ->> 'test_days')::integer;
+    v_als := coalesce(config -> 'als', v_als);
+    v_w := config -> 'weights';
+    IF jsonb_typeof(v_w) = 'null' THEN
+        v_w := NULL;
+    END IF;
+    v_div := coalesce((config ->> 'diversity')::float8, v_div);
+    v_cap := (config ->> 'max_per_category')::integer;
+    v_minseg := coalesce((config ->> 'min_segment_size')::integer, v_minseg);
+    IF v_sample < 1 OR (v_days IS NOT NULL AND v_days < 1) THEN
+        RAISE EXCEPTION 'sample_size and test_days must be at least 1'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_end := CASE WHEN v_days IS NULL THEN 'infinity'::timestamptz
+                  ELSE (split_date + v_days)::timestamptz END;
+    -- nothing to score: say so before training anything
+    IF NOT EXISTS (SELECT 1 FROM seg_reco.transactions t
+                    WHERE t.customer_id IS NOT NULL AND t.amount > 0
+                      AND t.ts >= split_date::timestamptz AND t.ts < v_end) THEN
+        RAISE EXCEPTION 'no member purchase in the test window %',
+                        CASE WHEN v_days IS NULL THEN format('from %s on', to_char(split_date, 'YYYY-MM-DD'))
+                             ELSE format('from %s to %s', to_char(split_date, 'YYYY-MM-DD'),
+                                         to_char(split_date + v_days - 1, 'YYYY-MM-DD')) END
+            USING ERRCODE = 'no_data_found',
+                  DETAIL = coalesce((SELECT format('The latest transaction is dated %s.', to_char(max(t.ts), 'YYYY-MM-DD'))
+                                       FROM seg_reco.transactions t HAVING count(*) > 0),
+                                    'There are no transactions.'),
+                  HINT = 'Choose a split_date before the latest transaction (for example seg_reco.default_as_of() - 29).';
+    END IF;
+    IF jsonb_typeof(v_als) <> 'object' THEN
+        RAISE EXCEPTION 'evaluate option als must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"als": {"factors": 32, "iterations": 10}}''.';
+    END IF;
+    FOR v_key IN SELECT jsonb_object_keys(v_als) LOOP
+        IF v_key NOT IN ('factors', 'regularization', 'alpha', 'iterations') THEN
+            RAISE EXCEPTION 'unknown evaluate als option "%"', v_key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use factors, regularization, alpha, iterations.';
+        END IF;
+    END LOOP;
+
+    -- the past: a private model and the split's popularity
+    PERFORM seg_reco._progress_begin('evaluate', 4 + cardinality(v_recs));
+    PERFORM seg_reco._progress_step('evaluate', 'train_als');
+    -- as als_train on the default source (seed 42, solver cg), but the
+    -- next-basket neighbours (most of als_train's time on the demo data)
+    -- are built once, with config nextbasket, and only when read: by the
+    -- recommenders nextbasket and hybrid
+    PERFORM seg_reco._model_claim(v_model, ARRAY['als'], false, 'evaluate');
+    PERFORM seg_reco._als_train(v_model, coalesce((v_als ->> 'factors')::integer, 64),
+                                coalesce((v_als ->> 'regularization')::float8, 0.01),
+                                coalesce((v_als ->> 'alpha')::float8, 1.0),
+                                coalesce((v_als ->> 'iterations')::integer, 15), 42, 'cg',
+                                seg_reco.als_source_query(jsonb_build_object('as_of', split_date)), false,
+                                jsonb_build_object('as_of', split_date));
+    IF config ? 'nextbasket' OR v_recs && ARRAY['nextbasket', 'hybrid'] THEN
+        PERFORM seg_reco.nextbasket_build(v_model, coalesce(config -> 'nextbasket', '{}'));
+    END IF;
+    CREATE TEMP TABLE _eval_saved_pop ON COMMIT DROP AS SELECT * FROM seg_reco.segment_popularity;
+    CREATE TEMP TABLE _eval_saved_info ON COMMIT DROP AS SELECT * FROM seg_reco.popularity_info;
+    PERFORM seg_reco._progress_step('evaluate', 'split_popularity');
+    PERFORM seg_reco.build_popularity(as_of => split_date - 1);
+
+    -- the customers and what they bought before and after the split
+    PERFORM seg_reco._progress_step('evaluate', 'sample_customers');
+    CREATE TEMP TABLE _eval_cust ON COMMIT DROP AS
+    SELECT c.customer_id,
+           EXISTS (SELECT 1 FROM seg_reco.transactions h
+                    WHERE h.customer_id = c.customer_id AND h.amount > 0 AND h.ts < split_date::timestamptz) AS warm
+      FROM (SELECT DISTINCT t.customer_id FROM seg_reco.transactions t
+             WHERE t.customer_id IS NOT NULL AND t.amount > 0
+               AND t.ts >= split_date::timestamptz AND t.ts < v_end) c
+     ORDER BY md5(c.customer_id::text || ':' || v_seed::text), c.customer_id
+     LIMIT v_sample;
+    CREATE TEMP TABLE _eval_rel ON COMMIT DROP AS
+    SELECT c.customer_id, c.warm,
+           array_agg(DISTINCT t.product_id) AS rel_all,
+           array_agg(DISTINCT t.product_id) FILTER (
+               WHERE NOT EXISTS (SELECT 1 FROM seg_reco.transactions h
+                                  WHERE h.customer_id = c.customer_id AND h.product_id = t.product_id
+                                    AND h.amount > 0 AND h.ts < split_date::timestamptz)) AS rel_new
+      FROM _eval_cust c
+      JOIN seg_reco.transactions t ON t.customer_id = c.customer_id AND t.amount > 0
+       AND t.ts >= split_date::timestamptz AND t.ts < v_end
+     GROUP BY c.customer_id, c.warm;
+
+    CREATE TEMP TABLE _eval_lists (recommender text, mode text, customer_id bigint, rel bigint[],
+                                   products bigint[]) ON COMMIT DROP;
+    FOREACH v_r IN ARRAY v_recs LOOP
+        PERFORM seg_reco._progress_step('evaluate', 'lists_' || v_r);
+        IF v_r = 'cold_start' THEN
+            INSERT INTO _eval_lists
+            SELECT 'cold_start', 'cold_start', r.customer_id, r.rel_all,
+                   ARRAY(SELECT cs.product_id FROM seg_reco.cold_start_recommendations(r.customer_id, k, v_minseg) cs
+                          ORDER BY cs.rank)
+              FROM _eval_rel r WHERE NOT r.warm;
+            CONTINUE;
+        END IF;
+        IF v_r = 'buy_again' THEN
+            INSERT INTO _eval_lists
+            SELECT 'buy_again', 'all', r.customer_id, r.rel_all,
+                   ARRAY(SELECT b.product_id FROM seg_reco.buy_again_scores(r.customer_id, k, split_date - 1) b
+                          ORDER BY b.rank)
+              FROM _eval_rel r WHERE r.warm;
+            CONTINUE;
+        END IF;
+        v_weights := CASE v_r
+            WHEN 'popularity' THEN '{"als": 0, "content": 0, "popularity": 1, "buy_again": 0, "nextbasket": 0}'::jsonb
+            WHEN 'nextbasket' THEN '{"als": 0, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 1}'::jsonb
+            WHEN 'als' THEN '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0}'::jsonb
+            WHEN 'content' THEN '{"als": 0, "content": 1, "popularity": 0, "buy_again": 0, "nextbasket": 0}'::jsonb
+            ELSE v_w END;
+        FOREACH v_m IN ARRAY ARRAY['all', 'new'] LOOP
+            INSERT INTO _eval_lists
+            SELECT v_r, v_m, r.customer_id, CASE v_m WHEN 'all' THEN r.rel_all ELSE r.rel_new END,
+                   ARRAY(SELECT f.product_id
+                           FROM seg_reco.recommend_for(r.customer_id, k, include_purchased => v_m = 'all',
+                                                       model => v_model, weights => v_weights,
+                                                       diversity => CASE WHEN v_r = 'hybrid' THEN v_div ELSE 0 END,
+                                                       max_per_category => CASE WHEN v_r = 'hybrid' THEN v_cap END,
+                                                       as_of => split_date - 1) f
+                          ORDER BY f.rank)
+              FROM _eval_rel r
+             WHERE r.warm AND (v_m = 'all' OR r.rel_new IS NOT NULL);
+        END LOOP;
+        IF v_r = 'popularity' THEN
+            INSERT INTO _eval_lists
+            SELECT 'popularity', 'cold_start', r.customer_id, r.rel_all,
+                   ARRAY(SELECT f.product_id
+                           FROM seg_reco.recommend_for(r.customer_id, k, model => v_model,
+                                                       weights => v_weights, as_of => split_date - 1) f
+                          ORDER BY f.rank)
+              FROM _eval_rel r WHERE NOT r.warm;
+        END IF;
+    END LOOP;
+
+    PERFORM seg_reco._progress_step('evaluate', 'metrics');
+    SELECT count(*) INTO v_active FROM seg_reco.products p WHERE p.active;
+    v_run := nextval('seg_reco.evaluation_run_seq');
+    INSERT INTO seg_reco.evaluation_runs (run_id, name, split_date, k, config, recommender, mode, customers,
+                                          precision_at_k, recall_at_k, ndcg_at_k, map_at_k, hit_rate,
+                                          coverage, diversity, novelty)
+    SELECT v_run, evaluate.name, split_date, k, config, l.recommender, l.mode, count(*)::integer,
+           avg(seg_reco.precision_at_k(l.products, l.rel, k)),
+           avg(seg_reco.recall_at_k(l.products, l.rel, k)),
+           avg(seg_reco.ndcg_at_k(l.products, l.rel, k)),
+           avg(seg_reco.average_precision_at_k(l.products, l.rel, k)),
+           avg(seg_reco.hit_at_k(l.products, l.rel, k)),
+           (SELECT count(DISTINCT u.p) FROM _eval_lists l2, unnest(l2.products) u(p)
+             WHERE l2.recommender = l.recommender AND l2.mode = l.mode)::float8 / nullif(v_active, 0),
+           avg(seg_reco.intra_list_diversity(l.products)),
+           avg(seg_reco.novelty(l.products))
+      FROM _eval_lists l
+     WHERE l.rel IS NOT NULL AND cardinality(l.rel) > 0
+     GROUP BY l.recommender, l.mode;
+
+    -- put everything back
+    DELETE FROM seg_reco.models m WHERE m.name = v_model;
+    DELETE FROM seg_reco.segment_popularity;
+    INSERT INTO seg_reco.segment_popularity SELECT * FROM _eval_saved_pop;
+    DELETE FROM seg_reco.popularity_info;
+    INSERT INTO seg_reco.popularity_info SELECT * FROM _eval_saved_info;
+    DROP TABLE _eval_saved_pop, _eval_saved_info, _eval_cust, _eval_rel, _eval_lists;
+
+    RETURN QUERY
+    SELECT e.recommender, e.mode, e.customers, e.precision_at_k, e.recall_at_k, e.ndcg_at_k, e.map_at_k,
+           e.hit_rate, e.coverage, e.diversity, e.novelty
+      FROM seg_reco.evaluation_runs e
+     WHERE e.run_id = v_run
+     ORDER BY e.mode, array_position(ARRAY['popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'],
+                                     e.recommender);
+    PERFORM seg_reco._progress_end('evaluate');
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.evaluate(date, integer, jsonb, text) IS 'trains temporary models on the data before split_date and reports precision, recall, NDCG, MAP, hit rate, coverage, diversity and novelty at k of popularity, buy-again, next basket, ALS, content, the hybrid and the cold start on what customers bought from split_date on (all products, new products, cold-start customers); stores the run in evaluation_runs';
+
+COMMENT ON FUNCTION seg_reco.tune_nextbasket(date, jsonb) IS 'scores candidate TIFU-KNN parameters (the next-basket source alone) with evaluate() on a validation split and stores the best as the settings nextbasket_*';

@@ -72,17 +72,16 @@ PG_FUNCTION_INFO_V1(seg_reco_nextbasket_build);
 /* past this many customers, neighbours are searched among a sample of this many */
 #define NB_MAX_CANDIDATES 10000
 
-/* the keys nb_cmp_key orders by (set around one qsort on the backend's thread) */
-static const uint64 *nb_sort_keys = NULL;
-
+/* qsort_arg of customer indexes by their keys (arg), ties by index */
 static int
-nb_cmp_key(const void *a, const void *b)
+nb_cmp_key(const void *a, const void *b, void *arg)
 {
+	const uint64 *key = (const uint64 *) arg;
 	int32		x = *(const int32 *) a,
 				y = *(const int32 *) b;
 
-	if (nb_sort_keys[x] != nb_sort_keys[y])
-		return nb_sort_keys[x] < nb_sort_keys[y] ? -1 : 1;
+	if (key[x] != key[y])
+		return key[x] < key[y] ? -1 : 1;
 	return x < y ? -1 : (x > y ? 1 : 0);
 }
 
@@ -538,9 +537,7 @@ nb_candidates(const NbMatrix *x, int *n_cand)
 		}
 		for (i = 0; i < x->n_cust; i++)
 			ord[i] = (int32) i;
-		nb_sort_keys = key;
-		qsort(ord, x->n_cust, sizeof(int32), nb_cmp_key);
-		nb_sort_keys = NULL;
+		qsort_arg(ord, x->n_cust, sizeof(int32), nb_cmp_key, key);
 		cut = key[ord[NB_MAX_CANDIDATES - 1]];
 		for (i = 0; i < x->n_cust; i++)
 			if (key[i] < cut || (key[i] == cut && n < NB_MAX_CANDIDATES))
@@ -829,6 +826,32 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 
 /* ---------------------------------------------------------------- one customer's scores */
 
+/*
+ * The customer's own TIFU vector from their purchases before end (epoch
+ * seconds): the occasions (sorted by product, then time) into *opid and
+ * *ots, *n_occ of them; the vector into *vpid and *vw, returns its
+ * products.  SPI connected.
+ */
+static int
+nb_own_vector(int64 customer_id, double end, const NbParams *p, int64 **opid, double **ots,
+			  int *n_occ, int64 **vpid, double **vw)
+{
+	int64	   *cust;
+	OccRow	   *rows;
+	int64		nn;
+	double	   *times;
+	int			nbask;
+
+	seg_reco_read_occasions(true, customer_id, end, &cust, &rows, &nn);
+	*opid = palloc(sizeof(int64) * Max(nn, 1));
+	*ots = palloc(sizeof(double) * Max(nn, 1));
+	*vpid = palloc(sizeof(int64) * Max(nn, 1));
+	*vw = palloc(sizeof(double) * Max(nn, 1));
+	times = palloc(sizeof(double) * Max(nn, 1));
+	*n_occ = seg_reco_tidy_occasions(rows, (int) nn, *opid, *ots);
+	return seg_reco_tifu_vector(*opid, *ots, *n_occ, p, times, *vpid, *vw, &nbask);
+}
+
 PG_FUNCTION_INFO_V1(seg_reco_nextbasket_scores);
 
 /*
@@ -853,21 +876,17 @@ seg_reco_nextbasket_scores(PG_FUNCTION_ARGS)
 				old;
 	NbParams	p;
 	NbInput		in;
-	int64	   *cust;
-	OccRow	   *rows;
-	int64		nn;
-	int64	   *opid,
+	int64	   *occ_pid,
+			   *opid,
 			   *upid;
-	double	   *ots,
-			   *times,
+	double	   *occ_ts,
 			   *ow,
 			   *uown,
 			   *unbr,
 			   *uscore,
 				end;
-	int			n,
+	int			n_occ,
 				nd,
-				nbask,
 				a = 0,
 				b = 0,
 				nu = 0,
@@ -901,13 +920,7 @@ seg_reco_nextbasket_scores(PG_FUNCTION_ARGS)
 				 errdetail("The model was trained on a custom source, or before version 0.2.0."),
 				 errhint("Run SELECT seg_reco.nextbasket_build('%s'); or retrain it on the default source.", model)));
 	end = seg_reco_serving_end(!PG_ARGISNULL(3), PG_ARGISNULL(3) ? 0 : PG_GETARG_DATEADT(3), as_of_opt);
-	seg_reco_read_occasions(true, customer_id, end, &cust, &rows, &nn);
-	opid = palloc(sizeof(int64) * Max(nn, 1));
-	ots = palloc(sizeof(double) * Max(nn, 1));
-	times = palloc(sizeof(double) * Max(nn, 1));
-	ow = palloc(sizeof(double) * Max(nn, 1));
-	n = seg_reco_tidy_occasions(rows, (int) nn, opid, ots);
-	nd = seg_reco_tifu_vector(opid, ots, n, &p, times, opid, ow, &nbask);
+	nd = nb_own_vector(customer_id, end, &p, &occ_pid, &occ_ts, &n_occ, &opid, &ow);
 
 	/* the union of the customer's products and the neighbours', by id */
 	upid = palloc(sizeof(int64) * (nd + in.n + 1));
@@ -971,16 +984,12 @@ seg_reco_nb_explain(const char *model, int64 customer_id, int64 product_id, doub
 {
 	NbParams	p;
 	NbInput		in;
-	int64	   *cust;
-	OccRow	   *rows;
-	int64		nn;
-	int64	   *opid;
+	int64	   *opid,
+			   *vpid;
 	double	   *ots,
-			   *times,
-			   *ow;
+			   *vw;
 	int			n,
 				nd,
-				nbask,
 				i,
 				first = -1,
 				last = -1;
@@ -994,12 +1003,7 @@ seg_reco_nb_explain(const char *model, int64 customer_id, int64 product_id, doub
 	for (i = 0; i < in.n; i++)
 		if (in.pid[i] == product_id)
 			*nbr_part = (1.0 - p.alpha) * in.score[i];
-	seg_reco_read_occasions(true, customer_id, end, &cust, &rows, &nn);
-	opid = palloc(sizeof(int64) * Max(nn, 1));
-	ots = palloc(sizeof(double) * Max(nn, 1));
-	times = palloc(sizeof(double) * Max(nn, 1));
-	ow = palloc(sizeof(double) * Max(nn, 1));
-	n = seg_reco_tidy_occasions(rows, (int) nn, opid, ots);
+	nd = nb_own_vector(customer_id, end, &p, &opid, &ots, &n, &vpid, &vw);
 	for (i = 0; i < n; i++)
 		if (opid[i] == product_id)
 		{
@@ -1013,9 +1017,8 @@ seg_reco_nb_explain(const char *model, int64 customer_id, int64 product_id, doub
 		if (*n_occ >= 2)
 			*cycle_days = (ots[last] - ots[first]) / 86400.0 / (*n_occ - 1);
 	}
-	nd = seg_reco_tifu_vector(opid, ots, n, &p, times, opid, ow, &nbask);
 	for (i = 0; i < nd; i++)
-		if (opid[i] == product_id)
-			*own_part = p.alpha * ow[i];
+		if (vpid[i] == product_id)
+			*own_part = p.alpha * vw[i];
 	return true;
 }

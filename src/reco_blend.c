@@ -597,10 +597,11 @@ blend_buy_again(double *v, const Universe *u, const Occasions *o, double end,
  * The next-basket source into v: alpha x the customer's TIFU vector (from
  * the occasions, nbr.c) + (1 - alpha) x the neighbours' mean vector (the
  * build's), divided by the largest over the allowed products.  times, w
- * and pid: room for o->n each.
+ * and pid: room for o->n each.  Returns the customer's baskets (distinct
+ * times, as count_receipts).
  */
 /* task-safe: see threads.h */
-static void
+static int
 blend_nextbasket(double *v, const Universe *u, const Occasions *o, const NbInput *nb,
 				 double *times, double *w, int64 *pid, const bool *allowed)
 {
@@ -626,6 +627,7 @@ blend_nextbasket(double *v, const Universe *u, const Occasions *o, const NbInput
 			v[ju] += (1.0 - p->alpha) * (double) nb->score[i];
 	}
 	normalise(v, v, allowed, u->n, false);
+	return nbask;
 }
 
 /*
@@ -739,14 +741,9 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 	bool		has[N_SRC] = {false, false, true, false, false};
 	int			s,
 				j,
-				n_allowed = count_allowed(allowed, u->n);
+				n_allowed = count_allowed(allowed, u->n),
+				receipts = o->n_receipts;	/* -1: not counted yet */
 
-	if (use_history)
-	{
-		int			h = o->n_receipts >= 0 ? o->n_receipts : count_receipts(o, b->ts_scratch);
-
-		conf = hw->history_prior > 0 ? h / (h + hw->history_prior) : 1.0;
-	}
 	/* collaborative */
 	if (x != NULL || als != NULL)
 	{
@@ -825,8 +822,20 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 	if (use_history && nb != NULL && nb->params != NULL && hw->w[SRC_NB] > 0 &&
 		(o->n > 0 || nb->n > 0))
 	{
-		blend_nextbasket(b->norm[SRC_NB], u, o, nb, b->ts_scratch, b->nb_scratch, b->nb_pid, allowed);
+		/* its baskets are the receipts (distinct times), counted on the way */
+		int			baskets = blend_nextbasket(b->norm[SRC_NB], u, o, nb, b->ts_scratch, b->nb_scratch,
+											   b->nb_pid, allowed);
+
+		if (receipts < 0)
+			receipts = baskets;
 		has[SRC_NB] = true;
+	}
+	/* ALS and buy-again weigh by the customer's receipts h: h / (h + history_prior) */
+	if (use_history)
+	{
+		int			h = receipts >= 0 ? receipts : count_receipts(o, b->ts_scratch);
+
+		conf = hw->history_prior > 0 ? h / (h + hw->history_prior) : 1.0;
 	}
 	/* popularity: share of the model's training customers (normalised once
 	 * per universe for a customer whose products are all allowed) */

@@ -248,7 +248,7 @@ RETURNS TABLE(product_id bigint, score float8, rank integer, sources text[])
 AS 'MODULE_PATHNAME', 'seg_reco_recommend_for'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 10
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text, jsonb, float8, integer, bigint[], jsonb, date) IS 'top-k products for a customer: a blend of als, content, popularity and buy-again scores (weights per call), with diversity (MMR), a per-category cap, exclusions and boosts; folded in when new since training; demographic cold start without history; re-buys included by default';
+COMMENT ON FUNCTION seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text, jsonb, float8, integer, bigint[], jsonb, date) IS 'top-k products for a customer: a blend of als, content, popularity, buy-again and next-basket (TIFU-KNN) scores (weights per call), with diversity (MMR), a per-category cap, exclusions and boosts; folded in when new since training; demographic cold start without history; re-buys included by default';
 
 -- why_recommended: first the next-basket parts of the product's score
 -- (when the model has a build): the customer's own repeat (history product =

@@ -145,18 +145,35 @@ BEGIN
                                     'There are no transactions.'),
                   HINT = 'Choose a split_date before the latest transaction (for example seg_reco.default_as_of() - 29).';
     END IF;
+    IF jsonb_typeof(v_als) <> 'object' THEN
+        RAISE EXCEPTION 'evaluate option als must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"als": {"factors": 32, "iterations": 10}}''.';
+    END IF;
+    FOR v_key IN SELECT jsonb_object_keys(v_als) LOOP
+        IF v_key NOT IN ('factors', 'regularization', 'alpha', 'iterations') THEN
+            RAISE EXCEPTION 'unknown evaluate als option "%"', v_key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use factors, regularization, alpha, iterations.';
+        END IF;
+    END LOOP;
 
     -- the past: a private model and the split's popularity
     PERFORM seg_reco._progress_begin('evaluate', 4 + cardinality(v_recs));
     PERFORM seg_reco._progress_step('evaluate', 'train_als');
-    PERFORM seg_reco.als_train(v_model,
-                               factors => coalesce((v_als ->> 'factors')::integer, 64),
-                               regularization => coalesce((v_als ->> 'regularization')::float8, 0.01),
-                               alpha => coalesce((v_als ->> 'alpha')::float8, 1.0),
-                               iterations => coalesce((v_als ->> 'iterations')::integer, 15),
-                               options => jsonb_build_object('as_of', split_date));
-    IF config ? 'nextbasket' THEN
-        PERFORM seg_reco.nextbasket_build(v_model, config -> 'nextbasket');
+    -- as als_train on the default source (seed 42, solver cg), but the
+    -- next-basket neighbours (most of als_train's time on the demo data)
+    -- are built once, with config nextbasket, and only when read: by the
+    -- recommenders nextbasket and hybrid
+    PERFORM seg_reco._model_claim(v_model, ARRAY['als'], false, 'evaluate');
+    PERFORM seg_reco._als_train(v_model, coalesce((v_als ->> 'factors')::integer, 64),
+                                coalesce((v_als ->> 'regularization')::float8, 0.01),
+                                coalesce((v_als ->> 'alpha')::float8, 1.0),
+                                coalesce((v_als ->> 'iterations')::integer, 15), 42, 'cg',
+                                seg_reco.als_source_query(jsonb_build_object('as_of', split_date)), false,
+                                jsonb_build_object('as_of', split_date));
+    IF config ? 'nextbasket' OR v_recs && ARRAY['nextbasket', 'hybrid'] THEN
+        PERFORM seg_reco.nextbasket_build(v_model, coalesce(config -> 'nextbasket', '{}'));
     END IF;
     CREATE TEMP TABLE _eval_saved_pop ON COMMIT DROP AS SELECT * FROM seg_reco.segment_popularity;
     CREATE TEMP TABLE _eval_saved_info ON COMMIT DROP AS SELECT * FROM seg_reco.popularity_info;
@@ -274,7 +291,7 @@ BEGIN
     PERFORM seg_reco._progress_end('evaluate');
 END
 $fn$;
-COMMENT ON FUNCTION seg_reco.evaluate(date, integer, jsonb, text) IS 'trains temporary models on the data before split_date and reports precision, recall, NDCG, MAP, hit rate, coverage, diversity and novelty at k of popularity, buy-again, ALS, content, the hybrid and the cold start on what customers bought from split_date on (all products, new products, cold-start customers); stores the run in evaluation_runs';
+COMMENT ON FUNCTION seg_reco.evaluate(date, integer, jsonb, text) IS 'trains temporary models on the data before split_date and reports precision, recall, NDCG, MAP, hit rate, coverage, diversity and novelty at k of popularity, buy-again, next basket, ALS, content, the hybrid and the cold start on what customers bought from split_date on (all products, new products, cold-start customers); stores the run in evaluation_runs';
 REVOKE EXECUTE ON FUNCTION seg_reco.evaluate(date, integer, jsonb, text) FROM PUBLIC;
 -- tune_weights(split_date, config): chooses the default weights of the
 -- blend on a validation split of the owner's data.  Each candidate weight
@@ -415,6 +432,11 @@ BEGIN
         RAISE EXCEPTION 'candidates must be a non-empty JSON array of parameter objects'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'For example [{"group_size": 3, "group_decay": 0.6, "neighbours": 50, "alpha": 0.5}].';
+    END IF;
+    IF config ? 'nextbasket' THEN
+        RAISE EXCEPTION 'tune_nextbasket takes the parameters from candidates, not from nextbasket'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"candidates": [{"neighbours": 50}, {"neighbours": 100}]}''.';
     END IF;
     FOR v_key IN SELECT DISTINCT jsonb_object_keys(e) FROM jsonb_array_elements(v_cands) e LOOP
         IF v_key <> ALL (v_keys) THEN

@@ -100,6 +100,36 @@ SELECT seg_reco.nextbasket_build('nb', '{"group_size": 2, "within_decay": 0.5, "
                                         "neighbours": 50, "alpha": 0.5}') ->> 'neighbours' AS neighbours;
 SELECT customer_id, product_ids, scores FROM seg_reco.nextbasket_neighbours WHERE model = 'nb' AND customer_id = 1;
 
+-- evaluate's recommender nextbasket with config nextbasket, and
+-- tune_nextbasket, split on 2025-03-04: only customer 1 buys from then on,
+-- {1, 3}.  As of 2025-03-03 (m = 2, decays 0.5) the vectors are u1 = (1:
+-- 0.75, 2: 0.25), u2 = (1: 0.25, 4: 0.75), u3 = (2: 1, 3: 1), u4 = (5:
+-- 0.75); customer 1's nearest is 2 (squared distances 0.875, 2.125,
+-- 1.1875).  alpha 1 (own alone) ranks 1, 2: NDCG@2 = 1 / (1 + 1 / log2 3) =
+-- 0.6131; alpha 0 (the neighbours alone, u2) ranks 4, 1: 0.6309 / 1.6309 =
+-- 0.3869.  (evaluate's diversity reads the content vectors.)
+SELECT seg_reco.build_content() ->> 'products' AS products;
+SELECT recommender, mode, customers, round(ndcg_at_k::numeric, 4) AS ndcg
+  FROM seg_reco.evaluate('2025-03-04', 2, '{"recommenders": ["nextbasket"], "als": {"factors": 2},
+                                            "nextbasket": {"group_size": 2, "within_decay": 0.5, "group_decay": 0.5,
+                                                           "neighbours": 1, "alpha": 0}}')
+ WHERE mode = 'all';
+SELECT params, round(ndcg_at_k::numeric, 4) AS ndcg, chosen
+  FROM seg_reco.tune_nextbasket('2025-03-04', '{"k": 2, "als": {"factors": 2}, "candidates": [
+           {"group_size": 2, "within_decay": 0.5, "group_decay": 0.5, "neighbours": 1, "alpha": 0},
+           {"group_size": 2, "within_decay": 0.5, "group_decay": 0.5, "neighbours": 1, "alpha": 1}]}');
+-- the winner stays in the settings
+SELECT key, value FROM seg_reco.settings WHERE key LIKE 'nextbasket\_%' ORDER BY key;
+DELETE FROM seg_reco.settings WHERE key LIKE 'nextbasket\_%';
+-- bad inputs: evaluate's als must be an object of known keys; tune_nextbasket
+-- takes its parameters from candidates
+SELECT * FROM seg_reco.evaluate('2025-03-04', 2, '{"als": "NaN"}');
+SELECT * FROM seg_reco.evaluate('2025-03-04', 2, '{"als": {"factor": 2}}');
+SELECT * FROM seg_reco.tune_nextbasket('2025-03-04', '{"nextbasket": {"alpha": 1}}');
+SELECT * FROM seg_reco.tune_nextbasket('2025-03-04', '{"candidates": []}');
+SELECT * FROM seg_reco.tune_nextbasket('2025-03-04', '{"candidates": [{"k": 5}]}');
+SELECT * FROM seg_reco.tune_nextbasket(NULL);
+
 -- bad inputs
 SELECT * FROM seg_reco.nextbasket_scores(NULL, 10, 'nb');
 SELECT * FROM seg_reco.nextbasket_scores(1, 0, 'nb');
