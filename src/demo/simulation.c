@@ -1073,9 +1073,12 @@ typedef struct TxState
 				online_txt;
 	ExprContext *econtext;
 	MemoryContext cxt;			/* the state's (multi-call) context */
-	/* numerics made once: shelf prices (product x price window), quantities */
-	Datum	   *price_num;		/* 0: not made yet */
-	int32	   *price_ore;		/* the price each was made from */
+	/*
+	 * numerics made once: shelf prices (product x price window: a line's
+	 * price is always its product's in the window of its day, add_line)
+	 * and quantities; 0: not made yet
+	 */
+	Datum	   *price_num;
 	Datum		qty_num[2 * TX_QTY_CACHE + 1];
 	Datum		zero_money;
 } TxState;
@@ -1106,12 +1109,10 @@ tx_qty(TxState *st, const Line *l)
 static inline Datum
 tx_price(TxState *st, const Line *l)
 {
-	int64		k = (int64) l->product * 5 + price_window(l->day);
+	int			w = price_window(l->day);
 
-	if (st->price_num[k] != (Datum) 0 && st->price_ore[k] != l->price)
-		return money_datum(l->price);
-	st->price_ore[k] = (int32) l->price;
-	return tx_cached(st, &st->price_num[k], l->price, 2);
+	Assert(l->price == st->m->prod[l->product].price[w]);
+	return tx_cached(st, &st->price_num[(int64) l->product * 5 + w], l->price, 2);
 }
 
 /* the query stopped reading rows: close the simulation's files */
@@ -1157,8 +1158,6 @@ seg_reco_demo_transactions(PG_FUNCTION_ARGS)
 		st->online_txt = CStringGetTextDatum("online");
 		st->cxt = funcctx->multi_call_memory_ctx;
 		st->price_num = palloc_extended(sizeof(Datum) * 5 * (Size) st->m->nprod,
-										MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-		st->price_ore = palloc_extended(sizeof(int32) * 5 * (Size) st->m->nprod,
 										MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		st->zero_money = money_datum(0);
 		/* the digital events' sample of these lines, for _demo_digital_events */
