@@ -499,6 +499,8 @@ extern void seg_reco_demo_spill_begin(DemoSpill *s, int nbuckets,
 extern void seg_reco_demo_spill_put(DemoSpill *s, int bucket,
 									const void *elem);
 extern void *seg_reco_demo_spill_take(DemoSpill *s, int bucket, int64 *n);
+extern void *seg_reco_demo_spill_next(DemoSpill *s, int *bucket, int64 *n,
+									  int (*cmp) (const void *, const void *));
 extern void seg_reco_demo_spill_end(DemoSpill *s);
 
 /* demo.c */

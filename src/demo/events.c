@@ -555,21 +555,19 @@ make_events(const Model *m, EvState *st)
 static const Event *
 next_event(EvState *st)
 {
-	while (st->i >= st->n)
+	if (st->i >= st->n)
 	{
-		MemoryContext old;
+		/* the next week with events, sorted by time */
+		MemoryContext old = MemoryContextSwitchTo(st->cxt);
 
 		if (st->evs)
 			pfree(st->evs);
-		st->evs = NULL;
-		st->n = st->i = 0;
-		if (st->week >= NWEEKS)
-			return NULL;
-		old = MemoryContextSwitchTo(st->cxt);
-		st->evs = seg_reco_demo_spill_take(&st->o.evs, st->week++, &st->n);
+		st->i = 0;
+		st->evs = seg_reco_demo_spill_next(&st->o.evs, &st->week, &st->n,
+										   event_cmp);
 		MemoryContextSwitchTo(old);
-		if (st->evs)
-			qsort(st->evs, st->n, sizeof(Event), event_cmp);
+		if (st->evs == NULL)
+			return NULL;
 	}
 	return &st->evs[st->i++];
 }

@@ -1019,19 +1019,17 @@ seg_reco_demo_sim_next(DemoSim *sim)
 	{
 		if (sim->iwk >= sim->nwk)
 		{
-			/* the next week with receipts */
+			/* the next week with receipts, sorted by time */
 			if (sim->wk)
 				pfree(sim->wk);
-			sim->wk = NULL;
-			sim->nwk = sim->iwk = 0;
-			while (sim->wk == NULL && sim->week < NWEEKS)
-				sim->wk = seg_reco_demo_spill_take(&sim->rec, sim->week++, &sim->nwk);
+			sim->iwk = 0;
+			sim->wk = seg_reco_demo_spill_next(&sim->rec, &sim->week, &sim->nwk,
+											   receipt_cmp);
 			if (sim->wk == NULL)
 			{
 				MemoryContextSwitchTo(old);
 				return NULL;
 			}
-			qsort(sim->wk, sim->nwk, sizeof(Receipt), receipt_cmp);
 		}
 		CHECK_FOR_INTERRUPTS();
 		next_chunk(sim);
