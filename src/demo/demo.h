@@ -16,6 +16,7 @@
 
 #include "common/pg_prng.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "storage/buffile.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
@@ -508,5 +509,8 @@ extern void seg_reco_demo_check_args(FunctionCallInfo fcinfo, Model *m);
 extern void seg_reco_demo_build_model(Model *m, bool catalogue);
 extern MemoryContext seg_reco_demo_begin_srf(FunctionCallInfo fcinfo,
 											 int natts);
+extern FuncCallContext *seg_reco_demo_begin_value_per_call(FunctionCallInfo fcinfo,
+														   int natts,
+														   TupleDesc *desc);
 
 #endif							/* SEG_RECO_DEMO_H */

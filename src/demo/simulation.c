@@ -1137,18 +1137,10 @@ seg_reco_demo_transactions(PG_FUNCTION_ARGS)
 		MemoryContext old;
 		TupleDesc	desc;
 
-		if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-			!(rsinfo->allowedModes & SFRM_ValuePerCall))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("set-valued function called in context that cannot accept a set")));
-		funcctx = SRF_FIRSTCALL_INIT();
+		funcctx = seg_reco_demo_begin_value_per_call(fcinfo, 11, &desc);
 		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
-		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE ||
-			desc->natts != 11)
-			elog(ERROR, "return type must be a row type with 11 columns");
 		st = palloc0(sizeof(TxState));
-		st->desc = BlessTupleDesc(desc);
+		st->desc = desc;
 		st->m = palloc(sizeof(Model));
 		seg_reco_demo_check_args(fcinfo, st->m);
 		seg_reco_demo_build_model(st->m, true);
