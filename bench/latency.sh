@@ -145,7 +145,7 @@ start_builds() {
     for b in "${BUILDS[@]}"; do
         use_build "$b"
         # a server of an earlier run may run another executable: restart it
-        if pg_running; then as_pg "$PGBIN/pg_ctl" -D "$DATADIR" -w -t 120 -m fast stop >/dev/null; fi
+        if pg_running; then stop_cluster; fi
         start_cluster
         demo_db "$b"
     done
@@ -279,7 +279,7 @@ stop_builds() {
     local b
     for b in "${BUILDS[@]}"; do
         use_build "$b"
-        if pg_running; then as_pg "$PGBIN/pg_ctl" -D "$DATADIR" -w -t 120 -m fast stop >/dev/null; fi
+        stop_cluster
     done
 }
 

@@ -45,7 +45,6 @@ typedef struct SegRecoRows
 	int64		arg3;			/* seed (silhouette) */
 	Jsonb	   *options;		/* copy in cxt, or NULL */
 	bool		args_set;
-	bool		arg3_set;		/* arg3 read (silhouette's seed) */
 	const char *fname;			/* for messages */
 } SegRecoRows;
 

@@ -37,6 +37,25 @@ money_out_of_range(const char *what, const char *value)
 }
 
 bool
+seg_reco_int64_parse(const char **pp, int64 *out)
+{
+	const char *p = *pp;
+	char	   *end;
+	long long	v;
+
+	if (!isdigit((unsigned char) *p) &&
+		!(*p == '-' && isdigit((unsigned char) p[1])))
+		return false;
+	errno = 0;
+	v = strtoll(p, &end, 10);
+	if (errno == ERANGE)
+		return false;
+	*pp = end;
+	*out = (int64) v;
+	return true;
+}
+
+bool
 seg_reco_money_parse(const char **pp, SegRecoMoney *out)
 {
 	const char *p = *pp;

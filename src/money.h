@@ -47,4 +47,12 @@ extern char *seg_reco_money_out(SegRecoMoney v);
  */
 extern bool seg_reco_money_parse(const char **p, SegRecoMoney *out);
 
+/*
+ * Reads an integer at *p in the exact form the text output of the states
+ * that hold amounts (rfm_state, btyd_summary_state) writes their counts,
+ * ids and days in: digits, maybe after a "-" (no blanks, no "+"); advances
+ * *p.  False on bad syntax or a value outside int64.
+ */
+extern bool seg_reco_int64_parse(const char **p, int64 *out);
+
 #endif							/* SEG_RECO_MONEY_H */

@@ -39,8 +39,6 @@
  */
 #include "postgres.h"
 
-#include <ctype.h>
-
 #include "common/int.h"
 
 #include <limits.h>
@@ -421,22 +419,17 @@ rfm_bad_input(const char *str, const char *why)
 			 errdetail("%s", why)));
 }
 
+/* an integer, in the exact form the output function writes */
 static int64
 rfm_parse_int64(const char *str, char **p, const char *what)
 {
-	long long	v;
-	char	   *end;
+	const char *q = *p;
+	int64		v;
 
-	/* the form is exact, as the output function writes it: no blanks, no "+" */
-	if (!isdigit((unsigned char) **p) &&
-		!(**p == '-' && isdigit((unsigned char) (*p)[1])))
+	if (!seg_reco_int64_parse(&q, &v))
 		rfm_bad_input(str, what);
-	errno = 0;
-	v = strtoll(*p, &end, 10);
-	if (end == *p || errno == ERANGE)
-		rfm_bad_input(str, what);
-	*p = end;
-	return (int64) v;
+	*p = (char *) q;
+	return v;
 }
 
 static void

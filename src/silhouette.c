@@ -172,6 +172,7 @@ PG_FUNCTION_INFO_V1(seg_reco_silhouette_trans);
 Datum
 seg_reco_silhouette_trans(PG_FUNCTION_ARGS)
 {
+	bool		first = PG_ARGISNULL(0);	/* the group's first row */
 	SegRecoRows *st = seg_reco_rows_collect(fcinfo, "silhouette", PG_NARGS() > 3 ? 1 : 0, false, true);
 
 	if (PG_NARGS() > 4)
@@ -179,11 +180,8 @@ seg_reco_silhouette_trans(PG_FUNCTION_ARGS)
 		/* the seed: NULL is 0 (the default); the same in every row */
 		int64		seed = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT64(4);
 
-		if (!st->arg3_set)
-		{
+		if (first)
 			st->arg3 = seed;
-			st->arg3_set = true;
-		}
 		else if (seed != st->arg3)
 			seg_reco_rows_args_differ(st, "the seed");
 	}

@@ -106,6 +106,7 @@ DECLARE
     v_fk    text[] := ARRAY[]::text[];
     v_key   text[];
     v_idx   text[];
+    v_drop  text[];
     v_args  text;
 BEGIN
     IF customers IS NULL OR products IS NULL OR seed IS NULL THEN
@@ -181,46 +182,32 @@ BEGIN
     -- (a sort of rows already in order) instead of one insertion per row
     SELECT pg_catalog.array_agg(pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I ',
                                                   k.conrelid::pg_catalog.regclass, k.conname)
-                                || pg_catalog.pg_get_constraintdef(k.oid) ORDER BY k.oid)
-      INTO v_key
+                                || pg_catalog.pg_get_constraintdef(k.oid) ORDER BY k.oid),
+           pg_catalog.array_agg(pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I',
+                                                  k.conrelid::pg_catalog.regclass, k.conname))
+      INTO v_key, v_drop
       FROM pg_catalog.pg_constraint k
      WHERE k.conrelid IN ('seg_reco.transactions'::pg_catalog.regclass,
                           'seg_reco.digital_events'::pg_catalog.regclass)
        AND k.contype IN ('p', 'u')
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f
                         WHERE f.contype = 'f' AND f.conindid = k.conindid);
-    FOR v_rel IN
-        SELECT pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I',
-                                 k.conrelid::pg_catalog.regclass, k.conname)
-          FROM pg_catalog.pg_constraint k
-         WHERE k.conrelid IN ('seg_reco.transactions'::pg_catalog.regclass,
-                              'seg_reco.digital_events'::pg_catalog.regclass)
-           AND k.contype IN ('p', 'u')
-           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f
-                            WHERE f.contype = 'f' AND f.conindid = k.conindid)
-    LOOP
+    FOREACH v_rel IN ARRAY COALESCE(v_drop, ARRAY[]::text[]) LOOP
         EXECUTE v_rel;
     END LOOP;
 
     -- secondary indexes (not those behind constraints) are dropped for the
     -- load and rebuilt from their saved definitions: much faster than
     -- maintaining them row by row
-    SELECT pg_catalog.array_agg(pg_catalog.pg_get_indexdef(i.indexrelid) ORDER BY i.indexrelid)
-      INTO v_idx
+    SELECT pg_catalog.array_agg(pg_catalog.pg_get_indexdef(i.indexrelid) ORDER BY i.indexrelid),
+           pg_catalog.array_agg(pg_catalog.format('DROP INDEX %s', i.indexrelid::pg_catalog.regclass))
+      INTO v_idx, v_drop
       FROM pg_catalog.pg_index i
      WHERE i.indrelid IN ('seg_reco.transactions'::pg_catalog.regclass,
                           'seg_reco.digital_events'::pg_catalog.regclass)
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
                         WHERE k.conindid = i.indexrelid);
-    FOR v_rel IN
-        SELECT pg_catalog.format('DROP INDEX seg_reco.%I', c.relname)
-          FROM pg_catalog.pg_index i
-          JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
-         WHERE i.indrelid IN ('seg_reco.transactions'::pg_catalog.regclass,
-                              'seg_reco.digital_events'::pg_catalog.regclass)
-           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
-                            WHERE k.conindid = i.indexrelid)
-    LOOP
+    FOREACH v_rel IN ARRAY COALESCE(v_drop, ARRAY[]::text[]) LOOP
         EXECUTE v_rel;
     END LOOP;
 

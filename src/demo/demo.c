@@ -271,3 +271,32 @@ seg_reco_demo_begin_srf(FunctionCallInfo fcinfo, int natts)
 	return AllocSetContextCreate(CurrentMemoryContext, "seg_reco demo data",
 								 ALLOCSET_DEFAULT_SIZES);
 }
+
+/*
+ * The first call of a value-per-call helper (_demo_transactions,
+ * _demo_digital_events): its FuncCallContext, and in *desc its row type of
+ * natts columns, blessed, in the multi-call context.
+ */
+FuncCallContext *
+seg_reco_demo_begin_value_per_call(FunctionCallInfo fcinfo, int natts,
+								   TupleDesc *desc)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	FuncCallContext *funcctx;
+	MemoryContext old;
+	TupleDesc	d;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_ValuePerCall))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	funcctx = SRF_FIRSTCALL_INIT();
+	old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+	if (get_call_result_type(fcinfo, NULL, &d) != TYPEFUNC_COMPOSITE ||
+		d->natts != natts)
+		elog(ERROR, "return type must be a row type with %d columns", natts);
+	*desc = BlessTupleDesc(d);
+	MemoryContextSwitchTo(old);
+	return funcctx;
+}

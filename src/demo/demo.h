@@ -16,6 +16,7 @@
 
 #include "common/pg_prng.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "storage/buffile.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
@@ -499,6 +500,8 @@ extern void seg_reco_demo_spill_begin(DemoSpill *s, int nbuckets,
 extern void seg_reco_demo_spill_put(DemoSpill *s, int bucket,
 									const void *elem);
 extern void *seg_reco_demo_spill_take(DemoSpill *s, int bucket, int64 *n);
+extern void *seg_reco_demo_spill_next(DemoSpill *s, int *bucket, int64 *n,
+									  int (*cmp) (const void *, const void *));
 extern void seg_reco_demo_spill_end(DemoSpill *s);
 
 /* demo.c */
@@ -506,5 +509,8 @@ extern void seg_reco_demo_check_args(FunctionCallInfo fcinfo, Model *m);
 extern void seg_reco_demo_build_model(Model *m, bool catalogue);
 extern MemoryContext seg_reco_demo_begin_srf(FunctionCallInfo fcinfo,
 											 int natts);
+extern FuncCallContext *seg_reco_demo_begin_value_per_call(FunctionCallInfo fcinfo,
+														   int natts,
+														   TupleDesc *desc);
 
 #endif							/* SEG_RECO_DEMO_H */

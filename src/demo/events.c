@@ -555,21 +555,19 @@ make_events(const Model *m, EvState *st)
 static const Event *
 next_event(EvState *st)
 {
-	while (st->i >= st->n)
+	if (st->i >= st->n)
 	{
-		MemoryContext old;
+		/* the next week with events, sorted by time */
+		MemoryContext old = MemoryContextSwitchTo(st->cxt);
 
 		if (st->evs)
 			pfree(st->evs);
-		st->evs = NULL;
-		st->n = st->i = 0;
-		if (st->week >= NWEEKS)
-			return NULL;
-		old = MemoryContextSwitchTo(st->cxt);
-		st->evs = seg_reco_demo_spill_take(&st->o.evs, st->week++, &st->n);
+		st->i = 0;
+		st->evs = seg_reco_demo_spill_next(&st->o.evs, &st->week, &st->n,
+										   event_cmp);
 		MemoryContextSwitchTo(old);
-		if (st->evs)
-			qsort(st->evs, st->n, sizeof(Event), event_cmp);
+		if (st->evs == NULL)
+			return NULL;
 	}
 	return &st->evs[st->i++];
 }
@@ -590,18 +588,10 @@ seg_reco_demo_digital_events(PG_FUNCTION_ARGS)
 		Model	   *m;
 		int			t;
 
-		if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-			!(rsinfo->allowedModes & SFRM_ValuePerCall))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("set-valued function called in context that cannot accept a set")));
-		funcctx = SRF_FIRSTCALL_INIT();
+		funcctx = seg_reco_demo_begin_value_per_call(fcinfo, 8, &desc);
 		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
-		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE ||
-			desc->natts != 8)
-			elog(ERROR, "return type must be a row type with 8 columns");
 		st = palloc0(sizeof(EvState));
-		st->desc = BlessTupleDesc(desc);
+		st->desc = desc;
 		st->cxt = funcctx->multi_call_memory_ctx;
 		for (t = 0; t < 5; t++)
 			st->type_txt[t] = CStringGetTextDatum(event_name[t]);

@@ -267,13 +267,12 @@ visit_places(const Model *m, const Customer *c, pg_prng_state *st,
 }
 
 /*
- * Plan the visits of one customer with nlines lines in total, appending
- * receipt headers.  Returns the number of receipts added.
+ * Plan the visits of one customer with nlines lines in total, putting their
+ * receipt headers into the week buckets.
  */
-static int
+static void
 plan_customer(const Model *m, const Customer *c, int64 cid, int64 nlines,
-			  double visit_scale, double basket_scale, DemoSpill *rec,
-			  uint32 *seq)
+			  double basket_scale, DemoSpill *rec, uint32 *seq)
 {
 	pg_prng_state st;
 	int64		V,
@@ -287,13 +286,12 @@ plan_customer(const Model *m, const Customer *c, int64 cid, int64 nlines,
 	double		mean_basket;
 
 	if (nlines <= 0 || D <= 0)
-		return 0;
+		return;
 	seed_stream(&st, m->seed, TAG_VISITS, (uint64) cid);
 	mean_basket = c->basket * basket_scale;
 	V = (int64) floor(nlines / mean_basket + rnd(&st));
 	V = Max(V, 1);
 	V = Min(V, nlines);
-	(void) visit_scale;
 
 	vis = palloc_extended(sizeof(Visit) * V, MCXT_ALLOC_HUGE);
 	visit_days(c, &st, vis, V, D);
@@ -322,7 +320,6 @@ plan_customer(const Model *m, const Customer *c, int64 cid, int64 nlines,
 		seg_reco_demo_spill_put(rec, r.day / 7, &r);
 	}
 	pfree(vis);
-	return (int) V;
 }
 
 static int
@@ -340,7 +337,7 @@ receipt_cmp(const void *a, const void *b)
 
 /* ---------------------------------------------------------------------
  * The simulation: plans all receipts, then generates their lines in time
- * order and hands every line to a callback.
+ * order, handed out one at a time by an iterator (seg_reco_demo_sim_next).
  * --------------------------------------------------------------------- */
 static void
 quantity_for(const Product *p, int type, pg_prng_state *st, int32 *qty)
@@ -374,7 +371,7 @@ div1000_round(int64 x)
 }
 
 static void
-finish_line(const Model *m, Line *l)
+finish_line(Line *l)
 {
 	int64		gross = (int64) l->qty * l->price;	/* øre * 1000 */
 
@@ -498,7 +495,7 @@ total_weight(const Model *m)
  */
 static void
 plan_members(const Model *m, SimCust *sc, double W, int64 T_mem,
-			 double vscale, double bscale, DemoSpill *rec, uint32 *seq)
+			 double bscale, DemoSpill *rec, uint32 *seq)
 {
 	MemoryContext tmpcxt;
 	double		cumw = 0;
@@ -525,7 +522,7 @@ plan_members(const Model *m, SimCust *sc, double W, int64 T_mem,
 		prev_alloc = alloc;
 		seg_reco_demo_build_repertoire(m, &c, cid, &sc[cid]);
 		old = MemoryContextSwitchTo(tmpcxt);
-		plan_customer(m, &c, cid, n, vscale, bscale, rec, seq);
+		plan_customer(m, &c, cid, n, bscale, rec, seq);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(tmpcxt);
 	}
@@ -818,7 +815,7 @@ finish_receipt(Basket *b, const Receipt *r, int64 receipt_id, int64 line_id)
 			if (pct > 0)
 				l->disc = div1000_round((int64) l->qty * l->price * pct / 100);
 		}
-		finish_line(m, l);
+		finish_line(l);
 	}
 	if (b->s && n > 0)
 	{
@@ -925,8 +922,7 @@ seg_reco_demo_sim_begin(const Model *m, EvSample *sample)
 	DemoSim    *sim = palloc0(sizeof(DemoSim));
 	double		W,
 				f,
-				bscale,
-				vscale;
+				bscale;
 	int64		T_non = (int64) floor(m->ntx * 0.02 + 0.5);
 	int64		T_mem = m->ntx - T_non;
 	uint32		seq = 0;
@@ -945,15 +941,18 @@ seg_reco_demo_sim_begin(const Model *m, EvSample *sample)
 		T_mem = 0;
 		W = 1;
 	}
-	/* scale relative to the reference (default) scale */
-	f = (T_mem / (double) m->ncust) / (W / m->ncust) * 1.0;
+	/*
+	 * Lines per member relative to the reference (default) density: the
+	 * baskets grow with its 0.3th power (within 0.5 .. 2), the number of
+	 * visits with the rest (plan_customer: lines / mean basket).
+	 */
+	f = (T_mem / (double) m->ncust) / (W / m->ncust);
 	bscale = Min(Max(pow(f, 0.3), 0.5), 2.0);
-	vscale = f / bscale;
 
 	seg_reco_demo_spill_begin(&sim->rec, NWEEKS, sizeof(Receipt));
 
 	/* pass 2: plan visits, exact line budgets by cumulative rounding */
-	plan_members(m, sim->sc, W, T_mem, vscale, bscale, &sim->rec, &seq);
+	plan_members(m, sim->sc, W, T_mem, bscale, &sim->rec, &seq);
 
 	/* non-member receipts */
 	plan_nonmembers(m, T_non, &sim->rec, &seq);
@@ -1020,19 +1019,17 @@ seg_reco_demo_sim_next(DemoSim *sim)
 	{
 		if (sim->iwk >= sim->nwk)
 		{
-			/* the next week with receipts */
+			/* the next week with receipts, sorted by time */
 			if (sim->wk)
 				pfree(sim->wk);
-			sim->wk = NULL;
-			sim->nwk = sim->iwk = 0;
-			while (sim->wk == NULL && sim->week < NWEEKS)
-				sim->wk = seg_reco_demo_spill_take(&sim->rec, sim->week++, &sim->nwk);
+			sim->iwk = 0;
+			sim->wk = seg_reco_demo_spill_next(&sim->rec, &sim->week, &sim->nwk,
+											   receipt_cmp);
 			if (sim->wk == NULL)
 			{
 				MemoryContextSwitchTo(old);
 				return NULL;
 			}
-			qsort(sim->wk, sim->nwk, sizeof(Receipt), receipt_cmp);
 		}
 		CHECK_FOR_INTERRUPTS();
 		next_chunk(sim);
@@ -1074,9 +1071,12 @@ typedef struct TxState
 				online_txt;
 	ExprContext *econtext;
 	MemoryContext cxt;			/* the state's (multi-call) context */
-	/* numerics made once: shelf prices (product x price window), quantities */
-	Datum	   *price_num;		/* 0: not made yet */
-	int32	   *price_ore;		/* the price each was made from */
+	/*
+	 * numerics made once: shelf prices (product x price window: a line's
+	 * price is always its product's in the window of its day, add_line)
+	 * and quantities; 0: not made yet
+	 */
+	Datum	   *price_num;
 	Datum		qty_num[2 * TX_QTY_CACHE + 1];
 	Datum		zero_money;
 } TxState;
@@ -1107,12 +1107,10 @@ tx_qty(TxState *st, const Line *l)
 static inline Datum
 tx_price(TxState *st, const Line *l)
 {
-	int64		k = (int64) l->product * 5 + price_window(l->day);
+	int			w = price_window(l->day);
 
-	if (st->price_num[k] != (Datum) 0 && st->price_ore[k] != l->price)
-		return money_datum(l->price);
-	st->price_ore[k] = (int32) l->price;
-	return tx_cached(st, &st->price_num[k], l->price, 2);
+	Assert(l->price == st->m->prod[l->product].price[w]);
+	return tx_cached(st, &st->price_num[(int64) l->product * 5 + w], l->price, 2);
 }
 
 /* the query stopped reading rows: close the simulation's files */
@@ -1139,18 +1137,10 @@ seg_reco_demo_transactions(PG_FUNCTION_ARGS)
 		MemoryContext old;
 		TupleDesc	desc;
 
-		if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-			!(rsinfo->allowedModes & SFRM_ValuePerCall))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("set-valued function called in context that cannot accept a set")));
-		funcctx = SRF_FIRSTCALL_INIT();
+		funcctx = seg_reco_demo_begin_value_per_call(fcinfo, 11, &desc);
 		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
-		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE ||
-			desc->natts != 11)
-			elog(ERROR, "return type must be a row type with 11 columns");
 		st = palloc0(sizeof(TxState));
-		st->desc = BlessTupleDesc(desc);
+		st->desc = desc;
 		st->m = palloc(sizeof(Model));
 		seg_reco_demo_check_args(fcinfo, st->m);
 		seg_reco_demo_build_model(st->m, true);
@@ -1158,8 +1148,6 @@ seg_reco_demo_transactions(PG_FUNCTION_ARGS)
 		st->online_txt = CStringGetTextDatum("online");
 		st->cxt = funcctx->multi_call_memory_ctx;
 		st->price_num = palloc_extended(sizeof(Datum) * 5 * (Size) st->m->nprod,
-										MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-		st->price_ore = palloc_extended(sizeof(int32) * 5 * (Size) st->m->nprod,
 										MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		st->zero_money = money_datum(0);
 		/* the digital events' sample of these lines, for _demo_digital_events */

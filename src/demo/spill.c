@@ -8,9 +8,9 @@
  * order; the digital events likewise.  Instead of sorting one array of all
  * of them, each record goes to the bucket of its week (a temporary file,
  * created when its first record arrives), and the caller then takes the
- * buckets back one at a time, in week order, and sorts each in memory:
- * since a week bucket holds every record of its days, the concatenation is
- * the full sort.  Memory: one BLCKSZ buffer per bucket in use plus the
+ * buckets back one at a time, in week order, each sorted in memory
+ * (seg_reco_demo_spill_next): since a week bucket holds every record of its
+ * days, the concatenation is the full sort.  Memory: one BLCKSZ buffer per bucket in use plus the
  * largest bucket while it is taken; disk: the records themselves.
  */
 #include "postgres.h"
@@ -73,6 +73,25 @@ seg_reco_demo_spill_take(DemoSpill *s, int bucket, int64 *n)
 	BufFileClose(f);
 	s->files[bucket] = NULL;
 	s->count[bucket] = 0;
+	return out;
+}
+
+/*
+ * The next bucket with records from *bucket on, sorted by cmp, as
+ * seg_reco_demo_spill_take returns it; *bucket moves past it.  NULL (and
+ * *n = 0) when no bucket is left.
+ */
+void *
+seg_reco_demo_spill_next(DemoSpill *s, int *bucket, int64 *n,
+						 int (*cmp) (const void *, const void *))
+{
+	void	   *out = NULL;
+
+	*n = 0;
+	while (out == NULL && *bucket < s->nbuckets)
+		out = seg_reco_demo_spill_take(s, (*bucket)++, n);
+	if (out != NULL)
+		qsort(out, *n, s->elemsize, cmp);
 	return out;
 }
 
