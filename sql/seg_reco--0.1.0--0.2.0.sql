@@ -4598,6 +4598,113 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     v_end date := calibration_end;
+    v_spend_pen float8 := coalesce(spend_penalizer, penalizer);
+    v_fit seg_reco.bgnbd_model;
+    v_gg seg_reco.gammagamma_model;
+    v_row seg_reco.btyd_models;
+BEGIN
+    IF name IS NULL OR unit IS NULL OR penalizer IS NULL OR model IS NULL OR replace IS NULL OR from_state IS NULL THEN
+        RAISE EXCEPTION 'name, unit, penalizer, model and replace must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF model NOT IN ('bgnbd', 'mbgnbd') THEN
+        RAISE EXCEPTION 'unknown purchase model "%"', model
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''bgnbd'' or ''mbgnbd''.';
+    END IF;
+    IF unit NOT IN ('day', 'week') THEN
+        RAISE EXCEPTION 'unknown period unit "%"', unit
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''day'' or ''week''.';
+    END IF;
+    -- refuse (or with replace, delete) a model of another kind before fitting
+    PERFORM seg_reco._model_claim(_btyd_train.name, ARRAY['bgnbd', 'mbgnbd'], replace, 'btyd_train');
+    IF v_end IS NULL AND from_state THEN
+        v_end := (SELECT m.member_as_of FROM seg_reco.refresh_state m);
+        IF v_end IS NULL THEN
+            RAISE EXCEPTION 'seg_reco.transactions holds no customer purchases to train on'
+                USING ERRCODE = 'no_data_found';
+        END IF;
+    ELSIF v_end IS NULL THEN
+        SELECT max(t.ts)::date INTO v_end FROM seg_reco.transactions t WHERE t.customer_id IS NOT NULL;
+        IF v_end IS NULL THEN
+            RAISE EXCEPTION 'seg_reco.transactions holds no customer purchases to train on'
+                USING ERRCODE = 'no_data_found';
+        END IF;
+    END IF;
+
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.btyd_train_summaries
+        (customer_id bigint, frequency bigint, recency float8, t float8, monetary_value float8)
+        ON COMMIT DROP;
+    TRUNCATE pg_temp.btyd_train_summaries;
+    IF from_state THEN
+        INSERT INTO pg_temp.btyd_train_summaries
+        SELECT s.customer_id, s.frequency, s.recency, s.t, s.monetary_value
+          FROM seg_reco._btyd_summaries_from_state(v_end, unit) s;
+    ELSE
+        INSERT INTO pg_temp.btyd_train_summaries
+        SELECT s.cid, (s.v).frequency, (s.v).recency, (s.v).t, (s.v).monetary_value
+          FROM (SELECT t.customer_id AS cid,
+                       seg_reco.btyd_summary(t.ts::date, t.amount::float8, v_end, unit) AS v
+                  FROM seg_reco.transactions t
+                 WHERE t.customer_id IS NOT NULL AND t.ts < (v_end + 1)::timestamptz
+                 GROUP BY t.customer_id) s
+         WHERE s.v IS NOT NULL;
+    END IF;
+
+    IF model = 'bgnbd' THEN
+        v_fit := (SELECT seg_reco.bgnbd_fit(s.frequency, s.recency, s.t, penalizer)
+                    FROM pg_temp.btyd_train_summaries s);
+    ELSE
+        v_fit := (SELECT seg_reco.mbgnbd_fit(s.frequency, s.recency, s.t, penalizer)
+                    FROM pg_temp.btyd_train_summaries s);
+    END IF;
+    IF NOT v_fit.converged THEN
+        RAISE EXCEPTION 'the % fit of model "%" did not converge', model, name
+            USING ERRCODE = 'data_exception',
+                  DETAIL = format('%s customers, %s iterations; the model was not stored.',
+                                  v_fit.n_customers, v_fit.iterations),
+                  HINT = format('Try model => %L, a penalizer (e.g. penalizer => 0.001), or more customers.',
+                                CASE model WHEN 'bgnbd' THEN 'mbgnbd' ELSE 'bgnbd' END);
+    END IF;
+    -- (refresh_value() tells the spend model's failures by their messages,
+    -- which start with "the gamma-gamma spend")
+    v_gg := (SELECT seg_reco.gammagamma_fit(s.frequency, s.monetary_value, v_spend_pen)
+               FROM pg_temp.btyd_train_summaries s
+              WHERE s.frequency > 0 AND s.monetary_value > 0);
+    IF NOT v_gg.converged THEN
+        RAISE EXCEPTION 'the gamma-gamma spend fit of model "%" did not converge', name
+            USING ERRCODE = 'data_exception',
+                  DETAIL = format('%s repeat customers with positive spend, %s iterations; the model was not stored.',
+                                  v_gg.n_customers, v_gg.iterations),
+                  HINT = CASE WHEN v_gg.q <= 1
+                              THEN 'Train on more repeat customers or with extreme spends removed; a spend penalizer shrinks q towards 0 and does not help here.'
+                              ELSE 'Train on more repeat customers, or with a small spend_penalizer (e.g. 0.001) if q stays above 1.' END;
+    END IF;
+    IF v_gg.q <= 1 THEN
+        RAISE EXCEPTION 'the gamma-gamma spend model of "%" has q = % <= 1: its population mean spend is infinite', name, v_gg.q
+            USING ERRCODE = 'data_exception',
+                  HINT = CASE WHEN v_spend_pen > 0
+                              THEN 'A spend penalizer shrinks q towards 0: train with spend_penalizer => 0, on more repeat customers, or with extreme spends removed.'
+                              ELSE 'Train on more repeat customers or with extreme spends removed; a penalizer shrinks q towards 0 and does not help here.' END;
+    END IF;
+
+    PERFORM seg_reco._model_store(_btyd_train.name, _btyd_train.model, ARRAY['bgnbd', 'mbgnbd'],
+            jsonb_build_object('calibration_end', v_end, 'unit', unit, 'penalizer', penalizer,
+                               'spend_penalizer', v_spend_pen),
+            jsonb_build_object('log_likelihood', v_fit.log_likelihood, 'iterations', v_fit.iterations,
+                               'converged', v_fit.converged, 'n_customers', v_fit.n_customers),
+            jsonb_build_object('r', v_fit.r, 'alpha', v_fit.alpha, 'a', v_fit.a, 'b', v_fit.b,
+                'spend', jsonb_build_object('p', v_gg.p, 'q', v_gg.q, 'gamma', v_gg.gamma,
+                    'log_likelihood', v_gg.log_likelihood, 'iterations', v_gg.iterations,
+                    'converged', v_gg.converged, 'n_customers', v_gg.n_customers,
+                    'penalizer', v_gg.penalizer)),
+            replace, 'btyd_train');
+    SELECT * INTO v_row FROM seg_reco.btyd_models b WHERE b.name = _btyd_train.name;
+    DROP TABLE pg_temp.btyd_train_summaries;
+    RETURN v_row;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._btyd_train(text, date, text, float8, text, float8, boolean, boolean) IS 'btyd_train''s body: summaries of seg_reco.transactions, or (from_state) of seg_reco.customer_state at its member as-of date, then the fits, stored under name';
+REVOKE EXECUTE ON FUNCTION seg_reco._btyd_train(text, date, text, float8, text, float8, boolean, boolean) FROM PUBLIC;
 
 -- btyd_train: summaries of seg_reco.transactions up to calibration_end
 -- (default: the date of the latest line), purchase model and spend model,
@@ -4909,7 +5016,10 @@ BEGIN
     END IF;
     BEGIN
         FOREACH v_op IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
-            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'seg_reco_capture_' || v_op, target);
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                        WHERE g.tgrelid = target AND g.tgname = 'seg_reco_capture_' || v_op) THEN
+                EXECUTE format('DROP TRIGGER %I ON %s', 'seg_reco_capture_' || v_op, target);
+            END IF;
             EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION seg_reco._capture_changes(%L)',
                            'seg_reco_capture_' || v_op, upper(v_op), target,
                            CASE v_op WHEN 'insert' THEN 'REFERENCING NEW TABLE AS new_rows'
@@ -5324,6 +5434,176 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     v_target regclass;
+    v_kind "char";
+    v_rows bigint;
+    v_select text := '';
+    v_col record;
+    v_src_col text;
+    v_src_type oid;
+    v_src_typmod integer;
+    v_tgt_type oid;
+    v_key text;
+    v_cust text;
+    v_cust_type regtype;
+    v_ts text;
+    v_old regclass;
+    v_capture text;
+BEGIN
+    IF relation IS NULL OR relation NOT IN ('customers', 'products', 'transactions', 'digital_events') THEN
+        RAISE EXCEPTION 'unknown source relation "%"', relation
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use one of customers, products, transactions, digital_events.';
+    END IF;
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF columns IS NULL OR jsonb_typeof(columns) <> 'object' THEN
+        RAISE EXCEPTION 'columns must be a JSON object mapping seg_reco column names to source column names'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"ts": "sold_at", "amount": "net_nok"}''.';
+    END IF;
+    FOR v_key IN SELECT jsonb_object_keys(columns) LOOP
+        IF NOT EXISTS (SELECT 1 FROM seg_reco.source_columns sc
+                        WHERE sc.relation = use_source.relation AND sc.column_name = v_key) THEN
+            RAISE EXCEPTION 'seg_reco.% has no column "%"', relation, v_key
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        IF jsonb_typeof(columns -> v_key) <> 'string' THEN
+            RAISE EXCEPTION 'mapping for column "%" must be a source column name (a JSON string)', v_key
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+
+    -- build the view's select list, checking every column
+    FOR v_col IN SELECT * FROM seg_reco.source_columns sc
+                  WHERE sc.relation = use_source.relation ORDER BY sc.position LOOP
+        v_src_col := coalesce(columns ->> v_col.column_name, v_col.column_name);
+        SELECT a.atttypid, a.atttypmod INTO v_src_type, v_src_typmod
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = source AND a.attname = v_src_col AND a.attnum > 0 AND NOT a.attisdropped;
+        v_tgt_type := v_col.data_type::regtype;
+        IF v_src_type IS NULL THEN
+            IF v_col.required OR columns ? v_col.column_name THEN
+                RAISE EXCEPTION 'source % has no column "%" for seg_reco.%.%',
+                                source, v_src_col, relation, v_col.column_name
+                    USING ERRCODE = 'undefined_column',
+                          HINT = format('Map it with columns => ''{"%s": "<your column>"}''.', v_col.column_name);
+            END IF;
+            v_select := v_select || format('%s(%s)::%s AS %I',
+                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END,
+                                           coalesce(v_col.fill_with, 'NULL'), v_col.data_type, v_col.column_name);
+        ELSE
+            IF (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_src_type)
+               IS DISTINCT FROM (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_tgt_type) THEN
+                RAISE EXCEPTION 'column "%" of % has type %, which cannot stand for seg_reco.%.% (%)',
+                                v_src_col, source, pg_catalog.format_type(v_src_type, v_src_typmod),
+                                relation, v_col.column_name, v_col.data_type
+                    USING ERRCODE = 'datatype_mismatch',
+                          HINT = 'Map a column of a compatible type, or cast it in a view of your own and use that view as the source.';
+            END IF;
+            v_select := v_select || format('%ss.%I::%s AS %I',
+                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END,
+                                           v_src_col, v_col.data_type, v_col.column_name);
+        END IF;
+        v_src_type := NULL;
+    END LOOP;
+
+    -- replace the current relation
+    v_target := to_regclass(format('seg_reco.%I', relation));
+    IF v_target IS NOT NULL THEN
+        SELECT c.relkind INTO v_kind FROM pg_catalog.pg_class c WHERE c.oid = v_target;
+        IF v_kind = 'r' THEN
+            EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM seg_reco.%I LIMIT 1) x', relation) INTO v_rows;
+            IF v_rows > 0 AND NOT discard_data THEN
+                RAISE EXCEPTION 'seg_reco.% holds data that replacing it by a view would discard', relation
+                    USING ERRCODE = 'object_in_use',
+                          HINT = 'Pass discard_data => true to drop the built-in table and its rows.';
+            END IF;
+            EXECUTE format('ALTER EXTENSION seg_reco DROP TABLE seg_reco.%I', relation);
+            -- CASCADE drops only the foreign keys of other source tables
+            EXECUTE format('DROP TABLE seg_reco.%I CASCADE', relation);
+        ELSE
+            EXECUTE format('ALTER EXTENSION seg_reco DROP VIEW seg_reco.%I', relation);
+            EXECUTE format('DROP VIEW seg_reco.%I', relation);
+        END IF;
+    END IF;
+    EXECUTE format('CREATE VIEW seg_reco.%I AS SELECT %s FROM %s s', relation, v_select, source);
+    EXECUTE format('ALTER EXTENSION seg_reco ADD VIEW seg_reco.%I', relation);
+    EXECUTE format('COMMENT ON VIEW seg_reco.%I IS %L', relation,
+                   format('seg_reco.%s read from %s (seg_reco.use_source)', relation, source));
+
+    -- recommend_for reads one customer's lines, and default_as_of() the
+    -- latest line, at every call: without an index for each, every call
+    -- reads every line.  Say so now (a view cannot carry an index; the
+    -- view casts customer_id to bigint, so an index on another integer type
+    -- serves only as the expression (col::bigint)).
+    IF relation = 'transactions' THEN
+        v_cust := coalesce(columns ->> 'customer_id', 'customer_id');
+        v_ts := coalesce(columns ->> 'ts', 'ts');
+        SELECT a.atttypid INTO v_cust_type FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = source AND a.attname = v_cust AND a.attnum > 0 AND NOT a.attisdropped;
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index i
+              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+              JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname IN ('btree', 'hash')
+              LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = source AND i.indpred IS NULL
+               AND CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN a.attname = v_cust
+                        ELSE i.indkey[0] = 0
+                             AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, true) = format('(%s::bigint)', quote_ident(v_cust))
+                   END) THEN
+            RAISE NOTICE 'no index of % leads with %: every recommend_for will read all its lines', source,
+                         CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
+                              ELSE format('(%I::bigint)', v_cust) END
+                USING HINT = format('CREATE INDEX ON %s (%s, %I)', source,
+                                    CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
+                                         ELSE format('(%I::bigint)', v_cust) END, v_ts);
+        END IF;
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index i
+              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+              JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = source AND i.indpred IS NULL AND a.attname = v_ts) THEN
+            RAISE NOTICE 'no index of % leads with %: default_as_of(), and so every recommend_for, will read all its lines',
+                         source, quote_ident(v_ts)
+                USING HINT = format('CREATE INDEX ON %s (%I)', source, v_ts);
+        END IF;
+    END IF;
+
+    -- change capture (incremental refresh): the capture triggers move to
+    -- the user's table; on anything but a plain table changes cannot be
+    -- captured, and refresh() runs full.  Either way the next run is full.
+    IF relation IN ('transactions', 'digital_events') THEN
+        v_old := (SELECT to_regclass(s.source) FROM seg_reco.sources s WHERE s.relation = use_source.relation);
+        IF v_old IS NOT NULL AND v_old <> source THEN
+            FOREACH v_key IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+                IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                            WHERE g.tgrelid = v_old AND g.tgname = 'seg_reco_capture_' || v_key) THEN
+                    EXECUTE format('DROP TRIGGER %I ON %s', 'seg_reco_capture_' || v_key, v_old);
+                END IF;
+            END LOOP;
+        END IF;
+        v_capture := seg_reco._capture_install(source, coalesce(columns ->> 'customer_id', 'customer_id'));
+        IF v_capture IS NOT NULL THEN
+            RAISE NOTICE 'the changes of % are not captured: every refresh() will be full', source
+                USING DETAIL = v_capture || '.',
+                      HINT = 'Point use_source at a plain table (the triggers need the privilege TRIGGER on it) for incremental refreshes.';
+        END IF;
+    END IF;
+    INSERT INTO seg_reco.dirty_customers (customer_id, reason)
+    VALUES (NULL, format('seg_reco.%s now reads from %s (use_source)', relation, source));
+
+    INSERT INTO seg_reco.sources AS s (relation, source, columns)
+    VALUES (use_source.relation, source::text, use_source.columns)
+    ON CONFLICT ON CONSTRAINT sources_pkey
+    DO UPDATE SET source = excluded.source, columns = excluded.columns, defined_at = pg_catalog.now();
+
+    RETURN format('seg_reco.%s now reads from %s', relation, source);
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) IS 'replace a source relation (customers, products, transactions, digital_events) by a view over your own table, mapping column names';
+REVOKE EXECUTE ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) FROM PUBLIC;
 
 -- refresh step: fit and store the purchase and spend models, score customers.
 -- When the configured purchase model (setting btyd_model) has no interior
@@ -5342,6 +5622,73 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     v_model seg_reco.btyd_models;
+    v_configured text := seg_reco.setting('btyd_model') #>> '{}';
+    v_unit text := seg_reco.setting('btyd_unit') #>> '{}';
+    v_pen float8 := (seg_reco.setting('btyd_penalizer'))::float8;
+    v_other text;
+    v_try record;
+    v_failed jsonb := '[]';
+    v_error text;
+    v_label text;
+BEGIN
+    DELETE FROM seg_reco.customer_value;
+    IF NOT EXISTS (SELECT 1 FROM seg_reco.customer_features WHERE frequency > 1) THEN
+        RETURN jsonb_build_object('skipped', 'no repeat customers');
+    END IF;
+    v_other := CASE v_configured WHEN 'bgnbd' THEN 'mbgnbd' ELSE 'bgnbd' END;
+    BEGIN
+        FOR v_try IN
+            SELECT c.model, c.penalizer
+              FROM (VALUES (1, v_configured, v_pen), (2, v_other, v_pen),
+                           (3, v_configured, 0.001::float8), (4, v_other, 0.001::float8)) c(step, model, penalizer)
+             WHERE c.step <= 2 OR v_pen < 0.001
+             ORDER BY c.step
+        LOOP
+            BEGIN
+                v_model := seg_reco._btyd_train('customer_btyd', NULL, v_unit, v_try.penalizer,
+                                                v_try.model, v_pen, false, true);
+                EXIT;
+            EXCEPTION WHEN data_exception THEN
+                -- this purchase model has no interior optimum here: try the next
+                v_model := NULL;
+                v_error := SQLERRM;
+                v_failed := v_failed || jsonb_build_object('model', v_try.model, 'penalizer', v_try.penalizer,
+                                                           'error', SQLERRM);
+                -- the spend model is the same in every try: no use going on
+                EXIT WHEN SQLERRM LIKE 'the gamma-gamma spend %';
+            END;
+        END LOOP;
+    EXCEPTION WHEN no_data_found OR invalid_parameter_value THEN
+        -- too little or degenerate data, or a bad setting: the rest still runs
+        RAISE WARNING 'seg_reco.refresh: customer value not computed: %', SQLERRM;
+        RETURN jsonb_build_object('skipped', SQLERRM);
+    END;
+    IF v_model IS NULL THEN
+        RAISE WARNING 'seg_reco.refresh: customer value not computed: %', v_error;
+        RETURN jsonb_build_object('skipped', v_error, 'not_fitted', v_failed);
+    END IF;
+    v_label := v_model.kind || CASE WHEN v_model.penalizer > 0
+                                    THEN format(' (penalizer %s)', v_model.penalizer) ELSE '' END;
+    IF jsonb_array_length(v_failed) > 0 THEN
+        RAISE NOTICE 'seg_reco.refresh: customer value from %, as % did not fit', v_label,
+            (SELECT string_agg(f ->> 'model' || CASE WHEN (f ->> 'penalizer')::float8 > 0
+                                                    THEN format(' (penalizer %s)', f ->> 'penalizer') ELSE '' END,
+                               ', ')
+               FROM jsonb_array_elements(v_failed) f);
+    END IF;
+    INSERT INTO seg_reco.customer_value
+        (customer_id, p_alive, expected_purchases_90d, expected_spend, clv_12m, at_risk, model)
+    SELECT s.customer_id, s.p_alive, s.expected_purchases_90d, s.expected_spend, s.clv_12m, s.at_risk, v_label
+      FROM seg_reco._btyd_scores_from_state('customer_btyd', v_model.calibration_end,
+                                            (seg_reco.setting('at_risk_p_alive'))::float8) s;
+    RETURN jsonb_build_object('model', v_model.kind, 'penalizer', v_model.penalizer,
+                              'log_likelihood', round(v_model.log_likelihood::numeric, 1))
+           || CASE WHEN jsonb_array_length(v_failed) = 0 THEN '{}'::jsonb
+                   ELSE jsonb_build_object('configured_model', v_configured, 'not_fitted', v_failed) END;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.refresh_value() IS 'refresh step: fit and store customer_btyd (the configured purchase model, else the first of the other model and the two with a purchase penalizer of 0.001 that fits), write probability alive, expected purchases, CLV, at-risk and the model used per customer';
+REVOKE EXECUTE ON FUNCTION seg_reco.refresh_value() FROM PUBLIC;
 
 -- customer_features and customer_segments read the state now: the views
 -- that depend on them go and come back as they were, filled from the state

@@ -214,7 +214,10 @@ BEGIN
         v_old := (SELECT to_regclass(s.source) FROM seg_reco.sources s WHERE s.relation = use_source.relation);
         IF v_old IS NOT NULL AND v_old <> source THEN
             FOREACH v_key IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
-                EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'seg_reco_capture_' || v_key, v_old);
+                IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                            WHERE g.tgrelid = v_old AND g.tgname = 'seg_reco_capture_' || v_key) THEN
+                    EXECUTE format('DROP TRIGGER %I ON %s', 'seg_reco_capture_' || v_key, v_old);
+                END IF;
             END LOOP;
         END IF;
         v_capture := seg_reco._capture_install(source, coalesce(columns ->> 'customer_id', 'customer_id'));

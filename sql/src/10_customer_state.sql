@@ -313,7 +313,10 @@ BEGIN
     END IF;
     BEGIN
         FOREACH v_op IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
-            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'seg_reco_capture_' || v_op, target);
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                        WHERE g.tgrelid = target AND g.tgname = 'seg_reco_capture_' || v_op) THEN
+                EXECUTE format('DROP TRIGGER %I ON %s', 'seg_reco_capture_' || v_op, target);
+            END IF;
             EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION seg_reco._capture_changes(%L)',
                            'seg_reco_capture_' || v_op, upper(v_op), target,
                            CASE v_op WHEN 'insert' THEN 'REFERENCING NEW TABLE AS new_rows'
