@@ -61,7 +61,8 @@ OUT=$HERE/out/incremental-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
 SUMMARY=$OUT/summary.txt
 
-# timed DB SQL LOG: SQL in a new session with \timing; prints the last time (ms)
+# timed DB SQL LOG: SQL in a new session with \timing; prints the longest
+# statement's time (ms): the work, not the BEGIN or ROLLBACK around it
 timed() {
     local db=$1 sql=$2 log=$3
     psql_db "$db" -At >"$log" 2>&1 <<SQL
@@ -69,7 +70,7 @@ SET client_min_messages = warning;
 \timing on
 $sql
 SQL
-    awk '/^Time: /{ t = $2 } END { print (t == "" ? "-" : t) }' "$log"
+    awk '/^Time: /{ if ($2 + 0 > t + 0) t = $2 } END { print (t == "" ? "-" : t) }' "$log"
 }
 
 # steps RUN: "step|ms|peak MB|kind" of a refresh_log run

@@ -4818,6 +4818,14 @@ CREATE TABLE seg_reco.customer_state_products (
 );
 COMMENT ON TABLE seg_reco.customer_state_products IS 'product attributes customer_state was computed with (bits: 1 own brand, 2 organic, 4 meat/fish, 8 fruit and vegetables, 16 baby)';
 
+-- pg_dump keeps the state with the lines it was computed from (and the
+-- marks not yet consumed): a restored database goes on incrementally, and
+-- its customer_features and customer_segments are restored filled
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.customer_state', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.refresh_state', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.dirty_customers', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.customer_state_products', '');
+
 -- The bits of a product (see customer_state_products).
 CREATE FUNCTION seg_reco._product_flags(own_brand boolean, organic boolean, category text)
 RETURNS integer
