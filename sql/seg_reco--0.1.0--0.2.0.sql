@@ -205,174 +205,13 @@ RETURNS seg_reco.btyd_models
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-DECLARE
-    v_end date := calibration_end;
-    v_spend_pen float8 := coalesce(spend_penalizer, penalizer);
-    v_fit seg_reco.bgnbd_model;
-    v_gg seg_reco.gammagamma_model;
-    v_row seg_reco.btyd_models;
 BEGIN
-    IF name IS NULL OR unit IS NULL OR penalizer IS NULL OR model IS NULL OR replace IS NULL THEN
-        RAISE EXCEPTION 'name, unit, penalizer, model and replace must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF model NOT IN ('bgnbd', 'mbgnbd') THEN
-        RAISE EXCEPTION 'unknown purchase model "%"', model
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''bgnbd'' or ''mbgnbd''.';
-    END IF;
-    IF unit NOT IN ('day', 'week') THEN
-        RAISE EXCEPTION 'unknown period unit "%"', unit
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''day'' or ''week''.';
-    END IF;
-    -- refuse (or with replace, delete) a model of another kind before fitting
-    PERFORM seg_reco._model_claim(btyd_train.name, ARRAY['bgnbd', 'mbgnbd'], replace, 'btyd_train');
-    IF v_end IS NULL THEN
-        SELECT max(t.ts)::date INTO v_end FROM seg_reco.transactions t WHERE t.customer_id IS NOT NULL;
-        IF v_end IS NULL THEN
-            RAISE EXCEPTION 'seg_reco.transactions holds no customer purchases to train on'
-                USING ERRCODE = 'no_data_found';
-        END IF;
-    END IF;
-
-    CREATE TEMP TABLE IF NOT EXISTS pg_temp.btyd_train_summaries
-        (customer_id bigint, frequency bigint, recency float8, t float8, monetary_value float8)
-        ON COMMIT DROP;
-    TRUNCATE pg_temp.btyd_train_summaries;
-    INSERT INTO pg_temp.btyd_train_summaries
-    SELECT s.cid, (s.v).frequency, (s.v).recency, (s.v).t, (s.v).monetary_value
-      FROM (SELECT t.customer_id AS cid,
-                   seg_reco.btyd_summary(t.ts::date, t.amount::float8, v_end, unit) AS v
-              FROM seg_reco.transactions t
-             WHERE t.customer_id IS NOT NULL AND t.ts < (v_end + 1)::timestamptz
-             GROUP BY t.customer_id) s
-     WHERE s.v IS NOT NULL;
-
-    IF model = 'bgnbd' THEN
-        v_fit := (SELECT seg_reco.bgnbd_fit(s.frequency, s.recency, s.t, penalizer)
-                    FROM pg_temp.btyd_train_summaries s);
-    ELSE
-        v_fit := (SELECT seg_reco.mbgnbd_fit(s.frequency, s.recency, s.t, penalizer)
-                    FROM pg_temp.btyd_train_summaries s);
-    END IF;
-    IF NOT v_fit.converged THEN
-        RAISE EXCEPTION 'the % fit of model "%" did not converge', model, name
-            USING ERRCODE = 'data_exception',
-                  DETAIL = format('%s customers, %s iterations; the model was not stored.',
-                                  v_fit.n_customers, v_fit.iterations),
-                  HINT = format('Try model => %L, a penalizer (e.g. penalizer => 0.001), or more customers.',
-                                CASE model WHEN 'bgnbd' THEN 'mbgnbd' ELSE 'bgnbd' END);
-    END IF;
-    -- (refresh_value() tells the spend model's failures by their messages,
-    -- which start with "the gamma-gamma spend")
-    v_gg := (SELECT seg_reco.gammagamma_fit(s.frequency, s.monetary_value, v_spend_pen)
-               FROM pg_temp.btyd_train_summaries s
-              WHERE s.frequency > 0 AND s.monetary_value > 0);
-    IF NOT v_gg.converged THEN
-        RAISE EXCEPTION 'the gamma-gamma spend fit of model "%" did not converge', name
-            USING ERRCODE = 'data_exception',
-                  DETAIL = format('%s repeat customers with positive spend, %s iterations; the model was not stored.',
-                                  v_gg.n_customers, v_gg.iterations),
-                  HINT = CASE WHEN v_gg.q <= 1
-                              THEN 'Train on more repeat customers or with extreme spends removed; a spend penalizer shrinks q towards 0 and does not help here.'
-                              ELSE 'Train on more repeat customers, or with a small spend_penalizer (e.g. 0.001) if q stays above 1.' END;
-    END IF;
-    IF v_gg.q <= 1 THEN
-        RAISE EXCEPTION 'the gamma-gamma spend model of "%" has q = % <= 1: its population mean spend is infinite', name, v_gg.q
-            USING ERRCODE = 'data_exception',
-                  HINT = CASE WHEN v_spend_pen > 0
-                              THEN 'A spend penalizer shrinks q towards 0: train with spend_penalizer => 0, on more repeat customers, or with extreme spends removed.'
-                              ELSE 'Train on more repeat customers or with extreme spends removed; a penalizer shrinks q towards 0 and does not help here.' END;
-    END IF;
-
-    PERFORM seg_reco._model_store(btyd_train.name, btyd_train.model, ARRAY['bgnbd', 'mbgnbd'],
-            jsonb_build_object('calibration_end', v_end, 'unit', unit, 'penalizer', penalizer,
-                               'spend_penalizer', v_spend_pen),
-            jsonb_build_object('log_likelihood', v_fit.log_likelihood, 'iterations', v_fit.iterations,
-                               'converged', v_fit.converged, 'n_customers', v_fit.n_customers),
-            jsonb_build_object('r', v_fit.r, 'alpha', v_fit.alpha, 'a', v_fit.a, 'b', v_fit.b,
-                'spend', jsonb_build_object('p', v_gg.p, 'q', v_gg.q, 'gamma', v_gg.gamma,
-                    'log_likelihood', v_gg.log_likelihood, 'iterations', v_gg.iterations,
-                    'converged', v_gg.converged, 'n_customers', v_gg.n_customers,
-                    'penalizer', v_gg.penalizer)),
-            replace, 'btyd_train');
-    SELECT * INTO v_row FROM seg_reco.btyd_models b WHERE b.name = btyd_train.name;
-    DROP TABLE pg_temp.btyd_train_summaries;
-    RETURN v_row;
+    RETURN seg_reco._btyd_train(name, calibration_end, unit, penalizer, model, spend_penalizer, replace, false);
 END;
 $fn$;
 COMMENT ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, float8, boolean) IS 'fits a purchase model (bgnbd or mbgnbd, with penalizer) and the Gamma-Gamma spend model (with spend_penalizer, default the same) on summaries of seg_reco.transactions up to calibration_end, and stores them under name in seg_reco.models (shown by the view seg_reco.btyd_models); a model of another kind under that name is an error unless replace';
 REVOKE EXECUTE ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, float8, boolean) FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION seg_reco.refresh_value() RETURNS jsonb
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    v_model seg_reco.btyd_models;
-    v_configured text := seg_reco.setting('btyd_model') #>> '{}';
-    v_unit text := seg_reco.setting('btyd_unit') #>> '{}';
-    v_pen float8 := (seg_reco.setting('btyd_penalizer'))::float8;
-    v_other text;
-    v_try record;
-    v_failed jsonb := '[]';
-    v_error text;
-    v_label text;
-BEGIN
-    DELETE FROM seg_reco.customer_value;
-    IF NOT EXISTS (SELECT 1 FROM seg_reco.customer_features WHERE frequency > 1) THEN
-        RETURN jsonb_build_object('skipped', 'no repeat customers');
-    END IF;
-    v_other := CASE v_configured WHEN 'bgnbd' THEN 'mbgnbd' ELSE 'bgnbd' END;
-    BEGIN
-        FOR v_try IN
-            SELECT c.model, c.penalizer
-              FROM (VALUES (1, v_configured, v_pen), (2, v_other, v_pen),
-                           (3, v_configured, 0.001::float8), (4, v_other, 0.001::float8)) c(step, model, penalizer)
-             WHERE c.step <= 2 OR v_pen < 0.001
-             ORDER BY c.step
-        LOOP
-            BEGIN
-                v_model := seg_reco.btyd_train('customer_btyd', NULL, v_unit, v_try.penalizer,
-                                               v_try.model, spend_penalizer => v_pen);
-                EXIT;
-            EXCEPTION WHEN data_exception THEN
-                -- this purchase model has no interior optimum here: try the next
-                v_model := NULL;
-                v_error := SQLERRM;
-                v_failed := v_failed || jsonb_build_object('model', v_try.model, 'penalizer', v_try.penalizer,
-                                                           'error', SQLERRM);
-                -- the spend model is the same in every try: no use going on
-                EXIT WHEN SQLERRM LIKE 'the gamma-gamma spend %';
-            END;
-        END LOOP;
-    EXCEPTION WHEN no_data_found OR invalid_parameter_value THEN
-        -- too little or degenerate data, or a bad setting: the rest still runs
-        RAISE WARNING 'seg_reco.refresh: customer value not computed: %', SQLERRM;
-        RETURN jsonb_build_object('skipped', SQLERRM);
-    END;
-    IF v_model IS NULL THEN
-        RAISE WARNING 'seg_reco.refresh: customer value not computed: %', v_error;
-        RETURN jsonb_build_object('skipped', v_error, 'not_fitted', v_failed);
-    END IF;
-    v_label := v_model.kind || CASE WHEN v_model.penalizer > 0
-                                    THEN format(' (penalizer %s)', v_model.penalizer) ELSE '' END;
-    IF jsonb_array_length(v_failed) > 0 THEN
-        RAISE NOTICE 'seg_reco.refresh: customer value from %, as % did not fit', v_label,
-            (SELECT string_agg(f ->> 'model' || CASE WHEN (f ->> 'penalizer')::float8 > 0
-                                                    THEN format(' (penalizer %s)', f ->> 'penalizer') ELSE '' END,
-                               ', ')
-               FROM jsonb_array_elements(v_failed) f);
-    END IF;
-    INSERT INTO seg_reco.customer_value
-        (customer_id, p_alive, expected_purchases_90d, expected_spend, clv_12m, at_risk, model)
-    SELECT s.customer_id, s.p_alive, s.expected_purchases_90d, s.expected_spend, s.clv_12m, s.at_risk, v_label
-      FROM seg_reco.btyd_scores('customer_btyd', (seg_reco.setting('at_risk_p_alive'))::float8) s;
-    RETURN jsonb_build_object('model', v_model.kind, 'penalizer', v_model.penalizer,
-                              'log_likelihood', round(v_model.log_likelihood::numeric, 1))
-           || CASE WHEN jsonb_array_length(v_failed) = 0 THEN '{}'::jsonb
-                   ELSE jsonb_build_object('configured_model', v_configured, 'not_fitted', v_failed) END;
-END;
-$fn$;
 COMMENT ON FUNCTION seg_reco.refresh_value() IS 'refresh step: fit and store customer_btyd (the configured purchase model, else the first of the other model and the two with a purchase penalizer of 0.001 that fits), write probability alive, expected purchases, CLV, at-risk and the model used per customer';
 
 -- customer_segments shows the model (value_model): a materialized view
@@ -1671,7 +1510,29 @@ LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION seg_reco._can_commit() IS 'refresh() helper: true when the calling procedure can end its transaction (CALL outside a transaction block, a function and an exception block)';
 REVOKE EXECUTE ON FUNCTION seg_reco._can_commit() FROM PUBLIC;
 
-CREATE PROCEDURE seg_reco._refresh_steps(idle_before jsonb, INOUT run bigint)
+-- The steps of refresh(), in one transaction: the whole pipeline, left to
+-- right, one logged step at a time: features -> clusters -> customer value
+-- -> content vectors -> segment popularity -> association rules -> ALS model
+-- -> recommendations -> customer_segments -> segment_summary -> cohorts.  Materialized views are
+-- refreshed CONCURRENTLY and the recommendations written into the idle
+-- slot, so dashboards keep reading meanwhile; if a step fails, everything
+-- rolls back and the views keep their contents.  idle_before: what
+-- _recommendations_empty_idle did before (NULL: refresh() could not run it);
+-- run: the run's id, for the caller; mode: refresh()'s (see _refresh_plan).
+-- A full run reads every line once (the customer_features step writes
+-- seg_reco.customer_state) and trains every model.  An incremental run
+-- recomputes the state of the customers that changed, from their own
+-- lines, and then everything that moves with the date from the states
+-- (features, RFM, cluster assignment and BTYD scores of every customer,
+-- with the stored models); content, popularity, rules and the ALS model
+-- are kept; the views are refreshed.  refresh_log.kind says which ran.
+-- jit is off: compiling the big refresh and diff queries cost more than it
+-- saved in every step (the whole pipeline 10% faster on the demo data; the
+-- recommendations view's concurrent refresh 0.3-0.8 s faster in a new session).
+-- Each step is reported as it starts (seg_reco.progress, and NOTICE messages
+-- with seg_reco.progress_messages) and logged with the backend's peak
+-- resident memory in it (peak_memory_bytes).
+CREATE PROCEDURE seg_reco._refresh_steps(idle_before jsonb, INOUT run bigint, mode text DEFAULT NULL)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off
@@ -1681,85 +1542,142 @@ DECLARE
     v_t0 timestamptz;
     v_rows bigint;
     v_detail jsonb;
+    v_plan jsonb;
+    v_kind text;
+    v_full boolean;
+    v_changed bigint[];
 BEGIN
     run := v_run;
+    -- one run at a time (readers of the state take no conflicting lock)
+    LOCK TABLE seg_reco.refresh_state IN SHARE ROW EXCLUSIVE MODE;
+    v_plan := seg_reco._refresh_plan(mode);
+    v_kind := v_plan ->> 'kind';
+    v_full := v_kind = 'full';
     PERFORM seg_reco._progress_begin('refresh', 11);
     PERFORM seg_reco._progress_step('refresh', 'customer_features');
     v_t0 := clock_timestamp();
+    v_detail := v_plan || seg_reco._customer_state_refresh(v_full);
     REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.customer_features;
     SELECT count(*) INTO v_rows FROM seg_reco.customer_features;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'customer_features', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
-         seg_reco._progress_peak_memory());
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory(), v_kind);
 
     PERFORM seg_reco._progress_step('refresh', 'clusters');
     v_t0 := clock_timestamp();
-    v_detail := seg_reco.refresh_clusters();
+    IF v_full THEN
+        v_detail := seg_reco.refresh_clusters();
+    ELSE
+        v_detail := seg_reco._refresh_clusters_stored();
+    END IF;
     SELECT count(*) INTO v_rows FROM seg_reco.customer_clusters;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'clusters', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
-         seg_reco._progress_peak_memory());
+         seg_reco._progress_peak_memory(), v_kind);
 
     PERFORM seg_reco._progress_step('refresh', 'customer_value');
     v_t0 := clock_timestamp();
-    v_detail := seg_reco.refresh_value();
+    IF v_full THEN
+        v_detail := seg_reco.refresh_value();
+    ELSE
+        v_detail := seg_reco._refresh_value_stored();
+    END IF;
     SELECT count(*) INTO v_rows FROM seg_reco.customer_value;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'customer_value', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
-         seg_reco._progress_peak_memory());
+         seg_reco._progress_peak_memory(), v_kind);
 
     PERFORM seg_reco._progress_step('refresh', 'content');
     v_t0 := clock_timestamp();
-    v_detail := seg_reco.build_content();
+    IF v_full THEN
+        v_detail := seg_reco.build_content();
+    ELSE
+        v_detail := jsonb_build_object('models', 'kept');
+    END IF;
     SELECT count(*) INTO v_rows FROM seg_reco.product_content;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'content', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
-         seg_reco._progress_peak_memory());
+         seg_reco._progress_peak_memory(), v_kind);
 
     PERFORM seg_reco._progress_step('refresh', 'popularity');
     v_t0 := clock_timestamp();
-    v_detail := seg_reco.build_popularity();
+    IF v_full THEN
+        v_detail := seg_reco.build_popularity();
+    ELSE
+        v_detail := jsonb_build_object('models', 'kept');
+    END IF;
     SELECT count(*) INTO v_rows FROM seg_reco.segment_popularity;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'popularity', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
-         seg_reco._progress_peak_memory());
+         seg_reco._progress_peak_memory(), v_kind);
 
     PERFORM seg_reco._progress_step('refresh', 'rules');
     v_t0 := clock_timestamp();
-    v_detail := seg_reco.build_rules();
+    IF v_full THEN
+        v_detail := seg_reco.build_rules();
+    ELSE
+        v_detail := jsonb_build_object('models', 'kept');
+    END IF;
     SELECT count(*) INTO v_rows FROM seg_reco.product_rules;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'rules', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
-         seg_reco._progress_peak_memory());
+         seg_reco._progress_peak_memory(), v_kind);
 
-    PERFORM seg_reco._progress_step('refresh', 'als_model');
-    v_t0 := clock_timestamp();
-    v_detail := seg_reco.refresh_als();
-    SELECT count(*) INTO v_rows FROM seg_reco.als_customer_factors f WHERE f.model = 'default';
-    INSERT INTO seg_reco.refresh_log VALUES
-        (v_run, 'als_model', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
-         seg_reco._progress_peak_memory());
+    -- ==================================================================
+    -- FOLD-IN PLUG POINT (issue 12, branch foldin): the steps als_model
+    -- and recommendations.  In an incremental run v_changed holds the
+    -- customers whose lines changed since the last run (sorted; the same
+    -- ids are in pg_temp.seg_reco_changed).  When seg_reco.als_fold_in and
+    -- the partial rebuild of the recommendations slot are merged, replace
+    -- the two lines marked [fold-in 1/2] and [fold-in 2/2] below.  Until
+    -- then an incremental run keeps the stored ALS model as it is and
+    -- rebuilds every customer's list with the full step
+    -- (refresh_recommendations), as a full run does.
+    -- ==================================================================
+    <<fold_in>>
+    BEGIN
+        IF NOT v_full THEN
+            v_changed := ARRAY(SELECT c.customer_id FROM pg_temp.seg_reco_changed c ORDER BY c.customer_id);
+        END IF;
+        PERFORM seg_reco._progress_step('refresh', 'als_model');
+        v_t0 := clock_timestamp();
+        IF v_full THEN
+            v_detail := seg_reco.refresh_als();
+        ELSE
+            -- [fold-in 1/2] v_detail := seg_reco.als_fold_in('default', v_changed);
+            v_detail := jsonb_build_object('models', 'kept', 'changed_customers', cardinality(v_changed));
+        END IF;
+        SELECT count(*) INTO v_rows FROM seg_reco.als_customer_factors f WHERE f.model = 'default';
+        INSERT INTO seg_reco.refresh_log VALUES
+            (v_run, 'als_model', v_t0, clock_timestamp(),
+             round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+             seg_reco._progress_peak_memory(), v_kind);
 
-    PERFORM seg_reco._progress_step('refresh', 'recommendations');
-    v_t0 := clock_timestamp();
-    v_detail := seg_reco.refresh_recommendations();
-    v_rows := (v_detail ->> 'rows')::bigint;
-    v_detail := (v_detail - 'rows')
-                || jsonb_build_object('before_fill',
-                                      coalesce(idle_before,
-                                               jsonb_build_object('emptied', 'no', 'reason',
-                                                                  'refresh() ran in a transaction block or a function')));
-    INSERT INTO seg_reco.refresh_log VALUES
-        (v_run, 'recommendations', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
-         seg_reco._progress_peak_memory());
+        PERFORM seg_reco._progress_step('refresh', 'recommendations');
+        v_t0 := clock_timestamp();
+        IF v_full THEN
+            v_detail := seg_reco.refresh_recommendations();
+        ELSE
+            -- [fold-in 2/2] v_detail := <partial rebuild of the slot for v_changed>;
+            v_detail := seg_reco.refresh_recommendations() || jsonb_build_object('lists', 'all');
+        END IF;
+        v_rows := (v_detail ->> 'rows')::bigint;
+        v_detail := (v_detail - 'rows')
+                    || jsonb_build_object('before_fill',
+                                          coalesce(idle_before,
+                                                   jsonb_build_object('emptied', 'no', 'reason',
+                                                                      'refresh() ran in a transaction block or a function')));
+        INSERT INTO seg_reco.refresh_log VALUES
+            (v_run, 'recommendations', v_t0, clock_timestamp(),
+             round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+             seg_reco._progress_peak_memory(), v_kind);
+    END fold_in;
 
     PERFORM seg_reco._progress_step('refresh', 'customer_segments');
     v_t0 := clock_timestamp();
@@ -1768,7 +1686,7 @@ BEGIN
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'customer_segments', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
-         seg_reco._progress_peak_memory());
+         seg_reco._progress_peak_memory(), v_kind);
 
     PERFORM seg_reco._progress_step('refresh', 'segment_summary');
     v_t0 := clock_timestamp();
@@ -1777,7 +1695,7 @@ BEGIN
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'segment_summary', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
-         seg_reco._progress_peak_memory());
+         seg_reco._progress_peak_memory(), v_kind);
 
     PERFORM seg_reco._progress_step('refresh', 'cohorts');
     v_t0 := clock_timestamp();
@@ -1786,15 +1704,25 @@ BEGIN
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'cohorts', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
-         seg_reco._progress_peak_memory());
+         seg_reco._progress_peak_memory(), v_kind);
+
+    IF v_full THEN
+        -- the models an incremental run may keep: all trained in this run
+        UPDATE seg_reco.refresh_state
+           SET last_full_run = v_run, last_full_at = now(), model_settings = seg_reco._model_settings(),
+               models_complete = NOT EXISTS (SELECT 1 FROM seg_reco.refresh_log l
+                                              WHERE l.run_id = v_run
+                                                AND l.step IN ('clusters', 'customer_value', 'als_model')
+                                                AND (l.detail ? 'skipped' OR l.row_count = 0));
+    END IF;
     PERFORM seg_reco._progress_end('refresh');
 END;
 $fn$;
-REVOKE EXECUTE ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint) FROM PUBLIC;
+COMMENT ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint, text) IS 'refresh() helper: the steps of the pipeline in one transaction (full or incremental, see _refresh_plan), each logged in seg_reco.refresh_log';
+REVOKE EXECUTE ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint, text) FROM PUBLIC;
 
 
 
-REVOKE EXECUTE ON PROCEDURE seg_reco.refresh() FROM PUBLIC;
 
 
 -- Issue 14 (marketing): cohorts and campaign targeting.
@@ -2497,16 +2425,18 @@ $fn$;
 COMMENT ON FUNCTION seg_reco.record_contacts(seg_reco.campaign_target[], timestamptz) IS 'records a campaign target list in seg_reco.contact_history (contacted customers and control-group members) at contacted_at; rows already recorded are skipped';
 REVOKE EXECUTE ON FUNCTION seg_reco.record_contacts(seg_reco.campaign_target[], timestamptz) FROM PUBLIC;
 
-COMMENT ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint) IS 'refresh() helper: the steps of the pipeline in one transaction, each logged in seg_reco.refresh_log';
 
--- refresh(): the pipeline (_refresh_steps) in one transaction; called by
+DROP PROCEDURE seg_reco.refresh();
+-- refresh(mode): the pipeline (_refresh_steps) in one transaction; called by
 -- CALL outside a transaction block (as pg_cron does), it also empties the
 -- idle recommendations slot with TRUNCATE in a short transaction before
 -- (the lists of two runs ago) and after (the lists just retired), where
--- readers wait at most recommendations_lock_timeout_ms.  It has no SET
--- clauses (a procedure with them cannot COMMIT), so it names every object
--- with its schema; the steps pin search_path and jit.
-CREATE OR REPLACE PROCEDURE seg_reco.refresh()
+-- readers wait at most recommendations_lock_timeout_ms.  mode: 'auto',
+-- 'incremental' or 'full' (NULL, the default: the setting refresh_mode,
+-- itself 'auto' by default).  It has no SET clauses (a procedure with them
+-- cannot COMMIT), so it names every object with its schema; the steps pin
+-- search_path and jit.
+CREATE PROCEDURE seg_reco.refresh(mode text DEFAULT NULL)
 LANGUAGE plpgsql
 AS $fn$
 DECLARE
@@ -2514,17 +2444,18 @@ DECLARE
     v_before jsonb;
 BEGIN
     IF NOT seg_reco._can_commit() THEN
-        CALL seg_reco._refresh_steps(NULL, v_run);
+        CALL seg_reco._refresh_steps(NULL, v_run, mode);
         RETURN;
     END IF;
     v_before := seg_reco._recommendations_empty_idle(NULL);
     COMMIT;
-    CALL seg_reco._refresh_steps(v_before, v_run);
+    CALL seg_reco._refresh_steps(v_before, v_run, mode);
     COMMIT;
     PERFORM seg_reco._recommendations_empty_idle(v_run);
 END;
 $fn$;
-COMMENT ON PROCEDURE seg_reco.refresh() IS 'runs the whole pipeline (features, clusters, customer value, recommendation model, views) in one transaction, refreshing the materialized views concurrently and swapping in the new recommendations, logging each step in seg_reco.refresh_log (the step in progress: seg_reco.progress)';
+COMMENT ON PROCEDURE seg_reco.refresh(text) IS 'runs the pipeline in one transaction: full (every line read once, every model trained) or incremental (the changed customers'' state recomputed, everything that moves with the date rescored with the stored models); mode auto, incremental or full (default: the setting refresh_mode); refreshes the materialized views concurrently, swaps in the new recommendations and logs each step and the kind of run in seg_reco.refresh_log (the step in progress: seg_reco.progress)';
+REVOKE EXECUTE ON PROCEDURE seg_reco.refresh(text) FROM PUBLIC;
 
 -- default_as_of() reads the latest line off a timestamp or date column of
 -- the user's table behind seg_reco.transactions (through its index), not
@@ -3569,209 +3500,6 @@ SELECT pg_catalog.quote_ident(column_name)
 $fn$;
 COMMENT ON FUNCTION seg_reco._text_id_arg(text, regtype) IS 'internal: the argument of internal_id() for a source column of text ids (NULL for a column of another type)';
 
--- use_source('transactions', ...) says when the user's table has no index
--- for one customer's lines or for the latest line (issue 11 item 9)
-CREATE OR REPLACE FUNCTION seg_reco.use_source(relation text, source regclass,
-                                    columns jsonb DEFAULT '{}',
-                                    discard_data boolean DEFAULT false)
-RETURNS text
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    v_target regclass;
-    v_kind "char";
-    v_rows bigint;
-    v_select text := '';
-    v_col record;
-    v_src_col text;
-    v_src_type oid;
-    v_src_typmod integer;
-    v_tgt_type oid;
-    v_key text;
-    v_cust text;
-    v_cust_type regtype;
-    v_ts text;
-    v_text_ids text[] := '{}';
-    v_id_expr text;
-    v_cust_expr text;
-    v_src record;
-    v_ids text := '';
-BEGIN
-    IF relation IS NULL OR relation NOT IN ('customers', 'products', 'transactions', 'digital_events') THEN
-        RAISE EXCEPTION 'unknown source relation "%"', relation
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use one of customers, products, transactions, digital_events.';
-    END IF;
-    IF source IS NULL THEN
-        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF columns IS NULL OR jsonb_typeof(columns) <> 'object' THEN
-        RAISE EXCEPTION 'columns must be a JSON object mapping seg_reco column names to source column names'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'For example ''{"ts": "sold_at", "amount": "net_nok"}''.';
-    END IF;
-    FOR v_key IN SELECT jsonb_object_keys(columns) LOOP
-        IF NOT EXISTS (SELECT 1 FROM seg_reco.source_columns sc
-                        WHERE sc.relation = use_source.relation AND sc.column_name = v_key) THEN
-            RAISE EXCEPTION 'seg_reco.% has no column "%"', relation, v_key
-                USING ERRCODE = 'undefined_column';
-        END IF;
-        IF jsonb_typeof(columns -> v_key) <> 'string' THEN
-            RAISE EXCEPTION 'mapping for column "%" must be a source column name (a JSON string)', v_key
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-    END LOOP;
-
-    -- build the view's select list, checking every column
-    FOR v_col IN SELECT * FROM seg_reco.source_columns sc
-                  WHERE sc.relation = use_source.relation ORDER BY sc.position LOOP
-        v_src_col := coalesce(columns ->> v_col.column_name, v_col.column_name);
-        SELECT a.atttypid, a.atttypmod INTO v_src_type, v_src_typmod
-          FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid = source AND a.attname = v_src_col AND a.attnum > 0 AND NOT a.attisdropped;
-        v_tgt_type := v_col.data_type::regtype;
-        v_id_expr := CASE WHEN v_col.column_name IN ('customer_id', 'product_id', 'receipt_id')
-                          THEN seg_reco._text_id_arg(v_src_col, v_src_type) END;
-        IF v_src_type IS NULL THEN
-            IF v_col.required OR columns ? v_col.column_name THEN
-                RAISE EXCEPTION 'source % has no column "%" for seg_reco.%.%',
-                                source, v_src_col, relation, v_col.column_name
-                    USING ERRCODE = 'undefined_column',
-                          HINT = format('Map it with columns => ''{"%s": "<your column>"}''.', v_col.column_name);
-            END IF;
-            v_select := v_select || format('%s(%s)::%s AS %I',
-                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END,
-                                           coalesce(v_col.fill_with, 'NULL'), v_col.data_type, v_col.column_name);
-        ELSIF v_id_expr IS NOT NULL THEN
-            -- a text id: its internal id (the text itself in seg_reco.source_ids)
-            v_select := v_select || format('%sseg_reco.internal_id(s.%s) AS %I',
-                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END, v_id_expr,
-                                           v_col.column_name);
-            v_text_ids := v_text_ids || v_src_col;
-        ELSE
-            IF (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_src_type)
-               IS DISTINCT FROM (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_tgt_type) THEN
-                RAISE EXCEPTION 'column "%" of % has type %, which cannot stand for seg_reco.%.% (%)',
-                                v_src_col, source, pg_catalog.format_type(v_src_type, v_src_typmod),
-                                relation, v_col.column_name, v_col.data_type
-                    USING ERRCODE = 'datatype_mismatch',
-                          HINT = 'Map a column of a compatible type, or cast it in a view of your own and use that view as the source.';
-            END IF;
-            v_select := v_select || format('%ss.%I::%s AS %I',
-                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END,
-                                           v_src_col, v_col.data_type, v_col.column_name);
-        END IF;
-        v_src_type := NULL;
-    END LOOP;
-
-    -- text ids: no two texts of a column may share an internal id
-    FOREACH v_src_col IN ARRAY v_text_ids LOOP
-        EXECUTE format('SELECT count(DISTINCT s.%1$I::text) - count(DISTINCT seg_reco.internal_id(s.%1$I::text)) FROM %2$s s',
-                       v_src_col, source) INTO v_rows;
-        IF v_rows > 0 THEN
-            RAISE EXCEPTION 'two values of column "%" of % map to the same internal id', v_src_col, source
-                USING ERRCODE = 'program_limit_exceeded',
-                      DETAIL = 'seg_reco.internal_id() hashes text ids to 63 bits; these two collide.',
-                      HINT = 'Number the ids yourself (a view over your table with an integer id) and point use_source at that view.';
-        END IF;
-    END LOOP;
-
-    -- replace the current relation
-    v_target := to_regclass(format('seg_reco.%I', relation));
-    IF v_target IS NOT NULL THEN
-        SELECT c.relkind INTO v_kind FROM pg_catalog.pg_class c WHERE c.oid = v_target;
-        IF v_kind = 'r' THEN
-            EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM seg_reco.%I LIMIT 1) x', relation) INTO v_rows;
-            IF v_rows > 0 AND NOT discard_data THEN
-                RAISE EXCEPTION 'seg_reco.% holds data that replacing it by a view would discard', relation
-                    USING ERRCODE = 'object_in_use',
-                          HINT = 'Pass discard_data => true to drop the built-in table and its rows.';
-            END IF;
-            EXECUTE format('ALTER EXTENSION seg_reco DROP TABLE seg_reco.%I', relation);
-            -- CASCADE drops only the foreign keys of other source tables
-            EXECUTE format('DROP TABLE seg_reco.%I CASCADE', relation);
-        ELSE
-            EXECUTE format('ALTER EXTENSION seg_reco DROP VIEW seg_reco.%I', relation);
-            EXECUTE format('DROP VIEW seg_reco.%I', relation);
-        END IF;
-    END IF;
-    EXECUTE format('CREATE VIEW seg_reco.%I AS SELECT %s FROM %s s', relation, v_select, source);
-    EXECUTE format('ALTER EXTENSION seg_reco ADD VIEW seg_reco.%I', relation);
-    EXECUTE format('COMMENT ON VIEW seg_reco.%I IS %L', relation,
-                   format('seg_reco.%s read from %s (seg_reco.use_source)', relation, source));
-
-    -- recommend_for reads one customer's lines, and default_as_of() the
-    -- latest line, at every call: without an index for each, every call
-    -- reads every line.  Say so now (a view cannot carry an index; the
-    -- view casts customer_id to bigint, so an index on another integer type
-    -- serves only as the expression (col::bigint)).
-    IF relation = 'transactions' THEN
-        v_cust := coalesce(columns ->> 'customer_id', 'customer_id');
-        v_ts := coalesce(columns ->> 'ts', 'ts');
-        SELECT a.atttypid INTO v_cust_type FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid = source AND a.attname = v_cust AND a.attnum > 0 AND NOT a.attisdropped;
-        v_cust_expr := coalesce('seg_reco.internal_id(' || seg_reco._text_id_arg(v_cust, v_cust_type) || ')',
-                                format('(%s::bigint)', quote_ident(v_cust)));
-        IF NOT EXISTS (
-            SELECT 1 FROM pg_catalog.pg_index i
-              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-              JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname IN ('btree', 'hash')
-              LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-             WHERE i.indrelid = source AND i.indpred IS NULL
-               AND CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN a.attname = v_cust
-                        ELSE i.indkey[0] = 0
-                             AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, true) = v_cust_expr
-                   END) THEN
-            RAISE NOTICE 'no index of % leads with %: every recommend_for will read all its lines', source,
-                         CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
-                              ELSE v_cust_expr END
-                USING HINT = format('CREATE INDEX ON %s (%s, %I)', source,
-                                    CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
-                                         ELSE v_cust_expr END, v_ts);
-        END IF;
-        IF NOT EXISTS (
-            SELECT 1 FROM pg_catalog.pg_index i
-              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-              JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
-              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-             WHERE i.indrelid = source AND i.indpred IS NULL AND a.attname = v_ts) THEN
-            RAISE NOTICE 'no index of % leads with %: default_as_of(), and so every recommend_for, will read all its lines',
-                         source, quote_ident(v_ts)
-                USING HINT = format('CREATE INDEX ON %s (%I)', source, v_ts);
-        END IF;
-    END IF;
-
-    INSERT INTO seg_reco.sources AS s (relation, source, columns)
-    VALUES (use_source.relation, source::text, use_source.columns)
-    ON CONFLICT ON CONSTRAINT sources_pkey
-    DO UPDATE SET source = excluded.source, columns = excluded.columns, defined_at = pg_catalog.now();
-
-    -- seg_reco.source_ids: the text ids of every source, this one included
-    FOR v_src IN SELECT so.relation, so.source, so.columns FROM seg_reco.sources so ORDER BY so.relation LOOP
-        FOR v_key IN SELECT sc.column_name FROM seg_reco.source_columns sc
-                      WHERE sc.relation = v_src.relation
-                        AND sc.column_name IN ('customer_id', 'product_id', 'receipt_id')
-                      ORDER BY sc.position LOOP
-            v_src_col := coalesce(v_src.columns ->> v_key, v_key);
-            SELECT a.atttypid INTO v_src_type FROM pg_catalog.pg_attribute a
-             WHERE a.attrelid = v_src.source::regclass AND a.attname = v_src_col
-               AND a.attnum > 0 AND NOT a.attisdropped;
-            v_id_expr := seg_reco._text_id_arg(v_src_col, v_src_type);
-            IF v_id_expr IS NOT NULL THEN
-                v_ids := v_ids || format('%sSELECT %L::text, seg_reco.internal_id(s.%s), s.%s FROM %s s WHERE s.%I IS NOT NULL',
-                                         CASE WHEN v_ids = '' THEN '' ELSE ' UNION ' END,
-                                         pg_catalog.replace(v_key, '_id', ''), v_id_expr, v_id_expr,
-                                         v_src.source, v_src_col);
-            END IF;
-        END LOOP;
-    END LOOP;
-    EXECUTE 'CREATE OR REPLACE VIEW seg_reco.source_ids (kind, id, source_id) AS '
-            || CASE WHEN v_ids = '' THEN 'SELECT NULL::text, NULL::bigint, NULL::text WHERE false' ELSE v_ids END;
-
-    RETURN format('seg_reco.%s now reads from %s', relation, source);
-END;
-$fn$;
 COMMENT ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) IS 'replace a source relation (customers, products, transactions, digital_events) by a view over your own table, mapping column names; text customer, product and receipt ids are read as seg_reco.internal_id (mapped back by seg_reco.source_ids)';
 
 -- Review: recommend_for's comment names the next-basket source; evaluate checks
@@ -4211,3 +3939,1540 @@ BEGIN
     RETURN;
 END
 $fn$;
+
+-- Issue 12 items "One pass over the transactions per refresh" and
+-- "Incremental nightly refresh": seg_reco.customer_state (one row per
+-- customer, from one pass over the lines), change capture into
+-- seg_reco.dirty_customers, refresh(mode) with refresh_mode and
+-- full_retrain_days, refresh_log.kind; customer_features and
+-- customer_segments derived from the state, as in sql/src/10_customer_state.sql
+-- and sql/src/10_pipeline.sql.
+INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
+    ('refresh_mode', '"auto"', 'what CALL seg_reco.refresh() runs: "auto" (incremental, with a full run when one is needed or the last is full_retrain_days old), "incremental" (full only when needed) or "full" (always)'),
+    ('full_retrain_days', '7', 'in refresh_mode "auto", a full run (every model retrained) when the last full run is at least this many days old (0: every run is full)');
+
+-- Behaviour of each customer with at least one purchase up to as_of.
+-- Amounts are summed exactly (numeric) and turned into float8 at the end:
+-- the same lines in any order give the same numbers, and so does the
+-- per-customer state refresh() derives customer_features from.
+CREATE OR REPLACE FUNCTION seg_reco.compute_customer_features(as_of date DEFAULT NULL)
+RETURNS TABLE (
+    customer_id         bigint,
+    recency_days        integer,
+    tenure_days         integer,
+    frequency           bigint,
+    monetary            numeric,
+    basket_nok          float8,
+    basket_lines        float8,
+    days_between_visits float8,
+    online_share        float8,
+    weekday_morning_share float8,
+    own_brand_share     float8,
+    organic_share       float8,
+    promo_share         float8,
+    meat_fish_share     float8,
+    fresh_share         float8,
+    baby_share          float8,
+    digital_events      bigint,
+    add_to_cart_events  bigint
+)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_as_of date := coalesce(as_of, seg_reco.default_as_of());
+    v_end timestamptz := (v_as_of + 1)::timestamptz;
+    v_receipt bigint;
+BEGIN
+    SELECT t.receipt_id INTO v_receipt FROM seg_reco.transactions t
+     WHERE t.amount = 'NaN'::numeric AND t.ts < v_end LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'amount must be a finite number, got NaN'
+            USING ERRCODE = 'data_exception',
+                  DETAIL = format('Receipt %s has a line with amount NaN.', v_receipt),
+                  HINT = 'Filter out or repair rows with NaN or infinite values.';
+    END IF;
+    RETURN QUERY
+    WITH lines AS (
+        SELECT t.customer_id AS cid, t.receipt_id, t.ts, t.amount, t.discount,
+               t.channel, p.category, p.own_brand, p.organic
+          FROM seg_reco.transactions t
+          JOIN seg_reco.products p ON p.product_id = t.product_id
+         WHERE t.customer_id IS NOT NULL AND t.amount > 0 AND t.ts < v_end
+    ), receipts AS (
+        SELECT l.cid, l.receipt_id, min(l.ts) AS ts, sum(l.amount) AS nok, count(*) AS nlines,
+               bool_or(l.channel = 'online') AS online
+          FROM lines l GROUP BY l.cid, l.receipt_id
+    ), per_receipt AS (
+        SELECT r.cid, count(*) AS receipts, avg(r.nok)::float8 AS basket_nok, avg(r.nlines)::float8 AS basket_lines,
+               extract(epoch FROM max(r.ts) - min(r.ts))::float8 / 86400.0
+                   / greatest(count(*) - 1, 1) AS days_between,
+               avg(r.online::int)::float8 AS online_share,
+               avg((extract(isodow FROM r.ts) <= 5 AND extract(hour FROM r.ts) < 12)::int)::float8 AS morning,
+               v_as_of - max(r.ts)::date AS recency,
+               v_as_of - min(r.ts)::date AS tenure
+          FROM receipts r GROUP BY r.cid
+    ), shares AS (
+        SELECT l.cid,
+               coalesce(sum(l.amount) FILTER (WHERE l.own_brand), 0)::float8 / sum(l.amount)::float8 AS own_brand,
+               coalesce(sum(l.amount) FILTER (WHERE l.organic), 0)::float8 / sum(l.amount)::float8 AS organic,
+               coalesce(sum(l.amount) FILTER (WHERE l.discount > 0), 0)::float8 / sum(l.amount)::float8 AS promo,
+               coalesce(sum(l.amount) FILTER (WHERE l.category IN ('kjøtt', 'fisk og sjømat')), 0)::float8 / sum(l.amount)::float8 AS meat_fish,
+               coalesce(sum(l.amount) FILTER (WHERE l.category = 'frukt og grønt'), 0)::float8 / sum(l.amount)::float8 AS fresh,
+               coalesce(sum(l.amount) FILTER (WHERE l.category = 'baby'), 0)::float8 / sum(l.amount)::float8 AS baby
+          FROM lines l GROUP BY l.cid
+    ), net AS (
+        SELECT t.customer_id AS cid, sum(t.amount) AS monetary
+          FROM seg_reco.transactions t
+         WHERE t.customer_id IS NOT NULL AND t.ts < v_end
+         GROUP BY t.customer_id
+    ), digital AS (
+        SELECT e.customer_id AS cid, count(*) AS events,
+               count(*) FILTER (WHERE e.event_type = 'add_to_cart') AS carts
+          FROM seg_reco.digital_events e
+         WHERE e.ts < v_end
+         GROUP BY e.customer_id
+    )
+    SELECT r.cid, r.recency, r.tenure, r.receipts, n.monetary, r.basket_nok, r.basket_lines,
+           r.days_between, r.online_share, r.morning, s.own_brand, s.organic, s.promo,
+           s.meat_fish, s.fresh, s.baby, coalesce(d.events, 0), coalesce(d.carts, 0)
+      FROM per_receipt r
+      JOIN shares s ON s.cid = r.cid
+      JOIN net n ON n.cid = r.cid
+      LEFT JOIN digital d ON d.cid = r.cid
+     ORDER BY r.cid;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.compute_customer_features(date) IS 'per-customer behaviour as of a date: RFM, basket value and size, days between visits, channel, weekday-morning, own-brand, organic, promotion, meat/fish, fresh and baby shares, digital engagement';
+
+-- _btyd_train (btyd_train's body): summaries of seg_reco.transactions up to
+-- calibration_end (default: the date of the latest line), or with
+-- from_state those of seg_reco.customer_state (refresh(): the same
+-- summaries without reading the lines again), purchase model and spend model,
+-- stored under name (replacing a bgnbd or mbgnbd model of that name; a
+-- model of another kind only with replace => true).  penalizer applies
+-- to the purchase model, spend_penalizer to the spend model (NULL: the
+-- same as penalizer); a penalizer pulls the spend model's q towards 0.
+CREATE FUNCTION seg_reco._btyd_train(name text, calibration_end date, unit text, penalizer float8,
+                                     model text, spend_penalizer float8, replace boolean,
+                                     from_state boolean)
+RETURNS seg_reco.btyd_models
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_end date := calibration_end;
+    v_spend_pen float8 := coalesce(spend_penalizer, penalizer);
+    v_fit seg_reco.bgnbd_model;
+    v_gg seg_reco.gammagamma_model;
+    v_row seg_reco.btyd_models;
+BEGIN
+    IF name IS NULL OR unit IS NULL OR penalizer IS NULL OR model IS NULL OR replace IS NULL OR from_state IS NULL THEN
+        RAISE EXCEPTION 'name, unit, penalizer, model and replace must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF model NOT IN ('bgnbd', 'mbgnbd') THEN
+        RAISE EXCEPTION 'unknown purchase model "%"', model
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''bgnbd'' or ''mbgnbd''.';
+    END IF;
+    IF unit NOT IN ('day', 'week') THEN
+        RAISE EXCEPTION 'unknown period unit "%"', unit
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''day'' or ''week''.';
+    END IF;
+    -- refuse (or with replace, delete) a model of another kind before fitting
+    PERFORM seg_reco._model_claim(_btyd_train.name, ARRAY['bgnbd', 'mbgnbd'], replace, 'btyd_train');
+    IF v_end IS NULL AND from_state THEN
+        v_end := (SELECT m.member_as_of FROM seg_reco.refresh_state m);
+        IF v_end IS NULL THEN
+            RAISE EXCEPTION 'seg_reco.transactions holds no customer purchases to train on'
+                USING ERRCODE = 'no_data_found';
+        END IF;
+    ELSIF v_end IS NULL THEN
+        SELECT max(t.ts)::date INTO v_end FROM seg_reco.transactions t WHERE t.customer_id IS NOT NULL;
+        IF v_end IS NULL THEN
+            RAISE EXCEPTION 'seg_reco.transactions holds no customer purchases to train on'
+                USING ERRCODE = 'no_data_found';
+        END IF;
+    END IF;
+
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.btyd_train_summaries
+        (customer_id bigint, frequency bigint, recency float8, t float8, monetary_value float8)
+        ON COMMIT DROP;
+    TRUNCATE pg_temp.btyd_train_summaries;
+    IF from_state THEN
+        INSERT INTO pg_temp.btyd_train_summaries
+        SELECT s.customer_id, s.frequency, s.recency, s.t, s.monetary_value
+          FROM seg_reco._btyd_summaries_from_state(v_end, unit) s;
+    ELSE
+        INSERT INTO pg_temp.btyd_train_summaries
+        SELECT s.cid, (s.v).frequency, (s.v).recency, (s.v).t, (s.v).monetary_value
+          FROM (SELECT t.customer_id AS cid,
+                       seg_reco.btyd_summary(t.ts::date, t.amount::float8, v_end, unit) AS v
+                  FROM seg_reco.transactions t
+                 WHERE t.customer_id IS NOT NULL AND t.ts < (v_end + 1)::timestamptz
+                 GROUP BY t.customer_id) s
+         WHERE s.v IS NOT NULL;
+    END IF;
+
+    IF model = 'bgnbd' THEN
+        v_fit := (SELECT seg_reco.bgnbd_fit(s.frequency, s.recency, s.t, penalizer)
+                    FROM pg_temp.btyd_train_summaries s);
+    ELSE
+        v_fit := (SELECT seg_reco.mbgnbd_fit(s.frequency, s.recency, s.t, penalizer)
+                    FROM pg_temp.btyd_train_summaries s);
+    END IF;
+    IF NOT v_fit.converged THEN
+        RAISE EXCEPTION 'the % fit of model "%" did not converge', model, name
+            USING ERRCODE = 'data_exception',
+                  DETAIL = format('%s customers, %s iterations; the model was not stored.',
+                                  v_fit.n_customers, v_fit.iterations),
+                  HINT = format('Try model => %L, a penalizer (e.g. penalizer => 0.001), or more customers.',
+                                CASE model WHEN 'bgnbd' THEN 'mbgnbd' ELSE 'bgnbd' END);
+    END IF;
+    -- (refresh_value() tells the spend model's failures by their messages,
+    -- which start with "the gamma-gamma spend")
+    v_gg := (SELECT seg_reco.gammagamma_fit(s.frequency, s.monetary_value, v_spend_pen)
+               FROM pg_temp.btyd_train_summaries s
+              WHERE s.frequency > 0 AND s.monetary_value > 0);
+    IF NOT v_gg.converged THEN
+        RAISE EXCEPTION 'the gamma-gamma spend fit of model "%" did not converge', name
+            USING ERRCODE = 'data_exception',
+                  DETAIL = format('%s repeat customers with positive spend, %s iterations; the model was not stored.',
+                                  v_gg.n_customers, v_gg.iterations),
+                  HINT = CASE WHEN v_gg.q <= 1
+                              THEN 'Train on more repeat customers or with extreme spends removed; a spend penalizer shrinks q towards 0 and does not help here.'
+                              ELSE 'Train on more repeat customers, or with a small spend_penalizer (e.g. 0.001) if q stays above 1.' END;
+    END IF;
+    IF v_gg.q <= 1 THEN
+        RAISE EXCEPTION 'the gamma-gamma spend model of "%" has q = % <= 1: its population mean spend is infinite', name, v_gg.q
+            USING ERRCODE = 'data_exception',
+                  HINT = CASE WHEN v_spend_pen > 0
+                              THEN 'A spend penalizer shrinks q towards 0: train with spend_penalizer => 0, on more repeat customers, or with extreme spends removed.'
+                              ELSE 'Train on more repeat customers or with extreme spends removed; a penalizer shrinks q towards 0 and does not help here.' END;
+    END IF;
+
+    PERFORM seg_reco._model_store(_btyd_train.name, _btyd_train.model, ARRAY['bgnbd', 'mbgnbd'],
+            jsonb_build_object('calibration_end', v_end, 'unit', unit, 'penalizer', penalizer,
+                               'spend_penalizer', v_spend_pen),
+            jsonb_build_object('log_likelihood', v_fit.log_likelihood, 'iterations', v_fit.iterations,
+                               'converged', v_fit.converged, 'n_customers', v_fit.n_customers),
+            jsonb_build_object('r', v_fit.r, 'alpha', v_fit.alpha, 'a', v_fit.a, 'b', v_fit.b,
+                'spend', jsonb_build_object('p', v_gg.p, 'q', v_gg.q, 'gamma', v_gg.gamma,
+                    'log_likelihood', v_gg.log_likelihood, 'iterations', v_gg.iterations,
+                    'converged', v_gg.converged, 'n_customers', v_gg.n_customers,
+                    'penalizer', v_gg.penalizer)),
+            replace, 'btyd_train');
+    SELECT * INTO v_row FROM seg_reco.btyd_models b WHERE b.name = _btyd_train.name;
+    DROP TABLE pg_temp.btyd_train_summaries;
+    RETURN v_row;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._btyd_train(text, date, text, float8, text, float8, boolean, boolean) IS 'btyd_train''s body: summaries of seg_reco.transactions, or (from_state) of seg_reco.customer_state at its member as-of date, then the fits, stored under name';
+REVOKE EXECUTE ON FUNCTION seg_reco._btyd_train(text, date, text, float8, text, float8, boolean, boolean) FROM PUBLIC;
+
+-- btyd_train: summaries of seg_reco.transactions up to calibration_end
+-- (default: the date of the latest line), purchase model and spend model,
+-- stored under name (see _btyd_train).
+COMMENT ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, float8, boolean) IS 'fits a purchase model (bgnbd or mbgnbd, with penalizer) and the Gamma-Gamma spend model (with spend_penalizer, default the same) on summaries of seg_reco.transactions up to calibration_end, and stores them under name in seg_reco.models (shown by the view seg_reco.btyd_models); a model of another kind under that name is an error unless replace';
+REVOKE EXECUTE ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, float8, boolean) FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Per-customer state: one pass over the transactions, and change capture
+-- (issue 12)
+------------------------------------------------------------------------------
+-- refresh() reads the transactions once: one pass grouped by receipt, then
+-- by customer (joined with products), writes one row per customer with a
+-- line into seg_reco.customer_state.  The features (customer_features), the
+-- RFM values (customer_segments) and the BTYD summaries (customer_value) are
+-- then derived from these rows, in O(customers).  No value in a row depends
+-- on the as-of date as long as no line is dated after it (and none is: the
+-- as-of date is the latest line's): what moves with the date (recency,
+-- tenure, the BTYD age t, the digital events up to the as-of date) is
+-- computed when the rows are read.  Sums are exact (numeric, and the
+-- fixed-point BTYD state), so a row does not depend on the order the lines
+-- are read in: recomputing a customer's row from the customer's own lines
+-- (an incremental refresh) gives the same row as the full pass.
+CREATE TABLE seg_reco.customer_state (
+    customer_id         bigint PRIMARY KEY,
+    lines               bigint NOT NULL,
+    checksum            bigint NOT NULL,
+    last_line_ts        timestamptz NOT NULL,
+    net_amount          numeric NOT NULL,
+    purchase_receipts   bigint NOT NULL,
+    purchase_amount     numeric NOT NULL,
+    first_purchase      timestamptz,
+    last_purchase       timestamptz,
+    btyd_frequency      bigint,
+    btyd_recency_days   float8,
+    btyd_first          date,
+    btyd_monetary_value float8,
+    receipts            bigint NOT NULL,
+    first_receipt_ts    timestamptz,
+    last_receipt_ts     timestamptz,
+    receipt_lines       bigint NOT NULL,
+    receipt_amount      numeric,
+    online_receipts     bigint NOT NULL,
+    morning_receipts    bigint NOT NULL,
+    own_brand_amount    numeric NOT NULL,
+    organic_amount      numeric NOT NULL,
+    promo_amount        numeric NOT NULL,
+    meat_fish_amount    numeric NOT NULL,
+    fresh_amount        numeric NOT NULL,
+    baby_amount         numeric NOT NULL,
+    digital_events      bigint NOT NULL,
+    add_to_cart_events  bigint NOT NULL,
+    digital_last_ts     timestamptz,
+    digital_next_ts     timestamptz
+);
+COMMENT ON TABLE seg_reco.customer_state IS 'one row per customer with a line: the partial sums refresh() derives features, RFM values and BTYD summaries from (written by refresh(): all rows in a full run, the changed customers'' rows in an incremental one)';
+COMMENT ON COLUMN seg_reco.customer_state.lines IS 'the customer''s lines (with a time stamp)';
+COMMENT ON COLUMN seg_reco.customer_state.checksum IS 'order-independent checksum of the customer''s lines (XOR of a hash of line, receipt and product ids): seg_reco.customer_state_check() compares it with the lines';
+COMMENT ON COLUMN seg_reco.customer_state.net_amount IS 'net amount of every line (features: monetary)';
+COMMENT ON COLUMN seg_reco.customer_state.purchase_receipts IS 'RFM: receipts with a line of amount > 0 (frequency); purchase_amount: net amount of the lines with a receipt (monetary); first/last_purchase: first and last line of amount > 0';
+COMMENT ON COLUMN seg_reco.customer_state.btyd_frequency IS 'BTYD summary in days (btyd_summary): repeat purchase days, days from the first to the last (btyd_recency_days), the first purchase day and the mean repeat spend; NULL without a purchase day';
+COMMENT ON COLUMN seg_reco.customer_state.receipts IS 'features: receipts with a line of amount > 0 of a known product (frequency); first/last_receipt_ts: earliest and latest of their times (a receipt''s time is its first line''s); receipt_lines, receipt_amount: their lines and amount; online_receipts, morning_receipts: those online and on weekday mornings; the *_amount columns: their amount in each product group';
+COMMENT ON COLUMN seg_reco.customer_state.digital_events IS 'digital events up to the as-of date (add_to_cart_events: of type add_to_cart); digital_last_ts: the latest of them; digital_next_ts: the first event after the as-of date (the customer is recomputed when the as-of date passes it)';
+
+-- What customer_state was computed at, and the last full run.  One row
+-- (written by refresh(); none before the first run).
+CREATE TABLE seg_reco.refresh_state (
+    one_row         boolean PRIMARY KEY DEFAULT true CHECK (one_row),
+    as_of           date,
+    member_as_of    date,
+    time_zone       text,
+    state_at        timestamptz,
+    last_full_run   bigint,
+    last_full_at    timestamptz,
+    models_complete boolean,
+    model_settings  jsonb
+);
+COMMENT ON TABLE seg_reco.refresh_state IS 'as-of date (as_of: the latest line; member_as_of: the latest member line, the BTYD calibration end) and time zone of seg_reco.customer_state, and the last full run of refresh(): whether it trained every model and the settings it trained them with';
+
+-- Change capture.  Statement triggers on the transactions and the digital
+-- events (seg_reco's tables, or the user's tables behind use_source) add
+-- the customer ids each statement touched (old and new rows); a row with a
+-- NULL customer_id asks for a full recomputation (TRUNCATE, use_source),
+-- reason says why.  Append-only, no index: concurrent writers never wait
+-- for one another here; refresh() takes the rows it sees and deletes them.
+CREATE TABLE seg_reco.dirty_customers (
+    customer_id bigint,
+    reason      text
+);
+COMMENT ON TABLE seg_reco.dirty_customers IS 'customers whose lines or digital events changed since refresh() last read them (added by the capture triggers, consumed by refresh()); customer_id NULL: every customer (reason says why)';
+
+-- The product attributes the features read, as customer_state last saw
+-- them (bits: 1 own brand, 2 organic, 4 meat or fish, 8 fruit and
+-- vegetables, 16 baby): an incremental run recomputes the customers with
+-- lines of a product whose bits changed (or that appeared or went).
+CREATE TABLE seg_reco.customer_state_products (
+    product_id  bigint PRIMARY KEY,
+    flags       integer NOT NULL
+);
+COMMENT ON TABLE seg_reco.customer_state_products IS 'product attributes customer_state was computed with (bits: 1 own brand, 2 organic, 4 meat/fish, 8 fruit and vegetables, 16 baby)';
+
+-- pg_dump keeps the state with the lines it was computed from (and the
+-- marks not yet consumed): a restored database goes on incrementally, and
+-- its customer_features and customer_segments are restored filled
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.customer_state', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.refresh_state', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.dirty_customers', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.customer_state_products', '');
+
+-- The bits of a product (see customer_state_products).
+CREATE FUNCTION seg_reco._product_flags(own_brand boolean, organic boolean, category text)
+RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE WHEN own_brand THEN 1 ELSE 0 END + CASE WHEN organic THEN 2 ELSE 0 END
+       + CASE WHEN category IN ('kjøtt', 'fisk og sjømat') THEN 4 ELSE 0 END
+       + CASE WHEN category = 'frukt og grønt' THEN 8 ELSE 0 END
+       + CASE WHEN category = 'baby' THEN 16 ELSE 0 END;
+COMMENT ON FUNCTION seg_reco._product_flags(boolean, boolean, text) IS 'internal: the product attributes customer features read, as bits (1 own brand, 2 organic, 4 meat/fish, 8 fruit and vegetables, 16 baby)';
+
+-- Writes the customer_state rows of the given customers (NULL: of every
+-- customer, replacing all rows) from their lines, as of a date that no
+-- line is after.  One statement: the lines (of those customers: through
+-- the customer index) grouped by receipt, then by customer.  The BTYD part
+-- is the btyd_summary state of each receipt merged per customer (exact:
+-- the state sums in fixed point), in days.  A NaN amount is an error, as
+-- in compute_customer_features.  Returns the rows written.
+CREATE FUNCTION seg_reco._customer_state_update(as_of date, customer_ids bigint[] DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_end timestamptz := (as_of + 1)::timestamptz;
+    v_lines text := '';
+    v_events text := '';
+    v_rows bigint;
+    v_customer bigint;
+    v_receipt bigint;
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'as_of must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF customer_ids IS NULL THEN
+        TRUNCATE seg_reco.customer_state;
+    ELSE
+        DELETE FROM seg_reco.customer_state s WHERE s.customer_id = ANY (customer_ids);
+        v_lines := ' AND t.customer_id = ANY ($3)';
+        v_events := ' AND e.customer_id = ANY ($3)';
+    END IF;
+    EXECUTE format($q$
+    INSERT INTO seg_reco.customer_state
+    WITH r AS (
+        SELECT t.customer_id AS cid, t.receipt_id,
+               count(*) AS n_lines,
+               bit_xor(pg_catalog.hashint8extended(t.line_id, t.receipt_id # t.product_id)) AS cks,
+               max(t.ts) AS last_ts,
+               sum(t.amount) AS net,
+               min(t.ts) FILTER (WHERE t.amount > 0) AS p_first,
+               max(t.ts) FILTER (WHERE t.amount > 0) AS p_last,
+               seg_reco.btyd_summary_state_agg(t.ts::date, nullif(t.amount, 'NaN')::float8, $1, 'day') AS btyd,
+               min(t.ts) FILTER (WHERE t.amount > 0 AND p.product_id IS NOT NULL) AS f_ts,
+               count(*) FILTER (WHERE t.amount > 0 AND p.product_id IS NOT NULL) AS f_lines,
+               sum(t.amount) FILTER (WHERE t.amount > 0 AND p.product_id IS NOT NULL) AS f_amount,
+               bool_or(t.channel = 'online') FILTER (WHERE t.amount > 0 AND p.product_id IS NOT NULL) AS f_online,
+               sum(t.amount) FILTER (WHERE t.amount > 0 AND p.own_brand) AS f_own,
+               sum(t.amount) FILTER (WHERE t.amount > 0 AND p.organic) AS f_organic,
+               sum(t.amount) FILTER (WHERE t.amount > 0 AND p.product_id IS NOT NULL AND t.discount > 0) AS f_promo,
+               sum(t.amount) FILTER (WHERE t.amount > 0 AND p.category IN ('kjøtt', 'fisk og sjømat')) AS f_meat,
+               sum(t.amount) FILTER (WHERE t.amount > 0 AND p.category = 'frukt og grønt') AS f_fresh,
+               sum(t.amount) FILTER (WHERE t.amount > 0 AND p.category = 'baby') AS f_baby
+          FROM seg_reco.transactions t
+          LEFT JOIN seg_reco.products p ON p.product_id = t.product_id
+         WHERE t.customer_id IS NOT NULL AND t.ts IS NOT NULL%s
+         GROUP BY t.customer_id, t.receipt_id
+    ), c AS (
+        SELECT r.cid, sum(r.n_lines) AS n_lines, bit_xor(r.cks) AS cks, max(r.last_ts) AS last_ts,
+               coalesce(sum(r.net), 0.00) AS net,
+               count(r.p_first) FILTER (WHERE r.receipt_id IS NOT NULL) AS p_receipts,
+               coalesce(sum(r.net) FILTER (WHERE r.receipt_id IS NOT NULL), 0.00) AS p_amount,
+               min(r.p_first) FILTER (WHERE r.receipt_id IS NOT NULL) AS p_first,
+               max(r.p_last) FILTER (WHERE r.receipt_id IS NOT NULL) AS p_last,
+               seg_reco.btyd_summary_merge(r.btyd) AS b,
+               count(r.f_ts) AS receipts, min(r.f_ts) AS f_first, max(r.f_ts) AS f_last,
+               coalesce(sum(r.f_lines), 0) AS f_lines, sum(r.f_amount) AS f_amount,
+               count(*) FILTER (WHERE r.f_online) AS f_online,
+               count(*) FILTER (WHERE extract(isodow FROM r.f_ts) <= 5 AND extract(hour FROM r.f_ts) < 12) AS f_morning,
+               coalesce(sum(r.f_own), 0) AS f_own, coalesce(sum(r.f_organic), 0) AS f_organic,
+               coalesce(sum(r.f_promo), 0) AS f_promo, coalesce(sum(r.f_meat), 0) AS f_meat,
+               coalesce(sum(r.f_fresh), 0) AS f_fresh, coalesce(sum(r.f_baby), 0) AS f_baby
+          FROM r GROUP BY r.cid
+    ), d AS (
+        SELECT e.customer_id AS cid,
+               count(*) FILTER (WHERE e.ts < $2) AS events,
+               count(*) FILTER (WHERE e.ts < $2 AND e.event_type = 'add_to_cart') AS carts,
+               max(e.ts) FILTER (WHERE e.ts < $2) AS last_ts,
+               min(e.ts) FILTER (WHERE e.ts >= $2) AS next_ts
+          FROM seg_reco.digital_events e
+         WHERE e.customer_id IS NOT NULL%s
+         GROUP BY e.customer_id
+    )
+    SELECT c.cid, c.n_lines, c.cks, c.last_ts, c.net, c.p_receipts, c.p_amount, c.p_first, c.p_last,
+           (c.b).frequency, (c.b).recency, (c.b).first_purchase, (c.b).monetary_value,
+           c.receipts, c.f_first, c.f_last, c.f_lines, c.f_amount, c.f_online, c.f_morning,
+           c.f_own, c.f_organic, c.f_promo, c.f_meat, c.f_fresh, c.f_baby,
+           coalesce(d.events, 0), coalesce(d.carts, 0), d.last_ts, d.next_ts
+      FROM c LEFT JOIN d ON d.cid = c.cid
+    $q$, v_lines, v_events) USING as_of, v_end, customer_ids;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+
+    -- a NaN amount makes the customer's net amount NaN
+    SELECT s.customer_id INTO v_customer FROM seg_reco.customer_state s
+     WHERE s.net_amount = 'NaN'::numeric AND (customer_ids IS NULL OR s.customer_id = ANY (customer_ids))
+     LIMIT 1;
+    IF FOUND THEN
+        SELECT t.receipt_id INTO v_receipt FROM seg_reco.transactions t
+         WHERE t.customer_id = v_customer AND t.amount = 'NaN'::numeric LIMIT 1;
+        RAISE EXCEPTION 'amount must be a finite number, got NaN'
+            USING ERRCODE = 'data_exception',
+                  DETAIL = format('Receipt %s has a line with amount NaN.', v_receipt),
+                  HINT = 'Filter out or repair rows with NaN or infinite values.';
+    END IF;
+    IF customer_ids IS NULL THEN
+        TRUNCATE seg_reco.customer_state_products;
+        INSERT INTO seg_reco.customer_state_products (product_id, flags)
+        SELECT p.product_id, min(seg_reco._product_flags(p.own_brand, p.organic, p.category))
+          FROM seg_reco.products p WHERE p.product_id IS NOT NULL GROUP BY p.product_id;
+    END IF;
+    RETURN v_rows;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._customer_state_update(date, bigint[]) IS 'refresh() helper: writes the customer_state rows of these customers (NULL: every customer) from their lines as of a date (one pass: lines grouped by receipt, then by customer)';
+REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_update(date, bigint[]) FROM PUBLIC;
+
+-- The capture trigger function (statement level, transition tables old_rows
+-- and new_rows).  It runs with its owner's rights (SECURITY DEFINER): every
+-- role allowed to write the source tables must have its changes recorded,
+-- without being given write access to seg_reco's bookkeeping; it only
+-- appends the customer ids of the rows the statement changed.  Argument:
+-- the customer id column of a user's table (none: customer_id).
+CREATE FUNCTION seg_reco._capture_changes() RETURNS trigger
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_col text;
+    v_id text;
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO seg_reco.dirty_customers (customer_id, reason)
+        VALUES (NULL, format('%s was truncated', TG_RELID::regclass));
+        RETURN NULL;
+    END IF;
+    IF TG_NARGS = 0 THEN
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO seg_reco.dirty_customers (customer_id)
+            SELECT DISTINCT n.customer_id FROM new_rows n WHERE n.customer_id IS NOT NULL;
+        ELSIF TG_OP = 'DELETE' THEN
+            INSERT INTO seg_reco.dirty_customers (customer_id)
+            SELECT DISTINCT o.customer_id FROM old_rows o WHERE o.customer_id IS NOT NULL;
+        ELSE
+            INSERT INTO seg_reco.dirty_customers (customer_id)
+            SELECT n.customer_id FROM new_rows n WHERE n.customer_id IS NOT NULL
+            UNION
+            SELECT o.customer_id FROM old_rows o WHERE o.customer_id IS NOT NULL;
+        END IF;
+        RETURN NULL;
+    END IF;
+    v_col := TG_ARGV[0];
+    -- the id as the view over the user's table reads it
+    v_id := CASE WHEN TG_NARGS > 1 AND TG_ARGV[1] = 'text'
+                 THEN 'seg_reco.internal_id(%1$s.%2$I::text)' ELSE '%1$s.%2$I::bigint' END;
+    IF TG_OP = 'INSERT' THEN
+        EXECUTE format('INSERT INTO seg_reco.dirty_customers (customer_id)
+                        SELECT DISTINCT %s FROM new_rows n WHERE n.%I IS NOT NULL',
+                       format(v_id, 'n', v_col), v_col);
+    ELSIF TG_OP = 'DELETE' THEN
+        EXECUTE format('INSERT INTO seg_reco.dirty_customers (customer_id)
+                        SELECT DISTINCT %s FROM old_rows o WHERE o.%I IS NOT NULL',
+                       format(v_id, 'o', v_col), v_col);
+    ELSE
+        EXECUTE format('INSERT INTO seg_reco.dirty_customers (customer_id)
+                        SELECT %s FROM new_rows n WHERE n.%3$I IS NOT NULL
+                        UNION
+                        SELECT %s FROM old_rows o WHERE o.%3$I IS NOT NULL',
+                       format(v_id, 'n', v_col), format(v_id, 'o', v_col), v_col);
+    END IF;
+    RETURN NULL;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._capture_changes() IS 'capture trigger of the transactions and digital events (statement level): records the customers a statement touched in seg_reco.dirty_customers (TRUNCATE: all of them)';
+REVOKE EXECUTE ON FUNCTION seg_reco._capture_changes() FROM PUBLIC;
+
+-- the capture triggers: on seg_reco's own tables as in a fresh install; on
+-- a user's table behind use_source when it is a plain table (otherwise
+-- refresh() runs full, as it says in refresh_log)
+-- Installs the capture triggers on a table (a user's table behind
+-- use_source; column: its customer id column) and enables them always.
+-- Returns NULL, or why it could not (not a plain table, no privilege).
+CREATE FUNCTION seg_reco._capture_install(target regclass, customer_column text)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_kind "char";
+    v_op text;
+    v_args text;
+BEGIN
+    SELECT c.relkind INTO v_kind FROM pg_catalog.pg_class c WHERE c.oid = target;
+    IF v_kind IS DISTINCT FROM 'r' THEN
+        RETURN format('%s is not a plain table: its changes cannot be captured', target);
+    END IF;
+    SELECT format('%L', customer_column)
+           || CASE WHEN seg_reco._text_id_arg(customer_column, a.atttypid) IS NULL THEN '' ELSE ', ''text''' END
+      INTO v_args
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = target AND a.attname = customer_column AND a.attnum > 0 AND NOT a.attisdropped;
+    BEGIN
+        FOREACH v_op IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                        WHERE g.tgrelid = target AND g.tgname = 'seg_reco_capture_' || v_op) THEN
+                EXECUTE format('DROP TRIGGER %I ON %s', 'seg_reco_capture_' || v_op, target);
+            END IF;
+            EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION seg_reco._capture_changes(%s)',
+                           'seg_reco_capture_' || v_op, upper(v_op), target,
+                           CASE v_op WHEN 'insert' THEN 'REFERENCING NEW TABLE AS new_rows'
+                                     WHEN 'update' THEN 'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'
+                                     WHEN 'delete' THEN 'REFERENCING OLD TABLE AS old_rows'
+                                     ELSE '' END,
+                           coalesce(v_args, format('%L', customer_column)));
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', target, 'seg_reco_capture_' || v_op);
+        END LOOP;
+    EXCEPTION WHEN insufficient_privilege THEN
+        RETURN format('no privilege to create triggers on %s: %s', target, SQLERRM);
+    END;
+    RETURN NULL;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._capture_install(regclass, text) IS 'use_source helper: puts the capture triggers on a user''s table (NULL), or says why it cannot';
+REVOKE EXECUTE ON FUNCTION seg_reco._capture_install(regclass, text) FROM PUBLIC;
+
+DO $upgrade$
+DECLARE
+    v_rel text;
+    v_source regclass;
+BEGIN
+    FOREACH v_rel IN ARRAY ARRAY['transactions', 'digital_events'] LOOP
+        IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass('seg_reco.' || v_rel)) = 'r' THEN
+            EXECUTE pg_catalog.format('CREATE TRIGGER seg_reco_capture_insert AFTER INSERT ON seg_reco.%I
+                REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION seg_reco._capture_changes()', v_rel);
+            EXECUTE pg_catalog.format('CREATE TRIGGER seg_reco_capture_update AFTER UPDATE ON seg_reco.%I
+                REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION seg_reco._capture_changes()', v_rel);
+            EXECUTE pg_catalog.format('CREATE TRIGGER seg_reco_capture_delete AFTER DELETE ON seg_reco.%I
+                REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION seg_reco._capture_changes()', v_rel);
+            EXECUTE pg_catalog.format('CREATE TRIGGER seg_reco_capture_truncate AFTER TRUNCATE ON seg_reco.%I
+                FOR EACH STATEMENT EXECUTE FUNCTION seg_reco._capture_changes()', v_rel);
+            EXECUTE pg_catalog.format('ALTER TABLE seg_reco.%I ENABLE ALWAYS TRIGGER seg_reco_capture_insert', v_rel);
+            EXECUTE pg_catalog.format('ALTER TABLE seg_reco.%I ENABLE ALWAYS TRIGGER seg_reco_capture_update', v_rel);
+            EXECUTE pg_catalog.format('ALTER TABLE seg_reco.%I ENABLE ALWAYS TRIGGER seg_reco_capture_delete', v_rel);
+            EXECUTE pg_catalog.format('ALTER TABLE seg_reco.%I ENABLE ALWAYS TRIGGER seg_reco_capture_truncate', v_rel);
+        ELSE
+            SELECT pg_catalog.to_regclass(s.source) INTO v_source FROM seg_reco.sources s WHERE s.relation = v_rel;
+            IF v_source IS NOT NULL THEN
+                PERFORM seg_reco._capture_install(v_source,
+                            coalesce((SELECT s.columns ->> 'customer_id' FROM seg_reco.sources s WHERE s.relation = v_rel),
+                                     'customer_id'));
+            END IF;
+        END IF;
+    END LOOP;
+END;
+$upgrade$;
+
+-- NULL when every change of the transactions and digital events reaches
+-- seg_reco.dirty_customers (all four capture triggers on the table behind
+-- each, none disabled), else why not.
+CREATE FUNCTION seg_reco._capture_status() RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_rel text;
+    v_target regclass;
+    v_kind "char";
+BEGIN
+    FOREACH v_rel IN ARRAY ARRAY['transactions', 'digital_events'] LOOP
+        v_target := to_regclass(format('seg_reco.%I', v_rel));
+        SELECT c.relkind INTO v_kind FROM pg_catalog.pg_class c WHERE c.oid = v_target;
+        IF v_kind = 'v' THEN
+            v_target := (SELECT to_regclass(s.source) FROM seg_reco.sources s WHERE s.relation = v_rel);
+        END IF;
+        IF v_target IS NULL THEN
+            RETURN format('the relation behind seg_reco.%s was not found', v_rel);
+        END IF;
+        IF (SELECT count(*) FROM pg_catalog.pg_trigger g
+             WHERE g.tgrelid = v_target AND g.tgenabled <> 'D'
+               AND g.tgfoid = 'seg_reco._capture_changes()'::regprocedure) < 4 THEN
+            RETURN format('the changes of %s are not captured (%s)', v_target,
+                          CASE WHEN v_kind = 'v' AND (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = v_target) <> 'r'
+                               THEN 'it is not a plain table'
+                               ELSE 'its capture triggers are missing or disabled' END);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._capture_status() IS 'refresh() helper: NULL when the changes of the transactions and digital events are captured, else why not';
+REVOKE EXECUTE ON FUNCTION seg_reco._capture_status() FROM PUBLIC;
+
+-- Brings customer_state up to date.  full: every row from one pass over
+-- all lines.  Otherwise the rows of the customers that changed since the
+-- last run: those recorded by the capture triggers, those with lines of a
+-- product whose attributes changed, and those whose digital events cross
+-- the new as-of date; each from the customer's own lines.  Returns what it
+-- did; the changed customers are left in pg_temp.seg_reco_changed for the
+-- steps after (ALS fold-in and the partial recommendations).
+CREATE FUNCTION seg_reco._customer_state_refresh(full_run boolean) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_as_of date := seg_reco.default_as_of();
+    v_end timestamptz;
+    v_marks bigint;
+    v_products bigint[];
+    v_ids bigint[];
+    v_rows bigint;
+    v_t0 timestamptz := clock_timestamp();
+    v_result jsonb;
+BEGIN
+    IF to_regclass('pg_temp.seg_reco_changed') IS NOT NULL THEN
+        DROP TABLE pg_temp.seg_reco_changed;
+    END IF;
+    CREATE TEMP TABLE seg_reco_changed (customer_id bigint PRIMARY KEY) ON COMMIT DROP;
+    -- the marks this run consumes (those committed later stay for the next)
+    WITH d AS (DELETE FROM seg_reco.dirty_customers RETURNING customer_id),
+         i AS (INSERT INTO pg_temp.seg_reco_changed
+               SELECT DISTINCT d.customer_id FROM d WHERE d.customer_id IS NOT NULL AND NOT full_run)
+    SELECT count(*) INTO v_marks FROM d;
+    IF v_as_of IS NULL THEN
+        -- no lines: no customer state
+        TRUNCATE seg_reco.customer_state;
+        TRUNCATE pg_temp.seg_reco_changed;
+        v_rows := 0;
+        v_result := jsonb_build_object('customers_recomputed', 0);
+    ELSIF full_run THEN
+        v_rows := seg_reco._customer_state_update(v_as_of, NULL);
+        v_result := jsonb_build_object('customers_recomputed', v_rows);
+    ELSE
+        v_end := (v_as_of + 1)::timestamptz;
+        -- products whose attributes changed, appeared or went
+        SELECT array_agg(coalesce(c.product_id, o.product_id)) INTO v_products
+          FROM (SELECT p.product_id, min(seg_reco._product_flags(p.own_brand, p.organic, p.category)) AS flags
+                  FROM seg_reco.products p WHERE p.product_id IS NOT NULL GROUP BY p.product_id) c
+          FULL JOIN seg_reco.customer_state_products o ON o.product_id = c.product_id
+         WHERE c.flags IS DISTINCT FROM o.flags;
+        IF v_products IS NOT NULL THEN
+            INSERT INTO pg_temp.seg_reco_changed
+            SELECT DISTINCT t.customer_id FROM seg_reco.transactions t
+             WHERE t.product_id = ANY (v_products) AND t.customer_id IS NOT NULL
+            ON CONFLICT DO NOTHING;
+            DELETE FROM seg_reco.customer_state_products o WHERE o.product_id = ANY (v_products);
+            INSERT INTO seg_reco.customer_state_products (product_id, flags)
+            SELECT p.product_id, min(seg_reco._product_flags(p.own_brand, p.organic, p.category))
+              FROM seg_reco.products p WHERE p.product_id = ANY (v_products) GROUP BY p.product_id;
+        END IF;
+        -- digital events that the new as-of date takes in or leaves out
+        INSERT INTO pg_temp.seg_reco_changed
+        SELECT s.customer_id FROM seg_reco.customer_state s
+         WHERE s.digital_next_ts < v_end OR s.digital_last_ts >= v_end
+        ON CONFLICT DO NOTHING;
+        SELECT array_agg(c.customer_id ORDER BY c.customer_id) INTO v_ids FROM pg_temp.seg_reco_changed c;
+        v_rows := 0;
+        IF v_ids IS NOT NULL THEN
+            v_rows := seg_reco._customer_state_update(v_as_of, v_ids);
+        END IF;
+        v_result := jsonb_build_object('customers_recomputed', coalesce(cardinality(v_ids), 0),
+                                       'state_rows_written', v_rows, 'changed_products', coalesce(cardinality(v_products), 0));
+    END IF;
+    ANALYZE pg_temp.seg_reco_changed;
+    INSERT INTO seg_reco.refresh_state AS r (one_row, as_of, member_as_of, time_zone, state_at)
+    VALUES (true, v_as_of, (SELECT max(s.last_line_ts) FROM seg_reco.customer_state s)::date,
+            current_setting('TimeZone'), clock_timestamp())
+    ON CONFLICT (one_row) DO UPDATE
+       SET as_of = excluded.as_of, member_as_of = excluded.member_as_of,
+           time_zone = excluded.time_zone, state_at = excluded.state_at;
+    RETURN v_result || jsonb_build_object('as_of', v_as_of, 'capture_marks', v_marks,
+                                          'state_ms', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1));
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._customer_state_refresh(boolean) IS 'refresh() helper: brings seg_reco.customer_state up to date (full: from all lines; otherwise the customers that changed since the last run, from their own lines)';
+REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_refresh(boolean) FROM PUBLIC;
+
+-- customer_features derived from customer_state at its as-of date, with
+-- the arithmetic of compute_customer_features (the same numbers).
+CREATE FUNCTION seg_reco._customer_features_from_state()
+RETURNS TABLE (
+    customer_id         bigint,
+    recency_days        integer,
+    tenure_days         integer,
+    frequency           bigint,
+    monetary            numeric,
+    basket_nok          float8,
+    basket_lines        float8,
+    days_between_visits float8,
+    online_share        float8,
+    weekday_morning_share float8,
+    own_brand_share     float8,
+    organic_share       float8,
+    promo_share         float8,
+    meat_fish_share     float8,
+    fresh_share         float8,
+    baby_share          float8,
+    digital_events      bigint,
+    add_to_cart_events  bigint
+)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT s.customer_id, m.as_of - s.last_receipt_ts::date, m.as_of - s.first_receipt_ts::date,
+           s.receipts, s.net_amount,
+           (s.receipt_amount / s.receipts)::float8,
+           (s.receipt_lines::numeric / s.receipts)::float8,
+           extract(epoch FROM s.last_receipt_ts - s.first_receipt_ts)::float8 / 86400.0
+               / greatest(s.receipts - 1, 1),
+           (s.online_receipts::numeric / s.receipts)::float8,
+           (s.morning_receipts::numeric / s.receipts)::float8,
+           s.own_brand_amount::float8 / s.receipt_amount::float8,
+           s.organic_amount::float8 / s.receipt_amount::float8,
+           s.promo_amount::float8 / s.receipt_amount::float8,
+           s.meat_fish_amount::float8 / s.receipt_amount::float8,
+           s.fresh_amount::float8 / s.receipt_amount::float8,
+           s.baby_amount::float8 / s.receipt_amount::float8,
+           s.digital_events, s.add_to_cart_events
+      FROM seg_reco.customer_state s
+      JOIN seg_reco.refresh_state m ON m.as_of IS NOT NULL
+     WHERE s.receipts > 0
+     ORDER BY s.customer_id
+$fn$;
+COMMENT ON FUNCTION seg_reco._customer_features_from_state() IS 'the rows of customer_features, from seg_reco.customer_state at its as-of date (equal to compute_customer_features() at that date when the state is up to date)';
+
+-- RFM of every customer derived from customer_state at its as-of date:
+-- rfm_score()'s columns, scores and segments.
+CREATE FUNCTION seg_reco._rfm_from_state()
+RETURNS TABLE (
+    customer_id     bigint,
+    as_of_date      date,
+    first_purchase  timestamptz,
+    last_purchase   timestamptz,
+    recency_days    integer,
+    frequency       bigint,
+    monetary        numeric,
+    r_score         integer,
+    f_score         integer,
+    m_score         integer,
+    rfm_code        text,
+    segment         text
+)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_as_of date := (SELECT m.as_of FROM seg_reco.refresh_state m);
+BEGIN
+    IF v_as_of IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    WITH vals AS (
+        SELECT coalesce(c.customer_id, a.customer_id) AS cid,
+               a.first_purchase AS first_p,
+               a.last_purchase AS last_p,
+               coalesce(a.purchase_receipts, 0) AS freq,
+               coalesce(a.purchase_amount, 0.00) AS money
+          FROM seg_reco.customers c
+          FULL JOIN seg_reco.customer_state a ON a.customer_id = c.customer_id
+    ), recency AS (
+        SELECT v.*, (v_as_of - (v.last_p)::date) AS rec
+          FROM vals v
+    ), scored AS (
+        SELECT r.*,
+               1 + (5 * (rank() OVER (ORDER BY r.rec DESC) - 1)
+                    / count(*) OVER ())::integer AS rs,
+               1 + (5 * (rank() OVER (ORDER BY r.freq) - 1)
+                    / count(*) OVER ())::integer AS fs,
+               1 + (5 * (rank() OVER (ORDER BY r.money) - 1)
+                    / count(*) OVER ())::integer AS ms
+          FROM recency r
+         WHERE r.freq > 0
+    ), codes AS (
+        SELECT rr AS r, ff AS f, mm AS m,
+               coalesce((SELECT s.segment FROM seg_reco.rfm_segments s
+                          WHERE rr BETWEEN s.r_min AND s.r_max
+                            AND ff BETWEEN s.f_min AND s.f_max
+                            AND mm BETWEEN s.m_min AND s.m_max
+                          ORDER BY s.priority LIMIT 1), 'Others') AS seg
+          FROM generate_series(1, 5) rr, generate_series(1, 5) ff, generate_series(1, 5) mm
+    )
+    SELECT r.cid, v_as_of, r.first_p, r.last_p, r.rec, r.freq, r.money,
+           s.rs, s.fs, s.ms,
+           CASE WHEN s.cid IS NULL THEN NULL ELSE s.rs::text || s.fs::text || s.ms::text END,
+           coalesce(k.seg, 'No Purchases')
+      FROM recency r
+      LEFT JOIN scored s ON s.cid = r.cid
+      LEFT JOIN codes k ON k.r = s.rs AND k.f = s.fs AND k.m = s.ms
+     ORDER BY r.cid;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._rfm_from_state() IS 'rfm_score()''s rows derived from seg_reco.customer_state at its as-of date (equal to rfm_score() at that date when the state is up to date)';
+
+-- BTYD summaries of every customer with a purchase day, from customer_state,
+-- at a calibration end no line is after, in a unit ('day' or 'week'):
+-- btyd_summary()'s values.
+CREATE FUNCTION seg_reco._btyd_summaries_from_state(calibration_end date, unit text)
+RETURNS TABLE (customer_id bigint, frequency bigint, recency float8, t float8, monetary_value float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT s.customer_id, s.btyd_frequency,
+           s.btyd_recency_days / u.days,
+           (calibration_end - s.btyd_first)::float8 / u.days,
+           s.btyd_monetary_value
+      FROM seg_reco.customer_state s,
+           (SELECT CASE unit WHEN 'day' THEN 1::float8 WHEN 'week' THEN 7::float8 END AS days) u
+     WHERE s.btyd_first IS NOT NULL AND s.btyd_first <= calibration_end AND u.days IS NOT NULL
+     ORDER BY s.customer_id
+$fn$;
+COMMENT ON FUNCTION seg_reco._btyd_summaries_from_state(date, text) IS 'BTYD summaries (frequency, recency, t, monetary_value) of every customer with a purchase day, from seg_reco.customer_state at a calibration end, in unit day or week';
+
+-- btyd_scores() of a stored model, from customer_state at a calibration end
+-- (the model's own, or a later one: an incremental run scores every
+-- customer at the new date with the model fitted before).
+CREATE FUNCTION seg_reco._btyd_scores_from_state(model text, calibration_end date,
+                                                 at_risk_p_alive float8 DEFAULT 0.5,
+                                                 monthly_discount float8 DEFAULT 0.01)
+RETURNS TABLE (
+    customer_id             bigint,
+    frequency               bigint,
+    recency                 float8,
+    t                       float8,
+    monetary_value          float8,
+    p_alive                 float8,
+    expected_purchases_90d  float8,
+    expected_spend          float8,
+    clv_12m                 float8,
+    at_risk                 boolean
+)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    m seg_reco.btyd_models;
+    v_r float8; v_alpha float8; v_a float8; v_b float8;
+    v_p float8; v_q float8; v_g float8;
+    v_mod boolean;
+    v_90 float8;
+BEGIN
+    IF at_risk_p_alive IS NULL OR NOT (at_risk_p_alive BETWEEN 0 AND 1) THEN
+        RAISE EXCEPTION 'at_risk_p_alive must be between 0 and 1'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF monthly_discount IS NULL OR calibration_end IS NULL THEN
+        RAISE EXCEPTION 'monthly_discount and calibration_end must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    m := seg_reco._btyd_model(model);
+    v_r := (m.params->>'r')::float8; v_alpha := (m.params->>'alpha')::float8;
+    v_a := (m.params->>'a')::float8; v_b := (m.params->>'b')::float8;
+    v_p := (m.params#>>'{spend,p}')::float8; v_q := (m.params#>>'{spend,q}')::float8;
+    v_g := (m.params#>>'{spend,gamma}')::float8;
+    v_mod := m.kind = 'mbgnbd';
+    v_90 := CASE m.unit WHEN 'day' THEN 90.0 ELSE 90.0 / 7 END;
+
+    RETURN QUERY
+    WITH s AS (
+        SELECT x.customer_id AS cid, x.frequency AS f, x.recency AS rec, x.t AS tt, x.monetary_value AS mv
+          FROM seg_reco._btyd_summaries_from_state(calibration_end, m.unit) x
+    ), sc AS (
+        SELECT s.*,
+               CASE WHEN v_mod THEN seg_reco.mbgnbd_p_alive(v_r, v_alpha, v_a, v_b, s.f, s.rec, s.tt)
+                    ELSE seg_reco.bgnbd_p_alive(v_r, v_alpha, v_a, v_b, s.f, s.rec, s.tt) END AS pa,
+               CASE WHEN v_mod THEN seg_reco.mbgnbd_expected_purchases(v_r, v_alpha, v_a, v_b, s.f, s.rec, s.tt, v_90)
+                    ELSE seg_reco.bgnbd_expected_purchases(v_r, v_alpha, v_a, v_b, s.f, s.rec, s.tt, v_90) END AS e90,
+               seg_reco.gammagamma_expected_spend(v_p, v_q, v_g, s.f, s.mv) AS es
+          FROM s
+    )
+    SELECT sc.cid, sc.f, sc.rec, sc.tt, sc.mv, sc.pa, sc.e90, sc.es,
+           CASE WHEN v_mod THEN seg_reco.mbgnbd_clv(v_r, v_alpha, v_a, v_b, sc.f, sc.rec, sc.tt, sc.es, 12, monthly_discount, m.unit)
+                ELSE seg_reco.bgnbd_clv(v_r, v_alpha, v_a, v_b, sc.f, sc.rec, sc.tt, sc.es, 12, monthly_discount, m.unit) END,
+           sc.f >= 1 AND sc.pa < at_risk_p_alive
+      FROM sc
+     ORDER BY sc.cid;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._btyd_scores_from_state(text, date, float8, float8) IS 'btyd_scores() of a stored model with the summaries of seg_reco.customer_state at a calibration end';
+
+-- Compares customer_state with the lines (every line is read): the
+-- customers whose stored line count or checksum differ from their lines,
+-- or who have lines but no row (or a row but no lines).  Empty when
+-- nothing escaped the capture (say, a write while the triggers were
+-- disabled); otherwise run CALL seg_reco.refresh('full').
+CREATE FUNCTION seg_reco.customer_state_check()
+RETURNS TABLE (customer_id bigint, stored_lines bigint, lines bigint, checksum_matches boolean)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    WITH l AS (
+        SELECT t.customer_id, count(*) AS n,
+               bit_xor(pg_catalog.hashint8extended(t.line_id, t.receipt_id # t.product_id)) AS cks
+          FROM seg_reco.transactions t
+         WHERE t.customer_id IS NOT NULL AND t.ts IS NOT NULL
+         GROUP BY t.customer_id
+    )
+    SELECT coalesce(s.customer_id, l.customer_id), s.lines, l.n, s.checksum IS NOT DISTINCT FROM l.cks
+      FROM seg_reco.customer_state s
+      FULL JOIN l ON l.customer_id = s.customer_id
+     WHERE s.lines IS DISTINCT FROM l.n OR s.checksum IS DISTINCT FROM l.cks
+     ORDER BY 1
+$fn$;
+COMMENT ON FUNCTION seg_reco.customer_state_check() IS 'customers whose stored state (line count, checksum) does not match their lines: empty when every change was captured';
+REVOKE EXECUTE ON FUNCTION seg_reco.customer_state_check() FROM PUBLIC;
+
+-- use_source('transactions', ...) says when the user's table has no index
+-- for one customer's lines or for the latest line (issue 11 item 9)
+-- use_source(relation, source, columns): replace seg_reco.<relation> by a view
+-- over the user's relation.  columns maps seg_reco column -> source column
+-- for names that differ; other columns are taken by the same name, and an
+-- optional column missing from the source is filled with NULL or its
+-- documented default.  A non-empty built-in table is only replaced with
+-- discard_data => true.  For transactions and digital_events it puts the
+-- capture triggers of the incremental refresh on the user's table (a plain
+-- table; otherwise every refresh() is full, with a NOTICE now).
+CREATE OR REPLACE FUNCTION seg_reco.use_source(relation text, source regclass,
+                                    columns jsonb DEFAULT '{}',
+                                    discard_data boolean DEFAULT false)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_target regclass;
+    v_kind "char";
+    v_rows bigint;
+    v_select text := '';
+    v_col record;
+    v_src_col text;
+    v_src_type oid;
+    v_src_typmod integer;
+    v_tgt_type oid;
+    v_key text;
+    v_cust text;
+    v_cust_type regtype;
+    v_ts text;
+    v_text_ids text[] := '{}';
+    v_id_expr text;
+    v_cust_expr text;
+    v_src record;
+    v_ids text := '';
+    v_old regclass;
+    v_capture text;
+BEGIN
+    IF relation IS NULL OR relation NOT IN ('customers', 'products', 'transactions', 'digital_events') THEN
+        RAISE EXCEPTION 'unknown source relation "%"', relation
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use one of customers, products, transactions, digital_events.';
+    END IF;
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF columns IS NULL OR jsonb_typeof(columns) <> 'object' THEN
+        RAISE EXCEPTION 'columns must be a JSON object mapping seg_reco column names to source column names'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"ts": "sold_at", "amount": "net_nok"}''.';
+    END IF;
+    FOR v_key IN SELECT jsonb_object_keys(columns) LOOP
+        IF NOT EXISTS (SELECT 1 FROM seg_reco.source_columns sc
+                        WHERE sc.relation = use_source.relation AND sc.column_name = v_key) THEN
+            RAISE EXCEPTION 'seg_reco.% has no column "%"', relation, v_key
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        IF jsonb_typeof(columns -> v_key) <> 'string' THEN
+            RAISE EXCEPTION 'mapping for column "%" must be a source column name (a JSON string)', v_key
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+
+    -- build the view's select list, checking every column
+    FOR v_col IN SELECT * FROM seg_reco.source_columns sc
+                  WHERE sc.relation = use_source.relation ORDER BY sc.position LOOP
+        v_src_col := coalesce(columns ->> v_col.column_name, v_col.column_name);
+        SELECT a.atttypid, a.atttypmod INTO v_src_type, v_src_typmod
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = source AND a.attname = v_src_col AND a.attnum > 0 AND NOT a.attisdropped;
+        v_tgt_type := v_col.data_type::regtype;
+        v_id_expr := CASE WHEN v_col.column_name IN ('customer_id', 'product_id', 'receipt_id')
+                          THEN seg_reco._text_id_arg(v_src_col, v_src_type) END;
+        IF v_src_type IS NULL THEN
+            IF v_col.required OR columns ? v_col.column_name THEN
+                RAISE EXCEPTION 'source % has no column "%" for seg_reco.%.%',
+                                source, v_src_col, relation, v_col.column_name
+                    USING ERRCODE = 'undefined_column',
+                          HINT = format('Map it with columns => ''{"%s": "<your column>"}''.', v_col.column_name);
+            END IF;
+            v_select := v_select || format('%s(%s)::%s AS %I',
+                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END,
+                                           coalesce(v_col.fill_with, 'NULL'), v_col.data_type, v_col.column_name);
+        ELSIF v_id_expr IS NOT NULL THEN
+            -- a text id: its internal id (the text itself in seg_reco.source_ids)
+            v_select := v_select || format('%sseg_reco.internal_id(s.%s) AS %I',
+                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END, v_id_expr,
+                                           v_col.column_name);
+            v_text_ids := v_text_ids || v_src_col;
+        ELSE
+            IF (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_src_type)
+               IS DISTINCT FROM (SELECT t.typcategory FROM pg_catalog.pg_type t WHERE t.oid = v_tgt_type) THEN
+                RAISE EXCEPTION 'column "%" of % has type %, which cannot stand for seg_reco.%.% (%)',
+                                v_src_col, source, pg_catalog.format_type(v_src_type, v_src_typmod),
+                                relation, v_col.column_name, v_col.data_type
+                    USING ERRCODE = 'datatype_mismatch',
+                          HINT = 'Map a column of a compatible type, or cast it in a view of your own and use that view as the source.';
+            END IF;
+            v_select := v_select || format('%ss.%I::%s AS %I',
+                                           CASE WHEN v_select = '' THEN '' ELSE ', ' END,
+                                           v_src_col, v_col.data_type, v_col.column_name);
+        END IF;
+        v_src_type := NULL;
+    END LOOP;
+
+    -- text ids: no two texts of a column may share an internal id
+    FOREACH v_src_col IN ARRAY v_text_ids LOOP
+        EXECUTE format('SELECT count(DISTINCT s.%1$I::text) - count(DISTINCT seg_reco.internal_id(s.%1$I::text)) FROM %2$s s',
+                       v_src_col, source) INTO v_rows;
+        IF v_rows > 0 THEN
+            RAISE EXCEPTION 'two values of column "%" of % map to the same internal id', v_src_col, source
+                USING ERRCODE = 'program_limit_exceeded',
+                      DETAIL = 'seg_reco.internal_id() hashes text ids to 63 bits; these two collide.',
+                      HINT = 'Number the ids yourself (a view over your table with an integer id) and point use_source at that view.';
+        END IF;
+    END LOOP;
+
+    -- replace the current relation
+    v_target := to_regclass(format('seg_reco.%I', relation));
+    IF v_target IS NOT NULL THEN
+        SELECT c.relkind INTO v_kind FROM pg_catalog.pg_class c WHERE c.oid = v_target;
+        IF v_kind = 'r' THEN
+            EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM seg_reco.%I LIMIT 1) x', relation) INTO v_rows;
+            IF v_rows > 0 AND NOT discard_data THEN
+                RAISE EXCEPTION 'seg_reco.% holds data that replacing it by a view would discard', relation
+                    USING ERRCODE = 'object_in_use',
+                          HINT = 'Pass discard_data => true to drop the built-in table and its rows.';
+            END IF;
+            EXECUTE format('ALTER EXTENSION seg_reco DROP TABLE seg_reco.%I', relation);
+            -- CASCADE drops only the foreign keys of other source tables
+            EXECUTE format('DROP TABLE seg_reco.%I CASCADE', relation);
+        ELSE
+            EXECUTE format('ALTER EXTENSION seg_reco DROP VIEW seg_reco.%I', relation);
+            EXECUTE format('DROP VIEW seg_reco.%I', relation);
+        END IF;
+    END IF;
+    EXECUTE format('CREATE VIEW seg_reco.%I AS SELECT %s FROM %s s', relation, v_select, source);
+    EXECUTE format('ALTER EXTENSION seg_reco ADD VIEW seg_reco.%I', relation);
+    EXECUTE format('COMMENT ON VIEW seg_reco.%I IS %L', relation,
+                   format('seg_reco.%s read from %s (seg_reco.use_source)', relation, source));
+
+    -- recommend_for reads one customer's lines, and default_as_of() the
+    -- latest line, at every call: without an index for each, every call
+    -- reads every line.  Say so now (a view cannot carry an index; the
+    -- view casts customer_id to bigint, so an index on another integer type
+    -- serves only as the expression (col::bigint)).
+    IF relation = 'transactions' THEN
+        v_cust := coalesce(columns ->> 'customer_id', 'customer_id');
+        v_ts := coalesce(columns ->> 'ts', 'ts');
+        SELECT a.atttypid INTO v_cust_type FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = source AND a.attname = v_cust AND a.attnum > 0 AND NOT a.attisdropped;
+        v_cust_expr := coalesce('seg_reco.internal_id(' || seg_reco._text_id_arg(v_cust, v_cust_type) || ')',
+                                format('(%s::bigint)', quote_ident(v_cust)));
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index i
+              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+              JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname IN ('btree', 'hash')
+              LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = source AND i.indpred IS NULL
+               AND CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN a.attname = v_cust
+                        ELSE i.indkey[0] = 0
+                             AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, true) = v_cust_expr
+                   END) THEN
+            RAISE NOTICE 'no index of % leads with %: every recommend_for will read all its lines', source,
+                         CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
+                              ELSE v_cust_expr END
+                USING HINT = format('CREATE INDEX ON %s (%s, %I)', source,
+                                    CASE WHEN v_cust_type = 'pg_catalog.int8'::regtype THEN quote_ident(v_cust)
+                                         ELSE v_cust_expr END, v_ts);
+        END IF;
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index i
+              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+              JOIN pg_catalog.pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = source AND i.indpred IS NULL AND a.attname = v_ts) THEN
+            RAISE NOTICE 'no index of % leads with %: default_as_of(), and so every recommend_for, will read all its lines',
+                         source, quote_ident(v_ts)
+                USING HINT = format('CREATE INDEX ON %s (%I)', source, v_ts);
+        END IF;
+    END IF;
+
+    -- change capture (incremental refresh): the capture triggers move to
+    -- the user's table; on anything but a plain table changes cannot be
+    -- captured, and refresh() runs full.  Either way the next run is full.
+    IF relation IN ('transactions', 'digital_events') THEN
+        v_old := (SELECT to_regclass(s.source) FROM seg_reco.sources s WHERE s.relation = use_source.relation);
+        IF v_old IS NOT NULL AND v_old <> source THEN
+            FOREACH v_key IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+                IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                            WHERE g.tgrelid = v_old AND g.tgname = 'seg_reco_capture_' || v_key) THEN
+                    EXECUTE format('DROP TRIGGER %I ON %s', 'seg_reco_capture_' || v_key, v_old);
+                END IF;
+            END LOOP;
+        END IF;
+        v_capture := seg_reco._capture_install(source, coalesce(columns ->> 'customer_id', 'customer_id'));
+        IF v_capture IS NOT NULL THEN
+            RAISE NOTICE 'the changes of % are not captured: every refresh() will be full', source
+                USING DETAIL = v_capture || '.',
+                      HINT = 'Point use_source at a plain table (the triggers need the privilege TRIGGER on it) for incremental refreshes.';
+        END IF;
+    END IF;
+    INSERT INTO seg_reco.dirty_customers (customer_id, reason)
+    VALUES (NULL, format('seg_reco.%s now reads from %s (use_source)', relation, source));
+
+    INSERT INTO seg_reco.sources AS s (relation, source, columns)
+    VALUES (use_source.relation, source::text, use_source.columns)
+    ON CONFLICT ON CONSTRAINT sources_pkey
+    DO UPDATE SET source = excluded.source, columns = excluded.columns, defined_at = pg_catalog.now();
+
+    -- seg_reco.source_ids: the text ids of every source, this one included
+    FOR v_src IN SELECT so.relation, so.source, so.columns FROM seg_reco.sources so ORDER BY so.relation LOOP
+        FOR v_key IN SELECT sc.column_name FROM seg_reco.source_columns sc
+                      WHERE sc.relation = v_src.relation
+                        AND sc.column_name IN ('customer_id', 'product_id', 'receipt_id')
+                      ORDER BY sc.position LOOP
+            v_src_col := coalesce(v_src.columns ->> v_key, v_key);
+            SELECT a.atttypid INTO v_src_type FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = v_src.source::regclass AND a.attname = v_src_col
+               AND a.attnum > 0 AND NOT a.attisdropped;
+            v_id_expr := seg_reco._text_id_arg(v_src_col, v_src_type);
+            IF v_id_expr IS NOT NULL THEN
+                v_ids := v_ids || format('%sSELECT %L::text, seg_reco.internal_id(s.%s), s.%s FROM %s s WHERE s.%I IS NOT NULL',
+                                         CASE WHEN v_ids = '' THEN '' ELSE ' UNION ' END,
+                                         pg_catalog.replace(v_key, '_id', ''), v_id_expr, v_id_expr,
+                                         v_src.source, v_src_col);
+            END IF;
+        END LOOP;
+    END LOOP;
+    EXECUTE 'CREATE OR REPLACE VIEW seg_reco.source_ids (kind, id, source_id) AS '
+            || CASE WHEN v_ids = '' THEN 'SELECT NULL::text, NULL::bigint, NULL::text WHERE false' ELSE v_ids END;
+
+    RETURN format('seg_reco.%s now reads from %s', relation, source);
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) IS 'replace a source relation (customers, products, transactions, digital_events) by a view over your own table, mapping column names';
+REVOKE EXECUTE ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) FROM PUBLIC;
+
+-- refresh step: fit and store the purchase and spend models, score customers.
+-- When the configured purchase model (setting btyd_model) has no interior
+-- optimum on the data (its fit does not converge), the values come from the
+-- first model that fits, in this order: the configured model, the other
+-- one (bgnbd/mbgnbd), then the same two with a purchase-model penalizer of
+-- 0.001 (when btyd_penalizer is smaller; the spend model keeps
+-- btyd_penalizer, as a penalizer pulls its q towards 0).  The summaries are
+-- those of seg_reco.customer_state (the customer_features step writes it)
+-- at the date of the latest member line.  customer_value.model
+-- and the log name the model used and the ones that did not fit.  A spend
+-- model that does not fit, too few customers or a bad setting skip the step.
+CREATE OR REPLACE FUNCTION seg_reco.refresh_value() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_model seg_reco.btyd_models;
+    v_configured text := seg_reco.setting('btyd_model') #>> '{}';
+    v_unit text := seg_reco.setting('btyd_unit') #>> '{}';
+    v_pen float8 := (seg_reco.setting('btyd_penalizer'))::float8;
+    v_other text;
+    v_try record;
+    v_failed jsonb := '[]';
+    v_error text;
+    v_label text;
+BEGIN
+    DELETE FROM seg_reco.customer_value;
+    IF NOT EXISTS (SELECT 1 FROM seg_reco.customer_features WHERE frequency > 1) THEN
+        RETURN jsonb_build_object('skipped', 'no repeat customers');
+    END IF;
+    v_other := CASE v_configured WHEN 'bgnbd' THEN 'mbgnbd' ELSE 'bgnbd' END;
+    BEGIN
+        FOR v_try IN
+            SELECT c.model, c.penalizer
+              FROM (VALUES (1, v_configured, v_pen), (2, v_other, v_pen),
+                           (3, v_configured, 0.001::float8), (4, v_other, 0.001::float8)) c(step, model, penalizer)
+             WHERE c.step <= 2 OR v_pen < 0.001
+             ORDER BY c.step
+        LOOP
+            BEGIN
+                v_model := seg_reco._btyd_train('customer_btyd', NULL, v_unit, v_try.penalizer,
+                                                v_try.model, v_pen, false, true);
+                EXIT;
+            EXCEPTION WHEN data_exception THEN
+                -- this purchase model has no interior optimum here: try the next
+                v_model := NULL;
+                v_error := SQLERRM;
+                v_failed := v_failed || jsonb_build_object('model', v_try.model, 'penalizer', v_try.penalizer,
+                                                           'error', SQLERRM);
+                -- the spend model is the same in every try: no use going on
+                EXIT WHEN SQLERRM LIKE 'the gamma-gamma spend %';
+            END;
+        END LOOP;
+    EXCEPTION WHEN no_data_found OR invalid_parameter_value THEN
+        -- too little or degenerate data, or a bad setting: the rest still runs
+        RAISE WARNING 'seg_reco.refresh: customer value not computed: %', SQLERRM;
+        RETURN jsonb_build_object('skipped', SQLERRM);
+    END;
+    IF v_model IS NULL THEN
+        RAISE WARNING 'seg_reco.refresh: customer value not computed: %', v_error;
+        RETURN jsonb_build_object('skipped', v_error, 'not_fitted', v_failed);
+    END IF;
+    v_label := v_model.kind || CASE WHEN v_model.penalizer > 0
+                                    THEN format(' (penalizer %s)', v_model.penalizer) ELSE '' END;
+    IF jsonb_array_length(v_failed) > 0 THEN
+        RAISE NOTICE 'seg_reco.refresh: customer value from %, as % did not fit', v_label,
+            (SELECT string_agg(f ->> 'model' || CASE WHEN (f ->> 'penalizer')::float8 > 0
+                                                    THEN format(' (penalizer %s)', f ->> 'penalizer') ELSE '' END,
+                               ', ')
+               FROM jsonb_array_elements(v_failed) f);
+    END IF;
+    INSERT INTO seg_reco.customer_value
+        (customer_id, p_alive, expected_purchases_90d, expected_spend, clv_12m, at_risk, model)
+    SELECT s.customer_id, s.p_alive, s.expected_purchases_90d, s.expected_spend, s.clv_12m, s.at_risk, v_label
+      FROM seg_reco._btyd_scores_from_state('customer_btyd', v_model.calibration_end,
+                                            (seg_reco.setting('at_risk_p_alive'))::float8) s;
+    RETURN jsonb_build_object('model', v_model.kind, 'penalizer', v_model.penalizer,
+                              'log_likelihood', round(v_model.log_likelihood::numeric, 1))
+           || CASE WHEN jsonb_array_length(v_failed) = 0 THEN '{}'::jsonb
+                   ELSE jsonb_build_object('configured_model', v_configured, 'not_fitted', v_failed) END;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.refresh_value() IS 'refresh step: fit and store customer_btyd (the configured purchase model, else the first of the other model and the two with a purchase penalizer of 0.001 that fits), write probability alive, expected purchases, CLV, at-risk and the model used per customer';
+REVOKE EXECUTE ON FUNCTION seg_reco.refresh_value() FROM PUBLIC;
+
+-- customer_features and customer_segments read the state now: the views
+-- that depend on them go and come back as they were, filled from the state
+-- of the lines at the update (one pass over them)
+DROP VIEW seg_reco.cluster_profiles;
+DROP FUNCTION seg_reco.cluster_feature_vector(seg_reco.customer_features);
+DROP MATERIALIZED VIEW seg_reco.segment_summary;
+DROP MATERIALIZED VIEW seg_reco.customer_segments;
+DROP MATERIALIZED VIEW seg_reco.customer_features;
+DO $upgrade$
+DECLARE
+    v_as_of date := seg_reco.default_as_of();
+BEGIN
+    IF v_as_of IS NOT NULL THEN
+        PERFORM seg_reco._customer_state_update(v_as_of, NULL);
+        INSERT INTO seg_reco.refresh_state (one_row, as_of, member_as_of, time_zone, state_at)
+        VALUES (true, v_as_of, (SELECT max(s.last_line_ts) FROM seg_reco.customer_state s)::date,
+                pg_catalog.current_setting('TimeZone'), pg_catalog.clock_timestamp());
+    END IF;
+END;
+$upgrade$;
+CREATE MATERIALIZED VIEW seg_reco.customer_features AS
+SELECT * FROM seg_reco._customer_features_from_state();
+CREATE UNIQUE INDEX customer_features_customer_id_idx ON seg_reco.customer_features (customer_id);
+COMMENT ON MATERIALIZED VIEW seg_reco.customer_features IS 'customer feature table of the pipeline: compute_customer_features() at the date of the latest line, derived from seg_reco.customer_state (refreshed by seg_reco.refresh)';
+
+-- The feature vector the customer clusters are trained on, in this order;
+-- log1p is applied to the first five (skewed days, counts and money), then
+-- every column is standardised (the transform is stored with the models).
+-- Recency is in twice, so it weighs double: whether a customer is still
+-- active is the first thing a segment must tell (with single weight the
+-- lapsed customers spread over the behaviour clusters).
+CREATE FUNCTION seg_reco.cluster_feature_vector(f seg_reco.customer_features)
+RETURNS float8[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN ARRAY[f.recency_days, f.recency_days, f.frequency, f.basket_nok, f.basket_lines,
+             f.weekday_morning_share, f.own_brand_share, f.organic_share,
+             f.meat_fish_share, f.baby_share]::float8[];
+COMMENT ON FUNCTION seg_reco.cluster_feature_vector(seg_reco.customer_features) IS 'the features customer clusters are trained on: recency (twice), frequency, basket NOK, basket lines (log1p), weekday-morning, own-brand, organic, meat/fish and baby shares';
+
+CREATE MATERIALIZED VIEW seg_reco.customer_segments AS
+SELECT r.customer_id, r.as_of_date, r.first_purchase, r.last_purchase,
+       r.recency_days, r.frequency, r.monetary,
+       r.r_score, r.f_score, r.m_score, r.rfm_code, r.segment,
+       c.cluster, c.cluster_name, c.gmm_component, c.gmm_probability,
+       v.p_alive, v.expected_purchases_90d, v.clv_12m, v.at_risk, v.model AS value_model
+  FROM seg_reco._rfm_from_state() r
+  LEFT JOIN seg_reco.customer_clusters c ON c.customer_id = r.customer_id
+  LEFT JOIN seg_reco.customer_value v ON v.customer_id = r.customer_id;
+CREATE UNIQUE INDEX customer_segments_customer_id_idx ON seg_reco.customer_segments (customer_id);
+CREATE INDEX customer_segments_segment_idx ON seg_reco.customer_segments (segment);
+CREATE INDEX customer_segments_cluster_name_idx ON seg_reco.customer_segments (cluster_name);
+COMMENT ON MATERIALIZED VIEW seg_reco.customer_segments IS 'one row per customer: RFM values, scores, code and segment; cluster and its name; mixture probability; probability alive, expected purchases, CLV, at-risk and the purchase model that produced them (refreshed by seg_reco.refresh)';
+
+-- One row per RFM segment (kind 'rfm') and per customer cluster (kind 'cluster').
+CREATE MATERIALIZED VIEW seg_reco.segment_summary AS
+WITH tagged AS (
+    SELECT 'rfm'::text AS kind, s.segment AS label, s.* FROM seg_reco.customer_segments s
+    UNION ALL
+    SELECT 'cluster', s.cluster_name, s.* FROM seg_reco.customer_segments s WHERE s.cluster_name IS NOT NULL
+)
+SELECT t.kind, t.label AS segment,
+       count(*) AS customers,
+       round(100.0 * count(*) / pg_catalog.sum(count(*)) OVER (PARTITION BY t.kind), 2) AS share_pct,
+       pg_catalog.sum(t.monetary) AS revenue,
+       round(100.0 * pg_catalog.sum(t.monetary)
+             / nullif(pg_catalog.sum(pg_catalog.sum(t.monetary)) OVER (PARTITION BY t.kind), 0), 2) AS revenue_share_pct,
+       round(avg(t.recency_days), 1) AS mean_recency_days,
+       round(avg(t.frequency), 1) AS mean_frequency,
+       round(avg(t.monetary), 2) AS mean_monetary,
+       round(avg(t.r_score), 2) AS mean_r,
+       round(avg(t.f_score), 2) AS mean_f,
+       round(avg(t.m_score), 2) AS mean_m,
+       round(avg(t.p_alive)::numeric, 3) AS mean_p_alive,
+       round(pg_catalog.sum(t.expected_purchases_90d)::numeric, 1) AS expected_purchases_90d,
+       round(pg_catalog.sum(t.clv_12m)::numeric, 0) AS expected_value_12m,
+       round(100.0 * avg(t.at_risk::int), 1) AS at_risk_pct
+  FROM tagged t
+ GROUP BY t.kind, t.label;
+CREATE UNIQUE INDEX segment_summary_kind_segment_idx ON seg_reco.segment_summary (kind, segment);
+COMMENT ON MATERIALIZED VIEW seg_reco.segment_summary IS 'one row per RFM segment (kind rfm) and per customer cluster (kind cluster): customers, share, revenue, mean recency/frequency/monetary, probability alive, expected purchases and 12-month value, at-risk share (refreshed by seg_reco.refresh)';
+
+-- The profile of each customer cluster in the units analysts know.
+CREATE VIEW seg_reco.cluster_profiles AS
+SELECT c.cluster, c.cluster_name, count(*) AS customers,
+       round(avg(f.recency_days), 0) AS recency_days,
+       round(avg(f.frequency), 1) AS frequency,
+       round(avg(f.monetary), 0) AS monetary,
+       round(avg(f.basket_nok)::numeric, 0) AS basket_nok,
+       round(avg(f.basket_lines)::numeric, 1) AS basket_lines,
+       round(avg(f.weekday_morning_share)::numeric, 2) AS weekday_morning_share,
+       round(avg(f.own_brand_share)::numeric, 2) AS own_brand_share,
+       round(avg(f.organic_share)::numeric, 2) AS organic_share,
+       round(avg(f.meat_fish_share)::numeric, 2) AS meat_fish_share,
+       round(avg(f.baby_share)::numeric, 3) AS baby_share,
+       round(avg(c.gmm_probability)::numeric, 2) AS mean_gmm_probability
+  FROM seg_reco.customer_clusters c
+  JOIN seg_reco.customer_features f USING (customer_id)
+ GROUP BY c.cluster, c.cluster_name;
+COMMENT ON VIEW seg_reco.cluster_profiles IS 'mean behaviour of each customer cluster';
+
+ALTER TABLE seg_reco.refresh_log ADD COLUMN kind text;
+COMMENT ON COLUMN seg_reco.refresh_log.kind IS 'the kind of run: full (every line read, every model trained) or incremental (the changed customers recomputed, the models kept); NULL for runs before 0.2.0';
+
+-- The settings a full run trains the models with: a change of any of them
+-- makes the next run full (refresh_mode, full_retrain_days and
+-- recommendations_lock_timeout_ms change no model).
+CREATE FUNCTION seg_reco._model_settings() RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT jsonb_object_agg(d.key, coalesce(s.value, d.value) ORDER BY d.key)
+      FROM seg_reco.setting_defaults d
+      LEFT JOIN seg_reco.settings s ON s.key = d.key
+     WHERE d.key NOT IN ('refresh_mode', 'full_retrain_days', 'recommendations_lock_timeout_ms')
+$fn$;
+COMMENT ON FUNCTION seg_reco._model_settings() IS 'refresh() helper: the settings the models are trained with (a change makes the next run full)';
+REVOKE EXECUTE ON FUNCTION seg_reco._model_settings() FROM PUBLIC;
+
+-- Which kind of run refresh() does: {"kind": "full" | "incremental",
+-- "reason": why, "mode": the mode asked for}.  mode: the argument of
+-- refresh(), NULL for the setting refresh_mode.  "full" always runs full.
+-- "auto" and "incremental" run incremental unless a full run is needed:
+-- no full run yet, a TRUNCATE or use_source since, another TimeZone than
+-- the state's, changes that cannot be captured (a view over something else
+-- than a plain table, capture triggers disabled), a model of the last full
+-- run missing or not trained then, settings changed since; "auto" also
+-- when the last full run is full_retrain_days old.
+CREATE FUNCTION seg_reco._refresh_plan(mode text) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_mode text := mode;
+    v_setting jsonb;
+    v_days jsonb := seg_reco.setting('full_retrain_days');
+    v_state seg_reco.refresh_state;
+    v_reason text;
+BEGIN
+    IF v_mode IS NULL THEN
+        v_setting := seg_reco.setting('refresh_mode');
+        v_mode := CASE WHEN jsonb_typeof(v_setting) = 'string' THEN v_setting #>> '{}' END;
+        IF v_mode IS NULL OR v_mode NOT IN ('auto', 'incremental', 'full') THEN
+            RAISE EXCEPTION 'setting refresh_mode must be "auto", "incremental" or "full", got %', v_setting
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'It chooses what CALL seg_reco.refresh() runs.',
+                      HINT = 'Change or delete its row in seg_reco.settings.';
+        END IF;
+    ELSIF v_mode NOT IN ('auto', 'incremental', 'full') THEN
+        RAISE EXCEPTION 'unknown refresh mode "%"', v_mode
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ''auto'', ''incremental'' or ''full'' (NULL: the setting refresh_mode).';
+    END IF;
+    IF jsonb_typeof(v_days) IS DISTINCT FROM 'number' OR (v_days #>> '{}')::numeric NOT BETWEEN 0 AND 3650
+       OR (v_days #>> '{}')::numeric <> trunc((v_days #>> '{}')::numeric) THEN
+        RAISE EXCEPTION 'setting full_retrain_days must be a whole number of days from 0 to 3650, got %', v_days
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'In refresh_mode "auto" a run is full when the last full run is at least this many days old.',
+                  HINT = 'Change or delete its row in seg_reco.settings.';
+    END IF;
+    IF v_mode = 'full' THEN
+        RETURN jsonb_build_object('kind', 'full', 'mode', v_mode,
+                                  'reason', CASE WHEN mode IS NULL THEN 'setting refresh_mode is "full"' ELSE 'asked for' END);
+    END IF;
+    SELECT * INTO v_state FROM seg_reco.refresh_state;
+    IF v_state.last_full_run IS NULL OR v_state.as_of IS NULL THEN
+        v_reason := 'no full run yet';
+    END IF;
+    IF v_reason IS NULL THEN
+        SELECT coalesce(d.reason, 'every customer is marked') INTO v_reason
+          FROM seg_reco.dirty_customers d WHERE d.customer_id IS NULL LIMIT 1;
+    END IF;
+    IF v_reason IS NULL AND v_state.time_zone IS DISTINCT FROM current_setting('TimeZone') THEN
+        v_reason := format('TimeZone is %s, the customer state was computed in %s',
+                           current_setting('TimeZone'), v_state.time_zone);
+    END IF;
+    IF v_reason IS NULL THEN
+        v_reason := seg_reco._capture_status();
+    END IF;
+    IF v_reason IS NULL AND NOT v_state.models_complete THEN
+        v_reason := 'the last full run did not train every model';
+    END IF;
+    IF v_reason IS NULL AND (SELECT count(*) FROM seg_reco.models m
+                              WHERE (m.name, m.kind) IN (('customer_kmeans', 'kmeans'), ('customer_gmm', 'gmm'),
+                                                         ('customer_btyd', 'bgnbd'), ('customer_btyd', 'mbgnbd'),
+                                                         ('default', 'als'))) < 4 THEN
+        v_reason := 'a model of the last full run is missing';
+    END IF;
+    IF v_reason IS NULL AND v_state.model_settings IS DISTINCT FROM seg_reco._model_settings() THEN
+        v_reason := 'settings changed since the last full run';
+    END IF;
+    IF v_reason IS NULL AND v_mode = 'auto'
+       AND now() - v_state.last_full_at >= (v_days #>> '{}')::integer * interval '1 day' THEN
+        v_reason := format('the last full run is at least %s days old (full_retrain_days)', v_days);
+    END IF;
+    RETURN jsonb_build_object('kind', CASE WHEN v_reason IS NULL THEN 'incremental' ELSE 'full' END,
+                              'mode', v_mode)
+           || CASE WHEN v_reason IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('reason', v_reason) END;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._refresh_plan(text) IS 'refresh() helper: whether this run is full or incremental, and why (mode: auto, incremental, full; NULL: the setting refresh_mode)';
+REVOKE EXECUTE ON FUNCTION seg_reco._refresh_plan(text) FROM PUBLIC;
+
+-- incremental refresh step clusters: every customer assigned with the
+-- stored customer_kmeans and customer_gmm (recency moves every day), each
+-- cluster keeping the name the last run gave it.
+CREATE FUNCTION seg_reco._refresh_clusters_stored() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_km seg_reco.kmeans_model := seg_reco.kmeans_load('customer_kmeans');
+    v_gm seg_reco.gmm_model := seg_reco.gmm_load('customer_gmm');
+BEGIN
+    CREATE TEMP TABLE _seg_reco_names ON COMMIT DROP AS
+    SELECT DISTINCT c.cluster, c.cluster_name FROM seg_reco.customer_clusters c;
+    DELETE FROM seg_reco.customer_clusters;
+    INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
+    SELECT f.customer_id, (f.a).cluster,
+           coalesce((SELECT n.cluster_name FROM _seg_reco_names n WHERE n.cluster = (f.a).cluster),
+                    'Cluster ' || (f.a).cluster),
+           (f.a).distance,
+           (SELECT i FROM unnest(f.p) WITH ORDINALITY u(v, i) ORDER BY v DESC, i LIMIT 1)::integer,
+           (SELECT max(v) FROM unnest(f.p) v)
+      FROM (SELECT c.customer_id,
+                   seg_reco.kmeans_assign_distance(seg_reco.cluster_feature_vector(c), v_km) AS a,
+                   seg_reco.gmm_proba(seg_reco.cluster_feature_vector(c), v_gm) AS p
+              FROM seg_reco.customer_features c) f;
+    DROP TABLE _seg_reco_names;
+    RETURN jsonb_build_object('models', 'kept', 'k', (SELECT count(DISTINCT c.cluster) FROM seg_reco.customer_clusters c));
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._refresh_clusters_stored() IS 'incremental refresh step: assigns every customer with the stored customer_kmeans and customer_gmm, keeping the cluster names';
+REVOKE EXECUTE ON FUNCTION seg_reco._refresh_clusters_stored() FROM PUBLIC;
+
+-- incremental refresh step customer_value: every customer scored with the
+-- stored customer_btyd fit, at the date of the latest member line (the
+-- age t of every customer moves every day).
+CREATE FUNCTION seg_reco._refresh_value_stored() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_model seg_reco.btyd_models := seg_reco._btyd_model('customer_btyd');
+    v_end date := (SELECT m.member_as_of FROM seg_reco.refresh_state m);
+    v_label text;
+BEGIN
+    DELETE FROM seg_reco.customer_value;
+    v_label := v_model.kind || CASE WHEN v_model.penalizer > 0
+                                    THEN format(' (penalizer %s)', v_model.penalizer) ELSE '' END;
+    INSERT INTO seg_reco.customer_value
+        (customer_id, p_alive, expected_purchases_90d, expected_spend, clv_12m, at_risk, model)
+    SELECT s.customer_id, s.p_alive, s.expected_purchases_90d, s.expected_spend, s.clv_12m, s.at_risk, v_label
+      FROM seg_reco._btyd_scores_from_state('customer_btyd', v_end,
+                                            (seg_reco.setting('at_risk_p_alive'))::float8) s;
+    RETURN jsonb_build_object('model', v_model.kind, 'penalizer', v_model.penalizer, 'models', 'kept',
+                              'fitted_to', v_model.calibration_end, 'scored_at', v_end);
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._refresh_value_stored() IS 'incremental refresh step: scores every customer with the stored customer_btyd fit at the date of the latest member line';
+REVOKE EXECUTE ON FUNCTION seg_reco._refresh_value_stored() FROM PUBLIC;
+

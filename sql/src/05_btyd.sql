@@ -238,16 +238,17 @@ SELECT m.name, m.kind, m.model AS params,
  WHERE m.kind IN ('bgnbd', 'mbgnbd');
 COMMENT ON VIEW seg_reco.btyd_models IS 'fitted lifetime-value models in seg_reco.models: purchase model parameters (r, alpha, a, b) and the Gamma-Gamma spend model (params->''spend'': p, q, gamma, ...), written by seg_reco.btyd_train';
 
--- btyd_train: summaries of seg_reco.transactions up to calibration_end
--- (default: the date of the latest line), purchase model and spend model,
+-- _btyd_train (btyd_train's body): summaries of seg_reco.transactions up to
+-- calibration_end (default: the date of the latest line), or with
+-- from_state those of seg_reco.customer_state (refresh(): the same
+-- summaries without reading the lines again), purchase model and spend model,
 -- stored under name (replacing a bgnbd or mbgnbd model of that name; a
 -- model of another kind only with replace => true).  penalizer applies
 -- to the purchase model, spend_penalizer to the spend model (NULL: the
 -- same as penalizer); a penalizer pulls the spend model's q towards 0.
-CREATE FUNCTION seg_reco.btyd_train(name text, calibration_end date DEFAULT NULL,
-                                    unit text DEFAULT 'week', penalizer float8 DEFAULT 0,
-                                    model text DEFAULT 'bgnbd', spend_penalizer float8 DEFAULT NULL,
-                                    replace boolean DEFAULT false)
+CREATE FUNCTION seg_reco._btyd_train(name text, calibration_end date, unit text, penalizer float8,
+                                     model text, spend_penalizer float8, replace boolean,
+                                     from_state boolean)
 RETURNS seg_reco.btyd_models
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -259,7 +260,7 @@ DECLARE
     v_gg seg_reco.gammagamma_model;
     v_row seg_reco.btyd_models;
 BEGIN
-    IF name IS NULL OR unit IS NULL OR penalizer IS NULL OR model IS NULL OR replace IS NULL THEN
+    IF name IS NULL OR unit IS NULL OR penalizer IS NULL OR model IS NULL OR replace IS NULL OR from_state IS NULL THEN
         RAISE EXCEPTION 'name, unit, penalizer, model and replace must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -272,8 +273,14 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''day'' or ''week''.';
     END IF;
     -- refuse (or with replace, delete) a model of another kind before fitting
-    PERFORM seg_reco._model_claim(btyd_train.name, ARRAY['bgnbd', 'mbgnbd'], replace, 'btyd_train');
-    IF v_end IS NULL THEN
+    PERFORM seg_reco._model_claim(_btyd_train.name, ARRAY['bgnbd', 'mbgnbd'], replace, 'btyd_train');
+    IF v_end IS NULL AND from_state THEN
+        v_end := (SELECT m.member_as_of FROM seg_reco.refresh_state m);
+        IF v_end IS NULL THEN
+            RAISE EXCEPTION 'seg_reco.transactions holds no customer purchases to train on'
+                USING ERRCODE = 'no_data_found';
+        END IF;
+    ELSIF v_end IS NULL THEN
         SELECT max(t.ts)::date INTO v_end FROM seg_reco.transactions t WHERE t.customer_id IS NOT NULL;
         IF v_end IS NULL THEN
             RAISE EXCEPTION 'seg_reco.transactions holds no customer purchases to train on'
@@ -285,14 +292,20 @@ BEGIN
         (customer_id bigint, frequency bigint, recency float8, t float8, monetary_value float8)
         ON COMMIT DROP;
     TRUNCATE pg_temp.btyd_train_summaries;
-    INSERT INTO pg_temp.btyd_train_summaries
-    SELECT s.cid, (s.v).frequency, (s.v).recency, (s.v).t, (s.v).monetary_value
-      FROM (SELECT t.customer_id AS cid,
-                   seg_reco.btyd_summary(t.ts::date, t.amount::float8, v_end, unit) AS v
-              FROM seg_reco.transactions t
-             WHERE t.customer_id IS NOT NULL AND t.ts < (v_end + 1)::timestamptz
-             GROUP BY t.customer_id) s
-     WHERE s.v IS NOT NULL;
+    IF from_state THEN
+        INSERT INTO pg_temp.btyd_train_summaries
+        SELECT s.customer_id, s.frequency, s.recency, s.t, s.monetary_value
+          FROM seg_reco._btyd_summaries_from_state(v_end, unit) s;
+    ELSE
+        INSERT INTO pg_temp.btyd_train_summaries
+        SELECT s.cid, (s.v).frequency, (s.v).recency, (s.v).t, (s.v).monetary_value
+          FROM (SELECT t.customer_id AS cid,
+                       seg_reco.btyd_summary(t.ts::date, t.amount::float8, v_end, unit) AS v
+                  FROM seg_reco.transactions t
+                 WHERE t.customer_id IS NOT NULL AND t.ts < (v_end + 1)::timestamptz
+                 GROUP BY t.customer_id) s
+         WHERE s.v IS NOT NULL;
+    END IF;
 
     IF model = 'bgnbd' THEN
         v_fit := (SELECT seg_reco.bgnbd_fit(s.frequency, s.recency, s.t, penalizer)
@@ -331,7 +344,7 @@ BEGIN
                               ELSE 'Train on more repeat customers or with extreme spends removed; a penalizer shrinks q towards 0 and does not help here.' END;
     END IF;
 
-    PERFORM seg_reco._model_store(btyd_train.name, btyd_train.model, ARRAY['bgnbd', 'mbgnbd'],
+    PERFORM seg_reco._model_store(_btyd_train.name, _btyd_train.model, ARRAY['bgnbd', 'mbgnbd'],
             jsonb_build_object('calibration_end', v_end, 'unit', unit, 'penalizer', penalizer,
                                'spend_penalizer', v_spend_pen),
             jsonb_build_object('log_likelihood', v_fit.log_likelihood, 'iterations', v_fit.iterations,
@@ -342,9 +355,27 @@ BEGIN
                     'converged', v_gg.converged, 'n_customers', v_gg.n_customers,
                     'penalizer', v_gg.penalizer)),
             replace, 'btyd_train');
-    SELECT * INTO v_row FROM seg_reco.btyd_models b WHERE b.name = btyd_train.name;
+    SELECT * INTO v_row FROM seg_reco.btyd_models b WHERE b.name = _btyd_train.name;
     DROP TABLE pg_temp.btyd_train_summaries;
     RETURN v_row;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._btyd_train(text, date, text, float8, text, float8, boolean, boolean) IS 'btyd_train''s body: summaries of seg_reco.transactions, or (from_state) of seg_reco.customer_state at its member as-of date, then the fits, stored under name';
+REVOKE EXECUTE ON FUNCTION seg_reco._btyd_train(text, date, text, float8, text, float8, boolean, boolean) FROM PUBLIC;
+
+-- btyd_train: summaries of seg_reco.transactions up to calibration_end
+-- (default: the date of the latest line), purchase model and spend model,
+-- stored under name (see _btyd_train).
+CREATE FUNCTION seg_reco.btyd_train(name text, calibration_end date DEFAULT NULL,
+                                    unit text DEFAULT 'week', penalizer float8 DEFAULT 0,
+                                    model text DEFAULT 'bgnbd', spend_penalizer float8 DEFAULT NULL,
+                                    replace boolean DEFAULT false)
+RETURNS seg_reco.btyd_models
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    RETURN seg_reco._btyd_train(name, calibration_end, unit, penalizer, model, spend_penalizer, replace, false);
 END;
 $fn$;
 COMMENT ON FUNCTION seg_reco.btyd_train(text, date, text, float8, text, float8, boolean) IS 'fits a purchase model (bgnbd or mbgnbd, with penalizer) and the Gamma-Gamma spend model (with spend_penalizer, default the same) on summaries of seg_reco.transactions up to calibration_end, and stores them under name in seg_reco.models (shown by the view seg_reco.btyd_models); a model of another kind under that name is an error unless replace';

@@ -103,7 +103,9 @@ COMMENT ON FUNCTION seg_reco._text_id_arg(text, regtype) IS 'internal: the argum
 -- documented default.  A text customer_id, product_id or receipt_id column
 -- is read as its internal id (seg_reco.internal_id; seg_reco.source_ids maps
 -- it back).  A non-empty built-in table is only replaced with
--- discard_data => true.
+-- discard_data => true.  For transactions and digital_events it puts the
+-- capture triggers of the incremental refresh on the user's table (a plain
+-- table; otherwise every refresh() is full, with a NOTICE now).
 CREATE FUNCTION seg_reco.use_source(relation text, source regclass,
                                     columns jsonb DEFAULT '{}',
                                     discard_data boolean DEFAULT false)
@@ -130,6 +132,8 @@ DECLARE
     v_cust_expr text;
     v_src record;
     v_ids text := '';
+    v_old regclass;
+    v_capture text;
 BEGIN
     IF relation IS NULL OR relation NOT IN ('customers', 'products', 'transactions', 'digital_events') THEN
         RAISE EXCEPTION 'unknown source relation "%"', relation
@@ -274,6 +278,29 @@ BEGIN
                 USING HINT = format('CREATE INDEX ON %s (%I)', source, v_ts);
         END IF;
     END IF;
+
+    -- change capture (incremental refresh): the capture triggers move to
+    -- the user's table; on anything but a plain table changes cannot be
+    -- captured, and refresh() runs full.  Either way the next run is full.
+    IF relation IN ('transactions', 'digital_events') THEN
+        v_old := (SELECT to_regclass(s.source) FROM seg_reco.sources s WHERE s.relation = use_source.relation);
+        IF v_old IS NOT NULL AND v_old <> source THEN
+            FOREACH v_key IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+                IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                            WHERE g.tgrelid = v_old AND g.tgname = 'seg_reco_capture_' || v_key) THEN
+                    EXECUTE format('DROP TRIGGER %I ON %s', 'seg_reco_capture_' || v_key, v_old);
+                END IF;
+            END LOOP;
+        END IF;
+        v_capture := seg_reco._capture_install(source, coalesce(columns ->> 'customer_id', 'customer_id'));
+        IF v_capture IS NOT NULL THEN
+            RAISE NOTICE 'the changes of % are not captured: every refresh() will be full', source
+                USING DETAIL = v_capture || '.',
+                      HINT = 'Point use_source at a plain table (the triggers need the privilege TRIGGER on it) for incremental refreshes.';
+        END IF;
+    END IF;
+    INSERT INTO seg_reco.dirty_customers (customer_id, reason)
+    VALUES (NULL, format('seg_reco.%s now reads from %s (use_source)', relation, source));
 
     INSERT INTO seg_reco.sources AS s (relation, source, columns)
     VALUES (use_source.relation, source::text, use_source.columns)

@@ -33,7 +33,9 @@ INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
     ('nextbasket_within_decay', '1.0', 'TIFU-KNN: weight of a basket per later basket of its group, in (0, 1]'),
     ('nextbasket_group_decay', '0.6', 'TIFU-KNN: weight of a group of baskets per later group, in (0, 1]'),
     ('nextbasket_neighbours', '50', 'TIFU-KNN: nearest customers whose mean vector is blended in'),
-    ('nextbasket_alpha', '0.5', 'TIFU-KNN: weight of the customer''s own vector (1 - alpha: the neighbours'')');
+    ('nextbasket_alpha', '0.5', 'TIFU-KNN: weight of the customer''s own vector (1 - alpha: the neighbours'')'),
+    ('refresh_mode', '"auto"', 'what CALL seg_reco.refresh() runs: "auto" (incremental, with a full run when one is needed or the last is full_retrain_days old), "incremental" (full only when needed) or "full" (always)'),
+    ('full_retrain_days', '7', 'in refresh_mode "auto", a full run (every model retrained) when the last full run is at least this many days old (0: every run is full)');
 
 -- the content vectors (build_content, issue 13)
 INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
@@ -89,6 +91,9 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION seg_reco.default_as_of() IS 'date of the latest transaction (error if lines are dated in the future)';
 
 -- Behaviour of each customer with at least one purchase up to as_of.
+-- Amounts are summed exactly (numeric) and turned into float8 at the end:
+-- the same lines in any order give the same numbers, and so does the
+-- per-customer state refresh() derives customer_features from.
 CREATE FUNCTION seg_reco.compute_customer_features(as_of date DEFAULT NULL)
 RETURNS TABLE (
     customer_id         bigint,
@@ -128,7 +133,7 @@ BEGIN
     END IF;
     RETURN QUERY
     WITH lines AS (
-        SELECT t.customer_id AS cid, t.receipt_id, t.ts, t.amount::float8 AS amount, t.discount,
+        SELECT t.customer_id AS cid, t.receipt_id, t.ts, t.amount, t.discount,
                t.channel, p.category, p.own_brand, p.organic
           FROM seg_reco.transactions t
           JOIN seg_reco.products p ON p.product_id = t.product_id
@@ -138,7 +143,7 @@ BEGIN
                bool_or(l.channel = 'online') AS online
           FROM lines l GROUP BY l.cid, l.receipt_id
     ), per_receipt AS (
-        SELECT r.cid, count(*) AS receipts, avg(r.nok) AS basket_nok, avg(r.nlines)::float8 AS basket_lines,
+        SELECT r.cid, count(*) AS receipts, avg(r.nok)::float8 AS basket_nok, avg(r.nlines)::float8 AS basket_lines,
                extract(epoch FROM max(r.ts) - min(r.ts))::float8 / 86400.0
                    / greatest(count(*) - 1, 1) AS days_between,
                avg(r.online::int)::float8 AS online_share,
@@ -148,12 +153,12 @@ BEGIN
           FROM receipts r GROUP BY r.cid
     ), shares AS (
         SELECT l.cid,
-               coalesce(sum(l.amount) FILTER (WHERE l.own_brand), 0) / sum(l.amount) AS own_brand,
-               coalesce(sum(l.amount) FILTER (WHERE l.organic), 0) / sum(l.amount) AS organic,
-               coalesce(sum(l.amount) FILTER (WHERE l.discount > 0), 0) / sum(l.amount) AS promo,
-               coalesce(sum(l.amount) FILTER (WHERE l.category IN ('kjøtt', 'fisk og sjømat')), 0) / sum(l.amount) AS meat_fish,
-               coalesce(sum(l.amount) FILTER (WHERE l.category = 'frukt og grønt'), 0) / sum(l.amount) AS fresh,
-               coalesce(sum(l.amount) FILTER (WHERE l.category = 'baby'), 0) / sum(l.amount) AS baby
+               coalesce(sum(l.amount) FILTER (WHERE l.own_brand), 0)::float8 / sum(l.amount)::float8 AS own_brand,
+               coalesce(sum(l.amount) FILTER (WHERE l.organic), 0)::float8 / sum(l.amount)::float8 AS organic,
+               coalesce(sum(l.amount) FILTER (WHERE l.discount > 0), 0)::float8 / sum(l.amount)::float8 AS promo,
+               coalesce(sum(l.amount) FILTER (WHERE l.category IN ('kjøtt', 'fisk og sjømat')), 0)::float8 / sum(l.amount)::float8 AS meat_fish,
+               coalesce(sum(l.amount) FILTER (WHERE l.category = 'frukt og grønt'), 0)::float8 / sum(l.amount)::float8 AS fresh,
+               coalesce(sum(l.amount) FILTER (WHERE l.category = 'baby'), 0)::float8 / sum(l.amount)::float8 AS baby
           FROM lines l GROUP BY l.cid
     ), net AS (
         SELECT t.customer_id AS cid, sum(t.amount) AS monetary
@@ -180,9 +185,9 @@ $fn$;
 COMMENT ON FUNCTION seg_reco.compute_customer_features(date) IS 'per-customer behaviour as of a date: RFM, basket value and size, days between visits, channel, weekday-morning, own-brand, organic, promotion, meat/fish, fresh and baby shares, digital engagement';
 
 CREATE MATERIALIZED VIEW seg_reco.customer_features AS
-SELECT * FROM seg_reco.compute_customer_features();
+SELECT * FROM seg_reco._customer_features_from_state();
 CREATE UNIQUE INDEX customer_features_customer_id_idx ON seg_reco.customer_features (customer_id);
-COMMENT ON MATERIALIZED VIEW seg_reco.customer_features IS 'customer feature table of the pipeline (refreshed by seg_reco.refresh)';
+COMMENT ON MATERIALIZED VIEW seg_reco.customer_features IS 'customer feature table of the pipeline: compute_customer_features() at the date of the latest line, derived from seg_reco.customer_state (refreshed by seg_reco.refresh)';
 
 -- The feature vector the customer clusters are trained on, in this order;
 -- log1p is applied to the first five (skewed days, counts and money), then
@@ -358,7 +363,9 @@ REVOKE EXECUTE ON FUNCTION seg_reco.refresh_clusters() FROM PUBLIC;
 -- first model that fits, in this order: the configured model, the other
 -- one (bgnbd/mbgnbd), then the same two with a purchase-model penalizer of
 -- 0.001 (when btyd_penalizer is smaller; the spend model keeps
--- btyd_penalizer, as a penalizer pulls its q towards 0).  customer_value.model
+-- btyd_penalizer, as a penalizer pulls its q towards 0).  The summaries are
+-- those of seg_reco.customer_state (the customer_features step writes it)
+-- at the date of the latest member line.  customer_value.model
 -- and the log name the model used and the ones that did not fit.  A spend
 -- model that does not fit, too few customers or a bad setting skip the step.
 CREATE FUNCTION seg_reco.refresh_value() RETURNS jsonb
@@ -390,8 +397,8 @@ BEGIN
              ORDER BY c.step
         LOOP
             BEGIN
-                v_model := seg_reco.btyd_train('customer_btyd', NULL, v_unit, v_try.penalizer,
-                                               v_try.model, spend_penalizer => v_pen);
+                v_model := seg_reco._btyd_train('customer_btyd', NULL, v_unit, v_try.penalizer,
+                                                v_try.model, v_pen, false, true);
                 EXIT;
             EXCEPTION WHEN data_exception THEN
                 -- this purchase model has no interior optimum here: try the next
@@ -424,7 +431,8 @@ BEGIN
     INSERT INTO seg_reco.customer_value
         (customer_id, p_alive, expected_purchases_90d, expected_spend, clv_12m, at_risk, model)
     SELECT s.customer_id, s.p_alive, s.expected_purchases_90d, s.expected_spend, s.clv_12m, s.at_risk, v_label
-      FROM seg_reco.btyd_scores('customer_btyd', (seg_reco.setting('at_risk_p_alive'))::float8) s;
+      FROM seg_reco._btyd_scores_from_state('customer_btyd', v_model.calibration_end,
+                                            (seg_reco.setting('at_risk_p_alive'))::float8) s;
     RETURN jsonb_build_object('model', v_model.kind, 'penalizer', v_model.penalizer,
                               'log_likelihood', round(v_model.log_likelihood::numeric, 1))
            || CASE WHEN jsonb_array_length(v_failed) = 0 THEN '{}'::jsonb
@@ -567,7 +575,7 @@ SELECT r.customer_id, r.as_of_date, r.first_purchase, r.last_purchase,
        r.r_score, r.f_score, r.m_score, r.rfm_code, r.segment,
        c.cluster, c.cluster_name, c.gmm_component, c.gmm_probability,
        v.p_alive, v.expected_purchases_90d, v.clv_12m, v.at_risk, v.model AS value_model
-  FROM seg_reco.rfm_score() r
+  FROM seg_reco._rfm_from_state() r
   LEFT JOIN seg_reco.customer_clusters c ON c.customer_id = r.customer_id
   LEFT JOIN seg_reco.customer_value v ON v.customer_id = r.customer_id;
 CREATE UNIQUE INDEX customer_segments_customer_id_idx ON seg_reco.customer_segments (customer_id);
@@ -631,10 +639,12 @@ CREATE TABLE seg_reco.refresh_log (
     row_count   bigint,
     detail      jsonb,
     peak_memory_bytes bigint,
+    kind        text,
     PRIMARY KEY (run_id, step)
 );
 COMMENT ON TABLE seg_reco.refresh_log IS 'one row per step of each seg_reco.refresh() run, with its duration and the backend''s peak resident memory in the step';
 COMMENT ON COLUMN seg_reco.refresh_log.peak_memory_bytes IS 'peak resident memory of the backend during the step, in bytes (Linux VmHWM, reset at the step''s start; NULL where not available)';
+COMMENT ON COLUMN seg_reco.refresh_log.kind IS 'the kind of run: full (every line read, every model trained) or incremental (the changed customers recomputed, the models kept); NULL for runs before 0.2.0';
 CREATE SEQUENCE seg_reco.refresh_run_seq;
 
 -- Empties the idle recommendations slot with TRUNCATE, in the caller's
@@ -792,6 +802,164 @@ LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION seg_reco._can_commit() IS 'refresh() helper: true when the calling procedure can end its transaction (CALL outside a transaction block, a function and an exception block)';
 REVOKE EXECUTE ON FUNCTION seg_reco._can_commit() FROM PUBLIC;
 
+-- The settings a full run trains the models with: a change of any of them
+-- makes the next run full (refresh_mode, full_retrain_days and
+-- recommendations_lock_timeout_ms change no model).
+CREATE FUNCTION seg_reco._model_settings() RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT jsonb_object_agg(d.key, coalesce(s.value, d.value) ORDER BY d.key)
+      FROM seg_reco.setting_defaults d
+      LEFT JOIN seg_reco.settings s ON s.key = d.key
+     WHERE d.key NOT IN ('refresh_mode', 'full_retrain_days', 'recommendations_lock_timeout_ms')
+$fn$;
+COMMENT ON FUNCTION seg_reco._model_settings() IS 'refresh() helper: the settings the models are trained with (a change makes the next run full)';
+REVOKE EXECUTE ON FUNCTION seg_reco._model_settings() FROM PUBLIC;
+
+-- Which kind of run refresh() does: {"kind": "full" | "incremental",
+-- "reason": why, "mode": the mode asked for}.  mode: the argument of
+-- refresh(), NULL for the setting refresh_mode.  "full" always runs full.
+-- "auto" and "incremental" run incremental unless a full run is needed:
+-- no full run yet, a TRUNCATE or use_source since, another TimeZone than
+-- the state's, changes that cannot be captured (a view over something else
+-- than a plain table, capture triggers disabled), a model of the last full
+-- run missing or not trained then, settings changed since; "auto" also
+-- when the last full run is full_retrain_days old.
+CREATE FUNCTION seg_reco._refresh_plan(mode text) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_mode text := mode;
+    v_setting jsonb;
+    v_days jsonb := seg_reco.setting('full_retrain_days');
+    v_state seg_reco.refresh_state;
+    v_reason text;
+BEGIN
+    IF v_mode IS NULL THEN
+        v_setting := seg_reco.setting('refresh_mode');
+        v_mode := CASE WHEN jsonb_typeof(v_setting) = 'string' THEN v_setting #>> '{}' END;
+        IF v_mode IS NULL OR v_mode NOT IN ('auto', 'incremental', 'full') THEN
+            RAISE EXCEPTION 'setting refresh_mode must be "auto", "incremental" or "full", got %', v_setting
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'It chooses what CALL seg_reco.refresh() runs.',
+                      HINT = 'Change or delete its row in seg_reco.settings.';
+        END IF;
+    ELSIF v_mode NOT IN ('auto', 'incremental', 'full') THEN
+        RAISE EXCEPTION 'unknown refresh mode "%"', v_mode
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ''auto'', ''incremental'' or ''full'' (NULL: the setting refresh_mode).';
+    END IF;
+    IF jsonb_typeof(v_days) IS DISTINCT FROM 'number' OR (v_days #>> '{}')::numeric NOT BETWEEN 0 AND 3650
+       OR (v_days #>> '{}')::numeric <> trunc((v_days #>> '{}')::numeric) THEN
+        RAISE EXCEPTION 'setting full_retrain_days must be a whole number of days from 0 to 3650, got %', v_days
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'In refresh_mode "auto" a run is full when the last full run is at least this many days old.',
+                  HINT = 'Change or delete its row in seg_reco.settings.';
+    END IF;
+    IF v_mode = 'full' THEN
+        RETURN jsonb_build_object('kind', 'full', 'mode', v_mode,
+                                  'reason', CASE WHEN mode IS NULL THEN 'setting refresh_mode is "full"' ELSE 'asked for' END);
+    END IF;
+    SELECT * INTO v_state FROM seg_reco.refresh_state;
+    IF v_state.last_full_run IS NULL OR v_state.as_of IS NULL THEN
+        v_reason := 'no full run yet';
+    END IF;
+    IF v_reason IS NULL THEN
+        SELECT coalesce(d.reason, 'every customer is marked') INTO v_reason
+          FROM seg_reco.dirty_customers d WHERE d.customer_id IS NULL LIMIT 1;
+    END IF;
+    IF v_reason IS NULL AND v_state.time_zone IS DISTINCT FROM current_setting('TimeZone') THEN
+        v_reason := format('TimeZone is %s, the customer state was computed in %s',
+                           current_setting('TimeZone'), v_state.time_zone);
+    END IF;
+    IF v_reason IS NULL THEN
+        v_reason := seg_reco._capture_status();
+    END IF;
+    IF v_reason IS NULL AND NOT v_state.models_complete THEN
+        v_reason := 'the last full run did not train every model';
+    END IF;
+    IF v_reason IS NULL AND (SELECT count(*) FROM seg_reco.models m
+                              WHERE (m.name, m.kind) IN (('customer_kmeans', 'kmeans'), ('customer_gmm', 'gmm'),
+                                                         ('customer_btyd', 'bgnbd'), ('customer_btyd', 'mbgnbd'),
+                                                         ('default', 'als'))) < 4 THEN
+        v_reason := 'a model of the last full run is missing';
+    END IF;
+    IF v_reason IS NULL AND v_state.model_settings IS DISTINCT FROM seg_reco._model_settings() THEN
+        v_reason := 'settings changed since the last full run';
+    END IF;
+    IF v_reason IS NULL AND v_mode = 'auto'
+       AND now() - v_state.last_full_at >= (v_days #>> '{}')::integer * interval '1 day' THEN
+        v_reason := format('the last full run is at least %s days old (full_retrain_days)', v_days);
+    END IF;
+    RETURN jsonb_build_object('kind', CASE WHEN v_reason IS NULL THEN 'incremental' ELSE 'full' END,
+                              'mode', v_mode)
+           || CASE WHEN v_reason IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('reason', v_reason) END;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._refresh_plan(text) IS 'refresh() helper: whether this run is full or incremental, and why (mode: auto, incremental, full; NULL: the setting refresh_mode)';
+REVOKE EXECUTE ON FUNCTION seg_reco._refresh_plan(text) FROM PUBLIC;
+
+-- incremental refresh step clusters: every customer assigned with the
+-- stored customer_kmeans and customer_gmm (recency moves every day), each
+-- cluster keeping the name the last run gave it.
+CREATE FUNCTION seg_reco._refresh_clusters_stored() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_km seg_reco.kmeans_model := seg_reco.kmeans_load('customer_kmeans');
+    v_gm seg_reco.gmm_model := seg_reco.gmm_load('customer_gmm');
+BEGIN
+    CREATE TEMP TABLE _seg_reco_names ON COMMIT DROP AS
+    SELECT DISTINCT c.cluster, c.cluster_name FROM seg_reco.customer_clusters c;
+    DELETE FROM seg_reco.customer_clusters;
+    INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
+    SELECT f.customer_id, (f.a).cluster,
+           coalesce((SELECT n.cluster_name FROM _seg_reco_names n WHERE n.cluster = (f.a).cluster),
+                    'Cluster ' || (f.a).cluster),
+           (f.a).distance,
+           (SELECT i FROM unnest(f.p) WITH ORDINALITY u(v, i) ORDER BY v DESC, i LIMIT 1)::integer,
+           (SELECT max(v) FROM unnest(f.p) v)
+      FROM (SELECT c.customer_id,
+                   seg_reco.kmeans_assign_distance(seg_reco.cluster_feature_vector(c), v_km) AS a,
+                   seg_reco.gmm_proba(seg_reco.cluster_feature_vector(c), v_gm) AS p
+              FROM seg_reco.customer_features c) f;
+    DROP TABLE _seg_reco_names;
+    RETURN jsonb_build_object('models', 'kept', 'k', (SELECT count(DISTINCT c.cluster) FROM seg_reco.customer_clusters c));
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._refresh_clusters_stored() IS 'incremental refresh step: assigns every customer with the stored customer_kmeans and customer_gmm, keeping the cluster names';
+REVOKE EXECUTE ON FUNCTION seg_reco._refresh_clusters_stored() FROM PUBLIC;
+
+-- incremental refresh step customer_value: every customer scored with the
+-- stored customer_btyd fit, at the date of the latest member line (the
+-- age t of every customer moves every day).
+CREATE FUNCTION seg_reco._refresh_value_stored() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_model seg_reco.btyd_models := seg_reco._btyd_model('customer_btyd');
+    v_end date := (SELECT m.member_as_of FROM seg_reco.refresh_state m);
+    v_label text;
+BEGIN
+    DELETE FROM seg_reco.customer_value;
+    v_label := v_model.kind || CASE WHEN v_model.penalizer > 0
+                                    THEN format(' (penalizer %s)', v_model.penalizer) ELSE '' END;
+    INSERT INTO seg_reco.customer_value
+        (customer_id, p_alive, expected_purchases_90d, expected_spend, clv_12m, at_risk, model)
+    SELECT s.customer_id, s.p_alive, s.expected_purchases_90d, s.expected_spend, s.clv_12m, s.at_risk, v_label
+      FROM seg_reco._btyd_scores_from_state('customer_btyd', v_end,
+                                            (seg_reco.setting('at_risk_p_alive'))::float8) s;
+    RETURN jsonb_build_object('model', v_model.kind, 'penalizer', v_model.penalizer, 'models', 'kept',
+                              'fitted_to', v_model.calibration_end, 'scored_at', v_end);
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._refresh_value_stored() IS 'incremental refresh step: scores every customer with the stored customer_btyd fit at the date of the latest member line';
+REVOKE EXECUTE ON FUNCTION seg_reco._refresh_value_stored() FROM PUBLIC;
+
 -- The steps of refresh(), in one transaction: the whole pipeline, left to
 -- right, one logged step at a time: features -> clusters -> customer value
 -- -> content vectors -> segment popularity -> association rules -> ALS model
@@ -800,14 +968,21 @@ REVOKE EXECUTE ON FUNCTION seg_reco._can_commit() FROM PUBLIC;
 -- slot, so dashboards keep reading meanwhile; if a step fails, everything
 -- rolls back and the views keep their contents.  idle_before: what
 -- _recommendations_empty_idle did before (NULL: refresh() could not run it);
--- run: the run's id, for the caller.
+-- run: the run's id, for the caller; mode: refresh()'s (see _refresh_plan).
+-- A full run reads every line once (the customer_features step writes
+-- seg_reco.customer_state) and trains every model.  An incremental run
+-- recomputes the state of the customers that changed, from their own
+-- lines, and then everything that moves with the date from the states
+-- (features, RFM, cluster assignment and BTYD scores of every customer,
+-- with the stored models); content, popularity, rules and the ALS model
+-- are kept; the views are refreshed.  refresh_log.kind says which ran.
 -- jit is off: compiling the big refresh and diff queries cost more than it
 -- saved in every step (the whole pipeline 10% faster on the demo data; the
 -- recommendations view's concurrent refresh 0.3-0.8 s faster in a new session).
 -- Each step is reported as it starts (seg_reco.progress, and NOTICE messages
 -- with seg_reco.progress_messages) and logged with the backend's peak
 -- resident memory in it (peak_memory_bytes).
-CREATE PROCEDURE seg_reco._refresh_steps(idle_before jsonb, INOUT run bigint)
+CREATE PROCEDURE seg_reco._refresh_steps(idle_before jsonb, INOUT run bigint, mode text DEFAULT NULL)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off
@@ -817,85 +992,142 @@ DECLARE
     v_t0 timestamptz;
     v_rows bigint;
     v_detail jsonb;
+    v_plan jsonb;
+    v_kind text;
+    v_full boolean;
+    v_changed bigint[];
 BEGIN
     run := v_run;
+    -- one run at a time (readers of the state take no conflicting lock)
+    LOCK TABLE seg_reco.refresh_state IN SHARE ROW EXCLUSIVE MODE;
+    v_plan := seg_reco._refresh_plan(mode);
+    v_kind := v_plan ->> 'kind';
+    v_full := v_kind = 'full';
     PERFORM seg_reco._progress_begin('refresh', 11);
     PERFORM seg_reco._progress_step('refresh', 'customer_features');
     v_t0 := clock_timestamp();
+    v_detail := v_plan || seg_reco._customer_state_refresh(v_full);
     REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.customer_features;
     SELECT count(*) INTO v_rows FROM seg_reco.customer_features;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'customer_features', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
-         seg_reco._progress_peak_memory());
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory(), v_kind);
 
     PERFORM seg_reco._progress_step('refresh', 'clusters');
     v_t0 := clock_timestamp();
-    v_detail := seg_reco.refresh_clusters();
+    IF v_full THEN
+        v_detail := seg_reco.refresh_clusters();
+    ELSE
+        v_detail := seg_reco._refresh_clusters_stored();
+    END IF;
     SELECT count(*) INTO v_rows FROM seg_reco.customer_clusters;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'clusters', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
-         seg_reco._progress_peak_memory());
+         seg_reco._progress_peak_memory(), v_kind);
 
     PERFORM seg_reco._progress_step('refresh', 'customer_value');
     v_t0 := clock_timestamp();
-    v_detail := seg_reco.refresh_value();
+    IF v_full THEN
+        v_detail := seg_reco.refresh_value();
+    ELSE
+        v_detail := seg_reco._refresh_value_stored();
+    END IF;
     SELECT count(*) INTO v_rows FROM seg_reco.customer_value;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'customer_value', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
-         seg_reco._progress_peak_memory());
+         seg_reco._progress_peak_memory(), v_kind);
 
     PERFORM seg_reco._progress_step('refresh', 'content');
     v_t0 := clock_timestamp();
-    v_detail := seg_reco.build_content();
+    IF v_full THEN
+        v_detail := seg_reco.build_content();
+    ELSE
+        v_detail := jsonb_build_object('models', 'kept');
+    END IF;
     SELECT count(*) INTO v_rows FROM seg_reco.product_content;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'content', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
-         seg_reco._progress_peak_memory());
+         seg_reco._progress_peak_memory(), v_kind);
 
     PERFORM seg_reco._progress_step('refresh', 'popularity');
     v_t0 := clock_timestamp();
-    v_detail := seg_reco.build_popularity();
+    IF v_full THEN
+        v_detail := seg_reco.build_popularity();
+    ELSE
+        v_detail := jsonb_build_object('models', 'kept');
+    END IF;
     SELECT count(*) INTO v_rows FROM seg_reco.segment_popularity;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'popularity', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
-         seg_reco._progress_peak_memory());
+         seg_reco._progress_peak_memory(), v_kind);
 
     PERFORM seg_reco._progress_step('refresh', 'rules');
     v_t0 := clock_timestamp();
-    v_detail := seg_reco.build_rules();
+    IF v_full THEN
+        v_detail := seg_reco.build_rules();
+    ELSE
+        v_detail := jsonb_build_object('models', 'kept');
+    END IF;
     SELECT count(*) INTO v_rows FROM seg_reco.product_rules;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'rules', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
-         seg_reco._progress_peak_memory());
+         seg_reco._progress_peak_memory(), v_kind);
 
-    PERFORM seg_reco._progress_step('refresh', 'als_model');
-    v_t0 := clock_timestamp();
-    v_detail := seg_reco.refresh_als();
-    SELECT count(*) INTO v_rows FROM seg_reco.als_customer_factors f WHERE f.model = 'default';
-    INSERT INTO seg_reco.refresh_log VALUES
-        (v_run, 'als_model', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
-         seg_reco._progress_peak_memory());
+    -- ==================================================================
+    -- FOLD-IN PLUG POINT (issue 12, branch foldin): the steps als_model
+    -- and recommendations.  In an incremental run v_changed holds the
+    -- customers whose lines changed since the last run (sorted; the same
+    -- ids are in pg_temp.seg_reco_changed).  When seg_reco.als_fold_in and
+    -- the partial rebuild of the recommendations slot are merged, replace
+    -- the two lines marked [fold-in 1/2] and [fold-in 2/2] below.  Until
+    -- then an incremental run keeps the stored ALS model as it is and
+    -- rebuilds every customer's list with the full step
+    -- (refresh_recommendations), as a full run does.
+    -- ==================================================================
+    <<fold_in>>
+    BEGIN
+        IF NOT v_full THEN
+            v_changed := ARRAY(SELECT c.customer_id FROM pg_temp.seg_reco_changed c ORDER BY c.customer_id);
+        END IF;
+        PERFORM seg_reco._progress_step('refresh', 'als_model');
+        v_t0 := clock_timestamp();
+        IF v_full THEN
+            v_detail := seg_reco.refresh_als();
+        ELSE
+            -- [fold-in 1/2] v_detail := seg_reco.als_fold_in('default', v_changed);
+            v_detail := jsonb_build_object('models', 'kept', 'changed_customers', cardinality(v_changed));
+        END IF;
+        SELECT count(*) INTO v_rows FROM seg_reco.als_customer_factors f WHERE f.model = 'default';
+        INSERT INTO seg_reco.refresh_log VALUES
+            (v_run, 'als_model', v_t0, clock_timestamp(),
+             round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+             seg_reco._progress_peak_memory(), v_kind);
 
-    PERFORM seg_reco._progress_step('refresh', 'recommendations');
-    v_t0 := clock_timestamp();
-    v_detail := seg_reco.refresh_recommendations();
-    v_rows := (v_detail ->> 'rows')::bigint;
-    v_detail := (v_detail - 'rows')
-                || jsonb_build_object('before_fill',
-                                      coalesce(idle_before,
-                                               jsonb_build_object('emptied', 'no', 'reason',
-                                                                  'refresh() ran in a transaction block or a function')));
-    INSERT INTO seg_reco.refresh_log VALUES
-        (v_run, 'recommendations', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
-         seg_reco._progress_peak_memory());
+        PERFORM seg_reco._progress_step('refresh', 'recommendations');
+        v_t0 := clock_timestamp();
+        IF v_full THEN
+            v_detail := seg_reco.refresh_recommendations();
+        ELSE
+            -- [fold-in 2/2] v_detail := <partial rebuild of the slot for v_changed>;
+            v_detail := seg_reco.refresh_recommendations() || jsonb_build_object('lists', 'all');
+        END IF;
+        v_rows := (v_detail ->> 'rows')::bigint;
+        v_detail := (v_detail - 'rows')
+                    || jsonb_build_object('before_fill',
+                                          coalesce(idle_before,
+                                                   jsonb_build_object('emptied', 'no', 'reason',
+                                                                      'refresh() ran in a transaction block or a function')));
+        INSERT INTO seg_reco.refresh_log VALUES
+            (v_run, 'recommendations', v_t0, clock_timestamp(),
+             round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+             seg_reco._progress_peak_memory(), v_kind);
+    END fold_in;
 
     PERFORM seg_reco._progress_step('refresh', 'customer_segments');
     v_t0 := clock_timestamp();
@@ -904,7 +1136,7 @@ BEGIN
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'customer_segments', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
-         seg_reco._progress_peak_memory());
+         seg_reco._progress_peak_memory(), v_kind);
 
     PERFORM seg_reco._progress_step('refresh', 'segment_summary');
     v_t0 := clock_timestamp();
@@ -913,7 +1145,7 @@ BEGIN
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'segment_summary', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
-         seg_reco._progress_peak_memory());
+         seg_reco._progress_peak_memory(), v_kind);
 
     PERFORM seg_reco._progress_step('refresh', 'cohorts');
     v_t0 := clock_timestamp();
@@ -922,21 +1154,33 @@ BEGIN
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'cohorts', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
-         seg_reco._progress_peak_memory());
+         seg_reco._progress_peak_memory(), v_kind);
+
+    IF v_full THEN
+        -- the models an incremental run may keep: all trained in this run
+        UPDATE seg_reco.refresh_state
+           SET last_full_run = v_run, last_full_at = now(), model_settings = seg_reco._model_settings(),
+               models_complete = NOT EXISTS (SELECT 1 FROM seg_reco.refresh_log l
+                                              WHERE l.run_id = v_run
+                                                AND l.step IN ('clusters', 'customer_value', 'als_model')
+                                                AND (l.detail ? 'skipped' OR l.row_count = 0));
+    END IF;
     PERFORM seg_reco._progress_end('refresh');
 END;
 $fn$;
-COMMENT ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint) IS 'refresh() helper: the steps of the pipeline in one transaction, each logged in seg_reco.refresh_log';
-REVOKE EXECUTE ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint) FROM PUBLIC;
+COMMENT ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint, text) IS 'refresh() helper: the steps of the pipeline in one transaction (full or incremental, see _refresh_plan), each logged in seg_reco.refresh_log';
+REVOKE EXECUTE ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint, text) FROM PUBLIC;
 
--- refresh(): the pipeline (_refresh_steps) in one transaction; called by
+-- refresh(mode): the pipeline (_refresh_steps) in one transaction; called by
 -- CALL outside a transaction block (as pg_cron does), it also empties the
 -- idle recommendations slot with TRUNCATE in a short transaction before
 -- (the lists of two runs ago) and after (the lists just retired), where
--- readers wait at most recommendations_lock_timeout_ms.  It has no SET
--- clauses (a procedure with them cannot COMMIT), so it names every object
--- with its schema; the steps pin search_path and jit.
-CREATE PROCEDURE seg_reco.refresh()
+-- readers wait at most recommendations_lock_timeout_ms.  mode: 'auto',
+-- 'incremental' or 'full' (NULL, the default: the setting refresh_mode,
+-- itself 'auto' by default).  It has no SET clauses (a procedure with them
+-- cannot COMMIT), so it names every object with its schema; the steps pin
+-- search_path and jit.
+CREATE PROCEDURE seg_reco.refresh(mode text DEFAULT NULL)
 LANGUAGE plpgsql
 AS $fn$
 DECLARE
@@ -944,16 +1188,15 @@ DECLARE
     v_before jsonb;
 BEGIN
     IF NOT seg_reco._can_commit() THEN
-        CALL seg_reco._refresh_steps(NULL, v_run);
+        CALL seg_reco._refresh_steps(NULL, v_run, mode);
         RETURN;
     END IF;
     v_before := seg_reco._recommendations_empty_idle(NULL);
     COMMIT;
-    CALL seg_reco._refresh_steps(v_before, v_run);
+    CALL seg_reco._refresh_steps(v_before, v_run, mode);
     COMMIT;
     PERFORM seg_reco._recommendations_empty_idle(v_run);
 END;
 $fn$;
-COMMENT ON PROCEDURE seg_reco.refresh() IS 'runs the whole pipeline (features, clusters, customer value, recommendation model, views) in one transaction, refreshing the materialized views concurrently and swapping in the new recommendations, logging each step in seg_reco.refresh_log (the step in progress: seg_reco.progress)';
-REVOKE EXECUTE ON PROCEDURE seg_reco.refresh() FROM PUBLIC;
-
+COMMENT ON PROCEDURE seg_reco.refresh(text) IS 'runs the pipeline in one transaction: full (every line read once, every model trained) or incremental (the changed customers'' state recomputed, everything that moves with the date rescored with the stored models); mode auto, incremental or full (default: the setting refresh_mode); refreshes the materialized views concurrently, swaps in the new recommendations and logs each step and the kind of run in seg_reco.refresh_log (the step in progress: seg_reco.progress)';
+REVOKE EXECUTE ON PROCEDURE seg_reco.refresh(text) FROM PUBLIC;

@@ -12,7 +12,9 @@ SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'di
                                     'content_terms', 'product_content', 'content_version', 'segment_popularity',
                                     'popularity_info', 'evaluation_runs', 'ab_experiments', 'ab_assignments',
                                     'demo_campaign_truth', 'recommendations_a', 'recommendations_b',
-                                    'recommendations_active', 'contact_history', 'product_rules', 'product_rules_info', 'nextbasket_neighbours']);
+                                    'recommendations_active', 'contact_history', 'product_rules', 'product_rules_info',
+                                    'nextbasket_neighbours', 'customer_state', 'refresh_state', 'dirty_customers',
+                                    'customer_state_products']);
 SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary',
                                                 'cohorts']);
 SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models', 'progress', 'recommendations', 'source_ids']);
@@ -47,7 +49,7 @@ SELECT volatility_is('seg_reco', 'cluster_feature_vector', ARRAY['seg_reco.custo
 SELECT ok(NOT has_function_privilege('public', 'seg_reco.refresh_clusters()', 'EXECUTE')
           AND NOT has_function_privilege('public', 'seg_reco.refresh_value()', 'EXECUTE'),
           'pipeline steps are not executable by PUBLIC');
-SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 30, '30 pipeline settings');
+SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 32, '32 pipeline settings');
 SELECT throws_ok('SELECT seg_reco.setting(''no_such_setting'')', '42704', NULL, 'unknown setting is an error');
 SELECT throws_ok('INSERT INTO seg_reco.settings VALUES (''no_such_setting'', ''1'')', '23503', NULL,
                  'only known settings can be overridden');
@@ -67,7 +69,7 @@ SELECT has_function('seg_reco', 'generate_demo_data', ARRAY['integer', 'integer'
 SELECT volatility_is('seg_reco', 'generate_demo_data', ARRAY['integer', 'integer', 'bigint', 'bigint', 'bigint'], 'volatile');
 SELECT has_function('seg_reco', 'use_source', ARRAY['text', 'regclass', 'jsonb', 'boolean']);
 SELECT volatility_is('seg_reco', 'use_source', ARRAY['text', 'regclass', 'jsonb', 'boolean'], 'volatile');
-SELECT is_procedure('seg_reco', 'refresh', '{}'::name[]);
+SELECT is_procedure('seg_reco', 'refresh', ARRAY['text']);
 
 -- the aggregates can run in parallel plans and split across nodes
 SELECT is((SELECT a.aggcombinefn::text FROM pg_aggregate a WHERE a.aggfnoid = 'seg_reco.rfm(bigint,timestamptz,float8)'::regprocedure),
@@ -102,14 +104,17 @@ SELECT is((SELECT count(*)::int FROM pg_proc p
             WHERE p.pronamespace = 'seg_reco'::regnamespace
               AND p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('plpgsql', 'sql'))
               AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
-              AND p.oid <> 'seg_reco.refresh()'::regprocedure),
+              AND p.oid <> 'seg_reco.refresh(text)'::regprocedure),
           0, 'every SQL/plpgsql function pins search_path (but refresh(), which commits)');
 -- refresh() cannot have SET clauses (a procedure with them cannot COMMIT):
 -- it only calls seg_reco's procedures and functions by qualified name
-SELECT is((SELECT p.proconfig FROM pg_proc p WHERE p.oid = 'seg_reco.refresh()'::regprocedure), NULL,
+SELECT is((SELECT p.proconfig FROM pg_proc p WHERE p.oid = 'seg_reco.refresh(text)'::regprocedure), NULL,
           'refresh() has no SET clause, so it can commit');
-SELECT is((SELECT count(*)::int FROM pg_proc p
-            WHERE p.pronamespace = 'seg_reco'::regnamespace AND p.prosecdef), 0, 'no SECURITY DEFINER');
+-- but the capture trigger: every role that may write the sources must have
+-- its changes recorded without write access to seg_reco's bookkeeping
+SELECT is((SELECT array_agg(p.oid::regprocedure::text) FROM pg_proc p
+            WHERE p.pronamespace = 'seg_reco'::regnamespace AND p.prosecdef),
+          ARRAY['seg_reco._capture_changes()'], 'no SECURITY DEFINER but the capture trigger');
 
 -- pg_dump registration
 SELECT ok((SELECT 'seg_reco.customers'::regclass = ANY (e.extconfig) FROM pg_extension e WHERE e.extname = 'seg_reco'),

@@ -4,7 +4,7 @@ BEGIN;
 SELECT plan(40);
 
 SELECT ok((SELECT count(*) FROM seg_reco.customers) > 0, 'demo data is loaded');
-SELECT lives_ok('CALL seg_reco.refresh()', 'refresh runs');
+SELECT lives_ok('CALL seg_reco.refresh(''full'')', 'refresh runs');
 
 SELECT is((SELECT count(*) FROM seg_reco.customer_segments),
           (SELECT count(*) FROM seg_reco.customers), 'one row per customer');
@@ -130,7 +130,7 @@ SELECT ok((SELECT avg((p.category = 'kjøtt')::int) FILTER (WHERE d.taste = 'veg
 SELECT is((SELECT r.product_id FROM seg_reco.recommendations r WHERE r.customer_id = 2 AND r.rank = 1),
           (SELECT f.product_id FROM seg_reco.recommend_for(2, 1) f), 'the view agrees with recommend_for');
 
-SELECT ok((SELECT proconfig @> ARRAY['jit=off'] FROM pg_proc WHERE oid = 'seg_reco._refresh_steps(jsonb,bigint)'::regprocedure),
+SELECT ok((SELECT proconfig @> ARRAY['jit=off'] FROM pg_proc WHERE oid = 'seg_reco._refresh_steps(jsonb,bigint,text)'::regprocedure),
           'refresh()''s steps run with jit = off');
 
 -- the view reads one slot: a customer's list through the served slot's

@@ -246,3 +246,88 @@ SET client_min_messages = notice;
 CALL seg_reco.refresh();
 SET client_min_messages = error;
 DELETE FROM seg_reco.settings WHERE key IN ('recommendations_lock_timeout_ms', 'als_factors', 'als_iterations');
+
+-- incremental refresh (issue 12): every statement that changes the lines
+-- or the digital events records the customers it touched (old and new
+-- rows), in replica sessions and through COPY too; TRUNCATE asks for a
+-- full run
+SET client_min_messages = notice;
+DELETE FROM seg_reco.dirty_customers;
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts,
+                                   quantity, unit_price, amount)
+VALUES (6001, 9601, 3, 1, 1, '2025-01-05 10:00', 1, 10, 10), (6002, 9602, NULL, 1, 1, '2025-01-05 10:00', 1, 10, 10);
+UPDATE seg_reco.transactions SET customer_id = 4 WHERE line_id = 6001;
+DELETE FROM seg_reco.transactions WHERE line_id IN (6001, 6002);
+SET session_replication_role = replica;
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts,
+                                   quantity, unit_price, amount)
+VALUES (6003, 9603, 5, 1, 1, '2025-01-05 10:00', 1, 10, 10);
+RESET session_replication_role;
+COPY seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount) FROM stdin;
+6004	9604	6	1	1	2025-01-05 11:00	1	10	10
+\.
+INSERT INTO seg_reco.digital_events (event_id, customer_id, event_type, ts, channel)
+VALUES (7001, 7, 'view', '2025-01-05 10:00', 'app');
+UPDATE seg_reco.transactions SET amount = amount WHERE line_id = 6999;
+-- a role that may only write the lines has its changes recorded too
+CREATE ROLE seg_reco_test_loader NOLOGIN;
+GRANT USAGE ON SCHEMA seg_reco TO seg_reco_test_loader;
+GRANT INSERT, DELETE ON seg_reco.transactions TO seg_reco_test_loader;
+SET ROLE seg_reco_test_loader;
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts,
+                                   quantity, unit_price, amount)
+VALUES (6005, 9605, 8, 1, 1, '2025-01-05 12:00', 1, 10, 10);
+RESET ROLE;
+DELETE FROM seg_reco.transactions WHERE line_id = 6005;
+REVOKE ALL ON seg_reco.transactions FROM seg_reco_test_loader;
+REVOKE ALL ON SCHEMA seg_reco FROM seg_reco_test_loader;
+DROP ROLE seg_reco_test_loader;
+SELECT customer_id, count(*) AS marks FROM seg_reco.dirty_customers GROUP BY customer_id ORDER BY customer_id;
+DELETE FROM seg_reco.transactions WHERE line_id IN (6003, 6004);
+DELETE FROM seg_reco.digital_events WHERE event_id = 7001;
+BEGIN;
+TRUNCATE seg_reco.digital_events;
+SELECT customer_id, reason FROM seg_reco.dirty_customers WHERE customer_id IS NULL;
+SELECT seg_reco._refresh_plan('incremental') ->> 'kind' AS kind, seg_reco._refresh_plan('incremental') ->> 'reason' AS reason;
+ROLLBACK;
+-- the kind of run is logged; with these ten buying customers no purchase
+-- model is fitted, so every run is full (an incremental run keeps the
+-- models of the last full run, and needs all of them)
+SET client_min_messages = error;
+CALL seg_reco.refresh();
+SET client_min_messages = notice;
+SELECT step, kind, detail ->> 'reason' AS reason, (detail ->> 'customers_recomputed')::int AS recomputed
+  FROM seg_reco.refresh_log
+ WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step IN ('customer_features', 'cohorts')
+ ORDER BY started_at;
+SELECT count(*) AS marks_left FROM seg_reco.dirty_customers;
+SELECT count(*) AS state_rows, sum(lines) AS state_lines,
+       (SELECT count(*) FROM seg_reco.transactions WHERE customer_id IS NOT NULL) AS member_lines
+  FROM seg_reco.customer_state;
+SELECT count(*) AS mismatches FROM seg_reco.customer_state_check();
+SELECT seg_reco._refresh_plan(NULL);
+SELECT seg_reco._refresh_plan('full');
+-- bad modes and settings
+\set VERBOSITY default
+CALL seg_reco.refresh('sometimes');
+INSERT INTO seg_reco.settings VALUES ('refresh_mode', '"weekly"');
+CALL seg_reco.refresh();
+UPDATE seg_reco.settings SET value = '1' WHERE key = 'refresh_mode';
+CALL seg_reco.refresh();
+UPDATE seg_reco.settings SET value = 'null' WHERE key = 'refresh_mode';
+CALL seg_reco.refresh();
+DELETE FROM seg_reco.settings WHERE key = 'refresh_mode';
+INSERT INTO seg_reco.settings VALUES ('full_retrain_days', '-1');
+CALL seg_reco.refresh();
+UPDATE seg_reco.settings SET value = '2.5' WHERE key = 'full_retrain_days';
+CALL seg_reco.refresh();
+UPDATE seg_reco.settings SET value = '4000' WHERE key = 'full_retrain_days';
+CALL seg_reco.refresh();
+UPDATE seg_reco.settings SET value = '"7"' WHERE key = 'full_retrain_days';
+CALL seg_reco.refresh('incremental');
+-- full_retrain_days 0 is fine: every run in mode auto is full
+UPDATE seg_reco.settings SET value = '0' WHERE key = 'full_retrain_days';
+SELECT seg_reco._refresh_plan('auto') ->> 'kind' AS kind;
+DELETE FROM seg_reco.settings WHERE key = 'full_retrain_days';
+\set VERBOSITY terse
+SET client_min_messages = error;

@@ -200,6 +200,14 @@ SELECT seg_reco.use_source('products', 'uci.items',
 -- (the index on internal_id(customer) serves recommend_for: no notice)
 SELECT seg_reco.use_source('transactions', 'uci.lines',
        '{"receipt_id": "invoice_no", "product_id": "stock_code", "customer_id": "customer", "ts": "invoice_date", "amount": "price"}');
+-- the capture triggers on uci.lines read the text customer id as the view
+-- does: a new line and its deletion mark the internal id of "M-13047" (the
+-- insert failed before: the trigger cast the text to bigint)
+DELETE FROM seg_reco.dirty_customers;
+INSERT INTO uci.lines VALUES ('536400', '71053', 'M-13047', '2010-12-04 10:00+00', 3.39);
+DELETE FROM uci.lines WHERE invoice_no = '536400';
+SELECT count(*) AS marks, bool_and(customer_id = seg_reco.internal_id('M-13047')) AS internal_id_of_m13047
+  FROM seg_reco.dirty_customers;
 -- the views hold internal ids, of the same types as the built-in tables
 SELECT string_agg(format('%s %s', attname, format_type(atttypid, atttypmod)), ', ' ORDER BY attnum)
   FROM pg_attribute WHERE attrelid = 'seg_reco.transactions'::regclass AND attnum BETWEEN 1 AND 4;

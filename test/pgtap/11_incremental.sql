@@ -1,0 +1,180 @@
+-- Incremental refresh (issue 12) on the demo data: after a day of new
+-- lines, a late line dated in the past, a corrected line and a deleted
+-- one, an incremental run gives what a full run gives wherever the models
+-- are the same (features, RFM, BTYD summaries and scores under the same
+-- fit, clusters under the same models), from the state of the changed
+-- customers only; every kind of change is captured; what needs a full run
+-- gets one.
+BEGIN;
+SELECT plan(34);
+SET LOCAL client_min_messages = warning;
+
+CALL seg_reco.refresh('full');
+SELECT is((SELECT array_agg(DISTINCT kind) FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)),
+          ARRAY['full'], 'refresh(''full'') runs full and the log says so');
+SELECT is((SELECT detail ->> 'customers_recomputed' FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'customer_features')::bigint,
+          (SELECT count(DISTINCT customer_id) FROM seg_reco.transactions), 'a full run computes the state of every customer with a line');
+SELECT is((SELECT count(*) FROM seg_reco.dirty_customers), 0::bigint, 'and consumes every change mark');
+SELECT is(seg_reco._refresh_plan(NULL), '{"kind": "incremental", "mode": "auto"}'::jsonb,
+          'with every model trained, the next run is incremental');
+
+-- a day of lines (those of the day of the last 90 whose count is nearest
+-- the mean per day, moved to the day after the last), a late line, a
+-- corrected and a deleted line, digital events
+CREATE TEMP TABLE day_pick AS
+SELECT x.d, (SELECT max(ts)::date + 1 FROM seg_reco.transactions) - x.d AS shift
+  FROM (SELECT t.ts::date AS d, count(*) AS n FROM seg_reco.transactions t
+         WHERE t.ts >= (SELECT max(ts)::date - 90 FROM seg_reco.transactions) GROUP BY 1) x
+ ORDER BY abs(x.n - (SELECT count(*)::numeric / (max(ts)::date - min(ts)::date + 1) FROM seg_reco.transactions)), x.d
+ LIMIT 1;
+CREATE TEMP TABLE day_lines AS
+SELECT t.line_id + 100000000 AS line_id, t.receipt_id + 100000000 AS receipt_id, t.customer_id, t.product_id,
+       t.store_id, t.ts + p.shift * interval '1 day' AS ts, t.quantity, t.unit_price, t.discount, t.amount, t.channel
+  FROM seg_reco.transactions t, day_pick p
+ WHERE t.ts::date = p.d;
+INSERT INTO seg_reco.transactions SELECT * FROM day_lines;
+SELECT ok((SELECT count(*) FROM day_lines) BETWEEN 0.001 * (SELECT count(*) FROM seg_reco.transactions)
+                                               AND 0.002 * (SELECT count(*) FROM seg_reco.transactions),
+          'a day is about 0.14% of the lines');
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+VALUES (900000001, 900000001, 17, 3, 1, (SELECT min(ts) FROM seg_reco.transactions) + interval '40 days', 2, 20, 40);
+UPDATE seg_reco.transactions SET amount = amount + 10, product_id = 5
+ WHERE line_id = (SELECT min(line_id) FROM seg_reco.transactions WHERE customer_id = 23);
+DELETE FROM seg_reco.transactions
+ WHERE line_id = (SELECT max(line_id) FROM seg_reco.transactions WHERE customer_id = 42 AND line_id < 100000000);
+INSERT INTO seg_reco.digital_events (event_id, customer_id, product_id, event_type, ts, channel)
+SELECT e.event_id + 100000000, e.customer_id, e.product_id, e.event_type, e.ts + interval '1 day', e.channel
+  FROM seg_reco.digital_events e WHERE e.ts >= (SELECT max(ts)::date FROM seg_reco.digital_events);
+SELECT ok((SELECT count(DISTINCT customer_id) FROM seg_reco.dirty_customers) >= (SELECT count(DISTINCT customer_id) FROM day_lines),
+          'the capture triggers recorded the customers of the new lines');
+SELECT ok(EXISTS (SELECT 1 FROM seg_reco.dirty_customers WHERE customer_id = 17)
+          AND EXISTS (SELECT 1 FROM seg_reco.dirty_customers WHERE customer_id = 23)
+          AND EXISTS (SELECT 1 FROM seg_reco.dirty_customers WHERE customer_id = 42),
+          'and those of the late, the corrected and the deleted line');
+
+CALL seg_reco.refresh();
+SELECT is((SELECT array_agg(DISTINCT kind) FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)),
+          ARRAY['incremental'], 'refresh() in mode auto ran incremental');
+SELECT is((SELECT count(*) FROM seg_reco.refresh_log WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)),
+          11::bigint, 'with the 11 steps logged');
+SELECT ok((SELECT (detail ->> 'customers_recomputed')::bigint FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'customer_features')
+          < (SELECT count(*) FROM seg_reco.customers) / 5, 'recomputing the state of the changed customers only');
+SELECT is((SELECT count(*) FROM (SELECT * FROM seg_reco.customer_features
+                                 EXCEPT SELECT * FROM seg_reco.compute_customer_features()) x), 0::bigint,
+          'features: every row as compute_customer_features() computes it from the lines');
+SELECT is((SELECT count(*) FROM (SELECT * FROM seg_reco.compute_customer_features()
+                                 EXCEPT SELECT * FROM seg_reco.customer_features) x), 0::bigint,
+          'features: and no row missing');
+SELECT is((SELECT count(*) FROM (SELECT customer_id, as_of_date, first_purchase, last_purchase, recency_days, frequency,
+                                        monetary, r_score, f_score, m_score, rfm_code, segment
+                                   FROM seg_reco.customer_segments
+                                 EXCEPT SELECT * FROM seg_reco.rfm_score()) x), 0::bigint,
+          'RFM values, scores and segments as rfm_score() computes them at the new date');
+SELECT is((SELECT count(*) FROM seg_reco.customer_segments), (SELECT count(*) FROM seg_reco.rfm_score()),
+          'RFM: one row per customer');
+SELECT is((SELECT count(*) FROM (
+             SELECT * FROM seg_reco._btyd_summaries_from_state((SELECT member_as_of FROM seg_reco.refresh_state), 'week')
+             EXCEPT
+             SELECT s.cid, (s.v).frequency, (s.v).recency, (s.v).t, (s.v).monetary_value
+               FROM (SELECT t.customer_id AS cid,
+                            seg_reco.btyd_summary(t.ts::date, t.amount::float8, (SELECT max(ts)::date FROM seg_reco.transactions WHERE customer_id IS NOT NULL), 'week') AS v
+                       FROM seg_reco.transactions t WHERE t.customer_id IS NOT NULL GROUP BY 1) s
+              WHERE s.v IS NOT NULL) x), 0::bigint,
+          'BTYD summaries as btyd_summary() computes them from the lines at the new date');
+SELECT is((SELECT count(*) FROM (
+             SELECT customer_id, p_alive, expected_purchases_90d, expected_spend, clv_12m, at_risk FROM seg_reco.customer_value
+             EXCEPT
+             SELECT s.cid, seg_reco.p_alive('customer_btyd', (s.v).frequency, (s.v).recency, (s.v).t),
+                    seg_reco.expected_purchases('customer_btyd', (s.v).frequency, (s.v).recency, (s.v).t, 90.0 / 7),
+                    seg_reco.expected_spend('customer_btyd', (s.v).frequency, (s.v).monetary_value),
+                    seg_reco.clv('customer_btyd', (s.v).frequency, (s.v).recency, (s.v).t, (s.v).monetary_value),
+                    (s.v).frequency >= 1 AND seg_reco.p_alive('customer_btyd', (s.v).frequency, (s.v).recency, (s.v).t) < 0.5
+               FROM (SELECT t.customer_id AS cid,
+                            seg_reco.btyd_summary(t.ts::date, t.amount::float8, (SELECT max(ts)::date FROM seg_reco.transactions WHERE customer_id IS NOT NULL), 'week') AS v
+                       FROM seg_reco.transactions t WHERE t.customer_id IS NOT NULL GROUP BY 1) s
+              WHERE s.v IS NOT NULL) x), 0::bigint,
+          'BTYD scores: the stored fit applied to the summaries of the lines at the new date');
+SELECT is((SELECT count(*) FROM (
+             SELECT customer_id, cluster, distance FROM seg_reco.customer_clusters
+             EXCEPT
+             SELECT f.customer_id, (seg_reco.kmeans_assign_distance(seg_reco.cluster_feature_vector(f::seg_reco.customer_features),
+                                                                    seg_reco.kmeans_load('customer_kmeans'))).*
+               FROM seg_reco.compute_customer_features() f) x), 0::bigint,
+          'clusters: the stored k-means model applied to the features of the lines');
+SELECT is((SELECT count(*) FROM seg_reco.customer_clusters), (SELECT count(*) FROM seg_reco.customer_features),
+          'clusters: every customer with a purchase');
+SELECT is((SELECT count(*) FROM seg_reco.customer_state_check()), 0::bigint,
+          'the stored state matches every customer''s lines (count and checksum)');
+
+-- the same as a full run on the same data, where the models do not matter
+CREATE TEMP TABLE inc_features AS SELECT * FROM seg_reco.customer_features;
+CREATE TEMP TABLE inc_rfm AS
+SELECT customer_id, as_of_date, first_purchase, last_purchase, recency_days, frequency, monetary,
+       r_score, f_score, m_score, rfm_code, segment FROM seg_reco.customer_segments;
+CREATE TEMP TABLE inc_state AS SELECT * FROM seg_reco.customer_state;
+CALL seg_reco.refresh('full');
+SELECT is((SELECT count(*) FROM ((SELECT * FROM seg_reco.customer_state EXCEPT SELECT * FROM inc_state)
+                                 UNION ALL (SELECT * FROM inc_state EXCEPT SELECT * FROM seg_reco.customer_state)) x),
+          0::bigint, 'a full run computes the same customer state');
+SELECT is((SELECT count(*) FROM ((SELECT * FROM seg_reco.customer_features EXCEPT SELECT * FROM inc_features)
+                                 UNION ALL (SELECT * FROM inc_features EXCEPT SELECT * FROM seg_reco.customer_features)) x),
+          0::bigint, 'and the same features');
+SELECT is((SELECT count(*) FROM ((SELECT customer_id, as_of_date, first_purchase, last_purchase, recency_days, frequency, monetary,
+                                         r_score, f_score, m_score, rfm_code, segment FROM seg_reco.customer_segments
+                                  EXCEPT SELECT * FROM inc_rfm)
+                                 UNION ALL (SELECT * FROM inc_rfm EXCEPT SELECT customer_id, as_of_date, first_purchase, last_purchase,
+                                                  recency_days, frequency, monetary, r_score, f_score, m_score, rfm_code, segment
+                                              FROM seg_reco.customer_segments)) x),
+          0::bigint, 'and the same RFM values, scores and segments');
+
+-- no change escapes: a direct delete, an update moving a line to another
+-- customer, and changed product attributes are recomputed
+DELETE FROM seg_reco.transactions
+ WHERE line_id = (SELECT max(line_id) FROM seg_reco.transactions WHERE customer_id = 101);
+UPDATE seg_reco.transactions SET customer_id = 103
+ WHERE line_id = (SELECT max(line_id) FROM seg_reco.transactions WHERE customer_id = 102);
+UPDATE seg_reco.products SET organic = NOT organic
+ WHERE product_id = (SELECT product_id FROM seg_reco.transactions WHERE customer_id = 104 LIMIT 1);
+CALL seg_reco.refresh('incremental');
+SELECT is((SELECT array_agg(DISTINCT kind) FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)),
+          ARRAY['incremental'], 'refresh(''incremental'') ran incremental');
+SELECT is((SELECT count(*) FROM ((SELECT * FROM seg_reco.customer_features EXCEPT SELECT * FROM seg_reco.compute_customer_features())
+                                 UNION ALL (SELECT * FROM seg_reco.compute_customer_features() EXCEPT SELECT * FROM seg_reco.customer_features)) x),
+          0::bigint, 'deleted, moved lines and changed product attributes are in the features');
+SELECT ok((SELECT (detail ->> 'changed_products')::int FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'customer_features') = 1,
+          'the changed product was seen');
+
+-- what needs a full run gets one
+ALTER TABLE seg_reco.transactions DISABLE TRIGGER seg_reco_capture_delete;
+SELECT is(seg_reco._refresh_plan(NULL) ->> 'reason',
+          'the changes of seg_reco.transactions are not captured (its capture triggers are missing or disabled)',
+          'a disabled capture trigger makes the next run full');
+ALTER TABLE seg_reco.transactions ENABLE ALWAYS TRIGGER seg_reco_capture_delete;
+SET LOCAL TimeZone = 'America/New_York';
+SELECT is(seg_reco._refresh_plan('incremental') ->> 'kind', 'full', 'another TimeZone than the state''s makes the next run full');
+RESET TimeZone;
+SELECT is(seg_reco._refresh_plan('auto') ->> 'kind', 'incremental', 'back to incremental');
+INSERT INTO seg_reco.settings (key, value) VALUES ('cluster_k_max', '9');
+SELECT is(seg_reco._refresh_plan(NULL) ->> 'reason', 'settings changed since the last full run',
+          'a changed setting makes the next run full');
+DELETE FROM seg_reco.settings WHERE key = 'cluster_k_max';
+UPDATE seg_reco.refresh_state SET last_full_at = now() - interval '7 days';
+SELECT is(seg_reco._refresh_plan(NULL) ->> 'reason', 'the last full run is at least 7 days old (full_retrain_days)',
+          'in mode auto a full run every full_retrain_days');
+SELECT is(seg_reco._refresh_plan('incremental') ->> 'kind', 'incremental', 'but not in mode incremental');
+TRUNCATE seg_reco.digital_events;
+SELECT is(seg_reco._refresh_plan('incremental') ->> 'reason', 'seg_reco.digital_events was truncated',
+          'a TRUNCATE makes the next run full');
+SELECT lives_ok('CALL seg_reco.refresh()', 'and it runs');
+SELECT is((SELECT array_agg(DISTINCT kind) FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)),
+          ARRAY['full'], 'full');
+
+SELECT * FROM finish();
+ROLLBACK;
