@@ -14,6 +14,7 @@
 #      does not move, so the partial result can be compared with a full one);
 #   2. als_fold_in('default', those customers)      against  als_train (refresh_als(): the settings' factors and iterations);
 #   3. refresh_recommendations(those customers)     against  refresh_recommendations() (everyone),
+#      each into an idle slot emptied before (TRUNCATE, as refresh() does),
 #      and the rows in which the two results differ (0 expected);
 #   4. the time-dependent part: recommend_all with the pipeline's settings as
 #      of the last day and as of the day after, with no new line (only the
@@ -103,8 +104,12 @@ SQL
 
     # 2. fold-in, partial rebuild, full rebuild, then the full retrain
     fold=$(timed "$db" "SELECT seg_reco.als_fold_in('default', $ids) - 'seconds' AS r")
+    # each fill into an emptied slot, as refresh() leaves it (TRUNCATE in a short transaction before)
+    empty_idle() { psql_db "$db" -At -q -c "SET client_min_messages = warning" -c "SELECT seg_reco._recommendations_empty_idle(NULL) ->> 'emptied'" >/dev/null; }
+    empty_idle
     part=$(timed "$db" "SELECT seg_reco.refresh_recommendations($ids) - 'slot' - 'generation' AS r")
     psql_db "$db" -q -c "CREATE TABLE public.bench_partial AS SELECT * FROM seg_reco.recommendations"
+    empty_idle
     full=$(timed "$db" "SELECT seg_reco.refresh_recommendations() AS r")
     differ=$(psql_db "$db" -At -c "SELECT count(*) FROM ((SELECT * FROM seg_reco.recommendations EXCEPT ALL SELECT * FROM public.bench_partial)
                                      UNION ALL (SELECT * FROM public.bench_partial EXCEPT ALL SELECT * FROM seg_reco.recommendations)) x")
