@@ -1451,57 +1451,6 @@ $fn$;
 COMMENT ON FUNCTION seg_reco._recommendations_empty_idle(bigint) IS 'refresh() helper: empties the idle recommendations slot with TRUNCATE, and drops its indexes, when no reader can be hurt (each attempt waits at most recommendations_lock_timeout_ms; no snapshot from before the last swap); the caller commits right after';
 REVOKE EXECUTE ON FUNCTION seg_reco._recommendations_empty_idle(bigint) FROM PUBLIC;
 
--- refresh step: the lists of pipeline_recommendations() written into the
--- idle slot of seg_reco.recommendations (emptied first with DELETE unless
--- a TRUNCATE did it), its indexes built if the TRUNCATE dropped them, the
--- slot analysed, and the pointer swapped to it.  CREATE INDEX locks out
--- writers only (SHARE): readers go on reading the served slot.
--- Readers keep reading the old lists, without waiting, until the caller's
--- transaction commits, and then see all the new ones; when it rolls back
--- the old lists stay served.
-CREATE FUNCTION seg_reco.refresh_recommendations() RETURNS jsonb
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    v_slot text;
-    v_rel regclass;
-    v_generation bigint;
-    v_deleted bigint := 0;
-    v_rows bigint;
-    v_built integer := 0;
-BEGIN
-    -- one change of the slots at a time (readers take no lock that conflicts)
-    LOCK TABLE seg_reco.recommendations_active IN SHARE ROW EXCLUSIVE MODE;
-    SELECT CASE a.slot WHEN 'a' THEN 'b' ELSE 'a' END, a.generation + 1 INTO v_slot, v_generation
-      FROM seg_reco.recommendations_active a;
-    v_rel := format('seg_reco.recommendations_%s', v_slot)::regclass;
-    IF pg_relation_size(v_rel) > 0 THEN
-        EXECUTE format('DELETE FROM %s', v_rel);
-        GET DIAGNOSTICS v_deleted = ROW_COUNT;
-    END IF;
-    EXECUTE format('INSERT INTO %s (customer_id, rank, product_id, score, source, sources)
-                    SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
-                      FROM seg_reco.pipeline_recommendations() r', v_rel);
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
-    IF to_regclass(format('seg_reco.recommendations_%s_customer_rank_idx', v_slot)) IS NULL THEN
-        EXECUTE format('CREATE UNIQUE INDEX recommendations_%s_customer_rank_idx ON %s (customer_id, rank)', v_slot, v_rel);
-        v_built := v_built + 1;
-    END IF;
-    IF to_regclass(format('seg_reco.recommendations_%s_product_idx', v_slot)) IS NULL THEN
-        EXECUTE format('CREATE INDEX recommendations_%s_product_idx ON %s (product_id)', v_slot, v_rel);
-        v_built := v_built + 1;
-    END IF;
-    EXECUTE format('ANALYZE %s', v_rel);
-    UPDATE seg_reco.recommendations_active
-       SET slot = v_slot, generation = v_generation, swapped_at = clock_timestamp();
-    RETURN jsonb_build_object('rows', v_rows, 'slot', v_slot, 'generation', v_generation,
-                              'deleted_rows', v_deleted, 'indexes_built', v_built);
-END;
-$fn$;
-COMMENT ON FUNCTION seg_reco.refresh_recommendations() IS 'refresh step: writes the lists of pipeline_recommendations() into the idle slot of the recommendations view and swaps it in (served from the commit of the caller''s transaction)';
-REVOKE EXECUTE ON FUNCTION seg_reco.refresh_recommendations() FROM PUBLIC;
-
 -- Whether the calling procedure may COMMIT: called by CALL outside a
 -- transaction block and a function, and not in an exception block.
 CREATE FUNCTION seg_reco._can_commit() RETURNS boolean
@@ -1629,55 +1578,57 @@ BEGIN
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
          seg_reco._progress_peak_memory(), v_kind);
 
-    -- ==================================================================
-    -- FOLD-IN PLUG POINT (issue 12, branch foldin): the steps als_model
-    -- and recommendations.  In an incremental run v_changed holds the
-    -- customers whose lines changed since the last run (sorted; the same
-    -- ids are in pg_temp.seg_reco_changed).  When seg_reco.als_fold_in and
-    -- the partial rebuild of the recommendations slot are merged, replace
-    -- the two lines marked [fold-in 1/2] and [fold-in 2/2] below.  Until
-    -- then an incremental run keeps the stored ALS model as it is and
-    -- rebuilds every customer's list with the full step
-    -- (refresh_recommendations), as a full run does.
-    -- ==================================================================
-    <<fold_in>>
-    BEGIN
-        IF NOT v_full THEN
-            v_changed := ARRAY(SELECT c.customer_id FROM pg_temp.seg_reco_changed c ORDER BY c.customer_id);
-        END IF;
-        PERFORM seg_reco._progress_step('refresh', 'als_model');
-        v_t0 := clock_timestamp();
-        IF v_full THEN
-            v_detail := seg_reco.refresh_als();
-        ELSE
-            -- [fold-in 1/2] v_detail := seg_reco.als_fold_in('default', v_changed);
-            v_detail := jsonb_build_object('models', 'kept', 'changed_customers', cardinality(v_changed));
-        END IF;
-        SELECT count(*) INTO v_rows FROM seg_reco.als_customer_factors f WHERE f.model = 'default';
-        INSERT INTO seg_reco.refresh_log VALUES
-            (v_run, 'als_model', v_t0, clock_timestamp(),
-             round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
-             seg_reco._progress_peak_memory(), v_kind);
+    -- The ALS model and the lists.  A full run trains the model and
+    -- rebuilds every list.  An incremental run folds the customers whose
+    -- lines changed (v_changed, sorted; also in pg_temp.seg_reco_changed)
+    -- into the stored model against its fixed product factors, and
+    -- rebuilds their lists only, copying the others' served lists, as long
+    -- as every other input of those lists (model version, content,
+    -- popularity, settings, catalogue) is what their last full rebuild
+    -- used; otherwise everyone's.  The copied lists keep the buy-again
+    -- timing of the date they were computed at (recommendations_active.
+    -- inputs, as_of), until the next full run.
+    IF NOT v_full THEN
+        v_changed := ARRAY(SELECT c.customer_id FROM pg_temp.seg_reco_changed c ORDER BY c.customer_id);
+    END IF;
+    PERFORM seg_reco._progress_step('refresh', 'als_model');
+    v_t0 := clock_timestamp();
+    IF v_full THEN
+        v_detail := seg_reco.refresh_als();
+    ELSE
+        v_detail := jsonb_build_object('models', 'kept', 'fold_in', seg_reco.als_fold_in('default', v_changed));
+    END IF;
+    SELECT count(*) INTO v_rows FROM seg_reco.als_customer_factors f WHERE f.model = 'default';
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'als_model', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory(), v_kind);
 
-        PERFORM seg_reco._progress_step('refresh', 'recommendations');
-        v_t0 := clock_timestamp();
-        IF v_full THEN
-            v_detail := seg_reco.refresh_recommendations();
+    PERFORM seg_reco._progress_step('refresh', 'recommendations');
+    v_t0 := clock_timestamp();
+    IF v_full THEN
+        v_detail := seg_reco.refresh_recommendations();
+    ELSE
+        IF (SELECT a.inputs - 'as_of' FROM seg_reco.recommendations_active a)
+           = seg_reco._recommendations_inputs() - 'as_of' THEN
+            v_detail := seg_reco.refresh_recommendations(v_changed)
+                        || jsonb_build_object('lists', 'changed customers');
         ELSE
-            -- [fold-in 2/2] v_detail := <partial rebuild of the slot for v_changed>;
-            v_detail := seg_reco.refresh_recommendations() || jsonb_build_object('lists', 'all');
+            v_detail := seg_reco.refresh_recommendations()
+                        || jsonb_build_object('lists', 'all',
+                                              'reason', 'inputs changed since the last full rebuild');
         END IF;
-        v_rows := (v_detail ->> 'rows')::bigint;
-        v_detail := (v_detail - 'rows')
-                    || jsonb_build_object('before_fill',
-                                          coalesce(idle_before,
-                                                   jsonb_build_object('emptied', 'no', 'reason',
-                                                                      'refresh() ran in a transaction block or a function')));
-        INSERT INTO seg_reco.refresh_log VALUES
-            (v_run, 'recommendations', v_t0, clock_timestamp(),
-             round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
-             seg_reco._progress_peak_memory(), v_kind);
-    END fold_in;
+    END IF;
+    v_rows := (v_detail ->> 'rows')::bigint;
+    v_detail := (v_detail - 'rows')
+                || jsonb_build_object('before_fill',
+                                      coalesce(idle_before,
+                                               jsonb_build_object('emptied', 'no', 'reason',
+                                                                  'refresh() ran in a transaction block or a function')));
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'recommendations', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory(), v_kind);
 
     PERFORM seg_reco._progress_step('refresh', 'customer_segments');
     v_t0 := clock_timestamp();
@@ -5476,3 +5427,205 @@ $fn$;
 COMMENT ON FUNCTION seg_reco._refresh_value_stored() IS 'incremental refresh step: scores every customer with the stored customer_btyd fit at the date of the latest member line';
 REVOKE EXECUTE ON FUNCTION seg_reco._refresh_value_stored() FROM PUBLIC;
 
+
+-- issue 12, incremental nightly refresh: ALS fold-in (als_fold_in) and the
+-- partial rebuild of the recommendations (refresh_recommendations(bigint[]),
+-- recommend_all and pipeline_recommendations restricted to customer_ids,
+-- recommendations_active.inputs)
+DROP FUNCTION seg_reco.recommend_all(text, integer, boolean, boolean, jsonb, float8, integer, date);
+CREATE FUNCTION seg_reco.recommend_all(model text DEFAULT 'default',
+                                       n integer DEFAULT 10,
+                                       include_purchased boolean DEFAULT true,
+                                       only_active boolean DEFAULT true,
+                                       weights jsonb DEFAULT NULL,
+                                       diversity float8 DEFAULT 0,
+                                       max_per_category integer DEFAULT NULL,
+                                       as_of date DEFAULT NULL,
+                                       customer_ids bigint[] DEFAULT NULL)
+RETURNS TABLE(customer_id bigint, product_id bigint, score float8, rank integer, sources text[])
+AS 'MODULE_PATHNAME', 'seg_reco_recommend_all'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 100000
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco.recommend_all(text, integer, boolean, boolean, jsonb, float8, integer, date, bigint[]) IS 'the hybrid top-n of recommend_for for every customer of an als model (or those of customer_ids), als scored in blocks with BLAS, purchases read in one pass (for the recommendations view)';
+
+CREATE FUNCTION seg_reco.als_fold_in(model text, customer_ids bigint[])
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'seg_reco_als_fold_in'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco.als_fold_in(text, bigint[]) IS 'solves the given customers'' factors again from their current interactions against the als model''s fixed product factors and writes them in place (new customers added, customers without interactions removed); returns the counts';
+REVOKE EXECUTE ON FUNCTION seg_reco.als_fold_in(text, bigint[]) FROM PUBLIC;
+
+DROP FUNCTION seg_reco.pipeline_recommendations();
+CREATE FUNCTION seg_reco.pipeline_recommendations(customer_ids bigint[] DEFAULT NULL)
+RETURNS TABLE (customer_id bigint, product_id bigint, score float8, rank integer, source text,
+               sources text[])
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_n integer := (seg_reco.setting('recommendations_per_customer'))::integer;
+    v_div float8 := (seg_reco.setting('recommendations_diversity'))::float8;
+    v_cap integer := (seg_reco.setting('recommendations_max_per_category') #>> '{}')::integer;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM seg_reco.models m WHERE m.name = 'default' AND m.kind = 'als') THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT r.customer_id, r.product_id, r.score, r.rank, coalesce(r.sources[1], 'als'), r.sources
+      FROM seg_reco.recommend_all('default', v_n, diversity => v_div,
+                                  max_per_category => v_cap, customer_ids => customer_ids) r;
+    -- customer_ids: through the primary key, not a scan of every customer
+    RETURN QUERY
+    SELECT c.customer_id, r.product_id, r.score, r.rank, coalesce(r.sources[1], 'popularity'), r.sources
+      FROM seg_reco.customers c
+      CROSS JOIN LATERAL seg_reco.recommend_for(c.customer_id, v_n, diversity => v_div,
+                                                max_per_category => v_cap) r
+     WHERE (pipeline_recommendations.customer_ids IS NULL
+            OR c.customer_id IN (SELECT DISTINCT i.id FROM unnest(pipeline_recommendations.customer_ids) i(id)))
+       AND NOT EXISTS (SELECT 1 FROM seg_reco.als_customer_factors f
+                        WHERE f.model = 'default' AND f.customer_id = c.customer_id);
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.pipeline_recommendations(bigint[]) IS 'top-N products per customer (or per customer of customer_ids) from the hybrid blend with the default ALS model (recommend_all), recommend_for (fold-in or demographic cold start) for customers the model does not know';
+
+ALTER TABLE seg_reco.recommendations_active ADD COLUMN inputs jsonb;
+COMMENT ON TABLE seg_reco.recommendations_active IS 'the slot seg_reco.recommendations serves (a or b), the number of swaps so far (generation), the time of the last swap and the global inputs of the last full rebuild of the lists (_recommendations_inputs(); a partial rebuild keeps them) (one row; changed by seg_reco.refresh)';
+COMMENT ON COLUMN seg_reco.recommendations_active.inputs IS 'what every served list was computed with at the last full rebuild (model version, content version, popularity build, settings, catalogue, as_of); a partial rebuild keeps it and reports what changed since';
+
+CREATE FUNCTION seg_reco._recommendations_inputs() RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+SELECT jsonb_build_object(
+    'als_model', (SELECT m.model -> 'version' FROM seg_reco.models m
+                   WHERE m.name = 'default' AND m.kind = 'als'),
+    'content', (SELECT to_jsonb(c.version) FROM seg_reco.content_version c),
+    'popularity', (SELECT to_jsonb(p.built_at) FROM seg_reco.popularity_info p),
+    'settings', (SELECT jsonb_object_agg(k, seg_reco.setting(k))
+                   FROM unnest(ARRAY['hybrid_weights', 'recommendations_per_customer',
+                                     'recommendations_diversity', 'recommendations_max_per_category']) k),
+    'catalogue', (SELECT md5(string_agg(p.product_id::text || ' ' || p.active::text || ' ' || p.category,
+                                        ',' ORDER BY p.product_id))
+                    FROM seg_reco.products p),
+    'as_of', coalesce((SELECT m.params -> 'options' -> 'as_of' FROM seg_reco.models m
+                        WHERE m.name = 'default' AND m.kind = 'als'),
+                      to_jsonb(seg_reco.default_as_of())))
+$fn$;
+COMMENT ON FUNCTION seg_reco._recommendations_inputs() IS 'refresh helper: the global inputs of the recommendation lists (model and content versions, popularity build, settings, catalogue, as_of), stored with a full rebuild and compared by a partial one';
+REVOKE EXECUTE ON FUNCTION seg_reco._recommendations_inputs() FROM PUBLIC;
+
+CREATE FUNCTION seg_reco._recommendations_fill(customer_ids bigint[]) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_served text;
+    v_slot text;
+    v_rel regclass;
+    v_generation bigint;
+    v_deleted bigint := 0;
+    v_copied bigint := 0;
+    v_rows bigint;
+    v_built integer := 0;
+    v_ids bigint[];
+    v_inputs jsonb := seg_reco._recommendations_inputs();
+    v_full_inputs jsonb;
+    v_partial boolean := customer_ids IS NOT NULL;
+    v_result jsonb;
+BEGIN
+    -- one change of the slots at a time (readers take no lock that conflicts)
+    LOCK TABLE seg_reco.recommendations_active IN SHARE ROW EXCLUSIVE MODE;
+    SELECT a.slot, CASE a.slot WHEN 'a' THEN 'b' ELSE 'a' END, a.generation + 1, a.inputs
+      INTO v_served, v_slot, v_generation, v_full_inputs
+      FROM seg_reco.recommendations_active a;
+    IF v_partial THEN
+        v_ids := ARRAY(SELECT DISTINCT u.id FROM unnest(customer_ids) u(id) ORDER BY u.id);
+        -- nothing served yet: there is nothing to copy
+        v_partial := v_generation > 1;
+    END IF;
+    v_rel := format('seg_reco.recommendations_%s', v_slot)::regclass;
+    IF pg_relation_size(v_rel) > 0 THEN
+        EXECUTE format('DELETE FROM %s', v_rel);
+        GET DIAGNOSTICS v_deleted = ROW_COUNT;
+    END IF;
+    IF v_partial THEN
+        -- <> ALL of a constant array: a hashed lookup per row
+        EXECUTE format('INSERT INTO %s (customer_id, rank, product_id, score, source, sources)
+                        SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
+                          FROM seg_reco.recommendations_%s r
+                         WHERE r.customer_id <> ALL ($1)', v_rel, v_served)
+            USING v_ids;
+        GET DIAGNOSTICS v_copied = ROW_COUNT;
+    END IF;
+    EXECUTE format('INSERT INTO %s (customer_id, rank, product_id, score, source, sources)
+                    SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
+                      FROM seg_reco.pipeline_recommendations($1) r', v_rel)
+        USING CASE WHEN v_partial THEN v_ids END;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    IF to_regclass(format('seg_reco.recommendations_%s_customer_rank_idx', v_slot)) IS NULL THEN
+        EXECUTE format('CREATE UNIQUE INDEX recommendations_%s_customer_rank_idx ON %s (customer_id, rank)', v_slot, v_rel);
+        v_built := v_built + 1;
+    END IF;
+    IF to_regclass(format('seg_reco.recommendations_%s_product_idx', v_slot)) IS NULL THEN
+        EXECUTE format('CREATE INDEX recommendations_%s_product_idx ON %s (product_id)', v_slot, v_rel);
+        v_built := v_built + 1;
+    END IF;
+    EXECUTE format('ANALYZE %s', v_rel);
+    UPDATE seg_reco.recommendations_active
+       SET slot = v_slot, generation = v_generation, swapped_at = clock_timestamp(),
+           inputs = CASE WHEN v_partial THEN inputs ELSE v_inputs END;
+    v_result := jsonb_build_object('rows', v_copied + v_rows, 'slot', v_slot, 'generation', v_generation,
+                                   'deleted_rows', v_deleted, 'indexes_built', v_built);
+    IF customer_ids IS NULL THEN
+        RETURN v_result;
+    END IF;
+    RETURN v_result || jsonb_build_object(
+        'kind', CASE WHEN v_partial THEN 'partial' ELSE 'full' END,
+        'customers', cardinality(v_ids), 'copied_rows', v_copied, 'computed_rows', v_rows,
+        -- what differs from the inputs of the last full rebuild (as_of apart)
+        'inputs_changed', CASE WHEN NOT v_partial THEN '[]'::jsonb
+                               WHEN v_full_inputs IS NULL THEN '["unknown"]'::jsonb
+                               ELSE coalesce((SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(v_inputs) k
+                                               WHERE k <> 'as_of' AND v_inputs -> k IS DISTINCT FROM v_full_inputs -> k),
+                                             '[]'::jsonb) END,
+        'as_of', v_inputs -> 'as_of',
+        'as_of_full', CASE WHEN v_partial THEN v_full_inputs -> 'as_of' ELSE v_inputs -> 'as_of' END);
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._recommendations_fill(bigint[]) IS 'refresh helper: fills the idle recommendations slot (everyone''s lists, or the served rows of the others and fresh lists for customer_ids) and swaps it in';
+REVOKE EXECUTE ON FUNCTION seg_reco._recommendations_fill(bigint[]) FROM PUBLIC;
+
+-- refresh step: the lists of pipeline_recommendations() for everyone
+-- written into the idle slot of seg_reco.recommendations and swapped in
+-- (_recommendations_fill); the inputs they were computed with are kept in
+-- recommendations_active.inputs.
+CREATE FUNCTION seg_reco.refresh_recommendations() RETURNS jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+SELECT seg_reco._recommendations_fill(NULL)
+$fn$;
+COMMENT ON FUNCTION seg_reco.refresh_recommendations() IS 'refresh step: writes the lists of pipeline_recommendations() into the idle slot of the recommendations view and swaps it in (served from the commit of the caller''s transaction)';
+REVOKE EXECUTE ON FUNCTION seg_reco.refresh_recommendations() FROM PUBLIC;
+
+CREATE FUNCTION seg_reco.refresh_recommendations(customer_ids bigint[]) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF customer_ids IS NULL THEN
+        RAISE EXCEPTION 'customer_ids must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the customers whose lists to recompute (''{}'' for none), or call seg_reco.refresh_recommendations() for everyone.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM unnest(customer_ids) u(id) WHERE u.id IS NULL) THEN
+        RAISE EXCEPTION 'customer_ids must not contain NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Filter the NULLs out, for example with array_remove(ids, NULL).';
+    END IF;
+    RETURN seg_reco._recommendations_fill(customer_ids);
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.refresh_recommendations(bigint[]) IS 'partial rebuild: fresh lists for the given customers and the served lists of all others, written into the idle slot of the recommendations view and swapped in; reports what changed since the last full rebuild';
+REVOKE EXECUTE ON FUNCTION seg_reco.refresh_recommendations(bigint[]) FROM PUBLIC;

@@ -230,6 +230,47 @@ delete_gone_ids(const char *table, const char *col, Datum name, const int64 *ids
 	pfree(sql.data);
 }
 
+void
+seg_reco_als_upsert_customer_factors(const char *name, int d, int64 n, const int64 *customer_id,
+									 const double *x)
+{
+	Oid			types[4] = {TEXTOID, INT8ARRAYOID, FLOAT4ARRAYOID, INT4OID};
+	Datum		values[4];
+
+	if (n == 0)
+		return;
+	values[0] = CStringGetTextDatum(name);
+	values[1] = PointerGetDatum(int8_array(customer_id, n));
+	values[2] = PointerGetDatum(float4_array(x, n * d));
+	values[3] = Int32GetDatum(d);
+	spi_exec("INSERT INTO seg_reco.als_customer_factors AS f (model, customer_id, factors) "
+			 "SELECT $1, $2[g], $3[(g - 1) * $4 + 1 : g * $4] "
+			 "FROM pg_catalog.generate_series(1, pg_catalog.cardinality($2)) g "
+			 "ON CONFLICT (model, customer_id) DO UPDATE SET factors = excluded.factors",
+			 4, types, values, SPI_OK_INSERT);
+	pfree(DatumGetPointer(values[1]));
+	pfree(DatumGetPointer(values[2]));
+}
+
+int64
+seg_reco_als_delete_customer_factors(const char *name, int64 n, const int64 *customer_id)
+{
+	Oid			types[2] = {TEXTOID, INT8ARRAYOID};
+	Datum		values[2];
+	int64		deleted;
+
+	if (n == 0)
+		return 0;
+	values[0] = CStringGetTextDatum(name);
+	values[1] = PointerGetDatum(int8_array(customer_id, n));
+	spi_exec("DELETE FROM seg_reco.als_customer_factors f WHERE f.model OPERATOR(pg_catalog.=) $1 "
+			 "AND f.customer_id OPERATOR(pg_catalog.=) ANY ($2)",
+			 2, types, values, SPI_OK_DELETE);
+	deleted = (int64) SPI_processed;
+	pfree(DatumGetPointer(values[1]));
+	return deleted;
+}
+
 int64
 seg_reco_als_model_save(const char *name, int d,
 						int64 n_customers, const int64 *customer_id, const double *x,
@@ -302,23 +343,8 @@ seg_reco_als_model_save(const char *name, int d,
 	 * every inserted row pays.
 	 */
 	CHECK_FOR_INTERRUPTS();
-	{
-		Oid			types[4] = {TEXTOID, INT8ARRAYOID, FLOAT4ARRAYOID, INT4OID};
-		Datum		values[4];
-
-		values[0] = v1[0];
-		values[1] = PointerGetDatum(int8_array(customer_id, n_customers));
-		values[2] = PointerGetDatum(float4_array(x, n_customers * d));
-		values[3] = Int32GetDatum(d);
-		delete_gone_ids("als_customer_factors", "customer_id", v1[0], customer_id, n_customers);
-		spi_exec("INSERT INTO seg_reco.als_customer_factors AS f (model, customer_id, factors) "
-				 "SELECT $1, $2[g], $3[(g - 1) * $4 + 1 : g * $4] "
-				 "FROM pg_catalog.generate_series(1, pg_catalog.cardinality($2)) g "
-				 "ON CONFLICT (model, customer_id) DO UPDATE SET factors = excluded.factors",
-				 4, types, values, SPI_OK_INSERT);
-		pfree(DatumGetPointer(values[1]));
-		pfree(DatumGetPointer(values[2]));
-	}
+	delete_gone_ids("als_customer_factors", "customer_id", v1[0], customer_id, n_customers);
+	seg_reco_als_upsert_customer_factors(name, d, n_customers, customer_id, x);
 	CHECK_FOR_INTERRUPTS();
 	{
 		Oid			types[5] = {TEXTOID, INT8ARRAYOID, FLOAT4ARRAYOID, INT4OID, FLOAT8ARRAYOID};

@@ -67,4 +67,15 @@ extern int64 seg_reco_als_model_save(const char *name, int d,
 									 const double *popularity,
 									 const char *params_json, const char *metrics_json);
 
+/*
+ * Write the factors (x: n x d) of customers customer_id[0..n-1] of model
+ * name, inserting or replacing their rows (one statement).
+ */
+extern void seg_reco_als_upsert_customer_factors(const char *name, int d, int64 n,
+												 const int64 *customer_id, const double *x);
+
+/* delete the factor rows of those customers of model name; returns the rows deleted */
+extern int64 seg_reco_als_delete_customer_factors(const char *name, int64 n,
+												  const int64 *customer_id);
+
 #endif							/* SEG_RECO_ALS_MODEL_H */

@@ -670,9 +670,14 @@ one_customer_plan(const char *sql)
 	return plan_one;
 }
 
-void
-seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
-						bool custom_source, SegRecoPairs *out)
+/*
+ * The rows of query into pairs: of all customers (ids NULL, one_customer
+ * false), of one customer (one_customer) or of the customers of the int8[]
+ * ids.
+ */
+static void
+read_pairs(const char *query, bool one_customer, int64 customer_id, ArrayType *ids,
+		   bool custom_source, SegRecoPairs *out)
 {
 	StringInfoData sql;
 	RawRow	   *rows;
@@ -692,14 +697,16 @@ seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 	appendStringInfo(&sql,
 					 "SELECT s.customer_id, s.product_id, s.weight, s.receipt_id FROM (%s) s",
 					 query);
-	if (one_customer)
+	if (one_customer || ids != NULL)
 	{
-		appendStringInfoString(&sql, " WHERE s.customer_id OPERATOR(pg_catalog.=) $1");
+		appendStringInfoString(&sql, one_customer ?
+							   " WHERE s.customer_id OPERATOR(pg_catalog.=) $1" :
+							   " WHERE s.customer_id OPERATOR(pg_catalog.=) ANY ($1)");
 		params = makeParamList(1);
-		params->params[0].value = Int64GetDatum(customer_id);
+		params->params[0].value = one_customer ? Int64GetDatum(customer_id) : PointerGetDatum(ids);
 		params->params[0].isnull = false;
 		params->params[0].pflags = PARAM_FLAG_CONST;
-		params->params[0].ptype = INT8OID;
+		params->params[0].ptype = one_customer ? INT8OID : INT8ARRAYOID;
 	}
 	memset(&recv, 0, sizeof(recv));
 	recv.pub.receiveSlot = pair_receive;
@@ -709,10 +716,11 @@ seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 	recv.pub.mydest = DestNone;
 	recv.cxt = CurrentMemoryContext;
 	/* reading all rows is a step of the caller's (als_train, recommend_all) */
-	recv.progress = !one_customer;
+	recv.progress = !one_customer && ids == NULL;
 	/* half of maintenance_work_mem (kB), at least 1024 rows */
 	recv.max_rows = Max((int64) 1024, (int64) maintenance_work_mem * 1024 / 2 / (int64) sizeof(RawRow));
-	recv.cap = one_customer ? 64 : Max(65536, estimated_rows(sql.data) * 1.05 + 1024);
+	recv.cap = one_customer ? 64 : ids != NULL ? 65536 :
+		Max(65536, estimated_rows(sql.data) * 1.05 + 1024);
 	recv.cap = Min(recv.cap, recv.max_rows);
 	recv.rows = seg_reco_alloc_huge(sizeof(RawRow) * recv.cap);
 	recv.out = out;
@@ -724,6 +732,8 @@ seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 		rc = SPI_execute_plan_extended(one_customer_plan(sql.data), &opts);
 	else
 		rc = SPI_execute_extended(sql.data, &opts);
+	/* SPI returns in its procedure context: come back to the caller's */
+	MemoryContextSwitchTo(recv.cxt);
 	/* a SELECT into a receiver of ours reports SPI_OK_UTILITY */
 	if ((rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY) || !recv.selected)
 		ereport(ERROR,
@@ -776,6 +786,20 @@ seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 }
 
 void
+seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
+						bool custom_source, SegRecoPairs *out)
+{
+	read_pairs(query, one_customer, customer_id, NULL, custom_source, out);
+}
+
+void
+seg_reco_als_read_pairs_of(const char *query, ArrayType *ids, bool custom_source,
+						   SegRecoPairs *out)
+{
+	read_pairs(query, false, 0, ids, custom_source, out);
+}
+
+void
 seg_reco_als_user_system(const double *y, int d, const double *yty_reg,
 						 const int32 *idx, const double *w, int n,
 						 double alpha, double *a, double *b)
@@ -802,6 +826,18 @@ seg_reco_als_user_system(const double *y, int d, const double *yty_reg,
 	/* sum_k (c_k - 1) y_k y_k^T as G^T G: matrix-matrix work for BLAS */
 	seg_reco_syrk_tn(g, n, d, 1.0, a);
 	pfree(g);
+}
+
+bool
+seg_reco_als_solve_exact(const double *y, int d, const double *yty_reg,
+						 const int32 *idx, const double *w, int n, double alpha,
+						 double *a, double *x)
+{
+	seg_reco_als_user_system(y, d, yty_reg, idx, w, n, alpha, a, x);
+	if (!seg_reco_cholesky(a, d))
+		return false;
+	seg_reco_chol_solve(a, d, x);
+	return true;
 }
 
 /* ------------------------------------------------------------------------
@@ -1186,11 +1222,9 @@ solve_cholesky(float *x, const Csr *m, const float *y, int64 ny, int d, double r
 
 		if ((u & 255) == 0)
 			CHECK_FOR_INTERRUPTS();
-		seg_reco_als_user_system(yd, d, yty, m->idx + m->ptr[u], m->w + m->ptr[u], (int) n,
-								 alpha, a, b);
-		if (!seg_reco_cholesky(a, d))
+		if (!seg_reco_als_solve_exact(yd, d, yty, m->idx + m->ptr[u], m->w + m->ptr[u], (int) n,
+									  alpha, a, b))
 			nan_error("a least-squares system (not positive definite)", iteration, reg, alpha);
-		seg_reco_chol_solve(a, d, b);
 		for (j = 0; j < d; j++)
 			x[u * d + j] = (float) b[j];
 	}

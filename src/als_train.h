@@ -14,6 +14,8 @@
 
 #include "postgres.h"
 
+#include "utils/array.h"
+
 /*
  * Interactions of a source query, one entry per (customer, product) pair,
  * sorted by customer then product: duplicate rows summed (rows that carry the
@@ -44,6 +46,13 @@ extern void seg_reco_als_read_pairs(const char *query, bool one_customer,
 									SegRecoPairs *out);
 
 /*
+ * The same for the customers of ids (an int8[]; the query is wrapped in
+ * "WHERE customer_id = ANY (ids)", which PostgreSQL pushes down).
+ */
+extern void seg_reco_als_read_pairs_of(const char *query, ArrayType *ids, bool custom_source,
+									   SegRecoPairs *out);
+
+/*
  * The normal equations of one customer, exact form (Hu, Koren & Volinsky):
  *   A = Y^T Y + reg I + sum_i (c_i - 1) y_i y_i^T,   b = sum_i c_i y_i
  * with c_i = 1 + alpha * w_i over the customer's products idx[0..n-1].
@@ -52,6 +61,17 @@ extern void seg_reco_als_read_pairs(const char *query, bool one_customer,
 extern void seg_reco_als_user_system(const double *y, int d, const double *yty_reg,
 									 const int32 *idx, const double *w, int n,
 									 double alpha, double *a, double *b);
+
+/*
+ * One customer's half-step of the exact (Cholesky) solver: x (d) := the
+ * solution of the system above; a: scratch of d x d.  False when the system
+ * is not positive definite (too little regularization).  Training's
+ * Cholesky half-step, fold-in (als_foldin.c) and serving's fold-in of a
+ * customer without stored factors (reco_serve.c) all solve with it.
+ */
+extern bool seg_reco_als_solve_exact(const double *y, int d, const double *yty_reg,
+									 const int32 *idx, const double *w, int n, double alpha,
+									 double *a, double *x);
 
 /* the model name serving functions use by default */
 #define SEG_RECO_ALS_DEFAULT_MODEL "default"

@@ -8,6 +8,7 @@
 
 #include <math.h>
 
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/numeric.h"
 
@@ -128,4 +129,66 @@ seg_reco_sample_indices(int64 n, int64 m, pg_prng_state *rng)
 		idx[j] = t;
 	}
 	return idx;
+}
+
+/* ======================================================================
+ * Arrays of ids
+ * ====================================================================== */
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a,
+				y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+int64 *
+seg_reco_distinct_ids(ArrayType *arr, const char *what, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems,
+				i,
+				k = 0;
+	int64	   *ids;
+
+	deconstruct_array(arr, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &nelems);
+	ids = palloc(sizeof(int64) * Max(nelems, 1));
+	for (i = 0; i < nelems; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain NULL", what),
+					 errdetail("Element %d of the array is NULL.", i + 1),
+					 errhint("Filter the NULLs out, for example with array_remove(ids, NULL).")));
+		ids[i] = DatumGetInt64(elems[i]);
+		if ((i & 65535) == 65535)
+			CHECK_FOR_INTERRUPTS();
+	}
+	qsort(ids, nelems, sizeof(int64), cmp_int64);
+	for (i = 0; i < nelems; i++)
+		if (i == 0 || ids[i] != ids[k - 1])
+			ids[k++] = ids[i];
+	pfree(elems);
+	pfree(nulls);
+	*n = k;
+	return ids;
+}
+
+ArrayType *
+seg_reco_int8_array(const int64 *ids, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	ArrayType  *a;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		d[i] = Int64GetDatum(ids[i]);
+	a = construct_array(d, n, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE);
+	pfree(d);
+	return a;
 }

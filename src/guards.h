@@ -136,4 +136,13 @@ seg_reco_prng_seed(pg_prng_state *rng, int64 seed)
  */
 extern int64 *seg_reco_sample_indices(int64 n, int64 m, pg_prng_state *rng);
 
+/*
+ * The distinct ids of a bigint[] argument (any dimensions), ascending;
+ * *n := their count.  A NULL element is an error naming the argument what.
+ */
+extern int64 *seg_reco_distinct_ids(ArrayType *arr, const char *what, int *n);
+
+/* a one-dimensional bigint[] of ids[0..n-1] */
+extern ArrayType *seg_reco_int8_array(const int64 *ids, int n);
+
 #endif							/* SEG_RECO_GUARDS_H */

@@ -665,7 +665,7 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	old = MemoryContextSwitchTo(work);
 
-	seg_reco_read_occasions(false, 0, end, &occ_cust, &occ_rows, &occ_n);
+	seg_reco_read_occasions(false, 0, NULL, end, &occ_cust, &occ_rows, &occ_n);
 
 	/* the products, ascending */
 	x.prod = MemoryContextAllocHuge(work, sizeof(int64) * Max(occ_n, 1));
@@ -842,7 +842,7 @@ nb_own_vector(int64 customer_id, double end, const NbParams *p, int64 **opid, do
 	double	   *times;
 	int			nbask;
 
-	seg_reco_read_occasions(true, customer_id, end, &cust, &rows, &nn);
+	seg_reco_read_occasions(true, customer_id, NULL, end, &cust, &rows, &nn);
 	*opid = palloc(sizeof(int64) * Max(nn, 1));
 	*ots = palloc(sizeof(double) * Max(nn, 1));
 	*vpid = palloc(sizeof(int64) * Max(nn, 1));

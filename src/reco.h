@@ -183,7 +183,7 @@ extern Datum seg_reco_row_sources(const Blend *b, int j);
  * or every member's (one false) grouped by customer, customers ascending.
  * *cust and *rows get n rows.  SPI connected.
  */
-extern void seg_reco_read_occasions(bool one, int64 customer_id, double end,
+extern void seg_reco_read_occasions(bool one, int64 customer_id, ArrayType *only, double end,
 									int64 **cust, OccRow **rows, int64 *n);
 
 /*

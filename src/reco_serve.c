@@ -111,6 +111,18 @@ customer_history(const SegRecoAlsModel *m, int64 customer_id,
 	return n;
 }
 
+/* the customer's system is not positive definite: say what to do */
+static void
+singular_error(const SegRecoAlsModel *m)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("cannot fold in the customer: the least-squares system of model \"%s\" is singular",
+					m->name),
+			 errdetail("The model was trained with regularization %g.", m->regularization),
+			 errhint("Retrain the model with a positive regularization, for example 0.01.")));
+}
+
 /*
  * Cholesky factor L of the customer's system and b, from a history.
  * Errors (with the remedy) when the system is not positive definite.
@@ -121,12 +133,7 @@ customer_system(const SegRecoAlsModel *m, const int32 *idx, const double *w, int
 {
 	seg_reco_als_user_system(m->y, m->d, m->yty_reg, idx, w, n, m->alpha, a, b);
 	if (!seg_reco_cholesky(a, m->d))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("cannot fold in the customer: the least-squares system of model \"%s\" is singular",
-						m->name),
-				 errdetail("The model was trained with regularization %g.", m->regularization),
-				 errhint("Retrain the model with a positive regularization, for example 0.01.")));
+		singular_error(m);
 }
 
 /* fold-in: x := the customer's factors solved exactly from the history */
@@ -135,8 +142,8 @@ fold_in(const SegRecoAlsModel *m, const int32 *idx, const double *w, int n, doub
 {
 	double	   *a = palloc(sizeof(double) * m->d * m->d);
 
-	customer_system(m, idx, w, n, a, x);
-	seg_reco_chol_solve(a, m->d, x);
+	if (!seg_reco_als_solve_exact(m->y, m->d, m->yty_reg, idx, w, n, m->alpha, a, x))
+		singular_error(m);
 	pfree(a);
 }
 
@@ -264,13 +271,15 @@ occ_noop(DestReceiver *self)
  * order through a cursor.  One customer: the same receiver (no portal).
  */
 void
-seg_reco_read_occasions(bool one, int64 customer_id, double end,
+seg_reco_read_occasions(bool one, int64 customer_id, ArrayType *only, double end,
 			   int64 **cust, OccRow **rows, int64 *n)
 {
 	Oid			types[2] = {FLOAT8OID, INT8OID};
 	OccReceiver recv;
 	SPIExecuteOptions opts;
-	ParamListInfo params = makeParamList(one ? 2 : 1);
+	ParamListInfo params = makeParamList(one || only != NULL ? 2 : 1);
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc;
 	int64		i;
 	bool		copied = false;
 	int			guc_level = 0;
@@ -285,6 +294,13 @@ seg_reco_read_occasions(bool one, int64 customer_id, double end,
 		params->params[1].isnull = false;
 		params->params[1].pflags = PARAM_FLAG_CONST;
 		params->params[1].ptype = INT8OID;
+	}
+	else if (only != NULL)
+	{
+		params->params[1].value = PointerGetDatum(only);
+		params->params[1].isnull = false;
+		params->params[1].pflags = PARAM_FLAG_CONST;
+		params->params[1].ptype = INT8ARRAYOID;
 	}
 	memset(&recv, 0, sizeof(recv));
 	recv.pub.receiveSlot = occ_receive;
@@ -315,16 +331,23 @@ seg_reco_read_occasions(bool one, int64 customer_id, double end,
 		(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 	}
-	if (SPI_execute_plan_extended(one ?
-								  seg_reco_keep_plan(&plan_occasions,
-													 OCCASIONS_SQL("t.customer_id OPERATOR(pg_catalog.=) $2 AND",
-																   " ORDER BY t.customer_id, t.ts"),
-													 2, types) :
-								  seg_reco_keep_plan(&plan_occasions_all,
-													 OCCASIONS_SQL("t.customer_id IS NOT NULL AND", ""),
-													 1, types),
-								  &opts) < 0)
+	if (only != NULL)
+		/* a plan for the customers at hand: few through the index, many by a scan */
+		rc = SPI_execute_extended(OCCASIONS_SQL("t.customer_id OPERATOR(pg_catalog.=) ANY ($2) AND", ""),
+								  &opts);
+	else
+		rc = SPI_execute_plan_extended(one ?
+									   seg_reco_keep_plan(&plan_occasions,
+														  OCCASIONS_SQL("t.customer_id OPERATOR(pg_catalog.=) $2 AND",
+																		" ORDER BY t.customer_id, t.ts"),
+														  2, types) :
+									   seg_reco_keep_plan(&plan_occasions_all,
+														  OCCASIONS_SQL("t.customer_id IS NOT NULL AND", ""),
+														  1, types),
+									   &opts);
+	if (rc < 0)
 		elog(ERROR, "reading the purchase lines failed");
+	MemoryContextSwitchTo(cxt);
 	if (one)
 		AtEOXact_GUC(true, guc_level);
 	*cust = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(recv.n, 1));
@@ -397,7 +420,7 @@ customer_occasions(int64 customer_id, double end, Occasions *o)
 	double	   *ots;
 	int64		i;
 
-	seg_reco_read_occasions(true, customer_id, end, &cust, &rows, &nn);
+	seg_reco_read_occasions(true, customer_id, NULL, end, &cust, &rows, &nn);
 	/* the receipts (distinct times): the lines come in time order */
 	o->n_receipts = 0;
 	for (i = 0; i < nn && o->n_receipts >= 0; i++)
@@ -1068,13 +1091,17 @@ ra_emit(ReturnSetInfo *rsinfo, const RaJob *job, const int64 *ids, int nsb)
 /*
  * seg_reco.recommend_all(model text, n int, include_purchased bool,
  *     only_active bool, weights jsonb, diversity float8,
- *     max_per_category int, as_of date)
+ *     max_per_category int, as_of date, customer_ids bigint[])
  * RETURNS TABLE(customer_id bigint, product_id bigint, score float8,
  *     rank int, sources text[])
  *
  * The hybrid list of recommend_for for every customer with stored factors,
  * in blocks: one dgemm scores a block of customers against all products;
- * the purchases of all customers are read in one ordered pass.
+ * the purchases of all customers are read in one ordered pass.  With
+ * customer_ids (0.2.0; a 0.1.0 database calls with 8 arguments), only
+ * those of them with stored factors, reading only their purchases: each
+ * customer's list is computed from that customer's factors and lines
+ * alone, so it is the list of the call over all customers.
  */
 Datum
 seg_reco_recommend_all(PG_FUNCTION_ARGS)
@@ -1112,8 +1139,8 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 			   *s;
 	int64	   *ids;
 	Portal		portal;
-	Oid			t1[1] = {TEXTOID};
-	Datum		v1[1];
+	Oid			t1[2] = {TEXTOID, INT8ARRAYOID};
+	Datum		v1[2];
 	int			progress;
 	int64		scored = 0;
 	NbParams	nbp;
@@ -1126,6 +1153,8 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 			   *nb_first = NULL,
 			   *nb_pid = NULL;
 	float	   *nb_score = NULL;
+	ArrayType  *only = NULL;	/* customer_ids, distinct and ascending */
+	int			n_only = 0;
 
 	SEG_RECO_ARG_NOT_NULL(0, "model");
 	SEG_RECO_ARG_NOT_NULL(1, "n");
@@ -1150,6 +1179,13 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	old = MemoryContextSwitchTo(work);
+	if (PG_NARGS() > 8 && !PG_ARGISNULL(8))
+	{
+		int64	   *ids = seg_reco_distinct_ids(PG_GETARG_ARRAYTYPE_P(8), "customer_ids", &n_only);
+
+		only = seg_reco_int8_array(ids, n_only);
+		pfree(ids);
+	}
 
 	seg_reco_resolve_weights(PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4), include_purchased, &hw);
 	m = seg_reco_als_model_get_serving(model, &as_of_opt);
@@ -1162,12 +1198,14 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	topn = Min(topn, u->n);
 
 	memset(&hist, 0, sizeof(hist));
-	if (!include_purchased)
+	if (!include_purchased && only != NULL)
+		seg_reco_als_read_pairs_of(m->query, only, m->custom_source, &hist);
+	else if (!include_purchased)
 		seg_reco_als_read_pairs(m->query, false, 0, m->custom_source, &hist);
 	if (use_history)
 	{
 		end = seg_reco_serving_end(!PG_ARGISNULL(7), PG_ARGISNULL(7) ? 0 : PG_GETARG_DATEADT(7), as_of_opt);
-		seg_reco_read_occasions(false, 0, end, &occ_cust, &occ_rows, &occ_n);
+		seg_reco_read_occasions(false, 0, only, end, &occ_cust, &occ_rows, &occ_n);
 		if (hw.w[SRC_NB] > 0 && seg_reco_nb_params(model, &nbp))
 		{
 			nb_have = true;
@@ -1201,13 +1239,18 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	job.include_purchased = include_purchased;
 	ra_job_alloc(&job, work, occ_cust, occ_n);
 	seg_reco_blas_begin();
-	seg_reco_progress_step(progress, "score", m->n_customers, "customers", NULL);
+	seg_reco_progress_step(progress, "score", only != NULL ? n_only : m->n_customers, "customers", NULL);
 
 	v1[0] = CStringGetTextDatum(m->name);
+	v1[1] = PointerGetDatum(only);
 	portal = SPI_cursor_open_with_args(NULL,
+									   only != NULL ?
+									   "SELECT c.customer_id, c.factors FROM seg_reco.als_customer_factors c "
+									   "WHERE c.model OPERATOR(pg_catalog.=) $1 "
+									   "AND c.customer_id OPERATOR(pg_catalog.=) ANY ($2) ORDER BY c.customer_id" :
 									   "SELECT c.customer_id, c.factors FROM seg_reco.als_customer_factors c "
 									   "WHERE c.model OPERATOR(pg_catalog.=) $1 ORDER BY c.customer_id",
-									   1, t1, v1, NULL, true, 0);
+									   only != NULL ? 2 : 1, t1, v1, NULL, true, 0);
 	for (;;)
 	{
 		int			rows,

@@ -199,6 +199,26 @@ $fn$;
 COMMENT ON FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb, boolean) IS 'trains an implicit-feedback ALS model (solver cg or cholesky) on purchases and digital events, or on a query of (customer_id, product_id, weight), and stores it atomically under name; a model of another kind under that name is an error unless replace';
 REVOKE EXECUTE ON FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb, boolean) FROM PUBLIC;
 
+-- als_fold_in: the factors of the given customers solved again against
+-- the model's fixed product factors, from their interactions in the
+-- model's source now (the exact solve of training's customer half-step,
+-- with the model's alpha and regularization: what recommend_for does for a
+-- customer without stored factors), and written in place: a new customer's
+-- row inserted, a known one's replaced, the row of a customer with no
+-- interaction left with the model's products deleted; other customers, the
+-- product factors and the model's version are untouched.  The model's row
+-- is locked meanwhile (a retrain waits); customer_ids: duplicates count
+-- once, an empty array does nothing, NULL elements are an error.  Returns
+-- the counts (customers, updated, inserted, deleted, without_interactions,
+-- interactions, interactions_unknown_product) and seconds.
+CREATE FUNCTION seg_reco.als_fold_in(model text, customer_ids bigint[])
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'seg_reco_als_fold_in'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco.als_fold_in(text, bigint[]) IS 'solves the given customers'' factors again from their current interactions against the als model''s fixed product factors and writes them in place (new customers added, customers without interactions removed); returns the counts';
+REVOKE EXECUTE ON FUNCTION seg_reco.als_fold_in(text, bigint[]) FROM PUBLIC;
+
 -- Serving.  STABLE: they read the model and the customer's history (and
 -- cache product factors per backend, keyed by the model version visible to
 -- the snapshot, so the cache never changes an answer).  PARALLEL SAFE: they
@@ -278,6 +298,10 @@ LANGUAGE C STABLE PARALLEL SAFE ROWS 10
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION seg_reco.similar_products(bigint, integer, boolean, text) IS 'the k products whose als factors are closest in cosine similarity (no rows for a product the model does not know)';
 
+-- recommend_all: the list of recommend_for for every customer with stored
+-- factors; customer_ids (0.2.0): only those of them (each customer's list
+-- depends on that customer's factors and purchases alone, so it is the
+-- row set of the call over all customers, restricted).
 CREATE FUNCTION seg_reco.recommend_all(model text DEFAULT 'default',
                                        n integer DEFAULT 10,
                                        include_purchased boolean DEFAULT true,
@@ -285,11 +309,12 @@ CREATE FUNCTION seg_reco.recommend_all(model text DEFAULT 'default',
                                        weights jsonb DEFAULT NULL,
                                        diversity float8 DEFAULT 0,
                                        max_per_category integer DEFAULT NULL,
-                                       as_of date DEFAULT NULL)
+                                       as_of date DEFAULT NULL,
+                                       customer_ids bigint[] DEFAULT NULL)
 RETURNS TABLE(customer_id bigint, product_id bigint, score float8, rank integer, sources text[])
 AS 'MODULE_PATHNAME', 'seg_reco_recommend_all'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 100000
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco.recommend_all(text, integer, boolean, boolean, jsonb, float8, integer, date) IS 'the hybrid top-n of recommend_for for every customer of an als model, als scored in blocks with BLAS, purchases read in one pass (for the recommendations view)';
+COMMENT ON FUNCTION seg_reco.recommend_all(text, integer, boolean, boolean, jsonb, float8, integer, date, bigint[]) IS 'the hybrid top-n of recommend_for for every customer of an als model (or those of customer_ids), als scored in blocks with BLAS, purchases read in one pass (for the recommendations view)';
 -- END als
 

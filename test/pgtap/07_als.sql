@@ -25,7 +25,7 @@ SELECT ok(NOT has_function_privilege('public', 'seg_reco._als_train(text, intege
           'PUBLIC cannot call the internal trainer');
 SELECT ok(has_function_privilege('public', 'seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text, jsonb, float8, integer, bigint[], jsonb, date)', 'EXECUTE'),
           'PUBLIC may call recommend_for');
-SELECT ok(obj_description('seg_reco.recommend_all(text, integer, boolean, boolean, jsonb, float8, integer, date)'::regprocedure, 'pg_proc') IS NOT NULL,
+SELECT ok(obj_description('seg_reco.recommend_all(text, integer, boolean, boolean, jsonb, float8, integer, date, bigint[])'::regprocedure, 'pg_proc') IS NOT NULL,
           'recommend_all has a comment');
 
 CREATE TEMP TABLE t_inter AS

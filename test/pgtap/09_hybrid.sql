@@ -25,7 +25,7 @@ SELECT ok((SELECT value ? 'rebuy' AND value ? 'new' FROM seg_reco.setting_defaul
 SELECT ok(obj_description('seg_reco.evaluation_runs'::regclass, 'pg_class') IS NOT NULL,
           'evaluation_runs has a comment');
 SELECT is((SELECT proparallel FROM pg_proc
-            WHERE oid = 'seg_reco.recommend_all(text, integer, boolean, boolean, jsonb, float8, integer, date)'::regprocedure),
+            WHERE oid = 'seg_reco.recommend_all(text, integer, boolean, boolean, jsonb, float8, integer, date, bigint[])'::regprocedure),
           's'::"char", 'recommend_all is parallel safe');
 SELECT has_column('seg_reco', 'recommendations', 'sources', 'the view says which sources contributed');
 

@@ -6,7 +6,7 @@
 -- customers only; every kind of change is captured; what needs a full run
 -- gets one.
 BEGIN;
-SELECT plan(34);
+SELECT plan(40);
 SET LOCAL client_min_messages = warning;
 
 CALL seg_reco.refresh('full');
@@ -19,6 +19,10 @@ SELECT is((SELECT detail ->> 'customers_recomputed' FROM seg_reco.refresh_log
 SELECT is((SELECT count(*) FROM seg_reco.dirty_customers), 0::bigint, 'and consumes every change mark');
 SELECT is(seg_reco._refresh_plan(NULL), '{"kind": "incremental", "mode": "auto"}'::jsonb,
           'with every model trained, the next run is incremental');
+-- what the full run served, and its ALS model's version
+CREATE TEMP TABLE lists_full AS SELECT * FROM seg_reco.recommendations;
+CREATE TEMP TABLE als_full AS
+SELECT m.model -> 'version' AS version FROM seg_reco.models m WHERE m.name = 'default' AND m.kind = 'als';
 
 -- a day of lines (those of the day of the last 90 whose count is nearest
 -- the mean per day, moved to the day after the last), a late line, a
@@ -63,6 +67,37 @@ SELECT is((SELECT count(*) FROM seg_reco.refresh_log WHERE run_id = (SELECT max(
 SELECT ok((SELECT (detail ->> 'customers_recomputed')::bigint FROM seg_reco.refresh_log
             WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'customer_features')
           < (SELECT count(*) FROM seg_reco.customers) / 5, 'recomputing the state of the changed customers only');
+-- the ALS model and the lists: the changed customers folded in and their
+-- lists rebuilt; everyone else's lists copied
+SELECT is((SELECT (detail #>> '{fold_in,customers}')::bigint FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'als_model'),
+          (SELECT count(*) FROM pg_temp.seg_reco_changed),
+          'the changed customers are folded into the ALS model');
+SELECT is((SELECT m.model -> 'version' FROM seg_reco.models m WHERE m.name = 'default' AND m.kind = 'als'),
+          (SELECT version FROM als_full), 'the fold-in keeps the model''s version (its product factors)');
+SELECT is((SELECT detail ->> 'lists' FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'recommendations'),
+          'changed customers', 'the lists of the changed customers only are rebuilt');
+SELECT is((SELECT count(*) FROM (
+             (SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources FROM seg_reco.recommendations r
+               WHERE r.customer_id IN (SELECT c.customer_id FROM pg_temp.seg_reco_changed c)
+              EXCEPT SELECT * FROM seg_reco.pipeline_recommendations(ARRAY(SELECT c.customer_id FROM pg_temp.seg_reco_changed c)))
+             UNION ALL
+             (SELECT * FROM seg_reco.pipeline_recommendations(ARRAY(SELECT c.customer_id FROM pg_temp.seg_reco_changed c))
+              EXCEPT SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources FROM seg_reco.recommendations r)) x),
+          0::bigint, 'their lists are what a full rebuild computes with the folded-in model');
+SELECT is((SELECT count(*) FROM (
+             (SELECT * FROM seg_reco.recommendations r
+               WHERE r.customer_id NOT IN (SELECT c.customer_id FROM pg_temp.seg_reco_changed c)
+              EXCEPT SELECT * FROM lists_full)
+             UNION ALL
+             (SELECT * FROM lists_full l
+               WHERE l.customer_id NOT IN (SELECT c.customer_id FROM pg_temp.seg_reco_changed c)
+              EXCEPT SELECT * FROM seg_reco.recommendations)) x),
+          0::bigint, 'everyone else''s lists are those the full run served');
+SELECT ok((SELECT count(*) FROM seg_reco.recommendations r
+            WHERE r.customer_id IN (SELECT c.customer_id FROM pg_temp.seg_reco_changed c)) > 0,
+          'and the changed customers have lists');
 SELECT is((SELECT count(*) FROM (SELECT * FROM seg_reco.customer_features
                                  EXCEPT SELECT * FROM seg_reco.compute_customer_features()) x), 0::bigint,
           'features: every row as compute_customer_features() computes it from the lines');

@@ -98,6 +98,112 @@ SELECT bool_and(a.product_id = r.product_id) AS matches_without_rebuys
   JOIN LATERAL seg_reco.recommend_for(a.customer_id, 2, include_purchased => false, model => 'groups') r
     ON r.rank = a.rank;
 
+-- recommend_all restricted to customer_ids: the rows of the call over all
+-- customers for those of them with factors (999 has none: no rows)
+SELECT count(*) AS rows, count(DISTINCT customer_id) AS customers
+  FROM seg_reco.recommend_all('groups', 3, customer_ids => '{5, 1, 999, 5}');
+SELECT count(*) AS differ
+  FROM ((SELECT * FROM seg_reco.recommend_all('groups', 3, customer_ids => '{5, 1, 999, 5}'))
+        EXCEPT ALL (SELECT * FROM seg_reco.recommend_all('groups', 3) WHERE customer_id IN (1, 5))) x;
+SELECT count(*) AS rows FROM seg_reco.recommend_all('groups', 3, customer_ids => '{}');
+SELECT count(*) AS differ
+  FROM ((SELECT * FROM seg_reco.recommend_all('groups', 2, include_purchased => false, customer_ids => '{2, 9}'))
+        EXCEPT ALL (SELECT * FROM seg_reco.recommend_all('groups', 2, include_purchased => false) WHERE customer_id IN (2, 9))) x;
+
+-- als_fold_in (issue 12): a customer's factors solved again against the
+-- fixed product factors, the exact customer half-step of training.  A
+-- model trained to convergence (Cholesky, 1000 iterations) is a fixed point:
+-- folding its customers in with unchanged data gives their trained factors
+-- back (training ends with a product half-step, so after few iterations
+-- they differ by how much that step moved: 2 iterations, below)
+SELECT seg_reco.als_train('fold', factors => 2, regularization => 0.1, alpha => 5, iterations => 1000,
+                          solver => 'cholesky',
+                          source => 'SELECT customer_id, product_id, weight FROM public.als_inter') IS NOT NULL AS trained;
+SELECT seg_reco.als_train('fold2', factors => 2, regularization => 0.1, alpha => 5, iterations => 2,
+                          solver => 'cholesky',
+                          source => 'SELECT customer_id, product_id, weight FROM public.als_inter') IS NOT NULL AS trained;
+CREATE TABLE fold_before AS SELECT * FROM seg_reco.als_customer_factors WHERE model IN ('fold', 'fold2');
+CREATE FUNCTION pg_temp.rel_change(m text) RETURNS float8 LANGUAGE sql AS $$
+  SELECT max(sqrt((SELECT sum((x - y) ^ 2) FROM unnest(a.factors, b.factors) u(x, y))
+              / (SELECT sum(y ^ 2) FROM unnest(b.factors) u(y))))
+    FROM seg_reco.als_customer_factors a JOIN fold_before b USING (model, customer_id) WHERE a.model = m $$;
+SELECT r - 'seconds' AS result FROM seg_reco.als_fold_in('fold', ARRAY(SELECT generate_series(1, 13)::bigint)) r;
+SELECT r - 'seconds' AS result FROM seg_reco.als_fold_in('fold2', ARRAY(SELECT generate_series(1, 13)::bigint)) r;
+SELECT pg_temp.rel_change('fold') < 1e-5 AS converged_reproduced, pg_temp.rel_change('fold2') > 1e-2 AS two_iterations_moved;
+-- the solve, checked by hand in SQL: the normal equations
+-- (Y^T Y + reg I + sum_i alpha w_i y_i y_i^T) x = sum_i (1 + alpha w_i) y_i
+-- hold for customer 3's stored factors (float4: to about 1e-6)
+WITH y AS (SELECT product_id, factors FROM seg_reco.als_product_factors WHERE model = 'fold'),
+     x AS (SELECT factors FROM seg_reco.als_customer_factors WHERE model = 'fold' AND customer_id = 3),
+     h AS (SELECT product_id, sum(weight) AS w FROM als_inter WHERE customer_id = 3 GROUP BY product_id HAVING sum(weight) > 0),
+     xy AS (SELECT y.product_id, y.factors, (SELECT sum(a * b) FROM unnest(y.factors, x.factors) u(a, b)) AS s FROM y, x),
+     lhs AS (SELECT j, sum(xy.factors[j] * (xy.s + 5 * coalesce(h.w, 0) * xy.s)) + 0.1 * (SELECT factors[j] FROM x) AS v
+               FROM xy LEFT JOIN h USING (product_id), generate_series(1, 2) j GROUP BY j),
+     rhs AS (SELECT j, sum(xy.factors[j] * (1 + 5 * h.w)) AS v FROM xy JOIN h USING (product_id), generate_series(1, 2) j GROUP BY j)
+SELECT max(abs(lhs.v - rhs.v)) / max(abs(rhs.v)) < 1e-5 AS normal_equations_hold FROM lhs JOIN rhs USING (j);
+
+-- a new customer (14, group 1's products): recommend_for solved it on the
+-- fly before; stored, it is served the same list (scores to float4
+-- precision), which is the top of x . y_i computed in SQL (the first six,
+-- group 1's products: group 2's scores are zero up to rounding)
+INSERT INTO als_inter VALUES (14, 101, 3), (14, 103, 1), (14, 105, 2);
+CREATE TABLE fold_fly AS
+SELECT * FROM seg_reco.recommend_for(14, 6, only_active => false, model => 'fold', weights => '{"popularity": 0}');
+SELECT r - 'seconds' AS result FROM seg_reco.als_fold_in('fold', '{14}') r;
+SELECT count(*) AS stored FROM seg_reco.als_customer_factors WHERE model = 'fold' AND customer_id = 14;
+SELECT count(*) AS listed, bool_and(s.product_id = f.product_id) AS same_list,
+       max(abs(s.score - f.score)) < 1e-5 AS same_scores, bool_and(s.product_id < 200) AS own_group
+  FROM seg_reco.recommend_for(14, 6, only_active => false, model => 'fold', weights => '{"popularity": 0}') s
+  JOIN fold_fly f USING (rank);
+SELECT array_agg(r.product_id ORDER BY r.rank) = (
+         SELECT array_agg(product_id ORDER BY s DESC) FROM (
+           SELECT p.product_id, (SELECT sum(a::float8 * b) FROM unnest(p.factors, c.factors) u(a, b)) AS s
+             FROM seg_reco.als_product_factors p, seg_reco.als_customer_factors c
+            WHERE p.model = 'fold' AND c.model = 'fold' AND c.customer_id = 14
+            ORDER BY s DESC LIMIT 6) t) AS list_is_sql_top
+  FROM seg_reco.recommend_for(14, 6, only_active => false, model => 'fold',
+                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0}') r;
+-- the model's customer count follows; its version (the product side) does not change
+SELECT (m.model -> 'customers')::int AS customers, m.model -> 'version' = b.model -> 'version' AS same_version
+  FROM seg_reco.models m, (SELECT model FROM seg_reco.models WHERE name = 'fold') b WHERE m.name = 'fold';
+-- a customer with no interaction left leaves the model; one that never had
+-- any changes nothing; duplicates count once; other customers untouched
+CREATE TABLE fold_c12 AS SELECT * FROM als_inter WHERE customer_id = 12;
+DELETE FROM als_inter WHERE customer_id = 12;
+CREATE TABLE fold_mid AS SELECT * FROM seg_reco.als_customer_factors WHERE model = 'fold';
+SELECT r - 'seconds' AS result FROM seg_reco.als_fold_in('fold', '{12, 12, 777, 2}') r;
+SELECT count(*) AS customer_12_rows FROM seg_reco.als_customer_factors WHERE model = 'fold' AND customer_id = 12;
+SELECT count(*) AS untouched, bool_and(a.factors = b.factors) AS identical
+  FROM seg_reco.als_customer_factors a JOIN fold_mid b USING (model, customer_id)
+ WHERE a.customer_id NOT IN (2, 12);
+SELECT (model -> 'customers')::int AS customers FROM seg_reco.models WHERE name = 'fold';
+-- a product the model does not know is left out of the solve
+INSERT INTO als_inter VALUES (14, 999, 4);
+SELECT r -> 'interactions' AS interactions, r -> 'interactions_unknown_product' AS unknown_product
+  FROM seg_reco.als_fold_in('fold', '{14}') r;
+-- an empty array does nothing; any dimensions are fine
+SELECT r - 'seconds' AS result FROM seg_reco.als_fold_in('fold', '{}') r;
+SELECT r -> 'updated' AS updated FROM seg_reco.als_fold_in('fold', '{{1, 2}, {3, 4}}') r;
+-- bounded memory: maintenance_work_mem at its minimum reads the pairs in
+-- runs on temporary files (60,000 rows, above): the same factors
+CREATE TABLE fold_many AS
+SELECT (g * 7919) % 300 + 1 AS customer_id, (g * 104729) % 40 + 1 AS product_id,
+       ((g % 13) - 2) * 0.25 AS weight
+  FROM generate_series(1::bigint, 60000) g;
+SELECT seg_reco.als_train('fold_many', factors => 4, iterations => 3, solver => 'cholesky',
+                          source => 'SELECT customer_id, product_id, weight FROM public.fold_many') IS NOT NULL AS trained;
+SELECT r -> 'updated' AS updated FROM seg_reco.als_fold_in('fold_many', ARRAY(SELECT generate_series(1, 300)::bigint)) r;
+CREATE TABLE fold_many_mem AS SELECT * FROM seg_reco.als_customer_factors WHERE model = 'fold_many';
+SET maintenance_work_mem = '1MB';
+SELECT r -> 'updated' AS updated FROM seg_reco.als_fold_in('fold_many', ARRAY(SELECT generate_series(1, 300)::bigint)) r;
+RESET maintenance_work_mem;
+SELECT count(*) AS customers, bool_and(a.factors = b.factors) AS same_factors
+  FROM seg_reco.als_customer_factors a JOIN fold_many_mem b USING (model, customer_id);
+DELETE FROM seg_reco.models WHERE name IN ('fold', 'fold2', 'fold_many');
+DELETE FROM als_inter WHERE customer_id = 14;
+INSERT INTO als_inter SELECT * FROM fold_c12;
+DROP TABLE fold_before, fold_fly, fold_mid, fold_c12, fold_many, fold_many_mem;
+
 -- atomic replacement and the cache: a rolled-back retrain leaves the old
 -- model, and the cache (loaded with the new one inside the transaction) is
 -- not served stale afterwards
@@ -182,6 +288,14 @@ SELECT * FROM seg_reco.recommend_for(NULL, model => 'groups');
 SELECT * FROM seg_reco.similar_products(101, -1, model => 'groups');
 SELECT * FROM seg_reco.recommend_all('groups', 0);
 SELECT * FROM seg_reco._als_train('g', 2, 0.1, 1, 5, 1, 'cg', 'SELECT 1', false, '{}');
+SELECT * FROM seg_reco.recommend_all('groups', customer_ids => '{1, NULL}');
+SELECT seg_reco.als_fold_in('nope', '{1}');
+SELECT seg_reco.als_fold_in(NULL, '{1}');
+SELECT seg_reco.als_fold_in('groups', NULL);
+SELECT seg_reco.als_fold_in('groups', '{1, NULL}');
+INSERT INTO seg_reco.models (name, kind, model, trained_at) VALUES ('km2', 'kmeans', '{}', now());
+SELECT seg_reco.als_fold_in('km2', '{1}');
+DELETE FROM seg_reco.models WHERE name = 'km2';
 
 -- markings: training is volatile and unsafe in parallel, serving stable and
 -- parallel safe; training is not executable by PUBLIC
@@ -190,7 +304,7 @@ SELECT p.proname, p.provolatile, p.proparallel,
        p.proconfig
   FROM pg_proc p
  WHERE p.pronamespace = 'seg_reco'::regnamespace
-   AND p.proname IN ('als_train', '_als_train', 'als_source_query', 'recommend_for',
+   AND p.proname IN ('als_train', '_als_train', 'als_fold_in', 'als_source_query', 'recommend_for',
                      'why_recommended', 'similar_products', 'recommend_all')
  ORDER BY p.proname;
 

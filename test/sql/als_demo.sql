@@ -77,4 +77,66 @@ SELECT (SELECT count(*) FROM seg_reco.als_customer_factors a
        (SELECT count(*) FROM (SELECT * FROM ra1 EXCEPT SELECT * FROM ra2) x) AS differ,
        (SELECT count(*) FROM (SELECT * FROM ra1n EXCEPT SELECT * FROM ra2n) x) AS differ_new;
 
+-- The partial rebuild of the recommendations (issue 12): after a full one,
+-- a few customers' lines change, they are folded into the model and their
+-- lists rebuilt; the result equals a full rebuild on the same data
+SELECT seg_reco.build_content() IS NOT NULL AS content, seg_reco.build_popularity() IS NOT NULL AS popularity;
+SELECT 1 AS trained FROM seg_reco.als_train('default', factors => 8, iterations => 5);
+SELECT r - 'slot' - 'generation' - 'deleted_rows' - 'indexes_built' AS full_rebuild FROM seg_reco.refresh_recommendations() r;
+-- partial on the same data: nothing changes
+CREATE TEMP TABLE reco_before AS SELECT * FROM seg_reco.recommendations;
+SELECT r - 'slot' - 'generation' - 'deleted_rows' - 'indexes_built' - 'as_of' - 'as_of_full' AS partial_rebuild
+  FROM seg_reco.refresh_recommendations('{5, 3, 5}') r;
+SELECT count(*) AS differ
+  FROM ((SELECT * FROM seg_reco.recommendations EXCEPT ALL SELECT * FROM reco_before)
+        UNION ALL (SELECT * FROM reco_before EXCEPT ALL SELECT * FROM seg_reco.recommendations)) x;
+-- three customers buy more on the last day (as_of stays), one loses every
+-- line, a new member buys for the first time
+CREATE TEMP TABLE changed AS
+SELECT customer_id FROM seg_reco.als_customer_factors WHERE model = 'default' ORDER BY customer_id LIMIT 4;
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+SELECT (SELECT max(line_id) FROM seg_reco.transactions) + row_number() OVER (ORDER BY c.customer_id, p.product_id),
+       (SELECT max(receipt_id) FROM seg_reco.transactions) + c.customer_id, c.customer_id, p.product_id, 1,
+       date_trunc('day', (SELECT max(ts) FROM seg_reco.transactions)), 1, p.unit_price, p.unit_price
+  FROM (SELECT customer_id FROM changed ORDER BY customer_id LIMIT 3) c
+ CROSS JOIN (SELECT product_id, unit_price FROM seg_reco.products WHERE active ORDER BY product_id DESC LIMIT 5) p;
+DELETE FROM seg_reco.transactions WHERE customer_id = (SELECT max(customer_id) FROM changed);
+DELETE FROM seg_reco.digital_events WHERE customer_id = (SELECT max(customer_id) FROM changed);
+INSERT INTO seg_reco.customers (customer_id, member_since) VALUES (100000, '2025-01-01');
+INSERT INTO changed VALUES (100000);
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+SELECT (SELECT max(line_id) FROM seg_reco.transactions) + p.product_id, (SELECT max(receipt_id) + 1 FROM seg_reco.transactions),
+       100000, p.product_id, 1, date_trunc('day', (SELECT max(ts) FROM seg_reco.transactions)), 1, p.unit_price, p.unit_price
+  FROM (SELECT product_id, unit_price FROM seg_reco.products WHERE active ORDER BY product_id LIMIT 4) p;
+SELECT r - 'seconds' - 'model' AS fold_in FROM seg_reco.als_fold_in('default', ARRAY(SELECT customer_id FROM changed)) r;
+SELECT r - 'slot' - 'generation' - 'deleted_rows' - 'indexes_built' - 'as_of' - 'as_of_full' AS partial_rebuild
+  FROM seg_reco.refresh_recommendations(ARRAY(SELECT customer_id FROM changed)) r;
+CREATE TEMP TABLE reco_partial AS SELECT * FROM seg_reco.recommendations;
+SELECT count(*) FILTER (WHERE customer_id IN (SELECT customer_id FROM changed)) AS changed_rows,
+       count(DISTINCT customer_id) FILTER (WHERE customer_id IN (SELECT customer_id FROM changed)) AS changed_listed
+  FROM reco_partial;
+SELECT count(*) AS lists_changed
+  FROM (SELECT customer_id, array_agg(product_id ORDER BY rank) AS l FROM reco_before GROUP BY 1) b
+  JOIN (SELECT customer_id, array_agg(product_id ORDER BY rank) AS l FROM reco_partial GROUP BY 1) p USING (customer_id)
+ WHERE b.l <> p.l;
+SELECT r - 'slot' - 'generation' - 'deleted_rows' - 'indexes_built' AS full_rebuild FROM seg_reco.refresh_recommendations() r;
+SELECT count(*) AS differ_from_full
+  FROM ((SELECT * FROM seg_reco.recommendations EXCEPT ALL SELECT * FROM reco_partial)
+        UNION ALL (SELECT * FROM reco_partial EXCEPT ALL SELECT * FROM seg_reco.recommendations)) x;
+-- what changed since the last full rebuild is reported: a setting
+UPDATE seg_reco.settings SET value = '5' WHERE key = 'recommendations_per_customer';
+INSERT INTO seg_reco.settings (key, value) SELECT 'recommendations_per_customer', '5'
+ WHERE NOT EXISTS (SELECT 1 FROM seg_reco.settings WHERE key = 'recommendations_per_customer');
+SELECT r -> 'kind' AS kind, r -> 'inputs_changed' AS inputs_changed
+  FROM seg_reco.refresh_recommendations('{7}') r;
+SELECT count(*) AS rows_of_7 FROM seg_reco.recommendations WHERE customer_id = 7;
+SELECT count(*) AS rows FROM seg_reco.recommendations;
+SAVEPOINT bad;
+SELECT seg_reco.refresh_recommendations(NULL::bigint[]);
+ROLLBACK TO bad;
+SELECT seg_reco.refresh_recommendations('{1, NULL}');
+ROLLBACK TO bad;
+SELECT has_function_privilege('public', 'seg_reco.refresh_recommendations(bigint[])', 'EXECUTE') AS public_partial,
+       has_function_privilege('public', 'seg_reco.als_fold_in(text, bigint[])', 'EXECUTE') AS public_fold_in;
+
 ROLLBACK;

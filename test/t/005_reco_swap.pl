@@ -164,6 +164,53 @@ is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM (SELECT * FROM seg_reco.recommendations_a UNION ALL SELECT * FROM seg_reco.recommendations_b) s}),
 	3 * $customers, 'only the served slot holds rows');
 
+# 3. the partial rebuild (refresh_recommendations(customer_ids)) swaps the
+# same way: while a reader holds both slots and others probe, it completes;
+# each probe sees either generation 5 (3 products for everyone) or
+# generation 6 (4 for the 100 given customers, 3 for the others), never a mix
+my $some = '(SELECT array_agg(customer_id) FROM (SELECT customer_id FROM seg_reco.customers ORDER BY customer_id LIMIT 100) c)';
+my $partial_sql = qq{
+	SELECT g.generation || ' ' || coalesce(string_agg(DISTINCT x.given || ':' || x.n, ','), '')
+	  FROM (SELECT r.customer_id IN (SELECT customer_id FROM seg_reco.customers ORDER BY customer_id LIMIT 100) AS given,
+	               count(*) AS n
+	          FROM seg_reco.recommendations r GROUP BY r.customer_id) x,
+	       seg_reco.recommendations_active g
+	 GROUP BY g.generation};
+$holder = $node->background_psql('postgres');
+$holder->query_safe('BEGIN');
+is($holder->query_safe("SELECT count(*) FROM seg_reco.recommendations"), 3 * $customers,
+	'a reader holds both slots');
+set_length(4);
+($out, $err) = ('', '');
+$refresh = IPC::Run::start(
+	[ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'),
+	  '-c', 'SET client_min_messages = warning',
+	  '-c', "SELECT seg_reco.refresh_recommendations($some) ->> 'kind'" ],
+	'>', \$out, '2>', \$err);
+my ($pprobes, $pmax, $pbad, %pseen) = (0, 0, 0);
+$deadline = time + 120;
+while ($refresh->pumpable && time < $deadline)
+{
+	$refresh->pump_nb;
+	my $t0 = time;
+	my $res = $probe->query_safe($partial_sql);
+	my $wait = time - $t0;
+	$pmax = $wait if $wait > $pmax;
+	$pprobes++;
+	my ($generation, $lengths) = split / /, $res;
+	$pseen{$generation} = 1;
+	$pbad++ unless ($generation == 5 && $lengths eq 'false:3,true:3')
+	  || ($generation == 6 && $lengths eq 'false:3,true:4');
+}
+ok($refresh->finish, 'the partial rebuild completes while a reader holds both slots') or diag($err);
+like($out, qr/^partial$/m, 'it was a partial rebuild');
+diag(sprintf('%d probes during the partial rebuild; longest %.0f ms', $pprobes, 1000 * $pmax));
+is($pbad, 0, 'every probe saw one generation: all old lists, or the new ones of the given customers and the old of the others');
+cmp_ok(1000 * $pmax, '<', $timeout_ms + 700, 'no reader waited much longer than the lock timeout');
+is($node->safe_psql('postgres', $partial_sql), '6 false:3,true:4', 'generation 6: new lists for the given customers only');
+$holder->query_safe('COMMIT');
+$holder->quit;
+
 $probe->quit;
 $node->stop;
 done_testing();
