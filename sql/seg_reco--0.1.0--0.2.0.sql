@@ -4475,3 +4475,106 @@ BEGIN
     PERFORM seg_reco._progress_end('refresh');
 END;
 $fn$;
+
+-- Issue 15 (scale-out on Citus), compute_customer_features: the CTE of lines
+-- read twice is NOT MATERIALIZED (on Citus it was shipped to the coordinator
+-- and back; on one node it went through a tuplestore), and amounts are
+-- summed as numeric so that any plan (parallel, distributed) gives the same
+-- features, as in sql/src/10_pipeline.sql.
+-- Behaviour of each customer with at least one purchase up to as_of.
+-- The lines CTE is read twice (receipts, shares) and inlined (NOT
+-- MATERIALIZED): materialised, every line was written to a tuplestore
+-- first, and on Citus shipped to the coordinator and back, 46 times as slow
+-- (issue 15).  Inlined, the planner may split either scan into parallel
+-- workers, so amounts are summed as numeric (exact, in any order), never as
+-- float8 (whose sums change in the last digits with the order of the rows):
+-- the same lines give the same features whatever the plan, one node or many.
+CREATE OR REPLACE FUNCTION seg_reco.compute_customer_features(as_of date DEFAULT NULL)
+RETURNS TABLE (
+    customer_id         bigint,
+    recency_days        integer,
+    tenure_days         integer,
+    frequency           bigint,
+    monetary            numeric,
+    basket_nok          float8,
+    basket_lines        float8,
+    days_between_visits float8,
+    online_share        float8,
+    weekday_morning_share float8,
+    own_brand_share     float8,
+    organic_share       float8,
+    promo_share         float8,
+    meat_fish_share     float8,
+    fresh_share         float8,
+    baby_share          float8,
+    digital_events      bigint,
+    add_to_cart_events  bigint
+)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_as_of date := coalesce(as_of, seg_reco.default_as_of());
+    v_end timestamptz := (v_as_of + 1)::timestamptz;
+    v_receipt bigint;
+BEGIN
+    SELECT t.receipt_id INTO v_receipt FROM seg_reco.transactions t
+     WHERE t.amount = 'NaN'::numeric AND t.ts < v_end LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'amount must be a finite number, got NaN'
+            USING ERRCODE = 'data_exception',
+                  DETAIL = format('Receipt %s has a line with amount NaN.', v_receipt),
+                  HINT = 'Filter out or repair rows with NaN or infinite values.';
+    END IF;
+    RETURN QUERY
+    WITH lines AS NOT MATERIALIZED (
+        SELECT t.customer_id AS cid, t.receipt_id, t.ts, t.amount::numeric AS amount, t.discount,
+               t.channel, p.category, p.own_brand, p.organic
+          FROM seg_reco.transactions t
+          JOIN seg_reco.products p ON p.product_id = t.product_id
+         WHERE t.customer_id IS NOT NULL AND t.amount > 0 AND t.ts < v_end
+    ), receipts AS (
+        SELECT l.cid, l.receipt_id, min(l.ts) AS ts, sum(l.amount) AS nok, count(*) AS nlines,
+               bool_or(l.channel = 'online') AS online
+          FROM lines l GROUP BY l.cid, l.receipt_id
+    ), per_receipt AS (
+        SELECT r.cid, count(*) AS receipts, avg(r.nok)::float8 AS basket_nok, avg(r.nlines)::float8 AS basket_lines,
+               extract(epoch FROM max(r.ts) - min(r.ts))::float8 / 86400.0
+                   / greatest(count(*) - 1, 1) AS days_between,
+               avg(r.online::int)::float8 AS online_share,
+               avg((extract(isodow FROM r.ts) <= 5 AND extract(hour FROM r.ts) < 12)::int)::float8 AS morning,
+               v_as_of - max(r.ts)::date AS recency,
+               v_as_of - min(r.ts)::date AS tenure
+          FROM receipts r GROUP BY r.cid
+    ), shares AS (
+        SELECT l.cid,
+               (coalesce(sum(l.amount) FILTER (WHERE l.own_brand), 0)::float8 / sum(l.amount)::float8) AS own_brand,
+               (coalesce(sum(l.amount) FILTER (WHERE l.organic), 0)::float8 / sum(l.amount)::float8) AS organic,
+               (coalesce(sum(l.amount) FILTER (WHERE l.discount > 0), 0)::float8 / sum(l.amount)::float8) AS promo,
+               (coalesce(sum(l.amount) FILTER (WHERE l.category IN ('kjøtt', 'fisk og sjømat')), 0)::float8 / sum(l.amount)::float8) AS meat_fish,
+               (coalesce(sum(l.amount) FILTER (WHERE l.category = 'frukt og grønt'), 0)::float8 / sum(l.amount)::float8) AS fresh,
+               (coalesce(sum(l.amount) FILTER (WHERE l.category = 'baby'), 0)::float8 / sum(l.amount)::float8) AS baby
+          FROM lines l GROUP BY l.cid
+    ), net AS (
+        SELECT t.customer_id AS cid, sum(t.amount) AS monetary
+          FROM seg_reco.transactions t
+         WHERE t.customer_id IS NOT NULL AND t.ts < v_end
+         GROUP BY t.customer_id
+    ), digital AS (
+        SELECT e.customer_id AS cid, count(*) AS events,
+               count(*) FILTER (WHERE e.event_type = 'add_to_cart') AS carts
+          FROM seg_reco.digital_events e
+         WHERE e.ts < v_end
+         GROUP BY e.customer_id
+    )
+    SELECT r.cid, r.recency, r.tenure, r.receipts, n.monetary, r.basket_nok, r.basket_lines,
+           r.days_between, r.online_share, r.morning, s.own_brand, s.organic, s.promo,
+           s.meat_fish, s.fresh, s.baby, coalesce(d.events, 0), coalesce(d.carts, 0)
+      FROM per_receipt r
+      JOIN shares s ON s.cid = r.cid
+      JOIN net n ON n.cid = r.cid
+      LEFT JOIN digital d ON d.cid = r.cid
+     ORDER BY r.cid;
+END;
+$fn$;
+-- END issue 15 compute_customer_features

@@ -78,6 +78,13 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION seg_reco.default_as_of() IS 'date of the latest transaction (error if lines are dated in the future)';
 
 -- Behaviour of each customer with at least one purchase up to as_of.
+-- The lines CTE is read twice (receipts, shares) and inlined (NOT
+-- MATERIALIZED): materialised, every line was written to a tuplestore
+-- first, and on Citus shipped to the coordinator and back, 46 times as slow
+-- (issue 15).  Inlined, the planner may split either scan into parallel
+-- workers, so amounts are summed as numeric (exact, in any order), never as
+-- float8 (whose sums change in the last digits with the order of the rows):
+-- the same lines give the same features whatever the plan, one node or many.
 CREATE FUNCTION seg_reco.compute_customer_features(as_of date DEFAULT NULL)
 RETURNS TABLE (
     customer_id         bigint,
@@ -116,8 +123,8 @@ BEGIN
                   HINT = 'Filter out or repair rows with NaN or infinite values.';
     END IF;
     RETURN QUERY
-    WITH lines AS (
-        SELECT t.customer_id AS cid, t.receipt_id, t.ts, t.amount::float8 AS amount, t.discount,
+    WITH lines AS NOT MATERIALIZED (
+        SELECT t.customer_id AS cid, t.receipt_id, t.ts, t.amount::numeric AS amount, t.discount,
                t.channel, p.category, p.own_brand, p.organic
           FROM seg_reco.transactions t
           JOIN seg_reco.products p ON p.product_id = t.product_id
@@ -127,7 +134,7 @@ BEGIN
                bool_or(l.channel = 'online') AS online
           FROM lines l GROUP BY l.cid, l.receipt_id
     ), per_receipt AS (
-        SELECT r.cid, count(*) AS receipts, avg(r.nok) AS basket_nok, avg(r.nlines)::float8 AS basket_lines,
+        SELECT r.cid, count(*) AS receipts, avg(r.nok)::float8 AS basket_nok, avg(r.nlines)::float8 AS basket_lines,
                extract(epoch FROM max(r.ts) - min(r.ts))::float8 / 86400.0
                    / greatest(count(*) - 1, 1) AS days_between,
                avg(r.online::int)::float8 AS online_share,
@@ -137,12 +144,12 @@ BEGIN
           FROM receipts r GROUP BY r.cid
     ), shares AS (
         SELECT l.cid,
-               coalesce(sum(l.amount) FILTER (WHERE l.own_brand), 0) / sum(l.amount) AS own_brand,
-               coalesce(sum(l.amount) FILTER (WHERE l.organic), 0) / sum(l.amount) AS organic,
-               coalesce(sum(l.amount) FILTER (WHERE l.discount > 0), 0) / sum(l.amount) AS promo,
-               coalesce(sum(l.amount) FILTER (WHERE l.category IN ('kjøtt', 'fisk og sjømat')), 0) / sum(l.amount) AS meat_fish,
-               coalesce(sum(l.amount) FILTER (WHERE l.category = 'frukt og grønt'), 0) / sum(l.amount) AS fresh,
-               coalesce(sum(l.amount) FILTER (WHERE l.category = 'baby'), 0) / sum(l.amount) AS baby
+               (coalesce(sum(l.amount) FILTER (WHERE l.own_brand), 0)::float8 / sum(l.amount)::float8) AS own_brand,
+               (coalesce(sum(l.amount) FILTER (WHERE l.organic), 0)::float8 / sum(l.amount)::float8) AS organic,
+               (coalesce(sum(l.amount) FILTER (WHERE l.discount > 0), 0)::float8 / sum(l.amount)::float8) AS promo,
+               (coalesce(sum(l.amount) FILTER (WHERE l.category IN ('kjøtt', 'fisk og sjømat')), 0)::float8 / sum(l.amount)::float8) AS meat_fish,
+               (coalesce(sum(l.amount) FILTER (WHERE l.category = 'frukt og grønt'), 0)::float8 / sum(l.amount)::float8) AS fresh,
+               (coalesce(sum(l.amount) FILTER (WHERE l.category = 'baby'), 0)::float8 / sum(l.amount)::float8) AS baby
           FROM lines l GROUP BY l.cid
     ), net AS (
         SELECT t.customer_id AS cid, sum(t.amount) AS monetary
