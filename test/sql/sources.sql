@@ -167,3 +167,8 @@ SELECT seg_reco.default_as_of();
 SELECT seq_scan - :seq0 AS seq_scans, idx_scan - :idx0 AS index_scans
   FROM pg_stat_xact_user_tables WHERE relid = 'shop.sales_local'::regclass;
 COMMIT;
+
+-- distribute() (issue 15) needs Citus: on a single node an error that says
+-- so, and nothing changes
+SELECT * FROM seg_reco.distribute();
+SELECT count(*) AS citus_extensions FROM pg_extension WHERE extname = 'citus';
