@@ -50,7 +50,7 @@ _holds_install_lock() {
         p=$$
         while [[ -n $p && $p -gt 1 ]]; do
             [[ $p == "$pid" ]] && return 0
-            p=$(ps -o ppid= -p "$p" 2>/dev/null | tr -d ' ')
+            p=$(awk '/^PPid:/ { print $2 }' "/proc/$p/status" 2>/dev/null)
         done
     done
     return 1
@@ -74,6 +74,7 @@ ensure_citus() {
     local archive log=$STATE/citus_build.log t0=$EPOCHREALTIME
     archive=$(citus_archive)
     [[ -r $archive ]] || die "Citus is not installed and its source archive $archive is missing (set SEG_RECO_SHARED to the folder holding vendor/)"
+    # shellcheck disable=SC2034  # read by ensure_packages (dynamic scope)
     local PACKAGES=("${CITUS_PACKAGES[@]}")
     ensure_packages
     mkdir -p "$STATE"
