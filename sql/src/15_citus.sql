@@ -17,6 +17,7 @@
 --   (customer_id, line_id), digital_events (customer_id, event_id);
 -- - foreign keys to a distributed table only from a co-located one, on
 --   the customer id: they are dropped before and re-created after.
+-- Tables with triggers are refused, naming them (Citus distributes none).
 -- Each table already distributed is left as it is, so a second call does
 -- nothing.  Without Citus it is an error and changes nothing: a single node
 -- keeps its keys and behaviour.  The workers' own (empty) copies of the
@@ -77,6 +78,22 @@ BEGIN
                       AND c.oid IN (SELECT d.logicalrelid FROM pg_catalog.pg_dist_partition d));
     IF NOT EXISTS (SELECT 1 FROM distribute_plan) THEN
         RETURN;
+    END IF;
+
+    -- Citus distributes no table with triggers (and knows no transition
+    -- tables): say which, before anything changes
+    SELECT string_agg(format('%s on seg_reco.%s', t.tgname, c.relname), ', ' ORDER BY c.relname, t.tgname)
+      INTO v_msg
+      FROM pg_catalog.pg_trigger t
+      JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE NOT t.tgisinternal AND n.nspname = 'seg_reco'
+       AND c.relname IN (SELECT p.rel FROM distribute_plan p);
+    IF v_msg IS NOT NULL THEN
+        RAISE EXCEPTION 'Citus cannot distribute tables with triggers'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = format('Triggers: %s.', v_msg),
+                  HINT = 'Drop the triggers first (changes on a distributed table cannot be captured by triggers with transition tables), then call seg_reco.distribute() again.';
     END IF;
 
     -- foreign keys from or to a table of this step: dropped now, re-created

@@ -169,6 +169,19 @@ my $members = $plain->safe_psql('postgres',
 my $nonmembers = $plain->safe_psql('postgres',
 	'SELECT count(*) FROM seg_reco.transactions WHERE customer_id IS NULL');
 cmp_ok($nonmembers, '>', 0, 'the demo data have lines of non-members');
+# a table with a trigger: refused before anything changes
+$coord->safe_psql('postgres', q{
+	CREATE FUNCTION public.noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
+	CREATE TRIGGER noop AFTER INSERT ON seg_reco.digital_events FOR EACH STATEMENT EXECUTE FUNCTION public.noop();});
+my ($ret, $out, $err) = $coord->psql('postgres', 'SELECT * FROM seg_reco.distribute()');
+like($err, qr/ERROR:  Citus cannot distribute tables with triggers\nDETAIL:  Triggers: noop on seg_reco\.digital_events\./,
+	'distribute() refuses a table with a trigger, naming it');
+is($coord->safe_psql('postgres', q{
+	SELECT (SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'seg_reco.%')
+	       || ' ' || (SELECT count(*) FROM seg_reco.transactions WHERE customer_id IS NULL)}),
+	"0 $nonmembers", 'and changes nothing');
+$coord->safe_psql('postgres', 'DROP TRIGGER noop ON seg_reco.digital_events');
+
 is($coord->safe_psql('postgres', q{
 	SET client_min_messages = warning;
 	SELECT string_agg(relation || ':' || distribution, ' ') FROM seg_reco.distribute()}),
@@ -209,7 +222,7 @@ is($coord->safe_psql('postgres', 'SELECT count(*) FROM seg_reco.distribute()'), 
 same_on_both(q{SELECT * FROM seg_reco.rfm_score('2025-12-31')}, 'rfm_score');
 my $features = q{SELECT * FROM seg_reco.compute_customer_features('2025-12-31')};
 same_on_both($features, 'compute_customer_features');
-my ($ret, $out, $err) = $coord->psql('postgres', qq{
+($ret, $out, $err) = $coord->psql('postgres', qq{
 	SET client_min_messages = debug1;
 	SELECT count(*) FROM seg_reco.compute_customer_features('2025-12-31');});
 is($ret, 0, 'compute_customer_features runs with Citus\'s planning messages');
