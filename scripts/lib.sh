@@ -7,6 +7,7 @@
 #   cluster.sh   the throwaway PostgreSQL cluster
 #   db.sh        the database, the extension, demo data, the pipeline
 #   report.sh    the visual report (HTML with ECharts) and its Chromium test
+#   citus.sh     the Citus build (vendored source) and the Citus cluster
 #
 # Environment:
 #   SEG_RECO_PGPORT   port of the throwaway cluster (default 54315; socket only)
@@ -32,7 +33,7 @@ EXT_RECREATED=0      # set to 1 by ensure_db when seg_reco was (re)created
 REBUILD=0            # demo.sh --rebuild sets 1: clean build, new extension, new data
 SHOW_PROGRESS=0      # demo.sh sets 1: a line per step of the demo data and refresh()
 
-for _lib in common build cluster db report; do
+for _lib in common build cluster db report citus; do
     # shellcheck source=/dev/null
     source "$ROOT/scripts/lib/$_lib.sh"
 done

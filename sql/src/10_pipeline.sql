@@ -92,8 +92,12 @@ COMMENT ON FUNCTION seg_reco.default_as_of() IS 'date of the latest transaction 
 
 -- Behaviour of each customer with at least one purchase up to as_of.
 -- Amounts are summed exactly (numeric) and turned into float8 at the end:
--- the same lines in any order give the same numbers, and so does the
--- per-customer state refresh() derives customer_features from.
+-- the same lines in any order give the same numbers, whatever the plan
+-- (parallel workers, one node or many), and so does the per-customer state
+-- refresh() derives customer_features from.  The lines CTE is read twice
+-- (receipts, shares) and inlined (NOT MATERIALIZED): materialised, every
+-- line was written to a tuplestore first, and on Citus shipped to the
+-- coordinator and back, 46 times as slow (issue 15).
 CREATE FUNCTION seg_reco.compute_customer_features(as_of date DEFAULT NULL)
 RETURNS TABLE (
     customer_id         bigint,
@@ -132,8 +136,8 @@ BEGIN
                   HINT = 'Filter out or repair rows with NaN or infinite values.';
     END IF;
     RETURN QUERY
-    WITH lines AS (
-        SELECT t.customer_id AS cid, t.receipt_id, t.ts, t.amount, t.discount,
+    WITH lines AS NOT MATERIALIZED (
+        SELECT t.customer_id AS cid, t.receipt_id, t.ts, t.amount::numeric AS amount, t.discount,
                t.channel, p.category, p.own_brand, p.organic
           FROM seg_reco.transactions t
           JOIN seg_reco.products p ON p.product_id = t.product_id

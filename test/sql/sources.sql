@@ -255,3 +255,7 @@ CREATE INDEX ON uci.lines_unindexed (seg_reco.internal_id(customer::text), invoi
 SELECT seg_reco.use_source('transactions', 'uci.lines_unindexed',
        '{"receipt_id": "invoice_no", "product_id": "stock_code", "customer_id": "customer", "ts": "invoice_date", "amount": "price"}');
 SELECT pg_get_viewdef('seg_reco.transactions'::regclass) ~ 'internal_id\(\(s.customer\)::text\)' AS customer_read_as_text;
+-- distribute() (issue 15) needs Citus: on a single node an error that says
+-- so, and nothing changes
+SELECT * FROM seg_reco.distribute();
+SELECT count(*) AS citus_extensions FROM pg_extension WHERE extname = 'citus';

@@ -1,0 +1,240 @@
+# seg_reco on Citus 13.0.5 (issue 15): a coordinator and two workers, and a
+# plain PostgreSQL node with the same demo data as the reference.  What
+# works today, each checked against the single node to the last digit:
+# - CREATE EXTENSION seg_reco on the coordinator creates it on the workers;
+# - rfm() per customer pushes down into every shard, rfm() over all lines
+#   runs in two phases (worker_partial_agg, coord_combine_agg), once in the
+#   form the README shows (the aggregate in a subquery, its fields outside);
+# - btyd_summary per customer pushes down;
+# - kmeans_assign with a model given as a value runs in every shard;
+# - seg_reco.distribute() distributes the source tables by customer id
+#   (co-located; products a reference table; the non-members' lines apart);
+#   then rfm_score gives the same rows, and compute_customer_features keeps
+#   its lines on the workers (no intermediate result of the CTE lines) and
+#   gives the same features.
+# Skipped only when Citus is not installed (scripts/test.sh builds it from
+# ../shared/vendor first; under CI=true a failed build fails the suite).
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $pkglibdir = `pg_config --pkglibdir`;
+chomp $pkglibdir;
+plan skip_all => "Citus is not installed in $pkglibdir (bash scripts/citus.sh build)"
+  unless -f "$pkglibdir/citus.so";
+
+my $shards = 8;
+my @nodes;
+for my $name ('coordinator', 'worker1', 'worker2')
+{
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'citus'
+autovacuum = off
+max_connections = 100
+citus.shard_count = $shards
+});
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION citus');
+	push @nodes, $node;
+}
+my ($coord, @workers) = @nodes;
+$coord->safe_psql('postgres', sprintf(q{SELECT citus_set_coordinator_host('%s', %d)},
+	$coord->host, $coord->port));
+for my $w (@workers)
+{
+	$coord->safe_psql('postgres', sprintf(q{SELECT citus_add_node('%s', %d)}, $w->host, $w->port));
+}
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM citus_get_active_worker_nodes()'),
+	'2', 'two active workers');
+
+my $plain = PostgreSQL::Test::Cluster->new('single');
+$plain->init;
+$plain->append_conf('postgresql.conf', "autovacuum = off\n");
+$plain->start;
+
+# 1. the extension
+$coord->safe_psql('postgres', 'CREATE EXTENSION seg_reco');
+$plain->safe_psql('postgres', 'CREATE EXTENSION seg_reco');
+my $ext = q{SELECT extversion || ' ' || (SELECT count(*) FROM pg_proc
+                                         WHERE pronamespace = 'seg_reco'::regnamespace)
+              FROM pg_extension WHERE extname = 'seg_reco'};
+my $want = $coord->safe_psql('postgres', $ext);
+like($want, qr/^\d+\.\d+\.\d+ \d+$/, "seg_reco on the coordinator ($want functions)");
+is($_->safe_psql('postgres', $ext), $want, 'CREATE EXTENSION seg_reco reached ' . $_->name)
+  for @workers;
+
+# 2. the same demo data on the cluster (coordinator's tables, local so far)
+# and the single node; the members' lines in public.lines, distributed
+for my $n ($coord, $plain)
+{
+	$n->safe_psql('postgres', q{
+		SELECT count(*) FROM seg_reco.generate_demo_data(customers => 2000);
+		CREATE TABLE public.lines AS
+		SELECT * FROM seg_reco.transactions WHERE customer_id IS NOT NULL;
+		ANALYZE;});
+}
+$coord->safe_psql('postgres', q{
+	SET client_min_messages = warning;
+	SELECT create_distributed_table('public.lines', 'customer_id');
+	SELECT truncate_local_data_after_distributing_table('public.lines');});
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM public.lines'),
+	$plain->safe_psql('postgres', 'SELECT count(*) FROM public.lines'), 'the same lines on both');
+
+# the digest of a query's rows, in a stable order
+sub digest
+{
+	my ($node, $sql) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT count(*) || ' ' || md5(string_agg(q::text, ',' ORDER BY q::text)) FROM ($sql) q");
+}
+
+sub same_on_both
+{
+	my ($sql, $what) = @_;
+	my $d = digest($plain, $sql);
+	like($d, qr/^[1-9]\d* [0-9a-f]{32}$/, "$what: rows on the single node");
+	is(digest($coord, $sql), $d, "$what: the same rows on Citus");
+}
+
+sub citus_plan
+{
+	my ($sql) = @_;
+	return $coord->safe_psql('postgres', "EXPLAIN (COSTS OFF, VERBOSE) $sql");
+}
+
+# 3. RFM per customer: pushed down whole into each shard
+my $rfm = q{SELECT customer_id, (r).*
+              FROM (SELECT customer_id, seg_reco.rfm(receipt_id, ts, amount::float8) AS r
+                      FROM public.lines GROUP BY customer_id) s};
+same_on_both($rfm, 'rfm per customer');
+my $plan = citus_plan($rfm);
+like($plan, qr/Task Count: $shards\b/, 'rfm per customer runs in every shard');
+unlike($plan, qr/coord_combine_agg|worker_partial_agg/, 'rfm per customer is not split in two phases');
+
+# RFM over all lines: two phases, the aggregate once
+my $rfm_all = q{SELECT (r).*
+                  FROM (SELECT seg_reco.rfm(receipt_id, ts, amount::float8) AS r
+                          FROM public.lines OFFSET 0) s};
+same_on_both($rfm_all, 'rfm over all lines');
+$plan = citus_plan($rfm_all);
+my $combines = () = $plan =~ /coord_combine_agg\(/g;
+my $partials = () = $plan =~ /Query: SELECT pg_catalog\.worker_partial_agg\(/g;
+is($combines, 1, 'rfm over all lines: combined once on the coordinator');
+is($partials, 1, 'rfm over all lines: one partial aggregate in the workers\' query');
+
+# 4. BTYD summaries per customer
+my $btyd = q{SELECT customer_id, (v).*
+               FROM (SELECT customer_id,
+                            seg_reco.btyd_summary(ts::date, amount::float8, '2025-06-30', 'week') AS v
+                       FROM public.lines WHERE ts < '2025-07-01' GROUP BY customer_id) s};
+same_on_both($btyd, 'btyd_summary per customer');
+$plan = citus_plan($btyd);
+like($plan, qr/Task Count: $shards\b/, 'btyd_summary per customer runs in every shard');
+unlike($plan, qr/coord_combine_agg/, 'btyd_summary per customer is not split in two phases');
+
+# 5. kmeans_assign with the model as a value: into every shard
+for my $n ($coord, $plain)
+{
+	$n->safe_psql('postgres', q{
+		CREATE TABLE public.feat AS
+		SELECT customer_id, ARRAY[(r).frequency::float8, (r).monetary::float8, (r).lines::float8] AS f
+		  FROM (SELECT customer_id, seg_reco.rfm(receipt_id, ts, amount::float8) AS r
+		          FROM public.lines GROUP BY customer_id) s;});
+}
+$coord->safe_psql('postgres', q{
+	SET client_min_messages = warning;
+	SELECT create_distributed_table('public.feat', 'customer_id', colocate_with => 'public.lines');});
+my $model = $plain->safe_psql('postgres', q{
+	SELECT seg_reco.kmeans_train(f, 4, '{"seed": 7, "standardize": true, "log1p": [1, 2, 3]}')
+	  FROM public.feat});
+(my $lit = $model) =~ s/'/''/g;
+my $assign = "SELECT customer_id, seg_reco.kmeans_assign(f, '$lit'::seg_reco.kmeans_model) AS cluster
+                FROM public.feat";
+same_on_both($assign, 'kmeans_assign with a literal model');
+$plan = citus_plan($assign);
+like($plan, qr/Task Count: $shards\b/, 'kmeans_assign runs in every shard');
+like($plan, qr/Query: SELECT customer_id, seg_reco\.kmeans_assign\(/,
+	'kmeans_assign is in the workers\' query');
+
+# 6. seg_reco.distribute(): the source tables distributed by customer id,
+# co-located, products a reference table, the non-members' lines (customer_id
+# NULL) in nonmember_transactions
+my $members = $plain->safe_psql('postgres',
+	'SELECT count(*) FROM seg_reco.transactions WHERE customer_id IS NOT NULL');
+my $nonmembers = $plain->safe_psql('postgres',
+	'SELECT count(*) FROM seg_reco.transactions WHERE customer_id IS NULL');
+cmp_ok($nonmembers, '>', 0, 'the demo data have lines of non-members');
+# a table with a trigger: refused before anything changes
+$coord->safe_psql('postgres', q{
+	CREATE FUNCTION public.noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
+	CREATE TRIGGER noop AFTER INSERT ON seg_reco.digital_events FOR EACH STATEMENT EXECUTE FUNCTION public.noop();});
+my ($ret, $out, $err) = $coord->psql('postgres', 'SELECT * FROM seg_reco.distribute()');
+like($err, qr/ERROR:  Citus cannot distribute tables with triggers\nDETAIL:  Triggers: noop on seg_reco\.digital_events\./,
+	'distribute() refuses a table with a trigger, naming it');
+is($coord->safe_psql('postgres', q{
+	SELECT (SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'seg_reco.%')
+	       || ' ' || (SELECT count(*) FROM seg_reco.transactions WHERE customer_id IS NULL)}),
+	"0 $nonmembers", 'and changes nothing');
+$coord->safe_psql('postgres', 'DROP TRIGGER noop ON seg_reco.digital_events');
+
+is($coord->safe_psql('postgres', q{
+	SET client_min_messages = warning;
+	SELECT string_agg(relation || ':' || distribution, ' ') FROM seg_reco.distribute()}),
+	'nonmember_transactions:receipt_id products:reference customers:customer_id '
+	  . 'transactions:customer_id digital_events:customer_id demo_truth:customer_id',
+	'distribute() reports what it did');
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(logicalrelid::text || ':' || partmethod::text || ':'
+	                  || coalesce(column_to_column_name(logicalrelid, partkey), '-'), ' '
+	                  ORDER BY logicalrelid::text)
+	  FROM pg_dist_partition WHERE logicalrelid::text LIKE 'seg_reco.%'}),
+	'seg_reco.customers:h:customer_id seg_reco.demo_truth:h:customer_id '
+	  . 'seg_reco.digital_events:h:customer_id seg_reco.nonmember_transactions:h:receipt_id '
+	  . 'seg_reco.products:n:- seg_reco.transactions:h:customer_id',
+	'customers, transactions, digital events and demo truth by customer id, products a reference table');
+is($coord->safe_psql('postgres', q{
+	SELECT count(DISTINCT colocationid) FROM pg_dist_partition
+	 WHERE logicalrelid IN ('seg_reco.customers'::regclass, 'seg_reco.transactions'::regclass,
+	                        'seg_reco.digital_events'::regclass, 'seg_reco.demo_truth'::regclass)}),
+	'1', 'the per-customer tables are co-located');
+is($workers[0]->safe_psql('postgres',
+	'SELECT count(*) FROM seg_reco.transactions WHERE customer_id IS NOT NULL'),
+	$members, 'a worker reads every member line through seg_reco.transactions');
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM seg_reco.nonmember_transactions'),
+	$nonmembers, 'the non-members\' lines are in nonmember_transactions');
+is($coord->safe_psql('postgres', q{
+	SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'transactions_pkey'}),
+	'PRIMARY KEY (customer_id, line_id)', 'the primary key of transactions holds the customer id');
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(conname, ' ' ORDER BY conname) FROM pg_constraint
+	 WHERE contype = 'f' AND conrelid IN ('seg_reco.transactions'::regclass, 'seg_reco.digital_events'::regclass)}),
+	'digital_events_customer_id_fkey digital_events_product_id_fkey '
+	  . 'transactions_customer_id_fkey transactions_product_id_fkey',
+	'the foreign keys are back');
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM seg_reco.distribute()'), '0',
+	'a second distribute() does nothing');
+# the incremental refresh's capture triggers were on transactions and
+# digital_events (4 each): dropped there and on the workers
+my $capture = q{SELECT count(*) FROM pg_trigger WHERE tgfoid = 'seg_reco._capture_changes()'::regprocedure};
+is($plain->safe_psql('postgres', $capture), '8', 'a single node has the 8 capture triggers');
+is($coord->safe_psql('postgres', $capture) . ' ' . $workers[0]->safe_psql('postgres', $capture), '0 0',
+	'distribute() dropped them on the coordinator and the workers');
+
+same_on_both(q{SELECT * FROM seg_reco.rfm_score('2025-12-31')}, 'rfm_score');
+my $features = q{SELECT * FROM seg_reco.compute_customer_features('2025-12-31')};
+same_on_both($features, 'compute_customer_features');
+($ret, $out, $err) = $coord->psql('postgres', qq{
+	SET client_min_messages = debug1;
+	SELECT count(*) FROM seg_reco.compute_customer_features('2025-12-31');});
+is($ret, 0, 'compute_customer_features runs with Citus\'s planning messages');
+like($err, qr/CTE lines is going to be inlined/, 'the CTE lines is inlined by Citus');
+unlike($err, qr/generating subplan \S+ for CTE lines/,
+	'the lines are not gathered into an intermediate result');
+
+$_->stop for (@nodes, $plain);
+done_testing();
