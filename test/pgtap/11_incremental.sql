@@ -81,9 +81,11 @@ SELECT is((SELECT detail ->> 'lists' FROM seg_reco.refresh_log
 SELECT is((SELECT count(*) FROM (
              (SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources FROM seg_reco.recommendations r
                WHERE r.customer_id IN (SELECT c.customer_id FROM pg_temp.seg_reco_changed c)
-              EXCEPT SELECT * FROM seg_reco.pipeline_recommendations(ARRAY(SELECT c.customer_id FROM pg_temp.seg_reco_changed c)))
+              EXCEPT SELECT p.customer_id, p.rank, p.product_id, p.score, p.source, p.sources
+                FROM seg_reco.pipeline_recommendations(ARRAY(SELECT c.customer_id FROM pg_temp.seg_reco_changed c)) p)
              UNION ALL
-             (SELECT * FROM seg_reco.pipeline_recommendations(ARRAY(SELECT c.customer_id FROM pg_temp.seg_reco_changed c))
+             (SELECT p.customer_id, p.rank, p.product_id, p.score, p.source, p.sources
+                FROM seg_reco.pipeline_recommendations(ARRAY(SELECT c.customer_id FROM pg_temp.seg_reco_changed c)) p
               EXCEPT SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources FROM seg_reco.recommendations r)) x),
           0::bigint, 'their lists are what a full rebuild computes with the folded-in model');
 SELECT is((SELECT count(*) FROM (
