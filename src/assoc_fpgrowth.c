@@ -11,7 +11,10 @@
  * them, form x's conditional tree, mined the same way with x added to the
  * suffix, down to max_length items.  A conditional tree that is a single
  * path yields every combination of its nodes at once (count = that of the
- * deepest node chosen).
+ * deepest node chosen).  One item short of max_length, x's paths are only
+ * counted: its conditional tree could give nothing but its items, each with
+ * the count it has there, so none is built (with max_length 2, pairs, no
+ * tree is built but the first).
  *
  * Trees are built by sorting their paths lexicographically: a path then
  * shares with the tree exactly its common prefix with the path before it,
@@ -63,6 +66,7 @@ typedef struct Miner
 	const char *fname;
 	const int32 *rank_item;		/* rank -> item index */
 	int32	   *suffix;			/* ranks of the current itemset */
+	int32	   *cnt;			/* cond_counts' counts (one per frequent item), used until the next call */
 	MemoryContext parent_cxt;
 	MemoryContext *level_cxt;	/* a conditional tree built at depth d lives in level_cxt[d] */
 	/* the itemsets found (in out_cxt) */
@@ -128,9 +132,12 @@ sort_int32(int32 *v, int32 n)
 	}
 }
 
-/* the FP-tree of a path set, in CurrentMemoryContext */
+/*
+ * The FP-tree of a path set, in CurrentMemoryContext; support[i]: the
+ * weight of the paths holding local item i (known to the caller).
+ */
 static FPTree *
-fp_build(const PathSet *ps, int32 nitems, int32 *global)
+fp_build(const PathSet *ps, int32 nitems, int32 *global, int32 *support)
 {
 	FPTree	   *t = palloc(sizeof(FPTree));
 	int32	   *order,
@@ -152,7 +159,7 @@ fp_build(const PathSet *ps, int32 nitems, int32 *global)
 				 errhint("Raise min_support, or split the baskets into smaller queries.")));
 	t->nitems = nitems;
 	t->global = global;
-	t->support = palloc0(sizeof(int32) * Max(nitems, 1));
+	t->support = support;
 	t->head = palloc(sizeof(int32) * Max(nitems, 1));
 	tail = palloc(sizeof(int32) * Max(nitems, 1));
 	for (i = 0; i < nitems; i++)
@@ -200,8 +207,6 @@ fp_build(const PathSet *ps, int32 nitems, int32 *global)
 			tail[it] = nd;
 			stack[d] = nd;
 		}
-		for (d = 0; d < len; d++)
-			t->support[its[d]] += w;
 		prev = its;
 		prev_len = len;
 	}
@@ -250,43 +255,71 @@ emit(Miner *m, const int32 *ranks, int32 len, int32 count)
 }
 
 /*
+ * The conditional pattern base of x in t, counted: cnt[y] (y < x, zeroed
+ * here) = baskets holding y with x, i.e. y's support in x's conditional
+ * tree.  Returns the item occurrences on the paths above x's nodes; *npaths
+ * gets the number of x's nodes.
+ */
+static int64
+cond_counts(const FPTree *t, int32 x, int32 *cnt, int32 *npaths)
+{
+	const int32 *parent = t->parent;
+	const int32 *item = t->item;
+	const int32 *count = t->count;
+	const int32 *next = t->next;
+	int64		total = 0;
+	int32		n,
+				p;
+
+	memset(cnt, 0, sizeof(int32) * x);
+	*npaths = 0;
+	for (n = t->head[x]; n >= 0; n = next[n])
+	{
+		int32		w = count[n];
+
+		CHECK_FOR_INTERRUPTS();
+		(*npaths)++;
+		for (p = parent[n]; p >= 0; p = parent[p])
+		{
+			cnt[item[p]] += w;
+			total++;
+		}
+	}
+	return total;
+}
+
+/*
  * x's conditional tree in t (CurrentMemoryContext), or NULL when no item
  * is frequent together with x.
  */
 static FPTree *
 conditional(Miner *m, const FPTree *t, int32 x)
 {
-	int32	   *cnt = palloc0(sizeof(int32) * x);
+	int32	   *cnt = m->cnt;
 	int32	   *local = palloc(sizeof(int32) * x);
-	int32	   *global;
+	int32	   *global,
+			   *support;
 	int32		nloc = 0,
-				npaths = 0,
+				npaths,
 				y,
 				n,
 				p;
-	int64		total = 0;
+	int64		total;
 	PathSet		ps;
 
-	for (n = t->head[x]; n >= 0; n = t->next[n])
-	{
-		int32		w = t->count[n];
-
-		CHECK_FOR_INTERRUPTS();
-		npaths++;
-		for (p = t->parent[n]; p >= 0; p = t->parent[p])
-		{
-			cnt[t->item[p]] += w;
-			total++;
-		}
-	}
+	total = cond_counts(t, x, cnt, &npaths);
 	for (y = 0; y < x; y++)
 		local[y] = cnt[y] >= m->min_count ? nloc++ : -1;
 	if (nloc == 0)
 		return NULL;
 	global = palloc(sizeof(int32) * nloc);
+	support = palloc(sizeof(int32) * nloc);
 	for (y = 0; y < x; y++)
 		if (local[y] >= 0)
+		{
 			global[local[y]] = t->global[y];
+			support[local[y]] = cnt[y];
+		}
 
 	ps.n = 0;
 	ps.max_len = 0;
@@ -322,9 +355,8 @@ conditional(Miner *m, const FPTree *t, int32 x)
 		ps.max_len = Max(ps.max_len, len);
 		total += len;
 	}
-	pfree(cnt);
 	pfree(local);
-	return fp_build(&ps, nloc, global);
+	return fp_build(&ps, nloc, global, support);
 }
 
 /* one chain of nodes from the root: node k's parent is node k - 1 */
@@ -371,6 +403,24 @@ mine(Miner *m, const FPTree *t, int32 depth)
 		emit(m, m->suffix, depth + 1, t->support[x]);
 		if (depth + 1 >= m->max_length || x == 0)
 			continue;
+		if (depth + 2 == m->max_length)
+		{
+			/*
+			 * x's conditional tree could only give its items, one each,
+			 * with their supports: the counts are those, no tree needed
+			 */
+			int32		y,
+						npaths;
+
+			cond_counts(t, x, m->cnt, &npaths);
+			for (y = x - 1; y >= 0; y--)
+				if (m->cnt[y] >= m->min_count)
+				{
+					m->suffix[depth + 1] = t->global[y];
+					emit(m, m->suffix, depth + 2, m->cnt[y]);
+				}
+			continue;
+		}
 		if (m->level_cxt[depth] == NULL)
 			m->level_cxt[depth] = AllocSetContextCreate(m->parent_cxt, "seg_reco fpgrowth level",
 														ALLOCSET_DEFAULT_SIZES);
@@ -437,7 +487,8 @@ seg_reco_fpgrowth(const SegRecoBaskets *b, int32 min_count, int32 max_length,
 				old;
 	int32	   *freq,
 			   *rank_of,
-			   *identity;
+			   *identity,
+			   *support;
 	int32		nf = 0,
 				i,
 				r,
@@ -469,8 +520,12 @@ seg_reco_fpgrowth(const SegRecoBaskets *b, int32 min_count, int32 max_length,
 	for (r = 0; r < nf; r++)
 		rank_of[freq[r]] = r;
 	identity = palloc(sizeof(int32) * Max(nf, 1));
+	support = palloc(sizeof(int32) * Max(nf, 1));
 	for (r = 0; r < nf; r++)
+	{
 		identity[r] = r;
+		support[r] = b->item_count[freq[r]];
+	}
 
 	/* each basket as its frequent items' ascending ranks */
 	for (bi = 0; bi < b->n_baskets; bi++)
@@ -511,7 +566,7 @@ seg_reco_fpgrowth(const SegRecoBaskets *b, int32 min_count, int32 max_length,
 		ps.n++;
 		total += len;
 	}
-	tree = fp_build(&ps, nf, identity);
+	tree = fp_build(&ps, nf, identity, support);
 	pfree(ps.start);
 	pfree(ps.len);
 	pfree(ps.weight);
@@ -525,6 +580,7 @@ seg_reco_fpgrowth(const SegRecoBaskets *b, int32 min_count, int32 max_length,
 	m.fname = fname;
 	m.rank_item = freq;
 	m.suffix = palloc(sizeof(int32) * m.max_length);
+	m.cnt = palloc(sizeof(int32) * Max(nf, 1));
 	m.parent_cxt = work;
 	m.level_cxt = palloc0(sizeof(MemoryContext) * m.max_length);
 	m.out_cxt = outcxt;
