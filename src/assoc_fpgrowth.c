@@ -34,6 +34,18 @@
 
 #include "assoc.h"
 
+/*
+ * A node's fields side by side: the walks up the tree and along an item's
+ * chain read several of them per node, in no order the cache can predict.
+ */
+typedef struct FPNode
+{
+	int32		item;			/* local item of the node */
+	int32		count;
+	int32		parent;			/* -1: a child of the root */
+	int32		next;			/* next node of the same item, or -1 */
+} FPNode;
+
 typedef struct FPTree
 {
 	int32		nitems;			/* local items 0..nitems-1, ascending ranks */
@@ -41,10 +53,7 @@ typedef struct FPTree
 	int32	   *support;		/* baskets holding the local item */
 	int32	   *head;			/* first node of the local item, or -1 */
 	int32		nnodes;
-	int32	   *item;			/* local item of the node */
-	int32	   *count;
-	int32	   *parent;			/* -1: a child of the root */
-	int32	   *next;			/* next node of the same item, or -1 */
+	FPNode	   *node;
 } FPTree;
 
 /* weighted item sequences (ascending local items), the input of a tree */
@@ -165,10 +174,7 @@ fp_build(const PathSet *ps, int32 nitems, int32 *global, int32 *support)
 	for (i = 0; i < nitems; i++)
 		t->head[i] = tail[i] = -1;
 	t->nnodes = 0;
-	t->item = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(total, 1));
-	t->count = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(total, 1));
-	t->parent = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(total, 1));
-	t->next = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(total, 1));
+	t->node = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(FPNode) * Max(total, 1));
 	order = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(ps->n, 1));
 	for (i = 0; i < ps->n; i++)
 		order[i] = i;
@@ -190,18 +196,18 @@ fp_build(const PathSet *ps, int32 nitems, int32 *global, int32 *support)
 		while (lcp < lim && its[lcp] == prev[lcp])
 			lcp++;
 		for (d = 0; d < lcp; d++)
-			t->count[stack[d]] += w;
+			t->node[stack[d]].count += w;
 		for (d = lcp; d < len; d++)
 		{
 			int32		nd = t->nnodes++;
 			int32		it = its[d];
 
-			t->item[nd] = it;
-			t->count[nd] = w;
-			t->parent[nd] = d == 0 ? -1 : stack[d - 1];
-			t->next[nd] = -1;
+			t->node[nd].item = it;
+			t->node[nd].count = w;
+			t->node[nd].parent = d == 0 ? -1 : stack[d - 1];
+			t->node[nd].next = -1;
 			if (tail[it] >= 0)
-				t->next[tail[it]] = nd;
+				t->node[tail[it]].next = nd;
 			else
 				t->head[it] = nd;
 			tail[it] = nd;
@@ -263,25 +269,22 @@ emit(Miner *m, const int32 *ranks, int32 len, int32 count)
 static int64
 cond_counts(const FPTree *t, int32 x, int32 *cnt, int32 *npaths)
 {
-	const int32 *parent = t->parent;
-	const int32 *item = t->item;
-	const int32 *count = t->count;
-	const int32 *next = t->next;
+	const FPNode *node = t->node;
 	int64		total = 0;
 	int32		n,
 				p;
 
 	memset(cnt, 0, sizeof(int32) * x);
 	*npaths = 0;
-	for (n = t->head[x]; n >= 0; n = next[n])
+	for (n = t->head[x]; n >= 0; n = node[n].next)
 	{
-		int32		w = count[n];
+		int32		w = node[n].count;
 
 		CHECK_FOR_INTERRUPTS();
 		(*npaths)++;
-		for (p = parent[n]; p >= 0; p = parent[p])
+		for (p = node[n].parent; p >= 0; p = node[p].parent)
 		{
-			cnt[item[p]] += w;
+			cnt[node[p].item] += w;
 			total++;
 		}
 	}
@@ -328,7 +331,7 @@ conditional(Miner *m, const FPTree *t, int32 x)
 	ps.weight = palloc(sizeof(int32) * npaths);
 	ps.items = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(total, 1));
 	total = 0;
-	for (n = t->head[x]; n >= 0; n = t->next[n])
+	for (n = t->head[x]; n >= 0; n = t->node[n].next)
 	{
 		int32	   *dst = ps.items + total;
 		int32		len = 0,
@@ -336,9 +339,9 @@ conditional(Miner *m, const FPTree *t, int32 x)
 
 		CHECK_FOR_INTERRUPTS();
 		/* upwards the items descend: written backwards, then reversed */
-		for (p = t->parent[n]; p >= 0; p = t->parent[p])
-			if (local[t->item[p]] >= 0)
-				dst[len++] = local[t->item[p]];
+		for (p = t->node[n].parent; p >= 0; p = t->node[p].parent)
+			if (local[t->node[p].item] >= 0)
+				dst[len++] = local[t->node[p].item];
 		if (len == 0)
 			continue;
 		for (i = 0; i < len / 2; i++)
@@ -350,7 +353,7 @@ conditional(Miner *m, const FPTree *t, int32 x)
 		}
 		ps.start[ps.n] = total;
 		ps.len[ps.n] = len;
-		ps.weight[ps.n] = t->count[n];
+		ps.weight[ps.n] = t->node[n].count;
 		ps.n++;
 		ps.max_len = Max(ps.max_len, len);
 		total += len;
@@ -366,7 +369,7 @@ single_path(const FPTree *t)
 	int32		k;
 
 	for (k = 1; k < t->nnodes; k++)
-		if (t->parent[k] != k - 1)
+		if (t->node[k].parent != k - 1)
 			return false;
 	return true;
 }
@@ -380,8 +383,8 @@ enum_path(Miner *m, const FPTree *t, int32 from, int32 depth)
 	check_stack_depth();
 	for (k = from; k < t->nnodes; k++)
 	{
-		m->suffix[depth] = t->global[t->item[k]];
-		emit(m, m->suffix, depth + 1, t->count[k]);
+		m->suffix[depth] = t->global[t->node[k].item];
+		emit(m, m->suffix, depth + 1, t->node[k].count);
 		if (depth + 1 < m->max_length)
 			enum_path(m, t, k + 1, depth + 1);
 	}
