@@ -78,8 +78,7 @@ typedef struct Miner
 	int32	   *cnt;			/* cond_counts' counts (one per frequent item), used until the next call */
 	MemoryContext parent_cxt;
 	MemoryContext *level_cxt;	/* a conditional tree built at depth d lives in level_cxt[d] */
-	/* the itemsets found (in out_cxt) */
-	MemoryContext out_cxt;
+	/* the itemsets found (in the caller's context) */
 	int64		n,
 				cap;
 	int64	   *start;
@@ -90,12 +89,10 @@ typedef struct Miner
 				items_cap;
 } Miner;
 
-static int
-path_cmp(const void *a, const void *b, void *arg)
+/* paths in lexicographic order of their items, ties by index */
+static inline int
+path_cmp(int32 pa, int32 pb, const PathSet *ps)
 {
-	const PathSet *ps = (const PathSet *) arg;
-	int32		pa = *(const int32 *) a;
-	int32		pb = *(const int32 *) b;
 	const int32 *x = ps->items + ps->start[pa];
 	const int32 *y = ps->items + ps->start[pb];
 	int32		la = ps->len[pa],
@@ -111,35 +108,22 @@ path_cmp(const void *a, const void *b, void *arg)
 	return (pa > pb) - (pa < pb);
 }
 
-static int
-int32_cmp(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a;
-	int32		y = *(const int32 *) b;
+/* PostgreSQL's sort template, the comparisons inlined */
+#define ST_SORT sort_paths
+#define ST_ELEMENT_TYPE int32
+#define ST_COMPARE(a, b, arg) path_cmp(*(a), *(b), arg)
+#define ST_COMPARE_ARG_TYPE const PathSet
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
-	return (x > y) - (x < y);
-}
-
-static void
-sort_int32(int32 *v, int32 n)
-{
-	int32		i,
-				j;
-
-	if (n > 16)
-	{
-		qsort(v, n, sizeof(int32), int32_cmp);
-		return;
-	}
-	for (i = 1; i < n; i++)
-	{
-		int32		x = v[i];
-
-		for (j = i; j > 0 && v[j - 1] > x; j--)
-			v[j] = v[j - 1];
-		v[j] = x;
-	}
-}
+#define ST_SORT sort_int32
+#define ST_ELEMENT_TYPE int32
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /*
  * The FP-tree of a path set, in CurrentMemoryContext; support[i]: the
@@ -178,7 +162,7 @@ fp_build(const PathSet *ps, int32 nitems, int32 *global, int32 *support)
 	order = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(ps->n, 1));
 	for (i = 0; i < ps->n; i++)
 		order[i] = i;
-	qsort_arg(order, ps->n, sizeof(int32), path_cmp, (void *) ps);
+	sort_paths(order, ps->n, ps);
 	CHECK_FOR_INTERRUPTS();
 	stack = palloc(sizeof(int32) * Max(ps->max_len, 1));
 
@@ -530,26 +514,12 @@ seg_reco_fpgrowth(const SegRecoBaskets *b, int32 min_count, int32 max_length,
 		support[r] = b->item_count[freq[r]];
 	}
 
-	/* each basket as its frequent items' ascending ranks */
-	for (bi = 0; bi < b->n_baskets; bi++)
-	{
-		int32		len = 0;
-
-		if ((bi & 4095) == 4095)
-			CHECK_FOR_INTERRUPTS();
-		for (pos = b->offset[bi]; pos < b->offset[bi + 1]; pos++)
-			if (rank_of[b->items[pos]] >= 0)
-				len++;
-		total += len;
-		longest = Max(longest, len);
-	}
+	/* each basket as its frequent items' ascending ranks (at most its items) */
 	ps.n = 0;
-	ps.max_len = longest;
 	ps.start = MemoryContextAllocHuge(work, sizeof(int64) * Max(b->n_baskets, 1));
 	ps.len = MemoryContextAllocHuge(work, sizeof(int32) * Max(b->n_baskets, 1));
 	ps.weight = MemoryContextAllocHuge(work, sizeof(int32) * Max(b->n_baskets, 1));
-	ps.items = MemoryContextAllocHuge(work, sizeof(int32) * Max(total, 1));
-	total = 0;
+	ps.items = MemoryContextAllocHuge(work, sizeof(int32) * Max(b->offset[b->n_baskets], 1));
 	for (bi = 0; bi < b->n_baskets; bi++)
 	{
 		int32	   *dst = ps.items + total;
@@ -568,7 +538,9 @@ seg_reco_fpgrowth(const SegRecoBaskets *b, int32 min_count, int32 max_length,
 		ps.weight[ps.n] = 1;
 		ps.n++;
 		total += len;
+		longest = Max(longest, len);
 	}
+	ps.max_len = longest;
 	tree = fp_build(&ps, nf, identity, support);
 	pfree(ps.start);
 	pfree(ps.len);
@@ -586,7 +558,6 @@ seg_reco_fpgrowth(const SegRecoBaskets *b, int32 min_count, int32 max_length,
 	m.cnt = palloc(sizeof(int32) * Max(nf, 1));
 	m.parent_cxt = work;
 	m.level_cxt = palloc0(sizeof(MemoryContext) * m.max_length);
-	m.out_cxt = outcxt;
 	m.cap = 1024;
 	m.start = MemoryContextAllocHuge(outcxt, sizeof(int64) * m.cap);
 	m.len = MemoryContextAllocHuge(outcxt, sizeof(int32) * m.cap);
