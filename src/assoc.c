@@ -519,6 +519,7 @@ assoc_mine(const AssocArgs *a, const char *fname, SegRecoBaskets *b, SegRecoItem
 	MemoryContext cxt = CurrentMemoryContext;
 	instr_time	t0,
 				t1;
+	int32		min_count;
 
 	INSTR_TIME_SET_CURRENT(t0);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -536,12 +537,12 @@ assoc_mine(const AssocArgs *a, const char *fname, SegRecoBaskets *b, SegRecoItem
 		memset(s, 0, sizeof(*s));
 		return;
 	}
-	seg_reco_fpgrowth(b, min_count_of(a, b->n_baskets), a->max_length,
-					  a->max_itemsets, fname, s);
+	min_count = min_count_of(a, b->n_baskets);
+	seg_reco_fpgrowth(b, min_count, a->max_length, a->max_itemsets, fname, s);
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
 	elog(DEBUG1, "%s: " INT64_FORMAT " frequent itemsets (minimum count %d) after %.3f s",
-		 fname, s->n, min_count_of(a, b->n_baskets), INSTR_TIME_GET_DOUBLE(t1));
+		 fname, s->n, min_count, INSTR_TIME_GET_DOUBLE(t1));
 }
 
 static void
