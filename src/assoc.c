@@ -109,6 +109,8 @@ typedef struct BasketReceiver
 	Oid			product_type;
 	bool		text_basket;
 	idmap_hash *basket_int;
+	int64		last_basket;	/* the previous row's integer basket id ... */
+	int32		last_b;			/* ... and its number, or -1 */
 	strmap_hash *basket_text;
 	idmap_hash *product;
 	int32		n_baskets;
@@ -221,15 +223,25 @@ basket_receive(TupleTableSlot *slot, DestReceiver *self)
 	}
 	else
 	{
-		IdEntry    *e = idmap_insert(r->basket_int, int_datum(v[0], r->basket_type), &found);
+		int64		key = int_datum(v[0], r->basket_type);
 
-		if (!found)
+		/* a basket's lines mostly come together: no look-up for those */
+		if (r->last_b >= 0 && key == r->last_basket)
+			b = r->last_b;
+		else
 		{
-			if (r->n_baskets == PG_INT32_MAX)
-				goto too_many;
-			e->index = r->n_baskets++;
+			IdEntry    *e = idmap_insert(r->basket_int, key, &found);
+
+			if (!found)
+			{
+				if (r->n_baskets == PG_INT32_MAX)
+					goto too_many;
+				e->index = r->n_baskets++;
+			}
+			b = e->index;
+			r->last_basket = key;
+			r->last_b = b;
 		}
-		b = e->index;
 	}
 
 	pid = int_datum(v[1], r->product_type);
@@ -335,6 +347,7 @@ seg_reco_assoc_read(const char *query, const char *fname, SegRecoBaskets *out)
 	r.cxt = AllocSetContextCreate(cxt, "seg_reco baskets read", ALLOCSET_DEFAULT_SIZES);
 	r.rowcxt = AllocSetContextCreate(r.cxt, "seg_reco baskets row", ALLOCSET_SMALL_SIZES);
 	r.basket_int = idmap_create(r.cxt, 1024, NULL);
+	r.last_b = -1;
 	r.basket_text = strmap_create(r.cxt, 1024, NULL);
 	r.product = idmap_create(r.cxt, 1024, NULL);
 	r.product_cap = 1024;
