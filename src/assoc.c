@@ -109,7 +109,9 @@ typedef struct BasketReceiver
 	Oid			product_type;
 	bool		text_basket;
 	idmap_hash *basket_int;
-	int64		last_basket;	/* the previous row's integer basket id ... */
+	int64		last_basket;	/* the previous row's basket id (integer ... */
+	const char *last_text;		/* ... or text, in cxt) ... */
+	int			last_text_len;
 	int32		last_b;			/* ... and its number, or -1 */
 	strmap_hash *basket_text;
 	idmap_hash *product;
@@ -205,19 +207,31 @@ basket_receive(TupleTableSlot *slot, DestReceiver *self)
 	if (r->text_basket)
 	{
 		MemoryContext old = MemoryContextSwitchTo(r->rowcxt);
-		char	   *s = TextDatumGetCString(v[0]);
-		StrEntry   *e;
+		text	   *t = DatumGetTextPP(v[0]);
+		int			len = VARSIZE_ANY_EXHDR(t);
 
-		MemoryContextSwitchTo(old);
-		e = strmap_insert(r->basket_text, s, &found);
-		if (!found)
+		/* as below: the previous row's basket compared first */
+		if (r->last_b >= 0 && len == r->last_text_len &&
+			memcmp(VARDATA_ANY(t), r->last_text, len) == 0)
+			b = r->last_b;
+		else
 		{
-			if (r->n_baskets == PG_INT32_MAX)
-				goto too_many;
-			e->key = MemoryContextStrdup(r->cxt, s);
-			e->index = r->n_baskets++;
+			char	   *s = text_to_cstring(t);
+			StrEntry   *e = strmap_insert(r->basket_text, s, &found);
+
+			if (!found)
+			{
+				if (r->n_baskets == PG_INT32_MAX)
+					goto too_many;
+				e->key = MemoryContextStrdup(r->cxt, s);
+				e->index = r->n_baskets++;
+			}
+			b = e->index;
+			r->last_text = e->key;
+			r->last_text_len = len;
+			r->last_b = b;
 		}
-		b = e->index;
+		MemoryContextSwitchTo(old);
 		if ((r->rows_read & 1023) == 0)
 			MemoryContextReset(r->rowcxt);
 	}
