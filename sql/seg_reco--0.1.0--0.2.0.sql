@@ -3202,7 +3202,7 @@ RETURNS TABLE(history_product_id bigint, contribution float8, rank integer, purc
 AS 'MODULE_PATHNAME', 'seg_reco_why_recommended'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 5
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco.why_recommended(bigint, bigint, integer, text) IS 'why a product is recommended: its next-basket parts (the customer''s own repeat, the neighbours'') with a reason, then the products in the customer''s history that contribute most to its als score (those contributions sum to the folded-in score)';
+COMMENT ON FUNCTION seg_reco.why_recommended(bigint, bigint, integer, text) IS 'why a product is recommended: its next-basket parts (the customer''s own repeat, the neighbours'') with a reason, then the products in the customer''s history that contribute most to its als score (those contributions sum to the folded-in score), then the association rules {x} => {product} (lift > 1) whose x is in the customer''s last three receipts (''often bought with x'', contribution NULL)';
 
 CREATE OR REPLACE FUNCTION seg_reco.buy_again_scores(customer_id bigint,
                                           k integer DEFAULT 10,

@@ -5,11 +5,12 @@
  *
  * The query is read in one pass through a receiver of ours (no result set
  * is materialised): basket ids and product ids are mapped to dense numbers
- * in hash tables as rows arrive, so a row costs 8 bytes.  The baskets are
- * then sets of items (a product twice in a basket counts once), the
- * frequent itemsets come from FP-growth (assoc_fpgrowth.c), and the rules
- * X => {y} are formed from them as arules' apriori forms them (Hahsler,
- * Gruen & Hornik 2005; Borgelt's implementation):
+ * in hash tables as rows arrive, so a row costs 8 bytes (in a buffer of
+ * memory.h, grown without copying).  The baskets are then sets of items
+ * (a product twice in a basket counts once), the frequent itemsets come
+ * from FP-growth (assoc_fpgrowth.c), and the rules X => {y} are formed
+ * from them as arules' apriori forms them (Hahsler, Gruen & Hornik 2005;
+ * Borgelt's implementation):
  *   - an itemset is frequent when at least ceil(min_support x baskets)
  *     baskets hold it (0.001 x 9,835 baskets: 10), and at least min_count
  *     (default 1: arules has no such floor);
@@ -46,6 +47,7 @@
 
 #include "assoc.h"
 #include "guards.h"
+#include "memory.h"
 
 /* int64 id -> dense number */
 typedef struct IdEntry
@@ -88,11 +90,18 @@ typedef struct StrEntry
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
+/* a row read: dense basket and product numbers */
+typedef struct BasketPair
+{
+	int32		basket;
+	int32		item;
+} BasketPair;
+
 typedef struct BasketReceiver
 {
 	DestReceiver pub;
 	const char *fname;
-	MemoryContext cxt;			/* what outlives the query */
+	MemoryContext cxt;			/* the reading's: deleted once the baskets are built */
 	MemoryContext rowcxt;		/* text ids, reset every 1024 rows */
 	int			statements;
 	bool		selected;
@@ -100,14 +109,18 @@ typedef struct BasketReceiver
 	Oid			product_type;
 	bool		text_basket;
 	idmap_hash *basket_int;
+	int64		last_basket;	/* the previous row's basket id (integer ... */
+	const char *last_text;		/* ... or text, in cxt) ... */
+	int			last_text_len;
+	int32		last_b;			/* ... and its number, or -1 */
 	strmap_hash *basket_text;
 	idmap_hash *product;
 	int32		n_baskets;
 	int32		n_items;
 	int64	   *product_id;		/* by dense number */
 	int64		product_cap;
-	int32	   *pair_basket;
-	int32	   *pair_item;
+	BasketPair *pairs;			/* a growing buffer (memory.h) */
+	void	   *pairs_map;
 	int64		n,
 				cap;
 	int64		rows_read;
@@ -194,33 +207,55 @@ basket_receive(TupleTableSlot *slot, DestReceiver *self)
 	if (r->text_basket)
 	{
 		MemoryContext old = MemoryContextSwitchTo(r->rowcxt);
-		char	   *s = TextDatumGetCString(v[0]);
-		StrEntry   *e;
+		text	   *t = DatumGetTextPP(v[0]);
+		int			len = VARSIZE_ANY_EXHDR(t);
 
-		MemoryContextSwitchTo(old);
-		e = strmap_insert(r->basket_text, s, &found);
-		if (!found)
+		/* as below: the previous row's basket compared first */
+		if (r->last_b >= 0 && len == r->last_text_len &&
+			memcmp(VARDATA_ANY(t), r->last_text, len) == 0)
+			b = r->last_b;
+		else
 		{
-			if (r->n_baskets == PG_INT32_MAX)
-				goto too_many;
-			e->key = MemoryContextStrdup(r->cxt, s);
-			e->index = r->n_baskets++;
+			char	   *s = text_to_cstring(t);
+			StrEntry   *e = strmap_insert(r->basket_text, s, &found);
+
+			if (!found)
+			{
+				if (r->n_baskets == PG_INT32_MAX)
+					goto too_many;
+				e->key = MemoryContextStrdup(r->cxt, s);
+				e->index = r->n_baskets++;
+			}
+			b = e->index;
+			r->last_text = e->key;
+			r->last_text_len = len;
+			r->last_b = b;
 		}
-		b = e->index;
+		MemoryContextSwitchTo(old);
 		if ((r->rows_read & 1023) == 0)
 			MemoryContextReset(r->rowcxt);
 	}
 	else
 	{
-		IdEntry    *e = idmap_insert(r->basket_int, int_datum(v[0], r->basket_type), &found);
+		int64		key = int_datum(v[0], r->basket_type);
 
-		if (!found)
+		/* a basket's lines mostly come together: no look-up for those */
+		if (r->last_b >= 0 && key == r->last_basket)
+			b = r->last_b;
+		else
 		{
-			if (r->n_baskets == PG_INT32_MAX)
-				goto too_many;
-			e->index = r->n_baskets++;
+			IdEntry    *e = idmap_insert(r->basket_int, key, &found);
+
+			if (!found)
+			{
+				if (r->n_baskets == PG_INT32_MAX)
+					goto too_many;
+				e->index = r->n_baskets++;
+			}
+			b = e->index;
+			r->last_basket = key;
+			r->last_b = b;
 		}
-		b = e->index;
 	}
 
 	pid = int_datum(v[1], r->product_type);
@@ -244,12 +279,12 @@ basket_receive(TupleTableSlot *slot, DestReceiver *self)
 
 	if (r->n == r->cap)
 	{
+		r->pairs = seg_reco_grow_buffer(r->cxt, &r->pairs_map, r->pairs,
+										sizeof(BasketPair) * r->n, sizeof(BasketPair) * r->cap * 2);
 		r->cap *= 2;
-		r->pair_basket = repalloc_huge(r->pair_basket, sizeof(int32) * r->cap);
-		r->pair_item = repalloc_huge(r->pair_item, sizeof(int32) * r->cap);
 	}
-	r->pair_basket[r->n] = b;
-	r->pair_item[r->n] = item;
+	r->pairs[r->n].basket = b;
+	r->pairs[r->n].item = item;
 	r->n++;
 	return true;
 
@@ -304,6 +339,7 @@ void
 seg_reco_assoc_read(const char *query, const char *fname, SegRecoBaskets *out)
 {
 	BasketReceiver r;
+	MemoryContext cxt = CurrentMemoryContext;
 	StringInfoData sql;
 	SPIExecuteOptions opts;
 	int			rc;
@@ -322,17 +358,16 @@ seg_reco_assoc_read(const char *query, const char *fname, SegRecoBaskets *out)
 	r.pub.rDestroy = basket_noop;
 	r.pub.mydest = DestNone;
 	r.fname = fname;
-	r.cxt = CurrentMemoryContext;
-	r.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "seg_reco baskets row",
-									 ALLOCSET_SMALL_SIZES);
+	r.cxt = AllocSetContextCreate(cxt, "seg_reco baskets read", ALLOCSET_DEFAULT_SIZES);
+	r.rowcxt = AllocSetContextCreate(r.cxt, "seg_reco baskets row", ALLOCSET_SMALL_SIZES);
 	r.basket_int = idmap_create(r.cxt, 1024, NULL);
+	r.last_b = -1;
 	r.basket_text = strmap_create(r.cxt, 1024, NULL);
 	r.product = idmap_create(r.cxt, 1024, NULL);
 	r.product_cap = 1024;
 	r.product_id = MemoryContextAllocHuge(r.cxt, sizeof(int64) * r.product_cap);
 	r.cap = 65536;
-	r.pair_basket = MemoryContextAllocHuge(r.cxt, sizeof(int32) * r.cap);
-	r.pair_item = MemoryContextAllocHuge(r.cxt, sizeof(int32) * r.cap);
+	r.pairs = seg_reco_grow_buffer(r.cxt, &r.pairs_map, NULL, 0, sizeof(BasketPair) * r.cap);
 
 	/* a subquery: one statement, and nothing but a query */
 	initStringInfo(&sql);
@@ -347,15 +382,11 @@ seg_reco_assoc_read(const char *query, const char *fname, SegRecoBaskets *out)
 				 errmsg("%s query must be a single SELECT", fname),
 				 errhint("Pass a query returning basket id and product id.")));
 	/* SPI returns in its own context, freed by SPI_finish: back to ours */
-	MemoryContextSwitchTo(r.cxt);
+	MemoryContextSwitchTo(cxt);
 	pfree(sql.data);
-	MemoryContextDelete(r.rowcxt);
-	idmap_destroy(r.basket_int);
-	strmap_destroy(r.basket_text);
-	idmap_destroy(r.product);
 
 	/* items numbered in product id order */
-	order = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(r.n_items, 1));
+	order = seg_reco_alloc_huge(sizeof(int32) * Max(r.n_items, 1));
 	for (i = 0; i < r.n_items; i++)
 		order[i] = (int32) i;
 	{
@@ -363,49 +394,47 @@ seg_reco_assoc_read(const char *query, const char *fname, SegRecoBaskets *out)
 
 		qsort_arg(order, r.n_items, sizeof(int32), product_cmp, &ps);
 	}
-	newidx = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(r.n_items, 1));
-	out->product_id = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(r.n_items, 1));
+	newidx = seg_reco_alloc_huge(sizeof(int32) * Max(r.n_items, 1));
+	out->product_id = seg_reco_alloc_huge(sizeof(int64) * Max(r.n_items, 1));
 	for (i = 0; i < r.n_items; i++)
 	{
 		newidx[order[i]] = (int32) i;
 		out->product_id[i] = r.product_id[order[i]];
 	}
 	pfree(order);
-	pfree(r.product_id);
 
 	/* baskets: counting sort of the pairs, then each basket's items once */
 	out->n_baskets = r.n_baskets;
 	out->n_items = r.n_items;
 	out->rows_read = r.rows_read;
 	out->rows_skipped = r.rows_skipped;
-	out->offset = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * ((Size) r.n_baskets + 1));
+	out->offset = seg_reco_alloc_huge(sizeof(int64) * ((Size) r.n_baskets + 1));
 	memset(out->offset, 0, sizeof(int64) * ((Size) r.n_baskets + 1));
 	for (i = 0; i < r.n; i++)
-		out->offset[r.pair_basket[i] + 1]++;
+		out->offset[r.pairs[i].basket + 1]++;
 	for (bi = 0; bi < r.n_baskets; bi++)
 		out->offset[bi + 1] += out->offset[bi];
 	CHECK_FOR_INTERRUPTS();
-	out->items = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(r.n, 1));
+	out->items = seg_reco_alloc_huge(sizeof(int32) * Max(r.n, 1));
 	{
-		int64	   *fill = MemoryContextAllocHuge(CurrentMemoryContext,
-												  sizeof(int64) * Max(r.n_baskets, 1));
+		int64	   *fill = seg_reco_alloc_huge(sizeof(int64) * r.n_baskets);
 
 		memcpy(fill, out->offset, sizeof(int64) * r.n_baskets);
 		for (i = 0; i < r.n; i++)
 		{
 			if ((i & 1048575) == 1048575)
 				CHECK_FOR_INTERRUPTS();
-			out->items[fill[r.pair_basket[i]]++] = newidx[r.pair_item[i]];
+			out->items[fill[r.pairs[i].basket]++] = newidx[r.pairs[i].item];
 		}
 		pfree(fill);
 	}
-	pfree(r.pair_basket);
-	pfree(r.pair_item);
+	/* the rows, the id maps and the text ids */
+	MemoryContextDelete(r.cxt);
 	pfree(newidx);
 
-	out->item_count = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(r.n_items, 1));
+	out->item_count = seg_reco_alloc_huge(sizeof(int32) * Max(r.n_items, 1));
 	memset(out->item_count, 0, sizeof(int32) * Max(r.n_items, 1));
-	mark = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(r.n_items, 1));
+	mark = seg_reco_alloc_huge(sizeof(int32) * Max(r.n_items, 1));
 	for (i = 0; i < r.n_items; i++)
 		mark[i] = -1;
 	write = 0;
@@ -517,6 +546,7 @@ assoc_mine(const AssocArgs *a, const char *fname, SegRecoBaskets *b, SegRecoItem
 	MemoryContext cxt = CurrentMemoryContext;
 	instr_time	t0,
 				t1;
+	int32		min_count;
 
 	INSTR_TIME_SET_CURRENT(t0);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -534,12 +564,12 @@ assoc_mine(const AssocArgs *a, const char *fname, SegRecoBaskets *b, SegRecoItem
 		memset(s, 0, sizeof(*s));
 		return;
 	}
-	seg_reco_fpgrowth(b, min_count_of(a, b->n_baskets), a->max_length,
-					  a->max_itemsets, fname, s);
+	min_count = min_count_of(a, b->n_baskets);
+	seg_reco_fpgrowth(b, min_count, a->max_length, a->max_itemsets, fname, s);
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
 	elog(DEBUG1, "%s: " INT64_FORMAT " frequent itemsets (minimum count %d) after %.3f s",
-		 fname, s->n, min_count_of(a, b->n_baskets), INSTR_TIME_GET_DOUBLE(t1));
+		 fname, s->n, min_count, INSTR_TIME_GET_DOUBLE(t1));
 }
 
 static void

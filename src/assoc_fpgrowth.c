@@ -11,7 +11,10 @@
  * them, form x's conditional tree, mined the same way with x added to the
  * suffix, down to max_length items.  A conditional tree that is a single
  * path yields every combination of its nodes at once (count = that of the
- * deepest node chosen).
+ * deepest node chosen).  One item short of max_length, x's paths are only
+ * counted: its conditional tree could give nothing but its items, each with
+ * the count it has there, so none is built (with max_length 2, pairs, no
+ * tree is built but the first).
  *
  * Trees are built by sorting their paths lexicographically: a path then
  * shares with the tree exactly its common prefix with the path before it,
@@ -31,6 +34,18 @@
 
 #include "assoc.h"
 
+/*
+ * A node's fields side by side: the walks up the tree and along an item's
+ * chain read several of them per node, in no order the cache can predict.
+ */
+typedef struct FPNode
+{
+	int32		item;			/* local item of the node */
+	int32		count;
+	int32		parent;			/* -1: a child of the root */
+	int32		next;			/* next node of the same item, or -1 */
+} FPNode;
+
 typedef struct FPTree
 {
 	int32		nitems;			/* local items 0..nitems-1, ascending ranks */
@@ -38,10 +53,7 @@ typedef struct FPTree
 	int32	   *support;		/* baskets holding the local item */
 	int32	   *head;			/* first node of the local item, or -1 */
 	int32		nnodes;
-	int32	   *item;			/* local item of the node */
-	int32	   *count;
-	int32	   *parent;			/* -1: a child of the root */
-	int32	   *next;			/* next node of the same item, or -1 */
+	FPNode	   *node;
 } FPTree;
 
 /* weighted item sequences (ascending local items), the input of a tree */
@@ -63,10 +75,10 @@ typedef struct Miner
 	const char *fname;
 	const int32 *rank_item;		/* rank -> item index */
 	int32	   *suffix;			/* ranks of the current itemset */
+	int32	   *cnt;			/* cond_counts' counts (one per frequent item), used until the next call */
 	MemoryContext parent_cxt;
 	MemoryContext *level_cxt;	/* a conditional tree built at depth d lives in level_cxt[d] */
-	/* the itemsets found (in out_cxt) */
-	MemoryContext out_cxt;
+	/* the itemsets found (in the caller's context) */
 	int64		n,
 				cap;
 	int64	   *start;
@@ -77,12 +89,10 @@ typedef struct Miner
 				items_cap;
 } Miner;
 
-static int
-path_cmp(const void *a, const void *b, void *arg)
+/* paths in lexicographic order of their items, ties by index */
+static inline int
+path_cmp(int32 pa, int32 pb, const PathSet *ps)
 {
-	const PathSet *ps = (const PathSet *) arg;
-	int32		pa = *(const int32 *) a;
-	int32		pb = *(const int32 *) b;
 	const int32 *x = ps->items + ps->start[pa];
 	const int32 *y = ps->items + ps->start[pb];
 	int32		la = ps->len[pa],
@@ -98,39 +108,29 @@ path_cmp(const void *a, const void *b, void *arg)
 	return (pa > pb) - (pa < pb);
 }
 
-static int
-int32_cmp(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a;
-	int32		y = *(const int32 *) b;
+/* PostgreSQL's sort template, the comparisons inlined */
+#define ST_SORT sort_paths
+#define ST_ELEMENT_TYPE int32
+#define ST_COMPARE(a, b, arg) path_cmp(*(a), *(b), arg)
+#define ST_COMPARE_ARG_TYPE const PathSet
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
-	return (x > y) - (x < y);
-}
+#define ST_SORT sort_int32
+#define ST_ELEMENT_TYPE int32
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
-static void
-sort_int32(int32 *v, int32 n)
-{
-	int32		i,
-				j;
-
-	if (n > 16)
-	{
-		qsort(v, n, sizeof(int32), int32_cmp);
-		return;
-	}
-	for (i = 1; i < n; i++)
-	{
-		int32		x = v[i];
-
-		for (j = i; j > 0 && v[j - 1] > x; j--)
-			v[j] = v[j - 1];
-		v[j] = x;
-	}
-}
-
-/* the FP-tree of a path set, in CurrentMemoryContext */
+/*
+ * The FP-tree of a path set, in CurrentMemoryContext; support[i]: the
+ * weight of the paths holding local item i (known to the caller).
+ */
 static FPTree *
-fp_build(const PathSet *ps, int32 nitems, int32 *global)
+fp_build(const PathSet *ps, int32 nitems, int32 *global, int32 *support)
 {
 	FPTree	   *t = palloc(sizeof(FPTree));
 	int32	   *order,
@@ -152,20 +152,17 @@ fp_build(const PathSet *ps, int32 nitems, int32 *global)
 				 errhint("Raise min_support, or split the baskets into smaller queries.")));
 	t->nitems = nitems;
 	t->global = global;
-	t->support = palloc0(sizeof(int32) * Max(nitems, 1));
+	t->support = support;
 	t->head = palloc(sizeof(int32) * Max(nitems, 1));
 	tail = palloc(sizeof(int32) * Max(nitems, 1));
 	for (i = 0; i < nitems; i++)
 		t->head[i] = tail[i] = -1;
 	t->nnodes = 0;
-	t->item = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(total, 1));
-	t->count = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(total, 1));
-	t->parent = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(total, 1));
-	t->next = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(total, 1));
+	t->node = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(FPNode) * Max(total, 1));
 	order = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(ps->n, 1));
 	for (i = 0; i < ps->n; i++)
 		order[i] = i;
-	qsort_arg(order, ps->n, sizeof(int32), path_cmp, (void *) ps);
+	sort_paths(order, ps->n, ps);
 	CHECK_FOR_INTERRUPTS();
 	stack = palloc(sizeof(int32) * Max(ps->max_len, 1));
 
@@ -183,25 +180,23 @@ fp_build(const PathSet *ps, int32 nitems, int32 *global)
 		while (lcp < lim && its[lcp] == prev[lcp])
 			lcp++;
 		for (d = 0; d < lcp; d++)
-			t->count[stack[d]] += w;
+			t->node[stack[d]].count += w;
 		for (d = lcp; d < len; d++)
 		{
 			int32		nd = t->nnodes++;
 			int32		it = its[d];
 
-			t->item[nd] = it;
-			t->count[nd] = w;
-			t->parent[nd] = d == 0 ? -1 : stack[d - 1];
-			t->next[nd] = -1;
+			t->node[nd].item = it;
+			t->node[nd].count = w;
+			t->node[nd].parent = d == 0 ? -1 : stack[d - 1];
+			t->node[nd].next = -1;
 			if (tail[it] >= 0)
-				t->next[tail[it]] = nd;
+				t->node[tail[it]].next = nd;
 			else
 				t->head[it] = nd;
 			tail[it] = nd;
 			stack[d] = nd;
 		}
-		for (d = 0; d < len; d++)
-			t->support[its[d]] += w;
 		prev = its;
 		prev_len = len;
 	}
@@ -250,43 +245,68 @@ emit(Miner *m, const int32 *ranks, int32 len, int32 count)
 }
 
 /*
+ * The conditional pattern base of x in t, counted: cnt[y] (y < x, zeroed
+ * here) = baskets holding y with x, i.e. y's support in x's conditional
+ * tree.  Returns the item occurrences on the paths above x's nodes; *npaths
+ * gets the number of x's nodes.
+ */
+static int64
+cond_counts(const FPTree *t, int32 x, int32 *cnt, int32 *npaths)
+{
+	const FPNode *node = t->node;
+	int64		total = 0;
+	int32		n,
+				p;
+
+	memset(cnt, 0, sizeof(int32) * x);
+	*npaths = 0;
+	for (n = t->head[x]; n >= 0; n = node[n].next)
+	{
+		int32		w = node[n].count;
+
+		CHECK_FOR_INTERRUPTS();
+		(*npaths)++;
+		for (p = node[n].parent; p >= 0; p = node[p].parent)
+		{
+			cnt[node[p].item] += w;
+			total++;
+		}
+	}
+	return total;
+}
+
+/*
  * x's conditional tree in t (CurrentMemoryContext), or NULL when no item
  * is frequent together with x.
  */
 static FPTree *
 conditional(Miner *m, const FPTree *t, int32 x)
 {
-	int32	   *cnt = palloc0(sizeof(int32) * x);
+	int32	   *cnt = m->cnt;
 	int32	   *local = palloc(sizeof(int32) * x);
-	int32	   *global;
+	int32	   *global,
+			   *support;
 	int32		nloc = 0,
-				npaths = 0,
+				npaths,
 				y,
 				n,
 				p;
-	int64		total = 0;
+	int64		total;
 	PathSet		ps;
 
-	for (n = t->head[x]; n >= 0; n = t->next[n])
-	{
-		int32		w = t->count[n];
-
-		CHECK_FOR_INTERRUPTS();
-		npaths++;
-		for (p = t->parent[n]; p >= 0; p = t->parent[p])
-		{
-			cnt[t->item[p]] += w;
-			total++;
-		}
-	}
+	total = cond_counts(t, x, cnt, &npaths);
 	for (y = 0; y < x; y++)
 		local[y] = cnt[y] >= m->min_count ? nloc++ : -1;
 	if (nloc == 0)
 		return NULL;
 	global = palloc(sizeof(int32) * nloc);
+	support = palloc(sizeof(int32) * nloc);
 	for (y = 0; y < x; y++)
 		if (local[y] >= 0)
+		{
 			global[local[y]] = t->global[y];
+			support[local[y]] = cnt[y];
+		}
 
 	ps.n = 0;
 	ps.max_len = 0;
@@ -295,7 +315,7 @@ conditional(Miner *m, const FPTree *t, int32 x)
 	ps.weight = palloc(sizeof(int32) * npaths);
 	ps.items = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * Max(total, 1));
 	total = 0;
-	for (n = t->head[x]; n >= 0; n = t->next[n])
+	for (n = t->head[x]; n >= 0; n = t->node[n].next)
 	{
 		int32	   *dst = ps.items + total;
 		int32		len = 0,
@@ -303,9 +323,9 @@ conditional(Miner *m, const FPTree *t, int32 x)
 
 		CHECK_FOR_INTERRUPTS();
 		/* upwards the items descend: written backwards, then reversed */
-		for (p = t->parent[n]; p >= 0; p = t->parent[p])
-			if (local[t->item[p]] >= 0)
-				dst[len++] = local[t->item[p]];
+		for (p = t->node[n].parent; p >= 0; p = t->node[p].parent)
+			if (local[t->node[p].item] >= 0)
+				dst[len++] = local[t->node[p].item];
 		if (len == 0)
 			continue;
 		for (i = 0; i < len / 2; i++)
@@ -317,14 +337,13 @@ conditional(Miner *m, const FPTree *t, int32 x)
 		}
 		ps.start[ps.n] = total;
 		ps.len[ps.n] = len;
-		ps.weight[ps.n] = t->count[n];
+		ps.weight[ps.n] = t->node[n].count;
 		ps.n++;
 		ps.max_len = Max(ps.max_len, len);
 		total += len;
 	}
-	pfree(cnt);
 	pfree(local);
-	return fp_build(&ps, nloc, global);
+	return fp_build(&ps, nloc, global, support);
 }
 
 /* one chain of nodes from the root: node k's parent is node k - 1 */
@@ -334,7 +353,7 @@ single_path(const FPTree *t)
 	int32		k;
 
 	for (k = 1; k < t->nnodes; k++)
-		if (t->parent[k] != k - 1)
+		if (t->node[k].parent != k - 1)
 			return false;
 	return true;
 }
@@ -348,8 +367,8 @@ enum_path(Miner *m, const FPTree *t, int32 from, int32 depth)
 	check_stack_depth();
 	for (k = from; k < t->nnodes; k++)
 	{
-		m->suffix[depth] = t->global[t->item[k]];
-		emit(m, m->suffix, depth + 1, t->count[k]);
+		m->suffix[depth] = t->global[t->node[k].item];
+		emit(m, m->suffix, depth + 1, t->node[k].count);
 		if (depth + 1 < m->max_length)
 			enum_path(m, t, k + 1, depth + 1);
 	}
@@ -371,6 +390,24 @@ mine(Miner *m, const FPTree *t, int32 depth)
 		emit(m, m->suffix, depth + 1, t->support[x]);
 		if (depth + 1 >= m->max_length || x == 0)
 			continue;
+		if (depth + 2 == m->max_length)
+		{
+			/*
+			 * x's conditional tree could only give its items, one each,
+			 * with their supports: the counts are those, no tree needed
+			 */
+			int32		y,
+						npaths;
+
+			cond_counts(t, x, m->cnt, &npaths);
+			for (y = x - 1; y >= 0; y--)
+				if (m->cnt[y] >= m->min_count)
+				{
+					m->suffix[depth + 1] = t->global[y];
+					emit(m, m->suffix, depth + 2, m->cnt[y]);
+				}
+			continue;
+		}
 		if (m->level_cxt[depth] == NULL)
 			m->level_cxt[depth] = AllocSetContextCreate(m->parent_cxt, "seg_reco fpgrowth level",
 														ALLOCSET_DEFAULT_SIZES);
@@ -437,7 +474,8 @@ seg_reco_fpgrowth(const SegRecoBaskets *b, int32 min_count, int32 max_length,
 				old;
 	int32	   *freq,
 			   *rank_of,
-			   *identity;
+			   *identity,
+			   *support;
 	int32		nf = 0,
 				i,
 				r,
@@ -469,29 +507,19 @@ seg_reco_fpgrowth(const SegRecoBaskets *b, int32 min_count, int32 max_length,
 	for (r = 0; r < nf; r++)
 		rank_of[freq[r]] = r;
 	identity = palloc(sizeof(int32) * Max(nf, 1));
+	support = palloc(sizeof(int32) * Max(nf, 1));
 	for (r = 0; r < nf; r++)
-		identity[r] = r;
-
-	/* each basket as its frequent items' ascending ranks */
-	for (bi = 0; bi < b->n_baskets; bi++)
 	{
-		int32		len = 0;
-
-		if ((bi & 4095) == 4095)
-			CHECK_FOR_INTERRUPTS();
-		for (pos = b->offset[bi]; pos < b->offset[bi + 1]; pos++)
-			if (rank_of[b->items[pos]] >= 0)
-				len++;
-		total += len;
-		longest = Max(longest, len);
+		identity[r] = r;
+		support[r] = b->item_count[freq[r]];
 	}
+
+	/* each basket as its frequent items' ascending ranks (at most its items) */
 	ps.n = 0;
-	ps.max_len = longest;
 	ps.start = MemoryContextAllocHuge(work, sizeof(int64) * Max(b->n_baskets, 1));
 	ps.len = MemoryContextAllocHuge(work, sizeof(int32) * Max(b->n_baskets, 1));
 	ps.weight = MemoryContextAllocHuge(work, sizeof(int32) * Max(b->n_baskets, 1));
-	ps.items = MemoryContextAllocHuge(work, sizeof(int32) * Max(total, 1));
-	total = 0;
+	ps.items = MemoryContextAllocHuge(work, sizeof(int32) * Max(b->offset[b->n_baskets], 1));
 	for (bi = 0; bi < b->n_baskets; bi++)
 	{
 		int32	   *dst = ps.items + total;
@@ -510,8 +538,10 @@ seg_reco_fpgrowth(const SegRecoBaskets *b, int32 min_count, int32 max_length,
 		ps.weight[ps.n] = 1;
 		ps.n++;
 		total += len;
+		longest = Max(longest, len);
 	}
-	tree = fp_build(&ps, nf, identity);
+	ps.max_len = longest;
+	tree = fp_build(&ps, nf, identity, support);
 	pfree(ps.start);
 	pfree(ps.len);
 	pfree(ps.weight);
@@ -525,9 +555,9 @@ seg_reco_fpgrowth(const SegRecoBaskets *b, int32 min_count, int32 max_length,
 	m.fname = fname;
 	m.rank_item = freq;
 	m.suffix = palloc(sizeof(int32) * m.max_length);
+	m.cnt = palloc(sizeof(int32) * Max(nf, 1));
 	m.parent_cxt = work;
 	m.level_cxt = palloc0(sizeof(MemoryContext) * m.max_length);
-	m.out_cxt = outcxt;
 	m.cap = 1024;
 	m.start = MemoryContextAllocHuge(outcxt, sizeof(int64) * m.cap);
 	m.len = MemoryContextAllocHuge(outcxt, sizeof(int32) * m.cap);

@@ -632,6 +632,83 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The association rules behind "often bought with X": the rules {x} =>
+ * {product_id} of seg_reco.product_rules with lift > 1 whose x the
+ * customer bought in one of their last RULES_RECENT_RECEIPTS receipts
+ * before end (lines with amount > 0).  A rule is about one basket, so
+ * only the latest receipts count; rules with two products on the left are
+ * left out (the reason names one product, as bought_with's page does).
+ * Best first (confidence, then lift, then x), at most k.  Index look-ups
+ * only: the customer's lines by (customer_id, ts), the lines of those
+ * receipts by receipt_id, each rule by the primary key (lhs, rhs).
+ */
+#define RULES_RECENT_RECEIPTS 3
+static SPIPlanPtr plan_rules_why = NULL;
+#define RULES_WHY_SQL \
+	"WITH recent AS (" \
+	" SELECT t.receipt_id FROM seg_reco.transactions t" \
+	" WHERE t.customer_id OPERATOR(pg_catalog.=) $1 AND t.amount OPERATOR(pg_catalog.>) 0" \
+	" AND t.ts OPERATOR(pg_catalog.<) pg_catalog.to_timestamp($3)" \
+	" GROUP BY t.receipt_id" \
+	" ORDER BY pg_catalog.max(t.ts) DESC, t.receipt_id DESC LIMIT $5)," \
+	" bought AS (" \
+	" SELECT DISTINCT t.product_id FROM seg_reco.transactions t" \
+	" WHERE t.receipt_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT r.receipt_id FROM recent r))" \
+	" AND t.customer_id OPERATOR(pg_catalog.=) $1 AND t.amount OPERATOR(pg_catalog.>) 0" \
+	" AND t.ts OPERATOR(pg_catalog.<) pg_catalog.to_timestamp($3))" \
+	" SELECT b.product_id, r.confidence, r.lift, p.name" \
+	" FROM bought b" \
+	" JOIN seg_reco.product_rules r ON r.lhs OPERATOR(pg_catalog.=) ARRAY[b.product_id]" \
+	" AND r.rhs OPERATOR(pg_catalog.=) $2" \
+	" JOIN seg_reco.products p ON p.product_id OPERATOR(pg_catalog.=) b.product_id" \
+	" WHERE r.lift OPERATOR(pg_catalog.>) 1" \
+	" ORDER BY r.confidence DESC, r.lift DESC, b.product_id LIMIT $4"
+
+/*
+ * Append the rule rows of why_recommended (ranks from *row + 1), in the
+ * current (scratch) memory context: the tuplestore copies the rows.
+ */
+static void
+why_rules_emit(ReturnSetInfo *rsinfo, int64 customer_id, int64 product_id, double end,
+			   int k, int *row)
+{
+	Oid			types[5] = {INT8OID, INT8OID, FLOAT8OID, INT4OID, INT4OID};
+	Datum		args[5];
+	uint64		r;
+	int			rc;
+
+	args[0] = Int64GetDatum(customer_id);
+	args[1] = Int64GetDatum(product_id);
+	args[2] = Float8GetDatum(end);
+	args[3] = Int32GetDatum(k);
+	args[4] = Int32GetDatum(RULES_RECENT_RECEIPTS);
+	rc = SPI_execute_plan(seg_reco_keep_plan(&plan_rules_why, RULES_WHY_SQL, 5, types),
+						  args, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading seg_reco.product_rules failed: %s", SPI_result_code_string(rc));
+	for (r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		Datum		values[5];
+		bool		nulls[5] = {false, true, false, false, false};
+		bool		isnull;
+		int64		x = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		double		conf = DatumGetFloat8(SPI_getbinval(tup, desc, 2, &isnull));
+		double		lift = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
+		char	   *name = SPI_getvalue(tup, desc, 4);
+
+		values[0] = Int64GetDatum(x);
+		values[1] = (Datum) 0;	/* rules are no part of the score */
+		values[2] = Int32GetDatum(++(*row));
+		values[3] = BoolGetDatum(true);
+		values[4] = CStringGetTextDatum(psprintf("often bought with %s (confidence %.2f, lift %.1f)",
+												 name ? name : "?", conf, lift));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+/*
  * seg_reco.why_recommended(customer_id bigint, product_id bigint, k int,
  *     model text) RETURNS TABLE(history_product_id bigint,
  *     contribution float8, rank int, purchased boolean)
@@ -645,7 +722,12 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
  * N their mean gap between receipts with it, or "you bought this once
  * before")
  * and the neighbours' ((1 - alpha) x neighbours: "customers with baskets
- * like yours buy this", no history product).
+ * like yours buy this", no history product).  After them (0.2.0), up to k
+ * association rules {x} => {product} of seg_reco.product_rules (lift > 1)
+ * whose x is in one of the customer's last three receipts: "often bought
+ * with <x's name> (confidence 0.42, lift 3.1)", history product x,
+ * contribution NULL (the rules are no source of the score).  Neither for
+ * a model on a custom source (its ids need not be seg_reco's).
  */
 Datum
 seg_reco_why_recommended(PG_FUNCTION_ARGS)
@@ -669,6 +751,8 @@ seg_reco_why_recommended(PG_FUNCTION_ARGS)
 	int32	   *out = NULL;
 	char	   *as_of_opt = NULL;
 	bool		with_reason;
+	bool		with_rules;
+	double		end = 0;
 	bool		nb_has;
 	double		own_part,
 				nbr_part,
@@ -697,9 +781,12 @@ seg_reco_why_recommended(PG_FUNCTION_ARGS)
 	m = seg_reco_als_model_get_serving(model, &as_of_opt);
 	/* a database still at 0.1.0 asks for the four columns of then */
 	with_reason = rsinfo->setDesc->natts >= 5;
-	nb_has = with_reason && !m->custom_source &&
-		seg_reco_nb_explain(model, customer_id, product_id,
-							seg_reco_serving_end(false, 0, as_of_opt),
+	/* the next-basket model and the rules read seg_reco.transactions */
+	with_rules = with_reason && !m->custom_source;
+	if (with_rules)
+		end = seg_reco_serving_end(false, 0, as_of_opt);
+	nb_has = with_rules &&
+		seg_reco_nb_explain(model, customer_id, product_id, end,
 							&own_part, &nbr_part, &n_occ, &cycle);
 	target = seg_reco_als_product_index(m, product_id);
 	hn = customer_history(m, customer_id, &hidx, &hw, &hbought);
@@ -768,6 +855,13 @@ seg_reco_why_recommended(PG_FUNCTION_ARGS)
 		values[4] = CStringGetTextDatum(hbought[out[i]] ? "customers who bought this also buy it" :
 										"customers who looked at this also buy it");
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	/* last, the association rules from the customer's latest receipts */
+	if (with_rules)
+	{
+		MemoryContextSwitchTo(work);
+		why_rules_emit(rsinfo, customer_id, product_id, end, k, &row);
+		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
 	MemoryContextDelete(work);

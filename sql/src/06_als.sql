@@ -277,7 +277,15 @@ COMMENT ON FUNCTION seg_reco.recommend_for(bigint, integer, boolean, text, bigin
 -- x neighbours, no history product, reason "customers with baskets like
 -- yours buy this"); then the k history products that contribute most to
 -- the als score (their contributions sum to the folded-in score; reason
--- "customers who bought this also buy it", or "looked at").
+-- "customers who bought this also buy it", or "looked at"); last, up to k
+-- association rules {x} => {product} of product_rules with lift > 1 whose
+-- x is in one of the customer's last three receipts before the serving
+-- day (the model's as_of, else the latest transaction's): history product
+-- x, contribution NULL (rules are no part of the score), reason "often
+-- bought with <x's name> (confidence 0.42, lift 3.1)"; best first
+-- (confidence, lift, x).  A rule is about one basket, so only the latest
+-- receipts count; rules with two products on the left are left out.
+-- Neither the next-basket nor the rule rows for a model on a custom source.
 CREATE FUNCTION seg_reco.why_recommended(customer_id bigint, product_id bigint,
                                          k integer DEFAULT 5,
                                          model text DEFAULT 'default')
@@ -286,7 +294,7 @@ RETURNS TABLE(history_product_id bigint, contribution float8, rank integer, purc
 AS 'MODULE_PATHNAME', 'seg_reco_why_recommended'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 5
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco.why_recommended(bigint, bigint, integer, text) IS 'why a product is recommended: its next-basket parts (the customer''s own repeat, the neighbours'') with a reason, then the products in the customer''s history that contribute most to its als score (those contributions sum to the folded-in score)';
+COMMENT ON FUNCTION seg_reco.why_recommended(bigint, bigint, integer, text) IS 'why a product is recommended: its next-basket parts (the customer''s own repeat, the neighbours'') with a reason, then the products in the customer''s history that contribute most to its als score (those contributions sum to the folded-in score), then the association rules {x} => {product} (lift > 1) whose x is in the customer''s last three receipts (''often bought with x'', contribution NULL)';
 
 CREATE FUNCTION seg_reco.similar_products(product_id bigint,
                                           k integer DEFAULT 10,

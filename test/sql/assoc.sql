@@ -201,6 +201,56 @@ SELECT * FROM seg_reco.bought_with(10, 1001);
 SELECT * FROM seg_reco.basket_complements(NULL);
 SELECT * FROM seg_reco.basket_complements(ARRAY[10], NULL);
 SELECT * FROM seg_reco.basket_complements(ARRAY[10], 0);
+
+-- why_recommended's rule rows: the rules {x} => {product} (lift > 1) of
+-- the rules above whose x is in one of the customer's last three receipts
+-- (member receipts added now do not change product_rules).
+--   customer 1: day 1 {jam}, day 2 {milk}, day 3 {beer}, day 4 {bread,
+--     milk}: the last three hold milk, beer, bread; jam is older.
+--   customer 2: day 2 {bread, jam}.
+INSERT INTO seg_reco.customers (customer_id, member_since, birth_year, household_size, county, member_tier)
+VALUES (1, '2024-01-01', 1980, 2, 'Oslo', 'basis'), (2, '2024-01-01', 1990, 1, 'Oslo', 'basis');
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+SELECT 100 + row_number() OVER (ORDER BY r, p), r, c, p, 1, '2025-03-01'::timestamptz + make_interval(days => d), 1, 10, 10
+  FROM (VALUES (1, 101, 1, 12), (1, 102, 2, 13), (1, 103, 3, 14), (1, 104, 4, 10), (1, 104, 4, 13),
+               (2, 201, 2, 10), (2, 201, 2, 12)) v(c, r, d, p);
+SELECT m.name FROM seg_reco.als_train('why_rules', factors => 1, regularization => 0.1, iterations => 3) m;
+-- butter: bread => butter (4/7 = 0.57, lift 1.37), bread in the last
+-- receipt; not jam => butter (jam is four receipts back), nor milk =>
+-- butter (lift 0.96).  Nobody in the model bought butter: no other rows.
+SELECT * FROM seg_reco.why_recommended(1, 11, 5, 'why_rules');
+-- chips: beer => chips (3/3, lift 1 / (4/12) = 3)
+SELECT * FROM seg_reco.why_recommended(1, 15, 5, 'why_rules');
+-- customer 2 (bread and jam): jam => butter (2/3, lift 1.6) before bread
+-- => butter (0.57); k = 1 keeps the first
+SELECT * FROM seg_reco.why_recommended(2, 11, 5, 'why_rules');
+SELECT * FROM seg_reco.why_recommended(2, 11, 1, 'why_rules');
+-- no rule: milk (bread => milk 2/7 is under the confidence 0.3, butter =>
+-- milk has lift 0.96) gets its other rows only; an unknown customer or
+-- product, none
+SELECT count(*) AS rows, count(*) FILTER (WHERE reason LIKE 'often bought with%') AS rule_rows
+  FROM seg_reco.why_recommended(1, 13, 5, 'why_rules');
+SELECT count(*) FROM seg_reco.why_recommended(999, 11, 5, 'why_rules');
+SELECT count(*) FROM seg_reco.why_recommended(1, 999, 5, 'why_rules');
+-- a newer receipt of customer 1 without bread pushes {milk} out and keeps
+-- bread (day 4) in: still there; two more, and bread's receipt is out
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+VALUES (120, 105, 1, 14, 1, '2025-03-06', 1, 10, 10);
+SELECT history_product_id, reason FROM seg_reco.why_recommended(1, 11, 5, 'why_rules');
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+VALUES (121, 106, 1, 14, 1, '2025-03-07', 1, 10, 10), (122, 107, 1, 14, 1, '2025-03-08', 1, 10, 10);
+SELECT count(*) FROM seg_reco.why_recommended(1, 11, 5, 'why_rules');
+-- a model on a custom source (its ids need not be seg_reco's): no rule rows
+SELECT m.name FROM seg_reco.als_train('why_rules_custom', factors => 1, iterations => 2,
+    source => 'SELECT customer_id, product_id, 1.0::float8 AS weight FROM seg_reco.transactions WHERE customer_id IS NOT NULL') m;
+SELECT count(*) FROM seg_reco.why_recommended(2, 11, 5, 'why_rules_custom');
+-- bad inputs
+SELECT * FROM seg_reco.why_recommended(NULL, 11, 5, 'why_rules');
+SELECT * FROM seg_reco.why_recommended(1, 11, 0, 'why_rules');
+SELECT * FROM seg_reco.why_recommended(1, 11, 5, 'no_such_model');
+-- the member receipts out again: the rules below come from the twelve
+DELETE FROM seg_reco.transactions WHERE customer_id IS NOT NULL;
+
 -- the settings give the thresholds when none are passed
 SELECT key, value FROM seg_reco.setting_defaults WHERE key LIKE 'rules%' ORDER BY key;
 INSERT INTO seg_reco.settings VALUES ('rules_min_support', '0.25'), ('rules_min_confidence', '0.5');
