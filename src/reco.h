@@ -80,7 +80,9 @@ typedef struct ProductMeta
 /* Scratch and results of one blend, reused across customers */
 typedef struct Blend
 {
-	double	   *norm[N_SRC];	/* normalised source scores, per universe product */
+	double	   *norm[N_SRC];	/* normalised source scores, per universe product
+								 * (popularity may point to the universe's: read only) */
+	double	   *pop_scratch;	/* room for popularity over the allowed products */
 	double		w_eff[N_SRC];
 	double	   *score;			/* the blended score */
 	double	   *boost;			/* extra weight per universe product (or NULL) */

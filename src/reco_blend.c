@@ -423,7 +423,8 @@ seg_reco_blend_init(Blend *b, const Universe *u, const SegRecoAlsModel *m, const
 
 	/* written before they are read: a source's scores only when it applies */
 	for (s = 0; s < N_SRC; s++)
-		b->norm[s] = palloc(sizeof(double) * Max(u->n, 1));
+		b->norm[s] = s == SRC_POP ? NULL : palloc(sizeof(double) * Max(u->n, 1));
+	b->pop_scratch = palloc(sizeof(double) * Max(u->n, 1));
 	b->score = palloc(sizeof(double) * Max(u->n, 1));
 	b->boost = NULL;
 	b->profile = c ? palloc(sizeof(double) * Max(c->n_terms, 1)) : NULL;
@@ -474,14 +475,19 @@ buy_again_one(const double *ts, int n, double end)
 }
 
 /* task-safe: see threads.h */
-static int
-cmp_double(const void *a, const void *b)
+static inline int
+cmp_double(const double *x, const double *y)
 {
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
+	return *x < *y ? -1 : (*x > *y ? 1 : 0);
 }
+
+/* sort_double: the comparison inlined (no interrupt checks: tasks run it) */
+#define ST_SORT sort_double
+#define ST_ELEMENT_TYPE double
+#define ST_COMPARE(a, b) cmp_double(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* distinct purchase times: the number of receipts; t: room for o->n doubles */
 /* task-safe: see threads.h */
@@ -494,7 +500,7 @@ count_receipts(const Occasions *o, double *t)
 	if (o->n == 0)
 		return 0;
 	memcpy(t, o->ts, sizeof(double) * o->n);
-	qsort(t, o->n, sizeof(double), cmp_double);
+	sort_double(t, o->n);
 	for (i = 0; i < o->n; i++)
 		if (i == 0 || t[i] != t[i - 1])
 			n++;
@@ -766,13 +772,6 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 			has[SRC_BA] = true;
 		}
 	}
-	/* popularity: share of the model's training customers (normalised once
-	 * per universe for a customer whose products are all allowed) */
-	if (n_allowed == u->n)
-		memcpy(b->norm[SRC_POP], u->pop_all, sizeof(double) * u->n);
-	else
-		normalise(u->pop_raw, b->norm[SRC_POP], allowed, u->n, false);
-
 	for (s = 0; s < N_SRC; s++)
 	{
 		b->w_eff[s] = has[s] ? hw->w[s] : 0;
@@ -782,6 +781,22 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 	}
 	if (!(total > 0))
 		b->w_eff[SRC_POP] = 1.0;	/* nothing else applies: popularity */
+
+	/*
+	 * popularity, when it weighs: share of the model's training customers,
+	 * normalised once per universe for a customer whose products are all
+	 * allowed (read in place: b->norm[SRC_POP] points to it)
+	 */
+	if (b->w_eff[SRC_POP] != 0)
+	{
+		if (n_allowed == u->n)
+			b->norm[SRC_POP] = u->pop_all;
+		else
+		{
+			b->norm[SRC_POP] = b->pop_scratch;
+			normalise(u->pop_raw, b->pop_scratch, allowed, u->n, false);
+		}
+	}
 	blend_sum(b, u->n, allowed);
 }
 

@@ -266,12 +266,9 @@ static int
 select_first_pool(const Universe *u, const bool *allowed, int *k, bool only_active,
 				  int max_per_cat, double diversity, int *n_allowed)
 {
-	int			j,
-				pool;
+	int			pool;
 
-	*n_allowed = 0;
-	for (j = 0; j < u->n; j++)
-		*n_allowed += allowed[j];
+	*n_allowed = seg_reco_count_true(allowed, u->n);
 	*k = Min(*k, *n_allowed);
 	pool = (diversity > 0 || max_per_cat > 0) ? Max(4 * *k, *k + 40) : *k + (only_active ? 16 : 0);
 	return Min(pool, *n_allowed);
@@ -428,7 +425,9 @@ seg_reco_select_list_prepared(const Universe *u, const SegRecoContent *c, const 
 		return 0;
 	for (;;)
 	{
-		int			np = seg_reco_topk(score, allowed, u->n, pool, sc->buf);
+		/* every product allowed: the same choice without reading the flags */
+		int			np = seg_reco_topk(score, n_allowed == u->n ? NULL : allowed, u->n, pool,
+									   sc->buf);
 
 		got = select_from_pool(u, c, score, sc->buf, np, k, only_active, max_per_cat, diversity,
 							   pm, out, sc->maxsim, sc->taken, sc->per_cat);

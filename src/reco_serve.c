@@ -156,16 +156,21 @@ typedef struct OccRow
 } OccRow;
 
 /* task-safe: see threads.h */
-static int
-cmp_occ(const void *a, const void *b)
+static inline int
+cmp_occ(const OccRow *x, const OccRow *y)
 {
-	const OccRow *x = (const OccRow *) a,
-			   *y = (const OccRow *) b;
-
 	if (x->pid != y->pid)
 		return x->pid < y->pid ? -1 : 1;
 	return x->ts < y->ts ? -1 : (x->ts > y->ts ? 1 : 0);
 }
+
+/* sort_occ_rows: the comparison inlined (no interrupt checks: tasks run it) */
+#define ST_SORT sort_occ_rows
+#define ST_ELEMENT_TYPE OccRow
+#define ST_COMPARE(a, b) cmp_occ(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /*
  * One customer's purchase lines rows[0..n-1] as occasions: sorted by
@@ -179,7 +184,7 @@ tidy_occasions(OccRow *rows, int n, int64 *pid, double *ts)
 	int			i,
 				m = 0;
 
-	qsort(rows, n, sizeof(OccRow), cmp_occ);
+	sort_occ_rows(rows, n);
 	for (i = 0; i < n; i++)
 	{
 		if (m > 0 && pid[m - 1] == rows[i].pid && ts[m - 1] == rows[i].ts)
@@ -776,14 +781,17 @@ seg_reco_similar_products(PG_FUNCTION_ARGS)
 
 
 /*
- * recommend_all blends the customers of a sub-block on seg_reco.threads
- * threads: each task is one customer, with its own Blend, allowed array and
- * list scratch, and per-worker room for its occasions; it blends and
- * chooses the list (seg_reco_select_list_prepared, every product's facts
- * fetched before).  Emitting the rows (SQL values) stays on the backend's
- * thread.  The tasks are plain C on arrays prepared before (threads.h).
+ * recommend_all scores, blends and chooses for the customers of a block on
+ * seg_reco.threads threads: each task is a tile of RA_TILE customers, whose
+ * ALS scores against every product it computes (seg_reco_score_rows, the
+ * bits of recommend_for's) into its worker's rows, then for each customer
+ * blends (its own Blend, allowed array and list scratch, and per-worker
+ * room for its occasions) and chooses the list
+ * (seg_reco_select_list_prepared, every product's facts fetched before).
+ * Emitting the rows (SQL values) stays on the backend's thread.  The tasks
+ * are plain C on arrays prepared before (threads.h).
  */
-#define RA_SUB_BLOCK 64
+#define RA_TILE 16
 
 typedef struct RaJob
 {
@@ -792,8 +800,10 @@ typedef struct RaJob
 	const SegRecoContent *c;
 	const HybridWeights *hw;
 	ProductMeta *pm;			/* every product fetched */
-	const double *s;			/* ALS scores of the block's customers */
-	int			base;			/* the sub-block's first customer in the block */
+	const double *x;			/* factors of the block's customers (rows x d) */
+	const double *panels;		/* the products' (seg_reco_score_panels) */
+	int			simd;			/* seg_reco_simd_level() */
+	int			rows;			/* customers in the block */
 	/* per worker */
 	Blend	   *bl;
 	bool	   *allowed;		/* u->n each */
@@ -801,7 +811,8 @@ typedef struct RaJob
 	int64	   *occ_pid;		/* occ_max each */
 	double	   *occ_ts;
 	int			occ_max;
-	/* per slot (customer of the sub-block) */
+	double	   *als;			/* RA_TILE x n_products each: the tile's ALS scores */
+	/* per slot (customer of the block) */
 	OccRow	   *occ_rows;
 	const int64 *ofirst;
 	const int64 *olast;
@@ -822,13 +833,12 @@ typedef struct RaJob
 	bool		include_purchased;
 } RaJob;
 
+/* one customer of the block: blend its scores als and choose its list */
 /* task-safe: see threads.h */
 static void
-ra_task(void *arg, int64 t, int worker)
+ra_customer(RaJob *j, int slot, int worker, const double *als)
 {
-	RaJob	   *j = (RaJob *) arg;
 	const Universe *u = j->u;
-	int			slot = (int) t;
 	Blend	   *b = &j->bl[worker];
 	bool	   *allowed = j->allowed + (Size) worker * Max(u->n, 1);
 	int64	   *pid = j->occ_pid + (Size) worker * j->occ_max;
@@ -864,8 +874,7 @@ ra_task(void *arg, int64 t, int worker)
 				allowed[k] = false;
 		}
 	}
-	seg_reco_blend_customer(b, u, j->m, j->c, j->hw, NULL,
-							j->s + (Size) (j->base + slot) * j->m->n_products, &o, j->end,
+	seg_reco_blend_customer(b, u, j->m, j->c, j->hw, NULL, als, &o, j->end,
 							j->use_history, j->include_purchased, allowed);
 	j->got[slot] = seg_reco_select_list_prepared(u, j->c, b->score, allowed, j->topn,
 												 j->only_active, j->max_per_cat, j->diversity,
@@ -877,6 +886,23 @@ ra_task(void *arg, int64 t, int worker)
 	}
 }
 
+/* task-safe: see threads.h */
+static void
+ra_task(void *arg, int64 t, int worker)
+{
+	RaJob	   *j = (RaJob *) arg;
+	int			first = (int) t * RA_TILE,
+				rows = Min(RA_TILE, j->rows - first),
+				r;
+	int64		np = j->m->n_products;
+	double	   *als = j->als + (Size) worker * RA_TILE * np;
+
+	seg_reco_score_rows(j->simd, j->x + (Size) first * j->m->d, rows, j->m->d, j->panels, np,
+						als, np);
+	for (r = 0; r < rows; r++)
+		ra_customer(j, first + r, worker, als + (Size) r * np);
+}
+
 /*
  * The per-worker blends, allowed arrays, list scratch and occasion room of
  * recommend_all, and the per-slot outputs; the job's shared fields (u, m,
@@ -884,12 +910,12 @@ ra_task(void *arg, int64 t, int worker)
  * occasion rows, in order.
  */
 static void
-ra_job_alloc(RaJob *job, MemoryContext work, const int64 *occ_cust, int64 occ_n)
+ra_job_alloc(RaJob *job, MemoryContext work, const int64 *occ_cust, int64 occ_n, int block)
 {
 	const Universe *u = job->u;
 	int64		i,
 				first = 0;
-	int			nw = seg_reco_parallel_workers(RA_SUB_BLOCK),
+	int			nw = seg_reco_parallel_workers((block + RA_TILE - 1) / RA_TILE),
 				w,
 				occ_max;
 	Blend	   *bl;
@@ -916,10 +942,11 @@ ra_job_alloc(RaJob *job, MemoryContext work, const int64 *occ_cust, int64 occ_n)
 	job->occ_pid = MemoryContextAllocHuge(work, sizeof(int64) * nw * occ_max);
 	job->occ_ts = MemoryContextAllocHuge(work, sizeof(double) * nw * occ_max);
 	job->occ_max = occ_max;
-	job->got = palloc(sizeof(int) * RA_SUB_BLOCK);
-	job->out = palloc(sizeof(int32) * RA_SUB_BLOCK * Max(job->topn, 1));
-	job->score = palloc(sizeof(double) * RA_SUB_BLOCK * Max(job->topn, 1));
-	job->con = palloc(sizeof(double) * RA_SUB_BLOCK * Max(job->topn, 1) * (N_SRC + 1));
+	job->als = MemoryContextAllocHuge(work, sizeof(double) * nw * RA_TILE * Max(job->m->n_products, 1));
+	job->got = palloc(sizeof(int) * block);
+	job->out = palloc(sizeof(int32) * block * Max(job->topn, 1));
+	job->score = palloc(sizeof(double) * block * Max(job->topn, 1));
+	job->con = palloc(sizeof(double) * block * Max(job->topn, 1) * (N_SRC + 1));
 }
 
 /* ids[] and xb (rows x d) := the customers and factors of a fetched block */
@@ -980,7 +1007,7 @@ ra_locate(const int64 *ids, int nsb, const int64 *occ_cust, int64 occ_n, int64 *
 	}
 }
 
-/* the rows of a sub-block's customers ids[0..nsb-1], from the job's outputs */
+/* the rows of a block's customers ids[0..nsb-1], from the job's outputs */
 static void
 ra_emit(ReturnSetInfo *rsinfo, const RaJob *job, const int64 *ids, int nsb)
 {
@@ -1043,14 +1070,13 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	OccRow	   *occ_rows = NULL;
 	double		end = 0;
 	char	   *as_of_opt = NULL;
-	int64		ofirst[RA_SUB_BLOCK],
-				olast[RA_SUB_BLOCK],
-				hfirst[RA_SUB_BLOCK],
-				hlast[RA_SUB_BLOCK];
+	int64	   *ofirst,
+			   *olast,
+			   *hfirst,
+			   *hlast;
 	RaJob		job;
 	int			block;
-	double	   *xb,
-			   *s;
+	double	   *xb;
 	int64	   *ids;
 	Portal		portal;
 	Oid			t1[1] = {TEXTOID};
@@ -1098,13 +1124,26 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	if (use_history)
 	{
 		end = seg_reco_serving_end(!PG_ARGISNULL(7), PG_ARGISNULL(7) ? 0 : PG_GETARG_DATEADT(7), as_of_opt);
-		read_occasions(false, 0, end, &occ_cust, &occ_rows, &occ_n);
+
+		/*
+		 * The purchase lines, unless nothing reads them: content and
+		 * buy-again without weight, no history_prior (ALS counts in full
+		 * whatever the receipts) and the products bought allowed: the ALS
+		 * ranking alone, as implicit's recommend, gives the same lists
+		 * without the pass over the transactions.
+		 */
+		if (hw.w[SRC_CONTENT] > 0 || (include_purchased && hw.w[SRC_BA] > 0) ||
+			hw.history_prior > 0 || !include_purchased)
+			read_occasions(false, 0, end, &occ_cust, &occ_rows, &occ_n);
 	}
 
 	block = (int) Max(64, Min(1024, (1 << 20) / m->n_products));
 	xb = palloc(sizeof(double) * (Size) block * m->d);
-	s = MemoryContextAllocHuge(work, sizeof(double) * (Size) block * m->n_products);
 	ids = palloc(sizeof(int64) * block);
+	ofirst = palloc(sizeof(int64) * block);
+	olast = palloc(sizeof(int64) * block);
+	hfirst = palloc(sizeof(int64) * block);
+	hlast = palloc(sizeof(int64) * block);
 
 	job.u = u;
 	job.m = m;
@@ -1124,9 +1163,12 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	job.end = end;
 	job.use_history = use_history;
 	job.include_purchased = include_purchased;
-	ra_job_alloc(&job, work, occ_cust, occ_n);
-	seg_reco_blas_begin();
-	seg_reco_progress_step(progress, "score", m->n_customers, "customers", NULL);
+	job.panels = seg_reco_score_panels(m->yf, m->n_products, m->d);
+	job.simd = seg_reco_simd_level();
+	job.x = xb;
+	ra_job_alloc(&job, work, occ_cust, occ_n, block);
+	seg_reco_progress_step(progress, "score", m->n_customers, "customers",
+						   psprintf("kernels: %s", seg_reco_simd_name(job.simd)));
 
 	v1[0] = CStringGetTextDatum(m->name);
 	portal = SPI_cursor_open_with_args(NULL,
@@ -1135,8 +1177,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 									   1, t1, v1, NULL, true, 0);
 	for (;;)
 	{
-		int			rows,
-					sb;
+		int			rows;
 
 		CHECK_FOR_INTERRUPTS();
 		SPI_cursor_fetch(portal, true, block);
@@ -1144,25 +1185,12 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 			break;
 		rows = (int) SPI_processed;
 		ra_read_factors(SPI_tuptable, rows, m->d, ids, xb);
-
-		seg_reco_gemm(false, true, rows, m->n_products, m->d, 1.0, xb, m->d, m->y, m->d,
-					  0.0, s, m->n_products);
-
-		for (sb = 0; sb < rows; sb += RA_SUB_BLOCK)
-		{
-			int			nsb = Min(RA_SUB_BLOCK, rows - sb);
-
-			CHECK_FOR_INTERRUPTS();
-			ra_locate(ids + sb, nsb, occ_cust, occ_n, &opos, &hist, &hpos,
-					  ofirst, olast, hfirst, hlast);
-			job.s = s;
-			job.base = sb;
-			seg_reco_parallel_for(nsb, ra_task, &job);
-
-			MemoryContextSwitchTo(old);
-			ra_emit(rsinfo, &job, ids + sb, nsb);
-			MemoryContextSwitchTo(work);
-		}
+		ra_locate(ids, rows, occ_cust, occ_n, &opos, &hist, &hpos, ofirst, olast, hfirst, hlast);
+		job.rows = rows;
+		seg_reco_parallel_for((rows + RA_TILE - 1) / RA_TILE, ra_task, &job);
+		MemoryContextSwitchTo(old);
+		ra_emit(rsinfo, &job, ids, rows);
+		MemoryContextSwitchTo(work);
 		scored += rows;
 		seg_reco_progress_update(scored);
 	}

@@ -41,16 +41,21 @@
  *   kmeans.c: km_pass_task*, km_rows_task*, centre_task, colsum_task,
  *       exact_sqdist, final_task, first_block, inertia_task, km_block,
  *       km_centre_rows, km_nearest_exact, lloyd_block, pot_block, pot_col
- *   linalg.c: fr_finish, seg_reco_dot_rows_f, seg_reco_sqdist_small,
- *       seg_reco_sqdist_small_pad, seg_reco_topk, sqdist_fixed,
- *       topk_sift_down, topk_worse
+ *   linalg.c: fr_finish, seg_reco_count_true, seg_reco_dot_rows_f,
+ *       seg_reco_sqdist_small, seg_reco_sqdist_small_pad, seg_reco_topk,
+ *       sqdist_fixed, topk_heap_value, topk_offer, topk_sift_down,
+ *       topk_threshold, topk_worse
+ *   linalg_score.c: score_rows_avx2, score_rows_avx512, score_rows_generic,
+ *       seg_reco_score_rows
  *   reco.h: universe_index
  *   reco_blend.c: allowed_minmax, blend_buy_again, blend_sum, buy_again_one,
  *       cmp_double, count_allowed, count_receipts, normalise, scale_allowed,
- *       seg_reco_blend_customer, seg_reco_row_contributions, weighted_sum
+ *       seg_reco_blend_customer, seg_reco_row_contributions, sort_double
+ *       (lib/sort_template.h), weighted_sum
  *   reco_select.c: seg_reco_select_list_prepared, select_first_pool,
  *       select_from_pool
- *   reco_serve.c: ra_task*, cmp_occ, tidy_occasions
+ *   reco_serve.c: ra_task*, cmp_occ, ra_customer, sort_occ_rows
+ *       (lib/sort_template.h), tidy_occasions
  *   tfidf.c: score_slices, seg_reco_content_cosine, seg_reco_content_index,
  *       seg_reco_content_profile_from, seg_reco_content_score_all
  *

@@ -2,7 +2,7 @@
 -- privileges, and one evaluate() run on the demo data (small sample, small
 -- model) inside a transaction that is rolled back.
 BEGIN;
-SELECT plan(27);
+SELECT plan(29);
 
 SELECT has_table('seg_reco', 'evaluation_runs', 'evaluation runs table');
 SELECT has_sequence('seg_reco', 'evaluation_run_seq', 'evaluation run sequence');
@@ -28,6 +28,22 @@ SELECT is((SELECT proparallel FROM pg_proc
             WHERE oid = 'seg_reco.recommend_all(text, integer, boolean, boolean, jsonb, float8, integer, date)'::regprocedure),
           's'::"char", 'recommend_all is parallel safe');
 SELECT has_column('seg_reco', 'recommendations', 'sources', 'the view says which sources contributed');
+
+-- recommend_all on the demo data (thousands of products: the threshold pass
+-- of the top-k): recommend_for's lists and score bits, and the same rows
+-- from the generic kernels as from the CPU's best (seg_reco.simd)
+SELECT is((SELECT count(*)::int
+             FROM seg_reco.recommend_all('default', 10) a
+             JOIN LATERAL seg_reco.recommend_for(a.customer_id, 10) r ON r.rank = a.rank
+            WHERE a.customer_id % 50 = 0
+              AND (a.product_id <> r.product_id OR a.score <> r.score OR a.sources <> r.sources)), 0,
+          'recommend_all: recommend_for''s lists and score bits');
+SET LOCAL seg_reco.simd = generic;
+CREATE TEMP TABLE ra_generic AS SELECT * FROM seg_reco.recommend_all('default', 10);
+RESET seg_reco.simd;
+SELECT is((SELECT count(*)::int FROM (SELECT * FROM seg_reco.recommend_all('default', 10)
+                                      EXCEPT SELECT * FROM ra_generic) x), 0,
+          'recommend_all: the generic kernels give the rows of the CPU''s best');
 
 -- the state evaluate() must leave alone
 CREATE TEMP TABLE before_state AS

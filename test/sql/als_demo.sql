@@ -77,4 +77,45 @@ SELECT (SELECT count(*) FROM seg_reco.als_customer_factors a
        (SELECT count(*) FROM (SELECT * FROM ra1 EXCEPT SELECT * FROM ra2) x) AS differ,
        (SELECT count(*) FROM (SELECT * FROM ra1n EXCEPT SELECT * FROM ra2n) x) AS differ_new;
 
+-- recommend_all scores with seg_reco's own kernels (linalg_score.c): the
+-- lists and the very score bits of recommend_for, whose ALS scores sum in
+-- the order of seg_reco_dot (20 factors: eight partial sums and a tail; 60
+-- products: a short last panel); also the ALS ranking alone (no
+-- history_prior: the purchase lines are not read)
+SELECT 1 AS trained FROM seg_reco.als_train('simd', factors => 20, iterations => 3);
+SET extra_float_digits = 3;
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE a.product_id = r.product_id AND a.score = r.score AND a.sources = r.sources) AS same
+  FROM seg_reco.recommend_all('simd', 5) a
+  JOIN LATERAL seg_reco.recommend_for(a.customer_id, 5, model => 'simd') r ON r.rank = a.rank;
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE a.product_id = r.product_id AND a.score = r.score AND a.sources = r.sources) AS same
+  FROM seg_reco.recommend_all('simd', 5, weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "history_prior": 0}') a
+  JOIN LATERAL seg_reco.recommend_for(a.customer_id, 5, model => 'simd',
+                                      weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "history_prior": 0}') r
+    ON r.rank = a.rank;
+
+-- seg_reco.simd: every level gives the same lists and bits (a level the CPU
+-- lacks falls back to the best below it); simd_info says which is used
+SET seg_reco.simd = generic;
+SELECT setting, used FROM seg_reco.simd_info();
+CREATE TEMP TABLE ra_generic AS SELECT * FROM seg_reco.recommend_all('simd', 5);
+CREATE TEMP TABLE ra_generic_new AS SELECT * FROM seg_reco.recommend_all('simd', 5, include_purchased => false);
+SET seg_reco.simd = avx2;
+SELECT setting, used IN ('avx2', 'generic') AS fallback_ok FROM seg_reco.simd_info();
+CREATE TEMP TABLE ra_avx2 AS SELECT * FROM seg_reco.recommend_all('simd', 5);
+CREATE TEMP TABLE ra_avx2_new AS SELECT * FROM seg_reco.recommend_all('simd', 5, include_purchased => false);
+SET seg_reco.simd = avx512f;
+CREATE TEMP TABLE ra_avx512 AS SELECT * FROM seg_reco.recommend_all('simd', 5);
+CREATE TEMP TABLE ra_avx512_new AS SELECT * FROM seg_reco.recommend_all('simd', 5, include_purchased => false);
+RESET seg_reco.simd;
+SELECT setting, used = cpu AS best_of_cpu FROM seg_reco.simd_info();
+SELECT (SELECT count(*) FROM ra_generic) AS rows,
+       (SELECT count(*) FROM (SELECT * FROM ra_generic EXCEPT SELECT * FROM ra_avx2) x) AS differ_avx2,
+       (SELECT count(*) FROM (SELECT * FROM ra_generic EXCEPT SELECT * FROM ra_avx512) x) AS differ_avx512,
+       (SELECT count(*) FROM (SELECT * FROM ra_generic_new EXCEPT SELECT * FROM ra_avx2_new) x) AS differ_avx2_new,
+       (SELECT count(*) FROM (SELECT * FROM ra_generic_new EXCEPT SELECT * FROM ra_avx512_new) x) AS differ_avx512_new;
+SET extra_float_digits = 0;
+
 ROLLBACK;
+SET seg_reco.simd = sse9;
