@@ -10,14 +10,16 @@
 #
 #   --customers N  demo data of N customers (generate_demo_data(customers
 #                  => N): 10000 is the reference scale, 100000 the 10x)
-#   --runs R       timed runs of each line (default 5); medians are shown
+#   --runs R       rounds (default 5), seg_reco and implicit in turn, each
+#                  with 3 timed calls of every line after a warm-up call;
+#                  medians over all calls are shown
 #   --threads T    seg_reco.threads and implicit's num_threads (default 2)
 #   --fresh        rebuild the database
 #   --keep         leave the cluster running
 #
-# Lines (top 10 for every customer; all in one session after a warm-up
-# call that loads the model into the backend's cache, as implicit's model
-# is in memory; "cold" repeats the first in a new session each run):
+# Lines (top 10 for every customer; in one session after a warm-up call
+# that loads the model into the backend's cache, as implicit's model is in
+# memory; "als_cold" is the first in a new session, once a round):
 #   als      ALS alone as implicit ranks it: weights {"als": 1, others 0,
 #            "history_prior": 0}, only_active false (implicit has no
 #            catalogue flags); no pass over the transactions is needed
@@ -115,13 +117,15 @@ call_of() {
 
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-# warm: one session, a warm-up call, then RUNS timed calls of each line in turn
-measure_seg_reco() {
+# one round of seg_reco: a session, a warm-up call, then PER timed calls of
+# each line in turn; and a cold call of "als" in a new session
+PER=3
+seg_reco_round() {
     local r kind sql
     sql="SET seg_reco.threads = $THREADS;
-SELECT count(*) FROM $(call_of hybrid) \\g /dev/null
+SELECT count(*) FROM $(call_of als) \\g /dev/null
 "
-    for r in $(seq 1 "$RUNS"); do
+    for r in $(seq 1 "$PER"); do
         for kind in als als_prior hybrid; do
             sql+="SELECT extract(epoch FROM clock_timestamp()) AS t0 \\gset
 SELECT count(*) FROM $(call_of "$kind") \\g /dev/null
@@ -129,25 +133,42 @@ SELECT '$kind', round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 4)
 "
         done
     done
-    psql_db "$DB" -qAtF ' ' -c "SELECT 'simd', setting, cpu, used FROM seg_reco.simd_info()" >"$OUT/seg_reco.txt"
     psql_db "$DB" -qAtF ' ' <<<"$sql" >>"$OUT/seg_reco.txt"
-    # cold: the "als" line in a new session each run (loads the model first)
-    for r in $(seq 1 "$RUNS"); do
-        psql_db "$DB" -qAtF ' ' <<SQL >>"$OUT/seg_reco.txt"
+    psql_db "$DB" -qAtF ' ' <<SQL >>"$OUT/seg_reco.txt"
 SET seg_reco.threads = $THREADS;
-SELECT extract(epoch FROM clock_timestamp()) AS t0 \\gset
-SELECT count(*) FROM $(call_of als) \\g /dev/null
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+SELECT count(*) FROM $(call_of als) \g /dev/null
 SELECT 'als_cold', round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 4);
 SQL
-    done
 }
 
-measure_implicit() {
-    psql_db "$DB" -qAtc "COPY (SELECT customer_id, factors FROM seg_reco.als_customer_factors WHERE model = 'bench' ORDER BY 1) TO STDOUT" >"$OUT/customers.tsv"
-    psql_db "$DB" -qAtc "COPY (SELECT product_id, factors FROM seg_reco.als_product_factors WHERE model = 'bench' ORDER BY 1) TO STDOUT" >"$OUT/products.tsv"
+# one round of implicit: its process loads the factors, then PER timed
+# recommend() calls after a warm-up one
+implicit_round() {
     PYTHONPATH=$IMPLICIT_PATH /usr/bin/python3 "$HERE/implicit_recommend.py" --customers "$OUT/customers.tsv" \
-        --products "$OUT/products.tsv" --threads "$THREADS" --runs "$RUNS" --lists "$OUT/implicit_lists.tsv" \
-        >"$OUT/implicit.json"
+        --products "$OUT/products.tsv" --threads "$THREADS" --runs "$PER" --warmup \
+        ${1:+--lists "$OUT/implicit_lists.tsv"} >>"$OUT/implicit.json"
+}
+
+# RUNS rounds, seg_reco and implicit in turn (first one, then the other),
+# so that both see the same load on a shared machine
+measure() {
+    local r
+    psql_db "$DB" -qAtF ' ' -c "SELECT 'simd', setting, cpu, used FROM seg_reco.simd_info()" >"$OUT/seg_reco.txt"
+    : >"$OUT/implicit.json"
+    if [[ -n $IMPLICIT_PATH ]]; then
+        psql_db "$DB" -qAtc "COPY (SELECT customer_id, factors FROM seg_reco.als_customer_factors WHERE model = 'bench' ORDER BY 1) TO STDOUT" >"$OUT/customers.tsv"
+        psql_db "$DB" -qAtc "COPY (SELECT product_id, factors FROM seg_reco.als_product_factors WHERE model = 'bench' ORDER BY 1) TO STDOUT" >"$OUT/products.tsv"
+    fi
+    for r in $(seq 1 "$RUNS"); do
+        if (( r % 2 )); then
+            seg_reco_round
+            [[ -z $IMPLICIT_PATH ]] || implicit_round "$( (( r == 1 )) && echo lists)"
+        else
+            [[ -z $IMPLICIT_PATH ]] || implicit_round
+            seg_reco_round
+        fi
+    done
 }
 
 # seg_reco's "als" lists against implicit's
@@ -199,32 +220,34 @@ PY
 }
 
 report() {
-    local kind med imp
+    local kind med imp=-
     printf '\nrecommend_all vs implicit %s batch recommend, same model (%s customers, %s products, 64 factors), top 10, %s thread(s)\n' \
-        "$(sed -n 's/.*"implicit": "\([^"]*\)".*/\1/p' "$OUT/implicit.json" 2>/dev/null || echo '?')" \
+        "$(sed -n 's/.*"implicit": "\([^"]*\)".*/\1/p' "$OUT/implicit.json" 2>/dev/null | head -1)" \
         "$(psql_db "$DB" -qAtc "SELECT count(*) FROM seg_reco.als_customer_factors WHERE model = 'bench'")" \
         "$(psql_db "$DB" -qAtc "SELECT count(*) FROM seg_reco.als_product_factors WHERE model = 'bench'")" "$THREADS"
     awk '$1 == "simd" { printf "kernels: seg_reco.simd = %s, CPU best %s, used %s\n", $2, $3, $4 }' "$OUT/seg_reco.txt"
-    imp=-
     if [[ -s $OUT/implicit.json ]]; then
-        imp=$(/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["recommend_seconds"])' "$OUT/implicit.json")
-        printf '  %-34s median %7.4f s  runs: %s\n' "implicit recommend" "$imp" \
-            "$(/usr/bin/python3 -c 'import json, sys; print(" ".join(str(x) for x in json.load(open(sys.argv[1]))["recommend_runs"]))' "$OUT/implicit.json")"
+        /usr/bin/python3 -c 'import json, sys; [print(x) for l in open(sys.argv[1]) for x in json.loads(l)["recommend_runs"]]' \
+            "$OUT/implicit.json" >"$OUT/implicit_runs.txt"
+        imp=$(median <"$OUT/implicit_runs.txt")
+        printf '  %-34s median %7.4f s  (%s runs: %s)\n' "implicit recommend" "$imp" \
+            "$(wc -l <"$OUT/implicit_runs.txt")" "$(tr '\n' ' ' <"$OUT/implicit_runs.txt")"
     fi
     for kind in als als_cold als_prior hybrid; do
         med=$(awk -v k="$kind" '$1 == k { print $2 }' "$OUT/seg_reco.txt" | median)
-        printf '  %-34s median %7.4f s  runs: %s%s\n' "seg_reco recommend_all $kind" "$med" \
+        printf '  %-34s median %7.4f s  (%s runs: %s)%s\n' "seg_reco recommend_all $kind" "$med" \
+            "$(awk -v k="$kind" '$1 == k' "$OUT/seg_reco.txt" | wc -l)" \
             "$(awk -v k="$kind" '$1 == k { printf "%s ", $2 }' "$OUT/seg_reco.txt")" \
             "$( [[ $imp != - ]] && awk -v a="$med" -v b="$imp" 'BEGIN { printf " -> %.2fx implicit'"'"'s time", a / b }')"
     done
-    printf '(medians of %s runs; load average %s; %s CPUs)\n' "$RUNS" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(nproc)"
+    printf '(%s rounds, seg_reco and implicit in turn, %s timed calls of each line a round after a warm-up; load average %s; %s CPUs)\n' \
+        "$RUNS" "$PER" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(nproc)"
 }
 
 step "build into a private server tree, cluster" setup
 step "demo database" demo_db
-step "seg_reco recommend_all: $RUNS runs of each line" measure_seg_reco
+step "$RUNS rounds: seg_reco recommend_all and implicit recommend in turn" measure
 if [[ -n $IMPLICIT_PATH ]]; then
-    step "implicit recommend: $RUNS runs" measure_implicit
     step "the lists, seg_reco against implicit" compare_lists
 else
     say "IMPLICIT_PATH not set: implicit not measured (bench/build_implicit.sh builds it)"

@@ -393,6 +393,18 @@ topk_offer(const double *scores, int32 *out, int *size, int k, int32 q)
 	}
 }
 
+/* any lane of a comparison's result m (a tk_l8) set */
+typedef int64 tk_l4 __attribute__((vector_size(32)));
+typedef int64 tk_l2 __attribute__((vector_size(16)));
+#define TK_ANY(m) \
+	({ \
+		tk_l8		m_ = (m); \
+		tk_l4		a_ = __builtin_shufflevector(m_, m_, 0, 1, 2, 3) | \
+			__builtin_shufflevector(m_, m_, 4, 5, 6, 7); \
+		tk_l2		c_ = __builtin_shufflevector(a_, a_, 0, 1) | __builtin_shufflevector(a_, a_, 2, 3); \
+		(c_[0] | c_[1]) != 0; \
+	})
+
 /* the k largest group maxima above -Infinity: offer m to the min-heap of values */
 /* task-safe: see threads.h */
 static inline void
@@ -499,11 +511,12 @@ topk_threshold(const double *scores, const bool *allowed, int64 n, int k, int32 
 			mv = TK_SELECT(x > mv, x, mv);
 		}
 		bmax[b] = mv;
-		/* the lanes that could enter the heap of maxima */
+		/* the lanes that could enter the heap of maxima (few, once it is full) */
 		hit = mv > (hn < k ? -INFINITY : heap[0]);
-		for (l = 0; l < 8; l++)
-			if (hit[l])
-				topk_heap_value(heap, &hn, k, mv[l]);
+		if (TK_ANY(hit))
+			for (l = 0; l < 8; l++)
+				if (hit[l])
+					topk_heap_value(heap, &hn, k, mv[l]);
 	}
 	for (q = nb * bl; q < n; q++)
 		if (allowed == NULL || allowed[q])
@@ -518,26 +531,26 @@ topk_threshold(const double *scores, const bool *allowed, int64 n, int k, int32 
 		return false;
 	thr = heap[0];
 	*size = 0;
-	for (b = 0; b <= nb; b++)
+	for (b = 0; b < nb; b++)
 	{
-		int64		e = b < nb ? (b + 1) * bl : n;
-		bool		any = false;
-
-		if (b < nb)
-		{
-			tk_l8		hit = bmax[b] >= thr;
-
-			for (l = 0; l < 8; l++)
-				any |= hit[l] != 0;
-		}
-		else
-			any = tail >= thr;
-		if (!any)
+		if (!TK_ANY(bmax[b] >= thr))
 			continue;
-		for (q = b * bl; q < e; q++)
+		/* eight at a time: the vectors holding an entry of T or more */
+		for (q = b * bl; q < (b + 1) * bl; q += 8)
+		{
+			int64		r;
+
+			if (!TK_ANY(*(const tk_v8u *) (scores + q) >= thr))
+				continue;
+			for (r = q; r < q + 8; r++)
+				if ((allowed == NULL || allowed[r]) && scores[r] >= thr)
+					topk_offer(scores, out, size, k, (int32) r);
+		}
+	}
+	if (tail >= thr)
+		for (q = nb * bl; q < n; q++)
 			if ((allowed == NULL || allowed[q]) && scores[q] >= thr)
 				topk_offer(scores, out, size, k, (int32) q);
-	}
 	return true;
 }
 

@@ -178,4 +178,21 @@ extern double *seg_reco_score_panels(const float *y, int64 n, int d);
 extern void seg_reco_score_rows(int level, const double *x, int rows, int d, const double *panels,
 								int64 n, double *out, int64 ldo);
 
+/*
+ * Screening in single precision (linalg_score.c): the products' factors
+ * in panels of sixteen floats; the float scores of rows x (rows x d
+ * floats) against them (whole panels stored: ldo >= ((n + 15) / 16) * 16);
+ * the bound of their error against the double scores; and from one
+ * customer's float scores, the products that can be among the p best
+ * exactly (see seg_reco_als_screen in linalg_score.c).  No PostgreSQL call
+ * in the last three: tasks may run them.
+ */
+extern float *seg_reco_score_panels_f(const float *y, int64 n, int d);
+extern void seg_reco_score_rows_f(int level, const float *x, int rows, int d, const float *panels,
+								  int64 n, float *out, int64 ldo);
+extern double seg_reco_screen_bound(int d, double xnorm, double ymax);
+extern int	seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, int d,
+								const double *x, int32 *cand, double *exact, int cap, float *gmax,
+								double *lo, double *hi, double *sup);
+
 #endif							/* SEG_RECO_LINALG_H */

@@ -25,6 +25,9 @@
  */
 #include "postgres.h"
 
+#include <float.h>
+#include <math.h>
+
 #include "access/htup_details.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -323,4 +326,372 @@ seg_reco_score_rows(int level, const double *x, int rows, int d, const double *p
 			score_rows_generic(x, rows, d, panels, n, out, ldo);
 			break;
 	}
+}
+
+/*
+ * Single precision, for screening (seg_reco_als_screen): scores in float32
+ * as implicit computes them, twice as many per instruction, then exact
+ * (double, seg_reco_dot's bits) for the few products that can be among
+ * the best.  Panels of sixteen products (d rows of sixteen floats).
+ */
+float *
+seg_reco_score_panels_f(const float *y, int64 n, int d)
+{
+	int64		np = (n + 15) / 16,
+				p;
+	float	   *panels;
+
+	if (np * d * 16 > (int64) (MaxAllocHugeSize / sizeof(float)))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many products to score: " INT64_FORMAT " of %d factors", n, d)));
+	panels = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * Max(np * d * 16, 1));
+	for (p = 0; p < np; p++)
+	{
+		float	   *pp = panels + p * d * 16;
+		int			l,
+					j;
+
+		CHECK_FOR_INTERRUPTS();
+		for (l = 0; l < 16; l++)
+		{
+			int64		i = p * 16 + l;
+
+			for (j = 0; j < d; j++)
+				pp[j * 16 + l] = i < n ? y[i * d + j] : 0.0f;
+		}
+	}
+	return panels;
+}
+
+typedef float lf_v16 __attribute__((vector_size(64)));
+
+typedef float lf_v16u __attribute__((vector_size(64), aligned(4)));
+typedef float lf_v8 __attribute__((vector_size(32)));
+typedef float lf_v8u __attribute__((vector_size(32), aligned(4)));
+typedef float lf_v4 __attribute__((vector_size(16)));
+typedef float lf_v4u __attribute__((vector_size(16), aligned(4)));
+
+/*
+ * The float kernels: rows x (rows x d floats) against the panels into out
+ * (rows x ldo floats, ldo >= the panels' padded width: whole panels are
+ * stored).  R rows a pass, two partial sums over j mod 2; the order does
+ * not matter to the caller (seg_reco_als_screen bounds the error of any
+ * order).
+ */
+#define LF_KERNEL(NAME, ATTR, VT, VTU, W, R) \
+ATTR static void \
+NAME(const float *x, int rows, int d, const float *panels, int64 n, float *out, int64 ldo) \
+{ \
+	int64		np = (n + 15) / 16, \
+				p; \
+	int			r, \
+				d2 = d - d % 2; \
+\
+	for (p = 0; p < np; p++) \
+	{ \
+		int			h; \
+\
+		for (h = 0; h < 16 / (W); h++) \
+		{ \
+			const float *pp = panels + p * d * 16 + h * (W); \
+\
+			for (r = 0; r < rows; r += (R)) \
+			{ \
+				VT			a[R][2]; \
+				int			j, \
+							t, \
+							q; \
+\
+				memset(a, 0, sizeof(a)); \
+				for (j = 0; j < d2; j += 2) \
+					for (t = 0; t < 2; t++) \
+					{ \
+						VT			yv = *(const VTU *) (pp + (j + t) * 16); \
+\
+						for (q = 0; q < (R); q++) \
+							a[q][t] += x[(Size) Min(r + q, rows - 1) * d + j + t] * yv; \
+					} \
+				for (; j < d; j++) \
+				{ \
+					VT			yv = *(const VTU *) (pp + j * 16); \
+\
+					for (q = 0; q < (R); q++) \
+						a[q][0] += x[(Size) Min(r + q, rows - 1) * d + j] * yv; \
+				} \
+				for (q = 0; q < (R) && r + q < rows; q++) \
+				{ \
+					VT			s = a[q][0] + a[q][1]; \
+\
+					memcpy(out + (Size) (r + q) * ldo + p * 16 + h * (W), &s, sizeof(s)); \
+				} \
+			} \
+		} \
+	} \
+}
+
+/* task-safe: see threads.h */
+#if LS_X86
+LF_KERNEL(score_rows_f_avx512, LS_AVX512, lf_v16, lf_v16u, 16, 4)
+/* task-safe: see threads.h */
+LF_KERNEL(score_rows_f_avx2, LS_AVX2, lf_v8, lf_v8u, 8, 2)
+#endif
+/* task-safe: see threads.h */
+LF_KERNEL(score_rows_f_generic, , lf_v4, lf_v4u, 4, 2)
+
+/* task-safe: see threads.h */
+void
+seg_reco_score_rows_f(int level, const float *x, int rows, int d, const float *panels, int64 n,
+					  float *out, int64 ldo)
+{
+	switch (level)
+	{
+#if LS_X86
+		case SEG_RECO_SIMD_AVX512:
+			score_rows_f_avx512(x, rows, d, panels, n, out, ldo);
+			break;
+		case SEG_RECO_SIMD_AVX2:
+			score_rows_f_avx2(x, rows, d, panels, n, out, ldo);
+			break;
+#endif
+		default:
+			score_rows_f_generic(x, rows, d, panels, n, out, ldo);
+			break;
+	}
+}
+
+/*
+ * The bound of |float32 score - double score| for a customer: both sum the
+ * d products of a dot in some order, each within gamma_d = d u / (1 - d u)
+ * of the exact sum relative to sum |x_j y_j| <= ||x|| ||y|| (Higham,
+ * Accuracy and Stability, 3.1; u = 2^-24 and 2^-53), plus d times the
+ * smallest normal float for products that underflow; 1% added for the
+ * rounding of this very expression.  Infinite (screening off) when d u is
+ * not small or the scores could overflow a float.
+ */
+/* task-safe: see threads.h */
+double
+seg_reco_screen_bound(int d, double xnorm, double ymax)
+{
+	double		uf = ldexp(1.0, -24),
+				ud = ldexp(1.0, -53),
+				g;
+
+	if (d * uf >= 0.01 || !(xnorm * ymax < 1e30))
+		return INFINITY;
+	g = d * uf / (1 - d * uf) + d * ud / (1 - d * ud);
+	return 1.01 * (g * xnorm * ymax + d * (double) FLT_MIN);
+}
+
+/*
+ * From one customer's float scores sf[0..n-1] (error at most e each):
+ * the products that can be among the p best by the exact score, and the
+ * exact extremes.  Groups of the screening: in each block of 64 products,
+ * the products of one lane of four vectors of sixteen (and each product
+ * after the last block); T := the p-th largest group maximum of sf.  At
+ * least p products have sf >= T, so exact scores >= T - e; a product with
+ * sf < T - 2e has an exact score below T - e, below theirs: the p best
+ * are among the candidates sf >= T - 2e.  Likewise the largest exact score
+ * is among them, the smallest among sf <= min sf + 2e.  Only the groups
+ * whose maximum (minimum) reaches the bound are read again.
+ *
+ * cand gets the candidates (ascending), exact their exact scores
+ * (seg_reco_dot's bits over x and the rows of yf); *lo, *hi the exact
+ * extremes over all n; *sup a number above every other product's exact
+ * score (T - e).  Returns the count, or -1 (do the full pass instead) when
+ * more than cap, p > 256 or p >= n.  gmax: room for n / 2 + 64 floats.
+ */
+/* task-safe: see threads.h */
+#if LS_X86
+__attribute__((target_clones("default", "avx2", "avx512f")))
+#endif
+int
+seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, int d,
+					const double *x, int32 *cand, double *exact, int cap, float *gmax,
+					double *lo, double *hi, double *sup)
+{
+	float		heap[256];
+	float	   *gmin;
+	int			hn = 0,
+				nc = 0,
+				l,
+				i;
+	int64		nb = n / 64,
+				b,
+				j;
+	float		mn = INFINITY,
+				mx = -INFINITY,
+				mxa[16],
+				mna[16],
+				tf,
+				tlo;
+	double		thr,
+				tmin,
+				vlo = INFINITY,
+				vhi = -INFINITY;
+
+	if (p <= 0 || p > 256 || p >= n || !(e < INFINITY))
+		return -1;
+	gmin = gmax + nb * 16;
+	/* each group's maximum and minimum (loops the compiler vectorises) */
+	for (l = 0; l < 16; l++)
+	{
+		mxa[l] = -INFINITY;
+		mna[l] = INFINITY;
+	}
+	for (b = 0; b < nb; b++)
+	{
+		const float *s = sf + b * 64;
+		float	   *a = gmax + b * 16,
+				   *z = gmin + b * 16;
+
+		for (l = 0; l < 16; l++)
+		{
+			float		a01 = s[l] > s[16 + l] ? s[l] : s[16 + l],
+						a23 = s[32 + l] > s[48 + l] ? s[32 + l] : s[48 + l],
+						z01 = s[l] < s[16 + l] ? s[l] : s[16 + l],
+						z23 = s[32 + l] < s[48 + l] ? s[32 + l] : s[48 + l];
+
+			a[l] = a01 > a23 ? a01 : a23;
+			z[l] = z01 < z23 ? z01 : z23;
+			mxa[l] = a[l] > mxa[l] ? a[l] : mxa[l];
+			mna[l] = z[l] < mna[l] ? z[l] : mna[l];
+		}
+	}
+	for (l = 0; l < 16; l++)
+	{
+		mx = mxa[l] > mx ? mxa[l] : mx;
+		mn = mna[l] < mn ? mna[l] : mn;
+	}
+	for (j = nb * 64; j < n; j++)
+	{
+		mn = sf[j] < mn ? sf[j] : mn;
+		mx = sf[j] > mx ? sf[j] : mx;
+	}
+	if (!(mx >= mn))
+		return -1;				/* NaN */
+	/* the p largest group maxima (a min-heap) */
+	for (j = 0; j < nb * 16 + (n - nb * 64); j++)
+	{
+		float		m = j < nb * 16 ? gmax[j] : sf[nb * 64 + (j - nb * 16)];
+		int			c;
+
+		if (hn < p)
+		{
+			c = hn++;
+			heap[c] = m;
+			while (c > 0 && heap[(c - 1) / 2] > heap[c])
+			{
+				float		t = heap[c];
+
+				heap[c] = heap[(c - 1) / 2];
+				heap[(c - 1) / 2] = t;
+				c = (c - 1) / 2;
+			}
+		}
+		else if (m > heap[0])
+		{
+			heap[0] = m;
+			c = 0;
+			for (;;)
+			{
+				int			cl = 2 * c + 1,
+							cr = cl + 1,
+							mm = c;
+				float		t;
+
+				if (cl < hn && heap[cl] < heap[mm])
+					mm = cl;
+				if (cr < hn && heap[cr] < heap[mm])
+					mm = cr;
+				if (mm == c)
+					break;
+				t = heap[c];
+				heap[c] = heap[mm];
+				heap[mm] = t;
+				c = mm;
+			}
+		}
+	}
+	if (hn < p)
+		return -1;
+	/* the thresholds as floats, rounded outwards */
+	thr = (double) heap[0] - 2 * e;
+	tf = (float) thr;
+	if ((double) tf > thr)
+		tf = nextafterf(tf, -INFINITY);
+	tmin = (double) mn + 2 * e;
+	tlo = (float) tmin;
+	if ((double) tlo < tmin)
+		tlo = nextafterf(tlo, INFINITY);
+	*sup = (double) heap[0] - e;
+	/* the groups that reach a bound, then the products after the blocks */
+	for (j = 0; j < nb * 16 + (n - nb * 64); j++)
+	{
+		bool		g_top,
+					g_low;
+		int64		q0,
+					step,
+					cnt,
+					q;
+
+		if (j < nb * 16)
+		{
+			g_top = gmax[j] >= tf;
+			g_low = gmin[j] <= tlo;
+			q0 = (j / 16) * 64 + j % 16;
+			step = 16;
+			cnt = 4;
+		}
+		else
+		{
+			q0 = nb * 64 + (j - nb * 16);
+			g_top = sf[q0] >= tf;
+			g_low = sf[q0] <= tlo;
+			step = 1;
+			cnt = 1;
+		}
+		if (!g_top && !g_low)
+			continue;
+		for (q = q0; q < q0 + step * cnt; q += step)
+		{
+			bool		top = sf[q] >= tf,
+						low = sf[q] <= tlo;
+			double		v;
+
+			if (!top && !low)
+				continue;
+			seg_reco_dot_rows_f(yf + (Size) q * d, 1, d, x, &v);
+			if (low)
+				vlo = v < vlo ? v : vlo;
+			if (top)
+			{
+				if (nc == cap)
+					return -1;
+				vhi = v > vhi ? v : vhi;
+				cand[nc] = (int32) q;
+				exact[nc] = v;
+				nc++;
+			}
+		}
+	}
+	/* ascending (insertion: few, and nearly in order) */
+	for (i = 1; i < nc; i++)
+	{
+		int32		c = cand[i];
+		double		v = exact[i];
+		int			k = i - 1;
+
+		while (k >= 0 && cand[k] > c)
+		{
+			cand[k + 1] = cand[k];
+			exact[k + 1] = exact[k];
+			k--;
+		}
+		cand[k + 1] = c;
+		exact[k + 1] = v;
+	}
+	*lo = vlo;
+	*hi = vhi;
+	return nc;
 }

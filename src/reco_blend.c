@@ -800,6 +800,79 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 	blend_sum(b, u->n, allowed);
 }
 
+/*
+ * The blend of one customer when ALS is the only source with a weight and
+ * every product is allowed (recommend_all, from seg_reco_als_screen): the
+ * score min-max normalises ALS and weighs it, a non-decreasing function of
+ * the ALS score, so the best blended scores are those of the best ALS
+ * scores.  cand[0..nc-1] (universe indexes, ascending) with exact ALS
+ * scores exact[], lo and hi the exact extremes over the model's products,
+ * sup above every other one's ALS score; a product the model lacks scores
+ * as lo (so 0), below the p-th, or the plain blend decides.  Writes b->w_eff, and b->norm[SRC_ALS] and b->score
+ * at the candidates, each the expression of seg_reco_blend_customer (the
+ * same bits); pool[0..p-1] := the p best by score, ties to the lower index,
+ * as seg_reco_topk over the whole blend.  Returns p, or -1 when the plain
+ * blend must decide: fewer than p candidates, a product outside them that
+ * could tie the p-th, every score equal, or popularity alone (no receipt:
+ * ALS weighs nothing).  fv: room for nc doubles.
+ */
+/* task-safe: see threads.h */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("fp-contract=off")))
+#endif
+int
+seg_reco_blend_als_pool(Blend *b, const Universe *u, const HybridWeights *hw, const Occasions *o,
+						bool use_history, const int32 *cand, const double *exact, int nc,
+						double lo, double hi, double sup, int p, int32 *pool, double *fv)
+{
+	double		conf = 1.0,
+				range = hi - lo,
+				w,
+				dd,
+				fsup;
+	int			i,
+				s,
+				got;
+
+	if (nc < p || p <= 0 || !(hi > lo))
+		return -1;
+	if (use_history)
+	{
+		int			h = o->n_receipts >= 0 ? o->n_receipts : count_receipts(o, b->ts_scratch);
+
+		conf = hw->history_prior > 0 ? h / (h + hw->history_prior) : 1.0;
+	}
+	for (s = 0; s < N_SRC; s++)
+		b->w_eff[s] = s == SRC_POP ? hw->w[s] : 0;
+	b->w_eff[SRC_ALS] = hw->w[SRC_ALS] * conf;
+	w = b->w_eff[SRC_ALS];
+	if (!(w > 0))
+		return -1;
+	b->boost = NULL;
+	b->cold = false;
+	for (i = 0; i < nc; i++)
+	{
+		double		d = exact[i] - lo;
+		double		t = (d > 0 ? d : 0) / range;	/* scale_allowed */
+
+		b->norm[SRC_ALS][cand[i]] = t;
+		fv[i] = 0.0 + w * t;	/* weighted_sum, one source */
+		b->score[cand[i]] = fv[i];
+	}
+	got = seg_reco_topk(fv, NULL, nc, p, pool);
+	if (got < p)
+		return -1;
+	/* a product outside the candidates scores at most f(sup): below the p-th */
+	dd = sup - lo;
+	fsup = 0.0 + w * ((dd > 0 ? dd : 0) / range);
+	if (!(fv[pool[p - 1]] > fsup))
+		return -1;
+	for (i = 0; i < p; i++)
+		pool[i] = cand[pool[i]];
+	(void) u;
+	return p;
+}
+
 /* the contributions of the sources (and the boost) to product j's score */
 /* task-safe: see threads.h */
 void

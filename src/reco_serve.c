@@ -801,9 +801,23 @@ typedef struct RaJob
 	const HybridWeights *hw;
 	ProductMeta *pm;			/* every product fetched */
 	const double *x;			/* factors of the block's customers (rows x d) */
-	const double *panels;		/* the products' (seg_reco_score_panels) */
+	const double *panels;		/* the products' (seg_reco_score_panels), unless als_only */
 	int			simd;			/* seg_reco_simd_level() */
 	int			rows;			/* customers in the block */
+	/* ALS alone over every product: float32 screening (seg_reco_als_screen) */
+	bool		als_only;
+	const float *xf;			/* the block's factors as stored (rows x d) */
+	const float *panels_f;		/* seg_reco_score_panels_f */
+	int64		ldo;			/* floats per row of sf */
+	double		ymax;			/* the largest ||y_i|| */
+	int			cap;			/* candidates at most */
+	float	   *sf;				/* RA_TILE x ldo each: the tile's float scores */
+	int32	   *cand;			/* cap each */
+	double	   *exact;			/* cap each */
+	double	   *fv;				/* cap each */
+	float	   *gmax;			/* n_products / 2 + 64 each */
+	int32	   *pool;			/* 256 each */
+	bool	   *screened;		/* per slot: the screening decided */
 	/* per worker */
 	Blend	   *bl;
 	bool	   *allowed;		/* u->n each */
@@ -833,10 +847,70 @@ typedef struct RaJob
 	bool		include_purchased;
 } RaJob;
 
-/* one customer of the block: blend its scores als and choose its list */
+/*
+ * ALS alone over every product, from the customer's float scores sf:
+ * screening, the blend at the candidates and the list from the pool;
+ * false when the plain blend must decide (see seg_reco_blend_als_pool).
+ */
+/* task-safe: see threads.h */
+static bool
+ra_screened(RaJob *j, int slot, int worker, const float *sf, const Occasions *o)
+{
+	const Universe *u = j->u;
+	const SegRecoAlsModel *m = j->m;
+	const double *x = j->x + (Size) slot * m->d;
+	int32	   *cand = j->cand + (Size) worker * j->cap;
+	double	   *exact = j->exact + (Size) worker * j->cap;
+	int32	   *pool = j->pool + (Size) worker * 256;
+	double		xn = 0,
+				lo,
+				hi,
+				sup;
+	int			p = seg_reco_select_pool_size(u, j->topn, j->only_active, j->max_per_cat, j->diversity),
+				nc,
+				np,
+				got,
+				i;
+
+	for (i = 0; i < m->d; i++)
+		xn += x[i] * x[i];
+	nc = seg_reco_als_screen(sf, m->n_products, p, seg_reco_screen_bound(m->d, sqrt(xn), j->ymax),
+							 m->yf, m->d, x, cand, exact, j->cap,
+							 j->gmax + (Size) worker * (m->n_products / 2 + 64), &lo, &hi, &sup);
+	if (nc < 0)
+		return false;
+	if (!u->als_all)
+	{
+		/* model indexes to the universe's (both ascend by id) */
+		int			r = 0;
+
+		for (i = 0; i < nc; i++)
+		{
+			while (u->run_a[r] + u->run_len[r] <= cand[i])
+				r++;
+			cand[i] = u->run_u[r] + (cand[i] - u->run_a[r]);
+		}
+	}
+	np = seg_reco_blend_als_pool(&j->bl[worker], u, j->hw, o, j->use_history, cand, exact, nc,
+								 lo, hi, sup, p, pool, j->fv + (Size) worker * j->cap);
+	if (np < 0)
+		return false;
+	got = seg_reco_select_from_given_pool(u, j->c, j->bl[worker].score, pool, np, j->topn,
+										  j->only_active, j->max_per_cat, j->diversity, j->pm,
+										  j->out + (Size) slot * j->topn, &j->sc[worker]);
+	if (got < 0)
+		return false;
+	j->got[slot] = got;
+	return true;
+}
+
+/*
+ * One customer of the block: blend its ALS scores als (or with ALS alone,
+ * its float scores sf first) and choose its list.
+ */
 /* task-safe: see threads.h */
 static void
-ra_customer(RaJob *j, int slot, int worker, const double *als)
+ra_customer(RaJob *j, int slot, int worker, double *als, const float *sf)
 {
 	const Universe *u = j->u;
 	Blend	   *b = &j->bl[worker];
@@ -874,11 +948,17 @@ ra_customer(RaJob *j, int slot, int worker, const double *als)
 				allowed[k] = false;
 		}
 	}
-	seg_reco_blend_customer(b, u, j->m, j->c, j->hw, NULL, als, &o, j->end,
-							j->use_history, j->include_purchased, allowed);
-	j->got[slot] = seg_reco_select_list_prepared(u, j->c, b->score, allowed, j->topn,
-												 j->only_active, j->max_per_cat, j->diversity,
-												 j->pm, out, &j->sc[worker]);
+	j->screened[slot] = sf != NULL && ra_screened(j, slot, worker, sf, &o);
+	if (!j->screened[slot])
+	{
+		if (sf != NULL)			/* the exact scores after all (the same bits) */
+			seg_reco_dot_rows_f(j->m->yf, j->m->n_products, j->m->d, j->x + (Size) slot * j->m->d, als);
+		seg_reco_blend_customer(b, u, j->m, j->c, j->hw, NULL, als, &o, j->end,
+								j->use_history, j->include_purchased, allowed);
+		j->got[slot] = seg_reco_select_list_prepared(u, j->c, b->score, allowed, j->topn,
+													 j->only_active, j->max_per_cat, j->diversity,
+													 j->pm, out, &j->sc[worker]);
+	}
 	for (i = 0; i < j->got[slot]; i++)
 	{
 		j->score[(Size) slot * j->topn + i] = b->score[out[i]];
@@ -897,10 +977,20 @@ ra_task(void *arg, int64 t, int worker)
 	int64		np = j->m->n_products;
 	double	   *als = j->als + (Size) worker * RA_TILE * np;
 
+	if (j->als_only)
+	{
+		float	   *sf = j->sf + (Size) worker * RA_TILE * j->ldo;
+
+		seg_reco_score_rows_f(j->simd, j->xf + (Size) first * j->m->d, rows, j->m->d, j->panels_f,
+							  np, sf, j->ldo);
+		for (r = 0; r < rows; r++)
+			ra_customer(j, first + r, worker, als, sf + (Size) r * j->ldo);
+		return;
+	}
 	seg_reco_score_rows(j->simd, j->x + (Size) first * j->m->d, rows, j->m->d, j->panels, np,
 						als, np);
 	for (r = 0; r < rows; r++)
-		ra_customer(j, first + r, worker, als + (Size) r * np);
+		ra_customer(j, first + r, worker, als + (Size) r * np, NULL);
 }
 
 /*
@@ -943,15 +1033,27 @@ ra_job_alloc(RaJob *job, MemoryContext work, const int64 *occ_cust, int64 occ_n,
 	job->occ_ts = MemoryContextAllocHuge(work, sizeof(double) * nw * occ_max);
 	job->occ_max = occ_max;
 	job->als = MemoryContextAllocHuge(work, sizeof(double) * nw * RA_TILE * Max(job->m->n_products, 1));
+	job->screened = palloc0(sizeof(bool) * block);
+	if (job->als_only)
+	{
+		job->ldo = (job->m->n_products + 15) / 16 * 16;
+		job->cap = 1024;
+		job->sf = MemoryContextAllocHuge(work, sizeof(float) * nw * RA_TILE * job->ldo);
+		job->cand = palloc(sizeof(int32) * nw * job->cap);
+		job->exact = palloc(sizeof(double) * nw * job->cap);
+		job->fv = palloc(sizeof(double) * nw * job->cap);
+		job->gmax = MemoryContextAllocHuge(work, sizeof(float) * nw * (job->m->n_products / 2 + 64));
+		job->pool = palloc(sizeof(int32) * nw * 256);
+	}
 	job->got = palloc(sizeof(int) * block);
 	job->out = palloc(sizeof(int32) * block * Max(job->topn, 1));
 	job->score = palloc(sizeof(double) * block * Max(job->topn, 1));
 	job->con = palloc(sizeof(double) * block * Max(job->topn, 1) * (N_SRC + 1));
 }
 
-/* ids[] and xb (rows x d) := the customers and factors of a fetched block */
+/* ids[] and xb, xf (rows x d) := the customers and factors of a fetched block */
 static void
-ra_read_factors(SPITupleTable *tt, int rows, int d, int64 *ids, double *xb)
+ra_read_factors(SPITupleTable *tt, int rows, int d, int64 *ids, double *xb, float *xf)
 {
 	int			uu;
 
@@ -970,6 +1072,7 @@ ra_read_factors(SPITupleTable *tt, int rows, int d, int64 *ids, double *xb)
 					 errmsg("stored factors of customer " INT64_FORMAT " are malformed", ids[uu]),
 					 errhint("Retrain the model with seg_reco.als_train.")));
 		f = (float4 *) ARR_DATA_PTR(a);
+		memcpy(xf + (Size) uu * d, f, sizeof(float) * d);
 		for (j = 0; j < d; j++)
 			xb[(Size) uu * d + j] = f[j];
 	}
@@ -1077,7 +1180,9 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	RaJob		job;
 	int			block;
 	double	   *xb;
+	float	   *xf;
 	int64	   *ids;
+	int64		screened = 0;
 	Portal		portal;
 	Oid			t1[1] = {TEXTOID};
 	Datum		v1[1];
@@ -1137,8 +1242,15 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 			read_occasions(false, 0, end, &occ_cust, &occ_rows, &occ_n);
 	}
 
-	block = (int) Max(64, Min(1024, (1 << 20) / m->n_products));
+	/*
+	 * Customers per block: one parallel pass each, so large (few waits
+	 * for the slowest thread), yet about 2^24 scores (well under a second
+	 * between interrupt checks) and bounded output room
+	 */
+	block = (int) Max(64, Min(4096, Min((1 << 24) / Max(m->n_products, 1),
+										(1 << 22) / (Max(topn, 1) * (N_SRC + 3)))));
 	xb = palloc(sizeof(double) * (Size) block * m->d);
+	xf = palloc(sizeof(float) * (Size) block * m->d);
 	ids = palloc(sizeof(int64) * block);
 	ofirst = palloc(sizeof(int64) * block);
 	olast = palloc(sizeof(int64) * block);
@@ -1163,12 +1275,31 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	job.end = end;
 	job.use_history = use_history;
 	job.include_purchased = include_purchased;
-	job.panels = seg_reco_score_panels(m->yf, m->n_products, m->d);
 	job.simd = seg_reco_simd_level();
 	job.x = xb;
+	job.xf = xf;
+
+	/*
+	 * ALS alone over every product (the others weigh nothing, re-buys
+	 * allowed): the ranking of the ALS scores, screened in float32 and
+	 * decided exactly (ra_screened)
+	 */
+	job.als_only = include_purchased && hw.w[SRC_ALS] > 0 &&
+		hw.w[SRC_CONTENT] == 0 && hw.w[SRC_POP] == 0 && hw.w[SRC_BA] == 0;
+	job.panels = job.als_only ? NULL : seg_reco_score_panels(m->yf, m->n_products, m->d);
+	if (job.als_only)
+	{
+		int			i;
+
+		job.panels_f = seg_reco_score_panels_f(m->yf, m->n_products, m->d);
+		job.ymax = 0;
+		for (i = 0; i < m->n_products; i++)
+			job.ymax = Max(job.ymax, m->y_norm[i]);
+	}
 	ra_job_alloc(&job, work, occ_cust, occ_n, block);
 	seg_reco_progress_step(progress, "score", m->n_customers, "customers",
-						   psprintf("kernels: %s", seg_reco_simd_name(job.simd)));
+						   psprintf("kernels: %s%s", seg_reco_simd_name(job.simd),
+									job.als_only ? ", ALS alone: float32 screening, exact" : ""));
 
 	v1[0] = CStringGetTextDatum(m->name);
 	portal = SPI_cursor_open_with_args(NULL,
@@ -1177,17 +1308,20 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 									   1, t1, v1, NULL, true, 0);
 	for (;;)
 	{
-		int			rows;
+		int			rows,
+					i;
 
 		CHECK_FOR_INTERRUPTS();
 		SPI_cursor_fetch(portal, true, block);
 		if (SPI_processed == 0)
 			break;
 		rows = (int) SPI_processed;
-		ra_read_factors(SPI_tuptable, rows, m->d, ids, xb);
+		ra_read_factors(SPI_tuptable, rows, m->d, ids, xb, xf);
 		ra_locate(ids, rows, occ_cust, occ_n, &opos, &hist, &hpos, ofirst, olast, hfirst, hlast);
 		job.rows = rows;
 		seg_reco_parallel_for((rows + RA_TILE - 1) / RA_TILE, ra_task, &job);
+		for (i = 0; i < rows; i++)
+			screened += job.screened[i];
 		MemoryContextSwitchTo(old);
 		ra_emit(rsinfo, &job, ids, rows);
 		MemoryContextSwitchTo(work);
@@ -1195,6 +1329,8 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 		seg_reco_progress_update(scored);
 	}
 	SPI_cursor_close(portal);
+	elog(DEBUG1, "recommend_all: " INT64_FORMAT " customers, %s kernels, " INT64_FORMAT " decided by float32 screening",
+		 scored, seg_reco_simd_name(job.simd), screened);
 
 	MemoryContextSwitchTo(old);
 	SPI_finish();

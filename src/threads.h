@@ -45,16 +45,20 @@
  *       seg_reco_sqdist_small, seg_reco_sqdist_small_pad, seg_reco_topk,
  *       sqdist_fixed, topk_heap_value, topk_offer, topk_sift_down,
  *       topk_threshold, topk_worse
- *   linalg_score.c: score_rows_avx2, score_rows_avx512, score_rows_generic,
- *       seg_reco_score_rows
+ *   linalg_score.c: score_rows_avx2, score_rows_avx512, score_rows_f_avx2,
+ *       score_rows_f_avx512, score_rows_f_generic, score_rows_generic,
+ *       seg_reco_als_screen, seg_reco_score_rows, seg_reco_score_rows_f,
+ *       seg_reco_screen_bound
  *   reco.h: universe_index
  *   reco_blend.c: allowed_minmax, blend_buy_again, blend_sum, buy_again_one,
  *       cmp_double, count_allowed, count_receipts, normalise, scale_allowed,
- *       seg_reco_blend_customer, seg_reco_row_contributions, sort_double
- *       (lib/sort_template.h), weighted_sum
- *   reco_select.c: seg_reco_select_list_prepared, select_first_pool,
- *       select_from_pool
- *   reco_serve.c: ra_task*, cmp_occ, ra_customer, sort_occ_rows
+ *       seg_reco_blend_als_pool, seg_reco_blend_customer,
+ *       seg_reco_row_contributions, sort_double (lib/sort_template.h),
+ *       weighted_sum
+ *   reco_select.c: seg_reco_select_from_given_pool,
+ *       seg_reco_select_list_prepared, seg_reco_select_pool_size,
+ *       select_first_pool, select_from_pool
+ *   reco_serve.c: ra_task*, cmp_occ, ra_customer, ra_screened, sort_occ_rows
  *       (lib/sort_template.h), tidy_occasions
  *   tfidf.c: score_slices, seg_reco_content_cosine, seg_reco_content_index,
  *       seg_reco_content_profile_from, seg_reco_content_score_all
