@@ -122,8 +122,20 @@ median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (
 PER=3
 seg_reco_round() {
     local r kind sql
+    # the backend's CPU time (all its threads, /proc/<pid>/stat) over PER
+    # calls of "als", as implicit's process_time
     sql="SET seg_reco.threads = $THREADS;
 SELECT count(*) FROM $(call_of als) \\g /dev/null
+SELECT split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ') ', 2) AS st0 \\gset
+"
+    for r in $(seq 1 "$PER"); do
+        sql+="SELECT count(*) FROM $(call_of als) \\g /dev/null
+"
+    done
+    sql+="SELECT split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ') ', 2) AS st1 \\gset
+SELECT 'als_cpu', round(((split_part(:'st1', ' ', 12)::bigint + split_part(:'st1', ' ', 13)::bigint
+                        - split_part(:'st0', ' ', 12)::bigint - split_part(:'st0', ' ', 13)::bigint)
+                       / $(getconf CLK_TCK)::numeric / $PER), 4);
 "
     for r in $(seq 1 "$PER"); do
         for kind in als als_prior hybrid; do
@@ -233,6 +245,12 @@ report() {
         printf '  %-34s median %7.4f s  (%s runs: %s)\n' "implicit recommend" "$imp" \
             "$(wc -l <"$OUT/implicit_runs.txt")" "$(tr '\n' ' ' <"$OUT/implicit_runs.txt")"
     fi
+    if [[ -s $OUT/implicit.json ]]; then
+        printf '  %-34s median %7.4f s  (per call, its process)\n' "implicit recommend, CPU time" \
+            "$(/usr/bin/python3 -c 'import json, sys; [print(json.loads(l)["recommend_cpu_seconds"]) for l in open(sys.argv[1])]' "$OUT/implicit.json" | median)"
+    fi
+    printf '  %-34s median %7.4f s  (per call, the backend and its threads)\n' "seg_reco recommend_all als, CPU" \
+        "$(awk '$1 == "als_cpu" { print $2 }' "$OUT/seg_reco.txt" | median)"
     for kind in als als_cold als_prior hybrid; do
         med=$(awk -v k="$kind" '$1 == k { print $2 }' "$OUT/seg_reco.txt" | median)
         printf '  %-34s median %7.4f s  (%s runs: %s)%s\n' "seg_reco recommend_all $kind" "$med" \

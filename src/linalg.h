@@ -165,7 +165,7 @@ extern const char *seg_reco_simd_cpu_name(void);
 /*
  * The products' single-precision factors y (n x d) in panels of eight for
  * seg_reco_score_rows: ((n + 7) / 8) * d * 8 doubles, in the current
- * memory context.
+ * memory context, aligned to 64 bytes (freed with the context, not pfree).
  */
 extern double *seg_reco_score_panels(const float *y, int64 n, int d);
 

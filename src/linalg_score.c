@@ -127,7 +127,9 @@ seg_reco_score_panels(const float *y, int64 n, int d)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many products to score: " INT64_FORMAT " of %d factors", n, d)));
-	panels = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(np * d * 8, 1));
+	/* aligned to a cache line: a panel row is one line */
+	panels = (double *) TYPEALIGN(64, MemoryContextAllocHuge(CurrentMemoryContext,
+															  sizeof(double) * Max(np * d * 8, 1) + 64));
 	for (p = 0; p < np; p++)
 	{
 		double	   *pp = panels + p * d * 8;
@@ -345,7 +347,9 @@ seg_reco_score_panels_f(const float *y, int64 n, int d)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many products to score: " INT64_FORMAT " of %d factors", n, d)));
-	panels = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * Max(np * d * 16, 1));
+	/* aligned to a cache line: a panel row is one line */
+	panels = (float *) TYPEALIGN(64, MemoryContextAllocHuge(CurrentMemoryContext,
+															 sizeof(float) * Max(np * d * 16, 1) + 64));
 	for (p = 0; p < np; p++)
 	{
 		float	   *pp = panels + p * d * 16;
@@ -486,9 +490,9 @@ seg_reco_screen_bound(int d, double xnorm, double ymax)
 /*
  * From one customer's float scores sf[0..n-1] (error at most e each):
  * the products that can be among the p best by the exact score, and the
- * exact extremes.  Groups of the screening: in each block of 64 products,
- * the products of one lane of four vectors of sixteen (and each product
- * after the last block); T := the p-th largest group maximum of sf.  At
+ * exact extremes.  Groups of the screening: in each block of LS_BLOCK
+ * (128) products, the products of one lane of its eight vectors of sixteen
+ * (and each product after the last block); T := the p-th largest group maximum of sf.  At
  * least p products have sf >= T, so exact scores >= T - e; a product with
  * sf < T - 2e has an exact score below T - e, below theirs: the p best
  * are among the candidates sf >= T - 2e.  Likewise the largest exact score
@@ -499,8 +503,10 @@ seg_reco_screen_bound(int d, double xnorm, double ymax)
  * (seg_reco_dot's bits over x and the rows of yf); *lo, *hi the exact
  * extremes over all n; *sup a number above every other product's exact
  * score (T - e).  Returns the count, or -1 (do the full pass instead) when
- * more than cap, p > 256 or p >= n.  gmax: room for n / 2 + 64 floats.
+ * more than cap, p > 256 or p >= n.  gmax: room for n / 4 + 32 floats.
  */
+#define LS_BLOCK 128
+
 /* task-safe: see threads.h */
 #if LS_X86
 __attribute__((target_clones("default", "avx2", "avx512f")))
@@ -516,7 +522,7 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 				nc = 0,
 				l,
 				i;
-	int64		nb = n / 64,
+	int64		nb = n / LS_BLOCK,
 				b,
 				j;
 	float		mn = INFINITY,
@@ -541,7 +547,7 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 	}
 	for (b = 0; b < nb; b++)
 	{
-		const float *s = sf + b * 64;
+		const float *s = sf + b * LS_BLOCK;
 		float	   *a = gmax + b * 16,
 				   *z = gmin + b * 16;
 
@@ -549,11 +555,19 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 		{
 			float		a01 = s[l] > s[16 + l] ? s[l] : s[16 + l],
 						a23 = s[32 + l] > s[48 + l] ? s[32 + l] : s[48 + l],
+						a45 = s[64 + l] > s[80 + l] ? s[64 + l] : s[80 + l],
+						a67 = s[96 + l] > s[112 + l] ? s[96 + l] : s[112 + l],
 						z01 = s[l] < s[16 + l] ? s[l] : s[16 + l],
-						z23 = s[32 + l] < s[48 + l] ? s[32 + l] : s[48 + l];
+						z23 = s[32 + l] < s[48 + l] ? s[32 + l] : s[48 + l],
+						z45 = s[64 + l] < s[80 + l] ? s[64 + l] : s[80 + l],
+						z67 = s[96 + l] < s[112 + l] ? s[96 + l] : s[112 + l],
+						a03 = a01 > a23 ? a01 : a23,
+						a47 = a45 > a67 ? a45 : a67,
+						z03 = z01 < z23 ? z01 : z23,
+						z47 = z45 < z67 ? z45 : z67;
 
-			a[l] = a01 > a23 ? a01 : a23;
-			z[l] = z01 < z23 ? z01 : z23;
+			a[l] = a03 > a47 ? a03 : a47;
+			z[l] = z03 < z47 ? z03 : z47;
 			mxa[l] = a[l] > mxa[l] ? a[l] : mxa[l];
 			mna[l] = z[l] < mna[l] ? z[l] : mna[l];
 		}
@@ -563,7 +577,7 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 		mx = mxa[l] > mx ? mxa[l] : mx;
 		mn = mna[l] < mn ? mna[l] : mn;
 	}
-	for (j = nb * 64; j < n; j++)
+	for (j = nb * LS_BLOCK; j < n; j++)
 	{
 		mn = sf[j] < mn ? sf[j] : mn;
 		mx = sf[j] > mx ? sf[j] : mx;
@@ -571,9 +585,9 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 	if (!(mx >= mn))
 		return -1;				/* NaN */
 	/* the p largest group maxima (a min-heap) */
-	for (j = 0; j < nb * 16 + (n - nb * 64); j++)
+	for (j = 0; j < nb * 16 + (n - nb * LS_BLOCK); j++)
 	{
-		float		m = j < nb * 16 ? gmax[j] : sf[nb * 64 + (j - nb * 16)];
+		float		m = j < nb * 16 ? gmax[j] : sf[nb * LS_BLOCK + (j - nb * 16)];
 		int			c;
 
 		if (hn < p)
@@ -626,7 +640,7 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 		tlo = nextafterf(tlo, INFINITY);
 	*sup = (double) heap[0] - e;
 	/* the groups that reach a bound, then the products after the blocks */
-	for (j = 0; j < nb * 16 + (n - nb * 64); j++)
+	for (j = 0; j < nb * 16 + (n - nb * LS_BLOCK); j++)
 	{
 		bool		g_top,
 					g_low;
@@ -639,13 +653,13 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 		{
 			g_top = gmax[j] >= tf;
 			g_low = gmin[j] <= tlo;
-			q0 = (j / 16) * 64 + j % 16;
+			q0 = (j / 16) * LS_BLOCK + j % 16;
 			step = 16;
-			cnt = 4;
+			cnt = LS_BLOCK / 16;
 		}
 		else
 		{
-			q0 = nb * 64 + (j - nb * 16);
+			q0 = nb * LS_BLOCK + (j - nb * 16);
 			g_top = sf[q0] >= tf;
 			g_low = sf[q0] <= tlo;
 			step = 1;

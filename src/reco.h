@@ -174,6 +174,10 @@ extern void seg_reco_row_contributions(const Blend *b, int j, double *con);
 /* text[] of the sources whose contribution is at least 10% of the total, largest first */
 extern Datum seg_reco_sources_datum(const double *con);
 
+/* the same in two steps: which sources, in order, as a key; its text[] */
+extern uint32 seg_reco_sources_key(const double *con);
+extern Datum seg_reco_sources_datum_key(uint32 key);
+
 /* the same for universe product j of the last blend (or cold start) */
 extern Datum seg_reco_row_sources(const Blend *b, int j);
 

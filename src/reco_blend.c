@@ -885,20 +885,20 @@ seg_reco_row_contributions(const Blend *b, int j, double *con)
 	con[N_SRC] = b->boost ? b->boost[j] : 0;
 }
 
-/* text[] of the sources whose contribution is at least 10% of the total, largest first */
-Datum
-seg_reco_sources_datum(const double *con_in)
+/*
+ * The sources whose contribution is at least 10% of the total, largest
+ * first, as a key: each one's number + 1 in a base-8 digit, the first
+ * the most significant (seg_reco_sources_datum_key makes the text[])
+ */
+uint32
+seg_reco_sources_key(const double *con_in)
 {
-	Datum		el[N_SRC + 1];
 	double		con[N_SRC + 1];
-	const char *nm[N_SRC + 1];
-	int			n = 0,
-				s;
+	uint32		key = 0;
+	int			s;
 	double		total = 0;
 
-	for (s = 0; s < N_SRC; s++)
-		nm[s] = src_name[s];
-	nm[N_SRC] = "boost";
+	StaticAssertStmt(N_SRC + 1 < 8, "a source number must fit a base-8 digit");
 	memcpy(con, con_in, sizeof(con));
 	for (s = 0; s <= N_SRC; s++)
 		if (con[s] > 0)
@@ -912,10 +912,37 @@ seg_reco_sources_datum(const double *con_in)
 				bi = s;
 		if (bi < 0)
 			break;
-		el[n++] = CStringGetTextDatum(nm[bi]);
+		key = key * 8 + (uint32) (bi + 1);
 		con[bi] = 0;
 	}
+	return key;
+}
+
+/* the text[] of a key of seg_reco_sources_key */
+Datum
+seg_reco_sources_datum_key(uint32 key)
+{
+	Datum		el[N_SRC + 1];
+	int			digit[N_SRC + 1];
+	int			n = 0,
+				i;
+
+	for (; key != 0 && n <= N_SRC; key /= 8)
+		digit[n++] = (int) (key % 8) - 1;
+	for (i = 0; i < n; i++)
+	{
+		int			s = digit[n - 1 - i];
+
+		el[i] = CStringGetTextDatum(s < N_SRC ? src_name[s] : "boost");
+	}
 	return PointerGetDatum(construct_array(el, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* text[] of the sources whose contribution is at least 10% of the total, largest first */
+Datum
+seg_reco_sources_datum(const double *con_in)
+{
+	return seg_reco_sources_datum_key(seg_reco_sources_key(con_in));
 }
 
 /* the sources whose contribution is at least 10% of the row's, largest first */

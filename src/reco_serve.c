@@ -815,7 +815,7 @@ typedef struct RaJob
 	int32	   *cand;			/* cap each */
 	double	   *exact;			/* cap each */
 	double	   *fv;				/* cap each */
-	float	   *gmax;			/* n_products / 2 + 64 each */
+	float	   *gmax;			/* n_products / 4 + 32 each */
 	int32	   *pool;			/* 256 each */
 	bool	   *screened;		/* per slot: the screening decided */
 	/* per worker */
@@ -825,7 +825,7 @@ typedef struct RaJob
 	int64	   *occ_pid;		/* occ_max each */
 	double	   *occ_ts;
 	int			occ_max;
-	double	   *als;			/* RA_TILE x n_products each: the tile's ALS scores */
+	double	   *als;			/* RA_TILE (als_only: 1) x n_products each: ALS scores */
 	/* per slot (customer of the block) */
 	OccRow	   *occ_rows;
 	const int64 *ofirst;
@@ -876,7 +876,7 @@ ra_screened(RaJob *j, int slot, int worker, const float *sf, const Occasions *o)
 		xn += x[i] * x[i];
 	nc = seg_reco_als_screen(sf, m->n_products, p, seg_reco_screen_bound(m->d, sqrt(xn), j->ymax),
 							 m->yf, m->d, x, cand, exact, j->cap,
-							 j->gmax + (Size) worker * (m->n_products / 2 + 64), &lo, &hi, &sup);
+							 j->gmax + (Size) worker * (m->n_products / 4 + 32), &lo, &hi, &sup);
 	if (nc < 0)
 		return false;
 	if (!u->als_all)
@@ -975,7 +975,7 @@ ra_task(void *arg, int64 t, int worker)
 				rows = Min(RA_TILE, j->rows - first),
 				r;
 	int64		np = j->m->n_products;
-	double	   *als = j->als + (Size) worker * RA_TILE * np;
+	double	   *als = j->als + (Size) worker * (j->als_only ? 1 : RA_TILE) * np;
 
 	if (j->als_only)
 	{
@@ -1032,17 +1032,19 @@ ra_job_alloc(RaJob *job, MemoryContext work, const int64 *occ_cust, int64 occ_n,
 	job->occ_pid = MemoryContextAllocHuge(work, sizeof(int64) * nw * occ_max);
 	job->occ_ts = MemoryContextAllocHuge(work, sizeof(double) * nw * occ_max);
 	job->occ_max = occ_max;
-	job->als = MemoryContextAllocHuge(work, sizeof(double) * nw * RA_TILE * Max(job->m->n_products, 1));
+	/* ALS scores: a tile's rows, or with ALS alone one row (when screening cannot decide) */
+	job->als = MemoryContextAllocHuge(work, sizeof(double) * nw * (job->als_only ? 1 : RA_TILE) *
+									  Max(job->m->n_products, 1));
 	job->screened = palloc0(sizeof(bool) * block);
 	if (job->als_only)
 	{
 		job->ldo = (job->m->n_products + 15) / 16 * 16;
 		job->cap = 1024;
-		job->sf = MemoryContextAllocHuge(work, sizeof(float) * nw * RA_TILE * job->ldo);
+		job->sf = (float *) TYPEALIGN(64, MemoryContextAllocHuge(work, sizeof(float) * nw * RA_TILE * job->ldo + 64));
 		job->cand = palloc(sizeof(int32) * nw * job->cap);
 		job->exact = palloc(sizeof(double) * nw * job->cap);
 		job->fv = palloc(sizeof(double) * nw * job->cap);
-		job->gmax = MemoryContextAllocHuge(work, sizeof(float) * nw * (job->m->n_products / 2 + 64));
+		job->gmax = MemoryContextAllocHuge(work, sizeof(float) * nw * (job->m->n_products / 4 + 32));
 		job->pool = palloc(sizeof(int32) * nw * 256);
 	}
 	job->got = palloc(sizeof(int) * block);
@@ -1110,9 +1112,17 @@ ra_locate(const int64 *ids, int nsb, const int64 *occ_cust, int64 occ_n, int64 *
 	}
 }
 
-/* the rows of a block's customers ids[0..nsb-1], from the job's outputs */
+/*
+ * The rows of a block's customers ids[0..nsb-1], from the job's outputs.
+ * The sources text[] of each distinct key is made once (a row's sources
+ * are one of a few lists) in cache (RA_SOURCES_CACHE keys and datums,
+ * kept across the blocks of the call).
+ */
+#define RA_SOURCES_CACHE 16
+
 static void
-ra_emit(ReturnSetInfo *rsinfo, const RaJob *job, const int64 *ids, int nsb)
+ra_emit(ReturnSetInfo *rsinfo, const RaJob *job, const int64 *ids, int nsb,
+		uint32 *ckey, Datum *cdatum, int *ncache)
 {
 	int			slot;
 
@@ -1125,12 +1135,33 @@ ra_emit(ReturnSetInfo *rsinfo, const RaJob *job, const int64 *ids, int nsb)
 			Size		r = (Size) slot * job->topn + i;
 			Datum		values[5];
 			bool		nulls[5] = {false, false, false, false, false};
+			uint32		key = seg_reco_sources_key(job->con + r * (N_SRC + 1));
+			int			c;
 
 			values[0] = Int64GetDatum(ids[slot]);
 			values[1] = Int64GetDatum(job->u->id[job->out[r]]);
 			values[2] = Float8GetDatum(job->score[r]);
 			values[3] = Int32GetDatum(i + 1);
-			values[4] = seg_reco_sources_datum(job->con + r * (N_SRC + 1));
+			for (c = 0; c < *ncache && ckey[c] != key; c++)
+				;
+			if (c == *ncache)
+			{
+				Datum		d = seg_reco_sources_datum_key(key);
+
+				if (*ncache == RA_SOURCES_CACHE)
+				{
+					values[4] = d;	/* full: this row's own */
+					c = -1;
+				}
+				else
+				{
+					ckey[c] = key;
+					cdatum[c] = d;
+					(*ncache)++;
+				}
+			}
+			if (c >= 0)
+				values[4] = cdatum[c];
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}
@@ -1183,6 +1214,9 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	float	   *xf;
 	int64	   *ids;
 	int64		screened = 0;
+	uint32		ckey[RA_SOURCES_CACHE];
+	Datum		cdatum[RA_SOURCES_CACHE];
+	int			ncache = 0;
 	Portal		portal;
 	Oid			t1[1] = {TEXTOID};
 	Datum		v1[1];
@@ -1323,7 +1357,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 		for (i = 0; i < rows; i++)
 			screened += job.screened[i];
 		MemoryContextSwitchTo(old);
-		ra_emit(rsinfo, &job, ids, rows);
+		ra_emit(rsinfo, &job, ids, rows, ckey, cdatum, &ncache);
 		MemoryContextSwitchTo(work);
 		scored += rows;
 		seg_reco_progress_update(scored);
