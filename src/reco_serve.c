@@ -1315,11 +1315,13 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 
 	/*
 	 * ALS alone over every product (the others weigh nothing, re-buys
-	 * allowed): the ranking of the ALS scores, screened in float32 and
-	 * decided exactly (ra_screened)
+	 * allowed) and a short list (a pool of at most 256): the ranking of the
+	 * ALS scores, screened in float32 and decided exactly (ra_screened)
 	 */
 	job.als_only = include_purchased && hw.w[SRC_ALS] > 0 &&
-		hw.w[SRC_CONTENT] == 0 && hw.w[SRC_POP] == 0 && hw.w[SRC_BA] == 0;
+		hw.w[SRC_CONTENT] == 0 && hw.w[SRC_POP] == 0 && hw.w[SRC_BA] == 0 &&
+		seg_reco_select_pool_size(u, topn, only_active, max_per_cat, diversity) <= 256 &&
+		seg_reco_select_pool_size(u, topn, only_active, max_per_cat, diversity) < m->n_products;
 	job.panels = job.als_only ? NULL : seg_reco_score_panels(m->yf, m->n_products, m->d);
 	if (job.als_only)
 	{
