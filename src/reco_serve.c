@@ -800,13 +800,14 @@ typedef struct RaJob
 	const SegRecoContent *c;
 	const HybridWeights *hw;
 	ProductMeta *pm;			/* every product fetched */
-	const double *x;			/* factors of the block's customers (rows x d) */
+	int64	   *ids;			/* the block's customers */
+	double	   *x;				/* their factors (rows x d) */
 	const double *panels;		/* the products' (seg_reco_score_panels), unless als_only */
 	int			simd;			/* seg_reco_simd_level() */
 	int			rows;			/* customers in the block */
 	/* ALS alone over every product: float32 screening (seg_reco_als_screen) */
 	bool		als_only;
-	const float *xf;			/* the block's factors as stored (rows x d) */
+	float	   *xf;				/* the same as stored (rows x d) */
 	const float *panels_f;		/* seg_reco_score_panels_f */
 	int64		ldo;			/* floats per row of sf */
 	double		ymax;			/* the largest ||y_i|| */
@@ -828,11 +829,11 @@ typedef struct RaJob
 	double	   *als;			/* RA_TILE (als_only: 1) x n_products each: ALS scores */
 	/* per slot (customer of the block) */
 	OccRow	   *occ_rows;
-	const int64 *ofirst;
-	const int64 *olast;
+	int64	   *ofirst;
+	int64	   *olast;
 	const SegRecoPairs *hist;
-	const int64 *hfirst;
-	const int64 *hlast;
+	int64	   *hfirst;
+	int64	   *hlast;
 	int		   *got;
 	int32	   *out;			/* topn each: universe indexes */
 	double	   *score;			/* topn each */
@@ -999,6 +1000,8 @@ ra_task(void *arg, int64 t, int worker)
  * c, pm, topn) are set before.  occ_cust[0..occ_n-1]: the customers of the
  * occasion rows, in order.
  */
+static void ra_block_alloc(RaJob *job, int block);
+
 static void
 ra_job_alloc(RaJob *job, MemoryContext work, const int64 *occ_cust, int64 occ_n, int block)
 {
@@ -1035,7 +1038,6 @@ ra_job_alloc(RaJob *job, MemoryContext work, const int64 *occ_cust, int64 occ_n,
 	/* ALS scores: a tile's rows, or with ALS alone one row (when screening cannot decide) */
 	job->als = MemoryContextAllocHuge(work, sizeof(double) * nw * (job->als_only ? 1 : RA_TILE) *
 									  Max(job->m->n_products, 1));
-	job->screened = palloc0(sizeof(bool) * block);
 	if (job->als_only)
 	{
 		job->ldo = (job->m->n_products + 15) / 16 * 16;
@@ -1047,11 +1049,33 @@ ra_job_alloc(RaJob *job, MemoryContext work, const int64 *occ_cust, int64 occ_n,
 		job->gmax = MemoryContextAllocHuge(work, sizeof(float) * nw * (job->m->n_products / 4 + 32));
 		job->pool = palloc(sizeof(int32) * nw * 256);
 	}
+	ra_block_alloc(job, block);
+}
+
+/*
+ * A block's own arrays (inputs and per-slot outputs), so that two blocks
+ * can be in flight: its customers, their factors, occasion and history
+ * ranges, and lists.
+ */
+static void
+ra_block_alloc(RaJob *job, int block)
+{
+	int			d = job->m->d;
+
+	job->ids = palloc(sizeof(int64) * block);
+	job->x = palloc(sizeof(double) * (Size) block * d);
+	job->xf = palloc(sizeof(float) * (Size) block * d);
+	job->ofirst = palloc(sizeof(int64) * block);
+	job->olast = palloc(sizeof(int64) * block);
+	job->hfirst = palloc(sizeof(int64) * block);
+	job->hlast = palloc(sizeof(int64) * block);
+	job->screened = palloc0(sizeof(bool) * block);
 	job->got = palloc(sizeof(int) * block);
 	job->out = palloc(sizeof(int32) * block * Max(job->topn, 1));
 	job->score = palloc(sizeof(double) * block * Max(job->topn, 1));
 	job->con = palloc(sizeof(double) * block * Max(job->topn, 1) * (N_SRC + 1));
 }
+
 
 /* ids[] and xb, xf (rows x d) := the customers and factors of a fetched block */
 static void
@@ -1110,6 +1134,25 @@ ra_locate(const int64 *ids, int nsb, const int64 *occ_cust, int64 occ_n, int64 *
 			(*hpos)++;
 		hlast[slot] = *hpos;
 	}
+}
+
+/*
+ * The next block of customers and factors into job (job->rows of them,
+ * also returned; 0 at the end), with their occasion and history ranges.
+ */
+static int
+ra_fetch(Portal portal, RaJob *job, int block, const int64 *occ_cust, int64 occ_n, int64 *opos,
+		 const SegRecoPairs *hist, int64 *hpos)
+{
+	CHECK_FOR_INTERRUPTS();
+	SPI_cursor_fetch(portal, true, block);
+	job->rows = (int) SPI_processed;
+	if (job->rows == 0)
+		return 0;
+	ra_read_factors(SPI_tuptable, job->rows, job->m->d, job->ids, job->x, job->xf);
+	ra_locate(job->ids, job->rows, occ_cust, occ_n, opos, hist, hpos,
+			  job->ofirst, job->olast, job->hfirst, job->hlast);
+	return job->rows;
 }
 
 /*
@@ -1204,15 +1247,10 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	OccRow	   *occ_rows = NULL;
 	double		end = 0;
 	char	   *as_of_opt = NULL;
-	int64	   *ofirst,
-			   *olast,
-			   *hfirst,
-			   *hlast;
-	RaJob		job;
+	RaJob		job,
+				jobs[2];
+	SegRecoParallel *volatile running = NULL;
 	int			block;
-	double	   *xb;
-	float	   *xf;
-	int64	   *ids;
 	int64		screened = 0;
 	uint32		ckey[RA_SOURCES_CACHE];
 	Datum		cdatum[RA_SOURCES_CACHE];
@@ -1283,13 +1321,6 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	 */
 	block = (int) Max(64, Min(4096, Min((1 << 24) / Max(m->n_products, 1),
 										(1 << 22) / (Max(topn, 1) * (N_SRC + 3)))));
-	xb = palloc(sizeof(double) * (Size) block * m->d);
-	xf = palloc(sizeof(float) * (Size) block * m->d);
-	ids = palloc(sizeof(int64) * block);
-	ofirst = palloc(sizeof(int64) * block);
-	olast = palloc(sizeof(int64) * block);
-	hfirst = palloc(sizeof(int64) * block);
-	hlast = palloc(sizeof(int64) * block);
 
 	job.u = u;
 	job.m = m;
@@ -1297,11 +1328,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	job.hw = &hw;
 	job.pm = &pm;
 	job.occ_rows = occ_rows;
-	job.ofirst = ofirst;
-	job.olast = olast;
 	job.hist = &hist;
-	job.hfirst = hfirst;
-	job.hlast = hlast;
 	job.topn = topn;
 	job.only_active = only_active;
 	job.max_per_cat = max_per_cat;
@@ -1310,8 +1337,6 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	job.use_history = use_history;
 	job.include_purchased = include_purchased;
 	job.simd = seg_reco_simd_level();
-	job.x = xb;
-	job.xf = xf;
 
 	/*
 	 * ALS alone over every product (the others weigh nothing, re-buys
@@ -1342,28 +1367,51 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 									   "SELECT c.customer_id, c.factors FROM seg_reco.als_customer_factors c "
 									   "WHERE c.model OPERATOR(pg_catalog.=) $1 ORDER BY c.customer_id",
 									   1, t1, v1, NULL, true, 0);
-	for (;;)
-	{
-		int			rows,
-					i;
 
-		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, block);
-		if (SPI_processed == 0)
-			break;
-		rows = (int) SPI_processed;
-		ra_read_factors(SPI_tuptable, rows, m->d, ids, xb, xf);
-		ra_locate(ids, rows, occ_cust, occ_n, &opos, &hist, &hpos, ofirst, olast, hfirst, hlast);
-		job.rows = rows;
-		seg_reco_parallel_for((rows + RA_TILE - 1) / RA_TILE, ra_task, &job);
-		for (i = 0; i < rows; i++)
-			screened += job.screened[i];
-		MemoryContextSwitchTo(old);
-		ra_emit(rsinfo, &job, ids, rows, ckey, cdatum, &ncache);
-		MemoryContextSwitchTo(work);
-		scored += rows;
-		seg_reco_progress_update(scored);
+	/*
+	 * Two blocks in flight: while the threads score, blend and choose for
+	 * one, the backend's thread fetches the next one's factors and emits
+	 * the previous one's rows (seg_reco_parallel_begin/end); an error
+	 * meanwhile stops and joins the threads before it propagates.
+	 */
+	jobs[0] = job;
+	jobs[1] = job;
+	ra_block_alloc(&jobs[1], block);
+	PG_TRY();
+	{
+		int			cur = 0;
+
+		if (ra_fetch(portal, &jobs[cur], block, occ_cust, occ_n, &opos, &hist, &hpos) > 0)
+			running = seg_reco_parallel_begin((jobs[cur].rows + RA_TILE - 1) / RA_TILE, ra_task,
+											  &jobs[cur]);
+		while (running != NULL)
+		{
+			int			next = ra_fetch(portal, &jobs[1 - cur], block, occ_cust, occ_n, &opos,
+										&hist, &hpos),
+						i;
+
+			seg_reco_parallel_end(running);
+			running = NULL;
+			for (i = 0; i < jobs[cur].rows; i++)
+				screened += jobs[cur].screened[i];
+			scored += jobs[cur].rows;
+			seg_reco_progress_update(scored);
+			if (next > 0)
+				running = seg_reco_parallel_begin((next + RA_TILE - 1) / RA_TILE, ra_task,
+												  &jobs[1 - cur]);
+			MemoryContextSwitchTo(old);
+			ra_emit(rsinfo, &jobs[cur], jobs[cur].ids, jobs[cur].rows, ckey, cdatum, &ncache);
+			MemoryContextSwitchTo(work);
+			cur = 1 - cur;
+		}
 	}
+	PG_CATCH();
+	{
+		if (running != NULL)
+			seg_reco_parallel_cancel(running);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	SPI_cursor_close(portal);
 	elog(DEBUG1, "recommend_all: " INT64_FORMAT " customers, %s kernels, " INT64_FORMAT " decided by float32 screening",
 		 scored, seg_reco_simd_name(job.simd), screened);

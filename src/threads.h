@@ -90,6 +90,23 @@ extern int	seg_reco_parallel_workers(int64 ntasks);
 extern void seg_reco_parallel_for(int64 ntasks, seg_reco_task_fn fn, void *arg);
 
 /*
+ * The same in two halves, so that the backend's thread can do other work
+ * (SPI, tuplestores: anything but these tasks' arrays) while the other
+ * threads run tasks: seg_reco_parallel_begin(ntasks, fn, arg) starts them
+ * and returns at once; seg_reco_parallel_end(p) runs the tasks left on
+ * the calling thread (as worker 0) and joins the threads.  Between the
+ * two, an ERROR must not leave the threads running: the caller catches it
+ * (PG_TRY), calls seg_reco_parallel_cancel(p) (tasks not yet started are
+ * skipped, the threads joined) and rethrows.  scripts/check_threads.py
+ * takes the fn of seg_reco_parallel_begin as a task entry point too.
+ */
+typedef struct SegRecoParallel SegRecoParallel;
+
+extern SegRecoParallel *seg_reco_parallel_begin(int64 ntasks, seg_reco_task_fn fn, void *arg);
+extern void seg_reco_parallel_end(SegRecoParallel *p);
+extern void seg_reco_parallel_cancel(SegRecoParallel *p);
+
+/*
  * Task code checks for interrupts with SEG_RECO_CHECK_FOR_INTERRUPTS(): an
  * out-of-line CHECK_FOR_INTERRUPTS() that does nothing on a thread running
  * tasks (the backend's included, while it does), since an ERROR thrown from
