@@ -30,8 +30,9 @@
  * same bits whatever seg_reco.threads is.
  *
  * The allowed set: the task entry points (marked *: the fn of each
- * seg_reco_parallel_for call) and every function they reach, by file.  Each
- * carries the comment "task-safe: see threads.h" at its definition.
+ * seg_reco_parallel_for or seg_reco_parallel_begin call) and every function
+ * they reach, by file.  Each carries the comment "task-safe: see threads.h"
+ * at its definition.
  * scripts/check_threads.py, a test of scripts/test.sh, computes this set
  * from the call graph and fails when a function in it breaks the rules
  * above, or when this list or those comments disagree with the code.
