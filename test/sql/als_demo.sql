@@ -95,6 +95,39 @@ SELECT count(*) AS rows,
                                       weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "history_prior": 0}') r
     ON r.rank = a.rank;
 
+-- exact ties among the best (twenty products given the same factors before
+-- the model is first served): the screening keeps the full blend's order
+-- (ties to the lower product id), or leaves the customer to the full blend
+SELECT 1 AS trained FROM seg_reco.als_train('ties', factors => 8, iterations => 3);
+UPDATE seg_reco.als_product_factors f
+   SET factors = (SELECT g.factors FROM seg_reco.als_product_factors g
+                   WHERE g.model = 'ties' ORDER BY g.product_id LIMIT 1)
+ WHERE f.model = 'ties' AND f.product_id IN (SELECT product_id FROM seg_reco.als_product_factors
+                                              WHERE model = 'ties' ORDER BY product_id LIMIT 20);
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE a.product_id = r.product_id AND a.score = r.score) AS same,
+       count(*) FILTER (WHERE a.product_id IN (SELECT product_id FROM seg_reco.als_product_factors
+                                                WHERE model = 'ties' ORDER BY product_id LIMIT 20)) > 0 AS tied_listed
+  FROM seg_reco.recommend_all('ties', 5, only_active => false,
+                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "history_prior": 0}') a
+  JOIN LATERAL seg_reco.recommend_for(a.customer_id, 5, model => 'ties', only_active => false,
+                                      weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "history_prior": 0}') r
+    ON r.rank = a.rank;
+-- every product the same factors: every score ties, the screening cannot
+-- decide (the min-max range is empty) and each customer is blended in full
+SELECT 1 AS trained FROM seg_reco.als_train('flat', factors => 8, iterations => 3);
+UPDATE seg_reco.als_product_factors f
+   SET factors = (SELECT g.factors FROM seg_reco.als_product_factors g
+                   WHERE g.model = 'flat' ORDER BY g.product_id LIMIT 1)
+ WHERE f.model = 'flat';
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE a.product_id = r.product_id AND a.score = r.score) AS same
+  FROM seg_reco.recommend_all('flat', 5, only_active => false,
+                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "history_prior": 0}') a
+  JOIN LATERAL seg_reco.recommend_for(a.customer_id, 5, model => 'flat', only_active => false,
+                                      weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "history_prior": 0}') r
+    ON r.rank = a.rank;
+
 -- seg_reco.simd: every level gives the same lists and bits (a level the CPU
 -- lacks falls back to the best below it); simd_info says which is used
 SET seg_reco.simd = generic;
