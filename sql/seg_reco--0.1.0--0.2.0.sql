@@ -5077,7 +5077,7 @@ BEGIN
     RETURN format('seg_reco.%s now reads from %s', relation, source);
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) IS 'replace a source relation (customers, products, transactions, digital_events) by a view over your own table, mapping column names';
+COMMENT ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) IS 'replace a source relation (customers, products, transactions, digital_events) by a view over your own table, mapping column names; text customer, product and receipt ids are read as seg_reco.internal_id (mapped back by seg_reco.source_ids)';
 REVOKE EXECUTE ON FUNCTION seg_reco.use_source(text, regclass, jsonb, boolean) FROM PUBLIC;
 
 -- refresh step: fit and store the purchase and spend models, score customers.

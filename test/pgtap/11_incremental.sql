@@ -79,12 +79,12 @@ SELECT is((SELECT detail ->> 'lists' FROM seg_reco.refresh_log
             WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'recommendations'),
           'changed customers', 'the lists of the changed customers only are rebuilt');
 SELECT is((SELECT count(*) FROM (
-             (SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources FROM seg_reco.recommendations r
+             (SELECT r.customer_id, r.product_id, r.score, r.rank, r.source, r.sources FROM seg_reco.recommendations r
                WHERE r.customer_id IN (SELECT c.customer_id FROM pg_temp.seg_reco_changed c)
               EXCEPT SELECT * FROM seg_reco.pipeline_recommendations(ARRAY(SELECT c.customer_id FROM pg_temp.seg_reco_changed c)))
              UNION ALL
              (SELECT * FROM seg_reco.pipeline_recommendations(ARRAY(SELECT c.customer_id FROM pg_temp.seg_reco_changed c))
-              EXCEPT SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources FROM seg_reco.recommendations r)) x),
+              EXCEPT SELECT r.customer_id, r.product_id, r.score, r.rank, r.source, r.sources FROM seg_reco.recommendations r)) x),
           0::bigint, 'their lists are what a full rebuild computes with the folded-in model');
 SELECT is((SELECT count(*) FROM (
              (SELECT * FROM seg_reco.recommendations r
