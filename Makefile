@@ -46,6 +46,8 @@ $(DATA_built): $(SQL_SOURCES) $(EXTENSION).control
 src/als_train.o: override CFLAGS += -O3
 # the small distance kernel of k-means (seg_reco_sqdist_small) likewise
 src/linalg.o: override CFLAGS += -O3
+# the score kernels of recommend_all (linalg_score.c) likewise
+src/linalg_score.o: override CFLAGS += -O3
 
 # PGXS does not track header dependencies: rebuild every object when a
 # header changes (structs shared between files must never go stale)

@@ -18,7 +18,8 @@ How it works:
      (each function's references: functions whose address it takes, e.g. a
      qsort comparator, and global variables it reads or writes).
   2. The roots are the task functions named at the call sites
-     seg_reco_parallel_for(ntasks, fn, arg) in the sources, so a new task is
+     seg_reco_parallel_for(ntasks, fn, arg) and seg_reco_parallel_begin(ntasks,
+     fn, arg) in the sources, so a new task is
      covered without editing this script.
   3. From the roots it follows every direct call and every function whose
      address is taken (the comparator given to qsort runs on the task too)
@@ -71,7 +72,8 @@ LIST_HEADING = "The allowed set"
 # the one function task code may call that checks for interrupts: not followed
 INTERRUPT_CHECK = "seg_reco_check_for_interrupts_off_tasks"
 # the pool itself: a task never starts tasks
-POOL = {"seg_reco_parallel_for", "seg_reco_parallel_workers"}
+POOL = {"seg_reco_parallel_for", "seg_reco_parallel_workers", "seg_reco_parallel_begin",
+        "seg_reco_parallel_end", "seg_reco_parallel_cancel"}
 # PostgreSQL functions that are plain C on the caller's arrays
 PG_ALLOWED = {"pg_qsort"}
 BLAS = re.compile(r"^(cblas_|openblas_|goto_|LAPACKE_|lapack_|[sdcz][a-z0-9]{2,6}_$)")
@@ -249,13 +251,14 @@ def strip_c(text):
 
 
 def find_roots(sources):
-    """(name, file, line) of the fn argument of every seg_reco_parallel_for call."""
+    """(name, file, line) of the fn argument of every seg_reco_parallel_for and
+    seg_reco_parallel_begin call."""
     roots, problems = [], []
     for src in sources:
         if os.path.basename(src) == "threads.c":
             continue
         text = strip_c(open(src, encoding="utf-8").read())
-        for m in re.finditer(r"\bseg_reco_parallel_for\s*\(", text):
+        for m in re.finditer(r"\bseg_reco_parallel_(for|begin)\s*\(", text):
             depth, i, args, start = 1, m.end(), [], m.end()
             while i < len(text) and depth:
                 c = text[i]
@@ -268,7 +271,7 @@ def find_roots(sources):
                     start = i + 1
                 i += 1
             line = text.count("\n", 0, m.start()) + 1
-            fn = args[1] if len(args) == 3 else ""
+            fn = args[1] if len(args) == 3 else ""   # (ntasks, fn, arg), both calls
             if not re.fullmatch(r"[A-Za-z_]\w*", fn):
                 problems.append(f"{rel(src)}:{line}: the task of seg_reco_parallel_for must be "
                                 f"a function named at the call (got {fn!r})")

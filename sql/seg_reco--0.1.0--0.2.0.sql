@@ -5824,3 +5824,13 @@ $fn$;
 COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the source tables by customer id (co-located), products as a reference table, non-members'' lines into nonmember_transactions (in progress: the models and outputs follow)';
 REVOKE EXECUTE ON FUNCTION seg_reco.distribute() FROM PUBLIC;
 -- END issue 15
+-- issue 12: recommend_all at least as fast as implicit's batch recommend
+-- (seg_reco's own SIMD score kernels, the setting seg_reco.simd; merged after
+-- recommend_all gained customer_ids, so its comment is on the new signature)
+COMMENT ON FUNCTION seg_reco.recommend_all(text, integer, boolean, boolean, jsonb, float8, integer, date, bigint[]) IS 'the hybrid top-n of recommend_for for every customer of an als model (or those of customer_ids; the same lists and score bits), als scored by seg_reco''s own SIMD kernels (seg_reco.simd), purchases read in one pass when a source needs them (for the recommendations view)';
+
+CREATE FUNCTION seg_reco.simd_info(OUT setting text, OUT cpu text, OUT used text)
+AS 'MODULE_PATHNAME', 'seg_reco_simd_info'
+LANGUAGE C STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco.simd_info() IS 'the instruction set of the kernels chosen at run time (recommend_all''s scores): the setting seg_reco.simd, the best this CPU supports, and the one used';

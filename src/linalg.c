@@ -355,29 +355,23 @@ topk_sift_down(const double *s, int32 *h, int n, int i)
 	}
 }
 
-/* task-safe: see threads.h */
-int
-seg_reco_topk(const double *scores, const bool *allowed, int64 n, int k, int32 *out)
-{
-	int			size = 0;
-	int64		i = 0;
-	int			j;
+typedef double tk_v8 __attribute__((vector_size(64)));
+typedef double tk_v8u __attribute__((vector_size(64), aligned(8)));
+typedef int64 tk_l8 __attribute__((vector_size(64)));
+typedef uint8 tk_b8u __attribute__((vector_size(8), aligned(1)));
+#define TK_SELECT(m, a, b) ((tk_v8) ((((tk_l8) (a)) & (m)) | (((tk_l8) (b)) & ~(m))))
 
-	if (k <= 0)
-		return 0;
-	/* the first k allowed */
-	for (; i < n && size < k; i++)
+/* offer entry q to the heap out[0 .. *size - 1] of at most k */
+/* task-safe: see threads.h */
+static inline void
+topk_offer(const double *scores, int32 *out, int *size, int k, int32 q)
+{
+	if (*size < k)
 	{
 		/* sift up */
-		int			c = size;
+		int			c = (*size)++;
 
-		/* task-safe: a no-op on a worker thread (see threads.h) */
-		if ((i & 1048575) == 1048575)
-			SEG_RECO_CHECK_FOR_INTERRUPTS();
-		if (allowed != NULL && !allowed[i])
-			continue;
-		size++;
-		out[c] = (int32) i;
+		out[c] = q;
 		while (c > 0)
 		{
 			int			p = (c - 1) / 2;
@@ -389,6 +383,214 @@ seg_reco_topk(const double *scores, const bool *allowed, int64 n, int k, int32 *
 			out[c] = out[p];
 			out[p] = t;
 			c = p;
+		}
+	}
+	else if (topk_worse(scores, out[0], q))
+	{
+		/* q replaces the worst kept (the root) */
+		out[0] = q;
+		topk_sift_down(scores, out, *size, 0);
+	}
+}
+
+/* any lane of a comparison's result m (a tk_l8) set */
+typedef int64 tk_l4 __attribute__((vector_size(32)));
+typedef int64 tk_l2 __attribute__((vector_size(16)));
+#define TK_ANY(m) \
+	({ \
+		tk_l8		m_ = (m); \
+		tk_l4		a_ = __builtin_shufflevector(m_, m_, 0, 1, 2, 3) | \
+			__builtin_shufflevector(m_, m_, 4, 5, 6, 7); \
+		tk_l2		c_ = __builtin_shufflevector(a_, a_, 0, 1) | __builtin_shufflevector(a_, a_, 2, 3); \
+		(c_[0] | c_[1]) != 0; \
+	})
+
+/* the k largest group maxima above -Infinity: offer m to the min-heap of values */
+/* task-safe: see threads.h */
+static inline void
+topk_heap_value(double *heap, int *hn, int k, double m)
+{
+	int			c;
+
+	if (!(m > -INFINITY))
+		return;
+	if (*hn < k)
+	{
+		c = (*hn)++;
+		heap[c] = m;
+		while (c > 0 && heap[(c - 1) / 2] > heap[c])
+		{
+			double		t = heap[c];
+
+			heap[c] = heap[(c - 1) / 2];
+			heap[(c - 1) / 2] = t;
+			c = (c - 1) / 2;
+		}
+		return;
+	}
+	if (!(m > heap[0]))
+		return;
+	heap[0] = m;
+	c = 0;
+	for (;;)
+	{
+		int			l = 2 * c + 1,
+					r = l + 1,
+					mm = c;
+		double		t;
+
+		if (l < *hn && heap[l] < heap[mm])
+			mm = l;
+		if (r < *hn && heap[r] < heap[mm])
+			mm = r;
+		if (mm == c)
+			break;
+		t = heap[c];
+		heap[c] = heap[mm];
+		heap[mm] = t;
+		c = mm;
+	}
+}
+
+/* vectors of eight per block of the threshold pass, and most blocks */
+#define TK_BLOCK_VECTORS 4
+#define TK_MAX_BLOCKS 512
+
+/*
+ * The threshold pass of seg_reco_topk.  The entries fall into groups: in
+ * each block of TK_BLOCK_VECTORS x 8 entries (or more, for long arrays),
+ * the entries of one vector lane, and the entries after the last block.
+ * A vertical maximum per block gives the largest allowed score of each
+ * group, and T := the k-th largest of those.  At least k entries score T
+ * or more (k groups' maxima), so every entry below T has k better ones:
+ * the top k are among the entries scoring T or more, in the blocks whose
+ * maxima reach T.  Offering just those to the heap, in index order, keeps
+ * what offering all would (the order "higher score, then lower index" is
+ * total without NaN).  Returns false (do the plain pass) when a NaN is
+ * allowed or fewer than k groups have an allowed entry above -Infinity.
+ */
+/* task-safe: see threads.h */
+static inline __attribute__((always_inline)) bool
+topk_threshold(const double *scores, const bool *allowed, int64 n, int k, int32 *out, int *size)
+{
+	tk_v8		bmax[TK_MAX_BLOCKS];
+	double		heap[64];
+	int64		bl = TK_BLOCK_VECTORS * 8,
+				nb,
+				b,
+				q;
+	int			hn = 0,
+				l;
+	bool		nan = false;
+	double		thr,
+				tail = -INFINITY;
+	const tk_v8 ninf = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
+		-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+	tk_l8		nanv = {0};
+
+	while (n / bl > TK_MAX_BLOCKS)
+		bl *= 2;
+	nb = n / bl;
+	for (b = 0; b < nb; b++)
+	{
+		tk_v8		mv = ninf;
+		tk_l8		hit;
+		int64		e = (b + 1) * bl;
+
+		for (q = b * bl; q < e; q += 8)
+		{
+			tk_v8		x = *(const tk_v8u *) (scores + q);
+
+			if (allowed != NULL)
+			{
+				tk_l8		ok = __builtin_convertvector(*(const tk_b8u *) ((const uint8 *) allowed + q), tk_l8) != 0;
+
+				x = TK_SELECT(ok, x, ninf);
+			}
+			nanv |= x != x;
+			mv = TK_SELECT(x > mv, x, mv);
+		}
+		bmax[b] = mv;
+		/* the lanes that could enter the heap of maxima (few, once it is full) */
+		hit = mv > (hn < k ? -INFINITY : heap[0]);
+		if (TK_ANY(hit))
+			for (l = 0; l < 8; l++)
+				if (hit[l])
+					topk_heap_value(heap, &hn, k, mv[l]);
+	}
+	for (q = nb * bl; q < n; q++)
+		if (allowed == NULL || allowed[q])
+		{
+			nan |= isnan(scores[q]);
+			tail = scores[q] > tail ? scores[q] : tail;
+		}
+	topk_heap_value(heap, &hn, k, tail);
+	for (l = 0; l < 8; l++)
+		nan |= nanv[l] != 0;
+	if (nan || hn < k)
+		return false;
+	thr = heap[0];
+	*size = 0;
+	for (b = 0; b < nb; b++)
+	{
+		if (!TK_ANY(bmax[b] >= thr))
+			continue;
+		/* eight at a time: the vectors holding an entry of T or more */
+		for (q = b * bl; q < (b + 1) * bl; q += 8)
+		{
+			int64		r;
+
+			if (!TK_ANY(*(const tk_v8u *) (scores + q) >= thr))
+				continue;
+			for (r = q; r < q + 8; r++)
+				if ((allowed == NULL || allowed[r]) && scores[r] >= thr)
+					topk_offer(scores, out, size, k, (int32) r);
+		}
+	}
+	if (tail >= thr)
+		for (q = nb * bl; q < n; q++)
+			if ((allowed == NULL || allowed[q]) && scores[q] >= thr)
+				topk_offer(scores, out, size, k, (int32) q);
+	return true;
+}
+
+/*
+ * In clones per CPU: the compares are exact, so every clone keeps the same
+ * entries.
+ */
+/* task-safe: see threads.h */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("default", "avx2", "avx512f")))
+#endif
+int
+seg_reco_topk(const double *scores, const bool *allowed, int64 n, int k, int32 *out)
+{
+	int			size = 0;
+	int64		i = 0;
+	int			j;
+
+	if (k <= 0)
+		return 0;
+
+	/*
+	 * Many entries and a short list: the threshold pass (a pass of vector
+	 * maxima, then the few blocks that can hold the best).  Ties and the
+	 * order are those of the plain pass below.
+	 */
+	if (n >= 1024 && k <= 64 && (int64) k * 32 <= n &&
+		n <= PG_INT32_MAX && topk_threshold(scores, allowed, n, k, out, &size))
+		i = n;
+	else
+	{
+		/* the first k allowed */
+		for (; i < n && size < k; i++)
+		{
+			/* task-safe: a no-op on a worker thread (see threads.h) */
+			if ((i & 1048575) == 1048575)
+				SEG_RECO_CHECK_FOR_INTERRUPTS();
+			if (allowed != NULL && !allowed[i])
+				continue;
+			topk_offer(scores, out, &size, k, (int32) i);
 		}
 	}
 
@@ -429,6 +631,22 @@ seg_reco_topk(const double *scores, const bool *allowed, int64 n, int k, int32 *
 		topk_sift_down(scores, out, j, 0);
 	}
 	return size;
+}
+
+/* task-safe: see threads.h */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("default", "avx2", "avx512f")))
+#endif
+int
+seg_reco_count_true(const bool *v, int n)
+{
+	const uint8 *b = (const uint8 *) v;
+	int			j,
+				k = 0;
+
+	for (j = 0; j < n; j++)
+		k += b[j] != 0;
+	return k;
 }
 
 /*

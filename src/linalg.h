@@ -126,6 +126,9 @@ extern void seg_reco_dot_rows_f(const float *y, int64 n, int d, const double *x,
  */
 extern int	seg_reco_topk(const double *scores, const bool *allowed, int64 n, int k, int32 *out);
 
+/* the number of true flags among v[0..n-1] */
+extern int	seg_reco_count_true(const bool *v, int n);
+
 /*
  * For ALS training in single precision (als_train.c).
  *
@@ -134,5 +137,62 @@ extern int	seg_reco_topk(const double *scores, const bool *allowed, int64 n, int
  * blocks of rows, so the sums grow in double.
  */
 extern void seg_reco_syrk_tn_f(const float *a, int64 rows, int d, double alpha, double *c);
+
+/*
+ * SIMD kernels chosen at run time (linalg_score.c).  The setting
+ * seg_reco.simd (auto, or a level to use at most) and the CPU decide
+ * seg_reco_simd_level(), read on the backend's thread and passed to the
+ * tasks; every level gives the same bits.
+ */
+enum
+{
+	SEG_RECO_SIMD_GENERIC = 0,	/* the default x86-64 (SSE2), or plain C */
+	SEG_RECO_SIMD_AVX2 = 1,		/* AVX2 and FMA */
+	SEG_RECO_SIMD_AVX512 = 2,	/* AVX-512F */
+	SEG_RECO_SIMD_AUTO = 3
+};
+
+/* GUC seg_reco.simd, defined in seg_reco.c */
+extern PGDLLIMPORT int seg_reco_simd;
+
+/* the level to use: the best the CPU supports, at most the setting's */
+extern int	seg_reco_simd_level(void);
+extern const char *seg_reco_simd_name(int level);
+
+/* the best level of this CPU */
+extern const char *seg_reco_simd_cpu_name(void);
+
+/*
+ * The products' single-precision factors y (n x d) in panels of eight for
+ * seg_reco_score_rows: ((n + 7) / 8) * d * 8 doubles, in the current
+ * memory context, aligned to 64 bytes (freed with the context, not pfree).
+ */
+extern double *seg_reco_score_panels(const float *y, int64 n, int d);
+
+/*
+ * out[r * ldo + i] := x_r . y_i for the rows x (rows x d, each value a
+ * float widened to double) and the n products of panels, each the bits of
+ * seg_reco_dot (and of seg_reco_dot_rows_f) whatever the level.  No
+ * PostgreSQL call: tasks may run it.
+ */
+extern void seg_reco_score_rows(int level, const double *x, int rows, int d, const double *panels,
+								int64 n, double *out, int64 ldo);
+
+/*
+ * Screening in single precision (linalg_score.c): the products' factors
+ * in panels of sixteen floats; the float scores of rows x (rows x d
+ * floats) against them (whole panels stored: ldo >= ((n + 15) / 16) * 16);
+ * the bound of their error against the double scores; and from one
+ * customer's float scores, the products that can be among the p best
+ * exactly (see seg_reco_als_screen in linalg_score.c).  No PostgreSQL call
+ * in the last three: tasks may run them.
+ */
+extern float *seg_reco_score_panels_f(const float *y, int64 n, int d);
+extern void seg_reco_score_rows_f(int level, const float *x, int rows, int d, const float *panels,
+								  int64 n, float *out, int64 ldo);
+extern double seg_reco_screen_bound(int d, double xnorm, double ymax);
+extern int	seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, int d,
+								const double *x, int32 *cand, double *exact, int cap, float *gmax,
+								double *lo, double *hi, double *sup);
 
 #endif							/* SEG_RECO_LINALG_H */

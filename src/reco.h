@@ -89,7 +89,9 @@ typedef struct ProductMeta
 /* Scratch and results of one blend, reused across customers */
 typedef struct Blend
 {
-	double	   *norm[N_SRC];	/* normalised source scores, per universe product */
+	double	   *norm[N_SRC];	/* normalised source scores, per universe product
+								 * (popularity may point to the universe's: read only) */
+	double	   *pop_scratch;	/* room for popularity over the allowed products */
 	double		w_eff[N_SRC];
 	double	   *score;			/* the blended score */
 	double	   *boost;			/* extra weight per universe product (or NULL) */
@@ -163,6 +165,16 @@ extern void seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAl
 									const NbInput *nb, double end, bool use_history,
 									bool buy_again, const bool *allowed);
 
+/*
+ * ALS alone over every product: the blend at the candidates of
+ * seg_reco_als_screen and the first p of the list's pool (-1: blend in
+ * full instead).  fv: room for nc doubles.  Plain C: tasks run it.
+ */
+extern int	seg_reco_blend_als_pool(Blend *b, const Universe *u, const HybridWeights *hw,
+									const Occasions *o, bool use_history, const int32 *cand,
+									const double *exact, int nc, double lo, double hi, double sup,
+									int p, int32 *pool, double *fv);
+
 /* a customer without history: the demographic list, then popularity */
 extern void seg_reco_cold_start(Blend *b, const Universe *u, const SegRecoAlsModel *m,
 								int64 customer_id, bool demographic, double *disp);
@@ -172,6 +184,10 @@ extern void seg_reco_row_contributions(const Blend *b, int j, double *con);
 
 /* text[] of the sources whose contribution is at least 10% of the total, largest first */
 extern Datum seg_reco_sources_datum(const double *con);
+
+/* the same in two steps: which sources, in order, as a key; its text[] */
+extern uint32 seg_reco_sources_key(const double *con);
+extern Datum seg_reco_sources_datum_key(uint32 key);
 
 /* the same for universe product j of the last blend (or cold start) */
 extern Datum seg_reco_row_sources(const Blend *b, int j);
@@ -219,6 +235,18 @@ extern int	seg_reco_select_list_prepared(const Universe *u, const SegRecoContent
 										  const double *score, const bool *allowed, int k,
 										  bool only_active, int max_per_cat, double diversity,
 										  const ProductMeta *pm, int32 *out, SelectScratch *sc);
+
+/*
+ * Every product allowed: the size of the first pool seg_reco_select_list_prepared
+ * ranks for k; and the choice from that pool given (best first): the count,
+ * or -1 when the pool would have to widen (choose with the whole scores).
+ */
+extern int	seg_reco_select_pool_size(const Universe *u, int k, bool only_active, int max_per_cat,
+									  double diversity);
+extern int	seg_reco_select_from_given_pool(const Universe *u, const SegRecoContent *c,
+											const double *score, const int32 *pool, int np, int k,
+											bool only_active, int max_per_cat, double diversity,
+											const ProductMeta *pm, int32 *out, SelectScratch *sc);
 
 /* best k model products of scores among allowed, inactive ones skipped when only_active */
 extern int	seg_reco_top_k_filtered(const SegRecoAlsModel *m, const double *scores, bool *allowed,

@@ -426,7 +426,8 @@ seg_reco_blend_init(Blend *b, const Universe *u, const SegRecoAlsModel *m, const
 
 	/* written before they are read: a source's scores only when it applies */
 	for (s = 0; s < N_SRC; s++)
-		b->norm[s] = palloc(sizeof(double) * Max(u->n, 1));
+		b->norm[s] = s == SRC_POP ? NULL : palloc(sizeof(double) * Max(u->n, 1));
+	b->pop_scratch = palloc(sizeof(double) * Max(u->n, 1));
 	b->score = palloc(sizeof(double) * Max(u->n, 1));
 	b->boost = NULL;
 	b->profile = c ? palloc(sizeof(double) * Max(c->n_terms, 1)) : NULL;
@@ -494,14 +495,19 @@ buy_again_one(const double *ts, int n, double end)
 }
 
 /* task-safe: see threads.h */
-static int
-cmp_double(const void *a, const void *b)
+static inline int
+cmp_double(const double *x, const double *y)
 {
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
+	return *x < *y ? -1 : (*x > *y ? 1 : 0);
 }
+
+/* sort_double: the comparison inlined (no interrupt checks: tasks run it) */
+#define ST_SORT sort_double
+#define ST_ELEMENT_TYPE double
+#define ST_COMPARE(a, b) cmp_double(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* distinct purchase times: the number of receipts; t: room for o->n doubles */
 /* task-safe: see threads.h */
@@ -514,7 +520,7 @@ count_receipts(const Occasions *o, double *t)
 	if (o->n == 0)
 		return 0;
 	memcpy(t, o->ts, sizeof(double) * o->n);
-	qsort(t, o->n, sizeof(double), cmp_double);
+	sort_double(t, o->n);
 	for (i = 0; i < o->n; i++)
 		if (i == 0 || t[i] != t[i - 1])
 			n++;
@@ -837,13 +843,6 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 
 		conf = hw->history_prior > 0 ? h / (h + hw->history_prior) : 1.0;
 	}
-	/* popularity: share of the model's training customers (normalised once
-	 * per universe for a customer whose products are all allowed) */
-	if (n_allowed == u->n)
-		memcpy(b->norm[SRC_POP], u->pop_all, sizeof(double) * u->n);
-	else
-		normalise(u->pop_raw, b->norm[SRC_POP], allowed, u->n, false);
-
 	for (s = 0; s < N_SRC; s++)
 	{
 		b->w_eff[s] = has[s] ? hw->w[s] : 0;
@@ -853,7 +852,96 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 	}
 	if (!(total > 0))
 		b->w_eff[SRC_POP] = 1.0;	/* nothing else applies: popularity */
+
+	/*
+	 * popularity, when it weighs: share of the model's training customers,
+	 * normalised once per universe for a customer whose products are all
+	 * allowed (read in place: b->norm[SRC_POP] points to it)
+	 */
+	if (b->w_eff[SRC_POP] != 0)
+	{
+		if (n_allowed == u->n)
+			b->norm[SRC_POP] = u->pop_all;
+		else
+		{
+			b->norm[SRC_POP] = b->pop_scratch;
+			normalise(u->pop_raw, b->pop_scratch, allowed, u->n, false);
+		}
+	}
 	blend_sum(b, u->n, allowed);
+}
+
+/*
+ * The blend of one customer when ALS is the only source with a weight and
+ * every product is allowed (recommend_all, from seg_reco_als_screen): the
+ * score min-max normalises ALS and weighs it, a non-decreasing function of
+ * the ALS score, so the best blended scores are those of the best ALS
+ * scores.  cand[0..nc-1] (universe indexes, ascending) with exact ALS
+ * scores exact[], lo and hi the exact extremes over the model's products,
+ * sup above every other one's ALS score; a product the model lacks scores
+ * as lo (so 0), below the p-th, or the plain blend decides.  Writes b->w_eff, and b->norm[SRC_ALS] and b->score
+ * at the candidates, each the expression of seg_reco_blend_customer (the
+ * same bits); pool[0..p-1] := the p best by score, ties to the lower index,
+ * as seg_reco_topk over the whole blend.  Returns p, or -1 when the plain
+ * blend must decide: fewer than p candidates, a product outside them that
+ * could tie the p-th, every score equal, or popularity alone (no receipt:
+ * ALS weighs nothing).  fv: room for nc doubles.
+ */
+/* task-safe: see threads.h */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("fp-contract=off")))
+#endif
+int
+seg_reco_blend_als_pool(Blend *b, const Universe *u, const HybridWeights *hw, const Occasions *o,
+						bool use_history, const int32 *cand, const double *exact, int nc,
+						double lo, double hi, double sup, int p, int32 *pool, double *fv)
+{
+	double		conf = 1.0,
+				range = hi - lo,
+				w,
+				dd,
+				fsup;
+	int			i,
+				s,
+				got;
+
+	if (nc < p || p <= 0 || !(hi > lo))
+		return -1;
+	if (use_history)
+	{
+		int			h = o->n_receipts >= 0 ? o->n_receipts : count_receipts(o, b->ts_scratch);
+
+		conf = hw->history_prior > 0 ? h / (h + hw->history_prior) : 1.0;
+	}
+	for (s = 0; s < N_SRC; s++)
+		b->w_eff[s] = s == SRC_POP ? hw->w[s] : 0;
+	b->w_eff[SRC_ALS] = hw->w[SRC_ALS] * conf;
+	w = b->w_eff[SRC_ALS];
+	if (!(w > 0))
+		return -1;
+	b->boost = NULL;
+	b->cold = false;
+	for (i = 0; i < nc; i++)
+	{
+		double		d = exact[i] - lo;
+		double		t = (d > 0 ? d : 0) / range;	/* scale_allowed */
+
+		b->norm[SRC_ALS][cand[i]] = t;
+		fv[i] = 0.0 + w * t;	/* weighted_sum, one source */
+		b->score[cand[i]] = fv[i];
+	}
+	got = seg_reco_topk(fv, NULL, nc, p, pool);
+	if (got < p)
+		return -1;
+	/* a product outside the candidates scores at most f(sup): below the p-th */
+	dd = sup - lo;
+	fsup = 0.0 + w * ((dd > 0 ? dd : 0) / range);
+	if (!(fv[pool[p - 1]] > fsup))
+		return -1;
+	for (i = 0; i < p; i++)
+		pool[i] = cand[pool[i]];
+	(void) u;
+	return p;
 }
 
 /* the contributions of the sources (and the boost) to product j's score */
@@ -868,20 +956,20 @@ seg_reco_row_contributions(const Blend *b, int j, double *con)
 	con[N_SRC] = b->boost ? b->boost[j] : 0;
 }
 
-/* text[] of the sources whose contribution is at least 10% of the total, largest first */
-Datum
-seg_reco_sources_datum(const double *con_in)
+/*
+ * The sources whose contribution is at least 10% of the total, largest
+ * first, as a key: each one's number + 1 in a base-8 digit, the first
+ * the most significant (seg_reco_sources_datum_key makes the text[])
+ */
+uint32
+seg_reco_sources_key(const double *con_in)
 {
-	Datum		el[N_SRC + 1];
 	double		con[N_SRC + 1];
-	const char *nm[N_SRC + 1];
-	int			n = 0,
-				s;
+	uint32		key = 0;
+	int			s;
 	double		total = 0;
 
-	for (s = 0; s < N_SRC; s++)
-		nm[s] = src_name[s];
-	nm[N_SRC] = "boost";
+	StaticAssertStmt(N_SRC + 1 < 8, "a source number must fit a base-8 digit");
 	memcpy(con, con_in, sizeof(con));
 	for (s = 0; s <= N_SRC; s++)
 		if (con[s] > 0)
@@ -895,10 +983,37 @@ seg_reco_sources_datum(const double *con_in)
 				bi = s;
 		if (bi < 0)
 			break;
-		el[n++] = CStringGetTextDatum(nm[bi]);
+		key = key * 8 + (uint32) (bi + 1);
 		con[bi] = 0;
 	}
+	return key;
+}
+
+/* the text[] of a key of seg_reco_sources_key */
+Datum
+seg_reco_sources_datum_key(uint32 key)
+{
+	Datum		el[N_SRC + 1];
+	int			digit[N_SRC + 1];
+	int			n = 0,
+				i;
+
+	for (; key != 0 && n <= N_SRC; key /= 8)
+		digit[n++] = (int) (key % 8) - 1;
+	for (i = 0; i < n; i++)
+	{
+		int			s = digit[n - 1 - i];
+
+		el[i] = CStringGetTextDatum(s < N_SRC ? src_name[s] : "boost");
+	}
 	return PointerGetDatum(construct_array(el, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* text[] of the sources whose contribution is at least 10% of the total, largest first */
+Datum
+seg_reco_sources_datum(const double *con_in)
+{
+	return seg_reco_sources_datum_key(seg_reco_sources_key(con_in));
 }
 
 /* the sources whose contribution is at least 10% of the row's, largest first */

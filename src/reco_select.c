@@ -266,12 +266,9 @@ static int
 select_first_pool(const Universe *u, const bool *allowed, int *k, bool only_active,
 				  int max_per_cat, double diversity, int *n_allowed)
 {
-	int			j,
-				pool;
+	int			pool;
 
-	*n_allowed = 0;
-	for (j = 0; j < u->n; j++)
-		*n_allowed += allowed[j];
+	*n_allowed = seg_reco_count_true(allowed, u->n);
 	*k = Min(*k, *n_allowed);
 	pool = (diversity > 0 || max_per_cat > 0) ? Max(4 * *k, *k + 40) : *k + (only_active ? 16 : 0);
 	return Min(pool, *n_allowed);
@@ -428,7 +425,9 @@ seg_reco_select_list_prepared(const Universe *u, const SegRecoContent *c, const 
 		return 0;
 	for (;;)
 	{
-		int			np = seg_reco_topk(score, allowed, u->n, pool, sc->buf);
+		/* every product allowed: the same choice without reading the flags */
+		int			np = seg_reco_topk(score, n_allowed == u->n ? NULL : allowed, u->n, pool,
+									   sc->buf);
 
 		got = select_from_pool(u, c, score, sc->buf, np, k, only_active, max_per_cat, diversity,
 							   pm, out, sc->maxsim, sc->taken, sc->per_cat);
@@ -437,6 +436,41 @@ seg_reco_select_list_prepared(const Universe *u, const SegRecoContent *c, const 
 		pool = Min(pool * 2, n_allowed);
 	}
 	return got;
+}
+
+/* task-safe: see threads.h */
+int
+seg_reco_select_pool_size(const Universe *u, int k, bool only_active, int max_per_cat,
+						  double diversity)
+{
+	k = Min(k, u->n);
+	if (k <= 0)
+		return 0;
+	return Min((diversity > 0 || max_per_cat > 0) ? Max(4 * k, k + 40) : k + (only_active ? 16 : 0),
+			   u->n);
+}
+
+/*
+ * The first round of seg_reco_select_list_prepared, every product allowed,
+ * on the pool given (the np = seg_reco_select_pool_size best, in order).
+ */
+/* task-safe: see threads.h */
+int
+seg_reco_select_from_given_pool(const Universe *u, const SegRecoContent *c, const double *score,
+								const int32 *pool, int np, int k, bool only_active, int max_per_cat,
+								double diversity, const ProductMeta *pm, int32 *out,
+								SelectScratch *sc)
+{
+	int			got;
+
+	k = Min(k, u->n);
+	if (k <= 0)
+		return 0;
+	got = select_from_pool(u, c, score, pool, np, k, only_active, max_per_cat, diversity,
+						   pm, out, sc->maxsim, sc->taken, sc->per_cat);
+	if (got >= k || np >= u->n)
+		return got;
+	return -1;
 }
 
 /* parse boost jsonb: {"product_id": extra weight} onto universe products */

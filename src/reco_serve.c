@@ -157,16 +157,21 @@ static SPIPlanPtr plan_occasions_all = NULL;
 	" AND t.ts OPERATOR(pg_catalog.<) pg_catalog.to_timestamp($1)" order
 
 /* task-safe: see threads.h */
-static int
-cmp_occ(const void *a, const void *b)
+static inline int
+cmp_occ(const OccRow *x, const OccRow *y)
 {
-	const OccRow *x = (const OccRow *) a,
-			   *y = (const OccRow *) b;
-
 	if (x->pid != y->pid)
 		return x->pid < y->pid ? -1 : 1;
 	return x->ts < y->ts ? -1 : (x->ts > y->ts ? 1 : 0);
 }
+
+/* sort_occ_rows: the comparison inlined (no interrupt checks: tasks run it) */
+#define ST_SORT sort_occ_rows
+#define ST_ELEMENT_TYPE OccRow
+#define ST_COMPARE(a, b) cmp_occ(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /*
  * One customer's purchase lines rows[0..n-1] as occasions: sorted by
@@ -180,7 +185,7 @@ seg_reco_tidy_occasions(OccRow *rows, int n, int64 *pid, double *ts)
 	int			i,
 				m = 0;
 
-	qsort(rows, n, sizeof(OccRow), cmp_occ);
+	sort_occ_rows(rows, n);
 	for (i = 0; i < n; i++)
 	{
 		if (m > 0 && pid[m - 1] == rows[i].pid && ts[m - 1] == rows[i].ts)
@@ -949,14 +954,17 @@ seg_reco_similar_products(PG_FUNCTION_ARGS)
 
 
 /*
- * recommend_all blends the customers of a sub-block on seg_reco.threads
- * threads: each task is one customer, with its own Blend, allowed array and
- * list scratch, and per-worker room for its occasions; it blends and
- * chooses the list (seg_reco_select_list_prepared, every product's facts
- * fetched before).  Emitting the rows (SQL values) stays on the backend's
- * thread.  The tasks are plain C on arrays prepared before (threads.h).
+ * recommend_all scores, blends and chooses for the customers of a block on
+ * seg_reco.threads threads: each task is a tile of RA_TILE customers, whose
+ * ALS scores against every product it computes (seg_reco_score_rows, the
+ * bits of recommend_for's) into its worker's rows, then for each customer
+ * blends (its own Blend, allowed array and list scratch, and per-worker
+ * room for its occasions) and chooses the list
+ * (seg_reco_select_list_prepared, every product's facts fetched before).
+ * Emitting the rows (SQL values) stays on the backend's thread.  The tasks
+ * are plain C on arrays prepared before (threads.h).
  */
-#define RA_SUB_BLOCK 64
+#define RA_TILE 16
 
 typedef struct RaJob
 {
@@ -965,8 +973,25 @@ typedef struct RaJob
 	const SegRecoContent *c;
 	const HybridWeights *hw;
 	ProductMeta *pm;			/* every product fetched */
-	const double *s;			/* ALS scores of the block's customers */
-	int			base;			/* the sub-block's first customer in the block */
+	int64	   *ids;			/* the block's customers */
+	double	   *x;				/* their factors (rows x d) */
+	const double *panels;		/* the products' (seg_reco_score_panels), unless als_only */
+	int			simd;			/* seg_reco_simd_level() */
+	int			rows;			/* customers in the block */
+	/* ALS alone over every product: float32 screening (seg_reco_als_screen) */
+	bool		als_only;
+	float	   *xf;				/* the same as stored (rows x d) */
+	const float *panels_f;		/* seg_reco_score_panels_f */
+	int64		ldo;			/* floats per row of sf */
+	double		ymax;			/* the largest ||y_i|| */
+	int			cap;			/* candidates at most */
+	float	   *sf;				/* RA_TILE x ldo each: the tile's float scores */
+	int32	   *cand;			/* cap each */
+	double	   *exact;			/* cap each */
+	double	   *fv;				/* cap each */
+	float	   *gmax;			/* n_products / 4 + 32 each */
+	int32	   *pool;			/* 256 each */
+	bool	   *screened;		/* per slot: the screening decided */
 	/* per worker */
 	Blend	   *bl;
 	bool	   *allowed;		/* u->n each */
@@ -974,14 +999,15 @@ typedef struct RaJob
 	int64	   *occ_pid;		/* occ_max each */
 	double	   *occ_ts;
 	int			occ_max;
-	/* per slot (customer of the sub-block) */
+	double	   *als;			/* RA_TILE (als_only: 1) x n_products each: ALS scores */
+	/* per slot (customer of the block) */
 	OccRow	   *occ_rows;
-	const int64 *ofirst;
-	const int64 *olast;
+	int64	   *ofirst;
+	int64	   *olast;
 	const SegRecoPairs *hist;
-	const int64 *hfirst;
-	const int64 *hlast;
-	const NbInput *nbin;		/* the next-basket input of each slot */
+	int64	   *hfirst;
+	int64	   *hlast;
+	NbInput    *nbin;			/* the next-basket input of each slot */
 	int		   *got;
 	int32	   *out;			/* topn each: universe indexes */
 	double	   *score;			/* topn each */
@@ -996,13 +1022,72 @@ typedef struct RaJob
 	bool		include_purchased;
 } RaJob;
 
+/*
+ * ALS alone over every product, from the customer's float scores sf:
+ * screening, the blend at the candidates and the list from the pool;
+ * false when the plain blend must decide (see seg_reco_blend_als_pool).
+ */
+/* task-safe: see threads.h */
+static bool
+ra_screened(RaJob *j, int slot, int worker, const float *sf, const Occasions *o)
+{
+	const Universe *u = j->u;
+	const SegRecoAlsModel *m = j->m;
+	const double *x = j->x + (Size) slot * m->d;
+	int32	   *cand = j->cand + (Size) worker * j->cap;
+	double	   *exact = j->exact + (Size) worker * j->cap;
+	int32	   *pool = j->pool + (Size) worker * 256;
+	double		xn = 0,
+				lo,
+				hi,
+				sup;
+	int			p = seg_reco_select_pool_size(u, j->topn, j->only_active, j->max_per_cat, j->diversity),
+				nc,
+				np,
+				got,
+				i;
+
+	for (i = 0; i < m->d; i++)
+		xn += x[i] * x[i];
+	nc = seg_reco_als_screen(sf, m->n_products, p, seg_reco_screen_bound(m->d, sqrt(xn), j->ymax),
+							 m->yf, m->d, x, cand, exact, j->cap,
+							 j->gmax + (Size) worker * (m->n_products / 4 + 32), &lo, &hi, &sup);
+	if (nc < 0)
+		return false;
+	if (!u->als_all)
+	{
+		/* model indexes to the universe's (both ascend by id) */
+		int			r = 0;
+
+		for (i = 0; i < nc; i++)
+		{
+			while (u->run_a[r] + u->run_len[r] <= cand[i])
+				r++;
+			cand[i] = u->run_u[r] + (cand[i] - u->run_a[r]);
+		}
+	}
+	np = seg_reco_blend_als_pool(&j->bl[worker], u, j->hw, o, j->use_history, cand, exact, nc,
+								 lo, hi, sup, p, pool, j->fv + (Size) worker * j->cap);
+	if (np < 0)
+		return false;
+	got = seg_reco_select_from_given_pool(u, j->c, j->bl[worker].score, pool, np, j->topn,
+										  j->only_active, j->max_per_cat, j->diversity, j->pm,
+										  j->out + (Size) slot * j->topn, &j->sc[worker]);
+	if (got < 0)
+		return false;
+	j->got[slot] = got;
+	return true;
+}
+
+/*
+ * One customer of the block: blend its ALS scores als (or with ALS alone,
+ * its float scores sf first) and choose its list.
+ */
 /* task-safe: see threads.h */
 static void
-ra_task(void *arg, int64 t, int worker)
+ra_customer(RaJob *j, int slot, int worker, double *als, const float *sf)
 {
-	RaJob	   *j = (RaJob *) arg;
 	const Universe *u = j->u;
-	int			slot = (int) t;
 	Blend	   *b = &j->bl[worker];
 	bool	   *allowed = j->allowed + (Size) worker * Max(u->n, 1);
 	int64	   *pid = j->occ_pid + (Size) worker * j->occ_max;
@@ -1038,17 +1123,49 @@ ra_task(void *arg, int64 t, int worker)
 				allowed[k] = false;
 		}
 	}
-	seg_reco_blend_customer(b, u, j->m, j->c, j->hw, NULL,
-							j->s + (Size) (j->base + slot) * j->m->n_products, &o, &j->nbin[slot],
-							j->end, j->use_history, j->include_purchased, allowed);
-	j->got[slot] = seg_reco_select_list_prepared(u, j->c, b->score, allowed, j->topn,
-												 j->only_active, j->max_per_cat, j->diversity,
-												 j->pm, out, &j->sc[worker]);
+	j->screened[slot] = sf != NULL && ra_screened(j, slot, worker, sf, &o);
+	if (!j->screened[slot])
+	{
+		if (sf != NULL)			/* the exact scores after all (the same bits) */
+			seg_reco_dot_rows_f(j->m->yf, j->m->n_products, j->m->d, j->x + (Size) slot * j->m->d, als);
+		seg_reco_blend_customer(b, u, j->m, j->c, j->hw, NULL, als, &o, &j->nbin[slot], j->end,
+								j->use_history, j->include_purchased, allowed);
+		j->got[slot] = seg_reco_select_list_prepared(u, j->c, b->score, allowed, j->topn,
+													 j->only_active, j->max_per_cat, j->diversity,
+													 j->pm, out, &j->sc[worker]);
+	}
 	for (i = 0; i < j->got[slot]; i++)
 	{
 		j->score[(Size) slot * j->topn + i] = b->score[out[i]];
 		seg_reco_row_contributions(b, out[i], j->con + ((Size) slot * j->topn + i) * (N_SRC + 1));
 	}
+}
+
+/* task-safe: see threads.h */
+static void
+ra_task(void *arg, int64 t, int worker)
+{
+	RaJob	   *j = (RaJob *) arg;
+	int			first = (int) t * RA_TILE,
+				rows = Min(RA_TILE, j->rows - first),
+				r;
+	int64		np = j->m->n_products;
+	double	   *als = j->als + (Size) worker * (j->als_only ? 1 : RA_TILE) * np;
+
+	if (j->als_only)
+	{
+		float	   *sf = j->sf + (Size) worker * RA_TILE * j->ldo;
+
+		seg_reco_score_rows_f(j->simd, j->xf + (Size) first * j->m->d, rows, j->m->d, j->panels_f,
+							  np, sf, j->ldo);
+		for (r = 0; r < rows; r++)
+			ra_customer(j, first + r, worker, als, sf + (Size) r * j->ldo);
+		return;
+	}
+	seg_reco_score_rows(j->simd, j->x + (Size) first * j->m->d, rows, j->m->d, j->panels, np,
+						als, np);
+	for (r = 0; r < rows; r++)
+		ra_customer(j, first + r, worker, als + (Size) r * np, NULL);
 }
 
 /*
@@ -1057,13 +1174,15 @@ ra_task(void *arg, int64 t, int worker)
  * c, pm, topn) are set before.  occ_cust[0..occ_n-1]: the customers of the
  * occasion rows, in order.
  */
+static void ra_block_alloc(RaJob *job, int block);
+
 static void
-ra_job_alloc(RaJob *job, MemoryContext work, const int64 *occ_cust, int64 occ_n)
+ra_job_alloc(RaJob *job, MemoryContext work, const int64 *occ_cust, int64 occ_n, int block)
 {
 	const Universe *u = job->u;
 	int64		i,
 				first = 0;
-	int			nw = seg_reco_parallel_workers(RA_SUB_BLOCK),
+	int			nw = seg_reco_parallel_workers((block + RA_TILE - 1) / RA_TILE),
 				w,
 				occ_max;
 	Blend	   *bl;
@@ -1092,15 +1211,52 @@ ra_job_alloc(RaJob *job, MemoryContext work, const int64 *occ_cust, int64 occ_n)
 	job->occ_pid = MemoryContextAllocHuge(work, sizeof(int64) * nw * occ_max);
 	job->occ_ts = MemoryContextAllocHuge(work, sizeof(double) * nw * occ_max);
 	job->occ_max = occ_max;
-	job->got = palloc(sizeof(int) * RA_SUB_BLOCK);
-	job->out = palloc(sizeof(int32) * RA_SUB_BLOCK * Max(job->topn, 1));
-	job->score = palloc(sizeof(double) * RA_SUB_BLOCK * Max(job->topn, 1));
-	job->con = palloc(sizeof(double) * RA_SUB_BLOCK * Max(job->topn, 1) * (N_SRC + 1));
+	/* ALS scores: a tile's rows, or with ALS alone one row (when screening cannot decide) */
+	job->als = MemoryContextAllocHuge(work, sizeof(double) * nw * (job->als_only ? 1 : RA_TILE) *
+									  Max(job->m->n_products, 1));
+	if (job->als_only)
+	{
+		job->ldo = (job->m->n_products + 15) / 16 * 16;
+		job->cap = 1024;
+		job->sf = (float *) TYPEALIGN(64, MemoryContextAllocHuge(work, sizeof(float) * nw * RA_TILE * job->ldo + 64));
+		job->cand = palloc(sizeof(int32) * nw * job->cap);
+		job->exact = palloc(sizeof(double) * nw * job->cap);
+		job->fv = palloc(sizeof(double) * nw * job->cap);
+		job->gmax = MemoryContextAllocHuge(work, sizeof(float) * nw * (job->m->n_products / 4 + 32));
+		job->pool = palloc(sizeof(int32) * nw * 256);
+	}
+	ra_block_alloc(job, block);
 }
 
-/* ids[] and xb (rows x d) := the customers and factors of a fetched block */
+/*
+ * A block's own arrays (inputs and per-slot outputs), so that two blocks
+ * can be in flight: its customers, their factors, occasion and history
+ * ranges, next-basket inputs, and lists.
+ */
 static void
-ra_read_factors(SPITupleTable *tt, int rows, int d, int64 *ids, double *xb)
+ra_block_alloc(RaJob *job, int block)
+{
+	int			d = job->m->d;
+
+	job->ids = palloc(sizeof(int64) * block);
+	job->x = palloc(sizeof(double) * (Size) block * d);
+	job->xf = palloc(sizeof(float) * (Size) block * d);
+	job->ofirst = palloc(sizeof(int64) * block);
+	job->olast = palloc(sizeof(int64) * block);
+	job->hfirst = palloc(sizeof(int64) * block);
+	job->hlast = palloc(sizeof(int64) * block);
+	job->nbin = palloc(sizeof(NbInput) * block);
+	job->screened = palloc0(sizeof(bool) * block);
+	job->got = palloc(sizeof(int) * block);
+	job->out = palloc(sizeof(int32) * block * Max(job->topn, 1));
+	job->score = palloc(sizeof(double) * block * Max(job->topn, 1));
+	job->con = palloc(sizeof(double) * block * Max(job->topn, 1) * (N_SRC + 1));
+}
+
+
+/* ids[] and xb, xf (rows x d) := the customers and factors of a fetched block */
+static void
+ra_read_factors(SPITupleTable *tt, int rows, int d, int64 *ids, double *xb, float *xf)
 {
 	int			uu;
 
@@ -1119,6 +1275,7 @@ ra_read_factors(SPITupleTable *tt, int rows, int d, int64 *ids, double *xb)
 					 errmsg("stored factors of customer " INT64_FORMAT " are malformed", ids[uu]),
 					 errhint("Retrain the model with seg_reco.als_train.")));
 		f = (float4 *) ARR_DATA_PTR(a);
+		memcpy(xf + (Size) uu * d, f, sizeof(float) * d);
 		for (j = 0; j < d; j++)
 			xb[(Size) uu * d + j] = f[j];
 	}
@@ -1156,9 +1313,87 @@ ra_locate(const int64 *ids, int nsb, const int64 *occ_cust, int64 occ_n, int64 *
 	}
 }
 
-/* the rows of a sub-block's customers ids[0..nsb-1], from the job's outputs */
+/*
+ * Every customer's next-basket neighbours (seg_reco_nb_fetch_all): cust
+ * ascending, first (n + 1 offsets into pid and score); params NULL without
+ * the source (no weight or no build); pos: the merge-walk's place.
+ */
+typedef struct RaNb
+{
+	const NbParams *params;
+	int64		n;
+	int64		pos;
+	int64	   *cust;
+	int64	   *first;
+	int64	   *pid;
+	float	   *score;
+} RaNb;
+
+/*
+ * Each customer's next-basket input: ids[0..nsb-1] ascending (across the
+ * blocks of the call too), nb->pos advances through nb->cust; a customer
+ * without neighbours (or not among those asked for) gets none.  On the
+ * backend's thread: the tasks read nbin, never the walk.
+ */
 static void
-ra_emit(ReturnSetInfo *rsinfo, const RaJob *job, const int64 *ids, int nsb)
+ra_locate_nb(const int64 *ids, int nsb, RaNb *nb, NbInput *nbin)
+{
+	int			slot;
+
+	for (slot = 0; slot < nsb; slot++)
+	{
+		int64		id = ids[slot];
+
+		nbin[slot].params = nb->params;
+		nbin[slot].n = 0;
+		nbin[slot].pid = NULL;
+		nbin[slot].score = NULL;
+		if (nb->params == NULL)
+			continue;
+		while (nb->pos < nb->n && nb->cust[nb->pos] < id)
+			nb->pos++;
+		if (nb->pos < nb->n && nb->cust[nb->pos] == id)
+		{
+			nbin[slot].n = (int) (nb->first[nb->pos + 1] - nb->first[nb->pos]);
+			nbin[slot].pid = nb->pid + nb->first[nb->pos];
+			nbin[slot].score = nb->score + nb->first[nb->pos];
+		}
+	}
+}
+
+/*
+ * The next block of customers and factors into job (job->rows of them,
+ * also returned; 0 at the end), with their occasion and history ranges
+ * and next-basket inputs: the block's own, so that the other block in
+ * flight keeps its.
+ */
+static int
+ra_fetch(Portal portal, RaJob *job, int block, const int64 *occ_cust, int64 occ_n, int64 *opos,
+		 const SegRecoPairs *hist, int64 *hpos, RaNb *nb)
+{
+	CHECK_FOR_INTERRUPTS();
+	SPI_cursor_fetch(portal, true, block);
+	job->rows = (int) SPI_processed;
+	if (job->rows == 0)
+		return 0;
+	ra_read_factors(SPI_tuptable, job->rows, job->m->d, job->ids, job->x, job->xf);
+	ra_locate(job->ids, job->rows, occ_cust, occ_n, opos, hist, hpos,
+			  job->ofirst, job->olast, job->hfirst, job->hlast);
+	ra_locate_nb(job->ids, job->rows, nb, job->nbin);
+	return job->rows;
+}
+
+/*
+ * The rows of a block's customers ids[0..nsb-1], from the job's outputs.
+ * The sources text[] of each distinct key is made once (a row's sources
+ * are one of a few lists) in cache (RA_SOURCES_CACHE keys and datums,
+ * kept across the blocks of the call).
+ */
+#define RA_SOURCES_CACHE 16
+
+static void
+ra_emit(ReturnSetInfo *rsinfo, const RaJob *job, const int64 *ids, int nsb,
+		uint32 *ckey, Datum *cdatum, int *ncache)
 {
 	int			slot;
 
@@ -1171,12 +1406,33 @@ ra_emit(ReturnSetInfo *rsinfo, const RaJob *job, const int64 *ids, int nsb)
 			Size		r = (Size) slot * job->topn + i;
 			Datum		values[5];
 			bool		nulls[5] = {false, false, false, false, false};
+			uint32		key = seg_reco_sources_key(job->con + r * (N_SRC + 1));
+			int			c;
 
 			values[0] = Int64GetDatum(ids[slot]);
 			values[1] = Int64GetDatum(job->u->id[job->out[r]]);
 			values[2] = Float8GetDatum(job->score[r]);
 			values[3] = Int32GetDatum(i + 1);
-			values[4] = seg_reco_sources_datum(job->con + r * (N_SRC + 1));
+			for (c = 0; c < *ncache && ckey[c] != key; c++)
+				;
+			if (c == *ncache)
+			{
+				Datum		d = seg_reco_sources_datum_key(key);
+
+				if (*ncache == RA_SOURCES_CACHE)
+				{
+					values[4] = d;	/* full: this row's own */
+					c = -1;
+				}
+				else
+				{
+					ckey[c] = key;
+					cdatum[c] = d;
+					(*ncache)++;
+				}
+			}
+			if (c >= 0)
+				values[4] = cdatum[c];
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}
@@ -1190,8 +1446,9 @@ ra_emit(ReturnSetInfo *rsinfo, const RaJob *job, const int64 *ids, int nsb)
  *     rank int, sources text[])
  *
  * The hybrid list of recommend_for for every customer with stored factors,
- * in blocks: one dgemm scores a block of customers against all products;
- * the purchases of all customers are read in one ordered pass.  With
+ * in blocks: the threads score a block of customers against all products
+ * (own kernels, two blocks in flight); the purchases of all customers are
+ * read in one pass, when a source needs them.  With
  * customer_ids (0.2.0; a 0.1.0 database calls with 8 arguments), only
  * those of them with stored factors, reading only their purchases: each
  * customer's list is computed from that customer's factors and lines
@@ -1223,30 +1480,21 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	OccRow	   *occ_rows = NULL;
 	double		end = 0;
 	char	   *as_of_opt = NULL;
-	int64		ofirst[RA_SUB_BLOCK],
-				olast[RA_SUB_BLOCK],
-				hfirst[RA_SUB_BLOCK],
-				hlast[RA_SUB_BLOCK];
-	RaJob		job;
+	RaJob		job,
+				jobs[2];
+	SegRecoParallel *volatile running = NULL;
 	int			block;
-	double	   *xb,
-			   *s;
-	int64	   *ids;
+	int64		screened = 0;
+	uint32		ckey[RA_SOURCES_CACHE];
+	Datum		cdatum[RA_SOURCES_CACHE];
+	int			ncache = 0;
 	Portal		portal;
 	Oid			t1[2] = {TEXTOID, INT8ARRAYOID};
 	Datum		v1[2];
 	int			progress;
 	int64		scored = 0;
 	NbParams	nbp;
-	NbInput		nbin[RA_SUB_BLOCK];
-	bool		nb_have = false;
-	int64		nb_n = 0,
-				nb_pos = 0,
-				i;
-	int64	   *nb_cust = NULL,
-			   *nb_first = NULL,
-			   *nb_pid = NULL;
-	float	   *nb_score = NULL;
+	RaNb		nb;
 	ArrayType  *only = NULL;	/* customer_ids, distinct and ascending */
 	int			n_only = 0;
 
@@ -1292,6 +1540,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	topn = Min(topn, u->n);
 
 	memset(&hist, 0, sizeof(hist));
+	memset(&nb, 0, sizeof(nb));
 	if (!include_purchased && only != NULL)
 		seg_reco_als_read_pairs_of(m->query, only, m->custom_source, &hist);
 	else if (!include_purchased)
@@ -1299,18 +1548,32 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	if (use_history)
 	{
 		end = seg_reco_serving_end(!PG_ARGISNULL(7), PG_ARGISNULL(7) ? 0 : PG_GETARG_DATEADT(7), as_of_opt);
-		seg_reco_read_occasions(false, 0, only, end, &occ_cust, &occ_rows, &occ_n);
+
+		/*
+		 * The purchase lines (the customers asked for only), unless nothing
+		 * reads them: content, buy-again and next-basket (the customer's own
+		 * vector) without weight, no history_prior (ALS counts in full
+		 * whatever the receipts) and the products bought allowed: the ALS
+		 * ranking alone, as implicit's recommend, gives the same lists
+		 * without the pass over the transactions.
+		 */
+		if (hw.w[SRC_CONTENT] > 0 || (include_purchased && hw.w[SRC_BA] > 0) ||
+			hw.w[SRC_NB] > 0 || hw.history_prior > 0 || !include_purchased)
+			seg_reco_read_occasions(false, 0, only, end, &occ_cust, &occ_rows, &occ_n);
 		if (hw.w[SRC_NB] > 0 && seg_reco_nb_params(model, &nbp))
 		{
-			nb_have = true;
-			nb_n = seg_reco_nb_fetch_all(model, &nb_cust, &nb_first, &nb_pid, &nb_score);
+			nb.params = &nbp;
+			nb.n = seg_reco_nb_fetch_all(model, &nb.cust, &nb.first, &nb.pid, &nb.score);
 		}
 	}
 
-	block = (int) Max(64, Min(1024, (1 << 20) / m->n_products));
-	xb = palloc(sizeof(double) * (Size) block * m->d);
-	s = MemoryContextAllocHuge(work, sizeof(double) * (Size) block * m->n_products);
-	ids = palloc(sizeof(int64) * block);
+	/*
+	 * Customers per block: one parallel pass each, so large (few waits
+	 * for the slowest thread), yet about 2^24 scores (well under a second
+	 * between interrupt checks) and bounded output room
+	 */
+	block = (int) Max(64, Min(4096, Min((1 << 24) / Max(m->n_products, 1),
+										(1 << 22) / (Max(topn, 1) * (N_SRC + 3)))));
 
 	job.u = u;
 	job.m = m;
@@ -1318,12 +1581,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	job.hw = &hw;
 	job.pm = &pm;
 	job.occ_rows = occ_rows;
-	job.ofirst = ofirst;
-	job.olast = olast;
 	job.hist = &hist;
-	job.hfirst = hfirst;
-	job.hlast = hlast;
-	job.nbin = nbin;
 	job.topn = topn;
 	job.only_active = only_active;
 	job.max_per_cat = max_per_cat;
@@ -1331,9 +1589,33 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	job.end = end;
 	job.use_history = use_history;
 	job.include_purchased = include_purchased;
-	ra_job_alloc(&job, work, occ_cust, occ_n);
-	seg_reco_blas_begin();
-	seg_reco_progress_step(progress, "score", only != NULL ? n_only : m->n_customers, "customers", NULL);
+	job.simd = seg_reco_simd_level();
+
+	/*
+	 * ALS alone over every product (the others, next-basket included, weigh
+	 * nothing, re-buys allowed) and a short list (a pool of at most 256):
+	 * the ranking of the ALS scores, screened in float32 and decided exactly
+	 * (ra_screened)
+	 */
+	job.als_only = include_purchased && hw.w[SRC_ALS] > 0 &&
+		hw.w[SRC_CONTENT] == 0 && hw.w[SRC_POP] == 0 && hw.w[SRC_BA] == 0 &&
+		hw.w[SRC_NB] == 0 &&
+		seg_reco_select_pool_size(u, topn, only_active, max_per_cat, diversity) <= 256 &&
+		seg_reco_select_pool_size(u, topn, only_active, max_per_cat, diversity) < m->n_products;
+	job.panels = job.als_only ? NULL : seg_reco_score_panels(m->yf, m->n_products, m->d);
+	if (job.als_only)
+	{
+		int			i;
+
+		job.panels_f = seg_reco_score_panels_f(m->yf, m->n_products, m->d);
+		job.ymax = 0;
+		for (i = 0; i < m->n_products; i++)
+			job.ymax = Max(job.ymax, m->y_norm[i]);
+	}
+	ra_job_alloc(&job, work, occ_cust, occ_n, block);
+	seg_reco_progress_step(progress, "score", only != NULL ? n_only : m->n_customers, "customers",
+						   psprintf("kernels: %s%s", seg_reco_simd_name(job.simd),
+									job.als_only ? ", ALS alone: float32 screening, exact" : ""));
 
 	v1[0] = CStringGetTextDatum(m->name);
 	v1[1] = PointerGetDatum(only);
@@ -1345,57 +1627,54 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 									   "SELECT c.customer_id, c.factors FROM seg_reco.als_customer_factors c "
 									   "WHERE c.model OPERATOR(pg_catalog.=) $1 ORDER BY c.customer_id",
 									   only != NULL ? 2 : 1, t1, v1, NULL, true, 0);
-	for (;;)
+
+	/*
+	 * Two blocks in flight: while the threads score, blend and choose for
+	 * one, the backend's thread fetches the next one's factors and emits
+	 * the previous one's rows (seg_reco_parallel_begin/end); an error
+	 * meanwhile stops and joins the threads before it propagates.
+	 */
+	jobs[0] = job;
+	jobs[1] = job;
+	ra_block_alloc(&jobs[1], block);
+	PG_TRY();
 	{
-		int			rows,
-					sb;
+		int			cur = 0;
 
-		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, block);
-		if (SPI_processed == 0)
-			break;
-		rows = (int) SPI_processed;
-		ra_read_factors(SPI_tuptable, rows, m->d, ids, xb);
-
-		seg_reco_gemm(false, true, rows, m->n_products, m->d, 1.0, xb, m->d, m->y, m->d,
-					  0.0, s, m->n_products);
-
-		for (sb = 0; sb < rows; sb += RA_SUB_BLOCK)
+		if (ra_fetch(portal, &jobs[cur], block, occ_cust, occ_n, &opos, &hist, &hpos, &nb) > 0)
+			running = seg_reco_parallel_begin((jobs[cur].rows + RA_TILE - 1) / RA_TILE, ra_task,
+											  &jobs[cur]);
+		while (running != NULL)
 		{
-			int			nsb = Min(RA_SUB_BLOCK, rows - sb);
+			int			next = ra_fetch(portal, &jobs[1 - cur], block, occ_cust, occ_n, &opos,
+										&hist, &hpos, &nb),
+						i;
 
-			CHECK_FOR_INTERRUPTS();
-			ra_locate(ids + sb, nsb, occ_cust, occ_n, &opos, &hist, &hpos,
-					  ofirst, olast, hfirst, hlast);
-			for (i = 0; i < nsb; i++)
-			{
-				int64		id = ids[sb + i];
-
-				nbin[i].params = nb_have ? &nbp : NULL;
-				nbin[i].n = 0;
-				nbin[i].pid = NULL;
-				nbin[i].score = NULL;
-				while (nb_pos < nb_n && nb_cust[nb_pos] < id)
-					nb_pos++;
-				if (nb_pos < nb_n && nb_cust[nb_pos] == id)
-				{
-					nbin[i].n = (int) (nb_first[nb_pos + 1] - nb_first[nb_pos]);
-					nbin[i].pid = nb_pid + nb_first[nb_pos];
-					nbin[i].score = nb_score + nb_first[nb_pos];
-				}
-			}
-			job.s = s;
-			job.base = sb;
-			seg_reco_parallel_for(nsb, ra_task, &job);
-
+			seg_reco_parallel_end(running);
+			running = NULL;
+			for (i = 0; i < jobs[cur].rows; i++)
+				screened += jobs[cur].screened[i];
+			scored += jobs[cur].rows;
+			seg_reco_progress_update(scored);
+			if (next > 0)
+				running = seg_reco_parallel_begin((next + RA_TILE - 1) / RA_TILE, ra_task,
+												  &jobs[1 - cur]);
 			MemoryContextSwitchTo(old);
-			ra_emit(rsinfo, &job, ids + sb, nsb);
+			ra_emit(rsinfo, &jobs[cur], jobs[cur].ids, jobs[cur].rows, ckey, cdatum, &ncache);
 			MemoryContextSwitchTo(work);
+			cur = 1 - cur;
 		}
-		scored += rows;
-		seg_reco_progress_update(scored);
 	}
+	PG_CATCH();
+	{
+		if (running != NULL)
+			seg_reco_parallel_cancel(running);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	SPI_cursor_close(portal);
+	elog(DEBUG1, "recommend_all: " INT64_FORMAT " customers, %s kernels, " INT64_FORMAT " decided by float32 screening",
+		 scored, seg_reco_simd_name(job.simd), screened);
 
 	MemoryContextSwitchTo(old);
 	SPI_finish();

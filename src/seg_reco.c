@@ -79,6 +79,21 @@ check_thread_count(int *newval, void **extra, GucSource source)
 	return true;
 }
 
+/*
+ * seg_reco.simd: the instruction set of the kernels that choose by the CPU
+ * at run time (linalg_score.c): auto (the best the CPU supports), or a
+ * level to use at most, to compare them (every level gives the same bits).
+ */
+int			seg_reco_simd = SEG_RECO_SIMD_AUTO;
+
+static const struct config_enum_entry simd_options[] = {
+	{"auto", SEG_RECO_SIMD_AUTO, false},
+	{"avx512f", SEG_RECO_SIMD_AVX512, false},
+	{"avx2", SEG_RECO_SIMD_AVX2, false},
+	{"generic", SEG_RECO_SIMD_GENERIC, false},
+	{NULL, 0, false}
+};
+
 void
 _PG_init(void)
 {
@@ -121,5 +136,14 @@ _PG_init(void)
 							10, 1, 86400,
 							PGC_USERSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
+	DefineCustomEnumVariable("seg_reco.simd",
+							 "Instruction set of seg_reco's run-time chosen kernels (recommend_all's scores).",
+							 "auto uses the best the CPU supports (seg_reco.simd_info() shows it); "
+							 "avx512f, avx2 or generic use at most that one. Results are the same bits "
+							 "at every level.",
+							 &seg_reco_simd,
+							 SEG_RECO_SIMD_AUTO, simd_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("seg_reco");
 }

@@ -89,24 +89,28 @@ seg_reco_parallel_workers(int64 ntasks)
 	return (int) Max(w, 1);
 }
 
-void
-seg_reco_parallel_for(int64 ntasks, seg_reco_task_fn fn, void *arg)
+/* the state of tasks started by seg_reco_parallel_begin */
+struct SegRecoParallel
 {
 	ParallelJob job;
 	WorkerStart ws[MAX_WORKERS];
 	pthread_t	tid[MAX_WORKERS];
 	bool		started[MAX_WORKERS];
-	int			nworkers = seg_reco_parallel_workers(ntasks),
-				w;
+	int			nworkers;
+};
 
-	if (ntasks <= 0)
-		return;
-	pg_atomic_init_u64(&job.next, 0);
-	job.ntasks = ntasks;
-	job.fn = fn;
-	job.arg = arg;
+SegRecoParallel *
+seg_reco_parallel_begin(int64 ntasks, seg_reco_task_fn fn, void *arg)
+{
+	SegRecoParallel *p = palloc0(sizeof(SegRecoParallel));
+	int			w;
 
-	if (nworkers > 1)
+	p->nworkers = seg_reco_parallel_workers(ntasks);
+	pg_atomic_init_u64(&p->job.next, 0);
+	p->job.ntasks = Max(ntasks, 0);
+	p->job.fn = fn;
+	p->job.arg = arg;
+	if (p->nworkers > 1)
 	{
 		sigset_t	all,
 					old;
@@ -114,18 +118,45 @@ seg_reco_parallel_for(int64 ntasks, seg_reco_task_fn fn, void *arg)
 		/* the threads inherit a mask that blocks every signal */
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
-		for (w = 1; w < nworkers; w++)
+		for (w = 1; w < p->nworkers; w++)
 		{
-			ws[w].job = &job;
-			ws[w].worker = w;
-			started[w] = (pthread_create(&tid[w], NULL, worker_main, &ws[w]) == 0);
+			p->ws[w].job = &p->job;
+			p->ws[w].worker = w;
+			p->started[w] = (pthread_create(&p->tid[w], NULL, worker_main, &p->ws[w]) == 0);
 		}
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
+	return p;
+}
 
-	run_tasks(&job, 0);
+void
+seg_reco_parallel_end(SegRecoParallel *p)
+{
+	int			w;
 
-	for (w = 1; w < nworkers; w++)
-		if (started[w])
-			pthread_join(tid[w], NULL);
+	run_tasks(&p->job, 0);
+	for (w = 1; w < p->nworkers; w++)
+		if (p->started[w])
+			pthread_join(p->tid[w], NULL);
+	pfree(p);
+}
+
+void
+seg_reco_parallel_cancel(SegRecoParallel *p)
+{
+	int			w;
+
+	/* the tasks not yet taken are never run */
+	pg_atomic_write_u64(&p->job.next, (uint64) p->job.ntasks);
+	for (w = 1; w < p->nworkers; w++)
+		if (p->started[w])
+			pthread_join(p->tid[w], NULL);
+}
+
+void
+seg_reco_parallel_for(int64 ntasks, seg_reco_task_fn fn, void *arg)
+{
+	if (ntasks <= 0)
+		return;
+	seg_reco_parallel_end(seg_reco_parallel_begin(ntasks, fn, arg));
 }

@@ -30,8 +30,9 @@
  * same bits whatever seg_reco.threads is.
  *
  * The allowed set: the task entry points (marked *: the fn of each
- * seg_reco_parallel_for call) and every function they reach, by file.  Each
- * carries the comment "task-safe: see threads.h" at its definition.
+ * seg_reco_parallel_for or seg_reco_parallel_begin call) and every function
+ * they reach, by file.  Each carries the comment "task-safe: see threads.h"
+ * at its definition.
  * scripts/check_threads.py, a test of scripts/test.sh, computes this set
  * from the call graph and fails when a function in it breaks the rules
  * above, or when this list or those comments disagree with the code.
@@ -41,19 +42,27 @@
  *   kmeans.c: km_pass_task*, km_rows_task*, centre_task, colsum_task,
  *       exact_sqdist, final_task, first_block, inertia_task, km_block,
  *       km_centre_rows, km_nearest_exact, lloyd_block, pot_block, pot_col
- *   linalg.c: fr_finish, seg_reco_dot_rows_f, seg_reco_sqdist_small,
- *       seg_reco_sqdist_small_pad, seg_reco_topk, sqdist_fixed,
- *       topk_sift_down, topk_worse
+ *   linalg.c: fr_finish, seg_reco_count_true, seg_reco_dot_rows_f,
+ *       seg_reco_sqdist_small, seg_reco_sqdist_small_pad, seg_reco_topk,
+ *       sqdist_fixed, topk_heap_value, topk_offer, topk_sift_down,
+ *       topk_threshold, topk_worse
+ *   linalg_score.c: score_rows_avx2, score_rows_avx512, score_rows_f_avx2,
+ *       score_rows_f_avx512, score_rows_f_generic, score_rows_generic,
+ *       seg_reco_als_screen, seg_reco_score_rows, seg_reco_score_rows_f,
+ *       seg_reco_screen_bound
  *   nbr.c: nb_heap_task*, nb_product_task*, nb_cmp_double,
  *       seg_reco_tifu_vector, tifu_occasion_weights
  *   reco.h: universe_index
  *   reco_blend.c: allowed_minmax, blend_buy_again, blend_nextbasket, blend_sum,
  *       buy_again_one, cmp_double, count_allowed, count_receipts, normalise,
- *       scale_allowed,
- *       seg_reco_blend_customer, seg_reco_row_contributions, weighted_sum
- *   reco_select.c: seg_reco_select_list_prepared, select_first_pool,
- *       select_from_pool
- *   reco_serve.c: ra_task*, cmp_occ, seg_reco_tidy_occasions
+ *       scale_allowed, seg_reco_blend_als_pool, seg_reco_blend_customer,
+ *       seg_reco_row_contributions, sort_double (lib/sort_template.h),
+ *       weighted_sum
+ *   reco_select.c: seg_reco_select_from_given_pool,
+ *       seg_reco_select_list_prepared, seg_reco_select_pool_size,
+ *       select_first_pool, select_from_pool
+ *   reco_serve.c: ra_task*, cmp_occ, ra_customer, ra_screened,
+ *       seg_reco_tidy_occasions, sort_occ_rows (lib/sort_template.h)
  *   tfidf.c: score_slices, seg_reco_content_cosine, seg_reco_content_index,
  *       seg_reco_content_profile_from, seg_reco_content_score_all
  *
@@ -82,6 +91,23 @@ typedef void (*seg_reco_task_fn) (void *arg, int64 task, int worker);
 extern int	seg_reco_parallel_workers(int64 ntasks);
 
 extern void seg_reco_parallel_for(int64 ntasks, seg_reco_task_fn fn, void *arg);
+
+/*
+ * The same in two halves, so that the backend's thread can do other work
+ * (SPI, tuplestores: anything but these tasks' arrays) while the other
+ * threads run tasks: seg_reco_parallel_begin(ntasks, fn, arg) starts them
+ * and returns at once; seg_reco_parallel_end(p) runs the tasks left on
+ * the calling thread (as worker 0) and joins the threads.  Between the
+ * two, an ERROR must not leave the threads running: the caller catches it
+ * (PG_TRY), calls seg_reco_parallel_cancel(p) (tasks not yet started are
+ * skipped, the threads joined) and rethrows.  scripts/check_threads.py
+ * takes the fn of seg_reco_parallel_begin as a task entry point too.
+ */
+typedef struct SegRecoParallel SegRecoParallel;
+
+extern SegRecoParallel *seg_reco_parallel_begin(int64 ntasks, seg_reco_task_fn fn, void *arg);
+extern void seg_reco_parallel_end(SegRecoParallel *p);
+extern void seg_reco_parallel_cancel(SegRecoParallel *p);
 
 /*
  * Task code checks for interrupts with SEG_RECO_CHECK_FOR_INTERRUPTS(): an

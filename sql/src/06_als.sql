@@ -323,6 +323,12 @@ RETURNS TABLE(customer_id bigint, product_id bigint, score float8, rank integer,
 AS 'MODULE_PATHNAME', 'seg_reco_recommend_all'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 100000
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco.recommend_all(text, integer, boolean, boolean, jsonb, float8, integer, date, bigint[]) IS 'the hybrid top-n of recommend_for for every customer of an als model (or those of customer_ids), als scored in blocks with BLAS, purchases read in one pass (for the recommendations view)';
+COMMENT ON FUNCTION seg_reco.recommend_all(text, integer, boolean, boolean, jsonb, float8, integer, date, bigint[]) IS 'the hybrid top-n of recommend_for for every customer of an als model (or those of customer_ids; the same lists and score bits), als scored by seg_reco''s own SIMD kernels (seg_reco.simd), purchases read in one pass when a source needs them (for the recommendations view)';
+
+CREATE FUNCTION seg_reco.simd_info(OUT setting text, OUT cpu text, OUT used text)
+AS 'MODULE_PATHNAME', 'seg_reco_simd_info'
+LANGUAGE C STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco.simd_info() IS 'the instruction set of the kernels chosen at run time (recommend_all''s scores): the setting seg_reco.simd, the best this CPU supports, and the one used';
 -- END als
 

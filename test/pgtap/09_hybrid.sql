@@ -2,7 +2,7 @@
 -- privileges, and one evaluate() run on the demo data (small sample, small
 -- model) inside a transaction that is rolled back.
 BEGIN;
-SELECT plan(27);
+SELECT plan(31);
 
 SELECT has_table('seg_reco', 'evaluation_runs', 'evaluation runs table');
 SELECT has_sequence('seg_reco', 'evaluation_run_seq', 'evaluation run sequence');
@@ -28,6 +28,45 @@ SELECT is((SELECT proparallel FROM pg_proc
             WHERE oid = 'seg_reco.recommend_all(text, integer, boolean, boolean, jsonb, float8, integer, date, bigint[])'::regprocedure),
           's'::"char", 'recommend_all is parallel safe');
 SELECT has_column('seg_reco', 'recommendations', 'sources', 'the view says which sources contributed');
+
+-- recommend_all on the demo data (thousands of products: the threshold pass
+-- of the top-k; ALS alone: the float32 screening): recommend_for's lists
+-- and score bits, and the same rows from the generic kernels as from the
+-- CPU's best (seg_reco.simd)
+SELECT is((SELECT count(*)::int
+             FROM seg_reco.recommend_all('default', 10) a
+             JOIN LATERAL seg_reco.recommend_for(a.customer_id, 10) r ON r.rank = a.rank
+            WHERE a.customer_id % 50 = 0
+              AND (a.product_id <> r.product_id OR a.score <> r.score OR a.sources <> r.sources)), 0,
+          'recommend_all: recommend_for''s lists and score bits');
+SELECT is((SELECT count(*)::int
+             FROM seg_reco.recommend_all('default', 10, only_active => false,
+                                         weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "history_prior": 0}') a
+             JOIN LATERAL seg_reco.recommend_for(a.customer_id, 10, only_active => false,
+                                                 weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "history_prior": 0}') r
+               ON r.rank = a.rank
+            WHERE a.customer_id % 50 = 0
+              AND (a.product_id <> r.product_id OR a.score <> r.score OR a.sources <> r.sources)), 0,
+          'recommend_all, ALS alone (float32 screening): recommend_for''s lists and score bits');
+SET LOCAL seg_reco.simd = generic;
+CREATE TEMP TABLE ra_generic AS SELECT * FROM seg_reco.recommend_all('default', 10);
+RESET seg_reco.simd;
+SELECT is((SELECT count(*)::int FROM (SELECT * FROM seg_reco.recommend_all('default', 10)
+                                      EXCEPT SELECT * FROM ra_generic) x), 0,
+          'recommend_all: the generic kernels give the rows of the CPU''s best');
+-- customer_ids (every other customer: several blocks in flight, each with
+-- its own next-basket inputs, the default blend weighing that source): the
+-- rows of the call for everyone, restricted to them
+CREATE TEMP TABLE ra_even AS
+SELECT * FROM seg_reco.recommend_all('default', 10,
+                                     customer_ids => ARRAY(SELECT customer_id FROM seg_reco.als_customer_factors
+                                                            WHERE model = 'default' AND customer_id % 2 = 0));
+SELECT is((SELECT count(*)::int
+             FROM ((SELECT * FROM ra_even EXCEPT ALL SELECT * FROM ra_generic WHERE customer_id % 2 = 0)
+                   UNION ALL
+                   (SELECT * FROM ra_generic WHERE customer_id % 2 = 0 EXCEPT ALL SELECT * FROM ra_even)) x)
+          + (SELECT CASE WHEN count(*) > 0 THEN 0 ELSE 1 END FROM ra_even), 0,
+          'recommend_all(customer_ids): the rows of the call for everyone');
 
 -- the state evaluate() must leave alone
 CREATE TEMP TABLE before_state AS

@@ -138,5 +138,120 @@ SELECT seg_reco.refresh_recommendations('{1, NULL}');
 ROLLBACK TO bad;
 SELECT has_function_privilege('public', 'seg_reco.refresh_recommendations(bigint[])', 'EXECUTE') AS public_partial,
        has_function_privilege('public', 'seg_reco.als_fold_in(text, bigint[])', 'EXECUTE') AS public_fold_in;
+-- recommend_all scores with seg_reco's own kernels (linalg_score.c): the
+-- lists and the very score bits of recommend_for, whose ALS scores sum in
+-- the order of seg_reco_dot (20 factors: eight partial sums and a tail; 60
+-- products: a short last panel), the default blend weighing the next-basket
+-- source; also the ALS ranking alone (no history_prior, next-basket without
+-- weight: the purchase lines are not read)
+SELECT 1 AS trained FROM seg_reco.als_train('simd', factors => 20, iterations => 3);
+SET extra_float_digits = 3;
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE a.product_id = r.product_id AND a.score = r.score AND a.sources = r.sources) AS same
+  FROM seg_reco.recommend_all('simd', 5) a
+  JOIN LATERAL seg_reco.recommend_for(a.customer_id, 5, model => 'simd') r ON r.rank = a.rank;
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE a.product_id = r.product_id AND a.score = r.score AND a.sources = r.sources) AS same
+  FROM seg_reco.recommend_all('simd', 5, weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "history_prior": 0}') a
+  JOIN LATERAL seg_reco.recommend_for(a.customer_id, 5, model => 'simd',
+                                      weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "history_prior": 0}') r
+    ON r.rank = a.rank;
+-- for given customer_ids (every third, and one without factors): each block
+-- carries its own next-basket inputs, the walk over the neighbours skips
+-- the customers not asked for, the purchase lines and pairs are theirs
+-- only; recommend_for's rows with the next-basket source weighing, with the
+-- products bought left out, with ALS and next-basket alone (no float32
+-- screening, which ranks ALS alone; the purchase lines read for the
+-- customer's own next-basket vector), and with ALS alone (the screening)
+CREATE TEMP TABLE some_customers AS
+SELECT customer_id FROM seg_reco.als_customer_factors WHERE model = 'simd' AND customer_id % 3 = 1
+UNION ALL SELECT 999999;
+SELECT count(DISTINCT a.customer_id) = (SELECT count(*) - 1 FROM some_customers) AS each_listed,
+       bool_and(a.customer_id IN (SELECT customer_id FROM some_customers)) AS only_those,
+       count(*) FILTER (WHERE 'nextbasket' = ANY (a.sources)) > 0 AS nextbasket_in_sources,
+       count(*) AS rows,
+       count(*) FILTER (WHERE a.product_id = r.product_id AND a.score = r.score AND a.sources = r.sources) AS same
+  FROM seg_reco.recommend_all('simd', 5, weights => '{"nextbasket": 1}',
+                              customer_ids => ARRAY(SELECT customer_id FROM some_customers)) a
+  JOIN LATERAL seg_reco.recommend_for(a.customer_id, 5, model => 'simd', weights => '{"nextbasket": 1}') r
+    ON r.rank = a.rank;
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE a.product_id = r.product_id AND a.score = r.score AND a.sources = r.sources) AS same
+  FROM seg_reco.recommend_all('simd', 5, include_purchased => false, weights => '{"nextbasket": 1}',
+                              customer_ids => ARRAY(SELECT customer_id FROM some_customers)) a
+  JOIN LATERAL seg_reco.recommend_for(a.customer_id, 5, include_purchased => false, model => 'simd',
+                                      weights => '{"nextbasket": 1}') r
+    ON r.rank = a.rank;
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE a.product_id = r.product_id AND a.score = r.score AND a.sources = r.sources) AS same,
+       count(*) FILTER (WHERE 'nextbasket' = ANY (a.sources)) > 0 AS nextbasket_in_sources
+  FROM seg_reco.recommend_all('simd', 5, weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 1, "history_prior": 0}',
+                              customer_ids => ARRAY(SELECT customer_id FROM some_customers)) a
+  JOIN LATERAL seg_reco.recommend_for(a.customer_id, 5, model => 'simd',
+                                      weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 1, "history_prior": 0}') r
+    ON r.rank = a.rank;
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE a.product_id = r.product_id AND a.score = r.score AND a.sources = r.sources) AS same
+  FROM seg_reco.recommend_all('simd', 5, weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "history_prior": 0}',
+                              customer_ids => ARRAY(SELECT customer_id FROM some_customers)) a
+  JOIN LATERAL seg_reco.recommend_for(a.customer_id, 5, model => 'simd',
+                                      weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "history_prior": 0}') r
+    ON r.rank = a.rank;
+
+-- exact ties among the best (twenty products given the same factors before
+-- the model is first served): the screening keeps the full blend's order
+-- (ties to the lower product id), or leaves the customer to the full blend
+SELECT 1 AS trained FROM seg_reco.als_train('ties', factors => 8, iterations => 3);
+UPDATE seg_reco.als_product_factors f
+   SET factors = (SELECT g.factors FROM seg_reco.als_product_factors g
+                   WHERE g.model = 'ties' ORDER BY g.product_id LIMIT 1)
+ WHERE f.model = 'ties' AND f.product_id IN (SELECT product_id FROM seg_reco.als_product_factors
+                                              WHERE model = 'ties' ORDER BY product_id LIMIT 20);
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE a.product_id = r.product_id AND a.score = r.score) AS same,
+       count(*) FILTER (WHERE a.product_id IN (SELECT product_id FROM seg_reco.als_product_factors
+                                                WHERE model = 'ties' ORDER BY product_id LIMIT 20)) > 0 AS tied_listed
+  FROM seg_reco.recommend_all('ties', 5, only_active => false,
+                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "history_prior": 0}') a
+  JOIN LATERAL seg_reco.recommend_for(a.customer_id, 5, model => 'ties', only_active => false,
+                                      weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "history_prior": 0}') r
+    ON r.rank = a.rank;
+-- every product the same factors: every score ties, the screening cannot
+-- decide (the min-max range is empty) and each customer is blended in full
+SELECT 1 AS trained FROM seg_reco.als_train('flat', factors => 8, iterations => 3);
+UPDATE seg_reco.als_product_factors f
+   SET factors = (SELECT g.factors FROM seg_reco.als_product_factors g
+                   WHERE g.model = 'flat' ORDER BY g.product_id LIMIT 1)
+ WHERE f.model = 'flat';
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE a.product_id = r.product_id AND a.score = r.score) AS same
+  FROM seg_reco.recommend_all('flat', 5, only_active => false,
+                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "history_prior": 0}') a
+  JOIN LATERAL seg_reco.recommend_for(a.customer_id, 5, model => 'flat', only_active => false,
+                                      weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "history_prior": 0}') r
+    ON r.rank = a.rank;
+
+-- seg_reco.simd: every level gives the same lists and bits (a level the CPU
+-- lacks falls back to the best below it); simd_info says which is used
+SET seg_reco.simd = generic;
+SELECT setting, used FROM seg_reco.simd_info();
+CREATE TEMP TABLE ra_generic AS SELECT * FROM seg_reco.recommend_all('simd', 5);
+CREATE TEMP TABLE ra_generic_new AS SELECT * FROM seg_reco.recommend_all('simd', 5, include_purchased => false);
+SET seg_reco.simd = avx2;
+SELECT setting, used IN ('avx2', 'generic') AS fallback_ok FROM seg_reco.simd_info();
+CREATE TEMP TABLE ra_avx2 AS SELECT * FROM seg_reco.recommend_all('simd', 5);
+CREATE TEMP TABLE ra_avx2_new AS SELECT * FROM seg_reco.recommend_all('simd', 5, include_purchased => false);
+SET seg_reco.simd = avx512f;
+CREATE TEMP TABLE ra_avx512 AS SELECT * FROM seg_reco.recommend_all('simd', 5);
+CREATE TEMP TABLE ra_avx512_new AS SELECT * FROM seg_reco.recommend_all('simd', 5, include_purchased => false);
+RESET seg_reco.simd;
+SELECT setting, used = cpu AS best_of_cpu FROM seg_reco.simd_info();
+SELECT (SELECT count(*) FROM ra_generic) AS rows,
+       (SELECT count(*) FROM (SELECT * FROM ra_generic EXCEPT SELECT * FROM ra_avx2) x) AS differ_avx2,
+       (SELECT count(*) FROM (SELECT * FROM ra_generic EXCEPT SELECT * FROM ra_avx512) x) AS differ_avx512,
+       (SELECT count(*) FROM (SELECT * FROM ra_generic_new EXCEPT SELECT * FROM ra_avx2_new) x) AS differ_avx2_new,
+       (SELECT count(*) FROM (SELECT * FROM ra_generic_new EXCEPT SELECT * FROM ra_avx512_new) x) AS differ_avx512_new;
+SET extra_float_digits = 0;
 
 ROLLBACK;
+SET seg_reco.simd = sse9;
