@@ -155,7 +155,7 @@ bench_recommend_all() {
     local db=$1 label=$2 times r kind weights
     for kind in hybrid als_only; do
         weights=NULL
-        [[ $kind == als_only ]] && weights=$'\'{"als": 1, "content": 0, "popularity": 0, "buy_again": 0}\''
+        [[ $kind == als_only ]] && weights=$'\'{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0}\''
         times=()
         for ((r = 0; r < RUNS; r++)); do
             times+=("$(psql_db "$db" -q -At <<SQL

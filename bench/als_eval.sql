@@ -32,11 +32,11 @@ SELECT product_id, popularity FROM seg_reco.als_product_factors WHERE model = 'a
 CREATE TEMP TABLE recs AS
 SELECT 'ALS'::text AS method, 'with re-buys'::text AS mode, customer_id, product_id, rank
   FROM seg_reco.recommend_all('als_split', 10, include_purchased => true, only_active => false,
-                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0}')
+                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0}')
 UNION ALL
 SELECT 'ALS', 'new products only', customer_id, product_id, rank
   FROM seg_reco.recommend_all('als_split', 10, include_purchased => false, only_active => false,
-                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0}')
+                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0}')
 UNION ALL
 SELECT 'popularity', 'with re-buys', c.customer_id, p.product_id, p.rank::int
   FROM (SELECT DISTINCT customer_id FROM rel) c,

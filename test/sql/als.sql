@@ -162,7 +162,7 @@ SELECT array_agg(r.product_id ORDER BY r.rank) = (
             WHERE p.model = 'fold' AND c.model = 'fold' AND c.customer_id = 14
             ORDER BY s DESC LIMIT 6) t) AS list_is_sql_top
   FROM seg_reco.recommend_for(14, 6, only_active => false, model => 'fold',
-                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0}') r;
+                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0}') r;
 -- the model's customer count follows; its version (the product side) does not change
 SELECT (m.model -> 'customers')::int AS customers, m.model -> 'version' = b.model -> 'version' AS same_version
   FROM seg_reco.models m, (SELECT model FROM seg_reco.models WHERE name = 'fold') b WHERE m.name = 'fold';
