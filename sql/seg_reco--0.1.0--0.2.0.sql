@@ -5824,3 +5824,107 @@ $fn$;
 COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the source tables by customer id (co-located), products as a reference table, non-members'' lines into nonmember_transactions (in progress: the models and outputs follow)';
 REVOKE EXECUTE ON FUNCTION seg_reco.distribute() FROM PUBLIC;
 -- END issue 15
+
+-- issue 15 (Citus): refresh() runs end to end after distribute(): pipeline_recommendations
+-- gathers the customers the model does not know before it joins the local factors;
+-- build_rules counts the receipts of nonmember_transactions too when it exists
+CREATE OR REPLACE FUNCTION seg_reco.pipeline_recommendations(customer_ids bigint[] DEFAULT NULL)
+RETURNS TABLE (customer_id bigint, product_id bigint, score float8, rank integer, source text,
+               sources text[])
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_n integer := (seg_reco.setting('recommendations_per_customer'))::integer;
+    v_div float8 := (seg_reco.setting('recommendations_diversity'))::float8;
+    v_cap integer := (seg_reco.setting('recommendations_max_per_category') #>> '{}')::integer;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM seg_reco.models m WHERE m.name = 'default' AND m.kind = 'als') THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT r.customer_id, r.product_id, r.score, r.rank, coalesce(r.sources[1], 'als'), r.sources
+      FROM seg_reco.recommend_all('default', v_n, diversity => v_div,
+                                  max_per_category => v_cap, customer_ids => customer_ids) r;
+    -- customer_ids: through the primary key, not a scan of every customer.
+    -- The customers the model does not know are chosen first (MATERIALIZED):
+    -- on Citus seg_reco.customers is distributed and als_customer_factors
+    -- may not be, and a distributed table meets a local one only through an
+    -- intermediate result; recommend_for then runs on the coordinator.
+    RETURN QUERY
+    WITH c AS MATERIALIZED (
+        SELECT c.customer_id
+          FROM seg_reco.customers c
+         WHERE pipeline_recommendations.customer_ids IS NULL
+            OR c.customer_id IN (SELECT DISTINCT i.id FROM unnest(pipeline_recommendations.customer_ids) i(id)))
+    SELECT c.customer_id, r.product_id, r.score, r.rank, coalesce(r.sources[1], 'popularity'), r.sources
+      FROM c
+      CROSS JOIN LATERAL seg_reco.recommend_for(c.customer_id, v_n, diversity => v_div,
+                                                max_per_category => v_cap) r
+     WHERE NOT EXISTS (SELECT 1 FROM seg_reco.als_customer_factors f
+                        WHERE f.model = 'default' AND f.customer_id = c.customer_id);
+END;
+$fn$;
+CREATE OR REPLACE FUNCTION seg_reco.build_rules(min_support float8 DEFAULT NULL,
+                                     min_confidence float8 DEFAULT NULL,
+                                     max_length integer DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_t0      timestamptz := clock_timestamp();
+    v_asked   float8 := coalesce(min_support, (seg_reco.setting('rules_min_support'))::float8);
+    v_supp    float8 := v_asked;
+    v_conf    float8 := coalesce(min_confidence, (seg_reco.setting('rules_min_confidence'))::float8);
+    v_len     integer := coalesce(max_length, (seg_reco.setting('rules_max_length'))::integer);
+    v_count   integer := (seg_reco.setting('rules_min_count'))::integer;
+    v_max     integer := (seg_reco.setting('rules_max_itemsets'))::integer;
+    v_rows    bigint;
+    v_summary jsonb;
+    -- on Citus the non-members' lines are in nonmember_transactions
+    -- (seg_reco.distribute()): their receipts count as well
+    v_lines   text := 'SELECT t.receipt_id, t.product_id FROM seg_reco.transactions t WHERE t.amount > 0'
+                      || CASE WHEN pg_catalog.to_regclass('seg_reco.nonmember_transactions') IS NOT NULL
+                              THEN ' UNION ALL SELECT n.receipt_id, n.product_id'
+                                   ' FROM seg_reco.nonmember_transactions n WHERE n.amount > 0'
+                              ELSE '' END;
+BEGIN
+    LOCK TABLE seg_reco.product_rules_info IN EXCLUSIVE MODE;
+    DELETE FROM seg_reco.product_rules;
+    LOOP
+        BEGIN
+            INSERT INTO seg_reco.product_rules
+                (lhs, rhs, support, confidence, lift, leverage, conviction, coverage, count)
+            SELECT r.lhs, r.rhs, r.support, r.confidence, r.lift, r.leverage, r.conviction, r.coverage, r.count
+              FROM seg_reco.association_rules(
+                       v_lines,
+                       v_supp, v_conf, max_length => greatest(v_len, 2), min_length => 2,
+                       min_count => v_count, max_itemsets => v_max) r;
+            GET DIAGNOSTICS v_rows = ROW_COUNT;
+            EXIT;
+        EXCEPTION WHEN program_limit_exceeded THEN
+            IF v_supp >= 0.5 OR v_count >= 1073741824 THEN
+                RAISE;
+            END IF;
+            RAISE NOTICE 'build_rules: more than % frequent itemsets at support % and count %; trying % and %',
+                v_max, v_supp, v_count, least(2 * v_supp, 1), 2 * v_count;
+            v_supp := least(2 * v_supp, 1);
+            v_count := 2 * v_count;
+        END;
+    END LOOP;
+    v_summary := jsonb_build_object('rules', v_rows, 'min_support', v_supp, 'min_count', v_count,
+                                    'min_confidence', v_conf, 'max_length', v_len,
+                                    'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3))
+                 || CASE WHEN v_supp = v_asked THEN '{}'::jsonb
+                         ELSE jsonb_build_object('asked_min_support', v_asked) END;
+    INSERT INTO seg_reco.product_rules_info AS i
+        (singleton, min_support, min_confidence, max_length, built_at, summary)
+    VALUES (true, v_supp, v_conf, v_len, now(), v_summary)
+    ON CONFLICT (singleton) DO UPDATE
+        SET min_support = excluded.min_support, min_confidence = excluded.min_confidence,
+            max_length = excluded.max_length, built_at = excluded.built_at, summary = excluded.summary;
+    RETURN v_summary;
+END
+$fn$;
+-- END issue 15 (Citus refresh)
