@@ -16,7 +16,7 @@
 #   every output (steps, features, clusters, value, segments, summaries,
 #   cohorts, models, content, popularity, rules, ALS factors, the
 #   recommendations view, recommend_for of a sample) equals the single
-#   node's run.
+#   node's run; default_as_of counts the non-members' lines on both.
 # Skipped only when Citus is not installed (scripts/test.sh builds it from
 # ../shared/vendor first; under CI=true a failed build fails the suite).
 use strict;
@@ -283,6 +283,19 @@ same_on_both(q{WITH c AS MATERIALIZED (SELECT customer_id FROM seg_reco.customer
 	 WHERE c.customer_id % 97 = 0});
 like($err, qr/ERROR:  als model "default" does not exist/,
 	'recommend_for per row of a multi-shard query runs in the workers, without the models (not yet)');
+
+# default_as_of (the date every serving call and the pipeline read) is the
+# latest line's, members' or not: a non-member's line a day after the last,
+# in transactions on the single node and in nonmember_transactions on Citus
+my $late = q{(line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+             SELECT 999999999, 999999999, NULL, min(product_id), 1, max(ts) + interval '1 day', 1, 10, 10
+               FROM %s};
+$plain->safe_psql('postgres', 'INSERT INTO seg_reco.transactions ' . sprintf($late, 'seg_reco.transactions'));
+$coord->safe_psql('postgres', 'INSERT INTO seg_reco.nonmember_transactions '
+	. sprintf($late, '(SELECT product_id, ts FROM seg_reco.transactions) t'));
+is($plain->safe_psql('postgres', 'SELECT seg_reco.default_as_of()'), '2026-01-01',
+	'a non-member\'s line moves default_as_of on the single node');
+same_on_both(q{SELECT seg_reco.default_as_of()}, 'default_as_of with a non-member\'s line the latest');
 
 $_->stop for (@nodes, $plain);
 done_testing();
