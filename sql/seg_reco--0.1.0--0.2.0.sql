@@ -2552,6 +2552,13 @@ DECLARE
     v_max     integer := (seg_reco.setting('rules_max_itemsets'))::integer;
     v_rows    bigint;
     v_summary jsonb;
+    -- on Citus the non-members' lines are in nonmember_transactions
+    -- (seg_reco.distribute()): their receipts count as well
+    v_lines   text := 'SELECT t.receipt_id, t.product_id FROM seg_reco.transactions t WHERE t.amount > 0'
+                      || CASE WHEN pg_catalog.to_regclass('seg_reco.nonmember_transactions') IS NOT NULL
+                              THEN ' UNION ALL SELECT n.receipt_id, n.product_id'
+                                   ' FROM seg_reco.nonmember_transactions n WHERE n.amount > 0'
+                              ELSE '' END;
 BEGIN
     LOCK TABLE seg_reco.product_rules_info IN EXCLUSIVE MODE;
     DELETE FROM seg_reco.product_rules;
@@ -2561,7 +2568,7 @@ BEGIN
                 (lhs, rhs, support, confidence, lift, leverage, conviction, coverage, count)
             SELECT r.lhs, r.rhs, r.support, r.confidence, r.lift, r.leverage, r.conviction, r.coverage, r.count
               FROM seg_reco.association_rules(
-                       'SELECT t.receipt_id, t.product_id FROM seg_reco.transactions t WHERE t.amount > 0',
+                       v_lines,
                        v_supp, v_conf, max_length => greatest(v_len, 2), min_length => 2,
                        min_count => v_count, max_itemsets => v_max) r;
             GET DIAGNOSTICS v_rows = ROW_COUNT;
@@ -5479,15 +5486,22 @@ BEGIN
     SELECT r.customer_id, r.product_id, r.score, r.rank, coalesce(r.sources[1], 'als'), r.sources
       FROM seg_reco.recommend_all('default', v_n, diversity => v_div,
                                   max_per_category => v_cap, customer_ids => customer_ids) r;
-    -- customer_ids: through the primary key, not a scan of every customer
+    -- customer_ids: through the primary key, not a scan of every customer.
+    -- The customers the model does not know are chosen first (MATERIALIZED):
+    -- on Citus seg_reco.customers is distributed and als_customer_factors
+    -- may not be, and a distributed table meets a local one only through an
+    -- intermediate result; recommend_for then runs on the coordinator.
     RETURN QUERY
+    WITH c AS MATERIALIZED (
+        SELECT c.customer_id
+          FROM seg_reco.customers c
+         WHERE pipeline_recommendations.customer_ids IS NULL
+            OR c.customer_id IN (SELECT DISTINCT i.id FROM unnest(pipeline_recommendations.customer_ids) i(id)))
     SELECT c.customer_id, r.product_id, r.score, r.rank, coalesce(r.sources[1], 'popularity'), r.sources
-      FROM seg_reco.customers c
+      FROM c
       CROSS JOIN LATERAL seg_reco.recommend_for(c.customer_id, v_n, diversity => v_div,
                                                 max_per_category => v_cap) r
-     WHERE (pipeline_recommendations.customer_ids IS NULL
-            OR c.customer_id IN (SELECT DISTINCT i.id FROM unnest(pipeline_recommendations.customer_ids) i(id)))
-       AND NOT EXISTS (SELECT 1 FROM seg_reco.als_customer_factors f
+     WHERE NOT EXISTS (SELECT 1 FROM seg_reco.als_customer_factors f
                         WHERE f.model = 'default' AND f.customer_id = c.customer_id);
 END;
 $fn$;
@@ -5834,3 +5848,4 @@ AS 'MODULE_PATHNAME', 'seg_reco_simd_info'
 LANGUAGE C STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION seg_reco.simd_info() IS 'the instruction set of the kernels chosen at run time (recommend_all''s scores): the setting seg_reco.simd, the best this CPU supports, and the one used';
+

@@ -19,7 +19,10 @@
  *     a plan kept per query text (the text names the relation and column,
  *     so the plan is always the one EXECUTE of the text would make);
  *     otherwise max(t.ts) through the view.  A 0.1.0 database (no
- *     seg_reco.sources) reads max(t.ts), as its default_as_of() did.
+ *     seg_reco.sources) reads max(t.ts), as its default_as_of() did;
+ *   - on Citus, after seg_reco.distribute(), the non-members' lines are in
+ *     seg_reco.nonmember_transactions: the latest of both (a single node's
+ *     date, which reads them in seg_reco.transactions).
  * Lines more than a day in the future are an error (they would put every
  * as-of date off), with the message and hint of the PL/pgSQL function.
  */
@@ -46,6 +49,7 @@
 PG_FUNCTION_INFO_V1(seg_reco_default_as_of);
 
 static SPIPlanPtr plan_latest = NULL;
+static SPIPlanPtr plan_nonmember = NULL;
 static SPIPlanPtr plan_resolve = NULL;
 static SPIPlanPtr plan_source_max = NULL;
 static char *source_max_sql = NULL;		/* the text of plan_source_max */
@@ -173,6 +177,22 @@ seg_reco_default_as_of_date(DateADT *as_of)
 											 "SELECT max(t.ts) FROM seg_reco.transactions t",
 											 0, NULL),
 						  &latest);
+	/* on Citus (distribute()) the non-members' lines are apart */
+	if (OidIsValid(get_relname_relid("nonmember_transactions",
+									 get_namespace_oid("seg_reco", false))))
+	{
+		TimestampTz nonmember;
+
+		if (latest_of(seg_reco_keep_plan(&plan_nonmember,
+										 "SELECT max(n.ts) FROM seg_reco.nonmember_transactions n",
+										 0, NULL),
+					  &nonmember) &&
+			(!found || nonmember > latest))
+		{
+			latest = nonmember;
+			found = true;
+		}
+	}
 	if (!found)
 		return false;
 	memset(&one_day, 0, sizeof(one_day));

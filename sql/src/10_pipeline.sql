@@ -508,15 +508,22 @@ BEGIN
     SELECT r.customer_id, r.product_id, r.score, r.rank, coalesce(r.sources[1], 'als'), r.sources
       FROM seg_reco.recommend_all('default', v_n, diversity => v_div,
                                   max_per_category => v_cap, customer_ids => customer_ids) r;
-    -- customer_ids: through the primary key, not a scan of every customer
+    -- customer_ids: through the primary key, not a scan of every customer.
+    -- The customers the model does not know are chosen first (MATERIALIZED):
+    -- on Citus seg_reco.customers is distributed and als_customer_factors
+    -- may not be, and a distributed table meets a local one only through an
+    -- intermediate result; recommend_for then runs on the coordinator.
     RETURN QUERY
+    WITH c AS MATERIALIZED (
+        SELECT c.customer_id
+          FROM seg_reco.customers c
+         WHERE pipeline_recommendations.customer_ids IS NULL
+            OR c.customer_id IN (SELECT DISTINCT i.id FROM unnest(pipeline_recommendations.customer_ids) i(id)))
     SELECT c.customer_id, r.product_id, r.score, r.rank, coalesce(r.sources[1], 'popularity'), r.sources
-      FROM seg_reco.customers c
+      FROM c
       CROSS JOIN LATERAL seg_reco.recommend_for(c.customer_id, v_n, diversity => v_div,
                                                 max_per_category => v_cap) r
-     WHERE (pipeline_recommendations.customer_ids IS NULL
-            OR c.customer_id IN (SELECT DISTINCT i.id FROM unnest(pipeline_recommendations.customer_ids) i(id)))
-       AND NOT EXISTS (SELECT 1 FROM seg_reco.als_customer_factors f
+     WHERE NOT EXISTS (SELECT 1 FROM seg_reco.als_customer_factors f
                         WHERE f.model = 'default' AND f.customer_id = c.customer_id);
 END;
 $fn$;

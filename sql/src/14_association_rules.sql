@@ -52,7 +52,8 @@ COMMENT ON FUNCTION seg_reco.frequent_itemsets(text, float8, integer, integer, i
 
 -- The rules of the pipeline (written by build_rules, a refresh() step):
 -- rules with a non-empty left-hand side from the receipts of
--- seg_reco.transactions (lines with amount > 0, members and non-members).
+-- seg_reco.transactions (lines with amount > 0, members and non-members;
+-- on Citus also those of seg_reco.nonmember_transactions).
 CREATE TABLE seg_reco.product_rules (
     lhs         bigint[] NOT NULL,
     rhs         bigint NOT NULL,
@@ -118,6 +119,13 @@ DECLARE
     v_max     integer := (seg_reco.setting('rules_max_itemsets'))::integer;
     v_rows    bigint;
     v_summary jsonb;
+    -- on Citus the non-members' lines are in nonmember_transactions
+    -- (seg_reco.distribute()): their receipts count as well
+    v_lines   text := 'SELECT t.receipt_id, t.product_id FROM seg_reco.transactions t WHERE t.amount > 0'
+                      || CASE WHEN pg_catalog.to_regclass('seg_reco.nonmember_transactions') IS NOT NULL
+                              THEN ' UNION ALL SELECT n.receipt_id, n.product_id'
+                                   ' FROM seg_reco.nonmember_transactions n WHERE n.amount > 0'
+                              ELSE '' END;
 BEGIN
     LOCK TABLE seg_reco.product_rules_info IN EXCLUSIVE MODE;
     DELETE FROM seg_reco.product_rules;
@@ -127,7 +135,7 @@ BEGIN
                 (lhs, rhs, support, confidence, lift, leverage, conviction, coverage, count)
             SELECT r.lhs, r.rhs, r.support, r.confidence, r.lift, r.leverage, r.conviction, r.coverage, r.count
               FROM seg_reco.association_rules(
-                       'SELECT t.receipt_id, t.product_id FROM seg_reco.transactions t WHERE t.amount > 0',
+                       v_lines,
                        v_supp, v_conf, max_length => greatest(v_len, 2), min_length => 2,
                        min_count => v_count, max_itemsets => v_max) r;
             GET DIAGNOSTICS v_rows = ROW_COUNT;

@@ -11,7 +11,12 @@
 #   (co-located; products a reference table; the non-members' lines apart);
 #   then rfm_score gives the same rows, and compute_customer_features keeps
 #   its lines on the workers (no intermediate result of the CTE lines) and
-#   gives the same features.
+#   gives the same features;
+# - CALL seg_reco.refresh('full') after distribute() runs end to end, and
+#   every output (steps, features, clusters, value, segments, summaries,
+#   cohorts, models, content, popularity, rules, ALS factors, the
+#   recommendations view, recommend_for of a sample) equals the single
+#   node's run; default_as_of counts the non-members' lines on both.
 # Skipped only when Citus is not installed (scripts/test.sh builds it from
 # ../shared/vendor first; under CI=true a failed build fails the suite).
 use strict;
@@ -235,6 +240,62 @@ is($ret, 0, 'compute_customer_features runs with Citus\'s planning messages');
 like($err, qr/CTE lines is going to be inlined/, 'the CTE lines is inlined by Citus');
 unlike($err, qr/generating subplan \S+ for CTE lines/,
 	'the lines are not gathered into an intermediate result');
+
+# 7. the whole pipeline on Citus after distribute(): CALL seg_reco.refresh('full')
+# on the coordinator, and the same outputs as the single node's run
+my $refresh = q{SET client_min_messages = warning; CALL seg_reco.refresh('full');};
+$plain->safe_psql('postgres', $refresh);
+($ret, $out, $err) = $coord->psql('postgres', $refresh);
+is($ret, 0, 'CALL seg_reco.refresh(\'full\') runs on the Citus coordinator');
+is($err, '', 'without an error') or diag($err);
+my $steps = q{SELECT string_agg(step || ':' || row_count, ' ' ORDER BY started_at)
+                FROM seg_reco.refresh_log WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)};
+my $plain_steps = $plain->safe_psql('postgres', $steps);
+like($plain_steps, qr/^customer_features:\d+ .* cohorts:\d+$/, "the single node's steps: $plain_steps");
+is($coord->safe_psql('postgres', $steps), $plain_steps, 'every step ran on Citus, with the same row counts');
+same_on_both(q{SELECT seg_reco.default_as_of()}, 'default_as_of');
+same_on_both(q{SELECT * FROM seg_reco.customer_features}, 'customer_features');
+same_on_both(q{SELECT * FROM seg_reco.customer_clusters}, 'customer_clusters');
+same_on_both(q{SELECT * FROM seg_reco.cluster_names}, 'cluster_names');
+same_on_both(q{SELECT * FROM seg_reco.customer_value}, 'customer_value');
+same_on_both(q{SELECT * FROM seg_reco.customer_segments}, 'customer_segments');
+same_on_both(q{SELECT * FROM seg_reco.segment_summary}, 'segment_summary');
+same_on_both(q{SELECT * FROM seg_reco.cohorts}, 'cohorts');
+same_on_both(q{SELECT name, kind, params FROM seg_reco.models WHERE name <> 'default'}, 'the cluster and value models');
+same_on_both(q{SELECT * FROM seg_reco.product_content}, 'content vectors');
+same_on_both(q{SELECT * FROM seg_reco.segment_popularity}, 'segment popularity');
+same_on_both(q{SELECT lhs, rhs, support, confidence, lift, count FROM seg_reco.product_rules}, 'association rules');
+same_on_both(q{SELECT customer_id, factors FROM seg_reco.als_customer_factors WHERE model = 'default'},
+	'ALS customer factors');
+same_on_both(q{SELECT product_id, factors FROM seg_reco.als_product_factors WHERE model = 'default'},
+	'ALS product factors');
+same_on_both(q{SELECT * FROM seg_reco.recommendations}, 'the recommendations view');
+# recommend_for called on the coordinator: the customers gathered first (a
+# MATERIALIZED CTE, as pipeline_recommendations does); per row of a query
+# over the distributed customers, or of unnest(ARRAY(SELECT ...)) of them,
+# Citus sends the call into the workers, where the models are not
+same_on_both(q{WITH c AS MATERIALIZED (SELECT customer_id FROM seg_reco.customers
+                                       WHERE customer_id % 97 = 0)
+               SELECT c.customer_id, r.* FROM c, seg_reco.recommend_for(c.customer_id, 5) r},
+	'recommend_for of a sample of customers');
+($ret, $out, $err) = $coord->psql('postgres', q{
+	SELECT count(*) FROM seg_reco.customers c, seg_reco.recommend_for(c.customer_id, 5) r
+	 WHERE c.customer_id % 97 = 0});
+like($err, qr/ERROR:  als model "default" does not exist/,
+	'recommend_for per row of a multi-shard query runs in the workers, without the models (not yet)');
+
+# default_as_of (the date every serving call and the pipeline read) is the
+# latest line's, members' or not: a non-member's line a day after the last,
+# in transactions on the single node and in nonmember_transactions on Citus
+my $late = q{(line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+             SELECT 999999999, 999999999, NULL, min(product_id), 1, max(ts) + interval '1 day', 1, 10, 10
+               FROM %s};
+$plain->safe_psql('postgres', 'INSERT INTO seg_reco.transactions ' . sprintf($late, 'seg_reco.transactions'));
+$coord->safe_psql('postgres', 'INSERT INTO seg_reco.nonmember_transactions '
+	. sprintf($late, '(SELECT product_id, ts FROM seg_reco.transactions) t'));
+is($plain->safe_psql('postgres', 'SELECT seg_reco.default_as_of()'), '2026-01-01',
+	'a non-member\'s line moves default_as_of on the single node');
+same_on_both(q{SELECT seg_reco.default_as_of()}, 'default_as_of with a non-member\'s line the latest');
 
 $_->stop for (@nodes, $plain);
 done_testing();
