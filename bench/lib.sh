@@ -85,6 +85,7 @@ run_steps() {
 make_day() {
     local db=$1
     psql_db "$db" -q <<'SQL'
+SET client_min_messages = warning;
 DROP TABLE IF EXISTS public.bench_day;
 CREATE TABLE public.bench_day AS
 WITH pick AS (
