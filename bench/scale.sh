@@ -6,6 +6,7 @@
 #
 #   bash bench/scale.sh [--scales "1 10 30"] [--keep]
 #                       [--socket DIR --port N]   (use a running server instead of scripts/lib.sh's)
+#   bash bench/scale.sh --summary bench/out/scale-<time>   (the tables of a run again, from its figures)
 #
 # For a long run, SEG_RECO_PGBIN=<bin directory of a private PostgreSQL 15>
 # builds, installs into and runs that installation (its own data directory,
@@ -45,15 +46,17 @@
 set -euo pipefail
 SCALES="1 10 30"
 KEEP=0
+FROM=
 SOCK=
 PGPORT_=
 while [[ $# -gt 0 ]]; do
     case $1 in
         --scales) SCALES=$2; shift 2 ;;
         --keep) KEEP=1; shift ;;
+        --summary) FROM=$2; shift 2 ;;
         --socket) SOCK=$2; shift 2 ;;
         --port) PGPORT_=$2; shift 2 ;;
-        -h|--help) sed -n '2,44p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -62,6 +65,23 @@ for s in $SCALES; do
 done
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
+declare -A R
+STEPS=()
+if [[ -n $FROM ]]; then
+    # the figures of an earlier run: its tables again (with this script's)
+    [[ -f $FROM/figures.tsv ]] || { echo "no figures.tsv in $FROM" >&2; exit 2; }
+    OUT=$FROM
+    SUMMARY=$OUT/summary-again-$(date +%Y%m%d-%H%M%S).txt
+    while IFS=$'\t' read -r key value; do R[$key]=$value; done <"$OUT/figures.tsv"
+    if [[ -f $OUT/steps.txt ]]; then
+        mapfile -t STEPS <"$OUT/steps.txt"
+    else
+        STEPS=(customer_features clusters customer_value content popularity rules als_model recommendations
+               customer_segments segment_summary cohorts)
+    fi
+    SCALES=$(printf '%s\n' "${!R[@]}" | awk -F, '$2 == "gen" { print $1 }' | sort -n | tr '\n' ' ')
+    say() { printf '%s\n' "$*"; }
+else
 # shellcheck source=bench/lib.sh
 source "$HERE/lib.sh"
 bench_connect
@@ -75,7 +95,7 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 # record_steps DB RUN PREFIX: R[s,PREFIX,step] = ms, R[s,PREFIX.peak,step] = MB,
 # the step names in STEPS (first seen order), the kinds in R[s,PREFIX.kind]
 record_steps() {
-    local db=$1 run=$2 pre=$3 name dur peak kind kinds= x seen
+    local db=$1 run=$2 pre=$3 name dur peak kind kinds='' x seen
     while IFS='|' read -r name dur peak kind; do
         [[ -z $name ]] && continue
         R[$s,$pre,$name]=$dur
@@ -89,8 +109,8 @@ record_steps() {
     R[$s,$pre.kind]=$kinds
 }
 
-declare -A R
-STEPS=()
+R[meta,server]="PostgreSQL $(psql_db postgres -At -c 'SHOW server_version') at $PGBIN, $(date -u +%Y-%m-%d); shared_buffers $(psql_db postgres -At -c 'SHOW shared_buffers'), work_mem $(psql_db postgres -At -c 'SHOW work_mem'), maintenance_work_mem $(psql_db postgres -At -c 'SHOW maintenance_work_mem')"
+R[meta,loadbefore]=$(loadavg)
 say "load before: $(loadavg) ($(nproc) cores)"
 for s in $SCALES; do
     db=seg_reco_bench_scale_x$s
@@ -156,7 +176,10 @@ for s in $SCALES; do
         psql_db postgres -q -c "DROP DATABASE IF EXISTS $db"
     fi
 done
-say "load after: $(loadavg)"
+R[meta,loadafter]=$(loadavg)
+say "load after: ${R[meta,loadafter]}"
+printf '%s\n' "${STEPS[@]+"${STEPS[@]}"}" >"$OUT/steps.txt"
+fi
 
 # ---------------------------------------------------------------------------
 # tables
@@ -169,6 +192,20 @@ slope() { awk -v a="$1" -v b="$2" -v c="$3" -v d="$4" 'BEGIN { if (b == "" || d 
 fit() { awk -v p="$1" 'BEGIN { n = split(p, v, " "); k = 0; for (i = 1; i < n; i += 2) if (v[i + 1] != "-" && v[i + 1] > 0) { x[++k] = log(v[i]); y[k] = log(v[i + 1]) } if (k < 2) { print "-"; exit } for (i = 1; i <= k; i++) { sx += x[i]; sy += y[i] } mx = sx / k; my = sy / k; for (i = 1; i <= k; i++) { sxy += (x[i] - mx) * (y[i] - my); sxx += (x[i] - mx) ^ 2 } if (sxx == 0) print "-"; else printf "%.2f", sxy / sxx }'; }
 # extra MS FROM TO K: MS at scale FROM extrapolated to scale TO with exponent K (ms)
 extra() { awk -v t="$1" -v a="$2" -v b="$3" -v k="$4" 'BEGIN { if (t == "" || t == "-" || k == "-") print "-"; else printf "%.0f", t * (b / a) ^ k }'; }
+
+# peak KIND SCALE: the run's peak (MB): the largest step peak (VmHWM reset at
+# each step's start), or the backend's VmHWM at the end when larger
+peak() {
+    local hwm p=- st v
+    if [[ $1 == full ]]; then hwm=$(mb "${R[$2,refhwm]:-}"); else hwm=$(mb "${R[$2,inchwm]:-}"); fi
+    for st in "${STEPS[@]+"${STEPS[@]}"}"; do
+        v=${R[$2,$1.peak,$st]:--}
+        if [[ $v != - ]] && { [[ $p == - ]] || [[ $v -gt $p ]]; }; then p=$v; fi
+    done
+    if [[ $hwm == - ]]; then echo "$p"
+    elif [[ $p == - ]] || [[ $hwm -gt $p ]]; then echo "$hwm"
+    else echo "$p"; fi
+}
 
 read -r -a SC <<<"$SCALES"
 last=${SC[-1]}
@@ -185,7 +222,7 @@ val() {
 # step took under 0.5 s at the smaller scale (fixed costs, noise) or the
 # pair's is missing; never below the least-squares one when that is steeper
 exp_of() {
-    local kind=$1 st=$2 va vb k kf pts= x
+    local kind=$1 st=$2 va vb k kf pts='' x
     va=$(val "$kind" "$prev" "$st"); vb=$(val "$kind" "$last" "$st")
     k=-
     if [[ -n $prev && -n $va && -n $vb ]] && awk -v a="$va" 'BEGIN { exit !(a >= 500) }'; then
@@ -206,7 +243,7 @@ steps_table() {
     echo
     echo "-- $2: seconds at each scale, growth exponent (log-log slope; 1 = linear) between"
     echo "   consecutive scales and over all (least squares), x200 extrapolated from x$last with the"
-    echo "   exponent in 'k' (the last pair's; 1 for steps under 0.5 s at x$prev; the overall one when steeper),"
+    echo "   exponent in 'k' (the last pair's; 1 for steps under 0.5 s at x${prev:-?} or with one scale; the overall one when steeper),"
     echo "   and the step's peak memory (MB, VmHWM reset at the step's start)"
     hdr=$(printf '%-20s' step)
     for s in "${SC[@]}"; do hdr+=$(printf ' %9s' "x$s s"); done
@@ -233,7 +270,7 @@ steps_table() {
         line+=$(printf ' %6s %6s %10s' "$(fit "$pts")" "$k" "$(secs "${e%% *}")${e#"${e%% *}"}")
         for s in "${SC[@]}"; do
             if [[ $st == "refresh (total)" ]]; then
-                if [[ $kind == full ]]; then p=$(mb "${R[$s,refhwm]:-}"); else p=$(mb "${R[$s,inchwm]:-}"); fi
+                p=$(peak "$kind" "$s")
             else
                 p=${R[$s,$kind.peak,$st]:--}
             fi
@@ -246,22 +283,24 @@ steps_table() {
 
 {
 echo
-echo "== seg_reco scale benchmark ($(nproc) cores, PostgreSQL $(psql_db postgres -At -c 'SHOW server_version') at $PGBIN, $(date -u +%Y-%m-%d); shared_buffers $(psql_db postgres -At -c 'SHOW shared_buffers'), work_mem $(psql_db postgres -At -c 'SHOW work_mem'), maintenance_work_mem $(psql_db postgres -At -c 'SHOW maintenance_work_mem')) =="
+echo "== seg_reco scale benchmark ($(nproc) cores, ${R[meta,server]:-server not recorded}) =="
+echo "   load averages (1, 5, 15 min) before the run ${R[meta,loadbefore]:--}, after ${R[meta,loadafter]:--}"
 echo
 echo "-- generation, full refresh and incremental refresh after one day of lines (one run per scale;"
-echo "   MB = VmHWM / peak private RssAnon of the backend; disk after the full refresh;"
+echo "   MB = peak VmHWM (the largest step's for a refresh; includes the shared buffers it touched) / peak"
+echo "   private RssAnon of the backend (sampled every 0.5 s); disk after the full refresh;"
 echo "   load = the machine's load averages (1, 5, 15 min) after the refresh: above $(nproc), others compete)"
 printf '%-6s %9s %11s %9s %13s %8s %9s %11s %7s %-15s %8s %9s %11s %-15s\n' scale customers lines "gen s" "gen MB" "vacuum s" "full s" "full MB" "disk GB" "load (full)" "day" "incr s" "incr MB" "load (incr)"
 for s in "${SC[@]}"; do
     printf '%-6s %9d %11s %9s %13s %8s %9s %11s %7s %-15s %8s %9s %11s %-15s\n' "x$s" $((10000 * s)) "${R[$s,lines]:--}" \
         "$(secs "${R[$s,gen]:-}")" "$(mb "${R[$s,genhwm]:-}")/$(mb "${R[$s,genanon]:-}")" "$(secs "${R[$s,vac]:-}")" \
-        "$(secs "${R[$s,ref]:-}")" "$(mb "${R[$s,refhwm]:-}")/$(mb "${R[$s,refanon]:-}")" \
+        "$(secs "${R[$s,ref]:-}")" "$(peak full "$s")/$(mb "${R[$s,refanon]:-}")" \
         "$(awk -v b="${R[$s,dbsize]:-}" 'BEGIN { if (b == "") print "-"; else printf "%.2f", b / 1073741824 }')" "${R[$s,load]:--}" \
-        "${R[$s,day]:--}" "$(secs "${R[$s,inc]:-}")" "$(mb "${R[$s,inchwm]:-}")/$(mb "${R[$s,incanon]:-}")" "${R[$s,incload]:--}"
+        "${R[$s,day]:--}" "$(secs "${R[$s,inc]:-}")" "$(peak inc "$s")/$(mb "${R[$s,incanon]:-}")" "${R[$s,incload]:--}"
 done
 for s in "${SC[@]}"; do
     [[ -n ${R[$s,inc]:-} ]] || continue
-    echo "   x$s incremental: refresh_log.kind ${R[$s,inc.kind]:--}${R[$s,increason]:+ (${R[$s,increason]})}; ${R[$s,daycust]:-?} customers in the day, ${R[$s,recomputed]:-?} recomputed; day loaded in $(secs "${R[$s,dayload]:-}") s"
+    echo "   x$s incremental: refresh_log.kind ${R[$s,inc.kind]:--}${R[$s,increason]:+ (${R[$s,increason]})}; ${R[$s,daycust]:-?} customers in the day, ${R[$s,recomputed]:-?} recomputed; day loaded in ${R[$s,dayload]:--} ms"
 done
 
 steps_table full "full refresh('full') steps"
@@ -298,12 +337,12 @@ fi
 printf '  %-48s %s\n' "incremental refresh at x200 under 3 min (180 s)" "$meas"
 maxmb=0; maxwhere=
 for s in "${SC[@]}"; do
-    for key in genhwm refhwm inchwm; do
-        v=${R[$s,$key]:-}
-        if [[ -n $v && $v != - && $v -gt $maxmb ]]; then maxmb=$v; maxwhere="x$s $key"; fi
+    for key in gen full inc; do
+        if [[ $key == gen ]]; then v=$(mb "${R[$s,genhwm]:-}"); else v=$(peak "$key" "$s"); fi
+        if [[ $v != - && $v -gt $maxmb ]]; then maxmb=$v; maxwhere="x$s $key"; fi
     done
 done
-printf '  %-48s %s\n' "no backend above 4 GB" "largest seen $(mb "$maxmb") MB ($maxwhere; VmHWM, with the shared buffers it touched)"
+printf '  %-48s %s\n' "no backend above 4 GB" "largest seen $maxmb MB ($maxwhere; VmHWM, with the shared buffers it touched)"
 for kind in full inc; do
     maxk=-; maxst=
     for st in "${STEPS[@]+"${STEPS[@]}"}"; do
@@ -325,5 +364,6 @@ echo
 echo "Logs and figures: $OUT"
 } | tee "$SUMMARY"
 
-# the figures, one per line, for scripts
+# the figures, one per line, for scripts (and --summary)
+[[ -n $FROM ]] && exit 0
 for key in "${!R[@]}"; do printf '%s\t%s\n' "$key" "${R[$key]}"; done | sort >"$OUT/figures.tsv"
