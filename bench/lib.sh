@@ -42,7 +42,7 @@ SQL
 # backend's RssAnon (private memory) every 0.5 s meanwhile; prints
 # "<ms> <VmHWM kB> <peak RssAnon kB> <ok|failed>" (ms: the longest statement)
 run_sampled() {
-    local db=$1 sql=$2 log=$3 pid= bg ms hwm anon=0 a status=ok
+    local db=$1 sql=$2 log=$3 pid='' bg ms hwm anon=0 a status=ok
     ( psql_db "$db" -At <<SQL
 SELECT 'PID ' || pg_backend_pid();
 SET client_min_messages = warning;
