@@ -46,7 +46,7 @@ done
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 if [[ -n $SOCK ]]; then
-    PGBIN=/usr/lib/postgresql/15/bin
+    PGBIN=${SEG_RECO_PGBIN:-/usr/lib/postgresql/15/bin}
     psql_db() { local db=$1; shift; "$PGBIN/psql" -X -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PGPORT_" -U postgres -d "$db" "$@"; }
     say() { printf '%s\n' "$*"; }
 else

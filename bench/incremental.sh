@@ -46,72 +46,33 @@ for s in $SCALES; do
 done
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-if [[ -n $SOCK ]]; then
-    PGBIN=/usr/lib/postgresql/15/bin
-    psql_db() { local db=$1; shift; "$PGBIN/psql" -X -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PGPORT_" -U postgres -d "$db" "$@"; }
-    say() { printf '%s\n' "$*"; }
-else
-    # shellcheck source=scripts/lib.sh
-    source "$HERE/../scripts/lib.sh"
-    step "build and install" build_install
-    step "cluster" start_cluster
-fi
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
+bench_connect
 
 OUT=$HERE/out/incremental-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
 SUMMARY=$OUT/summary.txt
 
-# timed DB SQL LOG: SQL in a new session with \timing; prints the longest
-# statement's time (ms): the work, not the BEGIN or ROLLBACK around it
-timed() {
-    local db=$1 sql=$2 log=$3
-    psql_db "$db" -At >"$log" 2>&1 <<SQL
-SET client_min_messages = warning;
-\timing on
-$sql
-SQL
-    awk '/^Time: /{ if ($2 + 0 > t + 0) t = $2 } END { print (t == "" ? "-" : t) }' "$log"
-}
-
-# steps RUN: "step|ms|peak MB|kind" of a refresh_log run
-steps() {
-    psql_db "$1" -At -c "SELECT step, round(duration_ms), coalesce(round(peak_memory_bytes / 1048576.0), -1), kind
-                           FROM seg_reco.refresh_log WHERE run_id = $2 ORDER BY started_at"
-}
-
 for s in $SCALES; do
     db=seg_reco_bench_inc_x$s
     c=$((10000 * s))
     say "==> scale x$s: $c customers (database $db)"
-    psql_db postgres -q -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-    psql_db "$db" -q -c "SET client_min_messages = warning" -c "CREATE EXTENSION seg_reco"
+    bench_fresh_db "$db"
     ms=$(timed "$db" "SELECT relation, rows FROM seg_reco.generate_demo_data(customers => $c);" "$OUT/generate_x$s.log")
     lines=$(psql_db "$db" -At -c "SELECT count(*) FROM seg_reco.transactions")
     say "    generate_demo_data: $ms ms, $lines lines"
     ms=$(timed "$db" "VACUUM ANALYZE;" "$OUT/vacuum_x$s.log")
 
     full_ms=$(timed "$db" "CALL seg_reco.refresh('full');" "$OUT/full_x$s.log")
-    full_run=$(psql_db "$db" -At -c "SELECT max(run_id) FROM seg_reco.refresh_log")
+    full_run=$(last_run "$db")
     say "    full refresh: $full_ms ms"
 
     # one day of lines
-    psql_db "$db" -q <<'SQL'
-CREATE TABLE public.bench_day AS
-WITH pick AS (
-    SELECT x.d, (SELECT max(ts)::date + 1 FROM seg_reco.transactions) - x.d AS shift
-      FROM (SELECT t.ts::date AS d, count(*) AS n FROM seg_reco.transactions t
-             WHERE t.ts >= (SELECT max(ts)::date - 90 FROM seg_reco.transactions) GROUP BY 1) x
-     ORDER BY abs(x.n - (SELECT count(*)::numeric / (max(ts)::date - min(ts)::date + 1) FROM seg_reco.transactions)), x.d
-     LIMIT 1)
-SELECT t.line_id + 1000000000000 AS line_id, t.receipt_id + 1000000000000 AS receipt_id, t.customer_id, t.product_id,
-       t.store_id, t.ts + p.shift * interval '1 day' AS ts, t.quantity, t.unit_price, t.discount, t.amount, t.channel
-  FROM seg_reco.transactions t, pick p WHERE t.ts::date = p.d;
-SQL
-    day=$(psql_db "$db" -At -c "SELECT count(*) FROM public.bench_day")
-    cust=$(psql_db "$db" -At -c "SELECT count(DISTINCT customer_id) FROM public.bench_day")
+    read -r day cust < <(make_day "$db")
     off=$(timed "$db" "BEGIN; ALTER TABLE seg_reco.transactions DISABLE TRIGGER USER; INSERT INTO seg_reco.transactions SELECT * FROM public.bench_day; ROLLBACK;" "$OUT/load_off_x$s.log")
     on=$(timed "$db" "BEGIN; INSERT INTO seg_reco.transactions SELECT * FROM public.bench_day; ROLLBACK;" "$OUT/load_on_x$s.log")
-    keep=$(timed "$db" "INSERT INTO seg_reco.transactions SELECT * FROM public.bench_day;" "$OUT/load_x$s.log")
+    keep=$(load_day "$db" "$OUT/load_x$s.log")
     # 1,000 one-row statements (the day's first 1,000 lines, new ids), without and with the triggers
     rows_sql=$(psql_db "$db" -At -c "SELECT string_agg(format('INSERT INTO seg_reco.transactions VALUES (%s, %s, %s, %s, %s, %L, %s, %s, %s, %s, %L);',
                                           line_id + 1000000000000, receipt_id, coalesce(customer_id::text, 'NULL'), product_id, store_id, ts,
@@ -142,7 +103,7 @@ SQL
     say "    1,000 one-row INSERTs: $row_off ms without, $row_on ms with"
 
     inc_ms=$(timed "$db" "CALL seg_reco.refresh();" "$OUT/incremental_x$s.log")
-    inc_run=$(psql_db "$db" -At -c "SELECT max(run_id) FROM seg_reco.refresh_log")
+    inc_run=$(last_run "$db")
     say "    incremental refresh: $inc_ms ms"
     same=$(psql_db "$db" -At -c "SELECT (SELECT count(*) FROM (SELECT * FROM seg_reco.customer_features EXCEPT SELECT * FROM seg_reco.compute_customer_features()) x)
                                       + (SELECT count(*) FROM (SELECT * FROM seg_reco.compute_customer_features() EXCEPT SELECT * FROM seg_reco.customer_features) x)
@@ -156,8 +117,8 @@ SQL
     {
         printf '\nscale x%s: %s customers, %s lines; one day = %s lines (%s customers)\n' "$s" "$c" "$lines" "$day" "$cust"
         printf '%-18s %12s %9s %14s %9s %7s\n' step "full ms" "peak MB" "incremental ms" "peak MB" kind
-        join -t'|' <(steps "$db" "$full_run" | awk -F'|' '{ printf "%02d %s|%s|%s\n", NR, $1, $2, $3 }' | sort) \
-                   <(steps "$db" "$inc_run" | awk -F'|' '{ printf "%02d %s|%s|%s|%s\n", NR, $1, $2, $3, $4 }' | sort) |
+        join -t'|' <(run_steps "$db" "$full_run" | awk -F'|' '{ printf "%02d %s|%s|%s\n", NR, $1, $2, $3 }' | sort) \
+                   <(run_steps "$db" "$inc_run" | awk -F'|' '{ printf "%02d %s|%s|%s|%s\n", NR, $1, $2, $3, $4 }' | sort) |
             awk -F'|' '{ split($1, a, " "); printf "%-18s %12s %9s %14s %9s %7s\n", a[2], $2, $3, $4, $5, $6 }'
         printf '%-18s %12s %9s %14s\n' total "$full_ms" "" "$inc_ms"
         printf 'customer_features step: full %s; incremental %s\n' "$fdetail" "$detail"

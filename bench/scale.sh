@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Scale benchmark (issue 12): demo-data generation and a full refresh() at
-# several scales, each on its own database; the growth exponent of every
-# refresh step between scales; the issue's targets and its baseline beside.
+# Scale benchmark (issue 12): demo-data generation, a full refresh and an
+# incremental refresh after one day of new lines at several scales, each on
+# its own database; the growth exponent of every step between scales; the
+# issue's targets and its baseline beside.
 #
 #   bash bench/scale.sh [--scales "1 10 30"] [--keep]
 #                       [--socket DIR --port N]   (use a running server instead of scripts/lib.sh's)
+#   bash bench/scale.sh --summary bench/out/scale-<time>   (the tables of a run again, from its figures)
+#
+# For a long run, SEG_RECO_PGBIN=<bin directory of a private PostgreSQL 15>
+# builds, installs into and runs that installation (its own data directory,
+# scripts/lib.sh), so that other `make install`s into the system's do not
+# change the module under the benchmark; SEG_RECO_PGPORT sets the port.
 #
 # Scale s is generate_demo_data(customers => 10000 * s) with its defaults
 # (5,000 products; 81.1 receipt lines and 5 digital events per customer):
@@ -15,32 +22,41 @@
 #     memory: VmHWM (includes the shared buffers it touched) and its peak
 #     private memory (RssAnon, sampled from /proc every 0.5 s);
 #   - VACUUM ANALYZE (as autovacuum would do before a nightly run);
-#   - CALL seg_reco.refresh() in a new session: total time and peak memory
-#     as above, each step's time from seg_reco.refresh_log, and each step's
-#     peak memory when refresh_log has a peak_memory_bytes column;
+#   - CALL seg_reco.refresh('full') in a new session: total time and peak
+#     memory as above, each step's time and peak memory (refresh_log:
+#     duration_ms, peak_memory_bytes = the backend's VmHWM reset at the
+#     step's start);
+#   - one day of lines (bench/lib.sh make_day: about 0.14% of the lines,
+#     the day of the last 90 nearest the mean, moved to the day after the
+#     last), loaded with the capture triggers on; then
+#     CALL seg_reco.refresh('incremental') in a new session: the same
+#     figures, and a check that refresh_log.kind says incremental;
 #   - disk: pg_database_size and the biggest relations.
 # Then each step's growth exponent (log-log slope of time against scale: 1
 # is linear) between consecutive scales and over all of them (least
-# squares), the issue's targets and its baseline.  Incremental refresh after
-# adding one day of lines is not built yet: its column says so.
+# squares), each step extrapolated to x200 with its last exponent, the
+# issue's targets and its baseline.
 #
 # Nothing is asserted: it prints, and keeps the figures and logs in
 # bench/out/scale-<time>/.  One run per scale (the large ones take long),
-# so figures on a shared machine are noisy.  Parallel workers of a
-# backend (index builds, parallel queries) are processes of their own:
-# their memory is not in the backend's figures.
+# so figures on a shared machine are noisy: the load average is printed
+# beside each refresh.  Parallel workers of a backend (index builds,
+# parallel queries) are processes of their own: their memory is not in the
+# backend's figures.
 set -euo pipefail
 SCALES="1 10 30"
 KEEP=0
+FROM=
 SOCK=
 PGPORT_=
 while [[ $# -gt 0 ]]; do
     case $1 in
         --scales) SCALES=$2; shift 2 ;;
         --keep) KEEP=1; shift ;;
+        --summary) FROM=$2; shift 2 ;;
         --socket) SOCK=$2; shift 2 ;;
         --port) PGPORT_=$2; shift 2 ;;
-        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -49,64 +65,58 @@ for s in $SCALES; do
 done
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-if [[ -n $SOCK ]]; then
-    PGBIN=/usr/lib/postgresql/15/bin
-    psql_db() { local db=$1; shift; "$PGBIN/psql" -X -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PGPORT_" -U postgres -d "$db" "$@"; }
+declare -A R
+STEPS=()
+if [[ -n $FROM ]]; then
+    # the figures of an earlier run: its tables again (with this script's)
+    [[ -f $FROM/figures.tsv ]] || { echo "no figures.tsv in $FROM" >&2; exit 2; }
+    OUT=$FROM
+    SUMMARY=$OUT/summary-again-$(date +%Y%m%d-%H%M%S).txt
+    while IFS=$'\t' read -r key value; do R[$key]=$value; done <"$OUT/figures.tsv"
+    if [[ -f $OUT/steps.txt ]]; then
+        mapfile -t STEPS <"$OUT/steps.txt"
+    else
+        STEPS=(customer_features clusters customer_value content popularity rules als_model recommendations
+               customer_segments segment_summary cohorts)
+    fi
+    SCALES=$(printf '%s\n' "${!R[@]}" | awk -F, '$2 == "gen" { print $1 }' | sort -n | tr '\n' ' ')
     say() { printf '%s\n' "$*"; }
 else
-    # shellcheck source=scripts/lib.sh
-    source "$HERE/../scripts/lib.sh"
-    step "build and install" build_install
-    step "cluster" start_cluster
-fi
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
+bench_connect
 
 OUT=$HERE/out/scale-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
 SUMMARY=$OUT/summary.txt
 
-# run_sampled DB SQL LOG: run SQL in a new session with \timing, sampling the
-# backend's RssAnon meanwhile; prints "<ms> <VmHWM kB> <peak RssAnon kB> <ok|failed>"
-run_sampled() {
-    local db=$1 sql=$2 log=$3 pid= bg ms hwm anon=0 a status=ok
-    ( psql_db "$db" -At <<SQL
-SELECT 'PID ' || pg_backend_pid();
-SET client_min_messages = warning;
-\timing on
-$sql
-\timing off
-SELECT 'VmHWM ' || substring(pg_catalog.pg_read_file('/proc/self/status') from 'VmHWM:\s*([0-9]+)');
-SQL
-    ) >"$log" 2>&1 &
-    bg=$!
-    while kill -0 "$bg" 2>/dev/null; do
-        [[ -z $pid ]] && pid=$(awk '/^PID /{ print $2; exit }' "$log" 2>/dev/null || true)
-        if [[ -n $pid && -r /proc/$pid/status ]]; then
-            a=$(awk '/^RssAnon:/{ print $2 }' "/proc/$pid/status" 2>/dev/null || true)
-            [[ -n $a && $a -gt $anon ]] && anon=$a
-        fi
-        sleep 0.5
-    done
-    wait "$bg" || status=failed
-    ms=$(awk '/^Time: /{ t = $2 } END { print (t == "" ? "-" : t) }' "$log")
-    hwm=$(awk '/^VmHWM /{ print $2 }' "$log")
-    printf '%s %s %s %s\n' "$ms" "${hwm:--}" "$anon" "$status"
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# record_steps DB RUN PREFIX: R[s,PREFIX,step] = ms, R[s,PREFIX.peak,step] = MB,
+# the step names in STEPS (first seen order), the kinds in R[s,PREFIX.kind]
+record_steps() {
+    local db=$1 run=$2 pre=$3 name dur peak kind kinds='' x seen
+    while IFS='|' read -r name dur peak kind; do
+        [[ -z $name ]] && continue
+        R[$s,$pre,$name]=$dur
+        R[$s,$pre.peak,$name]=$peak
+        [[ " $kinds " == *" $kind "* ]] || kinds+="${kinds:+ }$kind"
+        seen=0
+        for x in "${STEPS[@]+"${STEPS[@]}"}"; do [[ $x == "$name" ]] && seen=1; done
+        [[ $seen -eq 0 ]] && STEPS+=("$name")
+        say "      $(printf '%-20s %12s ms  peak %6s MB  %s' "$name" "$dur" "$peak" "$kind")"
+    done < <(run_steps "$db" "$run")
+    R[$s,$pre.kind]=$kinds
 }
 
-has_peak_col() {
-    psql_db "$1" -At -c "SELECT count(*) FROM information_schema.columns
-                          WHERE table_schema = 'seg_reco' AND table_name = 'refresh_log'
-                            AND column_name = 'peak_memory_bytes'"
-}
-
-declare -A R
-STEPS=()
-PEAKCOL=0
+R[meta,server]="PostgreSQL $(psql_db postgres -At -c 'SHOW server_version') at $PGBIN, $(date -u +%Y-%m-%d); shared_buffers $(psql_db postgres -At -c 'SHOW shared_buffers'), work_mem $(psql_db postgres -At -c 'SHOW work_mem'), maintenance_work_mem $(psql_db postgres -At -c 'SHOW maintenance_work_mem')"
+R[meta,loadbefore]=$(loadavg)
+say "load before: $(loadavg) ($(nproc) cores)"
 for s in $SCALES; do
     db=seg_reco_bench_scale_x$s
     c=$((10000 * s))
-    say "==> scale x$s: $c customers (database $db)"
-    psql_db postgres -q -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-    psql_db "$db" -q -c "SET client_min_messages = warning" -c "CREATE EXTENSION seg_reco"
+    say "==> scale x$s: $c customers (database $db); load $(loadavg)"
+    bench_fresh_db "$db"
 
     read -r ms hwm anon st < <(run_sampled "$db" "SELECT relation, rows FROM seg_reco.generate_demo_data(customers => $c);" "$OUT/generate_x$s.log")
     R[$s,gen]=$ms; R[$s,genhwm]=$hwm; R[$s,genanon]=$anon; R[$s,genst]=$st
@@ -122,40 +132,54 @@ for s in $SCALES; do
     R[$s,vac]=$ms
     say "    VACUUM ANALYZE: $ms ms"
 
-    read -r ms hwm anon st < <(run_sampled "$db" "CALL seg_reco.refresh();" "$OUT/refresh_x$s.log")
+    read -r ms hwm anon st < <(run_sampled "$db" "CALL seg_reco.refresh('full');" "$OUT/refresh_x$s.log")
     R[$s,ref]=$ms; R[$s,refhwm]=$hwm; R[$s,refanon]=$anon; R[$s,refst]=$st
-    R[$s,load]=$(cut -d' ' -f2 /proc/loadavg)
-    say "    refresh(): $ms ms ($st), VmHWM ${hwm} kB, peak RssAnon ${anon} kB"
+    R[$s,load]=$(loadavg)
+    say "    refresh('full'): $ms ms ($st), VmHWM ${hwm} kB, peak RssAnon ${anon} kB; load ${R[$s,load]}"
     if [[ $st != ok ]]; then
         tail -n 5 "$OUT/refresh_x$s.log" | sed 's/^/    /'
     else
-        PEAKCOL=$(has_peak_col "$db")
-        peak_expr=NULL
-        [[ $PEAKCOL -gt 0 ]] && peak_expr=peak_memory_bytes
-        while IFS='|' read -r stepname dur peak; do
-            [[ -z $stepname ]] && continue
-            R[$s,step,$stepname]=$dur
-            R[$s,peak,$stepname]=$peak
-            local_seen=0
-            for x in "${STEPS[@]+"${STEPS[@]}"}"; do [[ $x == "$stepname" ]] && local_seen=1; done
-            [[ $local_seen -eq 0 ]] && STEPS+=("$stepname")
-            say "      $(printf '%-20s %12s ms' "$stepname" "$dur")${peak:+  peak $((peak / 1048576)) MB}"
-        done < <(psql_db "$db" -At -c "SELECT step, duration_ms, $peak_expr FROM seg_reco.refresh_log
-                                        WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)
-                                        ORDER BY started_at, step")
+        record_steps "$db" "$(last_run "$db")" full
     fi
 
     R[$s,dbsize]=$(psql_db "$db" -At -c "SELECT pg_database_size(current_database())")
+
+    if [[ $st == ok ]]; then
+        read -r day cust < <(make_day "$db")
+        R[$s,day]=$day; R[$s,daycust]=$cust
+        R[$s,dayload]=$(load_day "$db" "$OUT/load_day_x$s.log")
+        say "    one day: $day lines, $cust customers, loaded in ${R[$s,dayload]} ms (capture triggers on)"
+        read -r ms hwm anon st < <(run_sampled "$db" "CALL seg_reco.refresh('incremental');" "$OUT/incremental_x$s.log")
+        R[$s,inc]=$ms; R[$s,inchwm]=$hwm; R[$s,incanon]=$anon; R[$s,incst]=$st
+        R[$s,incload]=$(loadavg)
+        say "    refresh('incremental'): $ms ms ($st), VmHWM ${hwm} kB, peak RssAnon ${anon} kB; load ${R[$s,incload]}"
+        if [[ $st != ok ]]; then
+            tail -n 5 "$OUT/incremental_x$s.log" | sed 's/^/    /'
+        else
+            record_steps "$db" "$(last_run "$db")" inc
+            IFS='|' read -r R[$s,recomputed] R[$s,increason] < <(psql_db "$db" -At -c "SELECT detail ->> 'customers_recomputed', detail ->> 'reason'
+                                     FROM seg_reco.refresh_log WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'customer_features'")
+            if [[ ${R[$s,inc.kind]} != incremental ]]; then
+                say "    WARNING: refresh_log.kind of the run asked to be incremental: ${R[$s,inc.kind]} (${R[$s,increason]:-no reason logged})"
+            fi
+        fi
+        psql_db "$db" -q -c "DROP TABLE public.bench_day"
+    fi
+
     psql_db "$db" -At -F ' ' -c "SELECT pg_size_pretty(pg_total_relation_size(c.oid)), n.nspname || '.' || c.relname
                                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                                   WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                                   ORDER BY pg_total_relation_size(c.oid) DESC LIMIT 6" >"$OUT/relations_x$s.txt"
     R[$s,rels]=$(awk '{ printf "%s%s %s %s", (NR > 1 ? ", " : ""), $3, $1, $2 }' "$OUT/relations_x$s.txt")
-    say "    disk: $(awk -v b="${R[$s,dbsize]}" 'BEGIN { printf "%.2f GB", b / 1073741824 }'); biggest (with indexes): ${R[$s,rels]}"
+    say "    disk after the full refresh: $(awk -v b="${R[$s,dbsize]}" 'BEGIN { printf "%.2f GB", b / 1073741824 }'); biggest now (with indexes): ${R[$s,rels]}"
     if [[ $KEEP -eq 0 ]]; then
         psql_db postgres -q -c "DROP DATABASE IF EXISTS $db"
     fi
 done
+R[meta,loadafter]=$(loadavg)
+say "load after: ${R[meta,loadafter]}"
+printf '%s\n' "${STEPS[@]+"${STEPS[@]}"}" >"$OUT/steps.txt"
+fi
 
 # ---------------------------------------------------------------------------
 # tables
@@ -166,112 +190,167 @@ secs() { awk -v ms="$1" 'BEGIN { if (ms == "" || ms == "-") print "-"; else prin
 slope() { awk -v a="$1" -v b="$2" -v c="$3" -v d="$4" 'BEGIN { if (b == "" || d == "" || b == "-" || d == "-" || b <= 0 || d <= 0 || a == c) print "-"; else printf "%.2f", log(d / b) / log(c / a) }'; }
 # fit "x1 y1 x2 y2 ...": least-squares slope of log y on log x
 fit() { awk -v p="$1" 'BEGIN { n = split(p, v, " "); k = 0; for (i = 1; i < n; i += 2) if (v[i + 1] != "-" && v[i + 1] > 0) { x[++k] = log(v[i]); y[k] = log(v[i + 1]) } if (k < 2) { print "-"; exit } for (i = 1; i <= k; i++) { sx += x[i]; sy += y[i] } mx = sx / k; my = sy / k; for (i = 1; i <= k; i++) { sxy += (x[i] - mx) * (y[i] - my); sxx += (x[i] - mx) ^ 2 } if (sxx == 0) print "-"; else printf "%.2f", sxy / sxx }'; }
+# extra MS FROM TO K: MS at scale FROM extrapolated to scale TO with exponent K (ms)
+extra() { awk -v t="$1" -v a="$2" -v b="$3" -v k="$4" 'BEGIN { if (t == "" || t == "-" || k == "-") print "-"; else printf "%.0f", t * (b / a) ^ k }'; }
+
+# peak KIND SCALE: the run's peak (MB): the largest step peak (VmHWM reset at
+# each step's start), or the backend's VmHWM at the end when larger
+peak() {
+    local hwm p=- st v
+    if [[ $1 == full ]]; then hwm=$(mb "${R[$2,refhwm]:-}"); else hwm=$(mb "${R[$2,inchwm]:-}"); fi
+    for st in "${STEPS[@]+"${STEPS[@]}"}"; do
+        v=${R[$2,$1.peak,$st]:--}
+        if [[ $v != - ]] && { [[ $p == - ]] || [[ $v -gt $p ]]; }; then p=$v; fi
+    done
+    if [[ $hwm == - ]]; then echo "$p"
+    elif [[ $p == - ]] || [[ $hwm -gt $p ]]; then echo "$hwm"
+    else echo "$p"; fi
+}
 
 read -r -a SC <<<"$SCALES"
+last=${SC[-1]}
+prev=; if [[ ${#SC[@]} -ge 2 ]]; then prev=${SC[-2]}; fi
+# val KIND SCALE STEP: a figure (ms) of the table of KIND (full or inc)
+val() {
+    case $3 in
+        "refresh (total)") if [[ $1 == full ]]; then echo "${R[$2,ref]:-}"; else echo "${R[$2,inc]:-}"; fi ;;
+        generate_demo_data) echo "${R[$2,gen]:-}" ;;
+        *) echo "${R[$2,$1,$3]:-}" ;;
+    esac
+}
+# the exponent used to extrapolate a step: the last pair's, or 1 when the
+# step took under 0.5 s at the smaller scale (fixed costs, noise) or the
+# pair's is missing; never below the least-squares one when that is steeper
+exp_of() {
+    local kind=$1 st=$2 va vb k kf pts='' x
+    va=$(val "$kind" "$prev" "$st"); vb=$(val "$kind" "$last" "$st")
+    k=-
+    if [[ -n $prev && -n $va && -n $vb ]] && awk -v a="$va" 'BEGIN { exit !(a >= 500) }'; then
+        k=$(slope "$prev" "$va" "$last" "$vb")
+    fi
+    [[ $k == - ]] && k=1.00
+    for x in "${SC[@]}"; do pts+=" $x $(val "$kind" "$x" "$st")"; done
+    kf=$(fit "$pts")
+    if [[ $kf != - ]] && awk -v a="$kf" -v b="$k" 'BEGIN { exit !(a > b) }'; then k=$kf; fi
+    echo "$k"
+}
+
+# steps_table KIND TITLE: seconds per scale, exponents, x200 estimate, peak MB per scale
+EST200_full=0
+EST200_inc=0
+steps_table() {
+    local kind=$1 hdr line st s i a b pts v p k e tot=0
+    echo
+    echo "-- $2: seconds at each scale, growth exponent (log-log slope; 1 = linear) between"
+    echo "   consecutive scales and over all (least squares), x200 extrapolated from x$last with the"
+    echo "   exponent in 'k' (the last pair's; 1 for steps under 0.5 s at x${prev:-?} or with one scale; the overall one when steeper),"
+    echo "   and the step's peak memory (MB, VmHWM reset at the step's start)"
+    hdr=$(printf '%-20s' step)
+    for s in "${SC[@]}"; do hdr+=$(printf ' %9s' "x$s s"); done
+    for ((i = 1; i < ${#SC[@]}; i++)); do hdr+=$(printf ' %9s' "${SC[i-1]}->${SC[i]}"); done
+    hdr+=$(printf ' %6s %6s %10s' all k "x200 s")
+    for s in "${SC[@]}"; do hdr+=$(printf ' %8s' "x$s MB"); done
+    echo "$hdr"
+    for st in "${STEPS[@]+"${STEPS[@]}"}" "refresh (total)"; do
+        line=$(printf '%-20s' "$st")
+        pts=
+        for s in "${SC[@]}"; do
+            v=$(val "$kind" "$s" "$st")
+            line+=$(printf ' %9s' "$(secs "$v")")
+            pts+=" $s ${v:--}"
+        done
+        for ((i = 1; i < ${#SC[@]}; i++)); do
+            a=${SC[i-1]}; b=${SC[i]}
+            line+=$(printf ' %9s' "$(slope "$a" "$(val "$kind" "$a" "$st")" "$b" "$(val "$kind" "$b" "$st")")")
+        done
+        k=$(exp_of "$kind" "$st")
+        e=$(extra "$(val "$kind" "$last" "$st")" "$last" 200 "$k")
+        if [[ $st != "refresh (total)" && $e != - ]]; then tot=$((tot + e)); fi
+        [[ $st == "refresh (total)" ]] && e="$tot (sum)"
+        line+=$(printf ' %6s %6s %10s' "$(fit "$pts")" "$k" "$(secs "${e%% *}")${e#"${e%% *}"}")
+        for s in "${SC[@]}"; do
+            if [[ $st == "refresh (total)" ]]; then
+                p=$(peak "$kind" "$s")
+            else
+                p=${R[$s,$kind.peak,$st]:--}
+            fi
+            line+=$(printf ' %8s' "$p")
+        done
+        echo "$line"
+    done
+    printf -v "EST200_$kind" '%s' "$tot"
+}
+
 {
 echo
-echo "== seg_reco scale benchmark ($(nproc) cores, PostgreSQL $(psql_db postgres -At -c 'SHOW server_version'), $(date -u +%Y-%m-%d); shared_buffers $(psql_db postgres -At -c 'SHOW shared_buffers'), work_mem $(psql_db postgres -At -c 'SHOW work_mem'), maintenance_work_mem $(psql_db postgres -At -c 'SHOW maintenance_work_mem')) =="
+echo "== seg_reco scale benchmark ($(nproc) cores, ${R[meta,server]:-server not recorded}) =="
+echo "   load averages (1, 5, 15 min) before the run ${R[meta,loadbefore]:--}, after ${R[meta,loadafter]:--}"
 echo
-echo "-- generation and full refresh (one run per scale; MB = VmHWM / peak private RssAnon of the backend;"
-echo "   load = the machine's 5-minute load average after the refresh: above the core count, others compete)"
-printf '%-6s %9s %11s %9s %9s %13s %8s %10s %13s %8s %5s  %s\n' scale customers lines events "gen s" "gen MB" "vacuum s" "refresh s" "refresh MB" "disk GB" load "incremental refresh (1 day)"
+echo "-- generation, full refresh and incremental refresh after one day of lines (one run per scale;"
+echo "   MB = peak VmHWM (the largest step's for a refresh; includes the shared buffers it touched) / peak"
+echo "   private RssAnon of the backend (sampled every 0.5 s); disk after the full refresh;"
+echo "   load = the machine's load averages (1, 5, 15 min) after the refresh: above $(nproc), others compete)"
+printf '%-6s %9s %11s %9s %13s %8s %9s %11s %7s %-15s %8s %9s %11s %-15s\n' scale customers lines "gen s" "gen MB" "vacuum s" "full s" "full MB" "disk GB" "load (full)" "day" "incr s" "incr MB" "load (incr)"
 for s in "${SC[@]}"; do
-    printf '%-6s %9d %11s %9s %9s %13s %8s %10s %13s %8s %5s  %s\n' "x$s" $((10000 * s)) "${R[$s,lines]:--}" "${R[$s,events]:--}" \
+    printf '%-6s %9d %11s %9s %13s %8s %9s %11s %7s %-15s %8s %9s %11s %-15s\n' "x$s" $((10000 * s)) "${R[$s,lines]:--}" \
         "$(secs "${R[$s,gen]:-}")" "$(mb "${R[$s,genhwm]:-}")/$(mb "${R[$s,genanon]:-}")" "$(secs "${R[$s,vac]:-}")" \
-        "$(secs "${R[$s,ref]:-}")" "$(mb "${R[$s,refhwm]:-}")/$(mb "${R[$s,refanon]:-}")" \
-        "$(awk -v b="${R[$s,dbsize]:-}" 'BEGIN { if (b == "") print "-"; else printf "%.2f", b / 1073741824 }')" "${R[$s,load]:--}" "n/a (not built yet)"
+        "$(secs "${R[$s,ref]:-}")" "$(peak full "$s")/$(mb "${R[$s,refanon]:-}")" \
+        "$(awk -v b="${R[$s,dbsize]:-}" 'BEGIN { if (b == "") print "-"; else printf "%.2f", b / 1073741824 }')" "${R[$s,load]:--}" \
+        "${R[$s,day]:--}" "$(secs "${R[$s,inc]:-}")" "$(peak inc "$s")/$(mb "${R[$s,incanon]:-}")" "${R[$s,incload]:--}"
+done
+for s in "${SC[@]}"; do
+    [[ -n ${R[$s,inc]:-} ]] || continue
+    echo "   x$s incremental: refresh_log.kind ${R[$s,inc.kind]:--}${R[$s,increason]:+ (${R[$s,increason]})}; ${R[$s,daycust]:-?} customers in the day, ${R[$s,recomputed]:-?} recomputed; day loaded in ${R[$s,dayload]:--} ms"
 done
 
-echo
-echo "-- refresh steps: seconds at each scale, growth exponent (log-log slope; 1 = linear) between"
-echo "   consecutive scales and over all (least squares)"
-hdr=$(printf '%-20s' step)
-for s in "${SC[@]}"; do hdr+=$(printf ' %9s' "x$s s"); done
-for ((i = 1; i < ${#SC[@]}; i++)); do hdr+=$(printf ' %9s' "${SC[i-1]}->${SC[i]}"); done
-hdr+=$(printf ' %8s' "all")
-[[ $PEAKCOL -gt 0 ]] && for s in "${SC[@]}"; do hdr+=$(printf ' %9s' "x$s MB"); done
-echo "$hdr"
-for st in "${STEPS[@]+"${STEPS[@]}"}" "refresh (total)" generate_demo_data; do
-    line=$(printf '%-20s' "$st")
-    pts=
-    for s in "${SC[@]}"; do
-        case $st in
-            "refresh (total)") v=${R[$s,ref]:-} ;;
-            generate_demo_data) v=${R[$s,gen]:-} ;;
-            *) v=${R[$s,step,$st]:-} ;;
-        esac
-        line+=$(printf ' %9s' "$(secs "$v")")
-        pts+=" $s ${v:--}"
-    done
-    for ((i = 1; i < ${#SC[@]}; i++)); do
-        a=${SC[i-1]}; b=${SC[i]}
-        case $st in
-            "refresh (total)") va=${R[$a,ref]:-}; vb=${R[$b,ref]:-} ;;
-            generate_demo_data) va=${R[$a,gen]:-}; vb=${R[$b,gen]:-} ;;
-            *) va=${R[$a,step,$st]:-}; vb=${R[$b,step,$st]:-} ;;
-        esac
-        line+=$(printf ' %9s' "$(slope "$a" "$va" "$b" "$vb")")
-    done
-    line+=$(printf ' %8s' "$(fit "$pts")")
-    if [[ $PEAKCOL -gt 0 ]]; then
-        for s in "${SC[@]}"; do
-            p=${R[$s,peak,$st]:-}
-            line+=$(printf ' %9s' "$( [[ -n $p ]] && echo $((p / 1048576)) || echo -)")
-        done
-    fi
-    echo "$line"
-done
-[[ $PEAKCOL -gt 0 ]] || echo "(per-step peak memory: refresh_log has no peak_memory_bytes column in this build)"
-echo "Steps shorter than about 0.5 s at the smaller scale give noisy exponents."
+steps_table full "full refresh('full') steps"
+steps_table inc "incremental refresh('incremental') steps after one day of lines"
 
 echo
-echo "-- the issue's targets (2-core machine)"
-last=${SC[-1]}
-allref=; for s in "${SC[@]}"; do allref+=" $s ${R[$s,ref]:--}"; done
-k=$(fit "$allref")
-# extrapolate with the steeper of the overall exponent and the last pair's
-# (fixed costs make the small scales look sublinear)
-kx=$k
-if [[ ${#SC[@]} -ge 2 ]]; then
-    prev=${SC[-2]}
-    kl=$(slope "$prev" "${R[$prev,ref]:--}" "$last" "${R[$last,ref]:--}")
-    if [[ $kl != - ]] && { [[ $kx == - ]] || awk -v a="$kl" -v b="$kx" 'BEGIN { exit !(a > b) }'; }; then kx=$kl; fi
-fi
+echo "-- generation"
+pts=; line=$(printf '%-20s' generate_demo_data)
+for s in "${SC[@]}"; do line+=$(printf ' %9s' "$(secs "${R[$s,gen]:-}")"); pts+=" $s ${R[$s,gen]:--}"; done
+echo "$line   exponent $(fit "$pts")"
+
+echo
+echo "-- the issue's targets (2-core machine); x200 is the sum of the steps extrapolated above"
 for tgt in "100 900" "200 1800"; do
     read -r ts tl <<<"$tgt"
     if [[ -n ${R[$ts,ref]:-} ]]; then
         meas="$(secs "${R[$ts,ref]}") s measured"
-    elif [[ $kx != - && -n ${R[$last,ref]:-} ]] && [[ $ts -gt $last ]]; then
-        meas=$(awk -v t="${R[$last,ref]}" -v s="$last" -v x="$ts" -v k="$kx" 'BEGIN { printf "not run; %.0f s extrapolated from x%d with exponent %s", t / 1000 * (x / s) ^ k, s, k }')
+    elif [[ $ts == 200 && $EST200_full -gt 0 ]]; then
+        meas="not run; $(secs "$EST200_full") s extrapolated from x$last"
+    elif [[ -n ${R[$last,ref]:-} ]]; then
+        meas="not run; $(secs "$(extra "${R[$last,ref]}" "$last" "$ts" "$(exp_of full "refresh (total)")")") s extrapolated from x$last"
     else
         meas="not run"
     fi
     printf '  %-48s %s\n' "full refresh at x$ts under $((tl / 60)) min ($tl s)" "$meas"
 done
-printf '  %-48s %s\n' "incremental refresh at x200 under 3 min" "n/a (not built yet)"
-maxmb=0
+if [[ -n ${R[200,inc]:-} ]]; then
+    meas="$(secs "${R[200,inc]}") s measured"
+elif [[ $EST200_inc -gt 0 ]]; then
+    meas="not run; $(secs "$EST200_inc") s extrapolated from x$last"
+else
+    meas="not run"
+fi
+printf '  %-48s %s\n' "incremental refresh at x200 under 3 min (180 s)" "$meas"
+maxmb=0; maxwhere=
 for s in "${SC[@]}"; do
-    for key in genhwm refhwm genanon refanon; do
-        v=${R[$s,$key]:-}
-        [[ -n $v && $v != - && $v -gt $maxmb ]] && maxmb=$v
+    for key in gen full inc; do
+        if [[ $key == gen ]]; then v=$(mb "${R[$s,genhwm]:-}"); else v=$(peak "$key" "$s"); fi
+        if [[ $v != - && $v -gt $maxmb ]]; then maxmb=$v; maxwhere="x$s $key"; fi
     done
 done
-printf '  %-48s %s\n' "no backend above 4 GB" "largest seen $(mb "$maxmb") MB (VmHWM, with shared buffers)"
-maxk=-; maxst=; maxl=-; maxlst=
-for st in "${STEPS[@]+"${STEPS[@]}"}"; do
-    pts=; for s in "${SC[@]}"; do pts+=" $s ${R[$s,step,$st]:--}"; done
-    e=$(fit "$pts")
-    if [[ $e != - ]] && { [[ $maxk == - ]] || awk -v a="$e" -v b="$maxk" 'BEGIN { exit !(a > b) }'; }; then maxk=$e; maxst=$st; fi
-    if [[ ${#SC[@]} -ge 2 ]]; then
-        # steps under 0.5 s at the smaller scale are too noisy to judge
-        va=${R[${SC[-2]},step,$st]:--}
-        if [[ $va != - ]] && awk -v a="$va" 'BEGIN { exit !(a >= 500) }'; then
-            e=$(slope "${SC[-2]}" "$va" "$last" "${R[$last,step,$st]:--}")
-            if [[ $e != - ]] && { [[ $maxl == - ]] || awk -v a="$e" -v b="$maxl" 'BEGIN { exit !(a > b) }'; }; then maxl=$e; maxlst=$st; fi
-        fi
-    fi
+printf '  %-48s %s\n' "no backend above 4 GB" "largest seen $maxmb MB ($maxwhere; VmHWM, with the shared buffers it touched)"
+for kind in full inc; do
+    maxk=-; maxst=
+    for st in "${STEPS[@]+"${STEPS[@]}"}"; do
+        e=$(exp_of "$kind" "$st")
+        if [[ $e != - ]] && { [[ $maxk == - ]] || awk -v a="$e" -v b="$maxk" 'BEGIN { exit !(a > b) }'; }; then maxk=$e; maxst=$st; fi
+    done
+    printf '  %-48s %s\n' "every step at most linear ($kind)" "steepest: $maxst $maxk"
 done
-printf '  %-48s %s\n' "every step at most linear (exponent <= 1)" "steepest over all scales: $maxst $maxk; x${SC[-2]:-?}->x$last: $maxlst $maxl; whole refresh $k (x${SC[-2]:-?}->x$last ${kl:--})"
 
 echo
 echo "-- the issue's baseline (measured before issue 12 on a quiet 2-core machine) beside this run"
@@ -281,10 +360,10 @@ printf '  %-40s %-36s %s\n' "refresh at x30" "397 s" "$( [[ -n ${R[30,ref]:-} ]]
 printf '  %-40s %-36s %s\n' "peak backend memory at x30 (refresh)" "2.55 GB" "$( [[ -n ${R[30,refhwm]:-} ]] && awk -v k="${R[30,refhwm]}" 'BEGIN { printf "%.2f GB", k / 1048576 }' || echo "not run")"
 printf '  %-40s %-36s %s\n' "generation at x10" "49 s" "$( [[ -n ${R[10,gen]:-} ]] && echo "$(secs "${R[10,gen]}") s" || echo "not run")"
 printf '  %-40s %-36s %s\n' "generation at x30" "176 s" "$( [[ -n ${R[30,gen]:-} ]] && echo "$(secs "${R[30,gen]}") s" || echo "not run")"
-printf '  %-40s %-36s %s\n' "refresh growth exponent" "1.03 (features 1.12, segments 1.10)" "$k"
 echo
 echo "Logs and figures: $OUT"
 } | tee "$SUMMARY"
 
-# the figures, one per line, for scripts
+# the figures, one per line, for scripts (and --summary)
+[[ -n $FROM ]] && exit 0
 for key in "${!R[@]}"; do printf '%s\t%s\n' "$key" "${R[$key]}"; done | sort >"$OUT/figures.tsv"

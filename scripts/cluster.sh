@@ -44,7 +44,7 @@ case $cmd in
     remove)
         resolve_dirs
         stop_cluster
-        rm -rf "$ROOT/.pgdata" "$ROOT/.pgrun" "$FALLBACK" "$STATE"
+        rm -rf "$ROOT/$DATANAME" "$ROOT/.pgrun" "$FALLBACK" "$STATE"
         say "removed $DATADIR, $SOCKDIR and $STATE"
         ;;
     psql)

@@ -11,12 +11,23 @@
 #
 # Environment:
 #   SEG_RECO_PGPORT   port of the throwaway cluster (default 54315; socket only)
+#   SEG_RECO_PGBIN    bin directory of the PostgreSQL 15 to build against,
+#                     install into and run (default /usr/lib/postgresql/15/bin);
+#                     another one (a private copy, e.g. for a long benchmark
+#                     that other `make install`s must not disturb) gets a
+#                     data directory of its own, .pgdata-alt
 #   CI=true           build with WERROR=1; tests that need ../shared fail
 #                     instead of being skipped when it is missing
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN_DEFAULT=/usr/lib/postgresql/15/bin
+PGBIN=${SEG_RECO_PGBIN:-$PGBIN_DEFAULT}
+PGBIN=${PGBIN%/}
 PG_CONFIG=$PGBIN/pg_config
+[[ -x $PG_CONFIG ]] || { printf 'error: no pg_config in %s (SEG_RECO_PGBIN)\n' "$PGBIN" >&2; exit 1; }
+# the data directory's name under the project folder: one per installation
+DATANAME=.pgdata
+if [[ $PGBIN != "$PGBIN_DEFAULT" ]]; then DATANAME=.pgdata-alt; fi
 PORT=${SEG_RECO_PGPORT:-54315}
 STATE=$ROOT/.seg_reco_state
 DB=seg_reco

@@ -19,20 +19,20 @@ resolve_dirs() {
     elif ! as_pg test -x "$ROOT" 2>/dev/null; then
         why="$(pg_user) cannot enter $ROOT"
     else
-        if [[ ! -d $ROOT/.pgdata ]]; then
-            mkdir -m 700 "$ROOT/.pgdata"
+        if [[ ! -d $ROOT/$DATANAME ]]; then
+            mkdir -m 700 "$ROOT/$DATANAME"
         fi
-        if is_root; then chown postgres:postgres "$ROOT/.pgdata" 2>/dev/null || true; fi
-        if ! as_pg test -w "$ROOT/.pgdata" 2>/dev/null; then
-            why="$(pg_user) cannot write to $ROOT/.pgdata"
-            rmdir "$ROOT/.pgdata" 2>/dev/null || true
+        if is_root; then chown postgres:postgres "$ROOT/$DATANAME" 2>/dev/null || true; fi
+        if ! as_pg test -w "$ROOT/$DATANAME" 2>/dev/null; then
+            why="$(pg_user) cannot write to $ROOT/$DATANAME"
+            rmdir "$ROOT/$DATANAME" 2>/dev/null || true
         fi
     fi
     if [[ -z $why ]]; then
-        DATADIR=$ROOT/.pgdata
+        DATADIR=$ROOT/$DATANAME
         SOCKDIR=$ROOT/.pgrun
     else
-        DATADIR=$FALLBACK/pgdata
+        DATADIR=$FALLBACK/${DATANAME#.}
         SOCKDIR=$FALLBACK/pgrun
         say "    note: $why; the cluster lives in $FALLBACK instead" >&2
     fi

@@ -41,7 +41,7 @@ VG_FINDINGS=0
 
 use_valgrind_cluster() {
     resolve_dirs
-    if [[ $DATADIR == "$ROOT/.pgdata" ]]; then VG_BASE=$ROOT/.valgrind; else VG_BASE=$FALLBACK/valgrind; fi
+    if [[ $DATADIR == "$ROOT/$DATANAME" ]]; then VG_BASE=$ROOT/.valgrind; else VG_BASE=$FALLBACK/valgrind; fi
     mkdir -p "$VG_BASE"
     chmod 755 "$VG_BASE"
     DATADIR=$VG_BASE/pgdata
