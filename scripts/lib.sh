@@ -24,7 +24,11 @@ PGBIN_DEFAULT=/usr/lib/postgresql/15/bin
 PGBIN=${SEG_RECO_PGBIN:-$PGBIN_DEFAULT}
 PGBIN=${PGBIN%/}
 PG_CONFIG=$PGBIN/pg_config
-[[ -x $PG_CONFIG ]] || { printf 'error: no pg_config in %s (SEG_RECO_PGBIN)\n' "$PGBIN" >&2; exit 1; }
+# (the default one may not be installed yet: the packages step installs it)
+if [[ $PGBIN != "$PGBIN_DEFAULT" && ! -x $PG_CONFIG ]]; then
+    printf 'error: no pg_config in %s (SEG_RECO_PGBIN)\n' "$PGBIN" >&2
+    exit 1
+fi
 # the data directory's name under the project folder: one per installation
 DATANAME=.pgdata
 if [[ $PGBIN != "$PGBIN_DEFAULT" ]]; then DATANAME=.pgdata-alt; fi
