@@ -4217,7 +4217,13 @@ $fn$;
 -- chooses demographic or popularity for customers without history on a
 -- validation window, popularity_info.cold_start, setting cold_start_source;
 -- evaluate's cold_start mode shows the global list and what the blend serves)
-ALTER TABLE seg_reco.demo_truth ADD COLUMN demographic_tastes text[] NOT NULL DEFAULT '{}';
+-- (added without a default, filled, then given it: a default in ADD COLUMN
+-- would stay behind as a "missing value" a fresh install lacks)
+ALTER TABLE seg_reco.demo_truth ADD COLUMN demographic_tastes text[];
+UPDATE seg_reco.demo_truth SET demographic_tastes = '{}';
+ALTER TABLE seg_reco.demo_truth
+    ALTER COLUMN demographic_tastes SET DEFAULT '{}',
+    ALTER COLUMN demographic_tastes SET NOT NULL;
 COMMENT ON COLUMN seg_reco.demo_truth.demographic_tastes IS 'planted tastes that follow from the customer''s demographics (kaffe og brød 60+, barnefamilie, kystfisk, premium, ung): three favourites from each';
 DROP FUNCTION seg_reco._demo_truth(integer, integer, bigint, bigint, bigint);
 CREATE FUNCTION seg_reco._demo_truth(customers integer, products integer,
@@ -4230,7 +4236,11 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 100000 ROWS 10000;
 COMMENT ON FUNCTION seg_reco._demo_truth(integer, integer, bigint, bigint, bigint) IS
 'internal: behaviour planted in the demo customers (deterministic for its arguments)';
 REVOKE EXECUTE ON FUNCTION seg_reco._demo_truth(integer, integer, bigint, bigint, bigint) FROM PUBLIC;
-ALTER TABLE seg_reco.popularity_info ADD COLUMN cold_start text NOT NULL DEFAULT 'demographic' CHECK (cold_start IN ('demographic', 'popularity'));
+ALTER TABLE seg_reco.popularity_info ADD COLUMN cold_start text CHECK (cold_start IN ('demographic', 'popularity'));
+UPDATE seg_reco.popularity_info SET cold_start = 'demographic';
+ALTER TABLE seg_reco.popularity_info
+    ALTER COLUMN cold_start SET DEFAULT 'demographic',
+    ALTER COLUMN cold_start SET NOT NULL;
 COMMENT ON TABLE seg_reco.popularity_info IS 'one row: the window (as_of, days), top_n and summary of the last build_popularity, and what the blend serves customers without history (cold_start)';
 COMMENT ON COLUMN seg_reco.popularity_info.cold_start IS 'what recommend_for serves a customer without history: demographic (cold_start_recommendations) or popularity (the global list); chosen by build_popularity on the validation window (setting cold_start_source "auto"; the figures are in summary -> cold_start) or set by that setting';
 INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
