@@ -5849,3 +5849,477 @@ LANGUAGE C STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION seg_reco.simd_info() IS 'the instruction set of the kernels chosen at run time (recommend_all''s scores): the setting seg_reco.simd, the best this CPU supports, and the one used';
 
+
+-- issue 13 item 4: cold start that earns its place (demographic tastes
+-- planted in the demo data, demo_truth.demographic_tastes; build_popularity
+-- chooses demographic or popularity for customers without history on a
+-- validation window, popularity_info.cold_start, setting cold_start_source;
+-- evaluate's cold_start mode shows the global list and what the blend serves)
+-- (added without a default, filled, then given it: a default in ADD COLUMN
+-- would stay behind as a "missing value" a fresh install lacks)
+ALTER TABLE seg_reco.demo_truth ADD COLUMN demographic_tastes text[];
+UPDATE seg_reco.demo_truth SET demographic_tastes = '{}';
+ALTER TABLE seg_reco.demo_truth
+    ALTER COLUMN demographic_tastes SET DEFAULT '{}',
+    ALTER COLUMN demographic_tastes SET NOT NULL;
+COMMENT ON COLUMN seg_reco.demo_truth.demographic_tastes IS 'planted tastes that follow from the customer''s demographics (kaffe og brød 60+, barnefamilie, kystfisk, premium, ung): three favourites from each';
+DROP FUNCTION seg_reco._demo_truth(integer, integer, bigint, bigint, bigint);
+CREATE FUNCTION seg_reco._demo_truth(customers integer, products integer,
+        transactions bigint, digital_events bigint, seed bigint)
+RETURNS TABLE(customer_id bigint, shopper_type text, taste text,
+              joined_late boolean, churned_on date, at_risk boolean,
+              demographic_tastes text[])
+AS 'MODULE_PATHNAME', 'seg_reco_demo_truth'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 100000 ROWS 10000;
+COMMENT ON FUNCTION seg_reco._demo_truth(integer, integer, bigint, bigint, bigint) IS
+'internal: behaviour planted in the demo customers (deterministic for its arguments)';
+REVOKE EXECUTE ON FUNCTION seg_reco._demo_truth(integer, integer, bigint, bigint, bigint) FROM PUBLIC;
+ALTER TABLE seg_reco.popularity_info ADD COLUMN cold_start text CHECK (cold_start IN ('demographic', 'popularity'));
+UPDATE seg_reco.popularity_info SET cold_start = 'demographic';
+ALTER TABLE seg_reco.popularity_info
+    ALTER COLUMN cold_start SET DEFAULT 'demographic',
+    ALTER COLUMN cold_start SET NOT NULL;
+COMMENT ON TABLE seg_reco.popularity_info IS 'one row: the window (as_of, days), top_n and summary of the last build_popularity, and what the blend serves customers without history (cold_start)';
+COMMENT ON COLUMN seg_reco.popularity_info.cold_start IS 'what recommend_for serves a customer without history: demographic (cold_start_recommendations) or popularity (the global list); chosen by build_popularity on the validation window (setting cold_start_source "auto"; the figures are in summary -> cold_start) or set by that setting';
+INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
+    ('cold_start_source', '"auto"', 'what recommend_for serves a customer without history: "auto" (build_popularity chooses demographic or popularity on the 28 days up to its as_of: demographic only when its NDCG@10 for the customers first seen there is at least 5% above popularity''s), "demographic" or "popularity"');
+
+CREATE FUNCTION seg_reco._fill_segment_popularity(v_end timestamptz, days integer,
+                                                  top_n integer, v_year integer)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_rows bigint;
+BEGIN
+    WITH buys AS MATERIALIZED (
+        SELECT DISTINCT t.customer_id, t.product_id
+          FROM seg_reco.transactions t
+          JOIN seg_reco.products p ON p.product_id = t.product_id
+         WHERE p.active AND t.customer_id IS NOT NULL AND t.amount > 0
+           AND t.ts >= v_end - make_interval(days => days) AND t.ts < v_end
+    ), cust AS MATERIALIZED (
+        SELECT b.customer_id,
+               seg_reco._age_band(c.birth_year, v_year) AS a,
+               seg_reco._household_band(c.household_size) AS h,
+               coalesce(c.county, 'unknown') AS co,
+               coalesce(c.member_tier, 'unknown') AS ti
+          FROM (SELECT DISTINCT b0.customer_id FROM buys b0) b
+          LEFT JOIN seg_reco.customers c ON c.customer_id = b.customer_id
+    ), keyed AS MATERIALIZED (
+        SELECT l.level, cu.customer_id,
+               CASE WHEN l.level >= 1 THEN cu.a ELSE '*' END AS a,
+               CASE WHEN l.level >= 2 THEN cu.h ELSE '*' END AS h,
+               CASE WHEN l.level >= 3 THEN cu.co ELSE '*' END AS co,
+               CASE WHEN l.level >= 4 THEN cu.ti ELSE '*' END AS ti
+          FROM cust cu CROSS JOIN generate_series(0, 4) l(level)
+    ), seg AS (
+        SELECT kk.level, kk.a, kk.h, kk.co, kk.ti, count(*)::integer AS n
+          FROM keyed kk GROUP BY 1, 2, 3, 4, 5
+    ), prod AS (
+        SELECT kk.level, kk.a, kk.h, kk.co, kk.ti, b.product_id, count(*)::integer AS n,
+               row_number() OVER (PARTITION BY kk.level, kk.a, kk.h, kk.co, kk.ti
+                                  ORDER BY count(*) DESC, b.product_id) AS rk
+          FROM keyed kk JOIN buys b ON b.customer_id = kk.customer_id
+         GROUP BY 1, 2, 3, 4, 5, 6
+    )
+    INSERT INTO seg_reco.segment_popularity
+    SELECT pr.level, pr.a, pr.h, pr.co, pr.ti, pr.rk::integer, pr.product_id, pr.n, s.n,
+           pr.n::float8 / s.n
+      FROM prod pr
+      JOIN seg s USING (level, a, h, co, ti)
+     WHERE pr.level = 0 OR pr.rk <= top_n;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco._fill_segment_popularity(timestamptz, integer, integer, integer) IS 'internal: fills segment_popularity from the buys of the days before an end (build_popularity)';
+REVOKE EXECUTE ON FUNCTION seg_reco._fill_segment_popularity(timestamptz, integer, integer, integer) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION seg_reco.build_popularity(as_of date DEFAULT NULL,
+                                          days integer DEFAULT 90,
+                                          top_n integer DEFAULT 100)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_t0    timestamptz := clock_timestamp();
+    v_asof  date;
+    v_end   timestamptz;
+    v_year  integer;
+    v_rows  bigint;
+    v_segs  bigint;
+    v_buyers bigint;
+    v_summary jsonb;
+    v_mode  text;
+    v_cold  text;
+    v_check jsonb;
+    v_vstart date;
+    v_n     integer;
+    v_dem   float8;
+    v_pop   float8;
+BEGIN
+    IF days IS NULL OR top_n IS NULL THEN
+        RAISE EXCEPTION 'days and top_n must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF days < 1 OR top_n < 1 THEN
+        RAISE EXCEPTION 'days and top_n must be at least 1, got days = %, top_n = %', days, top_n
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_mode := seg_reco.setting('cold_start_source') #>> '{}';
+    IF v_mode IS NULL OR v_mode NOT IN ('auto', 'demographic', 'popularity') THEN
+        RAISE EXCEPTION 'setting cold_start_source must be "auto", "demographic" or "popularity", got %',
+                        seg_reco.setting('cold_start_source')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'UPDATE seg_reco.settings SET value = ''"auto"'' WHERE key = ''cold_start_source'';';
+    END IF;
+    v_asof := coalesce(as_of, seg_reco.default_as_of(), current_date);
+    v_end := (v_asof + 1)::timestamptz;
+    v_year := extract(year FROM v_asof)::integer;
+    LOCK TABLE seg_reco.popularity_info IN EXCLUSIVE MODE;
+    DELETE FROM seg_reco.segment_popularity;
+
+    IF v_mode = 'auto' THEN
+        -- the validation window [v_vstart, as_of]: popularity as of the day before
+        v_vstart := v_asof - 27;
+        PERFORM seg_reco._fill_segment_popularity(v_vstart::timestamptz, days, 10,
+                                                  extract(year FROM v_vstart - 1)::integer);
+        INSERT INTO seg_reco.popularity_info AS pi (singleton, as_of, days, top_n, built_at, summary, cold_start)
+        VALUES (true, v_vstart - 1, days, 10, now(), '{}', 'demographic')
+        ON CONFLICT (singleton) DO UPDATE
+            SET as_of = excluded.as_of, days = excluded.days, top_n = excluded.top_n,
+                built_at = excluded.built_at, summary = excluded.summary, cold_start = excluded.cold_start;
+        WITH win AS (
+            SELECT DISTINCT t.customer_id
+              FROM seg_reco.transactions t
+             WHERE t.customer_id IS NOT NULL AND t.amount > 0
+               AND t.ts >= v_vstart::timestamptz AND t.ts < v_end
+        ), fresh AS (
+            SELECT w.customer_id
+              FROM win w
+             WHERE NOT EXISTS (SELECT 1 FROM seg_reco.transactions h
+                                WHERE h.customer_id = w.customer_id AND h.amount > 0
+                                  AND h.ts < v_vstart::timestamptz)
+             ORDER BY md5(w.customer_id::text), w.customer_id
+             LIMIT 2000
+        ), rel AS (
+            SELECT f.customer_id, array_agg(DISTINCT t.product_id) AS rel
+              FROM fresh f
+              JOIN seg_reco.transactions t ON t.customer_id = f.customer_id AND t.amount > 0
+               AND t.ts >= v_vstart::timestamptz AND t.ts < v_end
+             GROUP BY f.customer_id
+        ), keyed AS (
+            SELECT r.customer_id, r.rel,
+                   (c.customer_id IS NULL,
+                    seg_reco._age_band(c.birth_year, extract(year FROM v_vstart - 1)::integer),
+                    seg_reco._household_band(c.household_size),
+                    coalesce(c.county, 'unknown'), coalesce(c.member_tier, 'unknown'))::text AS seg
+              FROM rel r LEFT JOIN seg_reco.customers c ON c.customer_id = r.customer_id
+        ), lists AS (
+            SELECT s.seg, ARRAY(SELECT cs.product_id FROM seg_reco.cold_start_recommendations(s.rep, 10) cs
+                                 ORDER BY cs.rank) AS l
+              FROM (SELECT kk.seg, min(kk.customer_id) AS rep FROM keyed kk GROUP BY kk.seg) s
+        ), glob AS (
+            SELECT ARRAY(SELECT cs.product_id FROM seg_reco.cold_start_recommendations(NULL, 10) cs
+                          ORDER BY cs.rank) AS l
+        ), scored AS (
+            SELECT kk.rel, li.l AS dl, g.l AS gl
+              FROM keyed kk JOIN lists li USING (seg) CROSS JOIN glob g
+        )
+        SELECT count(*)::integer,
+               jsonb_build_object(
+                   'from', v_vstart, 'to', v_asof, 'customers', count(*),
+                   'demographic', jsonb_build_object(
+                       'ndcg_at_10', round(coalesce(avg(seg_reco.ndcg_at_k(sc.dl, sc.rel, 10)), 0)::numeric, 4),
+                       'precision_at_10', round(coalesce(avg(seg_reco.precision_at_k(sc.dl, sc.rel, 10)), 0)::numeric, 4),
+                       'recall_at_10', round(coalesce(avg(seg_reco.recall_at_k(sc.dl, sc.rel, 10)), 0)::numeric, 4),
+                       'hit_rate', round(coalesce(avg(seg_reco.hit_at_k(sc.dl, sc.rel, 10)), 0)::numeric, 4)),
+                   'popularity', jsonb_build_object(
+                       'ndcg_at_10', round(coalesce(avg(seg_reco.ndcg_at_k(sc.gl, sc.rel, 10)), 0)::numeric, 4),
+                       'precision_at_10', round(coalesce(avg(seg_reco.precision_at_k(sc.gl, sc.rel, 10)), 0)::numeric, 4),
+                       'recall_at_10', round(coalesce(avg(seg_reco.recall_at_k(sc.gl, sc.rel, 10)), 0)::numeric, 4),
+                       'hit_rate', round(coalesce(avg(seg_reco.hit_at_k(sc.gl, sc.rel, 10)), 0)::numeric, 4))),
+               coalesce(avg(seg_reco.ndcg_at_k(sc.dl, sc.rel, 10)), 0),
+               coalesce(avg(seg_reco.ndcg_at_k(sc.gl, sc.rel, 10)), 0)
+          INTO v_n, v_check, v_dem, v_pop
+          FROM scored sc;
+        v_cold := CASE WHEN v_n >= 30 AND v_dem > v_pop AND v_dem >= 1.05 * v_pop
+                       THEN 'demographic' ELSE 'popularity' END;
+        v_check := jsonb_build_object('chosen', v_cold, 'by', 'validation') || v_check
+                   || jsonb_build_object('reason',
+                          CASE WHEN v_n < 30 THEN format('%s customers first seen in the validation window (at least 30 needed)', v_n)
+                               WHEN v_cold = 'demographic' THEN 'demographic NDCG@10 at least 5% above popularity'
+                               ELSE 'demographic NDCG@10 not 5% above popularity' END);
+        DELETE FROM seg_reco.segment_popularity;
+    ELSE
+        v_cold := v_mode;
+        v_check := jsonb_build_object('chosen', v_cold, 'by', 'setting cold_start_source');
+    END IF;
+
+    v_rows := seg_reco._fill_segment_popularity(v_end, days, top_n, v_year);
+    SELECT count(*) FILTER (WHERE sp.level > 0), max(sp.segment_buyers) FILTER (WHERE sp.level = 0)
+      INTO v_segs, v_buyers
+      FROM seg_reco.segment_popularity sp WHERE sp.rank = 1;
+    v_summary := jsonb_build_object('as_of', v_asof, 'days', days, 'top_n', top_n,
+                                    'buyers', coalesce(v_buyers, 0), 'segments', v_segs, 'rows', v_rows,
+                                    'cold_start', v_check,
+                                    'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3));
+    INSERT INTO seg_reco.popularity_info AS pi (singleton, as_of, days, top_n, built_at, summary, cold_start)
+    VALUES (true, v_asof, days, top_n, now(), v_summary, v_cold)
+    ON CONFLICT (singleton) DO UPDATE
+        SET as_of = excluded.as_of, days = excluded.days, top_n = excluded.top_n,
+            built_at = excluded.built_at, summary = excluded.summary, cold_start = excluded.cold_start;
+    RETURN v_summary;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco.build_popularity(date, integer, integer) IS 'precomputes product popularity (distinct buyers in the days up to as_of) overall and per demographic segment at four levels of detail into segment_popularity, and chooses on the 28 days up to as_of what the blend serves customers without history (popularity_info.cold_start); returns a summary';
+
+CREATE OR REPLACE FUNCTION seg_reco.evaluate(split_date date,
+                                  k integer DEFAULT 10,
+                                  config jsonb DEFAULT '{}',
+                                  name text DEFAULT NULL)
+RETURNS TABLE(recommender text, mode text, customers integer,
+              precision_at_k float8, recall_at_k float8, ndcg_at_k float8, map_at_k float8,
+              hit_rate float8, coverage float8, diversity float8, novelty float8)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_key     text;
+    v_run     bigint;
+    v_model   text := '_seg_reco_eval_' || pg_catalog.pg_backend_pid();
+    v_recs    text[] := ARRAY['popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'];
+    v_sample  integer := 2000;
+    v_seed    bigint := 42;
+    v_days    integer;
+    v_end     timestamptz;
+    v_als     jsonb := '{}';
+    v_w       jsonb;
+    v_div     float8 := 0;
+    v_cap     integer;
+    v_minseg  integer := 30;
+    v_r       text;
+    v_m       text;
+    v_weights jsonb;
+    v_active  bigint;
+BEGIN
+    IF split_date IS NULL OR k IS NULL OR config IS NULL THEN
+        RAISE EXCEPTION 'split_date, k and config must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF k < 1 OR k > 1000 THEN
+        RAISE EXCEPTION 'k must be between 1 and 1000, got %', k
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(config) <> 'object' THEN
+        RAISE EXCEPTION 'config must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"recommenders": ["als", "hybrid"], "sample_size": 1000}''.';
+    END IF;
+    FOR v_key IN SELECT jsonb_object_keys(config) LOOP
+        IF v_key NOT IN ('recommenders', 'sample_size', 'seed', 'test_days', 'als', 'weights',
+                         'diversity', 'max_per_category', 'min_segment_size', 'nextbasket') THEN
+            RAISE EXCEPTION 'unknown evaluate option "%"', v_key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use recommenders, sample_size, seed, test_days, als, weights, diversity, max_per_category, min_segment_size, nextbasket.';
+        END IF;
+    END LOOP;
+    IF config ? 'recommenders' THEN
+        v_recs := ARRAY(SELECT jsonb_array_elements_text(config -> 'recommenders'));
+        IF EXISTS (SELECT 1 FROM unnest(v_recs) r
+                    WHERE r NOT IN ('popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'))
+           OR cardinality(v_recs) = 0 THEN
+            RAISE EXCEPTION 'recommenders must be a list of popularity, buy_again, nextbasket, als, content, hybrid, cold_start'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+    v_sample := coalesce((config ->> 'sample_size')::integer, v_sample);
+    v_seed := coalesce((config ->> 'seed')::bigint, v_seed);
+    v_days := (config ->> 'test_days')::integer;
+    v_als := coalesce(config -> 'als', v_als);
+    v_w := config -> 'weights';
+    IF jsonb_typeof(v_w) = 'null' THEN
+        v_w := NULL;
+    END IF;
+    v_div := coalesce((config ->> 'diversity')::float8, v_div);
+    v_cap := (config ->> 'max_per_category')::integer;
+    v_minseg := coalesce((config ->> 'min_segment_size')::integer, v_minseg);
+    IF v_sample < 1 OR (v_days IS NOT NULL AND v_days < 1) THEN
+        RAISE EXCEPTION 'sample_size and test_days must be at least 1'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_end := CASE WHEN v_days IS NULL THEN 'infinity'::timestamptz
+                  ELSE (split_date + v_days)::timestamptz END;
+    -- nothing to score: say so before training anything
+    IF NOT EXISTS (SELECT 1 FROM seg_reco.transactions t
+                    WHERE t.customer_id IS NOT NULL AND t.amount > 0
+                      AND t.ts >= split_date::timestamptz AND t.ts < v_end) THEN
+        RAISE EXCEPTION 'no member purchase in the test window %',
+                        CASE WHEN v_days IS NULL THEN format('from %s on', to_char(split_date, 'YYYY-MM-DD'))
+                             ELSE format('from %s to %s', to_char(split_date, 'YYYY-MM-DD'),
+                                         to_char(split_date + v_days - 1, 'YYYY-MM-DD')) END
+            USING ERRCODE = 'no_data_found',
+                  DETAIL = coalesce((SELECT format('The latest transaction is dated %s.', to_char(max(t.ts), 'YYYY-MM-DD'))
+                                       FROM seg_reco.transactions t HAVING count(*) > 0),
+                                    'There are no transactions.'),
+                  HINT = 'Choose a split_date before the latest transaction (for example seg_reco.default_as_of() - 29).';
+    END IF;
+    IF jsonb_typeof(v_als) <> 'object' THEN
+        RAISE EXCEPTION 'evaluate option als must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"als": {"factors": 32, "iterations": 10}}''.';
+    END IF;
+    FOR v_key IN SELECT jsonb_object_keys(v_als) LOOP
+        IF v_key NOT IN ('factors', 'regularization', 'alpha', 'iterations') THEN
+            RAISE EXCEPTION 'unknown evaluate als option "%"', v_key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use factors, regularization, alpha, iterations.';
+        END IF;
+    END LOOP;
+
+    -- the past: a private model and the split's popularity
+    PERFORM seg_reco._progress_begin('evaluate', 4 + cardinality(v_recs));
+    PERFORM seg_reco._progress_step('evaluate', 'train_als');
+    -- as als_train on the default source (seed 42, solver cg), but the
+    -- next-basket neighbours (most of als_train's time on the demo data)
+    -- are built once, with config nextbasket, and only when read: by the
+    -- recommenders nextbasket and hybrid
+    PERFORM seg_reco._model_claim(v_model, ARRAY['als'], false, 'evaluate');
+    PERFORM seg_reco._als_train(v_model, coalesce((v_als ->> 'factors')::integer, 64),
+                                coalesce((v_als ->> 'regularization')::float8, 0.01),
+                                coalesce((v_als ->> 'alpha')::float8, 1.0),
+                                coalesce((v_als ->> 'iterations')::integer, 15), 42, 'cg',
+                                seg_reco.als_source_query(jsonb_build_object('as_of', split_date)), false,
+                                jsonb_build_object('as_of', split_date));
+    IF config ? 'nextbasket' OR v_recs && ARRAY['nextbasket', 'hybrid'] THEN
+        PERFORM seg_reco.nextbasket_build(v_model, coalesce(config -> 'nextbasket', '{}'));
+    END IF;
+    CREATE TEMP TABLE _eval_saved_pop ON COMMIT DROP AS SELECT * FROM seg_reco.segment_popularity;
+    CREATE TEMP TABLE _eval_saved_info ON COMMIT DROP AS SELECT * FROM seg_reco.popularity_info;
+    PERFORM seg_reco._progress_step('evaluate', 'split_popularity');
+    PERFORM seg_reco.build_popularity(as_of => split_date - 1);
+
+    -- the customers and what they bought before and after the split
+    PERFORM seg_reco._progress_step('evaluate', 'sample_customers');
+    CREATE TEMP TABLE _eval_cust ON COMMIT DROP AS
+    SELECT c.customer_id,
+           EXISTS (SELECT 1 FROM seg_reco.transactions h
+                    WHERE h.customer_id = c.customer_id AND h.amount > 0 AND h.ts < split_date::timestamptz) AS warm
+      FROM (SELECT DISTINCT t.customer_id FROM seg_reco.transactions t
+             WHERE t.customer_id IS NOT NULL AND t.amount > 0
+               AND t.ts >= split_date::timestamptz AND t.ts < v_end) c
+     ORDER BY md5(c.customer_id::text || ':' || v_seed::text), c.customer_id
+     LIMIT v_sample;
+    CREATE TEMP TABLE _eval_rel ON COMMIT DROP AS
+    SELECT c.customer_id, c.warm,
+           array_agg(DISTINCT t.product_id) AS rel_all,
+           array_agg(DISTINCT t.product_id) FILTER (
+               WHERE NOT EXISTS (SELECT 1 FROM seg_reco.transactions h
+                                  WHERE h.customer_id = c.customer_id AND h.product_id = t.product_id
+                                    AND h.amount > 0 AND h.ts < split_date::timestamptz)) AS rel_new
+      FROM _eval_cust c
+      JOIN seg_reco.transactions t ON t.customer_id = c.customer_id AND t.amount > 0
+       AND t.ts >= split_date::timestamptz AND t.ts < v_end
+     GROUP BY c.customer_id, c.warm;
+
+    CREATE TEMP TABLE _eval_lists (recommender text, mode text, customer_id bigint, rel bigint[],
+                                   products bigint[]) ON COMMIT DROP;
+    FOREACH v_r IN ARRAY v_recs LOOP
+        PERFORM seg_reco._progress_step('evaluate', 'lists_' || v_r);
+        IF v_r = 'cold_start' THEN
+            INSERT INTO _eval_lists
+            SELECT 'cold_start', 'cold_start', r.customer_id, r.rel_all,
+                   ARRAY(SELECT cs.product_id FROM seg_reco.cold_start_recommendations(r.customer_id, k, v_minseg) cs
+                          ORDER BY cs.rank)
+              FROM _eval_rel r WHERE NOT r.warm;
+            CONTINUE;
+        END IF;
+        IF v_r = 'buy_again' THEN
+            INSERT INTO _eval_lists
+            SELECT 'buy_again', 'all', r.customer_id, r.rel_all,
+                   ARRAY(SELECT b.product_id FROM seg_reco.buy_again_scores(r.customer_id, k, split_date - 1) b
+                          ORDER BY b.rank)
+              FROM _eval_rel r WHERE r.warm;
+            CONTINUE;
+        END IF;
+        v_weights := CASE v_r
+            WHEN 'popularity' THEN '{"als": 0, "content": 0, "popularity": 1, "buy_again": 0, "nextbasket": 0}'::jsonb
+            WHEN 'nextbasket' THEN '{"als": 0, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 1}'::jsonb
+            WHEN 'als' THEN '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0}'::jsonb
+            WHEN 'content' THEN '{"als": 0, "content": 1, "popularity": 0, "buy_again": 0, "nextbasket": 0}'::jsonb
+            ELSE v_w END;
+        FOREACH v_m IN ARRAY ARRAY['all', 'new'] LOOP
+            INSERT INTO _eval_lists
+            SELECT v_r, v_m, r.customer_id, CASE v_m WHEN 'all' THEN r.rel_all ELSE r.rel_new END,
+                   ARRAY(SELECT f.product_id
+                           FROM seg_reco.recommend_for(r.customer_id, k, include_purchased => v_m = 'all',
+                                                       model => v_model, weights => v_weights,
+                                                       diversity => CASE WHEN v_r = 'hybrid' THEN v_div ELSE 0 END,
+                                                       max_per_category => CASE WHEN v_r = 'hybrid' THEN v_cap END,
+                                                       as_of => split_date - 1) f
+                          ORDER BY f.rank)
+              FROM _eval_rel r
+             WHERE r.warm AND (v_m = 'all' OR r.rel_new IS NOT NULL);
+        END LOOP;
+        -- cold-start customers: popularity = the global list of the split's
+        -- segment popularity; hybrid = what the blend serves them (the list
+        -- build_popularity chose on the 28 days before the split)
+        IF v_r = 'popularity' THEN
+            INSERT INTO _eval_lists
+            SELECT 'popularity', 'cold_start', r.customer_id, r.rel_all,
+                   ARRAY(SELECT cs.product_id FROM seg_reco.cold_start_recommendations(NULL, k) cs
+                          ORDER BY cs.rank)
+              FROM _eval_rel r WHERE NOT r.warm;
+        ELSIF v_r = 'hybrid' THEN
+            INSERT INTO _eval_lists
+            SELECT 'hybrid', 'cold_start', r.customer_id, r.rel_all,
+                   ARRAY(SELECT f.product_id
+                           FROM seg_reco.recommend_for(r.customer_id, k, model => v_model, weights => v_weights,
+                                                       diversity => v_div, max_per_category => v_cap,
+                                                       as_of => split_date - 1) f
+                          ORDER BY f.rank)
+              FROM _eval_rel r WHERE NOT r.warm;
+        END IF;
+    END LOOP;
+
+    PERFORM seg_reco._progress_step('evaluate', 'metrics');
+    SELECT count(*) INTO v_active FROM seg_reco.products p WHERE p.active;
+    v_run := nextval('seg_reco.evaluation_run_seq');
+    INSERT INTO seg_reco.evaluation_runs (run_id, name, split_date, k, config, recommender, mode, customers,
+                                          precision_at_k, recall_at_k, ndcg_at_k, map_at_k, hit_rate,
+                                          coverage, diversity, novelty)
+    SELECT v_run, evaluate.name, split_date, k, config, l.recommender, l.mode, count(*)::integer,
+           avg(seg_reco.precision_at_k(l.products, l.rel, k)),
+           avg(seg_reco.recall_at_k(l.products, l.rel, k)),
+           avg(seg_reco.ndcg_at_k(l.products, l.rel, k)),
+           avg(seg_reco.average_precision_at_k(l.products, l.rel, k)),
+           avg(seg_reco.hit_at_k(l.products, l.rel, k)),
+           (SELECT count(DISTINCT u.p) FROM _eval_lists l2, unnest(l2.products) u(p)
+             WHERE l2.recommender = l.recommender AND l2.mode = l.mode)::float8 / nullif(v_active, 0),
+           avg(seg_reco.intra_list_diversity(l.products)),
+           avg(seg_reco.novelty(l.products))
+      FROM _eval_lists l
+     WHERE l.rel IS NOT NULL AND cardinality(l.rel) > 0
+     GROUP BY l.recommender, l.mode;
+
+    -- put everything back
+    DELETE FROM seg_reco.models m WHERE m.name = v_model;
+    DELETE FROM seg_reco.segment_popularity;
+    INSERT INTO seg_reco.segment_popularity SELECT * FROM _eval_saved_pop;
+    DELETE FROM seg_reco.popularity_info;
+    INSERT INTO seg_reco.popularity_info SELECT * FROM _eval_saved_info;
+    DROP TABLE _eval_saved_pop, _eval_saved_info, _eval_cust, _eval_rel, _eval_lists;
+
+    RETURN QUERY
+    SELECT e.recommender, e.mode, e.customers, e.precision_at_k, e.recall_at_k, e.ndcg_at_k, e.map_at_k,
+           e.hit_rate, e.coverage, e.diversity, e.novelty
+      FROM seg_reco.evaluation_runs e
+     WHERE e.run_id = v_run
+     ORDER BY e.mode, array_position(ARRAY['popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'],
+                                     e.recommender);
+    PERFORM seg_reco._progress_end('evaluate');
+END
+$fn$;

@@ -1035,9 +1035,13 @@ seg_reco_row_sources(const Blend *b, int j)
 static SPIPlanPtr plan_cold = NULL;
 
 /*
- * Cold start: the demographic list of cold_start_recommendations (when
- * build_popularity has run and the model reads seg_reco.transactions),
- * then the model's popularity.  score orders, disp is shown.
+ * Cold start: when build_popularity has run and the model reads
+ * seg_reco.transactions, the list it chose on its validation window
+ * (popularity_info.cold_start, since 0.2.0): demographic, the customer's
+ * list of cold_start_recommendations (sources {cold_start}), or
+ * popularity, its global list (NULL customer; sources {popularity}); a
+ * database still at 0.1.0 has no choice and gets the demographic list.
+ * The model's popularity fills up.  score orders, disp is shown.
  */
 void
 seg_reco_cold_start(Blend *b, const Universe *u, const SegRecoAlsModel *m, int64 customer_id,
@@ -1057,19 +1061,31 @@ seg_reco_cold_start(Blend *b, const Universe *u, const SegRecoAlsModel *m, int64
 	{
 		Oid			types[2] = {INT8OID, INT4OID};
 		Datum		values[2];
+		char		nulls[2] = {' ', ' '};
 		uint64		r;
+		int			label = 1;
+		bool		isnull;
+		Datum		choice;
 
-		if (SPI_execute("SELECT 1 FROM seg_reco.popularity_info", true, 1) != SPI_OK_SELECT)
+		if (SPI_execute("SELECT pg_catalog.to_jsonb(pi) OPERATOR(pg_catalog.->>) 'cold_start'"
+						" FROM seg_reco.popularity_info pi", true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "reading seg_reco.popularity_info failed");
 		if (SPI_processed == 0)
 			return;
+		choice = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull && strcmp(TextDatumGetCString(choice), "popularity") == 0)
+		{
+			nulls[0] = 'n';
+			label = 2;
+		}
+		SPI_freetuptable(SPI_tuptable);
 		values[0] = Int64GetDatum(customer_id);
 		values[1] = Int32GetDatum(Max(want, 1));
 		if (SPI_execute_plan(seg_reco_keep_plan(&plan_cold,
 									   "SELECT c.product_id, c.score, c.rank"
 									   " FROM seg_reco.cold_start_recommendations($1, $2) c",
 									   2, types),
-							 values, NULL, true, 0) != SPI_OK_SELECT)
+							 values, nulls, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "reading the cold-start list failed");
 		for (r = 0; r < SPI_processed; r++)
 		{
@@ -1083,7 +1099,7 @@ seg_reco_cold_start(Blend *b, const Universe *u, const SegRecoAlsModel *m, int64
 				continue;
 			disp[jj] = DatumGetFloat8(SPI_getbinval(tup, td, 2, &isnull));
 			b->score[jj] = 2.0 - (double) rank / (want + 1);
-			b->cold_label[jj] = 1;
+			b->cold_label[jj] = label;
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}

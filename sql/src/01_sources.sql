@@ -84,7 +84,9 @@ CREATE TABLE seg_reco.demo_truth (
     taste           text NOT NULL,
     joined_late     boolean NOT NULL,
     churned_on      date,
-    at_risk         boolean NOT NULL
+    at_risk         boolean NOT NULL,
+    demographic_tastes text[] NOT NULL DEFAULT '{}'
 );
 COMMENT ON TABLE seg_reco.demo_truth IS 'behaviour planted by generate_demo_data, one row per demo customer';
+COMMENT ON COLUMN seg_reco.demo_truth.demographic_tastes IS 'planted tastes that follow from the customer''s demographics (kaffe og brød 60+, barnefamilie, kystfisk, premium, ung): three favourites from each';
 

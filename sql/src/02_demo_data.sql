@@ -72,7 +72,8 @@ REVOKE EXECUTE ON FUNCTION seg_reco._demo_digital_events(integer, integer, bigin
 CREATE FUNCTION seg_reco._demo_truth(customers integer, products integer,
         transactions bigint, digital_events bigint, seed bigint)
 RETURNS TABLE(customer_id bigint, shopper_type text, taste text,
-              joined_late boolean, churned_on date, at_risk boolean)
+              joined_late boolean, churned_on date, at_risk boolean,
+              demographic_tastes text[])
 AS 'MODULE_PATHNAME', 'seg_reco_demo_truth'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 100000 ROWS 10000;
 COMMENT ON FUNCTION seg_reco._demo_truth(integer, integer, bigint, bigint, bigint) IS

@@ -515,46 +515,29 @@ CREATE TABLE seg_reco.popularity_info (
     days        integer NOT NULL,
     top_n       integer NOT NULL,
     built_at    timestamptz NOT NULL,
-    summary     jsonb NOT NULL
+    summary     jsonb NOT NULL,
+    cold_start  text NOT NULL DEFAULT 'demographic' CHECK (cold_start IN ('demographic', 'popularity'))
 );
-COMMENT ON TABLE seg_reco.popularity_info IS 'one row: the window (as_of, days), top_n and summary of the last build_popularity';
+COMMENT ON TABLE seg_reco.popularity_info IS 'one row: the window (as_of, days), top_n and summary of the last build_popularity, and what the blend serves customers without history (cold_start)';
+COMMENT ON COLUMN seg_reco.popularity_info.cold_start IS 'what recommend_for serves a customer without history: demographic (cold_start_recommendations) or popularity (the global list); chosen by build_popularity on the validation window (setting cold_start_source "auto"; the figures are in summary -> cold_start) or set by that setting';
 
 CREATE INDEX segment_popularity_global_idx ON seg_reco.segment_popularity (product_id) WHERE level = 0;
 
 SELECT pg_catalog.pg_extension_config_dump('seg_reco.segment_popularity', '');
 SELECT pg_catalog.pg_extension_config_dump('seg_reco.popularity_info', '');
 
-CREATE FUNCTION seg_reco.build_popularity(as_of date DEFAULT NULL,
-                                          days integer DEFAULT 90,
-                                          top_n integer DEFAULT 100)
-RETURNS jsonb
+-- _fill_segment_popularity(end, days, top_n, year): segment_popularity from
+-- the buys in [end - days, end), age bands as of year (build_popularity
+-- empties the table first).  Returns the rows written.
+CREATE FUNCTION seg_reco._fill_segment_popularity(v_end timestamptz, days integer,
+                                                  top_n integer, v_year integer)
+RETURNS bigint
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    v_t0    timestamptz := clock_timestamp();
-    v_asof  date;
-    v_end   timestamptz;
-    v_year  integer;
-    v_rows  bigint;
-    v_segs  bigint;
-    v_buyers bigint;
-    v_summary jsonb;
+    v_rows bigint;
 BEGIN
-    IF days IS NULL OR top_n IS NULL THEN
-        RAISE EXCEPTION 'days and top_n must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF days < 1 OR top_n < 1 THEN
-        RAISE EXCEPTION 'days and top_n must be at least 1, got days = %, top_n = %', days, top_n
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    v_asof := coalesce(as_of, seg_reco.default_as_of(), current_date);
-    v_end := (v_asof + 1)::timestamptz;
-    v_year := extract(year FROM v_asof)::integer;
-    LOCK TABLE seg_reco.popularity_info IN EXCLUSIVE MODE;
-    DELETE FROM seg_reco.segment_popularity;
-
     WITH buys AS MATERIALIZED (
         SELECT DISTINCT t.customer_id, t.product_id
           FROM seg_reco.transactions t
@@ -592,23 +575,164 @@ BEGIN
       FROM prod pr
       JOIN seg s USING (level, a, h, co, ti)
      WHERE pr.level = 0 OR pr.rk <= top_n;
-
     GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$fn$;
+COMMENT ON FUNCTION seg_reco._fill_segment_popularity(timestamptz, integer, integer, integer) IS 'internal: fills segment_popularity from the buys of the days before an end (build_popularity)';
+REVOKE EXECUTE ON FUNCTION seg_reco._fill_segment_popularity(timestamptz, integer, integer, integer) FROM PUBLIC;
+
+-- build_popularity also decides what the blend serves a customer without
+-- history (popularity_info.cold_start).  Setting cold_start_source "auto":
+-- on the validation window, the 28 days up to as_of, the customers first
+-- seen there (no purchase before it; a seeded sample of at most 2000) are
+-- given the lists of segment popularity as of the day before the window
+-- (the same days), their own segment's (demographic) and everyone's
+-- (popularity), scored on what they bought in the window.  Demographic only
+-- when at least 30 such customers bought and its NDCG@10 is at least 5%
+-- above popularity's; else popularity (data without demographics gives the
+-- same lists, so popularity).  "demographic" or "popularity": that, no
+-- validation.  The figures are in the summary (cold_start), which refresh()
+-- logs in refresh_log.detail.
+CREATE FUNCTION seg_reco.build_popularity(as_of date DEFAULT NULL,
+                                          days integer DEFAULT 90,
+                                          top_n integer DEFAULT 100)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_t0    timestamptz := clock_timestamp();
+    v_asof  date;
+    v_end   timestamptz;
+    v_year  integer;
+    v_rows  bigint;
+    v_segs  bigint;
+    v_buyers bigint;
+    v_summary jsonb;
+    v_mode  text;
+    v_cold  text;
+    v_check jsonb;
+    v_vstart date;
+    v_n     integer;
+    v_dem   float8;
+    v_pop   float8;
+BEGIN
+    IF days IS NULL OR top_n IS NULL THEN
+        RAISE EXCEPTION 'days and top_n must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF days < 1 OR top_n < 1 THEN
+        RAISE EXCEPTION 'days and top_n must be at least 1, got days = %, top_n = %', days, top_n
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_mode := seg_reco.setting('cold_start_source') #>> '{}';
+    IF v_mode IS NULL OR v_mode NOT IN ('auto', 'demographic', 'popularity') THEN
+        RAISE EXCEPTION 'setting cold_start_source must be "auto", "demographic" or "popularity", got %',
+                        seg_reco.setting('cold_start_source')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'UPDATE seg_reco.settings SET value = ''"auto"'' WHERE key = ''cold_start_source'';';
+    END IF;
+    v_asof := coalesce(as_of, seg_reco.default_as_of(), current_date);
+    v_end := (v_asof + 1)::timestamptz;
+    v_year := extract(year FROM v_asof)::integer;
+    LOCK TABLE seg_reco.popularity_info IN EXCLUSIVE MODE;
+    DELETE FROM seg_reco.segment_popularity;
+
+    IF v_mode = 'auto' THEN
+        -- the validation window [v_vstart, as_of]: popularity as of the day before
+        v_vstart := v_asof - 27;
+        PERFORM seg_reco._fill_segment_popularity(v_vstart::timestamptz, days, 10,
+                                                  extract(year FROM v_vstart - 1)::integer);
+        INSERT INTO seg_reco.popularity_info AS pi (singleton, as_of, days, top_n, built_at, summary, cold_start)
+        VALUES (true, v_vstart - 1, days, 10, now(), '{}', 'demographic')
+        ON CONFLICT (singleton) DO UPDATE
+            SET as_of = excluded.as_of, days = excluded.days, top_n = excluded.top_n,
+                built_at = excluded.built_at, summary = excluded.summary, cold_start = excluded.cold_start;
+        WITH win AS (
+            SELECT DISTINCT t.customer_id
+              FROM seg_reco.transactions t
+             WHERE t.customer_id IS NOT NULL AND t.amount > 0
+               AND t.ts >= v_vstart::timestamptz AND t.ts < v_end
+        ), fresh AS (
+            SELECT w.customer_id
+              FROM win w
+             WHERE NOT EXISTS (SELECT 1 FROM seg_reco.transactions h
+                                WHERE h.customer_id = w.customer_id AND h.amount > 0
+                                  AND h.ts < v_vstart::timestamptz)
+             ORDER BY md5(w.customer_id::text), w.customer_id
+             LIMIT 2000
+        ), rel AS (
+            SELECT f.customer_id, array_agg(DISTINCT t.product_id) AS rel
+              FROM fresh f
+              JOIN seg_reco.transactions t ON t.customer_id = f.customer_id AND t.amount > 0
+               AND t.ts >= v_vstart::timestamptz AND t.ts < v_end
+             GROUP BY f.customer_id
+        ), keyed AS (
+            SELECT r.customer_id, r.rel,
+                   (c.customer_id IS NULL,
+                    seg_reco._age_band(c.birth_year, extract(year FROM v_vstart - 1)::integer),
+                    seg_reco._household_band(c.household_size),
+                    coalesce(c.county, 'unknown'), coalesce(c.member_tier, 'unknown'))::text AS seg
+              FROM rel r LEFT JOIN seg_reco.customers c ON c.customer_id = r.customer_id
+        ), lists AS (
+            SELECT s.seg, ARRAY(SELECT cs.product_id FROM seg_reco.cold_start_recommendations(s.rep, 10) cs
+                                 ORDER BY cs.rank) AS l
+              FROM (SELECT kk.seg, min(kk.customer_id) AS rep FROM keyed kk GROUP BY kk.seg) s
+        ), glob AS (
+            SELECT ARRAY(SELECT cs.product_id FROM seg_reco.cold_start_recommendations(NULL, 10) cs
+                          ORDER BY cs.rank) AS l
+        ), scored AS (
+            SELECT kk.rel, li.l AS dl, g.l AS gl
+              FROM keyed kk JOIN lists li USING (seg) CROSS JOIN glob g
+        )
+        SELECT count(*)::integer,
+               jsonb_build_object(
+                   'from', v_vstart, 'to', v_asof, 'customers', count(*),
+                   'demographic', jsonb_build_object(
+                       'ndcg_at_10', round(coalesce(avg(seg_reco.ndcg_at_k(sc.dl, sc.rel, 10)), 0)::numeric, 4),
+                       'precision_at_10', round(coalesce(avg(seg_reco.precision_at_k(sc.dl, sc.rel, 10)), 0)::numeric, 4),
+                       'recall_at_10', round(coalesce(avg(seg_reco.recall_at_k(sc.dl, sc.rel, 10)), 0)::numeric, 4),
+                       'hit_rate', round(coalesce(avg(seg_reco.hit_at_k(sc.dl, sc.rel, 10)), 0)::numeric, 4)),
+                   'popularity', jsonb_build_object(
+                       'ndcg_at_10', round(coalesce(avg(seg_reco.ndcg_at_k(sc.gl, sc.rel, 10)), 0)::numeric, 4),
+                       'precision_at_10', round(coalesce(avg(seg_reco.precision_at_k(sc.gl, sc.rel, 10)), 0)::numeric, 4),
+                       'recall_at_10', round(coalesce(avg(seg_reco.recall_at_k(sc.gl, sc.rel, 10)), 0)::numeric, 4),
+                       'hit_rate', round(coalesce(avg(seg_reco.hit_at_k(sc.gl, sc.rel, 10)), 0)::numeric, 4))),
+               coalesce(avg(seg_reco.ndcg_at_k(sc.dl, sc.rel, 10)), 0),
+               coalesce(avg(seg_reco.ndcg_at_k(sc.gl, sc.rel, 10)), 0)
+          INTO v_n, v_check, v_dem, v_pop
+          FROM scored sc;
+        v_cold := CASE WHEN v_n >= 30 AND v_dem > v_pop AND v_dem >= 1.05 * v_pop
+                       THEN 'demographic' ELSE 'popularity' END;
+        v_check := jsonb_build_object('chosen', v_cold, 'by', 'validation') || v_check
+                   || jsonb_build_object('reason',
+                          CASE WHEN v_n < 30 THEN format('%s customers first seen in the validation window (at least 30 needed)', v_n)
+                               WHEN v_cold = 'demographic' THEN 'demographic NDCG@10 at least 5% above popularity'
+                               ELSE 'demographic NDCG@10 not 5% above popularity' END);
+        DELETE FROM seg_reco.segment_popularity;
+    ELSE
+        v_cold := v_mode;
+        v_check := jsonb_build_object('chosen', v_cold, 'by', 'setting cold_start_source');
+    END IF;
+
+    v_rows := seg_reco._fill_segment_popularity(v_end, days, top_n, v_year);
     SELECT count(*) FILTER (WHERE sp.level > 0), max(sp.segment_buyers) FILTER (WHERE sp.level = 0)
       INTO v_segs, v_buyers
       FROM seg_reco.segment_popularity sp WHERE sp.rank = 1;
     v_summary := jsonb_build_object('as_of', v_asof, 'days', days, 'top_n', top_n,
                                     'buyers', coalesce(v_buyers, 0), 'segments', v_segs, 'rows', v_rows,
+                                    'cold_start', v_check,
                                     'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3));
-    INSERT INTO seg_reco.popularity_info AS pi (singleton, as_of, days, top_n, built_at, summary)
-    VALUES (true, v_asof, days, top_n, now(), v_summary)
+    INSERT INTO seg_reco.popularity_info AS pi (singleton, as_of, days, top_n, built_at, summary, cold_start)
+    VALUES (true, v_asof, days, top_n, now(), v_summary, v_cold)
     ON CONFLICT (singleton) DO UPDATE
         SET as_of = excluded.as_of, days = excluded.days, top_n = excluded.top_n,
-            built_at = excluded.built_at, summary = excluded.summary;
+            built_at = excluded.built_at, summary = excluded.summary, cold_start = excluded.cold_start;
     RETURN v_summary;
 END
 $fn$;
-COMMENT ON FUNCTION seg_reco.build_popularity(date, integer, integer) IS 'precomputes product popularity (distinct buyers in the days up to as_of) overall and per demographic segment at four levels of detail into segment_popularity; returns a summary';
+COMMENT ON FUNCTION seg_reco.build_popularity(date, integer, integer) IS 'precomputes product popularity (distinct buyers in the days up to as_of) overall and per demographic segment at four levels of detail into segment_popularity, and chooses on the 28 days up to as_of what the blend serves customers without history (popularity_info.cold_start); returns a summary';
 REVOKE EXECUTE ON FUNCTION seg_reco.build_popularity(date, integer, integer) FROM PUBLIC;
 
 -- Cold start: the narrowest segment of the customer (bands as of the

@@ -20,8 +20,9 @@
 -- object of nextbasket_build's params, rebuilds it with those), als,
 -- content, hybrid (recommend_for with only that source, or the blend with
 -- config weights, diversity, max_per_category) and cold_start
--- (cold_start_recommendations, cold-start customers; popularity is shown
--- for them too).  Customers: a seeded sample (config sample_size 2000, seed
+-- (cold_start_recommendations, the demographic list, cold-start customers;
+-- for them popularity is the global list and hybrid what the blend serves:
+-- the list build_popularity chose, since 0.2.0).  Customers: a seeded sample (config sample_size 2000, seed
 -- 42) of those who bought in the test window; a customer counts in a mode
 -- only when that mode's relevant set is not empty.  Metrics are means over
 -- customers; coverage = distinct recommended products / active products;
@@ -242,12 +243,22 @@ BEGIN
               FROM _eval_rel r
              WHERE r.warm AND (v_m = 'all' OR r.rel_new IS NOT NULL);
         END LOOP;
+        -- cold-start customers: popularity = the global list of the split's
+        -- segment popularity; hybrid = what the blend serves them (the list
+        -- build_popularity chose on the 28 days before the split)
         IF v_r = 'popularity' THEN
             INSERT INTO _eval_lists
             SELECT 'popularity', 'cold_start', r.customer_id, r.rel_all,
+                   ARRAY(SELECT cs.product_id FROM seg_reco.cold_start_recommendations(NULL, k) cs
+                          ORDER BY cs.rank)
+              FROM _eval_rel r WHERE NOT r.warm;
+        ELSIF v_r = 'hybrid' THEN
+            INSERT INTO _eval_lists
+            SELECT 'hybrid', 'cold_start', r.customer_id, r.rel_all,
                    ARRAY(SELECT f.product_id
-                           FROM seg_reco.recommend_for(r.customer_id, k, model => v_model,
-                                                       weights => v_weights, as_of => split_date - 1) f
+                           FROM seg_reco.recommend_for(r.customer_id, k, model => v_model, weights => v_weights,
+                                                       diversity => v_div, max_per_category => v_cap,
+                                                       as_of => split_date - 1) f
                           ORDER BY f.rank)
               FROM _eval_rel r WHERE NOT r.warm;
         END IF;

@@ -43,6 +43,10 @@ INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
     ('content_bigram_weight', '3', 'weight of a bigram (two adjacent lexemes) against a single lexeme in build_content; 0 = no bigrams (3: chosen on the validation windows of the demo data and UCI Online Retail)'),
     ('content_attribute_weights', '{"category": 0.5, "subcategory": 0.5, "brand": 0.5, "own_brand": 0.25, "organic": 0.25, "vegetarian": 0.25}', 'weight of each product attribute as a feature of build_content (category, subcategory, brand: their value; own_brand, organic, vegetarian: when true); 0 = left out');
 
+-- the cold start the blend serves (build_popularity, issue 13 item 4)
+INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
+    ('cold_start_source', '"auto"', 'what recommend_for serves a customer without history: "auto" (build_popularity chooses demographic or popularity on the 28 days up to its as_of: demographic only when its NDCG@10 for the customers first seen there is at least 5% above popularity''s), "demographic" or "popularity"');
+
 CREATE TABLE seg_reco.settings (
     key         text PRIMARY KEY REFERENCES seg_reco.setting_defaults (key),
     value       jsonb NOT NULL

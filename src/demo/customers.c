@@ -12,8 +12,10 @@
 
 #include <math.h>
 
+#include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/tuplestore.h"
@@ -406,18 +408,46 @@ seg_reco_demo_pick_theme(const Model *m, const Profile *pr, pg_prng_state *st,
 /* ---------------------------------------------------------------------
  * seg_reco._demo_customers and seg_reco._demo_truth
  * --------------------------------------------------------------------- */
-static const char *
-tier_for(const Customer *c, double mean_w)
+static const char *const tier_name[NTIER] = {"basis", "sølv", "gull", "platina"};
+
+/* member tier (TIER_*) from expected spend against the mean (mean_w) */
+int
+seg_reco_demo_tier(const Customer *c, double mean_w)
 {
 	double		r = (mean_w > 0 ? c->w / mean_w : 0) * c->tier_noise;
 
 	if (r > 2.2)
-		return "platina";
+		return TIER_PLATINA;
 	if (r > 1.3)
-		return "gull";
+		return TIER_GULL;
 	if (r > 0.7)
-		return "sølv";
-	return "basis";
+		return TIER_SOLV;
+	return TIER_BASIS;
+}
+
+/* the members' mean expected lines (unscaled): the tiers' yardstick */
+double
+seg_reco_demo_mean_weight(const Model *m)
+{
+	double		W = 0;
+	int32		cid;
+	Customer	c;
+
+	for (cid = 1; cid <= m->ncust; cid++)
+	{
+		if (cid % 4096 == 0)
+			CHECK_FOR_INTERRUPTS();
+		seg_reco_demo_gen_customer(m, cid, &c);
+		W += c.w;
+	}
+	return W / m->ncust;
+}
+
+/* the county of municipality muni */
+const char *
+seg_reco_demo_county(int muni)
+{
+	return munis[muni].county;
 }
 
 Datum
@@ -428,7 +458,7 @@ seg_reco_demo_customers(PG_FUNCTION_ARGS)
 	MemoryContext cxt,
 				rowcxt,
 				old;
-	double		W = 0;
+	double		mean_w;
 	int32		cid;
 	Customer	c;
 
@@ -439,13 +469,7 @@ seg_reco_demo_customers(PG_FUNCTION_ARGS)
 	seg_reco_demo_build_model(m, false);
 	rowcxt = AllocSetContextCreate(cxt, "row", ALLOCSET_SMALL_SIZES);
 
-	for (cid = 1; cid <= m->ncust; cid++)
-	{
-		if (cid % 4096 == 0)
-			CHECK_FOR_INTERRUPTS();
-		seg_reco_demo_gen_customer(m, cid, &c);
-		W += c.w;
-	}
+	mean_w = seg_reco_demo_mean_weight(m);
 	for (cid = 1; cid <= m->ncust; cid++)
 	{
 		Datum		values[11];
@@ -469,7 +493,7 @@ seg_reco_demo_customers(PG_FUNCTION_ARGS)
 		values[6] = CStringGetTextDatum(buf);
 		values[7] = CStringGetTextDatum(munis[c.muni].name);
 		values[8] = CStringGetTextDatum(munis[c.muni].county);
-		values[9] = CStringGetTextDatum(tier_for(&c, W / m->ncust));
+		values[9] = CStringGetTextDatum(tier_name[seg_reco_demo_tier(&c, mean_w)]);
 		values[10] = BoolGetDatum(c.email);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		MemoryContextSwitchTo(cxt);
@@ -480,34 +504,52 @@ seg_reco_demo_customers(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/*
+ * The planted truth per member.  Since 0.2.0 a seventh column,
+ * demographic_tastes (text[]); a database still at 0.1.0 asks for the
+ * first six.
+ */
 Datum
 seg_reco_demo_truth(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Model	   *m;
 	MemoryContext cxt,
+				rowcxt,
 				old;
 	int32		cid;
+	int			natts;
+	double		mean_w = 0;
 	Customer	c;
 
-	cxt = seg_reco_demo_begin_srf(fcinfo, 6);
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	natts = rsinfo->setDesc->natts;
+	if (natts != 6 && natts != 7)
+		elog(ERROR, "return type must have 6 or 7 columns");
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "seg_reco demo data",
+								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	m = palloc(sizeof(Model));
 	seg_reco_demo_check_args(fcinfo, m);
 	seg_reco_demo_build_model(m, false);
+	if (natts == 7)
+		mean_w = seg_reco_demo_mean_weight(m);
+	rowcxt = AllocSetContextCreate(cxt, "row", ALLOCSET_SMALL_SIZES);
 	MemoryContextSwitchTo(old);
 
 	for (cid = 1; cid <= m->ncust; cid++)
 	{
-		Datum		values[6];
-		bool		nulls[6] = {0};
+		Datum		values[7];
+		bool		nulls[7] = {0};
+		Datum		tastes[NDEMOTASTE];
+		int			nt = 0,
+					k;
 
 		if (cid % 1024 == 0)
 			CHECK_FOR_INTERRUPTS();
 		seg_reco_demo_gen_customer(m, cid, &c);
 		values[0] = Int64GetDatum(cid);
-		/* text datums point into static strings: copy via cstring_to_text */
-		old = MemoryContextSwitchTo(cxt);
+		old = MemoryContextSwitchTo(rowcxt);
 		values[1] = CStringGetTextDatum(type_name[c.type]);
 		values[2] = CStringGetTextDatum(taste_name[c.taste]);
 		values[3] = BoolGetDatum(c.joined_late);
@@ -516,10 +558,19 @@ seg_reco_demo_truth(PG_FUNCTION_ARGS)
 		else
 			nulls[4] = true;
 		values[5] = BoolGetDatum(c.at_risk);
+		if (natts == 7)
+		{
+			uint32		mask = seg_reco_demo_demo_tastes(&c, seg_reco_demo_tier(&c, mean_w));
+
+			for (k = 0; k < NDEMOTASTE; k++)
+				if (mask & ((uint32) 1 << k))
+					tastes[nt++] = CStringGetTextDatum(seg_reco_demo_demo_taste_name(k));
+			values[6] = PointerGetDatum(construct_array(tastes, nt, TEXTOID, -1, false,
+														TYPALIGN_INT));
+		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		pfree(DatumGetPointer(values[1]));
-		pfree(DatumGetPointer(values[2]));
 		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
 	}
 	MemoryContextDelete(cxt);
 	return (Datum) 0;

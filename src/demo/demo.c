@@ -103,6 +103,16 @@
  *     interests' products of the theme when they have any (tradisjonsmat:
  *     ribbe, pinnekjøtt, kålrot; baking: pepperkaker, marsipan; snacks og
  *     kos: julebrus, påskeegg; grill and taco: their theme items; ...).
+ *   Demographic tastes (demo_truth.demographic_tastes, since 0.2.0): three
+ *     favourites (in place of those of ranks 1, 2, ... that are not
+ *     staples) from each taste the member's
+ *     demographics give: "kaffe og brød 60+" (aged 60+), "barnefamilie"
+ *     (children at home), "kystfisk" (Vestland, Møre og Romsdal, Nordland,
+ *     Troms, Finnmark), "premium" (tier gull or platina), "ung" (under 30);
+ *     drawn from the products of a few items sold all through the period,
+ *     weighted by popularity (interests.c); vegetarians get only
+ *     vegetarian products.  So the demographic cold start's segments
+ *     differ (and beat global popularity for customers without history).
  *   Life cycle: ~10% joined_late (member_since 2025-07-01..2025-12-16, no
  *     purchases before); ~8% more joined during 2024-01..2025-06; ~15%
  *     churned (demo_truth.churned_on between 60 days after joining and
@@ -256,6 +266,7 @@ seg_reco_demo_build_model(Model *m, bool catalogue)
 		seg_reco_demo_build_catalogue(m);
 		seg_reco_demo_build_campaigns(m);
 		seg_reco_demo_build_interests(m);
+		seg_reco_demo_build_demo_tastes(m);
 	}
 }
 

@@ -33,7 +33,7 @@ enum
 	TAG_CATALOGUE = 1, TAG_CUSTOMER, TAG_VISITS, TAG_REPERTOIRE, TAG_RECEIPT,
 	TAG_NONMEMBER, TAG_CAMPAIGN, TAG_EVENTS, TAG_DESC,
 	/* added later: new streams, so that the ones above stay as they were */
-	TAG_INTEREST, TAG_CUST_INTEREST, TAG_DISCOVER
+	TAG_INTEREST, TAG_CUST_INTEREST, TAG_DISCOVER, TAG_DEMOTASTE
 };
 
 /* ---------------------------------------------------------------------
@@ -84,6 +84,17 @@ enum
 };
 
 #define MAX_INTERESTS 3
+
+/* tastes planted by demographics (interests.c; demo_truth.demographic_tastes) */
+enum
+{
+	D_COFFEE_BREAD, D_CHILDREN, D_COAST_FISH, D_PREMIUM, D_YOUNG, NDEMOTASTE
+};
+/* member tiers, lowest first (customers.c) */
+enum
+{
+	TIER_BASIS, TIER_SOLV, TIER_GULL, TIER_PLATINA, NTIER
+};
 /* sampler filters inside an interest */
 enum
 {
@@ -227,6 +238,7 @@ typedef struct Model
 	Sampler		theme_s[NTHEME];
 	Sampler		int_s[NINTEREST][NIFILTER];
 	Sampler		int_theme_s[NINTEREST][NTHEME];	/* interest's theme products */
+	Sampler		demo_s[NDEMOTASTE];	/* products of the demographic tastes */
 	int32	   *camp_list[NWEEKS];
 	int32		camp_n[NWEEKS];
 
@@ -468,6 +480,11 @@ extern int	seg_reco_demo_pick_theme_interest(const Model *m, const Profile *pr,
 											  const SimCust *s,
 											  pg_prng_state *st, int theme,
 											  int d);
+extern void seg_reco_demo_build_demo_tastes(Model *m);
+extern uint32 seg_reco_demo_demo_tastes(const Customer *c, int tier);
+extern const char *seg_reco_demo_demo_taste_name(int k);
+extern void seg_reco_demo_plant_demo_tastes(const Model *m, const Customer *c,
+											int64 cid, int tier, SimCust *s);
 
 /* customers.c */
 extern void seg_reco_demo_build_geography(Model *m);
@@ -478,10 +495,14 @@ extern int	seg_reco_demo_pick_general(const Model *m, const Profile *pr,
 									   pg_prng_state *st, int d);
 extern int	seg_reco_demo_pick_theme(const Model *m, const Profile *pr,
 									 pg_prng_state *st, int theme, int d);
+extern const char *seg_reco_demo_county(int muni);
+extern double seg_reco_demo_mean_weight(const Model *m);
+extern int	seg_reco_demo_tier(const Customer *c, double mean_w);
 
 /* simulation.c */
 extern void seg_reco_demo_build_repertoire(const Model *m, const Customer *c,
-										   int64 cid, SimCust *s);
+										   int64 cid, double mean_w,
+										   SimCust *s);
 extern DemoSim *seg_reco_demo_sim_begin(const Model *m, EvSample *sample);
 extern const Line *seg_reco_demo_sim_next(DemoSim *sim);
 extern void seg_reco_demo_sim_end(DemoSim *sim);

@@ -9,6 +9,11 @@
  *   type_w[type] x taste_mult[taste] x an age factor,
  * and picks part of their free choices, favourites and theme lines from
  * them.
+ *
+ * Demographic tastes (since 0.2.0; demo_truth.demographic_tastes): a few
+ * product lists whose favourites follow a member's age, household, county
+ * and tier, so that the segments of the demographic cold start differ; see
+ * seg_reco_demo_plant_demo_tastes.
  */
 #include "postgres.h"
 
@@ -334,4 +339,161 @@ seg_reco_demo_pick_theme_interest(const Model *m, const Profile *pr,
 		return p;
 	}
 	return -1;
+}
+
+/* ---------------------------------------------------------------------
+ * Demographic tastes
+ * --------------------------------------------------------------------- */
+typedef struct DemoTaste
+{
+	const char *name;			/* in demo_truth.demographic_tastes */
+	const char *items;			/* base item names, "|"-separated */
+} DemoTaste;
+
+static const DemoTaste demo_tastes[NDEMOTASTE] = {
+	/* members aged 60 and over: filter coffee and traditional bread */
+	{"kaffe og brød 60+", "Kaffe filtermalt|Kneippbrød|Flatbrød|Fløtemysost|Havrekjeks|Te"},
+	/* households with children: the children's breakfast, lunch box and treats */
+	{"barnefamilie", "Fiskepinner|Sjokoladepålegg|Leverpostei|Sjokomelk|Pinne-is|Fruktpose"},
+	/* the coast from Vestland to Finnmark: fish for dinner and on bread */
+	{"kystfisk", "Torskefilet|Fiskekaker|Fiskeboller|Fiskepudding|Makrell i tomat|Sursild"},
+	/* gull and platina members: capsule coffee, olive oil, grapes, avocado, a good steak */
+	{"premium", "Kaffekapsler|Olivenolje|Druer|Avokado|Kremost|Entrecôte"},
+	/* members under 30: energy drinks, noodles, nuggets and kebab */
+	{"ung", "Energidrikk|Nudelkopp|Mr. Lee Nudler|Kyllingnuggets|Kebabkjøtt|Iste"},
+};
+
+/* favourites a member gets from each of their demographic tastes */
+#define DEMO_FAVOURITES 3
+
+const char *
+seg_reco_demo_demo_taste_name(int k)
+{
+	return demo_tastes[k].name;
+}
+
+/*
+ * The products of each demographic taste: every product of its items that
+ * is sold all through the two years, weighted by popularity (the items'
+ * leading brands weigh most).
+ */
+void
+seg_reco_demo_build_demo_tastes(Model *m)
+{
+	double	   *w = palloc(sizeof(double) * Max(m->nprod, 1));
+	bool	   *in = palloc(sizeof(bool) * NITEMS);
+	int			k,
+				i;
+
+	for (k = 0; k < NDEMOTASTE; k++)
+	{
+		const char *a = demo_tastes[k].items;
+
+		memset(in, 0, sizeof(bool) * NITEMS);
+		while (*a)
+		{
+			const char *b = strchr(a, '|');
+			int			len = b ? (int) (b - a) : (int) strlen(a);
+
+			i = seg_reco_demo_item_index(a, len);
+			if (i == NITEMS)
+				elog(ERROR, "demo taste \"%s\" names an unknown item \"%.*s\"",
+					 demo_tastes[k].name, len, a);
+			in[i] = true;
+			a += len + (b ? 1 : 0);
+		}
+		for (i = 0; i < m->nprod; i++)
+		{
+			const Product *p = &m->prod[i];
+
+			w[i] = (in[p->item] && p->launch <= 0 && p->delist >= NDAYS &&
+					!(p->flags & F_SEASON)) ? (double) p->pop : 0;
+		}
+		build_weighted_sampler(&m->demo_s[k], m, w, 0, IF_ALL);
+	}
+	pfree(w);
+	pfree(in);
+}
+
+/* which demographic tastes member c (of tier TIER_*) has: a bit mask */
+uint32
+seg_reco_demo_demo_tastes(const Customer *c, int tier)
+{
+	static const char *const coast[] = {
+		"Vestland", "Møre og Romsdal", "Nordland", "Troms", "Finnmark"
+	};
+	const char *county = seg_reco_demo_county(c->muni);
+	int			age = 2025 - c->birth_year,
+				j;
+	uint32		mask = 0;
+
+	if (age >= 60)
+		mask |= 1 << D_COFFEE_BREAD;
+	if (c->children > 0)
+		mask |= 1 << D_CHILDREN;
+	if (c->taste != S_VEG)
+		for (j = 0; j < (int) lengthof(coast); j++)
+			if (strcmp(county, coast[j]) == 0)
+				mask |= 1 << D_COAST_FISH;
+	if (tier >= TIER_GULL && c->taste != S_VEG)
+		mask |= 1 << D_PREMIUM;
+	if (age < 30)
+		mask |= 1 << D_YOUNG;
+	return mask;
+}
+
+/*
+ * Member cid's favourites from their demographic tastes (own stream):
+ * DEMO_FAVOURITES of each, replacing the favourites of ranks 1, 2, 3, ...
+ * that are not staples (the first favourite and the staples stay, so milk,
+ * bread and bananas keep their place in every basket), so they are
+ * re-bought like other favourites, from the first visit on.
+ */
+void
+seg_reco_demo_plant_demo_tastes(const Model *m, const Customer *c, int64 cid,
+								int tier, SimCust *s)
+{
+	uint32		mask = seg_reco_demo_demo_tastes(c, tier);
+	pg_prng_state st;
+	int			k,
+				slot = 1;
+
+	if (mask == 0)
+		return;
+	seed_stream(&st, m->seed, TAG_DEMOTASTE, (uint64) cid);
+	for (k = 0; k < NDEMOTASTE; k++)
+	{
+		int			f;
+
+		if (!(mask & ((uint32) 1 << k)) || m->demo_s[k].n == 0)
+			continue;
+		for (f = 0; f < DEMO_FAVOURITES; f++)
+		{
+			int			p = -1,
+						tries,
+						j;
+
+			while (slot < REP && (m->prod[s->rep[slot]].flags & F_STAPLE))
+				slot++;
+			if (slot >= REP)
+				return;
+			for (tries = 0; tries < 8; tries++)
+			{
+				bool		dup = false;
+
+				p = sampler_pick(&m->demo_s[k], &st);
+				if (c->taste == S_VEG && !(m->prod[p].flags & F_VEG))
+					dup = true;
+				for (j = 0; j < REP; j++)
+					if (s->rep[j] == p)
+						dup = true;
+				if (!dup)
+					break;
+				p = -1;
+			}
+			if (p < 0)
+				continue;
+			s->rep[slot++] = p;
+		}
+	}
 }

@@ -380,12 +380,13 @@ finish_line(Line *l)
 
 /*
  * Member cid's state for the simulation: the interests, 16 favourites
- * (half of the draws staples, some from the interests; nothing seasonal),
- * flags and active period.
+ * (half of the draws staples, some from the interests; nothing seasonal;
+ * then those of the member's demographic tastes, whose tier is measured
+ * against mean_w), flags and active period.
  */
 void
 seg_reco_demo_build_repertoire(const Model *m, const Customer *c, int64 cid,
-							   SimCust *s)
+							   double mean_w, SimCust *s)
 {
 	pg_prng_state st,
 				ist;
@@ -432,6 +433,7 @@ seg_reco_demo_build_repertoire(const Model *m, const Customer *c, int64 cid,
 		s->rep[r] = p;
 		s->last[r] = -30000;
 	}
+	seg_reco_demo_plant_demo_tastes(m, c, cid, seg_reco_demo_tier(c, mean_w), s);
 	s->last_product = -1;
 	s->flags = (c->pet ? SC_PET : 0) | (c->digital ? SC_DIGITAL : 0) | (c->app ? SC_APP : 0);
 	s->store1 = c->store1;
@@ -520,7 +522,7 @@ plan_members(const Model *m, SimCust *sc, double W, int64 T_mem,
 		alloc = Min(alloc, T_mem);
 		n = alloc - prev_alloc;
 		prev_alloc = alloc;
-		seg_reco_demo_build_repertoire(m, &c, cid, &sc[cid]);
+		seg_reco_demo_build_repertoire(m, &c, cid, W / m->ncust, &sc[cid]);
 		old = MemoryContextSwitchTo(tmpcxt);
 		plan_customer(m, &c, cid, n, bscale, rec, seq);
 		MemoryContextSwitchTo(old);

@@ -118,4 +118,55 @@ SELECT seg_reco.novelty('{}'::bigint[]) AS empty, seg_reco.novelty(NULL) AS null
        round(seg_reco.novelty(ARRAY[5, NULL]::bigint[])::numeric, 4) AS with_null;
 
 SELECT has_function_privilege('public', 'seg_reco.build_popularity(date, integer, integer)', 'EXECUTE') AS public_builds;
+-- Which cold start the blend serves (build_popularity, setting
+-- cold_start_source "auto"): on the 28 days up to as_of, the customers
+-- first seen there get their segment's list (demographic) and everyone's
+-- (popularity) as of the day before; demographic only with at least 30 of
+-- them and an NDCG@10 at least 5% above popularity's.
+-- Planted: 40 members under 30 (born 2000, alone, Oslo, basis) bought
+-- products 201-208 and 220 on 2025-05-01, 40 aged 80 (born 1945, two,
+-- Nordland, gull) 211-218 and 220; in the window (2025-06-15) 35 new young
+-- members buy 201-203, 35 new old ones 211-213.
+-- demographic: every new member's segment list starts with their three
+-- products: NDCG 1.  popularity: 220, 201-208, 211 (ties by id): the young
+-- hit at ranks 2-4, (1/log2(3) + 1/log2(4) + 1/log2(5)) / (1 + 1/log2(3) +
+-- 1/log2(4)) = 0.7328, the old at rank 10, (1/log2(11)) / 2.1309 = 0.1357;
+-- mean 0.4342: demographic is chosen
+INSERT INTO seg_reco.products (product_id, name, category, unit_price, active)
+SELECT g, 'Vare ' || g, 'diverse', 10, true FROM generate_series(201, 220) g WHERE g NOT IN (209, 210, 219);
+INSERT INTO seg_reco.customers (customer_id, member_since, birth_year, household_size, county, member_tier)
+SELECT c, '2025-01-01', CASE WHEN c < 2000 THEN 2000 ELSE 1945 END, CASE WHEN c < 2000 THEN 1 ELSE 2 END,
+       CASE WHEN c < 2000 THEN 'Oslo' ELSE 'Nordland' END, CASE WHEN c < 2000 THEN 'basis' ELSE 'gull' END
+  FROM (SELECT generate_series(1001, 1040) UNION ALL SELECT generate_series(2001, 2040)
+        UNION ALL SELECT generate_series(1101, 1135) UNION ALL SELECT generate_series(2101, 2135)) c(c);
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+SELECT 1000 + row_number() OVER (ORDER BY b.c, b.p), 1000 + b.c, b.c, b.p, 1, b.ts, 1, 10, 10
+  FROM (SELECT c, p, '2025-05-01 10:00+00'::timestamptz AS ts
+          FROM generate_series(1001, 1040) c, (SELECT generate_series(201, 208) UNION ALL SELECT 220) p(p)
+        UNION ALL
+        SELECT c, p, '2025-05-01 10:00+00' FROM generate_series(2001, 2040) c, (SELECT generate_series(211, 218) UNION ALL SELECT 220) p(p)
+        UNION ALL
+        SELECT c, p, '2025-06-15 10:00+00' FROM generate_series(1101, 1135) c, generate_series(201, 203) p
+        UNION ALL
+        SELECT c, p, '2025-06-15 10:00+00' FROM generate_series(2101, 2135) c, generate_series(211, 213) p) b;
+SELECT s -> 'cold_start' AS cold_start FROM seg_reco.build_popularity('2025-06-30') s;
+SELECT cold_start FROM seg_reco.popularity_info;
+SELECT round(((1 / log(2, 3) + 1 / log(2, 4) + 1 / log(2, 5)) / (1 + 1 / log(2, 3) + 1 / log(2, 4)))::numeric, 4) AS young_by_hand,
+       round(((1 / log(2, 11)) / (1 + 1 / log(2, 3) + 1 / log(2, 4)))::numeric, 4) AS old_by_hand,
+       round((((1 / log(2, 3) + 1 / log(2, 4) + 1 / log(2, 5)) + 1 / log(2, 11)) / 2
+              / (1 + 1 / log(2, 3) + 1 / log(2, 4)))::numeric, 4) AS popularity_by_hand;
+-- the same purchases without demographics (as UCI Online Retail): every
+-- segment is everyone, the two lists are the same, popularity is chosen
+UPDATE seg_reco.customers SET birth_year = NULL, household_size = NULL, county = NULL, member_tier = 'basis'
+ WHERE customer_id > 1000;
+SELECT s -> 'cold_start' AS cold_start FROM seg_reco.build_popularity('2025-06-30') s;
+SELECT cold_start FROM seg_reco.popularity_info;
+-- the setting decides without validation; a bad value is an error
+INSERT INTO seg_reco.settings VALUES ('cold_start_source', '"demographic"');
+SELECT s -> 'cold_start' AS cold_start FROM seg_reco.build_popularity('2025-06-30') s;
+SELECT cold_start FROM seg_reco.popularity_info;
+UPDATE seg_reco.settings SET value = '"segments"' WHERE key = 'cold_start_source';
+SELECT seg_reco.build_popularity('2025-06-30');
+DELETE FROM seg_reco.settings WHERE key = 'cold_start_source';
+
 ROLLBACK;

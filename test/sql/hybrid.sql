@@ -86,8 +86,17 @@ SELECT product_id, rank, sources
 SELECT product_id, rank, sources
   FROM seg_reco.recommend_for(9, 3, include_purchased => false, weights => '{"content": 1}');
 
--- no history: the demographic cold start; unknown: global popularity
+-- no history: the list build_popularity chose (here popularity: one
+-- customer first seen in its validation window, too few to earn the
+-- demographic list; see coldstart); unknown: global popularity
+SELECT seg_reco.build_popularity() -> 'cold_start' ->> 'chosen' AS chosen,
+       (SELECT cold_start FROM seg_reco.popularity_info) AS served;
 SELECT product_id, rank, sources FROM seg_reco.recommend_for(20, 3);
+-- the setting cold_start_source "demographic": the customer's segment list
+INSERT INTO seg_reco.settings VALUES ('cold_start_source', '"demographic"');
+SELECT seg_reco.build_popularity() -> 'cold_start' AS cold_start;
+SELECT product_id, rank, sources FROM seg_reco.recommend_for(20, 3);
+DELETE FROM seg_reco.settings WHERE key = 'cold_start_source';
 SELECT count(*), bool_and(sources <@ '{cold_start,popularity}') AS cold FROM seg_reco.recommend_for(424242, 3);
 
 -- k larger than the catalogue: every active product, once
