@@ -131,6 +131,9 @@ if [[ ${SKIP_UCI:-0} != 1 ]]; then
         say "==> loading UCI Online Retail into $UCI_DB"
         q "$UCI_DB" -v csv="$UCI_CSV" -f "$ROOT/bench/als_uci_load.sql"
     fi
+    # an English catalogue: the text search configuration english (as bench/content.sh)
+    q "$UCI_DB" -c "INSERT INTO seg_reco.settings VALUES ('content_text_config', '\"english\"')
+                      ON CONFLICT (key) DO UPDATE SET value = excluded.value"
     q "$UCI_DB" -c "SET client_min_messages = warning" -c "SELECT seg_reco.build_content() ->> 'terms' AS terms" \
       -c "SELECT seg_reco.build_popularity() ->> 'buyers' AS buyers"
     evaluate_db "$UCI_DB" uci
