@@ -192,10 +192,85 @@ END;
 $fn$;
 COMMENT ON FUNCTION seg_reco.compute_customer_features(date) IS 'per-customer behaviour as of a date: RFM, basket value and size, days between visits, channel, weekday-morning, own-brand, organic, promotion, meat/fish, fresh and baby shares, digital engagement';
 
-CREATE MATERIALIZED VIEW seg_reco.customer_features AS
-SELECT * FROM seg_reco._customer_features_from_state();
-CREATE UNIQUE INDEX customer_features_customer_id_idx ON seg_reco.customer_features (customer_id);
-COMMENT ON MATERIALIZED VIEW seg_reco.customer_features IS 'customer feature table of the pipeline: compute_customer_features() at the date of the latest line, derived from seg_reco.customer_state (refreshed by seg_reco.refresh)';
+-- customer_features (0.2.0: a view over a table, written per changed
+-- customer).  The table holds what does not move with the as-of date (the
+-- dates of the first and last receipt instead of recency and tenure); the
+-- view adds the as-of date of seg_reco.refresh_state, so an incremental
+-- refresh writes the rows of the changed customers only and every row
+-- still shows recency and tenure at the new date.
+CREATE TABLE seg_reco.customer_feature_values (
+    customer_id         bigint PRIMARY KEY,
+    last_receipt_date   date NOT NULL,
+    first_receipt_date  date NOT NULL,
+    frequency           bigint,
+    monetary            numeric,
+    basket_nok          float8,
+    basket_lines        float8,
+    days_between_visits float8,
+    online_share        float8,
+    weekday_morning_share float8,
+    own_brand_share     float8,
+    organic_share       float8,
+    promo_share         float8,
+    meat_fish_share     float8,
+    fresh_share         float8,
+    baby_share          float8,
+    digital_events      bigint,
+    add_to_cart_events  bigint
+);
+COMMENT ON TABLE seg_reco.customer_feature_values IS 'the rows of seg_reco.customer_features without the as-of date: the dates of the first and last receipt instead of recency and tenure (written by seg_reco.refresh: every row in a full run, the changed customers'' in an incremental one; read the view)';
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.customer_feature_values', '');
+
+CREATE VIEW seg_reco.customer_features AS
+SELECT v.customer_id, m.as_of - v.last_receipt_date AS recency_days, m.as_of - v.first_receipt_date AS tenure_days,
+       v.frequency, v.monetary, v.basket_nok, v.basket_lines, v.days_between_visits, v.online_share,
+       v.weekday_morning_share, v.own_brand_share, v.organic_share, v.promo_share, v.meat_fish_share,
+       v.fresh_share, v.baby_share, v.digital_events, v.add_to_cart_events
+  FROM seg_reco.customer_feature_values v
+  JOIN seg_reco.refresh_state m ON m.as_of IS NOT NULL;
+COMMENT ON VIEW seg_reco.customer_features IS 'customer feature table of the pipeline: compute_customer_features() at the date of the latest line, derived from seg_reco.customer_state (written by seg_reco.refresh into seg_reco.customer_feature_values; recency and tenure at the as-of date of seg_reco.refresh_state)';
+
+-- Writes the customer_feature_values rows of the given customers (NULL:
+-- every row) from seg_reco.customer_state, with the arithmetic of
+-- _customer_features_from_state (the same numbers).  Returns the rows
+-- written.
+CREATE FUNCTION seg_reco._customer_features_update(customer_ids bigint[]) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_rows bigint;
+BEGIN
+    IF customer_ids IS NULL THEN
+        -- DELETE, not TRUNCATE: readers of the view go on reading meanwhile
+        DELETE FROM seg_reco.customer_feature_values;
+    ELSE
+        DELETE FROM seg_reco.customer_feature_values v WHERE v.customer_id = ANY (customer_ids);
+    END IF;
+    INSERT INTO seg_reco.customer_feature_values
+    SELECT s.customer_id, s.last_receipt_ts::date, s.first_receipt_ts::date,
+           s.receipts, s.net_amount,
+           (s.receipt_amount / s.receipts)::float8,
+           (s.receipt_lines::numeric / s.receipts)::float8,
+           extract(epoch FROM s.last_receipt_ts - s.first_receipt_ts)::float8 / 86400.0
+               / greatest(s.receipts - 1, 1),
+           (s.online_receipts::numeric / s.receipts)::float8,
+           (s.morning_receipts::numeric / s.receipts)::float8,
+           s.own_brand_amount::float8 / s.receipt_amount::float8,
+           s.organic_amount::float8 / s.receipt_amount::float8,
+           s.promo_amount::float8 / s.receipt_amount::float8,
+           s.meat_fish_amount::float8 / s.receipt_amount::float8,
+           s.fresh_amount::float8 / s.receipt_amount::float8,
+           s.baby_amount::float8 / s.receipt_amount::float8,
+           s.digital_events, s.add_to_cart_events
+      FROM seg_reco.customer_state s
+     WHERE s.receipts > 0 AND (customer_ids IS NULL OR s.customer_id = ANY (customer_ids));
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._customer_features_update(bigint[]) IS 'refresh() helper: writes the customer_feature_values rows of these customers (NULL: every customer) from seg_reco.customer_state';
+REVOKE EXECUTE ON FUNCTION seg_reco._customer_features_update(bigint[]) FROM PUBLIC;
 
 -- The feature vector the customer clusters are trained on, in this order;
 -- log1p is applied to the first five (skewed days, counts and money), then
@@ -590,19 +665,158 @@ SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
  WHERE (SELECT s.slot FROM seg_reco.recommendations_active s) = 'b';
 COMMENT ON VIEW seg_reco.recommendations IS 'top-N recommended products for every customer from the hybrid blend (written by seg_reco.refresh into the idle slot and swapped in at its commit: readers never wait for it and never see a mix of old and new lists): rank 1 is best; source = the largest contributing source (als, content, popularity, buy_again, boost, cold_start), sources = all contributing';
 
-CREATE MATERIALIZED VIEW seg_reco.customer_segments AS
-SELECT r.customer_id, r.as_of_date, r.first_purchase, r.last_purchase,
-       r.recency_days, r.frequency, r.monetary,
+-- customer_segments (0.2.0: a view over a table, written per changed
+-- customer).  seg_reco.customer_rfm holds each customer's RFM values and
+-- scores (the date of the last purchase instead of recency); the view adds
+-- the as-of date and the cluster and value of each customer.  The scores
+-- are quintiles of ranks over every customer with a purchase:
+-- score = 1 + floor(5 * (customers ranked before) / customers), so a
+-- customer's score depends on the others' values only through four
+-- thresholds per measure (the values at the quintile positions).  An
+-- incremental run writes the values of the changed customers, computes the
+-- thresholds again (one pass over the table) and rewrites the scores of the
+-- rows whose score or segment moved (the changed customers, and the few
+-- whose value lies between a threshold's old and new place): the same rows
+-- as a full computation.
+CREATE TABLE seg_reco.customer_rfm (
+    customer_id         bigint PRIMARY KEY,
+    first_purchase      timestamptz,
+    last_purchase       timestamptz,
+    last_purchase_date  date,
+    frequency           bigint NOT NULL,
+    monetary            numeric NOT NULL,
+    r_score             integer,
+    f_score             integer,
+    m_score             integer,
+    rfm_code            text,
+    segment             text
+);
+CREATE INDEX customer_rfm_segment_idx ON seg_reco.customer_rfm (segment);
+CREATE INDEX customer_clusters_cluster_name_idx ON seg_reco.customer_clusters (cluster_name);
+COMMENT ON TABLE seg_reco.customer_rfm IS 'RFM values, scores, code and segment of every customer (rfm_score() at the as-of date of seg_reco.refresh_state, with the date of the last purchase instead of recency), written by seg_reco.refresh (every row in a full run, the changed ones in an incremental one); read seg_reco.customer_segments';
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.customer_rfm', '');
+
+CREATE VIEW seg_reco.customer_segments AS
+SELECT r.customer_id, m.as_of AS as_of_date, r.first_purchase, r.last_purchase,
+       m.as_of - r.last_purchase_date AS recency_days, r.frequency, r.monetary,
        r.r_score, r.f_score, r.m_score, r.rfm_code, r.segment,
        c.cluster, c.cluster_name, c.gmm_component, c.gmm_probability,
        v.p_alive, v.expected_purchases_90d, v.clv_12m, v.at_risk, v.model AS value_model
-  FROM seg_reco._rfm_from_state() r
+  FROM seg_reco.customer_rfm r
+  JOIN seg_reco.refresh_state m ON m.as_of IS NOT NULL
   LEFT JOIN seg_reco.customer_clusters c ON c.customer_id = r.customer_id
   LEFT JOIN seg_reco.customer_value v ON v.customer_id = r.customer_id;
-CREATE UNIQUE INDEX customer_segments_customer_id_idx ON seg_reco.customer_segments (customer_id);
-CREATE INDEX customer_segments_segment_idx ON seg_reco.customer_segments (segment);
-CREATE INDEX customer_segments_cluster_name_idx ON seg_reco.customer_segments (cluster_name);
-COMMENT ON MATERIALIZED VIEW seg_reco.customer_segments IS 'one row per customer: RFM values, scores, code and segment; cluster and its name; mixture probability; probability alive, expected purchases, CLV, at-risk and the purchase model that produced them (refreshed by seg_reco.refresh)';
+COMMENT ON VIEW seg_reco.customer_segments IS 'one row per customer: RFM values, scores, code and segment; cluster and its name; mixture probability; probability alive, expected purchases, CLV, at-risk and the purchase model that produced them (written by seg_reco.refresh into seg_reco.customer_rfm, customer_clusters and customer_value)';
+
+-- Writes seg_reco.customer_rfm: with customer_ids NULL every row from
+-- _rfm_from_state(); otherwise the values of those customers (and of
+-- members without a row, and rows of customers gone from both
+-- seg_reco.customers and the state), then the scores of every row whose
+-- score or segment moved (see customer_rfm).  No as-of date in the state:
+-- no rows.
+CREATE FUNCTION seg_reco._customer_rfm_update(customer_ids bigint[]) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_as_of date := (SELECT m.as_of FROM seg_reco.refresh_state m);
+    v_ids bigint[];
+    v_rows bigint;
+    v_n bigint;
+    v_fr float8[];
+    v_r date[];
+    v_f bigint[];
+    v_m numeric[];
+    v_upd_ids bigint[];
+    v_upd_r integer[];
+    v_upd_f integer[];
+    v_upd_m integer[];
+    v_upd_seg text[];
+BEGIN
+    IF v_as_of IS NULL OR customer_ids IS NULL THEN
+        DELETE FROM seg_reco.customer_rfm;
+        INSERT INTO seg_reco.customer_rfm
+        SELECT r.customer_id, r.first_purchase, r.last_purchase, r.last_purchase::date, r.frequency, r.monetary,
+               r.r_score, r.f_score, r.m_score, r.rfm_code, r.segment
+          FROM seg_reco._rfm_from_state() r
+         WHERE r.customer_id IS NOT NULL;
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        RETURN jsonb_build_object('customers', v_rows);
+    END IF;
+    -- the customers whose values may have moved: the given ones, members
+    -- without a row, rows of customers neither members nor with lines
+    v_ids := ARRAY(
+        SELECT DISTINCT u.id
+          FROM (SELECT i.id FROM unnest(customer_ids) i(id)
+                UNION ALL
+                SELECT c.customer_id FROM seg_reco.customers c
+                 WHERE c.customer_id IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM seg_reco.customer_rfm r WHERE r.customer_id = c.customer_id)
+                UNION ALL
+                SELECT r.customer_id FROM seg_reco.customer_rfm r
+                 WHERE NOT EXISTS (SELECT 1 FROM seg_reco.customers c WHERE c.customer_id = r.customer_id)
+                   AND NOT EXISTS (SELECT 1 FROM seg_reco.customer_state s WHERE s.customer_id = r.customer_id)) u
+         WHERE u.id IS NOT NULL
+         ORDER BY u.id);
+    DELETE FROM seg_reco.customer_rfm r WHERE r.customer_id = ANY (v_ids);
+    INSERT INTO seg_reco.customer_rfm (customer_id, first_purchase, last_purchase, last_purchase_date, frequency, monetary)
+    SELECT coalesce(c.customer_id, a.customer_id), a.first_purchase, a.last_purchase, a.last_purchase::date,
+           coalesce(a.purchase_receipts, 0), coalesce(a.purchase_amount, 0.00)
+      FROM (SELECT c.customer_id FROM seg_reco.customers c WHERE c.customer_id = ANY (v_ids)) c
+      FULL JOIN (SELECT s.* FROM seg_reco.customer_state s WHERE s.customer_id = ANY (v_ids)) a
+        ON a.customer_id = c.customer_id;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+
+    -- the thresholds: the values at positions ceil(k n / 5) (k = 1..4, from
+    -- 1) in each measure's order (recency: the last purchase date, oldest
+    -- first); a score is 1 + the thresholds the value is strictly past
+    SELECT count(*) INTO v_n FROM seg_reco.customer_rfm r WHERE r.frequency > 0;
+    IF v_n > 0 THEN
+        v_fr := ARRAY(SELECT ((ceil(k * v_n / 5.0) - 0.5) / v_n)::float8 FROM generate_series(1, 4) k ORDER BY k);
+        SELECT percentile_disc(v_fr) WITHIN GROUP (ORDER BY r.last_purchase_date),
+               percentile_disc(v_fr) WITHIN GROUP (ORDER BY r.frequency),
+               percentile_disc(v_fr) WITHIN GROUP (ORDER BY r.monetary)
+          INTO v_r, v_f, v_m
+          FROM seg_reco.customer_rfm r WHERE r.frequency > 0;
+    END IF;
+    WITH codes AS (
+        SELECT rr AS r, ff AS f, mm AS m,
+               coalesce((SELECT s.segment FROM seg_reco.rfm_segments s
+                          WHERE rr BETWEEN s.r_min AND s.r_max
+                            AND ff BETWEEN s.f_min AND s.f_max
+                            AND mm BETWEEN s.m_min AND s.m_max
+                          ORDER BY s.priority LIMIT 1), 'Others') AS seg
+          FROM generate_series(1, 5) rr, generate_series(1, 5) ff, generate_series(1, 5) mm
+    ), sc AS (
+        SELECT r.customer_id, r.r_score, r.f_score, r.m_score, r.segment,
+               CASE WHEN r.frequency > 0 THEN 1 + (r.last_purchase_date > v_r[1])::int + (r.last_purchase_date > v_r[2])::int
+                                                + (r.last_purchase_date > v_r[3])::int + (r.last_purchase_date > v_r[4])::int END AS rs,
+               CASE WHEN r.frequency > 0 THEN 1 + (r.frequency > v_f[1])::int + (r.frequency > v_f[2])::int
+                                                + (r.frequency > v_f[3])::int + (r.frequency > v_f[4])::int END AS fs,
+               CASE WHEN r.frequency > 0 THEN 1 + (r.monetary > v_m[1])::int + (r.monetary > v_m[2])::int
+                                                + (r.monetary > v_m[3])::int + (r.monetary > v_m[4])::int END AS ms
+          FROM seg_reco.customer_rfm r
+    ), x AS (
+        SELECT sc.customer_id, sc.rs, sc.fs, sc.ms, coalesce(k.seg, 'No Purchases') AS seg
+          FROM sc LEFT JOIN codes k ON k.r = sc.rs AND k.f = sc.fs AND k.m = sc.ms
+         WHERE (sc.r_score, sc.f_score, sc.m_score, sc.segment)
+               IS DISTINCT FROM (sc.rs, sc.fs, sc.ms, coalesce(k.seg, 'No Purchases'))
+    )
+    SELECT array_agg(x.customer_id), array_agg(x.rs), array_agg(x.fs), array_agg(x.ms), array_agg(x.seg)
+      INTO v_upd_ids, v_upd_r, v_upd_f, v_upd_m, v_upd_seg
+      FROM x;
+    UPDATE seg_reco.customer_rfm t
+       SET r_score = u.rs, f_score = u.fs, m_score = u.ms,
+           rfm_code = CASE WHEN u.rs IS NULL THEN NULL ELSE u.rs::text || u.fs::text || u.ms::text END,
+           segment = u.seg
+      FROM unnest(v_upd_ids, v_upd_r, v_upd_f, v_upd_m, v_upd_seg) u(id, rs, fs, ms, seg)
+     WHERE t.customer_id = u.id;
+    RETURN jsonb_build_object('customers', v_n, 'values_written', v_rows,
+                              'scores_written', coalesce(cardinality(v_upd_ids), 0));
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._customer_rfm_update(bigint[]) IS 'refresh() helper: writes seg_reco.customer_rfm (NULL: every row; else the values of these customers and every score that moved)';
+REVOKE EXECUTE ON FUNCTION seg_reco._customer_rfm_update(bigint[]) FROM PUBLIC;
 
 -- One row per RFM segment (kind 'rfm') and per customer cluster (kind 'cluster').
 CREATE MATERIALIZED VIEW seg_reco.segment_summary AS
@@ -793,16 +1007,18 @@ $fn$;
 COMMENT ON FUNCTION seg_reco._recommendations_inputs() IS 'refresh helper: the global inputs of the recommendation lists (model and content versions, popularity build, settings, catalogue, as_of), stored with a full rebuild and compared by a partial one';
 REVOKE EXECUTE ON FUNCTION seg_reco._recommendations_inputs() FROM PUBLIC;
 
--- Fill the idle slot and swap it in: with customer_ids NULL, the lists of
--- pipeline_recommendations() for everyone (full); otherwise the served
--- slot's rows of every other customer copied and fresh lists for those
--- (partial; full while nothing has been served yet).  The idle slot is
--- emptied first with DELETE unless a TRUNCATE did it, its indexes built if
--- the TRUNCATE dropped them, the slot analysed, and the pointer swapped to
--- it.  CREATE INDEX locks out writers only (SHARE): readers go on reading
--- the served slot.  Readers keep reading the old lists, without waiting,
--- until the caller's transaction commits, and then see all the new ones;
--- when it rolls back the old lists stay served.
+-- Writes the lists.  customer_ids NULL (full): the lists of
+-- pipeline_recommendations() for everyone written into the idle slot, which
+-- is emptied first with DELETE unless a TRUNCATE did it, its indexes built
+-- if the TRUNCATE dropped them, the slot analysed, and the pointer swapped
+-- to it.  CREATE INDEX locks out writers only (SHARE): readers go on
+-- reading the served slot.  Otherwise (partial, 0.2.0): in the served slot,
+-- the rows of those customers deleted and their fresh lists inserted, and
+-- the generation counted up (full while nothing has been served yet):
+-- O(those customers), nothing copied, no index built.  Either way readers
+-- keep reading the old lists, without waiting, until the caller's
+-- transaction commits, and then see all the new ones; when it rolls back
+-- the old lists stay served.
 CREATE FUNCTION seg_reco._recommendations_fill(customer_ids bigint[]) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -813,7 +1029,6 @@ DECLARE
     v_rel regclass;
     v_generation bigint;
     v_deleted bigint := 0;
-    v_copied bigint := 0;
     v_rows bigint;
     v_built integer := 0;
     v_ids bigint[];
@@ -829,27 +1044,39 @@ BEGIN
       FROM seg_reco.recommendations_active a;
     IF v_partial THEN
         v_ids := ARRAY(SELECT DISTINCT u.id FROM unnest(customer_ids) u(id) ORDER BY u.id);
-        -- nothing served yet: there is nothing to copy
+        -- nothing served yet: a full fill
         v_partial := v_generation > 1;
+    END IF;
+    IF v_partial THEN
+        -- in the served slot: readers see the old rows until the commit
+        v_slot := v_served;
+        v_rel := format('seg_reco.recommendations_%s', v_slot)::regclass;
+        EXECUTE format('DELETE FROM %s r WHERE r.customer_id = ANY ($1)', v_rel) USING v_ids;
+        GET DIAGNOSTICS v_deleted = ROW_COUNT;
+        EXECUTE format('INSERT INTO %s (customer_id, rank, product_id, score, source, sources)
+                        SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
+                          FROM seg_reco.pipeline_recommendations($1) r', v_rel)
+            USING v_ids;
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        UPDATE seg_reco.recommendations_active SET generation = v_generation, swapped_at = clock_timestamp();
+        RETURN jsonb_build_object('rows', v_rows, 'slot', v_slot, 'generation', v_generation,
+                                  'deleted_rows', v_deleted, 'indexes_built', 0,
+            'kind', 'partial', 'customers', cardinality(v_ids), 'computed_rows', v_rows,
+            -- what differs from the inputs of the last full rebuild (as_of apart)
+            'inputs_changed', CASE WHEN v_full_inputs IS NULL THEN '["unknown"]'::jsonb
+                                   ELSE coalesce((SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(v_inputs) k
+                                                   WHERE k <> 'as_of' AND v_inputs -> k IS DISTINCT FROM v_full_inputs -> k),
+                                                 '[]'::jsonb) END,
+            'as_of', v_inputs -> 'as_of', 'as_of_full', v_full_inputs -> 'as_of');
     END IF;
     v_rel := format('seg_reco.recommendations_%s', v_slot)::regclass;
     IF pg_relation_size(v_rel) > 0 THEN
         EXECUTE format('DELETE FROM %s', v_rel);
         GET DIAGNOSTICS v_deleted = ROW_COUNT;
     END IF;
-    IF v_partial THEN
-        -- <> ALL of a constant array: a hashed lookup per row
-        EXECUTE format('INSERT INTO %s (customer_id, rank, product_id, score, source, sources)
-                        SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
-                          FROM seg_reco.recommendations_%s r
-                         WHERE r.customer_id <> ALL ($1)', v_rel, v_served)
-            USING v_ids;
-        GET DIAGNOSTICS v_copied = ROW_COUNT;
-    END IF;
     EXECUTE format('INSERT INTO %s (customer_id, rank, product_id, score, source, sources)
                     SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
-                      FROM seg_reco.pipeline_recommendations($1) r', v_rel)
-        USING CASE WHEN v_partial THEN v_ids END;
+                      FROM seg_reco.pipeline_recommendations(NULL) r', v_rel);
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     IF to_regclass(format('seg_reco.recommendations_%s_customer_rank_idx', v_slot)) IS NULL THEN
         EXECUTE format('CREATE UNIQUE INDEX recommendations_%s_customer_rank_idx ON %s (customer_id, rank)', v_slot, v_rel);
@@ -861,27 +1088,18 @@ BEGIN
     END IF;
     EXECUTE format('ANALYZE %s', v_rel);
     UPDATE seg_reco.recommendations_active
-       SET slot = v_slot, generation = v_generation, swapped_at = clock_timestamp(),
-           inputs = CASE WHEN v_partial THEN inputs ELSE v_inputs END;
-    v_result := jsonb_build_object('rows', v_copied + v_rows, 'slot', v_slot, 'generation', v_generation,
+       SET slot = v_slot, generation = v_generation, swapped_at = clock_timestamp(), inputs = v_inputs;
+    v_result := jsonb_build_object('rows', v_rows, 'slot', v_slot, 'generation', v_generation,
                                    'deleted_rows', v_deleted, 'indexes_built', v_built);
     IF customer_ids IS NULL THEN
         RETURN v_result;
     END IF;
     RETURN v_result || jsonb_build_object(
-        'kind', CASE WHEN v_partial THEN 'partial' ELSE 'full' END,
-        'customers', cardinality(v_ids), 'copied_rows', v_copied, 'computed_rows', v_rows,
-        -- what differs from the inputs of the last full rebuild (as_of apart)
-        'inputs_changed', CASE WHEN NOT v_partial THEN '[]'::jsonb
-                               WHEN v_full_inputs IS NULL THEN '["unknown"]'::jsonb
-                               ELSE coalesce((SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(v_inputs) k
-                                               WHERE k <> 'as_of' AND v_inputs -> k IS DISTINCT FROM v_full_inputs -> k),
-                                             '[]'::jsonb) END,
-        'as_of', v_inputs -> 'as_of',
-        'as_of_full', CASE WHEN v_partial THEN v_full_inputs -> 'as_of' ELSE v_inputs -> 'as_of' END);
+        'kind', 'full', 'customers', cardinality(v_ids), 'computed_rows', v_rows,
+        'inputs_changed', '[]'::jsonb, 'as_of', v_inputs -> 'as_of', 'as_of_full', v_inputs -> 'as_of');
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco._recommendations_fill(bigint[]) IS 'refresh helper: fills the idle recommendations slot (everyone''s lists, or the served rows of the others and fresh lists for customer_ids) and swaps it in';
+COMMENT ON FUNCTION seg_reco._recommendations_fill(bigint[]) IS 'refresh helper: fills the idle recommendations slot with everyone''s lists and swaps it in, or (customer_ids) replaces those customers'' lists in the served slot';
 REVOKE EXECUTE ON FUNCTION seg_reco._recommendations_fill(bigint[]) FROM PUBLIC;
 
 -- refresh step: the lists of pipeline_recommendations() for everyone
@@ -897,18 +1115,19 @@ $fn$;
 COMMENT ON FUNCTION seg_reco.refresh_recommendations() IS 'refresh step: writes the lists of pipeline_recommendations() into the idle slot of the recommendations view and swaps it in (served from the commit of the caller''s transaction)';
 REVOKE EXECUTE ON FUNCTION seg_reco.refresh_recommendations() FROM PUBLIC;
 
--- The partial rebuild (0.2.0, the incremental refresh): the served lists of
--- every other customer copied into the idle slot, fresh lists for the
+-- The partial rebuild (0.2.0, the incremental refresh): fresh lists for the
 -- customers of customer_ids (recommend_all restricted to them; recommend_for
 -- with fold-in or cold start for those the model does not know; no rows
--- for those who are neither in the model nor in seg_reco.customers), then
--- swapped in as a full rebuild is: readers never wait and never see a mix.
--- Equal to a full rebuild when nothing else changed since the served
--- lists were computed; what did change since the last full rebuild is in
--- the result: inputs_changed (model, content, popularity, settings,
--- catalogue: a full rebuild is due) and as_of against as_of_full (the
--- buy-again timing of the copied lists is that of as_of_full).  An empty
--- array copies the served lists; NULL, or a NULL element, is an error.
+-- for those who are neither in the model nor in seg_reco.customers) in
+-- place of theirs in the served slot, in the caller's transaction: readers
+-- never wait and never see a mix; the others' lists are not touched (the
+-- work is that of those customers).  Equal to a full rebuild when nothing
+-- else changed since the served lists were computed; what did change since
+-- the last full rebuild is in the result: inputs_changed (model, content,
+-- popularity, settings, catalogue: a full rebuild is due) and as_of against
+-- as_of_full (the buy-again timing of the other lists is that of
+-- as_of_full).  An empty array changes nothing; NULL, or a NULL element, is
+-- an error.
 CREATE FUNCTION seg_reco.refresh_recommendations(customer_ids bigint[]) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -927,7 +1146,7 @@ BEGIN
     RETURN seg_reco._recommendations_fill(customer_ids);
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco.refresh_recommendations(bigint[]) IS 'partial rebuild: fresh lists for the given customers and the served lists of all others, written into the idle slot of the recommendations view and swapped in; reports what changed since the last full rebuild';
+COMMENT ON FUNCTION seg_reco.refresh_recommendations(bigint[]) IS 'partial rebuild: fresh lists for the given customers in place of theirs in the served slot of the recommendations view (the others'' lists untouched); reports what changed since the last full rebuild';
 REVOKE EXECUTE ON FUNCTION seg_reco.refresh_recommendations(bigint[]) FROM PUBLIC;
 
 -- Whether the calling procedure may COMMIT: called by CALL outside a
@@ -1037,37 +1256,46 @@ $fn$;
 COMMENT ON FUNCTION seg_reco._refresh_plan(text) IS 'refresh() helper: whether this run is full or incremental, and why (mode: auto, incremental, full; NULL: the setting refresh_mode)';
 REVOKE EXECUTE ON FUNCTION seg_reco._refresh_plan(text) FROM PUBLIC;
 
--- incremental refresh step clusters: every customer assigned with the
--- stored customer_kmeans and customer_gmm (recency moves every day), each
--- cluster keeping the name the last run gave it.
-CREATE FUNCTION seg_reco._refresh_clusters_stored() RETURNS jsonb
+-- incremental refresh step clusters: the customers whose features moved
+-- (customer_ids: the changed customers of the run) assigned with the stored
+-- customer_kmeans and customer_gmm, each cluster keeping the name the last
+-- run gave it; the others keep the assignment of the run that last
+-- changed them (recency moves every day: a lapsing customer is moved by the
+-- next full run, every full_retrain_days in mode auto).  O(changed
+-- customers): the names are looked up per cluster.
+CREATE FUNCTION seg_reco._refresh_clusters_stored(customer_ids bigint[]) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     v_km seg_reco.kmeans_model := seg_reco.kmeans_load('customer_kmeans');
     v_gm seg_reco.gmm_model := seg_reco.gmm_load('customer_gmm');
+    v_k integer := ((v_km::text)::jsonb ->> 'k')::integer;
+    v_names text[];
+    v_rows bigint;
 BEGIN
-    CREATE TEMP TABLE _seg_reco_names ON COMMIT DROP AS
-    SELECT DISTINCT c.cluster, c.cluster_name FROM seg_reco.customer_clusters c;
-    DELETE FROM seg_reco.customer_clusters;
+    -- the name of each cluster: that of any customer in it (all share it)
+    v_names := ARRAY(SELECT (SELECT c.cluster_name FROM seg_reco.customer_clusters c
+                              WHERE c.cluster = i LIMIT 1)
+                       FROM generate_series(1, v_k) i ORDER BY i);
+    DELETE FROM seg_reco.customer_clusters c WHERE c.customer_id = ANY (customer_ids);
     INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
     SELECT f.customer_id, (f.a).cluster,
-           coalesce((SELECT n.cluster_name FROM _seg_reco_names n WHERE n.cluster = (f.a).cluster),
-                    'Cluster ' || (f.a).cluster),
+           coalesce(v_names[(f.a).cluster], 'Cluster ' || (f.a).cluster),
            (f.a).distance,
            (SELECT i FROM unnest(f.p) WITH ORDINALITY u(v, i) ORDER BY v DESC, i LIMIT 1)::integer,
            (SELECT max(v) FROM unnest(f.p) v)
       FROM (SELECT c.customer_id,
                    seg_reco.kmeans_assign_distance(seg_reco.cluster_feature_vector(c), v_km) AS a,
                    seg_reco.gmm_proba(seg_reco.cluster_feature_vector(c), v_gm) AS p
-              FROM seg_reco.customer_features c) f;
-    DROP TABLE _seg_reco_names;
-    RETURN jsonb_build_object('models', 'kept', 'k', (SELECT count(DISTINCT c.cluster) FROM seg_reco.customer_clusters c));
+              FROM seg_reco.customer_features c
+             WHERE c.customer_id = ANY (customer_ids)) f;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN jsonb_build_object('models', 'kept', 'k', v_k, 'assigned', v_rows);
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco._refresh_clusters_stored() IS 'incremental refresh step: assigns every customer with the stored customer_kmeans and customer_gmm, keeping the cluster names';
-REVOKE EXECUTE ON FUNCTION seg_reco._refresh_clusters_stored() FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco._refresh_clusters_stored(bigint[]) IS 'incremental refresh step: assigns the given customers with the stored customer_kmeans and customer_gmm, keeping the cluster names';
+REVOKE EXECUTE ON FUNCTION seg_reco._refresh_clusters_stored(bigint[]) FROM PUBLIC;
 
 -- incremental refresh step customer_value: every customer scored with the
 -- stored customer_btyd fit, at the date of the latest member line (the
@@ -1099,19 +1327,23 @@ REVOKE EXECUTE ON FUNCTION seg_reco._refresh_value_stored() FROM PUBLIC;
 -- The steps of refresh(), in one transaction: the whole pipeline, left to
 -- right, one logged step at a time: features -> clusters -> customer value
 -- -> content vectors -> segment popularity -> association rules -> ALS model
--- -> recommendations -> customer_segments -> segment_summary -> cohorts.  Materialized views are
--- refreshed CONCURRENTLY and the recommendations written into the idle
+-- -> recommendations -> customer_segments -> segment_summary -> cohorts.
+-- Tables are written with DELETE and INSERT, segment_summary refreshed
+-- CONCURRENTLY and the full run's recommendations written into the idle
 -- slot, so dashboards keep reading meanwhile; if a step fails, everything
--- rolls back and the views keep their contents.  idle_before: what
+-- rolls back and the relations keep their contents.  idle_before: what
 -- _recommendations_empty_idle did before (NULL: refresh() could not run it);
 -- run: the run's id, for the caller; mode: refresh()'s (see _refresh_plan).
 -- A full run reads every line once (the customer_features step writes
 -- seg_reco.customer_state) and trains every model.  An incremental run
--- recomputes the state of the customers that changed, from their own
--- lines, and then everything that moves with the date from the states
--- (features, RFM, cluster assignment and BTYD scores of every customer,
--- with the stored models); content, popularity, rules and the ALS model
--- are kept; the views are refreshed.  refresh_log.kind says which ran.
+-- recomputes the state of the customers that changed (v_changed), from
+-- their own lines, and then their rows only (0.2.0): features, cluster
+-- assignment with the stored models, ALS fold-in and lists, RFM values (the
+-- scores of the others move only where a quintile threshold moved past
+-- them) and cohort months; the BTYD scores of every customer move with the
+-- date (the stored fit); recency and tenure are computed when read;
+-- content, popularity, rules and the models are kept.  refresh_log.kind
+-- says which ran.
 -- jit is off: compiling the big refresh and diff queries cost more than it
 -- saved in every step (the whole pipeline 10% faster on the demo data; the
 -- recommendations view's concurrent refresh 0.3-0.8 s faster in a new session).
@@ -1143,8 +1375,11 @@ BEGIN
     PERFORM seg_reco._progress_step('refresh', 'customer_features');
     v_t0 := clock_timestamp();
     v_detail := v_plan || seg_reco._customer_state_refresh(v_full);
-    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.customer_features;
-    SELECT count(*) INTO v_rows FROM seg_reco.customer_features;
+    IF NOT v_full THEN
+        v_changed := ARRAY(SELECT c.customer_id FROM pg_temp.seg_reco_changed c ORDER BY c.customer_id);
+    END IF;
+    v_detail := v_detail || jsonb_build_object('features_written', seg_reco._customer_features_update(v_changed));
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_feature_values;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'customer_features', v_t0, clock_timestamp(),
          round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
@@ -1155,7 +1390,7 @@ BEGIN
     IF v_full THEN
         v_detail := seg_reco.refresh_clusters();
     ELSE
-        v_detail := seg_reco._refresh_clusters_stored();
+        v_detail := seg_reco._refresh_clusters_stored(v_changed);
     END IF;
     SELECT count(*) INTO v_rows FROM seg_reco.customer_clusters;
     INSERT INTO seg_reco.refresh_log VALUES
@@ -1219,15 +1454,12 @@ BEGIN
     -- rebuilds every list.  An incremental run folds the customers whose
     -- lines changed (v_changed, sorted; also in pg_temp.seg_reco_changed)
     -- into the stored model against its fixed product factors, and
-    -- rebuilds their lists only, copying the others' served lists, as long
-    -- as every other input of those lists (model version, content,
-    -- popularity, settings, catalogue) is what their last full rebuild
-    -- used; otherwise everyone's.  The copied lists keep the buy-again
-    -- timing of the date they were computed at (recommendations_active.
-    -- inputs, as_of), until the next full run.
-    IF NOT v_full THEN
-        v_changed := ARRAY(SELECT c.customer_id FROM pg_temp.seg_reco_changed c ORDER BY c.customer_id);
-    END IF;
+    -- replaces their lists only, in the served slot, as long as every other
+    -- input of the lists (model version, content, popularity, settings,
+    -- catalogue) is what their last full rebuild used; otherwise everyone's.
+    -- The other lists keep the buy-again timing of the date they were
+    -- computed at (recommendations_active.inputs, as_of), until the next
+    -- full run.
     PERFORM seg_reco._progress_step('refresh', 'als_model');
     v_t0 := clock_timestamp();
     IF v_full THEN
@@ -1269,11 +1501,11 @@ BEGIN
 
     PERFORM seg_reco._progress_step('refresh', 'customer_segments');
     v_t0 := clock_timestamp();
-    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.customer_segments;
-    SELECT count(*) INTO v_rows FROM seg_reco.customer_segments;
+    v_detail := seg_reco._customer_rfm_update(v_changed);
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_rfm;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'customer_segments', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
          seg_reco._progress_peak_memory(), v_kind);
 
     PERFORM seg_reco._progress_step('refresh', 'segment_summary');
@@ -1287,11 +1519,11 @@ BEGIN
 
     PERFORM seg_reco._progress_step('refresh', 'cohorts');
     v_t0 := clock_timestamp();
-    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.cohorts;
+    v_detail := seg_reco._cohorts_update(v_changed);
     SELECT count(*) INTO v_rows FROM seg_reco.cohorts;
     INSERT INTO seg_reco.refresh_log VALUES
         (v_run, 'cohorts', v_t0, clock_timestamp(),
-         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
          seg_reco._progress_peak_memory(), v_kind);
 
     IF v_full THEN

@@ -189,13 +189,137 @@ END;
 $fn$;
 COMMENT ON FUNCTION seg_reco.cohort_retention(text, date, text, date) IS 'retention by acquisition cohort (month or week of the first purchase): per cohort and later period the members still buying, their share, revenue per original member and its running total, up to as_of; optionally split by acquisition channel, age band or a column of customers, customer_segments or demo_truth';
 
--- The monthly cohort table of the pipeline (refreshed by refresh()).
-CREATE MATERIALIZED VIEW seg_reco.cohorts AS
-SELECT r.cohort, r.period_number, r.period_start, r.complete, r.cohort_size, r.active_customers,
-       r.retention, r.revenue, r.revenue_per_member, r.cumulative_revenue_per_member
-  FROM seg_reco.cohort_retention('month') r;
-CREATE UNIQUE INDEX cohorts_cohort_period_idx ON seg_reco.cohorts (cohort, period_number);
-COMMENT ON MATERIALIZED VIEW seg_reco.cohorts IS 'monthly acquisition cohorts up to the latest transaction: members, members still buying and their share, revenue and cumulative revenue per original member, per month since the first purchase (cohort_retention(''month''); refreshed by seg_reco.refresh)';
+-- The monthly cohort table of the pipeline (0.2.0: a view over tables
+-- refresh() keeps per customer).  seg_reco.cohort_customer_months holds
+-- each customer's months (in the time zone of the state): whether the
+-- customer bought (a line with amount > 0) and the net amount;
+-- seg_reco.cohort_cells the sums per (cohort month, activity month) over
+-- the members of the cohort (a customer's cohort: the first month bought
+-- in), from the cohort month on.  An incremental run takes the changed
+-- customers' old months out of the cells, reads their lines again (through
+-- the customer index) and adds their new months: late, corrected and
+-- deleted lines, and a cohort that moves, come out right, in O(changed
+-- customers).  The view adds the grid of months up to the as-of date:
+-- cohort_retention('month')'s rows.
+CREATE TABLE seg_reco.cohort_customer_months (
+    customer_id bigint NOT NULL,
+    month       date NOT NULL,
+    bought      boolean,
+    revenue     numeric,
+    PRIMARY KEY (customer_id, month)
+);
+COMMENT ON TABLE seg_reco.cohort_customer_months IS 'per customer and month with a line: whether the customer bought (a line with amount > 0) and the net amount (written by seg_reco.refresh; the cohorts view reads seg_reco.cohort_cells)';
+CREATE TABLE seg_reco.cohort_cells (
+    cohort      date NOT NULL,
+    month       date NOT NULL,
+    active      bigint NOT NULL,
+    revenue     numeric NOT NULL,
+    PRIMARY KEY (cohort, month)
+);
+COMMENT ON TABLE seg_reco.cohort_cells IS 'per cohort month and later month: the members who bought in it (active; in the cohort month itself: the cohort''s size) and their net amount (written by seg_reco.refresh; read the cohorts view)';
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.cohort_customer_months', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.cohort_cells', '');
+
+CREATE VIEW seg_reco.cohorts AS
+WITH sizes AS (
+    SELECT c.cohort, c.active AS n FROM seg_reco.cohort_cells c WHERE c.month = c.cohort AND c.active > 0
+), grid AS (
+    SELECT s.cohort, s.n, g.p::date AS p, (g.k - 1)::integer AS k, m.as_of
+      FROM sizes s
+      JOIN seg_reco.refresh_state m ON m.as_of IS NOT NULL,
+           pg_catalog.generate_series(s.cohort::timestamp, pg_catalog.date_trunc('month', m.as_of::timestamp),
+                                      interval '1 month') WITH ORDINALITY g(p, k)
+)
+SELECT g.cohort, g.k AS period_number, g.p AS period_start,
+       (g.p + interval '1 month')::date - 1 <= g.as_of AS complete,
+       g.n AS cohort_size, coalesce(a.active, 0) AS active_customers,
+       coalesce(a.active, 0)::float8 / g.n AS retention,
+       coalesce(a.revenue, 0) AS revenue,
+       round(coalesce(a.revenue, 0) / g.n, 2) AS revenue_per_member,
+       round(pg_catalog.sum(coalesce(a.revenue, 0)) OVER (PARTITION BY g.cohort ORDER BY g.p) / g.n, 2)
+           AS cumulative_revenue_per_member
+  FROM grid g
+  LEFT JOIN seg_reco.cohort_cells a ON a.cohort = g.cohort AND a.month = g.p
+ ORDER BY g.cohort, g.p;
+COMMENT ON VIEW seg_reco.cohorts IS 'monthly acquisition cohorts up to the latest transaction: members, members still buying and their share, revenue and cumulative revenue per original member, per month since the first purchase (cohort_retention(''month''), from seg_reco.cohort_cells, written by seg_reco.refresh)';
+
+-- Writes the cohort tables: with customer_ids NULL from every line (one
+-- pass); otherwise the months of those customers read again and the cells
+-- corrected by the difference (see cohorts).  Lines after the as-of date
+-- of seg_reco.refresh_state are left out (there are none: it is the latest
+-- line's); none: no cohorts.
+CREATE FUNCTION seg_reco._cohorts_update(customer_ids bigint[]) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_as_of date := (SELECT m.as_of FROM seg_reco.refresh_state m);
+    v_end timestamptz := (v_as_of + 1)::timestamptz;
+    v_rows bigint;
+    v_cells bigint;
+BEGIN
+    IF v_as_of IS NULL OR customer_ids IS NULL THEN
+        -- nobody reads the months but refresh(), which runs alone
+        TRUNCATE seg_reco.cohort_customer_months;
+        DELETE FROM seg_reco.cohort_cells;
+        IF v_as_of IS NULL THEN
+            RETURN jsonb_build_object('customers', 0);
+        END IF;
+        INSERT INTO seg_reco.cohort_customer_months (customer_id, month, bought, revenue)
+        SELECT t.customer_id, date_trunc('month', t.ts)::date, bool_or(t.amount > 0), sum(t.amount)
+          FROM seg_reco.transactions t
+         WHERE t.customer_id IS NOT NULL AND t.ts < v_end
+         GROUP BY 1, 2;
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        INSERT INTO seg_reco.cohort_cells (cohort, month, active, revenue)
+        SELECT x.cohort, x.month, count(*) FILTER (WHERE x.bought), coalesce(sum(x.revenue), 0)
+          FROM (SELECT m.month, m.bought, m.revenue,
+                       min(m.month) FILTER (WHERE m.bought) OVER (PARTITION BY m.customer_id) AS cohort
+                  FROM seg_reco.cohort_customer_months m) x
+         WHERE x.cohort IS NOT NULL AND x.month >= x.cohort
+         GROUP BY 1, 2;
+        GET DIAGNOSTICS v_cells = ROW_COUNT;
+        RETURN jsonb_build_object('customer_months', v_rows, 'cells', v_cells);
+    END IF;
+    -- the difference: minus the customers' months as they were, plus as they are
+    CREATE TEMP TABLE _seg_reco_cohort_delta ON COMMIT DROP AS
+    SELECT x.cohort, x.month, -count(*) FILTER (WHERE x.bought) AS active, -coalesce(sum(x.revenue), 0) AS revenue
+      FROM (SELECT m.month, m.bought, m.revenue,
+                   min(m.month) FILTER (WHERE m.bought) OVER (PARTITION BY m.customer_id) AS cohort
+              FROM seg_reco.cohort_customer_months m WHERE m.customer_id = ANY (customer_ids)) x
+     WHERE x.cohort IS NOT NULL AND x.month >= x.cohort
+     GROUP BY 1, 2;
+    DELETE FROM seg_reco.cohort_customer_months m WHERE m.customer_id = ANY (customer_ids);
+    INSERT INTO seg_reco.cohort_customer_months (customer_id, month, bought, revenue)
+    SELECT t.customer_id, date_trunc('month', t.ts)::date, bool_or(t.amount > 0), sum(t.amount)
+      FROM seg_reco.transactions t
+     WHERE t.customer_id = ANY (customer_ids) AND t.ts < v_end
+     GROUP BY 1, 2;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    INSERT INTO _seg_reco_cohort_delta
+    SELECT x.cohort, x.month, count(*) FILTER (WHERE x.bought), coalesce(sum(x.revenue), 0)
+      FROM (SELECT m.month, m.bought, m.revenue,
+                   min(m.month) FILTER (WHERE m.bought) OVER (PARTITION BY m.customer_id) AS cohort
+              FROM seg_reco.cohort_customer_months m WHERE m.customer_id = ANY (customer_ids)) x
+     WHERE x.cohort IS NOT NULL AND x.month >= x.cohort
+     GROUP BY 1, 2;
+    INSERT INTO seg_reco.cohort_cells AS c (cohort, month, active, revenue)
+    SELECT d.cohort, d.month, sum(d.active), sum(d.revenue)
+      FROM _seg_reco_cohort_delta d GROUP BY 1, 2
+    ON CONFLICT (cohort, month) DO UPDATE
+       SET active = c.active + excluded.active, revenue = c.revenue + excluded.revenue;
+    GET DIAGNOSTICS v_cells = ROW_COUNT;
+    DROP TABLE _seg_reco_cohort_delta;
+    -- cells left empty, and the cells of cohorts left without members
+    DELETE FROM seg_reco.cohort_cells c
+     WHERE (c.active = 0 AND c.revenue = 0)
+        OR NOT EXISTS (SELECT 1 FROM seg_reco.cohort_cells s
+                        WHERE s.cohort = c.cohort AND s.month = c.cohort AND s.active > 0);
+    RETURN jsonb_build_object('customers', cardinality(customer_ids), 'customer_months', v_rows, 'cells_changed', v_cells);
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._cohorts_update(bigint[]) IS 'refresh() helper: writes the cohort tables behind seg_reco.cohorts (NULL: from every line; else the months of these customers again and the cells corrected by the difference)';
+REVOKE EXECUTE ON FUNCTION seg_reco._cohorts_update(bigint[]) FROM PUBLIC;
 
 -- Contacts made (and control-group members held out) by campaigns: what
 -- frequency caps and exclusions read across campaigns.  control = true:

@@ -14,10 +14,11 @@ SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'di
                                     'demo_campaign_truth', 'recommendations_a', 'recommendations_b',
                                     'recommendations_active', 'contact_history', 'product_rules', 'product_rules_info',
                                     'nextbasket_neighbours', 'customer_state', 'refresh_state', 'dirty_customers',
-                                    'customer_state_products']);
-SELECT materialized_views_are('seg_reco', ARRAY['customer_features', 'customer_segments', 'segment_summary',
-                                                'cohorts']);
-SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models', 'progress', 'recommendations', 'source_ids']);
+                                    'customer_state_products', 'customer_feature_values', 'customer_rfm',
+                                    'cohort_customer_months', 'cohort_cells']);
+SELECT materialized_views_are('seg_reco', ARRAY['segment_summary']);
+SELECT views_are('seg_reco', ARRAY['cluster_profiles', 'btyd_models', 'progress', 'recommendations', 'source_ids',
+                                   'customer_features', 'customer_segments', 'cohorts']);
 
 SELECT col_is_pk('seg_reco', 'customers', 'customer_id', 'customers keyed by customer_id');
 SELECT col_is_pk('seg_reco', 'products', 'product_id', 'products keyed by product_id');

@@ -40,7 +40,7 @@ SELECT throws_ok('SET seg_reco.blas_threads = 5', '42501', 'thread count 5 is ov
                  'analyst cannot raise seg_reco.blas_threads over seg_reco.max_threads');
 SELECT throws_ok('SET seg_reco.max_threads = 64', '55P02', NULL, 'seg_reco.max_threads is the server''s');
 SELECT throws_ok('SELECT seg_reco.use_source(''transactions'', ''pg_class'')', '42501', NULL, 'analyst cannot replace sources');
-SELECT throws_ok('REFRESH MATERIALIZED VIEW seg_reco.customer_segments', '42501', NULL, 'analyst cannot refresh views');
+SELECT throws_ok('REFRESH MATERIALIZED VIEW seg_reco.segment_summary', '42501', NULL, 'analyst cannot refresh views');
 SELECT throws_ok('SELECT seg_reco.kmeans_save(''x'', seg_reco.kmeans_load(''customer_kmeans''))', '42501', NULL, 'analyst cannot store models');
 SELECT throws_ok('SELECT seg_reco.btyd_train(''x'')', '42501', NULL, 'analyst cannot train value models');
 SELECT throws_ok('INSERT INTO seg_reco.settings VALUES (''cluster_k_max'', ''9'')', '42501', NULL, 'analyst cannot change settings');

@@ -2,11 +2,12 @@
 -- lines, a late line dated in the past, a corrected line and a deleted
 -- one, an incremental run gives what a full run gives wherever the models
 -- are the same (features, RFM, BTYD summaries and scores under the same
--- fit, clusters under the same models), from the state of the changed
--- customers only; every kind of change is captured; what needs a full run
--- gets one.
+-- fit, clusters under the same models, cohorts), from the state of the
+-- changed customers only, and writes only their rows (features, clusters,
+-- RFM values, cohort months, lists in place); every kind of change is
+-- captured; what needs a full run gets one.
 BEGIN;
-SELECT plan(40);
+SELECT plan(56);
 SET LOCAL client_min_messages = warning;
 
 CALL seg_reco.refresh('full');
@@ -23,7 +24,8 @@ SELECT is(seg_reco._refresh_plan(NULL), '{"kind": "incremental", "mode": "auto"}
 CREATE TEMP TABLE lists_full AS SELECT * FROM seg_reco.recommendations;
 CREATE TEMP TABLE als_full AS
 SELECT m.model -> 'version' AS version FROM seg_reco.models m WHERE m.name = 'default' AND m.kind = 'als';
-
+CREATE TEMP TABLE clusters_full AS SELECT * FROM seg_reco.customer_clusters;
+CREATE TEMP TABLE active_full AS SELECT * FROM seg_reco.recommendations_active;
 -- a day of lines (those of the day of the last 90 whose count is nearest
 -- the mean per day, moved to the day after the last), a late line, a
 -- corrected and a deleted line, digital events
@@ -137,13 +139,68 @@ SELECT is((SELECT count(*) FROM (
           'BTYD scores: the stored fit applied to the summaries of the lines at the new date');
 SELECT is((SELECT count(*) FROM (
              SELECT customer_id, cluster, distance FROM seg_reco.customer_clusters
+              WHERE customer_id IN (SELECT x.customer_id FROM pg_temp.seg_reco_changed x)
              EXCEPT
              SELECT f.customer_id, (seg_reco.kmeans_assign_distance(seg_reco.cluster_feature_vector(f::seg_reco.customer_features),
                                                                     seg_reco.kmeans_load('customer_kmeans'))).*
                FROM seg_reco.compute_customer_features() f) x), 0::bigint,
-          'clusters: the stored k-means model applied to the features of the lines');
+          'clusters: the stored k-means model applied to the features of the lines (changed customers)');
 SELECT is((SELECT count(*) FROM seg_reco.customer_clusters), (SELECT count(*) FROM seg_reco.customer_features),
           'clusters: every customer with a purchase');
+SELECT is((SELECT count(*) FROM (
+             (SELECT * FROM seg_reco.customer_clusters c
+               WHERE c.customer_id NOT IN (SELECT x.customer_id FROM pg_temp.seg_reco_changed x)
+              EXCEPT SELECT * FROM clusters_full)
+             UNION ALL
+             (SELECT * FROM clusters_full c
+               WHERE c.customer_id NOT IN (SELECT x.customer_id FROM pg_temp.seg_reco_changed x)
+              EXCEPT SELECT * FROM seg_reco.customer_clusters)) x),
+          0::bigint, 'clusters: the unchanged customers keep their assignment and name');
+SELECT is((SELECT (detail ->> 'assigned')::bigint FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'clusters'),
+          (SELECT count(*) FROM seg_reco.customer_features f
+            WHERE f.customer_id IN (SELECT x.customer_id FROM pg_temp.seg_reco_changed x)),
+          'clusters: only the changed customers are assigned');
+SELECT is((SELECT count(*) FROM (
+             SELECT c.customer_id, c.cluster_name FROM seg_reco.customer_clusters c
+             EXCEPT SELECT DISTINCT f.customer_id, n.cluster_name
+               FROM seg_reco.customer_clusters f JOIN (SELECT DISTINCT cluster, cluster_name FROM clusters_full) n USING (cluster)) x),
+          0::bigint, 'clusters: each cluster keeps its name');
+SELECT is((SELECT count(*) FROM seg_reco.customer_feature_values), (SELECT count(*) FROM seg_reco.compute_customer_features()),
+          'features: one stored row per customer with a purchase');
+SELECT ok((SELECT (detail ->> 'features_written')::bigint FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'customer_features')
+          <= (SELECT count(*) FROM pg_temp.seg_reco_changed), 'features: only the changed customers'' rows are written');
+SELECT ok((SELECT (detail ->> 'values_written')::bigint FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'customer_segments')
+          <= (SELECT count(*) FROM pg_temp.seg_reco_changed)
+          AND (SELECT (detail ->> 'scores_written')::bigint FROM seg_reco.refresh_log
+                WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'customer_segments')
+              < (SELECT count(*) FROM seg_reco.customers) / 5,
+          'RFM: the values of the changed customers and the scores that moved are written');
+-- cohorts
+SELECT is((SELECT count(*) FROM (
+             (SELECT * FROM seg_reco.cohorts
+              EXCEPT SELECT cohort, period_number, period_start, complete, cohort_size, active_customers, retention, revenue,
+                            revenue_per_member, cumulative_revenue_per_member FROM seg_reco.cohort_retention('month'))
+             UNION ALL
+             (SELECT cohort, period_number, period_start, complete, cohort_size, active_customers, retention, revenue,
+                     revenue_per_member, cumulative_revenue_per_member FROM seg_reco.cohort_retention('month')
+              EXCEPT SELECT * FROM seg_reco.cohorts)) x),
+          0::bigint, 'cohorts: as cohort_retention(''month'') computes them from the lines');
+SELECT is((SELECT count(*) FROM seg_reco.cohorts), (SELECT count(*) FROM seg_reco.cohort_retention('month')),
+          'cohorts: every row');
+SELECT is((SELECT (detail ->> 'customers')::bigint FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'cohorts'),
+          (SELECT count(*) FROM pg_temp.seg_reco_changed), 'cohorts: the months of the changed customers only are read');
+-- the lists: written in place in the served slot
+SELECT is((SELECT a.slot || ' ' || a.generation FROM seg_reco.recommendations_active a),
+          (SELECT a.slot || ' ' || (a.generation + 1) FROM active_full a),
+          'the lists: the served slot is written in place (no swap)');
+SELECT is((SELECT (detail ->> 'computed_rows')::bigint FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'recommendations'),
+          (SELECT count(*) FROM seg_reco.recommendations r WHERE r.customer_id IN (SELECT c.customer_id FROM pg_temp.seg_reco_changed c)),
+          'the lists: only the changed customers'' rows are written');
 SELECT is((SELECT count(*) FROM seg_reco.customer_state_check()), 0::bigint,
           'the stored state matches every customer''s lines (count and checksum)');
 
@@ -153,6 +210,8 @@ CREATE TEMP TABLE inc_rfm AS
 SELECT customer_id, as_of_date, first_purchase, last_purchase, recency_days, frequency, monetary,
        r_score, f_score, m_score, rfm_code, segment FROM seg_reco.customer_segments;
 CREATE TEMP TABLE inc_state AS SELECT * FROM seg_reco.customer_state;
+CREATE TEMP TABLE inc_cohorts AS SELECT * FROM seg_reco.cohorts;
+CREATE TEMP TABLE inc_cells AS SELECT * FROM seg_reco.cohort_cells;
 CALL seg_reco.refresh('full');
 SELECT is((SELECT count(*) FROM ((SELECT * FROM seg_reco.customer_state EXCEPT SELECT * FROM inc_state)
                                  UNION ALL (SELECT * FROM inc_state EXCEPT SELECT * FROM seg_reco.customer_state)) x),
@@ -167,9 +226,35 @@ SELECT is((SELECT count(*) FROM ((SELECT customer_id, as_of_date, first_purchase
                                                   recency_days, frequency, monetary, r_score, f_score, m_score, rfm_code, segment
                                               FROM seg_reco.customer_segments)) x),
           0::bigint, 'and the same RFM values, scores and segments');
+SELECT is((SELECT count(*) FROM ((SELECT * FROM seg_reco.cohorts EXCEPT SELECT * FROM inc_cohorts)
+                                 UNION ALL (SELECT * FROM inc_cohorts EXCEPT SELECT * FROM seg_reco.cohorts)) x),
+          0::bigint, 'and the same cohorts');
+SELECT is((SELECT count(*) FROM ((SELECT * FROM seg_reco.cohort_cells EXCEPT SELECT * FROM inc_cells)
+                                 UNION ALL (SELECT * FROM inc_cells EXCEPT SELECT * FROM seg_reco.cohort_cells)) x),
+          0::bigint, 'and the same cohort cells');
 
 -- no change escapes: a direct delete, an update moving a line to another
--- customer, and changed product attributes are recomputed
+-- customer, and changed product attributes are recomputed; and two
+-- customers' cohorts move (here, after the full run: their lines change
+-- the data the BTYD spend model of a full run is fitted on)
+-- two customers whose cohort moves: a late line in the first month of
+-- the data for the newest buyer, and every line of another one's first
+-- month deleted
+CREATE TEMP TABLE cohort_movers AS
+SELECT 'late' AS what, x.customer_id, x.cohort
+  FROM (SELECT customer_id, min(month) FILTER (WHERE bought) AS cohort FROM seg_reco.cohort_customer_months
+         GROUP BY 1 ORDER BY 2 DESC NULLS LAST, 1 LIMIT 1) x
+UNION ALL
+SELECT 'deleted', x.customer_id, x.cohort
+  FROM (SELECT customer_id, min(month) FILTER (WHERE bought) AS cohort, count(*) FILTER (WHERE bought) AS months
+          FROM seg_reco.cohort_customer_months WHERE customer_id BETWEEN 200 AND 300
+         GROUP BY 1 HAVING count(*) FILTER (WHERE bought) >= 3 ORDER BY 1 LIMIT 1) x;
+
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+SELECT 900000002, 900000002, m.customer_id, 3, 1, (SELECT min(ts) FROM seg_reco.transactions) + interval '10 days', 1, 30, 30
+  FROM cohort_movers m WHERE m.what = 'late';
+DELETE FROM seg_reco.transactions t USING cohort_movers m
+ WHERE m.what = 'deleted' AND t.customer_id = m.customer_id AND date_trunc('month', t.ts)::date = m.cohort;
 DELETE FROM seg_reco.transactions
  WHERE line_id = (SELECT max(line_id) FROM seg_reco.transactions WHERE customer_id = 101);
 UPDATE seg_reco.transactions SET customer_id = 103
@@ -186,6 +271,26 @@ SELECT is((SELECT count(*) FROM ((SELECT * FROM seg_reco.customer_features EXCEP
 SELECT ok((SELECT (detail ->> 'changed_products')::int FROM seg_reco.refresh_log
             WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'customer_features') = 1,
           'the changed product was seen');
+SELECT is((SELECT array_agg(m.what ORDER BY m.what) FROM cohort_movers m
+            WHERE m.cohort IS DISTINCT FROM (SELECT min(c.month) FILTER (WHERE c.bought) FROM seg_reco.cohort_customer_months c
+                                              WHERE c.customer_id = m.customer_id)),
+          ARRAY['deleted', 'late'], 'cohorts: a late line and deleted lines moved two customers'' cohort');
+SELECT is((SELECT count(*) FROM (
+             (SELECT * FROM seg_reco.cohorts
+              EXCEPT SELECT cohort, period_number, period_start, complete, cohort_size, active_customers, retention, revenue,
+                            revenue_per_member, cumulative_revenue_per_member FROM seg_reco.cohort_retention('month'))
+             UNION ALL
+             (SELECT cohort, period_number, period_start, complete, cohort_size, active_customers, retention, revenue,
+                     revenue_per_member, cumulative_revenue_per_member FROM seg_reco.cohort_retention('month')
+              EXCEPT SELECT * FROM seg_reco.cohorts)) x),
+          0::bigint, 'cohorts: with moved cohorts, as cohort_retention(''month'') computes them');
+SELECT is((SELECT count(*) FROM ((SELECT customer_id, as_of_date, first_purchase, last_purchase, recency_days, frequency,
+                                         monetary, r_score, f_score, m_score, rfm_code, segment FROM seg_reco.customer_segments
+                                  EXCEPT SELECT * FROM seg_reco.rfm_score())
+                                 UNION ALL (SELECT * FROM seg_reco.rfm_score()
+                                  EXCEPT SELECT customer_id, as_of_date, first_purchase, last_purchase, recency_days, frequency,
+                                                monetary, r_score, f_score, m_score, rfm_code, segment FROM seg_reco.customer_segments)) x),
+          0::bigint, 'RFM: after deleted, moved and late lines, as rfm_score() computes it');
 
 -- what needs a full run gets one
 ALTER TABLE seg_reco.transactions DISABLE TRIGGER seg_reco_capture_delete;

@@ -393,7 +393,7 @@ SAVEPOINT before_delete;
 DELETE FROM seg_reco.transactions;
 DELETE FROM seg_reco.customers;
 SELECT FROM seg_reco._customer_state_refresh(true);
-REFRESH MATERIALIZED VIEW seg_reco.customer_segments;
+SELECT FROM seg_reco._customer_rfm_update(NULL);
 SELECT * FROM seg_reco.campaign_targets('{"campaign": "x"}');
 ROLLBACK TO SAVEPOINT before_delete;
 
