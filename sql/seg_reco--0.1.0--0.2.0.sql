@@ -6173,6 +6173,11 @@ BEGIN
       FROM seg_reco.customer_state s
      WHERE s.receipts > 0 AND (customer_ids IS NULL OR s.customer_id = ANY (customer_ids));
     GET DIAGNOSTICS v_rows = ROW_COUNT;
+    IF customer_ids IS NULL THEN
+        -- statistics for the next incremental run's lookups by customer
+        -- (without them, = ANY of a thousand ids is planned as a full scan)
+        ANALYZE seg_reco.customer_feature_values;
+    END IF;
     RETURN v_rows;
 END;
 $fn$;
@@ -6270,6 +6275,7 @@ BEGIN
           FROM seg_reco._rfm_from_state() r
          WHERE r.customer_id IS NOT NULL;
         GET DIAGNOSTICS v_rows = ROW_COUNT;
+        ANALYZE seg_reco.customer_rfm;
         RETURN jsonb_build_object('customers', v_rows);
     END IF;
     -- the customers whose values may have moved: the given ones, members
@@ -6437,6 +6443,8 @@ BEGIN
          WHERE x.cohort IS NOT NULL AND x.month >= x.cohort
          GROUP BY 1, 2;
         GET DIAGNOSTICS v_cells = ROW_COUNT;
+        -- statistics for the next incremental run's lookups by customer
+        ANALYZE seg_reco.cohort_customer_months, seg_reco.cohort_cells;
         RETURN jsonb_build_object('customer_months', v_rows, 'cells', v_cells);
     END IF;
     -- the difference: minus the customers' months as they were, plus as they are
@@ -6725,6 +6733,10 @@ BEGIN
     IF NOT v_full THEN
         v_changed := ARRAY(SELECT c.customer_id FROM pg_temp.seg_reco_changed c ORDER BY c.customer_id);
     END IF;
+    IF v_full THEN
+        -- statistics for the next incremental run's lookups by customer
+        ANALYZE seg_reco.customer_state;
+    END IF;
     v_detail := v_detail || jsonb_build_object('features_written', seg_reco._customer_features_update(v_changed));
     SELECT count(*) INTO v_rows FROM seg_reco.customer_feature_values;
     INSERT INTO seg_reco.refresh_log VALUES
@@ -6736,6 +6748,7 @@ BEGIN
     v_t0 := clock_timestamp();
     IF v_full THEN
         v_detail := seg_reco.refresh_clusters();
+        ANALYZE seg_reco.customer_clusters;
     ELSE
         v_detail := seg_reco._refresh_clusters_stored(v_changed);
     END IF;
@@ -6811,6 +6824,7 @@ BEGIN
     v_t0 := clock_timestamp();
     IF v_full THEN
         v_detail := seg_reco.refresh_als();
+        ANALYZE seg_reco.als_customer_factors;
     ELSE
         v_detail := jsonb_build_object('models', 'kept', 'fold_in', seg_reco.als_fold_in('default', v_changed));
     END IF;

@@ -266,6 +266,11 @@ BEGIN
       FROM seg_reco.customer_state s
      WHERE s.receipts > 0 AND (customer_ids IS NULL OR s.customer_id = ANY (customer_ids));
     GET DIAGNOSTICS v_rows = ROW_COUNT;
+    IF customer_ids IS NULL THEN
+        -- statistics for the next incremental run's lookups by customer
+        -- (without them, = ANY of a thousand ids is planned as a full scan)
+        ANALYZE seg_reco.customer_feature_values;
+    END IF;
     RETURN v_rows;
 END;
 $fn$;
@@ -741,6 +746,7 @@ BEGIN
           FROM seg_reco._rfm_from_state() r
          WHERE r.customer_id IS NOT NULL;
         GET DIAGNOSTICS v_rows = ROW_COUNT;
+        ANALYZE seg_reco.customer_rfm;
         RETURN jsonb_build_object('customers', v_rows);
     END IF;
     -- the customers whose values may have moved: the given ones, members
@@ -1378,6 +1384,10 @@ BEGIN
     IF NOT v_full THEN
         v_changed := ARRAY(SELECT c.customer_id FROM pg_temp.seg_reco_changed c ORDER BY c.customer_id);
     END IF;
+    IF v_full THEN
+        -- statistics for the next incremental run's lookups by customer
+        ANALYZE seg_reco.customer_state;
+    END IF;
     v_detail := v_detail || jsonb_build_object('features_written', seg_reco._customer_features_update(v_changed));
     SELECT count(*) INTO v_rows FROM seg_reco.customer_feature_values;
     INSERT INTO seg_reco.refresh_log VALUES
@@ -1389,6 +1399,7 @@ BEGIN
     v_t0 := clock_timestamp();
     IF v_full THEN
         v_detail := seg_reco.refresh_clusters();
+        ANALYZE seg_reco.customer_clusters;
     ELSE
         v_detail := seg_reco._refresh_clusters_stored(v_changed);
     END IF;
@@ -1464,6 +1475,7 @@ BEGIN
     v_t0 := clock_timestamp();
     IF v_full THEN
         v_detail := seg_reco.refresh_als();
+        ANALYZE seg_reco.als_customer_factors;
     ELSE
         v_detail := jsonb_build_object('models', 'kept', 'fold_in', seg_reco.als_fold_in('default', v_changed));
     END IF;

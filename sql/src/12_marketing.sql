@@ -279,6 +279,8 @@ BEGIN
          WHERE x.cohort IS NOT NULL AND x.month >= x.cohort
          GROUP BY 1, 2;
         GET DIAGNOSTICS v_cells = ROW_COUNT;
+        -- statistics for the next incremental run's lookups by customer
+        ANALYZE seg_reco.cohort_customer_months, seg_reco.cohort_cells;
         RETURN jsonb_build_object('customer_months', v_rows, 'cells', v_cells);
     END IF;
     -- the difference: minus the customers' months as they were, plus as they are

@@ -37,9 +37,9 @@ SELECT has_index('seg_reco', 'transactions', 'transactions_customer_ts_idx', ARR
 SELECT has_index('seg_reco', 'transactions', 'transactions_product_idx', ARRAY['product_id']);
 SELECT has_index('seg_reco', 'products', 'products_inactive_idx', ARRAY['product_id']);
 SELECT has_index('seg_reco', 'digital_events', 'digital_events_customer_ts_idx', ARRAY['customer_id', 'ts']);
-SELECT index_is_unique('seg_reco', 'customer_segments', 'customer_segments_customer_id_idx');
+SELECT col_is_pk('seg_reco', 'customer_rfm', 'customer_id', 'customer_segments: one row per customer (the primary key of customer_rfm)');
 SELECT index_is_unique('seg_reco', 'segment_summary', 'segment_summary_kind_segment_idx');
-SELECT index_is_unique('seg_reco', 'customer_features', 'customer_features_customer_id_idx');
+SELECT col_is_pk('seg_reco', 'customer_feature_values', 'customer_id', 'customer_features: one row per customer (the primary key of customer_feature_values)');
 SELECT columns_are('seg_reco', 'customer_segments',
     ARRAY['customer_id', 'as_of_date', 'first_purchase', 'last_purchase', 'recency_days',
           'frequency', 'monetary', 'r_score', 'f_score', 'm_score', 'rfm_code', 'segment',

@@ -22,7 +22,7 @@ SELECT ok((SELECT 'seg_reco.contact_history'::regclass = ANY (e.extconfig) FROM 
           'the contact history is dumped');
 SELECT col_is_pk('seg_reco', 'contact_history', ARRAY['campaign', 'customer_id', 'contacted_at'],
                  'one row per campaign, customer and time');
-SELECT index_is_unique('seg_reco', 'cohorts', 'cohorts_cohort_period_idx');
+SELECT col_is_pk('seg_reco', 'cohort_cells', ARRAY['cohort', 'month'], 'cohorts: one cell per cohort and month (the primary key of cohort_cells)');
 
 -- the cohort view: every buyer in exactly one cohort, every month listed
 SELECT is((SELECT sum(cohort_size) FROM seg_reco.cohorts WHERE period_number = 0),
