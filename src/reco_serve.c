@@ -541,7 +541,8 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 	char	   *as_of_opt = NULL;
 	bool	   *allowed;
 	bool		known,
-				use_history;
+				use_history,
+				has_nb = false;
 	int32	   *hidx = NULL;
 	double	   *hw_ = NULL;
 	bool	   *hbought = NULL;
@@ -577,7 +578,8 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(work);
 
 	seg_reco_resolve_weights(PG_ARGISNULL(7) ? NULL : PG_GETARG_JSONB_P(7), include_purchased, &hw, false);
-	m = seg_reco_als_model_get_serving(model, &as_of_opt);
+	/* the model's row once: version, as_of and the next-basket parameters */
+	m = seg_reco_als_model_get_serving_nb(model, &as_of_opt, &nbp, &has_nb);
 	use_history = !m->custom_source;
 	if (use_history)
 		c = seg_reco_content_get(true);
@@ -605,8 +607,8 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 									hidx, hbought, hn, &o);
 	nbi.params = NULL;
 	nbi.n = 0;
-	if (use_history && hw.w[SRC_NB] > 0)
-		(void) seg_reco_nb_fetch(model, customer_id, &nbp, &nbi);
+	if (use_history && hw.w[SRC_NB] > 0 && has_nb)
+		seg_reco_nb_fetch_neighbours(model, customer_id, &nbp, &nbi);
 
 	/*
 	 * the blend, unless there is nothing to blend (no factors, no receipt);
