@@ -36,6 +36,7 @@
 
 #include "als_model.h"
 #include "linalg.h"
+#include "nbr.h"
 
 typedef struct CacheEntry
 {
@@ -511,6 +512,12 @@ seg_reco_als_model_get(const char *name)
 SegRecoAlsModel *
 seg_reco_als_model_get_serving(const char *name, char **as_of_option)
 {
+	return seg_reco_als_model_get_serving_nb(name, as_of_option, NULL, NULL);
+}
+
+SegRecoAlsModel *
+seg_reco_als_model_get_serving_nb(const char *name, char **as_of_option, NbParams *nb, bool *has_nb)
+{
 	Oid			t1[1] = {TEXTOID};
 	Datum		v1[1];
 	int			rc;
@@ -523,8 +530,9 @@ seg_reco_als_model_get_serving(const char *name, char **as_of_option)
 	v1[0] = CStringGetTextDatum(name);
 	rc = SPI_execute_plan(seg_reco_keep_plan(&plan_version,
 									"SELECT m.kind, (m.model OPERATOR(pg_catalog.->>) 'version')::pg_catalog.int8, "
-									"m.params OPERATOR(pg_catalog.->) 'options' OPERATOR(pg_catalog.->>) 'as_of' "
-									"FROM seg_reco.models m WHERE m.name OPERATOR(pg_catalog.=) $1",
+									"m.params OPERATOR(pg_catalog.->) 'options' OPERATOR(pg_catalog.->>) 'as_of', "
+									SEG_RECO_NB_PARAMS_SQL
+									" FROM seg_reco.models m WHERE m.name OPERATOR(pg_catalog.=) $1",
 									1, t1),
 						  v1, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
@@ -549,6 +557,8 @@ seg_reco_als_model_get_serving(const char *name, char **as_of_option)
 				 errhint("Retrain the model with seg_reco.als_train.")));
 	if (as_of_option != NULL)
 		*as_of_option = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	if (nb != NULL)
+		*has_nb = seg_reco_nb_read_params(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, nb);
 	SPI_freetuptable(SPI_tuptable);
 
 	for (e = cache_head; e != NULL; e = e->next)

@@ -50,6 +50,15 @@ extern SegRecoAlsModel *seg_reco_als_model_get(const char *name);
  */
 extern SegRecoAlsModel *seg_reco_als_model_get_serving(const char *name, char **as_of_option);
 
+/*
+ * The same, and from the same read of the model's row its next-basket
+ * parameters: *has_nb false when the model has no next-basket build (nb
+ * may be NULL: not read).  recommend_for reads the row once per call.
+ */
+struct NbParams;
+extern SegRecoAlsModel *seg_reco_als_model_get_serving_nb(const char *name, char **as_of_option,
+														  struct NbParams *nb, bool *has_nb);
+
 /* x := the stored factors of the customer; false if the model lacks them */
 extern bool seg_reco_als_customer_factors(const SegRecoAlsModel *m, int64 customer_id,
 										  double *x);

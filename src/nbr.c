@@ -176,24 +176,17 @@ seg_reco_tifu_vector(const int64 *pid, const double *ts, int n, const NbParams *
 static SPIPlanPtr plan_fetch = NULL;
 static SPIPlanPtr plan_params = NULL;
 
-#define NB_PARAMS_SQL \
-	"(m.model OPERATOR(pg_catalog.->) 'nextbasket' OPERATOR(pg_catalog.->>) 'group_size')::pg_catalog.int4," \
-	" (m.model OPERATOR(pg_catalog.->) 'nextbasket' OPERATOR(pg_catalog.->>) 'within_decay')::pg_catalog.float8," \
-	" (m.model OPERATOR(pg_catalog.->) 'nextbasket' OPERATOR(pg_catalog.->>) 'group_decay')::pg_catalog.float8," \
-	" (m.model OPERATOR(pg_catalog.->) 'nextbasket' OPERATOR(pg_catalog.->>) 'neighbours')::pg_catalog.int4," \
-	" (m.model OPERATOR(pg_catalog.->) 'nextbasket' OPERATOR(pg_catalog.->>) 'alpha')::pg_catalog.float8"
-
-/* p := the parameters in columns 1..5 of the current SPI row; false when any is NULL */
-static bool
-nb_read_params(HeapTuple tup, TupleDesc td, NbParams *p)
+/* p := the parameters in columns first..first + 4 of an SPI row; false when any is NULL */
+bool
+seg_reco_nb_read_params(HeapTuple tup, TupleDesc td, int first, NbParams *p)
 {
 	bool		isnull[5];
 
-	p->group_size = DatumGetInt32(SPI_getbinval(tup, td, 1, &isnull[0]));
-	p->within_decay = DatumGetFloat8(SPI_getbinval(tup, td, 2, &isnull[1]));
-	p->group_decay = DatumGetFloat8(SPI_getbinval(tup, td, 3, &isnull[2]));
-	p->neighbours = DatumGetInt32(SPI_getbinval(tup, td, 4, &isnull[3]));
-	p->alpha = DatumGetFloat8(SPI_getbinval(tup, td, 5, &isnull[4]));
+	p->group_size = DatumGetInt32(SPI_getbinval(tup, td, first, &isnull[0]));
+	p->within_decay = DatumGetFloat8(SPI_getbinval(tup, td, first + 1, &isnull[1]));
+	p->group_decay = DatumGetFloat8(SPI_getbinval(tup, td, first + 2, &isnull[2]));
+	p->neighbours = DatumGetInt32(SPI_getbinval(tup, td, first + 3, &isnull[3]));
+	p->alpha = DatumGetFloat8(SPI_getbinval(tup, td, first + 4, &isnull[4]));
 	return !(isnull[0] || isnull[1] || isnull[2] || isnull[3] || isnull[4]) && p->group_size >= 1;
 }
 
@@ -206,13 +199,13 @@ seg_reco_nb_params(const char *model, NbParams *p)
 
 	values[0] = CStringGetTextDatum(model);
 	if (SPI_execute_plan(seg_reco_keep_plan(&plan_params,
-											"SELECT " NB_PARAMS_SQL " FROM seg_reco.models m"
+											"SELECT " SEG_RECO_NB_PARAMS_SQL " FROM seg_reco.models m"
 											" WHERE m.name OPERATOR(pg_catalog.=) $1",
 											1, types),
 						 values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading the next-basket parameters failed");
 	if (SPI_processed == 1)
-		ok = nb_read_params(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, p);
+		ok = seg_reco_nb_read_params(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, p);
 	SPI_freetuptable(SPI_tuptable);
 	return ok;
 }
@@ -244,16 +237,27 @@ nb_arrays(Datum pids, Datum scores, NbInput *in)
 bool
 seg_reco_nb_fetch(const char *model, int64 customer_id, NbParams *p, NbInput *in)
 {
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		values[2];
-
 	in->params = NULL;
 	in->n = 0;
 	in->pid = NULL;
 	in->score = NULL;
 	if (!seg_reco_nb_params(model, p))
 		return false;
+	seg_reco_nb_fetch_neighbours(model, customer_id, p, in);
+	return true;
+}
+
+/* the neighbours' part of one customer, with the parameters p already read */
+void
+seg_reco_nb_fetch_neighbours(const char *model, int64 customer_id, const NbParams *p, NbInput *in)
+{
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2];
+
 	in->params = p;
+	in->n = 0;
+	in->pid = NULL;
+	in->score = NULL;
 	values[0] = CStringGetTextDatum(model);
 	values[1] = Int64GetDatum(customer_id);
 	if (SPI_execute_plan(seg_reco_keep_plan(&plan_fetch,
@@ -275,7 +279,6 @@ seg_reco_nb_fetch(const char *model, int64 customer_id, NbParams *p, NbInput *in
 			nb_arrays(d1, d2, in);
 	}
 	SPI_freetuptable(SPI_tuptable);
-	return true;
 }
 
 /*

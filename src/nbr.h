@@ -16,6 +16,9 @@
 
 #include "postgres.h"
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
+
 /* the parameters of a build, kept in the model's row (model -> 'nextbasket') */
 typedef struct NbParams
 {
@@ -59,6 +62,24 @@ extern bool seg_reco_nb_fetch(const char *model, int64 customer_id, NbParams *p,
  */
 extern int64 seg_reco_nb_fetch_all(const char *model, int64 **cust, int64 **first,
 								   int64 **pid, float **score);
+
+/*
+ * The neighbours' part of one customer of model, the parameters p read
+ * before (seg_reco_als_model_get_serving_nb): in->params = p.  SPI connected.
+ */
+extern void seg_reco_nb_fetch_neighbours(const char *model, int64 customer_id, const NbParams *p,
+										 NbInput *in);
+
+/* the parameters as columns of a query over seg_reco.models m (five) */
+#define SEG_RECO_NB_PARAMS_SQL \
+	"(m.model OPERATOR(pg_catalog.->) 'nextbasket' OPERATOR(pg_catalog.->>) 'group_size')::pg_catalog.int4," \
+	" (m.model OPERATOR(pg_catalog.->) 'nextbasket' OPERATOR(pg_catalog.->>) 'within_decay')::pg_catalog.float8," \
+	" (m.model OPERATOR(pg_catalog.->) 'nextbasket' OPERATOR(pg_catalog.->>) 'group_decay')::pg_catalog.float8," \
+	" (m.model OPERATOR(pg_catalog.->) 'nextbasket' OPERATOR(pg_catalog.->>) 'neighbours')::pg_catalog.int4," \
+	" (m.model OPERATOR(pg_catalog.->) 'nextbasket' OPERATOR(pg_catalog.->>) 'alpha')::pg_catalog.float8"
+
+/* p := the parameters in columns first..first + 4 of an SPI row; false when any is NULL */
+extern bool seg_reco_nb_read_params(HeapTuple tup, TupleDesc td, int first, NbParams *p);
 
 /* the model's parameters only; false without a build.  SPI connected. */
 extern bool seg_reco_nb_params(const char *model, NbParams *p);

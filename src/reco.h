@@ -102,6 +102,7 @@ typedef struct Blend
 	double	   *nb_scratch;		/* as much again, for the next-basket vector (caller) */
 	int64	   *nb_pid;			/* as much again (caller) */
 	bool		cold;			/* the cold-start list was used */
+	bool		fallback;		/* the last blend: no source applied (the caller serves the cold start) */
 	char	   *cold_label;		/* per universe product: 1 cold start, 2 popularity */
 } Blend;
 
@@ -139,10 +140,13 @@ universe_index(const Universe *u, int64 id)
 /* ---- reco_blend.c ---- */
 
 /*
- * The weights of one call: the built-in defaults of the mode, then the
- * setting hybrid_weights, then jb (the call's weights, or NULL).
+ * The weights of one call: the built-in defaults of the mode, replaced by
+ * the setting hybrid_weights' object, replaced by jb (the call's weights,
+ * or NULL); an object is whole (a source it leaves out weighs 0).
+ * notice: a NOTICE names the sources an object leaves out.
  */
-extern void seg_reco_resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw);
+extern void seg_reco_resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw,
+									 bool notice);
 
 /*
  * The model's products merged with the content build's (c may be NULL), and
@@ -157,7 +161,10 @@ extern void seg_reco_blend_init(Blend *b, const Universe *u, const SegRecoAlsMod
 /*
  * Blend the sources for one customer into b->score over allowed products.
  * The caller sets b->ts_scratch (room for o->n doubles) first: plain C on
- * prepared arrays, so recommend_all's tasks run it.
+ * prepared arrays, so recommend_all's tasks run it.  When no source
+ * applies (no receipt, ALS weighed by none), b->fallback is set and the
+ * score is popularity: the caller serves the cold start instead
+ * (seg_reco_cold_start, on the backend's thread).
  */
 extern void seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m,
 									const SegRecoContent *c, const HybridWeights *hw,

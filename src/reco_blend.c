@@ -36,6 +36,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -55,23 +56,33 @@ static const char *const src_name[N_SRC] = {"als", "content", "popularity", "buy
  * source, in [0, 1], times its weight, summed.  With re-buys (include_purchased)
  * buy-again leads, the next-basket source (TIFU-KNN) adds the neighbours'
  * baskets and ALS breaks ties; for products new to the customer ALS leads,
- * with a touch of content and next basket, unscaled by the history
- * (history_prior 0).  Order: als, content, popularity, buy_again, nextbasket.
+ * with a touch of next basket, unscaled by the history (history_prior 0;
+ * chosen again on both windows with the demo data's demographic tastes,
+ * bench/weights_grid.sql: content lowered every set on the demo data).
+ * Order: als, content, popularity, buy_again, nextbasket.
  */
 static const double default_weights[N_SRC] = {0.1, 0.0, 0.0, 1.0, 0.5};
-static const double default_weights_new[N_SRC] = {1.0, 0.05, 0.0, 0.0, 0.05};
+static const double default_weights_new[N_SRC] = {1.0, 0.0, 0.0, 0.0, 0.05};
 #define DEFAULT_HISTORY_PRIOR 2.0
 #define DEFAULT_HISTORY_PRIOR_NEW 0.0
 #define CONTENT_HALF_LIFE_DAYS 90.0
 
-/* set the weights named in jb (an object); what names it in errors */
+/*
+ * The weights of jb (an object; what names it in messages): a weights
+ * object is whole, so a source it leaves out weighs 0 (an object written
+ * before a source existed keeps its meaning: {"als": 1, "content": 0,
+ * "popularity": 0, "buy_again": 0} stays ALS alone when next basket
+ * comes); history_prior left out keeps the value before.  notice: say
+ * which sources were left out (once per call: recommend_all).
+ */
 static void
-apply_weights(Jsonb *jb, HybridWeights *hw, const char *what)
+apply_weights(Jsonb *jb, HybridWeights *hw, const char *what, bool notice)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	char	   *key = NULL;
+	bool		named[N_SRC] = {false};
 	int			s;
 
 	if (!JB_ROOT_IS_OBJECT(jb))
@@ -79,6 +90,8 @@ apply_weights(Jsonb *jb, HybridWeights *hw, const char *what)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be a JSON object", what),
 				 errhint("For example '{\"als\": 1, \"content\": 0.3, \"popularity\": 0.1, \"buy_again\": 1}'.")));
+	for (s = 0; s < N_SRC; s++)
+		hw->w[s] = 0;
 	it = JsonbIteratorInit(&jb->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -108,10 +121,28 @@ apply_weights(Jsonb *jb, HybridWeights *hw, const char *what)
 						 errmsg("weight \"%s\" in %s must be a finite number not below 0, got %g", key, what, x),
 						 errhint("Use 0 to leave a source out.")));
 			if (slot >= 0)
+			{
 				hw->w[slot] = x;
+				named[slot] = true;
+			}
 			else
 				hw->history_prior = x;
 		}
+	}
+	if (notice)
+	{
+		StringInfoData missing;
+
+		initStringInfo(&missing);
+		for (s = 0; s < N_SRC; s++)
+			if (!named[s])
+				appendStringInfo(&missing, "%s%s", missing.len > 0 ? ", " : "", src_name[s]);
+		if (missing.len > 0)
+			ereport(NOTICE,
+					(errmsg("%s leaves out %s: weighed 0", what, missing.data),
+					 errdetail("A source a weights object leaves out weighs 0."),
+					 errhint("Name every source (als, content, popularity, buy_again, nextbasket) to silence this.")));
+		pfree(missing.data);
 	}
 }
 
@@ -119,16 +150,18 @@ static SPIPlanPtr plan_weights = NULL;
 static SPIPlanPtr plan_weights_setting = NULL;
 
 /*
- * The weights of one call: the built-in defaults of the mode, then the
- * setting hybrid_weights (its "rebuy" or "new" object: what tune_weights
- * chose on the owner's data), then the call's weights; keys left out keep
- * the value before.  Negative weights, or all four zero, are errors.  The
+ * The weights of one call: the built-in defaults of the mode, replaced by
+ * the setting hybrid_weights (its "rebuy" or "new" object: what
+ * tune_weights chose on the owner's data), replaced by the call's weights:
+ * each object is whole (a source it leaves out weighs 0; history_prior
+ * left out keeps the value before).  notice: say which sources an object
+ * leaves out.  Negative weights, or all zero, are errors.  The
  * setting is read as seg_reco.setting() reads it, without the call of a
  * PL/pgSQL function; should the key be missing, setting() itself is called
  * for its error.
  */
 void
-seg_reco_resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw)
+seg_reco_resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw, bool notice)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
@@ -158,11 +191,13 @@ seg_reco_resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw)
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
 		if (!isnull)
-			apply_weights(DatumGetJsonbP(d), hw, "the setting hybrid_weights");
+			apply_weights(DatumGetJsonbP(d), hw,
+						  include_purchased ? "the setting hybrid_weights (rebuy)" : "the setting hybrid_weights (new)",
+						  notice);
 	}
 	SPI_freetuptable(SPI_tuptable);
 	if (jb != NULL)
-		apply_weights(jb, hw, "weights");
+		apply_weights(jb, hw, "weights", notice);
 	for (s = 0; s < N_SRC; s++)
 		total += hw->w[s];
 	if (!(total > 0))
@@ -435,6 +470,7 @@ seg_reco_blend_init(Blend *b, const Universe *u, const SegRecoAlsModel *m, const
 	b->als = palloc(sizeof(double) * Max(m->n_products, 1));
 	b->cold_label = palloc0(Max(u->n, 1));
 	b->cold = false;
+	b->fallback = false;
 	b->ts_scratch = NULL;
 	b->nb_scratch = NULL;
 	b->nb_pid = NULL;
@@ -850,8 +886,14 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 			b->w_eff[s] *= conf;
 		total += b->w_eff[s];
 	}
-	if (!(total > 0))
-		b->w_eff[SRC_POP] = 1.0;	/* nothing else applies: popularity */
+	/*
+	 * nothing applies (say a member with ALS factors from digital events
+	 * but no receipt): popularity here, and the caller serves the stored
+	 * cold-start choice (seg_reco_cold_start) instead
+	 */
+	b->fallback = !(total > 0);
+	if (b->fallback)
+		b->w_eff[SRC_POP] = 1.0;
 
 	/*
 	 * popularity, when it weighs: share of the model's training customers,
@@ -921,6 +963,7 @@ seg_reco_blend_als_pool(Blend *b, const Universe *u, const HybridWeights *hw, co
 		return -1;
 	b->boost = NULL;
 	b->cold = false;
+	b->fallback = false;
 	for (i = 0; i < nc; i++)
 	{
 		double		d = exact[i] - lo;
@@ -1033,6 +1076,7 @@ seg_reco_row_sources(const Blend *b, int j)
 }
 
 static SPIPlanPtr plan_cold = NULL;
+static SPIPlanPtr plan_cold_choice = NULL;
 
 /*
  * Cold start: when build_popularity has run and the model reads
@@ -1041,7 +1085,10 @@ static SPIPlanPtr plan_cold = NULL;
  * list of cold_start_recommendations (sources {cold_start}), or
  * popularity, its global list (NULL customer; sources {popularity}); a
  * database still at 0.1.0 has no choice and gets the demographic list.
- * The model's popularity fills up.  score orders, disp is shown.
+ * A customer id absent from seg_reco.customers (an anonymous visitor, a
+ * stale id in a dashboard's join) gets the global list, labelled
+ * {popularity}: nothing about the customer is known.  The model's
+ * popularity fills up.  score orders, disp is shown.
  */
 void
 seg_reco_cold_start(Blend *b, const Universe *u, const SegRecoAlsModel *m, int64 customer_id,
@@ -1067,19 +1114,25 @@ seg_reco_cold_start(Blend *b, const Universe *u, const SegRecoAlsModel *m, int64
 		bool		isnull;
 		Datum		choice;
 
-		if (SPI_execute("SELECT pg_catalog.to_jsonb(pi) OPERATOR(pg_catalog.->>) 'cold_start'"
-						" FROM seg_reco.popularity_info pi", true, 1) != SPI_OK_SELECT)
+		values[0] = Int64GetDatum(customer_id);
+		if (SPI_execute_plan(seg_reco_keep_plan(&plan_cold_choice,
+									   "SELECT pg_catalog.to_jsonb(pi) OPERATOR(pg_catalog.->>) 'cold_start',"
+									   " EXISTS (SELECT 1 FROM seg_reco.customers c"
+									   " WHERE c.customer_id OPERATOR(pg_catalog.=) $1)"
+									   " FROM seg_reco.popularity_info pi",
+									   1, types),
+							 values, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "reading seg_reco.popularity_info failed");
 		if (SPI_processed == 0)
 			return;
 		choice = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (!isnull && strcmp(TextDatumGetCString(choice), "popularity") == 0)
+		if ((!isnull && strcmp(TextDatumGetCString(choice), "popularity") == 0) ||
+			!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
 		{
 			nulls[0] = 'n';
 			label = 2;
 		}
 		SPI_freetuptable(SPI_tuptable);
-		values[0] = Int64GetDatum(customer_id);
 		values[1] = Int32GetDatum(Max(want, 1));
 		if (SPI_execute_plan(seg_reco_keep_plan(&plan_cold,
 									   "SELECT c.product_id, c.score, c.rank"

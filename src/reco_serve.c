@@ -541,7 +541,8 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 	char	   *as_of_opt = NULL;
 	bool	   *allowed;
 	bool		known,
-				use_history;
+				use_history,
+				has_nb = false;
 	int32	   *hidx = NULL;
 	double	   *hw_ = NULL;
 	bool	   *hbought = NULL;
@@ -576,8 +577,9 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	old = MemoryContextSwitchTo(work);
 
-	seg_reco_resolve_weights(PG_ARGISNULL(7) ? NULL : PG_GETARG_JSONB_P(7), include_purchased, &hw);
-	m = seg_reco_als_model_get_serving(model, &as_of_opt);
+	seg_reco_resolve_weights(PG_ARGISNULL(7) ? NULL : PG_GETARG_JSONB_P(7), include_purchased, &hw, false);
+	/* the model's row once: version, as_of and the next-basket parameters */
+	m = seg_reco_als_model_get_serving_nb(model, &as_of_opt, &nbp, &has_nb);
 	use_history = !m->custom_source;
 	if (use_history)
 		c = seg_reco_content_get(true);
@@ -605,24 +607,29 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 									hidx, hbought, hn, &o);
 	nbi.params = NULL;
 	nbi.n = 0;
-	if (use_history && hw.w[SRC_NB] > 0)
-		(void) seg_reco_nb_fetch(model, customer_id, &nbp, &nbi);
+	if (use_history && hw.w[SRC_NB] > 0 && has_nb)
+		seg_reco_nb_fetch_neighbours(model, customer_id, &nbp, &nbi);
 
-	if (!known && o.n == 0)
-	{
-		disp = palloc(sizeof(double) * Max(u->n, 1));
-		seg_reco_cold_start(&b, u, m, customer_id, use_history, disp);
-		for (i = 0; i < u->n; i++)
-			if (b.boost && allowed[i])
-				b.score[i] += b.boost[i];
-	}
-	else
+	/*
+	 * the blend, unless there is nothing to blend (no factors, no receipt);
+	 * the cold start also when no source applied (b.fallback: factors from
+	 * digital events alone, ALS weighed by the receipts)
+	 */
+	if (known || o.n > 0)
 	{
 		b.ts_scratch = palloc(sizeof(double) * Max(o.n, 1));
 		b.nb_scratch = palloc(sizeof(double) * Max(o.n, 1));
 		b.nb_pid = palloc(sizeof(int64) * Max(o.n, 1));
 		seg_reco_blend_customer(&b, u, m, c, &hw, known ? x : NULL, NULL, &o, &nbi, end,
 								use_history, include_purchased, allowed);
+	}
+	if ((!known && o.n == 0) || b.fallback)
+	{
+		disp = palloc(sizeof(double) * Max(u->n, 1));
+		seg_reco_cold_start(&b, u, m, customer_id, use_history, disp);
+		for (i = 0; i < u->n; i++)
+			if (b.boost && allowed[i])
+				b.score[i] += b.boost[i];
 	}
 
 	out = palloc(sizeof(int32) * Max(Min(k, u->n), 1));
@@ -1009,6 +1016,8 @@ typedef struct RaJob
 	int64	   *hlast;
 	NbInput    *nbin;			/* the next-basket input of each slot */
 	int		   *got;
+	bool	   *cold;			/* no source applied: the backend serves the cold start (ra_cold) */
+	char	   *label;			/* topn each: 0 the sources of con, 1 cold_start, 2 popularity */
 	int32	   *out;			/* topn each: universe indexes */
 	double	   *score;			/* topn each */
 	double	   *con;			/* topn x (N_SRC + 1) each */
@@ -1080,28 +1089,22 @@ ra_screened(RaJob *j, int slot, int worker, const float *sf, const Occasions *o)
 }
 
 /*
- * One customer of the block: blend its ALS scores als (or with ALS alone,
- * its float scores sf first) and choose its list.
+ * The occasions of the block's customer slot (into pid and ts: room for
+ * occ_max each) and the products its list may hold (allowed: u->n).
  */
 /* task-safe: see threads.h */
 static void
-ra_customer(RaJob *j, int slot, int worker, double *als, const float *sf)
+ra_allowed(const RaJob *j, int slot, Occasions *o, int64 *pid, double *ts, bool *allowed)
 {
 	const Universe *u = j->u;
-	Blend	   *b = &j->bl[worker];
-	bool	   *allowed = j->allowed + (Size) worker * Max(u->n, 1);
-	int64	   *pid = j->occ_pid + (Size) worker * j->occ_max;
-	double	   *ts = j->occ_ts + (Size) worker * j->occ_max;
-	int32	   *out = j->out + (Size) slot * j->topn;
-	Occasions	o;
 	int64		h;
 	int			i;
 
-	o.n = seg_reco_tidy_occasions(j->occ_rows + j->ofirst[slot], (int) (j->olast[slot] - j->ofirst[slot]),
-						 pid, ts);
-	o.pid = pid;
-	o.ts = ts;
-	o.n_receipts = -1;			/* the blend counts them */
+	o->n = seg_reco_tidy_occasions(j->occ_rows + j->ofirst[slot], (int) (j->olast[slot] - j->ofirst[slot]),
+								   pid, ts);
+	o->pid = pid;
+	o->ts = ts;
+	o->n_receipts = -1;			/* the blend counts them */
 	memset(allowed, true, sizeof(bool) * u->n);
 	if (!j->include_purchased)
 	{
@@ -1115,14 +1118,36 @@ ra_customer(RaJob *j, int slot, int worker, double *als, const float *sf)
 			if (k >= 0)
 				allowed[k] = false;
 		}
-		for (i = 0; i < o.n; i++)
+		for (i = 0; i < o->n; i++)
 		{
-			int			k = universe_index(u, o.pid[i]);
+			int			k = universe_index(u, o->pid[i]);
 
 			if (k >= 0)
 				allowed[k] = false;
 		}
 	}
+}
+
+/*
+ * One customer of the block: blend its ALS scores als (or with ALS alone,
+ * its float scores sf first) and choose its list; when no source applies
+ * (b->fallback), no list: the backend serves the cold start (ra_cold).
+ */
+/* task-safe: see threads.h */
+static void
+ra_customer(RaJob *j, int slot, int worker, double *als, const float *sf)
+{
+	const Universe *u = j->u;
+	Blend	   *b = &j->bl[worker];
+	bool	   *allowed = j->allowed + (Size) worker * Max(u->n, 1);
+	int64	   *pid = j->occ_pid + (Size) worker * j->occ_max;
+	double	   *ts = j->occ_ts + (Size) worker * j->occ_max;
+	int32	   *out = j->out + (Size) slot * j->topn;
+	Occasions	o;
+	int			i;
+
+	ra_allowed(j, slot, &o, pid, ts, allowed);
+	j->cold[slot] = false;
 	j->screened[slot] = sf != NULL && ra_screened(j, slot, worker, sf, &o);
 	if (!j->screened[slot])
 	{
@@ -1130,14 +1155,68 @@ ra_customer(RaJob *j, int slot, int worker, double *als, const float *sf)
 			seg_reco_dot_rows_f(j->m->yf, j->m->n_products, j->m->d, j->x + (Size) slot * j->m->d, als);
 		seg_reco_blend_customer(b, u, j->m, j->c, j->hw, NULL, als, &o, &j->nbin[slot], j->end,
 								j->use_history, j->include_purchased, allowed);
+		if (b->fallback)
+		{
+			j->cold[slot] = true;
+			j->got[slot] = 0;
+			return;
+		}
 		j->got[slot] = seg_reco_select_list_prepared(u, j->c, b->score, allowed, j->topn,
 													 j->only_active, j->max_per_cat, j->diversity,
 													 j->pm, out, &j->sc[worker]);
 	}
 	for (i = 0; i < j->got[slot]; i++)
 	{
+		j->label[(Size) slot * j->topn + i] = 0;
 		j->score[(Size) slot * j->topn + i] = b->score[out[i]];
 		seg_reco_row_contributions(b, out[i], j->con + ((Size) slot * j->topn + i) * (N_SRC + 1));
+	}
+}
+
+/*
+ * The backend's room for ra_cold: a blend, an allowed array, the shown
+ * scores, occasion room and list scratch of its own (the threads may be
+ * scoring the next block meanwhile).
+ */
+typedef struct RaCold
+{
+	Blend		b;
+	bool	   *allowed;
+	double	   *disp;
+	int64	   *pid;
+	double	   *ts;
+	SelectScratch sc;
+} RaCold;
+
+/*
+ * The lists of the block's customers no source applied to (ra_customer
+ * left them empty, cold): the cold start recommend_for serves them
+ * (seg_reco_cold_start: SPI, so on the backend's thread), labelled by it.
+ */
+static void
+ra_cold(RaJob *j, RaCold *rc)
+{
+	int			slot,
+				i;
+
+	for (slot = 0; slot < j->rows; slot++)
+	{
+		int32	   *out = j->out + (Size) slot * j->topn;
+		Occasions	o;
+
+		if (!j->cold[slot])
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		ra_allowed(j, slot, &o, rc->pid, rc->ts, rc->allowed);
+		seg_reco_cold_start(&rc->b, j->u, j->m, j->ids[slot], j->use_history, rc->disp);
+		j->got[slot] = seg_reco_select_list_prepared(j->u, j->c, rc->b.score, rc->allowed, j->topn,
+													 j->only_active, j->max_per_cat, j->diversity,
+													 j->pm, out, &rc->sc);
+		for (i = 0; i < j->got[slot]; i++)
+		{
+			j->score[(Size) slot * j->topn + i] = rc->disp[out[i]];
+			j->label[(Size) slot * j->topn + i] = rc->b.cold_label[out[i]];
+		}
 	}
 }
 
@@ -1248,6 +1327,8 @@ ra_block_alloc(RaJob *job, int block)
 	job->nbin = palloc(sizeof(NbInput) * block);
 	job->screened = palloc0(sizeof(bool) * block);
 	job->got = palloc(sizeof(int) * block);
+	job->cold = palloc0(sizeof(bool) * block);
+	job->label = palloc0(sizeof(char) * block * Max(job->topn, 1));
 	job->out = palloc(sizeof(int32) * block * Max(job->topn, 1));
 	job->score = palloc(sizeof(double) * block * Max(job->topn, 1));
 	job->con = palloc(sizeof(double) * block * Max(job->topn, 1) * (N_SRC + 1));
@@ -1393,7 +1474,7 @@ ra_fetch(Portal portal, RaJob *job, int block, const int64 *occ_cust, int64 occ_
 
 static void
 ra_emit(ReturnSetInfo *rsinfo, const RaJob *job, const int64 *ids, int nsb,
-		uint32 *ckey, Datum *cdatum, int *ncache)
+		uint32 *ckey, Datum *cdatum, int *ncache, const Datum *cold_datum)
 {
 	int			slot;
 
@@ -1406,13 +1487,20 @@ ra_emit(ReturnSetInfo *rsinfo, const RaJob *job, const int64 *ids, int nsb,
 			Size		r = (Size) slot * job->topn + i;
 			Datum		values[5];
 			bool		nulls[5] = {false, false, false, false, false};
-			uint32		key = seg_reco_sources_key(job->con + r * (N_SRC + 1));
+			uint32		key;
 			int			c;
 
 			values[0] = Int64GetDatum(ids[slot]);
 			values[1] = Int64GetDatum(job->u->id[job->out[r]]);
 			values[2] = Float8GetDatum(job->score[r]);
 			values[3] = Int32GetDatum(i + 1);
+			if (job->label[r] != 0)
+			{
+				values[4] = cold_datum[(int) job->label[r]];
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+				continue;
+			}
+			key = seg_reco_sources_key(job->con + r * (N_SRC + 1));
 			for (c = 0; c < *ncache && ckey[c] != key; c++)
 				;
 			if (c == *ncache)
@@ -1497,6 +1585,8 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	RaNb		nb;
 	ArrayType  *only = NULL;	/* customer_ids, distinct and ascending */
 	int			n_only = 0;
+	RaCold		rc;
+	Datum		cold_datum[3];
 
 	SEG_RECO_ARG_NOT_NULL(0, "model");
 	SEG_RECO_ARG_NOT_NULL(1, "n");
@@ -1529,7 +1619,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 		pfree(ids);
 	}
 
-	seg_reco_resolve_weights(PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4), include_purchased, &hw);
+	seg_reco_resolve_weights(PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4), include_purchased, &hw, true);
 	m = seg_reco_als_model_get_serving(model, &as_of_opt);
 	use_history = !m->custom_source;
 	if (use_history)
@@ -1613,6 +1703,21 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 			job.ymax = Max(job.ymax, m->y_norm[i]);
 	}
 	ra_job_alloc(&job, work, occ_cust, occ_n, block);
+	seg_reco_blend_init(&rc.b, u, m, c);
+	rc.allowed = palloc(sizeof(bool) * Max(u->n, 1));
+	rc.disp = palloc(sizeof(double) * Max(u->n, 1));
+	rc.pid = palloc(sizeof(int64) * job.occ_max);
+	rc.ts = palloc(sizeof(double) * job.occ_max);
+	seg_reco_select_scratch_init(&rc.sc, u, &pm);
+	{
+		Datum		el[1];
+
+		el[0] = CStringGetTextDatum("cold_start");
+		cold_datum[1] = PointerGetDatum(construct_array(el, 1, TEXTOID, -1, false, TYPALIGN_INT));
+		el[0] = CStringGetTextDatum("popularity");
+		cold_datum[2] = PointerGetDatum(construct_array(el, 1, TEXTOID, -1, false, TYPALIGN_INT));
+		cold_datum[0] = (Datum) 0;
+	}
 	seg_reco_progress_step(progress, "score", only != NULL ? n_only : m->n_customers, "customers",
 						   psprintf("kernels: %s%s", seg_reco_simd_name(job.simd),
 									job.als_only ? ", ALS alone: float32 screening, exact" : ""));
@@ -1659,8 +1764,9 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 			if (next > 0)
 				running = seg_reco_parallel_begin((next + RA_TILE - 1) / RA_TILE, ra_task,
 												  &jobs[1 - cur]);
+			ra_cold(&jobs[cur], &rc);
 			MemoryContextSwitchTo(old);
-			ra_emit(rsinfo, &jobs[cur], jobs[cur].ids, jobs[cur].rows, ckey, cdatum, &ncache);
+			ra_emit(rsinfo, &jobs[cur], jobs[cur].ids, jobs[cur].rows, ckey, cdatum, &ncache, cold_datum);
 			MemoryContextSwitchTo(work);
 			cur = 1 - cur;
 		}

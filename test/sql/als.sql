@@ -43,10 +43,10 @@ SELECT c AS customer_id,
  GROUP BY c ORDER BY c;
 
 -- without re-buys, the one product of the group the customer lacks comes first
--- (ALS alone: the popularity weight of the new-products default is off)
+-- (ALS alone)
 SELECT c AS customer_id, r.product_id, r.rank
   FROM generate_series(1, 12) c,
-       seg_reco.recommend_for(c, 1, include_purchased => false, model => 'groups', weights => '{"popularity": 0}') r
+       seg_reco.recommend_for(c, 1, include_purchased => false, model => 'groups', weights => '{"als": 1}') r
  ORDER BY c;
 
 -- the candidates filter, and k larger than the catalogue
@@ -69,7 +69,7 @@ SELECT count(*) FROM seg_reco.similar_products(999, 5, model => 'groups');
 
 -- fold-in: customer 13 buys after training like group 2; compare with a retrain
 INSERT INTO als_inter VALUES (13, 201, 2), (13, 202, 1), (13, 203, 3);
-CREATE TABLE fold AS SELECT * FROM seg_reco.recommend_for(13, 6, model => 'groups', weights => '{"popularity": 0}');
+CREATE TABLE fold AS SELECT * FROM seg_reco.recommend_for(13, 6, model => 'groups', weights => '{"als": 1}');
 SELECT bool_and(product_id > 200) AS own_group, count(*) FROM fold;
 SELECT seg_reco.als_train('groups_retrained', factors => 2, regularization => 0.1, alpha => 5,
                           iterations => 30, solver => 'cholesky',
@@ -148,12 +148,12 @@ SELECT max(abs(lhs.v - rhs.v)) / max(abs(rhs.v)) < 1e-5 AS normal_equations_hold
 -- group 1's products: group 2's scores are zero up to rounding)
 INSERT INTO als_inter VALUES (14, 101, 3), (14, 103, 1), (14, 105, 2);
 CREATE TABLE fold_fly AS
-SELECT * FROM seg_reco.recommend_for(14, 6, only_active => false, model => 'fold', weights => '{"popularity": 0}');
+SELECT * FROM seg_reco.recommend_for(14, 6, only_active => false, model => 'fold', weights => '{"als": 1}');
 SELECT r - 'seconds' AS result FROM seg_reco.als_fold_in('fold', '{14}') r;
 SELECT count(*) AS stored FROM seg_reco.als_customer_factors WHERE model = 'fold' AND customer_id = 14;
 SELECT count(*) AS listed, bool_and(s.product_id = f.product_id) AS same_list,
        max(abs(s.score - f.score)) < 1e-5 AS same_scores, bool_and(s.product_id < 200) AS own_group
-  FROM seg_reco.recommend_for(14, 6, only_active => false, model => 'fold', weights => '{"popularity": 0}') s
+  FROM seg_reco.recommend_for(14, 6, only_active => false, model => 'fold', weights => '{"als": 1}') s
   JOIN fold_fly f USING (rank);
 SELECT array_agg(r.product_id ORDER BY r.rank) = (
          SELECT array_agg(product_id ORDER BY s DESC) FROM (
