@@ -8,6 +8,7 @@
 #   db.sh        the database, the extension, demo data, the pipeline
 #   report.sh    the visual report (HTML with ECharts) and its Chromium test
 #   citus.sh     the Citus build (vendored source) and the Citus cluster
+#   tap.sh       the TAP tests (prove), the summary line of the test scripts
 #
 # Environment:
 #   SEG_RECO_PGPORT   port of the throwaway cluster (default 54315; socket only)
@@ -48,7 +49,7 @@ EXT_RECREATED=0      # set to 1 by ensure_db when seg_reco was (re)created
 REBUILD=0            # demo.sh --rebuild sets 1: clean build, new extension, new data
 SHOW_PROGRESS=0      # demo.sh sets 1: a line per step of the demo data and refresh()
 
-for _lib in common build cluster db report citus; do
+for _lib in common build cluster db report citus tap; do
     # shellcheck source=/dev/null
     source "$ROOT/scripts/lib/$_lib.sh"
 done

@@ -5,9 +5,11 @@
 # report of a small demo database opened in headless Chromium (one test:
 # run_report_test in scripts/lib/report.sh) and the analyst report
 # scripts/report.sql on that database (one test), then the TAP tests of
-# test/t/*.pl (each starts clusters of its own: upgrade paths).
+# test/t/*.pl (each starts clusters of its own: upgrade paths).  The tests
+# on a Citus cluster are scripts/test-citus.sh's (.ci/run runs it after this).
 # Ends with the line "N passed, N failed[, N skipped]" (N = test files);
-# exits non-zero if anything failed.  .ci/run calls exactly this script.
+# exits non-zero if anything failed.  .ci/run calls this script, then
+# scripts/test-citus.sh.
 #
 # Tests that read the public data sets of ../shared/data (or
 # $SEG_RECO_SHARED/data) are skipped, each named with the file it misses,
@@ -163,53 +165,10 @@ run_thread_check() {
     fi
 }
 
-# Citus for test/t/007_citus.pl: built from ../shared/vendor unless
-# installed (scripts/lib/citus.sh; about 2 minutes).  Under CI a failed
-# build fails the suite; elsewhere the Citus test is then skipped, saying why.
-CITUS_MISSING=
-ensure_citus_for_tests() {
-    if bash "$ROOT/scripts/citus.sh" build; then
-        return 0
-    fi
-    _is_ci && die "Citus $CITUS_VERSION could not be built (CI runs every test)"
-    CITUS_MISSING="Citus could not be built (log: $STATE/citus_build.log)"
-    warn "$CITUS_MISSING: test/t/007_citus.pl will be skipped"
-}
-
 # test/t/*.pl: TAP tests with PostgreSQL's own test modules; each starts the
-# clusters it needs (as the cluster's OS user, in a folder it can write)
-run_tap() {
-    local files=() f log=$STATE/tap.log dir=$FALLBACK/tap
-    for f in "$ROOT"/test/t/*.pl; do
-        [[ -f $f ]] && files+=("$(basename "$f")")
-    done
-    if [[ ${#files[@]} -eq 0 ]]; then
-        say "    no TAP tests in test/t/: skipped"
-        return 0
-    fi
-    mkdir -p "$dir"
-    rm -rf "$dir/tmp_check" "$dir/t"
-    cp -r "$ROOT/test/t" "$dir/t"
-    if is_root; then chown -R postgres:postgres "$dir"; fi
-    local pgxs
-    pgxs=$(dirname "$("$PG_CONFIG" --pgxs)")/..
-    as_pg env PATH="$PGBIN:$PATH" TESTDIR="$dir" PG_REGRESS="$pgxs/test/regress/pg_regress" \
-        PGHOST= PGPORT= PGUSER= \
-        bash -c "cd '$dir' && prove -I '$pgxs/test/perl' t/*.pl" >"$log" 2>&1 || true
-    sed 's/^/    /' "$log"
-    # a file passed only if prove printed "t/NAME.pl .. ok" for it
-    for f in "${files[@]}"; do
-        if grep -qE "^t/${f//./\\.} \.+ skipped" "$log" && ! _is_ci; then
-            SKIPPED=$(( SKIPPED + 1 ))
-            SKIPPED_NAMES+=("TAP: test/t/$f ($(grep -oE "^t/${f//./\\.} \.+ skipped: .*" "$log" | sed 's/^[^:]*: //'))")
-        elif grep -qE "^t/${f//./\\.} \.+ ok" "$log"; then
-            PASSED=$(( PASSED + 1 ))
-        else
-            FAILED=$(( FAILED + 1 ))
-            FAILED_NAMES+=("TAP: test/t/$f (logs: $dir/tmp_check/log)")
-        fi
-    done
-}
+# clusters it needs (scripts/lib/tap.sh).  The Citus tests (test/citus/t)
+# are scripts/test-citus.sh's.
+run_tap() { run_tap_dir test/t tap; }
 
 if [[ $VALGRIND -eq 1 ]]; then
     # shellcheck source=scripts/lib/valgrind.sh
@@ -250,20 +209,6 @@ step "pg_regress (make installcheck)" run_regress
 step "pgTAP (pg_prove)" run_pgtap
 step "visual report (headless Chromium)" run_report_test
 step "analyst report (scripts/report.sql)" run_analyst_report_test
-step "Citus (build if missing)" ensure_citus_for_tests
 step "TAP (prove test/t)" run_tap
 print_timings
-if [[ ${#FAILED_NAMES[@]} -gt 0 ]]; then
-    printf '\nfailed:\n'
-    printf '  %s\n' "${FAILED_NAMES[@]}"
-fi
-if [[ ${#SKIPPED_NAMES[@]} -gt 0 ]]; then
-    printf '\nskipped:\n'
-    printf '  %s\n' "${SKIPPED_NAMES[@]}"
-fi
-if [[ $SKIPPED -gt 0 ]]; then
-    printf '\n%d passed, %d failed, %d skipped\n' "$PASSED" "$FAILED" "$SKIPPED"
-else
-    printf '\n%d passed, %d failed\n' "$PASSED" "$FAILED"
-fi
-[[ $FAILED -eq 0 ]]
+print_test_summary

@@ -17,8 +17,8 @@
 #   cohorts, models, content, popularity, rules, ALS factors, the
 #   recommendations view, recommend_for of a sample) equals the single
 #   node's run; default_as_of counts the non-members' lines on both.
-# Skipped only when Citus is not installed (scripts/test.sh builds it from
-# ../shared/vendor first; under CI=true a failed build fails the suite).
+# Run by scripts/test-citus.sh, which builds Citus from ../shared/vendor
+# first (a failed build fails it); skipped only when Citus is not installed.
 use strict;
 use warnings;
 
