@@ -35,6 +35,7 @@
 #include "utils/memutils.h"
 
 #include "als_model.h"
+#include "citus.h"
 #include "linalg.h"
 #include "nbr.h"
 
@@ -538,11 +539,14 @@ seg_reco_als_model_get_serving_nb(const char *name, char **as_of_option, NbParam
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "reading seg_reco.models failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
+	{
+		seg_reco_citus_model_missing("als", name);
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("als model \"%s\" does not exist", name),
 				 errdetail("No row of seg_reco.models has this name."),
 				 errhint("Train it with: SELECT seg_reco.als_train('%s');", name)));
+	}
 	kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (strcmp(kind, "als") != 0)
 		ereport(ERROR,

@@ -41,8 +41,10 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "citus.h"
 #include "clustering.h"
 #include "guards.h"
 #include "kmeans.h"
@@ -1422,6 +1424,14 @@ km_cache_by_name(FunctionCallInfo fcinfo, text *name)
 
 	values[0] = PointerGetDatum(name);
 	SPI_connect();
+	/* on a Citus worker, per row of a shard's query: say how to write it */
+	if (seg_reco_on_citus_worker())
+	{
+		ret = SPI_execute_with_args("SELECT 1 FROM seg_reco.models m WHERE m.name OPERATOR(pg_catalog.=) $1",
+									1, argtypes, values, NULL, true, 1);
+		if (ret == SPI_OK_SELECT && SPI_processed == 0)
+			seg_reco_citus_model_missing("kmeans", text_to_cstring(name));
+	}
 	ret = SPI_execute_with_args("SELECT seg_reco.kmeans_load($1)", 1, argtypes, values, NULL, true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "seg_reco.kmeans_load returned no row");

@@ -281,8 +281,19 @@ same_on_both(q{WITH c AS MATERIALIZED (SELECT customer_id FROM seg_reco.customer
 ($ret, $out, $err) = $coord->psql('postgres', q{
 	SELECT count(*) FROM seg_reco.customers c, seg_reco.recommend_for(c.customer_id, 5) r
 	 WHERE c.customer_id % 97 = 0});
-like($err, qr/ERROR:  als model "default" does not exist/,
-	'recommend_for per row of a multi-shard query runs in the workers, without the models (not yet)');
+like($err, qr/ERROR:  als model "default" is not on this Citus worker\nDETAIL:  .*per row of a query over a distributed table.*\nHINT:  Gather the customers on the coordinator first and call it there: WITH c AS MATERIALIZED/s,
+	'recommend_for per row of a multi-shard query: a clear error on the worker, saying how to write it');
+# kmeans_assign by name per row of a multi-shard query: the same kind of
+# error; the model as a value read once on the coordinator (the hint's
+# form) gives the literal model's clusters
+$coord->safe_psql('postgres', "SELECT seg_reco.kmeans_save('feat_model', '$lit'::seg_reco.kmeans_model)");
+($ret, $out, $err) = $coord->psql('postgres', q{
+	SELECT count(*) FROM public.feat WHERE seg_reco.kmeans_assign(f, 'feat_model') = 1});
+like($err, qr/ERROR:  kmeans model "feat_model" is not on this Citus worker\n.*HINT:  Pass the model as a value, read once on the coordinator: seg_reco\.kmeans_assign\(features, \(SELECT seg_reco\.kmeans_load\('feat_model'\)\)\)/s,
+	'kmeans_assign by name per row of a multi-shard query: a clear error on the worker, saying how to write it');
+is(digest($coord, q{SELECT customer_id, seg_reco.kmeans_assign(f, (SELECT seg_reco.kmeans_load('feat_model')))
+                      FROM public.feat}),
+	digest($plain, $assign), 'the hint\'s form gives the single node\'s clusters');
 
 # default_as_of (the date every serving call and the pipeline read) is the
 # latest line's, members' or not: a non-member's line a day after the last,
