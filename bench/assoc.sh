@@ -28,7 +28,9 @@
 # of scripts/lib.sh (it builds and installs: hold the install lock when
 # others share the machine).  Times are medians of RUNS (3) runs, the
 # self-joins' of SELFJOIN_RUNS (1: a minute on UCI).  Nothing is asserted:
-# it prints.  Environment: RUNS, TEST_DAYS, EVAL_BASKETS,
+# it prints.  Environment: RUNS, TEST_DAYS, EVAL_BASKETS, MAX_BASKETS (the
+# quality rules mined from a hash sample of at most that many receipts, as
+# build_rules does above rules_max_baskets; default all),
 # FRESH=1 (recreate the database), SKIP_REFERENCE=1, SKIP_TIMINGS=1, SKIP_QUALITY=1,
 # SHARED (the folder holding data/, default ../shared).
 set -euo pipefail
@@ -188,13 +190,14 @@ bench_all() {
 # hit rate @10 of the two orders on held-out receipts
 quality() {   # quality TABLE LABEL SUPPORT CONFIDENCE
     local table=$1 label=$2 s=$3 c=$4
-    say "==> $label: rules from the receipts before the last $TEST_DAYS days (support $s, confidence $c, length <= 3)"
-    q -v t="$table" -v s="$s" -v c="$c" -v days="$TEST_DAYS" -v n="$EVAL_BASKETS" <<'SQL'
+    say "==> $label: rules from the receipts before the last $TEST_DAYS days (support $s, confidence $c, length <= 3, max_baskets ${MAX_BASKETS:-all})"
+    q -v t="$table" -v s="$s" -v c="$c" -v days="$TEST_DAYS" -v n="$EVAL_BASKETS" -v mb="${MAX_BASKETS:-NULL}" <<'SQL'
 SELECT max(ts) - make_interval(days => :days) AS split FROM public.:t \gset
 CREATE TEMP TABLE rules AS
 SELECT * FROM seg_reco.association_rules(
     format('SELECT basket, product FROM public.%I WHERE ts < %L', :'t', :'split'),
-    :s, :c, max_length => 3, min_length => 2);
+    :s, :c, max_length => 3, min_length => 2, max_baskets => :mb);
+SELECT count(*) AS rules, round(max(count / support)) AS baskets_mined FROM rules;
 CREATE INDEX ON rules ((lhs[1]));
 CREATE TEMP TABLE pop AS
 SELECT product, count(DISTINCT basket) AS n FROM public.:t WHERE ts < :'split'

@@ -7245,3 +7245,240 @@ BEGIN
     PERFORM seg_reco._progress_end('tune_weights');
 END
 $fn$;
+
+-- Issue 12, item 3 (rules at scale): association_rules and frequent_itemsets
+-- get max_baskets (a hash sample of the baskets above it); build_rules mines
+-- at most the setting rules_max_baskets (default 500,000) receipts.
+DROP FUNCTION seg_reco.association_rules(text, float8, float8, integer, integer, integer, integer);
+CREATE FUNCTION seg_reco.association_rules(query text,
+                                           min_support float8,
+                                           min_confidence float8,
+                                           max_length integer DEFAULT 10,
+                                           min_length integer DEFAULT 1,
+                                           min_count integer DEFAULT 1,
+                                           max_itemsets integer DEFAULT 1000000,
+                                           max_baskets integer DEFAULT NULL)
+RETURNS TABLE(lhs bigint[], rhs bigint, support float8, confidence float8, lift float8,
+              leverage float8, conviction float8, coverage float8, count bigint)
+AS 'MODULE_PATHNAME', 'seg_reco_association_rules'
+LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1000
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco.association_rules(text, float8, float8, integer, integer, integer, integer, integer) IS 'association rules lhs => {rhs} (one item on the right, as arules'' apriori) with support, confidence, lift, leverage, conviction, coverage and count, from the frequent itemsets (FP-growth) of a query of (basket id, product id); above max_baskets baskets, of a hash sample of at most that many';
+DROP FUNCTION seg_reco.frequent_itemsets(text, float8, integer, integer, integer, integer);
+CREATE FUNCTION seg_reco.frequent_itemsets(query text,
+                                           min_support float8,
+                                           max_length integer DEFAULT 10,
+                                           min_length integer DEFAULT 1,
+                                           min_count integer DEFAULT 1,
+                                           max_itemsets integer DEFAULT 1000000,
+                                           max_baskets integer DEFAULT NULL)
+RETURNS TABLE(items bigint[], support float8, count bigint)
+AS 'MODULE_PATHNAME', 'seg_reco_frequent_itemsets'
+LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1000
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco.frequent_itemsets(text, float8, integer, integer, integer, integer, integer) IS 'every itemset held by at least ceil(min_support x baskets) (and min_count) baskets of a query of (basket id, product id), with its support and count (FP-growth); above max_baskets baskets, of a hash sample of at most that many';
+INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
+    ('rules_max_baskets', '500000', 'most receipts build_rules mines (0: all); above it the rules come from a hash sample of at most that many receipts, which bounds the step''s memory and time');
+CREATE OR REPLACE FUNCTION seg_reco.build_rules(min_support float8 DEFAULT NULL,
+                                     min_confidence float8 DEFAULT NULL,
+                                     max_length integer DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_t0      timestamptz := clock_timestamp();
+    v_asked   float8 := coalesce(min_support, (seg_reco.setting('rules_min_support'))::float8);
+    v_supp    float8 := v_asked;
+    v_conf    float8 := coalesce(min_confidence, (seg_reco.setting('rules_min_confidence'))::float8);
+    v_len     integer := coalesce(max_length, (seg_reco.setting('rules_max_length'))::integer);
+    v_count   integer := (seg_reco.setting('rules_min_count'))::integer;
+    v_max     integer := (seg_reco.setting('rules_max_itemsets'))::integer;
+    v_maxb_j  jsonb := seg_reco.setting('rules_max_baskets');
+    v_maxb    integer;
+    v_baskets float8;
+    v_rows    bigint;
+    v_summary jsonb;
+    -- on Citus the non-members' lines are in nonmember_transactions
+    -- (seg_reco.distribute()): their receipts count as well
+    v_lines   text := 'SELECT t.receipt_id, t.product_id FROM seg_reco.transactions t WHERE t.amount > 0'
+                      || CASE WHEN pg_catalog.to_regclass('seg_reco.nonmember_transactions') IS NOT NULL
+                              THEN ' UNION ALL SELECT n.receipt_id, n.product_id'
+                                   ' FROM seg_reco.nonmember_transactions n WHERE n.amount > 0'
+                              ELSE '' END;
+BEGIN
+    IF jsonb_typeof(v_maxb_j) IS DISTINCT FROM 'number' OR (v_maxb_j::numeric) <> trunc(v_maxb_j::numeric)
+       OR (v_maxb_j::numeric) NOT BETWEEN 0 AND 2147483647 THEN
+        RAISE EXCEPTION 'setting rules_max_baskets must be a whole number from 0 to 2147483647, got %', v_maxb_j
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'It is the most receipts build_rules mines; 0 mines all.',
+                  HINT = 'Delete the override (DELETE FROM seg_reco.settings WHERE key = ''rules_max_baskets'') for the default 500000.';
+    END IF;
+    v_maxb := nullif((v_maxb_j::numeric)::integer, 0);
+    LOCK TABLE seg_reco.product_rules_info IN EXCLUSIVE MODE;
+    DELETE FROM seg_reco.product_rules;
+    LOOP
+        BEGIN
+            INSERT INTO seg_reco.product_rules
+                (lhs, rhs, support, confidence, lift, leverage, conviction, coverage, count)
+            SELECT r.lhs, r.rhs, r.support, r.confidence, r.lift, r.leverage, r.conviction, r.coverage, r.count
+              FROM seg_reco.association_rules(
+                       v_lines,
+                       v_supp, v_conf, max_length => greatest(v_len, 2), min_length => 2,
+                       min_count => v_count, max_itemsets => v_max, max_baskets => v_maxb) r;
+            GET DIAGNOSTICS v_rows = ROW_COUNT;
+            EXIT;
+        EXCEPTION WHEN program_limit_exceeded THEN
+            IF v_supp >= 0.5 OR v_count >= 1073741824 THEN
+                RAISE;
+            END IF;
+            RAISE NOTICE 'build_rules: more than % frequent itemsets at support % and count %; trying % and %',
+                v_max, v_supp, v_count, least(2 * v_supp, 1), 2 * v_count;
+            v_supp := least(2 * v_supp, 1);
+            v_count := 2 * v_count;
+        END;
+    END LOOP;
+    -- the receipts mined: count / support of any rule (when there is one)
+    SELECT round(max(r.count / r.support)) INTO v_baskets FROM seg_reco.product_rules r;
+    v_summary := jsonb_build_object('rules', v_rows, 'min_support', v_supp, 'min_count', v_count,
+                                    'min_confidence', v_conf, 'max_length', v_len,
+                                    'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3))
+                 || CASE WHEN v_supp = v_asked THEN '{}'::jsonb
+                         ELSE jsonb_build_object('asked_min_support', v_asked) END
+                 || CASE WHEN v_maxb IS NULL THEN '{}'::jsonb
+                         ELSE jsonb_build_object('max_baskets', v_maxb, 'baskets', v_baskets::bigint) END;
+    INSERT INTO seg_reco.product_rules_info AS i
+        (singleton, min_support, min_confidence, max_length, built_at, summary)
+    VALUES (true, v_supp, v_conf, v_len, now(), v_summary)
+    ON CONFLICT (singleton) DO UPDATE
+        SET min_support = excluded.min_support, min_confidence = excluded.min_confidence,
+            max_length = excluded.max_length, built_at = excluded.built_at, summary = excluded.summary;
+    RETURN v_summary;
+END
+$fn$;
+
+-- Issue 12, item 1 (clusters at scale): refresh_clusters computes the
+-- feature vectors once, calls each model once per customer and profiles
+-- the clusters per cluster instead of per customer and column.
+CREATE OR REPLACE FUNCTION seg_reco.refresh_clusters() RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_n bigint;
+    v_opts jsonb;
+    v_select jsonb;
+    v_k integer;
+    v_kmin integer := (seg_reco.setting('cluster_k_min'))::integer;
+    v_kmax integer := (seg_reco.setting('cluster_k_max'))::integer;
+    v_pair record;
+    v_km seg_reco.kmeans_model;
+    v_gm seg_reco.gmm_model;
+    v_cols text[];
+    v_aggs text;
+    v_vals text;
+BEGIN
+    PERFORM seg_reco._progress_begin('clusters', 5);
+    PERFORM seg_reco._progress_step('clusters', 'select_k');
+    DELETE FROM seg_reco.customer_clusters;
+    CREATE TEMP TABLE _seg_reco_cluster_rows ON COMMIT DROP AS
+    SELECT f.customer_id, seg_reco.cluster_feature_vector(f) AS v FROM seg_reco.customer_features f;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    IF v_n < 2 THEN
+        DROP TABLE _seg_reco_cluster_rows;
+        PERFORM seg_reco._progress_end('clusters');
+        RETURN jsonb_build_object('skipped', 'fewer than 2 customers with purchases');
+    END IF;
+    SELECT count(*) INTO v_n FROM (SELECT DISTINCT r.v FROM _seg_reco_cluster_rows r) d;
+    IF v_n <= 2 THEN
+        DROP TABLE _seg_reco_cluster_rows;
+        PERFORM seg_reco._progress_end('clusters');
+        RETURN jsonb_build_object('skipped', 'fewer than 3 distinct customers');
+    END IF;
+    -- never more clusters than distinct customers allow
+    v_kmax := least(v_kmax, (v_n - 1)::integer);
+    v_kmin := least(v_kmin, v_kmax);
+    v_opts := jsonb_build_object('standardize', true, 'log1p', jsonb_build_array(1, 2, 3, 4, 5),
+                                 'seed', seg_reco.setting('cluster_seed'));
+    IF v_kmin >= v_kmax THEN
+        v_k := v_kmin;
+        v_select := jsonb_build_object('chosen_k', v_k, 'rule', 'only one k allowed');
+    ELSE
+        SELECT seg_reco.kmeans_select_k(r.v, v_kmin, v_kmax, v_opts)
+          INTO v_select FROM _seg_reco_cluster_rows r;
+        v_k := (v_select ->> 'chosen_k')::integer;
+    END IF;
+
+    PERFORM seg_reco._progress_step('clusters', 'kmeans', detail => format('k = %s', v_k));
+    SELECT seg_reco.kmeans_train(r.v, v_k, v_opts) INTO v_km FROM _seg_reco_cluster_rows r;
+    PERFORM seg_reco.kmeans_save('customer_kmeans', v_km);
+    PERFORM seg_reco._progress_step('clusters', 'gmm', detail => format('k = %s', v_k));
+    SELECT seg_reco.gmm_train(r.v, v_k,
+                              v_opts || jsonb_build_object('covariance_type', seg_reco.setting('gmm_covariance'),
+                                                           'n_init', 1))
+      INTO v_gm FROM _seg_reco_cluster_rows r;
+    PERFORM seg_reco.gmm_save('customer_gmm', v_gm);
+
+    PERFORM seg_reco._progress_step('clusters', 'assign');
+    -- OFFSET 0: each function once per customer (not once per reference)
+    CREATE TEMP TABLE _seg_reco_assigned ON COMMIT DROP AS
+    SELECT a.customer_id, (a.km).cluster AS cluster, (a.km).distance AS distance, a.comp, a.p[a.comp] AS prob
+      FROM (SELECT r.customer_id,
+                   seg_reco.kmeans_assign_distance(r.v, v_km) AS km,
+                   seg_reco.gmm_assign(r.v, v_gm) AS comp,
+                   seg_reco.gmm_proba(r.v, v_gm) AS p
+              FROM _seg_reco_cluster_rows r OFFSET 0) a;
+    DROP TABLE _seg_reco_cluster_rows;
+
+    -- name the clusters from their profiles: per cluster and over all
+    -- customers, the mean (and the population standard deviation) of each
+    -- customer_features column a name weighs
+    PERFORM seg_reco._progress_step('clusters', 'names');
+    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_cols
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = 'seg_reco.customer_features'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname <> 'customer_id'
+       AND a.attname IN (SELECT w.key FROM seg_reco.cluster_names n, jsonb_each(n.weights) w);
+    CREATE TEMP TABLE _seg_reco_names (cluster integer PRIMARY KEY, name text NOT NULL) ON COMMIT DROP;
+    IF v_cols IS NOT NULL THEN
+        SELECT string_agg(format('avg(f.%1$I::float8) AS a%2$s, stddev_pop(f.%1$I::float8) AS s%2$s', c, i), ', '),
+               string_agg(format('(%L, g.a%s, g.s%s)', c, i, i), ', ')
+          INTO v_aggs, v_vals
+          FROM unnest(v_cols) WITH ORDINALITY u(c, i);
+        EXECUTE format($q$
+        CREATE TEMP TABLE _seg_reco_profile ON COMMIT DROP AS
+        WITH g AS (
+            SELECT c.cluster, grouping(c.cluster) AS whole, %s
+              FROM seg_reco.customer_features f
+              JOIN _seg_reco_assigned c USING (customer_id)
+             GROUP BY GROUPING SETS ((c.cluster), ())
+        ), long AS (
+            SELECT g.cluster, g.whole, u.col, u.mu, u.sd
+              FROM g CROSS JOIN LATERAL (VALUES %s) u(col, mu, sd)
+        ), z AS (
+            SELECT l.cluster, l.col, coalesce((l.mu - p.mu) / nullif(p.sd, 0), 0) AS z
+              FROM long l JOIN long p ON p.col = l.col AND p.whole = 1
+             WHERE l.whole = 0
+        )
+        SELECT z.cluster, n.name, sum(z.z * w.value::text::float8) AS score
+          FROM z JOIN seg_reco.cluster_names n ON true
+          JOIN jsonb_each(n.weights) w ON w.key = z.col
+         GROUP BY z.cluster, n.name$q$, v_aggs, v_vals);
+        LOOP
+            SELECT p.cluster, p.name INTO v_pair
+              FROM _seg_reco_profile p
+             ORDER BY p.score DESC, p.cluster, p.name LIMIT 1;
+            EXIT WHEN NOT FOUND;
+            INSERT INTO _seg_reco_names VALUES (v_pair.cluster, v_pair.name);
+            DELETE FROM _seg_reco_profile p WHERE p.cluster = v_pair.cluster OR p.name = v_pair.name;
+        END LOOP;
+        DROP TABLE _seg_reco_profile;
+    END IF;
+    INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
+    SELECT a.customer_id, a.cluster, coalesce(n.name, 'Cluster ' || a.cluster), a.distance, a.comp, a.prob
+      FROM _seg_reco_assigned a LEFT JOIN _seg_reco_names n ON n.cluster = a.cluster;
+    DROP TABLE _seg_reco_assigned, _seg_reco_names;
+    PERFORM seg_reco._progress_end('clusters');
+    RETURN jsonb_build_object('k', v_k, 'rule', v_select -> 'rule');
+END;
+$fn$;

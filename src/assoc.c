@@ -6,7 +6,10 @@
  * The query is read in one pass through a receiver of ours (no result set
  * is materialised): basket ids and product ids are mapped to dense numbers
  * in hash tables as rows arrive, so a row costs 8 bytes (in a buffer of
- * memory.h, grown without copying).  The baskets are then sets of items
+ * memory.h, grown without copying).  Above max_baskets baskets (an argument,
+ * NULL: all) only a sample of them is kept as rows arrive, chosen by a hash
+ * of the basket id (basket_sample_shrink), so that memory and mining time
+ * stay those of max_baskets baskets.  The baskets are then sets of items
  * (a product twice in a basket counts once), the frequent itemsets come
  * from FP-growth (assoc_fpgrowth.c), and the rules X => {y} are formed
  * from them as arules' apriori forms them (Hahsler, Gruen & Hornik 2005;
@@ -112,7 +115,7 @@ typedef struct BasketReceiver
 	int64		last_basket;	/* the previous row's basket id (integer ... */
 	const char *last_text;		/* ... or text, in cxt) ... */
 	int			last_text_len;
-	int32		last_b;			/* ... and its number, or -1 */
+	int32		last_b;			/* ... and its number, -1 (none) or -2 (not sampled) */
 	strmap_hash *basket_text;
 	idmap_hash *product;
 	int32		n_baskets;
@@ -125,7 +128,46 @@ typedef struct BasketReceiver
 				cap;
 	int64		rows_read;
 	int64		rows_skipped;
+	/* the basket sample (max_baskets > 0): see basket_sample() */
+	int64		max_baskets;	/* 0: every basket */
+	int			level;			/* baskets kept: sample hash < 2^(32 - level) */
+	uint32	   *basket_hash;	/* by dense number: the sample hash */
+	int64	   *basket_key;		/* by dense number: the integer id, or ... */
+	char	  **basket_str;		/* ... the text id (in cxt) */
+	int64		basket_cap;
+	int64		rows_sampled_out;	/* rows of baskets outside the sample */
+	char	   *last_buf;		/* the previous row's text id */
+	int			last_cap;
 } BasketReceiver;
+
+/*
+ * The sample hash of a basket id, independent of simplehash's: splitmix64's
+ * finaliser of an integer id, hash_bytes_extended of a text id; the high 32
+ * bits.  The same id always gets the same hash, whatever the row order.
+ */
+static inline uint32
+sample_hash_int(int64 key)
+{
+	uint64		z = (uint64) key + UINT64CONST(0x9E3779B97F4A7C15);
+
+	z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
+	z ^= z >> 31;
+	return (uint32) (z >> 32);
+}
+
+static inline uint32
+sample_hash_text(const char *s, int len)
+{
+	return (uint32) (hash_bytes_extended((const unsigned char *) s, len, UINT64CONST(0x5345475245434f)) >> 32);
+}
+
+/* is a basket of this sample hash in the sample at level? */
+static inline bool
+sample_keeps(uint32 h, int level)
+{
+	return level == 0 || (h >> (32 - level)) == 0;
+}
 
 static int64
 int_datum(Datum d, Oid type)
@@ -181,6 +223,132 @@ basket_startup(DestReceiver *self, int operation, TupleDesc desc)
 	r->text_basket = !is_int_type(bt);
 }
 
+/*
+ * The sample of baskets when there are more than max_baskets: the baskets
+ * whose sample hash is below 2^(32 - level), for the smallest level that
+ * leaves at most max_baskets.  Each time the baskets kept exceed
+ * max_baskets, level goes up and the baskets (and their rows) now outside
+ * the sample are dropped.  Which baskets end up in the sample depends only
+ * on the set of basket ids, never on the order of the rows: a basket is
+ * dropped only when the baskets below its level's bound are more than
+ * max_baskets, and those only grow as rows arrive.  So the memory held is
+ * about that of max_baskets baskets, whatever the query returns.
+ */
+static void
+basket_sample_shrink(BasketReceiver *r)
+{
+	int32	   *newnum;
+	int32		b,
+				kept;
+	int64		i,
+				w = 0;
+
+	do
+	{
+		r->level++;
+		kept = 0;
+		for (b = 0; b < r->n_baskets; b++)
+			if (sample_keeps(r->basket_hash[b], r->level))
+				kept++;
+	} while (kept > r->max_baskets && r->level < 32);
+
+	newnum = palloc(sizeof(int32) * Max(r->n_baskets, 1));
+	kept = 0;
+	for (b = 0; b < r->n_baskets; b++)
+	{
+		if (sample_keeps(r->basket_hash[b], r->level))
+		{
+			newnum[b] = kept;
+			r->basket_hash[kept] = r->basket_hash[b];
+			r->basket_key[kept] = r->basket_key[b];
+			r->basket_str[kept] = r->basket_str[b];
+			kept++;
+		}
+		else
+		{
+			newnum[b] = -1;
+			if (r->basket_str[b] != NULL)
+				pfree(r->basket_str[b]);
+		}
+	}
+	/* the id maps again, with the baskets kept */
+	if (r->text_basket)
+	{
+		strmap_destroy(r->basket_text);
+		r->basket_text = strmap_create(r->cxt, Max(2 * kept, 1024), NULL);
+		for (b = 0; b < kept; b++)
+		{
+			bool		found;
+			StrEntry   *e = strmap_insert(r->basket_text, r->basket_str[b], &found);
+
+			e->key = r->basket_str[b];
+			e->index = b;
+		}
+	}
+	else
+	{
+		idmap_destroy(r->basket_int);
+		r->basket_int = idmap_create(r->cxt, Max(2 * kept, 1024), NULL);
+		for (b = 0; b < kept; b++)
+		{
+			bool		found;
+
+			idmap_insert(r->basket_int, r->basket_key[b], &found)->index = b;
+		}
+	}
+	/* the rows of the baskets kept */
+	for (i = 0; i < r->n; i++)
+	{
+		int32		nb = newnum[r->pairs[i].basket];
+
+		if ((i & 1048575) == 1048575)
+			CHECK_FOR_INTERRUPTS();
+		if (nb >= 0)
+		{
+			r->pairs[w].basket = nb;
+			r->pairs[w].item = r->pairs[i].item;
+			w++;
+		}
+		else
+			r->rows_sampled_out++;
+	}
+	r->n = w;
+	if (r->last_b >= 0)
+		r->last_b = newnum[r->last_b] >= 0 ? newnum[r->last_b] : -2;
+	r->n_baskets = kept;
+	pfree(newnum);
+}
+
+/*
+ * A new basket (its number is n_baskets) with sample hash h and id key
+ * or str: its number, or -2 when the sample drops it at once.
+ */
+static int32
+basket_added(BasketReceiver *r, uint32 h, int64 key, char *str)
+{
+	int32		b = r->n_baskets++;
+
+	if (r->max_baskets <= 0)
+		return b;
+	if (b == r->basket_cap)
+	{
+		r->basket_cap *= 2;
+		r->basket_hash = repalloc_huge(r->basket_hash, sizeof(uint32) * r->basket_cap);
+		r->basket_key = repalloc_huge(r->basket_key, sizeof(int64) * r->basket_cap);
+		r->basket_str = repalloc_huge(r->basket_str, sizeof(char *) * r->basket_cap);
+	}
+	r->basket_hash[b] = h;
+	r->basket_key[b] = key;
+	r->basket_str[b] = str;
+	if (r->n_baskets > r->max_baskets)
+	{
+		r->last_b = b;
+		basket_sample_shrink(r);
+		b = r->last_b;
+	}
+	return b;
+}
+
 static bool
 basket_receive(TupleTableSlot *slot, DestReceiver *self)
 {
@@ -211,23 +379,45 @@ basket_receive(TupleTableSlot *slot, DestReceiver *self)
 		int			len = VARSIZE_ANY_EXHDR(t);
 
 		/* as below: the previous row's basket compared first */
-		if (r->last_b >= 0 && len == r->last_text_len &&
+		if (r->last_b != -1 && len == r->last_text_len &&
 			memcmp(VARDATA_ANY(t), r->last_text, len) == 0)
 			b = r->last_b;
 		else
 		{
 			char	   *s = text_to_cstring(t);
-			StrEntry   *e = strmap_insert(r->basket_text, s, &found);
+			StrEntry   *e = r->max_baskets > 0 ? strmap_lookup(r->basket_text, s) : NULL;
 
-			if (!found)
+			if (e != NULL)
+				b = e->index;
+			else
 			{
-				if (r->n_baskets == PG_INT32_MAX)
-					goto too_many;
-				e->key = MemoryContextStrdup(r->cxt, s);
-				e->index = r->n_baskets++;
+				uint32		h = r->max_baskets > 0 ? sample_hash_text(s, len) : 0;
+
+				if (!sample_keeps(h, r->level))
+					b = -2;
+				else
+				{
+					e = strmap_insert(r->basket_text, s, &found);
+					if (!found)
+					{
+						if (r->n_baskets == PG_INT32_MAX)
+							goto too_many;
+						e->key = MemoryContextStrdup(r->cxt, s);
+						e->index = r->n_baskets;
+						b = basket_added(r, h, 0, e->key);
+					}
+					else
+						b = e->index;
+				}
 			}
-			b = e->index;
-			r->last_text = e->key;
+			/* the id of the previous row, kept or not */
+			if (len + 1 > r->last_cap)
+			{
+				r->last_cap = Max(2 * r->last_cap, len + 1);
+				r->last_buf = MemoryContextAlloc(r->cxt, r->last_cap);
+			}
+			memcpy(r->last_buf, s, len);
+			r->last_text = r->last_buf;
 			r->last_text_len = len;
 			r->last_b = b;
 		}
@@ -240,8 +430,32 @@ basket_receive(TupleTableSlot *slot, DestReceiver *self)
 		int64		key = int_datum(v[0], r->basket_type);
 
 		/* a basket's lines mostly come together: no look-up for those */
-		if (r->last_b >= 0 && key == r->last_basket)
+		if (r->last_b != -1 && key == r->last_basket)
 			b = r->last_b;
+		else if (r->max_baskets > 0)
+		{
+			IdEntry    *e = idmap_lookup(r->basket_int, key);
+
+			if (e != NULL)
+				b = e->index;
+			else
+			{
+				uint32		h = sample_hash_int(key);
+
+				if (!sample_keeps(h, r->level))
+					b = -2;
+				else
+				{
+					if (r->n_baskets == PG_INT32_MAX)
+						goto too_many;
+					e = idmap_insert(r->basket_int, key, &found);
+					e->index = r->n_baskets;
+					b = basket_added(r, h, key, NULL);
+				}
+			}
+			r->last_basket = key;
+			r->last_b = b;
+		}
 		else
 		{
 			IdEntry    *e = idmap_insert(r->basket_int, key, &found);
@@ -256,6 +470,12 @@ basket_receive(TupleTableSlot *slot, DestReceiver *self)
 			r->last_basket = key;
 			r->last_b = b;
 		}
+	}
+	/* a basket outside the sample */
+	if (b == -2)
+	{
+		r->rows_sampled_out++;
+		return true;
 	}
 
 	pid = int_datum(v[1], r->product_type);
@@ -336,7 +556,7 @@ query_body(text *query, const char *fname)
 }
 
 void
-seg_reco_assoc_read(const char *query, const char *fname, SegRecoBaskets *out)
+seg_reco_assoc_read(const char *query, const char *fname, int64 max_baskets, SegRecoBaskets *out)
 {
 	BasketReceiver r;
 	MemoryContext cxt = CurrentMemoryContext;
@@ -368,6 +588,14 @@ seg_reco_assoc_read(const char *query, const char *fname, SegRecoBaskets *out)
 	r.product_id = MemoryContextAllocHuge(r.cxt, sizeof(int64) * r.product_cap);
 	r.cap = 65536;
 	r.pairs = seg_reco_grow_buffer(r.cxt, &r.pairs_map, NULL, 0, sizeof(BasketPair) * r.cap);
+	r.max_baskets = Max(max_baskets, 0);
+	if (r.max_baskets > 0)
+	{
+		r.basket_cap = 1024;
+		r.basket_hash = MemoryContextAllocHuge(r.cxt, sizeof(uint32) * r.basket_cap);
+		r.basket_key = MemoryContextAllocHuge(r.cxt, sizeof(int64) * r.basket_cap);
+		r.basket_str = MemoryContextAllocHuge(r.cxt, sizeof(char *) * r.basket_cap);
+	}
 
 	/* a subquery: one statement, and nothing but a query */
 	initStringInfo(&sql);
@@ -408,6 +636,8 @@ seg_reco_assoc_read(const char *query, const char *fname, SegRecoBaskets *out)
 	out->n_items = r.n_items;
 	out->rows_read = r.rows_read;
 	out->rows_skipped = r.rows_skipped;
+	out->rows_sampled_out = r.rows_sampled_out;
+	out->sample_level = r.level;
 	out->offset = seg_reco_alloc_huge(sizeof(int64) * ((Size) r.n_baskets + 1));
 	memset(out->offset, 0, sizeof(int64) * ((Size) r.n_baskets + 1));
 	for (i = 0; i < r.n; i++)
@@ -473,6 +703,7 @@ typedef struct AssocArgs
 	int32		min_length;
 	int32		min_count;
 	int64		max_itemsets;
+	int64		max_baskets;	/* 0: every basket */
 } AssocArgs;
 
 static void
@@ -553,12 +784,13 @@ assoc_mine(const AssocArgs *a, const char *fname, SegRecoBaskets *b, SegRecoItem
 		elog(ERROR, "SPI_connect failed");
 	/* the baskets outlive SPI_finish, which frees SPI's own context */
 	MemoryContextSwitchTo(cxt);
-	seg_reco_assoc_read(a->query, fname, b);
+	seg_reco_assoc_read(a->query, fname, a->max_baskets, b);
 	SPI_finish();
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
-	elog(DEBUG1, "%s: " INT64_FORMAT " rows (" INT64_FORMAT " skipped), %d baskets, %d products in %.3f s",
-		 fname, b->rows_read, b->rows_skipped, b->n_baskets, b->n_items, INSTR_TIME_GET_DOUBLE(t1));
+	elog(DEBUG1, "%s: " INT64_FORMAT " rows (" INT64_FORMAT " skipped, " INT64_FORMAT " outside the sample), %d baskets (sample share 2^-%d), %d products in %.3f s",
+		 fname, b->rows_read, b->rows_skipped, b->rows_sampled_out, b->n_baskets, b->sample_level,
+		 b->n_items, INSTR_TIME_GET_DOUBLE(t1));
 	if (b->n_baskets == 0)
 	{
 		memset(s, 0, sizeof(*s));
@@ -588,6 +820,20 @@ read_common_args(FunctionCallInfo fcinfo, AssocArgs *a, int first_length_arg, co
 	a->max_itemsets = PG_GETARG_INT32(first_length_arg + 3);
 	check_fraction(a->min_support, "min_support", false);
 	check_lengths(a);
+	/* max_baskets: since 0.2.0's max_baskets argument; NULL = every basket */
+	a->max_baskets = 0;
+	if (PG_NARGS() > first_length_arg + 4 && !PG_ARGISNULL(first_length_arg + 4))
+	{
+		int32		mb = PG_GETARG_INT32(first_length_arg + 4);
+
+		if (mb < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_baskets must be at least 1, got %d", mb),
+					 errdetail("max_baskets is the most baskets mined; above it a sample of them is mined."),
+					 errhint("Pass NULL to mine every basket.")));
+		a->max_baskets = mb;
+	}
 	a->query = query_body(PG_GETARG_TEXT_PP(0), fname);
 }
 

@@ -23,6 +23,10 @@ typedef struct SegRecoBaskets
 	int32	   *items;			/* each basket's items, distinct, in no order */
 	int64		rows_read;
 	int64		rows_skipped;	/* a NULL basket or product id */
+	int64		rows_sampled_out;	/* rows of baskets outside the sample */
+	int			sample_level;	/* the sample: baskets whose sample hash is below
+								 * 2^(32 - sample_level), a share of about
+								 * 2^-sample_level; 0 = every basket */
 } SegRecoBaskets;
 
 /*
@@ -45,11 +49,15 @@ typedef struct SegRecoItemsets
  * Reads the baskets of query, which must return two columns: a basket id
  * (smallint, integer, bigint, text, varchar or char) and a product id
  * (smallint, integer or bigint).  Rows with a NULL in either are skipped; a
- * product twice in a basket counts once.  fname names the caller in errors.
+ * product twice in a basket counts once.  With max_baskets > 0 and more
+ * baskets than that, a sample of at most max_baskets of them, chosen by a
+ * hash of the basket id (the same ids give the same sample; assoc.c,
+ * basket_sample_shrink).  fname names the caller in errors.
  * The caller is connected to SPI; results in CurrentMemoryContext (which
  * must not be SPI's own: SPI_finish frees that).
  */
-extern void seg_reco_assoc_read(const char *query, const char *fname, SegRecoBaskets *out);
+extern void seg_reco_assoc_read(const char *query, const char *fname, int64 max_baskets,
+								SegRecoBaskets *out);
 
 /*
  * Every itemset of at most max_length items held by at least min_count

@@ -21,7 +21,14 @@
 -- {rhs}.  lhs is sorted by product id.  Rows come sorted by the length of
 -- lhs u {rhs}, then its product ids, then rhs, the same whatever the order
 -- of the query's rows.  More than max_itemsets frequent itemsets (each is
--- held in memory) is an error (54000).  The query runs with search_path
+-- held in memory) is an error (54000).  max_baskets (default NULL: every
+-- basket) bounds the memory and time at scale: when the query holds more
+-- baskets, the rules come from a sample of them, those whose hash of the
+-- basket id falls below 2^-j of the hash range for the smallest j leaving
+-- at most max_baskets (so about max_baskets / 2 to max_baskets baskets;
+-- the same basket ids give the same sample, whatever the order of the
+-- rows); support, confidence, counts and min_support are then those of the
+-- sample.  The query runs with search_path
 -- pg_catalog, pg_temp (qualify your tables) and the caller's rights.
 -- PARALLEL RESTRICTED: the caller's query may read temporary tables.
 CREATE FUNCTION seg_reco.association_rules(query text,
@@ -30,25 +37,27 @@ CREATE FUNCTION seg_reco.association_rules(query text,
                                            max_length integer DEFAULT 10,
                                            min_length integer DEFAULT 1,
                                            min_count integer DEFAULT 1,
-                                           max_itemsets integer DEFAULT 1000000)
+                                           max_itemsets integer DEFAULT 1000000,
+                                           max_baskets integer DEFAULT NULL)
 RETURNS TABLE(lhs bigint[], rhs bigint, support float8, confidence float8, lift float8,
               leverage float8, conviction float8, coverage float8, count bigint)
 AS 'MODULE_PATHNAME', 'seg_reco_association_rules'
 LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1000
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco.association_rules(text, float8, float8, integer, integer, integer, integer) IS 'association rules lhs => {rhs} (one item on the right, as arules'' apriori) with support, confidence, lift, leverage, conviction, coverage and count, from the frequent itemsets (FP-growth) of a query of (basket id, product id)';
+COMMENT ON FUNCTION seg_reco.association_rules(text, float8, float8, integer, integer, integer, integer, integer) IS 'association rules lhs => {rhs} (one item on the right, as arules'' apriori) with support, confidence, lift, leverage, conviction, coverage and count, from the frequent itemsets (FP-growth) of a query of (basket id, product id); above max_baskets baskets, of a hash sample of at most that many';
 
 CREATE FUNCTION seg_reco.frequent_itemsets(query text,
                                            min_support float8,
                                            max_length integer DEFAULT 10,
                                            min_length integer DEFAULT 1,
                                            min_count integer DEFAULT 1,
-                                           max_itemsets integer DEFAULT 1000000)
+                                           max_itemsets integer DEFAULT 1000000,
+                                           max_baskets integer DEFAULT NULL)
 RETURNS TABLE(items bigint[], support float8, count bigint)
 AS 'MODULE_PATHNAME', 'seg_reco_frequent_itemsets'
 LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1000
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco.frequent_itemsets(text, float8, integer, integer, integer, integer) IS 'every itemset held by at least ceil(min_support x baskets) (and min_count) baskets of a query of (basket id, product id), with its support and count (FP-growth)';
+COMMENT ON FUNCTION seg_reco.frequent_itemsets(text, float8, integer, integer, integer, integer, integer) IS 'every itemset held by at least ceil(min_support x baskets) (and min_count) baskets of a query of (basket id, product id), with its support and count (FP-growth); above max_baskets baskets, of a hash sample of at most that many';
 
 -- The rules of the pipeline (written by build_rules, a refresh() step):
 -- rules with a non-empty left-hand side from the receipts of
@@ -91,7 +100,8 @@ INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
     ('rules_min_confidence', '0.05', 'minimum confidence of the association rules of build_rules'),
     ('rules_min_count', '10', 'fewest receipts behind an association rule of build_rules, whatever rules_min_support gives (a rule from fewer is noise)'),
     ('rules_max_length', '3', 'most products in an association rule of build_rules, both sides counted (3: up to two on the left)'),
-    ('rules_max_itemsets', '1000000', 'most frequent itemsets build_rules holds in memory (about 65 bytes each); above it the support and count are doubled until they fit');
+    ('rules_max_itemsets', '1000000', 'most frequent itemsets build_rules holds in memory (about 65 bytes each); above it the support and count are doubled until they fit'),
+    ('rules_max_baskets', '500000', 'most receipts build_rules mines (0: all); above it the rules come from a hash sample of at most that many receipts, which bounds the step''s memory and time');
 
 -- build_rules: product_rules from the receipts, thresholds from the
 -- settings unless given; the previous rules are replaced in the same
@@ -101,7 +111,12 @@ INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
 -- rules_max_itemsets frequent itemsets (long baskets of similar products
 -- can hold tens of millions), the support and the count are doubled until
 -- they fit: the summary names those used (min_support, min_count) and the
--- support asked for (asked_min_support).
+-- support asked for (asked_min_support).  More receipts than
+-- rules_max_baskets (default 500,000; 0: all) are mined as a hash sample
+-- of at most that many (association_rules' max_baskets): at 100x the demo's
+-- scale (13.4 M receipts) a thirty-second, so the step's memory and time
+-- stay those of about 420,000 receipts; the summary names max_baskets and the
+-- receipts mined (baskets; NULL without rules).
 CREATE FUNCTION seg_reco.build_rules(min_support float8 DEFAULT NULL,
                                      min_confidence float8 DEFAULT NULL,
                                      max_length integer DEFAULT NULL)
@@ -117,6 +132,9 @@ DECLARE
     v_len     integer := coalesce(max_length, (seg_reco.setting('rules_max_length'))::integer);
     v_count   integer := (seg_reco.setting('rules_min_count'))::integer;
     v_max     integer := (seg_reco.setting('rules_max_itemsets'))::integer;
+    v_maxb_j  jsonb := seg_reco.setting('rules_max_baskets');
+    v_maxb    integer;
+    v_baskets float8;
     v_rows    bigint;
     v_summary jsonb;
     -- on Citus the non-members' lines are in nonmember_transactions
@@ -127,6 +145,14 @@ DECLARE
                                    ' FROM seg_reco.nonmember_transactions n WHERE n.amount > 0'
                               ELSE '' END;
 BEGIN
+    IF jsonb_typeof(v_maxb_j) IS DISTINCT FROM 'number' OR (v_maxb_j::numeric) <> trunc(v_maxb_j::numeric)
+       OR (v_maxb_j::numeric) NOT BETWEEN 0 AND 2147483647 THEN
+        RAISE EXCEPTION 'setting rules_max_baskets must be a whole number from 0 to 2147483647, got %', v_maxb_j
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'It is the most receipts build_rules mines; 0 mines all.',
+                  HINT = 'Delete the override (DELETE FROM seg_reco.settings WHERE key = ''rules_max_baskets'') for the default 500000.';
+    END IF;
+    v_maxb := nullif((v_maxb_j::numeric)::integer, 0);
     LOCK TABLE seg_reco.product_rules_info IN EXCLUSIVE MODE;
     DELETE FROM seg_reco.product_rules;
     LOOP
@@ -137,7 +163,7 @@ BEGIN
               FROM seg_reco.association_rules(
                        v_lines,
                        v_supp, v_conf, max_length => greatest(v_len, 2), min_length => 2,
-                       min_count => v_count, max_itemsets => v_max) r;
+                       min_count => v_count, max_itemsets => v_max, max_baskets => v_maxb) r;
             GET DIAGNOSTICS v_rows = ROW_COUNT;
             EXIT;
         EXCEPTION WHEN program_limit_exceeded THEN
@@ -150,11 +176,15 @@ BEGIN
             v_count := 2 * v_count;
         END;
     END LOOP;
+    -- the receipts mined: count / support of any rule (when there is one)
+    SELECT round(max(r.count / r.support)) INTO v_baskets FROM seg_reco.product_rules r;
     v_summary := jsonb_build_object('rules', v_rows, 'min_support', v_supp, 'min_count', v_count,
                                     'min_confidence', v_conf, 'max_length', v_len,
                                     'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3))
                  || CASE WHEN v_supp = v_asked THEN '{}'::jsonb
-                         ELSE jsonb_build_object('asked_min_support', v_asked) END;
+                         ELSE jsonb_build_object('asked_min_support', v_asked) END
+                 || CASE WHEN v_maxb IS NULL THEN '{}'::jsonb
+                         ELSE jsonb_build_object('max_baskets', v_maxb, 'baskets', v_baskets::bigint) END;
     INSERT INTO seg_reco.product_rules_info AS i
         (singleton, min_support, min_confidence, max_length, built_at, summary)
     VALUES (true, v_supp, v_conf, v_len, now(), v_summary)

@@ -117,6 +117,47 @@ SELECT count(*) AS han_rows FROM han;
 -- more frequent itemsets than allowed (13 here): an error, not a memory blow-up
 SELECT count(*) FROM seg_reco.frequent_itemsets('SELECT basket, product FROM han', 0.22, max_itemsets => 12);
 SELECT count(*) FROM seg_reco.frequent_itemsets('SELECT basket, product FROM han', 0.22, max_itemsets => 13);
+-- max_baskets: above it, a sample of the baskets chosen by a hash of the
+-- basket id (those below 2^-j of the hash range, the smallest j leaving at
+-- most max_baskets).  1,000 baskets: every one holds product 1, the even
+-- ones product 2, the multiples of 4 product 3 as well.  max_baskets 300
+-- keeps about a quarter (j = 2: 252 baskets, 133 even, 76 multiples of
+-- 4);
+-- counts and supports are those of the sample.
+CREATE TEMP TABLE many AS
+SELECT b AS basket, p AS product FROM generate_series(1, 1000) b, generate_series(1, 3) p
+ WHERE p = 1 OR (p = 2 AND b % 2 = 0) OR (p = 3 AND b % 4 = 0);
+SELECT items, count, round(support::numeric, 6) AS support
+  FROM seg_reco.frequent_itemsets('SELECT basket, product FROM many', 0.01, max_baskets => 300);
+-- the same ids in any order, as integers of another width or as rows of
+-- a different order, give the same sample; text ids a sample of their own
+-- (245 baskets)
+SELECT (SELECT string_agg(format('%s %s', items, count), '; ')
+          FROM seg_reco.frequent_itemsets('SELECT basket, product FROM many', 0.01, max_baskets => 300))
+     = (SELECT string_agg(format('%s %s', items, count), '; ')
+          FROM seg_reco.frequent_itemsets('SELECT basket::integer, product FROM many ORDER BY md5(basket::text || product), product',
+                                          0.01, max_baskets => 300)) AS same_sample_any_order,
+       (SELECT string_agg(format('%s %s', items, count), '; ')
+          FROM seg_reco.frequent_itemsets('SELECT ''R'' || basket, product FROM many', 0.01, max_baskets => 300))
+     = (SELECT string_agg(format('%s %s', items, count), '; ')
+          FROM seg_reco.frequent_itemsets('SELECT ''R'' || basket, product FROM many ORDER BY product DESC, basket DESC',
+                                          0.01, max_baskets => 300)) AS same_text_sample_any_order;
+SELECT items, count FROM seg_reco.frequent_itemsets('SELECT ''R'' || basket, product FROM many', 0.01,
+                                                    max_baskets => 300, max_length => 1);
+-- rules of the sample: 2 => 1 has confidence 1, 1 => 2 133/252
+SELECT lhs, rhs, count, round(confidence::numeric, 6) AS confidence, round(support::numeric, 6) AS support
+  FROM seg_reco.association_rules('SELECT basket, product FROM many', 0.01, 0.5, max_length => 2, min_length => 2,
+                                  max_baskets => 300);
+-- max_baskets at least the baskets: all of them, as with NULL; a smaller
+-- one keeps fewer (j = 5 for 40: 37 baskets)
+SELECT (SELECT string_agg(format('%s %s', items, count), '; ')
+          FROM seg_reco.frequent_itemsets('SELECT basket, product FROM many', 0.01, max_baskets => 1000))
+     = (SELECT string_agg(format('%s %s', items, count), '; ')
+          FROM seg_reco.frequent_itemsets('SELECT basket, product FROM many', 0.01)) AS all_baskets,
+       (SELECT count FROM seg_reco.frequent_itemsets('SELECT basket, product FROM many', 0.01, max_baskets => 40)
+         WHERE items = '{1}') AS sample_of_40;
+SELECT * FROM seg_reco.frequent_itemsets('SELECT basket, product FROM many', 0.01, max_baskets => 0);
+SELECT * FROM seg_reco.association_rules('SELECT basket, product FROM many', 0.01, 0.5, max_baskets => -5);
 -- mining is cancellable: one basket of 30 products holds 2^30 - 1 itemsets,
 -- read at once and enumerated for minutes; the timeout stops it
 SET statement_timeout = '50ms';
@@ -256,6 +297,21 @@ SELECT key, value FROM seg_reco.setting_defaults WHERE key LIKE 'rules%' ORDER B
 INSERT INTO seg_reco.settings VALUES ('rules_min_support', '0.25'), ('rules_min_confidence', '0.5');
 SELECT seg_reco.build_rules() - 'seconds' AS summary;
 SELECT lhs, rhs, count FROM seg_reco.product_rules ORDER BY lhs, rhs;
+-- rules_max_baskets: the receipts mined at most (0: all); 6 of the
+-- twelve receipts here keeps a hash sample of them (the summary names
+-- max_baskets and the receipts mined); a bad value is a clear error
+INSERT INTO seg_reco.settings VALUES ('rules_max_baskets', '6');
+SELECT seg_reco.build_rules() - 'seconds' AS summary;
+SELECT lhs, rhs, count FROM seg_reco.product_rules ORDER BY lhs, rhs;
+UPDATE seg_reco.settings SET value = '0' WHERE key = 'rules_max_baskets';
+SELECT seg_reco.build_rules() - 'seconds' AS summary;
+UPDATE seg_reco.settings SET value = '-1' WHERE key = 'rules_max_baskets';
+SELECT seg_reco.build_rules();
+UPDATE seg_reco.settings SET value = '1.5' WHERE key = 'rules_max_baskets';
+SELECT seg_reco.build_rules();
+UPDATE seg_reco.settings SET value = '"many"' WHERE key = 'rules_max_baskets';
+SELECT seg_reco.build_rules();
+DELETE FROM seg_reco.settings WHERE key = 'rules_max_baskets';
 -- more frequent itemsets than rules_max_itemsets (13 at support 0.15):
 -- support and count are doubled until they fit (0.3 and 2: 4 receipts,
 -- 5 itemsets)

@@ -20,6 +20,24 @@ SELECT count(cluster) AS clustered, count(DISTINCT cluster) AS clusters,
   FROM seg_reco.customer_segments;
 SELECT count(*) AS cluster_rows, sum(customers) AS customers
   FROM seg_reco.segment_summary WHERE kind = 'cluster';
+-- the clusters are what the stored models give each customer: k-means
+-- cluster and distance, the most probable mixture component (the first on
+-- ties) and its probability; and every name is the one its cluster's
+-- profile earns, recomputed here per customer and column
+SELECT count(*) AS customers,
+       count(*) FILTER (WHERE c.cluster = (a.km).cluster AND c.distance = (a.km).distance) AS same_kmeans,
+       count(*) FILTER (WHERE c.gmm_component = a.comp AND c.gmm_probability = a.pmax) AS same_gmm
+  FROM seg_reco.customer_clusters c
+  JOIN (SELECT f.customer_id,
+               seg_reco.kmeans_assign_distance(seg_reco.cluster_feature_vector(f), seg_reco.kmeans_load('customer_kmeans')) AS km,
+               (SELECT i FROM unnest(p.p) WITH ORDINALITY u(v, i) ORDER BY v DESC, i LIMIT 1)::integer AS comp,
+               (SELECT max(v) FROM unnest(p.p) v) AS pmax
+          FROM seg_reco.customer_features f,
+               LATERAL (SELECT seg_reco.gmm_proba(seg_reco.cluster_feature_vector(f), seg_reco.gmm_load('customer_gmm')) AS p) p) a
+    USING (customer_id);
+SELECT cluster, cluster_name, count(*) AS customers, round(avg(distance)::numeric, 6) AS mean_distance,
+       round(avg(gmm_probability)::numeric, 6) AS mean_gmm_probability
+  FROM seg_reco.customer_clusters GROUP BY cluster, cluster_name ORDER BY cluster;
 SELECT name, kind FROM seg_reco.models ORDER BY name;
 SELECT run_id, step, row_count, duration_ms >= 0 AS timed, finished_at >= started_at AS ordered,
        detail ? 'skipped' AS skipped
