@@ -7482,3 +7482,95 @@ BEGIN
     RETURN jsonb_build_object('k', v_k, 'rule', v_select -> 'rule');
 END;
 $fn$;
+
+-- issue 12 (scale), the next-basket build at scale: the candidate sample as the setting
+-- nextbasket_candidates (an argument of _nextbasket_build, read by nextbasket_build)
+INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
+    ('nextbasket_candidates', '10000', 'TIFU-KNN: past this many customers, the nearest are searched among a sample of this many (chosen by a hash of the id); the build''s time grows with customers x candidates');
+DROP FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8);
+CREATE FUNCTION seg_reco._nextbasket_build(model text, as_of timestamptz, group_size integer,
+                                           within_decay float8, group_decay float8,
+                                           neighbours integer, alpha float8,
+                                           candidates integer DEFAULT 10000)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'seg_reco_nextbasket_build'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer) IS 'internal: computes every customer''s TIFU-KNN vector from the purchases before as_of, finds each one''s nearest customers (among a sample of candidates of them) and stores the neighbours'' mean vector; returns the customers stored';
+REVOKE EXECUTE ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION seg_reco.nextbasket_build(model text DEFAULT 'default', params jsonb DEFAULT '{}')
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_kind   text;
+    v_custom boolean;
+    v_as_of  timestamptz;
+    v_key    text;
+    v_p      jsonb;
+    v_n      bigint;
+    v_t0     timestamptz := clock_timestamp();
+BEGIN
+    IF model IS NULL OR params IS NULL THEN
+        RAISE EXCEPTION 'model and params must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF jsonb_typeof(params) <> 'object' THEN
+        RAISE EXCEPTION 'params must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"neighbours": 100, "alpha": 0.7}''.';
+    END IF;
+    FOR v_key IN SELECT jsonb_object_keys(params) LOOP
+        IF v_key NOT IN ('group_size', 'within_decay', 'group_decay', 'neighbours', 'alpha', 'candidates') THEN
+            RAISE EXCEPTION 'unknown nextbasket parameter "%"', v_key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use group_size, within_decay, group_decay, neighbours, alpha, candidates.';
+        END IF;
+        IF jsonb_typeof(params -> v_key) <> 'number' THEN
+            RAISE EXCEPTION 'nextbasket parameter "%" must be a number', v_key
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    SELECT m.kind, coalesce((m.params ->> 'custom_source')::boolean, false),
+           (m.params -> 'options' ->> 'as_of')::timestamptz
+      INTO v_kind, v_custom, v_as_of
+      FROM seg_reco.models m WHERE m.name = nextbasket_build.model;
+    IF v_kind IS NULL THEN
+        RAISE EXCEPTION 'als model "%" does not exist', model
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('Train it with: SELECT seg_reco.als_train(%L);', model);
+    END IF;
+    IF v_kind <> 'als' THEN
+        RAISE EXCEPTION 'model "%" is a % model, not als', model, v_kind
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF v_custom THEN
+        RAISE EXCEPTION 'als model "%" was trained on a custom source', model
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The next-basket model reads the receipts in seg_reco.transactions, which a custom source need not match.',
+                  HINT = 'Train the model on the default source.';
+    END IF;
+    v_p := jsonb_build_object(
+        'group_size', coalesce(params -> 'group_size', seg_reco.setting('nextbasket_group_size')),
+        'within_decay', coalesce(params -> 'within_decay', seg_reco.setting('nextbasket_within_decay')),
+        'group_decay', coalesce(params -> 'group_decay', seg_reco.setting('nextbasket_group_decay')),
+        'neighbours', coalesce(params -> 'neighbours', seg_reco.setting('nextbasket_neighbours')),
+        'alpha', coalesce(params -> 'alpha', seg_reco.setting('nextbasket_alpha')),
+        'candidates', coalesce(params -> 'candidates', seg_reco.setting('nextbasket_candidates')));
+    IF jsonb_typeof(v_p -> 'candidates') IS DISTINCT FROM 'number' THEN
+        RAISE EXCEPTION 'setting nextbasket_candidates must be a number, got %', v_p -> 'candidates'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'UPDATE seg_reco.settings SET value = ''10000'' WHERE key = ''nextbasket_candidates'';';
+    END IF;
+    v_n := seg_reco._nextbasket_build(model, v_as_of, (v_p ->> 'group_size')::integer,
+                                      (v_p ->> 'within_decay')::float8, (v_p ->> 'group_decay')::float8,
+                                      (v_p ->> 'neighbours')::integer, (v_p ->> 'alpha')::float8,
+                                      (v_p ->> 'candidates')::integer);
+    v_p := v_p || jsonb_build_object('customers', v_n,
+                                     'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3));
+    UPDATE seg_reco.models m SET model = m.model || jsonb_build_object('nextbasket', v_p)
+     WHERE m.name = nextbasket_build.model;
+    RETURN v_p;
+END
+$fn$;

@@ -17,22 +17,28 @@
  * mean vector of u's k nearest customers (Euclidean distance between the
  * vectors, as the paper's code; u left out; ties to the lower customer id).
  *
- * The build (seg_reco._nextbasket_build) reads every customer's purchase
- * occasions once, computes the vectors (sparse, by product index), finds
- * the k nearest customers of every customer in blocks: a block of B
- * customers is laid out dense (products x B), every customer's sparse
- * vector is multiplied into it (the products of the block with all
- * customers: sum over the customer's products of w x a dense row of B, a
- * loop the compiler vectorises, on seg_reco.threads threads), and each row
- * of the B x customers distances goes through the bounded heap of
- * seg_reco_topk.  With vectors ~1-2% dense this costs customers^2 x
- * (products per customer) multiply-adds, against customers^2 x products
- * for a dense BLAS product of the same blocks (50-100 times more on the
- * demo data and UCI Online Retail).  Past NB_MAX_CANDIDATES customers the
- * neighbours are searched among a sample of that many (a hash of the id),
- * so the search grows linearly with the customers.  The mean vector of the neighbours is
- * kept to its NB_KEEP best products per customer in
- * seg_reco.nextbasket_neighbours: the top-k of a blend reads no further.
+ * The build (seg_reco._nextbasket_build) reads the purchase occasions in
+ * blocks of customers (seg_reco_occ_open: bounded memory, the lines
+ * spilled to temporary files past work_mem), computes each
+ * customer's vector (sparse, by product index) and drops the block's
+ * lines; memory then holds the vectors: 24 bytes a customer and 12 bytes a
+ * product of theirs (about 0.5 KB a customer on the demo data).  It finds
+ * the k nearest customers of every customer in blocks of B customers: the
+ * block is laid out by product (an inverted list: the block's customers
+ * who bought each product), and for each candidate neighbour, for each of
+ * its products, the list's customers get the product of the two weights
+ * added to their dot product (on seg_reco.threads threads).  That is the
+ * dense product's sum to the last bit (the products a customer did not
+ * buy add exact zeros, the others come in the same order) for the density
+ * of the vectors (1-5%) of its multiply-adds.  Each row of the B x
+ * candidates distances goes through the bounded heap of seg_reco_topk,
+ * and the block's rows are stored (NB_STORE_BATCH to an INSERT) before
+ * the next block.  Past nextbasket_candidates customers (10,000 by
+ * default) the neighbours are searched among a sample of that many (a
+ * hash of the id), so the search grows linearly with the customers.  The
+ * mean vector of the neighbours is kept to its NB_KEEP best products per
+ * customer in seg_reco.nextbasket_neighbours: the top-k of a blend reads
+ * no further.
  *
  * Everything is ordered by a total order (customers by id, products by id,
  * a customer's occasions by product and time, neighbours by distance and
@@ -48,6 +54,8 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "lib/stringinfo.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -69,8 +77,11 @@ PG_FUNCTION_INFO_V1(seg_reco_nextbasket_build);
 #define NB_KEEP 100
 #define NB_MAX_NEIGHBOURS 10000
 #define NB_MAX_GROUP 1000
-/* past this many customers, neighbours are searched among a sample of this many */
+/* past this many customers, neighbours are searched among a sample of this many (the default) */
 #define NB_MAX_CANDIDATES 10000
+/* the range of the setting nextbasket_candidates */
+#define NB_MIN_CANDIDATES_SETTING 100
+#define NB_MAX_CANDIDATES_SETTING 10000000
 
 /* qsort_arg of customer indexes by their keys (arg), ties by index */
 static int
@@ -230,6 +241,13 @@ nb_arrays(Datum pids, Datum scores, NbInput *in)
 	in->score = (const float *) ARR_DATA_PTR(s);
 }
 
+/* nb_arrays for recommend_all's walk over the stored rows */
+void
+seg_reco_nb_arrays(Datum pids, Datum scores, NbInput *in)
+{
+	nb_arrays(pids, scores, in);
+}
+
 /*
  * The parameters first (a database still at 0.1.0 has no build, nor the
  * table of neighbours: it is read only when the model has a build).
@@ -281,86 +299,6 @@ seg_reco_nb_fetch_neighbours(const char *model, int64 customer_id, const NbParam
 	SPI_freetuptable(SPI_tuptable);
 }
 
-/*
- * Every customer's neighbours' part, for recommend_all: *cust (ascending),
- * *first (n + 1 offsets into *pid and *score); returns n.  SPI connected.
- */
-int64
-seg_reco_nb_fetch_all(const char *model, int64 **cust, int64 **first, int64 **pid, float **score)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
-	Portal		portal;
-	MemoryContext tmp;
-	int64		n = 0,
-				cap = 1024,
-				e = 0,
-				ecap = 65536;
-
-	*cust = palloc(sizeof(int64) * cap);
-	*first = palloc(sizeof(int64) * (cap + 1));
-	*pid = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * ecap);
-	*score = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * ecap);
-	(*first)[0] = 0;
-	values[0] = CStringGetTextDatum(model);
-	tmp = AllocSetContextCreate(CurrentMemoryContext, "seg_reco nextbasket row", ALLOCSET_SMALL_SIZES);
-	portal = SPI_cursor_open_with_args(NULL,
-									   "SELECT n.customer_id, n.product_ids, n.scores"
-									   " FROM seg_reco.nextbasket_neighbours n"
-									   " WHERE n.model OPERATOR(pg_catalog.=) $1 ORDER BY n.customer_id",
-									   1, types, values, NULL, true, 0);
-	for (;;)
-	{
-		uint64		r;
-
-		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, 1024);
-		if (SPI_processed == 0)
-			break;
-		for (r = 0; r < SPI_processed; r++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[r];
-			TupleDesc	td = SPI_tuptable->tupdesc;
-			bool		n0,
-						n1,
-						n2;
-			Datum		d0 = SPI_getbinval(tup, td, 1, &n0),
-						d1 = SPI_getbinval(tup, td, 2, &n1),
-						d2 = SPI_getbinval(tup, td, 3, &n2);
-			NbInput		in;
-			MemoryContext old;
-
-			if (n0 || n1 || n2)
-				continue;
-			MemoryContextReset(tmp);
-			old = MemoryContextSwitchTo(tmp);
-			nb_arrays(d1, d2, &in);
-			MemoryContextSwitchTo(old);
-			if (n == cap)
-			{
-				cap *= 2;
-				*cust = repalloc(*cust, sizeof(int64) * cap);
-				*first = repalloc(*first, sizeof(int64) * (cap + 1));
-			}
-			while (e + in.n > ecap)
-			{
-				ecap *= 2;
-				*pid = repalloc_huge(*pid, sizeof(int64) * ecap);
-				*score = repalloc_huge(*score, sizeof(float) * ecap);
-			}
-			memcpy(*pid + e, in.pid, sizeof(int64) * in.n);
-			memcpy(*score + e, in.score, sizeof(float) * in.n);
-			e += in.n;
-			(*cust)[n] = DatumGetInt64(d0);
-			(*first)[++n] = e;
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_cursor_close(portal);
-	MemoryContextDelete(tmp);
-	return n;
-}
-
 /* ---------------------------------------------------------------- the build */
 
 /* every customer's vector, sparse by product index (ascending within a row) */
@@ -384,14 +322,26 @@ typedef struct NbBlockJob
 	int			n_cand;
 	int64		b0;				/* the block's first customer */
 	int			nb;				/* its customers */
-	const double *dt;			/* products x nb, the block laid out dense */
+	/* the block by product: product p's customers lb[lfirst[p]..lfirst[p+1]-1], weights lw */
+	const int32 *lfirst;
+	const int32 *lb;
+	const double *lw;
 	double	   *score;			/* nb x n_cand: minus the squared distance */
 	double	   *acc;			/* nb per worker */
 	int			chunk;			/* candidates per task of the product */
 	int			k;
-	int32	   *nbr;			/* n_cust x k: the neighbours found (candidate positions, then customers) */
+	int32	   *nbr;			/* nb x k: the neighbours found (candidate positions, then customers) */
 } NbBlockJob;
 
+/*
+ * The dot products of a block's customers with the candidates: for each
+ * candidate, its products in order, and for each the block's customers
+ * who bought it (an inverted list of the block).  Each customer's sum
+ * gets the same terms in the same order as a dense product (the products
+ * a customer did not buy add exact zeros), so the distances are those of
+ * the dense product to the last bit, for about the density of the
+ * vectors (1-5%) of its multiply-adds.
+ */
 /* task-safe: see threads.h */
 static void
 nb_product_task(void *arg, int64 task, int worker)
@@ -414,11 +364,13 @@ nb_product_task(void *arg, int64 task, int worker)
 			acc[b] = 0;
 		for (e = x->row[v]; e < x->row[v + 1]; e++)
 		{
-			const double *d = j->dt + (Size) x->col[e] * nb;
+			int32		pcol = x->col[e],
+						i,
+						i1 = j->lfirst[pcol + 1];
 			double		w = x->val[e];
 
-			for (b = 0; b < nb; b++)
-				acc[b] += w * d[b];
+			for (i = j->lfirst[pcol]; i < i1; i++)
+				acc[j->lb[i]] += w * j->lw[i];
 		}
 		for (b = 0; b < nb; b++)
 			j->score[(Size) b * j->n_cand + c] = -(x->sq[j->b0 + b] + x->sq[v] - 2.0 * acc[b]);
@@ -432,7 +384,7 @@ nb_heap_task(void *arg, int64 task, int worker)
 	NbBlockJob *j = (NbBlockJob *) arg;
 	double	   *s = j->score + (Size) task * j->n_cand;
 	int32		self = (int32) (j->b0 + task);
-	int32	   *out = j->nbr + (Size) self * j->k;
+	int32	   *out = j->nbr + (Size) task * j->k;
 	int			lo = 0,
 				hi = j->n_cand - 1,
 				got,
@@ -458,65 +410,254 @@ nb_heap_task(void *arg, int64 task, int worker)
 		out[q] = j->cand[out[q]];
 }
 
+/* the store of the neighbours' mean vectors, in batches of NB_STORE_BATCH rows */
+#define NB_STORE_BATCH 64
+
+typedef struct NbStore
+{
+	Datum		model;
+	SPIPlanPtr	one;			/* one row */
+	SPIPlanPtr	batch;			/* NB_STORE_BATCH rows */
+	Datum		values[1 + 3 * NB_STORE_BATCH];
+	int			rows;
+	int64		stored;
+	/* scratch */
+	double	   *acc;
+	bool	   *mark;
+	int32	   *touched;
+	double	   *tscore;
+	int32	   *top;
+	Datum	   *ed;
+	Datum	   *sd;
+	MemoryContext rowcxt;		/* the arrays of a batch */
+} NbStore;
+
+static void
+nb_store_flush(NbStore *st)
+{
+	int			r;
+
+	if (st->rows == NB_STORE_BATCH)
+	{
+		if (SPI_execute_plan(st->batch, st->values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "storing the next-basket neighbours failed");
+	}
+	else
+		for (r = 0; r < st->rows; r++)
+		{
+			Datum		v[4];
+
+			v[0] = st->model;
+			v[1] = st->values[1 + 3 * r];
+			v[2] = st->values[2 + 3 * r];
+			v[3] = st->values[3 + 3 * r];
+			if (SPI_execute_plan(st->one, v, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "storing the next-basket neighbours failed");
+		}
+	st->stored += st->rows;
+	st->rows = 0;
+	MemoryContextReset(st->rowcxt);
+}
+
+static void
+nb_store_init(NbStore *st, const char *model, int n_prod)
+{
+	StringInfoData sql;
+	Oid			types[1 + 3 * NB_STORE_BATCH];
+	int			r;
+
+	st->model = CStringGetTextDatum(model);
+	st->rows = 0;
+	st->stored = 0;
+	types[0] = TEXTOID;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "INSERT INTO seg_reco.nextbasket_neighbours (model, customer_id, product_ids, scores) VALUES ");
+	for (r = 0; r < NB_STORE_BATCH; r++)
+	{
+		types[1 + 3 * r] = INT8OID;
+		types[2 + 3 * r] = INT8ARRAYOID;
+		types[3 + 3 * r] = FLOAT4ARRAYOID;
+		appendStringInfo(&sql, "%s($1, $%d, $%d, $%d)", r > 0 ? ", " : "", 2 + 3 * r, 3 + 3 * r, 4 + 3 * r);
+	}
+	st->batch = SPI_prepare(sql.data, 1 + 3 * NB_STORE_BATCH, types);
+	st->one = SPI_prepare("INSERT INTO seg_reco.nextbasket_neighbours (model, customer_id, product_ids, scores)"
+						  " VALUES ($1, $2, $3, $4)", 4, types);
+	if (st->batch == NULL || st->one == NULL)
+		elog(ERROR, "preparing the next-basket insert failed");
+	pfree(sql.data);
+	st->values[0] = st->model;
+	st->acc = palloc0(sizeof(double) * Max(n_prod, 1));
+	st->mark = palloc0(sizeof(bool) * Max(n_prod, 1));
+	st->touched = palloc(sizeof(int32) * Max(n_prod, 1));
+	st->tscore = palloc(sizeof(double) * Max(n_prod, 1));
+	st->top = palloc(sizeof(int32) * NB_KEEP);
+	st->ed = palloc(sizeof(Datum) * NB_KEEP);
+	st->sd = palloc(sizeof(Datum) * NB_KEEP);
+	st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "seg_reco nextbasket rows", ALLOCSET_DEFAULT_SIZES);
+}
+
+/* qsort of product indexes */
+static int
+nb_cmp_int32(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a,
+				y = *(const int32 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
 /*
- * The k nearest customers of every customer: nbr (n_cust x k), among the
- * candidates cand[0..n_cand-1] (k < n_cand).
+ * The mean vector of the neighbours nbr[0..k-1] of customer c, its best
+ * NB_KEEP products: a row of the batch.
  */
 static void
-nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int32 *nbr)
+nb_store_customer(NbStore *st, const NbMatrix *x, int64 c, const int32 *nbr, int k)
+{
+	int			nt = 0,
+				kept,
+				q;
+	MemoryContext old;
+
+	for (q = 0; q < k; q++)
+	{
+		int32		v = nbr[q];
+		int64		e;
+
+		for (e = x->row[v]; e < x->row[v + 1]; e++)
+		{
+			if (!st->mark[x->col[e]])
+			{
+				st->mark[x->col[e]] = true;
+				st->touched[nt++] = x->col[e];
+			}
+			st->acc[x->col[e]] += x->val[e];
+		}
+	}
+	if (nt == 0)
+		return;
+	/* the products touched, ascending: read off the marks when they are many */
+	if ((int64) nt * 16 >= x->n_prod)
+	{
+		int32		pcol;
+
+		nt = 0;
+		for (pcol = 0; pcol < x->n_prod; pcol++)
+			if (st->mark[pcol])
+				st->touched[nt++] = pcol;
+	}
+	else
+		qsort(st->touched, nt, sizeof(int32), nb_cmp_int32);
+	for (q = 0; q < nt; q++)
+		st->tscore[q] = st->acc[st->touched[q]] / k;
+	kept = seg_reco_topk(st->tscore, NULL, nt, Min(NB_KEEP, nt), st->top);
+	/* the arrays ascending by product: sort the kept by product index */
+	qsort(st->top, kept, sizeof(int32), nb_cmp_int32);
+	for (q = 0; q < kept; q++)
+	{
+		st->ed[q] = Int64GetDatum(x->prod[st->touched[st->top[q]]]);
+		st->sd[q] = Float4GetDatum((float4) st->tscore[st->top[q]]);
+	}
+	for (q = 0; q < nt; q++)
+	{
+		st->acc[st->touched[q]] = 0;
+		st->mark[st->touched[q]] = false;
+	}
+	old = MemoryContextSwitchTo(st->rowcxt);
+	st->values[1 + 3 * st->rows] = Int64GetDatum(x->cust[c]);
+	st->values[2 + 3 * st->rows] = PointerGetDatum(construct_array(st->ed, kept, INT8OID, 8, FLOAT8PASSBYVAL,
+																   TYPALIGN_DOUBLE));
+	st->values[3 + 3 * st->rows] = PointerGetDatum(construct_array(st->sd, kept, FLOAT4OID, 4, true,
+																   TYPALIGN_INT));
+	MemoryContextSwitchTo(old);
+	st->rows++;
+	if (st->rows == NB_STORE_BATCH)
+		nb_store_flush(st);
+}
+
+/*
+ * The k nearest customers of every customer, among the candidates
+ * cand[0..n_cand-1] (k < n_cand), a block of customers at a time, each
+ * block's rows stored as it is done.
+ */
+static void
+nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, NbStore *st)
 {
 	NbBlockJob	job;
 	int			block = (int) Max(8, Min(256, ((int64) 1 << 22) / Max(n_cand, 1)));
 	int			nw = seg_reco_parallel_workers(1024);
-	double	   *dt = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) x->n_prod * block);
-	int64		b0;
+	int32	   *lfirst = palloc(sizeof(int32) * (x->n_prod + 2));
+	int32	   *lb;
+	double	   *lw;
+	int64		b0,
+				maxnz = 1;
 
+	for (b0 = 0; b0 < x->n_cust; b0 += block)
+		maxnz = Max(maxnz, x->row[Min(b0 + block, x->n_cust)] - x->row[b0]);
+	lb = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * maxnz);
+	lw = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * maxnz);
 	job.x = x;
 	job.cand = cand;
 	job.n_cand = n_cand;
-	job.dt = dt;
+	job.lfirst = lfirst;
+	job.lb = lb;
+	job.lw = lw;
 	job.score = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) block * n_cand);
 	job.acc = palloc(sizeof(double) * block * nw);
 	job.chunk = Max(64, n_cand / 64);
 	job.k = k;
-	job.nbr = nbr;
+	job.nbr = palloc(sizeof(int32) * (Size) block * k);
 	for (b0 = 0; b0 < x->n_cust; b0 += block)
 	{
 		int			nb = (int) Min(block, x->n_cust - b0),
-					b;
+					b,
+					p;
+		int64		e;
 
 		CHECK_FOR_INTERRUPTS();
-		memset(dt, 0, sizeof(double) * (Size) x->n_prod * nb);
+		/* the block by product: counts, offsets, then the lists (customers ascending) */
+		memset(lfirst, 0, sizeof(int32) * (x->n_prod + 2));
+		for (e = x->row[b0]; e < x->row[b0 + nb]; e++)
+			lfirst[x->col[e] + 2]++;
+		for (p = 2; p < x->n_prod + 2; p++)
+			lfirst[p] += lfirst[p - 1];
 		for (b = 0; b < nb; b++)
-		{
-			int64		e;
-
 			for (e = x->row[b0 + b]; e < x->row[b0 + b + 1]; e++)
-				dt[(Size) x->col[e] * nb + b] = x->val[e];
-		}
+			{
+				int32		at = lfirst[x->col[e] + 1]++;
+
+				lb[at] = b;
+				lw[at] = x->val[e];
+			}
 		job.b0 = b0;
 		job.nb = nb;
 		seg_reco_parallel_for((n_cand + job.chunk - 1) / job.chunk, nb_product_task, &job);
 		seg_reco_parallel_for(nb, nb_heap_task, &job);
+		for (b = 0; b < nb; b++)
+			nb_store_customer(st, x, b0 + b, job.nbr + (Size) b * k, k);
 		seg_reco_progress_update(b0 + nb);
 	}
-	pfree(dt);
+	nb_store_flush(st);
+	pfree(lfirst);
+	pfree(lb);
+	pfree(lw);
 	pfree(job.score);
 	pfree(job.acc);
+	pfree(job.nbr);
 }
 
 /*
- * The candidate neighbours: every customer, or past NB_MAX_CANDIDATES a
- * sample of that many, chosen by a hash of the customer id (ties by id):
- * the same customers whatever the order of the rows.
+ * The candidate neighbours: every customer, or past max_cand (the setting
+ * nextbasket_candidates) a sample of that many, chosen by a hash of the
+ * customer id (ties by id): the same customers whatever the order of the
+ * rows.
  */
 static int32 *
-nb_candidates(const NbMatrix *x, int *n_cand)
+nb_candidates(const NbMatrix *x, int max_cand, int *n_cand)
 {
 	int32	   *cand = palloc(sizeof(int32) * Max(x->n_cust, 1));
 	int64		i;
 
-	if (x->n_cust <= NB_MAX_CANDIDATES)
+	if (x->n_cust <= max_cand)
 	{
 		for (i = 0; i < x->n_cust; i++)
 			cand[i] = (int32) i;
@@ -541,9 +682,9 @@ nb_candidates(const NbMatrix *x, int *n_cand)
 		for (i = 0; i < x->n_cust; i++)
 			ord[i] = (int32) i;
 		qsort_arg(ord, x->n_cust, sizeof(int32), nb_cmp_key, key);
-		cut = key[ord[NB_MAX_CANDIDATES - 1]];
+		cut = key[ord[max_cand - 1]];
 		for (i = 0; i < x->n_cust; i++)
-			if (key[i] < cut || (key[i] == cut && n < NB_MAX_CANDIDATES))
+			if (key[i] < cut || (key[i] == cut && n < max_cand))
 				cand[n++] = (int32) i;
 		*n_cand = n;
 		pfree(key);
@@ -552,22 +693,13 @@ nb_candidates(const NbMatrix *x, int *n_cand)
 	return cand;
 }
 
-/* qsort of product ids */
+/* qsort_arg of provisional product indexes by their ids (arg) */
 static int
-nb_cmp_int64(const void *a, const void *b)
+nb_cmp_prov(const void *a, const void *b, void *arg)
 {
-	int64		x = *(const int64 *) a,
-				y = *(const int64 *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
-/* qsort of product indexes */
-static int
-nb_cmp_int32(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a,
-				y = *(const int32 *) b;
+	const int64 *prov = (const int64 *) arg;
+	int64		x = prov[*(const int32 *) a],
+				y = prov[*(const int32 *) b];
 
 	return x < y ? -1 : (x > y ? 1 : 0);
 }
@@ -616,33 +748,32 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 	NbParams	p;
 	MemoryContext work,
 				old;
-	int64	   *occ_cust = NULL;
-	OccRow	   *occ_rows = NULL;
-	int64		occ_n = 0,
+	OccStream  *stream;
+	int64	   *occ_cust;
+	OccRow	   *occ_rows;
+	int64		occ_n,
 				i,
-				c,
-				first;
+				first,
+				ccap = 1024,
+				ecap = 65536,
+				scap = 0;
 	NbMatrix	x;
-	int64	   *pid;
-	double	   *ts,
-			   *times;
-	int32	   *nbr,
-			   *cand;
+	int64	   *pid = NULL;
+	double	   *ts = NULL,
+			   *times = NULL;
+	int32	   *cand,
+			   *rank;
 	int			k,
 				n_cand,
 				progress;
-	double	   *acc;
-	int32	   *touched,
-			   *top;
-	double	   *tscore;
-	bool	   *mark;
-	Datum	   *ed,
-			   *sd;
-	int64		stored = 0;
+	HASHCTL		hctl;
+	HTAB	   *prod_index;
+	int64	   *prov;			/* the products by provisional index (first seen) */
+	int			prov_cap = 1024;
+	NbStore		st;
+	int			max_cand = NB_MAX_CANDIDATES;
 	Oid			del_types[1] = {TEXTOID};
-	Oid			ins_types[4] = {TEXTOID, INT8OID, INT8ARRAYOID, FLOAT4ARRAYOID};
 	Datum		del_values[1];
-	SPIPlanPtr	ins;
 
 	SEG_RECO_ARG_NOT_NULL(0, "model");
 	SEG_RECO_ARG_NOT_NULL(2, "group_size");
@@ -660,171 +791,170 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 	p.neighbours = PG_GETARG_INT32(5);
 	p.alpha = PG_GETARG_FLOAT8(6);
 	nb_check_params(&p);
+	/* candidates (0.2.0): the setting nextbasket_candidates */
+	if (PG_NARGS() > 7)
+	{
+		SEG_RECO_ARG_NOT_NULL(7, "candidates");
+		max_cand = PG_GETARG_INT32(7);
+		if (max_cand < NB_MIN_CANDIDATES_SETTING || max_cand > NB_MAX_CANDIDATES_SETTING)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("nextbasket candidates must be between %d and %d, got %d",
+							NB_MIN_CANDIDATES_SETTING, NB_MAX_CANDIDATES_SETTING, max_cand),
+					 errdetail("Past this many customers, the nearest are searched among a sample of this many."),
+					 errhint("10000 (the default) keeps the quality measured on the demo data and UCI Online Retail; fewer are faster.")));
+	}
 
-	progress = seg_reco_progress_begin("nextbasket_build", 3);
+	progress = seg_reco_progress_begin("nextbasket_build", 2);
 	seg_reco_progress_step(progress, "read", -1, "rows", NULL);
 	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco nextbasket_build", ALLOCSET_DEFAULT_SIZES);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	old = MemoryContextSwitchTo(work);
 
-	seg_reco_read_occasions(false, 0, NULL, end, &occ_cust, &occ_rows, &occ_n);
-
-	/* the products, ascending */
-	x.prod = MemoryContextAllocHuge(work, sizeof(int64) * Max(occ_n, 1));
-	for (i = 0; i < occ_n; i++)
-		x.prod[i] = occ_rows[i].pid;
-	if (occ_n > 0)
-		qsort(x.prod, occ_n, sizeof(int64), nb_cmp_int64);
+	/*
+	 * Each customer's vector, a block of customers at a time (the lines of
+	 * a block are dropped once its vectors are made): the products get a
+	 * provisional index in the order first seen (customers ascending,
+	 * products ascending within, so whatever the order of the rows), made
+	 * the rank of the product id at the end.
+	 */
+	memset(&hctl, 0, sizeof(hctl));
+	hctl.keysize = sizeof(int64);
+	hctl.entrysize = sizeof(int64) + sizeof(int32) * 2;
+	hctl.hcxt = work;
+	prod_index = hash_create("seg_reco nextbasket products", 8192, &hctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	prov = palloc(sizeof(int64) * prov_cap);
 	x.n_prod = 0;
-	for (i = 0; i < occ_n; i++)
-		if (x.n_prod == 0 || x.prod[i] != x.prod[x.n_prod - 1])
-			x.prod[x.n_prod++] = x.prod[i];
-
-	/* each customer's vector (the rows come by customer, ascending) */
 	x.n_cust = 0;
-	for (i = 0; i < occ_n; i++)
-		if (i == 0 || occ_cust[i] != occ_cust[i - 1])
-			x.n_cust++;
-	x.cust = palloc(sizeof(int64) * Max(x.n_cust, 1));
-	x.row = palloc(sizeof(int64) * (x.n_cust + 1));
-	x.col = MemoryContextAllocHuge(work, sizeof(int32) * Max(occ_n, 1));
-	x.val = MemoryContextAllocHuge(work, sizeof(double) * Max(occ_n, 1));
-	x.sq = palloc(sizeof(double) * Max(x.n_cust, 1));
-	pid = MemoryContextAllocHuge(work, sizeof(int64) * Max(occ_n, 1));
-	ts = MemoryContextAllocHuge(work, sizeof(double) * Max(occ_n, 1));
-	times = MemoryContextAllocHuge(work, sizeof(double) * Max(occ_n, 1));
+	x.cust = palloc(sizeof(int64) * ccap);
+	x.row = palloc(sizeof(int64) * (ccap + 1));
+	x.sq = palloc(sizeof(double) * ccap);
+	x.col = MemoryContextAllocHuge(work, sizeof(int32) * ecap);
+	x.val = MemoryContextAllocHuge(work, sizeof(double) * ecap);
 	x.row[0] = 0;
-	c = 0;
-	first = 0;
-	for (i = 1; i <= occ_n; i++)
+	stream = seg_reco_occ_open(NULL, end);
+	while (seg_reco_occ_next(stream, &occ_cust, &occ_rows, &occ_n))
 	{
-		int			n,
-					nd,
-					nbask,
-					r;
-		int64		base;
-
-		if (i < occ_n && occ_cust[i] == occ_cust[first])
-			continue;
-		if ((c & 255) == 0)
-			CHECK_FOR_INTERRUPTS();
-		n = seg_reco_tidy_occasions(occ_rows + first, (int) (i - first), pid, ts);
-		base = x.row[c];
-		nd = seg_reco_tifu_vector(pid, ts, n, &p, times, pid, x.val + base, &nbask);
-		x.sq[c] = 0;
-		for (r = 0; r < nd; r++)
+		first = 0;
+		for (i = 1; i <= occ_n; i++)
 		{
-			int			lo = 0,
-						hi = x.n_prod - 1;
+			int			n,
+						nd,
+						nbask,
+						r;
+			int64		base,
+						c = x.n_cust;
 
-			while (lo < hi)
+			if (i < occ_n && occ_cust[i] == occ_cust[first])
+				continue;
+			if ((c & 255) == 0)
+				CHECK_FOR_INTERRUPTS();
+			if (i - first > scap)
 			{
-				int			mid = lo + (hi - lo) / 2;
-
-				if (x.prod[mid] < pid[r])
-					lo = mid + 1;
-				else
-					hi = mid;
+				scap = Max(i - first, scap * 2);
+				if (pid != NULL)
+				{
+					pfree(pid);
+					pfree(ts);
+					pfree(times);
+				}
+				pid = MemoryContextAllocHuge(work, sizeof(int64) * scap);
+				ts = MemoryContextAllocHuge(work, sizeof(double) * scap);
+				times = MemoryContextAllocHuge(work, sizeof(double) * scap);
 			}
-			x.col[base + r] = lo;
-			x.sq[c] += x.val[base + r] * x.val[base + r];
+			if (c == ccap)
+			{
+				ccap += ccap / 2;
+				x.cust = repalloc_huge(x.cust, sizeof(int64) * ccap);
+				x.row = repalloc_huge(x.row, sizeof(int64) * (ccap + 1));
+				x.sq = repalloc_huge(x.sq, sizeof(double) * ccap);
+			}
+			base = x.row[c];
+			if (base + (i - first) > ecap)
+			{
+				ecap = Max(base + (i - first), ecap + ecap / 2);
+				x.col = repalloc_huge(x.col, sizeof(int32) * ecap);
+				x.val = repalloc_huge(x.val, sizeof(double) * ecap);
+			}
+			n = seg_reco_tidy_occasions(occ_rows + first, (int) (i - first), pid, ts);
+			nd = seg_reco_tifu_vector(pid, ts, n, &p, times, pid, x.val + base, &nbask);
+			x.sq[c] = 0;
+			for (r = 0; r < nd; r++)
+			{
+				bool		found;
+				int32	   *ent = (int32 *) ((char *) hash_search(prod_index, &pid[r], HASH_ENTER, &found) +
+											 sizeof(int64));
+
+				if (!found)
+				{
+					if (x.n_prod == prov_cap)
+					{
+						prov_cap *= 2;
+						prov = repalloc(prov, sizeof(int64) * prov_cap);
+					}
+					prov[x.n_prod] = pid[r];
+					ent[0] = x.n_prod++;
+				}
+				x.col[base + r] = ent[0];
+				x.sq[c] += x.val[base + r] * x.val[base + r];
+			}
+			x.cust[c] = occ_cust[first];
+			x.row[c + 1] = base + nd;
+			x.n_cust++;
+			first = i;
 		}
-		x.cust[c] = occ_cust[first];
-		x.row[c + 1] = base + nd;
-		c++;
-		first = i;
 	}
-	pfree(occ_rows);
-	pfree(occ_cust);
+	seg_reco_occ_close(stream);
+	hash_destroy(prod_index);
+	if (pid != NULL)
+	{
+		pfree(pid);
+		pfree(ts);
+		pfree(times);
+	}
 
-	/* the neighbours */
-	cand = nb_candidates(&x, &n_cand);
+	/* the products ascending: provisional indexes to ranks */
+	{
+		int32	   *ord = palloc(sizeof(int32) * Max(x.n_prod, 1));
+		int			q;
+
+		for (q = 0; q < x.n_prod; q++)
+			ord[q] = q;
+		qsort_arg(ord, x.n_prod, sizeof(int32), nb_cmp_prov, prov);
+		rank = palloc(sizeof(int32) * Max(x.n_prod, 1));
+		x.prod = palloc(sizeof(int64) * Max(x.n_prod, 1));
+		for (q = 0; q < x.n_prod; q++)
+		{
+			rank[ord[q]] = q;
+			x.prod[q] = prov[ord[q]];
+		}
+		for (i = 0; i < x.row[x.n_cust]; i++)
+			x.col[i] = rank[x.col[i]];
+		pfree(ord);
+		pfree(rank);
+		pfree(prov);
+	}
+
+	/* the neighbours, and the mean vector of each customer's, its best NB_KEEP products stored */
+	cand = nb_candidates(&x, max_cand, &n_cand);
 	k = (int) Min(p.neighbours, n_cand - 1);
-	nbr = MemoryContextAllocHuge(work, sizeof(int32) * (Size) Max(k, 1) * Max(x.n_cust, 1));
 	seg_reco_progress_step(progress, "neighbours", x.n_cust, "customers", NULL);
-	if (k > 0)
-		nb_neighbours(&x, cand, n_cand, k, nbr);
-
-	/* the mean vector of each customer's neighbours, its best NB_KEEP products stored */
-	seg_reco_progress_step(progress, "store", x.n_cust, "customers", NULL);
 	del_values[0] = CStringGetTextDatum(model);
 	if (SPI_execute_with_args("DELETE FROM seg_reco.nextbasket_neighbours n"
 							  " WHERE n.model OPERATOR(pg_catalog.=) $1",
 							  1, del_types, del_values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "deleting the old next-basket neighbours failed");
-	ins = SPI_prepare("INSERT INTO seg_reco.nextbasket_neighbours (model, customer_id, product_ids, scores)"
-					  " VALUES ($1, $2, $3, $4)", 4, ins_types);
-	if (ins == NULL)
-		elog(ERROR, "preparing the next-basket insert failed");
-	acc = palloc0(sizeof(double) * Max(x.n_prod, 1));
-	mark = palloc0(sizeof(bool) * Max(x.n_prod, 1));
-	touched = palloc(sizeof(int32) * Max(x.n_prod, 1));
-	tscore = palloc(sizeof(double) * Max(x.n_prod, 1));
-	top = palloc(sizeof(int32) * NB_KEEP);
-	ed = palloc(sizeof(Datum) * NB_KEEP);
-	sd = palloc(sizeof(Datum) * NB_KEEP);
-	for (c = 0; k > 0 && c < x.n_cust; c++)
-	{
-		int			nt = 0,
-					kept,
-					q;
-		Datum		values[4];
-
-		if ((c & 255) == 0)
-		{
-			CHECK_FOR_INTERRUPTS();
-			seg_reco_progress_update(c);
-		}
-		for (q = 0; q < k; q++)
-		{
-			int32		v = nbr[(Size) c * k + q];
-			int64		e;
-
-			for (e = x.row[v]; e < x.row[v + 1]; e++)
-			{
-				if (!mark[x.col[e]])
-				{
-					mark[x.col[e]] = true;
-					touched[nt++] = x.col[e];
-				}
-				acc[x.col[e]] += x.val[e];
-			}
-		}
-		if (nt == 0)
-			continue;
-		qsort(touched, nt, sizeof(int32), nb_cmp_int32);
-		for (q = 0; q < nt; q++)
-			tscore[q] = acc[touched[q]] / k;
-		kept = seg_reco_topk(tscore, NULL, nt, Min(NB_KEEP, nt), top);
-		/* the arrays ascending by product: sort the kept by product index */
-		qsort(top, kept, sizeof(int32), nb_cmp_int32);
-		for (q = 0; q < kept; q++)
-		{
-			ed[q] = Int64GetDatum(x.prod[touched[top[q]]]);
-			sd[q] = Float4GetDatum((float4) tscore[top[q]]);
-		}
-		for (q = 0; q < nt; q++)
-		{
-			acc[touched[q]] = 0;
-			mark[touched[q]] = false;
-		}
-		values[0] = del_values[0];
-		values[1] = Int64GetDatum(x.cust[c]);
-		values[2] = PointerGetDatum(construct_array(ed, kept, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		values[3] = PointerGetDatum(construct_array(sd, kept, FLOAT4OID, 4, true, TYPALIGN_INT));
-		if (SPI_execute_plan(ins, values, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "storing the next-basket neighbours failed");
-		pfree(DatumGetPointer(values[2]));
-		pfree(DatumGetPointer(values[3]));
-		stored++;
-	}
-	SPI_freeplan(ins);
+	nb_store_init(&st, model, x.n_prod);
+	if (k > 0)
+		nb_neighbours(&x, cand, n_cand, k, &st);
+	SPI_freeplan(st.one);
+	SPI_freeplan(st.batch);
 	MemoryContextSwitchTo(old);
 	SPI_finish();
 	MemoryContextDelete(work);
 	seg_reco_progress_end(progress);
-	PG_RETURN_INT64(stored);
+	PG_RETURN_INT64(st.stored);
 }
 
 /* ---------------------------------------------------------------- one customer's scores */

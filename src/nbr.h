@@ -56,12 +56,10 @@ extern int	seg_reco_tifu_vector(const int64 *pid, const double *ts, int n, const
 extern bool seg_reco_nb_fetch(const char *model, int64 customer_id, NbParams *p, NbInput *in);
 
 /*
- * Every customer's neighbours' part (recommend_all): customers ascending,
- * (*first)[i] .. (*first)[i + 1] their entries of *pid and *score; returns
- * the customers.  SPI connected.
+ * in := the arrays of a stored row (product_ids, scores), copied into the
+ * current memory context (recommend_all's walk over the stored rows)
  */
-extern int64 seg_reco_nb_fetch_all(const char *model, int64 **cust, int64 **first,
-								   int64 **pid, float **score);
+extern void seg_reco_nb_arrays(Datum pids, Datum scores, NbInput *in);
 
 /*
  * The neighbours' part of one customer of model, the parameters p read

@@ -208,6 +208,11 @@ extern Datum seg_reco_row_sources(const Blend *b, int j);
  */
 extern void seg_reco_read_occasions(bool one, int64 customer_id, ArrayType *only, double end,
 									int64 **cust, OccRow **rows, int64 *n);
+/* every customer's purchase lines in blocks of customers, in bounded memory (reco_serve.c) */
+typedef struct OccStream OccStream;
+extern OccStream *seg_reco_occ_open(ArrayType *only, double end);
+extern bool seg_reco_occ_next(OccStream *s, int64 **cust, OccRow **rows, int64 *n);
+extern void seg_reco_occ_close(OccStream *s);
 
 /*
  * One customer's lines rows[0..n-1] as occasions: sorted by product and

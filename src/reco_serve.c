@@ -27,6 +27,7 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "nodes/params.h"
+#include "storage/buffile.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -412,6 +413,395 @@ seg_reco_read_occasions(bool one, int64 customer_id, ArrayType *only, double end
 		}
 	pfree(recv.rows);
 	*n = recv.n;
+}
+
+/* ---------------------------------------------------------------- the occasions in blocks */
+
+/*
+ * Every customer's purchase lines in blocks of customers, in bounded
+ * memory (seg_reco_occ_open, _next, _close): one sequential scan, as
+ * seg_reco_read_occasions, into a buffer of at most work_mem
+ * (OccAll rows) and a count of the rows per range of customer ids (a
+ * histogram of OCC_BUCKETS buckets).  When the buffer never fills, the
+ * lines stay in memory and make one block.  Otherwise each full buffer is
+ * spilled to a temporary file; after the scan the buckets are cut into
+ * ranges of at most a buffer of rows each (a bucket is never split), the
+ * spilled rows are dealt into one temporary file per range, and each
+ * block is one range read back and sorted by customer.  So memory holds
+ * the buffer and one block (about twice work_mem, unless one
+ * bucket of ids holds more lines than that), whatever the table's size.
+ */
+#define OCC_BUCKETS 65536
+
+struct OccStream
+{
+	DestReceiver pub;
+	MemoryContext cxt;
+	bool		in_scan;
+	/* the ids' range and the rows per bucket */
+	int64		cmin;
+	int64		cmax;
+	uint64		width;			/* ids per bucket */
+	int			nbuck;
+	int64	   *hist;
+	/* the buffer */
+	OccAll	   *buf;
+	int64		nbuf;
+	int64		bufcap;
+	int64		cap;			/* the most rows a buffer holds */
+	BufFile    *spill;
+	int64		nspill;
+	/* the blocks */
+	int			nparts;
+	int			cur;
+	BufFile   **part;
+	int64	   *part_n;
+	int64	   *cust;			/* the current block */
+	OccRow	   *rows;
+	int64		n;
+	int64		outcap;
+};
+
+static inline int
+occ_bucket(const OccStream *s, int64 c)
+{
+	uint64		b;
+
+	if (c <= s->cmin)
+		return 0;
+	if (c >= s->cmax)
+		return s->nbuck - 1;
+	b = ((uint64) c - (uint64) s->cmin) / s->width;
+	return (int) Min(b, (uint64) (s->nbuck - 1));
+}
+
+static void
+occ_spill_buffer(OccStream *s)
+{
+	MemoryContext old = MemoryContextSwitchTo(s->cxt);
+
+	if (s->spill == NULL)
+		s->spill = BufFileCreateTemp(false);
+	BufFileWrite(s->spill, s->buf, sizeof(OccAll) * s->nbuf);
+	s->nspill += s->nbuf;
+	s->nbuf = 0;
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+occ_stream_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	OccStream  *s = (OccStream *) self;
+	OccAll	   *o;
+
+	slot_getallattrs(slot);
+	if (slot->tts_isnull[0] || slot->tts_isnull[1] || slot->tts_isnull[2])
+		return true;
+	if (((s->nbuf + s->nspill) & 65535) == 0)
+		CHECK_FOR_INTERRUPTS();
+	if (s->nbuf == s->bufcap)
+	{
+		if (s->bufcap < s->cap)
+		{
+			s->bufcap = Min(s->bufcap * 2, s->cap);
+			s->buf = repalloc_huge(s->buf, sizeof(OccAll) * s->bufcap);
+		}
+		else
+			occ_spill_buffer(s);
+	}
+	o = &s->buf[s->nbuf++];
+	o->cust = DatumGetInt64(slot->tts_values[0]);
+	o->pid = DatumGetInt64(slot->tts_values[1]);
+	o->ts = DatumGetFloat8(slot->tts_values[2]);
+	s->hist[occ_bucket(s, o->cust)]++;
+	return true;
+}
+
+/*
+ * s->cust and s->rows := rows[0..n-1] by customer (a counting sort for
+ * dense ids, else a sort by customer, time and product); s->n := n.
+ */
+static void
+occ_stream_order(OccStream *s, OccAll *rows, int64 n)
+{
+	int64		i;
+
+	if (n > s->outcap)
+	{
+		if (s->cust != NULL)
+		{
+			pfree(s->cust);
+			pfree(s->rows);
+		}
+		s->outcap = n;
+		s->cust = MemoryContextAllocHuge(s->cxt, sizeof(int64) * Max(n, 1));
+		s->rows = MemoryContextAllocHuge(s->cxt, sizeof(OccRow) * Max(n, 1));
+	}
+	s->n = n;
+	if (n > 0)
+	{
+		int64		cmin = rows[0].cust,
+					cmax = rows[0].cust;
+
+		for (i = 1; i < n; i++)
+		{
+			cmin = Min(cmin, rows[i].cust);
+			cmax = Max(cmax, rows[i].cust);
+		}
+		if ((uint64) cmax - (uint64) cmin < (uint64) n * 4)
+		{
+			/* dense ids: within a customer the rows keep their order (users sort them) */
+			int64		nb = cmax - cmin + 1,
+						b,
+						acc = 0;
+			int64	   *start = MemoryContextAllocHuge(s->cxt, sizeof(int64) * (nb + 1));
+
+			memset(start, 0, sizeof(int64) * (nb + 1));
+			for (i = 0; i < n; i++)
+				start[rows[i].cust - cmin]++;
+			for (b = 0; b < nb; b++)
+			{
+				int64		cnt = start[b];
+
+				start[b] = acc;
+				acc += cnt;
+			}
+			for (i = 0; i < n; i++)
+			{
+				int64		pos = start[rows[i].cust - cmin]++;
+
+				s->cust[pos] = rows[i].cust;
+				s->rows[pos].pid = rows[i].pid;
+				s->rows[pos].ts = rows[i].ts;
+			}
+			pfree(start);
+			return;
+		}
+		sort_occ_all(rows, n);
+	}
+	for (i = 0; i < n; i++)
+	{
+		s->cust[i] = rows[i].cust;
+		s->rows[i].pid = rows[i].pid;
+		s->rows[i].ts = rows[i].ts;
+	}
+}
+
+/*
+ * Opens the stream of the purchase lines before end (epoch seconds) of
+ * every customer, or of only (distinct, ascending) when not NULL: the
+ * scan happens here.  SPI connected; the stream lives in the current
+ * memory context.
+ */
+OccStream *
+seg_reco_occ_open(ArrayType *only, double end)
+{
+	OccStream  *s = palloc0(sizeof(OccStream));
+	SPIExecuteOptions opts;
+	ParamListInfo params = makeParamList(only != NULL ? 2 : 1);
+	Oid			types[1] = {FLOAT8OID};
+	MemoryContext cxt = CurrentMemoryContext;
+	uint64		range;
+	int			rc,
+				b,
+				p;
+	int64		acc;
+	int32	   *part_of;
+
+	s->cxt = cxt;
+	s->cap = Max((int64) work_mem * 1024 / (int64) sizeof(OccAll), 1024);
+	s->cur = 0;
+
+	/* the ids' range */
+	if (only != NULL)
+	{
+		int			n = ArrayGetNItems(ARR_NDIM(only), ARR_DIMS(only));
+		const int64 *ids = (const int64 *) ARR_DATA_PTR(only);
+
+		s->cmin = n > 0 ? ids[0] : 0;
+		s->cmax = n > 0 ? ids[n - 1] : 0;
+	}
+	else
+	{
+		bool		n1,
+					n2;
+
+		if (SPI_execute("SELECT pg_catalog.min(t.customer_id), pg_catalog.max(t.customer_id)"
+						" FROM seg_reco.transactions t", true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "reading the range of customer ids failed");
+		s->cmin = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &n1));
+		s->cmax = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &n2));
+		if (n1 || n2)
+			s->cmin = s->cmax = 0;
+		SPI_freetuptable(SPI_tuptable);
+		MemoryContextSwitchTo(cxt);
+	}
+	range = (uint64) s->cmax - (uint64) s->cmin;
+	s->nbuck = (int) Min(range + 1, (uint64) OCC_BUCKETS);
+	if (range == PG_UINT64_MAX)
+		s->nbuck = OCC_BUCKETS;
+	s->width = range / (uint64) s->nbuck + 1;
+	s->hist = palloc0(sizeof(int64) * s->nbuck);
+	s->bufcap = Min(65536, s->cap);
+	s->buf = MemoryContextAllocHuge(cxt, sizeof(OccAll) * s->bufcap);
+
+	/* the scan */
+	params->params[0].value = Float8GetDatum(end);
+	params->params[0].isnull = false;
+	params->params[0].pflags = PARAM_FLAG_CONST;
+	params->params[0].ptype = FLOAT8OID;
+	if (only != NULL)
+	{
+		params->params[1].value = PointerGetDatum(only);
+		params->params[1].isnull = false;
+		params->params[1].pflags = PARAM_FLAG_CONST;
+		params->params[1].ptype = INT8ARRAYOID;
+	}
+	s->pub.receiveSlot = occ_stream_receive;
+	s->pub.rStartup = occ_startup;
+	s->pub.rShutdown = occ_noop;
+	s->pub.rDestroy = occ_noop;
+	s->pub.mydest = DestNone;
+	memset(&opts, 0, sizeof(opts));
+	opts.params = params;
+	opts.read_only = true;
+	opts.dest = (DestReceiver *) s;
+	if (only != NULL)
+		rc = SPI_execute_extended(OCCASIONS_SQL("t.customer_id OPERATOR(pg_catalog.=) ANY ($2) AND", ""),
+								  &opts);
+	else
+		rc = SPI_execute_plan_extended(seg_reco_keep_plan(&plan_occasions_all,
+														  OCCASIONS_SQL("t.customer_id IS NOT NULL AND", ""),
+														  1, types),
+									   &opts);
+	if (rc < 0)
+		elog(ERROR, "reading the purchase lines failed");
+	MemoryContextSwitchTo(cxt);
+
+	if (s->spill == NULL)
+	{
+		/* one block, in memory */
+		s->nparts = 1;
+		occ_stream_order(s, s->buf, s->nbuf);
+		pfree(s->buf);
+		s->buf = NULL;
+		s->cur = -1;			/* _next returns the block in hand */
+		return s;
+	}
+
+	/* the ranges of buckets, each at most a buffer of rows */
+	occ_spill_buffer(s);
+	part_of = palloc(sizeof(int32) * s->nbuck);
+	s->nparts = 0;
+	acc = 0;
+	for (b = 0; b < s->nbuck; b++)
+	{
+		if (s->nparts == 0 || (acc > 0 && acc + s->hist[b] > s->cap))
+		{
+			s->nparts++;
+			acc = 0;
+		}
+		acc += s->hist[b];
+		part_of[b] = s->nparts - 1;
+	}
+	s->part = palloc(sizeof(BufFile *) * s->nparts);
+	s->part_n = palloc0(sizeof(int64) * s->nparts);
+	for (p = 0; p < s->nparts; p++)
+		s->part[p] = BufFileCreateTemp(false);
+	/* deal the spilled rows into the ranges */
+	if (BufFileSeek(s->spill, 0, 0, SEEK_SET) != 0)
+		elog(ERROR, "rewinding the spilled purchase lines failed");
+	for (;;)
+	{
+		size_t		got;
+		int64		i,
+					nr;
+
+		CHECK_FOR_INTERRUPTS();
+		got = BufFileRead(s->spill, s->buf, sizeof(OccAll) * s->bufcap);
+		nr = (int64) (got / sizeof(OccAll));
+		if (nr == 0)
+			break;
+		for (i = 0; i < nr; i++)
+		{
+			p = part_of[occ_bucket(s, s->buf[i].cust)];
+			BufFileWrite(s->part[p], &s->buf[i], sizeof(OccAll));
+			s->part_n[p]++;
+		}
+	}
+	BufFileClose(s->spill);
+	s->spill = NULL;
+	pfree(part_of);
+	pfree(s->hist);
+	s->hist = NULL;
+	return s;
+}
+
+/*
+ * The next block: *cust (ascending) and *rows, *n of them, valid until the
+ * next call; false at the end.  Each customer's lines are all in one block.
+ */
+bool
+seg_reco_occ_next(OccStream *s, int64 **cust, OccRow **rows, int64 *n)
+{
+	MemoryContext old;
+	int64		m;
+
+	if (s->cur == -1)
+	{
+		/* the one block in memory */
+		s->cur = 1;
+		*cust = s->cust;
+		*rows = s->rows;
+		*n = s->n;
+		return true;
+	}
+	if (s->part == NULL || s->cur >= s->nparts)
+		return false;
+	CHECK_FOR_INTERRUPTS();
+	old = MemoryContextSwitchTo(s->cxt);
+	m = s->part_n[s->cur];
+	if (m > s->bufcap)
+	{
+		pfree(s->buf);
+		s->bufcap = m;
+		s->buf = MemoryContextAllocHuge(s->cxt, sizeof(OccAll) * m);
+	}
+	if (m > 0)
+	{
+		if (BufFileSeek(s->part[s->cur], 0, 0, SEEK_SET) != 0 ||
+			BufFileRead(s->part[s->cur], s->buf, sizeof(OccAll) * m) != sizeof(OccAll) * m)
+			elog(ERROR, "reading back the purchase lines failed");
+	}
+	BufFileClose(s->part[s->cur]);
+	s->part[s->cur] = NULL;
+	occ_stream_order(s, s->buf, m);
+	s->cur++;
+	MemoryContextSwitchTo(old);
+	*cust = s->cust;
+	*rows = s->rows;
+	*n = s->n;
+	return true;
+}
+
+void
+seg_reco_occ_close(OccStream *s)
+{
+	int			p;
+
+	if (s->spill != NULL)
+		BufFileClose(s->spill);
+	for (p = 0; s->part != NULL && p < s->nparts; p++)
+		if (s->part[p] != NULL)
+			BufFileClose(s->part[p]);
+	if (s->buf != NULL)
+		pfree(s->buf);
+	if (s->cust != NULL)
+	{
+		pfree(s->cust);
+		pfree(s->rows);
+	}
+	pfree(s);
 }
 
 /* o := the customer's purchase occasions before end */
@@ -1007,8 +1397,14 @@ typedef struct RaJob
 	double	   *occ_ts;
 	int			occ_max;
 	double	   *als;			/* RA_TILE (als_only: 1) x n_products each: ALS scores */
+	int			nw;				/* workers */
+	int			occ_need;		/* the most occasions of a customer of the block */
 	/* per slot (customer of the block) */
-	OccRow	   *occ_rows;
+	OccRow	   *occ_rows;		/* the block's own copy of its customers' lines */
+	int64		occ_cap;
+	int64	   *nb_pid;			/* the block's own copy of its next-basket inputs */
+	float	   *nb_score;
+	int64		nb_cap;
 	int64	   *ofirst;
 	int64	   *olast;
 	const SegRecoPairs *hist;
@@ -1183,8 +1579,9 @@ typedef struct RaCold
 	Blend		b;
 	bool	   *allowed;
 	double	   *disp;
-	int64	   *pid;
+	int64	   *pid;			/* cap each */
 	double	   *ts;
+	int			cap;
 	SelectScratch sc;
 } RaCold;
 
@@ -1199,6 +1596,13 @@ ra_cold(RaJob *j, RaCold *rc)
 	int			slot,
 				i;
 
+	/* the block's longest occasions may outgrow the room (blocks read one by one) */
+	if (rc->cap < j->occ_max)
+	{
+		rc->cap = j->occ_max;
+		rc->pid = repalloc(rc->pid, sizeof(int64) * rc->cap);
+		rc->ts = repalloc(rc->ts, sizeof(double) * rc->cap);
+	}
 	for (slot = 0; slot < j->rows; slot++)
 	{
 		int32	   *out = j->out + (Size) slot * j->topn;
@@ -1256,24 +1660,16 @@ ra_task(void *arg, int64 t, int worker)
 static void ra_block_alloc(RaJob *job, int block);
 
 static void
-ra_job_alloc(RaJob *job, MemoryContext work, const int64 *occ_cust, int64 occ_n, int block)
+ra_job_alloc(RaJob *job, MemoryContext work, int block)
 {
 	const Universe *u = job->u;
-	int64		i,
-				first = 0;
 	int			nw = seg_reco_parallel_workers((block + RA_TILE - 1) / RA_TILE),
 				w,
-				occ_max;
+				occ_max = 256;
 	Blend	   *bl;
 	SelectScratch *scs;
 
-	occ_max = 1;
-	for (i = 1; i <= occ_n; i++)
-		if (i == occ_n || occ_cust[i] != occ_cust[first])
-		{
-			occ_max = (int) Max(occ_max, i - first);
-			first = i;
-		}
+	job->nw = nw;
 	bl = palloc(sizeof(Blend) * nw);
 	scs = palloc(sizeof(SelectScratch) * nw);
 	for (w = 0; w < nw; w++)
@@ -1318,6 +1714,12 @@ ra_block_alloc(RaJob *job, int block)
 	int			d = job->m->d;
 
 	job->ids = palloc(sizeof(int64) * block);
+	job->occ_cap = (int64) block * 64;
+	job->occ_rows = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(OccRow) * job->occ_cap);
+	job->occ_need = 0;
+	job->nb_cap = (int64) block * 16;
+	job->nb_pid = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * job->nb_cap);
+	job->nb_score = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * job->nb_cap);
 	job->x = palloc(sizeof(double) * (Size) block * d);
 	job->xf = palloc(sizeof(float) * (Size) block * d);
 	job->ofirst = palloc(sizeof(int64) * block);
@@ -1364,27 +1766,104 @@ ra_read_factors(SPITupleTable *tt, int rows, int d, int64 *ids, double *xb, floa
 }
 
 /*
- * Each customer's occasion rows and history pairs: ids[0..nsb-1] ascending,
- * *opos and *hpos advance through occ_cust[0..occ_n-1] and hist (both by
- * customer) to the ranges ofirst/olast, hfirst/hlast of each slot.
+ * The purchase lines of recommend_all's customers, read in blocks of
+ * customers (seg_reco_occ_open): stream NULL when nothing reads them; the
+ * block in hand is cust/rows[0..n-1], pos the walk's place in it.
+ */
+typedef struct RaOcc
+{
+	OccStream  *stream;
+	int64	   *cust;
+	OccRow	   *rows;
+	int64		n;
+	int64		pos;
+	bool		done;
+} RaOcc;
+
+/*
+ * The scratch of the occasions (per worker, shared by the blocks in
+ * flight) grown to need; between blocks, no task running.
  */
 static void
-ra_locate(const int64 *ids, int nsb, const int64 *occ_cust, int64 occ_n, int64 *opos,
+ra_grow_scratch(RaJob *jobs, int njobs, int need)
+{
+	RaJob	   *job = &jobs[0];
+	MemoryContext cxt;
+	int			w,
+				occ_max;
+
+	if (need <= job->occ_max)
+		return;
+	occ_max = Max(need, job->occ_max * 2);
+	for (w = 0; w < job->nw; w++)
+	{
+		pfree(job->bl[w].ts_scratch);
+		pfree(job->bl[w].nb_scratch);
+		pfree(job->bl[w].nb_pid);
+		job->bl[w].ts_scratch = palloc(sizeof(double) * occ_max);
+		job->bl[w].nb_scratch = palloc(sizeof(double) * occ_max);
+		job->bl[w].nb_pid = palloc(sizeof(int64) * occ_max);
+	}
+	cxt = GetMemoryChunkContext(job->occ_pid);
+	pfree(job->occ_pid);
+	pfree(job->occ_ts);
+	job->occ_pid = MemoryContextAllocHuge(cxt, sizeof(int64) * job->nw * occ_max);
+	job->occ_ts = MemoryContextAllocHuge(cxt, sizeof(double) * job->nw * occ_max);
+	job->occ_max = occ_max;
+	for (w = 1; w < njobs; w++)
+	{
+		jobs[w].occ_pid = job->occ_pid;
+		jobs[w].occ_ts = job->occ_ts;
+		jobs[w].occ_max = occ_max;
+	}
+}
+
+/*
+ * Each customer's occasion rows and history pairs: ids[0..nsb-1] ascending
+ * (across the blocks of the call too); the lines are copied from the
+ * stream's blocks into the job's own (ofirst/olast: ranges in
+ * job->occ_rows, job->occ_need the longest), *hpos advances through hist
+ * (by customer) to the ranges hfirst/hlast of each slot.
+ */
+static void
+ra_locate(RaJob *job, const int64 *ids, int nsb, RaOcc *occ,
 		  const SegRecoPairs *hist, int64 *hpos,
 		  int64 *ofirst, int64 *olast, int64 *hfirst, int64 *hlast)
 {
 	int			slot;
+	int64		used = 0;
 
+	job->occ_need = 0;
 	for (slot = 0; slot < nsb; slot++)
 	{
 		int64		id = ids[slot];
 
-		while (*opos < occ_n && occ_cust[*opos] < id)
-			(*opos)++;
-		ofirst[slot] = *opos;
-		while (*opos < occ_n && occ_cust[*opos] == id)
-			(*opos)++;
-		olast[slot] = *opos;
+		for (;;)
+		{
+			while (occ->pos < occ->n && occ->cust[occ->pos] < id)
+				occ->pos++;
+			if (occ->pos < occ->n || occ->done || occ->stream == NULL)
+				break;
+			/* past the block in hand: the next one */
+			occ->pos = 0;
+			if (!seg_reco_occ_next(occ->stream, &occ->cust, &occ->rows, &occ->n))
+			{
+				occ->n = 0;
+				occ->done = true;
+			}
+		}
+		ofirst[slot] = used;
+		while (occ->pos < occ->n && occ->cust[occ->pos] == id)
+		{
+			if (used == job->occ_cap)
+			{
+				job->occ_cap *= 2;
+				job->occ_rows = repalloc_huge(job->occ_rows, sizeof(OccRow) * job->occ_cap);
+			}
+			job->occ_rows[used++] = occ->rows[occ->pos++];
+		}
+		olast[slot] = used;
+		job->occ_need = (int) Max(job->occ_need, olast[slot] - ofirst[slot]);
 		while (*hpos < hist->n && hist->customer_id[*hpos] < id)
 			(*hpos)++;
 		hfirst[slot] = *hpos;
@@ -1395,51 +1874,111 @@ ra_locate(const int64 *ids, int nsb, const int64 *occ_cust, int64 occ_n, int64 *
 }
 
 /*
- * Every customer's next-basket neighbours (seg_reco_nb_fetch_all): cust
- * ascending, first (n + 1 offsets into pid and score); params NULL without
- * the source (no weight or no build); pos: the merge-walk's place.
+ * Every customer's next-basket neighbours, read along (a cursor over
+ * seg_reco.nextbasket_neighbours by customer): params NULL without the
+ * source (no weight or no build); tt the fetched rows in hand, pos the
+ * walk's place in them.
  */
 typedef struct RaNb
 {
 	const NbParams *params;
-	int64		n;
-	int64		pos;
-	int64	   *cust;
-	int64	   *first;
-	int64	   *pid;
-	float	   *score;
+	Portal		portal;
+	MemoryContext tmp;			/* a row's arrays */
+	SPITupleTable *tt;
+	uint64		n;
+	uint64		pos;
+	bool		done;
 } RaNb;
+
+#define RA_NB_FETCH 1024
+
+/* the customer id of the walk's row in hand (there is one) */
+static inline int64
+ra_nb_cust(const RaNb *nb, bool *isnull)
+{
+	return DatumGetInt64(SPI_getbinval(nb->tt->vals[nb->pos], nb->tt->tupdesc, 1, isnull));
+}
 
 /*
  * Each customer's next-basket input: ids[0..nsb-1] ascending (across the
- * blocks of the call too), nb->pos advances through nb->cust; a customer
- * without neighbours (or not among those asked for) gets none.  On the
- * backend's thread: the tasks read nbin, never the walk.
+ * blocks of the call too), the walk advancing through the cursor; a
+ * customer without neighbours (or not among those asked for) gets none.
+ * The inputs are copied into the job's own arrays (the other block in
+ * flight keeps its).  On the backend's thread: the tasks read nbin, never
+ * the walk.
  */
 static void
-ra_locate_nb(const int64 *ids, int nsb, RaNb *nb, NbInput *nbin)
+ra_locate_nb(RaJob *job, const int64 *ids, int nsb, RaNb *nb, NbInput *nbin)
 {
 	int			slot;
+	int64		used = 0;
+	int64	   *off = palloc(sizeof(int64) * Max(nsb, 1));
 
 	for (slot = 0; slot < nsb; slot++)
 	{
 		int64		id = ids[slot];
+		bool		isnull = false;
 
 		nbin[slot].params = nb->params;
 		nbin[slot].n = 0;
-		nbin[slot].pid = NULL;
-		nbin[slot].score = NULL;
+		off[slot] = used;
 		if (nb->params == NULL)
 			continue;
-		while (nb->pos < nb->n && nb->cust[nb->pos] < id)
-			nb->pos++;
-		if (nb->pos < nb->n && nb->cust[nb->pos] == id)
+		for (;;)
 		{
-			nbin[slot].n = (int) (nb->first[nb->pos + 1] - nb->first[nb->pos]);
-			nbin[slot].pid = nb->pid + nb->first[nb->pos];
-			nbin[slot].score = nb->score + nb->first[nb->pos];
+			while (nb->pos < nb->n && (ra_nb_cust(nb, &isnull) < id || isnull))
+				nb->pos++;
+			if (nb->pos < nb->n || nb->done)
+				break;
+			if (nb->tt != NULL)
+				SPI_freetuptable(nb->tt);
+			nb->tt = NULL;
+			SPI_cursor_fetch(nb->portal, true, RA_NB_FETCH);
+			nb->n = SPI_processed;
+			nb->pos = 0;
+			if (nb->n == 0)
+			{
+				SPI_freetuptable(SPI_tuptable);
+				nb->done = true;
+			}
+			else
+				nb->tt = SPI_tuptable;
+		}
+		if (nb->pos < nb->n && ra_nb_cust(nb, &isnull) == id)
+		{
+			bool		n1,
+						n2;
+			Datum		d1 = SPI_getbinval(nb->tt->vals[nb->pos], nb->tt->tupdesc, 2, &n1),
+						d2 = SPI_getbinval(nb->tt->vals[nb->pos], nb->tt->tupdesc, 3, &n2);
+
+			if (!n1 && !n2)
+			{
+				NbInput		in;
+				MemoryContext old = MemoryContextSwitchTo(nb->tmp);
+
+				seg_reco_nb_arrays(d1, d2, &in);
+				MemoryContextSwitchTo(old);
+				if (used + in.n > job->nb_cap)
+				{
+					job->nb_cap = Max(used + in.n, job->nb_cap * 2);
+					job->nb_pid = repalloc_huge(job->nb_pid, sizeof(int64) * job->nb_cap);
+					job->nb_score = repalloc_huge(job->nb_score, sizeof(float) * job->nb_cap);
+				}
+				memcpy(job->nb_pid + used, in.pid, sizeof(int64) * in.n);
+				memcpy(job->nb_score + used, in.score, sizeof(float) * in.n);
+				nbin[slot].n = in.n;
+				used += in.n;
+				MemoryContextReset(nb->tmp);
+			}
+			nb->pos++;
 		}
 	}
+	for (slot = 0; slot < nsb; slot++)
+	{
+		nbin[slot].pid = job->nb_pid + off[slot];
+		nbin[slot].score = job->nb_score + off[slot];
+	}
+	pfree(off);
 }
 
 /*
@@ -1449,7 +1988,7 @@ ra_locate_nb(const int64 *ids, int nsb, RaNb *nb, NbInput *nbin)
  * flight keeps its.
  */
 static int
-ra_fetch(Portal portal, RaJob *job, int block, const int64 *occ_cust, int64 occ_n, int64 *opos,
+ra_fetch(Portal portal, RaJob *job, int block, RaOcc *occ,
 		 const SegRecoPairs *hist, int64 *hpos, RaNb *nb)
 {
 	CHECK_FOR_INTERRUPTS();
@@ -1458,9 +1997,9 @@ ra_fetch(Portal portal, RaJob *job, int block, const int64 *occ_cust, int64 occ_
 	if (job->rows == 0)
 		return 0;
 	ra_read_factors(SPI_tuptable, job->rows, job->m->d, job->ids, job->x, job->xf);
-	ra_locate(job->ids, job->rows, occ_cust, occ_n, opos, hist, hpos,
+	ra_locate(job, job->ids, job->rows, occ, hist, hpos,
 			  job->ofirst, job->olast, job->hfirst, job->hlast);
-	ra_locate_nb(job->ids, job->rows, nb, job->nbin);
+	ra_locate_nb(job, job->ids, job->rows, nb, job->nbin);
 	return job->rows;
 }
 
@@ -1561,11 +2100,8 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	const Universe *u;
 	ProductMeta pm;
 	SegRecoPairs hist;
-	int64		hpos = 0,
-				opos = 0,
-				occ_n = 0;
-	int64	   *occ_cust = NULL;
-	OccRow	   *occ_rows = NULL;
+	int64		hpos = 0;
+	RaOcc		occ;
 	double		end = 0;
 	char	   *as_of_opt = NULL;
 	RaJob		job,
@@ -1631,6 +2167,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 
 	memset(&hist, 0, sizeof(hist));
 	memset(&nb, 0, sizeof(nb));
+	memset(&occ, 0, sizeof(occ));
 	if (!include_purchased && only != NULL)
 		seg_reco_als_read_pairs_of(m->query, only, m->custom_source, &hist);
 	else if (!include_purchased)
@@ -1649,11 +2186,20 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 		 */
 		if (hw.w[SRC_CONTENT] > 0 || (include_purchased && hw.w[SRC_BA] > 0) ||
 			hw.w[SRC_NB] > 0 || hw.history_prior > 0 || !include_purchased)
-			seg_reco_read_occasions(false, 0, only, end, &occ_cust, &occ_rows, &occ_n);
+			occ.stream = seg_reco_occ_open(only, end);
 		if (hw.w[SRC_NB] > 0 && seg_reco_nb_params(model, &nbp))
 		{
+			Oid			t[1] = {TEXTOID};
+			Datum		v[1];
+
 			nb.params = &nbp;
-			nb.n = seg_reco_nb_fetch_all(model, &nb.cust, &nb.first, &nb.pid, &nb.score);
+			nb.tmp = AllocSetContextCreate(work, "seg_reco recommend_all nextbasket row", ALLOCSET_SMALL_SIZES);
+			v[0] = CStringGetTextDatum(model);
+			nb.portal = SPI_cursor_open_with_args(NULL,
+												  "SELECT n.customer_id, n.product_ids, n.scores"
+												  " FROM seg_reco.nextbasket_neighbours n"
+												  " WHERE n.model OPERATOR(pg_catalog.=) $1 ORDER BY n.customer_id",
+												  1, t, v, NULL, true, 0);
 		}
 	}
 
@@ -1670,7 +2216,6 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	job.c = c;
 	job.hw = &hw;
 	job.pm = &pm;
-	job.occ_rows = occ_rows;
 	job.hist = &hist;
 	job.topn = topn;
 	job.only_active = only_active;
@@ -1702,12 +2247,13 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 		for (i = 0; i < m->n_products; i++)
 			job.ymax = Max(job.ymax, m->y_norm[i]);
 	}
-	ra_job_alloc(&job, work, occ_cust, occ_n, block);
+	ra_job_alloc(&job, work, block);
 	seg_reco_blend_init(&rc.b, u, m, c);
 	rc.allowed = palloc(sizeof(bool) * Max(u->n, 1));
 	rc.disp = palloc(sizeof(double) * Max(u->n, 1));
-	rc.pid = palloc(sizeof(int64) * job.occ_max);
-	rc.ts = palloc(sizeof(double) * job.occ_max);
+	rc.cap = job.occ_max;
+	rc.pid = palloc(sizeof(int64) * rc.cap);
+	rc.ts = palloc(sizeof(double) * rc.cap);
 	seg_reco_select_scratch_init(&rc.sc, u, &pm);
 	{
 		Datum		el[1];
@@ -1746,17 +2292,21 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	{
 		int			cur = 0;
 
-		if (ra_fetch(portal, &jobs[cur], block, occ_cust, occ_n, &opos, &hist, &hpos, &nb) > 0)
+		if (ra_fetch(portal, &jobs[cur], block, &occ, &hist, &hpos, &nb) > 0)
+		{
+			ra_grow_scratch(jobs, 2, jobs[cur].occ_need);
 			running = seg_reco_parallel_begin((jobs[cur].rows + RA_TILE - 1) / RA_TILE, ra_task,
 											  &jobs[cur]);
+		}
 		while (running != NULL)
 		{
-			int			next = ra_fetch(portal, &jobs[1 - cur], block, occ_cust, occ_n, &opos,
-										&hist, &hpos, &nb),
+			int			next = ra_fetch(portal, &jobs[1 - cur], block, &occ, &hist, &hpos, &nb),
 						i;
 
 			seg_reco_parallel_end(running);
 			running = NULL;
+			if (next > 0)
+				ra_grow_scratch(jobs, 2, jobs[1 - cur].occ_need);
 			for (i = 0; i < jobs[cur].rows; i++)
 				screened += jobs[cur].screened[i];
 			scored += jobs[cur].rows;
@@ -1779,6 +2329,10 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	SPI_cursor_close(portal);
+	if (nb.portal != NULL)
+		SPI_cursor_close(nb.portal);
+	if (occ.stream != NULL)
+		seg_reco_occ_close(occ.stream);
 	elog(DEBUG1, "recommend_all: " INT64_FORMAT " customers, %s kernels, " INT64_FORMAT " decided by float32 screening",
 		 scored, seg_reco_simd_name(job.simd), screened);
 

@@ -8,7 +8,8 @@
 -- group, and the customer's vector is the mean of the groups' mean basket
 -- vectors.  The next basket's scores: alpha x the customer's vector + (1 -
 -- alpha) x the mean vector of the neighbours nearest customers (Euclidean;
--- past 10,000 customers among a sample of 10,000 chosen by a hash of the id).
+-- past candidates customers, 10,000 by default, among a sample of that many
+-- chosen by a hash of the id).
 -- nextbasket_build stores the neighbours' part of every customer of an als
 -- model (its best 100 products) and records the parameters in the model's
 -- row (model -> 'nextbasket'); als_train on the default source runs it, so
@@ -28,20 +29,21 @@ SELECT pg_catalog.pg_extension_config_dump('seg_reco.nextbasket_neighbours', '')
 
 CREATE FUNCTION seg_reco._nextbasket_build(model text, as_of timestamptz, group_size integer,
                                            within_decay float8, group_decay float8,
-                                           neighbours integer, alpha float8)
+                                           neighbours integer, alpha float8,
+                                           candidates integer DEFAULT 10000)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'seg_reco_nextbasket_build'
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8) IS 'internal: computes every customer''s TIFU-KNN vector from the purchases before as_of, finds each one''s nearest customers and stores the neighbours'' mean vector; returns the customers stored';
-REVOKE EXECUTE ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8) FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer) IS 'internal: computes every customer''s TIFU-KNN vector from the purchases before as_of, finds each one''s nearest customers (among a sample of candidates of them) and stores the neighbours'' mean vector; returns the customers stored';
+REVOKE EXECUTE ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer) FROM PUBLIC;
 
 -- nextbasket_build(model): (re)builds the next-basket neighbours of an als
 -- model on the default source from the settings nextbasket_group_size,
--- nextbasket_within_decay, nextbasket_group_decay, nextbasket_neighbours
--- and nextbasket_alpha (or those of params, a JSON object with keys
--- group_size, within_decay, group_decay, neighbours, alpha), with the
--- model's as_of.  Returns the parameters, the customers and the seconds.
+-- nextbasket_within_decay, nextbasket_group_decay, nextbasket_neighbours,
+-- nextbasket_alpha and nextbasket_candidates (or those of params, a JSON
+-- object with keys group_size, within_decay, group_decay, neighbours,
+-- alpha, candidates), with the model's as_of.  Returns the parameters, the customers and the seconds.
 CREATE FUNCTION seg_reco.nextbasket_build(model text DEFAULT 'default', params jsonb DEFAULT '{}')
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -66,10 +68,10 @@ BEGIN
                   HINT = 'For example ''{"neighbours": 100, "alpha": 0.7}''.';
     END IF;
     FOR v_key IN SELECT jsonb_object_keys(params) LOOP
-        IF v_key NOT IN ('group_size', 'within_decay', 'group_decay', 'neighbours', 'alpha') THEN
+        IF v_key NOT IN ('group_size', 'within_decay', 'group_decay', 'neighbours', 'alpha', 'candidates') THEN
             RAISE EXCEPTION 'unknown nextbasket parameter "%"', v_key
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Use group_size, within_decay, group_decay, neighbours, alpha.';
+                      HINT = 'Use group_size, within_decay, group_decay, neighbours, alpha, candidates.';
         END IF;
         IF jsonb_typeof(params -> v_key) <> 'number' THEN
             RAISE EXCEPTION 'nextbasket parameter "%" must be a number', v_key
@@ -100,10 +102,17 @@ BEGIN
         'within_decay', coalesce(params -> 'within_decay', seg_reco.setting('nextbasket_within_decay')),
         'group_decay', coalesce(params -> 'group_decay', seg_reco.setting('nextbasket_group_decay')),
         'neighbours', coalesce(params -> 'neighbours', seg_reco.setting('nextbasket_neighbours')),
-        'alpha', coalesce(params -> 'alpha', seg_reco.setting('nextbasket_alpha')));
+        'alpha', coalesce(params -> 'alpha', seg_reco.setting('nextbasket_alpha')),
+        'candidates', coalesce(params -> 'candidates', seg_reco.setting('nextbasket_candidates')));
+    IF jsonb_typeof(v_p -> 'candidates') IS DISTINCT FROM 'number' THEN
+        RAISE EXCEPTION 'setting nextbasket_candidates must be a number, got %', v_p -> 'candidates'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'UPDATE seg_reco.settings SET value = ''10000'' WHERE key = ''nextbasket_candidates'';';
+    END IF;
     v_n := seg_reco._nextbasket_build(model, v_as_of, (v_p ->> 'group_size')::integer,
                                       (v_p ->> 'within_decay')::float8, (v_p ->> 'group_decay')::float8,
-                                      (v_p ->> 'neighbours')::integer, (v_p ->> 'alpha')::float8);
+                                      (v_p ->> 'neighbours')::integer, (v_p ->> 'alpha')::float8,
+                                      (v_p ->> 'candidates')::integer);
     v_p := v_p || jsonb_build_object('customers', v_n,
                                      'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3));
     UPDATE seg_reco.models m SET model = m.model || jsonb_build_object('nextbasket', v_p)

@@ -34,6 +34,7 @@ INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
     ('nextbasket_group_decay', '0.6', 'TIFU-KNN: weight of a group of baskets per later group, in (0, 1]'),
     ('nextbasket_neighbours', '50', 'TIFU-KNN: nearest customers whose mean vector is blended in'),
     ('nextbasket_alpha', '0.5', 'TIFU-KNN: weight of the customer''s own vector (1 - alpha: the neighbours'')'),
+    ('nextbasket_candidates', '10000', 'TIFU-KNN: past this many customers, the nearest are searched among a sample of this many (chosen by a hash of the id); the build''s time grows with customers x candidates'),
     ('refresh_mode', '"auto"', 'what CALL seg_reco.refresh() runs: "auto" (incremental, with a full run when one is needed or the last is full_retrain_days old), "incremental" (full only when needed) or "full" (always)'),
     ('full_retrain_days', '7', 'in refresh_mode "auto", a full run (every model retrained) when the last full run is at least this many days old (0: every run is full)');
 

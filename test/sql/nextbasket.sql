@@ -165,3 +165,52 @@ TRUNCATE seg_reco.transactions;
 INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
 VALUES (1, 1, NULL, 1, 1, '2025-03-02 10:00+00', 1, 10, 10);
 SELECT seg_reco._nextbasket_build('x', NULL, 2, 0.5, 0.5, 1, 0.5) AS customers;
+-- at scale (issue 12): the lines are read in blocks of customers and the
+-- neighbours searched through inverted lists, stored in batches; the
+-- neighbours and recommend_all's lists of demo data are those of the
+-- build that read every line at once (0.2.0 before; checksums computed
+-- with it), whether the lines fit in memory or are spilled to temporary
+-- files (work_mem 1MB: a buffer of 43,690 lines, 120,000 read)
+SELECT relation, rows FROM seg_reco.generate_demo_data(1500, 500, 120000, 0, 11) WHERE relation = 'transactions';
+SELECT m.name, m.model ? 'nextbasket' AS has_build
+  FROM seg_reco.als_train('nbdemo', factors => 4, iterations => 2) m;
+CREATE TEMP VIEW nb_sum AS
+SELECT count(*) AS customers, sum(cardinality(product_ids)) AS entries,
+       md5(string_agg(customer_id || ':' || product_ids::text || ':' || scores::text, ';' ORDER BY customer_id)) AS checksum
+  FROM seg_reco.nextbasket_neighbours WHERE model = 'nbdemo';
+CREATE TEMP VIEW ra_sum AS
+SELECT count(*) AS rows,
+       md5(string_agg(customer_id || ':' || product_id || ':' || round(score::numeric, 9) || ':' || rank, ';'
+                      ORDER BY customer_id, rank)) AS checksum
+  FROM seg_reco.recommend_all('nbdemo', 5);
+SELECT * FROM nb_sum;
+SELECT * FROM ra_sum;
+SELECT customer_id, product_ids[1:5], scores[1:5] FROM seg_reco.nextbasket_neighbours
+ WHERE model = 'nbdemo' AND customer_id IN (1, 750, 1500) ORDER BY customer_id;
+SET work_mem = '1MB';
+SELECT seg_reco.nextbasket_build('nbdemo') ->> 'customers' AS customers;
+SELECT * FROM nb_sum;
+SELECT * FROM ra_sum;
+RESET work_mem;
+-- the candidate sample (setting nextbasket_candidates): past it, the
+-- neighbours are searched among that many customers chosen by a hash of
+-- the id, whatever the order of the lines
+INSERT INTO seg_reco.settings VALUES ('nextbasket_candidates', '300');
+SELECT p ->> 'candidates' AS candidates, p ->> 'customers' AS customers
+  FROM seg_reco.nextbasket_build('nbdemo') p;
+SELECT * FROM nb_sum;
+CREATE TEMP TABLE nb_demo_lines AS SELECT * FROM seg_reco.transactions;
+TRUNCATE seg_reco.transactions;
+INSERT INTO seg_reco.transactions SELECT * FROM nb_demo_lines ORDER BY md5(line_id::text);
+SELECT seg_reco.nextbasket_build('nbdemo') ->> 'customers' AS customers;
+SELECT * FROM nb_sum;
+-- bad values of the setting and of params
+UPDATE seg_reco.settings SET value = '99' WHERE key = 'nextbasket_candidates';
+SELECT seg_reco.nextbasket_build('nbdemo');
+UPDATE seg_reco.settings SET value = '"many"' WHERE key = 'nextbasket_candidates';
+SELECT seg_reco.nextbasket_build('nbdemo');
+DELETE FROM seg_reco.settings WHERE key = 'nextbasket_candidates';
+SELECT seg_reco.nextbasket_build('nbdemo', '{"candidates": 20000000}');
+SELECT seg_reco.nextbasket_build('nbdemo', '{"candidates": null}');
+SELECT seg_reco._nextbasket_build('nbdemo', NULL, 2, 0.5, 0.5, 10, 0.5, NULL);
+DELETE FROM seg_reco.models WHERE name = 'nbdemo';
