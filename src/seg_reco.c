@@ -7,6 +7,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "fmgr.h"
 #include "utils/guc.h"
 
@@ -55,6 +57,13 @@ int			seg_reco_max_threads = 4;
  */
 bool		seg_reco_progress_messages = false;
 int			seg_reco_progress_message_interval = 10;
+
+/*
+ * seg_reco.state_memory: the memory one pass of refresh()'s per-customer
+ * state (customer_state.c) may hold its states in; beyond, its customers
+ * are split in two by a hash of their ids and read in two passes.
+ */
+int			seg_reco_state_memory = 524288;
 
 void		_PG_init(void);
 
@@ -145,5 +154,13 @@ _PG_init(void)
 							 SEG_RECO_SIMD_AUTO, simd_options,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("seg_reco.state_memory",
+							"Memory for the per-customer states of one pass over the lines (refresh's customer state).",
+							"When the states outgrow it, the customers are split by a hash of their ids and "
+							"read in more passes. Results do not depend on it.",
+							&seg_reco_state_memory,
+							524288, 64, MAX_KILOBYTES,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("seg_reco");
 }

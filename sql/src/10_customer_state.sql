@@ -111,13 +111,61 @@ RETURN CASE WHEN own_brand THEN 1 ELSE 0 END + CASE WHEN organic THEN 2 ELSE 0 E
        + CASE WHEN category = 'baby' THEN 16 ELSE 0 END;
 COMMENT ON FUNCTION seg_reco._product_flags(boolean, boolean, text) IS 'internal: the product attributes customer features read, as bits (1 own brand, 2 organic, 4 meat/fish, 8 fruit and vegetables, 16 baby)';
 
+-- The one pass (src/customer_state.c): the first 26 columns of
+-- customer_state (all but the digital events) of the given customers
+-- (NULL: every customer with a line), with the values of the reference
+-- statement in _customer_state_update, from one read of the lines with the
+-- states in a hash, in memory bounded by seg_reco.state_memory (beyond it,
+-- more passes, each over a hash partition of the customers).  Raises
+-- feature_not_supported for what it does not take (amounts of more than 18
+-- decimals or of 10^20 or more, infinite amounts or times, a product id
+-- listed twice); the caller then runs the reference statement.
+CREATE FUNCTION seg_reco._customer_state_lines(as_of date, customer_ids bigint[] DEFAULT NULL)
+RETURNS TABLE (
+    customer_id         bigint,
+    lines               bigint,
+    checksum            bigint,
+    last_line_ts        timestamptz,
+    net_amount          numeric,
+    purchase_receipts   bigint,
+    purchase_amount     numeric,
+    first_purchase      timestamptz,
+    last_purchase       timestamptz,
+    btyd_frequency      bigint,
+    btyd_recency_days   float8,
+    btyd_first          date,
+    btyd_monetary_value float8,
+    receipts            bigint,
+    first_receipt_ts    timestamptz,
+    last_receipt_ts     timestamptz,
+    receipt_lines       bigint,
+    receipt_amount      numeric,
+    online_receipts     bigint,
+    morning_receipts    bigint,
+    own_brand_amount    numeric,
+    organic_amount      numeric,
+    promo_amount        numeric,
+    meat_fish_amount    numeric,
+    fresh_amount        numeric,
+    baby_amount         numeric
+)
+AS 'MODULE_PATHNAME', 'seg_reco_customer_state_lines'
+LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 10000
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco._customer_state_lines(date, bigint[]) IS 'internal: customer_state''s line columns of these customers (NULL: every customer) in one pass over the lines, memory bounded by seg_reco.state_memory';
+REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_lines(date, bigint[]) FROM PUBLIC;
+
 -- Writes the customer_state rows of the given customers (NULL: of every
 -- customer, replacing all rows) from their lines, as of a date that no
 -- line is after.  One statement: the lines (of those customers: through
 -- the customer index) grouped by receipt, then by customer.  The BTYD part
 -- is the btyd_summary state of each receipt merged per customer (exact:
 -- the state sums in fixed point), in days.  A NaN amount is an error, as
--- in compute_customer_features.  Returns the rows written.
+-- in compute_customer_features.  Returns the rows written.  The lines'
+-- columns come from the one pass in C (_customer_state_lines: the same
+-- values, without the two spilling hash aggregations of the statement);
+-- the statement itself runs on Citus (where it is pushed down to the
+-- workers) and for what the pass does not take.
 CREATE FUNCTION seg_reco._customer_state_update(as_of date, customer_ids bigint[] DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -130,6 +178,7 @@ DECLARE
     v_rows bigint;
     v_customer bigint;
     v_receipt bigint;
+    v_done boolean := false;
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'as_of must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -141,6 +190,30 @@ BEGIN
         v_lines := ' AND t.customer_id = ANY ($3)';
         v_events := ' AND e.customer_id = ANY ($3)';
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension x WHERE x.extname = 'citus') THEN
+        BEGIN
+            EXECUTE format($q$
+            INSERT INTO seg_reco.customer_state
+            WITH d AS (
+                SELECT e.customer_id AS cid,
+                       count(*) FILTER (WHERE e.ts < $2) AS events,
+                       count(*) FILTER (WHERE e.ts < $2 AND e.event_type = 'add_to_cart') AS carts,
+                       max(e.ts) FILTER (WHERE e.ts < $2) AS last_ts,
+                       min(e.ts) FILTER (WHERE e.ts >= $2) AS next_ts
+                  FROM seg_reco.digital_events e
+                 WHERE e.customer_id IS NOT NULL%s
+                 GROUP BY e.customer_id
+            )
+            SELECT c.*, coalesce(d.events, 0), coalesce(d.carts, 0), d.last_ts, d.next_ts
+              FROM seg_reco._customer_state_lines($1, $3) c LEFT JOIN d ON d.cid = c.customer_id
+            $q$, v_events) USING as_of, v_end, customer_ids;
+            GET DIAGNOSTICS v_rows = ROW_COUNT;
+            v_done := true;
+        EXCEPTION WHEN feature_not_supported THEN
+            v_done := false;
+        END;
+    END IF;
+    IF NOT v_done THEN
     EXECUTE format($q$
     INSERT INTO seg_reco.customer_state
     WITH r AS (
@@ -200,6 +273,7 @@ BEGIN
       FROM c LEFT JOIN d ON d.cid = c.cid
     $q$, v_lines, v_events) USING as_of, v_end, customer_ids;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
+    END IF;
 
     -- a NaN amount makes the customer's net amount NaN
     SELECT s.customer_id INTO v_customer FROM seg_reco.customer_state s

@@ -1,0 +1,893 @@
+/*
+ * customer_state.c
+ *      The one pass behind seg_reco.customer_state (issue 12): every
+ *      customer's partial sums from the customer's lines, read once, in
+ *      memory bounded by seg_reco.state_memory.
+ *
+ * seg_reco._customer_state_lines(as_of, customer_ids) returns the first 26
+ * columns of seg_reco.customer_state (everything but the digital events)
+ * with the values of the reference statement in sql/src/10_customer_state.sql
+ * (lines grouped by receipt, then by customer), bit for bit:
+ *   - the lines (of the given customers, or all) are read once, in the
+ *     table's order, through an SPI cursor; the products (id -> attribute
+ *     bits) are read before into a hash;
+ *   - per customer a state in a hash (counts, first/last times, sums);
+ *     per (customer, receipt) a small sub-state only for receipts with a
+ *     line of amount > 0 (a receipt counts once whatever the order of its
+ *     lines); per (customer, day) the net amount of the day for the BTYD
+ *     summary (btyd_summary.c's definitions);
+ *   - sums of amounts are exact: a numeric is read into a whole number of
+ *     10^-18 (money.h) and the sum is written back as a numeric with the
+ *     largest display scale of its terms (what sum(numeric) gives).
+ * Memory: when the states of a pass outgrow seg_reco.state_memory, the pass
+ * is dropped and its customers are split in two by a hash of their ids,
+ * each half read in a pass of its own (the first split is guessed from the
+ * table's size).  A pass reads the whole table but keeps only its
+ * customers' lines.
+ *
+ * What this pass does not take (ERRCODE_FEATURE_NOT_SUPPORTED, and the
+ * caller runs the reference statement instead): an amount with more than
+ * 18 decimals or of 10^20 or more, a sum beyond the range of the fixed
+ * point, an infinite amount or time, a product id listed twice among the
+ * products.  A NaN amount is the reference statement's error.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "money.h"
+
+/* seg_reco.state_memory, kB (seg_reco.c) */
+extern int	seg_reco_state_memory;
+
+static inline uint64
+cs_mix(uint64 x)
+{
+	x ^= x >> 33;
+	x *= UINT64CONST(0xff51afd7ed558ccd);
+	x ^= x >> 33;
+	x *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	x ^= x >> 33;
+	return x;
+}
+
+/* ---------- products: id -> bits ---------- */
+#define CSP_KNOWN	1
+#define CSP_OWN		2
+#define CSP_ORGANIC	4
+#define CSP_MEAT	8
+#define CSP_FRESH	16
+#define CSP_BABY	32
+
+typedef struct CsProduct
+{
+	int64		id;
+	char		status;
+	uint8		flags;
+} CsProduct;
+
+#define SH_PREFIX csprod
+#define SH_ELEMENT_TYPE CsProduct
+#define SH_KEY_TYPE int64
+#define SH_KEY id
+#define SH_HASH_KEY(tb, key) ((uint32) cs_mix((uint64) (key)))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* ---------- sums of amounts ---------- */
+typedef struct CsSum
+{
+	SegRecoMoney v;				/* value * 10^18 */
+	int16		dscale;			/* largest display scale of the terms */
+	bool		any;			/* a term was added (else the sum is NULL) */
+} CsSum;
+
+/* ---------- per customer ---------- */
+typedef struct CsCust
+{
+	int64		id;
+	char		status;
+	bool		has_cks;
+	bool		has_last;
+	bool		has_p;			/* a purchase line (amount > 0) with a receipt */
+	int64		lines;
+	int64		cks;
+	TimestampTz last_ts;
+	TimestampTz p_first;
+	TimestampTz p_last;
+	int64		p_receipts;
+	int64		receipts;
+	TimestampTz f_first;
+	TimestampTz f_last;
+	int64		f_lines;
+	int64		f_online;
+	int64		f_morning;
+	CsSum		net;
+	CsSum		p_amount;
+	CsSum		f_amount;
+	CsSum		own;
+	CsSum		organic;
+	CsSum		promo;
+	CsSum		meat;
+	CsSum		fresh;
+	CsSum		baby;
+	/* BTYD: purchase days */
+	int32		b_first;
+	int32		b_last;
+	int64		b_days;
+	SegRecoMoney b_spend;
+} CsCust;
+
+#define SH_PREFIX cscust
+#define SH_ELEMENT_TYPE CsCust
+#define SH_KEY_TYPE int64
+#define SH_KEY id
+#define SH_HASH_KEY(tb, key) ((uint32) cs_mix((uint64) (key)))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* ---------- per (customer, receipt) with a line of amount > 0 ---------- */
+typedef struct CsReceiptKey
+{
+	int64		cust;
+	int64		receipt;		/* 0 when NULL (rnull) */
+	bool		rnull;
+} CsReceiptKey;
+
+typedef struct CsReceipt
+{
+	CsReceiptKey key;
+	char		status;
+	bool		pos;			/* a line of amount > 0 */
+	bool		has_f;			/* a line of amount > 0 of a known product */
+	bool		online;			/* one of those online */
+	TimestampTz f_first;		/* the first of those */
+} CsReceipt;
+
+#define SH_PREFIX csrec
+#define SH_ELEMENT_TYPE CsReceipt
+#define SH_KEY_TYPE CsReceiptKey
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) ((uint32) cs_mix((uint64) (k).cust * UINT64CONST(0x9E3779B97F4A7C15) ^ (uint64) (k).receipt ^ ((uint64) (k).rnull << 63)))
+#define SH_EQUAL(tb, a, b) ((a).cust == (b).cust && (a).receipt == (b).receipt && (a).rnull == (b).rnull)
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* ---------- per (customer, day): BTYD ---------- */
+typedef struct CsDayKey
+{
+	int64		cust;
+	int32		day;
+} CsDayKey;
+
+typedef struct CsDay
+{
+	CsDayKey	key;
+	char		status;
+	bool		purchase;
+	SegRecoMoney amount;
+} CsDay;
+
+#define SH_PREFIX csday
+#define SH_ELEMENT_TYPE CsDay
+#define SH_KEY_TYPE CsDayKey
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) ((uint32) cs_mix((uint64) (k).cust * UINT64CONST(0x9E3779B97F4A7C15) ^ (uint64) (uint32) (k).day))
+#define SH_EQUAL(tb, a, b) ((a).cust == (b).cust && (a).day == (b).day)
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+#define CS_NCOLS 26
+#define CS_BATCH 10000
+
+static void
+cs_unsupported(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("the one-pass customer state does not take %s", what),
+			 errdetail("The reference statement computes these rows instead."),
+			 errhint("This error is caught by seg_reco._customer_state_update.")));
+}
+
+static const int128 cs_pow10[] = {
+	1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000,
+	(int128) 1000000000, (int128) 10000000000LL, (int128) 100000000000LL,
+	(int128) 1000000000000LL, (int128) 10000000000000LL, (int128) 100000000000000LL,
+	(int128) 1000000000000000LL, (int128) 10000000000000000LL,
+	(int128) 100000000000000000LL, (int128) 1000000000000000000LL,
+	(int128) 1000000000000000000LL * 10, (int128) 1000000000000000000LL * 100,
+	(int128) 1000000000000000000LL * 1000, (int128) 1000000000000000000LL * 10000,
+	(int128) 1000000000000000000LL * 100000, (int128) 1000000000000000000LL * 1000000,
+	(int128) 1000000000000000000LL * 10000000, (int128) 1000000000000000000LL * 100000000,
+	(int128) 1000000000000000000LL * 1000000000, (int128) 1000000000000000000LL * 10000000000LL,
+	(int128) 1000000000000000000LL * 100000000000LL, (int128) 1000000000000000000LL * 1000000000000LL,
+	(int128) 1000000000000000000LL * 10000000000000LL, (int128) 1000000000000000000LL * 100000000000000LL,
+	(int128) 1000000000000000000LL * 1000000000000000LL,
+	(int128) 1000000000000000000LL * 10000000000000000LL,
+	(int128) 1000000000000000000LL * 100000000000000000LL,
+	(int128) 1000000000000000000LL * 1000000000000000000LL
+};
+
+/*
+ * A numeric read from its stored form (the on-disk format, which
+ * pg_upgrade keeps across major versions): value * 10^18 and display
+ * scale.  Returns 1 for a finite value, 0 for NaN, -1 for an infinity;
+ * a value the fixed point cannot hold is cs_unsupported.
+ */
+#define CS_NUM_SIGN_MASK	0xC000
+#define CS_NUM_NEG			0x4000
+#define CS_NUM_SHORT		0x8000
+#define CS_NUM_SPECIAL		0xC000
+#define CS_NUM_NAN			0xC000
+#define CS_NUM_SHORT_SIGN	0x2000
+#define CS_NUM_SHORT_DSCALE	0x1F80
+#define CS_NUM_SHORT_WSIGN	0x0040
+#define CS_NUM_SHORT_WEIGHT	0x003F
+#define CS_NUM_DSCALE_MASK	0x3FFF
+
+static int
+cs_numeric_read(Datum d, SegRecoMoney *out, int16 *dscale)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(d);
+	const char *p;
+	Size		len;
+	uint16		h;
+	int			weight,
+				ndigits,
+				i;
+	bool		neg;
+	int128		acc = 0;
+
+	if (VARATT_IS_EXTENDED(v))
+		v = pg_detoast_datum_packed(v);
+	p = VARDATA_ANY(v);
+	len = VARSIZE_ANY_EXHDR(v);
+	if (len < sizeof(uint16))
+		elog(ERROR, "malformed numeric");
+	memcpy(&h, p, sizeof(uint16));
+	if ((h & CS_NUM_SIGN_MASK) == CS_NUM_SPECIAL)
+		return h == CS_NUM_NAN ? 0 : -1;
+	if ((h & CS_NUM_SIGN_MASK) == CS_NUM_SHORT)
+	{
+		neg = (h & CS_NUM_SHORT_SIGN) != 0;
+		*dscale = (h & CS_NUM_SHORT_DSCALE) >> 7;
+		weight = (h & CS_NUM_SHORT_WSIGN) ? (int) (h & CS_NUM_SHORT_WEIGHT) - 64 : (int) (h & CS_NUM_SHORT_WEIGHT);
+		p += sizeof(uint16);
+		ndigits = (int) ((len - sizeof(uint16)) / sizeof(int16));
+	}
+	else
+	{
+		int16		w;
+
+		if (len < 2 * sizeof(uint16))
+			elog(ERROR, "malformed numeric");
+		neg = (h & CS_NUM_SIGN_MASK) == CS_NUM_NEG;
+		*dscale = h & CS_NUM_DSCALE_MASK;
+		memcpy(&w, p + sizeof(uint16), sizeof(int16));
+		weight = w;
+		p += 2 * sizeof(uint16);
+		ndigits = (int) ((len - 2 * sizeof(uint16)) / sizeof(int16));
+	}
+	if (*dscale > SEG_RECO_MONEY_DIGITS || (ndigits > 0 && weight >= 5))
+		cs_unsupported("an amount with more than 18 decimals or of 10^20 or more");
+	for (i = 0; i < ndigits; i++)
+	{
+		int16		dig;
+		int			e = 4 * (weight - i) + SEG_RECO_MONEY_DIGITS;
+
+		memcpy(&dig, p + i * sizeof(int16), sizeof(int16));
+		if (dig == 0)
+			continue;
+		if (e >= 0)
+			acc += (int128) dig * cs_pow10[e];
+		else if (e == -2 && dig % 100 == 0)
+			acc += dig / 100;
+		else
+			cs_unsupported("an amount with more than 18 decimals");
+	}
+	*out = neg ? -acc : acc;
+	return 1;
+}
+
+static inline void
+cs_sum_add(CsSum *s, SegRecoMoney v, int16 dscale)
+{
+	if (__builtin_add_overflow(s->v, v, &s->v))
+		cs_unsupported("a sum of amounts of 10^20 or more");
+	if (dscale > s->dscale)
+		s->dscale = dscale;
+	s->any = true;
+}
+
+/* a sum as numeric (its display scale), or NULL; else_scale >= 0: 0 at that scale when NULL */
+static Datum
+cs_sum_datum(const CsSum *s, int else_scale, bool *isnull)
+{
+	char		buf[96];
+	char	   *txt;
+	int			dscale = s->dscale;
+	int			n,
+				dot;
+	SegRecoMoney v = s->v;
+
+	*isnull = false;
+	if (!s->any)
+	{
+		if (else_scale < 0)
+		{
+			*isnull = true;
+			return (Datum) 0;
+		}
+		v = 0;
+		dscale = else_scale;
+	}
+	txt = seg_reco_money_out(v);
+	n = strlcpy(buf, txt, sizeof(buf) - 24);
+	pfree(txt);
+	dot = -1;
+	for (int i = 0; i < n; i++)
+		if (buf[i] == '.')
+			dot = i;
+	if (dscale > 0)
+	{
+		int			have = dot < 0 ? 0 : n - dot - 1;
+
+		if (dot < 0)
+			buf[n++] = '.';
+		while (have < dscale)
+		{
+			buf[n++] = '0';
+			have++;
+		}
+	}
+	buf[n] = '\0';
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(buf), ObjectIdGetDatum(InvalidOid),
+							   Int32GetDatum(-1));
+}
+
+/* the customer ids of a pass: hash & mask = value */
+typedef struct CsPass
+{
+	uint32		mask;
+	uint32		value;
+} CsPass;
+
+typedef struct CsRun
+{
+	DateADT		as_of;
+	Datum		ids;			/* bigint[] or 0 */
+	csprod_hash *products;
+	Tuplestorestate *out;
+	TupleDesc	tupdesc;
+	Size		budget;
+	Size		peak;			/* the most a pass held */
+	int			passes;			/* passes run (also those dropped) */
+	MemoryContext passctx;
+	/* the last time converted to a day */
+	TimestampTz day_ts;
+	DateADT		day;
+	bool		day_valid;
+} CsRun;
+
+static DateADT
+cs_day(CsRun *run, TimestampTz ts)
+{
+	if (!run->day_valid || run->day_ts != ts)
+	{
+		run->day = DatumGetDateADT(DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(ts)));
+		run->day_ts = ts;
+		run->day_valid = true;
+	}
+	return run->day;
+}
+
+static bool
+cs_weekday_morning(TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tz;
+	int			dow;
+
+	if (timestamp2tm(ts, &tz, &tm, &fsec, NULL, NULL) != 0)
+		cs_unsupported("a time out of range");
+	dow = j2day(date2j(tm.tm_year, tm.tm_mon, tm.tm_mday));
+	return dow >= 1 && dow <= 5 && tm.tm_hour < 12;
+}
+
+/*
+ * One pass over the lines of the customers of pass *ps: false (nothing
+ * written) when the states outgrew the budget and the pass may be split,
+ * else the customers' rows appended to the tuplestore.
+ */
+static bool
+cs_run_pass(CsRun *run, const CsPass *ps, bool may_split)
+{
+	MemoryContext old = MemoryContextSwitchTo(run->passctx);
+	cscust_hash *custs = cscust_create(run->passctx, 64, NULL);
+	csrec_hash *recs = csrec_create(run->passctx, 256, NULL);
+	csday_hash *days = csday_create(run->passctx, 256, NULL);
+	StringInfoData q;
+	Datum		args[3];
+	Oid			argtypes[3];
+	int			nargs = 0;
+	SPIPlanPtr	plan;
+	Portal		portal;
+	int64		rows = 0;
+	bool		fits = true;
+	Size		used;
+	cscust_iterator ci;
+	csrec_iterator ri;
+	csday_iterator di;
+	CsCust	   *c;
+	CsReceipt  *r;
+	CsDay	   *dd;
+
+	MemoryContextSwitchTo(old);
+	initStringInfo(&q);
+	appendStringInfoString(&q,
+						   "SELECT t.customer_id, t.receipt_id, t.line_id, t.product_id, t.ts, t.amount, "
+						   "t.discount OPERATOR(pg_catalog.>) 0, t.channel OPERATOR(pg_catalog.=) 'online' "
+						   "FROM seg_reco.transactions t "
+						   "WHERE t.customer_id IS NOT NULL AND t.ts IS NOT NULL");
+	if (run->ids)
+	{
+		argtypes[nargs] = INT8ARRAYOID;
+		args[nargs] = run->ids;
+		appendStringInfo(&q, " AND t.customer_id OPERATOR(pg_catalog.=) ANY ($%d)", ++nargs);
+	}
+	if (ps->mask != 0)
+	{
+		argtypes[nargs] = INT4OID;
+		args[nargs] = Int32GetDatum((int32) ps->mask);
+		argtypes[nargs + 1] = INT4OID;
+		args[nargs + 1] = Int32GetDatum((int32) ps->value);
+		appendStringInfo(&q, " AND (pg_catalog.hashint8(t.customer_id) OPERATOR(pg_catalog.&) $%d) OPERATOR(pg_catalog.=) $%d",
+						 nargs + 1, nargs + 2);
+		nargs += 2;
+	}
+	plan = SPI_prepare(q.data, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
+
+	for (;;)
+	{
+		uint64		n;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, CS_BATCH);
+		n = SPI_processed;
+		if (n == 0)
+			break;
+		old = MemoryContextSwitchTo(run->passctx);
+		for (uint64 i = 0; i < n; i++)
+		{
+			Datum		v[8];
+			bool		isnull[8];
+			int64		cid;
+			TimestampTz ts;
+			bool		found;
+			SegRecoMoney amount = 0;
+			int16		dscale = 0;
+			bool		has_amount;
+
+			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, isnull);
+			cid = DatumGetInt64(v[0]);
+			ts = DatumGetTimestampTz(v[4]);
+			if (TIMESTAMP_NOT_FINITE(ts))
+				cs_unsupported("an infinite time");
+			c = cscust_insert(custs, cid, &found);
+			if (!found)
+			{
+				int64		id = c->id;
+				char		st = c->status;
+
+				memset(c, 0, sizeof(CsCust));
+				c->id = id;
+				c->status = st;
+			}
+			c->lines++;
+			if (!isnull[1] && !isnull[2] && !isnull[3])
+			{
+				int64		seed = DatumGetInt64(v[1]) ^ DatumGetInt64(v[3]);
+
+				c->cks ^= DatumGetInt64(DirectFunctionCall2(hashint8extended, v[2], Int64GetDatum(seed)));
+				c->has_cks = true;
+			}
+			if (!c->has_last || ts > c->last_ts)
+				c->last_ts = ts;
+			c->has_last = true;
+
+			has_amount = !isnull[5];
+			if (has_amount)
+			{
+				int			k = cs_numeric_read(v[5], &amount, &dscale);
+
+				if (k == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_EXCEPTION),
+							 errmsg("amount must be a finite number, got NaN"),
+							 isnull[1] ? 0 : errdetail("Receipt %lld has a line with amount NaN.",
+													   (long long) DatumGetInt64(v[1])),
+							 errhint("Filter out or repair rows with NaN or infinite values.")));
+				if (k < 0)
+					cs_unsupported("an infinite amount");
+			}
+			if (has_amount)
+			{
+				DateADT		day;
+
+				cs_sum_add(&c->net, amount, dscale);
+				if (!isnull[1])
+					cs_sum_add(&c->p_amount, amount, dscale);
+				/* BTYD: the day's net amount, as the float8 of the amount */
+				day = cs_day(run, ts);
+				if (day <= run->as_of)
+				{
+					CsDayKey	dk = {cid, day};
+					SegRecoMoney m;
+
+					if (amount > -cs_pow10[33 - dscale] && amount < cs_pow10[33 - dscale])
+						m = amount; /* at most 15 digits: the float8 reads back the same */
+					else
+						m = seg_reco_money_from_float8(DatumGetFloat8(DirectFunctionCall1(numeric_float8, v[5])),
+													   "amount");
+					dd = csday_insert(days, dk, &found);
+					if (!found)
+					{
+						dd->purchase = false;
+						dd->amount = 0;
+					}
+					seg_reco_money_add(&dd->amount, m, "net amount of a day");
+					dd->purchase |= (amount >= 0);
+				}
+			}
+			if (has_amount && amount > 0)
+			{
+				CsReceiptKey rk;
+				uint8		pf = 0;
+
+				rk.cust = cid;
+				rk.rnull = isnull[1];
+				rk.receipt = isnull[1] ? 0 : DatumGetInt64(v[1]);
+				r = csrec_insert(recs, rk, &found);
+				if (!found)
+				{
+					r->pos = false;
+					r->has_f = false;
+					r->online = false;
+					r->f_first = 0;
+				}
+				if (!isnull[1])
+				{
+					r->pos = true;
+					if (!c->has_p || ts < c->p_first)
+						c->p_first = ts;
+					if (!c->has_p || ts > c->p_last)
+						c->p_last = ts;
+					c->has_p = true;
+				}
+				if (!isnull[3])
+				{
+					CsProduct  *p = csprod_lookup(run->products, DatumGetInt64(v[3]));
+
+					if (p)
+						pf = p->flags;
+				}
+				if (pf & CSP_KNOWN)
+				{
+					if (!r->has_f || ts < r->f_first)
+						r->f_first = ts;
+					r->has_f = true;
+					if (!isnull[7] && DatumGetBool(v[7]))
+						r->online = true;
+					c->f_lines++;
+					cs_sum_add(&c->f_amount, amount, dscale);
+					if (pf & CSP_OWN)
+						cs_sum_add(&c->own, amount, dscale);
+					if (pf & CSP_ORGANIC)
+						cs_sum_add(&c->organic, amount, dscale);
+					if (!isnull[6] && DatumGetBool(v[6]))
+						cs_sum_add(&c->promo, amount, dscale);
+					if (pf & CSP_MEAT)
+						cs_sum_add(&c->meat, amount, dscale);
+					if (pf & CSP_FRESH)
+						cs_sum_add(&c->fresh, amount, dscale);
+					if (pf & CSP_BABY)
+						cs_sum_add(&c->baby, amount, dscale);
+				}
+			}
+		}
+		MemoryContextSwitchTo(old);
+		rows += n;
+		SPI_freetuptable(SPI_tuptable);
+		used = MemoryContextMemAllocated(run->passctx, true);
+		if (used > run->peak)
+			run->peak = used;
+		/* a pass of one customer cannot be split */
+		if (may_split && used > run->budget && custs->members > 1)
+		{
+			fits = false;
+			break;
+		}
+	}
+	run->passes++;
+	SPI_cursor_close(portal);
+	SPI_freeplan(plan);
+	pfree(q.data);
+	if (!fits)
+	{
+		MemoryContextReset(run->passctx);
+		return false;
+	}
+
+	/* receipts into their customers */
+	csrec_start_iterate(recs, &ri);
+	while ((r = csrec_iterate(recs, &ri)) != NULL)
+	{
+		c = cscust_lookup(custs, r->key.cust);
+		if (r->pos)
+			c->p_receipts++;
+		if (r->has_f)
+		{
+			if (c->receipts == 0 || r->f_first < c->f_first)
+				c->f_first = r->f_first;
+			if (c->receipts == 0 || r->f_first > c->f_last)
+				c->f_last = r->f_first;
+			c->receipts++;
+			if (r->online)
+				c->f_online++;
+			if (cs_weekday_morning(r->f_first))
+				c->f_morning++;
+		}
+	}
+	/* BTYD: the first and last purchase days, then the spend after the first */
+	csday_start_iterate(days, &di);
+	while ((dd = csday_iterate(days, &di)) != NULL)
+	{
+		if (!dd->purchase)
+			continue;
+		c = cscust_lookup(custs, dd->key.cust);
+		if (c->b_days == 0 || dd->key.day < c->b_first)
+			c->b_first = dd->key.day;
+		if (c->b_days == 0 || dd->key.day > c->b_last)
+			c->b_last = dd->key.day;
+		c->b_days++;
+	}
+	csday_start_iterate(days, &di);
+	while ((dd = csday_iterate(days, &di)) != NULL)
+	{
+		c = cscust_lookup(custs, dd->key.cust);
+		if (c->b_days > 0 && dd->key.day > c->b_first)
+			seg_reco_money_add(&c->b_spend, dd->amount, "net amount");
+	}
+
+	/* the rows */
+	cscust_start_iterate(custs, &ci);
+	while ((c = cscust_iterate(custs, &ci)) != NULL)
+	{
+		Datum		val[CS_NCOLS];
+		bool		nul[CS_NCOLS];
+		int64		freq;
+
+		CHECK_FOR_INTERRUPTS();
+		memset(nul, 0, sizeof(nul));
+		val[0] = Int64GetDatum(c->id);
+		val[1] = Int64GetDatum(c->lines);
+		val[2] = Int64GetDatum(c->cks);
+		nul[2] = !c->has_cks;
+		val[3] = TimestampTzGetDatum(c->last_ts);
+		val[4] = cs_sum_datum(&c->net, 2, &nul[4]);
+		val[5] = Int64GetDatum(c->p_receipts);
+		val[6] = cs_sum_datum(&c->p_amount, 2, &nul[6]);
+		val[7] = TimestampTzGetDatum(c->p_first);
+		nul[7] = !c->has_p;
+		val[8] = TimestampTzGetDatum(c->p_last);
+		nul[8] = !c->has_p;
+		if (c->b_days > 0)
+		{
+			freq = c->b_days - 1;
+			val[9] = Int64GetDatum(freq);
+			val[10] = Float8GetDatum((double) (c->b_last - c->b_first));
+			val[11] = DateADTGetDatum(c->b_first);
+			val[12] = Float8GetDatum(freq > 0 ? seg_reco_money_to_float8(c->b_spend) / (double) freq : 0.0);
+		}
+		else
+			nul[9] = nul[10] = nul[11] = nul[12] = true;
+		val[13] = Int64GetDatum(c->receipts);
+		val[14] = TimestampTzGetDatum(c->f_first);
+		nul[14] = c->receipts == 0;
+		val[15] = TimestampTzGetDatum(c->f_last);
+		nul[15] = c->receipts == 0;
+		val[16] = Int64GetDatum(c->f_lines);
+		val[17] = cs_sum_datum(&c->f_amount, -1, &nul[17]);
+		val[18] = Int64GetDatum(c->f_online);
+		val[19] = Int64GetDatum(c->f_morning);
+		val[20] = cs_sum_datum(&c->own, 0, &nul[20]);
+		val[21] = cs_sum_datum(&c->organic, 0, &nul[21]);
+		val[22] = cs_sum_datum(&c->promo, 0, &nul[22]);
+		val[23] = cs_sum_datum(&c->meat, 0, &nul[23]);
+		val[24] = cs_sum_datum(&c->fresh, 0, &nul[24]);
+		val[25] = cs_sum_datum(&c->baby, 0, &nul[25]);
+		tuplestore_putvalues(run->out, run->tupdesc, val, nul);
+		for (int k = 0; k < CS_NCOLS; k++)
+			if (!nul[k] && (k == 4 || k == 6 || k >= 17) && k != 18 && k != 19)
+				pfree(DatumGetPointer(val[k]));
+	}
+	elog(DEBUG1, "customer state pass (hash & %u = %u): %lld lines, %d customers",
+		 ps->mask, ps->value, (long long) rows, (int) custs->members);
+	MemoryContextReset(run->passctx);
+	return true;
+}
+
+static void
+cs_load_products(CsRun *run, MemoryContext mcxt)
+{
+	int			ret;
+
+	ret = SPI_execute("SELECT p.product_id, "
+					  "coalesce(p.own_brand, false), coalesce(p.organic, false), "
+					  "coalesce(p.category OPERATOR(pg_catalog.=) ANY ('{kjøtt,fisk og sjømat}'::text[]), false), "
+					  "coalesce(p.category OPERATOR(pg_catalog.=) 'frukt og grønt', false), "
+					  "coalesce(p.category OPERATOR(pg_catalog.=) 'baby', false) "
+					  "FROM seg_reco.products p WHERE p.product_id IS NOT NULL", true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading seg_reco.products failed: %s", SPI_result_code_string(ret));
+	run->products = csprod_create(mcxt, Max(SPI_processed, 16), NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		Datum		v[6];
+		bool		isnull[6];
+		bool		found;
+		CsProduct  *p;
+		uint8		f = CSP_KNOWN;
+
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, isnull);
+		p = csprod_insert(run->products, DatumGetInt64(v[0]), &found);
+		if (found)
+			cs_unsupported("a product id listed twice among the products");
+		if (DatumGetBool(v[1]))
+			f |= CSP_OWN;
+		if (DatumGetBool(v[2]))
+			f |= CSP_ORGANIC;
+		if (DatumGetBool(v[3]))
+			f |= CSP_MEAT;
+		if (DatumGetBool(v[4]))
+			f |= CSP_FRESH;
+		if (DatumGetBool(v[5]))
+			f |= CSP_BABY;
+		p->flags = f;
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * seg_reco._customer_state_lines(as_of date, customer_ids bigint[] DEFAULT NULL)
+ */
+PG_FUNCTION_INFO_V1(seg_reco_customer_state_lines);
+Datum
+seg_reco_customer_state_lines(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext per_query,
+				scratch,
+				old;
+	CsRun		run;
+	CsPass	   *queue;
+	int			nqueue = 0,
+				cap = 64;
+	uint32		mask = 0;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("as_of must not be NULL"),
+				 errhint("Pass the date of the latest line.")));
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+
+	memset(&run, 0, sizeof(run));
+	run.as_of = PG_GETARG_DATEADT(0);
+	if (DATE_NOT_FINITE(run.as_of))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of must be a finite date")));
+	run.ids = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	run.budget = (Size) seg_reco_state_memory * 1024;
+
+	per_query = rsinfo->econtext->ecxt_per_query_memory;
+	old = MemoryContextSwitchTo(per_query);
+	if (get_call_result_type(fcinfo, NULL, &run.tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	run.tupdesc = CreateTupleDescCopy(run.tupdesc);
+	run.out = tuplestore_begin_heap(true, false, work_mem);
+	MemoryContextSwitchTo(old);
+
+	scratch = AllocSetContextCreate(CurrentMemoryContext, "customer state", ALLOCSET_DEFAULT_SIZES);
+	run.passctx = AllocSetContextCreate(scratch, "customer state pass", ALLOCSET_DEFAULT_SIZES);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	cs_load_products(&run, scratch);
+
+	/* the first split: from the table's size (about 28 bytes of state a line) */
+	if (run.ids == (Datum) 0)
+	{
+		int			ret = SPI_execute("SELECT greatest(c.reltuples, 0)::float8 FROM pg_catalog.pg_class c "
+									  "WHERE c.oid OPERATOR(pg_catalog.=) 'seg_reco.transactions'::pg_catalog.regclass",
+									  true, 1);
+
+		if (ret == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			bool		isnull;
+			double		lines = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+			while (!isnull && lines * 28.0 / (double) (mask + 1) > (double) run.budget && mask < 0xFF)
+				mask = mask * 2 + 1;
+		}
+	}
+
+	queue = palloc(sizeof(CsPass) * cap);
+	for (uint32 v = 0; v <= mask; v++)
+	{
+		queue[nqueue].mask = mask;
+		queue[nqueue].value = v;
+		nqueue++;
+	}
+	while (nqueue > 0)
+	{
+		CsPass		ps = queue[--nqueue];
+		bool		may_split = ps.mask < 0xFFFF;
+
+		if (!cs_run_pass(&run, &ps, may_split))
+		{
+			if (nqueue + 2 > cap)
+			{
+				cap *= 2;
+				queue = repalloc(queue, sizeof(CsPass) * cap);
+			}
+			queue[nqueue].mask = ps.mask * 2 + 1;
+			queue[nqueue].value = ps.value;
+			nqueue++;
+			queue[nqueue].mask = ps.mask * 2 + 1;
+			queue[nqueue].value = ps.value | (ps.mask + 1);
+			nqueue++;
+		}
+	}
+	SPI_finish();
+	MemoryContextDelete(scratch);
+	elog(DEBUG1, "customer state: %d passes, at most %zu kB of states in one (seg_reco.state_memory %d kB)",
+		 run.passes, run.peak / 1024, seg_reco_state_memory);
+
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = run.out;
+	rsinfo->setDesc = run.tupdesc;
+	return (Datum) 0;
+}

@@ -1,0 +1,141 @@
+-- The one-pass customer state (issue 12, scale): every column of
+-- seg_reco.customer_state equals a straightforward reference query over
+-- the lines (written independently of the pass: one aggregate per column,
+-- per customer), after a full run, after an update of some customers, and
+-- when seg_reco.state_memory is so small that the customers are split
+-- into many passes.
+BEGIN;
+SELECT plan(10);
+SET LOCAL client_min_messages = warning;
+
+CREATE TEMP TABLE asof AS SELECT max(t.ts)::date AS d FROM seg_reco.transactions t;
+
+CREATE TEMP VIEW ref AS
+WITH l AS (
+    SELECT t.*, p.product_id IS NOT NULL AS known, coalesce(p.own_brand, false) AS own,
+           coalesce(p.organic, false) AS org, p.category AS cat
+      FROM seg_reco.transactions t
+      LEFT JOIN seg_reco.products p ON p.product_id = t.product_id
+     WHERE t.customer_id IS NOT NULL AND t.ts IS NOT NULL
+), fr AS (    -- receipts with a line of amount > 0 of a known product
+    SELECT l.customer_id, l.receipt_id, min(l.ts) AS f_ts, bool_or(l.channel = 'online') AS online
+      FROM l WHERE l.amount > 0 AND l.known
+     GROUP BY l.customer_id, l.receipt_id
+), frc AS (
+    SELECT fr.customer_id, count(*) AS receipts, min(fr.f_ts) AS f_first, max(fr.f_ts) AS f_last,
+           count(*) FILTER (WHERE fr.online) AS online,
+           count(*) FILTER (WHERE extract(isodow FROM fr.f_ts) <= 5 AND extract(hour FROM fr.f_ts) < 12) AS morning
+      FROM fr GROUP BY fr.customer_id
+), pr AS (    -- receipts with a line of amount > 0
+    SELECT l.customer_id, count(DISTINCT l.receipt_id) AS n
+      FROM l WHERE l.amount > 0 GROUP BY l.customer_id
+), days AS (  -- BTYD: a day's net amount; a purchase day has a line of amount >= 0
+    SELECT l.customer_id, l.ts::date AS d, sum(l.amount) AS amt, bool_or(l.amount >= 0) AS purchase
+      FROM l, asof WHERE l.ts::date <= asof.d AND l.amount IS NOT NULL
+     GROUP BY l.customer_id, l.ts::date
+), bf AS (
+    SELECT days.customer_id, min(days.d) FILTER (WHERE days.purchase) AS first_d,
+           max(days.d) FILTER (WHERE days.purchase) AS last_d,
+           count(*) FILTER (WHERE days.purchase) AS n
+      FROM days GROUP BY days.customer_id
+), b AS (
+    SELECT bf.customer_id, bf.n - 1 AS freq, (bf.last_d - bf.first_d)::float8 AS rec, bf.first_d,
+           CASE WHEN bf.n > 1
+                THEN (SELECT sum(d2.amt) FROM days d2 WHERE d2.customer_id = bf.customer_id AND d2.d > bf.first_d)::float8 / (bf.n - 1)
+                ELSE 0 END AS mv
+      FROM bf WHERE bf.first_d IS NOT NULL
+), c AS (
+    SELECT l.customer_id, count(*) AS lines,
+           bit_xor(hashint8extended(l.line_id, l.receipt_id # l.product_id)) AS checksum,
+           max(l.ts) AS last_line_ts, coalesce(sum(l.amount), 0.00) AS net_amount,
+           coalesce(sum(l.amount) FILTER (WHERE l.receipt_id IS NOT NULL), 0.00) AS purchase_amount,
+           min(l.ts) FILTER (WHERE l.amount > 0) AS first_purchase,
+           max(l.ts) FILTER (WHERE l.amount > 0) AS last_purchase,
+           count(*) FILTER (WHERE l.amount > 0 AND l.known) AS receipt_lines,
+           sum(l.amount) FILTER (WHERE l.amount > 0 AND l.known) AS receipt_amount,
+           coalesce(sum(l.amount) FILTER (WHERE l.amount > 0 AND l.own), 0) AS own_brand_amount,
+           coalesce(sum(l.amount) FILTER (WHERE l.amount > 0 AND l.org), 0) AS organic_amount,
+           coalesce(sum(l.amount) FILTER (WHERE l.amount > 0 AND l.known AND l.discount > 0), 0) AS promo_amount,
+           coalesce(sum(l.amount) FILTER (WHERE l.amount > 0 AND l.cat IN ('kjøtt', 'fisk og sjømat')), 0) AS meat_fish_amount,
+           coalesce(sum(l.amount) FILTER (WHERE l.amount > 0 AND l.cat = 'frukt og grønt'), 0) AS fresh_amount,
+           coalesce(sum(l.amount) FILTER (WHERE l.amount > 0 AND l.cat = 'baby'), 0) AS baby_amount
+      FROM l GROUP BY l.customer_id
+)
+SELECT c.customer_id, c.lines, c.checksum, c.last_line_ts, c.net_amount, coalesce(pr.n, 0) AS purchase_receipts,
+       c.purchase_amount, c.first_purchase, c.last_purchase,
+       b.freq AS btyd_frequency, b.rec AS btyd_recency_days, b.first_d AS btyd_first, b.mv AS btyd_monetary_value,
+       coalesce(frc.receipts, 0) AS receipts, frc.f_first AS first_receipt_ts, frc.f_last AS last_receipt_ts,
+       c.receipt_lines, c.receipt_amount, coalesce(frc.online, 0) AS online_receipts,
+       coalesce(frc.morning, 0) AS morning_receipts,
+       c.own_brand_amount, c.organic_amount, c.promo_amount, c.meat_fish_amount, c.fresh_amount, c.baby_amount
+  FROM c
+  LEFT JOIN pr ON pr.customer_id = c.customer_id
+  LEFT JOIN frc ON frc.customer_id = c.customer_id
+  LEFT JOIN b ON b.customer_id = c.customer_id;
+
+-- the stored rows' line columns, as text (so that display scales count too)
+CREATE TEMP VIEW got AS
+SELECT s.customer_id, s.lines, s.checksum, s.last_line_ts, s.net_amount, s.purchase_receipts,
+       s.purchase_amount, s.first_purchase, s.last_purchase,
+       s.btyd_frequency, s.btyd_recency_days, s.btyd_first, s.btyd_monetary_value,
+       s.receipts, s.first_receipt_ts, s.last_receipt_ts, s.receipt_lines, s.receipt_amount,
+       s.online_receipts, s.morning_receipts, s.own_brand_amount, s.organic_amount, s.promo_amount,
+       s.meat_fish_amount, s.fresh_amount, s.baby_amount
+  FROM seg_reco.customer_state s;
+
+CREATE TEMP TABLE ref_rows AS SELECT r.customer_id, r::text AS row FROM ref r;
+
+CALL seg_reco.refresh('full');
+SELECT is((SELECT count(*) FROM seg_reco.customer_state), (SELECT count(*) FROM ref_rows),
+          'a full run writes a row for every customer with a line');
+SELECT is((SELECT count(*) FROM ref_rows r FULL JOIN got g ON g.customer_id = r.customer_id
+            WHERE r.row IS DISTINCT FROM g::text), 0::bigint,
+          'every column of every row equals the reference query (text forms: display scales too)');
+
+-- the digital events columns: as the reference statement counts them
+SELECT is((SELECT count(*) FROM seg_reco.customer_state s
+             LEFT JOIN (SELECT e.customer_id, count(*) AS n, max(e.ts) AS last_ts
+                          FROM seg_reco.digital_events e, asof
+                         WHERE e.ts < (asof.d + 1)::timestamptz GROUP BY e.customer_id) e
+                    ON e.customer_id = s.customer_id
+            WHERE s.digital_events <> coalesce(e.n, 0) OR s.digital_last_ts IS DISTINCT FROM e.last_ts),
+          0::bigint, 'digital events counted up to the as-of date');
+
+-- some customers again (the incremental path): the same rows
+CREATE TEMP TABLE some_ids AS
+SELECT array_agg(s.customer_id) AS ids
+  FROM (SELECT s.customer_id FROM seg_reco.customer_state s ORDER BY md5(s.customer_id::text) LIMIT 40) s;
+CREATE TEMP TABLE before_rows AS SELECT s.customer_id, s::text AS row FROM seg_reco.customer_state s;
+SELECT is(seg_reco._customer_state_update((SELECT d FROM asof), (SELECT ids FROM some_ids)), 40::bigint,
+          'the update of 40 customers writes 40 rows');
+SELECT is((SELECT count(*) FROM before_rows b FULL JOIN seg_reco.customer_state s ON s.customer_id = b.customer_id
+            WHERE b.row IS DISTINCT FROM s::text), 0::bigint,
+          'and they equal the full run''s');
+
+-- a memory budget far below the states: passes split when they outgrow
+-- it (40 customers start in one pass); the same rows
+SET LOCAL seg_reco.state_memory = '64kB';
+SELECT is(seg_reco._customer_state_update((SELECT d FROM asof), (SELECT ids FROM some_ids)), 40::bigint,
+          'with seg_reco.state_memory = 64kB the 40 customers are written');
+SELECT is((SELECT count(*) FROM before_rows b FULL JOIN seg_reco.customer_state s ON s.customer_id = b.customer_id
+            WHERE b.row IS DISTINCT FROM s::text), 0::bigint,
+          'and they equal the full run''s');
+-- every customer in more passes (the first split guessed from the table's size)
+SET LOCAL seg_reco.state_memory = '2MB';
+SELECT is(seg_reco._customer_state_update((SELECT d FROM asof)), (SELECT count(*) FROM ref_rows),
+          'with seg_reco.state_memory = 2MB every customer is written');
+SELECT is((SELECT count(*) FROM ref_rows r FULL JOIN got g ON g.customer_id = r.customer_id
+            WHERE r.row IS DISTINCT FROM g::text), 0::bigint,
+          'and every row equals the reference query');
+RESET seg_reco.state_memory;
+
+-- a NaN amount: the error of the reference statement
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+SELECT max(t.line_id) + 1, 987654321, min(t.customer_id), min(t.product_id), min(t.store_id), max(t.ts), 1, 0, 'NaN'
+  FROM seg_reco.transactions t;
+SELECT throws_ok($$SELECT seg_reco._customer_state_update((SELECT d FROM asof))$$, '22000',
+                 'amount must be a finite number, got NaN', 'a NaN amount is an error');
+DELETE FROM seg_reco.transactions t WHERE t.receipt_id = 987654321;
+
+SELECT * FROM finish();
+ROLLBACK;
