@@ -8,7 +8,7 @@
 # pipeline and compares every output and a sample of recommend_for with the
 # plain node's.  Ends with the line "N passed, N failed" (N = test files);
 # exits non-zero if anything failed, a failed Citus build included.
-# .ci/run runs it after scripts/test.sh.
+# scripts/test.sh runs the same tests last (so .ci/run does too).
 set -euo pipefail
 
 case ${1:-} in

@@ -5,11 +5,11 @@
 # report of a small demo database opened in headless Chromium (one test:
 # run_report_test in scripts/lib/report.sh) and the analyst report
 # scripts/report.sql on that database (one test), then the TAP tests of
-# test/t/*.pl (each starts clusters of its own: upgrade paths).  The tests
-# on a Citus cluster are scripts/test-citus.sh's (.ci/run runs it after this).
+# test/t/*.pl (each starts clusters of its own: upgrade paths), and last the
+# tests on a Citus cluster (test/citus/t/*.pl, Citus built from ../shared/vendor
+# when missing; scripts/test-citus.sh runs them alone).
 # Ends with the line "N passed, N failed[, N skipped]" (N = test files);
-# exits non-zero if anything failed.  .ci/run calls this script, then
-# scripts/test-citus.sh.
+# exits non-zero if anything failed.  .ci/run calls this script.
 #
 # Tests that read the public data sets of ../shared/data (or
 # $SEG_RECO_SHARED/data) are skipped, each named with the file it misses,
@@ -17,9 +17,12 @@
 set -euo pipefail
 
 VALGRIND=0
+CITUS=1
 case ${1:-} in
     -h|--help)
-        printf 'usage: bash scripts/test.sh [--valgrind]\n\nRuns every test (pg_regress, pgTAP, then the TAP tests of test/t).\n'
+        printf 'usage: bash scripts/test.sh [--valgrind | --no-citus]\n\nRuns every test (pg_regress, pgTAP, the TAP tests of test/t, then those of\n'
+        printf 'test/citus/t on a Citus cluster, building Citus from ../shared/vendor if missing).\n'
+        printf 'With --no-citus: all but the Citus tests, reported as skipped (not under CI=true).\n'
         printf 'With --valgrind: only the pg_regress suite, against a cluster of its own whose\n'
         printf 'server processes run under valgrind memcheck (scripts/lib/valgrind.sh);\n'
         printf 'fails on any valgrind error.  VALGRIND_TESTS="a b" runs those tests only.\n'
@@ -28,6 +31,12 @@ case ${1:-} in
         printf 'SEG_RECO_SHARED (the folder holding data/, default ../shared).\n'
         exit 0 ;;
     --valgrind) VALGRIND=1 ;;
+    --no-citus)
+        if [[ ${CI:-} == true ]]; then
+            printf -- '--no-citus is not allowed under CI=true: CI runs every test\n' >&2
+            exit 2
+        fi
+        CITUS=0 ;;
     '') ;;
     *) printf 'unknown option: %s (try --help)\n' "$1" >&2; exit 2 ;;
 esac
@@ -169,6 +178,7 @@ run_thread_check() {
 # clusters it needs (scripts/lib/tap.sh).  The Citus tests (test/citus/t)
 # are scripts/test-citus.sh's.
 run_tap() { run_tap_dir test/t tap; }
+run_citus_tap() { run_tap_dir test/citus/t tap-citus; }
 
 if [[ $VALGRIND -eq 1 ]]; then
     # shellcheck source=scripts/lib/valgrind.sh
@@ -210,5 +220,12 @@ step "pgTAP (pg_prove)" run_pgtap
 step "visual report (headless Chromium)" run_report_test
 step "analyst report (scripts/report.sql)" run_analyst_report_test
 step "TAP (prove test/t)" run_tap
+if [[ $CITUS -eq 1 ]]; then
+    step "Citus (build if missing)" ensure_citus
+    step "TAP on Citus (prove test/citus/t)" run_citus_tap
+else
+    SKIPPED=$(( SKIPPED + 1 ))
+    SKIPPED_NAMES+=("the Citus tests of test/citus/t (--no-citus; scripts/test-citus.sh runs them)")
+fi
 print_timings
 print_test_summary
