@@ -338,18 +338,24 @@ DECLARE
     v_pair record;
     v_km seg_reco.kmeans_model;
     v_gm seg_reco.gmm_model;
+    v_cols text[];
+    v_aggs text;
+    v_vals text;
 BEGIN
     PERFORM seg_reco._progress_begin('clusters', 5);
     PERFORM seg_reco._progress_step('clusters', 'select_k');
-    SELECT count(*) INTO v_n FROM seg_reco.customer_features;
     DELETE FROM seg_reco.customer_clusters;
+    CREATE TEMP TABLE _seg_reco_cluster_rows ON COMMIT DROP AS
+    SELECT f.customer_id, seg_reco.cluster_feature_vector(f) AS v FROM seg_reco.customer_features f;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
     IF v_n < 2 THEN
+        DROP TABLE _seg_reco_cluster_rows;
         PERFORM seg_reco._progress_end('clusters');
         RETURN jsonb_build_object('skipped', 'fewer than 2 customers with purchases');
     END IF;
-    SELECT count(*) INTO v_n
-      FROM (SELECT DISTINCT seg_reco.cluster_feature_vector(f) FROM seg_reco.customer_features f) d;
+    SELECT count(*) INTO v_n FROM (SELECT DISTINCT r.v FROM _seg_reco_cluster_rows r) d;
     IF v_n <= 2 THEN
+        DROP TABLE _seg_reco_cluster_rows;
         PERFORM seg_reco._progress_end('clusters');
         RETURN jsonb_build_object('skipped', 'fewer than 3 distinct customers');
     END IF;
@@ -362,60 +368,80 @@ BEGIN
         v_k := v_kmin;
         v_select := jsonb_build_object('chosen_k', v_k, 'rule', 'only one k allowed');
     ELSE
-        SELECT seg_reco.kmeans_select_k(seg_reco.cluster_feature_vector(f), v_kmin, v_kmax, v_opts)
-          INTO v_select FROM seg_reco.customer_features f;
+        SELECT seg_reco.kmeans_select_k(r.v, v_kmin, v_kmax, v_opts)
+          INTO v_select FROM _seg_reco_cluster_rows r;
         v_k := (v_select ->> 'chosen_k')::integer;
     END IF;
 
     PERFORM seg_reco._progress_step('clusters', 'kmeans', detail => format('k = %s', v_k));
-    SELECT seg_reco.kmeans_train(seg_reco.cluster_feature_vector(f), v_k, v_opts)
-      INTO v_km FROM seg_reco.customer_features f;
+    SELECT seg_reco.kmeans_train(r.v, v_k, v_opts) INTO v_km FROM _seg_reco_cluster_rows r;
     PERFORM seg_reco.kmeans_save('customer_kmeans', v_km);
     PERFORM seg_reco._progress_step('clusters', 'gmm', detail => format('k = %s', v_k));
-    SELECT seg_reco.gmm_train(seg_reco.cluster_feature_vector(f), v_k,
+    SELECT seg_reco.gmm_train(r.v, v_k,
                               v_opts || jsonb_build_object('covariance_type', seg_reco.setting('gmm_covariance'),
                                                            'n_init', 1))
-      INTO v_gm FROM seg_reco.customer_features f;
+      INTO v_gm FROM _seg_reco_cluster_rows r;
     PERFORM seg_reco.gmm_save('customer_gmm', v_gm);
 
     PERFORM seg_reco._progress_step('clusters', 'assign');
-    INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
-    SELECT f.customer_id, (f.a).cluster, '', (f.a).distance,
-           (SELECT i FROM unnest(f.p) WITH ORDINALITY u(v, i) ORDER BY v DESC, i LIMIT 1)::integer,
-           (SELECT max(v) FROM unnest(f.p) v)
-      FROM (SELECT c.customer_id,
-                   seg_reco.kmeans_assign_distance(seg_reco.cluster_feature_vector(c), v_km) AS a,
-                   seg_reco.gmm_proba(seg_reco.cluster_feature_vector(c), v_gm) AS p
-              FROM seg_reco.customer_features c) f;
+    -- OFFSET 0: each function once per customer (not once per reference)
+    CREATE TEMP TABLE _seg_reco_assigned ON COMMIT DROP AS
+    SELECT a.customer_id, (a.km).cluster AS cluster, (a.km).distance AS distance, a.comp, a.p[a.comp] AS prob
+      FROM (SELECT r.customer_id,
+                   seg_reco.kmeans_assign_distance(r.v, v_km) AS km,
+                   seg_reco.gmm_assign(r.v, v_gm) AS comp,
+                   seg_reco.gmm_proba(r.v, v_gm) AS p
+              FROM _seg_reco_cluster_rows r OFFSET 0) a;
+    DROP TABLE _seg_reco_cluster_rows;
 
-    -- name the clusters from their profiles
+    -- name the clusters from their profiles: per cluster and over all
+    -- customers, the mean (and the population standard deviation) of each
+    -- customer_features column a name weighs
     PERFORM seg_reco._progress_step('clusters', 'names');
-    CREATE TEMP TABLE _seg_reco_profile ON COMMIT DROP AS
-    WITH long AS (
-        SELECT c.cluster, kv.key AS col, kv.value::text::float8 AS v
-          FROM seg_reco.customer_features f
-          JOIN seg_reco.customer_clusters c USING (customer_id),
-               jsonb_each(to_jsonb(f) - 'customer_id') kv
-    ), pop AS (
-        SELECT col, avg(v) AS mu, nullif(stddev_pop(v), 0) AS sd FROM long GROUP BY col
-    ), z AS (
-        SELECT l.cluster, l.col, coalesce((avg(l.v) - p.mu) / p.sd, 0) AS z
-          FROM long l JOIN pop p USING (col) GROUP BY l.cluster, l.col, p.mu, p.sd
-    )
-    SELECT z.cluster, n.name, sum(z.z * w.value::text::float8) AS score
-      FROM z JOIN seg_reco.cluster_names n ON true
-      JOIN jsonb_each(n.weights) w ON w.key = z.col
-     GROUP BY z.cluster, n.name;
-    LOOP
-        SELECT p.cluster, p.name INTO v_pair
-          FROM _seg_reco_profile p
-         ORDER BY p.score DESC, p.cluster, p.name LIMIT 1;
-        EXIT WHEN NOT FOUND;
-        UPDATE seg_reco.customer_clusters SET cluster_name = v_pair.name WHERE cluster = v_pair.cluster;
-        DELETE FROM _seg_reco_profile p WHERE p.cluster = v_pair.cluster OR p.name = v_pair.name;
-    END LOOP;
-    DROP TABLE _seg_reco_profile;
-    UPDATE seg_reco.customer_clusters SET cluster_name = 'Cluster ' || cluster WHERE cluster_name = '';
+    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_cols
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = 'seg_reco.customer_features'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname <> 'customer_id'
+       AND a.attname IN (SELECT w.key FROM seg_reco.cluster_names n, jsonb_each(n.weights) w);
+    CREATE TEMP TABLE _seg_reco_names (cluster integer PRIMARY KEY, name text NOT NULL) ON COMMIT DROP;
+    IF v_cols IS NOT NULL THEN
+        SELECT string_agg(format('avg(f.%1$I::float8) AS a%2$s, stddev_pop(f.%1$I::float8) AS s%2$s', c, i), ', '),
+               string_agg(format('(%L, g.a%s, g.s%s)', c, i, i), ', ')
+          INTO v_aggs, v_vals
+          FROM unnest(v_cols) WITH ORDINALITY u(c, i);
+        EXECUTE format($q$
+        CREATE TEMP TABLE _seg_reco_profile ON COMMIT DROP AS
+        WITH g AS (
+            SELECT c.cluster, grouping(c.cluster) AS whole, %s
+              FROM seg_reco.customer_features f
+              JOIN _seg_reco_assigned c USING (customer_id)
+             GROUP BY GROUPING SETS ((c.cluster), ())
+        ), long AS (
+            SELECT g.cluster, g.whole, u.col, u.mu, u.sd
+              FROM g CROSS JOIN LATERAL (VALUES %s) u(col, mu, sd)
+        ), z AS (
+            SELECT l.cluster, l.col, coalesce((l.mu - p.mu) / nullif(p.sd, 0), 0) AS z
+              FROM long l JOIN long p ON p.col = l.col AND p.whole = 1
+             WHERE l.whole = 0
+        )
+        SELECT z.cluster, n.name, sum(z.z * w.value::text::float8) AS score
+          FROM z JOIN seg_reco.cluster_names n ON true
+          JOIN jsonb_each(n.weights) w ON w.key = z.col
+         GROUP BY z.cluster, n.name$q$, v_aggs, v_vals);
+        LOOP
+            SELECT p.cluster, p.name INTO v_pair
+              FROM _seg_reco_profile p
+             ORDER BY p.score DESC, p.cluster, p.name LIMIT 1;
+            EXIT WHEN NOT FOUND;
+            INSERT INTO _seg_reco_names VALUES (v_pair.cluster, v_pair.name);
+            DELETE FROM _seg_reco_profile p WHERE p.cluster = v_pair.cluster OR p.name = v_pair.name;
+        END LOOP;
+        DROP TABLE _seg_reco_profile;
+    END IF;
+    INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
+    SELECT a.customer_id, a.cluster, coalesce(n.name, 'Cluster ' || a.cluster), a.distance, a.comp, a.prob
+      FROM _seg_reco_assigned a LEFT JOIN _seg_reco_names n ON n.cluster = a.cluster;
+    DROP TABLE _seg_reco_assigned, _seg_reco_names;
     PERFORM seg_reco._progress_end('clusters');
     RETURN jsonb_build_object('k', v_k, 'rule', v_select -> 'rule');
 END;
@@ -2550,6 +2576,9 @@ DECLARE
     v_len     integer := coalesce(max_length, (seg_reco.setting('rules_max_length'))::integer);
     v_count   integer := (seg_reco.setting('rules_min_count'))::integer;
     v_max     integer := (seg_reco.setting('rules_max_itemsets'))::integer;
+    v_maxb_j  jsonb := seg_reco.setting('rules_max_baskets');
+    v_maxb    integer;
+    v_baskets float8;
     v_rows    bigint;
     v_summary jsonb;
     -- on Citus the non-members' lines are in nonmember_transactions
@@ -2560,6 +2589,14 @@ DECLARE
                                    ' FROM seg_reco.nonmember_transactions n WHERE n.amount > 0'
                               ELSE '' END;
 BEGIN
+    IF jsonb_typeof(v_maxb_j) IS DISTINCT FROM 'number' OR (v_maxb_j::numeric) <> trunc(v_maxb_j::numeric)
+       OR (v_maxb_j::numeric) NOT BETWEEN 0 AND 2147483647 THEN
+        RAISE EXCEPTION 'setting rules_max_baskets must be a whole number from 0 to 2147483647, got %', v_maxb_j
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'It is the most receipts build_rules mines; 0 mines all.',
+                  HINT = 'Delete the override (DELETE FROM seg_reco.settings WHERE key = ''rules_max_baskets'') for the default 500000.';
+    END IF;
+    v_maxb := nullif((v_maxb_j::numeric)::integer, 0);
     LOCK TABLE seg_reco.product_rules_info IN EXCLUSIVE MODE;
     DELETE FROM seg_reco.product_rules;
     LOOP
@@ -2570,7 +2607,7 @@ BEGIN
               FROM seg_reco.association_rules(
                        v_lines,
                        v_supp, v_conf, max_length => greatest(v_len, 2), min_length => 2,
-                       min_count => v_count, max_itemsets => v_max) r;
+                       min_count => v_count, max_itemsets => v_max, max_baskets => v_maxb) r;
             GET DIAGNOSTICS v_rows = ROW_COUNT;
             EXIT;
         EXCEPTION WHEN program_limit_exceeded THEN
@@ -2583,11 +2620,15 @@ BEGIN
             v_count := 2 * v_count;
         END;
     END LOOP;
+    -- the receipts mined: count / support of any rule (when there is one)
+    SELECT round(max(r.count / r.support)) INTO v_baskets FROM seg_reco.product_rules r;
     v_summary := jsonb_build_object('rules', v_rows, 'min_support', v_supp, 'min_count', v_count,
                                     'min_confidence', v_conf, 'max_length', v_len,
                                     'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3))
                  || CASE WHEN v_supp = v_asked THEN '{}'::jsonb
-                         ELSE jsonb_build_object('asked_min_support', v_asked) END;
+                         ELSE jsonb_build_object('asked_min_support', v_asked) END
+                 || CASE WHEN v_maxb IS NULL THEN '{}'::jsonb
+                         ELSE jsonb_build_object('max_baskets', v_maxb, 'baskets', v_baskets::bigint) END;
     INSERT INTO seg_reco.product_rules_info AS i
         (singleton, min_support, min_confidence, max_length, built_at, summary)
     VALUES (true, v_supp, v_conf, v_len, now(), v_summary)
@@ -3136,10 +3177,10 @@ BEGIN
                   HINT = 'For example ''{"neighbours": 100, "alpha": 0.7}''.';
     END IF;
     FOR v_key IN SELECT jsonb_object_keys(params) LOOP
-        IF v_key NOT IN ('group_size', 'within_decay', 'group_decay', 'neighbours', 'alpha') THEN
+        IF v_key NOT IN ('group_size', 'within_decay', 'group_decay', 'neighbours', 'alpha', 'candidates') THEN
             RAISE EXCEPTION 'unknown nextbasket parameter "%"', v_key
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Use group_size, within_decay, group_decay, neighbours, alpha.';
+                      HINT = 'Use group_size, within_decay, group_decay, neighbours, alpha, candidates.';
         END IF;
         IF jsonb_typeof(params -> v_key) <> 'number' THEN
             RAISE EXCEPTION 'nextbasket parameter "%" must be a number', v_key
@@ -3170,10 +3211,17 @@ BEGIN
         'within_decay', coalesce(params -> 'within_decay', seg_reco.setting('nextbasket_within_decay')),
         'group_decay', coalesce(params -> 'group_decay', seg_reco.setting('nextbasket_group_decay')),
         'neighbours', coalesce(params -> 'neighbours', seg_reco.setting('nextbasket_neighbours')),
-        'alpha', coalesce(params -> 'alpha', seg_reco.setting('nextbasket_alpha')));
+        'alpha', coalesce(params -> 'alpha', seg_reco.setting('nextbasket_alpha')),
+        'candidates', coalesce(params -> 'candidates', seg_reco.setting('nextbasket_candidates')));
+    IF jsonb_typeof(v_p -> 'candidates') IS DISTINCT FROM 'number' THEN
+        RAISE EXCEPTION 'setting nextbasket_candidates must be a number, got %', v_p -> 'candidates'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'UPDATE seg_reco.settings SET value = ''10000'' WHERE key = ''nextbasket_candidates'';';
+    END IF;
     v_n := seg_reco._nextbasket_build(model, v_as_of, (v_p ->> 'group_size')::integer,
                                       (v_p ->> 'within_decay')::float8, (v_p ->> 'group_decay')::float8,
-                                      (v_p ->> 'neighbours')::integer, (v_p ->> 'alpha')::float8);
+                                      (v_p ->> 'neighbours')::integer, (v_p ->> 'alpha')::float8,
+                                      (v_p ->> 'candidates')::integer);
     v_p := v_p || jsonb_build_object('customers', v_n,
                                      'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3));
     UPDATE seg_reco.models m SET model = m.model || jsonb_build_object('nextbasket', v_p)
@@ -3286,6 +3334,7 @@ DECLARE
         {"als": 1, "content": 0.3, "popularity": 0.1, "buy_again": 1, "nextbasket": 0},
         {"als": 0.5, "content": 0, "popularity": 1, "buy_again": 1, "nextbasket": 0},
         {"als": 1, "content": 0.05, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "history_prior": 0},
+        {"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "history_prior": 0},
         {"als": 1, "content": 0.1, "popularity": 0.1, "buy_again": 0, "nextbasket": 0},
         {"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0}]'::jsonb);
     v_k     integer := coalesce((config ->> 'k')::integer, 10);
@@ -3569,6 +3618,16 @@ BEGIN
                       HINT = 'Use factors, regularization, alpha, iterations.';
         END IF;
     END LOOP;
+
+    -- a weights object is whole: a source it leaves out weighs 0 (say so)
+    IF jsonb_typeof(v_w) = 'object'
+       AND NOT v_w ?& ARRAY['als', 'content', 'popularity', 'buy_again', 'nextbasket'] THEN
+        RAISE NOTICE 'weights leave out %: weighed 0',
+                     (SELECT string_agg(s.s, ', ') FROM unnest(ARRAY['als', 'content', 'popularity', 'buy_again', 'nextbasket']) s(s)
+                       WHERE NOT v_w ? s.s)
+            USING DETAIL = 'A source a weights object leaves out weighs 0.',
+                  HINT = 'Name every source (als, content, popularity, buy_again, nextbasket) to silence this.';
+    END IF;
 
     -- the past: a private model and the split's popularity
     PERFORM seg_reco._progress_begin('evaluate', 4 + cardinality(v_recs));
@@ -5553,7 +5612,6 @@ DECLARE
     v_rel regclass;
     v_generation bigint;
     v_deleted bigint := 0;
-    v_copied bigint := 0;
     v_rows bigint;
     v_built integer := 0;
     v_ids bigint[];
@@ -5569,27 +5627,39 @@ BEGIN
       FROM seg_reco.recommendations_active a;
     IF v_partial THEN
         v_ids := ARRAY(SELECT DISTINCT u.id FROM unnest(customer_ids) u(id) ORDER BY u.id);
-        -- nothing served yet: there is nothing to copy
+        -- nothing served yet: a full fill
         v_partial := v_generation > 1;
+    END IF;
+    IF v_partial THEN
+        -- in the served slot: readers see the old rows until the commit
+        v_slot := v_served;
+        v_rel := format('seg_reco.recommendations_%s', v_slot)::regclass;
+        EXECUTE format('DELETE FROM %s r WHERE r.customer_id = ANY ($1)', v_rel) USING v_ids;
+        GET DIAGNOSTICS v_deleted = ROW_COUNT;
+        EXECUTE format('INSERT INTO %s (customer_id, rank, product_id, score, source, sources)
+                        SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
+                          FROM seg_reco.pipeline_recommendations($1) r', v_rel)
+            USING v_ids;
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        UPDATE seg_reco.recommendations_active SET generation = v_generation, swapped_at = clock_timestamp();
+        RETURN jsonb_build_object('rows', v_rows, 'slot', v_slot, 'generation', v_generation,
+                                  'deleted_rows', v_deleted, 'indexes_built', 0,
+            'kind', 'partial', 'customers', cardinality(v_ids), 'computed_rows', v_rows,
+            -- what differs from the inputs of the last full rebuild (as_of apart)
+            'inputs_changed', CASE WHEN v_full_inputs IS NULL THEN '["unknown"]'::jsonb
+                                   ELSE coalesce((SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(v_inputs) k
+                                                   WHERE k <> 'as_of' AND v_inputs -> k IS DISTINCT FROM v_full_inputs -> k),
+                                                 '[]'::jsonb) END,
+            'as_of', v_inputs -> 'as_of', 'as_of_full', v_full_inputs -> 'as_of');
     END IF;
     v_rel := format('seg_reco.recommendations_%s', v_slot)::regclass;
     IF pg_relation_size(v_rel) > 0 THEN
         EXECUTE format('DELETE FROM %s', v_rel);
         GET DIAGNOSTICS v_deleted = ROW_COUNT;
     END IF;
-    IF v_partial THEN
-        -- <> ALL of a constant array: a hashed lookup per row
-        EXECUTE format('INSERT INTO %s (customer_id, rank, product_id, score, source, sources)
-                        SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
-                          FROM seg_reco.recommendations_%s r
-                         WHERE r.customer_id <> ALL ($1)', v_rel, v_served)
-            USING v_ids;
-        GET DIAGNOSTICS v_copied = ROW_COUNT;
-    END IF;
     EXECUTE format('INSERT INTO %s (customer_id, rank, product_id, score, source, sources)
                     SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
-                      FROM seg_reco.pipeline_recommendations($1) r', v_rel)
-        USING CASE WHEN v_partial THEN v_ids END;
+                      FROM seg_reco.pipeline_recommendations(NULL) r', v_rel);
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     IF to_regclass(format('seg_reco.recommendations_%s_customer_rank_idx', v_slot)) IS NULL THEN
         EXECUTE format('CREATE UNIQUE INDEX recommendations_%s_customer_rank_idx ON %s (customer_id, rank)', v_slot, v_rel);
@@ -5601,24 +5671,15 @@ BEGIN
     END IF;
     EXECUTE format('ANALYZE %s', v_rel);
     UPDATE seg_reco.recommendations_active
-       SET slot = v_slot, generation = v_generation, swapped_at = clock_timestamp(),
-           inputs = CASE WHEN v_partial THEN inputs ELSE v_inputs END;
-    v_result := jsonb_build_object('rows', v_copied + v_rows, 'slot', v_slot, 'generation', v_generation,
+       SET slot = v_slot, generation = v_generation, swapped_at = clock_timestamp(), inputs = v_inputs;
+    v_result := jsonb_build_object('rows', v_rows, 'slot', v_slot, 'generation', v_generation,
                                    'deleted_rows', v_deleted, 'indexes_built', v_built);
     IF customer_ids IS NULL THEN
         RETURN v_result;
     END IF;
     RETURN v_result || jsonb_build_object(
-        'kind', CASE WHEN v_partial THEN 'partial' ELSE 'full' END,
-        'customers', cardinality(v_ids), 'copied_rows', v_copied, 'computed_rows', v_rows,
-        -- what differs from the inputs of the last full rebuild (as_of apart)
-        'inputs_changed', CASE WHEN NOT v_partial THEN '[]'::jsonb
-                               WHEN v_full_inputs IS NULL THEN '["unknown"]'::jsonb
-                               ELSE coalesce((SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(v_inputs) k
-                                               WHERE k <> 'as_of' AND v_inputs -> k IS DISTINCT FROM v_full_inputs -> k),
-                                             '[]'::jsonb) END,
-        'as_of', v_inputs -> 'as_of',
-        'as_of_full', CASE WHEN v_partial THEN v_full_inputs -> 'as_of' ELSE v_inputs -> 'as_of' END);
+        'kind', 'full', 'customers', cardinality(v_ids), 'computed_rows', v_rows,
+        'inputs_changed', '[]'::jsonb, 'as_of', v_inputs -> 'as_of', 'as_of_full', v_inputs -> 'as_of');
 END;
 $fn$;
 COMMENT ON FUNCTION seg_reco._recommendations_fill(bigint[]) IS 'refresh helper: fills the idle recommendations slot (everyone''s lists, or the served rows of the others and fresh lists for customer_ids) and swaps it in';
@@ -6594,86 +6655,6 @@ REVOKE EXECUTE ON FUNCTION seg_reco._refresh_clusters_stored(bigint[]) FROM PUBL
 -- keep reading the old lists, without waiting, until the caller's
 -- transaction commits, and then see all the new ones; when it rolls back
 -- the old lists stay served.
-CREATE OR REPLACE FUNCTION seg_reco._recommendations_fill(customer_ids bigint[]) RETURNS jsonb
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    v_served text;
-    v_slot text;
-    v_rel regclass;
-    v_generation bigint;
-    v_deleted bigint := 0;
-    v_rows bigint;
-    v_built integer := 0;
-    v_ids bigint[];
-    v_inputs jsonb := seg_reco._recommendations_inputs();
-    v_full_inputs jsonb;
-    v_partial boolean := customer_ids IS NOT NULL;
-    v_result jsonb;
-BEGIN
-    -- one change of the slots at a time (readers take no lock that conflicts)
-    LOCK TABLE seg_reco.recommendations_active IN SHARE ROW EXCLUSIVE MODE;
-    SELECT a.slot, CASE a.slot WHEN 'a' THEN 'b' ELSE 'a' END, a.generation + 1, a.inputs
-      INTO v_served, v_slot, v_generation, v_full_inputs
-      FROM seg_reco.recommendations_active a;
-    IF v_partial THEN
-        v_ids := ARRAY(SELECT DISTINCT u.id FROM unnest(customer_ids) u(id) ORDER BY u.id);
-        -- nothing served yet: a full fill
-        v_partial := v_generation > 1;
-    END IF;
-    IF v_partial THEN
-        -- in the served slot: readers see the old rows until the commit
-        v_slot := v_served;
-        v_rel := format('seg_reco.recommendations_%s', v_slot)::regclass;
-        EXECUTE format('DELETE FROM %s r WHERE r.customer_id = ANY ($1)', v_rel) USING v_ids;
-        GET DIAGNOSTICS v_deleted = ROW_COUNT;
-        EXECUTE format('INSERT INTO %s (customer_id, rank, product_id, score, source, sources)
-                        SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
-                          FROM seg_reco.pipeline_recommendations($1) r', v_rel)
-            USING v_ids;
-        GET DIAGNOSTICS v_rows = ROW_COUNT;
-        UPDATE seg_reco.recommendations_active SET generation = v_generation, swapped_at = clock_timestamp();
-        RETURN jsonb_build_object('rows', v_rows, 'slot', v_slot, 'generation', v_generation,
-                                  'deleted_rows', v_deleted, 'indexes_built', 0,
-            'kind', 'partial', 'customers', cardinality(v_ids), 'computed_rows', v_rows,
-            -- what differs from the inputs of the last full rebuild (as_of apart)
-            'inputs_changed', CASE WHEN v_full_inputs IS NULL THEN '["unknown"]'::jsonb
-                                   ELSE coalesce((SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(v_inputs) k
-                                                   WHERE k <> 'as_of' AND v_inputs -> k IS DISTINCT FROM v_full_inputs -> k),
-                                                 '[]'::jsonb) END,
-            'as_of', v_inputs -> 'as_of', 'as_of_full', v_full_inputs -> 'as_of');
-    END IF;
-    v_rel := format('seg_reco.recommendations_%s', v_slot)::regclass;
-    IF pg_relation_size(v_rel) > 0 THEN
-        EXECUTE format('DELETE FROM %s', v_rel);
-        GET DIAGNOSTICS v_deleted = ROW_COUNT;
-    END IF;
-    EXECUTE format('INSERT INTO %s (customer_id, rank, product_id, score, source, sources)
-                    SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
-                      FROM seg_reco.pipeline_recommendations(NULL) r', v_rel);
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
-    IF to_regclass(format('seg_reco.recommendations_%s_customer_rank_idx', v_slot)) IS NULL THEN
-        EXECUTE format('CREATE UNIQUE INDEX recommendations_%s_customer_rank_idx ON %s (customer_id, rank)', v_slot, v_rel);
-        v_built := v_built + 1;
-    END IF;
-    IF to_regclass(format('seg_reco.recommendations_%s_product_idx', v_slot)) IS NULL THEN
-        EXECUTE format('CREATE INDEX recommendations_%s_product_idx ON %s (product_id)', v_slot, v_rel);
-        v_built := v_built + 1;
-    END IF;
-    EXECUTE format('ANALYZE %s', v_rel);
-    UPDATE seg_reco.recommendations_active
-       SET slot = v_slot, generation = v_generation, swapped_at = clock_timestamp(), inputs = v_inputs;
-    v_result := jsonb_build_object('rows', v_rows, 'slot', v_slot, 'generation', v_generation,
-                                   'deleted_rows', v_deleted, 'indexes_built', v_built);
-    IF customer_ids IS NULL THEN
-        RETURN v_result;
-    END IF;
-    RETURN v_result || jsonb_build_object(
-        'kind', 'full', 'customers', cardinality(v_ids), 'computed_rows', v_rows,
-        'inputs_changed', '[]'::jsonb, 'as_of', v_inputs -> 'as_of', 'as_of_full', v_inputs -> 'as_of');
-END;
-$fn$;
 COMMENT ON FUNCTION seg_reco._recommendations_fill(bigint[]) IS 'refresh helper: fills the idle recommendations slot with everyone''s lists and swaps it in, or (customer_ids) replaces those customers'' lists in the served slot';
 REVOKE EXECUTE ON FUNCTION seg_reco._recommendations_fill(bigint[]) FROM PUBLIC;
 
@@ -6905,346 +6886,12 @@ REVOKE EXECUTE ON PROCEDURE seg_reco._refresh_steps(jsonb, bigint, text) FROM PU
 
 -- Issue 13 review (weights objects are whole): evaluate() says which sources a
 -- config weights object leaves out (they weigh 0).
-CREATE OR REPLACE FUNCTION seg_reco.evaluate(split_date date,
-                                  k integer DEFAULT 10,
-                                  config jsonb DEFAULT '{}',
-                                  name text DEFAULT NULL)
-RETURNS TABLE(recommender text, mode text, customers integer,
-              precision_at_k float8, recall_at_k float8, ndcg_at_k float8, map_at_k float8,
-              hit_rate float8, coverage float8, diversity float8, novelty float8)
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    v_key     text;
-    v_run     bigint;
-    v_model   text := '_seg_reco_eval_' || pg_catalog.pg_backend_pid();
-    v_recs    text[] := ARRAY['popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'];
-    v_sample  integer := 2000;
-    v_seed    bigint := 42;
-    v_days    integer;
-    v_end     timestamptz;
-    v_als     jsonb := '{}';
-    v_w       jsonb;
-    v_div     float8 := 0;
-    v_cap     integer;
-    v_minseg  integer := 30;
-    v_r       text;
-    v_m       text;
-    v_weights jsonb;
-    v_active  bigint;
-BEGIN
-    IF split_date IS NULL OR k IS NULL OR config IS NULL THEN
-        RAISE EXCEPTION 'split_date, k and config must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF k < 1 OR k > 1000 THEN
-        RAISE EXCEPTION 'k must be between 1 and 1000, got %', k
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF jsonb_typeof(config) <> 'object' THEN
-        RAISE EXCEPTION 'config must be a JSON object'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'For example ''{"recommenders": ["als", "hybrid"], "sample_size": 1000}''.';
-    END IF;
-    FOR v_key IN SELECT jsonb_object_keys(config) LOOP
-        IF v_key NOT IN ('recommenders', 'sample_size', 'seed', 'test_days', 'als', 'weights',
-                         'diversity', 'max_per_category', 'min_segment_size', 'nextbasket') THEN
-            RAISE EXCEPTION 'unknown evaluate option "%"', v_key
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Use recommenders, sample_size, seed, test_days, als, weights, diversity, max_per_category, min_segment_size, nextbasket.';
-        END IF;
-    END LOOP;
-    IF config ? 'recommenders' THEN
-        v_recs := ARRAY(SELECT jsonb_array_elements_text(config -> 'recommenders'));
-        IF EXISTS (SELECT 1 FROM unnest(v_recs) r
-                    WHERE r NOT IN ('popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'))
-           OR cardinality(v_recs) = 0 THEN
-            RAISE EXCEPTION 'recommenders must be a list of popularity, buy_again, nextbasket, als, content, hybrid, cold_start'
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-    END IF;
-    v_sample := coalesce((config ->> 'sample_size')::integer, v_sample);
-    v_seed := coalesce((config ->> 'seed')::bigint, v_seed);
-    v_days := (config ->> 'test_days')::integer;
-    v_als := coalesce(config -> 'als', v_als);
-    v_w := config -> 'weights';
-    IF jsonb_typeof(v_w) = 'null' THEN
-        v_w := NULL;
-    END IF;
-    v_div := coalesce((config ->> 'diversity')::float8, v_div);
-    v_cap := (config ->> 'max_per_category')::integer;
-    v_minseg := coalesce((config ->> 'min_segment_size')::integer, v_minseg);
-    IF v_sample < 1 OR (v_days IS NOT NULL AND v_days < 1) THEN
-        RAISE EXCEPTION 'sample_size and test_days must be at least 1'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    v_end := CASE WHEN v_days IS NULL THEN 'infinity'::timestamptz
-                  ELSE (split_date + v_days)::timestamptz END;
-    -- nothing to score: say so before training anything
-    IF NOT EXISTS (SELECT 1 FROM seg_reco.transactions t
-                    WHERE t.customer_id IS NOT NULL AND t.amount > 0
-                      AND t.ts >= split_date::timestamptz AND t.ts < v_end) THEN
-        RAISE EXCEPTION 'no member purchase in the test window %',
-                        CASE WHEN v_days IS NULL THEN format('from %s on', to_char(split_date, 'YYYY-MM-DD'))
-                             ELSE format('from %s to %s', to_char(split_date, 'YYYY-MM-DD'),
-                                         to_char(split_date + v_days - 1, 'YYYY-MM-DD')) END
-            USING ERRCODE = 'no_data_found',
-                  DETAIL = coalesce((SELECT format('The latest transaction is dated %s.', to_char(max(t.ts), 'YYYY-MM-DD'))
-                                       FROM seg_reco.transactions t HAVING count(*) > 0),
-                                    'There are no transactions.'),
-                  HINT = 'Choose a split_date before the latest transaction (for example seg_reco.default_as_of() - 29).';
-    END IF;
-    IF jsonb_typeof(v_als) <> 'object' THEN
-        RAISE EXCEPTION 'evaluate option als must be a JSON object'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'For example ''{"als": {"factors": 32, "iterations": 10}}''.';
-    END IF;
-    FOR v_key IN SELECT jsonb_object_keys(v_als) LOOP
-        IF v_key NOT IN ('factors', 'regularization', 'alpha', 'iterations') THEN
-            RAISE EXCEPTION 'unknown evaluate als option "%"', v_key
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Use factors, regularization, alpha, iterations.';
-        END IF;
-    END LOOP;
-
-    -- a weights object is whole: a source it leaves out weighs 0 (say so)
-    IF jsonb_typeof(v_w) = 'object'
-       AND NOT v_w ?& ARRAY['als', 'content', 'popularity', 'buy_again', 'nextbasket'] THEN
-        RAISE NOTICE 'weights leave out %: weighed 0',
-                     (SELECT string_agg(s.s, ', ') FROM unnest(ARRAY['als', 'content', 'popularity', 'buy_again', 'nextbasket']) s(s)
-                       WHERE NOT v_w ? s.s)
-            USING DETAIL = 'A source a weights object leaves out weighs 0.',
-                  HINT = 'Name every source (als, content, popularity, buy_again, nextbasket) to silence this.';
-    END IF;
-
-    -- the past: a private model and the split's popularity
-    PERFORM seg_reco._progress_begin('evaluate', 4 + cardinality(v_recs));
-    PERFORM seg_reco._progress_step('evaluate', 'train_als');
-    -- as als_train on the default source (seed 42, solver cg), but the
-    -- next-basket neighbours (most of als_train's time on the demo data)
-    -- are built once, with config nextbasket, and only when read: by the
-    -- recommenders nextbasket and hybrid
-    PERFORM seg_reco._model_claim(v_model, ARRAY['als'], false, 'evaluate');
-    PERFORM seg_reco._als_train(v_model, coalesce((v_als ->> 'factors')::integer, 64),
-                                coalesce((v_als ->> 'regularization')::float8, 0.01),
-                                coalesce((v_als ->> 'alpha')::float8, 1.0),
-                                coalesce((v_als ->> 'iterations')::integer, 15), 42, 'cg',
-                                seg_reco.als_source_query(jsonb_build_object('as_of', split_date)), false,
-                                jsonb_build_object('as_of', split_date));
-    IF config ? 'nextbasket' OR v_recs && ARRAY['nextbasket', 'hybrid'] THEN
-        PERFORM seg_reco.nextbasket_build(v_model, coalesce(config -> 'nextbasket', '{}'));
-    END IF;
-    CREATE TEMP TABLE _eval_saved_pop ON COMMIT DROP AS SELECT * FROM seg_reco.segment_popularity;
-    CREATE TEMP TABLE _eval_saved_info ON COMMIT DROP AS SELECT * FROM seg_reco.popularity_info;
-    PERFORM seg_reco._progress_step('evaluate', 'split_popularity');
-    PERFORM seg_reco.build_popularity(as_of => split_date - 1);
-
-    -- the customers and what they bought before and after the split
-    PERFORM seg_reco._progress_step('evaluate', 'sample_customers');
-    CREATE TEMP TABLE _eval_cust ON COMMIT DROP AS
-    SELECT c.customer_id,
-           EXISTS (SELECT 1 FROM seg_reco.transactions h
-                    WHERE h.customer_id = c.customer_id AND h.amount > 0 AND h.ts < split_date::timestamptz) AS warm
-      FROM (SELECT DISTINCT t.customer_id FROM seg_reco.transactions t
-             WHERE t.customer_id IS NOT NULL AND t.amount > 0
-               AND t.ts >= split_date::timestamptz AND t.ts < v_end) c
-     ORDER BY md5(c.customer_id::text || ':' || v_seed::text), c.customer_id
-     LIMIT v_sample;
-    CREATE TEMP TABLE _eval_rel ON COMMIT DROP AS
-    SELECT c.customer_id, c.warm,
-           array_agg(DISTINCT t.product_id) AS rel_all,
-           array_agg(DISTINCT t.product_id) FILTER (
-               WHERE NOT EXISTS (SELECT 1 FROM seg_reco.transactions h
-                                  WHERE h.customer_id = c.customer_id AND h.product_id = t.product_id
-                                    AND h.amount > 0 AND h.ts < split_date::timestamptz)) AS rel_new
-      FROM _eval_cust c
-      JOIN seg_reco.transactions t ON t.customer_id = c.customer_id AND t.amount > 0
-       AND t.ts >= split_date::timestamptz AND t.ts < v_end
-     GROUP BY c.customer_id, c.warm;
-
-    CREATE TEMP TABLE _eval_lists (recommender text, mode text, customer_id bigint, rel bigint[],
-                                   products bigint[]) ON COMMIT DROP;
-    FOREACH v_r IN ARRAY v_recs LOOP
-        PERFORM seg_reco._progress_step('evaluate', 'lists_' || v_r);
-        IF v_r = 'cold_start' THEN
-            INSERT INTO _eval_lists
-            SELECT 'cold_start', 'cold_start', r.customer_id, r.rel_all,
-                   ARRAY(SELECT cs.product_id FROM seg_reco.cold_start_recommendations(r.customer_id, k, v_minseg) cs
-                          ORDER BY cs.rank)
-              FROM _eval_rel r WHERE NOT r.warm;
-            CONTINUE;
-        END IF;
-        IF v_r = 'buy_again' THEN
-            INSERT INTO _eval_lists
-            SELECT 'buy_again', 'all', r.customer_id, r.rel_all,
-                   ARRAY(SELECT b.product_id FROM seg_reco.buy_again_scores(r.customer_id, k, split_date - 1) b
-                          ORDER BY b.rank)
-              FROM _eval_rel r WHERE r.warm;
-            CONTINUE;
-        END IF;
-        v_weights := CASE v_r
-            WHEN 'popularity' THEN '{"als": 0, "content": 0, "popularity": 1, "buy_again": 0, "nextbasket": 0}'::jsonb
-            WHEN 'nextbasket' THEN '{"als": 0, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 1}'::jsonb
-            WHEN 'als' THEN '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0}'::jsonb
-            WHEN 'content' THEN '{"als": 0, "content": 1, "popularity": 0, "buy_again": 0, "nextbasket": 0}'::jsonb
-            ELSE v_w END;
-        FOREACH v_m IN ARRAY ARRAY['all', 'new'] LOOP
-            INSERT INTO _eval_lists
-            SELECT v_r, v_m, r.customer_id, CASE v_m WHEN 'all' THEN r.rel_all ELSE r.rel_new END,
-                   ARRAY(SELECT f.product_id
-                           FROM seg_reco.recommend_for(r.customer_id, k, include_purchased => v_m = 'all',
-                                                       model => v_model, weights => v_weights,
-                                                       diversity => CASE WHEN v_r = 'hybrid' THEN v_div ELSE 0 END,
-                                                       max_per_category => CASE WHEN v_r = 'hybrid' THEN v_cap END,
-                                                       as_of => split_date - 1) f
-                          ORDER BY f.rank)
-              FROM _eval_rel r
-             WHERE r.warm AND (v_m = 'all' OR r.rel_new IS NOT NULL);
-        END LOOP;
-        -- cold-start customers: popularity = the global list of the split's
-        -- segment popularity; hybrid = what the blend serves them (the list
-        -- build_popularity chose on the 28 days before the split)
-        IF v_r = 'popularity' THEN
-            INSERT INTO _eval_lists
-            SELECT 'popularity', 'cold_start', r.customer_id, r.rel_all,
-                   ARRAY(SELECT cs.product_id FROM seg_reco.cold_start_recommendations(NULL, k) cs
-                          ORDER BY cs.rank)
-              FROM _eval_rel r WHERE NOT r.warm;
-        ELSIF v_r = 'hybrid' THEN
-            INSERT INTO _eval_lists
-            SELECT 'hybrid', 'cold_start', r.customer_id, r.rel_all,
-                   ARRAY(SELECT f.product_id
-                           FROM seg_reco.recommend_for(r.customer_id, k, model => v_model, weights => v_weights,
-                                                       diversity => v_div, max_per_category => v_cap,
-                                                       as_of => split_date - 1) f
-                          ORDER BY f.rank)
-              FROM _eval_rel r WHERE NOT r.warm;
-        END IF;
-    END LOOP;
-
-    PERFORM seg_reco._progress_step('evaluate', 'metrics');
-    SELECT count(*) INTO v_active FROM seg_reco.products p WHERE p.active;
-    v_run := nextval('seg_reco.evaluation_run_seq');
-    INSERT INTO seg_reco.evaluation_runs (run_id, name, split_date, k, config, recommender, mode, customers,
-                                          precision_at_k, recall_at_k, ndcg_at_k, map_at_k, hit_rate,
-                                          coverage, diversity, novelty)
-    SELECT v_run, evaluate.name, split_date, k, config, l.recommender, l.mode, count(*)::integer,
-           avg(seg_reco.precision_at_k(l.products, l.rel, k)),
-           avg(seg_reco.recall_at_k(l.products, l.rel, k)),
-           avg(seg_reco.ndcg_at_k(l.products, l.rel, k)),
-           avg(seg_reco.average_precision_at_k(l.products, l.rel, k)),
-           avg(seg_reco.hit_at_k(l.products, l.rel, k)),
-           (SELECT count(DISTINCT u.p) FROM _eval_lists l2, unnest(l2.products) u(p)
-             WHERE l2.recommender = l.recommender AND l2.mode = l.mode)::float8 / nullif(v_active, 0),
-           avg(seg_reco.intra_list_diversity(l.products)),
-           avg(seg_reco.novelty(l.products))
-      FROM _eval_lists l
-     WHERE l.rel IS NOT NULL AND cardinality(l.rel) > 0
-     GROUP BY l.recommender, l.mode;
-
-    -- put everything back
-    DELETE FROM seg_reco.models m WHERE m.name = v_model;
-    DELETE FROM seg_reco.segment_popularity;
-    INSERT INTO seg_reco.segment_popularity SELECT * FROM _eval_saved_pop;
-    DELETE FROM seg_reco.popularity_info;
-    INSERT INTO seg_reco.popularity_info SELECT * FROM _eval_saved_info;
-    DROP TABLE _eval_saved_pop, _eval_saved_info, _eval_cust, _eval_rel, _eval_lists;
-
-    RETURN QUERY
-    SELECT e.recommender, e.mode, e.customers, e.precision_at_k, e.recall_at_k, e.ndcg_at_k, e.map_at_k,
-           e.hit_rate, e.coverage, e.diversity, e.novelty
-      FROM seg_reco.evaluation_runs e
-     WHERE e.run_id = v_run
-     ORDER BY e.mode, array_position(ARRAY['popularity', 'buy_again', 'nextbasket', 'als', 'content', 'hybrid', 'cold_start'],
-                                     e.recommender);
-    PERFORM seg_reco._progress_end('evaluate');
-END
-$fn$;
 
 -- Issue 13 review (new-product weights re-chosen on the validation windows of
 -- the current demo data and UCI Online Retail: ALS 1, next basket 0.05), and
 -- tune_weights() scores that set too.
 UPDATE seg_reco.setting_defaults SET value = '{"rebuy": {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5}, "new": {"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "history_prior": 0}}'
  WHERE key = 'hybrid_weights';
-CREATE OR REPLACE FUNCTION seg_reco.tune_weights(split_date date, config jsonb DEFAULT '{}')
-RETURNS TABLE(mode text, weights jsonb, ndcg_at_k float8, chosen boolean)
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    v_cands jsonb := coalesce(config -> 'candidates', '[
-        {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5},
-        {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 1},
-        {"als": 0.05, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.1},
-        {"als": 0.3, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 1},
-        {"als": 1, "content": 0.3, "popularity": 0.1, "buy_again": 1, "nextbasket": 0},
-        {"als": 0.5, "content": 0, "popularity": 1, "buy_again": 1, "nextbasket": 0},
-        {"als": 1, "content": 0.05, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "history_prior": 0},
-        {"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "history_prior": 0},
-        {"als": 1, "content": 0.1, "popularity": 0.1, "buy_again": 0, "nextbasket": 0},
-        {"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0}]'::jsonb);
-    v_k     integer := coalesce((config ->> 'k')::integer, 10);
-    v_eval  jsonb;
-    v_c     jsonb;
-    v_rebuy jsonb;
-    v_new   jsonb;
-BEGIN
-    IF split_date IS NULL OR config IS NULL OR jsonb_typeof(config) <> 'object' THEN
-        RAISE EXCEPTION 'split_date must not be NULL and config must be a JSON object'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF jsonb_typeof(v_cands) <> 'array' OR jsonb_array_length(v_cands) = 0 THEN
-        RAISE EXCEPTION 'candidates must be a non-empty JSON array of weight objects'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'For example [{"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5}].';
-    END IF;
-    v_eval := (config - 'candidates' - 'k') || jsonb_build_object('recommenders', '["hybrid"]'::jsonb);
-    IF NOT v_eval ? 'test_days' THEN
-        v_eval := v_eval || '{"test_days": 28}';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM seg_reco.transactions t
-                    WHERE t.customer_id IS NOT NULL AND t.amount > 0
-                      AND t.ts >= split_date::timestamptz
-                      AND t.ts < (split_date + (v_eval ->> 'test_days')::integer)::timestamptz) THEN
-        RAISE EXCEPTION 'no member purchase in the validation window from % to %', to_char(split_date, 'YYYY-MM-DD'),
-                        to_char(split_date + (v_eval ->> 'test_days')::integer - 1, 'YYYY-MM-DD')
-            USING ERRCODE = 'no_data_found',
-                  DETAIL = coalesce((SELECT format('The latest transaction is dated %s.', to_char(max(t.ts), 'YYYY-MM-DD'))
-                                       FROM seg_reco.transactions t HAVING count(*) > 0),
-                                    'There are no transactions.'),
-                  HINT = 'Choose an earlier split_date or a longer test_days.';
-    END IF;
-    CREATE TEMP TABLE _tune (mode text, weights jsonb, ndcg float8, i int) ON COMMIT DROP;
-    PERFORM seg_reco._progress_begin('tune_weights', jsonb_array_length(v_cands));
-    FOR v_c IN SELECT e FROM jsonb_array_elements(v_cands) e LOOP
-        PERFORM seg_reco._progress_step('tune_weights', 'candidate', detail => v_c::text);
-        INSERT INTO _tune
-        -- buy-again scores only products bought before: on new products a
-        -- candidate's buy_again weight does nothing, so it is stored as 0
-        SELECT e.mode, CASE WHEN e.mode = 'new' THEN v_c || '{"buy_again": 0}' ELSE v_c END,
-               e.ndcg_at_k, (SELECT count(*) FROM _tune)::int
-          FROM seg_reco.evaluate(split_date, v_k, v_eval || jsonb_build_object('weights', v_c), 'tune_weights') e
-         WHERE e.mode IN ('all', 'new');
-    END LOOP;
-    SELECT t.weights INTO v_rebuy FROM _tune t WHERE t.mode = 'all' AND t.ndcg IS NOT NULL ORDER BY t.ndcg DESC, t.i LIMIT 1;
-    SELECT t.weights INTO v_new FROM _tune t WHERE t.mode = 'new' AND t.ndcg IS NOT NULL ORDER BY t.ndcg DESC, t.i LIMIT 1;
-    IF v_rebuy IS NULL OR v_new IS NULL THEN
-        RAISE EXCEPTION 'no customer bought anything in the validation window from %', split_date
-            USING ERRCODE = 'no_data_found',
-                  HINT = 'Choose an earlier split_date or a longer test_days.';
-    END IF;
-    INSERT INTO seg_reco.settings (key, value)
-    VALUES ('hybrid_weights', jsonb_build_object('rebuy', v_rebuy, 'new', v_new))
-    ON CONFLICT (key) DO UPDATE SET value = excluded.value;
-    RETURN QUERY
-    SELECT t.mode, t.weights, t.ndcg,
-           (t.mode = 'all' AND t.weights = v_rebuy) OR (t.mode = 'new' AND t.weights = v_new)
-      FROM _tune t ORDER BY t.mode, t.ndcg DESC NULLS LAST, t.i;
-    DROP TABLE _tune;
-    PERFORM seg_reco._progress_end('tune_weights');
-END
-$fn$;
 
 -- Issue 12, item 3 (rules at scale): association_rules and frequent_itemsets
 -- get max_baskets (a hash sample of the baskets above it); build_rules mines
@@ -7279,209 +6926,10 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION seg_reco.frequent_itemsets(text, float8, integer, integer, integer, integer, integer) IS 'every itemset held by at least ceil(min_support x baskets) (and min_count) baskets of a query of (basket id, product id), with its support and count (FP-growth); above max_baskets baskets, of a hash sample of at most that many';
 INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
     ('rules_max_baskets', '500000', 'most receipts build_rules mines (0: all); above it the rules come from a hash sample of at most that many receipts, which bounds the step''s memory and time');
-CREATE OR REPLACE FUNCTION seg_reco.build_rules(min_support float8 DEFAULT NULL,
-                                     min_confidence float8 DEFAULT NULL,
-                                     max_length integer DEFAULT NULL)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    v_t0      timestamptz := clock_timestamp();
-    v_asked   float8 := coalesce(min_support, (seg_reco.setting('rules_min_support'))::float8);
-    v_supp    float8 := v_asked;
-    v_conf    float8 := coalesce(min_confidence, (seg_reco.setting('rules_min_confidence'))::float8);
-    v_len     integer := coalesce(max_length, (seg_reco.setting('rules_max_length'))::integer);
-    v_count   integer := (seg_reco.setting('rules_min_count'))::integer;
-    v_max     integer := (seg_reco.setting('rules_max_itemsets'))::integer;
-    v_maxb_j  jsonb := seg_reco.setting('rules_max_baskets');
-    v_maxb    integer;
-    v_baskets float8;
-    v_rows    bigint;
-    v_summary jsonb;
-    -- on Citus the non-members' lines are in nonmember_transactions
-    -- (seg_reco.distribute()): their receipts count as well
-    v_lines   text := 'SELECT t.receipt_id, t.product_id FROM seg_reco.transactions t WHERE t.amount > 0'
-                      || CASE WHEN pg_catalog.to_regclass('seg_reco.nonmember_transactions') IS NOT NULL
-                              THEN ' UNION ALL SELECT n.receipt_id, n.product_id'
-                                   ' FROM seg_reco.nonmember_transactions n WHERE n.amount > 0'
-                              ELSE '' END;
-BEGIN
-    IF jsonb_typeof(v_maxb_j) IS DISTINCT FROM 'number' OR (v_maxb_j::numeric) <> trunc(v_maxb_j::numeric)
-       OR (v_maxb_j::numeric) NOT BETWEEN 0 AND 2147483647 THEN
-        RAISE EXCEPTION 'setting rules_max_baskets must be a whole number from 0 to 2147483647, got %', v_maxb_j
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'It is the most receipts build_rules mines; 0 mines all.',
-                  HINT = 'Delete the override (DELETE FROM seg_reco.settings WHERE key = ''rules_max_baskets'') for the default 500000.';
-    END IF;
-    v_maxb := nullif((v_maxb_j::numeric)::integer, 0);
-    LOCK TABLE seg_reco.product_rules_info IN EXCLUSIVE MODE;
-    DELETE FROM seg_reco.product_rules;
-    LOOP
-        BEGIN
-            INSERT INTO seg_reco.product_rules
-                (lhs, rhs, support, confidence, lift, leverage, conviction, coverage, count)
-            SELECT r.lhs, r.rhs, r.support, r.confidence, r.lift, r.leverage, r.conviction, r.coverage, r.count
-              FROM seg_reco.association_rules(
-                       v_lines,
-                       v_supp, v_conf, max_length => greatest(v_len, 2), min_length => 2,
-                       min_count => v_count, max_itemsets => v_max, max_baskets => v_maxb) r;
-            GET DIAGNOSTICS v_rows = ROW_COUNT;
-            EXIT;
-        EXCEPTION WHEN program_limit_exceeded THEN
-            IF v_supp >= 0.5 OR v_count >= 1073741824 THEN
-                RAISE;
-            END IF;
-            RAISE NOTICE 'build_rules: more than % frequent itemsets at support % and count %; trying % and %',
-                v_max, v_supp, v_count, least(2 * v_supp, 1), 2 * v_count;
-            v_supp := least(2 * v_supp, 1);
-            v_count := 2 * v_count;
-        END;
-    END LOOP;
-    -- the receipts mined: count / support of any rule (when there is one)
-    SELECT round(max(r.count / r.support)) INTO v_baskets FROM seg_reco.product_rules r;
-    v_summary := jsonb_build_object('rules', v_rows, 'min_support', v_supp, 'min_count', v_count,
-                                    'min_confidence', v_conf, 'max_length', v_len,
-                                    'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3))
-                 || CASE WHEN v_supp = v_asked THEN '{}'::jsonb
-                         ELSE jsonb_build_object('asked_min_support', v_asked) END
-                 || CASE WHEN v_maxb IS NULL THEN '{}'::jsonb
-                         ELSE jsonb_build_object('max_baskets', v_maxb, 'baskets', v_baskets::bigint) END;
-    INSERT INTO seg_reco.product_rules_info AS i
-        (singleton, min_support, min_confidence, max_length, built_at, summary)
-    VALUES (true, v_supp, v_conf, v_len, now(), v_summary)
-    ON CONFLICT (singleton) DO UPDATE
-        SET min_support = excluded.min_support, min_confidence = excluded.min_confidence,
-            max_length = excluded.max_length, built_at = excluded.built_at, summary = excluded.summary;
-    RETURN v_summary;
-END
-$fn$;
 
 -- Issue 12, item 1 (clusters at scale): refresh_clusters computes the
 -- feature vectors once, calls each model once per customer and profiles
 -- the clusters per cluster instead of per customer and column.
-CREATE OR REPLACE FUNCTION seg_reco.refresh_clusters() RETURNS jsonb
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    v_n bigint;
-    v_opts jsonb;
-    v_select jsonb;
-    v_k integer;
-    v_kmin integer := (seg_reco.setting('cluster_k_min'))::integer;
-    v_kmax integer := (seg_reco.setting('cluster_k_max'))::integer;
-    v_pair record;
-    v_km seg_reco.kmeans_model;
-    v_gm seg_reco.gmm_model;
-    v_cols text[];
-    v_aggs text;
-    v_vals text;
-BEGIN
-    PERFORM seg_reco._progress_begin('clusters', 5);
-    PERFORM seg_reco._progress_step('clusters', 'select_k');
-    DELETE FROM seg_reco.customer_clusters;
-    CREATE TEMP TABLE _seg_reco_cluster_rows ON COMMIT DROP AS
-    SELECT f.customer_id, seg_reco.cluster_feature_vector(f) AS v FROM seg_reco.customer_features f;
-    GET DIAGNOSTICS v_n = ROW_COUNT;
-    IF v_n < 2 THEN
-        DROP TABLE _seg_reco_cluster_rows;
-        PERFORM seg_reco._progress_end('clusters');
-        RETURN jsonb_build_object('skipped', 'fewer than 2 customers with purchases');
-    END IF;
-    SELECT count(*) INTO v_n FROM (SELECT DISTINCT r.v FROM _seg_reco_cluster_rows r) d;
-    IF v_n <= 2 THEN
-        DROP TABLE _seg_reco_cluster_rows;
-        PERFORM seg_reco._progress_end('clusters');
-        RETURN jsonb_build_object('skipped', 'fewer than 3 distinct customers');
-    END IF;
-    -- never more clusters than distinct customers allow
-    v_kmax := least(v_kmax, (v_n - 1)::integer);
-    v_kmin := least(v_kmin, v_kmax);
-    v_opts := jsonb_build_object('standardize', true, 'log1p', jsonb_build_array(1, 2, 3, 4, 5),
-                                 'seed', seg_reco.setting('cluster_seed'));
-    IF v_kmin >= v_kmax THEN
-        v_k := v_kmin;
-        v_select := jsonb_build_object('chosen_k', v_k, 'rule', 'only one k allowed');
-    ELSE
-        SELECT seg_reco.kmeans_select_k(r.v, v_kmin, v_kmax, v_opts)
-          INTO v_select FROM _seg_reco_cluster_rows r;
-        v_k := (v_select ->> 'chosen_k')::integer;
-    END IF;
-
-    PERFORM seg_reco._progress_step('clusters', 'kmeans', detail => format('k = %s', v_k));
-    SELECT seg_reco.kmeans_train(r.v, v_k, v_opts) INTO v_km FROM _seg_reco_cluster_rows r;
-    PERFORM seg_reco.kmeans_save('customer_kmeans', v_km);
-    PERFORM seg_reco._progress_step('clusters', 'gmm', detail => format('k = %s', v_k));
-    SELECT seg_reco.gmm_train(r.v, v_k,
-                              v_opts || jsonb_build_object('covariance_type', seg_reco.setting('gmm_covariance'),
-                                                           'n_init', 1))
-      INTO v_gm FROM _seg_reco_cluster_rows r;
-    PERFORM seg_reco.gmm_save('customer_gmm', v_gm);
-
-    PERFORM seg_reco._progress_step('clusters', 'assign');
-    -- OFFSET 0: each function once per customer (not once per reference)
-    CREATE TEMP TABLE _seg_reco_assigned ON COMMIT DROP AS
-    SELECT a.customer_id, (a.km).cluster AS cluster, (a.km).distance AS distance, a.comp, a.p[a.comp] AS prob
-      FROM (SELECT r.customer_id,
-                   seg_reco.kmeans_assign_distance(r.v, v_km) AS km,
-                   seg_reco.gmm_assign(r.v, v_gm) AS comp,
-                   seg_reco.gmm_proba(r.v, v_gm) AS p
-              FROM _seg_reco_cluster_rows r OFFSET 0) a;
-    DROP TABLE _seg_reco_cluster_rows;
-
-    -- name the clusters from their profiles: per cluster and over all
-    -- customers, the mean (and the population standard deviation) of each
-    -- customer_features column a name weighs
-    PERFORM seg_reco._progress_step('clusters', 'names');
-    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO v_cols
-      FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid = 'seg_reco.customer_features'::regclass AND a.attnum > 0 AND NOT a.attisdropped
-       AND a.attname <> 'customer_id'
-       AND a.attname IN (SELECT w.key FROM seg_reco.cluster_names n, jsonb_each(n.weights) w);
-    CREATE TEMP TABLE _seg_reco_names (cluster integer PRIMARY KEY, name text NOT NULL) ON COMMIT DROP;
-    IF v_cols IS NOT NULL THEN
-        SELECT string_agg(format('avg(f.%1$I::float8) AS a%2$s, stddev_pop(f.%1$I::float8) AS s%2$s', c, i), ', '),
-               string_agg(format('(%L, g.a%s, g.s%s)', c, i, i), ', ')
-          INTO v_aggs, v_vals
-          FROM unnest(v_cols) WITH ORDINALITY u(c, i);
-        EXECUTE format($q$
-        CREATE TEMP TABLE _seg_reco_profile ON COMMIT DROP AS
-        WITH g AS (
-            SELECT c.cluster, grouping(c.cluster) AS whole, %s
-              FROM seg_reco.customer_features f
-              JOIN _seg_reco_assigned c USING (customer_id)
-             GROUP BY GROUPING SETS ((c.cluster), ())
-        ), long AS (
-            SELECT g.cluster, g.whole, u.col, u.mu, u.sd
-              FROM g CROSS JOIN LATERAL (VALUES %s) u(col, mu, sd)
-        ), z AS (
-            SELECT l.cluster, l.col, coalesce((l.mu - p.mu) / nullif(p.sd, 0), 0) AS z
-              FROM long l JOIN long p ON p.col = l.col AND p.whole = 1
-             WHERE l.whole = 0
-        )
-        SELECT z.cluster, n.name, sum(z.z * w.value::text::float8) AS score
-          FROM z JOIN seg_reco.cluster_names n ON true
-          JOIN jsonb_each(n.weights) w ON w.key = z.col
-         GROUP BY z.cluster, n.name$q$, v_aggs, v_vals);
-        LOOP
-            SELECT p.cluster, p.name INTO v_pair
-              FROM _seg_reco_profile p
-             ORDER BY p.score DESC, p.cluster, p.name LIMIT 1;
-            EXIT WHEN NOT FOUND;
-            INSERT INTO _seg_reco_names VALUES (v_pair.cluster, v_pair.name);
-            DELETE FROM _seg_reco_profile p WHERE p.cluster = v_pair.cluster OR p.name = v_pair.name;
-        END LOOP;
-        DROP TABLE _seg_reco_profile;
-    END IF;
-    INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
-    SELECT a.customer_id, a.cluster, coalesce(n.name, 'Cluster ' || a.cluster), a.distance, a.comp, a.prob
-      FROM _seg_reco_assigned a LEFT JOIN _seg_reco_names n ON n.cluster = a.cluster;
-    DROP TABLE _seg_reco_assigned, _seg_reco_names;
-    PERFORM seg_reco._progress_end('clusters');
-    RETURN jsonb_build_object('k', v_k, 'rule', v_select -> 'rule');
-END;
-$fn$;
 
 -- issue 12 (scale), the next-basket build at scale: the candidate sample as the setting
 -- nextbasket_candidates (an argument of _nextbasket_build, read by nextbasket_build)
@@ -7498,82 +6946,6 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer) IS 'internal: computes every customer''s TIFU-KNN vector from the purchases before as_of, finds each one''s nearest customers (among a sample of candidates of them) and stores the neighbours'' mean vector; returns the customers stored';
 REVOKE EXECUTE ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer) FROM PUBLIC;
-CREATE OR REPLACE FUNCTION seg_reco.nextbasket_build(model text DEFAULT 'default', params jsonb DEFAULT '{}')
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    v_kind   text;
-    v_custom boolean;
-    v_as_of  timestamptz;
-    v_key    text;
-    v_p      jsonb;
-    v_n      bigint;
-    v_t0     timestamptz := clock_timestamp();
-BEGIN
-    IF model IS NULL OR params IS NULL THEN
-        RAISE EXCEPTION 'model and params must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF jsonb_typeof(params) <> 'object' THEN
-        RAISE EXCEPTION 'params must be a JSON object'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'For example ''{"neighbours": 100, "alpha": 0.7}''.';
-    END IF;
-    FOR v_key IN SELECT jsonb_object_keys(params) LOOP
-        IF v_key NOT IN ('group_size', 'within_decay', 'group_decay', 'neighbours', 'alpha', 'candidates') THEN
-            RAISE EXCEPTION 'unknown nextbasket parameter "%"', v_key
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Use group_size, within_decay, group_decay, neighbours, alpha, candidates.';
-        END IF;
-        IF jsonb_typeof(params -> v_key) <> 'number' THEN
-            RAISE EXCEPTION 'nextbasket parameter "%" must be a number', v_key
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-    END LOOP;
-    SELECT m.kind, coalesce((m.params ->> 'custom_source')::boolean, false),
-           (m.params -> 'options' ->> 'as_of')::timestamptz
-      INTO v_kind, v_custom, v_as_of
-      FROM seg_reco.models m WHERE m.name = nextbasket_build.model;
-    IF v_kind IS NULL THEN
-        RAISE EXCEPTION 'als model "%" does not exist', model
-            USING ERRCODE = 'undefined_object',
-                  HINT = format('Train it with: SELECT seg_reco.als_train(%L);', model);
-    END IF;
-    IF v_kind <> 'als' THEN
-        RAISE EXCEPTION 'model "%" is a % model, not als', model, v_kind
-            USING ERRCODE = 'wrong_object_type';
-    END IF;
-    IF v_custom THEN
-        RAISE EXCEPTION 'als model "%" was trained on a custom source', model
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'The next-basket model reads the receipts in seg_reco.transactions, which a custom source need not match.',
-                  HINT = 'Train the model on the default source.';
-    END IF;
-    v_p := jsonb_build_object(
-        'group_size', coalesce(params -> 'group_size', seg_reco.setting('nextbasket_group_size')),
-        'within_decay', coalesce(params -> 'within_decay', seg_reco.setting('nextbasket_within_decay')),
-        'group_decay', coalesce(params -> 'group_decay', seg_reco.setting('nextbasket_group_decay')),
-        'neighbours', coalesce(params -> 'neighbours', seg_reco.setting('nextbasket_neighbours')),
-        'alpha', coalesce(params -> 'alpha', seg_reco.setting('nextbasket_alpha')),
-        'candidates', coalesce(params -> 'candidates', seg_reco.setting('nextbasket_candidates')));
-    IF jsonb_typeof(v_p -> 'candidates') IS DISTINCT FROM 'number' THEN
-        RAISE EXCEPTION 'setting nextbasket_candidates must be a number, got %', v_p -> 'candidates'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'UPDATE seg_reco.settings SET value = ''10000'' WHERE key = ''nextbasket_candidates'';';
-    END IF;
-    v_n := seg_reco._nextbasket_build(model, v_as_of, (v_p ->> 'group_size')::integer,
-                                      (v_p ->> 'within_decay')::float8, (v_p ->> 'group_decay')::float8,
-                                      (v_p ->> 'neighbours')::integer, (v_p ->> 'alpha')::float8,
-                                      (v_p ->> 'candidates')::integer);
-    v_p := v_p || jsonb_build_object('customers', v_n,
-                                     'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3));
-    UPDATE seg_reco.models m SET model = m.model || jsonb_build_object('nextbasket', v_p)
-     WHERE m.name = nextbasket_build.model;
-    RETURN v_p;
-END
-$fn$;
 
 -- issue 12 (scale), the one-pass customer state: _customer_state_lines (C,
 -- src/customer_state.c) computes customer_state's line columns in one scan
