@@ -105,6 +105,18 @@ pg_running() {
     as_pg "$PGBIN/pg_ctl" -D "$DATADIR" status >/dev/null 2>&1
 }
 
+# the executable of the server running in DATADIR when it is not this
+# installation's postgres (another SEG_RECO_PGBIN, or a binary since deleted:
+# "... (deleted)"); empty when it is, or when it cannot be read
+_foreign_server_exe() {
+    local pid exe want
+    [[ -z ${POSTGRES_BIN:-} ]] || return 0      # a wrapper (valgrind): not checked
+    pid=$(head -n 1 "$DATADIR/postmaster.pid" 2>/dev/null) || return 0
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 0
+    want=$(readlink -f "$PGBIN/postgres")
+    [[ $exe == "$want" ]] || printf '%s' "$exe"
+}
+
 start_cluster() {
     resolve_dirs
     _make_dirs
@@ -126,6 +138,16 @@ start_cluster() {
     if [[ ! -f $conf ]] || [[ $(cat "$conf") != "$new" ]]; then
         printf '%s\n' "$new" | as_pg tee "$conf" >/dev/null
         changed=1
+    fi
+    local foreign
+    if pg_running; then
+        foreign=$(_foreign_server_exe)
+        if [[ -n $foreign ]]; then
+            # it would load another installation's module (or none, once deleted)
+            say "    the server running in $DATADIR is $foreign, not $PGBIN/postgres: restarting it"
+            as_pg "$PGBIN/pg_ctl" -D "$DATADIR" -m fast -w -t 120 stop >/dev/null 2>&1 \
+                || die "could not stop the server running in $DATADIR"
+        fi
     fi
     if pg_running; then
         if [[ $changed -eq 1 ]]; then
