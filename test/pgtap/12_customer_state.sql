@@ -5,7 +5,7 @@
 -- when seg_reco.state_memory is so small that the customers are split
 -- into many passes.
 BEGIN;
-SELECT plan(10);
+SELECT plan(11);
 SET LOCAL client_min_messages = warning;
 
 CREATE TEMP TABLE asof AS SELECT max(t.ts)::date AS d FROM seg_reco.transactions t;
@@ -128,6 +128,9 @@ SELECT is((SELECT count(*) FROM ref_rows r FULL JOIN got g ON g.customer_id = r.
             WHERE r.row IS DISTINCT FROM g::text), 0::bigint,
           'and every row equals the reference query');
 RESET seg_reco.state_memory;
+-- below its minimum the budget is refused (a bad input)
+SELECT throws_ok($$SET LOCAL seg_reco.state_memory = '32kB'$$, '22023', NULL,
+                 'seg_reco.state_memory below 64kB is refused');
 
 -- a NaN amount: the error of the reference statement
 INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
