@@ -37,6 +37,16 @@
 # squares), each step extrapolated to x200 with its last exponent, the
 # issue's targets and its baseline.
 #
+# IMPLICIT_PATH=DIR (a build of implicit 0.7.2 by bench/build_implicit.sh,
+# outside the repository): after each full refresh, the pairs of the
+# pipeline's ALS model 'default' (its own query, summed weights) go to
+# implicit's fit and batch recommend (top 10 for every customer, 2 threads,
+# one run, the model's factors, iterations, regularization and alpha), side
+# by side with seg_reco's training time (the model's train_seconds) and
+# recommend_all('default', 10) with ALS alone over every product (what
+# implicit's recommend computes: only_active => false, no history prior; as
+# bench/rankspeed.sh), in a new session.
+#
 # Nothing is asserted: it prints, and keeps the figures and logs in
 # bench/out/scale-<time>/.  One run per scale (the large ones take long),
 # so figures on a shared machine are noisy: the load average is printed
@@ -109,6 +119,27 @@ record_steps() {
     R[$s,$pre.kind]=$kinds
 }
 
+# implicit_side DB: implicit's fit and batch recommend on the pairs of the
+# model 'default', and seg_reco's train_seconds and recommend_all (ALS alone)
+implicit_side() {
+    local db=$1 pairs q f it reg al ref ms
+    IFS='|' read -r q f it reg al < <(psql_db "$db" -At -c "SELECT params ->> 'query', params ->> 'factors', params ->> 'iterations',
+                                                                    params ->> 'regularization', params ->> 'alpha'
+                                                               FROM seg_reco.models WHERE name = 'default'")
+    pairs=$OUT/pairs_x$s.tsv
+    psql_db "$db" -Atc "COPY (SELECT customer_id, product_id, sum(weight) FROM ($q) s GROUP BY 1, 2) TO STDOUT" >"$pairs"
+    ref=$(PYTHONPATH=$IMPLICIT_PATH /usr/bin/python3 "$HERE/implicit_ref.py" --pairs "$pairs" --threads 2 --runs 1 \
+              --factors "$f" --iterations "$it" --regularization "$reg" --alpha "$al" 2>"$OUT/implicit_x$s.err") || ref=
+    rm -f "$pairs"
+    R[$s,impl_fit]=$(jfield "$ref" fit_seconds); R[$s,impl_rec]=$(jfield "$ref" recommend_seconds)
+    R[$s,impl_pairs]=$(jfield "$ref" pairs)
+    R[$s,ours_fit]=$(psql_db "$db" -At -c "SELECT metrics ->> 'train_seconds' FROM seg_reco.models WHERE name = 'default'")
+    ms=$(timed "$db" "SELECT count(*) FROM seg_reco.recommend_all('default', 10, only_active => false, weights => '{\"als\": 1, \"history_prior\": 0}');" "$OUT/recommend_all_x$s.log")
+    R[$s,ours_rec]=$(awk -v ms="$ms" 'BEGIN { if (ms == "-") print "-"; else printf "%.3f", ms / 1000 }')
+    say "    ALS ($f factors, $it iterations, ${R[$s,impl_pairs]:-?} pairs): seg_reco train ${R[$s,ours_fit]:--} s, implicit fit ${R[$s,impl_fit]:--} s; top 10 for all: seg_reco recommend_all (ALS alone) ${R[$s,ours_rec]} s, implicit recommend ${R[$s,impl_rec]:--} s"
+}
+jfield() { [[ -z $1 ]] && { echo -; return; }; /usr/bin/python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], "-"))' "$1" "$2"; }
+
 R[meta,server]="PostgreSQL $(psql_db postgres -At -c 'SHOW server_version') at $PGBIN, $(date -u +%Y-%m-%d); shared_buffers $(psql_db postgres -At -c 'SHOW shared_buffers'), work_mem $(psql_db postgres -At -c 'SHOW work_mem'), maintenance_work_mem $(psql_db postgres -At -c 'SHOW maintenance_work_mem')"
 R[meta,loadbefore]=$(loadavg)
 say "load before: $(loadavg) ($(nproc) cores)"
@@ -143,6 +174,10 @@ for s in $SCALES; do
     fi
 
     R[$s,dbsize]=$(psql_db "$db" -At -c "SELECT pg_database_size(current_database())")
+
+    if [[ $st == ok && -n ${IMPLICIT_PATH:-} ]]; then
+        implicit_side "$db"
+    fi
 
     if [[ $st == ok ]]; then
         read -r day cust < <(make_day "$db")
@@ -351,6 +386,21 @@ for kind in full inc; do
     done
     printf '  %-48s %s\n' "every step at most linear ($kind)" "steepest: $maxst $maxk"
 done
+
+if [[ -n $(for s in "${SC[@]}"; do echo "${R[$s,impl_fit]:-}"; done) ]]; then
+    echo
+    echo "-- ALS beside implicit 0.7.2 (built outside the repository, IMPLICIT_PATH; same pairs, factors, iterations,"
+    echo "   regularization, alpha; 2 threads each; one run): training (seg_reco: train_seconds of the refresh's model)"
+    echo "   and top 10 for every customer (seg_reco: recommend_all with ALS alone, a new session; implicit: recommend)"
+    printf '  %-6s %10s %12s %12s %7s %14s %12s %7s\n' scale pairs "seg_reco s" "implicit s" ratio "seg_reco s" "implicit s" ratio
+    for s in "${SC[@]}"; do
+        [[ -n ${R[$s,impl_fit]:-} ]] || continue
+        printf '  %-6s %10s %12s %12s %7s %14s %12s %7s\n' "x$s" "${R[$s,impl_pairs]:--}" "${R[$s,ours_fit]:--}" "${R[$s,impl_fit]}" \
+            "$(awk -v a="${R[$s,ours_fit]:-}" -v b="${R[$s,impl_fit]}" 'BEGIN { if (a == "" || a == "-" || b == "-" || b <= 0) print "-"; else printf "%.2f", a / b }')" \
+            "${R[$s,ours_rec]:--}" "${R[$s,impl_rec]:--}" \
+            "$(awk -v a="${R[$s,ours_rec]:-}" -v b="${R[$s,impl_rec]:-}" 'BEGIN { if (a == "" || a == "-" || b == "" || b == "-" || b <= 0) print "-"; else printf "%.2f", a / b }')"
+    done
+fi
 
 echo
 echo "-- the issue's baseline (measured before issue 12 on a quiet 2-core machine) beside this run"
