@@ -4790,13 +4790,8 @@ BEGIN
           FROM recency r
          WHERE r.freq > 0
     ), codes AS (
-        SELECT rr AS r, ff AS f, mm AS m,
-               coalesce((SELECT s.segment FROM seg_reco.rfm_segments s
-                          WHERE rr BETWEEN s.r_min AND s.r_max
-                            AND ff BETWEEN s.f_min AND s.f_max
-                            AND mm BETWEEN s.m_min AND s.m_max
-                          ORDER BY s.priority LIMIT 1), 'Others') AS seg
-          FROM generate_series(1, 5) rr, generate_series(1, 5) ff, generate_series(1, 5) mm
+        SELECT c.r_score AS r, c.f_score AS f, c.m_score AS m, c.segment AS seg
+          FROM seg_reco.rfm_segment_codes() c
     )
     SELECT r.cid, v_as_of, r.first_p, r.last_p, r.rec, r.freq, r.money,
            s.rs, s.fs, s.ms,
@@ -6376,13 +6371,8 @@ BEGIN
           FROM seg_reco.customer_rfm r WHERE r.frequency > 0;
     END IF;
     WITH codes AS (
-        SELECT rr AS r, ff AS f, mm AS m,
-               coalesce((SELECT s.segment FROM seg_reco.rfm_segments s
-                          WHERE rr BETWEEN s.r_min AND s.r_max
-                            AND ff BETWEEN s.f_min AND s.f_max
-                            AND mm BETWEEN s.m_min AND s.m_max
-                          ORDER BY s.priority LIMIT 1), 'Others') AS seg
-          FROM generate_series(1, 5) rr, generate_series(1, 5) ff, generate_series(1, 5) mm
+        SELECT c.r_score AS r, c.f_score AS f, c.m_score AS m, c.segment AS seg
+          FROM seg_reco.rfm_segment_codes() c
     ), sc AS (
         SELECT r.customer_id, r.r_score, r.f_score, r.m_score, r.segment,
                CASE WHEN r.frequency > 0 THEN 1 + (r.last_purchase_date > v_r[1])::int + (r.last_purchase_date > v_r[2])::int
@@ -7114,5 +7104,93 @@ BEGIN
           FROM seg_reco.products p WHERE p.product_id IS NOT NULL GROUP BY p.product_id;
     END IF;
     RETURN v_rows;
+END;
+$fn$;
+
+-- Review: the segment map of the 125 RFM codes written once (rfm_segment_codes),
+-- used by rfm_score(), _rfm_from_state() and _customer_rfm_update()
+-- The segment map applied to every RFM code: for each of the 125 (R, F, M)
+-- scores, the segment of the first row of seg_reco.rfm_segments (lowest
+-- priority number) whose ranges hold all three, else 'Others'.  rfm_score()
+-- and the pipeline's customer_segments name segments through it.
+CREATE FUNCTION seg_reco.rfm_segment_codes()
+RETURNS TABLE (r_score integer, f_score integer, m_score integer, rfm_code text, segment text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT rr, ff, mm, rr::text || ff::text || mm::text,
+           coalesce((SELECT s.segment FROM seg_reco.rfm_segments s
+                      WHERE rr BETWEEN s.r_min AND s.r_max
+                        AND ff BETWEEN s.f_min AND s.f_max
+                        AND mm BETWEEN s.m_min AND s.m_max
+                      ORDER BY s.priority LIMIT 1), 'Others')
+      FROM generate_series(1, 5) rr, generate_series(1, 5) ff, generate_series(1, 5) mm
+     ORDER BY rr, ff, mm
+$fn$;
+COMMENT ON FUNCTION seg_reco.rfm_segment_codes() IS 'the segment of each of the 125 RFM codes under seg_reco.rfm_segments (first matching row by priority, else Others): what rfm_score() and customer_segments name';
+
+CREATE OR REPLACE FUNCTION seg_reco.rfm_score(as_of date DEFAULT NULL)
+RETURNS TABLE (
+    customer_id     bigint,
+    as_of_date      date,
+    first_purchase  timestamptz,
+    last_purchase   timestamptz,
+    recency_days    integer,
+    frequency       bigint,
+    monetary        numeric,
+    r_score         integer,
+    f_score         integer,
+    m_score         integer,
+    rfm_code        text,
+    segment         text
+)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_as_of date := coalesce(as_of, seg_reco.default_as_of());
+BEGIN
+
+    RETURN QUERY
+    WITH agg AS (
+        SELECT t.customer_id AS cid,
+               seg_reco.rfm(t.receipt_id, t.ts, t.amount::float8) AS v
+          FROM seg_reco.transactions t
+         WHERE t.customer_id IS NOT NULL
+           AND t.ts < (v_as_of + 1)::timestamptz
+         GROUP BY t.customer_id
+    ), vals AS (
+        SELECT coalesce(c.customer_id, a.cid) AS cid,
+               (a.v).first_purchase AS first_p,
+               (a.v).last_purchase AS last_p,
+               coalesce((a.v).frequency, 0) AS freq,
+               coalesce((a.v).monetary, 0.00) AS money
+          FROM seg_reco.customers c
+          FULL JOIN agg a ON a.cid = c.customer_id
+    ), recency AS (
+        SELECT v.*, (v_as_of - (v.last_p)::date) AS rec
+          FROM vals v
+    ), scored AS (
+        SELECT r.*,
+               1 + (5 * (rank() OVER (ORDER BY r.rec DESC) - 1)
+                    / count(*) OVER ())::integer AS rs,
+               1 + (5 * (rank() OVER (ORDER BY r.freq) - 1)
+                    / count(*) OVER ())::integer AS fs,
+               1 + (5 * (rank() OVER (ORDER BY r.money) - 1)
+                    / count(*) OVER ())::integer AS ms
+          FROM recency r
+         WHERE r.freq > 0
+    ), codes AS (
+        SELECT c.r_score AS r, c.f_score AS f, c.m_score AS m, c.segment AS seg
+          FROM seg_reco.rfm_segment_codes() c
+    )
+    SELECT r.cid, v_as_of, r.first_p, r.last_p, r.rec, r.freq, r.money,
+           s.rs, s.fs, s.ms,
+           CASE WHEN s.cid IS NULL THEN NULL ELSE s.rs::text || s.fs::text || s.ms::text END,
+           coalesce(k.seg, 'No Purchases')
+      FROM recency r
+      LEFT JOIN scored s ON s.cid = r.cid
+      LEFT JOIN codes k ON k.r = s.rs AND k.f = s.fs AND k.m = s.ms
+     ORDER BY r.cid;
 END;
 $fn$;

@@ -106,6 +106,26 @@ INSERT INTO seg_reco.rfm_segments
     (100, 'Hibernating',         1, 1, 2, 2, 1, 5, 'Last purchase long ago, few purchases', true),
     (110, 'Lost',                1, 1, 1, 1, 1, 5, 'Lowest recency and frequency', true);
 
+-- The segment map applied to every RFM code: for each of the 125 (R, F, M)
+-- scores, the segment of the first row of seg_reco.rfm_segments (lowest
+-- priority number) whose ranges hold all three, else 'Others'.  rfm_score()
+-- and the pipeline's customer_segments name segments through it.
+CREATE FUNCTION seg_reco.rfm_segment_codes()
+RETURNS TABLE (r_score integer, f_score integer, m_score integer, rfm_code text, segment text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT rr, ff, mm, rr::text || ff::text || mm::text,
+           coalesce((SELECT s.segment FROM seg_reco.rfm_segments s
+                      WHERE rr BETWEEN s.r_min AND s.r_max
+                        AND ff BETWEEN s.f_min AND s.f_max
+                        AND mm BETWEEN s.m_min AND s.m_max
+                      ORDER BY s.priority LIMIT 1), 'Others')
+      FROM generate_series(1, 5) rr, generate_series(1, 5) ff, generate_series(1, 5) mm
+     ORDER BY rr, ff, mm
+$fn$;
+COMMENT ON FUNCTION seg_reco.rfm_segment_codes() IS 'the segment of each of the 125 RFM codes under seg_reco.rfm_segments (first matching row by priority, else Others): what rfm_score() and customer_segments name';
+
 -- Per-customer RFM as of a date over seg_reco.transactions.
 --   recency_days  as_of - date of last purchase (days, in the session time zone)
 --   frequency     distinct receipts with a purchase line, up to as_of
@@ -167,13 +187,8 @@ BEGIN
           FROM recency r
          WHERE r.freq > 0
     ), codes AS (
-        SELECT rr AS r, ff AS f, mm AS m,
-               coalesce((SELECT s.segment FROM seg_reco.rfm_segments s
-                          WHERE rr BETWEEN s.r_min AND s.r_max
-                            AND ff BETWEEN s.f_min AND s.f_max
-                            AND mm BETWEEN s.m_min AND s.m_max
-                          ORDER BY s.priority LIMIT 1), 'Others') AS seg
-          FROM generate_series(1, 5) rr, generate_series(1, 5) ff, generate_series(1, 5) mm
+        SELECT c.r_score AS r, c.f_score AS f, c.m_score AS m, c.segment AS seg
+          FROM seg_reco.rfm_segment_codes() c
     )
     SELECT r.cid, v_as_of, r.first_p, r.last_p, r.rec, r.freq, r.money,
            s.rs, s.fs, s.ms,

@@ -649,13 +649,8 @@ BEGIN
           FROM recency r
          WHERE r.freq > 0
     ), codes AS (
-        SELECT rr AS r, ff AS f, mm AS m,
-               coalesce((SELECT s.segment FROM seg_reco.rfm_segments s
-                          WHERE rr BETWEEN s.r_min AND s.r_max
-                            AND ff BETWEEN s.f_min AND s.f_max
-                            AND mm BETWEEN s.m_min AND s.m_max
-                          ORDER BY s.priority LIMIT 1), 'Others') AS seg
-          FROM generate_series(1, 5) rr, generate_series(1, 5) ff, generate_series(1, 5) mm
+        SELECT c.r_score AS r, c.f_score AS f, c.m_score AS m, c.segment AS seg
+          FROM seg_reco.rfm_segment_codes() c
     )
     SELECT r.cid, v_as_of, r.first_p, r.last_p, r.rec, r.freq, r.money,
            s.rs, s.fs, s.ms,

@@ -821,13 +821,8 @@ BEGIN
           FROM seg_reco.customer_rfm r WHERE r.frequency > 0;
     END IF;
     WITH codes AS (
-        SELECT rr AS r, ff AS f, mm AS m,
-               coalesce((SELECT s.segment FROM seg_reco.rfm_segments s
-                          WHERE rr BETWEEN s.r_min AND s.r_max
-                            AND ff BETWEEN s.f_min AND s.f_max
-                            AND mm BETWEEN s.m_min AND s.m_max
-                          ORDER BY s.priority LIMIT 1), 'Others') AS seg
-          FROM generate_series(1, 5) rr, generate_series(1, 5) ff, generate_series(1, 5) mm
+        SELECT c.r_score AS r, c.f_score AS f, c.m_score AS m, c.segment AS seg
+          FROM seg_reco.rfm_segment_codes() c
     ), sc AS (
         SELECT r.customer_id, r.r_score, r.f_score, r.m_score, r.segment,
                CASE WHEN r.frequency > 0 THEN 1 + (r.last_purchase_date > v_r[1])::int + (r.last_purchase_date > v_r[2])::int

@@ -92,19 +92,23 @@ SELECT (seg_reco.rfm_merge(st)).*
           FROM seg_reco.transactions WHERE customer_id = 4 GROUP BY line_id % 3) parts;
 SELECT (seg_reco.rfm_merge(st)).* FROM (SELECT NULL::seg_reco.rfm_state AS st) x;
 
--- the segment map covers every one of the 125 codes
-SELECT coalesce((SELECT s.segment FROM seg_reco.rfm_segments s
-                  WHERE r BETWEEN s.r_min AND s.r_max AND f BETWEEN s.f_min AND s.f_max
-                    AND m BETWEEN s.m_min AND s.m_max ORDER BY s.priority LIMIT 1), 'Others') AS segment,
-       count(*) AS codes
-  FROM generate_series(1, 5) r, generate_series(1, 5) f, generate_series(1, 5) m
- GROUP BY 1 ORDER BY 1;
+-- the segment map covers every one of the 125 codes (rfm_segment_codes:
+-- one row per code, in code order)
+SELECT segment, count(*) AS codes FROM seg_reco.rfm_segment_codes() GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS code_rows, count(DISTINCT rfm_code) AS codes, min(rfm_code), max(rfm_code),
+       bool_and(rfm_code = r_score::text || f_score::text || m_score::text) AS code_is_rfm
+  FROM seg_reco.rfm_segment_codes();
+SELECT rfm_code, segment FROM seg_reco.rfm_segment_codes()
+ WHERE rfm_code IN ('555', '511', '111', '215', '335', '323') ORDER BY rfm_code;
 
 -- an analyst's own segment rule takes precedence by priority
 INSERT INTO seg_reco.rfm_segments (priority, segment, r_min, r_max, f_min, f_max, m_min, m_max)
 VALUES (5, 'Top Spenders', 1, 5, 1, 5, 5, 5);
 SELECT customer_id, rfm_code, segment FROM seg_reco.rfm_score('2025-01-31')
  WHERE customer_id IN (1, 3) ORDER BY 1;
+SELECT count(*) FILTER (WHERE segment = 'Top Spenders') AS top_spender_codes,
+       count(*) FILTER (WHERE m_score = 5 AND segment <> 'Top Spenders') AS m5_elsewhere
+  FROM seg_reco.rfm_segment_codes();
 DELETE FROM seg_reco.rfm_segments WHERE priority = 5;
 
 -- bad input: each is a clear error
