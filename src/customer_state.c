@@ -19,11 +19,16 @@
  *   - sums of amounts are exact: a numeric is read into a whole number of
  *     10^-18 (money.h) and the sum is written back as a numeric with the
  *     largest display scale of its terms (what sum(numeric) gives).
- * Memory: when the states of a pass outgrow seg_reco.state_memory, the pass
- * is dropped and its customers are split in two by a hash of their ids,
- * each half read in a pass of its own (the first split is guessed from the
- * table's size).  A pass reads the whole table but keeps only its
- * customers' lines.
+ * Memory: the customers are split in parts by a hash of their ids, as many
+ * as the table's size suggests (about 40 bytes of state a line, against
+ * seg_reco.state_memory).  One scan of the lines keeps part 0's states in
+ * memory and writes the other parts' lines to a temporary file each
+ * (CS_REC_SIZE bytes a line); then each file is read into its part's states.
+ * A part whose states outgrow the budget is split in two by the next bit
+ * of the hash (part 0 by scanning again with four times the parts; a file by
+ * writing its lines into two).  So the lines are read once, and time grows
+ * linearly with them whatever the budget (before 0.2.0's release the pass
+ * read the whole table once per part: quadratic at scale).
  *
  * What this pass does not take (ERRCODE_FEATURE_NOT_SUPPORTED, and the
  * caller runs the reference statement instead): an amount with more than
@@ -46,6 +51,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
+#include "storage/buffile.h"
 
 #include "money.h"
 
@@ -368,12 +374,77 @@ cs_sum_datum(const CsSum *s, int else_scale, bool *isnull)
 							   Int32GetDatum(-1));
 }
 
-/* the customer ids of a pass: hash & mask = value */
-typedef struct CsPass
+/*
+ * One line as the pass needs it: what the tuple gives, checked, with the
+ * product's flags looked up and the line's share of the checksum made.
+ * Lines of customers not held in memory wait in temporary files in this
+ * form (CS_REC_SIZE bytes, packed).
+ */
+#define CSL_RNULL	1			/* no receipt */
+#define CSL_CKS		2			/* cks holds the line's share of the checksum */
+#define CSL_AMOUNT	4			/* amount and dscale hold the amount */
+#define CSL_PROMO	8			/* discount > 0 */
+#define CSL_ONLINE	16			/* channel online */
+
+typedef struct CsLine
 {
-	uint32		mask;
-	uint32		value;
-} CsPass;
+	int64		cid;
+	int64		receipt;
+	int64		cks;
+	TimestampTz ts;
+	SegRecoMoney amount;
+	int16		dscale;
+	uint8		flags;
+	uint8		pf;				/* the product's CSP_ flags (0: none or unknown) */
+} CsLine;
+
+#define CS_REC_SIZE (4 * sizeof(int64) + sizeof(SegRecoMoney) + sizeof(int16) + 2)
+#define CS_FILE_CHUNK 2048		/* records read or written at a time */
+
+static void
+cs_line_pack(const CsLine *l, char *p)
+{
+	memcpy(p, &l->cid, sizeof(int64));
+	p += sizeof(int64);
+	memcpy(p, &l->receipt, sizeof(int64));
+	p += sizeof(int64);
+	memcpy(p, &l->cks, sizeof(int64));
+	p += sizeof(int64);
+	memcpy(p, &l->ts, sizeof(TimestampTz));
+	p += sizeof(TimestampTz);
+	memcpy(p, &l->amount, sizeof(SegRecoMoney));
+	p += sizeof(SegRecoMoney);
+	memcpy(p, &l->dscale, sizeof(int16));
+	p += sizeof(int16);
+	p[0] = (char) l->flags;
+	p[1] = (char) l->pf;
+}
+
+static void
+cs_line_unpack(const char *p, CsLine *l)
+{
+	memcpy(&l->cid, p, sizeof(int64));
+	p += sizeof(int64);
+	memcpy(&l->receipt, p, sizeof(int64));
+	p += sizeof(int64);
+	memcpy(&l->cks, p, sizeof(int64));
+	p += sizeof(int64);
+	memcpy(&l->ts, p, sizeof(TimestampTz));
+	p += sizeof(TimestampTz);
+	memcpy(&l->amount, p, sizeof(SegRecoMoney));
+	p += sizeof(SegRecoMoney);
+	memcpy(&l->dscale, p, sizeof(int16));
+	p += sizeof(int16);
+	l->flags = (uint8) p[0];
+	l->pf = (uint8) p[1];
+}
+
+/* which part of the customers a customer belongs to: cs_part(id) & mask */
+static inline uint32
+cs_part(int64 cid)
+{
+	return (uint32) (cs_mix((uint64) cid ^ UINT64CONST(0x5DEECE66D)) >> 20);
+}
 
 typedef struct CsRun
 {
@@ -383,14 +454,25 @@ typedef struct CsRun
 	Tuplestorestate *out;
 	TupleDesc	tupdesc;
 	Size		budget;
-	Size		peak;			/* the most a pass held */
-	int			passes;			/* passes run (also those dropped) */
-	MemoryContext passctx;
+	Size		peak;			/* the most the states of one part held */
+	int			scans;			/* scans of the lines (also those dropped) */
+	int			parts;			/* parts whose states were made (also those dropped) */
+	int64		spilled;		/* lines written to temporary files */
+	MemoryContext passctx;		/* the states of one part */
+	MemoryContext filectx;		/* the temporary files */
 	/* the last time converted to a day */
 	TimestampTz day_ts;
 	DateADT		day;
 	bool		day_valid;
 } CsRun;
+
+/* the states of the customers of one part */
+typedef struct CsStates
+{
+	cscust_hash *custs;
+	csrec_hash *recs;
+	csday_hash *days;
+} CsStates;
 
 static DateADT
 cs_day(CsRun *run, TimestampTz ts)
@@ -419,26 +501,206 @@ cs_weekday_morning(TimestampTz ts)
 }
 
 /*
- * One pass over the lines of the customers of pass *ps: false (nothing
- * written) when the states outgrew the budget and the pass may be split,
- * else the customers' rows appended to the tuplestore.
+ * The amount as the BTYD summary adds it: the float8 of the numeric
+ * (numeric_float8 reads the numeric's text with float8in; the exact value's
+ * text reads into the same double).  An amount of at most 15 digits reads
+ * back the same.
+ */
+static SegRecoMoney
+cs_day_amount(SegRecoMoney amount, int16 dscale)
+{
+	char	   *txt;
+	double		d;
+
+	if (amount > -cs_pow10[33 - dscale] && amount < cs_pow10[33 - dscale])
+		return amount;
+	txt = seg_reco_money_out(amount);
+	d = DatumGetFloat8(DirectFunctionCall1(float8in, CStringGetDatum(txt)));
+	pfree(txt);
+	return seg_reco_money_from_float8(d, "amount");
+}
+
+/* the line of a tuple of the pass's query, checked */
+static void
+cs_line_read(CsRun *run, HeapTuple tup, TupleDesc desc, CsLine *l)
+{
+	Datum		v[8];
+	bool		isnull[8];
+
+	heap_deform_tuple(tup, desc, v, isnull);
+	memset(l, 0, sizeof(CsLine));
+	l->cid = DatumGetInt64(v[0]);
+	l->ts = DatumGetTimestampTz(v[4]);
+	if (TIMESTAMP_NOT_FINITE(l->ts))
+		cs_unsupported("an infinite time");
+	if (isnull[1])
+		l->flags |= CSL_RNULL;
+	else
+		l->receipt = DatumGetInt64(v[1]);
+	if (!isnull[1] && !isnull[2] && !isnull[3])
+	{
+		int64		seed = DatumGetInt64(v[1]) ^ DatumGetInt64(v[3]);
+
+		l->cks = DatumGetInt64(DirectFunctionCall2(hashint8extended, v[2], Int64GetDatum(seed)));
+		l->flags |= CSL_CKS;
+	}
+	if (!isnull[5])
+	{
+		int			k = cs_numeric_read(v[5], &l->amount, &l->dscale);
+
+		if (k == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("amount must be a finite number, got NaN"),
+					 isnull[1] ? 0 : errdetail("Receipt %lld has a line with amount NaN.",
+											   (long long) DatumGetInt64(v[1])),
+					 errhint("Filter out or repair rows with NaN or infinite values.")));
+		if (k < 0)
+			cs_unsupported("an infinite amount");
+		l->flags |= CSL_AMOUNT;
+	}
+	if (!isnull[3])
+	{
+		CsProduct  *p = csprod_lookup(run->products, DatumGetInt64(v[3]));
+
+		if (p)
+			l->pf = p->flags;
+	}
+	if (!isnull[6] && DatumGetBool(v[6]))
+		l->flags |= CSL_PROMO;
+	if (!isnull[7] && DatumGetBool(v[7]))
+		l->flags |= CSL_ONLINE;
+}
+
+static void
+cs_states_init(CsRun *run, CsStates *st)
+{
+	st->custs = cscust_create(run->passctx, 64, NULL);
+	st->recs = csrec_create(run->passctx, 256, NULL);
+	st->days = csday_create(run->passctx, 256, NULL);
+}
+
+/* a line into its customer's state (in run->passctx) */
+static void
+cs_add_line(CsRun *run, CsStates *st, const CsLine *l)
+{
+	CsCust	   *c;
+	CsReceipt  *r;
+	CsDay	   *dd;
+	bool		found;
+	bool		has_amount = (l->flags & CSL_AMOUNT) != 0;
+	bool		rnull = (l->flags & CSL_RNULL) != 0;
+
+	c = cscust_insert(st->custs, l->cid, &found);
+	if (!found)
+	{
+		int64		id = c->id;
+		char		stt = c->status;
+
+		memset(c, 0, sizeof(CsCust));
+		c->id = id;
+		c->status = stt;
+	}
+	c->lines++;
+	if (l->flags & CSL_CKS)
+	{
+		c->cks ^= l->cks;
+		c->has_cks = true;
+	}
+	if (!c->has_last || l->ts > c->last_ts)
+		c->last_ts = l->ts;
+	c->has_last = true;
+
+	if (has_amount)
+	{
+		DateADT		day;
+
+		cs_sum_add(&c->net, l->amount, l->dscale);
+		if (!rnull)
+			cs_sum_add(&c->p_amount, l->amount, l->dscale);
+		/* BTYD: the day's net amount, as the float8 of the amount */
+		day = cs_day(run, l->ts);
+		if (day <= run->as_of)
+		{
+			CsDayKey	dk = {l->cid, day};
+
+			dd = csday_insert(st->days, dk, &found);
+			if (!found)
+			{
+				dd->purchase = false;
+				dd->amount = 0;
+			}
+			seg_reco_money_add(&dd->amount, cs_day_amount(l->amount, l->dscale), "net amount of a day");
+			dd->purchase |= (l->amount >= 0);
+		}
+	}
+	if (has_amount && l->amount > 0)
+	{
+		CsReceiptKey rk;
+
+		rk.cust = l->cid;
+		rk.rnull = rnull;
+		rk.receipt = rnull ? 0 : l->receipt;
+		r = csrec_insert(st->recs, rk, &found);
+		if (!found)
+		{
+			r->pos = false;
+			r->has_f = false;
+			r->online = false;
+			r->f_first = 0;
+		}
+		if (!rnull)
+		{
+			r->pos = true;
+			if (!c->has_p || l->ts < c->p_first)
+				c->p_first = l->ts;
+			if (!c->has_p || l->ts > c->p_last)
+				c->p_last = l->ts;
+			c->has_p = true;
+		}
+		if (l->pf & CSP_KNOWN)
+		{
+			if (!r->has_f || l->ts < r->f_first)
+				r->f_first = l->ts;
+			r->has_f = true;
+			if (l->flags & CSL_ONLINE)
+				r->online = true;
+			c->f_lines++;
+			cs_sum_add(&c->f_amount, l->amount, l->dscale);
+			if (l->pf & CSP_OWN)
+				cs_sum_add(&c->own, l->amount, l->dscale);
+			if (l->pf & CSP_ORGANIC)
+				cs_sum_add(&c->organic, l->amount, l->dscale);
+			if (l->flags & CSL_PROMO)
+				cs_sum_add(&c->promo, l->amount, l->dscale);
+			if (l->pf & CSP_MEAT)
+				cs_sum_add(&c->meat, l->amount, l->dscale);
+			if (l->pf & CSP_FRESH)
+				cs_sum_add(&c->fresh, l->amount, l->dscale);
+			if (l->pf & CSP_BABY)
+				cs_sum_add(&c->baby, l->amount, l->dscale);
+		}
+	}
+}
+
+/*
+ * Whether the states of a part outgrew the budget (a part of one customer
+ * is never split); notes the peak
  */
 static bool
-cs_run_pass(CsRun *run, const CsPass *ps, bool may_split)
+cs_outgrown(CsRun *run, const CsStates *st, bool may_split)
 {
-	MemoryContext old = MemoryContextSwitchTo(run->passctx);
-	cscust_hash *custs = cscust_create(run->passctx, 64, NULL);
-	csrec_hash *recs = csrec_create(run->passctx, 256, NULL);
-	csday_hash *days = csday_create(run->passctx, 256, NULL);
-	StringInfoData q;
-	Datum		args[3];
-	Oid			argtypes[3];
-	int			nargs = 0;
-	SPIPlanPtr	plan;
-	Portal		portal;
-	int64		rows = 0;
-	bool		fits = true;
-	Size		used;
+	Size		used = MemoryContextMemAllocated(run->passctx, true);
+
+	if (used > run->peak)
+		run->peak = used;
+	return may_split && used > run->budget && st->custs->members > 1;
+}
+
+/* the customers' rows of a part, appended to the tuplestore; then the states are freed */
+static void
+cs_emit(CsRun *run, CsStates *st)
+{
 	cscust_iterator ci;
 	csrec_iterator ri;
 	csday_iterator di;
@@ -446,210 +708,11 @@ cs_run_pass(CsRun *run, const CsPass *ps, bool may_split)
 	CsReceipt  *r;
 	CsDay	   *dd;
 
-	MemoryContextSwitchTo(old);
-	initStringInfo(&q);
-	appendStringInfoString(&q,
-						   "SELECT t.customer_id, t.receipt_id, t.line_id, t.product_id, t.ts, t.amount, "
-						   "t.discount OPERATOR(pg_catalog.>) 0, t.channel OPERATOR(pg_catalog.=) 'online' "
-						   "FROM seg_reco.transactions t "
-						   "WHERE t.customer_id IS NOT NULL AND t.ts IS NOT NULL");
-	if (run->ids)
-	{
-		argtypes[nargs] = INT8ARRAYOID;
-		args[nargs] = run->ids;
-		appendStringInfo(&q, " AND t.customer_id OPERATOR(pg_catalog.=) ANY ($%d)", ++nargs);
-	}
-	if (ps->mask != 0)
-	{
-		argtypes[nargs] = INT4OID;
-		args[nargs] = Int32GetDatum((int32) ps->mask);
-		argtypes[nargs + 1] = INT4OID;
-		args[nargs + 1] = Int32GetDatum((int32) ps->value);
-		appendStringInfo(&q, " AND (pg_catalog.hashint8(t.customer_id) OPERATOR(pg_catalog.&) $%d) OPERATOR(pg_catalog.=) $%d",
-						 nargs + 1, nargs + 2);
-		nargs += 2;
-	}
-	plan = SPI_prepare(q.data, nargs, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
-
-	for (;;)
-	{
-		uint64		n;
-
-		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, CS_BATCH);
-		n = SPI_processed;
-		if (n == 0)
-			break;
-		old = MemoryContextSwitchTo(run->passctx);
-		for (uint64 i = 0; i < n; i++)
-		{
-			Datum		v[8];
-			bool		isnull[8];
-			int64		cid;
-			TimestampTz ts;
-			bool		found;
-			SegRecoMoney amount = 0;
-			int16		dscale = 0;
-			bool		has_amount;
-
-			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, isnull);
-			cid = DatumGetInt64(v[0]);
-			ts = DatumGetTimestampTz(v[4]);
-			if (TIMESTAMP_NOT_FINITE(ts))
-				cs_unsupported("an infinite time");
-			c = cscust_insert(custs, cid, &found);
-			if (!found)
-			{
-				int64		id = c->id;
-				char		st = c->status;
-
-				memset(c, 0, sizeof(CsCust));
-				c->id = id;
-				c->status = st;
-			}
-			c->lines++;
-			if (!isnull[1] && !isnull[2] && !isnull[3])
-			{
-				int64		seed = DatumGetInt64(v[1]) ^ DatumGetInt64(v[3]);
-
-				c->cks ^= DatumGetInt64(DirectFunctionCall2(hashint8extended, v[2], Int64GetDatum(seed)));
-				c->has_cks = true;
-			}
-			if (!c->has_last || ts > c->last_ts)
-				c->last_ts = ts;
-			c->has_last = true;
-
-			has_amount = !isnull[5];
-			if (has_amount)
-			{
-				int			k = cs_numeric_read(v[5], &amount, &dscale);
-
-				if (k == 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_EXCEPTION),
-							 errmsg("amount must be a finite number, got NaN"),
-							 isnull[1] ? 0 : errdetail("Receipt %lld has a line with amount NaN.",
-													   (long long) DatumGetInt64(v[1])),
-							 errhint("Filter out or repair rows with NaN or infinite values.")));
-				if (k < 0)
-					cs_unsupported("an infinite amount");
-			}
-			if (has_amount)
-			{
-				DateADT		day;
-
-				cs_sum_add(&c->net, amount, dscale);
-				if (!isnull[1])
-					cs_sum_add(&c->p_amount, amount, dscale);
-				/* BTYD: the day's net amount, as the float8 of the amount */
-				day = cs_day(run, ts);
-				if (day <= run->as_of)
-				{
-					CsDayKey	dk = {cid, day};
-					SegRecoMoney m;
-
-					if (amount > -cs_pow10[33 - dscale] && amount < cs_pow10[33 - dscale])
-						m = amount; /* at most 15 digits: the float8 reads back the same */
-					else
-						m = seg_reco_money_from_float8(DatumGetFloat8(DirectFunctionCall1(numeric_float8, v[5])),
-													   "amount");
-					dd = csday_insert(days, dk, &found);
-					if (!found)
-					{
-						dd->purchase = false;
-						dd->amount = 0;
-					}
-					seg_reco_money_add(&dd->amount, m, "net amount of a day");
-					dd->purchase |= (amount >= 0);
-				}
-			}
-			if (has_amount && amount > 0)
-			{
-				CsReceiptKey rk;
-				uint8		pf = 0;
-
-				rk.cust = cid;
-				rk.rnull = isnull[1];
-				rk.receipt = isnull[1] ? 0 : DatumGetInt64(v[1]);
-				r = csrec_insert(recs, rk, &found);
-				if (!found)
-				{
-					r->pos = false;
-					r->has_f = false;
-					r->online = false;
-					r->f_first = 0;
-				}
-				if (!isnull[1])
-				{
-					r->pos = true;
-					if (!c->has_p || ts < c->p_first)
-						c->p_first = ts;
-					if (!c->has_p || ts > c->p_last)
-						c->p_last = ts;
-					c->has_p = true;
-				}
-				if (!isnull[3])
-				{
-					CsProduct  *p = csprod_lookup(run->products, DatumGetInt64(v[3]));
-
-					if (p)
-						pf = p->flags;
-				}
-				if (pf & CSP_KNOWN)
-				{
-					if (!r->has_f || ts < r->f_first)
-						r->f_first = ts;
-					r->has_f = true;
-					if (!isnull[7] && DatumGetBool(v[7]))
-						r->online = true;
-					c->f_lines++;
-					cs_sum_add(&c->f_amount, amount, dscale);
-					if (pf & CSP_OWN)
-						cs_sum_add(&c->own, amount, dscale);
-					if (pf & CSP_ORGANIC)
-						cs_sum_add(&c->organic, amount, dscale);
-					if (!isnull[6] && DatumGetBool(v[6]))
-						cs_sum_add(&c->promo, amount, dscale);
-					if (pf & CSP_MEAT)
-						cs_sum_add(&c->meat, amount, dscale);
-					if (pf & CSP_FRESH)
-						cs_sum_add(&c->fresh, amount, dscale);
-					if (pf & CSP_BABY)
-						cs_sum_add(&c->baby, amount, dscale);
-				}
-			}
-		}
-		MemoryContextSwitchTo(old);
-		rows += n;
-		SPI_freetuptable(SPI_tuptable);
-		used = MemoryContextMemAllocated(run->passctx, true);
-		if (used > run->peak)
-			run->peak = used;
-		/* a pass of one customer cannot be split */
-		if (may_split && used > run->budget && custs->members > 1)
-		{
-			fits = false;
-			break;
-		}
-	}
-	run->passes++;
-	SPI_cursor_close(portal);
-	SPI_freeplan(plan);
-	pfree(q.data);
-	if (!fits)
-	{
-		MemoryContextReset(run->passctx);
-		return false;
-	}
-
 	/* receipts into their customers */
-	csrec_start_iterate(recs, &ri);
-	while ((r = csrec_iterate(recs, &ri)) != NULL)
+	csrec_start_iterate(st->recs, &ri);
+	while ((r = csrec_iterate(st->recs, &ri)) != NULL)
 	{
-		c = cscust_lookup(custs, r->key.cust);
+		c = cscust_lookup(st->custs, r->key.cust);
 		if (r->pos)
 			c->p_receipts++;
 		if (r->has_f)
@@ -666,29 +729,29 @@ cs_run_pass(CsRun *run, const CsPass *ps, bool may_split)
 		}
 	}
 	/* BTYD: the first and last purchase days, then the spend after the first */
-	csday_start_iterate(days, &di);
-	while ((dd = csday_iterate(days, &di)) != NULL)
+	csday_start_iterate(st->days, &di);
+	while ((dd = csday_iterate(st->days, &di)) != NULL)
 	{
 		if (!dd->purchase)
 			continue;
-		c = cscust_lookup(custs, dd->key.cust);
+		c = cscust_lookup(st->custs, dd->key.cust);
 		if (c->b_days == 0 || dd->key.day < c->b_first)
 			c->b_first = dd->key.day;
 		if (c->b_days == 0 || dd->key.day > c->b_last)
 			c->b_last = dd->key.day;
 		c->b_days++;
 	}
-	csday_start_iterate(days, &di);
-	while ((dd = csday_iterate(days, &di)) != NULL)
+	csday_start_iterate(st->days, &di);
+	while ((dd = csday_iterate(st->days, &di)) != NULL)
 	{
-		c = cscust_lookup(custs, dd->key.cust);
+		c = cscust_lookup(st->custs, dd->key.cust);
 		if (c->b_days > 0 && dd->key.day > c->b_first)
 			seg_reco_money_add(&c->b_spend, dd->amount, "net amount");
 	}
 
 	/* the rows */
-	cscust_start_iterate(custs, &ci);
-	while ((c = cscust_iterate(custs, &ci)) != NULL)
+	cscust_start_iterate(st->custs, &ci);
+	while ((c = cscust_iterate(st->custs, &ci)) != NULL)
 	{
 		Datum		val[CS_NCOLS];
 		bool		nul[CS_NCOLS];
@@ -738,10 +801,251 @@ cs_run_pass(CsRun *run, const CsPass *ps, bool may_split)
 			if (!nul[k] && (k == 4 || k == 6 || k >= 17) && k != 18 && k != 19)
 				pfree(DatumGetPointer(val[k]));
 	}
-	elog(DEBUG1, "customer state pass (hash & %u = %u): %lld lines, %d customers",
-		 ps->mask, ps->value, (long long) rows, (int) custs->members);
 	MemoryContextReset(run->passctx);
+}
+
+/* a part of the customers waiting in a temporary file: cs_part(id) & mask = value */
+typedef struct CsFilePart
+{
+	BufFile    *file;
+	uint32		mask;
+	uint32		value;
+	int64		lines;
+} CsFilePart;
+
+typedef struct CsSpill
+{
+	CsFilePart *q;				/* parts still to do */
+	int			n;
+	int			cap;
+	char	   *buf;			/* CS_FILE_CHUNK records */
+} CsSpill;
+
+static void
+cs_spill_push(CsRun *run, CsSpill *sp, BufFile *file, uint32 mask, uint32 value, int64 lines)
+{
+	if (sp->n == sp->cap)
+	{
+		sp->cap *= 2;
+		sp->q = repalloc(sp->q, sizeof(CsFilePart) * sp->cap);
+	}
+	sp->q[sp->n].file = file;
+	sp->q[sp->n].mask = mask;
+	sp->q[sp->n].value = value;
+	sp->q[sp->n].lines = lines;
+	sp->n++;
+}
+
+/*
+ * The scan of the lines: the customers of part 0 (cs_part(id) & mask = 0)
+ * into states, the lines of the other parts into a temporary file each
+ * (pushed on sp).  False (nothing written, no file kept) when part 0's
+ * states outgrew the budget and may be split; then its rows otherwise.
+ */
+static bool
+cs_scan(CsRun *run, uint32 mask, bool may_split, CsSpill *sp)
+{
+	StringInfoData q;
+	Datum		args[1];
+	Oid			argtypes[1];
+	int			nargs = 0;
+	SPIPlanPtr	plan;
+	Portal		portal;
+	CsStates	st;
+	BufFile   **files = NULL;
+	int64	   *counts = NULL;
+	int64		rows = 0;
+	bool		fits = true;
+	MemoryContext old;
+
+	old = MemoryContextSwitchTo(run->passctx);
+	cs_states_init(run, &st);
+	MemoryContextSwitchTo(old);
+	if (mask > 0)
+	{
+		files = MemoryContextAllocZero(run->filectx, sizeof(BufFile *) * (mask + 1));
+		counts = MemoryContextAllocZero(run->filectx, sizeof(int64) * (mask + 1));
+	}
+
+	initStringInfo(&q);
+	appendStringInfoString(&q,
+						   "SELECT t.customer_id, t.receipt_id, t.line_id, t.product_id, t.ts, t.amount, "
+						   "t.discount OPERATOR(pg_catalog.>) 0, t.channel OPERATOR(pg_catalog.=) 'online' "
+						   "FROM seg_reco.transactions t "
+						   "WHERE t.customer_id IS NOT NULL AND t.ts IS NOT NULL");
+	if (run->ids)
+	{
+		argtypes[nargs] = INT8ARRAYOID;
+		args[nargs] = run->ids;
+		appendStringInfo(&q, " AND t.customer_id OPERATOR(pg_catalog.=) ANY ($%d)", ++nargs);
+	}
+	plan = SPI_prepare(q.data, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
+	run->scans++;
+	run->parts++;
+
+	for (;;)
+	{
+		uint64		n;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, CS_BATCH);
+		n = SPI_processed;
+		if (n == 0)
+			break;
+		old = MemoryContextSwitchTo(run->passctx);
+		for (uint64 i = 0; i < n; i++)
+		{
+			CsLine		l;
+			uint32		part;
+
+			cs_line_read(run, SPI_tuptable->vals[i], SPI_tuptable->tupdesc, &l);
+			part = cs_part(l.cid) & mask;
+			if (part == 0)
+				cs_add_line(run, &st, &l);
+			else
+			{
+				char		rec[CS_REC_SIZE];
+
+				if (files[part] == NULL)
+				{
+					MemoryContextSwitchTo(run->filectx);
+					files[part] = BufFileCreateTemp(false);
+					MemoryContextSwitchTo(run->passctx);
+				}
+				cs_line_pack(&l, rec);
+				BufFileWrite(files[part], rec, CS_REC_SIZE);
+				counts[part]++;
+			}
+		}
+		MemoryContextSwitchTo(old);
+		rows += n;
+		SPI_freetuptable(SPI_tuptable);
+		if (cs_outgrown(run, &st, may_split))
+		{
+			fits = false;
+			break;
+		}
+	}
+	SPI_cursor_close(portal);
+	SPI_freeplan(plan);
+	pfree(q.data);
+	if (!fits)
+	{
+		for (uint32 p = 1; p <= mask; p++)
+			if (files[p])
+				BufFileClose(files[p]);
+		MemoryContextReset(run->passctx);
+		MemoryContextReset(run->filectx);
+		return false;
+	}
+	for (uint32 p = 1; p <= mask; p++)
+		if (files[p])
+		{
+			cs_spill_push(run, sp, files[p], mask, p, counts[p]);
+			run->spilled += counts[p];
+		}
+	elog(DEBUG1, "customer state scan (parts of mask %u): %lld lines, %d customers in part 0",
+		 mask, (long long) rows, (int) st.custs->members);
+	cs_emit(run, &st);
 	return true;
+}
+
+/* the records of a temporary file, CS_FILE_CHUNK at a time: how many were read */
+static int
+cs_file_read(BufFile *file, char *buf)
+{
+	size_t		got = BufFileRead(file, buf, (size_t) CS_REC_SIZE * CS_FILE_CHUNK);
+
+	if (got % CS_REC_SIZE != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read the customer state's temporary file: read only %zu bytes", got)));
+	return (int) (got / CS_REC_SIZE);
+}
+
+/*
+ * A part waiting in a file into states and rows; when its states outgrow
+ * the budget, it is split instead in two files by the next bit of the
+ * customers' parts, pushed on sp.  The file is closed either way.
+ */
+static void
+cs_do_file(CsRun *run, CsFilePart fp, CsSpill *sp)
+{
+	CsStates	st;
+	bool		may_split = fp.mask < 0x7FFFF;
+	bool		fits = true;
+	MemoryContext old;
+	int			n;
+
+	if (BufFileSeek(fp.file, 0, 0, SEEK_SET) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not rewind the customer state's temporary file")));
+	old = MemoryContextSwitchTo(run->passctx);
+	cs_states_init(run, &st);
+	run->parts++;
+	while ((n = cs_file_read(fp.file, sp->buf)) > 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < n; i++)
+		{
+			CsLine		l;
+
+			cs_line_unpack(sp->buf + (Size) i * CS_REC_SIZE, &l);
+			cs_add_line(run, &st, &l);
+		}
+		if (cs_outgrown(run, &st, may_split))
+		{
+			fits = false;
+			break;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	if (fits)
+	{
+		BufFileClose(fp.file);
+		cs_emit(run, &st);
+		return;
+	}
+
+	/* split: the part's lines into two files by the next bit */
+	MemoryContextReset(run->passctx);
+	{
+		uint32		mask2 = fp.mask * 2 + 1;
+		BufFile    *half[2];
+		int64		cnt[2] = {0, 0};
+
+		old = MemoryContextSwitchTo(run->filectx);
+		half[0] = BufFileCreateTemp(false);
+		half[1] = BufFileCreateTemp(false);
+		MemoryContextSwitchTo(old);
+		if (BufFileSeek(fp.file, 0, 0, SEEK_SET) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not rewind the customer state's temporary file")));
+		while ((n = cs_file_read(fp.file, sp->buf)) > 0)
+		{
+			CHECK_FOR_INTERRUPTS();
+			for (int i = 0; i < n; i++)
+			{
+				const char *rec = sp->buf + (Size) i * CS_REC_SIZE;
+				int64		cid;
+				int			h;
+
+				memcpy(&cid, rec, sizeof(int64));
+				h = (cs_part(cid) & mask2) == fp.value ? 0 : 1;
+				BufFileWrite(half[h], (void *) rec, CS_REC_SIZE);
+				cnt[h]++;
+			}
+		}
+		BufFileClose(fp.file);
+		run->spilled += cnt[0] + cnt[1];
+		cs_spill_push(run, sp, half[0], mask2, fp.value, cnt[0]);
+		cs_spill_push(run, sp, half[1], mask2, fp.value | (fp.mask + 1), cnt[1]);
+	}
 }
 
 static void
@@ -797,9 +1101,7 @@ seg_reco_customer_state_lines(PG_FUNCTION_ARGS)
 				scratch,
 				old;
 	CsRun		run;
-	CsPass	   *queue;
-	int			nqueue = 0,
-				cap = 64;
+	CsSpill		sp;
 	uint32		mask = 0;
 
 	if (PG_ARGISNULL(0))
@@ -832,12 +1134,20 @@ seg_reco_customer_state_lines(PG_FUNCTION_ARGS)
 
 	scratch = AllocSetContextCreate(CurrentMemoryContext, "customer state", ALLOCSET_DEFAULT_SIZES);
 	run.passctx = AllocSetContextCreate(scratch, "customer state pass", ALLOCSET_DEFAULT_SIZES);
+	run.filectx = AllocSetContextCreate(scratch, "customer state files", ALLOCSET_DEFAULT_SIZES);
+	sp.n = 0;
+	sp.cap = 64;
+	sp.q = MemoryContextAlloc(scratch, sizeof(CsFilePart) * sp.cap);
+	sp.buf = MemoryContextAlloc(scratch, (Size) CS_REC_SIZE * CS_FILE_CHUNK);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	cs_load_products(&run, scratch);
 
-	/* the first split: from the table's size (about 28 bytes of state a line) */
+	/*
+	 * the first split: from the table's size (about 33 bytes of state a
+	 * line on the demo data; 40 leaves room)
+	 */
 	if (run.ids == (Datum) 0)
 	{
 		int			ret = SPI_execute("SELECT greatest(c.reltuples, 0)::float8 FROM pg_catalog.pg_class c "
@@ -849,42 +1159,33 @@ seg_reco_customer_state_lines(PG_FUNCTION_ARGS)
 			bool		isnull;
 			double		lines = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
-			while (!isnull && lines * 28.0 / (double) (mask + 1) > (double) run.budget && mask < 0xFF)
+			while (!isnull && lines * 40.0 / (double) (mask + 1) > (double) run.budget && mask < 0xFF)
 				mask = mask * 2 + 1;
 		}
 	}
 
-	queue = palloc(sizeof(CsPass) * cap);
-	for (uint32 v = 0; v <= mask; v++)
+	/*
+	 * The scan: part 0 in memory, the other parts into temporary files; a
+	 * part 0 that outgrows the budget is scanned again with four times the
+	 * parts.  Then each file, split in two while its states outgrow it.
+	 */
+	for (;;)
 	{
-		queue[nqueue].mask = mask;
-		queue[nqueue].value = v;
-		nqueue++;
+		if (cs_scan(&run, mask, mask < 0xFFFF, &sp))
+			break;
+		/* the guess was short: four times the parts (fewer scans again) */
+		mask = Min(mask * 4 + 3, 0xFFFF);
 	}
-	while (nqueue > 0)
+	while (sp.n > 0)
 	{
-		CsPass		ps = queue[--nqueue];
-		bool		may_split = ps.mask < 0xFFFF;
+		CsFilePart	fp = sp.q[--sp.n];
 
-		if (!cs_run_pass(&run, &ps, may_split))
-		{
-			if (nqueue + 2 > cap)
-			{
-				cap *= 2;
-				queue = repalloc(queue, sizeof(CsPass) * cap);
-			}
-			queue[nqueue].mask = ps.mask * 2 + 1;
-			queue[nqueue].value = ps.value;
-			nqueue++;
-			queue[nqueue].mask = ps.mask * 2 + 1;
-			queue[nqueue].value = ps.value | (ps.mask + 1);
-			nqueue++;
-		}
+		cs_do_file(&run, fp, &sp);
 	}
 	SPI_finish();
 	MemoryContextDelete(scratch);
-	elog(DEBUG1, "customer state: %d passes, at most %zu kB of states in one (seg_reco.state_memory %d kB)",
-		 run.passes, run.peak / 1024, seg_reco_state_memory);
+	elog(DEBUG1, "customer state: %d scans of the lines, %d parts, %lld lines through temporary files, at most %zu kB of states in one part (seg_reco.state_memory %d kB)",
+		 run.scans, run.parts, (long long) run.spilled, run.peak / 1024, seg_reco_state_memory);
 
 	rsinfo->returnMode = SFRM_Materialize;
 	rsinfo->setResult = run.out;

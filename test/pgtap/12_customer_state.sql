@@ -5,7 +5,7 @@
 -- when seg_reco.state_memory is so small that the customers are split
 -- into many passes.
 BEGIN;
-SELECT plan(11);
+SELECT plan(14);
 SET LOCAL client_min_messages = warning;
 
 CREATE TEMP TABLE asof AS SELECT max(t.ts)::date AS d FROM seg_reco.transactions t;
@@ -127,6 +127,20 @@ SELECT is(seg_reco._customer_state_update((SELECT d FROM asof)), (SELECT count(*
 SELECT is((SELECT count(*) FROM ref_rows r FULL JOIN got g ON g.customer_id = r.customer_id
             WHERE r.row IS DISTINCT FROM g::text), 0::bigint,
           'and every row equals the reference query');
+-- the lines are read once whatever the budget: the parts beyond the first
+-- wait in temporary files (before, each of the 16 parts scanned the table)
+CREATE TEMP TABLE scans0 AS SELECT pg_stat_get_xact_numscans('seg_reco.transactions'::regclass) AS n;
+SELECT is((SELECT count(*) FROM seg_reco._customer_state_lines((SELECT d FROM asof))), (SELECT count(*) FROM ref_rows),
+          'with seg_reco.state_memory = 2MB the pass returns every customer');
+SELECT is(pg_stat_get_xact_numscans('seg_reco.transactions'::regclass) - (SELECT n FROM scans0), 1::bigint,
+          'and scans the lines once');
+-- a budget so small that parts are split again and again (from their
+-- files, and the first by scanning again): the same rows
+SET LOCAL seg_reco.state_memory = '64kB';
+SELECT is((SELECT count(*) FROM seg_reco._customer_state_lines((SELECT d FROM asof)) c
+             FULL JOIN ref_rows r ON r.customer_id = c.customer_id
+            WHERE r.row IS DISTINCT FROM c::text), 0::bigint,
+          'with seg_reco.state_memory = 64kB every row of the pass equals the reference query');
 RESET seg_reco.state_memory;
 -- below its minimum the budget is refused (a bad input)
 SELECT throws_ok($$SET LOCAL seg_reco.state_memory = '32kB'$$, '22023', NULL,
