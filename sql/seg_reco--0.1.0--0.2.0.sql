@@ -7116,3 +7116,182 @@ BEGIN
     RETURN v_rows;
 END;
 $fn$;
+
+-- issue 12 (popularity in one pass): segment popularity of both windows
+-- (validation, served) from one read of the lines, in C
+-- _segment_popularity_rows(starts, ends, top_ns, years): the rows
+-- _fill_segment_popularity writes for each window [starts[w], ends[w])
+-- (its top_n, the year of its age bands), numbered by window, from one
+-- read of the lines (src/popularity.c; build_popularity).
+CREATE FUNCTION seg_reco._segment_popularity_rows(starts timestamptz[], ends timestamptz[],
+                                                  top_ns integer[], years integer[])
+RETURNS TABLE(win integer, level integer, age_band text, household_band text, county text,
+              member_tier text, rank integer, product_id bigint, buyers integer,
+              segment_buyers integer, score float8)
+AS 'MODULE_PATHNAME', 'seg_reco_segment_popularity_rows'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco._segment_popularity_rows(timestamptz[], timestamptz[], integer[], integer[]) IS 'internal: the rows of segment_popularity for one to four windows of buys from one read of the lines (build_popularity; _fill_segment_popularity is the reference)';
+REVOKE EXECUTE ON FUNCTION seg_reco._segment_popularity_rows(timestamptz[], timestamptz[], integer[], integer[]) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION seg_reco.build_popularity(as_of date DEFAULT NULL,
+                                          days integer DEFAULT 90,
+                                          top_n integer DEFAULT 100)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_t0    timestamptz := clock_timestamp();
+    v_asof  date;
+    v_end   timestamptz;
+    v_year  integer;
+    v_rows  bigint;
+    v_segs  bigint;
+    v_buyers bigint;
+    v_summary jsonb;
+    v_mode  text;
+    v_cold  text;
+    v_check jsonb;
+    v_vstart date;
+    v_n     integer;
+    v_dem   float8;
+    v_pop   float8;
+    v_serve seg_reco.segment_popularity[];
+BEGIN
+    IF days IS NULL OR top_n IS NULL THEN
+        RAISE EXCEPTION 'days and top_n must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF days < 1 OR top_n < 1 THEN
+        RAISE EXCEPTION 'days and top_n must be at least 1, got days = %, top_n = %', days, top_n
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_mode := seg_reco.setting('cold_start_source') #>> '{}';
+    IF v_mode IS NULL OR v_mode NOT IN ('auto', 'demographic', 'popularity') THEN
+        RAISE EXCEPTION 'setting cold_start_source must be "auto", "demographic" or "popularity", got %',
+                        seg_reco.setting('cold_start_source')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'UPDATE seg_reco.settings SET value = ''"auto"'' WHERE key = ''cold_start_source'';';
+    END IF;
+    v_asof := coalesce(as_of, seg_reco.default_as_of(), current_date);
+    v_end := (v_asof + 1)::timestamptz;
+    v_year := extract(year FROM v_asof)::integer;
+    LOCK TABLE seg_reco.popularity_info IN EXCLUSIVE MODE;
+    DELETE FROM seg_reco.segment_popularity;
+
+    IF v_mode = 'auto' THEN
+        -- the validation window [v_vstart, as_of]: popularity as of the day before
+        v_vstart := v_asof - 27;
+        -- both windows from one read of the lines: the validation one's
+        -- rows into the table, the served one's kept for after
+        WITH r AS MATERIALIZED (
+            SELECT * FROM seg_reco._segment_popularity_rows(
+                       ARRAY[v_vstart::timestamptz - make_interval(days => days),
+                             v_end - make_interval(days => days)],
+                       ARRAY[v_vstart::timestamptz, v_end], ARRAY[10, top_n],
+                       ARRAY[extract(year FROM v_vstart - 1)::integer, v_year])
+        ), ins AS (
+            INSERT INTO seg_reco.segment_popularity
+            SELECT r.level, r.age_band, r.household_band, r.county, r.member_tier, r.rank,
+                   r.product_id, r.buyers, r.segment_buyers, r.score
+              FROM r WHERE r.win = 1
+        )
+        SELECT array_agg(ROW(r.level, r.age_band, r.household_band, r.county, r.member_tier, r.rank,
+                             r.product_id, r.buyers, r.segment_buyers, r.score)::seg_reco.segment_popularity)
+          INTO v_serve
+          FROM r WHERE r.win = 2;
+        INSERT INTO seg_reco.popularity_info AS pi (singleton, as_of, days, top_n, built_at, summary, cold_start)
+        VALUES (true, v_vstart - 1, days, 10, now(), '{}', 'demographic')
+        ON CONFLICT (singleton) DO UPDATE
+            SET as_of = excluded.as_of, days = excluded.days, top_n = excluded.top_n,
+                built_at = excluded.built_at, summary = excluded.summary, cold_start = excluded.cold_start;
+        WITH win AS (
+            SELECT DISTINCT t.customer_id
+              FROM seg_reco.transactions t
+             WHERE t.customer_id IS NOT NULL AND t.amount > 0
+               AND t.ts >= v_vstart::timestamptz AND t.ts < v_end
+        ), fresh AS (
+            SELECT w.customer_id
+              FROM win w
+             WHERE NOT EXISTS (SELECT 1 FROM seg_reco.transactions h
+                                WHERE h.customer_id = w.customer_id AND h.amount > 0
+                                  AND h.ts < v_vstart::timestamptz)
+             ORDER BY md5(w.customer_id::text), w.customer_id
+             LIMIT 2000
+        ), rel AS (
+            SELECT f.customer_id, array_agg(DISTINCT t.product_id) AS rel
+              FROM fresh f
+              JOIN seg_reco.transactions t ON t.customer_id = f.customer_id AND t.amount > 0
+               AND t.ts >= v_vstart::timestamptz AND t.ts < v_end
+             GROUP BY f.customer_id
+        ), keyed AS (
+            SELECT r.customer_id, r.rel,
+                   (c.customer_id IS NULL,
+                    seg_reco._age_band(c.birth_year, extract(year FROM v_vstart - 1)::integer),
+                    seg_reco._household_band(c.household_size),
+                    coalesce(c.county, 'unknown'), coalesce(c.member_tier, 'unknown'))::text AS seg
+              FROM rel r LEFT JOIN seg_reco.customers c ON c.customer_id = r.customer_id
+        ), lists AS (
+            SELECT s.seg, ARRAY(SELECT cs.product_id FROM seg_reco.cold_start_recommendations(s.rep, 10) cs
+                                 ORDER BY cs.rank) AS l
+              FROM (SELECT kk.seg, min(kk.customer_id) AS rep FROM keyed kk GROUP BY kk.seg) s
+        ), glob AS (
+            SELECT ARRAY(SELECT cs.product_id FROM seg_reco.cold_start_recommendations(NULL, 10) cs
+                          ORDER BY cs.rank) AS l
+        ), scored AS (
+            SELECT kk.rel, li.l AS dl, g.l AS gl
+              FROM keyed kk JOIN lists li USING (seg) CROSS JOIN glob g
+        )
+        SELECT count(*)::integer,
+               jsonb_build_object(
+                   'from', v_vstart, 'to', v_asof, 'customers', count(*),
+                   'demographic', jsonb_build_object(
+                       'ndcg_at_10', round(coalesce(avg(seg_reco.ndcg_at_k(sc.dl, sc.rel, 10)), 0)::numeric, 4),
+                       'precision_at_10', round(coalesce(avg(seg_reco.precision_at_k(sc.dl, sc.rel, 10)), 0)::numeric, 4),
+                       'recall_at_10', round(coalesce(avg(seg_reco.recall_at_k(sc.dl, sc.rel, 10)), 0)::numeric, 4),
+                       'hit_rate', round(coalesce(avg(seg_reco.hit_at_k(sc.dl, sc.rel, 10)), 0)::numeric, 4)),
+                   'popularity', jsonb_build_object(
+                       'ndcg_at_10', round(coalesce(avg(seg_reco.ndcg_at_k(sc.gl, sc.rel, 10)), 0)::numeric, 4),
+                       'precision_at_10', round(coalesce(avg(seg_reco.precision_at_k(sc.gl, sc.rel, 10)), 0)::numeric, 4),
+                       'recall_at_10', round(coalesce(avg(seg_reco.recall_at_k(sc.gl, sc.rel, 10)), 0)::numeric, 4),
+                       'hit_rate', round(coalesce(avg(seg_reco.hit_at_k(sc.gl, sc.rel, 10)), 0)::numeric, 4))),
+               coalesce(avg(seg_reco.ndcg_at_k(sc.dl, sc.rel, 10)), 0),
+               coalesce(avg(seg_reco.ndcg_at_k(sc.gl, sc.rel, 10)), 0)
+          INTO v_n, v_check, v_dem, v_pop
+          FROM scored sc;
+        v_cold := CASE WHEN v_n >= 30 AND v_dem > v_pop AND v_dem >= 1.05 * v_pop
+                       THEN 'demographic' ELSE 'popularity' END;
+        v_check := jsonb_build_object('chosen', v_cold, 'by', 'validation') || v_check
+                   || jsonb_build_object('reason',
+                          CASE WHEN v_n < 30 THEN format('%s customers first seen in the validation window (at least 30 needed)', v_n)
+                               WHEN v_cold = 'demographic' THEN 'demographic NDCG@10 at least 5% above popularity'
+                               ELSE 'demographic NDCG@10 not 5% above popularity' END);
+        DELETE FROM seg_reco.segment_popularity;
+        INSERT INTO seg_reco.segment_popularity SELECT * FROM unnest(v_serve);
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+    ELSE
+        v_cold := v_mode;
+        v_check := jsonb_build_object('chosen', v_cold, 'by', 'setting cold_start_source');
+        INSERT INTO seg_reco.segment_popularity
+        SELECT r.level, r.age_band, r.household_band, r.county, r.member_tier, r.rank,
+               r.product_id, r.buyers, r.segment_buyers, r.score
+          FROM seg_reco._segment_popularity_rows(ARRAY[v_end - make_interval(days => days)],
+                                                 ARRAY[v_end], ARRAY[top_n], ARRAY[v_year]) r;
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+    END IF;
+    SELECT count(*) FILTER (WHERE sp.level > 0), max(sp.segment_buyers) FILTER (WHERE sp.level = 0)
+      INTO v_segs, v_buyers
+      FROM seg_reco.segment_popularity sp WHERE sp.rank = 1;
+    v_summary := jsonb_build_object('as_of', v_asof, 'days', days, 'top_n', top_n,
+                                    'buyers', coalesce(v_buyers, 0), 'segments', v_segs, 'rows', v_rows,
+                                    'cold_start', v_check,
+                                    'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3));
+    INSERT INTO seg_reco.popularity_info AS pi (singleton, as_of, days, top_n, built_at, summary, cold_start)
+    VALUES (true, v_asof, days, top_n, now(), v_summary, v_cold)
+    ON CONFLICT (singleton) DO UPDATE
+        SET as_of = excluded.as_of, days = excluded.days, top_n = excluded.top_n,
+            built_at = excluded.built_at, summary = excluded.summary, cold_start = excluded.cold_start;
+    RETURN v_summary;
+END
+$fn$;
