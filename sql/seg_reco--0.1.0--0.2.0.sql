@@ -6026,6 +6026,7 @@ DECLARE
     v_n     integer;
     v_dem   float8;
     v_pop   float8;
+    v_serve seg_reco.segment_popularity[];
 BEGIN
     IF days IS NULL OR top_n IS NULL THEN
         RAISE EXCEPTION 'days and top_n must not be NULL'
@@ -6051,8 +6052,24 @@ BEGIN
     IF v_mode = 'auto' THEN
         -- the validation window [v_vstart, as_of]: popularity as of the day before
         v_vstart := v_asof - 27;
-        PERFORM seg_reco._fill_segment_popularity(v_vstart::timestamptz, days, 10,
-                                                  extract(year FROM v_vstart - 1)::integer);
+        -- both windows from one read of the lines: the validation one's
+        -- rows into the table, the served one's kept for after
+        WITH r AS MATERIALIZED (
+            SELECT * FROM seg_reco._segment_popularity_rows(
+                       ARRAY[v_vstart::timestamptz - make_interval(days => days),
+                             v_end - make_interval(days => days)],
+                       ARRAY[v_vstart::timestamptz, v_end], ARRAY[10, top_n],
+                       ARRAY[extract(year FROM v_vstart - 1)::integer, v_year])
+        ), ins AS (
+            INSERT INTO seg_reco.segment_popularity
+            SELECT r.level, r.age_band, r.household_band, r.county, r.member_tier, r.rank,
+                   r.product_id, r.buyers, r.segment_buyers, r.score
+              FROM r WHERE r.win = 1
+        )
+        SELECT array_agg(ROW(r.level, r.age_band, r.household_band, r.county, r.member_tier, r.rank,
+                             r.product_id, r.buyers, r.segment_buyers, r.score)::seg_reco.segment_popularity)
+          INTO v_serve
+          FROM r WHERE r.win = 2;
         INSERT INTO seg_reco.popularity_info AS pi (singleton, as_of, days, top_n, built_at, summary, cold_start)
         VALUES (true, v_vstart - 1, days, 10, now(), '{}', 'demographic')
         ON CONFLICT (singleton) DO UPDATE
@@ -6120,12 +6137,18 @@ BEGIN
                                WHEN v_cold = 'demographic' THEN 'demographic NDCG@10 at least 5% above popularity'
                                ELSE 'demographic NDCG@10 not 5% above popularity' END);
         DELETE FROM seg_reco.segment_popularity;
+        INSERT INTO seg_reco.segment_popularity SELECT * FROM unnest(v_serve);
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
     ELSE
         v_cold := v_mode;
         v_check := jsonb_build_object('chosen', v_cold, 'by', 'setting cold_start_source');
+        INSERT INTO seg_reco.segment_popularity
+        SELECT r.level, r.age_band, r.household_band, r.county, r.member_tier, r.rank,
+               r.product_id, r.buyers, r.segment_buyers, r.score
+          FROM seg_reco._segment_popularity_rows(ARRAY[v_end - make_interval(days => days)],
+                                                 ARRAY[v_end], ARRAY[top_n], ARRAY[v_year]) r;
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
     END IF;
-
-    v_rows := seg_reco._fill_segment_popularity(v_end, days, top_n, v_year);
     SELECT count(*) FILTER (WHERE sp.level > 0), max(sp.segment_buyers) FILTER (WHERE sp.level = 0)
       INTO v_segs, v_buyers
       FROM seg_reco.segment_popularity sp WHERE sp.rank = 1;
@@ -7194,3 +7217,21 @@ BEGIN
      ORDER BY r.cid;
 END;
 $fn$;
+
+-- issue 12 (popularity in one pass): segment popularity of both windows
+-- (validation, served) from one read of the lines, in C
+-- _segment_popularity_rows(starts, ends, top_ns, years): the rows
+-- _fill_segment_popularity writes for each window [starts[w], ends[w])
+-- (its top_n, the year of its age bands), numbered by window, from one
+-- read of the lines (src/popularity.c; build_popularity).
+CREATE FUNCTION seg_reco._segment_popularity_rows(starts timestamptz[], ends timestamptz[],
+                                                  top_ns integer[], years integer[])
+RETURNS TABLE(win integer, level integer, age_band text, household_band text, county text,
+              member_tier text, rank integer, product_id bigint, buyers integer,
+              segment_buyers integer, score float8)
+AS 'MODULE_PATHNAME', 'seg_reco_segment_popularity_rows'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco._segment_popularity_rows(timestamptz[], timestamptz[], integer[], integer[]) IS 'internal: the rows of segment_popularity for one to four windows of buys from one read of the lines (build_popularity; _fill_segment_popularity is the reference)';
+REVOKE EXECUTE ON FUNCTION seg_reco._segment_popularity_rows(timestamptz[], timestamptz[], integer[], integer[]) FROM PUBLIC;
+

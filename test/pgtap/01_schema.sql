@@ -83,9 +83,9 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'seg_reco'::regnamespace AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
               AND p.proparallel <> 's'),
           ARRAY['_als_train', '_customer_state_lines', '_nextbasket_build', '_progress_begin', '_progress_done', '_progress_end',
-                '_progress_entries', '_progress_peak_memory', '_progress_step', 'als_fold_in', 'association_rules',
-                'frequent_itemsets'],
-          'every C function is parallel safe but the ALS and next-basket builds and the ALS fold-in, which write the model tables, the one-pass customer state (a cursor over the lines, for refresh()''s INSERT), the progress functions, which report the calling session''s own work, and the miners of a caller''s query (restricted: it may read temporary tables)');
+                '_progress_entries', '_progress_peak_memory', '_progress_step', '_segment_popularity_rows', 'als_fold_in',
+                'association_rules', 'frequent_itemsets'],
+          'every C function is parallel safe but the ALS and next-basket builds and the ALS fold-in, which write the model tables, the one-pass customer state and segment popularity (cursors over the lines, for refresh()''s and build_popularity''s INSERT), the progress functions, which report the calling session''s own work, and the miners of a caller''s query (restricted: it may read temporary tables)');
 -- the served recommendations slot is indexed (the idle one may not be: the
 -- TRUNCATE that empties it drops its indexes, and its fill builds them)
 SELECT is((SELECT array_agg(format('%s %s', i.indisunique, i.indkey::text) ORDER BY i.indisunique DESC)

@@ -117,6 +117,29 @@ SELECT round(seg_reco.novelty(ARRAY[5, 9]::bigint[])::numeric, 4) AS novelty,
 SELECT seg_reco.novelty('{}'::bigint[]) AS empty, seg_reco.novelty(NULL) AS null_list,
        round(seg_reco.novelty(ARRAY[5, NULL]::bigint[])::numeric, 4) AS with_null;
 
+-- the one-read rows of build_popularity (_segment_popularity_rows,
+-- src/popularity.c) equal the reference statement's window by window: two
+-- overlapping windows, age bands of two years (101 and 102 are 44 in 2024,
+-- 45 in 2025), top_n 1 (ties by product id) and 100
+CREATE TEMP TABLE sp_ref AS SELECT 0 AS win, * FROM seg_reco.segment_popularity WHERE false;
+DELETE FROM seg_reco.segment_popularity;
+SELECT seg_reco._fill_segment_popularity('2025-01-20', 90, 1, 2024) AS rows_1;
+INSERT INTO sp_ref SELECT 1, * FROM seg_reco.segment_popularity;
+DELETE FROM seg_reco.segment_popularity;
+SELECT seg_reco._fill_segment_popularity('2025-02-01', 90, 100, 2025) AS rows_2;
+INSERT INTO sp_ref SELECT 2, * FROM seg_reco.segment_popularity;
+CREATE TEMP TABLE sp_one AS
+SELECT * FROM seg_reco._segment_popularity_rows(
+           ARRAY['2025-01-20'::timestamptz - interval '90 days', '2025-02-01'::timestamptz - interval '90 days'],
+           ARRAY['2025-01-20'::timestamptz, '2025-02-01'], ARRAY[1, 100], ARRAY[2024, 2025]);
+SELECT win, count(*) AS rows, count(DISTINCT (level, age_band, household_band, county, member_tier)) AS segments,
+       string_agg(DISTINCT age_band, ' ') AS age_bands
+  FROM sp_one GROUP BY win ORDER BY win;
+SELECT (SELECT count(*) FROM (SELECT * FROM sp_ref EXCEPT ALL SELECT * FROM sp_one) d) AS only_reference,
+       (SELECT count(*) FROM (SELECT * FROM sp_one EXCEPT ALL SELECT * FROM sp_ref) d) AS only_one_read;
+SELECT * FROM seg_reco._segment_popularity_rows(ARRAY[now()], ARRAY[now(), now()], ARRAY[1], ARRAY[2025]);
+SELECT * FROM seg_reco._segment_popularity_rows(ARRAY[now()], ARRAY[now()], ARRAY[0], ARRAY[2025]);
+
 SELECT has_function_privilege('public', 'seg_reco.build_popularity(date, integer, integer)', 'EXECUTE') AS public_builds;
 -- Which cold start the blend serves (build_popularity, setting
 -- cold_start_source "auto"): on the 28 days up to as_of, the customers
