@@ -1,6 +1,29 @@
 /* seg_reco 0.1.0 -> 0.2.0 (ALTER EXTENSION seg_reco UPDATE TO '0.2.0') */
 \echo Use "ALTER EXTENSION seg_reco UPDATE TO '0.2.0'" to load this file. \quit
 
+-- Review: the segment map of the 125 RFM codes written once (rfm_segment_codes),
+-- used by rfm_score(), _rfm_from_state() and _customer_rfm_update(); created
+-- first, as this script fills the customer tables through them
+-- The segment map applied to every RFM code: for each of the 125 (R, F, M)
+-- scores, the segment of the first row of seg_reco.rfm_segments (lowest
+-- priority number) whose ranges hold all three, else 'Others'.  rfm_score()
+-- and the pipeline's customer_segments name segments through it.
+CREATE FUNCTION seg_reco.rfm_segment_codes()
+RETURNS TABLE (r_score integer, f_score integer, m_score integer, rfm_code text, segment text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT rr, ff, mm, rr::text || ff::text || mm::text,
+           coalesce((SELECT s.segment FROM seg_reco.rfm_segments s
+                      WHERE rr BETWEEN s.r_min AND s.r_max
+                        AND ff BETWEEN s.f_min AND s.f_max
+                        AND mm BETWEEN s.m_min AND s.m_max
+                      ORDER BY s.priority LIMIT 1), 'Others')
+      FROM generate_series(1, 5) rr, generate_series(1, 5) ff, generate_series(1, 5) mm
+     ORDER BY rr, ff, mm
+$fn$;
+COMMENT ON FUNCTION seg_reco.rfm_segment_codes() IS 'the segment of each of the 125 RFM codes under seg_reco.rfm_segments (first matching row by priority, else Others): what rfm_score() and customer_segments name';
+
 -- Issue 11 (hardening).  Functions whose body changed are replaced in place
 -- (same signature: privileges, comments and dependent objects are kept).
 
@@ -7130,28 +7153,7 @@ BEGIN
 END;
 $fn$;
 
--- Review: the segment map of the 125 RFM codes written once (rfm_segment_codes),
--- used by rfm_score(), _rfm_from_state() and _customer_rfm_update()
--- The segment map applied to every RFM code: for each of the 125 (R, F, M)
--- scores, the segment of the first row of seg_reco.rfm_segments (lowest
--- priority number) whose ranges hold all three, else 'Others'.  rfm_score()
--- and the pipeline's customer_segments name segments through it.
-CREATE FUNCTION seg_reco.rfm_segment_codes()
-RETURNS TABLE (r_score integer, f_score integer, m_score integer, rfm_code text, segment text)
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-    SELECT rr, ff, mm, rr::text || ff::text || mm::text,
-           coalesce((SELECT s.segment FROM seg_reco.rfm_segments s
-                      WHERE rr BETWEEN s.r_min AND s.r_max
-                        AND ff BETWEEN s.f_min AND s.f_max
-                        AND mm BETWEEN s.m_min AND s.m_max
-                      ORDER BY s.priority LIMIT 1), 'Others')
-      FROM generate_series(1, 5) rr, generate_series(1, 5) ff, generate_series(1, 5) mm
-     ORDER BY rr, ff, mm
-$fn$;
-COMMENT ON FUNCTION seg_reco.rfm_segment_codes() IS 'the segment of each of the 125 RFM codes under seg_reco.rfm_segments (first matching row by priority, else Others): what rfm_score() and customer_segments name';
-
+-- rfm_score() names segments through rfm_segment_codes() (created at the top)
 CREATE OR REPLACE FUNCTION seg_reco.rfm_score(as_of date DEFAULT NULL)
 RETURNS TABLE (
     customer_id     bigint,
