@@ -7116,3 +7116,733 @@ BEGIN
     RETURN v_rows;
 END;
 $fn$;
+
+-- Issue 15, item 1: seg_reco.nonmember_transactions created by the extension (an
+-- extension member, dropped with it; pg_dump dumps its rows), only moved into
+-- and distributed by distribute().
+-- On Citus the non-members' lines (customer_id NULL) cannot stay in
+-- transactions (distributed by customer id): seg_reco.distribute() moves
+-- them here and distributes this table by receipt_id.  On a single node it
+-- stays empty (the non-members' lines are in transactions); default_as_of
+-- and build_rules read it as well.
+CREATE TABLE seg_reco.nonmember_transactions (
+    line_id         bigint NOT NULL,
+    receipt_id      bigint NOT NULL,
+    customer_id     bigint CHECK (customer_id IS NULL),
+    product_id      bigint NOT NULL,
+    store_id        integer NOT NULL,
+    ts              timestamptz NOT NULL,
+    quantity        numeric(10,3) NOT NULL,
+    unit_price      numeric(10,2) NOT NULL,
+    discount        numeric(10,2) NOT NULL DEFAULT 0,
+    amount          numeric(12,2) NOT NULL,
+    channel         text NOT NULL DEFAULT 'store' CHECK (channel IN ('store', 'online')),
+    PRIMARY KEY (receipt_id, line_id)
+);
+COMMENT ON TABLE seg_reco.nonmember_transactions IS 'receipt lines of non-members on Citus, moved out of seg_reco.transactions by seg_reco.distribute() (the same columns; empty on a single node)';
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.nonmember_transactions', '');
+
+-- Issue 15, item 2: the serving functions delegated to the worker that owns the
+-- customer (distribute() moves what they read); build_content writes its terms
+-- and vectors from temporary tables; pipeline_recommendations chooses the
+-- customers the model does not know in one query; refresh on Citus writes
+-- with one connection per node.
+CREATE OR REPLACE FUNCTION seg_reco.build_content(name_weight float8 DEFAULT 2,
+                                       brand_weight float8 DEFAULT 1,
+                                       category_weight float8 DEFAULT 1,
+                                       subcategory_weight float8 DEFAULT 2,
+                                       description_weight float8 DEFAULT 1,
+                                       sublinear_tf boolean DEFAULT false,
+                                       text_config text DEFAULT NULL,
+                                       bigram_weight float8 DEFAULT NULL,
+                                       attribute_weights jsonb DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_t0        timestamptz := pg_catalog.clock_timestamp();
+    v_w         float8[] := ARRAY[name_weight, brand_weight, category_weight,
+                                  subcategory_weight, description_weight];
+    v_x         float8;
+    v_cfg_name  text;
+    v_cfg       regconfig;
+    v_bigram    float8;
+    v_aw        jsonb;
+    v_a         float8[];
+    v_key       text;
+    v_n         bigint;
+    v_terms     bigint;
+    v_bigrams   bigint;
+    v_attrs     bigint;
+    v_empty     bigint;
+    v_nnz       bigint;
+    v_version   bigint;
+    v_params    jsonb;
+    v_summary   jsonb;
+BEGIN
+    FOREACH v_x IN ARRAY v_w LOOP
+        IF v_x IS NULL OR NOT (v_x >= 0 AND v_x < 'Infinity') THEN
+            RAISE EXCEPTION 'field weights must be finite and not negative, got %', coalesce(v_x::text, 'NULL')
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use 0 to leave a field out.';
+        END IF;
+    END LOOP;
+    IF (SELECT sum(x) FROM unnest(v_w) x) = 0 THEN
+        RAISE EXCEPTION 'all field weights are zero'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give at least one of name, brand, category, subcategory, description a positive weight.';
+    END IF;
+    IF sublinear_tf IS NULL THEN
+        RAISE EXCEPTION 'sublinear_tf must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- the text search configuration: the call's, else the setting
+    IF text_config IS NOT NULL THEN
+        v_cfg_name := text_config;
+    ELSIF jsonb_typeof(seg_reco.setting('content_text_config')) = 'string' THEN
+        v_cfg_name := seg_reco.setting('content_text_config') #>> '{}';
+    ELSE
+        RAISE EXCEPTION 'setting content_text_config must be the name of a text search configuration, got %',
+                        seg_reco.setting('content_text_config')
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'For example: UPDATE or INSERT ''"english"'' for key content_text_config in seg_reco.settings.';
+    END IF;
+    BEGIN
+        v_cfg := v_cfg_name::regconfig;
+    EXCEPTION WHEN undefined_object OR invalid_schema_name OR invalid_name OR syntax_error
+                   OR feature_not_supported THEN
+        v_cfg := NULL;
+    END;
+    IF v_cfg IS NULL THEN
+        RAISE EXCEPTION 'text search configuration "%" does not exist', v_cfg_name
+            USING ERRCODE = 'undefined_object',
+                  DETAIL = format('The configurations are: %s.',
+                                  (SELECT string_agg(c.oid::regconfig::text, ', ' ORDER BY c.oid::regconfig::text)
+                                     FROM pg_catalog.pg_ts_config c)),
+                  HINT = 'Name one of them (schema-qualified if it is not in pg_catalog), or create your own with CREATE TEXT SEARCH CONFIGURATION.';
+    END IF;
+    -- bigrams: the call's weight, else the setting
+    v_bigram := coalesce(bigram_weight, (seg_reco.setting('content_bigram_weight') #>> '{}')::float8);
+    IF v_bigram IS NULL OR NOT (v_bigram >= 0 AND v_bigram < 'Infinity') THEN
+        RAISE EXCEPTION 'bigram_weight must be finite and not negative, got %', coalesce(v_bigram::text, 'NULL')
+            USING ERRCODE = CASE WHEN v_bigram IS NULL THEN 'null_value_not_allowed' ELSE 'invalid_parameter_value' END,
+                  HINT = 'Use 0 for no bigrams.';
+    END IF;
+    -- attribute weights: the setting, with the call's keys over it
+    IF attribute_weights IS NOT NULL AND jsonb_typeof(attribute_weights) <> 'object' THEN
+        RAISE EXCEPTION 'attribute_weights must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''{"category": 1, "brand": 0.5, "organic": 0}''.';
+    END IF;
+    v_aw := seg_reco.setting('content_attribute_weights') || coalesce(attribute_weights, '{}');
+    FOR v_key IN SELECT jsonb_object_keys(v_aw) LOOP
+        IF v_key NOT IN ('category', 'subcategory', 'brand', 'own_brand', 'organic', 'vegetarian') THEN
+            RAISE EXCEPTION 'unknown product attribute "%"', v_key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use category, subcategory, brand, own_brand, organic, vegetarian.';
+        END IF;
+        IF jsonb_typeof(v_aw -> v_key) <> 'number'
+           OR NOT ((v_aw ->> v_key)::float8 >= 0 AND (v_aw ->> v_key)::float8 < 'Infinity') THEN
+            RAISE EXCEPTION 'attribute weight of % must be a finite number, not negative, got %', v_key, v_aw -> v_key
+                USING ERRCODE = CASE WHEN jsonb_typeof(v_aw -> v_key) = 'null' THEN 'null_value_not_allowed'
+                                     ELSE 'invalid_parameter_value' END,
+                      HINT = 'Use 0 to leave an attribute out.';
+        END IF;
+    END LOOP;
+    v_a := ARRAY[coalesce((v_aw ->> 'category')::float8, 0), coalesce((v_aw ->> 'subcategory')::float8, 0),
+                 coalesce((v_aw ->> 'brand')::float8, 0), coalesce((v_aw ->> 'own_brand')::float8, 0),
+                 coalesce((v_aw ->> 'organic')::float8, 0), coalesce((v_aw ->> 'vegetarian')::float8, 0)];
+
+    -- one build at a time; readers go on reading the old vectors
+    LOCK TABLE seg_reco.content_version IN EXCLUSIVE MODE;
+    DELETE FROM seg_reco.product_content;
+    DELETE FROM seg_reco.content_terms;
+    SELECT count(*) INTO v_n FROM seg_reco.products;
+
+    -- each product's features and vectors in temporary tables, written to
+    -- the terms and vectors by plain INSERT ... SELECT from them (on Citus
+    -- those are reference tables: a statement writing one that reads other
+    -- tables is sent whole to the workers, and fails there)
+    IF pg_catalog.to_regclass('pg_temp.seg_reco_content_tf') IS NULL THEN
+        CREATE TEMP TABLE seg_reco_content_tf
+            (product_id bigint, lexeme text, kind text, tf float8) ON COMMIT DROP;
+        CREATE TEMP TABLE seg_reco_content_vec
+            (product_id bigint, terms integer[], weights real[], active boolean) ON COMMIT DROP;
+    ELSE
+        TRUNCATE pg_temp.seg_reco_content_tf, pg_temp.seg_reco_content_vec;
+    END IF;
+    WITH lex AS MATERIALIZED (
+        -- every occurrence of a kept lexeme: field, position, field weight
+        SELECT p.product_id, f.fno, f.w, u.lexeme, pos.pos
+          FROM seg_reco.products p
+         CROSS JOIN LATERAL (VALUES (1, p.name, v_w[1]), (2, p.brand, v_w[2]), (3, p.category, v_w[3]),
+                                    (4, p.subcategory, v_w[4]), (5, p.description, v_w[5])) f(fno, txt, w)
+         CROSS JOIN LATERAL pg_catalog.unnest(pg_catalog.to_tsvector(v_cfg, f.txt)) u
+         CROSS JOIN LATERAL pg_catalog.unnest(coalesce(u.positions, '{0}'::smallint[])) pos(pos)
+         WHERE f.w > 0 AND f.txt IS NOT NULL
+           AND pg_catalog.length(u.lexeme) > 1
+           AND u.lexeme OPERATOR(pg_catalog.!~) '^[0-9.,]+$'
+    ), feat AS (
+        SELECT l.product_id, l.lexeme AS feature, 'word' AS kind, l.w AS tf FROM lex l
+        UNION ALL
+        -- each lexeme with the next kept one in the same field (stop words,
+        -- numbers and one-letter lexemes in between are skipped); a
+        -- hyphenated word ("t-light") is a lexeme of its own followed by
+        -- its parts ("light"): only the parts make bigrams, as in
+        -- scikit-learn's tokens
+        SELECT b.product_id, b.lexeme || ' ' || b.nxt, 'bigram', b.w * v_bigram
+          FROM (SELECT l.product_id, l.w, l.lexeme,
+                       lead(l.lexeme) OVER (PARTITION BY l.product_id, l.fno
+                                            ORDER BY l.pos, l.lexeme COLLATE "C") AS nxt
+                  FROM lex l WHERE l.lexeme OPERATOR(pg_catalog.!~) '-') b
+         WHERE v_bigram > 0 AND b.nxt IS NOT NULL
+        UNION ALL
+        SELECT p.product_id, a.feature, 'attribute', a.w
+          FROM seg_reco.products p
+         CROSS JOIN LATERAL (VALUES
+               ('category:' || lower(btrim(p.category)), v_a[1]),
+               ('subcategory:' || lower(btrim(p.subcategory)), v_a[2]),
+               ('brand:' || lower(btrim(p.brand)), v_a[3]),
+               (CASE WHEN p.own_brand THEN 'own_brand' END, v_a[4]),
+               (CASE WHEN p.organic THEN 'organic' END, v_a[5]),
+               (CASE WHEN p.vegetarian THEN 'vegetarian' END, v_a[6])) a(feature, w)
+         WHERE a.w > 0 AND a.feature IS NOT NULL AND a.feature OPERATOR(pg_catalog.!~) ':$'
+    )
+    INSERT INTO pg_temp.seg_reco_content_tf (product_id, lexeme, kind, tf)
+    SELECT f.product_id, f.feature, min(f.kind), sum(f.tf)::float8
+      FROM feat f
+     GROUP BY f.product_id, f.feature;
+    -- a feature every product holds tells no two products apart
+    INSERT INTO seg_reco.content_terms (term_id, lexeme, df, idf, kind)
+    SELECT (row_number() OVER (ORDER BY d.lexeme COLLATE "C"))::integer, d.lexeme, d.df::integer,
+           ln((1 + v_n)::float8 / (1 + d.df)::float8) + 1, d.kind
+      FROM (SELECT tf.lexeme, count(*) AS df, min(tf.kind) AS kind
+              FROM pg_temp.seg_reco_content_tf tf GROUP BY tf.lexeme) d
+     WHERE d.df < v_n OR v_n = 1;
+    WITH w AS (
+        SELECT tf.product_id, v.term_id,
+               (CASE WHEN sublinear_tf AND tf.tf > 1 THEN 1 + ln(tf.tf) ELSE tf.tf END) * v.idf AS w
+          FROM pg_temp.seg_reco_content_tf tf JOIN seg_reco.content_terms v ON v.lexeme = tf.lexeme
+    ), vec AS (
+        SELECT w.product_id,
+               array_agg(w.term_id ORDER BY w.term_id) AS terms,
+               array_agg((w.w / n.norm)::float4 ORDER BY w.term_id) AS weights
+          FROM w JOIN (SELECT w2.product_id, sqrt(sum(w2.w * w2.w)) AS norm
+                         FROM w w2 GROUP BY w2.product_id) n ON n.product_id = w.product_id
+         WHERE n.norm > 0
+         GROUP BY w.product_id
+    )
+    INSERT INTO pg_temp.seg_reco_content_vec (product_id, terms, weights, active)
+    SELECT p.product_id, coalesce(vec.terms, '{}'), coalesce(vec.weights, '{}'), coalesce(p.active, true)
+      FROM seg_reco.products p LEFT JOIN vec ON vec.product_id = p.product_id;
+    INSERT INTO seg_reco.product_content (product_id, terms, weights, active)
+    SELECT v.product_id, v.terms, v.weights, v.active FROM pg_temp.seg_reco_content_vec v;
+
+    SELECT count(*), count(*) FILTER (WHERE t.kind = 'bigram'), count(*) FILTER (WHERE t.kind = 'attribute')
+      INTO v_terms, v_bigrams, v_attrs FROM seg_reco.content_terms t;
+    SELECT count(*) FILTER (WHERE cardinality(c.terms) = 0), coalesce(sum(cardinality(c.terms)), 0)
+      INTO v_empty, v_nnz FROM seg_reco.product_content c;
+    v_version := nextval('seg_reco.content_version_seq');
+    v_params := jsonb_build_object('name_weight', name_weight, 'brand_weight', brand_weight,
+                                   'category_weight', category_weight,
+                                   'subcategory_weight', subcategory_weight,
+                                   'description_weight', description_weight,
+                                   'sublinear_tf', sublinear_tf, 'config', v_cfg::text,
+                                   'bigram_weight', v_bigram, 'attribute_weights', v_aw);
+    v_summary := jsonb_build_object('version', v_version, 'products', v_n, 'terms', v_terms,
+                                    'bigrams', v_bigrams, 'attributes', v_attrs, 'config', v_cfg::text,
+                                    'empty_products', v_empty, 'nonzeros', v_nnz,
+                                    'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3));
+    INSERT INTO seg_reco.content_version AS cv (singleton, version, built_at, params, summary)
+    VALUES (true, v_version, now(), v_params, v_summary)
+    ON CONFLICT (singleton) DO UPDATE
+        SET version = excluded.version, built_at = excluded.built_at,
+            params = excluded.params, summary = excluded.summary;
+    RETURN v_summary;
+END
+$fn$;
+CREATE OR REPLACE FUNCTION seg_reco.pipeline_recommendations(customer_ids bigint[] DEFAULT NULL)
+RETURNS TABLE (customer_id bigint, product_id bigint, score float8, rank integer, source text,
+               sources text[])
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_n integer := (seg_reco.setting('recommendations_per_customer'))::integer;
+    v_div float8 := (seg_reco.setting('recommendations_diversity'))::float8;
+    v_cap integer := (seg_reco.setting('recommendations_max_per_category') #>> '{}')::integer;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM seg_reco.models m WHERE m.name = 'default' AND m.kind = 'als') THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT r.customer_id, r.product_id, r.score, r.rank, coalesce(r.sources[1], 'als'), r.sources
+      FROM seg_reco.recommend_all('default', v_n, diversity => v_div,
+                                  max_per_category => v_cap, customer_ids => customer_ids) r;
+    -- customer_ids: through the primary key, not a scan of every customer.
+    -- The customers the model does not know are chosen first (MATERIALIZED):
+    -- on Citus seg_reco.customers and als_customer_factors are distributed
+    -- (co-located: the choice runs in the shards), and recommend_for then
+    -- runs on the coordinator over the intermediate result.
+    RETURN QUERY
+    WITH c AS MATERIALIZED (
+        SELECT c.customer_id
+          FROM seg_reco.customers c
+         WHERE (pipeline_recommendations.customer_ids IS NULL
+                OR c.customer_id IN (SELECT DISTINCT i.id FROM unnest(pipeline_recommendations.customer_ids) i(id)))
+           AND NOT EXISTS (SELECT 1 FROM seg_reco.als_customer_factors f
+                            WHERE f.model = 'default' AND f.customer_id = c.customer_id))
+    SELECT c.customer_id, r.product_id, r.score, r.rank, coalesce(r.sources[1], 'popularity'), r.sources
+      FROM c
+      CROSS JOIN LATERAL seg_reco.recommend_for(c.customer_id, v_n, diversity => v_div,
+                                                max_per_category => v_cap) r;
+END;
+$fn$;
+CREATE OR REPLACE PROCEDURE seg_reco._refresh_steps(idle_before jsonb, INOUT run bigint, mode text DEFAULT NULL)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+DECLARE
+    v_run bigint := nextval('seg_reco.refresh_run_seq');
+    v_t0 timestamptz;
+    v_rows bigint;
+    v_detail jsonb;
+    v_plan jsonb;
+    v_kind text;
+    v_full boolean;
+    v_changed bigint[];
+BEGIN
+    run := v_run;
+    -- on Citus (seg_reco.distribute()) the steps write reference tables
+    -- that distributed tables have foreign keys to: one connection per node
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    END IF;
+    -- one run at a time (readers of the state take no conflicting lock)
+    LOCK TABLE seg_reco.refresh_state IN SHARE ROW EXCLUSIVE MODE;
+    v_plan := seg_reco._refresh_plan(mode);
+    v_kind := v_plan ->> 'kind';
+    v_full := v_kind = 'full';
+    PERFORM seg_reco._progress_begin('refresh', 11);
+    PERFORM seg_reco._progress_step('refresh', 'customer_features');
+    v_t0 := clock_timestamp();
+    v_detail := v_plan || seg_reco._customer_state_refresh(v_full);
+    IF NOT v_full THEN
+        v_changed := ARRAY(SELECT c.customer_id FROM pg_temp.seg_reco_changed c ORDER BY c.customer_id);
+    END IF;
+    IF v_full THEN
+        -- statistics for the next incremental run's lookups by customer
+        ANALYZE seg_reco.customer_state;
+    END IF;
+    v_detail := v_detail || jsonb_build_object('features_written', seg_reco._customer_features_update(v_changed));
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_feature_values;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'customer_features', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory(), v_kind);
+
+    PERFORM seg_reco._progress_step('refresh', 'clusters');
+    v_t0 := clock_timestamp();
+    IF v_full THEN
+        v_detail := seg_reco.refresh_clusters();
+        ANALYZE seg_reco.customer_clusters;
+    ELSE
+        v_detail := seg_reco._refresh_clusters_stored(v_changed);
+    END IF;
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_clusters;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'clusters', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory(), v_kind);
+
+    PERFORM seg_reco._progress_step('refresh', 'customer_value');
+    v_t0 := clock_timestamp();
+    IF v_full THEN
+        v_detail := seg_reco.refresh_value();
+    ELSE
+        v_detail := seg_reco._refresh_value_stored();
+    END IF;
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_value;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'customer_value', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory(), v_kind);
+
+    PERFORM seg_reco._progress_step('refresh', 'content');
+    v_t0 := clock_timestamp();
+    IF v_full THEN
+        v_detail := seg_reco.build_content();
+    ELSE
+        v_detail := jsonb_build_object('models', 'kept');
+    END IF;
+    SELECT count(*) INTO v_rows FROM seg_reco.product_content;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'content', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory(), v_kind);
+
+    PERFORM seg_reco._progress_step('refresh', 'popularity');
+    v_t0 := clock_timestamp();
+    IF v_full THEN
+        v_detail := seg_reco.build_popularity();
+    ELSE
+        v_detail := jsonb_build_object('models', 'kept');
+    END IF;
+    SELECT count(*) INTO v_rows FROM seg_reco.segment_popularity;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'popularity', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory(), v_kind);
+
+    PERFORM seg_reco._progress_step('refresh', 'rules');
+    v_t0 := clock_timestamp();
+    IF v_full THEN
+        v_detail := seg_reco.build_rules();
+    ELSE
+        v_detail := jsonb_build_object('models', 'kept');
+    END IF;
+    SELECT count(*) INTO v_rows FROM seg_reco.product_rules;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'rules', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory(), v_kind);
+
+    -- The ALS model and the lists.  A full run trains the model and
+    -- rebuilds every list.  An incremental run folds the customers whose
+    -- lines changed (v_changed, sorted; also in pg_temp.seg_reco_changed)
+    -- into the stored model against its fixed product factors, and
+    -- replaces their lists only, in the served slot, as long as every other
+    -- input of the lists (model version, content, popularity, settings,
+    -- catalogue) is what their last full rebuild used; otherwise everyone's.
+    -- The other lists keep the buy-again timing of the date they were
+    -- computed at (recommendations_active.inputs, as_of), until the next
+    -- full run.
+    PERFORM seg_reco._progress_step('refresh', 'als_model');
+    v_t0 := clock_timestamp();
+    IF v_full THEN
+        v_detail := seg_reco.refresh_als();
+        ANALYZE seg_reco.als_customer_factors;
+    ELSE
+        v_detail := jsonb_build_object('models', 'kept', 'fold_in', seg_reco.als_fold_in('default', v_changed));
+    END IF;
+    SELECT count(*) INTO v_rows FROM seg_reco.als_customer_factors f WHERE f.model = 'default';
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'als_model', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory(), v_kind);
+
+    PERFORM seg_reco._progress_step('refresh', 'recommendations');
+    v_t0 := clock_timestamp();
+    IF v_full THEN
+        v_detail := seg_reco.refresh_recommendations();
+    ELSE
+        IF (SELECT a.inputs - 'as_of' FROM seg_reco.recommendations_active a)
+           = seg_reco._recommendations_inputs() - 'as_of' THEN
+            v_detail := seg_reco.refresh_recommendations(v_changed)
+                        || jsonb_build_object('lists', 'changed customers');
+        ELSE
+            v_detail := seg_reco.refresh_recommendations()
+                        || jsonb_build_object('lists', 'all',
+                                              'reason', 'inputs changed since the last full rebuild');
+        END IF;
+    END IF;
+    v_rows := (v_detail ->> 'rows')::bigint;
+    v_detail := (v_detail - 'rows')
+                || jsonb_build_object('before_fill',
+                                      coalesce(idle_before,
+                                               jsonb_build_object('emptied', 'no', 'reason',
+                                                                  'refresh() ran in a transaction block or a function')));
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'recommendations', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory(), v_kind);
+
+    PERFORM seg_reco._progress_step('refresh', 'customer_segments');
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco._customer_rfm_update(v_changed);
+    SELECT count(*) INTO v_rows FROM seg_reco.customer_rfm;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'customer_segments', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory(), v_kind);
+
+    PERFORM seg_reco._progress_step('refresh', 'segment_summary');
+    v_t0 := clock_timestamp();
+    REFRESH MATERIALIZED VIEW CONCURRENTLY seg_reco.segment_summary;
+    SELECT count(*) INTO v_rows FROM seg_reco.segment_summary;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'segment_summary', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, NULL,
+         seg_reco._progress_peak_memory(), v_kind);
+
+    PERFORM seg_reco._progress_step('refresh', 'cohorts');
+    v_t0 := clock_timestamp();
+    v_detail := seg_reco._cohorts_update(v_changed);
+    SELECT count(*) INTO v_rows FROM seg_reco.cohorts;
+    INSERT INTO seg_reco.refresh_log VALUES
+        (v_run, 'cohorts', v_t0, clock_timestamp(),
+         round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1), v_rows, v_detail,
+         seg_reco._progress_peak_memory(), v_kind);
+
+    IF v_full THEN
+        -- the models an incremental run may keep: all trained in this run
+        UPDATE seg_reco.refresh_state
+           SET last_full_run = v_run, last_full_at = now(), model_settings = seg_reco._model_settings(),
+               models_complete = NOT EXISTS (SELECT 1 FROM seg_reco.refresh_log l
+                                              WHERE l.run_id = v_run
+                                                AND l.step IN ('clusters', 'customer_value', 'als_model')
+                                                AND (l.detail ? 'skipped' OR l.row_count = 0));
+    END IF;
+    PERFORM seg_reco._progress_end('refresh');
+END;
+$fn$;
+CREATE OR REPLACE FUNCTION seg_reco.distribute()
+RETURNS TABLE (relation text, distribution text, action text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_n bigint;
+    v_t record;
+    v_fk record;
+    v_fks text[] := '{}';
+    v_def text;
+    v_worker_ddl text[] := '{}';
+    v_ok boolean;
+    v_msg text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
+        RAISE EXCEPTION 'seg_reco.distribute() needs Citus'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'The extension citus is not created in this database.',
+                  HINT = 'Run it on the coordinator of a Citus cluster (CREATE EXTENSION citus, then the workers with citus_add_node); on a single node seg_reco needs no distribution.';
+    END IF;
+    EXECUTE 'SELECT count(*) FROM pg_catalog.citus_get_active_worker_nodes()' INTO v_n;
+    IF v_n = 0 THEN
+        RAISE EXCEPTION 'the Citus cluster has no active worker'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'pg_catalog.citus_get_active_worker_nodes() returns no row.',
+                  HINT = 'Add the workers first: SELECT citus_add_node(host, port) on the coordinator.';
+    END IF;
+    -- foreign keys to a reference table: Citus then needs one connection
+    -- per node for the whole transaction
+    PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    IF EXISTS (SELECT 1 FROM seg_reco.sources) THEN
+        RAISE EXCEPTION 'seg_reco.distribute() does not yet handle sources set by use_source'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = format('Sources read from your relations: %s.',
+                                  (SELECT string_agg(s.relation, ', ' ORDER BY s.relation) FROM seg_reco.sources s)),
+                  HINT = 'Load the data into seg_reco''s own tables, or distribute your tables by customer id yourself.';
+    END IF;
+
+    -- the tables of this step: what they become
+    CREATE TEMP TABLE IF NOT EXISTS distribute_plan
+        (ord integer, rel text, dist text, pkey text) ON COMMIT DROP;
+    TRUNCATE distribute_plan;
+    INSERT INTO distribute_plan VALUES
+        (1, 'products', 'reference', NULL),
+        (2, 'customers', 'customer_id', NULL),
+        (3, 'transactions', 'customer_id', 'customer_id, line_id'),
+        (4, 'digital_events', 'customer_id', 'customer_id, event_id'),
+        (5, 'demo_truth', 'customer_id', NULL),
+        -- what the serving functions read, so that a call delegated to the
+        -- worker holding the customer finds it there: the global tables
+        -- (settings, models, product factors, content vectors, popularity,
+        -- rules) as reference tables, the customer's own rows (factors,
+        -- next-basket neighbours) co-located with customers
+        (6, 'setting_defaults', 'reference', NULL),
+        (7, 'settings', 'reference', NULL),
+        (8, 'models', 'reference', NULL),
+        (9, 'als_product_factors', 'reference', NULL),
+        (10, 'content_terms', 'reference', NULL),
+        (11, 'product_content', 'reference', NULL),
+        (12, 'content_version', 'reference', NULL),
+        (13, 'segment_popularity', 'reference', NULL),
+        (14, 'popularity_info', 'reference', NULL),
+        (15, 'product_rules', 'reference', NULL),
+        (16, 'product_rules_info', 'reference', NULL),
+        (17, 'als_customer_factors', 'customer_id', NULL),
+        (18, 'nextbasket_neighbours', 'customer_id', NULL);
+    DELETE FROM distribute_plan p
+     WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+                     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = 'seg_reco' AND c.relname = p.rel
+                      AND c.oid IN (SELECT d.logicalrelid FROM pg_catalog.pg_dist_partition d));
+    -- the tables (none left on a second call)
+    <<tables>>
+    BEGIN
+        IF NOT EXISTS (SELECT 1 FROM distribute_plan) THEN
+            EXIT tables;
+        END IF;
+
+        -- Citus distributes no table with triggers (and knows no transition
+        -- tables): say which, before anything changes
+        SELECT string_agg(format('%s on seg_reco.%s', t.tgname, c.relname), ', ' ORDER BY c.relname, t.tgname)
+          INTO v_msg
+          FROM pg_catalog.pg_trigger t
+          JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE NOT t.tgisinternal AND n.nspname = 'seg_reco'
+           AND c.relname IN (SELECT p.rel FROM distribute_plan p)
+           AND t.tgfoid <> 'seg_reco._capture_changes()'::pg_catalog.regprocedure;
+        IF v_msg IS NOT NULL THEN
+            RAISE EXCEPTION 'Citus cannot distribute tables with triggers'
+                USING ERRCODE = 'feature_not_supported',
+                      DETAIL = format('Triggers: %s.', v_msg),
+                      HINT = 'Drop the triggers first (changes on a distributed table cannot be captured by triggers with transition tables), then call seg_reco.distribute() again.';
+        END IF;
+
+        -- seg_reco's own capture triggers (the incremental refresh) cannot stay
+        -- on a distributed table: dropped here and on the workers; refresh()
+        -- then runs full every time (refresh_log's reason says why)
+        FOR v_t IN
+            SELECT c.relname, t.tgname
+              FROM pg_catalog.pg_trigger t
+              JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'seg_reco' AND c.relname IN (SELECT p.rel FROM distribute_plan p)
+               AND t.tgfoid = 'seg_reco._capture_changes()'::pg_catalog.regprocedure
+             ORDER BY c.relname, t.tgname
+        LOOP
+            EXECUTE format('DROP TRIGGER %I ON seg_reco.%I', v_t.tgname, v_t.relname);
+            v_worker_ddl := v_worker_ddl || format('DROP TRIGGER IF EXISTS %I ON seg_reco.%I', v_t.tgname, v_t.relname);
+        END LOOP;
+
+        -- foreign keys from or to a table of this step: dropped now, re-created
+        -- when every table is in place
+        FOR v_fk IN
+            SELECT c.conname, c.conrelid::regclass AS rel, pg_catalog.pg_get_constraintdef(c.oid) AS def
+              FROM pg_catalog.pg_constraint c
+             WHERE c.contype = 'f' AND c.connamespace = 'seg_reco'::regnamespace
+               AND (c.conrelid IN (SELECT format('seg_reco.%I', p.rel)::regclass FROM distribute_plan p)
+                    OR c.confrelid IN (SELECT format('seg_reco.%I', p.rel)::regclass FROM distribute_plan p))
+             ORDER BY c.conrelid::regclass::text, c.conname
+        LOOP
+            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', v_fk.rel, v_fk.conname);
+            v_worker_ddl := v_worker_ddl || format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', v_fk.rel, v_fk.conname);
+            v_fks := v_fks || format('ALTER TABLE %s ADD CONSTRAINT %I %s', v_fk.rel, v_fk.conname, v_fk.def);
+        END LOOP;
+
+        -- the non-members' lines
+        IF EXISTS (SELECT 1 FROM distribute_plan p WHERE p.rel = 'transactions') THEN
+            -- (an extension member, empty until now: dropped with the extension)
+            WITH moved AS (DELETE FROM seg_reco.transactions t WHERE t.customer_id IS NULL RETURNING t.*)
+            INSERT INTO seg_reco.nonmember_transactions
+                (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price,
+                 discount, amount, channel)
+            SELECT m.line_id, m.receipt_id, m.customer_id, m.product_id, m.store_id, m.ts, m.quantity,
+                   m.unit_price, m.discount, m.amount, m.channel
+              FROM moved m;
+            GET DIAGNOSTICS v_n = ROW_COUNT;
+            EXECUTE $q$SELECT pg_catalog.create_distributed_table('seg_reco.nonmember_transactions', 'receipt_id',
+                                                                   colocate_with => 'none')$q$;
+            EXECUTE $q$SELECT pg_catalog.truncate_local_data_after_distributing_table('seg_reco.nonmember_transactions')$q$;
+            relation := 'nonmember_transactions'; distribution := 'receipt_id';
+            action := format('distributed; %s lines of non-members moved from transactions', v_n);
+            RETURN NEXT;
+            ALTER TABLE seg_reco.transactions ALTER COLUMN customer_id SET NOT NULL;
+        END IF;
+
+        -- the workers' copies of the tables become the shells of the
+        -- distributed tables: the same keys as here (they are empty, and local
+        -- tables of the workers until now)
+        FOR v_t IN SELECT * FROM distribute_plan p WHERE p.pkey IS NOT NULL ORDER BY p.ord LOOP
+            v_def := format('ALTER TABLE seg_reco.%I DROP CONSTRAINT %I, ADD PRIMARY KEY (%s)',
+                            v_t.rel, v_t.rel || '_pkey', v_t.pkey);
+            EXECUTE v_def;
+            v_worker_ddl := v_worker_ddl || v_def;
+        END LOOP;
+        FOREACH v_def IN ARRAY v_worker_ddl LOOP
+            EXECUTE 'SELECT bool_and(w.success), string_agg(w.result, ''; '') FILTER (WHERE NOT w.success)
+                       FROM pg_catalog.run_command_on_workers($1) w'
+               INTO v_ok, v_msg USING v_def;
+            IF NOT v_ok THEN
+                RAISE EXCEPTION 'a worker refused: %', v_def
+                    USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = v_msg,
+                          HINT = 'Check the worker''s copy of the table (CREATE EXTENSION seg_reco there at the same version).';
+            END IF;
+        END LOOP;
+
+        FOR v_t IN SELECT * FROM distribute_plan p ORDER BY p.ord LOOP
+            IF v_t.dist = 'reference' THEN
+                EXECUTE format('SELECT pg_catalog.create_reference_table(%L)', 'seg_reco.' || v_t.rel);
+            ELSIF v_t.rel = 'customers' THEN
+                EXECUTE format('SELECT pg_catalog.create_distributed_table(%L, %L)', 'seg_reco.' || v_t.rel, v_t.dist);
+            ELSE
+                EXECUTE format('SELECT pg_catalog.create_distributed_table(%L, %L, colocate_with => %L)',
+                               'seg_reco.' || v_t.rel, v_t.dist, 'seg_reco.customers');
+            END IF;
+            -- the coordinator's own copy of the rows, now in the shards
+            EXECUTE format('SELECT pg_catalog.truncate_local_data_after_distributing_table(%L)', 'seg_reco.' || v_t.rel);
+            relation := v_t.rel; distribution := v_t.dist;
+            action := CASE WHEN v_t.dist = 'reference' THEN 'reference table'
+                           ELSE 'distributed, co-located with customers' END
+                      || CASE WHEN v_t.pkey IS NOT NULL THEN format('; primary key (%s)', v_t.pkey) ELSE '' END;
+            RETURN NEXT;
+        END LOOP;
+
+        FOREACH v_def IN ARRAY v_fks LOOP
+            EXECUTE v_def;
+        END LOOP;
+    END tables;
+
+    -- the serving functions, distributed by their customer argument: a
+    -- call for one customer on the coordinator (SELECT
+    -- seg_reco.recommend_for(42)) runs on the worker holding the customer
+    FOR v_t IN
+        SELECT f.sig::regprocedure AS fn
+          FROM unnest(ARRAY['seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text, jsonb, float8, integer, bigint[], jsonb, date)',
+                            'seg_reco.why_recommended(bigint, bigint, integer, text)',
+                            'seg_reco.buy_again_scores(bigint, integer, date)',
+                            'seg_reco.content_scores(bigint, integer, date, float8, boolean, boolean)',
+                            'seg_reco.cold_start_recommendations(bigint, integer, integer)']) WITH ORDINALITY f(sig, ord)
+         WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object o
+                            WHERE o.classid = 'pg_catalog.pg_proc'::regclass AND o.objid = f.sig::regprocedure
+                              AND o.distribution_argument_index IS NOT NULL)
+         ORDER BY f.ord
+    LOOP
+        EXECUTE format('SELECT pg_catalog.create_distributed_function(%L, %L, colocate_with => %L)',
+                       v_t.fn::text, 'customer_id', 'seg_reco.customers');
+        relation := v_t.fn::text; distribution := 'customer_id';
+        action := 'function distributed, co-located with customers';
+        RETURN NEXT;
+    END LOOP;
+    -- Per row of a query over a distributed table these run inside the
+    -- query of a shard, on a worker, where Citus refuses the queries they
+    -- make (cannot execute a distributed query from a query on a shard)
+    -- unless citus.allow_nested_distributed_execution is on.  What they read
+    -- is safe to read there: reference tables (read from the node's own
+    -- copy), the customer's own rows (in the co-located shard, on the same
+    -- node) and default_as_of()'s latest line (committed lines of every
+    -- shard); they write nothing.  So it is on for them alone, not for a
+    -- role (set again at every call: an upgrade that replaces a function
+    -- resets it).
+    FOREACH v_msg IN ARRAY ARRAY['seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text, jsonb, float8, integer, bigint[], jsonb, date)',
+                                 'seg_reco.why_recommended(bigint, bigint, integer, text)',
+                                 'seg_reco.buy_again_scores(bigint, integer, date)',
+                                 'seg_reco.content_scores(bigint, integer, date, float8, boolean, boolean)',
+                                 'seg_reco.cold_start_recommendations(bigint, integer, integer)',
+                                 'seg_reco.kmeans_assign(float8[], text)'] LOOP
+        v_def := format('ALTER FUNCTION %s SET citus.allow_nested_distributed_execution = on',
+                        v_msg::regprocedure::text);
+        EXECUTE v_def;
+        -- (Citus passes it on to the workers for the distributed functions
+        -- only, and refuses it there: kmeans_assign is not one)
+        CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object o
+                               WHERE o.classid = 'pg_catalog.pg_proc'::regclass
+                                 AND o.objid = v_msg::regprocedure
+                                 AND o.distribution_argument_index IS NOT NULL);
+        EXECUTE 'SELECT bool_and(w.success), string_agg(w.result, ''; '') FILTER (WHERE NOT w.success)
+                   FROM pg_catalog.run_command_on_workers($1) w'
+           INTO v_ok, v_msg USING v_def;
+        IF NOT v_ok THEN
+            RAISE EXCEPTION 'a worker refused: %', v_def
+                USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = v_msg,
+                      HINT = 'Check the worker''s copy of the function (CREATE EXTENSION seg_reco there at the same version).';
+        END IF;
+    END LOOP;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours), products, settings, models and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
