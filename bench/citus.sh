@@ -22,7 +22,9 @@
 #   features             compute_customer_features(default_as_of())
 #   refresh              CALL seg_reco.refresh('full')
 #   recommend_for        pgbench, one client, --calls calls for random
-#                        customers; the mean latency (ms)
+#                        customers, SELECT seg_reco.recommend_for(c, 10) (on
+#                        Citus delegated to the customer's worker); the mean
+#                        latency (ms)
 # and, on Citus only, distribute() (its time is not part of the ratios).
 # The single node is scripts/cluster.sh's cluster (SEG_RECO_PGPORT), database
 # citus_bench; the Citus cluster scripts/citus.sh's (SEG_RECO_CITUS_PGPORT),
@@ -82,7 +84,8 @@ SQL
 latency_on() {
     local where=$1 log=$2 host port db script=$OUT/recommend_for.sql n
     n=$(run_on "$where" -Atc "SELECT max(customer_id) FROM seg_reco.customers")
-    printf '\\set c random(1, %s)\nSELECT count(*) FROM seg_reco.recommend_for(:c, 10);\n' "$n" >"$script"
+    # (SELECT f(...): on Citus the call is delegated to the customer's worker)
+    printf '\\set c random(1, %s)\nSELECT seg_reco.recommend_for(:c, 10);\n' "$n" >"$script"
     if [[ $where == single ]]; then host=$SOCKDIR; port=$PORT; db=$SDB
     else host=$CITUS_SOCK; port=$(citus_port 0); db=$DB; fi
     "$PGBIN/pgbench" -n -h "$host" -p "$port" -U postgres -c 1 -t "$CALLS" -f "$script" "$db" >"$log" 2>&1 ||
@@ -112,10 +115,7 @@ for s in $SCALES; do
     say "==> scale $s ($c customers)"
     psql_db postgres -q -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $SDB" -c "CREATE DATABASE $SDB"
     psql_db "$SDB" -q -c "SET client_min_messages = warning" -c "CREATE EXTENSION seg_reco"
-    # distribute() made nonmember_transactions, which is no member of the
-    # extension: left behind, it meets the next CREATE EXTENSION
     citus_psql 0 -q -c "SET client_min_messages = warning" \
-        -c "DROP TABLE IF EXISTS seg_reco.nonmember_transactions" \
         -c "DROP EXTENSION IF EXISTS seg_reco CASCADE" -c "CREATE EXTENSION seg_reco"
     for where in single citus; do
         t0=$EPOCHREALTIME

@@ -2987,6 +2987,18 @@ BEGIN
     DELETE FROM seg_reco.content_terms;
     SELECT count(*) INTO v_n FROM seg_reco.products;
 
+    -- each product's features and vectors in temporary tables, written to
+    -- the terms and vectors by plain INSERT ... SELECT from them (on Citus
+    -- those are reference tables: a statement writing one that reads other
+    -- tables is sent whole to the workers, and fails there)
+    IF pg_catalog.to_regclass('pg_temp.seg_reco_content_tf') IS NULL THEN
+        CREATE TEMP TABLE seg_reco_content_tf
+            (product_id bigint, lexeme text, kind text, tf float8) ON COMMIT DROP;
+        CREATE TEMP TABLE seg_reco_content_vec
+            (product_id bigint, terms integer[], weights real[], active boolean) ON COMMIT DROP;
+    ELSE
+        TRUNCATE pg_temp.seg_reco_content_tf, pg_temp.seg_reco_content_vec;
+    END IF;
     WITH lex AS MATERIALIZED (
         -- every occurrence of a kept lexeme: field, position, field weight
         SELECT p.product_id, f.fno, f.w, u.lexeme, pos.pos
@@ -3023,22 +3035,22 @@ BEGIN
                (CASE WHEN p.organic THEN 'organic' END, v_a[5]),
                (CASE WHEN p.vegetarian THEN 'vegetarian' END, v_a[6])) a(feature, w)
          WHERE a.w > 0 AND a.feature IS NOT NULL AND a.feature OPERATOR(pg_catalog.!~) ':$'
-    ), tf AS MATERIALIZED (
-        SELECT f.product_id, f.feature AS lexeme, min(f.kind) AS kind, sum(f.tf)::float8 AS tf
-          FROM feat f
-         GROUP BY f.product_id, f.feature
-    ), vocab AS (
-        -- a feature every product holds tells no two products apart
-        INSERT INTO seg_reco.content_terms (term_id, lexeme, df, idf, kind)
-        SELECT (row_number() OVER (ORDER BY d.lexeme COLLATE "C"))::integer, d.lexeme, d.df::integer,
-               ln((1 + v_n)::float8 / (1 + d.df)::float8) + 1, d.kind
-          FROM (SELECT tf.lexeme, count(*) AS df, min(tf.kind) AS kind FROM tf GROUP BY tf.lexeme) d
-         WHERE d.df < v_n OR v_n = 1
-        RETURNING term_id, lexeme, idf
-    ), w AS (
+    )
+    INSERT INTO pg_temp.seg_reco_content_tf (product_id, lexeme, kind, tf)
+    SELECT f.product_id, f.feature, min(f.kind), sum(f.tf)::float8
+      FROM feat f
+     GROUP BY f.product_id, f.feature;
+    -- a feature every product holds tells no two products apart
+    INSERT INTO seg_reco.content_terms (term_id, lexeme, df, idf, kind)
+    SELECT (row_number() OVER (ORDER BY d.lexeme COLLATE "C"))::integer, d.lexeme, d.df::integer,
+           ln((1 + v_n)::float8 / (1 + d.df)::float8) + 1, d.kind
+      FROM (SELECT tf.lexeme, count(*) AS df, min(tf.kind) AS kind
+              FROM pg_temp.seg_reco_content_tf tf GROUP BY tf.lexeme) d
+     WHERE d.df < v_n OR v_n = 1;
+    WITH w AS (
         SELECT tf.product_id, v.term_id,
                (CASE WHEN sublinear_tf AND tf.tf > 1 THEN 1 + ln(tf.tf) ELSE tf.tf END) * v.idf AS w
-          FROM tf JOIN vocab v ON v.lexeme = tf.lexeme
+          FROM pg_temp.seg_reco_content_tf tf JOIN seg_reco.content_terms v ON v.lexeme = tf.lexeme
     ), vec AS (
         SELECT w.product_id,
                array_agg(w.term_id ORDER BY w.term_id) AS terms,
@@ -3048,9 +3060,11 @@ BEGIN
          WHERE n.norm > 0
          GROUP BY w.product_id
     )
-    INSERT INTO seg_reco.product_content (product_id, terms, weights, active)
+    INSERT INTO pg_temp.seg_reco_content_vec (product_id, terms, weights, active)
     SELECT p.product_id, coalesce(vec.terms, '{}'), coalesce(vec.weights, '{}'), coalesce(p.active, true)
       FROM seg_reco.products p LEFT JOIN vec ON vec.product_id = p.product_id;
+    INSERT INTO seg_reco.product_content (product_id, terms, weights, active)
+    SELECT v.product_id, v.terms, v.weights, v.active FROM pg_temp.seg_reco_content_vec v;
 
     SELECT count(*), count(*) FILTER (WHERE t.kind = 'bigram'), count(*) FILTER (WHERE t.kind = 'attribute')
       INTO v_terms, v_bigrams, v_attrs FROM seg_reco.content_terms t;
@@ -5575,21 +5589,21 @@ BEGIN
                                   max_per_category => v_cap, customer_ids => customer_ids) r;
     -- customer_ids: through the primary key, not a scan of every customer.
     -- The customers the model does not know are chosen first (MATERIALIZED):
-    -- on Citus seg_reco.customers is distributed and als_customer_factors
-    -- may not be, and a distributed table meets a local one only through an
-    -- intermediate result; recommend_for then runs on the coordinator.
+    -- on Citus seg_reco.customers and als_customer_factors are distributed
+    -- (co-located: the choice runs in the shards), and recommend_for then
+    -- runs on the coordinator over the intermediate result.
     RETURN QUERY
     WITH c AS MATERIALIZED (
         SELECT c.customer_id
           FROM seg_reco.customers c
-         WHERE pipeline_recommendations.customer_ids IS NULL
-            OR c.customer_id IN (SELECT DISTINCT i.id FROM unnest(pipeline_recommendations.customer_ids) i(id)))
+         WHERE (pipeline_recommendations.customer_ids IS NULL
+                OR c.customer_id IN (SELECT DISTINCT i.id FROM unnest(pipeline_recommendations.customer_ids) i(id)))
+           AND NOT EXISTS (SELECT 1 FROM seg_reco.als_customer_factors f
+                            WHERE f.model = 'default' AND f.customer_id = c.customer_id))
     SELECT c.customer_id, r.product_id, r.score, r.rank, coalesce(r.sources[1], 'popularity'), r.sources
       FROM c
       CROSS JOIN LATERAL seg_reco.recommend_for(c.customer_id, v_n, diversity => v_div,
-                                                max_per_category => v_cap) r
-     WHERE NOT EXISTS (SELECT 1 FROM seg_reco.als_customer_factors f
-                        WHERE f.model = 'default' AND f.customer_id = c.customer_id);
+                                                max_per_category => v_cap) r;
 END;
 $fn$;
 COMMENT ON FUNCTION seg_reco.pipeline_recommendations(bigint[]) IS 'top-N products per customer (or per customer of customer_ids) from the hybrid blend with the default ALS model (recommend_all), recommend_for (fold-in or demographic cold start) for customers the model does not know';
@@ -5805,122 +5819,202 @@ BEGIN
         (2, 'customers', 'customer_id', NULL),
         (3, 'transactions', 'customer_id', 'customer_id, line_id'),
         (4, 'digital_events', 'customer_id', 'customer_id, event_id'),
-        (5, 'demo_truth', 'customer_id', NULL);
+        (5, 'demo_truth', 'customer_id', NULL),
+        -- what the serving functions read, so that a call delegated to the
+        -- worker holding the customer finds it there: the global tables
+        -- (settings, models, product factors, content vectors, popularity,
+        -- rules) as reference tables, the customer's own rows (factors,
+        -- next-basket neighbours) co-located with customers
+        (6, 'setting_defaults', 'reference', NULL),
+        (7, 'settings', 'reference', NULL),
+        (8, 'models', 'reference', NULL),
+        (9, 'als_product_factors', 'reference', NULL),
+        (10, 'content_terms', 'reference', NULL),
+        (11, 'product_content', 'reference', NULL),
+        (12, 'content_version', 'reference', NULL),
+        (13, 'segment_popularity', 'reference', NULL),
+        (14, 'popularity_info', 'reference', NULL),
+        (15, 'product_rules', 'reference', NULL),
+        (16, 'product_rules_info', 'reference', NULL),
+        (17, 'als_customer_factors', 'customer_id', NULL),
+        (18, 'nextbasket_neighbours', 'customer_id', NULL);
     DELETE FROM distribute_plan p
      WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c
                      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                     WHERE n.nspname = 'seg_reco' AND c.relname = p.rel
                       AND c.oid IN (SELECT d.logicalrelid FROM pg_catalog.pg_dist_partition d));
-    IF NOT EXISTS (SELECT 1 FROM distribute_plan) THEN
-        RETURN;
-    END IF;
+    -- the tables (none left on a second call)
+    <<tables>>
+    BEGIN
+        IF NOT EXISTS (SELECT 1 FROM distribute_plan) THEN
+            EXIT tables;
+        END IF;
 
-    -- Citus distributes no table with triggers (and knows no transition
-    -- tables): say which, before anything changes
-    SELECT string_agg(format('%s on seg_reco.%s', t.tgname, c.relname), ', ' ORDER BY c.relname, t.tgname)
-      INTO v_msg
-      FROM pg_catalog.pg_trigger t
-      JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
-      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-     WHERE NOT t.tgisinternal AND n.nspname = 'seg_reco'
-       AND c.relname IN (SELECT p.rel FROM distribute_plan p)
-       AND t.tgfoid <> 'seg_reco._capture_changes()'::pg_catalog.regprocedure;
-    IF v_msg IS NOT NULL THEN
-        RAISE EXCEPTION 'Citus cannot distribute tables with triggers'
-            USING ERRCODE = 'feature_not_supported',
-                  DETAIL = format('Triggers: %s.', v_msg),
-                  HINT = 'Drop the triggers first (changes on a distributed table cannot be captured by triggers with transition tables), then call seg_reco.distribute() again.';
-    END IF;
-
-    -- seg_reco's own capture triggers (the incremental refresh) cannot stay
-    -- on a distributed table: dropped here and on the workers; refresh()
-    -- then runs full every time (refresh_log's reason says why)
-    FOR v_t IN
-        SELECT c.relname, t.tgname
+        -- Citus distributes no table with triggers (and knows no transition
+        -- tables): say which, before anything changes
+        SELECT string_agg(format('%s on seg_reco.%s', t.tgname, c.relname), ', ' ORDER BY c.relname, t.tgname)
+          INTO v_msg
           FROM pg_catalog.pg_trigger t
           JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = 'seg_reco' AND c.relname IN (SELECT p.rel FROM distribute_plan p)
-           AND t.tgfoid = 'seg_reco._capture_changes()'::pg_catalog.regprocedure
-         ORDER BY c.relname, t.tgname
-    LOOP
-        EXECUTE format('DROP TRIGGER %I ON seg_reco.%I', v_t.tgname, v_t.relname);
-        v_worker_ddl := v_worker_ddl || format('DROP TRIGGER IF EXISTS %I ON seg_reco.%I', v_t.tgname, v_t.relname);
-    END LOOP;
+         WHERE NOT t.tgisinternal AND n.nspname = 'seg_reco'
+           AND c.relname IN (SELECT p.rel FROM distribute_plan p)
+           AND t.tgfoid <> 'seg_reco._capture_changes()'::pg_catalog.regprocedure;
+        IF v_msg IS NOT NULL THEN
+            RAISE EXCEPTION 'Citus cannot distribute tables with triggers'
+                USING ERRCODE = 'feature_not_supported',
+                      DETAIL = format('Triggers: %s.', v_msg),
+                      HINT = 'Drop the triggers first (changes on a distributed table cannot be captured by triggers with transition tables), then call seg_reco.distribute() again.';
+        END IF;
 
-    -- foreign keys from or to a table of this step: dropped now, re-created
-    -- when every table is in place
-    FOR v_fk IN
-        SELECT c.conname, c.conrelid::regclass AS rel, pg_catalog.pg_get_constraintdef(c.oid) AS def
-          FROM pg_catalog.pg_constraint c
-         WHERE c.contype = 'f' AND c.connamespace = 'seg_reco'::regnamespace
-           AND (c.conrelid IN (SELECT format('seg_reco.%I', p.rel)::regclass FROM distribute_plan p)
-                OR c.confrelid IN (SELECT format('seg_reco.%I', p.rel)::regclass FROM distribute_plan p))
-         ORDER BY c.conrelid::regclass::text, c.conname
-    LOOP
-        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', v_fk.rel, v_fk.conname);
-        v_worker_ddl := v_worker_ddl || format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', v_fk.rel, v_fk.conname);
-        v_fks := v_fks || format('ALTER TABLE %s ADD CONSTRAINT %I %s', v_fk.rel, v_fk.conname, v_fk.def);
-    END LOOP;
+        -- seg_reco's own capture triggers (the incremental refresh) cannot stay
+        -- on a distributed table: dropped here and on the workers; refresh()
+        -- then runs full every time (refresh_log's reason says why)
+        FOR v_t IN
+            SELECT c.relname, t.tgname
+              FROM pg_catalog.pg_trigger t
+              JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'seg_reco' AND c.relname IN (SELECT p.rel FROM distribute_plan p)
+               AND t.tgfoid = 'seg_reco._capture_changes()'::pg_catalog.regprocedure
+             ORDER BY c.relname, t.tgname
+        LOOP
+            EXECUTE format('DROP TRIGGER %I ON seg_reco.%I', v_t.tgname, v_t.relname);
+            v_worker_ddl := v_worker_ddl || format('DROP TRIGGER IF EXISTS %I ON seg_reco.%I', v_t.tgname, v_t.relname);
+        END LOOP;
 
-    -- the non-members' lines
-    IF EXISTS (SELECT 1 FROM distribute_plan p WHERE p.rel = 'transactions') THEN
-        CREATE TABLE seg_reco.nonmember_transactions
-            (LIKE seg_reco.transactions INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
-        ALTER TABLE seg_reco.nonmember_transactions ADD PRIMARY KEY (receipt_id, line_id);
-        COMMENT ON TABLE seg_reco.nonmember_transactions IS
-            'receipt lines of non-members (customer_id NULL), moved out of seg_reco.transactions by seg_reco.distribute()';
-        WITH moved AS (DELETE FROM seg_reco.transactions t WHERE t.customer_id IS NULL RETURNING t.*)
-        INSERT INTO seg_reco.nonmember_transactions SELECT * FROM moved;
-        GET DIAGNOSTICS v_n = ROW_COUNT;
-        EXECUTE $q$SELECT pg_catalog.create_distributed_table('seg_reco.nonmember_transactions', 'receipt_id',
-                                                               colocate_with => 'none')$q$;
-        relation := 'nonmember_transactions'; distribution := 'receipt_id';
-        action := format('created; %s lines of non-members moved from transactions', v_n);
+        -- foreign keys from or to a table of this step: dropped now, re-created
+        -- when every table is in place
+        FOR v_fk IN
+            SELECT c.conname, c.conrelid::regclass AS rel, pg_catalog.pg_get_constraintdef(c.oid) AS def
+              FROM pg_catalog.pg_constraint c
+             WHERE c.contype = 'f' AND c.connamespace = 'seg_reco'::regnamespace
+               AND (c.conrelid IN (SELECT format('seg_reco.%I', p.rel)::regclass FROM distribute_plan p)
+                    OR c.confrelid IN (SELECT format('seg_reco.%I', p.rel)::regclass FROM distribute_plan p))
+             ORDER BY c.conrelid::regclass::text, c.conname
+        LOOP
+            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', v_fk.rel, v_fk.conname);
+            v_worker_ddl := v_worker_ddl || format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', v_fk.rel, v_fk.conname);
+            v_fks := v_fks || format('ALTER TABLE %s ADD CONSTRAINT %I %s', v_fk.rel, v_fk.conname, v_fk.def);
+        END LOOP;
+
+        -- the non-members' lines
+        IF EXISTS (SELECT 1 FROM distribute_plan p WHERE p.rel = 'transactions') THEN
+            -- (an extension member, empty until now: dropped with the extension)
+            WITH moved AS (DELETE FROM seg_reco.transactions t WHERE t.customer_id IS NULL RETURNING t.*)
+            INSERT INTO seg_reco.nonmember_transactions
+                (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price,
+                 discount, amount, channel)
+            SELECT m.line_id, m.receipt_id, m.customer_id, m.product_id, m.store_id, m.ts, m.quantity,
+                   m.unit_price, m.discount, m.amount, m.channel
+              FROM moved m;
+            GET DIAGNOSTICS v_n = ROW_COUNT;
+            EXECUTE $q$SELECT pg_catalog.create_distributed_table('seg_reco.nonmember_transactions', 'receipt_id',
+                                                                   colocate_with => 'none')$q$;
+            EXECUTE $q$SELECT pg_catalog.truncate_local_data_after_distributing_table('seg_reco.nonmember_transactions')$q$;
+            relation := 'nonmember_transactions'; distribution := 'receipt_id';
+            action := format('distributed; %s lines of non-members moved from transactions', v_n);
+            RETURN NEXT;
+            ALTER TABLE seg_reco.transactions ALTER COLUMN customer_id SET NOT NULL;
+        END IF;
+
+        -- the workers' copies of the tables become the shells of the
+        -- distributed tables: the same keys as here (they are empty, and local
+        -- tables of the workers until now)
+        FOR v_t IN SELECT * FROM distribute_plan p WHERE p.pkey IS NOT NULL ORDER BY p.ord LOOP
+            v_def := format('ALTER TABLE seg_reco.%I DROP CONSTRAINT %I, ADD PRIMARY KEY (%s)',
+                            v_t.rel, v_t.rel || '_pkey', v_t.pkey);
+            EXECUTE v_def;
+            v_worker_ddl := v_worker_ddl || v_def;
+        END LOOP;
+        FOREACH v_def IN ARRAY v_worker_ddl LOOP
+            EXECUTE 'SELECT bool_and(w.success), string_agg(w.result, ''; '') FILTER (WHERE NOT w.success)
+                       FROM pg_catalog.run_command_on_workers($1) w'
+               INTO v_ok, v_msg USING v_def;
+            IF NOT v_ok THEN
+                RAISE EXCEPTION 'a worker refused: %', v_def
+                    USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = v_msg,
+                          HINT = 'Check the worker''s copy of the table (CREATE EXTENSION seg_reco there at the same version).';
+            END IF;
+        END LOOP;
+
+        FOR v_t IN SELECT * FROM distribute_plan p ORDER BY p.ord LOOP
+            IF v_t.dist = 'reference' THEN
+                EXECUTE format('SELECT pg_catalog.create_reference_table(%L)', 'seg_reco.' || v_t.rel);
+            ELSIF v_t.rel = 'customers' THEN
+                EXECUTE format('SELECT pg_catalog.create_distributed_table(%L, %L)', 'seg_reco.' || v_t.rel, v_t.dist);
+            ELSE
+                EXECUTE format('SELECT pg_catalog.create_distributed_table(%L, %L, colocate_with => %L)',
+                               'seg_reco.' || v_t.rel, v_t.dist, 'seg_reco.customers');
+            END IF;
+            -- the coordinator's own copy of the rows, now in the shards
+            EXECUTE format('SELECT pg_catalog.truncate_local_data_after_distributing_table(%L)', 'seg_reco.' || v_t.rel);
+            relation := v_t.rel; distribution := v_t.dist;
+            action := CASE WHEN v_t.dist = 'reference' THEN 'reference table'
+                           ELSE 'distributed, co-located with customers' END
+                      || CASE WHEN v_t.pkey IS NOT NULL THEN format('; primary key (%s)', v_t.pkey) ELSE '' END;
+            RETURN NEXT;
+        END LOOP;
+
+        FOREACH v_def IN ARRAY v_fks LOOP
+            EXECUTE v_def;
+        END LOOP;
+    END tables;
+
+    -- the serving functions, distributed by their customer argument: a
+    -- call for one customer on the coordinator (SELECT
+    -- seg_reco.recommend_for(42)) runs on the worker holding the customer
+    FOR v_t IN
+        SELECT f.sig::regprocedure AS fn
+          FROM unnest(ARRAY['seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text, jsonb, float8, integer, bigint[], jsonb, date)',
+                            'seg_reco.why_recommended(bigint, bigint, integer, text)',
+                            'seg_reco.buy_again_scores(bigint, integer, date)',
+                            'seg_reco.content_scores(bigint, integer, date, float8, boolean, boolean)',
+                            'seg_reco.cold_start_recommendations(bigint, integer, integer)']) WITH ORDINALITY f(sig, ord)
+         WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object o
+                            WHERE o.classid = 'pg_catalog.pg_proc'::regclass AND o.objid = f.sig::regprocedure
+                              AND o.distribution_argument_index IS NOT NULL)
+         ORDER BY f.ord
+    LOOP
+        EXECUTE format('SELECT pg_catalog.create_distributed_function(%L, %L, colocate_with => %L)',
+                       v_t.fn::text, 'customer_id', 'seg_reco.customers');
+        relation := v_t.fn::text; distribution := 'customer_id';
+        action := 'function distributed, co-located with customers';
         RETURN NEXT;
-        ALTER TABLE seg_reco.transactions ALTER COLUMN customer_id SET NOT NULL;
-    END IF;
-
-    -- the workers' copies of the tables become the shells of the
-    -- distributed tables: the same keys as here (they are empty, and local
-    -- tables of the workers until now)
-    FOR v_t IN SELECT * FROM distribute_plan p WHERE p.pkey IS NOT NULL ORDER BY p.ord LOOP
-        v_def := format('ALTER TABLE seg_reco.%I DROP CONSTRAINT %I, ADD PRIMARY KEY (%s)',
-                        v_t.rel, v_t.rel || '_pkey', v_t.pkey);
-        EXECUTE v_def;
-        v_worker_ddl := v_worker_ddl || v_def;
     END LOOP;
-    FOREACH v_def IN ARRAY v_worker_ddl LOOP
+    -- Per row of a query over a distributed table these run inside the
+    -- query of a shard, on a worker, where Citus refuses the queries they
+    -- make (cannot execute a distributed query from a query on a shard)
+    -- unless citus.allow_nested_distributed_execution is on.  What they read
+    -- is safe to read there: reference tables (read from the node's own
+    -- copy), the customer's own rows (in the co-located shard, on the same
+    -- node) and default_as_of()'s latest line (committed lines of every
+    -- shard); they write nothing.  So it is on for them alone, not for a
+    -- role (set again at every call: an upgrade that replaces a function
+    -- resets it).
+    FOREACH v_msg IN ARRAY ARRAY['seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text, jsonb, float8, integer, bigint[], jsonb, date)',
+                                 'seg_reco.why_recommended(bigint, bigint, integer, text)',
+                                 'seg_reco.buy_again_scores(bigint, integer, date)',
+                                 'seg_reco.content_scores(bigint, integer, date, float8, boolean, boolean)',
+                                 'seg_reco.cold_start_recommendations(bigint, integer, integer)',
+                                 'seg_reco.kmeans_assign(float8[], text)'] LOOP
+        v_def := format('ALTER FUNCTION %s SET citus.allow_nested_distributed_execution = on',
+                        v_msg::regprocedure::text);
+        EXECUTE v_def;
+        -- (Citus passes it on to the workers for the distributed functions
+        -- only, and refuses it there: kmeans_assign is not one)
+        CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object o
+                               WHERE o.classid = 'pg_catalog.pg_proc'::regclass
+                                 AND o.objid = v_msg::regprocedure
+                                 AND o.distribution_argument_index IS NOT NULL);
         EXECUTE 'SELECT bool_and(w.success), string_agg(w.result, ''; '') FILTER (WHERE NOT w.success)
                    FROM pg_catalog.run_command_on_workers($1) w'
            INTO v_ok, v_msg USING v_def;
         IF NOT v_ok THEN
             RAISE EXCEPTION 'a worker refused: %', v_def
                 USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = v_msg,
-                      HINT = 'Check the worker''s copy of the table (CREATE EXTENSION seg_reco there at the same version).';
+                      HINT = 'Check the worker''s copy of the function (CREATE EXTENSION seg_reco there at the same version).';
         END IF;
-    END LOOP;
-
-    FOR v_t IN SELECT * FROM distribute_plan p ORDER BY p.ord LOOP
-        IF v_t.dist = 'reference' THEN
-            EXECUTE format('SELECT pg_catalog.create_reference_table(%L)', 'seg_reco.' || v_t.rel);
-        ELSIF v_t.rel = 'customers' THEN
-            EXECUTE format('SELECT pg_catalog.create_distributed_table(%L, %L)', 'seg_reco.' || v_t.rel, v_t.dist);
-        ELSE
-            EXECUTE format('SELECT pg_catalog.create_distributed_table(%L, %L, colocate_with => %L)',
-                           'seg_reco.' || v_t.rel, v_t.dist, 'seg_reco.customers');
-        END IF;
-        -- the coordinator's own copy of the rows, now in the shards
-        EXECUTE format('SELECT pg_catalog.truncate_local_data_after_distributing_table(%L)', 'seg_reco.' || v_t.rel);
-        relation := v_t.rel; distribution := v_t.dist;
-        action := CASE WHEN v_t.dist = 'reference' THEN 'reference table'
-                       ELSE 'distributed, co-located with customers' END
-                  || CASE WHEN v_t.pkey IS NOT NULL THEN format('; primary key (%s)', v_t.pkey) ELSE '' END;
-        RETURN NEXT;
-    END LOOP;
-
-    FOREACH v_def IN ARRAY v_fks LOOP
-        EXECUTE v_def;
     END LOOP;
 END;
 $fn$;
@@ -6738,6 +6832,11 @@ DECLARE
     v_changed bigint[];
 BEGIN
     run := v_run;
+    -- on Citus (seg_reco.distribute()) the steps write reference tables
+    -- that distributed tables have foreign keys to: one connection per node
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    END IF;
     -- one run at a time (readers of the state take no conflicting lock)
     LOCK TABLE seg_reco.refresh_state IN SHARE ROW EXCLUSIVE MODE;
     v_plan := seg_reco._refresh_plan(mode);
@@ -7237,3 +7336,36 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION seg_reco._segment_popularity_rows(timestamptz[], timestamptz[], integer[], integer[]) IS 'internal: the rows of segment_popularity for one to four windows of buys from one read of the lines (build_popularity; _fill_segment_popularity is the reference)';
 REVOKE EXECUTE ON FUNCTION seg_reco._segment_popularity_rows(timestamptz[], timestamptz[], integer[], integer[]) FROM PUBLIC;
 
+
+-- Issue 15, item 1: seg_reco.nonmember_transactions created by the extension (an
+-- extension member, dropped with it; pg_dump dumps its rows), only moved into
+-- and distributed by distribute().
+-- On Citus the non-members' lines (customer_id NULL) cannot stay in
+-- transactions (distributed by customer id): seg_reco.distribute() moves
+-- them here and distributes this table by receipt_id.  On a single node it
+-- stays empty (the non-members' lines are in transactions); default_as_of
+-- and build_rules read it as well.
+CREATE TABLE seg_reco.nonmember_transactions (
+    line_id         bigint NOT NULL,
+    receipt_id      bigint NOT NULL,
+    customer_id     bigint CHECK (customer_id IS NULL),
+    product_id      bigint NOT NULL,
+    store_id        integer NOT NULL,
+    ts              timestamptz NOT NULL,
+    quantity        numeric(10,3) NOT NULL,
+    unit_price      numeric(10,2) NOT NULL,
+    discount        numeric(10,2) NOT NULL DEFAULT 0,
+    amount          numeric(12,2) NOT NULL,
+    channel         text NOT NULL DEFAULT 'store' CHECK (channel IN ('store', 'online')),
+    PRIMARY KEY (receipt_id, line_id)
+);
+COMMENT ON TABLE seg_reco.nonmember_transactions IS 'receipt lines of non-members on Citus, moved out of seg_reco.transactions by seg_reco.distribute() (the same columns; empty on a single node)';
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.nonmember_transactions', '');
+
+-- Issue 15, item 2: the serving functions delegated to the worker that owns the
+-- customer (distribute() moves what they read); build_content writes its terms
+-- and vectors from temporary tables; pipeline_recommendations chooses the
+-- customers the model does not know in one query; refresh on Citus writes
+-- with one connection per node.  (Those functions and _refresh_steps are
+-- defined once above, at their final text.)
+COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours), products, settings, models and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';

@@ -198,10 +198,7 @@ start_citus_cluster() {
     want=$(citus_psql 0 -tAc "SELECT default_version FROM pg_available_extensions WHERE name = 'seg_reco'")
     [[ -n $want ]] || die "seg_reco is not installed (make install, holding $INSTALL_LOCK)"
     if [[ $have != "$want" ]]; then
-        # (distribute()'s nonmember_transactions is no member of the
-        # extension: left behind, it would meet the new extension's views)
         citus_psql 0 -q -c "SET client_min_messages = warning" \
-            -c "DROP TABLE IF EXISTS seg_reco.nonmember_transactions" \
             -c "DROP EXTENSION IF EXISTS seg_reco CASCADE" -c "CREATE EXTENSION seg_reco"
         say "    created extension seg_reco $want on the coordinator (Citus creates it on the workers)"
     fi

@@ -61,6 +61,27 @@ CREATE INDEX transactions_product_idx ON seg_reco.transactions (product_id);
 CREATE INDEX transactions_receipt_idx ON seg_reco.transactions (receipt_id);
 CREATE INDEX transactions_ts_idx ON seg_reco.transactions (ts);
 
+-- On Citus the non-members' lines (customer_id NULL) cannot stay in
+-- transactions (distributed by customer id): seg_reco.distribute() moves
+-- them here and distributes this table by receipt_id.  On a single node it
+-- stays empty (the non-members' lines are in transactions); default_as_of
+-- and build_rules read it as well.
+CREATE TABLE seg_reco.nonmember_transactions (
+    line_id         bigint NOT NULL,
+    receipt_id      bigint NOT NULL,
+    customer_id     bigint CHECK (customer_id IS NULL),
+    product_id      bigint NOT NULL,
+    store_id        integer NOT NULL,
+    ts              timestamptz NOT NULL,
+    quantity        numeric(10,3) NOT NULL,
+    unit_price      numeric(10,2) NOT NULL,
+    discount        numeric(10,2) NOT NULL DEFAULT 0,
+    amount          numeric(12,2) NOT NULL,
+    channel         text NOT NULL DEFAULT 'store' CHECK (channel IN ('store', 'online')),
+    PRIMARY KEY (receipt_id, line_id)
+);
+COMMENT ON TABLE seg_reco.nonmember_transactions IS 'receipt lines of non-members on Citus, moved out of seg_reco.transactions by seg_reco.distribute() (the same columns; empty on a single node)';
+
 CREATE TABLE seg_reco.digital_events (
     event_id        bigint PRIMARY KEY,
     customer_id     bigint NOT NULL REFERENCES seg_reco.customers (customer_id),

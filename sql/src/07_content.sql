@@ -185,6 +185,18 @@ BEGIN
     DELETE FROM seg_reco.content_terms;
     SELECT count(*) INTO v_n FROM seg_reco.products;
 
+    -- each product's features and vectors in temporary tables, written to
+    -- the terms and vectors by plain INSERT ... SELECT from them (on Citus
+    -- those are reference tables: a statement writing one that reads other
+    -- tables is sent whole to the workers, and fails there)
+    IF pg_catalog.to_regclass('pg_temp.seg_reco_content_tf') IS NULL THEN
+        CREATE TEMP TABLE seg_reco_content_tf
+            (product_id bigint, lexeme text, kind text, tf float8) ON COMMIT DROP;
+        CREATE TEMP TABLE seg_reco_content_vec
+            (product_id bigint, terms integer[], weights real[], active boolean) ON COMMIT DROP;
+    ELSE
+        TRUNCATE pg_temp.seg_reco_content_tf, pg_temp.seg_reco_content_vec;
+    END IF;
     WITH lex AS MATERIALIZED (
         -- every occurrence of a kept lexeme: field, position, field weight
         SELECT p.product_id, f.fno, f.w, u.lexeme, pos.pos
@@ -221,22 +233,22 @@ BEGIN
                (CASE WHEN p.organic THEN 'organic' END, v_a[5]),
                (CASE WHEN p.vegetarian THEN 'vegetarian' END, v_a[6])) a(feature, w)
          WHERE a.w > 0 AND a.feature IS NOT NULL AND a.feature OPERATOR(pg_catalog.!~) ':$'
-    ), tf AS MATERIALIZED (
-        SELECT f.product_id, f.feature AS lexeme, min(f.kind) AS kind, sum(f.tf)::float8 AS tf
-          FROM feat f
-         GROUP BY f.product_id, f.feature
-    ), vocab AS (
-        -- a feature every product holds tells no two products apart
-        INSERT INTO seg_reco.content_terms (term_id, lexeme, df, idf, kind)
-        SELECT (row_number() OVER (ORDER BY d.lexeme COLLATE "C"))::integer, d.lexeme, d.df::integer,
-               ln((1 + v_n)::float8 / (1 + d.df)::float8) + 1, d.kind
-          FROM (SELECT tf.lexeme, count(*) AS df, min(tf.kind) AS kind FROM tf GROUP BY tf.lexeme) d
-         WHERE d.df < v_n OR v_n = 1
-        RETURNING term_id, lexeme, idf
-    ), w AS (
+    )
+    INSERT INTO pg_temp.seg_reco_content_tf (product_id, lexeme, kind, tf)
+    SELECT f.product_id, f.feature, min(f.kind), sum(f.tf)::float8
+      FROM feat f
+     GROUP BY f.product_id, f.feature;
+    -- a feature every product holds tells no two products apart
+    INSERT INTO seg_reco.content_terms (term_id, lexeme, df, idf, kind)
+    SELECT (row_number() OVER (ORDER BY d.lexeme COLLATE "C"))::integer, d.lexeme, d.df::integer,
+           ln((1 + v_n)::float8 / (1 + d.df)::float8) + 1, d.kind
+      FROM (SELECT tf.lexeme, count(*) AS df, min(tf.kind) AS kind
+              FROM pg_temp.seg_reco_content_tf tf GROUP BY tf.lexeme) d
+     WHERE d.df < v_n OR v_n = 1;
+    WITH w AS (
         SELECT tf.product_id, v.term_id,
                (CASE WHEN sublinear_tf AND tf.tf > 1 THEN 1 + ln(tf.tf) ELSE tf.tf END) * v.idf AS w
-          FROM tf JOIN vocab v ON v.lexeme = tf.lexeme
+          FROM pg_temp.seg_reco_content_tf tf JOIN seg_reco.content_terms v ON v.lexeme = tf.lexeme
     ), vec AS (
         SELECT w.product_id,
                array_agg(w.term_id ORDER BY w.term_id) AS terms,
@@ -246,9 +258,11 @@ BEGIN
          WHERE n.norm > 0
          GROUP BY w.product_id
     )
-    INSERT INTO seg_reco.product_content (product_id, terms, weights, active)
+    INSERT INTO pg_temp.seg_reco_content_vec (product_id, terms, weights, active)
     SELECT p.product_id, coalesce(vec.terms, '{}'), coalesce(vec.weights, '{}'), coalesce(p.active, true)
       FROM seg_reco.products p LEFT JOIN vec ON vec.product_id = p.product_id;
+    INSERT INTO seg_reco.product_content (product_id, terms, weights, active)
+    SELECT v.product_id, v.terms, v.weights, v.active FROM pg_temp.seg_reco_content_vec v;
 
     SELECT count(*), count(*) FILTER (WHERE t.kind = 'bigram'), count(*) FILTER (WHERE t.kind = 'attribute')
       INTO v_terms, v_bigrams, v_attrs FROM seg_reco.content_terms t;

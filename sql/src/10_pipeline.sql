@@ -629,21 +629,21 @@ BEGIN
                                   max_per_category => v_cap, customer_ids => customer_ids) r;
     -- customer_ids: through the primary key, not a scan of every customer.
     -- The customers the model does not know are chosen first (MATERIALIZED):
-    -- on Citus seg_reco.customers is distributed and als_customer_factors
-    -- may not be, and a distributed table meets a local one only through an
-    -- intermediate result; recommend_for then runs on the coordinator.
+    -- on Citus seg_reco.customers and als_customer_factors are distributed
+    -- (co-located: the choice runs in the shards), and recommend_for then
+    -- runs on the coordinator over the intermediate result.
     RETURN QUERY
     WITH c AS MATERIALIZED (
         SELECT c.customer_id
           FROM seg_reco.customers c
-         WHERE pipeline_recommendations.customer_ids IS NULL
-            OR c.customer_id IN (SELECT DISTINCT i.id FROM unnest(pipeline_recommendations.customer_ids) i(id)))
+         WHERE (pipeline_recommendations.customer_ids IS NULL
+                OR c.customer_id IN (SELECT DISTINCT i.id FROM unnest(pipeline_recommendations.customer_ids) i(id)))
+           AND NOT EXISTS (SELECT 1 FROM seg_reco.als_customer_factors f
+                            WHERE f.model = 'default' AND f.customer_id = c.customer_id))
     SELECT c.customer_id, r.product_id, r.score, r.rank, coalesce(r.sources[1], 'popularity'), r.sources
       FROM c
       CROSS JOIN LATERAL seg_reco.recommend_for(c.customer_id, v_n, diversity => v_div,
-                                                max_per_category => v_cap) r
-     WHERE NOT EXISTS (SELECT 1 FROM seg_reco.als_customer_factors f
-                        WHERE f.model = 'default' AND f.customer_id = c.customer_id);
+                                                max_per_category => v_cap) r;
 END;
 $fn$;
 COMMENT ON FUNCTION seg_reco.pipeline_recommendations(bigint[]) IS 'top-N products per customer (or per customer of customer_ids) from the hybrid blend with the default ALS model (recommend_all), recommend_for (fold-in or demographic cold start) for customers the model does not know';
@@ -1402,6 +1402,11 @@ DECLARE
     v_changed bigint[];
 BEGIN
     run := v_run;
+    -- on Citus (seg_reco.distribute()) the steps write reference tables
+    -- that distributed tables have foreign keys to: one connection per node
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    END IF;
     -- one run at a time (readers of the state take no conflicting lock)
     LOCK TABLE seg_reco.refresh_state IN SHARE ROW EXCLUSIVE MODE;
     v_plan := seg_reco._refresh_plan(mode);

@@ -4,6 +4,7 @@
 SELECT pg_catalog.pg_extension_config_dump('seg_reco.customers', '');
 SELECT pg_catalog.pg_extension_config_dump('seg_reco.products', '');
 SELECT pg_catalog.pg_extension_config_dump('seg_reco.transactions', '');
+SELECT pg_catalog.pg_extension_config_dump('seg_reco.nonmember_transactions', '');
 SELECT pg_catalog.pg_extension_config_dump('seg_reco.digital_events', '');
 SELECT pg_catalog.pg_extension_config_dump('seg_reco.demo_truth', '');
 SELECT pg_catalog.pg_extension_config_dump('seg_reco.rfm_segments', 'WHERE NOT builtin');

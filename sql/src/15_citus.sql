@@ -10,9 +10,9 @@
 -- models, factors and per-customer outputs follow (README, Scale-out on
 -- Citus).  What Citus requires and a single node does not:
 -- - no NULL in a distribution column: the non-members' lines (customer_id
---   NULL) move to seg_reco.nonmember_transactions, distributed by
---   receipt_id (a receipt stays whole); the per-customer steps never read
---   them;
+--   NULL) move to seg_reco.nonmember_transactions (created empty by the
+--   extension, so dropped with it), distributed by receipt_id (a receipt
+--   stays whole); the per-customer steps never read them;
 -- - every primary key contains the distribution column: transactions
 --   (customer_id, line_id), digital_events (customer_id, event_id);
 -- - foreign keys to a distributed table only from a co-located one, on
@@ -72,124 +72,204 @@ BEGIN
         (2, 'customers', 'customer_id', NULL),
         (3, 'transactions', 'customer_id', 'customer_id, line_id'),
         (4, 'digital_events', 'customer_id', 'customer_id, event_id'),
-        (5, 'demo_truth', 'customer_id', NULL);
+        (5, 'demo_truth', 'customer_id', NULL),
+        -- what the serving functions read, so that a call delegated to the
+        -- worker holding the customer finds it there: the global tables
+        -- (settings, models, product factors, content vectors, popularity,
+        -- rules) as reference tables, the customer's own rows (factors,
+        -- next-basket neighbours) co-located with customers
+        (6, 'setting_defaults', 'reference', NULL),
+        (7, 'settings', 'reference', NULL),
+        (8, 'models', 'reference', NULL),
+        (9, 'als_product_factors', 'reference', NULL),
+        (10, 'content_terms', 'reference', NULL),
+        (11, 'product_content', 'reference', NULL),
+        (12, 'content_version', 'reference', NULL),
+        (13, 'segment_popularity', 'reference', NULL),
+        (14, 'popularity_info', 'reference', NULL),
+        (15, 'product_rules', 'reference', NULL),
+        (16, 'product_rules_info', 'reference', NULL),
+        (17, 'als_customer_factors', 'customer_id', NULL),
+        (18, 'nextbasket_neighbours', 'customer_id', NULL);
     DELETE FROM distribute_plan p
      WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c
                      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                     WHERE n.nspname = 'seg_reco' AND c.relname = p.rel
                       AND c.oid IN (SELECT d.logicalrelid FROM pg_catalog.pg_dist_partition d));
-    IF NOT EXISTS (SELECT 1 FROM distribute_plan) THEN
-        RETURN;
-    END IF;
+    -- the tables (none left on a second call)
+    <<tables>>
+    BEGIN
+        IF NOT EXISTS (SELECT 1 FROM distribute_plan) THEN
+            EXIT tables;
+        END IF;
 
-    -- Citus distributes no table with triggers (and knows no transition
-    -- tables): say which, before anything changes
-    SELECT string_agg(format('%s on seg_reco.%s', t.tgname, c.relname), ', ' ORDER BY c.relname, t.tgname)
-      INTO v_msg
-      FROM pg_catalog.pg_trigger t
-      JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
-      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-     WHERE NOT t.tgisinternal AND n.nspname = 'seg_reco'
-       AND c.relname IN (SELECT p.rel FROM distribute_plan p)
-       AND t.tgfoid <> 'seg_reco._capture_changes()'::pg_catalog.regprocedure;
-    IF v_msg IS NOT NULL THEN
-        RAISE EXCEPTION 'Citus cannot distribute tables with triggers'
-            USING ERRCODE = 'feature_not_supported',
-                  DETAIL = format('Triggers: %s.', v_msg),
-                  HINT = 'Drop the triggers first (changes on a distributed table cannot be captured by triggers with transition tables), then call seg_reco.distribute() again.';
-    END IF;
-
-    -- seg_reco's own capture triggers (the incremental refresh) cannot stay
-    -- on a distributed table: dropped here and on the workers; refresh()
-    -- then runs full every time (refresh_log's reason says why)
-    FOR v_t IN
-        SELECT c.relname, t.tgname
+        -- Citus distributes no table with triggers (and knows no transition
+        -- tables): say which, before anything changes
+        SELECT string_agg(format('%s on seg_reco.%s', t.tgname, c.relname), ', ' ORDER BY c.relname, t.tgname)
+          INTO v_msg
           FROM pg_catalog.pg_trigger t
           JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = 'seg_reco' AND c.relname IN (SELECT p.rel FROM distribute_plan p)
-           AND t.tgfoid = 'seg_reco._capture_changes()'::pg_catalog.regprocedure
-         ORDER BY c.relname, t.tgname
-    LOOP
-        EXECUTE format('DROP TRIGGER %I ON seg_reco.%I', v_t.tgname, v_t.relname);
-        v_worker_ddl := v_worker_ddl || format('DROP TRIGGER IF EXISTS %I ON seg_reco.%I', v_t.tgname, v_t.relname);
-    END LOOP;
+         WHERE NOT t.tgisinternal AND n.nspname = 'seg_reco'
+           AND c.relname IN (SELECT p.rel FROM distribute_plan p)
+           AND t.tgfoid <> 'seg_reco._capture_changes()'::pg_catalog.regprocedure;
+        IF v_msg IS NOT NULL THEN
+            RAISE EXCEPTION 'Citus cannot distribute tables with triggers'
+                USING ERRCODE = 'feature_not_supported',
+                      DETAIL = format('Triggers: %s.', v_msg),
+                      HINT = 'Drop the triggers first (changes on a distributed table cannot be captured by triggers with transition tables), then call seg_reco.distribute() again.';
+        END IF;
 
-    -- foreign keys from or to a table of this step: dropped now, re-created
-    -- when every table is in place
-    FOR v_fk IN
-        SELECT c.conname, c.conrelid::regclass AS rel, pg_catalog.pg_get_constraintdef(c.oid) AS def
-          FROM pg_catalog.pg_constraint c
-         WHERE c.contype = 'f' AND c.connamespace = 'seg_reco'::regnamespace
-           AND (c.conrelid IN (SELECT format('seg_reco.%I', p.rel)::regclass FROM distribute_plan p)
-                OR c.confrelid IN (SELECT format('seg_reco.%I', p.rel)::regclass FROM distribute_plan p))
-         ORDER BY c.conrelid::regclass::text, c.conname
-    LOOP
-        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', v_fk.rel, v_fk.conname);
-        v_worker_ddl := v_worker_ddl || format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', v_fk.rel, v_fk.conname);
-        v_fks := v_fks || format('ALTER TABLE %s ADD CONSTRAINT %I %s', v_fk.rel, v_fk.conname, v_fk.def);
-    END LOOP;
+        -- seg_reco's own capture triggers (the incremental refresh) cannot stay
+        -- on a distributed table: dropped here and on the workers; refresh()
+        -- then runs full every time (refresh_log's reason says why)
+        FOR v_t IN
+            SELECT c.relname, t.tgname
+              FROM pg_catalog.pg_trigger t
+              JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'seg_reco' AND c.relname IN (SELECT p.rel FROM distribute_plan p)
+               AND t.tgfoid = 'seg_reco._capture_changes()'::pg_catalog.regprocedure
+             ORDER BY c.relname, t.tgname
+        LOOP
+            EXECUTE format('DROP TRIGGER %I ON seg_reco.%I', v_t.tgname, v_t.relname);
+            v_worker_ddl := v_worker_ddl || format('DROP TRIGGER IF EXISTS %I ON seg_reco.%I', v_t.tgname, v_t.relname);
+        END LOOP;
 
-    -- the non-members' lines
-    IF EXISTS (SELECT 1 FROM distribute_plan p WHERE p.rel = 'transactions') THEN
-        CREATE TABLE seg_reco.nonmember_transactions
-            (LIKE seg_reco.transactions INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
-        ALTER TABLE seg_reco.nonmember_transactions ADD PRIMARY KEY (receipt_id, line_id);
-        COMMENT ON TABLE seg_reco.nonmember_transactions IS
-            'receipt lines of non-members (customer_id NULL), moved out of seg_reco.transactions by seg_reco.distribute()';
-        WITH moved AS (DELETE FROM seg_reco.transactions t WHERE t.customer_id IS NULL RETURNING t.*)
-        INSERT INTO seg_reco.nonmember_transactions SELECT * FROM moved;
-        GET DIAGNOSTICS v_n = ROW_COUNT;
-        EXECUTE $q$SELECT pg_catalog.create_distributed_table('seg_reco.nonmember_transactions', 'receipt_id',
-                                                               colocate_with => 'none')$q$;
-        relation := 'nonmember_transactions'; distribution := 'receipt_id';
-        action := format('created; %s lines of non-members moved from transactions', v_n);
+        -- foreign keys from or to a table of this step: dropped now, re-created
+        -- when every table is in place
+        FOR v_fk IN
+            SELECT c.conname, c.conrelid::regclass AS rel, pg_catalog.pg_get_constraintdef(c.oid) AS def
+              FROM pg_catalog.pg_constraint c
+             WHERE c.contype = 'f' AND c.connamespace = 'seg_reco'::regnamespace
+               AND (c.conrelid IN (SELECT format('seg_reco.%I', p.rel)::regclass FROM distribute_plan p)
+                    OR c.confrelid IN (SELECT format('seg_reco.%I', p.rel)::regclass FROM distribute_plan p))
+             ORDER BY c.conrelid::regclass::text, c.conname
+        LOOP
+            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', v_fk.rel, v_fk.conname);
+            v_worker_ddl := v_worker_ddl || format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', v_fk.rel, v_fk.conname);
+            v_fks := v_fks || format('ALTER TABLE %s ADD CONSTRAINT %I %s', v_fk.rel, v_fk.conname, v_fk.def);
+        END LOOP;
+
+        -- the non-members' lines
+        IF EXISTS (SELECT 1 FROM distribute_plan p WHERE p.rel = 'transactions') THEN
+            -- (an extension member, empty until now: dropped with the extension)
+            WITH moved AS (DELETE FROM seg_reco.transactions t WHERE t.customer_id IS NULL RETURNING t.*)
+            INSERT INTO seg_reco.nonmember_transactions
+                (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price,
+                 discount, amount, channel)
+            SELECT m.line_id, m.receipt_id, m.customer_id, m.product_id, m.store_id, m.ts, m.quantity,
+                   m.unit_price, m.discount, m.amount, m.channel
+              FROM moved m;
+            GET DIAGNOSTICS v_n = ROW_COUNT;
+            EXECUTE $q$SELECT pg_catalog.create_distributed_table('seg_reco.nonmember_transactions', 'receipt_id',
+                                                                   colocate_with => 'none')$q$;
+            EXECUTE $q$SELECT pg_catalog.truncate_local_data_after_distributing_table('seg_reco.nonmember_transactions')$q$;
+            relation := 'nonmember_transactions'; distribution := 'receipt_id';
+            action := format('distributed; %s lines of non-members moved from transactions', v_n);
+            RETURN NEXT;
+            ALTER TABLE seg_reco.transactions ALTER COLUMN customer_id SET NOT NULL;
+        END IF;
+
+        -- the workers' copies of the tables become the shells of the
+        -- distributed tables: the same keys as here (they are empty, and local
+        -- tables of the workers until now)
+        FOR v_t IN SELECT * FROM distribute_plan p WHERE p.pkey IS NOT NULL ORDER BY p.ord LOOP
+            v_def := format('ALTER TABLE seg_reco.%I DROP CONSTRAINT %I, ADD PRIMARY KEY (%s)',
+                            v_t.rel, v_t.rel || '_pkey', v_t.pkey);
+            EXECUTE v_def;
+            v_worker_ddl := v_worker_ddl || v_def;
+        END LOOP;
+        FOREACH v_def IN ARRAY v_worker_ddl LOOP
+            EXECUTE 'SELECT bool_and(w.success), string_agg(w.result, ''; '') FILTER (WHERE NOT w.success)
+                       FROM pg_catalog.run_command_on_workers($1) w'
+               INTO v_ok, v_msg USING v_def;
+            IF NOT v_ok THEN
+                RAISE EXCEPTION 'a worker refused: %', v_def
+                    USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = v_msg,
+                          HINT = 'Check the worker''s copy of the table (CREATE EXTENSION seg_reco there at the same version).';
+            END IF;
+        END LOOP;
+
+        FOR v_t IN SELECT * FROM distribute_plan p ORDER BY p.ord LOOP
+            IF v_t.dist = 'reference' THEN
+                EXECUTE format('SELECT pg_catalog.create_reference_table(%L)', 'seg_reco.' || v_t.rel);
+            ELSIF v_t.rel = 'customers' THEN
+                EXECUTE format('SELECT pg_catalog.create_distributed_table(%L, %L)', 'seg_reco.' || v_t.rel, v_t.dist);
+            ELSE
+                EXECUTE format('SELECT pg_catalog.create_distributed_table(%L, %L, colocate_with => %L)',
+                               'seg_reco.' || v_t.rel, v_t.dist, 'seg_reco.customers');
+            END IF;
+            -- the coordinator's own copy of the rows, now in the shards
+            EXECUTE format('SELECT pg_catalog.truncate_local_data_after_distributing_table(%L)', 'seg_reco.' || v_t.rel);
+            relation := v_t.rel; distribution := v_t.dist;
+            action := CASE WHEN v_t.dist = 'reference' THEN 'reference table'
+                           ELSE 'distributed, co-located with customers' END
+                      || CASE WHEN v_t.pkey IS NOT NULL THEN format('; primary key (%s)', v_t.pkey) ELSE '' END;
+            RETURN NEXT;
+        END LOOP;
+
+        FOREACH v_def IN ARRAY v_fks LOOP
+            EXECUTE v_def;
+        END LOOP;
+    END tables;
+
+    -- the serving functions, distributed by their customer argument: a
+    -- call for one customer on the coordinator (SELECT
+    -- seg_reco.recommend_for(42)) runs on the worker holding the customer
+    FOR v_t IN
+        SELECT f.sig::regprocedure AS fn
+          FROM unnest(ARRAY['seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text, jsonb, float8, integer, bigint[], jsonb, date)',
+                            'seg_reco.why_recommended(bigint, bigint, integer, text)',
+                            'seg_reco.buy_again_scores(bigint, integer, date)',
+                            'seg_reco.content_scores(bigint, integer, date, float8, boolean, boolean)',
+                            'seg_reco.cold_start_recommendations(bigint, integer, integer)']) WITH ORDINALITY f(sig, ord)
+         WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object o
+                            WHERE o.classid = 'pg_catalog.pg_proc'::regclass AND o.objid = f.sig::regprocedure
+                              AND o.distribution_argument_index IS NOT NULL)
+         ORDER BY f.ord
+    LOOP
+        EXECUTE format('SELECT pg_catalog.create_distributed_function(%L, %L, colocate_with => %L)',
+                       v_t.fn::text, 'customer_id', 'seg_reco.customers');
+        relation := v_t.fn::text; distribution := 'customer_id';
+        action := 'function distributed, co-located with customers';
         RETURN NEXT;
-        ALTER TABLE seg_reco.transactions ALTER COLUMN customer_id SET NOT NULL;
-    END IF;
-
-    -- the workers' copies of the tables become the shells of the
-    -- distributed tables: the same keys as here (they are empty, and local
-    -- tables of the workers until now)
-    FOR v_t IN SELECT * FROM distribute_plan p WHERE p.pkey IS NOT NULL ORDER BY p.ord LOOP
-        v_def := format('ALTER TABLE seg_reco.%I DROP CONSTRAINT %I, ADD PRIMARY KEY (%s)',
-                        v_t.rel, v_t.rel || '_pkey', v_t.pkey);
-        EXECUTE v_def;
-        v_worker_ddl := v_worker_ddl || v_def;
     END LOOP;
-    FOREACH v_def IN ARRAY v_worker_ddl LOOP
+    -- Per row of a query over a distributed table these run inside the
+    -- query of a shard, on a worker, where Citus refuses the queries they
+    -- make (cannot execute a distributed query from a query on a shard)
+    -- unless citus.allow_nested_distributed_execution is on.  What they read
+    -- is safe to read there: reference tables (read from the node's own
+    -- copy), the customer's own rows (in the co-located shard, on the same
+    -- node) and default_as_of()'s latest line (committed lines of every
+    -- shard); they write nothing.  So it is on for them alone, not for a
+    -- role (set again at every call: an upgrade that replaces a function
+    -- resets it).
+    FOREACH v_msg IN ARRAY ARRAY['seg_reco.recommend_for(bigint, integer, boolean, text, bigint[], boolean, text, jsonb, float8, integer, bigint[], jsonb, date)',
+                                 'seg_reco.why_recommended(bigint, bigint, integer, text)',
+                                 'seg_reco.buy_again_scores(bigint, integer, date)',
+                                 'seg_reco.content_scores(bigint, integer, date, float8, boolean, boolean)',
+                                 'seg_reco.cold_start_recommendations(bigint, integer, integer)',
+                                 'seg_reco.kmeans_assign(float8[], text)'] LOOP
+        v_def := format('ALTER FUNCTION %s SET citus.allow_nested_distributed_execution = on',
+                        v_msg::regprocedure::text);
+        EXECUTE v_def;
+        -- (Citus passes it on to the workers for the distributed functions
+        -- only, and refuses it there: kmeans_assign is not one)
+        CONTINUE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object o
+                               WHERE o.classid = 'pg_catalog.pg_proc'::regclass
+                                 AND o.objid = v_msg::regprocedure
+                                 AND o.distribution_argument_index IS NOT NULL);
         EXECUTE 'SELECT bool_and(w.success), string_agg(w.result, ''; '') FILTER (WHERE NOT w.success)
                    FROM pg_catalog.run_command_on_workers($1) w'
            INTO v_ok, v_msg USING v_def;
         IF NOT v_ok THEN
             RAISE EXCEPTION 'a worker refused: %', v_def
                 USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = v_msg,
-                      HINT = 'Check the worker''s copy of the table (CREATE EXTENSION seg_reco there at the same version).';
+                      HINT = 'Check the worker''s copy of the function (CREATE EXTENSION seg_reco there at the same version).';
         END IF;
-    END LOOP;
-
-    FOR v_t IN SELECT * FROM distribute_plan p ORDER BY p.ord LOOP
-        IF v_t.dist = 'reference' THEN
-            EXECUTE format('SELECT pg_catalog.create_reference_table(%L)', 'seg_reco.' || v_t.rel);
-        ELSIF v_t.rel = 'customers' THEN
-            EXECUTE format('SELECT pg_catalog.create_distributed_table(%L, %L)', 'seg_reco.' || v_t.rel, v_t.dist);
-        ELSE
-            EXECUTE format('SELECT pg_catalog.create_distributed_table(%L, %L, colocate_with => %L)',
-                           'seg_reco.' || v_t.rel, v_t.dist, 'seg_reco.customers');
-        END IF;
-        -- the coordinator's own copy of the rows, now in the shards
-        EXECUTE format('SELECT pg_catalog.truncate_local_data_after_distributing_table(%L)', 'seg_reco.' || v_t.rel);
-        relation := v_t.rel; distribution := v_t.dist;
-        action := CASE WHEN v_t.dist = 'reference' THEN 'reference table'
-                       ELSE 'distributed, co-located with customers' END
-                  || CASE WHEN v_t.pkey IS NOT NULL THEN format('; primary key (%s)', v_t.pkey) ELSE '' END;
-        RETURN NEXT;
-    END LOOP;
-
-    FOREACH v_def IN ARRAY v_fks LOOP
-        EXECUTE v_def;
     END LOOP;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the source tables by customer id (co-located), products as a reference table, non-members'' lines into nonmember_transactions (in progress: the models and outputs follow)';
+COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours), products, settings, models and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
 REVOKE EXECUTE ON FUNCTION seg_reco.distribute() FROM PUBLIC;

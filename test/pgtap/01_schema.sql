@@ -5,7 +5,7 @@ SELECT plan(70);
 
 SELECT has_schema('seg_reco');
 SELECT has_extension('seg_reco');
-SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'digital_events',
+SELECT tables_are('seg_reco', ARRAY['customers', 'products', 'transactions', 'nonmember_transactions', 'digital_events',
                                     'demo_truth', 'rfm_segments', 'source_columns', 'sources', 'models',
                                     'setting_defaults', 'settings', 'cluster_names', 'customer_clusters',
                                     'customer_value', 'refresh_log', 'als_customer_factors', 'als_product_factors',

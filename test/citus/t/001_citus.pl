@@ -16,7 +16,15 @@
 #   every output (steps, features, clusters, value, segments, summaries,
 #   cohorts, models, content, popularity, rules, ALS factors, the
 #   recommendations view, recommend_for of a sample) equals the single
-#   node's run; default_as_of counts the non-members' lines on both.
+#   node's run; default_as_of counts the non-members' lines on both;
+# - distribute() also makes settings, models and the global outputs
+#   reference tables and the ALS customer factors and next-basket
+#   neighbours co-located with customers, and distributes the serving
+#   functions by their customer argument: a single customer's call on the
+#   coordinator is delegated to a worker with the single node's rows, per
+#   row of a multi-shard query too; a setting changed on the coordinator
+#   reaches the workers;
+# - DROP EXTENSION seg_reco CASCADE leaves nothing distributed behind.
 # Run by scripts/test-citus.sh, which builds Citus from ../shared/vendor
 # first (a failed build fails it); skipped only when Citus is not installed.
 use strict;
@@ -191,21 +199,37 @@ is($coord->safe_psql('postgres', q{
 	SET client_min_messages = warning;
 	SELECT string_agg(relation || ':' || distribution, ' ') FROM seg_reco.distribute()}),
 	'nonmember_transactions:receipt_id products:reference customers:customer_id '
-	  . 'transactions:customer_id digital_events:customer_id demo_truth:customer_id',
+	  . 'transactions:customer_id digital_events:customer_id demo_truth:customer_id '
+	  . 'setting_defaults:reference settings:reference models:reference als_product_factors:reference '
+	  . 'content_terms:reference product_content:reference content_version:reference '
+	  . 'segment_popularity:reference popularity_info:reference product_rules:reference '
+	  . 'product_rules_info:reference als_customer_factors:customer_id nextbasket_neighbours:customer_id '
+	  . 'seg_reco.recommend_for(bigint,integer,boolean,text,bigint[],boolean,text,jsonb,double precision,integer,bigint[],jsonb,date):customer_id '
+	  . 'seg_reco.why_recommended(bigint,bigint,integer,text):customer_id '
+	  . 'seg_reco.buy_again_scores(bigint,integer,date):customer_id '
+	  . 'seg_reco.content_scores(bigint,integer,date,double precision,boolean,boolean):customer_id '
+	  . 'seg_reco.cold_start_recommendations(bigint,integer,integer):customer_id',
 	'distribute() reports what it did');
 is($coord->safe_psql('postgres', q{
 	SELECT string_agg(logicalrelid::text || ':' || partmethod::text || ':'
 	                  || coalesce(column_to_column_name(logicalrelid, partkey), '-'), ' '
 	                  ORDER BY logicalrelid::text)
 	  FROM pg_dist_partition WHERE logicalrelid::text LIKE 'seg_reco.%'}),
-	'seg_reco.customers:h:customer_id seg_reco.demo_truth:h:customer_id '
-	  . 'seg_reco.digital_events:h:customer_id seg_reco.nonmember_transactions:h:receipt_id '
-	  . 'seg_reco.products:n:- seg_reco.transactions:h:customer_id',
-	'customers, transactions, digital events and demo truth by customer id, products a reference table');
+	'seg_reco.als_customer_factors:h:customer_id seg_reco.als_product_factors:n:- '
+	  . 'seg_reco.content_terms:n:- seg_reco.content_version:n:- '
+	  . 'seg_reco.customers:h:customer_id seg_reco.demo_truth:h:customer_id '
+	  . 'seg_reco.digital_events:h:customer_id seg_reco.models:n:- '
+	  . 'seg_reco.nextbasket_neighbours:h:customer_id seg_reco.nonmember_transactions:h:receipt_id '
+	  . 'seg_reco.popularity_info:n:- seg_reco.product_content:n:- seg_reco.product_rules:n:- '
+	  . 'seg_reco.product_rules_info:n:- seg_reco.products:n:- seg_reco.segment_popularity:n:- '
+	  . 'seg_reco.setting_defaults:n:- seg_reco.settings:n:- seg_reco.transactions:h:customer_id',
+	'customers, transactions, digital events, demo truth, ALS customer factors and next-basket '
+	  . 'neighbours by customer id, products, settings, models and the global outputs reference tables');
 is($coord->safe_psql('postgres', q{
 	SELECT count(DISTINCT colocationid) FROM pg_dist_partition
 	 WHERE logicalrelid IN ('seg_reco.customers'::regclass, 'seg_reco.transactions'::regclass,
-	                        'seg_reco.digital_events'::regclass, 'seg_reco.demo_truth'::regclass)}),
+	                        'seg_reco.digital_events'::regclass, 'seg_reco.demo_truth'::regclass,
+	                        'seg_reco.als_customer_factors'::regclass, 'seg_reco.nextbasket_neighbours'::regclass)}),
 	'1', 'the per-customer tables are co-located');
 is($workers[0]->safe_psql('postgres',
 	'SELECT count(*) FROM seg_reco.transactions WHERE customer_id IS NOT NULL'),
@@ -221,6 +245,17 @@ is($coord->safe_psql('postgres', q{
 	'digital_events_customer_id_fkey digital_events_product_id_fkey '
 	  . 'transactions_customer_id_fkey transactions_product_id_fkey',
 	'the foreign keys are back');
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(conname, ' ' ORDER BY conname) FROM pg_constraint
+	 WHERE contype = 'f' AND confrelid IN ('seg_reco.models'::regclass, 'seg_reco.setting_defaults'::regclass)}),
+	'als_customer_factors_model_fkey als_product_factors_model_fkey nextbasket_neighbours_model_fkey settings_key_fkey',
+	'the foreign keys to models and setting_defaults are back');
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(p.proname, ' ' ORDER BY p.proname) FROM pg_dist_object o JOIN pg_proc p ON p.oid = o.objid
+	 WHERE o.classid = 'pg_proc'::regclass AND o.distribution_argument_index = 0
+	   AND o.colocationid = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'seg_reco.customers'::regclass)}),
+	'buy_again_scores cold_start_recommendations content_scores recommend_for why_recommended',
+	'the serving functions are distributed by their customer argument, co-located with customers');
 is($coord->safe_psql('postgres', 'SELECT count(*) FROM seg_reco.distribute()'), '0',
 	'a second distribute() does nothing');
 # the incremental refresh's capture triggers were on transactions and
@@ -271,29 +306,78 @@ same_on_both(q{SELECT product_id, factors FROM seg_reco.als_product_factors WHER
 	'ALS product factors');
 same_on_both(q{SELECT * FROM seg_reco.recommendations}, 'the recommendations view');
 # recommend_for called on the coordinator: the customers gathered first (a
-# MATERIALIZED CTE, as pipeline_recommendations does); per row of a query
-# over the distributed customers, or of unnest(ARRAY(SELECT ...)) of them,
-# Citus sends the call into the workers, where the models are not
+# MATERIALIZED CTE, as pipeline_recommendations does)
 same_on_both(q{WITH c AS MATERIALIZED (SELECT customer_id FROM seg_reco.customers
                                        WHERE customer_id % 97 = 0)
                SELECT c.customer_id, r.* FROM c, seg_reco.recommend_for(c.customer_id, 5) r},
 	'recommend_for of a sample of customers');
-($ret, $out, $err) = $coord->psql('postgres', q{
-	SELECT count(*) FROM seg_reco.customers c, seg_reco.recommend_for(c.customer_id, 5) r
-	 WHERE c.customer_id % 97 = 0});
-like($err, qr/ERROR:  als model "default" is not on this Citus worker\nDETAIL:  .*per row of a query over a distributed table.*\nHINT:  Gather the customers on the coordinator first and call it there: WITH c AS MATERIALIZED/s,
-	'recommend_for per row of a multi-shard query: a clear error on the worker, saying how to write it');
-# kmeans_assign by name per row of a multi-shard query: the same kind of
-# error; the model as a value read once on the coordinator (the hint's
-# form) gives the literal model's clusters
+# per row of a query over the distributed customers: inside the shards'
+# queries, on the workers, reading the reference tables' copies there
+my $per_row = q{SELECT c.customer_id, r.* FROM seg_reco.customers c, seg_reco.recommend_for(c.customer_id, 5) r
+                 WHERE c.customer_id % 97 = 0};
+same_on_both($per_row, 'recommend_for per row of a multi-shard query');
+like(citus_plan($per_row), qr/Task Count: $shards\b.*Query: SELECT .*seg_reco\.recommend_for\(/s,
+	'recommend_for per row runs in every shard');
+# kmeans_assign by name per row of a multi-shard query: the model from the
+# reference table models, the literal model's clusters
 $coord->safe_psql('postgres', "SELECT seg_reco.kmeans_save('feat_model', '$lit'::seg_reco.kmeans_model)");
-($ret, $out, $err) = $coord->psql('postgres', q{
-	SELECT count(*) FROM public.feat WHERE seg_reco.kmeans_assign(f, 'feat_model') = 1});
-like($err, qr/ERROR:  kmeans model "feat_model" is not on this Citus worker\n.*HINT:  Pass the model as a value, read once on the coordinator: seg_reco\.kmeans_assign\(features, \(SELECT seg_reco\.kmeans_load\('feat_model'\)\)\)/s,
-	'kmeans_assign by name per row of a multi-shard query: a clear error on the worker, saying how to write it');
+is(digest($coord, q{SELECT customer_id, seg_reco.kmeans_assign(f, 'feat_model') AS cluster FROM public.feat}),
+	digest($plain, $assign), 'kmeans_assign by name per row of a multi-shard query gives the literal model\'s clusters');
 is(digest($coord, q{SELECT customer_id, seg_reco.kmeans_assign(f, (SELECT seg_reco.kmeans_load('feat_model')))
                       FROM public.feat}),
-	digest($plain, $assign), 'the hint\'s form gives the single node\'s clusters');
+	digest($plain, $assign), 'so does the model read once on the coordinator');
+
+# a single customer's call on the coordinator is delegated to the worker
+# holding the customer (Citus: "pushing down the function call"), and gives
+# the single node's rows: every serving function, a sample of customers
+my @sample = split /\n/, $plain->safe_psql('postgres', q{
+	SELECT customer_id FROM seg_reco.customers WHERE customer_id % 61 = 0 ORDER BY customer_id LIMIT 12});
+($ret, $out, $err) = $coord->psql('postgres', qq{
+	SET client_min_messages = debug1;
+	SELECT seg_reco.recommend_for($sample[0], 10);});
+like($err, qr/DEBUG:  pushing down the function call/, 'SELECT seg_reco.recommend_for(id, 10) is delegated to a worker');
+my %calls = (
+	'recommend_for'  => 'seg_reco.recommend_for(%d, 10)',
+	'why_recommended' => 'seg_reco.why_recommended(%d, %d, 5)',
+	'buy_again_scores' => 'seg_reco.buy_again_scores(%d, 5)',
+	'content_scores' => 'seg_reco.content_scores(%d, 5)',
+	'cold_start_recommendations' => 'seg_reco.cold_start_recommendations(%d, 5)');
+for my $fn (sort keys %calls)
+{
+	my ($same, $pushed) = (0, 0);
+	for my $c (@sample)
+	{
+		# why_recommended: the customer's first product on the single node
+		my $call = sprintf($calls{$fn}, $c, $plain->safe_psql('postgres',
+			"SELECT product_id FROM seg_reco.recommend_for($c, 1)"));
+		my $want = $plain->safe_psql('postgres', "SELECT $call");
+		($ret, $out, $err) = $coord->psql('postgres', "SET client_min_messages = debug1; SELECT $call");
+		$same++ if $ret == 0 && $out eq $want && $want ne '';
+		$pushed++ if $err =~ /pushing down the function call/;
+	}
+	is("$same $pushed", scalar(@sample) . ' ' . scalar(@sample),
+		"$fn: every call of the sample delegated to a worker, the single node's rows");
+}
+
+# a setting changed on the coordinator (the reference table settings)
+# reaches the workers: a delegated recommend_for blends with the new weights
+my $weights = q{INSERT INTO seg_reco.settings (key, value)
+                VALUES ('hybrid_weights', '{"new": {"popularity": 1}, "rebuy": {"popularity": 1}}')};
+my $before = $coord->safe_psql('postgres', "SELECT seg_reco.recommend_for($sample[0], 10)");
+$_->safe_psql('postgres', $weights) for ($coord, $plain);
+is($workers[0]->safe_psql('postgres', q{SELECT seg_reco.setting('hybrid_weights')})
+	 . ' ' . $workers[1]->safe_psql('postgres', q{SELECT seg_reco.setting('hybrid_weights')}),
+	'{"new": {"popularity": 1}, "rebuy": {"popularity": 1}} {"new": {"popularity": 1}, "rebuy": {"popularity": 1}}',
+	'a setting changed on the coordinator is read on the workers');
+($ret, $out, $err) = $coord->psql('postgres', qq{
+	SET client_min_messages = debug1;
+	SELECT seg_reco.recommend_for($sample[0], 10);});
+like($err, qr/pushing down the function call/, 'recommend_for with the new weights is delegated');
+isnt($out, $before, 'and its list changed');
+is($out, $plain->safe_psql('postgres', "SELECT seg_reco.recommend_for($sample[0], 10)"),
+	'to the single node\'s list with the same setting');
+unlike($out, qr/als|content|buy_again|nextbasket|cold_start/, 'every row from popularity alone');
+$_->safe_psql('postgres', q{DELETE FROM seg_reco.settings WHERE key = 'hybrid_weights'}) for ($coord, $plain);
 
 # default_as_of (the date every serving call and the pipeline read) is the
 # latest line's, members' or not: a non-member's line a day after the last,
@@ -307,6 +391,30 @@ $coord->safe_psql('postgres', 'INSERT INTO seg_reco.nonmember_transactions '
 is($plain->safe_psql('postgres', 'SELECT seg_reco.default_as_of()'), '2026-01-01',
 	'a non-member\'s line moves default_as_of on the single node');
 same_on_both(q{SELECT seg_reco.default_as_of()}, 'default_as_of with a non-member\'s line the latest');
+
+# DROP EXTENSION seg_reco CASCADE drops nonmember_transactions with the rest
+# (an extension member): a re-created extension distributes new data again,
+# its views read on every node
+$coord->safe_psql('postgres', q{
+	SET client_min_messages = warning;
+	DROP EXTENSION seg_reco CASCADE;
+	CREATE EXTENSION seg_reco;});
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'seg_reco.%'}),
+	'0', 'DROP EXTENSION seg_reco CASCADE leaves no distributed table of seg_reco behind');
+($ret, $out, $err) = $coord->psql('postgres', q{
+	SET client_min_messages = warning;
+	SELECT count(*) FROM seg_reco.generate_demo_data(customers => 200);
+	SELECT string_agg(relation || ':' || distribution, ' ') FROM seg_reco.distribute();});
+is($err, '', 'distribute() runs again after the extension is re-created') or diag($err);
+like($out, qr/^\d+\nnonmember_transactions:receipt_id products:reference /,
+	'and distributes nonmember_transactions again');
+is($coord->safe_psql('postgres', q{
+	SELECT (SELECT count(*) FROM seg_reco.nonmember_transactions) > 0
+	       AND NOT EXISTS (SELECT 1 FROM seg_reco.transactions WHERE customer_id IS NULL)}),
+	't', 'the new non-members\' lines are in nonmember_transactions');
+is($_->safe_psql('postgres', 'SELECT count(*) FROM seg_reco.cohorts'), '0',
+	'the cohorts view of the re-created extension reads on ' . $_->name) for @workers;
 
 $_->stop for (@nodes, $plain);
 done_testing();
