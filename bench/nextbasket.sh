@@ -18,7 +18,10 @@
 # EVAL_CUSTOMERS (2000), TEST_DAYS (30), VAL_DAYS (28), SKIP_DEMO=1,
 # SKIP_UCI=1, SKIP_REF=1 (no Python reference), SKIP_TUNE=1 (the shipped
 # defaults), FRESH=1 (recreate the databases), UCI_CSV (the UCI file),
-# PYTHON (a python3 with numpy, default /usr/bin/python3).
+# PYTHON (a python3 with numpy, default /usr/bin/python3), DEMO_REF_GRID
+# (small: the references' smaller parameter grids on the demo data, where the
+# full ones took over 77 minutes on a shared 2-core machine; full) and
+# UCI_REF_GRID (full).
 set -euo pipefail
 # shellcheck source=../scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
@@ -65,8 +68,8 @@ eval_test() {   # eval_test db label split what
            WHERE mode IN ('all', 'new')"
 }
 
-bench_db() {   # bench_db db label
-    local db=$1 label=$2 end split val
+bench_db() {   # bench_db db label ref_grid
+    local db=$1 label=$2 grid=$3 end split val
     end=$(psql_db "$db" -tAc "SELECT max(ts)::date FROM seg_reco.transactions")
     split=$(psql_db "$db" -tAc "SELECT '$end'::date + 1 - $TEST_DAYS")
     val=$(psql_db "$db" -tAc "SELECT '$split'::date - $VAL_DAYS")
@@ -90,10 +93,10 @@ bench_db() {   # bench_db db label
         eval_test "$db" "$label" "$split" "tuned on the validation window"
     fi
     if [[ ${SKIP_REF:-0} != 1 ]]; then
-        say "--- references (bench/nextbasket_ref.py, numpy; grids tuned on the validation window)"
+        say "--- references (bench/nextbasket_ref.py, numpy; $grid grids tuned on the validation window)"
         PSQL="$PGBIN/psql -h $SOCKDIR -p $PORT -U postgres" \
             "$PYTHON" "$ROOT/bench/nextbasket_ref.py" "$db" "$split" --tune-split "$val" \
-            --tune-days "$VAL_DAYS" --sample "$EVAL_CUSTOMERS"
+            --tune-days "$VAL_DAYS" --sample "$EVAL_CUSTOMERS" --grid "$grid"
     fi
 }
 
@@ -102,7 +105,7 @@ if [[ ${SKIP_DEMO:-0} != 1 ]]; then
         say "==> demo data in $DEMO_DB"
         q "$DEMO_DB" -c "SET client_min_messages = warning" -c "SELECT relation, rows FROM seg_reco.generate_demo_data()"
     fi
-    bench_db "$DEMO_DB" demo
+    bench_db "$DEMO_DB" demo "${DEMO_REF_GRID:-small}"
 fi
 
 if [[ ${SKIP_UCI:-0} != 1 ]]; then
@@ -114,5 +117,5 @@ if [[ ${SKIP_UCI:-0} != 1 ]]; then
     # an English catalogue: the text search configuration english (as bench/content.sh)
     q "$UCI_DB" -c "INSERT INTO seg_reco.settings VALUES ('content_text_config', '\"english\"')
                       ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-    bench_db "$UCI_DB" uci
+    bench_db "$UCI_DB" uci "${UCI_REF_GRID:-full}"
 fi

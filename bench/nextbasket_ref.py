@@ -25,6 +25,7 @@ from the environment):
 
   nextbasket_ref.py DB SPLIT [--test-days N] [--tune-split DATE --tune-days N]
                     [--sample N] [--seed S] [--methods tifu,upcf,count]
+                  [--grid full|small]
 
 With --tune-split the parameter grid of each method is scored on that
 validation window and the best (NDCG@10, per mode) is then scored on the
@@ -224,6 +225,14 @@ def upcf_popularity(sp, r):
     return up
 
 
+def upcf_intersections(sp):
+    """|I_u & I_v| of the sampled customers u with every customer v (once per split)."""
+    if getattr(sp, "inter", None) is None:
+        b = sp.binary
+        sp.inter = b[sp.eval_rows].astype(np.float64) @ b.T.astype(np.float64)
+    return sp.inter
+
+
 def upcf_scores(sp, up, alpha, q, k):
     """sum over customers v of sim(u, v)^q UP@r(v, i), sim the asymmetric
     cosine |I_u & I_v| / (|I_u|^alpha |I_v|^(1 - alpha)) of the items ever
@@ -232,7 +241,7 @@ def upcf_scores(sp, up, alpha, q, k):
     b = sp.binary
     n = b.sum(axis=1).astype(np.float64)
     rows = sp.eval_rows
-    inter = b[rows].astype(np.float64) @ b.T.astype(np.float64)
+    inter = upcf_intersections(sp)
     sim = inter / (n[rows][:, None] ** alpha) / (n[None, :] ** (1 - alpha))
     sim = sim ** q
     if k > 0:
@@ -262,6 +271,14 @@ def count_scores(sp, recency_weighted=False):
 # ------------------------------------------------------------------ grids
 TIFU_GRID = dict(m=[3, 7], rb=[0.9, 1.0], rg=[0.6, 0.8, 1.0], k=[50, 300], alpha=[0.5, 0.7, 0.9])
 UPCF_GRID = dict(r=[0, 5, 10], alpha=[0.25, 0.5, 0.75], q=[1, 5, 10], k=[0, 100])
+# --grid small (bench/nextbasket.sh's default on the demo data, whose full
+# grids took over 77 minutes on the shared 2-core machine): 2 of the 12
+# TIFU-KNN vector builds and 8 of the 54 UP-CF@r settings, keeping the
+# values chosen before (UCI: TIFU-KNN m 3, r_b 1, r_g 0.6, k 50, alpha 0.5;
+# demo: r_g 0.8, k 300, alpha 0.9; UP-CF@r r 0 / 10, alpha 0.75 / 0.25,
+# q 5 / 1, k 100)
+TIFU_GRID_SMALL = dict(m=[3], rb=[1.0], rg=[0.6, 0.8], k=[50, 300], alpha=[0.5, 0.7, 0.9])
+UPCF_GRID_SMALL = dict(r=[0, 10], alpha=[0.25, 0.75], q=[1, 5], k=[100])
 
 
 def run_tifu(sp, grid):
@@ -305,17 +322,20 @@ def main():
     ap.add_argument("--sample", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--methods", default="count,tifu,upcf")
+    ap.add_argument("--grid", choices=("full", "small"), default="full")
     a = ap.parse_args()
+    grids = {"tifu": TIFU_GRID_SMALL if a.grid == "small" else TIFU_GRID,
+             "upcf": UPCF_GRID_SMALL if a.grid == "small" else UPCF_GRID}
     d = Data(a.db)
     methods = a.methods.split(",")
     chosen = {}
     if a.tune_split:
         vs = Split(d, a.tune_split, a.tune_days, a.sample, a.seed)
         print("validation %s (+%d days): %d customers with history" % (a.tune_split, a.tune_days, len(vs.eval)))
-        for name, fn, grid in (("tifu", run_tifu, TIFU_GRID), ("upcf", run_upcf, UPCF_GRID)):
+        for name, fn in (("tifu", run_tifu), ("upcf", run_upcf)):
             if name not in methods:
                 continue
-            res = fn(vs, grid)
+            res = fn(vs, grids[name])
             for mode in ("all", "new"):
                 best = max(res, key=lambda pr: pr[1][mode][1])
                 chosen[(name, mode)] = {k: [v] for k, v in best[0].items()}
@@ -328,9 +348,10 @@ def main():
     out = []
     if "count" in methods:
         out += fmt("count", "baskets holding the product, then the latest", evaluate(ts, count_scores(ts)))
-    for name, fn, grid in (("tifu", run_tifu, TIFU_GRID), ("upcf", run_upcf, UPCF_GRID)):
+    for name, fn in (("tifu", run_tifu), ("upcf", run_upcf)):
         if name not in methods:
             continue
+        grid = grids[name]
         for mode in ("all", "new"):
             g = chosen.get((name, mode), {k: [v[0]] for k, v in grid.items()} if not a.tune_split else None)
             if g is None:
