@@ -6,9 +6,10 @@
  *
  * seg_reco._segment_popularity_rows(starts, ends, top_ns, years) returns,
  * for each window w = 1..n ([starts[w], ends[w]), its top_n, the year of
- * its age bands), the rows seg_reco._fill_segment_popularity(ends[w],
- * days, top_ns[w], years[w]) writes (the reference statement, kept in
- * sql/src/07_content.sql), with the window's number in front:
+ * its age bands), the rows of segment_popularity that the reference
+ * statement (pg_temp.fill_segment_popularity_ref in test/sql/coldstart.sql:
+ * build_popularity's SQL before 0.2.0's one read) writes for (ends[w],
+ * days, top_ns[w], years[w]), with the window's number in front:
  *   - the (customer, product) pairs of the buys (amount > 0, a customer,
  *     an active product) in the union of the windows are read once,
  *     grouped by SQL, with a flag per window (bought in it);

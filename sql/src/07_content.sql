@@ -540,64 +540,8 @@ CREATE INDEX segment_popularity_global_idx ON seg_reco.segment_popularity (produ
 SELECT pg_catalog.pg_extension_config_dump('seg_reco.segment_popularity', '');
 SELECT pg_catalog.pg_extension_config_dump('seg_reco.popularity_info', '');
 
--- _fill_segment_popularity(end, days, top_n, year): segment_popularity from
--- the buys in [end - days, end), age bands as of year (build_popularity
--- empties the table first).  Returns the rows written.
-CREATE FUNCTION seg_reco._fill_segment_popularity(v_end timestamptz, days integer,
-                                                  top_n integer, v_year integer)
-RETURNS bigint
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    v_rows bigint;
-BEGIN
-    WITH buys AS MATERIALIZED (
-        SELECT DISTINCT t.customer_id, t.product_id
-          FROM seg_reco.transactions t
-          JOIN seg_reco.products p ON p.product_id = t.product_id
-         WHERE p.active AND t.customer_id IS NOT NULL AND t.amount > 0
-           AND t.ts >= v_end - make_interval(days => days) AND t.ts < v_end
-    ), cust AS MATERIALIZED (
-        SELECT b.customer_id,
-               seg_reco._age_band(c.birth_year, v_year) AS a,
-               seg_reco._household_band(c.household_size) AS h,
-               coalesce(c.county, 'unknown') AS co,
-               coalesce(c.member_tier, 'unknown') AS ti
-          FROM (SELECT DISTINCT b0.customer_id FROM buys b0) b
-          LEFT JOIN seg_reco.customers c ON c.customer_id = b.customer_id
-    ), keyed AS MATERIALIZED (
-        SELECT l.level, cu.customer_id,
-               CASE WHEN l.level >= 1 THEN cu.a ELSE '*' END AS a,
-               CASE WHEN l.level >= 2 THEN cu.h ELSE '*' END AS h,
-               CASE WHEN l.level >= 3 THEN cu.co ELSE '*' END AS co,
-               CASE WHEN l.level >= 4 THEN cu.ti ELSE '*' END AS ti
-          FROM cust cu CROSS JOIN generate_series(0, 4) l(level)
-    ), seg AS (
-        SELECT kk.level, kk.a, kk.h, kk.co, kk.ti, count(*)::integer AS n
-          FROM keyed kk GROUP BY 1, 2, 3, 4, 5
-    ), prod AS (
-        SELECT kk.level, kk.a, kk.h, kk.co, kk.ti, b.product_id, count(*)::integer AS n,
-               row_number() OVER (PARTITION BY kk.level, kk.a, kk.h, kk.co, kk.ti
-                                  ORDER BY count(*) DESC, b.product_id) AS rk
-          FROM keyed kk JOIN buys b ON b.customer_id = kk.customer_id
-         GROUP BY 1, 2, 3, 4, 5, 6
-    )
-    INSERT INTO seg_reco.segment_popularity
-    SELECT pr.level, pr.a, pr.h, pr.co, pr.ti, pr.rk::integer, pr.product_id, pr.n, s.n,
-           pr.n::float8 / s.n
-      FROM prod pr
-      JOIN seg s USING (level, a, h, co, ti)
-     WHERE pr.level = 0 OR pr.rk <= top_n;
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
-    RETURN v_rows;
-END
-$fn$;
-COMMENT ON FUNCTION seg_reco._fill_segment_popularity(timestamptz, integer, integer, integer) IS 'internal: fills segment_popularity from the buys of the days before an end (build_popularity)';
-REVOKE EXECUTE ON FUNCTION seg_reco._fill_segment_popularity(timestamptz, integer, integer, integer) FROM PUBLIC;
-
 -- _segment_popularity_rows(starts, ends, top_ns, years): the rows
--- _fill_segment_popularity writes for each window [starts[w], ends[w])
+-- the reference statement (test/sql/coldstart.sql) writes for each window [starts[w], ends[w])
 -- (its top_n, the year of its age bands), numbered by window, from one
 -- read of the lines (src/popularity.c; build_popularity).
 CREATE FUNCTION seg_reco._segment_popularity_rows(starts timestamptz[], ends timestamptz[],
@@ -608,7 +552,7 @@ RETURNS TABLE(win integer, level integer, age_band text, household_band text, co
 AS 'MODULE_PATHNAME', 'seg_reco_segment_popularity_rows'
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco._segment_popularity_rows(timestamptz[], timestamptz[], integer[], integer[]) IS 'internal: the rows of segment_popularity for one to four windows of buys from one read of the lines (build_popularity; _fill_segment_popularity is the reference)';
+COMMENT ON FUNCTION seg_reco._segment_popularity_rows(timestamptz[], timestamptz[], integer[], integer[]) IS 'internal: the rows of segment_popularity for one to four windows of buys from one read of the lines (build_popularity; test/sql/coldstart.sql holds the reference statement)';
 REVOKE EXECUTE ON FUNCTION seg_reco._segment_popularity_rows(timestamptz[], timestamptz[], integer[], integer[]) FROM PUBLIC;
 
 -- build_popularity also decides what the blend serves a customer without
