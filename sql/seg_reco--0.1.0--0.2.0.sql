@@ -4290,7 +4290,8 @@ CREATE TABLE seg_reco.customer_state (
     digital_events      bigint NOT NULL,
     add_to_cart_events  bigint NOT NULL,
     digital_last_ts     timestamptz,
-    digital_next_ts     timestamptz
+    digital_next_ts     timestamptz,
+    btyd_repeat_spend   numeric
 );
 COMMENT ON TABLE seg_reco.customer_state IS 'one row per customer with a line: the partial sums refresh() derives features, RFM values and BTYD summaries from (written by refresh(): all rows in a full run, the changed customers'' rows in an incremental one)';
 COMMENT ON COLUMN seg_reco.customer_state.lines IS 'the customer''s lines (with a time stamp)';
@@ -4299,6 +4300,7 @@ COMMENT ON COLUMN seg_reco.customer_state.net_amount IS 'net amount of every lin
 COMMENT ON COLUMN seg_reco.customer_state.purchase_receipts IS 'RFM: receipts with a line of amount > 0 (frequency); purchase_amount: net amount of the lines with a receipt (monetary); first/last_purchase: first and last line of amount > 0';
 COMMENT ON COLUMN seg_reco.customer_state.btyd_frequency IS 'BTYD summary in days (btyd_summary): repeat purchase days, days from the first to the last (btyd_recency_days), the first purchase day and the mean repeat spend; NULL without a purchase day';
 COMMENT ON COLUMN seg_reco.customer_state.receipts IS 'features: receipts with a line of amount > 0 of a known product (frequency); first/last_receipt_ts: earliest and latest of their times (a receipt''s time is its first line''s); receipt_lines, receipt_amount: their lines and amount; online_receipts, morning_receipts: those online and on weekday mornings; the *_amount columns: their amount in each product group';
+COMMENT ON COLUMN seg_reco.customer_state.btyd_repeat_spend IS 'BTYD: the exact net amount of the days after the first purchase day (btyd_monetary_value x btyd_frequency, exactly), what an incremental run adds new days to; NULL without a purchase day, and in rows of the reference statement (those customers are recomputed from all their lines)';
 COMMENT ON COLUMN seg_reco.customer_state.digital_events IS 'digital events up to the as-of date (add_to_cart_events: of type add_to_cart); digital_last_ts: the latest of them; digital_next_ts: the first event after the as-of date (the customer is recomputed when the as-of date passes it)';
 
 -- What customer_state was computed at, and the last full run.  One row
@@ -4324,9 +4326,11 @@ COMMENT ON TABLE seg_reco.refresh_state IS 'as-of date (as_of: the latest line; 
 -- for one another here; refresh() takes the rows it sees and deletes them.
 CREATE TABLE seg_reco.dirty_customers (
     customer_id bigint,
-    reason      text
+    reason      text,
+    since       timestamptz
 );
 COMMENT ON TABLE seg_reco.dirty_customers IS 'customers whose lines or digital events changed since refresh() last read them (added by the capture triggers, consumed by refresh()); customer_id NULL: every customer (reason says why)';
+COMMENT ON COLUMN seg_reco.dirty_customers.since IS 'lines inserted: the earliest time among them (infinity: none with a time, or a change of digital events only), so refresh() can merge the new lines into the stored state; NULL: lines updated or deleted (the customer is recomputed from all lines)';
 
 -- The product attributes the features read, as customer_state last saw
 -- them (bits: 1 own brand, 2 organic, 4 meat or fish, 8 fruit and
@@ -4482,8 +4486,10 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    v_col text;
-    v_id text;
+    v_col text := 'customer_id';
+    v_id text := '%1$s.%2$I::bigint';
+    v_since text;
+    v_lines boolean;
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         INSERT INTO seg_reco.dirty_customers (customer_id, reason)
@@ -4491,43 +4497,45 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_NARGS = 0 THEN
-        IF TG_OP = 'INSERT' THEN
-            INSERT INTO seg_reco.dirty_customers (customer_id)
-            SELECT DISTINCT n.customer_id FROM new_rows n WHERE n.customer_id IS NOT NULL;
-        ELSIF TG_OP = 'DELETE' THEN
-            INSERT INTO seg_reco.dirty_customers (customer_id)
-            SELECT DISTINCT o.customer_id FROM old_rows o WHERE o.customer_id IS NOT NULL;
-        ELSE
-            INSERT INTO seg_reco.dirty_customers (customer_id)
-            SELECT n.customer_id FROM new_rows n WHERE n.customer_id IS NOT NULL
-            UNION
-            SELECT o.customer_id FROM old_rows o WHERE o.customer_id IS NOT NULL;
-        END IF;
-        RETURN NULL;
-    END IF;
-    v_col := TG_ARGV[0];
-    -- the id as the view over the user's table reads it
-    v_id := CASE WHEN TG_NARGS > 1 AND TG_ARGV[1] = 'text'
-                 THEN 'seg_reco.internal_id(%1$s.%2$I::text)' ELSE '%1$s.%2$I::bigint' END;
-    IF TG_OP = 'INSERT' THEN
-        EXECUTE format('INSERT INTO seg_reco.dirty_customers (customer_id)
-                        SELECT DISTINCT %s FROM new_rows n WHERE n.%I IS NOT NULL',
-                       format(v_id, 'n', v_col), v_col);
-    ELSIF TG_OP = 'DELETE' THEN
-        EXECUTE format('INSERT INTO seg_reco.dirty_customers (customer_id)
-                        SELECT DISTINCT %s FROM old_rows o WHERE o.%I IS NOT NULL',
-                       format(v_id, 'o', v_col), v_col);
+        v_lines := TG_TABLE_NAME = 'transactions';
+        v_since := CASE WHEN v_lines THEN 'ts' END;
     ELSE
-        EXECUTE format('INSERT INTO seg_reco.dirty_customers (customer_id)
-                        SELECT %s FROM new_rows n WHERE n.%3$I IS NOT NULL
-                        UNION
-                        SELECT %s FROM old_rows o WHERE o.%3$I IS NOT NULL',
+        v_col := TG_ARGV[0];
+        -- the id as the view over the user's table reads it
+        IF TG_NARGS > 1 AND TG_ARGV[1] = 'text' THEN
+            v_id := 'seg_reco.internal_id(%1$s.%2$I::text)';
+        END IF;
+        v_lines := TG_NARGS < 3 OR TG_ARGV[2] <> '';
+        v_since := CASE WHEN TG_NARGS > 2 AND TG_ARGV[2] <> '' THEN TG_ARGV[2] END;
+    END IF;
+    -- since: on the digital events infinity (they are read again whatever
+    -- changed); lines inserted: their earliest time (infinity when none
+    -- has one); lines updated or deleted: NULL (the customer is recomputed)
+    IF TG_OP = 'INSERT' THEN
+        EXECUTE format('INSERT INTO seg_reco.dirty_customers (customer_id, since)
+                        SELECT %1$s, %2$s FROM new_rows n WHERE n.%3$I IS NOT NULL GROUP BY 1',
+                       format(v_id, 'n', v_col),
+                       CASE WHEN NOT v_lines THEN '''infinity''::timestamptz'
+                            WHEN v_since IS NULL THEN 'NULL::timestamptz'
+                            ELSE format('coalesce(min(n.%I::timestamptz), ''infinity'')', v_since) END,
+                       v_col);
+    ELSIF TG_OP = 'DELETE' THEN
+        EXECUTE format('INSERT INTO seg_reco.dirty_customers (customer_id, since)
+                        SELECT DISTINCT %1$s, %2$s::timestamptz FROM old_rows o WHERE o.%3$I IS NOT NULL',
+                       format(v_id, 'o', v_col), CASE WHEN v_lines THEN 'NULL' ELSE '''infinity''' END, v_col);
+    ELSE
+        EXECUTE format('INSERT INTO seg_reco.dirty_customers (customer_id, since)
+                        SELECT x.id, %1$s::timestamptz
+                          FROM (SELECT %2$s AS id FROM new_rows n WHERE n.%4$I IS NOT NULL
+                                UNION
+                                SELECT %3$s FROM old_rows o WHERE o.%4$I IS NOT NULL) x',
+                       CASE WHEN v_lines THEN 'NULL' ELSE '''infinity''' END,
                        format(v_id, 'n', v_col), format(v_id, 'o', v_col), v_col);
     END IF;
     RETURN NULL;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco._capture_changes() IS 'capture trigger of the transactions and digital events (statement level): records the customers a statement touched in seg_reco.dirty_customers (TRUNCATE: all of them)';
+COMMENT ON FUNCTION seg_reco._capture_changes() IS 'capture trigger of the transactions and digital events (statement level): records the customers a statement touched in seg_reco.dirty_customers, with the earliest time of inserted lines (TRUNCATE: all of them)';
 REVOKE EXECUTE ON FUNCTION seg_reco._capture_changes() FROM PUBLIC;
 
 -- the capture triggers: on seg_reco's own tables as in a fresh install; on
@@ -4536,7 +4544,7 @@ REVOKE EXECUTE ON FUNCTION seg_reco._capture_changes() FROM PUBLIC;
 -- Installs the capture triggers on a table (a user's table behind
 -- use_source; column: its customer id column) and enables them always.
 -- Returns NULL, or why it could not (not a plain table, no privilege).
-CREATE FUNCTION seg_reco._capture_install(target regclass, customer_column text)
+CREATE FUNCTION seg_reco._capture_install(target regclass, customer_column text, ts_column text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -4550,8 +4558,9 @@ BEGIN
     IF v_kind IS DISTINCT FROM 'r' THEN
         RETURN format('%s is not a plain table: its changes cannot be captured', target);
     END IF;
-    SELECT format('%L', customer_column)
-           || CASE WHEN seg_reco._text_id_arg(customer_column, a.atttypid) IS NULL THEN '' ELSE ', ''text''' END
+    SELECT format('%L, %L, %L', customer_column,
+                  CASE WHEN seg_reco._text_id_arg(customer_column, a.atttypid) IS NULL THEN 'int' ELSE 'text' END,
+                  coalesce(ts_column, ''))
       INTO v_args
       FROM pg_catalog.pg_attribute a
      WHERE a.attrelid = target AND a.attname = customer_column AND a.attnum > 0 AND NOT a.attisdropped;
@@ -4567,7 +4576,7 @@ BEGIN
                                      WHEN 'update' THEN 'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'
                                      WHEN 'delete' THEN 'REFERENCING OLD TABLE AS old_rows'
                                      ELSE '' END,
-                           coalesce(v_args, format('%L', customer_column)));
+                           coalesce(v_args, format('%L, %L, %L', customer_column, 'int', coalesce(ts_column, ''))));
             EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', target, 'seg_reco_capture_' || v_op);
         END LOOP;
     EXCEPTION WHEN insufficient_privilege THEN
@@ -4576,8 +4585,8 @@ BEGIN
     RETURN NULL;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco._capture_install(regclass, text) IS 'use_source helper: puts the capture triggers on a user''s table (NULL), or says why it cannot';
-REVOKE EXECUTE ON FUNCTION seg_reco._capture_install(regclass, text) FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco._capture_install(regclass, text, text) IS 'use_source helper: puts the capture triggers on a user''s table (NULL), or says why it cannot';
+REVOKE EXECUTE ON FUNCTION seg_reco._capture_install(regclass, text, text) FROM PUBLIC;
 
 DO $upgrade$
 DECLARE
@@ -4603,7 +4612,9 @@ BEGIN
             IF v_source IS NOT NULL THEN
                 PERFORM seg_reco._capture_install(v_source,
                             coalesce((SELECT s.columns ->> 'customer_id' FROM seg_reco.sources s WHERE s.relation = v_rel),
-                                     'customer_id'));
+                                     'customer_id'),
+                            CASE WHEN v_rel = 'transactions'
+                                 THEN coalesce((SELECT s.columns ->> 'ts' FROM seg_reco.sources s WHERE s.relation = v_rel), 'ts') END);
             END IF;
         END IF;
     END LOOP;
@@ -4663,18 +4674,27 @@ DECLARE
     v_marks bigint;
     v_products bigint[];
     v_ids bigint[];
+    v_mids bigint[];
+    v_after timestamptz[];
     v_rows bigint;
+    v_lines_before numeric;
+    v_lines_merged numeric := 0;
+    v_merge_note text;
     v_t0 timestamptz := clock_timestamp();
     v_result jsonb;
 BEGIN
     IF to_regclass('pg_temp.seg_reco_changed') IS NOT NULL THEN
         DROP TABLE pg_temp.seg_reco_changed;
     END IF;
-    CREATE TEMP TABLE seg_reco_changed (customer_id bigint PRIMARY KEY) ON COMMIT DROP;
-    -- the marks this run consumes (those committed later stay for the next)
-    WITH d AS (DELETE FROM seg_reco.dirty_customers RETURNING customer_id),
-         i AS (INSERT INTO pg_temp.seg_reco_changed
-               SELECT DISTINCT d.customer_id FROM d WHERE d.customer_id IS NOT NULL AND NOT full_run)
+    CREATE TEMP TABLE seg_reco_changed (customer_id bigint PRIMARY KEY, merge_after timestamptz) ON COMMIT DROP;
+    -- the marks this run consumes (those committed later stay for the
+    -- next); merge_after holds the earliest new line's time for now (NULL:
+    -- a line updated or deleted)
+    WITH d AS (DELETE FROM seg_reco.dirty_customers RETURNING customer_id, since),
+         i AS (INSERT INTO pg_temp.seg_reco_changed (customer_id, merge_after)
+               SELECT d.customer_id, CASE WHEN bool_and(d.since IS NOT NULL) THEN min(d.since) END
+                 FROM d WHERE d.customer_id IS NOT NULL AND NOT full_run
+                GROUP BY d.customer_id)
     SELECT count(*) INTO v_marks FROM d;
     IF v_as_of IS NULL THEN
         -- no lines: no customer state
@@ -4687,34 +4707,81 @@ BEGIN
         v_result := jsonb_build_object('customers_recomputed', v_rows);
     ELSE
         v_end := (v_as_of + 1)::timestamptz;
-        -- products whose attributes changed, appeared or went
+        -- products whose attributes changed, appeared or went: their
+        -- customers from all lines
         SELECT array_agg(coalesce(c.product_id, o.product_id)) INTO v_products
           FROM (SELECT p.product_id, min(seg_reco._product_flags(p.own_brand, p.organic, p.category)) AS flags
                   FROM seg_reco.products p WHERE p.product_id IS NOT NULL GROUP BY p.product_id) c
           FULL JOIN seg_reco.customer_state_products o ON o.product_id = c.product_id
          WHERE c.flags IS DISTINCT FROM o.flags;
         IF v_products IS NOT NULL THEN
-            INSERT INTO pg_temp.seg_reco_changed
-            SELECT DISTINCT t.customer_id FROM seg_reco.transactions t
+            INSERT INTO pg_temp.seg_reco_changed AS c (customer_id, merge_after)
+            SELECT DISTINCT t.customer_id, NULL::timestamptz FROM seg_reco.transactions t
              WHERE t.product_id = ANY (v_products) AND t.customer_id IS NOT NULL
-            ON CONFLICT DO NOTHING;
+            ON CONFLICT (customer_id) DO UPDATE SET merge_after = NULL;
             DELETE FROM seg_reco.customer_state_products o WHERE o.product_id = ANY (v_products);
             INSERT INTO seg_reco.customer_state_products (product_id, flags)
             SELECT p.product_id, min(seg_reco._product_flags(p.own_brand, p.organic, p.category))
               FROM seg_reco.products p WHERE p.product_id = ANY (v_products) GROUP BY p.product_id;
         END IF;
         -- digital events that the new as-of date takes in or leaves out
-        INSERT INTO pg_temp.seg_reco_changed
-        SELECT s.customer_id FROM seg_reco.customer_state s
+        INSERT INTO pg_temp.seg_reco_changed (customer_id, merge_after)
+        SELECT s.customer_id, 'infinity' FROM seg_reco.customer_state s
          WHERE s.digital_next_ts < v_end OR s.digital_last_ts >= v_end
         ON CONFLICT DO NOTHING;
-        SELECT array_agg(c.customer_id ORDER BY c.customer_id) INTO v_ids FROM pg_temp.seg_reco_changed c;
+        ANALYZE pg_temp.seg_reco_changed;
+        -- which can merge: new lines all on a later day than the stored
+        -- ones (merge_after: the stored row's last line), a stored row of
+        -- the one pass (with its repeat spend); no stored row: every line
+        -- is new
+        UPDATE pg_temp.seg_reco_changed c
+           SET merge_after = CASE WHEN c.merge_after::date > s.last_line_ts::date
+                                       AND (s.btyd_first IS NULL OR s.btyd_repeat_spend IS NOT NULL)
+                                  THEN s.last_line_ts END
+          FROM seg_reco.customer_state s
+         WHERE s.customer_id = c.customer_id AND c.merge_after IS NOT NULL;
+        UPDATE pg_temp.seg_reco_changed c SET merge_after = '-infinity'
+         WHERE c.merge_after IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM seg_reco.customer_state s WHERE s.customer_id = c.customer_id);
+        -- ... and no new line in a receipt of an old line (nor without a
+        -- receipt: those lines count as one receipt)
+        UPDATE pg_temp.seg_reco_changed c SET merge_after = NULL
+         WHERE c.merge_after > '-infinity'
+           AND EXISTS (SELECT 1 FROM seg_reco.transactions n
+                        WHERE n.customer_id = c.customer_id AND n.ts > c.merge_after
+                          AND (n.receipt_id IS NULL
+                               OR EXISTS (SELECT 1 FROM seg_reco.transactions o
+                                           WHERE o.receipt_id = n.receipt_id AND o.customer_id = n.customer_id
+                                             AND o.ts <= c.merge_after)));
+        SELECT array_agg(c.customer_id ORDER BY c.customer_id), array_agg(c.merge_after ORDER BY c.customer_id)
+          INTO v_mids, v_after
+          FROM pg_temp.seg_reco_changed c WHERE c.merge_after IS NOT NULL;
         v_rows := 0;
-        IF v_ids IS NOT NULL THEN
-            v_rows := seg_reco._customer_state_update(v_as_of, v_ids);
+        IF v_mids IS NOT NULL THEN
+            SELECT coalesce(sum(s.lines), 0) INTO v_lines_before
+              FROM seg_reco.customer_state s WHERE s.customer_id = ANY (v_mids);
+            BEGIN
+                v_rows := seg_reco._customer_state_merge_update(v_as_of, v_mids, v_after);
+                SELECT coalesce(sum(s.lines), 0) - v_lines_before INTO v_lines_merged
+                  FROM seg_reco.customer_state s WHERE s.customer_id = ANY (v_mids);
+            EXCEPTION WHEN feature_not_supported THEN
+                -- values the merge does not take: from all lines
+                GET STACKED DIAGNOSTICS v_merge_note = MESSAGE_TEXT;
+                UPDATE pg_temp.seg_reco_changed c SET merge_after = NULL;
+                v_mids := NULL;
+            END;
         END IF;
-        v_result := jsonb_build_object('customers_recomputed', coalesce(cardinality(v_ids), 0),
-                                       'state_rows_written', v_rows, 'changed_products', coalesce(cardinality(v_products), 0));
+        SELECT array_agg(c.customer_id ORDER BY c.customer_id) INTO v_ids
+          FROM pg_temp.seg_reco_changed c WHERE c.merge_after IS NULL;
+        IF v_ids IS NOT NULL THEN
+            v_rows := v_rows + seg_reco._customer_state_update(v_as_of, v_ids);
+        END IF;
+        v_result := jsonb_build_object('customers_merged', coalesce(cardinality(v_mids), 0),
+                                       'lines_merged', v_lines_merged,
+                                       'customers_recomputed', coalesce(cardinality(v_ids), 0),
+                                       'state_rows_written', v_rows, 'changed_products', coalesce(cardinality(v_products), 0))
+                    || CASE WHEN v_merge_note IS NULL THEN '{}'::jsonb
+                            ELSE jsonb_build_object('merge_not_taken', v_merge_note) END;
     END IF;
     ANALYZE pg_temp.seg_reco_changed;
     INSERT INTO seg_reco.refresh_state AS r (one_row, as_of, member_as_of, time_zone, state_at)
@@ -4727,7 +4794,7 @@ BEGIN
                                           'state_ms', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric * 1000, 1));
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco._customer_state_refresh(boolean) IS 'refresh() helper: brings seg_reco.customer_state up to date (full: from all lines; otherwise the customers that changed since the last run, from their own lines)';
+COMMENT ON FUNCTION seg_reco._customer_state_refresh(boolean) IS 'refresh() helper: brings seg_reco.customer_state up to date (full: from all lines; otherwise the customers that changed since the last run: new lines merged into the stored rows where that is exact, else from all their lines)';
 REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_refresh(boolean) FROM PUBLIC;
 
 -- customer_features derived from customer_state at its as-of date, with
@@ -5149,7 +5216,8 @@ BEGIN
                 END IF;
             END LOOP;
         END IF;
-        v_capture := seg_reco._capture_install(source, coalesce(columns ->> 'customer_id', 'customer_id'));
+        v_capture := seg_reco._capture_install(source, coalesce(columns ->> 'customer_id', 'customer_id'),
+                                               CASE WHEN relation = 'transactions' THEN coalesce(columns ->> 'ts', 'ts') END);
         IF v_capture IS NOT NULL THEN
             RAISE NOTICE 'the changes of % are not captured: every refresh() will be full', source
                 USING DETAIL = v_capture || '.',
@@ -6559,6 +6627,10 @@ DECLARE
     v_end timestamptz := (v_as_of + 1)::timestamptz;
     v_rows bigint;
     v_cells bigint;
+    v_ids bigint[];
+    v_mids bigint[];
+    v_after timestamptz[];
+    v_merged bigint := 0;
 BEGIN
     IF v_as_of IS NULL OR customer_ids IS NULL THEN
         -- nobody reads the months but refresh(), which runs alone
@@ -6593,13 +6665,41 @@ BEGIN
               FROM seg_reco.cohort_customer_months m WHERE m.customer_id = ANY (customer_ids)) x
      WHERE x.cohort IS NOT NULL AND x.month >= x.cohort
      GROUP BY 1, 2;
-    DELETE FROM seg_reco.cohort_customer_months m WHERE m.customer_id = ANY (customer_ids);
+    -- the customers whose new lines the state step merged (refresh():
+    -- pg_temp.seg_reco_changed.merge_after) add the months of those lines
+    -- only; the others' months are read again from all their lines
+    IF to_regclass('pg_temp.seg_reco_changed') IS NOT NULL THEN
+        SELECT array_agg(c.customer_id ORDER BY c.customer_id), array_agg(c.merge_after ORDER BY c.customer_id)
+          INTO v_mids, v_after
+          FROM pg_temp.seg_reco_changed c
+         WHERE c.merge_after IS NOT NULL AND c.customer_id = ANY (customer_ids);
+    END IF;
+    v_ids := CASE WHEN v_mids IS NULL THEN customer_ids
+                  ELSE ARRAY(SELECT u.id FROM unnest(customer_ids) u(id) WHERE u.id <> ALL (v_mids)) END;
+    DELETE FROM seg_reco.cohort_customer_months m WHERE m.customer_id = ANY (v_ids);
     INSERT INTO seg_reco.cohort_customer_months (customer_id, month, bought, revenue)
     SELECT t.customer_id, date_trunc('month', t.ts)::date, bool_or(t.amount > 0), sum(t.amount)
       FROM seg_reco.transactions t
-     WHERE t.customer_id = ANY (customer_ids) AND t.ts < v_end
+     WHERE t.customer_id = ANY (v_ids) AND t.ts < v_end
      GROUP BY 1, 2;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
+    IF v_mids IS NOT NULL THEN
+        -- bool_or and sum over old and new lines (NULL: no line with an amount)
+        INSERT INTO seg_reco.cohort_customer_months AS m (customer_id, month, bought, revenue)
+        SELECT t.customer_id, date_trunc('month', t.ts)::date, bool_or(t.amount > 0), sum(t.amount)
+          FROM unnest(v_mids, v_after) u(cid, after)
+          JOIN seg_reco.transactions t ON t.customer_id = u.cid AND t.ts > u.after
+         WHERE t.ts < v_end
+         GROUP BY 1, 2
+        ON CONFLICT (customer_id, month) DO UPDATE
+           SET bought = CASE WHEN m.bought IS NULL THEN excluded.bought
+                             WHEN excluded.bought IS NULL THEN m.bought
+                             ELSE m.bought OR excluded.bought END,
+               revenue = CASE WHEN m.revenue IS NULL THEN excluded.revenue
+                              WHEN excluded.revenue IS NULL THEN m.revenue
+                              ELSE m.revenue + excluded.revenue END;
+        GET DIAGNOSTICS v_merged = ROW_COUNT;
+    END IF;
     INSERT INTO _seg_reco_cohort_delta
     SELECT x.cohort, x.month, count(*) FILTER (WHERE x.bought), coalesce(sum(x.revenue), 0)
       FROM (SELECT m.month, m.bought, m.revenue,
@@ -6619,7 +6719,8 @@ BEGIN
      WHERE (c.active = 0 AND c.revenue = 0)
         OR NOT EXISTS (SELECT 1 FROM seg_reco.cohort_cells s
                         WHERE s.cohort = c.cohort AND s.month = c.cohort AND s.active > 0);
-    RETURN jsonb_build_object('customers', cardinality(customer_ids), 'customer_months', v_rows, 'cells_changed', v_cells);
+    RETURN jsonb_build_object('customers', cardinality(customer_ids), 'customers_merged', coalesce(cardinality(v_mids), 0),
+                              'customer_months', v_rows, 'customer_months_merged', v_merged, 'cells_changed', v_cells);
 END;
 $fn$;
 COMMENT ON FUNCTION seg_reco._cohorts_update(bigint[]) IS 'refresh() helper: writes the cohort tables behind seg_reco.cohorts (NULL: from every line; else the months of these customers again and the cells corrected by the difference)';
@@ -7060,13 +7161,60 @@ RETURNS TABLE (
     promo_amount        numeric,
     meat_fish_amount    numeric,
     fresh_amount        numeric,
-    baby_amount         numeric
+    baby_amount         numeric,
+    btyd_repeat_spend   numeric
 )
 AS 'MODULE_PATHNAME', 'seg_reco_customer_state_lines'
 LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 10000
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION seg_reco._customer_state_lines(date, bigint[]) IS 'internal: customer_state''s line columns of these customers (NULL: every customer) in one pass over the lines, memory bounded by seg_reco.state_memory';
 REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_lines(date, bigint[]) FROM PUBLIC;
+
+-- The merge (src/customer_state.c): the same columns for the given
+-- customers, each customer's stored customer_state row combined with the
+-- customer's lines dated after after[i] (read through the customer index:
+-- only the new lines).  Exact when every such line is on a later day than
+-- the customer's stored lines and no receipt has lines on both sides
+-- (_customer_state_refresh checks both; customers it cannot vouch for are
+-- recomputed from all their lines); a customer without a stored row gets
+-- the row of its lines after after[i].  Raises feature_not_supported for
+-- what it does not take (as _customer_state_lines, and a stored row of
+-- the reference statement, which has no btyd_repeat_spend).
+CREATE FUNCTION seg_reco._customer_state_merge(as_of date, customer_ids bigint[], after timestamptz[])
+RETURNS TABLE (
+    customer_id         bigint,
+    lines               bigint,
+    checksum            bigint,
+    last_line_ts        timestamptz,
+    net_amount          numeric,
+    purchase_receipts   bigint,
+    purchase_amount     numeric,
+    first_purchase      timestamptz,
+    last_purchase       timestamptz,
+    btyd_frequency      bigint,
+    btyd_recency_days   float8,
+    btyd_first          date,
+    btyd_monetary_value float8,
+    receipts            bigint,
+    first_receipt_ts    timestamptz,
+    last_receipt_ts     timestamptz,
+    receipt_lines       bigint,
+    receipt_amount      numeric,
+    online_receipts     bigint,
+    morning_receipts    bigint,
+    own_brand_amount    numeric,
+    organic_amount      numeric,
+    promo_amount        numeric,
+    meat_fish_amount    numeric,
+    fresh_amount        numeric,
+    baby_amount         numeric,
+    btyd_repeat_spend   numeric
+)
+AS 'MODULE_PATHNAME', 'seg_reco_customer_state_merge'
+LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco._customer_state_merge(date, bigint[], timestamptz[]) IS 'internal: customer_state''s line columns of these customers, each stored row merged with the customer''s lines after after[i] (an incremental refresh: only the new lines are read)';
+REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_merge(date, bigint[], timestamptz[]) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION seg_reco._customer_state_update(as_of date, customer_ids bigint[] DEFAULT NULL)
 RETURNS bigint
@@ -7106,7 +7254,13 @@ BEGIN
                  WHERE e.customer_id IS NOT NULL%s
                  GROUP BY e.customer_id
             )
-            SELECT c.*, coalesce(d.events, 0), coalesce(d.carts, 0), d.last_ts, d.next_ts
+            SELECT c.customer_id, c.lines, c.checksum, c.last_line_ts, c.net_amount,
+                   c.purchase_receipts, c.purchase_amount, c.first_purchase, c.last_purchase,
+                   c.btyd_frequency, c.btyd_recency_days, c.btyd_first, c.btyd_monetary_value,
+                   c.receipts, c.first_receipt_ts, c.last_receipt_ts, c.receipt_lines, c.receipt_amount,
+                   c.online_receipts, c.morning_receipts, c.own_brand_amount, c.organic_amount,
+                   c.promo_amount, c.meat_fish_amount, c.fresh_amount, c.baby_amount,
+                   coalesce(d.events, 0), coalesce(d.carts, 0), d.last_ts, d.next_ts, c.btyd_repeat_spend
               FROM seg_reco._customer_state_lines($1, $3) c LEFT JOIN d ON d.cid = c.customer_id
             $q$, v_events) USING as_of, v_end, customer_ids;
             GET DIAGNOSTICS v_rows = ROW_COUNT;
@@ -7198,6 +7352,57 @@ BEGIN
     RETURN v_rows;
 END;
 $fn$;
+COMMENT ON FUNCTION seg_reco._customer_state_update(date, bigint[]) IS 'refresh() helper: writes the customer_state rows of these customers (NULL: every customer) from their lines as of a date (one pass: lines grouped by receipt, then by customer)';
+REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_update(date, bigint[]) FROM PUBLIC;
+
+-- Writes the customer_state rows of the given customers by merging each
+-- stored row with the customer's lines dated after after[i]
+-- (_customer_state_merge; the caller vouches that this is exact), with the
+-- digital events read again.  Returns the rows written.  Raises
+-- feature_not_supported when the merge does not take a customer's values
+-- (the caller then recomputes those customers from all their lines).
+CREATE FUNCTION seg_reco._customer_state_merge_update(as_of date, customer_ids bigint[], after timestamptz[])
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_end timestamptz := (as_of + 1)::timestamptz;
+    v_rows bigint;
+BEGIN
+    IF as_of IS NULL OR customer_ids IS NULL OR after IS NULL THEN
+        RAISE EXCEPTION 'as_of, customer_ids and after must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- the merged rows first: they are made from the stored ones
+    CREATE TEMP TABLE _seg_reco_state_merged ON COMMIT DROP AS
+    SELECT * FROM seg_reco._customer_state_merge(as_of, customer_ids, after);
+    DELETE FROM seg_reco.customer_state s WHERE s.customer_id = ANY (customer_ids);
+    INSERT INTO seg_reco.customer_state
+    WITH d AS (
+        SELECT e.customer_id AS cid,
+               count(*) FILTER (WHERE e.ts < v_end) AS events,
+               count(*) FILTER (WHERE e.ts < v_end AND e.event_type = 'add_to_cart') AS carts,
+               max(e.ts) FILTER (WHERE e.ts < v_end) AS last_ts,
+               min(e.ts) FILTER (WHERE e.ts >= v_end) AS next_ts
+          FROM seg_reco.digital_events e
+         WHERE e.customer_id = ANY (customer_ids)
+         GROUP BY e.customer_id
+    )
+    SELECT c.customer_id, c.lines, c.checksum, c.last_line_ts, c.net_amount,
+           c.purchase_receipts, c.purchase_amount, c.first_purchase, c.last_purchase,
+           c.btyd_frequency, c.btyd_recency_days, c.btyd_first, c.btyd_monetary_value,
+           c.receipts, c.first_receipt_ts, c.last_receipt_ts, c.receipt_lines, c.receipt_amount,
+           c.online_receipts, c.morning_receipts, c.own_brand_amount, c.organic_amount,
+           c.promo_amount, c.meat_fish_amount, c.fresh_amount, c.baby_amount,
+           coalesce(d.events, 0), coalesce(d.carts, 0), d.last_ts, d.next_ts, c.btyd_repeat_spend
+      FROM pg_temp._seg_reco_state_merged c LEFT JOIN d ON d.cid = c.customer_id;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    DROP TABLE pg_temp._seg_reco_state_merged;
+    RETURN v_rows;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._customer_state_merge_update(date, bigint[], timestamptz[]) IS 'refresh() helper: writes the customer_state rows of these customers by merging each stored row with the customer''s lines after after[i] (only the new lines are read), digital events read again';
+REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_merge_update(date, bigint[], timestamptz[]) FROM PUBLIC;
 
 -- rfm_score() names segments through rfm_segment_codes() (created at the top)
 CREATE OR REPLACE FUNCTION seg_reco.rfm_score(as_of date DEFAULT NULL)

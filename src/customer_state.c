@@ -137,6 +137,8 @@ typedef struct CsCust
 	int32		b_last;
 	int64		b_days;
 	SegRecoMoney b_spend;
+	SegRecoMoney b_all;			/* merge: every day's amount (the new lines' days) */
+	bool		merged;			/* merge: an old state already emitted with the new lines */
 } CsCust;
 
 #define SH_PREFIX cscust
@@ -205,7 +207,7 @@ typedef struct CsDay
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
-#define CS_NCOLS 26
+#define CS_NCOLS 27
 #define CS_BATCH 10000
 
 static void
@@ -450,6 +452,8 @@ typedef struct CsRun
 {
 	DateADT		as_of;
 	Datum		ids;			/* bigint[] or 0 */
+	Datum		after;			/* merge: timestamptz[] beside ids, or 0 */
+	cscust_hash *olds;			/* merge: the stored states of the customers */
 	csprod_hash *products;
 	Tuplestorestate *out;
 	TupleDesc	tupdesc;
@@ -697,6 +701,140 @@ cs_outgrown(CsRun *run, const CsStates *st, bool may_split)
 	return may_split && used > run->budget && st->custs->members > 1;
 }
 
+/* a sum of the stored state into the new lines' sum */
+static void
+cs_sum_merge(CsSum *s, const CsSum *o)
+{
+	if (!o->any)
+		return;
+	if (!s->any)
+	{
+		*s = *o;
+		return;
+	}
+	cs_sum_add(s, o->v, o->dscale);
+}
+
+/*
+ * The merge (seg_reco._customer_state_merge): c, the state of a customer's
+ * new lines, combined with o, the stored state of the lines before them.
+ * The caller guarantees what makes it exact: every new line is on a later
+ * day than every old line, and no receipt has lines on both sides, so the
+ * receipts and purchase days of the two sides are disjoint and add up, and
+ * every new day comes after the old first purchase day.
+ */
+static void
+cs_merge(CsCust *c, const CsCust *o)
+{
+	c->lines += o->lines;
+	if (o->has_cks)
+	{
+		c->cks = c->has_cks ? (c->cks ^ o->cks) : o->cks;
+		c->has_cks = true;
+	}
+	if (o->has_last && (!c->has_last || o->last_ts > c->last_ts))
+	{
+		c->last_ts = o->last_ts;
+		c->has_last = true;
+	}
+	cs_sum_merge(&c->net, &o->net);
+	cs_sum_merge(&c->p_amount, &o->p_amount);
+	if (o->has_p)
+	{
+		if (!c->has_p || o->p_first < c->p_first)
+			c->p_first = o->p_first;
+		if (!c->has_p || o->p_last > c->p_last)
+			c->p_last = o->p_last;
+		c->has_p = true;
+	}
+	c->p_receipts += o->p_receipts;
+	if (o->receipts > 0)
+	{
+		if (c->receipts == 0 || o->f_first < c->f_first)
+			c->f_first = o->f_first;
+		if (c->receipts == 0 || o->f_last > c->f_last)
+			c->f_last = o->f_last;
+		c->receipts += o->receipts;
+	}
+	c->f_lines += o->f_lines;
+	c->f_online += o->f_online;
+	c->f_morning += o->f_morning;
+	cs_sum_merge(&c->f_amount, &o->f_amount);
+	cs_sum_merge(&c->own, &o->own);
+	cs_sum_merge(&c->organic, &o->organic);
+	cs_sum_merge(&c->promo, &o->promo);
+	cs_sum_merge(&c->meat, &o->meat);
+	cs_sum_merge(&c->fresh, &o->fresh);
+	cs_sum_merge(&c->baby, &o->baby);
+	/* BTYD: every new day is after the old first purchase day */
+	if (o->b_days > 0)
+	{
+		SegRecoMoney spend = o->b_spend;
+
+		seg_reco_money_add(&spend, c->b_all, "net amount");
+		c->b_spend = spend;
+		if (c->b_days == 0)
+			c->b_last = o->b_last;
+		c->b_first = o->b_first;
+		c->b_days += o->b_days;
+	}
+}
+
+/* a customer's row, appended to the tuplestore */
+static void
+cs_put_row(CsRun *run, const CsCust *c)
+{
+	Datum		val[CS_NCOLS];
+	bool		nul[CS_NCOLS];
+	int64		freq;
+
+	memset(nul, 0, sizeof(nul));
+	val[0] = Int64GetDatum(c->id);
+	val[1] = Int64GetDatum(c->lines);
+	val[2] = Int64GetDatum(c->cks);
+	nul[2] = !c->has_cks;
+	val[3] = TimestampTzGetDatum(c->last_ts);
+	val[4] = cs_sum_datum(&c->net, 2, &nul[4]);
+	val[5] = Int64GetDatum(c->p_receipts);
+	val[6] = cs_sum_datum(&c->p_amount, 2, &nul[6]);
+	val[7] = TimestampTzGetDatum(c->p_first);
+	nul[7] = !c->has_p;
+	val[8] = TimestampTzGetDatum(c->p_last);
+	nul[8] = !c->has_p;
+	if (c->b_days > 0)
+	{
+		CsSum		spend = {c->b_spend, 0, true};
+
+		freq = c->b_days - 1;
+		val[9] = Int64GetDatum(freq);
+		val[10] = Float8GetDatum((double) (c->b_last - c->b_first));
+		val[11] = DateADTGetDatum(c->b_first);
+		val[12] = Float8GetDatum(freq > 0 ? seg_reco_money_to_float8(c->b_spend) / (double) freq : 0.0);
+		val[26] = cs_sum_datum(&spend, 0, &nul[26]);
+	}
+	else
+		nul[9] = nul[10] = nul[11] = nul[12] = nul[26] = true;
+	val[13] = Int64GetDatum(c->receipts);
+	val[14] = TimestampTzGetDatum(c->f_first);
+	nul[14] = c->receipts == 0;
+	val[15] = TimestampTzGetDatum(c->f_last);
+	nul[15] = c->receipts == 0;
+	val[16] = Int64GetDatum(c->f_lines);
+	val[17] = cs_sum_datum(&c->f_amount, -1, &nul[17]);
+	val[18] = Int64GetDatum(c->f_online);
+	val[19] = Int64GetDatum(c->f_morning);
+	val[20] = cs_sum_datum(&c->own, 0, &nul[20]);
+	val[21] = cs_sum_datum(&c->organic, 0, &nul[21]);
+	val[22] = cs_sum_datum(&c->promo, 0, &nul[22]);
+	val[23] = cs_sum_datum(&c->meat, 0, &nul[23]);
+	val[24] = cs_sum_datum(&c->fresh, 0, &nul[24]);
+	val[25] = cs_sum_datum(&c->baby, 0, &nul[25]);
+	tuplestore_putvalues(run->out, run->tupdesc, val, nul);
+	for (int k = 0; k < CS_NCOLS; k++)
+		if (!nul[k] && (k == 4 || k == 6 || k >= 17) && k != 18 && k != 19)
+			pfree(DatumGetPointer(val[k]));
+}
+
 /* the customers' rows of a part, appended to the tuplestore; then the states are freed */
 static void
 cs_emit(CsRun *run, CsStates *st)
@@ -747,59 +885,26 @@ cs_emit(CsRun *run, CsStates *st)
 		c = cscust_lookup(st->custs, dd->key.cust);
 		if (c->b_days > 0 && dd->key.day > c->b_first)
 			seg_reco_money_add(&c->b_spend, dd->amount, "net amount");
+		if (run->olds)
+			seg_reco_money_add(&c->b_all, dd->amount, "net amount");
 	}
 
-	/* the rows */
+	/* the rows (a merge: each with the customer's stored state) */
 	cscust_start_iterate(st->custs, &ci);
 	while ((c = cscust_iterate(st->custs, &ci)) != NULL)
 	{
-		Datum		val[CS_NCOLS];
-		bool		nul[CS_NCOLS];
-		int64		freq;
-
 		CHECK_FOR_INTERRUPTS();
-		memset(nul, 0, sizeof(nul));
-		val[0] = Int64GetDatum(c->id);
-		val[1] = Int64GetDatum(c->lines);
-		val[2] = Int64GetDatum(c->cks);
-		nul[2] = !c->has_cks;
-		val[3] = TimestampTzGetDatum(c->last_ts);
-		val[4] = cs_sum_datum(&c->net, 2, &nul[4]);
-		val[5] = Int64GetDatum(c->p_receipts);
-		val[6] = cs_sum_datum(&c->p_amount, 2, &nul[6]);
-		val[7] = TimestampTzGetDatum(c->p_first);
-		nul[7] = !c->has_p;
-		val[8] = TimestampTzGetDatum(c->p_last);
-		nul[8] = !c->has_p;
-		if (c->b_days > 0)
+		if (run->olds)
 		{
-			freq = c->b_days - 1;
-			val[9] = Int64GetDatum(freq);
-			val[10] = Float8GetDatum((double) (c->b_last - c->b_first));
-			val[11] = DateADTGetDatum(c->b_first);
-			val[12] = Float8GetDatum(freq > 0 ? seg_reco_money_to_float8(c->b_spend) / (double) freq : 0.0);
+			CsCust	   *o = cscust_lookup(run->olds, c->id);
+
+			if (o)
+			{
+				cs_merge(c, o);
+				o->merged = true;
+			}
 		}
-		else
-			nul[9] = nul[10] = nul[11] = nul[12] = true;
-		val[13] = Int64GetDatum(c->receipts);
-		val[14] = TimestampTzGetDatum(c->f_first);
-		nul[14] = c->receipts == 0;
-		val[15] = TimestampTzGetDatum(c->f_last);
-		nul[15] = c->receipts == 0;
-		val[16] = Int64GetDatum(c->f_lines);
-		val[17] = cs_sum_datum(&c->f_amount, -1, &nul[17]);
-		val[18] = Int64GetDatum(c->f_online);
-		val[19] = Int64GetDatum(c->f_morning);
-		val[20] = cs_sum_datum(&c->own, 0, &nul[20]);
-		val[21] = cs_sum_datum(&c->organic, 0, &nul[21]);
-		val[22] = cs_sum_datum(&c->promo, 0, &nul[22]);
-		val[23] = cs_sum_datum(&c->meat, 0, &nul[23]);
-		val[24] = cs_sum_datum(&c->fresh, 0, &nul[24]);
-		val[25] = cs_sum_datum(&c->baby, 0, &nul[25]);
-		tuplestore_putvalues(run->out, run->tupdesc, val, nul);
-		for (int k = 0; k < CS_NCOLS; k++)
-			if (!nul[k] && (k == 4 || k == 6 || k >= 17) && k != 18 && k != 19)
-				pfree(DatumGetPointer(val[k]));
+		cs_put_row(run, c);
 	}
 	MemoryContextReset(run->passctx);
 }
@@ -846,8 +951,8 @@ static bool
 cs_scan(CsRun *run, uint32 mask, bool may_split, CsSpill *sp)
 {
 	StringInfoData q;
-	Datum		args[1];
-	Oid			argtypes[1];
+	Datum		args[2];
+	Oid			argtypes[2];
 	int			nargs = 0;
 	SPIPlanPtr	plan;
 	Portal		portal;
@@ -873,7 +978,23 @@ cs_scan(CsRun *run, uint32 mask, bool may_split, CsSpill *sp)
 						   "t.discount OPERATOR(pg_catalog.>) 0, t.channel OPERATOR(pg_catalog.=) 'online' "
 						   "FROM seg_reco.transactions t "
 						   "WHERE t.customer_id IS NOT NULL AND t.ts IS NOT NULL");
-	if (run->ids)
+	if (run->after)
+	{
+		/* a merge: each customer's lines after its stored state's last */
+		argtypes[0] = INT8ARRAYOID;
+		args[0] = run->ids;
+		argtypes[1] = TIMESTAMPTZARRAYOID;
+		args[1] = run->after;
+		nargs = 2;
+		resetStringInfo(&q);
+		appendStringInfoString(&q,
+							   "SELECT t.customer_id, t.receipt_id, t.line_id, t.product_id, t.ts, t.amount, "
+							   "t.discount OPERATOR(pg_catalog.>) 0, t.channel OPERATOR(pg_catalog.=) 'online' "
+							   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(cid, after) "
+							   "JOIN seg_reco.transactions t ON t.customer_id OPERATOR(pg_catalog.=) u.cid "
+							   "AND t.ts OPERATOR(pg_catalog.>) u.after");
+	}
+	else if (run->ids)
 	{
 		argtypes[nargs] = INT8ARRAYOID;
 		args[nargs] = run->ids;
@@ -1089,12 +1210,116 @@ cs_load_products(CsRun *run, MemoryContext mcxt)
 	SPI_freetuptable(SPI_tuptable);
 }
 
+/* a stored sum into a CsSum (NULL: no term) */
+static void
+cs_sum_read(Datum d, bool isnull, CsSum *s)
+{
+	memset(s, 0, sizeof(CsSum));
+	if (isnull)
+		return;
+	if (cs_numeric_read(d, &s->v, &s->dscale) != 1)
+		cs_unsupported("a stored state that is not finite");
+	s->any = true;
+}
+
+/*
+ * The merge's old states: the stored customer_state rows of run->ids, in a
+ * hash (in mcxt) as the pass would have left them after their lines.
+ */
+static void
+cs_load_olds(CsRun *run, MemoryContext mcxt)
+{
+	Datum		args[1] = {run->ids};
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	int			ret;
+
+	ret = SPI_execute_with_args("SELECT s.customer_id, s.lines, s.checksum, s.last_line_ts, s.net_amount, "
+								"s.purchase_receipts, s.purchase_amount, s.first_purchase, s.last_purchase, "
+								"s.btyd_frequency, s.btyd_recency_days, s.btyd_first, s.btyd_repeat_spend, "
+								"s.receipts, s.first_receipt_ts, s.last_receipt_ts, s.receipt_lines, "
+								"s.receipt_amount, s.online_receipts, s.morning_receipts, s.own_brand_amount, "
+								"s.organic_amount, s.promo_amount, s.meat_fish_amount, s.fresh_amount, s.baby_amount "
+								"FROM seg_reco.customer_state s "
+								"WHERE s.customer_id OPERATOR(pg_catalog.=) ANY ($1)",
+								1, argtypes, args, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading seg_reco.customer_state failed: %s", SPI_result_code_string(ret));
+	run->olds = cscust_create(mcxt, Max(SPI_processed, 16), NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		Datum		v[26];
+		bool		n[26];
+		bool		found;
+		CsCust	   *c;
+		int64		id;
+		char		stt;
+
+		CHECK_FOR_INTERRUPTS();
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, n);
+		c = cscust_insert(run->olds, DatumGetInt64(v[0]), &found);
+		id = c->id;
+		stt = c->status;
+		memset(c, 0, sizeof(CsCust));
+		c->id = id;
+		c->status = stt;
+		c->lines = DatumGetInt64(v[1]);
+		c->has_cks = !n[2];
+		c->cks = n[2] ? 0 : DatumGetInt64(v[2]);
+		c->has_last = !n[3];
+		c->last_ts = n[3] ? 0 : DatumGetTimestampTz(v[3]);
+		cs_sum_read(v[4], n[4], &c->net);
+		c->p_receipts = DatumGetInt64(v[5]);
+		cs_sum_read(v[6], n[6], &c->p_amount);
+		c->has_p = !n[7] && !n[8];
+		if (c->has_p)
+		{
+			c->p_first = DatumGetTimestampTz(v[7]);
+			c->p_last = DatumGetTimestampTz(v[8]);
+		}
+		if (!n[9])
+		{
+			double		rec = DatumGetFloat8(v[10]);
+
+			/* the reference statement's rows have no repeat spend: no merge */
+			if (n[10] || n[11] || n[12] || rec != floor(rec) || rec < 0 || rec > 1e7)
+				cs_unsupported("a stored BTYD state without its repeat spend");
+			c->b_days = DatumGetInt64(v[9]) + 1;
+			c->b_first = DatumGetDateADT(v[11]);
+			c->b_last = c->b_first + (int32) rec;
+			{
+				int16		ds;
+
+				if (cs_numeric_read(v[12], &c->b_spend, &ds) != 1)
+					cs_unsupported("a stored state that is not finite");
+			}
+		}
+		c->receipts = DatumGetInt64(v[13]);
+		if (c->receipts > 0)
+		{
+			if (n[14] || n[15])
+				cs_unsupported("a stored state without its receipt times");
+			c->f_first = DatumGetTimestampTz(v[14]);
+			c->f_last = DatumGetTimestampTz(v[15]);
+		}
+		c->f_lines = DatumGetInt64(v[16]);
+		cs_sum_read(v[17], n[17], &c->f_amount);
+		c->f_online = DatumGetInt64(v[18]);
+		c->f_morning = DatumGetInt64(v[19]);
+		cs_sum_read(v[20], n[20], &c->own);
+		cs_sum_read(v[21], n[21], &c->organic);
+		cs_sum_read(v[22], n[22], &c->promo);
+		cs_sum_read(v[23], n[23], &c->meat);
+		cs_sum_read(v[24], n[24], &c->fresh);
+		cs_sum_read(v[25], n[25], &c->baby);
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
 /*
  * seg_reco._customer_state_lines(as_of date, customer_ids bigint[] DEFAULT NULL)
  */
-PG_FUNCTION_INFO_V1(seg_reco_customer_state_lines);
-Datum
-seg_reco_customer_state_lines(PG_FUNCTION_ARGS)
+static Datum
+cs_main(FunctionCallInfo fcinfo, bool merge)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext per_query,
@@ -1122,6 +1347,26 @@ seg_reco_customer_state_lines(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("as_of must be a finite date")));
 	run.ids = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	if (merge)
+	{
+		ArrayType  *ids;
+		ArrayType  *after;
+
+		if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("customer_ids and after must not be NULL")));
+		ids = PG_GETARG_ARRAYTYPE_P(1);
+		after = PG_GETARG_ARRAYTYPE_P(2);
+		if (ARR_NDIM(ids) > 1 || ARR_NDIM(after) > 1 ||
+			ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids)) != ArrayGetNItems(ARR_NDIM(after), ARR_DIMS(after)) ||
+			array_contains_nulls(ids) || array_contains_nulls(after))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("customer_ids and after must be one-dimensional arrays of the same length without NULLs")));
+		run.ids = PointerGetDatum(ids);
+		run.after = PointerGetDatum(after);
+	}
 	run.budget = (Size) seg_reco_state_memory * 1024;
 
 	per_query = rsinfo->econtext->ecxt_per_query_memory;
@@ -1143,6 +1388,8 @@ seg_reco_customer_state_lines(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	cs_load_products(&run, scratch);
+	if (merge)
+		cs_load_olds(&run, scratch);
 
 	/*
 	 * the first split: from the table's size (about 33 bytes of state a
@@ -1182,6 +1429,20 @@ seg_reco_customer_state_lines(PG_FUNCTION_ARGS)
 
 		cs_do_file(&run, fp, &sp);
 	}
+	/* a merge: the customers without new lines keep their stored state */
+	if (run.olds)
+	{
+		cscust_iterator ci;
+		CsCust	   *c;
+
+		cscust_start_iterate(run.olds, &ci);
+		while ((c = cscust_iterate(run.olds, &ci)) != NULL)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (!c->merged)
+				cs_put_row(&run, c);
+		}
+	}
 	SPI_finish();
 	MemoryContextDelete(scratch);
 	elog(DEBUG1, "customer state: %d scans of the lines, %d parts, %lld lines through temporary files, at most %zu kB of states in one part (seg_reco.state_memory %d kB)",
@@ -1191,4 +1452,24 @@ seg_reco_customer_state_lines(PG_FUNCTION_ARGS)
 	rsinfo->setResult = run.out;
 	rsinfo->setDesc = run.tupdesc;
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(seg_reco_customer_state_lines);
+Datum
+seg_reco_customer_state_lines(PG_FUNCTION_ARGS)
+{
+	return cs_main(fcinfo, false);
+}
+
+/*
+ * seg_reco._customer_state_merge(as_of date, customer_ids bigint[], after timestamptz[]):
+ * the rows of these customers: each customer's stored state merged with
+ * the customer's lines dated after after[i] (see cs_merge for what the
+ * caller guarantees)
+ */
+PG_FUNCTION_INFO_V1(seg_reco_customer_state_merge);
+Datum
+seg_reco_customer_state_merge(PG_FUNCTION_ARGS)
+{
+	return cs_main(fcinfo, true);
 }

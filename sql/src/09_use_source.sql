@@ -292,7 +292,8 @@ BEGIN
                 END IF;
             END LOOP;
         END IF;
-        v_capture := seg_reco._capture_install(source, coalesce(columns ->> 'customer_id', 'customer_id'));
+        v_capture := seg_reco._capture_install(source, coalesce(columns ->> 'customer_id', 'customer_id'),
+                                               CASE WHEN relation = 'transactions' THEN coalesce(columns ->> 'ts', 'ts') END);
         IF v_capture IS NOT NULL THEN
             RAISE NOTICE 'the changes of % are not captured: every refresh() will be full', source
                 USING DETAIL = v_capture || '.',

@@ -196,10 +196,12 @@ COMMENT ON FUNCTION seg_reco.cohort_retention(text, date, text, date) IS 'retent
 -- seg_reco.cohort_cells the sums per (cohort month, activity month) over
 -- the members of the cohort (a customer's cohort: the first month bought
 -- in), from the cohort month on.  An incremental run takes the changed
--- customers' old months out of the cells, reads their lines again (through
--- the customer index) and adds their new months: late, corrected and
--- deleted lines, and a cohort that moves, come out right, in O(changed
--- customers).  The view adds the grid of months up to the as-of date:
+-- customers' old months out of the cells and adds their new months: for a
+-- customer whose new lines the state step merged, the stored months with
+-- the months of the new lines added (only they are read); for the others
+-- the months of all their lines, read again (through the customer index):
+-- late, corrected and deleted lines, and a cohort that moves, come out
+-- right, in O(changed customers).  The view adds the grid of months up to the as-of date:
 -- cohort_retention('month')'s rows.
 CREATE TABLE seg_reco.cohort_customer_months (
     customer_id bigint NOT NULL,
@@ -257,6 +259,10 @@ DECLARE
     v_end timestamptz := (v_as_of + 1)::timestamptz;
     v_rows bigint;
     v_cells bigint;
+    v_ids bigint[];
+    v_mids bigint[];
+    v_after timestamptz[];
+    v_merged bigint := 0;
 BEGIN
     IF v_as_of IS NULL OR customer_ids IS NULL THEN
         -- nobody reads the months but refresh(), which runs alone
@@ -291,13 +297,41 @@ BEGIN
               FROM seg_reco.cohort_customer_months m WHERE m.customer_id = ANY (customer_ids)) x
      WHERE x.cohort IS NOT NULL AND x.month >= x.cohort
      GROUP BY 1, 2;
-    DELETE FROM seg_reco.cohort_customer_months m WHERE m.customer_id = ANY (customer_ids);
+    -- the customers whose new lines the state step merged (refresh():
+    -- pg_temp.seg_reco_changed.merge_after) add the months of those lines
+    -- only; the others' months are read again from all their lines
+    IF to_regclass('pg_temp.seg_reco_changed') IS NOT NULL THEN
+        SELECT array_agg(c.customer_id ORDER BY c.customer_id), array_agg(c.merge_after ORDER BY c.customer_id)
+          INTO v_mids, v_after
+          FROM pg_temp.seg_reco_changed c
+         WHERE c.merge_after IS NOT NULL AND c.customer_id = ANY (customer_ids);
+    END IF;
+    v_ids := CASE WHEN v_mids IS NULL THEN customer_ids
+                  ELSE ARRAY(SELECT u.id FROM unnest(customer_ids) u(id) WHERE u.id <> ALL (v_mids)) END;
+    DELETE FROM seg_reco.cohort_customer_months m WHERE m.customer_id = ANY (v_ids);
     INSERT INTO seg_reco.cohort_customer_months (customer_id, month, bought, revenue)
     SELECT t.customer_id, date_trunc('month', t.ts)::date, bool_or(t.amount > 0), sum(t.amount)
       FROM seg_reco.transactions t
-     WHERE t.customer_id = ANY (customer_ids) AND t.ts < v_end
+     WHERE t.customer_id = ANY (v_ids) AND t.ts < v_end
      GROUP BY 1, 2;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
+    IF v_mids IS NOT NULL THEN
+        -- bool_or and sum over old and new lines (NULL: no line with an amount)
+        INSERT INTO seg_reco.cohort_customer_months AS m (customer_id, month, bought, revenue)
+        SELECT t.customer_id, date_trunc('month', t.ts)::date, bool_or(t.amount > 0), sum(t.amount)
+          FROM unnest(v_mids, v_after) u(cid, after)
+          JOIN seg_reco.transactions t ON t.customer_id = u.cid AND t.ts > u.after
+         WHERE t.ts < v_end
+         GROUP BY 1, 2
+        ON CONFLICT (customer_id, month) DO UPDATE
+           SET bought = CASE WHEN m.bought IS NULL THEN excluded.bought
+                             WHEN excluded.bought IS NULL THEN m.bought
+                             ELSE m.bought OR excluded.bought END,
+               revenue = CASE WHEN m.revenue IS NULL THEN excluded.revenue
+                              WHEN excluded.revenue IS NULL THEN m.revenue
+                              ELSE m.revenue + excluded.revenue END;
+        GET DIAGNOSTICS v_merged = ROW_COUNT;
+    END IF;
     INSERT INTO _seg_reco_cohort_delta
     SELECT x.cohort, x.month, count(*) FILTER (WHERE x.bought), coalesce(sum(x.revenue), 0)
       FROM (SELECT m.month, m.bought, m.revenue,
@@ -317,7 +351,8 @@ BEGIN
      WHERE (c.active = 0 AND c.revenue = 0)
         OR NOT EXISTS (SELECT 1 FROM seg_reco.cohort_cells s
                         WHERE s.cohort = c.cohort AND s.month = c.cohort AND s.active > 0);
-    RETURN jsonb_build_object('customers', cardinality(customer_ids), 'customer_months', v_rows, 'cells_changed', v_cells);
+    RETURN jsonb_build_object('customers', cardinality(customer_ids), 'customers_merged', coalesce(cardinality(v_mids), 0),
+                              'customer_months', v_rows, 'customer_months_merged', v_merged, 'cells_changed', v_cells);
 END;
 $fn$;
 COMMENT ON FUNCTION seg_reco._cohorts_update(bigint[]) IS 'refresh() helper: writes the cohort tables behind seg_reco.cohorts (NULL: from every line; else the months of these customers again and the cells corrected by the difference)';

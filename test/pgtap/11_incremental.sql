@@ -7,7 +7,7 @@
 -- RFM values, cohort months, lists in place); every kind of change is
 -- captured; what needs a full run gets one.
 BEGIN;
-SELECT plan(56);
+SELECT plan(60);
 SET LOCAL client_min_messages = warning;
 
 CALL seg_reco.refresh('full');
@@ -50,6 +50,12 @@ UPDATE seg_reco.transactions SET amount = amount + 10, product_id = 5
  WHERE line_id = (SELECT min(line_id) FROM seg_reco.transactions WHERE customer_id = 23);
 DELETE FROM seg_reco.transactions
  WHERE line_id = (SELECT max(line_id) FROM seg_reco.transactions WHERE customer_id = 42 AND line_id < 100000000);
+-- a line dated on the new day added to an old receipt of customer 31 (its
+-- receipt counted once: the customer cannot merge, it is recomputed)
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+SELECT 900000003, r.receipt_id, 31, 3, 1, (SELECT max(ts) FROM day_lines), 1, 15, 15
+  FROM (SELECT max(t.receipt_id) AS receipt_id FROM seg_reco.transactions t
+         WHERE t.customer_id = 31 AND t.line_id < 100000000) r;
 INSERT INTO seg_reco.digital_events (event_id, customer_id, product_id, event_type, ts, channel)
 SELECT e.event_id + 100000000, e.customer_id, e.product_id, e.event_type, e.ts + interval '1 day', e.channel
   FROM seg_reco.digital_events e WHERE e.ts >= (SELECT max(ts)::date FROM seg_reco.digital_events);
@@ -69,6 +75,24 @@ SELECT is((SELECT count(*) FROM seg_reco.refresh_log WHERE run_id = (SELECT max(
 SELECT ok((SELECT (detail ->> 'customers_recomputed')::bigint FROM seg_reco.refresh_log
             WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'customer_features')
           < (SELECT count(*) FROM seg_reco.customers) / 5, 'recomputing the state of the changed customers only');
+-- the new lines merged into the stored state: the day's customers but
+-- those with a late, corrected, deleted or old-receipt line (recomputed)
+SELECT is((SELECT (detail ->> 'lines_merged')::bigint FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'customer_features'),
+          (SELECT count(*) FROM day_lines WHERE customer_id IS NOT NULL AND customer_id NOT IN (17, 23, 31, 42)),
+          'the day''s lines are merged into the stored state (but those of customers recomputed)');
+SELECT ok((SELECT (detail ->> 'customers_merged')::bigint FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'customer_features')
+          >= (SELECT count(DISTINCT customer_id) FROM day_lines WHERE customer_id NOT IN (17, 23, 31, 42)),
+          'every customer of the day with only new lines is merged');
+SELECT is((SELECT array_agg(c.customer_id ORDER BY c.customer_id) FROM pg_temp.seg_reco_changed c
+            WHERE c.customer_id IN (17, 23, 31, 42) AND c.merge_after IS NULL),
+          ARRAY[17, 23, 31, 42]::bigint[],
+          'a late, a corrected, a deleted line and a line in an old receipt: recomputed from all lines');
+SELECT is((SELECT (detail ->> 'customers_merged')::bigint FROM seg_reco.refresh_log
+            WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'cohorts'),
+          (SELECT count(*) FROM pg_temp.seg_reco_changed c WHERE c.merge_after IS NOT NULL),
+          'the cohorts step adds the months of the merged customers'' new lines only');
 -- the ALS model and the lists: the changed customers folded in and their
 -- lists rebuilt; everyone else's lists copied
 SELECT is((SELECT (detail #>> '{fold_in,customers}')::bigint FROM seg_reco.refresh_log

@@ -5,7 +5,7 @@
 -- when seg_reco.state_memory is so small that the customers are split
 -- into many passes.
 BEGIN;
-SELECT plan(14);
+SELECT plan(15);
 SET LOCAL client_min_messages = warning;
 
 CREATE TEMP TABLE asof AS SELECT max(t.ts)::date AS d FROM seg_reco.transactions t;
@@ -84,6 +84,19 @@ SELECT s.customer_id, s.lines, s.checksum, s.last_line_ts, s.net_amount, s.purch
   FROM seg_reco.customer_state s;
 
 CREATE TEMP TABLE ref_rows AS SELECT r.customer_id, r::text AS row FROM ref r;
+-- BTYD: the exact net amount of the days after the first purchase day
+-- (what an incremental run adds new days to)
+CREATE TEMP TABLE ref_spend AS
+WITH days AS (
+    SELECT t.customer_id, t.ts::date AS d, sum(t.amount) AS amt, bool_or(t.amount >= 0) AS purchase
+      FROM seg_reco.transactions t, asof
+     WHERE t.customer_id IS NOT NULL AND t.ts::date <= asof.d AND t.amount IS NOT NULL
+     GROUP BY 1, 2
+), f AS (
+    SELECT days.customer_id, min(days.d) FILTER (WHERE days.purchase) AS first_d FROM days GROUP BY 1
+)
+SELECT f.customer_id, coalesce((SELECT sum(d.amt) FROM days d WHERE d.customer_id = f.customer_id AND d.d > f.first_d), 0) AS spend
+  FROM f WHERE f.first_d IS NOT NULL;
 
 CALL seg_reco.refresh('full');
 SELECT is((SELECT count(*) FROM seg_reco.customer_state), (SELECT count(*) FROM ref_rows),
@@ -91,6 +104,9 @@ SELECT is((SELECT count(*) FROM seg_reco.customer_state), (SELECT count(*) FROM 
 SELECT is((SELECT count(*) FROM ref_rows r FULL JOIN got g ON g.customer_id = r.customer_id
             WHERE r.row IS DISTINCT FROM g::text), 0::bigint,
           'every column of every row equals the reference query (text forms: display scales too)');
+SELECT is((SELECT count(*) FROM seg_reco.customer_state s FULL JOIN ref_spend r ON r.customer_id = s.customer_id
+            WHERE s.btyd_repeat_spend IS DISTINCT FROM r.spend), 0::bigint,
+          'the BTYD repeat spend of every customer is the exact sum of the days after the first purchase day');
 
 -- the digital events columns: as the reference statement counts them
 SELECT is((SELECT count(*) FROM seg_reco.customer_state s
@@ -137,7 +153,14 @@ SELECT is(pg_stat_get_xact_numscans('seg_reco.transactions'::regclass) - (SELECT
 -- a budget so small that parts are split again and again (from their
 -- files, and the first by scanning again): the same rows
 SET LOCAL seg_reco.state_memory = '64kB';
-SELECT is((SELECT count(*) FROM seg_reco._customer_state_lines((SELECT d FROM asof)) c
+SELECT is((SELECT count(*) FROM (SELECT c.customer_id, c.lines, c.checksum, c.last_line_ts, c.net_amount,
+                                        c.purchase_receipts, c.purchase_amount, c.first_purchase, c.last_purchase,
+                                        c.btyd_frequency, c.btyd_recency_days, c.btyd_first, c.btyd_monetary_value,
+                                        c.receipts, c.first_receipt_ts, c.last_receipt_ts, c.receipt_lines,
+                                        c.receipt_amount, c.online_receipts, c.morning_receipts, c.own_brand_amount,
+                                        c.organic_amount, c.promo_amount, c.meat_fish_amount, c.fresh_amount,
+                                        c.baby_amount
+                                   FROM seg_reco._customer_state_lines((SELECT d FROM asof)) c) c
              FULL JOIN ref_rows r ON r.customer_id = c.customer_id
             WHERE r.row IS DISTINCT FROM c::text), 0::bigint,
           'with seg_reco.state_memory = 64kB every row of the pass equals the reference query');
