@@ -300,7 +300,11 @@ DELETE FROM seg_reco.transactions WHERE line_id = 6005;
 REVOKE ALL ON seg_reco.transactions FROM seg_reco_test_loader;
 REVOKE ALL ON SCHEMA seg_reco FROM seg_reco_test_loader;
 DROP ROLE seg_reco_test_loader;
-SELECT customer_id, count(*) AS marks FROM seg_reco.dirty_customers GROUP BY customer_id ORDER BY customer_id;
+-- with the earliest time of inserted lines (since: what lets refresh()
+-- merge them into the stored state), none for updates and deletes (the
+-- customer is recomputed), infinity for digital events (read again anyway)
+SELECT customer_id, count(*) AS marks, min(since) AS earliest_new_line, bool_or(since IS NULL) AS recompute
+  FROM seg_reco.dirty_customers GROUP BY customer_id ORDER BY customer_id;
 DELETE FROM seg_reco.transactions WHERE line_id IN (6003, 6004);
 DELETE FROM seg_reco.digital_events WHERE event_id = 7001;
 BEGIN;

@@ -202,11 +202,14 @@ SELECT seg_reco.use_source('transactions', 'uci.lines',
        '{"receipt_id": "invoice_no", "product_id": "stock_code", "customer_id": "customer", "ts": "invoice_date", "amount": "price"}');
 -- the capture triggers on uci.lines read the text customer id as the view
 -- does: a new line and its deletion mark the internal id of "M-13047" (the
--- insert failed before: the trigger cast the text to bigint)
+-- insert failed before: the trigger cast the text to bigint); the insert
+-- with the time of the line (read from invoice_date, as the view reads it),
+-- the deletion without (that customer is recomputed)
 DELETE FROM seg_reco.dirty_customers;
 INSERT INTO uci.lines VALUES ('536400', '71053', 'M-13047', '2010-12-04 10:00+00', 3.39);
 DELETE FROM uci.lines WHERE invoice_no = '536400';
-SELECT count(*) AS marks, bool_and(customer_id = seg_reco.internal_id('M-13047')) AS internal_id_of_m13047
+SELECT count(*) AS marks, bool_and(customer_id = seg_reco.internal_id('M-13047')) AS internal_id_of_m13047,
+       array_agg(since::text ORDER BY since NULLS LAST) AS since
   FROM seg_reco.dirty_customers;
 -- the views hold internal ids, of the same types as the built-in tables
 SELECT string_agg(format('%s %s', attname, format_type(atttypid, atttypmod)), ', ' ORDER BY attnum)
