@@ -4744,15 +4744,22 @@ BEGIN
          WHERE c.merge_after IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM seg_reco.customer_state s WHERE s.customer_id = c.customer_id);
         -- ... and no new line in a receipt of an old line (nor without a
-        -- receipt: those lines count as one receipt)
+        -- receipt: those lines count as one receipt).  The new lines of
+        -- each customer by an index range scan (a LATERAL subquery with
+        -- OFFSET 0 is never flattened into a join the planner could trade
+        -- for a scan of every line), each receipt by the receipt index.
         UPDATE pg_temp.seg_reco_changed c SET merge_after = NULL
-         WHERE c.merge_after > '-infinity'
-           AND EXISTS (SELECT 1 FROM seg_reco.transactions n
-                        WHERE n.customer_id = c.customer_id AND n.ts > c.merge_after
-                          AND (n.receipt_id IS NULL
-                               OR EXISTS (SELECT 1 FROM seg_reco.transactions o
-                                           WHERE o.receipt_id = n.receipt_id AND o.customer_id = n.customer_id
-                                             AND o.ts <= c.merge_after)));
+          FROM (SELECT DISTINCT x.customer_id
+                  FROM pg_temp.seg_reco_changed x
+                 CROSS JOIN LATERAL (SELECT n.receipt_id FROM seg_reco.transactions n
+                                      WHERE n.customer_id = x.customer_id AND n.ts > x.merge_after
+                                     OFFSET 0) n
+                 WHERE x.merge_after > '-infinity'
+                   AND (n.receipt_id IS NULL
+                        OR EXISTS (SELECT 1 FROM seg_reco.transactions o
+                                    WHERE o.receipt_id = n.receipt_id AND o.customer_id = x.customer_id
+                                      AND o.ts <= x.merge_after))) b
+         WHERE b.customer_id = c.customer_id;
         SELECT array_agg(c.customer_id ORDER BY c.customer_id), array_agg(c.merge_after ORDER BY c.customer_id)
           INTO v_mids, v_after
           FROM pg_temp.seg_reco_changed c WHERE c.merge_after IS NOT NULL;
@@ -6639,11 +6646,15 @@ BEGIN
         IF v_as_of IS NULL THEN
             RETURN jsonb_build_object('customers', 0);
         END IF;
+        -- in the order of the primary key: its index grows at its right
+        -- edge (in random order, at 2 M members, every insert read and
+        -- dirtied a random page of an index larger than memory)
         INSERT INTO seg_reco.cohort_customer_months (customer_id, month, bought, revenue)
         SELECT t.customer_id, date_trunc('month', t.ts)::date, bool_or(t.amount > 0), sum(t.amount)
           FROM seg_reco.transactions t
          WHERE t.customer_id IS NOT NULL AND t.ts < v_end
-         GROUP BY 1, 2;
+         GROUP BY 1, 2
+         ORDER BY 1, 2;
         GET DIAGNOSTICS v_rows = ROW_COUNT;
         INSERT INTO seg_reco.cohort_cells (cohort, month, active, revenue)
         SELECT x.cohort, x.month, count(*) FILTER (WHERE x.bought), coalesce(sum(x.revenue), 0)
@@ -6684,12 +6695,15 @@ BEGIN
      GROUP BY 1, 2;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     IF v_mids IS NOT NULL THEN
-        -- bool_or and sum over old and new lines (NULL: no line with an amount)
+        -- bool_or and sum over old and new lines (NULL: no line with an
+        -- amount); the new lines by an index range scan per customer
+        -- (OFFSET 0: never flattened into a scan of every line)
         INSERT INTO seg_reco.cohort_customer_months AS m (customer_id, month, bought, revenue)
         SELECT t.customer_id, date_trunc('month', t.ts)::date, bool_or(t.amount > 0), sum(t.amount)
           FROM unnest(v_mids, v_after) u(cid, after)
-          JOIN seg_reco.transactions t ON t.customer_id = u.cid AND t.ts > u.after
-         WHERE t.ts < v_end
+         CROSS JOIN LATERAL (SELECT t.customer_id, t.ts, t.amount FROM seg_reco.transactions t
+                              WHERE t.customer_id = u.cid AND t.ts > u.after AND t.ts < v_end
+                             OFFSET 0) t
          GROUP BY 1, 2
         ON CONFLICT (customer_id, month) DO UPDATE
            SET bought = CASE WHEN m.bought IS NULL THEN excluded.bought

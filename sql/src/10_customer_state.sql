@@ -681,15 +681,22 @@ BEGIN
          WHERE c.merge_after IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM seg_reco.customer_state s WHERE s.customer_id = c.customer_id);
         -- ... and no new line in a receipt of an old line (nor without a
-        -- receipt: those lines count as one receipt)
+        -- receipt: those lines count as one receipt).  The new lines of
+        -- each customer by an index range scan (a LATERAL subquery with
+        -- OFFSET 0 is never flattened into a join the planner could trade
+        -- for a scan of every line), each receipt by the receipt index.
         UPDATE pg_temp.seg_reco_changed c SET merge_after = NULL
-         WHERE c.merge_after > '-infinity'
-           AND EXISTS (SELECT 1 FROM seg_reco.transactions n
-                        WHERE n.customer_id = c.customer_id AND n.ts > c.merge_after
-                          AND (n.receipt_id IS NULL
-                               OR EXISTS (SELECT 1 FROM seg_reco.transactions o
-                                           WHERE o.receipt_id = n.receipt_id AND o.customer_id = n.customer_id
-                                             AND o.ts <= c.merge_after)));
+          FROM (SELECT DISTINCT x.customer_id
+                  FROM pg_temp.seg_reco_changed x
+                 CROSS JOIN LATERAL (SELECT n.receipt_id FROM seg_reco.transactions n
+                                      WHERE n.customer_id = x.customer_id AND n.ts > x.merge_after
+                                     OFFSET 0) n
+                 WHERE x.merge_after > '-infinity'
+                   AND (n.receipt_id IS NULL
+                        OR EXISTS (SELECT 1 FROM seg_reco.transactions o
+                                    WHERE o.receipt_id = n.receipt_id AND o.customer_id = x.customer_id
+                                      AND o.ts <= x.merge_after))) b
+         WHERE b.customer_id = c.customer_id;
         SELECT array_agg(c.customer_id ORDER BY c.customer_id), array_agg(c.merge_after ORDER BY c.customer_id)
           INTO v_mids, v_after
           FROM pg_temp.seg_reco_changed c WHERE c.merge_after IS NOT NULL;

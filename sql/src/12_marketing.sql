@@ -271,11 +271,15 @@ BEGIN
         IF v_as_of IS NULL THEN
             RETURN jsonb_build_object('customers', 0);
         END IF;
+        -- in the order of the primary key: its index grows at its right
+        -- edge (in random order, at 2 M members, every insert read and
+        -- dirtied a random page of an index larger than memory)
         INSERT INTO seg_reco.cohort_customer_months (customer_id, month, bought, revenue)
         SELECT t.customer_id, date_trunc('month', t.ts)::date, bool_or(t.amount > 0), sum(t.amount)
           FROM seg_reco.transactions t
          WHERE t.customer_id IS NOT NULL AND t.ts < v_end
-         GROUP BY 1, 2;
+         GROUP BY 1, 2
+         ORDER BY 1, 2;
         GET DIAGNOSTICS v_rows = ROW_COUNT;
         INSERT INTO seg_reco.cohort_cells (cohort, month, active, revenue)
         SELECT x.cohort, x.month, count(*) FILTER (WHERE x.bought), coalesce(sum(x.revenue), 0)
@@ -316,12 +320,15 @@ BEGIN
      GROUP BY 1, 2;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     IF v_mids IS NOT NULL THEN
-        -- bool_or and sum over old and new lines (NULL: no line with an amount)
+        -- bool_or and sum over old and new lines (NULL: no line with an
+        -- amount); the new lines by an index range scan per customer
+        -- (OFFSET 0: never flattened into a scan of every line)
         INSERT INTO seg_reco.cohort_customer_months AS m (customer_id, month, bought, revenue)
         SELECT t.customer_id, date_trunc('month', t.ts)::date, bool_or(t.amount > 0), sum(t.amount)
           FROM unnest(v_mids, v_after) u(cid, after)
-          JOIN seg_reco.transactions t ON t.customer_id = u.cid AND t.ts > u.after
-         WHERE t.ts < v_end
+         CROSS JOIN LATERAL (SELECT t.customer_id, t.ts, t.amount FROM seg_reco.transactions t
+                              WHERE t.customer_id = u.cid AND t.ts > u.after AND t.ts < v_end
+                             OFFSET 0) t
          GROUP BY 1, 2
         ON CONFLICT (customer_id, month) DO UPDATE
            SET bought = CASE WHEN m.bought IS NULL THEN excluded.bought
