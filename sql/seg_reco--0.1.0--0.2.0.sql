@@ -7148,7 +7148,8 @@ REVOKE EXECUTE ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer
 -- src/customer_state.c) computes customer_state's line columns in one scan
 -- in memory bounded by seg_reco.state_memory; _customer_state_update uses it
 -- (its statement stays for Citus and for what the pass does not take).
-CREATE FUNCTION seg_reco._customer_state_lines(as_of date, customer_ids bigint[] DEFAULT NULL)
+CREATE FUNCTION seg_reco._customer_state_lines(as_of date, customer_ids bigint[] DEFAULT NULL,
+                                               after timestamptz[] DEFAULT NULL)
 RETURNS TABLE (
     customer_id         bigint,
     lines               bigint,
@@ -7181,54 +7182,8 @@ RETURNS TABLE (
 AS 'MODULE_PATHNAME', 'seg_reco_customer_state_lines'
 LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 10000
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco._customer_state_lines(date, bigint[]) IS 'internal: customer_state''s line columns of these customers (NULL: every customer) in one pass over the lines, memory bounded by seg_reco.state_memory';
-REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_lines(date, bigint[]) FROM PUBLIC;
-
--- The merge (src/customer_state.c): the same columns for the given
--- customers, each customer's stored customer_state row combined with the
--- customer's lines dated after after[i] (read through the customer index:
--- only the new lines).  Exact when every such line is on a later day than
--- the customer's stored lines and no receipt has lines on both sides
--- (_customer_state_refresh checks both; customers it cannot vouch for are
--- recomputed from all their lines); a customer without a stored row gets
--- the row of its lines after after[i].  Raises feature_not_supported for
--- what it does not take (as _customer_state_lines, and a stored row of
--- the reference statement, which has no btyd_repeat_spend).
-CREATE FUNCTION seg_reco._customer_state_merge(as_of date, customer_ids bigint[], after timestamptz[])
-RETURNS TABLE (
-    customer_id         bigint,
-    lines               bigint,
-    checksum            bigint,
-    last_line_ts        timestamptz,
-    net_amount          numeric,
-    purchase_receipts   bigint,
-    purchase_amount     numeric,
-    first_purchase      timestamptz,
-    last_purchase       timestamptz,
-    btyd_frequency      bigint,
-    btyd_recency_days   float8,
-    btyd_first          date,
-    btyd_monetary_value float8,
-    receipts            bigint,
-    first_receipt_ts    timestamptz,
-    last_receipt_ts     timestamptz,
-    receipt_lines       bigint,
-    receipt_amount      numeric,
-    online_receipts     bigint,
-    morning_receipts    bigint,
-    own_brand_amount    numeric,
-    organic_amount      numeric,
-    promo_amount        numeric,
-    meat_fish_amount    numeric,
-    fresh_amount        numeric,
-    baby_amount         numeric,
-    btyd_repeat_spend   numeric
-)
-AS 'MODULE_PATHNAME', 'seg_reco_customer_state_merge'
-LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000
-SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco._customer_state_merge(date, bigint[], timestamptz[]) IS 'internal: customer_state''s line columns of these customers, each stored row merged with the customer''s lines after after[i] (an incremental refresh: only the new lines are read)';
-REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_merge(date, bigint[], timestamptz[]) FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco._customer_state_lines(date, bigint[], timestamptz[]) IS 'internal: customer_state''s line columns of these customers (NULL: every customer) in one pass over the lines, memory bounded by seg_reco.state_memory; with after: each stored row merged with the customer''s lines after after[i] (an incremental refresh reads only the new lines)';
+REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_lines(date, bigint[], timestamptz[]) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION seg_reco._customer_state_update(as_of date, customer_ids bigint[] DEFAULT NULL)
 RETURNS bigint
@@ -7371,10 +7326,10 @@ REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_update(date, bigint[]) FROM 
 
 -- Writes the customer_state rows of the given customers by merging each
 -- stored row with the customer's lines dated after after[i]
--- (_customer_state_merge; the caller vouches that this is exact), with the
--- digital events read again.  Returns the rows written.  Raises
--- feature_not_supported when the merge does not take a customer's values
--- (the caller then recomputes those customers from all their lines).
+-- (_customer_state_lines with after; the caller vouches that this is
+-- exact), the digital events read again.  Returns the rows written.
+-- Raises feature_not_supported when the merge does not take a customer's
+-- values (the caller then recomputes those customers from all lines).
 CREATE FUNCTION seg_reco._customer_state_merge_update(as_of date, customer_ids bigint[], after timestamptz[])
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -7389,7 +7344,7 @@ BEGIN
     END IF;
     -- the merged rows first: they are made from the stored ones
     CREATE TEMP TABLE _seg_reco_state_merged ON COMMIT DROP AS
-    SELECT * FROM seg_reco._customer_state_merge(as_of, customer_ids, after);
+    SELECT * FROM seg_reco._customer_state_lines(as_of, customer_ids, after);
     DELETE FROM seg_reco.customer_state s WHERE s.customer_id = ANY (customer_ids);
     INSERT INTO seg_reco.customer_state
     WITH d AS (

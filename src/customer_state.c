@@ -4,10 +4,11 @@
  *      customer's partial sums from the customer's lines, read once, in
  *      memory bounded by seg_reco.state_memory.
  *
- * seg_reco._customer_state_lines(as_of, customer_ids) returns the first 26
- * columns of seg_reco.customer_state (everything but the digital events)
- * with the values of the reference statement in sql/src/10_customer_state.sql
- * (lines grouped by receipt, then by customer), bit for bit:
+ * seg_reco._customer_state_lines(as_of, customer_ids) returns the columns
+ * of seg_reco.customer_state but the digital events with the values of the
+ * reference statement in sql/src/10_customer_state.sql (lines grouped by
+ * receipt, then by customer), bit for bit, and the exact BTYD repeat spend
+ * the statement does not give:
  *   - the lines (of the given customers, or all) are read once, in the
  *     table's order, through an SPI cursor; the products (id -> attribute
  *     bits) are read before into a hash;
@@ -29,6 +30,14 @@
  * writing its lines into two).  So the lines are read once, and time grows
  * linearly with them whatever the budget (before 0.2.0's release the pass
  * read the whole table once per part: quadratic at scale).
+ *
+ * The merge of an incremental refresh (a third argument, after[], beside
+ * customer_ids): the stored customer_state rows of the customers are read
+ * into a hash, the lines of each customer dated after after[i] go through
+ * the same pass, and each customer's state of its new lines is combined
+ * with its stored one (cs_merge); customers without a new line keep their
+ * stored row.  Only the new lines are read (an index range scan per
+ * customer).
  *
  * What this pass does not take (ERRCODE_FEATURE_NOT_SUPPORTED, and the
  * caller runs the reference statement instead): an amount with more than
@@ -716,7 +725,7 @@ cs_sum_merge(CsSum *s, const CsSum *o)
 }
 
 /*
- * The merge (seg_reco._customer_state_merge): c, the state of a customer's
+ * The merge (seg_reco._customer_state_lines with after): c, the state of a customer's
  * new lines, combined with o, the stored state of the lines before them.
  * The caller guarantees what makes it exact: every new line is on a later
  * day than every old line, and no receipt has lines on both sides, so the
@@ -1322,9 +1331,6 @@ cs_load_olds(CsRun *run, MemoryContext mcxt)
 	SPI_freetuptable(SPI_tuptable);
 }
 
-/*
- * seg_reco._customer_state_lines(as_of date, customer_ids bigint[] DEFAULT NULL)
- */
 static Datum
 cs_main(FunctionCallInfo fcinfo, bool merge)
 {
@@ -1461,22 +1467,16 @@ cs_main(FunctionCallInfo fcinfo, bool merge)
 	return (Datum) 0;
 }
 
+/*
+ * seg_reco._customer_state_lines(as_of date, customer_ids bigint[] DEFAULT NULL,
+ *                                after timestamptz[] DEFAULT NULL)
+ * after NULL: the customers' rows from all their lines; else each
+ * customer's stored row merged with its lines dated after after[i] (see
+ * cs_merge for what the caller guarantees)
+ */
 PG_FUNCTION_INFO_V1(seg_reco_customer_state_lines);
 Datum
 seg_reco_customer_state_lines(PG_FUNCTION_ARGS)
 {
-	return cs_main(fcinfo, false);
-}
-
-/*
- * seg_reco._customer_state_merge(as_of date, customer_ids bigint[], after timestamptz[]):
- * the rows of these customers: each customer's stored state merged with
- * the customer's lines dated after after[i] (see cs_merge for what the
- * caller guarantees)
- */
-PG_FUNCTION_INFO_V1(seg_reco_customer_state_merge);
-Datum
-seg_reco_customer_state_merge(PG_FUNCTION_ARGS)
-{
-	return cs_main(fcinfo, true);
+	return cs_main(fcinfo, PG_NARGS() > 2 && !PG_ARGISNULL(2));
 }

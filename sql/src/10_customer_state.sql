@@ -119,16 +119,27 @@ RETURN CASE WHEN own_brand THEN 1 ELSE 0 END + CASE WHEN organic THEN 2 ELSE 0 E
        + CASE WHEN category = 'baby' THEN 16 ELSE 0 END;
 COMMENT ON FUNCTION seg_reco._product_flags(boolean, boolean, text) IS 'internal: the product attributes customer features read, as bits (1 own brand, 2 organic, 4 meat/fish, 8 fruit and vegetables, 16 baby)';
 
--- The one pass (src/customer_state.c): the first 26 columns of
--- customer_state (all but the digital events) of the given customers
--- (NULL: every customer with a line), with the values of the reference
--- statement in _customer_state_update, from one read of the lines with the
--- states in a hash, in memory bounded by seg_reco.state_memory (beyond it,
--- more passes, each over a hash partition of the customers).  Raises
--- feature_not_supported for what it does not take (amounts of more than 18
--- decimals or of 10^20 or more, infinite amounts or times, a product id
--- listed twice); the caller then runs the reference statement.
-CREATE FUNCTION seg_reco._customer_state_lines(as_of date, customer_ids bigint[] DEFAULT NULL)
+-- The one pass (src/customer_state.c): the columns of customer_state but
+-- the digital events, of the given customers (NULL: every customer with a
+-- line), with the values of the reference statement in
+-- _customer_state_update (and btyd_repeat_spend, which it has not), from
+-- one read of the lines with the states in a hash, in memory bounded by
+-- seg_reco.state_memory (beyond it, lines wait in temporary files, each
+-- file a hash partition of the customers).  With after (beside
+-- customer_ids): the merge of an incremental refresh, each customer's
+-- stored row combined with the customer's lines dated after after[i]
+-- (only those are read, through the customer index).  Exact when every
+-- such line is on a later day than the customer's stored lines and no
+-- receipt has lines on both sides (_customer_state_refresh checks both;
+-- customers it cannot vouch for are recomputed from all their lines); a
+-- customer without a stored row gets the row of its lines after after[i].
+-- Raises feature_not_supported for what it does not take (amounts of more
+-- than 18 decimals or of 10^20 or more, infinite amounts or times, a
+-- product id listed twice; in a merge also a stored row of the reference
+-- statement, without btyd_repeat_spend); the caller then runs the
+-- reference statement.
+CREATE FUNCTION seg_reco._customer_state_lines(as_of date, customer_ids bigint[] DEFAULT NULL,
+                                               after timestamptz[] DEFAULT NULL)
 RETURNS TABLE (
     customer_id         bigint,
     lines               bigint,
@@ -161,54 +172,8 @@ RETURNS TABLE (
 AS 'MODULE_PATHNAME', 'seg_reco_customer_state_lines'
 LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 10000
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco._customer_state_lines(date, bigint[]) IS 'internal: customer_state''s line columns of these customers (NULL: every customer) in one pass over the lines, memory bounded by seg_reco.state_memory';
-REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_lines(date, bigint[]) FROM PUBLIC;
-
--- The merge (src/customer_state.c): the same columns for the given
--- customers, each customer's stored customer_state row combined with the
--- customer's lines dated after after[i] (read through the customer index:
--- only the new lines).  Exact when every such line is on a later day than
--- the customer's stored lines and no receipt has lines on both sides
--- (_customer_state_refresh checks both; customers it cannot vouch for are
--- recomputed from all their lines); a customer without a stored row gets
--- the row of its lines after after[i].  Raises feature_not_supported for
--- what it does not take (as _customer_state_lines, and a stored row of
--- the reference statement, which has no btyd_repeat_spend).
-CREATE FUNCTION seg_reco._customer_state_merge(as_of date, customer_ids bigint[], after timestamptz[])
-RETURNS TABLE (
-    customer_id         bigint,
-    lines               bigint,
-    checksum            bigint,
-    last_line_ts        timestamptz,
-    net_amount          numeric,
-    purchase_receipts   bigint,
-    purchase_amount     numeric,
-    first_purchase      timestamptz,
-    last_purchase       timestamptz,
-    btyd_frequency      bigint,
-    btyd_recency_days   float8,
-    btyd_first          date,
-    btyd_monetary_value float8,
-    receipts            bigint,
-    first_receipt_ts    timestamptz,
-    last_receipt_ts     timestamptz,
-    receipt_lines       bigint,
-    receipt_amount      numeric,
-    online_receipts     bigint,
-    morning_receipts    bigint,
-    own_brand_amount    numeric,
-    organic_amount      numeric,
-    promo_amount        numeric,
-    meat_fish_amount    numeric,
-    fresh_amount        numeric,
-    baby_amount         numeric,
-    btyd_repeat_spend   numeric
-)
-AS 'MODULE_PATHNAME', 'seg_reco_customer_state_merge'
-LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000
-SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco._customer_state_merge(date, bigint[], timestamptz[]) IS 'internal: customer_state''s line columns of these customers, each stored row merged with the customer''s lines after after[i] (an incremental refresh: only the new lines are read)';
-REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_merge(date, bigint[], timestamptz[]) FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco._customer_state_lines(date, bigint[], timestamptz[]) IS 'internal: customer_state''s line columns of these customers (NULL: every customer) in one pass over the lines, memory bounded by seg_reco.state_memory; with after: each stored row merged with the customer''s lines after after[i] (an incremental refresh reads only the new lines)';
+REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_lines(date, bigint[], timestamptz[]) FROM PUBLIC;
 
 -- Writes the customer_state rows of the given customers (NULL: of every
 -- customer, replacing all rows) from their lines, as of a date that no
@@ -362,10 +327,10 @@ REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_update(date, bigint[]) FROM 
 
 -- Writes the customer_state rows of the given customers by merging each
 -- stored row with the customer's lines dated after after[i]
--- (_customer_state_merge; the caller vouches that this is exact), with the
--- digital events read again.  Returns the rows written.  Raises
--- feature_not_supported when the merge does not take a customer's values
--- (the caller then recomputes those customers from all their lines).
+-- (_customer_state_lines with after; the caller vouches that this is
+-- exact), the digital events read again.  Returns the rows written.
+-- Raises feature_not_supported when the merge does not take a customer's
+-- values (the caller then recomputes those customers from all lines).
 CREATE FUNCTION seg_reco._customer_state_merge_update(as_of date, customer_ids bigint[], after timestamptz[])
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -380,7 +345,7 @@ BEGIN
     END IF;
     -- the merged rows first: they are made from the stored ones
     CREATE TEMP TABLE _seg_reco_state_merged ON COMMIT DROP AS
-    SELECT * FROM seg_reco._customer_state_merge(as_of, customer_ids, after);
+    SELECT * FROM seg_reco._customer_state_lines(as_of, customer_ids, after);
     DELETE FROM seg_reco.customer_state s WHERE s.customer_id = ANY (customer_ids);
     INSERT INTO seg_reco.customer_state
     WITH d AS (
