@@ -4361,13 +4361,58 @@ RETURN CASE WHEN own_brand THEN 1 ELSE 0 END + CASE WHEN organic THEN 2 ELSE 0 E
        + CASE WHEN category = 'baby' THEN 16 ELSE 0 END;
 COMMENT ON FUNCTION seg_reco._product_flags(boolean, boolean, text) IS 'internal: the product attributes customer features read, as bits (1 own brand, 2 organic, 4 meat/fish, 8 fruit and vegetables, 16 baby)';
 
+-- issue 12 (scale), the one-pass customer state: _customer_state_lines (C,
+-- src/customer_state.c) computes customer_state's line columns in one scan
+-- in memory bounded by seg_reco.state_memory; _customer_state_update uses it
+-- (its statement stays for Citus and for what the pass does not take).
+CREATE FUNCTION seg_reco._customer_state_lines(as_of date, customer_ids bigint[] DEFAULT NULL,
+                                               after timestamptz[] DEFAULT NULL)
+RETURNS TABLE (
+    customer_id         bigint,
+    lines               bigint,
+    checksum            bigint,
+    last_line_ts        timestamptz,
+    net_amount          numeric,
+    purchase_receipts   bigint,
+    purchase_amount     numeric,
+    first_purchase      timestamptz,
+    last_purchase       timestamptz,
+    btyd_frequency      bigint,
+    btyd_recency_days   float8,
+    btyd_first          date,
+    btyd_monetary_value float8,
+    receipts            bigint,
+    first_receipt_ts    timestamptz,
+    last_receipt_ts     timestamptz,
+    receipt_lines       bigint,
+    receipt_amount      numeric,
+    online_receipts     bigint,
+    morning_receipts    bigint,
+    own_brand_amount    numeric,
+    organic_amount      numeric,
+    promo_amount        numeric,
+    meat_fish_amount    numeric,
+    fresh_amount        numeric,
+    baby_amount         numeric,
+    btyd_repeat_spend   numeric
+)
+AS 'MODULE_PATHNAME', 'seg_reco_customer_state_lines'
+LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 10000
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco._customer_state_lines(date, bigint[], timestamptz[]) IS 'internal: customer_state''s line columns of these customers (NULL: every customer) in one pass over the lines, memory bounded by seg_reco.state_memory; with after: each stored row merged with the customer''s lines after after[i] (an incremental refresh reads only the new lines)';
+REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_lines(date, bigint[], timestamptz[]) FROM PUBLIC;
+
 -- Writes the customer_state rows of the given customers (NULL: of every
 -- customer, replacing all rows) from their lines, as of a date that no
 -- line is after.  One statement: the lines (of those customers: through
 -- the customer index) grouped by receipt, then by customer.  The BTYD part
 -- is the btyd_summary state of each receipt merged per customer (exact:
 -- the state sums in fixed point), in days.  A NaN amount is an error, as
--- in compute_customer_features.  Returns the rows written.
+-- in compute_customer_features.  Returns the rows written.  The lines'
+-- columns come from the one pass in C (_customer_state_lines: the same
+-- values, without the two spilling hash aggregations of the statement);
+-- the statement itself runs on Citus (where it is pushed down to the
+-- workers) and for what the pass does not take.
 CREATE FUNCTION seg_reco._customer_state_update(as_of date, customer_ids bigint[] DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -4380,6 +4425,7 @@ DECLARE
     v_rows bigint;
     v_customer bigint;
     v_receipt bigint;
+    v_done boolean := false;
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'as_of must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -4391,6 +4437,36 @@ BEGIN
         v_lines := ' AND t.customer_id = ANY ($3)';
         v_events := ' AND e.customer_id = ANY ($3)';
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension x WHERE x.extname = 'citus') THEN
+        BEGIN
+            EXECUTE format($q$
+            INSERT INTO seg_reco.customer_state
+            WITH d AS (
+                SELECT e.customer_id AS cid,
+                       count(*) FILTER (WHERE e.ts < $2) AS events,
+                       count(*) FILTER (WHERE e.ts < $2 AND e.event_type = 'add_to_cart') AS carts,
+                       max(e.ts) FILTER (WHERE e.ts < $2) AS last_ts,
+                       min(e.ts) FILTER (WHERE e.ts >= $2) AS next_ts
+                  FROM seg_reco.digital_events e
+                 WHERE e.customer_id IS NOT NULL%s
+                 GROUP BY e.customer_id
+            )
+            SELECT c.customer_id, c.lines, c.checksum, c.last_line_ts, c.net_amount,
+                   c.purchase_receipts, c.purchase_amount, c.first_purchase, c.last_purchase,
+                   c.btyd_frequency, c.btyd_recency_days, c.btyd_first, c.btyd_monetary_value,
+                   c.receipts, c.first_receipt_ts, c.last_receipt_ts, c.receipt_lines, c.receipt_amount,
+                   c.online_receipts, c.morning_receipts, c.own_brand_amount, c.organic_amount,
+                   c.promo_amount, c.meat_fish_amount, c.fresh_amount, c.baby_amount,
+                   coalesce(d.events, 0), coalesce(d.carts, 0), d.last_ts, d.next_ts, c.btyd_repeat_spend
+              FROM seg_reco._customer_state_lines($1, $3) c LEFT JOIN d ON d.cid = c.customer_id
+            $q$, v_events) USING as_of, v_end, customer_ids;
+            GET DIAGNOSTICS v_rows = ROW_COUNT;
+            v_done := true;
+        EXCEPTION WHEN feature_not_supported THEN
+            v_done := false;
+        END;
+    END IF;
+    IF NOT v_done THEN
     EXECUTE format($q$
     INSERT INTO seg_reco.customer_state
     WITH r AS (
@@ -4450,6 +4526,7 @@ BEGIN
       FROM c LEFT JOIN d ON d.cid = c.cid
     $q$, v_lines, v_events) USING as_of, v_end, customer_ids;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
+    END IF;
 
     -- a NaN amount makes the customer's net amount NaN
     SELECT s.customer_id INTO v_customer FROM seg_reco.customer_state s
@@ -7143,186 +7220,6 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer) IS 'internal: computes every customer''s TIFU-KNN vector from the purchases before as_of, finds each one''s nearest customers (among a sample of candidates of them) and stores the neighbours'' mean vector; returns the customers stored';
 REVOKE EXECUTE ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer) FROM PUBLIC;
-
--- issue 12 (scale), the one-pass customer state: _customer_state_lines (C,
--- src/customer_state.c) computes customer_state's line columns in one scan
--- in memory bounded by seg_reco.state_memory; _customer_state_update uses it
--- (its statement stays for Citus and for what the pass does not take).
-CREATE FUNCTION seg_reco._customer_state_lines(as_of date, customer_ids bigint[] DEFAULT NULL,
-                                               after timestamptz[] DEFAULT NULL)
-RETURNS TABLE (
-    customer_id         bigint,
-    lines               bigint,
-    checksum            bigint,
-    last_line_ts        timestamptz,
-    net_amount          numeric,
-    purchase_receipts   bigint,
-    purchase_amount     numeric,
-    first_purchase      timestamptz,
-    last_purchase       timestamptz,
-    btyd_frequency      bigint,
-    btyd_recency_days   float8,
-    btyd_first          date,
-    btyd_monetary_value float8,
-    receipts            bigint,
-    first_receipt_ts    timestamptz,
-    last_receipt_ts     timestamptz,
-    receipt_lines       bigint,
-    receipt_amount      numeric,
-    online_receipts     bigint,
-    morning_receipts    bigint,
-    own_brand_amount    numeric,
-    organic_amount      numeric,
-    promo_amount        numeric,
-    meat_fish_amount    numeric,
-    fresh_amount        numeric,
-    baby_amount         numeric,
-    btyd_repeat_spend   numeric
-)
-AS 'MODULE_PATHNAME', 'seg_reco_customer_state_lines'
-LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 10000
-SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco._customer_state_lines(date, bigint[], timestamptz[]) IS 'internal: customer_state''s line columns of these customers (NULL: every customer) in one pass over the lines, memory bounded by seg_reco.state_memory; with after: each stored row merged with the customer''s lines after after[i] (an incremental refresh reads only the new lines)';
-REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_lines(date, bigint[], timestamptz[]) FROM PUBLIC;
-
-CREATE OR REPLACE FUNCTION seg_reco._customer_state_update(as_of date, customer_ids bigint[] DEFAULT NULL)
-RETURNS bigint
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    v_end timestamptz := (as_of + 1)::timestamptz;
-    v_lines text := '';
-    v_events text := '';
-    v_rows bigint;
-    v_customer bigint;
-    v_receipt bigint;
-    v_done boolean := false;
-BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'as_of must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF customer_ids IS NULL THEN
-        TRUNCATE seg_reco.customer_state;
-    ELSE
-        DELETE FROM seg_reco.customer_state s WHERE s.customer_id = ANY (customer_ids);
-        v_lines := ' AND t.customer_id = ANY ($3)';
-        v_events := ' AND e.customer_id = ANY ($3)';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension x WHERE x.extname = 'citus') THEN
-        BEGIN
-            EXECUTE format($q$
-            INSERT INTO seg_reco.customer_state
-            WITH d AS (
-                SELECT e.customer_id AS cid,
-                       count(*) FILTER (WHERE e.ts < $2) AS events,
-                       count(*) FILTER (WHERE e.ts < $2 AND e.event_type = 'add_to_cart') AS carts,
-                       max(e.ts) FILTER (WHERE e.ts < $2) AS last_ts,
-                       min(e.ts) FILTER (WHERE e.ts >= $2) AS next_ts
-                  FROM seg_reco.digital_events e
-                 WHERE e.customer_id IS NOT NULL%s
-                 GROUP BY e.customer_id
-            )
-            SELECT c.customer_id, c.lines, c.checksum, c.last_line_ts, c.net_amount,
-                   c.purchase_receipts, c.purchase_amount, c.first_purchase, c.last_purchase,
-                   c.btyd_frequency, c.btyd_recency_days, c.btyd_first, c.btyd_monetary_value,
-                   c.receipts, c.first_receipt_ts, c.last_receipt_ts, c.receipt_lines, c.receipt_amount,
-                   c.online_receipts, c.morning_receipts, c.own_brand_amount, c.organic_amount,
-                   c.promo_amount, c.meat_fish_amount, c.fresh_amount, c.baby_amount,
-                   coalesce(d.events, 0), coalesce(d.carts, 0), d.last_ts, d.next_ts, c.btyd_repeat_spend
-              FROM seg_reco._customer_state_lines($1, $3) c LEFT JOIN d ON d.cid = c.customer_id
-            $q$, v_events) USING as_of, v_end, customer_ids;
-            GET DIAGNOSTICS v_rows = ROW_COUNT;
-            v_done := true;
-        EXCEPTION WHEN feature_not_supported THEN
-            v_done := false;
-        END;
-    END IF;
-    IF NOT v_done THEN
-    EXECUTE format($q$
-    INSERT INTO seg_reco.customer_state
-    WITH r AS (
-        SELECT t.customer_id AS cid, t.receipt_id,
-               count(*) AS n_lines,
-               bit_xor(pg_catalog.hashint8extended(t.line_id, t.receipt_id # t.product_id)) AS cks,
-               max(t.ts) AS last_ts,
-               sum(t.amount) AS net,
-               min(t.ts) FILTER (WHERE t.amount > 0) AS p_first,
-               max(t.ts) FILTER (WHERE t.amount > 0) AS p_last,
-               seg_reco.btyd_summary_state_agg(t.ts::date, nullif(t.amount, 'NaN')::float8, $1, 'day') AS btyd,
-               min(t.ts) FILTER (WHERE t.amount > 0 AND p.product_id IS NOT NULL) AS f_ts,
-               count(*) FILTER (WHERE t.amount > 0 AND p.product_id IS NOT NULL) AS f_lines,
-               sum(t.amount) FILTER (WHERE t.amount > 0 AND p.product_id IS NOT NULL) AS f_amount,
-               bool_or(t.channel = 'online') FILTER (WHERE t.amount > 0 AND p.product_id IS NOT NULL) AS f_online,
-               sum(t.amount) FILTER (WHERE t.amount > 0 AND p.own_brand) AS f_own,
-               sum(t.amount) FILTER (WHERE t.amount > 0 AND p.organic) AS f_organic,
-               sum(t.amount) FILTER (WHERE t.amount > 0 AND p.product_id IS NOT NULL AND t.discount > 0) AS f_promo,
-               sum(t.amount) FILTER (WHERE t.amount > 0 AND p.category IN ('kjøtt', 'fisk og sjømat')) AS f_meat,
-               sum(t.amount) FILTER (WHERE t.amount > 0 AND p.category = 'frukt og grønt') AS f_fresh,
-               sum(t.amount) FILTER (WHERE t.amount > 0 AND p.category = 'baby') AS f_baby
-          FROM seg_reco.transactions t
-          LEFT JOIN seg_reco.products p ON p.product_id = t.product_id
-         WHERE t.customer_id IS NOT NULL AND t.ts IS NOT NULL%s
-         GROUP BY t.customer_id, t.receipt_id
-    ), c AS (
-        SELECT r.cid, sum(r.n_lines) AS n_lines, bit_xor(r.cks) AS cks, max(r.last_ts) AS last_ts,
-               coalesce(sum(r.net), 0.00) AS net,
-               count(r.p_first) FILTER (WHERE r.receipt_id IS NOT NULL) AS p_receipts,
-               coalesce(sum(r.net) FILTER (WHERE r.receipt_id IS NOT NULL), 0.00) AS p_amount,
-               min(r.p_first) FILTER (WHERE r.receipt_id IS NOT NULL) AS p_first,
-               max(r.p_last) FILTER (WHERE r.receipt_id IS NOT NULL) AS p_last,
-               seg_reco.btyd_summary_merge(r.btyd) AS b,
-               count(r.f_ts) AS receipts, min(r.f_ts) AS f_first, max(r.f_ts) AS f_last,
-               coalesce(sum(r.f_lines), 0) AS f_lines, sum(r.f_amount) AS f_amount,
-               count(*) FILTER (WHERE r.f_online) AS f_online,
-               count(*) FILTER (WHERE extract(isodow FROM r.f_ts) <= 5 AND extract(hour FROM r.f_ts) < 12) AS f_morning,
-               coalesce(sum(r.f_own), 0) AS f_own, coalesce(sum(r.f_organic), 0) AS f_organic,
-               coalesce(sum(r.f_promo), 0) AS f_promo, coalesce(sum(r.f_meat), 0) AS f_meat,
-               coalesce(sum(r.f_fresh), 0) AS f_fresh, coalesce(sum(r.f_baby), 0) AS f_baby
-          FROM r GROUP BY r.cid
-    ), d AS (
-        SELECT e.customer_id AS cid,
-               count(*) FILTER (WHERE e.ts < $2) AS events,
-               count(*) FILTER (WHERE e.ts < $2 AND e.event_type = 'add_to_cart') AS carts,
-               max(e.ts) FILTER (WHERE e.ts < $2) AS last_ts,
-               min(e.ts) FILTER (WHERE e.ts >= $2) AS next_ts
-          FROM seg_reco.digital_events e
-         WHERE e.customer_id IS NOT NULL%s
-         GROUP BY e.customer_id
-    )
-    SELECT c.cid, c.n_lines, c.cks, c.last_ts, c.net, c.p_receipts, c.p_amount, c.p_first, c.p_last,
-           (c.b).frequency, (c.b).recency, (c.b).first_purchase, (c.b).monetary_value,
-           c.receipts, c.f_first, c.f_last, c.f_lines, c.f_amount, c.f_online, c.f_morning,
-           c.f_own, c.f_organic, c.f_promo, c.f_meat, c.f_fresh, c.f_baby,
-           coalesce(d.events, 0), coalesce(d.carts, 0), d.last_ts, d.next_ts
-      FROM c LEFT JOIN d ON d.cid = c.cid
-    $q$, v_lines, v_events) USING as_of, v_end, customer_ids;
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
-    END IF;
-
-    -- a NaN amount makes the customer's net amount NaN
-    SELECT s.customer_id INTO v_customer FROM seg_reco.customer_state s
-     WHERE s.net_amount = 'NaN'::numeric AND (customer_ids IS NULL OR s.customer_id = ANY (customer_ids))
-     LIMIT 1;
-    IF FOUND THEN
-        SELECT t.receipt_id INTO v_receipt FROM seg_reco.transactions t
-         WHERE t.customer_id = v_customer AND t.amount = 'NaN'::numeric LIMIT 1;
-        RAISE EXCEPTION 'amount must be a finite number, got NaN'
-            USING ERRCODE = 'data_exception',
-                  DETAIL = format('Receipt %s has a line with amount NaN.', v_receipt),
-                  HINT = 'Filter out or repair rows with NaN or infinite values.';
-    END IF;
-    IF customer_ids IS NULL THEN
-        TRUNCATE seg_reco.customer_state_products;
-        INSERT INTO seg_reco.customer_state_products (product_id, flags)
-        SELECT p.product_id, min(seg_reco._product_flags(p.own_brand, p.organic, p.category))
-          FROM seg_reco.products p WHERE p.product_id IS NOT NULL GROUP BY p.product_id;
-    END IF;
-    RETURN v_rows;
-END;
-$fn$;
-COMMENT ON FUNCTION seg_reco._customer_state_update(date, bigint[]) IS 'refresh() helper: writes the customer_state rows of these customers (NULL: every customer) from their lines as of a date (one pass: lines grouped by receipt, then by customer)';
-REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_update(date, bigint[]) FROM PUBLIC;
 
 -- Writes the customer_state rows of the given customers by merging each
 -- stored row with the customer's lines dated after after[i]
