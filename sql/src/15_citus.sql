@@ -54,10 +54,14 @@ REVOKE EXECUTE ON FUNCTION seg_reco._relation_size(regclass) FROM PUBLIC;
 
 -- distribute(): on the coordinator of a Citus cluster, distribute the
 -- source tables by customer id, co-located with seg_reco.customers, and make
--- products a reference table.  This first step covers the sources
--- (customers, transactions, digital_events, demo_truth, products); the
--- models, factors and per-customer outputs follow (README, Scale-out on
--- Citus).  What Citus requires and a single node does not:
+-- products a reference table; then what the serving functions read
+-- (settings, models, factors, content, popularity, rules as reference
+-- tables, the customer factors and next-basket neighbours co-located) and
+-- the per-customer outputs refresh() writes (clusters, customer value, the
+-- recommendation slots, the tables behind customer_features and
+-- customer_segments, co-located); customer_state stays on the coordinator
+-- for now (README, Scale-out on Citus).  What Citus requires and a single
+-- node does not:
 -- - no NULL in a distribution column: the non-members' lines (customer_id
 --   NULL) move to seg_reco.nonmember_transactions (created empty by the
 --   extension, so dropped with it), distributed by receipt_id (a receipt
@@ -331,5 +335,5 @@ BEGIN
     END LOOP;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours), products, settings, models and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
+COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours, clusters, customer value, recommendation slots, the tables behind customer_features and customer_segments), products, settings, models and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
 REVOKE EXECUTE ON FUNCTION seg_reco.distribute() FROM PUBLIC;

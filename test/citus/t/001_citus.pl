@@ -24,6 +24,12 @@
 #   coordinator is delegated to a worker with the single node's rows, per
 #   row of a multi-shard query too; a setting changed on the coordinator
 #   reaches the workers;
+# - distribute() also distributes the per-customer outputs (clusters,
+#   customer value, both recommendation slots, the tables behind
+#   customer_features and customer_segments) co-located with customers;
+#   refresh() writes them into the shards (the clusters assigned there), a
+#   worker reads them, and after a second full run (the other slot swapped
+#   in) every view still equals the single node's;
 # - DROP EXTENSION seg_reco CASCADE leaves nothing distributed behind.
 # Run by scripts/test-citus.sh, which builds Citus from ../shared/vendor
 # first (a failed build fails it); skipped only when Citus is not installed.
