@@ -367,6 +367,22 @@ is($repartitioned, 1, 'the clusters are assigned and written in the shards (a re
 same_on_both(q{SELECT slot, generation FROM seg_reco.recommendations_active}, 'the served slot after two runs');
 same_on_both(q{SELECT * FROM seg_reco.recommendations}, 'the recommendations view after two runs');
 same_on_both(q{SELECT * FROM seg_reco.customer_segments}, 'customer_segments after two runs');
+# every view of the extension (but progress, a session's own), on the
+# coordinator, equals the single node's: every column but the times of
+# the run (trained_at and the like)
+my @views = split /\n/, $plain->safe_psql('postgres', q{
+	SELECT c.relname || ' ' || string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+	  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+	 WHERE c.relnamespace = 'seg_reco'::regnamespace AND c.relkind IN ('v', 'm') AND c.relname <> 'progress'
+	   AND NOT (a.atttypid = 'timestamptz'::regtype AND a.attname LIKE '%\_at')
+	 GROUP BY c.relname ORDER BY c.relname});
+cmp_ok(scalar(@views), '>=', 8, 'the views: ' . join(', ', map { (split / /)[0] } @views));
+for my $v (@views)
+{
+	my ($name, $cols) = split / /, $v, 2;
+	is(digest($coord, "SELECT $cols FROM seg_reco.$name"), digest($plain, "SELECT $cols FROM seg_reco.$name"),
+		"view $name: the same rows on Citus after two runs");
+}
 # recommend_for called on the coordinator: the customers gathered first (a
 # MATERIALIZED CTE, as pipeline_recommendations does)
 same_on_both(q{WITH c AS MATERIALIZED (SELECT customer_id FROM seg_reco.customers
