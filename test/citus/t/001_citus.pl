@@ -367,6 +367,15 @@ is($repartitioned, 1, 'the clusters are assigned and written in the shards (a re
 same_on_both(q{SELECT slot, generation FROM seg_reco.recommendations_active}, 'the served slot after two runs');
 same_on_both(q{SELECT * FROM seg_reco.recommendations}, 'the recommendations view after two runs');
 same_on_both(q{SELECT * FROM seg_reco.customer_segments}, 'customer_segments after two runs');
+# campaign target lists read customer_segments (distributed tables now),
+# the contact history and the served lists: the same lists on Citus
+same_on_both(q{SELECT * FROM seg_reco.campaign_targets('{"campaign": "winback", "at_risk": true, "min_clv": 300,
+                                                          "control_share": 0.1, "budget_customers": 100,
+                                                          "exclude_contacted_days": 30}')},
+	'campaign_targets with a budget and a control group');
+same_on_both(q{SELECT * FROM seg_reco.campaign_targets('{"campaign": "c", "clusters": ["1", "2"],
+                                                          "include_purchased": true, "products": 3}')},
+	'campaign_targets by cluster');
 # every view of the extension (but progress, a session's own), on the
 # coordinator, equals the single node's: every column but the times of
 # the run (trained_at and the like)
