@@ -376,6 +376,22 @@ same_on_both(q{SELECT * FROM seg_reco.campaign_targets('{"campaign": "winback", 
 same_on_both(q{SELECT * FROM seg_reco.campaign_targets('{"campaign": "c", "clusters": ["1", "2"],
                                                           "include_purchased": true, "products": 3}')},
 	'campaign_targets by cluster');
+# A/B experiments stratified by the customers' segments and clusters:
+# the same assignments
+for my $n ($coord, $plain)
+{
+	$n->safe_psql('postgres', q{
+		SELECT seg_reco.ab_create_experiment('by_segment', stratify_by => 'segment') IS NOT NULL;
+		SELECT seg_reco.ab_create_experiment('by_cluster', stratify_by => 'cluster') IS NOT NULL;
+		SELECT count(*) FROM seg_reco.ab_assign_all('by_segment',
+		                                            ARRAY(SELECT customer_id FROM seg_reco.customers
+		                                                   WHERE customer_id % 7 = 0 ORDER BY customer_id));
+		SELECT count(*) FROM seg_reco.ab_assign_all('by_cluster',
+		                                            segment => (SELECT min(cluster_name) FROM seg_reco.customer_clusters));
+		SELECT seg_reco.ab_assign('by_segment', 3), seg_reco.ab_assign('by_cluster', 5);});
+}
+same_on_both(q{SELECT experiment, customer_id, arm, stratum FROM seg_reco.ab_assignments},
+	'A/B assignments stratified by segment and by cluster');
 # every view of the extension (but progress, a session's own), on the
 # coordinator, equals the single node's: every column but the times of
 # the run (trained_at and the like)
