@@ -377,17 +377,19 @@ same_on_both(q{SELECT * FROM seg_reco.campaign_targets('{"campaign": "c", "clust
                                                           "include_purchased": true, "products": 3}')},
 	'campaign_targets by cluster');
 # A/B experiments stratified by the customers' segments and clusters:
-# the same assignments
+# the same assignments (the ids and the cluster passed as values: on Citus
+# a subquery over a distributed table in the arguments may send the whole
+# call to a worker, where the experiments are not)
+my $ab_ids = $plain->safe_psql('postgres',
+	'SELECT array_agg(customer_id ORDER BY customer_id) FROM seg_reco.customers WHERE customer_id % 7 = 0');
+my $ab_cluster = $plain->safe_psql('postgres', 'SELECT min(cluster_name) FROM seg_reco.customer_clusters');
 for my $n ($coord, $plain)
 {
-	$n->safe_psql('postgres', q{
+	$n->safe_psql('postgres', qq{
 		SELECT seg_reco.ab_create_experiment('by_segment', stratify_by => 'segment') IS NOT NULL;
 		SELECT seg_reco.ab_create_experiment('by_cluster', stratify_by => 'cluster') IS NOT NULL;
-		SELECT count(*) FROM seg_reco.ab_assign_all('by_segment',
-		                                            ARRAY(SELECT customer_id FROM seg_reco.customers
-		                                                   WHERE customer_id % 7 = 0 ORDER BY customer_id));
-		SELECT count(*) FROM seg_reco.ab_assign_all('by_cluster',
-		                                            segment => (SELECT min(cluster_name) FROM seg_reco.customer_clusters));
+		SELECT count(*) FROM seg_reco.ab_assign_all('by_segment', '$ab_ids'::bigint[]);
+		SELECT count(*) FROM seg_reco.ab_assign_all('by_cluster', segment => '$ab_cluster');
 		SELECT seg_reco.ab_assign('by_segment', 3), seg_reco.ab_assign('by_cluster', 5);});
 }
 same_on_both(q{SELECT experiment, customer_id, arm, stratum FROM seg_reco.ab_assignments},
