@@ -364,6 +364,12 @@ DECLARE
     v_cols text[];
     v_aggs text;
     v_vals text;
+    v_g text;
+    v_names text[];
+    -- on Citus (seg_reco.distribute()) customer_clusters and the features
+    -- are distributed: the assignment runs in the shards
+    v_citus boolean := seg_reco._citus_distributed('seg_reco.customer_clusters')
+                       AND seg_reco._citus_distributed('seg_reco.customer_feature_values');
 BEGIN
     PERFORM seg_reco._progress_begin('clusters', 5);
     PERFORM seg_reco._progress_step('clusters', 'select_k');
@@ -407,7 +413,10 @@ BEGIN
     PERFORM seg_reco.gmm_save('customer_gmm', v_gm);
 
     PERFORM seg_reco._progress_step('clusters', 'assign');
-    -- OFFSET 0: each function once per customer (not once per reference)
+    -- OFFSET 0: each function once per customer (not once per reference).
+    -- On Citus the assignment is written in the shards, below, once the
+    -- names are known.
+    IF NOT v_citus THEN
     CREATE TEMP TABLE _seg_reco_assigned ON COMMIT DROP AS
     SELECT a.customer_id, (a.km).cluster AS cluster, (a.km).distance AS distance, a.comp, a.p[a.comp] AS prob
       FROM (SELECT r.customer_id,
@@ -415,6 +424,7 @@ BEGIN
                    seg_reco.gmm_assign(r.v, v_gm) AS comp,
                    seg_reco.gmm_proba(r.v, v_gm) AS p
               FROM _seg_reco_cluster_rows r OFFSET 0) a;
+    END IF;
     DROP TABLE _seg_reco_cluster_rows;
 
     -- name the clusters from their profiles: per cluster and over all
@@ -432,13 +442,28 @@ BEGIN
                string_agg(format('(%L, g.a%s, g.s%s)', c, i, i), ', ')
           INTO v_aggs, v_vals
           FROM unnest(v_cols) WITH ORDINALITY u(c, i);
-        EXECUTE format($q$
-        CREATE TEMP TABLE _seg_reco_profile ON COMMIT DROP AS
-        WITH g AS (
+        IF v_citus THEN
+            -- Citus runs no GROUPING SETS over distributed tables: the
+            -- clusters (each customer's assigned in the shards with the
+            -- model as a value, $1) and all customers apart
+            v_g := format($q$
+            SELECT f.cluster, 0 AS whole, %1$s
+              FROM (SELECT f.*, seg_reco.kmeans_assign(seg_reco.cluster_feature_vector(f), $1) AS cluster
+                      FROM seg_reco.customer_features f) f
+             GROUP BY f.cluster
+            UNION ALL
+            SELECT NULL, 1, %1$s
+              FROM seg_reco.customer_features f$q$, v_aggs);
+        ELSE
+            v_g := format($q$
             SELECT c.cluster, grouping(c.cluster) AS whole, %s
               FROM seg_reco.customer_features f
               JOIN _seg_reco_assigned c USING (customer_id)
-             GROUP BY GROUPING SETS ((c.cluster), ())
+             GROUP BY GROUPING SETS ((c.cluster), ())$q$, v_aggs);
+        END IF;
+        EXECUTE format($q$
+        CREATE TEMP TABLE _seg_reco_profile ON COMMIT DROP AS
+        WITH g AS (%s
         ), long AS (
             SELECT g.cluster, g.whole, u.col, u.mu, u.sd
               FROM g CROSS JOIN LATERAL (VALUES %s) u(col, mu, sd)
@@ -450,7 +475,7 @@ BEGIN
         SELECT z.cluster, n.name, sum(z.z * w.value::text::float8) AS score
           FROM z JOIN seg_reco.cluster_names n ON true
           JOIN jsonb_each(n.weights) w ON w.key = z.col
-         GROUP BY z.cluster, n.name$q$, v_aggs, v_vals);
+         GROUP BY z.cluster, n.name$q$, v_g, v_vals) USING v_km;
         LOOP
             SELECT p.cluster, p.name INTO v_pair
               FROM _seg_reco_profile p
@@ -461,10 +486,25 @@ BEGIN
         END LOOP;
         DROP TABLE _seg_reco_profile;
     END IF;
+    IF v_citus THEN
+        -- a distributed INSERT ... SELECT: every customer assigned in the
+        -- shard that holds it, the models and the names as values
+        v_names := ARRAY(SELECT n.name FROM generate_series(1, v_k) i
+                           LEFT JOIN _seg_reco_names n ON n.cluster = i ORDER BY i);
+        INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
+        SELECT r.customer_id, km.cluster, coalesce(v_names[km.cluster], 'Cluster ' || km.cluster), km.distance,
+               gc.comp, gp.p[gc.comp]
+          FROM (SELECT f.customer_id, seg_reco.cluster_feature_vector(f) AS v FROM seg_reco.customer_features f) r
+         CROSS JOIN LATERAL seg_reco.kmeans_assign_distance(r.v, v_km) km
+         CROSS JOIN LATERAL seg_reco.gmm_assign(r.v, v_gm) gc(comp)
+         CROSS JOIN LATERAL seg_reco.gmm_proba(r.v, v_gm) gp(p);
+        DROP TABLE _seg_reco_names;
+    ELSE
     INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
     SELECT a.customer_id, a.cluster, coalesce(n.name, 'Cluster ' || a.cluster), a.distance, a.comp, a.prob
       FROM _seg_reco_assigned a LEFT JOIN _seg_reco_names n ON n.cluster = a.cluster;
     DROP TABLE _seg_reco_assigned, _seg_reco_names;
+    END IF;
     PERFORM seg_reco._progress_end('clusters');
     RETURN jsonb_build_object('k', v_k, 'rule', v_select -> 'rule');
 END;
@@ -770,14 +810,26 @@ $fn$;
 REVOKE EXECUTE ON FUNCTION seg_reco.ab_set_status(text, text) FROM PUBLIC;
 COMMENT ON FUNCTION seg_reco.ab_set_status(text, text) IS 'set an experiment''s status: planned, running, or stopped (a stopped experiment assigns no new customers)';
 
--- the stratum of one customer under an experiment's stratify_by
+-- the stratum of one customer under an experiment's stratify_by.
+-- PL/pgSQL, not SQL: on Citus customer_segments reads distributed tables,
+-- and Citus cannot plan a query with the parameters of a SQL function
+-- ("could not create distributed plan").
 CREATE FUNCTION seg_reco._ab_stratum(stratify_by text, customer_id bigint) RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
+DECLARE
+    v_stratum text;
+BEGIN
+    IF stratify_by IS NULL THEN
+        RETURN NULL;
+    END IF;
     SELECT CASE stratify_by WHEN 'segment' THEN s.segment WHEN 'cluster' THEN s.cluster_name END
+      INTO v_stratum
       FROM seg_reco.customer_segments s
-     WHERE stratify_by IS NOT NULL AND s.customer_id = _ab_stratum.customer_id
+     WHERE s.customer_id = _ab_stratum.customer_id;
+    RETURN v_stratum;
+END;
 $fn$;
 COMMENT ON FUNCTION seg_reco._ab_stratum(text, bigint) IS 'internal: a customer''s RFM segment or cluster name (NULL when not stratified or unknown)';
 
@@ -874,14 +926,21 @@ BEGIN
     -- offset o in [0, 1), gives the position (r + o) / m: every arm gets
     -- its share of each stratum to within one customer, and each customer
     -- still lands in each arm with the planned probability.
+    -- (segs, MATERIALIZED: the customers' segments read first; on Citus
+    -- customer_segments reads distributed tables, which Citus does not join
+    -- to the ids of an array on the outer side of a LEFT JOIN)
     RETURN QUERY
-    WITH input AS (
+    WITH segs AS MATERIALIZED (
+        SELECT s.customer_id, s.segment, s.cluster_name
+          FROM seg_reco.customer_segments s
+         WHERE v_mode IN ('segment', 'cluster') AND s.customer_id = ANY (customer_ids)
+    ), input AS (
         SELECT DISTINCT ON (c.id) c.id AS customer_id,
                CASE v_mode WHEN 'given' THEN strata[c.ord]
                            WHEN 'segment' THEN s.segment
                            WHEN 'cluster' THEN s.cluster_name END AS stratum
           FROM unnest(customer_ids) WITH ORDINALITY AS c(id, ord)
-          LEFT JOIN seg_reco.customer_segments s ON v_mode IN ('segment', 'cluster') AND s.customer_id = c.id
+          LEFT JOIN segs s ON s.customer_id = c.id
          ORDER BY c.id, c.ord
     ), known AS (
         SELECT a.arm
@@ -1430,7 +1489,8 @@ DECLARE
     v_lock_timeout text := current_setting('lock_timeout');
     v_slot text;
     v_rel regclass;
-    v_indexes text;
+    v_indexes text[];
+    v_index text;
     v_swap xid;
     v_attempt integer := 0;
     v_reason text;
@@ -1447,11 +1507,12 @@ BEGIN
     SELECT CASE a.slot WHEN 'a' THEN 'b' ELSE 'a' END, a.xmin INTO v_slot, v_swap
       FROM seg_reco.recommendations_active a;
     v_rel := format('seg_reco.recommendations_%s', v_slot)::regclass;
-    SELECT string_agg(i.oid::regclass::text, ', ') INTO v_indexes
+    SELECT array_agg(i.oid::regclass::text ORDER BY i.oid::regclass::text) INTO v_indexes
       FROM pg_class i
      WHERE i.oid IN (to_regclass(format('seg_reco.recommendations_%s_customer_rank_idx', v_slot)),
                      to_regclass(format('seg_reco.recommendations_%s_product_idx', v_slot)));
-    IF pg_relation_size(v_rel) = 0 AND v_indexes IS NULL THEN
+    -- (_relation_size: on Citus a distributed slot's rows are in its shards)
+    IF seg_reco._relation_size(v_rel) = 0 AND v_indexes IS NULL THEN
         v_result := jsonb_build_object('slot', v_slot, 'emptied', 'already empty');
     ELSIF v_ms = 0 THEN
         v_result := jsonb_build_object('slot', v_slot, 'emptied', 'no',
@@ -1471,9 +1532,11 @@ BEGIN
             ELSE
                 BEGIN
                     EXECUTE format('TRUNCATE %s', v_rel);
-                    IF v_indexes IS NOT NULL THEN
-                        EXECUTE 'DROP INDEX ' || v_indexes;
-                    END IF;
+                    -- one index per statement: Citus drops no more than one
+                    -- index of a distributed table at a time
+                    FOREACH v_index IN ARRAY coalesce(v_indexes, '{}') LOOP
+                        EXECUTE 'DROP INDEX ' || v_index;
+                    END LOOP;
                     v_result := jsonb_build_object('slot', v_slot, 'emptied', 'truncate', 'attempts', v_attempt);
                 EXCEPTION WHEN lock_not_available THEN
                     v_reason := format('readers held the slot longer than %s ms', v_ms);
@@ -2025,6 +2088,7 @@ DECLARE
     v_segments text[];
     v_clusters text[];
     v_cluster_nums integer[];
+    v_known_clusters text[];
     v_min_clv float8;
     v_pmin float8;
     v_pmax float8;
@@ -2216,9 +2280,14 @@ BEGIN
                   HINT = 'Segments: ' || (SELECT string_agg(DISTINCT r.segment, ', ') FROM seg_reco.rfm_segments r)
                          || ', Others, No Purchases.';
     END IF;
+    -- the known names and numbers first: on Citus (customer_clusters
+    -- distributed) a correlated subquery beside unnest() is refused
+    IF coalesce(cardinality(v_clusters), 0) > 0 THEN
+        v_known_clusters := ARRAY(SELECT DISTINCT c.cluster_name FROM seg_reco.customer_clusters c)
+                            || ARRAY(SELECT DISTINCT c.cluster::text FROM seg_reco.customer_clusters c);
+    END IF;
     SELECT x INTO v_bad FROM unnest(v_clusters) x
-     WHERE NOT EXISTS (SELECT 1 FROM seg_reco.customer_clusters c
-                        WHERE c.cluster_name = x OR c.cluster::text = x) LIMIT 1;
+     WHERE x IS NULL OR x <> ALL (v_known_clusters) LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'unknown cluster "%"', v_bad
             USING ERRCODE = 'undefined_object',
@@ -2258,12 +2327,14 @@ BEGIN
     v_excl_products := coalesce(v_excl_products, '{}');
     v_model := EXISTS (SELECT 1 FROM seg_reco.models m WHERE m.name = 'default' AND m.kind = 'als');
 
+    -- The customers' segment rows are chosen first (segs, MATERIALIZED):
+    -- on Citus customer_segments reads distributed tables (distribute()),
+    -- and the contact history and the recommendations are then looked up
+    -- per chosen customer on the coordinator, over intermediate results
+    -- (Citus refuses those correlated lookups beside distributed tables).
     RETURN QUERY EXECUTE format($q$
-    WITH eligible AS (
-        SELECT s.customer_id, s.segment, s.cluster_name, s.p_alive, s.clv_12m, s.at_risk,
-               coalesce(s.clv_12m, 0) AS ev,
-               ('x' || substr(encode(sha256(convert_to($1 || ':' || s.customer_id::text, 'UTF8')), 'hex'), 1, 13))::bit(52)::bigint
-                   / 4503599627370496.0 < $19 AS ctl
+    WITH segs AS MATERIALIZED (
+        SELECT s.customer_id, s.segment, s.cluster_name, s.p_alive, s.clv_12m, s.at_risk
           FROM seg_reco.customer_segments s
           LEFT JOIN seg_reco.customers c ON c.customer_id = s.customer_id
          WHERE ($3::text[] IS NULL OR s.segment = ANY ($3))
@@ -2273,7 +2344,13 @@ BEGIN
            AND ($8::float8 IS NULL OR s.p_alive <= $8)
            AND ($9::boolean IS NULL OR s.at_risk = $9)
            AND (NOT $10 OR c.email_opt_in)
-           AND ($11::integer IS NULL OR NOT EXISTS (
+    ), eligible AS (
+        SELECT s.customer_id, s.segment, s.cluster_name, s.p_alive, s.clv_12m, s.at_risk,
+               coalesce(s.clv_12m, 0) AS ev,
+               ('x' || substr(encode(sha256(convert_to($1 || ':' || s.customer_id::text, 'UTF8')), 'hex'), 1, 13))::bit(52)::bigint
+                   / 4503599627370496.0 < $19 AS ctl
+          FROM segs s
+         WHERE ($11::integer IS NULL OR NOT EXISTS (
                    SELECT 1 FROM seg_reco.contact_history h
                     WHERE h.customer_id = s.customer_id AND NOT h.control
                       AND h.contacted_at > $2 - make_interval(days => $11) AND h.contacted_at <= $2))
@@ -2301,23 +2378,30 @@ BEGIN
                coalesce(sum(o.ev) FILTER (WHERE NOT o.ctl) OVER w, 0) AS v_upto
           FROM ordered o
         WINDOW w AS (ORDER BY o.rk ROWS UNBOUNDED PRECEDING)
-    ), chosen AS (
-        SELECT b.*,
-               CASE WHEN NOT b.ctl AND $20 > 0 THEN
-                   coalesce((SELECT array_agg(x.product_id ORDER BY x.rank)
-                               FROM (SELECT r.product_id, r.rank
-                                       FROM seg_reco.recommendations r
-                                       JOIN seg_reco.products p ON p.product_id = r.product_id
-                                      WHERE r.customer_id = b.customer_id AND p.active
-                                        AND r.product_id <> ALL ($21)
-                                        AND ($22 OR NOT EXISTS (SELECT 1 FROM seg_reco.transactions t
-                                                                 WHERE t.customer_id = b.customer_id
-                                                                   AND t.product_id = r.product_id))
-                                      ORDER BY r.rank LIMIT $20) x), '{}')
-               END AS vids
+    ), within AS (
+        SELECT b.*
           FROM budgeted b
          WHERE ($17::bigint IS NULL OR b.t_upto - (NOT b.ctl)::integer < $17)
            AND ($18::float8 IS NULL OR b.v_upto - CASE WHEN b.ctl THEN 0 ELSE b.ev END < $18)
+    ), recs AS MATERIALIZED (
+        -- the served lists of the contacted customers, without the
+        -- excluded products (and those bought before, unless asked for)
+        SELECT r.customer_id, r.product_id, r.rank
+          FROM seg_reco.recommendations r
+          JOIN seg_reco.products p ON p.product_id = r.product_id
+         WHERE $20 > 0 AND r.customer_id IN (SELECT w.customer_id FROM within w WHERE NOT w.ctl)
+           AND p.active AND r.product_id <> ALL ($21)
+           AND ($22 OR NOT EXISTS (SELECT 1 FROM seg_reco.transactions t
+                                    WHERE t.customer_id = r.customer_id AND t.product_id = r.product_id))
+    ), chosen AS (
+        SELECT w.*,
+               CASE WHEN NOT w.ctl AND $20 > 0 THEN
+                   coalesce((SELECT array_agg(x.product_id ORDER BY x.rank)
+                               FROM (SELECT r.product_id, r.rank FROM recs r
+                                      WHERE r.customer_id = w.customer_id
+                                      ORDER BY r.rank LIMIT $20) x), '{}')
+               END AS vids
+          FROM within w
     ), listed AS (
         SELECT ch.*,
                CASE WHEN ch.ctl OR $20 = 0 THEN NULL
@@ -5837,10 +5921,10 @@ BEGIN
             'as_of', v_inputs -> 'as_of', 'as_of_full', v_full_inputs -> 'as_of');
     END IF;
     v_rel := format('seg_reco.recommendations_%s', v_slot)::regclass;
-    IF pg_relation_size(v_rel) > 0 THEN
-        EXECUTE format('DELETE FROM %s', v_rel);
-        GET DIAGNOSTICS v_deleted = ROW_COUNT;
-    END IF;
+    -- (nothing to delete when a TRUNCATE emptied it; no size test: on Citus
+    -- the size of a distributed slot cannot be asked in this transaction)
+    EXECUTE format('DELETE FROM %s', v_rel);
+    GET DIAGNOSTICS v_deleted = ROW_COUNT;
     EXECUTE format('INSERT INTO %s (customer_id, rank, product_id, score, source, sources)
                     SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
                       FROM seg_reco.pipeline_recommendations(NULL) r', v_rel);
@@ -5989,7 +6073,18 @@ BEGIN
         (15, 'product_rules', 'reference', NULL),
         (16, 'product_rules_info', 'reference', NULL),
         (17, 'als_customer_factors', 'customer_id', NULL),
-        (18, 'nextbasket_neighbours', 'customer_id', NULL);
+        (18, 'nextbasket_neighbours', 'customer_id', NULL),
+        -- the per-customer outputs refresh() writes, co-located with
+        -- customers: the clusters, the customer value, both recommendation
+        -- slots (the view recommendations reads the one
+        -- recommendations_active, a coordinator table, names) and the tables
+        -- behind the views customer_features and customer_segments
+        (19, 'customer_clusters', 'customer_id', NULL),
+        (20, 'customer_value', 'customer_id', NULL),
+        (21, 'recommendations_a', 'customer_id', NULL),
+        (22, 'recommendations_b', 'customer_id', NULL),
+        (23, 'customer_feature_values', 'customer_id', NULL),
+        (24, 'customer_rfm', 'customer_id', NULL);
     DELETE FROM distribute_plan p
      WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c
                      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -7386,4 +7481,56 @@ SELECT pg_catalog.pg_extension_config_dump('seg_reco.nonmember_transactions', ''
 -- customers the model does not know in one query; refresh on Citus writes
 -- with one connection per node.  (Those functions and _refresh_steps are
 -- defined once above, at their final text.)
-COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours), products, settings, models and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
+COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours, clusters, customer value, recommendation slots, the tables behind customer_features and customer_segments), products, settings, models and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
+
+-- Issue 15, item 3: the per-customer outputs co-located with customers
+-- (distribute() above, at its final text); refresh() asks these helpers
+-- whether a table is distributed and how large a slot is.
+-- Whether a table is distributed by Citus (a distributed or reference
+-- table); false on a single node.  The pipeline's steps choose by it how
+-- they write their per-customer outputs.
+CREATE FUNCTION seg_reco._citus_distributed(rel regclass) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_found boolean;
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition d
+                             WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1)'
+       INTO v_found USING rel;
+    RETURN v_found;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._citus_distributed(regclass) IS 'refresh() helper: whether a table is a Citus distributed or reference table (false on a single node)';
+REVOKE EXECUTE ON FUNCTION seg_reco._citus_distributed(regclass) FROM PUBLIC;
+
+-- The size of a table's rows in bytes: pg_relation_size, or on Citus for
+-- a distributed or reference table the size of its shards
+-- (citus_relation_size; the coordinator's own copy of such a table is
+-- empty).  refresh() asks it whether the idle recommendations slot is
+-- empty, in a short transaction of its own (Citus refuses its size
+-- functions in a transaction that wrote several shards).
+CREATE FUNCTION seg_reco._relation_size(rel regclass) RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_size bigint;
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT pg_catalog.citus_relation_size(d.logicalrelid)
+                   FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1'
+           INTO v_size USING rel;
+        IF v_size IS NOT NULL THEN
+            RETURN v_size;
+        END IF;
+    END IF;
+    RETURN pg_catalog.pg_relation_size(rel);
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._relation_size(regclass) IS 'refresh() helper: bytes of a table''s rows (pg_relation_size; on Citus, of a distributed or reference table''s shards)';
+REVOKE EXECUTE ON FUNCTION seg_reco._relation_size(regclass) FROM PUBLIC;

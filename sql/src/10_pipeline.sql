@@ -372,6 +372,12 @@ DECLARE
     v_cols text[];
     v_aggs text;
     v_vals text;
+    v_g text;
+    v_names text[];
+    -- on Citus (seg_reco.distribute()) customer_clusters and the features
+    -- are distributed: the assignment runs in the shards
+    v_citus boolean := seg_reco._citus_distributed('seg_reco.customer_clusters')
+                       AND seg_reco._citus_distributed('seg_reco.customer_feature_values');
 BEGIN
     PERFORM seg_reco._progress_begin('clusters', 5);
     PERFORM seg_reco._progress_step('clusters', 'select_k');
@@ -415,7 +421,10 @@ BEGIN
     PERFORM seg_reco.gmm_save('customer_gmm', v_gm);
 
     PERFORM seg_reco._progress_step('clusters', 'assign');
-    -- OFFSET 0: each function once per customer (not once per reference)
+    -- OFFSET 0: each function once per customer (not once per reference).
+    -- On Citus the assignment is written in the shards, below, once the
+    -- names are known.
+    IF NOT v_citus THEN
     CREATE TEMP TABLE _seg_reco_assigned ON COMMIT DROP AS
     SELECT a.customer_id, (a.km).cluster AS cluster, (a.km).distance AS distance, a.comp, a.p[a.comp] AS prob
       FROM (SELECT r.customer_id,
@@ -423,6 +432,7 @@ BEGIN
                    seg_reco.gmm_assign(r.v, v_gm) AS comp,
                    seg_reco.gmm_proba(r.v, v_gm) AS p
               FROM _seg_reco_cluster_rows r OFFSET 0) a;
+    END IF;
     DROP TABLE _seg_reco_cluster_rows;
 
     -- name the clusters from their profiles: per cluster and over all
@@ -440,13 +450,28 @@ BEGIN
                string_agg(format('(%L, g.a%s, g.s%s)', c, i, i), ', ')
           INTO v_aggs, v_vals
           FROM unnest(v_cols) WITH ORDINALITY u(c, i);
-        EXECUTE format($q$
-        CREATE TEMP TABLE _seg_reco_profile ON COMMIT DROP AS
-        WITH g AS (
+        IF v_citus THEN
+            -- Citus runs no GROUPING SETS over distributed tables: the
+            -- clusters (each customer's assigned in the shards with the
+            -- model as a value, $1) and all customers apart
+            v_g := format($q$
+            SELECT f.cluster, 0 AS whole, %1$s
+              FROM (SELECT f.*, seg_reco.kmeans_assign(seg_reco.cluster_feature_vector(f), $1) AS cluster
+                      FROM seg_reco.customer_features f) f
+             GROUP BY f.cluster
+            UNION ALL
+            SELECT NULL, 1, %1$s
+              FROM seg_reco.customer_features f$q$, v_aggs);
+        ELSE
+            v_g := format($q$
             SELECT c.cluster, grouping(c.cluster) AS whole, %s
               FROM seg_reco.customer_features f
               JOIN _seg_reco_assigned c USING (customer_id)
-             GROUP BY GROUPING SETS ((c.cluster), ())
+             GROUP BY GROUPING SETS ((c.cluster), ())$q$, v_aggs);
+        END IF;
+        EXECUTE format($q$
+        CREATE TEMP TABLE _seg_reco_profile ON COMMIT DROP AS
+        WITH g AS (%s
         ), long AS (
             SELECT g.cluster, g.whole, u.col, u.mu, u.sd
               FROM g CROSS JOIN LATERAL (VALUES %s) u(col, mu, sd)
@@ -458,7 +483,7 @@ BEGIN
         SELECT z.cluster, n.name, sum(z.z * w.value::text::float8) AS score
           FROM z JOIN seg_reco.cluster_names n ON true
           JOIN jsonb_each(n.weights) w ON w.key = z.col
-         GROUP BY z.cluster, n.name$q$, v_aggs, v_vals);
+         GROUP BY z.cluster, n.name$q$, v_g, v_vals) USING v_km;
         LOOP
             SELECT p.cluster, p.name INTO v_pair
               FROM _seg_reco_profile p
@@ -469,10 +494,25 @@ BEGIN
         END LOOP;
         DROP TABLE _seg_reco_profile;
     END IF;
+    IF v_citus THEN
+        -- a distributed INSERT ... SELECT: every customer assigned in the
+        -- shard that holds it, the models and the names as values
+        v_names := ARRAY(SELECT n.name FROM generate_series(1, v_k) i
+                           LEFT JOIN _seg_reco_names n ON n.cluster = i ORDER BY i);
+        INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
+        SELECT r.customer_id, km.cluster, coalesce(v_names[km.cluster], 'Cluster ' || km.cluster), km.distance,
+               gc.comp, gp.p[gc.comp]
+          FROM (SELECT f.customer_id, seg_reco.cluster_feature_vector(f) AS v FROM seg_reco.customer_features f) r
+         CROSS JOIN LATERAL seg_reco.kmeans_assign_distance(r.v, v_km) km
+         CROSS JOIN LATERAL seg_reco.gmm_assign(r.v, v_gm) gc(comp)
+         CROSS JOIN LATERAL seg_reco.gmm_proba(r.v, v_gm) gp(p);
+        DROP TABLE _seg_reco_names;
+    ELSE
     INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
     SELECT a.customer_id, a.cluster, coalesce(n.name, 'Cluster ' || a.cluster), a.distance, a.comp, a.prob
       FROM _seg_reco_assigned a LEFT JOIN _seg_reco_names n ON n.cluster = a.cluster;
     DROP TABLE _seg_reco_assigned, _seg_reco_names;
+    END IF;
     PERFORM seg_reco._progress_end('clusters');
     RETURN jsonb_build_object('k', v_k, 'rule', v_select -> 'rule');
 END;
@@ -944,7 +984,8 @@ DECLARE
     v_lock_timeout text := current_setting('lock_timeout');
     v_slot text;
     v_rel regclass;
-    v_indexes text;
+    v_indexes text[];
+    v_index text;
     v_swap xid;
     v_attempt integer := 0;
     v_reason text;
@@ -961,11 +1002,12 @@ BEGIN
     SELECT CASE a.slot WHEN 'a' THEN 'b' ELSE 'a' END, a.xmin INTO v_slot, v_swap
       FROM seg_reco.recommendations_active a;
     v_rel := format('seg_reco.recommendations_%s', v_slot)::regclass;
-    SELECT string_agg(i.oid::regclass::text, ', ') INTO v_indexes
+    SELECT array_agg(i.oid::regclass::text ORDER BY i.oid::regclass::text) INTO v_indexes
       FROM pg_class i
      WHERE i.oid IN (to_regclass(format('seg_reco.recommendations_%s_customer_rank_idx', v_slot)),
                      to_regclass(format('seg_reco.recommendations_%s_product_idx', v_slot)));
-    IF pg_relation_size(v_rel) = 0 AND v_indexes IS NULL THEN
+    -- (_relation_size: on Citus a distributed slot's rows are in its shards)
+    IF seg_reco._relation_size(v_rel) = 0 AND v_indexes IS NULL THEN
         v_result := jsonb_build_object('slot', v_slot, 'emptied', 'already empty');
     ELSIF v_ms = 0 THEN
         v_result := jsonb_build_object('slot', v_slot, 'emptied', 'no',
@@ -985,9 +1027,11 @@ BEGIN
             ELSE
                 BEGIN
                     EXECUTE format('TRUNCATE %s', v_rel);
-                    IF v_indexes IS NOT NULL THEN
-                        EXECUTE 'DROP INDEX ' || v_indexes;
-                    END IF;
+                    -- one index per statement: Citus drops no more than one
+                    -- index of a distributed table at a time
+                    FOREACH v_index IN ARRAY coalesce(v_indexes, '{}') LOOP
+                        EXECUTE 'DROP INDEX ' || v_index;
+                    END LOOP;
                     v_result := jsonb_build_object('slot', v_slot, 'emptied', 'truncate', 'attempts', v_attempt);
                 EXCEPTION WHEN lock_not_available THEN
                     v_reason := format('readers held the slot longer than %s ms', v_ms);
@@ -1106,10 +1150,10 @@ BEGIN
             'as_of', v_inputs -> 'as_of', 'as_of_full', v_full_inputs -> 'as_of');
     END IF;
     v_rel := format('seg_reco.recommendations_%s', v_slot)::regclass;
-    IF pg_relation_size(v_rel) > 0 THEN
-        EXECUTE format('DELETE FROM %s', v_rel);
-        GET DIAGNOSTICS v_deleted = ROW_COUNT;
-    END IF;
+    -- (nothing to delete when a TRUNCATE emptied it; no size test: on Citus
+    -- the size of a distributed slot cannot be asked in this transaction)
+    EXECUTE format('DELETE FROM %s', v_rel);
+    GET DIAGNOSTICS v_deleted = ROW_COUNT;
     EXECUTE format('INSERT INTO %s (customer_id, rank, product_id, score, source, sources)
                     SELECT r.customer_id, r.rank, r.product_id, r.score, r.source, r.sources
                       FROM seg_reco.pipeline_recommendations(NULL) r', v_rel);

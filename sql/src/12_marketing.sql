@@ -466,6 +466,7 @@ DECLARE
     v_segments text[];
     v_clusters text[];
     v_cluster_nums integer[];
+    v_known_clusters text[];
     v_min_clv float8;
     v_pmin float8;
     v_pmax float8;
@@ -657,9 +658,14 @@ BEGIN
                   HINT = 'Segments: ' || (SELECT string_agg(DISTINCT r.segment, ', ') FROM seg_reco.rfm_segments r)
                          || ', Others, No Purchases.';
     END IF;
+    -- the known names and numbers first: on Citus (customer_clusters
+    -- distributed) a correlated subquery beside unnest() is refused
+    IF coalesce(cardinality(v_clusters), 0) > 0 THEN
+        v_known_clusters := ARRAY(SELECT DISTINCT c.cluster_name FROM seg_reco.customer_clusters c)
+                            || ARRAY(SELECT DISTINCT c.cluster::text FROM seg_reco.customer_clusters c);
+    END IF;
     SELECT x INTO v_bad FROM unnest(v_clusters) x
-     WHERE NOT EXISTS (SELECT 1 FROM seg_reco.customer_clusters c
-                        WHERE c.cluster_name = x OR c.cluster::text = x) LIMIT 1;
+     WHERE x IS NULL OR x <> ALL (v_known_clusters) LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'unknown cluster "%"', v_bad
             USING ERRCODE = 'undefined_object',
@@ -699,12 +705,14 @@ BEGIN
     v_excl_products := coalesce(v_excl_products, '{}');
     v_model := EXISTS (SELECT 1 FROM seg_reco.models m WHERE m.name = 'default' AND m.kind = 'als');
 
+    -- The customers' segment rows are chosen first (segs, MATERIALIZED):
+    -- on Citus customer_segments reads distributed tables (distribute()),
+    -- and the contact history and the recommendations are then looked up
+    -- per chosen customer on the coordinator, over intermediate results
+    -- (Citus refuses those correlated lookups beside distributed tables).
     RETURN QUERY EXECUTE format($q$
-    WITH eligible AS (
-        SELECT s.customer_id, s.segment, s.cluster_name, s.p_alive, s.clv_12m, s.at_risk,
-               coalesce(s.clv_12m, 0) AS ev,
-               ('x' || substr(encode(sha256(convert_to($1 || ':' || s.customer_id::text, 'UTF8')), 'hex'), 1, 13))::bit(52)::bigint
-                   / 4503599627370496.0 < $19 AS ctl
+    WITH segs AS MATERIALIZED (
+        SELECT s.customer_id, s.segment, s.cluster_name, s.p_alive, s.clv_12m, s.at_risk
           FROM seg_reco.customer_segments s
           LEFT JOIN seg_reco.customers c ON c.customer_id = s.customer_id
          WHERE ($3::text[] IS NULL OR s.segment = ANY ($3))
@@ -714,7 +722,13 @@ BEGIN
            AND ($8::float8 IS NULL OR s.p_alive <= $8)
            AND ($9::boolean IS NULL OR s.at_risk = $9)
            AND (NOT $10 OR c.email_opt_in)
-           AND ($11::integer IS NULL OR NOT EXISTS (
+    ), eligible AS (
+        SELECT s.customer_id, s.segment, s.cluster_name, s.p_alive, s.clv_12m, s.at_risk,
+               coalesce(s.clv_12m, 0) AS ev,
+               ('x' || substr(encode(sha256(convert_to($1 || ':' || s.customer_id::text, 'UTF8')), 'hex'), 1, 13))::bit(52)::bigint
+                   / 4503599627370496.0 < $19 AS ctl
+          FROM segs s
+         WHERE ($11::integer IS NULL OR NOT EXISTS (
                    SELECT 1 FROM seg_reco.contact_history h
                     WHERE h.customer_id = s.customer_id AND NOT h.control
                       AND h.contacted_at > $2 - make_interval(days => $11) AND h.contacted_at <= $2))
@@ -742,23 +756,30 @@ BEGIN
                coalesce(sum(o.ev) FILTER (WHERE NOT o.ctl) OVER w, 0) AS v_upto
           FROM ordered o
         WINDOW w AS (ORDER BY o.rk ROWS UNBOUNDED PRECEDING)
-    ), chosen AS (
-        SELECT b.*,
-               CASE WHEN NOT b.ctl AND $20 > 0 THEN
-                   coalesce((SELECT array_agg(x.product_id ORDER BY x.rank)
-                               FROM (SELECT r.product_id, r.rank
-                                       FROM seg_reco.recommendations r
-                                       JOIN seg_reco.products p ON p.product_id = r.product_id
-                                      WHERE r.customer_id = b.customer_id AND p.active
-                                        AND r.product_id <> ALL ($21)
-                                        AND ($22 OR NOT EXISTS (SELECT 1 FROM seg_reco.transactions t
-                                                                 WHERE t.customer_id = b.customer_id
-                                                                   AND t.product_id = r.product_id))
-                                      ORDER BY r.rank LIMIT $20) x), '{}')
-               END AS vids
+    ), within AS (
+        SELECT b.*
           FROM budgeted b
          WHERE ($17::bigint IS NULL OR b.t_upto - (NOT b.ctl)::integer < $17)
            AND ($18::float8 IS NULL OR b.v_upto - CASE WHEN b.ctl THEN 0 ELSE b.ev END < $18)
+    ), recs AS MATERIALIZED (
+        -- the served lists of the contacted customers, without the
+        -- excluded products (and those bought before, unless asked for)
+        SELECT r.customer_id, r.product_id, r.rank
+          FROM seg_reco.recommendations r
+          JOIN seg_reco.products p ON p.product_id = r.product_id
+         WHERE $20 > 0 AND r.customer_id IN (SELECT w.customer_id FROM within w WHERE NOT w.ctl)
+           AND p.active AND r.product_id <> ALL ($21)
+           AND ($22 OR NOT EXISTS (SELECT 1 FROM seg_reco.transactions t
+                                    WHERE t.customer_id = r.customer_id AND t.product_id = r.product_id))
+    ), chosen AS (
+        SELECT w.*,
+               CASE WHEN NOT w.ctl AND $20 > 0 THEN
+                   coalesce((SELECT array_agg(x.product_id ORDER BY x.rank)
+                               FROM (SELECT r.product_id, r.rank FROM recs r
+                                      WHERE r.customer_id = w.customer_id
+                                      ORDER BY r.rank LIMIT $20) x), '{}')
+               END AS vids
+          FROM within w
     ), listed AS (
         SELECT ch.*,
                CASE WHEN ch.ctl OR $20 = 0 THEN NULL

@@ -297,14 +297,26 @@ $fn$;
 REVOKE EXECUTE ON FUNCTION seg_reco.ab_set_status(text, text) FROM PUBLIC;
 COMMENT ON FUNCTION seg_reco.ab_set_status(text, text) IS 'set an experiment''s status: planned, running, or stopped (a stopped experiment assigns no new customers)';
 
--- the stratum of one customer under an experiment's stratify_by
+-- the stratum of one customer under an experiment's stratify_by.
+-- PL/pgSQL, not SQL: on Citus customer_segments reads distributed tables,
+-- and Citus cannot plan a query with the parameters of a SQL function
+-- ("could not create distributed plan").
 CREATE FUNCTION seg_reco._ab_stratum(stratify_by text, customer_id bigint) RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
+DECLARE
+    v_stratum text;
+BEGIN
+    IF stratify_by IS NULL THEN
+        RETURN NULL;
+    END IF;
     SELECT CASE stratify_by WHEN 'segment' THEN s.segment WHEN 'cluster' THEN s.cluster_name END
+      INTO v_stratum
       FROM seg_reco.customer_segments s
-     WHERE stratify_by IS NOT NULL AND s.customer_id = _ab_stratum.customer_id
+     WHERE s.customer_id = _ab_stratum.customer_id;
+    RETURN v_stratum;
+END;
 $fn$;
 COMMENT ON FUNCTION seg_reco._ab_stratum(text, bigint) IS 'internal: a customer''s RFM segment or cluster name (NULL when not stratified or unknown)';
 
@@ -401,14 +413,21 @@ BEGIN
     -- offset o in [0, 1), gives the position (r + o) / m: every arm gets
     -- its share of each stratum to within one customer, and each customer
     -- still lands in each arm with the planned probability.
+    -- (segs, MATERIALIZED: the customers' segments read first; on Citus
+    -- customer_segments reads distributed tables, which Citus does not join
+    -- to the ids of an array on the outer side of a LEFT JOIN)
     RETURN QUERY
-    WITH input AS (
+    WITH segs AS MATERIALIZED (
+        SELECT s.customer_id, s.segment, s.cluster_name
+          FROM seg_reco.customer_segments s
+         WHERE v_mode IN ('segment', 'cluster') AND s.customer_id = ANY (customer_ids)
+    ), input AS (
         SELECT DISTINCT ON (c.id) c.id AS customer_id,
                CASE v_mode WHEN 'given' THEN strata[c.ord]
                            WHEN 'segment' THEN s.segment
                            WHEN 'cluster' THEN s.cluster_name END AS stratum
           FROM unnest(customer_ids) WITH ORDINALITY AS c(id, ord)
-          LEFT JOIN seg_reco.customer_segments s ON v_mode IN ('segment', 'cluster') AND s.customer_id = c.id
+          LEFT JOIN segs s ON s.customer_id = c.id
          ORDER BY c.id, c.ord
     ), known AS (
         SELECT a.arm

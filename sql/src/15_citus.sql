@@ -3,12 +3,65 @@
 -- Scale-out on Citus (issue 15, in progress)
 ------------------------------------------------------------------------------
 
+-- Whether a table is distributed by Citus (a distributed or reference
+-- table); false on a single node.  The pipeline's steps choose by it how
+-- they write their per-customer outputs.
+CREATE FUNCTION seg_reco._citus_distributed(rel regclass) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_found boolean;
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition d
+                             WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1)'
+       INTO v_found USING rel;
+    RETURN v_found;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._citus_distributed(regclass) IS 'refresh() helper: whether a table is a Citus distributed or reference table (false on a single node)';
+REVOKE EXECUTE ON FUNCTION seg_reco._citus_distributed(regclass) FROM PUBLIC;
+
+-- The size of a table's rows in bytes: pg_relation_size, or on Citus for
+-- a distributed or reference table the size of its shards
+-- (citus_relation_size; the coordinator's own copy of such a table is
+-- empty).  refresh() asks it whether the idle recommendations slot is
+-- empty, in a short transaction of its own (Citus refuses its size
+-- functions in a transaction that wrote several shards).
+CREATE FUNCTION seg_reco._relation_size(rel regclass) RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_size bigint;
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT pg_catalog.citus_relation_size(d.logicalrelid)
+                   FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1'
+           INTO v_size USING rel;
+        IF v_size IS NOT NULL THEN
+            RETURN v_size;
+        END IF;
+    END IF;
+    RETURN pg_catalog.pg_relation_size(rel);
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._relation_size(regclass) IS 'refresh() helper: bytes of a table''s rows (pg_relation_size; on Citus, of a distributed or reference table''s shards)';
+REVOKE EXECUTE ON FUNCTION seg_reco._relation_size(regclass) FROM PUBLIC;
+
 -- distribute(): on the coordinator of a Citus cluster, distribute the
 -- source tables by customer id, co-located with seg_reco.customers, and make
--- products a reference table.  This first step covers the sources
--- (customers, transactions, digital_events, demo_truth, products); the
--- models, factors and per-customer outputs follow (README, Scale-out on
--- Citus).  What Citus requires and a single node does not:
+-- products a reference table; then what the serving functions read
+-- (settings, models, factors, content, popularity, rules as reference
+-- tables, the customer factors and next-basket neighbours co-located) and
+-- the per-customer outputs refresh() writes (clusters, customer value, the
+-- recommendation slots, the tables behind customer_features and
+-- customer_segments, co-located); customer_state stays on the coordinator
+-- for now (README, Scale-out on Citus).  What Citus requires and a single
+-- node does not:
 -- - no NULL in a distribution column: the non-members' lines (customer_id
 --   NULL) move to seg_reco.nonmember_transactions (created empty by the
 --   extension, so dropped with it), distributed by receipt_id (a receipt
@@ -90,7 +143,18 @@ BEGIN
         (15, 'product_rules', 'reference', NULL),
         (16, 'product_rules_info', 'reference', NULL),
         (17, 'als_customer_factors', 'customer_id', NULL),
-        (18, 'nextbasket_neighbours', 'customer_id', NULL);
+        (18, 'nextbasket_neighbours', 'customer_id', NULL),
+        -- the per-customer outputs refresh() writes, co-located with
+        -- customers: the clusters, the customer value, both recommendation
+        -- slots (the view recommendations reads the one
+        -- recommendations_active, a coordinator table, names) and the tables
+        -- behind the views customer_features and customer_segments
+        (19, 'customer_clusters', 'customer_id', NULL),
+        (20, 'customer_value', 'customer_id', NULL),
+        (21, 'recommendations_a', 'customer_id', NULL),
+        (22, 'recommendations_b', 'customer_id', NULL),
+        (23, 'customer_feature_values', 'customer_id', NULL),
+        (24, 'customer_rfm', 'customer_id', NULL);
     DELETE FROM distribute_plan p
      WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c
                      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -271,5 +335,5 @@ BEGIN
     END LOOP;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours), products, settings, models and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
+COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours, clusters, customer value, recommendation slots, the tables behind customer_features and customer_segments), products, settings, models and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
 REVOKE EXECUTE ON FUNCTION seg_reco.distribute() FROM PUBLIC;

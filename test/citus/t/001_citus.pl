@@ -24,6 +24,12 @@
 #   coordinator is delegated to a worker with the single node's rows, per
 #   row of a multi-shard query too; a setting changed on the coordinator
 #   reaches the workers;
+# - distribute() also distributes the per-customer outputs (clusters,
+#   customer value, both recommendation slots, the tables behind
+#   customer_features and customer_segments) co-located with customers;
+#   refresh() writes them into the shards (the clusters assigned there), a
+#   worker reads them, and after a second full run (the other slot swapped
+#   in) every view still equals the single node's;
 # - DROP EXTENSION seg_reco CASCADE leaves nothing distributed behind.
 # Run by scripts/test-citus.sh, which builds Citus from ../shared/vendor
 # first (a failed build fails it); skipped only when Citus is not installed.
@@ -204,6 +210,8 @@ is($coord->safe_psql('postgres', q{
 	  . 'content_terms:reference product_content:reference content_version:reference '
 	  . 'segment_popularity:reference popularity_info:reference product_rules:reference '
 	  . 'product_rules_info:reference als_customer_factors:customer_id nextbasket_neighbours:customer_id '
+	  . 'customer_clusters:customer_id customer_value:customer_id recommendations_a:customer_id '
+	  . 'recommendations_b:customer_id customer_feature_values:customer_id customer_rfm:customer_id '
 	  . 'seg_reco.recommend_for(bigint,integer,boolean,text,bigint[],boolean,text,jsonb,double precision,integer,bigint[],jsonb,date):customer_id '
 	  . 'seg_reco.why_recommended(bigint,bigint,integer,text):customer_id '
 	  . 'seg_reco.buy_again_scores(bigint,integer,date):customer_id '
@@ -213,24 +221,33 @@ is($coord->safe_psql('postgres', q{
 is($coord->safe_psql('postgres', q{
 	SELECT string_agg(logicalrelid::text || ':' || partmethod::text || ':'
 	                  || coalesce(column_to_column_name(logicalrelid, partkey), '-'), ' '
-	                  ORDER BY logicalrelid::text)
+	                  ORDER BY logicalrelid::text COLLATE "C")
 	  FROM pg_dist_partition WHERE logicalrelid::text LIKE 'seg_reco.%'}),
 	'seg_reco.als_customer_factors:h:customer_id seg_reco.als_product_factors:n:- '
 	  . 'seg_reco.content_terms:n:- seg_reco.content_version:n:- '
+	  . 'seg_reco.customer_clusters:h:customer_id seg_reco.customer_feature_values:h:customer_id '
+	  . 'seg_reco.customer_rfm:h:customer_id seg_reco.customer_value:h:customer_id '
 	  . 'seg_reco.customers:h:customer_id seg_reco.demo_truth:h:customer_id '
 	  . 'seg_reco.digital_events:h:customer_id seg_reco.models:n:- '
 	  . 'seg_reco.nextbasket_neighbours:h:customer_id seg_reco.nonmember_transactions:h:receipt_id '
 	  . 'seg_reco.popularity_info:n:- seg_reco.product_content:n:- seg_reco.product_rules:n:- '
-	  . 'seg_reco.product_rules_info:n:- seg_reco.products:n:- seg_reco.segment_popularity:n:- '
+	  . 'seg_reco.product_rules_info:n:- seg_reco.products:n:- '
+	  . 'seg_reco.recommendations_a:h:customer_id seg_reco.recommendations_b:h:customer_id '
+	  . 'seg_reco.segment_popularity:n:- '
 	  . 'seg_reco.setting_defaults:n:- seg_reco.settings:n:- seg_reco.transactions:h:customer_id',
-	'customers, transactions, digital events, demo truth, ALS customer factors and next-basket '
-	  . 'neighbours by customer id, products, settings, models and the global outputs reference tables');
+	'customers, transactions, digital events, demo truth, ALS customer factors, next-basket '
+	  . 'neighbours, clusters, customer value, the recommendation slots and the tables behind '
+	  . 'customer_features and customer_segments by customer id, products, '
+	  . 'settings, models and the global outputs reference tables');
 is($coord->safe_psql('postgres', q{
 	SELECT count(DISTINCT colocationid) FROM pg_dist_partition
 	 WHERE logicalrelid IN ('seg_reco.customers'::regclass, 'seg_reco.transactions'::regclass,
 	                        'seg_reco.digital_events'::regclass, 'seg_reco.demo_truth'::regclass,
-	                        'seg_reco.als_customer_factors'::regclass, 'seg_reco.nextbasket_neighbours'::regclass)}),
-	'1', 'the per-customer tables are co-located');
+	                        'seg_reco.als_customer_factors'::regclass, 'seg_reco.nextbasket_neighbours'::regclass,
+	                        'seg_reco.customer_clusters'::regclass, 'seg_reco.customer_value'::regclass,
+	                        'seg_reco.recommendations_a'::regclass, 'seg_reco.recommendations_b'::regclass,
+	                        'seg_reco.customer_feature_values'::regclass, 'seg_reco.customer_rfm'::regclass)}),
+	'1', 'the per-customer tables are co-located, the per-customer outputs too');
 is($workers[0]->safe_psql('postgres',
 	'SELECT count(*) FROM seg_reco.transactions WHERE customer_id IS NOT NULL'),
 	$members, 'a worker reads every member line through seg_reco.transactions');
@@ -305,6 +322,94 @@ same_on_both(q{SELECT customer_id, factors FROM seg_reco.als_customer_factors WH
 same_on_both(q{SELECT product_id, factors FROM seg_reco.als_product_factors WHERE model = 'default'},
 	'ALS product factors');
 same_on_both(q{SELECT * FROM seg_reco.recommendations}, 'the recommendations view');
+same_on_both(q{SELECT * FROM seg_reco.cluster_profiles}, 'cluster_profiles');
+# the per-customer outputs are written into their shards: a worker reads
+# them all, the coordinator's own copies are empty
+# (the tables behind the views: these views read the coordinator's
+# recommendations_active and refresh_state, so they are read there; the
+# served slot holds the lists, the other is empty)
+my %behind = ('customer_features' => 'customer_feature_values', 'customer_segments' => 'customer_rfm');
+for my $t ('customer_clusters', 'customer_value', 'recommendations', 'customer_features', 'customer_segments')
+{
+	my $rows = $t eq 'recommendations'
+	  ? q{SELECT (SELECT count(*) FROM seg_reco.recommendations_a) + (SELECT count(*) FROM seg_reco.recommendations_b)}
+	  : 'SELECT count(*) FROM seg_reco.' . ($behind{$t} // $t);
+	is($workers[1]->safe_psql('postgres', $rows),
+		$plain->safe_psql('postgres', "SELECT count(*) FROM seg_reco.$t"),
+		"a worker reads every row of $t");
+}
+my $in_shards = q{SELECT string_agg(t || ':' || (SELECT coalesce(sum(r.result::bigint), 0)
+                                                    FROM run_command_on_shards(t::regclass, 'SELECT count(*) FROM %s') r),
+                                     ' ' ORDER BY t COLLATE "C")
+                    FROM unnest(ARRAY['seg_reco.customer_clusters', 'seg_reco.customer_value',
+                                      'seg_reco.recommendations_a', 'seg_reco.recommendations_b',
+                                      'seg_reco.customer_feature_values', 'seg_reco.customer_rfm']) t};
+is($coord->safe_psql('postgres', $in_shards),
+	sprintf('seg_reco.customer_clusters:%d seg_reco.customer_feature_values:%d seg_reco.customer_rfm:%d '
+	          . 'seg_reco.customer_value:%d seg_reco.recommendations_a:0 seg_reco.recommendations_b:%d',
+	        map { $plain->safe_psql('postgres', "SELECT count(*) FROM seg_reco.$_") }
+	          ('customer_clusters', 'customer_features', 'customer_segments', 'customer_value', 'recommendations')),
+	'the clusters, the features, the RFM values, the customer values and the served recommendation slot '
+	  . 'are in the shards, the idle slot emptied');
+is($coord->safe_psql('postgres', q{
+	SELECT detail -> 'before_fill' ->> 'emptied', detail -> 'after_swap' ->> 'emptied'
+	  FROM seg_reco.refresh_log WHERE step = 'recommendations'}),
+	'truncate|truncate', 'refresh() emptied the idle distributed slot with TRUNCATE before and after');
+# a second full run: the lists go into the other slot, swapped in
+$plain->safe_psql('postgres', $refresh);
+($ret, $out, $err) = $coord->psql('postgres', q{SET client_min_messages = debug1; CALL seg_reco.refresh('full');});
+is($ret, 0, 'a second CALL seg_reco.refresh(\'full\') on Citus') or diag($err);
+# the clusters step assigns every customer in the shard holding it and
+# writes the rows from worker to worker (Citus: a repartitioned INSERT ...
+# SELECT), not through the coordinator
+my $repartitioned = () = $err =~ /DEBUG:  performing repartitioned INSERT \.\.\. SELECT/g;
+is($repartitioned, 1, 'the clusters are assigned and written in the shards (a repartitioned INSERT ... SELECT)');
+same_on_both(q{SELECT slot, generation FROM seg_reco.recommendations_active}, 'the served slot after two runs');
+same_on_both(q{SELECT * FROM seg_reco.recommendations}, 'the recommendations view after two runs');
+same_on_both(q{SELECT * FROM seg_reco.customer_segments}, 'customer_segments after two runs');
+# campaign target lists read customer_segments (distributed tables now),
+# the contact history and the served lists: the same lists on Citus
+same_on_both(q{SELECT * FROM seg_reco.campaign_targets('{"campaign": "winback", "at_risk": true, "min_clv": 300,
+                                                          "control_share": 0.1, "budget_customers": 100,
+                                                          "exclude_contacted_days": 30}')},
+	'campaign_targets with a budget and a control group');
+same_on_both(q{SELECT * FROM seg_reco.campaign_targets('{"campaign": "c", "clusters": ["1", "2"],
+                                                          "include_purchased": true, "products": 3}')},
+	'campaign_targets by cluster');
+# A/B experiments stratified by the customers' segments and clusters:
+# the same assignments (the ids and the cluster passed as values: on Citus
+# a subquery over a distributed table in the arguments may send the whole
+# call to a worker, where the experiments are not)
+my $ab_ids = $plain->safe_psql('postgres',
+	'SELECT array_agg(customer_id ORDER BY customer_id) FROM seg_reco.customers WHERE customer_id % 7 = 0');
+my $ab_cluster = $plain->safe_psql('postgres', 'SELECT min(cluster_name) FROM seg_reco.customer_clusters');
+for my $n ($coord, $plain)
+{
+	$n->safe_psql('postgres', qq{
+		SELECT seg_reco.ab_create_experiment('by_segment', stratify_by => 'segment') IS NOT NULL;
+		SELECT seg_reco.ab_create_experiment('by_cluster', stratify_by => 'cluster') IS NOT NULL;
+		SELECT count(*) FROM seg_reco.ab_assign_all('by_segment', '$ab_ids'::bigint[]);
+		SELECT count(*) FROM seg_reco.ab_assign_all('by_cluster', segment => '$ab_cluster');
+		SELECT seg_reco.ab_assign('by_segment', 3), seg_reco.ab_assign('by_cluster', 5);});
+}
+same_on_both(q{SELECT experiment, customer_id, arm, stratum FROM seg_reco.ab_assignments},
+	'A/B assignments stratified by segment and by cluster');
+# every view of the extension (but progress, a session's own), on the
+# coordinator, equals the single node's: every column but the times of
+# the run (trained_at and the like)
+my @views = split /\n/, $plain->safe_psql('postgres', q{
+	SELECT c.relname || ' ' || string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+	  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+	 WHERE c.relnamespace = 'seg_reco'::regnamespace AND c.relkind IN ('v', 'm') AND c.relname <> 'progress'
+	   AND NOT (a.atttypid = 'timestamptz'::regtype AND a.attname LIKE '%\_at')
+	 GROUP BY c.relname ORDER BY c.relname});
+cmp_ok(scalar(@views), '>=', 8, 'the views: ' . join(', ', map { (split / /)[0] } @views));
+for my $v (@views)
+{
+	my ($name, $cols) = split / /, $v, 2;
+	is(digest($coord, "SELECT $cols FROM seg_reco.$name"), digest($plain, "SELECT $cols FROM seg_reco.$name"),
+		"view $name: the same rows on Citus after two runs");
+}
 # recommend_for called on the coordinator: the customers gathered first (a
 # MATERIALIZED CTE, as pipeline_recommendations does)
 same_on_both(q{WITH c AS MATERIALIZED (SELECT customer_id FROM seg_reco.customers
