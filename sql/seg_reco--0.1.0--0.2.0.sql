@@ -7038,8 +7038,8 @@ CREATE FUNCTION seg_reco._nextbasket_build(model text, as_of timestamptz, group_
                                            neighbours integer, alpha float8,
                                            candidates integer DEFAULT 10000,
                                            upcf_baskets integer DEFAULT 10,
-                                           upcf_alpha float8 DEFAULT 0.75,
-                                           upcf_locality float8 DEFAULT 5,
+                                           upcf_alpha float8 DEFAULT 0.5,
+                                           upcf_locality float8 DEFAULT 2,
                                            upcf_neighbours integer DEFAULT 100)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'seg_reco_nextbasket_build'
@@ -7344,8 +7344,8 @@ COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distribute
 -- for new products by default.
 INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
     ('nextbasket_upcf_baskets', '10', 'UP-CF@r (built with the next-basket model): a neighbour''s popularity is the share of its last this many baskets holding the product (0: all its baskets)'),
-    ('nextbasket_upcf_alpha', '0.75', 'UP-CF@r: asymmetry of the cosine between two customers'' products ever bought, |I_u & I_v| / (|I_u|^alpha |I_v|^(1 - alpha)), in [0, 1]'),
-    ('nextbasket_upcf_locality', '5', 'UP-CF@r: the similarity is raised to this power (q), in (0, 50]'),
+    ('nextbasket_upcf_alpha', '0.5', 'UP-CF@r: asymmetry of the cosine between two customers'' products ever bought, |I_u & I_v| / (|I_u|^alpha |I_v|^(1 - alpha)), in [0, 1]'),
+    ('nextbasket_upcf_locality', '2', 'UP-CF@r: the similarity is raised to this power (q), in (0, 50]'),
     ('nextbasket_upcf_neighbours', '100', 'UP-CF@r: the most similar customers whose recent baskets are summed (k)');
 UPDATE seg_reco.setting_defaults SET value = '{"rebuy": {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5, "upcf": 0}, "new": {"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "upcf": 0.1, "history_prior": 0}}'
  WHERE key = 'hybrid_weights';

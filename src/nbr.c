@@ -989,7 +989,7 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 				uk,
 				n_cand,
 				progress;
-	UpcfParams	up = {10, 0.75, 5.0, 100};
+	UpcfParams	up = {10, 0.5, 2.0, 100};
 	HASHCTL		hctl;
 	HTAB	   *prod_index;
 	int64	   *prov;			/* the products by provisional index (first seen) */

@@ -11,7 +11,9 @@
  * recalculate_user),
  * content (cosine of the customer's TF-IDF profile, tfidf.h), popularity
  * (share of the model's training customers) and buy_again (the customer's
- * repeat cycle per product, as seg_reco.buy_again_scores).  Each source is
+ * repeat cycle per product, as seg_reco.buy_again_scores); since 0.2.0 also
+ * nextbasket (TIFU-KNN, nbr.c) and upcf (UP-CF@r's neighbours: the stored
+ * scores of the products new to the customer, nbr.c).  Each source is
  * normalised over the products the call may return (als min-max, the
  * others divided by their best) and weighted; als and buy_again are scaled
  * by h / (h + history_prior), h = the customer's receipts, so thin

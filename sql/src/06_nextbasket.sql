@@ -42,8 +42,8 @@ CREATE FUNCTION seg_reco._nextbasket_build(model text, as_of timestamptz, group_
                                            neighbours integer, alpha float8,
                                            candidates integer DEFAULT 10000,
                                            upcf_baskets integer DEFAULT 10,
-                                           upcf_alpha float8 DEFAULT 0.75,
-                                           upcf_locality float8 DEFAULT 5,
+                                           upcf_alpha float8 DEFAULT 0.5,
+                                           upcf_locality float8 DEFAULT 2,
                                            upcf_neighbours integer DEFAULT 100)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'seg_reco_nextbasket_build'
