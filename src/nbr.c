@@ -55,7 +55,8 @@
  * products u bought before the build are left out, the others' scores
  * divided by u's best (so in (0, 1]: a locality of 20 would take sim^q
  * below float4's range) and kept to their NB_KEEP best in the row's
- * upcf_product_ids and upcf_scores.
+ * upcf_product_ids and upcf_scores (NULL when upcf_neighbours is 0: no
+ * second search).
  *
  * Everything is ordered by a total order (customers by id, products by id,
  * a customer's occasions by product and time, neighbours by distance and
@@ -703,6 +704,16 @@ nb_store_customer(NbStore *st, const NbMatrix *x, int64 c, const int32 *nbr, int
 	if (nt == 0)
 		return;
 	nb_kept_arrays(st, x, nt, (double) k, &st->values[at + 1], &st->values[at + 2]);
+	st->values[at] = Int64GetDatum(x->cust[c]);
+	st->nulls[at + 3] = st->nulls[at + 4] = uk > 0 ? ' ' : 'n';
+	if (uk == 0)
+	{
+		st->values[at + 3] = st->values[at + 4] = (Datum) 0;
+		st->rows++;
+		if (st->rows == NB_STORE_BATCH)
+			nb_store_flush(st);
+		return;
+	}
 
 	/* UP-CF@r: sim^q x UP@r(v, i) over the neighbours, the customer's own products left out */
 	for (e = x->row[c]; e < x->row[c + 1]; e++)
@@ -732,7 +743,6 @@ nb_store_customer(NbStore *st, const NbMatrix *x, int64 c, const int32 *nbr, int
 	for (e = x->row[c]; e < x->row[c + 1]; e++)
 		st->own[x->col[e]] = false;
 	nb_kept_arrays(st, x, nt, 0, &st->values[at + 3], &st->values[at + 4]);
-	st->values[at] = Int64GetDatum(x->cust[c]);
 	st->rows++;
 	if (st->rows == NB_STORE_BATCH)
 		nb_store_flush(st);
@@ -804,15 +814,18 @@ nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int uk, N
 			}
 		job.b0 = b0;
 		job.nb = nb;
-		/* UP-CF@r's neighbours first (into unbr, usim), then TIFU-KNN's (job.nbr) */
-		job.binary = true;
-		job.lw = lw1;
-		job.k = uk;
-		job.nbr = unbr;
-		seg_reco_parallel_for((n_cand + job.chunk - 1) / job.chunk, nb_product_task, &job);
-		seg_reco_parallel_for(nb, nb_heap_task, &job);
-		memcpy(usim, job.nbs, sizeof(double) * (Size) nb * uk);
-		CHECK_FOR_INTERRUPTS();
+		/* UP-CF@r's neighbours first (into unbr, usim; none when uk is 0), then TIFU-KNN's (job.nbr) */
+		if (uk > 0)
+		{
+			job.binary = true;
+			job.lw = lw1;
+			job.k = uk;
+			job.nbr = unbr;
+			seg_reco_parallel_for((n_cand + job.chunk - 1) / job.chunk, nb_product_task, &job);
+			seg_reco_parallel_for(nb, nb_heap_task, &job);
+			memcpy(usim, job.nbs, sizeof(double) * (Size) nb * uk);
+			CHECK_FOR_INTERRUPTS();
+		}
 		job.binary = false;
 		job.lw = lw;
 		job.k = k;
@@ -943,12 +956,12 @@ upcf_check_params(const UpcfParams *u)
 				 errmsg("nextbasket upcf_locality must be above 0 and at most %d, got %g", UPCF_MAX_LOCALITY,
 						u->locality),
 				 errhint("The similarity is raised to this power; 1 to 10 is usual.")));
-	if (u->neighbours < 1 || u->neighbours > NB_MAX_NEIGHBOURS)
+	if (u->neighbours < 0 || u->neighbours > NB_MAX_NEIGHBOURS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("nextbasket upcf_neighbours must be between 1 and %d, got %d", NB_MAX_NEIGHBOURS,
+				 errmsg("nextbasket upcf_neighbours must be between 0 and %d, got %d", NB_MAX_NEIGHBOURS,
 						u->neighbours),
-				 errhint("100 is the default.")));
+				 errhint("100 is the default; 0 builds no UP-CF@r scores (the build takes about half the time).")));
 }
 
 /*

@@ -127,6 +127,12 @@ RESET seg_reco.threads;
 UPDATE seg_reco.nextbasket_neighbours SET upcf_product_ids = NULL, upcf_scores = NULL WHERE model = 'up';
 SELECT count(*) FROM seg_reco.recommend_for(3, 4, include_purchased => false, model => 'up');
 
+-- upcf_neighbours 0: no second search, NULL arrays, the TIFU-KNN part unchanged
+SELECT (seg_reco.nextbasket_build('up', '{"upcf_neighbours": 0}') ->> 'customers') AS customers;
+SELECT count(*) FILTER (WHERE n.upcf_product_ids IS NULL AND n.upcf_scores IS NULL) AS without_upcf,
+       count(*) FILTER (WHERE n.product_ids = f.product_ids AND n.scores = f.scores) AS same_tifu
+  FROM seg_reco.nextbasket_neighbours n JOIN up_first f USING (customer_id) WHERE n.model = 'up';
+
 -- bad inputs: each parameter out of its range, by params and by setting
 SELECT seg_reco.nextbasket_build('up', '{"upcf_baskets": -1}');
 SELECT seg_reco.nextbasket_build('up', '{"upcf_baskets": 10001}');
@@ -134,7 +140,7 @@ SELECT seg_reco.nextbasket_build('up', '{"upcf_alpha": 1.5}');
 SELECT seg_reco.nextbasket_build('up', '{"upcf_alpha": -0.1}');
 SELECT seg_reco.nextbasket_build('up', '{"upcf_locality": 0}');
 SELECT seg_reco.nextbasket_build('up', '{"upcf_locality": 51}');
-SELECT seg_reco.nextbasket_build('up', '{"upcf_neighbours": 0}');
+SELECT seg_reco.nextbasket_build('up', '{"upcf_neighbours": -1}');
 SELECT seg_reco.nextbasket_build('up', '{"upcf_neighbours": "many"}');
 UPDATE seg_reco.settings SET value = '"x"' WHERE key = 'nextbasket_upcf_locality';
 SELECT seg_reco.nextbasket_build('up');
