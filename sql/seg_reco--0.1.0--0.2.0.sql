@@ -3253,9 +3253,11 @@ CREATE TABLE seg_reco.nextbasket_neighbours (
     customer_id bigint NOT NULL,
     product_ids bigint[] NOT NULL,
     scores      float4[] NOT NULL,
+    upcf_product_ids bigint[],
+    upcf_scores float4[],
     PRIMARY KEY (model, customer_id)
 );
-COMMENT ON TABLE seg_reco.nextbasket_neighbours IS 'per als model and customer, the best products of the mean TIFU-KNN vector of the customer''s nearest customers (product_ids ascending, scores alike), written by seg_reco.nextbasket_build';
+COMMENT ON TABLE seg_reco.nextbasket_neighbours IS 'per als model and customer, the best products of the mean TIFU-KNN vector of the customer''s nearest customers (product_ids ascending, scores alike), and the best UP-CF@r scores of the products new to the customer (upcf_product_ids ascending, upcf_scores alike, divided by the customer''s best), written by seg_reco.nextbasket_build';
 SELECT pg_catalog.pg_extension_config_dump('seg_reco.nextbasket_neighbours', '');
 
 CREATE FUNCTION seg_reco._nextbasket_build(model text, as_of timestamptz, group_size integer,
@@ -3298,10 +3300,11 @@ BEGIN
                   HINT = 'For example ''{"neighbours": 100, "alpha": 0.7}''.';
     END IF;
     FOR v_key IN SELECT jsonb_object_keys(params) LOOP
-        IF v_key NOT IN ('group_size', 'within_decay', 'group_decay', 'neighbours', 'alpha', 'candidates') THEN
+        IF v_key NOT IN ('group_size', 'within_decay', 'group_decay', 'neighbours', 'alpha', 'candidates',
+                         'upcf_baskets', 'upcf_alpha', 'upcf_locality', 'upcf_neighbours') THEN
             RAISE EXCEPTION 'unknown nextbasket parameter "%"', v_key
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Use group_size, within_decay, group_decay, neighbours, alpha, candidates.';
+                      HINT = 'Use group_size, within_decay, group_decay, neighbours, alpha, candidates, upcf_baskets, upcf_alpha, upcf_locality, upcf_neighbours.';
         END IF;
         IF jsonb_typeof(params -> v_key) <> 'number' THEN
             RAISE EXCEPTION 'nextbasket parameter "%" must be a number', v_key
@@ -3333,16 +3336,27 @@ BEGIN
         'group_decay', coalesce(params -> 'group_decay', seg_reco.setting('nextbasket_group_decay')),
         'neighbours', coalesce(params -> 'neighbours', seg_reco.setting('nextbasket_neighbours')),
         'alpha', coalesce(params -> 'alpha', seg_reco.setting('nextbasket_alpha')),
-        'candidates', coalesce(params -> 'candidates', seg_reco.setting('nextbasket_candidates')));
-    IF jsonb_typeof(v_p -> 'candidates') IS DISTINCT FROM 'number' THEN
-        RAISE EXCEPTION 'setting nextbasket_candidates must be a number, got %', v_p -> 'candidates'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'UPDATE seg_reco.settings SET value = ''10000'' WHERE key = ''nextbasket_candidates'';';
-    END IF;
+        'candidates', coalesce(params -> 'candidates', seg_reco.setting('nextbasket_candidates')),
+        'upcf_baskets', coalesce(params -> 'upcf_baskets', seg_reco.setting('nextbasket_upcf_baskets')),
+        'upcf_alpha', coalesce(params -> 'upcf_alpha', seg_reco.setting('nextbasket_upcf_alpha')),
+        'upcf_locality', coalesce(params -> 'upcf_locality', seg_reco.setting('nextbasket_upcf_locality')),
+        'upcf_neighbours', coalesce(params -> 'upcf_neighbours', seg_reco.setting('nextbasket_upcf_neighbours')));
+    FOR v_key IN SELECT k FROM unnest(ARRAY['candidates', 'upcf_baskets', 'upcf_alpha', 'upcf_locality',
+                                            'upcf_neighbours']) k LOOP
+        IF jsonb_typeof(v_p -> v_key) IS DISTINCT FROM 'number' THEN
+            RAISE EXCEPTION 'setting nextbasket_% must be a number, got %', v_key, v_p -> v_key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = format('UPDATE seg_reco.settings SET value = %L WHERE key = %L;',
+                                    (SELECT d.value #>> '{}' FROM seg_reco.setting_defaults d
+                                      WHERE d.key = 'nextbasket_' || v_key), 'nextbasket_' || v_key);
+        END IF;
+    END LOOP;
     v_n := seg_reco._nextbasket_build(model, v_as_of, (v_p ->> 'group_size')::integer,
                                       (v_p ->> 'within_decay')::float8, (v_p ->> 'group_decay')::float8,
                                       (v_p ->> 'neighbours')::integer, (v_p ->> 'alpha')::float8,
-                                      (v_p ->> 'candidates')::integer);
+                                      (v_p ->> 'candidates')::integer, (v_p ->> 'upcf_baskets')::integer,
+                                      (v_p ->> 'upcf_alpha')::float8, (v_p ->> 'upcf_locality')::float8,
+                                      (v_p ->> 'upcf_neighbours')::integer);
     v_p := v_p || jsonb_build_object('customers', v_n,
                                      'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3));
     UPDATE seg_reco.models m SET model = m.model || jsonb_build_object('nextbasket', v_p)
@@ -3456,6 +3470,7 @@ DECLARE
         {"als": 0.5, "content": 0, "popularity": 1, "buy_again": 1, "nextbasket": 0},
         {"als": 1, "content": 0.05, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "history_prior": 0},
         {"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "history_prior": 0},
+        {"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "upcf": 0.1, "history_prior": 0},
         {"als": 1, "content": 0.1, "popularity": 0.1, "buy_again": 0, "nextbasket": 0},
         {"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0}]'::jsonb);
     v_k     integer := coalesce((config ->> 'k')::integer, 10);
@@ -3742,12 +3757,12 @@ BEGIN
 
     -- a weights object is whole: a source it leaves out weighs 0 (say so)
     IF jsonb_typeof(v_w) = 'object'
-       AND NOT v_w ?& ARRAY['als', 'content', 'popularity', 'buy_again', 'nextbasket'] THEN
+       AND NOT v_w ?& ARRAY['als', 'content', 'popularity', 'buy_again', 'nextbasket', 'upcf'] THEN
         RAISE NOTICE 'weights leave out %: weighed 0',
-                     (SELECT string_agg(s.s, ', ') FROM unnest(ARRAY['als', 'content', 'popularity', 'buy_again', 'nextbasket']) s(s)
+                     (SELECT string_agg(s.s, ', ') FROM unnest(ARRAY['als', 'content', 'popularity', 'buy_again', 'nextbasket', 'upcf']) s(s)
                        WHERE NOT v_w ? s.s)
             USING DETAIL = 'A source a weights object leaves out weighs 0.',
-                  HINT = 'Name every source (als, content, popularity, buy_again, nextbasket) to silence this.';
+                  HINT = 'Name every source (als, content, popularity, buy_again, nextbasket, upcf) to silence this.';
     END IF;
 
     -- the past: a private model and the split's popularity
@@ -7310,13 +7325,17 @@ DROP FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, flo
 CREATE FUNCTION seg_reco._nextbasket_build(model text, as_of timestamptz, group_size integer,
                                            within_decay float8, group_decay float8,
                                            neighbours integer, alpha float8,
-                                           candidates integer DEFAULT 10000)
+                                           candidates integer DEFAULT 10000,
+                                           upcf_baskets integer DEFAULT 10,
+                                           upcf_alpha float8 DEFAULT 0.5,
+                                           upcf_locality float8 DEFAULT 2,
+                                           upcf_neighbours integer DEFAULT 100)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'seg_reco_nextbasket_build'
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer) IS 'internal: computes every customer''s TIFU-KNN vector from the purchases before as_of, finds each one''s nearest customers (among a sample of candidates of them) and stores the neighbours'' mean vector; returns the customers stored';
-REVOKE EXECUTE ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer) FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer, integer, float8, float8, integer) IS 'internal: computes every customer''s TIFU-KNN vector from the purchases before as_of, finds each one''s nearest customers (among a sample of candidates of them) and stores the neighbours'' mean vector, and the UP-CF@r scores of the products new to each customer; returns the customers stored';
+REVOKE EXECUTE ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer, integer, float8, float8, integer) FROM PUBLIC;
 
 -- Writes the customer_state rows of the given customers by merging each
 -- stored row with the customer's lines dated after after[i]
@@ -7536,3 +7555,17 @@ END;
 $fn$;
 COMMENT ON FUNCTION seg_reco._relation_size(regclass) IS 'refresh() helper: bytes of a table''s rows (pg_relation_size; on Citus, of a distributed or reference table''s shards)';
 REVOKE EXECUTE ON FUNCTION seg_reco._relation_size(regclass) FROM PUBLIC;
+
+-- Issue 13, part 1 (UP-CF@r's neighbours): the next-basket build also stores,
+-- per customer, the UP-CF@r scores of the products new to the customer
+-- (nextbasket_neighbours.upcf_product_ids, upcf_scores; the table and
+-- _nextbasket_build, new in 0.2.0, are defined above at their final text),
+-- from the settings nextbasket_upcf_*; the blend's source "upcf" weighs 0.1
+-- for new products by default.
+INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
+    ('nextbasket_upcf_baskets', '10', 'UP-CF@r (built with the next-basket model): a neighbour''s popularity is the share of its last this many baskets holding the product (0: all its baskets)'),
+    ('nextbasket_upcf_alpha', '0.5', 'UP-CF@r: asymmetry of the cosine between two customers'' products ever bought, |I_u & I_v| / (|I_u|^alpha |I_v|^(1 - alpha)), in [0, 1]'),
+    ('nextbasket_upcf_locality', '2', 'UP-CF@r: the similarity is raised to this power (q), in (0, 50]'),
+    ('nextbasket_upcf_neighbours', '100', 'UP-CF@r: the most similar customers whose recent baskets are summed (k)');
+UPDATE seg_reco.setting_defaults SET value = '{"rebuy": {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5, "upcf": 0}, "new": {"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "upcf": 0.1, "history_prior": 0}}'
+ WHERE key = 'hybrid_weights';

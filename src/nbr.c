@@ -40,6 +40,24 @@
  * customer in seg_reco.nextbasket_neighbours: the top-k of a blend reads
  * no further.
  *
+ * The same build also stores a second neighbour source, UP-CF@r
+ * (Faggioli, Polato and Aiolli, "Recency Aware Collaborative Filtering for
+ * Next Basket Recommendation", UMAP 2020), written from the paper, for the
+ * products new to each customer.  A customer v's recent popularity UP@r(v,
+ * i) is the share of v's last r baskets (all when r is 0) that held product
+ * i.  The similarity of customers u and v is the asymmetric cosine of the
+ * sets of products each ever bought, sim(u, v) = |I_u & I_v| / (|I_u|^alpha
+ * |I_v|^(1 - alpha)); the score of product i for u is the sum over u's k
+ * most similar customers (u left out; ties to the lower customer id) of
+ * sim(u, v)^q x UP@r(v, i), q the locality.  The search is the one above
+ * with every weight 1 (the dot product of the binary vectors is the size
+ * of the intersection, exact in double), among the same candidates.  The
+ * products u bought before the build are left out, the others' scores
+ * divided by u's best (so in (0, 1]: a locality of 20 would take sim^q
+ * below float4's range) and kept to their NB_KEEP best in the row's
+ * upcf_product_ids and upcf_scores (NULL when upcf_neighbours is 0: no
+ * second search).
+ *
  * Everything is ordered by a total order (customers by id, products by id,
  * a customer's occasions by product and time, neighbours by distance and
  * id), so the same rows in any order give the same numbers.
@@ -82,6 +100,9 @@ PG_FUNCTION_INFO_V1(seg_reco_nextbasket_build);
 /* the range of the setting nextbasket_candidates */
 #define NB_MIN_CANDIDATES_SETTING 100
 #define NB_MAX_CANDIDATES_SETTING 10000000
+/* the ranges of UP-CF@r's parameters */
+#define UPCF_MAX_BASKETS 10000
+#define UPCF_MAX_LOCALITY 50
 
 /* qsort_arg of customer indexes by their keys (arg), ties by index */
 static int
@@ -184,6 +205,42 @@ seg_reco_tifu_vector(const int64 *pid, const double *ts, int n, const NbParams *
 	return k;
 }
 
+int
+seg_reco_upcf_recent_share(const int64 *pid, const double *ts, int n, int baskets, double *times,
+						   double *out)
+{
+	int			t = 0,
+				i,
+				k = 0,
+				last;
+	double		cut = -INFINITY;
+
+	if (n == 0)
+		return 0;
+	memcpy(times, ts, sizeof(double) * n);
+	qsort(times, n, sizeof(double), nb_cmp_double);
+	for (i = 0; i < n; i++)
+		if (t == 0 || times[i] != times[t - 1])
+			times[t++] = times[i];
+	last = t;
+	if (baskets > 0 && t > baskets)
+	{
+		cut = times[t - baskets];
+		last = baskets;
+	}
+	/* one occasion per product and basket: each counts its basket once */
+	for (i = 0; i < n; i++)
+	{
+		if (i == 0 || pid[i] != pid[i - 1])
+			out[k++] = 0;
+		if (ts[i] >= cut)
+			out[k - 1] += 1.0;
+	}
+	for (i = 0; i < k; i++)
+		out[i] /= last;
+	return k;
+}
+
 static SPIPlanPtr plan_fetch = NULL;
 static SPIPlanPtr plan_params = NULL;
 
@@ -245,7 +302,22 @@ nb_arrays(Datum pids, Datum scores, NbInput *in)
 void
 seg_reco_nb_arrays(Datum pids, Datum scores, NbInput *in)
 {
+	in->upcf_n = 0;
+	in->upcf_pid = NULL;
+	in->upcf_score = NULL;
 	nb_arrays(pids, scores, in);
+}
+
+/* the same for the UP-CF@r arrays (upcf_product_ids, upcf_scores) */
+void
+seg_reco_nb_upcf_arrays(Datum pids, Datum scores, NbInput *in)
+{
+	NbInput		t;
+
+	nb_arrays(pids, scores, &t);
+	in->upcf_n = t.n;
+	in->upcf_pid = t.pid;
+	in->upcf_score = t.score;
 }
 
 /*
@@ -259,6 +331,9 @@ seg_reco_nb_fetch(const char *model, int64 customer_id, NbParams *p, NbInput *in
 	in->n = 0;
 	in->pid = NULL;
 	in->score = NULL;
+	in->upcf_n = 0;
+	in->upcf_pid = NULL;
+	in->upcf_score = NULL;
 	if (!seg_reco_nb_params(model, p))
 		return false;
 	seg_reco_nb_fetch_neighbours(model, customer_id, p, in);
@@ -276,10 +351,13 @@ seg_reco_nb_fetch_neighbours(const char *model, int64 customer_id, const NbParam
 	in->n = 0;
 	in->pid = NULL;
 	in->score = NULL;
+	in->upcf_n = 0;
+	in->upcf_pid = NULL;
+	in->upcf_score = NULL;
 	values[0] = CStringGetTextDatum(model);
 	values[1] = Int64GetDatum(customer_id);
 	if (SPI_execute_plan(seg_reco_keep_plan(&plan_fetch,
-											"SELECT n.product_ids, n.scores"
+											"SELECT n.product_ids, n.scores, n.upcf_product_ids, n.upcf_scores"
 											" FROM seg_reco.nextbasket_neighbours n"
 											" WHERE n.model OPERATOR(pg_catalog.=) $1"
 											" AND n.customer_id OPERATOR(pg_catalog.=) $2",
@@ -295,6 +373,10 @@ seg_reco_nb_fetch_neighbours(const char *model, int64 customer_id, const NbParam
 
 		if (!n1 && !n2)
 			nb_arrays(d1, d2, in);
+		d1 = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &n1);
+		d2 = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &n2);
+		if (!n1 && !n2)
+			seg_reco_nb_upcf_arrays(d1, d2, in);
 	}
 	SPI_freetuptable(SPI_tuptable);
 }
@@ -310,6 +392,9 @@ typedef struct NbMatrix
 	int32	   *col;
 	double	   *val;
 	double	   *sq;				/* squared norms */
+	double	   *upop;			/* UP@r of each entry (row, col), UP-CF@r's */
+	double	   *pa;				/* |I_c|^alpha, UP-CF@r's (c's products ever bought) */
+	double	   *pb;				/* |I_c|^(1 - alpha) */
 	int			n_prod;
 	int64	   *prod;			/* ascending */
 } NbMatrix;
@@ -326,11 +411,13 @@ typedef struct NbBlockJob
 	const int32 *lfirst;
 	const int32 *lb;
 	const double *lw;
-	double	   *score;			/* nb x n_cand: minus the squared distance */
+	double	   *score;			/* nb x n_cand: minus the squared distance, or the similarity */
 	double	   *acc;			/* nb per worker */
 	int			chunk;			/* candidates per task of the product */
+	bool		binary;			/* UP-CF@r: every weight 1, score the asymmetric cosine */
 	int			k;
 	int32	   *nbr;			/* nb x k: the neighbours found (candidate positions, then customers) */
+	double	   *nbs;			/* nb x k: their scores */
 } NbBlockJob;
 
 /*
@@ -367,13 +454,17 @@ nb_product_task(void *arg, int64 task, int worker)
 			int32		pcol = x->col[e],
 						i,
 						i1 = j->lfirst[pcol + 1];
-			double		w = x->val[e];
+			double		w = j->binary ? 1.0 : x->val[e];
 
 			for (i = j->lfirst[pcol]; i < i1; i++)
 				acc[j->lb[i]] += w * j->lw[i];
 		}
-		for (b = 0; b < nb; b++)
-			j->score[(Size) b * j->n_cand + c] = -(x->sq[j->b0 + b] + x->sq[v] - 2.0 * acc[b]);
+		if (j->binary)
+			for (b = 0; b < nb; b++)
+				j->score[(Size) b * j->n_cand + c] = acc[b] / (x->pa[j->b0 + b] * x->pb[v]);
+		else
+			for (b = 0; b < nb; b++)
+				j->score[(Size) b * j->n_cand + c] = -(x->sq[j->b0 + b] + x->sq[v] - 2.0 * acc[b]);
 	}
 }
 
@@ -407,23 +498,31 @@ nb_heap_task(void *arg, int64 task, int worker)
 	}
 	got = seg_reco_topk(s, NULL, j->n_cand, j->k, out);
 	for (q = 0; q < got; q++)
+	{
+		j->nbs[(Size) task * j->k + q] = s[out[q]];
 		out[q] = j->cand[out[q]];
+	}
 }
 
 /* the store of the neighbours' mean vectors, in batches of NB_STORE_BATCH rows */
 #define NB_STORE_BATCH 64
+
+#define NB_STORE_COLS 5			/* per row: customer_id and two pairs of arrays */
 
 typedef struct NbStore
 {
 	Datum		model;
 	SPIPlanPtr	one;			/* one row */
 	SPIPlanPtr	batch;			/* NB_STORE_BATCH rows */
-	Datum		values[1 + 3 * NB_STORE_BATCH];
+	Datum		values[1 + NB_STORE_COLS * NB_STORE_BATCH];
+	char		nulls[1 + NB_STORE_COLS * NB_STORE_BATCH];
+	double		locality;		/* UP-CF@r's q */
 	int			rows;
 	int64		stored;
 	/* scratch */
 	double	   *acc;
 	bool	   *mark;
+	bool	   *own;			/* the customer's own products (UP-CF@r leaves them out) */
 	int32	   *touched;
 	double	   *tscore;
 	int32	   *top;
@@ -439,19 +538,24 @@ nb_store_flush(NbStore *st)
 
 	if (st->rows == NB_STORE_BATCH)
 	{
-		if (SPI_execute_plan(st->batch, st->values, NULL, false, 0) != SPI_OK_INSERT)
+		if (SPI_execute_plan(st->batch, st->values, st->nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "storing the next-basket neighbours failed");
 	}
 	else
 		for (r = 0; r < st->rows; r++)
 		{
-			Datum		v[4];
+			Datum		v[1 + NB_STORE_COLS];
+			char		nl[1 + NB_STORE_COLS];
+			int			q;
 
 			v[0] = st->model;
-			v[1] = st->values[1 + 3 * r];
-			v[2] = st->values[2 + 3 * r];
-			v[3] = st->values[3 + 3 * r];
-			if (SPI_execute_plan(st->one, v, NULL, false, 0) != SPI_OK_INSERT)
+			nl[0] = ' ';
+			for (q = 1; q <= NB_STORE_COLS; q++)
+			{
+				v[q] = st->values[q + NB_STORE_COLS * r];
+				nl[q] = st->nulls[q + NB_STORE_COLS * r];
+			}
+			if (SPI_execute_plan(st->one, v, nl, false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "storing the next-basket neighbours failed");
 		}
 	st->stored += st->rows;
@@ -460,36 +564,46 @@ nb_store_flush(NbStore *st)
 }
 
 static void
-nb_store_init(NbStore *st, const char *model, int n_prod)
+nb_store_init(NbStore *st, const char *model, int n_prod, double locality)
 {
 	StringInfoData sql;
-	Oid			types[1 + 3 * NB_STORE_BATCH];
+	Oid			types[1 + NB_STORE_COLS * NB_STORE_BATCH];
 	int			r;
 
 	st->model = CStringGetTextDatum(model);
+	st->locality = locality;
 	st->rows = 0;
 	st->stored = 0;
 	types[0] = TEXTOID;
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "INSERT INTO seg_reco.nextbasket_neighbours (model, customer_id, product_ids, scores) VALUES ");
+	appendStringInfoString(&sql, "INSERT INTO seg_reco.nextbasket_neighbours"
+						   " (model, customer_id, product_ids, scores, upcf_product_ids, upcf_scores) VALUES ");
 	for (r = 0; r < NB_STORE_BATCH; r++)
 	{
-		types[1 + 3 * r] = INT8OID;
-		types[2 + 3 * r] = INT8ARRAYOID;
-		types[3 + 3 * r] = FLOAT4ARRAYOID;
-		appendStringInfo(&sql, "%s($1, $%d, $%d, $%d)", r > 0 ? ", " : "", 2 + 3 * r, 3 + 3 * r, 4 + 3 * r);
+		int			at = 1 + NB_STORE_COLS * r;
+
+		types[at] = INT8OID;
+		types[at + 1] = INT8ARRAYOID;
+		types[at + 2] = FLOAT4ARRAYOID;
+		types[at + 3] = INT8ARRAYOID;
+		types[at + 4] = FLOAT4ARRAYOID;
+		appendStringInfo(&sql, "%s($1, $%d, $%d, $%d, $%d, $%d)", r > 0 ? ", " : "",
+						 at + 1, at + 2, at + 3, at + 4, at + 5);
 	}
-	st->batch = SPI_prepare(sql.data, 1 + 3 * NB_STORE_BATCH, types);
-	st->one = SPI_prepare("INSERT INTO seg_reco.nextbasket_neighbours (model, customer_id, product_ids, scores)"
-						  " VALUES ($1, $2, $3, $4)", 4, types);
+	st->batch = SPI_prepare(sql.data, 1 + NB_STORE_COLS * NB_STORE_BATCH, types);
+	st->one = SPI_prepare("INSERT INTO seg_reco.nextbasket_neighbours"
+						  " (model, customer_id, product_ids, scores, upcf_product_ids, upcf_scores)"
+						  " VALUES ($1, $2, $3, $4, $5, $6)", 1 + NB_STORE_COLS, types);
 	if (st->batch == NULL || st->one == NULL)
 		elog(ERROR, "preparing the next-basket insert failed");
 	pfree(sql.data);
 	st->values[0] = st->model;
+	memset(st->nulls, ' ', sizeof(st->nulls));
 	st->acc = palloc0(sizeof(double) * Max(n_prod, 1));
 	st->mark = palloc0(sizeof(bool) * Max(n_prod, 1));
 	st->touched = palloc(sizeof(int32) * Max(n_prod, 1));
 	st->tscore = palloc(sizeof(double) * Max(n_prod, 1));
+	st->own = palloc0(sizeof(bool) * Max(n_prod, 1));
 	st->top = palloc(sizeof(int32) * NB_KEEP);
 	st->ed = palloc(sizeof(Datum) * NB_KEEP);
 	st->sd = palloc(sizeof(Datum) * NB_KEEP);
@@ -507,21 +621,75 @@ nb_cmp_int32(const void *a, const void *b)
 }
 
 /*
- * The mean vector of the neighbours nbr[0..k-1] of customer c, its best
- * NB_KEEP products: a row of the batch.
+ * The products touched (st->touched[0..nt-1], their sums in st->acc), each
+ * divided by div (the best of them when div is 0), kept to their NB_KEEP
+ * best: *pd and *sd := the arrays (ascending by product) in the batch's
+ * context; the sums and marks reset.
  */
 static void
-nb_store_customer(NbStore *st, const NbMatrix *x, int64 c, const int32 *nbr, int k)
+nb_kept_arrays(NbStore *st, const NbMatrix *x, int nt, double div, Datum *pd, Datum *sd)
 {
-	int			nt = 0,
-				kept,
+	int			kept = 0,
 				q;
 	MemoryContext old;
+
+	/* the products touched, ascending: read off the marks when they are many */
+	if ((int64) nt * 16 >= x->n_prod)
+	{
+		int32		pcol;
+
+		nt = 0;
+		for (pcol = 0; pcol < x->n_prod; pcol++)
+			if (st->mark[pcol])
+				st->touched[nt++] = pcol;
+	}
+	else
+		qsort(st->touched, nt, sizeof(int32), nb_cmp_int32);
+	if (div == 0)
+		for (q = 0; q < nt; q++)
+			div = Max(div, st->acc[st->touched[q]]);
+	if (nt > 0 && div > 0)
+	{
+		for (q = 0; q < nt; q++)
+			st->tscore[q] = st->acc[st->touched[q]] / div;
+		kept = seg_reco_topk(st->tscore, NULL, nt, Min(NB_KEEP, nt), st->top);
+		/* the arrays ascending by product: sort the kept by product index */
+		qsort(st->top, kept, sizeof(int32), nb_cmp_int32);
+		for (q = 0; q < kept; q++)
+		{
+			st->ed[q] = Int64GetDatum(x->prod[st->touched[st->top[q]]]);
+			st->sd[q] = Float4GetDatum((float4) st->tscore[st->top[q]]);
+		}
+	}
+	for (q = 0; q < nt; q++)
+	{
+		st->acc[st->touched[q]] = 0;
+		st->mark[st->touched[q]] = false;
+	}
+	old = MemoryContextSwitchTo(st->rowcxt);
+	*pd = PointerGetDatum(construct_array(st->ed, kept, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	*sd = PointerGetDatum(construct_array(st->sd, kept, FLOAT4OID, 4, true, TYPALIGN_INT));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * A row of the batch for customer c: the mean vector of its TIFU-KNN
+ * neighbours nbr[0..k-1], and the UP-CF@r scores of the products new to
+ * it from its neighbours unbr[0..uk-1] by similarity usim: each kept to
+ * its NB_KEEP best products.
+ */
+static void
+nb_store_customer(NbStore *st, const NbMatrix *x, int64 c, const int32 *nbr, int k,
+				  const int32 *unbr, const double *usim, int uk)
+{
+	int			nt = 0,
+				q,
+				at = 1 + NB_STORE_COLS * st->rows;
+	int64		e;
 
 	for (q = 0; q < k; q++)
 	{
 		int32		v = nbr[q];
-		int64		e;
 
 		for (e = x->row[v]; e < x->row[v + 1]; e++)
 		{
@@ -535,40 +703,46 @@ nb_store_customer(NbStore *st, const NbMatrix *x, int64 c, const int32 *nbr, int
 	}
 	if (nt == 0)
 		return;
-	/* the products touched, ascending: read off the marks when they are many */
-	if ((int64) nt * 16 >= x->n_prod)
+	nb_kept_arrays(st, x, nt, (double) k, &st->values[at + 1], &st->values[at + 2]);
+	st->values[at] = Int64GetDatum(x->cust[c]);
+	st->nulls[at + 3] = st->nulls[at + 4] = uk > 0 ? ' ' : 'n';
+	if (uk == 0)
 	{
-		int32		pcol;
+		st->values[at + 3] = st->values[at + 4] = (Datum) 0;
+		st->rows++;
+		if (st->rows == NB_STORE_BATCH)
+			nb_store_flush(st);
+		return;
+	}
 
-		nt = 0;
-		for (pcol = 0; pcol < x->n_prod; pcol++)
-			if (st->mark[pcol])
+	/* UP-CF@r: sim^q x UP@r(v, i) over the neighbours, the customer's own products left out */
+	for (e = x->row[c]; e < x->row[c + 1]; e++)
+		st->own[x->col[e]] = true;
+	nt = 0;
+	for (q = 0; q < uk; q++)
+	{
+		int32		v = unbr[q];
+		double		w = usim[q] > 0 ? pow(usim[q], st->locality) : 0;
+
+		if (!(w > 0))
+			continue;
+		for (e = x->row[v]; e < x->row[v + 1]; e++)
+		{
+			int32		pcol = x->col[e];
+
+			if (st->own[pcol] || !(x->upop[e] > 0))
+				continue;
+			if (!st->mark[pcol])
+			{
+				st->mark[pcol] = true;
 				st->touched[nt++] = pcol;
+			}
+			st->acc[pcol] += w * x->upop[e];
+		}
 	}
-	else
-		qsort(st->touched, nt, sizeof(int32), nb_cmp_int32);
-	for (q = 0; q < nt; q++)
-		st->tscore[q] = st->acc[st->touched[q]] / k;
-	kept = seg_reco_topk(st->tscore, NULL, nt, Min(NB_KEEP, nt), st->top);
-	/* the arrays ascending by product: sort the kept by product index */
-	qsort(st->top, kept, sizeof(int32), nb_cmp_int32);
-	for (q = 0; q < kept; q++)
-	{
-		st->ed[q] = Int64GetDatum(x->prod[st->touched[st->top[q]]]);
-		st->sd[q] = Float4GetDatum((float4) st->tscore[st->top[q]]);
-	}
-	for (q = 0; q < nt; q++)
-	{
-		st->acc[st->touched[q]] = 0;
-		st->mark[st->touched[q]] = false;
-	}
-	old = MemoryContextSwitchTo(st->rowcxt);
-	st->values[1 + 3 * st->rows] = Int64GetDatum(x->cust[c]);
-	st->values[2 + 3 * st->rows] = PointerGetDatum(construct_array(st->ed, kept, INT8OID, 8, FLOAT8PASSBYVAL,
-																   TYPALIGN_DOUBLE));
-	st->values[3 + 3 * st->rows] = PointerGetDatum(construct_array(st->sd, kept, FLOAT4OID, 4, true,
-																   TYPALIGN_INT));
-	MemoryContextSwitchTo(old);
+	for (e = x->row[c]; e < x->row[c + 1]; e++)
+		st->own[x->col[e]] = false;
+	nb_kept_arrays(st, x, nt, 0, &st->values[at + 3], &st->values[at + 4]);
 	st->rows++;
 	if (st->rows == NB_STORE_BATCH)
 		nb_store_flush(st);
@@ -576,18 +750,23 @@ nb_store_customer(NbStore *st, const NbMatrix *x, int64 c, const int32 *nbr, int
 
 /*
  * The k nearest customers of every customer, among the candidates
- * cand[0..n_cand-1] (k < n_cand), a block of customers at a time, each
+ * cand[0..n_cand-1] (k < n_cand), and the uk most similar by UP-CF@r's
+ * asymmetric cosine (uk < n_cand), a block of customers at a time, each
  * block's rows stored as it is done.
  */
 static void
-nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, NbStore *st)
+nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int uk, NbStore *st)
 {
 	NbBlockJob	job;
 	int			block = (int) Max(8, Min(256, ((int64) 1 << 22) / Max(n_cand, 1)));
 	int			nw = seg_reco_parallel_workers(1024);
 	int32	   *lfirst = palloc(sizeof(int32) * (x->n_prod + 2));
 	int32	   *lb;
-	double	   *lw;
+	double	   *lw,
+			   *lw1;
+	int32	   *unbr,
+			   *tnbr;
+	double	   *usim;
 	int64		b0,
 				maxnz = 1;
 
@@ -595,6 +774,9 @@ nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, NbStore *
 		maxnz = Max(maxnz, x->row[Min(b0 + block, x->n_cust)] - x->row[b0]);
 	lb = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * maxnz);
 	lw = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * maxnz);
+	lw1 = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * maxnz);
+	for (b0 = 0; b0 < maxnz; b0++)
+		lw1[b0] = 1.0;
 	job.x = x;
 	job.cand = cand;
 	job.n_cand = n_cand;
@@ -604,8 +786,10 @@ nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, NbStore *
 	job.score = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) block * n_cand);
 	job.acc = palloc(sizeof(double) * block * nw);
 	job.chunk = Max(64, n_cand / 64);
-	job.k = k;
-	job.nbr = palloc(sizeof(int32) * (Size) block * k);
+	tnbr = palloc(sizeof(int32) * (Size) block * k);
+	job.nbs = palloc(sizeof(double) * (Size) block * Max(k, uk));
+	unbr = palloc(sizeof(int32) * (Size) block * uk);
+	usim = palloc(sizeof(double) * (Size) block * uk);
 	for (b0 = 0; b0 < x->n_cust; b0 += block)
 	{
 		int			nb = (int) Min(block, x->n_cust - b0),
@@ -630,19 +814,40 @@ nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, NbStore *
 			}
 		job.b0 = b0;
 		job.nb = nb;
+		/* UP-CF@r's neighbours first (into unbr, usim; none when uk is 0), then TIFU-KNN's (job.nbr) */
+		if (uk > 0)
+		{
+			job.binary = true;
+			job.lw = lw1;
+			job.k = uk;
+			job.nbr = unbr;
+			seg_reco_parallel_for((n_cand + job.chunk - 1) / job.chunk, nb_product_task, &job);
+			seg_reco_parallel_for(nb, nb_heap_task, &job);
+			memcpy(usim, job.nbs, sizeof(double) * (Size) nb * uk);
+			CHECK_FOR_INTERRUPTS();
+		}
+		job.binary = false;
+		job.lw = lw;
+		job.k = k;
+		job.nbr = tnbr;
 		seg_reco_parallel_for((n_cand + job.chunk - 1) / job.chunk, nb_product_task, &job);
 		seg_reco_parallel_for(nb, nb_heap_task, &job);
 		for (b = 0; b < nb; b++)
-			nb_store_customer(st, x, b0 + b, job.nbr + (Size) b * k, k);
+			nb_store_customer(st, x, b0 + b, job.nbr + (Size) b * k, k,
+							  unbr + (Size) b * uk, usim + (Size) b * uk, uk);
 		seg_reco_progress_update(b0 + nb);
 	}
 	nb_store_flush(st);
 	pfree(lfirst);
 	pfree(lb);
 	pfree(lw);
+	pfree(lw1);
+	pfree(unbr);
+	pfree(usim);
+	pfree(job.nbs);
 	pfree(job.score);
 	pfree(job.acc);
-	pfree(job.nbr);
+	pfree(tnbr);
 }
 
 /*
@@ -731,9 +936,39 @@ nb_check_params(const NbParams *p)
 				 errhint("alpha weighs the customer's own vector, 1 - alpha the neighbours'.")));
 }
 
+static void
+upcf_check_params(const UpcfParams *u)
+{
+	if (u->baskets < 0 || u->baskets > UPCF_MAX_BASKETS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("nextbasket upcf_baskets must be between 0 and %d, got %d", UPCF_MAX_BASKETS, u->baskets),
+				 errdetail("UP-CF@r reads each neighbour's last upcf_baskets baskets; 0 reads them all."),
+				 errhint("10 is the default.")));
+	if (!(u->alpha >= 0 && u->alpha <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("nextbasket upcf_alpha must be between 0 and 1, got %g", u->alpha),
+				 errhint("The asymmetric cosine divides by |I_u|^alpha |I_v|^(1 - alpha); 0.5 is the plain cosine.")));
+	if (!(u->locality > 0 && u->locality <= UPCF_MAX_LOCALITY))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("nextbasket upcf_locality must be above 0 and at most %d, got %g", UPCF_MAX_LOCALITY,
+						u->locality),
+				 errhint("The similarity is raised to this power; 1 to 10 is usual.")));
+	if (u->neighbours < 0 || u->neighbours > NB_MAX_NEIGHBOURS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("nextbasket upcf_neighbours must be between 0 and %d, got %d", NB_MAX_NEIGHBOURS,
+						u->neighbours),
+				 errhint("100 is the default; 0 builds no UP-CF@r scores (the build takes about half the time).")));
+}
+
 /*
  * seg_reco._nextbasket_build(model text, as_of timestamptz, group_size int,
- *     within_decay float8, group_decay float8, neighbours int, alpha float8)
+ *     within_decay float8, group_decay float8, neighbours int, alpha float8,
+ *     candidates int, upcf_baskets int, upcf_alpha float8,
+ *     upcf_locality float8, upcf_neighbours int)
  * RETURNS bigint: the customers stored.
  *
  * Replaces the model's rows of seg_reco.nextbasket_neighbours from the
@@ -764,8 +999,10 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 	int32	   *cand,
 			   *rank;
 	int			k,
+				uk,
 				n_cand,
 				progress;
+	UpcfParams	up = {10, 0.5, 2.0, 100};
 	HASHCTL		hctl;
 	HTAB	   *prod_index;
 	int64	   *prov;			/* the products by provisional index (first seen) */
@@ -804,6 +1041,19 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 					 errdetail("Past this many customers, the nearest are searched among a sample of this many."),
 					 errhint("10000 (the default) keeps the quality measured on the demo data and UCI Online Retail; fewer are faster.")));
 	}
+	/* UP-CF@r's parameters (0.2.0): the settings nextbasket_upcf_* */
+	if (PG_NARGS() > 11)
+	{
+		SEG_RECO_ARG_NOT_NULL(8, "upcf_baskets");
+		SEG_RECO_ARG_NOT_NULL(9, "upcf_alpha");
+		SEG_RECO_ARG_NOT_NULL(10, "upcf_locality");
+		SEG_RECO_ARG_NOT_NULL(11, "upcf_neighbours");
+		up.baskets = PG_GETARG_INT32(8);
+		up.alpha = PG_GETARG_FLOAT8(9);
+		up.locality = PG_GETARG_FLOAT8(10);
+		up.neighbours = PG_GETARG_INT32(11);
+	}
+	upcf_check_params(&up);
 
 	progress = seg_reco_progress_begin("nextbasket_build", 2);
 	seg_reco_progress_step(progress, "read", -1, "rows", NULL);
@@ -830,8 +1080,11 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 	x.cust = palloc(sizeof(int64) * ccap);
 	x.row = palloc(sizeof(int64) * (ccap + 1));
 	x.sq = palloc(sizeof(double) * ccap);
+	x.pa = palloc(sizeof(double) * ccap);
+	x.pb = palloc(sizeof(double) * ccap);
 	x.col = MemoryContextAllocHuge(work, sizeof(int32) * ecap);
 	x.val = MemoryContextAllocHuge(work, sizeof(double) * ecap);
+	x.upop = MemoryContextAllocHuge(work, sizeof(double) * ecap);
 	x.row[0] = 0;
 	stream = seg_reco_occ_open(NULL, end);
 	while (seg_reco_occ_next(stream, &occ_cust, &occ_rows, &occ_n))
@@ -869,6 +1122,8 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 				x.cust = repalloc_huge(x.cust, sizeof(int64) * ccap);
 				x.row = repalloc_huge(x.row, sizeof(int64) * (ccap + 1));
 				x.sq = repalloc_huge(x.sq, sizeof(double) * ccap);
+				x.pa = repalloc_huge(x.pa, sizeof(double) * ccap);
+				x.pb = repalloc_huge(x.pb, sizeof(double) * ccap);
 			}
 			base = x.row[c];
 			if (base + (i - first) > ecap)
@@ -876,9 +1131,14 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 				ecap = Max(base + (i - first), ecap + ecap / 2);
 				x.col = repalloc_huge(x.col, sizeof(int32) * ecap);
 				x.val = repalloc_huge(x.val, sizeof(double) * ecap);
+				x.upop = repalloc_huge(x.upop, sizeof(double) * ecap);
 			}
 			n = seg_reco_tidy_occasions(occ_rows + first, (int) (i - first), pid, ts);
+			/* UP@r first: the TIFU vector compacts pid in place */
+			(void) seg_reco_upcf_recent_share(pid, ts, n, up.baskets, times, x.upop + base);
 			nd = seg_reco_tifu_vector(pid, ts, n, &p, times, pid, x.val + base, &nbask);
+			x.pa[c] = pow((double) nd, up.alpha);
+			x.pb[c] = pow((double) nd, 1.0 - up.alpha);
 			x.sq[c] = 0;
 			for (r = 0; r < nd; r++)
 			{
@@ -939,15 +1199,16 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 	/* the neighbours, and the mean vector of each customer's, its best NB_KEEP products stored */
 	cand = nb_candidates(&x, max_cand, &n_cand);
 	k = (int) Min(p.neighbours, n_cand - 1);
+	uk = (int) Min(up.neighbours, n_cand - 1);
 	seg_reco_progress_step(progress, "neighbours", x.n_cust, "customers", NULL);
 	del_values[0] = CStringGetTextDatum(model);
 	if (SPI_execute_with_args("DELETE FROM seg_reco.nextbasket_neighbours n"
 							  " WHERE n.model OPERATOR(pg_catalog.=) $1",
 							  1, del_types, del_values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "deleting the old next-basket neighbours failed");
-	nb_store_init(&st, model, x.n_prod);
+	nb_store_init(&st, model, x.n_prod, up.locality);
 	if (k > 0)
-		nb_neighbours(&x, cand, n_cand, k, &st);
+		nb_neighbours(&x, cand, n_cand, k, uk, &st);
 	SPI_freeplan(st.one);
 	SPI_freeplan(st.batch);
 	MemoryContextSwitchTo(old);
@@ -1153,5 +1414,26 @@ seg_reco_nb_explain(const char *model, int64 customer_id, int64 product_id, doub
 	for (i = 0; i < nd; i++)
 		if (vpid[i] == product_id)
 			*own_part = p.alpha * vw[i];
+	return true;
+}
+
+/*
+ * The stored UP-CF@r score of one product for one customer (relative to
+ * the customer's best), 0 when not stored; false when the model has no
+ * build.  SPI connected.
+ */
+bool
+seg_reco_nb_upcf_score(const char *model, int64 customer_id, int64 product_id, double *score)
+{
+	NbParams	p;
+	NbInput		in;
+	int			i;
+
+	*score = 0;
+	if (!seg_reco_nb_fetch(model, customer_id, &p, &in))
+		return false;
+	for (i = 0; i < in.upcf_n; i++)
+		if (in.upcf_pid[i] == product_id)
+			*score = in.upcf_score[i];
 	return true;
 }

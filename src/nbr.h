@@ -29,13 +29,33 @@ typedef struct NbParams
 	double		alpha;			/* weight of the customer's own vector */
 } NbParams;
 
-/* what the blend gets for one customer (params NULL: the source does not apply) */
+/*
+ * The parameters of the UP-CF@r part of a build (Faggioli, Polato and
+ * Aiolli, UMAP 2020), kept in the model's row too (model -> 'nextbasket'
+ * -> upcf_*)
+ */
+typedef struct UpcfParams
+{
+	int			baskets;		/* r: the last r baskets of a neighbour (0: all) */
+	double		alpha;			/* asymmetry of the cosine, in [0, 1] */
+	double		locality;		/* q: the similarity raised to this power */
+	int			neighbours;		/* k */
+} UpcfParams;
+
+/*
+ * What the blend gets for one customer (params NULL: the source does not
+ * apply).  upcf: the stored UP-CF@r scores of the products new to the
+ * customer at the build (upcf_n 0 without them).
+ */
 typedef struct NbInput
 {
 	const NbParams *params;
 	int			n;				/* the neighbours' products */
 	const int64 *pid;			/* ascending */
 	const float *score;			/* the neighbours' mean vector */
+	int			upcf_n;			/* the UP-CF@r products */
+	const int64 *upcf_pid;		/* ascending */
+	const float *upcf_score;	/* relative to the customer's best (1) */
 } NbInput;
 
 /*
@@ -60,6 +80,19 @@ extern bool seg_reco_nb_fetch(const char *model, int64 customer_id, NbParams *p,
  * current memory context (recommend_all's walk over the stored rows)
  */
 extern void seg_reco_nb_arrays(Datum pids, Datum scores, NbInput *in);
+
+/* in's UP-CF@r part := the arrays (upcf_product_ids, upcf_scores) of a stored row, copied */
+extern void seg_reco_nb_upcf_arrays(Datum pids, Datum scores, NbInput *in);
+
+/*
+ * UP@r, the recent popularity of UP-CF@r, of one customer's occasions
+ * (pid[0..n-1], ts[0..n-1], sorted by product then time, one per product
+ * and basket): out[r] for the r-th distinct product, the share of the
+ * customer's last r baskets (all when baskets is 0) that held it.
+ * times: room for n doubles.  Returns the distinct products.
+ */
+extern int	seg_reco_upcf_recent_share(const int64 *pid, const double *ts, int n, int baskets,
+									   double *times, double *out);
 
 /*
  * The neighbours' part of one customer of model, the parameters p read
@@ -89,5 +122,13 @@ extern bool seg_reco_nb_params(const char *model, NbParams *p);
  */
 extern bool seg_reco_nb_explain(const char *model, int64 customer_id, int64 product_id, double end,
 								double *own_part, double *nbr_part, int *n_occ, double *cycle_days);
+
+/*
+ * The stored UP-CF@r score of one product for one customer (relative to
+ * the customer's best, 1), 0 when not stored; false without a build.
+ * SPI connected.
+ */
+extern bool seg_reco_nb_upcf_score(const char *model, int64 customer_id, int64 product_id,
+								   double *score);
 
 #endif							/* SEG_RECO_NBR_H */

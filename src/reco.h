@@ -29,6 +29,7 @@ enum
 	SRC_POP,
 	SRC_BA,
 	SRC_NB,
+	SRC_UPCF,					/* UP-CF@r's neighbours, products new to the customer (nbr.c) */
 	N_SRC
 };
 

@@ -11,7 +11,9 @@
  * recalculate_user),
  * content (cosine of the customer's TF-IDF profile, tfidf.h), popularity
  * (share of the model's training customers) and buy_again (the customer's
- * repeat cycle per product, as seg_reco.buy_again_scores).  Each source is
+ * repeat cycle per product, as seg_reco.buy_again_scores); since 0.2.0 also
+ * nextbasket (TIFU-KNN, nbr.c) and upcf (UP-CF@r's neighbours: the stored
+ * scores of the products new to the customer, nbr.c).  Each source is
  * normalised over the products the call may return (als min-max, the
  * others divided by their best) and weighted; als and buy_again are scaled
  * by h / (h + history_prior), h = the customer's receipts, so thin
@@ -47,7 +49,7 @@
 #include "reco.h"
 #include "tfidf.h"
 
-static const char *const src_name[N_SRC] = {"als", "content", "popularity", "buy_again", "nextbasket"};
+static const char *const src_name[N_SRC] = {"als", "content", "popularity", "buy_again", "nextbasket", "upcf"};
 
 /*
  * Default weights (as the setting hybrid_weights ships), chosen on the
@@ -58,11 +60,13 @@ static const char *const src_name[N_SRC] = {"als", "content", "popularity", "buy
  * baskets and ALS breaks ties; for products new to the customer ALS leads,
  * with a touch of next basket, unscaled by the history (history_prior 0;
  * chosen again on both windows with the demo data's demographic tastes,
- * bench/weights_grid.sql: content lowered every set on the demo data).
- * Order: als, content, popularity, buy_again, nextbasket.
+ * bench/weights_grid.sql: content lowered every set on the demo data),
+ * and UP-CF@r's neighbours (upcf) at 0.1, the weight that raised both
+ * validation windows (README, issue 13).
+ * Order: als, content, popularity, buy_again, nextbasket, upcf.
  */
-static const double default_weights[N_SRC] = {0.1, 0.0, 0.0, 1.0, 0.5};
-static const double default_weights_new[N_SRC] = {1.0, 0.0, 0.0, 0.0, 0.05};
+static const double default_weights[N_SRC] = {0.1, 0.0, 0.0, 1.0, 0.5, 0.0};
+static const double default_weights_new[N_SRC] = {1.0, 0.0, 0.0, 0.0, 0.05, 0.1};
 #define DEFAULT_HISTORY_PRIOR 2.0
 #define DEFAULT_HISTORY_PRIOR_NEW 0.0
 #define CONTENT_HALF_LIFE_DAYS 90.0
@@ -109,7 +113,7 @@ apply_weights(Jsonb *jb, HybridWeights *hw, const char *what, bool notice)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown weight \"%s\" in %s", key, what),
-						 errhint("Use als, content, popularity, buy_again, nextbasket and history_prior.")));
+						 errhint("Use als, content, popularity, buy_again, nextbasket, upcf and history_prior.")));
 			if (v.type != jbvNumeric)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -141,7 +145,7 @@ apply_weights(Jsonb *jb, HybridWeights *hw, const char *what, bool notice)
 			ereport(NOTICE,
 					(errmsg("%s leaves out %s: weighed 0", what, missing.data),
 					 errdetail("A source a weights object leaves out weighs 0."),
-					 errhint("Name every source (als, content, popularity, buy_again, nextbasket) to silence this.")));
+					 errhint("Name every source (als, content, popularity, buy_again, nextbasket, upcf) to silence this.")));
 		pfree(missing.data);
 	}
 }
@@ -204,7 +208,7 @@ seg_reco_resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw, b
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("all weights are zero"),
-				 errhint("Give at least one of als, content, popularity, buy_again, nextbasket a positive weight.")));
+				 errhint("Give at least one of als, content, popularity, buy_again, nextbasket, upcf a positive weight.")));
 }
 
 /*
@@ -673,6 +677,39 @@ blend_nextbasket(double *v, const Universe *u, const Occasions *o, const NbInput
 }
 
 /*
+ * UP-CF@r's neighbours into v: the stored scores of the products new to
+ * the customer at the build, the customer's products since left out
+ * (occasions: a source of new products, whether or not re-buys are
+ * allowed), divided by the largest over the allowed products.
+ */
+/* task-safe: see threads.h */
+static void
+blend_upcf(double *v, const Universe *u, const Occasions *o, const NbInput *nb, const bool *allowed)
+{
+	int			i;
+
+	memset(v, 0, sizeof(double) * u->n);
+	for (i = 0; i < nb->upcf_n; i++)
+	{
+		int			ju = universe_index(u, nb->upcf_pid[i]);
+
+		if (ju >= 0)
+			v[ju] = (double) nb->upcf_score[i];
+	}
+	for (i = 0; i < o->n; i++)
+	{
+		int			ju;
+
+		if (i > 0 && o->pid[i] == o->pid[i - 1])
+			continue;
+		ju = universe_index(u, o->pid[i]);
+		if (ju >= 0)
+			v[ju] = 0;
+	}
+	normalise(v, v, allowed, u->n, false);
+}
+
+/*
  * score[j] := the sum over the na sources of w[s] x v[s][j], in order from
  * +0 (each value the same sum as the plain loops over the sources), plus
  * boost[j] when boost; 0 where not allowed.  One pass.
@@ -780,7 +817,7 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 {
 	double		conf = 1.0,
 				total = 0;
-	bool		has[N_SRC] = {false, false, true, false, false};
+	bool		has[N_SRC] = {false, false, true, false, false, false};
 	int			s,
 				j,
 				n_allowed = count_allowed(allowed, u->n),
@@ -871,6 +908,12 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 		if (receipts < 0)
 			receipts = baskets;
 		has[SRC_NB] = true;
+	}
+	/* UP-CF@r's neighbours: the stored scores of the products new to the customer */
+	if (use_history && nb != NULL && nb->params != NULL && hw->w[SRC_UPCF] > 0 && nb->upcf_n > 0)
+	{
+		blend_upcf(b->norm[SRC_UPCF], u, o, nb, allowed);
+		has[SRC_UPCF] = true;
 	}
 	/* ALS and buy-again weigh by the customer's receipts h: h / (h + history_prior) */
 	if (use_history)

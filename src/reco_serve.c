@@ -997,7 +997,8 @@ seg_reco_recommend_for(PG_FUNCTION_ARGS)
 									hidx, hbought, hn, &o);
 	nbi.params = NULL;
 	nbi.n = 0;
-	if (use_history && hw.w[SRC_NB] > 0 && has_nb)
+	nbi.upcf_n = 0;
+	if (use_history && (hw.w[SRC_NB] > 0 || hw.w[SRC_UPCF] > 0) && has_nb)
 		seg_reco_nb_fetch_neighbours(model, customer_id, &nbp, &nbi);
 
 	/*
@@ -1158,6 +1159,7 @@ seg_reco_why_recommended(PG_FUNCTION_ARGS)
 	bool		nb_has;
 	double		own_part,
 				nbr_part,
+				upcf_part = 0,
 				cycle;
 	int			n_occ,
 				row = 0;
@@ -1190,6 +1192,9 @@ seg_reco_why_recommended(PG_FUNCTION_ARGS)
 	nb_has = with_rules &&
 		seg_reco_nb_explain(model, customer_id, product_id, end,
 							&own_part, &nbr_part, &n_occ, &cycle);
+	/* UP-CF@r's neighbours speak for products new to the customer only */
+	if (nb_has && n_occ == 0)
+		(void) seg_reco_nb_upcf_score(model, customer_id, product_id, &upcf_part);
 	target = seg_reco_als_product_index(m, product_id);
 	hn = customer_history(m, customer_id, &hidx, &hw, &hbought);
 	if (target >= 0 && hn > 0)
@@ -1243,6 +1248,18 @@ seg_reco_why_recommended(PG_FUNCTION_ARGS)
 		values[2] = Int32GetDatum(++row);
 		values[3] = BoolGetDatum(false);
 		values[4] = CStringGetTextDatum("customers with baskets like yours buy this");
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	if (nb_has && upcf_part > 0)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {true, false, false, false, false};
+
+		values[0] = (Datum) 0;
+		values[1] = Float8GetDatum(upcf_part);
+		values[2] = Int32GetDatum(++row);
+		values[3] = BoolGetDatum(false);
+		values[4] = CStringGetTextDatum("customers with baskets like yours buy this lately");
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	for (i = 0; i < n; i++)
@@ -1921,6 +1938,7 @@ ra_locate_nb(RaJob *job, const int64 *ids, int nsb, RaNb *nb, NbInput *nbin)
 
 		nbin[slot].params = nb->params;
 		nbin[slot].n = 0;
+		nbin[slot].upcf_n = 0;
 		off[slot] = used;
 		if (nb->params == NULL)
 			continue;
@@ -1947,9 +1965,13 @@ ra_locate_nb(RaJob *job, const int64 *ids, int nsb, RaNb *nb, NbInput *nbin)
 		if (nb->pos < nb->n && ra_nb_cust(nb, &isnull) == id)
 		{
 			bool		n1,
-						n2;
+						n2,
+						n3,
+						n4;
 			Datum		d1 = SPI_getbinval(nb->tt->vals[nb->pos], nb->tt->tupdesc, 2, &n1),
-						d2 = SPI_getbinval(nb->tt->vals[nb->pos], nb->tt->tupdesc, 3, &n2);
+						d2 = SPI_getbinval(nb->tt->vals[nb->pos], nb->tt->tupdesc, 3, &n2),
+						d3 = SPI_getbinval(nb->tt->vals[nb->pos], nb->tt->tupdesc, 4, &n3),
+						d4 = SPI_getbinval(nb->tt->vals[nb->pos], nb->tt->tupdesc, 5, &n4);
 
 			if (!n1 && !n2)
 			{
@@ -1957,17 +1979,26 @@ ra_locate_nb(RaJob *job, const int64 *ids, int nsb, RaNb *nb, NbInput *nbin)
 				MemoryContext old = MemoryContextSwitchTo(nb->tmp);
 
 				seg_reco_nb_arrays(d1, d2, &in);
+				if (!n3 && !n4)
+					seg_reco_nb_upcf_arrays(d3, d4, &in);
 				MemoryContextSwitchTo(old);
-				if (used + in.n > job->nb_cap)
+				/* the slot's arrays: the TIFU-KNN part, then UP-CF@r's */
+				if (used + in.n + in.upcf_n > job->nb_cap)
 				{
-					job->nb_cap = Max(used + in.n, job->nb_cap * 2);
+					job->nb_cap = Max(used + in.n + in.upcf_n, job->nb_cap * 2);
 					job->nb_pid = repalloc_huge(job->nb_pid, sizeof(int64) * job->nb_cap);
 					job->nb_score = repalloc_huge(job->nb_score, sizeof(float) * job->nb_cap);
 				}
 				memcpy(job->nb_pid + used, in.pid, sizeof(int64) * in.n);
 				memcpy(job->nb_score + used, in.score, sizeof(float) * in.n);
+				if (in.upcf_n > 0)
+				{
+					memcpy(job->nb_pid + used + in.n, in.upcf_pid, sizeof(int64) * in.upcf_n);
+					memcpy(job->nb_score + used + in.n, in.upcf_score, sizeof(float) * in.upcf_n);
+				}
 				nbin[slot].n = in.n;
-				used += in.n;
+				nbin[slot].upcf_n = in.upcf_n;
+				used += in.n + in.upcf_n;
 				MemoryContextReset(nb->tmp);
 			}
 			nb->pos++;
@@ -1977,6 +2008,8 @@ ra_locate_nb(RaJob *job, const int64 *ids, int nsb, RaNb *nb, NbInput *nbin)
 	{
 		nbin[slot].pid = job->nb_pid + off[slot];
 		nbin[slot].score = job->nb_score + off[slot];
+		nbin[slot].upcf_pid = nbin[slot].pid + nbin[slot].n;
+		nbin[slot].upcf_score = nbin[slot].score + nbin[slot].n;
 	}
 	pfree(off);
 }
@@ -2185,9 +2218,9 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 		 * without the pass over the transactions.
 		 */
 		if (hw.w[SRC_CONTENT] > 0 || (include_purchased && hw.w[SRC_BA] > 0) ||
-			hw.w[SRC_NB] > 0 || hw.history_prior > 0 || !include_purchased)
+			hw.w[SRC_NB] > 0 || hw.w[SRC_UPCF] > 0 || hw.history_prior > 0 || !include_purchased)
 			occ.stream = seg_reco_occ_open(only, end);
-		if (hw.w[SRC_NB] > 0 && seg_reco_nb_params(model, &nbp))
+		if ((hw.w[SRC_NB] > 0 || hw.w[SRC_UPCF] > 0) && seg_reco_nb_params(model, &nbp))
 		{
 			Oid			t[1] = {TEXTOID};
 			Datum		v[1];
@@ -2196,7 +2229,8 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 			nb.tmp = AllocSetContextCreate(work, "seg_reco recommend_all nextbasket row", ALLOCSET_SMALL_SIZES);
 			v[0] = CStringGetTextDatum(model);
 			nb.portal = SPI_cursor_open_with_args(NULL,
-												  "SELECT n.customer_id, n.product_ids, n.scores"
+												  "SELECT n.customer_id, n.product_ids, n.scores,"
+												  " n.upcf_product_ids, n.upcf_scores"
 												  " FROM seg_reco.nextbasket_neighbours n"
 												  " WHERE n.model OPERATOR(pg_catalog.=) $1 ORDER BY n.customer_id",
 												  1, t, v, NULL, true, 0);
@@ -2234,7 +2268,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	 */
 	job.als_only = include_purchased && hw.w[SRC_ALS] > 0 &&
 		hw.w[SRC_CONTENT] == 0 && hw.w[SRC_POP] == 0 && hw.w[SRC_BA] == 0 &&
-		hw.w[SRC_NB] == 0 &&
+		hw.w[SRC_NB] == 0 && hw.w[SRC_UPCF] == 0 &&
 		seg_reco_select_pool_size(u, topn, only_active, max_per_cat, diversity) <= 256 &&
 		seg_reco_select_pool_size(u, topn, only_active, max_per_cat, diversity) < m->n_products;
 	job.panels = job.als_only ? NULL : seg_reco_score_panels(m->yf, m->n_products, m->d);

@@ -53,7 +53,7 @@
  *   nbr.c: nb_heap_task*, nb_product_task*, nb_cmp_double,
  *       seg_reco_tifu_vector, tifu_occasion_weights
  *   reco.h: universe_index
- *   reco_blend.c: allowed_minmax, blend_buy_again, blend_nextbasket, blend_sum,
+ *   reco_blend.c: allowed_minmax, blend_buy_again, blend_nextbasket, blend_sum, blend_upcf,
  *       buy_again_one, cmp_double, count_allowed, count_receipts, normalise,
  *       scale_allowed, seg_reco_blend_als_pool, seg_reco_blend_customer,
  *       seg_reco_row_contributions, sort_double (lib/sort_template.h),

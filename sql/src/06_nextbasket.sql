@@ -16,34 +16,50 @@
 -- it always matches the model's data and as_of.  recommend_for and
 -- recommend_all compute the customer's own vector from their purchases as
 -- of the call and blend it in as the source "nextbasket".
+-- The same build stores UP-CF@r (Faggioli et al., UMAP 2020) for products
+-- new to each customer: the upcf_neighbours customers most similar by the
+-- asymmetric cosine of the products each ever bought, |I_u & I_v| /
+-- (|I_u|^upcf_alpha |I_v|^(1 - upcf_alpha)), each weighing its similarity
+-- raised to upcf_locality times the share of its last upcf_baskets baskets
+-- (0: all) holding the product; the customer's own products left out, the
+-- scores divided by the customer's best, the best 100 kept.  The blend's
+-- source "upcf" (weight 0.1 for new products by default).
 
 CREATE TABLE seg_reco.nextbasket_neighbours (
     model       text NOT NULL REFERENCES seg_reco.models (name) ON DELETE CASCADE ON UPDATE CASCADE,
     customer_id bigint NOT NULL,
     product_ids bigint[] NOT NULL,
     scores      float4[] NOT NULL,
+    upcf_product_ids bigint[],
+    upcf_scores float4[],
     PRIMARY KEY (model, customer_id)
 );
-COMMENT ON TABLE seg_reco.nextbasket_neighbours IS 'per als model and customer, the best products of the mean TIFU-KNN vector of the customer''s nearest customers (product_ids ascending, scores alike), written by seg_reco.nextbasket_build';
+COMMENT ON TABLE seg_reco.nextbasket_neighbours IS 'per als model and customer, the best products of the mean TIFU-KNN vector of the customer''s nearest customers (product_ids ascending, scores alike), and the best UP-CF@r scores of the products new to the customer (upcf_product_ids ascending, upcf_scores alike, divided by the customer''s best), written by seg_reco.nextbasket_build';
 SELECT pg_catalog.pg_extension_config_dump('seg_reco.nextbasket_neighbours', '');
 
 CREATE FUNCTION seg_reco._nextbasket_build(model text, as_of timestamptz, group_size integer,
                                            within_decay float8, group_decay float8,
                                            neighbours integer, alpha float8,
-                                           candidates integer DEFAULT 10000)
+                                           candidates integer DEFAULT 10000,
+                                           upcf_baskets integer DEFAULT 10,
+                                           upcf_alpha float8 DEFAULT 0.5,
+                                           upcf_locality float8 DEFAULT 2,
+                                           upcf_neighbours integer DEFAULT 100)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'seg_reco_nextbasket_build'
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer) IS 'internal: computes every customer''s TIFU-KNN vector from the purchases before as_of, finds each one''s nearest customers (among a sample of candidates of them) and stores the neighbours'' mean vector; returns the customers stored';
-REVOKE EXECUTE ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer) FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer, integer, float8, float8, integer) IS 'internal: computes every customer''s TIFU-KNN vector from the purchases before as_of, finds each one''s nearest customers (among a sample of candidates of them) and stores the neighbours'' mean vector, and the UP-CF@r scores of the products new to each customer; returns the customers stored';
+REVOKE EXECUTE ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer, integer, float8, float8, integer) FROM PUBLIC;
 
 -- nextbasket_build(model): (re)builds the next-basket neighbours of an als
 -- model on the default source from the settings nextbasket_group_size,
 -- nextbasket_within_decay, nextbasket_group_decay, nextbasket_neighbours,
--- nextbasket_alpha and nextbasket_candidates (or those of params, a JSON
--- object with keys group_size, within_decay, group_decay, neighbours,
--- alpha, candidates), with the model's as_of.  Returns the parameters, the customers and the seconds.
+-- nextbasket_alpha, nextbasket_candidates and UP-CF@r's nextbasket_upcf_baskets,
+-- nextbasket_upcf_alpha, nextbasket_upcf_locality, nextbasket_upcf_neighbours
+-- (or those of params, a JSON object with keys group_size, within_decay,
+-- group_decay, neighbours, alpha, candidates, upcf_baskets, upcf_alpha,
+-- upcf_locality, upcf_neighbours), with the model's as_of.  Returns the parameters, the customers and the seconds.
 CREATE FUNCTION seg_reco.nextbasket_build(model text DEFAULT 'default', params jsonb DEFAULT '{}')
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -68,10 +84,11 @@ BEGIN
                   HINT = 'For example ''{"neighbours": 100, "alpha": 0.7}''.';
     END IF;
     FOR v_key IN SELECT jsonb_object_keys(params) LOOP
-        IF v_key NOT IN ('group_size', 'within_decay', 'group_decay', 'neighbours', 'alpha', 'candidates') THEN
+        IF v_key NOT IN ('group_size', 'within_decay', 'group_decay', 'neighbours', 'alpha', 'candidates',
+                         'upcf_baskets', 'upcf_alpha', 'upcf_locality', 'upcf_neighbours') THEN
             RAISE EXCEPTION 'unknown nextbasket parameter "%"', v_key
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Use group_size, within_decay, group_decay, neighbours, alpha, candidates.';
+                      HINT = 'Use group_size, within_decay, group_decay, neighbours, alpha, candidates, upcf_baskets, upcf_alpha, upcf_locality, upcf_neighbours.';
         END IF;
         IF jsonb_typeof(params -> v_key) <> 'number' THEN
             RAISE EXCEPTION 'nextbasket parameter "%" must be a number', v_key
@@ -103,16 +120,27 @@ BEGIN
         'group_decay', coalesce(params -> 'group_decay', seg_reco.setting('nextbasket_group_decay')),
         'neighbours', coalesce(params -> 'neighbours', seg_reco.setting('nextbasket_neighbours')),
         'alpha', coalesce(params -> 'alpha', seg_reco.setting('nextbasket_alpha')),
-        'candidates', coalesce(params -> 'candidates', seg_reco.setting('nextbasket_candidates')));
-    IF jsonb_typeof(v_p -> 'candidates') IS DISTINCT FROM 'number' THEN
-        RAISE EXCEPTION 'setting nextbasket_candidates must be a number, got %', v_p -> 'candidates'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'UPDATE seg_reco.settings SET value = ''10000'' WHERE key = ''nextbasket_candidates'';';
-    END IF;
+        'candidates', coalesce(params -> 'candidates', seg_reco.setting('nextbasket_candidates')),
+        'upcf_baskets', coalesce(params -> 'upcf_baskets', seg_reco.setting('nextbasket_upcf_baskets')),
+        'upcf_alpha', coalesce(params -> 'upcf_alpha', seg_reco.setting('nextbasket_upcf_alpha')),
+        'upcf_locality', coalesce(params -> 'upcf_locality', seg_reco.setting('nextbasket_upcf_locality')),
+        'upcf_neighbours', coalesce(params -> 'upcf_neighbours', seg_reco.setting('nextbasket_upcf_neighbours')));
+    FOR v_key IN SELECT k FROM unnest(ARRAY['candidates', 'upcf_baskets', 'upcf_alpha', 'upcf_locality',
+                                            'upcf_neighbours']) k LOOP
+        IF jsonb_typeof(v_p -> v_key) IS DISTINCT FROM 'number' THEN
+            RAISE EXCEPTION 'setting nextbasket_% must be a number, got %', v_key, v_p -> v_key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = format('UPDATE seg_reco.settings SET value = %L WHERE key = %L;',
+                                    (SELECT d.value #>> '{}' FROM seg_reco.setting_defaults d
+                                      WHERE d.key = 'nextbasket_' || v_key), 'nextbasket_' || v_key);
+        END IF;
+    END LOOP;
     v_n := seg_reco._nextbasket_build(model, v_as_of, (v_p ->> 'group_size')::integer,
                                       (v_p ->> 'within_decay')::float8, (v_p ->> 'group_decay')::float8,
                                       (v_p ->> 'neighbours')::integer, (v_p ->> 'alpha')::float8,
-                                      (v_p ->> 'candidates')::integer);
+                                      (v_p ->> 'candidates')::integer, (v_p ->> 'upcf_baskets')::integer,
+                                      (v_p ->> 'upcf_alpha')::float8, (v_p ->> 'upcf_locality')::float8,
+                                      (v_p ->> 'upcf_neighbours')::integer);
     v_p := v_p || jsonb_build_object('customers', v_n,
                                      'seconds', round(extract(epoch FROM clock_timestamp() - v_t0)::numeric, 3));
     UPDATE seg_reco.models m SET model = m.model || jsonb_build_object('nextbasket', v_p)

@@ -25,7 +25,7 @@ INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
     ('als_regularization', '0.01', 'ALS regularization in refresh()'),
     ('als_alpha', '1.0', 'ALS confidence scale in refresh(): confidence = 1 + alpha * weight'),
     ('recommendations_per_customer', '10', 'length of each customer''s list in seg_reco.recommendations'),
-    ('hybrid_weights', '{"rebuy": {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5}, "new": {"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "history_prior": 0}}', 'default weights of the hybrid blend (recommend_for, recommend_all, the recommendations view): "rebuy" with re-buys, "new" for products new to the customer; shipped values chosen on the validation windows of the demo data and UCI Online Retail, seg_reco.tune_weights() chooses them on yours'),
+    ('hybrid_weights', '{"rebuy": {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5, "upcf": 0}, "new": {"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "upcf": 0.1, "history_prior": 0}}', 'default weights of the hybrid blend (recommend_for, recommend_all, the recommendations view): "rebuy" with re-buys, "new" for products new to the customer; shipped values chosen on the validation windows of the demo data and UCI Online Retail, seg_reco.tune_weights() chooses them on yours'),
     ('recommendations_diversity', '0', 'MMR diversity (0..1) of the lists in seg_reco.recommendations (0: the plain blend already meets the coverage and diversity targets on the demo data; 0.3 raises intra-list diversity from 0.90 to 0.96 for about 1% of NDCG)'),
     ('recommendations_max_per_category', 'null', 'at most this many products of one category per list in seg_reco.recommendations (null = no cap)'),
     ('recommendations_lock_timeout_ms', '100', 'longest wait (ms) of each of refresh()''s attempts (at most 5, 1 s apart) to lock the idle recommendations slot for TRUNCATE; readers of seg_reco.recommendations that arrive meanwhile wait at most this long; 0 = never TRUNCATE: the slot is emptied with DELETE in the refresh transaction (say, when hot standbys serve the view)'),
@@ -35,6 +35,10 @@ INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
     ('nextbasket_neighbours', '50', 'TIFU-KNN: nearest customers whose mean vector is blended in'),
     ('nextbasket_alpha', '0.5', 'TIFU-KNN: weight of the customer''s own vector (1 - alpha: the neighbours'')'),
     ('nextbasket_candidates', '10000', 'TIFU-KNN: past this many customers, the nearest are searched among a sample of this many (chosen by a hash of the id); the build''s time grows with customers x candidates'),
+    ('nextbasket_upcf_baskets', '10', 'UP-CF@r (built with the next-basket model): a neighbour''s popularity is the share of its last this many baskets holding the product (0: all its baskets)'),
+    ('nextbasket_upcf_alpha', '0.5', 'UP-CF@r: asymmetry of the cosine between two customers'' products ever bought, |I_u & I_v| / (|I_u|^alpha |I_v|^(1 - alpha)), in [0, 1]'),
+    ('nextbasket_upcf_locality', '2', 'UP-CF@r: the similarity is raised to this power (q), in (0, 50]'),
+    ('nextbasket_upcf_neighbours', '100', 'UP-CF@r: the most similar customers whose recent baskets are summed (k)'),
     ('refresh_mode', '"auto"', 'what CALL seg_reco.refresh() runs: "auto" (incremental, with a full run when one is needed or the last is full_retrain_days old), "incremental" (full only when needed) or "full" (always)'),
     ('full_retrain_days', '7', 'in refresh_mode "auto", a full run (every model retrained) when the last full run is at least this many days old (0: every run is full)');
 

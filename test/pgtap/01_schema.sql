@@ -50,7 +50,7 @@ SELECT volatility_is('seg_reco', 'cluster_feature_vector', ARRAY['seg_reco.custo
 SELECT ok(NOT has_function_privilege('public', 'seg_reco.refresh_clusters()', 'EXECUTE')
           AND NOT has_function_privilege('public', 'seg_reco.refresh_value()', 'EXECUTE'),
           'pipeline steps are not executable by PUBLIC');
-SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 35, '35 pipeline settings');
+SELECT is((SELECT count(*)::int FROM seg_reco.setting_defaults), 39, '39 pipeline settings');
 SELECT throws_ok('SELECT seg_reco.setting(''no_such_setting'')', '42704', NULL, 'unknown setting is an error');
 SELECT throws_ok('INSERT INTO seg_reco.settings VALUES (''no_such_setting'', ''1'')', '23503', NULL,
                  'only known settings can be overridden');
