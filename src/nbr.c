@@ -411,10 +411,12 @@ typedef struct NbBlockJob
 	const int32 *lfirst;
 	const int32 *lb;
 	const double *lw;
-	double	   *score;			/* nb x n_cand: minus the squared distance, or the similarity */
+	double	   *score;			/* nb x n_cand: minus the squared distance (TIFU-KNN) */
+	double	   *score2;			/* nb x n_cand: the asymmetric cosine (UP-CF@r), when both */
 	double	   *acc;			/* nb per worker */
+	double	   *acc2;			/* nb per worker: the products in common (both) */
 	int			chunk;			/* candidates per task of the product */
-	bool		binary;			/* UP-CF@r: every weight 1, score the asymmetric cosine */
+	bool		both;			/* also UP-CF@r's similarity, in the same pass */
 	int			k;
 	int32	   *nbr;			/* nb x k: the neighbours found (candidate positions, then customers) */
 	double	   *nbs;			/* nb x k: their scores */
@@ -427,7 +429,10 @@ typedef struct NbBlockJob
  * gets the same terms in the same order as a dense product (the products
  * a customer did not buy add exact zeros), so the distances are those of
  * the dense product to the last bit, for about the density of the
- * vectors (1-5%) of its multiply-adds.
+ * vectors (1-5%) of its multiply-adds.  With both, the same walk over the
+ * lists also counts the products in common (UP-CF@r's binary dot product,
+ * exact): the walk, not the adds, is the cost, so the second search
+ * comes almost free.
  */
 /* task-safe: see threads.h */
 static void
@@ -436,6 +441,7 @@ nb_product_task(void *arg, int64 task, int worker)
 	NbBlockJob *j = (NbBlockJob *) arg;
 	const NbMatrix *x = j->x;
 	double	   *acc = j->acc + (Size) worker * j->nb;
+	double	   *acc2 = j->both ? j->acc2 + (Size) worker * j->nb : NULL;
 	int			c0 = (int) task * j->chunk,
 				c1 = Min(c0 + j->chunk, j->n_cand),
 				c;
@@ -449,22 +455,39 @@ nb_product_task(void *arg, int64 task, int worker)
 
 		for (b = 0; b < nb; b++)
 			acc[b] = 0;
-		for (e = x->row[v]; e < x->row[v + 1]; e++)
+		if (j->both)
 		{
-			int32		pcol = x->col[e],
-						i,
-						i1 = j->lfirst[pcol + 1];
-			double		w = j->binary ? 1.0 : x->val[e];
+			for (b = 0; b < nb; b++)
+				acc2[b] = 0;
+			for (e = x->row[v]; e < x->row[v + 1]; e++)
+			{
+				int32		pcol = x->col[e],
+							i,
+							i1 = j->lfirst[pcol + 1];
+				double		w = x->val[e];
 
-			for (i = j->lfirst[pcol]; i < i1; i++)
-				acc[j->lb[i]] += w * j->lw[i];
+				for (i = j->lfirst[pcol]; i < i1; i++)
+				{
+					acc[j->lb[i]] += w * j->lw[i];
+					acc2[j->lb[i]] += 1.0;
+				}
+			}
+			for (b = 0; b < nb; b++)
+				j->score2[(Size) b * j->n_cand + c] = acc2[b] / (x->pa[j->b0 + b] * x->pb[v]);
 		}
-		if (j->binary)
-			for (b = 0; b < nb; b++)
-				j->score[(Size) b * j->n_cand + c] = acc[b] / (x->pa[j->b0 + b] * x->pb[v]);
 		else
-			for (b = 0; b < nb; b++)
-				j->score[(Size) b * j->n_cand + c] = -(x->sq[j->b0 + b] + x->sq[v] - 2.0 * acc[b]);
+			for (e = x->row[v]; e < x->row[v + 1]; e++)
+			{
+				int32		pcol = x->col[e],
+							i,
+							i1 = j->lfirst[pcol + 1];
+				double		w = x->val[e];
+
+				for (i = j->lfirst[pcol]; i < i1; i++)
+					acc[j->lb[i]] += w * j->lw[i];
+			}
+		for (b = 0; b < nb; b++)
+			j->score[(Size) b * j->n_cand + c] = -(x->sq[j->b0 + b] + x->sq[v] - 2.0 * acc[b]);
 	}
 }
 
@@ -762,8 +785,8 @@ nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int uk, N
 	int			nw = seg_reco_parallel_workers(1024);
 	int32	   *lfirst = palloc(sizeof(int32) * (x->n_prod + 2));
 	int32	   *lb;
-	double	   *lw,
-			   *lw1;
+	double	   *lw;
+	double	   *score1;
 	int32	   *unbr,
 			   *tnbr;
 	double	   *usim;
@@ -774,17 +797,18 @@ nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int uk, N
 		maxnz = Max(maxnz, x->row[Min(b0 + block, x->n_cust)] - x->row[b0]);
 	lb = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * maxnz);
 	lw = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * maxnz);
-	lw1 = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * maxnz);
-	for (b0 = 0; b0 < maxnz; b0++)
-		lw1[b0] = 1.0;
 	job.x = x;
 	job.cand = cand;
 	job.n_cand = n_cand;
 	job.lfirst = lfirst;
 	job.lb = lb;
 	job.lw = lw;
-	job.score = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) block * n_cand);
+	score1 = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) block * n_cand);
+	job.score = score1;
+	job.both = uk > 0;
+	job.score2 = job.both ? MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) block * n_cand) : NULL;
 	job.acc = palloc(sizeof(double) * block * nw);
+	job.acc2 = job.both ? palloc(sizeof(double) * block * nw) : NULL;
 	job.chunk = Max(64, n_cand / 64);
 	tnbr = palloc(sizeof(int32) * (Size) block * k);
 	job.nbs = palloc(sizeof(double) * (Size) block * Max(k, uk));
@@ -814,23 +838,21 @@ nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int uk, N
 			}
 		job.b0 = b0;
 		job.nb = nb;
+		/* both searches' scores in one walk over the lists */
+		seg_reco_parallel_for((n_cand + job.chunk - 1) / job.chunk, nb_product_task, &job);
 		/* UP-CF@r's neighbours first (into unbr, usim; none when uk is 0), then TIFU-KNN's (job.nbr) */
 		if (uk > 0)
 		{
-			job.binary = true;
-			job.lw = lw1;
+			job.score = job.score2;
 			job.k = uk;
 			job.nbr = unbr;
-			seg_reco_parallel_for((n_cand + job.chunk - 1) / job.chunk, nb_product_task, &job);
 			seg_reco_parallel_for(nb, nb_heap_task, &job);
 			memcpy(usim, job.nbs, sizeof(double) * (Size) nb * uk);
+			job.score = score1;
 			CHECK_FOR_INTERRUPTS();
 		}
-		job.binary = false;
-		job.lw = lw;
 		job.k = k;
 		job.nbr = tnbr;
-		seg_reco_parallel_for((n_cand + job.chunk - 1) / job.chunk, nb_product_task, &job);
 		seg_reco_parallel_for(nb, nb_heap_task, &job);
 		for (b = 0; b < nb; b++)
 			nb_store_customer(st, x, b0 + b, job.nbr + (Size) b * k, k,
@@ -841,12 +863,16 @@ nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int uk, N
 	pfree(lfirst);
 	pfree(lb);
 	pfree(lw);
-	pfree(lw1);
 	pfree(unbr);
 	pfree(usim);
 	pfree(job.nbs);
-	pfree(job.score);
+	pfree(score1);
 	pfree(job.acc);
+	if (job.both)
+	{
+		pfree(job.score2);
+		pfree(job.acc2);
+	}
 	pfree(tnbr);
 }
 
