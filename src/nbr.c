@@ -455,37 +455,27 @@ nb_product_task(void *arg, int64 task, int worker)
 
 		for (b = 0; b < nb; b++)
 			acc[b] = 0;
-		if (j->both)
-		{
+		if (acc2)
 			for (b = 0; b < nb; b++)
 				acc2[b] = 0;
-			for (e = x->row[v]; e < x->row[v + 1]; e++)
-			{
-				int32		pcol = x->col[e],
-							i,
-							i1 = j->lfirst[pcol + 1];
-				double		w = x->val[e];
+		for (e = x->row[v]; e < x->row[v + 1]; e++)
+		{
+			int32		pcol = x->col[e],
+						i,
+						i0 = j->lfirst[pcol],
+						i1 = j->lfirst[pcol + 1];
+			double		w = x->val[e];
 
-				for (i = j->lfirst[pcol]; i < i1; i++)
-				{
-					acc[j->lb[i]] += w * j->lw[i];
+			for (i = i0; i < i1; i++)
+				acc[j->lb[i]] += w * j->lw[i];
+			/* the list just read, again from cache */
+			if (acc2)
+				for (i = i0; i < i1; i++)
 					acc2[j->lb[i]] += 1.0;
-				}
-			}
+		}
+		if (acc2)
 			for (b = 0; b < nb; b++)
 				j->score2[(Size) b * j->n_cand + c] = acc2[b] / (x->pa[j->b0 + b] * x->pb[v]);
-		}
-		else
-			for (e = x->row[v]; e < x->row[v + 1]; e++)
-			{
-				int32		pcol = x->col[e],
-							i,
-							i1 = j->lfirst[pcol + 1];
-				double		w = x->val[e];
-
-				for (i = j->lfirst[pcol]; i < i1; i++)
-					acc[j->lb[i]] += w * j->lw[i];
-			}
 		for (b = 0; b < nb; b++)
 			j->score[(Size) b * j->n_cand + c] = -(x->sq[j->b0 + b] + x->sq[v] - 2.0 * acc[b]);
 	}
