@@ -221,7 +221,14 @@ DROP TABLE report_winback;
 
 \echo
 \echo '== Last refresh (seg_reco.refresh_log) ===================================='
-SELECT step, row_count AS rows, duration_ms AS ms
+-- kind: full (every line read, every model trained) or incremental (the
+-- changed customers: their new lines merged, or recomputed from all lines)
+SELECT step, kind, row_count AS rows, duration_ms AS ms,
+       CASE WHEN step = 'customer_features' AND kind = 'incremental'
+            THEN format('%s customers merged (%s new lines read), %s recomputed from all lines',
+                        detail ->> 'customers_merged', detail ->> 'lines_merged', detail ->> 'customers_recomputed')
+            WHEN step = 'customer_features' THEN coalesce(detail ->> 'reason', '')
+       END AS what
   FROM seg_reco.refresh_log
  WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)
  ORDER BY started_at;

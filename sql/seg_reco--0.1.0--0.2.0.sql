@@ -4511,8 +4511,14 @@ REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_lines(date, bigint[], timest
 -- columns come from the one pass in C (_customer_state_lines: the same
 -- values, without the two spilling hash aggregations of the statement);
 -- the statement itself runs on Citus (where it is pushed down to the
--- workers) and for what the pass does not take.
-CREATE FUNCTION seg_reco._customer_state_update(as_of date, customer_ids bigint[] DEFAULT NULL)
+-- workers) and for what the pass does not take.  With after (beside
+-- customer_ids; an incremental refresh): each stored row merged with the
+-- customer's lines dated after after[i] (_customer_state_lines with after;
+-- the caller vouches that this is exact, see _customer_state_refresh);
+-- feature_not_supported from the merge reaches the caller, which then
+-- recomputes those customers from all their lines.
+CREATE FUNCTION seg_reco._customer_state_update(as_of date, customer_ids bigint[] DEFAULT NULL,
+                                                after timestamptz[] DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -4521,6 +4527,7 @@ DECLARE
     v_end timestamptz := (as_of + 1)::timestamptz;
     v_lines text := '';
     v_events text := '';
+    v_source text := 'seg_reco._customer_state_lines($1, $3)';
     v_rows bigint;
     v_customer bigint;
     v_receipt bigint;
@@ -4529,6 +4536,16 @@ BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'as_of must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    IF after IS NOT NULL THEN
+        -- a merge: the merged rows first (they are made from the stored
+        -- ones); what the pass does not take is the caller's to handle
+        IF customer_ids IS NULL THEN
+            RAISE EXCEPTION 'a merge needs customer_ids' USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        CREATE TEMP TABLE _seg_reco_state_merged ON COMMIT DROP AS
+        SELECT * FROM seg_reco._customer_state_lines(as_of, customer_ids, after);
+        v_source := 'pg_temp._seg_reco_state_merged';
+    END IF;
     IF customer_ids IS NULL THEN
         TRUNCATE seg_reco.customer_state;
     ELSE
@@ -4536,7 +4553,7 @@ BEGIN
         v_lines := ' AND t.customer_id = ANY ($3)';
         v_events := ' AND e.customer_id = ANY ($3)';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension x WHERE x.extname = 'citus') THEN
+    IF after IS NOT NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension x WHERE x.extname = 'citus') THEN
         BEGIN
             EXECUTE format($q$
             INSERT INTO seg_reco.customer_state
@@ -4557,8 +4574,8 @@ BEGIN
                    c.online_receipts, c.morning_receipts, c.own_brand_amount, c.organic_amount,
                    c.promo_amount, c.meat_fish_amount, c.fresh_amount, c.baby_amount,
                    coalesce(d.events, 0), coalesce(d.carts, 0), d.last_ts, d.next_ts, c.btyd_repeat_spend
-              FROM seg_reco._customer_state_lines($1, $3) c LEFT JOIN d ON d.cid = c.customer_id
-            $q$, v_events) USING as_of, v_end, customer_ids;
+              FROM %s c LEFT JOIN d ON d.cid = c.customer_id
+            $q$, v_events, v_source) USING as_of, v_end, customer_ids;
             GET DIAGNOSTICS v_rows = ROW_COUNT;
             v_done := true;
         EXCEPTION WHEN feature_not_supported THEN
@@ -4645,11 +4662,14 @@ BEGIN
         SELECT p.product_id, min(seg_reco._product_flags(p.own_brand, p.organic, p.category))
           FROM seg_reco.products p WHERE p.product_id IS NOT NULL GROUP BY p.product_id;
     END IF;
+    IF after IS NOT NULL THEN
+        DROP TABLE pg_temp._seg_reco_state_merged;
+    END IF;
     RETURN v_rows;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco._customer_state_update(date, bigint[]) IS 'refresh() helper: writes the customer_state rows of these customers (NULL: every customer) from their lines as of a date (one pass: lines grouped by receipt, then by customer)';
-REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_update(date, bigint[]) FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco._customer_state_update(date, bigint[], timestamptz[]) IS 'refresh() helper: writes the customer_state rows of these customers (NULL: every customer) from their lines as of a date (one pass: lines grouped by receipt, then by customer); with after: each stored row merged with the customer''s lines after after[i] (only the new lines are read)';
+REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_update(date, bigint[], timestamptz[]) FROM PUBLIC;
 
 -- The capture trigger function (statement level, transition tables old_rows
 -- and new_rows).  It runs with its owner's rights (SECURITY DEFINER): every
@@ -4912,14 +4932,15 @@ BEGIN
         -- the one pass (with its repeat spend); no stored row: every line
         -- is new
         UPDATE pg_temp.seg_reco_changed c
-           SET merge_after = CASE WHEN c.merge_after::date > s.last_line_ts::date
-                                       AND (s.btyd_first IS NULL OR s.btyd_repeat_spend IS NOT NULL)
-                                  THEN s.last_line_ts END
-          FROM seg_reco.customer_state s
-         WHERE s.customer_id = c.customer_id AND c.merge_after IS NOT NULL;
-        UPDATE pg_temp.seg_reco_changed c SET merge_after = '-infinity'
-         WHERE c.merge_after IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM seg_reco.customer_state s WHERE s.customer_id = c.customer_id);
+           SET merge_after = CASE WHEN x.stored IS NULL THEN '-infinity'
+                                  WHEN c.merge_after::date > x.last_line_ts::date
+                                       AND (x.btyd_first IS NULL OR x.btyd_repeat_spend IS NOT NULL)
+                                  THEN x.last_line_ts END
+          FROM (SELECT y.customer_id, s.customer_id AS stored, s.last_line_ts, s.btyd_first, s.btyd_repeat_spend
+                  FROM pg_temp.seg_reco_changed y
+                  LEFT JOIN seg_reco.customer_state s ON s.customer_id = y.customer_id
+                 WHERE y.merge_after IS NOT NULL) x
+         WHERE x.customer_id = c.customer_id;
         -- ... and no new line in a receipt of an old line (nor without a
         -- receipt: those lines count as one receipt).  The new lines of
         -- each customer by an index range scan (a LATERAL subquery with
@@ -4945,7 +4966,7 @@ BEGIN
             SELECT coalesce(sum(s.lines), 0) INTO v_lines_before
               FROM seg_reco.customer_state s WHERE s.customer_id = ANY (v_mids);
             BEGIN
-                v_rows := seg_reco._customer_state_merge_update(v_as_of, v_mids, v_after);
+                v_rows := seg_reco._customer_state_update(v_as_of, v_mids, v_after);
                 SELECT coalesce(sum(s.lines), 0) - v_lines_before INTO v_lines_merged
                   FROM seg_reco.customer_state s WHERE s.customer_id = ANY (v_mids);
             EXCEPTION WHEN feature_not_supported THEN
@@ -7336,55 +7357,6 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer, integer, float8, float8, integer) IS 'internal: computes every customer''s TIFU-KNN vector from the purchases before as_of, finds each one''s nearest customers (among a sample of candidates of them) and stores the neighbours'' mean vector, and the UP-CF@r scores of the products new to each customer; returns the customers stored';
 REVOKE EXECUTE ON FUNCTION seg_reco._nextbasket_build(text, timestamptz, integer, float8, float8, integer, float8, integer, integer, float8, float8, integer) FROM PUBLIC;
-
--- Writes the customer_state rows of the given customers by merging each
--- stored row with the customer's lines dated after after[i]
--- (_customer_state_lines with after; the caller vouches that this is
--- exact), the digital events read again.  Returns the rows written.
--- Raises feature_not_supported when the merge does not take a customer's
--- values (the caller then recomputes those customers from all lines).
-CREATE FUNCTION seg_reco._customer_state_merge_update(as_of date, customer_ids bigint[], after timestamptz[])
-RETURNS bigint
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-DECLARE
-    v_end timestamptz := (as_of + 1)::timestamptz;
-    v_rows bigint;
-BEGIN
-    IF as_of IS NULL OR customer_ids IS NULL OR after IS NULL THEN
-        RAISE EXCEPTION 'as_of, customer_ids and after must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    -- the merged rows first: they are made from the stored ones
-    CREATE TEMP TABLE _seg_reco_state_merged ON COMMIT DROP AS
-    SELECT * FROM seg_reco._customer_state_lines(as_of, customer_ids, after);
-    DELETE FROM seg_reco.customer_state s WHERE s.customer_id = ANY (customer_ids);
-    INSERT INTO seg_reco.customer_state
-    WITH d AS (
-        SELECT e.customer_id AS cid,
-               count(*) FILTER (WHERE e.ts < v_end) AS events,
-               count(*) FILTER (WHERE e.ts < v_end AND e.event_type = 'add_to_cart') AS carts,
-               max(e.ts) FILTER (WHERE e.ts < v_end) AS last_ts,
-               min(e.ts) FILTER (WHERE e.ts >= v_end) AS next_ts
-          FROM seg_reco.digital_events e
-         WHERE e.customer_id = ANY (customer_ids)
-         GROUP BY e.customer_id
-    )
-    SELECT c.customer_id, c.lines, c.checksum, c.last_line_ts, c.net_amount,
-           c.purchase_receipts, c.purchase_amount, c.first_purchase, c.last_purchase,
-           c.btyd_frequency, c.btyd_recency_days, c.btyd_first, c.btyd_monetary_value,
-           c.receipts, c.first_receipt_ts, c.last_receipt_ts, c.receipt_lines, c.receipt_amount,
-           c.online_receipts, c.morning_receipts, c.own_brand_amount, c.organic_amount,
-           c.promo_amount, c.meat_fish_amount, c.fresh_amount, c.baby_amount,
-           coalesce(d.events, 0), coalesce(d.carts, 0), d.last_ts, d.next_ts, c.btyd_repeat_spend
-      FROM pg_temp._seg_reco_state_merged c LEFT JOIN d ON d.cid = c.customer_id;
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
-    DROP TABLE pg_temp._seg_reco_state_merged;
-    RETURN v_rows;
-END;
-$fn$;
-COMMENT ON FUNCTION seg_reco._customer_state_merge_update(date, bigint[], timestamptz[]) IS 'refresh() helper: writes the customer_state rows of these customers by merging each stored row with the customer''s lines after after[i] (only the new lines are read), digital events read again';
-REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_merge_update(date, bigint[], timestamptz[]) FROM PUBLIC;
 
 -- rfm_score() names segments through rfm_segment_codes() (created at the top)
 CREATE OR REPLACE FUNCTION seg_reco.rfm_score(as_of date DEFAULT NULL)

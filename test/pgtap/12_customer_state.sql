@@ -5,7 +5,7 @@
 -- when seg_reco.state_memory is so small that the customers are split
 -- into many passes.
 BEGIN;
-SELECT plan(18);
+SELECT plan(19);
 SET LOCAL client_min_messages = warning;
 
 CREATE TEMP TABLE asof AS SELECT max(t.ts)::date AS d FROM seg_reco.transactions t;
@@ -161,6 +161,8 @@ SELECT is((SELECT count(*) FROM merged m JOIN seg_reco.customer_state s USING (c
 SELECT throws_ok($$SELECT * FROM seg_reco._customer_state_lines(current_date, ARRAY[1, 2]::bigint[], ARRAY[now()])$$,
                  '22023', 'customer_ids and after must be one-dimensional arrays of the same length without NULLs',
                  'a merge with arrays of different lengths is an error');
+SELECT throws_ok($$SELECT seg_reco._customer_state_update(current_date, NULL, ARRAY[now()])$$,
+                 '22004', 'a merge needs customer_ids', 'a merge of every customer is an error');
 
 -- a memory budget far below the states: passes split when they outgrow
 -- it (40 customers start in one pass); the same rows
