@@ -51,7 +51,11 @@ ensure_db() {
     want=$(psql_db "$DB" -tAc "SELECT default_version FROM pg_available_extensions WHERE name = 'seg_reco'")
     [[ -n $want ]] || die "seg_reco is not installed in $("$PG_CONFIG" --sharedir)/extension (did make install run?)"
     hash=$(installed_hash)
-    [[ -f $STATE/ext.hash ]] && old=$(cat "$STATE/ext.hash")
+    # one record per data directory: a checkout may run clusters of two
+    # installations (SEG_RECO_PGBIN), whose databases hold different builds
+    local hashfile
+    hashfile=$STATE/ext.$(printf '%s' "$DATADIR" | sha256sum | cut -c1-12).hash
+    [[ -f $hashfile ]] && old=$(cat "$hashfile")
 
     if [[ -n $have && $have == "$want" && $hash == "$old" && $REBUILD -eq 0 ]]; then
         say "    extension seg_reco $have is current"
@@ -63,7 +67,7 @@ ensure_db() {
     elif [[ $have != "$want" ]]; then why="version $have in the database, $want installed"
     else why="installed files changed since the last run"
     fi
-    rm -f "$STATE/ext.hash"
+    rm -f "$hashfile"
     local log=$STATE/create_extension.log
     if ! psql_db "$DB" -q >"$log" 2>&1 <<'SQL'
 SET client_min_messages = warning;
@@ -75,7 +79,7 @@ SQL
         cat "$log" >&2
         die "could not (re)create extension seg_reco"
     fi
-    printf '%s\n' "$hash" >"$STATE/ext.hash"
+    printf '%s\n' "$hash" >"$hashfile"
     EXT_RECREATED=1
     say "    (re)created extension seg_reco $want ($why)"
 }
