@@ -633,6 +633,144 @@ seg_reco_topk(const double *scores, const bool *allowed, int64 n, int k, int32 *
 	return size;
 }
 
+/*
+ * work[t] after a quickselect, descending (the (t + 1)-th largest of
+ * work[0..n-1], no NaN): median of three, three-way partitions.  false
+ * when it takes more rounds than any fair run needs (the caller falls
+ * back to a heap).
+ */
+/* task-safe: see threads.h */
+static bool
+topk_select_value(double *work, int64 n, int64 t, double *value)
+{
+	int64		lo = 0,
+				hi = n - 1;
+	int			rounds = 0;
+
+	while (lo < hi)
+	{
+		double		a = work[lo],
+					b = work[lo + (hi - lo) / 2],
+					c = work[hi],
+					pivot;
+		int64		lt = lo,
+					i = lo,
+					gt = hi;
+
+		if (++rounds > 64)
+			return false;
+		pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+		/* above the pivot, equal, below */
+		while (i <= gt)
+		{
+			double		x = work[i];
+
+			if (x > pivot)
+			{
+				work[i] = work[lt];
+				work[lt] = x;
+				lt++;
+				i++;
+			}
+			else if (x < pivot)
+			{
+				work[i] = work[gt];
+				work[gt] = x;
+				gt--;
+			}
+			else
+				i++;
+		}
+		if (t < lt)
+			hi = lt - 1;
+		else if (t > gt)
+			lo = gt + 1;
+		else
+			break;
+	}
+	*value = work[t];
+	return true;
+}
+
+/*
+ * The k best entries of scores[0..n-1] as a set (the order "higher score,
+ * then lower index", as seg_reco_topk): out[0..k-1] ascending by index,
+ * for callers that need which entries, not their rank.  The k-th best
+ * value v, then one pass in index order takes the entries above v and
+ * the first of those equal to v.  v by a quickselect (work: n doubles of
+ * scratch) of the entries that can reach it: for long arrays, those at or
+ * above T, the k-th largest of the maxima of 4k slices (at least k
+ * entries reach T, and about as many again); O(n).  Returns how many
+ * (Min(k, n)), or -1 when a score is NaN or a quickselect goes badly
+ * (then seg_reco_topk, O(n log k), does it).
+ */
+/* task-safe: see threads.h */
+int
+seg_reco_topk_set(const double *scores, int64 n, int k, int32 *out, double *work)
+{
+	int64		q,
+				m = 0,
+				above = 0;
+	int			got = 0,
+				ties;
+	bool		nan = false;
+	double		v;
+
+	if (k <= 0 || n <= 0)
+		return 0;
+	if (k >= n)
+	{
+		for (q = 0; q < n; q++)
+			if (isnan(scores[q]))
+				return -1;
+		for (q = 0; q < n; q++)
+			out[q] = (int32) q;
+		return (int) n;
+	}
+	if (n >= 16 * (int64) k)
+	{
+		int64		ng = 4 * (int64) k,
+					gs = n / ng,
+					g;
+		double		thr;
+
+		for (g = 0; g < ng; g++)
+		{
+			int64		e = g == ng - 1 ? n : (g + 1) * gs;
+			double		mx = -INFINITY;
+
+			for (q = g * gs; q < e; q++)
+			{
+				double		x = scores[q];
+
+				nan |= x != x;
+				mx = x > mx ? x : mx;
+			}
+			work[g] = mx;
+		}
+		if (nan || !topk_select_value(work, ng, k - 1, &thr))
+			return -1;
+		for (q = 0; q < n; q++)
+			if (scores[q] >= thr)
+				work[m++] = scores[q];
+	}
+	else
+		for (q = 0; q < n; q++)
+		{
+			nan |= isnan(scores[q]);
+			work[m++] = scores[q];
+		}
+	if (nan || !topk_select_value(work, m, k - 1, &v))
+		return -1;
+	for (q = 0; q < n; q++)
+		above += scores[q] > v;
+	ties = (int) (k - above);
+	for (q = 0; q < n; q++)
+		if (scores[q] > v || (scores[q] == v && ties-- > 0))
+			out[got++] = (int32) q;
+	return got;
+}
+
 /* task-safe: see threads.h */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("default", "avx2", "avx512f")))

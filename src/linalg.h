@@ -125,6 +125,7 @@ extern void seg_reco_dot_rows_f(const float *y, int64 n, int d, const double *x,
  * out (at most k).
  */
 extern int	seg_reco_topk(const double *scores, const bool *allowed, int64 n, int k, int32 *out);
+extern int	seg_reco_topk_set(const double *scores, int64 n, int k, int32 *out, double *work);
 
 /* the number of true flags among v[0..n-1] */
 extern int	seg_reco_count_true(const bool *v, int n);

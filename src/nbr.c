@@ -31,9 +31,12 @@
  * dense product's sum to the last bit (the products a customer did not
  * buy add exact zeros, the others come in the same order) for the density
  * of the vectors (1-5%) of its multiply-adds.  Each row of the B x
- * candidates distances goes through the bounded heap of seg_reco_topk,
- * and the block's rows are stored (NB_STORE_BATCH to an INSERT) before
- * the next block.  Past nextbasket_candidates customers (10,000 by
+ * candidates distances gives its k nearest by seg_reco_topk_set (which,
+ * not their rank: a quickselect, O(candidates); the row's sums then run
+ * over the neighbours in candidate order), the block's rows (the
+ * neighbours' mean vectors, kept to their best products the same way) are
+ * computed on the threads too, and stored (NB_STORE_BATCH to an INSERT)
+ * before the next block.  Past nextbasket_candidates customers (10,000 by
  * default) the neighbours are searched among a sample of that many (a
  * hash of the id), so the search grows linearly with the customers.  The
  * mean vector of the neighbours is kept to its NB_KEEP best products per
@@ -415,6 +418,7 @@ typedef struct NbBlockJob
 	double	   *score2;			/* nb x n_cand: the asymmetric cosine (UP-CF@r), when both */
 	double	   *acc;			/* nb per worker */
 	double	   *acc2;			/* nb per worker: the products in common (both) */
+	double	   *sel;			/* n_cand per worker: the selection's scratch */
 	int			chunk;			/* candidates per task of the product */
 	bool		both;			/* also UP-CF@r's similarity, in the same pass */
 	int			k;
@@ -509,13 +513,49 @@ nb_heap_task(void *arg, int64 task, int worker)
 		else
 			hi = mid - 1;
 	}
-	got = seg_reco_topk(s, NULL, j->n_cand, j->k, out);
+	/* the set is enough (the rows sum over the neighbours in candidate order) */
+	got = seg_reco_topk_set(s, j->n_cand, j->k, out, j->sel + (Size) worker * j->n_cand);
+	if (got < 0)
+		got = seg_reco_topk(s, NULL, j->n_cand, j->k, out);
 	for (q = 0; q < got; q++)
 	{
 		j->nbs[(Size) task * j->k + q] = s[out[q]];
 		out[q] = j->cand[out[q]];
 	}
 }
+
+/*
+ * The rows of a block, computed on the worker threads (nb_row_task): per
+ * customer of the block, the kept products of each source (product
+ * indexes ascending, NB_KEEP at most) and their scores; the backend's
+ * thread turns them into arrays and stores them.
+ */
+typedef struct NbRowScratch
+{
+	double	   *acc;			/* n_prod sums, zero between customers */
+	bool	   *mark;			/* n_prod: touched */
+	bool	   *own;			/* n_prod: the customer's own products (UP-CF@r leaves them out) */
+	int32	   *touched;		/* n_prod */
+	double	   *tscore;			/* n_prod */
+	double	   *sel;			/* n_prod: the selection's scratch */
+	int32	   *top;			/* NB_KEEP */
+} NbRowScratch;
+
+typedef struct NbRowJob
+{
+	const NbMatrix *x;
+	int64		b0;				/* the block's first customer */
+	const int32 *nbr;			/* nb x k: TIFU-KNN's neighbours (customer indexes) */
+	int			k;
+	const int32 *unbr;			/* nb x uk: UP-CF@r's, by similarity usim */
+	const double *usim;
+	int			uk;
+	double		locality;		/* UP-CF@r's q */
+	NbRowScratch *scratch;		/* per worker */
+	int32	   *col;			/* nb x 2 x NB_KEEP: the kept products' indexes (TIFU, then UP-CF@r) */
+	float4	   *score;			/* nb x 2 x NB_KEEP: their scores */
+	int		   *kept;			/* nb x 2: how many; -1: no row (TIFU) or NULL arrays (UP-CF@r) */
+} NbRowJob;
 
 /* the store of the neighbours' mean vectors, in batches of NB_STORE_BATCH rows */
 #define NB_STORE_BATCH 64
@@ -529,18 +569,10 @@ typedef struct NbStore
 	SPIPlanPtr	batch;			/* NB_STORE_BATCH rows */
 	Datum		values[1 + NB_STORE_COLS * NB_STORE_BATCH];
 	char		nulls[1 + NB_STORE_COLS * NB_STORE_BATCH];
-	double		locality;		/* UP-CF@r's q */
 	int			rows;
 	int64		stored;
-	/* scratch */
-	double	   *acc;
-	bool	   *mark;
-	bool	   *own;			/* the customer's own products (UP-CF@r leaves them out) */
-	int32	   *touched;
-	double	   *tscore;
-	int32	   *top;
-	Datum	   *ed;
-	Datum	   *sd;
+	Datum	   *ed;				/* NB_KEEP */
+	Datum	   *sd;				/* NB_KEEP */
 	MemoryContext rowcxt;		/* the arrays of a batch */
 } NbStore;
 
@@ -577,14 +609,13 @@ nb_store_flush(NbStore *st)
 }
 
 static void
-nb_store_init(NbStore *st, const char *model, int n_prod, double locality)
+nb_store_init(NbStore *st, const char *model)
 {
 	StringInfoData sql;
 	Oid			types[1 + NB_STORE_COLS * NB_STORE_BATCH];
 	int			r;
 
 	st->model = CStringGetTextDatum(model);
-	st->locality = locality;
 	st->rows = 0;
 	st->stored = 0;
 	types[0] = TEXTOID;
@@ -612,18 +643,13 @@ nb_store_init(NbStore *st, const char *model, int n_prod, double locality)
 	pfree(sql.data);
 	st->values[0] = st->model;
 	memset(st->nulls, ' ', sizeof(st->nulls));
-	st->acc = palloc0(sizeof(double) * Max(n_prod, 1));
-	st->mark = palloc0(sizeof(bool) * Max(n_prod, 1));
-	st->touched = palloc(sizeof(int32) * Max(n_prod, 1));
-	st->tscore = palloc(sizeof(double) * Max(n_prod, 1));
-	st->own = palloc0(sizeof(bool) * Max(n_prod, 1));
-	st->top = palloc(sizeof(int32) * NB_KEEP);
 	st->ed = palloc(sizeof(Datum) * NB_KEEP);
 	st->sd = palloc(sizeof(Datum) * NB_KEEP);
 	st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "seg_reco nextbasket rows", ALLOCSET_DEFAULT_SIZES);
 }
 
 /* qsort of product indexes */
+/* task-safe: see threads.h */
 static int
 nb_cmp_int32(const void *a, const void *b)
 {
@@ -634,17 +660,17 @@ nb_cmp_int32(const void *a, const void *b)
 }
 
 /*
- * The products touched (st->touched[0..nt-1], their sums in st->acc), each
+ * The products touched (s->touched[0..nt-1], their sums in s->acc), each
  * divided by div (the best of them when div is 0), kept to their NB_KEEP
- * best: *pd and *sd := the arrays (ascending by product) in the batch's
- * context; the sums and marks reset.
+ * best: col[] and score[] := them, ascending by product index; returns
+ * how many.  The sums and marks reset.
  */
-static void
-nb_kept_arrays(NbStore *st, const NbMatrix *x, int nt, double div, Datum *pd, Datum *sd)
+/* task-safe: see threads.h */
+static int
+nb_keep(NbRowScratch *s, const NbMatrix *x, int nt, double div, int32 *col, float4 *score)
 {
 	int			kept = 0,
 				q;
-	MemoryContext old;
 
 	/* the products touched, ascending: read off the marks when they are many */
 	if ((int64) nt * 16 >= x->n_prod)
@@ -653,89 +679,90 @@ nb_kept_arrays(NbStore *st, const NbMatrix *x, int nt, double div, Datum *pd, Da
 
 		nt = 0;
 		for (pcol = 0; pcol < x->n_prod; pcol++)
-			if (st->mark[pcol])
-				st->touched[nt++] = pcol;
+			if (s->mark[pcol])
+				s->touched[nt++] = pcol;
 	}
 	else
-		qsort(st->touched, nt, sizeof(int32), nb_cmp_int32);
+		qsort(s->touched, nt, sizeof(int32), nb_cmp_int32);
 	if (div == 0)
 		for (q = 0; q < nt; q++)
-			div = Max(div, st->acc[st->touched[q]]);
+			div = Max(div, s->acc[s->touched[q]]);
 	if (nt > 0 && div > 0)
 	{
 		for (q = 0; q < nt; q++)
-			st->tscore[q] = st->acc[st->touched[q]] / div;
-		kept = seg_reco_topk(st->tscore, NULL, nt, Min(NB_KEEP, nt), st->top);
-		/* the arrays ascending by product: sort the kept by product index */
-		qsort(st->top, kept, sizeof(int32), nb_cmp_int32);
+			s->tscore[q] = s->acc[s->touched[q]] / div;
+		/* the set, ascending by place in touched, so by product */
+		kept = seg_reco_topk_set(s->tscore, nt, Min(NB_KEEP, nt), s->top, s->sel);
+		if (kept < 0)
+		{
+			kept = seg_reco_topk(s->tscore, NULL, nt, Min(NB_KEEP, nt), s->top);
+			qsort(s->top, kept, sizeof(int32), nb_cmp_int32);
+		}
 		for (q = 0; q < kept; q++)
 		{
-			st->ed[q] = Int64GetDatum(x->prod[st->touched[st->top[q]]]);
-			st->sd[q] = Float4GetDatum((float4) st->tscore[st->top[q]]);
+			col[q] = s->touched[s->top[q]];
+			score[q] = (float4) s->tscore[s->top[q]];
 		}
 	}
 	for (q = 0; q < nt; q++)
 	{
-		st->acc[st->touched[q]] = 0;
-		st->mark[st->touched[q]] = false;
+		s->acc[s->touched[q]] = 0;
+		s->mark[s->touched[q]] = false;
 	}
-	old = MemoryContextSwitchTo(st->rowcxt);
-	*pd = PointerGetDatum(construct_array(st->ed, kept, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	*sd = PointerGetDatum(construct_array(st->sd, kept, FLOAT4OID, 4, true, TYPALIGN_INT));
-	MemoryContextSwitchTo(old);
+	return kept;
 }
 
 /*
- * A row of the batch for customer c: the mean vector of its TIFU-KNN
- * neighbours nbr[0..k-1], and the UP-CF@r scores of the products new to
- * it from its neighbours unbr[0..uk-1] by similarity usim: each kept to
- * its NB_KEEP best products.
+ * The row of the block's customer task: the mean vector of its TIFU-KNN
+ * neighbours, and the UP-CF@r scores of the products new to it from its
+ * most similar customers (sim^q x UP@r(v, i)), each kept to its NB_KEEP
+ * best products.
  */
+/* task-safe: see threads.h */
 static void
-nb_store_customer(NbStore *st, const NbMatrix *x, int64 c, const int32 *nbr, int k,
-				  const int32 *unbr, const double *usim, int uk)
+nb_row_task(void *arg, int64 task, int worker)
 {
+	NbRowJob   *j = (NbRowJob *) arg;
+	const NbMatrix *x = j->x;
+	NbRowScratch *s = &j->scratch[worker];
+	int64		c = j->b0 + task,
+				e;
+	const int32 *nbr = j->nbr + (Size) task * j->k;
+	int32	   *col = j->col + (Size) task * 2 * NB_KEEP;
+	float4	   *score = j->score + (Size) task * 2 * NB_KEEP;
+	int		   *kept = j->kept + 2 * task;
 	int			nt = 0,
-				q,
-				at = 1 + NB_STORE_COLS * st->rows;
-	int64		e;
+				q;
 
-	for (q = 0; q < k; q++)
+	for (q = 0; q < j->k; q++)
 	{
 		int32		v = nbr[q];
 
 		for (e = x->row[v]; e < x->row[v + 1]; e++)
 		{
-			if (!st->mark[x->col[e]])
+			if (!s->mark[x->col[e]])
 			{
-				st->mark[x->col[e]] = true;
-				st->touched[nt++] = x->col[e];
+				s->mark[x->col[e]] = true;
+				s->touched[nt++] = x->col[e];
 			}
-			st->acc[x->col[e]] += x->val[e];
+			s->acc[x->col[e]] += x->val[e];
 		}
 	}
+	kept[0] = kept[1] = -1;
 	if (nt == 0)
 		return;
-	nb_kept_arrays(st, x, nt, (double) k, &st->values[at + 1], &st->values[at + 2]);
-	st->values[at] = Int64GetDatum(x->cust[c]);
-	st->nulls[at + 3] = st->nulls[at + 4] = uk > 0 ? ' ' : 'n';
-	if (uk == 0)
-	{
-		st->values[at + 3] = st->values[at + 4] = (Datum) 0;
-		st->rows++;
-		if (st->rows == NB_STORE_BATCH)
-			nb_store_flush(st);
+	kept[0] = nb_keep(s, x, nt, (double) j->k, col, score);
+	if (j->uk == 0)
 		return;
-	}
 
-	/* UP-CF@r: sim^q x UP@r(v, i) over the neighbours, the customer's own products left out */
 	for (e = x->row[c]; e < x->row[c + 1]; e++)
-		st->own[x->col[e]] = true;
+		s->own[x->col[e]] = true;
 	nt = 0;
-	for (q = 0; q < uk; q++)
+	for (q = 0; q < j->uk; q++)
 	{
-		int32		v = unbr[q];
-		double		w = usim[q] > 0 ? pow(usim[q], st->locality) : 0;
+		int32		v = j->unbr[(Size) task * j->uk + q];
+		double		usim = j->usim[(Size) task * j->uk + q];
+		double		w = usim > 0 ? pow(usim, j->locality) : 0;
 
 		if (!(w > 0))
 			continue;
@@ -743,22 +770,72 @@ nb_store_customer(NbStore *st, const NbMatrix *x, int64 c, const int32 *nbr, int
 		{
 			int32		pcol = x->col[e];
 
-			if (st->own[pcol] || !(x->upop[e] > 0))
+			if (s->own[pcol] || !(x->upop[e] > 0))
 				continue;
-			if (!st->mark[pcol])
+			if (!s->mark[pcol])
 			{
-				st->mark[pcol] = true;
-				st->touched[nt++] = pcol;
+				s->mark[pcol] = true;
+				s->touched[nt++] = pcol;
 			}
-			st->acc[pcol] += w * x->upop[e];
+			s->acc[pcol] += w * x->upop[e];
 		}
 	}
 	for (e = x->row[c]; e < x->row[c + 1]; e++)
-		st->own[x->col[e]] = false;
-	nb_kept_arrays(st, x, nt, 0, &st->values[at + 3], &st->values[at + 4]);
-	st->rows++;
-	if (st->rows == NB_STORE_BATCH)
-		nb_store_flush(st);
+		s->own[x->col[e]] = false;
+	kept[1] = nb_keep(s, x, nt, 0, col + NB_KEEP, score + NB_KEEP);
+}
+
+/* the arrays of kept products (indexes into x->prod) and scores, in the batch's context */
+static void
+nb_store_arrays(NbStore *st, const NbMatrix *x, const int32 *col, const float4 *score, int kept,
+				Datum *pd, Datum *sd)
+{
+	MemoryContext old;
+	int			q;
+
+	for (q = 0; q < kept; q++)
+	{
+		st->ed[q] = Int64GetDatum(x->prod[col[q]]);
+		st->sd[q] = Float4GetDatum(score[q]);
+	}
+	old = MemoryContextSwitchTo(st->rowcxt);
+	*pd = PointerGetDatum(construct_array(st->ed, kept, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	*sd = PointerGetDatum(construct_array(st->sd, kept, FLOAT4OID, 4, true, TYPALIGN_INT));
+	MemoryContextSwitchTo(old);
+}
+
+/* the block's rows computed by nb_row_task, stored (a batch at a time) */
+static void
+nb_store_rows(NbStore *st, const NbRowJob *rj, int nb)
+{
+	int			b;
+
+	for (b = 0; b < nb; b++)
+	{
+		const int  *kept = rj->kept + 2 * b;
+		const int32 *col = rj->col + (Size) b * 2 * NB_KEEP;
+		const float4 *score = rj->score + (Size) b * 2 * NB_KEEP;
+		int			at = 1 + NB_STORE_COLS * st->rows;
+
+		if (kept[0] < 0)
+			continue;
+		st->values[at] = Int64GetDatum(rj->x->cust[rj->b0 + b]);
+		nb_store_arrays(st, rj->x, col, score, kept[0], &st->values[at + 1], &st->values[at + 2]);
+		if (kept[1] < 0)
+		{
+			st->values[at + 3] = st->values[at + 4] = (Datum) 0;
+			st->nulls[at + 3] = st->nulls[at + 4] = 'n';
+		}
+		else
+		{
+			nb_store_arrays(st, rj->x, col + NB_KEEP, score + NB_KEEP, kept[1],
+							&st->values[at + 3], &st->values[at + 4]);
+			st->nulls[at + 3] = st->nulls[at + 4] = ' ';
+		}
+		st->rows++;
+		if (st->rows == NB_STORE_BATCH)
+			nb_store_flush(st);
+	}
 }
 
 /*
@@ -768,11 +845,14 @@ nb_store_customer(NbStore *st, const NbMatrix *x, int64 c, const int32 *nbr, int
  * block's rows stored as it is done.
  */
 static void
-nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int uk, NbStore *st)
+nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int uk, double locality,
+			  NbStore *st)
 {
 	NbBlockJob	job;
+	NbRowJob	rj;
 	int			block = (int) Max(8, Min(256, ((int64) 1 << 22) / Max(n_cand, 1)));
-	int			nw = seg_reco_parallel_workers(1024);
+	int			nw = seg_reco_parallel_workers(1024),
+				w;
 	int32	   *lfirst = palloc(sizeof(int32) * (x->n_prod + 2));
 	int32	   *lb;
 	double	   *lw;
@@ -799,11 +879,34 @@ nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int uk, N
 	job.score2 = job.both ? MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) block * n_cand) : NULL;
 	job.acc = palloc(sizeof(double) * block * nw);
 	job.acc2 = job.both ? palloc(sizeof(double) * block * nw) : NULL;
+	job.sel = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) n_cand * nw);
 	job.chunk = Max(64, n_cand / 64);
 	tnbr = palloc(sizeof(int32) * (Size) block * k);
 	job.nbs = palloc(sizeof(double) * (Size) block * Max(k, uk));
-	unbr = palloc(sizeof(int32) * (Size) block * uk);
-	usim = palloc(sizeof(double) * (Size) block * uk);
+	unbr = palloc(sizeof(int32) * (Size) block * Max(uk, 1));
+	usim = palloc(sizeof(double) * (Size) block * Max(uk, 1));
+	/* the rows' job: its scratch per worker (the sums and marks zero between customers) */
+	rj.x = x;
+	rj.nbr = tnbr;
+	rj.k = k;
+	rj.unbr = unbr;
+	rj.usim = usim;
+	rj.uk = uk;
+	rj.locality = locality;
+	rj.scratch = palloc(sizeof(NbRowScratch) * nw);
+	for (w = 0; w < nw; w++)
+	{
+		rj.scratch[w].acc = palloc0(sizeof(double) * Max(x->n_prod, 1));
+		rj.scratch[w].mark = palloc0(sizeof(bool) * Max(x->n_prod, 1));
+		rj.scratch[w].own = palloc0(sizeof(bool) * Max(x->n_prod, 1));
+		rj.scratch[w].touched = palloc(sizeof(int32) * Max(x->n_prod, 1));
+		rj.scratch[w].tscore = palloc(sizeof(double) * Max(x->n_prod, 1));
+		rj.scratch[w].sel = palloc(sizeof(double) * Max(x->n_prod, 1));
+		rj.scratch[w].top = palloc(sizeof(int32) * NB_KEEP);
+	}
+	rj.col = palloc(sizeof(int32) * (Size) block * 2 * NB_KEEP);
+	rj.score = palloc(sizeof(float4) * (Size) block * 2 * NB_KEEP);
+	rj.kept = palloc(sizeof(int) * (Size) block * 2);
 	for (b0 = 0; b0 < x->n_cust; b0 += block)
 	{
 		int			nb = (int) Min(block, x->n_cust - b0),
@@ -844,12 +947,28 @@ nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int uk, N
 		job.k = k;
 		job.nbr = tnbr;
 		seg_reco_parallel_for(nb, nb_heap_task, &job);
-		for (b = 0; b < nb; b++)
-			nb_store_customer(st, x, b0 + b, job.nbr + (Size) b * k, k,
-							  unbr + (Size) b * uk, usim + (Size) b * uk, uk);
+		CHECK_FOR_INTERRUPTS();
+		/* the rows on the threads, then stored */
+		rj.b0 = b0;
+		seg_reco_parallel_for(nb, nb_row_task, &rj);
+		nb_store_rows(st, &rj, nb);
 		seg_reco_progress_update(b0 + nb);
 	}
 	nb_store_flush(st);
+	for (w = 0; w < nw; w++)
+	{
+		pfree(rj.scratch[w].acc);
+		pfree(rj.scratch[w].mark);
+		pfree(rj.scratch[w].own);
+		pfree(rj.scratch[w].touched);
+		pfree(rj.scratch[w].tscore);
+		pfree(rj.scratch[w].sel);
+		pfree(rj.scratch[w].top);
+	}
+	pfree(rj.scratch);
+	pfree(rj.col);
+	pfree(rj.score);
+	pfree(rj.kept);
 	pfree(lfirst);
 	pfree(lb);
 	pfree(lw);
@@ -858,6 +977,7 @@ nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int uk, N
 	pfree(job.nbs);
 	pfree(score1);
 	pfree(job.acc);
+	pfree(job.sel);
 	if (job.both)
 	{
 		pfree(job.score2);
@@ -1222,9 +1342,9 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 							  " WHERE n.model OPERATOR(pg_catalog.=) $1",
 							  1, del_types, del_values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "deleting the old next-basket neighbours failed");
-	nb_store_init(&st, model, x.n_prod, up.locality);
+	nb_store_init(&st, model);
 	if (k > 0)
-		nb_neighbours(&x, cand, n_cand, k, uk, &st);
+		nb_neighbours(&x, cand, n_cand, k, uk, up.locality, &st);
 	SPI_freeplan(st.one);
 	SPI_freeplan(st.batch);
 	MemoryContextSwitchTo(old);

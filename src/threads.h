@@ -44,14 +44,15 @@
  *       km_centre_rows, km_nearest_exact, lloyd_block, pot_block, pot_col
  *   linalg.c: fr_finish, seg_reco_count_true, seg_reco_dot_rows_f,
  *       seg_reco_sqdist_small, seg_reco_sqdist_small_pad, seg_reco_topk,
+ *       seg_reco_topk_set, topk_select_value,
  *       sqdist_fixed, topk_heap_value, topk_offer, topk_sift_down,
  *       topk_threshold, topk_worse
  *   linalg_score.c: score_rows_avx2, score_rows_avx512, score_rows_f_avx2,
  *       score_rows_f_avx512, score_rows_f_generic, score_rows_generic,
  *       seg_reco_als_screen, seg_reco_score_rows, seg_reco_score_rows_f,
  *       seg_reco_screen_bound
- *   nbr.c: nb_heap_task*, nb_product_task*, nb_cmp_double,
- *       seg_reco_tifu_vector, tifu_occasion_weights
+ *   nbr.c: nb_heap_task*, nb_product_task*, nb_row_task*, nb_cmp_double,
+ *       nb_cmp_int32, nb_keep, seg_reco_tifu_vector, tifu_occasion_weights
  *   reco.h: universe_index
  *   reco_blend.c: allowed_minmax, blend_buy_again, blend_nextbasket, blend_sum, blend_upcf,
  *       buy_again_one, cmp_double, count_allowed, count_receipts, normalise,
