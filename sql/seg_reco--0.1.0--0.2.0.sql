@@ -6125,7 +6125,10 @@ BEGIN
         (21, 'recommendations_a', 'customer_id', NULL),
         (22, 'recommendations_b', 'customer_id', NULL),
         (23, 'customer_feature_values', 'customer_id', NULL),
-        (24, 'customer_rfm', 'customer_id', NULL);
+        (24, 'customer_rfm', 'customer_id', NULL),
+        -- the per-customer partial sums the features, RFM values and
+        -- customer value are derived from: written and read in the shards
+        (25, 'customer_state', 'customer_id', NULL);
     DELETE FROM distribute_plan p
      WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c
                      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -6306,7 +6309,7 @@ BEGIN
     END LOOP;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the source tables by customer id (co-located), products as a reference table, non-members'' lines into nonmember_transactions (in progress: the models and outputs follow)';
+COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours, clusters, customer value, recommendation slots, the tables behind customer_features and customer_segments), products, settings, models and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
 REVOKE EXECUTE ON FUNCTION seg_reco.distribute() FROM PUBLIC;
 -- END issue 15
 -- issue 12: recommend_all at least as fast as implicit's batch recommend

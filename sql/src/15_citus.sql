@@ -59,9 +59,8 @@ REVOKE EXECUTE ON FUNCTION seg_reco._relation_size(regclass) FROM PUBLIC;
 -- tables, the customer factors and next-basket neighbours co-located) and
 -- the per-customer outputs refresh() writes (clusters, customer value, the
 -- recommendation slots, the tables behind customer_features and
--- customer_segments, co-located); customer_state stays on the coordinator
--- for now (README, Scale-out on Citus).  What Citus requires and a single
--- node does not:
+-- customer_segments, and customer_state, the partial sums they are derived
+-- from, co-located).  What Citus requires and a single node does not:
 -- - no NULL in a distribution column: the non-members' lines (customer_id
 --   NULL) move to seg_reco.nonmember_transactions (created empty by the
 --   extension, so dropped with it), distributed by receipt_id (a receipt
@@ -154,7 +153,10 @@ BEGIN
         (21, 'recommendations_a', 'customer_id', NULL),
         (22, 'recommendations_b', 'customer_id', NULL),
         (23, 'customer_feature_values', 'customer_id', NULL),
-        (24, 'customer_rfm', 'customer_id', NULL);
+        (24, 'customer_rfm', 'customer_id', NULL),
+        -- the per-customer partial sums the features, RFM values and
+        -- customer value are derived from: written and read in the shards
+        (25, 'customer_state', 'customer_id', NULL);
     DELETE FROM distribute_plan p
      WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c
                      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

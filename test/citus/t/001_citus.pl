@@ -212,6 +212,7 @@ is($coord->safe_psql('postgres', q{
 	  . 'product_rules_info:reference als_customer_factors:customer_id nextbasket_neighbours:customer_id '
 	  . 'customer_clusters:customer_id customer_value:customer_id recommendations_a:customer_id '
 	  . 'recommendations_b:customer_id customer_feature_values:customer_id customer_rfm:customer_id '
+	  . 'customer_state:customer_id '
 	  . 'seg_reco.recommend_for(bigint,integer,boolean,text,bigint[],boolean,text,jsonb,double precision,integer,bigint[],jsonb,date):customer_id '
 	  . 'seg_reco.why_recommended(bigint,bigint,integer,text):customer_id '
 	  . 'seg_reco.buy_again_scores(bigint,integer,date):customer_id '
@@ -226,7 +227,8 @@ is($coord->safe_psql('postgres', q{
 	'seg_reco.als_customer_factors:h:customer_id seg_reco.als_product_factors:n:- '
 	  . 'seg_reco.content_terms:n:- seg_reco.content_version:n:- '
 	  . 'seg_reco.customer_clusters:h:customer_id seg_reco.customer_feature_values:h:customer_id '
-	  . 'seg_reco.customer_rfm:h:customer_id seg_reco.customer_value:h:customer_id '
+	  . 'seg_reco.customer_rfm:h:customer_id seg_reco.customer_state:h:customer_id '
+	  . 'seg_reco.customer_value:h:customer_id '
 	  . 'seg_reco.customers:h:customer_id seg_reco.demo_truth:h:customer_id '
 	  . 'seg_reco.digital_events:h:customer_id seg_reco.models:n:- '
 	  . 'seg_reco.nextbasket_neighbours:h:customer_id seg_reco.nonmember_transactions:h:receipt_id '
@@ -236,8 +238,8 @@ is($coord->safe_psql('postgres', q{
 	  . 'seg_reco.segment_popularity:n:- '
 	  . 'seg_reco.setting_defaults:n:- seg_reco.settings:n:- seg_reco.transactions:h:customer_id',
 	'customers, transactions, digital events, demo truth, ALS customer factors, next-basket '
-	  . 'neighbours, clusters, customer value, the recommendation slots and the tables behind '
-	  . 'customer_features and customer_segments by customer id, products, '
+	  . 'neighbours, clusters, customer value, the recommendation slots, the tables behind '
+	  . 'customer_features and customer_segments and the customer state by customer id, products, '
 	  . 'settings, models and the global outputs reference tables');
 is($coord->safe_psql('postgres', q{
 	SELECT count(DISTINCT colocationid) FROM pg_dist_partition
@@ -246,8 +248,9 @@ is($coord->safe_psql('postgres', q{
 	                        'seg_reco.als_customer_factors'::regclass, 'seg_reco.nextbasket_neighbours'::regclass,
 	                        'seg_reco.customer_clusters'::regclass, 'seg_reco.customer_value'::regclass,
 	                        'seg_reco.recommendations_a'::regclass, 'seg_reco.recommendations_b'::regclass,
-	                        'seg_reco.customer_feature_values'::regclass, 'seg_reco.customer_rfm'::regclass)}),
-	'1', 'the per-customer tables are co-located, the per-customer outputs too');
+	                        'seg_reco.customer_feature_values'::regclass, 'seg_reco.customer_rfm'::regclass,
+	                        'seg_reco.customer_state'::regclass)}),
+	'1', 'the per-customer tables are co-located, the per-customer outputs and the customer state too');
 is($workers[0]->safe_psql('postgres',
 	'SELECT count(*) FROM seg_reco.transactions WHERE customer_id IS NOT NULL'),
 	$members, 'a worker reads every member line through seg_reco.transactions');
@@ -306,6 +309,9 @@ my $plain_steps = $plain->safe_psql('postgres', $steps);
 like($plain_steps, qr/^customer_features:\d+ .* cohorts:\d+$/, "the single node's steps: $plain_steps");
 is($coord->safe_psql('postgres', $steps), $plain_steps, 'every step ran on Citus, with the same row counts');
 same_on_both(q{SELECT seg_reco.default_as_of()}, 'default_as_of');
+same_on_both(q{SELECT * FROM seg_reco.customer_state}, 'customer_state');
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM seg_reco.customer_state_check()'), '0',
+	'customer_state_check() finds every customer\'s state matching the lines');
 same_on_both(q{SELECT * FROM seg_reco.customer_features}, 'customer_features');
 same_on_both(q{SELECT * FROM seg_reco.customer_clusters}, 'customer_clusters');
 same_on_both(q{SELECT * FROM seg_reco.cluster_names}, 'cluster_names');
@@ -343,14 +349,17 @@ my $in_shards = q{SELECT string_agg(t || ':' || (SELECT coalesce(sum(r.result::b
                                      ' ' ORDER BY t COLLATE "C")
                     FROM unnest(ARRAY['seg_reco.customer_clusters', 'seg_reco.customer_value',
                                       'seg_reco.recommendations_a', 'seg_reco.recommendations_b',
-                                      'seg_reco.customer_feature_values', 'seg_reco.customer_rfm']) t};
+                                      'seg_reco.customer_feature_values', 'seg_reco.customer_rfm',
+                                      'seg_reco.customer_state']) t};
 is($coord->safe_psql('postgres', $in_shards),
 	sprintf('seg_reco.customer_clusters:%d seg_reco.customer_feature_values:%d seg_reco.customer_rfm:%d '
+	          . 'seg_reco.customer_state:%d '
 	          . 'seg_reco.customer_value:%d seg_reco.recommendations_a:0 seg_reco.recommendations_b:%d',
 	        map { $plain->safe_psql('postgres', "SELECT count(*) FROM seg_reco.$_") }
-	          ('customer_clusters', 'customer_features', 'customer_segments', 'customer_value', 'recommendations')),
-	'the clusters, the features, the RFM values, the customer values and the served recommendation slot '
-	  . 'are in the shards, the idle slot emptied');
+	          ('customer_clusters', 'customer_features', 'customer_segments', 'customer_state', 'customer_value',
+	           'recommendations')),
+	'the clusters, the features, the RFM values, the customer state, the customer values and the served '
+	  . 'recommendation slot are in the shards, the idle slot emptied');
 is($coord->safe_psql('postgres', q{
 	SELECT detail -> 'before_fill' ->> 'emptied', detail -> 'after_swap' ->> 'emptied'
 	  FROM seg_reco.refresh_log WHERE step = 'recommendations'}),
