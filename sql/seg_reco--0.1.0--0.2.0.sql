@@ -5123,17 +5123,26 @@ COMMENT ON FUNCTION seg_reco._rfm_from_state() IS 'rfm_score()''s rows derived f
 -- btyd_summary()'s values.
 CREATE FUNCTION seg_reco._btyd_summaries_from_state(calibration_end date, unit text)
 RETURNS TABLE (customer_id bigint, frequency bigint, recency float8, t float8, monetary_value float8)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
+DECLARE
+    v_days float8 := CASE unit WHEN 'day' THEN 1 WHEN 'week' THEN 7 END;
+BEGIN
+    -- PL/pgSQL, not SQL: Citus plans no SQL function with parameters over
+    -- a distributed table (customer_state is one after distribute())
+    IF v_days IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
     SELECT s.customer_id, s.btyd_frequency,
-           s.btyd_recency_days / u.days,
-           (calibration_end - s.btyd_first)::float8 / u.days,
+           s.btyd_recency_days / v_days,
+           (calibration_end - s.btyd_first)::float8 / v_days,
            s.btyd_monetary_value
-      FROM seg_reco.customer_state s,
-           (SELECT CASE unit WHEN 'day' THEN 1::float8 WHEN 'week' THEN 7::float8 END AS days) u
-     WHERE s.btyd_first IS NOT NULL AND s.btyd_first <= calibration_end AND u.days IS NOT NULL
-     ORDER BY s.customer_id
+      FROM seg_reco.customer_state s
+     WHERE s.btyd_first IS NOT NULL AND s.btyd_first <= calibration_end
+     ORDER BY s.customer_id;
+END;
 $fn$;
 COMMENT ON FUNCTION seg_reco._btyd_summaries_from_state(date, text) IS 'BTYD summaries (frequency, recency, t, monetary_value) of every customer with a purchase day, from seg_reco.customer_state at a calibration end, in unit day or week';
 

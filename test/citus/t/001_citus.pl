@@ -309,7 +309,12 @@ my $plain_steps = $plain->safe_psql('postgres', $steps);
 like($plain_steps, qr/^customer_features:\d+ .* cohorts:\d+$/, "the single node's steps: $plain_steps");
 is($coord->safe_psql('postgres', $steps), $plain_steps, 'every step ran on Citus, with the same row counts');
 same_on_both(q{SELECT seg_reco.default_as_of()}, 'default_as_of');
-same_on_both(q{SELECT * FROM seg_reco.customer_state}, 'customer_state');
+# (but btyd_repeat_spend: on Citus the rows come from the one statement
+# over the lines, which leaves it NULL, as a single node's reference rows;
+# only an incremental merge reads it, and on Citus every run is full)
+same_on_both(q{SELECT to_jsonb(s) - 'btyd_repeat_spend' FROM seg_reco.customer_state s}, 'customer_state');
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM seg_reco.customer_state WHERE btyd_repeat_spend IS NOT NULL'),
+	'0', 'customer_state on Citus: the rows of the one statement (btyd_repeat_spend NULL)');
 is($coord->safe_psql('postgres', 'SELECT count(*) FROM seg_reco.customer_state_check()'), '0',
 	'customer_state_check() finds every customer\'s state matching the lines');
 same_on_both(q{SELECT * FROM seg_reco.customer_features}, 'customer_features');
