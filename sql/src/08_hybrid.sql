@@ -407,13 +407,17 @@ COMMENT ON FUNCTION seg_reco.tune_weights(date, jsonb) IS 'scores candidate hybr
 REVOKE EXECUTE ON FUNCTION seg_reco.tune_weights(date, jsonb) FROM PUBLIC;
 
 -- tune_nextbasket(split_date, config): chooses the parameters of the
--- next-basket model (TIFU-KNN) on a validation split of the owner's data.
--- Each candidate (config candidates, a JSON array of objects with keys
--- group_size, within_decay, group_decay, neighbours, alpha; keys left out
--- keep the current setting; default twelve sets) is written to the
--- settings nextbasket_* and scored by evaluate() (recommender nextbasket
--- alone, mode all; config sample_size, seed, test_days (default 28) and k
--- pass through; the private als model is trained small, config als
+-- next-basket model on a validation split of the owner's data: TIFU-KNN's
+-- (config source "nextbasket", the default) or UP-CF@r's (source "upcf").
+-- Each candidate (config candidates, a JSON array of objects; TIFU-KNN's
+-- keys group_size, within_decay, group_decay, neighbours, alpha, default
+-- twelve sets; UP-CF@r's upcf_baskets, upcf_alpha, upcf_locality,
+-- upcf_neighbours, default nine sets; keys left out keep the current
+-- setting) is written to the settings nextbasket_* and scored by evaluate()
+-- (TIFU-KNN: the recommender nextbasket alone, mode all; UP-CF@r: the
+-- blend with the source upcf alone, mode new, as it serves the products
+-- new to a customer; config sample_size, seed, test_days (default 28) and
+-- k pass through; the private als model is trained small, config als
 -- {"factors": 8, "iterations": 2}, as the next-basket scores do not use
 -- it); the best NDCG@k stays in the settings, the others are put back.
 -- Use a split before your test window.  Rows: each candidate with its
@@ -439,7 +443,10 @@ DECLARE
         {"group_size": 7, "within_decay": 0.9, "group_decay": 0.8, "neighbours": 100, "alpha": 0.7},
         {"group_size": 7, "within_decay": 0.9, "group_decay": 0.8, "neighbours": 300, "alpha": 0.9}]'::jsonb);
     v_k     integer := coalesce((config ->> 'k')::integer, 10);
+    v_source text := coalesce(config ->> 'source', 'nextbasket');
     v_keys  text[] := ARRAY['group_size', 'within_decay', 'group_decay', 'neighbours', 'alpha'];
+    v_mode  text := 'all';
+    v_rec   text := 'nextbasket';
     v_eval  jsonb;
     v_c     jsonb;
     v_key   text;
@@ -449,6 +456,26 @@ BEGIN
     IF split_date IS NULL OR config IS NULL OR jsonb_typeof(config) <> 'object' THEN
         RAISE EXCEPTION 'split_date must not be NULL and config must be a JSON object'
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF v_source NOT IN ('nextbasket', 'upcf') OR jsonb_typeof(config -> 'source') <> 'string' THEN
+        RAISE EXCEPTION 'source must be "nextbasket" or "upcf", got %', config -> 'source'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = '"nextbasket" tunes TIFU-KNN (the default), "upcf" the UP-CF@r neighbours.';
+    END IF;
+    IF v_source = 'upcf' THEN
+        v_keys := ARRAY['upcf_baskets', 'upcf_alpha', 'upcf_locality', 'upcf_neighbours'];
+        v_mode := 'new';
+        v_rec := 'hybrid';
+        v_cands := coalesce(config -> 'candidates', '[
+            {"upcf_baskets": 5, "upcf_alpha": 0.5, "upcf_locality": 1, "upcf_neighbours": 100},
+            {"upcf_baskets": 5, "upcf_alpha": 0.5, "upcf_locality": 2, "upcf_neighbours": 100},
+            {"upcf_baskets": 5, "upcf_alpha": 0.5, "upcf_locality": 5, "upcf_neighbours": 100},
+            {"upcf_baskets": 10, "upcf_alpha": 0.5, "upcf_locality": 1, "upcf_neighbours": 100},
+            {"upcf_baskets": 10, "upcf_alpha": 0.5, "upcf_locality": 2, "upcf_neighbours": 100},
+            {"upcf_baskets": 10, "upcf_alpha": 0.5, "upcf_locality": 5, "upcf_neighbours": 100},
+            {"upcf_baskets": 0, "upcf_alpha": 0.5, "upcf_locality": 1, "upcf_neighbours": 100},
+            {"upcf_baskets": 0, "upcf_alpha": 0.5, "upcf_locality": 2, "upcf_neighbours": 100},
+            {"upcf_baskets": 0, "upcf_alpha": 0.5, "upcf_locality": 5, "upcf_neighbours": 100}]'::jsonb);
     END IF;
     IF jsonb_typeof(v_cands) <> 'array' OR jsonb_array_length(v_cands) = 0
        OR EXISTS (SELECT 1 FROM jsonb_array_elements(v_cands) e WHERE jsonb_typeof(e) <> 'object') THEN
@@ -463,12 +490,24 @@ BEGIN
     END IF;
     FOR v_key IN SELECT DISTINCT jsonb_object_keys(e) FROM jsonb_array_elements(v_cands) e LOOP
         IF v_key <> ALL (v_keys) THEN
-            RAISE EXCEPTION 'unknown nextbasket parameter "%"', v_key
+            RAISE EXCEPTION 'unknown % parameter "%"', v_source, v_key
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Use group_size, within_decay, group_decay, neighbours, alpha.';
+                      HINT = format('Use %s%s.', array_to_string(v_keys, ', '),
+                                    CASE v_source WHEN 'nextbasket' THEN ' (or source "upcf" for upcf_*)'
+                                                  ELSE ' (or source "nextbasket" for TIFU-KNN''s)' END);
         END IF;
     END LOOP;
-    v_eval := (config - 'candidates' - 'k') || jsonb_build_object('recommenders', '["nextbasket"]'::jsonb);
+    IF config ? 'recommenders' OR config ? 'weights' THEN
+        RAISE EXCEPTION 'tune_nextbasket chooses the recommender and weights of its source itself'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Leave out recommenders and weights; source says what is tuned.';
+    END IF;
+    v_eval := (config - 'candidates' - 'k' - 'source') || jsonb_build_object('recommenders', jsonb_build_array(v_rec));
+    IF v_source = 'upcf' THEN
+        -- the blend with the source upcf alone
+        v_eval := v_eval || '{"weights": {"als": 0, "content": 0, "popularity": 0, "buy_again": 0,
+                                          "nextbasket": 0, "upcf": 1, "history_prior": 0}}';
+    END IF;
     IF NOT v_eval ? 'test_days' THEN
         v_eval := v_eval || '{"test_days": 28}';
     END IF;
@@ -490,7 +529,7 @@ BEGIN
         SELECT (SELECT jsonb_object_agg(x, seg_reco.setting('nextbasket_' || x)) FROM unnest(v_keys) x),
                e.ndcg_at_k, (SELECT count(*) FROM _tune_nb)::int
           FROM seg_reco.evaluate(split_date, v_k, v_eval, 'tune_nextbasket') e
-         WHERE e.mode = 'all';
+         WHERE e.recommender = v_rec AND e.mode = v_mode;
     END LOOP;
     SELECT t.params INTO v_best FROM _tune_nb t WHERE t.ndcg IS NOT NULL ORDER BY t.ndcg DESC, t.i LIMIT 1;
     DELETE FROM seg_reco.settings s WHERE s.key = ANY (SELECT 'nextbasket_' || x FROM unnest(v_keys) x);
@@ -508,7 +547,7 @@ BEGIN
     PERFORM seg_reco._progress_end('tune_nextbasket');
 END
 $fn$;
-COMMENT ON FUNCTION seg_reco.tune_nextbasket(date, jsonb) IS 'scores candidate TIFU-KNN parameters (the next-basket source alone) with evaluate() on a validation split and stores the best as the settings nextbasket_*';
+COMMENT ON FUNCTION seg_reco.tune_nextbasket(date, jsonb) IS 'scores candidate TIFU-KNN parameters (the next-basket source alone; config source "upcf": UP-CF@r''s, the upcf source alone on new products) with evaluate() on a validation split and stores the best as the settings nextbasket_*';
 REVOKE EXECUTE ON FUNCTION seg_reco.tune_nextbasket(date, jsonb) FROM PUBLIC;
 -- END hybrid
 

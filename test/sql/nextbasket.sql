@@ -121,14 +121,35 @@ SELECT params, round(ndcg_at_k::numeric, 4) AS ndcg, chosen
 -- the winner stays in the settings
 SELECT key, value FROM seg_reco.settings WHERE key LIKE 'nextbasket\_%' ORDER BY key;
 DELETE FROM seg_reco.settings WHERE key LIKE 'nextbasket\_%';
+-- tune_nextbasket with source upcf: UP-CF@r's parameters, scored by the
+-- blend with the source upcf alone on the products new to the customer
+-- (customer 1 buys 3 after the split, new to it).  As of the split
+-- customer 1 bought {1, 2}; asymmetric cosine (alpha 0.5) 1 / (2^0.5 2^0.5)
+-- = 0.5 with customer 2 ({1, 4}) and with customer 3 ({2, 3}), 0 with 4.
+-- upcf_neighbours 1: customer 2 (the tie to the lower id) brings 4 alone;
+-- the list of 2 goes on with the products of score 0 by id: 4, 3: NDCG@2
+-- 1 / log2 3 = 0.6309.  upcf_neighbours 2: 4 and 3 at 0.5^2 x 1 each (UP@10
+-- of both 1), the tie to the lower id: 3, 4: NDCG@2 1.
+SELECT params, round(ndcg_at_k::numeric, 4) AS ndcg, chosen
+  FROM seg_reco.tune_nextbasket('2025-03-04', '{"source": "upcf", "k": 2, "als": {"factors": 2}, "candidates": [
+           {"upcf_neighbours": 1}, {"upcf_neighbours": 2}]}');
+-- the winner stays in the settings, with the others of UP-CF@r as they were
+SELECT key, value FROM seg_reco.settings WHERE key LIKE 'nextbasket\_%' ORDER BY key;
+DELETE FROM seg_reco.settings WHERE key LIKE 'nextbasket\_%';
 -- bad inputs: evaluate's als must be an object of known keys; tune_nextbasket
--- takes its parameters from candidates
+-- takes its parameters from candidates, of its source's keys, and chooses
+-- the recommender and weights itself
 SELECT * FROM seg_reco.evaluate('2025-03-04', 2, '{"als": "NaN"}');
 SELECT * FROM seg_reco.evaluate('2025-03-04', 2, '{"als": {"factor": 2}}');
 SELECT * FROM seg_reco.tune_nextbasket('2025-03-04', '{"nextbasket": {"alpha": 1}}');
 SELECT * FROM seg_reco.tune_nextbasket('2025-03-04', '{"candidates": []}');
 SELECT * FROM seg_reco.tune_nextbasket('2025-03-04', '{"candidates": [{"k": 5}]}');
 SELECT * FROM seg_reco.tune_nextbasket(NULL);
+SELECT * FROM seg_reco.tune_nextbasket('2025-03-04', '{"source": "upcf", "candidates": [{"neighbours": 5}]}');
+SELECT * FROM seg_reco.tune_nextbasket('2025-03-04', '{"candidates": [{"upcf_alpha": 0.2}]}');
+SELECT * FROM seg_reco.tune_nextbasket('2025-03-04', '{"source": "tifu"}');
+SELECT * FROM seg_reco.tune_nextbasket('2025-03-04', '{"source": 1}');
+SELECT * FROM seg_reco.tune_nextbasket('2025-03-04', '{"weights": {"als": 1}}');
 
 -- bad inputs
 SELECT * FROM seg_reco.nextbasket_scores(NULL, 10, 'nb');
