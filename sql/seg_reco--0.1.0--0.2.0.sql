@@ -3949,7 +3949,6 @@ END
 $fn$;
 COMMENT ON FUNCTION seg_reco.evaluate(date, integer, jsonb, text) IS 'trains temporary models on the data before split_date and reports precision, recall, NDCG, MAP, hit rate, coverage, diversity and novelty at k of popularity, buy-again, next basket, ALS, content, the hybrid and the cold start on what customers bought from split_date on (all products, new products, cold-start customers); stores the run in evaluation_runs';
 
-COMMENT ON FUNCTION seg_reco.tune_nextbasket(date, jsonb) IS 'scores candidate TIFU-KNN parameters (the next-basket source alone) with evaluate() on a validation split and stores the best as the settings nextbasket_*';
 
 -- Review: generate_demo_data reads the keys and indexes it drops and re-adds
 -- with one catalog query each (the ADD and DROP texts together).
