@@ -130,6 +130,22 @@ nb_cmp_double(const void *a, const void *b)
 	return x < y ? -1 : (x > y ? 1 : 0);
 }
 
+/* times[0..t-1] := the distinct times of ts[0..n-1], ascending; returns t (a basket each) */
+/* task-safe: see threads.h */
+static int
+nb_distinct_times(const double *ts, int n, double *times)
+{
+	int			t = 0,
+				i;
+
+	memcpy(times, ts, sizeof(double) * n);
+	qsort(times, n, sizeof(double), nb_cmp_double);
+	for (i = 0; i < n; i++)
+		if (t == 0 || times[i] != times[t - 1])
+			times[t++] = times[i];
+	return t;
+}
+
 /*
  * The weight of each occasion (w_occ[i]) in the customer's TIFU vector;
  * times: room for n doubles (the distinct times, sorted).  Returns the
@@ -147,11 +163,7 @@ tifu_occasion_weights(const double *ts, int n, const NbParams *p, double *times,
 
 	if (n == 0)
 		return 0;
-	memcpy(times, ts, sizeof(double) * n);
-	qsort(times, n, sizeof(double), nb_cmp_double);
-	for (i = 0; i < n; i++)
-		if (t == 0 || times[i] != times[t - 1])
-			times[t++] = times[i];
+	t = nb_distinct_times(ts, n, times);
 	g_count = (t + m - 1) / m;
 	last_size = t - m * (g_count - 1);	/* the oldest group */
 	for (i = 0; i < n; i++)
@@ -220,11 +232,7 @@ seg_reco_upcf_recent_share(const int64 *pid, const double *ts, int n, int basket
 
 	if (n == 0)
 		return 0;
-	memcpy(times, ts, sizeof(double) * n);
-	qsort(times, n, sizeof(double), nb_cmp_double);
-	for (i = 0; i < n; i++)
-		if (t == 0 || times[i] != times[t - 1])
-			times[t++] = times[i];
+	t = nb_distinct_times(ts, n, times);
 	last = t;
 	if (baskets > 0 && t > baskets)
 	{
@@ -1505,12 +1513,15 @@ seg_reco_nextbasket_scores(PG_FUNCTION_ARGS)
  * The next-basket parts of one product's score for one customer, as of end
  * (epoch seconds): *own_part = alpha x own, *nbr_part = (1 - alpha) x
  * neighbours; *n_occ the customer's receipts with the product and
- * *cycle_days their mean gap (0 below two).  False when the model has no
- * build.  SPI connected.
+ * *cycle_days their mean gap (0 below two); *upcf_part the stored UP-CF@r
+ * score (relative to the customer's best; 0 when not stored, and for a
+ * product the customer has bought: UP-CF@r speaks for new products only),
+ * from the same row.  False when the model has no build.  SPI connected.
  */
 bool
 seg_reco_nb_explain(const char *model, int64 customer_id, int64 product_id, double end,
-					double *own_part, double *nbr_part, int *n_occ, double *cycle_days)
+					double *own_part, double *nbr_part, int *n_occ, double *cycle_days,
+					double *upcf_part)
 {
 	NbParams	p;
 	NbInput		in;
@@ -1528,6 +1539,7 @@ seg_reco_nb_explain(const char *model, int64 customer_id, int64 product_id, doub
 	*nbr_part = 0;
 	*n_occ = 0;
 	*cycle_days = 0;
+	*upcf_part = 0;
 	if (!seg_reco_nb_fetch(model, customer_id, &p, &in))
 		return false;
 	for (i = 0; i < in.n; i++)
@@ -1550,26 +1562,9 @@ seg_reco_nb_explain(const char *model, int64 customer_id, int64 product_id, doub
 	for (i = 0; i < nd; i++)
 		if (vpid[i] == product_id)
 			*own_part = p.alpha * vw[i];
-	return true;
-}
-
-/*
- * The stored UP-CF@r score of one product for one customer (relative to
- * the customer's best), 0 when not stored; false when the model has no
- * build.  SPI connected.
- */
-bool
-seg_reco_nb_upcf_score(const char *model, int64 customer_id, int64 product_id, double *score)
-{
-	NbParams	p;
-	NbInput		in;
-	int			i;
-
-	*score = 0;
-	if (!seg_reco_nb_fetch(model, customer_id, &p, &in))
-		return false;
-	for (i = 0; i < in.upcf_n; i++)
-		if (in.upcf_pid[i] == product_id)
-			*score = in.upcf_score[i];
+	if (*n_occ == 0)
+		for (i = 0; i < in.upcf_n; i++)
+			if (in.upcf_pid[i] == product_id)
+				*upcf_part = in.upcf_score[i];
 	return true;
 }

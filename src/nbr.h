@@ -118,17 +118,13 @@ extern bool seg_reco_nb_params(const char *model, NbParams *p);
 /*
  * The next-basket parts of one product's score (alpha x own, (1 - alpha) x
  * neighbours), the customer's receipts with it and their mean gap in days
- * (0 below two), as of end; false without a build.  SPI connected.
+ * (0 below two), as of end, and the stored UP-CF@r score (relative to the
+ * customer's best, 1; 0 when not stored or the customer has bought the
+ * product), all from one read of the customer's row; false without a
+ * build.  SPI connected.
  */
 extern bool seg_reco_nb_explain(const char *model, int64 customer_id, int64 product_id, double end,
-								double *own_part, double *nbr_part, int *n_occ, double *cycle_days);
-
-/*
- * The stored UP-CF@r score of one product for one customer (relative to
- * the customer's best, 1), 0 when not stored; false without a build.
- * SPI connected.
- */
-extern bool seg_reco_nb_upcf_score(const char *model, int64 customer_id, int64 product_id,
-								   double *score);
+								double *own_part, double *nbr_part, int *n_occ, double *cycle_days,
+								double *upcf_part);
 
 #endif							/* SEG_RECO_NBR_H */

@@ -1191,10 +1191,7 @@ seg_reco_why_recommended(PG_FUNCTION_ARGS)
 		end = seg_reco_serving_end(false, 0, as_of_opt);
 	nb_has = with_rules &&
 		seg_reco_nb_explain(model, customer_id, product_id, end,
-							&own_part, &nbr_part, &n_occ, &cycle);
-	/* UP-CF@r's neighbours speak for products new to the customer only */
-	if (nb_has && n_occ == 0)
-		(void) seg_reco_nb_upcf_score(model, customer_id, product_id, &upcf_part);
+							&own_part, &nbr_part, &n_occ, &cycle, &upcf_part);
 	target = seg_reco_als_product_index(m, product_id);
 	hn = customer_history(m, customer_id, &hidx, &hw, &hbought);
 	if (target >= 0 && hn > 0)

@@ -51,7 +51,7 @@
  *       score_rows_f_avx512, score_rows_f_generic, score_rows_generic,
  *       seg_reco_als_screen, seg_reco_score_rows, seg_reco_score_rows_f,
  *       seg_reco_screen_bound
- *   nbr.c: nb_heap_task*, nb_product_task*, nb_row_task*, nb_cmp_double,
+ *   nbr.c: nb_heap_task*, nb_product_task*, nb_row_task*, nb_cmp_double, nb_distinct_times,
  *       nb_cmp_int32, nb_keep, seg_reco_tifu_vector, tifu_occasion_weights
  *   reco.h: universe_index
  *   reco_blend.c: allowed_minmax, blend_buy_again, blend_nextbasket, blend_sum, blend_upcf,
