@@ -75,9 +75,9 @@ seg_reco_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 	return *slot;
 }
 
-/* a one-dimensional float4[] of n values, without NULLs */
+/* a one-dimensional float4[] of n values (v, or vf if v is NULL), without NULLs */
 static ArrayType *
-float4_array(const double *v, int64 n)
+float4_array_of(const double *v, const float *vf, int64 n)
 {
 	Size		bytes = ARR_OVERHEAD_NONULLS(1) + sizeof(float4) * (Size) n;
 	ArrayType  *a;
@@ -98,7 +98,7 @@ float4_array(const double *v, int64 n)
 	ARR_LBOUND(a)[0] = 1;
 	out = (float4 *) ARR_DATA_PTR(a);
 	for (i = 0; i < n; i++)
-		out[i] = (float4) v[i];
+		out[i] = v != NULL ? (float4) v[i] : vf[i];
 	return a;
 }
 
@@ -232,26 +232,49 @@ delete_gone_ids(const char *table, const char *col, Datum name, const int64 *ids
 	pfree(sql.data);
 }
 
-void
-seg_reco_als_upsert_customer_factors(const char *name, int d, int64 n, const int64 *customer_id,
-									 const double *x)
+/*
+ * Customers' factor rows (x, or xf if x is NULL), upserted ALS_SAVE_BATCH
+ * customers a statement: the arrays passed stay small (8 MB at 64 factors)
+ * whatever the customer count, and no factor array reaches the 1 GB limit
+ * of a value.
+ */
+#define ALS_SAVE_BATCH 32768
+
+static void
+upsert_customer_factors(const char *name, int d, int64 n, const int64 *customer_id,
+						const double *x, const float *xf)
 {
 	Oid			types[4] = {TEXTOID, INT8ARRAYOID, FLOAT4ARRAYOID, INT4OID};
 	Datum		values[4];
+	int64		b0;
 
 	if (n == 0)
 		return;
 	values[0] = CStringGetTextDatum(name);
-	values[1] = PointerGetDatum(int8_array(customer_id, n));
-	values[2] = PointerGetDatum(float4_array(x, n * d));
 	values[3] = Int32GetDatum(d);
-	spi_exec("INSERT INTO seg_reco.als_customer_factors AS f (model, customer_id, factors) "
+	for (b0 = 0; b0 < n; b0 += ALS_SAVE_BATCH)
+	{
+		int64		nb = Min((int64) ALS_SAVE_BATCH, n - b0);
+
+		CHECK_FOR_INTERRUPTS();
+		values[1] = PointerGetDatum(int8_array(customer_id + b0, nb));
+		values[2] = PointerGetDatum(float4_array_of(x != NULL ? x + b0 * d : NULL,
+													x != NULL ? NULL : xf + b0 * d, nb * d));
+		spi_exec("INSERT INTO seg_reco.als_customer_factors AS f (model, customer_id, factors) "
 			 "SELECT $1, $2[g], $3[(g - 1) * $4 + 1 : g * $4] "
 			 "FROM pg_catalog.generate_series(1, pg_catalog.cardinality($2)) g "
 			 "ON CONFLICT (model, customer_id) DO UPDATE SET factors = excluded.factors",
 			 4, types, values, SPI_OK_INSERT);
-	pfree(DatumGetPointer(values[1]));
-	pfree(DatumGetPointer(values[2]));
+		pfree(DatumGetPointer(values[1]));
+		pfree(DatumGetPointer(values[2]));
+	}
+}
+
+void
+seg_reco_als_upsert_customer_factors(const char *name, int d, int64 n, const int64 *customer_id,
+									 const double *x)
+{
+	upsert_customer_factors(name, d, n, customer_id, x, NULL);
 }
 
 int64
@@ -275,8 +298,8 @@ seg_reco_als_delete_customer_factors(const char *name, int64 n, const int64 *cus
 
 int64
 seg_reco_als_model_save(const char *name, int d,
-						int64 n_customers, const int64 *customer_id, const double *x,
-						int n_products, const int64 *product_id, const double *y,
+						int64 n_customers, const int64 *customer_id, const float *x,
+						int n_products, const int64 *product_id, const float *y,
 						const double *popularity,
 						const char *params_json, const char *metrics_json)
 {
@@ -346,7 +369,7 @@ seg_reco_als_model_save(const char *name, int d,
 	 */
 	CHECK_FOR_INTERRUPTS();
 	delete_gone_ids("als_customer_factors", "customer_id", v1[0], customer_id, n_customers);
-	seg_reco_als_upsert_customer_factors(name, d, n_customers, customer_id, x);
+	upsert_customer_factors(name, d, n_customers, customer_id, NULL, x);
 	CHECK_FOR_INTERRUPTS();
 	{
 		Oid			types[5] = {TEXTOID, INT8ARRAYOID, FLOAT4ARRAYOID, INT4OID, FLOAT8ARRAYOID};
@@ -354,7 +377,7 @@ seg_reco_als_model_save(const char *name, int d,
 
 		values[0] = v1[0];
 		values[1] = PointerGetDatum(int8_array(product_id, n_products));
-		values[2] = PointerGetDatum(float4_array(y, (int64) n_products * d));
+		values[2] = PointerGetDatum(float4_array_of(NULL, y, (int64) n_products * d));
 		values[3] = Int32GetDatum(d);
 		values[4] = PointerGetDatum(float8_array(popularity, n_products));
 		delete_gone_ids("als_product_factors", "product_id", v1[0], product_id, n_products);

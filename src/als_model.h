@@ -71,14 +71,14 @@ extern int	seg_reco_als_product_index(const SegRecoAlsModel *m, int64 product_id
  * only).  params_json and metrics_json are JSON object texts.
  */
 extern int64 seg_reco_als_model_save(const char *name, int d,
-									 int64 n_customers, const int64 *customer_id, const double *x,
-									 int n_products, const int64 *product_id, const double *y,
+									 int64 n_customers, const int64 *customer_id, const float *x,
+									 int n_products, const int64 *product_id, const float *y,
 									 const double *popularity,
 									 const char *params_json, const char *metrics_json);
 
 /*
  * Write the factors (x: n x d) of customers customer_id[0..n-1] of model
- * name, inserting or replacing their rows (one statement).
+ * name, inserting or replacing their rows (a statement per 32,768 customers).
  */
 extern void seg_reco_als_upsert_customer_factors(const char *name, int d, int64 n,
 												 const int64 *customer_id, const double *x);

@@ -18,8 +18,10 @@
  * once so that the row's products' factors stay in L1 cache; the dense part
  * of each matrix-vector product, (Y^T Y + reg I) p, is a plain loop on the
  * d x d matrix (in L1 too), the sparse part a loop over the row's products.
- * Factors are float during training (see below); the stored model is
- * double.  The Cholesky solver forms each row's matrix exactly (dsyrk over
+ * Factors are float during training (see below) and stored as float4[].
+ * The interaction matrix is held both ways, whole in memory or in blocks in
+ * temporary files when it does not fit in maintenance_work_mem
+ * (als_blocks.c): the same model either way.  The Cholesky solver forms each row's matrix exactly (dsyrk over
  * the row's products) and solves it in double: slower, the reference the
  * tests compare CG with.
  *
@@ -31,7 +33,8 @@
  *
  * Factors start uniform in [0, 0.01) from a pg_prng seeded by seed
  * (customers first, then products), so a training run is reproducible.
- * Phases: read the input, build the matrices, iterate, save (als_model.c).
+ * Phases: read the input, build the matrices (als_blocks.c), iterate,
+ * save (als_model.c).
  * Also here, at -O3: reading a source's pairs and one customer's exact
  * system (als_train.h), which serving (reco_serve.c) uses to fold in.
  */
@@ -57,6 +60,7 @@
 #include "utils/memutils.h"
 #include "utils/plancache.h"
 
+#include "als_blocks.h"
 #include "als_model.h"
 #include "als_train.h"
 #include "guards.h"
@@ -66,9 +70,6 @@
 #include "threads.h"
 
 #define ALS_CG_STEPS 3
-#define ALS_BLOCK 256
-#define ALS_TASK_PAIRS 8192
-#define ALS_CALL_WORK (INT64CONST(1) << 26)
 #define ALS_MAX_FACTORS 1024
 #define ALS_MAX_ITERATIONS 1000
 #define ALS_NO_KEY PG_INT64_MIN
@@ -140,21 +141,14 @@ raw_cmp(const RawRow *x, const RawRow *y)
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
-#define ST_SORT sort_int64s
-#define ST_ELEMENT_TYPE int64
-#define ST_COMPARE(a, b) (*(a) < *(b) ? -1 : (*(a) > *(b) ? 1 : 0))
-#define ST_CHECK_FOR_INTERRUPTS
-#define ST_SCOPE static
-#define ST_DEFINE
-#include "lib/sort_template.h"
-
 /*
  * Rows go straight from the executor's slots into a RawRow array through a
  * DestReceiver of our own: no tuple table is materialised (a third of the
  * reading time at the reference scale).
  *
  * Memory is bounded by maintenance_work_mem, not by the row count: the
- * array holds at most half of it (sorting may take as much again).  When it
+ * array holds at most half of it (sorting may take as much again), and at
+ * most ALS_RUN_MAX_BYTES.  When it
  * is full, it is sorted and written to a temporary file as a run; after the
  * last row the runs are merged (one pass, a read buffer of
  * ALS_RUN_READ_ROWS rows per run) and the pairs folded from the merged
@@ -163,6 +157,15 @@ raw_cmp(const RawRow *x, const RawRow *y)
  * same order: the same pairs, to the bit, whatever the setting.
  */
 #define ALS_RUN_READ_ROWS 256
+
+/*
+ * A run holds at most 64 MB of rows (2 M rows), whatever
+ * maintenance_work_mem: sorting runs of that size and merging them is
+ * faster than sorting one large array (the 8.4 M rows of 10x the demo data:
+ * 1.4 s to read, sort and fold instead of 3.6 s in one 256 MB array), and
+ * 162 M rows (200x) make 80 runs to merge.
+ */
+#define ALS_RUN_MAX_BYTES (INT64CONST(64) * 1024 * 1024)
 
 typedef struct RowRun
 {
@@ -472,6 +475,7 @@ estimated_rows(const char *query)
 typedef struct PairFold
 {
 	SegRecoPairs *out;
+	AlsPairSink *sink;			/* training: pairs go here, not to out's arrays */
 	int64		cap;			/* pairs the arrays hold */
 	bool		custom_source;
 	bool		open;			/* a pair is being summed */
@@ -483,12 +487,15 @@ typedef struct PairFold
 } PairFold;
 
 static void
-fold_init(PairFold *f, SegRecoPairs *out, int64 cap, bool custom_source)
+fold_init(PairFold *f, SegRecoPairs *out, AlsPairSink *sink, int64 cap, bool custom_source)
 {
 	memset(f, 0, sizeof(*f));
 	f->out = out;
+	f->sink = sink;
 	f->cap = Max(cap, 1);
 	f->custom_source = custom_source;
+	if (sink != NULL)
+		return;
 	out->customer_id = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * f->cap);
 	out->product_id = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * f->cap);
 	out->weight = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * f->cap);
@@ -504,7 +511,12 @@ fold_close(PairFold *f)
 	if (!f->open)
 		return;
 	f->open = false;
-	if (f->sum > 0.0 && isfinite(f->sum))
+	if (f->sum > 0.0 && isfinite(f->sum) && f->sink != NULL)
+	{
+		als_sink_add(f->sink, f->c, f->p, f->sum);
+		out->n++;
+	}
+	else if (f->sum > 0.0 && isfinite(f->sum))
 	{
 		if (out->n == f->cap)
 		{
@@ -677,7 +689,7 @@ one_customer_plan(const char *sql)
  */
 static void
 read_pairs(const char *query, bool one_customer, int64 customer_id, ArrayType *ids,
-		   bool custom_source, SegRecoPairs *out)
+		   bool custom_source, SegRecoPairs *out, AlsPairSink *sink)
 {
 	StringInfoData sql;
 	RawRow	   *rows;
@@ -717,8 +729,9 @@ read_pairs(const char *query, bool one_customer, int64 customer_id, ArrayType *i
 	recv.cxt = CurrentMemoryContext;
 	/* reading all rows is a step of the caller's (als_train, recommend_all) */
 	recv.progress = !one_customer && ids == NULL;
-	/* half of maintenance_work_mem (kB), at least 1024 rows */
-	recv.max_rows = Max((int64) 1024, (int64) maintenance_work_mem * 1024 / 2 / (int64) sizeof(RawRow));
+	/* half of maintenance_work_mem (kB), at most ALS_RUN_MAX_BYTES, at least 1024 rows */
+	recv.max_rows = Max((int64) 1024, Min(ALS_RUN_MAX_BYTES, (int64) maintenance_work_mem * 1024 / 2) /
+						(int64) sizeof(RawRow));
 	recv.cap = one_customer ? 64 : ids != NULL ? 65536 :
 		Max(65536, estimated_rows(sql.data) * 1.05 + 1024);
 	recv.cap = Min(recv.cap, recv.max_rows);
@@ -752,7 +765,7 @@ read_pairs(const char *query, bool one_customer, int64 customer_id, ArrayType *i
 		pfree(recv.rows);
 		elog(DEBUG1, "als: read " INT64_FORMAT " rows into %d sorted runs in %.3f s",
 			 out->rows_read, recv.nruns, elapsed_since(t0));
-		fold_init(&fold, out, 65536, custom_source);
+		fold_init(&fold, out, sink, 65536, custom_source);
 		merge_runs(recv.runs, recv.nruns, &fold);
 		fold_close(&fold);
 		pfree(recv.runs);
@@ -774,7 +787,7 @@ read_pairs(const char *query, bool one_customer, int64 customer_id, ArrayType *i
 		if (i == 0 || rows[i].c != rows[i - 1].c || rows[i].p != rows[i - 1].p)
 			npairs++;
 	CHECK_FOR_INTERRUPTS();
-	fold_init(&fold, out, npairs, custom_source);
+	fold_init(&fold, out, sink, npairs, custom_source);
 	for (i = 0; i < n; i++)
 	{
 		if ((i & 65535) == 65535)
@@ -789,14 +802,14 @@ void
 seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 						bool custom_source, SegRecoPairs *out)
 {
-	read_pairs(query, one_customer, customer_id, NULL, custom_source, out);
+	read_pairs(query, one_customer, customer_id, NULL, custom_source, out, NULL);
 }
 
 void
 seg_reco_als_read_pairs_of(const char *query, ArrayType *ids, bool custom_source,
 						   SegRecoPairs *out)
 {
-	read_pairs(query, false, 0, ids, custom_source, out);
+	read_pairs(query, false, 0, ids, custom_source, out, NULL);
 }
 
 void
@@ -844,22 +857,13 @@ seg_reco_als_solve_exact(const double *y, int d, const double *yty_reg,
  * Training
  * ------------------------------------------------------------------------ */
 
-/* one side of the matrix in compressed-row form */
-typedef struct Csr
-{
-	int64		rows;
-	int64	   *ptr;			/* rows + 1 */
-	int32	   *idx;			/* column indexes */
-	double	   *w;				/* weights r (confidence - 1 = alpha r) */
-} Csr;
-
 /*
  * Training keeps the factors in float, as the implicit library does: the
  * sparse loops below (a dot product and an axpy per observed pair and CG
  * step) move half the bytes and use twice the SIMD lanes of double.  What
  * grows or decides stays double: the Gram matrix Y^T Y (accumulated in
  * double), the CG scalars (step sizes, residual norms) and every sum of the
- * loss.  The stored model is double.
+ * loss.  The stored model is float4[], the factors as trained.
  *
  * The sparse loops are compiled twice on x86-64 with GCC, for the baseline
  * (SSE2) and for AVX with FMA, and the loader picks the one the CPU runs
@@ -1015,7 +1019,7 @@ cg_rows(const Csr *m, int64 row0, int rows, const float *y, float *x, int d,
 	{
 		float	   *xu = x + u * d;
 		int64		k,
-					kend = m->ptr[u + 1];
+					kend = m->ptr[u + 1] - m->base;
 		double		rsold,
 					rsnew,
 					pap,
@@ -1027,7 +1031,7 @@ cg_rows(const Csr *m, int64 row0, int rows, const float *y, float *x, int d,
 		fsymv(yty, xu, d, r);
 		for (j = 0; j < d; j++)
 			r[j] = -r[j];
-		for (k = m->ptr[u]; k < kend; k++)
+		for (k = m->ptr[u] - m->base; k < kend; k++)
 		{
 			const float *yi = y + (Size) m->idx[k] * d;
 			double		cm1 = alpha * m->w[k];
@@ -1043,7 +1047,7 @@ cg_rows(const Csr *m, int64 row0, int rows, const float *y, float *x, int d,
 			float		beta;
 
 			fsymv(yty, p, d, ap);
-			for (k = m->ptr[u]; k < kend; k++)
+			for (k = m->ptr[u] - m->base; k < kend; k++)
 			{
 				const float *yi = y + (Size) m->idx[k] * d;
 
@@ -1062,66 +1066,6 @@ cg_rows(const Csr *m, int64 row0, int rows, const float *y, float *x, int d,
 			for (j = 0; j < d; j++)
 				p[j] = r[j] + beta * p[j];
 			rsold = rsnew;
-		}
-	}
-}
-
-/*
- * One side of the matrix cut into tasks for seg_reco_parallel_for: runs of
- * consecutive rows, at most ALS_BLOCK rows and about ALS_TASK_PAIRS observed
- * pairs each (a row with more pairs is a task of its own), so that the
- * workers share the rows evenly even where a few rows (popular products)
- * hold most pairs.  The tasks are grouped into calls of about ALS_CALL_WORK
- * units of work, (pairs + rows * d / 2) * d, the sparse and the dense part
- * of CG: ~0.1 s single-threaded at d = 64, so that CHECK_FOR_INTERRUPTS()
- * between calls stops training quickly at any scale.  The cut depends on the
- * data and d only, never on seg_reco.threads: per-task results reduced in
- * task order are the same bits whatever the thread count.
- */
-typedef struct RowTasks
-{
-	int64		ntasks;
-	int64	   *start;			/* ntasks + 1 row boundaries */
-	int64		ncalls;
-	int64	   *call;			/* ncalls + 1 task boundaries */
-} RowTasks;
-
-static void
-row_tasks(const Csr *m, int d, RowTasks *t)
-{
-	int64		u,
-				row0 = 0,
-				n = 0,
-				work = 0,
-				k;
-
-	t->start = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (m->rows + 1));
-	t->start[0] = 0;
-	for (u = 0; u < m->rows; u++)
-	{
-		if (u > row0 &&
-			(u - row0 == ALS_BLOCK || m->ptr[u + 1] - m->ptr[row0] > ALS_TASK_PAIRS))
-		{
-			t->start[++n] = u;
-			row0 = u;
-		}
-	}
-	t->start[++n] = m->rows;
-	t->ntasks = n;
-
-	t->call = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * (n + 1));
-	t->call[0] = 0;
-	t->ncalls = 0;
-	for (k = 0; k < n; k++)
-	{
-		int64		rows = t->start[k + 1] - t->start[k];
-		int64		pairs = m->ptr[t->start[k + 1]] - m->ptr[t->start[k]];
-
-		work += (pairs + rows * d / 2) * d;
-		if (work >= ALS_CALL_WORK || k == n - 1)
-		{
-			t->call[++t->ncalls] = k + 1;
-			work = 0;
 		}
 	}
 }
@@ -1166,24 +1110,81 @@ cg_task(void *arg, int64 task, int worker)
 }
 
 /*
+ * The calls of a side, block by block: each block read into memory in
+ * turn, the side's calls cut at the blocks' ends.  side_next_call gives the
+ * next call's tasks [*lo, *hi), checking for interrupts first; false at the
+ * end.  (A cursor rather than a function taking the task function, so that
+ * each seg_reco_parallel_for names its task function: threads.h.)
+ */
+typedef struct SideCursor
+{
+	AlsSide    *side;
+	int			b;				/* current block */
+	int64		c;				/* next call */
+} SideCursor;
+
+static void
+side_cursor_init(SideCursor *cur, AlsSide *side)
+{
+	cur->side = side;
+	cur->b = 0;
+	cur->c = 0;
+}
+
+static bool
+side_next_call(SideCursor *cur, int64 *lo, int64 *hi)
+{
+	AlsSide    *side = cur->side;
+	const int64 *call = side->tasks.call;
+
+	while (cur->b < side->nblocks)
+	{
+		int64		t0,
+					t1;
+		int			b = cur->b;
+
+		als_side_block_tasks(side, b, &t0, &t1);
+		while (cur->c < side->tasks.ncalls && call[cur->c + 1] <= t0)
+			cur->c++;
+		if (cur->c >= side->tasks.ncalls || call[cur->c] >= t1)
+		{
+			cur->b++;
+			continue;
+		}
+		*lo = Max(call[cur->c], t0);
+		*hi = Min(call[cur->c + 1], t1);
+		/* a call that ends in this block is done; else the rest is in the next block */
+		if (call[cur->c + 1] <= t1)
+			cur->c++;
+		else
+			cur->b++;
+		CHECK_FOR_INTERRUPTS();
+		als_side_load(side, b);
+		return true;
+	}
+	return false;
+}
+
+/*
  * Update every row of x by CG given the other side y and yty_reg =
  * Y^T Y + reg I.  Rows are independent (each reads y and writes its own
  * row of x), so the result does not depend on how tasks meet workers.
  */
 static void
-solve_cg(float *x, const Csr *m, const RowTasks *tasks, const float *y, int d,
-		 const double *yty_reg, double alpha)
+solve_cg(float *x, AlsSide *side, const float *y, int d, const double *yty_reg, double alpha)
 {
 	float	   *ytyf = palloc(sizeof(float) * d * d);
-	int			nworkers = seg_reco_parallel_workers(tasks->ntasks);
+	int			nworkers = seg_reco_parallel_workers(side->tasks.ntasks);
 	CgJob		job;
-	int64		c;
+	SideCursor	cur;
+	int64		lo,
+				hi;
 	int			j;
 
 	for (j = 0; j < d * d; j++)
 		ytyf[j] = (float) yty_reg[j];
-	job.m = m;
-	job.start = tasks->start;
+	job.m = &side->m;
+	job.start = side->tasks.start;
 	job.y = y;
 	job.x = x;
 	job.d = d;
@@ -1191,11 +1192,11 @@ solve_cg(float *x, const Csr *m, const RowTasks *tasks, const float *y, int d,
 	job.alpha = alpha;
 	job.stride = scratch_stride(3 * d);
 	job.scratch = palloc(sizeof(float) * job.stride * nworkers);
-	for (c = 0; c < tasks->ncalls; c++)
+	side_cursor_init(&cur, side);
+	while (side_next_call(&cur, &lo, &hi))
 	{
-		CHECK_FOR_INTERRUPTS();
-		job.task0 = tasks->call[c];
-		seg_reco_parallel_for(tasks->call[c + 1] - tasks->call[c], cg_task, &job);
+		job.task0 = lo;
+		seg_reco_parallel_for(hi - lo, cg_task, &job);
 	}
 	pfree(ytyf);
 	pfree(job.scratch);
@@ -1203,9 +1204,11 @@ solve_cg(float *x, const Csr *m, const RowTasks *tasks, const float *y, int d,
 
 /* update every row of x given y exactly (Cholesky of each row's system) */
 static void
-solve_cholesky(float *x, const Csr *m, const float *y, int64 ny, int d, double reg,
+solve_cholesky(float *x, AlsSide *side, const float *y, int64 ny, int d, double reg,
 			   double alpha, int iteration)
 {
+	const Csr  *m = &side->m;
+	int			blk;
 	double	   *yty = palloc(sizeof(double) * d * d);
 	double	   *a = palloc(sizeof(double) * d * d);
 	double	   *b = palloc(sizeof(double) * d);
@@ -1216,17 +1219,26 @@ solve_cholesky(float *x, const Csr *m, const float *y, int64 ny, int d, double r
 	for (u = 0; u < ny * d; u++)
 		yd[u] = y[u];
 	gram(y, ny, d, reg, yty);
-	for (u = 0; u < m->rows; u++)
+	for (blk = 0; blk < side->nblocks; blk++)
 	{
-		int64		n = m->ptr[u + 1] - m->ptr[u];
+		int64		t0,
+					t1;
 
-		if ((u & 255) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (!seg_reco_als_solve_exact(yd, d, yty, m->idx + m->ptr[u], m->w + m->ptr[u], (int) n,
-									  alpha, a, b))
-			nan_error("a least-squares system (not positive definite)", iteration, reg, alpha);
-		for (j = 0; j < d; j++)
-			x[u * d + j] = (float) b[j];
+		als_side_load(side, blk);
+		als_side_block_tasks(side, blk, &t0, &t1);
+		for (u = side->tasks.start[t0]; u < side->tasks.start[t1]; u++)
+		{
+			int64		n = m->ptr[u + 1] - m->ptr[u],
+						k0 = m->ptr[u] - m->base;
+
+			if ((u & 255) == 0)
+				CHECK_FOR_INTERRUPTS();
+			if (!seg_reco_als_solve_exact(yd, d, yty, m->idx + k0, m->w + k0, (int) n,
+										  alpha, a, b))
+				nan_error("a least-squares system (not positive definite)", iteration, reg, alpha);
+			for (j = 0; j < d; j++)
+				x[u * d + j] = (float) b[j];
+		}
 	}
 	pfree(yty);
 	pfree(a);
@@ -1263,7 +1275,7 @@ loss_rows(const Csr *um, int64 row0, int rows, const float *x, const float *y, i
 		fsymv(yty, xu, d, tmp);
 		sums->loss += fdot(tmp, xu, d);
 		sums->xnorm += fdot(xu, xu, d);
-		for (k = um->ptr[u]; k < um->ptr[u + 1]; k++)
+		for (k = um->ptr[u] - um->base; k < um->ptr[u + 1] - um->base; k++)
 		{
 			double		s = fdot(xu, y + (Size) um->idx[k] * d, d);
 			double		c = 1.0 + alpha * um->w[k];
@@ -1308,16 +1320,20 @@ loss_task(void *arg, int64 task, int worker)
  * thread count.
  */
 static double
-als_loss(const float *x, const Csr *um, const RowTasks *tasks, const float *y, int64 ni,
+als_loss(const float *x, AlsSide *side, const float *y, int64 ni,
 		 int d, const double *yty, double reg, double alpha)
 {
+	const Csr  *um = &side->m;
+	const RowTasks *tasks = &side->tasks;
 	float	   *ytyf = palloc(sizeof(float) * d * d);
 	int			nworkers = seg_reco_parallel_workers(tasks->ntasks);
 	LossSums	sums = {0, 0, 0};
 	LossJob		job;
+	SideCursor	cur;
 	double		ynorm = 0.0;
-	int64		c,
-				i;
+	int64		i,
+				lo,
+				hi;
 
 	for (i = 0; i < (int64) d * d; i++)
 		ytyf[i] = (float) yty[i];
@@ -1332,11 +1348,11 @@ als_loss(const float *x, const Csr *um, const RowTasks *tasks, const float *y, i
 	job.scratch = palloc(sizeof(float) * job.stride * nworkers);
 	job.sums = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(LossSums) * tasks->ntasks);
 	memset(job.sums, 0, sizeof(LossSums) * tasks->ntasks);
-	for (c = 0; c < tasks->ncalls; c++)
+	side_cursor_init(&cur, side);
+	while (side_next_call(&cur, &lo, &hi))
 	{
-		CHECK_FOR_INTERRUPTS();
-		job.task0 = tasks->call[c];
-		seg_reco_parallel_for(tasks->call[c + 1] - tasks->call[c], loss_task, &job);
+		job.task0 = lo;
+		seg_reco_parallel_for(hi - lo, loss_task, &job);
 	}
 	for (i = 0; i < tasks->ntasks; i++)
 	{
@@ -1351,25 +1367,6 @@ als_loss(const float *x, const Csr *um, const RowTasks *tasks, const float *y, i
 	pfree(job.sums);
 	sums.loss += reg * (sums.xnorm + ynorm);
 	return sums.loss / (sums.total_conf + (double) um->rows * (double) ni - (double) um->ptr[um->rows]);
-}
-
-/* index of v in the sorted array a[0..n-1], which holds it */
-static inline int64
-find_sorted(const int64 *a, int64 n, int64 v)
-{
-	int64		lo = 0,
-				hi = n - 1;
-
-	while (lo < hi)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-
-		if (a[mid] < v)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
 }
 
 static void
@@ -1430,9 +1427,10 @@ check_train_args(const char *name, int d, double reg, double alpha, int iteratio
 
 /* read input: the source query's pairs; an error when there are none */
 static void
-read_training_pairs(const char *query, bool custom_source, SegRecoPairs *pairs)
+read_training_pairs(const char *query, bool custom_source, SegRecoPairs *pairs,
+					AlsPairSink *sink)
 {
-	seg_reco_als_read_pairs(query, false, 0, custom_source, pairs);
+	read_pairs(query, false, 0, NULL, custom_source, pairs, sink);
 	if (pairs->n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
@@ -1442,88 +1440,6 @@ read_training_pairs(const char *query, bool custom_source, SegRecoPairs *pairs)
 						   " pairs with a total weight of zero or less.",
 						   pairs->rows_read, pairs->rows_skipped, pairs->pairs_dropped),
 				 errhint("Load seg_reco.transactions (or run seg_reco.generate_demo_data()), or check the source query and as_of.")));
-}
-
-/* customers: pairs arrive sorted by customer; returns their count */
-static int64
-index_customers(const SegRecoPairs *pairs, MemoryContext work, int64 **cust_ids)
-{
-	int64		nnz = pairs->n,
-				nu = 0,
-				k;
-
-	for (k = 0; k < nnz; k++)
-		if (k == 0 || pairs->customer_id[k] != pairs->customer_id[k - 1])
-			nu++;
-	*cust_ids = MemoryContextAllocHuge(work, sizeof(int64) * nu);
-	for (k = 0, nu = 0; k < nnz; k++)
-		if (k == 0 || pairs->customer_id[k] != pairs->customer_id[k - 1])
-			(*cust_ids)[nu++] = pairs->customer_id[k];
-	return nu;
-}
-
-/*
- * products: sorted, unique, and each pair's product index.  When the ids
- * span a range no larger than the pair count, a table over the range
- * gives both in linear time (*prod_rank: product index by id - *prod_min);
- * otherwise sort and binary search (*prod_rank NULL).  Returns the count.
- */
-static int64
-index_products(const SegRecoPairs *pairs, MemoryContext work, int64 **prod_ids,
-			   int32 **prod_rank, int64 *prod_min)
-{
-	int64		nnz = pairs->n,
-				ni = 0,
-				k;
-	int64		pmin = pairs->product_id[0],
-				pmax = pairs->product_id[0];
-	int64	   *ids;
-
-	*prod_rank = NULL;
-	*prod_min = 0;
-	for (k = 1; k < nnz; k++)
-	{
-		if (pairs->product_id[k] < pmin)
-			pmin = pairs->product_id[k];
-		if (pairs->product_id[k] > pmax)
-			pmax = pairs->product_id[k];
-	}
-	if ((uint64) pmax - (uint64) pmin < (uint64) nnz)
-	{
-		int64		prod_span = (int64) ((uint64) pmax - (uint64) pmin) + 1;
-		int32	   *rank;
-
-		*prod_min = pmin;
-		rank = *prod_rank = MemoryContextAllocHuge(work, sizeof(int32) * prod_span);
-		memset(rank, 0, sizeof(int32) * prod_span);
-		for (k = 0; k < nnz; k++)
-			rank[pairs->product_id[k] - pmin] = 1;
-		for (k = 0; k < prod_span; k++)
-			ni += rank[k];
-		ids = *prod_ids = MemoryContextAllocHuge(work, sizeof(int64) * ni);
-		ni = 0;
-		for (k = 0; k < prod_span; k++)
-			if (rank[k])
-			{
-				/* ni <= INT_MAX / 2 is checked by check_sizes, before use */
-				rank[k] = (int32) Min(ni, (int64) INT_MAX);
-				ids[ni++] = pmin + k;
-			}
-	}
-	else
-	{
-		ids = MemoryContextAllocHuge(work, sizeof(int64) * nnz);
-		memcpy(ids, pairs->product_id, sizeof(int64) * nnz);
-		sort_int64s(ids, nnz);
-		for (k = 0; k < nnz; k++)
-			if (k == 0 || ids[k] != ids[k - 1])
-				ids[ni++] = ids[k];
-		/* keep only the distinct ids */
-		*prod_ids = MemoryContextAllocHuge(work, sizeof(int64) * Max(ni, 1));
-		memcpy(*prod_ids, ids, sizeof(int64) * ni);
-		pfree(ids);
-	}
-	return ni;
 }
 
 static void
@@ -1542,65 +1458,6 @@ check_sizes(int d, int64 nu, int64 ni, int64 nnz)
 				 errdetail("With more factors than customers or products the factor matrices are rank-deficient "
 						   "and the solves can produce NaN."),
 				 errhint("Use factors <= %d.", (int) Min(nu, ni))));
-}
-
-/*
- * build matrices: the customer-major CSR of the pairs (um->w is
- * pairs->weight), then the product-major one from it by counting sort.
- * The pairs' ids (and the product rank table) are freed as soon as the
- * customer-major matrix holds them: 24 bytes a pair remain (an int32 index
- * and a double weight each way; double, because the stored model must not
- * depend on how the weights are kept).
- */
-static void
-build_matrices(SegRecoPairs *pairs, MemoryContext work, int64 nu,
-			   const int64 *prod_ids, int64 ni, const int32 *prod_rank, int64 prod_min,
-			   Csr *um, Csr *im)
-{
-	int64		nnz = pairs->n,
-				u,
-				k;
-	int64	   *fill;
-
-	um->rows = nu;
-	um->ptr = MemoryContextAllocHuge(work, sizeof(int64) * (nu + 1));
-	um->idx = MemoryContextAllocHuge(work, sizeof(int32) * nnz);
-	um->w = pairs->weight;
-	for (k = 0, u = -1; k < nnz; k++)
-	{
-		if (k == 0 || pairs->customer_id[k] != pairs->customer_id[k - 1])
-			um->ptr[++u] = k;
-		um->idx[k] = prod_rank != NULL ? prod_rank[pairs->product_id[k] - prod_min] :
-			(int32) find_sorted(prod_ids, ni, pairs->product_id[k]);
-	}
-	um->ptr[nu] = nnz;
-	pfree(pairs->customer_id);
-	pfree(pairs->product_id);
-	pfree(pairs->purchased);
-	pairs->customer_id = pairs->product_id = NULL;
-	pairs->purchased = NULL;
-	CHECK_FOR_INTERRUPTS();
-
-	im->rows = ni;
-	im->ptr = MemoryContextAllocHuge(work, sizeof(int64) * (ni + 1));
-	im->idx = MemoryContextAllocHuge(work, sizeof(int32) * nnz);
-	im->w = MemoryContextAllocHuge(work, sizeof(double) * nnz);
-	memset(im->ptr, 0, sizeof(int64) * (ni + 1));
-	for (k = 0; k < nnz; k++)
-		im->ptr[um->idx[k] + 1]++;
-	for (k = 0; k < ni; k++)
-		im->ptr[k + 1] += im->ptr[k];
-	fill = MemoryContextAllocHuge(work, sizeof(int64) * ni);
-	memcpy(fill, im->ptr, sizeof(int64) * ni);
-	for (u = 0; u < nu; u++)
-		for (k = um->ptr[u]; k < um->ptr[u + 1]; k++)
-		{
-			int64		pos = fill[um->idx[k]]++;
-
-			im->idx[pos] = (int32) u;
-			im->w[pos] = um->w[k];
-		}
-	pfree(fill);
 }
 
 /* initial factors, uniform in [0, 0.01): customers first, then products */
@@ -1625,19 +1482,15 @@ initial_factors(MemoryContext work, int64 seed, int64 nu, int64 ni, int d,
  * times; loss[] and secs[] get each iteration's loss and seconds.
  */
 static void
-iterate(float *x, float *y, const Csr *um, const Csr *im, int d, double reg, double alpha,
+iterate(float *x, float *y, AlsSide *um, AlsSide *im, int d, double reg, double alpha,
 		int iterations, bool use_cg, const char *name, double *loss, double *secs)
 {
-	int64		nu = um->rows,
-				ni = im->rows;
-	RowTasks	utasks,
-				itasks;
+	int64		nu = um->m.rows,
+				ni = im->m.rows;
 	double	   *gy,
 			   *greg;
 	int			it;
 
-	row_tasks(um, d, &utasks);
-	row_tasks(im, d, &itasks);
 	gy = palloc(sizeof(double) * d * d);
 	greg = palloc(sizeof(double) * d * d);
 	seg_reco_blas_begin();
@@ -1650,10 +1503,10 @@ iterate(float *x, float *y, const Csr *um, const Csr *im, int d, double reg, dou
 		if (use_cg)
 		{
 			with_reg(gy, d, reg, greg);
-			solve_cg(x, um, &utasks, y, d, greg, alpha);
+			solve_cg(x, um, y, d, greg, alpha);
 			gram(x, nu, d, 0.0, greg);
 			with_reg(greg, d, reg, greg);
-			solve_cg(y, im, &itasks, x, d, greg, alpha);
+			solve_cg(y, im, x, d, greg, alpha);
 		}
 		else
 		{
@@ -1663,16 +1516,12 @@ iterate(float *x, float *y, const Csr *um, const Csr *im, int d, double reg, dou
 		/* Y^T Y of the new y: for the loss and the next iteration's solve */
 		gram(y, ni, d, 0.0, gy);
 		secs[it] = elapsed_since(t0);
-		loss[it] = als_loss(x, um, &utasks, y, ni, d, gy, reg, alpha);
+		loss[it] = als_loss(x, um, y, ni, d, gy, reg, alpha);
 		if (!isfinite(loss[it]))
 			nan_error("the factors", it + 1, reg, alpha);
 		elog(DEBUG1, "als_train \"%s\": iteration %d, loss %g, %.3f s", name, it + 1, loss[it], secs[it]);
 		seg_reco_progress_update(it + 1);
 	}
-	pfree(utasks.start);
-	pfree(utasks.call);
-	pfree(itasks.start);
-	pfree(itasks.call);
 	pfree(gy);
 	pfree(greg);
 }
@@ -1700,8 +1549,9 @@ params_json(int d, double reg, double alpha, int iterations, int64 seed, bool us
 
 /* save: the model's metrics, a JSON object text */
 static char *
-metrics_json(int64 nu, int64 ni, const SegRecoPairs *pairs, int iterations,
-			 const double *loss, const double *secs, double load_seconds, instr_time t_start)
+metrics_json(int64 nu, int64 ni, const SegRecoPairs *pairs, const AlsSide *um,
+			 const AlsSide *im, int iterations, const double *loss, const double *secs,
+			 double load_seconds, instr_time t_start)
 {
 	StringInfoData metrics;
 	int			it;
@@ -1721,30 +1571,12 @@ metrics_json(int64 nu, int64 ni, const SegRecoPairs *pairs, int iterations,
 	appendStringInfoString(&metrics, "], \"iteration_seconds\": [");
 	for (it = 0; it < iterations; it++)
 		appendStringInfo(&metrics, "%s%.4f", it > 0 ? ", " : "", secs[it]);
-	appendStringInfo(&metrics, "], \"load_seconds\": %.4f, \"train_seconds\": %.4f}",
+	appendStringInfo(&metrics, "], \"load_seconds\": %.4f, \"train_seconds\": %.4f",
 					 load_seconds, elapsed_since(t_start));
+	/* the matrix's cut (1, 1: in memory) and what its blocks wrote to temporary files */
+	appendStringInfo(&metrics, ", \"matrix_blocks\": [%d, %d], \"temp_bytes\": " INT64_FORMAT "}",
+					 um->nblocks, im->nblocks, um->bytes_written + im->bytes_written);
 	return metrics.data;
-}
-
-/* save: the factors in double (the stored model is double), stored; returns the version */
-static int64
-save_factors(const char *name, int d, MemoryContext work,
-			 int64 nu, const int64 *cust_ids, const float *x,
-			 int64 ni, const int64 *prod_ids, const float *y,
-			 const double *popularity, const char *params, const char *metrics)
-{
-	double	   *xd,
-			   *yd;
-	int64		k;
-
-	xd = MemoryContextAllocHuge(work, sizeof(double) * nu * d);
-	yd = MemoryContextAllocHuge(work, sizeof(double) * ni * d);
-	for (k = 0; k < nu * d; k++)
-		xd[k] = x[k];
-	for (k = 0; k < ni * d; k++)
-		yd[k] = y[k];
-	return seg_reco_als_model_save(name, d, nu, cust_ids, xd, (int) ni, prod_ids, yd, popularity,
-								   params, metrics);
 }
 
 /*
@@ -1777,9 +1609,8 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 				version;
 	int64	   *cust_ids;
 	int64	   *prod_ids;
-	int32	   *prod_rank;		/* product index by id - prod_min, or NULL */
-	int64		prod_min;
-	Csr			um,
+	AlsPairSink sink;
+	AlsSide		um,
 				im;
 	float	   *x,
 			   *y;
@@ -1824,13 +1655,12 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(work);
 
 	/* read input, build matrices */
-	read_training_pairs(query, custom_source, &pairs);
-	nu = index_customers(&pairs, work, &cust_ids);
-	ni = index_products(&pairs, work, &prod_ids, &prod_rank, &prod_min);
-	check_sizes(d, nu, ni, pairs.n);
-	build_matrices(&pairs, work, nu, prod_ids, ni, prod_rank, prod_min, &um, &im);
-	if (prod_rank != NULL)
-		pfree(prod_rank);
+	als_sink_init(&sink, (int64) maintenance_work_mem * 1024);
+	read_training_pairs(query, custom_source, &pairs, &sink);
+	check_sizes(d, sink.nu, als_sink_products(&sink), pairs.n);
+	als_build_sides(&sink, d, &um, &im, &cust_ids, &nu, &prod_ids, &ni);
+	elog(DEBUG1, "als_train \"%s\": " INT64_FORMAT " pairs in %d + %d blocks, " INT64_FORMAT " bytes to temporary files",
+		 name, pairs.n, um.nblocks, im.nblocks, um.bytes_written + im.bytes_written);
 	load_seconds = elapsed_since(t_start);
 
 	/* iterate */
@@ -1844,19 +1674,14 @@ seg_reco_als_train(PG_FUNCTION_ARGS)
 	seg_reco_progress_step(progress, "store", -1, NULL, progress_detail);
 	popularity = palloc(sizeof(double) * ni);
 	for (k = 0; k < ni; k++)
-		popularity[k] = (double) (im.ptr[k + 1] - im.ptr[k]) / (double) nu;
-	/* the matrices are done with: free them before the factors are saved */
-	pfree(um.ptr);
-	pfree(um.idx);
-	pfree(um.w);				/* pairs.weight */
-	pfree(im.ptr);
-	pfree(im.idx);
-	pfree(im.w);
-	pairs.weight = NULL;
+		popularity[k] = (double) (im.m.ptr[k + 1] - im.m.ptr[k]) / (double) nu;
 	params = params_json(d, reg, alpha, iterations, seed, use_cg, custom_source, options, query);
-	metrics = metrics_json(nu, ni, &pairs, iterations, loss, secs, load_seconds, t_start);
-	version = save_factors(name, d, work, nu, cust_ids, x, ni, prod_ids, y, popularity,
-						   params, metrics);
+	metrics = metrics_json(nu, ni, &pairs, &um, &im, iterations, loss, secs, load_seconds, t_start);
+	/* the matrices are done with: free them (and their files) before the factors are saved */
+	als_side_free(&um);
+	als_side_free(&im);
+	version = seg_reco_als_model_save(name, d, nu, cust_ids, x, (int) ni, prod_ids, y, popularity,
+									  params, metrics);
 
 	MemoryContextSwitchTo(old);
 	SPI_finish();

@@ -349,3 +349,59 @@ SELECT count(*) AS products, bool_and(a.factors = b.factors) AS same_product_fac
  WHERE a.model = 'many_mem' AND b.model = 'many_spilled';
 DELETE FROM seg_reco.models WHERE name IN ('many_mem', 'many_spilled');
 DROP TABLE als_many;
+
+-- The matrix in blocks (issue 12): when the pairs outgrow maintenance_work_mem
+-- (24 bytes a pair: 1MB holds 43,690), both sides of the matrix are cut into
+-- blocks of half of it kept in temporary files, read one at a time in each
+-- half-iteration.  The model must equal, to the bit, the one built in memory,
+-- with either solver; matrix_blocks and temp_bytes say how it was kept (every
+-- pair written once each way: 12 bytes a side).
+CREATE TABLE als_wide AS
+SELECT c AS customer_id, p AS product_id, 1 + (c * p) % 5 AS weight
+  FROM generate_series(1::bigint, 1000) c, generate_series(1::bigint, 150) p
+ WHERE (c * 7 + p * 13) % 10 < 8;
+SELECT count(*) AS pairs FROM als_wide;
+SELECT seg_reco._als_train('wide_' || s, 4, 0.1, 1, 3, 1, s,
+                           'SELECT customer_id::int8, product_id::int8, weight::float8, NULL::int8 AS receipt_id FROM public.als_wide',
+                           false, '{}') > 0 AS trained
+  FROM unnest(ARRAY['cg', 'cholesky']) s;
+SET maintenance_work_mem = '1MB';
+SELECT seg_reco._als_train('wide_blocks_' || s, 4, 0.1, 1, 3, 1, s,
+                           'SELECT customer_id::int8, product_id::int8, weight::float8, NULL::int8 AS receipt_id FROM public.als_wide',
+                           false, '{}') > 0 AS trained
+  FROM unnest(ARRAY['cg', 'cholesky']) s;
+RESET maintenance_work_mem;
+SELECT b.name, a.metrics -> 'matrix_blocks' AS in_memory, b.metrics -> 'matrix_blocks' AS blocks,
+       (b.metrics ->> 'temp_bytes')::bigint = 24 * (b.metrics ->> 'interactions')::bigint AS every_pair_written_once,
+       a.metrics -> 'loss' = b.metrics -> 'loss' AS same_loss
+  FROM seg_reco.models a
+  JOIN seg_reco.models b ON b.name = 'wide_blocks_' || substr(a.name, 6)
+ WHERE a.name IN ('wide_cg', 'wide_cholesky')
+ ORDER BY b.name;
+SELECT a.model, count(*) AS customers, bool_and(a.factors = b.factors) AS same_customer_factors
+  FROM seg_reco.als_customer_factors a
+  JOIN seg_reco.als_customer_factors b ON b.customer_id = a.customer_id AND b.model = 'wide_blocks_' || substr(a.model, 6)
+ WHERE a.model IN ('wide_cg', 'wide_cholesky')
+ GROUP BY a.model ORDER BY a.model;
+SELECT a.model, count(*) AS products, bool_and(a.factors = b.factors) AS same_product_factors
+  FROM seg_reco.als_product_factors a
+  JOIN seg_reco.als_product_factors b ON b.product_id = a.product_id AND b.model = 'wide_blocks_' || substr(a.model, 6)
+ WHERE a.model IN ('wide_cg', 'wide_cholesky')
+ GROUP BY a.model ORDER BY a.model;
+-- product ids far apart (ranked through a hash table instead of a table over
+-- their range), in blocks: the same model, the ids' order being the same
+SET maintenance_work_mem = '1MB';
+SELECT seg_reco._als_train('wide_far_ids', 4, 0.1, 1, 3, 1, 'cg',
+                           'SELECT customer_id::int8, product_id * 1000000007 - 4611686018427387904 AS product_id, weight::float8, NULL::int8 AS receipt_id FROM public.als_wide',
+                           false, '{}') > 0 AS trained;
+RESET maintenance_work_mem;
+SELECT b.metrics -> 'matrix_blocks' AS blocks, count(*) AS customers,
+       bool_and(fa.factors = fb.factors) AS same_customer_factors
+  FROM seg_reco.models b
+  JOIN seg_reco.als_customer_factors fb ON fb.model = b.name
+  JOIN seg_reco.als_customer_factors fa ON fa.model = 'wide_cg' AND fa.customer_id = fb.customer_id
+ WHERE b.name = 'wide_far_ids'
+ GROUP BY 1;
+SELECT min(product_id) AS min_id, count(*) AS products FROM seg_reco.als_product_factors WHERE model = 'wide_far_ids';
+DELETE FROM seg_reco.models WHERE name LIKE 'wide\_%';
+DROP TABLE als_wide;
