@@ -928,7 +928,9 @@ BEGIN
     -- still lands in each arm with the planned probability.
     -- (segs, MATERIALIZED: the customers' segments read first; on Citus
     -- customer_segments reads distributed tables, which Citus does not join
-    -- to the ids of an array on the outer side of a LEFT JOIN)
+    -- to the ids of an array on the outer side of a LEFT JOIN; assigned,
+    -- MATERIALIZED: the customers' arms so far, read first, as Citus runs no
+    -- lookup of the distributed ab_assignments correlated to a CTE's rows)
     RETURN QUERY
     WITH segs AS MATERIALIZED (
         SELECT s.customer_id, s.segment, s.cluster_name
@@ -942,15 +944,18 @@ BEGIN
           FROM unnest(customer_ids) WITH ORDINALITY AS c(id, ord)
           LEFT JOIN segs s ON s.customer_id = c.id
          ORDER BY c.id, c.ord
+    ), assigned AS MATERIALIZED (
+        SELECT a.customer_id, a.arm
+          FROM seg_reco.ab_assignments a
+         WHERE a.experiment = v_exp.experiment AND a.customer_id = ANY (customer_ids)
     ), known AS (
         SELECT a.arm
           FROM input i
-          JOIN seg_reco.ab_assignments a ON a.experiment = v_exp.experiment AND a.customer_id = i.customer_id
+          JOIN assigned a ON a.customer_id = i.customer_id
     ), fresh AS (
         SELECT i.customer_id, i.stratum, seg_reco.ab_hash(v_exp.salt, i.customer_id) AS u
           FROM input i
-         WHERE NOT EXISTS (SELECT 1 FROM seg_reco.ab_assignments a
-                            WHERE a.experiment = v_exp.experiment AND a.customer_id = i.customer_id)
+         WHERE NOT EXISTS (SELECT 1 FROM assigned a WHERE a.customer_id = i.customer_id)
     ), ranked AS (
         SELECT f.customer_id, f.stratum, f.u,
                row_number() OVER w - 1 AS r, count(*) OVER (PARTITION BY f.stratum) AS m
@@ -2332,6 +2337,9 @@ BEGIN
     -- and the contact history and the recommendations are then looked up
     -- per chosen customer on the coordinator, over intermediate results
     -- (Citus refuses those correlated lookups beside distributed tables).
+    -- The contact history (distributed too) is summed per chosen customer
+    -- first (contacts, MATERIALIZED: a grouped query each shard runs), then
+    -- joined to them.
     RETURN QUERY EXECUTE format($q$
     WITH segs AS MATERIALIZED (
         SELECT s.customer_id, s.segment, s.cluster_name, s.p_alive, s.clv_12m, s.at_risk
@@ -2344,30 +2352,35 @@ BEGIN
            AND ($8::float8 IS NULL OR s.p_alive <= $8)
            AND ($9::boolean IS NULL OR s.at_risk = $9)
            AND (NOT $10 OR c.email_opt_in)
+    ), contacts AS MATERIALIZED (
+        -- what the rules read of the chosen customers' contact history, one
+        -- row per customer with history (only when a rule reads it)
+        SELECT h.customer_id,
+               bool_or(NOT h.control AND h.contacted_at > $2 - make_interval(days => $11)
+                       AND h.contacted_at <= $2) AS contacted_lately,
+               count(*) FILTER (WHERE NOT h.control AND h.contacted_at > $2 - make_interval(days => $13)
+                                  AND h.contacted_at <= $2) AS contacts_in_window,
+               bool_or(h.campaign = ANY ($14)) AS in_excluded_campaign,
+               bool_or(h.control AND h.campaign <> $1 AND h.contacted_at > $2 - make_interval(days => $15)
+                       AND h.contacted_at <= $2) AS held_out_elsewhere,
+               bool_or(h.campaign = $1) AS in_this_campaign
+          FROM seg_reco.contact_history h
+         WHERE ($11::integer IS NOT NULL OR $12::integer IS NOT NULL OR $14::text[] IS NOT NULL
+                OR $15 <> 0 OR NOT $16)
+           AND h.customer_id IN (SELECT s.customer_id FROM segs s)
+         GROUP BY h.customer_id
     ), eligible AS (
         SELECT s.customer_id, s.segment, s.cluster_name, s.p_alive, s.clv_12m, s.at_risk,
                coalesce(s.clv_12m, 0) AS ev,
                ('x' || substr(encode(sha256(convert_to($1 || ':' || s.customer_id::text, 'UTF8')), 'hex'), 1, 13))::bit(52)::bigint
                    / 4503599627370496.0 < $19 AS ctl
           FROM segs s
-         WHERE ($11::integer IS NULL OR NOT EXISTS (
-                   SELECT 1 FROM seg_reco.contact_history h
-                    WHERE h.customer_id = s.customer_id AND NOT h.control
-                      AND h.contacted_at > $2 - make_interval(days => $11) AND h.contacted_at <= $2))
-           AND ($12::integer IS NULL OR (
-                   SELECT count(*) FROM seg_reco.contact_history h
-                    WHERE h.customer_id = s.customer_id AND NOT h.control
-                      AND h.contacted_at > $2 - make_interval(days => $13) AND h.contacted_at <= $2) < $12)
-           AND ($14::text[] IS NULL OR NOT EXISTS (
-                   SELECT 1 FROM seg_reco.contact_history h
-                    WHERE h.customer_id = s.customer_id AND h.campaign = ANY ($14)))
-           AND ($15 = 0 OR NOT EXISTS (
-                   SELECT 1 FROM seg_reco.contact_history h
-                    WHERE h.customer_id = s.customer_id AND h.control AND h.campaign <> $1
-                      AND h.contacted_at > $2 - make_interval(days => $15) AND h.contacted_at <= $2))
-           AND ($16 OR NOT EXISTS (
-                   SELECT 1 FROM seg_reco.contact_history h
-                    WHERE h.customer_id = s.customer_id AND h.campaign = $1))%s
+          LEFT JOIN contacts k ON k.customer_id = s.customer_id
+         WHERE ($11::integer IS NULL OR NOT coalesce(k.contacted_lately, false))
+           AND ($12::integer IS NULL OR coalesce(k.contacts_in_window, 0) < $12)
+           AND ($14::text[] IS NULL OR NOT coalesce(k.in_excluded_campaign, false))
+           AND ($15 = 0 OR NOT coalesce(k.held_out_elsewhere, false))
+           AND ($16 OR NOT coalesce(k.in_this_campaign, false))%s
     ), ordered AS (
         SELECT e.*, row_number() OVER (ORDER BY e.ev DESC, e.customer_id)::integer AS rk,
                count(*) OVER () AS n_eligible
@@ -2458,6 +2471,7 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     v_bad record;
+    v_ids bigint[];
 BEGIN
     IF targets IS NULL OR record_contacts.contacted_at IS NULL THEN
         RAISE EXCEPTION 'targets and contacted_at must not be NULL'
@@ -2483,8 +2497,12 @@ BEGIN
         RAISE EXCEPTION 'customer % is both contacted and held out in campaign "%"', v_bad.customer_id, v_bad.campaign
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- (the known ids gathered first: on Citus customers is distributed, and
+    -- Citus runs no lookup of it correlated to the rows of unnest)
+    v_ids := ARRAY(SELECT t.customer_id FROM unnest(targets) t);
     SELECT t.customer_id INTO v_bad FROM unnest(targets) t
-     WHERE NOT EXISTS (SELECT 1 FROM seg_reco.customers c WHERE c.customer_id = t.customer_id) LIMIT 1;
+     WHERE t.customer_id NOT IN (SELECT c.customer_id FROM seg_reco.customers c WHERE c.customer_id = ANY (v_ids))
+     LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'customer % does not exist', v_bad.customer_id
             USING ERRCODE = 'foreign_key_violation',
@@ -6172,7 +6190,18 @@ BEGIN
         (24, 'customer_rfm', 'customer_id', NULL),
         -- the per-customer partial sums the features, RFM values and
         -- customer value are derived from: written and read in the shards
-        (25, 'customer_state', 'customer_id', NULL);
+        (25, 'customer_state', 'customer_id', NULL),
+        -- the editable maps the per-customer steps read (RFM segments, the
+        -- clusters' names) and the experiments, as reference tables; the
+        -- per-customer months of the cohorts, the contact history and the
+        -- A/B assignments co-located with customers (the cohort cells, a
+        -- small summary, stay on the coordinator)
+        (26, 'rfm_segments', 'reference', NULL),
+        (27, 'cluster_names', 'reference', NULL),
+        (28, 'ab_experiments', 'reference', NULL),
+        (29, 'cohort_customer_months', 'customer_id', NULL),
+        (30, 'contact_history', 'customer_id', NULL),
+        (31, 'ab_assignments', 'customer_id', NULL);
     DELETE FROM distribute_plan p
      WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c
                      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -6353,7 +6382,7 @@ BEGIN
     END LOOP;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours, clusters, customer value, recommendation slots, the tables behind customer_features and customer_segments), products, settings, models and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
+COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours, clusters, customer value, recommendation slots, the tables behind customer_features and customer_segments, the customer state, the cohorts'' customer months, the contact history, the A/B assignments), products, settings, models, the segment and cluster name maps, the experiments and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
 REVOKE EXECUTE ON FUNCTION seg_reco.distribute() FROM PUBLIC;
 -- END issue 15
 -- issue 12: recommend_all at least as fast as implicit's batch recommend
@@ -7523,8 +7552,7 @@ SELECT pg_catalog.pg_extension_config_dump('seg_reco.nonmember_transactions', ''
 -- and vectors from temporary tables; pipeline_recommendations chooses the
 -- customers the model does not know in one query; refresh on Citus writes
 -- with one connection per node.  (Those functions and _refresh_steps are
--- defined once above, at their final text.)
-COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours, clusters, customer value, recommendation slots, the tables behind customer_features and customer_segments), products, settings, models and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
+-- defined once above, at their final text, as is distribute()'s comment.)
 
 -- Issue 15, item 3: the per-customer outputs co-located with customers
 -- (distribute() above, at its final text); refresh() asks these helpers

@@ -710,6 +710,9 @@ BEGIN
     -- and the contact history and the recommendations are then looked up
     -- per chosen customer on the coordinator, over intermediate results
     -- (Citus refuses those correlated lookups beside distributed tables).
+    -- The contact history (distributed too) is summed per chosen customer
+    -- first (contacts, MATERIALIZED: a grouped query each shard runs), then
+    -- joined to them.
     RETURN QUERY EXECUTE format($q$
     WITH segs AS MATERIALIZED (
         SELECT s.customer_id, s.segment, s.cluster_name, s.p_alive, s.clv_12m, s.at_risk
@@ -722,30 +725,35 @@ BEGIN
            AND ($8::float8 IS NULL OR s.p_alive <= $8)
            AND ($9::boolean IS NULL OR s.at_risk = $9)
            AND (NOT $10 OR c.email_opt_in)
+    ), contacts AS MATERIALIZED (
+        -- what the rules read of the chosen customers' contact history, one
+        -- row per customer with history (only when a rule reads it)
+        SELECT h.customer_id,
+               bool_or(NOT h.control AND h.contacted_at > $2 - make_interval(days => $11)
+                       AND h.contacted_at <= $2) AS contacted_lately,
+               count(*) FILTER (WHERE NOT h.control AND h.contacted_at > $2 - make_interval(days => $13)
+                                  AND h.contacted_at <= $2) AS contacts_in_window,
+               bool_or(h.campaign = ANY ($14)) AS in_excluded_campaign,
+               bool_or(h.control AND h.campaign <> $1 AND h.contacted_at > $2 - make_interval(days => $15)
+                       AND h.contacted_at <= $2) AS held_out_elsewhere,
+               bool_or(h.campaign = $1) AS in_this_campaign
+          FROM seg_reco.contact_history h
+         WHERE ($11::integer IS NOT NULL OR $12::integer IS NOT NULL OR $14::text[] IS NOT NULL
+                OR $15 <> 0 OR NOT $16)
+           AND h.customer_id IN (SELECT s.customer_id FROM segs s)
+         GROUP BY h.customer_id
     ), eligible AS (
         SELECT s.customer_id, s.segment, s.cluster_name, s.p_alive, s.clv_12m, s.at_risk,
                coalesce(s.clv_12m, 0) AS ev,
                ('x' || substr(encode(sha256(convert_to($1 || ':' || s.customer_id::text, 'UTF8')), 'hex'), 1, 13))::bit(52)::bigint
                    / 4503599627370496.0 < $19 AS ctl
           FROM segs s
-         WHERE ($11::integer IS NULL OR NOT EXISTS (
-                   SELECT 1 FROM seg_reco.contact_history h
-                    WHERE h.customer_id = s.customer_id AND NOT h.control
-                      AND h.contacted_at > $2 - make_interval(days => $11) AND h.contacted_at <= $2))
-           AND ($12::integer IS NULL OR (
-                   SELECT count(*) FROM seg_reco.contact_history h
-                    WHERE h.customer_id = s.customer_id AND NOT h.control
-                      AND h.contacted_at > $2 - make_interval(days => $13) AND h.contacted_at <= $2) < $12)
-           AND ($14::text[] IS NULL OR NOT EXISTS (
-                   SELECT 1 FROM seg_reco.contact_history h
-                    WHERE h.customer_id = s.customer_id AND h.campaign = ANY ($14)))
-           AND ($15 = 0 OR NOT EXISTS (
-                   SELECT 1 FROM seg_reco.contact_history h
-                    WHERE h.customer_id = s.customer_id AND h.control AND h.campaign <> $1
-                      AND h.contacted_at > $2 - make_interval(days => $15) AND h.contacted_at <= $2))
-           AND ($16 OR NOT EXISTS (
-                   SELECT 1 FROM seg_reco.contact_history h
-                    WHERE h.customer_id = s.customer_id AND h.campaign = $1))%s
+          LEFT JOIN contacts k ON k.customer_id = s.customer_id
+         WHERE ($11::integer IS NULL OR NOT coalesce(k.contacted_lately, false))
+           AND ($12::integer IS NULL OR coalesce(k.contacts_in_window, 0) < $12)
+           AND ($14::text[] IS NULL OR NOT coalesce(k.in_excluded_campaign, false))
+           AND ($15 = 0 OR NOT coalesce(k.held_out_elsewhere, false))
+           AND ($16 OR NOT coalesce(k.in_this_campaign, false))%s
     ), ordered AS (
         SELECT e.*, row_number() OVER (ORDER BY e.ev DESC, e.customer_id)::integer AS rk,
                count(*) OVER () AS n_eligible
@@ -836,6 +844,7 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     v_bad record;
+    v_ids bigint[];
 BEGIN
     IF targets IS NULL OR record_contacts.contacted_at IS NULL THEN
         RAISE EXCEPTION 'targets and contacted_at must not be NULL'
@@ -861,8 +870,12 @@ BEGIN
         RAISE EXCEPTION 'customer % is both contacted and held out in campaign "%"', v_bad.customer_id, v_bad.campaign
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- (the known ids gathered first: on Citus customers is distributed, and
+    -- Citus runs no lookup of it correlated to the rows of unnest)
+    v_ids := ARRAY(SELECT t.customer_id FROM unnest(targets) t);
     SELECT t.customer_id INTO v_bad FROM unnest(targets) t
-     WHERE NOT EXISTS (SELECT 1 FROM seg_reco.customers c WHERE c.customer_id = t.customer_id) LIMIT 1;
+     WHERE t.customer_id NOT IN (SELECT c.customer_id FROM seg_reco.customers c WHERE c.customer_id = ANY (v_ids))
+     LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'customer % does not exist', v_bad.customer_id
             USING ERRCODE = 'foreign_key_violation',

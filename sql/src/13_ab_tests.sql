@@ -415,7 +415,9 @@ BEGIN
     -- still lands in each arm with the planned probability.
     -- (segs, MATERIALIZED: the customers' segments read first; on Citus
     -- customer_segments reads distributed tables, which Citus does not join
-    -- to the ids of an array on the outer side of a LEFT JOIN)
+    -- to the ids of an array on the outer side of a LEFT JOIN; assigned,
+    -- MATERIALIZED: the customers' arms so far, read first, as Citus runs no
+    -- lookup of the distributed ab_assignments correlated to a CTE's rows)
     RETURN QUERY
     WITH segs AS MATERIALIZED (
         SELECT s.customer_id, s.segment, s.cluster_name
@@ -429,15 +431,18 @@ BEGIN
           FROM unnest(customer_ids) WITH ORDINALITY AS c(id, ord)
           LEFT JOIN segs s ON s.customer_id = c.id
          ORDER BY c.id, c.ord
+    ), assigned AS MATERIALIZED (
+        SELECT a.customer_id, a.arm
+          FROM seg_reco.ab_assignments a
+         WHERE a.experiment = v_exp.experiment AND a.customer_id = ANY (customer_ids)
     ), known AS (
         SELECT a.arm
           FROM input i
-          JOIN seg_reco.ab_assignments a ON a.experiment = v_exp.experiment AND a.customer_id = i.customer_id
+          JOIN assigned a ON a.customer_id = i.customer_id
     ), fresh AS (
         SELECT i.customer_id, i.stratum, seg_reco.ab_hash(v_exp.salt, i.customer_id) AS u
           FROM input i
-         WHERE NOT EXISTS (SELECT 1 FROM seg_reco.ab_assignments a
-                            WHERE a.experiment = v_exp.experiment AND a.customer_id = i.customer_id)
+         WHERE NOT EXISTS (SELECT 1 FROM assigned a WHERE a.customer_id = i.customer_id)
     ), ranked AS (
         SELECT f.customer_id, f.stratum, f.u,
                row_number() OVER w - 1 AS r, count(*) OVER (PARTITION BY f.stratum) AS m

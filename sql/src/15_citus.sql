@@ -156,7 +156,18 @@ BEGIN
         (24, 'customer_rfm', 'customer_id', NULL),
         -- the per-customer partial sums the features, RFM values and
         -- customer value are derived from: written and read in the shards
-        (25, 'customer_state', 'customer_id', NULL);
+        (25, 'customer_state', 'customer_id', NULL),
+        -- the editable maps the per-customer steps read (RFM segments, the
+        -- clusters' names) and the experiments, as reference tables; the
+        -- per-customer months of the cohorts, the contact history and the
+        -- A/B assignments co-located with customers (the cohort cells, a
+        -- small summary, stay on the coordinator)
+        (26, 'rfm_segments', 'reference', NULL),
+        (27, 'cluster_names', 'reference', NULL),
+        (28, 'ab_experiments', 'reference', NULL),
+        (29, 'cohort_customer_months', 'customer_id', NULL),
+        (30, 'contact_history', 'customer_id', NULL),
+        (31, 'ab_assignments', 'customer_id', NULL);
     DELETE FROM distribute_plan p
      WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c
                      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -337,5 +348,5 @@ BEGIN
     END LOOP;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours, clusters, customer value, recommendation slots, the tables behind customer_features and customer_segments), products, settings, models and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
+COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours, clusters, customer value, recommendation slots, the tables behind customer_features and customer_segments, the customer state, the cohorts'' customer months, the contact history, the A/B assignments), products, settings, models, the segment and cluster name maps, the experiments and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
 REVOKE EXECUTE ON FUNCTION seg_reco.distribute() FROM PUBLIC;

@@ -212,7 +212,8 @@ is($coord->safe_psql('postgres', q{
 	  . 'product_rules_info:reference als_customer_factors:customer_id nextbasket_neighbours:customer_id '
 	  . 'customer_clusters:customer_id customer_value:customer_id recommendations_a:customer_id '
 	  . 'recommendations_b:customer_id customer_feature_values:customer_id customer_rfm:customer_id '
-	  . 'customer_state:customer_id '
+	  . 'customer_state:customer_id rfm_segments:reference cluster_names:reference ab_experiments:reference '
+	  . 'cohort_customer_months:customer_id contact_history:customer_id ab_assignments:customer_id '
 	  . 'seg_reco.recommend_for(bigint,integer,boolean,text,bigint[],boolean,text,jsonb,double precision,integer,bigint[],jsonb,date):customer_id '
 	  . 'seg_reco.why_recommended(bigint,bigint,integer,text):customer_id '
 	  . 'seg_reco.buy_again_scores(bigint,integer,date):customer_id '
@@ -224,7 +225,10 @@ is($coord->safe_psql('postgres', q{
 	                  || coalesce(column_to_column_name(logicalrelid, partkey), '-'), ' '
 	                  ORDER BY logicalrelid::text COLLATE "C")
 	  FROM pg_dist_partition WHERE logicalrelid::text LIKE 'seg_reco.%'}),
-	'seg_reco.als_customer_factors:h:customer_id seg_reco.als_product_factors:n:- '
+	'seg_reco.ab_assignments:h:customer_id seg_reco.ab_experiments:n:- '
+	  . 'seg_reco.als_customer_factors:h:customer_id seg_reco.als_product_factors:n:- '
+	  . 'seg_reco.cluster_names:n:- seg_reco.cohort_customer_months:h:customer_id '
+	  . 'seg_reco.contact_history:h:customer_id '
 	  . 'seg_reco.content_terms:n:- seg_reco.content_version:n:- '
 	  . 'seg_reco.customer_clusters:h:customer_id seg_reco.customer_feature_values:h:customer_id '
 	  . 'seg_reco.customer_rfm:h:customer_id seg_reco.customer_state:h:customer_id '
@@ -235,12 +239,13 @@ is($coord->safe_psql('postgres', q{
 	  . 'seg_reco.popularity_info:n:- seg_reco.product_content:n:- seg_reco.product_rules:n:- '
 	  . 'seg_reco.product_rules_info:n:- seg_reco.products:n:- '
 	  . 'seg_reco.recommendations_a:h:customer_id seg_reco.recommendations_b:h:customer_id '
-	  . 'seg_reco.segment_popularity:n:- '
+	  . 'seg_reco.rfm_segments:n:- seg_reco.segment_popularity:n:- '
 	  . 'seg_reco.setting_defaults:n:- seg_reco.settings:n:- seg_reco.transactions:h:customer_id',
 	'customers, transactions, digital events, demo truth, ALS customer factors, next-basket '
 	  . 'neighbours, clusters, customer value, the recommendation slots, the tables behind '
-	  . 'customer_features and customer_segments and the customer state by customer id, products, '
-	  . 'settings, models and the global outputs reference tables');
+	  . 'customer_features and customer_segments, the customer state, the cohorts\' customer months, '
+	  . 'the contact history and the A/B assignments by customer id; products, settings, models, '
+	  . 'the segment and cluster name maps, the experiments and the global outputs reference tables');
 is($coord->safe_psql('postgres', q{
 	SELECT count(DISTINCT colocationid) FROM pg_dist_partition
 	 WHERE logicalrelid IN ('seg_reco.customers'::regclass, 'seg_reco.transactions'::regclass,
@@ -249,8 +254,10 @@ is($coord->safe_psql('postgres', q{
 	                        'seg_reco.customer_clusters'::regclass, 'seg_reco.customer_value'::regclass,
 	                        'seg_reco.recommendations_a'::regclass, 'seg_reco.recommendations_b'::regclass,
 	                        'seg_reco.customer_feature_values'::regclass, 'seg_reco.customer_rfm'::regclass,
-	                        'seg_reco.customer_state'::regclass)}),
-	'1', 'the per-customer tables are co-located, the per-customer outputs and the customer state too');
+	                        'seg_reco.customer_state'::regclass, 'seg_reco.cohort_customer_months'::regclass,
+	                        'seg_reco.contact_history'::regclass, 'seg_reco.ab_assignments'::regclass)}),
+	'1', 'the per-customer tables are co-located, the per-customer outputs, the customer state and the '
+	  . 'marketing tables too');
 is($workers[0]->safe_psql('postgres',
 	'SELECT count(*) FROM seg_reco.transactions WHERE customer_id IS NOT NULL'),
 	$members, 'a worker reads every member line through seg_reco.transactions');
@@ -267,9 +274,11 @@ is($coord->safe_psql('postgres', q{
 	'the foreign keys are back');
 is($coord->safe_psql('postgres', q{
 	SELECT string_agg(conname, ' ' ORDER BY conname) FROM pg_constraint
-	 WHERE contype = 'f' AND confrelid IN ('seg_reco.models'::regclass, 'seg_reco.setting_defaults'::regclass)}),
-	'als_customer_factors_model_fkey als_product_factors_model_fkey nextbasket_neighbours_model_fkey settings_key_fkey',
-	'the foreign keys to models and setting_defaults are back');
+	 WHERE contype = 'f' AND confrelid IN ('seg_reco.models'::regclass, 'seg_reco.setting_defaults'::regclass,
+	                                        'seg_reco.ab_experiments'::regclass)}),
+	'ab_assignments_experiment_fkey als_customer_factors_model_fkey als_product_factors_model_fkey '
+	  . 'nextbasket_neighbours_model_fkey settings_key_fkey',
+	'the foreign keys to models, setting_defaults and ab_experiments are back');
 is($coord->safe_psql('postgres', q{
 	SELECT string_agg(p.proname, ' ' ORDER BY p.proname) FROM pg_dist_object o JOIN pg_proc p ON p.oid = o.objid
 	 WHERE o.classid = 'pg_proc'::regclass AND o.distribution_argument_index = 0
@@ -390,6 +399,25 @@ same_on_both(q{SELECT * FROM seg_reco.campaign_targets('{"campaign": "winback", 
 same_on_both(q{SELECT * FROM seg_reco.campaign_targets('{"campaign": "c", "clusters": ["1", "2"],
                                                           "include_purchased": true, "products": 3}')},
 	'campaign_targets by cluster');
+# the contact history (distributed, co-located with customers): a target
+# list recorded, then a second list that leaves out who was contacted
+my $winback = q{seg_reco.campaign_targets('{"campaign": "winback2", "at_risk": true, "control_share": 0.2,
+                                             "budget_customers": 60, "as_of": "2025-12-31"}')};
+for my $n ($coord, $plain)
+{
+	$n->safe_psql('postgres', qq{
+		SELECT count(*) FROM seg_reco.record_contacts((SELECT array_agg(t) FROM $winback t),
+		                                              '2025-12-30 12:00+00');});
+}
+same_on_both(q{SELECT * FROM seg_reco.contact_history}, 'the contact history of a recorded list');
+same_on_both(q{SELECT * FROM seg_reco.campaign_targets('{"campaign": "winback3", "at_risk": true,
+                                                          "exclude_contacted_days": 7, "as_of": "2025-12-31"}')},
+	'campaign_targets leaving out the customers contacted in the last 7 days');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM seg_reco.campaign_targets('{"campaign": "winback3", "at_risk": true,
+	                                                  "exclude_contacted_days": 7, "as_of": "2025-12-31"}') t
+	  JOIN seg_reco.contact_history h USING (customer_id)}),
+	'0', 'nobody of the recorded list is in the second');
 # A/B experiments stratified by the customers' segments and clusters:
 # the same assignments (the ids and the cluster passed as values: on Citus
 # a subquery over a distributed table in the arguments may send the whole
