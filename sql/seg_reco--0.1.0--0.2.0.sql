@@ -4933,6 +4933,7 @@ DECLARE
     v_lines_merged numeric := 0;
     v_merge_note text;
     v_member_as_of date;
+    v_state_at timestamptz;
     v_t0 timestamptz := clock_timestamp();
     v_result jsonb;
 BEGIN
@@ -5045,10 +5046,13 @@ BEGIN
                             ELSE jsonb_build_object('merge_not_taken', v_merge_note) END;
     END IF;
     ANALYZE pg_temp.seg_reco_changed;
-    -- (read first: Citus plans no subquery inside an INSERT's VALUES)
+    -- (read first: Citus plans no subquery inside an INSERT's VALUES, and
+    -- no volatile function in a write of a reference table, which
+    -- refresh_state is after distribute())
     v_member_as_of := (SELECT max(s.last_line_ts) FROM seg_reco.customer_state s)::date;
+    v_state_at := clock_timestamp();
     INSERT INTO seg_reco.refresh_state AS r (one_row, as_of, member_as_of, time_zone, state_at)
-    VALUES (true, v_as_of, v_member_as_of, current_setting('TimeZone'), clock_timestamp())
+    VALUES (true, v_as_of, v_member_as_of, current_setting('TimeZone'), v_state_at)
     ON CONFLICT (one_row) DO UPDATE
        SET as_of = excluded.as_of, member_as_of = excluded.member_as_of,
            time_zone = excluded.time_zone, state_at = excluded.state_at;
@@ -5990,6 +5994,7 @@ DECLARE
     v_full_inputs jsonb;
     v_partial boolean := customer_ids IS NOT NULL;
     v_result jsonb;
+    v_at timestamptz;
 BEGIN
     -- one change of the slots at a time (readers take no lock that conflicts)
     LOCK TABLE seg_reco.recommendations_active IN SHARE ROW EXCLUSIVE MODE;
@@ -6012,7 +6017,10 @@ BEGIN
                           FROM seg_reco.pipeline_recommendations($1) r', v_rel)
             USING v_ids;
         GET DIAGNOSTICS v_rows = ROW_COUNT;
-        UPDATE seg_reco.recommendations_active SET generation = v_generation, swapped_at = clock_timestamp();
+        -- (the time as a value: after distribute() this is a reference
+        -- table, whose writes Citus runs without volatile functions)
+        v_at := clock_timestamp();
+        UPDATE seg_reco.recommendations_active SET generation = v_generation, swapped_at = v_at;
         RETURN jsonb_build_object('rows', v_rows, 'slot', v_slot, 'generation', v_generation,
                                   'deleted_rows', v_deleted, 'indexes_built', 0,
             'kind', 'partial', 'customers', cardinality(v_ids), 'computed_rows', v_rows,
@@ -6041,8 +6049,9 @@ BEGIN
         v_built := v_built + 1;
     END IF;
     EXECUTE format('ANALYZE %s', v_rel);
+    v_at := clock_timestamp();
     UPDATE seg_reco.recommendations_active
-       SET slot = v_slot, generation = v_generation, swapped_at = clock_timestamp(), inputs = v_inputs;
+       SET slot = v_slot, generation = v_generation, swapped_at = v_at, inputs = v_inputs;
     v_result := jsonb_build_object('rows', v_rows, 'slot', v_slot, 'generation', v_generation,
                                    'deleted_rows', v_deleted, 'indexes_built', v_built);
     IF customer_ids IS NULL THEN
@@ -6053,7 +6062,7 @@ BEGIN
         'inputs_changed', '[]'::jsonb, 'as_of', v_inputs -> 'as_of', 'as_of_full', v_inputs -> 'as_of');
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco._recommendations_fill(bigint[]) IS 'refresh helper: fills the idle recommendations slot (everyone''s lists, or the served rows of the others and fresh lists for customer_ids) and swaps it in';
+COMMENT ON FUNCTION seg_reco._recommendations_fill(bigint[]) IS 'refresh helper: fills the idle recommendations slot with everyone''s lists and swaps it in, or (customer_ids) replaces those customers'' lists in the served slot';
 REVOKE EXECUTE ON FUNCTION seg_reco._recommendations_fill(bigint[]) FROM PUBLIC;
 
 -- refresh step: the lists of pipeline_recommendations() for everyone
@@ -6201,7 +6210,13 @@ BEGIN
         (28, 'ab_experiments', 'reference', NULL),
         (29, 'cohort_customer_months', 'customer_id', NULL),
         (30, 'contact_history', 'customer_id', NULL),
-        (31, 'ab_assignments', 'customer_id', NULL);
+        (31, 'ab_assignments', 'customer_id', NULL),
+        -- the state of the pipeline the views join (the as-of date, the
+        -- served recommendations slot): a copy on every node, so that a
+        -- view reads the same on a worker and a step's per-customer
+        -- statement runs whole in the shards
+        (32, 'refresh_state', 'reference', NULL),
+        (33, 'recommendations_active', 'reference', NULL);
     DELETE FROM distribute_plan p
      WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c
                      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -6382,7 +6397,7 @@ BEGIN
     END LOOP;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours, clusters, customer value, recommendation slots, the tables behind customer_features and customer_segments, the customer state, the cohorts'' customer months, the contact history, the A/B assignments), products, settings, models, the segment and cluster name maps, the experiments and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
+COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours, clusters, customer value, recommendation slots, the tables behind customer_features and customer_segments, the customer state, the cohorts'' customer months, the contact history, the A/B assignments), products, settings, models, the segment and cluster name maps, the experiments, the pipeline''s state, the served recommendations slot and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
 REVOKE EXECUTE ON FUNCTION seg_reco.distribute() FROM PUBLIC;
 -- END issue 15
 -- issue 12: recommend_all at least as fast as implicit's batch recommend
@@ -7181,6 +7196,8 @@ DECLARE
     v_kind text;
     v_full boolean;
     v_changed bigint[];
+    v_complete boolean;
+    v_settings jsonb;
 BEGIN
     run := v_run;
     -- on Citus (seg_reco.distribute()) the steps write reference tables
@@ -7356,12 +7373,16 @@ BEGIN
 
     IF v_full THEN
         -- the models an incremental run may keep: all trained in this run
+        -- (read first: after distribute() refresh_state is a reference
+        -- table, whose UPDATE Citus runs with values, not subqueries)
+        v_complete := NOT EXISTS (SELECT 1 FROM seg_reco.refresh_log l
+                                   WHERE l.run_id = v_run
+                                     AND l.step IN ('clusters', 'customer_value', 'als_model')
+                                     AND (l.detail ? 'skipped' OR l.row_count = 0));
+        v_settings := seg_reco._model_settings();
         UPDATE seg_reco.refresh_state
-           SET last_full_run = v_run, last_full_at = now(), model_settings = seg_reco._model_settings(),
-               models_complete = NOT EXISTS (SELECT 1 FROM seg_reco.refresh_log l
-                                              WHERE l.run_id = v_run
-                                                AND l.step IN ('clusters', 'customer_value', 'als_model')
-                                                AND (l.detail ? 'skipped' OR l.row_count = 0));
+           SET last_full_run = v_run, last_full_at = now(), model_settings = v_settings,
+               models_complete = v_complete;
     END IF;
     PERFORM seg_reco._progress_end('refresh');
 END;

@@ -554,6 +554,7 @@ DECLARE
     v_lines_merged numeric := 0;
     v_merge_note text;
     v_member_as_of date;
+    v_state_at timestamptz;
     v_t0 timestamptz := clock_timestamp();
     v_result jsonb;
 BEGIN
@@ -666,10 +667,13 @@ BEGIN
                             ELSE jsonb_build_object('merge_not_taken', v_merge_note) END;
     END IF;
     ANALYZE pg_temp.seg_reco_changed;
-    -- (read first: Citus plans no subquery inside an INSERT's VALUES)
+    -- (read first: Citus plans no subquery inside an INSERT's VALUES, and
+    -- no volatile function in a write of a reference table, which
+    -- refresh_state is after distribute())
     v_member_as_of := (SELECT max(s.last_line_ts) FROM seg_reco.customer_state s)::date;
+    v_state_at := clock_timestamp();
     INSERT INTO seg_reco.refresh_state AS r (one_row, as_of, member_as_of, time_zone, state_at)
-    VALUES (true, v_as_of, v_member_as_of, current_setting('TimeZone'), clock_timestamp())
+    VALUES (true, v_as_of, v_member_as_of, current_setting('TimeZone'), v_state_at)
     ON CONFLICT (one_row) DO UPDATE
        SET as_of = excluded.as_of, member_as_of = excluded.member_as_of,
            time_zone = excluded.time_zone, state_at = excluded.state_at;

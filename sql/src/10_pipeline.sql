@@ -1120,6 +1120,7 @@ DECLARE
     v_full_inputs jsonb;
     v_partial boolean := customer_ids IS NOT NULL;
     v_result jsonb;
+    v_at timestamptz;
 BEGIN
     -- one change of the slots at a time (readers take no lock that conflicts)
     LOCK TABLE seg_reco.recommendations_active IN SHARE ROW EXCLUSIVE MODE;
@@ -1142,7 +1143,10 @@ BEGIN
                           FROM seg_reco.pipeline_recommendations($1) r', v_rel)
             USING v_ids;
         GET DIAGNOSTICS v_rows = ROW_COUNT;
-        UPDATE seg_reco.recommendations_active SET generation = v_generation, swapped_at = clock_timestamp();
+        -- (the time as a value: after distribute() this is a reference
+        -- table, whose writes Citus runs without volatile functions)
+        v_at := clock_timestamp();
+        UPDATE seg_reco.recommendations_active SET generation = v_generation, swapped_at = v_at;
         RETURN jsonb_build_object('rows', v_rows, 'slot', v_slot, 'generation', v_generation,
                                   'deleted_rows', v_deleted, 'indexes_built', 0,
             'kind', 'partial', 'customers', cardinality(v_ids), 'computed_rows', v_rows,
@@ -1171,8 +1175,9 @@ BEGIN
         v_built := v_built + 1;
     END IF;
     EXECUTE format('ANALYZE %s', v_rel);
+    v_at := clock_timestamp();
     UPDATE seg_reco.recommendations_active
-       SET slot = v_slot, generation = v_generation, swapped_at = clock_timestamp(), inputs = v_inputs;
+       SET slot = v_slot, generation = v_generation, swapped_at = v_at, inputs = v_inputs;
     v_result := jsonb_build_object('rows', v_rows, 'slot', v_slot, 'generation', v_generation,
                                    'deleted_rows', v_deleted, 'indexes_built', v_built);
     IF customer_ids IS NULL THEN
@@ -1448,6 +1453,8 @@ DECLARE
     v_kind text;
     v_full boolean;
     v_changed bigint[];
+    v_complete boolean;
+    v_settings jsonb;
 BEGIN
     run := v_run;
     -- on Citus (seg_reco.distribute()) the steps write reference tables
@@ -1623,12 +1630,16 @@ BEGIN
 
     IF v_full THEN
         -- the models an incremental run may keep: all trained in this run
+        -- (read first: after distribute() refresh_state is a reference
+        -- table, whose UPDATE Citus runs with values, not subqueries)
+        v_complete := NOT EXISTS (SELECT 1 FROM seg_reco.refresh_log l
+                                   WHERE l.run_id = v_run
+                                     AND l.step IN ('clusters', 'customer_value', 'als_model')
+                                     AND (l.detail ? 'skipped' OR l.row_count = 0));
+        v_settings := seg_reco._model_settings();
         UPDATE seg_reco.refresh_state
-           SET last_full_run = v_run, last_full_at = now(), model_settings = seg_reco._model_settings(),
-               models_complete = NOT EXISTS (SELECT 1 FROM seg_reco.refresh_log l
-                                              WHERE l.run_id = v_run
-                                                AND l.step IN ('clusters', 'customer_value', 'als_model')
-                                                AND (l.detail ? 'skipped' OR l.row_count = 0));
+           SET last_full_run = v_run, last_full_at = now(), model_settings = v_settings,
+               models_complete = v_complete;
     END IF;
     PERFORM seg_reco._progress_end('refresh');
 END;

@@ -167,7 +167,13 @@ BEGIN
         (28, 'ab_experiments', 'reference', NULL),
         (29, 'cohort_customer_months', 'customer_id', NULL),
         (30, 'contact_history', 'customer_id', NULL),
-        (31, 'ab_assignments', 'customer_id', NULL);
+        (31, 'ab_assignments', 'customer_id', NULL),
+        -- the state of the pipeline the views join (the as-of date, the
+        -- served recommendations slot): a copy on every node, so that a
+        -- view reads the same on a worker and a step's per-customer
+        -- statement runs whole in the shards
+        (32, 'refresh_state', 'reference', NULL),
+        (33, 'recommendations_active', 'reference', NULL);
     DELETE FROM distribute_plan p
      WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c
                      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -348,5 +354,5 @@ BEGIN
     END LOOP;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours, clusters, customer value, recommendation slots, the tables behind customer_features and customer_segments, the customer state, the cohorts'' customer months, the contact history, the A/B assignments), products, settings, models, the segment and cluster name maps, the experiments and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
+COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours, clusters, customer value, recommendation slots, the tables behind customer_features and customer_segments, the customer state, the cohorts'' customer months, the contact history, the A/B assignments), products, settings, models, the segment and cluster name maps, the experiments, the pipeline''s state, the served recommendations slot and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
 REVOKE EXECUTE ON FUNCTION seg_reco.distribute() FROM PUBLIC;

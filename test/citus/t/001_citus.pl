@@ -214,6 +214,7 @@ is($coord->safe_psql('postgres', q{
 	  . 'recommendations_b:customer_id customer_feature_values:customer_id customer_rfm:customer_id '
 	  . 'customer_state:customer_id rfm_segments:reference cluster_names:reference ab_experiments:reference '
 	  . 'cohort_customer_months:customer_id contact_history:customer_id ab_assignments:customer_id '
+	  . 'refresh_state:reference recommendations_active:reference '
 	  . 'seg_reco.recommend_for(bigint,integer,boolean,text,bigint[],boolean,text,jsonb,double precision,integer,bigint[],jsonb,date):customer_id '
 	  . 'seg_reco.why_recommended(bigint,bigint,integer,text):customer_id '
 	  . 'seg_reco.buy_again_scores(bigint,integer,date):customer_id '
@@ -238,14 +239,16 @@ is($coord->safe_psql('postgres', q{
 	  . 'seg_reco.nextbasket_neighbours:h:customer_id seg_reco.nonmember_transactions:h:receipt_id '
 	  . 'seg_reco.popularity_info:n:- seg_reco.product_content:n:- seg_reco.product_rules:n:- '
 	  . 'seg_reco.product_rules_info:n:- seg_reco.products:n:- '
-	  . 'seg_reco.recommendations_a:h:customer_id seg_reco.recommendations_b:h:customer_id '
+	  . 'seg_reco.recommendations_a:h:customer_id seg_reco.recommendations_active:n:- '
+	  . 'seg_reco.recommendations_b:h:customer_id seg_reco.refresh_state:n:- '
 	  . 'seg_reco.rfm_segments:n:- seg_reco.segment_popularity:n:- '
 	  . 'seg_reco.setting_defaults:n:- seg_reco.settings:n:- seg_reco.transactions:h:customer_id',
 	'customers, transactions, digital events, demo truth, ALS customer factors, next-basket '
 	  . 'neighbours, clusters, customer value, the recommendation slots, the tables behind '
 	  . 'customer_features and customer_segments, the customer state, the cohorts\' customer months, '
 	  . 'the contact history and the A/B assignments by customer id; products, settings, models, '
-	  . 'the segment and cluster name maps, the experiments and the global outputs reference tables');
+	  . 'the segment and cluster name maps, the experiments, the pipeline\'s state and the served slot '
+	  . 'and the global outputs reference tables');
 is($coord->safe_psql('postgres', q{
 	SELECT count(DISTINCT colocationid) FROM pg_dist_partition
 	 WHERE logicalrelid IN ('seg_reco.customers'::regclass, 'seg_reco.transactions'::regclass,
@@ -383,12 +386,27 @@ $plain->safe_psql('postgres', $refresh);
 ($ret, $out, $err) = $coord->psql('postgres', q{SET client_min_messages = debug1; CALL seg_reco.refresh('full');});
 is($ret, 0, 'a second CALL seg_reco.refresh(\'full\') on Citus') or diag($err);
 # the clusters step assigns every customer in the shard holding it and
-# writes the rows from worker to worker (Citus: a repartitioned INSERT ...
-# SELECT), not through the coordinator
+# writes the rows there: with refresh_state a reference table its INSERT ...
+# SELECT is pushed down whole into the shards (before, it read the
+# coordinator's refresh_state and Citus repartitioned the rows from worker
+# to worker)
 my $repartitioned = () = $err =~ /DEBUG:  performing repartitioned INSERT \.\.\. SELECT/g;
-is($repartitioned, 1, 'the clusters are assigned and written in the shards (a repartitioned INSERT ... SELECT)');
+is($repartitioned, 0, 'the clusters are assigned and written in each shard (no repartitioned INSERT ... SELECT)');
 same_on_both(q{SELECT slot, generation FROM seg_reco.recommendations_active}, 'the served slot after two runs');
 same_on_both(q{SELECT * FROM seg_reco.recommendations}, 'the recommendations view after two runs');
+# refresh_state and recommendations_active are reference tables: a worker's
+# views read the served slot and the as-of date as the coordinator's do
+for my $w (@workers)
+{
+	is(digest($w, q{SELECT * FROM seg_reco.recommendations}),
+		digest($coord, q{SELECT * FROM seg_reco.recommendations}),
+		'the recommendations view reads the same on ' . $w->name);
+	is($w->safe_psql('postgres', q{SELECT slot || ' ' || generation || ' ' || as_of
+	                                 FROM seg_reco.recommendations_active, seg_reco.refresh_state}),
+		$coord->safe_psql('postgres', q{SELECT slot || ' ' || generation || ' ' || as_of
+		                                 FROM seg_reco.recommendations_active, seg_reco.refresh_state}),
+		'the served slot and the as-of date on ' . $w->name);
+}
 same_on_both(q{SELECT * FROM seg_reco.customer_segments}, 'customer_segments after two runs');
 # campaign target lists read customer_segments (distributed tables now),
 # the contact history and the served lists: the same lists on Citus
