@@ -30,11 +30,15 @@ typedef struct Csr
 /*
  * One side cut into tasks for seg_reco_parallel_for: runs of consecutive
  * rows, at most ALS_BLOCK rows and about ALS_TASK_PAIRS observed pairs each
- * (a row with more pairs is a task of its own), grouped into calls of about
- * ALS_CALL_WORK units of work (als_blocks.c).  The cut depends on the data
- * and d only, never on seg_reco.threads or maintenance_work_mem: per-task
- * results reduced in task order are the same bits whatever the thread
- * count and whether the side is in blocks.
+ * (a row with more pairs is a task of its own), so that the workers share
+ * the rows evenly even where a few rows (popular products) hold most
+ * pairs.  The tasks are grouped into calls of about ALS_CALL_WORK units of
+ * work, (pairs + rows * d / 2) * d, the sparse and the dense part of CG:
+ * ~0.1 s single-threaded at d = 64, so that CHECK_FOR_INTERRUPTS() between
+ * calls stops training quickly at any scale (als_blocks.c).  The cut
+ * depends on the data and d only, never on seg_reco.threads or
+ * maintenance_work_mem: per-task results reduced in task order are the
+ * same bits whatever the thread count and whether the side is in blocks.
  */
 typedef struct RowTasks
 {
@@ -102,7 +106,7 @@ extern void als_sink_add(AlsPairSink *s, int64 customer_id, int64 product_id, do
 extern void als_build_sides(AlsPairSink *s, int d, AlsSide *um, AlsSide *im,
 							int64 **cust_ids, int64 *nu, int64 **prod_ids, int64 *ni);
 
-/* the counts of customers and products, and the checks, before building */
+/* the number of distinct products so far (the size checks run before building) */
 extern int64 als_sink_products(const AlsPairSink *s);
 
 /* block b of side into m.idx, m.w (a no-op when it is there already) */

@@ -21,8 +21,9 @@
  * Factors are float during training (see below) and stored as float4[].
  * The interaction matrix is held both ways, whole in memory or in blocks in
  * temporary files when it does not fit in maintenance_work_mem
- * (als_blocks.c): the same model either way.  The Cholesky solver forms each row's matrix exactly (dsyrk over
- * the row's products) and solves it in double: slower, the reference the
+ * (als_blocks.c): the same model either way.  The Cholesky solver forms
+ * each row's matrix exactly (dsyrk over the row's products) and solves it
+ * in double: slower, the reference the
  * tests compare CG with.
  *
  * Loss per iteration, as implicit's calculate_loss:
