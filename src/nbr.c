@@ -21,8 +21,11 @@
  * blocks of customers (seg_reco_occ_open: bounded memory, the lines
  * spilled to temporary files past work_mem), computes each
  * customer's vector (sparse, by product index) and drops the block's
- * lines; memory then holds the vectors: 24 bytes a customer and 12 bytes a
- * product of theirs (about 0.5 KB a customer on the demo data).  It finds
+ * lines; memory then holds the vectors: 40 bytes a customer and 20 bytes a
+ * product of theirs (about 0.8 KB a customer on the demo data), their
+ * entries while they fit in maintenance_work_mem, past it in a temporary
+ * file (nb_spill), from which the candidates' rows are read once and each
+ * block's rows in turn (nb_neighbours): the same rows either way.  It finds
  * the k nearest customers of every customer in blocks of B customers: the
  * block is laid out by product (an inverted list: the block's customers
  * who bought each product), and for each candidate neighbour, for each of
@@ -70,6 +73,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "commands/tablespace.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -89,6 +93,7 @@
 #include "linalg.h"
 #include "nbr.h"
 #include "progress.h"
+#include "storage/buffile.h"
 #include "reco.h"
 #include "threads.h"
 
@@ -499,7 +504,7 @@ nb_heap_task(void *arg, int64 task, int worker)
 {
 	NbBlockJob *j = (NbBlockJob *) arg;
 	double	   *s = j->score + (Size) task * j->n_cand;
-	int32		self = (int32) (j->b0 + task);
+	int64		self = j->x->cust[j->b0 + task];	/* by id: the candidates ascend by id */
 	int32	   *out = j->nbr + (Size) task * j->k;
 	int			lo = 0,
 				hi = j->n_cand - 1,
@@ -511,12 +516,14 @@ nb_heap_task(void *arg, int64 task, int worker)
 	{
 		int			mid = lo + (hi - lo) / 2;
 
-		if (j->cand[mid] == self)
+		int64		id = j->x->cust[j->cand[mid]];
+
+		if (id == self)
 		{
 			s[mid] = -INFINITY;
 			break;
 		}
-		if (j->cand[mid] < self)
+		if (id < self)
 			lo = mid + 1;
 		else
 			hi = mid - 1;
@@ -847,17 +854,125 @@ nb_store_rows(NbStore *st, const NbRowJob *rj, int nb)
 }
 
 /*
+ * The vectors' entries in a temporary file (the build's memory bounded by
+ * maintenance_work_mem): entry e of the whole matrix (x->row's positions)
+ * is record e of the file.  Written in order as the vectors are made,
+ * read back for the candidates (once) and a block of customers at a time.
+ */
+typedef struct NbEnt
+{
+	double		val;
+	double		upop;
+	int32		col;			/* the provisional product index */
+} NbEnt;
+
+/* entries [0, n) of x's arrays to the end of the file */
+static void
+nb_spill(BufFile **file, const NbMatrix *x, int64 n)
+{
+	NbEnt		buf[1024];
+	int64		e0;
+
+	if (*file == NULL)
+	{
+		PrepareTempTablespaces();
+		*file = BufFileCreateTemp(false);
+	}
+	for (e0 = 0; e0 < n; e0 += lengthof(buf))
+	{
+		int			m = (int) Min((int64) lengthof(buf), n - e0),
+					q;
+
+		CHECK_FOR_INTERRUPTS();
+		memset(buf, 0, sizeof(NbEnt) * m);
+		for (q = 0; q < m; q++)
+		{
+			buf[q].val = x->val[e0 + q];
+			buf[q].upop = x->upop[e0 + q];
+			buf[q].col = x->col[e0 + q];
+		}
+		BufFileWrite(*file, buf, sizeof(NbEnt) * m);
+	}
+}
+
+/*
+ * entries [e, e + n) of the file into y's arrays from position at, the
+ * product indexes made ranks (rank)
+ */
+static void
+nb_load(BufFile *file, int64 e, int64 n, const int32 *rank, NbMatrix *y, int64 at)
+{
+	NbEnt		buf[1024];
+	off_t		pos = (off_t) e * (off_t) sizeof(NbEnt);
+	off_t		off;
+	int			fileno;
+	int64		done;
+
+	if (n <= 0)
+		return;
+	/* a block, then the bytes into it (a segment of the file holds whole blocks) */
+	if (BufFileSeekBlock(file, (long) (pos / BLCKSZ)) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not seek in temporary file of nextbasket_build: %m")));
+	BufFileTell(file, &fileno, &off);
+	if (BufFileSeek(file, fileno, off + pos % BLCKSZ, SEEK_SET) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not seek in temporary file of nextbasket_build: %m")));
+	for (done = 0; done < n; done += lengthof(buf))
+	{
+		int			m = (int) Min((int64) lengthof(buf), n - done),
+					q;
+
+		if (BufFileRead(file, buf, sizeof(NbEnt) * m) != sizeof(NbEnt) * m)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read temporary file of nextbasket_build: %m")));
+		for (q = 0; q < m; q++)
+		{
+			y->val[at + done + q] = buf[q].val;
+			y->upop[at + done + q] = buf[q].upop;
+			y->col[at + done + q] = rank[buf[q].col];
+		}
+	}
+}
+
+/* customer v of x as row r of y (its entries to be placed by the caller) */
+static inline void
+nb_copy_customer(const NbMatrix *x, int64 v, NbMatrix *y, int64 r)
+{
+	y->cust[r] = x->cust[v];
+	y->sq[r] = x->sq[v];
+	y->pa[r] = x->pa[v];
+	y->pb[r] = x->pb[v];
+	y->row[r + 1] = y->row[r] + (x->row[v + 1] - x->row[v]);
+}
+
+/*
  * The k nearest customers of every customer, among the candidates
  * cand[0..n_cand-1] (k < n_cand), and the uk most similar by UP-CF@r's
  * asymmetric cosine (uk < n_cand), a block of customers at a time, each
  * block's rows stored as it is done.
+ *
+ * With efile, x holds the customers and their row starts but not their
+ * entries, which are in efile (provisional product indexes, made ranks by
+ * rank): the candidates' rows are read once into a compact matrix y, and
+ * each block's rows after them; the searches then run on y, with the
+ * candidates at rows 0 .. n_cand - 1 and the block after them.  Same
+ * blocks, same candidates in the same order, same sums: the same rows as
+ * with x whole in memory.
  */
 static void
 nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int uk, double locality,
-			  NbStore *st)
+			  NbStore *st, BufFile *efile, const int32 *rank)
 {
 	NbBlockJob	job;
 	NbRowJob	rj;
+	NbMatrix	y;
+	const NbMatrix *bx = x;		/* the matrix the searches read */
+	const int32 *bcand = cand;	/* the candidates' rows in it */
+	int32	   *ident = NULL;
 	int			block = (int) Max(8, Min(256, ((int64) 1 << 22) / Max(n_cand, 1)));
 	int			nw = seg_reco_parallel_workers(1024),
 				w;
@@ -875,8 +990,41 @@ nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int uk, d
 		maxnz = Max(maxnz, x->row[Min(b0 + block, x->n_cust)] - x->row[b0]);
 	lb = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * maxnz);
 	lw = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * maxnz);
-	job.x = x;
-	job.cand = cand;
+	if (efile != NULL)
+	{
+		/* the candidates' rows, once, then room for a block's */
+		int64		centries = 0;
+		int			j;
+
+		for (j = 0; j < n_cand; j++)
+			centries += x->row[cand[j] + 1] - x->row[cand[j]];
+		memset(&y, 0, sizeof(y));
+		y.n_prod = x->n_prod;
+		y.prod = x->prod;
+		y.cust = palloc(sizeof(int64) * (n_cand + block));
+		y.row = palloc(sizeof(int64) * (n_cand + block + 1));
+		y.sq = palloc(sizeof(double) * (n_cand + block));
+		y.pa = palloc(sizeof(double) * (n_cand + block));
+		y.pb = palloc(sizeof(double) * (n_cand + block));
+		y.col = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * (centries + maxnz));
+		y.val = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (centries + maxnz));
+		y.upop = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (centries + maxnz));
+		y.row[0] = 0;
+		ident = palloc(sizeof(int32) * Max(n_cand, 1));
+		for (j = 0; j < n_cand; j++)
+		{
+			if ((j & 255) == 0)
+				CHECK_FOR_INTERRUPTS();
+			nb_copy_customer(x, cand[j], &y, j);
+			nb_load(efile, x->row[cand[j]], x->row[cand[j] + 1] - x->row[cand[j]], rank, &y, y.row[j]);
+			ident[j] = j;
+		}
+		y.n_cust = n_cand;
+		bx = &y;
+		bcand = ident;
+	}
+	job.x = bx;
+	job.cand = bcand;
 	job.n_cand = n_cand;
 	job.lfirst = lfirst;
 	job.lb = lb;
@@ -894,7 +1042,7 @@ nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int uk, d
 	unbr = palloc(sizeof(int32) * (Size) block * Max(uk, 1));
 	usim = palloc(sizeof(double) * (Size) block * Max(uk, 1));
 	/* the rows' job: its scratch per worker (the sums and marks zero between customers) */
-	rj.x = x;
+	rj.x = bx;
 	rj.nbr = tnbr;
 	rj.k = k;
 	rj.unbr = unbr;
@@ -920,24 +1068,34 @@ nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int uk, d
 		int			nb = (int) Min(block, x->n_cust - b0),
 					b,
 					p;
-		int64		e;
+		int64		e,
+					lb0 = b0;	/* the block's first row in bx */
 
 		CHECK_FOR_INTERRUPTS();
+		if (efile != NULL)
+		{
+			/* the block's rows after the candidates' */
+			for (b = 0; b < nb; b++)
+				nb_copy_customer(x, b0 + b, &y, n_cand + b);
+			nb_load(efile, x->row[b0], x->row[b0 + nb] - x->row[b0], rank, &y, y.row[n_cand]);
+			y.n_cust = n_cand + nb;
+			lb0 = n_cand;
+		}
 		/* the block by product: counts, offsets, then the lists (customers ascending) */
-		memset(lfirst, 0, sizeof(int32) * (x->n_prod + 2));
-		for (e = x->row[b0]; e < x->row[b0 + nb]; e++)
-			lfirst[x->col[e] + 2]++;
-		for (p = 2; p < x->n_prod + 2; p++)
+		memset(lfirst, 0, sizeof(int32) * (bx->n_prod + 2));
+		for (e = bx->row[lb0]; e < bx->row[lb0 + nb]; e++)
+			lfirst[bx->col[e] + 2]++;
+		for (p = 2; p < bx->n_prod + 2; p++)
 			lfirst[p] += lfirst[p - 1];
 		for (b = 0; b < nb; b++)
-			for (e = x->row[b0 + b]; e < x->row[b0 + b + 1]; e++)
+			for (e = bx->row[lb0 + b]; e < bx->row[lb0 + b + 1]; e++)
 			{
-				int32		at = lfirst[x->col[e] + 1]++;
+				int32		at = lfirst[bx->col[e] + 1]++;
 
 				lb[at] = b;
-				lw[at] = x->val[e];
+				lw[at] = bx->val[e];
 			}
-		job.b0 = b0;
+		job.b0 = lb0;
 		job.nb = nb;
 		/* both searches' scores in one walk over the lists */
 		seg_reco_parallel_for((n_cand + job.chunk - 1) / job.chunk, nb_product_task, &job);
@@ -957,7 +1115,7 @@ nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int uk, d
 		seg_reco_parallel_for(nb, nb_heap_task, &job);
 		CHECK_FOR_INTERRUPTS();
 		/* the rows on the threads, then stored */
-		rj.b0 = b0;
+		rj.b0 = lb0;
 		seg_reco_parallel_for(nb, nb_row_task, &rj);
 		nb_store_rows(st, &rj, nb);
 		seg_reco_progress_update(b0 + nb);
@@ -992,6 +1150,18 @@ nb_neighbours(const NbMatrix *x, const int32 *cand, int n_cand, int k, int uk, d
 		pfree(job.acc2);
 	}
 	pfree(tnbr);
+	if (efile != NULL)
+	{
+		pfree(y.cust);
+		pfree(y.row);
+		pfree(y.sq);
+		pfree(y.pa);
+		pfree(y.pb);
+		pfree(y.col);
+		pfree(y.val);
+		pfree(y.upop);
+		pfree(ident);
+	}
 }
 
 /*
@@ -1153,6 +1323,9 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 	int			prov_cap = 1024;
 	NbStore		st;
 	int			max_cand = NB_MAX_CANDIDATES;
+	BufFile    *efile = NULL;	/* the entries, once they outgrow the budget */
+	int64		ebase = 0;		/* the entry at x.col[0], x.val[0], x.upop[0] */
+	int64		budget_ents = Max((int64) 65536, (int64) maintenance_work_mem * 1024 / 20);
 	Oid			del_types[1] = {TEXTOID};
 	Datum		del_values[1];
 
@@ -1241,6 +1414,8 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 						nbask,
 						r;
 			int64		base,
+						lbase,
+						need,
 						c = x.n_cust;
 
 			if (i < occ_n && occ_cust[i] == occ_cust[first])
@@ -1270,17 +1445,33 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 				x.pb = repalloc_huge(x.pb, sizeof(double) * ccap);
 			}
 			base = x.row[c];
-			if (base + (i - first) > ecap)
+			lbase = base - ebase;
+			need = lbase + (i - first);
+			if (need > ecap)
 			{
-				ecap = Max(base + (i - first), ecap + ecap / 2);
-				x.col = repalloc_huge(x.col, sizeof(int32) * ecap);
-				x.val = repalloc_huge(x.val, sizeof(double) * ecap);
-				x.upop = repalloc_huge(x.upop, sizeof(double) * ecap);
+				/*
+				 * past maintenance_work_mem (20 bytes an entry) the entries
+				 * so far go to the file and the arrays start again
+				 */
+				if (lbase > 0 && Max(need, ecap + ecap / 2) > budget_ents)
+				{
+					nb_spill(&efile, &x, lbase);
+					ebase = base;
+					lbase = 0;
+					need = i - first;
+				}
+				if (need > ecap)
+				{
+					ecap = Max(need, Min(ecap + ecap / 2, budget_ents));
+					x.col = repalloc_huge(x.col, sizeof(int32) * ecap);
+					x.val = repalloc_huge(x.val, sizeof(double) * ecap);
+					x.upop = repalloc_huge(x.upop, sizeof(double) * ecap);
+				}
 			}
 			n = seg_reco_tidy_occasions(occ_rows + first, (int) (i - first), pid, ts);
 			/* UP@r first: the TIFU vector compacts pid in place */
-			(void) seg_reco_upcf_recent_share(pid, ts, n, up.baskets, times, x.upop + base);
-			nd = seg_reco_tifu_vector(pid, ts, n, &p, times, pid, x.val + base, &nbask);
+			(void) seg_reco_upcf_recent_share(pid, ts, n, up.baskets, times, x.upop + lbase);
+			nd = seg_reco_tifu_vector(pid, ts, n, &p, times, pid, x.val + lbase, &nbask);
 			x.pa[c] = pow((double) nd, up.alpha);
 			x.pb[c] = pow((double) nd, 1.0 - up.alpha);
 			x.sq[c] = 0;
@@ -1300,8 +1491,8 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 					prov[x.n_prod] = pid[r];
 					ent[0] = x.n_prod++;
 				}
-				x.col[base + r] = ent[0];
-				x.sq[c] += x.val[base + r] * x.val[base + r];
+				x.col[lbase + r] = ent[0];
+				x.sq[c] += x.val[lbase + r] * x.val[lbase + r];
 			}
 			x.cust[c] = occ_cust[first];
 			x.row[c + 1] = base + nd;
@@ -1311,6 +1502,17 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 	}
 	seg_reco_occ_close(stream);
 	hash_destroy(prod_index);
+	if (efile != NULL)
+	{
+		/* the rest to the file too: the searches read it back */
+		nb_spill(&efile, &x, x.row[x.n_cust] - ebase);
+		pfree(x.col);
+		pfree(x.val);
+		pfree(x.upop);
+		x.col = NULL;
+		x.val = NULL;
+		x.upop = NULL;
+	}
 	if (pid != NULL)
 	{
 		pfree(pid);
@@ -1333,10 +1535,11 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 			rank[ord[q]] = q;
 			x.prod[q] = prov[ord[q]];
 		}
-		for (i = 0; i < x.row[x.n_cust]; i++)
-			x.col[i] = rank[x.col[i]];
+		/* (in the file they stay provisional, made ranks as they are read) */
+		if (efile == NULL)
+			for (i = 0; i < x.row[x.n_cust]; i++)
+				x.col[i] = rank[x.col[i]];
 		pfree(ord);
-		pfree(rank);
 		pfree(prov);
 	}
 
@@ -1352,7 +1555,10 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 		elog(ERROR, "deleting the old next-basket neighbours failed");
 	nb_store_init(&st, model);
 	if (k > 0)
-		nb_neighbours(&x, cand, n_cand, k, uk, up.locality, &st);
+		nb_neighbours(&x, cand, n_cand, k, uk, up.locality, &st, efile, rank);
+	if (efile != NULL)
+		BufFileClose(efile);
+	pfree(rank);
 	SPI_freeplan(st.one);
 	SPI_freeplan(st.batch);
 	MemoryContextSwitchTo(old);
