@@ -35,19 +35,18 @@ SET temp_file_limit = '64kB';
 SELECT b ->> 'customers' FROM seg_reco.nextbasket_build('spill') b;
 RESET temp_file_limit;
 -- and without the limit, the same rows as in memory
+CREATE TEMP TABLE nb_spilled (LIKE nb_mem);
 SELECT b ->> 'customers' AS customers FROM seg_reco.nextbasket_build('spill') b;
-SELECT count(*) AS customers,
-       count(*) FILTER (WHERE m.product_ids = n.product_ids AND m.scores = n.scores
-                          AND m.upcf_product_ids IS NOT DISTINCT FROM n.upcf_product_ids
-                          AND m.upcf_scores IS NOT DISTINCT FROM n.upcf_scores) AS same_rows
-  FROM nb_mem m FULL JOIN (SELECT * FROM seg_reco.nextbasket_neighbours WHERE model = 'spill') n USING (customer_id)
- WHERE m.candidates = 'all' OR m.candidates IS NULL;
+INSERT INTO nb_spilled SELECT 'all', n.customer_id, n.product_ids, n.scores, n.upcf_product_ids, n.upcf_scores
+  FROM seg_reco.nextbasket_neighbours n WHERE n.model = 'spill';
 SELECT b ->> 'customers' AS customers FROM seg_reco.nextbasket_build('spill', '{"candidates": 500}') b;
-SELECT count(*) AS customers,
-       count(*) FILTER (WHERE m.product_ids = n.product_ids AND m.scores = n.scores
-                          AND m.upcf_product_ids IS NOT DISTINCT FROM n.upcf_product_ids
-                          AND m.upcf_scores IS NOT DISTINCT FROM n.upcf_scores) AS same_rows
-  FROM nb_mem m FULL JOIN (SELECT * FROM seg_reco.nextbasket_neighbours WHERE model = 'spill') n USING (customer_id)
- WHERE m.candidates = '500' OR m.candidates IS NULL;
+INSERT INTO nb_spilled SELECT '500', n.customer_id, n.product_ids, n.scores, n.upcf_product_ids, n.upcf_scores
+  FROM seg_reco.nextbasket_neighbours n WHERE n.model = 'spill';
+SELECT coalesce(m.candidates, s.candidates) AS candidates, count(*) AS customers,
+       count(*) FILTER (WHERE m.product_ids = s.product_ids AND m.scores = s.scores
+                          AND m.upcf_product_ids IS NOT DISTINCT FROM s.upcf_product_ids
+                          AND m.upcf_scores IS NOT DISTINCT FROM s.upcf_scores) AS same_rows
+  FROM nb_mem m FULL JOIN nb_spilled s USING (candidates, customer_id)
+ GROUP BY 1 ORDER BY 1;
 RESET maintenance_work_mem;
 ROLLBACK;
