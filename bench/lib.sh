@@ -38,6 +38,19 @@ SQL
     awk '/^Time: /{ if ($2 + 0 > t + 0) t = $2 } END { print (t == "" ? "-" : t) }' "$log"
 }
 
+# timed_last DB SQL LOG: SQL in a new session with \timing; prints the
+# milliseconds of its last statement ("-" when none), e.g. the second of
+# two calls: the warm one
+timed_last() {
+    local db=$1 sql=$2 log=$3
+    psql_db "$db" -At >"$log" 2>&1 <<SQL
+SET client_min_messages = warning;
+\timing on
+$sql
+SQL
+    awk '/^Time: /{ t = $2 } END { print (t == "" ? "-" : t) }' "$log"
+}
+
 # run_sampled DB SQL LOG: SQL in a new session with \timing, sampling the
 # backend's RssAnon (private memory) every 0.5 s meanwhile; prints
 # "<ms> <VmHWM kB> <peak RssAnon kB> <ok|failed>" (ms: the longest statement)
