@@ -171,6 +171,10 @@ my $watcher_pid = $watcher->query_safe('SELECT pg_backend_pid()');
 my $reused_file = "$stat_tmp/seg_reco_progress.$watcher_pid";
 $forged = $record;
 substr($forged, 8, 4) = pack('l<', $watcher_pid);
+# (its start time set apart: the record's own is the first worker's, which
+# may fall in the same clock tick as the watcher's, both sessions having
+# started together)
+substr($forged, 16, 8) = pack('Q<', 1);
 append_to_file($reused_file, $forged);
 is($watcher->query_safe('SELECT count(*) FROM seg_reco.progress'), '0',
 	'neither record is shown');
