@@ -26,29 +26,19 @@ bench_fresh_db() {
     psql_db "$db" -q -c "SET client_min_messages = warning" -c "CREATE EXTENSION seg_reco"
 }
 
-# timed DB SQL LOG: SQL in a new session with \timing; prints the longest
-# statement's time (ms): the work, not the BEGIN or ROLLBACK around it
+# timed DB SQL LOG [last]: SQL in a new session with \timing; prints the
+# longest statement's time (ms): the work, not the BEGIN or ROLLBACK around
+# it; with "last", the last statement's (e.g. the second of two calls: the
+# warm one); "-" when none
 timed() {
-    local db=$1 sql=$2 log=$3
+    local db=$1 sql=$2 log=$3 which=${4:-longest}
     psql_db "$db" -At >"$log" 2>&1 <<SQL
 SET client_min_messages = warning;
 \timing on
 $sql
 SQL
-    awk '/^Time: /{ if ($2 + 0 > t + 0) t = $2 } END { print (t == "" ? "-" : t) }' "$log"
-}
-
-# timed_last DB SQL LOG: SQL in a new session with \timing; prints the
-# milliseconds of its last statement ("-" when none), e.g. the second of
-# two calls: the warm one
-timed_last() {
-    local db=$1 sql=$2 log=$3
-    psql_db "$db" -At >"$log" 2>&1 <<SQL
-SET client_min_messages = warning;
-\timing on
-$sql
-SQL
-    awk '/^Time: /{ t = $2 } END { print (t == "" ? "-" : t) }' "$log"
+    awk -v last="$([[ $which == last ]] && echo 1 || echo 0)" \
+        '/^Time: /{ if (last || $2 + 0 > t + 0) t = $2 } END { print (t == "" ? "-" : t) }' "$log"
 }
 
 # run_sampled DB SQL LOG: SQL in a new session with \timing, sampling the

@@ -153,8 +153,8 @@ implicit_side() {
     # the same call again in the session that made it once: the model's
     # factors then in memory, as implicit's are when its recommend is timed
     local all="SELECT count(*) FROM seg_reco.recommend_all('default', 10, only_active => false, weights => '{\"als\": 1, \"history_prior\": 0}');"
-    ms=$(timed_last "$db" "$all
-$all" "$OUT/recommend_all_warm_x$s.log")
+    ms=$(timed "$db" "$all
+$all" "$OUT/recommend_all_warm_x$s.log" last)
     R[$s,ours_rec_warm]=$(awk -v ms="$ms" 'BEGIN { if (ms == "-") print "-"; else printf "%.3f", ms / 1000 }')
     say "    ALS ($f factors, $it iterations, ${R[$s,impl_pairs]:-?} pairs): seg_reco train ${R[$s,ours_fit]:--} s, implicit fit ${R[$s,impl_fit]:--} s; top 10 for all: seg_reco recommend_all (ALS alone) ${R[$s,ours_rec]} s (warm ${R[$s,ours_rec_warm]} s), implicit recommend ${R[$s,impl_rec]:--} s"
 }
