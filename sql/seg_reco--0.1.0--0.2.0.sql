@@ -3600,16 +3600,13 @@ BEGIN
         v_keys := ARRAY['upcf_baskets', 'upcf_alpha', 'upcf_locality', 'upcf_neighbours'];
         v_mode := 'new';
         v_rec := 'hybrid';
-        v_cands := coalesce(config -> 'candidates', '[
-            {"upcf_baskets": 5, "upcf_alpha": 0.5, "upcf_locality": 1, "upcf_neighbours": 100},
-            {"upcf_baskets": 5, "upcf_alpha": 0.5, "upcf_locality": 2, "upcf_neighbours": 100},
-            {"upcf_baskets": 5, "upcf_alpha": 0.5, "upcf_locality": 5, "upcf_neighbours": 100},
-            {"upcf_baskets": 10, "upcf_alpha": 0.5, "upcf_locality": 1, "upcf_neighbours": 100},
-            {"upcf_baskets": 10, "upcf_alpha": 0.5, "upcf_locality": 2, "upcf_neighbours": 100},
-            {"upcf_baskets": 10, "upcf_alpha": 0.5, "upcf_locality": 5, "upcf_neighbours": 100},
-            {"upcf_baskets": 0, "upcf_alpha": 0.5, "upcf_locality": 1, "upcf_neighbours": 100},
-            {"upcf_baskets": 0, "upcf_alpha": 0.5, "upcf_locality": 2, "upcf_neighbours": 100},
-            {"upcf_baskets": 0, "upcf_alpha": 0.5, "upcf_locality": 5, "upcf_neighbours": 100}]'::jsonb);
+        -- the default grid: r 5, 10, all (0) x q 1, 2, 5, in that order
+        v_cands := coalesce(config -> 'candidates',
+            (SELECT jsonb_agg(jsonb_build_object('upcf_baskets', r.v, 'upcf_alpha', 0.5,
+                                                 'upcf_locality', q.v, 'upcf_neighbours', 100)
+                              ORDER BY r.i, q.i)
+               FROM unnest(ARRAY[5, 10, 0]) WITH ORDINALITY r(v, i),
+                    unnest(ARRAY[1, 2, 5]) WITH ORDINALITY q(v, i)));
     END IF;
     IF jsonb_typeof(v_cands) <> 'array' OR jsonb_array_length(v_cands) = 0
        OR EXISTS (SELECT 1 FROM jsonb_array_elements(v_cands) e WHERE jsonb_typeof(e) <> 'object') THEN

@@ -34,6 +34,7 @@
 #include "utils/memutils.h"
 
 #include "als_blocks.h"
+#include "hash64.h"
 #include "memory.h"
 
 #define ALS_BLOCK 256
@@ -53,25 +54,11 @@ typedef struct ProdEntry
 	char		status;
 } ProdEntry;
 
-static inline uint32
-hash_id(int64 v)
-{
-	uint64		h = (uint64) v;
-
-	/* splitmix64's finaliser */
-	h ^= h >> 30;
-	h *= UINT64CONST(0xbf58476d1ce4e5b9);
-	h ^= h >> 27;
-	h *= UINT64CONST(0x94d049bb133111eb);
-	h ^= h >> 31;
-	return (uint32) h;
-}
-
 #define SH_PREFIX prodtab
 #define SH_ELEMENT_TYPE ProdEntry
 #define SH_KEY_TYPE int64
 #define SH_KEY id
-#define SH_HASH_KEY(tb, key) hash_id(key)
+#define SH_HASH_KEY(tb, key) ((uint32) seg_reco_mix64((uint64) (key)))
 #define SH_EQUAL(tb, a, b) ((a) == (b))
 #define SH_SCOPE static inline
 #define SH_DECLARE

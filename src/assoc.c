@@ -50,6 +50,7 @@
 
 #include "assoc.h"
 #include "guards.h"
+#include "hash64.h"
 #include "memory.h"
 
 /* int64 id -> dense number */
@@ -148,12 +149,7 @@ typedef struct BasketReceiver
 static inline uint32
 sample_hash_int(int64 key)
 {
-	uint64		z = (uint64) key + UINT64CONST(0x9E3779B97F4A7C15);
-
-	z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
-	z ^= z >> 31;
-	return (uint32) (z >> 32);
+	return (uint32) (seg_reco_mix64((uint64) key + SEG_RECO_SPLITMIX_GAMMA) >> 32);
 }
 
 static inline uint32

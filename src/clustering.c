@@ -28,6 +28,7 @@
 
 #include "clustering.h"
 #include "guards.h"
+#include "hash64.h"
 #include "memory.h"
 
 /* ======================================================================
@@ -272,18 +273,6 @@ typedef struct RowOrder
 	int			d;
 } RowOrder;
 
-static inline uint64
-mix64(uint64 h)
-{
-	/* splitmix64's finaliser */
-	h ^= h >> 30;
-	h *= UINT64CONST(0xbf58476d1ce4e5b9);
-	h ^= h >> 27;
-	h *= UINT64CONST(0x94d049bb133111eb);
-	h ^= h >> 31;
-	return h;
-}
-
 static inline int
 row_cmp_full(const SegRecoRowKey *a, const SegRecoRowKey *b, const RowOrder *o)
 {
@@ -346,9 +335,9 @@ rows_sorted_keys(const SegRecoRows *st, const RowOrder *o)
 		if ((i & 65535) == 0)
 			CHECK_FOR_INTERRUPTS();
 		for (j = 0; j < d; j++)
-			h = mix64(h ^ bits64[j]);
+			h = seg_reco_mix64(h ^ bits64[j]);
 		if (st->labels)
-			h = mix64(h ^ (uint64) (uint32) st->labels[i]);
+			h = seg_reco_mix64(h ^ (uint64) (uint32) st->labels[i]);
 		keys[i].hash = h;
 		keys[i].row = i;
 	}

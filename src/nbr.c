@@ -90,6 +90,7 @@
 #include "utils/date.h"
 #include "utils/tuplestore.h"
 #include "guards.h"
+#include "hash64.h"
 #include "linalg.h"
 #include "nbr.h"
 #include "progress.h"
@@ -1192,11 +1193,7 @@ nb_candidates(const NbMatrix *x, int max_cand, int *n_cand)
 		for (i = 0; i < x->n_cust; i++)
 		{
 			/* splitmix64 of the id */
-			uint64		z = (uint64) x->cust[i] + UINT64CONST(0x9E3779B97F4A7C15);
-
-			z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
-			z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
-			key[i] = z ^ (z >> 31);
+			key[i] = seg_reco_mix64((uint64) x->cust[i] + SEG_RECO_SPLITMIX_GAMMA);
 		}
 		for (i = 0; i < x->n_cust; i++)
 			ord[i] = (int32) i;

@@ -166,7 +166,7 @@ seg_reco_demo_build_campaigns(Model *m)
 		m->camp_list[k] = palloc(sizeof(int32) * (m->nprod / 30 + 16));
 		for (i = 0; i < m->nprod && n < m->nprod / 30 + 16; i++)
 		{
-			uint64		h = mix64(mix64((uint64) m->seed + TAG_CAMPAIGN) ^
+			uint64		h = seg_reco_mix64(seg_reco_mix64((uint64) m->seed + TAG_CAMPAIGN) ^
 								  ((uint64) k << 32 | (uint64) i));
 
 			if (h % 1000 < 25 && !(m->prod[i].flags & F_BAG))

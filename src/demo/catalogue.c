@@ -579,7 +579,7 @@ draw_variant(const Model *m, pg_prng_state *st, Product *p,
 		key = ((uint64) p->item << 32) | ((uint64) (p->brand + 8) << 24) |
 			((uint64) p->size << 16) | ((uint64) p->flav << 8) |
 			((uint64) p->organic << 7) | p->pack;
-		h = mix64(key) & kmask;
+		h = seg_reco_mix64(key) & kmask;
 		while (keys[h] != 0 && keys[h] != key + 1)
 			h = (h + 1) & kmask;
 		if (keys[h] == 0)
@@ -737,7 +737,7 @@ seg_reco_demo_build_catalogue(Model *m)
 			key = draw_variant(m, &st, p, keys, kmask);
 		/* remember the key */
 		{
-			uint64		h = mix64(key) & kmask;
+			uint64		h = seg_reco_mix64(key) & kmask;
 
 			while (keys[h] != 0 && keys[h] != key + 1)
 				h = (h + 1) & kmask;

@@ -21,6 +21,8 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "hash64.h"
+
 #define NDAYS			731		/* 2024-01-01 .. 2025-12-31 */
 #define DAY0_PGDATE		8766	/* 2024-01-01 as days since 2000-01-01 */
 #define NSTORES			60
@@ -311,26 +313,15 @@ typedef struct EvSample
 } EvSample;
 
 /* ---------------------------------------------------------------------
- * Random helpers
+ * Random helpers (seg_reco_mix64: hash64.h)
  * --------------------------------------------------------------------- */
-static inline uint64
-mix64(uint64 x)
-{
-	x ^= x >> 30;
-	x *= UINT64CONST(0xbf58476d1ce4e5b9);
-	x ^= x >> 27;
-	x *= UINT64CONST(0x94d049bb133111eb);
-	x ^= x >> 31;
-	return x;
-}
-
 static inline void
 seed_stream(pg_prng_state *st, int64 seed, int tag, uint64 id)
 {
-	uint64		h = mix64((uint64) seed ^ UINT64CONST(0x5eb7ec0de0000000));
+	uint64		h = seg_reco_mix64((uint64) seed ^ UINT64CONST(0x5eb7ec0de0000000));
 
-	h = mix64(h ^ ((uint64) tag * UINT64CONST(0x9e3779b97f4a7c15)));
-	h = mix64(h ^ (id + UINT64CONST(0x632be59bd9b4e019)));
+	h = seg_reco_mix64(h ^ ((uint64) tag * UINT64CONST(0x9e3779b97f4a7c15)));
+	h = seg_reco_mix64(h ^ (id + UINT64CONST(0x632be59bd9b4e019)));
 	pg_prng_seed(st, h);
 }
 
@@ -420,7 +411,7 @@ price_window(int d)
 static inline int
 campaign_pct(const Model *m, int i, int d)
 {
-	uint64		h = mix64(mix64((uint64) m->seed + TAG_CAMPAIGN) ^
+	uint64		h = seg_reco_mix64(seg_reco_mix64((uint64) m->seed + TAG_CAMPAIGN) ^
 						  ((uint64) (d / 7) << 32 | (uint64) i));
 	static const int pct[4] = {20, 25, 30, 40};
 
