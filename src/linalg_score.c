@@ -379,69 +379,74 @@ typedef float lf_v4u __attribute__((vector_size(16), aligned(4)));
 /*
  * The float kernels: rows x (rows x d floats) against the panels into out
  * (rows x ldo floats, ldo >= the panels' padded width: whole panels are
- * stored).  R rows a pass, two partial sums over j mod 2; the order does
- * not matter to the caller (seg_reco_als_screen bounds the error of any
- * order).
+ * stored).  The products in chunks of W (a vector: a panel's sixteen, or
+ * its halves or quarters), V chunks and R rows a pass: R x V accumulators
+ * in registers, each factor of a chunk loaded once for the R rows and each
+ * factor of a row broadcast once for the V chunks (AVX-512F: 8 rows x 32
+ * products, 16 of the 32 registers; AVX2: 4 x 16 of 16; SSE2: 2 x 16 of
+ * 16).  A short last pass recomputes its last chunk in the unused slots
+ * (stored once).  The order of the sums does not matter to the caller
+ * (seg_reco_als_screen bounds the error of any order).
  */
-#define LF_KERNEL(NAME, ATTR, VT, VTU, W, R) \
+#define LF_KERNEL(NAME, ATTR, VT, VTU, W, R, V) \
 ATTR static void \
 NAME(const float *x, int rows, int d, const float *panels, int64 n, float *out, int64 ldo) \
 { \
-	int64		np = (n + 15) / 16, \
-				p; \
-	int			r, \
-				d2 = d - d % 2; \
+	int64		nc = (n + 15) / 16 * (16 / (W)), \
+				c; \
 \
-	for (p = 0; p < np; p++) \
+	for (c = 0; c < nc; c += (V)) \
 	{ \
-		int			h; \
+		int			cc = (int) Min((V), nc - c), \
+					r, \
+					t; \
+		const float *base[V]; \
 \
-		for (h = 0; h < 16 / (W); h++) \
+		for (t = 0; t < (V); t++) \
 		{ \
-			const float *pp = panels + p * d * 16 + h * (W); \
+			int64		o = (c + Min(t, cc - 1)) * (W); \
 \
-			for (r = 0; r < rows; r += (R)) \
+			base[t] = panels + (o / 16) * d * 16 + o % 16; \
+		} \
+		for (r = 0; r < rows; r += (R)) \
+		{ \
+			VT			a[R][V]; \
+			const float *xr[R]; \
+			int			j, \
+						q; \
+\
+			memset(a, 0, sizeof(a)); \
+			for (q = 0; q < (R); q++) \
+				xr[q] = x + (Size) Min(r + q, rows - 1) * d; \
+			for (j = 0; j < d; j++) \
 			{ \
-				VT			a[R][2]; \
-				int			j, \
-							t, \
-							q; \
+				VT			yv[V]; \
 \
-				memset(a, 0, sizeof(a)); \
-				for (j = 0; j < d2; j += 2) \
-					for (t = 0; t < 2; t++) \
-					{ \
-						VT			yv = *(const VTU *) (pp + (j + t) * 16); \
-\
-						for (q = 0; q < (R); q++) \
-							a[q][t] += x[(Size) Min(r + q, rows - 1) * d + j + t] * yv; \
-					} \
-				for (; j < d; j++) \
+				for (t = 0; t < (V); t++) \
+					yv[t] = *(const VTU *) (base[t] + (Size) j * 16); \
+				for (q = 0; q < (R); q++) \
 				{ \
-					VT			yv = *(const VTU *) (pp + j * 16); \
+					float		xs = xr[q][j]; \
 \
-					for (q = 0; q < (R); q++) \
-						a[q][0] += x[(Size) Min(r + q, rows - 1) * d + j] * yv; \
-				} \
-				for (q = 0; q < (R) && r + q < rows; q++) \
-				{ \
-					VT			s = a[q][0] + a[q][1]; \
-\
-					memcpy(out + (Size) (r + q) * ldo + p * 16 + h * (W), &s, sizeof(s)); \
+					for (t = 0; t < (V); t++) \
+						a[q][t] += xs * yv[t]; \
 				} \
 			} \
+			for (q = 0; q < (R) && r + q < rows; q++) \
+				for (t = 0; t < cc; t++) \
+					memcpy(out + (Size) (r + q) * ldo + (c + t) * (W), &a[q][t], sizeof(VT)); \
 		} \
 	} \
 }
 
 /* task-safe: see threads.h */
 #if LS_X86
-LF_KERNEL(score_rows_f_avx512, LS_AVX512, lf_v16, lf_v16u, 16, 4)
+LF_KERNEL(score_rows_f_avx512, LS_AVX512, lf_v16, lf_v16u, 16, 8, 2)
 /* task-safe: see threads.h */
-LF_KERNEL(score_rows_f_avx2, LS_AVX2, lf_v8, lf_v8u, 8, 2)
+LF_KERNEL(score_rows_f_avx2, LS_AVX2, lf_v8, lf_v8u, 8, 4, 2)
 #endif
 /* task-safe: see threads.h */
-LF_KERNEL(score_rows_f_generic, , lf_v4, lf_v4u, 4, 2)
+LF_KERNEL(score_rows_f_generic, , lf_v4, lf_v4u, 4, 2, 4)
 
 /* task-safe: see threads.h */
 void
@@ -487,23 +492,161 @@ seg_reco_screen_bound(int d, double xnorm, double ymax)
 	return 1.01 * (g * xnorm * ymax + d * (double) FLT_MIN);
 }
 
+/* offer v to the min-heap of the (at most) p largest values */
+/* task-safe: see threads.h */
+static inline void
+screen_offer(float *heap, int *hn, int p, float v)
+{
+	int			c;
+
+	if (*hn < p)
+	{
+		c = (*hn)++;
+		heap[c] = v;
+		while (c > 0 && heap[(c - 1) / 2] > heap[c])
+		{
+			float		t = heap[c];
+
+			heap[c] = heap[(c - 1) / 2];
+			heap[(c - 1) / 2] = t;
+			c = (c - 1) / 2;
+		}
+		return;
+	}
+	if (!(v > heap[0]))
+		return;
+	heap[0] = v;
+	c = 0;
+	for (;;)
+	{
+		int			cl = 2 * c + 1,
+					cr = cl + 1,
+					mm = c;
+		float		t;
+
+		if (cl < *hn && heap[cl] < heap[mm])
+			mm = cl;
+		if (cr < *hn && heap[cr] < heap[mm])
+			mm = cr;
+		if (mm == c)
+			break;
+		t = heap[c];
+		heap[c] = heap[mm];
+		heap[mm] = t;
+		c = mm;
+	}
+}
+
+/*
+ * The lanes of g[0..15] >= t (or z[0..15] <= tz, with z) as bits, without
+ * a branch a lane
+ */
+/* task-safe: see threads.h */
+static inline uint32
+screen_mask(const float *g, float t, const float *z, float tz)
+{
+	uint32		mask = 0;
+	int			l;
+
+	for (l = 0; l < 16; l++)
+		mask |= (uint32) (g[l] >= t) << l;
+	if (z != NULL)
+		for (l = 0; l < 16; l++)
+			mask |= (uint32) (z[l] <= tz) << l;
+	return mask;
+}
+
+/* the position of the lowest set bit of w (not 0) */
+/* task-safe: see threads.h */
+static inline int
+screen_low_bit(uint32 w)
+{
+#if defined(__GNUC__) || defined(__clang__)
+	return __builtin_ctz(w);
+#else
+	int			b = 0;
+
+	while ((w & 1) == 0)
+	{
+		w >>= 1;
+		b++;
+	}
+	return b;
+#endif
+}
+
+/* the second pass of seg_reco_als_screen: its bounds and outputs */
+typedef struct ScreenVisit
+{
+	const float *sf;
+	float		tf,
+				tlo;
+	const float *yf;
+	int			d;
+	const double *x;
+	int32	   *cand;
+	double	   *exact;
+	int			nc,
+				cap;
+	double		vlo,
+				vhi;
+} ScreenVisit;
+
+/* product q: exact when it reaches a bound; false when past cap candidates */
+/* task-safe: see threads.h */
+static inline bool
+screen_visit(ScreenVisit *sv, int64 q)
+{
+	bool		top = sv->sf[q] >= sv->tf,
+				low = sv->sf[q] <= sv->tlo;
+	double		v;
+
+	if (!top && !low)
+		return true;
+	seg_reco_dot_rows_f(sv->yf + (Size) q * sv->d, 1, sv->d, sv->x, &v);
+	if (low)
+		sv->vlo = v < sv->vlo ? v : sv->vlo;
+	if (top)
+	{
+		if (sv->nc == sv->cap)
+			return false;
+		sv->vhi = v > sv->vhi ? v : sv->vhi;
+		sv->cand[sv->nc] = (int32) q;
+		sv->exact[sv->nc] = v;
+		sv->nc++;
+	}
+	return true;
+}
+
+#define LS_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define LS_MIN(a, b) ((a) < (b) ? (a) : (b))
+
 /*
  * From one customer's float scores sf[0..n-1] (error at most e each):
  * the products that can be among the p best by the exact score, and the
  * exact extremes.  Groups of the screening: in each block of LS_BLOCK
- * (128) products, the products of one lane of its eight vectors of sixteen
- * (and each product after the last block); T := the p-th largest group maximum of sf.  At
- * least p products have sf >= T, so exact scores >= T - e; a product with
- * sf < T - 2e has an exact score below T - e, below theirs: the p best
- * are among the candidates sf >= T - 2e.  Likewise the largest exact score
- * is among them, the smallest among sf <= min sf + 2e.  Only the groups
- * whose maximum (minimum) reaches the bound are read again.
+ * (128) products, the products of one lane of its eight vectors of
+ * sixteen; and each product after the last block.  T := the p-th largest
+ * group maximum of sf.  At least p products have sf >= T, so exact scores
+ * >= T - e; a product with sf < T - 2e has an exact score below T - e,
+ * below theirs: the p best are among the candidates sf >= T - 2e.
+ * Likewise the largest exact score is among them, the smallest among sf
+ * <= min sf + 2e.  Only the groups whose maximum (minimum) reaches the
+ * bound are read again.
+ *
+ * T in two rounds: T0 := the p-th largest of the blocks' maxima (each a
+ * group's) and the products after the blocks; at least p groups reach
+ * T0, so T >= T0, and T is the p-th largest over the groups of the blocks
+ * whose maximum reaches T0 (and the products after): a few blocks, where
+ * one heap over all the groups would take most of them in turn.
  *
  * cand gets the candidates (ascending), exact their exact scores
  * (seg_reco_dot's bits over x and the rows of yf); *lo, *hi the exact
  * extremes over all n; *sup a number above every other product's exact
  * score (T - e).  Returns the count, or -1 (do the full pass instead) when
- * more than cap, p > 256 or p >= n.  gmax: room for n / 4 + 32 floats.
+ * more than cap, p > 256 or p >= n.  gmax: room for
+ * SEG_RECO_SCREEN_ROOM(n) floats (the groups' maxima and minima, the
+ * blocks').
  */
 #define LS_BLOCK 128
 
@@ -517,7 +660,9 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 					double *lo, double *hi, double *sup)
 {
 	float		heap[256];
-	float	   *gmin;
+	float	   *gmin,
+			   *bmax,
+			   *bmin;
 	int			hn = 0,
 				nc = 0,
 				l,
@@ -529,17 +674,19 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 				mx = -INFINITY,
 				mxa[16],
 				mna[16],
+				t0,
 				tf,
 				tlo;
 	double		thr,
-				tmin,
-				vlo = INFINITY,
-				vhi = -INFINITY;
+				tmin;
+	ScreenVisit sv;
 
 	if (p <= 0 || p > 256 || p >= n || !(e < INFINITY))
 		return -1;
 	gmin = gmax + nb * 16;
-	/* each group's maximum and minimum (loops the compiler vectorises) */
+	bmax = gmin + nb * 16;
+	bmin = bmax + nb;
+	/* each group's maximum and minimum, and each block's */
 	for (l = 0; l < 16; l++)
 	{
 		mxa[l] = -INFINITY;
@@ -549,84 +696,81 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 	{
 		const float *s = sf + b * LS_BLOCK;
 		float	   *a = gmax + b * 16,
-				   *z = gmin + b * 16;
+				   *z = gmin + b * 16,
+					a8[8],
+					z8[8],
+					a4[4],
+					z4[4];
 
+		/* (loops the compiler vectorises) */
 		for (l = 0; l < 16; l++)
 		{
-			float		a01 = s[l] > s[16 + l] ? s[l] : s[16 + l],
-						a23 = s[32 + l] > s[48 + l] ? s[32 + l] : s[48 + l],
-						a45 = s[64 + l] > s[80 + l] ? s[64 + l] : s[80 + l],
-						a67 = s[96 + l] > s[112 + l] ? s[96 + l] : s[112 + l],
-						z01 = s[l] < s[16 + l] ? s[l] : s[16 + l],
-						z23 = s[32 + l] < s[48 + l] ? s[32 + l] : s[48 + l],
-						z45 = s[64 + l] < s[80 + l] ? s[64 + l] : s[80 + l],
-						z67 = s[96 + l] < s[112 + l] ? s[96 + l] : s[112 + l],
-						a03 = a01 > a23 ? a01 : a23,
-						a47 = a45 > a67 ? a45 : a67,
-						z03 = z01 < z23 ? z01 : z23,
-						z47 = z45 < z67 ? z45 : z67;
+			float		a01 = LS_MAX(s[l], s[16 + l]),
+						a23 = LS_MAX(s[32 + l], s[48 + l]),
+						a45 = LS_MAX(s[64 + l], s[80 + l]),
+						a67 = LS_MAX(s[96 + l], s[112 + l]),
+						z01 = LS_MIN(s[l], s[16 + l]),
+						z23 = LS_MIN(s[32 + l], s[48 + l]),
+						z45 = LS_MIN(s[64 + l], s[80 + l]),
+						z67 = LS_MIN(s[96 + l], s[112 + l]),
+						a03 = LS_MAX(a01, a23),
+						a47 = LS_MAX(a45, a67),
+						z03 = LS_MIN(z01, z23),
+						z47 = LS_MIN(z45, z67);
 
-			a[l] = a03 > a47 ? a03 : a47;
-			z[l] = z03 < z47 ? z03 : z47;
-			mxa[l] = a[l] > mxa[l] ? a[l] : mxa[l];
-			mna[l] = z[l] < mna[l] ? z[l] : mna[l];
+			a[l] = LS_MAX(a03, a47);
+			z[l] = LS_MIN(z03, z47);
+			mxa[l] = LS_MAX(a[l], mxa[l]);
+			mna[l] = LS_MIN(z[l], mna[l]);
 		}
+		for (l = 0; l < 8; l++)
+		{
+			a8[l] = LS_MAX(a[l], a[l + 8]);
+			z8[l] = LS_MIN(z[l], z[l + 8]);
+		}
+		for (l = 0; l < 4; l++)
+		{
+			a4[l] = LS_MAX(a8[l], a8[l + 4]);
+			z4[l] = LS_MIN(z8[l], z8[l + 4]);
+		}
+		bmax[b] = LS_MAX(LS_MAX(a4[0], a4[2]), LS_MAX(a4[1], a4[3]));
+		bmin[b] = LS_MIN(LS_MIN(z4[0], z4[2]), LS_MIN(z4[1], z4[3]));
 	}
 	for (l = 0; l < 16; l++)
 	{
-		mx = mxa[l] > mx ? mxa[l] : mx;
-		mn = mna[l] < mn ? mna[l] : mn;
+		mx = LS_MAX(mxa[l], mx);
+		mn = LS_MIN(mna[l], mn);
 	}
 	for (j = nb * LS_BLOCK; j < n; j++)
 	{
-		mn = sf[j] < mn ? sf[j] : mn;
-		mx = sf[j] > mx ? sf[j] : mx;
+		mn = LS_MIN(sf[j], mn);
+		mx = LS_MAX(sf[j], mx);
 	}
 	if (!(mx >= mn))
 		return -1;				/* NaN */
-	/* the p largest group maxima (a min-heap) */
-	for (j = 0; j < nb * 16 + (n - nb * LS_BLOCK); j++)
-	{
-		float		m = j < nb * 16 ? gmax[j] : sf[nb * LS_BLOCK + (j - nb * 16)];
-		int			c;
-
-		if (hn < p)
+	/* T0: the blocks' maxima and the products after the blocks */
+	for (b = 0; b < nb; b++)
+		screen_offer(heap, &hn, p, bmax[b]);
+	for (j = nb * LS_BLOCK; j < n; j++)
+		screen_offer(heap, &hn, p, sf[j]);
+	t0 = hn < p ? -INFINITY : heap[0];
+	/* T: every group of the blocks that reach T0, and the products after */
+	hn = 0;
+	for (b = 0; b < nb; b++)
+		if (bmax[b] >= t0)
 		{
-			c = hn++;
-			heap[c] = m;
-			while (c > 0 && heap[(c - 1) / 2] > heap[c])
-			{
-				float		t = heap[c];
+			uint32		mask = screen_mask(gmax + b * 16, t0, NULL, 0);
 
-				heap[c] = heap[(c - 1) / 2];
-				heap[(c - 1) / 2] = t;
-				c = (c - 1) / 2;
+			while (mask != 0)
+			{
+				l = screen_low_bit(mask);
+				mask &= mask - 1;
+				screen_offer(heap, &hn, p, gmax[b * 16 + l]);
 			}
 		}
-		else if (m > heap[0])
-		{
-			heap[0] = m;
-			c = 0;
-			for (;;)
-			{
-				int			cl = 2 * c + 1,
-							cr = cl + 1,
-							mm = c;
-				float		t;
-
-				if (cl < hn && heap[cl] < heap[mm])
-					mm = cl;
-				if (cr < hn && heap[cr] < heap[mm])
-					mm = cr;
-				if (mm == c)
-					break;
-				t = heap[c];
-				heap[c] = heap[mm];
-				heap[mm] = t;
-				c = mm;
-			}
-		}
-	}
+	for (j = nb * LS_BLOCK; j < n; j++)
+		if (sf[j] >= t0)
+			screen_offer(heap, &hn, p, sf[j]);
 	if (hn < p)
 		return -1;
 	/* the thresholds as floats, rounded outwards */
@@ -639,56 +783,41 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 	if ((double) tlo < tmin)
 		tlo = nextafterf(tlo, INFINITY);
 	*sup = (double) heap[0] - e;
+	sv.sf = sf;
+	sv.tf = tf;
+	sv.tlo = tlo;
+	sv.yf = yf;
+	sv.d = d;
+	sv.x = x;
+	sv.cand = cand;
+	sv.exact = exact;
+	sv.nc = 0;
+	sv.cap = cap;
+	sv.vlo = INFINITY;
+	sv.vhi = -INFINITY;
 	/* the groups that reach a bound, then the products after the blocks */
-	for (j = 0; j < nb * 16 + (n - nb * LS_BLOCK); j++)
+	for (b = 0; b < nb; b++)
 	{
-		bool		g_top,
-					g_low;
-		int64		q0,
-					step,
-					cnt,
-					q;
+		uint32		mask;
 
-		if (j < nb * 16)
-		{
-			g_top = gmax[j] >= tf;
-			g_low = gmin[j] <= tlo;
-			q0 = (j / 16) * LS_BLOCK + j % 16;
-			step = 16;
-			cnt = LS_BLOCK / 16;
-		}
-		else
-		{
-			q0 = nb * LS_BLOCK + (j - nb * 16);
-			g_top = sf[q0] >= tf;
-			g_low = sf[q0] <= tlo;
-			step = 1;
-			cnt = 1;
-		}
-		if (!g_top && !g_low)
+		if (!(bmax[b] >= tf) && !(bmin[b] <= tlo))
 			continue;
-		for (q = q0; q < q0 + step * cnt; q += step)
+		mask = screen_mask(gmax + b * 16, tf, gmin + b * 16, tlo);
+		while (mask != 0)
 		{
-			bool		top = sf[q] >= tf,
-						low = sf[q] <= tlo;
-			double		v;
+			int64		q;
 
-			if (!top && !low)
-				continue;
-			seg_reco_dot_rows_f(yf + (Size) q * d, 1, d, x, &v);
-			if (low)
-				vlo = v < vlo ? v : vlo;
-			if (top)
-			{
-				if (nc == cap)
+			l = screen_low_bit(mask);
+			mask &= mask - 1;
+			for (q = b * LS_BLOCK + l; q < (b + 1) * LS_BLOCK; q += 16)
+				if (!screen_visit(&sv, q))
 					return -1;
-				vhi = v > vhi ? v : vhi;
-				cand[nc] = (int32) q;
-				exact[nc] = v;
-				nc++;
-			}
 		}
 	}
+	for (j = nb * LS_BLOCK; j < n; j++)
+		if (!screen_visit(&sv, j))
+			return -1;
+	nc = sv.nc;
 	/* ascending (insertion: few, and nearly in order) */
 	for (i = 1; i < nc; i++)
 	{
@@ -705,7 +834,7 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 		cand[k + 1] = c;
 		exact[k + 1] = v;
 	}
-	*lo = vlo;
-	*hi = vhi;
+	*lo = sv.vlo;
+	*hi = sv.vhi;
 	return nc;
 }

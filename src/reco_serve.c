@@ -1400,7 +1400,7 @@ typedef struct RaJob
 	int32	   *cand;			/* cap each */
 	double	   *exact;			/* cap each */
 	double	   *fv;				/* cap each */
-	float	   *gmax;			/* n_products / 4 + 32 each */
+	float	   *gmax;			/* SEG_RECO_SCREEN_ROOM(n_products) each */
 	int32	   *pool;			/* 256 each */
 	bool	   *screened;		/* per slot: the screening decided */
 	/* per worker */
@@ -1470,7 +1470,7 @@ ra_screened(RaJob *j, int slot, int worker, const float *sf, const Occasions *o)
 		xn += x[i] * x[i];
 	nc = seg_reco_als_screen(sf, m->n_products, p, seg_reco_screen_bound(m->d, sqrt(xn), j->ymax),
 							 m->yf, m->d, x, cand, exact, j->cap,
-							 j->gmax + (Size) worker * (m->n_products / 4 + 32), &lo, &hi, &sup);
+							 j->gmax + (Size) worker * SEG_RECO_SCREEN_ROOM(m->n_products), &lo, &hi, &sup);
 	if (nc < 0)
 		return false;
 	if (!u->als_all)
@@ -1711,7 +1711,7 @@ ra_job_alloc(RaJob *job, MemoryContext work, int block)
 		job->cand = palloc(sizeof(int32) * nw * job->cap);
 		job->exact = palloc(sizeof(double) * nw * job->cap);
 		job->fv = palloc(sizeof(double) * nw * job->cap);
-		job->gmax = MemoryContextAllocHuge(work, sizeof(float) * nw * (job->m->n_products / 4 + 32));
+		job->gmax = MemoryContextAllocHuge(work, sizeof(float) * nw * SEG_RECO_SCREEN_ROOM(job->m->n_products));
 		job->pool = palloc(sizeof(int32) * nw * 256);
 	}
 	ra_block_alloc(job, block);

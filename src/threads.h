@@ -49,6 +49,7 @@
  *       topk_threshold, topk_worse
  *   linalg_score.c: score_rows_avx2, score_rows_avx512, score_rows_f_avx2,
  *       score_rows_f_avx512, score_rows_f_generic, score_rows_generic,
+ *       screen_low_bit, screen_mask, screen_offer, screen_visit,
  *       seg_reco_als_screen, seg_reco_score_rows, seg_reco_score_rows_f,
  *       seg_reco_screen_bound
  *   nbr.c: nb_heap_task*, nb_product_task*, nb_row_task*, nb_cmp_double, nb_distinct_times,
