@@ -77,7 +77,7 @@ file_read(BufFile *file, void *ptr, size_t size)
 	if (size > 0 && BufFileRead(file, ptr, size) != size)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not read temporary file of als_train: %m")));
+				 errmsg("could not read temporary file: %m")));
 }
 
 static void
@@ -86,7 +86,145 @@ file_rewind(BufFile *file)
 	if (BufFileSeek(file, 0, 0, SEEK_SET) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not rewind temporary file of als_train: %m")));
+				 errmsg("could not rewind temporary file: %m")));
+}
+
+/* ---- the pair list ---- */
+
+typedef struct ListRec
+{
+	int64		c;
+	int64		p;
+} ListRec;
+
+void
+als_list_init(AlsPairList *l, int64 budget)
+{
+	memset(l, 0, sizeof(*l));
+	l->max_mem = Max((int64) 1024, budget / (int64) sizeof(ListRec));
+	l->cap = Min((int64) 65536, l->max_mem);
+	l->c = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * l->cap);
+	l->p = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * l->cap);
+}
+
+/* the arrays' entries to the end of the file */
+static void
+list_flush(AlsPairList *l)
+{
+	ListRec    *rec;
+	int64		i,
+				j;
+
+	if (l->file == NULL)
+	{
+		PrepareTempTablespaces();
+		l->file = BufFileCreateTemp(false);
+	}
+	rec = palloc(sizeof(ListRec) * ALS_IO_PAIRS);
+	for (i = 0; i < l->len; i += ALS_IO_PAIRS)
+	{
+		int64		n = Min((int64) ALS_IO_PAIRS, l->len - i);
+
+		CHECK_FOR_INTERRUPTS();
+		for (j = 0; j < n; j++)
+		{
+			rec[j].c = l->c[i + j];
+			rec[j].p = l->p[i + j];
+		}
+		BufFileWrite(l->file, rec, sizeof(ListRec) * n);
+	}
+	pfree(rec);
+	l->unread += l->len;
+	l->len = 0;
+}
+
+void
+als_list_add(AlsPairList *l, int64 customer_id, int64 product_id)
+{
+	Assert(!l->reading);
+	if (l->len == l->cap)
+	{
+		if (l->cap < l->max_mem)
+		{
+			l->cap = Min(l->cap * 2, l->max_mem);
+			l->c = repalloc_huge(l->c, sizeof(int64) * l->cap);
+			l->p = repalloc_huge(l->p, sizeof(int64) * l->cap);
+		}
+		else
+			list_flush(l);
+	}
+	l->c[l->len] = customer_id;
+	l->p[l->len] = product_id;
+	l->len++;
+	l->n++;
+}
+
+/* after the last add: read from the first entry */
+void
+als_list_rewind(AlsPairList *l)
+{
+	Assert(!l->reading);
+	l->reading = true;
+	l->pos = 0;
+	if (l->file == NULL)
+		return;
+	/* all of them in the file, then chunks back into the arrays */
+	list_flush(l);
+	file_rewind(l->file);
+}
+
+/*
+ * The next entry (false past the last), left in place: the next call
+ * gives it again until the caller takes it (l->pos++).
+ */
+bool
+als_list_peek(AlsPairList *l, int64 *customer_id, int64 *product_id)
+{
+	Assert(l->reading);
+	if (l->pos == l->len)
+	{
+		ListRec    *rec;
+		int64		n,
+					i,
+					j;
+
+		if (l->file == NULL || l->unread == 0)
+			return false;
+		/* the next chunk */
+		n = Min(l->cap, l->unread);
+		rec = palloc(sizeof(ListRec) * ALS_IO_PAIRS);
+		for (i = 0; i < n; i += ALS_IO_PAIRS)
+		{
+			int64		k = Min((int64) ALS_IO_PAIRS, n - i);
+
+			CHECK_FOR_INTERRUPTS();
+			file_read(l->file, rec, sizeof(ListRec) * k);
+			for (j = 0; j < k; j++)
+			{
+				l->c[i + j] = rec[j].c;
+				l->p[i + j] = rec[j].p;
+			}
+		}
+		pfree(rec);
+		l->unread -= n;
+		l->len = n;
+		l->pos = 0;
+	}
+	*customer_id = l->c[l->pos];
+	*product_id = l->p[l->pos];
+	return true;
+}
+
+void
+als_list_free(AlsPairList *l)
+{
+	if (l->file != NULL)
+		BufFileClose(l->file);
+	if (l->c != NULL)
+		pfree(l->c);
+	if (l->p != NULL)
+		pfree(l->p);
+	memset(l, 0, sizeof(*l));
 }
 
 /* ---- the sink ---- */

@@ -93,6 +93,32 @@ typedef struct AlsPairSink
 	BufFile    *file;			/* all pairs, once they outgrew max_mem */
 } AlsPairSink;
 
+/*
+ * A list of (customer id, product id) in the order added (recommend_all:
+ * the products each customer bought, by customer), in memory while 16
+ * bytes an entry fit in the budget, then in a temporary file; read back
+ * once, in order, a chunk of at most the budget at a time.
+ */
+typedef struct AlsPairList
+{
+	int64		n;				/* entries added */
+	int64		max_mem;		/* entries the arrays may hold */
+	int64		cap;
+	int64		len;			/* entries in the arrays */
+	int64		pos;			/* reading: the next in the arrays */
+	int64		unread;			/* reading: entries still in the file */
+	int64	   *c;
+	int64	   *p;
+	BufFile    *file;
+	bool		reading;
+} AlsPairList;
+
+extern void als_list_init(AlsPairList *l, int64 budget);
+extern void als_list_add(AlsPairList *l, int64 customer_id, int64 product_id);
+extern void als_list_rewind(AlsPairList *l);
+extern bool als_list_peek(AlsPairList *l, int64 *customer_id, int64 *product_id);
+extern void als_list_free(AlsPairList *l);
+
 extern void als_sink_init(AlsPairSink *s, int64 budget);
 extern void als_sink_add(AlsPairSink *s, int64 customer_id, int64 product_id, double w);
 

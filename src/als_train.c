@@ -477,6 +477,7 @@ typedef struct PairFold
 {
 	SegRecoPairs *out;
 	AlsPairSink *sink;			/* training: pairs go here, not to out's arrays */
+	AlsPairList *list;			/* recommend_all: the purchased pairs go here */
 	int64		cap;			/* pairs the arrays hold */
 	bool		custom_source;
 	bool		open;			/* a pair is being summed */
@@ -488,14 +489,16 @@ typedef struct PairFold
 } PairFold;
 
 static void
-fold_init(PairFold *f, SegRecoPairs *out, AlsPairSink *sink, int64 cap, bool custom_source)
+fold_init(PairFold *f, SegRecoPairs *out, AlsPairSink *sink, AlsPairList *list, int64 cap,
+		  bool custom_source)
 {
 	memset(f, 0, sizeof(*f));
 	f->out = out;
 	f->sink = sink;
+	f->list = list;
 	f->cap = Max(cap, 1);
 	f->custom_source = custom_source;
-	if (sink != NULL)
+	if (sink != NULL || list != NULL)
 		return;
 	out->customer_id = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * f->cap);
 	out->product_id = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * f->cap);
@@ -515,6 +518,12 @@ fold_close(PairFold *f)
 	if (f->sum > 0.0 && isfinite(f->sum) && f->sink != NULL)
 	{
 		als_sink_add(f->sink, f->c, f->p, f->sum);
+		out->n++;
+	}
+	else if (f->sum > 0.0 && isfinite(f->sum) && f->list != NULL)
+	{
+		if (f->keyed || f->custom_source)
+			als_list_add(f->list, f->c, f->p);
 		out->n++;
 	}
 	else if (f->sum > 0.0 && isfinite(f->sum))
@@ -690,7 +699,7 @@ one_customer_plan(const char *sql)
  */
 static void
 read_pairs(const char *query, bool one_customer, int64 customer_id, ArrayType *ids,
-		   bool custom_source, SegRecoPairs *out, AlsPairSink *sink)
+		   bool custom_source, SegRecoPairs *out, AlsPairSink *sink, AlsPairList *list)
 {
 	StringInfoData sql;
 	RawRow	   *rows;
@@ -764,31 +773,31 @@ read_pairs(const char *query, bool one_customer, int64 customer_id, ArrayType *i
 		if (recv.n > 0)
 			spill_run(&recv);
 		pfree(recv.rows);
-		elog(DEBUG1, "als: read " INT64_FORMAT " rows into %d sorted runs in %.3f s",
+		elog(DEBUG2, "als: read " INT64_FORMAT " rows into %d sorted runs in %.3f s",
 			 out->rows_read, recv.nruns, elapsed_since(t0));
-		fold_init(&fold, out, sink, 65536, custom_source);
+		fold_init(&fold, out, sink, list, 65536, custom_source);
 		merge_runs(recv.runs, recv.nruns, &fold);
 		fold_close(&fold);
 		pfree(recv.runs);
-		elog(DEBUG1, "als: merged in %.3f s", elapsed_since(t0));
+		elog(DEBUG2, "als: merged in %.3f s", elapsed_since(t0));
 		return;
 	}
 
 	rows = recv.rows;
 	n = recv.n;
-	elog(DEBUG1, "als: read " INT64_FORMAT " rows in %.3f s", n, elapsed_since(t0));
+	elog(DEBUG2, "als: read " INT64_FORMAT " rows in %.3f s", n, elapsed_since(t0));
 
 	CHECK_FOR_INTERRUPTS();
 	rows = sort_rows(rows, n);
 	CHECK_FOR_INTERRUPTS();
-	elog(DEBUG1, "als: sorted in %.3f s", elapsed_since(t0));
+	elog(DEBUG2, "als: sorted in %.3f s", elapsed_since(t0));
 
 	/* count pairs first, then fold */
 	for (i = 0; i < n; i++)
 		if (i == 0 || rows[i].c != rows[i - 1].c || rows[i].p != rows[i - 1].p)
 			npairs++;
 	CHECK_FOR_INTERRUPTS();
-	fold_init(&fold, out, sink, npairs, custom_source);
+	fold_init(&fold, out, sink, list, npairs, custom_source);
 	for (i = 0; i < n; i++)
 	{
 		if ((i & 65535) == 65535)
@@ -803,14 +812,24 @@ void
 seg_reco_als_read_pairs(const char *query, bool one_customer, int64 customer_id,
 						bool custom_source, SegRecoPairs *out)
 {
-	read_pairs(query, one_customer, customer_id, NULL, custom_source, out, NULL);
+	read_pairs(query, one_customer, customer_id, NULL, custom_source, out, NULL, NULL);
 }
 
 void
 seg_reco_als_read_pairs_of(const char *query, ArrayType *ids, bool custom_source,
 						   SegRecoPairs *out)
 {
-	read_pairs(query, false, 0, ids, custom_source, out, NULL);
+	read_pairs(query, false, 0, ids, custom_source, out, NULL, NULL);
+}
+
+void
+seg_reco_als_read_purchased(const char *query, ArrayType *ids, bool custom_source,
+							AlsPairList *list)
+{
+	SegRecoPairs out;
+
+	read_pairs(query, false, 0, ids, custom_source, &out, NULL, list);
+	als_list_rewind(list);
 }
 
 void
@@ -1431,7 +1450,7 @@ static void
 read_training_pairs(const char *query, bool custom_source, SegRecoPairs *pairs,
 					AlsPairSink *sink)
 {
-	read_pairs(query, false, 0, NULL, custom_source, pairs, sink);
+	read_pairs(query, false, 0, NULL, custom_source, pairs, sink, NULL);
 	if (pairs->n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),

@@ -16,6 +16,8 @@
 
 #include "utils/array.h"
 
+#include "als_blocks.h"
+
 /*
  * Interactions of a source query, one entry per (customer, product) pair,
  * sorted by customer then product: duplicate rows summed (rows that carry the
@@ -51,6 +53,16 @@ extern void seg_reco_als_read_pairs(const char *query, bool one_customer,
  */
 extern void seg_reco_als_read_pairs_of(const char *query, ArrayType *ids, bool custom_source,
 									   SegRecoPairs *out);
+
+/*
+ * The purchased pairs (receipt lines; every pair of a custom source) of
+ * the query's customers, or of ids (an int8[]) when not NULL, into list
+ * (initialised by the caller with its budget) in (customer, product)
+ * order, rewound for reading: recommend_all's products bought, in memory
+ * bounded by the list's budget.
+ */
+extern void seg_reco_als_read_purchased(const char *query, ArrayType *ids, bool custom_source,
+										AlsPairList *list);
 
 /*
  * The normal equations of one customer, exact form (Hu, Koren & Volinsky):

@@ -40,6 +40,7 @@
 #include "utils/jsonb.h"
 #include "utils/tuplestore.h"
 
+#include "als_blocks.h"
 #include "als_model.h"
 #include "als_train.h"
 #include "as_of.h"
@@ -1421,7 +1422,8 @@ typedef struct RaJob
 	int64		nb_cap;
 	int64	   *ofirst;
 	int64	   *olast;
-	const SegRecoPairs *hist;
+	int64	   *hist_pid;		/* the block's own copy of its products bought (include_purchased off) */
+	int64		hist_cap;
 	int64	   *hfirst;
 	int64	   *hlast;
 	NbInput    *nbin;			/* the next-basket input of each slot */
@@ -1520,11 +1522,8 @@ ra_allowed(const RaJob *j, int slot, Occasions *o, int64 *pid, double *ts, bool 
 	{
 		for (h = j->hfirst[slot]; h < j->hlast[slot]; h++)
 		{
-			int			k;
+			int			k = universe_index(u, j->hist_pid[h]);
 
-			if (!j->hist->purchased[h])
-				continue;
-			k = universe_index(u, j->hist->product_id[h]);
 			if (k >= 0)
 				allowed[k] = false;
 		}
@@ -1738,6 +1737,8 @@ ra_block_alloc(RaJob *job, int block)
 	job->xf = palloc(sizeof(float) * (Size) block * d);
 	job->ofirst = palloc(sizeof(int64) * block);
 	job->olast = palloc(sizeof(int64) * block);
+	job->hist_cap = job->include_purchased ? 1 : (int64) block * 16;
+	job->hist_pid = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * job->hist_cap);
 	job->hfirst = palloc(sizeof(int64) * block);
 	job->hlast = palloc(sizeof(int64) * block);
 	job->nbin = palloc(sizeof(NbInput) * block);
@@ -1836,16 +1837,17 @@ ra_grow_scratch(RaJob *jobs, int njobs, int need)
  * Each customer's occasion rows and history pairs: ids[0..nsb-1] ascending
  * (across the blocks of the call too); the lines are copied from the
  * stream's blocks into the job's own (ofirst/olast: ranges in
- * job->occ_rows, job->occ_need the longest), *hpos advances through hist
- * (by customer) to the ranges hfirst/hlast of each slot.
+ * job->occ_rows, job->occ_need the longest); likewise the products bought
+ * from hist (when include_purchased is off; read in order, by customer)
+ * into job->hist_pid, ranges hfirst/hlast.
  */
 static void
 ra_locate(RaJob *job, const int64 *ids, int nsb, RaOcc *occ,
-		  const SegRecoPairs *hist, int64 *hpos,
-		  int64 *ofirst, int64 *olast, int64 *hfirst, int64 *hlast)
+		  AlsPairList *hist, int64 *ofirst, int64 *olast, int64 *hfirst, int64 *hlast)
 {
 	int			slot;
-	int64		used = 0;
+	int64		used = 0,
+				hused = 0;
 
 	job->occ_need = 0;
 	for (slot = 0; slot < nsb; slot++)
@@ -1878,12 +1880,26 @@ ra_locate(RaJob *job, const int64 *ids, int nsb, RaOcc *occ,
 		}
 		olast[slot] = used;
 		job->occ_need = (int) Max(job->occ_need, olast[slot] - ofirst[slot]);
-		while (*hpos < hist->n && hist->customer_id[*hpos] < id)
-			(*hpos)++;
-		hfirst[slot] = *hpos;
-		while (*hpos < hist->n && hist->customer_id[*hpos] == id)
-			(*hpos)++;
-		hlast[slot] = *hpos;
+		hfirst[slot] = hused;
+		if (hist->reading)
+		{
+			int64		c,
+						p;
+
+			while (als_list_peek(hist, &c, &p) && c <= id)
+			{
+				hist->pos++;
+				if (c < id)
+					continue;
+				if (hused == job->hist_cap)
+				{
+					job->hist_cap *= 2;
+					job->hist_pid = repalloc_huge(job->hist_pid, sizeof(int64) * job->hist_cap);
+				}
+				job->hist_pid[hused++] = p;
+			}
+		}
+		hlast[slot] = hused;
 	}
 }
 
@@ -2019,7 +2035,7 @@ ra_locate_nb(RaJob *job, const int64 *ids, int nsb, RaNb *nb, NbInput *nbin)
  */
 static int
 ra_fetch(Portal portal, RaJob *job, int block, RaOcc *occ,
-		 const SegRecoPairs *hist, int64 *hpos, RaNb *nb)
+		 AlsPairList *hist, RaNb *nb)
 {
 	CHECK_FOR_INTERRUPTS();
 	SPI_cursor_fetch(portal, true, block);
@@ -2027,8 +2043,7 @@ ra_fetch(Portal portal, RaJob *job, int block, RaOcc *occ,
 	if (job->rows == 0)
 		return 0;
 	ra_read_factors(SPI_tuptable, job->rows, job->m->d, job->ids, job->x, job->xf);
-	ra_locate(job, job->ids, job->rows, occ, hist, hpos,
-			  job->ofirst, job->olast, job->hfirst, job->hlast);
+	ra_locate(job, job->ids, job->rows, occ, hist, job->ofirst, job->olast, job->hfirst, job->hlast);
 	ra_locate_nb(job, job->ids, job->rows, nb, job->nbin);
 	return job->rows;
 }
@@ -2129,8 +2144,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	const SegRecoContent *c = NULL;
 	const Universe *u;
 	ProductMeta pm;
-	SegRecoPairs hist;
-	int64		hpos = 0;
+	AlsPairList hist;
 	RaOcc		occ;
 	double		end = 0;
 	char	   *as_of_opt = NULL;
@@ -2198,10 +2212,14 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	memset(&hist, 0, sizeof(hist));
 	memset(&nb, 0, sizeof(nb));
 	memset(&occ, 0, sizeof(occ));
-	if (!include_purchased && only != NULL)
-		seg_reco_als_read_pairs_of(m->query, only, m->custom_source, &hist);
-	else if (!include_purchased)
-		seg_reco_als_read_pairs(m->query, false, 0, m->custom_source, &hist);
+	if (!include_purchased)
+	{
+		/* the products bought, by customer: in maintenance_work_mem, else in a file */
+		als_list_init(&hist, (int64) maintenance_work_mem * 1024);
+		seg_reco_als_read_purchased(m->query, only, m->custom_source, &hist);
+		elog(DEBUG1, "recommend_all: " INT64_FORMAT " pairs of products bought, %s",
+			 hist.n, hist.file != NULL ? "in a temporary file" : "in memory");
+	}
 	if (use_history)
 	{
 		end = seg_reco_serving_end(!PG_ARGISNULL(7), PG_ARGISNULL(7) ? 0 : PG_GETARG_DATEADT(7), as_of_opt);
@@ -2247,7 +2265,6 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	job.c = c;
 	job.hw = &hw;
 	job.pm = &pm;
-	job.hist = &hist;
 	job.topn = topn;
 	job.only_active = only_active;
 	job.max_per_cat = max_per_cat;
@@ -2323,7 +2340,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	{
 		int			cur = 0;
 
-		if (ra_fetch(portal, &jobs[cur], block, &occ, &hist, &hpos, &nb) > 0)
+		if (ra_fetch(portal, &jobs[cur], block, &occ, &hist, &nb) > 0)
 		{
 			ra_grow_scratch(jobs, 2, jobs[cur].occ_need);
 			running = seg_reco_parallel_begin((jobs[cur].rows + RA_TILE - 1) / RA_TILE, ra_task,
@@ -2331,7 +2348,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 		}
 		while (running != NULL)
 		{
-			int			next = ra_fetch(portal, &jobs[1 - cur], block, &occ, &hist, &hpos, &nb),
+			int			next = ra_fetch(portal, &jobs[1 - cur], block, &occ, &hist, &nb),
 						i;
 
 			seg_reco_parallel_end(running);
@@ -2364,6 +2381,8 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 		SPI_cursor_close(nb.portal);
 	if (occ.stream != NULL)
 		seg_reco_occ_close(occ.stream);
+	if (hist.reading)
+		als_list_free(&hist);
 	elog(DEBUG1, "recommend_all: " INT64_FORMAT " customers, %s kernels, " INT64_FORMAT " decided by float32 screening",
 		 scored, seg_reco_simd_name(job.simd), screened);
 

@@ -71,4 +71,44 @@ SELECT s.simd, v.n, count(f.*) AS rows, count(*) FILTER (WHERE a.product_id = f.
 SELECT count(*) AS listed_by_only_one
   FROM ((SELECT n, customer_id, rank FROM ra WHERE simd = 'generic' EXCEPT SELECT n, customer_id, rank FROM rf)
         UNION ALL (SELECT n, customer_id, rank FROM rf EXCEPT SELECT n, customer_id, rank FROM ra WHERE simd = 'generic')) x;
+-- include_purchased => false: the products each customer bought are read
+-- in (customer, product) order into a list held in maintenance_work_mem
+-- (16 bytes an entry), past it in a temporary file read back a chunk at a
+-- time.  At 1MB (65,536 entries) the pairs below do not fit: the same
+-- rows as with the list in memory, and recommend_for's
+SELECT count(DISTINCT (customer_id, product_id)) > 65536 AS more_pairs_than_1mb_holds
+  FROM seg_reco.transactions;
+CREATE TEMP TABLE ra_new (mwm text, customer_id bigint, product_id bigint, score float8, rank int);
+SET seg_reco.simd = generic;
+SET client_min_messages = debug1;
+SET maintenance_work_mem = '64MB';
+INSERT INTO ra_new
+SELECT '64MB', a.customer_id, a.product_id, a.score, a.rank
+  FROM seg_reco.recommend_all('screen', 10, include_purchased => false, only_active => false) a;
+SET maintenance_work_mem = '1MB';
+INSERT INTO ra_new
+SELECT '1MB', a.customer_id, a.product_id, a.score, a.rank
+  FROM seg_reco.recommend_all('screen', 10, include_purchased => false, only_active => false) a;
+SET client_min_messages = warning;
+RESET seg_reco.simd;
+-- and for a list of customers (every third)
+INSERT INTO ra_new
+SELECT '1MB, some', a.customer_id, a.product_id, a.score, a.rank
+  FROM seg_reco.recommend_all('screen', 10, include_purchased => false, only_active => false,
+                              customer_ids => ARRAY(SELECT generate_series(1, 2000, 3)::bigint)) a;
+RESET maintenance_work_mem;
+SELECT m.mwm, count(*) AS rows,
+       count(*) FILTER (WHERE m.product_id = r.product_id AND m.score = r.score) AS same_as_recommend_for,
+       count(*) FILTER (WHERE t.customer_id IS NOT NULL) AS bought_listed
+  FROM ra_new m
+  JOIN LATERAL seg_reco.recommend_for(m.customer_id, 10, include_purchased => false, only_active => false,
+                                      model => 'screen') r ON r.rank = m.rank
+  LEFT JOIN LATERAL (SELECT t.customer_id FROM seg_reco.transactions t
+                      WHERE t.customer_id = m.customer_id AND t.product_id = m.product_id LIMIT 1) t ON true
+ GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS differ_1mb_64mb
+  FROM ((SELECT customer_id, product_id, score, rank FROM ra_new WHERE mwm = '1MB'
+         EXCEPT ALL SELECT customer_id, product_id, score, rank FROM ra_new WHERE mwm = '64MB')
+        UNION ALL (SELECT customer_id, product_id, score, rank FROM ra_new WHERE mwm = '64MB'
+         EXCEPT ALL SELECT customer_id, product_id, score, rank FROM ra_new WHERE mwm = '1MB')) x;
 ROLLBACK;
