@@ -405,53 +405,6 @@ typedef int64 tk_l2 __attribute__((vector_size(16)));
 		(c_[0] | c_[1]) != 0; \
 	})
 
-/* the k largest group maxima above -Infinity: offer m to the min-heap of values */
-/* task-safe: see threads.h */
-static inline void
-topk_heap_value(double *heap, int *hn, int k, double m)
-{
-	int			c;
-
-	if (!(m > -INFINITY))
-		return;
-	if (*hn < k)
-	{
-		c = (*hn)++;
-		heap[c] = m;
-		while (c > 0 && heap[(c - 1) / 2] > heap[c])
-		{
-			double		t = heap[c];
-
-			heap[c] = heap[(c - 1) / 2];
-			heap[(c - 1) / 2] = t;
-			c = (c - 1) / 2;
-		}
-		return;
-	}
-	if (!(m > heap[0]))
-		return;
-	heap[0] = m;
-	c = 0;
-	for (;;)
-	{
-		int			l = 2 * c + 1,
-					r = l + 1,
-					mm = c;
-		double		t;
-
-		if (l < *hn && heap[l] < heap[mm])
-			mm = l;
-		if (r < *hn && heap[r] < heap[mm])
-			mm = r;
-		if (mm == c)
-			break;
-		t = heap[c];
-		heap[c] = heap[mm];
-		heap[mm] = t;
-		c = mm;
-	}
-}
-
 /* vectors of eight per block of the threshold pass, and most blocks */
 #define TK_BLOCK_VECTORS 4
 #define TK_MAX_BLOCKS 512
@@ -516,7 +469,7 @@ topk_threshold(const double *scores, const bool *allowed, int64 n, int k, int32 
 		if (TK_ANY(hit))
 			for (l = 0; l < 8; l++)
 				if (hit[l])
-					topk_heap_value(heap, &hn, k, mv[l]);
+					seg_reco_heap_offer(heap, &hn, k, mv[l]);
 	}
 	for (q = nb * bl; q < n; q++)
 		if (allowed == NULL || allowed[q])
@@ -524,7 +477,7 @@ topk_threshold(const double *scores, const bool *allowed, int64 n, int k, int32 
 			nan |= isnan(scores[q]);
 			tail = scores[q] > tail ? scores[q] : tail;
 		}
-	topk_heap_value(heap, &hn, k, tail);
+	seg_reco_heap_offer(heap, &hn, k, tail);
 	for (l = 0; l < 8; l++)
 		nan |= nanv[l] != 0;
 	if (nan || hn < k)

@@ -15,6 +15,8 @@
 
 #include "postgres.h"
 
+#include <math.h>
+
 /* GUC seg_reco.blas_threads, defined in seg_reco.c */
 extern PGDLLIMPORT int seg_reco_blas_threads;
 
@@ -118,6 +120,58 @@ seg_reco_dot(const double *a, const double *b, int d)
  * vectorised across rows, with strided loads).
  */
 extern void seg_reco_dot_rows_f(const float *y, int64 n, int d, const double *x, double *out);
+
+/*
+ * The k largest values above -Infinity (of those offered): offer m to the
+ * min-heap heap[0..*hn-1] of at most k values; heap[0] is then the k-th
+ * largest once *hn reaches k (the threshold passes of seg_reco_topk and
+ * seg_reco_als_screen).  No PostgreSQL call: tasks may run it.
+ */
+/* task-safe: see threads.h */
+static inline void
+seg_reco_heap_offer(double *heap, int *hn, int k, double m)
+{
+	int			c;
+
+	if (!(m > -INFINITY))
+		return;
+	if (*hn < k)
+	{
+		c = (*hn)++;
+		heap[c] = m;
+		while (c > 0 && heap[(c - 1) / 2] > heap[c])
+		{
+			double		t = heap[c];
+
+			heap[c] = heap[(c - 1) / 2];
+			heap[(c - 1) / 2] = t;
+			c = (c - 1) / 2;
+		}
+		return;
+	}
+	if (!(m > heap[0]))
+		return;
+	heap[0] = m;
+	c = 0;
+	for (;;)
+	{
+		int			l = 2 * c + 1,
+					r = l + 1,
+					mm = c;
+		double		t;
+
+		if (l < *hn && heap[l] < heap[mm])
+			mm = l;
+		if (r < *hn && heap[r] < heap[mm])
+			mm = r;
+		if (mm == c)
+			break;
+		t = heap[c];
+		heap[c] = heap[mm];
+		heap[mm] = t;
+		c = mm;
+	}
+}
 
 /*
  * The k best of scores[0..n-1] (only where allowed[i], unless allowed is

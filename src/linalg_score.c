@@ -492,51 +492,6 @@ seg_reco_screen_bound(int d, double xnorm, double ymax)
 	return 1.01 * (g * xnorm * ymax + d * (double) FLT_MIN);
 }
 
-/* offer v to the min-heap of the (at most) p largest values */
-/* task-safe: see threads.h */
-static inline void
-screen_offer(float *heap, int *hn, int p, float v)
-{
-	int			c;
-
-	if (*hn < p)
-	{
-		c = (*hn)++;
-		heap[c] = v;
-		while (c > 0 && heap[(c - 1) / 2] > heap[c])
-		{
-			float		t = heap[c];
-
-			heap[c] = heap[(c - 1) / 2];
-			heap[(c - 1) / 2] = t;
-			c = (c - 1) / 2;
-		}
-		return;
-	}
-	if (!(v > heap[0]))
-		return;
-	heap[0] = v;
-	c = 0;
-	for (;;)
-	{
-		int			cl = 2 * c + 1,
-					cr = cl + 1,
-					mm = c;
-		float		t;
-
-		if (cl < *hn && heap[cl] < heap[mm])
-			mm = cl;
-		if (cr < *hn && heap[cr] < heap[mm])
-			mm = cr;
-		if (mm == c)
-			break;
-		t = heap[c];
-		heap[c] = heap[mm];
-		heap[mm] = t;
-		c = mm;
-	}
-}
-
 /*
  * The lanes of g[0..15] >= t (or z[0..15] <= tz, with z) as bits, without
  * a branch a lane
@@ -659,7 +614,7 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 					const double *x, int32 *cand, double *exact, int cap, float *gmax,
 					double *lo, double *hi, double *sup)
 {
-	float		heap[256];
+	double		heap[256];
 	float	   *gmin,
 			   *bmax,
 			   *bmin;
@@ -750,9 +705,9 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 		return -1;				/* NaN */
 	/* T0: the blocks' maxima and the products after the blocks */
 	for (b = 0; b < nb; b++)
-		screen_offer(heap, &hn, p, bmax[b]);
+		seg_reco_heap_offer(heap, &hn, p, bmax[b]);
 	for (j = nb * LS_BLOCK; j < n; j++)
-		screen_offer(heap, &hn, p, sf[j]);
+		seg_reco_heap_offer(heap, &hn, p, sf[j]);
 	t0 = hn < p ? -INFINITY : heap[0];
 	/* T: every group of the blocks that reach T0, and the products after */
 	hn = 0;
@@ -765,12 +720,12 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 			{
 				l = screen_low_bit(mask);
 				mask &= mask - 1;
-				screen_offer(heap, &hn, p, gmax[b * 16 + l]);
+				seg_reco_heap_offer(heap, &hn, p, gmax[b * 16 + l]);
 			}
 		}
 	for (j = nb * LS_BLOCK; j < n; j++)
 		if (sf[j] >= t0)
-			screen_offer(heap, &hn, p, sf[j]);
+			seg_reco_heap_offer(heap, &hn, p, sf[j]);
 	if (hn < p)
 		return -1;
 	/* the thresholds as floats, rounded outwards */

@@ -45,15 +45,16 @@
  *   linalg.c: fr_finish, seg_reco_count_true, seg_reco_dot_rows_f,
  *       seg_reco_sqdist_small, seg_reco_sqdist_small_pad, seg_reco_topk,
  *       seg_reco_topk_set, topk_select_value,
- *       sqdist_fixed, topk_heap_value, topk_offer, topk_sift_down,
+ *       sqdist_fixed, topk_offer, topk_sift_down,
  *       topk_threshold, topk_worse
  *   linalg_score.c: score_rows_avx2, score_rows_avx512, score_rows_f_avx2,
  *       score_rows_f_avx512, score_rows_f_generic, score_rows_generic,
- *       screen_low_bit, screen_mask, screen_offer, screen_visit,
+ *       screen_low_bit, screen_mask, screen_visit,
  *       seg_reco_als_screen, seg_reco_score_rows, seg_reco_score_rows_f,
  *       seg_reco_screen_bound
  *   nbr.c: nb_heap_task*, nb_product_task*, nb_row_task*, nb_cmp_double, nb_distinct_times,
  *       nb_cmp_int32, nb_keep, seg_reco_tifu_vector, tifu_occasion_weights
+ *   linalg.h: seg_reco_heap_offer
  *   reco.h: universe_index
  *   reco_blend.c: allowed_minmax, blend_buy_again, blend_nextbasket, blend_sum, blend_upcf,
  *       buy_again_one, cmp_double, count_allowed, count_receipts, normalise,

@@ -792,8 +792,35 @@ SELECT r.customer_id, m.as_of AS as_of_date, r.first_purchase, r.last_purchase,
   LEFT JOIN seg_reco.customer_value v ON v.customer_id = r.customer_id;
 COMMENT ON VIEW seg_reco.customer_segments IS 'one row per customer: RFM values, scores, code and segment; cluster and its name; mixture probability; probability alive, expected purchases, CLV, at-risk and the purchase model that produced them (written by seg_reco.refresh into seg_reco.customer_rfm, customer_clusters and customer_value)';
 
+-- The RFM score thresholds over seg_reco.customer_rfm's buying rows (n of
+-- them): the values at positions ceil(k n / 5) (k = 1..4, from 1) in each
+-- measure's order (recency: the last purchase date, oldest first); a score
+-- is 1 + the thresholds the value is strictly past, which is
+-- 1 + floor(5 (rank - 1) / n) of rfm_score().  NULL arrays when n is 0.
+CREATE FUNCTION seg_reco._rfm_thresholds(OUT n bigint, OUT r_t date[], OUT f_t bigint[], OUT m_t numeric[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_fr float8[];
+BEGIN
+    SELECT count(*) INTO n FROM seg_reco.customer_rfm r WHERE r.frequency > 0;
+    IF n > 0 THEN
+        v_fr := ARRAY(SELECT ((ceil(k * n / 5.0) - 0.5) / n)::float8 FROM generate_series(1, 4) k ORDER BY k);
+        SELECT percentile_disc(v_fr) WITHIN GROUP (ORDER BY r.last_purchase_date),
+               percentile_disc(v_fr) WITHIN GROUP (ORDER BY r.frequency),
+               percentile_disc(v_fr) WITHIN GROUP (ORDER BY r.monetary)
+          INTO r_t, f_t, m_t
+          FROM seg_reco.customer_rfm r WHERE r.frequency > 0;
+    END IF;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._rfm_thresholds() IS 'refresh() helper: the RFM score thresholds over seg_reco.customer_rfm (see _customer_rfm_update)';
+REVOKE EXECUTE ON FUNCTION seg_reco._rfm_thresholds() FROM PUBLIC;
+
 -- Writes seg_reco.customer_rfm: with customer_ids NULL every row from
--- _rfm_from_state(); otherwise the values of those customers (and of
+-- _rfm_from_state() (on Citus: the values written in the shards, then the
+-- scores from the thresholds, the statement's constants); otherwise the values of those customers (and of
 -- members without a row, and rows of customers gone from both
 -- seg_reco.customers and the state), then the scores of every row whose
 -- score or segment moved (see customer_rfm).  No as-of date in the state:
@@ -807,7 +834,6 @@ DECLARE
     v_ids bigint[];
     v_rows bigint;
     v_n bigint;
-    v_fr float8[];
     v_r date[];
     v_f bigint[];
     v_m numeric[];
@@ -816,7 +842,58 @@ DECLARE
     v_upd_f integer[];
     v_upd_m integer[];
     v_upd_seg text[];
+    v_codes text[];
 BEGIN
+    IF v_as_of IS NOT NULL AND customer_ids IS NULL AND seg_reco._citus_distributed('seg_reco.customer_rfm') THEN
+        -- Citus: the values of every customer written in the shard that
+        -- holds it (customers and customer_state co-located: the joins run
+        -- in each shard), then the thresholds (percentile_disc gathers
+        -- the three measures of the buying rows) and every score and segment
+        -- written in the shards from them and the 125 codes' segments as
+        -- constants; _rfm_from_state() ranks over all customers on the
+        -- coordinator, so its rows came back there to be written
+        DELETE FROM seg_reco.customer_rfm;
+        -- (the members, then the state's other customers: a FULL JOIN's
+        -- coalesce of the two ids is no distribution column to Citus, which
+        -- then repartitions the rows)
+        INSERT INTO seg_reco.customer_rfm (customer_id, first_purchase, last_purchase, last_purchase_date,
+                                           frequency, monetary, segment)
+        SELECT c.customer_id, a.first_purchase, a.last_purchase, a.last_purchase::date,
+               coalesce(a.purchase_receipts, 0), coalesce(a.purchase_amount, 0.00), 'No Purchases'
+          FROM seg_reco.customers c
+          LEFT JOIN seg_reco.customer_state a ON a.customer_id = c.customer_id;
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        INSERT INTO seg_reco.customer_rfm (customer_id, first_purchase, last_purchase, last_purchase_date,
+                                           frequency, monetary, segment)
+        SELECT a.customer_id, a.first_purchase, a.last_purchase, a.last_purchase::date,
+               coalesce(a.purchase_receipts, 0), coalesce(a.purchase_amount, 0.00), 'No Purchases'
+          FROM seg_reco.customer_state a
+         WHERE NOT EXISTS (SELECT 1 FROM seg_reco.customers c WHERE c.customer_id = a.customer_id);
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_rows := v_rows + v_n;
+        SELECT t.n, t.r_t, t.f_t, t.m_t INTO v_n, v_r, v_f, v_m FROM seg_reco._rfm_thresholds() t;
+        v_codes := ARRAY(SELECT c.segment FROM seg_reco.rfm_segment_codes() c ORDER BY c.r_score, c.f_score, c.m_score);
+        -- a score = 1 + the thresholds the value is strictly past, as
+        -- width_bucket (the thresholds at or below its operand): dates and
+        -- counts against the thresholds + 1, amounts negated against the
+        -- negated thresholds (ascending), 5 - those at or past the amount
+        v_r := ARRAY(SELECT d + 1 FROM unnest(v_r) d ORDER BY 1);
+        v_f := ARRAY(SELECT f + 1 FROM unnest(v_f) f ORDER BY 1);
+        v_m := ARRAY(SELECT -m FROM unnest(v_m) m ORDER BY 1);
+        UPDATE seg_reco.customer_rfm r
+           SET r_score = 1 + pg_catalog.width_bucket(r.last_purchase_date, v_r),
+               f_score = 1 + pg_catalog.width_bucket(r.frequency, v_f),
+               m_score = 5 - pg_catalog.width_bucket(-r.monetary, v_m),
+               rfm_code = (1 + pg_catalog.width_bucket(r.last_purchase_date, v_r))::text
+                          || (1 + pg_catalog.width_bucket(r.frequency, v_f))::text
+                          || (5 - pg_catalog.width_bucket(-r.monetary, v_m))::text,
+               segment = v_codes[pg_catalog.width_bucket(r.last_purchase_date, v_r) * 25
+                                 + pg_catalog.width_bucket(r.frequency, v_f) * 5
+                                 + 5 - pg_catalog.width_bucket(-r.monetary, v_m)]
+         WHERE r.frequency > 0;
+        ANALYZE seg_reco.customer_rfm;
+        RETURN jsonb_build_object('customers', v_rows);
+    END IF;
     IF v_as_of IS NULL OR customer_ids IS NULL THEN
         DELETE FROM seg_reco.customer_rfm;
         INSERT INTO seg_reco.customer_rfm
@@ -852,18 +929,8 @@ BEGIN
         ON a.customer_id = c.customer_id;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
 
-    -- the thresholds: the values at positions ceil(k n / 5) (k = 1..4, from
-    -- 1) in each measure's order (recency: the last purchase date, oldest
-    -- first); a score is 1 + the thresholds the value is strictly past
-    SELECT count(*) INTO v_n FROM seg_reco.customer_rfm r WHERE r.frequency > 0;
-    IF v_n > 0 THEN
-        v_fr := ARRAY(SELECT ((ceil(k * v_n / 5.0) - 0.5) / v_n)::float8 FROM generate_series(1, 4) k ORDER BY k);
-        SELECT percentile_disc(v_fr) WITHIN GROUP (ORDER BY r.last_purchase_date),
-               percentile_disc(v_fr) WITHIN GROUP (ORDER BY r.frequency),
-               percentile_disc(v_fr) WITHIN GROUP (ORDER BY r.monetary)
-          INTO v_r, v_f, v_m
-          FROM seg_reco.customer_rfm r WHERE r.frequency > 0;
-    END IF;
+    -- the thresholds (a score is 1 + the thresholds the value is strictly past)
+    SELECT t.n, t.r_t, t.f_t, t.m_t INTO v_n, v_r, v_f, v_m FROM seg_reco._rfm_thresholds() t;
     WITH codes AS (
         SELECT c.r_score AS r, c.f_score AS f, c.m_score AS m, c.segment AS seg
           FROM seg_reco.rfm_segment_codes() c

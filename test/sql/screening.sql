@@ -39,23 +39,21 @@ SELECT n, count(*) AS rows
                               weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0, "history_prior": 0}')
  GROUP BY n ORDER BY n;
 SET client_min_messages = warning;
-INSERT INTO ra
-SELECT 'generic', n, a.customer_id, a.product_id, a.score, a.rank
-  FROM (VALUES (10), (200)) v(n),
-       seg_reco.recommend_all('screen', n, only_active => false,
-                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0, "history_prior": 0}') a;
-SET seg_reco.simd = avx2;
-INSERT INTO ra
-SELECT 'avx2', n, a.customer_id, a.product_id, a.score, a.rank
-  FROM (VALUES (10), (200)) v(n),
-       seg_reco.recommend_all('screen', n, only_active => false,
-                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0, "history_prior": 0}') a;
-SET seg_reco.simd = avx512f;
-INSERT INTO ra
-SELECT 'avx512f', n, a.customer_id, a.product_id, a.score, a.rank
-  FROM (VALUES (10), (200)) v(n),
-       seg_reco.recommend_all('screen', n, only_active => false,
-                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0, "history_prior": 0}') a;
+-- each level's lists (set_config for the call that follows, in the loop)
+DO $$
+DECLARE
+    lvl text;
+BEGIN
+    FOREACH lvl IN ARRAY ARRAY['generic', 'avx2', 'avx512f'] LOOP
+        PERFORM pg_catalog.set_config('seg_reco.simd', lvl, true);
+        INSERT INTO ra
+        SELECT lvl, v.n, a.customer_id, a.product_id, a.score, a.rank
+          FROM (VALUES (10), (200)) v(n),
+               seg_reco.recommend_all('screen', v.n, only_active => false,
+                                      weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0, "history_prior": 0}') a;
+    END LOOP;
+END
+$$;
 RESET seg_reco.simd;
 -- each level (a level the CPU lacks falls back to the best below it) against
 -- recommend_for, row by row

@@ -408,6 +408,19 @@ for my $w (@workers)
 		'the served slot and the as-of date on ' . $w->name);
 }
 same_on_both(q{SELECT * FROM seg_reco.customer_segments}, 'customer_segments after two runs');
+# the RFM values are written in the shards (customers and customer_state
+# co-located) and the scores from the thresholds as constants: no row of
+# customer_rfm comes back to the coordinator (before: _rfm_from_state()
+# ranked every customer there, "Collecting INSERT ... SELECT results on
+# coordinator"); the same rows as the single node's
+($ret, $out, $err) = $coord->psql('postgres',
+	q{SET client_min_messages = debug1; SELECT seg_reco._customer_rfm_update(NULL) ->> 'customers'});
+is($ret, 0, 'customer_rfm written again on Citus') or diag($err);
+is($out, $plain->safe_psql('postgres', q{SELECT count(*) FROM seg_reco.customer_rfm}),
+	'customer_rfm: a row per customer, as on the single node');
+unlike($err, qr/Collecting INSERT \.\.\. SELECT results on coordinator|repartitioned/,
+	'customer_rfm: values and scores written in the shards');
+same_on_both(q{SELECT * FROM seg_reco.customer_segments}, 'customer_segments, customer_rfm written in the shards');
 # campaign target lists read customer_segments (distributed tables now),
 # the contact history and the served lists: the same lists on Citus
 same_on_both(q{SELECT * FROM seg_reco.campaign_targets('{"campaign": "winback", "at_risk": true, "min_clv": 300,
