@@ -63,20 +63,11 @@
 #include "storage/buffile.h"
 
 #include "money.h"
+#include "hash64.h"
 
 /* seg_reco.state_memory, kB (seg_reco.c) */
 extern int	seg_reco_state_memory;
 
-static inline uint64
-cs_mix(uint64 x)
-{
-	x ^= x >> 33;
-	x *= UINT64CONST(0xff51afd7ed558ccd);
-	x ^= x >> 33;
-	x *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	x ^= x >> 33;
-	return x;
-}
 
 /* ---------- products: id -> bits ---------- */
 #define CSP_KNOWN	1
@@ -97,7 +88,7 @@ typedef struct CsProduct
 #define SH_ELEMENT_TYPE CsProduct
 #define SH_KEY_TYPE int64
 #define SH_KEY id
-#define SH_HASH_KEY(tb, key) ((uint32) cs_mix((uint64) (key)))
+#define SH_HASH_KEY(tb, key) ((uint32) seg_reco_mix64((uint64) (key)))
 #define SH_EQUAL(tb, a, b) ((a) == (b))
 #define SH_SCOPE static inline
 #define SH_DECLARE
@@ -154,7 +145,7 @@ typedef struct CsCust
 #define SH_ELEMENT_TYPE CsCust
 #define SH_KEY_TYPE int64
 #define SH_KEY id
-#define SH_HASH_KEY(tb, key) ((uint32) cs_mix((uint64) (key)))
+#define SH_HASH_KEY(tb, key) ((uint32) seg_reco_mix64((uint64) (key)))
 #define SH_EQUAL(tb, a, b) ((a) == (b))
 #define SH_SCOPE static inline
 #define SH_DECLARE
@@ -183,7 +174,7 @@ typedef struct CsReceipt
 #define SH_ELEMENT_TYPE CsReceipt
 #define SH_KEY_TYPE CsReceiptKey
 #define SH_KEY key
-#define SH_HASH_KEY(tb, k) ((uint32) cs_mix((uint64) (k).cust * UINT64CONST(0x9E3779B97F4A7C15) ^ (uint64) (k).receipt ^ ((uint64) (k).rnull << 63)))
+#define SH_HASH_KEY(tb, k) ((uint32) seg_reco_mix64((uint64) (k).cust * SEG_RECO_SPLITMIX_GAMMA ^ (uint64) (k).receipt ^ ((uint64) (k).rnull << 63)))
 #define SH_EQUAL(tb, a, b) ((a).cust == (b).cust && (a).receipt == (b).receipt && (a).rnull == (b).rnull)
 #define SH_SCOPE static inline
 #define SH_DECLARE
@@ -209,7 +200,7 @@ typedef struct CsDay
 #define SH_ELEMENT_TYPE CsDay
 #define SH_KEY_TYPE CsDayKey
 #define SH_KEY key
-#define SH_HASH_KEY(tb, k) ((uint32) cs_mix((uint64) (k).cust * UINT64CONST(0x9E3779B97F4A7C15) ^ (uint64) (uint32) (k).day))
+#define SH_HASH_KEY(tb, k) ((uint32) seg_reco_mix64((uint64) (k).cust * SEG_RECO_SPLITMIX_GAMMA ^ (uint64) (uint32) (k).day))
 #define SH_EQUAL(tb, a, b) ((a).cust == (b).cust && (a).day == (b).day)
 #define SH_SCOPE static inline
 #define SH_DECLARE
@@ -454,7 +445,7 @@ cs_line_unpack(const char *p, CsLine *l)
 static inline uint32
 cs_part(int64 cid)
 {
-	return (uint32) (cs_mix((uint64) cid ^ UINT64CONST(0x5DEECE66D)) >> 20);
+	return (uint32) (seg_reco_mix64((uint64) cid ^ UINT64CONST(0x5DEECE66D)) >> 20);
 }
 
 typedef struct CsRun

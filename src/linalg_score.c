@@ -627,8 +627,6 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 				j;
 	float		mn = INFINITY,
 				mx = -INFINITY,
-				mxa[16],
-				mna[16],
 				t0,
 				tf,
 				tlo;
@@ -642,11 +640,6 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 	bmax = gmin + nb * 16;
 	bmin = bmax + nb;
 	/* each group's maximum and minimum, and each block's */
-	for (l = 0; l < 16; l++)
-	{
-		mxa[l] = -INFINITY;
-		mna[l] = INFINITY;
-	}
 	for (b = 0; b < nb; b++)
 	{
 		const float *s = sf + b * LS_BLOCK;
@@ -675,8 +668,6 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 
 			a[l] = LS_MAX(a03, a47);
 			z[l] = LS_MIN(z03, z47);
-			mxa[l] = LS_MAX(a[l], mxa[l]);
-			mna[l] = LS_MIN(z[l], mna[l]);
 		}
 		for (l = 0; l < 8; l++)
 		{
@@ -690,11 +681,8 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 		}
 		bmax[b] = LS_MAX(LS_MAX(a4[0], a4[2]), LS_MAX(a4[1], a4[3]));
 		bmin[b] = LS_MIN(LS_MIN(z4[0], z4[2]), LS_MIN(z4[1], z4[3]));
-	}
-	for (l = 0; l < 16; l++)
-	{
-		mx = LS_MAX(mxa[l], mx);
-		mn = LS_MIN(mna[l], mn);
+		mx = LS_MAX(bmax[b], mx);
+		mn = LS_MIN(bmin[b], mn);
 	}
 	for (j = nb * LS_BLOCK; j < n; j++)
 	{

@@ -41,21 +41,13 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "hash64.h"
+
 #define SP_MAXWIN	4
 #define SP_LEVELS	5
 #define SP_BATCH	10000
 #define SP_NCOLS	11
 
-static inline uint64
-sp_mix(uint64 x)
-{
-	x ^= x >> 33;
-	x *= UINT64CONST(0xff51afd7ed558ccd);
-	x ^= x >> 33;
-	x *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	x ^= x >> 33;
-	return x;
-}
 
 /* ---------- interned strings: text -> small id ---------- */
 typedef struct SpStr
@@ -115,7 +107,7 @@ typedef struct SpCust
 #define SH_ELEMENT_TYPE SpCust
 #define SH_KEY_TYPE int64
 #define SH_KEY id
-#define SH_HASH_KEY(tb, key) ((uint32) sp_mix((uint64) (key)))
+#define SH_HASH_KEY(tb, key) ((uint32) seg_reco_mix64((uint64) (key)))
 #define SH_EQUAL(tb, a, b) ((a) == (b))
 #define SH_SCOPE static inline
 #define SH_DECLARE
@@ -140,7 +132,7 @@ typedef struct SpCount
 #define SH_ELEMENT_TYPE SpCount
 #define SH_KEY_TYPE SpCountKey
 #define SH_KEY key
-#define SH_HASH_KEY(tb, k) ((uint32) sp_mix((uint64) (k).product * UINT64CONST(0x9E3779B97F4A7C15) ^ (uint64) (uint32) (k).seg))
+#define SH_HASH_KEY(tb, k) ((uint32) seg_reco_mix64((uint64) (k).product * SEG_RECO_SPLITMIX_GAMMA ^ (uint64) (uint32) (k).seg))
 #define SH_EQUAL(tb, a, b) ((a).product == (b).product && (a).seg == (b).seg)
 #define SH_SCOPE static inline
 #define SH_DECLARE

@@ -792,17 +792,26 @@ SELECT r.customer_id, m.as_of AS as_of_date, r.first_purchase, r.last_purchase,
   LEFT JOIN seg_reco.customer_value v ON v.customer_id = r.customer_id;
 COMMENT ON VIEW seg_reco.customer_segments IS 'one row per customer: RFM values, scores, code and segment; cluster and its name; mixture probability; probability alive, expected purchases, CLV, at-risk and the purchase model that produced them (written by seg_reco.refresh into seg_reco.customer_rfm, customer_clusters and customer_value)';
 
--- The RFM score thresholds over seg_reco.customer_rfm's buying rows (n of
--- them): the values at positions ceil(k n / 5) (k = 1..4, from 1) in each
--- measure's order (recency: the last purchase date, oldest first); a score
--- is 1 + the thresholds the value is strictly past, which is
--- 1 + floor(5 (rank - 1) / n) of rfm_score().  NULL arrays when n is 0.
-CREATE FUNCTION seg_reco._rfm_thresholds(OUT n bigint, OUT r_t date[], OUT f_t bigint[], OUT m_t numeric[])
-LANGUAGE plpgsql STABLE
+-- The RFM scores, code and segment of every row of seg_reco.customer_rfm
+-- from its values, written where they moved (returns n, the buying rows,
+-- and written, the rows updated).  The thresholds: the values at
+-- positions ceil(k n / 5) (k = 1..4, from 1) in each measure's order
+-- (recency: the last purchase date, oldest first); a score is 1 + the
+-- thresholds the value is strictly past, which is 1 + floor(5 (rank - 1) /
+-- n) of rfm_score().  One UPDATE, the thresholds and the 125 codes'
+-- segments its constants: on Citus it runs in the shards (customer_rfm
+-- joined to itself on the customer id); only percentile_disc gathers the
+-- three measures of the buying rows.
+CREATE FUNCTION seg_reco._rfm_rescore(OUT n bigint, OUT written bigint)
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     v_fr float8[];
+    v_r date[];
+    v_f bigint[];
+    v_m numeric[];
+    v_codes text[];
 BEGIN
     SELECT count(*) INTO n FROM seg_reco.customer_rfm r WHERE r.frequency > 0;
     IF n > 0 THEN
@@ -810,21 +819,42 @@ BEGIN
         SELECT percentile_disc(v_fr) WITHIN GROUP (ORDER BY r.last_purchase_date),
                percentile_disc(v_fr) WITHIN GROUP (ORDER BY r.frequency),
                percentile_disc(v_fr) WITHIN GROUP (ORDER BY r.monetary)
-          INTO r_t, f_t, m_t
+          INTO v_r, v_f, v_m
           FROM seg_reco.customer_rfm r WHERE r.frequency > 0;
     END IF;
+    v_codes := ARRAY(SELECT c.segment FROM seg_reco.rfm_segment_codes() c ORDER BY c.r_score, c.f_score, c.m_score);
+    -- the thresholds strictly below a value, as width_bucket (those at or
+    -- below its operand): dates and counts against the thresholds + 1,
+    -- amounts negated against the negated thresholds (ascending): 4 - those
+    -- at or above the amount
+    v_r := ARRAY(SELECT d + 1 FROM unnest(v_r) d ORDER BY 1);
+    v_f := ARRAY(SELECT f + 1 FROM unnest(v_f) f ORDER BY 1);
+    v_m := ARRAY(SELECT -m FROM unnest(v_m) m ORDER BY 1);
+    UPDATE seg_reco.customer_rfm t
+       SET r_score = s.rs, f_score = s.fs, m_score = s.ms,
+           rfm_code = s.rs::text || s.fs::text || s.ms::text,
+           segment = s.seg
+      FROM (SELECT q.customer_id, q.rs, q.fs, q.ms,
+                   coalesce(v_codes[(q.rs - 1) * 25 + (q.fs - 1) * 5 + q.ms], 'No Purchases') AS seg
+              FROM (SELECT r.customer_id,
+                           CASE WHEN r.frequency > 0 THEN 1 + pg_catalog.width_bucket(r.last_purchase_date, v_r) END AS rs,
+                           CASE WHEN r.frequency > 0 THEN 1 + pg_catalog.width_bucket(r.frequency, v_f) END AS fs,
+                           CASE WHEN r.frequency > 0 THEN 5 - pg_catalog.width_bucket(-r.monetary, v_m) END AS ms
+                      FROM seg_reco.customer_rfm r) q) s
+     WHERE s.customer_id = t.customer_id
+       AND (t.r_score, t.f_score, t.m_score, t.segment) IS DISTINCT FROM (s.rs, s.fs, s.ms, s.seg);
+    GET DIAGNOSTICS written = ROW_COUNT;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco._rfm_thresholds() IS 'refresh() helper: the RFM score thresholds over seg_reco.customer_rfm (see _customer_rfm_update)';
-REVOKE EXECUTE ON FUNCTION seg_reco._rfm_thresholds() FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco._rfm_rescore() IS 'refresh() helper: the RFM scores, code and segment of seg_reco.customer_rfm from its values, written where they moved (see _customer_rfm_update)';
+REVOKE EXECUTE ON FUNCTION seg_reco._rfm_rescore() FROM PUBLIC;
 
 -- Writes seg_reco.customer_rfm: with customer_ids NULL every row from
--- _rfm_from_state() (on Citus: the values written in the shards, then the
--- scores from the thresholds, the statement's constants); otherwise the values of those customers (and of
--- members without a row, and rows of customers gone from both
--- seg_reco.customers and the state), then the scores of every row whose
--- score or segment moved (see customer_rfm).  No as-of date in the state:
--- no rows.
+-- _rfm_from_state() (on Citus: every row's values, then _rfm_rescore());
+-- otherwise the values of those customers (and of members without a row,
+-- and rows of customers gone from both seg_reco.customers and the state),
+-- then _rfm_rescore(): the scores of every row whose score or segment
+-- moved (see customer_rfm).  No as-of date in the state: no rows.
 CREATE FUNCTION seg_reco._customer_rfm_update(customer_ids bigint[]) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -834,24 +864,14 @@ DECLARE
     v_ids bigint[];
     v_rows bigint;
     v_n bigint;
-    v_r date[];
-    v_f bigint[];
-    v_m numeric[];
-    v_upd_ids bigint[];
-    v_upd_r integer[];
-    v_upd_f integer[];
-    v_upd_m integer[];
-    v_upd_seg text[];
-    v_codes text[];
+    v_written bigint;
 BEGIN
     IF v_as_of IS NOT NULL AND customer_ids IS NULL AND seg_reco._citus_distributed('seg_reco.customer_rfm') THEN
         -- Citus: the values of every customer written in the shard that
         -- holds it (customers and customer_state co-located: the joins run
-        -- in each shard), then the thresholds (percentile_disc gathers
-        -- the three measures of the buying rows) and every score and segment
-        -- written in the shards from them and the 125 codes' segments as
-        -- constants; _rfm_from_state() ranks over all customers on the
-        -- coordinator, so its rows came back there to be written
+        -- in each shard), then the scores in the shards (_rfm_rescore);
+        -- _rfm_from_state() ranks over all customers on the coordinator, so
+        -- its rows came back there to be written
         DELETE FROM seg_reco.customer_rfm;
         -- (the members, then the state's other customers: a FULL JOIN's
         -- coalesce of the two ids is no distribution column to Citus, which
@@ -871,26 +891,7 @@ BEGIN
          WHERE NOT EXISTS (SELECT 1 FROM seg_reco.customers c WHERE c.customer_id = a.customer_id);
         GET DIAGNOSTICS v_n = ROW_COUNT;
         v_rows := v_rows + v_n;
-        SELECT t.n, t.r_t, t.f_t, t.m_t INTO v_n, v_r, v_f, v_m FROM seg_reco._rfm_thresholds() t;
-        v_codes := ARRAY(SELECT c.segment FROM seg_reco.rfm_segment_codes() c ORDER BY c.r_score, c.f_score, c.m_score);
-        -- a score = 1 + the thresholds the value is strictly past, as
-        -- width_bucket (the thresholds at or below its operand): dates and
-        -- counts against the thresholds + 1, amounts negated against the
-        -- negated thresholds (ascending), 5 - those at or past the amount
-        v_r := ARRAY(SELECT d + 1 FROM unnest(v_r) d ORDER BY 1);
-        v_f := ARRAY(SELECT f + 1 FROM unnest(v_f) f ORDER BY 1);
-        v_m := ARRAY(SELECT -m FROM unnest(v_m) m ORDER BY 1);
-        UPDATE seg_reco.customer_rfm r
-           SET r_score = 1 + pg_catalog.width_bucket(r.last_purchase_date, v_r),
-               f_score = 1 + pg_catalog.width_bucket(r.frequency, v_f),
-               m_score = 5 - pg_catalog.width_bucket(-r.monetary, v_m),
-               rfm_code = (1 + pg_catalog.width_bucket(r.last_purchase_date, v_r))::text
-                          || (1 + pg_catalog.width_bucket(r.frequency, v_f))::text
-                          || (5 - pg_catalog.width_bucket(-r.monetary, v_m))::text,
-               segment = v_codes[pg_catalog.width_bucket(r.last_purchase_date, v_r) * 25
-                                 + pg_catalog.width_bucket(r.frequency, v_f) * 5
-                                 + 5 - pg_catalog.width_bucket(-r.monetary, v_m)]
-         WHERE r.frequency > 0;
+        PERFORM seg_reco._rfm_rescore();
         ANALYZE seg_reco.customer_rfm;
         RETURN jsonb_build_object('customers', v_rows);
     END IF;
@@ -929,37 +930,8 @@ BEGIN
         ON a.customer_id = c.customer_id;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
 
-    -- the thresholds (a score is 1 + the thresholds the value is strictly past)
-    SELECT t.n, t.r_t, t.f_t, t.m_t INTO v_n, v_r, v_f, v_m FROM seg_reco._rfm_thresholds() t;
-    WITH codes AS (
-        SELECT c.r_score AS r, c.f_score AS f, c.m_score AS m, c.segment AS seg
-          FROM seg_reco.rfm_segment_codes() c
-    ), sc AS (
-        SELECT r.customer_id, r.r_score, r.f_score, r.m_score, r.segment,
-               CASE WHEN r.frequency > 0 THEN 1 + (r.last_purchase_date > v_r[1])::int + (r.last_purchase_date > v_r[2])::int
-                                                + (r.last_purchase_date > v_r[3])::int + (r.last_purchase_date > v_r[4])::int END AS rs,
-               CASE WHEN r.frequency > 0 THEN 1 + (r.frequency > v_f[1])::int + (r.frequency > v_f[2])::int
-                                                + (r.frequency > v_f[3])::int + (r.frequency > v_f[4])::int END AS fs,
-               CASE WHEN r.frequency > 0 THEN 1 + (r.monetary > v_m[1])::int + (r.monetary > v_m[2])::int
-                                                + (r.monetary > v_m[3])::int + (r.monetary > v_m[4])::int END AS ms
-          FROM seg_reco.customer_rfm r
-    ), x AS (
-        SELECT sc.customer_id, sc.rs, sc.fs, sc.ms, coalesce(k.seg, 'No Purchases') AS seg
-          FROM sc LEFT JOIN codes k ON k.r = sc.rs AND k.f = sc.fs AND k.m = sc.ms
-         WHERE (sc.r_score, sc.f_score, sc.m_score, sc.segment)
-               IS DISTINCT FROM (sc.rs, sc.fs, sc.ms, coalesce(k.seg, 'No Purchases'))
-    )
-    SELECT array_agg(x.customer_id), array_agg(x.rs), array_agg(x.fs), array_agg(x.ms), array_agg(x.seg)
-      INTO v_upd_ids, v_upd_r, v_upd_f, v_upd_m, v_upd_seg
-      FROM x;
-    UPDATE seg_reco.customer_rfm t
-       SET r_score = u.rs, f_score = u.fs, m_score = u.ms,
-           rfm_code = CASE WHEN u.rs IS NULL THEN NULL ELSE u.rs::text || u.fs::text || u.ms::text END,
-           segment = u.seg
-      FROM unnest(v_upd_ids, v_upd_r, v_upd_f, v_upd_m, v_upd_seg) u(id, rs, fs, ms, seg)
-     WHERE t.customer_id = u.id;
-    RETURN jsonb_build_object('customers', v_n, 'values_written', v_rows,
-                              'scores_written', coalesce(cardinality(v_upd_ids), 0));
+    SELECT r.n, r.written INTO v_n, v_written FROM seg_reco._rfm_rescore() r;
+    RETURN jsonb_build_object('customers', v_n, 'values_written', v_rows, 'scores_written', v_written);
 END;
 $fn$;
 COMMENT ON FUNCTION seg_reco._customer_rfm_update(bigint[]) IS 'refresh() helper: writes seg_reco.customer_rfm (NULL: every row; else the values of these customers and every score that moved)';
