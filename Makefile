@@ -16,7 +16,7 @@ DATA        = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 
 # pg_regress: inputs test/sql/<name>.sql, outputs test/expected/<name>.out;
 # the order matters (refresh reads rfm's customers, sources runs last)
-REGRESS      = rfm rfm_parallel refresh progress demo_data btyd btyd_cdnow kmeans gmm silhouette als als_demo content coldstart evaluate hybrid nextbasket upcf nextbasket_ties nextbasket_spill screening evaluate_run assoc assoc_groceries combine_crash ab_stats ab_tests ab_completejourney marketing sources
+REGRESS      = rfm rfm_parallel refresh progress demo_data btyd btyd_cdnow kmeans gmm silhouette als als_demo content coldstart evaluate hybrid nextbasket upcf seasonal nextbasket_ties nextbasket_spill screening evaluate_run assoc assoc_groceries combine_crash ab_stats ab_tests ab_completejourney marketing sources
 REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=$(EXTENSION)
 
 PG_CONFIG   ?= pg_config

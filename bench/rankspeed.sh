@@ -105,8 +105,8 @@ demo_db() {
     say "    built database $DB: demo data ($CUSTOMERS customers), refresh(), als_train('bench', 64 factors, 15 iterations)"
 }
 
-W_ALS='{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0, "history_prior": 0}'
-W_PRIOR='{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0}'
+W_ALS='{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0, "seasonal": 0, "history_prior": 0}'
+W_PRIOR='{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0, "seasonal": 0}'
 call_of() {
     case $1 in
         als) echo "seg_reco.recommend_all('bench', 10, only_active => false, weights => '$W_ALS')" ;;

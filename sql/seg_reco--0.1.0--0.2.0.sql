@@ -3483,6 +3483,7 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     v_cands jsonb := coalesce(config -> 'candidates', '[
+        {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5, "seasonal": 0.1},
         {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5},
         {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 1},
         {"als": 0.05, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.1},
@@ -3811,12 +3812,12 @@ BEGIN
 
     -- a weights object is whole: a source it leaves out weighs 0 (say so)
     IF jsonb_typeof(v_w) = 'object'
-       AND NOT v_w ?& ARRAY['als', 'content', 'popularity', 'buy_again', 'nextbasket', 'upcf'] THEN
+       AND NOT v_w ?& ARRAY['als', 'content', 'popularity', 'buy_again', 'nextbasket', 'upcf', 'seasonal'] THEN
         RAISE NOTICE 'weights leave out %: weighed 0',
-                     (SELECT string_agg(s.s, ', ') FROM unnest(ARRAY['als', 'content', 'popularity', 'buy_again', 'nextbasket', 'upcf']) s(s)
+                     (SELECT string_agg(s.s, ', ') FROM unnest(ARRAY['als', 'content', 'popularity', 'buy_again', 'nextbasket', 'upcf', 'seasonal']) s(s)
                        WHERE NOT v_w ? s.s)
             USING DETAIL = 'A source a weights object leaves out weighs 0.',
-                  HINT = 'Name every source (als, content, popularity, buy_again, nextbasket, upcf) to silence this.';
+                  HINT = 'Name every source (als, content, popularity, buy_again, nextbasket, upcf, seasonal) to silence this.';
     END IF;
 
     -- the past: a private model and the split's popularity
@@ -7673,5 +7674,5 @@ INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
     ('nextbasket_upcf_alpha', '0.5', 'UP-CF@r: asymmetry of the cosine between two customers'' products ever bought, |I_u & I_v| / (|I_u|^alpha |I_v|^(1 - alpha)), in [0, 1]'),
     ('nextbasket_upcf_locality', '2', 'UP-CF@r: the similarity is raised to this power (q), in (0, 50]'),
     ('nextbasket_upcf_neighbours', '100', 'UP-CF@r: the most similar customers whose recent baskets are summed (k)');
-UPDATE seg_reco.setting_defaults SET value = '{"rebuy": {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5, "upcf": 0}, "new": {"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "upcf": 0.1, "history_prior": 0}}'
+UPDATE seg_reco.setting_defaults SET value = '{"rebuy": {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5, "upcf": 0, "seasonal": 0.1}, "new": {"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0.05, "upcf": 0.1, "seasonal": 0, "history_prior": 0}}'
  WHERE key = 'hybrid_weights';

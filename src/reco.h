@@ -30,6 +30,7 @@ enum
 	SRC_BA,
 	SRC_NB,
 	SRC_UPCF,					/* UP-CF@r's neighbours, products new to the customer (nbr.c) */
+	SRC_SEASON,					/* the customer's products bought a year before the coming weeks */
 	N_SRC
 };
 

@@ -12,8 +12,10 @@
  * content (cosine of the customer's TF-IDF profile, tfidf.h), popularity
  * (share of the model's training customers) and buy_again (the customer's
  * repeat cycle per product, as seg_reco.buy_again_scores); since 0.2.0 also
- * nextbasket (TIFU-KNN, nbr.c) and upcf (UP-CF@r's neighbours: the stored
- * scores of the products new to the customer, nbr.c).  Each source is
+ * nextbasket (TIFU-KNN, nbr.c), upcf (UP-CF@r's neighbours: the stored
+ * scores of the products new to the customer, nbr.c) and seasonal (the
+ * customer's products bought in the same weeks a year before, with
+ * re-buys).  Each source is
  * normalised over the products the call may return (als min-max, the
  * others divided by their best) and weighted; als and buy_again are scaled
  * by h / (h + history_prior), h = the customer's receipts, so thin
@@ -49,7 +51,8 @@
 #include "reco.h"
 #include "tfidf.h"
 
-static const char *const src_name[N_SRC] = {"als", "content", "popularity", "buy_again", "nextbasket", "upcf"};
+static const char *const src_name[N_SRC] = {"als", "content", "popularity", "buy_again", "nextbasket", "upcf",
+"seasonal"};
 
 /*
  * Default weights (as the setting hybrid_weights ships), chosen on the
@@ -62,11 +65,14 @@ static const char *const src_name[N_SRC] = {"als", "content", "popularity", "buy
  * chosen again on both windows with the demo data's demographic tastes,
  * bench/weights_grid.sql: content lowered every set on the demo data),
  * and UP-CF@r's neighbours (upcf) at 0.1, the weight that raised both
- * validation windows (README, issue 13).
- * Order: als, content, popularity, buy_again, nextbasket, upcf.
+ * validation windows (README, issue 13).  With re-buys the season (the
+ * customer's products of the same weeks a year before) at 0.1: no loss on
+ * either validation window, a gain where the coming weeks have a season
+ * (README, issue 13).
+ * Order: als, content, popularity, buy_again, nextbasket, upcf, seasonal, seasonal.
  */
-static const double default_weights[N_SRC] = {0.1, 0.0, 0.0, 1.0, 0.5, 0.0};
-static const double default_weights_new[N_SRC] = {1.0, 0.0, 0.0, 0.0, 0.05, 0.1};
+static const double default_weights[N_SRC] = {0.1, 0.0, 0.0, 1.0, 0.5, 0.0, 0.1};
+static const double default_weights_new[N_SRC] = {1.0, 0.0, 0.0, 0.0, 0.05, 0.1, 0.0};
 #define DEFAULT_HISTORY_PRIOR 2.0
 #define DEFAULT_HISTORY_PRIOR_NEW 0.0
 #define CONTENT_HALF_LIFE_DAYS 90.0
@@ -113,7 +119,7 @@ apply_weights(Jsonb *jb, HybridWeights *hw, const char *what, bool notice)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown weight \"%s\" in %s", key, what),
-						 errhint("Use als, content, popularity, buy_again, nextbasket, upcf and history_prior.")));
+						 errhint("Use als, content, popularity, buy_again, nextbasket, upcf, seasonal and history_prior.")));
 			if (v.type != jbvNumeric)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -145,7 +151,7 @@ apply_weights(Jsonb *jb, HybridWeights *hw, const char *what, bool notice)
 			ereport(NOTICE,
 					(errmsg("%s leaves out %s: weighed 0", what, missing.data),
 					 errdetail("A source a weights object leaves out weighs 0."),
-					 errhint("Name every source (als, content, popularity, buy_again, nextbasket, upcf) to silence this.")));
+					 errhint("Name every source (als, content, popularity, buy_again, nextbasket, upcf, seasonal) to silence this.")));
 		pfree(missing.data);
 	}
 }
@@ -208,7 +214,7 @@ seg_reco_resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw, b
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("all weights are zero"),
-				 errhint("Give at least one of als, content, popularity, buy_again, nextbasket, upcf a positive weight.")));
+				 errhint("Give at least one of als, content, popularity, buy_again, nextbasket, upcf, seasonal a positive weight.")));
 }
 
 /*
@@ -710,6 +716,63 @@ blend_upcf(double *v, const Universe *u, const Occasions *o, const NbInput *nb, 
 }
 
 /*
+ * The season into v: for each of the customer's products, the receipts
+ * holding it in the same weeks a year before the coming ones (times in
+ * [end - SEASON_YEAR_DAYS, end - SEASON_YEAR_DAYS + SEASON_WINDOW_DAYS)),
+ * divided by the largest over the allowed products; false (v all 0) when
+ * no allowed product has one.  Groceries have seasons (Christmas food,
+ * Easter, barbecue summer) that a decayed count or the latest baskets
+ * forget by the time they come round again.
+ */
+#define SEASON_YEAR_DAYS 365.0
+#define SEASON_WINDOW_DAYS 28.0
+
+/* task-safe: see threads.h */
+static bool
+blend_seasonal(double *v, const Universe *u, const Occasions *o, double end, const bool *allowed)
+{
+	double		lo = end - SEASON_YEAR_DAYS * 86400.0,
+				hi = lo + SEASON_WINDOW_DAYS * 86400.0,
+				best = 0;
+	int			i = 0;
+
+	memset(v, 0, sizeof(double) * u->n);
+	while (i < o->n)
+	{
+		int			e = i,
+					ju,
+					n = 0;
+
+		/* occasions are distinct receipts per product, sorted by time */
+		while (e < o->n && o->pid[e] == o->pid[i])
+		{
+			n += o->ts[e] >= lo && o->ts[e] < hi;
+			e++;
+		}
+		ju = universe_index(u, o->pid[i]);
+		if (ju >= 0 && allowed[ju] && n > 0)
+		{
+			v[ju] = n;
+			best = Max(best, n);
+		}
+		i = e;
+	}
+	if (!(best > 0))
+		return false;
+	for (i = 0; i < o->n; i++)
+	{
+		int			ju;
+
+		if (i > 0 && o->pid[i] == o->pid[i - 1])
+			continue;
+		ju = universe_index(u, o->pid[i]);
+		if (ju >= 0)
+			v[ju] /= best;
+	}
+	return true;
+}
+
+/*
  * score[j] := the sum over the na sources of w[s] x v[s][j], in order from
  * +0 (each value the same sum as the plain loops over the sources), plus
  * boost[j] when boost; 0 where not allowed.  One pass.
@@ -817,7 +880,7 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 {
 	double		conf = 1.0,
 				total = 0;
-	bool		has[N_SRC] = {false, false, true, false, false, false};
+	bool		has[N_SRC] = {false, false, true, false, false, false, false};
 	int			s,
 				j,
 				n_allowed = count_allowed(allowed, u->n),
@@ -896,6 +959,8 @@ seg_reco_blend_customer(Blend *b, const Universe *u, const SegRecoAlsModel *m, c
 			blend_buy_again(b->norm[SRC_BA], u, o, end, allowed, n_allowed);
 			has[SRC_BA] = true;
 		}
+		if (buy_again && hw->w[SRC_SEASON] > 0)
+			has[SRC_SEASON] = blend_seasonal(b->norm[SRC_SEASON], u, o, end, allowed);
 	}
 	/* next basket: the customer's own vector needs occasions, the neighbours' part not */
 	if (use_history && nb != NULL && nb->params != NULL && hw->w[SRC_NB] > 0 &&
@@ -1044,7 +1109,8 @@ seg_reco_row_contributions(const Blend *b, int j, double *con)
 
 /*
  * The sources whose contribution is at least 10% of the total, largest
- * first, as a key: each one's number + 1 in a base-8 digit, the first
+ * first, as a key: each one's number + 1 in a hexadecimal digit (at most N_SRC + 1 of
+ * them: 32 bits), the first
  * the most significant (seg_reco_sources_datum_key makes the text[])
  */
 uint32
@@ -1055,7 +1121,7 @@ seg_reco_sources_key(const double *con_in)
 	int			s;
 	double		total = 0;
 
-	StaticAssertStmt(N_SRC + 1 < 8, "a source number must fit a base-8 digit");
+	StaticAssertStmt(N_SRC + 1 < 16 && 4 * (N_SRC + 1) <= 32, "a source number must fit a hexadecimal digit");
 	memcpy(con, con_in, sizeof(con));
 	for (s = 0; s <= N_SRC; s++)
 		if (con[s] > 0)
@@ -1069,7 +1135,7 @@ seg_reco_sources_key(const double *con_in)
 				bi = s;
 		if (bi < 0)
 			break;
-		key = key * 8 + (uint32) (bi + 1);
+		key = key * 16 + (uint32) (bi + 1);
 		con[bi] = 0;
 	}
 	return key;
@@ -1084,8 +1150,8 @@ seg_reco_sources_datum_key(uint32 key)
 	int			n = 0,
 				i;
 
-	for (; key != 0 && n <= N_SRC; key /= 8)
-		digit[n++] = (int) (key % 8) - 1;
+	for (; key != 0 && n <= N_SRC; key /= 16)
+		digit[n++] = (int) (key % 16) - 1;
 	for (i = 0; i < n; i++)
 	{
 		int			s = digit[n - 1 - i];

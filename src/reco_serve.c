@@ -2226,13 +2226,13 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 
 		/*
 		 * The purchase lines (the customers asked for only), unless nothing
-		 * reads them: content, buy-again and next-basket (the customer's own
+		 * reads them: content, buy-again, the season and next-basket (the customer's own
 		 * vector) without weight, no history_prior (ALS counts in full
 		 * whatever the receipts) and the products bought allowed: the ALS
 		 * ranking alone, as implicit's recommend, gives the same lists
 		 * without the pass over the transactions.
 		 */
-		if (hw.w[SRC_CONTENT] > 0 || (include_purchased && hw.w[SRC_BA] > 0) ||
+		if (hw.w[SRC_CONTENT] > 0 || (include_purchased && (hw.w[SRC_BA] > 0 || hw.w[SRC_SEASON] > 0)) ||
 			hw.w[SRC_NB] > 0 || hw.w[SRC_UPCF] > 0 || hw.history_prior > 0 || !include_purchased)
 			occ.stream = seg_reco_occ_open(only, end);
 		if ((hw.w[SRC_NB] > 0 || hw.w[SRC_UPCF] > 0) && seg_reco_nb_params(model, &nbp))
@@ -2282,7 +2282,7 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	 */
 	job.als_only = include_purchased && hw.w[SRC_ALS] > 0 &&
 		hw.w[SRC_CONTENT] == 0 && hw.w[SRC_POP] == 0 && hw.w[SRC_BA] == 0 &&
-		hw.w[SRC_NB] == 0 && hw.w[SRC_UPCF] == 0 &&
+		hw.w[SRC_NB] == 0 && hw.w[SRC_UPCF] == 0 && hw.w[SRC_SEASON] == 0 &&
 		seg_reco_select_pool_size(u, topn, only_active, max_per_cat, diversity) <= 256 &&
 		seg_reco_select_pool_size(u, topn, only_active, max_per_cat, diversity) < m->n_products;
 	job.panels = job.als_only ? NULL : seg_reco_score_panels(m->yf, m->n_products, m->d);

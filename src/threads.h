@@ -56,8 +56,9 @@
  *       nb_cmp_int32, nb_keep, seg_reco_tifu_vector, tifu_occasion_weights
  *   linalg.h: seg_reco_heap_offer
  *   reco.h: universe_index
- *   reco_blend.c: allowed_minmax, blend_buy_again, blend_nextbasket, blend_sum, blend_upcf,
- *       buy_again_one, cmp_double, count_allowed, count_receipts, normalise,
+ *   reco_blend.c: allowed_minmax, blend_buy_again, blend_nextbasket, blend_seasonal,
+ *       blend_sum, blend_upcf, buy_again_one, cmp_double, count_allowed,
+ *       count_receipts, normalise,
  *       scale_allowed, seg_reco_blend_als_pool, seg_reco_blend_customer,
  *       seg_reco_row_contributions, sort_double (lib/sort_template.h),
  *       weighted_sum

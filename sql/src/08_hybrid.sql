@@ -161,12 +161,12 @@ BEGIN
 
     -- a weights object is whole: a source it leaves out weighs 0 (say so)
     IF jsonb_typeof(v_w) = 'object'
-       AND NOT v_w ?& ARRAY['als', 'content', 'popularity', 'buy_again', 'nextbasket', 'upcf'] THEN
+       AND NOT v_w ?& ARRAY['als', 'content', 'popularity', 'buy_again', 'nextbasket', 'upcf', 'seasonal'] THEN
         RAISE NOTICE 'weights leave out %: weighed 0',
-                     (SELECT string_agg(s.s, ', ') FROM unnest(ARRAY['als', 'content', 'popularity', 'buy_again', 'nextbasket', 'upcf']) s(s)
+                     (SELECT string_agg(s.s, ', ') FROM unnest(ARRAY['als', 'content', 'popularity', 'buy_again', 'nextbasket', 'upcf', 'seasonal']) s(s)
                        WHERE NOT v_w ? s.s)
             USING DETAIL = 'A source a weights object leaves out weighs 0.',
-                  HINT = 'Name every source (als, content, popularity, buy_again, nextbasket, upcf) to silence this.';
+                  HINT = 'Name every source (als, content, popularity, buy_again, nextbasket, upcf, seasonal) to silence this.';
     END IF;
 
     -- the past: a private model and the split's popularity
@@ -316,7 +316,7 @@ COMMENT ON FUNCTION seg_reco.evaluate(date, integer, jsonb, text) IS 'trains tem
 REVOKE EXECUTE ON FUNCTION seg_reco.evaluate(date, integer, jsonb, text) FROM PUBLIC;
 -- tune_weights(split_date, config): chooses the default weights of the
 -- blend on a validation split of the owner's data.  Each candidate weight
--- set (config candidates, a JSON array of weight objects; default eleven
+-- set (config candidates, a JSON array of weight objects; default twelve
 -- sets from buy-again and next-basket heavy to ALS alone) is scored by evaluate()
 -- (hybrid only; config sample_size, seed, test_days, als and k pass
 -- through, test_days default 28) on the days from split_date on; the best
@@ -331,6 +331,7 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     v_cands jsonb := coalesce(config -> 'candidates', '[
+        {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5, "seasonal": 0.1},
         {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.5},
         {"als": 0.1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 1},
         {"als": 0.05, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 0.1},

@@ -36,7 +36,7 @@ SET client_min_messages = debug1;
 SELECT n, count(*) AS rows
   FROM (VALUES (10), (200)) v(n),
        seg_reco.recommend_all('screen', n, only_active => false,
-                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0, "history_prior": 0}')
+                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0, "seasonal": 0, "history_prior": 0}')
  GROUP BY n ORDER BY n;
 SET client_min_messages = warning;
 -- each level's lists (set_config for the call that follows, in the loop)
@@ -50,7 +50,7 @@ BEGIN
         SELECT lvl, v.n, a.customer_id, a.product_id, a.score, a.rank
           FROM (VALUES (10), (200)) v(n),
                seg_reco.recommend_all('screen', v.n, only_active => false,
-                                      weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0, "history_prior": 0}') a;
+                                      weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0, "seasonal": 0, "history_prior": 0}') a;
     END LOOP;
 END
 $$;
@@ -62,7 +62,7 @@ SELECT n, c.customer_id, r.product_id, r.score, r.rank
   FROM (VALUES (10), (200)) v(n),
        (SELECT customer_id FROM seg_reco.als_customer_factors WHERE model = 'screen') c,
        seg_reco.recommend_for(c.customer_id, n, only_active => false, model => 'screen',
-                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0, "history_prior": 0}') r;
+                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0, "seasonal": 0, "history_prior": 0}') r;
 SELECT s.simd, v.n, count(f.*) AS rows, count(*) FILTER (WHERE a.product_id = f.product_id AND a.score = f.score) AS same
   FROM (VALUES ('generic'), ('avx2'), ('avx512f')) s(simd)
   CROSS JOIN (VALUES (10), (200)) v(n)
