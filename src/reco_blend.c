@@ -732,9 +732,9 @@ static bool
 blend_seasonal(double *v, const Universe *u, const Occasions *o, double end, const bool *allowed)
 {
 	double		lo = end - SEASON_YEAR_DAYS * 86400.0,
-				hi = lo + SEASON_WINDOW_DAYS * 86400.0,
-				best = 0;
+				hi = lo + SEASON_WINDOW_DAYS * 86400.0;
 	int			i = 0;
+	bool		any = false;
 
 	memset(v, 0, sizeof(double) * u->n);
 	while (i < o->n)
@@ -753,23 +753,13 @@ blend_seasonal(double *v, const Universe *u, const Occasions *o, double end, con
 		if (ju >= 0 && allowed[ju] && n > 0)
 		{
 			v[ju] = n;
-			best = Max(best, n);
+			any = true;
 		}
 		i = e;
 	}
-	if (!(best > 0))
-		return false;
-	for (i = 0; i < o->n; i++)
-	{
-		int			ju;
-
-		if (i > 0 && o->pid[i] == o->pid[i - 1])
-			continue;
-		ju = universe_index(u, o->pid[i]);
-		if (ju >= 0)
-			v[ju] /= best;
-	}
-	return true;
+	if (any)
+		normalise(v, v, allowed, u->n, false);
+	return any;
 }
 
 /*
