@@ -34,6 +34,13 @@ enum
 	N_SRC
 };
 
+/*
+ * The season (SRC_SEASON): receipts in [end - SEASON_YEAR_DAYS,
+ * end - SEASON_YEAR_DAYS + SEASON_WINDOW_DAYS), end = as_of's end
+ */
+#define SEASON_YEAR_DAYS 365.0
+#define SEASON_WINDOW_DAYS 28.0
+
 typedef struct HybridWeights
 {
 	double		w[N_SRC];

@@ -724,9 +724,6 @@ blend_upcf(double *v, const Universe *u, const Occasions *o, const NbInput *nb, 
  * Easter, barbecue summer) that a decayed count or the latest baskets
  * forget by the time they come round again.
  */
-#define SEASON_YEAR_DAYS 365.0
-#define SEASON_WINDOW_DAYS 28.0
-
 /* task-safe: see threads.h */
 static bool
 blend_seasonal(double *v, const Universe *u, const Occasions *o, double end, const bool *allowed)

@@ -1112,6 +1112,51 @@ why_rules_emit(ReturnSetInfo *rsinfo, int64 customer_id, int64 product_id, doubl
 	}
 }
 
+static SPIPlanPtr plan_season_why = NULL;
+
+/*
+ * The season's row of why_recommended: the customer's receipts with the
+ * product in the same weeks a year before the coming ones (the window of
+ * the source seasonal), "you bought this around this time last year" (or
+ * "N times"), contribution the number of receipts; none without one.
+ */
+static void
+why_season_emit(ReturnSetInfo *rsinfo, int64 customer_id, int64 product_id, double end, int *row)
+{
+	Oid			types[4] = {INT8OID, INT8OID, FLOAT8OID, FLOAT8OID};
+	Datum		args[4];
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	bool		isnull;
+	int64		n;
+
+	args[0] = Int64GetDatum(customer_id);
+	args[1] = Int64GetDatum(product_id);
+	args[2] = Float8GetDatum(end - SEASON_YEAR_DAYS * 86400.0);
+	args[3] = Float8GetDatum(end - SEASON_YEAR_DAYS * 86400.0 + SEASON_WINDOW_DAYS * 86400.0);
+	if (SPI_execute_plan(seg_reco_keep_plan(&plan_season_why,
+								   "SELECT pg_catalog.count(DISTINCT t.ts) FROM seg_reco.transactions t"
+								   " WHERE t.customer_id OPERATOR(pg_catalog.=) $1"
+								   " AND t.product_id OPERATOR(pg_catalog.=) $2"
+								   " AND t.amount OPERATOR(pg_catalog.>) 0"
+								   " AND t.ts OPERATOR(pg_catalog.>=) pg_catalog.to_timestamp($3)"
+								   " AND t.ts OPERATOR(pg_catalog.<) pg_catalog.to_timestamp($4)",
+								   4, types),
+						 args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading the season of seg_reco.transactions failed");
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	if (isnull || n <= 0)
+		return;
+	values[0] = Int64GetDatum(product_id);
+	values[1] = Float8GetDatum((double) n);
+	values[2] = Int32GetDatum(++(*row));
+	values[3] = BoolGetDatum(true);
+	values[4] = CStringGetTextDatum(n == 1 ? "you bought this around this time last year" :
+									psprintf("you bought this %d times around this time last year", (int) n));
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
 /*
  * seg_reco.why_recommended(customer_id bigint, product_id bigint, k int,
  *     model text) RETURNS TABLE(history_product_id bigint,
@@ -1126,7 +1171,10 @@ why_rules_emit(ReturnSetInfo *rsinfo, int64 customer_id, int64 product_id, doubl
  * N their mean gap between receipts with it, or "you bought this once
  * before")
  * and the neighbours' ((1 - alpha) x neighbours: "customers with baskets
- * like yours buy this", no history product).  After them (0.2.0), up to k
+ * like yours buy this", no history product).  Then (0.2.0) the season:
+ * the customer's receipts with the product in the same weeks a year before
+ * the coming ones ("you bought this around this time last year",
+ * contribution the count of receipts).  After them (0.2.0), up to k
  * association rules {x} => {product} of seg_reco.product_rules (lift > 1)
  * whose x is in one of the customer's last three receipts: "often bought
  * with <x's name> (confidence 0.42, lift 3.1)", history product x,
@@ -1259,6 +1307,13 @@ seg_reco_why_recommended(PG_FUNCTION_ARGS)
 		values[3] = BoolGetDatum(false);
 		values[4] = CStringGetTextDatum("customers with baskets like yours buy this lately");
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	/* the season: the product's receipts of the same weeks a year before */
+	if (with_rules)
+	{
+		MemoryContextSwitchTo(work);
+		why_season_emit(rsinfo, customer_id, product_id, end, &row);
+		MemoryContextSwitchTo(old);
 	}
 	for (i = 0; i < n; i++)
 	{

@@ -71,6 +71,15 @@ SELECT count(*) AS differ
 SELECT seg_reco.setting('hybrid_weights') -> 'rebuy' -> 'seasonal' AS rebuy,
        seg_reco.setting('hybrid_weights') -> 'new' -> 'seasonal' AS new;
 
+-- why_recommended names the season: as of the latest line (2025-06-28) the
+-- window is [2024-06-29, 2024-07-27): product 1 twice, product 2 once,
+-- product 3 not (2024-06-20 and 2024-07-30 are outside)
+SELECT w.product_id, r.history_product_id, r.contribution, r.purchased, r.reason
+  FROM unnest(ARRAY[1, 2, 3]::bigint[]) w(product_id),
+       LATERAL seg_reco.why_recommended(1, w.product_id, 3, 'se') r
+ WHERE r.reason LIKE '%last year'
+ ORDER BY w.product_id;
+
 -- bad inputs
 SELECT * FROM seg_reco.recommend_for(1, 2, model => 'se', weights => '{"seasonal": -1}');
 SELECT * FROM seg_reco.recommend_for(1, 2, model => 'se', weights => '{"seasonal": "a lot"}');
