@@ -21,6 +21,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "catalog/pg_type.h"
@@ -1451,6 +1452,21 @@ typedef struct RaJob
 	const float *panels_f;		/* seg_reco_score_panels_f */
 	int64		ldo;			/* floats per row of sf */
 	double		ymax;			/* the largest ||y_i|| */
+	/*
+	 * The products by descending norm (panels_f and yf_sorted in that
+	 * order; perm: position -> model index): a customer's products are
+	 * scored a stage at a time (the first stage[0] positions, then up to
+	 * stage[1], ...), and a stage past which no product can reach the list
+	 * or the lowest score (Cauchy-Schwarz: |x . y_i| <= ||x|| ||y_i||) ends
+	 * the customer's scoring (ra_screen)
+	 */
+	const int32 *perm;
+	const float *yf_sorted;
+	const double *yn_sorted;
+	int64		stage[3];
+	int			nstage;
+	float	   *xg;				/* RA_TILE x d each: the factors of the rows still scoring */
+	float	   *og;				/* RA_TILE x ldo each: their scores of a stage */
 	int			cap;			/* candidates at most */
 	float	   *sf;				/* RA_TILE x ldo each: the tile's float scores */
 	int32	   *cand;			/* cap each */
@@ -1459,6 +1475,7 @@ typedef struct RaJob
 	float	   *gmax;			/* SEG_RECO_SCREEN_ROOM(n_products) each */
 	int32	   *pool;			/* 256 each */
 	bool	   *screened;		/* per slot: the screening decided */
+	int8	   *stage_of;		/* per slot: the stage its scoring ended at */
 	/* per worker */
 	Blend	   *bl;
 	bool	   *allowed;		/* u->n each */
@@ -1499,37 +1516,86 @@ typedef struct RaJob
 } RaJob;
 
 /*
- * ALS alone over every product, from the customer's float scores sf:
- * screening, the blend at the candidates and the list from the pool;
- * false when the plain blend must decide (see seg_reco_blend_als_pool).
+ * The screening of one customer's float scores sf over the first scored
+ * products by norm (seg_reco_als_screen): 1 with the candidates (model
+ * indexes, ascending) in the worker's cand and exact, *nc, and the exact
+ * extremes *lo, *hi and the bound *sup over every product; -1 when more
+ * products must be scored first (some unscored product could still reach
+ * the pool or the lowest score: its ||x|| ||y_i|| is not below *sup, or
+ * not above -*lo); 0 when the screening cannot decide (the plain blend
+ * must).
  */
 /* task-safe: see threads.h */
-static bool
-ra_screened(RaJob *j, int slot, int worker, const float *sf, const Occasions *o)
+static int
+ra_screen(RaJob *j, int slot, int worker, const float *sf, int64 scored,
+		  int *nc, double *lo, double *hi, double *sup)
 {
 	const Universe *u = j->u;
 	const SegRecoAlsModel *m = j->m;
 	const double *x = j->x + (Size) slot * m->d;
 	int32	   *cand = j->cand + (Size) worker * j->cap;
 	double	   *exact = j->exact + (Size) worker * j->cap;
-	int32	   *pool = j->pool + (Size) worker * 256;
-	double		xn = 0,
-				lo,
-				hi,
-				sup;
+	double		xn = 0;
 	int			p = seg_reco_select_pool_size(u, j->topn, j->only_active, j->max_per_cat, j->diversity),
-				nc,
-				np,
-				got,
 				i;
 
 	for (i = 0; i < m->d; i++)
 		xn += x[i] * x[i];
-	nc = seg_reco_als_screen(sf, m->n_products, p, seg_reco_screen_bound(m->d, sqrt(xn), j->ymax),
-							 m->yf, m->d, x, cand, exact, j->cap,
-							 j->gmax + (Size) worker * SEG_RECO_SCREEN_ROOM(m->n_products), &lo, &hi, &sup);
-	if (nc < 0)
-		return false;
+	xn = sqrt(xn);
+	if (scored < m->n_products && p >= scored)
+		return -1;
+	*nc = seg_reco_als_screen(sf, scored, p, seg_reco_screen_bound(m->d, xn, j->ymax),
+							  j->yf_sorted, m->d, x, cand, exact, j->cap,
+							  j->gmax + (Size) worker * SEG_RECO_SCREEN_ROOM(m->n_products), lo, hi, sup);
+	if (scored < m->n_products)
+	{
+		/* the largest ||x|| ||y_i|| of the unscored, rounded up generously */
+		double		b = xn * j->yn_sorted[scored] * (1 + 1e-9) + DBL_MIN;
+
+		if (*nc < 0 || !(b < *sup) || !(-b > *lo))
+			return -1;
+	}
+	if (*nc < 0)
+		return 0;
+	/* positions to model indexes, ascending (insertion: few) */
+	for (i = 0; i < *nc; i++)
+		cand[i] = j->perm[cand[i]];
+	for (i = 1; i < *nc; i++)
+	{
+		int32		c = cand[i];
+		double		v = exact[i];
+		int			k = i - 1;
+
+		while (k >= 0 && cand[k] > c)
+		{
+			cand[k + 1] = cand[k];
+			exact[k + 1] = exact[k];
+			k--;
+		}
+		cand[k + 1] = c;
+		exact[k + 1] = v;
+	}
+	return 1;
+}
+
+/*
+ * ALS alone over every product, from ra_screen's candidates: the blend at
+ * the candidates and the list from the pool; false when the plain blend
+ * must decide (see seg_reco_blend_als_pool).
+ */
+/* task-safe: see threads.h */
+static bool
+ra_screened(RaJob *j, int slot, int worker, int nc, double lo, double hi, double sup, const Occasions *o)
+{
+	const Universe *u = j->u;
+	int32	   *cand = j->cand + (Size) worker * j->cap;
+	double	   *exact = j->exact + (Size) worker * j->cap;
+	int32	   *pool = j->pool + (Size) worker * 256;
+	int			p = seg_reco_select_pool_size(u, j->topn, j->only_active, j->max_per_cat, j->diversity),
+				np,
+				got,
+				i;
+
 	if (!u->als_all)
 	{
 		/* model indexes to the universe's (both ascend by id) */
@@ -1598,8 +1664,8 @@ ra_allowed(const RaJob *j, int slot, Occasions *o, int64 *pid, double *ts, bool 
  * (b->fallback), no list: the backend serves the cold start (ra_cold).
  */
 /* task-safe: see threads.h */
-static void
-ra_customer(RaJob *j, int slot, int worker, double *als, const float *sf)
+static bool
+ra_customer(RaJob *j, int slot, int worker, double *als, const float *sf, int64 scored)
 {
 	const Universe *u = j->u;
 	Blend	   *b = &j->bl[worker];
@@ -1608,11 +1674,22 @@ ra_customer(RaJob *j, int slot, int worker, double *als, const float *sf)
 	double	   *ts = j->occ_ts + (Size) worker * j->occ_max;
 	int32	   *out = j->out + (Size) slot * j->topn;
 	Occasions	o;
-	int			i;
+	int			i,
+				sc = 0,
+				nc = 0;
+	double		lo = 0,
+				hi = 0,
+				sup = 0;
 
+	if (sf != NULL)
+	{
+		sc = ra_screen(j, slot, worker, sf, scored, &nc, &lo, &hi, &sup);
+		if (sc < 0)
+			return false;		/* score more products first */
+	}
 	ra_allowed(j, slot, &o, pid, ts, allowed);
 	j->cold[slot] = false;
-	j->screened[slot] = sf != NULL && ra_screened(j, slot, worker, sf, &o);
+	j->screened[slot] = sc > 0 && ra_screened(j, slot, worker, nc, lo, hi, sup, &o);
 	if (!j->screened[slot])
 	{
 		if (sf != NULL)			/* the exact scores after all (the same bits) */
@@ -1623,7 +1700,7 @@ ra_customer(RaJob *j, int slot, int worker, double *als, const float *sf)
 		{
 			j->cold[slot] = true;
 			j->got[slot] = 0;
-			return;
+			return true;
 		}
 		j->got[slot] = seg_reco_select_list_prepared(u, j->c, b->score, allowed, j->topn,
 													 j->only_active, j->max_per_cat, j->diversity,
@@ -1635,6 +1712,7 @@ ra_customer(RaJob *j, int slot, int worker, double *als, const float *sf)
 		j->score[(Size) slot * j->topn + i] = b->score[out[i]];
 		seg_reco_row_contributions(b, out[i], j->con + ((Size) slot * j->topn + i) * (N_SRC + 1));
 	}
+	return true;
 }
 
 /*
@@ -1705,18 +1783,51 @@ ra_task(void *arg, int64 t, int worker)
 
 	if (j->als_only)
 	{
-		float	   *sf = j->sf + (Size) worker * RA_TILE * j->ldo;
+		int			d = j->m->d,
+					pend[RA_TILE],
+					npend = rows,
+					s,
+					k;
+		float	   *sf = j->sf + (Size) worker * RA_TILE * j->ldo,
+				   *xg = j->xg + (Size) worker * RA_TILE * d,
+				   *og = j->og + (Size) worker * RA_TILE * j->ldo;
+		int64		from = 0;
 
-		seg_reco_score_rows_f(j->simd, j->xf + (Size) first * j->m->d, rows, j->m->d, j->panels_f,
-							  np, sf, j->ldo);
 		for (r = 0; r < rows; r++)
-			ra_customer(j, first + r, worker, als, sf + (Size) r * j->ldo);
+			pend[r] = r;
+		/* the products stage by stage, for the customers not decided yet */
+		for (s = 0; s < j->nstage && npend > 0; s++)
+		{
+			int64		to = j->stage[s];
+			const float *pan = j->panels_f + (from / 16) * d * 16;
+			int			left = 0;
+
+			if (npend == rows)
+				seg_reco_score_rows_f(j->simd, j->xf + (Size) first * d, rows, d, pan, to - from,
+									  sf + from, j->ldo);
+			else
+			{
+				for (k = 0; k < npend; k++)
+					memcpy(xg + (Size) k * d, j->xf + (Size) (first + pend[k]) * d, sizeof(float) * d);
+				seg_reco_score_rows_f(j->simd, xg, npend, d, pan, to - from, og, j->ldo);
+				for (k = 0; k < npend; k++)
+					memcpy(sf + (Size) pend[k] * j->ldo + from, og + (Size) k * j->ldo,
+						   sizeof(float) * (to - from));
+			}
+			from = to;
+			for (k = 0; k < npend; k++)
+				if (!ra_customer(j, first + pend[k], worker, als, sf + (Size) pend[k] * j->ldo, to))
+					pend[left++] = pend[k];
+				else
+					j->stage_of[first + pend[k]] = (int8) s;
+			npend = left;
+		}
 		return;
 	}
 	seg_reco_score_rows(j->simd, j->x + (Size) first * j->m->d, rows, j->m->d, j->panels, np,
 						als, np);
 	for (r = 0; r < rows; r++)
-		ra_customer(j, first + r, worker, als + (Size) r * np, NULL);
+		(void) ra_customer(j, first + r, worker, als + (Size) r * np, NULL, np);
 }
 
 /*
@@ -1726,6 +1837,19 @@ ra_task(void *arg, int64 t, int worker)
  * occasion rows, in order.
  */
 static void ra_block_alloc(RaJob *job, int block);
+
+/* qsort_arg of model indexes by descending ||y_i|| (arg), ties by index */
+static int
+ra_cmp_norm(const void *a, const void *b, void *arg)
+{
+	const double *yn = (const double *) arg;
+	int32		x = *(const int32 *) a,
+				y = *(const int32 *) b;
+
+	if (yn[x] != yn[y])
+		return yn[x] > yn[y] ? -1 : 1;
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
 
 static void
 ra_job_alloc(RaJob *job, MemoryContext work, int block)
@@ -1762,6 +1886,8 @@ ra_job_alloc(RaJob *job, MemoryContext work, int block)
 		job->ldo = (job->m->n_products + 15) / 16 * 16;
 		job->cap = 1024;
 		job->sf = (float *) TYPEALIGN(64, MemoryContextAllocHuge(work, sizeof(float) * nw * RA_TILE * job->ldo + 64));
+		job->og = (float *) TYPEALIGN(64, MemoryContextAllocHuge(work, sizeof(float) * nw * RA_TILE * job->ldo + 64));
+		job->xg = palloc(sizeof(float) * nw * RA_TILE * job->m->d);
 		job->cand = palloc(sizeof(int32) * nw * job->cap);
 		job->exact = palloc(sizeof(double) * nw * job->cap);
 		job->fv = palloc(sizeof(double) * nw * job->cap);
@@ -1798,6 +1924,7 @@ ra_block_alloc(RaJob *job, int block)
 	job->hlast = palloc(sizeof(int64) * block);
 	job->nbin = palloc(sizeof(NbInput) * block);
 	job->screened = palloc0(sizeof(bool) * block);
+	job->stage_of = palloc0(sizeof(int8) * block);
 	job->got = palloc(sizeof(int) * block);
 	job->cold = palloc0(sizeof(bool) * block);
 	job->label = palloc0(sizeof(char) * block * Max(job->topn, 1));
@@ -2207,7 +2334,8 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 				jobs[2];
 	SegRecoParallel *volatile running = NULL;
 	int			block;
-	int64		screened = 0;
+	int64		screened = 0,
+				by_stage[3] = {0, 0, 0};
 	uint32		ckey[RA_SOURCES_CACHE];
 	Datum		cdatum[RA_SOURCES_CACHE];
 	int			ncache = 0;
@@ -2345,10 +2473,33 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	{
 		int			i;
 
-		job.panels_f = seg_reco_score_panels_f(m->yf, m->n_products, m->d);
-		job.ymax = 0;
-		for (i = 0; i < m->n_products; i++)
-			job.ymax = Max(job.ymax, m->y_norm[i]);
+		int64		n = m->n_products;
+		int32	   *perm = palloc(sizeof(int32) * n);
+		float	   *ys = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * n * m->d);
+		double	   *yn = palloc(sizeof(double) * (n + 1));
+
+		for (i = 0; i < n; i++)
+			perm[i] = i;
+		qsort_arg(perm, n, sizeof(int32), ra_cmp_norm, m->y_norm);
+		for (i = 0; i < n; i++)
+		{
+			memcpy(ys + (Size) i * m->d, m->yf + (Size) perm[i] * m->d, sizeof(float) * m->d);
+			yn[i] = m->y_norm[perm[i]];
+		}
+		yn[n] = 0;
+		job.perm = perm;
+		job.yf_sorted = ys;
+		job.yn_sorted = yn;
+		job.panels_f = seg_reco_score_panels_f(ys, n, m->d);
+		job.ymax = n > 0 ? yn[0] : 0;
+		/* stages: 3/8 and 3/4 of the products (whole blocks of the screening), then all */
+		job.nstage = 0;
+		if (n >= 1024)
+		{
+			job.stage[job.nstage++] = (n * 3 / 8 + 127) / 128 * 128;
+			job.stage[job.nstage++] = (n * 3 / 4 + 127) / 128 * 128;
+		}
+		job.stage[job.nstage++] = n;
 	}
 	ra_job_alloc(&job, work, block);
 	seg_reco_blend_init(&rc.b, u, m, c);
@@ -2411,7 +2562,11 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 			if (next > 0)
 				ra_grow_scratch(jobs, 2, jobs[1 - cur].occ_need);
 			for (i = 0; i < jobs[cur].rows; i++)
+			{
 				screened += jobs[cur].screened[i];
+				if (jobs[cur].als_only)
+					by_stage[jobs[cur].stage_of[i]]++;
+			}
 			scored += jobs[cur].rows;
 			seg_reco_progress_update(scored);
 			if (next > 0)
@@ -2440,6 +2595,11 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 		als_list_free(&hist);
 	elog(DEBUG1, "recommend_all: " INT64_FORMAT " customers, %s kernels, " INT64_FORMAT " decided by float32 screening",
 		 scored, seg_reco_simd_name(job.simd), screened);
+	if (job.als_only && job.nstage > 1)
+		elog(DEBUG1, "recommend_all: products scored, by norm: " INT64_FORMAT " of " INT64_FORMAT " for " INT64_FORMAT
+			 " customers, " INT64_FORMAT " for " INT64_FORMAT ", all for " INT64_FORMAT,
+			 job.stage[0], job.stage[job.nstage - 1], by_stage[0],
+			 job.stage[1], job.nstage > 2 ? by_stage[1] : 0, by_stage[job.nstage - 1]);
 
 	MemoryContextSwitchTo(old);
 	SPI_finish();

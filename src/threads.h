@@ -65,7 +65,7 @@
  *   reco_select.c: seg_reco_select_from_given_pool,
  *       seg_reco_select_list_prepared, seg_reco_select_pool_size,
  *       select_first_pool, select_from_pool
- *   reco_serve.c: ra_task*, cmp_occ, ra_customer, ra_allowed, ra_screened,
+ *   reco_serve.c: ra_task*, cmp_occ, ra_customer, ra_allowed, ra_screen, ra_screened,
  *       seg_reco_tidy_occasions, sort_occ_rows (lib/sort_template.h)
  *   tfidf.c: score_slices, seg_reco_content_cosine, seg_reco_content_index,
  *       seg_reco_content_profile_from, seg_reco_content_score_all

@@ -116,4 +116,57 @@ SELECT count(*) AS differ_1mb_64mb
          EXCEPT ALL SELECT customer_id, product_id, score, rank FROM ra_new WHERE mwm = '64MB')
         UNION ALL (SELECT customer_id, product_id, score, rank FROM ra_new WHERE mwm = '64MB'
          EXCEPT ALL SELECT customer_id, product_id, score, rank FROM ra_new WHERE mwm = '1MB')) x;
+
+-- The products by descending norm, a stage at a time (3/8, 3/4, all of
+-- them, in whole blocks): a customer whose unscored products cannot reach
+-- the pool (||x|| ||y_i|| below the bound) or the lowest score is decided
+-- without them.  3,000 products (stages 1,152, 2,304, 3,000): the DEBUG1
+-- line counts the customers decided at each stage; every level gives
+-- recommend_for's rows, with 10 and with 200.
+INSERT INTO seg_reco.products (product_id, name, category, subcategory, unit_price, active)
+SELECT p, 'vare ' || p, 'kat', 'kat', 10, true FROM generate_series(1001, 3000) p;
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, amount)
+SELECT 1000000 + c * 40 + q, 1000000 + c * 10 + q / 4, c,
+       1 + ((((c * 7919 + q * 104729) % 3000) ^ 2)::bigint / 3000 + (c % 17) * 53) % 3000, 1,
+       '2025-03-01 10:00+00'::timestamptz + (q / 4) * interval '3 day', 1, 10, 10
+  FROM generate_series(1, 2000) c, generate_series(0, 39) q;
+ANALYZE seg_reco.transactions;
+SELECT m.name FROM seg_reco.als_train('screen3', factors => 21, iterations => 3) m;
+SELECT count(*) AS products FROM seg_reco.als_product_factors WHERE model = 'screen3';
+SET seg_reco.simd = generic;
+SET client_min_messages = debug1;
+SELECT n, count(*) AS rows
+  FROM (VALUES (10), (200)) v(n),
+       seg_reco.recommend_all('screen3', n, only_active => false,
+                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0, "seasonal": 0, "history_prior": 0}')
+ GROUP BY n ORDER BY n;
+SET client_min_messages = warning;
+TRUNCATE ra;
+DO $$
+DECLARE
+    lvl text;
+BEGIN
+    FOREACH lvl IN ARRAY ARRAY['generic', 'avx2', 'avx512f'] LOOP
+        PERFORM pg_catalog.set_config('seg_reco.simd', lvl, true);
+        INSERT INTO ra
+        SELECT lvl, v.n, a.customer_id, a.product_id, a.score, a.rank
+          FROM (VALUES (10), (200)) v(n),
+               seg_reco.recommend_all('screen3', v.n, only_active => false,
+                                      weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0, "seasonal": 0, "history_prior": 0}') a;
+    END LOOP;
+END
+$$;
+RESET seg_reco.simd;
+CREATE TEMP TABLE rf3 AS
+SELECT n, c.customer_id, r.product_id, r.score, r.rank
+  FROM (VALUES (10), (200)) v(n),
+       (SELECT customer_id FROM seg_reco.als_customer_factors WHERE model = 'screen3') c,
+       seg_reco.recommend_for(c.customer_id, n, only_active => false, model => 'screen3',
+                              weights => '{"als": 1, "content": 0, "popularity": 0, "buy_again": 0, "nextbasket": 0, "upcf": 0, "seasonal": 0, "history_prior": 0}') r;
+SELECT s.simd, v.n, count(f.*) AS rows, count(*) FILTER (WHERE a.product_id = f.product_id AND a.score = f.score) AS same
+  FROM (VALUES ('generic'), ('avx2'), ('avx512f')) s(simd)
+  CROSS JOIN (VALUES (10), (200)) v(n)
+  JOIN rf3 f ON f.n = v.n
+  LEFT JOIN ra a ON a.simd = s.simd AND a.n = f.n AND a.customer_id = f.customer_id AND a.rank = f.rank
+ GROUP BY 1, 2 ORDER BY 2, 1 DESC;
 ROLLBACK;
