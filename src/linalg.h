@@ -122,6 +122,35 @@ seg_reco_dot(const double *a, const double *b, int d)
 extern void seg_reco_dot_rows_f(const float *y, int64 n, int d, const double *x, double *out);
 
 /*
+ * Sort the candidates cand[0..nc-1] ascending, their exact scores
+ * exact[] with them (insertion: few, and nearly in order; the screening's
+ * candidates of seg_reco_als_screen and recommend_all).  No PostgreSQL
+ * call: tasks may run it.
+ */
+/* task-safe: see threads.h */
+static inline void
+seg_reco_sort_candidates(int32 *cand, double *exact, int nc)
+{
+	int			i;
+
+	for (i = 1; i < nc; i++)
+	{
+		int32		c = cand[i];
+		double		v = exact[i];
+		int			k = i - 1;
+
+		while (k >= 0 && cand[k] > c)
+		{
+			cand[k + 1] = cand[k];
+			exact[k + 1] = exact[k];
+			k--;
+		}
+		cand[k + 1] = c;
+		exact[k + 1] = v;
+	}
+}
+
+/*
  * The k largest values above -Infinity (of those offered): offer m to the
  * min-heap heap[0..*hn-1] of at most k values; heap[0] is then the k-th
  * largest once *hn reaches k (the threshold passes of seg_reco_topk and

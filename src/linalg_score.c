@@ -620,8 +620,7 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 			   *bmin;
 	int			hn = 0,
 				nc = 0,
-				l,
-				i;
+				l;
 	int64		nb = n / LS_BLOCK,
 				b,
 				j;
@@ -761,22 +760,7 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 		if (!screen_visit(&sv, j))
 			return -1;
 	nc = sv.nc;
-	/* ascending (insertion: few, and nearly in order) */
-	for (i = 1; i < nc; i++)
-	{
-		int32		c = cand[i];
-		double		v = exact[i];
-		int			k = i - 1;
-
-		while (k >= 0 && cand[k] > c)
-		{
-			cand[k + 1] = cand[k];
-			exact[k + 1] = exact[k];
-			k--;
-		}
-		cand[k + 1] = c;
-		exact[k + 1] = v;
-	}
+	seg_reco_sort_candidates(cand, exact, nc);
 	*lo = sv.vlo;
 	*hi = sv.vhi;
 	return nc;

@@ -1557,24 +1557,10 @@ ra_screen(RaJob *j, int slot, int worker, const float *sf, int64 scored,
 	}
 	if (*nc < 0)
 		return 0;
-	/* positions to model indexes, ascending (insertion: few) */
+	/* positions to model indexes, ascending */
 	for (i = 0; i < *nc; i++)
 		cand[i] = j->perm[cand[i]];
-	for (i = 1; i < *nc; i++)
-	{
-		int32		c = cand[i];
-		double		v = exact[i];
-		int			k = i - 1;
-
-		while (k >= 0 && cand[k] > c)
-		{
-			cand[k + 1] = cand[k];
-			exact[k + 1] = exact[k];
-			k--;
-		}
-		cand[k + 1] = c;
-		exact[k + 1] = v;
-	}
+	seg_reco_sort_candidates(cand, exact, *nc);
 	return 1;
 }
 

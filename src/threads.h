@@ -54,7 +54,7 @@
  *       seg_reco_screen_bound
  *   nbr.c: nb_heap_task*, nb_product_task*, nb_row_task*, nb_cmp_double, nb_distinct_times,
  *       nb_cmp_int32, nb_keep, seg_reco_tifu_vector, tifu_occasion_weights
- *   linalg.h: seg_reco_heap_offer
+ *   linalg.h: seg_reco_heap_offer, seg_reco_sort_candidates
  *   reco.h: universe_index
  *   reco_blend.c: allowed_minmax, blend_buy_again, blend_nextbasket, blend_seasonal,
  *       blend_sum, blend_upcf, buy_again_one, cmp_double, count_allowed,
