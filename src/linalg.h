@@ -277,7 +277,7 @@ extern void seg_reco_score_rows_f(int level, const float *x, int rows, int d, co
 extern double seg_reco_screen_bound(int d, double xnorm, double ymax);
 /* room for seg_reco_als_screen's gmax: two floats per group, two per block */
 #define SEG_RECO_SCREEN_ROOM(n) ((n) / 4 + (n) / 64 + 32)
-extern int	seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, int d,
+extern int	seg_reco_als_screen(const float *sf, int64 n, int p, double e, double rest, const float *yf, int d,
 								const double *x, int32 *cand, double *exact, int cap, float *gmax,
 								double *lo, double *hi, double *sup);
 

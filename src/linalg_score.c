@@ -595,6 +595,12 @@ screen_visit(ScreenVisit *sv, int64 q)
  * whose maximum reaches T0 (and the products after): a few blocks, where
  * one heap over all the groups would take most of them in turn.
  *
+ * rest: when at least 0, a bound on |exact score| of products beyond the
+ * n of sf (not scored yet); -2 (score more first) unless every one of them
+ * is below T - e and above the smallest float score + e, so that neither
+ * the p best nor the exact minimum can be among them: checked before any
+ * exact score is computed.
+ *
  * cand gets the candidates (ascending), exact their exact scores
  * (seg_reco_dot's bits over x and the rows of yf); *lo, *hi the exact
  * extremes over all n; *sup a number above every other product's exact
@@ -610,7 +616,7 @@ screen_visit(ScreenVisit *sv, int64 q)
 __attribute__((target_clones("default", "avx2", "avx512f")))
 #endif
 int
-seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, int d,
+seg_reco_als_screen(const float *sf, int64 n, int p, double e, double rest, const float *yf, int d,
 					const double *x, int32 *cand, double *exact, int cap, float *gmax,
 					double *lo, double *hi, double *sup)
 {
@@ -715,6 +721,8 @@ seg_reco_als_screen(const float *sf, int64 n, int p, double e, const float *yf, 
 			seg_reco_heap_offer(heap, &hn, p, sf[j]);
 	if (hn < p)
 		return -1;
+	if (rest >= 0 && (!(rest < (double) heap[0] - e) || !(-rest > (double) mn + e)))
+		return -2;
 	/* the thresholds as floats, rounded outwards */
 	thr = (double) heap[0] - 2 * e;
 	tf = (float) thr;

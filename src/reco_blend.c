@@ -69,13 +69,26 @@ static const char *const src_name[N_SRC] = {"als", "content", "popularity", "buy
  * customer's products of the same weeks a year before) at 0.1: no loss on
  * either validation window, a gain where the coming weeks have a season
  * (README, issue 13).
- * Order: als, content, popularity, buy_again, nextbasket, upcf, seasonal, seasonal.
+ * Order: als, content, popularity, buy_again, nextbasket, upcf, seasonal.
  */
 static const double default_weights[N_SRC] = {0.1, 0.0, 0.0, 1.0, 0.5, 0.0, 0.1};
 static const double default_weights_new[N_SRC] = {1.0, 0.0, 0.0, 0.0, 0.05, 0.1, 0.0};
 #define DEFAULT_HISTORY_PRIOR 2.0
 #define DEFAULT_HISTORY_PRIOR_NEW 0.0
 #define CONTENT_HALF_LIFE_DAYS 90.0
+
+/* "als, content, ..., seasonal": the sources' names, for messages */
+static char *
+source_names(void)
+{
+	StringInfoData sb;
+	int			s;
+
+	initStringInfo(&sb);
+	for (s = 0; s < N_SRC; s++)
+		appendStringInfo(&sb, "%s%s", s > 0 ? ", " : "", src_name[s]);
+	return sb.data;
+}
 
 /*
  * The weights of jb (an object; what names it in messages): a weights
@@ -119,7 +132,7 @@ apply_weights(Jsonb *jb, HybridWeights *hw, const char *what, bool notice)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown weight \"%s\" in %s", key, what),
-						 errhint("Use als, content, popularity, buy_again, nextbasket, upcf, seasonal and history_prior.")));
+						 errhint("Use %s and history_prior.", source_names())));
 			if (v.type != jbvNumeric)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -151,7 +164,7 @@ apply_weights(Jsonb *jb, HybridWeights *hw, const char *what, bool notice)
 			ereport(NOTICE,
 					(errmsg("%s leaves out %s: weighed 0", what, missing.data),
 					 errdetail("A source a weights object leaves out weighs 0."),
-					 errhint("Name every source (als, content, popularity, buy_again, nextbasket, upcf, seasonal) to silence this.")));
+					 errhint("Name every source (%s) to silence this.", source_names())));
 		pfree(missing.data);
 	}
 }
@@ -214,7 +227,7 @@ seg_reco_resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw, b
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("all weights are zero"),
-				 errhint("Give at least one of als, content, popularity, buy_again, nextbasket, upcf, seasonal a positive weight.")));
+				 errhint("Give at least one of %s a positive weight.", source_names())));
 }
 
 /*
@@ -589,6 +602,29 @@ count_allowed(const bool *allowed, int n)
 }
 
 /*
+ * v at the customer's products (the others are 0) := Max(v - lo, 0) /
+ * (hi - lo) where allowed, else 0: normalise()'s values, visiting only the
+ * customer's products (hi > lo)
+ */
+/* task-safe: see threads.h */
+static void
+scale_own(double *v, const Universe *u, const Occasions *o, const bool *allowed, double lo, double hi)
+{
+	int			i;
+
+	for (i = 0; i < o->n; i++)
+	{
+		int			ju;
+
+		if (i > 0 && o->pid[i] == o->pid[i - 1])
+			continue;
+		ju = universe_index(u, o->pid[i]);
+		if (ju >= 0)
+			v[ju] = allowed[ju] ? Max(v[ju] - lo, 0) / (hi - lo) : 0;
+	}
+}
+
+/*
  * Buy-again into v (zero but for the customer's products): each product's
  * score from its occasions, divided by the largest over the allowed
  * products, as normalise(): only the customer's products can be nonzero,
@@ -633,16 +669,7 @@ blend_buy_again(double *v, const Universe *u, const Occasions *o, double end,
 		memset(v, 0, sizeof(double) * u->n);
 		return;
 	}
-	for (i = 0; i < o->n; i++)
-	{
-		int			ju;
-
-		if (i > 0 && o->pid[i] == o->pid[i - 1])
-			continue;
-		ju = universe_index(u, o->pid[i]);
-		if (ju >= 0)
-			v[ju] = allowed[ju] ? Max(v[ju] - lo, 0) / (hi - lo) : 0;
-	}
+	scale_own(v, u, o, allowed, lo, hi);
 }
 
 /*
@@ -730,8 +757,8 @@ blend_seasonal(double *v, const Universe *u, const Occasions *o, double end, con
 {
 	double		lo = end - SEASON_YEAR_DAYS * 86400.0,
 				hi = lo + SEASON_WINDOW_DAYS * 86400.0;
+	double		best = 0;
 	int			i = 0;
-	bool		any = false;
 
 	memset(v, 0, sizeof(double) * u->n);
 	while (i < o->n)
@@ -750,13 +777,13 @@ blend_seasonal(double *v, const Universe *u, const Occasions *o, double end, con
 		if (ju >= 0 && allowed[ju] && n > 0)
 		{
 			v[ju] = n;
-			any = true;
+			best = Max(best, n);
 		}
 		i = e;
 	}
-	if (any)
-		normalise(v, v, allowed, u->n, false);
-	return any;
+	if (best > 0)
+		scale_own(v, u, o, allowed, 0, best);
+	return best > 0;
 }
 
 /*

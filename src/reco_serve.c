@@ -1521,9 +1521,9 @@ typedef struct RaJob
  * indexes, ascending) in the worker's cand and exact, *nc, and the exact
  * extremes *lo, *hi and the bound *sup over every product; -1 when more
  * products must be scored first (some unscored product could still reach
- * the pool or the lowest score: its ||x|| ||y_i|| is not below *sup, or
- * not above -*lo); 0 when the screening cannot decide (the plain blend
- * must).
+ * the pool or the lowest score, or the screening of the scored could not
+ * decide); 0 when the screening of all of them cannot decide (the plain
+ * blend must).
  */
 /* task-safe: see threads.h */
 static int
@@ -1542,21 +1542,13 @@ ra_screen(RaJob *j, int slot, int worker, const float *sf, int64 scored,
 	for (i = 0; i < m->d; i++)
 		xn += x[i] * x[i];
 	xn = sqrt(xn);
-	if (scored < m->n_products && p >= scored)
-		return -1;
+	/* the unscored: |x . y_i| <= ||x|| ||y_i|| <= that of the next by norm, rounded up generously */
 	*nc = seg_reco_als_screen(sf, scored, p, seg_reco_screen_bound(m->d, xn, j->ymax),
+							  scored < m->n_products ? xn * j->yn_sorted[scored] * (1 + 1e-9) + DBL_MIN : -1,
 							  j->yf_sorted, m->d, x, cand, exact, j->cap,
 							  j->gmax + (Size) worker * SEG_RECO_SCREEN_ROOM(m->n_products), lo, hi, sup);
-	if (scored < m->n_products)
-	{
-		/* the largest ||x|| ||y_i|| of the unscored, rounded up generously */
-		double		b = xn * j->yn_sorted[scored] * (1 + 1e-9) + DBL_MIN;
-
-		if (*nc < 0 || !(b < *sup) || !(-b > *lo))
-			return -1;
-	}
 	if (*nc < 0)
-		return 0;
+		return scored < m->n_products ? -1 : 0;
 	/* positions to model indexes, ascending */
 	for (i = 0; i < *nc; i++)
 		cand[i] = j->perm[cand[i]];

@@ -58,7 +58,7 @@
  *   reco.h: universe_index
  *   reco_blend.c: allowed_minmax, blend_buy_again, blend_nextbasket, blend_seasonal,
  *       blend_sum, blend_upcf, buy_again_one, cmp_double, count_allowed,
- *       count_receipts, normalise,
+ *       count_receipts, normalise, scale_own,
  *       scale_allowed, seg_reco_blend_als_pool, seg_reco_blend_customer,
  *       seg_reco_row_contributions, sort_double (lib/sort_template.h),
  *       weighted_sum
