@@ -355,11 +355,16 @@ topk_sift_down(const double *s, int32 *h, int n, int i)
 	}
 }
 
-typedef double tk_v8 __attribute__((vector_size(64)));
-typedef double tk_v8u __attribute__((vector_size(64), aligned(8)));
-typedef int64 tk_l8 __attribute__((vector_size(64)));
-typedef uint8 tk_b8u __attribute__((vector_size(8), aligned(1)));
-#define TK_SELECT(m, a, b) ((tk_v8) ((((tk_l8) (a)) & (m)) | (((tk_l8) (b)) & ~(m))))
+/*
+ * Four doubles a vector, two for the eight lanes of a group: the AVX2 clone
+ * keeps them in ymm registers (GCC 12 lowered vectors of eight, with their
+ * byte-to-mask conversion, to scalar compares through the stack there).
+ */
+typedef double tk_v4 __attribute__((vector_size(32)));
+typedef double tk_v4u __attribute__((vector_size(32), aligned(8)));
+typedef int64 tk_l4 __attribute__((vector_size(32)));
+typedef uint8 tk_b4u __attribute__((vector_size(4), aligned(1)));
+#define TK_SELECT(m, a, b) ((tk_v4) ((((tk_l4) (a)) & (m)) | (((tk_l4) (b)) & ~(m))))
 
 /* offer entry q to the heap out[0 .. *size - 1] of at most k */
 /* task-safe: see threads.h */
@@ -393,15 +398,12 @@ topk_offer(const double *scores, int32 *out, int *size, int k, int32 q)
 	}
 }
 
-/* any lane of a comparison's result m (a tk_l8) set */
-typedef int64 tk_l4 __attribute__((vector_size(32)));
+/* any lane of a comparison's result m (a tk_l4) set */
 typedef int64 tk_l2 __attribute__((vector_size(16)));
 #define TK_ANY(m) \
 	({ \
-		tk_l8		m_ = (m); \
-		tk_l4		a_ = __builtin_shufflevector(m_, m_, 0, 1, 2, 3) | \
-			__builtin_shufflevector(m_, m_, 4, 5, 6, 7); \
-		tk_l2		c_ = __builtin_shufflevector(a_, a_, 0, 1) | __builtin_shufflevector(a_, a_, 2, 3); \
+		tk_l4		m_ = (m); \
+		tk_l2		c_ = __builtin_shufflevector(m_, m_, 0, 1) | __builtin_shufflevector(m_, m_, 2, 3); \
 		(c_[0] | c_[1]) != 0; \
 	})
 
@@ -426,50 +428,52 @@ typedef int64 tk_l2 __attribute__((vector_size(16)));
 static inline __attribute__((always_inline)) bool
 topk_threshold(const double *scores, const bool *allowed, int64 n, int k, int32 *out, int *size)
 {
-	tk_v8		bmax[TK_MAX_BLOCKS];
+	tk_v4		bmax[TK_MAX_BLOCKS][2];
 	double		heap[64];
 	int64		bl = TK_BLOCK_VECTORS * 8,
 				nb,
 				b,
 				q;
 	int			hn = 0,
+				h,
 				l;
 	bool		nan = false;
 	double		thr,
 				tail = -INFINITY;
-	const tk_v8 ninf = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
-		-INFINITY, -INFINITY, -INFINITY, -INFINITY};
-	tk_l8		nanv = {0};
+	const tk_v4 ninf = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+	tk_l4		nanv = {0};
 
 	while (n / bl > TK_MAX_BLOCKS)
 		bl *= 2;
 	nb = n / bl;
 	for (b = 0; b < nb; b++)
 	{
-		tk_v8		mv = ninf;
-		tk_l8		hit;
+		tk_v4		mv[2] = {ninf, ninf};
 		int64		e = (b + 1) * bl;
 
 		for (q = b * bl; q < e; q += 8)
-		{
-			tk_v8		x = *(const tk_v8u *) (scores + q);
-
-			if (allowed != NULL)
+			for (h = 0; h < 2; h++)
 			{
-				tk_l8		ok = __builtin_convertvector(*(const tk_b8u *) ((const uint8 *) allowed + q), tk_l8) != 0;
+				tk_v4		x = *(const tk_v4u *) (scores + q + 4 * h);
 
-				x = TK_SELECT(ok, x, ninf);
+				if (allowed != NULL)
+				{
+					tk_l4		ok = __builtin_convertvector(*(const tk_b4u *) ((const uint8 *) allowed + q + 4 * h), tk_l4) != 0;
+
+					x = TK_SELECT(ok, x, ninf);
+				}
+				nanv |= x != x;
+				mv[h] = TK_SELECT(x > mv[h], x, mv[h]);
 			}
-			nanv |= x != x;
-			mv = TK_SELECT(x > mv, x, mv);
-		}
-		bmax[b] = mv;
 		/* the lanes that could enter the heap of maxima (few, once it is full) */
-		hit = mv > (hn < k ? -INFINITY : heap[0]);
-		if (TK_ANY(hit))
-			for (l = 0; l < 8; l++)
-				if (hit[l])
-					seg_reco_heap_offer(heap, &hn, k, mv[l]);
+		for (h = 0; h < 2; h++)
+		{
+			bmax[b][h] = mv[h];
+			if (TK_ANY(mv[h] > (hn < k ? -INFINITY : heap[0])))
+				for (l = 0; l < 4; l++)
+					if (mv[h][l] > (hn < k ? -INFINITY : heap[0]))
+						seg_reco_heap_offer(heap, &hn, k, mv[h][l]);
+		}
 	}
 	for (q = nb * bl; q < n; q++)
 		if (allowed == NULL || allowed[q])
@@ -478,7 +482,7 @@ topk_threshold(const double *scores, const bool *allowed, int64 n, int k, int32 
 			tail = scores[q] > tail ? scores[q] : tail;
 		}
 	seg_reco_heap_offer(heap, &hn, k, tail);
-	for (l = 0; l < 8; l++)
+	for (l = 0; l < 4; l++)
 		nan |= nanv[l] != 0;
 	if (nan || hn < k)
 		return false;
@@ -486,14 +490,15 @@ topk_threshold(const double *scores, const bool *allowed, int64 n, int k, int32 
 	*size = 0;
 	for (b = 0; b < nb; b++)
 	{
-		if (!TK_ANY(bmax[b] >= thr))
+		if (!TK_ANY((bmax[b][0] >= thr) | (bmax[b][1] >= thr)))
 			continue;
 		/* eight at a time: the vectors holding an entry of T or more */
 		for (q = b * bl; q < (b + 1) * bl; q += 8)
 		{
 			int64		r;
 
-			if (!TK_ANY(*(const tk_v8u *) (scores + q) >= thr))
+			if (!TK_ANY((*(const tk_v4u *) (scores + q) >= thr) |
+						(*(const tk_v4u *) (scores + q + 4) >= thr)))
 				continue;
 			for (r = q; r < q + 8; r++)
 				if ((allowed == NULL || allowed[r]) && scores[r] >= thr)
@@ -795,24 +800,30 @@ seg_reco_syrk_tn_f(const float *a, int64 rows, int d, double alpha, double *c)
 #define DOT_ROWS_CLONES
 #endif
 
-typedef double dr_v8 __attribute__((vector_size(64)));
+/*
+ * Four doubles a vector, two for the eight lanes (lo: 0-3, hi: 4-7): the
+ * AVX2 clone keeps the sums in ymm registers (GCC 12 spilled vectors of
+ * eight to the stack at every step there).
+ */
+typedef double dr_v4 __attribute__((vector_size(32)));
 
-/* unaligned loads of eight doubles, and of eight floats widened to doubles */
-typedef double dr_v8u __attribute__((vector_size(64), aligned(8)));
-typedef float fr_v8u __attribute__((vector_size(32), aligned(4)));
-#define DR_LOAD(p) (*(const dr_v8u *) (p))
-#define FR_LOAD(p) __builtin_convertvector(*(const fr_v8u *) (p), dr_v8)
+/* unaligned loads of four doubles, and of four floats widened to doubles */
+typedef double dr_v4u __attribute__((vector_size(32), aligned(8)));
+typedef float fr_v4u __attribute__((vector_size(16), aligned(4)));
+#define DR_LOAD(p) (*(const dr_v4u *) (p))
+#define FR_LOAD(p) __builtin_convertvector(*(const fr_v4u *) (p), dr_v4)
 
 /* task-safe: see threads.h */
 static inline __attribute__((always_inline)) double
-fr_finish(const dr_v8 *sp, const float *row, const double *x, int j, int d)
+fr_finish(const dr_v4 *lop, const dr_v4 *hip, const float *row, const double *x, int j, int d)
 {
-	dr_v8		s = *sp;
-	double		s0 = s[0];
+	dr_v4		lo = *lop,
+				hi = *hip;
+	double		s0 = lo[0];
 
 	for (; j < d; j++)
 		s0 += (double) row[j] * x[j];
-	return ((s0 + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+	return ((s0 + lo[1]) + (lo[2] + lo[3])) + ((hi[0] + hi[1]) + (hi[2] + hi[3]));
 }
 
 /* task-safe: see threads.h */
@@ -829,34 +840,47 @@ seg_reco_dot_rows_f(const float *y, int64 n, int d, const double *x, double *out
 		const float *r1 = r0 + d;
 		const float *r2 = r1 + d;
 		const float *r3 = r2 + d;
-		dr_v8		s0 = {0},
-					s1 = {0},
-					s2 = {0},
-					s3 = {0};
+		dr_v4		a0 = {0},
+					b0 = {0},
+					a1 = {0},
+					b1 = {0},
+					a2 = {0},
+					b2 = {0},
+					a3 = {0},
+					b3 = {0};
 		int			j;
 
 		for (j = 0; j < d8; j += 8)
 		{
-			dr_v8		xv = DR_LOAD(x + j);
+			dr_v4		xa = DR_LOAD(x + j),
+						xb = DR_LOAD(x + j + 4);
 
-			s0 += FR_LOAD(r0 + j) * xv;
-			s1 += FR_LOAD(r1 + j) * xv;
-			s2 += FR_LOAD(r2 + j) * xv;
-			s3 += FR_LOAD(r3 + j) * xv;
+			a0 += FR_LOAD(r0 + j) * xa;
+			b0 += FR_LOAD(r0 + j + 4) * xb;
+			a1 += FR_LOAD(r1 + j) * xa;
+			b1 += FR_LOAD(r1 + j + 4) * xb;
+			a2 += FR_LOAD(r2 + j) * xa;
+			b2 += FR_LOAD(r2 + j + 4) * xb;
+			a3 += FR_LOAD(r3 + j) * xa;
+			b3 += FR_LOAD(r3 + j + 4) * xb;
 		}
-		out[i] = fr_finish(&s0, r0, x, d8, d);
-		out[i + 1] = fr_finish(&s1, r1, x, d8, d);
-		out[i + 2] = fr_finish(&s2, r2, x, d8, d);
-		out[i + 3] = fr_finish(&s3, r3, x, d8, d);
+		out[i] = fr_finish(&a0, &b0, r0, x, d8, d);
+		out[i + 1] = fr_finish(&a1, &b1, r1, x, d8, d);
+		out[i + 2] = fr_finish(&a2, &b2, r2, x, d8, d);
+		out[i + 3] = fr_finish(&a3, &b3, r3, x, d8, d);
 	}
 	for (; i < n; i++)
 	{
 		const float *r = y + (Size) i * d;
-		dr_v8		s = {0};
+		dr_v4		a = {0},
+					b = {0};
 		int			j;
 
 		for (j = 0; j < d8; j += 8)
-			s += FR_LOAD(r + j) * DR_LOAD(x + j);
-		out[i] = fr_finish(&s, r, x, d8, d);
+		{
+			a += FR_LOAD(r + j) * DR_LOAD(x + j);
+			b += FR_LOAD(r + j + 4) * DR_LOAD(x + j + 4);
+		}
+		out[i] = fr_finish(&a, &b, r, x, d8, d);
 	}
 }

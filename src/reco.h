@@ -64,6 +64,8 @@ typedef struct Universe
 	int32	   *missing;
 	double	   *pop_raw;		/* the model's popularity (0 for products it lacks) */
 	double	   *pop_all;		/* normalised over every product */
+	int32	   *dense;			/* id - id[0] -> index or -1 (NULL: ids too sparse) */
+	uint64		dense_span;		/* id[n - 1] - id[0] */
 } Universe;
 
 /* One customer's purchase occasions (distinct receipts per product) */
@@ -131,6 +133,14 @@ universe_index(const Universe *u, int64 id)
 {
 	int			lo = 0,
 				hi = u->n - 1;
+
+	/* ids of a dense range (the usual catalogue): one look-up */
+	if (u->dense != NULL)
+	{
+		uint64		off = (uint64) id - (uint64) u->id[0];
+
+		return off <= u->dense_span ? u->dense[off] : -1;
+	}
 
 	while (lo <= hi)
 	{

@@ -244,15 +244,21 @@ seg_reco_resolve_weights(Jsonb *jb, bool include_purchased, HybridWeights *hw, b
 #define BLEND_CLONES
 #endif
 
-typedef double bl_v8 __attribute__((vector_size(64)));
-typedef double bl_v8u __attribute__((vector_size(64), aligned(8)));
-typedef int64 bl_l8 __attribute__((vector_size(64)));
-typedef uint8 bl_b8u __attribute__((vector_size(8), aligned(1)));
-#define BL_SELECT(m, a, b) ((bl_v8) ((((bl_l8) (a)) & (m)) | (((bl_l8) (b)) & ~(m))))
+/*
+ * Four doubles a vector: the AVX2 clone keeps them in ymm registers (eight
+ * did not fit and GCC 12 split the byte-to-mask conversion into scalar
+ * moves and branches: a fifth of recommend_all's hybrid time).
+ */
+typedef double bl_v4 __attribute__((vector_size(32)));
+typedef double bl_v4u __attribute__((vector_size(32), aligned(8)));
+typedef int64 bl_l4 __attribute__((vector_size(32)));
+typedef uint8 bl_b4u __attribute__((vector_size(4), aligned(1)));
+#define BL_SELECT(m, a, b) ((bl_v4) ((((bl_l4) (a)) & (m)) | (((bl_l4) (b)) & ~(m))))
 
 /*
  * *lo, *hi := the smallest and largest src[j] over the allowed j (NaN left
- * out; INFINITY and -INFINITY when there is none).
+ * out; INFINITY and -INFINITY when there is none).  Eight lanes (j mod 8,
+ * two vectors), reduced in lane order: the same bits for any vector width.
  */
 /* task-safe: see threads.h */
 BLEND_CLONES
@@ -260,28 +266,30 @@ static void
 allowed_minmax(const double *src, const bool *allowed, int n, double *lo_out, double *hi_out)
 {
 	const uint8 *al = (const uint8 *) allowed;
-	bl_v8		inf = {INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY};
-	bl_v8		lov = inf,
-				hiv = -inf;
+	bl_v4		inf = {INFINITY, INFINITY, INFINITY, INFINITY};
+	bl_v4		lov[2] = {inf, inf},
+				hiv[2] = {-inf, -inf};
 	double		lo = INFINITY,
 				hi = -INFINITY;
 	int			j = 0,
+				h,
 				l;
 
 	for (; j + 8 <= n; j += 8)
-	{
-		bl_v8		x = *(const bl_v8u *) (src + j);
-		bl_l8		ok = __builtin_convertvector(*(const bl_b8u *) (al + j), bl_l8) != 0;
-		bl_v8		a = BL_SELECT(ok, x, inf),
-					b = BL_SELECT(ok, x, -inf);
+		for (h = 0; h < 2; h++)
+		{
+			bl_v4		x = *(const bl_v4u *) (src + j + 4 * h);
+			bl_l4		ok = __builtin_convertvector(*(const bl_b4u *) (al + j + 4 * h), bl_l4) != 0;
+			bl_v4		a = BL_SELECT(ok, x, inf),
+						b = BL_SELECT(ok, x, -inf);
 
-		lov = BL_SELECT(a < lov, a, lov);
-		hiv = BL_SELECT(b > hiv, b, hiv);
-	}
+			lov[h] = BL_SELECT(a < lov[h], a, lov[h]);
+			hiv[h] = BL_SELECT(b > hiv[h], b, hiv[h]);
+		}
 	for (l = 0; l < 8; l++)
 	{
-		lo = lov[l] < lo ? lov[l] : lo;
-		hi = hiv[l] > hi ? hiv[l] : hi;
+		lo = lov[l / 4][l % 4] < lo ? lov[l / 4][l % 4] : lo;
+		hi = hiv[l / 4][l % 4] > hi ? hiv[l / 4][l % 4] : hi;
 	}
 	for (; j < n; j++)
 		if (al[j])
@@ -368,6 +376,23 @@ build_universe(const SegRecoAlsModel *m, const SegRecoContent *c, Universe *u)
 		n++;
 	}
 	u->n = n;
+	/*
+	 * universe_index by a table when the ids span at most four slots a
+	 * product (16 bytes each): the look-up runs for every purchase line of
+	 * every customer in recommend_all; else by bisection
+	 */
+	u->dense = NULL;
+	u->dense_span = n > 0 ? (uint64) u->id[n - 1] - (uint64) u->id[0] : 0;
+	if (n > 0 && u->dense_span < (uint64) n * 4)
+	{
+		uint64		k;
+
+		u->dense = palloc(sizeof(int32) * (u->dense_span + 1));
+		for (k = 0; k <= u->dense_span; k++)
+			u->dense[k] = -1;
+		for (a = 0; a < n; a++)
+			u->dense[(uint64) u->id[a] - (uint64) u->id[0]] = a;
+	}
 	u->als_all = (n == na);
 	u->content_all = (c != NULL && n == nc);
 	/* the runs of the model's products, and the products it lacks */

@@ -481,7 +481,7 @@ seg_reco_content_profile(const SegRecoContent *c, int64 customer_id,
 
 /*
  * Every product's score, eight products at a time (the slices of
- * SegRecoContent): each lane of an eight-double vector is one product's
+ * SegRecoContent): each of eight double lanes is one product's
  * sum, its terms added in ascending order (then the padding's 0 x 0).
  * Contraction is off in every clone, so the bits are those of the plain
  * loop product by product.
@@ -492,8 +492,9 @@ seg_reco_content_profile(const SegRecoContent *c, int64 customer_id,
 #define SLICE_CLONES
 #endif
 
-typedef double cs_v8 __attribute__((vector_size(64)));
-typedef float cs_f8u __attribute__((vector_size(32), aligned(4)));
+/* two vectors of four (lanes 0-3, 4-7): GCC 12 spilled vectors of eight on AVX2 */
+typedef double cs_v4 __attribute__((vector_size(32)));
+typedef float cs_f4u __attribute__((vector_size(16), aligned(4)));
 
 /* task-safe: see threads.h */
 SLICE_CLONES
@@ -509,24 +510,25 @@ score_slices(const SegRecoContent *c, const double *profile, double *scores)
 		const float *wt = c->sl_weight + c->sl_offset[s];
 		int64		len = (c->sl_offset[s + 1] - c->sl_offset[s]) / 8,
 					k;
-		cs_v8		acc = {0};
+		cs_v4		acc[2] = {{0}, {0}};
 
 		if ((s & 1023) == 1023)
 			SEG_RECO_CHECK_FOR_INTERRUPTS();
 		for (k = 0; k < len; k++)
 		{
 			const int32 *ti = tm + 8 * k;
-			cs_v8		pv = {profile[ti[0]], profile[ti[1]], profile[ti[2]], profile[ti[3]],
-							  profile[ti[4]], profile[ti[5]], profile[ti[6]], profile[ti[7]]};
+			cs_v4		p0 = {profile[ti[0]], profile[ti[1]], profile[ti[2]], profile[ti[3]]},
+						p1 = {profile[ti[4]], profile[ti[5]], profile[ti[6]], profile[ti[7]]};
 
-			acc += pv * __builtin_convertvector(*(const cs_f8u *) (wt + 8 * k), cs_v8);
+			acc[0] += p0 * __builtin_convertvector(*(const cs_f4u *) (wt + 8 * k), cs_v4);
+			acc[1] += p1 * __builtin_convertvector(*(const cs_f4u *) (wt + 8 * k + 4), cs_v4);
 		}
 		for (l = 0; l < 8; l++)
 		{
 			int32		p = c->sl_product[8 * s + l];
 
 			if (p >= 0)
-				scores[p] = acc[l];
+				scores[p] = acc[l / 4][l % 4];
 		}
 	}
 }
