@@ -6984,6 +6984,24 @@ SELECT g.cohort, g.k AS period_number, g.p AS period_start,
  ORDER BY g.cohort, g.p;
 COMMENT ON VIEW seg_reco.cohorts IS 'monthly acquisition cohorts up to the latest transaction: members, members still buying and their share, revenue and cumulative revenue per original member, per month since the first purchase (cohort_retention(''month''), from seg_reco.cohort_cells, written by seg_reco.refresh)';
 
+-- Every member's months with a line before v_end (the full run of
+-- _cohorts_update): a RETURN QUERY, which PostgreSQL plans in parallel.
+CREATE FUNCTION seg_reco._cohort_months(v_end timestamptz)
+RETURNS TABLE (customer_id bigint, month date, bought boolean, revenue numeric)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    RETURN QUERY
+    SELECT t.customer_id, date_trunc('month', t.ts)::date, bool_or(t.amount > 0), sum(t.amount)
+      FROM seg_reco.transactions t
+     WHERE t.customer_id IS NOT NULL AND t.ts < v_end
+     GROUP BY 1, 2;
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._cohort_months(timestamptz) IS 'refresh() helper: per member and month with a line before the given time, whether the member bought and the net amount (read by a parallel plan)';
+REVOKE EXECUTE ON FUNCTION seg_reco._cohort_months(timestamptz) FROM PUBLIC;
+
 -- Writes the cohort tables: with customer_ids NULL from every line (one
 -- pass); otherwise the months of those customers read again and the cells
 -- corrected by the difference (see cohorts).  Lines after the as-of date
@@ -7013,12 +7031,22 @@ BEGIN
         -- in the order of the primary key: its index grows at its right
         -- edge (in random order, at 2 M members, every insert read and
         -- dirtied a random page of an index larger than memory)
-        INSERT INTO seg_reco.cohort_customer_months (customer_id, month, bought, revenue)
-        SELECT t.customer_id, date_trunc('month', t.ts)::date, bool_or(t.amount > 0), sum(t.amount)
-          FROM seg_reco.transactions t
-         WHERE t.customer_id IS NOT NULL AND t.ts < v_end
-         GROUP BY 1, 2
-         ORDER BY 1, 2;
+        -- read by a parallel plan (RETURN QUERY in _cohort_months: an
+        -- INSERT ... SELECT never is in PostgreSQL 15; a quarter off the step);
+        -- on Citus the INSERT ... SELECT runs in the shards instead
+        IF seg_reco._citus_distributed('seg_reco.cohort_customer_months') THEN
+            INSERT INTO seg_reco.cohort_customer_months (customer_id, month, bought, revenue)
+            SELECT t.customer_id, date_trunc('month', t.ts)::date, bool_or(t.amount > 0), sum(t.amount)
+              FROM seg_reco.transactions t
+             WHERE t.customer_id IS NOT NULL AND t.ts < v_end
+             GROUP BY 1, 2
+             ORDER BY 1, 2;
+        ELSE
+            INSERT INTO seg_reco.cohort_customer_months (customer_id, month, bought, revenue)
+            SELECT m.customer_id, m.month, m.bought, m.revenue
+              FROM seg_reco._cohort_months(v_end) m
+             ORDER BY 1, 2;
+        END IF;
         GET DIAGNOSTICS v_rows = ROW_COUNT;
         INSERT INTO seg_reco.cohort_cells (cohort, month, active, revenue)
         SELECT x.cohort, x.month, count(*) FILTER (WHERE x.bought), coalesce(sum(x.revenue), 0)
