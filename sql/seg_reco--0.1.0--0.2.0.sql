@@ -3451,13 +3451,13 @@ BEGIN
                greatest(extract(epoch FROM max(g.ts) - min(g.ts))::float8 / 86400
                         / nullif(count(*) - 1, 0), 1) AS mu,
                coalesce(stddev_samp(g.gap), 0) AS sd,
-               sum(pow(0.5::float8, extract(epoch FROM v_end - g.ts)::float8 / 86400 / 365)) AS dec
+               sum(pow(0.5::float8, extract(epoch FROM v_end - g.ts)::float8 / 86400 / 730)) AS dec
           FROM gaps g GROUP BY g.pid
     ), sc AS (
         SELECT p.pid, p.n, p.d,
                CASE WHEN p.n >= 2 THEN p.mu END AS mu,
                CASE WHEN p.n < 2 THEN p.dec
-                    ELSE p.dec * (1 + 0.1 *
+                    ELSE p.dec * (1 + 0.05 *
                          CASE WHEN p.d <= p.mu
                               THEN exp(-0.5 * pow((p.d - p.mu) / greatest(p.sd, p.mu / 4, 1), 2))
                               ELSE pow(0.5::float8, (p.d - p.mu) / (p.mu + greatest(p.sd, p.mu / 4, 1)))
@@ -3473,7 +3473,7 @@ BEGIN
      LIMIT k;
 END
 $fn$;
-COMMENT ON FUNCTION seg_reco.buy_again_scores(bigint, integer, date) IS 'the customer''s own products ranked for buying again: receipts with the product, each decayed with a 365-day half-life, raised by up to 10% when the usual cycle has come round (score = sum x (1 + 0.1 x timing))';
+COMMENT ON FUNCTION seg_reco.buy_again_scores(bigint, integer, date) IS 'the customer''s own products ranked for buying again: receipts with the product, each decayed with a 730-day half-life, raised by up to 5% when the usual cycle has come round (score = sum x (1 + 0.05 x timing))';
 
 
 CREATE OR REPLACE FUNCTION seg_reco.tune_weights(split_date date, config jsonb DEFAULT '{}')

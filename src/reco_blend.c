@@ -535,10 +535,12 @@ seg_reco_blend_init(Blend *b, const Universe *u, const SegRecoAlsModel *m, const
  * overdue).  Chosen on the validation windows of the demo data and UCI
  * Online Retail (bench/nextbasket.sh): the timing alone (0.1.0's score,
  * n / (n + 2) x (0.1 + 0.9 x timing)) ranked below a plain count of
- * receipts on both.
+ * receipts on both; half-life and boost (730 days, 5%; 365 days and 10%
+ * before 2026-12-05): of the pairs at least that count on both windows
+ * (bench/buy_again_grid.sh), the best default hybrid there.
  */
-#define BA_HALF_LIFE_DAYS 365.0
-#define BA_TIMING_BOOST 0.1
+#define BA_HALF_LIFE_DAYS 730.0
+#define BA_TIMING_BOOST 0.05
 
 /* task-safe: see threads.h */
 static double

@@ -367,16 +367,18 @@ COMMENT ON FUNCTION seg_reco.content_scores(bigint, integer, date, float8, boole
 -- occasions (distinct receipts with the product, amount > 0) dated on or
 -- before as_of (default: seg_reco.default_as_of(), the latest transaction).
 -- days_since_last counts from the end of as_of.  Each occasion counts 0.5 ^
--- (its age in days / 365), so the receipts with the product lead and
--- recency breaks ties; for n >= 2 occasions the sum is raised by up to 10%
+-- (its age in days / 730), so the receipts with the product lead and
+-- recency breaks ties; for n >= 2 occasions the sum is raised by up to 5%
 -- when the usual cycle has come round: mean_cycle_days mu = (last - first)
 -- / (n - 1) (at least 1 day), spread s = max(sample sd of the gaps, mu / 4,
 -- 1 day), timing = exp(-((d - mu) / s)^2 / 2) while d <= mu and 0.5 ^ ((d -
--- mu) / (mu + s)) once overdue; score = sum x (1 + 0.1 x timing).  A single
--- purchase scores its 0.5 ^ (d / 365), mean_cycle_days NULL.  (Chosen on
+-- mu) / (mu + s)) once overdue; score = sum x (1 + 0.05 x timing).  A single
+-- purchase scores its 0.5 ^ (d / 730), mean_cycle_days NULL.  (Chosen on
 -- the validation windows of the demo data and UCI Online Retail, where the
 -- 0.1.0 score, n / (n + 2) x (0.1 + 0.9 x timing), ranked below a plain
--- count of receipts: bench/nextbasket.sh.)  No purchases -> no rows.
+-- count of receipts: bench/nextbasket.sh; the half-life and the 5%, 365
+-- days and 10% before 2026-12-05: bench/buy_again_grid.sh.)  No purchases
+-- -> no rows.
 CREATE FUNCTION seg_reco.buy_again_scores(customer_id bigint,
                                           k integer DEFAULT 10,
                                           as_of date DEFAULT NULL)
@@ -413,13 +415,13 @@ BEGIN
                greatest(extract(epoch FROM max(g.ts) - min(g.ts))::float8 / 86400
                         / nullif(count(*) - 1, 0), 1) AS mu,
                coalesce(stddev_samp(g.gap), 0) AS sd,
-               sum(pow(0.5::float8, extract(epoch FROM v_end - g.ts)::float8 / 86400 / 365)) AS dec
+               sum(pow(0.5::float8, extract(epoch FROM v_end - g.ts)::float8 / 86400 / 730)) AS dec
           FROM gaps g GROUP BY g.pid
     ), sc AS (
         SELECT p.pid, p.n, p.d,
                CASE WHEN p.n >= 2 THEN p.mu END AS mu,
                CASE WHEN p.n < 2 THEN p.dec
-                    ELSE p.dec * (1 + 0.1 *
+                    ELSE p.dec * (1 + 0.05 *
                          CASE WHEN p.d <= p.mu
                               THEN exp(-0.5 * pow((p.d - p.mu) / greatest(p.sd, p.mu / 4, 1), 2))
                               ELSE pow(0.5::float8, (p.d - p.mu) / (p.mu + greatest(p.sd, p.mu / 4, 1)))
@@ -435,7 +437,7 @@ BEGIN
      LIMIT k;
 END
 $fn$;
-COMMENT ON FUNCTION seg_reco.buy_again_scores(bigint, integer, date) IS 'the customer''s own products ranked for buying again: receipts with the product, each decayed with a 365-day half-life, raised by up to 10% when the usual cycle has come round (score = sum x (1 + 0.1 x timing))';
+COMMENT ON FUNCTION seg_reco.buy_again_scores(bigint, integer, date) IS 'the customer''s own products ranked for buying again: receipts with the product, each decayed with a 730-day half-life, raised by up to 5% when the usual cycle has come round (score = sum x (1 + 0.05 x timing))';
 
 -- Popularity and demographic cold start.  A product's popularity is the
 -- number of distinct customers who bought it (amount > 0) in the days

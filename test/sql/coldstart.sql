@@ -37,23 +37,23 @@ INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id,
  (14, 7, 104, 1, 1, '2025-01-05 10:00+00', -1, 30, -30);
 
 -- buy-again as of 2025-01-28 (days count from 2025-01-29 00:00): each
--- receipt with the product counts 0.5^(age / 365), and a repeat product
--- gains up to 10% when its cycle has come round: score = sum x (1 + 0.1 x
+-- receipt with the product counts 0.5^(age / 730), and a repeat product
+-- gains up to 5% when its cycle has come round: score = sum x (1 + 0.05 x
 -- timing).
--- apples: n = 4, ages 27.583, 20.583, 13.583, 6.583: sum = 3.8727;
+-- apples: n = 4, ages 27.583, 20.583, 13.583, 6.583: sum = 3.9357;
 --   mu = 7, d = 6.583, s = max(0, 7/4, 1) = 1.75,
---   timing = exp(-((6.583 - 7) / 1.75)^2 / 2) = 0.9720, score = 4.2492
--- bread: ages 27.583, 13.583: sum = 1.9235; mu = 14, d = 13.583, s = 3.5,
---   timing = 0.9929, score = 2.1145
--- milk: one purchase, d = 27.583: 0.5^(27.583/365) = 0.9490
+--   timing = exp(-((6.583 - 7) / 1.75)^2 / 2) = 0.9721, score = 4.1270
+-- bread: ages 27.583, 13.583: sum = 1.9613; mu = 14, d = 13.583, s = 3.5,
+--   timing = 0.9929, score = 2.0587
+-- milk: one purchase, d = 27.583: 0.5^(27.583/730) = 0.9741
 SELECT product_id, round(score::numeric, 4) AS score, rank, purchases,
        round(mean_cycle_days::numeric, 3) AS mean_cycle_days, round(days_since_last::numeric, 3) AS days_since_last
   FROM seg_reco.buy_again_scores(101, 10, '2025-01-28');
-SELECT round(((0.5 ^ ((27 + 14 / 24.0) / 365) + 0.5 ^ ((20 + 14 / 24.0) / 365) + 0.5 ^ ((13 + 14 / 24.0) / 365)
-               + 0.5 ^ ((6 + 14 / 24.0) / 365)) * (1 + 0.1 * exp(-0.5 * ((6 + 14 / 24.0 - 7) / 1.75) ^ 2)))::numeric, 4) AS apples_by_hand,
-       round(((0.5 ^ ((27 + 14 / 24.0) / 365) + 0.5 ^ ((13 + 14 / 24.0) / 365))
-              * (1 + 0.1 * exp(-0.5 * ((13 + 14 / 24.0 - 14) / 3.5) ^ 2)))::numeric, 4) AS bread_by_hand,
-       round((0.5 ^ ((27 + 14 / 24.0) / 365))::numeric, 4) AS milk_by_hand;
+SELECT round(((0.5 ^ ((27 + 14 / 24.0) / 730) + 0.5 ^ ((20 + 14 / 24.0) / 730) + 0.5 ^ ((13 + 14 / 24.0) / 730)
+               + 0.5 ^ ((6 + 14 / 24.0) / 730)) * (1 + 0.05 * exp(-0.5 * ((6 + 14 / 24.0 - 7) / 1.75) ^ 2)))::numeric, 4) AS apples_by_hand,
+       round(((0.5 ^ ((27 + 14 / 24.0) / 730) + 0.5 ^ ((13 + 14 / 24.0) / 730))
+              * (1 + 0.05 * exp(-0.5 * ((13 + 14 / 24.0 - 14) / 3.5) ^ 2)))::numeric, 4) AS bread_by_hand,
+       round((0.5 ^ ((27 + 14 / 24.0) / 730))::numeric, 4) AS milk_by_hand;
 -- apples just bought (as of 2025-01-22): not due, yet four receipts lead
 -- bread's two (0.1.0 put the due bread first: on the demo data and UCI
 -- Online Retail the count of receipts predicts the next month better)
