@@ -26,20 +26,9 @@ set -euo pipefail
 # shellcheck source=../scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-DEMO_DB=${DEMO_DB:-nextbasket_demo}
-UCI_DB=${UCI_DB:-nextbasket_uci}
-EVAL_CUSTOMERS=${EVAL_CUSTOMERS:-2000}
-TEST_DAYS=${TEST_DAYS:-30}
-VAL_DAYS=${VAL_DAYS:-28}
-PYTHON=${PYTHON:-/usr/bin/python3}
+# shellcheck source=bench/nextbasket_env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/nextbasket_env.sh"
 GRID=${GRID:-"365/0.1 365/0.05 365/0.2 365/0 730/0.1 730/0.05 730/0.2 1095/0.1 3650/0.1"}
-
-if [[ -n ${NB_BENCH_SOCKDIR:-} ]]; then
-    SOCKDIR=$NB_BENCH_SOCKDIR
-    PORT=${NB_BENCH_PORT:-5432}
-else
-    start_cluster >/dev/null
-fi
 OUT=$(mktemp -d)
 DBS=()
 for db in "$DEMO_DB" "$UCI_DB"; do

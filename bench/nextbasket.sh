@@ -26,20 +26,9 @@ set -euo pipefail
 # shellcheck source=../scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-DEMO_DB=${DEMO_DB:-nextbasket_demo}
-UCI_DB=${UCI_DB:-nextbasket_uci}
-EVAL_CUSTOMERS=${EVAL_CUSTOMERS:-2000}
-TEST_DAYS=${TEST_DAYS:-30}
-VAL_DAYS=${VAL_DAYS:-28}
+# shellcheck source=bench/nextbasket_env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/nextbasket_env.sh"
 UCI_CSV=${UCI_CSV:-$ROOT/../shared/data/online-retail/online_retail.csv.gz}
-PYTHON=${PYTHON:-/usr/bin/python3}
-
-if [[ -n ${NB_BENCH_SOCKDIR:-} ]]; then
-    SOCKDIR=$NB_BENCH_SOCKDIR
-    PORT=${NB_BENCH_PORT:-5432}
-else
-    start_cluster >/dev/null
-fi
 q() { local db=$1; shift; psql_db "$db" -q -P footer=off "$@"; }
 
 fresh_db() {   # fresh_db name -> 0 when (re)created
