@@ -629,6 +629,20 @@ count_allowed(const bool *allowed, int n)
 }
 
 /*
+ * The universe index of occasion i's product when i is that product's first
+ * occasion (o is sorted by product), else -1: each of the customer's
+ * products once
+ */
+/* task-safe: see threads.h */
+static inline int
+own_product(const Universe *u, const Occasions *o, int i)
+{
+	if (i > 0 && o->pid[i] == o->pid[i - 1])
+		return -1;
+	return universe_index(u, o->pid[i]);
+}
+
+/*
  * v at the customer's products (the others are 0) := Max(v - lo, 0) /
  * (hi - lo) where allowed, else 0: normalise()'s values, visiting only the
  * customer's products (hi > lo)
@@ -641,11 +655,8 @@ scale_own(double *v, const Universe *u, const Occasions *o, const bool *allowed,
 
 	for (i = 0; i < o->n; i++)
 	{
-		int			ju;
+		int			ju = own_product(u, o, i);
 
-		if (i > 0 && o->pid[i] == o->pid[i - 1])
-			continue;
-		ju = universe_index(u, o->pid[i]);
 		if (ju >= 0)
 			v[ju] = allowed[ju] ? Max(v[ju] - lo, 0) / (hi - lo) : 0;
 	}
@@ -758,11 +769,8 @@ blend_upcf(double *v, const Universe *u, const Occasions *o, const NbInput *nb, 
 	}
 	for (i = 0; i < o->n; i++)
 	{
-		int			ju;
+		int			ju = own_product(u, o, i);
 
-		if (i > 0 && o->pid[i] == o->pid[i - 1])
-			continue;
-		ju = universe_index(u, o->pid[i]);
 		if (ju >= 0)
 			v[ju] = 0;
 	}

@@ -438,7 +438,6 @@ seg_reco_select_list_prepared(const Universe *u, const SegRecoContent *c, const 
 	return got;
 }
 
-/* task-safe: see threads.h */
 int
 seg_reco_select_pool_size(const Universe *u, int k, bool only_active, int max_per_cat,
 						  double diversity)

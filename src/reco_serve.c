@@ -1443,11 +1443,13 @@ typedef struct RaJob
 	ProductMeta *pm;			/* every product fetched */
 	int64	   *ids;			/* the block's customers */
 	double	   *x;				/* their factors (rows x d) */
+	double	   *xn;				/* their ||x|| (rows) */
 	const double *panels;		/* the products' (seg_reco_score_panels), unless als_only */
 	int			simd;			/* seg_reco_simd_level() */
 	int			rows;			/* customers in the block */
 	/* ALS alone over every product: float32 screening (seg_reco_als_screen) */
 	bool		als_only;
+	int			pool_size;		/* seg_reco_select_pool_size of the call */
 	float	   *xf;				/* the same as stored (rows x d) */
 	const float *panels_f;		/* seg_reco_score_panels_f */
 	int64		ldo;			/* floats per row of sf */
@@ -1530,20 +1532,15 @@ static int
 ra_screen(RaJob *j, int slot, int worker, const float *sf, int64 scored,
 		  int *nc, double *lo, double *hi, double *sup)
 {
-	const Universe *u = j->u;
 	const SegRecoAlsModel *m = j->m;
 	const double *x = j->x + (Size) slot * m->d;
 	int32	   *cand = j->cand + (Size) worker * j->cap;
 	double	   *exact = j->exact + (Size) worker * j->cap;
-	double		xn = 0;
-	int			p = seg_reco_select_pool_size(u, j->topn, j->only_active, j->max_per_cat, j->diversity),
-				i;
+	double		xn = j->xn[slot];
+	int			i;
 
-	for (i = 0; i < m->d; i++)
-		xn += x[i] * x[i];
-	xn = sqrt(xn);
 	/* the unscored: |x . y_i| <= ||x|| ||y_i|| <= that of the next by norm, rounded up generously */
-	*nc = seg_reco_als_screen(sf, scored, p, seg_reco_screen_bound(m->d, xn, j->ymax),
+	*nc = seg_reco_als_screen(sf, scored, j->pool_size, seg_reco_screen_bound(m->d, xn, j->ymax),
 							  scored < m->n_products ? xn * j->yn_sorted[scored] * (1 + 1e-9) + DBL_MIN : -1,
 							  j->yf_sorted, m->d, x, cand, exact, j->cap,
 							  j->gmax + (Size) worker * SEG_RECO_SCREEN_ROOM(m->n_products), lo, hi, sup);
@@ -1569,7 +1566,7 @@ ra_screened(RaJob *j, int slot, int worker, int nc, double lo, double hi, double
 	int32	   *cand = j->cand + (Size) worker * j->cap;
 	double	   *exact = j->exact + (Size) worker * j->cap;
 	int32	   *pool = j->pool + (Size) worker * 256;
-	int			p = seg_reco_select_pool_size(u, j->topn, j->only_active, j->max_per_cat, j->diversity),
+	int			p = j->pool_size,
 				np,
 				got,
 				i;
@@ -1894,6 +1891,7 @@ ra_block_alloc(RaJob *job, int block)
 	job->nb_score = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * job->nb_cap);
 	job->x = palloc(sizeof(double) * (Size) block * d);
 	job->xf = palloc(sizeof(float) * (Size) block * d);
+	job->xn = palloc(sizeof(double) * (Size) block);
 	job->ofirst = palloc(sizeof(int64) * block);
 	job->olast = palloc(sizeof(int64) * block);
 	job->hist_cap = job->include_purchased ? 1 : (int64) block * 16;
@@ -1912,9 +1910,12 @@ ra_block_alloc(RaJob *job, int block)
 }
 
 
-/* ids[] and xb, xf (rows x d) := the customers and factors of a fetched block */
+/*
+ * ids[] and xb, xf (rows x d), xn[] := the customers, factors and factor
+ * norms of a fetched block (the norm summed in factor order)
+ */
 static void
-ra_read_factors(SPITupleTable *tt, int rows, int d, int64 *ids, double *xb, float *xf)
+ra_read_factors(SPITupleTable *tt, int rows, int d, int64 *ids, double *xb, float *xf, double *xn)
 {
 	int			uu;
 
@@ -1934,8 +1935,13 @@ ra_read_factors(SPITupleTable *tt, int rows, int d, int64 *ids, double *xb, floa
 					 errhint("Retrain the model with seg_reco.als_train.")));
 		f = (float4 *) ARR_DATA_PTR(a);
 		memcpy(xf + (Size) uu * d, f, sizeof(float) * d);
+		xn[uu] = 0;
 		for (j = 0; j < d; j++)
+		{
 			xb[(Size) uu * d + j] = f[j];
+			xn[uu] += xb[(Size) uu * d + j] * xb[(Size) uu * d + j];
+		}
+		xn[uu] = sqrt(xn[uu]);
 	}
 	SPI_freetuptable(tt);
 }
@@ -2202,7 +2208,7 @@ ra_fetch(Portal portal, RaJob *job, int block, RaOcc *occ,
 	job->rows = (int) SPI_processed;
 	if (job->rows == 0)
 		return 0;
-	ra_read_factors(SPI_tuptable, job->rows, job->m->d, job->ids, job->x, job->xf);
+	ra_read_factors(SPI_tuptable, job->rows, job->m->d, job->ids, job->x, job->xf, job->xn);
 	ra_locate(job, job->ids, job->rows, occ, hist, job->ofirst, job->olast, job->hfirst, job->hlast);
 	ra_locate_nb(job, job->ids, job->rows, nb, job->nbin);
 	return job->rows;
@@ -2441,11 +2447,11 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	 * the ranking of the ALS scores, screened in float32 and decided exactly
 	 * (ra_screened)
 	 */
+	job.pool_size = seg_reco_select_pool_size(u, topn, only_active, max_per_cat, diversity);
 	job.als_only = include_purchased && hw.w[SRC_ALS] > 0 &&
 		hw.w[SRC_CONTENT] == 0 && hw.w[SRC_POP] == 0 && hw.w[SRC_BA] == 0 &&
 		hw.w[SRC_NB] == 0 && hw.w[SRC_UPCF] == 0 && hw.w[SRC_SEASON] == 0 &&
-		seg_reco_select_pool_size(u, topn, only_active, max_per_cat, diversity) <= 256 &&
-		seg_reco_select_pool_size(u, topn, only_active, max_per_cat, diversity) < m->n_products;
+		job.pool_size <= 256 && job.pool_size < m->n_products;
 	job.panels = job.als_only ? NULL : seg_reco_score_panels(m->yf, m->n_products, m->d);
 	if (job.als_only)
 	{

@@ -58,13 +58,12 @@
  *   reco.h: universe_index
  *   reco_blend.c: allowed_minmax, blend_buy_again, blend_nextbasket, blend_seasonal,
  *       blend_sum, blend_upcf, buy_again_one, cmp_double, count_allowed,
- *       count_receipts, normalise, scale_own,
+ *       count_receipts, normalise, own_product, scale_own,
  *       scale_allowed, seg_reco_blend_als_pool, seg_reco_blend_customer,
  *       seg_reco_row_contributions, sort_double (lib/sort_template.h),
  *       weighted_sum
  *   reco_select.c: seg_reco_select_from_given_pool,
- *       seg_reco_select_list_prepared, seg_reco_select_pool_size,
- *       select_first_pool, select_from_pool
+ *       seg_reco_select_list_prepared, select_first_pool, select_from_pool
  *   reco_serve.c: ra_task*, cmp_occ, ra_customer, ra_allowed, ra_screen, ra_screened,
  *       seg_reco_tidy_occasions, sort_occ_rows (lib/sort_template.h)
  *   tfidf.c: score_slices, seg_reco_content_cosine, seg_reco_content_index,
