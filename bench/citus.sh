@@ -21,11 +21,22 @@
 #   btyd summaries       btyd_summary() per customer
 #   features             compute_customer_features(default_as_of())
 #   refresh              CALL seg_reco.refresh('full')
+#   refresh incremental  CALL seg_reco.refresh('incremental') after one day
+#                        of lines (bench/lib.sh make_day: about 0.14% of the
+#                        lines, moved to the day after the last, new ids)
+#                        added to both: on one node its capture triggers
+#                        record the changed customers, on Citus the run
+#                        compares every customer's lines with the stored
+#                        state in the shards
 #   recommend_for        pgbench, one client, --calls calls for random
 #                        customers, SELECT seg_reco.recommend_for(c, 10) (on
 #                        Citus delegated to the customer's worker); the mean
 #                        latency (ms)
-# and, on Citus only, distribute() (its time is not part of the ratios).
+# and, on Citus only, distribute() (its time is not part of the ratios) and
+# the data moved: for the four queries, the bytes the coordinator received
+# from the workers ("Tuple data received from nodes" of EXPLAIN ANALYZE, a
+# run of its own).  Not measured for refresh(): many statements, each with
+# its own plan.
 # The single node is scripts/cluster.sh's cluster (SEG_RECO_PGPORT), database
 # citus_bench; the Citus cluster scripts/citus.sh's (SEG_RECO_CITUS_PGPORT),
 # database seg_reco, whose extension is dropped and created again at every
@@ -53,6 +64,8 @@ done
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 
 OUT=$HERE/out/citus-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
@@ -93,7 +106,21 @@ latency_on() {
     awk '/^latency average/{ print $4 }' "$log"
 }
 
-LINES=("rfm per customer" "rfm all lines" "btyd summaries" "features" "refresh" "recommend_for (mean)")
+# received_on_citus SQL LOG: bytes the coordinator received from the
+# workers running SQL (EXPLAIN ANALYZE, the top Citus scan's line)
+received_on_citus() {
+    local sql=$1 log=$2
+    citus_psql 0 -At >"$log" 2>&1 <<SQL || { echo -; return 0; }
+SET client_min_messages = warning;
+EXPLAIN (ANALYZE, COSTS OFF) $sql
+SQL
+    awk '/Tuple data received from nodes:/{ v = $(NF - 1); u = $NF
+                                            if (u == "kB") v *= 1024; else if (u == "MB") v *= 1048576
+                                            t += v } END { print (t == "" ? "-" : t) }' "$log"
+}
+
+LINES=("rfm per customer" "rfm all lines" "btyd summaries" "features" "refresh" "refresh incremental"
+       "recommend_for (mean)")
 SQLS=(
     "SELECT count(*) FROM (SELECT customer_id, seg_reco.rfm(receipt_id, ts, amount::float8) AS r
                              FROM seg_reco.transactions WHERE customer_id IS NOT NULL GROUP BY customer_id) s;"
@@ -134,7 +161,28 @@ for s in $SCALES; do
             say "    ${LINES[$i]} on $where: ${R[$s,$i,$where]} ms"
         done
     done
+    # one day of lines on both (the single node's capture triggers on; on
+    # Citus the members' lines into transactions, the others into
+    # nonmember_transactions), then an incremental run
+    read -r day cust < <(make_day "$SDB")
+    psql_db "$SDB" -q -c "INSERT INTO seg_reco.transactions SELECT * FROM public.bench_day" >/dev/null
+    psql_db "$SDB" -q -c "COPY (SELECT * FROM public.bench_day WHERE customer_id IS NOT NULL) TO STDOUT" |
+        citus_psql 0 -q -c "COPY seg_reco.transactions FROM STDIN"
+    psql_db "$SDB" -q -c "COPY (SELECT * FROM public.bench_day WHERE customer_id IS NULL) TO STDOUT" |
+        citus_psql 0 -q -c "COPY seg_reco.nonmember_transactions FROM STDIN"
+    say "    one day: $day lines, $cust customers, on both"
     i=${#SQLS[@]}
+    for where in single citus; do
+        R[$s,$i,$where]=$(timed_on "$where" "CALL seg_reco.refresh('incremental');" "$OUT/${i}_${where}_x$s.log")
+        kind=$(run_on "$where" -Atc "SELECT kind || ', ' || coalesce(detail ->> 'customers_merged', '0') || ' merged, '
+                                            || (detail ->> 'customers_recomputed') || ' recomputed'
+                                       FROM seg_reco.refresh_log
+                                      WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)
+                                        AND step = 'customer_features'")
+        R[$s,kind,$where]=$kind
+        say "    ${LINES[$i]} on $where: ${R[$s,$i,$where]} ms ($kind)"
+    done
+    i=$(( i + 1 ))
     for where in single citus; do
         R[$s,$i,$where]=$(latency_on "$where" "$OUT/latency_${where}_x$s.log")
         say "    ${LINES[$i]} on $where: ${R[$s,$i,$where]} ms"
@@ -148,6 +196,9 @@ for s in $SCALES; do
                                          FROM c, seg_reco.recommend_for(c.customer_id, 10) r"
            done | sort -u | wc -l)
     R[$s,same]=$([[ $same -eq 1 ]] && echo yes || echo NO)
+    for i in 0 1 2 3; do
+        R[$s,$i,received]=$(received_on_citus "${SQLS[$i]}" "$OUT/received_${i}_x$s.log")
+    done
 done
 
 printf '\nseg_reco on one node and on Citus (coordinator + 2 workers, %s shards), same machine (%s cores)\n' \
@@ -156,12 +207,14 @@ for s in $SCALES; do
     customers_of "$s"
     printf '\nscale %s (%s customers); distribute() %s ms; the same recommendations: %s\n' \
         "$s" "$c" "${R[$s,distribute]}" "${R[$s,same]}"
-    printf '%-22s %12s %12s %10s\n' "ms" "one node" "Citus" "overhead"
+    printf '%-22s %12s %12s %10s %16s\n' "ms" "one node" "Citus" "overhead" "received (bytes)"
     for i in "${!LINES[@]}"; do
-        printf '%-22s %12s %12s %10s\n' "${LINES[$i]}" "${R[$s,$i,single]}" "${R[$s,$i,citus]}" \
+        printf '%-22s %12s %12s %10s %16s\n' "${LINES[$i]}" "${R[$s,$i,single]}" "${R[$s,$i,citus]}" \
             "$(awk -v a="${R[$s,$i,single]}" -v b="${R[$s,$i,citus]}" \
-                'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", b / a; else print "-" }')"
+                'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", b / a; else print "-" }')" \
+            "${R[$s,$i,received]:-}"
     done
+    printf 'incremental runs: one node %s; Citus %s\n' "${R[$s,kind,single]}" "${R[$s,kind,citus]}"
 done | tee "$OUT/summary.txt"
 say ""
 say "logs: $OUT"

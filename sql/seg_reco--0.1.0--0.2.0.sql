@@ -4448,7 +4448,24 @@ CREATE TABLE seg_reco.customer_state (
 );
 COMMENT ON TABLE seg_reco.customer_state IS 'one row per customer with a line: the partial sums refresh() derives features, RFM values and BTYD summaries from (written by refresh(): all rows in a full run, the changed customers'' rows in an incremental one)';
 COMMENT ON COLUMN seg_reco.customer_state.lines IS 'the customer''s lines (with a time stamp)';
-COMMENT ON COLUMN seg_reco.customer_state.checksum IS 'order-independent checksum of the customer''s lines (XOR of a hash of line, receipt and product ids): seg_reco.customer_state_check() compares it with the lines';
+COMMENT ON COLUMN seg_reco.customer_state.checksum IS 'order-independent checksum of the customer''s lines (XOR of seg_reco._line_checksum: a hash of line, receipt and product ids, time, amount, discounted, online): seg_reco.customer_state_check() and, on Citus, the incremental refresh compare it with the lines';
+
+-- A line's share of customer_state.checksum: a hash of what the pipeline
+-- reads of the line (the C pass computes the same with the same code), so
+-- a line added, removed or changed in any of these changes the XOR of its
+-- customer's lines.  NULL when an id or the time is NULL.
+CREATE FUNCTION seg_reco._line_checksum(line_id bigint, receipt_id bigint, product_id bigint, ts timestamptz,
+                                        amount numeric, promo boolean, online boolean)
+RETURNS bigint
+LANGUAGE C IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'seg_reco_line_checksum';
+COMMENT ON FUNCTION seg_reco._line_checksum(bigint, bigint, bigint, timestamptz, numeric, boolean, boolean) IS 'internal: a line''s share of seg_reco.customer_state.checksum (a hash of line, receipt and product ids, time, amount, discounted, online; XORed over the customer''s lines)';
+COMMENT ON COLUMN seg_reco.customer_state.net_amount IS 'net amount of every line (features: monetary)';
+COMMENT ON COLUMN seg_reco.customer_state.purchase_receipts IS 'RFM: receipts with a line of amount > 0 (frequency); purchase_amount: net amount of the lines with a receipt (monetary); first/last_purchase: first and last line of amount > 0';
+COMMENT ON COLUMN seg_reco.customer_state.btyd_frequency IS 'BTYD summary in days (btyd_summary): repeat purchase days, days from the first to the last (btyd_recency_days), the first purchase day and the mean repeat spend; NULL without a purchase day';
+COMMENT ON COLUMN seg_reco.customer_state.receipts IS 'features: receipts with a line of amount > 0 of a known product (frequency); first/last_receipt_ts: earliest and latest of their times (a receipt''s time is its first line''s); receipt_lines, receipt_amount: their lines and amount; online_receipts, morning_receipts: those online and on weekday mornings; the *_amount columns: their amount in each product group';
+COMMENT ON COLUMN seg_reco.customer_state.btyd_repeat_spend IS 'BTYD: the exact net amount of the days after the first purchase day (btyd_monetary_value x btyd_frequency, exactly), what an incremental run adds new days to; NULL without a purchase day, and in rows of the reference statement (those customers are recomputed from all their lines)';
+COMMENT ON COLUMN seg_reco.customer_state.digital_events IS 'digital events up to the as-of date (add_to_cart_events: of type add_to_cart); digital_last_ts: the latest of them; digital_next_ts: the first event after the as-of date (the customer is recomputed when the as-of date passes it)';
 COMMENT ON COLUMN seg_reco.customer_state.net_amount IS 'net amount of every line (features: monetary)';
 COMMENT ON COLUMN seg_reco.customer_state.purchase_receipts IS 'RFM: receipts with a line of amount > 0 (frequency); purchase_amount: net amount of the lines with a receipt (monetary); first/last_purchase: first and last line of amount > 0';
 COMMENT ON COLUMN seg_reco.customer_state.btyd_frequency IS 'BTYD summary in days (btyd_summary): repeat purchase days, days from the first to the last (btyd_recency_days), the first purchase day and the mean repeat spend; NULL without a purchase day';
@@ -4642,7 +4659,8 @@ BEGIN
     WITH r AS (
         SELECT t.customer_id AS cid, t.receipt_id,
                count(*) AS n_lines,
-               bit_xor(pg_catalog.hashint8extended(t.line_id, t.receipt_id # t.product_id)) AS cks,
+               bit_xor(seg_reco._line_checksum(t.line_id, t.receipt_id, t.product_id, t.ts, t.amount,
+                                               t.discount > 0, t.channel = 'online')) AS cks,
                max(t.ts) AS last_ts,
                sum(t.amount) AS net,
                min(t.ts) FILTER (WHERE t.amount > 0) AS p_first,
@@ -4883,6 +4901,14 @@ DECLARE
     v_target regclass;
     v_kind "char";
 BEGIN
+    -- on Citus (seg_reco.distribute()) no trigger can capture the changes
+    -- of the distributed lines: the incremental run finds the changed
+    -- customers by comparing their lines with their stored state instead
+    -- (_customer_state_changed)
+    IF seg_reco._citus_distributed('seg_reco.transactions')
+       AND seg_reco._citus_distributed('seg_reco.digital_events') THEN
+        RETURN NULL;
+    END IF;
     FOREACH v_rel IN ARRAY ARRAY['transactions', 'digital_events'] LOOP
         v_target := to_regclass(format('seg_reco.%I', v_rel));
         SELECT c.relkind INTO v_kind FROM pg_catalog.pg_class c WHERE c.oid = v_target;
@@ -4906,6 +4932,50 @@ END;
 $fn$;
 COMMENT ON FUNCTION seg_reco._capture_status() IS 'refresh() helper: NULL when the changes of the transactions and digital events are captured, else why not';
 REVOKE EXECUTE ON FUNCTION seg_reco._capture_status() FROM PUBLIC;
+
+-- The customers whose lines or digital events no longer give their stored
+-- state, found by comparing (every line and event is read, each customer's
+-- in the shard that holds it on Citus): a different line count or checksum
+-- (seg_reco._line_checksum: any line added, removed or changed in what the
+-- pipeline reads), lines but no row or a row but no lines, or digital
+-- events that give other counts or times at v_end (the new as-of date's
+-- end: also those the date has passed).  The incremental refresh on Citus
+-- (where no trigger captures the changes of distributed tables) recomputes
+-- these customers from all their lines.
+CREATE FUNCTION seg_reco._customer_state_changed(v_end timestamptz)
+RETURNS TABLE (customer_id bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    -- (PL/pgSQL: Citus plans no SQL function with parameters over
+    -- distributed tables; the subqueries are grouped by the customer id,
+    -- so Citus runs the whole query in the shards)
+    RETURN QUERY
+    SELECT coalesce(s.customer_id, l.customer_id)
+      FROM seg_reco.customer_state s
+      FULL JOIN (SELECT t.customer_id, count(*) AS n,
+                        bit_xor(seg_reco._line_checksum(t.line_id, t.receipt_id, t.product_id, t.ts, t.amount,
+                                                        t.discount > 0, t.channel = 'online')) AS cks
+                   FROM seg_reco.transactions t
+                  WHERE t.customer_id IS NOT NULL AND t.ts IS NOT NULL
+                  GROUP BY t.customer_id) l ON l.customer_id = s.customer_id
+      LEFT JOIN (SELECT e.customer_id,
+                        count(*) FILTER (WHERE e.ts < v_end) AS events,
+                        count(*) FILTER (WHERE e.ts < v_end AND e.event_type = 'add_to_cart') AS carts,
+                        max(e.ts) FILTER (WHERE e.ts < v_end) AS last_ts,
+                        min(e.ts) FILTER (WHERE e.ts >= v_end) AS next_ts
+                   FROM seg_reco.digital_events e
+                  WHERE e.customer_id IS NOT NULL
+                  GROUP BY e.customer_id) d ON d.customer_id = s.customer_id
+     WHERE s.lines IS DISTINCT FROM l.n OR s.checksum IS DISTINCT FROM l.cks
+        OR (s.customer_id IS NOT NULL
+            AND (s.digital_events, s.add_to_cart_events, s.digital_last_ts, s.digital_next_ts)
+                IS DISTINCT FROM (coalesce(d.events, 0), coalesce(d.carts, 0), d.last_ts, d.next_ts));
+END;
+$fn$;
+COMMENT ON FUNCTION seg_reco._customer_state_changed(timestamptz) IS 'refresh() helper: the customers whose lines (count, checksum) or digital events (counts, times at the given end) differ from their stored customer_state row, or who have lines and no row or a row and no lines';
+REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_changed(timestamptz) FROM PUBLIC;
 
 -- Brings customer_state up to date.  full: every row from one pass over
 -- all lines.  Otherwise the rows of the customers that changed since the
@@ -4934,6 +5004,7 @@ DECLARE
     v_state_at timestamptz;
     v_t0 timestamptz := clock_timestamp();
     v_result jsonb;
+    v_compared boolean := false;
 BEGIN
     IF to_regclass('pg_temp.seg_reco_changed') IS NOT NULL THEN
         DROP TABLE pg_temp.seg_reco_changed;
@@ -4976,43 +5047,57 @@ BEGIN
             SELECT p.product_id, min(seg_reco._product_flags(p.own_brand, p.organic, p.category))
               FROM seg_reco.products p WHERE p.product_id = ANY (v_products) GROUP BY p.product_id;
         END IF;
-        -- digital events that the new as-of date takes in or leaves out
-        INSERT INTO pg_temp.seg_reco_changed (customer_id, merge_after)
-        SELECT s.customer_id, 'infinity' FROM seg_reco.customer_state s
-         WHERE s.digital_next_ts < v_end OR s.digital_last_ts >= v_end
-        ON CONFLICT DO NOTHING;
+        IF seg_reco._citus_distributed('seg_reco.transactions') THEN
+            -- on Citus no trigger marked the customers whose lines changed:
+            -- those whose lines or events differ from their state, compared
+            -- in the shards (also those whose events the new as-of date
+            -- takes in or leaves out), recomputed from all their lines
+            v_compared := true;
+            INSERT INTO pg_temp.seg_reco_changed AS c (customer_id, merge_after)
+            SELECT x.customer_id, NULL::timestamptz FROM seg_reco._customer_state_changed(v_end) x
+            ON CONFLICT (customer_id) DO UPDATE SET merge_after = NULL;
+            UPDATE pg_temp.seg_reco_changed c SET merge_after = NULL;
+        ELSE
+            -- digital events that the new as-of date takes in or leaves out
+            INSERT INTO pg_temp.seg_reco_changed (customer_id, merge_after)
+            SELECT s.customer_id, 'infinity' FROM seg_reco.customer_state s
+             WHERE s.digital_next_ts < v_end OR s.digital_last_ts >= v_end
+            ON CONFLICT DO NOTHING;
+        END IF;
         ANALYZE pg_temp.seg_reco_changed;
         -- which can merge: new lines all on a later day than the stored
         -- ones (merge_after: the stored row's last line), a stored row of
         -- the one pass (with its repeat spend); no stored row: every line
         -- is new
-        UPDATE pg_temp.seg_reco_changed c
-           SET merge_after = CASE WHEN x.stored IS NULL THEN '-infinity'
-                                  WHEN c.merge_after::date > x.last_line_ts::date
-                                       AND (x.btyd_first IS NULL OR x.btyd_repeat_spend IS NOT NULL)
-                                  THEN x.last_line_ts END
-          FROM (SELECT y.customer_id, s.customer_id AS stored, s.last_line_ts, s.btyd_first, s.btyd_repeat_spend
-                  FROM pg_temp.seg_reco_changed y
-                  LEFT JOIN seg_reco.customer_state s ON s.customer_id = y.customer_id
-                 WHERE y.merge_after IS NOT NULL) x
-         WHERE x.customer_id = c.customer_id;
-        -- ... and no new line in a receipt of an old line (nor without a
-        -- receipt: those lines count as one receipt).  The new lines of
-        -- each customer by an index range scan (a LATERAL subquery with
-        -- OFFSET 0 is never flattened into a join the planner could trade
-        -- for a scan of every line), each receipt by the receipt index.
-        UPDATE pg_temp.seg_reco_changed c SET merge_after = NULL
-          FROM (SELECT DISTINCT x.customer_id
-                  FROM pg_temp.seg_reco_changed x
-                 CROSS JOIN LATERAL (SELECT n.receipt_id FROM seg_reco.transactions n
-                                      WHERE n.customer_id = x.customer_id AND n.ts > x.merge_after
-                                     OFFSET 0) n
-                 WHERE x.merge_after > '-infinity'
-                   AND (n.receipt_id IS NULL
-                        OR EXISTS (SELECT 1 FROM seg_reco.transactions o
-                                    WHERE o.receipt_id = n.receipt_id AND o.customer_id = x.customer_id
-                                      AND o.ts <= x.merge_after))) b
-         WHERE b.customer_id = c.customer_id;
+        IF NOT v_compared THEN
+            UPDATE pg_temp.seg_reco_changed c
+               SET merge_after = CASE WHEN x.stored IS NULL THEN '-infinity'
+                                      WHEN c.merge_after::date > x.last_line_ts::date
+                                           AND (x.btyd_first IS NULL OR x.btyd_repeat_spend IS NOT NULL)
+                                      THEN x.last_line_ts END
+              FROM (SELECT y.customer_id, s.customer_id AS stored, s.last_line_ts, s.btyd_first, s.btyd_repeat_spend
+                      FROM pg_temp.seg_reco_changed y
+                      LEFT JOIN seg_reco.customer_state s ON s.customer_id = y.customer_id
+                     WHERE y.merge_after IS NOT NULL) x
+             WHERE x.customer_id = c.customer_id;
+            -- ... and no new line in a receipt of an old line (nor without a
+            -- receipt: those lines count as one receipt).  The new lines of
+            -- each customer by an index range scan (a LATERAL subquery with
+            -- OFFSET 0 is never flattened into a join the planner could trade
+            -- for a scan of every line), each receipt by the receipt index.
+            UPDATE pg_temp.seg_reco_changed c SET merge_after = NULL
+              FROM (SELECT DISTINCT x.customer_id
+                      FROM pg_temp.seg_reco_changed x
+                     CROSS JOIN LATERAL (SELECT n.receipt_id FROM seg_reco.transactions n
+                                          WHERE n.customer_id = x.customer_id AND n.ts > x.merge_after
+                                         OFFSET 0) n
+                     WHERE x.merge_after > '-infinity'
+                       AND (n.receipt_id IS NULL
+                            OR EXISTS (SELECT 1 FROM seg_reco.transactions o
+                                        WHERE o.receipt_id = n.receipt_id AND o.customer_id = x.customer_id
+                                          AND o.ts <= x.merge_after))) b
+             WHERE b.customer_id = c.customer_id;
+        END IF;
         SELECT array_agg(c.customer_id ORDER BY c.customer_id), array_agg(c.merge_after ORDER BY c.customer_id)
           INTO v_mids, v_after
           FROM pg_temp.seg_reco_changed c WHERE c.merge_after IS NOT NULL;
@@ -5041,7 +5126,9 @@ BEGIN
                                        'customers_recomputed', coalesce(cardinality(v_ids), 0),
                                        'state_rows_written', v_rows, 'changed_products', coalesce(cardinality(v_products), 0))
                     || CASE WHEN v_merge_note IS NULL THEN '{}'::jsonb
-                            ELSE jsonb_build_object('merge_not_taken', v_merge_note) END;
+                            ELSE jsonb_build_object('merge_not_taken', v_merge_note) END
+                    || CASE WHEN v_compared THEN jsonb_build_object('changes', 'compared with the lines (Citus)')
+                            ELSE '{}'::jsonb END;
     END IF;
     ANALYZE pg_temp.seg_reco_changed;
     -- (read first: Citus plans no subquery inside an INSERT's VALUES, and
@@ -5279,7 +5366,8 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
     WITH l AS (
         SELECT t.customer_id, count(*) AS n,
-               bit_xor(pg_catalog.hashint8extended(t.line_id, t.receipt_id # t.product_id)) AS cks
+               bit_xor(seg_reco._line_checksum(t.line_id, t.receipt_id, t.product_id, t.ts, t.amount,
+                                               t.discount > 0, t.channel = 'online')) AS cks
           FROM seg_reco.transactions t
          WHERE t.customer_id IS NOT NULL AND t.ts IS NOT NULL
          GROUP BY t.customer_id
@@ -7202,13 +7290,37 @@ DECLARE
     v_gm seg_reco.gmm_model := seg_reco.gmm_load('customer_gmm');
     v_k integer := ((v_km::text)::jsonb ->> 'k')::integer;
     v_names text[];
+    v_name text;
     v_rows bigint;
 BEGIN
-    -- the name of each cluster: that of any customer in it (all share it)
-    v_names := ARRAY(SELECT (SELECT c.cluster_name FROM seg_reco.customer_clusters c
-                              WHERE c.cluster = i LIMIT 1)
-                       FROM generate_series(1, v_k) i ORDER BY i);
+    -- the name of each cluster: that of any customer in it (all share it),
+    -- one cluster at a time (Citus runs no subquery correlated to the rows
+    -- of generate_series, nor parses a query in an assignment to an array
+    -- element)
+    FOR i IN 1 .. v_k LOOP
+        SELECT c.cluster_name INTO v_name FROM seg_reco.customer_clusters c WHERE c.cluster = i LIMIT 1;
+        v_names[i] := v_name;
+    END LOOP;
     DELETE FROM seg_reco.customer_clusters c WHERE c.customer_id = ANY (customer_ids);
+    IF seg_reco._citus_distributed('seg_reco.customer_clusters') THEN
+        -- the changed customers' vectors gathered on the coordinator first:
+        -- in an INSERT ... SELECT with this filter Citus sends the view's
+        -- row to the shards with the columns not named as NULLs (a
+        -- whole-row reference); then assigned as the full run does
+        CREATE TEMP TABLE _seg_reco_vectors ON COMMIT DROP AS
+        SELECT f.customer_id, seg_reco.cluster_feature_vector(f) AS v
+          FROM seg_reco.customer_features f WHERE f.customer_id = ANY (customer_ids);
+        INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
+        SELECT r.customer_id, km.cluster, coalesce(v_names[km.cluster], 'Cluster ' || km.cluster), km.distance,
+               gc.comp, gp.p[gc.comp]
+          FROM _seg_reco_vectors r
+         CROSS JOIN LATERAL seg_reco.kmeans_assign_distance(r.v, v_km) km
+         CROSS JOIN LATERAL seg_reco.gmm_assign(r.v, v_gm) gc(comp)
+         CROSS JOIN LATERAL seg_reco.gmm_proba(r.v, v_gm) gp(p);
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        DROP TABLE _seg_reco_vectors;
+        RETURN jsonb_build_object('models', 'kept', 'k', v_k, 'assigned', v_rows);
+    END IF;
     INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
     SELECT f.customer_id, (f.a).cluster,
            coalesce(v_names[(f.a).cluster], 'Cluster ' || (f.a).cluster),

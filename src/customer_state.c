@@ -524,6 +524,77 @@ cs_day_amount(SegRecoMoney amount, int16 dscale)
 	return seg_reco_money_from_float8(d, "amount");
 }
 
+/*
+ * A line's share of its customer's checksum (XOR over the lines, so any
+ * order gives the same): a hash of everything of the line the pipeline
+ * reads -- line, receipt and product ids, time, amount, whether
+ * discounted, whether online -- so a line changed in any of these, added
+ * or removed changes the sum.  NULL ids: no share.  The pass and
+ * seg_reco._line_checksum (the SQL statements: the reference rows, Citus,
+ * customer_state_check) both call this one.
+ */
+static int64
+cs_line_checksum(int64 line_id, int64 receipt, int64 product, TimestampTz ts,
+				 Datum amount, bool has_amount, bool promo, bool online)
+{
+	int64		h = (promo ? 1 : 0) | (online ? 2 : 0);
+
+	if (has_amount)
+	{
+		/*
+		 * hash_numeric_extended detoasts its argument: a tuple's short
+		 * (one-byte header) numeric would be copied into a palloc'd chunk at
+		 * every line, in the pass's context.  Such a value is given a
+		 * four-byte header on the stack instead; anything else is detoasted
+		 * here and freed.
+		 */
+		struct varlena *v = (struct varlena *) DatumGetPointer(amount);
+		union
+		{
+			int32		align;
+			char		data[128];
+		}			buf;
+		struct varlena *plain = v;
+
+		if (VARATT_IS_SHORT(v) && VARSIZE_SHORT(v) - VARHDRSZ_SHORT + VARHDRSZ <= sizeof(buf))
+		{
+			plain = (struct varlena *) buf.data;
+			SET_VARSIZE(plain, VARSIZE_SHORT(v) - VARHDRSZ_SHORT + VARHDRSZ);
+			memcpy(VARDATA(plain), VARDATA_SHORT(v), VARSIZE_SHORT(v) - VARHDRSZ_SHORT);
+		}
+		else if (VARATT_IS_EXTENDED(v))
+			plain = pg_detoast_datum(v);
+		h = DatumGetInt64(DirectFunctionCall2(hash_numeric_extended, PointerGetDatum(plain), Int64GetDatum(h)));
+		if (plain != v && (char *) plain != buf.data)
+			pfree(plain);
+	}
+	/* the time as microseconds since 1970 (whatever the time zone) */
+	h = DatumGetInt64(DirectFunctionCall2(hashint8extended,
+										  Int64GetDatum(TIMESTAMP_NOT_FINITE(ts) ? ts
+														: ts + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY),
+										  Int64GetDatum(h)));
+	return DatumGetInt64(DirectFunctionCall2(hashint8extended, Int64GetDatum(line_id),
+											 Int64GetDatum(receipt ^ product ^ h)));
+}
+
+PG_FUNCTION_INFO_V1(seg_reco_line_checksum);
+
+/*
+ * seg_reco._line_checksum(line_id, receipt_id, product_id, ts, amount,
+ * promo, online): cs_line_checksum for SQL; NULL when an id or the time is
+ * NULL (the pass gives such a line no share either).
+ */
+Datum
+seg_reco_line_checksum(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(cs_line_checksum(PG_GETARG_INT64(0), PG_GETARG_INT64(1), PG_GETARG_INT64(2),
+									 PG_GETARG_TIMESTAMPTZ(3), PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4),
+									 !PG_ARGISNULL(4), !PG_ARGISNULL(5) && PG_GETARG_BOOL(5),
+									 !PG_ARGISNULL(6) && PG_GETARG_BOOL(6)));
+}
+
 /* the line of a tuple of the pass's query, checked */
 static void
 cs_line_read(CsRun *run, HeapTuple tup, TupleDesc desc, CsLine *l)
@@ -543,9 +614,9 @@ cs_line_read(CsRun *run, HeapTuple tup, TupleDesc desc, CsLine *l)
 		l->receipt = DatumGetInt64(v[1]);
 	if (!isnull[1] && !isnull[2] && !isnull[3])
 	{
-		int64		seed = DatumGetInt64(v[1]) ^ DatumGetInt64(v[3]);
-
-		l->cks = DatumGetInt64(DirectFunctionCall2(hashint8extended, v[2], Int64GetDatum(seed)));
+		l->cks = cs_line_checksum(DatumGetInt64(v[2]), DatumGetInt64(v[1]), DatumGetInt64(v[3]), l->ts,
+								  v[5], !isnull[5], !isnull[6] && DatumGetBool(v[6]),
+								  !isnull[7] && DatumGetBool(v[7]));
 		l->flags |= CSL_CKS;
 	}
 	if (!isnull[5])

@@ -1400,13 +1400,37 @@ DECLARE
     v_gm seg_reco.gmm_model := seg_reco.gmm_load('customer_gmm');
     v_k integer := ((v_km::text)::jsonb ->> 'k')::integer;
     v_names text[];
+    v_name text;
     v_rows bigint;
 BEGIN
-    -- the name of each cluster: that of any customer in it (all share it)
-    v_names := ARRAY(SELECT (SELECT c.cluster_name FROM seg_reco.customer_clusters c
-                              WHERE c.cluster = i LIMIT 1)
-                       FROM generate_series(1, v_k) i ORDER BY i);
+    -- the name of each cluster: that of any customer in it (all share it),
+    -- one cluster at a time (Citus runs no subquery correlated to the rows
+    -- of generate_series, nor parses a query in an assignment to an array
+    -- element)
+    FOR i IN 1 .. v_k LOOP
+        SELECT c.cluster_name INTO v_name FROM seg_reco.customer_clusters c WHERE c.cluster = i LIMIT 1;
+        v_names[i] := v_name;
+    END LOOP;
     DELETE FROM seg_reco.customer_clusters c WHERE c.customer_id = ANY (customer_ids);
+    IF seg_reco._citus_distributed('seg_reco.customer_clusters') THEN
+        -- the changed customers' vectors gathered on the coordinator first:
+        -- in an INSERT ... SELECT with this filter Citus sends the view's
+        -- row to the shards with the columns not named as NULLs (a
+        -- whole-row reference); then assigned as the full run does
+        CREATE TEMP TABLE _seg_reco_vectors ON COMMIT DROP AS
+        SELECT f.customer_id, seg_reco.cluster_feature_vector(f) AS v
+          FROM seg_reco.customer_features f WHERE f.customer_id = ANY (customer_ids);
+        INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
+        SELECT r.customer_id, km.cluster, coalesce(v_names[km.cluster], 'Cluster ' || km.cluster), km.distance,
+               gc.comp, gp.p[gc.comp]
+          FROM _seg_reco_vectors r
+         CROSS JOIN LATERAL seg_reco.kmeans_assign_distance(r.v, v_km) km
+         CROSS JOIN LATERAL seg_reco.gmm_assign(r.v, v_gm) gc(comp)
+         CROSS JOIN LATERAL seg_reco.gmm_proba(r.v, v_gm) gp(p);
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        DROP TABLE _seg_reco_vectors;
+        RETURN jsonb_build_object('models', 'kept', 'k', v_k, 'assigned', v_rows);
+    END IF;
     INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
     SELECT f.customer_id, (f.a).cluster,
            coalesce(v_names[(f.a).cluster], 'Cluster ' || (f.a).cluster),

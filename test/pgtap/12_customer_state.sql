@@ -13,7 +13,8 @@ CREATE TEMP TABLE asof AS SELECT max(t.ts)::date AS d FROM seg_reco.transactions
 CREATE TEMP VIEW ref AS
 WITH l AS (
     SELECT t.*, p.product_id IS NOT NULL AS known, coalesce(p.own_brand, false) AS own,
-           coalesce(p.organic, false) AS org, p.category AS cat
+           coalesce(p.organic, false) AS org, p.category AS cat,
+           (coalesce(t.discount > 0, false)::int + 2 * coalesce(t.channel = 'online', false)::int)::bigint AS flags
       FROM seg_reco.transactions t
       LEFT JOIN seg_reco.products p ON p.product_id = t.product_id
      WHERE t.customer_id IS NOT NULL AND t.ts IS NOT NULL
@@ -46,7 +47,12 @@ WITH l AS (
       FROM bf WHERE bf.first_d IS NOT NULL
 ), c AS (
     SELECT l.customer_id, count(*) AS lines,
-           bit_xor(hashint8extended(l.line_id, l.receipt_id # l.product_id)) AS checksum,
+           -- (the line's ids, its time in microseconds since 1970, its
+           -- amount, whether discounted and whether online)
+           bit_xor(hashint8extended(l.line_id, l.receipt_id # l.product_id
+                                    # hashint8extended((extract(epoch FROM l.ts) * 1000000)::bigint,
+                                                       coalesce(hash_numeric_extended(l.amount, l.flags), l.flags))))
+               AS checksum,
            max(l.ts) AS last_line_ts, coalesce(sum(l.amount), 0.00) AS net_amount,
            coalesce(sum(l.amount) FILTER (WHERE l.receipt_id IS NOT NULL), 0.00) AS purchase_amount,
            min(l.ts) FILTER (WHERE l.amount > 0) AS first_purchase,

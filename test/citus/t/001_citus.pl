@@ -30,6 +30,10 @@
 #   refresh() writes them into the shards (the clusters assigned there), a
 #   worker reads them, and after a second full run (the other slot swapped
 #   in) every view still equals the single node's;
+# - an incremental refresh (a new day of lines, an amount changed, a line
+#   deleted, a digital event added) finds the changed customers by
+#   comparing their lines with the stored state in the shards, and gives
+#   the single node's outputs (whose triggers captured the same changes);
 # - DROP EXTENSION seg_reco CASCADE leaves nothing distributed behind.
 # Run by scripts/test-citus.sh, which builds Citus from ../shared/vendor
 # first (a failed build fails it); skipped only when Citus is not installed.
@@ -323,7 +327,7 @@ is($coord->safe_psql('postgres', $steps), $plain_steps, 'every step ran on Citus
 same_on_both(q{SELECT seg_reco.default_as_of()}, 'default_as_of');
 # (but btyd_repeat_spend: on Citus the rows come from the one statement
 # over the lines, which leaves it NULL, as a single node's reference rows;
-# only an incremental merge reads it, and on Citus every run is full)
+# only an incremental merge reads it; on Citus an incremental run recomputes)
 same_on_both(q{SELECT to_jsonb(s) - 'btyd_repeat_spend' FROM seg_reco.customer_state s}, 'customer_state');
 is($coord->safe_psql('postgres', 'SELECT count(*) FROM seg_reco.customer_state WHERE btyd_repeat_spend IS NOT NULL'),
 	'0', 'customer_state on Citus: the rows of the one statement (btyd_repeat_spend NULL)');
@@ -483,6 +487,69 @@ for my $v (@views)
 	is(digest($coord, "SELECT $cols FROM seg_reco.$name"), digest($plain, "SELECT $cols FROM seg_reco.$name"),
 		"view $name: the same rows on Citus after two runs");
 }
+# 8. an incremental refresh on Citus.  No trigger captures the changes of
+# distributed lines (distribute() dropped the capture triggers), so the run
+# finds the changed customers by comparing each customer's lines (count,
+# checksum) and digital events with the stored state, in the shards, and
+# recomputes them from all their lines.  The same changes on the single
+# node (captured by its triggers, the new lines merged) give the same
+# outputs: a new day of lines for three customers, an amount changed, a
+# line deleted, a digital event added.
+my $day = $plain->safe_psql('postgres', q{SELECT seg_reco.default_as_of() + 1});
+my ($p1, $p2) = split /\n/, $plain->safe_psql('postgres',
+	'SELECT product_id FROM seg_reco.products ORDER BY product_id LIMIT 2');
+my $line7 = $plain->safe_psql('postgres', 'SELECT min(line_id) FROM seg_reco.transactions WHERE customer_id = 7');
+my $line8 = $plain->safe_psql('postgres', 'SELECT max(line_id) FROM seg_reco.transactions WHERE customer_id = 8');
+my $new_lines = join ', ', map {
+	my ($c, $k) = @$_;
+	sprintf("(%d, %d, %d, %s, 1, '%s 10:%02d+00', 1, 10.00, 0, 10.00, 'store')",
+		990000000 + 10 * $c + $k, 990000000 + $c, $c, $k ? $p2 : $p1, $day, $k)
+} map { my $c = $_; ([$c, 0], [$c, 1]) } (3, 10, 42);
+my $changes = qq{
+	INSERT INTO seg_reco.transactions
+	    (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price, discount, amount, channel)
+	VALUES $new_lines;
+	UPDATE seg_reco.transactions SET amount = amount + 1 WHERE customer_id = 7 AND line_id = $line7;
+	DELETE FROM seg_reco.transactions WHERE customer_id = 8 AND line_id = $line8;
+	INSERT INTO seg_reco.digital_events (event_id, customer_id, product_id, event_type, ts, channel)
+	VALUES (990000001, 11, $p1, 'add_to_cart', '$day 09:00+00', 'app');};
+$plain->safe_psql('postgres', $changes);
+$coord->safe_psql('postgres', $changes);
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM seg_reco.customer_state_check()'), '5',
+	'customer_state_check() on Citus: the five customers whose lines changed');
+my $incremental = q{SET client_min_messages = warning; CALL seg_reco.refresh('incremental');};
+$plain->safe_psql('postgres', $incremental);
+($ret, $out, $err) = $coord->psql('postgres', $incremental);
+is($ret, 0, 'CALL seg_reco.refresh(\'incremental\') on Citus') or diag($err);
+is($err, '', 'without an error') or diag($err);
+my $kind = q{SELECT kind || ' ' || coalesce(detail ->> 'reason', '-') FROM seg_reco.refresh_log
+              WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'customer_features'};
+is($plain->safe_psql('postgres', $kind), 'incremental -', 'the single node ran an incremental refresh');
+is($coord->safe_psql('postgres', $kind), 'incremental -', 'so did Citus');
+is($coord->safe_psql('postgres', q{SELECT detail ->> 'changes' FROM seg_reco.refresh_log
+                                    WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)
+                                      AND step = 'customer_features'}),
+	'compared with the lines (Citus)', 'Citus found the changes by comparing the lines with the state');
+my $touched = q{SELECT (detail ->> 'customers_merged')::int + (detail ->> 'customers_recomputed')::int
+                  FROM seg_reco.refresh_log WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)
+                   AND step = 'customer_features'};
+my $plain_touched = $plain->safe_psql('postgres', $touched);
+cmp_ok($plain_touched, '>=', 6, "the single node's changed customers: $plain_touched");
+is($coord->safe_psql('postgres', $touched), $plain_touched, 'the same number of changed customers on Citus');
+is($coord->safe_psql('postgres', $steps), $plain->safe_psql('postgres', $steps),
+	'every incremental step ran on Citus, with the same row counts');
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM seg_reco.customer_state_check()'), '0',
+	'customer_state_check() on Citus after the incremental run: every state matches its lines');
+same_on_both(q{SELECT to_jsonb(s) - 'btyd_repeat_spend' FROM seg_reco.customer_state s},
+	'customer_state after the incremental run');
+same_on_both(q{SELECT customer_id, factors FROM seg_reco.als_customer_factors WHERE model = 'default'},
+	'ALS customer factors after the fold-in');
+for my $v (@views)
+{
+	my ($name, $cols) = split / /, $v, 2;
+	is(digest($coord, "SELECT $cols FROM seg_reco.$name"), digest($plain, "SELECT $cols FROM seg_reco.$name"),
+		"view $name: the same rows on Citus after the incremental run");
+}
 # recommend_for called on the coordinator: the customers gathered first (a
 # MATERIALIZED CTE, as pipeline_recommendations does)
 same_on_both(q{WITH c AS MATERIALIZED (SELECT customer_id FROM seg_reco.customers
@@ -566,8 +633,9 @@ my $late = q{(line_id, receipt_id, customer_id, product_id, store_id, ts, quanti
 $plain->safe_psql('postgres', 'INSERT INTO seg_reco.transactions ' . sprintf($late, 'seg_reco.transactions'));
 $coord->safe_psql('postgres', 'INSERT INTO seg_reco.nonmember_transactions '
 	. sprintf($late, '(SELECT product_id, ts FROM seg_reco.transactions) t'));
-is($plain->safe_psql('postgres', 'SELECT seg_reco.default_as_of()'), '2026-01-01',
-	'a non-member\'s line moves default_as_of on the single node');
+is($plain->safe_psql('postgres', 'SELECT seg_reco.default_as_of()'),
+	$plain->safe_psql('postgres', "SELECT DATE '$day' + 1"),
+	'a non-member\'s line (a day after the members\' new day) moves default_as_of on the single node');
 same_on_both(q{SELECT seg_reco.default_as_of()}, 'default_as_of with a non-member\'s line the latest');
 
 # DROP EXTENSION seg_reco CASCADE drops nonmember_transactions with the rest
