@@ -365,7 +365,8 @@ COMMENT ON FUNCTION seg_reco.content_scores(bigint, integer, date, float8, boole
 
 -- Buy-again: the customer's own repeat pattern per product, from purchase
 -- occasions (distinct receipts with the product, amount > 0) dated on or
--- before as_of (default: seg_reco.default_as_of(), the latest transaction).
+-- before as_of (default: seg_reco._serving_as_of(), the latest transaction's
+-- date; on Citus the last refresh()'s).
 -- days_since_last counts from the end of as_of.  Each occasion counts 0.5 ^
 -- (its age in days / 730), so the receipts with the product lead and
 -- recency breaks ties; for n >= 2 occasions the sum is raised by up to 5%
@@ -398,7 +399,7 @@ BEGIN
         RAISE EXCEPTION 'k must be at least 1, got %', k
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    v_end := (coalesce(as_of, seg_reco.default_as_of(), current_date) + 1)::timestamptz;
+    v_end := (coalesce(as_of, seg_reco._serving_as_of(), current_date) + 1)::timestamptz;
     RETURN QUERY
     WITH occ AS (
         SELECT t.product_id AS pid, min(t.ts) AS ts
@@ -462,7 +463,7 @@ BEGIN
         RAISE EXCEPTION 'k and days must be at least 1, got k = %, days = %', k, days
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    v_end := (coalesce(as_of, seg_reco.default_as_of(), current_date) + 1)::timestamptz;
+    v_end := (coalesce(as_of, seg_reco._serving_as_of(), current_date) + 1)::timestamptz;
     SELECT count(DISTINCT t.customer_id) INTO v_total
       FROM seg_reco.transactions t
      WHERE t.customer_id IS NOT NULL AND t.amount > 0

@@ -99,6 +99,18 @@ LANGUAGE C STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION seg_reco.default_as_of() IS 'date of the latest transaction (error if lines are dated in the future)';
 
+-- The date a serving call without as_of reads up to: default_as_of(), or
+-- on Citus (after distribute() and a refresh()) the as-of date of the last
+-- refresh(), read from the reference table refresh_state: the latest line
+-- of distributed tables is a query over every shard (7-14 ms a call on the
+-- test cluster, more than the rest of recommend_for).  recommend_for and
+-- the other serving functions in C read the same (src/as_of.c).
+CREATE FUNCTION seg_reco._serving_as_of() RETURNS date
+AS 'MODULE_PATHNAME', 'seg_reco_serving_as_of'
+LANGUAGE C STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION seg_reco._serving_as_of() IS 'internal: the date serving calls without as_of read up to (default_as_of(); on Citus the as-of date of the last refresh())';
+
 -- Behaviour of each customer with at least one purchase up to as_of.
 -- Amounts are summed exactly (numeric) and turned into float8 at the end:
 -- the same lines in any order give the same numbers, whatever the plan

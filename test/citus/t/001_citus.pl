@@ -637,6 +637,19 @@ is($plain->safe_psql('postgres', 'SELECT seg_reco.default_as_of()'),
 	$plain->safe_psql('postgres', "SELECT DATE '$day' + 1"),
 	'a non-member\'s line (a day after the members\' new day) moves default_as_of on the single node');
 same_on_both(q{SELECT seg_reco.default_as_of()}, 'default_as_of with a non-member\'s line the latest');
+# a serving call without as_of on Citus reads up to the as-of date of the
+# last refresh() (the reference table refresh_state), not the latest line
+# over every shard (7-14 ms a call): until the next refresh, the list a
+# single node gives with that date
+my $refreshed = $coord->safe_psql('postgres', 'SELECT as_of FROM seg_reco.refresh_state');
+is($refreshed, $day, 'the last refresh read up to the members\' new day');
+is($coord->safe_psql('postgres', "SELECT seg_reco.recommend_for($sample[0], 10)"),
+	$plain->safe_psql('postgres', "SELECT seg_reco.recommend_for($sample[0], 10, as_of => '$refreshed')"),
+	'recommend_for without as_of on Citus: the single node\'s list at the last refresh\'s date');
+is($coord->safe_psql('postgres', "SELECT seg_reco._serving_as_of()"), $refreshed,
+	'_serving_as_of() on Citus: the last refresh\'s date');
+is($plain->safe_psql('postgres', "SELECT seg_reco._serving_as_of() = seg_reco.default_as_of()"), 't',
+	'_serving_as_of() on a single node: default_as_of()');
 
 # DROP EXTENSION seg_reco CASCADE drops nonmember_transactions with the rest
 # (an extension member): a re-created extension distributes new data again,
