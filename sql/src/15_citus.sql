@@ -70,8 +70,9 @@ REVOKE EXECUTE ON FUNCTION seg_reco._relation_size(regclass) FROM PUBLIC;
 -- - foreign keys to a distributed table only from a co-located one, on
 --   the customer id: they are dropped before and re-created after.
 -- Tables with triggers are refused, naming them (Citus distributes none),
--- but for seg_reco's capture triggers, which are dropped: on Citus every
--- refresh() is full.
+-- but for seg_reco's capture triggers, which are dropped: on Citus an
+-- incremental refresh() finds the changed customers by comparing their
+-- lines with their stored state (_customer_state_changed).
 -- Each table already distributed is left as it is, so a second call does
 -- nothing.  Without Citus it is an error and changes nothing: a single node
 -- keeps its keys and behaviour.  The workers' own (empty) copies of the
