@@ -1369,7 +1369,7 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 	}
 	upcf_check_params(&up);
 
-	progress = seg_reco_progress_begin("nextbasket_build", 2);
+	progress = seg_reco_progress_begin("nextbasket_build", 3);
 	seg_reco_progress_step(progress, "read", -1, "rows", NULL);
 	work = AllocSetContextCreate(CurrentMemoryContext, "seg_reco nextbasket_build", ALLOCSET_DEFAULT_SIZES);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -1401,6 +1401,8 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 	x.upop = MemoryContextAllocHuge(work, sizeof(double) * ecap);
 	x.row[0] = 0;
 	stream = seg_reco_occ_open(NULL, end);
+	/* (the scan counted the rows read; then the vectors, customer by customer) */
+	seg_reco_progress_step(progress, "vectors", -1, "customers", NULL);
 	while (seg_reco_occ_next(stream, &occ_cust, &occ_rows, &occ_n))
 	{
 		first = 0;
@@ -1418,7 +1420,10 @@ seg_reco_nextbasket_build(PG_FUNCTION_ARGS)
 			if (i < occ_n && occ_cust[i] == occ_cust[first])
 				continue;
 			if ((c & 255) == 0)
+			{
 				CHECK_FOR_INTERRUPTS();
+				seg_reco_progress_update(c);
+			}
 			if (i - first > scap)
 			{
 				scap = Max(i - first, scap * 2);

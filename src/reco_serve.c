@@ -500,7 +500,11 @@ occ_stream_receive(TupleTableSlot *slot, DestReceiver *self)
 	if (slot->tts_isnull[0] || slot->tts_isnull[1] || slot->tts_isnull[2])
 		return true;
 	if (((s->nbuf + s->nspill) & 65535) == 0)
+	{
 		CHECK_FOR_INTERRUPTS();
+		/* the rows read so far, in the caller's progress step (if any) */
+		seg_reco_progress_update(s->nbuf + s->nspill);
+	}
 	if (s->nbuf == s->bufcap)
 	{
 		if (s->bufcap < s->cap)

@@ -133,6 +133,8 @@ like($worker->{stderr}, qr/NOTICE:  refresh: step 1 of 11: customer_features\n/,
 	'the caller got a message at the start of the first step');
 like($worker->{stderr}, qr/NOTICE:  refresh > als_train: step 2 of 3: iterations \(15 iterations\)\n/,
 	'and at the start of the inner command\'s steps');
+like($worker->{stderr}, qr/nextbasket_build: step 2 of 3: vectors\n/,
+	'the next-basket build reports its vectors apart from the scan of the lines (which counts the rows read)');
 like($worker->{stderr}, qr/NOTICE:  refresh: cohorts done\n.*NOTICE:  refresh: done\n/s,
 	'and at the end of the last step and of the call');
 is($node->safe_psql('postgres', q{
