@@ -4963,15 +4963,12 @@ BEGIN
     -- (PL/pgSQL: Citus plans no SQL function with parameters over
     -- distributed tables; the subqueries are grouped by the customer id,
     -- so Citus runs the whole query in the shards)
+    -- the lines: customer_state_check()'s comparison
     RETURN QUERY
-    SELECT coalesce(s.customer_id, l.customer_id)
+    SELECT c.customer_id FROM seg_reco.customer_state_check() c
+    UNION
+    SELECT s.customer_id
       FROM seg_reco.customer_state s
-      FULL JOIN (SELECT t.customer_id, count(*) AS n,
-                        bit_xor(seg_reco._line_checksum(t.line_id, t.receipt_id, t.product_id, t.ts, t.amount,
-                                                        t.discount > 0, t.channel = 'online')) AS cks
-                   FROM seg_reco.transactions t
-                  WHERE t.customer_id IS NOT NULL AND t.ts IS NOT NULL
-                  GROUP BY t.customer_id) l ON l.customer_id = s.customer_id
       LEFT JOIN (SELECT e.customer_id,
                         count(*) FILTER (WHERE e.ts < v_end) AS events,
                         count(*) FILTER (WHERE e.ts < v_end AND e.event_type = 'add_to_cart') AS carts,
@@ -4980,10 +4977,8 @@ BEGIN
                    FROM seg_reco.digital_events e
                   WHERE e.customer_id IS NOT NULL
                   GROUP BY e.customer_id) d ON d.customer_id = s.customer_id
-     WHERE s.lines IS DISTINCT FROM l.n OR s.checksum IS DISTINCT FROM l.cks
-        OR (s.customer_id IS NOT NULL
-            AND (s.digital_events, s.add_to_cart_events, s.digital_last_ts, s.digital_next_ts)
-                IS DISTINCT FROM (coalesce(d.events, 0), coalesce(d.carts, 0), d.last_ts, d.next_ts));
+     WHERE (s.digital_events, s.add_to_cart_events, s.digital_last_ts, s.digital_next_ts)
+           IS DISTINCT FROM (coalesce(d.events, 0), coalesce(d.carts, 0), d.last_ts, d.next_ts);
 END;
 $fn$;
 COMMENT ON FUNCTION seg_reco._customer_state_changed(timestamptz) IS 'refresh() helper: the customers whose lines (count, checksum) or digital events (counts, times at the given end) differ from their stored customer_state row, or who have lines and no row or a row and no lines';
@@ -7314,37 +7309,23 @@ BEGIN
         v_names[i] := v_name;
     END LOOP;
     DELETE FROM seg_reco.customer_clusters c WHERE c.customer_id = ANY (customer_ids);
-    IF seg_reco._citus_distributed('seg_reco.customer_clusters') THEN
-        -- the changed customers' vectors gathered on the coordinator first:
-        -- in an INSERT ... SELECT with this filter Citus sends the view's
-        -- row to the shards with the columns not named as NULLs (a
-        -- whole-row reference); then assigned as the full run does
-        CREATE TEMP TABLE _seg_reco_vectors ON COMMIT DROP AS
-        SELECT f.customer_id, seg_reco.cluster_feature_vector(f) AS v
-          FROM seg_reco.customer_features f WHERE f.customer_id = ANY (customer_ids);
-        INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
-        SELECT r.customer_id, km.cluster, coalesce(v_names[km.cluster], 'Cluster ' || km.cluster), km.distance,
-               gc.comp, gp.p[gc.comp]
-          FROM _seg_reco_vectors r
-         CROSS JOIN LATERAL seg_reco.kmeans_assign_distance(r.v, v_km) km
-         CROSS JOIN LATERAL seg_reco.gmm_assign(r.v, v_gm) gc(comp)
-         CROSS JOIN LATERAL seg_reco.gmm_proba(r.v, v_gm) gp(p);
-        GET DIAGNOSTICS v_rows = ROW_COUNT;
-        DROP TABLE _seg_reco_vectors;
-        RETURN jsonb_build_object('models', 'kept', 'k', v_k, 'assigned', v_rows);
-    END IF;
+    -- the changed customers' vectors first, then assigned as the full run
+    -- does (gmm_assign, its component's probability); gathered into a
+    -- temporary table because on Citus, in an INSERT ... SELECT with this
+    -- filter, the view's row reached the shards with the columns not named
+    -- as NULLs (a whole-row reference)
+    CREATE TEMP TABLE _seg_reco_vectors ON COMMIT DROP AS
+    SELECT f.customer_id, seg_reco.cluster_feature_vector(f) AS v
+      FROM seg_reco.customer_features f WHERE f.customer_id = ANY (customer_ids);
     INSERT INTO seg_reco.customer_clusters (customer_id, cluster, cluster_name, distance, gmm_component, gmm_probability)
-    SELECT f.customer_id, (f.a).cluster,
-           coalesce(v_names[(f.a).cluster], 'Cluster ' || (f.a).cluster),
-           (f.a).distance,
-           (SELECT i FROM unnest(f.p) WITH ORDINALITY u(v, i) ORDER BY v DESC, i LIMIT 1)::integer,
-           (SELECT max(v) FROM unnest(f.p) v)
-      FROM (SELECT c.customer_id,
-                   seg_reco.kmeans_assign_distance(seg_reco.cluster_feature_vector(c), v_km) AS a,
-                   seg_reco.gmm_proba(seg_reco.cluster_feature_vector(c), v_gm) AS p
-              FROM seg_reco.customer_features c
-             WHERE c.customer_id = ANY (customer_ids)) f;
+    SELECT r.customer_id, km.cluster, coalesce(v_names[km.cluster], 'Cluster ' || km.cluster), km.distance,
+           gc.comp, gp.p[gc.comp]
+      FROM _seg_reco_vectors r
+     CROSS JOIN LATERAL seg_reco.kmeans_assign_distance(r.v, v_km) km
+     CROSS JOIN LATERAL seg_reco.gmm_assign(r.v, v_gm) gc(comp)
+     CROSS JOIN LATERAL seg_reco.gmm_proba(r.v, v_gm) gp(p);
     GET DIAGNOSTICS v_rows = ROW_COUNT;
+    DROP TABLE _seg_reco_vectors;
     RETURN jsonb_build_object('models', 'kept', 'k', v_k, 'assigned', v_rows);
 END;
 $fn$;

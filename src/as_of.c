@@ -256,6 +256,17 @@ citus_refresh_as_of(DateADT *as_of)
 	return found;
 }
 
+/*
+ * The date a serving call without as_of reads up to: the last refresh()'s
+ * on Citus, else default_as_of()'s; false without transactions.  The
+ * caller is connected to SPI.
+ */
+static bool
+serving_as_of_date(DateADT *as_of)
+{
+	return citus_refresh_as_of(as_of) || seg_reco_default_as_of_date(as_of);
+}
+
 /* extract(epoch FROM (d + 1)::timestamptz)::float8 */
 static double
 epoch_of_day_after(DateADT d)
@@ -293,7 +304,7 @@ seg_reco_serving_end(bool has_as_of, DateADT as_of, const char *model_as_of)
 												  DirectFunctionCall2(extract_timestamptz,
 																	  CStringGetTextDatum("epoch"), ts)));
 	}
-	if (!citus_refresh_as_of(&d) && !seg_reco_default_as_of_date(&d))
+	if (!serving_as_of_date(&d))
 		d = GetSQLCurrentDate();
 	return epoch_of_day_after(d);
 }
@@ -332,7 +343,7 @@ seg_reco_serving_as_of(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	found = citus_refresh_as_of(&d) || seg_reco_default_as_of_date(&d);
+	found = serving_as_of_date(&d);
 	SPI_finish();
 	if (!found)
 		PG_RETURN_NULL();

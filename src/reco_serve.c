@@ -1915,6 +1915,32 @@ ra_block_alloc(RaJob *job, int block)
 
 
 /*
+ * A read-only cursor over select_from (a per-model, per-customer table,
+ * aliased x) for the model's rows, ascending by customer: those of only
+ * (customer ids, NULL: every customer), by the primary key (on Citus in
+ * the shards that hold them).  recommend_all reads the customers' factors
+ * and next-basket rows this way, in step (reading every customer's rows to
+ * use a few, the incremental refresh's lists, cost 3.7 s for 525 customers
+ * at 10x on Citus).
+ */
+static Portal
+ra_open_by_customer(const char *select_from, const char *model, ArrayType *only)
+{
+	Oid			t[2] = {TEXTOID, INT8ARRAYOID};
+	Datum		v[2];
+	char	   *sql = psprintf("%s WHERE x.model OPERATOR(pg_catalog.=) $1%s ORDER BY x.customer_id",
+							   select_from,
+							   only != NULL ? " AND x.customer_id OPERATOR(pg_catalog.=) ANY ($2)" : "");
+	Portal		portal;
+
+	v[0] = CStringGetTextDatum(model);
+	v[1] = PointerGetDatum(only);
+	portal = SPI_cursor_open_with_args(NULL, sql, only != NULL ? 2 : 1, t, v, NULL, true, 0);
+	pfree(sql);
+	return portal;
+}
+
+/*
  * ids[] and xb, xf (rows x d), xn[] := the customers, factors and factor
  * norms of a fetched block (the norm summed in factor order)
  */
@@ -2328,8 +2354,6 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 	Datum		cdatum[RA_SOURCES_CACHE];
 	int			ncache = 0;
 	Portal		portal;
-	Oid			t1[2] = {TEXTOID, INT8ARRAYOID};
-	Datum		v1[2];
 	int			progress;
 	int64		scored = 0;
 	NbParams	nbp;
@@ -2408,32 +2432,12 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 			occ.stream = seg_reco_occ_open(only, end);
 		if ((hw.w[SRC_NB] > 0 || hw.w[SRC_UPCF] > 0) && seg_reco_nb_params(model, &nbp))
 		{
-			Oid			t[2] = {TEXTOID, INT8ARRAYOID};
-			Datum		v[2];
-
 			nb.params = &nbp;
 			nb.tmp = AllocSetContextCreate(work, "seg_reco recommend_all nextbasket row", ALLOCSET_SMALL_SIZES);
-			v[0] = CStringGetTextDatum(model);
-			v[1] = PointerGetDatum(only);
-			/*
-			 * customer_ids: their rows only, by the primary key (on Citus
-			 * in the shards that hold them): reading every customer's rows
-			 * to use a few (the incremental refresh's lists) cost 3.7 s
-			 * for 525 customers at 10x on Citus
-			 */
-			nb.portal = SPI_cursor_open_with_args(NULL,
-												  only != NULL ?
-												  "SELECT n.customer_id, n.product_ids, n.scores,"
-												  " n.upcf_product_ids, n.upcf_scores"
-												  " FROM seg_reco.nextbasket_neighbours n"
-												  " WHERE n.model OPERATOR(pg_catalog.=) $1"
-												  " AND n.customer_id OPERATOR(pg_catalog.=) ANY ($2)"
-												  " ORDER BY n.customer_id" :
-												  "SELECT n.customer_id, n.product_ids, n.scores,"
-												  " n.upcf_product_ids, n.upcf_scores"
-												  " FROM seg_reco.nextbasket_neighbours n"
-												  " WHERE n.model OPERATOR(pg_catalog.=) $1 ORDER BY n.customer_id",
-												  only != NULL ? 2 : 1, t, v, NULL, true, 0);
+			nb.portal = ra_open_by_customer("SELECT x.customer_id, x.product_ids, x.scores,"
+											" x.upcf_product_ids, x.upcf_scores"
+											" FROM seg_reco.nextbasket_neighbours x",
+											model, only);
 		}
 	}
 
@@ -2524,16 +2528,8 @@ seg_reco_recommend_all(PG_FUNCTION_ARGS)
 						   psprintf("kernels: %s%s", seg_reco_simd_name(job.simd),
 									job.als_only ? ", ALS alone: float32 screening, exact" : ""));
 
-	v1[0] = CStringGetTextDatum(m->name);
-	v1[1] = PointerGetDatum(only);
-	portal = SPI_cursor_open_with_args(NULL,
-									   only != NULL ?
-									   "SELECT c.customer_id, c.factors FROM seg_reco.als_customer_factors c "
-									   "WHERE c.model OPERATOR(pg_catalog.=) $1 "
-									   "AND c.customer_id OPERATOR(pg_catalog.=) ANY ($2) ORDER BY c.customer_id" :
-									   "SELECT c.customer_id, c.factors FROM seg_reco.als_customer_factors c "
-									   "WHERE c.model OPERATOR(pg_catalog.=) $1 ORDER BY c.customer_id",
-									   only != NULL ? 2 : 1, t1, v1, NULL, true, 0);
+	portal = ra_open_by_customer("SELECT x.customer_id, x.factors FROM seg_reco.als_customer_factors x",
+								 m->name, only);
 
 	/*
 	 * Two blocks in flight: while the threads score, blend and choose for

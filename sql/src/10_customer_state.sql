@@ -561,15 +561,12 @@ BEGIN
     -- (PL/pgSQL: Citus plans no SQL function with parameters over
     -- distributed tables; the subqueries are grouped by the customer id,
     -- so Citus runs the whole query in the shards)
+    -- the lines: customer_state_check()'s comparison
     RETURN QUERY
-    SELECT coalesce(s.customer_id, l.customer_id)
+    SELECT c.customer_id FROM seg_reco.customer_state_check() c
+    UNION
+    SELECT s.customer_id
       FROM seg_reco.customer_state s
-      FULL JOIN (SELECT t.customer_id, count(*) AS n,
-                        bit_xor(seg_reco._line_checksum(t.line_id, t.receipt_id, t.product_id, t.ts, t.amount,
-                                                        t.discount > 0, t.channel = 'online')) AS cks
-                   FROM seg_reco.transactions t
-                  WHERE t.customer_id IS NOT NULL AND t.ts IS NOT NULL
-                  GROUP BY t.customer_id) l ON l.customer_id = s.customer_id
       LEFT JOIN (SELECT e.customer_id,
                         count(*) FILTER (WHERE e.ts < v_end) AS events,
                         count(*) FILTER (WHERE e.ts < v_end AND e.event_type = 'add_to_cart') AS carts,
@@ -578,10 +575,8 @@ BEGIN
                    FROM seg_reco.digital_events e
                   WHERE e.customer_id IS NOT NULL
                   GROUP BY e.customer_id) d ON d.customer_id = s.customer_id
-     WHERE s.lines IS DISTINCT FROM l.n OR s.checksum IS DISTINCT FROM l.cks
-        OR (s.customer_id IS NOT NULL
-            AND (s.digital_events, s.add_to_cart_events, s.digital_last_ts, s.digital_next_ts)
-                IS DISTINCT FROM (coalesce(d.events, 0), coalesce(d.carts, 0), d.last_ts, d.next_ts));
+     WHERE (s.digital_events, s.add_to_cart_events, s.digital_last_ts, s.digital_next_ts)
+           IS DISTINCT FROM (coalesce(d.events, 0), coalesce(d.carts, 0), d.last_ts, d.next_ts);
 END;
 $fn$;
 COMMENT ON FUNCTION seg_reco._customer_state_changed(timestamptz) IS 'refresh() helper: the customers whose lines (count, checksum) or digital events (counts, times at the given end) differ from their stored customer_state row, or who have lines and no row or a row and no lines';

@@ -216,27 +216,30 @@ RESET work_mem;
 -- recommend_all for a few customers (the incremental refresh's lists)
 -- reads only their neighbour rows, by the primary key (before: every
 -- customer's rows, to use three; 3.7 s for 525 customers at 10x on
--- Citus), and gives them the lists it gives them among everyone's
+-- Citus), and gives them the lists it gives them among everyone's (the
+-- weights named: the neighbours' source weighs, whatever the settings
+-- earlier tests leave)
+\set nbw '{"als": 1, "content": 0, "popularity": 0, "buy_again": 1, "nextbasket": 1, "upcf": 1, "seasonal": 0}'
 SAVEPOINT few_customers;
 SET LOCAL enable_seqscan = off;
 CREATE TEMP TABLE nb_fetched0 AS
 SELECT pg_stat_get_xact_tuples_fetched('seg_reco.nextbasket_neighbours'::regclass) AS n;
-SELECT count(*) AS rows FROM seg_reco.recommend_all('nbdemo', 5, customer_ids => ARRAY[1, 750, 1500]::bigint[]);
+SELECT count(*) AS rows FROM seg_reco.recommend_all('nbdemo', 5, weights => :'nbw', customer_ids => ARRAY[1, 750, 1500]::bigint[]);
 SELECT pg_stat_get_xact_tuples_fetched('seg_reco.nextbasket_neighbours'::regclass) - (SELECT n FROM nb_fetched0)
        AS neighbour_rows_read;
 ROLLBACK TO SAVEPOINT few_customers;
 SELECT count(*) AS differences
   FROM ((SELECT customer_id, product_id, rank, score
-           FROM seg_reco.recommend_all('nbdemo', 5, customer_ids => ARRAY[1, 750, 1500]::bigint[])
+           FROM seg_reco.recommend_all('nbdemo', 5, weights => :'nbw', customer_ids => ARRAY[1, 750, 1500]::bigint[])
          EXCEPT
          SELECT customer_id, product_id, rank, score
-           FROM seg_reco.recommend_all('nbdemo', 5) WHERE customer_id IN (1, 750, 1500))
+           FROM seg_reco.recommend_all('nbdemo', 5, weights => :'nbw') WHERE customer_id IN (1, 750, 1500))
         UNION ALL
         (SELECT customer_id, product_id, rank, score
-           FROM seg_reco.recommend_all('nbdemo', 5) WHERE customer_id IN (1, 750, 1500)
+           FROM seg_reco.recommend_all('nbdemo', 5, weights => :'nbw') WHERE customer_id IN (1, 750, 1500)
          EXCEPT
          SELECT customer_id, product_id, rank, score
-           FROM seg_reco.recommend_all('nbdemo', 5, customer_ids => ARRAY[1, 750, 1500]::bigint[]))) d;
+           FROM seg_reco.recommend_all('nbdemo', 5, weights => :'nbw', customer_ids => ARRAY[1, 750, 1500]::bigint[]))) d;
 -- the candidate sample (setting nextbasket_candidates): past it, the
 -- neighbours are searched among that many customers chosen by a hash of
 -- the id, whatever the order of the lines

@@ -348,6 +348,26 @@ SELECT c.customer_id, c.stored_lines, c.lines, c.checksum_matches,
 SELECT count(*) AS changed_customers_found
   FROM seg_reco.customer_state_check() c JOIN check_lines k USING (customer_id);
 ROLLBACK;
+-- a line's share of the checksum: none for a line without an id or a
+-- time; a value (no error) for an infinite time, a NaN amount or no
+-- amount.  The same for the same value written otherwise (1.0, the same
+-- instant in another zone); another for any other time, amount, discount
+-- or channel (NaN, which the pass refuses anyway, hashes as no amount)
+SELECT seg_reco._line_checksum(NULL, 1, 1, '2025-01-01', 1.00, false, false) AS no_line_id,
+       seg_reco._line_checksum(1, NULL, 1, '2025-01-01', 1.00, false, false) AS no_receipt,
+       seg_reco._line_checksum(1, 1, 1, NULL, 1.00, false, false) AS no_time;
+SELECT v.line, v.h IS NOT NULL AS has_share,
+       v.h = seg_reco._line_checksum(1, 1, 1, '2025-01-01 00:00+00', 1.00, false, false) AS same_as_ordinary,
+       v.h = seg_reco._line_checksum(1, 1, 1, '2025-01-01 00:00+00', NULL, false, false) AS same_as_no_amount
+  FROM (VALUES ('amount 1.0', seg_reco._line_checksum(1, 1, 1, '2025-01-01 00:00+00', 1.0, false, false)),
+               ('01:00+01', seg_reco._line_checksum(1, 1, 1, '2025-01-01 01:00+01', 1.00, false, false)),
+               ('infinity', seg_reco._line_checksum(1, 1, 1, 'infinity', 1.00, false, false)),
+               ('one second later', seg_reco._line_checksum(1, 1, 1, '2025-01-01 00:00:01+00', 1.00, false, false)),
+               ('amount 1.01', seg_reco._line_checksum(1, 1, 1, '2025-01-01 00:00+00', 1.01, false, false)),
+               ('amount NaN', seg_reco._line_checksum(1, 1, 1, '2025-01-01 00:00+00', 'NaN', false, false)),
+               ('discounted', seg_reco._line_checksum(1, 1, 1, '2025-01-01 00:00+00', 1.00, true, false)),
+               ('online', seg_reco._line_checksum(1, 1, 1, '2025-01-01 00:00+00', 1.00, false, true)),
+               ('line 2', seg_reco._line_checksum(2, 1, 1, '2025-01-01 00:00+00', 1.00, false, false))) v(line, h);
 SELECT seg_reco._refresh_plan(NULL);
 SELECT seg_reco._refresh_plan('full');
 -- bad modes and settings
