@@ -4576,12 +4576,15 @@ RETURNS TABLE (
     meat_fish_amount    numeric,
     fresh_amount        numeric,
     baby_amount         numeric,
-    btyd_repeat_spend   numeric
+    btyd_repeat_spend   numeric,
+    cohort_months       date[],
+    cohort_bought       boolean[],
+    cohort_revenue      numeric[]
 )
 AS 'MODULE_PATHNAME', 'seg_reco_customer_state_lines'
 LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 10000
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION seg_reco._customer_state_lines(date, bigint[], timestamptz[]) IS 'internal: customer_state''s line columns of these customers (NULL: every customer) in one pass over the lines, memory bounded by seg_reco.state_memory; with after: each stored row merged with the customer''s lines after after[i] (an incremental refresh reads only the new lines)';
+COMMENT ON FUNCTION seg_reco._customer_state_lines(date, bigint[], timestamptz[]) IS 'internal: customer_state''s line columns of these customers (NULL: every customer) in one pass over the lines, memory bounded by seg_reco.state_memory, and each customer''s cohort months (month, bought, net amount) as arrays; with after: each stored row merged with the customer''s lines after after[i] (an incremental refresh reads only the new lines; no cohort months)';
 REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_lines(date, bigint[], timestamptz[]) FROM PUBLIC;
 
 -- Writes the customer_state rows of the given customers (NULL: of every
@@ -4599,7 +4602,10 @@ REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_lines(date, bigint[], timest
 -- customer's lines dated after after[i] (_customer_state_lines with after;
 -- the caller vouches that this is exact, see _customer_state_refresh);
 -- feature_not_supported from the merge reaches the caller, which then
--- recomputes those customers from all their lines.
+-- recomputes those customers from all their lines.  Every customer through
+-- the pass: also the cohorts' customer months (cohort_customer_months
+-- replaced; pg_temp._seg_reco_cohort_months says for which as-of date, and
+-- how many, for _cohorts_update).
 CREATE FUNCTION seg_reco._customer_state_update(as_of date, customer_ids bigint[] DEFAULT NULL,
                                                 after timestamptz[] DEFAULT NULL)
 RETURNS bigint
@@ -4612,6 +4618,9 @@ DECLARE
     v_events text := '';
     v_source text := 'seg_reco._customer_state_lines($1, $3)';
     v_rows bigint;
+    v_months text := '';
+    v_months_count text := 'NULL::bigint';
+    v_months_rows bigint;
     v_customer bigint;
     v_receipt bigint;
     v_done boolean := false;
@@ -4638,9 +4647,26 @@ BEGIN
     END IF;
     IF after IS NOT NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension x WHERE x.extname = 'citus') THEN
         BEGIN
+            IF customer_ids IS NULL THEN
+                -- every customer: the pass gives the cohorts' customer
+                -- months too, written here in the order of their primary
+                -- key (_cohorts_update then reads no line again; a full
+                -- refresh's cohorts step, 0.2.0)
+                TRUNCATE seg_reco.cohort_customer_months;
+                v_months := $m$,
+            m AS (
+                INSERT INTO seg_reco.cohort_customer_months (customer_id, month, bought, revenue)
+                SELECT c.customer_id, u.month, u.bought, u.revenue
+                  FROM c CROSS JOIN LATERAL unnest(c.cohort_months, c.cohort_bought, c.cohort_revenue)
+                       AS u(month, bought, revenue)
+                 ORDER BY 1, 2
+                RETURNING 1
+            )$m$;
+                v_months_count := '(SELECT count(*) FROM m)';
+            END IF;
             EXECUTE format($q$
-            INSERT INTO seg_reco.customer_state
-            WITH d AS (
+            WITH c AS (SELECT * FROM %s)%s,
+            d AS (
                 SELECT e.customer_id AS cid,
                        count(*) FILTER (WHERE e.ts < $2) AS events,
                        count(*) FILTER (WHERE e.ts < $2 AND e.event_type = 'add_to_cart') AS carts,
@@ -4649,17 +4675,27 @@ BEGIN
                   FROM seg_reco.digital_events e
                  WHERE e.customer_id IS NOT NULL%s
                  GROUP BY e.customer_id
+            ), s AS (
+                INSERT INTO seg_reco.customer_state
+                SELECT c.customer_id, c.lines, c.checksum, c.last_line_ts, c.net_amount,
+                       c.purchase_receipts, c.purchase_amount, c.first_purchase, c.last_purchase,
+                       c.btyd_frequency, c.btyd_recency_days, c.btyd_first, c.btyd_monetary_value,
+                       c.receipts, c.first_receipt_ts, c.last_receipt_ts, c.receipt_lines, c.receipt_amount,
+                       c.online_receipts, c.morning_receipts, c.own_brand_amount, c.organic_amount,
+                       c.promo_amount, c.meat_fish_amount, c.fresh_amount, c.baby_amount,
+                       coalesce(d.events, 0), coalesce(d.carts, 0), d.last_ts, d.next_ts, c.btyd_repeat_spend
+                  FROM c LEFT JOIN d ON d.cid = c.customer_id
+                RETURNING 1
             )
-            SELECT c.customer_id, c.lines, c.checksum, c.last_line_ts, c.net_amount,
-                   c.purchase_receipts, c.purchase_amount, c.first_purchase, c.last_purchase,
-                   c.btyd_frequency, c.btyd_recency_days, c.btyd_first, c.btyd_monetary_value,
-                   c.receipts, c.first_receipt_ts, c.last_receipt_ts, c.receipt_lines, c.receipt_amount,
-                   c.online_receipts, c.morning_receipts, c.own_brand_amount, c.organic_amount,
-                   c.promo_amount, c.meat_fish_amount, c.fresh_amount, c.baby_amount,
-                   coalesce(d.events, 0), coalesce(d.carts, 0), d.last_ts, d.next_ts, c.btyd_repeat_spend
-              FROM %s c LEFT JOIN d ON d.cid = c.customer_id
-            $q$, v_events, v_source) USING as_of, v_end, customer_ids;
-            GET DIAGNOSTICS v_rows = ROW_COUNT;
+            SELECT (SELECT count(*) FROM s), %s
+            $q$, v_source, v_months, v_events, v_months_count) INTO v_rows, v_months_rows USING as_of, v_end, customer_ids;
+            IF v_months_rows IS NOT NULL THEN
+                -- for _cohorts_update: the months are those of this as-of date
+                CREATE TEMP TABLE IF NOT EXISTS _seg_reco_cohort_months (as_of date NOT NULL, customer_months bigint NOT NULL)
+                    ON COMMIT DROP;
+                DELETE FROM pg_temp._seg_reco_cohort_months;
+                INSERT INTO pg_temp._seg_reco_cohort_months VALUES (as_of, v_months_rows);
+            END IF;
             v_done := true;
         EXCEPTION WHEN feature_not_supported THEN
             v_done := false;
@@ -4752,7 +4788,7 @@ BEGIN
     RETURN v_rows;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco._customer_state_update(date, bigint[], timestamptz[]) IS 'refresh() helper: writes the customer_state rows of these customers (NULL: every customer) from their lines as of a date (one pass: lines grouped by receipt, then by customer); with after: each stored row merged with the customer''s lines after after[i] (only the new lines are read)';
+COMMENT ON FUNCTION seg_reco._customer_state_update(date, bigint[], timestamptz[]) IS 'refresh() helper: writes the customer_state rows of these customers (NULL: every customer, and from the one pass in C also the cohorts'' customer months, noted in pg_temp._seg_reco_cohort_months) from their lines as of a date (one pass: lines grouped by receipt, then by customer); with after: each stored row merged with the customer''s lines after after[i] (only the new lines are read)';
 REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_update(date, bigint[], timestamptz[]) FROM PUBLIC;
 
 -- The capture trigger function (statement level, transition tables old_rows
@@ -7098,8 +7134,10 @@ COMMENT ON FUNCTION seg_reco._cohort_months(timestamptz) IS 'refresh() helper: p
 REVOKE EXECUTE ON FUNCTION seg_reco._cohort_months(timestamptz) FROM PUBLIC;
 
 -- Writes the cohort tables: with customer_ids NULL from every line (one
--- pass); otherwise the months of those customers read again and the cells
--- corrected by the difference (see cohorts).  Lines after the as-of date
+-- pass; in a full refresh the customer state pass wrote the months already,
+-- noted in pg_temp._seg_reco_cohort_months with its as-of date, and only the
+-- cells are made); otherwise the months of those customers read again and
+-- the cells corrected by the difference (see cohorts).  Lines after the as-of date
 -- of seg_reco.refresh_state are left out (there are none: it is the latest
 -- line's); none: no cohorts.
 CREATE FUNCTION seg_reco._cohorts_update(customer_ids bigint[]) RETURNS jsonb
@@ -7115,10 +7153,19 @@ DECLARE
     v_mids bigint[];
     v_after timestamptz[];
     v_merged bigint := 0;
+    v_from text := 'the lines';
 BEGIN
     IF v_as_of IS NULL OR customer_ids IS NULL THEN
-        -- nobody reads the months but refresh(), which runs alone
-        TRUNCATE seg_reco.cohort_customer_months;
+        -- the months the customer state pass wrote at this as-of date
+        -- (_customer_state_update, the full refresh's first step), if it did
+        IF to_regclass('pg_temp._seg_reco_cohort_months') IS NOT NULL THEN
+            SELECT k.customer_months INTO v_rows FROM pg_temp._seg_reco_cohort_months k WHERE k.as_of = v_as_of;
+            DROP TABLE pg_temp._seg_reco_cohort_months;
+        END IF;
+        IF v_rows IS NULL THEN
+            -- nobody reads the months but refresh(), which runs alone
+            TRUNCATE seg_reco.cohort_customer_months;
+        END IF;
         DELETE FROM seg_reco.cohort_cells;
         IF v_as_of IS NULL THEN
             RETURN jsonb_build_object('customers', 0);
@@ -7129,20 +7176,23 @@ BEGIN
         -- read by a parallel plan (RETURN QUERY in _cohort_months: an
         -- INSERT ... SELECT never is in PostgreSQL 15; a quarter off the step);
         -- on Citus the INSERT ... SELECT runs in the shards instead
-        IF seg_reco._citus_distributed('seg_reco.cohort_customer_months') THEN
+        IF v_rows IS NOT NULL THEN
+            v_from := 'the customer state pass';
+        ELSIF seg_reco._citus_distributed('seg_reco.cohort_customer_months') THEN
             INSERT INTO seg_reco.cohort_customer_months (customer_id, month, bought, revenue)
             SELECT t.customer_id, date_trunc('month', t.ts)::date, bool_or(t.amount > 0), sum(t.amount)
               FROM seg_reco.transactions t
              WHERE t.customer_id IS NOT NULL AND t.ts < v_end
              GROUP BY 1, 2
              ORDER BY 1, 2;
+            GET DIAGNOSTICS v_rows = ROW_COUNT;
         ELSE
             INSERT INTO seg_reco.cohort_customer_months (customer_id, month, bought, revenue)
             SELECT m.customer_id, m.month, m.bought, m.revenue
               FROM seg_reco._cohort_months(v_end) m
              ORDER BY 1, 2;
+            GET DIAGNOSTICS v_rows = ROW_COUNT;
         END IF;
-        GET DIAGNOSTICS v_rows = ROW_COUNT;
         INSERT INTO seg_reco.cohort_cells (cohort, month, active, revenue)
         SELECT x.cohort, x.month, count(*) FILTER (WHERE x.bought), coalesce(sum(x.revenue), 0)
           FROM (SELECT m.month, m.bought, m.revenue,
@@ -7153,7 +7203,7 @@ BEGIN
         GET DIAGNOSTICS v_cells = ROW_COUNT;
         -- statistics for the next incremental run's lookups by customer
         ANALYZE seg_reco.cohort_customer_months, seg_reco.cohort_cells;
-        RETURN jsonb_build_object('customer_months', v_rows, 'cells', v_cells);
+        RETURN jsonb_build_object('customer_months', v_rows, 'customer_months_from', v_from, 'cells', v_cells);
     END IF;
     -- the difference: minus the customers' months as they were, plus as they are
     CREATE TEMP TABLE _seg_reco_cohort_delta ON COMMIT DROP AS
@@ -7224,7 +7274,7 @@ BEGIN
                               'customer_months', v_rows, 'customer_months_merged', v_merged, 'cells_changed', v_cells);
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco._cohorts_update(bigint[]) IS 'refresh() helper: writes the cohort tables behind seg_reco.cohorts (NULL: from every line; else the months of these customers again and the cells corrected by the difference)';
+COMMENT ON FUNCTION seg_reco._cohorts_update(bigint[]) IS 'refresh() helper: writes the cohort tables behind seg_reco.cohorts (NULL: from every line, or from the months the customer state pass of a full refresh wrote; else the months of these customers again and the cells corrected by the difference)';
 REVOKE EXECUTE ON FUNCTION seg_reco._cohorts_update(bigint[]) FROM PUBLIC;
 
 DO $upgrade$

@@ -17,11 +17,16 @@
  *     line of amount > 0 (a receipt counts once whatever the order of its
  *     lines); per (customer, day) the net amount of the day for the BTYD
  *     summary (btyd_summary.c's definitions);
+ *   - per (customer, month) on or before as_of (not in a merge): whether
+ *     bought and the net amount, the rows of the cohorts' customer months
+ *     (seg_reco._cohort_months's statement, bit for bit), returned as three
+ *     arrays per customer sorted by month, so the full refresh's cohorts
+ *     step need not read the lines again;
  *   - sums of amounts are exact: a numeric is read into a whole number of
  *     10^-18 (money.h) and the sum is written back as a numeric with the
  *     largest display scale of its terms (what sum(numeric) gives).
  * Memory: the customers are split in parts by a hash of their ids, as many
- * as the table's size suggests (about 40 bytes of state a line, against
+ * as the table's size suggests (about 56 bytes of state a line, against
  * seg_reco.state_memory).  One scan of the lines keeps part 0's states in
  * memory and writes the other parts' lines to a temporary file each
  * (CS_REC_SIZE bytes a line); then each file is read into its part's states.
@@ -139,6 +144,9 @@ typedef struct CsCust
 	SegRecoMoney b_spend;
 	SegRecoMoney b_all;			/* merge: every day's amount (the new lines' days) */
 	bool		merged;			/* merge: an old state already emitted with the new lines */
+	/* cohorts: the customer's months, sorted, in cs_emit's array */
+	int32		m_start;
+	int32		m_count;
 } CsCust;
 
 #define SH_PREFIX cscust
@@ -207,7 +215,33 @@ typedef struct CsDay
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
-#define CS_NCOLS 27
+/* ---------- per (customer, month): the cohorts' customer months ---------- */
+typedef struct CsMonthKey
+{
+	int64		cust;
+	int32		month;			/* the first day of the month */
+} CsMonthKey;
+
+typedef struct CsMonth
+{
+	CsMonthKey	key;
+	char		status;
+	int8		bought;			/* bool_or(amount > 0): -1 NULL (no amount yet), 0, 1 */
+	CsSum		revenue;		/* sum(amount) */
+} CsMonth;
+
+#define SH_PREFIX csmonth
+#define SH_ELEMENT_TYPE CsMonth
+#define SH_KEY_TYPE CsMonthKey
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) ((uint32) seg_reco_mix64((uint64) (k).cust * SEG_RECO_SPLITMIX_GAMMA ^ (uint64) (uint32) (k).month))
+#define SH_EQUAL(tb, a, b) ((a).cust == (b).cust && (a).month == (b).month)
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+#define CS_NCOLS 30
 #define CS_BATCH 10000
 
 static void
@@ -464,10 +498,13 @@ typedef struct CsRun
 	int64		spilled;		/* lines written to temporary files */
 	MemoryContext passctx;		/* the states of one part */
 	MemoryContext filectx;		/* the temporary files */
-	/* the last time converted to a day */
+	/* the last time converted to a day, the last day to a month */
 	TimestampTz day_ts;
 	DateADT		day;
 	bool		day_valid;
+	DateADT		month_day;
+	DateADT		month;
+	bool		month_valid;
 } CsRun;
 
 /* the states of the customers of one part */
@@ -476,6 +513,12 @@ typedef struct CsStates
 	cscust_hash *custs;
 	csrec_hash *recs;
 	csday_hash *days;
+	csmonth_hash *months;		/* NULL in a merge */
+	/*
+	 * the month entry of the last line (a receipt's lines come together):
+	 * valid until a new entry is inserted, which may move every entry
+	 */
+	CsMonth    *last_month;
 } CsStates;
 
 static DateADT
@@ -488,6 +531,24 @@ cs_day(CsRun *run, TimestampTz ts)
 		run->day_valid = true;
 	}
 	return run->day;
+}
+
+/* the first day of a day's month */
+static DateADT
+cs_month(CsRun *run, DateADT day)
+{
+	if (!run->month_valid || run->month_day != day)
+	{
+		int			y,
+					m,
+					d;
+
+		j2date(day + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+		run->month = date2j(y, m, 1) - POSTGRES_EPOCH_JDATE;
+		run->month_day = day;
+		run->month_valid = true;
+	}
+	return run->month;
 }
 
 static bool
@@ -653,6 +714,9 @@ cs_states_init(CsRun *run, CsStates *st)
 	st->custs = cscust_create(run->passctx, 64, NULL);
 	st->recs = csrec_create(run->passctx, 256, NULL);
 	st->days = csday_create(run->passctx, 256, NULL);
+	/* the cohorts' months: not in a merge (its callers read them from all lines) */
+	st->months = run->after ? NULL : csmonth_create(run->passctx, 256, NULL);
+	st->last_month = NULL;
 }
 
 /* a line into its customer's state (in run->passctx) */
@@ -685,6 +749,44 @@ cs_add_line(CsRun *run, CsStates *st, const CsLine *l)
 	if (!c->has_last || l->ts > c->last_ts)
 		c->last_ts = l->ts;
 	c->has_last = true;
+
+	/*
+	 * cohorts: the line's month (date_trunc('month', ts)::date) if on or
+	 * before as_of, whether bought (bool_or(amount > 0)) and the net amount
+	 * (sum(amount)), as _cohort_months's statement gives them
+	 */
+	if (st->months)
+	{
+		DateADT		day = cs_day(run, l->ts);
+
+		if (day <= run->as_of)
+		{
+			CsMonthKey	mk;
+			CsMonth    *m = st->last_month;
+
+			memset(&mk, 0, sizeof(mk));
+			mk.cust = l->cid;
+			mk.month = cs_month(run, day);
+			if (m == NULL || m->key.cust != mk.cust || m->key.month != mk.month)
+			{
+				m = csmonth_insert(st->months, mk, &found);
+				if (!found)
+				{
+					m->bought = -1;
+					memset(&m->revenue, 0, sizeof(CsSum));
+				}
+				st->last_month = m;
+			}
+			if (has_amount)
+			{
+				cs_sum_add(&m->revenue, l->amount, l->dscale);
+				if (l->amount > 0)
+					m->bought = 1;
+				else if (m->bought < 0)
+					m->bought = 0;
+			}
+		}
+	}
 
 	if (has_amount)
 	{
@@ -851,9 +953,48 @@ cs_merge(CsCust *c, const CsCust *o)
 	}
 }
 
-/* a customer's row, appended to the tuplestore */
+/* a customer's months (cohort_months, cohort_bought, cohort_revenue) into val[27..29] */
 static void
-cs_put_row(CsRun *run, const CsCust *c)
+cs_month_arrays(const CsCust *c, CsMonth **months, Datum *val, bool *nul)
+{
+	int			n = c->m_count;
+	Datum	   *md = palloc(sizeof(Datum) * n);
+	Datum	   *bd = palloc(sizeof(Datum) * n);
+	Datum	   *rd = palloc(sizeof(Datum) * n);
+	bool	   *bn = palloc(sizeof(bool) * n);
+	bool	   *rn = palloc(sizeof(bool) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		const CsMonth *m = months[c->m_start + i];
+
+		md[i] = DateADTGetDatum(m->key.month);
+		bd[i] = BoolGetDatum(m->bought > 0);
+		bn[i] = m->bought < 0;
+		rd[i] = cs_sum_datum(&m->revenue, -1, &rn[i]);
+	}
+	val[27] = PointerGetDatum(construct_md_array(md, NULL, 1, dims, lbs, DATEOID, sizeof(DateADT), true, TYPALIGN_INT));
+	val[28] = PointerGetDatum(construct_md_array(bd, bn, 1, dims, lbs, BOOLOID, 1, true, TYPALIGN_CHAR));
+	val[29] = PointerGetDatum(construct_md_array(rd, rn, 1, dims, lbs, NUMERICOID, -1, false, TYPALIGN_INT));
+	nul[27] = nul[28] = nul[29] = false;
+	for (int i = 0; i < n; i++)
+		if (!rn[i])
+			pfree(DatumGetPointer(rd[i]));
+	pfree(md);
+	pfree(bd);
+	pfree(rd);
+	pfree(bn);
+	pfree(rn);
+}
+
+/*
+ * a customer's row, appended to the tuplestore; months: the part's months
+ * sorted by customer and month (NULL: the month columns NULL, as in a merge)
+ */
+static void
+cs_put_row(CsRun *run, const CsCust *c, CsMonth **months)
 {
 	Datum		val[CS_NCOLS];
 	bool		nul[CS_NCOLS];
@@ -900,6 +1041,9 @@ cs_put_row(CsRun *run, const CsCust *c)
 	val[23] = cs_sum_datum(&c->meat, 0, &nul[23]);
 	val[24] = cs_sum_datum(&c->fresh, 0, &nul[24]);
 	val[25] = cs_sum_datum(&c->baby, 0, &nul[25]);
+	nul[27] = nul[28] = nul[29] = true;
+	if (months != NULL && c->m_count > 0)
+		cs_month_arrays(c, months, val, nul);
 	tuplestore_putvalues(run->out, run->tupdesc, val, nul);
 	for (int k = 0; k < CS_NCOLS; k++)
 		if (!nul[k] && (k == 4 || k == 6 || k >= 17) && k != 18 && k != 19)
@@ -916,6 +1060,7 @@ cs_emit(CsRun *run, CsStates *st)
 	CsCust	   *c;
 	CsReceipt  *r;
 	CsDay	   *dd;
+	CsMonth   **months = NULL;
 
 	/* receipts into their customers */
 	csrec_start_iterate(st->recs, &ri);
@@ -960,6 +1105,51 @@ cs_emit(CsRun *run, CsStates *st)
 			seg_reco_money_add(&c->b_all, dd->amount, "net amount");
 	}
 
+	/*
+	 * cohorts: the months grouped by customer (counted, then placed: no
+	 * sort of them all), each customer's few sorted by month
+	 */
+	if (st->months)
+	{
+		csmonth_iterator mi;
+		CsMonth    *m;
+		int32		pos = 0;
+
+		months = MemoryContextAlloc(run->passctx, sizeof(CsMonth *) * Max(st->months->members, 1));
+		csmonth_start_iterate(st->months, &mi);
+		while ((m = csmonth_iterate(st->months, &mi)) != NULL)
+			cscust_lookup(st->custs, m->key.cust)->m_count++;
+		cscust_start_iterate(st->custs, &ci);
+		while ((c = cscust_iterate(st->custs, &ci)) != NULL)
+		{
+			c->m_start = pos;
+			pos += c->m_count;
+			c->m_count = 0;
+		}
+		csmonth_start_iterate(st->months, &mi);
+		while ((m = csmonth_iterate(st->months, &mi)) != NULL)
+		{
+			c = cscust_lookup(st->custs, m->key.cust);
+			months[c->m_start + c->m_count++] = m;
+		}
+		cscust_start_iterate(st->custs, &ci);
+		while ((c = cscust_iterate(st->custs, &ci)) != NULL)
+		{
+			CsMonth   **r = months + c->m_start;
+
+			CHECK_FOR_INTERRUPTS();
+			for (int32 i = 1; i < c->m_count; i++)
+			{
+				CsMonth    *x = r[i];
+				int32		j = i;
+
+				for (; j > 0 && r[j - 1]->key.month > x->key.month; j--)
+					r[j] = r[j - 1];
+				r[j] = x;
+			}
+		}
+	}
+
 	/* the rows (a merge: each with the customer's stored state) */
 	cscust_start_iterate(st->custs, &ci);
 	while ((c = cscust_iterate(st->custs, &ci)) != NULL)
@@ -975,7 +1165,7 @@ cs_emit(CsRun *run, CsStates *st)
 				o->merged = true;
 			}
 		}
-		cs_put_row(run, c);
+		cs_put_row(run, c, months);
 	}
 	MemoryContextReset(run->passctx);
 }
@@ -1467,8 +1657,9 @@ cs_main(FunctionCallInfo fcinfo, bool merge)
 		cs_load_olds(&run, scratch);
 
 	/*
-	 * the first split: from the table's size (about 33 bytes of state a
-	 * line on the demo data; 40 leaves room)
+	 * the first split: from the table's size (about 48 bytes of state a
+	 * line on the demo data, 33 of them before the cohort months; 56
+	 * leaves room)
 	 */
 	if (run.ids == (Datum) 0)
 	{
@@ -1481,7 +1672,7 @@ cs_main(FunctionCallInfo fcinfo, bool merge)
 			bool		isnull;
 			double		lines = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
-			while (!isnull && lines * 40.0 / (double) (mask + 1) > (double) run.budget && mask < 0xFF)
+			while (!isnull && lines * 56.0 / (double) (mask + 1) > (double) run.budget && mask < 0xFF)
 				mask = mask * 2 + 1;
 		}
 	}
@@ -1515,7 +1706,7 @@ cs_main(FunctionCallInfo fcinfo, bool merge)
 		{
 			CHECK_FOR_INTERRUPTS();
 			if (!c->merged)
-				cs_put_row(&run, c);
+				cs_put_row(&run, c, NULL);
 		}
 	}
 	SPI_finish();

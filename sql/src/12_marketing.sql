@@ -264,8 +264,10 @@ COMMENT ON FUNCTION seg_reco._cohort_months(timestamptz) IS 'refresh() helper: p
 REVOKE EXECUTE ON FUNCTION seg_reco._cohort_months(timestamptz) FROM PUBLIC;
 
 -- Writes the cohort tables: with customer_ids NULL from every line (one
--- pass); otherwise the months of those customers read again and the cells
--- corrected by the difference (see cohorts).  Lines after the as-of date
+-- pass; in a full refresh the customer state pass wrote the months already,
+-- noted in pg_temp._seg_reco_cohort_months with its as-of date, and only the
+-- cells are made); otherwise the months of those customers read again and
+-- the cells corrected by the difference (see cohorts).  Lines after the as-of date
 -- of seg_reco.refresh_state are left out (there are none: it is the latest
 -- line's); none: no cohorts.
 CREATE FUNCTION seg_reco._cohorts_update(customer_ids bigint[]) RETURNS jsonb
@@ -281,10 +283,19 @@ DECLARE
     v_mids bigint[];
     v_after timestamptz[];
     v_merged bigint := 0;
+    v_from text := 'the lines';
 BEGIN
     IF v_as_of IS NULL OR customer_ids IS NULL THEN
-        -- nobody reads the months but refresh(), which runs alone
-        TRUNCATE seg_reco.cohort_customer_months;
+        -- the months the customer state pass wrote at this as-of date
+        -- (_customer_state_update, the full refresh's first step), if it did
+        IF to_regclass('pg_temp._seg_reco_cohort_months') IS NOT NULL THEN
+            SELECT k.customer_months INTO v_rows FROM pg_temp._seg_reco_cohort_months k WHERE k.as_of = v_as_of;
+            DROP TABLE pg_temp._seg_reco_cohort_months;
+        END IF;
+        IF v_rows IS NULL THEN
+            -- nobody reads the months but refresh(), which runs alone
+            TRUNCATE seg_reco.cohort_customer_months;
+        END IF;
         DELETE FROM seg_reco.cohort_cells;
         IF v_as_of IS NULL THEN
             RETURN jsonb_build_object('customers', 0);
@@ -295,20 +306,23 @@ BEGIN
         -- read by a parallel plan (RETURN QUERY in _cohort_months: an
         -- INSERT ... SELECT never is in PostgreSQL 15; a quarter off the step);
         -- on Citus the INSERT ... SELECT runs in the shards instead
-        IF seg_reco._citus_distributed('seg_reco.cohort_customer_months') THEN
+        IF v_rows IS NOT NULL THEN
+            v_from := 'the customer state pass';
+        ELSIF seg_reco._citus_distributed('seg_reco.cohort_customer_months') THEN
             INSERT INTO seg_reco.cohort_customer_months (customer_id, month, bought, revenue)
             SELECT t.customer_id, date_trunc('month', t.ts)::date, bool_or(t.amount > 0), sum(t.amount)
               FROM seg_reco.transactions t
              WHERE t.customer_id IS NOT NULL AND t.ts < v_end
              GROUP BY 1, 2
              ORDER BY 1, 2;
+            GET DIAGNOSTICS v_rows = ROW_COUNT;
         ELSE
             INSERT INTO seg_reco.cohort_customer_months (customer_id, month, bought, revenue)
             SELECT m.customer_id, m.month, m.bought, m.revenue
               FROM seg_reco._cohort_months(v_end) m
              ORDER BY 1, 2;
+            GET DIAGNOSTICS v_rows = ROW_COUNT;
         END IF;
-        GET DIAGNOSTICS v_rows = ROW_COUNT;
         INSERT INTO seg_reco.cohort_cells (cohort, month, active, revenue)
         SELECT x.cohort, x.month, count(*) FILTER (WHERE x.bought), coalesce(sum(x.revenue), 0)
           FROM (SELECT m.month, m.bought, m.revenue,
@@ -319,7 +333,7 @@ BEGIN
         GET DIAGNOSTICS v_cells = ROW_COUNT;
         -- statistics for the next incremental run's lookups by customer
         ANALYZE seg_reco.cohort_customer_months, seg_reco.cohort_cells;
-        RETURN jsonb_build_object('customer_months', v_rows, 'cells', v_cells);
+        RETURN jsonb_build_object('customer_months', v_rows, 'customer_months_from', v_from, 'cells', v_cells);
     END IF;
     -- the difference: minus the customers' months as they were, plus as they are
     CREATE TEMP TABLE _seg_reco_cohort_delta ON COMMIT DROP AS
@@ -390,7 +404,7 @@ BEGIN
                               'customer_months', v_rows, 'customer_months_merged', v_merged, 'cells_changed', v_cells);
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco._cohorts_update(bigint[]) IS 'refresh() helper: writes the cohort tables behind seg_reco.cohorts (NULL: from every line; else the months of these customers again and the cells corrected by the difference)';
+COMMENT ON FUNCTION seg_reco._cohorts_update(bigint[]) IS 'refresh() helper: writes the cohort tables behind seg_reco.cohorts (NULL: from every line, or from the months the customer state pass of a full refresh wrote; else the months of these customers again and the cells corrected by the difference)';
 REVOKE EXECUTE ON FUNCTION seg_reco._cohorts_update(bigint[]) FROM PUBLIC;
 
 -- Contacts made (and control-group members held out) by campaigns: what

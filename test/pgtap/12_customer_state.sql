@@ -5,7 +5,7 @@
 -- when seg_reco.state_memory is so small that the customers are split
 -- into many passes.
 BEGIN;
-SELECT plan(19);
+SELECT plan(22);
 SET LOCAL client_min_messages = warning;
 
 CREATE TEMP TABLE asof AS SELECT max(t.ts)::date AS d FROM seg_reco.transactions t;
@@ -164,6 +164,8 @@ SELECT is((SELECT count(*) FROM merged m JOIN seg_reco.customer_state s USING (c
                    s.btyd_recency_days, s.btyd_monetary_value, s.btyd_repeat_spend, s.receipts, s.first_receipt_ts,
                    s.receipt_amount::text, s.morning_receipts, s.baby_amount::text)),
           40::bigint, 'a merge without new lines gives back the 40 stored rows');
+SELECT is((SELECT count(*) FROM merged WHERE cohort_months IS NOT NULL OR cohort_bought IS NOT NULL OR cohort_revenue IS NOT NULL),
+          0::bigint, 'a merge gives no cohort months (the cohorts step reads the merged customers'' new lines itself)');
 SELECT throws_ok($$SELECT * FROM seg_reco._customer_state_lines(current_date, ARRAY[1, 2]::bigint[], ARRAY[now()])$$,
                  '22023', 'customer_ids and after must be one-dimensional arrays of the same length without NULLs',
                  'a merge with arrays of different lengths is an error');
@@ -206,6 +208,21 @@ SELECT is((SELECT count(*) FROM (SELECT c.customer_id, c.lines, c.checksum, c.la
              FULL JOIN ref_rows r ON r.customer_id = c.customer_id
             WHERE r.row IS DISTINCT FROM c::text), 0::bigint,
           'with seg_reco.state_memory = 64kB every row of the pass equals the reference query');
+-- the cohorts' customer months of the pass (a full refresh's cohorts step
+-- reads them instead of the lines), through the same splits: the rows of
+-- the statement over the lines, amounts to their scale
+CREATE TEMP TABLE pass_months AS
+SELECT c.customer_id, u.month, u.bought, u.revenue::text AS revenue
+  FROM seg_reco._customer_state_lines((SELECT d FROM asof)) c
+ CROSS JOIN LATERAL unnest(c.cohort_months, c.cohort_bought, c.cohort_revenue) AS u(month, bought, revenue);
+CREATE TEMP TABLE line_months AS
+SELECT m.customer_id, m.month, m.bought, m.revenue::text AS revenue
+  FROM seg_reco._cohort_months(((SELECT d FROM asof) + 1)::timestamptz) m;
+SELECT is((SELECT count(*) FROM ((TABLE pass_months EXCEPT ALL TABLE line_months)
+                                 UNION ALL (TABLE line_months EXCEPT ALL TABLE pass_months)) x), 0::bigint,
+          'with seg_reco.state_memory = 64kB the cohort months of the pass equal the statement over the lines');
+SELECT cmp_ok((SELECT count(*) FROM line_months), '>', 2 * (SELECT count(*) FROM ref_rows),
+              'more than two months a customer (the comparison is not of one row each)');
 RESET seg_reco.state_memory;
 -- below its minimum the budget is refused (a bad input)
 SELECT throws_ok($$SET LOCAL seg_reco.state_memory = '32kB'$$, '22023', NULL,

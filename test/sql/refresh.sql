@@ -323,6 +323,38 @@ SELECT step, kind, detail ->> 'reason' AS reason, (detail ->> 'customers_recompu
  WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step IN ('customer_features', 'cohorts')
  ORDER BY started_at;
 SELECT count(*) AS marks_left FROM seg_reco.dirty_customers;
+-- a full run's cohort months come from the customer state pass (0.2.0:
+-- the cohorts step read every line again) and equal the statement over the
+-- lines (_cohort_months) row for row, scale of the amounts included: a
+-- month with a return only (not bought), one with an amount 0 only, lines
+-- of different scales in one month, a month's return beside a purchase
+BEGIN;
+INSERT INTO seg_reco.transactions (line_id, receipt_id, customer_id, product_id, store_id, ts,
+                                   quantity, unit_price, amount)
+VALUES (6101, 9701, 3, 1, 1, '2024-11-15 10:00', 1, 10, 10),
+       (6102, 9702, 4, 1, 1, '2024-10-15 10:00', -1, 10, -10),
+       (6103, 9703, 5, 1, 1, '2024-09-15 10:00', 1, 0, 0),
+       (6104, 9704, 3, 1, 1, '2024-11-16 10:00', -1, 4, -4.00),
+       (6105, 9705, 6, 1, 1, '2024-08-15 10:00', 1, 10, 10.5),
+       (6106, 9706, 6, 1, 1, '2024-08-16 10:00', 1, 10, 2.125);
+SET client_min_messages = error;
+CALL seg_reco.refresh('full');
+SET client_min_messages = notice;
+SELECT detail ->> 'customer_months_from' AS months_from, (detail ->> 'customer_months')::int AS months,
+       (SELECT count(*) FROM seg_reco.cohort_customer_months) AS stored
+  FROM seg_reco.refresh_log
+ WHERE run_id = (SELECT max(run_id) FROM seg_reco.refresh_log) AND step = 'cohorts';
+CREATE TEMP TABLE months_from_lines AS
+SELECT m.customer_id, m.month, m.bought, m.revenue::text AS revenue
+  FROM seg_reco._cohort_months((SELECT s.as_of + 1 FROM seg_reco.refresh_state s)::timestamptz) m;
+SELECT (SELECT count(*) FROM (SELECT customer_id, month, bought, revenue::text FROM seg_reco.cohort_customer_months
+                              EXCEPT ALL TABLE months_from_lines) a) AS only_from_pass,
+       (SELECT count(*) FROM (TABLE months_from_lines
+                              EXCEPT ALL SELECT customer_id, month, bought, revenue::text FROM seg_reco.cohort_customer_months) b) AS only_from_lines,
+       (SELECT count(*) FROM months_from_lines) AS months;
+SELECT customer_id, month, bought, revenue FROM seg_reco.cohort_customer_months
+ WHERE month < '2025-01-01' ORDER BY customer_id, month;
+ROLLBACK;
 SELECT count(*) AS state_rows, sum(lines) AS state_lines,
        (SELECT count(*) FROM seg_reco.transactions WHERE customer_id IS NOT NULL) AS member_lines
   FROM seg_reco.customer_state;
