@@ -4602,12 +4602,13 @@ REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_lines(date, bigint[], timest
 -- customer's lines dated after after[i] (_customer_state_lines with after;
 -- the caller vouches that this is exact, see _customer_state_refresh);
 -- feature_not_supported from the merge reaches the caller, which then
--- recomputes those customers from all their lines.  Every customer through
--- the pass: also the cohorts' customer months (cohort_customer_months
--- replaced; pg_temp._seg_reco_cohort_months says for which as-of date, and
--- how many, for _cohorts_update).
+-- recomputes those customers from all their lines.  cohort_months (every
+-- customer, through the pass; a full refresh): also the cohorts' customer
+-- months (cohort_customer_months replaced; pg_temp._seg_reco_cohort_months
+-- says for which as-of date, and how many, for _cohorts_update).
 CREATE FUNCTION seg_reco._customer_state_update(as_of date, customer_ids bigint[] DEFAULT NULL,
-                                                after timestamptz[] DEFAULT NULL)
+                                                after timestamptz[] DEFAULT NULL,
+                                                cohort_months boolean DEFAULT false)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -4647,7 +4648,7 @@ BEGIN
     END IF;
     IF after IS NOT NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension x WHERE x.extname = 'citus') THEN
         BEGIN
-            IF customer_ids IS NULL THEN
+            IF cohort_months AND customer_ids IS NULL THEN
                 -- every customer: the pass gives the cohorts' customer
                 -- months too, written here in the order of their primary
                 -- key (_cohorts_update then reads no line again; a full
@@ -4788,8 +4789,8 @@ BEGIN
     RETURN v_rows;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco._customer_state_update(date, bigint[], timestamptz[]) IS 'refresh() helper: writes the customer_state rows of these customers (NULL: every customer, and from the one pass in C also the cohorts'' customer months, noted in pg_temp._seg_reco_cohort_months) from their lines as of a date (one pass: lines grouped by receipt, then by customer); with after: each stored row merged with the customer''s lines after after[i] (only the new lines are read)';
-REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_update(date, bigint[], timestamptz[]) FROM PUBLIC;
+COMMENT ON FUNCTION seg_reco._customer_state_update(date, bigint[], timestamptz[], boolean) IS 'refresh() helper: writes the customer_state rows of these customers (NULL: every customer, and with cohort_months from the one pass in C also the cohorts'' customer months, noted in pg_temp._seg_reco_cohort_months) from their lines as of a date (one pass: lines grouped by receipt, then by customer); with after: each stored row merged with the customer''s lines after after[i] (only the new lines are read)';
+REVOKE EXECUTE ON FUNCTION seg_reco._customer_state_update(date, bigint[], timestamptz[], boolean) FROM PUBLIC;
 
 -- The capture trigger function (statement level, transition tables old_rows
 -- and new_rows).  It runs with its owner's rights (SECURITY DEFINER): every
@@ -5069,7 +5070,7 @@ BEGIN
         v_rows := 0;
         v_result := jsonb_build_object('customers_recomputed', 0);
     ELSIF full_run THEN
-        v_rows := seg_reco._customer_state_update(v_as_of, NULL);
+        v_rows := seg_reco._customer_state_update(v_as_of, NULL, cohort_months => true);
         v_result := jsonb_build_object('customers_recomputed', v_rows);
     ELSE
         v_end := (v_as_of + 1)::timestamptz;
