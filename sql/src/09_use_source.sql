@@ -216,6 +216,41 @@ BEGIN
 
     -- replace the current relation
     v_target := to_regclass(format('seg_reco.%I', relation));
+    -- on a Citus coordinator the workers hold CREATE EXTENSION's empty
+    -- copies of the relation, where Citus creates the view too when it
+    -- reads a distributed table ("is not a view"): they go first, on the
+    -- workers' own connections (outside this transaction: if it fails
+    -- after, use_source again finds them gone and goes on)
+    IF v_target IS NOT NULL AND seg_reco._citus_distributed(v_target) THEN
+        RAISE EXCEPTION 'seg_reco.% is distributed by Citus (seg_reco.distribute())', relation
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'use_source would drop the distributed table and its shards.',
+                  HINT = 'Set sources before distribute(), on a new database; distribute() does not yet take them.';
+    END IF;
+    IF v_target IS NOT NULL AND pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT count(*) FROM pg_catalog.citus_get_active_worker_nodes()' INTO v_rows;
+        IF v_rows > 0 THEN
+            EXECUTE format($w$SELECT string_agg(r.result, '; ') FILTER (WHERE NOT r.success)
+                                FROM pg_catalog.run_command_on_workers(%L) r$w$,
+                           format($c$DO $d$ BEGIN
+                                     IF pg_catalog.to_regclass('seg_reco.%1$I') IS NOT NULL THEN
+                                         IF (SELECT c.relkind FROM pg_catalog.pg_class c
+                                              WHERE c.oid OPERATOR(pg_catalog.=) 'seg_reco.%1$I'::pg_catalog.regclass) OPERATOR(pg_catalog.=) 'r' THEN
+                                             IF EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                                                         WHERE d.objid OPERATOR(pg_catalog.=) 'seg_reco.%1$I'::pg_catalog.regclass AND d.deptype OPERATOR(pg_catalog.=) 'e') THEN
+                                                 ALTER EXTENSION seg_reco DROP TABLE seg_reco.%1$I;
+                                             END IF;
+                                             DROP TABLE seg_reco.%1$I CASCADE;
+                                         END IF;
+                                     END IF;
+                                  END $d$$c$, relation))
+                INTO v_key;
+            IF v_key IS NOT NULL THEN
+                RAISE EXCEPTION 'could not drop the Citus workers'' copies of seg_reco.%', relation
+                    USING ERRCODE = 'object_in_use', DETAIL = v_key;
+            END IF;
+        END IF;
+    END IF;
     IF v_target IS NOT NULL THEN
         SELECT c.relkind INTO v_kind FROM pg_catalog.pg_class c WHERE c.oid = v_target;
         IF v_kind = 'r' THEN

@@ -506,6 +506,9 @@ BEGIN
     IF v_kind IS DISTINCT FROM 'r' THEN
         RETURN format('%s is not a plain table: its changes cannot be captured', target);
     END IF;
+    IF seg_reco._citus_distributed(target) THEN
+        RETURN format('%s is a Citus distributed table, which takes no triggers', target);
+    END IF;
     SELECT format('%L, %L, %L', customer_column,
                   CASE WHEN seg_reco._text_id_arg(customer_column, a.atttypid) IS NULL THEN 'int' ELSE 'text' END,
                   coalesce(ts_column, ''))
