@@ -5465,6 +5465,7 @@ DECLARE
     v_src record;
     v_ids text := '';
     v_old regclass;
+    v_propagate text;
     v_capture text;
 BEGIN
     IF relation IS NULL OR relation NOT IN ('customers', 'products', 'transactions', 'digital_events') THEN
@@ -5548,40 +5549,11 @@ BEGIN
 
     -- replace the current relation
     v_target := to_regclass(format('seg_reco.%I', relation));
-    -- on a Citus coordinator the workers hold CREATE EXTENSION's empty
-    -- copies of the relation, where Citus creates the view too when it
-    -- reads a distributed table ("is not a view"): they go first, on the
-    -- workers' own connections (outside this transaction: if it fails
-    -- after, use_source again finds them gone and goes on)
     IF v_target IS NOT NULL AND seg_reco._citus_distributed(v_target) THEN
         RAISE EXCEPTION 'seg_reco.% is distributed by Citus (seg_reco.distribute())', relation
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'use_source would drop the distributed table and its shards.',
                   HINT = 'Set sources before distribute(), on a new database; distribute() does not yet take them.';
-    END IF;
-    IF v_target IS NOT NULL AND pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
-        EXECUTE 'SELECT count(*) FROM pg_catalog.citus_get_active_worker_nodes()' INTO v_rows;
-        IF v_rows > 0 THEN
-            EXECUTE format($w$SELECT string_agg(r.result, '; ') FILTER (WHERE NOT r.success)
-                                FROM pg_catalog.run_command_on_workers(%L) r$w$,
-                           format($c$DO $d$ BEGIN
-                                     IF pg_catalog.to_regclass('seg_reco.%1$I') IS NOT NULL THEN
-                                         IF (SELECT c.relkind FROM pg_catalog.pg_class c
-                                              WHERE c.oid OPERATOR(pg_catalog.=) 'seg_reco.%1$I'::pg_catalog.regclass) OPERATOR(pg_catalog.=) 'r' THEN
-                                             IF EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
-                                                         WHERE d.objid OPERATOR(pg_catalog.=) 'seg_reco.%1$I'::pg_catalog.regclass AND d.deptype OPERATOR(pg_catalog.=) 'e') THEN
-                                                 ALTER EXTENSION seg_reco DROP TABLE seg_reco.%1$I;
-                                             END IF;
-                                             DROP TABLE seg_reco.%1$I CASCADE;
-                                         END IF;
-                                     END IF;
-                                  END $d$$c$, relation))
-                INTO v_key;
-            IF v_key IS NOT NULL THEN
-                RAISE EXCEPTION 'could not drop the Citus workers'' copies of seg_reco.%', relation
-                    USING ERRCODE = 'object_in_use', DETAIL = v_key;
-            END IF;
-        END IF;
     END IF;
     IF v_target IS NOT NULL THEN
         SELECT c.relkind INTO v_kind FROM pg_catalog.pg_class c WHERE c.oid = v_target;
@@ -5592,6 +5564,55 @@ BEGIN
                     USING ERRCODE = 'object_in_use',
                           HINT = 'Pass discard_data => true to drop the built-in table and its rows.';
             END IF;
+        END IF;
+    END IF;
+    -- On a Citus coordinator, over a distributed or reference table, the
+    -- workers hold CREATE EXTENSION's copies of the relation (where Citus
+    -- would create the view too and meet them: "is not a view"): the same
+    -- view replaces them there, as a member of
+    -- the extension (so that DROP EXTENSION takes it; Citus propagates no
+    -- ALTER EXTENSION ... ADD), on the workers' own connections (outside
+    -- this transaction: if it fails after, use_source again repairs it);
+    -- here the view is then made without Citus's propagation.
+    IF seg_reco._citus_distributed(source) THEN
+        EXECUTE 'SELECT count(*) FROM pg_catalog.citus_get_active_worker_nodes()' INTO v_rows;
+        IF v_rows > 0 THEN
+            EXECUTE format($w$SELECT string_agg(r.result, '; ') FILTER (WHERE NOT r.success)
+                                FROM pg_catalog.run_command_on_workers(%L) r$w$,
+                           format($c$DO $d$ DECLARE k "char"; BEGIN
+                                     SET LOCAL citus.enable_ddl_propagation = off;
+                                     SELECT c.relkind INTO k FROM pg_catalog.pg_class c
+                                      WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('seg_reco.%1$I');
+                                     IF k IS NOT NULL AND EXISTS (
+                                         SELECT 1 FROM pg_catalog.pg_depend d
+                                          WHERE d.objid OPERATOR(pg_catalog.=) 'seg_reco.%1$I'::pg_catalog.regclass
+                                            AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                                            AND d.deptype OPERATOR(pg_catalog.=) 'e') THEN
+                                         IF k OPERATOR(pg_catalog.=) 'r' THEN
+                                             ALTER EXTENSION seg_reco DROP TABLE seg_reco.%1$I;
+                                         ELSE
+                                             ALTER EXTENSION seg_reco DROP VIEW seg_reco.%1$I;
+                                         END IF;
+                                     END IF;
+                                     IF k OPERATOR(pg_catalog.=) 'r' THEN
+                                         DROP TABLE seg_reco.%1$I CASCADE;
+                                     ELSIF k IS NOT NULL THEN
+                                         DROP VIEW seg_reco.%1$I;
+                                     END IF;
+                                     CREATE VIEW seg_reco.%1$I AS SELECT %2$s FROM %3$s s;
+                                     ALTER EXTENSION seg_reco ADD VIEW seg_reco.%1$I;
+                                  END $d$$c$, relation, v_select, source))
+                INTO v_key;
+            IF v_key IS NOT NULL THEN
+                RAISE EXCEPTION 'could not replace the Citus workers'' copies of seg_reco.%', relation
+                    USING ERRCODE = 'object_in_use', DETAIL = v_key;
+            END IF;
+            v_propagate := pg_catalog.current_setting('citus.enable_ddl_propagation');
+            PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+        END IF;
+    END IF;
+    IF v_target IS NOT NULL THEN
+        IF v_kind = 'r' THEN
             EXECUTE format('ALTER EXTENSION seg_reco DROP TABLE seg_reco.%I', relation);
             -- CASCADE drops only the foreign keys of other source tables
             EXECUTE format('DROP TABLE seg_reco.%I CASCADE', relation);
@@ -5604,6 +5625,9 @@ BEGIN
     EXECUTE format('ALTER EXTENSION seg_reco ADD VIEW seg_reco.%I', relation);
     EXECUTE format('COMMENT ON VIEW seg_reco.%I IS %L', relation,
                    format('seg_reco.%s read from %s (seg_reco.use_source)', relation, source));
+    IF v_propagate IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', v_propagate, true);
+    END IF;
 
     -- recommend_for reads one customer's lines, and default_as_of() the
     -- latest line, at every call: without an index for each, every call

@@ -737,6 +737,16 @@ is($ret, 0, 'a second use_source replaces the view on every node') or diag($err)
 is($coord->safe_psql('src', $src_rfm), $plain->safe_psql('src', $src_rfm), 'and reads the same rows');
 ($ret, $out, $err) = $coord->psql('src', 'SELECT * FROM seg_reco.distribute()');
 like($err, qr/does not yet handle sources set by use_source/, 'distribute() refuses the sources for now');
+# DROP EXTENSION with a source set takes the views on the workers with it
+# (Citus made them there, not as extension members): a new CREATE
+# EXTENSION finds the workers clean and gives them their empty tables again
+$coord->safe_psql('src', q{
+	SET client_min_messages = warning;
+	DROP EXTENSION seg_reco CASCADE;
+	CREATE EXTENSION seg_reco;});
+is($_->safe_psql('src', q{SELECT relkind FROM pg_class WHERE oid = 'seg_reco.transactions'::regclass}), 'r',
+	'after DROP EXTENSION and CREATE EXTENSION ' . $_->name . ' has the empty table again') for @workers;
+is($coord->safe_psql('src', q{SELECT count(*) FROM seg_reco.sources}), '0', 'and no source is set');
 
 $_->stop for (@nodes, $plain);
 done_testing();
