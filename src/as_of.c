@@ -309,6 +309,22 @@ seg_reco_serving_end(bool has_as_of, DateADT as_of, const char *model_as_of)
 	return epoch_of_day_after(d);
 }
 
+/* a date of one of the functions above for SQL, connected to SPI for it; NULL when it finds none */
+static Datum
+as_of_datum(FunctionCallInfo fcinfo, bool (*date_of) (DateADT *))
+{
+	DateADT		d;
+	bool		found;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	found = date_of(&d);
+	SPI_finish();
+	if (!found)
+		PG_RETURN_NULL();
+	PG_RETURN_DATEADT(d);
+}
+
 /*
  * seg_reco.default_as_of() RETURNS date: the date of the latest transaction
  * (NULL without any); an error when lines are dated more than a day ahead.
@@ -316,16 +332,7 @@ seg_reco_serving_end(bool has_as_of, DateADT as_of, const char *model_as_of)
 Datum
 seg_reco_default_as_of(PG_FUNCTION_ARGS)
 {
-	DateADT		d;
-	bool		found;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	found = seg_reco_default_as_of_date(&d);
-	SPI_finish();
-	if (!found)
-		PG_RETURN_NULL();
-	PG_RETURN_DATEADT(d);
+	return as_of_datum(fcinfo, seg_reco_default_as_of_date);
 }
 
 /*
@@ -338,14 +345,5 @@ seg_reco_default_as_of(PG_FUNCTION_ARGS)
 Datum
 seg_reco_serving_as_of(PG_FUNCTION_ARGS)
 {
-	DateADT		d;
-	bool		found;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	found = serving_as_of_date(&d);
-	SPI_finish();
-	if (!found)
-		PG_RETURN_NULL();
-	PG_RETURN_DATEADT(d);
+	return as_of_datum(fcinfo, serving_as_of_date);
 }

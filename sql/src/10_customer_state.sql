@@ -248,6 +248,17 @@ BEGIN
         v_lines := ' AND t.customer_id = ANY ($3)';
         v_events := ' AND e.customer_id = ANY ($3)';
     END IF;
+    -- the digital events of the customers at the as-of date's end ($2), the
+    -- same in both statements below
+    v_events := format($d$
+        SELECT e.customer_id AS cid,
+               count(*) FILTER (WHERE e.ts < $2) AS events,
+               count(*) FILTER (WHERE e.ts < $2 AND e.event_type = 'add_to_cart') AS carts,
+               max(e.ts) FILTER (WHERE e.ts < $2) AS last_ts,
+               min(e.ts) FILTER (WHERE e.ts >= $2) AS next_ts
+          FROM seg_reco.digital_events e
+         WHERE e.customer_id IS NOT NULL%s
+         GROUP BY e.customer_id$d$, v_events);
     IF after IS NOT NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension x WHERE x.extname = 'citus') THEN
         BEGIN
             IF cohort_months AND customer_ids IS NULL THEN
@@ -269,16 +280,7 @@ BEGIN
             END IF;
             EXECUTE format($q$
             WITH c AS (SELECT * FROM %s)%s,
-            d AS (
-                SELECT e.customer_id AS cid,
-                       count(*) FILTER (WHERE e.ts < $2) AS events,
-                       count(*) FILTER (WHERE e.ts < $2 AND e.event_type = 'add_to_cart') AS carts,
-                       max(e.ts) FILTER (WHERE e.ts < $2) AS last_ts,
-                       min(e.ts) FILTER (WHERE e.ts >= $2) AS next_ts
-                  FROM seg_reco.digital_events e
-                 WHERE e.customer_id IS NOT NULL%s
-                 GROUP BY e.customer_id
-            ), s AS (
+            d AS (%s), s AS (
                 INSERT INTO seg_reco.customer_state
                 SELECT c.customer_id, c.lines, c.checksum, c.last_line_ts, c.net_amount,
                        c.purchase_receipts, c.purchase_amount, c.first_purchase, c.last_purchase,
@@ -347,16 +349,7 @@ BEGIN
                coalesce(sum(r.f_promo), 0) AS f_promo, coalesce(sum(r.f_meat), 0) AS f_meat,
                coalesce(sum(r.f_fresh), 0) AS f_fresh, coalesce(sum(r.f_baby), 0) AS f_baby
           FROM r GROUP BY r.cid
-    ), d AS (
-        SELECT e.customer_id AS cid,
-               count(*) FILTER (WHERE e.ts < $2) AS events,
-               count(*) FILTER (WHERE e.ts < $2 AND e.event_type = 'add_to_cart') AS carts,
-               max(e.ts) FILTER (WHERE e.ts < $2) AS last_ts,
-               min(e.ts) FILTER (WHERE e.ts >= $2) AS next_ts
-          FROM seg_reco.digital_events e
-         WHERE e.customer_id IS NOT NULL%s
-         GROUP BY e.customer_id
-    )
+    ), d AS (%s)
     SELECT c.cid, c.n_lines, c.cks, c.last_ts, c.net, c.p_receipts, c.p_amount, c.p_first, c.p_last,
            (c.b).frequency, (c.b).recency, (c.b).first_purchase, (c.b).monetary_value,
            c.receipts, c.f_first, c.f_last, c.f_lines, c.f_amount, c.f_online, c.f_morning,
@@ -705,9 +698,9 @@ BEGIN
             -- in the shards (also those whose events the new as-of date
             -- takes in or leaves out), recomputed from all their lines
             v_compared := true;
-            INSERT INTO pg_temp.seg_reco_changed AS c (customer_id, merge_after)
+            INSERT INTO pg_temp.seg_reco_changed (customer_id, merge_after)
             SELECT x.customer_id, NULL::timestamptz FROM seg_reco._customer_state_changed(v_end) x
-            ON CONFLICT (customer_id) DO UPDATE SET merge_after = NULL;
+            ON CONFLICT (customer_id) DO NOTHING;
             UPDATE pg_temp.seg_reco_changed c SET merge_after = NULL;
         ELSE
             -- digital events that the new as-of date takes in or leaves out
