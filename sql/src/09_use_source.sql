@@ -217,11 +217,16 @@ BEGIN
 
     -- replace the current relation
     v_target := to_regclass(format('seg_reco.%I', relation));
-    IF v_target IS NOT NULL AND seg_reco._citus_distributed(v_target) THEN
+    -- after distribute() (customer_state is distributed by it): a table
+    -- would be dropped with its shards, and a source's table was checked
+    -- (the per-customer tables co-located with the lines' table)
+    IF v_target IS NOT NULL AND seg_reco._citus_distributed('seg_reco.customer_state') THEN
         RAISE EXCEPTION 'seg_reco.% is distributed by Citus (seg_reco.distribute())', relation
             USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'use_source would drop the distributed table and its shards.',
-                  HINT = 'Set sources before distribute(), on a new database; distribute() does not yet take them.';
+                  DETAIL = coalesce((SELECT format('distribute() set seg_reco''s tables up for the current source, %s (the per-customer ones co-located with the customers'' lines).', s.source)
+                                       FROM seg_reco.sources s WHERE s.relation = use_source.relation),
+                                    'use_source would drop the distributed table and its shards.'),
+                  HINT = 'Set the sources before distribute(): DROP EXTENSION seg_reco CASCADE, CREATE EXTENSION seg_reco, use_source, then distribute().';
     END IF;
     IF v_target IS NOT NULL THEN
         SELECT c.relkind INTO v_kind FROM pg_catalog.pg_class c WHERE c.oid = v_target;

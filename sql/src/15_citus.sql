@@ -5,24 +5,33 @@
 
 -- Whether a table is distributed by Citus (a distributed or reference
 -- table); false on a single node.  The pipeline's steps choose by it how
--- they write their per-customer outputs.
+-- they write their per-customer outputs.  A source relation that
+-- use_source made a view is looked through: it is distributed when the
+-- user's table behind it is.
 CREATE FUNCTION seg_reco._citus_distributed(rel regclass) RETURNS boolean
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     v_found boolean;
+    v_source regclass;
 BEGIN
     IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
         RETURN false;
     END IF;
+    -- a source relation that use_source made a view: the user's table behind it
+    SELECT pg_catalog.to_regclass(s.source) INTO v_source
+      FROM seg_reco.sources s
+      JOIN pg_catalog.pg_class c ON c.relname OPERATOR(pg_catalog.=) s.relation
+                                AND c.relnamespace OPERATOR(pg_catalog.=) 'seg_reco'::pg_catalog.regnamespace
+     WHERE c.oid OPERATOR(pg_catalog.=) rel AND c.relkind OPERATOR(pg_catalog.=) 'v';
     EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition d
                              WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1)'
-       INTO v_found USING rel;
+       INTO v_found USING coalesce(v_source, rel);
     RETURN v_found;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco._citus_distributed(regclass) IS 'refresh() helper: whether a table is a Citus distributed or reference table (false on a single node)';
+COMMENT ON FUNCTION seg_reco._citus_distributed(regclass) IS 'refresh() helper: whether a table is a Citus distributed or reference table, or a source view over one (false on a single node)';
 REVOKE EXECUTE ON FUNCTION seg_reco._citus_distributed(regclass) FROM PUBLIC;
 
 -- The size of a table's rows in bytes: pg_relation_size, or on Citus for
@@ -73,6 +82,9 @@ REVOKE EXECUTE ON FUNCTION seg_reco._relation_size(regclass) FROM PUBLIC;
 -- but for seg_reco's capture triggers, which are dropped: on Citus an
 -- incremental refresh() finds the changed customers by comparing their
 -- lines with their stored state (_customer_state_changed).
+-- Sources set by use_source stay views over the user's tables, which must
+-- already be Citus tables as seg_reco's own would become (checked first);
+-- the per-customer tables are then co-located with the user's lines.
 -- Each table already distributed is left as it is, so a second call does
 -- nothing.  Without Citus it is an error and changes nothing: a single node
 -- keeps its keys and behaviour.  The workers' own (empty) copies of the
@@ -91,6 +103,13 @@ DECLARE
     v_worker_ddl text[] := '{}';
     v_ok boolean;
     v_msg text;
+    v_src record;
+    v_type regtype;
+    v_method text;
+    v_colocation integer;
+    v_dist text;
+    v_anchor text := 'seg_reco.customers';
+    v_coloc integer;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
         RAISE EXCEPTION 'seg_reco.distribute() needs Citus'
@@ -108,13 +127,82 @@ BEGIN
     -- foreign keys to a reference table: Citus then needs one connection
     -- per node for the whole transaction
     PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
-    IF EXISTS (SELECT 1 FROM seg_reco.sources) THEN
-        RAISE EXCEPTION 'seg_reco.distribute() does not yet handle sources set by use_source'
-            USING ERRCODE = 'feature_not_supported',
-                  DETAIL = format('Sources read from your relations: %s.',
-                                  (SELECT string_agg(s.relation, ', ' ORDER BY s.relation) FROM seg_reco.sources s)),
-                  HINT = 'Load the data into seg_reco''s own tables, or distribute your tables by customer id yourself.';
-    END IF;
+    -- sources set by use_source (views over your tables): the tables
+    -- behind them must already be what seg_reco's own would become, checked
+    -- before anything changes: the lines, digital events and customers
+    -- distributed by the column their customer_id reads, a bigint (the
+    -- view then hands Citus that very column; through a cast or a text
+    -- id's internal_id() Citus sees no distribution column, and it
+    -- co-locates only columns of one type), all co-located; products a
+    -- reference table.  The views stay; seg_reco's per-customer tables are
+    -- co-located with the first of those tables (v_anchor), and so are the
+    -- serving functions.
+    FOR v_src IN
+        SELECT s.relation, s.source, pg_catalog.to_regclass(s.source) AS src,
+               coalesce(s.columns ->> x.id_column, x.id_column) AS col
+          FROM seg_reco.sources s
+         CROSS JOIN LATERAL (SELECT CASE WHEN s.relation = 'products' THEN 'product_id' ELSE 'customer_id' END) x(id_column)
+         ORDER BY pg_catalog.array_position(ARRAY['transactions', 'digital_events', 'customers', 'products'], s.relation)
+    LOOP
+        IF v_src.src IS NULL THEN
+            RAISE EXCEPTION 'the source of seg_reco.%, %, does not exist', v_src.relation, v_src.source
+                USING ERRCODE = 'undefined_table',
+                      HINT = 'Point use_source at an existing table first.';
+        END IF;
+        v_method := NULL; v_colocation := NULL; v_dist := NULL;
+        EXECUTE 'SELECT d.partmethod::text, d.colocationid, pg_catalog.column_to_column_name(d.logicalrelid, d.partkey)
+                   FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1'
+           INTO v_method, v_colocation, v_dist USING v_src.src;
+        IF v_src.relation = 'products' THEN
+            IF v_method IS DISTINCT FROM 'n' THEN
+                RAISE EXCEPTION '%, the source of seg_reco.products, is not a Citus reference table', v_src.src
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          DETAIL = 'Every node reads the products beside the lines of its shards.',
+                          HINT = CASE WHEN v_method IS NULL THEN format('SELECT create_reference_table(%L);', v_src.src::text)
+                                      ELSE format('SELECT undistribute_table(%L); SELECT create_reference_table(%L);',
+                                                  v_src.src::text, v_src.src::text) END;
+            END IF;
+            CONTINUE;
+        END IF;
+        SELECT a.atttypid INTO v_type FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = v_src.src AND a.attname = v_src.col AND a.attnum > 0 AND NOT a.attisdropped;
+        IF v_type IS DISTINCT FROM 'pg_catalog.int8'::regtype THEN
+            RAISE EXCEPTION 'column "%" of %, the customer id of seg_reco.%, is of type %, not bigint',
+                            v_src.col, v_src.src, v_src.relation, v_type
+                USING ERRCODE = 'datatype_mismatch',
+                      DETAIL = 'seg_reco''s per-customer tables are co-located with it by their bigint customer_id: Citus co-locates only columns of one type, and sees no distribution column through a cast or a text id''s internal_id().',
+                      HINT = 'Give the table a bigint customer column to distribute by (for text ids: seg_reco.internal_id(your id)), and point use_source at it.';
+        END IF;
+        IF v_method IS DISTINCT FROM 'h' OR v_dist IS DISTINCT FROM v_src.col THEN
+            RAISE EXCEPTION '%, the source of seg_reco.%, is not distributed by its customer column "%"',
+                            v_src.src, v_src.relation, v_src.col
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = CASE WHEN v_method IS NULL THEN 'It is a local table of the coordinator.'
+                                    WHEN v_method = 'h' THEN format('It is distributed by "%s".', v_dist)
+                                    ELSE 'It is a reference table.' END,
+                      -- (Citus distributes no table with triggers: seg_reco's
+                      -- capture triggers, put there by use_source, go first)
+                      HINT = coalesce((SELECT pg_catalog.string_agg(format('DROP TRIGGER %I ON %s; ', g.tgname, v_src.src), '' ORDER BY g.tgname)
+                                         FROM pg_catalog.pg_trigger g
+                                        WHERE g.tgrelid = v_src.src AND g.tgfoid = 'seg_reco._capture_changes()'::pg_catalog.regprocedure), '')
+                             || CASE WHEN v_method = 'h'
+                                  THEN format('SELECT alter_distributed_table(%L, distribution_column => %L%s);',
+                                              v_src.src::text, v_src.col,
+                                              CASE WHEN v_coloc IS NOT NULL THEN format(', colocate_with => %L', v_anchor) ELSE '' END)
+                                  ELSE CASE WHEN v_method IS NULL THEN '' ELSE format('SELECT undistribute_table(%L); ', v_src.src::text) END
+                                       || format('SELECT create_distributed_table(%L, %L%s);', v_src.src::text, v_src.col,
+                                                 CASE WHEN v_coloc IS NOT NULL THEN format(', colocate_with => %L', v_anchor) ELSE '' END) END;
+        END IF;
+        IF v_coloc IS NULL THEN
+            v_anchor := v_src.src::text;
+            v_coloc := v_colocation;
+        ELSIF v_colocation <> v_coloc THEN
+            RAISE EXCEPTION '% and %, the sources of seg_reco''s customers'' rows, are not co-located', v_src.src, v_anchor
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'A customer''s lines, digital events and record must be in shards on one node.',
+                      HINT = format('SELECT update_distributed_table_colocation(%L, colocate_with => %L);', v_src.src::text, v_anchor);
+        END IF;
+    END LOOP;
 
     -- the tables of this step: what they become
     CREATE TEMP TABLE IF NOT EXISTS distribute_plan
@@ -175,6 +263,8 @@ BEGIN
         -- statement runs whole in the shards
         (32, 'refresh_state', 'reference', NULL),
         (33, 'recommendations_active', 'reference', NULL);
+    -- (the sources' views stay views)
+    DELETE FROM distribute_plan p WHERE p.rel IN (SELECT s.relation FROM seg_reco.sources s);
     DELETE FROM distribute_plan p
      WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c
                      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -235,24 +325,58 @@ BEGIN
             v_fks := v_fks || format('ALTER TABLE %s ADD CONSTRAINT %I %s', v_fk.rel, v_fk.conname, v_fk.def);
         END LOOP;
 
-        -- the non-members' lines
-        IF EXISTS (SELECT 1 FROM distribute_plan p WHERE p.rel = 'transactions') THEN
-            -- (an extension member, empty until now: dropped with the extension)
-            WITH moved AS (DELETE FROM seg_reco.transactions t WHERE t.customer_id IS NULL RETURNING t.*)
-            INSERT INTO seg_reco.nonmember_transactions
-                (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price,
-                 discount, amount, channel)
-            SELECT m.line_id, m.receipt_id, m.customer_id, m.product_id, m.store_id, m.ts, m.quantity,
-                   m.unit_price, m.discount, m.amount, m.channel
-              FROM moved m;
-            GET DIAGNOSTICS v_n = ROW_COUNT;
+        -- the sources, as they are; their views made again, so that each
+        -- worker has the same view (use_source over a table not yet Citus's
+        -- left the workers' copies of the relation as they were)
+        v_msg := pg_catalog.current_setting('client_min_messages');
+        PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
+        FOR v_src IN
+            SELECT s.relation, s.source, s.columns FROM seg_reco.sources s
+             ORDER BY pg_catalog.array_position(ARRAY['transactions', 'digital_events', 'customers', 'products'], s.relation)
+        LOOP
+            PERFORM seg_reco.use_source(v_src.relation, v_src.source::regclass, v_src.columns);
+        END LOOP;
+        PERFORM pg_catalog.set_config('client_min_messages', v_msg, true);
+        FOR v_src IN
+            SELECT s.relation, s.source FROM seg_reco.sources s
+             ORDER BY pg_catalog.array_position(ARRAY['transactions', 'digital_events', 'customers', 'products'], s.relation)
+        LOOP
+            relation := v_src.relation;
+            distribution := CASE WHEN v_src.relation = 'products' THEN 'reference' ELSE 'customer_id' END;
+            action := format('a view of %s, your %s', v_src.source,
+                             CASE WHEN v_src.relation = 'products' THEN 'reference table'
+                                  WHEN v_src.source::regclass::text = v_anchor
+                                  THEN 'distributed table: seg_reco''s per-customer tables co-located with it'
+                                  ELSE 'distributed table, co-located' END);
+            RETURN NEXT;
+        END LOOP;
+
+        -- the non-members' lines (none in a source distributed by customer:
+        -- Citus keeps no NULL in a distribution column)
+        IF NOT seg_reco._citus_distributed('seg_reco.nonmember_transactions') THEN
+            v_n := 0;
+            IF EXISTS (SELECT 1 FROM distribute_plan p WHERE p.rel = 'transactions') THEN
+                -- (an extension member, empty until now: dropped with the extension)
+                WITH moved AS (DELETE FROM seg_reco.transactions t WHERE t.customer_id IS NULL RETURNING t.*)
+                INSERT INTO seg_reco.nonmember_transactions
+                    (line_id, receipt_id, customer_id, product_id, store_id, ts, quantity, unit_price,
+                     discount, amount, channel)
+                SELECT m.line_id, m.receipt_id, m.customer_id, m.product_id, m.store_id, m.ts, m.quantity,
+                       m.unit_price, m.discount, m.amount, m.channel
+                  FROM moved m;
+                GET DIAGNOSTICS v_n = ROW_COUNT;
+            END IF;
             EXECUTE $q$SELECT pg_catalog.create_distributed_table('seg_reco.nonmember_transactions', 'receipt_id',
                                                                    colocate_with => 'none')$q$;
             EXECUTE $q$SELECT pg_catalog.truncate_local_data_after_distributing_table('seg_reco.nonmember_transactions')$q$;
             relation := 'nonmember_transactions'; distribution := 'receipt_id';
-            action := format('distributed; %s lines of non-members moved from transactions', v_n);
+            action := CASE WHEN EXISTS (SELECT 1 FROM distribute_plan p WHERE p.rel = 'transactions')
+                           THEN format('distributed; %s lines of non-members moved from transactions', v_n)
+                           ELSE 'distributed, empty (the source of the lines holds members'' lines only)' END;
             RETURN NEXT;
-            ALTER TABLE seg_reco.transactions ALTER COLUMN customer_id SET NOT NULL;
+            IF EXISTS (SELECT 1 FROM distribute_plan p WHERE p.rel = 'transactions') THEN
+                ALTER TABLE seg_reco.transactions ALTER COLUMN customer_id SET NOT NULL;
+            END IF;
         END IF;
 
         -- the workers' copies of the tables become the shells of the
@@ -278,17 +402,18 @@ BEGIN
         FOR v_t IN SELECT * FROM distribute_plan p ORDER BY p.ord LOOP
             IF v_t.dist = 'reference' THEN
                 EXECUTE format('SELECT pg_catalog.create_reference_table(%L)', 'seg_reco.' || v_t.rel);
-            ELSIF v_t.rel = 'customers' THEN
+            ELSIF v_t.rel = 'customers' AND v_coloc IS NULL THEN
                 EXECUTE format('SELECT pg_catalog.create_distributed_table(%L, %L)', 'seg_reco.' || v_t.rel, v_t.dist);
             ELSE
                 EXECUTE format('SELECT pg_catalog.create_distributed_table(%L, %L, colocate_with => %L)',
-                               'seg_reco.' || v_t.rel, v_t.dist, 'seg_reco.customers');
+                               'seg_reco.' || v_t.rel, v_t.dist, v_anchor);
             END IF;
             -- the coordinator's own copy of the rows, now in the shards
             EXECUTE format('SELECT pg_catalog.truncate_local_data_after_distributing_table(%L)', 'seg_reco.' || v_t.rel);
             relation := v_t.rel; distribution := v_t.dist;
             action := CASE WHEN v_t.dist = 'reference' THEN 'reference table'
-                           ELSE 'distributed, co-located with customers' END
+                           WHEN v_coloc IS NULL THEN 'distributed, co-located with customers'
+                           ELSE format('distributed, co-located with %s', v_anchor) END
                       || CASE WHEN v_t.pkey IS NOT NULL THEN format('; primary key (%s)', v_t.pkey) ELSE '' END;
             RETURN NEXT;
         END LOOP;
@@ -314,9 +439,10 @@ BEGIN
          ORDER BY f.ord
     LOOP
         EXECUTE format('SELECT pg_catalog.create_distributed_function(%L, %L, colocate_with => %L)',
-                       v_t.fn::text, 'customer_id', 'seg_reco.customers');
+                       v_t.fn::text, 'customer_id', v_anchor);
         relation := v_t.fn::text; distribution := 'customer_id';
-        action := 'function distributed, co-located with customers';
+        action := CASE WHEN v_coloc IS NULL THEN 'function distributed, co-located with customers'
+                       ELSE format('function distributed, co-located with %s', v_anchor) END;
         RETURN NEXT;
     END LOOP;
     -- Per row of a query over a distributed table these run inside the
@@ -355,5 +481,5 @@ BEGIN
     END LOOP;
 END;
 $fn$;
-COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours, clusters, customer value, recommendation slots, the tables behind customer_features and customer_segments, the customer state, the cohorts'' customer months, the contact history, the A/B assignments), products, settings, models, the segment and cluster name maps, the experiments, the pipeline''s state, the served recommendations slot and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument';
+COMMENT ON FUNCTION seg_reco.distribute() IS 'on a Citus coordinator: distributes the per-customer tables by customer id (co-located: sources, ALS customer factors, next-basket neighbours, clusters, customer value, recommendation slots, the tables behind customer_features and customer_segments, the customer state, the cohorts'' customer months, the contact history, the A/B assignments), products, settings, models, the segment and cluster name maps, the experiments, the pipeline''s state, the served recommendations slot and the global outputs as reference tables, non-members'' lines into nonmember_transactions, and the serving functions by their customer argument; over sources set by use_source it checks your tables (lines, digital events, customers distributed by their bigint customer column and co-located, products a reference table) and co-locates seg_reco''s tables with your lines';
 REVOKE EXECUTE ON FUNCTION seg_reco.distribute() FROM PUBLIC;

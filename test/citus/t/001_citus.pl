@@ -34,7 +34,14 @@
 #   deleted, a digital event added) finds the changed customers by
 #   comparing their lines with the stored state in the shards, and gives
 #   the single node's outputs (whose triggers captured the same changes);
-# - DROP EXTENSION seg_reco CASCADE leaves nothing distributed behind.
+# - DROP EXTENSION seg_reco CASCADE leaves nothing distributed behind;
+# - use_source over a user's distributed table (in a database of its own):
+#   the workers get the view too; distribute() over such sources refuses
+#   each table that is not yet what it must be (a local products table, a
+#   local or not co-located digital events table, an integer customer
+#   column), naming the command to run; then co-locates seg_reco's tables
+#   with the user's lines, and the full and the incremental refresh and
+#   recommend_for give the single node's rows.
 # Run by scripts/test-citus.sh, which builds Citus from ../shared/vendor
 # first (a failed build fails it); skipped only when Citus is not installed.
 use strict;
@@ -708,9 +715,12 @@ my $sales = q{
 	CREATE INDEX ON public.sales (sold_at);};
 my $sales_rows = q{
 	INSERT INTO public.sales
-	SELECT (i % 97) + 1, i, i / 3, (i * 7 % 40) + 1, 1, timestamptz '2025-01-01 08:00+01' + (i * 37 % 8000) * interval '1 hour',
-	       1 + i % 3, 10 + i % 17, (1 + i % 3) * (10 + i % 17) - CASE WHEN i % 29 = 0 THEN 60 ELSE 0 END
-	  FROM generate_series(1, 4000) i;};
+	SELECT m, i, i / 3, (i * 7 % 40) + 1, 1,
+	       -- members active over a quarter, half, ... of the time, spending more or less
+	       timestamptz '2025-01-01 08:00+01' + (i * 37 % 8000) * (m % 4 + 1) / 4 * interval '1 hour',
+	       1 + i % 3, 10 + i % 17,
+	       ((1 + i % 3) * (10 + i % 17) - CASE WHEN i % 29 = 0 THEN 60 ELSE 0 END) * (1 + m % 5) * (1 + m % 3)
+	  FROM generate_series(1, 4000) i, LATERAL (SELECT (i % 97) + 1) x(m);};
 $coord->safe_psql('src', $sales . q{ SELECT create_distributed_table('public.sales', 'member_id');} . $sales_rows);
 $plain->safe_psql('src', $sales . $sales_rows);
 my $use = q{
@@ -735,8 +745,127 @@ like($coord->safe_psql('src', $src_rfm), qr/ 97$/, 'of all 97 members');
 ($ret, $out, $err) = $coord->psql('src', $use);
 is($ret, 0, 'a second use_source replaces the view on every node') or diag($err);
 is($coord->safe_psql('src', $src_rfm), $plain->safe_psql('src', $src_rfm), 'and reads the same rows');
-($ret, $out, $err) = $coord->psql('src', 'SELECT * FROM seg_reco.distribute()');
-like($err, qr/does not yet handle sources set by use_source/, 'distribute() refuses the sources for now');
+# distribute() over the sources: the user's tables behind them must already
+# be what seg_reco's own would become (checked first, each refusal naming
+# the command to run, nothing changed); then seg_reco's per-customer tables
+# are co-located with the user's table of lines, and the pipeline and the
+# serving functions run over the views as over seg_reco's own tables
+my $more = q{
+	SET client_min_messages = warning;
+	CREATE TABLE public.catalogue (sku bigint PRIMARY KEY, title text NOT NULL, dept text NOT NULL, price numeric(10,2));
+	INSERT INTO public.catalogue
+	SELECT i, 'Vare ' || i, (ARRAY['Meieri', 'Frukt og grønt', 'Brød', 'Drikke'])[1 + i % 4], 10 + i % 17
+	  FROM generate_series(1, 40) i;
+	CREATE TABLE public.clicks (member bigint NOT NULL, sku bigint, kind text NOT NULL, at timestamptz NOT NULL);
+	INSERT INTO public.clicks
+	SELECT (i % 89) + 1, (i * 11 % 40) + 1, CASE WHEN i % 5 = 0 THEN 'add_to_cart' ELSE 'view' END,
+	       timestamptz '2025-01-01 09:00+01' + (i * 53 % 8000) * interval '1 hour'
+	  FROM generate_series(1, 600) i;
+	CREATE TABLE public.clicks_int (member integer NOT NULL, kind text NOT NULL, at timestamptz NOT NULL);
+	-- (as few products as factors would be; the BTYD fits with the penalizer)
+	INSERT INTO seg_reco.settings (key, value) VALUES ('als_factors', '8'), ('btyd_penalizer', '0.001');
+	-- members 98 and 99 have no lines (the cold start)
+	INSERT INTO seg_reco.customers (customer_id, member_since) SELECT i, date '2024-01-01' + i FROM generate_series(1, 99) i;};
+my $use_more = q{
+	SET client_min_messages = warning;
+	SELECT seg_reco.use_source('products', 'public.catalogue',
+	    '{"product_id": "sku", "name": "title", "category": "dept", "unit_price": "price"}', discard_data => true);
+	SELECT seg_reco.use_source('digital_events', 'public.clicks',
+	    '{"customer_id": "member", "product_id": "sku", "event_type": "kind", "ts": "at"}', discard_data => true);};
+$_->safe_psql('src', $more . $use_more) for ($coord, $plain);
+my $distribute = q{SET client_min_messages = warning; SELECT * FROM seg_reco.distribute();};
+my $undistributed = q{SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'seg_reco.%'};
+($ret, $out, $err) = $coord->psql('src', $distribute);
+like($err, qr/ERROR:  public\.clicks, the source of seg_reco\.digital_events, is not distributed by its customer column "member"\nDETAIL:  It is a local table of the coordinator\.\nHINT:  (DROP TRIGGER seg_reco_capture_\w+ ON public\.clicks; ){4}SELECT create_distributed_table\('public\.clicks', 'member', colocate_with => 'public\.sales'\);/,
+	'a digital events source that is a local table (with the capture triggers use_source put there): refused, naming the commands') or diag($err);
+# the hint's commands, but for the co-location
+my ($hint) = $err =~ /HINT:  (.*)$/m;
+$hint =~ s/colocate_with => 'public\.sales'/colocate_with => 'none'/;
+$coord->safe_psql('src', $hint);
+($ret, $out, $err) = $coord->psql('src', $distribute);
+like($err, qr/ERROR:  public\.clicks and public\.sales, the sources of seg_reco's customers' rows, are not co-located.*HINT:  SELECT update_distributed_table_colocation\('public\.clicks', colocate_with => 'public\.sales'\);/s,
+	'a digital events source distributed but not co-located with the lines: refused, naming the command') or diag($err);
+($hint) = $err =~ /HINT:  (.*)$/m;
+$coord->safe_psql('src', q{
+	SET client_min_messages = warning;
+	SELECT seg_reco.use_source('digital_events', 'public.clicks_int', '{"customer_id": "member", "event_type": "kind", "ts": "at"}');});
+($ret, $out, $err) = $coord->psql('src', $distribute);
+like($err, qr/ERROR:  column "member" of public\.clicks_int, the customer id of seg_reco\.digital_events, is of type integer, not bigint/,
+	'a source whose customer column is an integer: refused (Citus co-locates only one type)') or diag($err);
+is($coord->safe_psql('src', $undistributed), '0', 'and still nothing was distributed');
+$coord->safe_psql('src', $use_more . $hint);
+($ret, $out, $err) = $coord->psql('src', $distribute);
+like($err, qr/ERROR:  public\.catalogue, the source of seg_reco\.products, is not a Citus reference table.*HINT:  SELECT create_reference_table\('public\.catalogue'\);/s,
+	'distribute() over a products source that is a local table: refused, naming the command') or diag($err);
+is($coord->safe_psql('src', $undistributed), '0', 'nothing was distributed');
+($hint) = $err =~ /HINT:  (.*)$/m;
+$coord->safe_psql('src', $hint);
+($ret, $out, $err) = $coord->psql('src', $distribute);
+is($ret, 0, 'distribute() over the sources once they are Citus tables') or diag($err);
+like($out, qr/^transactions\|customer_id\|a view of public\.sales, your distributed table: seg_reco's per-customer tables co-located with it\ndigital_events\|customer_id\|a view of public\.clicks, your distributed table, co-located\nproducts\|reference\|a view of public\.catalogue, your reference table\nnonmember_transactions\|receipt_id\|distributed, empty/,
+	'it says what the sources are') or diag($out);
+# (use_source over the then local catalogue and clicks made their views
+# on the coordinator only: distribute() made them again on every node)
+is($_->safe_psql('src', q{SELECT string_agg(relname || ':' || relkind::text, ' ' ORDER BY relname) || ' ' || (SELECT count(*) FROM seg_reco.products)
+                            FROM pg_class WHERE relnamespace = 'seg_reco'::regnamespace
+                             AND relname IN ('products', 'digital_events', 'transactions')}),
+	'digital_events:v products:v transactions:v 40', $_->name . ' has the three views, reading the user\'s tables') for @workers;
+is($coord->safe_psql('src', q{
+	SELECT count(*) FILTER (WHERE d.colocationid = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'public.sales'::regclass))
+	       || ' of ' || count(*)
+	  FROM pg_dist_partition d WHERE d.logicalrelid::text LIKE 'seg_reco.%' AND d.partmethod = 'h'
+	   AND d.logicalrelid <> 'seg_reco.nonmember_transactions'::regclass}),
+	'14 of 14', 'seg_reco\'s per-customer tables are co-located with the user\'s lines');
+is($coord->safe_psql('src', q{
+	SELECT count(*) FROM pg_dist_object o
+	 WHERE o.classid = 'pg_proc'::regclass AND o.distribution_argument_index = 0
+	   AND o.colocationid = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'public.sales'::regclass)}),
+	'5', 'and so are the serving functions');
+
+sub same_in_src
+{
+	my ($sql, $what) = @_;
+	my $q = "SELECT count(*) || ' ' || md5(string_agg(q::text, ',' ORDER BY q::text)) FROM ($sql) q";
+	my $d = $plain->safe_psql('src', $q);
+	like($d, qr/^[1-9]\d* [0-9a-f]{32}$/, "$what: rows on the single node");
+	is($coord->safe_psql('src', $q), $d, "$what: the same rows on Citus over the user's tables");
+}
+$_->safe_psql('src', $refresh) for ($plain, $coord);
+is($coord->safe_psql('src', $steps), $plain->safe_psql('src', $steps),
+	'refresh(\'full\') over the sources: every step, with the single node\'s row counts');
+same_in_src(q{SELECT * FROM seg_reco.customer_features}, 'sources: customer_features');
+same_in_src(q{SELECT * FROM seg_reco.customer_segments}, 'sources: customer_segments');
+same_in_src(q{SELECT * FROM seg_reco.customer_clusters}, 'sources: customer_clusters');
+same_in_src(q{SELECT * FROM seg_reco.customer_value}, 'sources: customer_value');
+same_in_src(q{SELECT * FROM seg_reco.segment_summary}, 'sources: segment_summary');
+same_in_src(q{SELECT * FROM seg_reco.cohorts}, 'sources: cohorts');
+same_in_src(q{SELECT * FROM seg_reco.segment_popularity}, 'sources: segment popularity');
+same_in_src(q{SELECT * FROM seg_reco.recommendations}, 'sources: the recommendations view');
+my $served = join(' UNION ALL ', map { "SELECT $_ AS c, r.* FROM seg_reco.recommend_for($_, 5) r" } (1, 17, 42, 89, 97, 98));
+same_in_src($served, 'sources: recommend_for of six members (one without lines)');
+is($coord->safe_psql('src', q{SELECT count(*) FROM seg_reco.recommend_for(42, 5)}), '5',
+	'recommend_for(42) on the coordinator, delegated to the worker holding member 42');
+# the incremental refresh over the user's distributed lines: no trigger
+# on them, the changed members found by comparing in the shards
+my $next_day = q{
+	INSERT INTO public.sales
+	SELECT member_id, line_no + 100000, receipt + 100000, sku, shop, sold_at + interval '1 day', qty, price, net
+	  FROM public.sales WHERE sold_at::date = (SELECT max(sold_at)::date FROM public.sales);
+	UPDATE public.sales SET net = net + 1 WHERE line_no = 7;
+	SET client_min_messages = warning;
+	CALL seg_reco.refresh();};
+$_->safe_psql('src', $next_day) for ($plain, $coord);
+is($coord->safe_psql('src', q{
+	SELECT kind || ' ' || (detail ->> 'changes') FROM seg_reco.refresh_log
+	 WHERE step = 'customer_features' AND run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)}),
+	'incremental compared with the lines (Citus)', 'a new day: an incremental run, the changes found by comparing');
+same_in_src(q{SELECT * FROM seg_reco.customer_features}, 'sources, incremental: customer_features');
+same_in_src(q{SELECT * FROM seg_reco.recommendations}, 'sources, incremental: the recommendations view');
+is($coord->safe_psql('src', 'SELECT count(*) FROM seg_reco.customer_state_check()'), '0',
+	'sources, incremental: every member\'s state matches the lines');
+($ret, $out, $err) = $coord->psql('src', $use);
+like($err, qr/ERROR:  seg_reco\.transactions is distributed by Citus \(seg_reco\.distribute\(\)\)\nDETAIL:  distribute\(\) set seg_reco's tables up for the current source, public\.sales/,
+	'use_source after distribute() is refused') or diag($err);
 # DROP EXTENSION with a source set takes the views on the workers with it
 # (Citus made them there, not as extension members): a new CREATE
 # EXTENSION finds the workers clean and gives them their empty tables again
@@ -747,6 +876,9 @@ $coord->safe_psql('src', q{
 is($_->safe_psql('src', q{SELECT relkind FROM pg_class WHERE oid = 'seg_reco.transactions'::regclass}), 'r',
 	'after DROP EXTENSION and CREATE EXTENSION ' . $_->name . ' has the empty table again') for @workers;
 is($coord->safe_psql('src', q{SELECT count(*) FROM seg_reco.sources}), '0', 'and no source is set');
+is($coord->safe_psql('src', q{SELECT (SELECT count(*) FROM public.sales) || ' ' || partmethod::text
+                                 FROM pg_dist_partition WHERE logicalrelid = 'public.sales'::regclass}),
+	$plain->safe_psql('src', q{SELECT count(*) FROM public.sales}) . ' h', 'the user\'s distributed lines are untouched');
 
 $_->stop for (@nodes, $plain);
 done_testing();
