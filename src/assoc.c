@@ -40,6 +40,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "port/pg_bitutils.h"
 #include "portability/instr_time.h"
 #include "tcop/dest.h"
 #include "utils/array.h"
@@ -163,6 +164,22 @@ static inline bool
 sample_keeps(uint32 h, int level)
 {
 	return level == 0 || (h >> (32 - level)) == 0;
+}
+
+/*
+ * _basket_sample_level(basket_id bigint) RETURNS integer: the highest
+ * level at which the sample keeps the basket (the leading zero bits of its
+ * sample hash, 0-32).  build_rules counts the baskets per level where the
+ * lines are (Citus's shards) and reads only those of the level the reader
+ * would choose, so that the lines outside the sample do not travel.
+ */
+PG_FUNCTION_INFO_V1(seg_reco_basket_sample_level);
+Datum
+seg_reco_basket_sample_level(PG_FUNCTION_ARGS)
+{
+	uint32		h = sample_hash_int(PG_GETARG_INT64(0));
+
+	PG_RETURN_INT32(h == 0 ? 32 : 31 - pg_leftmost_one_pos32(h));
 }
 
 static int64

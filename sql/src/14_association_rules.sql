@@ -59,6 +59,14 @@ LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 1000
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION seg_reco.frequent_itemsets(text, float8, integer, integer, integer, integer, integer) IS 'every itemset held by at least ceil(min_support x baskets) (and min_count) baskets of a query of (basket id, product id), with its support and count (FP-growth); above max_baskets baskets, of a hash sample of at most that many';
 
+-- The highest sample level at which association_rules' hash sample keeps a
+-- basket (the leading zero bits of its sample hash): build_rules on Citus
+-- counts the receipts per level in the shards and reads only the sample.
+CREATE FUNCTION seg_reco._basket_sample_level(basket_id bigint) RETURNS integer
+AS 'MODULE_PATHNAME', 'seg_reco_basket_sample_level'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION seg_reco._basket_sample_level(bigint) IS 'internal: the highest level at which the hash sample of association_rules (max_baskets) keeps a basket of this id (0-32)';
+
 -- The rules of the pipeline (written by build_rules, a refresh() step):
 -- rules with a non-empty left-hand side from the receipts of
 -- seg_reco.transactions (lines with amount > 0, members and non-members;
@@ -144,6 +152,7 @@ DECLARE
                               THEN ' UNION ALL SELECT n.receipt_id, n.product_id'
                                    ' FROM seg_reco.nonmember_transactions n WHERE n.amount > 0'
                               ELSE '' END;
+    v_level   integer;
 BEGIN
     IF jsonb_typeof(v_maxb_j) IS DISTINCT FROM 'number' OR (v_maxb_j::numeric) <> trunc(v_maxb_j::numeric)
        OR (v_maxb_j::numeric) NOT BETWEEN 0 AND 2147483647 THEN
@@ -153,6 +162,38 @@ BEGIN
                   HINT = 'Delete the override (DELETE FROM seg_reco.settings WHERE key = ''rules_max_baskets'') for the default 500000.';
     END IF;
     v_maxb := nullif((v_maxb_j::numeric)::integer, 0);
+    -- On Citus the reader would receive every line on the coordinator and
+    -- drop those outside its sample there: the receipts are counted per
+    -- sample level in the shards first (a member's receipt is whole in its
+    -- customer's shard, a non-member's in its receipt's), the level the
+    -- reader would choose taken from the counts (the lowest that keeps at
+    -- most max_baskets receipts), and only the lines of the sample read;
+    -- the reader then keeps them all, the same sample as on one node (a
+    -- receipt id shared by two customers counts twice here: a smaller
+    -- sample).
+    IF v_maxb IS NOT NULL AND seg_reco._citus_distributed('seg_reco.transactions') THEN
+        EXECUTE format($q$
+            SELECT coalesce(max(k.lv) + 1, 0)
+              FROM (SELECT h.lv, sum(h.n) OVER (ORDER BY h.lv DESC) AS kept
+                      FROM (SELECT b.lv, count(*) AS n
+                              FROM (SELECT seg_reco._basket_sample_level(t.receipt_id) AS lv
+                                      FROM seg_reco.transactions t WHERE t.amount > 0
+                                     GROUP BY t.customer_id, t.receipt_id
+                                    UNION ALL
+                                    SELECT seg_reco._basket_sample_level(n.receipt_id)
+                                      FROM seg_reco.nonmember_transactions n WHERE n.amount > 0
+                                     GROUP BY n.receipt_id) b
+                             GROUP BY b.lv) h) k
+             WHERE k.kept > %s$q$, v_maxb)
+           INTO v_level;
+        v_level := least(v_level, 32);
+        IF v_level > 0 THEN
+            v_lines := format('SELECT t.receipt_id, t.product_id FROM seg_reco.transactions t'
+                              ' WHERE t.amount > 0 AND seg_reco._basket_sample_level(t.receipt_id) >= %1$s'
+                              ' UNION ALL SELECT n.receipt_id, n.product_id FROM seg_reco.nonmember_transactions n'
+                              ' WHERE n.amount > 0 AND seg_reco._basket_sample_level(n.receipt_id) >= %1$s', v_level);
+        END IF;
+    END IF;
     LOCK TABLE seg_reco.product_rules_info IN EXCLUSIVE MODE;
     DELETE FROM seg_reco.product_rules;
     LOOP
@@ -184,7 +225,9 @@ BEGIN
                  || CASE WHEN v_supp = v_asked THEN '{}'::jsonb
                          ELSE jsonb_build_object('asked_min_support', v_asked) END
                  || CASE WHEN v_maxb IS NULL THEN '{}'::jsonb
-                         ELSE jsonb_build_object('max_baskets', v_maxb, 'baskets', v_baskets::bigint) END;
+                         ELSE jsonb_build_object('max_baskets', v_maxb, 'baskets', v_baskets::bigint) END
+                 || CASE WHEN v_level IS NULL THEN '{}'::jsonb
+                         ELSE jsonb_build_object('sample_level_in_shards', v_level) END;
     INSERT INTO seg_reco.product_rules_info AS i
         (singleton, min_support, min_confidence, max_length, built_at, summary)
     VALUES (true, v_supp, v_conf, v_len, now(), v_summary)

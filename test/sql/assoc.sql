@@ -156,6 +156,28 @@ SELECT (SELECT string_agg(format('%s %s', items, count), '; ')
           FROM seg_reco.frequent_itemsets('SELECT basket, product FROM many', 0.01)) AS all_baskets,
        (SELECT count FROM seg_reco.frequent_itemsets('SELECT basket, product FROM many', 0.01, max_baskets => 40)
          WHERE items = '{1}') AS sample_of_40;
+-- _basket_sample_level: the highest level at which the sample keeps a
+-- basket; the sample at level j is the baskets of level j or more, so
+-- build_rules on Citus counts them per level in the shards, takes the
+-- lowest level keeping at most max_baskets (2 for 300, 5 for 40, 0 for
+-- 1000), and reads only those baskets' lines: the same sample
+SELECT count(*) FILTER (WHERE seg_reco._basket_sample_level(b) >= 2) AS kept_at_2,
+       count(*) FILTER (WHERE seg_reco._basket_sample_level(b) >= 5) AS kept_at_5,
+       min(seg_reco._basket_sample_level(b)) AS lowest, max(seg_reco._basket_sample_level(b)) <= 32 AS at_most_32,
+       seg_reco._basket_sample_level(NULL) IS NULL AS strict
+  FROM generate_series(1, 1000) b;
+SELECT m.max_baskets,
+       (SELECT coalesce(max(k.lv) + 1, 0)
+          FROM (SELECT h.lv, sum(h.n) OVER (ORDER BY h.lv DESC) AS kept
+                  FROM (SELECT seg_reco._basket_sample_level(b) AS lv, count(*) AS n
+                          FROM generate_series(1, 1000) b GROUP BY 1) h) k
+         WHERE k.kept > m.max_baskets) AS level
+  FROM (VALUES (300), (40), (1000)) m(max_baskets);
+SELECT (SELECT string_agg(format('%s %s', items, count), '; ')
+          FROM seg_reco.frequent_itemsets('SELECT basket, product FROM many', 0.01, max_baskets => 300))
+     = (SELECT string_agg(format('%s %s', items, count), '; ')
+          FROM seg_reco.frequent_itemsets('SELECT basket, product FROM many WHERE seg_reco._basket_sample_level(basket) >= 2',
+                                          0.01, max_baskets => 300)) AS same_sample_read_at_level_2;
 SELECT * FROM seg_reco.frequent_itemsets('SELECT basket, product FROM many', 0.01, max_baskets => 0);
 SELECT * FROM seg_reco.association_rules('SELECT basket, product FROM many', 0.01, 0.5, max_baskets => -5);
 -- mining is cancellable: one basket of 30 products holds 2^30 - 1 itemsets,

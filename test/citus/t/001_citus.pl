@@ -669,6 +669,22 @@ is($coord->safe_psql('postgres', "SELECT seg_reco._serving_as_of()"), $refreshed
 is($plain->safe_psql('postgres', "SELECT seg_reco._serving_as_of() = seg_reco.default_as_of()"), 't',
 	'_serving_as_of() on a single node: default_as_of()');
 
+# the association rules from a sample of the receipts (rules_max_baskets):
+# on Citus the receipts are counted per sample level in the shards and only
+# the sample's lines read (before, every line came to the coordinator and
+# the reader dropped those outside the sample there); the same sample, so
+# the same rules as the single node's
+my $sampled = q{
+	INSERT INTO seg_reco.settings (key, value) VALUES ('rules_max_baskets', '3000');
+	SELECT seg_reco.build_rules() ->> 'baskets';};
+my $plain_baskets = $plain->safe_psql('postgres', $sampled);
+cmp_ok($plain_baskets, '<=', 3000, "the rules of a sample of $plain_baskets receipts on the single node");
+is($coord->safe_psql('postgres', $sampled), $plain_baskets, 'on Citus the same number of receipts mined');
+like($coord->safe_psql('postgres', q{SELECT summary ->> 'sample_level_in_shards' FROM seg_reco.product_rules_info}),
+	qr/^[1-9]\d*$/, 'on Citus the sample chosen in the shards');
+same_on_both(q{SELECT lhs, rhs, support, confidence, lift, count FROM seg_reco.product_rules}, 'the rules of the sample');
+$_->safe_psql('postgres', q{DELETE FROM seg_reco.settings WHERE key = 'rules_max_baskets'}) for ($coord, $plain);
+
 # DROP EXTENSION seg_reco CASCADE drops nonmember_transactions with the rest
 # (an extension member): a re-created extension distributes new data again,
 # its views read on every node
