@@ -164,6 +164,30 @@ COMMENT ON FUNCTION seg_reco.gmm_save(text, seg_reco.gmm_model, boolean) IS 'sto
 REVOKE EXECUTE ON FUNCTION seg_reco.gmm_save(text, seg_reco.gmm_model, boolean) FROM PUBLIC;
 
 
+-- On Citus (the lines distributed by customer), the default source query
+-- summed per (customer, product) where the lines are, as the reader sums
+-- them: a receipt's lines of a product once (the smallest weight, the
+-- reader's first in its order), every row without a receipt (digital
+-- events), in the reader's order (receipt, NULL first, then weight), and
+-- receipt_id 0 for a pair with a receipt (the reader's "purchased"), NULL
+-- without.  The reader then folds one row per pair into the same weight:
+-- one row per pair travels to the coordinator instead of one per line.
+CREATE FUNCTION seg_reco._als_pairs_query(query text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+SELECT format('SELECT x.customer_id, x.product_id,'
+              ' pg_catalog.sum(x.weight ORDER BY x.receipt_id NULLS FIRST, x.weight) AS weight,'
+              ' CASE WHEN pg_catalog.bool_or(x.receipt_id IS NOT NULL) THEN 0::pg_catalog.int8 END AS receipt_id'
+              ' FROM (SELECT q.customer_id, q.product_id, q.weight, q.receipt_id,'
+              ' pg_catalog.row_number() OVER (PARTITION BY q.customer_id, q.product_id, q.receipt_id'
+              ' ORDER BY q.weight) AS n FROM (%s) q) x'
+              ' WHERE x.receipt_id IS NULL OR x.n OPERATOR(pg_catalog.=) 1'
+              ' GROUP BY x.customer_id, x.product_id', query)
+$fn$;
+COMMENT ON FUNCTION seg_reco._als_pairs_query(text) IS 'internal: the als source query summed per (customer, product) as the reader sums it (Citus: where the lines are)';
+REVOKE EXECUTE ON FUNCTION seg_reco._als_pairs_query(text) FROM PUBLIC;
+
 DROP FUNCTION seg_reco.als_train(text, integer, float8, float8, integer, bigint, text, text, jsonb);
 CREATE FUNCTION seg_reco.als_train(name text,
                                    factors integer DEFAULT 64,
@@ -196,6 +220,10 @@ BEGIN
                           rtrim(source, E'; \t\r\n'));
     ELSE
         v_query := seg_reco.als_source_query(coalesce(options, '{}'::jsonb));
+        -- on Citus summed per pair in the shards (the same pairs and weights)
+        IF seg_reco._citus_distributed('seg_reco.transactions') THEN
+            v_query := seg_reco._als_pairs_query(v_query);
+        END IF;
     END IF;
     PERFORM seg_reco._model_claim($1, ARRAY['als'], replace, 'als_train');
     PERFORM seg_reco._als_train($1, factors, regularization, alpha, iterations, seed, solver,

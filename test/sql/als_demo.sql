@@ -27,6 +27,33 @@ SELECT (m.metrics -> 'interactions')::bigint < (SELECT (metrics -> 'interactions
   FROM seg_reco.als_train('demo_split', factors => 8, iterations => 5,
                           options => '{"as_of": "2025-10-01", "half_life_days": 90}') m;
 
+-- the default source summed per (customer, product) by SQL, as the reader
+-- sums it (what als_train reads on Citus, _als_pairs_query: one row per
+-- pair leaves the shards, not one per line): the same model factor for
+-- factor, the same purchased pairs (lists without them), also with a
+-- time split and decay
+SELECT seg_reco._als_train('demo_pairs', 8, 0.01, 1.0, 5, 42, 'cg',
+                           seg_reco._als_pairs_query(seg_reco.als_source_query()), false, '{}') > 0 AS trained,
+       seg_reco._als_train('demo_split_pairs', 8, 0.01, 1.0, 5, 42, 'cg',
+                           seg_reco._als_pairs_query(seg_reco.als_source_query('{"as_of": "2025-10-01", "half_life_days": 90}')),
+                           false, '{"as_of": "2025-10-01", "half_life_days": 90}') > 0 AS trained_split;
+-- (and the model's next-basket neighbours, which als_train builds after)
+SELECT (seg_reco.nextbasket_build('demo_pairs') ->> 'customers')::int AS nextbasket_customers;
+SELECT m.name, count(*) AS customers, count(*) FILTER (WHERE a.factors = b.factors) AS same_factors
+  FROM (VALUES ('demo'), ('demo_split')) m(name)
+  JOIN seg_reco.als_customer_factors a ON a.model = m.name
+  JOIN seg_reco.als_customer_factors b ON b.model = m.name || '_pairs' AND b.customer_id = a.customer_id
+ GROUP BY m.name ORDER BY m.name;
+SELECT m.name, count(*) AS products, count(*) FILTER (WHERE a.factors = b.factors) AS same_factors
+  FROM (VALUES ('demo'), ('demo_split')) m(name)
+  JOIN seg_reco.als_product_factors a ON a.model = m.name
+  JOIN seg_reco.als_product_factors b ON b.model = m.name || '_pairs' AND b.product_id = a.product_id
+ GROUP BY m.name ORDER BY m.name;
+SELECT (SELECT count(*) FROM seg_reco.recommend_all('demo', 5, include_purchased => false)) AS rows,
+       (SELECT count(*) FROM (SELECT * FROM seg_reco.recommend_all('demo', 5, include_purchased => false)
+                              EXCEPT
+                              SELECT * FROM seg_reco.recommend_all('demo_pairs', 5, include_purchased => false)) d) AS differ;
+
 -- every customer gets 10 active products; the view's source
 SELECT count(*) AS rows, count(DISTINCT customer_id) AS customers, min(rank), max(rank)
   FROM seg_reco.recommend_all('demo');

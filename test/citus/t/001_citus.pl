@@ -366,6 +366,14 @@ same_on_both(q{SELECT customer_id, factors FROM seg_reco.als_customer_factors WH
 	'ALS customer factors');
 same_on_both(q{SELECT product_id, factors FROM seg_reco.als_product_factors WHERE model = 'default'},
 	'ALS product factors');
+# (on Citus ALS reads its default source summed per customer and product
+# in the shards, one row per pair: the same factors)
+my $als_query = $coord->safe_psql('postgres', q{SELECT params ->> 'query' FROM seg_reco.models WHERE name = 'default'});
+like($als_query, qr/sum\(x\.weight ORDER BY x\.receipt_id NULLS FIRST, x\.weight\)/,
+	'on Citus the ALS model was trained on the lines summed per pair');
+my $als_plan = citus_plan($als_query);
+like($als_plan, qr/Task Count: $shards.*WindowAgg/s, 'summed in each shard') or diag($als_plan);
+unlike($als_plan, qr/Distributed Subplan|Merge Step/, 'nothing but the pairs comes to the coordinator') or diag($als_plan);
 same_on_both(q{SELECT * FROM seg_reco.recommendations}, 'the recommendations view');
 same_on_both(q{SELECT * FROM seg_reco.cluster_profiles}, 'cluster_profiles');
 # the per-customer outputs are written into their shards: a worker reads
