@@ -115,20 +115,21 @@ $coord->safe_psql('postgres', q{
 is($coord->safe_psql('postgres', 'SELECT count(*) FROM public.lines'),
 	$plain->safe_psql('postgres', 'SELECT count(*) FROM public.lines'), 'the same lines on both');
 
-# the digest of a query's rows, in a stable order
+# the digest of a query's rows, in a stable order (database postgres
+# unless named)
 sub digest
 {
-	my ($node, $sql) = @_;
-	return $node->safe_psql('postgres',
+	my ($node, $sql, $db) = @_;
+	return $node->safe_psql($db // 'postgres',
 		"SELECT count(*) || ' ' || md5(string_agg(q::text, ',' ORDER BY q::text)) FROM ($sql) q");
 }
 
 sub same_on_both
 {
-	my ($sql, $what) = @_;
-	my $d = digest($plain, $sql);
+	my ($sql, $what, $db) = @_;
+	my $d = digest($plain, $sql, $db);
 	like($d, qr/^[1-9]\d* [0-9a-f]{32}$/, "$what: rows on the single node");
-	is(digest($coord, $sql), $d, "$what: the same rows on Citus");
+	is(digest($coord, $sql, $db), $d, "$what: the same rows on Citus");
 }
 
 sub citus_plan
@@ -846,27 +847,19 @@ is($coord->safe_psql('src', q{
 	   AND o.colocationid = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'public.sales'::regclass)}),
 	'5', 'and so are the serving functions');
 
-sub same_in_src
-{
-	my ($sql, $what) = @_;
-	my $q = "SELECT count(*) || ' ' || md5(string_agg(q::text, ',' ORDER BY q::text)) FROM ($sql) q";
-	my $d = $plain->safe_psql('src', $q);
-	like($d, qr/^[1-9]\d* [0-9a-f]{32}$/, "$what: rows on the single node");
-	is($coord->safe_psql('src', $q), $d, "$what: the same rows on Citus over the user's tables");
-}
 $_->safe_psql('src', $refresh) for ($plain, $coord);
 is($coord->safe_psql('src', $steps), $plain->safe_psql('src', $steps),
 	'refresh(\'full\') over the sources: every step, with the single node\'s row counts');
-same_in_src(q{SELECT * FROM seg_reco.customer_features}, 'sources: customer_features');
-same_in_src(q{SELECT * FROM seg_reco.customer_segments}, 'sources: customer_segments');
-same_in_src(q{SELECT * FROM seg_reco.customer_clusters}, 'sources: customer_clusters');
-same_in_src(q{SELECT * FROM seg_reco.customer_value}, 'sources: customer_value');
-same_in_src(q{SELECT * FROM seg_reco.segment_summary}, 'sources: segment_summary');
-same_in_src(q{SELECT * FROM seg_reco.cohorts}, 'sources: cohorts');
-same_in_src(q{SELECT * FROM seg_reco.segment_popularity}, 'sources: segment popularity');
-same_in_src(q{SELECT * FROM seg_reco.recommendations}, 'sources: the recommendations view');
+same_on_both(q{SELECT * FROM seg_reco.customer_features}, 'sources: customer_features', 'src');
+same_on_both(q{SELECT * FROM seg_reco.customer_segments}, 'sources: customer_segments', 'src');
+same_on_both(q{SELECT * FROM seg_reco.customer_clusters}, 'sources: customer_clusters', 'src');
+same_on_both(q{SELECT * FROM seg_reco.customer_value}, 'sources: customer_value', 'src');
+same_on_both(q{SELECT * FROM seg_reco.segment_summary}, 'sources: segment_summary', 'src');
+same_on_both(q{SELECT * FROM seg_reco.cohorts}, 'sources: cohorts', 'src');
+same_on_both(q{SELECT * FROM seg_reco.segment_popularity}, 'sources: segment popularity', 'src');
+same_on_both(q{SELECT * FROM seg_reco.recommendations}, 'sources: the recommendations view', 'src');
 my $served = join(' UNION ALL ', map { "SELECT $_ AS c, r.* FROM seg_reco.recommend_for($_, 5) r" } (1, 17, 42, 89, 97, 98));
-same_in_src($served, 'sources: recommend_for of six members (one without lines)');
+same_on_both($served, 'sources: recommend_for of six members (one without lines)', 'src');
 is($coord->safe_psql('src', q{SELECT count(*) FROM seg_reco.recommend_for(42, 5)}), '5',
 	'recommend_for(42) on the coordinator, delegated to the worker holding member 42');
 # the incremental refresh over the user's distributed lines: no trigger
@@ -883,8 +876,8 @@ is($coord->safe_psql('src', q{
 	SELECT kind || ' ' || (detail ->> 'changes') FROM seg_reco.refresh_log
 	 WHERE step = 'customer_features' AND run_id = (SELECT max(run_id) FROM seg_reco.refresh_log)}),
 	'incremental compared with the lines (Citus)', 'a new day: an incremental run, the changes found by comparing');
-same_in_src(q{SELECT * FROM seg_reco.customer_features}, 'sources, incremental: customer_features');
-same_in_src(q{SELECT * FROM seg_reco.recommendations}, 'sources, incremental: the recommendations view');
+same_on_both(q{SELECT * FROM seg_reco.customer_features}, 'sources, incremental: customer_features', 'src');
+same_on_both(q{SELECT * FROM seg_reco.recommendations}, 'sources, incremental: the recommendations view', 'src');
 is($coord->safe_psql('src', 'SELECT count(*) FROM seg_reco.customer_state_check()'), '0',
 	'sources, incremental: every member\'s state matches the lines');
 ($ret, $out, $err) = $coord->psql('src', $use);
