@@ -7943,6 +7943,7 @@ CREATE FUNCTION seg_reco._basket_sample_level(basket_id bigint) RETURNS integer
 AS 'MODULE_PATHNAME', 'seg_reco_basket_sample_level'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION seg_reco._basket_sample_level(bigint) IS 'internal: the highest level at which the hash sample of association_rules (max_baskets) keeps a basket of this id (0-32)';
+REVOKE EXECUTE ON FUNCTION seg_reco._basket_sample_level(bigint) FROM PUBLIC;
 INSERT INTO seg_reco.setting_defaults (key, value, description) VALUES
     ('rules_max_baskets', '500000', 'most receipts build_rules mines (0: all); above it the rules come from a hash sample of at most that many receipts, which bounds the step''s memory and time');
 

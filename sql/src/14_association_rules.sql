@@ -66,6 +66,7 @@ CREATE FUNCTION seg_reco._basket_sample_level(basket_id bigint) RETURNS integer
 AS 'MODULE_PATHNAME', 'seg_reco_basket_sample_level'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION seg_reco._basket_sample_level(bigint) IS 'internal: the highest level at which the hash sample of association_rules (max_baskets) keeps a basket of this id (0-32)';
+REVOKE EXECUTE ON FUNCTION seg_reco._basket_sample_level(bigint) FROM PUBLIC;
 
 -- The rules of the pipeline (written by build_rules, a refresh() step):
 -- rules with a non-empty left-hand side from the receipts of
