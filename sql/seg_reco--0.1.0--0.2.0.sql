@@ -173,7 +173,7 @@ REVOKE EXECUTE ON FUNCTION seg_reco.gmm_save(text, seg_reco.gmm_model, boolean) 
 -- without.  The reader then folds one row per pair into the same weight:
 -- one row per pair travels to the coordinator instead of one per line.
 CREATE FUNCTION seg_reco._als_pairs_query(query text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 SELECT format('SELECT x.customer_id, x.product_id,'
@@ -2759,13 +2759,7 @@ DECLARE
     v_baskets float8;
     v_rows    bigint;
     v_summary jsonb;
-    -- on Citus the non-members' lines are in nonmember_transactions
-    -- (seg_reco.distribute()): their receipts count as well
-    v_lines   text := 'SELECT t.receipt_id, t.product_id FROM seg_reco.transactions t WHERE t.amount > 0'
-                      || CASE WHEN pg_catalog.to_regclass('seg_reco.nonmember_transactions') IS NOT NULL
-                              THEN ' UNION ALL SELECT n.receipt_id, n.product_id'
-                                   ' FROM seg_reco.nonmember_transactions n WHERE n.amount > 0'
-                              ELSE '' END;
+    v_lines   text;
     v_level   integer;
 BEGIN
     IF jsonb_typeof(v_maxb_j) IS DISTINCT FROM 'number' OR (v_maxb_j::numeric) <> trunc(v_maxb_j::numeric)
@@ -2801,13 +2795,15 @@ BEGIN
              WHERE k.kept > %s$q$, v_maxb)
            INTO v_level;
         v_level := least(v_level, 32);
-        IF v_level > 0 THEN
-            v_lines := format('SELECT t.receipt_id, t.product_id FROM seg_reco.transactions t'
-                              ' WHERE t.amount > 0 AND seg_reco._basket_sample_level(t.receipt_id) >= %1$s'
-                              ' UNION ALL SELECT n.receipt_id, n.product_id FROM seg_reco.nonmember_transactions n'
-                              ' WHERE n.amount > 0 AND seg_reco._basket_sample_level(n.receipt_id) >= %1$s', v_level);
-        END IF;
     END IF;
+    -- the receipts' lines; on Citus the non-members' lines are in
+    -- nonmember_transactions (seg_reco.distribute(); empty on one node):
+    -- their receipts count as well
+    v_lines := format('SELECT t.receipt_id, t.product_id FROM seg_reco.transactions t WHERE t.amount > 0%1$s'
+                      ' UNION ALL SELECT n.receipt_id, n.product_id FROM seg_reco.nonmember_transactions n'
+                      ' WHERE n.amount > 0%2$s',
+                      CASE WHEN v_level > 0 THEN format(' AND seg_reco._basket_sample_level(t.receipt_id) >= %s', v_level) ELSE '' END,
+                      CASE WHEN v_level > 0 THEN format(' AND seg_reco._basket_sample_level(n.receipt_id) >= %s', v_level) ELSE '' END);
     LOCK TABLE seg_reco.product_rules_info IN EXCLUSIVE MODE;
     DELETE FROM seg_reco.product_rules;
     LOOP
@@ -6627,6 +6623,7 @@ BEGIN
         -- the sources, as they are; their views made again, so that each
         -- worker has the same view (use_source over a table not yet Citus's
         -- left the workers' copies of the relation as they were)
+        -- (quietly: use_source's NOTICEs were given when it was called)
         v_msg := pg_catalog.current_setting('client_min_messages');
         PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
         FOR v_src IN
@@ -6634,12 +6631,6 @@ BEGIN
              ORDER BY pg_catalog.array_position(ARRAY['transactions', 'digital_events', 'customers', 'products'], s.relation)
         LOOP
             PERFORM seg_reco.use_source(v_src.relation, v_src.source::regclass, v_src.columns);
-        END LOOP;
-        PERFORM pg_catalog.set_config('client_min_messages', v_msg, true);
-        FOR v_src IN
-            SELECT s.relation, s.source FROM seg_reco.sources s
-             ORDER BY pg_catalog.array_position(ARRAY['transactions', 'digital_events', 'customers', 'products'], s.relation)
-        LOOP
             relation := v_src.relation;
             distribution := CASE WHEN v_src.relation = 'products' THEN 'reference' ELSE 'customer_id' END;
             action := format('a view of %s, your %s', v_src.source,
@@ -6649,6 +6640,7 @@ BEGIN
                                   ELSE 'distributed table, co-located' END);
             RETURN NEXT;
         END LOOP;
+        PERFORM pg_catalog.set_config('client_min_messages', v_msg, true);
 
         -- the non-members' lines (none in a source distributed by customer:
         -- Citus keeps no NULL in a distribution column)

@@ -1118,7 +1118,10 @@ cs_emit(CsRun *run, CsStates *st)
 		months = MemoryContextAlloc(run->passctx, sizeof(CsMonth *) * Max(st->months->members, 1));
 		csmonth_start_iterate(st->months, &mi);
 		while ((m = csmonth_iterate(st->months, &mi)) != NULL)
+		{
+			CHECK_FOR_INTERRUPTS();
 			cscust_lookup(st->custs, m->key.cust)->m_count++;
+		}
 		cscust_start_iterate(st->custs, &ci);
 		while ((c = cscust_iterate(st->custs, &ci)) != NULL)
 		{
@@ -1129,6 +1132,7 @@ cs_emit(CsRun *run, CsStates *st)
 		csmonth_start_iterate(st->months, &mi);
 		while ((m = csmonth_iterate(st->months, &mi)) != NULL)
 		{
+			CHECK_FOR_INTERRUPTS();
 			c = cscust_lookup(st->custs, m->key.cust);
 			months[c->m_start + c->m_count++] = m;
 		}

@@ -152,7 +152,7 @@ REVOKE EXECUTE ON FUNCTION seg_reco._als_train(text, integer, float8, float8, in
 -- without.  The reader then folds one row per pair into the same weight:
 -- one row per pair travels to the coordinator instead of one per line.
 CREATE FUNCTION seg_reco._als_pairs_query(query text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 SELECT format('SELECT x.customer_id, x.product_id,'

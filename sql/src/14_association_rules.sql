@@ -146,13 +146,7 @@ DECLARE
     v_baskets float8;
     v_rows    bigint;
     v_summary jsonb;
-    -- on Citus the non-members' lines are in nonmember_transactions
-    -- (seg_reco.distribute()): their receipts count as well
-    v_lines   text := 'SELECT t.receipt_id, t.product_id FROM seg_reco.transactions t WHERE t.amount > 0'
-                      || CASE WHEN pg_catalog.to_regclass('seg_reco.nonmember_transactions') IS NOT NULL
-                              THEN ' UNION ALL SELECT n.receipt_id, n.product_id'
-                                   ' FROM seg_reco.nonmember_transactions n WHERE n.amount > 0'
-                              ELSE '' END;
+    v_lines   text;
     v_level   integer;
 BEGIN
     IF jsonb_typeof(v_maxb_j) IS DISTINCT FROM 'number' OR (v_maxb_j::numeric) <> trunc(v_maxb_j::numeric)
@@ -188,13 +182,15 @@ BEGIN
              WHERE k.kept > %s$q$, v_maxb)
            INTO v_level;
         v_level := least(v_level, 32);
-        IF v_level > 0 THEN
-            v_lines := format('SELECT t.receipt_id, t.product_id FROM seg_reco.transactions t'
-                              ' WHERE t.amount > 0 AND seg_reco._basket_sample_level(t.receipt_id) >= %1$s'
-                              ' UNION ALL SELECT n.receipt_id, n.product_id FROM seg_reco.nonmember_transactions n'
-                              ' WHERE n.amount > 0 AND seg_reco._basket_sample_level(n.receipt_id) >= %1$s', v_level);
-        END IF;
     END IF;
+    -- the receipts' lines; on Citus the non-members' lines are in
+    -- nonmember_transactions (seg_reco.distribute(); empty on one node):
+    -- their receipts count as well
+    v_lines := format('SELECT t.receipt_id, t.product_id FROM seg_reco.transactions t WHERE t.amount > 0%1$s'
+                      ' UNION ALL SELECT n.receipt_id, n.product_id FROM seg_reco.nonmember_transactions n'
+                      ' WHERE n.amount > 0%2$s',
+                      CASE WHEN v_level > 0 THEN format(' AND seg_reco._basket_sample_level(t.receipt_id) >= %s', v_level) ELSE '' END,
+                      CASE WHEN v_level > 0 THEN format(' AND seg_reco._basket_sample_level(n.receipt_id) >= %s', v_level) ELSE '' END);
     LOCK TABLE seg_reco.product_rules_info IN EXCLUSIVE MODE;
     DELETE FROM seg_reco.product_rules;
     LOOP

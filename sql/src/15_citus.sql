@@ -328,6 +328,7 @@ BEGIN
         -- the sources, as they are; their views made again, so that each
         -- worker has the same view (use_source over a table not yet Citus's
         -- left the workers' copies of the relation as they were)
+        -- (quietly: use_source's NOTICEs were given when it was called)
         v_msg := pg_catalog.current_setting('client_min_messages');
         PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
         FOR v_src IN
@@ -335,12 +336,6 @@ BEGIN
              ORDER BY pg_catalog.array_position(ARRAY['transactions', 'digital_events', 'customers', 'products'], s.relation)
         LOOP
             PERFORM seg_reco.use_source(v_src.relation, v_src.source::regclass, v_src.columns);
-        END LOOP;
-        PERFORM pg_catalog.set_config('client_min_messages', v_msg, true);
-        FOR v_src IN
-            SELECT s.relation, s.source FROM seg_reco.sources s
-             ORDER BY pg_catalog.array_position(ARRAY['transactions', 'digital_events', 'customers', 'products'], s.relation)
-        LOOP
             relation := v_src.relation;
             distribution := CASE WHEN v_src.relation = 'products' THEN 'reference' ELSE 'customer_id' END;
             action := format('a view of %s, your %s', v_src.source,
@@ -350,6 +345,7 @@ BEGIN
                                   ELSE 'distributed table, co-located' END);
             RETURN NEXT;
         END LOOP;
+        PERFORM pg_catalog.set_config('client_min_messages', v_msg, true);
 
         -- the non-members' lines (none in a source distributed by customer:
         -- Citus keeps no NULL in a distribution column)

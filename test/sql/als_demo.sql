@@ -37,6 +37,11 @@ SELECT seg_reco._als_train('demo_pairs', 8, 0.01, 1.0, 5, 42, 'cg',
        seg_reco._als_train('demo_split_pairs', 8, 0.01, 1.0, 5, 42, 'cg',
                            seg_reco._als_pairs_query(seg_reco.als_source_query('{"as_of": "2025-10-01", "half_life_days": 90}')),
                            false, '{"as_of": "2025-10-01", "half_life_days": 90}') > 0 AS trained_split;
+-- no query, no pairs query (NULL: _als_train then refuses it)
+SELECT seg_reco._als_pairs_query(NULL) IS NULL AS strict;
+SAVEPOINT no_query;
+SELECT seg_reco._als_train('no_query', 8, 0.01, 1.0, 5, 42, 'cg', seg_reco._als_pairs_query(NULL), false, '{}');
+ROLLBACK TO SAVEPOINT no_query;
 -- (and the model's next-basket neighbours, which als_train builds after)
 SELECT (seg_reco.nextbasket_build('demo_pairs') ->> 'customers')::int AS nextbasket_customers;
 SELECT m.name, count(*) AS customers, count(*) FILTER (WHERE a.factors = b.factors) AS same_factors

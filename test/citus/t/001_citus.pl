@@ -825,6 +825,12 @@ like($err, qr/ERROR:  public\.catalogue, the source of seg_reco\.products, is no
 is($coord->safe_psql('src', $undistributed), '0', 'nothing was distributed');
 ($hint) = $err =~ /HINT:  (.*)$/m;
 $coord->safe_psql('src', $hint);
+# a source renamed since use_source: its recorded name no longer exists
+$coord->safe_psql('src', 'ALTER TABLE public.catalogue RENAME TO catalogue_old');
+($ret, $out, $err) = $coord->psql('src', $distribute);
+like($err, qr/ERROR:  the source of seg_reco\.products, public\.catalogue, does not exist/,
+	'a source table renamed since use_source: refused') or diag($err);
+$coord->safe_psql('src', 'ALTER TABLE public.catalogue_old RENAME TO catalogue');
 ($ret, $out, $err) = $coord->psql('src', $distribute);
 is($ret, 0, 'distribute() over the sources once they are Citus tables') or diag($err);
 like($out, qr/^transactions\|customer_id\|a view of public\.sales, your distributed table: seg_reco's per-customer tables co-located with it\ndigital_events\|customer_id\|a view of public\.clicks, your distributed table, co-located\nproducts\|reference\|a view of public\.catalogue, your reference table\nnonmember_transactions\|receipt_id\|distributed, empty/,
